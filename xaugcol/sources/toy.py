@@ -1,0 +1,281 @@
+"""Toy two-prong jets: the seed's "1 jet of 20 particles divided evenly between 2 subjets".
+
+Each event holds one jet made of two subjets of ``particles_per_subjet`` particles each.
+
+* Jet pT follows a falling power law, dN/dpT proportional to pT^-pt_index above ``pt_min`` (a Pareto
+  distribution, the shape of a QCD jet spectrum); eta is uniform in [-eta_max, eta_max], phi uniform.
+* The softer subjet carries the momentum fraction ``z`` (in [0, 0.5]) and sits at the angular distance ``theta``
+  from the harder one, along a random direction in the (eta, phi) plane; the pT-weighted centroid of the two
+  subjet axes is the jet axis.
+* Inside each subjet, particles get momentum fractions (drawn, then normalised to the subjet's pT) and angles to
+  the subjet axis (drawn; azimuth around the axis uniform).
+* Signal draws z, theta, particle fractions and angles from truncated normals; background from truncated
+  exponentials, so the classes are separable but overlap. By construction a few jet-level variables (z, theta
+  and the mass they imply, m^2 ~ z(1-z) pT^2 theta^2) carry the information.
+* Particle species: charged hadron (+-211), photon (22) or neutral hadron (130) with the given probabilities;
+  charged particles get prompt-like impact parameters d0, dz ~ Normal(0, ``impact_sigma_cm``).
+
+Truth is kept: ``FatJet_genPt``, ``FatJet_genZ``, ``FatJet_genTheta`` and ``PFCands_genSubjet`` (0 harder, 1 softer).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from dataclasses import dataclass, field, fields
+
+import awkward as ak
+import numpy as np
+import vector
+from tqdm import tqdm
+
+from xaugcol.sources.distributions import Dist
+from xaugcol.sources.nanoaod import collection, write_events
+
+MASS = {211: 0.13957039, 22: 0.0, 130: 0.497611}
+CHUNK_JETS = 100_000  # jets generated and written per chunk (keeps memory flat for large samples)
+
+
+@dataclass(frozen=True)
+class ToyClass:
+    """The distributions that define one class of toy jets."""
+
+    z: Dist
+    theta: Dist
+    particle_fraction: Dist
+    particle_angle: Dist
+
+
+def _signal() -> ToyClass:
+    return ToyClass(
+        z=Dist("normal", loc=0.3, scale=0.1, low=0.0, high=0.5),
+        theta=Dist("normal", loc=0.4, scale=0.1, low=0.1, high=0.6),
+        particle_fraction=Dist("normal", loc=1.0, scale=0.5, low=0.0),
+        particle_angle=Dist("normal", loc=0.05, scale=0.02, low=0.0, high=0.2),
+    )
+
+
+def _background() -> ToyClass:
+    return ToyClass(
+        z=Dist("exponential", scale=0.1, low=0.0, high=0.5),
+        theta=Dist("exponential", scale=0.2, low=0.1, high=0.6),
+        particle_fraction=Dist("exponential", scale=1.0, low=0.0),
+        particle_angle=Dist("exponential", scale=0.05, low=0.0, high=0.2),
+    )
+
+
+@dataclass(frozen=True)
+class ToyConfig:
+    """Every parameter of the toy source; the defaults are documented in the README."""
+
+    signal: ToyClass = field(default_factory=_signal)
+    background: ToyClass = field(default_factory=_background)
+    particles_per_subjet: int = 10
+    pt_min: float = 300.0
+    pt_index: float = 5.0
+    eta_max: float = 2.0
+    species_probabilities: dict = field(default_factory=lambda: {211: 0.6, 22: 0.3, 130: 0.1})
+    impact_sigma_cm: float = 0.002
+
+    def __post_init__(self):
+        if not (isinstance(self.particles_per_subjet, int) and self.particles_per_subjet >= 1):
+            raise ValueError(f"particles_per_subjet must be a positive integer, got {self.particles_per_subjet!r}")
+        if not self.pt_min > 0:
+            raise ValueError(f"pt_min must be > 0, got {self.pt_min}")
+        if not self.pt_index > 2:
+            raise ValueError(f"pt_index must be > 2 (finite mean pT), got {self.pt_index}")
+        if not self.eta_max > 0:
+            raise ValueError(f"eta_max must be > 0, got {self.eta_max}")
+        if set(self.species_probabilities) - set(MASS):
+            raise ValueError(f"species_probabilities: ids must be among {sorted(MASS)}")
+        total = sum(self.species_probabilities.values())
+        if any(p < 0 for p in self.species_probabilities.values()) or not math.isclose(total, 1.0, abs_tol=1e-9):
+            raise ValueError(f"species_probabilities must be >= 0 and sum to 1, got {self.species_probabilities}")
+        for name in ("z", "theta"):
+            for cls_name in ("signal", "background"):
+                dist = getattr(getattr(self, cls_name), name)
+                limit = 0.5 if name == "z" else 1.0
+                if dist.low < 0 or dist.high > limit:
+                    raise ValueError(f"{cls_name}.{name} must be truncated inside [0, {limit}]")
+
+    def pt_distribution(self):
+        """The jet-pT distribution as a scipy object (Pareto: dN/dpT ~ pT^-pt_index for pT > pt_min)."""
+        from scipy import stats
+
+        return stats.pareto(self.pt_index - 1.0, scale=self.pt_min)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ToyConfig:
+        """Build from a (YAML) mapping; unknown or malformed fields raise an error that names them."""
+        if not isinstance(data, dict):
+            raise ValueError(f"toy config must be a mapping, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"toy config: unknown field(s) {sorted(unknown)}; known: {sorted(known)}")
+        kwargs = {}
+        for cls_name in ("signal", "background"):
+            if cls_name in data:
+                base = getattr(cls(), cls_name)
+                sub = data[cls_name]
+                if not isinstance(sub, dict):
+                    raise ValueError(f"toy config: {cls_name} must be a mapping")
+                unknown = set(sub) - {f.name for f in fields(ToyClass)}
+                if unknown:
+                    raise ValueError(f"toy config: {cls_name}: unknown field(s) {sorted(unknown)}")
+                kwargs[cls_name] = ToyClass(
+                    **{
+                        f.name: Dist.from_dict(sub[f.name], f"toy config: {cls_name}.{f.name}")
+                        if f.name in sub
+                        else getattr(base, f.name)
+                        for f in fields(ToyClass)
+                    }
+                )
+        for name in known - {"signal", "background"}:
+            if name in data:
+                kwargs[name] = data[name]
+        if "species_probabilities" in kwargs:
+            kwargs["species_probabilities"] = {int(k): float(v) for k, v in kwargs["species_probabilities"].items()}
+        try:
+            return cls(**kwargs)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"toy config: {err}") from None
+
+
+def _wrap_phi(phi: np.ndarray) -> np.ndarray:
+    return (phi + np.pi) % (2 * np.pi) - np.pi
+
+
+def generate_chunk(cfg: ToyConfig, label: int, n_jets: int, rng: np.random.Generator, first_event: int) -> dict:
+    """Generate ``n_jets`` events of one class; return the branches of the NanoAOD-style writer."""
+    cls = cfg.signal if label == 1 else cfg.background
+    k = cfg.particles_per_subjet
+    n_part = 2 * k
+
+    # jet level
+    pt_jet = cfg.pt_distribution().rvs(size=n_jets, random_state=rng)
+    eta_jet = rng.uniform(-cfg.eta_max, cfg.eta_max, n_jets)
+    phi_jet = rng.uniform(-np.pi, np.pi, n_jets)
+    z = cls.z.sample(n_jets, rng)
+    theta = cls.theta.sample(n_jets, rng)
+    direction = rng.uniform(0.0, 2 * np.pi, n_jets)
+
+    # subjet axes: harder one (fraction 1-z) at -z*theta, softer one at (1-z)*theta from the jet axis
+    offset = np.stack([-z * theta, (1.0 - z) * theta], axis=1)  # (jets, 2)
+    sub_eta = eta_jet[:, None] + offset * np.cos(direction)[:, None]
+    sub_phi = phi_jet[:, None] + offset * np.sin(direction)[:, None]
+    sub_frac = np.stack([1.0 - z, z], axis=1)
+
+    # particles: (jets, 2 subjets, k particles)
+    x = cls.particle_fraction.sample((n_jets, 2, k), rng)
+    x = x / x.sum(axis=2, keepdims=True)
+    r = cls.particle_angle.sample((n_jets, 2, k), rng)
+    b = rng.uniform(0.0, 2 * np.pi, (n_jets, 2, k))
+    pt = pt_jet[:, None, None] * sub_frac[:, :, None] * x
+    eta = sub_eta[:, :, None] + r * np.cos(b)
+    phi = _wrap_phi(sub_phi[:, :, None] + r * np.sin(b))
+    subjet = np.broadcast_to(np.array([0, 1], dtype=np.int32)[None, :, None], pt.shape)
+
+    species_ids = np.array(list(cfg.species_probabilities), dtype=np.int32)
+    species = rng.choice(species_ids, size=pt.shape, p=list(cfg.species_probabilities.values()))
+    charge = np.where(species == 211, rng.choice(np.array([-1, 1], dtype=np.int32), size=pt.shape), 0)
+    pdg_id = np.where(species == 211, 211 * charge, species).astype(np.int32)
+    mass = np.select([species == s for s in MASS], list(MASS.values()))
+    d0 = np.where(charge != 0, rng.normal(0.0, cfg.impact_sigma_cm, pt.shape), 0.0)
+    dz = np.where(charge != 0, rng.normal(0.0, cfg.impact_sigma_cm, pt.shape), 0.0)
+
+    # candidates pt-ordered inside each jet, as CMS stores them
+    flat = lambda a: a.reshape(n_jets, n_part)  # noqa: E731
+    order = np.argsort(-flat(pt), axis=1, kind="stable")
+    take = lambda a: np.take_along_axis(flat(a), order, axis=1).ravel()  # noqa: E731
+    cand = {
+        "pt": take(pt).astype(np.float32),
+        "eta": take(eta).astype(np.float32),
+        "phi": take(phi).astype(np.float32),
+        "mass": take(mass).astype(np.float32),
+        "charge": take(charge).astype(np.int32),
+        "pdgId": take(pdg_id).astype(np.int32),
+        "d0": take(d0).astype(np.float32),
+        "dz": take(dz).astype(np.float32),
+        "puppiWeight": np.ones(n_jets * n_part, dtype=np.float32),
+        "genSubjet": take(subjet).astype(np.int32),
+    }
+
+    # the jet is the four-vector sum of its (stored, float32) constituents
+    p4 = vector.array(
+        {"pt": cand["pt"].astype(np.float64), "eta": cand["eta"].astype(np.float64),
+         "phi": cand["phi"].astype(np.float64), "mass": cand["mass"].astype(np.float64)}
+    ).to_xyzt()
+    sums = {c: getattr(p4, c).reshape(n_jets, n_part).sum(axis=1) for c in ("x", "y", "z", "t")}
+    jet = vector.array({"px": sums["x"], "py": sums["y"], "pz": sums["z"], "E": sums["t"]})
+
+    ones = np.ones(n_jets, dtype=np.int64)
+    fat_jet = {
+        "pt": jet.pt.astype(np.float32),
+        "eta": jet.eta.astype(np.float32),
+        "phi": jet.phi.astype(np.float32),
+        "mass": jet.mass.astype(np.float32),
+        "rawFactor": np.zeros(n_jets, dtype=np.float32),
+        "nConstituents": np.full(n_jets, n_part, dtype=np.int32),
+        "genPt": pt_jet.astype(np.float32),
+        "genZ": z.astype(np.float32),
+        "genTheta": theta.astype(np.float32),
+    }
+    link = {
+        "jetIdx": np.zeros(n_jets * n_part, dtype=np.int32),
+        "pFCandsIdx": np.tile(np.arange(n_part, dtype=np.int32), n_jets),
+        "pt": cand["pt"],
+    }
+    return {
+        "run": np.ones(n_jets, dtype=np.uint32),
+        "luminosityBlock": np.ones(n_jets, dtype=np.uint32),
+        "event": np.arange(first_event, first_event + n_jets, dtype=np.uint64),
+        "genWeight": np.ones(n_jets, dtype=np.float32),
+        "FatJet": collection(fat_jet, ones),
+        "FatJetPFCands": collection(link, ones * n_part),
+        "PFCands": collection(cand, ones * n_part),
+    }
+
+
+def class_seed(seed: int, label: int) -> np.random.SeedSequence:
+    """Independent random streams for the two classes of one run."""
+    return np.random.SeedSequence([int(seed), int(label)])
+
+
+def write_toy_file(path, cfg: ToyConfig, label: int, n_jets: int, seed: int, progress: bool = False) -> int:
+    """Generate ``n_jets`` toy jets of one class and write them atomically to ``path``."""
+    rng = np.random.Generator(np.random.PCG64(class_seed(seed, label)))
+    bar = tqdm(total=n_jets, unit="jet", desc=f"toy label={label}", disable=not progress)
+
+    sizes = [min(CHUNK_JETS, n_jets - start) for start in range(0, n_jets, CHUNK_JETS)] or [0]
+
+    def chunks():
+        done = 0
+        for n in sizes:
+            yield generate_chunk(cfg, label, n, rng, first_event=done + 1)
+            done += n
+            bar.update(n)
+
+    try:
+        return write_events(path, chunks())
+    finally:
+        bar.close()
+
+
+TOY_DATASETS = {"toy_signal": 1, "toy_background": 0}
+
+
+def run_toy(out_dir, n_jets: int, seed: int, cfg: ToyConfig | None = None, progress: bool = False) -> dict:
+    """Write ``n_jets`` jets per class (one file per class) and the coffea fileset into ``out_dir``."""
+    from xaugcol.sources.output import fileset_entry, write_fileset
+
+    cfg = cfg or ToyConfig()
+    fileset = {}
+    for dataset, label in TOY_DATASETS.items():
+        path = Path(out_dir) / f"{dataset}.root"
+        n = write_toy_file(path, cfg, label, n_jets, seed, progress=progress)
+        fileset[dataset] = fileset_entry(
+            [path], {"label": label, "process": dataset, "generator": "toy", "seed": seed, "n_events": n}
+        )
+    write_fileset(out_dir, fileset)
+    return fileset
