@@ -270,6 +270,7 @@ def run_toy(out_dir, n_jets: int, seed: int, cfg: ToyConfig | None = None, progr
     from xaugcol.sources.output import fileset_entry, write_fileset
 
     cfg = cfg or ToyConfig()
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
     fileset = {}
     for dataset, label in TOY_DATASETS.items():
         path = Path(out_dir) / f"{dataset}.root"

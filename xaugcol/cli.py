@@ -1,0 +1,143 @@
+"""The ``xaugcol`` command line.
+
+    xaugcol generate toy --jets N --seed S --out DIR [--config toy.yaml] [--overwrite]
+    xaugcol generate pythia --process zz|qcd[,..] --events N --seed S --workers W --out DIR
+                            [--pthat-min X] [--flat-pthat] [--process-card card.yaml] [--overwrite]
+
+A bad argument gets a one-line error on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A bad argument: reported in one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse prints usage + error; we want one line
+        raise UsageError(message)
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be >= 1, got 0")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="xaugcol", description="Explain why jet taggers decide as they do.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    gen = sub.add_parser("generate", help="generate events into NanoAOD-style ROOT files plus a coffea fileset")
+    gsub = gen.add_subparsers(dest="source", required=True, parser_class=_Parser)
+
+    toy = gsub.add_parser("toy", help="toy two-prong (signal) and one-prong-like (background) jets")
+    toy.add_argument("--jets", type=_non_negative_int, default=10_000, help="jets per class (default 10000)")
+    toy.add_argument("--seed", type=_non_negative_int, default=1)
+    toy.add_argument("--out", type=Path, default=Path("out/toy"))
+    toy.add_argument("--config", type=Path, help="YAML file overriding toy parameters (see README)")
+    toy.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
+
+    py = gsub.add_parser("pythia", help="Pythia 8 events at 13 TeV, AK8 jets from fastjet")
+    py.add_argument("--process", required=True, help="process name(s), comma-separated: zz, qcd, or from --process-card")
+    py.add_argument("--events", type=_non_negative_int, default=1000, help="events per process")
+    py.add_argument("--seed", type=_non_negative_int, default=1)
+    py.add_argument("--workers", type=_positive_int, default=1)
+    py.add_argument("--out", type=Path, default=Path("out/pythia"))
+    py.add_argument("--pthat-min", type=_positive_float, default=200.0, help="PhaseSpace:pTHatMin in GeV")
+    py.add_argument("--flat-pthat", action="store_true", help="flat pT-hat spectrum, weights in genWeight")
+    py.add_argument("--process-card", type=Path, help="YAML card adding processes")
+    py.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
+    return parser
+
+
+def _generate_toy(args) -> None:
+    from xaugcol.sources.output import prepare_output_dir
+    from xaugcol.sources.toy import ToyConfig, run_toy
+
+    cfg = ToyConfig()
+    if args.config is not None:
+        try:
+            data = yaml.safe_load(args.config.read_text())
+        except (OSError, yaml.YAMLError) as err:
+            raise UsageError(f"cannot read toy config {args.config}: {err}") from None
+        try:
+            cfg = ToyConfig.from_dict(data or {})
+        except ValueError as err:
+            raise UsageError(f"{args.config}: {err}") from None
+    out = prepare_output_dir(args.out, args.overwrite)
+    fileset = run_toy(out, args.jets, args.seed, cfg, progress=True)
+    _report(out, fileset)
+
+
+def _generate_pythia(args) -> None:
+    from xaugcol.sources.output import prepare_output_dir
+    from xaugcol.sources.processes import load_processes
+    from xaugcol.sources.pythia import run_pythia
+
+    try:
+        known = load_processes(args.process_card)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    names = [n.strip() for n in args.process.split(",") if n.strip()]
+    unknown = [n for n in names if n not in known]
+    if not names or unknown:
+        raise UsageError(f"unknown process {', '.join(unknown) or repr(args.process)}; known: {', '.join(sorted(known))}")
+    out = prepare_output_dir(args.out, args.overwrite)
+    fileset = run_pythia(out, [known[n] for n in names], args.events, args.seed, args.workers,
+                         args.pthat_min, args.flat_pthat, progress=True)
+    _report(out, fileset)
+
+
+def _report(out: Path, fileset: dict) -> None:
+    for name, entry in fileset.items():
+        meta = entry["metadata"]
+        print(f"{name}: {meta['n_events']} events, label {meta['label']}, {len(entry['files'])} file(s)")
+    print(f"fileset: {out / 'fileset.json'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from xaugcol.sources.output import OutputExistsError
+
+    try:
+        args = build_parser().parse_args(argv)
+        handler = {"toy": _generate_toy, "pythia": _generate_pythia}[args.source]
+        handler(args)
+    except (UsageError, OutputExistsError) as err:
+        print(f"xaugcol: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,247 @@
+"""Pythia 8 event batches (awkward, from ``Pythia.nextBatch``) -> NanoAOD-style branches, columnar throughout.
+
+* visible final-state particles (status > 0, not neutrinos or other invisibles) are clustered with fastjet,
+  anti-kt R=0.8; jets with pT > 200 GeV and |eta| < 2.4 become FatJet, pT-ordered, their constituents
+  PFCands (pT-ordered inside each jet) linked through FatJetPFCands (PFNano convention);
+* PFCands get CMS particle-flow ids (pf_pdg_id), the generator id in ``genPdgId``, and d0 / dz (cm) of a straight
+  line from the production vertex relative to the beam line (no magnetic field: a generator-level proxy of the
+  track impact parameters);
+* GenPart holds the last copies of heavy resonances (t, Z, W, H) and the outgoing partons of the hard process,
+  including the resonance decay products, with ``genPartIdxMother`` pointing within GenPart;
+* ``Generator_binvar`` holds the hard-process pT-hat and ``Generator_weight`` = ``genWeight``, as in CMS NanoAOD;
+* each FatJet stores its match to the nearest hadronically decaying signal boson: ``genBosonIdx`` (GenPart index or
+  -1 when farther than R or none), ``genBosonDR`` (-1 when the event has none) and ``genBosonContained`` (both
+  decay partons within R of the jet axis).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import awkward as ak
+import fastjet
+import numpy as np
+import vector
+
+from xaugcol.sources.nanoaod import pf_pdg_id
+
+vector.register_awkward()
+
+RESONANCES = (6, 23, 24, 25)
+MM_TO_CM = 0.1
+# NanoAOD GenPart_statusFlags bits
+IS_HARD_PROCESS = 1 << 7
+FROM_HARD_PROCESS = 1 << 8
+IS_LAST_COPY = 1 << 13
+
+
+@dataclass(frozen=True)
+class JetSelection:
+    radius: float = 0.8
+    pt_min: float = 200.0
+    abs_eta_max: float = 2.4
+
+
+class SpeciesTable:
+    """Charge and visibility per PDG id, asked of Pythia's ParticleData once per species (not per particle)."""
+
+    def __init__(self, particle_data):
+        self._pd = particle_data
+        self._ids = np.zeros(0, dtype=np.int64)
+        self._charge = np.zeros(0)
+        self._visible = np.zeros(0, dtype=bool)
+
+    def _learn(self, ids: np.ndarray) -> None:
+        new = np.setdiff1d(np.unique(ids), self._ids)
+        if len(new):
+            ids_all = np.concatenate([self._ids, new])
+            charge = np.concatenate([self._charge, [self._pd.charge(int(i)) for i in new]])
+            visible = np.concatenate([self._visible, [bool(self._pd.isVisible(int(i))) for i in new]])
+            order = np.argsort(ids_all)
+            self._ids, self._charge, self._visible = ids_all[order], charge[order], visible[order]
+
+    def lookup(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ids = np.asarray(ids, dtype=np.int64)
+        self._learn(ids)
+        pos = np.searchsorted(self._ids, ids)
+        return self._charge[pos], self._visible[pos]
+
+
+def _isin(jagged, values) -> ak.Array:
+    """np.isin for jagged arrays (numpy's own needs rectangular input)."""
+    flat = _flat(jagged)
+    return ak.unflatten(np.isin(flat, list(values)), ak.num(jagged, axis=1))
+
+
+def _flat(jagged) -> np.ndarray:
+    return ak.to_numpy(ak.flatten(jagged))
+
+
+def _p4(p) -> ak.Array:
+    return ak.zip({"px": p.px, "py": p.py, "pz": p.pz, "E": p.e}, with_name="Momentum4D")
+
+
+def gen_particles(prt) -> tuple[ak.Array, ak.Array]:
+    """GenPart (NanoAOD fields) and, per GenPart entry, whether it is a resonance decaying to quarks."""
+    idx = ak.local_index(prt.id, axis=1)
+    absid = abs(prt.id)
+    daughter_id = prt.id[prt.daughter1]
+    last_resonance = _isin(absid, RESONANCES) & (prt.daughter1 > 0) & (daughter_id != prt.id)
+    hard_parton = abs(prt.status) == 23
+    keep = last_resonance | hard_parton
+    sel = prt[keep]
+    sel_idx = idx[keep]
+    is_res = last_resonance[keep]
+    # genPartIdxMother: position within GenPart of the particle's mother, if that mother is kept
+    same = sel.mother1[:, :, None] == sel_idx[:, None, :]
+    mother = ak.where(ak.any(same, axis=2), ak.argmax(same, axis=2), -1)
+    mother = ak.values_astype(ak.fill_none(mother, -1), np.int32)
+    flags = ak.where(is_res, IS_HARD_PROCESS | FROM_HARD_PROCESS | IS_LAST_COPY, IS_HARD_PROCESS | FROM_HARD_PROCESS)
+    p4 = _p4(sel.p)
+    gen = ak.zip(
+        {
+            "pt": ak.values_astype(p4.pt, np.float32),
+            "eta": ak.values_astype(p4.eta, np.float32),
+            "phi": ak.values_astype(p4.phi, np.float32),
+            "mass": ak.values_astype(sel.m, np.float32),
+            "pdgId": ak.values_astype(sel.id, np.int32),
+            "status": ak.values_astype(abs(sel.status), np.int32),
+            "statusFlags": ak.values_astype(flags, np.int32),
+            "genPartIdxMother": mother,
+        }
+    )
+    # a resonance "decays to quarks" when one of its GenPart daughters is a quark
+    gidx = ak.local_index(gen.pdgId, axis=1)
+    is_quark_daughter = (abs(gen.pdgId) <= 5) & (gen.genPartIdxMother >= 0)
+    has_quark = ak.any(
+        (gen.genPartIdxMother[:, None, :] == gidx[:, :, None]) & is_quark_daughter[:, None, :], axis=2
+    )
+    return gen, is_res & has_quark
+
+
+def match_jets(jets, gen, hadronic, signal_bosons, radius):
+    """Per jet: index of the nearest hadronic signal boson within ``radius``, its distance, and containment."""
+    is_signal = hadronic & _isin(abs(gen.pdgId), signal_bosons)
+    bos = ak.zip({"pt": gen.pt, "eta": gen.eta, "phi": gen.phi, "mass": gen.mass}, with_name="Momentum4D")
+    jv = ak.zip({"pt": jets.pt, "eta": jets.eta, "phi": jets.phi, "mass": jets.mass}, with_name="Momentum4D")
+    dr = jv[:, :, None].deltaR(bos[:, None, :])  # (events, jets, genparts)
+    dr_sig = ak.where(is_signal[:, None, :], dr, np.inf)
+    best = ak.argmin(dr_sig, axis=2, keepdims=True)
+    best_dr = ak.fill_none(ak.firsts(dr_sig[best], axis=2), np.inf)
+    best_idx = ak.fill_none(ak.firsts(best, axis=2), -1)
+    matched = best_dr < radius
+    boson_idx = ak.where(matched, best_idx, -1)
+    # contained: every GenPart daughter of the matched boson lies within radius of the jet axis
+    daughter_of = gen.genPartIdxMother[:, None, :] == boson_idx[:, :, None]
+    contained = matched & ak.all((dr < radius) | ~daughter_of, axis=2)
+    has_any = ak.broadcast_arrays(ak.any(is_signal, axis=1), jets.pt)[0]
+    return (
+        ak.values_astype(boson_idx, np.int32),
+        ak.values_astype(ak.where(has_any, best_dr, -1.0), np.float32),
+        ak.values_astype(contained, np.bool_),
+    )
+
+
+def batch_to_nanoaod(batch, species: SpeciesTable, process, selection: JetSelection, first_event: int,
+                     lumi_block: int) -> tuple[dict, int]:
+    """Convert one ``nextBatch`` result; return (branches, number of events the process filter dropped)."""
+    prt = batch.prt
+    gen, hadronic = gen_particles(prt)
+    n_dropped = 0
+    if process.require_hadronic:
+        keep = ak.to_numpy(ak.any(hadronic & _isin(abs(gen.pdgId), process.signal_bosons), axis=1))
+        n_dropped = int((~keep).sum())
+        prt, gen, hadronic, batch = prt[keep], gen[keep], hadronic[keep], batch[keep]
+    n_events = len(prt)
+
+    counts = ak.num(prt.id, axis=1)
+    charge, visible = (ak.unflatten(a, counts) for a in species.lookup(_flat(prt.id)))
+    final = (prt.status > 0) & visible
+    vis = prt[final]
+    vis_charge = charge[final]
+    vis_p4 = _p4(vis.p)
+
+    jetdef = fastjet.JetDefinition(fastjet.antikt_algorithm, selection.radius)
+    cluster = fastjet.ClusterSequence(ak.zip({"px": vis.p.px, "py": vis.p.py, "pz": vis.p.pz, "E": vis.p.e}), jetdef)
+    jets_raw = cluster.inclusive_jets(min_pt=selection.pt_min)
+    cidx = cluster.constituent_index(min_pt=selection.pt_min)
+    jets4 = ak.zip({"px": jets_raw.px, "py": jets_raw.py, "pz": jets_raw.pz, "E": jets_raw.E}, with_name="Momentum4D")
+    order = ak.argsort(jets4.pt, axis=1, ascending=False)
+    jets4, cidx = jets4[order], cidx[order]
+    good = abs(jets4.eta) < selection.abs_eta_max
+    jets4, cidx = jets4[good], cidx[good]
+
+    # constituents, pt-ordered inside each jet; PFCands = the constituents of the kept jets
+    n_per_jet = ak.num(cidx, axis=2)
+    flat_cidx = ak.flatten(cidx, axis=2)
+    cpt = ak.unflatten(vis_p4.pt[flat_cidx], ak.flatten(n_per_jet), axis=1)
+    cidx = cidx[ak.argsort(cpt, axis=2, ascending=False)]
+    pf_idx = ak.flatten(cidx, axis=2)
+    cand = vis[pf_idx]
+    cand_p4 = vis_p4[pf_idx]
+    cand_charge = vis_charge[pf_idx]
+    jet_of_cand = ak.flatten(ak.broadcast_arrays(ak.local_index(cidx, axis=1), cidx)[0], axis=2)
+
+    # straight-line impact parameters w.r.t. the beam line (vProd is None for particles made at the origin)
+    vx = ak.fill_none(cand.vProd.px, 0.0) * MM_TO_CM
+    vy = ak.fill_none(cand.vProd.py, 0.0) * MM_TO_CM
+    vz = ak.fill_none(cand.vProd.pz, 0.0) * MM_TO_CM
+    pt = cand_p4.pt
+    d0 = (-vx * cand.p.py + vy * cand.p.px) / pt
+    dz = vz - (vx * cand.p.px + vy * cand.p.py) / pt * cand.p.pz / pt
+    charged = cand_charge != 0
+    pf_id = ak.unflatten(pf_pdg_id(_flat(cand.id), _flat(cand_charge)), ak.num(cand.id, axis=1))
+
+    f32 = lambda a: ak.values_astype(a, np.float32)  # noqa: E731
+    pfcands = ak.zip(
+        {
+            "pt": f32(pt),
+            "eta": f32(cand_p4.eta),
+            "phi": f32(cand_p4.phi),
+            "mass": f32(cand.m),
+            "charge": ak.values_astype(cand_charge, np.int32),
+            "pdgId": ak.values_astype(pf_id, np.int32),
+            "genPdgId": ak.values_astype(cand.id, np.int32),
+            "d0": f32(ak.where(charged, d0, 0.0)),
+            "dz": f32(ak.where(charged, dz, 0.0)),
+            "puppiWeight": f32(ak.ones_like(pt)),
+        }
+    )
+    link = ak.zip(
+        {
+            "jetIdx": ak.values_astype(jet_of_cand, np.int32),
+            "pFCandsIdx": ak.values_astype(ak.local_index(pf_idx, axis=1), np.int32),
+            "pt": f32(pt),
+        }
+    )
+    jets = ak.zip({"pt": jets4.pt, "eta": jets4.eta, "phi": jets4.phi, "mass": jets4.mass})
+    boson_idx, boson_dr, contained = match_jets(jets, gen, hadronic, process.signal_bosons, selection.radius)
+    fatjet = ak.zip(
+        {
+            "pt": f32(jets.pt),
+            "eta": f32(jets.eta),
+            "phi": f32(jets.phi),
+            "mass": f32(jets.mass),
+            "rawFactor": f32(ak.zeros_like(jets.pt)),
+            "nConstituents": ak.values_astype(n_per_jet, np.int32),
+            "genBosonIdx": boson_idx,
+            "genBosonDR": boson_dr,
+            "genBosonContained": contained,
+        }
+    )
+    weights = ak.to_numpy(batch.info.weights[:, 0]).astype(np.float32)
+    pthat = np.sqrt(ak.to_numpy(batch.info.pT2Hat)).astype(np.float32)
+    branches = {
+        "run": np.ones(n_events, dtype=np.uint32),
+        "luminosityBlock": np.full(n_events, lumi_block, dtype=np.uint32),
+        "event": np.arange(first_event, first_event + n_events, dtype=np.uint64),
+        "genWeight": weights,
+        # CMS NanoAOD's Generator table: binvar is the hard-process pT-hat
+        "Generator_weight": weights,
+        "Generator_binvar": pthat,
+        "FatJet": fatjet,
+        "FatJetPFCands": link,
+        "PFCands": pfcands,
+        "GenPart": gen,
+    }
+    return branches, n_dropped
