@@ -89,7 +89,7 @@ def gen_particles(prt) -> tuple[ak.Array, ak.Array]:
     last_resonance = _isin(absid, RESONANCES) & (prt.daughter1 > 0) & (daughter_id != prt.id)
     hard_parton = abs(prt.status) == 23
     keep = last_resonance | hard_parton
-    sel = prt[keep]
+    sel = prt[["id", "status", "mother1", "p", "m"]][keep]  # mask only the fields used: the record is wide
     sel_idx = idx[keep]
     is_res = last_resonance[keep]
     # genPartIdxMother: position within GenPart of the particle's mother, if that mother is kept
@@ -157,7 +157,7 @@ def batch_to_nanoaod(batch, species: SpeciesTable, process, selection: JetSelect
     counts = ak.num(prt.id, axis=1)
     charge, visible = (ak.unflatten(a, counts) for a in species.lookup(_flat(prt.id)))
     final = (prt.status > 0) & visible
-    vis = prt[final]
+    vis = prt[["id", "p", "m", "vProd"]][final]
     vis_charge = charge[final]
     vis_p4 = _p4(vis.p)
 

@@ -1,0 +1,75 @@
+"""Pythia generation speed of xaugcol against bare Pythia, in one process.
+
+Figures (ratios, since this machine is noisy):
+* per core: events/s of ``run_job`` (nextBatch, fastjet clustering, truth matching, ROOT writing) divided by the
+  events/s of a bare ``pythia.next()`` loop with the same settings (goal >= 0.9);
+* scale-out: wall-clock speed-up of ``run_pythia`` with 2 workers over 1 worker (same total events, start-up of
+  the worker interpreters included), next to the machine's own ceiling: the summed rate of two bare Pythia loops
+  in two processes over one.
+
+    python benchmarks/bench_generate.py [--events 1000] [--scaleout-events 2000] [--process qcd]
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import multiprocessing as mp
+import tempfile
+import time
+from pathlib import Path
+
+from xaugcol.sources.processes import BUILTIN
+from xaugcol.sources.pythia import PythiaJob, make_pythia, pythia_settings, run_job, run_pythia, worker_seeds
+
+
+def bare_rate(job: PythiaJob) -> float:
+    pythia = make_pythia(pythia_settings(job))
+    start = time.perf_counter()
+    n = 0
+    while n < job.n_events:
+        n += bool(pythia.next())
+    return n / (time.perf_counter() - start)
+
+
+def xaugcol_rate(job: PythiaJob) -> float:
+    start = time.perf_counter()
+    stats = run_job(job)
+    # time to initialise Pythia is included here but not in the bare loop: it favours the bare loop slightly
+    return stats["n_tried"] / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1000)
+    parser.add_argument("--scaleout-events", type=int, default=2000)
+    parser.add_argument("--process", default="qcd", choices=sorted(BUILTIN))
+    args = parser.parse_args()
+    process = BUILTIN[args.process]
+    seed = worker_seeds(1, process.name, 1)[0]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        job = PythiaJob(process, args.events, seed, 0, str(Path(tmp) / "bench.root"))
+        xaugcol_rate(PythiaJob(process, 20, seed, 0, str(Path(tmp) / "warm.root")))  # imports, fastjet banner
+        bare = bare_rate(job)
+        ours = xaugcol_rate(job)
+        print(f"[{args.process}] bare pythia.next(): {bare:.1f} evt/s; xaugcol run_job: {ours:.1f} evt/s "
+              f"(events tried, incl. filter)")
+        print(f"per-core ratio xaugcol / bare = {ours / bare:.3f}  (goal >= 0.9)")
+
+        n = args.scaleout_events
+        times = {}
+        for workers in (1, 2):
+            start = time.perf_counter()
+            run_pythia(Path(tmp) / f"w{workers}", [process], n, seed=1, workers=workers)
+            times[workers] = time.perf_counter() - start
+        print(f"run_pythia {n} events: 1 worker {times[1]:.1f} s, 2 workers {times[2]:.1f} s")
+        print(f"speed-up 2 workers / 1 worker = {times[1] / times[2]:.2f}")
+        half = PythiaJob(process, n // 4, seed, 0, "")
+        with cf.ProcessPoolExecutor(2, mp_context=mp.get_context("spawn")) as pool:
+            pair = sum(pool.map(bare_rate, [half, half]))
+        print(f"machine ceiling: 2 bare Pythia processes / 1 = {pair / bare:.2f}")
+
+
+if __name__ == "__main__":
+    main()
