@@ -1,0 +1,81 @@
+"""Jet images, preprocessed as in the seed: "rotation and scaling so that the lower-pT subjet is always at (0,-1),
+normalise inputs w.r.t. jet pT, parity flip".
+
+For each jet, in the (eta, phi) plane:
+1. centre on the harder softdrop prong (sj1);
+2. rotate and scale so that the softer prong (sj2) lands at (0, -1): lengths are in units of the prong distance;
+3. flip left-right so that the half with more pT lies at x > 0 (parity normalisation);
+4. pixel intensity = summed constituent pT / jet pT, on an ``n_pixels`` x ``n_pixels`` grid covering
+   [-extent, extent] in both directions (default 37 pixels, extent 2.5 prong distances).
+Jets that SoftDrop leaves with one prong (or one constituent) have no second prong: they are centred on the groomed
+jet axis, not rotated, and scaled by ``fallback_scale`` in (eta, phi) units (default 0.4 = R/2), and flagged by
+``sd_two_prong`` = 0 in the jet table. Constituents outside the grid are not drawn; ``image_pt_fraction`` tells
+how much of the jet pT the image holds.
+
+Rows are image rows top to bottom (y from +extent to -extent), columns left to right (x from -extent to +extent).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import awkward as ak
+import numpy as np
+
+from xaugcol.features.particles import per_jet, wrap_phi
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    n_pixels: int = 37
+    extent: float = 2.5
+    fallback_scale: float = 0.4
+
+    def __post_init__(self):
+        if not (isinstance(self.n_pixels, int) and self.n_pixels >= 3):
+            raise ValueError(f"image n_pixels must be an integer >= 3, got {self.n_pixels!r}")
+        if not (self.extent > 0 and self.fallback_scale > 0):
+            raise ValueError("image extent and fallback_scale must be > 0")
+
+
+def image_coordinates(constituents: ak.Array, subjets: dict, config: ImageConfig = ImageConfig()):
+    """Per constituent (x, y) after centring, rotation, scaling and the parity flip (jagged, jets x particles)."""
+    two = subjets["sd_two_prong"] > 0
+    eta0 = np.where(two, subjets["sj1_eta"], subjets["sd_eta"])
+    phi0 = np.where(two, subjets["sj1_phi"], subjets["sd_phi"])
+    # direction and length of sj1 -> sj2; fallback: no rotation ("down" = -y), fixed scale
+    d_eta = np.where(two, subjets["sj2_eta"] - eta0, 0.0)
+    d_phi = np.where(two, wrap_phi(subjets["sj2_phi"] - phi0), -config.fallback_scale)
+    length = np.hypot(d_eta, d_phi)
+    length = np.where(length > 0, length, config.fallback_scale)
+    # unit vectors: v points from sj1 to sj2 (becomes -y), u is perpendicular (becomes +x)
+    v_eta, v_phi = d_eta / length, d_phi / length
+    u_eta, u_phi = -v_phi, v_eta
+    a = constituents.eta - per_jet(eta0)
+    b = wrap_phi(constituents.phi - per_jet(phi0))
+    x = (a * per_jet(u_eta) + b * per_jet(u_phi)) / per_jet(length)
+    y = -(a * per_jet(v_eta) + b * per_jet(v_phi)) / per_jet(length)
+    # parity: more pT on the right
+    pt = constituents.pt
+    right = ak.to_numpy(ak.sum(pt * (x > 0), axis=1))
+    left = ak.to_numpy(ak.sum(pt * (x < 0), axis=1))
+    sign = np.where(left > right, -1.0, 1.0)
+    return x * per_jet(sign), y
+
+
+def jet_images(constituents: ak.Array, jet_pt: np.ndarray, subjets: dict,
+               config: ImageConfig = ImageConfig()) -> tuple[np.ndarray, np.ndarray]:
+    """(jets, n_pixels, n_pixels) float32 images and the fraction of the jet pT inside each image."""
+    x, y = image_coordinates(constituents, subjets, config)
+    n, npix = len(jet_pt), config.n_pixels
+    width = 2 * config.extent / npix
+    col = np.floor((ak.to_numpy(ak.flatten(x)) + config.extent) / width).astype(np.int64)
+    row = np.floor((config.extent - ak.to_numpy(ak.flatten(y))) / width).astype(np.int64)
+    counts = ak.to_numpy(ak.num(constituents.pt, axis=1))
+    jet_of = np.repeat(np.arange(n), counts)
+    inside = (col >= 0) & (col < npix) & (row >= 0) & (row < npix)
+    pt_rel = ak.to_numpy(ak.flatten(constituents.pt)) / np.where(jet_pt > 0, jet_pt, 1.0)[jet_of]
+    flat_pixel = (jet_of * npix + row) * npix + col
+    images = np.bincount(flat_pixel[inside], weights=pt_rel[inside], minlength=n * npix * npix)
+    fraction = np.bincount(jet_of[inside], weights=pt_rel[inside], minlength=n)
+    return images.reshape(n, npix, npix).astype(np.float32), fraction

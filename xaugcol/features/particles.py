@@ -1,0 +1,89 @@
+"""The particle list of each jet: the seed's 17 features per constituent, pT-ordered, padded, with a mask.
+
+Features (index: name):
+ 0 log_pt             log(pT / GeV)
+ 1 log_pt_rel         log(pT / pT_jet)
+ 2 log_e              log(E / GeV)
+ 3 abs_eta            |eta|
+ 4 dphi_jet           phi - phi_jet, wrapped to [-pi, pi)
+ 5 deta_jet           eta - eta_jet
+ 6 dr_jet             distance to the jet axis in (eta, phi)
+ 7 dr_subjet1         distance to the harder softdrop prong (the groomed jet axis for one-prong jets)
+ 8 dr_subjet2         distance to the softer prong (= dr_subjet1 for one-prong jets)
+ 9 charge
+10 is_muon, 11 is_electron, 12 is_photon, 13 is_charged_hadron, 14 is_neutral_hadron   (from the PF pdgId)
+15 dxy                transverse impact parameter d0 (cm; 0 for neutrals and where the file has none)
+16 dz                 longitudinal impact parameter (cm)
+
+Padded entries are 0 with mask False. Columnar: one (jets, n_max) pad of awkward arrays, no loop over jets.
+"""
+
+from __future__ import annotations
+
+import awkward as ak
+import numpy as np
+
+FEATURES = (
+    "log_pt", "log_pt_rel", "log_e", "abs_eta", "dphi_jet", "deta_jet", "dr_jet", "dr_subjet1", "dr_subjet2",
+    "charge", "is_muon", "is_electron", "is_photon", "is_charged_hadron", "is_neutral_hadron", "dxy", "dz",
+)
+N_FEATURES = len(FEATURES)
+# a pT or energy of 0 would give log(0): floor at 1 MeV (PUPPI can weight a candidate down to ~0)
+LOG_FLOOR = 1e-3
+
+
+def per_jet(values) -> ak.Array:
+    """A per-jet numpy array as (jets, 1): broadcasts against (jets, particles) whether that is jagged or regular
+    (a bare 1-d array would follow numpy's right-aligned rule against a regular array)."""
+    return ak.from_numpy(np.asarray(values))[:, np.newaxis]
+
+
+def wrap_phi(dphi):
+    return (dphi + np.pi) % (2 * np.pi) - np.pi
+
+
+def _dr(eta, phi, eta0, phi0):
+    return np.hypot(eta - eta0, wrap_phi(phi - phi0))
+
+
+def particle_list(constituents: ak.Array, jet: dict, subjets: dict, n_max: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """(jets, n_max, 17) float32 features and (jets, n_max) bool mask.
+
+    ``constituents``: jets x particles (pt-ordered) with pt, eta, phi, mass, E (Momentum4D), charge, pdgId, d0, dz.
+    ``jet``: per-jet numpy arrays pt, eta, phi. ``subjets``: sj1_eta, sj1_phi, sj2_eta, sj2_phi, sd_two_prong.
+    """
+    c = constituents[:, :n_max]
+    pt, eta, phi = c.pt, c.eta, c.phi
+    energy = c.E
+    two = subjets["sd_two_prong"] > 0
+    sj1_eta, sj1_phi = per_jet(subjets["sj1_eta"]), per_jet(subjets["sj1_phi"])
+    sj2_eta = per_jet(np.where(two, subjets["sj2_eta"], subjets["sj1_eta"]))
+    sj2_phi = per_jet(np.where(two, subjets["sj2_phi"], subjets["sj1_phi"]))
+    jet_pt, jet_eta, jet_phi = per_jet(jet["pt"]), per_jet(jet["eta"]), per_jet(jet["phi"])
+    pid = abs(c.pdgId)
+    columns = [
+        np.log(np.maximum(pt, LOG_FLOOR)),
+        np.log(np.maximum(pt, LOG_FLOOR) / jet_pt),
+        np.log(np.maximum(energy, LOG_FLOOR)),
+        abs(eta),
+        wrap_phi(phi - jet_phi),
+        eta - jet_eta,
+        _dr(eta, phi, jet_eta, jet_phi),
+        _dr(eta, phi, sj1_eta, sj1_phi),
+        _dr(eta, phi, sj2_eta, sj2_phi),
+        c.charge,
+        pid == 13,
+        pid == 11,
+        pid == 22,
+        pid == 211,
+        pid == 130,
+        c.d0,
+        c.dz,
+    ]
+    counts = ak.to_numpy(ak.num(c, axis=1))
+    mask = np.arange(n_max)[None, :] < counts[:, None]
+    out = np.zeros((len(counts), n_max, N_FEATURES), dtype=np.float32)
+    for k, col in enumerate(columns):
+        # fill the first `count` slots of each row from the flat values: one boolean-mask assignment
+        out[:, :, k][mask] = ak.to_numpy(ak.flatten(col)).astype(np.float32)
+    return out, mask

@@ -1,0 +1,144 @@
+"""Events of one chunk -> the jet table of DESIGN.md (one row per AK8 jet) and counts of what was kept or skipped.
+
+Library code, free of coffea specifics: the processor calls ``build_jet_table`` and fills histograms from it.
+
+Skipped jets are counted by reason, never silently lost:
+* ``no_constituents``: a jet of a PF layout with no linked candidate;
+* ``nonfinite_input``: NaN or inf in a constituent's pt / eta / phi / mass (or a stored branch in the stored layout);
+* ``below_min_pt``: recomputed pt under ``min_pt``.
+Jets with a single constituent are kept with documented values (see ``xaugcol.jets.substructure``) and
+``few_constituents`` = True.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import awkward as ak
+import numpy as np
+
+from xaugcol.features.images import ImageConfig, jet_images
+from xaugcol.features.particles import N_FEATURES, particle_list
+from xaugcol.jets import substructure
+from xaugcol.jets.constituents import STORED, MissingBranchError, detect_layout, jet_constituents
+from xaugcol.jets.stored import stored_xaug
+
+XAUG = ("msd", "tau1", "tau2", "tau3", "tau4", "tau21", "tau32", "n2", "d2", "sj_z", "sj_dr", "sj1_pt", "sj2_pt")
+KINEMATICS = ("pt", "eta", "phi", "mass", "n_constituents")
+IDENTITY = ("dataset", "label", "weight", "run", "luminosityBlock", "event", "fatjet_index")
+FLAGS = ("in_msd_window", "few_constituents", "sd_two_prong", "has_particles")
+SKIP_REASONS = ("no_constituents", "nonfinite_input", "below_min_pt")
+
+
+@dataclass(frozen=True)
+class ProcessingConfig:
+    n_particles: int = 50
+    image: ImageConfig = field(default_factory=ImageConfig)
+    substructure: substructure.SubstructureConfig = field(default_factory=substructure.SubstructureConfig)
+    min_pt: float = 0.0
+    msd_window: tuple[float, float] = (50.0, 150.0)
+
+    def __post_init__(self):
+        if not (isinstance(self.n_particles, int) and self.n_particles >= 1):
+            raise ValueError(f"n_particles must be a positive integer, got {self.n_particles!r}")
+        if not self.min_pt >= 0:
+            raise ValueError(f"min_pt must be >= 0, got {self.min_pt}")
+        lo, hi = self.msd_window
+        if not lo < hi:
+            raise ValueError(f"msd_window must be (low, high) with low < high, got {self.msd_window}")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _event_columns(events, n_jets: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-jet copies of the event identity and weight."""
+    out = {}
+    for name in ("run", "luminosityBlock", "event"):
+        if name not in events.fields:
+            raise MissingBranchError(name, "the jet table's event identity")
+        out[name] = np.repeat(ak.to_numpy(events[name]).astype(np.int64), n_jets)
+    weight = ak.to_numpy(events.genWeight).astype(np.float64) if "genWeight" in events.fields else np.ones(len(events))
+    out["weight"] = np.repeat(weight, n_jets)
+    out["fatjet_index"] = np.concatenate([np.arange(n) for n in n_jets]).astype(np.int32) if len(n_jets) else \
+        np.zeros(0, dtype=np.int32)
+    return out
+
+
+def build_jet_table(events, dataset: str, label: int, config: ProcessingConfig = ProcessingConfig()):
+    """Return (columns, counts, unavailable): columns a dict of equal-length numpy arrays (``particles``,
+    ``particles_mask`` and ``image`` multi-dimensional), counts {"jets_seen", "jets_kept", "skipped_<reason>"},
+    and the names of the columns this file's layout cannot provide (NaN in the table)."""
+    layout = detect_layout(events)
+    if "FatJet" not in events.fields:
+        raise MissingBranchError("nFatJet", "the AK8 jets (FatJet) of the jet table")
+    n_jets = ak.to_numpy(ak.num(events.FatJet, axis=1)).astype(np.int64)
+    cols = _event_columns(events, n_jets)
+    n_total = int(n_jets.sum())
+    npart, npix = config.n_particles, config.image.n_pixels
+    unavailable: list[str] = []
+    keep = np.ones(n_total, dtype=bool)
+    counts = {"jets_seen": n_total, **{f"skipped_{r}": 0 for r in SKIP_REASONS}}
+
+    if layout is STORED:
+        xaug, unavailable = stored_xaug(events)
+        unavailable = sorted(set(unavailable) | {"particles", "image"})
+        cols.update(xaug)
+        cols["eta"], cols["phi"] = xaug["eta"], xaug["phi"]
+        finite = np.all([np.isfinite(cols[k]) for k in ("pt", "eta", "phi", "mass", "msd", "tau1", "tau2", "n2")],
+                        axis=0)
+        _skip(keep, ~finite, "nonfinite_input", counts)
+        cols["few_constituents"] = np.zeros(n_total, dtype=bool)
+        cols["has_particles"] = np.zeros(n_total, dtype=bool)
+        cols["particles"] = np.zeros((n_total, npart, N_FEATURES), dtype=np.float32)
+        cols["particles_mask"] = np.zeros((n_total, npart), dtype=bool)
+        cols["image"] = np.zeros((n_total, npix, npix), dtype=np.float32)
+        cols["image_pt_fraction"] = np.zeros(n_total)
+    else:
+        parts = ak.flatten(jet_constituents(events, layout), axis=1)  # (jets, particles)
+        n_const = ak.to_numpy(ak.num(parts, axis=1))
+        _skip(keep, n_const == 0, "no_constituents", counts)
+        finite = np.ones(n_total, dtype=bool)
+        for name in ("pt", "eta", "phi", "mass"):
+            finite &= ak.to_numpy(ak.all(np.isfinite(parts[name]), axis=1))
+        _skip(keep, ~finite, "nonfinite_input", counts)
+        # compute on the good jets only: no NaN enters fastjet, empty jets give no 0 / 0
+        good = keep.copy()
+        parts = parts[good]
+        p4 = ak.sum(parts, axis=1)
+        kin = {"pt": ak.to_numpy(p4.pt), "eta": ak.to_numpy(p4.eta), "phi": ak.to_numpy(p4.phi),
+               "mass": np.maximum(ak.to_numpy(p4.mass), 0.0)}
+        sub = substructure.compute(parts, config.substructure)
+        plist, pmask = particle_list(parts, kin, sub, npart)
+        images, fraction = jet_images(parts, kin["pt"], sub, config.image)
+        computed = {**kin, **sub, "n_constituents": n_const[good].astype(np.float64),
+                    "particles": plist, "particles_mask": pmask, "image": images, "image_pt_fraction": fraction,
+                    "few_constituents": n_const[good] < 2, "has_particles": np.ones(int(good.sum()), dtype=bool)}
+        for name, values in computed.items():
+            cols[name] = _scatter(values, good, n_total)
+    if config.min_pt > 0:
+        _skip(keep, cols["pt"] < config.min_pt, "below_min_pt", counts)
+
+    lo, hi = config.msd_window
+    cols["in_msd_window"] = (cols["msd"] > lo) & (cols["msd"] < hi)
+    cols["sd_two_prong"] = cols["sd_two_prong"].astype(bool)
+    cols["dataset"] = np.full(n_total, dataset, dtype=object)
+    cols["label"] = np.full(n_total, label, dtype=np.int32)
+    table = {name: values[keep] for name, values in cols.items()}
+    counts["jets_kept"] = int(keep.sum())
+    return table, counts, unavailable
+
+
+def _skip(keep: np.ndarray, bad: np.ndarray, reason: str, counts: dict) -> None:
+    """Drop the still-kept jets flagged ``bad`` and count them under ``reason`` (each jet counted once)."""
+    newly = keep & bad
+    counts[f"skipped_{reason}"] += int(newly.sum())
+    keep &= ~bad
+
+
+def _scatter(values: np.ndarray, where: np.ndarray, n: int) -> np.ndarray:
+    """Place per-good-jet values into an array over all jets (zeros elsewhere; those rows are dropped)."""
+    values = np.asarray(values)
+    out = np.zeros((n, *values.shape[1:]), dtype=values.dtype)
+    out[where] = values
+    return out

@@ -1,0 +1,180 @@
+"""Run the XAUG processor over a coffea fileset with coffea's Runner; write tables, histograms and a report.
+
+Outputs in ``out_dir``:
+* ``jets/<dataset>/<chunk>.parquet``: the jet table, one file per chunk (written atomically);
+* ``histograms.root``: every histogram as TH1D ``<variable>/<dataset>_label<k>`` (uproot);
+* ``report.json``: configuration, files processed and skipped (with the reason), jet counts per dataset (seen,
+  kept, skipped by reason), columns a layout could not provide, versions.
+
+Bad files are found before processing (opened with uproot: readable, tree present, entries known): by default the
+first one stops the run with a message that names it; with ``skip_bad_files`` they are skipped and listed.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import uproot
+
+from xaugcol.atomic import atomic_path, write_json
+from xaugcol.processing.histograms import empty_histograms
+from xaugcol.processing.jet_table import SKIP_REASONS, ProcessingConfig
+from xaugcol.processing.table_io import JETS_DIR
+
+EXECUTORS = ("iterative", "futures")
+REPORT = "report.json"
+HISTOGRAMS = "histograms.root"
+
+
+class BadFileError(RuntimeError):
+    """An input file cannot be processed; names the file and why."""
+
+
+class FilesetError(ValueError):
+    """The fileset JSON is unreadable or malformed."""
+
+
+@dataclass
+class RunResult:
+    histograms: dict
+    counts: dict
+    unavailable: dict
+    skipped_files: list = field(default_factory=list)
+    report: dict = field(default_factory=dict)
+
+
+def load_fileset(path: str | Path) -> dict:
+    """A coffea fileset from JSON, validated: {dataset: {"files": {path: tree} or [paths], "metadata": {"label"}}}.
+    Relative file paths are taken relative to the JSON file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise FilesetError(f"fileset {path}: cannot read it as JSON: {err}") from None
+    if not isinstance(data, dict) or not data:
+        raise FilesetError(f"fileset {path}: expected a non-empty mapping of dataset names")
+    fileset = {}
+    for name, entry in data.items():
+        where = f"fileset {path}: dataset {name!r}"
+        if not isinstance(entry, dict) or "files" not in entry:
+            raise FilesetError(f"{where}: expected a mapping with 'files'")
+        files = entry["files"]
+        if isinstance(files, list):
+            files = {f: "Events" for f in files}
+        if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+            raise FilesetError(f"{where}: 'files' must map file paths to tree names (or list file paths)")
+        meta = dict(entry.get("metadata") or {})
+        if meta.get("label") not in (0, 1):
+            raise FilesetError(f"{where}: metadata 'label' must be 0 or 1, got {meta.get('label')!r}")
+        resolved = {}
+        for f, tree in files.items():
+            is_remote = "://" in f
+            resolved[f if is_remote or Path(f).is_absolute() else str((path.parent / f).resolve())] = tree
+        fileset[name] = {"files": resolved, "metadata": meta}
+    return fileset
+
+
+def check_file(path: str, tree: str) -> int:
+    """Number of entries of ``tree`` in ``path``; BadFileError naming the file when it cannot be read."""
+    try:
+        with uproot.open(path) as f:
+            if tree not in f:
+                raise BadFileError(f"{path}: no tree {tree!r} (has: {', '.join(sorted(set(k.split(';')[0] for k in f.keys()))) or 'nothing'})")
+            return int(f[tree].num_entries)
+    except BadFileError:
+        raise
+    except FileNotFoundError:
+        raise BadFileError(f"{path}: file not found") from None
+    except Exception as err:  # uproot raises many types on truncated / corrupt files
+        raise BadFileError(f"{path}: cannot read it as ROOT ({type(err).__name__}: {err})") from None
+
+
+def run_processing(fileset: dict, out_dir: str | Path, executor: str = "iterative", workers: int = 1,
+                   chunksize: int = 100_000, config: ProcessingConfig = ProcessingConfig(),
+                   skip_bad_files: bool = False, progress: bool = False) -> RunResult:
+    from coffea import processor
+    from coffea.nanoevents import NanoAODSchema
+
+    from processors.xaug_processor import XAUGProcessor
+
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    good, skipped, entries = {}, [], {}
+    for name, entry in fileset.items():
+        files = {}
+        for path, tree in entry["files"].items():
+            try:
+                entries[path] = check_file(path, tree)
+                files[path] = tree
+            except BadFileError as err:
+                if not skip_bad_files:
+                    raise
+                skipped.append({"dataset": name, "file": path, "reason": str(err)})
+        # files with zero entries have no chunk: keep them out of the Runner, count them as processed
+        nonempty = {p: t for p, t in files.items() if entries[p] > 0}
+        if nonempty:
+            good[name] = {"files": nonempty, "metadata": entry["metadata"]}
+
+    labels = {name: int(entry["metadata"]["label"]) for name, entry in fileset.items()}
+    if executor == "iterative":
+        ex = processor.IterativeExecutor(status=progress)
+    else:
+        ex = processor.FuturesExecutor(status=progress, workers=workers)
+    runner = processor.Runner(executor=ex, schema=NanoAODSchema, chunksize=chunksize)
+    output = {}
+    if good:
+        output = runner(good, processor_instance=XAUGProcessor(str(out_dir / JETS_DIR), labels, config),
+                        treename="Events") or {}
+
+    hists = output.get("histograms") or empty_histograms()
+    zero = {"jets_seen": 0, "jets_kept": 0, **{f"skipped_{r}": 0 for r in SKIP_REASONS}, "chunks": 0, "events": 0}
+    counts = {name: {**zero, **output.get("counts", {}).get(name, {})} for name in fileset}
+    unavailable = {name: sorted(output.get("unavailable", {}).get(name, set())) for name in fileset}
+    write_histograms(out_dir / HISTOGRAMS, hists)
+    report = {
+        "config": config.as_dict(),
+        "executor": executor,
+        "workers": workers,
+        "chunksize": chunksize,
+        "files": {p: {"entries": n} for p, n in entries.items()},
+        "skipped_files": skipped,
+        "counts": counts,
+        "unavailable_columns": unavailable,
+        "outputs": {"jets": JETS_DIR, "histograms": HISTOGRAMS},
+        "versions": _versions(),
+    }
+    write_json(out_dir / REPORT, report)
+    return RunResult(hists, counts, unavailable, skipped, report)
+
+
+def write_histograms(path: Path, hists: dict) -> None:
+    """Each (variable, dataset, label) slice as a TH1D ``variable/dataset_label<k>``, atomically."""
+    with atomic_path(path) as tmp:
+        with uproot.recreate(tmp) as f:
+            for name, h in hists.items():
+                for dataset in h.axes["dataset"]:
+                    for label in (0, 1):
+                        f[f"{name}/{dataset}_label{label}"] = h[{"dataset": dataset, "label": hist_index(label)}]
+
+
+def hist_index(label: int):
+    import hist
+
+    return hist.loc(label)
+
+
+def _versions() -> dict:
+    import awkward
+    import coffea
+    import fastjet
+
+    import xaugcol
+
+    return {"python": platform.python_version(), "xaugcol": xaugcol.__version__, "coffea": coffea.__version__,
+            "awkward": awkward.__version__, "uproot": uproot.__version__, "fastjet": fastjet.__version__}

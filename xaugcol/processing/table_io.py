@@ -1,0 +1,46 @@
+"""Jet tables on disk: one parquet file per processed chunk, written atomically; read back lazily."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+
+from xaugcol.atomic import atomic_path
+
+JETS_DIR = "jets"
+
+
+def chunk_name(metadata: dict) -> str:
+    """A file name that identifies the chunk: source file, entry range. Stable across executors and reruns."""
+    source = str(metadata.get("fileuuid") or metadata["filename"])
+    tag = hashlib.sha1(f"{metadata['filename']}|{source}".encode()).hexdigest()[:12]
+    stem = Path(str(metadata["filename"])).stem
+    return f"{stem}-{tag}-{metadata['entrystart']:010d}-{metadata['entrystop']:010d}.parquet"
+
+
+def write_table(path: str | Path, table: dict[str, np.ndarray]) -> Path:
+    """Write a jet table (dict of equal-length arrays, some multi-dimensional) to parquet, atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    array = ak.zip({name: _column(values) for name, values in table.items()}, depth_limit=1)
+    with atomic_path(path) as tmp:
+        ak.to_parquet(array, tmp)
+    return path
+
+
+def read_tables(folder: str | Path, columns: list[str] | None = None) -> ak.Array:
+    """All chunk files under ``folder`` (sorted by name, so the row order is reproducible), concatenated."""
+    files = sorted(Path(folder).rglob("*.parquet"))
+    if not files:
+        raise FileNotFoundError(f"no jet-table parquet files under {folder}")
+    return ak.concatenate([ak.from_parquet(f, columns=columns) for f in files])
+
+
+def _column(values: np.ndarray):
+    values = np.asarray(values)
+    if values.dtype == object:
+        return ak.from_numpy(values.astype(str))
+    return ak.from_numpy(values, regulararray=True)
