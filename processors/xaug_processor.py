@@ -7,13 +7,18 @@ Picklable and free of global state, so the Runner can ship it to futures or Dask
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from coffea import processor
 
+from xaugcol.jets.constituents import MissingBranchError
 from xaugcol.processing.histograms import empty_histograms, fill_histograms
 from xaugcol.processing.jet_table import ProcessingConfig, build_jet_table
 from xaugcol.processing.table_io import chunk_name, write_table
+
+# generator files carry no NanoAOD cross-references (Electron_jetIdx, ...): coffea would warn for each, per worker
+warnings.filterwarnings("ignore", message="Missing cross-reference index", category=RuntimeWarning)
 
 
 class XAUGProcessor(processor.ProcessorABC):
@@ -25,7 +30,10 @@ class XAUGProcessor(processor.ProcessorABC):
     def process(self, events):
         meta = events.metadata
         dataset = meta["dataset"]
-        table, counts, unavailable = build_jet_table(events, dataset, self.labels[dataset], self.config)
+        try:
+            table, counts, unavailable = build_jet_table(events, dataset, self.labels[dataset], self.config)
+        except MissingBranchError as err:
+            raise MissingBranchError(err.branch, err.needed_for, where=str(meta["filename"])) from None
         path = Path(self.out_dir) / dataset / chunk_name(meta)
         write_table(path, table)
         hists = empty_histograms()

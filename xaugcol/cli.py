@@ -4,7 +4,11 @@
     xaugcol generate pythia --process zz|qcd[,..] --events N --seed S --workers W --out DIR
                             [--pthat-min X] [--flat-pthat] [--process-card card.yaml] [--overwrite]
 
-A bad argument gets a one-line error on stderr and exit code 2.
+    xaugcol process FILESET.json --out DIR [--executor iterative|futures] [--workers N] [--chunksize N]
+                    [--min-pt X] [--skip-bad-files] [--n-particles N] [--image-pixels N] [--overwrite]
+
+A bad argument gets a one-line error on stderr and exit code 2; bad input data (an unreadable file, a missing
+branch) a one-line error naming it and exit code 1.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 import yaml
 
 EXIT_USAGE = 2
+EXIT_DATA = 1
 
 
 class UsageError(Exception):
@@ -41,6 +46,16 @@ def _positive_int(text: str) -> int:
     value = _non_negative_int(text)
     if value == 0:
         raise argparse.ArgumentTypeError("must be >= 1, got 0")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     return value
 
 
@@ -78,6 +93,18 @@ def build_parser() -> argparse.ArgumentParser:
     py.add_argument("--flat-pthat", action="store_true", help="flat pT-hat spectrum, weights in genWeight")
     py.add_argument("--process-card", type=Path, help="YAML card adding processes")
     py.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
+
+    proc = sub.add_parser("process", help="XAUG variables, particle lists and jet images into jet tables")
+    proc.add_argument("fileset", type=Path, help="coffea fileset JSON (as every generator writes)")
+    proc.add_argument("--out", type=Path, required=True)
+    proc.add_argument("--executor", choices=["iterative", "futures"], default="iterative")
+    proc.add_argument("--workers", type=_positive_int, default=1, help="processes of the futures executor")
+    proc.add_argument("--chunksize", type=_positive_int, default=100_000, help="events per chunk")
+    proc.add_argument("--min-pt", type=_non_negative_float, default=0.0, help="minimum recomputed jet pt (GeV)")
+    proc.add_argument("--skip-bad-files", action="store_true", help="skip unreadable files, list them in the report")
+    proc.add_argument("--n-particles", type=_positive_int, default=50, help="particle-list length (padded)")
+    proc.add_argument("--image-pixels", type=_positive_int, default=37, help="jet image size (pixels per side)")
+    proc.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
     return parser
 
 
@@ -119,6 +146,31 @@ def _generate_pythia(args) -> None:
     _report(out, fileset)
 
 
+def _process(args) -> None:
+    from xaugcol.features.images import ImageConfig
+    from xaugcol.processing.jet_table import ProcessingConfig
+    from xaugcol.processing.run import FilesetError, load_fileset, run_processing
+    from xaugcol.sources.output import prepare_output_dir
+
+    try:
+        fileset = load_fileset(args.fileset)
+        config = ProcessingConfig(n_particles=args.n_particles, image=ImageConfig(n_pixels=args.image_pixels),
+                                  min_pt=args.min_pt)
+    except (FilesetError, ValueError) as err:
+        raise UsageError(str(err)) from None
+    out = prepare_output_dir(args.out, args.overwrite)
+    result = run_processing(fileset, out, args.executor, args.workers, args.chunksize, config,
+                            args.skip_bad_files, progress=True)
+    for name, c in result.counts.items():
+        skipped = {k.removeprefix("skipped_"): v for k, v in c.items() if k.startswith("skipped_") and v}
+        extra = f", skipped {skipped}" if skipped else ""
+        missing = f"; unavailable: {', '.join(result.unavailable[name])}" if result.unavailable[name] else ""
+        print(f"{name}: {c['events']} events, {c['jets_kept']}/{c['jets_seen']} jets kept{extra}{missing}")
+    for bad in result.skipped_files:
+        print(f"skipped file: {bad['reason']}")
+    print(f"jet tables: {out / 'jets'}; histograms: {out / 'histograms.root'}; report: {out / 'report.json'}")
+
+
 def _report(out: Path, fileset: dict) -> None:
     for name, entry in fileset.items():
         meta = entry["metadata"]
@@ -127,15 +179,22 @@ def _report(out: Path, fileset: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from xaugcol.jets.constituents import MissingBranchError
+    from xaugcol.processing.run import BadFileError
     from xaugcol.sources.output import OutputExistsError
 
     try:
         args = build_parser().parse_args(argv)
-        handler = {"toy": _generate_toy, "pythia": _generate_pythia}[args.source]
-        handler(args)
+        if args.command == "process":
+            _process(args)
+        else:
+            {"toy": _generate_toy, "pythia": _generate_pythia}[args.source](args)
     except (UsageError, OutputExistsError) as err:
         print(f"xaugcol: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except (BadFileError, MissingBranchError) as err:
+        print(f"xaugcol: error: {err}", file=sys.stderr)
+        return EXIT_DATA
     return 0
 
 

@@ -34,6 +34,9 @@ class MissingBranchError(KeyError):
     def __str__(self) -> str:
         return self.args[0]
 
+    def __reduce__(self):  # picklable: raised in futures / Dask workers
+        return (type(self), (self.branch, self.needed_for, self.where))
+
 
 @dataclass(frozen=True)
 class Layout:

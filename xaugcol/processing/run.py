@@ -17,9 +17,11 @@ import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import uproot
 
 from xaugcol.atomic import atomic_path, write_json
+from xaugcol.jets.constituents import MissingBranchError
 from xaugcol.processing.histograms import empty_histograms
 from xaugcol.processing.jet_table import SKIP_REASONS, ProcessingConfig
 from xaugcol.processing.table_io import JETS_DIR
@@ -78,12 +80,28 @@ def load_fileset(path: str | Path) -> dict:
 
 
 def check_file(path: str, tree: str) -> int:
-    """Number of entries of ``tree`` in ``path``; BadFileError naming the file when it cannot be read."""
+    """Number of entries of ``tree`` in ``path``; BadFileError naming the file when it cannot be read.
+
+    Reads metadata only: the file opens, the tree exists, and every basket of every branch lies inside the file
+    (a truncated copy opens fine but its last baskets point past the end).
+    """
     try:
         with uproot.open(path) as f:
             if tree not in f:
-                raise BadFileError(f"{path}: no tree {tree!r} (has: {', '.join(sorted(set(k.split(';')[0] for k in f.keys()))) or 'nothing'})")
-            return int(f[tree].num_entries)
+                present = sorted(set(k.split(";")[0] for k in f.keys()))
+                raise BadFileError(f"{path}: no tree {tree!r} (has: {', '.join(present) or 'nothing'})")
+            t = f[tree]
+            size = getattr(f.file.source, "num_bytes", None)
+            if size is not None:
+                for branch in t.itervalues(recursive=True):
+                    n = branch.num_baskets
+                    if n == 0:
+                        continue
+                    ends = np.asarray(branch.member("fBasketSeek")[:n]) + np.asarray(branch.member("fBasketBytes")[:n])
+                    if ends.max() > size:
+                        raise BadFileError(f"{path}: truncated: branch {branch.name!r} has data up to byte "
+                                           f"{int(ends.max())} but the file has {size} bytes")
+            return int(t.num_entries)
     except BadFileError:
         raise
     except FileNotFoundError:
@@ -129,8 +147,15 @@ def run_processing(fileset: dict, out_dir: str | Path, executor: str = "iterativ
     runner = processor.Runner(executor=ex, schema=NanoAODSchema, chunksize=chunksize)
     output = {}
     if good:
-        output = runner(good, processor_instance=XAUGProcessor(str(out_dir / JETS_DIR), labels, config),
-                        treename="Events") or {}
+        try:
+            output = runner(good, processor_instance=XAUGProcessor(str(out_dir / JETS_DIR), labels, config),
+                            treename="Events") or {}
+        except Exception as err:
+            # coffea wraps a chunk's error; a missing branch is the user's to fix: give it back unwrapped
+            cause = _find_cause(err, MissingBranchError)
+            if cause is not None:
+                raise cause from None
+            raise
 
     hists = output.get("histograms") or empty_histograms()
     zero = {"jets_seen": 0, "jets_kept": 0, **{f"skipped_{r}": 0 for r in SKIP_REASONS}, "chunks": 0, "events": 0}
@@ -151,6 +176,16 @@ def run_processing(fileset: dict, out_dir: str | Path, executor: str = "iterativ
     }
     write_json(out_dir / REPORT, report)
     return RunResult(hists, counts, unavailable, skipped, report)
+
+
+def _find_cause(err: BaseException, kind: type):
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, kind):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
 
 
 def write_histograms(path: Path, hists: dict) -> None:
