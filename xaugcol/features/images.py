@@ -75,7 +75,10 @@ def jet_images(constituents: ak.Array, jet_pt: np.ndarray, subjets: dict,
     jet_of = np.repeat(np.arange(n), counts)
     inside = (col >= 0) & (col < npix) & (row >= 0) & (row < npix)
     pt_rel = ak.to_numpy(ak.flatten(constituents.pt)) / np.where(jet_pt > 0, jet_pt, 1.0)[jet_of]
-    flat_pixel = (jet_of * npix + row) * npix + col
-    images = np.bincount(flat_pixel[inside], weights=pt_rel[inside], minlength=n * npix * npix)
+    flat_pixel = ((jet_of * npix + row) * npix + col)[inside]
+    # sum per occupied pixel only (a dense float64 bincount would cost 8 bytes per pixel of every image)
+    pixels, slot = np.unique(flat_pixel, return_inverse=True)
+    images = np.zeros(n * npix * npix, dtype=np.float32)
+    images[pixels] = np.bincount(slot, weights=pt_rel[inside])
     fraction = np.bincount(jet_of[inside], weights=pt_rel[inside], minlength=n)
-    return images.reshape(n, npix, npix).astype(np.float32), fraction
+    return images.reshape(n, npix, npix), fraction

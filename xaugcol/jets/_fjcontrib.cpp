@@ -68,9 +68,13 @@ py::dict substructure(py::array_t<double, py::array::c_style | py::array::forcec
   // for SoftDrop; the grooming radius is SoftDrop's R0.
   const fj::JetDefinition ca(fj::cambridge_algorithm, fj::JetDefinition::max_allowable_R);
   const fjc::SoftDrop softdrop(sd_beta, sd_zcut, sd_r0);
+  // N-subjettiness with OnePass_KT_Axes: the starting axes are the exclusive kT jets (KT_Axes' own definition),
+  // clustered once per jet and shared by tau1..tau4, then refined by the same one-pass minimisation
+  // (OnePass_Manual_Axes); identical to four OnePass_KT_Axes evaluations at a quarter of the clustering.
+  const fj::JetDefinition kt(fj::kt_algorithm, fj::JetDefinition::max_allowable_R, fj::E_scheme, fj::Best);
   std::vector<fjc::Nsubjettiness> taus;
   for (int n = 1; n <= 4; ++n)
-    taus.emplace_back(n, fjc::OnePass_KT_Axes(), fjc::NormalizedMeasure(tau_beta, tau_r0));
+    taus.emplace_back(n, fjc::OnePass_Manual_Axes(), fjc::NormalizedMeasure(tau_beta, tau_r0));
   const fjc::EnergyCorrelatorN2 n2(ecf_beta);
   const fjc::EnergyCorrelatorD2 d2(ecf_beta);
 
@@ -113,7 +117,13 @@ py::dict substructure(py::array_t<double, py::array::c_style | py::array::forcec
       } else {
         fill_subjet(out, "sj1", &groomed, i);
       }
-      for (int n = 0; n < 4; ++n) out["tau" + std::to_string(n + 1)][i] = finite_or(taus[n](jet), 0.0);
+      const fj::ClusterSequence kt_cs(jet.constituents(), kt);
+      for (int n = 1; n <= 4; ++n) {
+        // with N or fewer particles every particle is an axis: tau_N = 0
+        if (particles.size() <= static_cast<std::size_t>(n)) continue;
+        taus[n - 1].setAxes(kt_cs.exclusive_jets(n));
+        out["tau" + std::to_string(n)][i] = finite_or(taus[n - 1](jet), 0.0);
+      }
       // N2 and D2 on the groomed jet, as CMS computes n2b1; 0 when it holds a single particle (0 / 0)
       if (groomed.constituents().size() >= 2) {
         out["n2"][i] = finite_or(n2(groomed), 0.0);

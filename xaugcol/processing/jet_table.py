@@ -115,7 +115,7 @@ def build_jet_table(events, dataset: str, label: int, config: ProcessingConfig =
                     "particles": plist, "particles_mask": pmask, "image": images, "image_pt_fraction": fraction,
                     "few_constituents": n_const[good] < 2, "has_particles": np.ones(int(good.sum()), dtype=bool)}
         for name, values in computed.items():
-            cols[name] = _scatter(values, good, n_total)
+            cols[name] = values if good.all() else _scatter(values, good, n_total)
     if config.min_pt > 0:
         _skip(keep, cols["pt"] < config.min_pt, "below_min_pt", counts)
 
@@ -124,7 +124,7 @@ def build_jet_table(events, dataset: str, label: int, config: ProcessingConfig =
     cols["sd_two_prong"] = cols["sd_two_prong"].astype(bool)
     cols["dataset"] = np.full(n_total, dataset, dtype=object)
     cols["label"] = np.full(n_total, label, dtype=np.int32)
-    table = {name: values[keep] for name, values in cols.items()}
+    table = cols if keep.all() else {name: values[keep] for name, values in cols.items()}
     counts["jets_kept"] = int(keep.sum())
     return table, counts, unavailable
 

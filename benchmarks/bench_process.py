@@ -1,0 +1,103 @@
+"""Speed and memory of the XAUG processor, against bare FastJet in the same process.
+
+Figures:
+* jets/s of ``run_processing`` (coffea Runner, iterative: reading, constituents, C/A + SoftDrop + N-subjettiness +
+  ECFs, particle lists, images, parquet and histograms) divided by jets/s of a bare fastjet reclustering + SoftDrop
+  (the awkward interface, ``exclusive_jets_softdrop_grooming``) on the same constituents (goal >= 0.8);
+* the same ratio for the substructure step alone (``xaugcol.jets.substructure.compute``);
+* peak resident memory of building the jet table of one 100k-jet chunk (measured in a fresh subprocess, minus
+  that process's memory after imports).
+
+    python benchmarks/bench_process.py [--jets 20000] [--memory-jets 100000] [--fileset FILESET.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import awkward as ak
+import fastjet
+from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+
+from xaugcol.jets import substructure
+from xaugcol.jets.constituents import detect_layout, jet_constituents
+from xaugcol.processing.run import load_fileset, run_processing
+from xaugcol.sources.toy import run_toy
+
+
+def all_constituents(fileset: dict) -> ak.Array:
+    parts = []
+    for entry in fileset.values():
+        for path, tree in entry["files"].items():
+            events = NanoEventsFactory.from_root({path: tree}, schemaclass=NanoAODSchema, mode="eager").events()
+            parts.append(ak.flatten(jet_constituents(events, detect_layout(events)), axis=1))
+    return ak.concatenate(parts)
+
+
+def bare_fastjet_seconds(parts: ak.Array) -> float:
+    p4 = ak.zip({"px": parts.px, "py": parts.py, "pz": parts.pz, "E": parts.E})
+    start = time.perf_counter()
+    cluster = fastjet.ClusterSequence(p4, fastjet.JetDefinition(fastjet.cambridge_algorithm, 1000.0))
+    cluster.exclusive_jets_softdrop_grooming(njets=1, beta=0.0, symmetry_cut=0.1, R0=0.8)
+    return time.perf_counter() - start
+
+
+MEMORY_SCRIPT = """
+import json, resource, sys
+from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+from xaugcol.processing.jet_table import build_jet_table
+path = sys.argv[1]
+events = NanoEventsFactory.from_root({path: "Events"}, schemaclass=NanoAODSchema, mode="eager").events()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+table, counts, _ = build_jet_table(events, "toy", 1)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"jets": counts["jets_kept"], "before_mib": before / 1024, "after_mib": after / 1024}))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jets", type=int, default=20_000, help="toy jets per class for the speed ratio")
+    parser.add_argument("--memory-jets", type=int, default=100_000, help="jets in the memory chunk")
+    parser.add_argument("--fileset", type=Path, help="measure on this fileset instead of toy jets")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        if args.fileset:
+            fileset = load_fileset(args.fileset)
+        else:
+            run_toy(tmp / "toy", args.jets, seed=1)
+            fileset = load_fileset(tmp / "toy" / "fileset.json")
+        parts = all_constituents(fileset)
+        n = len(parts)
+        substructure.compute(parts[:100])  # warm-up (library loading)
+        bare = bare_fastjet_seconds(parts)
+        start = time.perf_counter()
+        substructure.compute(parts)
+        sub = time.perf_counter() - start
+        start = time.perf_counter()
+        run_processing(fileset, tmp / "out", chunksize=200_000)
+        full = time.perf_counter() - start
+        print(f"{n} jets, {ak.mean(ak.num(parts, axis=1)):.1f} constituents on average")
+        print(f"bare fastjet C/A + SoftDrop: {n / bare:,.0f} jets/s")
+        print(f"xaugcol substructure (C/A, SoftDrop, tau1-4, N2, D2): {n / sub:,.0f} jets/s, "
+              f"ratio to bare = {bare / sub:.3f}")
+        print(f"xaugcol processor (everything, files to parquet): {n / full:,.0f} jets/s, "
+              f"ratio to bare = {bare / full:.3f}  (goal >= 0.8)")
+
+        run_toy(tmp / "mem", args.memory_jets, seed=2)  # the signal file holds memory_jets jets
+        mem = json.loads(subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(tmp / "mem" / "toy_signal.root")],
+                                        capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+        print(f"jet table of a {mem['jets']}-jet chunk: peak RSS {mem['after_mib']:.0f} MiB "
+              f"({mem['after_mib'] - mem['before_mib']:.0f} MiB above the process after reading the events)")
+
+
+if __name__ == "__main__":
+    main()
