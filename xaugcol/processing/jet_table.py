@@ -28,6 +28,9 @@ KINEMATICS = ("pt", "eta", "phi", "mass", "n_constituents")
 IDENTITY = ("dataset", "label", "weight", "run", "luminosityBlock", "event", "fatjet_index")
 FLAGS = ("in_msd_window", "few_constituents", "sd_two_prong", "has_particles")
 SKIP_REASONS = ("no_constituents", "nonfinite_input", "below_min_pt")
+# generator truth carried into the table when the file has it (our toy and Pythia sources)
+TRUTH = {"genBosonIdx": "gen_boson_idx", "genBosonDR": "gen_boson_dr", "genBosonContained": "gen_boson_contained",
+         "genZ": "gen_z", "genTheta": "gen_theta", "genPt": "gen_pt"}
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,9 @@ def _event_columns(events, n_jets: np.ndarray) -> dict[str, np.ndarray]:
         out[name] = np.repeat(ak.to_numpy(events[name]).astype(np.int64), n_jets)
     weight = ak.to_numpy(events.genWeight).astype(np.float64) if "genWeight" in events.fields else np.ones(len(events))
     out["weight"] = np.repeat(weight, n_jets)
+    for field_name, column in TRUTH.items():
+        if field_name in events.FatJet.fields:
+            out[column] = ak.to_numpy(ak.flatten(events.FatJet[field_name]))
     out["fatjet_index"] = np.concatenate([np.arange(n) for n in n_jets]).astype(np.int32) if len(n_jets) else \
         np.zeros(0, dtype=np.int32)
     return out
