@@ -11,6 +11,8 @@ import numpy as np
 from xaugcol.atomic import atomic_path
 
 JETS_DIR = "jets"
+# rows per parquet row group: readers (training) stream row group by row group, so keep them a few MB each
+ROW_GROUP_ROWS = 4096
 
 
 def chunk_name(metadata: dict) -> str:
@@ -27,7 +29,7 @@ def write_table(path: str | Path, table: dict[str, np.ndarray]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     array = ak.zip({name: _column(values) for name, values in table.items()}, depth_limit=1)
     with atomic_path(path) as tmp:
-        ak.to_parquet(array, tmp)
+        ak.to_parquet(array, tmp, row_group_size=ROW_GROUP_ROWS)
     return path
 
 

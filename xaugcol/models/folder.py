@@ -1,0 +1,97 @@
+"""Tagger folders (DESIGN.md): ``config.yaml``, ``model.pt`` (state_dict only), ``scaler.json``, ``metrics.json``
+and ``model.onnx``. Written atomically; loaded with ``torch.load(..., weights_only=True)``: a file carrying
+anything but tensors (e.g. a pickled code payload) is refused, never executed."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from xaugcol.atomic import atomic_path, write_json
+from xaugcol.features.scaler import XAUGScaler
+from xaugcol.models.registry import ModelConfig, build_model
+
+CONFIG, WEIGHTS, SCALER, METRICS, ONNX = "config.yaml", "model.pt", "scaler.json", "metrics.json", "model.onnx"
+
+
+class ModelFileError(ValueError):
+    """A model folder or file that cannot be loaded safely; names the file."""
+
+
+def save_model(folder: str | Path, model: torch.nn.Module, config: ModelConfig, scaler: XAUGScaler | None,
+               metrics: dict, extra_config: dict | None = None) -> Path:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(folder / WEIGHTS) as tmp:
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
+    if scaler is not None:
+        scaler.save(folder / SCALER)
+    with atomic_path(folder / CONFIG) as tmp:
+        tmp.write_text(yaml.safe_dump({"model": config.as_dict(), **(extra_config or {})}, sort_keys=False))
+    write_json(folder / METRICS, metrics)
+    return folder
+
+
+def load_model(folder: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, ModelConfig, XAUGScaler | None]:
+    """Rebuild a tagger from its folder, in eval mode."""
+    folder = Path(folder)
+    try:
+        raw = yaml.safe_load((folder / CONFIG).read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ModelFileError(f"{folder / CONFIG}: cannot read it: {err}") from None
+    if not isinstance(raw, dict) or "model" not in raw:
+        raise ModelFileError(f"{folder / CONFIG}: no 'model' section")
+    try:
+        config = ModelConfig.from_dict(raw["model"], str(folder / CONFIG))
+    except ValueError as err:
+        raise ModelFileError(str(err)) from None
+    state = load_state_dict(folder / WEIGHTS)
+    model = build_model(config)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise ModelFileError(f"{folder / WEIGHTS}: weights do not fit the architecture in {CONFIG}: {err}") from None
+    scaler = XAUGScaler.load(folder / SCALER) if (folder / SCALER).exists() else None
+    if config.xaug and scaler is None:
+        raise ModelFileError(f"{folder}: the tagger uses XAUG variables but {SCALER} is missing")
+    return model.to(device).eval(), config, scaler
+
+
+def load_state_dict(path: Path) -> dict:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelFileError(f"{path}: refused: the file holds more than tensors (weights_only load failed: "
+                             f"{first}). Only state_dicts saved by xaugcol are loaded.") from None
+    except (OSError, RuntimeError) as err:
+        raise ModelFileError(f"{path}: cannot read it as a torch state_dict: {err}") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelFileError(f"{path}: not a state_dict (a mapping of parameter names to tensors)")
+    return state
+
+
+def export_onnx(folder: str | Path, model: torch.nn.Module, example: tuple[torch.Tensor, ...],
+                names: tuple[str, ...], rtol: float = 1e-4, atol: float = 1e-5) -> float:
+    """Write ``model.onnx`` (dynamic batch size) and check it against torch with onnxruntime on ``example``;
+    return the largest absolute difference. Raises when they disagree."""
+    import onnxruntime
+
+    folder = Path(folder)
+    model = model.cpu().eval()
+    with atomic_path(folder / ONNX) as tmp:
+        torch.onnx.export(model, example, str(tmp), input_names=list(names), output_names=["logit"],
+                          dynamic_axes={**{n: {0: "batch"} for n in names}, "logit": {0: "batch"}},
+                          opset_version=17, dynamo=False)
+        session = onnxruntime.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+        got = session.run(None, {n: t.numpy() for n, t in zip(names, example)})[0]
+        with torch.no_grad():
+            want = model(*example).numpy()
+        diff = float(np.max(np.abs(got - want))) if want.size else 0.0
+        if not np.allclose(got, want, rtol=rtol, atol=atol):
+            raise RuntimeError(f"ONNX export of {folder} disagrees with torch (max |diff| = {diff:.3g})")
+    return diff

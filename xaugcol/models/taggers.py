@@ -1,0 +1,138 @@
+"""The four taggers of the study, each with or without the XAUG variables joined before its final dense layers.
+
+Seed: "XAUG variables are concatenated with the intermediate layers after network-specific operations (such as
+convolution or recurrence), and used in the final layers". Every tagger is
+
+    body (network-specific: convolutions / recurrence, or nothing)  ->  Join(body output, XAUG)  ->  head (dense)
+
+and is built only from layers that LRP explains: Linear, Conv1d/2d, MaxPool, BatchNorm, ReLU, LSTM, Flatten,
+Dropout, and the explicit ``Join`` module (so relevance can be split exactly between the two branches).
+
+Inputs, in this order (``forward(*inputs)``):
+* ``cnn2d``: image (batch, 1, n, n) [, xaug (batch, n_xaug)]
+* ``cnn1d``, ``lstm``: particles (batch, n_particles, n_features) [, xaug]
+* ``dnn``: xaug (batch, n_xaug)
+The output is one logit per jet (signal = 1).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Join(nn.Module):
+    """Concatenate the body output and the XAUG vector along the feature axis (a module, so LRP sees it)."""
+
+    def forward(self, *parts: torch.Tensor) -> torch.Tensor:
+        return torch.cat(parts, dim=1)
+
+
+def dense_head(n_in: int, hidden: list[int], dropout: float) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for width in hidden:
+        layers += [nn.Linear(n_in, width), nn.ReLU()]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        n_in = width
+    layers.append(nn.Linear(n_in, 1))
+    return nn.Sequential(*layers)
+
+
+class Tagger(nn.Module):
+    """body -> [Join with XAUG] -> head. Subclasses build ``body`` and say how wide its output is."""
+
+    input_names: tuple[str, ...] = ()
+
+    def __init__(self, body: nn.Module | None, body_width: int, n_xaug: int, use_xaug: bool, hidden: list[int],
+                 dropout: float):
+        super().__init__()
+        self.body = body
+        self.use_xaug = use_xaug
+        self.join = Join() if (use_xaug and body is not None) else None
+        self.head = dense_head(body_width + (n_xaug if use_xaug else 0), hidden, dropout)
+
+    def inputs(self) -> tuple[str, ...]:
+        """Names of the inputs ``forward`` takes, in order."""
+        if self.body is None:
+            return ("xaug",)
+        return self.input_names + (("xaug",) if self.use_xaug else ())
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        if self.body is None:
+            (xaug,) = inputs
+            return self.head(xaug).squeeze(1)
+        h = self.features(inputs[0])
+        if self.use_xaug:
+            h = self.join(h, inputs[1])
+        return self.head(h).squeeze(1)
+
+
+class CNN2D(Tagger):
+    """Jet-image CNN in the spirit of CMS ImageTop: blocks of small-kernel convolutions (with batch norm) and
+    max-pooling."""
+
+    input_names = ("image",)
+
+    def __init__(self, n_pixels: int = 37, n_xaug: int = 0, use_xaug: bool = False, channels: list[int] = (8, 8, 8, 8),
+                 hidden: list[int] = (64, 64), dropout: float = 0.0):
+        layers: list[nn.Module] = []
+        c_in, size = 1, n_pixels
+        for k, c_out in enumerate(channels):
+            # batch norm: pixel intensities (pT fractions) are small and sparse; without it the first epochs stall
+            layers += [nn.Conv2d(c_in, c_out, kernel_size=3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU()]
+            c_in = c_out
+            if k % 2 == 1:  # pool after every second convolution
+                layers.append(nn.MaxPool2d(2))
+                size //= 2
+        layers.append(nn.Flatten())
+        super().__init__(nn.Sequential(*layers), c_in * size * size, n_xaug, use_xaug, list(hidden), dropout)
+
+
+class CNN1D(Tagger):
+    """Particle-list 1D CNN in the spirit of DeepAK8: convolutions along the pT-ordered particles, batch norm."""
+
+    input_names = ("particles",)
+
+    def __init__(self, n_particles: int = 50, n_features: int = 17, n_xaug: int = 0, use_xaug: bool = False,
+                 channels: list[int] = (32, 32, 32), hidden: list[int] = (64, 64), dropout: float = 0.0):
+        layers: list[nn.Module] = []
+        c_in = n_features
+        for k, c_out in enumerate(channels):
+            kernel = 1 if k == 0 else 3  # a per-particle embedding first, then neighbours in pT order
+            layers += [nn.Conv1d(c_in, c_out, kernel_size=kernel, padding=kernel // 2), nn.BatchNorm1d(c_out),
+                       nn.ReLU()]
+            c_in = c_out
+        layers.append(nn.Flatten())
+        super().__init__(nn.Sequential(*layers), c_in * n_particles, n_xaug, use_xaug, list(hidden), dropout)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x.transpose(1, 2))  # (batch, particles, features) -> channels first
+
+
+class LSTMTagger(Tagger):
+    """Recurrent tagger over the particle list. The list is fed softest first (padding, all zeros, at the start)
+    so that the last step, whose hidden state goes to the head, is the hardest particle."""
+
+    input_names = ("particles",)
+
+    def __init__(self, n_features: int = 17, n_xaug: int = 0, use_xaug: bool = False, hidden_size: int = 64,
+                 hidden: list[int] = (64,), dropout: float = 0.0):
+        super().__init__(nn.LSTM(n_features, hidden_size, batch_first=True), hidden_size, n_xaug, use_xaug,
+                         list(hidden), dropout)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.body(torch.flip(x, dims=[1]))
+        return out[:, -1, :]
+
+
+class XAUGDNN(Tagger):
+    """Dense network on the XAUG variables alone."""
+
+    def __init__(self, n_xaug: int, hidden: list[int] = (64, 64, 64), dropout: float = 0.0, use_xaug: bool = True):
+        if n_xaug < 1:
+            raise ValueError("the XAUG DNN needs at least one XAUG variable")
+        super().__init__(None, 0, n_xaug, True, list(hidden), dropout)

@@ -1,0 +1,175 @@
+"""Jet tables -> training batches, read lazily: a dataset larger than memory trains.
+
+* Split: deterministic by event identity, a 64-bit hash of (run, luminosityBlock, event) modulo 10:
+  0-5 train (60 %), 6-7 validation (20 %), 8-9 test (20 %). The same jet lands in the same split in every run,
+  whatever the file layout or chunking.
+* Reading: parquet row groups (a few MB) from all files at once, round robin, into a shuffle buffer of
+  ``buffer_jets`` jets; the buffer is shuffled with a seeded generator and cut into mini-batches. Classes mix even
+  when each file holds one class.
+* Selection: optionally only jets inside the mSD window (``in_msd_window``).
+* Weights: the table's ``weight`` (genWeight), times per-class factors that give both classes the same summed
+  weight in the training split (``class_balance``).
+Inputs containing NaN or inf stop training with a message naming the column and file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+SPLITS = {"train": (0, 1, 2, 3, 4, 5), "val": (6, 7), "test": (8, 9)}
+ARRAY_INPUTS = {"image": "image", "particles": "particles"}
+
+
+def split_index(run, lumi, event) -> np.ndarray:
+    """0..9 from a splitmix64 hash of the event identity (uint64 arithmetic wraps, as intended)."""
+    with np.errstate(over="ignore"):
+        x = (np.asarray(event, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+             ^ np.asarray(lumi, dtype=np.uint64) * np.uint64(0xBF58476D1CE4E5B9)
+             ^ np.asarray(run, dtype=np.uint64) * np.uint64(0x94D049BB133111EB))
+        x ^= x >> np.uint64(30)
+        x *= np.uint64(0xBF58476D1CE4E5B9)
+        x ^= x >> np.uint64(27)
+        x *= np.uint64(0x94D049BB133111EB)
+        x ^= x >> np.uint64(31)
+    return (x % np.uint64(10)).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    inputs: tuple[str, ...]  # "image", "particles", "xaug" in forward order
+    xaug_columns: tuple[str, ...] = ()
+    msd_window: bool = False
+
+
+class JetTables:
+    """The parquet jet tables under a folder, checked once for the columns a tagger needs."""
+
+    def __init__(self, folder: str | Path, spec: DataSpec):
+        self.folder = Path(folder)
+        self.spec = spec
+        self.files = sorted(self.folder.rglob("*.parquet"))
+        if not self.files:
+            raise FileNotFoundError(f"no jet tables (*.parquet) under {self.folder}: run 'xaugcol process' first")
+        self.columns = ["run", "luminosityBlock", "event", "label", "weight"]
+        self.columns += [ARRAY_INPUTS[name] for name in spec.inputs if name in ARRAY_INPUTS]
+        if "xaug" in spec.inputs:
+            self.columns += list(spec.xaug_columns)
+        if spec.msd_window:
+            self.columns.append("in_msd_window")
+        for f in self.files:
+            present = set(pq.ParquetFile(f).schema_arrow.names)
+            missing = [c for c in self.columns if c not in present]
+            if missing:
+                raise ValueError(f"jet table {f}: missing column(s) {missing} needed by the tagger "
+                                 f"(inputs {list(spec.inputs)})")
+
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """Per-jet shapes of the array inputs, read from the first file's schema."""
+        schema = pq.ParquetFile(self.files[0]).schema_arrow
+        out = {}
+        for name, column in ARRAY_INPUTS.items():
+            if column in schema.names:
+                t, dims = schema.field(column).type, []
+                while hasattr(t, "list_size"):
+                    dims.append(t.list_size)
+                    t = t.value_type
+                out[name] = tuple(dims)
+        return out
+
+    # -- reading --------------------------------------------------------------------------------------------
+    def _blocks(self, split: str, columns: list[str], order: list[Path]) -> Iterator[dict[str, np.ndarray]]:
+        """Row groups of all files, round robin, reduced to the split (and the mSD window)."""
+        readers = [(f, pq.ParquetFile(f).iter_batches(batch_size=4096, columns=columns)) for f in order]
+        while readers:
+            alive = []
+            for path, it in readers:
+                batch = next(it, None)
+                if batch is None:
+                    continue
+                alive.append((path, it))
+                block = {name: _to_numpy(batch.column(name)) for name in columns}
+                keep = np.isin(split_index(block["run"], block["luminosityBlock"], block["event"]), SPLITS[split])
+                if self.spec.msd_window:
+                    keep &= block["in_msd_window"].astype(bool)
+                if keep.any():
+                    yield {"__file__": str(path), **{k: v[keep] for k, v in block.items()}}
+            readers = alive
+
+    def scan(self, split: str, columns: list[str]) -> dict[str, np.ndarray]:
+        """Small per-jet columns of a whole split, in memory (e.g. to fit the scaler and the class weights)."""
+        parts = [b for b in self._blocks(split, sorted(set(columns) | {"run", "luminosityBlock", "event"}),
+                                         self.files)]
+        if not parts:
+            raise ValueError(f"the {split} split of {self.folder} is empty")
+        return {c: np.concatenate([p[c] for p in parts]) for c in columns}
+
+    def batches(self, split: str, batch_size: int, seed: int | None = None, buffer_jets: int = 20_000,
+                transform=None) -> Iterator[dict[str, np.ndarray]]:
+        """Mini-batches {input name: array, "label", "weight"}; shuffled when ``seed`` is given."""
+        rng = np.random.default_rng(seed) if seed is not None else None
+        order = list(self.files) if rng is None else [self.files[i] for i in rng.permutation(len(self.files))]
+        buffer: list[dict] = []
+        n_buffered = 0
+        for block in self._blocks(split, self.columns, order):
+            self._check_finite(block)
+            buffer.append(block)
+            n_buffered += len(block["label"])
+            if n_buffered >= buffer_jets:
+                yield from self._emit(buffer, batch_size, rng, transform, final=False)
+                buffer = [b for b in buffer if len(b["label"])]
+                n_buffered = sum(len(b["label"]) for b in buffer)
+        yield from self._emit(buffer, batch_size, rng, transform, final=True)
+
+    def _emit(self, buffer, batch_size, rng, transform, final):
+        merged = {k: np.concatenate([b[k] for b in buffer]) for k in buffer[0] if k != "__file__"} if buffer else {}
+        buffer.clear()
+        if not merged:
+            return
+        n = len(merged["label"])
+        index = rng.permutation(n) if rng is not None else np.arange(n)
+        stop = n if final else n - n % batch_size
+        for start in range(0, stop, batch_size):
+            sel = index[start:start + batch_size]
+            yield self._inputs({k: v[sel] for k, v in merged.items()}, transform)
+        if stop < n:  # keep the remainder for the next round
+            buffer.append({k: v[index[stop:]] for k, v in merged.items()})
+
+    def _inputs(self, rows: dict[str, np.ndarray], transform) -> dict[str, np.ndarray]:
+        out = {"label": rows["label"].astype(np.float32), "weight": rows["weight"].astype(np.float64)}
+        for name in self.spec.inputs:
+            if name == "image":
+                out["image"] = rows["image"][:, None, :, :].astype(np.float32)
+            elif name == "particles":
+                out["particles"] = rows["particles"].astype(np.float32)
+            elif name == "xaug":
+                xaug = {c: rows[c] for c in self.spec.xaug_columns}
+                out["xaug"] = transform(xaug) if transform is not None else \
+                    np.stack([xaug[c] for c in self.spec.xaug_columns], axis=1).astype(np.float32)
+        return out
+
+    def _check_finite(self, block: dict) -> None:
+        for name, values in block.items():
+            if name == "__file__" or values.dtype.kind not in "fc":
+                continue
+            bad = ~np.isfinite(values)
+            if bad.any():
+                raise ValueError(f"jet table {block['__file__']}: column {name!r} has {int(bad.sum())} NaN/inf "
+                                 f"value(s); fix the input or process it again")
+
+
+def _to_numpy(column) -> np.ndarray:
+    """A pyarrow column (fixed-size lists included) as a numpy array of the full shape."""
+    dims = []
+    t = column.type
+    while hasattr(t, "list_size"):
+        dims.append(t.list_size)
+        t = t.value_type
+    values = column
+    for _ in dims:
+        values = values.flatten()
+    return values.to_numpy(zero_copy_only=False).reshape(len(column), *dims)

@@ -1,0 +1,195 @@
+"""Training: one ensemble member (``train_member``) and ensembles of K seeds (``train_ensemble``).
+
+A member is a pure function of (data folder, model config, training config, seed, output folder): it can run in
+this process, in a process pool or as a Dask task (pass the client's ``map`` as ``mapper``). Each writes its
+own tagger folder; the ensemble folder holds the members and the summary (mean and spread over the seeds).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from xaugcol.atomic import write_json
+from xaugcol.features.scaler import XAUGScaler
+from xaugcol.models.folder import export_onnx, save_model
+from xaugcol.models.registry import ModelConfig, build_model
+from xaugcol.training.data import DataSpec, JetTables
+from xaugcol.training.metrics import performance, summarise
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 20
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    patience: int = 3  # epochs without a better validation loss before stopping
+    msd_window: bool = False  # train and evaluate on jets inside the mSD window only
+    class_balance: bool = True  # equal summed weight per class in training
+    buffer_jets: int = 20_000  # shuffle buffer
+    device: str = "auto"  # "auto": CUDA when present, else CPU
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "patience", "buffer_jets"):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+                raise ValueError(f"training '{name}' must be a positive integer, got {value!r}")
+        if not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
+            raise ValueError(f"training 'learning_rate' must be > 0, got {self.learning_rate!r}")
+        for name in ("msd_window", "class_balance"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"training '{name}' must be true or false")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"training 'device' must be auto, cpu or cuda, got {self.device!r}")
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "training config") -> TrainConfig:
+        if not isinstance(data, dict):
+            raise ValueError(f"{where}: expected a mapping")
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
+        try:
+            return cls(**data)
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _to_tensors(batch: dict, names: tuple[str, ...], device) -> tuple[torch.Tensor, ...]:
+    return tuple(torch.from_numpy(batch[n]).to(device) for n in names)
+
+
+def _class_factors(labels: np.ndarray, weights: np.ndarray, balance: bool) -> np.ndarray:
+    """Per-class multipliers: each class sums to half the total weight (or 1, 1 without balancing)."""
+    if not balance:
+        return np.ones(2)
+    sums = np.array([weights[labels == k].sum() for k in (0, 1)])
+    if np.any(sums <= 0):
+        raise ValueError("the training split needs jets of both classes with positive total weight")
+    return sums.sum() / (2 * sums)
+
+
+def _loss(model, batch, names, device, factors) -> tuple[torch.Tensor, float]:
+    logits = model(*_to_tensors(batch, names, device))
+    target = torch.from_numpy(batch["label"]).to(device)
+    w = batch["weight"] * factors[batch["label"].astype(int)]
+    w = torch.from_numpy(w.astype(np.float32)).to(device)
+    per_jet = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    return (per_jet * w).sum() / w.sum(), float(w.sum())
+
+
+def evaluate(model, tables: JetTables, split: str, names, device, transform, batch_size=1024):
+    """Scores (sigmoid of the logit), labels and weights of a whole split, in a fixed order."""
+    scores, labels, weights = [], [], []
+    model.eval()
+    with torch.no_grad():
+        for batch in tables.batches(split, batch_size, seed=None, transform=transform):
+            scores.append(torch.sigmoid(model(*_to_tensors(batch, names, device))).cpu().numpy())
+            labels.append(batch["label"])
+            weights.append(batch["weight"])
+    if not scores:
+        raise ValueError(f"the {split} split is empty")
+    return np.concatenate(scores), np.concatenate(labels), np.concatenate(weights)
+
+
+def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig, seed: int, out: str,
+                 progress: bool = False) -> dict:
+    """Train one tagger; write its folder ``out``; return its metrics."""
+    device = pick_device(train_config.device)
+    spec = DataSpec(model_config.inputs(), model_config.xaug_columns, train_config.msd_window)
+    tables = JetTables(data, spec)
+    shapes = tables.shapes()
+    if "image" in shapes:
+        model_config = dataclasses.replace(model_config, n_pixels=shapes["image"][0])
+    if "particles" in shapes:
+        model_config = dataclasses.replace(model_config, n_particles=shapes["particles"][0],
+                                           n_features=shapes["particles"][1])
+    names = model_config.inputs()
+
+    scan = tables.scan("train", ["label", "weight", *(model_config.xaug_columns if model_config.xaug else [])])
+    scaler = XAUGScaler.fit(scan, model_config.xaug_columns) if model_config.xaug else None
+    transform = scaler.transform if scaler is not None else None
+    factors = _class_factors(scan["label"].astype(int), scan["weight"], train_config.class_balance)
+
+    torch.manual_seed(seed)
+    model = build_model(model_config).to(device)
+    optimiser = torch.optim.Adam(model.parameters(), lr=train_config.learning_rate)
+    best = {"val_loss": np.inf, "epoch": -1, "state": None}
+    history = []
+    for epoch in range(train_config.epochs):
+        model.train()
+        total, norm = 0.0, 0.0
+        batches = tables.batches("train", train_config.batch_size, seed=seed * 100_003 + epoch,
+                                 buffer_jets=train_config.buffer_jets, transform=transform)
+        for batch in tqdm(batches, desc=f"{model_config.model} seed {seed} epoch {epoch}", unit="batch",
+                          disable=not progress, leave=False):
+            optimiser.zero_grad()
+            loss, wsum = _loss(model, batch, names, device, factors)
+            loss.backward()
+            optimiser.step()
+            total, norm = total + float(loss) * wsum, norm + wsum
+        model.eval()
+        with torch.no_grad():
+            v_total, v_norm = 0.0, 0.0
+            for batch in tables.batches("val", 1024, seed=None, transform=transform):
+                loss, wsum = _loss(model, batch, names, device, factors)
+                v_total, v_norm = v_total + float(loss) * wsum, v_norm + wsum
+        if v_norm == 0:
+            raise ValueError(f"the validation split of {data} is empty")
+        record = {"epoch": epoch, "train_loss": total / max(norm, 1e-300), "val_loss": v_total / v_norm}
+        history.append(record)
+        if record["val_loss"] < best["val_loss"]:
+            best = {"val_loss": record["val_loss"], "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
+        elif epoch - best["epoch"] >= train_config.patience:
+            break  # early stopping: the best model is kept
+
+    model.load_state_dict(best["state"])
+    scores, labels, weights = evaluate(model, tables, "test", names, device, transform)
+    metrics = performance(labels, scores, weights)
+    metrics.update({"seed": seed, "best_epoch": best["epoch"], "best_val_loss": best["val_loss"],
+                    "epochs_run": len(history), "history": history, "device": str(device)})
+    out = Path(out)
+    save_model(out, model.cpu(), model_config, scaler, metrics,
+               {"training": asdict(train_config), "seed": seed, "data": str(Path(data).resolve())})
+    example = next(tables.batches("test", 8, seed=None, transform=transform))
+    metrics["onnx_max_abs_diff"] = export_onnx(out, model, _to_tensors(example, names, "cpu"), names)
+    write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def train_ensemble(data: str, model_config: ModelConfig, train_config: TrainConfig, seeds: list[int], out: str,
+                   mapper=map, progress: bool = False) -> dict:
+    """Train one member per seed (``mapper`` dispatches them: builtin ``map``, a pool's or Dask client's map) and
+    write ``out/metrics.json`` with every member and the mean / spread over them."""
+    out = Path(out)
+    member = functools.partial(_member_entry, data, model_config, train_config, str(out), progress)
+    members = list(mapper(member, list(seeds)))
+    summary = {
+        "model": model_config.as_dict(),
+        "training": asdict(train_config),
+        "seeds": list(seeds),
+        "members": [f"seed_{s}" for s in seeds],
+        "summary": summarise([{k: v for k, v in m.items() if k in SUMMARY_KEYS} for m in members]),
+    }
+    write_json(out / "metrics.json", summary)
+    return summary
+
+
+SUMMARY_KEYS = ("auc", "sig_eff_at_bkg_0.01", "sig_eff_at_bkg_0.1", "best_epoch", "epochs_run")
+
+
+def _member_entry(data, model_config, train_config, out, progress, seed):
+    return train_member(data, model_config, train_config, seed, str(Path(out) / f"seed_{seed}"), progress)
