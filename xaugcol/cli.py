@@ -7,6 +7,10 @@
     xaugcol process FILESET.json --out DIR [--executor iterative|futures] [--workers N] [--chunksize N]
                     [--min-pt X] [--skip-bad-files] [--n-particles N] [--image-pixels N] [--overwrite]
 
+    xaugcol train --data DIR --model cnn2d|cnn1d|lstm|dnn [--xaug | --no-xaug] [--seeds K] --out DIR
+                  [--epochs N] [--batch-size N] [--learning-rate X] [--patience N] [--msd-window] [--overwrite]
+    xaugcol train --config study.yaml [--overwrite]
+
 A bad argument gets a one-line error on stderr and exit code 2; bad input data (an unreadable file, a missing
 branch) a one-line error naming it and exit code 1.
 """
@@ -105,6 +109,21 @@ def build_parser() -> argparse.ArgumentParser:
     proc.add_argument("--n-particles", type=_positive_int, default=50, help="particle-list length (padded)")
     proc.add_argument("--image-pixels", type=_positive_int, default=37, help="jet image size (pixels per side)")
     proc.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
+
+    tr = sub.add_parser("train", help="train a tagger ensemble on jet tables (or a whole study from --config)")
+    tr.add_argument("--config", type=Path, help="study YAML (several taggers); replaces the options below")
+    tr.add_argument("--data", type=Path, help="processing output folder (or its jets/ folder)")
+    tr.add_argument("--model", choices=["cnn2d", "cnn1d", "lstm", "dnn"])
+    tr.add_argument("--xaug", action=argparse.BooleanOptionalAction, default=None,
+                    help="join the XAUG variables before the final dense layers (dnn: always)")
+    tr.add_argument("--seeds", type=_positive_int, default=1, help="ensemble size K (seeds 0..K-1)")
+    tr.add_argument("--out", type=Path)
+    tr.add_argument("--epochs", type=_positive_int, default=20)
+    tr.add_argument("--batch-size", type=_positive_int, default=256)
+    tr.add_argument("--learning-rate", type=_positive_float, default=1e-3)
+    tr.add_argument("--patience", type=_positive_int, default=3)
+    tr.add_argument("--msd-window", action="store_true", help="only jets with 50 < mSD < 150 GeV")
+    tr.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
     return parser
 
 
@@ -171,6 +190,39 @@ def _process(args) -> None:
     print(f"jet tables: {out / 'jets'}; histograms: {out / 'histograms.root'}; report: {out / 'report.json'}")
 
 
+def _train(args) -> None:
+    from xaugcol.sources.output import prepare_output_dir
+    from xaugcol.training.study import Study, tagger_name
+
+    try:
+        if args.config is not None:
+            study = Study.load(args.config)
+        else:
+            missing = [f"--{n}" for n in ("data", "model", "out") if getattr(args, n) is None]
+            if missing:
+                raise UsageError(f"train needs {', '.join(missing)} (or --config study.yaml)")
+            xaug = True if args.model == "dnn" else bool(args.xaug)
+            study = Study.from_dict({
+                "data": str(args.data), "out": str(args.out), "seeds": args.seeds,
+                "training": {"epochs": args.epochs, "batch_size": args.batch_size,
+                             "learning_rate": args.learning_rate, "patience": args.patience,
+                             "msd_window": args.msd_window},
+                "taggers": [{"model": args.model, "xaug": xaug}]}, "train")
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    if not study.data.is_dir():
+        raise UsageError(f"no jet tables at {study.data}")
+    prepare_output_dir(study.out, args.overwrite)
+    results = study.run(progress=True)
+    for tagger, result in zip(study.taggers, results.values()):
+        s = result["summary"]
+        print(f"{tagger_name(tagger)}: AUC {s['auc']['mean']:.4f} +- {s['auc']['std']:.4f}, "
+              f"sig. eff. at 1 % bkg {s['sig_eff_at_bkg_0.01']['mean']:.3f} +- {s['sig_eff_at_bkg_0.01']['std']:.3f},"
+              f" at 10 % bkg {s['sig_eff_at_bkg_0.1']['mean']:.3f} +- {s['sig_eff_at_bkg_0.1']['std']:.3f} "
+              f"({len(study.seeds)} seed(s))")
+    print(f"taggers: {study.out}")
+
+
 def _report(out: Path, fileset: dict) -> None:
     for name, entry in fileset.items():
         meta = entry["metadata"]
@@ -180,6 +232,7 @@ def _report(out: Path, fileset: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     from xaugcol.jets.constituents import MissingBranchError
+    from xaugcol.models.folder import ModelFileError
     from xaugcol.processing.run import BadFileError
     from xaugcol.sources.output import OutputExistsError
 
@@ -187,12 +240,14 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.command == "process":
             _process(args)
+        elif args.command == "train":
+            _train(args)
         else:
             {"toy": _generate_toy, "pythia": _generate_pythia}[args.source](args)
     except (UsageError, OutputExistsError) as err:
         print(f"xaugcol: error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    except (BadFileError, MissingBranchError) as err:
+    except (BadFileError, MissingBranchError, ModelFileError) as err:
         print(f"xaugcol: error: {err}", file=sys.stderr)
         return EXIT_DATA
     return 0

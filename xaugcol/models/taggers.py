@@ -28,6 +28,13 @@ class Join(nn.Module):
         return torch.cat(parts, dim=1)
 
 
+def batch_norm(kind, channels: int) -> nn.Module:
+    """Batch norm whose running statistics are the cumulative average over all training batches (momentum None):
+    with the default exponential average (momentum 0.1) the statistics of a model kept after its first epoch on a
+    small sample still carry the initial variance of 1, and evaluation-mode outputs are wrong."""
+    return kind(channels, momentum=None)
+
+
 def dense_head(n_in: int, hidden: list[int], dropout: float) -> nn.Sequential:
     layers: list[nn.Module] = []
     for width in hidden:
@@ -83,7 +90,7 @@ class CNN2D(Tagger):
         c_in, size = 1, n_pixels
         for k, c_out in enumerate(channels):
             # batch norm: pixel intensities (pT fractions) are small and sparse; without it the first epochs stall
-            layers += [nn.Conv2d(c_in, c_out, kernel_size=3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU()]
+            layers += [nn.Conv2d(c_in, c_out, kernel_size=3, padding=1), batch_norm(nn.BatchNorm2d, c_out), nn.ReLU()]
             c_in = c_out
             if k % 2 == 1:  # pool after every second convolution
                 layers.append(nn.MaxPool2d(2))
@@ -103,8 +110,8 @@ class CNN1D(Tagger):
         c_in = n_features
         for k, c_out in enumerate(channels):
             kernel = 1 if k == 0 else 3  # a per-particle embedding first, then neighbours in pT order
-            layers += [nn.Conv1d(c_in, c_out, kernel_size=kernel, padding=kernel // 2), nn.BatchNorm1d(c_out),
-                       nn.ReLU()]
+            layers += [nn.Conv1d(c_in, c_out, kernel_size=kernel, padding=kernel // 2),
+                       batch_norm(nn.BatchNorm1d, c_out), nn.ReLU()]
             c_in = c_out
         layers.append(nn.Flatten())
         super().__init__(nn.Sequential(*layers), c_in * n_particles, n_xaug, use_xaug, list(hidden), dropout)

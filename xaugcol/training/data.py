@@ -3,8 +3,8 @@
 * Split: deterministic by event identity, a 64-bit hash of (run, luminosityBlock, event) modulo 10:
   0-5 train (60 %), 6-7 validation (20 %), 8-9 test (20 %). The same jet lands in the same split in every run,
   whatever the file layout or chunking.
-* Reading: parquet row groups (a few MB) from all files at once, round robin, into a shuffle buffer of
-  ``buffer_jets`` jets; the buffer is shuffled with a seeded generator and cut into mini-batches. Classes mix even
+* Reading: parquet row groups (a few MB) from up to 8 open files at a time, round robin, into a shuffle buffer
+  of at least ``buffer_jets`` jets (filled by whole rounds); the buffer is shuffled with a seeded generator and cut into mini-batches. Classes mix even
   when each file holds one class.
 * Selection: optionally only jets inside the mSD window (``in_msd_window``).
 * Weights: the table's ``weight`` (genWeight), times per-class factors that give both classes the same summed
@@ -82,28 +82,36 @@ class JetTables:
         return out
 
     # -- reading --------------------------------------------------------------------------------------------
-    def _blocks(self, split: str, columns: list[str], order: list[Path]) -> Iterator[dict[str, np.ndarray]]:
-        """Row groups of all files, round robin, reduced to the split (and the mSD window)."""
-        readers = [(f, pq.ParquetFile(f).iter_batches(batch_size=4096, columns=columns)) for f in order]
-        while readers:
-            alive = []
+    def _rounds(self, split: str, columns: list[str], order: list[Path], max_open: int = 8):
+        """Row groups, reduced to the split (and the mSD window), one from each of up to ``max_open`` open files
+        per round: a round mixes files (and so classes, when files hold one class each)."""
+        pending = list(order)
+        readers = []
+        while readers or pending:
+            while pending and len(readers) < max_open:
+                path = pending.pop(0)
+                readers.append((path, pq.ParquetFile(path).iter_batches(batch_size=4096, columns=columns)))
+            round_, alive = [], []
             for path, it in readers:
                 batch = next(it, None)
                 if batch is None:
                     continue
                 alive.append((path, it))
                 block = {name: _to_numpy(batch.column(name)) for name in columns}
+                _check_finite(block, path)  # every row read, whatever its split: bad input stops the run early
                 keep = np.isin(split_index(block["run"], block["luminosityBlock"], block["event"]), SPLITS[split])
                 if self.spec.msd_window:
                     keep &= block["in_msd_window"].astype(bool)
                 if keep.any():
-                    yield {"__file__": str(path), **{k: v[keep] for k, v in block.items()}}
+                    round_.append({"__file__": str(path), **{k: v[keep] for k, v in block.items()}})
             readers = alive
+            if round_:
+                yield round_
 
     def scan(self, split: str, columns: list[str]) -> dict[str, np.ndarray]:
         """Small per-jet columns of a whole split, in memory (e.g. to fit the scaler and the class weights)."""
-        parts = [b for b in self._blocks(split, sorted(set(columns) | {"run", "luminosityBlock", "event"}),
-                                         self.files)]
+        parts = [b for r in self._rounds(split, sorted(set(columns) | {"run", "luminosityBlock", "event"}),
+                                         self.files) for b in r]
         if not parts:
             raise ValueError(f"the {split} split of {self.folder} is empty")
         return {c: np.concatenate([p[c] for p in parts]) for c in columns}
@@ -115,10 +123,10 @@ class JetTables:
         order = list(self.files) if rng is None else [self.files[i] for i in rng.permutation(len(self.files))]
         buffer: list[dict] = []
         n_buffered = 0
-        for block in self._blocks(split, self.columns, order):
-            self._check_finite(block)
-            buffer.append(block)
-            n_buffered += len(block["label"])
+        for round_ in self._rounds(split, self.columns, order):
+            for block in round_:
+                buffer.append(block)
+                n_buffered += len(block["label"])
             if n_buffered >= buffer_jets:
                 yield from self._emit(buffer, batch_size, rng, transform, final=False)
                 buffer = [b for b in buffer if len(b["label"])]
@@ -152,14 +160,14 @@ class JetTables:
                     np.stack([xaug[c] for c in self.spec.xaug_columns], axis=1).astype(np.float32)
         return out
 
-    def _check_finite(self, block: dict) -> None:
-        for name, values in block.items():
-            if name == "__file__" or values.dtype.kind not in "fc":
-                continue
-            bad = ~np.isfinite(values)
-            if bad.any():
-                raise ValueError(f"jet table {block['__file__']}: column {name!r} has {int(bad.sum())} NaN/inf "
-                                 f"value(s); fix the input or process it again")
+def _check_finite(block: dict, path) -> None:
+    for name, values in block.items():
+        if values.dtype.kind not in "fc":
+            continue
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raise ValueError(f"jet table {path}: column {name!r} has {int(bad.sum())} NaN/inf value(s); "
+                             f"fix the input or process it again")
 
 
 def _to_numpy(column) -> np.ndarray:

@@ -140,13 +140,13 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
             loss, wsum = _loss(model, batch, names, device, factors)
             loss.backward()
             optimiser.step()
-            total, norm = total + float(loss) * wsum, norm + wsum
+            total, norm = total + loss.detach().item() * wsum, norm + wsum
         model.eval()
         with torch.no_grad():
             v_total, v_norm = 0.0, 0.0
             for batch in tables.batches("val", 1024, seed=None, transform=transform):
                 loss, wsum = _loss(model, batch, names, device, factors)
-                v_total, v_norm = v_total + float(loss) * wsum, v_norm + wsum
+                v_total, v_norm = v_total + loss.item() * wsum, v_norm + wsum
         if v_norm == 0:
             raise ValueError(f"the validation split of {data} is empty")
         record = {"epoch": epoch, "train_loss": total / max(norm, 1e-300), "val_loss": v_total / v_norm}

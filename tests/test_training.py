@@ -1,0 +1,181 @@
+"""Taggers, training, ensembles, model folders: real (small) trainings on toy jet tables."""
+
+import json
+import pickle
+
+import awkward as ak
+import numpy as np
+import pytest
+import torch
+
+from xaugcol.cli import main
+from xaugcol.models.folder import ModelFileError, load_model
+from xaugcol.models.registry import MODELS, ModelConfig, build_model
+from xaugcol.processing.run import load_fileset, run_processing
+from xaugcol.processing.table_io import read_tables, write_table
+from xaugcol.sources.toy import run_toy
+from xaugcol.training.data import SPLITS, DataSpec, JetTables, split_index
+from xaugcol.training.study import Study
+from xaugcol.training.train import TrainConfig, train_ensemble, train_member
+
+FAST = TrainConfig(epochs=2, batch_size=128)
+
+
+@pytest.fixture(scope="module")
+def jets(tmp_path_factory):
+    """Jet tables of 1500 toy jets per class."""
+    out = tmp_path_factory.mktemp("toy")
+    run_toy(out / "gen", 1500, seed=4)
+    run_processing(load_fileset(out / "gen" / "fileset.json"), out / "proc")
+    return out / "proc" / "jets"
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("xaug", [False, True])
+def test_every_tagger_builds_and_runs(name, xaug):
+    if name == "dnn" and not xaug:
+        with pytest.raises(ValueError, match="needs xaug = true"):
+            ModelConfig(name, xaug=False)
+        return
+    cfg = ModelConfig(name, xaug=xaug, n_pixels=37, n_particles=50)
+    model = build_model(cfg).eval()
+    shapes = {"image": (5, 1, 37, 37), "particles": (5, 50, 17), "xaug": (5, len(cfg.xaug_columns))}
+    inputs = [torch.rand(shapes[n]) for n in cfg.inputs()]
+    assert model(*inputs).shape == (5,)
+    assert model.inputs() == cfg.inputs()
+    # the XAUG vector really enters the decision when (and only when) it is joined
+    changed = [torch.rand(shapes[n]) if n == "xaug" else t for n, t in zip(cfg.inputs(), inputs)]
+    assert torch.equal(model(*inputs), model(*changed)) == ("xaug" not in cfg.inputs())
+
+
+def test_config_errors_name_the_field():
+    with pytest.raises(ValueError, match="unknown model 'gnn'"):
+        ModelConfig("gnn")
+    with pytest.raises(ValueError, match="unknown option.*'kernels'"):
+        ModelConfig("cnn2d", architecture={"kernels": [3]})
+    with pytest.raises(ValueError, match="unknown field.*'epoch'"):
+        TrainConfig.from_dict({"epoch": 3})
+    with pytest.raises(ValueError, match="taggers\\[1\\].*unknown model 'bdt'"):
+        Study.from_dict({"data": ".", "out": "o", "taggers": [{"model": "dnn", "xaug": True}, {"model": "bdt"}]})
+
+
+def test_split_is_deterministic_and_disjoint(jets):
+    t = read_tables(jets, columns=["run", "luminosityBlock", "event"])
+    idx = split_index(ak.to_numpy(t.run), ak.to_numpy(t.luminosityBlock), ak.to_numpy(t.event))
+    np.testing.assert_array_equal(idx, split_index(ak.to_numpy(t.run), ak.to_numpy(t.luminosityBlock),
+                                                   ak.to_numpy(t.event)))
+    fractions = {name: np.isin(idx, digits).mean() for name, digits in SPLITS.items()}
+    assert abs(fractions["train"] - 0.6) < 0.04 and abs(fractions["test"] - 0.2) < 0.03
+    assert sum(fractions.values()) == pytest.approx(1.0)
+
+
+def test_lazy_batches_see_every_training_jet_once_and_mix_classes(jets):
+    tables = JetTables(jets, DataSpec(("image", "xaug"), ("msd", "tau21")))
+    n_train = len(tables.scan("train", ["label"])["label"])
+    seen, mixed = 0, 0
+    for batch in tables.batches("train", 100, seed=1, buffer_jets=500):
+        seen += len(batch["label"])
+        mixed += 0 < batch["label"].mean() < 1
+        assert batch["image"].shape[1:] == (1, 37, 37) and batch["xaug"].shape[1] == 2
+    assert seen == n_train and mixed >= seen // 100 - 1
+    # the same seed gives the same order, another seed another
+    first = [b["label"] for b in tables.batches("train", 100, seed=1, buffer_jets=500)]
+    again = [b["label"] for b in tables.batches("train", 100, seed=1, buffer_jets=500)]
+    other = [b["label"] for b in tables.batches("train", 100, seed=2, buffer_jets=500)]
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other))
+
+
+def test_same_seed_same_weights(jets, tmp_path):
+    cfg = ModelConfig("cnn1d", xaug=True)
+    train_member(str(jets), cfg, FAST, 7, str(tmp_path / "a"))
+    train_member(str(jets), cfg, FAST, 7, str(tmp_path / "b"))
+    train_member(str(jets), cfg, FAST, 8, str(tmp_path / "c"))
+    a, b, c = (torch.load(tmp_path / k / "model.pt", weights_only=True) for k in "abc")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_model_folder_round_trip_and_onnx(jets, tmp_path):
+    metrics = train_member(str(jets), ModelConfig("lstm", xaug=True), FAST, 0, str(tmp_path / "m"))
+    for name in ("config.yaml", "model.pt", "scaler.json", "metrics.json", "model.onnx"):
+        assert (tmp_path / "m" / name).exists()
+    assert metrics["onnx_max_abs_diff"] < 1e-4
+    assert 0.5 < metrics["auc"] <= 1 and 0 <= metrics["sig_eff_at_bkg_0.01"] <= metrics["sig_eff_at_bkg_0.1"] <= 1
+    model, cfg, scaler = load_model(tmp_path / "m")
+    tables = JetTables(jets, DataSpec(cfg.inputs(), cfg.xaug_columns))
+    batch = next(tables.batches("test", 64, transform=scaler.transform))
+    x = [torch.from_numpy(batch[n]) for n in cfg.inputs()]
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(tmp_path / "m" / "model.onnx"))
+    got = session.run(None, {n: t.numpy() for n, t in zip(cfg.inputs(), x)})[0]
+    with torch.no_grad():
+        np.testing.assert_allclose(got, model(*x).numpy(), rtol=1e-4, atol=1e-5)
+
+
+class _Payload:
+    def __reduce__(self):
+        import os
+
+        return (os.mkdir, ("/tmp/xaugcol-payload-ran",))
+
+
+def test_pickled_code_payload_is_refused(jets, tmp_path):
+    train_member(str(jets), ModelConfig("dnn", xaug=True), TrainConfig(epochs=1), 0, str(tmp_path / "m"))
+    state = torch.load(tmp_path / "m" / "model.pt", weights_only=True)
+    state["evil"] = _Payload()
+    torch.save(state, tmp_path / "m" / "model.pt")
+    with pytest.raises(ModelFileError, match="model.pt: refused"):
+        load_model(tmp_path / "m")
+    import os
+
+    assert not os.path.exists("/tmp/xaugcol-payload-ran")
+    with pytest.raises(pickle.UnpicklingError):  # torch itself, without our wrapper, also refuses
+        torch.load(tmp_path / "m" / "model.pt", weights_only=True)
+
+
+def test_missing_xaug_columns_and_nan_inputs_are_named(jets, tmp_path):
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['not_a_column'\]"):
+        train_member(str(jets), ModelConfig("dnn", xaug=True, xaug_columns=("msd", "not_a_column")), FAST, 0,
+                     str(tmp_path / "m"))
+    table = read_tables(jets)
+    cols = {f: ak.to_numpy(table[f]) for f in table.fields}
+    cols["msd"] = cols["msd"].copy()
+    cols["msd"][3] = np.nan
+    write_table(tmp_path / "bad" / "chunk.parquet", cols)
+    with pytest.raises(ValueError, match="chunk.parquet: column 'msd' has 1 NaN"):
+        train_member(str(tmp_path / "bad"), ModelConfig("dnn", xaug=True, xaug_columns=("msd", "tau21")), FAST, 0,
+                     str(tmp_path / "m2"))
+
+
+def test_toy_xaug_dnn_reaches_the_image_cnn(jets, tmp_path):
+    """The seed's claim on the toy, at a small size: XAUG variables capture what the image CNN learns."""
+    cfg = TrainConfig(epochs=10, batch_size=128, patience=3)
+    auc = {}
+    for name, model in (("dnn", ModelConfig("dnn", xaug=True)), ("cnn2d", ModelConfig("cnn2d")),
+                        ("cnn2d_xaug", ModelConfig("cnn2d", xaug=True))):
+        s = train_ensemble(str(jets), model, cfg, [0, 1, 2], str(tmp_path / name))["summary"]["auc"]
+        auc[name] = (s["mean"], s["std"])
+        assert len(s["values"]) == 3 and s["std"] > 0
+    assert auc["dnn"][0] > 0.9 and auc["cnn2d"][0] > 0.85
+    # the XAUG-only DNN reaches the CNN's AUC within twice the CNN ensemble's spread
+    assert auc["dnn"][0] >= auc["cnn2d"][0] - 2 * auc["cnn2d"][1]
+    # adding XAUG to the CNN does not lower its AUC beyond the spread
+    assert auc["cnn2d_xaug"][0] >= auc["cnn2d"][0] - (auc["cnn2d"][1] + auc["cnn2d_xaug"][1])
+    summary = json.loads((tmp_path / "dnn" / "metrics.json").read_text())
+    assert summary["members"] == ["seed_0", "seed_1", "seed_2"]
+
+
+def test_cli_train(jets, tmp_path, capsys):
+    out = tmp_path / "t"
+    assert main(["train", "--data", str(jets), "--model", "cnn1d", "--xaug", "--seeds", "2", "--epochs", "1",
+                 "--out", str(out)]) == 0
+    assert (out / "cnn1d_xaug" / "seed_1" / "model.onnx").exists()
+    assert "AUC" in capsys.readouterr().out
+    (tmp_path / "study.yaml").write_text(f"data: {jets}\nout: {tmp_path / 's'}\ntaggers: [{{model: dnn}}]\n")
+    assert main(["train", "--config", str(tmp_path / "study.yaml")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "needs xaug = true" in err and "\n" not in err
+    assert main(["train", "--data", str(jets), "--model", "dnn"]) == 2
+    assert "--out" in capsys.readouterr().err
