@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -130,6 +131,7 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
     best = {"val_loss": np.inf, "epoch": -1, "state": None}
     history = []
     for epoch in range(train_config.epochs):
+        started = time.perf_counter()
         model.train()
         total, norm = 0.0, 0.0
         batches = tables.batches("train", train_config.batch_size, seed=seed * 100_003 + epoch,
@@ -141,6 +143,7 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
             loss.backward()
             optimiser.step()
             total, norm = total + loss.detach().item() * wsum, norm + wsum
+        epoch_seconds = time.perf_counter() - started
         model.eval()
         with torch.no_grad():
             v_total, v_norm = 0.0, 0.0
@@ -149,7 +152,8 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
                 v_total, v_norm = v_total + loss.item() * wsum, v_norm + wsum
         if v_norm == 0:
             raise ValueError(f"the validation split of {data} is empty")
-        record = {"epoch": epoch, "train_loss": total / max(norm, 1e-300), "val_loss": v_total / v_norm}
+        record = {"epoch": epoch, "train_loss": total / max(norm, 1e-300), "val_loss": v_total / v_norm,
+                  "train_seconds": epoch_seconds}
         history.append(record)
         if record["val_loss"] < best["val_loss"]:
             best = {"val_loss": record["val_loss"], "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
