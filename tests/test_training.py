@@ -179,3 +179,18 @@ def test_cli_train(jets, tmp_path, capsys):
     assert "needs xaug = true" in err and "\n" not in err
     assert main(["train", "--data", str(jets), "--model", "dnn"]) == 2
     assert "--out" in capsys.readouterr().err
+
+
+def test_matched_signal_keeps_only_contained_signal_jets(jets, tmp_path):
+    table = read_tables(jets)
+    cols = {f: ak.to_numpy(table[f]) for f in table.fields}
+    cols["gen_boson_contained"] = cols["event"] % 3 == 0
+    write_table(tmp_path / "t" / "chunk.parquet", cols)
+    spec = DataSpec(("xaug",), ("msd",), matched_signal=True)
+    seen = JetTables(tmp_path / "t", spec).scan("train", ["label", "gen_boson_contained"])
+    assert np.all(seen["gen_boson_contained"][seen["label"] == 1])
+    everything = JetTables(tmp_path / "t", DataSpec(("xaug",), ("msd",))).scan("train", ["label"])
+    assert np.sum(seen["label"] == 0) == np.sum(everything["label"] == 0) > 0
+    assert 0 < np.sum(seen["label"] == 1) < 0.5 * np.sum(everything["label"] == 1)
+    with pytest.raises(ValueError, match="gen_boson_contained"):
+        JetTables(jets, spec)  # toy tables carry no boson truth: named

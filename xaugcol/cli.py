@@ -8,7 +8,8 @@
                     [--min-pt X] [--skip-bad-files] [--n-particles N] [--image-pixels N] [--overwrite]
 
     xaugcol train --data DIR --model cnn2d|cnn1d|lstm|dnn [--xaug | --no-xaug] [--seeds K] --out DIR
-                  [--epochs N] [--batch-size N] [--learning-rate X] [--patience N] [--msd-window] [--overwrite]
+                  [--epochs N] [--batch-size N] [--learning-rate X] [--patience N] [--msd-window]
+                  [--matched-signal] [--overwrite]
     xaugcol train --config study.yaml [--overwrite]
 
 A bad argument gets a one-line error on stderr and exit code 2; bad input data (an unreadable file, a missing
@@ -123,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--learning-rate", type=_positive_float, default=1e-3)
     tr.add_argument("--patience", type=_positive_int, default=3)
     tr.add_argument("--msd-window", action="store_true", help="only jets with 50 < mSD < 150 GeV")
+    tr.add_argument("--matched-signal", action="store_true",
+                    help="signal = only label-1 jets containing their generated boson (Pythia truth)")
     tr.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
     return parser
 
@@ -206,7 +209,7 @@ def _train(args) -> None:
                 "data": str(args.data), "out": str(args.out), "seeds": args.seeds,
                 "training": {"epochs": args.epochs, "batch_size": args.batch_size,
                              "learning_rate": args.learning_rate, "patience": args.patience,
-                             "msd_window": args.msd_window},
+                             "msd_window": args.msd_window, "matched_signal": args.matched_signal},
                 "taggers": [{"model": args.model, "xaug": xaug}]}, "train")
     except ValueError as err:
         raise UsageError(str(err)) from None

@@ -6,7 +6,8 @@
 * Reading: parquet row groups (a few MB) from up to 8 open files at a time, round robin, into a shuffle buffer
   of at least ``buffer_jets`` jets (filled by whole rounds); the buffer is shuffled with a seeded generator and cut into mini-batches. Classes mix even
   when each file holds one class.
-* Selection: optionally only jets inside the mSD window (``in_msd_window``).
+* Selection: optionally only jets inside the mSD window (``in_msd_window``), and optionally only signal jets that
+  contain their generated boson (``gen_boson_contained``, Pythia truth; background jets all kept).
 * Weights: the table's ``weight`` (genWeight), times per-class factors that give both classes the same summed
   weight in the training split (``class_balance``).
 Inputs containing NaN or inf stop training with a message naming the column and file.
@@ -44,6 +45,7 @@ class DataSpec:
     inputs: tuple[str, ...]  # "image", "particles", "xaug" in forward order
     xaug_columns: tuple[str, ...] = ()
     msd_window: bool = False
+    matched_signal: bool = False  # signal = only label-1 jets containing their generated boson (Pythia truth)
 
 
 class JetTables:
@@ -61,6 +63,8 @@ class JetTables:
             self.columns += list(spec.xaug_columns)
         if spec.msd_window:
             self.columns.append("in_msd_window")
+        if spec.matched_signal:
+            self.columns.append("gen_boson_contained")
         for f in self.files:
             present = set(pq.ParquetFile(f).schema_arrow.names)
             missing = [c for c in self.columns if c not in present]
@@ -102,6 +106,8 @@ class JetTables:
                 keep = np.isin(split_index(block["run"], block["luminosityBlock"], block["event"]), SPLITS[split])
                 if self.spec.msd_window:
                     keep &= block["in_msd_window"].astype(bool)
+                if self.spec.matched_signal:
+                    keep &= (block["label"] == 0) | block["gen_boson_contained"].astype(bool)
                 if keep.any():
                     round_.append({"__file__": str(path), **{k: v[keep] for k, v in block.items()}})
             readers = alive

@@ -34,6 +34,7 @@ class TrainConfig:
     patience: int = 3  # epochs without a better validation loss before stopping
     msd_window: bool = False  # train and evaluate on jets inside the mSD window only
     class_balance: bool = True  # equal summed weight per class in training
+    matched_signal: bool = False  # signal jets must contain their generated boson (needs Pythia truth columns)
     buffer_jets: int = 20_000  # shuffle buffer
     device: str = "auto"  # "auto": CUDA when present, else CPU
 
@@ -44,7 +45,7 @@ class TrainConfig:
                 raise ValueError(f"training '{name}' must be a positive integer, got {value!r}")
         if not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
             raise ValueError(f"training 'learning_rate' must be > 0, got {self.learning_rate!r}")
-        for name in ("msd_window", "class_balance"):
+        for name in ("msd_window", "class_balance", "matched_signal"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"training '{name}' must be true or false")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -110,7 +111,8 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
                  progress: bool = False) -> dict:
     """Train one tagger; write its folder ``out``; return its metrics."""
     device = pick_device(train_config.device)
-    spec = DataSpec(model_config.inputs(), model_config.xaug_columns, train_config.msd_window)
+    spec = DataSpec(model_config.inputs(), model_config.xaug_columns, train_config.msd_window,
+                    train_config.matched_signal)
     tables = JetTables(data, spec)
     shapes = tables.shapes()
     if "image" in shapes:
