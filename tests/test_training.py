@@ -189,6 +189,9 @@ def test_matched_signal_keeps_only_contained_signal_jets(jets, tmp_path):
     spec = DataSpec(("xaug",), ("msd",), matched_signal=True)
     seen = JetTables(tmp_path / "t", spec).scan("train", ["label", "gen_boson_contained"])
     assert np.all(seen["gen_boson_contained"][seen["label"] == 1])
+    assert len(JetTables(tmp_path / "t", spec).scan("train", ["weight"])["weight"]) == len(seen["label"])
+    windowed = JetTables(tmp_path / "t", DataSpec(("xaug",), ("msd",), msd_window=True)).scan("train", ["msd"])
+    assert np.all((windowed["msd"] > 50) & (windowed["msd"] < 150))
     everything = JetTables(tmp_path / "t", DataSpec(("xaug",), ("msd",))).scan("train", ["label"])
     assert np.sum(seen["label"] == 0) == np.sum(everything["label"] == 0) > 0
     assert 0 < np.sum(seen["label"] == 1) < 0.5 * np.sum(everything["label"] == 1)

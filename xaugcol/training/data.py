@@ -116,8 +116,10 @@ class JetTables:
 
     def scan(self, split: str, columns: list[str]) -> dict[str, np.ndarray]:
         """Small per-jet columns of a whole split, in memory (e.g. to fit the scaler and the class weights)."""
-        parts = [b for r in self._rounds(split, sorted(set(columns) | {"run", "luminosityBlock", "event"}),
-                                         self.files) for b in r]
+        needed = set(columns) | {"run", "luminosityBlock", "event", "label"}
+        needed |= {"in_msd_window"} if self.spec.msd_window else set()
+        needed |= {"gen_boson_contained"} if self.spec.matched_signal else set()
+        parts = [b for r in self._rounds(split, sorted(needed), self.files) for b in r]
         if not parts:
             raise ValueError(f"the {split} split of {self.folder} is empty")
         return {c: np.concatenate([p[c] for p in parts]) for c in columns}
