@@ -9,9 +9,10 @@ Each event holds one jet made of two subjets of ``particles_per_subjet`` particl
   subjet axes is the jet axis.
 * Inside each subjet, particles get momentum fractions (drawn, then normalised to the subjet's pT) and angles to
   the subjet axis (drawn; azimuth around the axis uniform).
-* Signal draws z, theta, particle fractions and angles from truncated normals; background from truncated
-  exponentials, so the classes are separable but overlap. By construction a few jet-level variables (z, theta
-  and the mass they imply, m^2 ~ z(1-z) pT^2 theta^2) carry the information.
+* Signal draws z and theta from truncated normals, background from truncated exponentials, so the classes are
+  separable but overlap. Particle fractions and angles inside the subjets follow the same (normal) distributions
+  in both classes by default, so that by construction the jet-level variables (z, theta and the mass they
+  imply, m^2 ~ z(1-z) pT^2 theta^2) carry all the information.
 * Particle species: charged hadron (+-211), photon (22) or neutral hadron (130) with the given probabilities;
   charged particles get prompt-like impact parameters d0, dz ~ Normal(0, ``impact_sigma_cm``).
 
@@ -56,11 +57,15 @@ def _signal() -> ToyClass:
 
 
 def _background() -> ToyClass:
+    # Particles inside the subjets follow the same distributions in both classes: only the jet-level splitting
+    # (z, theta) tells the classes apart, the seed's design goal ("a few jet-level variables carry all the
+    # information"). Give the background its own particle_fraction / particle_angle in a config to break that.
+    shared = _signal()
     return ToyClass(
         z=Dist("exponential", scale=0.1, low=0.0, high=0.5),
         theta=Dist("exponential", scale=0.2, low=0.1, high=0.6),
-        particle_fraction=Dist("exponential", scale=1.0, low=0.0),
-        particle_angle=Dist("exponential", scale=0.05, low=0.0, high=0.2),
+        particle_fraction=shared.particle_fraction,
+        particle_angle=shared.particle_angle,
     )
 
 

@@ -93,6 +93,29 @@ def _loss(model, batch, names, device, factors) -> tuple[torch.Tensor, float]:
     return (per_jet * w).sum() / w.sum(), float(w.sum())
 
 
+BN_REFRESH_BATCHES = 20
+
+
+def _refresh_batch_norm(model, tables, names, device, transform, seed, cfg) -> None:
+    """"Precise batch norm": recompute the running statistics with the epoch's final weights (a cumulative average
+    over a few training batches) before the model is evaluated or kept. Statistics accumulated while the weights
+    still moved would not describe the model that is saved."""
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    with torch.no_grad():
+        batches = tables.batches("train", cfg.batch_size, seed=seed + 1, buffer_jets=cfg.buffer_jets,
+                                 transform=transform)
+        for k, batch in enumerate(batches):
+            if k == BN_REFRESH_BATCHES:
+                break
+            model(*_to_tensors(batch, names, device))
+
+
 def evaluate(model, tables: JetTables, split: str, names, device, transform, batch_size=1024):
     """Scores (sigmoid of the logit), labels and weights of a whole split, in a fixed order."""
     scores, labels, weights = [], [], []
@@ -145,6 +168,7 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
             loss.backward()
             optimiser.step()
             total, norm = total + loss.detach().item() * wsum, norm + wsum
+        _refresh_batch_norm(model, tables, names, device, transform, seed * 100_003 + epoch, train_config)
         epoch_seconds = time.perf_counter() - started
         model.eval()
         with torch.no_grad():
