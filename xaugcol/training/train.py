@@ -168,8 +168,8 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
             loss.backward()
             optimiser.step()
             total, norm = total + loss.detach().item() * wsum, norm + wsum
+        epoch_seconds = time.perf_counter() - started  # the optimisation pass alone
         _refresh_batch_norm(model, tables, names, device, transform, seed * 100_003 + epoch, train_config)
-        epoch_seconds = time.perf_counter() - started
         model.eval()
         with torch.no_grad():
             v_total, v_norm = 0.0, 0.0
