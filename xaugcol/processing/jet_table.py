@@ -66,8 +66,7 @@ def _event_columns(events, n_jets: np.ndarray) -> dict[str, np.ndarray]:
     for field_name, column in TRUTH.items():
         if field_name in events.FatJet.fields:
             out[column] = ak.to_numpy(ak.flatten(events.FatJet[field_name]))
-    out["fatjet_index"] = np.concatenate([np.arange(n) for n in n_jets]).astype(np.int32) if len(n_jets) else \
-        np.zeros(0, dtype=np.int32)
+    out["fatjet_index"] = ak.to_numpy(ak.flatten(ak.local_index(events.FatJet.pt, axis=1))).astype(np.int32)
     return out
 
 
