@@ -161,7 +161,8 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
         total, norm = 0.0, 0.0
         batches = tables.batches("train", train_config.batch_size, seed=seed * 100_003 + epoch,
                                  buffer_jets=train_config.buffer_jets, transform=transform)
-        for batch in tqdm(batches, desc=f"{model_config.model} seed {seed} epoch {epoch}", unit="batch",
+        label = model_config.model + ("+xaug" if model_config.xaug and model_config.model != "dnn" else "")
+        for batch in tqdm(batches, desc=f"{label} seed {seed} epoch {epoch}", unit="batch",
                           disable=not progress, leave=False):
             optimiser.zero_grad()
             loss, wsum = _loss(model, batch, names, device, factors)
