@@ -54,24 +54,22 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _non_negative_float(text: str) -> float:
+def _number(text: str, strictly_positive: bool) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    if not (value > 0 if strictly_positive else value >= 0):  # NaN fails both
+        raise argparse.ArgumentTypeError(f"must be {'>' if strictly_positive else '>='} 0, got {text}")
     return value
+
+
+def _non_negative_float(text: str) -> float:
+    return _number(text, strictly_positive=False)
 
 
 def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
+    return _number(text, strictly_positive=True)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -42,7 +42,10 @@ class XAUGScaler:
             m = float(np.average(x, weights=w))
             s = float(math.sqrt(np.average((x - m) ** 2, weights=w)))
             clipped = np.clip(x, m - N_STD * s, m + N_STD * s)
-            mean.append(m), std.append(s), low.append(float(clipped.min())), high.append(float(clipped.max()))
+            mean.append(m)
+            std.append(s)
+            low.append(float(clipped.min()))
+            high.append(float(clipped.max()))
         return cls(tuple(columns), tuple(mean), tuple(std), tuple(low), tuple(high))
 
     def transform(self, table) -> np.ndarray:

@@ -89,7 +89,6 @@ def build_jet_table(events, dataset: str, label: int, config: ProcessingConfig =
         xaug, unavailable = stored_xaug(events)
         unavailable = sorted(set(unavailable) | {"particles", "image"})
         cols.update(xaug)
-        cols["eta"], cols["phi"] = xaug["eta"], xaug["phi"]
         finite = np.all([np.isfinite(cols[k]) for k in ("pt", "eta", "phi", "mass", "msd", "tau1", "tau2", "n2")],
                         axis=0)
         _skip(keep, ~finite, "nonfinite_input", counts)

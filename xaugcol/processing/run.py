@@ -17,6 +17,7 @@ import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import hist
 import numpy as np
 import uproot
 
@@ -195,13 +196,7 @@ def write_histograms(path: Path, hists: dict) -> None:
             for name, h in hists.items():
                 for dataset in h.axes["dataset"]:
                     for label in (0, 1):
-                        f[f"{name}/{dataset}_label{label}"] = h[{"dataset": dataset, "label": hist_index(label)}]
-
-
-def hist_index(label: int):
-    import hist
-
-    return hist.loc(label)
+                        f[f"{name}/{dataset}_label{label}"] = h[{"dataset": dataset, "label": hist.loc(label)}]
 
 
 def _versions() -> dict:
