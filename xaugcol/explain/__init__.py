@@ -1,0 +1,1 @@
+"""Explaining taggers: layer-wise relevance propagation (``xaugcol.explain.lrp``) and relevance statistics."""

@@ -1,0 +1,143 @@
+"""Composites: which rule explains which layer (by module name, by being the first layer, by layer type), and the
+named presets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+
+from torch import nn
+
+from xaugcol.explain.lrp.lstm import SignalTakeAll
+from xaugcol.explain.lrp.rules import AlphaBeta, Epsilon, Flat, Gamma, Rule, Z, ZBox, ZPlus, rule_from_spec
+
+LAYER_TYPES: dict[str, tuple[type[nn.Module], ...]] = {
+    "linear": (nn.Linear,),
+    "conv": (nn.Conv1d, nn.Conv2d),
+    "conv1d": (nn.Conv1d,),
+    "conv2d": (nn.Conv2d,),
+}
+
+
+@dataclass
+class Composite:
+    """Rules for dense and convolution layers, chosen in this order: the first ``names`` pattern (fnmatch on the
+    module name, e.g. ``"head.*"``) that matches; ``first`` for layers fed directly by a model input (through
+    reshapes only); the first ``layers`` entry whose type matches (``linear``, ``conv``, ``conv1d``, ``conv2d``);
+    ``default``. ``lstm`` is the recurrent rule; ``stabiliser`` serves the parameter-free layers (average pooling,
+    sums and means over particles, additions, a batch norm that could not be merged)."""
+
+    default: Rule = field(default_factory=Epsilon)
+    layers: dict[str, Rule] = field(default_factory=dict)
+    names: dict[str, Rule] = field(default_factory=dict)
+    first: Rule | None = None
+    lstm: SignalTakeAll = field(default_factory=SignalTakeAll)
+    stabiliser: float = 1e-6
+
+    def __post_init__(self):
+        for where, rule in [("default", self.default), ("first", self.first), *self.layers.items(),
+                            *self.names.items()]:
+            if rule is not None and not isinstance(rule, Rule):
+                raise ValueError(f"composite: {where!r} must be an LRP rule, got {rule!r}")
+        unknown = set(self.layers) - set(LAYER_TYPES)
+        if unknown:
+            raise ValueError(f"composite: unknown layer type(s) {sorted(unknown)}; known: {', '.join(LAYER_TYPES)}")
+        if not isinstance(self.lstm, SignalTakeAll):
+            raise ValueError("composite: 'lstm' must be a SignalTakeAll rule")
+        if not self.stabiliser > 0:
+            raise ValueError(f"composite: stabiliser must be > 0, got {self.stabiliser!r}")
+
+    def rule_for(self, name: str, module: nn.Module, is_first: bool) -> Rule:
+        for pattern, rule in self.names.items():
+            if fnmatchcase(name, pattern):
+                return rule
+        if is_first and self.first is not None:
+            return self.first
+        for kind, rule in self.layers.items():
+            if isinstance(module, LAYER_TYPES[kind]):
+                return rule
+        return self.default
+
+    def unmatched_names(self, module_names: list[str]) -> list[str]:
+        """``names`` patterns that match no layer (almost always a typo)."""
+        return [p for p in self.names if not any(fnmatchcase(n, p) for n in module_names)]
+
+    @classmethod
+    def from_spec(cls, spec, where: str = "composite") -> Composite:
+        """A composite from a configuration entry: a preset name, or a mapping with an optional ``preset`` (and its
+        options) overridden by ``default``, ``first``, ``layers``, ``names``, ``lstm``, ``stabiliser``. Rules are
+        given as names or ``{rule: ..., params}`` mappings."""
+        if isinstance(spec, Composite):
+            return spec
+        if isinstance(spec, str):
+            return preset(spec)
+        if not isinstance(spec, dict):
+            raise ValueError(f"{where}: expected a preset name or a mapping, got {spec!r}")
+        known = {"preset", "options", "default", "first", "layers", "names", "lstm", "stabiliser"}
+        unknown = set(spec) - known
+        if unknown:
+            raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}; known: {sorted(known)}")
+        base = preset(spec["preset"], **spec.get("options", {})) if "preset" in spec else cls()
+        kwargs = {}
+        if "default" in spec:
+            kwargs["default"] = rule_from_spec(spec["default"], f"{where}.default")
+        if "first" in spec:
+            kwargs["first"] = None if spec["first"] is None else rule_from_spec(spec["first"], f"{where}.first")
+        for key in ("layers", "names"):
+            if key in spec:
+                if not isinstance(spec[key], dict):
+                    raise ValueError(f"{where}.{key}: expected a mapping")
+                kwargs[key] = {k: rule_from_spec(v, f"{where}.{key}.{k}") for k, v in spec[key].items()}
+        if "lstm" in spec:
+            if not isinstance(spec["lstm"], dict):
+                raise ValueError(f"{where}.lstm: expected a mapping (epsilon, redistribute_bias)")
+            try:
+                kwargs["lstm"] = SignalTakeAll(**spec["lstm"])
+            except TypeError as err:
+                raise ValueError(f"{where}.lstm: {err}") from None
+        if "stabiliser" in spec:
+            kwargs["stabiliser"] = float(spec["stabiliser"])
+        fields = {k: getattr(base, k) for k in ("default", "layers", "names", "first", "lstm", "stabiliser")}
+        fields.update(kwargs)
+        return cls(**fields)
+
+
+def _needs_bounds(name):
+    def build(low=None, high=None, **options):
+        if low is None or high is None:
+            raise ValueError(f"preset {name!r} puts z-box on the input layer: give its bounds, low=... high=...")
+        return _PRESETS_WITH_BOUNDS[name](low, high, **options)
+    return build
+
+
+_PRESETS_WITH_BOUNDS = {
+    "epsilon-gamma-box": lambda low, high, gamma=0.25, epsilon=1e-6: Composite(
+        default=Epsilon(epsilon), layers={"conv": Gamma(gamma)}, first=ZBox(low, high)),
+}
+
+PRESETS = {
+    "z": lambda: Composite(default=Z()),
+    "epsilon": lambda epsilon=1e-6: Composite(default=Epsilon(epsilon)),  # the seed's LRP-epsilon
+    "gamma": lambda gamma=2.0: Composite(default=Gamma(gamma)),  # seed 003: LRP-gamma, gamma = 2
+    "alpha1beta0": lambda: Composite(default=AlphaBeta(1.0, 0.0)),  # the seed's LRP-alpha1beta0
+    "alpha2beta1": lambda: Composite(default=AlphaBeta(2.0, 1.0)),
+    "zplus": lambda: Composite(default=ZPlus()),
+    "epsilon-plus": lambda epsilon=1e-6: Composite(default=Epsilon(epsilon), layers={"conv": ZPlus()}),
+    "epsilon-alpha2beta1": lambda epsilon=1e-6: Composite(default=Epsilon(epsilon),
+                                                          layers={"conv": AlphaBeta(2.0, 1.0)}),
+    "epsilon-plus-flat": lambda epsilon=1e-6: Composite(default=Epsilon(epsilon), layers={"conv": ZPlus()},
+                                                        first=Flat()),
+    "epsilon-gamma-box": _needs_bounds("epsilon-gamma-box"),
+}
+
+
+def preset(name: str, **options) -> Composite:
+    """A named composite: ``z``, ``epsilon``, ``gamma``, ``alpha1beta0``, ``alpha2beta1``, ``zplus``,
+    ``epsilon-plus``, ``epsilon-alpha2beta1``, ``epsilon-plus-flat``, ``epsilon-gamma-box`` (needs ``low``/``high``
+    of the input)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown LRP preset {name!r}; known: {', '.join(PRESETS)}")
+    try:
+        return PRESETS[name](**options)
+    except TypeError as err:
+        raise ValueError(f"LRP preset {name!r}: bad options: {err}") from None

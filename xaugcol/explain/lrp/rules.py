@@ -1,0 +1,287 @@
+"""LRP rules for linear-like layers: how the relevance at a layer's outputs is shared among its inputs.
+
+Every rule returns the input relevance and, per jet, what it did not pass down: the share of the biases and the
+share of the stabiliser (epsilon). Summed over a layer, ``R_out = R_in + bias + stabiliser`` holds exactly, which is
+what the conservation report adds up.
+
+Definitions follow Montavon et al. (2019, "Layer-wise relevance propagation: an overview") and, where a rule has
+several variants, zennit 0.5 (generalised gamma and alpha-beta for inputs of either sign, z-box with the biases
+cancelling); ``Flat``, ``WSquare`` and ``ZPlus`` ignore the bias, as in their original definitions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from xaugcol.explain.lrp.layers import LinearLayer
+
+
+@dataclass
+class Shares:
+    relevance: torch.Tensor  # relevance of the layer's input, shaped like it
+    bias: torch.Tensor  # (batch,) relevance absorbed by the biases
+    stabiliser: torch.Tensor  # (batch,) relevance absorbed by epsilon / the stabiliser
+
+
+def per_jet(t: torch.Tensor) -> torch.Tensor:
+    return t.reshape(t.shape[0], -1).sum(1)
+
+
+def stabilise(z: torch.Tensor, epsilon: float) -> torch.Tensor:
+    """``z + epsilon * sign(z)`` with sign(0) = +1; with epsilon = 0 a zero denominator becomes inf, so its share is
+    0 and the relevance it held is booked as absorbed instead of turning into NaN."""
+    if epsilon == 0:
+        return z.masked_fill(z == 0, float("inf"))
+    return z + epsilon * ((z >= 0).to(z.dtype) * 2 - 1)
+
+
+def share(relevance: torch.Tensor, z: torch.Tensor, epsilon: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``s = R / stabilised(z)`` and the per-jet relevance the stabiliser keeps, ``sum(R - s z)``."""
+    s = relevance / stabilise(z, epsilon)
+    return s, per_jet(relevance - s * z)
+
+
+class Rule:
+    """A rule for dense and convolution layers."""
+
+    name = "rule"
+
+    def apply(self, layer: LinearLayer, x: torch.Tensor, z: torch.Tensor, relevance: torch.Tensor) -> Shares:
+        raise NotImplementedError
+
+    def __repr__(self):
+        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({params})"
+
+
+def _bias_share(layer: LinearLayer, s: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    if bias is None:
+        return s.new_zeros(s.shape[0])
+    return per_jet(s * layer.bias_view(bias))
+
+
+def _positive(t):
+    return None if t is None else t.clamp(min=0)
+
+
+def _negative(t):
+    return None if t is None else t.clamp(max=0)
+
+
+class Epsilon(Rule):
+    """LRP-epsilon: ``R_i = sum_j x_i w_ij / (z_j + eps sign z_j) R_j``; epsilon = 0 is LRP-0."""
+
+    name = "epsilon"
+
+    def __init__(self, epsilon: float = 1e-6):
+        if not epsilon >= 0:
+            raise ValueError(f"epsilon must be >= 0, got {epsilon!r}")
+        self.epsilon = float(epsilon)
+
+    def apply(self, layer, x, z, relevance):
+        s, kept = share(relevance, z, self.epsilon)
+        return Shares(x * layer.adjoint(s, layer.weight, x.shape), _bias_share(layer, s, layer.bias), kept)
+
+
+class Z(Epsilon):
+    """LRP-0 (LRP-z): epsilon = 0."""
+
+    name = "z"
+
+    def __init__(self):
+        super().__init__(0.0)
+
+    def __repr__(self):
+        return "Z()"
+
+
+class Gamma(Rule):
+    """LRP-gamma, generalised to inputs of either sign: for outputs z > 0 the weights become ``W + gamma W+`` for
+    positive and ``W + gamma W-`` for negative inputs (and the other way round for z < 0), which favours the
+    contributions that agree with the output's sign."""
+
+    name = "gamma"
+
+    def __init__(self, gamma: float = 0.25, stabiliser: float = 1e-6):
+        if not gamma >= 0:
+            raise ValueError(f"gamma must be >= 0, got {gamma!r}")
+        if not stabiliser > 0:
+            raise ValueError(f"stabiliser must be > 0, got {stabiliser!r}")
+        self.gamma, self.stabiliser = float(gamma), float(stabiliser)
+
+    def apply(self, layer, x, z, relevance):
+        g, w, b = self.gamma, layer.weight, layer.bias
+        w_up, w_down = w + g * w.clamp(min=0), w + g * w.clamp(max=0)
+        b_up = None if b is None else b + g * b.clamp(min=0)
+        b_down = None if b is None else b + g * b.clamp(max=0)
+        x_pos, x_neg = x.clamp(min=0), x.clamp(max=0)
+        has_neg = bool((x < 0).any())
+        out = x.new_zeros(x.shape)
+        bias, kept = (x.new_zeros(x.shape[0]) for _ in range(2))
+        kept = kept + per_jet(relevance * (z == 0))  # no sign to favour: booked as absorbed
+        # outputs z > 0 take (W + g W+) on positive inputs, (W + g W-) on negative ones; z < 0 the other way round
+        for mask, (w_p, b_p), w_n in (((z > 0), (w_up, b_up), w_down), ((z < 0), (w_down, b_down), w_up)):
+            r = relevance * mask
+            if not bool(r.any()):
+                continue
+            o = layer.forward(x_pos, w_p, b_p)
+            if has_neg:
+                o = o + layer.forward(x_neg, w_n)
+            s, k = share(r, o, self.stabiliser)
+            out = out + x_pos * layer.adjoint(s, w_p, x.shape)
+            if has_neg:
+                out = out + x_neg * layer.adjoint(s, w_n, x.shape)
+            bias, kept = bias + _bias_share(layer, s, b_p), kept + k
+        return Shares(out, bias, kept)
+
+
+class AlphaBeta(Rule):
+    """LRP-alpha-beta: positive contributions (W+ x+, W- x-, b+) get weight alpha, negative ones beta, with
+    alpha - beta = 1 so relevance is conserved. ``AlphaBeta(1, 0)`` is the seed's LRP-alpha1beta0."""
+
+    name = "alpha-beta"
+
+    def __init__(self, alpha: float = 1.0, beta: float = 0.0, stabiliser: float = 1e-6):
+        if alpha < 0 or beta < 0 or abs(alpha - beta - 1) > 1e-12:
+            raise ValueError(f"alpha-beta needs alpha, beta >= 0 and alpha - beta = 1, got {alpha!r}, {beta!r}")
+        if not stabiliser > 0:
+            raise ValueError(f"stabiliser must be > 0, got {stabiliser!r}")
+        self.alpha, self.beta, self.stabiliser = float(alpha), float(beta), float(stabiliser)
+
+    _use_bias = True
+
+    def apply(self, layer, x, z, relevance):
+        w, b = layer.weight, (layer.bias if self._use_bias else None)
+        w_pos, w_neg = w.clamp(min=0), w.clamp(max=0)
+        x_pos, x_neg = x.clamp(min=0), x.clamp(max=0)
+        has_neg = bool((x < 0).any())
+        out = x.new_zeros(x.shape)
+        bias, kept = (x.new_zeros(x.shape[0]) for _ in range(2))
+        # (coefficient, weights on positive inputs, bias, weights on negative inputs)
+        for coef, w_p, b_p, w_n in ((self.alpha, w_pos, _positive(b), w_neg),
+                                    (-self.beta, w_neg, _negative(b), w_pos)):
+            if coef == 0:
+                continue
+            o = layer.forward(x_pos, w_p, b_p)
+            if has_neg:
+                o = o + layer.forward(x_neg, w_n)
+            s, k = share(relevance, o, self.stabiliser)
+            term = x_pos * layer.adjoint(s, w_p, x.shape)
+            if has_neg:
+                term = term + x_neg * layer.adjoint(s, w_n, x.shape)
+            out = out + coef * term
+            bias, kept = bias + coef * _bias_share(layer, s, b_p), kept + coef * k
+        return Shares(out, bias, kept)
+
+
+class ZPlus(AlphaBeta):
+    """LRP-z+: only positive contributions, bias ignored (deep Taylor decomposition for ReLU inputs); for negative
+    inputs the negative weights count as positive contributions."""
+
+    name = "zplus"
+    _use_bias = False
+
+    def __init__(self, stabiliser: float = 1e-6):
+        super().__init__(1.0, 0.0, stabiliser)
+
+    def __repr__(self):
+        return f"ZPlus(stabiliser={self.stabiliser!r})"
+
+
+class ZBox(Rule):
+    """LRP-z^B for an input layer whose inputs are bounded, ``low <= x <= high`` (scalars or tensors that broadcast
+    against one jet's input)."""
+
+    name = "zbox"
+
+    def __init__(self, low, high, stabiliser: float = 1e-6):
+        low_t, high_t = torch.as_tensor(low, dtype=torch.float64), torch.as_tensor(high, dtype=torch.float64)
+        if low_t.shape != high_t.shape and not (low_t.dim() == 0 or high_t.dim() == 0):
+            raise ValueError("z-box: low and high must have the same shape or be scalars")
+        if not bool((low_t <= high_t).all()):
+            raise ValueError("z-box: low must not exceed high")
+        if not stabiliser > 0:
+            raise ValueError(f"stabiliser must be > 0, got {stabiliser!r}")
+        self.low, self.high, self.stabiliser = low, high, float(stabiliser)
+
+    def _bound(self, value, x):
+        t = torch.as_tensor(value, dtype=x.dtype, device=x.device)
+        return t.expand(x.shape[1:]).unsqueeze(0)
+
+    def apply(self, layer, x, z, relevance):
+        w = layer.weight
+        w_pos, w_neg = w.clamp(min=0), w.clamp(max=0)
+        low, high = self._bound(self.low, x), self._bound(self.high, x)
+        # the biases cancel: (W x + b) - (W+ l + b+) - (W- h + b-)
+        o = layer.forward(x, w) - layer.forward(low, w_pos) - layer.forward(high, w_neg)
+        s, kept = share(relevance, o, self.stabiliser)
+        out = (x * layer.adjoint(s, w, x.shape) - low * layer.adjoint(s, w_pos, x.shape)
+               - high * layer.adjoint(s, w_neg, x.shape))
+        return Shares(out, x.new_zeros(x.shape[0]), kept)
+
+
+class _InputFree(Rule):
+    """Rules that share relevance by the weights alone (the input values do not enter)."""
+
+    def __init__(self, stabiliser: float = 1e-6):
+        if not stabiliser > 0:
+            raise ValueError(f"stabiliser must be > 0, got {stabiliser!r}")
+        self.stabiliser = float(stabiliser)
+
+    def _weights(self, w):
+        raise NotImplementedError
+
+    def apply(self, layer, x, z, relevance):
+        w = self._weights(layer.weight)
+        o = layer.forward(x.new_ones((1,) + x.shape[1:]), w)
+        s, kept = share(relevance, o.expand_as(relevance), self.stabiliser)
+        return Shares(layer.adjoint(s, w, x.shape), x.new_zeros(x.shape[0]), kept)
+
+
+class Flat(_InputFree):
+    """LRP-flat: relevance spread evenly over the receptive field."""
+
+    name = "flat"
+
+    def _weights(self, w):
+        return torch.ones_like(w)
+
+
+class WSquare(_InputFree):
+    """LRP-w^2: relevance shared in proportion to the squared weights."""
+
+    name = "wsquare"
+
+    def _weights(self, w):
+        return w * w
+
+
+RULES: dict[str, type[Rule]] = {cls.name: cls for cls in (Z, Epsilon, Gamma, AlphaBeta, ZPlus, ZBox, Flat, WSquare)}
+
+
+def rule_from_spec(spec, where: str = "rule") -> Rule:
+    """A rule from a configuration entry: a name (``"epsilon"``, ``"alpha1beta0"``) or a mapping ``{rule: gamma,
+    gamma: 2}``. Parameters are checked; nothing is evaluated."""
+    if isinstance(spec, Rule):
+        return spec
+    if isinstance(spec, str):
+        spec = {"rule": spec}
+    if not isinstance(spec, dict) or not isinstance(spec.get("rule"), str):
+        raise ValueError(f"{where}: expected a rule name or a mapping with 'rule', got {spec!r}")
+    params = {k: v for k, v in spec.items() if k != "rule"}
+    name = spec["rule"]
+    if name.startswith("alpha") and "beta" in name and name not in RULES:  # alpha1beta0, alpha2beta1
+        alpha, _, beta = name[len("alpha"):].partition("beta")
+        try:
+            params = {"alpha": float(alpha), "beta": float(beta), **params}
+        except ValueError:
+            raise ValueError(f"{where}: cannot read alpha and beta from {name!r}") from None
+        name = "alpha-beta"
+    if name not in RULES:
+        raise ValueError(f"{where}: unknown rule {name!r}; known: {', '.join(RULES)}, alpha<a>beta<b>")
+    try:
+        return RULES[name](**params)
+    except TypeError as err:
+        raise ValueError(f"{where}: bad parameters for rule {name!r}: {err}") from None
