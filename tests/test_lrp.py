@@ -442,3 +442,17 @@ def test_composite_from_configuration():
         Composite.from_spec({"default": "epsilonn"})
     with pytest.raises(ValueError, match="bad parameters"):
         Composite.from_spec({"default": {"rule": "gamma", "gamm": 2}})
+
+
+def test_cached_merged_weights_follow_changes_of_the_model():
+    model, inputs, _, _ = _tagger("cnn2d", seed=12)
+    lrp = LRP(model, "gamma")
+    before = lrp(*inputs).relevance[0]
+    with torch.no_grad():  # as an optimiser step or load_state_dict would
+        model.body[0].weight.mul_(1.5)
+        model.body[1].running_var.mul_(2.0)
+    after = lrp(*inputs).relevance[0]
+    fresh = LRP(model, "gamma")(*inputs).relevance[0]
+    torch.testing.assert_close(after, fresh, rtol=1e-12, atol=1e-14)
+    assert float((after - before).abs().max()) > 1e-6
+    torch.testing.assert_close(lrp(*inputs).output, model(*inputs).detach(), rtol=1e-12, atol=1e-12)

@@ -80,6 +80,7 @@ class LRP:
             raise ValueError(f"composite: name pattern(s) {unmatched} match no dense or convolution layer; layers: "
                              f"{', '.join(s.name for s in linear)}")
         self.rules: dict[str, Rule] = {s.name: self.composite.rule_for(s.name, s.module, s.is_first) for s in linear}
+        self._layers: dict[str, tuple] = {}
 
     def __call__(self, *inputs: torch.Tensor, target: int | None = None, batch_size: int | None = None,
                  record: tuple[str, ...] = ()) -> Explanation:
@@ -122,14 +123,24 @@ class LRP:
         conservation = Conservation(output, tuple(per_jet(r) for r in per_input), bias, kept)
         return Explanation(per_input, output, conservation, recorded)
 
-    def _merged_weights(self, step: Step):
+    def _merged_weights(self, step: Step) -> LinearLayer:
+        """The layer with its batch norms folded in; cached until a parameter or statistic changes (in place, by
+        loading, or by moving the model)."""
+        tensors = [t for m in (step.module, step.bn_after, step.bn_before) if m is not None
+                   for t in (*m.parameters(recurse=False), *m.buffers(recurse=False))]
+        key = tuple((t.data_ptr(), t._version, t.dtype) for t in tensors)
+        cached = self._layers.get(step.name)
+        if cached is not None and cached[0] == key:
+            return cached[1]
         m = step.module
         w, b = m.weight, m.bias
         if step.bn_after is not None:
             w, b = merge_batch_norm_after(w, b, step.bn_after)
         if step.bn_before is not None:
             w, b = merge_batch_norm_before(w, b, step.bn_before)
-        return LinearLayer(m, w, b)
+        layer = LinearLayer(m, w.detach(), None if b is None else b.detach())
+        self._layers[step.name] = (key, layer)
+        return layer
 
     def _forward(self, inputs):
         env: dict[fx.Node, object] = {}
@@ -160,9 +171,20 @@ class LRP:
                 env[node] = _affine(step.module, env[node.args[0]])
             elif kind == "lstm":
                 env[node], traces[node] = lstm_lrp.forward(step.module, env[node.args[0]])
+            elif kind in ("route", "norm"):
+                env[node], traces[node] = self._taped(node, env)
             else:
                 env[node] = self._call(node, env)
         return env, layers, traces
+
+    def _taped(self, node: fx.Node, env):
+        """Run a selection / pooling / sum node with autograd on, keeping its graph: its vector-Jacobian product
+        routes relevance later without running it again."""
+        sources = [n for n in node.all_input_nodes if isinstance(env[n], torch.Tensor)]
+        with torch.enable_grad():
+            leaves = {n: env[n].detach().requires_grad_(True) for n in sources}
+            out = self._call(node, env, leaves)
+        return out.detach(), (out, sources, [leaves[n] for n in sources])
 
     def _call(self, node: fx.Node, env, override: dict | None = None):
         def value(n):
@@ -204,7 +226,7 @@ class LRP:
                 source = node.args[0]
                 _give(relevance, source, r.reshape(env[source].shape))
             elif kind == "route":
-                for source, g in self._vjp(node, env, r):
+                for source, g in _vjp(traces[node], r):
                     _give(relevance, source, g)
             elif kind == "batchnorm":
                 x, z = env[node.args[0]], env[node]
@@ -214,7 +236,7 @@ class LRP:
                 bias, kept = bias + per_jet(s * shift.expand_as(s)), kept + k
             elif kind == "norm":
                 s, k = share(r, env[node], stab)
-                for source, g in self._vjp(node, env, s):
+                for source, g in _vjp(traces[node], s):
                     _give(relevance, source, env[source] * g)
                 kept = kept + k
             elif kind == "add":
@@ -232,15 +254,6 @@ class LRP:
                 struct = relevance.setdefault(parent, {})
                 struct[index] = struct[index] + r if index in struct else r
         return relevance, bias, kept, recorded
-
-    def _vjp(self, node, env, r):
-        """Input gradients of ``<r, node(inputs)>``: for selections, permutations, max pooling and linear maps."""
-        sources = [n for n in node.all_input_nodes if isinstance(env[n], torch.Tensor)]
-        with torch.enable_grad():
-            leaves = {n: env[n].detach().requires_grad_(True) for n in sources}
-            out = self._call(node, env, leaves)
-            grads = torch.autograd.grad(out, [leaves[n] for n in sources], r, allow_unused=True)
-        return [(n, g) for n, g in zip(sources, grads) if g is not None]
 
     def _add(self, node, env, r, sign, relevance):
         """``z = a + b`` (or ``a - b``): every term gets its share of the relevance; constant terms act as a
@@ -270,6 +283,14 @@ class LRP:
             else:
                 out.append(r if r is not None else torch.zeros_like(inputs[len(out)]))
         return tuple(out)
+
+
+def _vjp(tape, r):
+    """Input gradients of ``<r, output>`` on a taped node: exactly where selections, permutations and max pooling
+    took their elements from (and the transposed map of a linear pooling)."""
+    out, sources, leaves = tape
+    grads = torch.autograd.grad(out, leaves, r, allow_unused=True, retain_graph=False)
+    return [(n, g) for n, g in zip(sources, grads) if g is not None]
 
 
 def _give(relevance: dict, node, r) -> None:

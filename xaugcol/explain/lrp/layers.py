@@ -16,6 +16,7 @@ class LinearLayer:
         self.module = module
         self.weight = weight
         self.bias = bias
+        self._modified: dict = {}
         if isinstance(module, nn.Linear):
             self.kind = "linear"
         elif isinstance(module, (nn.Conv1d, nn.Conv2d)):
@@ -26,6 +27,13 @@ class LinearLayer:
             self.padding = _numeric_padding(module)
         else:
             raise TypeError(f"not a linear-like layer: {type(module).__name__}")
+
+    def modified(self, key, make):
+        """Weights modified by a rule (W+, W + gamma W+, ...), made once per set of weights: this object is rebuilt
+        whenever the model's parameters change."""
+        if key not in self._modified:
+            self._modified[key] = make(self.weight, self.bias)
+        return self._modified[key]
 
     def forward(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
         m = self.module
@@ -44,11 +52,11 @@ class LinearLayer:
         grad = torch.nn.grad.conv1d_input if self.kind == "conv1d" else torch.nn.grad.conv2d_input
         return grad(shape, weight, s, m.stride, self.padding, m.dilation, m.groups)
 
-    def bias_view(self, bias: torch.Tensor) -> torch.Tensor:
-        """``bias`` shaped to broadcast against the layer output."""
+    def bias_share(self, s: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """Per jet ``sum(s * b)`` over all outputs: ``s`` summed per output channel, then one product with b."""
         if self.kind == "linear":
-            return bias
-        return bias.view(1, -1, *([1] * (1 if self.kind == "conv1d" else 2)))
+            return (s if s.dim() == 2 else s.reshape(s.shape[0], -1, s.shape[-1]).sum(1)) @ bias
+        return s.flatten(2).sum(2) @ bias
 
 
 def _numeric_padding(conv: nn.Module) -> tuple[int, ...]:

@@ -30,17 +30,30 @@ def per_jet(t: torch.Tensor) -> torch.Tensor:
 
 
 def stabilise(z: torch.Tensor, epsilon: float) -> torch.Tensor:
-    """``z + epsilon * sign(z)`` with sign(0) = +1; with epsilon = 0 a zero denominator becomes inf, so its share is
+    """``z + epsilon * sign(z)`` (sign(+0) = +1); with epsilon = 0 a zero denominator becomes inf, so its share is
     0 and the relevance it held is booked as absorbed instead of turning into NaN."""
     if epsilon == 0:
         return z.masked_fill(z == 0, float("inf"))
-    return z + epsilon * ((z >= 0).to(z.dtype) * 2 - 1)
+    return z + torch.copysign(_constant(epsilon, z), z)  # one pass, not sign / where / add
+
+
+_CONSTANTS: dict = {}
+
+
+def _constant(value: float, like: torch.Tensor) -> torch.Tensor:
+    """A cached 0-d tensor (creating one per call costs as much as a small layer's arithmetic)."""
+    key = (value, like.dtype, like.device)
+    if key not in _CONSTANTS:
+        _CONSTANTS[key] = torch.tensor(value, dtype=like.dtype, device=like.device)
+    return _CONSTANTS[key]
 
 
 def share(relevance: torch.Tensor, z: torch.Tensor, epsilon: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """``s = R / stabilised(z)`` and the per-jet relevance the stabiliser keeps, ``sum(R - s z)``."""
+    """``s = R / stabilised(z)`` and the per-jet relevance the stabiliser keeps, ``sum(R) - sum(s z)`` (two fused
+    reductions instead of elementwise products over the whole layer)."""
     s = relevance / stabilise(z, epsilon)
-    return s, per_jet(relevance - s * z)
+    kept = per_jet(relevance) - torch.linalg.vecdot(s.reshape(s.shape[0], -1), z.reshape(z.shape[0], -1))
+    return s, kept
 
 
 class Rule:
@@ -59,7 +72,7 @@ class Rule:
 def _bias_share(layer: LinearLayer, s: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     if bias is None:
         return s.new_zeros(s.shape[0])
-    return per_jet(s * layer.bias_view(bias))
+    return layer.bias_share(s, bias)
 
 
 def _positive(t):
@@ -112,29 +125,37 @@ class Gamma(Rule):
         self.gamma, self.stabiliser = float(gamma), float(stabiliser)
 
     def apply(self, layer, x, z, relevance):
-        g, w, b = self.gamma, layer.weight, layer.bias
-        w_up, w_down = w + g * w.clamp(min=0), w + g * w.clamp(max=0)
-        b_up = None if b is None else b + g * b.clamp(min=0)
-        b_down = None if b is None else b + g * b.clamp(max=0)
-        x_pos, x_neg = x.clamp(min=0), x.clamp(max=0)
-        has_neg = bool((x < 0).any())
-        out = x.new_zeros(x.shape)
-        bias, kept = (x.new_zeros(x.shape[0]) for _ in range(2))
-        kept = kept + per_jet(relevance * (z == 0))  # no sign to favour: booked as absorbed
+        g = self.gamma
+        w_up, w_down, b_up, b_down = layer.modified(("gamma", g), lambda w, b: (
+            w + g * w.clamp(min=0), w + g * w.clamp(max=0),
+            None if b is None else b + g * b.clamp(min=0), None if b is None else b + g * b.clamp(max=0)))
+        x_pos, x_neg = _split_signs(x)
+        out, bias = None, x.new_zeros(x.shape[0])
+        r_pos = torch.where(z > 0, relevance, 0.0)
+        r_neg = torch.where(z < 0, relevance, 0.0)
+        # no sign to favour where z = 0: that relevance is booked as absorbed
+        kept = per_jet(relevance) - per_jet(r_pos) - per_jet(r_neg)
         # outputs z > 0 take (W + g W+) on positive inputs, (W + g W-) on negative ones; z < 0 the other way round
-        for mask, (w_p, b_p), w_n in (((z > 0), (w_up, b_up), w_down), ((z < 0), (w_down, b_down), w_up)):
-            r = relevance * mask
-            if not bool(r.any()):
+        for r, (w_p, b_p), w_n in ((r_pos, (w_up, b_up), w_down), (r_neg, (w_down, b_down), w_up)):
+            if r is r_neg and not bool(r_neg.any()):  # behind a ReLU no relevance reaches negative outputs
                 continue
             o = layer.forward(x_pos, w_p, b_p)
-            if has_neg:
+            if x_neg is not None:
                 o = o + layer.forward(x_neg, w_n)
             s, k = share(r, o, self.stabiliser)
-            out = out + x_pos * layer.adjoint(s, w_p, x.shape)
-            if has_neg:
-                out = out + x_neg * layer.adjoint(s, w_n, x.shape)
+            term = x_pos * layer.adjoint(s, w_p, x.shape)
+            if x_neg is not None:
+                term = term + x_neg * layer.adjoint(s, w_n, x.shape)
+            out = term if out is None else out + term
             bias, kept = bias + _bias_share(layer, s, b_p), kept + k
         return Shares(out, bias, kept)
+
+
+def _split_signs(x: torch.Tensor):
+    """(positive part, negative part or None when x has no negative entry, as behind a ReLU)."""
+    if not bool((x < 0).any()):
+        return x, None
+    return x.clamp(min=0), x.clamp(max=0)
 
 
 class AlphaBeta(Rule):
@@ -153,25 +174,26 @@ class AlphaBeta(Rule):
     _use_bias = True
 
     def apply(self, layer, x, z, relevance):
-        w, b = layer.weight, (layer.bias if self._use_bias else None)
-        w_pos, w_neg = w.clamp(min=0), w.clamp(max=0)
-        x_pos, x_neg = x.clamp(min=0), x.clamp(max=0)
-        has_neg = bool((x < 0).any())
-        out = x.new_zeros(x.shape)
+        w_pos, w_neg, b_pos, b_neg = layer.modified("signs", lambda w, b: (
+            w.clamp(min=0), w.clamp(max=0), _positive(b), _negative(b)))
+        if not self._use_bias:
+            b_pos = b_neg = None
+        x_pos, x_neg = _split_signs(x)
+        out = None
         bias, kept = (x.new_zeros(x.shape[0]) for _ in range(2))
         # (coefficient, weights on positive inputs, bias, weights on negative inputs)
-        for coef, w_p, b_p, w_n in ((self.alpha, w_pos, _positive(b), w_neg),
-                                    (-self.beta, w_neg, _negative(b), w_pos)):
+        for coef, w_p, b_p, w_n in ((self.alpha, w_pos, b_pos, w_neg), (-self.beta, w_neg, b_neg, w_pos)):
             if coef == 0:
                 continue
             o = layer.forward(x_pos, w_p, b_p)
-            if has_neg:
+            if x_neg is not None:
                 o = o + layer.forward(x_neg, w_n)
             s, k = share(relevance, o, self.stabiliser)
             term = x_pos * layer.adjoint(s, w_p, x.shape)
-            if has_neg:
+            if x_neg is not None:
                 term = term + x_neg * layer.adjoint(s, w_n, x.shape)
-            out = out + coef * term
+            term = term if coef == 1 else coef * term
+            out = term if out is None else out + term
             bias, kept = bias + coef * _bias_share(layer, s, b_p), kept + coef * k
         return Shares(out, bias, kept)
 
@@ -212,7 +234,8 @@ class ZBox(Rule):
 
     def apply(self, layer, x, z, relevance):
         w = layer.weight
-        w_pos, w_neg = w.clamp(min=0), w.clamp(max=0)
+        w_pos, w_neg, _, _ = layer.modified("signs", lambda w, b: (
+            w.clamp(min=0), w.clamp(max=0), _positive(b), _negative(b)))
         low, high = self._bound(self.low, x), self._bound(self.high, x)
         # the biases cancel: (W x + b) - (W+ l + b+) - (W- h + b-)
         o = layer.forward(x, w) - layer.forward(low, w_pos) - layer.forward(high, w_neg)
@@ -234,7 +257,7 @@ class _InputFree(Rule):
         raise NotImplementedError
 
     def apply(self, layer, x, z, relevance):
-        w = self._weights(layer.weight)
+        w = layer.modified(self.name, lambda w, b: self._weights(w))
         o = layer.forward(x.new_ones((1,) + x.shape[1:]), w)
         s, kept = share(relevance, o.expand_as(relevance), self.stabiliser)
         return Shares(layer.adjoint(s, w, x.shape), x.new_zeros(x.shape[0]), kept)

@@ -1,0 +1,107 @@
+"""LRP speed for every tagger (with XAUG joined, default architectures, batch 512, float32), in one process:
+
+* LRP time / gradient-times-input time (one forward + one input-gradient backward), per composite: the cost of
+  explaining over the cheapest attribution there is (goal <= 1.3);
+* zennit's time / ours for the same rules, zennit applied to the single-input equivalent of the tagger (it takes
+  one input tensor); for the LSTM zennit has no rule and passes a plain gradient, so that figure compares unequal
+  work and is marked.
+
+Times are medians of interleaved repeats after a warm-up.
+
+    python benchmarks/bench_lrp.py [--batch 512] [--repeats 9] [--device cpu]
+    (needs zennit: pip install --no-deps zennit==0.5.1)
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from lrp_reference import SingleInput, import_zennit  # noqa: E402
+
+from xaugcol.explain.lrp import LRP  # noqa: E402
+from xaugcol.models.registry import ModelConfig, build_model  # noqa: E402
+
+
+def inputs_for(config: ModelConfig, batch: int, gen: torch.Generator):
+    shapes = {"image": (1, config.n_pixels, config.n_pixels), "particles": (config.n_particles, config.n_features),
+              "xaug": (len(config.xaug_columns),)}
+    out = []
+    for name in config.inputs():
+        x = torch.randn((batch,) + shapes[name], generator=gen)
+        out.append(x.abs() if name == "image" else x)
+    return tuple(out)
+
+
+def gradient_times_input(model, inputs):
+    leaves = [x.detach().requires_grad_(True) for x in inputs]
+    out = model(*leaves)
+    grads = torch.autograd.grad(out, leaves, torch.ones_like(out))
+    return [x * g for x, g in zip(leaves, grads)]
+
+
+def zennit_call(model, flat, name_map, zennit):
+    composite = zennit.composites.NameMapComposite(name_map,
+                                                   canonizers=[zennit.canonizers.SequentialMergeBatchNorm()])
+    with composite.context(model) as modified:
+        x = flat.detach().requires_grad_(True)
+        out = modified(x)
+        torch.autograd.grad(out, x, out.detach())
+
+
+def median_time(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=512)
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    zennit = import_zennit()
+    rules = {"epsilon": zennit.rules.Epsilon(1e-6), "alpha1beta0": zennit.rules.AlphaBeta(1, 0),
+             "gamma": zennit.rules.Gamma(0.25)}
+    gen = torch.Generator().manual_seed(1)
+    print(f"batch {args.batch}, device {args.device}, torch threads {torch.get_num_threads()}")
+    print(f"{'tagger':8s} {'composite':12s} {'grad*x ms':>10s} {'LRP ms':>8s} {'LRP/grad':>9s} {'zennit ms':>10s} "
+          f"{'zennit/LRP':>11s}")
+    for name in ("cnn2d", "cnn1d", "lstm", "dnn"):
+        torch.manual_seed(0)
+        config = ModelConfig(model=name, xaug=True)
+        model = build_model(config).to(args.device).eval()
+        inputs = tuple(x.to(args.device) for x in inputs_for(config, args.batch, gen))
+        single = SingleInput(model, [tuple(x.shape[1:]) for x in inputs])
+        flat = SingleInput.flatten(inputs)
+        names = tuple(f"tagger.{n}" for n, m in model.named_modules()
+                      if isinstance(m, (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d)))
+        for composite in ("epsilon", "alpha1beta0", "gamma"):
+            lrp = LRP(model, {"default": composite if composite != "gamma" else {"rule": "gamma", "gamma": 0.25}})
+            with torch.no_grad():
+                lrp(*inputs)
+            gradient_times_input(model, inputs)
+            zennit_call(single, flat, [(names, rules[composite])], zennit)
+            t_grad, t_lrp, t_zen = [], [], []
+            for _ in range(args.repeats):  # interleaved, so drifts of the machine hit all three alike
+                t_grad.append(median_time(lambda: gradient_times_input(model, inputs), 1))
+                t_lrp.append(median_time(lambda: lrp(*inputs), 1))
+                t_zen.append(median_time(lambda: zennit_call(single, flat, [(names, rules[composite])], zennit), 1))
+            g, lr, z = (statistics.median(t) for t in (t_grad, t_lrp, t_zen))
+            mark = " (zennit: LSTM as plain gradient)" if name == "lstm" else ""
+            print(f"{name:8s} {composite:12s} {g * 1e3:10.2f} {lr * 1e3:8.2f} {lr / g:9.2f} {z * 1e3:10.2f} "
+                  f"{z / lr:11.2f}{mark}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
