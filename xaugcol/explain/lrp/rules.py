@@ -139,16 +139,24 @@ class Gamma(Rule):
         for r, (w_p, b_p), w_n in ((r_pos, (w_up, b_up), w_down), (r_neg, (w_down, b_down), w_up)):
             if r is r_neg and not bool(r_neg.any()):  # behind a ReLU no relevance reaches negative outputs
                 continue
-            o = layer.forward(x_pos, w_p, b_p)
-            if x_neg is not None:
-                o = o + layer.forward(x_neg, w_n)
-            s, k = share(r, o, self.stabiliser)
-            term = x_pos * layer.adjoint(s, w_p, x.shape)
-            if x_neg is not None:
-                term = term + x_neg * layer.adjoint(s, w_n, x.shape)
+            term, b_share, k = _signed_share(layer, x_pos, x_neg, (w_p, b_p, w_n), r, self.stabiliser)
             out = term if out is None else out + term
-            bias, kept = bias + _bias_share(layer, s, b_p), kept + k
+            bias, kept = bias + b_share, kept + k
         return Shares(out, bias, kept)
+
+
+def _signed_share(layer, x_pos, x_neg, weights, relevance, stabiliser):
+    """One term of gamma / alpha-beta: ``z' = W_p x+ + b_p + W_n x-``; returns the input relevance
+    ``x+ W_p^T s + x- W_n^T s`` with ``s = R / z'``, the bias share and the stabiliser share."""
+    w_p, b_p, w_n = weights
+    o = layer.forward(x_pos, w_p, b_p)
+    if x_neg is not None:
+        o = o + layer.forward(x_neg, w_n)
+    s, kept = share(relevance, o, stabiliser)
+    term = x_pos * layer.adjoint(s, w_p, x_pos.shape)
+    if x_neg is not None:
+        term = term + x_neg * layer.adjoint(s, w_n, x_pos.shape)
+    return term, _bias_share(layer, s, b_p), kept
 
 
 def _split_signs(x: torch.Tensor):
@@ -185,16 +193,10 @@ class AlphaBeta(Rule):
         for coef, w_p, b_p, w_n in ((self.alpha, w_pos, b_pos, w_neg), (-self.beta, w_neg, b_neg, w_pos)):
             if coef == 0:
                 continue
-            o = layer.forward(x_pos, w_p, b_p)
-            if x_neg is not None:
-                o = o + layer.forward(x_neg, w_n)
-            s, k = share(relevance, o, self.stabiliser)
-            term = x_pos * layer.adjoint(s, w_p, x.shape)
-            if x_neg is not None:
-                term = term + x_neg * layer.adjoint(s, w_n, x.shape)
+            term, b_share, k = _signed_share(layer, x_pos, x_neg, (w_p, b_p, w_n), relevance, self.stabiliser)
             term = term if coef == 1 else coef * term
             out = term if out is None else out + term
-            bias, kept = bias + coef * _bias_share(layer, s, b_p), kept + coef * k
+            bias, kept = bias + coef * b_share, kept + coef * k
         return Shares(out, bias, kept)
 
 
