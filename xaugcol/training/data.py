@@ -156,17 +156,23 @@ class JetTables:
             buffer.append({k: v[index[stop:]] for k, v in merged.items()})
 
     def _inputs(self, rows: dict[str, np.ndarray], transform) -> dict[str, np.ndarray]:
-        out = {"label": rows["label"].astype(np.float32), "weight": rows["weight"].astype(np.float64)}
-        for name in self.spec.inputs:
-            if name == "image":
-                out["image"] = rows["image"][:, None, :, :].astype(np.float32)
-            elif name == "particles":
-                out["particles"] = rows["particles"].astype(np.float32)
-            elif name == "xaug":
-                xaug = {c: rows[c] for c in self.spec.xaug_columns}
-                out["xaug"] = transform(xaug) if transform is not None else \
-                    np.stack([xaug[c] for c in self.spec.xaug_columns], axis=1).astype(np.float32)
-        return out
+        return model_inputs(rows, self.spec, transform)
+
+
+def model_inputs(rows: dict[str, np.ndarray], spec: DataSpec, transform=None) -> dict[str, np.ndarray]:
+    """Jet-table rows -> the tagger's inputs {image, particles, xaug (scaled by ``transform``)} plus label and
+    weight: the one place inputs are built, for training and for explaining alike."""
+    out = {"label": rows["label"].astype(np.float32), "weight": rows["weight"].astype(np.float64)}
+    for name in spec.inputs:
+        if name == "image":
+            out["image"] = rows["image"][:, None, :, :].astype(np.float32)
+        elif name == "particles":
+            out["particles"] = rows["particles"].astype(np.float32)
+        elif name == "xaug":
+            xaug = {c: rows[c] for c in spec.xaug_columns}
+            out["xaug"] = transform(xaug) if transform is not None else \
+                np.stack([xaug[c] for c in spec.xaug_columns], axis=1).astype(np.float32)
+    return out
 
 def _check_finite(block: dict, path) -> None:
     for name, values in block.items():
