@@ -39,10 +39,10 @@ class FeatureRelevance:
     n_zero: int  # jets left out because all their relevance was zero
 
 
-def normalised_feature_relevance(relevance: Mapping[str, np.ndarray],
-                                 xaug_columns: tuple[str, ...] = ()) -> FeatureRelevance:
-    """``relevance``: input name -> array of the input's shape (image (n, 1, p, p) or (n, p, p), particles
-    (n, particles, features), xaug (n, variables)), in forward order."""
+def normalise_per_jet(relevance: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per jet, every relevance divided by the jet's largest absolute relevance over all inputs (so |R| <= 1).
+    Returns (input name -> normalised relevance of the kept jets, kept mask); jets with zero relevance everywhere
+    are not kept. Refuses NaN / inf with the input's name and the number of jets."""
     arrays = {k: np.asarray(v, dtype=np.float64) for k, v in relevance.items()}
     if not arrays:
         raise ValueError("no relevance given")
@@ -53,11 +53,18 @@ def normalised_feature_relevance(relevance: Mapping[str, np.ndarray],
         if not np.isfinite(r).all():
             raise ValueError(f"relevance of {name!r} has NaN or inf in {int((~np.isfinite(r.reshape(n, -1)).all(1)).sum())} "
                              f"jet(s)")
-    scale = np.max([np.abs(r.reshape(n, -1)).max(axis=1) for r in arrays.values()], axis=0)
+    scale = np.max([np.abs(r.reshape(n, -1)).max(axis=1, initial=0.0) for r in arrays.values()], axis=0)
     kept = scale > 0
+    normalised = {name: r[kept] / scale[kept].reshape((-1,) + (1,) * (r.ndim - 1)) for name, r in arrays.items()}
+    return normalised, kept
+
+
+def feature_sums(normalised: Mapping[str, np.ndarray]) -> np.ndarray:
+    """(jets, features): the absolute normalised relevance summed per feature (pixels -> one "image" value,
+    particles -> one value per particle feature, one value per XAUG variable), in ``feature_names`` order."""
     columns = []
-    for name, r in arrays.items():
-        a = np.abs(r[kept]) / scale[kept].reshape((-1,) + (1,) * (r.ndim - 1))
+    for name, r in normalised.items():
+        a = np.abs(r)
         if name == "image":
             columns.append(a.reshape(len(a), -1).sum(1, keepdims=True))
         elif name == "particles":
@@ -66,8 +73,16 @@ def normalised_feature_relevance(relevance: Mapping[str, np.ndarray],
             columns.append(a)
         else:
             raise ValueError(f"unknown tagger input {name!r} (expected image, particles, xaug)")
-    names = feature_names(tuple(arrays), xaug_columns)
-    values = np.concatenate(columns, axis=1)
+    return np.concatenate(columns, axis=1)
+
+
+def normalised_feature_relevance(relevance: Mapping[str, np.ndarray],
+                                 xaug_columns: tuple[str, ...] = ()) -> FeatureRelevance:
+    """``relevance``: input name -> array of the input's shape (image (n, 1, p, p) or (n, p, p), particles
+    (n, particles, features), xaug (n, variables)), in forward order."""
+    normalised, kept = normalise_per_jet(relevance)
+    names = feature_names(tuple(normalised), xaug_columns)
+    values = feature_sums(normalised)
     if values.shape[1] != len(names):
         raise ValueError(f"relevance has {values.shape[1]} features, the names {len(names)}: check xaug_columns "
                          f"and the particle feature list")

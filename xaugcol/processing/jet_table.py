@@ -53,6 +53,33 @@ class ProcessingConfig:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "processing config") -> ProcessingConfig:
+        """The inverse of ``as_dict`` (as stored in a processing report), validated: unknown fields are named."""
+        parts = {"image": ImageConfig, "substructure": substructure.SubstructureConfig}
+        if not isinstance(data, dict):
+            raise ValueError(f"{where}: expected a mapping")
+        try:
+            _check_fields(data, cls, where)
+            kwargs = dict(data)
+            for name, part in parts.items():
+                if name in kwargs:
+                    _check_fields(kwargs[name], part, f"{where}: {name}")
+                    kwargs[name] = part(**kwargs[name])
+            if "msd_window" in kwargs:
+                kwargs["msd_window"] = tuple(kwargs["msd_window"])
+            return cls(**kwargs)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{where}: {err}") from None
+
+
+def _check_fields(data, cls, where: str) -> None:
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a mapping")
+    unknown = set(data) - set(cls.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
+
 
 def _event_columns(events, n_jets: np.ndarray) -> dict[str, np.ndarray]:
     """Per-jet copies of the event identity and weight."""

@@ -111,19 +111,9 @@ def check_file(path: str, tree: str) -> int:
         raise BadFileError(f"{path}: cannot read it as ROOT ({type(err).__name__}: {err})") from None
 
 
-def run_processing(fileset: dict, out_dir: str | Path, executor: str = "iterative", workers: int = 1,
-                   chunksize: int = 100_000, config: ProcessingConfig = ProcessingConfig(),
-                   skip_bad_files: bool = False, progress: bool = False) -> RunResult:
-    from coffea import processor
-    from coffea.nanoevents import NanoAODSchema
-
-    from processors.xaug_processor import XAUGProcessor
-
-    if executor not in EXECUTORS:
-        raise ValueError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-
+def screen_fileset(fileset: dict, skip_bad_files: bool) -> tuple[dict, list, dict]:
+    """Check every file (``check_file``) before processing. Returns (the fileset of readable, non-empty files,
+    skipped files with the reason, entries per file). The first bad file raises unless ``skip_bad_files``."""
     good, skipped, entries = {}, [], {}
     for name, entry in fileset.items():
         files = {}
@@ -139,24 +129,47 @@ def run_processing(fileset: dict, out_dir: str | Path, executor: str = "iterativ
         nonempty = {p: t for p, t in files.items() if entries[p] > 0}
         if nonempty:
             good[name] = {"files": nonempty, "metadata": entry["metadata"]}
+    return good, skipped, entries
 
-    labels = {name: int(entry["metadata"]["label"]) for name, entry in fileset.items()}
+
+def run_coffea(fileset: dict, processor_instance, executor: str = "iterative", workers: int = 1,
+               chunksize: int = 100_000, progress: bool = False) -> dict:
+    """Run a processor over NanoAOD-style files with coffea's Runner; a missing branch comes back unwrapped."""
+    from coffea import processor
+    from coffea.nanoevents import NanoAODSchema
+
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
+    if not fileset:
+        return {}
     if executor == "iterative":
         ex = processor.IterativeExecutor(status=progress)
     else:
         ex = processor.FuturesExecutor(status=progress, workers=workers)
     runner = processor.Runner(executor=ex, schema=NanoAODSchema, chunksize=chunksize)
-    output = {}
-    if good:
-        try:
-            output = runner(good, processor_instance=XAUGProcessor(str(out_dir / JETS_DIR), labels, config),
-                            treename="Events") or {}
-        except Exception as err:
-            # coffea wraps a chunk's error; a missing branch is the user's to fix: give it back unwrapped
-            cause = _find_cause(err, MissingBranchError)
-            if cause is not None:
-                raise cause from None
-            raise
+    try:
+        return runner(fileset, processor_instance=processor_instance, treename="Events") or {}
+    except Exception as err:
+        # coffea wraps a chunk's error; a missing branch is the user's to fix: give it back unwrapped
+        cause = _find_cause(err, MissingBranchError)
+        if cause is not None:
+            raise cause from None
+        raise
+
+
+def run_processing(fileset: dict, out_dir: str | Path, executor: str = "iterative", workers: int = 1,
+                   chunksize: int = 100_000, config: ProcessingConfig = ProcessingConfig(),
+                   skip_bad_files: bool = False, progress: bool = False) -> RunResult:
+    from processors.xaug_processor import XAUGProcessor
+
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    good, skipped, entries = screen_fileset(fileset, skip_bad_files)
+    labels = {name: int(entry["metadata"]["label"]) for name, entry in fileset.items()}
+    output = run_coffea(good, XAUGProcessor(str(out_dir / JETS_DIR), labels, config), executor, workers,
+                        chunksize, progress)
 
     hists = output.get("histograms") or empty_histograms()
     zero = {"jets_seen": 0, "jets_kept": 0, **{f"skipped_{r}": 0 for r in SKIP_REASONS}, "chunks": 0, "events": 0}
@@ -173,7 +186,7 @@ def run_processing(fileset: dict, out_dir: str | Path, executor: str = "iterativ
         "counts": counts,
         "unavailable_columns": unavailable,
         "outputs": {"jets": JETS_DIR, "histograms": HISTOGRAMS},
-        "versions": _versions(),
+        "versions": versions(),
     }
     write_json(out_dir / REPORT, report)
     return RunResult(hists, counts, unavailable, skipped, report)
@@ -199,7 +212,7 @@ def write_histograms(path: Path, hists: dict) -> None:
                         f[f"{name}/{dataset}_label{label}"] = h[{"dataset": dataset, "label": hist.loc(label)}]
 
 
-def _versions() -> dict:
+def versions() -> dict:
     import awkward
     import coffea
     import fastjet

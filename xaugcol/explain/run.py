@@ -1,0 +1,164 @@
+"""Run the relevance processor over a fileset with coffea's Runner; write the histograms and a JSON summary.
+
+Outputs in ``out_dir``:
+* ``relevance.root``: every histogram (uproot), sliced along its category axes (rule, member, label, sign) into
+  TH1D/TH2D/TH3D named ``<key>/<axis>_<value>__...``; the ``feature`` axis stays a labelled axis. Of the pair
+  histograms only the pair of the two most relevant XAUG variables (per tagger and rule) is written. A ':' in a
+  feature name (``particle:log_pt``) becomes '_' in the ROOT name.
+* ``relevance.json``: configuration, counts per tagger and dataset, and per tagger, rule and class the mean
+  normalised relevance of every feature with the spread over the ensemble, the ranking and the top pair.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import hist
+import uproot
+
+from xaugcol.atomic import atomic_path, write_json
+from xaugcol.explain.ensemble import Ensemble
+from xaugcol.explain.histograms import pair_key
+from xaugcol.explain.lrp import preset
+from xaugcol.explain.relevance import SPLIT_CHOICES, empty_counts
+from xaugcol.explain.summary import mean_normalised_relevance, ranking, top_pair
+from xaugcol.processing.jet_table import ProcessingConfig
+from xaugcol.processing.run import REPORT, run_coffea, screen_fileset, versions
+
+RELEVANCE_ROOT = "relevance.root"
+RELEVANCE_JSON = "relevance.json"
+DEFAULT_RULES = ("epsilon", "alpha1beta0")
+
+
+@dataclass
+class RelevanceResult:
+    histograms: dict
+    counts: dict
+    summary: dict  # tagger -> rule -> {"classes": {...}, "ranking": [...], "xaug_ranking": [...], "top_pair"}
+    ensembles: list
+    skipped_files: list = field(default_factory=list)
+
+
+def processing_config_of(ensemble: Ensemble) -> ProcessingConfig:
+    """The processing configuration of the jet tables the ensemble was trained on (their ``report.json``)."""
+    if not ensemble.data:
+        raise ValueError(f"tagger {ensemble.name}: its config.yaml does not name its training data; "
+                         f"give the processing configuration explicitly")
+    report = Path(ensemble.data).parent / REPORT
+    try:
+        raw = json.loads(report.read_text())["config"]
+    except (OSError, ValueError, KeyError) as err:
+        raise ValueError(f"tagger {ensemble.name}: cannot read the processing configuration from {report}: {err}; "
+                         f"give it explicitly") from None
+    return ProcessingConfig.from_dict(raw, str(report))
+
+
+def run_relevance(fileset: dict, taggers, out_dir: str | Path, rules=DEFAULT_RULES, split: str = "test",
+                  processing: ProcessingConfig | None = None, executor: str = "iterative", workers: int = 1,
+                  chunksize: int = 100_000, skip_bad_files: bool = False, batch_size: int = 512, threads: int = 1,
+                  progress: bool = False) -> RelevanceResult:
+    """``taggers``: tagger or ensemble folders (or ``Ensemble`` objects)."""
+    from processors.relevance_processor import RelevanceProcessor
+
+    ensembles = [t if isinstance(t, Ensemble) else Ensemble.load(t) for t in taggers]
+    if not ensembles:
+        raise ValueError("no taggers to explain")
+    names = [e.name for e in ensembles]
+    if len(set(names)) != len(names):
+        raise ValueError(f"tagger names must be unique, got {names}")
+    rules = tuple(rules)
+    for rule in rules:
+        preset(rule)  # unknown names raise here, before any chunk runs
+    if split not in SPLIT_CHOICES:
+        raise ValueError(f"unknown split {split!r}; choose from {', '.join(SPLIT_CHOICES)}")
+    processing = processing or processing_config_of(ensembles[0])
+    for e in ensembles:
+        _check_shapes(e, processing)
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    good, skipped, _ = screen_fileset(fileset, skip_bad_files)
+    labels = {name: int(entry["metadata"]["label"]) for name, entry in fileset.items()}
+    instance = RelevanceProcessor(ensembles, labels, processing, rules, split, batch_size, threads)
+    output = run_coffea(good, instance, executor, workers, chunksize, progress)
+    if not output:
+        raise ValueError("no jets to explain: every file was empty or skipped")
+
+    hists = output["histograms"]
+    zero = {**empty_counts(rules), "chunks": 0, "jets_in_table": 0}
+    counts = {e.name: {d: {**zero, **output["counts"].get(e.name, {}).get(d, {})} for d in fileset}
+              for e in ensembles}
+    summary = {e.name: summarise(hists, e, rules) for e in ensembles}
+    write_relevance_root(out_dir / RELEVANCE_ROOT, hists, summary)
+    write_json(out_dir / RELEVANCE_JSON, {
+        "config": {"rules": list(rules), "split": split, "executor": executor, "workers": workers,
+                   "chunksize": chunksize, "batch_size": batch_size, "threads": threads,
+                   "processing": processing.as_dict()},
+        "taggers": {e.name: {"members": [{"seed": s, "folder": f} for s, f in e.members],
+                             "inputs": list(e.spec.inputs), "xaug_columns": list(e.spec.xaug_columns),
+                             "msd_window": e.spec.msd_window, "matched_signal": e.spec.matched_signal}
+                    for e in ensembles},
+        "counts": counts,
+        "absorbed_fraction": {e.name: {r: _ratio(counts[e.name], r) for r in rules} for e in ensembles},
+        "skipped_files": skipped,
+        "relevance": summary,
+        "outputs": {"histograms": RELEVANCE_ROOT},
+        "versions": versions(),
+    })
+    return RelevanceResult(hists, counts, summary, ensembles, skipped)
+
+
+def summarise(hists: dict, ensemble: Ensemble, rules) -> dict:
+    out = {}
+    xaug = list(ensemble.spec.xaug_columns) if "xaug" in ensemble.spec.inputs else []
+    for rule in rules:
+        classes = mean_normalised_relevance(hists, ensemble.name, rule)
+        pair = top_pair(classes, xaug) if len(xaug) >= 2 else None
+        out[rule] = {"classes": classes, "ranking": ranking(classes), "xaug_ranking": ranking(classes, only=xaug),
+                     "top_pair": list(pair) if pair else None}
+    return out
+
+
+def _ratio(counts: dict, rule: str) -> float | None:
+    output = sum(c[f"abs_output_{rule}"] for c in counts.values())
+    return sum(c[f"abs_absorbed_{rule}"] for c in counts.values()) / output if output > 0 else None
+
+
+def _check_shapes(ensemble: Ensemble, processing: ProcessingConfig) -> None:
+    c = ensemble.config
+    if "image" in ensemble.spec.inputs and c.n_pixels != processing.image.n_pixels:
+        raise ValueError(f"tagger {ensemble.name} takes {c.n_pixels}x{c.n_pixels} images, the processing "
+                         f"configuration makes {processing.image.n_pixels}x{processing.image.n_pixels}")
+    if "particles" in ensemble.spec.inputs and c.n_particles != processing.n_particles:
+        raise ValueError(f"tagger {ensemble.name} takes {c.n_particles} particles, the processing configuration "
+                         f"makes {processing.n_particles}")
+
+
+def write_relevance_root(path: Path, hists: dict, summary: dict) -> None:
+    """Every histogram sliced along its category axes (ROOT histograms have numeric axes only); atomically."""
+    keep_pairs = {f"{t}/{pair_key(*s['top_pair'])}" for t, rules in summary.items() for s in rules.values()
+                  if s["top_pair"]}
+    with atomic_path(path) as tmp:
+        with uproot.recreate(tmp) as f:
+            for key, h in sorted(hists.items()):
+                if key.startswith(("pair/", "pair_jets/")) and key.split("/", 1)[1] not in keep_pairs:
+                    continue
+                for name, part in slices(key, h):
+                    f[name.replace(":", "_")] = part  # uproot reads ':' as a path separator
+
+
+def slices(key: str, h: hist.Hist):
+    """(name, histogram) for every combination of the category axes (the ``feature`` axis is kept)."""
+    cats = [ax for ax in h.axes if isinstance(ax, (hist.axis.StrCategory, hist.axis.IntCategory))
+            and ax.name != "feature"]
+    if len(cats) == h.ndim:  # keep one axis: a histogram of category axes only would slice down to a number
+        cats = cats[:-1]
+    if not cats:
+        yield key, h
+        return
+    for values in itertools.product(*[list(ax) for ax in cats]):
+        sel = {ax.name: hist.loc(v) for ax, v in zip(cats, values)}
+        yield f"{key}/" + "__".join(f"{ax.name}_{v}" for ax, v in zip(cats, values)), h[sel]

@@ -1,0 +1,71 @@
+"""Summaries of the relevance histograms: mean normalised relevance per feature with the ensemble spread, the
+ranking it gives, and the pair of most relevant XAUG variables."""
+
+from __future__ import annotations
+
+import hist
+import numpy as np
+
+from xaugcol.explain.histograms import pair_key
+
+CLASSES = {"background": (0,), "signal": (1,), "all": (0, 1)}
+
+
+def mean_normalised_relevance(hists: dict, tagger: str, rule: str) -> dict:
+    """{class: {feature: {"mean", "std", "members": {seed: value}}}}: per member, the summed |normalised relevance|
+    over the jets explained; mean and standard deviation over the members (ddof 1; 0 for a single member)."""
+    h = hists[f"features/{tagger}"][{"rule": rule}]
+    jets = hists[f"jets/{tagger}"][{"rule": rule}]
+    features = list(h.axes["feature"])
+    members = [int(m) for m in h.axes["member"]]
+    out = {}
+    for cls, labels in CLASSES.items():
+        sums = sum(h[{"label": hist.loc(k)}].values() for k in labels)  # (member, feature)
+        n = sum(jets[{"label": hist.loc(k)}].values() for k in labels)  # (member,)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_member = np.where(n[:, None] > 0, sums / np.maximum(n[:, None], 1), np.nan)
+        valid = n > 0
+        out[cls] = {}
+        for j, f in enumerate(features):
+            v = per_member[valid, j]
+            out[cls][f] = {"mean": float(v.mean()) if v.size else None,
+                           "std": float(v.std(ddof=1)) if v.size > 1 else 0.0,
+                           "members": {str(m): float(per_member[i, j]) for i, m in enumerate(members) if valid[i]}}
+    return out
+
+
+def ranking(summary: dict, cls: str = "all", only: list[str] | None = None) -> list[str]:
+    """Features by decreasing mean normalised relevance (``only``: restrict to these, e.g. the XAUG variables)."""
+    items = [(f, s["mean"]) for f, s in summary[cls].items() if s["mean"] is not None and (only is None or f in only)]
+    return [f for f, _ in sorted(items, key=lambda fs: (-fs[1], fs[0]))]
+
+
+def top_pair(summary: dict, xaug_columns) -> tuple[str, str] | None:
+    """The two most relevant XAUG variables, in the order their pair histogram is keyed."""
+    top = ranking(summary, "all", list(xaug_columns))[:2]
+    if len(top) < 2:
+        return None
+    a, b = sorted(top, key=list(xaug_columns).index)
+    return a, b
+
+
+def pair_histograms(hists: dict, tagger: str, pair: tuple[str, str]) -> tuple[hist.Hist, hist.Hist]:
+    key = pair_key(*pair)
+    return hists[f"pair/{tagger}/{key}"], hists[f"pair_jets/{tagger}/{key}"]
+
+
+def profile(hists: dict, tagger: str, feature: str, rule: str, label: int) -> tuple[np.ndarray, np.ndarray,
+                                                                                     np.ndarray, np.ndarray]:
+    """(bin centres, mean normalised relevance, its standard error, entries) per input-value bin; NaN where
+    a bin is empty. The mean is exact (summed relevance / entries); the spread comes from the 2D histogram."""
+    sel = {"rule": rule, "label": hist.loc(label)}
+    h2 = hists[f"profile/{tagger}/{feature}"][sel]
+    sums = hists[f"profile_sum/{tagger}/{feature}"][sel].values()
+    counts = h2.values()  # (value, relevance)
+    n = counts.sum(axis=1)
+    r = h2.axes[1].centers
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = sums / n
+        var = (counts * (r[None, :] - mean[:, None]) ** 2).sum(axis=1) / n
+        err = np.sqrt(var / n)
+    return h2.axes[0].centers, mean, err, n
