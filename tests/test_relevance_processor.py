@@ -1,0 +1,135 @@
+"""The relevance processor against a direct LRP computation on the same jets, executor equality, the ROOT file."""
+
+import hist
+import numpy as np
+import pytest
+import torch
+import uproot
+
+from xaugcol.explain.ensemble import Ensemble
+from xaugcol.explain.histograms import quantise
+from xaugcol.explain.lrp import LRP
+from xaugcol.explain.run import RELEVANCE_ROOT, run_relevance
+from xaugcol.explain.statistics import normalised_feature_relevance
+from xaugcol.models.registry import ModelConfig
+from xaugcol.processing.run import load_fileset, run_processing
+from xaugcol.processing.table_io import read_tables
+from xaugcol.sources.toy import run_toy
+from xaugcol.training.data import SPLITS, model_inputs, split_index
+from xaugcol.training.train import TrainConfig, train_ensemble
+
+RULES = ("epsilon", "alpha1beta0")
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """300 toy jets per class in chunks of 150 events; a 2-member cnn2d+XAUG ensemble and a 1-member LSTM."""
+    out = tmp_path_factory.mktemp("relevance")
+    run_toy(out / "gen", 300, seed=8)
+    fileset = load_fileset(out / "gen" / "fileset.json")
+    run_processing(fileset, out / "proc", chunksize=150)
+    training = TrainConfig(epochs=1, batch_size=64)
+    cnn = ModelConfig("cnn2d", xaug=True, architecture={"channels": [4, 4], "hidden": [16]})
+    lstm = ModelConfig("lstm", xaug=False, architecture={"hidden_size": 8, "hidden": [8]})
+    train_ensemble(str(out / "proc" / "jets"), cnn, training, [0, 1], str(out / "cnn2d_xaug"))
+    train_ensemble(str(out / "proc" / "jets"), lstm, training, [3], str(out / "lstm"))
+    taggers = [out / "cnn2d_xaug", out / "lstm"]
+    result = run_relevance(fileset, taggers, out / "rel_iterative", RULES, chunksize=150)
+    return out, fileset, taggers, result
+
+
+def _test_jets(jets_folder) -> dict:
+    table = read_tables(jets_folder)
+    rows = {k: np.asarray(table[k].to_numpy()) for k in table.fields if k != "dataset"}
+    test = np.isin(split_index(rows["run"], rows["luminosityBlock"], rows["event"]), SPLITS["test"])
+    return {k: v[test] for k, v in rows.items()}
+
+
+def test_mean_normalised_relevance_equals_direct_lrp(study):
+    out, _, taggers, result = study
+    rows = _test_jets(out / "proc" / "jets")
+    for folder in taggers:
+        ensemble = Ensemble.load(folder)
+        for seed, model, scaler in ensemble.load_members():
+            inputs = model_inputs(rows, ensemble.spec, scaler.transform if scaler else None)
+            tensors = [torch.from_numpy(inputs[k]) for k in ensemble.spec.inputs]
+            for rule in RULES:
+                r = LRP(model, rule)(*tensors).relevance
+                direct = normalised_feature_relevance({k: v.numpy() for k, v in zip(ensemble.spec.inputs, r)},
+                                                      ensemble.spec.xaug_columns)
+                labels = rows["label"][direct.kept]
+                for cls, label in (("signal", 1), ("background", 0)):
+                    want = direct.values[labels == label].mean(axis=0)
+                    got = [result.summary[ensemble.name][rule]["classes"][cls][f]["members"][str(seed)]
+                           for f in direct.names]
+                    np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-7)
+    # the counts: every test-split jet explained once per member
+    n_test = len(rows["label"])
+    for name, members in (("cnn2d_xaug", 2), ("lstm", 1)):
+        counts = result.counts[name]
+        assert sum(c["jets_selected"] for c in counts.values()) == n_test
+        assert sum(c["jets_in_table"] for c in counts.values()) == 600
+        jets = result.histograms[f"jets/{name}"][{"rule": "epsilon"}].values().sum()
+        assert jets == members * n_test - sum(c["zero_relevance_epsilon"] for c in counts.values())
+
+
+def test_histograms_hold_the_relevance(study):
+    out, _, _, result = study
+    h, summary = result.histograms, result.summary
+    rows = _test_jets(out / "proc" / "jets")
+    # image heat maps: positive - negative summed over pixels equals the signed image relevance, which with the
+    # features histogram (absolute) bounds it
+    img = h["image/cnn2d_xaug"][{"rule": "epsilon"}]
+    pos, neg = img[{"sign": "positive"}].values().sum(), img[{"sign": "negative"}].values().sum()
+    absolute = h["features/cnn2d_xaug"][{"rule": "epsilon", "feature": "image"}].values().sum()
+    assert pos > 0 and neg > 0
+    assert pos + neg == pytest.approx(absolute, rel=1e-9)
+    # the average input image: each jet's pixels sum to its image pT fraction
+    total = h["image_input/cnn2d_xaug"].values().sum()
+    assert total == pytest.approx(quantise(rows["image"]).sum(), rel=1e-12)
+    # profiles: one entry per explained jet per member for an XAUG variable, one per real particle for the LSTM
+    jets = h["jets/cnn2d_xaug"][{"rule": "epsilon"}].values().sum()
+    assert h["profile/cnn2d_xaug/msd"][{"rule": "epsilon"}].values(flow=True).sum() == jets
+    particles = h["profile/lstm/particle:log_pt"][{"rule": "epsilon"}].values(flow=True).sum()
+    assert particles == rows["particles_mask"].sum()
+    # |normalised relevance| <= 1: nothing in the relevance axis' flow bins
+    prof = h["profile/cnn2d_xaug/tau21"][{"rule": "alpha1beta0"}]
+    assert prof.values(flow=True)[..., [0, -1]].sum() == 0
+    # the top pair is the two most relevant XAUG variables and its histograms hold every jet
+    s = summary["cnn2d_xaug"]["epsilon"]
+    assert set(s["top_pair"]) == set(s["xaug_ranking"][:2])
+    pair_jets = h[f"pair_jets/cnn2d_xaug/{'__'.join(s['top_pair'])}"][{"rule": "epsilon"}]
+    assert pair_jets.values(flow=True).sum() == jets
+    assert summary["lstm"]["epsilon"]["top_pair"] is None
+
+
+def test_root_file_matches_and_executors_agree(study, tmp_path):
+    out, fileset, taggers, result = study
+    with uproot.open(out / "rel_iterative" / RELEVANCE_ROOT) as f:
+        got = f["profile/cnn2d_xaug/msd/rule_epsilon__label_1"].values()
+        want = result.histograms["profile/cnn2d_xaug/msd"][{"rule": "epsilon", "label": hist.loc(1)}].values()
+        np.testing.assert_array_equal(got, want)
+        assert "profile/lstm/particle_log_pt/rule_alpha1beta0__label_0" in f
+        features = f["features/cnn2d_xaug/rule_epsilon__member_1__label_0"]
+        assert list(features.axis().labels()) == list(result.histograms["features/cnn2d_xaug"].axes["feature"])
+    futures = run_relevance(fileset, taggers, tmp_path / "futures", RULES, executor="futures", workers=2,
+                            chunksize=150)
+    assert futures.histograms.keys() == result.histograms.keys()
+    for key, h in result.histograms.items():
+        assert np.array_equal(h.values(flow=True), futures.histograms[key].values(flow=True)), key
+    assert futures.summary == result.summary and futures.counts == result.counts
+
+
+def test_bad_configuration_is_named(study, tmp_path):
+    out, fileset, taggers, _ = study
+    with pytest.raises(ValueError, match="unknown LRP preset 'lrp-magic'"):
+        run_relevance(fileset, taggers, tmp_path, ("lrp-magic",))
+    with pytest.raises(ValueError, match="unknown split"):
+        run_relevance(fileset, taggers, tmp_path, RULES, split="holdout")
+    from xaugcol.processing.jet_table import ProcessingConfig
+    from xaugcol.features.images import ImageConfig
+    with pytest.raises(ValueError, match="takes 37x37 images"):
+        run_relevance(fileset, taggers, tmp_path, RULES, processing=ProcessingConfig(image=ImageConfig(n_pixels=21)))
+    from xaugcol.models.folder import ModelFileError
+    with pytest.raises(ModelFileError, match="neither a tagger folder"):
+        Ensemble.load(tmp_path)
