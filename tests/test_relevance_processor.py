@@ -133,3 +133,16 @@ def test_bad_configuration_is_named(study, tmp_path):
     from xaugcol.models.folder import ModelFileError
     with pytest.raises(ModelFileError, match="neither a tagger folder"):
         Ensemble.load(tmp_path)
+
+
+def test_histograms_read_back_from_root(study):
+    from xaugcol.explain.run import read_relevance_histograms, summarise
+
+    out, _, taggers, result = study
+    back = read_relevance_histograms(out / "rel_iterative")
+    written = [k for k in result.histograms if not k.startswith("pair")]
+    assert set(written) <= set(back)
+    for key in written:
+        np.testing.assert_array_equal(back[key].view(flow=True), result.histograms[key].view(flow=True), key)
+    for ensemble in result.ensembles:
+        assert summarise(back, ensemble, RULES) == result.summary[ensemble.name]

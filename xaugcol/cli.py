@@ -12,6 +12,12 @@
                   [--matched-signal] [--overwrite]
     xaugcol train --config study.yaml [--overwrite]
 
+    xaugcol explain FILESET.json --taggers DIR [DIR ...] --out DIR [--rules epsilon,alpha1beta0] [--split test]
+                    [--executor iterative|futures] [--workers N] [--chunksize N] [--skip-bad-files] [--overwrite]
+
+    xaugcol demo --out DIR [--jets N] [--epochs N] [--seeds K] [--top-k K] [--overwrite | --resume]
+    xaugcol study --config configs/zz_vs_qcd.yaml --out DIR [--overwrite | --resume]
+
 A bad argument gets a one-line error on stderr and exit code 2; bad input data (an unreadable file, a missing
 branch) a one-line error naming it and exit code 1.
 """
@@ -125,7 +131,40 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--matched-signal", action="store_true",
                     help="signal = only label-1 jets containing their generated boson (Pythia truth)")
     tr.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
+
+    ex = sub.add_parser("explain", help="LRP of tagger ensembles over a fileset into relevance histograms")
+    ex.add_argument("fileset", type=Path, help="coffea fileset JSON")
+    ex.add_argument("--taggers", type=Path, nargs="+", required=True, help="tagger or ensemble folders")
+    ex.add_argument("--out", type=Path, required=True)
+    ex.add_argument("--rules", default="epsilon,alpha1beta0", help="LRP presets, comma-separated")
+    ex.add_argument("--split", default="test", choices=["test", "val", "train", "all"],
+                    help="explain jets of this split only (test: jets no member trained on)")
+    ex.add_argument("--executor", choices=["iterative", "futures"], default="iterative")
+    ex.add_argument("--workers", type=_positive_int, default=1)
+    ex.add_argument("--chunksize", type=_positive_int, default=100_000, help="events per chunk")
+    ex.add_argument("--skip-bad-files", action="store_true", help="skip unreadable files, list them in the output")
+    ex.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
+
+    demo = sub.add_parser("demo", help="the whole chain on toy jets: generation to HTML report (~10 min)")
+    demo.add_argument("--out", type=Path, default=Path("out/demo"))
+    demo.add_argument("--jets", type=_positive_int, default=3000, help="toy jets per class (default 3000)")
+    demo.add_argument("--epochs", type=_positive_int, default=6)
+    demo.add_argument("--seeds", type=_positive_int, default=3, help="ensemble size")
+    demo.add_argument("--top-k", type=_positive_int, help="reduced sets k = 1..K (default: all XAUG variables)")
+    demo.add_argument("--workers", type=_positive_int, default=2, help="processes of the futures executor")
+    _add_resume(demo)
+
+    st = sub.add_parser("study", help="the whole chain from a study configuration (e.g. configs/zz_vs_qcd.yaml)")
+    st.add_argument("--config", type=Path, required=True)
+    st.add_argument("--out", type=Path, help="output folder (default: out/<config name>)")
+    _add_resume(st)
     return parser
+
+
+def _add_resume(parser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
+    group.add_argument("--resume", action="store_true", help="reuse the stages an earlier run completed")
 
 
 def _generate_toy(args) -> None:
@@ -224,6 +263,48 @@ def _train(args) -> None:
     print(f"taggers: {study.out}")
 
 
+def _explain(args) -> None:
+    from xaugcol.explain.run import run_relevance
+    from xaugcol.processing.run import FilesetError, load_fileset
+    from xaugcol.sources.output import prepare_output_dir
+
+    try:
+        fileset = load_fileset(args.fileset)
+    except FilesetError as err:
+        raise UsageError(str(err)) from None
+    rules = tuple(r.strip() for r in args.rules.split(",") if r.strip())
+    out = prepare_output_dir(args.out, args.overwrite)
+    try:
+        result = run_relevance(fileset, args.taggers, out, rules, args.split, None, args.executor, args.workers,
+                               args.chunksize, args.skip_bad_files, progress=True)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    for name, per_rule in result.summary.items():
+        jets = sum(c["jets_selected"] for c in result.counts[name].values())
+        for rule, s in per_rule.items():
+            top = ", ".join(f"{f} {s['classes']['all'][f]['mean']:.3f}" for f in s["ranking"][:5])
+            print(f"{name} ({jets} jets), {rule}: {top}")
+    print(f"relevance histograms: {out / 'relevance.root'}; summary: {out / 'relevance.json'}")
+
+
+def _workflow(args) -> None:
+    from xaugcol.workflow.config import Workflow
+    from xaugcol.workflow.demo import demo_config
+    from xaugcol.workflow.run import run_workflow
+
+    try:
+        if args.command == "demo":
+            wf = demo_config(args.jets, args.epochs, args.seeds, args.top_k, args.workers)
+            out = args.out
+        else:
+            wf = Workflow.load(args.config)
+            out = args.out or Path("out") / args.config.stem
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    result = run_workflow(wf, out, overwrite=args.overwrite, resume=args.resume)
+    print(f"open {result['report']}")
+
+
 def _report(out: Path, fileset: dict) -> None:
     for name, entry in fileset.items():
         meta = entry["metadata"]
@@ -243,6 +324,10 @@ def main(argv: list[str] | None = None) -> int:
             _process(args)
         elif args.command == "train":
             _train(args)
+        elif args.command == "explain":
+            _explain(args)
+        elif args.command in ("demo", "study"):
+            _workflow(args)
         else:
             {"toy": _generate_toy, "pythia": _generate_pythia}[args.source](args)
     except (UsageError, OutputExistsError) as err:

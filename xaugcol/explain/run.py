@@ -5,6 +5,7 @@ Outputs in ``out_dir``:
   TH1D/TH2D/TH3D named ``<key>/<axis>_<value>__...``; the ``feature`` axis stays a labelled axis. Of the pair
   histograms only the pair of the two most relevant XAUG variables (per tagger and rule) is written. A ':' in a
   feature name (``particle:log_pt``) becomes '_' in the ROOT name.
+  ``read_relevance_histograms`` rebuilds the full histograms from it (figures are drawn from the file).
 * ``relevance.json``: configuration, counts per tagger and dataset, and per tagger, rule and class the mean
   normalised relevance of every feature with the spread over the ensemble, the ranking and the top pair.
 """
@@ -162,3 +163,48 @@ def slices(key: str, h: hist.Hist):
     for values in itertools.product(*[list(ax) for ax in cats]):
         sel = {ax.name: hist.loc(v) for ax, v in zip(cats, values)}
         yield f"{key}/" + "__".join(f"{ax.name}_{v}" for ax, v in zip(cats, values)), h[sel]
+
+
+# category axes that ``slices`` cuts along, with their value types
+CATEGORY_AXES = {"rule": str, "member": int, "label": int, "sign": str}
+
+
+def read_relevance_histograms(folder: str | Path) -> dict:
+    """The histograms of ``relevance.root`` rebuilt with their category axes (the inverse of ``slices``)."""
+    from xaugcol.features.particles import FEATURES
+
+    groups: dict[str, list] = {}
+    with uproot.open(Path(folder) / RELEVANCE_ROOT) as f:
+        for name, cls in f.classnames().items():
+            if not cls.startswith("TH"):
+                continue
+            key, spec = name.split(";")[0].rsplit("/", 1)
+            parts = [p.split("_", 1) for p in spec.split("__")]
+            if not all(len(p) == 2 and p[0] in CATEGORY_AXES for p in parts):
+                continue
+            coords = tuple((axis, CATEGORY_AXES[axis](value)) for axis, value in parts)
+            groups.setdefault(key, []).append((coords, f[name].to_hist()))
+    out = {}
+    for key, items in groups.items():
+        names = [axis for axis, _ in items[0][0]]
+        values = {axis: list(dict.fromkeys(c[i][1] for c, _ in items)) for i, axis in enumerate(names)}
+        axes = [hist.axis.StrCategory(values[a], name=a) if CATEGORY_AXES[a] is str
+                else hist.axis.IntCategory(values[a], name=a, growth=a == "member") for a in names]
+        rest = []
+        for ax in items[0][1].axes:
+            if isinstance(ax, hist.axis.StrCategory):
+                ax = hist.axis.StrCategory(list(ax), name="feature")
+            elif isinstance(ax, hist.axis.IntCategory):
+                ax = hist.axis.IntCategory(list(ax), name="label")
+            rest.append(ax)
+        h = hist.Hist(*axes, *rest, storage=hist.storage.Double())
+        view = h.view(flow=True)
+        for coords, part in items:
+            index = tuple(values[a].index(v) for a, v in coords)
+            view[index] = part.view(flow=True)
+        tagger_and_feature = key.split("/")
+        if len(tagger_and_feature) == 3 and tagger_and_feature[2].startswith("particle_") \
+                and tagger_and_feature[2].removeprefix("particle_") in FEATURES:
+            key = "/".join(tagger_and_feature[:2] + ["particle:" + tagger_and_feature[2].removeprefix("particle_")])
+        out[key] = h
+    return out

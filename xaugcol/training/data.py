@@ -124,6 +124,26 @@ class JetTables:
             raise ValueError(f"the {split} split of {self.folder} is empty")
         return {c: np.concatenate([p[c] for p in parts]) for c in columns}
 
+    def examples(self, split: str, columns: list[str], per_class: int) -> dict[str, np.ndarray]:
+        """The first ``per_class`` jets of each class of a split (files in name order), with ``columns``."""
+        needed = sorted(set(columns) | {"run", "luminosityBlock", "event", "label"}
+                        | ({"in_msd_window"} if self.spec.msd_window else set())
+                        | ({"gen_boson_contained"} if self.spec.matched_signal else set()))
+        found: dict[int, list[dict]] = {0: [], 1: []}
+        for round_ in self._rounds(split, needed, self.files):
+            for block in round_:
+                for k in (0, 1):
+                    have = sum(len(b["label"]) for b in found[k])
+                    sel = np.flatnonzero(block["label"] == k)[:max(per_class - have, 0)]
+                    if len(sel):
+                        found[k].append({c: block[c][sel] for c in needed})
+            if all(sum(len(b["label"]) for b in found[k]) >= per_class for k in (0, 1)):
+                break
+        parts = found[1] + found[0]
+        if not parts:
+            raise ValueError(f"the {split} split of {self.folder} is empty")
+        return {c: np.concatenate([p[c] for p in parts]) for c in needed}
+
     def batches(self, split: str, batch_size: int, seed: int | None = None, buffer_jets: int = 20_000,
                 transform=None) -> Iterator[dict[str, np.ndarray]]:
         """Mini-batches {input name: array, "label", "weight"}; shuffled when ``seed`` is given."""

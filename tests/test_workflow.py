@@ -1,0 +1,137 @@
+"""The whole chain at a tiny size (what CI runs): the demo command, its report, figures and histograms."""
+
+import json
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+import uproot
+
+from xaugcol.cli import main
+from xaugcol.workflow.config import Workflow
+from xaugcol.workflow.demo import TAGGERS, demo_config
+
+
+class _Links(HTMLParser):
+    """Collects referenced files and checks that every opened tag is closed in order."""
+    VOID = {"meta", "img", "br", "hr", "link", "input"}
+
+    def __init__(self):
+        super().__init__()
+        self.refs, self.stack, self.errors, self.text = [], [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.refs += [attrs[a] for a in ("src", "href") if a in attrs]
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack.pop() != tag:
+            self.errors.append(tag)
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    code = main(["demo", "--out", str(out), "--jets", "300", "--epochs", "1", "--seeds", "2", "--top-k", "2"])
+    assert code == 0
+    return out
+
+
+def test_demo_writes_a_complete_report(demo):
+    html = (demo / "index.html").read_text()
+    parser = _Links()
+    parser.feed(html)
+    parser.close()
+    assert parser.errors == [] and parser.stack == []
+    assert parser.refs, "the report references no figure"
+    for ref in parser.refs:
+        assert (demo / ref).is_file(), ref
+    figures = json.loads((demo / "figures" / "figures.json").read_text())
+    for section in ("inputs", "performance", "relevance", "profiles", "pairs", "heatmaps", "examples"):
+        assert figures.get(section), section
+    stems = [f["stem"] for items in figures.values() for f in items]
+    for stem in stems:
+        for ext in ("png", "pdf"):
+            path = demo / f"{stem}.{ext}"
+            assert path.stat().st_size > 1000, path
+    names = [("{model}_xaug" if t["xaug"] and t["model"] != "dnn" else "{model}").format(**t) for t in TAGGERS]
+    text = " ".join(parser.text)
+    for name in names:
+        assert name in text
+        assert f"figures/relevance_{name}_alpha1beta0.png" in parser.refs
+    # reduced sets: k = 1, 2 with the DNN's top variables, in ranking order
+    relevance = json.loads((demo / "relevance" / "relevance.json").read_text())
+    reduced = json.loads((demo / "reduced" / "reduced.json").read_text())
+    ranking = relevance["relevance"]["dnn"]["epsilon"]["xaug_ranking"]
+    assert [r["variables"] for r in reduced["rows"]] == [ranking[:1], ranking[:2]]
+    assert all(0.5 < r["auc"]["mean"] <= 1 and len(r["auc"]["values"]) == 2 for r in reduced["rows"])
+
+
+def test_demo_histograms_are_filled(demo):
+    relevance = json.loads((demo / "relevance" / "relevance.json").read_text())
+    with uproot.open(demo / "relevance" / "relevance.root") as f:
+        for name in relevance["taggers"]:
+            for rule in ("epsilon", "alpha1beta0"):
+                for seed in (0, 1):
+                    jets = f[f"jets/{name}/rule_{rule}__member_{seed}"].values()
+                    assert jets.min() > 0, (name, rule, seed)
+                    features = f[f"features/{name}/rule_{rule}__member_{seed}__label_1"].values()
+                    assert np.all(features >= 0) and features.sum() > 0
+    explained = sum(c["jets_selected"] for c in relevance["counts"]["dnn"].values())
+    assert explained > 50
+
+
+def test_resume_reuses_every_stage(demo, capsys):
+    before = {p: p.stat().st_mtime_ns for p in (demo / "relevance").iterdir()}
+    assert main(["demo", "--out", str(demo), "--jets", "300", "--epochs", "1", "--seeds", "2", "--top-k", "2",
+                 "--resume"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("(reused)") == 6
+    assert {p: p.stat().st_mtime_ns for p in (demo / "relevance").iterdir()} == before
+    # without --resume or --overwrite a non-empty folder is refused
+    assert main(["demo", "--out", str(demo)]) == 2
+
+
+@pytest.mark.skipif(not (shutil.which("chromium") or shutil.which("chromium-browser")),
+                    reason="headless Chromium not installed (Debian package 'chromium')")
+def test_report_renders_in_headless_chromium(demo, tmp_path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    shot = tmp_path / "report.png"
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    f"--screenshot={shot}", "--window-size=1200,2400", (demo / "index.html").as_uri()],
+                   check=True, capture_output=True, timeout=120)
+    from PIL import Image
+
+    image = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    assert image.shape == (2400, 1200)
+    # a rendered page with tables and figures, not a blank or error page: many non-white pixels
+    assert (image < 200).mean() > 0.02
+
+
+def test_study_config_is_validated(tmp_path):
+    wf = Workflow.load(Path(__file__).resolve().parents[1] / "configs" / "zz_vs_qcd.yaml")
+    assert wf.source.kind == "pythia" and len(wf.taggers) == 7 and wf.training.matched_signal
+    good = demo_config().raw
+    cases = [
+        ({**good, "colour": "red"}, "unknown field"),
+        ({**good, "explain": {"rules": ["lrp-magic"]}}, "unknown LRP preset"),
+        ({**good, "reduced": {"tagger": "bdt"}}, "not among the taggers"),
+        ({**good, "reduced": {"tagger": "cnn2d"}}, "takes no XAUG"),
+        ({**good, "source": {"kind": "herwig", "events": 10}}, "kind must be toy or pythia"),
+        ({**good, "processing": {"executor": "slurm"}}, "executor must be one of"),
+        ({**good, "taggers": TAGGERS + [TAGGERS[0]]}, "may appear once"),
+    ]
+    for raw, message in cases:
+        with pytest.raises(ValueError, match=message):
+            Workflow.from_dict(raw)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("source: [unclosed")
+    assert main(["study", "--config", str(bad), "--out", str(tmp_path / "o")]) == 2

@@ -1,0 +1,57 @@
+"""CMS style (mplhep), the experiment label, and atomic PNG + PDF output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on batch nodes
+import matplotlib.pyplot as plt  # noqa: E402
+import mplhep as hep  # noqa: E402
+
+from xaugcol.atomic import atomic_path  # noqa: E402
+
+FORMATS = ("png", "pdf")
+# one colour per tagger family; dashed = without XAUG, solid = with
+COLOURS = {"cnn2d": "#3f90da", "cnn1d": "#ffa90e", "lstm": "#bd1f01", "dnn": "#832db6"}
+CLASS_COLOURS = {1: "#3f90da", 0: "#bd1f01"}
+CLASS_NAMES = {1: "signal", 0: "background"}
+
+
+def figure(ncols: int = 1, nrows: int = 1, width: float = 10.0, height: float = 9.0):
+    plt.style.use(hep.style.CMS)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
+    return fig, axes
+
+
+def label(ax, text: str) -> None:
+    """The CMS-style label of work outside the collaboration ('Simulation Private Work'), the sample on the right."""
+    hep.cms.label("Private Work", data=False, rlabel=text, ax=ax, fontsize=16)
+
+
+def save(fig, stem: str | Path) -> list[Path]:
+    """``stem``.png and ``stem``.pdf, each written atomically; closes the figure."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    fig.tight_layout()
+    for fmt in FORMATS:
+        path = stem.with_suffix(f".{fmt}")
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=80 if fmt == "png" else None)
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def tagger_style(name: str) -> dict:
+    family = name.split("_")[0]
+    dashed = not name.endswith("_xaug") and family != "dnn"
+    return {"color": COLOURS.get(family, "black"), "linestyle": "--" if dashed else "-"}
+
+
+def panel_title(ax, text: str) -> None:
+    """A title inside the panel (the space above the axes holds the experiment label)."""
+    ax.text(0.03, 0.97, text, transform=ax.transAxes, va="top", ha="left", fontsize=13,
+            bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})

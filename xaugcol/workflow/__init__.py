@@ -1,0 +1,1 @@
+"""Whole studies from one configuration: ``xaugcol demo`` and ``xaugcol study``."""
