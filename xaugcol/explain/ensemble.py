@@ -10,9 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
-
-from xaugcol.models.folder import CONFIG, ModelFileError, load_model
+from xaugcol.models.folder import CONFIG, ModelFileError, load_model, read_config
 from xaugcol.models.registry import ModelConfig
 from xaugcol.training.data import SPLITS, DataSpec, split_index
 
@@ -37,11 +35,7 @@ class Ensemble:
             raise ModelFileError(f"{folder}: neither a tagger folder ({CONFIG}) nor an ensemble (seed_*/{CONFIG})")
         members, first = [], None
         for path in paths:
-            raw = _read_config(path)
-            try:
-                config = ModelConfig.from_dict(raw["model"], str(path / CONFIG))
-            except ValueError as err:
-                raise ModelFileError(str(err)) from None
+            config, raw = read_config(path)
             training = raw.get("training") or {}
             spec = DataSpec(config.inputs(), config.xaug_columns, bool(training.get("msd_window", False)),
                             bool(training.get("matched_signal", False)))
@@ -72,16 +66,6 @@ class Ensemble:
                                  f"generator truth (genBosonContained)")
             keep &= (rows["label"] == 0) | rows["gen_boson_contained"].astype(bool)
         return keep
-
-
-def _read_config(path: Path) -> dict:
-    try:
-        raw = yaml.safe_load((path / CONFIG).read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise ModelFileError(f"{path / CONFIG}: cannot read it: {err}") from None
-    if not isinstance(raw, dict) or "model" not in raw:
-        raise ModelFileError(f"{path / CONFIG}: no 'model' section")
-    return raw
 
 
 def _seed_of(name: str) -> int:

@@ -36,8 +36,9 @@ def save_model(folder: str | Path, model: torch.nn.Module, config: ModelConfig, 
     return folder
 
 
-def load_model(folder: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, ModelConfig, XAUGScaler | None]:
-    """Rebuild a tagger from its folder, in eval mode."""
+def read_config(folder: str | Path) -> tuple[ModelConfig, dict]:
+    """A tagger folder's validated model configuration and the whole ``config.yaml`` mapping (training, seed,
+    data)."""
     folder = Path(folder)
     try:
         raw = yaml.safe_load((folder / CONFIG).read_text())
@@ -46,9 +47,15 @@ def load_model(folder: str | Path, device: str = "cpu") -> tuple[torch.nn.Module
     if not isinstance(raw, dict) or "model" not in raw:
         raise ModelFileError(f"{folder / CONFIG}: no 'model' section")
     try:
-        config = ModelConfig.from_dict(raw["model"], str(folder / CONFIG))
+        return ModelConfig.from_dict(raw["model"], str(folder / CONFIG)), raw
     except ValueError as err:
         raise ModelFileError(str(err)) from None
+
+
+def load_model(folder: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, ModelConfig, XAUGScaler | None]:
+    """Rebuild a tagger from its folder, in eval mode."""
+    folder = Path(folder)
+    config, _ = read_config(folder)
     state = load_state_dict(folder / WEIGHTS)
     model = build_model(config)
     try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import mplhep as hep
-import numpy as np
 import uproot
 
 from xaugcol.plotting.style import CLASS_COLOURS, CLASS_NAMES, figure, label, save

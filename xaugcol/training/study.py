@@ -45,16 +45,9 @@ class Study:
         for name in ("data", "out", "taggers"):
             if name not in raw:
                 raise ValueError(f"{where}: '{name}' is required")
-        seeds = raw.get("seeds", 1)
-        if isinstance(seeds, bool) or not (isinstance(seeds, int) and seeds >= 1 or
-                                           isinstance(seeds, list) and seeds and
-                                           all(isinstance(s, int) and s >= 0 for s in seeds)):
-            raise ValueError(f"{where}: 'seeds' must be a positive count or a list of non-negative integers")
-        seeds = tuple(range(seeds)) if isinstance(seeds, int) else tuple(seeds)
+        seeds = parse_seeds(raw.get("seeds", 1), where)
         training = TrainConfig.from_dict(raw.get("training") or {}, f"{where}: training")
-        if not (isinstance(raw["taggers"], list) and raw["taggers"]):
-            raise ValueError(f"{where}: 'taggers' must be a non-empty list")
-        taggers = tuple(ModelConfig.from_dict(t, f"{where}: taggers[{k}]") for k, t in enumerate(raw["taggers"]))
+        taggers = parse_taggers(raw["taggers"], where)
         return cls(resolve_jets(raw["data"]), Path(raw["out"]), seeds, training, taggers)
 
     @classmethod
@@ -72,6 +65,21 @@ class Study:
             results[name] = train_ensemble(str(self.data), tagger, self.training, list(self.seeds),
                                            str(self.out / name), mapper=mapper, progress=progress)
         return results
+
+
+def parse_seeds(seeds, where: str) -> tuple[int, ...]:
+    """A positive count K (seeds 0..K-1) or an explicit list of non-negative integers."""
+    if isinstance(seeds, bool) or not (isinstance(seeds, int) and seeds >= 1 or
+                                       isinstance(seeds, list) and seeds and
+                                       all(isinstance(s, int) and s >= 0 for s in seeds)):
+        raise ValueError(f"{where}: 'seeds' must be a positive count or a list of non-negative integers")
+    return tuple(range(seeds)) if isinstance(seeds, int) else tuple(seeds)
+
+
+def parse_taggers(taggers, where: str) -> tuple[ModelConfig, ...]:
+    if not (isinstance(taggers, list) and taggers):
+        raise ValueError(f"{where}: 'taggers' must be a non-empty list")
+    return tuple(ModelConfig.from_dict(t, f"{where}: taggers[{k}]") for k, t in enumerate(taggers))
 
 
 def tagger_name(config: ModelConfig) -> str:

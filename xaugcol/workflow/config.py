@@ -26,7 +26,7 @@ from xaugcol.features.images import ImageConfig
 from xaugcol.models.registry import ModelConfig
 from xaugcol.processing.jet_table import ProcessingConfig
 from xaugcol.processing.run import EXECUTORS
-from xaugcol.training.study import tagger_name
+from xaugcol.training.study import parse_seeds, parse_taggers, tagger_name
 from xaugcol.training.train import TrainConfig
 
 TOP = {"name", "source", "processing", "seeds", "training", "taggers", "explain", "reduced"}
@@ -113,15 +113,9 @@ class Workflow:
         except ValueError as err:
             raise ValueError(f"{where}: processing: {err}") from None
         processing_run = _run(proc, f"{where}: processing")
-        seeds = raw.get("seeds", 1)
-        if isinstance(seeds, bool) or not (isinstance(seeds, int) and seeds >= 1 or isinstance(seeds, list) and seeds
-                                           and all(isinstance(s, int) and s >= 0 for s in seeds)):
-            raise ValueError(f"{where}: 'seeds' must be a positive count or a list of non-negative integers")
-        seeds = tuple(range(seeds)) if isinstance(seeds, int) else tuple(seeds)
+        seeds = parse_seeds(raw.get("seeds", 1), where)
         training = TrainConfig.from_dict(raw.get("training") or {}, f"{where}: training")
-        if not (isinstance(raw["taggers"], list) and raw["taggers"]):
-            raise ValueError(f"{where}: 'taggers' must be a non-empty list")
-        taggers = tuple(ModelConfig.from_dict(t, f"{where}: taggers[{k}]") for k, t in enumerate(raw["taggers"]))
+        taggers = parse_taggers(raw["taggers"], where)
         names = [tagger_name(t) for t in taggers]
         if len(set(names)) != len(names):
             raise ValueError(f"{where}: taggers: each model/xaug combination may appear once, got {names}")
