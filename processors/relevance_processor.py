@@ -14,8 +14,7 @@ import torch
 from coffea import processor
 
 from xaugcol.explain.relevance import explain_rows, explainers
-from xaugcol.jets.constituents import MissingBranchError
-from xaugcol.processing.jet_table import ProcessingConfig, build_jet_table
+from xaugcol.processing.jet_table import ProcessingConfig, chunk_jet_table
 
 warnings.filterwarnings("ignore", message="Missing cross-reference index", category=RuntimeWarning)
 
@@ -36,12 +35,8 @@ class RelevanceProcessor(processor.ProcessorABC):
         return {**self.__dict__, "_members": None}  # weights are read on the worker, not shipped
 
     def process(self, events):
-        meta = events.metadata
-        dataset = meta["dataset"]
-        try:
-            table, _, _ = build_jet_table(events, dataset, self.labels[dataset], self.config)
-        except MissingBranchError as err:
-            raise MissingBranchError(err.branch, err.needed_for, where=str(meta["filename"])) from None
+        dataset = events.metadata["dataset"]
+        table, _, _ = chunk_jet_table(events, self.labels, self.config)
         threads = torch.get_num_threads()
         torch.set_num_threads(self.threads)
         try:

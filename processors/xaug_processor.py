@@ -12,9 +12,8 @@ from pathlib import Path
 
 from coffea import processor
 
-from xaugcol.jets.constituents import MissingBranchError
 from xaugcol.processing.histograms import empty_histograms, fill_histograms
-from xaugcol.processing.jet_table import ProcessingConfig, build_jet_table
+from xaugcol.processing.jet_table import ProcessingConfig, chunk_jet_table
 from xaugcol.processing.table_io import chunk_name, write_table
 
 # generator files carry no NanoAOD cross-references (Electron_jetIdx, ...): coffea would warn for each, per worker
@@ -30,10 +29,7 @@ class XAUGProcessor(processor.ProcessorABC):
     def process(self, events):
         meta = events.metadata
         dataset = meta["dataset"]
-        try:
-            table, counts, unavailable = build_jet_table(events, dataset, self.labels[dataset], self.config)
-        except MissingBranchError as err:
-            raise MissingBranchError(err.branch, err.needed_for, where=str(meta["filename"])) from None
+        table, counts, unavailable = chunk_jet_table(events, self.labels, self.config)
         path = Path(self.out_dir) / dataset / chunk_name(meta)
         write_table(path, table)
         hists = empty_histograms()

@@ -146,3 +146,25 @@ def test_histograms_read_back_from_root(study):
         np.testing.assert_array_equal(back[key].view(flow=True), result.histograms[key].view(flow=True), key)
     for ensemble in result.ensembles:
         assert summarise(back, ensemble, RULES) == result.summary[ensemble.name]
+
+
+def test_explain_command_and_bad_weights(study, tmp_path, capsys):
+    import shutil
+
+    from xaugcol.cli import main
+
+    out, _, taggers, result = study
+    fileset = out / "gen" / "fileset.json"
+    assert main(["explain", str(fileset), "--taggers", str(taggers[1]), "--out", str(tmp_path / "ok"),
+                 "--rules", "epsilon", "--chunksize", "150"]) == 0
+    printed = capsys.readouterr().out
+    assert "lstm (" in printed and "relevance.root" in printed
+    # a member whose weights are not a state_dict: refused before any chunk runs, naming the file
+    broken = tmp_path / "broken"
+    shutil.copytree(taggers[1], broken)
+    weights = broken / "seed_3" / "model.pt"
+    weights.write_bytes(b"not a torch file")
+    assert main(["explain", str(fileset), "--taggers", str(broken), "--out", str(tmp_path / "bad")]) == 1
+    assert str(weights) in capsys.readouterr().err
+    assert main(["explain", str(fileset), "--taggers", str(taggers[1]), "--out", str(tmp_path / "r"),
+                 "--rules", "magic"]) == 2

@@ -265,6 +265,7 @@ def _train(args) -> None:
 
 def _explain(args) -> None:
     from xaugcol.explain.run import run_relevance
+    from xaugcol.models.folder import ModelFileError
     from xaugcol.processing.run import FilesetError, load_fileset
     from xaugcol.sources.output import prepare_output_dir
 
@@ -277,6 +278,8 @@ def _explain(args) -> None:
     try:
         result = run_relevance(fileset, args.taggers, out, rules, args.split, None, args.executor, args.workers,
                                args.chunksize, args.skip_bad_files, progress=True)
+    except ModelFileError:
+        raise
     except ValueError as err:
         raise UsageError(str(err)) from None
     for name, per_rule in result.summary.items():

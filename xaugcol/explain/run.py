@@ -78,6 +78,7 @@ def run_relevance(fileset: dict, taggers, out_dir: str | Path, rules=DEFAULT_RUL
     processing = processing or processing_config_of(ensembles[0])
     for e in ensembles:
         _check_shapes(e, processing)
+        e.load_members()  # unreadable or unsafe weights fail here, naming the file, before any chunk runs
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

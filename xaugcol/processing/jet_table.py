@@ -160,6 +160,17 @@ def build_jet_table(events, dataset: str, label: int, config: ProcessingConfig =
     return table, counts, unavailable
 
 
+def chunk_jet_table(events, labels: dict[str, int], config: ProcessingConfig):
+    """``build_jet_table`` for a coffea chunk: the dataset and label from its metadata; a missing branch names
+    the file."""
+    meta = events.metadata
+    dataset = meta["dataset"]
+    try:
+        return build_jet_table(events, dataset, labels[dataset], config)
+    except MissingBranchError as err:
+        raise MissingBranchError(err.branch, err.needed_for, where=str(meta["filename"])) from None
+
+
 def _skip(keep: np.ndarray, bad: np.ndarray, reason: str, counts: dict) -> None:
     """Drop the still-kept jets flagged ``bad`` and count them under ``reason`` (each jet counted once)."""
     newly = keep & bad
