@@ -135,3 +135,17 @@ def test_study_config_is_validated(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("source: [unclosed")
     assert main(["study", "--config", str(bad), "--out", str(tmp_path / "o")]) == 2
+
+
+def test_reduced_sets_refuse_bad_requests(tmp_path):
+    from xaugcol.models.registry import ModelConfig
+    from xaugcol.training.reduced import train_reduced_sets
+    from xaugcol.training.train import TrainConfig
+
+    dnn = ModelConfig("dnn", xaug=True)
+    with pytest.raises(ValueError, match=r"sizes must be in 1..2"):
+        train_reduced_sets(tmp_path, ["tau21", "msd"], dnn, TrainConfig(), [0], tmp_path, ks=[0, 3])
+    with pytest.raises(ValueError, match="retrain the XAUG DNN"):
+        train_reduced_sets(tmp_path, ["tau21"], ModelConfig("cnn2d", xaug=True), TrainConfig(), [0], tmp_path)
+    with pytest.raises(ValueError, match="non-empty ranking"):
+        train_reduced_sets(tmp_path, [], dnn, TrainConfig(), [0], tmp_path)

@@ -64,5 +64,5 @@ def plot_examples(ensemble: Ensemble, jets_folder, rule: str, out_stem, sample: 
             ax.tick_params(labelsize=10)
             if i == 0:
                 panel_title(ax, title)
-    label(axes[0, 0], f"{sample}, {ensemble.name}, {rule}")
+    label(axes[0, 0], f"{sample}; {ensemble.name}, LRP {rule}", axes[0, -1])
     return save(fig, out_stem)

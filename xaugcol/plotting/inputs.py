@@ -45,5 +45,5 @@ def plot_inputs(histograms_root: str | Path, out_stem: str | Path, sample: str) 
     for ax in axes.flat[len(names):]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=12)
-    label(axes.flat[0], sample)
+    label(axes.flat[0], sample, axes[0, -1])
     return save(fig, out_stem)

@@ -66,7 +66,7 @@ def plot_profiles(hists: dict, summary: dict, tagger: str, rule: str, out_stem, 
     for ax in axes.flat[len(features):]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=12, title=f"{tagger}, {rule}", title_fontsize=12)
-    label(axes.flat[0], sample)
+    label(axes.flat[0], sample, axes[0, -1])
     return save(fig, out_stem)
 
 
@@ -90,7 +90,7 @@ def plot_pair(hists: dict, summary: dict, tagger: str, rule: str, out_stem, samp
         ax.set_ylabel(feature_label(pair[1]), fontsize=14)
         panel_title(ax, f"{CLASS_NAMES[k]}, {tagger}, {rule}")
         fig.colorbar(mesh, ax=ax, label="mean relevance of the pair")
-    label(axes.flat[0], sample)
+    label(axes.flat[0], sample, axes[0, -1])
     return save(fig, out_stem)
 
 
@@ -123,7 +123,7 @@ def plot_heatmaps(hists: dict, tagger: str, rule: str, out_stem, sample: str) ->
         for ax in axes[:, col]:
             ax.set_xlabel(x.label, fontsize=13)
             ax.set_ylabel(y.label, fontsize=13)
-    label(axes[0, 0], sample)
+    label(axes[0, 0], sample, axes[0, -1])
     return save(fig, out_stem)
 
 

@@ -25,9 +25,11 @@ def figure(ncols: int = 1, nrows: int = 1, width: float = 10.0, height: float = 
     return fig, axes
 
 
-def label(ax, text: str) -> None:
-    """The CMS-style label of work outside the collaboration ('Simulation Private Work'), the sample on the right."""
-    hep.cms.label("Private Work", data=False, rlabel=text, ax=ax, fontsize=16)
+def label(ax, text: str, right=None) -> None:
+    """The CMS-style label of work outside the collaboration ('Simulation Private Work') above ``ax``; the sample
+    above ``right`` (the top-right panel of a grid; default ``ax``), right-aligned, so the two never overlap."""
+    hep.cms.label("Private Work", data=False, rlabel="", ax=ax, fontsize=16)
+    (right if right is not None else ax).set_title(text, loc="right", fontsize=14)
 
 
 def save(fig, stem: str | Path) -> list[Path]:

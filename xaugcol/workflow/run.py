@@ -148,7 +148,7 @@ def _figures(wf: Workflow, out: Path, taggers: dict, processed: Path, relevance_
     from xaugcol.explain.run import read_relevance_histograms, summarise
 
     folder = out / "figures"
-    sample = wf.name
+    sample = "toy jets" if wf.source.kind == "toy" else f"Pythia 8: {' vs '.join(wf.source.processes)}, 13 TeV"
     hists = read_relevance_histograms(relevance_dir)
     ensembles = {name: Ensemble.load(path) for name, path in taggers.items()}
     summary = {name: summarise(hists, e, wf.explain.rules) for name, e in ensembles.items()}
