@@ -73,7 +73,7 @@ def reduced_table(rows: list[dict]) -> str:
 def counts_table(relevance: dict) -> str:
     rules = relevance["config"]["rules"]
     rows = ["<tr><th>tagger</th><th>jets explained</th><th>skipped (NaN/inf)</th>"
-            + "".join(f"<th>absorbed by biases, {escape(r)}</th>" for r in rules) + "</tr>"]
+            + "".join(f"<th>bias share, {escape(r)}</th>" for r in rules) + "</tr>"]
     for name, per_dataset in relevance["counts"].items():
         selected = sum(c["jets_selected"] for c in per_dataset.values())
         skipped = sum(c["skipped_nonfinite_input"] for c in per_dataset.values())
@@ -89,8 +89,10 @@ def write_report(out: Path, wf, taggers: dict, relevance: dict, reduced_rows: li
     parts = [f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{escape(wf.name)}</title>"
              f"<style>{STYLE}</style></head><body>", f"<h1>{escape(wf.name)}</h1>"]
     parts.append("<h2>Taggers</h2>" + metrics_table(taggers))
-    parts.append(f"<p>Jets explained ({escape(relevance['config']['split'])} split) and the share of |logit| absorbed "
-                 f"by biases and stabilisers instead of reaching the inputs:</p>" + counts_table(relevance))
+    parts.append(f"<p>Jets explained ({escape(relevance['config']['split'])} split, per member) and the bias share "
+                 f"&Sigma;|logit &minus; &Sigma;R<sub>inputs</sub>| / &Sigma;|logit|: the part of the explained logit "
+                 f"that biases and stabilisers took instead of the inputs. Above 100 % the inputs' relevance and the "
+                 f"biases' cancel in part.</p>" + counts_table(relevance))
     parts.append("<h2>Ranking by mean normalised relevance</h2>"
                  "<p>Per jet, every relevance is divided by the largest absolute one; per input the absolute "
                  "normalised relevance is summed (over pixels, over particles) and averaged over jets. "
