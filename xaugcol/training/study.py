@@ -52,11 +52,7 @@ class Study:
 
     @classmethod
     def load(cls, path: str | Path) -> Study:
-        try:
-            raw = yaml.safe_load(Path(path).read_text())
-        except (OSError, yaml.YAMLError) as err:
-            raise ValueError(f"study config {path}: cannot read it: {err}") from None
-        return cls.from_dict(raw, f"study config {path}")
+        return cls.from_dict(read_study_yaml(path), f"study config {path}")
 
     def run(self, mapper=map, progress: bool = False) -> dict:
         results = {}
@@ -65,6 +61,14 @@ class Study:
             results[name] = train_ensemble(str(self.data), tagger, self.training, list(self.seeds),
                                            str(self.out / name), mapper=mapper, progress=progress)
         return results
+
+
+def read_study_yaml(path: str | Path):
+    """A study configuration file parsed safely (``yaml.safe_load``: no code from the file runs)."""
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ValueError(f"study config {path}: cannot read it: {err}") from None
 
 
 def parse_seeds(seeds, where: str) -> tuple[int, ...]:

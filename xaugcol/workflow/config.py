@@ -18,15 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from xaugcol.explain.lrp import preset
 from xaugcol.explain.relevance import SPLIT_CHOICES
 from xaugcol.features.images import ImageConfig
 from xaugcol.models.registry import ModelConfig
 from xaugcol.processing.jet_table import ProcessingConfig
 from xaugcol.processing.run import EXECUTORS
-from xaugcol.training.study import parse_seeds, parse_taggers, tagger_name
+from xaugcol.training.study import parse_seeds, parse_taggers, read_study_yaml, tagger_name
 from xaugcol.training.train import TrainConfig
 
 TOP = {"name", "source", "processing", "seeds", "training", "taggers", "explain", "reduced"}
@@ -92,11 +90,7 @@ class Workflow:
 
     @classmethod
     def load(cls, path: str | Path) -> Workflow:
-        try:
-            raw = yaml.safe_load(Path(path).read_text())
-        except (OSError, yaml.YAMLError) as err:
-            raise ValueError(f"study config {path}: cannot read it: {err}") from None
-        return cls.from_dict(raw, f"study config {path}")
+        return cls.from_dict(read_study_yaml(path), f"study config {path}")
 
     @classmethod
     def from_dict(cls, raw: dict, where: str = "study config") -> Workflow:
