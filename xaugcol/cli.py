@@ -4,7 +4,8 @@
     xaugcol generate pythia --process zz|qcd[,..] --events N --seed S --workers W --out DIR
                             [--pthat-min X] [--flat-pthat] [--process-card card.yaml] [--overwrite]
 
-    xaugcol process FILESET.json --out DIR [--executor iterative|futures] [--workers N] [--chunksize N]
+    xaugcol process FILESET.json --out DIR [--executor iterative|futures|dask|dask-local] [--workers N]
+                    [--scheduler tcp://HOST:PORT] [--chunksize N]
                     [--min-pt X] [--skip-bad-files] [--n-particles N] [--image-pixels N] [--overwrite]
 
     xaugcol train --data DIR --model cnn2d|cnn1d|lstm|dnn [--xaug | --no-xaug] [--seeds K] --out DIR
@@ -13,7 +14,8 @@
     xaugcol train --config study.yaml [--overwrite]
 
     xaugcol explain FILESET.json --taggers DIR [DIR ...] --out DIR [--rules epsilon,alpha1beta0] [--split test]
-                    [--executor iterative|futures] [--workers N] [--chunksize N] [--skip-bad-files] [--overwrite]
+                    [--executor iterative|futures|dask|dask-local] [--workers N] [--scheduler tcp://HOST:PORT]
+                    [--chunksize N] [--skip-bad-files] [--overwrite]
 
     xaugcol demo --out DIR [--jets N] [--epochs N] [--seeds K] [--top-k K] [--overwrite | --resume]
     xaugcol study --config configs/zz_vs_qcd.yaml --out DIR [--overwrite | --resume]
@@ -29,6 +31,8 @@ import sys
 from pathlib import Path
 
 import yaml
+
+from xaugcol.processing.executors import EXECUTORS, check_executor
 
 EXIT_USAGE = 2
 EXIT_DATA = 1
@@ -106,8 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     proc = sub.add_parser("process", help="XAUG variables, particle lists and jet images into jet tables")
     proc.add_argument("fileset", type=Path, help="coffea fileset JSON (as every generator writes)")
     proc.add_argument("--out", type=Path, required=True)
-    proc.add_argument("--executor", choices=["iterative", "futures"], default="iterative")
-    proc.add_argument("--workers", type=_positive_int, default=1, help="processes of the futures executor")
+    proc.add_argument("--executor", choices=list(EXECUTORS), default="iterative",
+                    help="dask: an existing cluster (--scheduler); dask-local: a cluster of --workers processes")
+    proc.add_argument("--scheduler", help="Dask scheduler address, tcp://HOST:PORT (executor dask)")
+    proc.add_argument("--workers", type=_positive_int, default=1, help="processes of the futures / dask-local executor")
     proc.add_argument("--chunksize", type=_positive_int, default=100_000, help="events per chunk")
     proc.add_argument("--min-pt", type=_non_negative_float, default=0.0, help="minimum recomputed jet pt (GeV)")
     proc.add_argument("--skip-bad-files", action="store_true", help="skip unreadable files, list them in the report")
@@ -139,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--rules", default="epsilon,alpha1beta0", help="LRP presets, comma-separated")
     ex.add_argument("--split", default="test", choices=["test", "val", "train", "all"],
                     help="explain jets of this split only (test: jets no member trained on)")
-    ex.add_argument("--executor", choices=["iterative", "futures"], default="iterative")
+    ex.add_argument("--executor", choices=list(EXECUTORS), default="iterative",
+                    help="dask: an existing cluster (--scheduler); dask-local: a cluster of --workers processes")
+    ex.add_argument("--scheduler", help="Dask scheduler address, tcp://HOST:PORT (executor dask)")
     ex.add_argument("--workers", type=_positive_int, default=1)
     ex.add_argument("--chunksize", type=_positive_int, default=100_000, help="events per chunk")
     ex.add_argument("--skip-bad-files", action="store_true", help="skip unreadable files, list them in the output")
@@ -215,11 +223,12 @@ def _process(args) -> None:
         fileset = load_fileset(args.fileset)
         config = ProcessingConfig(n_particles=args.n_particles, image=ImageConfig(n_pixels=args.image_pixels),
                                   min_pt=args.min_pt)
+        check_executor(args.executor, args.scheduler)
     except (FilesetError, ValueError) as err:
         raise UsageError(str(err)) from None
     out = prepare_output_dir(args.out, args.overwrite)
     result = run_processing(fileset, out, args.executor, args.workers, args.chunksize, config,
-                            args.skip_bad_files, progress=True)
+                            args.skip_bad_files, progress=True, scheduler=args.scheduler)
     for name, c in result.counts.items():
         skipped = {k.removeprefix("skipped_"): v for k, v in c.items() if k.startswith("skipped_") and v}
         extra = f", skipped {skipped}" if skipped else ""
@@ -277,7 +286,7 @@ def _explain(args) -> None:
     out = prepare_output_dir(args.out, args.overwrite)
     try:
         result = run_relevance(fileset, args.taggers, out, rules, args.split, None, args.executor, args.workers,
-                               args.chunksize, args.skip_bad_files, progress=True)
+                               args.chunksize, args.skip_bad_files, progress=True, scheduler=args.scheduler)
     except ModelFileError:
         raise
     except ValueError as err:

@@ -60,8 +60,9 @@ def processing_config_of(ensemble: Ensemble) -> ProcessingConfig:
 def run_relevance(fileset: dict, taggers, out_dir: str | Path, rules=DEFAULT_RULES, split: str = "test",
                   processing: ProcessingConfig | None = None, executor: str = "iterative", workers: int = 1,
                   chunksize: int = 100_000, skip_bad_files: bool = False, batch_size: int = 512, threads: int = 1,
-                  progress: bool = False) -> RelevanceResult:
-    """``taggers``: tagger or ensemble folders (or ``Ensemble`` objects)."""
+                  progress: bool = False, scheduler: str | None = None) -> RelevanceResult:
+    """``taggers``: tagger or ensemble folders (or ``Ensemble`` objects); ``executor`` as in
+    ``xaugcol.processing.executors`` (``scheduler``: the Dask scheduler address of executor ``dask``)."""
     from processors.relevance_processor import RelevanceProcessor
 
     ensembles = [t if isinstance(t, Ensemble) else Ensemble.load(t) for t in taggers]
@@ -85,7 +86,7 @@ def run_relevance(fileset: dict, taggers, out_dir: str | Path, rules=DEFAULT_RUL
     good, skipped, _ = screen_fileset(fileset, skip_bad_files)
     labels = {name: int(entry["metadata"]["label"]) for name, entry in fileset.items()}
     instance = RelevanceProcessor(ensembles, labels, processing, rules, split, batch_size, threads)
-    output = run_coffea(good, instance, executor, workers, chunksize, progress)
+    output = run_coffea(good, instance, executor, workers, chunksize, progress, scheduler)
     if not output:
         raise ValueError("no jets to explain: every file was empty or skipped")
 

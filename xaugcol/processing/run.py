@@ -23,11 +23,11 @@ import uproot
 
 from xaugcol.atomic import atomic_path, write_json
 from xaugcol.jets.constituents import MissingBranchError
+from xaugcol.processing.executors import check_executor, coffea_executor
 from xaugcol.processing.histograms import empty_histograms
 from xaugcol.processing.jet_table import SKIP_REASONS, ProcessingConfig
 from xaugcol.processing.table_io import JETS_DIR
 
-EXECUTORS = ("iterative", "futures")
 REPORT = "report.json"
 HISTOGRAMS = "histograms.root"
 
@@ -133,43 +133,39 @@ def screen_fileset(fileset: dict, skip_bad_files: bool) -> tuple[dict, list, dic
 
 
 def run_coffea(fileset: dict, processor_instance, executor: str = "iterative", workers: int = 1,
-               chunksize: int = 100_000, progress: bool = False) -> dict:
-    """Run a processor over NanoAOD-style files with coffea's Runner; a missing branch comes back unwrapped."""
+               chunksize: int = 100_000, progress: bool = False, scheduler: str | None = None) -> dict:
+    """Run a processor over NanoAOD-style files with coffea's Runner and the named executor (``executors``);
+    a missing branch comes back unwrapped."""
     from coffea import processor
     from coffea.nanoevents import NanoAODSchema
 
-    if executor not in EXECUTORS:
-        raise ValueError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
+    check_executor(executor, scheduler)
     if not fileset:
         return {}
-    if executor == "iterative":
-        ex = processor.IterativeExecutor(status=progress)
-    else:
-        ex = processor.FuturesExecutor(status=progress, workers=workers)
-    runner = processor.Runner(executor=ex, schema=NanoAODSchema, chunksize=chunksize)
-    try:
-        return runner(fileset, processor_instance=processor_instance, treename="Events") or {}
-    except Exception as err:
-        # coffea wraps a chunk's error; a missing branch is the user's to fix: give it back unwrapped
-        cause = _find_cause(err, MissingBranchError)
-        if cause is not None:
-            raise cause from None
-        raise
+    with coffea_executor(executor, workers, scheduler, progress) as ex:
+        runner = processor.Runner(executor=ex, schema=NanoAODSchema, chunksize=chunksize)
+        try:
+            return runner(fileset, processor_instance=processor_instance, treename="Events") or {}
+        except Exception as err:
+            # coffea wraps a chunk's error; a missing branch is the user's to fix: give it back unwrapped
+            cause = _find_cause(err, MissingBranchError)
+            if cause is not None:
+                raise cause from None
+            raise
 
 
 def run_processing(fileset: dict, out_dir: str | Path, executor: str = "iterative", workers: int = 1,
                    chunksize: int = 100_000, config: ProcessingConfig = ProcessingConfig(),
-                   skip_bad_files: bool = False, progress: bool = False) -> RunResult:
+                   skip_bad_files: bool = False, progress: bool = False, scheduler: str | None = None) -> RunResult:
     from processors.xaug_processor import XAUGProcessor
 
-    if executor not in EXECUTORS:
-        raise ValueError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
+    check_executor(executor, scheduler)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     good, skipped, entries = screen_fileset(fileset, skip_bad_files)
     labels = {name: int(entry["metadata"]["label"]) for name, entry in fileset.items()}
     output = run_coffea(good, XAUGProcessor(str(out_dir / JETS_DIR), labels, config), executor, workers,
-                        chunksize, progress)
+                        chunksize, progress, scheduler)
 
     hists = output.get("histograms") or empty_histograms()
     zero = {"jets_seen": 0, "jets_kept": 0, **{f"skipped_{r}": 0 for r in SKIP_REASONS}, "chunks": 0, "events": 0}

@@ -23,7 +23,7 @@ from xaugcol.explain.relevance import SPLIT_CHOICES
 from xaugcol.features.images import ImageConfig
 from xaugcol.models.registry import ModelConfig
 from xaugcol.processing.jet_table import ProcessingConfig
-from xaugcol.processing.run import EXECUTORS
+from xaugcol.processing.executors import EXECUTORS
 from xaugcol.training.study import parse_seeds, parse_taggers, read_study_yaml, tagger_name
 from xaugcol.training.train import TrainConfig
 
@@ -165,8 +165,9 @@ def _non_negative(value, where: str) -> int:
 def _run(data: dict, where: str) -> Run:
     run = Run(_positive(data.get("chunksize", 100_000), f"{where}: chunksize"), data.get("executor", "iterative"),
               _positive(data.get("workers", 1), f"{where}: workers"))
-    if run.executor not in EXECUTORS:
-        raise ValueError(f"{where}: executor must be one of {', '.join(EXECUTORS)}, got {run.executor!r}")
+    allowed = [e for e in EXECUTORS if e != "dask"]  # a study starts its own workers: no scheduler address
+    if run.executor not in allowed:
+        raise ValueError(f"{where}: executor must be one of {', '.join(allowed)}, got {run.executor!r}")
     return run
 
 
