@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from xaugcol.models.folder import CONFIG, ModelFileError, load_model, read_config
 from xaugcol.models.registry import ModelConfig
-from xaugcol.training.data import SPLITS, DataSpec, split_index
+from xaugcol.training.data import DataSpec, select_jets
 
 
 @dataclass(frozen=True)
@@ -54,18 +54,10 @@ class Ensemble:
     def selection(self, rows: dict, split: str) -> np.ndarray:
         """Jets this ensemble is explained on: the split (``test``: jets no member trained or validated on;
         ``all``) and the training selection."""
-        n = len(rows["label"])
-        keep = np.ones(n, dtype=bool)
-        if split != "all":
-            keep &= np.isin(split_index(rows["run"], rows["luminosityBlock"], rows["event"]), SPLITS[split])
-        if self.spec.msd_window:
-            keep &= rows["in_msd_window"].astype(bool)
-        if self.spec.matched_signal:
-            if "gen_boson_contained" not in rows:
-                raise ValueError(f"tagger {self.name} was trained on matched signal, but the events carry no "
-                                 f"generator truth (genBosonContained)")
-            keep &= (rows["label"] == 0) | rows["gen_boson_contained"].astype(bool)
-        return keep
+        if self.spec.matched_signal and "gen_boson_contained" not in rows:
+            raise ValueError(f"tagger {self.name} was trained on matched signal, but the events carry no "
+                             f"generator truth (genBosonContained)")
+        return select_jets(rows, self.spec, split)
 
 
 def _seed_of(name: str) -> int:

@@ -74,8 +74,9 @@ def explain_rows(rows: dict, ensemble: Ensemble, members: list[Explainer], rules
             absorbed = output - explanation.conservation.input_total.detach().cpu().double().numpy()
             counts[f"abs_output_{rule}"] += float(quantise(np.abs(output)).sum())
             counts[f"abs_absorbed_{rule}"] += float(quantise(np.abs(absorbed)).sum())
-            fill_relevance(hists, name, rule, member.seed, {k: v[kept] for k, v in rows.items()}, normalised,
-                           feature_sums(normalised), features, spec.xaug_columns, image)
+            explained = rows if kept.all() else {k: v[kept] for k, v in rows.items()}
+            fill_relevance(hists, name, rule, member.seed, explained, normalised, feature_sums(normalised), features,
+                           spec.xaug_columns, image)
     return hists, counts
 
 

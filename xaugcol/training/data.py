@@ -103,11 +103,7 @@ class JetTables:
                 alive.append((path, it))
                 block = {name: _to_numpy(batch.column(name)) for name in columns}
                 _check_finite(block, path)  # every row read, whatever its split: bad input stops the run early
-                keep = np.isin(split_index(block["run"], block["luminosityBlock"], block["event"]), SPLITS[split])
-                if self.spec.msd_window:
-                    keep &= block["in_msd_window"].astype(bool)
-                if self.spec.matched_signal:
-                    keep &= (block["label"] == 0) | block["gen_boson_contained"].astype(bool)
+                keep = select_jets(block, self.spec, split)
                 if keep.any():
                     round_.append({"__file__": str(path), **{k: v[keep] for k, v in block.items()}})
             readers = alive
@@ -177,6 +173,18 @@ class JetTables:
 
     def _inputs(self, rows: dict[str, np.ndarray], transform) -> dict[str, np.ndarray]:
         return model_inputs(rows, self.spec, transform)
+
+
+def select_jets(rows: dict[str, np.ndarray], spec: DataSpec, split: str) -> np.ndarray:
+    """The jets of a split (``all``: every split) that pass the tagger's selection (mSD window, matched signal):
+    one definition for training and for explaining."""
+    keep = np.ones(len(rows["label"]), dtype=bool) if split == "all" else \
+        np.isin(split_index(rows["run"], rows["luminosityBlock"], rows["event"]), SPLITS[split])
+    if spec.msd_window:
+        keep &= rows["in_msd_window"].astype(bool)
+    if spec.matched_signal:
+        keep &= (rows["label"] == 0) | rows["gen_boson_contained"].astype(bool)
+    return keep
 
 
 def model_inputs(rows: dict[str, np.ndarray], spec: DataSpec, transform=None) -> dict[str, np.ndarray]:

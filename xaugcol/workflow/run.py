@@ -145,13 +145,13 @@ def _figures(wf: Workflow, out: Path, taggers: dict, processed: Path, relevance_
     """Every figure; ``figures`` collects {section: [{"stem", "caption"}]} and is written to figures.json."""
     from xaugcol.plotting import examples, inputs, performance, relevance
     from xaugcol.atomic import write_json
-    from xaugcol.explain.run import read_relevance_histograms, summarise
+    from xaugcol.explain.run import read_relevance_histograms
 
     folder = out / "figures"
     sample = "toy jets" if wf.source.kind == "toy" else f"Pythia 8: {' vs '.join(wf.source.processes)}, 13 TeV"
     hists = read_relevance_histograms(relevance_dir)
     ensembles = {name: Ensemble.load(path) for name, path in taggers.items()}
-    summary = {name: summarise(hists, e, wf.explain.rules) for name, e in ensembles.items()}
+    summary = json.loads((relevance_dir / RELEVANCE_JSON).read_text())["relevance"]
 
     def add(section, stem, caption, paths):
         if paths:
