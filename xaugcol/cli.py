@@ -6,7 +6,7 @@
 
     xaugcol process FILESET.json --out DIR [--executor iterative|futures|dask|dask-local] [--workers N]
                     [--scheduler tcp://HOST:PORT] [--chunksize N]
-                    [--min-pt X] [--skip-bad-files] [--n-particles N] [--image-pixels N] [--overwrite]
+                    [--min-pt X] [--skip-bad-files] [--n-particles N] [--image-pixels N] [--overwrite | --resume]
 
     xaugcol train --data DIR --model cnn2d|cnn1d|lstm|dnn [--xaug | --no-xaug] [--seeds K] --out DIR
                   [--epochs N] [--batch-size N] [--learning-rate X] [--patience N] [--msd-window]
@@ -15,7 +15,7 @@
 
     xaugcol explain FILESET.json --taggers DIR [DIR ...] --out DIR [--rules epsilon,alpha1beta0] [--split test]
                     [--executor iterative|futures|dask|dask-local] [--workers N] [--scheduler tcp://HOST:PORT]
-                    [--chunksize N] [--skip-bad-files] [--overwrite]
+                    [--chunksize N] [--skip-bad-files] [--overwrite | --resume]
 
     xaugcol demo --out DIR [--jets N] [--epochs N] [--seeds K] [--top-k K] [--overwrite | --resume]
     xaugcol study --config configs/zz_vs_qcd.yaml --out DIR [--overwrite | --resume]
@@ -116,10 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     proc.add_argument("--workers", type=_positive_int, default=1, help="processes of the futures / dask-local executor")
     proc.add_argument("--chunksize", type=_positive_int, default=100_000, help="events per chunk")
     proc.add_argument("--min-pt", type=_non_negative_float, default=0.0, help="minimum recomputed jet pt (GeV)")
-    proc.add_argument("--skip-bad-files", action="store_true", help="skip unreadable files, list them in the report")
+    proc.add_argument("--skip-bad-files", action="store_true",
+                      help="skip unreadable files and failing chunks, list them (and why) in the report")
     proc.add_argument("--n-particles", type=_positive_int, default=50, help="particle-list length (padded)")
     proc.add_argument("--image-pixels", type=_positive_int, default=37, help="jet image size (pixels per side)")
-    proc.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
+    _output_options(proc, "jet tables")
 
     tr = sub.add_parser("train", help="train a tagger ensemble on jet tables (or a whole study from --config)")
     tr.add_argument("--config", type=Path, help="study YAML (several taggers); replaces the options below")
@@ -150,8 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--scheduler", help="Dask scheduler address, tcp://HOST:PORT (executor dask)")
     ex.add_argument("--workers", type=_positive_int, default=1)
     ex.add_argument("--chunksize", type=_positive_int, default=100_000, help="events per chunk")
-    ex.add_argument("--skip-bad-files", action="store_true", help="skip unreadable files, list them in the output")
-    ex.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
+    ex.add_argument("--skip-bad-files", action="store_true",
+                    help="skip unreadable files and failing chunks, list them (and why) in relevance.json")
+    _output_options(ex, "outputs")
 
     demo = sub.add_parser("demo", help="the whole chain on toy jets: generation to HTML report (~10 min)")
     demo.add_argument("--out", type=Path, default=Path("out/demo"))
@@ -213,11 +215,44 @@ def _generate_pythia(args) -> None:
     _report(out, fileset)
 
 
+def _output_options(parser, what: str) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--overwrite", action="store_true",
+                       help=f"write into a non-empty output folder (its earlier {what} are replaced)")
+    group.add_argument("--resume", action="store_true",
+                       help="continue an interrupted run into the same folder, with the same settings")
+
+
+def _run_output_dir(args, earlier: tuple[str, ...]) -> Path:
+    """The output folder: reused by --resume; with --overwrite the ``earlier`` outputs of a previous run are
+    removed first, so that none is read together with the new ones."""
+    import shutil
+
+    from xaugcol.processing.checkpoints import CHECKPOINTS
+    from xaugcol.sources.output import prepare_output_dir
+
+    if args.resume:
+        args.out.mkdir(parents=True, exist_ok=True)
+        return args.out
+    out = prepare_output_dir(args.out, args.overwrite)
+    for name in (*earlier, CHECKPOINTS):
+        if (out / name).is_dir():
+            shutil.rmtree(out / name)
+    return out
+
+
+def _print_skipped(result) -> None:
+    for bad in result.skipped_files:
+        print(f"skipped file: {bad['reason']}")
+    for c in result.skipped_chunks:
+        print(f"skipped chunk: {c['file']} entries {c['entrystart']}-{c['entrystop']}: {c['reason']}")
+
+
 def _process(args) -> None:
     from xaugcol.features.images import ImageConfig
     from xaugcol.processing.jet_table import ProcessingConfig
     from xaugcol.processing.run import FilesetError, load_fileset, run_processing
-    from xaugcol.sources.output import prepare_output_dir
+    from xaugcol.processing.table_io import JETS_DIR
 
     try:
         fileset = load_fileset(args.fileset)
@@ -226,16 +261,17 @@ def _process(args) -> None:
         check_executor(args.executor, args.scheduler)
     except (FilesetError, ValueError) as err:
         raise UsageError(str(err)) from None
-    out = prepare_output_dir(args.out, args.overwrite)
+    out = _run_output_dir(args, (JETS_DIR,))
     result = run_processing(fileset, out, args.executor, args.workers, args.chunksize, config,
-                            args.skip_bad_files, progress=True, scheduler=args.scheduler)
+                            args.skip_bad_files, progress=True, scheduler=args.scheduler, resume=args.resume)
     for name, c in result.counts.items():
         skipped = {k.removeprefix("skipped_"): v for k, v in c.items() if k.startswith("skipped_") and v}
         extra = f", skipped {skipped}" if skipped else ""
         missing = f"; unavailable: {', '.join(result.unavailable[name])}" if result.unavailable[name] else ""
         print(f"{name}: {c['events']} events, {c['jets_kept']}/{c['jets_seen']} jets kept{extra}{missing}")
-    for bad in result.skipped_files:
-        print(f"skipped file: {bad['reason']}")
+    if result.report["chunks_from_checkpoints"]:
+        print(f"resumed: {result.report['chunks_from_checkpoints']} chunk(s) taken from the interrupted run")
+    _print_skipped(result)
     print(f"jet tables: {out / 'jets'}; histograms: {out / 'histograms.root'}; report: {out / 'report.json'}")
 
 
@@ -276,17 +312,17 @@ def _explain(args) -> None:
     from xaugcol.explain.run import run_relevance
     from xaugcol.models.folder import ModelFileError
     from xaugcol.processing.run import FilesetError, load_fileset
-    from xaugcol.sources.output import prepare_output_dir
 
     try:
         fileset = load_fileset(args.fileset)
     except FilesetError as err:
         raise UsageError(str(err)) from None
     rules = tuple(r.strip() for r in args.rules.split(",") if r.strip())
-    out = prepare_output_dir(args.out, args.overwrite)
+    out = _run_output_dir(args, ())
     try:
         result = run_relevance(fileset, args.taggers, out, rules, args.split, None, args.executor, args.workers,
-                               args.chunksize, args.skip_bad_files, progress=True, scheduler=args.scheduler)
+                               args.chunksize, args.skip_bad_files, progress=True, scheduler=args.scheduler,
+                               resume=args.resume)
     except ModelFileError:
         raise
     except ValueError as err:
@@ -296,6 +332,7 @@ def _explain(args) -> None:
         for rule, s in per_rule.items():
             top = ", ".join(f"{f} {s['classes']['all'][f]['mean']:.3f}" for f in s["ranking"][:5])
             print(f"{name} ({jets} jets), {rule}: {top}")
+    _print_skipped(result)
     print(f"relevance histograms: {out / 'relevance.root'}; summary: {out / 'relevance.json'}")
 
 
@@ -327,6 +364,7 @@ def _report(out: Path, fileset: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     from xaugcol.jets.constituents import MissingBranchError
     from xaugcol.models.folder import ModelFileError
+    from xaugcol.processing.checkpoints import CheckpointError
     from xaugcol.processing.run import BadFileError
     from xaugcol.sources.output import OutputExistsError
 
@@ -342,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
             _workflow(args)
         else:
             {"toy": _generate_toy, "pythia": _generate_pythia}[args.source](args)
-    except (UsageError, OutputExistsError) as err:
+    except (UsageError, OutputExistsError, CheckpointError) as err:
         print(f"xaugcol: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except (BadFileError, MissingBranchError, ModelFileError) as err:

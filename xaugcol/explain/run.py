@@ -6,12 +6,13 @@ Outputs in ``out_dir``:
   histograms only the pair of the two most relevant XAUG variables (per tagger and rule) is written. A ':' in a
   feature name (``particle:log_pt``) becomes '_' in the ROOT name.
   ``read_relevance_histograms`` rebuilds the full histograms from it (figures are drawn from the file).
-* ``relevance.json``: configuration, counts per tagger and dataset, and per tagger, rule and class the mean
+* ``relevance.json``: configuration, counts per tagger and dataset, files and chunks skipped (and why), and per tagger, rule and class the mean
   normalised relevance of every feature with the spread over the ensemble, the ranking and the top pair.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from xaugcol.explain.histograms import pair_key
 from xaugcol.explain.lrp import preset
 from xaugcol.explain.relevance import SPLIT_CHOICES, empty_counts
 from xaugcol.explain.summary import mean_normalised_relevance, ranking, top_pair
+from xaugcol.processing.checkpoints import close_checkpoints, open_checkpoints
+from xaugcol.processing.chunk_guard import skipped_chunks
 from xaugcol.processing.jet_table import ProcessingConfig
 from xaugcol.processing.run import REPORT, run_coffea, screen_fileset, versions
 
@@ -41,6 +44,7 @@ class RelevanceResult:
     summary: dict  # tagger -> rule -> {"classes": {...}, "ranking": [...], "xaug_ranking": [...], "top_pair"}
     ensembles: list
     skipped_files: list = field(default_factory=list)
+    skipped_chunks: list = field(default_factory=list)
 
 
 def processing_config_of(ensemble: Ensemble) -> ProcessingConfig:
@@ -60,9 +64,11 @@ def processing_config_of(ensemble: Ensemble) -> ProcessingConfig:
 def run_relevance(fileset: dict, taggers, out_dir: str | Path, rules=DEFAULT_RULES, split: str = "test",
                   processing: ProcessingConfig | None = None, executor: str = "iterative", workers: int = 1,
                   chunksize: int = 100_000, skip_bad_files: bool = False, batch_size: int = 512, threads: int = 1,
-                  progress: bool = False, scheduler: str | None = None) -> RelevanceResult:
+                  progress: bool = False, scheduler: str | None = None, resume: bool = False,
+                  client=None) -> RelevanceResult:
     """``taggers``: tagger or ensemble folders (or ``Ensemble`` objects); ``executor`` as in
-    ``xaugcol.processing.executors`` (``scheduler``: the Dask scheduler address of executor ``dask``)."""
+    ``xaugcol.processing.executors`` (``scheduler``: the Dask scheduler address of executor ``dask``; ``client``:
+    an open Dask client to run on). ``resume``: continue an interrupted run from its checkpoints."""
     from processors.relevance_processor import RelevanceProcessor
 
     ensembles = [t if isinstance(t, Ensemble) else Ensemble.load(t) for t in taggers]
@@ -83,12 +89,19 @@ def run_relevance(fileset: dict, taggers, out_dir: str | Path, rules=DEFAULT_RUL
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    good, skipped, _ = screen_fileset(fileset, skip_bad_files)
+    good, skipped, entries = screen_fileset(fileset, skip_bad_files)
     labels = {name: int(entry["metadata"]["label"]) for name, entry in fileset.items()}
+    manifest = {"run": "relevance", "rules": list(rules), "split": split, "batch_size": batch_size,
+                "threads": threads, "chunksize": chunksize, "processing": processing.as_dict(), "labels": labels,
+                "files": entries, "taggers": {e.name: [_file_digest(Path(f) / "model.pt") for _, f in e.members]
+                                              for e in ensembles}}
+    folder, resumed = open_checkpoints(out_dir, manifest, resume)
     instance = RelevanceProcessor(ensembles, labels, processing, rules, split, batch_size, threads)
-    output = run_coffea(good, instance, executor, workers, chunksize, progress, scheduler)
-    if not output:
-        raise ValueError("no jets to explain: every file was empty or skipped")
+    output = run_coffea(good, instance, executor, workers, chunksize, progress, scheduler, folder, skip_bad_files,
+                        client)
+    if not output.get("histograms"):
+        raise ValueError("no jets to explain: every file was empty or skipped"
+                         + "".join(f"\n  skipped: {c['reason']}" for c in skipped_chunks(output)))
 
     hists = output["histograms"]
     zero = {**empty_counts(rules), "chunks": 0, "jets_in_table": 0}
@@ -107,11 +120,19 @@ def run_relevance(fileset: dict, taggers, out_dir: str | Path, rules=DEFAULT_RUL
         "counts": counts,
         "absorbed_fraction": {e.name: {r: _ratio(counts[e.name], r) for r in rules} for e in ensembles},
         "skipped_files": skipped,
+        "skipped_chunks": skipped_chunks(output),
+        "chunks_from_checkpoints": resumed,
         "relevance": summary,
         "outputs": {"histograms": RELEVANCE_ROOT},
         "versions": versions(),
     })
-    return RelevanceResult(hists, counts, summary, ensembles, skipped)
+    close_checkpoints(folder)
+    return RelevanceResult(hists, counts, summary, ensembles, skipped, skipped_chunks(output))
+
+
+def _file_digest(path: Path) -> str:
+    """A resumed run must explain with the same weights: the manifest records each member's model digest."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def summarise(hists: dict, ensemble: Ensemble, rules) -> dict:

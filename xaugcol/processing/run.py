@@ -3,11 +3,15 @@
 Outputs in ``out_dir``:
 * ``jets/<dataset>/<chunk>.parquet``: the jet table, one file per chunk (written atomically);
 * ``histograms.root``: every histogram as TH1D ``<variable>/<dataset>_label<k>`` (uproot);
-* ``report.json``: configuration, files processed and skipped (with the reason), jet counts per dataset (seen,
-  kept, skipped by reason), columns a layout could not provide, versions.
+* ``report.json``: configuration, files processed and skipped (with the reason), chunks skipped (file, entry range,
+  error), jet counts per dataset (seen, kept, skipped by reason), columns a layout could not provide, versions.
 
 Bad files are found before processing (opened with uproot: readable, tree present, entries known): by default the
-first one stops the run with a message that names it; with ``skip_bad_files`` they are skipped and listed.
+first one stops the run with a message that names it; with ``skip_bad_files`` they are skipped and listed, and so
+is any chunk whose processing fails (``chunk_guard``).
+
+Every chunk's output is checkpointed while the run goes (``checkpoints``): an interrupted run continues with
+``resume`` and counts no chunk twice.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ import uproot
 
 from xaugcol.atomic import atomic_path, write_json
 from xaugcol.jets.constituents import MissingBranchError
+from xaugcol.processing.checkpoints import (CHECKPOINTS, MANIFEST, CheckpointError, ChunkCheckpointer,
+                                            close_checkpoints, open_checkpoints)
+from xaugcol.processing.chunk_guard import SkipBadChunks, skipped_chunks
 from xaugcol.processing.executors import check_executor, coffea_executor
 from xaugcol.processing.histograms import empty_histograms
 from xaugcol.processing.jet_table import SKIP_REASONS, ProcessingConfig
@@ -47,6 +54,7 @@ class RunResult:
     unavailable: dict
     skipped_files: list = field(default_factory=list)
     report: dict = field(default_factory=dict)
+    skipped_chunks: list = field(default_factory=list)
 
 
 def load_fileset(path: str | Path) -> dict:
@@ -133,17 +141,26 @@ def screen_fileset(fileset: dict, skip_bad_files: bool) -> tuple[dict, list, dic
 
 
 def run_coffea(fileset: dict, processor_instance, executor: str = "iterative", workers: int = 1,
-               chunksize: int = 100_000, progress: bool = False, scheduler: str | None = None) -> dict:
-    """Run a processor over NanoAOD-style files with coffea's Runner and the named executor (``executors``);
-    a missing branch comes back unwrapped."""
+               chunksize: int = 100_000, progress: bool = False, scheduler: str | None = None,
+               checkpoints: str | Path | None = None, skip_bad_chunks: bool = False, client=None) -> dict:
+    """Run a processor over NanoAOD-style files with coffea's Runner and the named executor (``executors``).
+
+    ``checkpoints``: a folder where every chunk's output is saved as it completes and loaded instead of computed
+    on a rerun (``checkpoints.ChunkCheckpointer``). ``skip_bad_chunks``: a chunk that raises is recorded under
+    ``skipped_chunks`` in the output instead of stopping the run. Otherwise a missing branch comes back
+    unwrapped. Chunks are retried on error (3 times) and, on Dask, rerun elsewhere when their worker dies."""
     from coffea import processor
     from coffea.nanoevents import NanoAODSchema
 
-    check_executor(executor, scheduler)
+    if client is None:
+        check_executor(executor, scheduler)
     if not fileset:
         return {}
-    with coffea_executor(executor, workers, scheduler, progress) as ex:
-        runner = processor.Runner(executor=ex, schema=NanoAODSchema, chunksize=chunksize)
+    if skip_bad_chunks:
+        processor_instance = SkipBadChunks(processor_instance)
+    checkpointer = ChunkCheckpointer(checkpoints) if checkpoints is not None else None
+    with coffea_executor(executor, workers, scheduler, progress, client) as ex:
+        runner = processor.Runner(executor=ex, schema=NanoAODSchema, chunksize=chunksize, checkpointer=checkpointer)
         try:
             return runner(fileset, processor_instance=processor_instance, treename="Events") or {}
         except Exception as err:
@@ -156,21 +173,30 @@ def run_coffea(fileset: dict, processor_instance, executor: str = "iterative", w
 
 def run_processing(fileset: dict, out_dir: str | Path, executor: str = "iterative", workers: int = 1,
                    chunksize: int = 100_000, config: ProcessingConfig = ProcessingConfig(),
-                   skip_bad_files: bool = False, progress: bool = False, scheduler: str | None = None) -> RunResult:
+                   skip_bad_files: bool = False, progress: bool = False, scheduler: str | None = None,
+                   resume: bool = False, client=None) -> RunResult:
+    """Process ``fileset`` into ``out_dir``. ``resume``: continue a run that was interrupted (same settings):
+    chunks it finished are loaded from its checkpoints, the rest are processed."""
     from processors.xaug_processor import XAUGProcessor
 
-    check_executor(executor, scheduler)
+    if client is None:
+        check_executor(executor, scheduler)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     good, skipped, entries = screen_fileset(fileset, skip_bad_files)
     labels = {name: int(entry["metadata"]["label"]) for name, entry in fileset.items()}
+    manifest = {"run": "processing", "config": config.as_dict(), "chunksize": chunksize, "labels": labels,
+                "files": {p: n for p, n in entries.items()}}
+    _refuse_earlier_tables(out_dir, resume)
+    folder, resumed = open_checkpoints(out_dir, manifest, resume)
     output = run_coffea(good, XAUGProcessor(str(out_dir / JETS_DIR), labels, config), executor, workers,
-                        chunksize, progress, scheduler)
+                        chunksize, progress, scheduler, folder, skip_bad_files, client)
 
     hists = output.get("histograms") or empty_histograms()
     zero = {"jets_seen": 0, "jets_kept": 0, **{f"skipped_{r}": 0 for r in SKIP_REASONS}, "chunks": 0, "events": 0}
     counts = {name: {**zero, **output.get("counts", {}).get(name, {})} for name in fileset}
     unavailable = {name: sorted(output.get("unavailable", {}).get(name, set())) for name in fileset}
+    bad_chunks = skipped_chunks(output)
     write_histograms(out_dir / HISTOGRAMS, hists)
     report = {
         "config": config.as_dict(),
@@ -179,13 +205,28 @@ def run_processing(fileset: dict, out_dir: str | Path, executor: str = "iterativ
         "chunksize": chunksize,
         "files": {p: {"entries": n} for p, n in entries.items()},
         "skipped_files": skipped,
+        "skipped_chunks": bad_chunks,
+        "chunks_from_checkpoints": resumed,
         "counts": counts,
         "unavailable_columns": unavailable,
         "outputs": {"jets": JETS_DIR, "histograms": HISTOGRAMS},
         "versions": versions(),
     }
     write_json(out_dir / REPORT, report)
-    return RunResult(hists, counts, unavailable, skipped, report)
+    close_checkpoints(folder)
+    return RunResult(hists, counts, unavailable, skipped, report, bad_chunks)
+
+
+def _refuse_earlier_tables(out_dir: Path, resume: bool) -> None:
+    """Jet tables of another run in ``out_dir`` would be read together with this run's: refuse, unless this run
+    resumes that one (its checkpoints prove the same settings, so every table is overwritten or reused)."""
+    jets = out_dir / JETS_DIR
+    if not any(jets.rglob("*.parquet")):
+        return
+    if not (resume and (out_dir / CHECKPOINTS / MANIFEST).exists()):
+        what = "a finished run" if (out_dir / REPORT).exists() else "an earlier run"
+        raise CheckpointError(f"{jets} holds the jet tables of {what}; write to a new folder"
+                              + ("" if resume else " (or --resume an interrupted run)"))
 
 
 def _find_cause(err: BaseException, kind: type):

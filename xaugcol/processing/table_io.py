@@ -15,12 +15,17 @@ JETS_DIR = "jets"
 ROW_GROUP_ROWS = 4096
 
 
-def chunk_name(metadata: dict) -> str:
-    """A file name that identifies the chunk: source file, entry range. Stable across executors and reruns."""
+def chunk_key(metadata: dict) -> str:
+    """A name that identifies the chunk: source file, entry range. Stable across executors and reruns."""
     source = str(metadata.get("fileuuid") or metadata["filename"])
     tag = hashlib.sha1(f"{metadata['filename']}|{source}".encode()).hexdigest()[:12]
     stem = Path(str(metadata["filename"])).stem
-    return f"{stem}-{tag}-{metadata['entrystart']:010d}-{metadata['entrystop']:010d}.parquet"
+    return f"{stem}-{tag}-{metadata['entrystart']:010d}-{metadata['entrystop']:010d}"
+
+
+def chunk_name(metadata: dict) -> str:
+    """The chunk's jet-table file name."""
+    return chunk_key(metadata) + ".parquet"
 
 
 def write_table(path: str | Path, table: dict[str, np.ndarray]) -> Path:

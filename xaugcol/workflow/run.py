@@ -71,7 +71,7 @@ def run_workflow(wf: Workflow, out: str | Path, overwrite: bool = False, resume:
     run = wf.processing_run
     stage("process", processed / REPORT,
           lambda: run_processing(fileset, processed, run.executor, run.workers, run.chunksize, wf.processing,
-                                 wf.skip_bad_files, progress),
+                                 wf.skip_bad_files, progress, resume=resume),
           "processing: XAUG variables, images, particle lists")
     taggers = {name: out / "taggers" / name for name in wf.tagger_names()}
 
@@ -88,7 +88,7 @@ def run_workflow(wf: Workflow, out: str | Path, overwrite: bool = False, resume:
     stage("explain", relevance_dir / RELEVANCE_JSON,
           lambda: run_relevance(fileset, list(taggers.values()), relevance_dir, wf.explain.rules, wf.explain.split,
                                 wf.processing, erun.executor, erun.workers, erun.chunksize, wf.skip_bad_files,
-                                wf.explain.batch_size, progress=progress),
+                                wf.explain.batch_size, progress=progress, resume=resume),
           f"LRP ({', '.join(wf.explain.rules)}) of every member into relevance histograms")
     relevance = json.loads((relevance_dir / RELEVANCE_JSON).read_text())
     reduced_rows = None

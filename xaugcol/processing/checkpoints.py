@@ -1,0 +1,157 @@
+"""Resumable coffea runs: each chunk's output is saved as the chunk completes, through coffea's checkpointer hook
+(``Runner(checkpointer=...)``); a rerun with ``resume`` loads finished chunks instead of computing them again.
+
+Each chunk has exactly one checkpoint file, named after the chunk (source file and entry range), and the Runner
+either loads or computes every chunk once. So a resumed run counts every chunk once, however it was interrupted.
+
+Format: one ``.npz`` per chunk, numpy only, no pickle: the accumulator's structure as JSON, histogram storages
+(hist's UHI serialisation) and arrays as npz members. Loading executes nothing from the file (unlike coffea's
+``SimpleCheckpointer``, which unpickles). Files are written under a temporary name and renamed.
+
+Layout: ``<out>/checkpoints/manifest.json`` records what the chunk outputs depend on (configuration, chunk size,
+files); ``<out>/checkpoints/<dataset>/<chunk>.npz``. A resumed run must have the same manifest. The folder is
+removed once the run's outputs are written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+import hist
+import numpy as np
+from coffea.processor.checkpointer import CheckpointerABC
+from coffea.processor.executor import WorkItem
+from hist import serialization
+
+from xaugcol.atomic import atomic_path, write_json
+from xaugcol.processing.table_io import chunk_key
+
+CHECKPOINTS = "checkpoints"
+MANIFEST = "manifest.json"
+TREE = "__tree__"
+
+
+class CheckpointError(RuntimeError):
+    """Checkpoints that cannot be used: a run left them without ``resume``, or with other settings."""
+
+
+class ChunkCheckpointer(CheckpointerABC):
+    """coffea checkpointer writing ``folder/<dataset>/<chunk>.npz`` (safe format, atomic)."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = str(folder)
+
+    def path(self, metadata) -> Path:
+        return Path(self.folder) / str(metadata["dataset"]) / (chunk_key(metadata) + ".npz")
+
+    def load(self, metadata, processor_instance):
+        path = self.path(metadata)
+        if not path.exists():
+            return None
+        try:
+            return load_accumulator(path)
+        except Exception as err:  # computing the chunk again is always safe: its output replaces the file's
+            warnings.warn(f"checkpoint {path} cannot be read ({err}); the chunk is processed again")
+            return None
+
+    def save(self, output, metadata, processor_instance) -> None:
+        if output.get("out", {}).get("skipped_chunks"):
+            return  # a failed chunk is retried by a resumed run, not remembered as done
+        save_accumulator(self.path(metadata), output)
+
+
+def save_accumulator(path: str | Path, obj) -> None:
+    arrays: dict[str, np.ndarray] = {}
+    tree = _encode(obj, arrays)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **{TREE: np.array(json.dumps(tree))}, **arrays)
+
+
+def load_accumulator(path: str | Path):
+    with np.load(path, allow_pickle=False) as data:
+        return _decode(json.loads(str(data[TREE])), data)
+
+
+def _encode(obj, arrays: dict):
+    if isinstance(obj, hist.Hist):
+        uhi = serialization.to_uhi(obj)
+        storage = dict(uhi["storage"])
+        for name, values in storage.items():
+            if isinstance(values, np.ndarray):
+                storage[name] = _encode(values, arrays)
+        return {"hist": {**uhi, "storage": storage}}
+    if isinstance(obj, np.ndarray):
+        key = f"a{len(arrays)}"
+        arrays[key] = obj
+        return {"array": key}
+    if isinstance(obj, np.generic):
+        return {"value": obj.item()}
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return {"value": obj}
+    if isinstance(obj, bytes):
+        return {"bytes": obj.hex()}
+    if isinstance(obj, dict):
+        return {"dict": [[_encode(k, arrays), _encode(v, arrays)] for k, v in obj.items()]}
+    if isinstance(obj, (set, frozenset)):
+        return {"set" if isinstance(obj, set) else "frozenset": [_encode(v, arrays) for v in obj]}
+    if isinstance(obj, (list, tuple)):
+        return {type(obj).__name__: [_encode(v, arrays) for v in obj]}
+    if isinstance(obj, WorkItem):
+        return {"workitem": {f.name: _encode(getattr(obj, f.name), arrays) for f in dataclasses.fields(obj)}}
+    raise TypeError(f"checkpoints cannot store a {type(obj).__name__}")
+
+
+def _decode(node: dict, arrays):
+    (kind, value), = node.items()
+    if kind == "value":
+        return value
+    if kind == "bytes":
+        return bytes.fromhex(value)
+    if kind == "array":
+        return np.array(arrays[value])
+    if kind == "hist":
+        storage = {k: _decode(v, arrays) if isinstance(v, dict) else v for k, v in value["storage"].items()}
+        return serialization.from_uhi({**value, "storage": storage})
+    if kind == "dict":
+        return {_decode(k, arrays): _decode(v, arrays) for k, v in value}
+    if kind == "workitem":
+        return WorkItem(**{k: _decode(v, arrays) for k, v in value.items()})
+    return {"set": set, "frozenset": frozenset, "list": list, "tuple": tuple}[kind](_decode(v, arrays) for v in value)
+
+
+def open_checkpoints(out_dir: str | Path, manifest: dict, resume: bool) -> tuple[Path, int]:
+    """The checkpoint folder of a run into ``out_dir`` and the number of chunks already done there.
+
+    Without ``resume`` a folder left by an interrupted run is refused; with it, its manifest must equal this
+    run's (the fields that differ are named). Temporaries an interrupted write left behind are removed."""
+    out_dir = Path(out_dir)
+    folder = out_dir / CHECKPOINTS
+    manifest = json.loads(json.dumps(manifest))  # tuples -> lists, as read back
+    path = folder / MANIFEST
+    if path.exists():
+        if not resume:
+            raise CheckpointError(f"{out_dir} holds the checkpoints of an interrupted run: rerun with --resume to "
+                                  "continue it, or write to a new folder")
+        previous = json.loads(path.read_text())
+        differ = sorted(k for k in set(previous) | set(manifest) if previous.get(k) != manifest.get(k))
+        if differ:
+            raise CheckpointError(f"{path}: the interrupted run had other {', '.join(differ)}; resume it with "
+                                  "the same settings or write to a new folder")
+        for stale in out_dir.rglob(".*.tmp-*"):
+            stale.unlink()
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json(path, manifest)
+    return folder, sum(1 for _ in folder.rglob("*.npz"))
+
+
+def close_checkpoints(folder: str | Path) -> None:
+    """Remove the checkpoints once the run's outputs are written."""
+    shutil.rmtree(folder, ignore_errors=True)
