@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from coffea.processor import ProcessorABC
 
 from xaugcol.processing.run import load_fileset, run_processing
 from xaugcol.processing.table_io import read_tables
@@ -102,3 +103,96 @@ def test_dask_local_cluster_from_the_command_line(tmp_path, capsys):
     assert main(["process", str(tmp_path / "gen" / "fileset.json"), "--out", str(tmp_path / "o2"),
                  "--executor", "dask"]) == 2
     assert "needs the scheduler address" in capsys.readouterr().err
+
+
+def test_ensemble_members_and_relevance_over_one_client(dask_cluster, tmp_path):
+    """Training members and relevance chunks go to the cluster's workers through one client, and give the same
+    models (same seed, one thread) and the same relevance histograms as in this process."""
+    import torch
+    from distributed import Client, get_task_stream
+
+    from xaugcol.explain.run import run_relevance
+    from xaugcol.models.registry import ModelConfig
+    from xaugcol.processing.executors import dask_map
+    from xaugcol.training.train import TrainConfig, train_ensemble
+
+    run_toy(tmp_path / "gen", 300, seed=8)
+    fileset = load_fileset(tmp_path / "gen" / "fileset.json")
+    run_processing(fileset, tmp_path / "proc", chunksize=150)
+    jets = str(tmp_path / "proc" / "jets")
+    dnn = ModelConfig("dnn", xaug=True, architecture={"hidden": [16, 8]})
+    training = TrainConfig(epochs=2, batch_size=64)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as on the workers (OMP_NUM_THREADS=1): the same arithmetic, bit for bit
+    try:
+        train_ensemble(jets, dnn, training, [0, 1], str(tmp_path / "local"))
+    finally:
+        torch.set_num_threads(threads)
+    with Client(dask_cluster) as client:
+        with get_task_stream(client) as stream:
+            train_ensemble(jets, dnn, training, [0, 1], str(tmp_path / "remote"), mapper=dask_map(client))
+        assert len({t["worker"] for t in stream.data}) >= 1 and len(stream.data) >= 2
+        remote = run_relevance(fileset, [tmp_path / "remote"], tmp_path / "rel_dask", ("epsilon",),
+                               executor="dask", chunksize=150, client=client)
+    for seed in (0, 1):
+        a = torch.load(tmp_path / "local" / f"seed_{seed}" / "model.pt", weights_only=True)
+        b = torch.load(tmp_path / "remote" / f"seed_{seed}" / "model.pt", weights_only=True)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), seed
+    local = run_relevance(fileset, [tmp_path / "remote"], tmp_path / "rel_local", ("epsilon",), chunksize=150)
+    assert remote.histograms.keys() == local.histograms.keys()
+    for key, h in local.histograms.items():
+        assert np.array_equal(h.view(flow=True), remote.histograms[key].view(flow=True)), key
+    assert remote.counts == local.counts
+
+
+class _DiesOnce(ProcessorABC):
+    """Wraps a processor; the first chunk starting at ``entrystart`` kills its worker process (os._exit, as an
+    out-of-memory kill or a lost node would), once: a marker file records that it happened."""
+
+    def __init__(self, inner, marker, entrystart):
+        self.inner, self.marker, self.entrystart = inner, str(marker), entrystart
+
+    def process(self, events):
+        if events.metadata["entrystart"] == self.entrystart:
+            try:
+                os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL))
+                os._exit(1)
+            except FileExistsError:
+                pass
+        return self.inner.process(events)
+
+    def postprocess(self, accumulator):
+        return accumulator
+
+
+def test_worker_killed_mid_run_finishes_with_clean_totals(dask_cluster, tmp_path):
+    import cloudpickle
+    from distributed import Client
+
+    from processors.xaug_processor import XAUGProcessor
+    from xaugcol.processing.jet_table import ProcessingConfig
+    from xaugcol.processing.run import run_coffea
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
+    run_toy(tmp_path / "gen", 400, seed=22)
+    fileset = load_fileset(tmp_path / "gen" / "fileset.json")
+    clean = run_processing(fileset, tmp_path / "clean", chunksize=100)
+    labels = {name: entry["metadata"]["label"] for name, entry in fileset.items()}
+    marker = tmp_path / "killed"
+    inner = XAUGProcessor(str(tmp_path / "faulty" / "jets"), labels, ProcessingConfig())
+    output = run_coffea(fileset, _DiesOnce(inner, marker, 200), "dask", chunksize=100, scheduler=dask_cluster)
+    assert marker.exists()  # a worker did die in the middle of the run
+    counts = {d: {k: v for k, v in c.items()} for d, c in output["counts"].items()}
+    assert counts == clean.counts
+    for name, h in clean.histograms.items():
+        for d in fileset:
+            assert np.array_equal(h[{"dataset": d}].view(flow=True),
+                                  output["histograms"][name][{"dataset": d}].view(flow=True)), name
+    a, b = read_tables(tmp_path / "clean" / "jets"), read_tables(tmp_path / "faulty" / "jets")
+    assert len(a) == len(b) == 800
+    for field in ("event", "msd", "tau21", "particles"):
+        assert np.array_equal(np.asarray(a[field].to_numpy()), np.asarray(b[field].to_numpy())), field
+    deadline = time.time() + 60  # leave the cluster as found: the nanny restarts the dead worker
+    with Client(dask_cluster) as client:
+        while len(client.scheduler_info()["workers"]) < 2 and time.time() < deadline:
+            time.sleep(0.5)

@@ -228,12 +228,15 @@ def _run_output_dir(args, earlier: tuple[str, ...]) -> Path:
     removed first, so that none is read together with the new ones."""
     import shutil
 
-    from xaugcol.processing.checkpoints import CHECKPOINTS
+    from xaugcol.processing.checkpoints import CHECKPOINTS, MANIFEST
     from xaugcol.sources.output import prepare_output_dir
 
     if args.resume:
         args.out.mkdir(parents=True, exist_ok=True)
         return args.out
+    if (args.out / CHECKPOINTS / MANIFEST).exists() and not args.overwrite:
+        raise UsageError(f"{args.out} holds an interrupted run: continue it with --resume (same settings), or "
+                         "start again with --overwrite")
     out = prepare_output_dir(args.out, args.overwrite)
     for name in (*earlier, CHECKPOINTS):
         if (out / name).is_dir():

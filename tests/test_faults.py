@@ -1,0 +1,117 @@
+"""Interrupted runs: a run killed part-way (SIGKILL, no chance to clean up) resumes from its checkpoints, counts no
+chunk twice, and ends with the outputs of a clean run. (A worker killed under Dask: tests/test_scaleout.py.)"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import awkward as ak
+import numpy as np
+import pytest
+
+from xaugcol.cli import main
+from xaugcol.explain.run import run_relevance
+from xaugcol.models.registry import ModelConfig
+from xaugcol.processing.checkpoints import CHECKPOINTS, CheckpointError, load_accumulator
+from xaugcol.processing.run import load_fileset, run_processing
+from xaugcol.processing.table_io import read_tables
+from xaugcol.sources.toy import run_toy
+from xaugcol.training.train import TrainConfig, train_ensemble
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    out = tmp_path_factory.mktemp("toy")
+    run_toy(out, 1500, seed=31)
+    return out
+
+
+def _kill_after_checkpoints(args, out, n, timeout=300):
+    """Run ``xaugcol ARGS`` in a subprocess and SIGKILL it once ``n`` chunk checkpoints exist; return how many
+    there were at the kill."""
+    proc = subprocess.Popen([sys.executable, "-m", "xaugcol.cli", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + timeout
+    try:
+        while time.time() < deadline:
+            done = list((out / CHECKPOINTS).rglob("*.npz"))
+            if len(done) >= n:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                return len(done)
+            if proc.poll() is not None:
+                pytest.fail(f"the run ended before it could be interrupted: {proc.stderr.read().decode()[-2000:]}")
+            time.sleep(0.02)
+        pytest.fail("no checkpoints appeared")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _same_histograms(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for name, h in a.items():
+        assert np.array_equal(h.view(flow=True), b[name].view(flow=True)), name
+
+
+def test_interrupted_processing_resumes_without_double_counting(toy, tmp_path, capsys):
+    fileset_json = str(toy / "fileset.json")
+    clean = run_processing(load_fileset(fileset_json), tmp_path / "clean", chunksize=100)
+    n_chunks = sum(c["chunks"] for c in clean.counts.values())
+    out = tmp_path / "out"
+    args = ["process", fileset_json, "--out", str(out), "--chunksize", "100"]
+    done = _kill_after_checkpoints(args, out, 4)
+    assert not (out / "report.json").exists() and done < n_chunks  # it really stopped part-way
+    # what the interrupted run finished, exactly: the chunks whose checkpoint is complete (written atomically)
+    finished = {p.stem: load_accumulator(p) for p in (out / CHECKPOINTS).rglob("*.npz")}
+    assert len(finished) >= 4
+    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "jets").rglob("*.parquet")}
+
+    assert main(args) == 2  # a plain rerun is refused: it would mix two runs
+    assert "--resume" in capsys.readouterr().err
+    assert main([*args[:-1], "200", "--resume"]) == 2  # other settings cannot resume it
+    assert "chunksize" in capsys.readouterr().err
+
+    assert main([*args, "--resume"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["chunks_from_checkpoints"] == len(finished)
+    assert report["counts"] == clean.counts  # every chunk counted once
+    assert sum(c["chunks"] for c in report["counts"].values()) == n_chunks
+    for p in (out / "jets").rglob("*.parquet"):  # finished chunks were loaded, not computed again
+        if p.stem in finished:
+            assert p.stat().st_mtime_ns == stamps[p.name], p.name
+    resumed, reference = read_tables(out / "jets"), read_tables(tmp_path / "clean" / "jets")
+    assert len(resumed) == len(reference) == 3000
+    for field in ("event", "msd", "tau21", "image"):
+        assert np.array_equal(ak.to_numpy(resumed[field]), ak.to_numpy(reference[field])), field
+    import uproot
+    with uproot.open(out / "histograms.root") as a, uproot.open(tmp_path / "clean" / "histograms.root") as b:
+        assert sorted(a.keys()) == sorted(b.keys())
+        for key in a.keys():
+            if key.count("/"):
+                assert np.array_equal(a[key].values(flow=True), b[key].values(flow=True)), key
+    assert not (out / CHECKPOINTS).exists() and not list(out.rglob(".*.tmp-*"))
+
+
+def test_interrupted_relevance_run_resumes(toy, tmp_path):
+    fileset = load_fileset(toy / "fileset.json")
+    run_processing(fileset, tmp_path / "proc", chunksize=500)
+    train_ensemble(str(tmp_path / "proc" / "jets"), ModelConfig("dnn", xaug=True, architecture={"hidden": [8]}),
+                   TrainConfig(epochs=1, batch_size=128), [0], str(tmp_path / "dnn"))
+    clean = run_relevance(fileset, [tmp_path / "dnn"], tmp_path / "clean", ("epsilon",), chunksize=100)
+    out = tmp_path / "out"
+    args = ["explain", str(toy / "fileset.json"), "--taggers", str(tmp_path / "dnn"), "--out", str(out),
+            "--rules", "epsilon", "--chunksize", "100"]
+    done = _kill_after_checkpoints(args, out, 3)
+    assert not (out / "relevance.json").exists()
+    with pytest.raises(CheckpointError, match="--resume"):
+        run_relevance(fileset, [tmp_path / "dnn"], out, ("epsilon",), chunksize=100)
+    resumed = run_relevance(fileset, [tmp_path / "dnn"], out, ("epsilon",), chunksize=100, resume=True)
+    summary = json.loads((out / "relevance.json").read_text())
+    assert summary["chunks_from_checkpoints"] >= done >= 3
+    assert resumed.counts == clean.counts
+    _same_histograms(resumed.histograms, clean.histograms)
