@@ -17,6 +17,10 @@
                     [--executor iterative|futures|dask|dask-local] [--workers N] [--scheduler tcp://HOST:PORT]
                     [--chunksize N] [--skip-bad-files] [--overwrite | --resume]
 
+    xaugcol condor pack --out environment.tar.gz [--venv DIR]
+    xaugcol condor prepare --config condor/submit.yaml --out SUBMISSION [--repo CHECKOUT]
+    xaugcol condor merge SUBMISSION --out DIR
+
     xaugcol demo --out DIR [--jets N] [--epochs N] [--seeds K] [--top-k K] [--overwrite | --resume]
     xaugcol study --config configs/zz_vs_qcd.yaml --out DIR [--overwrite | --resume]
 
@@ -168,6 +172,19 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--config", type=Path, required=True)
     st.add_argument("--out", type=Path, help="output folder (default: out/<config name>)")
     _add_resume(st)
+
+    co = sub.add_parser("condor", help="HTCondor: pack the environment, prepare plain jobs, merge their outputs")
+    cs = co.add_subparsers(dest="condor", required=True)
+    pk = cs.add_parser("pack", help="pack a virtual environment (default: this one) for the jobs")
+    pk.add_argument("--out", type=Path, required=True, help="the tar.gz to write")
+    pk.add_argument("--venv", type=Path, help="the venv to pack (default: the running one)")
+    pr = cs.add_parser("prepare", help="write a submission folder: one job per file group (condor_submit job.sub)")
+    pr.add_argument("--config", type=Path, required=True, help="submit YAML (see condor/submit.yaml)")
+    pr.add_argument("--out", type=Path, required=True, help="the submission folder (new or empty)")
+    pr.add_argument("--repo", type=Path, help="the xaugcol checkout to ship (default: this one)")
+    mg = cs.add_parser("merge", help="join the jobs' outputs into one processing output")
+    mg.add_argument("submission", type=Path, help="the submission folder")
+    mg.add_argument("--out", type=Path, required=True)
     return parser
 
 
@@ -364,6 +381,33 @@ def _report(out: Path, fileset: dict) -> None:
     print(f"fileset: {out / 'fileset.json'}")
 
 
+def _condor(args) -> None:
+    from condor.provenance import DirtyCheckoutError
+
+    try:
+        if args.condor == "pack":
+            from condor.environment import pack_environment
+
+            path = pack_environment(args.out, args.venv)
+            print(f"environment: {path} ({path.stat().st_size / 2**20:.0f} MiB)")
+        elif args.condor == "prepare":
+            from condor.config import SubmitConfig
+            from condor.jobs import prepare_jobs
+
+            repo = args.repo or Path(__file__).resolve().parents[1]
+            jobs = prepare_jobs(SubmitConfig.load(args.config), args.out, repo)
+            print(f"{len(jobs['groups'])} job(s) at commit {jobs['commit']}: cd {args.out} && condor_submit job.sub")
+        else:
+            from condor.jobs import merge_outputs
+
+            report = merge_outputs(args.submission, args.out)
+            for name, c in report["counts"].items():
+                print(f"{name}: {c['events']} events, {c['jets_kept']}/{c['jets_seen']} jets kept")
+            print(f"merged {report['jobs']} job(s) into {args.out}")
+    except (ValueError, FileExistsError, FileNotFoundError, DirtyCheckoutError) as err:
+        raise UsageError(str(err)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     from xaugcol.jets.constituents import MissingBranchError
     from xaugcol.models.folder import ModelFileError
@@ -381,6 +425,8 @@ def main(argv: list[str] | None = None) -> int:
             _explain(args)
         elif args.command in ("demo", "study"):
             _workflow(args)
+        elif args.command == "condor":
+            _condor(args)
         else:
             {"toy": _generate_toy, "pythia": _generate_pythia}[args.source](args)
     except (UsageError, OutputExistsError, CheckpointError) as err:
