@@ -5,7 +5,7 @@ A scheduler and single-threaded worker processes are started as on a cluster (``
 (``run_processing(executor="dask")``) after a warm-up run that loads the libraries in the workers. Goal on a
 2-core machine: ratio >= 1.7.
 
-    python benchmarks/bench_scaleout.py [--jets 6000] [--chunksize 1000] [--repeat 2]
+    python benchmarks/bench_scaleout.py [--jets 20000] [--chunksize 2000] [--repeat 2]
 """
 
 from __future__ import annotations
@@ -75,8 +75,8 @@ def seconds(fileset: dict, out: Path, address: str, chunksize: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jets", type=int, default=6000, help="toy jets per class")
-    parser.add_argument("--chunksize", type=int, default=1000)
+    parser.add_argument("--jets", type=int, default=20_000, help="toy jets per class")
+    parser.add_argument("--chunksize", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=2, help="timed runs per cluster size (the best is kept)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

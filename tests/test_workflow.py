@@ -128,6 +128,10 @@ def test_study_config_is_validated(tmp_path):
         ({**good, "source": {"kind": "herwig", "events": 10}}, "kind must be toy or pythia"),
         ({**good, "processing": {"executor": "slurm"}}, "executor must be one of"),
         ({**good, "taggers": TAGGERS + [TAGGERS[0]]}, "may appear once"),
+        ({**good, "processing": {"executor": "dask"}}, "needs a top-level 'dask' section"),
+        ({**good, "dask": {"scheduler": "localhost:8786"}}, "dask: scheduler must be an address"),
+        ({**good, "dask": {"scheduler": "tcp://h:1", "workers": 2}}, "either scheduler.*or workers"),
+        ({**good, "dask": {"workers": 2}}, "executor must be one of dask, got 'futures'"),
     ]
     for raw, message in cases:
         with pytest.raises(ValueError, match=message):
@@ -149,3 +153,32 @@ def test_reduced_sets_refuse_bad_requests(tmp_path):
         train_reduced_sets(tmp_path, ["tau21"], ModelConfig("cnn2d", xaug=True), TrainConfig(), [0], tmp_path)
     with pytest.raises(ValueError, match="non-empty ranking"):
         train_reduced_sets(tmp_path, [], dnn, TrainConfig(), [0], tmp_path)
+
+
+def test_study_on_one_dask_client(tmp_path, capsys):
+    """With a dask section every stage runs on one cluster: processing and LRP as coffea DaskExecutor runs,
+    the ensemble members and reduced sets as tasks."""
+    config = tmp_path / "study.yaml"
+    config.write_text("""
+name: dask study
+source: {kind: toy, events: 200, seed: 3}
+processing: {chunksize: 100}
+seeds: 2
+training: {epochs: 1, batch_size: 64}
+taggers: [{model: dnn, xaug: true}]
+explain: {rules: [epsilon], chunksize: 100, examples: 1}
+reduced: {tagger: dnn, rule: epsilon, k: [1]}
+dask: {workers: 2}
+""")
+    wf = Workflow.load(config)
+    assert wf.dask.workers == 2 and wf.processing_run.executor == wf.explain_run.executor == "dask"
+    out = tmp_path / "out"
+    assert main(["study", "--config", str(config), "--out", str(out)]) == 0
+    assert json.loads((out / "processed" / "report.json").read_text())["executor"] == "dask"
+    relevance = json.loads((out / "relevance" / "relevance.json").read_text())
+    assert relevance["config"]["executor"] == "dask"
+    assert sum(c["jets_in_table"] for c in relevance["counts"]["dnn"].values()) == 400
+    metrics = json.loads((out / "taggers" / "dnn" / "metrics.json").read_text())
+    assert metrics["members"] == ["seed_0", "seed_1"] and metrics["summary"]["auc"]["mean"] > 0.5
+    assert json.loads((out / "reduced" / "reduced.json").read_text())["rows"][0]["k"] == 1
+    assert (out / "index.html").is_file()

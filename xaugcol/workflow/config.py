@@ -11,6 +11,10 @@ YAML form (see ``configs/zz_vs_qcd.yaml``)::
     taggers: [{model: cnn2d, xaug: false}, {model: cnn2d, xaug: true}, ..., {model: dnn, xaug: true}]
     explain: {rules: [epsilon, alpha1beta0], split: test, examples: 2}
     reduced: {tagger: dnn, rule: epsilon, k: null}      # null: k = 1..n
+    dask: {scheduler: tcp://HOST:PORT}                   # optional; or {workers: N} for a local cluster
+
+With a ``dask`` section one Dask client serves the whole study: the processing and explain stages run with
+executor ``dask`` on it and the ensemble members (and reduced sets) are trained as tasks on its workers.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from xaugcol.processing.executors import EXECUTORS
 from xaugcol.training.study import parse_seeds, parse_taggers, read_study_yaml, tagger_name
 from xaugcol.training.train import TrainConfig
 
-TOP = {"name", "source", "processing", "seeds", "training", "taggers", "explain", "reduced"}
+TOP = {"name", "source", "processing", "seeds", "training", "taggers", "explain", "reduced", "dask"}
+DASK = {"scheduler", "workers"}
 SOURCE = {"kind", "processes", "events", "seed", "workers", "pthat_min", "flat_pthat", "process_card", "toy"}
 PROCESSING = {"chunksize", "executor", "workers", "min_pt", "n_particles", "image_pixels", "skip_bad_files"}
 EXPLAIN = {"rules", "split", "chunksize", "executor", "workers", "batch_size", "examples"}
@@ -53,6 +58,13 @@ class Run:
     chunksize: int = 100_000
     executor: str = "iterative"
     workers: int = 1
+
+
+@dataclass(frozen=True)
+class Dask:
+    """The cluster of a study: an existing one at ``scheduler``, or a local one of ``workers`` processes."""
+    scheduler: str | None = None
+    workers: int = 2
 
 
 @dataclass(frozen=True)
@@ -84,6 +96,7 @@ class Workflow:
     explain_run: Run
     reduced: Reduced | None
     raw: dict  # the validated mapping, as written into the report
+    dask: Dask | None = None
 
     def tagger_names(self) -> list[str]:
         return [tagger_name(t) for t in self.taggers]
@@ -106,7 +119,8 @@ class Workflow:
                                           min_pt=float(proc.get("min_pt", 0.0)))
         except ValueError as err:
             raise ValueError(f"{where}: processing: {err}") from None
-        processing_run = _run(proc, f"{where}: processing")
+        dask = _dask(raw.get("dask"), f"{where}: dask")
+        processing_run = _run(proc, f"{where}: processing", dask)
         seeds = parse_seeds(raw.get("seeds", 1), where)
         training = TrainConfig.from_dict(raw.get("training") or {}, f"{where}: training")
         taggers = parse_taggers(raw["taggers"], where)
@@ -124,7 +138,7 @@ class Workflow:
                 raise ValueError(f"{where}: explain: rules: {err}") from None
         if explain.split not in SPLIT_CHOICES:
             raise ValueError(f"{where}: explain: split must be one of {', '.join(SPLIT_CHOICES)}")
-        explain_run = _run(ex, f"{where}: explain")
+        explain_run = _run(ex, f"{where}: explain", dask)
         reduced = None
         if raw.get("reduced") is not None:
             red = _mapping(raw["reduced"], REDUCED, f"{where}: reduced")
@@ -138,7 +152,7 @@ class Workflow:
                 raise ValueError(f"{where}: reduced: tagger {reduced.tagger!r} takes no XAUG variables to rank")
         return cls(str(raw.get("name") or "study"), source, processing, processing_run,
                    bool(proc.get("skip_bad_files", False)), seeds, training, taggers, explain, explain_run, reduced,
-                   raw)
+                   raw, dask)
 
 
 def _mapping(data, known: set[str], where: str) -> dict:
@@ -162,13 +176,28 @@ def _non_negative(value, where: str) -> int:
     return value
 
 
-def _run(data: dict, where: str) -> Run:
-    run = Run(_positive(data.get("chunksize", 100_000), f"{where}: chunksize"), data.get("executor", "iterative"),
+def _run(data: dict, where: str, dask: Dask | None) -> Run:
+    default = "dask" if dask else "iterative"
+    run = Run(_positive(data.get("chunksize", 100_000), f"{where}: chunksize"), data.get("executor", default),
               _positive(data.get("workers", 1), f"{where}: workers"))
-    allowed = [e for e in EXECUTORS if e != "dask"]  # a study starts its own workers: no scheduler address
+    # "dask" runs on the study's client (the top-level dask section); "dask-local" would start a second cluster
+    allowed = ["dask"] if dask else [e for e in EXECUTORS if e != "dask"]
     if run.executor not in allowed:
-        raise ValueError(f"{where}: executor must be one of {', '.join(allowed)}, got {run.executor!r}")
+        hint = "" if dask else " (executor dask needs a top-level 'dask' section: {scheduler: ...} or {workers: N})"
+        raise ValueError(f"{where}: executor must be one of {', '.join(allowed)}, got {run.executor!r}{hint}")
     return run
+
+
+def _dask(data, where: str) -> Dask | None:
+    if data is None:
+        return None
+    data = _mapping(data, DASK, where)
+    scheduler = data.get("scheduler")
+    if scheduler is not None and not (isinstance(scheduler, str) and "://" in scheduler):
+        raise ValueError(f"{where}: scheduler must be an address like tcp://HOST:PORT, got {scheduler!r}")
+    if scheduler and "workers" in data:
+        raise ValueError(f"{where}: give either scheduler (an existing cluster) or workers (a local one)")
+    return Dask(scheduler, _positive(data.get("workers", 2), f"{where}: workers"))
 
 
 def _source(data: dict, where: str) -> Source:

@@ -25,6 +25,7 @@ import yaml
 from xaugcol.atomic import atomic_path
 from xaugcol.explain.ensemble import Ensemble
 from xaugcol.explain.run import RELEVANCE_JSON, run_relevance
+from xaugcol.processing.executors import dask_client, dask_map
 from xaugcol.processing.run import HISTOGRAMS, REPORT, load_fileset, run_processing
 from xaugcol.sources.output import FILESET_NAME, prepare_output_dir
 from xaugcol.training.reduced import REDUCED_JSON, train_reduced_sets
@@ -48,7 +49,15 @@ class Progress:
 
 def run_workflow(wf: Workflow, out: str | Path, overwrite: bool = False, resume: bool = False,
                  progress: bool = True) -> dict:
-    out = Path(out)
+    """Run every stage into ``out``; with ``wf.dask`` all of them share one Dask client."""
+    if wf.dask is None:
+        return _run_stages(wf, Path(out), overwrite, resume, progress, None)
+    with dask_client(wf.dask.scheduler, wf.dask.workers) as client:
+        return _run_stages(wf, Path(out), overwrite, resume, progress, client)
+
+
+def _run_stages(wf: Workflow, out: Path, overwrite: bool, resume: bool, progress: bool, client) -> dict:
+    mapper = map if client is None else dask_map(client)
     if not resume:
         prepare_output_dir(out, overwrite)
     out.mkdir(parents=True, exist_ok=True)
@@ -71,7 +80,7 @@ def run_workflow(wf: Workflow, out: str | Path, overwrite: bool = False, resume:
     run = wf.processing_run
     stage("process", processed / REPORT,
           lambda: run_processing(fileset, processed, run.executor, run.workers, run.chunksize, wf.processing,
-                                 wf.skip_bad_files, progress, resume=resume),
+                                 wf.skip_bad_files, progress, resume=resume, client=client),
           "processing: XAUG variables, images, particle lists")
     taggers = {name: out / "taggers" / name for name in wf.tagger_names()}
 
@@ -80,7 +89,7 @@ def run_workflow(wf: Workflow, out: str | Path, overwrite: bool = False, resume:
             folder = taggers[tagger_name(config)]
             if not (resume and (folder / "metrics.json").exists()):
                 train_ensemble(str(processed / "jets"), config, wf.training, list(wf.seeds), str(folder),
-                               progress=progress)
+                               mapper, progress=progress)
     stage("train", out / "taggers" / "done.json", lambda: (train(), _mark(out / "taggers" / "done.json")),
           f"training {len(taggers)} taggers x {len(wf.seeds)} seeds")
     erun = wf.explain_run
@@ -88,7 +97,7 @@ def run_workflow(wf: Workflow, out: str | Path, overwrite: bool = False, resume:
     stage("explain", relevance_dir / RELEVANCE_JSON,
           lambda: run_relevance(fileset, list(taggers.values()), relevance_dir, wf.explain.rules, wf.explain.split,
                                 wf.processing, erun.executor, erun.workers, erun.chunksize, wf.skip_bad_files,
-                                wf.explain.batch_size, progress=progress, resume=resume),
+                                wf.explain.batch_size, progress=progress, resume=resume, client=client),
           f"LRP ({', '.join(wf.explain.rules)}) of every member into relevance histograms")
     relevance = json.loads((relevance_dir / RELEVANCE_JSON).read_text())
     reduced_rows = None
@@ -98,7 +107,7 @@ def run_workflow(wf: Workflow, out: str | Path, overwrite: bool = False, resume:
         base = wf.taggers[wf.tagger_names().index(r.tagger)]
         stage("reduced", out / "reduced" / REDUCED_JSON,
               lambda: train_reduced_sets(processed / "jets", ranking, base, wf.training, list(wf.seeds),
-                                         out / "reduced", list(r.k) if r.k else None, progress=progress),
+                                         out / "reduced", list(r.k) if r.k else None, mapper, progress=progress),
               f"retraining {r.tagger} on its top-k XAUG variables ({r.rule} ranking)")
         reduced_rows = json.loads((out / "reduced" / REDUCED_JSON).read_text())["rows"]
     else:
