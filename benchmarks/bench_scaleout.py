@@ -48,17 +48,8 @@ def cluster(n_workers: int, logs: Path):
                                       stdout=open(logs / f"w{n_workers}_{k}.log", "w"), stderr=subprocess.STDOUT,
                                       env=env))
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                with Client(address, timeout=5) as client:
-                    if len(client.scheduler_info()["workers"]) == n_workers:
-                        break
-            except OSError:
-                pass
-            if time.time() > deadline:
-                raise RuntimeError(f"the cluster did not start; logs in {logs}")
-            time.sleep(0.5)
+        with Client(address, timeout=60) as client:  # connecting retries until the scheduler is up
+            client.wait_for_workers(n_workers, timeout=60)
         yield address
     finally:
         for p in procs[::-1]:

@@ -16,7 +16,6 @@ import uproot
 
 from condor.config import SubmitConfig
 from condor.environment import pack_environment
-from condor.jobs import merge_outputs, prepare_jobs
 from condor.provenance import DirtyCheckoutError, clean_commit
 from xaugcol.cli import main
 from xaugcol.processing.run import load_fileset, run_processing

@@ -43,17 +43,8 @@ def dask_cluster(tmp_path_factory):
     try:
         from distributed import Client
 
-        deadline = time.time() + 60
-        while True:
-            try:
-                with Client(address, timeout=5) as client:
-                    if len(client.scheduler_info()["workers"]) == 2:
-                        break
-            except OSError:
-                pass
-            if time.time() > deadline:
-                pytest.fail(f"the dask cluster did not start; logs in {log}")
-            time.sleep(1)
+        with Client(address, timeout=60) as client:  # connecting retries until the scheduler is up
+            client.wait_for_workers(2, timeout=60)
         yield address
     finally:
         for p in procs[::-1]:
