@@ -15,6 +15,7 @@ of what they send back into one processing output, the same as a local ``xaugcol
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import string
 import tarfile
@@ -94,7 +95,7 @@ def prepare_jobs(config: SubmitConfig, out: str | Path, repo: str | Path) -> dic
         environment.insert(0, f'tar -xzf "{Path(config.tarball).name}"  # the packed venv, as env/')
         python = "$PWD/env/bin/python"
     options = (" --skip-bad-files" if config.skip_bad_files else "") + \
-        "".join(f" {_quote(o)}" for o in config.process_options)
+        "".join(f" {shlex.quote(o)}" for o in config.process_options)
     values = dict(commit=commit, cpus=config.cpus, chunksize=config.chunksize, python=python,
                   executor="futures" if config.cpus > 1 else "iterative", options=options,
                   environment="\n".join(environment) or "# environment: the worker's own python3",
@@ -117,12 +118,6 @@ def _local_names(group: dict, name: str) -> dict:
     if len(set(names)) != len(names):
         raise ValueError(f"{name}: files with the same name cannot be transferred into one sandbox: {names}")
     return {dataset: {"files": {Path(p).name: t for p, t in entry["files"].items()}, "metadata": entry["metadata"]}}
-
-
-def _quote(option: str) -> str:
-    import shlex
-
-    return shlex.quote(option)
 
 
 def _config_record(config: SubmitConfig) -> dict:
