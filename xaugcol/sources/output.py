@@ -1,4 +1,4 @@
-"""Output folders and coffea filesets shared by every generator."""
+"""The coffea fileset every generator writes next to its files."""
 
 from __future__ import annotations
 
@@ -8,21 +8,6 @@ from xaugcol.atomic import write_json
 from xaugcol.sources.nanoaod import TREE
 
 FILESET_NAME = "fileset.json"
-
-
-class OutputExistsError(ValueError):
-    """The output folder holds files and the user did not ask to overwrite them."""
-
-
-def prepare_output_dir(out: str | Path, overwrite: bool) -> Path:
-    """Create ``out``; refuse a non-empty folder unless ``overwrite`` is set."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise OutputExistsError(f"output path {out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise OutputExistsError(f"output folder {out} is not empty (use --overwrite to write into it)")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
 
 
 def fileset_entry(files: list[Path], metadata: dict) -> dict:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from xaugcol.paths import UnsafePathError, plain_name, read_text
+
 
 @dataclass(frozen=True)
 class Process:
@@ -56,13 +58,17 @@ def load_processes(card: str | Path | None = None) -> dict[str, Process]:
     if card is None:
         return processes
     try:
-        data = yaml.safe_load(Path(card).read_text())
+        data = yaml.safe_load(read_text(card, "process card"))
     except (OSError, yaml.YAMLError) as err:
         raise ValueError(f"process card {card}: cannot read it: {err}") from None
     if not isinstance(data, dict):
         raise ValueError(f"process card {card}: expected a mapping of process names")
     for name, entry in data.items():
         where = f"process card {card}: process {name!r}"
+        try:
+            plain_name(name, "the process name")  # it names the generated files
+        except UnsafePathError as err:
+            raise ValueError(f"process card {card}: {err}") from None
         if not isinstance(entry, dict):
             raise ValueError(f"{where}: expected a mapping")
         unknown = set(entry) - _FIELDS

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from xaugcol.output_folder import output_lock
+from xaugcol.paths import plain_name, under
 from xaugcol.sources.nanoaod import write_events
 from xaugcol.sources.output import fileset_entry, write_fileset
 from xaugcol.sources.processes import Process
@@ -125,14 +127,20 @@ def _split(n: int, parts: int) -> list[int]:
 
 def run_pythia(out_dir, processes: list[Process], n_events: int, seed: int, workers: int = 1,
                pthat_min: float = 200.0, flat_pthat: bool = False, progress: bool = False) -> dict:
-    """Generate ``n_events`` per process with ``workers`` processes; write files and the fileset."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Generate ``n_events`` per process with ``workers`` processes; write files and the fileset (``out_dir``
+    locked meanwhile). Process names must be plain file names."""
+    with output_lock(out_dir) as out_dir:
+        return _generate(out_dir, processes, n_events, seed, workers, pthat_min, flat_pthat, progress)
+
+
+def _generate(out_dir: Path, processes: list[Process], n_events: int, seed: int, workers: int, pthat_min: float,
+              flat_pthat: bool, progress: bool) -> dict:
     jobs = []
     for process in processes:
+        plain_name(process.name, "the process name")
         seeds = worker_seeds(seed, process.name, workers)
         for k, n in enumerate(_split(n_events, workers)):
-            path = out_dir / (f"{process.name}.root" if workers == 1 else f"{process.name}_{k:03d}.root")
+            path = under(out_dir, f"{process.name}.root" if workers == 1 else f"{process.name}_{k:03d}.root")
             jobs.append(PythiaJob(process, n, seeds[k], k, str(path), pthat_min, flat_pthat))
 
     bar = tqdm(total=n_events * len(processes), unit="evt", desc="pythia", disable=not progress)

@@ -22,10 +22,8 @@ Truth is kept: ``FatJet_genPt``, ``FatJet_genZ``, ``FatJet_genTheta`` and ``PFCa
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from dataclasses import dataclass, field, fields
 
-import awkward as ak
 import numpy as np
 import vector
 from tqdm import tqdm
@@ -271,17 +269,19 @@ TOY_DATASETS = {"toy_signal": 1, "toy_background": 0}
 
 
 def run_toy(out_dir, n_jets: int, seed: int, cfg: ToyConfig | None = None, progress: bool = False) -> dict:
-    """Write ``n_jets`` jets per class (one file per class) and the coffea fileset into ``out_dir``."""
+    """Write ``n_jets`` jets per class (one file per class) and the coffea fileset into ``out_dir`` (locked
+    meanwhile)."""
+    from xaugcol.output_folder import output_lock
     from xaugcol.sources.output import fileset_entry, write_fileset
 
     cfg = cfg or ToyConfig()
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    fileset = {}
-    for dataset, label in TOY_DATASETS.items():
-        path = Path(out_dir) / f"{dataset}.root"
-        n = write_toy_file(path, cfg, label, n_jets, seed, progress=progress)
-        fileset[dataset] = fileset_entry(
-            [path], {"label": label, "process": dataset, "generator": "toy", "seed": seed, "n_events": n}
-        )
-    write_fileset(out_dir, fileset)
+    with output_lock(out_dir) as out_dir:
+        fileset = {}
+        for dataset, label in TOY_DATASETS.items():
+            path = out_dir / f"{dataset}.root"
+            n = write_toy_file(path, cfg, label, n_jets, seed, progress=progress)
+            fileset[dataset] = fileset_entry(
+                [path], {"label": label, "process": dataset, "generator": "toy", "seed": seed, "n_events": n}
+            )
+        write_fileset(out_dir, fileset)
     return fileset

@@ -1,0 +1,105 @@
+"""Output folders: one writer at a time, and no run writes into a folder holding another run's outputs.
+
+* ``output_lock``: an advisory lock (``flock``) on ``<folder>/.xaugcol.lock`` while a run writes. The kernel
+  releases it when the process ends, however it ends (SIGKILL included), so a crashed run never leaves a stale
+  lock. The file itself stays (deleting it would let a waiting run lock a file nobody else sees) and does not
+  count as content. Within one process the lock is re-entrant, so a study holding its folder can run stages that
+  lock their own. A second run finds the folder locked and stops at once with a message naming the holder.
+* ``locked_output``: the folder checked (empty, or ``overwrite``), locked, checked again, created: a refused run
+  leaves nothing behind, not even the lock file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import socket
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from xaugcol.atomic import OutputError, make_dirs
+
+LOCK_NAME = ".xaugcol.lock"
+_held: dict[str, int] = {}  # resolved folder -> depth of nested holds in this process
+
+
+class OutputLockedError(RuntimeError):
+    """Another run is writing into the output folder."""
+
+
+class OutputExistsError(ValueError):
+    """The output folder holds files and the user did not ask to overwrite them."""
+
+
+@contextlib.contextmanager
+def output_lock(folder: str | os.PathLike):
+    """Hold the lock of ``folder`` (created if needed) for the block."""
+    folder = make_dirs(folder)
+    key = str(folder.resolve())
+    if key in _held:
+        _held[key] += 1
+        try:
+            yield folder
+        finally:
+            _held[key] -= 1
+        return
+    path = folder / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise OutputError(path, err.strerror or str(err)) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 1000, 0).decode(errors="replace").strip() or "holder unknown"
+            raise OutputLockedError(f"{folder} is being written by another xaugcol run ({holder}); wait for it "
+                                    "to finish or write to another folder") from None
+        except OSError as err:
+            if err.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                raise
+            warnings.warn(f"{folder}: this filesystem cannot lock files ({err.strerror}); nothing stops a second "
+                          "run from writing into it at the same time")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}: "
+                      f"{' '.join(Path(sys.argv[0]).name if k == 0 else a for k, a in enumerate(sys.argv))}"
+                  .encode(), 0)
+        _held[key] = 1
+        try:
+            yield folder
+        finally:
+            del _held[key]
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def is_empty(folder: Path) -> bool:
+    """No folder, or one holding nothing but its lock file."""
+    folder = Path(folder)
+    return not folder.is_dir() or all(p.name == LOCK_NAME for p in folder.iterdir())
+
+
+def refuse_non_empty(out: str | Path, overwrite: bool) -> None:
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"output path {out} exists and is not a folder")
+    if not overwrite and not is_empty(out):
+        raise OutputExistsError(f"output folder {out} is not empty (use --overwrite to write into it)")
+
+
+def prepare_output_dir(out: str | Path, overwrite: bool) -> Path:
+    """Create ``out``; refuse a non-empty folder unless ``overwrite`` is set."""
+    refuse_non_empty(out, overwrite)
+    return make_dirs(out)
+
+
+@contextlib.contextmanager
+def locked_output(out: str | Path, overwrite: bool):
+    """``out`` checked, locked for the block, checked again (another run may have written meanwhile), created."""
+    refuse_non_empty(out, overwrite)
+    with output_lock(out):
+        yield prepare_output_dir(out, overwrite)
