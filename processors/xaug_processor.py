@@ -1,7 +1,8 @@
 """The XAUG processor: per chunk, the jet table (written as one parquet file) and weighted histograms.
 
 Thin by design: the physics lives in ``xaugcol.processing.jet_table``; this class names the output file after
-the chunk (the same chunk always gives the same file, whatever the executor) and returns coffea accumulators.
+the chunk (the same chunk always gives the same file, whatever the executor) and returns coffea accumulators,
+among them the table it wrote with its row count (the run's report lists exactly these).
 Picklable and free of global state, so the Runner can ship it to futures or Dask workers.
 """
 
@@ -14,7 +15,7 @@ from coffea import processor
 
 from xaugcol.processing.histograms import empty_histograms, fill_histograms
 from xaugcol.processing.jet_table import ProcessingConfig, chunk_jet_table
-from xaugcol.processing.table_io import chunk_name, write_table
+from xaugcol.processing.table_io import table_path, write_table
 
 # generator files carry no NanoAOD cross-references (Electron_jetIdx, ...): coffea would warn for each, per worker
 warnings.filterwarnings("ignore", message="Missing cross-reference index", category=RuntimeWarning)
@@ -30,7 +31,7 @@ class XAUGProcessor(processor.ProcessorABC):
         meta = events.metadata
         dataset = meta["dataset"]
         table, counts, unavailable = chunk_jet_table(events, self.labels, self.config)
-        path = Path(self.out_dir) / dataset / chunk_name(meta)
+        path = table_path(self.out_dir, meta)
         write_table(path, table)
         hists = empty_histograms()
         fill_histograms(hists, table, dataset)
@@ -38,6 +39,7 @@ class XAUGProcessor(processor.ProcessorABC):
             "histograms": hists,
             "counts": {dataset: {**counts, "chunks": 1, "events": len(events)}},
             "unavailable": {dataset: set(unavailable)},
+            "tables": {path.relative_to(Path(self.out_dir).resolve()).as_posix(): len(table["label"])},
         }
 
     def postprocess(self, accumulator):

@@ -5,8 +5,9 @@
                             [--pthat-min X] [--flat-pthat] [--process-card card.yaml] [--overwrite]
 
     xaugcol process FILESET.json --out DIR [--executor iterative|futures|dask|dask-local] [--workers N]
-                    [--scheduler tcp://HOST:PORT] [--chunksize N]
-                    [--min-pt X] [--skip-bad-files] [--n-particles N] [--image-pixels N] [--overwrite | --resume]
+                    [--scheduler tcp://HOST:PORT] [--chunksize N] [--remote-timeout S] [--connect-timeout S]
+                    [--worker-timeout S] [--min-pt X] [--skip-bad-files] [--n-particles N] [--image-pixels N]
+                    [--overwrite | --resume]
 
     xaugcol train --data DIR --model cnn2d|cnn1d|lstm|dnn [--xaug | --no-xaug] [--seeds K] --out DIR
                   [--epochs N] [--batch-size N] [--learning-rate X] [--patience N] [--msd-window]
@@ -15,7 +16,8 @@
 
     xaugcol explain FILESET.json --taggers DIR [DIR ...] --out DIR [--rules epsilon,alpha1beta0] [--split test]
                     [--executor iterative|futures|dask|dask-local] [--workers N] [--scheduler tcp://HOST:PORT]
-                    [--chunksize N] [--skip-bad-files] [--overwrite | --resume]
+                    [--chunksize N] [--remote-timeout S] [--connect-timeout S] [--worker-timeout S]
+                    [--skip-bad-files] [--overwrite | --resume]
 
     xaugcol condor pack --out environment.tar.gz [--venv DIR]
     xaugcol condor prepare --config condor/submit.yaml --out SUBMISSION [--repo CHECKOUT]
@@ -24,19 +26,24 @@
     xaugcol demo --out DIR [--jets N] [--epochs N] [--seeds K] [--top-k K] [--overwrite | --resume]
     xaugcol study --config configs/zz_vs_qcd.yaml --out DIR [--overwrite | --resume]
 
-A bad argument gets a one-line error on stderr and exit code 2; bad input data (an unreadable file, a missing
-branch) a one-line error naming it and exit code 1.
+A bad argument (also: an output folder another run is writing, a fileset listing one file twice) gets a one-line
+error on stderr and exit code 2; bad input data (an unreadable file, a missing branch), an output that cannot be
+written (no space, read-only) or a Dask cluster that cannot be reached or lost its workers, a one-line error naming
+it and exit code 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
 import yaml
 
-from xaugcol.processing.executors import EXECUTORS, check_executor
+from xaugcol.output_folder import locked_output
+from xaugcol.paths import read_text
+from xaugcol.processing.executors import EXECUTORS, Timeouts, check_executor
 
 EXIT_USAGE = 2
 EXIT_DATA = 1
@@ -119,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     proc.add_argument("--scheduler", help="Dask scheduler address, tcp://HOST:PORT (executor dask)")
     proc.add_argument("--workers", type=_positive_int, default=1, help="processes of the futures / dask-local executor")
     proc.add_argument("--chunksize", type=_positive_int, default=100_000, help="events per chunk")
+    _timeout_options(proc)
     proc.add_argument("--min-pt", type=_non_negative_float, default=0.0, help="minimum recomputed jet pt (GeV)")
     proc.add_argument("--skip-bad-files", action="store_true",
                       help="skip unreadable files and failing chunks, list them (and why) in the report")
@@ -155,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--scheduler", help="Dask scheduler address, tcp://HOST:PORT (executor dask)")
     ex.add_argument("--workers", type=_positive_int, default=1)
     ex.add_argument("--chunksize", type=_positive_int, default=100_000, help="events per chunk")
+    _timeout_options(ex)
     ex.add_argument("--skip-bad-files", action="store_true",
                     help="skip unreadable files and failing chunks, list them (and why) in relevance.json")
     _output_options(ex, "outputs")
@@ -188,6 +197,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _timeout_options(parser) -> None:
+    t = Timeouts()
+    parser.add_argument("--remote-timeout", type=_positive_float, default=t.remote,
+                        help=f"seconds a remote (root://, https://) file may take to answer (default {t.remote:g})")
+    parser.add_argument("--connect-timeout", type=_positive_float, default=t.connect,
+                        help=f"seconds to reach the Dask scheduler (default {t.connect:g})")
+    parser.add_argument("--worker-timeout", type=_positive_float, default=t.workers,
+                        help=f"seconds a Dask cluster may be without any worker before the run stops "
+                             f"(default {t.workers:g})")
+
+
+def _timeouts(args) -> Timeouts:
+    return Timeouts(args.remote_timeout, args.connect_timeout, args.worker_timeout)
+
+
 def _add_resume(parser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
@@ -195,26 +219,24 @@ def _add_resume(parser) -> None:
 
 
 def _generate_toy(args) -> None:
-    from xaugcol.sources.output import prepare_output_dir
     from xaugcol.sources.toy import ToyConfig, run_toy
 
     cfg = ToyConfig()
     if args.config is not None:
         try:
-            data = yaml.safe_load(args.config.read_text())
+            data = yaml.safe_load(read_text(args.config, "toy config"))
         except (OSError, yaml.YAMLError) as err:
             raise UsageError(f"cannot read toy config {args.config}: {err}") from None
         try:
             cfg = ToyConfig.from_dict(data or {})
         except ValueError as err:
             raise UsageError(f"{args.config}: {err}") from None
-    out = prepare_output_dir(args.out, args.overwrite)
-    fileset = run_toy(out, args.jets, args.seed, cfg, progress=True)
+    with locked_output(args.out, args.overwrite) as out:
+        fileset = run_toy(out, args.jets, args.seed, cfg, progress=True)
     _report(out, fileset)
 
 
 def _generate_pythia(args) -> None:
-    from xaugcol.sources.output import prepare_output_dir
     from xaugcol.sources.processes import load_processes
     from xaugcol.sources.pythia import run_pythia
 
@@ -226,9 +248,9 @@ def _generate_pythia(args) -> None:
     unknown = [n for n in names if n not in known]
     if not names or unknown:
         raise UsageError(f"unknown process {', '.join(unknown) or repr(args.process)}; known: {', '.join(sorted(known))}")
-    out = prepare_output_dir(args.out, args.overwrite)
-    fileset = run_pythia(out, [known[n] for n in names], args.events, args.seed, args.workers,
-                         args.pthat_min, args.flat_pthat, progress=True)
+    with locked_output(args.out, args.overwrite) as out:
+        fileset = run_pythia(out, [known[n] for n in names], args.events, args.seed, args.workers,
+                             args.pthat_min, args.flat_pthat, progress=True)
     _report(out, fileset)
 
 
@@ -240,25 +262,26 @@ def _output_options(parser, what: str) -> None:
                        help="continue an interrupted run into the same folder, with the same settings")
 
 
-def _run_output_dir(args, earlier: tuple[str, ...]) -> Path:
-    """The output folder: reused by --resume; with --overwrite the ``earlier`` outputs of a previous run are
-    removed first, so that none is read together with the new ones."""
+@contextlib.contextmanager
+def _claimed_output(args, earlier: tuple[str, ...]):
+    """The locked output folder of a process / explain run: reused by --resume; with --overwrite the ``earlier``
+    outputs of a previous run are removed first, so that none is read together with the new ones. An interrupted
+    run that finished no chunk has nothing to resume: a plain run starts again over it."""
     import shutil
 
     from xaugcol.processing.checkpoints import CHECKPOINTS, MANIFEST
-    from xaugcol.sources.output import prepare_output_dir
 
-    if args.resume:
-        args.out.mkdir(parents=True, exist_ok=True)
-        return args.out
-    if (args.out / CHECKPOINTS / MANIFEST).exists() and not args.overwrite:
+    checkpoints = args.out / CHECKPOINTS
+    interrupted = (checkpoints / MANIFEST).exists()
+    if interrupted and any(checkpoints.rglob("*.npz")) and not (args.resume or args.overwrite):
         raise UsageError(f"{args.out} holds an interrupted run: continue it with --resume (same settings), or "
                          "start again with --overwrite")
-    out = prepare_output_dir(args.out, args.overwrite)
-    for name in (*earlier, CHECKPOINTS):
-        if (out / name).is_dir():
-            shutil.rmtree(out / name)
-    return out
+    with locked_output(args.out, args.overwrite or args.resume or interrupted) as out:
+        if args.overwrite or (interrupted and not args.resume):
+            for name in (*earlier, CHECKPOINTS):
+                if (out / name).is_dir():
+                    shutil.rmtree(out / name)
+        yield out
 
 
 def _print_skipped(result) -> None:
@@ -281,9 +304,10 @@ def _process(args) -> None:
         check_executor(args.executor, args.scheduler)
     except (FilesetError, ValueError) as err:
         raise UsageError(str(err)) from None
-    out = _run_output_dir(args, (JETS_DIR,))
-    result = run_processing(fileset, out, args.executor, args.workers, args.chunksize, config,
-                            args.skip_bad_files, progress=True, scheduler=args.scheduler, resume=args.resume)
+    with _claimed_output(args, (JETS_DIR,)) as out:
+        result = run_processing(fileset, out, args.executor, args.workers, args.chunksize, config,
+                                args.skip_bad_files, progress=True, scheduler=args.scheduler, resume=args.resume,
+                                timeouts=_timeouts(args))
     for name, c in result.counts.items():
         skipped = {k.removeprefix("skipped_"): v for k, v in c.items() if k.startswith("skipped_") and v}
         extra = f", skipped {skipped}" if skipped else ""
@@ -296,7 +320,6 @@ def _process(args) -> None:
 
 
 def _train(args) -> None:
-    from xaugcol.sources.output import prepare_output_dir
     from xaugcol.training.study import Study, tagger_name
 
     try:
@@ -317,8 +340,8 @@ def _train(args) -> None:
         raise UsageError(str(err)) from None
     if not study.data.is_dir():
         raise UsageError(f"no jet tables at {study.data}")
-    prepare_output_dir(study.out, args.overwrite)
-    results = study.run(progress=True)
+    with locked_output(study.out, args.overwrite):
+        results = study.run(progress=True)
     for tagger, result in zip(study.taggers, results.values()):
         s = result["summary"]
         print(f"{tagger_name(tagger)}: AUC {s['auc']['mean']:.4f} +- {s['auc']['std']:.4f}, "
@@ -338,11 +361,11 @@ def _explain(args) -> None:
     except FilesetError as err:
         raise UsageError(str(err)) from None
     rules = tuple(r.strip() for r in args.rules.split(",") if r.strip())
-    out = _run_output_dir(args, ())
     try:
-        result = run_relevance(fileset, args.taggers, out, rules, args.split, None, args.executor, args.workers,
-                               args.chunksize, args.skip_bad_files, progress=True, scheduler=args.scheduler,
-                               resume=args.resume)
+        with _claimed_output(args, ()) as out:
+            result = run_relevance(fileset, args.taggers, out, rules, args.split, None, args.executor,
+                                   args.workers, args.chunksize, args.skip_bad_files, progress=True,
+                                   scheduler=args.scheduler, resume=args.resume, timeouts=_timeouts(args))
     except ModelFileError:
         raise
     except ValueError as err:
@@ -395,12 +418,14 @@ def _condor(args) -> None:
             from condor.jobs import prepare_jobs
 
             repo = args.repo or Path(__file__).resolve().parents[1]
-            jobs = prepare_jobs(SubmitConfig.load(args.config), args.out, repo)
+            with locked_output(args.out, overwrite=False):
+                jobs = prepare_jobs(SubmitConfig.load(args.config), args.out, repo)
             print(f"{len(jobs['groups'])} job(s) at commit {jobs['commit']}: cd {args.out} && condor_submit job.sub")
         else:
             from condor.jobs import merge_outputs
 
-            report = merge_outputs(args.submission, args.out)
+            with locked_output(args.out, overwrite=False):
+                report = merge_outputs(args.submission, args.out)
             for name, c in report["counts"].items():
                 print(f"{name}: {c['events']} events, {c['jets_kept']}/{c['jets_seen']} jets kept")
             print(f"merged {report['jobs']} job(s) into {args.out}")
@@ -408,13 +433,28 @@ def _condor(args) -> None:
         raise UsageError(str(err)) from None
 
 
-def main(argv: list[str] | None = None) -> int:
-    from xaugcol.jets.constituents import MissingBranchError
-    from xaugcol.models.folder import ModelFileError
-    from xaugcol.processing.checkpoints import CheckpointError
-    from xaugcol.processing.run import BadFileError
-    from xaugcol.sources.output import OutputExistsError
+def _resumable(args) -> str:
+    """What a stopped process / explain run left for --resume."""
+    from xaugcol.processing.checkpoints import CHECKPOINTS
 
+    if getattr(args, "command", None) not in ("process", "explain"):
+        return ""
+    done = len(list((args.out / CHECKPOINTS).rglob("*.npz")))
+    return f" ({done} finished chunk(s) checkpointed in {args.out}: --resume continues the run)" if done else ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    from xaugcol.atomic import OutputError
+    from xaugcol.jets.constituents import MissingBranchError
+    from xaugcol.output_folder import OutputExistsError, OutputLockedError
+    from xaugcol.models.folder import ModelFileError
+    from xaugcol.paths import UnsafePathError
+    from xaugcol.processing.checkpoints import CheckpointError
+    from xaugcol.processing.chunk_guard import ChunkError
+    from xaugcol.processing.executors import ClusterError
+    from xaugcol.processing.run import BadFileError, FilesetError
+
+    args = None
     try:
         args = build_parser().parse_args(argv)
         if args.command == "process":
@@ -429,11 +469,14 @@ def main(argv: list[str] | None = None) -> int:
             _condor(args)
         else:
             {"toy": _generate_toy, "pythia": _generate_pythia}[args.source](args)
-    except (UsageError, OutputExistsError, CheckpointError) as err:
+    except (UsageError, OutputExistsError, CheckpointError, OutputLockedError, FilesetError, UnsafePathError) as err:
         print(f"xaugcol: error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    except (BadFileError, MissingBranchError, ModelFileError) as err:
+    except (BadFileError, MissingBranchError, ModelFileError, ChunkError) as err:
         print(f"xaugcol: error: {err}", file=sys.stderr)
+        return EXIT_DATA
+    except (OutputError, ClusterError) as err:
+        print(f"xaugcol: error: {err}{_resumable(args)}", file=sys.stderr)
         return EXIT_DATA
     return 0
 

@@ -12,7 +12,6 @@ Outputs in ``out_dir``:
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 from dataclasses import dataclass, field
@@ -23,12 +22,15 @@ import uproot
 
 from xaugcol.atomic import atomic_path, write_json
 from xaugcol.explain.ensemble import Ensemble
+from xaugcol.output_folder import output_lock
+from xaugcol.models.folder import folder_digest
 from xaugcol.explain.histograms import pair_key
 from xaugcol.explain.lrp import preset
 from xaugcol.explain.relevance import SPLIT_CHOICES, empty_counts
 from xaugcol.explain.summary import mean_normalised_relevance, ranking, top_pair
 from xaugcol.processing.checkpoints import close_checkpoints, open_checkpoints
 from xaugcol.processing.chunk_guard import skipped_chunks
+from xaugcol.processing.executors import Timeouts, dask_session
 from xaugcol.processing.jet_table import ProcessingConfig
 from xaugcol.processing.run import REPORT, run_coffea, screen_fileset, versions
 
@@ -65,10 +67,11 @@ def run_relevance(fileset: dict, taggers, out_dir: str | Path, rules=DEFAULT_RUL
                   processing: ProcessingConfig | None = None, executor: str = "iterative", workers: int = 1,
                   chunksize: int = 100_000, skip_bad_files: bool = False, batch_size: int = 512, threads: int = 1,
                   progress: bool = False, scheduler: str | None = None, resume: bool = False,
-                  client=None) -> RelevanceResult:
+                  client=None, timeouts: Timeouts = Timeouts()) -> RelevanceResult:
     """``taggers``: tagger or ensemble folders (or ``Ensemble`` objects); ``executor`` as in
     ``xaugcol.processing.executors`` (``scheduler``: the Dask scheduler address of executor ``dask``; ``client``:
-    an open Dask client to run on). ``resume``: continue an interrupted run from its checkpoints."""
+    an open Dask client to run on). ``resume``: continue an interrupted run from its checkpoints; it must have
+    the same settings, input files and model folders (every file of every member, fingerprinted)."""
     from processors.relevance_processor import RelevanceProcessor
 
     ensembles = [t if isinstance(t, Ensemble) else Ensemble.load(t) for t in taggers]
@@ -87,52 +90,55 @@ def run_relevance(fileset: dict, taggers, out_dir: str | Path, rules=DEFAULT_RUL
         _check_shapes(e, processing)
         e.load_members()  # unreadable or unsafe weights fail here, naming the file, before any chunk runs
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    good, skipped, entries = screen_fileset(fileset, skip_bad_files)
-    labels = {name: int(entry["metadata"]["label"]) for name, entry in fileset.items()}
-    manifest = {"run": "relevance", "rules": list(rules), "split": split, "batch_size": batch_size,
-                "threads": threads, "chunksize": chunksize, "processing": processing.as_dict(), "labels": labels,
-                "files": entries, "taggers": {e.name: [_file_digest(Path(f) / "model.pt") for _, f in e.members]
-                                              for e in ensembles}}
-    folder, resumed = open_checkpoints(out_dir, manifest, resume)
-    instance = RelevanceProcessor(ensembles, labels, processing, rules, split, batch_size, threads)
-    output = run_coffea(good, instance, executor, workers, chunksize, progress, scheduler, folder, skip_bad_files,
-                        client)
-    if not output.get("histograms"):
-        raise ValueError("no jets to explain: every file was empty or skipped"
-                         + "".join(f"\n  skipped: {c['reason']}" for c in skipped_chunks(output)))
+    out_dir = Path(out_dir).resolve()  # chunks run in other processes, perhaps in another working directory
+    with output_lock(out_dir):
+        good, skipped, identities = screen_fileset(fileset, skip_bad_files, timeouts.remote)
+        labels = {name: int(entry["metadata"]["label"]) for name, entry in fileset.items()}
+        manifest = {"run": "relevance", "rules": list(rules), "split": split, "batch_size": batch_size,
+                    "threads": threads, "chunksize": chunksize, "processing": processing.as_dict(), "labels": labels,
+                    "files": identities,
+                    "taggers": {e.name: {f"seed_{seed}": folder_digest(f) for seed, f in e.members}
+                                for e in ensembles}}
+        with dask_session(executor, scheduler, workers, client, timeouts) as client:
+            folder, resumed = open_checkpoints(out_dir, manifest, resume)
+            instance = RelevanceProcessor(ensembles, labels, processing, rules, split, batch_size, threads)
+            output = run_coffea(good, instance, executor, workers, chunksize, progress, scheduler, folder,
+                                skip_bad_files, client, timeouts)
+        if not output.get("histograms"):
+            raise ValueError("no jets to explain: every file was empty or skipped"
+                             + "".join(f"\n  skipped: {c['reason']}" for c in skipped_chunks(output)))
+        result = _write_outputs(out_dir, output, fileset, ensembles, rules)
+        write_json(out_dir / RELEVANCE_JSON, {
+            "config": {"rules": list(rules), "split": split, "executor": executor, "workers": workers,
+                       "chunksize": chunksize, "batch_size": batch_size, "threads": threads,
+                       "processing": processing.as_dict()},
+            "taggers": {e.name: {"members": [{"seed": s, "folder": f} for s, f in e.members],
+                                 "inputs": list(e.spec.inputs), "xaug_columns": list(e.spec.xaug_columns),
+                                 "msd_window": e.spec.msd_window, "matched_signal": e.spec.matched_signal}
+                        for e in ensembles},
+            "counts": result.counts,
+            "absorbed_fraction": {e.name: {r: _ratio(result.counts[e.name], r) for r in rules} for e in ensembles},
+            "skipped_files": skipped,
+            "skipped_chunks": skipped_chunks(output),
+            "chunks_from_checkpoints": resumed,
+            "relevance": result.summary,
+            "outputs": {"histograms": RELEVANCE_ROOT},
+            "versions": versions(),
+        })
+        close_checkpoints(folder)
+    result.skipped_files = skipped
+    return result
 
+
+def _write_outputs(out_dir: Path, output: dict, fileset: dict, ensembles: list, rules) -> RelevanceResult:
+    """Counts per tagger and dataset, the summary, and ``relevance.root``."""
     hists = output["histograms"]
     zero = {**empty_counts(rules), "chunks": 0, "jets_in_table": 0}
     counts = {e.name: {d: {**zero, **output["counts"].get(e.name, {}).get(d, {})} for d in fileset}
               for e in ensembles}
     summary = {e.name: summarise(hists, e, rules) for e in ensembles}
     write_relevance_root(out_dir / RELEVANCE_ROOT, hists, summary)
-    write_json(out_dir / RELEVANCE_JSON, {
-        "config": {"rules": list(rules), "split": split, "executor": executor, "workers": workers,
-                   "chunksize": chunksize, "batch_size": batch_size, "threads": threads,
-                   "processing": processing.as_dict()},
-        "taggers": {e.name: {"members": [{"seed": s, "folder": f} for s, f in e.members],
-                             "inputs": list(e.spec.inputs), "xaug_columns": list(e.spec.xaug_columns),
-                             "msd_window": e.spec.msd_window, "matched_signal": e.spec.matched_signal}
-                    for e in ensembles},
-        "counts": counts,
-        "absorbed_fraction": {e.name: {r: _ratio(counts[e.name], r) for r in rules} for e in ensembles},
-        "skipped_files": skipped,
-        "skipped_chunks": skipped_chunks(output),
-        "chunks_from_checkpoints": resumed,
-        "relevance": summary,
-        "outputs": {"histograms": RELEVANCE_ROOT},
-        "versions": versions(),
-    })
-    close_checkpoints(folder)
-    return RelevanceResult(hists, counts, summary, ensembles, skipped, skipped_chunks(output))
-
-
-def _file_digest(path: Path) -> str:
-    """A resumed run must explain with the same weights: the manifest records each member's model digest."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return RelevanceResult(hists, counts, summary, ensembles, [], skipped_chunks(output))
 
 
 def summarise(hists: dict, ensemble: Ensemble, rules) -> dict:

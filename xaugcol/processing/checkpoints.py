@@ -27,7 +27,9 @@ from coffea.processor.checkpointer import CheckpointerABC
 from coffea.processor.executor import WorkItem
 from hist import serialization
 
-from xaugcol.atomic import atomic_path, write_json
+from xaugcol.atomic import atomic_path, make_dirs, write_json
+from xaugcol.paths import safe_component, under
+from xaugcol.processing.chunk_guard import raise_fault
 from xaugcol.processing.table_io import chunk_key
 
 CHECKPOINTS = "checkpoints"
@@ -40,15 +42,19 @@ class CheckpointError(RuntimeError):
 
 
 class ChunkCheckpointer(CheckpointerABC):
-    """coffea checkpointer writing ``folder/<dataset>/<chunk>.npz`` (safe format, atomic)."""
+    """coffea checkpointer writing ``folder/<dataset>/<chunk>.npz`` (safe format, atomic). coffea calls it after
+    every chunk, outside its error wrapping: it also raises the stopping error a guarded chunk handed back
+    (``chunk_guard``). With ``folder`` None it only does that."""
 
-    def __init__(self, folder: str | Path):
-        self.folder = str(folder)
+    def __init__(self, folder: str | Path | None):
+        self.folder = None if folder is None else str(Path(folder).resolve())
 
     def path(self, metadata) -> Path:
-        return Path(self.folder) / str(metadata["dataset"]) / (chunk_key(metadata) + ".npz")
+        return under(self.folder, safe_component(metadata["dataset"]), chunk_key(metadata) + ".npz")
 
     def load(self, metadata, processor_instance):
+        if self.folder is None:
+            return None
         path = self.path(metadata)
         if not path.exists():
             return None
@@ -59,7 +65,8 @@ class ChunkCheckpointer(CheckpointerABC):
             return None
 
     def save(self, output, metadata, processor_instance) -> None:
-        if output.get("out", {}).get("skipped_chunks"):
+        raise_fault(output.get("out", {}))
+        if self.folder is None or output.get("out", {}).get("skipped_chunks"):
             return  # a failed chunk is retried by a resumed run, not remembered as done
         save_accumulator(self.path(metadata), output)
 
@@ -68,7 +75,7 @@ def save_accumulator(path: str | Path, obj) -> None:
     arrays: dict[str, np.ndarray] = {}
     tree = _encode(obj, arrays)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, **{TREE: np.array(json.dumps(tree))}, **arrays)
@@ -129,27 +136,44 @@ def _decode(node: dict, arrays):
 def open_checkpoints(out_dir: str | Path, manifest: dict, resume: bool) -> tuple[Path, int]:
     """The checkpoint folder of a run into ``out_dir`` and the number of chunks already done there.
 
-    Without ``resume`` a folder left by an interrupted run is refused; with it, its manifest must equal this
-    run's (the fields that differ are named). Temporaries an interrupted write left behind are removed."""
+    Without ``resume`` a folder left by an interrupted run is refused (unless that run finished no chunk: then
+    nothing is lost by starting again); with it, its manifest must equal this run's, and the settings or input
+    files that differ are named. Temporaries an interrupted write left behind are removed."""
     out_dir = Path(out_dir)
     folder = out_dir / CHECKPOINTS
     manifest = json.loads(json.dumps(manifest))  # tuples -> lists, as read back
     path = folder / MANIFEST
-    if path.exists():
+    done = sum(1 for _ in folder.rglob("*.npz")) if folder.is_dir() else 0
+    if path.exists() and done:
         if not resume:
             raise CheckpointError(f"{out_dir} holds the checkpoints of an interrupted run: rerun with --resume to "
-                                  "continue it, or write to a new folder")
+                                  "continue it, or start again with --overwrite")
         previous = json.loads(path.read_text())
-        differ = sorted(k for k in set(previous) | set(manifest) if previous.get(k) != manifest.get(k))
+        differ = differences(previous, manifest)
         if differ:
-            raise CheckpointError(f"{path}: the interrupted run had other {', '.join(differ)}; resume it with "
-                                  "the same settings or write to a new folder")
+            shown = ", ".join(differ[:8]) + (f" and {len(differ) - 8} more" if len(differ) > 8 else "")
+            raise CheckpointError(f"{path}: the interrupted run had other {shown}; resume it with the same inputs "
+                                  "and settings, or start again with --overwrite")
         for stale in out_dir.rglob(".*.tmp-*"):
-            stale.unlink()
+            shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
     else:
-        folder.mkdir(parents=True, exist_ok=True)
+        make_dirs(folder)
         write_json(path, manifest)
-    return folder, sum(1 for _ in folder.rglob("*.npz"))
+    return folder, done
+
+
+def differences(old, new, where: str = "") -> list[str]:
+    """Dotted paths of the entries that differ between two JSON-like values (for messages)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in sorted(set(old) | set(new), key=str):
+            name = f"{where}.{key}" if where else str(key)
+            if key not in old or key not in new:
+                out.append(name)
+            else:
+                out += differences(old[key], new[key], name)
+        return out
+    return [] if old == new else [where or "value"]
 
 
 def close_checkpoints(folder: str | Path) -> None:

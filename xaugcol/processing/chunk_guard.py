@@ -1,31 +1,72 @@
-"""Skip a chunk that fails, and say so: with ``--skip-bad-files`` a chunk whose processing raises (a branch
-missing from one file, an unreadable basket) is recorded with its file, entry range and the error, and the run
-goes on. coffea's own ``skipbadfiles`` only warns; this keeps the record for the run's report."""
+"""What a failing chunk means: an input fault may be skipped, anything else stops the run with its own message.
+
+``ChunkGuard`` wraps every processor a run uses. When a chunk raises:
+* an input fault (a branch missing from one file, an unreadable basket, any error of the chunk's data) is, with
+  ``--skip-bad-files``, recorded with its file, entry range and the error, and the run goes on (coffea's own
+  ``skipbadfiles`` only warns; this keeps the record for the run's report). Without it the run stops, naming the
+  file and entry range (``ChunkError``) or the missing branch;
+* an output fault (``OutputError``: no space, a read-only folder, no permission) or running out of memory is never
+  skipped: the run stops.
+
+A stopping error is handed back as the chunk's output and raised by the checkpointer (``FAULT``), which coffea
+calls outside its own error wrapping: so it arrives as itself, with its one-line message, from every executor
+(a process pool does not carry an exception's cause across).
+"""
 
 from __future__ import annotations
 
 from coffea import processor
 
+from xaugcol.atomic import OutputError
+from xaugcol.jets.constituents import MissingBranchError
 
-class SkipBadChunks(processor.ProcessorABC):
-    def __init__(self, inner: processor.ProcessorABC):
+FAULT = "__fault__"
+
+
+class ChunkError(RuntimeError):
+    """A chunk failed on its input data; names the file, the entry range and the error."""
+
+    def __init__(self, file: str, entrystart: int, entrystop: int, reason: str):
+        self.file, self.entrystart, self.entrystop, self.reason = file, entrystart, entrystop, reason
+        super().__init__(f"{file}, entries {entrystart}-{entrystop}: {reason}")
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+    def __reduce__(self):
+        return (type(self), (self.file, self.entrystart, self.entrystop, self.reason))
+
+
+class ChunkGuard(processor.ProcessorABC):
+    def __init__(self, inner: processor.ProcessorABC, skip_bad_chunks: bool = False):
         self.inner = inner
+        self.skip_bad_chunks = skip_bad_chunks
 
     def process(self, events):
         try:
             return self.inner.process(events)
-        except MemoryError:
-            raise  # a resource problem, not bad input
+        except (OutputError, MemoryError) as err:
+            return {FAULT: err}
         except Exception as err:
             meta = events.metadata
+            start, stop = int(meta["entrystart"]), int(meta["entrystop"])
+            reason = f"{type(err).__name__}: {err}"
+            if not self.skip_bad_chunks:
+                return {FAULT: err if isinstance(err, MissingBranchError)
+                        else ChunkError(str(meta["filename"]), start, stop, reason)}
             return {"skipped_chunks": [{
-                "dataset": str(meta["dataset"]), "file": str(meta["filename"]),
-                "entrystart": int(meta["entrystart"]), "entrystop": int(meta["entrystop"]),
-                "events": int(meta["entrystop"]) - int(meta["entrystart"]),
-                "reason": f"{type(err).__name__}: {err}"}]}
+                "dataset": str(meta["dataset"]), "file": str(meta["filename"]), "entrystart": start,
+                "entrystop": stop, "events": stop - start, "reason": reason}]}
 
     def postprocess(self, accumulator):
         return self.inner.postprocess(accumulator)
+
+
+def raise_fault(output: dict) -> None:
+    """Raise the stopping error a guarded chunk returned, if any."""
+    fault = output.get(FAULT)
+    if fault is not None:
+        raise fault
 
 
 def skipped_chunks(output: dict) -> list[dict]:

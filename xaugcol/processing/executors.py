@@ -7,14 +7,41 @@
 
 A Dask client opened once (``dask_client``) can serve several stages: pass it as ``client`` to the coffea runs
 and ``dask_map(client)`` as the ``mapper`` of ensemble training, so members and chunks share the same workers.
+
+Nothing waits forever: a scheduler that does not answer within ``Timeouts.connect`` seconds is a ``ClusterError``
+before anything is written, and a cluster left without a single worker for ``Timeouts.workers`` seconds stops
+the run with a ``ClusterError`` (the chunks finished so far stay checkpointed).
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
+import threading
+import time
+from dataclasses import dataclass
 
 EXECUTORS = ("iterative", "futures", "dask", "dask-local")
 DASK_EXECUTORS = ("dask", "dask-local")
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds before giving up: ``remote`` for a remote (root://, https://) file to answer, ``connect`` for a
+    Dask scheduler, ``workers`` for a Dask cluster without any worker."""
+    remote: float = 30.0
+    connect: float = 10.0
+    workers: float = 300.0
+
+    def __post_init__(self):
+        for name in ("remote", "connect", "workers"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(f"timeout '{name}' must be a number of seconds > 0, got {value!r}")
+
+
+class ClusterError(RuntimeError):
+    """The Dask cluster cannot be reached, or has lost every worker."""
 
 
 def check_executor(executor: str, scheduler: str | None = None) -> None:
@@ -27,19 +54,34 @@ def check_executor(executor: str, scheduler: str | None = None) -> None:
 
 
 @contextlib.contextmanager
-def dask_client(scheduler: str | None = None, workers: int = 1):
+def dask_client(scheduler: str | None = None, workers: int = 1, timeouts: Timeouts = Timeouts()):
     """A dask.distributed client: of the cluster at ``scheduler``, or of a local cluster of ``workers``
     single-threaded processes (one core each, as the chunks and members are single-threaded)."""
     from distributed import Client, LocalCluster
 
     with contextlib.ExitStack() as stack:
         if scheduler:
-            client = stack.enter_context(Client(scheduler))
+            try:
+                client = stack.enter_context(Client(scheduler, timeout=timeouts.connect))
+            except OSError as err:  # distributed raises OSError (a timeout) for an address where nothing answers
+                raise ClusterError(f"no Dask scheduler answers at {scheduler} ({err})") from None
         else:
             cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                                        dashboard_address=None))
             client = stack.enter_context(Client(cluster))
         yield client
+
+
+@contextlib.contextmanager
+def dask_session(executor: str, scheduler: str | None, workers: int, client=None,
+                 timeouts: Timeouts = Timeouts()):
+    """The client a run uses: ``client`` when given; for executors ``dask`` / ``dask-local`` one opened here (so
+    an unreachable scheduler fails before the run writes anything); else None."""
+    if client is not None or executor not in DASK_EXECUTORS:
+        yield client
+        return
+    with dask_client(scheduler if executor == "dask" else None, workers, timeouts) as own:
+        yield own
 
 
 def dask_map(client):
@@ -50,23 +92,73 @@ def dask_map(client):
     return mapper
 
 
+class WorkerWatch:
+    """Watches a Dask client while a run waits on it: after ``grace`` seconds without any worker it says so and
+    cancels the client's pending futures, which ends the wait; ``fired`` then holds the reason."""
+
+    def __init__(self, client, grace: float, poll: float = 1.0):
+        self.client, self.grace, self.poll = client, grace, poll
+        self.fired: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="xaugcol-worker-watch", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        from distributed import Future
+
+        since, warned = None, False
+        while not self._stop.wait(self.poll):
+            try:
+                n = len(self.client.scheduler_info(n_workers=-1)["workers"])
+            except Exception:  # the scheduler itself is gone: as good as no worker
+                n = 0
+            if n:
+                since, warned = None, False
+                continue
+            since = since or time.monotonic()
+            if not warned and time.monotonic() - since >= min(10.0, self.grace / 2):
+                print(f"xaugcol: no Dask worker connected to {self.client.scheduler.address}; giving up after "
+                      f"{self.grace:g} s without one", file=sys.stderr, flush=True)
+                warned = True
+            if time.monotonic() - since >= self.grace:
+                self.fired = (f"no Dask worker was connected to {self.client.scheduler.address} for {self.grace:g} s "
+                              "(every worker died or none started)")
+                with contextlib.suppress(Exception):
+                    self.client.cancel([Future(key, self.client) for key in list(self.client.futures)])
+                return
+
+
 @contextlib.contextmanager
 def coffea_executor(executor: str, workers: int = 1, scheduler: str | None = None, progress: bool = False,
-                    client=None):
+                    client=None, timeouts: Timeouts = Timeouts()):
     """The coffea executor; a Dask client (and a local cluster) opened here live as long as the block.
-    ``client``: an open Dask client to use instead (executors ``dask`` / ``dask-local`` only)."""
+    ``client``: an open Dask client to use instead (executors ``dask`` / ``dask-local`` only). On Dask the block
+    raises ``ClusterError`` when the cluster had no worker for ``timeouts.workers`` seconds."""
     from coffea import processor
 
-    if client is not None:
-        if executor not in DASK_EXECUTORS:
-            raise ValueError(f"a Dask client is only used by executors {DASK_EXECUTORS}, not {executor!r}")
-        yield processor.DaskExecutor(client=client, status=progress)
-        return
-    check_executor(executor, scheduler)
+    if client is not None and executor not in DASK_EXECUTORS:
+        raise ValueError(f"a Dask client is only used by executors {DASK_EXECUTORS}, not {executor!r}")
+    if client is None:
+        check_executor(executor, scheduler)
     if executor == "iterative":
         yield processor.IterativeExecutor(status=progress)
     elif executor == "futures":
         yield processor.FuturesExecutor(status=progress, workers=workers)
     else:
-        with dask_client(scheduler if executor == "dask" else None, workers) as own:
-            yield processor.DaskExecutor(client=own, status=progress)
+        with dask_session(executor, scheduler, workers, client, timeouts) as dask, \
+                WorkerWatch(dask, timeouts.workers) as watch:
+            try:
+                yield processor.DaskExecutor(client=dask, status=progress)
+            except Exception as err:
+                if watch.fired:
+                    raise ClusterError(watch.fired) from err
+                raise
+            if watch.fired:  # cancelled while the run was finishing: its output is not trustworthy
+                raise ClusterError(watch.fired)

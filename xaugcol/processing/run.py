@@ -16,8 +16,14 @@ Every chunk's output is checkpointed while the run goes (``checkpoints``): an in
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import os
 import platform
+import sys
+import traceback
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,18 +31,21 @@ import hist
 import numpy as np
 import uproot
 
-from xaugcol.atomic import atomic_path, write_json
+from xaugcol.atomic import OutputError, atomic_path, write_json
 from xaugcol.jets.constituents import MissingBranchError
+from xaugcol.output_folder import output_lock
+from xaugcol.paths import NotRegularFileError, check_regular, read_text, safe_component
 from xaugcol.processing.checkpoints import (CHECKPOINTS, MANIFEST, CheckpointError, ChunkCheckpointer,
                                             close_checkpoints, open_checkpoints)
-from xaugcol.processing.chunk_guard import SkipBadChunks, skipped_chunks
-from xaugcol.processing.executors import check_executor, coffea_executor
+from xaugcol.processing.chunk_guard import ChunkError, ChunkGuard, skipped_chunks
+from xaugcol.processing.executors import ClusterError, Timeouts, check_executor, coffea_executor, dask_session
 from xaugcol.processing.histograms import empty_histograms
 from xaugcol.processing.jet_table import SKIP_REASONS, ProcessingConfig
-from xaugcol.processing.table_io import JETS_DIR
+from xaugcol.processing.table_io import JETS_DIR, reconcile_tables
 
 REPORT = "report.json"
 HISTOGRAMS = "histograms.root"
+EVENT_ID = ("run", "luminosityBlock", "event")
 
 
 class BadFileError(RuntimeError):
@@ -59,11 +68,12 @@ class RunResult:
 
 def load_fileset(path: str | Path) -> dict:
     """A coffea fileset from JSON, validated: {dataset: {"files": {path: tree} or [paths], "metadata": {"label"}}}.
-    Relative file paths are taken relative to the JSON file."""
+    Relative file paths are taken relative to the JSON file. A file listed twice (under another path, through a
+    link, or in two datasets) is refused: it would be counted twice."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
+        data = json.loads(read_text(path, "fileset"))
+    except (OSError, ValueError) as err:
         raise FilesetError(f"fileset {path}: cannot read it as JSON: {err}") from None
     if not isinstance(data, dict) or not data:
         raise FilesetError(f"fileset {path}: expected a non-empty mapping of dataset names")
@@ -73,33 +83,61 @@ def load_fileset(path: str | Path) -> dict:
         if not isinstance(entry, dict) or "files" not in entry:
             raise FilesetError(f"{where}: expected a mapping with 'files'")
         files = entry["files"]
-        if isinstance(files, list):
+        if isinstance(files, list) and all(isinstance(f, str) for f in files):
             files = {f: "Events" for f in files}
         if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
             raise FilesetError(f"{where}: 'files' must map file paths to tree names (or list file paths)")
-        meta = dict(entry.get("metadata") or {})
-        if meta.get("label") not in (0, 1):
+        meta = entry.get("metadata")
+        if meta is None:
+            meta = {}
+        if not isinstance(meta, dict):
+            raise FilesetError(f"{where}: 'metadata' must be a mapping (with 'label'), got {type(meta).__name__}")
+        if meta.get("label") not in (0, 1) or isinstance(meta.get("label"), bool):
             raise FilesetError(f"{where}: metadata 'label' must be 0 or 1, got {meta.get('label')!r}")
         resolved = {}
         for f, tree in files.items():
             is_remote = "://" in f
-            resolved[f if is_remote or Path(f).is_absolute() else str((path.parent / f).resolve())] = tree
-        fileset[name] = {"files": resolved, "metadata": meta}
+            # absolute, not resolved: messages name the paths as listed (links included)
+            resolved[f if is_remote or Path(f).is_absolute() else os.path.abspath(path.parent / f)] = tree
+        fileset[name] = {"files": resolved, "metadata": dict(meta)}
+    _refuse_duplicates(fileset, f"fileset {path}: ")
     return fileset
 
 
-def check_file(path: str, tree: str) -> int:
-    """Number of entries of ``tree`` in ``path``; BadFileError naming the file when it cannot be read.
+def _refuse_duplicates(fileset: dict, where: str) -> None:
+    """FilesetError when two listed local paths are one file (the same real path)."""
+    seen = {}
+    for name, entry in fileset.items():
+        for f in entry["files"]:
+            if "://" in f:
+                continue
+            first = seen.setdefault(os.path.realpath(f), (name, f))
+            if first != (name, f):
+                raise FilesetError(f"{where}{first[1]} (dataset {first[0]!r}) and {f} (dataset {name!r}) are the "
+                                   "same file: list each file once, or its events are counted twice")
 
-    Reads metadata only: the file opens, the tree exists, and every basket of every branch lies inside the file
-    (a truncated copy opens fine but its last baskets point past the end).
+
+def check_file(path: str, tree: str, timeout: float = Timeouts.remote) -> dict:
+    """The identity of ``path``: entries of ``tree``, the ROOT file's UUID and, for local files, size and
+    modification time. BadFileError naming the file when it cannot be read.
+
+    Reads metadata only: the file is a regular file (a FIFO or device would block), it opens, the tree exists
+    with the event identity branches, and every basket of every branch lies inside the file (a truncated copy opens fine but its last baskets point
+    past the end). A remote file that does not answer within ``timeout`` seconds is a bad file.
     """
+    remote = "://" in path
     try:
-        with uproot.open(path) as f:
+        if not remote:
+            check_regular(path, "input file")
+        with uproot.open(path, **({"timeout": timeout} if remote else {})) as f:
             if tree not in f:
                 present = sorted(set(k.split(";")[0] for k in f.keys()))
                 raise BadFileError(f"{path}: no tree {tree!r} (has: {', '.join(present) or 'nothing'})")
             t = f[tree]
+            missing = [b for b in EVENT_ID if b not in t]
+            if missing:  # coffea's NanoAOD schema cannot even build the events without them
+                raise BadFileError(f"{path}: tree {tree!r} has no {', '.join(missing)}: every jet-table row "
+                                   "carries the event identity (run, luminosityBlock, event)")
             size = getattr(f.file.source, "num_bytes", None)
             if size is not None:
                 for branch in t.itervalues(recursive=True):
@@ -110,45 +148,63 @@ def check_file(path: str, tree: str) -> int:
                     if ends.max() > size:
                         raise BadFileError(f"{path}: truncated: branch {branch.name!r} has data up to byte "
                                            f"{int(ends.max())} but the file has {size} bytes")
-            return int(t.num_entries)
+            identity = {"entries": int(t.num_entries), "uuid": str(f.file.uuid)}
     except BadFileError:
         raise
     except FileNotFoundError:
         raise BadFileError(f"{path}: file not found") from None
+    except NotRegularFileError as err:
+        raise BadFileError(str(err)) from None
+    except TimeoutError:
+        raise BadFileError(f"{path}: no answer within {timeout:g} s (remote timeout)") from None
     except Exception as err:  # uproot raises many types on truncated / corrupt files
         raise BadFileError(f"{path}: cannot read it as ROOT ({type(err).__name__}: {err})") from None
+    if not remote:
+        st = os.stat(path)
+        identity.update(size=st.st_size, mtime_ns=st.st_mtime_ns)
+    return identity
 
 
-def screen_fileset(fileset: dict, skip_bad_files: bool) -> tuple[dict, list, dict]:
+def screen_fileset(fileset: dict, skip_bad_files: bool, timeout: float = Timeouts.remote) -> tuple[dict, list, dict]:
     """Check every file (``check_file``) before processing. Returns (the fileset of readable, non-empty files,
-    skipped files with the reason, entries per file). The first bad file raises unless ``skip_bad_files``."""
-    good, skipped, entries = {}, [], {}
+    with local paths made absolute; skipped files with the reason; the identity of every readable file). The
+    first bad file raises unless ``skip_bad_files``; two paths to one ROOT file (same UUID) always raise."""
+    good, skipped, identities, owners = {}, [], {}, {}
     for name, entry in fileset.items():
         files = {}
         for path, tree in entry["files"].items():
+            path = path if "://" in path else os.path.abspath(path)  # workers may run elsewhere
             try:
-                entries[path] = check_file(path, tree)
-                files[path] = tree
+                identities[path] = check_file(path, tree, timeout)
             except BadFileError as err:
                 if not skip_bad_files:
                     raise
                 skipped.append({"dataset": name, "file": path, "reason": str(err)})
+                continue
+            files[path] = tree
+            first = owners.setdefault(identities[path]["uuid"], (name, path))
+            if first != (name, path):
+                raise FilesetError(f"{first[1]} (dataset {first[0]!r}) and {path} (dataset {name!r}) are the same "
+                                   "ROOT file (same UUID): list each file once, or its events are counted twice")
         # files with zero entries have no chunk: keep them out of the Runner, count them as processed
-        nonempty = {p: t for p, t in files.items() if entries[p] > 0}
+        nonempty = {p: t for p, t in files.items() if identities[p]["entries"] > 0}
         if nonempty:
             good[name] = {"files": nonempty, "metadata": entry["metadata"]}
-    return good, skipped, entries
+    return good, skipped, identities
 
 
 def run_coffea(fileset: dict, processor_instance, executor: str = "iterative", workers: int = 1,
                chunksize: int = 100_000, progress: bool = False, scheduler: str | None = None,
-               checkpoints: str | Path | None = None, skip_bad_chunks: bool = False, client=None) -> dict:
+               checkpoints: str | Path | None = None, skip_bad_chunks: bool = False, client=None,
+               timeouts: Timeouts = Timeouts()) -> dict:
     """Run a processor over NanoAOD-style files with coffea's Runner and the named executor (``executors``).
 
     ``checkpoints``: a folder where every chunk's output is saved as it completes and loaded instead of computed
-    on a rerun (``checkpoints.ChunkCheckpointer``). ``skip_bad_chunks``: a chunk that raises is recorded under
-    ``skipped_chunks`` in the output instead of stopping the run. Otherwise a missing branch comes back
-    unwrapped. Chunks are retried on error (3 times) and, on Dask, rerun elsewhere when their worker dies."""
+    on a rerun (``checkpoints.ChunkCheckpointer``). Every chunk runs under ``chunk_guard.ChunkGuard``: with
+    ``skip_bad_chunks`` a chunk failing on its input is recorded under ``skipped_chunks`` and the run goes on;
+    otherwise it stops the run (``MissingBranchError`` or ``ChunkError``, naming the file). An output fault
+    (``OutputError``) always stops it. Chunks are retried on error (3 times) and, on Dask, rerun elsewhere when
+    their worker dies; a cluster without workers for ``timeouts.workers`` seconds is a ``ClusterError``."""
     from coffea import processor
     from coffea.nanoevents import NanoAODSchema
 
@@ -156,97 +212,110 @@ def run_coffea(fileset: dict, processor_instance, executor: str = "iterative", w
         check_executor(executor, scheduler)
     if not fileset:
         return {}
-    if skip_bad_chunks:
-        processor_instance = SkipBadChunks(processor_instance)
-    checkpointer = ChunkCheckpointer(checkpoints) if checkpoints is not None else None
-    with coffea_executor(executor, workers, scheduler, progress, client) as ex:
-        runner = processor.Runner(executor=ex, schema=NanoAODSchema, chunksize=chunksize, checkpointer=checkpointer)
-        try:
-            return runner(fileset, processor_instance=processor_instance, treename="Events") or {}
-        except Exception as err:
-            # coffea wraps a chunk's error; a missing branch is the user's to fix: give it back unwrapped
-            cause = _find_cause(err, MissingBranchError)
-            if cause is not None:
-                raise cause from None
-            raise
+    guarded = ChunkGuard(processor_instance, skip_bad_chunks)
+    with coffea_executor(executor, workers, scheduler, progress, client, timeouts) as ex, _coffea_tracebacks():
+        runner = processor.Runner(executor=ex, schema=NanoAODSchema, chunksize=chunksize,
+                                  checkpointer=ChunkCheckpointer(checkpoints), xrootdtimeout=timeouts.remote)
+        return runner(fileset, processor_instance=guarded, treename="Events") or {}
+
+
+@contextlib.contextmanager
+def _coffea_tracebacks():
+    """coffea's futures executor prints the traceback of a failing chunk, then raises the error. For the errors
+    that carry their own one-line message (a fault we named) that print is noise and is dropped; for anything
+    else (a bug) it is the worker's traceback, so it is shown."""
+    import coffea.processor.executor as coffea_executor_module
+
+    printed = io.StringIO()
+    original = coffea_executor_module.traceback
+    coffea_executor_module.traceback = types.SimpleNamespace(
+        print_exc=lambda *args, **kwargs: traceback.print_exc(file=printed))
+    try:
+        yield
+    except (OutputError, ChunkError, MissingBranchError, ClusterError):
+        raise
+    except BaseException:
+        sys.stderr.write(printed.getvalue())
+        raise
+    finally:
+        coffea_executor_module.traceback = original
 
 
 def run_processing(fileset: dict, out_dir: str | Path, executor: str = "iterative", workers: int = 1,
                    chunksize: int = 100_000, config: ProcessingConfig = ProcessingConfig(),
                    skip_bad_files: bool = False, progress: bool = False, scheduler: str | None = None,
-                   resume: bool = False, client=None) -> RunResult:
-    """Process ``fileset`` into ``out_dir``. ``resume``: continue a run that was interrupted (same settings):
-    chunks it finished are loaded from its checkpoints, the rest are processed."""
+                   resume: bool = False, client=None, timeouts: Timeouts = Timeouts()) -> RunResult:
+    """Process ``fileset`` into ``out_dir`` (locked while the run writes). ``resume``: continue a run that was
+    interrupted (same settings and input files): chunks it finished are loaded from its checkpoints, the rest
+    are processed. The jet tables left at the end are exactly the ones this run's report lists."""
     from processors.xaug_processor import XAUGProcessor
 
     if client is None:
         check_executor(executor, scheduler)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    good, skipped, entries = screen_fileset(fileset, skip_bad_files)
-    labels = {name: int(entry["metadata"]["label"]) for name, entry in fileset.items()}
-    manifest = {"run": "processing", "config": config.as_dict(), "chunksize": chunksize, "labels": labels,
-                "files": {p: n for p, n in entries.items()}}
-    _refuse_earlier_tables(out_dir, resume)
-    folder, resumed = open_checkpoints(out_dir, manifest, resume)
-    output = run_coffea(good, XAUGProcessor(str(out_dir / JETS_DIR), labels, config), executor, workers,
-                        chunksize, progress, scheduler, folder, skip_bad_files, client)
+    out_dir = Path(out_dir).resolve()  # chunks run in other processes, perhaps in another working directory
+    with output_lock(out_dir):
+        good, skipped, identities = screen_fileset(fileset, skip_bad_files, timeouts.remote)
+        labels = {name: int(entry["metadata"]["label"]) for name, entry in fileset.items()}
+        manifest = {"run": "processing", "config": config.as_dict(), "chunksize": chunksize, "labels": labels,
+                    "files": identities}
+        _refuse_earlier_tables(out_dir)
+        with dask_session(executor, scheduler, workers, client, timeouts) as client:
+            folder, resumed = open_checkpoints(out_dir, manifest, resume)
+            output = run_coffea(good, XAUGProcessor(str(out_dir / JETS_DIR), labels, config), executor, workers,
+                                chunksize, progress, scheduler, folder, skip_bad_files, client, timeouts)
+        tables = dict(sorted(output.get("tables", {}).items()))
+        stale = reconcile_tables(out_dir / JETS_DIR, tables)
 
-    hists = output.get("histograms") or empty_histograms()
-    zero = {"jets_seen": 0, "jets_kept": 0, **{f"skipped_{r}": 0 for r in SKIP_REASONS}, "chunks": 0, "events": 0}
-    counts = {name: {**zero, **output.get("counts", {}).get(name, {})} for name in fileset}
-    unavailable = {name: sorted(output.get("unavailable", {}).get(name, set())) for name in fileset}
-    bad_chunks = skipped_chunks(output)
-    write_histograms(out_dir / HISTOGRAMS, hists)
-    report = {
-        "config": config.as_dict(),
-        "executor": executor,
-        "workers": workers,
-        "chunksize": chunksize,
-        "files": {p: {"entries": n} for p, n in entries.items()},
-        "skipped_files": skipped,
-        "skipped_chunks": bad_chunks,
-        "chunks_from_checkpoints": resumed,
-        "counts": counts,
-        "unavailable_columns": unavailable,
-        "outputs": {"jets": JETS_DIR, "histograms": HISTOGRAMS},
-        "versions": versions(),
-    }
-    write_json(out_dir / REPORT, report)
-    close_checkpoints(folder)
+        hists = output.get("histograms") or empty_histograms()
+        zero = {"jets_seen": 0, "jets_kept": 0, **{f"skipped_{r}": 0 for r in SKIP_REASONS}, "chunks": 0,
+                "events": 0}
+        counts = {name: {**zero, **output.get("counts", {}).get(name, {})} for name in fileset}
+        unavailable = {name: sorted(output.get("unavailable", {}).get(name, set())) for name in fileset}
+        bad_chunks = skipped_chunks(output)
+        write_histograms(out_dir / HISTOGRAMS, hists)
+        report = {
+            "config": config.as_dict(),
+            "executor": executor,
+            "workers": workers,
+            "chunksize": chunksize,
+            "files": identities,
+            "skipped_files": skipped,
+            "skipped_chunks": bad_chunks,
+            "chunks_from_checkpoints": resumed,
+            "counts": counts,
+            "unavailable_columns": unavailable,
+            "tables": tables,
+            "removed_stale_tables": stale,
+            "outputs": {"jets": JETS_DIR, "histograms": HISTOGRAMS},
+            "versions": versions(),
+        }
+        write_json(out_dir / REPORT, report)
+        close_checkpoints(folder)
     return RunResult(hists, counts, unavailable, skipped, report, bad_chunks)
 
 
-def _refuse_earlier_tables(out_dir: Path, resume: bool) -> None:
-    """Jet tables of another run in ``out_dir`` would be read together with this run's: refuse, unless this run
-    resumes that one (its checkpoints prove the same settings, so every table is overwritten or reused)."""
+def _refuse_earlier_tables(out_dir: Path) -> None:
+    """Jet tables of another run in ``out_dir`` would be read together with this run's: refuse them, unless an
+    interrupted run left them (its checkpoint manifest is there): those are reused when the resume proves the
+    same settings and inputs, replaced, or removed as stale at the end."""
     jets = out_dir / JETS_DIR
-    if not any(jets.rglob("*.parquet")):
+    if (out_dir / CHECKPOINTS / MANIFEST).exists() or not any(jets.rglob("*.parquet")):
         return
-    if not (resume and (out_dir / CHECKPOINTS / MANIFEST).exists()):
-        what = "a finished run" if (out_dir / REPORT).exists() else "an earlier run"
-        raise CheckpointError(f"{jets} holds the jet tables of {what}; write to a new folder"
-                              + ("" if resume else " (or --resume an interrupted run)"))
-
-
-def _find_cause(err: BaseException, kind: type):
-    seen = set()
-    while err is not None and id(err) not in seen:
-        if isinstance(err, kind):
-            return err
-        seen.add(id(err))
-        err = err.__cause__ or err.__context__
-    return None
+    what = "a finished run" if (out_dir / REPORT).exists() else "an earlier run"
+    raise CheckpointError(f"{jets} holds the jet tables of {what}; write to a new folder or start again with "
+                          "--overwrite")
 
 
 def write_histograms(path: Path, hists: dict) -> None:
-    """Each (variable, dataset, label) slice as a TH1D ``variable/dataset_label<k>``, atomically."""
+    """Each (variable, dataset, label) slice as a TH1D ``variable/<dataset>_label<k>``, atomically (the dataset
+    as its safe file-name component: a '/' would open a ROOT sub-folder)."""
     with atomic_path(path) as tmp:
         with uproot.recreate(tmp) as f:
             for name, h in hists.items():
                 for dataset in h.axes["dataset"]:
                     for label in (0, 1):
-                        f[f"{name}/{dataset}_label{label}"] = h[{"dataset": dataset, "label": hist.loc(label)}]
+                        f[f"{name}/{safe_component(dataset)}_label{label}"] = \
+                            h[{"dataset": dataset, "label": hist.loc(label)}]
 
 
 def versions() -> dict:

@@ -8,7 +8,8 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 
-from xaugcol.atomic import atomic_path
+from xaugcol.atomic import OutputError, atomic_path, make_dirs
+from xaugcol.paths import safe_component, under
 
 JETS_DIR = "jets"
 # rows per parquet row group: readers (training) stream row group by row group, so keep them a few MB each
@@ -28,10 +29,34 @@ def chunk_name(metadata: dict) -> str:
     return chunk_key(metadata) + ".parquet"
 
 
+def table_path(jets_dir: str | Path, metadata: dict) -> Path:
+    """Where a chunk's jet table goes: ``<jets>/<dataset as a safe name>/<chunk>.parquet``, checked to stay
+    inside ``jets_dir`` whatever the dataset is called."""
+    return under(jets_dir, safe_component(metadata["dataset"]), chunk_name(metadata))
+
+
+def reconcile_tables(jets_dir: str | Path, expected: dict[str, int]) -> list[str]:
+    """Leave ``jets_dir`` holding exactly the ``expected`` tables ({path relative to it: rows}). Tables the run
+    did not write (an interrupted run's chunks of inputs since changed) are removed and returned; an expected
+    table that is missing or has another row count is an ``OutputError``."""
+    import pyarrow.parquet as pq
+
+    folder = Path(jets_dir)
+    present = {p.relative_to(folder).as_posix(): p for p in folder.rglob("*.parquet")} if folder.is_dir() else {}
+    for name, rows in expected.items():
+        if name not in present or pq.read_metadata(present[name]).num_rows != rows:
+            raise OutputError(folder / name, f"the jet table this run wrote is {'gone' if name not in present else 'altered'}"
+                              f" (expected {rows} rows)")
+    stale = sorted(set(present) - set(expected))
+    for name in stale:
+        present[name].unlink()
+    return stale
+
+
 def write_table(path: str | Path, table: dict[str, np.ndarray]) -> Path:
     """Write a jet table (dict of equal-length arrays, some multi-dimensional) to parquet, atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     array = ak.zip({name: _column(values) for name, values in table.items()}, depth_limit=1)
     with atomic_path(path) as tmp:
         ak.to_parquet(array, tmp, row_group_size=ROW_GROUP_ROWS)
