@@ -1,16 +1,23 @@
 """Taggers to explain: one tagger folder or an ensemble folder (``seed_*`` members, as ``xaugcol train`` writes).
 
-An ``Ensemble`` holds paths and configuration only (it is pickled to executor workers); ``load_members`` reads the
-weights where they are used. Every member must take the same inputs as the first.
+An ensemble is complete when training wrote its ``metrics.json`` (last, listing the members); only those members
+are used. A folder of members without it (a training that was killed) is refused: explain one member folder
+directly, or train again. An ``Ensemble`` holds paths and configuration only (it is pickled to executor
+workers); ``load_members`` reads the weights where they are used. Every member must take the same inputs as the
+first.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from xaugcol.models.folder import CONFIG, ModelFileError, load_model, read_config
+
+from xaugcol.models.folder import CONFIG, METRICS, ModelFileError, load_model, read_config
+from xaugcol.paths import UnsafePathError, plain_name, read_text
 from xaugcol.models.registry import ModelConfig
 from xaugcol.training.data import DataSpec, select_jets
 
@@ -26,13 +33,12 @@ class Ensemble:
     @classmethod
     def load(cls, folder: str | Path, name: str | None = None) -> Ensemble:
         folder = Path(folder)
-        if (folder / CONFIG).is_file():
-            paths = [folder]
-        else:
-            paths = sorted((p for p in folder.glob("seed_*") if (p / CONFIG).is_file()),
-                           key=lambda p: _seed_of(p.name))
-        if not paths:
-            raise ModelFileError(f"{folder}: neither a tagger folder ({CONFIG}) nor an ensemble (seed_*/{CONFIG})")
+        name = name or folder.resolve().name
+        try:
+            plain_name(name, "tagger name")  # it names histograms, ROOT folders and figure files
+        except UnsafePathError as err:
+            raise ModelFileError(str(err)) from None
+        paths = [folder] if (folder / CONFIG).is_file() else _complete_members(folder)
         members, first = [], None
         for path in paths:
             config, raw = read_config(path)
@@ -45,7 +51,7 @@ class Ensemble:
                 raise ModelFileError(f"{path}: member takes other inputs or selection than {paths[0]}")
             members.append((int(raw.get("seed", _seed_of(path.name))), str(path)))
         config, spec, data = first
-        return cls(name or folder.name, tuple(members), config, spec, data)
+        return cls(name, tuple(members), config, spec, data)
 
     def load_members(self, device: str = "cpu") -> list[tuple[int, object, object]]:
         """[(seed, model in eval mode, XAUG scaler or None)]."""
@@ -58,6 +64,30 @@ class Ensemble:
             raise ValueError(f"tagger {self.name} was trained on matched signal, but the events carry no "
                              f"generator truth (genBosonContained)")
         return select_jets(rows, self.spec, split)
+
+
+MEMBER = re.compile(r"^seed_[0-9]+$")
+
+
+def _complete_members(folder: Path) -> list[Path]:
+    """The members an ensemble's ``metrics.json`` lists (training writes it last)."""
+    found = sorted(p.name for p in folder.glob("seed_*") if (p / CONFIG).is_file())
+    if not (folder / METRICS).is_file():
+        if found:
+            raise ModelFileError(f"{folder}: incomplete ensemble: {len(found)} member folder(s) but no {METRICS} "
+                                 "(its training did not finish); train it again, or explain one member folder "
+                                 f"such as {folder / found[0]}")
+        raise ModelFileError(f"{folder}: neither a tagger folder ({CONFIG}) nor an ensemble (seed_*/{CONFIG})")
+    try:
+        listed = json.loads(read_text(folder / METRICS, "an ensemble's metrics.json"))["members"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ModelFileError(f"{folder / METRICS}: cannot read the ensemble's members: {err}") from None
+    if not (isinstance(listed, list) and listed and all(isinstance(m, str) and MEMBER.match(m) for m in listed)):
+        raise ModelFileError(f"{folder / METRICS}: 'members' must list member folders named seed_<k>")
+    missing = [m for m in listed if m not in found]
+    if missing:
+        raise ModelFileError(f"{folder}: member(s) {', '.join(missing)} listed in {METRICS} are missing")
+    return [folder / m for m in sorted(listed, key=_seed_of)]
 
 
 def _seed_of(name: str) -> int:

@@ -15,8 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from xaugcol.atomic import write_json
+from xaugcol.paths import read_text
 
 N_STD = 3.0
+# no XAUG variable (GeV-scale kinematics, ratios, counts) comes near this: a scaler beyond it is corrupt, and its
+# arithmetic (mean +- 3 std, high - low) would overflow to inf and scale every jet to 0 without a word
+MAX_ABS = 1e15
 
 
 @dataclass(frozen=True)
@@ -75,19 +79,33 @@ class XAUGScaler:
         cols = data.get("columns")
         if not (isinstance(cols, list) and cols and all(isinstance(c, str) for c in cols)):
             raise ValueError(f"{where}: 'columns' must be a non-empty list of names")
+        if len(set(cols)) != len(cols):
+            raise ValueError(f"{where}: 'columns' lists a name twice")
+        unknown = set(data) - {"kind", "columns", "mean", "std", "low", "high"}
+        if unknown:
+            raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}")
         values = {}
         for key in ("mean", "std", "low", "high"):
             v = data.get(key)
-            if not (isinstance(v, list) and len(v) == len(cols) and all(isinstance(x, (int, float)) for x in v)
-                    and all(math.isfinite(x) for x in v)):
-                raise ValueError(f"{where}: {key!r} must be {len(cols)} finite numbers")
+            if not (isinstance(v, list) and len(v) == len(cols) and all(_plausible(x) for x in v)):
+                raise ValueError(f"{where}: {key!r} must be {len(cols)} finite numbers of magnitude at most "
+                                 f"{MAX_ABS:g}")
             values[key] = tuple(float(x) for x in v)
+        if any(s < 0 for s in values["std"]) or any(lo > hi for lo, hi in zip(values["low"], values["high"])):
+            raise ValueError(f"{where}: needs std >= 0 and low <= high for every column")
         return cls(tuple(cols), **values)
 
     @classmethod
     def load(cls, path: str | Path) -> XAUGScaler:
         try:
-            data = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as err:
+            data = json.loads(read_text(path, "a scaler"))
+        except (OSError, ValueError) as err:
             raise ValueError(f"scaler {path}: cannot read it: {err}") from None
         return cls.from_dict(data, f"scaler {path}")
+
+
+def _plausible(x) -> bool:
+    """A JSON number usable as a scaler parameter (huge integers compared exactly, never converted)."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return False
+    return abs(x) <= MAX_ABS if isinstance(x, int) else math.isfinite(x) and abs(x) <= MAX_ABS

@@ -1,9 +1,12 @@
 """Tagger folders (DESIGN.md): ``config.yaml``, ``model.pt`` (state_dict only), ``scaler.json``, ``metrics.json``
 and ``model.onnx``. Written atomically; loaded with ``torch.load(..., weights_only=True)``: a file carrying
-anything but tensors (e.g. a pickled code payload) is refused, never executed."""
+anything but tensors (e.g. a pickled code payload) is refused, never executed. A scaler must hold plausible
+numbers for exactly the tagger's XAUG columns. ``folder_digest`` fingerprints every file of a folder, so a run
+that resumes can prove it explains the same models."""
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 from pathlib import Path
 
@@ -14,6 +17,7 @@ import yaml
 from xaugcol.atomic import atomic_path, write_json
 from xaugcol.features.scaler import XAUGScaler
 from xaugcol.models.registry import ModelConfig, build_model
+from xaugcol.paths import check_regular, read_text
 
 CONFIG, WEIGHTS, SCALER, METRICS, ONNX = "config.yaml", "model.pt", "scaler.json", "metrics.json", "model.onnx"
 
@@ -41,7 +45,7 @@ def read_config(folder: str | Path) -> tuple[ModelConfig, dict]:
     data)."""
     folder = Path(folder)
     try:
-        raw = yaml.safe_load((folder / CONFIG).read_text())
+        raw = yaml.safe_load(read_text(folder / CONFIG, "a tagger's config.yaml"))
     except (OSError, yaml.YAMLError) as err:
         raise ModelFileError(f"{folder / CONFIG}: cannot read it: {err}") from None
     if not isinstance(raw, dict) or "model" not in raw:
@@ -62,14 +66,35 @@ def load_model(folder: str | Path, device: str = "cpu") -> tuple[torch.nn.Module
         model.load_state_dict(state)
     except RuntimeError as err:
         raise ModelFileError(f"{folder / WEIGHTS}: weights do not fit the architecture in {CONFIG}: {err}") from None
-    scaler = XAUGScaler.load(folder / SCALER) if (folder / SCALER).exists() else None
+    scaler = None
+    if (folder / SCALER).exists():
+        try:
+            scaler = XAUGScaler.load(folder / SCALER)
+        except ValueError as err:
+            raise ModelFileError(str(err)) from None
+        if scaler.columns != tuple(config.xaug_columns):
+            raise ModelFileError(f"{folder / SCALER}: scales the columns {list(scaler.columns)}, but the tagger's "
+                                 f"{CONFIG} takes {list(config.xaug_columns)}")
     if config.xaug and scaler is None:
         raise ModelFileError(f"{folder}: the tagger uses XAUG variables but {SCALER} is missing")
     return model.to(device).eval(), config, scaler
 
 
+def folder_digest(folder: str | Path) -> dict[str, str]:
+    """{file name: SHA-256} of every file in a tagger folder (temporaries of an interrupted write aside)."""
+    folder = Path(folder)
+    digests = {}
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith("."):
+            continue
+        check_regular(path, "a file of a tagger folder")
+        digests[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digests
+
+
 def load_state_dict(path: Path) -> dict:
     try:
+        check_regular(path, "a tagger's weights")
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

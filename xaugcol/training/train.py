@@ -2,7 +2,9 @@
 
 A member is a pure function of (data folder, model config, training config, seed, output folder): it can run in
 this process, in a process pool or as a Dask task (pass the client's ``map`` as ``mapper``). Each writes its
-own tagger folder; the ensemble folder holds the members and the summary (mean and spread over the seeds).
+own tagger folder, which appears complete or not at all (written under a temporary name, then renamed); the
+ensemble folder holds the members and, written last, the summary (mean and spread over the seeds) that marks it
+complete. Training an ensemble first removes the members and summary of an earlier one in that folder.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,9 +21,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from xaugcol.atomic import write_json
+from xaugcol.atomic import atomic_folder, write_json
 from xaugcol.features.scaler import XAUGScaler
-from xaugcol.models.folder import export_onnx, save_model
+from xaugcol.output_folder import output_lock
+from xaugcol.models.folder import METRICS, export_onnx, save_model
 from xaugcol.models.registry import ModelConfig, build_model
 from xaugcol.training.data import DataSpec, JetTables
 from xaugcol.training.metrics import performance, summarise
@@ -192,31 +196,45 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
     metrics = performance(labels, scores, weights)
     metrics.update({"seed": seed, "best_epoch": best["epoch"], "best_val_loss": best["val_loss"],
                     "epochs_run": len(history), "history": history, "device": str(device)})
-    out = Path(out)
-    save_model(out, model.cpu(), model_config, scaler, metrics,
-               {"training": asdict(train_config), "seed": seed, "data": str(Path(data).resolve())})
     example = next(tables.batches("test", 8, seed=None, transform=transform))
-    metrics["onnx_max_abs_diff"] = export_onnx(out, model, _to_tensors(example, names, "cpu"), names)
-    write_json(out / "metrics.json", metrics)
+    with atomic_folder(out) as folder:
+        save_model(folder, model.cpu(), model_config, scaler, metrics,
+                   {"training": asdict(train_config), "seed": seed, "data": str(Path(data).resolve())})
+        metrics["onnx_max_abs_diff"] = export_onnx(folder, model, _to_tensors(example, names, "cpu"), names)
+        write_json(folder / METRICS, metrics)
     return metrics
 
 
 def train_ensemble(data: str, model_config: ModelConfig, train_config: TrainConfig, seeds: list[int], out: str,
                    mapper=map, progress: bool = False) -> dict:
     """Train one member per seed (``mapper`` dispatches them: builtin ``map``, a pool's or Dask client's map) and
-    write ``out/metrics.json`` with every member and the mean / spread over them."""
-    out = Path(out)
-    member = functools.partial(_member_entry, data, model_config, train_config, str(out), progress)
-    members = list(mapper(member, list(seeds)))
-    summary = {
+    write ``out/metrics.json`` with every member and the mean / spread over them. ``out`` is locked meanwhile,
+    and an earlier ensemble's members and summary there are removed first."""
+    out = Path(out).resolve()  # members may train in other processes, perhaps in another working directory
+    with output_lock(out):
+        clear_ensemble(out)
+        member = functools.partial(_member_entry, data, model_config, train_config, str(out), progress)
+        members = list(mapper(member, list(seeds)))
+        summary = _ensemble_summary(model_config, train_config, seeds, members)
+        write_json(out / METRICS, summary)
+    return summary
+
+
+def clear_ensemble(folder: Path) -> None:
+    """Remove an earlier ensemble's summary (first: the folder is then marked incomplete) and members."""
+    (folder / METRICS).unlink(missing_ok=True)
+    for member in [*folder.glob("seed_*"), *folder.glob(".seed_*.tmp-*")]:
+        shutil.rmtree(member) if member.is_dir() else member.unlink()
+
+
+def _ensemble_summary(model_config: ModelConfig, train_config: TrainConfig, seeds, members: list[dict]) -> dict:
+    return {
         "model": model_config.as_dict(),
         "training": asdict(train_config),
         "seeds": list(seeds),
         "members": [f"seed_{s}" for s in seeds],
         "summary": summarise([{k: v for k, v in m.items() if k in SUMMARY_KEYS} for m in members]),
     }
-    write_json(out / "metrics.json", summary)
-    return summary
 
 
 SUMMARY_KEYS = ("auc", "sig_eff_at_bkg_0.01", "sig_eff_at_bkg_0.1", "best_epoch", "epochs_run")
