@@ -11,13 +11,18 @@ Layout of ``out``::
     figures/              PNG and PDF
     index.html            the report
 
-With ``resume`` a stage whose final output exists is reused (each stage writes it last, atomically).
+Every stage records the settings it depends on (``stages``): with ``resume`` a stage is reused only when it
+completed with the same settings and the same upstream stages; an interrupted one continues; any other is run
+again, with everything downstream of it, and the progress line says why.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import yaml
@@ -25,13 +30,16 @@ import yaml
 from xaugcol.atomic import atomic_path
 from xaugcol.explain.ensemble import Ensemble
 from xaugcol.explain.run import RELEVANCE_JSON, run_relevance
+from xaugcol.output_folder import locked_output, prepare_output_dir
+from xaugcol.processing.checkpoints import CHECKPOINTS, MANIFEST
 from xaugcol.processing.executors import dask_client, dask_map
-from xaugcol.processing.run import HISTOGRAMS, REPORT, load_fileset, run_processing
-from xaugcol.sources.output import FILESET_NAME, prepare_output_dir
+from xaugcol.processing.run import HISTOGRAMS, load_fileset, run_processing
+from xaugcol.sources.output import FILESET_NAME
 from xaugcol.training.reduced import REDUCED_JSON, train_reduced_sets
 from xaugcol.training.study import tagger_name
 from xaugcol.training.train import train_ensemble
 from xaugcol.workflow.config import Workflow
+from xaugcol.workflow.stages import Stage
 
 STAGES = ("generate", "process", "train", "explain", "reduced", "figures", "report")
 
@@ -49,72 +57,126 @@ class Progress:
 
 def run_workflow(wf: Workflow, out: str | Path, overwrite: bool = False, resume: bool = False,
                  progress: bool = True) -> dict:
-    """Run every stage into ``out``; with ``wf.dask`` all of them share one Dask client."""
-    if wf.dask is None:
-        return _run_stages(wf, Path(out), overwrite, resume, progress, None)
-    with dask_client(wf.dask.scheduler, wf.dask.workers) as client:
-        return _run_stages(wf, Path(out), overwrite, resume, progress, client)
+    """Run every stage into ``out`` (locked meanwhile); with ``wf.dask`` all of them share one Dask client.
+    ``resume`` reuses the stages whose recorded settings and inputs match (``stages``) and reruns the others."""
+    out = Path(out)
+    with locked_output(out, overwrite or resume):
+        if wf.dask is None:
+            return _run_stages(wf, out, resume, progress, None)
+        with dask_client(wf.dask.scheduler, wf.dask.workers) as client:
+            return _run_stages(wf, out, resume, progress, client)
 
 
-def _run_stages(wf: Workflow, out: Path, overwrite: bool, resume: bool, progress: bool, client) -> dict:
+def study_stages(wf: Workflow, out: Path) -> dict[str, Stage]:
+    """Every stage of ``wf`` with the settings its result depends on; ``train/<tagger>`` per tagger."""
+    source = asdict(wf.source)
+    if wf.source.process_card:  # the card's content, not only its name
+        source["process_card_sha256"] = hashlib.sha256(Path(wf.source.process_card).read_bytes()).hexdigest()
+    generate = Stage("generate", out / "generated", source)
+    process = Stage("process", out / "processed", {"config": wf.processing.as_dict(),
+                                                   "chunksize": wf.processing_run.chunksize,
+                                                   "skip_bad_files": wf.skip_bad_files}, (generate,))
+    common = {"training": asdict(wf.training), "seeds": list(wf.seeds)}
+    taggers = {name: Stage(f"train/{name}", out / "taggers" / name, {"model": config.as_dict(), **common},
+                           (process,)) for name, config in zip(wf.tagger_names(), wf.taggers)}
+    explain = Stage("explain", out / "relevance", {**asdict(wf.explain), "examples": None,
+                                                   "chunksize": wf.explain_run.chunksize,
+                                                   "skip_bad_files": wf.skip_bad_files},
+                    (process, *taggers.values()))
+    stages = {"generate": generate, "process": process, **{s.name: s for s in taggers.values()},
+              "explain": explain}
+    if wf.reduced is not None:
+        base = wf.taggers[wf.tagger_names().index(wf.reduced.tagger)]
+        stages["reduced"] = Stage("reduced", out / "reduced", {"reduced": asdict(wf.reduced),
+                                                               "model": base.as_dict(), **common}, (process, explain))
+    stages["figures"] = Stage("figures", out / "figures", {"examples": wf.explain.examples, "source": source},
+                              tuple(stages.values()))
+    return stages
+
+
+def _run_stages(wf: Workflow, out: Path, resume: bool, progress: bool, client) -> dict:
     mapper = map if client is None else dask_map(client)
-    if not resume:
-        prepare_output_dir(out, overwrite)
-    out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "study.yaml") as tmp:
         tmp.write_text(yaml.safe_dump(wf.raw, sort_keys=False))
-    timings = {}
+    stages = study_stages(wf, out)
+    timings, ran = {}, {}
     p = Progress(progress)
 
-    def stage(name, done: Path, work, text):
-        p.step(text + (" (reused)" if resume and done.exists() else ""))
+    def run(stage: Stage, work, text=None):
+        """Reuse, continue or (re)run one stage; ``work(resume)`` does it. Returns whether it was reused."""
+        action, reason = stage.plan(resume)
+        if text is not None:
+            p.step(text + (" (reused)" if action == "reuse" else f" (rerun: {reason})" if reason else ""))
+        if action == "reuse":
+            return True
+        # processing and LRP continue from their checkpoints; a stage with none to continue from starts again
+        resumable = action == "continue" and (stage.folder / CHECKPOINTS / MANIFEST).exists()
+        stage.begin(clear=not resumable)
+        work(resumable)
+        stage.complete()
+        ran[stage.name] = reason or ("continued" if action == "continue" else "run")
+        return False
+
+    def timed(name, body):
         started = time.perf_counter()
-        if not (resume and done.exists()):
-            work()
+        body()
         timings[name] = round(time.perf_counter() - started, 1)
 
     generated, processed = out / "generated", out / "processed"
-    stage("generate", generated / FILESET_NAME, lambda: _generate(wf, generated, progress),
-          f"generating {wf.source.kind} events")
+    timed("generate", lambda: run(stages["generate"], lambda _: _generate(wf, generated, progress),
+                                  f"generating {wf.source.kind} events"))
     fileset = load_fileset(generated / FILESET_NAME)
-    run = wf.processing_run
-    stage("process", processed / REPORT,
-          lambda: run_processing(fileset, processed, run.executor, run.workers, run.chunksize, wf.processing,
-                                 wf.skip_bad_files, progress, resume=resume, client=client),
-          "processing: XAUG variables, images, particle lists")
+    prun = wf.processing_run
+    timed("process", lambda: run(
+        stages["process"],
+        lambda cont: run_processing(fileset, processed, prun.executor, prun.workers, prun.chunksize, wf.processing,
+                                    wf.skip_bad_files, progress, resume=cont, client=client),
+        "processing: XAUG variables, images, particle lists"))
     taggers = {name: out / "taggers" / name for name in wf.tagger_names()}
 
     def train():
+        plans = [stages[f"train/{n}"].plan(resume) for n in taggers]
+        reused = all(a == "reuse" for a, _ in plans)
+        why = sorted({r for _, r in plans if r})
+        p.step(f"training {len(taggers)} taggers x {len(wf.seeds)} seeds"
+               + (" (reused)" if reused else f" (rerun: {'; '.join(why)})" if why else ""))
+        for stale in (out / "taggers").glob("*"):  # taggers no longer in the study
+            if stale.is_dir() and stale.name not in taggers:
+                shutil.rmtree(stale)
         for config in wf.taggers:
-            folder = taggers[tagger_name(config)]
-            if not (resume and (folder / "metrics.json").exists()):
-                train_ensemble(str(processed / "jets"), config, wf.training, list(wf.seeds), str(folder),
-                               mapper, progress=progress)
-    stage("train", out / "taggers" / "done.json", lambda: (train(), _mark(out / "taggers" / "done.json")),
-          f"training {len(taggers)} taggers x {len(wf.seeds)} seeds")
+            name = tagger_name(config)
+            run(stages[f"train/{name}"], lambda _: train_ensemble(str(processed / "jets"), config, wf.training,
+                                                                  list(wf.seeds), str(taggers[name]), mapper,
+                                                                  progress=progress))
+    timed("train", train)
     erun = wf.explain_run
     relevance_dir = out / "relevance"
-    stage("explain", relevance_dir / RELEVANCE_JSON,
-          lambda: run_relevance(fileset, list(taggers.values()), relevance_dir, wf.explain.rules, wf.explain.split,
-                                wf.processing, erun.executor, erun.workers, erun.chunksize, wf.skip_bad_files,
-                                wf.explain.batch_size, progress=progress, resume=resume, client=client),
-          f"LRP ({', '.join(wf.explain.rules)}) of every member into relevance histograms")
+    timed("explain", lambda: run(
+        stages["explain"],
+        lambda cont: run_relevance(fileset, list(taggers.values()), relevance_dir, wf.explain.rules,
+                                   wf.explain.split, wf.processing, erun.executor, erun.workers, erun.chunksize,
+                                   wf.skip_bad_files, wf.explain.batch_size, progress=progress, resume=cont,
+                                   client=client),
+        f"LRP ({', '.join(wf.explain.rules)}) of every member into relevance histograms"))
     relevance = json.loads((relevance_dir / RELEVANCE_JSON).read_text())
     reduced_rows = None
     if wf.reduced is not None:
         r = wf.reduced
         ranking = relevance["relevance"][r.tagger][r.rule]["xaug_ranking"]
         base = wf.taggers[wf.tagger_names().index(r.tagger)]
-        stage("reduced", out / "reduced" / REDUCED_JSON,
-              lambda: train_reduced_sets(processed / "jets", ranking, base, wf.training, list(wf.seeds),
+        timed("reduced", lambda: run(
+            stages["reduced"],
+            lambda _: train_reduced_sets(processed / "jets", ranking, base, wf.training, list(wf.seeds),
                                          out / "reduced", list(r.k) if r.k else None, mapper, progress=progress),
-              f"retraining {r.tagger} on its top-k XAUG variables ({r.rule} ranking)")
+            f"retraining {r.tagger} on its top-k XAUG variables ({r.rule} ranking)"))
         reduced_rows = json.loads((out / "reduced" / REDUCED_JSON).read_text())["rows"]
     else:
         p.step("reduced sets: not configured")
+        if (out / "reduced").exists():
+            shutil.rmtree(out / "reduced")
     figures: dict = {}
-    stage("figures", out / "figures" / "figures.json",
-          lambda: _figures(wf, out, taggers, processed, relevance_dir, figures), "figures")
+    timed("figures", lambda: run(stages["figures"],
+                                 lambda _: _figures(wf, out, taggers, processed, relevance_dir, figures), "figures"))
     figures = json.loads((out / "figures" / "figures.json").read_text())
     from xaugcol.report.html import write_report
 
@@ -122,13 +184,8 @@ def _run_stages(wf: Workflow, out: Path, overwrite: bool, resume: bool, progress
     report = write_report(out, wf, taggers, relevance, reduced_rows, figures, timings)
     if progress:
         print(f"report: {report}", flush=True)
-    return {"report": str(report), "timings": timings, "relevance": relevance, "reduced": reduced_rows}
-
-
-def _mark(path: Path) -> None:
-    from xaugcol.atomic import write_json
-
-    write_json(path, {"done": True})
+    return {"report": str(report), "timings": timings, "relevance": relevance, "reduced": reduced_rows,
+            "ran": ran}
 
 
 def _generate(wf: Workflow, out: Path, progress: bool) -> None:
