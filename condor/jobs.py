@@ -15,6 +15,7 @@ of what they send back into one processing output, the same as a local ``xaugcol
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 import string
@@ -23,13 +24,16 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import uproot
 
 from condor.config import SubmitConfig
 from condor.provenance import build_wheel, clean_commit
-from xaugcol.atomic import atomic_path, write_json
+from xaugcol.atomic import atomic_path, make_dirs, write_json, writing
+from xaugcol.paths import plain_name, read_text, under
 from xaugcol.processing.run import HISTOGRAMS, REPORT, load_fileset, screen_fileset
 from xaugcol.processing.table_io import JETS_DIR
+from xaugcol.output_folder import is_empty
 
 TEMPLATES = Path(__file__).parent / "templates"
 JOBS = "jobs.json"
@@ -64,7 +68,7 @@ def prepare_jobs(config: SubmitConfig, out: str | Path, repo: str | Path) -> dic
     fileset = load_fileset(config.fileset)
     screen_fileset(fileset, skip_bad_files=False)  # an unreadable input is named now, not in a job hours later
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
+    if not is_empty(out):
         raise FileExistsError(f"submission folder {out} is not empty")
     groups = file_groups(fileset, config.files_per_job)
     for sub in ("groups", "logs", "outputs"):
@@ -135,44 +139,85 @@ def _write(path: Path, text: str, executable: bool = False) -> None:
 def merge_outputs(submission: str | Path, out: str | Path) -> dict:
     """Join the jobs' outputs (``outputs/out_<group>.tar.gz``) into ``out``: jet tables side by side, histograms
     and counts summed, skipped files and chunks listed, the commit recorded. Every group's output must be there
-    (the missing ones are named: resubmit them) and come from the recorded commit."""
+    (the missing ones are named: resubmit them), come from the recorded commit, have processed exactly its
+    group's files, and hold exactly the jet tables its report lists, with the rows the report gives (a planted or
+    altered table is refused). ``out`` appears complete or not at all."""
     submission, out = Path(submission), Path(out)
-    jobs = json.loads((submission / JOBS).read_text())
-    missing = [g for g in jobs["groups"] if not (submission / "outputs" / f"out_{g}.tar.gz").exists()]
+    jobs = json.loads(read_text(submission / JOBS, "the submission's jobs.json"))
+    missing = [g for g in jobs["groups"] if not (submission / "outputs" / f"out_{plain_name(g, 'job group')}.tar.gz")
+               .exists()]
     if missing:
         raise FileNotFoundError(f"{submission}/outputs: no output from {len(missing)} job(s): {', '.join(missing)}")
-    if (out / JETS_DIR).exists():
-        raise FileExistsError(f"{out / JETS_DIR} exists: merge into a new folder")
-    (out / JETS_DIR).mkdir(parents=True)
+    for leftover in out.glob(".merging-*"):  # of a merge that was killed (this one holds the folder's lock)
+        shutil.rmtree(leftover)
+    if not is_empty(out):
+        raise FileExistsError(f"{out} is not empty: merge into a new folder")
     reports, hists = [], {}
-    with tempfile.TemporaryDirectory(dir=out) as scratch:
-        for group in jobs["groups"]:
+    with tempfile.TemporaryDirectory(dir=make_dirs(out), prefix=".merging-") as work:
+        merged, scratch = Path(work) / "merged", make_dirs(Path(work) / "scratch")
+        make_dirs(merged / JETS_DIR)
+        for group, expected in jobs["groups"].items():
             with tarfile.open(submission / "outputs" / f"out_{group}.tar.gz") as tar:
                 tar.extractall(scratch, filter="data")  # no absolute paths, links or '..' from a job's tarball
             folder = Path(scratch) / f"out_{group}"
-            commit = json.loads((folder / PROVENANCE).read_text())["commit"]
-            if commit != jobs["commit"]:
-                raise ValueError(f"job {group} ran commit {commit}, not the submitted {jobs['commit']}")
-            reports.append(json.loads((folder / REPORT).read_text()))
-            for table in sorted((folder / JETS_DIR).rglob("*.parquet")):
-                target = out / JETS_DIR / table.relative_to(folder / JETS_DIR)
+            reports.append(_checked_job_output(folder, group, expected, jobs["commit"]))
+            for name in reports[-1]["tables"]:
+                target = under(merged / JETS_DIR, name)
                 if target.exists():
                     raise FileExistsError(f"job {group}: chunk {target.name} came back twice")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(table, target)
+                make_dirs(target.parent)
+                shutil.move(folder / JETS_DIR / name, target)
             with uproot.open(folder / HISTOGRAMS) as f:
                 for key, obj in f.items(filter_classname="TH1*"):
                     key = key.split(";")[0]
                     h = obj.to_hist()
                     hists[key] = hists[key] + h if key in hists else h
             shutil.rmtree(folder)
-    with atomic_path(out / HISTOGRAMS) as tmp:
-        with uproot.recreate(tmp) as f:
-            for key, h in sorted(hists.items()):
-                f[key] = h
-    report = _merge_reports(reports, jobs)
-    write_json(out / REPORT, report)
-    write_json(out / PROVENANCE, {"commit": jobs["commit"], "jobs": len(jobs["groups"])})
+        with atomic_path(merged / HISTOGRAMS) as tmp:
+            with uproot.recreate(tmp) as f:
+                for key, h in sorted(hists.items()):
+                    f[key] = h
+        report = _merge_reports(reports, jobs)
+        write_json(merged / REPORT, report)
+        write_json(merged / PROVENANCE, {"commit": jobs["commit"], "jobs": len(jobs["groups"])})
+        # every check passed and everything is written: move it into place, the report (the completion mark) last
+        for name in (JETS_DIR, HISTOGRAMS, PROVENANCE, REPORT):
+            with writing(out / name):
+                os.replace(merged / name, out / name)
+    return report
+
+
+def _checked_job_output(folder: Path, group: str, expected: dict, commit: str) -> dict:
+    """The report of one job's output, after checking that it is what the submission asked for."""
+    try:
+        provenance = json.loads(read_text(folder / PROVENANCE, "a job's provenance.json"))
+        report = json.loads(read_text(folder / REPORT, "a job's report.json"))
+    except (OSError, ValueError) as err:
+        raise ValueError(f"job {group}: its output is incomplete: {err}") from None
+    if provenance.get("commit") != commit:
+        raise ValueError(f"job {group} ran commit {provenance.get('commit')}, not the submitted {commit}")
+    done = sorted(Path(p).name for p in report.get("files", {})) + \
+        sorted(Path(s["file"]).name for s in report.get("skipped_files", []))
+    if sorted(done) != sorted(Path(p).name for p in expected["files"]):
+        raise ValueError(f"job {group} processed {sorted(done)}, not its group's files "
+                         f"{sorted(Path(p).name for p in expected['files'])}")
+    tables = report.get("tables")
+    if not isinstance(tables, dict):
+        raise ValueError(f"job {group}: its report lists no jet tables (a job of an older xaugcol?)")
+    present = {p.relative_to(folder / JETS_DIR).as_posix() for p in (folder / JETS_DIR).rglob("*.parquet")} \
+        if (folder / JETS_DIR).is_dir() else set()
+    planted, lost = sorted(present - set(tables)), sorted(set(tables) - present)
+    if planted or lost:
+        raise ValueError(f"job {group}: its jet tables differ from its report: "
+                         + "; ".join(f"{what}: {', '.join(names)}" for what, names in
+                                     (("not in the report", planted), ("missing", lost)) if names))
+    for name, rows in tables.items():
+        found = pq.read_metadata(folder / JETS_DIR / name).num_rows
+        if found != rows:
+            raise ValueError(f"job {group}: jet table {name} has {found} rows, its report says {rows}")
+    kept = sum(c["jets_kept"] for c in report["counts"].values())
+    if kept != sum(tables.values()):
+        raise ValueError(f"job {group}: its tables hold {sum(tables.values())} jets, its counts {kept}")
     return report
 
 
@@ -184,10 +229,12 @@ def _merge_reports(reports: list[dict], jobs: dict) -> dict:
     unavailable: dict = defaultdict(set)
     merged = {"config": reports[0]["config"], "executor": "condor", "workers": len(reports),
               "chunksize": reports[0]["chunksize"], "files": {}, "skipped_files": [], "skipped_chunks": [],
-              "chunks_from_checkpoints": 0, "outputs": reports[0]["outputs"], "versions": reports[0]["versions"],
-              "commit": jobs["commit"], "jobs": len(reports)}
+              "chunks_from_checkpoints": 0, "tables": {}, "removed_stale_tables": [],
+              "outputs": reports[0]["outputs"], "versions": reports[0]["versions"], "commit": jobs["commit"],
+              "jobs": len(reports)}
     for r in reports:
         merged["files"].update(r["files"])
+        merged["tables"].update(r["tables"])
         merged["skipped_files"] += r["skipped_files"]
         merged["skipped_chunks"] += r.get("skipped_chunks", [])
         for dataset, c in r["counts"].items():
