@@ -8,6 +8,8 @@ zero-event CMS file (test_empty_file_gives_empty_outputs) and a malformed filese
 """
 
 import json
+import os
+from pathlib import Path
 
 import awkward as ak
 import numpy as np
@@ -177,3 +179,191 @@ def test_every_bad_case_together_under_skip_bad_files(tmp_path, toy, capsys):
     for field in ("event", "msd", "tau21", "image"):
         assert np.array_equal(ak.to_numpy(mine[field]), ak.to_numpy(theirs[field])), field
     assert clean.counts["good"] == counts["good"]
+
+
+def _finishes_within(seconds, function, *args, **kwargs):
+    """Run ``function`` in a daemon thread; fail (instead of hanging the suite) if it is still running after
+    ``seconds``. Returns what it returned or raises what it raised."""
+    import threading
+
+    result = {}
+
+    def body():
+        try:
+            result["value"] = function(*args, **kwargs)
+        except BaseException as err:  # handed to the test
+            result["error"] = err
+    thread = threading.Thread(target=body, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"{function.__name__} still running after {seconds} s: it hangs"
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
+def test_fifo_and_other_non_regular_inputs_are_refused(tmp_path, toy, capsys):
+    """A FIFO as an input file or as the fileset itself would block forever on open: refused at once."""
+    fifo = tmp_path / "pipe.root"
+    os.mkfifo(fifo)
+    with pytest.raises(BadFileError, match=r"pipe.root: input file is a FIFO"):
+        _finishes_within(60, run_processing, _fileset(fifo), tmp_path / "strict")
+    fs = {**_fileset(fifo, 1, "pipe"), **_fileset(toy / "toy_background.root", 0, "good")}
+    result = _finishes_within(60, run_processing, fs, tmp_path / "lenient", skip_bad_files=True)
+    assert [s["file"] for s in result.skipped_files] == [str(fifo)] and result.counts["good"]["jets_kept"] == N_JETS
+    with pytest.raises(BadFileError, match="is a folder"):
+        run_processing(_fileset(tmp_path), tmp_path / "dir_as_file")
+    fileset_fifo = tmp_path / "fileset.json"
+    os.mkfifo(fileset_fifo)
+    assert _finishes_within(60, main, ["process", str(fileset_fifo), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "fileset.json" in err and "FIFO" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("metadata", [[1, 2], "label: 1", 1])
+def test_metadata_must_be_a_mapping(tmp_path, toy, metadata, capsys):
+    path = tmp_path / "fileset.json"
+    path.write_text(json.dumps({"d": {"files": [str(toy / "toy_signal.root")], "metadata": metadata}}))
+    with pytest.raises(FilesetError, match="dataset 'd': 'metadata' must be a mapping"):
+        load_fileset(path)
+    assert main(["process", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "'metadata' must be a mapping" in err and err.count("\n") == 1 and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("executor", ["iterative", "futures"])
+def test_events_without_their_identity(tmp_path, toy, executor, capsys):
+    """An Events tree without run / luminosityBlock / event (before: a traceback from coffea's schema): one line
+    naming the branches (exit 1), or with --skip-bad-files the file listed; either way nothing blocks a rerun."""
+    chunk = _branches(_events(toy, 30))
+    for name in ("run", "luminosityBlock", "event"):
+        del chunk[name]
+    path = tmp_path / "anonymous.root"
+    with uproot.recreate(path) as f:
+        f.mktree("Events", {k: v.type if isinstance(v, ak.Array) else v.dtype for k, v in chunk.items()})
+        f["Events"].extend(chunk)
+    fs = tmp_path / "fileset.json"
+    fs.write_text(json.dumps({**_fileset(path, 1, "anonymous"), **_fileset(toy / "toy_background.root", 0, "good")}))
+    out = tmp_path / "out"
+    args = ["process", str(fs), "--out", str(out), "--chunksize", "20", "--executor", executor, "--workers", "2"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "anonymous.root: tree 'Events' has no run, luminosityBlock, event" in err and err.count("\n") == 1, err
+    assert main([*args, "--skip-bad-files"]) == 0  # a plain rerun: the failed run left nothing in its way
+    report = json.loads((out / "report.json").read_text())
+    assert [s["file"] for s in report["skipped_files"]] == [str(path)]
+    assert "has no run, luminosityBlock, event" in report["skipped_files"][0]["reason"]
+    assert report["counts"]["good"]["jets_kept"] == N_JETS
+
+
+def test_one_file_listed_twice_is_refused(tmp_path, toy, capsys):
+    """The same ROOT file under two paths (relative, a symbolic link) or as a byte-for-byte copy would be counted
+    twice: refused, naming both."""
+    link = tmp_path / "link.root"
+    link.symlink_to(toy / "toy_signal.root")
+    twice = tmp_path / "twice.json"
+    twice.write_text(json.dumps({"a": {"files": [str(toy / "toy_signal.root")], "metadata": {"label": 1}},
+                                 "b": {"files": ["link.root"], "metadata": {"label": 1}}}))
+    with pytest.raises(FilesetError, match=r"toy_signal.root \(dataset 'a'\) and .*link.root \(dataset 'b'\) are "
+                                           r"the same file"):
+        load_fileset(twice)
+    assert main(["process", str(twice), "--out", str(tmp_path / "o")]) == 2
+    assert "are the same file" in capsys.readouterr().err
+    copy = tmp_path / "copy.root"
+    copy.write_bytes((toy / "toy_signal.root").read_bytes())
+    fs = {**_fileset(toy / "toy_signal.root", 1, "a"), **_fileset(copy, 1, "b")}
+    with pytest.raises(FilesetError, match="same ROOT file \\(same UUID\\)"):
+        run_processing(fs, tmp_path / "o2")
+    assert not (tmp_path / "o2" / "checkpoints").exists()
+
+
+def test_absurd_scalers_are_refused(tmp_path, toy, capsys):
+    """A member's scaler.json with values that would overflow (1e308, an integer past any float), fewer columns
+    than the tagger takes, or other ones: one line naming the file (exit 1), nothing left that blocks a rerun."""
+    from xaugcol.models.folder import ModelFileError, load_model
+    from xaugcol.models.registry import ModelConfig
+    from xaugcol.training.train import TrainConfig, train_ensemble
+
+    run_processing(load_fileset(toy / "fileset.json"), tmp_path / "proc")
+    train_ensemble(str(tmp_path / "proc" / "jets"), ModelConfig("dnn", xaug=True, architecture={"hidden": [8]}),
+                   TrainConfig(epochs=1), [0], str(tmp_path / "dnn"))
+    scaler = tmp_path / "dnn" / "seed_0" / "scaler.json"
+    good = json.loads(scaler.read_text())
+    n = len(good["columns"])
+    cases = {
+        "huge": (json.dumps({**good, "high": [1e308] * n}), "'high' must be"),
+        "int": (json.dumps({**good, "std": ["BIG", *good["std"][1:]]}).replace('"BIG"', "9" * 400), "'std' must be"),
+        "fewer": (json.dumps({k: v[:-1] if isinstance(v, list) else v for k, v in good.items()}),
+                  "scales the columns"),
+        "other": (json.dumps({**good, "columns": ["rho", *good["columns"][1:]]}), "scales the columns"),
+    }
+    for name, (text, message) in cases.items():
+        scaler.write_text(text)
+        with pytest.raises(ModelFileError, match=message):
+            load_model(scaler.parent)
+        out = tmp_path / f"rel_{name}"
+        assert main(["explain", str(toy / "fileset.json"), "--taggers", str(tmp_path / "dnn"), "--out", str(out),
+                     "--rules", "epsilon"]) == 1, name
+        err = capsys.readouterr().err
+        assert "scaler.json" in err and err.count("\n") == 1 and "Traceback" not in err, (name, err)
+    scaler.write_text(json.dumps(good))
+    assert main(["explain", str(toy / "fileset.json"), "--taggers", str(tmp_path / "dnn"), "--out",
+                 str(tmp_path / "rel_other"), "--rules", "epsilon"]) == 0  # a plain rerun into the same folder
+
+
+@pytest.mark.parametrize("where", ["under_a_file", "proc", "read_only"])
+def test_impossible_output_folders(tmp_path, toy, where, capsys):
+    """--out under a regular file, in /proc, or in a folder no one may write (even root): one line naming it."""
+    if where == "under_a_file":
+        (tmp_path / "file").write_text("x")
+        out = tmp_path / "file" / "out"
+    elif where == "proc":
+        out = Path("/proc/xaugcol-out")
+    else:
+        out = Path("/sys/kernel/xaugcol-out")
+        if not Path("/sys/kernel").is_dir():
+            pytest.skip("no /sys/kernel on this machine")
+    for args in (["process", str(toy / "fileset.json")], ["generate", "toy", "--jets", "5"]):
+        assert main([*args, "--out", str(out)]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"xaugcol: error: cannot write {out}") and err.count("\n") == 1, err
+    assert not out.exists()
+
+
+@pytest.fixture
+def silent_server():
+    """An HTTP address whose server accepts connections and never answers (a host that hangs)."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held = []
+
+    def accept():
+        while True:
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                return
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}/store/data/nano.root"
+    server.close()
+    for c in held:
+        c.close()
+
+
+def test_remote_file_that_never_answers(tmp_path, toy, silent_server, capsys):
+    """A remote file whose host never answers is a bad file after --remote-timeout seconds (before: minutes of
+    silence per file), named, or skipped and listed under --skip-bad-files."""
+    fs = {**_fileset(silent_server, 1, "remote"), **_fileset(toy / "toy_background.root", 0, "good")}
+    (tmp_path / "fileset.json").write_text(json.dumps(fs))
+    args = ["process", str(tmp_path / "fileset.json"), "--remote-timeout", "1"]
+    assert _finishes_within(60, main, [*args, "--out", str(tmp_path / "strict")]) == 1
+    err = capsys.readouterr().err
+    assert f"{silent_server}: no answer within 1 s" in err and err.count("\n") == 1
+    assert _finishes_within(60, main, [*args, "--out", str(tmp_path / "lenient"), "--skip-bad-files"]) == 0
+    report = json.loads((tmp_path / "lenient" / "report.json").read_text())
+    assert [s["file"] for s in report["skipped_files"]] == [silent_server]
+    assert report["counts"]["good"]["jets_kept"] == N_JETS

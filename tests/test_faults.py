@@ -115,3 +115,59 @@ def test_interrupted_relevance_run_resumes(toy, tmp_path):
     assert summary["chunks_from_checkpoints"] >= done >= 3
     assert resumed.counts == clean.counts
     _same_histograms(resumed.histograms, clean.histograms)
+
+
+def test_a_full_disk_stops_the_run_and_keeps_its_checkpoints(toy, tmp_path, monkeypatch):
+    """No space left while writing a jet table, under --skip-bad-files: it is not a bad chunk (before: every
+    chunk was counted as one and the run ended 'successfully' with no data). The run stops with the error, keeps
+    the chunks it finished, and a resume once there is space ends like a clean run."""
+    import errno
+
+    import awkward
+
+    from xaugcol.atomic import OutputError
+
+    fileset = load_fileset(toy / "fileset.json")
+    clean = run_processing(fileset, tmp_path / "clean", chunksize=300)
+    original, calls = awkward.to_parquet, []
+
+    def full_disk(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original(*args, **kwargs)
+    out = tmp_path / "out"
+    with monkeypatch.context() as m:
+        m.setattr(awkward, "to_parquet", full_disk)
+        with pytest.raises(OutputError, match=r"cannot write .*\.parquet: No space left on device"):
+            run_processing(fileset, out, chunksize=300, skip_bad_files=True)
+    assert not (out / "report.json").exists()
+    assert len(list((out / CHECKPOINTS).rglob("*.npz"))) == 3
+    resumed = run_processing(fileset, out, chunksize=300, skip_bad_files=True, resume=True)
+    assert resumed.counts == clean.counts and resumed.skipped_chunks == []
+    assert resumed.report["chunks_from_checkpoints"] == 3
+
+
+def test_an_output_that_cannot_grow_is_not_bad_input(toy, tmp_path):
+    """The real thing in a subprocess: the files it writes may not grow past 16 kB (RLIMIT_FSIZE, as with a full
+    quota), so table writes fail with EFBIG. Under --skip-bad-files and the futures executor the run still stops:
+    one line naming the file, exit 1, no chunk listed as bad; a resume without the limit ends like a clean run."""
+    import resource
+
+    def limited():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead of killing the process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16_000, 16_000))
+
+    out = tmp_path / "out"
+    args = ["process", str(toy / "fileset.json"), "--out", str(out), "--chunksize", "300", "--skip-bad-files",
+            "--executor", "futures", "--workers", "2"]
+    done = subprocess.run([sys.executable, "-m", "xaugcol.cli", *args], preexec_fn=limited, capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 1, done.stderr[-3000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("xaugcol: error: cannot write ") and "File too large" in last, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr and "skipped chunk" not in done.stdout
+    assert not (out / "report.json").exists()
+    assert main([*args, "--resume"]) == 0
+    clean = run_processing(load_fileset(toy / "fileset.json"), tmp_path / "clean", chunksize=300)
+    assert json.loads((out / "report.json").read_text())["counts"] == clean.counts

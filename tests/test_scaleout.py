@@ -25,7 +25,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def dask_cluster(tmp_path_factory):
+def dask_cluster_and_logs(tmp_path_factory):
     dask = shutil.which("dask", path=str(Path(sys.executable).parent)) or shutil.which("dask")
     if dask is None:
         pytest.fail("the 'dask' command (dask.distributed) is not installed")
@@ -37,20 +37,28 @@ def dask_cluster(tmp_path_factory):
                                "--dashboard-address", ":0"], stdout=open(log / "scheduler.log", "w"),
                               stderr=subprocess.STDOUT, env=env)]
     for k in range(2):
+        cwd = log / f"w{k}"  # each worker in a working directory of its own, as on a cluster node
+        cwd.mkdir()
         procs.append(subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--nworkers", "1",
-                                       "--no-dashboard", "--local-directory", str(log / f"w{k}")],
+                                       "--no-dashboard", "--local-directory", str(cwd)], cwd=cwd,
                                       stdout=open(log / f"worker{k}.log", "w"), stderr=subprocess.STDOUT, env=env))
     try:
         from distributed import Client
 
         with Client(address, timeout=60) as client:  # connecting retries until the scheduler is up
             client.wait_for_workers(2, timeout=60)
-        yield address
+        yield address, log
     finally:
         for p in procs[::-1]:
             p.terminate()
         for p in procs:
             p.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def dask_cluster(dask_cluster_and_logs):
+    """The scheduler address of a real cluster: a scheduler and two worker processes on localhost."""
+    return dask_cluster_and_logs[0]
 
 
 def test_dask_cluster_processing_equals_iterative(dask_cluster, tmp_path):
@@ -187,3 +195,93 @@ def test_worker_killed_mid_run_finishes_with_clean_totals(dask_cluster, tmp_path
     with Client(dask_cluster) as client:
         while len(client.scheduler_info()["workers"]) < 2 and time.time() < deadline:
             time.sleep(0.5)
+
+
+def test_a_relative_out_is_the_callers_not_the_workers(dask_cluster_and_logs, tmp_path, monkeypatch):
+    """The workers run in working directories of their own: a relative --out must still mean the caller's
+    folder (before: the tables went under each worker's working directory)."""
+    address, logs = dask_cluster_and_logs
+    run_toy(tmp_path / "gen", 200, seed=23)
+    fileset = load_fileset(tmp_path / "gen" / "fileset.json")
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    result = run_processing(fileset, "relative_out", executor="dask", scheduler=address, chunksize=100)
+    tables = read_tables(tmp_path / "here" / "relative_out" / "jets")
+    assert len(tables) == 400 == sum(c["jets_kept"] for c in result.counts.values())
+    assert not list(logs.rglob("relative_out"))
+
+
+def _start(args, log, cwd=None):
+    return subprocess.Popen(args, stdout=open(log, "w"), stderr=subprocess.STDOUT, cwd=cwd,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+class _AlwaysDies(ProcessorABC):
+    """Kills its worker process at the chunk starting at ``entrystart`` of ``dataset``, every time."""
+
+    def __init__(self, inner, dataset, entrystart):
+        self.inner, self.dataset, self.entrystart = inner, dataset, entrystart
+
+    def process(self, events):
+        if (events.metadata["dataset"], events.metadata["entrystart"]) == (self.dataset, self.entrystart):
+            os._exit(1)
+        return self.inner.process(events)
+
+    def postprocess(self, accumulator):
+        return accumulator
+
+
+def test_a_cluster_that_lost_every_worker_stops_the_run(tmp_path):
+    """The only worker dies and nothing restarts it (no nanny): the run stops after --worker-timeout with a
+    message saying so (before: it waited forever without a word), and the finished chunks stay checkpointed."""
+    import cloudpickle
+
+    from processors.xaug_processor import XAUGProcessor
+    from xaugcol.processing.executors import ClusterError, Timeouts
+    from xaugcol.processing.jet_table import ProcessingConfig
+    from xaugcol.processing.run import run_coffea
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    dask = shutil.which("dask", path=str(Path(sys.executable).parent)) or shutil.which("dask")
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    procs = [_start([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0"],
+                    tmp_path / "scheduler.log")]
+    procs.append(_start([dask, "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
+                         "--local-directory", str(tmp_path / "w")], tmp_path / "worker.log"))
+    try:
+        from distributed import Client
+
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(1, timeout=60)
+        run_toy(tmp_path / "gen", 400, seed=24)
+        fileset = load_fileset(tmp_path / "gen" / "fileset.json")
+        labels = {name: entry["metadata"]["label"] for name, entry in fileset.items()}
+        inner = XAUGProcessor(str(tmp_path / "out" / "jets"), labels, ProcessingConfig())
+        started = time.monotonic()
+        with pytest.raises(ClusterError, match=f"no Dask worker was connected to {address} for 5 s"):
+            run_coffea(fileset, _AlwaysDies(inner, "toy_signal", 300), "dask", chunksize=100, scheduler=address,
+                       checkpoints=tmp_path / "out" / "checkpoints", timeouts=Timeouts(workers=5))
+        assert time.monotonic() - started < 120  # the 5 s grace, the polling and the start-up: not forever
+        assert procs[1].wait(timeout=30) != 0  # the worker did die
+        assert list((tmp_path / "out" / "checkpoints").rglob("*.npz"))  # what finished stays for a resume
+    finally:
+        for p in procs[::-1]:
+            p.kill()
+            p.wait()
+
+
+def test_an_unreachable_scheduler_fails_fast_and_leaves_nothing(tmp_path, capsys):
+    from xaugcol.cli import main
+
+    run_toy(tmp_path / "gen", 50, seed=25)
+    out = tmp_path / "out"
+    args = ["process", str(tmp_path / "gen" / "fileset.json"), "--out", str(out)]
+    started = time.monotonic()
+    assert main([*args, "--executor", "dask", "--scheduler", f"tcp://127.0.0.1:{_free_port()}",
+                 "--connect-timeout", "2"]) == 1
+    assert time.monotonic() - started < 60
+    err = capsys.readouterr().err
+    assert "no Dask scheduler answers at tcp://127.0.0.1:" in err and err.count("\n") == 1
+    assert not (out / "checkpoints").exists()
+    assert main(args) == 0  # a plain rerun is not blocked
