@@ -1,0 +1,63 @@
+"""What the integrity checks cost, as fractions of the work they protect (same process, same files):
+
+* screening the inputs (regular file, tree, event-ID branches, every basket inside the file, file identity) and
+  reconciling the jet-table folder with the run's report (one parquet footer per table), against the processing
+  run itself;
+* fingerprinting a member's folder (SHA-256 of every file) for a resumable LRP run, against loading that member.
+
+Run: python benchmarks/bench_integrity.py [--jets 20000] [--chunksize 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from xaugcol.models.folder import folder_digest, load_model
+from xaugcol.models.registry import ModelConfig
+from xaugcol.processing.run import load_fileset, run_processing, screen_fileset
+from xaugcol.processing.table_io import reconcile_tables
+from xaugcol.sources.toy import run_toy
+from xaugcol.training.train import TrainConfig, train_ensemble
+
+
+def best_of(n: int, function) -> float:
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jets", type=int, default=20_000, help="toy jets per class")
+    parser.add_argument("--chunksize", type=int, default=2_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        run_toy(tmp / "gen", args.jets, seed=1)
+        fileset = load_fileset(tmp / "gen" / "fileset.json")
+        started = time.perf_counter()
+        result = run_processing(fileset, tmp / "proc", chunksize=args.chunksize)
+        processing = time.perf_counter() - started
+        tables = result.report["tables"]
+        screening = best_of(3, lambda: screen_fileset(fileset, skip_bad_files=False))
+        reconciling = best_of(3, lambda: reconcile_tables(tmp / "proc" / "jets", tables))
+        print(f"{2 * args.jets} jets in {len(tables)} tables; processing run {processing:.2f} s")
+        print(f"screening the inputs / processing run = {screening / processing:.4f}")
+        print(f"reconciling the table folder / processing run = {reconciling / processing:.4f}")
+
+        train_ensemble(str(tmp / "proc" / "jets"), ModelConfig("cnn1d", xaug=True), TrainConfig(epochs=1), [0],
+                       str(tmp / "cnn1d"))
+        member = tmp / "cnn1d" / "seed_0"
+        digest = best_of(5, lambda: folder_digest(member))
+        loading = best_of(5, lambda: load_model(member))
+        print(f"fingerprinting a member folder / loading the member = {digest / loading:.3f}")
+
+
+if __name__ == "__main__":
+    main()
