@@ -115,8 +115,8 @@ class WorkerWatch:
 
         since, warned = None, False
         while not self._stop.wait(self.poll):
-            try:
-                n = len(self.client.scheduler_info(n_workers=-1)["workers"])
+            try:  # one worker's details are enough to know there is one (a cluster may have hundreds)
+                n = len(self.client.scheduler_info(n_workers=1)["workers"])
             except Exception:  # the scheduler itself is gone: as good as no worker
                 n = 0
             if n:
