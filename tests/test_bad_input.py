@@ -367,3 +367,12 @@ def test_remote_file_that_never_answers(tmp_path, toy, silent_server, capsys):
     report = json.loads((tmp_path / "lenient" / "report.json").read_text())
     assert [s["file"] for s in report["skipped_files"]] == [silent_server]
     assert report["counts"]["good"]["jets_kept"] == N_JETS
+
+
+def test_metadata_may_not_use_coffeas_own_keys(tmp_path, toy, capsys):
+    path = tmp_path / "fileset.json"
+    path.write_text(json.dumps({"d": {"files": [str(toy / "toy_signal.root")],
+                                      "metadata": {"label": 1, "dataset": "other"}}}))
+    assert main(["process", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "metadata may not use dataset" in err and err.count("\n") == 1 and not (tmp_path / "out").exists()

@@ -133,6 +133,9 @@ def test_study_config_is_validated(tmp_path):
         ({**good, "dask": {"scheduler": "localhost:8786"}}, "dask: scheduler must be an address"),
         ({**good, "dask": {"scheduler": "tcp://h:1", "workers": 2}}, "either scheduler.*or workers"),
         ({**good, "dask": {"workers": 2}}, "executor must be one of dask, got 'futures'"),
+        ({**good, "source": {"kind": "pythia", "events": 10, "processes": ["zz", "ww"]}}, r"unknown process\(es\) \['ww'\]"),
+        ({**good, "source": {"kind": "pythia", "events": 10, "process_card": str(tmp_path / "no_card.yaml")}},
+         "process card .*no_card.yaml: cannot read it"),
     ]
     for raw, message in cases:
         with pytest.raises(ValueError, match=message):

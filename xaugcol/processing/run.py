@@ -46,6 +46,9 @@ from xaugcol.processing.table_io import JETS_DIR, reconcile_tables
 REPORT = "report.json"
 HISTOGRAMS = "histograms.root"
 EVENT_ID = ("run", "luminosityBlock", "event")
+# metadata keys coffea's Runner sets itself (and refuses in a fileset)
+COFFEA_RESERVED = {"dataset", "filename", "treename", "metadata", "entrystart", "entrystop", "fileuuid", "numentries",
+                   "uuid", "clusters", "preload"}
 
 
 class BadFileError(RuntimeError):
@@ -92,6 +95,9 @@ def load_fileset(path: str | Path) -> dict:
             meta = {}
         if not isinstance(meta, dict):
             raise FilesetError(f"{where}: 'metadata' must be a mapping (with 'label'), got {type(meta).__name__}")
+        reserved = sorted(set(meta) & COFFEA_RESERVED)
+        if reserved:
+            raise FilesetError(f"{where}: metadata may not use {', '.join(reserved)}: coffea fills these per chunk")
         if meta.get("label") not in (0, 1) or isinstance(meta.get("label"), bool):
             raise FilesetError(f"{where}: metadata 'label' must be 0 or 1, got {meta.get('label')!r}")
         resolved = {}

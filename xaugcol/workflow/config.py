@@ -28,6 +28,7 @@ from xaugcol.features.images import ImageConfig
 from xaugcol.models.registry import ModelConfig
 from xaugcol.processing.jet_table import ProcessingConfig
 from xaugcol.processing.executors import EXECUTORS
+from xaugcol.sources.processes import load_processes
 from xaugcol.training.study import parse_seeds, parse_taggers, read_study_yaml, tagger_name
 from xaugcol.training.train import TrainConfig
 
@@ -214,6 +215,14 @@ def _source(data: dict, where: str) -> Source:
         raise ValueError(f"{where}: pthat_min must be a number > 0, got {pthat!r}")
     if not isinstance(data.get("toy", {}), dict):
         raise ValueError(f"{where}: toy must be a mapping of toy parameters")
+    card = data.get("process_card")
+    if kind == "pythia":  # the processes, and the card that adds some, are checked now, not after minutes of work
+        if card is not None and not isinstance(card, str):
+            raise ValueError(f"{where}: process_card must be the path of a YAML card")
+        known = load_processes(card)
+        unknown = [p for p in processes if p not in known]
+        if unknown:
+            raise ValueError(f"{where}: unknown process(es) {unknown}; known: {sorted(known)}")
     return Source(kind, _positive(data["events"], f"{where}: events"),
                   _non_negative(data.get("seed", 1), f"{where}: seed"), tuple(processes),
                   _positive(data.get("workers", 1), f"{where}: workers"), float(pthat),

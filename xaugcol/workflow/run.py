@@ -18,7 +18,6 @@ again, with everything downstream of it, and the progress line says why.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
@@ -35,6 +34,7 @@ from xaugcol.processing.checkpoints import CHECKPOINTS, MANIFEST
 from xaugcol.processing.executors import dask_client, dask_map
 from xaugcol.processing.run import HISTOGRAMS, load_fileset, run_processing
 from xaugcol.sources.output import FILESET_NAME
+from xaugcol.sources.processes import load_processes
 from xaugcol.training.reduced import REDUCED_JSON, train_reduced_sets
 from xaugcol.training.study import tagger_name
 from xaugcol.training.train import train_ensemble
@@ -71,7 +71,7 @@ def study_stages(wf: Workflow, out: Path) -> dict[str, Stage]:
     """Every stage of ``wf`` with the settings its result depends on; ``train/<tagger>`` per tagger."""
     source = asdict(wf.source)
     if wf.source.process_card:  # the card's content, not only its name
-        source["process_card_sha256"] = hashlib.sha256(Path(wf.source.process_card).read_bytes()).hexdigest()
+        source["process_card"] = {name: asdict(p) for name, p in load_processes(wf.source.process_card).items()}
     generate = Stage("generate", out / "generated", source)
     process = Stage("process", out / "processed", {"config": wf.processing.as_dict(),
                                                    "chunksize": wf.processing_run.chunksize,
@@ -196,13 +196,9 @@ def _generate(wf: Workflow, out: Path, progress: bool) -> None:
 
         run_toy(out, s.events, s.seed, ToyConfig.from_dict(s.toy), progress=progress)
     else:
-        from xaugcol.sources.processes import load_processes
         from xaugcol.sources.pythia import run_pythia
 
-        known = load_processes(s.process_card)
-        unknown = [n for n in s.processes if n not in known]
-        if unknown:
-            raise ValueError(f"unknown process(es) {unknown}; known: {sorted(known)}")
+        known = load_processes(s.process_card)  # the study configuration checked the names
         run_pythia(out, [known[n] for n in s.processes], s.events, s.seed, s.workers, s.pthat_min, s.flat_pthat,
                    progress=progress)
 
