@@ -29,7 +29,7 @@ import uproot
 
 from condor.config import SubmitConfig
 from condor.provenance import build_wheel, clean_commit
-from xaugcol.atomic import atomic_path, make_dirs, write_json, writing
+from xaugcol.atomic import atomic_path, make_dirs, remove, write_json, writing
 from xaugcol.paths import plain_name, read_text, under
 from xaugcol.processing.run import HISTOGRAMS, REPORT, load_fileset, screen_fileset
 from xaugcol.processing.table_io import JETS_DIR
@@ -149,7 +149,7 @@ def merge_outputs(submission: str | Path, out: str | Path) -> dict:
     if missing:
         raise FileNotFoundError(f"{submission}/outputs: no output from {len(missing)} job(s): {', '.join(missing)}")
     for leftover in out.glob(".merging-*"):  # of a merge that was killed (this one holds the folder's lock)
-        shutil.rmtree(leftover)
+        remove(leftover)
     if not is_empty(out):
         raise FileExistsError(f"{out} is not empty: merge into a new folder")
     reports, hists = [], {}

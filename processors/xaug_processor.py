@@ -9,13 +9,12 @@ Picklable and free of global state, so the Runner can ship it to futures or Dask
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 from coffea import processor
 
 from xaugcol.processing.histograms import empty_histograms, fill_histograms
 from xaugcol.processing.jet_table import ProcessingConfig, chunk_jet_table
-from xaugcol.processing.table_io import table_path, write_table
+from xaugcol.processing.table_io import table_name, table_path, write_table
 
 # generator files carry no NanoAOD cross-references (Electron_jetIdx, ...): coffea would warn for each, per worker
 warnings.filterwarnings("ignore", message="Missing cross-reference index", category=RuntimeWarning)
@@ -39,7 +38,7 @@ class XAUGProcessor(processor.ProcessorABC):
             "histograms": hists,
             "counts": {dataset: {**counts, "chunks": 1, "events": len(events)}},
             "unavailable": {dataset: set(unavailable)},
-            "tables": {path.relative_to(Path(self.out_dir).resolve()).as_posix(): len(table["label"])},
+            "tables": {table_name(meta): len(table["label"])},
         }
 
     def postprocess(self, accumulator):

@@ -115,6 +115,22 @@ def test_dataset_names_never_place_outputs_outside_the_folder(tmp_path):
     assert written and all(p.is_relative_to(work / "rel") for p in written), sorted(map(str, written))
 
 
+def test_a_link_planted_in_the_output_is_not_followed(toy, tmp_path, capsys):
+    """out/jets is a symbolic link to a folder elsewhere: no table is written through it, even under
+    --skip-bad-files, and --overwrite removes the link, never what it points to."""
+    elsewhere, out = tmp_path / "elsewhere", tmp_path / "out"
+    elsewhere.mkdir()
+    (elsewhere / "precious.txt").write_text("keep")
+    out.mkdir()
+    (out / "jets").symlink_to(elsewhere)
+    with pytest.raises(UnsafePathError, match="outside the output folder"):
+        run_processing(load_fileset(toy / "fileset.json"), out, chunksize=300, skip_bad_files=True)
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["precious.txt"]
+    assert main(["process", str(toy / "fileset.json"), "--out", str(out), "--overwrite"]) == 0
+    assert (elsewhere / "precious.txt").read_text() == "keep" and len(list(elsewhere.iterdir())) == 1
+    assert not (out / "jets").is_symlink() and len(read_tables(out / "jets")) == 600
+
+
 def test_process_and_tagger_names_must_be_plain(tmp_path, capsys):
     card = tmp_path / "card.yaml"
     card.write_text(yaml.safe_dump({"../../evil": {"label": 1, "settings": ["HardQCD:all = on"]}}))

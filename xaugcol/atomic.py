@@ -58,6 +58,16 @@ def _os_error(err: BaseException | None) -> OSError | None:
     return None
 
 
+def remove(path: str | os.PathLike) -> None:
+    """Remove a file, a symbolic link (never what it points to) or a folder tree; nothing if absent."""
+    path = Path(path)
+    with writing(path):
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        elif path.is_dir():
+            shutil.rmtree(path)
+
+
 def make_dirs(path: str | os.PathLike) -> Path:
     """``mkdir -p``; a folder that cannot be created is an ``OutputError``."""
     path = Path(path)
@@ -91,9 +101,8 @@ def atomic_folder(final: str | os.PathLike):
     make_dirs(tmp)
     try:
         yield tmp
+        remove(final)
         with writing(final):
-            if final.exists():
-                shutil.rmtree(final)
             os.replace(tmp, final)
     finally:
         if tmp.exists():

@@ -267,8 +267,7 @@ def _claimed_output(args, earlier: tuple[str, ...]):
     """The locked output folder of a process / explain run: reused by --resume; with --overwrite the ``earlier``
     outputs of a previous run are removed first, so that none is read together with the new ones. An interrupted
     run that finished no chunk has nothing to resume: a plain run starts again over it."""
-    import shutil
-
+    from xaugcol.atomic import remove
     from xaugcol.processing.checkpoints import CHECKPOINTS, MANIFEST
 
     checkpoints = args.out / CHECKPOINTS
@@ -279,8 +278,7 @@ def _claimed_output(args, earlier: tuple[str, ...]):
     with locked_output(args.out, args.overwrite or args.resume or interrupted) as out:
         if args.overwrite or (interrupted and not args.resume):
             for name in (*earlier, CHECKPOINTS):
-                if (out / name).is_dir():
-                    shutil.rmtree(out / name)
+                remove(out / name)
         yield out
 
 

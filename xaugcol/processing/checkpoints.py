@@ -27,7 +27,7 @@ from coffea.processor.checkpointer import CheckpointerABC
 from coffea.processor.executor import WorkItem
 from hist import serialization
 
-from xaugcol.atomic import atomic_path, make_dirs, write_json
+from xaugcol.atomic import atomic_path, make_dirs, remove, write_json
 from xaugcol.paths import safe_component, under
 from xaugcol.processing.chunk_guard import raise_fault
 from xaugcol.processing.table_io import chunk_key
@@ -47,10 +47,12 @@ class ChunkCheckpointer(CheckpointerABC):
     (``chunk_guard``). With ``folder`` None it only does that."""
 
     def __init__(self, folder: str | Path | None):
-        self.folder = None if folder is None else str(Path(folder).resolve())
+        self.folder = None if folder is None else str(Path(folder).absolute())
 
     def path(self, metadata) -> Path:
-        return under(self.folder, safe_component(metadata["dataset"]), chunk_key(metadata) + ".npz")
+        """Checked to stay inside the output folder that holds the checkpoints (a planted link included)."""
+        folder = Path(self.folder)
+        return under(folder.parent, folder.name, safe_component(metadata["dataset"]), chunk_key(metadata) + ".npz")
 
     def load(self, metadata, processor_instance):
         if self.folder is None:
@@ -140,7 +142,7 @@ def open_checkpoints(out_dir: str | Path, manifest: dict, resume: bool) -> tuple
     nothing is lost by starting again); with it, its manifest must equal this run's, and the settings or input
     files that differ are named. Temporaries an interrupted write left behind are removed."""
     out_dir = Path(out_dir)
-    folder = out_dir / CHECKPOINTS
+    folder = under(out_dir, CHECKPOINTS)  # not through a link planted in the output
     manifest = json.loads(json.dumps(manifest))  # tuples -> lists, as read back
     path = folder / MANIFEST
     done = sum(1 for _ in folder.rglob("*.npz")) if folder.is_dir() else 0
@@ -155,7 +157,7 @@ def open_checkpoints(out_dir: str | Path, manifest: dict, resume: bool) -> tuple
             raise CheckpointError(f"{path}: the interrupted run had other {shown}; resume it with the same inputs "
                                   "and settings, or start again with --overwrite")
         for stale in out_dir.rglob(".*.tmp-*"):
-            shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+            remove(stale)
     else:
         make_dirs(folder)
         write_json(path, manifest)

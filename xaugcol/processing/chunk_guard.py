@@ -5,8 +5,9 @@
   ``--skip-bad-files``, recorded with its file, entry range and the error, and the run goes on (coffea's own
   ``skipbadfiles`` only warns; this keeps the record for the run's report). Without it the run stops, naming the
   file and entry range (``ChunkError``) or the missing branch;
-* an output fault (``OutputError``: no space, a read-only folder, no permission) or running out of memory is never
-  skipped: the run stops.
+* an output fault (``OutputError``: no space, a read-only folder, no permission; ``UnsafePathError``: an output
+  path that would leave its folder, through a planted link) or running out of memory is never skipped: the run
+  stops.
 
 A stopping error is handed back as the chunk's output and raised by the checkpointer (``FAULT``), which coffea
 calls outside its own error wrapping: so it arrives as itself, with its one-line message, from every executor
@@ -19,6 +20,7 @@ from coffea import processor
 
 from xaugcol.atomic import OutputError
 from xaugcol.jets.constituents import MissingBranchError
+from xaugcol.paths import UnsafePathError
 
 FAULT = "__fault__"
 
@@ -45,7 +47,7 @@ class ChunkGuard(processor.ProcessorABC):
     def process(self, events):
         try:
             return self.inner.process(events)
-        except (OutputError, MemoryError) as err:
+        except (OutputError, UnsafePathError, MemoryError) as err:
             return {FAULT: err}
         except Exception as err:
             meta = events.metadata

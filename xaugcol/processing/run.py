@@ -34,7 +34,7 @@ import uproot
 from xaugcol.atomic import OutputError, atomic_path, write_json
 from xaugcol.jets.constituents import MissingBranchError
 from xaugcol.output_folder import output_lock
-from xaugcol.paths import NotRegularFileError, check_regular, read_text, safe_component
+from xaugcol.paths import NotRegularFileError, UnsafePathError, check_regular, read_text, safe_component
 from xaugcol.processing.checkpoints import (CHECKPOINTS, MANIFEST, CheckpointError, ChunkCheckpointer,
                                             close_checkpoints, open_checkpoints)
 from xaugcol.processing.chunk_guard import ChunkError, ChunkGuard, skipped_chunks
@@ -238,7 +238,7 @@ def _coffea_tracebacks():
         print_exc=lambda *args, **kwargs: traceback.print_exc(file=printed))
     try:
         yield
-    except (OutputError, ChunkError, MissingBranchError, ClusterError):
+    except (OutputError, UnsafePathError, ChunkError, MissingBranchError, ClusterError):
         raise
     except BaseException:
         sys.stderr.write(printed.getvalue())

@@ -29,10 +29,16 @@ def chunk_name(metadata: dict) -> str:
     return chunk_key(metadata) + ".parquet"
 
 
+def table_name(metadata: dict) -> str:
+    """A chunk's table relative to the jet-table folder: ``<dataset as a safe name>/<chunk>.parquet``."""
+    return f"{safe_component(metadata['dataset'])}/{chunk_name(metadata)}"
+
+
 def table_path(jets_dir: str | Path, metadata: dict) -> Path:
-    """Where a chunk's jet table goes: ``<jets>/<dataset as a safe name>/<chunk>.parquet``, checked to stay
-    inside ``jets_dir`` whatever the dataset is called."""
-    return under(jets_dir, safe_component(metadata["dataset"]), chunk_name(metadata))
+    """Where a chunk's jet table goes, checked to stay inside the output folder that holds ``jets_dir``, whatever
+    the dataset is called and even if a link was planted as the jet-table folder."""
+    jets = Path(jets_dir).absolute()
+    return under(jets.parent, jets.name, table_name(metadata))
 
 
 def reconcile_tables(jets_dir: str | Path, expected: dict[str, int]) -> list[str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from xaugcol.atomic import atomic_folder, write_json
+from xaugcol.atomic import atomic_folder, remove, write_json
 from xaugcol.features.scaler import XAUGScaler
 from xaugcol.output_folder import output_lock
 from xaugcol.models.folder import METRICS, export_onnx, save_model
@@ -224,7 +223,7 @@ def clear_ensemble(folder: Path) -> None:
     """Remove an earlier ensemble's summary (first: the folder is then marked incomplete) and members."""
     (folder / METRICS).unlink(missing_ok=True)
     for member in [*folder.glob("seed_*"), *folder.glob(".seed_*.tmp-*")]:
-        shutil.rmtree(member) if member.is_dir() else member.unlink()
+        remove(member)
 
 
 def _ensemble_summary(model_config: ModelConfig, train_config: TrainConfig, seeds, members: list[dict]) -> dict:

@@ -19,14 +19,13 @@ again, with everything downstream of it, and the progress line says why.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 import yaml
 
-from xaugcol.atomic import atomic_path
+from xaugcol.atomic import atomic_path, remove
 from xaugcol.explain.ensemble import Ensemble
 from xaugcol.explain.run import RELEVANCE_JSON, run_relevance
 from xaugcol.output_folder import locked_output, prepare_output_dir
@@ -142,7 +141,7 @@ def _run_stages(wf: Workflow, out: Path, resume: bool, progress: bool, client) -
                + (" (reused)" if reused else f" (rerun: {'; '.join(why)})" if why else ""))
         for stale in (out / "taggers").glob("*"):  # taggers no longer in the study
             if stale.is_dir() and stale.name not in taggers:
-                shutil.rmtree(stale)
+                remove(stale)
         for config in wf.taggers:
             name = tagger_name(config)
             run(stages[f"train/{name}"], lambda _: train_ensemble(str(processed / "jets"), config, wf.training,
@@ -172,8 +171,7 @@ def _run_stages(wf: Workflow, out: Path, resume: bool, progress: bool, client) -
         reduced_rows = json.loads((out / "reduced" / REDUCED_JSON).read_text())["rows"]
     else:
         p.step("reduced sets: not configured")
-        if (out / "reduced").exists():
-            shutil.rmtree(out / "reduced")
+        remove(out / "reduced")
     figures: dict = {}
     timed("figures", lambda: run(stages["figures"],
                                  lambda _: _figures(wf, out, taggers, processed, relevance_dir, figures), "figures"))

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xaugcol.atomic import make_dirs, write_json
+from xaugcol.atomic import make_dirs, remove, write_json
 from xaugcol.processing.checkpoints import differences
 
 RECORD = "stage.json"
@@ -63,8 +62,8 @@ class Stage:
 
     def begin(self, clear: bool) -> None:
         """Record the start (after removing an earlier result when ``clear``)."""
-        if clear and self.folder.exists():
-            shutil.rmtree(self.folder)
+        if clear:
+            remove(self.folder)
         self._record(False)
 
     def complete(self) -> None:
