@@ -4,7 +4,7 @@ import importlib.util
 from pathlib import Path
 
 from pybind11.setup_helpers import Pybind11Extension
-from setuptools import setup
+from setuptools import find_packages, setup
 
 
 def fastjet_dir() -> Path:
@@ -15,7 +15,14 @@ def fastjet_dir() -> Path:
 
 
 FJ = fastjet_dir()
+# processors/ and condor/ are top-level folders of the repository (they show the data flow), installed as subpackages
+# of xaugcol: never as the generic import names "processors" and "condor"
+PACKAGE_DIRS = {"xaugcol.processors": "processors", "xaugcol.condor": "condor"}
+
 setup(
+    packages=find_packages(include=["xaugcol", "xaugcol.*"]) + list(PACKAGE_DIRS),
+    package_dir=PACKAGE_DIRS,
+    package_data={"xaugcol.condor": ["templates/*", "submit.yaml"]},
     ext_modules=[
         Pybind11Extension(
             "xaugcol.jets._fjcontrib",

@@ -1,6 +1,6 @@
 """Dask workers as HTCondor jobs: dask-jobqueue's ``HTCondorCluster`` configured from the submit configuration.
 
-    from condor.cluster import htcondor_cluster
+    from xaugcol.condor.cluster import htcondor_cluster
     cluster = htcondor_cluster(SubmitConfig.load("condor/submit.yaml"))
     cluster.scale(jobs=10)
     with Client(cluster) as client:
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from condor.config import SubmitConfig
+from xaugcol.condor.config import SubmitConfig
 
 
 def worker_prologue(config: SubmitConfig, wheel: str | None = None) -> list[str]:

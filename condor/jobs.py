@@ -27,8 +27,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import uproot
 
-from condor.config import SubmitConfig
-from condor.provenance import build_wheel, clean_commit
+from xaugcol.condor.config import SubmitConfig
+from xaugcol.condor.provenance import build_wheel, clean_commit
 from xaugcol.atomic import atomic_path, make_dirs, remove, write_json, writing
 from xaugcol.paths import plain_name, read_text, under
 from xaugcol.processing.run import HISTOGRAMS, REPORT, load_fileset, screen_fileset

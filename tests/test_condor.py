@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import uproot
 
-from condor.config import SubmitConfig
-from condor.environment import pack_environment
-from condor.provenance import DirtyCheckoutError, clean_commit
+from xaugcol.condor.config import SubmitConfig
+from xaugcol.condor.environment import pack_environment
+from xaugcol.condor.provenance import DirtyCheckoutError, clean_commit
 from xaugcol.cli import main
 from xaugcol.processing.run import load_fileset, run_processing
 from xaugcol.processing.table_io import read_tables
@@ -34,7 +34,7 @@ def checkout(tmp_path_factory):
     """A clean git checkout of the project's code as it is in this tree (which may itself be uncommitted)."""
     repo = tmp_path_factory.mktemp("checkout")
     ignore = shutil.ignore_patterns("__pycache__", "*.so", "*.egg-info")
-    for name in ("xaugcol", "processors", "condor"):
+    for name in ("xaugcol", "processors", "condor"):  # the repository layout; setup.py installs the last two under xaugcol
         shutil.copytree(ROOT / name, repo / name, ignore=ignore)
     for name in ("setup.py", "pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, repo / name)
@@ -199,7 +199,7 @@ def test_pack_environment(tmp_path):
 
 def test_dask_jobqueue_cluster_factory(tmp_path):
     pytest.importorskip("dask_jobqueue", reason="the condor extra (dask-jobqueue) is not installed")
-    from condor.cluster import htcondor_cluster
+    from xaugcol.condor.cluster import htcondor_cluster
 
     config = SubmitConfig.from_dict({
         "fileset": "f.json", "resources": {"cpus": 2, "memory": "4GB", "disk": "8GB"},

@@ -152,7 +152,7 @@ def test_process_and_tagger_names_must_be_plain(tmp_path, capsys):
 def test_resume_refuses_inputs_rewritten_since_the_interruption(tmp_path, monkeypatch):
     """The input is rewritten under the same path with the same entry count (a new file UUID): a resume is
     refused naming it (before: old and new chunk tables were mixed, 3 rows for every 2 jets)."""
-    from processors.xaug_processor import XAUGProcessor
+    from xaugcol.processors.xaug_processor import XAUGProcessor
 
     gen, out = tmp_path / "gen", tmp_path / "out"
     run_toy(gen, 200, seed=3)
@@ -192,7 +192,7 @@ def test_explain_resume_fingerprints_the_whole_model_folder(toy, dnn, tmp_path, 
     file (before: only model.pt was checked and results of two models were mixed)."""
     import shutil
 
-    from processors.relevance_processor import RelevanceProcessor
+    from xaugcol.processors.relevance_processor import RelevanceProcessor
 
     fileset = load_fileset(toy / "fileset.json")
     tagger = tmp_path / "dnn"
@@ -345,7 +345,7 @@ def test_a_killed_run_leaves_no_lock_behind(toy, tmp_path):
 
 def _submission(tmp_path: Path, toy: Path) -> Path:
     """A submission whose two jobs ran (each group processed as job.sh does, output packed as it packs it)."""
-    from condor.jobs import JOBS, PROVENANCE, file_groups
+    from xaugcol.condor.jobs import JOBS, PROVENANCE, file_groups
 
     sub = tmp_path / "submission"
     (sub / "outputs").mkdir(parents=True)
@@ -374,7 +374,7 @@ def _repack(sub: Path, tmp_path: Path, group: str, change) -> None:
 
 
 def test_condor_merge_takes_only_the_expected_tables(toy, tmp_path):
-    from condor.jobs import merge_outputs
+    from xaugcol.condor.jobs import merge_outputs
 
     sub = _submission(tmp_path, toy)
     report = merge_outputs(sub, tmp_path / "merged")
@@ -401,7 +401,7 @@ def test_condor_merge_takes_only_the_expected_tables(toy, tmp_path):
 
 def test_condor_merge_failure_leaves_no_partial_output(toy, tmp_path):
     """The second job's output is damaged: the first one's tables must not be left in the output folder."""
-    from condor.jobs import merge_outputs
+    from xaugcol.condor.jobs import merge_outputs
 
     sub = _submission(tmp_path, toy)
     _repack(sub, tmp_path, "group_0001", lambda folder: (folder / "report.json").unlink())

@@ -168,7 +168,7 @@ def test_worker_killed_mid_run_finishes_with_clean_totals(dask_cluster, tmp_path
     import cloudpickle
     from distributed import Client
 
-    from processors.xaug_processor import XAUGProcessor
+    from xaugcol.processors.xaug_processor import XAUGProcessor
     from xaugcol.processing.jet_table import ProcessingConfig
     from xaugcol.processing.run import run_coffea
 
@@ -236,7 +236,7 @@ def test_a_cluster_that_lost_every_worker_stops_the_run(tmp_path):
     message saying so (before: it waited forever without a word), and the finished chunks stay checkpointed."""
     import cloudpickle
 
-    from processors.xaug_processor import XAUGProcessor
+    from xaugcol.processors.xaug_processor import XAUGProcessor
     from xaugcol.processing.executors import ClusterError, Timeouts
     from xaugcol.processing.jet_table import ProcessingConfig
     from xaugcol.processing.run import run_coffea

@@ -403,24 +403,24 @@ def _report(out: Path, fileset: dict) -> None:
 
 
 def _condor(args) -> None:
-    from condor.provenance import DirtyCheckoutError
+    from xaugcol.condor.provenance import DirtyCheckoutError
 
     try:
         if args.condor == "pack":
-            from condor.environment import pack_environment
+            from xaugcol.condor.environment import pack_environment
 
             path = pack_environment(args.out, args.venv)
             print(f"environment: {path} ({path.stat().st_size / 2**20:.0f} MiB)")
         elif args.condor == "prepare":
-            from condor.config import SubmitConfig
-            from condor.jobs import prepare_jobs
+            from xaugcol.condor.config import SubmitConfig
+            from xaugcol.condor.jobs import prepare_jobs
 
             repo = args.repo or Path(__file__).resolve().parents[1]
             with locked_output(args.out, overwrite=False):
                 jobs = prepare_jobs(SubmitConfig.load(args.config), args.out, repo)
             print(f"{len(jobs['groups'])} job(s) at commit {jobs['commit']}: cd {args.out} && condor_submit job.sub")
         else:
-            from condor.jobs import merge_outputs
+            from xaugcol.condor.jobs import merge_outputs
 
             with locked_output(args.out, overwrite=False):
                 report = merge_outputs(args.submission, args.out)

@@ -72,7 +72,7 @@ def run_relevance(fileset: dict, taggers, out_dir: str | Path, rules=DEFAULT_RUL
     ``xaugcol.processing.executors`` (``scheduler``: the Dask scheduler address of executor ``dask``; ``client``:
     an open Dask client to run on). ``resume``: continue an interrupted run from its checkpoints; it must have
     the same settings, input files and model folders (every file of every member, fingerprinted)."""
-    from processors.relevance_processor import RelevanceProcessor
+    from xaugcol.processors.relevance_processor import RelevanceProcessor
 
     ensembles = [t if isinstance(t, Ensemble) else Ensemble.load(t) for t in taggers]
     if not ensembles:

@@ -254,7 +254,7 @@ def run_processing(fileset: dict, out_dir: str | Path, executor: str = "iterativ
     """Process ``fileset`` into ``out_dir`` (locked while the run writes). ``resume``: continue a run that was
     interrupted (same settings and input files): chunks it finished are loaded from its checkpoints, the rest
     are processed. The jet tables left at the end are exactly the ones this run's report lists."""
-    from processors.xaug_processor import XAUGProcessor
+    from xaugcol.processors.xaug_processor import XAUGProcessor
 
     if client is None:
         check_executor(executor, scheduler)
