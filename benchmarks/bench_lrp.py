@@ -30,7 +30,7 @@ from xaugcol.models.registry import ModelConfig, build_model  # noqa: E402
 
 
 def inputs_for(config: ModelConfig, batch: int, gen: torch.Generator):
-    shapes = {"image": (1, config.n_pixels, config.n_pixels), "particles": (config.n_particles, config.n_features),
+    shapes = {"image": (1, *config.shape_of("image", (37, 37))), "particles": config.shape_of("particles", (50, 17)),
               "xaug": (len(config.xaug_columns),)}
     out = []
     for name in config.inputs():

@@ -22,8 +22,8 @@ from xaugcol.explain.ensemble import Ensemble
 from xaugcol.explain.histograms import fill_relevance, tagger_histograms
 from xaugcol.explain.lrp import LRP
 from xaugcol.explain.run import run_relevance
-from xaugcol.explain.statistics import feature_names, feature_sums, normalise_per_jet
-from xaugcol.features.images import ImageConfig
+from xaugcol.explain.statistics import feature_sums, normalise_per_jet
+from xaugcol.processing.jet_table import ProcessingConfig
 from xaugcol.models.registry import ModelConfig
 from xaugcol.processing.run import load_fileset, run_processing
 from xaugcol.processing.table_io import read_tables
@@ -76,11 +76,10 @@ def main() -> None:
             t_lrp = time.perf_counter() - started
             started = time.perf_counter()
             normalised, kept = normalise_per_jet({k: r.numpy() for k, r in zip(ensemble.spec.inputs, relevance)})
-            names = feature_names(ensemble.spec.inputs, ensemble.spec.xaug_columns)
-            hists = tagger_histograms(ensemble.name, names, (args.rule,), ensemble.spec.inputs,
-                                      ensemble.spec.xaug_columns, ImageConfig())
-            fill_relevance(hists, ensemble.name, args.rule, seed, {k: v[kept] for k, v in rows.items()}, normalised,
-                           feature_sums(normalised), names, ensemble.spec.xaug_columns, ImageConfig())
+            kinds = ensemble.spec.kinds
+            hists = tagger_histograms(ensemble.name, kinds, (args.rule,), ProcessingConfig())
+            fill_relevance(hists, ensemble.name, args.rule, seed, kinds, {k: v[kept] for k, v in rows.items()},
+                           normalised, feature_sums(normalised, kinds), ProcessingConfig())
             t_fill = time.perf_counter() - started
             print(f"{ensemble.name:6s} filling / LRP = {t_fill / t_lrp:.2f} ({t_fill * 1e3:.0f} ms / "
                   f"{t_lrp * 1e3:.0f} ms for {chunk} jets)")

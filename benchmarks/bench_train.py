@@ -74,7 +74,7 @@ def main() -> None:
         data = tmp / "proc" / "jets"
         for name in ("dnn", "cnn2d", "cnn1d", "lstm"):
             config = ModelConfig(name, xaug=True)
-            tables = JetTables(data, DataSpec(config.inputs(), config.xaug_columns))
+            tables = JetTables(data, DataSpec.of(config))
             n_train = len(tables.scan("train", ["label"])["label"])
             metrics = train_member(str(data), config, TrainConfig(epochs=1, device=args.device), 0,
                                    str(tmp / name))

@@ -1,5 +1,5 @@
 """The relevance processor: per chunk, the jet table (as the XAUG processor builds it), then every ensemble member
-and LRP rule, into relevance histograms.
+and explanation method, into relevance histograms.
 
 Thin by design: the jet table comes from ``xaugcol.processing.jet_table``, the explanation and the fills from
 ``xaugcol.explain.relevance``. Models are loaded once per worker process (not pickled with the processor).
@@ -20,12 +20,12 @@ warnings.filterwarnings("ignore", message="Missing cross-reference index", categ
 
 
 class RelevanceProcessor(processor.ProcessorABC):
-    def __init__(self, ensembles: list, labels: dict[str, int], config: ProcessingConfig, rules: tuple[str, ...],
+    def __init__(self, ensembles: list, labels: dict[str, int], config: ProcessingConfig, methods: tuple,
                  split: str = "test", batch_size: int = 512, threads: int = 1):
         self.ensembles = list(ensembles)
         self.labels = dict(labels)
         self.config = config
-        self.rules = tuple(rules)
+        self.methods = tuple(methods)  # MethodSpec: plain data, the attributors are built on the worker
         self.split = split
         self.batch_size = batch_size
         self.threads = threads
@@ -41,10 +41,10 @@ class RelevanceProcessor(processor.ProcessorABC):
         torch.set_num_threads(self.threads)
         try:
             if self._members is None:
-                self._members = [explainers(e, self.rules) for e in self.ensembles]
+                self._members = [explainers(e, self.methods) for e in self.ensembles]
             hists, counts = {}, {}
             for ensemble, members in zip(self.ensembles, self._members):
-                h, c = explain_rows(table, ensemble, members, self.rules, self.split, self.config.image,
+                h, c = explain_rows(table, ensemble, members, self.methods, self.split, self.config,
                                     self.batch_size)
                 hists.update(h)
                 counts[ensemble.name] = {dataset: {**c, "chunks": 1, "jets_in_table": len(table["label"])}}

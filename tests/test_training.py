@@ -14,6 +14,7 @@ from xaugcol.models.registry import MODELS, ModelConfig, build_model
 from xaugcol.processing.run import load_fileset, run_processing
 from xaugcol.processing.table_io import read_tables, write_table
 from xaugcol.sources.toy import run_toy
+from xaugcol.features.kinds import ImageInput, XAUGInput
 from xaugcol.training.data import SPLITS, DataSpec, JetTables, split_index
 from xaugcol.training.study import Study
 from xaugcol.training.train import TrainConfig, train_ensemble, train_member
@@ -37,7 +38,7 @@ def test_every_tagger_builds_and_runs(name, xaug):
         with pytest.raises(ValueError, match="needs xaug = true"):
             ModelConfig(name, xaug=False)
         return
-    cfg = ModelConfig(name, xaug=xaug, n_pixels=37, n_particles=50)
+    cfg = ModelConfig(name, xaug=xaug, shapes={"image": [37, 37], "particles": [50, 17]})
     model = build_model(cfg).eval()
     shapes = {"image": (5, 1, 37, 37), "particles": (5, 50, 17), "xaug": (5, len(cfg.xaug_columns))}
     inputs = [torch.rand(shapes[n]) for n in cfg.inputs()]
@@ -70,7 +71,7 @@ def test_split_is_deterministic_and_disjoint(jets):
 
 
 def test_lazy_batches_see_every_training_jet_once_and_mix_classes(jets):
-    tables = JetTables(jets, DataSpec(("image", "xaug"), ("msd", "tau21")))
+    tables = JetTables(jets, DataSpec((ImageInput(), XAUGInput(("msd", "tau21")))))
     n_train = len(tables.scan("train", ["label"])["label"])
     seen, mixed = 0, 0
     for batch in tables.batches("train", 100, seed=1, buffer_jets=500):
@@ -103,7 +104,7 @@ def test_model_folder_round_trip_and_onnx(jets, tmp_path):
     assert metrics["onnx_max_abs_diff"] < 1e-4
     assert 0.5 < metrics["auc"] <= 1 and 0 <= metrics["sig_eff_at_bkg_0.01"] <= metrics["sig_eff_at_bkg_0.1"] <= 1
     model, cfg, scaler = load_model(tmp_path / "m")
-    tables = JetTables(jets, DataSpec(cfg.inputs(), cfg.xaug_columns))
+    tables = JetTables(jets, DataSpec.of(cfg))
     batch = next(tables.batches("test", 64, transform=scaler.transform))
     x = [torch.from_numpy(batch[n]) for n in cfg.inputs()]
     import onnxruntime
@@ -186,13 +187,13 @@ def test_matched_signal_keeps_only_contained_signal_jets(jets, tmp_path):
     cols = {f: ak.to_numpy(table[f]) for f in table.fields}
     cols["gen_boson_contained"] = cols["event"] % 3 == 0
     write_table(tmp_path / "t" / "chunk.parquet", cols)
-    spec = DataSpec(("xaug",), ("msd",), matched_signal=True)
+    spec = DataSpec((XAUGInput(("msd",)),), matched_signal=True)
     seen = JetTables(tmp_path / "t", spec).scan("train", ["label", "gen_boson_contained"])
     assert np.all(seen["gen_boson_contained"][seen["label"] == 1])
     assert len(JetTables(tmp_path / "t", spec).scan("train", ["weight"])["weight"]) == len(seen["label"])
-    windowed = JetTables(tmp_path / "t", DataSpec(("xaug",), ("msd",), msd_window=True)).scan("train", ["msd"])
+    windowed = JetTables(tmp_path / "t", DataSpec((XAUGInput(("msd",)),), msd_window=True)).scan("train", ["msd"])
     assert np.all((windowed["msd"] > 50) & (windowed["msd"] < 150))
-    everything = JetTables(tmp_path / "t", DataSpec(("xaug",), ("msd",))).scan("train", ["label"])
+    everything = JetTables(tmp_path / "t", DataSpec((XAUGInput(("msd",)),))).scan("train", ["label"])
     assert np.sum(seen["label"] == 0) == np.sum(everything["label"] == 0) > 0
     assert 0 < np.sum(seen["label"] == 1) < 0.5 * np.sum(everything["label"] == 1)
     with pytest.raises(ValueError, match="gen_boson_contained"):

@@ -43,11 +43,10 @@ class Ensemble:
         for path in paths:
             config, raw = read_config(path)
             training = raw.get("training") or {}
-            spec = DataSpec(config.inputs(), config.xaug_columns, bool(training.get("msd_window", False)),
-                            bool(training.get("matched_signal", False)))
+            spec = DataSpec.of(config, training.get("msd_window", False), training.get("matched_signal", False))
             if first is None:
                 first = (config, spec, raw.get("data"))
-            elif (config.inputs(), config.xaug_columns, spec) != (first[0].inputs(), first[0].xaug_columns, first[1]):
+            elif spec != first[1]:
                 raise ModelFileError(f"{path}: member takes other inputs or selection than {paths[0]}")
             members.append((int(raw.get("seed", _seed_of(path.name))), str(path)))
         config, spec, data = first

@@ -25,7 +25,7 @@ from xaugcol.explain.ensemble import Ensemble
 from xaugcol.output_folder import output_lock
 from xaugcol.models.folder import folder_digest
 from xaugcol.explain.histograms import pair_key
-from xaugcol.explain.lrp import preset
+from xaugcol.explain.methods import method_specs
 from xaugcol.explain.relevance import SPLIT_CHOICES, empty_counts
 from xaugcol.explain.summary import mean_normalised_relevance, ranking, top_pair
 from xaugcol.processing.checkpoints import close_checkpoints, open_checkpoints
@@ -68,7 +68,9 @@ def run_relevance(fileset: dict, taggers, out_dir: str | Path, rules=DEFAULT_RUL
                   chunksize: int = 100_000, skip_bad_files: bool = False, batch_size: int = 512, threads: int = 1,
                   progress: bool = False, scheduler: str | None = None, resume: bool = False,
                   client=None, timeouts: Timeouts = Timeouts()) -> RelevanceResult:
-    """``taggers``: tagger or ensemble folders (or ``Ensemble`` objects); ``executor`` as in
+    """``taggers``: tagger or ensemble folders (or ``Ensemble`` objects); ``rules``: the explanation methods (LRP
+    preset names, ``gradient_x_input``, mappings with a composite, ``MethodSpec``s: ``xaugcol.explain.methods``);
+    ``executor`` as in
     ``xaugcol.processing.executors`` (``scheduler``: the Dask scheduler address of executor ``dask``; ``client``:
     an open Dask client to run on). ``resume``: continue an interrupted run from its checkpoints; it must have
     the same settings, input files and model folders (every file of every member, fingerprinted)."""
@@ -80,9 +82,8 @@ def run_relevance(fileset: dict, taggers, out_dir: str | Path, rules=DEFAULT_RUL
     names = [e.name for e in ensembles]
     if len(set(names)) != len(names):
         raise ValueError(f"tagger names must be unique, got {names}")
-    rules = tuple(rules)
-    for rule in rules:
-        preset(rule)  # unknown names raise here, before any chunk runs
+    methods = method_specs(rules)  # unknown names and bad composites raise here, before any chunk runs
+    rules = tuple(m.name for m in methods)
     if split not in SPLIT_CHOICES:
         raise ValueError(f"unknown split {split!r}; choose from {', '.join(SPLIT_CHOICES)}")
     processing = processing or processing_config_of(ensembles[0])
@@ -94,14 +95,14 @@ def run_relevance(fileset: dict, taggers, out_dir: str | Path, rules=DEFAULT_RUL
     with output_lock(out_dir):
         good, skipped, identities = screen_fileset(fileset, skip_bad_files, timeouts.remote)
         labels = {name: int(entry["metadata"]["label"]) for name, entry in fileset.items()}
-        manifest = {"run": "relevance", "rules": list(rules), "split": split, "batch_size": batch_size,
+        manifest = {"run": "relevance", "methods": [m.fingerprint() for m in methods], "split": split, "batch_size": batch_size,
                     "threads": threads, "chunksize": chunksize, "processing": processing.as_dict(), "labels": labels,
                     "files": identities,
                     "taggers": {e.name: {f"seed_{seed}": folder_digest(f) for seed, f in e.members}
                                 for e in ensembles}}
         with dask_session(executor, scheduler, workers, client, timeouts) as client:
             folder, resumed = open_checkpoints(out_dir, manifest, resume)
-            instance = RelevanceProcessor(ensembles, labels, processing, rules, split, batch_size, threads)
+            instance = RelevanceProcessor(ensembles, labels, processing, methods, split, batch_size, threads)
             output = run_coffea(good, instance, executor, workers, chunksize, progress, scheduler, folder,
                                 skip_bad_files, client, timeouts)
         if not output.get("histograms"):
@@ -109,11 +110,12 @@ def run_relevance(fileset: dict, taggers, out_dir: str | Path, rules=DEFAULT_RUL
                              + "".join(f"\n  skipped: {c['reason']}" for c in skipped_chunks(output)))
         result = _write_outputs(out_dir, output, fileset, ensembles, rules)
         write_json(out_dir / RELEVANCE_JSON, {
-            "config": {"rules": list(rules), "split": split, "executor": executor, "workers": workers,
+            "config": {"rules": list(rules), "methods": [m.describe() for m in methods], "split": split, "executor": executor, "workers": workers,
                        "chunksize": chunksize, "batch_size": batch_size, "threads": threads,
                        "processing": processing.as_dict()},
             "taggers": {e.name: {"members": [{"seed": s, "folder": f} for s, f in e.members],
-                                 "inputs": list(e.spec.inputs), "xaug_columns": list(e.spec.xaug_columns),
+                                 "inputs": list(e.spec.inputs), "xaug_columns": list(e.config.xaug_columns)
+                                 if e.config.xaug else [],
                                  "msd_window": e.spec.msd_window, "matched_signal": e.spec.matched_signal}
                         for e in ensembles},
             "counts": result.counts,
@@ -143,7 +145,8 @@ def _write_outputs(out_dir: Path, output: dict, fileset: dict, ensembles: list, 
 
 def summarise(hists: dict, ensemble: Ensemble, rules) -> dict:
     out = {}
-    xaug = list(ensemble.spec.xaug_columns) if "xaug" in ensemble.spec.inputs else []
+    # the top pair: among the per-jet scalar features (the XAUG variables), which have pair histograms
+    xaug = [f for kind in ensemble.spec.kinds if kind.jet_scalars for f in kind.feature_names()]
     for rule in rules:
         classes = mean_normalised_relevance(hists, ensemble.name, rule)
         pair = top_pair(classes, xaug) if len(xaug) >= 2 else None
@@ -158,13 +161,16 @@ def _ratio(counts: dict, rule: str) -> float | None:
 
 
 def _check_shapes(ensemble: Ensemble, processing: ProcessingConfig) -> None:
-    c = ensemble.config
-    if "image" in ensemble.spec.inputs and c.n_pixels != processing.image.n_pixels:
-        raise ValueError(f"tagger {ensemble.name} takes {c.n_pixels}x{c.n_pixels} images, the processing "
-                         f"configuration makes {processing.image.n_pixels}x{processing.image.n_pixels}")
-    if "particles" in ensemble.spec.inputs and c.n_particles != processing.n_particles:
-        raise ValueError(f"tagger {ensemble.name} takes {c.n_particles} particles, the processing configuration "
-                         f"makes {processing.n_particles}")
+    """Each input kind's shape as the tagger takes it against the shape the processing makes."""
+    made = processing.table_shapes()
+    for kind in ensemble.spec.kinds:
+        column = kind.table_column
+        if column is not None and column in made and tuple(ensemble.config.shape_of(kind.name, made[column])) \
+                != tuple(made[column]):
+            wanted = "x".join(map(str, ensemble.config.shapes[kind.name]))
+            plural = kind.name if kind.name.endswith("s") else kind.name + "s"
+            raise ValueError(f"tagger {ensemble.name} takes {wanted} {plural}, the processing configuration "
+                             f"makes {'x'.join(map(str, made[column]))}")
 
 
 def write_relevance_root(path: Path, hists: dict, summary: dict) -> None:
@@ -200,8 +206,6 @@ CATEGORY_AXES = {"rule": str, "member": int, "label": int, "sign": str}
 
 def read_relevance_histograms(folder: str | Path) -> dict:
     """The histograms of ``relevance.root`` rebuilt with their category axes (the inverse of ``slices``)."""
-    from xaugcol.features.particles import FEATURES
-
     groups: dict[str, list] = {}
     with uproot.open(Path(folder) / RELEVANCE_ROOT) as f:
         for name, cls in f.classnames().items():
@@ -231,9 +235,18 @@ def read_relevance_histograms(folder: str | Path) -> dict:
         for coords, part in items:
             index = tuple(values[a].index(v) for a, v in coords)
             view[index] = part.view(flow=True)
-        tagger_and_feature = key.split("/")
-        if len(tagger_and_feature) == 3 and tagger_and_feature[2].startswith("particle_") \
-                and tagger_and_feature[2].removeprefix("particle_") in FEATURES:
-            key = "/".join(tagger_and_feature[:2] + ["particle:" + tagger_and_feature[2].removeprefix("particle_")])
+        out[key] = h
+    return _feature_names_restored(out)
+
+
+def _feature_names_restored(hists: dict) -> dict:
+    """Keys ``kind/T/f`` whose feature name had its ':' written as '_' (``particle_log_pt``) renamed back, using
+    the feature axis of ``features/T``, which keeps the true names."""
+    out = {}
+    for key, h in hists.items():
+        parts = key.split("/")
+        if len(parts) == 3 and f"features/{parts[1]}" in hists:
+            names = {f.replace(":", "_"): f for f in hists[f"features/{parts[1]}"].axes["feature"]}
+            key = "/".join(parts[:2] + [names.get(parts[2], parts[2])])
         out[key] = h
     return out

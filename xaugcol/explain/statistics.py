@@ -1,34 +1,38 @@
 """Relevance statistics per input feature (the seed's mean normalised relevance).
 
 Seed definition: per jet, divide every relevance by the largest absolute one (over all of the jet's inputs); per
-input feature sum the absolute normalised relevance (over pixels for an image, over particles for each particle
-feature, one value per XAUG variable); average over jets. Jets whose relevance is zero everywhere have nothing to
-normalise: they are left out and counted, not turned into NaN.
+input feature sum the absolute normalised relevance (how, each input kind says: over pixels for an image, over
+particles for each particle feature, one value per XAUG variable); average over jets. Jets whose relevance is zero
+everywhere have nothing to normalise: they are left out and counted, not turned into NaN.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from xaugcol.features.particles import FEATURES as PARTICLE_FEATURES
+from xaugcol.features.kinds import InputKind, kind_class
+from xaugcol.features.kinds.xaug import XAUGInput
 
 
-def feature_names(inputs: tuple[str, ...], xaug_columns: tuple[str, ...] = ()) -> list[str]:
-    """Names of the features relevance is summed into, for a tagger taking ``inputs`` (forward order)."""
-    names: list[str] = []
-    for name in inputs:
-        if name == "image":
-            names.append("image")
-        elif name == "particles":
-            names += [f"particle:{f}" for f in PARTICLE_FEATURES]
-        elif name == "xaug":
-            names += list(xaug_columns)
+def as_kinds(inputs: Sequence, xaug_columns: tuple[str, ...] = ()) -> tuple[InputKind, ...]:
+    """Input kinds from kind objects, or from kind names (default settings; ``xaug_columns`` for "xaug")."""
+    out = []
+    for item in inputs:
+        if isinstance(item, InputKind):
+            out.append(item)
+        elif item == XAUGInput.name:
+            out.append(XAUGInput(tuple(xaug_columns)))
         else:
-            raise ValueError(f"unknown tagger input {name!r} (expected image, particles, xaug)")
-    return names
+            out.append(kind_class(item)())
+    return tuple(out)
+
+
+def feature_names(kinds: Sequence, xaug_columns: tuple[str, ...] = ()) -> list[str]:
+    """Names of the features relevance is summed into, for a tagger taking ``kinds`` (forward order)."""
+    return [f for kind in as_kinds(kinds, xaug_columns) for f in kind.feature_names()]
 
 
 @dataclass
@@ -59,31 +63,25 @@ def normalise_per_jet(relevance: Mapping[str, np.ndarray]) -> tuple[dict[str, np
     return normalised, kept
 
 
-def feature_sums(normalised: Mapping[str, np.ndarray]) -> np.ndarray:
-    """(jets, features): the absolute normalised relevance summed per feature (pixels -> one "image" value,
-    particles -> one value per particle feature, one value per XAUG variable), in ``feature_names`` order."""
-    columns = []
-    for name, r in normalised.items():
-        a = np.abs(r)
-        if name == "image":
-            columns.append(a.reshape(len(a), -1).sum(1, keepdims=True))
-        elif name == "particles":
-            columns.append(a.sum(axis=1))
-        elif name == "xaug":
-            columns.append(a)
-        else:
-            raise ValueError(f"unknown tagger input {name!r} (expected image, particles, xaug)")
-    return np.concatenate(columns, axis=1)
+def feature_sums(normalised: Mapping[str, np.ndarray], kinds: Sequence[InputKind]) -> np.ndarray:
+    """(jets, features): the absolute normalised relevance summed per feature, each kind's way, in
+    ``feature_names`` order."""
+    by_name = {k.name: k for k in kinds}
+    return np.concatenate([by_name[name].feature_sums(r) for name, r in normalised.items()], axis=1)
 
 
-def normalised_feature_relevance(relevance: Mapping[str, np.ndarray],
+def normalised_feature_relevance(relevance: Mapping[str, np.ndarray], kinds: Sequence = (),
                                  xaug_columns: tuple[str, ...] = ()) -> FeatureRelevance:
     """``relevance``: input name -> array of the input's shape (image (n, 1, p, p) or (n, p, p), particles
-    (n, particles, features), xaug (n, variables)), in forward order."""
+    (n, particles, features), xaug (n, variables)), in forward order. ``kinds``: the tagger's input kinds, or the
+    XAUG column names (then kinds with default settings are made from the input names)."""
+    if kinds and all(isinstance(k, str) for k in kinds):
+        kinds, xaug_columns = (), tuple(kinds)
+    kinds = as_kinds(tuple(kinds) or tuple(relevance), xaug_columns)
     normalised, kept = normalise_per_jet(relevance)
-    names = feature_names(tuple(normalised), xaug_columns)
-    values = feature_sums(normalised)
+    names = feature_names(kinds)
+    values = feature_sums(normalised, kinds)
     if values.shape[1] != len(names):
-        raise ValueError(f"relevance has {values.shape[1]} features, the names {len(names)}: check xaug_columns "
+        raise ValueError(f"relevance has {values.shape[1]} features, the names {len(names)}: check the XAUG columns "
                          f"and the particle feature list")
     return FeatureRelevance(names, values, kept, int((~kept).sum()))

@@ -72,12 +72,17 @@ def load_model(folder: str | Path, device: str = "cpu") -> tuple[torch.nn.Module
             scaler = XAUGScaler.load(folder / SCALER)
         except ValueError as err:
             raise ModelFileError(str(err)) from None
-        if scaler.columns != tuple(config.xaug_columns):
+        if scaler.columns != scaled_columns(config):
             raise ModelFileError(f"{folder / SCALER}: scales the columns {list(scaler.columns)}, but the tagger's "
-                                 f"{CONFIG} takes {list(config.xaug_columns)}")
-    if config.xaug and scaler is None:
+                                 f"{CONFIG} takes {list(scaled_columns(config))}")
+    if scaled_columns(config) and scaler is None:
         raise ModelFileError(f"{folder}: the tagger uses XAUG variables but {SCALER} is missing")
     return model.to(device).eval(), config, scaler
+
+
+def scaled_columns(config: ModelConfig) -> tuple[str, ...]:
+    """The jet-table columns the tagger's scaler standardises (those of its ``scaled`` input kinds)."""
+    return tuple(c for kind in config.input_kinds() if kind.scaled for c in kind.columns())
 
 
 def folder_digest(folder: str | Path) -> dict[str, str]:

@@ -1,4 +1,9 @@
-"""One registry builds any tagger from a validated configuration (``build_model(config)``)."""
+"""One registry builds any tagger from a validated configuration (``build_model(config)``).
+
+A tagger class declares the input kinds its body reads (``input_kinds``) and whether the XAUG variables may be
+joined before its head (``xaug_join``); the configuration reads both from the class. Adding a tagger on existing
+kinds is its class (``taggers``) and one line in ``MODELS``.
+"""
 
 from __future__ import annotations
 
@@ -7,58 +12,97 @@ from dataclasses import asdict, dataclass, field
 
 from torch import nn
 
+from xaugcol.features.kinds import KINDS, InputKind, input_kind, kind_class
+from xaugcol.features.kinds.xaug import DEFAULT_COLUMNS
 from xaugcol.models.taggers import CNN1D, CNN2D, XAUGDNN, LSTMTagger
 
 MODELS: dict[str, type[nn.Module]] = {"cnn2d": CNN2D, "cnn1d": CNN1D, "lstm": LSTMTagger, "dnn": XAUGDNN}
 
-# the jet-table columns a tagger sees as "XAUG variables" unless told otherwise
-DEFAULT_XAUG = ("msd", "tau1", "tau2", "tau3", "tau4", "tau21", "tau32", "n2", "d2", "sj_z", "sj_dr", "sj1_pt",
-                "sj2_pt", "pt", "mass", "n_constituents")
+DEFAULT_XAUG = DEFAULT_COLUMNS
+# the configuration's shapes of the particle list and image before version 0.2 (read, converted to ``shapes``)
+_OLD_SHAPE_FIELDS = {"n_pixels", "n_particles", "n_features"}
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     model: str
-    xaug: bool = False
+    xaug: bool = False  # join the XAUG variables before the head (implied for taggers that read only them)
     xaug_columns: tuple[str, ...] = DEFAULT_XAUG
     architecture: dict = field(default_factory=dict)  # keyword arguments of the tagger class (channels, hidden...)
-    n_pixels: int = 37  # input shapes, taken from the data when training
-    n_particles: int = 50
-    n_features: int = 17
+    # per input kind, the per-jet shape of its jet-table column (image [37, 37], particles [50, 17]): taken from
+    # the data when training; a kind without an entry takes its default
+    shapes: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.model not in MODELS:
             raise ValueError(f"unknown model {self.model!r}; known: {', '.join(MODELS)}")
         if not isinstance(self.xaug, bool):
             raise ValueError(f"'xaug' must be true or false, got {self.xaug!r}")
-        if self.model == "dnn" and not self.xaug:
-            raise ValueError("model 'dnn' uses the XAUG variables only: it needs xaug = true")
+        cls = MODELS[self.model]
+        if "xaug" in cls.input_kinds and not self.xaug:
+            raise ValueError(f"model {self.model!r} uses the XAUG variables only: it needs xaug = true")
+        if self.xaug and "xaug" not in cls.input_kinds and not cls.xaug_join:
+            raise ValueError(f"model {self.model!r} cannot join the XAUG variables")
         if not (isinstance(self.xaug_columns, (list, tuple)) and all(isinstance(c, str) for c in self.xaug_columns)
                 and self.xaug_columns):
             raise ValueError("'xaug_columns' must be a non-empty list of jet-table column names")
         if not isinstance(self.architecture, dict):
             raise ValueError("'architecture' must be a mapping of the tagger's options")
-        allowed = set(inspect.signature(MODELS[self.model]).parameters) - _SHAPE_ARGS
+        allowed = set(inspect.signature(cls).parameters) - self._shape_arguments()
         unknown = set(self.architecture) - allowed
         if unknown:
             raise ValueError(f"architecture of {self.model!r}: unknown option(s) {sorted(unknown)}; "
                              f"known: {sorted(allowed)}")
+        if not isinstance(self.shapes, dict):
+            raise ValueError("'shapes' must map input kinds to the per-jet shape of their table column")
+        shapes = {}
+        for name, shape in self.shapes.items():
+            if not (isinstance(shape, (list, tuple)) and all(isinstance(s, int) for s in shape)):
+                raise ValueError(f"shapes.{name}: expected a list of integers, got {shape!r}")
+            try:
+                shapes[name] = kind_class(name).shape_settings(shape)
+            except ValueError as err:
+                raise ValueError(f"shapes.{name}: {err}") from None
+        object.__setattr__(self, "shapes", shapes)
         object.__setattr__(self, "xaug_columns", tuple(self.xaug_columns))
 
+    @staticmethod
+    def _shape_arguments() -> set[str]:
+        """Keyword arguments of tagger classes that come from the data, not from ``architecture``."""
+        return {"use_xaug", *(arg for cls in KINDS.values() for arg in cls().model_arguments())}
+
     def inputs(self) -> tuple[str, ...]:
-        """The jet-table inputs the tagger takes, in ``forward`` order."""
-        body = {"cnn2d": ("image",), "cnn1d": ("particles",), "lstm": ("particles",), "dnn": ()}[self.model]
-        return body + (("xaug",) if self.xaug else ())
+        """The input kinds the tagger takes, in ``forward`` order."""
+        cls = MODELS[self.model]
+        return tuple(cls.input_kinds) + (("xaug",) if self.xaug and "xaug" not in cls.input_kinds else ())
+
+    def input_kinds(self) -> tuple[InputKind, ...]:
+        """The input kinds, in ``forward`` order, with this tagger's settings (shapes, XAUG columns)."""
+        return tuple(input_kind(name, self) for name in self.inputs())
+
+    @property
+    def joins_xaug(self) -> bool:
+        """The XAUG variables join a body of another input kind (the "+XAUG" variant of a tagger)."""
+        return self.xaug and "xaug" not in MODELS[self.model].input_kinds
+
+    def shape_of(self, kind: str, default: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(self.shapes.get(kind, default))
+
+    def with_shapes(self, shapes: dict) -> ModelConfig:
+        """This configuration with the table shapes of its input kinds (``{kind: shape}``, from the data)."""
+        return ModelConfig.from_dict({**self.as_dict(), "shapes": {**self.shapes, **shapes}})
 
     def as_dict(self) -> dict:
         d = asdict(self)
         d["xaug_columns"] = list(self.xaug_columns)
+        d["shapes"] = {k: list(v) for k, v in self.shapes.items()}
         return d
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "model config") -> ModelConfig:
         if not isinstance(data, dict):
             raise ValueError(f"{where}: expected a mapping")
+        data = _converted(data)
         known = set(cls.__dataclass_fields__)
         unknown = set(data) - known
         if unknown:
@@ -71,14 +115,26 @@ class ModelConfig:
             raise ValueError(f"{where}: {err}") from None
 
 
-_SHAPE_ARGS = {"n_pixels", "n_particles", "n_features", "n_xaug", "use_xaug"}
+def _converted(data: dict) -> dict:
+    """A configuration written before input kinds held their shapes: ``n_pixels``, ``n_particles`` and
+    ``n_features`` become ``shapes`` entries."""
+    old = {k: data[k] for k in _OLD_SHAPE_FIELDS if k in data}
+    if not old:
+        return data
+    shapes = dict(data.get("shapes") or {})
+    if "n_pixels" in old:
+        shapes.setdefault("image", [old["n_pixels"]] * 2)
+    if "n_particles" in old or "n_features" in old:
+        shapes.setdefault("particles", [old.get("n_particles", 50), old.get("n_features", 17)])
+    return {**{k: v for k, v in data.items() if k not in old}, "shapes": shapes}
 
 
 def build_model(config: ModelConfig) -> nn.Module:
     """The tagger described by ``config`` (weights freshly initialised from torch's current RNG state)."""
     cls = MODELS[config.model]
-    shapes = {"n_pixels": config.n_pixels, "n_particles": config.n_particles, "n_features": config.n_features,
-              "n_xaug": len(config.xaug_columns) if config.xaug else 0, "use_xaug": config.xaug}
+    shapes = {"use_xaug": config.joins_xaug}
+    for kind in config.input_kinds():
+        shapes.update(kind.model_arguments())
     params = set(inspect.signature(cls).parameters)
     kwargs = {k: v for k, v in shapes.items() if k in params}
     kwargs.update({k: (list(v) if isinstance(v, tuple) else v) for k, v in config.architecture.items()})

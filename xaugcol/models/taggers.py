@@ -20,12 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-
-class Join(nn.Module):
-    """Concatenate the body output and the XAUG vector along the feature axis (a module, so LRP sees it)."""
-
-    def forward(self, *parts: torch.Tensor) -> torch.Tensor:
-        return torch.cat(parts, dim=1)
+from xaugcol.explain.lrp.layers import Join
 
 
 def batch_norm(kind, channels: int) -> nn.Module:
@@ -47,9 +42,11 @@ def dense_head(n_in: int, hidden: list[int], dropout: float) -> nn.Sequential:
 
 
 class Tagger(nn.Module):
-    """body -> [Join with XAUG] -> head. Subclasses build ``body`` and say how wide its output is."""
+    """body -> [Join with XAUG] -> head. Subclasses build ``body``, say how wide its output is, and declare the
+    input kinds (``xaugcol.features.kinds``) the body reads; ``xaug_join``: the XAUG variables may be joined."""
 
-    input_names: tuple[str, ...] = ()
+    input_kinds: tuple[str, ...] = ()
+    xaug_join: bool = True
 
     def __init__(self, body: nn.Module | None, body_width: int, n_xaug: int, use_xaug: bool, hidden: list[int],
                  dropout: float):
@@ -62,8 +59,8 @@ class Tagger(nn.Module):
     def inputs(self) -> tuple[str, ...]:
         """Names of the inputs ``forward`` takes, in order."""
         if self.body is None:
-            return ("xaug",)
-        return self.input_names + (("xaug",) if self.use_xaug else ())
+            return tuple(self.input_kinds)
+        return tuple(self.input_kinds) + (("xaug",) if self.use_xaug else ())
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
@@ -82,7 +79,7 @@ class CNN2D(Tagger):
     """Jet-image CNN in the spirit of CMS ImageTop: blocks of small-kernel convolutions (with batch norm) and
     max-pooling."""
 
-    input_names = ("image",)
+    input_kinds = ("image",)
 
     def __init__(self, n_pixels: int = 37, n_xaug: int = 0, use_xaug: bool = False, channels: list[int] = (8, 8, 8, 8),
                  hidden: list[int] = (64, 64), dropout: float = 0.0):
@@ -102,7 +99,7 @@ class CNN2D(Tagger):
 class CNN1D(Tagger):
     """Particle-list 1D CNN in the spirit of DeepAK8: convolutions along the pT-ordered particles, batch norm."""
 
-    input_names = ("particles",)
+    input_kinds = ("particles",)
 
     def __init__(self, n_particles: int = 50, n_features: int = 17, n_xaug: int = 0, use_xaug: bool = False,
                  channels: list[int] = (32, 32, 32), hidden: list[int] = (64, 64), dropout: float = 0.0):
@@ -124,7 +121,7 @@ class LSTMTagger(Tagger):
     """Recurrent tagger over the particle list. The list is fed softest first (padding, all zeros, at the start)
     so that the last step, whose hidden state goes to the head, is the hardest particle."""
 
-    input_names = ("particles",)
+    input_kinds = ("particles",)
 
     def __init__(self, n_features: int = 17, n_xaug: int = 0, use_xaug: bool = False, hidden_size: int = 64,
                  hidden: list[int] = (64,), dropout: float = 0.0):
@@ -138,6 +135,9 @@ class LSTMTagger(Tagger):
 
 class XAUGDNN(Tagger):
     """Dense network on the XAUG variables alone."""
+
+    input_kinds = ("xaug",)
+    xaug_join = False
 
     def __init__(self, n_xaug: int, hidden: list[int] = (64, 64, 64), dropout: float = 0.0, use_xaug: bool = True):
         if n_xaug < 1:

@@ -8,15 +8,11 @@ from pathlib import Path
 import hist
 import numpy as np
 
-from xaugcol.explain.histograms import value_binning
 from xaugcol.explain.summary import pair_histograms, profile
+from xaugcol.features.kinds import feature_label
 from xaugcol.plotting.style import CLASS_COLOURS, CLASS_NAMES, figure, label, panel_title, save
 
 MAX_BARS = 25
-
-
-def feature_label(feature: str) -> str:
-    return value_binning(feature)[3] if feature != "image" else "image"
 
 
 def plot_feature_relevance(summary: dict, tagger: str, rule: str, out_stem, sample: str) -> list[Path]:
@@ -33,17 +29,17 @@ def plot_feature_relevance(summary: dict, tagger: str, rule: str, out_stem, samp
         ax.barh(y + offset, means, height=0.4, xerr=errs, color=CLASS_COLOURS[k], label=cls, capsize=3)
     ax.set_yticks(y, [feature_label(f) for f in names], fontsize=13)
     ax.set_xlabel("mean normalised relevance")
-    ax.legend(loc="lower right", fontsize=14, title=f"{tagger}, LRP {rule}", title_fontsize=14)
+    ax.legend(loc="lower right", fontsize=14, title=f"{tagger}, {rule}", title_fontsize=14)
     label(ax, sample)
     return save(fig, out_stem)
 
 
 def plot_profiles(hists: dict, summary: dict, tagger: str, rule: str, out_stem, sample: str,
                   n: int = 6) -> list[Path] | None:
-    """Mean normalised relevance against the input value for the ``n`` most relevant features (not the image);
-    points with standard errors, the input distribution as a shaded histogram on a second axis. None for a
-    tagger that sees the image only."""
-    features = [f for f in summary[tagger][rule]["ranking"] if f != "image"][:n]
+    """Mean normalised relevance against the input value for the ``n`` most relevant features that have a
+    profile (not the image); points with standard errors, the input distribution as a shaded histogram on a
+    second axis. None for a tagger without profiled features."""
+    features = [f for f in summary[tagger][rule]["ranking"] if f"profile/{tagger}/{f}" in hists][:n]
     if not features:
         return None
     ncols = min(3, len(features))
@@ -94,14 +90,16 @@ def plot_pair(hists: dict, summary: dict, tagger: str, rule: str, out_stem, samp
     return save(fig, out_stem)
 
 
-def plot_heatmaps(hists: dict, tagger: str, rule: str, out_stem, sample: str) -> list[Path] | None:
-    """Average image and average signed relevance per pixel (positive minus negative, over jets), per class."""
-    key = f"image/{tagger}"
+def plot_heatmaps(hists: dict, tagger: str, rule: str, out_stem, sample: str,
+                  kind: str = "image") -> list[Path] | None:
+    """Average input map and average signed relevance per pixel (positive minus negative, over jets), per class,
+    of an input kind with a map (the jet image); None when the tagger has no such map."""
+    key = f"{kind}/{tagger}"
     if key not in hists:
         return None
     h = hists[key][{"rule": rule}]
     jets = hists[f"jets/{tagger}"][{"rule": rule}]
-    images = hists[f"image_input/{tagger}"]
+    images = hists[f"{kind}_input/{tagger}"]
     fig, axes = figure(2, 2, width=8.0, height=7.0)
     for col, k in enumerate((1, 0)):
         n_members = jets[{"label": hist.loc(k)}].values().sum()
@@ -118,8 +116,8 @@ def plot_heatmaps(hists: dict, tagger: str, rule: str, out_stem, sample: str) ->
         vmax = float(np.abs(signed).max()) or 1.0
         bottom = axes[1, col].pcolormesh(x.edges, y.edges, signed.T, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
         fig.colorbar(bottom, ax=axes[1, col], label="mean normalised relevance")
-        panel_title(axes[0, col], f"average {CLASS_NAMES[k]} image")
-        panel_title(axes[1, col], f"{CLASS_NAMES[k]}: LRP {rule}, {tagger}")
+        panel_title(axes[0, col], f"average {CLASS_NAMES[k]} {kind}")
+        panel_title(axes[1, col], f"{CLASS_NAMES[k]}: {rule}, {tagger}")
         for ax in axes[:, col]:
             ax.set_xlabel(x.label, fontsize=13)
             ax.set_ylabel(y.label, fontsize=13)

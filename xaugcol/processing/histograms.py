@@ -5,26 +5,10 @@ from __future__ import annotations
 import hist
 import numpy as np
 
-# variable: (bins, low, high, axis label)
-BINNING = {
-    "pt": (60, 0.0, 1500.0, r"jet $p_T$ [GeV]"),
-    "eta": (48, -2.4, 2.4, r"jet $\eta$"),
-    "mass": (60, 0.0, 300.0, r"jet mass [GeV]"),
-    "n_constituents": (60, 0.0, 180.0, "constituents"),
-    "msd": (60, 0.0, 300.0, r"$m_{SD}$ [GeV]"),
-    "tau1": (50, 0.0, 0.5, r"$\tau_1$"),
-    "tau2": (50, 0.0, 0.3, r"$\tau_2$"),
-    "tau3": (50, 0.0, 0.2, r"$\tau_3$"),
-    "tau4": (50, 0.0, 0.15, r"$\tau_4$"),
-    "tau21": (50, 0.0, 1.0, r"$\tau_{21}$"),
-    "tau32": (50, 0.0, 1.0, r"$\tau_{32}$"),
-    "n2": (50, 0.0, 0.5, r"$N_2^{(1)}$"),
-    "d2": (50, 0.0, 5.0, r"$D_2^{(1)}$"),
-    "sj_z": (50, 0.0, 0.5, r"subjet $z$"),
-    "sj_dr": (50, 0.0, 0.8, r"subjet $\Delta R$"),
-    "sj1_pt": (60, 0.0, 1500.0, r"leading subjet $p_T$ [GeV]"),
-    "sj2_pt": (60, 0.0, 750.0, r"subleading subjet $p_T$ [GeV]"),
-}
+from xaugcol.features.kinds.xaug import BINNING as XAUG_BINNING
+
+# variable: (bins, low, high, axis label), the XAUG input kind's binning
+BINNING = XAUG_BINNING
 
 
 def empty_histograms() -> dict[str, hist.Hist]:

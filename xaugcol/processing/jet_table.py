@@ -53,6 +53,10 @@ class ProcessingConfig:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def table_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The per-jet shape of every array column this configuration writes."""
+        return {"image": (self.image.n_pixels, self.image.n_pixels), "particles": (self.n_particles, N_FEATURES)}
+
     @classmethod
     def from_dict(cls, data: dict, where: str = "processing config") -> ProcessingConfig:
         """The inverse of ``as_dict`` (as stored in a processing report), validated: unknown fields are named."""

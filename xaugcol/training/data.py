@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
+from xaugcol.features.kinds import InputKind
+
 SPLITS = {"train": (0, 1, 2, 3, 4, 5), "val": (6, 7), "test": (8, 9)}
-ARRAY_INPUTS = {"image": "image", "particles": "particles"}
 
 
 def split_index(run, lumi, event) -> np.ndarray:
@@ -42,10 +43,18 @@ def split_index(run, lumi, event) -> np.ndarray:
 
 @dataclass(frozen=True)
 class DataSpec:
-    inputs: tuple[str, ...]  # "image", "particles", "xaug" in forward order
-    xaug_columns: tuple[str, ...] = ()
+    kinds: tuple[InputKind, ...]  # the tagger's input kinds, in forward order
     msd_window: bool = False
     matched_signal: bool = False  # signal = only label-1 jets containing their generated boson (Pythia truth)
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return tuple(k.name for k in self.kinds)
+
+    @classmethod
+    def of(cls, config, msd_window: bool = False, matched_signal: bool = False) -> DataSpec:
+        """The data a tagger (``ModelConfig``) reads, with its training selection."""
+        return cls(config.input_kinds(), bool(msd_window), bool(matched_signal))
 
 
 class JetTables:
@@ -58,9 +67,7 @@ class JetTables:
         if not self.files:
             raise FileNotFoundError(f"no jet tables (*.parquet) under {self.folder}: run 'xaugcol process' first")
         self.columns = ["run", "luminosityBlock", "event", "label", "weight"]
-        self.columns += [ARRAY_INPUTS[name] for name in spec.inputs if name in ARRAY_INPUTS]
-        if "xaug" in spec.inputs:
-            self.columns += list(spec.xaug_columns)
+        self.columns += [c for kind in spec.kinds for c in kind.columns() if c not in self.columns]
         if spec.msd_window:
             self.columns.append("in_msd_window")
         if spec.matched_signal:
@@ -73,16 +80,16 @@ class JetTables:
                                  f"(inputs {list(spec.inputs)})")
 
     def shapes(self) -> dict[str, tuple[int, ...]]:
-        """Per-jet shapes of the array inputs, read from the first file's schema."""
+        """Per input kind with an array column, its per-jet shape, read from the first file's schema."""
         schema = pq.ParquetFile(self.files[0]).schema_arrow
         out = {}
-        for name, column in ARRAY_INPUTS.items():
-            if column in schema.names:
-                t, dims = schema.field(column).type, []
+        for kind in self.spec.kinds:
+            if kind.table_column is not None:
+                t, dims = schema.field(kind.table_column).type, []
                 while hasattr(t, "list_size"):
                     dims.append(t.list_size)
                     t = t.value_type
-                out[name] = tuple(dims)
+                out[kind.name] = tuple(dims)
         return out
 
     # -- reading --------------------------------------------------------------------------------------------
@@ -188,19 +195,13 @@ def select_jets(rows: dict[str, np.ndarray], spec: DataSpec, split: str) -> np.n
 
 
 def model_inputs(rows: dict[str, np.ndarray], spec: DataSpec, transform=None) -> dict[str, np.ndarray]:
-    """Jet-table rows -> the tagger's inputs {image, particles, xaug (scaled by ``transform``)} plus label and
-    weight: the one place inputs are built, for training and for explaining alike."""
+    """Jet-table rows -> the tagger's inputs {kind name: tensor (``scaled`` kinds through ``transform``, the
+    tagger's scaler)} plus label and weight: the one place inputs are built, for training and for explaining."""
     out = {"label": rows["label"].astype(np.float32), "weight": rows["weight"].astype(np.float64)}
-    for name in spec.inputs:
-        if name == "image":
-            out["image"] = rows["image"][:, None, :, :].astype(np.float32)
-        elif name == "particles":
-            out["particles"] = rows["particles"].astype(np.float32)
-        elif name == "xaug":
-            xaug = {c: rows[c] for c in spec.xaug_columns}
-            out["xaug"] = transform(xaug) if transform is not None else \
-                np.stack([xaug[c] for c in spec.xaug_columns], axis=1).astype(np.float32)
+    for kind in spec.kinds:
+        out[kind.name] = kind.tensor(rows, transform if kind.scaled else None)
     return out
+
 
 def _check_finite(block: dict, path) -> None:
     for name, values in block.items():

@@ -19,8 +19,9 @@ def train_reduced_sets(data: str | Path, ranking: list[str], base: ModelConfig, 
                        progress: bool = False) -> list[dict]:
     """One ensemble per k in ``out/top<k>``; returns (and writes to ``out/reduced.json``) one row per k:
     {"k", "variables", metric: {"mean", "std", "values"}}."""
-    if base.model != "dnn":
-        raise ValueError(f"reduced sets retrain the XAUG DNN, got model {base.model!r}")
+    if base.inputs() != ("xaug",):
+        raise ValueError(f"reduced sets retrain a tagger of the XAUG variables alone (such as 'dnn'), got model "
+                         f"{base.model!r} taking {', '.join(base.inputs())}")
     if not ranking:
         raise ValueError("reduced sets need a non-empty ranking of XAUG variables")
     ks = list(ks) if ks is not None else list(range(1, len(ranking) + 1))

@@ -87,7 +87,7 @@ def parse_taggers(taggers, where: str) -> tuple[ModelConfig, ...]:
 
 
 def tagger_name(config: ModelConfig) -> str:
-    return f"{config.model}_xaug" if (config.xaug and config.model != "dnn") else config.model
+    return f"{config.model}_xaug" if config.joins_xaug else config.model
 
 
 def resolve_jets(data) -> Path:

@@ -10,7 +10,6 @@ complete. Training an ensemble first removes the members and summary of an earli
 from __future__ import annotations
 
 import copy
-import dataclasses
 import functools
 import time
 from dataclasses import asdict, dataclass
@@ -137,19 +136,14 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
                  progress: bool = False) -> dict:
     """Train one tagger; write its folder ``out``; return its metrics."""
     device = pick_device(train_config.device)
-    spec = DataSpec(model_config.inputs(), model_config.xaug_columns, train_config.msd_window,
-                    train_config.matched_signal)
+    spec = DataSpec.of(model_config, train_config.msd_window, train_config.matched_signal)
     tables = JetTables(data, spec)
-    shapes = tables.shapes()
-    if "image" in shapes:
-        model_config = dataclasses.replace(model_config, n_pixels=shapes["image"][0])
-    if "particles" in shapes:
-        model_config = dataclasses.replace(model_config, n_particles=shapes["particles"][0],
-                                           n_features=shapes["particles"][1])
+    model_config = model_config.with_shapes(tables.shapes())  # the shapes of the inputs, from the data
     names = model_config.inputs()
 
-    scan = tables.scan("train", ["label", "weight", *(model_config.xaug_columns if model_config.xaug else [])])
-    scaler = XAUGScaler.fit(scan, model_config.xaug_columns) if model_config.xaug else None
+    scaled = [c for kind in spec.kinds if kind.scaled for c in kind.columns()]
+    scan = tables.scan("train", ["label", "weight", *scaled])
+    scaler = XAUGScaler.fit(scan, scaled) if scaled else None
     transform = scaler.transform if scaler is not None else None
     factors = _class_factors(scan["label"].astype(int), scan["weight"], train_config.class_balance)
 
@@ -164,7 +158,7 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
         total, norm = 0.0, 0.0
         batches = tables.batches("train", train_config.batch_size, seed=seed * 100_003 + epoch,
                                  buffer_jets=train_config.buffer_jets, transform=transform)
-        label = model_config.model + ("+xaug" if model_config.xaug and model_config.model != "dnn" else "")
+        label = model_config.model + ("+xaug" if model_config.joins_xaug else "")
         for batch in tqdm(batches, desc=f"{label} seed {seed} epoch {epoch}", unit="batch",
                           disable=not progress, leave=False):
             optimiser.zero_grad()

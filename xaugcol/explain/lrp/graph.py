@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from xaugcol.explain.lrp.lstm import check_supported
-from xaugcol.models.taggers import Join
+from xaugcol.explain.lrp.layers import Join
 
 
 class LRPUnsupportedError(ValueError):

@@ -1,11 +1,20 @@
-"""Linear-like layers (dense, 1D and 2D convolution) as the rules see them: a forward map with any weights and its
-adjoint (the transposed map, which carries relevance shares back to the inputs), plus batch-norm merging."""
+"""Layers as LRP sees them: linear-like layers (dense, 1D and 2D convolution) as the rules see them, a forward map
+with any weights and its adjoint (the transposed map, which carries relevance shares back to the inputs), plus
+batch-norm merging; and ``Join``, the module taggers build their XAUG join from."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+class Join(nn.Module):
+    """Concatenate a tagger's body output and the XAUG vector along the feature axis: a module (a leaf of the
+    traced graph), so LRP routes relevance exactly between the two branches."""
+
+    def forward(self, *parts: torch.Tensor) -> torch.Tensor:
+        return torch.cat(parts, dim=1)
 
 
 class LinearLayer:

@@ -1,0 +1,177 @@
+"""The extension points: a new input kind and a new tagger plug in without touching the toolkit; explanation
+methods behind one interface (gradient x input against LRP-0, composites written as data)."""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from xaugcol.explain.ensemble import Ensemble
+from xaugcol.explain.lrp import LRP, Composite, Epsilon, Gamma
+from xaugcol.explain.methods import GradientXInput, method_spec, method_specs
+from xaugcol.explain.relevance import explain_rows, explainers
+from xaugcol.features.kinds import KINDS, InputKind, ProfileEntries, register
+from xaugcol.models.registry import MODELS, ModelConfig, build_model
+from xaugcol.models.taggers import CNN2D, XAUGDNN, Tagger
+from xaugcol.processing.jet_table import ProcessingConfig
+from xaugcol.processing.run import load_fileset, run_processing
+from xaugcol.processing.table_io import read_tables
+from xaugcol.sources.toy import run_toy
+from xaugcol.training.data import DataSpec, JetTables, model_inputs
+from xaugcol.training.train import TrainConfig, train_ensemble
+
+
+@dataclass(frozen=True)
+class SubjetInput(InputKind):
+    """A kind written as a user would: the two softdrop prongs as objects with (pt, eta) each."""
+    name = "subjets"
+
+    @classmethod
+    def from_config(cls, config):
+        return cls()
+
+    def columns(self):
+        return ("sj1_pt", "sj2_pt", "sj1_eta", "sj2_eta")
+
+    def tensor(self, rows, transform=None):
+        pt = np.stack([rows["sj1_pt"], rows["sj2_pt"]], axis=1) / 1000.0
+        eta = np.stack([rows["sj1_eta"], rows["sj2_eta"]], axis=1)
+        return np.stack([pt, eta], axis=2).astype(np.float32)  # (jets, 2 prongs, 2 features)
+
+    def model_arguments(self):
+        return {"n_prong_features": 2}
+
+    def feature_names(self):
+        return ["subjet:pt", "subjet:eta"]
+
+    def feature_sums(self, relevance):
+        return np.abs(relevance).sum(axis=1)
+
+    def binning(self, feature):
+        return {"subjet:pt": (20, 0.0, 1.5, "prong pT [TeV]"), "subjet:eta": (20, -3.0, 3.0, "prong eta")}[feature]
+
+    def profile_entries(self, rows, relevance):
+        x = self.tensor(rows)
+        jet = np.repeat(np.arange(len(x)), 2)
+        return [ProfileEntries(f, x[:, :, k].ravel(), relevance[:, :, k].ravel(), jet)
+                for k, f in enumerate(self.feature_names())]
+
+
+class ProngNet(Tagger):
+    """A tagger on the new kind: a dense layer per prong, summed over prongs."""
+    input_kinds = ("subjets",)
+
+    def __init__(self, n_prong_features: int = 2, n_xaug: int = 0, use_xaug: bool = False, hidden: list = (8,),
+                 dropout: float = 0.0):
+        super().__init__(nn.Sequential(nn.Linear(n_prong_features, 8), nn.ReLU()), 8, n_xaug, use_xaug,
+                         list(hidden), dropout)
+
+    def features(self, x):
+        return self.body(x).sum(dim=1)
+
+
+@pytest.fixture()
+def subjet_kind():
+    register(SubjetInput)
+    MODELS["prongnet"] = ProngNet
+    yield
+    KINDS.pop("subjets")
+    MODELS.pop("prongnet")
+
+
+@pytest.fixture(scope="module")
+def jets(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ext")
+    run_toy(out / "gen", 300, seed=21)
+    run_processing(load_fileset(out / "gen" / "fileset.json"), out / "proc")
+    return out / "proc" / "jets"
+
+
+def test_a_new_input_kind_and_tagger_flow_through_training_and_explaining(subjet_kind, jets, tmp_path):
+    config = ModelConfig("prongnet", xaug=True, xaug_columns=("msd", "tau21"))
+    assert config.inputs() == ("subjets", "xaug") and config.joins_xaug
+    assert [type(k).__name__ for k in config.input_kinds()] == ["SubjetInput", "XAUGInput"]
+    train_ensemble(str(jets), config, TrainConfig(epochs=1, batch_size=64), [0], str(tmp_path / "prong"))
+    ensemble = Ensemble.load(tmp_path / "prong")
+    assert ensemble.spec.inputs == ("subjets", "xaug")
+    table = read_tables(jets)
+    rows = {k: np.asarray(table[k].to_numpy()) for k in table.fields if k != "dataset"}
+    methods = method_specs(["epsilon", "gradient_x_input"])
+    hists, counts = explain_rows(rows, ensemble, explainers(ensemble, methods), methods, "all", ProcessingConfig())
+    assert counts["jets_selected"] == len(rows["label"])
+    features = list(hists["features/prong"].axes["feature"])
+    assert features == ["subjet:pt", "subjet:eta", "msd", "tau21"]
+    # two prongs per jet: the profile of the new kind holds two entries per explained jet and method
+    explained = hists["jets/prong"].values().sum()
+    assert hists["profile/prong/subjet:pt"].values().sum() == pytest.approx(2 * explained)
+    assert "pair/prong/msd__tau21" in hists  # the XAUG kind keeps its pairs
+    # the tensor the tagger saw is the kind's, and LRP explains the tagger
+    seed, model, scaler = ensemble.load_members()[0]
+    inputs = model_inputs(rows, ensemble.spec, scaler.transform)
+    assert inputs["subjets"].shape == (len(rows["label"]), 2, 2)
+    e = LRP(model, "epsilon")(*[torch.from_numpy(inputs[k]) for k in ensemble.spec.inputs])
+    assert e.conservation.relative_residual().max() < 1e-4
+
+
+def test_taggers_declare_their_kinds_once():
+    assert CNN2D.input_kinds == ("image",) and XAUGDNN.input_kinds == ("xaug",)
+    assert ModelConfig("cnn2d", xaug=True).inputs() == ("image", "xaug")
+    assert ModelConfig("dnn", xaug=True).inputs() == ("xaug",) and not ModelConfig("dnn", xaug=True).joins_xaug
+    # shapes come from the kinds: an image shape sets the CNN's pixels
+    model = build_model(ModelConfig("cnn2d", shapes={"image": [13, 13]}, architecture={"channels": [2, 2]}))
+    assert model(torch.rand(3, 1, 13, 13)).shape == (3,)
+    with pytest.raises(ValueError, match="shapes.image: an image is square"):
+        ModelConfig("cnn2d", shapes={"image": [13, 12]})
+    # a configuration written before kinds held the shapes reads the same
+    old = ModelConfig.from_dict({"model": "cnn1d", "n_particles": 30, "n_features": 17, "n_pixels": 21})
+    assert old.shapes == {"particles": (30, 17), "image": (21, 21)}
+    with pytest.raises(ValueError, match="unknown tagger input kind 'tracks'"):
+        ModelConfig("cnn2d", shapes={"tracks": [10, 4]})
+
+
+def _relu_net(bias: bool):
+    torch.manual_seed(3)
+    layers = [nn.Conv1d(5, 6, 3, padding=1, bias=bias), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 8, 7, bias=bias),
+              nn.ReLU(), nn.Linear(7, 1, bias=bias)]
+    return nn.Sequential(*layers).double().eval()
+
+
+def test_gradient_x_input_equals_lrp_zero_on_relu_networks():
+    """Ancona et al. (2018): for ReLU networks, LRP-0 (epsilon -> 0) and gradient x input are the same map."""
+    model = _relu_net(bias=True)
+    x = torch.randn(16, 5, 8, dtype=torch.float64)
+    gxi = GradientXInput(model)(x, batch_size=5)
+    lrp = LRP(model, "z")(x)
+    torch.testing.assert_close(gxi.relevance[0], lrp.relevance[0], rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(gxi.output, lrp.output.reshape(-1))
+    # without biases the network is positively homogeneous: gradient x input is complete (nothing absorbed)
+    bare = _relu_net(bias=False)
+    a = GradientXInput(bare)(x)
+    assert float(a.absorbed.abs().max()) < 1e-10 * float(a.output.abs().max())
+    # with biases, what is absorbed is what the biases contribute: the same as LRP-0's bias share
+    torch.testing.assert_close(gxi.absorbed, lrp.conservation.bias + lrp.conservation.stabiliser, rtol=1e-7,
+                               atol=1e-10)
+
+
+def test_composites_written_as_data_reach_the_attributor():
+    spec = method_spec({"name": "conv_gamma", "composite": {"default": "epsilon",
+                                                             "layers": {"conv": {"rule": "gamma", "gamma": 0.5}}}})
+    assert spec.method == "lrp" and spec.name == "conv_gamma"
+    model = _relu_net(bias=True)
+    attributor = spec.attributor(model)
+    rules = attributor.lrp.rules
+    assert isinstance(rules["0"], Gamma) and rules["0"].gamma == 0.5 and isinstance(rules["3"], Epsilon)
+    # the same composite as a Python object gives the same relevance
+    x = torch.randn(4, 5, 8, dtype=torch.float64)
+    python = method_spec(Composite(default=Epsilon(), layers={"conv": Gamma(0.5)}), name="conv_gamma")
+    torch.testing.assert_close(python.attributor(model)(x).relevance[0], attributor(x).relevance[0])
+    with pytest.raises(ValueError, match="unknown rule 'gama'"):
+        method_spec({"name": "bad", "composite": {"default": "gama"}})
+    with pytest.raises(ValueError, match="needs a 'name'"):
+        method_spec({"composite": {"default": "epsilon"}})
+    with pytest.raises(ValueError, match="unique"):
+        method_specs(["epsilon", {"name": "epsilon", "method": "gradient_x_input"}])
+    with pytest.raises(ValueError, match="not a plain name"):
+        method_spec({"name": "../x", "method": "gradient_x_input"})

@@ -1,0 +1,52 @@
+"""The one interface every explanation method implements: an attributor takes a tagger's inputs and returns the
+relevance of each input (shaped like it), the explained output, and per jet what it could not attribute.
+
+    attributor = make_attributor(spec, model)      # spec: a MethodSpec (``specs``)
+    a = attributor(image, xaug, batch_size=512)
+    a.relevance[0], a.output, a.absorbed           # absorbed = output - sum of all input relevance
+
+``absorbed`` is LRP's bias and stabiliser share; for gradient x input it is what a non-homogeneous model (biases)
+leaves unexplained. The relevance processor, statistics, histograms and figures only see ``Attribution``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+
+
+@dataclass
+class Attribution:
+    relevance: tuple[torch.Tensor, ...]  # one per model input, shaped like it
+    output: torch.Tensor  # (batch,) the explained output (the logit)
+    absorbed: torch.Tensor  # (batch,) output - summed input relevance: what the method did not attribute
+    details: Any = None  # the method's own report (LRP: its Explanation with the conservation split)
+
+
+class Attributor(Protocol):
+    def __call__(self, *inputs: torch.Tensor, batch_size: int | None = None) -> Attribution: ...
+
+
+def explained_output(out: torch.Tensor, target: int | None = None) -> torch.Tensor:
+    """(batch,) from a model output of shape (batch,), (batch, 1) or (batch, classes) with ``target``."""
+    if out.dim() == 1:
+        return out
+    if out.dim() == 2 and out.shape[1] == 1:
+        return out[:, 0]
+    if out.dim() == 2 and target is not None and 0 <= target < out.shape[1]:
+        return out[:, target]
+    raise ValueError(f"expected an output of shape (batch,) or (batch, classes) with a target, got "
+                     f"{tuple(out.shape)} and target {target}")
+
+
+def in_batches(explain, inputs: tuple[torch.Tensor, ...], batch_size: int | None) -> Attribution:
+    """``explain`` (one batch -> Attribution) over ``inputs`` in batches of ``batch_size`` jets."""
+    n = inputs[0].shape[0]
+    if batch_size is None or n <= batch_size:
+        return explain(inputs)
+    parts = [explain(tuple(x[i:i + batch_size] for x in inputs)) for i in range(0, n, batch_size)]
+    return Attribution(tuple(torch.cat([p.relevance[k] for p in parts]) for k in range(len(inputs))),
+                       torch.cat([p.output for p in parts]), torch.cat([p.absorbed for p in parts]),
+                       [p.details for p in parts])

@@ -1,0 +1,115 @@
+"""Explanation methods by name: what a user writes (a preset name, a method name, or a mapping, in Python or
+YAML) becomes a ``MethodSpec``: plain, picklable data that travels to executor workers, fingerprints a run for
+``--resume``, and builds the attributor for a model where it runs.
+
+Accepted entries:
+* an LRP preset name (``epsilon``, ``alpha1beta0``, ``gamma``...): LRP with that composite;
+* ``gradient_x_input``;
+* a mapping ``{method: lrp, composite: <composite>}`` where the composite is a preset name or a composite mapping
+  (``preset``/``options``/``default``/``first``/``layers``/``names``/``lstm``/``stabiliser``, see
+  ``xaugcol.explain.lrp.composite``), or ``{method: gradient_x_input}``; with ``name:`` the label it has in
+  histograms and reports (required for a composite mapping);
+* a ``Composite`` object (Python), named with ``name``.
+
+Adding a method: an attributor class (``base.Attributor``) and one entry in ``METHODS``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from xaugcol.explain.lrp import Composite, preset
+from xaugcol.explain.lrp.composite import PRESETS
+from xaugcol.explain.methods.gradient import GradientXInput
+from xaugcol.explain.methods.lrp import LRPAttributor
+from xaugcol.paths import plain_name, UnsafePathError
+
+# method name: (attributor class, the options it takes)
+METHODS = {
+    "lrp": (lambda model, composite="epsilon": LRPAttributor(model, composite), {"composite"}),
+    "gradient_x_input": (lambda model: GradientXInput(model), set()),
+}
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str  # the label of its histograms and summaries (the ``rule`` axis)
+    method: str
+    options: dict = field(default_factory=dict)
+
+    def attributor(self, model):
+        return METHODS[self.method][0](model, **self.options)
+
+    def fingerprint(self) -> str:
+        """A stable description, for the checkpoint manifest (a Composite object by its dataclass repr)."""
+        return json.dumps({"name": self.name, "method": self.method, "options": self.options}, sort_keys=True,
+                          default=repr)
+
+    def describe(self) -> dict:
+        return json.loads(self.fingerprint())
+
+
+def method_spec(entry, name: str | None = None, where: str = "explanation method") -> MethodSpec:
+    """A validated ``MethodSpec`` from a user entry (see the module docstring); LRP composites are built once
+    here, so a wrong rule name or parameter fails before any chunk runs."""
+    if isinstance(entry, MethodSpec):
+        return entry
+    if isinstance(entry, Composite):
+        return _named(MethodSpec(_need_name(name, where), "lrp", {"composite": entry}), where)
+    if isinstance(entry, str):
+        if entry in METHODS and not METHODS[entry][1]:
+            return _named(MethodSpec(name or entry, entry), where)
+        if entry in PRESETS:
+            preset(entry)  # presets that need options (bounds) say so here
+            return _named(MethodSpec(name or entry, "lrp", {"composite": entry}), where)
+        raise ValueError(f"{where}: unknown LRP preset {entry!r}, and no method of that name; known presets: "
+                         f"{', '.join(PRESETS)}; methods: {', '.join(m for m in METHODS if m != 'lrp')}; or a "
+                         f"mapping with 'method' (and a 'composite' for LRP)")
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where}: expected a name or a mapping, got {entry!r}")
+    entry = dict(entry)
+    name = entry.pop("name", name)
+    method = entry.pop("method", "lrp" if "composite" in entry else None)
+    if method not in METHODS:
+        raise ValueError(f"{where}: 'method' must be one of {', '.join(METHODS)}, got {method!r}")
+    allowed = METHODS[method][1]
+    unknown = set(entry) - allowed
+    if unknown:
+        raise ValueError(f"{where}: unknown option(s) {sorted(unknown)} of method {method!r}; "
+                         f"known: {sorted(allowed) or 'none'}")
+    if method == "lrp":
+        composite = entry.get("composite", "epsilon")
+        Composite.from_spec(composite, f"{where}.composite")  # validated now, built again where it runs
+        if name is None and isinstance(composite, str):
+            name = composite
+    return _named(MethodSpec(_need_name(name, where), method, entry), where)
+
+
+def method_specs(entries) -> tuple[MethodSpec, ...]:
+    """Several entries (a name, a mapping, or a list of them); names must be unique."""
+    if isinstance(entries, (str, dict, MethodSpec, Composite)):
+        entries = [entries]
+    specs = tuple(method_spec(e, where=f"explanation method {k + 1}") for k, e in enumerate(entries))
+    names = [s.name for s in specs]
+    if not specs:
+        raise ValueError("no explanation method given")
+    if len(set(names)) != len(names):
+        raise ValueError(f"explanation method names must be unique, got {names}")
+    return specs
+
+
+def _need_name(name, where) -> str:
+    if not name:
+        raise ValueError(f"{where}: a composite needs a 'name' (the label of its histograms)")
+    return name
+
+
+def _named(spec: MethodSpec, where: str) -> MethodSpec:
+    try:
+        plain_name(spec.name, f"{where} name")  # it names histograms, ROOT folders and figure files
+    except UnsafePathError as err:
+        raise ValueError(str(err)) from None
+    if "__" in spec.name or "/" in spec.name:
+        raise ValueError(f"{where}: name {spec.name!r} may not contain '__' (it separates ROOT histogram names)")
+    return spec

@@ -1,0 +1,53 @@
+"""The registry of input kinds: every kind of tagger input, declared once (``base.InputKind``).
+
+    from xaugcol.features.kinds import KINDS, input_kind
+    KINDS["particles"]                      # the class; ``input_kind("xaug", config)`` the kind a tagger reads
+
+Adding a kind (tracks, vertices, EFPs...) is one module with an ``InputKind`` subclass and one ``register`` line
+below.
+"""
+
+from __future__ import annotations
+
+from xaugcol.features.kinds.base import InputKind, ProfileEntries
+from xaugcol.features.kinds.image import ImageInput
+from xaugcol.features.kinds.particles import ParticlesInput
+from xaugcol.features.kinds.xaug import XAUGInput
+
+KINDS: dict[str, type[InputKind]] = {}
+
+
+def register(kind: type[InputKind]) -> type[InputKind]:
+    if kind.name in KINDS and KINDS[kind.name] is not kind:
+        raise ValueError(f"input kind {kind.name!r} is registered twice")
+    KINDS[kind.name] = kind
+    return kind
+
+
+register(ImageInput)
+register(ParticlesInput)
+register(XAUGInput)
+
+
+def kind_class(name: str) -> type[InputKind]:
+    if name not in KINDS:
+        raise ValueError(f"unknown tagger input kind {name!r}; known: {', '.join(KINDS)}")
+    return KINDS[name]
+
+
+def input_kind(name: str, config) -> InputKind:
+    """The kind ``name`` as the tagger described by ``config`` (a ``ModelConfig``) reads it."""
+    return kind_class(name).from_config(config)
+
+
+def feature_label(feature: str) -> str:
+    """Axis label of a feature, asked of every registered kind (for figures drawn from saved histograms)."""
+    for cls in KINDS.values():
+        try:
+            return cls().label(feature)
+        except (KeyError, ValueError, TypeError):
+            continue
+    return feature
+
+
+__all__ = ["InputKind", "ProfileEntries", "KINDS", "register", "kind_class", "input_kind", "feature_label"]

@@ -1,0 +1,115 @@
+"""What every input kind declares, once: the one contract training, explaining, statistics, histograms and figures
+use, so none of them names a kind.
+
+An input kind is a frozen dataclass (picklable: it travels to executor workers inside a tagger's description)
+built from a tagger's ``ModelConfig`` by ``from_config``. It says
+
+* which jet-table columns it reads (``columns``) and which more the relevance histograms need (``extra_columns``);
+* how a batch tensor is built from table rows (``tensor``; ``scaled`` kinds go through the tagger's scaler transform), the
+  per-jet shape of its table column (``shape``) and the tagger's keyword arguments that shape implies
+  (``model_arguments``);
+* its feature names and how relevance of the tensor's shape is summed into one value per feature per jet
+  (``feature_sums``);
+* which jets it can take (``finite``);
+* the binning of each feature's input value (``binning``) and the (value, relevance) entries of its relevance
+  profiles (``profile_entries``); kinds with a 2D map (the jet image) say so with ``map_axes``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ProfileEntries:
+    """Entries of one feature's relevance profile: one per jet (``jet`` None) or one per object of a jet
+    (``jet``: the index of each entry's jet, e.g. of each real particle)."""
+    feature: str
+    values: np.ndarray
+    relevance: np.ndarray
+    jet: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class InputKind:
+    name: ClassVar[str]
+    # one value per feature and jet: pairs of its features get 2D relevance histograms (XAUG variables)
+    jet_scalars: ClassVar[bool] = False
+    # standardised by the tagger's scaler, fitted on the training split and saved with the tagger
+    scaled: ClassVar[bool] = False
+
+    @classmethod
+    def from_config(cls, config) -> InputKind:
+        """The kind as the tagger described by ``config`` (a ``ModelConfig``) reads it."""
+        raise NotImplementedError
+
+    @classmethod
+    def shape_settings(cls, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The per-jet shape of the kind's table column, checked (a tagger's ``shapes`` entry)."""
+        return tuple(int(s) for s in shape)
+
+    def columns(self) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def extra_columns(self) -> tuple[str, ...]:
+        return ()
+
+    @property
+    def table_column(self) -> str | None:
+        """The one array column whose per-jet shape the tagger takes from the data (None: scalar columns)."""
+        return None
+
+    def tensor(self, rows: dict, transform=None) -> np.ndarray:
+        """(jets, ...) float32 batch tensor; ``transform``: the tagger's scaler (``scaled`` kinds only)."""
+        raise NotImplementedError
+
+    def model_arguments(self) -> dict:
+        """Keyword arguments of a tagger class that this kind's shape fixes (``n_pixels=37``...)."""
+        return {}
+
+    def feature_names(self) -> list[str]:
+        raise NotImplementedError
+
+    def feature_sums(self, relevance: np.ndarray) -> np.ndarray:
+        """(jets, features): |relevance| (tensor-shaped, already normalised) summed per feature."""
+        raise NotImplementedError
+
+    def finite(self, rows: dict) -> np.ndarray:
+        """(jets,) bool: the jet's inputs of this kind are all finite."""
+        n = len(rows["label"])
+        ok = np.ones(n, dtype=bool)
+        for c in self.columns():
+            ok &= np.isfinite(np.asarray(rows[c], dtype=np.float64).reshape(n, -1)).all(axis=1)
+        return ok
+
+    def binning(self, feature: str) -> tuple[int, float, float, str]:
+        """(bins, low, high, axis label) of the feature's input value."""
+        raise NotImplementedError
+
+    def profiled_features(self) -> list[str]:
+        """Features with a relevance profile (against their input value)."""
+        return self.feature_names()
+
+    def profile_entries(self, rows: dict, relevance: np.ndarray) -> list[ProfileEntries]:
+        return []
+
+    def map_axes(self, processing) -> tuple[int, float, str] | None:
+        """(pixels per side, half-width, unit) of a 2D relevance map (rows top to bottom, columns left to right),
+        from the processing configuration of the jet tables; None for kinds without one."""
+        return None
+
+    def map_values(self, rows: dict, relevance: np.ndarray | None = None) -> np.ndarray:
+        """(jets, pixels) of the map: the input itself, or ``relevance`` flattened."""
+        raise NotImplementedError
+
+    def object_positions(self, rows: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """For kinds that list objects per jet (particles, tracks): (x, y, marker size, real-object mask), each
+        (jets, objects), to draw example jets; None otherwise."""
+        return None
+
+    def label(self, feature: str) -> str:
+        """Axis label of a feature in figures."""
+        return self.binning(feature)[3]

@@ -1,0 +1,64 @@
+"""The jet image (``xaugcol.features.images``) as a tagger input: one channel of pixel pT fractions, one feature
+("image": relevance summed over all pixels), and a 2D relevance map."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from xaugcol.features.kinds.base import InputKind
+
+
+@dataclass(frozen=True)
+class ImageInput(InputKind):
+    name = "image"
+    n_pixels: int = 37
+
+    @classmethod
+    def from_config(cls, config) -> ImageInput:
+        return cls(config.shape_of(cls.name, (cls.n_pixels, cls.n_pixels))[0])
+
+    @classmethod
+    def shape_settings(cls, shape) -> tuple[int, ...]:
+        shape = tuple(int(s) for s in shape)
+        if len(shape) != 2 or shape[0] != shape[1] or shape[0] < 3:
+            raise ValueError(f"an image is square, at least 3x3 pixels: got shape {list(shape)}")
+        return shape
+
+    def columns(self) -> tuple[str, ...]:
+        return ("image",)
+
+    @property
+    def table_column(self) -> str:
+        return "image"
+
+    def tensor(self, rows: dict, transform=None) -> np.ndarray:
+        return rows["image"][:, None, :, :].astype(np.float32)
+
+    def model_arguments(self) -> dict:
+        return {"n_pixels": self.n_pixels}
+
+    def feature_names(self) -> list[str]:
+        return ["image"]
+
+    def feature_sums(self, relevance: np.ndarray) -> np.ndarray:
+        return np.abs(relevance).reshape(len(relevance), -1).sum(1, keepdims=True)
+
+    def profiled_features(self) -> list[str]:
+        return []  # the image is one feature without a scalar value: its relevance is drawn as a map instead
+
+    def binning(self, feature: str):
+        raise ValueError("the jet image has no value binning: its relevance is a 2D map")
+
+    def label(self, feature: str) -> str:
+        if feature != "image":
+            raise ValueError(f"not the image feature: {feature!r}")
+        return "image"
+
+    def map_axes(self, processing) -> tuple[int, float, str]:
+        return processing.image.n_pixels, processing.image.extent, "prong distances"
+
+    def map_values(self, rows: dict, relevance: np.ndarray | None = None) -> np.ndarray:
+        source = rows["image"] if relevance is None else relevance
+        return np.asarray(source).reshape(len(source), -1)

@@ -1,0 +1,72 @@
+"""The XAUG variables (jet-table scalar columns: softdrop mass, N-subjettiness, energy correlators, subjets, jet
+kinematics) as a tagger input: one feature per variable, scaled by the tagger's scaler, profiled per jet, and
+histogrammed in pairs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from xaugcol.features.kinds.base import InputKind, ProfileEntries
+
+# the jet-table columns a tagger sees as "XAUG variables" unless told otherwise
+DEFAULT_COLUMNS = ("msd", "tau1", "tau2", "tau3", "tau4", "tau21", "tau32", "n2", "d2", "sj_z", "sj_dr", "sj1_pt",
+                   "sj2_pt", "pt", "mass", "n_constituents")
+# variable: (bins, low, high, axis label); also the binning of the processing histograms of every input variable
+BINNING = {
+    "pt": (60, 0.0, 1500.0, r"jet $p_T$ [GeV]"),
+    "eta": (48, -2.4, 2.4, r"jet $\eta$"),
+    "mass": (60, 0.0, 300.0, r"jet mass [GeV]"),
+    "n_constituents": (60, 0.0, 180.0, "constituents"),
+    "msd": (60, 0.0, 300.0, r"$m_{SD}$ [GeV]"),
+    "tau1": (50, 0.0, 0.5, r"$\tau_1$"),
+    "tau2": (50, 0.0, 0.3, r"$\tau_2$"),
+    "tau3": (50, 0.0, 0.2, r"$\tau_3$"),
+    "tau4": (50, 0.0, 0.15, r"$\tau_4$"),
+    "tau21": (50, 0.0, 1.0, r"$\tau_{21}$"),
+    "tau32": (50, 0.0, 1.0, r"$\tau_{32}$"),
+    "n2": (50, 0.0, 0.5, r"$N_2^{(1)}$"),
+    "d2": (50, 0.0, 5.0, r"$D_2^{(1)}$"),
+    "sj_z": (50, 0.0, 0.5, r"subjet $z$"),
+    "sj_dr": (50, 0.0, 0.8, r"subjet $\Delta R$"),
+    "sj1_pt": (60, 0.0, 1500.0, r"leading subjet $p_T$ [GeV]"),
+    "sj2_pt": (60, 0.0, 750.0, r"subleading subjet $p_T$ [GeV]"),
+}
+
+
+@dataclass(frozen=True)
+class XAUGInput(InputKind):
+    name = "xaug"
+    jet_scalars = True
+    scaled = True
+    xaug_columns: tuple[str, ...] = DEFAULT_COLUMNS
+
+    @classmethod
+    def from_config(cls, config) -> XAUGInput:
+        return cls(tuple(config.xaug_columns))
+
+    def columns(self) -> tuple[str, ...]:
+        return self.xaug_columns
+
+    def tensor(self, rows: dict, transform=None) -> np.ndarray:
+        if transform is not None:
+            return transform(rows)
+        return np.stack([rows[c] for c in self.xaug_columns], axis=1).astype(np.float32)
+
+    def model_arguments(self) -> dict:
+        return {"n_xaug": len(self.xaug_columns)}
+
+    def feature_names(self) -> list[str]:
+        return list(self.xaug_columns)
+
+    def feature_sums(self, relevance: np.ndarray) -> np.ndarray:
+        return np.abs(relevance)
+
+    def binning(self, feature: str):
+        if feature not in BINNING:
+            raise ValueError(f"no histogram binning for XAUG variable {feature!r}; known: {', '.join(BINNING)}")
+        return BINNING[feature]
+
+    def profile_entries(self, rows: dict, relevance: np.ndarray) -> list[ProfileEntries]:
+        return [ProfileEntries(c, rows[c], relevance[:, k]) for k, c in enumerate(self.xaug_columns)]
