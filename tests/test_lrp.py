@@ -456,3 +456,78 @@ def test_cached_merged_weights_follow_changes_of_the_model():
     torch.testing.assert_close(after, fresh, rtol=1e-12, atol=1e-14)
     assert float((after - before).abs().max()) > 1e-6
     torch.testing.assert_close(lrp(*inputs).output, model(*inputs).detach(), rtol=1e-12, atol=1e-12)
+
+
+class _GlobalMax(nn.Module):
+    """Per-particle embedding, a global maximum over particles written four ways, a dense head."""
+
+    def __init__(self, how: str):
+        super().__init__()
+        self.how = how
+        self.embed = nn.Conv1d(5, 6, kernel_size=1)
+        self.pool = nn.AdaptiveMaxPool1d(1)
+        self.head = nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 1))
+
+    def forward(self, x):
+        h = torch.relu(self.embed(x))
+        if self.how == "amax":
+            h = h.amax(dim=2)
+        elif self.how == "max_values":
+            h = h.max(dim=2).values
+        elif self.how == "max_item":
+            h = torch.max(h, 2)[0]
+        else:
+            h = self.pool(h).flatten(1)
+        return self.head(h)
+
+
+@pytest.mark.parametrize("how", ["amax", "max_values", "max_item"])
+def test_global_max_written_as_tensor_methods_matches_zennit(how):
+    """A global max over particles as a tensor method routes relevance like max pooling (winner takes all):
+    the same as zennit on the same weights with an AdaptiveMaxPool1d."""
+    torch.manual_seed(5)
+    pooled = _GlobalMax("pool").double().eval()
+    model = _GlobalMax(how).double().eval()
+    model.load_state_dict(pooled.state_dict())
+    x = torch.randn(7, 5, 9, dtype=torch.float64)
+    ours = LRP(model, "epsilon")(x)
+    torch.testing.assert_close(ours.output, pooled(x).reshape(-1))
+    z = import_zennit().rules
+    single = SingleInput(pooled, [tuple(x.shape[1:])])
+    names = tuple(f"tagger.{n}" for n in _linear_names(pooled))
+    theirs = zennit_relevance(single, SingleInput.flatten([x]), [(names, z.Epsilon(1e-6))])
+    scale = theirs.abs().max()
+    assert scale > 0 and float((SingleInput.flatten(ours.relevance) - theirs).abs().max() / scale) < 1e-9
+    # winner takes all: each of the 6 embedding channels hands its relevance to one particle, so at most 6 of the
+    # 9 particles of a jet receive any (spreading it, as a mean would, reaches all 9)
+    assert int((ours.relevance[0] != 0).any(1).sum(1).max()) <= 6
+
+
+class _MaskedMean(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Conv1d(5, 6, kernel_size=1)
+        self.head = nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 1))
+
+    def forward(self, x, mask):
+        h = torch.relu(self.embed(x)) * mask.unsqueeze(1)  # padded particles out
+        return self.head(h.sum(dim=2) / mask.sum(dim=1, keepdim=True))
+
+
+def test_masked_mean_ignores_padding_and_conserves():
+    """A masked mean over particles: padded particles get no relevance, and the relevance of the real particles is
+    the same as for the jet without padding (a plain mean over its real particles)."""
+    torch.manual_seed(6)
+    model = _MaskedMean().double().eval()
+    x = torch.randn(4, 5, 8, dtype=torch.float64)
+    mask = torch.ones(4, 8, dtype=torch.float64)
+    mask[:, 5:] = 0
+    result = LRP(model, "epsilon")(x, mask)
+    assert float(result.relevance[0][:, :, 5:].abs().max()) == 0.0 and float(result.relevance[1].abs().max()) == 0.0
+    unpadded = LRP(model, "epsilon")(x[:, :, :5], torch.ones(4, 5, dtype=torch.float64))
+    torch.testing.assert_close(result.relevance[0][:, :, :5], unpadded.relevance[0], rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(result.output, unpadded.output)
+    assert float(result.conservation.relative_residual().max()) < 1e-10
+    # a product of two signals has no rule: refused when it runs, naming the node
+    with pytest.raises(ValueError, match="multiplies two tensors, neither a 0/1 mask"):
+        LRP(model, "epsilon")(x, mask * 0.5)

@@ -20,8 +20,8 @@ def train_reduced_sets(data: str | Path, ranking: list[str], base: ModelConfig, 
     """One ensemble per k in ``out/top<k>``; returns (and writes to ``out/reduced.json``) one row per k:
     {"k", "variables", metric: {"mean", "std", "values"}}."""
     if base.inputs() != ("xaug",):
-        raise ValueError(f"reduced sets retrain a tagger of the XAUG variables alone (such as 'dnn'), got model "
-                         f"{base.model!r} taking {', '.join(base.inputs())}")
+        raise ValueError(f"reduced sets retrain the XAUG DNN (or another tagger of the XAUG variables alone), got "
+                         f"model {base.model!r} taking {', '.join(base.inputs())}")
     if not ranking:
         raise ValueError("reduced sets need a non-empty ranking of XAUG variables")
     ks = list(ks) if ks is not None else list(range(1, len(ranking) + 1))

@@ -1,5 +1,7 @@
 """Run LRP on a traced model: one forward pass that keeps every node's value, one backward pass that hands relevance
-from each node to its inputs, and per jet the bookkeeping of what biases and stabilisers absorbed.
+from each node to its inputs, and per jet the bookkeeping of what biases and stabilisers absorbed. What each
+operation does forward and backward lives in one table (``operations.OPERATIONS``); this module only walks the
+graph.
 
     lrp = LRP(model, "epsilon")                       # or a Composite, or a preset with options
     result = lrp(image, xaug)                         # relevance of every input, same shapes
@@ -14,11 +16,11 @@ import torch
 import torch.fx as fx
 from torch import nn
 
-from xaugcol.explain.lrp import lstm as lstm_lrp
 from xaugcol.explain.lrp.composite import Composite
-from xaugcol.explain.lrp.graph import Program, Step, trace
-from xaugcol.explain.lrp.layers import LinearLayer, batch_norm_affine, merge_batch_norm_after, merge_batch_norm_before
-from xaugcol.explain.lrp.rules import Rule, per_jet, share
+from xaugcol.explain.lrp.graph import Program, trace
+from xaugcol.explain.lrp.layers import LinearLayer, merge_batch_norm_after, merge_batch_norm_before
+from xaugcol.explain.lrp.operations import OPERATIONS, Step
+from xaugcol.explain.lrp.rules import Rule, per_jet
 
 
 @dataclass
@@ -109,11 +111,12 @@ class LRP:
         if missing:
             raise ValueError(f"record: no layer named {missing}")
         with torch.no_grad():
-            env, layers, traces = self._forward(inputs)
+            env = self._forward(inputs)
             output_node = self.program.steps[-1].node.args[0]
             out = env[output_node]
             r0 = _initial_relevance(out, target)
-            relevance, bias, kept, recorded = self._backward(env, layers, traces, r0, output_node, record)
+            relevance, bias, kept, recorded = self._backward(env, r0, output_node, record)
+            self.state = {}  # the tapes and traces of this batch are not needed any more
         per_input = self._input_relevance(relevance, inputs)
         for k, r in enumerate(per_input):
             if not bool(torch.isfinite(r).all()):
@@ -144,49 +147,24 @@ class LRP:
 
     def _forward(self, inputs):
         env: dict[fx.Node, object] = {}
-        layers: dict[fx.Node, LinearLayer] = {}
-        traces: dict[fx.Node, list] = {}
-        pending = list(inputs)
+        self.state = {}  # per node, what its backward pass needs (merged layer, tape, LSTM trace)
+        self._pending = list(inputs)
         for step in self.program.steps:
-            node = step.node
-            kind = step.kind
-            if kind == "input":
-                if node.target.startswith("*"):
-                    env[node], pending = tuple(pending), []
-                else:
-                    env[node] = pending.pop(0)
-            elif kind == "output":
-                pass
-            elif kind == "linear":
-                layer = self._merged_weights(step)
-                x = env[node.args[0]]
-                if step.bn_before is not None and x.dim() != 2:
-                    raise ValueError(f"LRP: batch norm before {step.name!r} sees {x.dim()}-d input; only (batch, "
-                                     f"features) can be merged into a dense layer")
-                layers[node] = layer
-                env[node] = layer.forward(x, layer.weight, layer.bias)
-            elif kind == "identity":
-                env[node] = env[node.args[0]]
-            elif kind == "batchnorm":
-                env[node] = _affine(step.module, env[node.args[0]])
-            elif kind == "lstm":
-                env[node], traces[node] = lstm_lrp.forward(step.module, env[node.args[0]])
-            elif kind in ("route", "norm"):
-                env[node], traces[node] = self._taped(node, env)
-            else:
-                env[node] = self._call(node, env)
-        return env, layers, traces
+            env[step.node] = OPERATIONS[step.kind].forward(self, step, env)
+        return env
 
-    def _taped(self, node: fx.Node, env):
-        """Run a selection / pooling / sum node with autograd on, keeping its graph: its vector-Jacobian product
-        routes relevance later without running it again."""
-        sources = [n for n in node.all_input_nodes if isinstance(env[n], torch.Tensor)]
-        with torch.enable_grad():
-            leaves = {n: env[n].detach().requires_grad_(True) for n in sources}
-            out = self._call(node, env, leaves)
-        return out.detach(), (out, sources, [leaves[n] for n in sources])
+    def next_input(self, node: fx.Node):
+        """The model input a placeholder reads (all remaining ones for ``*inputs``)."""
+        if node.target.startswith("*"):
+            out, self._pending = tuple(self._pending), []
+            return out
+        return self._pending.pop(0)
 
-    def _call(self, node: fx.Node, env, override: dict | None = None):
+    def merged_weights(self, step: Step) -> LinearLayer:
+        return self._merged_weights(step)
+
+    def call(self, node: fx.Node, env, override: dict | None = None):
+        """Run one node on the values in ``env`` (``override``: other values for some of its inputs)."""
         def value(n):
             return override[n] if override and n in override else env[n]
         args = fx.node.map_arg(node.args, value)
@@ -197,81 +175,24 @@ class LRP:
             return node.target(*args, **kwargs)
         return getattr(args[0], node.target)(*args[1:], **kwargs)
 
-    def _backward(self, env, layers, traces, r0, output_node, record):
-        relevance: dict[fx.Node, object] = {output_node: r0}
+    def _backward(self, env, r0, output_node, record):
+        flow = _Flow({output_node: r0})
         batch = r0.shape[0]
         bias = r0.new_zeros(batch)
         kept = r0.new_zeros(batch)
         recorded = {}
-        stab = self.composite.stabiliser
         for step in reversed(self.program.steps):
-            node = step.node
-            r = relevance.pop(node, None)
-            if r is None or step.kind in ("input", "output", "constant"):
-                if r is not None:
-                    relevance[node] = r  # keep input relevance
+            r = flow.relevance.pop(step.node, None)
+            if r is None:
                 continue
-            if step.name in record or node.name in record:
-                recorded[step.name if step.name in record else node.name] = r
-            kind = step.kind
-            if kind == "linear":
-                x = env[node.args[0]]
-                shares = self.rules[step.name].apply(layers[node], x, env[node], r)
-                _give(relevance, node.args[0], shares.relevance)
-                bias, kept = bias + shares.bias, kept + shares.stabiliser
-            elif kind in ("identity", "pass", "scale"):
-                source = next(a for a in node.args if isinstance(a, fx.Node))
-                _give(relevance, source, r)
-            elif kind == "reshape":
-                source = node.args[0]
-                _give(relevance, source, r.reshape(env[source].shape))
-            elif kind == "route":
-                for source, g in _vjp(traces[node], r):
-                    _give(relevance, source, g)
-            elif kind == "batchnorm":
-                x, z = env[node.args[0]], env[node]
-                scale, shift = _channel_view(batch_norm_affine(step.module), x)
-                s, k = share(r, z, stab)
-                _give(relevance, node.args[0], x * scale * s)
-                bias, kept = bias + per_jet(s * shift.expand_as(s)), kept + k
-            elif kind == "norm":
-                s, k = share(r, env[node], stab)
-                for source, g in _vjp(traces[node], s):
-                    _give(relevance, source, env[source] * g)
-                kept = kept + k
-            elif kind == "add":
-                b, k = self._add(node, env, r, step.sign, relevance)
-                bias, kept = bias + b, kept + k
-            elif kind == "lstm":
-                struct = r if isinstance(r, dict) else {0: r}
-                states = struct.get(1, {})
-                r_x, b, k = lstm_lrp.relevance(step.module, traces[node], struct.get(0), states.get(0),
-                                               states.get(1), self.composite.lstm)
-                _give(relevance, node.args[0], r_x)
-                bias, kept = bias + b, kept + k
-            elif kind == "item":
-                parent, index = node.args
-                struct = relevance.setdefault(parent, {})
-                struct[index] = struct[index] + r if index in struct else r
-        return relevance, bias, kept, recorded
-
-    def _add(self, node, env, r, sign, relevance):
-        """``z = a + b`` (or ``a - b``): every term gets its share of the relevance; constant terms act as a
-        bias."""
-        terms = []
-        for k, a in enumerate(node.args[:2]):
-            value = env[a] if isinstance(a, fx.Node) else a
-            terms.append((a, value if k == 0 or sign > 0 else -value))
-        z = env[node]
-        s, kept = share(r, z, self.composite.stabiliser)
-        bias = r.new_zeros(r.shape[0])
-        for source, value in terms:
-            contribution = s * value
-            if isinstance(source, fx.Node):
-                _give(relevance, source, contribution.sum_to_size(env[source].shape))
-            else:
-                bias = bias + per_jet(contribution)
-        return bias, kept
+            if step.name in record or step.node.name in record:
+                recorded[step.name if step.name in record else step.node.name] = r
+            absorbed = OPERATIONS[step.kind].backward(self, step, r, env, flow)
+            if absorbed is not None:
+                b, k = absorbed
+                bias = bias if b is None else bias + b
+                kept = kept if k is None else kept + k
+        return flow.relevance, bias, kept, recorded
 
     def _input_relevance(self, relevance, inputs):
         out = []
@@ -285,29 +206,20 @@ class LRP:
         return tuple(out)
 
 
-def _vjp(tape, r):
-    """Input gradients of ``<r, output>`` on a taped node: exactly where selections, permutations and max pooling
-    took their elements from (and the transposed map of a linear pooling)."""
-    out, sources, leaves = tape
-    grads = torch.autograd.grad(out, leaves, r, allow_unused=True, retain_graph=False)
-    return [(n, g) for n, g in zip(sources, grads) if g is not None]
+class _Flow:
+    """Relevance waiting at each node during the backward pass; operations hand theirs on with ``give``."""
 
+    def __init__(self, relevance: dict):
+        self.relevance = relevance
 
-def _give(relevance: dict, node, r) -> None:
-    if not isinstance(node, fx.Node):
-        return
-    relevance[node] = relevance[node] + r if node in relevance else r
+    def __call__(self, node, r) -> None:
+        if isinstance(node, fx.Node):
+            self.relevance[node] = self.relevance[node] + r if node in self.relevance else r
 
-
-def _channel_view(affine, x):
-    scale, shift = affine
-    shape = (1, -1) + (1,) * (x.dim() - 2)
-    return scale.view(shape), shift.view(shape)
-
-
-def _affine(bn, x):
-    scale, shift = _channel_view(batch_norm_affine(bn), x)
-    return x * scale + shift
+    def item(self, parent: fx.Node, index, r) -> None:
+        """Relevance of one element of a tuple-valued node (collected per element)."""
+        struct = self.relevance.setdefault(parent, {})
+        struct[index] = struct[index] + r if index in struct else r
 
 
 def _initial_relevance(out: torch.Tensor, target: int | None) -> torch.Tensor:

@@ -1,0 +1,410 @@
+"""Every operation LRP knows, in one table: how a graph node is recognised, what its forward pass keeps, and how
+relevance passes back through it. The engine (``engine``) only walks the graph and asks this table; a new
+operation (the gathers and scatter-sums of a graph network, say) is one ``Operation`` subclass and one entry in
+``OPERATIONS``.
+
+Each operation:
+* ``claim(node, modules)``: the ``Step`` for a node it handles (None otherwise); the first operation that claims a
+  node, in table order, handles it;
+* ``forward(ctx, step, env)``: the node's value; what the backward pass needs goes into ``ctx.state[node]``;
+* ``backward(ctx, step, r, env, give)``: hands relevance ``r`` to the node's inputs with ``give(source, r)`` (or
+  to one element of a tuple-valued input with ``give.item(parent, index, r)``) and returns the per-jet relevance
+  absorbed (bias, stabiliser; either may be None), or None.
+
+``ctx`` is the running ``LRP`` (its rules, composite, merged weights and ``call`` of a node).
+"""
+
+from __future__ import annotations
+
+import builtins
+import operator
+from dataclasses import dataclass, field
+
+import torch
+import torch.fx as fx
+import torch.nn.functional as F
+from torch import nn
+
+from xaugcol.explain.lrp import lstm as lstm_lrp
+from xaugcol.explain.lrp.layers import Join, batch_norm_affine
+from xaugcol.explain.lrp.rules import per_jet, share
+
+
+@dataclass
+class Step:
+    node: fx.Node
+    kind: str  # the OPERATIONS key
+    module: nn.Module | None = None
+    name: str = ""  # module name, or the node name for functions
+    bn_after: nn.Module | None = None  # batch norm merged into this layer (layer -> bn)
+    bn_before: nn.Module | None = None  # batch norm merged into this dense layer (bn -> layer)
+    is_first: bool = False
+    sign: int = 1  # for add/sub
+    extra: dict = field(default_factory=dict)
+
+
+class Operation:
+    """Recognises nodes by module type, by function or by tensor-method name."""
+    kind = ""
+    modules: tuple[type[nn.Module], ...] = ()
+    functions: frozenset = frozenset()
+    methods: frozenset = frozenset()
+
+    def claim(self, node: fx.Node, modules: dict, known: dict) -> Step | None:
+        if node.op == "call_module" and isinstance(modules[node.target], self.modules):
+            return Step(node, self.kind, modules[node.target], node.target)
+        if (node.op == "call_function" and node.target in self.functions) or \
+                (node.op == "call_method" and node.target in self.methods):
+            return Step(node, self.kind, name=node.name)
+        return None
+
+    def forward(self, ctx, step: Step, env: dict):
+        return ctx.call(step.node, env)
+
+    def backward(self, ctx, step: Step, r, env: dict, give):
+        raise NotImplementedError
+
+
+def _source(node: fx.Node) -> fx.Node:
+    return next(a for a in node.args if isinstance(a, fx.Node))
+
+
+class Input(Operation):
+    kind = "input"
+
+    def claim(self, node, modules, known):
+        return Step(node, self.kind, name=node.name) if node.op == "placeholder" else None
+
+    def forward(self, ctx, step, env):
+        return ctx.next_input(step.node)
+
+    def backward(self, ctx, step, r, env, give):
+        give(step.node, r)  # kept: the relevance of a model input
+
+
+class Output(Operation):
+    kind = "output"
+
+    def claim(self, node, modules, known):
+        return Step(node, self.kind, name="output") if node.op == "output" else None
+
+    def forward(self, ctx, step, env):
+        return None
+
+    def backward(self, ctx, step, r, env, give):
+        return None
+
+
+class Constant(Operation):
+    kind = "constant"
+
+    def claim(self, node, modules, known):
+        return Step(node, self.kind, name=node.name) if node.op == "get_attr" else None
+
+    def backward(self, ctx, step, r, env, give):
+        return None
+
+
+class Linear(Operation):
+    """Dense and convolution layers (batch norms merged in): the composite's rule for this layer."""
+    kind = "linear"
+    modules = (nn.Linear, nn.Conv1d, nn.Conv2d)
+
+    def forward(self, ctx, step, env):
+        layer = ctx.merged_weights(step)
+        x = env[step.node.args[0]]
+        if step.bn_before is not None and x.dim() != 2:
+            raise ValueError(f"LRP: batch norm before {step.name!r} sees {x.dim()}-d input; only (batch, "
+                             f"features) can be merged into a dense layer")
+        ctx.state[step.node] = layer
+        return layer.forward(x, layer.weight, layer.bias)
+
+    def backward(self, ctx, step, r, env, give):
+        node = step.node
+        shares = ctx.rules[step.name].apply(ctx.state[node], env[node.args[0]], env[node], r)
+        give(node.args[0], shares.relevance)
+        return shares.bias, shares.stabiliser
+
+
+class BatchNorm(Operation):
+    """A batch norm that could not be merged into a neighbouring layer: an affine map, epsilon rule."""
+    kind = "batchnorm"
+    modules = (nn.BatchNorm1d, nn.BatchNorm2d)
+
+    def forward(self, ctx, step, env):
+        scale, shift = _channel_view(batch_norm_affine(step.module), env[step.node.args[0]])
+        return env[step.node.args[0]] * scale + shift
+
+    def backward(self, ctx, step, r, env, give):
+        x, z = env[step.node.args[0]], env[step.node]
+        scale, shift = _channel_view(batch_norm_affine(step.module), x)
+        s, kept = share(r, z, ctx.composite.stabiliser)
+        give(step.node.args[0], x * scale * s)
+        return per_jet(s * shift.expand_as(s)), kept
+
+
+class LSTM(Operation):
+    kind = "lstm"
+
+    def claim(self, node, modules, known):
+        if node.op != "call_module" or not isinstance(modules[node.target], nn.LSTM):
+            return None
+        lstm_lrp.check_supported(modules[node.target], node.target)
+        if len(node.args) != 1 or node.kwargs:
+            from xaugcol.explain.lrp.graph import LRPUnsupportedError
+            raise LRPUnsupportedError(f"LRP: LSTM {node.target!r} must be called on its input alone (a zero "
+                                      f"initial state)")
+        return Step(node, self.kind, modules[node.target], node.target)
+
+    def forward(self, ctx, step, env):
+        out, ctx.state[step.node] = lstm_lrp.forward(step.module, env[step.node.args[0]])
+        return out
+
+    def backward(self, ctx, step, r, env, give):
+        struct = r if isinstance(r, dict) else {0: r}
+        states = struct.get(1, {})
+        r_x, bias, kept = lstm_lrp.relevance(step.module, ctx.state[step.node], struct.get(0), states.get(0),
+                                             states.get(1), ctx.composite.lstm)
+        give(step.node.args[0], r_x)
+        return bias, kept
+
+
+class Item(Operation):
+    """An element of a tuple a node returned (the LSTM's (output, (h_n, c_n)), ``forward(*inputs)``, the
+    (values, indices) of ``max(dim)``): relevance collects per element in the parent's structure."""
+    kind = "item"
+    TUPLE_KINDS = ("lstm", "input", "select", "item")
+
+    def claim(self, node, modules, known):
+        if node.op != "call_function" or node.target not in (operator.getitem, builtins.getattr) or \
+                not isinstance(node.args[0], fx.Node):
+            return None
+        parent = known[node.args[0]]
+        yields_tuple = parent.kind in ("lstm", "select") or \
+            (parent.kind == "input" and parent.node.target.startswith("*")) or \
+            (parent.kind == "item" and parent.node.args[1] == 1 and known[parent.node.args[0]].kind == "lstm")
+        return Step(node, self.kind, name=node.name) if yields_tuple else None
+
+    def backward(self, ctx, step, r, env, give):
+        parent, index = step.node.args
+        give.item(parent, 0 if index == "values" else index, r)
+
+
+class Identity(Operation):
+    kind = "identity"
+    modules = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout)
+
+    def forward(self, ctx, step, env):
+        return env[step.node.args[0]]
+
+    def backward(self, ctx, step, r, env, give):
+        give(step.node.args[0], r)
+
+
+class Pass(Operation):
+    """Elementwise activations: relevance passes unchanged (it is zero wherever the output is zero)."""
+    kind = "pass"
+    modules = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.CELU, nn.SELU, nn.GELU, nn.SiLU, nn.Softplus,
+               nn.Mish, nn.Hardswish)
+    functions = frozenset({torch.relu, F.relu, F.relu6, F.leaky_relu, F.elu, F.gelu, F.silu, F.softplus})
+    methods = frozenset({"relu"})
+
+    def backward(self, ctx, step, r, env, give):
+        give(_source(step.node), r)
+
+
+class Reshape(Operation):
+    kind = "reshape"
+    modules = (nn.Flatten, nn.Unflatten)
+    functions = frozenset({torch.flatten, torch.reshape, torch.squeeze, torch.unsqueeze})
+    methods = frozenset({"view", "reshape", "flatten", "squeeze", "unsqueeze", "contiguous"})
+
+    def backward(self, ctx, step, r, env, give):
+        source = step.node.args[0]
+        give(source, r.reshape(env[source].shape))
+
+
+class Taped(Operation):
+    """Runs with autograd on, keeping its graph: the vector-Jacobian product routes relevance later without
+    running the node again."""
+
+    def forward(self, ctx, step, env):
+        node = step.node
+        sources = [n for n in node.all_input_nodes if isinstance(env[n], torch.Tensor)]
+        with torch.enable_grad():
+            leaves = {n: env[n].detach().requires_grad_(True) for n in sources}
+            out = ctx.call(node, env, leaves)
+        taped = self.taped_tensor(out)
+        ctx.state[node] = (taped, sources, [leaves[n] for n in sources])
+        return self.detached(out)
+
+    @staticmethod
+    def taped_tensor(out):
+        return out
+
+    @staticmethod
+    def detached(out):
+        return out.detach()
+
+
+class Route(Taped):
+    """Selections and permutations, max pooling and global maxima (winner takes all), concatenation and
+    ``where`` / ``masked_fill``: relevance follows the elements, which is what the vector-Jacobian product of
+    these maps does."""
+    kind = "route"
+    modules = (nn.MaxPool1d, nn.MaxPool2d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, Join)
+    functions = frozenset({torch.cat, torch.concat, torch.stack, torch.flip, torch.transpose, torch.permute,
+                           torch.narrow, torch.movedim, operator.getitem, F.max_pool1d, F.max_pool2d,
+                           F.adaptive_max_pool1d, F.adaptive_max_pool2d, torch.amax, torch.amin, torch.where,
+                           torch.masked_fill})
+    methods = frozenset({"transpose", "permute", "flip", "narrow", "movedim", "t", "__getitem__", "amax", "amin",
+                         "masked_fill"})
+
+    def claim(self, node, modules, known):
+        if node.op in ("call_function", "call_method") and node.target in (torch.max, torch.min, "max", "min") \
+                and len(node.args) == 1 and not node.kwargs:
+            return Step(node, self.kind, name=node.name)  # global max / min: a tensor
+        return super().claim(node, modules, known)
+
+    def backward(self, ctx, step, r, env, give):
+        for source, g in _vjp(ctx.state[step.node], r):
+            give(source, g)
+
+
+class Select(Taped):
+    """``max`` / ``min`` along a dimension, which return (values, indices): the values route relevance to the
+    elements chosen (winner takes all), the indices carry none."""
+    kind = "select"
+
+    def claim(self, node, modules, known):
+        if node.op in ("call_function", "call_method") and node.target in (torch.max, torch.min, "max", "min") \
+                and _has_dim(node):
+            return Step(node, self.kind, name=node.name)
+        return None
+
+    @staticmethod
+    def taped_tensor(out):
+        return out.values
+
+    @staticmethod
+    def detached(out):
+        return type(out)((out.values.detach(), out.indices))
+
+    def backward(self, ctx, step, r, env, give):
+        r = r.get(0) if isinstance(r, dict) else r
+        if r is not None:
+            for source, g in _vjp(ctx.state[step.node], r):
+                give(source, g)
+
+
+class Norm(Taped):
+    """Parameter-free linear maps (average pooling, sums and means over particles): epsilon rule with the
+    composite's stabiliser."""
+    kind = "norm"
+    modules = (nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)
+    functions = frozenset({torch.sum, torch.mean, F.avg_pool1d, F.avg_pool2d, F.adaptive_avg_pool1d,
+                           F.adaptive_avg_pool2d})
+    methods = frozenset({"sum", "mean"})
+
+    def backward(self, ctx, step, r, env, give):
+        s, kept = share(r, env[step.node], ctx.composite.stabiliser)
+        for source, g in _vjp(ctx.state[step.node], s):
+            give(source, env[source] * g)
+        return None, kept
+
+
+class Add(Operation):
+    """``z = a + b`` (or ``a - b``): every term gets its share of the relevance; constant terms act as a bias."""
+    kind = "add"
+    SIGNS = {operator.add: 1, torch.add: 1, operator.sub: -1, torch.sub: -1, "add": 1, "sub": -1}
+
+    def claim(self, node, modules, known):
+        if node.op in ("call_function", "call_method") and node.target in self.SIGNS and "alpha" not in node.kwargs:
+            return Step(node, self.kind, name=node.name, sign=self.SIGNS[node.target])
+        return None
+
+    def backward(self, ctx, step, r, env, give):
+        node = step.node
+        terms = []
+        for k, a in enumerate(node.args[:2]):
+            value = env[a] if isinstance(a, fx.Node) else a
+            terms.append((a, value if k == 0 or step.sign > 0 else -value))
+        s, kept = share(r, env[node], ctx.composite.stabiliser)
+        bias = r.new_zeros(r.shape[0])
+        for source, value in terms:
+            contribution = s * value
+            if isinstance(source, fx.Node):
+                give(source, contribution.sum_to_size(env[source].shape))
+            else:
+                bias = bias + per_jet(contribution)
+        return bias, kept
+
+
+class Scale(Operation):
+    """``c * x``, ``x * c``, ``x / c``, ``-x`` with a constant c: relevance passes to x unchanged. Two tensors:
+    ``x / d`` treats the denominator as a normaliser (the count of a masked mean: relevance to the numerator, as
+    for any mean), and ``x * m`` with a factor whose values are all 0 or 1 is a mask, a selection (relevance to
+    the other factor); a product of two signals is refused when it runs."""
+    kind = "scale"
+    FUNCTIONS = {operator.mul, torch.mul, operator.truediv, torch.div, operator.neg, torch.neg, "mul", "div", "neg"}
+
+    def claim(self, node, modules, known):
+        if node.op not in ("call_function", "call_method") or node.target not in self.FUNCTIONS:
+            return None
+        tensors = [a for a in node.args if isinstance(a, fx.Node)]
+        if len(tensors) == 1 and (node.target not in (operator.truediv, torch.div, "div")
+                                  or isinstance(node.args[0], fx.Node)):
+            return Step(node, self.kind, name=node.name)  # not c / x, which is not linear
+        if len(tensors) == 2 and not node.kwargs:
+            return Step(node, self.kind, name=node.name, extra={"two_tensors": True})
+        return None
+
+    def forward(self, ctx, step, env):
+        out = ctx.call(step.node, env)
+        if step.extra.get("two_tensors"):
+            ctx.state[step.node] = self._signal(step, env)
+        return out
+
+    def _signal(self, step, env) -> fx.Node:
+        a, b = step.node.args[:2]
+        if step.node.target in (operator.truediv, torch.div, "div"):
+            return a
+        masks = [_is_mask(env[n]) for n in (a, b)]
+        if masks[0] == masks[1]:
+            raise ValueError(f"LRP: {step.name!r} multiplies two tensors, " + (
+                "both 0/1 masks" if masks[0] else "neither a 0/1 mask") + ": only a product with a mask (a "
+                "selection) has a rule")
+        return b if masks[0] else a
+
+    def backward(self, ctx, step, r, env, give):
+        source = ctx.state[step.node] if step.extra.get("two_tensors") else _source(step.node)
+        give(source, r.sum_to_size(env[source].shape))
+
+
+def _is_mask(t) -> bool:
+    return isinstance(t, torch.Tensor) and (t.dtype == torch.bool or bool(((t == 0) | (t == 1)).all()))
+
+
+def _has_dim(node: fx.Node) -> bool:
+    """``max(x, dim)`` (values and indices), not ``max(x, y)`` (elementwise, two tensors)."""
+    return (len(node.args) >= 2 and isinstance(node.args[1], int)) or "dim" in node.kwargs
+
+
+def _vjp(tape, r):
+    """Input gradients of ``<r, output>`` on a taped node: exactly where selections, permutations and max pooling
+    took their elements from (and the transposed map of a linear pooling)."""
+    out, sources, leaves = tape
+    grads = torch.autograd.grad(out, leaves, r, allow_unused=True, retain_graph=False)
+    return [(n, g) for n, g in zip(sources, grads) if g is not None]
+
+
+def _channel_view(affine, x):
+    scale, shift = affine
+    shape = (1, -1) + (1,) * (x.dim() - 2)
+    return scale.view(shape), shift.view(shape)
+
+
+# in claiming order: the first operation that claims a node handles it
+OPERATIONS: dict[str, Operation] = {op.kind: op for op in (
+    Input(), Output(), Constant(), Linear(), BatchNorm(), LSTM(), Item(), Identity(), Pass(), Reshape(), Select(),
+    Route(), Norm(), Add(), Scale())}
