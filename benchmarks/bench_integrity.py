@@ -17,7 +17,8 @@ from pathlib import Path
 
 from xaugcol.models.folder import folder_digest, load_model
 from xaugcol.models.registry import ModelConfig
-from xaugcol.processing.run import load_fileset, run_processing, screen_fileset
+from xaugcol.processing.runner import load_fileset, screen_fileset
+from xaugcol.runs import run_processing
 from xaugcol.processing.table_io import reconcile_tables
 from xaugcol.sources.toy import run_toy
 from xaugcol.training.train import TrainConfig, train_ensemble

@@ -23,7 +23,9 @@ from pathlib import Path
 
 from distributed import Client
 
-from xaugcol.processing.run import load_fileset, run_processing
+from xaugcol.processing.runner import load_fileset
+
+from xaugcol.runs import run_processing
 from xaugcol.sources.toy import run_toy
 
 

@@ -31,7 +31,8 @@ from xaugcol.condor.config import SubmitConfig
 from xaugcol.condor.provenance import build_wheel, clean_commit
 from xaugcol.atomic import atomic_path, make_dirs, remove, write_json, writing
 from xaugcol.paths import plain_name, read_text, under
-from xaugcol.processing.run import HISTOGRAMS, REPORT, load_fileset, screen_fileset
+from xaugcol.processing.run import HISTOGRAMS, REPORT
+from xaugcol.processing.runner import load_fileset, screen_fileset
 from xaugcol.processing.table_io import JETS_DIR
 from xaugcol.output_folder import is_empty
 

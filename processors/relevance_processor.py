@@ -1,31 +1,32 @@
-"""The relevance processor: per chunk, the jet table (as the XAUG processor builds it), then every ensemble member
+"""The relevance processor: per chunk of the jet tables (read by coffea's Runner as parquet), every ensemble member
 and explanation method, into relevance histograms.
 
-Thin by design: the jet table comes from ``xaugcol.processing.jet_table``, the explanation and the fills from
-``xaugcol.explain.relevance``. Models are loaded once per worker process (not pickled with the processor).
-Torch runs with a fixed number of threads, so a chunk gives bit-identical relevance in every executor.
+Thin by design: the rows come from the jet table as processing wrote it (nothing recomputed), the explanation and
+the fills from ``xaugcol.explain.relevance``. Models are loaded once per worker process (not pickled with the
+processor). Torch runs with a fixed number of threads, so a chunk gives bit-identical relevance in every executor.
 """
 
 from __future__ import annotations
 
-import warnings
-
+import awkward as ak
+import numpy as np
 import torch
 from coffea import processor
 
 from xaugcol.explain.relevance import explain_rows, explainers
-from xaugcol.processing.jet_table import ProcessingConfig, chunk_jet_table
+from xaugcol.jets.constituents import MissingBranchError
+from xaugcol.processing.jet_table import ProcessingConfig
 
-warnings.filterwarnings("ignore", message="Missing cross-reference index", category=RuntimeWarning)
+IDENTITY = ("run", "luminosityBlock", "event", "label", "weight")
 
 
 class RelevanceProcessor(processor.ProcessorABC):
-    def __init__(self, ensembles: list, labels: dict[str, int], config: ProcessingConfig, methods: tuple,
+    def __init__(self, ensembles: list, methods: tuple, processing: ProcessingConfig, shapes: dict[str, tuple],
                  split: str = "test", batch_size: int = 512, threads: int = 1):
         self.ensembles = list(ensembles)
-        self.labels = dict(labels)
-        self.config = config
         self.methods = tuple(methods)  # MethodSpec: plain data, the attributors are built on the worker
+        self.processing = processing
+        self.shapes = dict(shapes)  # per jet-table column, its per-jet shape
         self.split = split
         self.batch_size = batch_size
         self.threads = threads
@@ -34,9 +35,26 @@ class RelevanceProcessor(processor.ProcessorABC):
     def __getstate__(self):
         return {**self.__dict__, "_members": None}  # weights are read on the worker, not shipped
 
+    def columns(self) -> list[str]:
+        """The jet-table columns the ensembles need: identity, selection, every input kind's."""
+        needed = list(IDENTITY)
+        for e in self.ensembles:
+            needed += (["in_msd_window"] if e.spec.msd_window else []) + \
+                (["gen_boson_contained"] if e.spec.matched_signal else [])
+            needed += [c for kind in e.spec.kinds for c in (*kind.columns(), *kind.extra_columns())]
+        return list(dict.fromkeys(needed))
+
     def process(self, events):
-        dataset = events.metadata["dataset"]
-        table, _, _ = chunk_jet_table(events, self.labels, self.config)
+        meta = events.metadata
+        present = set(events.fields)
+        rows = {}
+        for c in self.columns():
+            if c not in present:
+                if c == "gen_boson_contained":
+                    continue  # Ensemble.selection names what is missing
+                raise MissingBranchError(f"{meta['filename']}: the jet table has no column {c!r}, which the taggers "
+                                         f"read")
+            rows[c] = _column(events[c], self.shapes.get(c, ()))
         threads = torch.get_num_threads()
         torch.set_num_threads(self.threads)
         try:
@@ -44,13 +62,20 @@ class RelevanceProcessor(processor.ProcessorABC):
                 self._members = [explainers(e, self.methods) for e in self.ensembles]
             hists, counts = {}, {}
             for ensemble, members in zip(self.ensembles, self._members):
-                h, c = explain_rows(table, ensemble, members, self.methods, self.split, self.config,
+                h, c = explain_rows(rows, ensemble, members, self.methods, self.split, self.processing,
                                     self.batch_size)
                 hists.update(h)
-                counts[ensemble.name] = {dataset: {**c, "chunks": 1, "jets_in_table": len(table["label"])}}
+                counts[ensemble.name] = {meta["dataset"]: {**c, "chunks": 1, "jets_in_table": len(rows["label"])}}
         finally:
             torch.set_num_threads(threads)
         return {"histograms": hists, "counts": counts}
 
     def postprocess(self, accumulator):
         return accumulator
+
+
+def _column(array, shape: tuple) -> np.ndarray:
+    """A jet-table column of the chunk as numpy, in its per-jet shape (list columns hold the values flattened)."""
+    if not shape:
+        return ak.to_numpy(array)
+    return ak.to_numpy(ak.flatten(array, axis=1)).reshape(len(array), *shape)

@@ -17,7 +17,8 @@ import pytest
 import uproot
 
 from xaugcol.cli import main
-from xaugcol.processing.run import BadFileError, FilesetError, load_fileset, run_processing
+from xaugcol.processing.runner import BadFileError, FilesetError, load_fileset
+from xaugcol.runs import run_processing
 from xaugcol.processing.table_io import read_tables
 from xaugcol.sources.nanoaod import write_events
 from xaugcol.sources.toy import run_toy
@@ -302,12 +303,12 @@ def test_absurd_scalers_are_refused(tmp_path, toy, capsys):
         with pytest.raises(ModelFileError, match=message):
             load_model(scaler.parent)
         out = tmp_path / f"rel_{name}"
-        assert main(["explain", str(toy / "fileset.json"), "--taggers", str(tmp_path / "dnn"), "--out", str(out),
+        assert main(["explain", str(tmp_path / "proc"), "--taggers", str(tmp_path / "dnn"), "--out", str(out),
                      "--rules", "epsilon"]) == 1, name
         err = capsys.readouterr().err
         assert "scaler.json" in err and err.count("\n") == 1 and "Traceback" not in err, (name, err)
     scaler.write_text(json.dumps(good))
-    assert main(["explain", str(toy / "fileset.json"), "--taggers", str(tmp_path / "dnn"), "--out",
+    assert main(["explain", str(tmp_path / "proc"), "--taggers", str(tmp_path / "dnn"), "--out",
                  str(tmp_path / "rel_other"), "--rules", "epsilon"]) == 0  # a plain rerun into the same folder
 
 

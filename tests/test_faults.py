@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 
 from xaugcol.cli import main
-from xaugcol.explain.run import run_relevance
+from xaugcol.runs import run_relevance
 from xaugcol.models.registry import ModelConfig
 from xaugcol.processing.checkpoints import CHECKPOINTS, CheckpointError, load_accumulator
-from xaugcol.processing.run import load_fileset, run_processing
+from xaugcol.processing.runner import load_fileset
+from xaugcol.runs import run_processing
 from xaugcol.processing.table_io import read_tables
 from xaugcol.sources.toy import run_toy
 from xaugcol.training.train import TrainConfig, train_ensemble
@@ -102,15 +103,15 @@ def test_interrupted_relevance_run_resumes(toy, tmp_path):
     run_processing(fileset, tmp_path / "proc", chunksize=500)
     train_ensemble(str(tmp_path / "proc" / "jets"), ModelConfig("dnn", xaug=True, architecture={"hidden": [8]}),
                    TrainConfig(epochs=1, batch_size=128), [0], str(tmp_path / "dnn"))
-    clean = run_relevance(fileset, [tmp_path / "dnn"], tmp_path / "clean", ("epsilon",), chunksize=100)
+    clean = run_relevance(tmp_path / "proc", [tmp_path / "dnn"], tmp_path / "clean", ("epsilon",), chunksize=100)
     out = tmp_path / "out"
-    args = ["explain", str(toy / "fileset.json"), "--taggers", str(tmp_path / "dnn"), "--out", str(out),
+    args = ["explain", str(tmp_path / "proc"), "--taggers", str(tmp_path / "dnn"), "--out", str(out),
             "--rules", "epsilon", "--chunksize", "100"]
     done = _kill_after_checkpoints(args, out, 3)
     assert not (out / "relevance.json").exists()
     with pytest.raises(CheckpointError, match="--resume"):
-        run_relevance(fileset, [tmp_path / "dnn"], out, ("epsilon",), chunksize=100)
-    resumed = run_relevance(fileset, [tmp_path / "dnn"], out, ("epsilon",), chunksize=100, resume=True)
+        run_relevance(tmp_path / "proc", [tmp_path / "dnn"], out, ("epsilon",), chunksize=100)
+    resumed = run_relevance(tmp_path / "proc", [tmp_path / "dnn"], out, ("epsilon",), chunksize=100, resume=True)
     summary = json.loads((out / "relevance.json").read_text())
     assert summary["chunks_from_checkpoints"] >= done >= 3
     assert resumed.counts == clean.counts
@@ -123,13 +124,13 @@ def test_a_full_disk_stops_the_run_and_keeps_its_checkpoints(toy, tmp_path, monk
     the chunks it finished, and a resume once there is space ends like a clean run."""
     import errno
 
-    import awkward
+    import pyarrow.parquet
 
     from xaugcol.atomic import OutputError
 
     fileset = load_fileset(toy / "fileset.json")
     clean = run_processing(fileset, tmp_path / "clean", chunksize=300)
-    original, calls = awkward.to_parquet, []
+    original, calls = pyarrow.parquet.write_table, []
 
     def full_disk(*args, **kwargs):
         calls.append(1)
@@ -138,7 +139,7 @@ def test_a_full_disk_stops_the_run_and_keeps_its_checkpoints(toy, tmp_path, monk
         return original(*args, **kwargs)
     out = tmp_path / "out"
     with monkeypatch.context() as m:
-        m.setattr(awkward, "to_parquet", full_disk)
+        m.setattr(pyarrow.parquet, "write_table", full_disk)
         with pytest.raises(OutputError, match=r"cannot write .*\.parquet: No space left on device"):
             run_processing(fileset, out, chunksize=300, skip_bad_files=True)
     assert not (out / "report.json").exists()

@@ -15,13 +15,14 @@ import yaml
 
 from xaugcol.cli import main
 from xaugcol.explain.ensemble import Ensemble
-from xaugcol.explain.run import run_relevance
+from xaugcol.runs import run_relevance
 from xaugcol.output_folder import LOCK_NAME, output_lock
 from xaugcol.models.folder import ModelFileError
 from xaugcol.models.registry import ModelConfig
 from xaugcol.paths import UnsafePathError, safe_component, under
 from xaugcol.processing.checkpoints import CHECKPOINTS, CheckpointError
-from xaugcol.processing.run import load_fileset, run_processing
+from xaugcol.processing.runner import load_fileset
+from xaugcol.runs import run_processing
 from xaugcol.processing.table_io import read_tables
 from xaugcol.sources.processes import Process, load_processes
 from xaugcol.sources.pythia import run_pythia
@@ -110,7 +111,7 @@ def test_dataset_names_never_place_outputs_outside_the_folder(tmp_path):
 
     train_ensemble(str(work / "proc" / "jets"), DNN, QUICK, [0], str(work / "dnn"))
     before = _files(tmp_path)
-    run_relevance(fileset, [work / "dnn"], work / "rel", ("epsilon",), chunksize=40, split="all")
+    run_relevance(work / "proc", [work / "dnn"], work / "rel", ("epsilon",), chunksize=40, split="all")
     written = _files(tmp_path) - before
     assert written and all(p.is_relative_to(work / "rel") for p in written), sorted(map(str, written))
 
@@ -201,22 +202,22 @@ def test_explain_resume_fingerprints_the_whole_model_folder(toy, dnn, tmp_path, 
     with monkeypatch.context() as m:
         _interrupt_after(m, RelevanceProcessor, 1)
         with pytest.raises(Interrupt):
-            run_relevance(fileset, [tagger], out, ("epsilon",), chunksize=100)
+            run_relevance(dnn / "proc", [tagger], out, ("epsilon",), chunksize=100)
     scaler = tagger / "seed_1" / "scaler.json"
     original = scaler.read_text()
     data = json.loads(original)
     data["high"][0] *= 1.5
     scaler.write_text(json.dumps(data))
     with pytest.raises(CheckpointError, match=r"taggers\.dnn\.seed_1\.scaler\.json"):
-        run_relevance(fileset, [tagger], out, ("epsilon",), chunksize=100, resume=True)
+        run_relevance(dnn / "proc", [tagger], out, ("epsilon",), chunksize=100, resume=True)
     scaler.write_text(original)
     config = tagger / "seed_0" / "config.yaml"
     config.write_text(config.read_text().replace("patience: 3", "patience: 4"))
     with pytest.raises(CheckpointError, match=r"taggers\.dnn\.seed_0\.config\.yaml"):
-        run_relevance(fileset, [tagger], out, ("epsilon",), chunksize=100, resume=True)
+        run_relevance(dnn / "proc", [tagger], out, ("epsilon",), chunksize=100, resume=True)
     config.write_text(config.read_text().replace("patience: 4", "patience: 3"))
-    resumed = run_relevance(fileset, [tagger], out, ("epsilon",), chunksize=100, resume=True)
-    clean = run_relevance(fileset, [tagger], tmp_path / "clean", ("epsilon",), chunksize=100)
+    resumed = run_relevance(dnn / "proc", [tagger], out, ("epsilon",), chunksize=100, resume=True)
+    clean = run_relevance(dnn / "proc", [tagger], tmp_path / "clean", ("epsilon",), chunksize=100)
     assert resumed.counts == clean.counts
 
 
@@ -262,7 +263,7 @@ def test_explain_refuses_an_incomplete_ensemble(toy, dnn, tmp_path, capsys):
 
     shutil.copytree(dnn / "dnn", tmp_path / "dnn")
     (tmp_path / "dnn" / "metrics.json").unlink()  # as a training killed before its summary leaves it
-    assert main(["explain", str(toy / "fileset.json"), "--taggers", str(tmp_path / "dnn"),
+    assert main(["explain", str(dnn / "proc"), "--taggers", str(tmp_path / "dnn"),
                  "--out", str(tmp_path / "rel")]) == 1
     err = capsys.readouterr().err
     assert "incomplete ensemble: 2 member folder(s)" in err and "Traceback" not in err
@@ -292,7 +293,7 @@ def test_every_writing_command_takes_the_folder_lock(toy, dnn, tmp_path, capsys)
     commands = [["generate", "toy", "--jets", "10", "--out", str(out)],
                 ["process", str(toy / "fileset.json"), "--out", str(out)],
                 ["train", "--data", str(dnn / "proc"), "--model", "dnn", "--out", str(out)],
-                ["explain", str(toy / "fileset.json"), "--taggers", str(dnn / "dnn"), "--out", str(out)],
+                ["explain", str(dnn / "proc"), "--taggers", str(dnn / "dnn"), "--out", str(out)],
                 ["study", "--config", str(study), "--out", str(out)],
                 ["demo", "--out", str(out)],
                 ["condor", "merge", str(tmp_path / "submission"), "--out", str(out)],

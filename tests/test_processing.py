@@ -11,7 +11,8 @@ from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
 from xaugcol.cli import main
 from xaugcol.jets import substructure
 from xaugcol.jets.constituents import MissingBranchError, detect_layout, jet_constituents
-from xaugcol.processing.run import BadFileError, FilesetError, load_fileset, run_processing
+from xaugcol.processing.runner import BadFileError, FilesetError, load_fileset
+from xaugcol.runs import run_processing
 from xaugcol.processing.table_io import read_tables
 from xaugcol.sources.nanoaod import write_events
 from xaugcol.sources.toy import run_toy

@@ -9,10 +9,12 @@ import uproot
 from xaugcol.explain.ensemble import Ensemble
 from xaugcol.explain.histograms import quantise
 from xaugcol.explain.lrp import LRP
-from xaugcol.explain.run import RELEVANCE_ROOT, run_relevance
+from xaugcol.explain.run import RELEVANCE_ROOT
+from xaugcol.runs import run_relevance
 from xaugcol.explain.statistics import normalised_feature_relevance
 from xaugcol.models.registry import ModelConfig
-from xaugcol.processing.run import load_fileset, run_processing
+from xaugcol.processing.runner import load_fileset
+from xaugcol.runs import run_processing
 from xaugcol.processing.table_io import read_tables
 from xaugcol.sources.toy import run_toy
 from xaugcol.training.data import SPLITS, model_inputs, split_index
@@ -34,7 +36,7 @@ def study(tmp_path_factory):
     train_ensemble(str(out / "proc" / "jets"), cnn, training, [0, 1], str(out / "cnn2d_xaug"))
     train_ensemble(str(out / "proc" / "jets"), lstm, training, [3], str(out / "lstm"))
     taggers = [out / "cnn2d_xaug", out / "lstm"]
-    result = run_relevance(fileset, taggers, out / "rel_iterative", RULES, chunksize=150)
+    result = run_relevance(out / "proc", taggers, out / "rel_iterative", RULES, chunksize=150)
     return out, fileset, taggers, result
 
 
@@ -112,7 +114,7 @@ def test_root_file_matches_and_executors_agree(study, tmp_path):
         assert "profile/lstm/particle_log_pt/rule_alpha1beta0__label_0" in f
         features = f["features/cnn2d_xaug/rule_epsilon__member_1__label_0"]
         assert list(features.axis().labels()) == list(result.histograms["features/cnn2d_xaug"].axes["feature"])
-    futures = run_relevance(fileset, taggers, tmp_path / "futures", RULES, executor="futures", workers=2,
+    futures = run_relevance(out / "proc", taggers, tmp_path / "futures", RULES, executor="futures", workers=2,
                             chunksize=150)
     assert futures.histograms.keys() == result.histograms.keys()
     for key, h in result.histograms.items():
@@ -123,13 +125,15 @@ def test_root_file_matches_and_executors_agree(study, tmp_path):
 def test_bad_configuration_is_named(study, tmp_path):
     out, fileset, taggers, _ = study
     with pytest.raises(ValueError, match="unknown LRP preset 'lrp-magic'"):
-        run_relevance(fileset, taggers, tmp_path, ("lrp-magic",))
+        run_relevance(out / "proc", taggers, tmp_path, ("lrp-magic",))
     with pytest.raises(ValueError, match="unknown split"):
-        run_relevance(fileset, taggers, tmp_path, RULES, split="holdout")
+        run_relevance(out / "proc", taggers, tmp_path, RULES, split="holdout")
     from xaugcol.processing.jet_table import ProcessingConfig
     from xaugcol.features.images import ImageConfig
+    # jet tables processed with 21x21 images: the taggers were trained on 37x37 ones
+    run_processing(fileset, tmp_path / "proc21", chunksize=600, config=ProcessingConfig(image=ImageConfig(n_pixels=21)))
     with pytest.raises(ValueError, match="takes 37x37 images"):
-        run_relevance(fileset, taggers, tmp_path, RULES, processing=ProcessingConfig(image=ImageConfig(n_pixels=21)))
+        run_relevance(tmp_path / "proc21", taggers, tmp_path / "rel21", RULES)
     from xaugcol.models.folder import ModelFileError
     with pytest.raises(ModelFileError, match="neither a tagger folder"):
         Ensemble.load(tmp_path)
@@ -154,7 +158,7 @@ def test_explain_command_and_bad_weights(study, tmp_path, capsys):
     from xaugcol.cli import main
 
     out, _, taggers, result = study
-    fileset = out / "gen" / "fileset.json"
+    fileset = out / "proc"  # the jet tables of the processing run
     assert main(["explain", str(fileset), "--taggers", str(taggers[1]), "--out", str(tmp_path / "ok"),
                  "--rules", "epsilon", "--chunksize", "150"]) == 0
     printed = capsys.readouterr().out
@@ -178,7 +182,7 @@ def test_any_method_and_composite_reaches_the_processor(study, tmp_path):
     out, fileset, taggers, _ = study
     entries = ["gradient_x_input", {"name": "conv_gamma", "composite": {
         "default": "epsilon", "layers": {"conv": {"rule": "gamma", "gamma": 0.25}}}}]
-    result = run_relevance(fileset, taggers[:1], tmp_path / "rel", entries, chunksize=150)
+    result = run_relevance(out / "proc", taggers[:1], tmp_path / "rel", entries, chunksize=150)
     rows = _test_jets(out / "proc" / "jets")
     ensemble = Ensemble.load(taggers[0])
     for spec in method_specs(entries):

@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 from coffea.processor import ProcessorABC
 
-from xaugcol.processing.run import load_fileset, run_processing
+from xaugcol.processing.runner import load_fileset
+
+from xaugcol.runs import run_processing
 from xaugcol.processing.table_io import read_tables
 from xaugcol.sources.toy import run_toy
 
@@ -110,7 +112,7 @@ def test_ensemble_members_and_relevance_over_one_client(dask_cluster, tmp_path):
     import torch
     from distributed import Client, get_task_stream
 
-    from xaugcol.explain.run import run_relevance
+    from xaugcol.runs import run_relevance
     from xaugcol.models.registry import ModelConfig
     from xaugcol.processing.executors import dask_map
     from xaugcol.training.train import TrainConfig, train_ensemble
@@ -131,13 +133,13 @@ def test_ensemble_members_and_relevance_over_one_client(dask_cluster, tmp_path):
         with get_task_stream(client) as stream:
             train_ensemble(jets, dnn, training, [0, 1], str(tmp_path / "remote"), mapper=dask_map(client))
         assert len({t["worker"] for t in stream.data}) >= 1 and len(stream.data) >= 2
-        remote = run_relevance(fileset, [tmp_path / "remote"], tmp_path / "rel_dask", ("epsilon",),
+        remote = run_relevance(tmp_path / "proc", [tmp_path / "remote"], tmp_path / "rel_dask", ("epsilon",),
                                executor="dask", chunksize=150, client=client)
     for seed in (0, 1):
         a = torch.load(tmp_path / "local" / f"seed_{seed}" / "model.pt", weights_only=True)
         b = torch.load(tmp_path / "remote" / f"seed_{seed}" / "model.pt", weights_only=True)
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), seed
-    local = run_relevance(fileset, [tmp_path / "remote"], tmp_path / "rel_local", ("epsilon",), chunksize=150)
+    local = run_relevance(tmp_path / "proc", [tmp_path / "remote"], tmp_path / "rel_local", ("epsilon",), chunksize=150)
     assert remote.histograms.keys() == local.histograms.keys()
     for key, h in local.histograms.items():
         assert np.array_equal(h.view(flow=True), remote.histograms[key].view(flow=True)), key
@@ -170,7 +172,7 @@ def test_worker_killed_mid_run_finishes_with_clean_totals(dask_cluster, tmp_path
 
     from xaugcol.processors.xaug_processor import XAUGProcessor
     from xaugcol.processing.jet_table import ProcessingConfig
-    from xaugcol.processing.run import run_coffea
+    from xaugcol.processing.runner import Execution, run_coffea
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
     run_toy(tmp_path / "gen", 400, seed=22)
@@ -179,7 +181,8 @@ def test_worker_killed_mid_run_finishes_with_clean_totals(dask_cluster, tmp_path
     labels = {name: entry["metadata"]["label"] for name, entry in fileset.items()}
     marker = tmp_path / "killed"
     inner = XAUGProcessor(str(tmp_path / "faulty" / "jets"), labels, ProcessingConfig())
-    output = run_coffea(fileset, _DiesOnce(inner, marker, 200), "dask", chunksize=100, scheduler=dask_cluster)
+    output = run_coffea(fileset, _DiesOnce(inner, marker, 200),
+                        Execution("dask", chunksize=100, scheduler=dask_cluster))
     assert marker.exists()  # a worker did die in the middle of the run
     counts = {d: {k: v for k, v in c.items()} for d, c in output["counts"].items()}
     assert counts == clean.counts
@@ -239,7 +242,7 @@ def test_a_cluster_that_lost_every_worker_stops_the_run(tmp_path):
     from xaugcol.processors.xaug_processor import XAUGProcessor
     from xaugcol.processing.executors import ClusterError, Timeouts
     from xaugcol.processing.jet_table import ProcessingConfig
-    from xaugcol.processing.run import run_coffea
+    from xaugcol.processing.runner import Execution, run_coffea
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     dask = shutil.which("dask", path=str(Path(sys.executable).parent)) or shutil.which("dask")
@@ -260,8 +263,9 @@ def test_a_cluster_that_lost_every_worker_stops_the_run(tmp_path):
         inner = XAUGProcessor(str(tmp_path / "out" / "jets"), labels, ProcessingConfig())
         started = time.monotonic()
         with pytest.raises(ClusterError, match=f"no Dask worker was connected to {address} for 5 s"):
-            run_coffea(fileset, _AlwaysDies(inner, "toy_signal", 300), "dask", chunksize=100, scheduler=address,
-                       checkpoints=tmp_path / "out" / "checkpoints", timeouts=Timeouts(workers=5))
+            run_coffea(fileset, _AlwaysDies(inner, "toy_signal", 300),
+                       Execution("dask", chunksize=100, scheduler=address, timeouts=Timeouts(workers=5)),
+                       checkpoints=tmp_path / "out" / "checkpoints")
         assert time.monotonic() - started < 120  # the 5 s grace, the polling and the start-up: not forever
         assert procs[1].wait(timeout=30) != 0  # the worker did die
         assert list((tmp_path / "out" / "checkpoints").rglob("*.npz"))  # what finished stays for a resume

@@ -11,7 +11,8 @@ import torch
 from xaugcol.cli import main
 from xaugcol.models.folder import ModelFileError, load_model
 from xaugcol.models.registry import MODELS, ModelConfig, build_model
-from xaugcol.processing.run import load_fileset, run_processing
+from xaugcol.processing.runner import load_fileset
+from xaugcol.runs import run_processing
 from xaugcol.processing.table_io import read_tables, write_table
 from xaugcol.sources.toy import run_toy
 from xaugcol.features.kinds import ImageInput, XAUGInput

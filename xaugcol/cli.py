@@ -43,7 +43,7 @@ import yaml
 
 from xaugcol.output_folder import locked_output
 from xaugcol.paths import read_text
-from xaugcol.processing.executors import EXECUTORS, Timeouts, check_executor
+from xaugcol.processing.executors import DEFAULT_CHUNKSIZE, EXECUTORS, Timeouts, check_executor
 
 EXIT_USAGE = 2
 EXIT_DATA = 1
@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="dask: an existing cluster (--scheduler); dask-local: a cluster of --workers processes")
     proc.add_argument("--scheduler", help="Dask scheduler address, tcp://HOST:PORT (executor dask)")
     proc.add_argument("--workers", type=_positive_int, default=1, help="processes of the futures / dask-local executor")
-    proc.add_argument("--chunksize", type=_positive_int, default=100_000, help="events per chunk")
+    proc.add_argument("--chunksize", type=_positive_int, default=DEFAULT_CHUNKSIZE, help="events per chunk")
     _timeout_options(proc)
     proc.add_argument("--min-pt", type=_non_negative_float, default=0.0, help="minimum recomputed jet pt (GeV)")
     proc.add_argument("--skip-bad-files", action="store_true",
@@ -151,18 +151,24 @@ def build_parser() -> argparse.ArgumentParser:
                     help="signal = only label-1 jets containing their generated boson (Pythia truth)")
     tr.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
 
-    ex = sub.add_parser("explain", help="LRP of tagger ensembles over a fileset into relevance histograms")
-    ex.add_argument("fileset", type=Path, help="coffea fileset JSON")
+    ex = sub.add_parser("explain", help="explain tagger ensembles on the jet tables of a processing run, into "
+                                        "relevance histograms")
+    ex.add_argument("jets", type=Path, help="a 'xaugcol process' output folder (or its jets/): its jet tables are "
+                                            "read, nothing is recomputed")
     ex.add_argument("--taggers", type=Path, nargs="+", required=True, help="tagger or ensemble folders")
-    ex.add_argument("--out", type=Path, required=True)
-    ex.add_argument("--rules", default="epsilon,alpha1beta0", help="LRP presets, comma-separated")
+    ex.add_argument("--out", type=Path, required=True, help="output folder")
+    ex.add_argument("--rules", default="epsilon,alpha1beta0",
+                    help="explanation methods, comma-separated: LRP presets and gradient_x_input")
+    ex.add_argument("--methods", type=Path, metavar="YAML",
+                    help="more explanation methods from a YAML file: a list of names or mappings such as "
+                         "{name: mine, composite: {default: epsilon, layers: {conv: {rule: gamma, gamma: 0.25}}}}")
     ex.add_argument("--split", default="test", choices=["test", "val", "train", "all"],
                     help="explain jets of this split only (test: jets no member trained on)")
     ex.add_argument("--executor", choices=list(EXECUTORS), default="iterative",
                     help="dask: an existing cluster (--scheduler); dask-local: a cluster of --workers processes")
     ex.add_argument("--scheduler", help="Dask scheduler address, tcp://HOST:PORT (executor dask)")
     ex.add_argument("--workers", type=_positive_int, default=1)
-    ex.add_argument("--chunksize", type=_positive_int, default=100_000, help="events per chunk")
+    ex.add_argument("--chunksize", type=_positive_int, default=DEFAULT_CHUNKSIZE, help="jets per chunk")
     _timeout_options(ex)
     ex.add_argument("--skip-bad-files", action="store_true",
                     help="skip unreadable files and failing chunks, list them (and why) in relevance.json")
@@ -292,7 +298,8 @@ def _print_skipped(result) -> None:
 def _process(args) -> None:
     from xaugcol.features.images import ImageConfig
     from xaugcol.processing.jet_table import ProcessingConfig
-    from xaugcol.processing.run import FilesetError, load_fileset, run_processing
+    from xaugcol.processing.runner import FilesetError, load_fileset
+    from xaugcol.runs import run_processing
     from xaugcol.processing.table_io import JETS_DIR
 
     try:
@@ -349,19 +356,28 @@ def _train(args) -> None:
     print(f"taggers: {study.out}")
 
 
-def _explain(args) -> None:
-    from xaugcol.explain.run import run_relevance
-    from xaugcol.models.folder import ModelFileError
-    from xaugcol.processing.run import FilesetError, load_fileset
-
+def _method_entries(path: Path) -> list:
+    """Explanation methods from a YAML file: a list of entries, or one mapping (``xaugcol.explain.methods``)."""
     try:
-        fileset = load_fileset(args.fileset)
-    except FilesetError as err:
-        raise UsageError(str(err)) from None
-    rules = tuple(r.strip() for r in args.rules.split(",") if r.strip())
+        data = yaml.safe_load(read_text(path, "methods file"))
+    except (OSError, yaml.YAMLError) as err:
+        raise UsageError(f"methods file {path}: cannot read it: {err}") from None
+    entries = data if isinstance(data, list) else [data]
+    if not entries or not all(isinstance(e, (str, dict)) for e in entries):
+        raise UsageError(f"methods file {path}: expected a list of method names or mappings")
+    return entries
+
+
+def _explain(args) -> None:
+    from xaugcol.models.folder import ModelFileError
+    from xaugcol.runs import run_relevance
+
+    rules = [r.strip() for r in args.rules.split(",") if r.strip()]
+    if args.methods is not None:
+        rules += _method_entries(args.methods)
     try:
         with _claimed_output(args, ()) as out:
-            result = run_relevance(fileset, args.taggers, out, rules, args.split, None, args.executor,
+            result = run_relevance(args.jets, args.taggers, out, rules, args.split, args.executor,
                                    args.workers, args.chunksize, args.skip_bad_files, progress=True,
                                    scheduler=args.scheduler, resume=args.resume, timeouts=_timeouts(args))
     except ModelFileError:
@@ -450,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     from xaugcol.processing.checkpoints import CheckpointError
     from xaugcol.processing.chunk_guard import ChunkError
     from xaugcol.processing.executors import ClusterError
-    from xaugcol.processing.run import BadFileError, FilesetError
+    from xaugcol.processing.runner import BadFileError, FilesetError
 
     args = None
     try:

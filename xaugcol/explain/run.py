@@ -1,4 +1,5 @@
-"""Run the relevance processor over a fileset with coffea's Runner; write the histograms and a JSON summary.
+"""Run the relevance processor over the jet tables of a processing run with coffea's Runner; write the histograms
+and a JSON summary.
 
 Outputs in ``out_dir``:
 * ``relevance.root``: every histogram (uproot), sliced along its category axes (rule, member, label, sign) into
@@ -13,7 +14,6 @@ Outputs in ``out_dir``:
 from __future__ import annotations
 
 import itertools
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,9 +30,9 @@ from xaugcol.explain.relevance import SPLIT_CHOICES, empty_counts
 from xaugcol.explain.summary import mean_normalised_relevance, ranking, top_pair
 from xaugcol.processing.checkpoints import close_checkpoints, open_checkpoints
 from xaugcol.processing.chunk_guard import skipped_chunks
-from xaugcol.processing.executors import Timeouts, dask_session
 from xaugcol.processing.jet_table import ProcessingConfig
-from xaugcol.processing.run import REPORT, run_coffea, screen_fileset, versions
+from xaugcol.processing.runner import Execution, run_coffea, versions
+from xaugcol.processing.table_fileset import processed_folder, table_fileset
 
 RELEVANCE_ROOT = "relevance.root"
 RELEVANCE_JSON = "relevance.json"
@@ -49,33 +49,15 @@ class RelevanceResult:
     skipped_chunks: list = field(default_factory=list)
 
 
-def processing_config_of(ensemble: Ensemble) -> ProcessingConfig:
-    """The processing configuration of the jet tables the ensemble was trained on (their ``report.json``)."""
-    if not ensemble.data:
-        raise ValueError(f"tagger {ensemble.name}: its config.yaml does not name its training data; "
-                         f"give the processing configuration explicitly")
-    report = Path(ensemble.data).parent / REPORT
-    try:
-        raw = json.loads(report.read_text())["config"]
-    except (OSError, ValueError, KeyError) as err:
-        raise ValueError(f"tagger {ensemble.name}: cannot read the processing configuration from {report}: {err}; "
-                         f"give it explicitly") from None
-    return ProcessingConfig.from_dict(raw, str(report))
-
-
-def run_relevance(fileset: dict, taggers, out_dir: str | Path, rules=DEFAULT_RULES, split: str = "test",
-                  processing: ProcessingConfig | None = None, executor: str = "iterative", workers: int = 1,
-                  chunksize: int = 100_000, skip_bad_files: bool = False, batch_size: int = 512, threads: int = 1,
-                  progress: bool = False, scheduler: str | None = None, resume: bool = False,
-                  client=None, timeouts: Timeouts = Timeouts()) -> RelevanceResult:
-    """``taggers``: tagger or ensemble folders (or ``Ensemble`` objects); ``rules``: the explanation methods (LRP
-    preset names, ``gradient_x_input``, mappings with a composite, ``MethodSpec``s: ``xaugcol.explain.methods``);
-    ``executor`` as in
-    ``xaugcol.processing.executors`` (``scheduler``: the Dask scheduler address of executor ``dask``; ``client``:
-    an open Dask client to run on). ``resume``: continue an interrupted run from its checkpoints; it must have
-    the same settings, input files and model folders (every file of every member, fingerprinted)."""
-    from xaugcol.processors.relevance_processor import RelevanceProcessor
-
+def explain_tables(processor_class, jets: str | Path, taggers, out_dir: str | Path, rules=DEFAULT_RULES,
+                   split: str = "test", execution: Execution = Execution(), batch_size: int = 512, threads: int = 1,
+                   resume: bool = False) -> RelevanceResult:
+    """Explain ``taggers`` on the jet tables of the processing output ``jets`` with ``processor_class`` (the
+    relevance processor, handed in by ``xaugcol.runs``), run by coffea's Runner over the tables (parquet): nothing
+    is recomputed from the events. ``taggers``: tagger or ensemble folders (or ``Ensemble`` objects); ``rules``:
+    the explanation methods (LRP preset names, ``gradient_x_input``, mappings with a composite, ``MethodSpec``s:
+    ``xaugcol.explain.methods``). ``resume``: continue an interrupted run from its checkpoints; it must have the
+    same settings, jet tables and model folders (every file of every member, fingerprinted)."""
     ensembles = [t if isinstance(t, Ensemble) else Ensemble.load(t) for t in taggers]
     if not ensembles:
         raise ValueError("no taggers to explain")
@@ -86,40 +68,39 @@ def run_relevance(fileset: dict, taggers, out_dir: str | Path, rules=DEFAULT_RUL
     rules = tuple(m.name for m in methods)
     if split not in SPLIT_CHOICES:
         raise ValueError(f"unknown split {split!r}; choose from {', '.join(SPLIT_CHOICES)}")
-    processing = processing or processing_config_of(ensembles[0])
-    for e in ensembles:
-        _check_shapes(e, processing)
-        e.load_members()  # unreadable or unsafe weights fail here, naming the file, before any chunk runs
+    e = execution
+    fileset, identities, skipped, processing, shapes = table_fileset(jets, e.skip_bad_files)
+    for ensemble in ensembles:
+        _check_shapes(ensemble, processing)
+        ensemble.load_members()  # unreadable or unsafe weights fail here, naming the file, before any chunk runs
 
     out_dir = Path(out_dir).resolve()  # chunks run in other processes, perhaps in another working directory
     with output_lock(out_dir):
-        good, skipped, identities = screen_fileset(fileset, skip_bad_files, timeouts.remote)
-        labels = {name: int(entry["metadata"]["label"]) for name, entry in fileset.items()}
-        manifest = {"run": "relevance", "methods": [m.fingerprint() for m in methods], "split": split, "batch_size": batch_size,
-                    "threads": threads, "chunksize": chunksize, "processing": processing.as_dict(), "labels": labels,
-                    "files": identities,
-                    "taggers": {e.name: {f"seed_{seed}": folder_digest(f) for seed, f in e.members}
-                                for e in ensembles}}
-        with dask_session(executor, scheduler, workers, client, timeouts) as client:
+        manifest = {"run": "relevance", "methods": [m.fingerprint() for m in methods], "split": split,
+                    "batch_size": batch_size, "threads": threads, "chunksize": e.chunksize,
+                    "processing": processing.as_dict(), "tables": identities,
+                    "taggers": {t.name: {f"seed_{seed}": folder_digest(f) for seed, f in t.members}
+                                for t in ensembles}}
+        with e.session() as e:
             folder, resumed = open_checkpoints(out_dir, manifest, resume)
-            instance = RelevanceProcessor(ensembles, labels, processing, methods, split, batch_size, threads)
-            output = run_coffea(good, instance, executor, workers, chunksize, progress, scheduler, folder,
-                                skip_bad_files, client, timeouts)
+            instance = processor_class(ensembles, methods, processing, shapes, split, batch_size, threads)
+            output = run_coffea(fileset, instance, e, folder, format="parquet")
         if not output.get("histograms"):
-            raise ValueError("no jets to explain: every file was empty or skipped"
+            raise ValueError("no jets to explain: every jet table was empty or skipped"
                              + "".join(f"\n  skipped: {c['reason']}" for c in skipped_chunks(output)))
-        result = _write_outputs(out_dir, output, fileset, ensembles, rules)
+        datasets = sorted({d for entry in fileset.values() for d in entry["metadata"]["datasets"]})
+        result = _write_outputs(out_dir, output, datasets, ensembles, rules)
         write_json(out_dir / RELEVANCE_JSON, {
-            "config": {"rules": list(rules), "methods": [m.describe() for m in methods], "split": split, "executor": executor, "workers": workers,
-                       "chunksize": chunksize, "batch_size": batch_size, "threads": threads,
-                       "processing": processing.as_dict()},
-            "taggers": {e.name: {"members": [{"seed": s, "folder": f} for s, f in e.members],
-                                 "inputs": list(e.spec.inputs), "xaug_columns": list(e.config.xaug_columns)
-                                 if e.config.xaug else [],
-                                 "msd_window": e.spec.msd_window, "matched_signal": e.spec.matched_signal}
-                        for e in ensembles},
+            "config": {"rules": list(rules), "methods": [m.describe() for m in methods], "split": split,
+                       **e.describe(), "batch_size": batch_size, "threads": threads,
+                       "jets": str(processed_folder(jets).resolve()), "processing": processing.as_dict()},
+            "taggers": {t.name: {"members": [{"seed": s, "folder": f} for s, f in t.members],
+                                 "inputs": list(t.spec.inputs),
+                                 "xaug_columns": list(t.config.xaug_columns) if t.config.xaug else [],
+                                 "msd_window": t.spec.msd_window, "matched_signal": t.spec.matched_signal}
+                        for t in ensembles},
             "counts": result.counts,
-            "absorbed_fraction": {e.name: {r: _ratio(result.counts[e.name], r) for r in rules} for e in ensembles},
+            "absorbed_fraction": {t.name: {r: _ratio(result.counts[t.name], r) for r in rules} for t in ensembles},
             "skipped_files": skipped,
             "skipped_chunks": skipped_chunks(output),
             "chunks_from_checkpoints": resumed,
@@ -132,11 +113,11 @@ def run_relevance(fileset: dict, taggers, out_dir: str | Path, rules=DEFAULT_RUL
     return result
 
 
-def _write_outputs(out_dir: Path, output: dict, fileset: dict, ensembles: list, rules) -> RelevanceResult:
+def _write_outputs(out_dir: Path, output: dict, datasets: list, ensembles: list, rules) -> RelevanceResult:
     """Counts per tagger and dataset, the summary, and ``relevance.root``."""
     hists = output["histograms"]
     zero = {**empty_counts(rules), "chunks": 0, "jets_in_table": 0}
-    counts = {e.name: {d: {**zero, **output["counts"].get(e.name, {}).get(d, {})} for d in fileset}
+    counts = {e.name: {d: {**zero, **output["counts"].get(e.name, {}).get(d, {})} for d in datasets}
               for e in ensembles}
     summary = {e.name: summarise(hists, e, rules) for e in ensembles}
     write_relevance_root(out_dir / RELEVANCE_ROOT, hists, summary)

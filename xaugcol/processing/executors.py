@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 
 EXECUTORS = ("iterative", "futures", "dask", "dask-local")
+DEFAULT_CHUNKSIZE = 100_000  # events (or jet-table rows) per chunk, for every coffea run
 DASK_EXECUTORS = ("dask", "dask-local")
 
 

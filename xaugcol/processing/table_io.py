@@ -1,8 +1,17 @@
-"""Jet tables on disk: one parquet file per processed chunk, written atomically; read back lazily."""
+"""Jet tables on disk: one parquet file per processed chunk, written atomically; read back lazily.
+
+The files are written in the form coffea's parquet reader takes (numbers and single-level lists of numbers), so
+the relevance processor runs over them with coffea's Runner:
+* an array column of several values per jet (the image, the particle list) is a list column holding the values
+  flattened, with its per-jet shape in the field's metadata (``xaugcol.shape``); ``column_array`` restores it;
+* the dataset name is stored as ``dataset_index`` into the list of names in the file's metadata
+  (``xaugcol.datasets``; coffea reads no strings); ``read_table(s)`` give it back as the ``dataset`` column.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import awkward as ak
@@ -12,6 +21,9 @@ from xaugcol.atomic import OutputError, atomic_path, make_dirs
 from xaugcol.paths import safe_component, under
 
 JETS_DIR = "jets"
+SHAPE_KEY = b"xaugcol.shape"
+DATASETS_KEY = b"xaugcol.datasets"
+DATASET_INDEX = "dataset_index"
 # rows per parquet row group: readers (training) stream row group by row group, so keep them a few MB each
 ROW_GROUP_ROWS = 4096
 
@@ -60,25 +72,87 @@ def reconcile_tables(jets_dir: str | Path, expected: dict[str, int]) -> list[str
 
 
 def write_table(path: str | Path, table: dict[str, np.ndarray]) -> Path:
-    """Write a jet table (dict of equal-length arrays, some multi-dimensional) to parquet, atomically."""
+    """Write a jet table (dict of equal-length arrays, some multi-dimensional; ``dataset`` the names) to parquet,
+    atomically."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     path = Path(path)
     make_dirs(path.parent)
-    array = ak.zip({name: _column(values) for name, values in table.items()}, depth_limit=1)
+    fields, arrays, metadata = [], [], {}
+    for name, values in table.items():
+        values = np.asarray(values)
+        if name == "dataset":
+            names, values = np.unique(values.astype(str), return_inverse=True)
+            metadata[DATASETS_KEY] = json.dumps(names.tolist()).encode()
+            name, values = DATASET_INDEX, values.astype(np.int32).reshape(-1)
+        if values.dtype == object:
+            raise ValueError(f"jet-table column {name!r}: only numbers are stored (coffea reads no strings)")
+        n, shape = len(values), values.shape[1:]
+        if shape:
+            size = int(np.prod(shape))
+            array = pa.ListArray.from_arrays(pa.array(np.arange(0, n * size + 1, size, dtype=np.int32)),
+                                             pa.array(values.reshape(-1)))
+            fields.append(pa.field(name, array.type, metadata={SHAPE_KEY: json.dumps(list(shape)).encode()}))
+        else:
+            array = pa.array(values)
+            fields.append(pa.field(name, array.type))
+        arrays.append(array)
+    schema = pa.schema(fields, metadata=metadata)
     with atomic_path(path) as tmp:
-        ak.to_parquet(array, tmp, row_group_size=ROW_GROUP_ROWS)
+        pq.write_table(pa.Table.from_arrays(arrays, schema=schema), tmp, row_group_size=ROW_GROUP_ROWS)
     return path
 
 
+def field_shape(field) -> tuple[int, ...]:
+    """The per-jet shape of a jet-table column (``()`` for one number per jet), from its field metadata."""
+    meta = field.metadata or {}
+    return tuple(json.loads(meta[SHAPE_KEY])) if SHAPE_KEY in meta else ()
+
+
+def column_array(column, field) -> np.ndarray:
+    """A pyarrow column of a jet table as a numpy array of its full shape (jets, *per-jet shape)."""
+    shape = field_shape(field)
+    if not shape:
+        return column.to_numpy(zero_copy_only=False)
+    if hasattr(column, "combine_chunks"):  # a ChunkedArray (a whole table) rather than one record batch's array
+        column = column.combine_chunks()
+    return column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), *shape)
+
+
+def table_datasets(schema) -> list[str]:
+    """The dataset names a jet table's ``dataset_index`` points into (its file metadata)."""
+    return json.loads((schema.metadata or {}).get(DATASETS_KEY, b"[]"))
+
+
+def read_table(path: str | Path, columns: list[str] | None = None) -> dict[str, np.ndarray]:
+    """One jet table as {column: numpy array of its full shape}, with ``dataset`` (names) for ``dataset_index``."""
+    import pyarrow.parquet as pq
+
+    wanted = None if columns is None else [DATASET_INDEX if c == "dataset" else c for c in columns]
+    table = pq.read_table(path, columns=wanted)
+    out = {}
+    for f in table.schema:
+        if f.name == DATASET_INDEX:
+            names = np.asarray(table_datasets(table.schema) or [""], dtype=object)
+            out["dataset"] = names[column_array(table.column(f.name), f)]
+        else:
+            out[f.name] = column_array(table.column(f.name), f)
+    return out
+
+
 def read_tables(folder: str | Path, columns: list[str] | None = None) -> ak.Array:
-    """All chunk files under ``folder`` (sorted by name, so the row order is reproducible), concatenated."""
+    """All chunk files under ``folder`` (sorted by name, so the row order is reproducible), concatenated, with
+    array columns in their full shape and the ``dataset`` column."""
     files = sorted(Path(folder).rglob("*.parquet"))
     if not files:
         raise FileNotFoundError(f"no jet-table parquet files under {folder}")
-    return ak.concatenate([ak.from_parquet(f, columns=columns) for f in files])
+    parts = [read_table(f, columns) for f in files]
+    merged = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+    return ak.zip({name: _awkward(values) for name, values in merged.items()}, depth_limit=1)
 
 
-def _column(values: np.ndarray):
-    values = np.asarray(values)
+def _awkward(values: np.ndarray):
     if values.dtype == object:
         return ak.from_numpy(values.astype(str))
     return ak.from_numpy(values, regulararray=True)

@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from xaugcol.features.kinds import InputKind
+from xaugcol.processing.table_io import column_array, field_shape
 
 SPLITS = {"train": (0, 1, 2, 3, 4, 5), "val": (6, 7), "test": (8, 9)}
 
@@ -82,15 +83,8 @@ class JetTables:
     def shapes(self) -> dict[str, tuple[int, ...]]:
         """Per input kind with an array column, its per-jet shape, read from the first file's schema."""
         schema = pq.ParquetFile(self.files[0]).schema_arrow
-        out = {}
-        for kind in self.spec.kinds:
-            if kind.table_column is not None:
-                t, dims = schema.field(kind.table_column).type, []
-                while hasattr(t, "list_size"):
-                    dims.append(t.list_size)
-                    t = t.value_type
-                out[kind.name] = tuple(dims)
-        return out
+        return {kind.name: field_shape(schema.field(kind.table_column)) for kind in self.spec.kinds
+                if kind.table_column is not None}
 
     # -- reading --------------------------------------------------------------------------------------------
     def _rounds(self, split: str, columns: list[str], order: list[Path], max_open: int = 8):
@@ -108,7 +102,7 @@ class JetTables:
                 if batch is None:
                     continue
                 alive.append((path, it))
-                block = {name: _to_numpy(batch.column(name)) for name in columns}
+                block = {name: column_array(batch.column(name), batch.schema.field(name)) for name in columns}
                 _check_finite(block, path)  # every row read, whatever its split: bad input stops the run early
                 keep = select_jets(block, self.spec, split)
                 if keep.any():
@@ -211,16 +205,3 @@ def _check_finite(block: dict, path) -> None:
         if bad.any():
             raise ValueError(f"jet table {path}: column {name!r} has {int(bad.sum())} NaN/inf value(s); "
                              f"fix the input or process it again")
-
-
-def _to_numpy(column) -> np.ndarray:
-    """A pyarrow column (fixed-size lists included) as a numpy array of the full shape."""
-    dims = []
-    t = column.type
-    while hasattr(t, "list_size"):
-        dims.append(t.list_size)
-        t = t.value_type
-    values = column
-    for _ in dims:
-        values = values.flatten()
-    return values.to_numpy(zero_copy_only=False).reshape(len(column), *dims)

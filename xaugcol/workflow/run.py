@@ -27,11 +27,14 @@ import yaml
 
 from xaugcol.atomic import atomic_path, remove
 from xaugcol.explain.ensemble import Ensemble
-from xaugcol.explain.run import RELEVANCE_JSON, run_relevance
+from xaugcol.explain.run import RELEVANCE_JSON
+from xaugcol.runs import run_relevance
 from xaugcol.output_folder import locked_output, prepare_output_dir
 from xaugcol.processing.checkpoints import CHECKPOINTS, MANIFEST
 from xaugcol.processing.executors import dask_client, dask_map
-from xaugcol.processing.run import HISTOGRAMS, load_fileset, run_processing
+from xaugcol.processing.run import HISTOGRAMS
+from xaugcol.processing.runner import load_fileset
+from xaugcol.runs import run_processing
 from xaugcol.sources.output import FILESET_NAME
 from xaugcol.sources.processes import load_processes
 from xaugcol.training.reduced import REDUCED_JSON, train_reduced_sets
@@ -152,11 +155,11 @@ def _run_stages(wf: Workflow, out: Path, resume: bool, progress: bool, client) -
     relevance_dir = out / "relevance"
     timed("explain", lambda: run(
         stages["explain"],
-        lambda cont: run_relevance(fileset, list(taggers.values()), relevance_dir, wf.explain.rules,
-                                   wf.explain.split, wf.processing, erun.executor, erun.workers, erun.chunksize,
+        lambda cont: run_relevance(processed, list(taggers.values()), relevance_dir, wf.explain.rules,
+                                   wf.explain.split, erun.executor, erun.workers, erun.chunksize,
                                    wf.skip_bad_files, wf.explain.batch_size, progress=progress, resume=cont,
                                    client=client),
-        f"LRP ({', '.join(wf.explain.rules)}) of every member into relevance histograms"))
+        f"LRP ({', '.join(map(str, wf.explain.rules))}) of every member into relevance histograms"))
     relevance = json.loads((relevance_dir / RELEVANCE_JSON).read_text())
     reduced_rows = None
     if wf.reduced is not None:

@@ -1,0 +1,268 @@
+"""The one place a coffea run is set up: filesets (coffea's JSON form, loaded, validated and screened file by
+file), the execution settings (``Execution``, in the style of coffea's executor dataclasses), the run itself with
+coffea's Runner, and the versions a run records. Processing and relevance both run through ``run_coffea``; the
+processor is handed in by the layer that chooses it (``xaugcol.runs``), so this module never imports one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import platform
+import sys
+import traceback
+import types
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import uproot
+
+from xaugcol.atomic import OutputError
+from xaugcol.jets.constituents import MissingBranchError
+from xaugcol.paths import NotRegularFileError, UnsafePathError, check_regular, read_text
+from xaugcol.processing.checkpoints import ChunkCheckpointer
+from xaugcol.processing.chunk_guard import ChunkError, ChunkGuard
+from xaugcol.processing.executors import (DEFAULT_CHUNKSIZE, ClusterError, Timeouts, check_executor, coffea_executor,
+                                          dask_session)
+
+EVENT_ID = ("run", "luminosityBlock", "event")
+# metadata keys coffea's Runner sets itself (and refuses in a fileset)
+COFFEA_RESERVED = {"dataset", "filename", "treename", "metadata", "entrystart", "entrystop", "fileuuid", "numentries",
+                   "uuid", "clusters", "preload"}
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How a coffea run executes; none of it changes what the run computes. ``executor``: ``iterative``,
+    ``futures``, ``dask`` (an existing cluster at ``scheduler``) or ``dask-local`` (``xaugcol.processing.
+    executors``); ``chunksize``: events per chunk; ``skip_bad_files``: skip unreadable files and failing chunks
+    (listed in the report) instead of stopping; ``client``: an open Dask client to run on (shared by stages)."""
+    executor: str = "iterative"
+    workers: int = 1
+    chunksize: int = DEFAULT_CHUNKSIZE
+    scheduler: str | None = None
+    skip_bad_files: bool = False
+    progress: bool = False
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    client: object = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self):
+        if self.client is None:
+            check_executor(self.executor, self.scheduler)
+        for name in ("workers", "chunksize"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+    @contextlib.contextmanager
+    def session(self):
+        """This execution with its Dask client open for the run (started for ``dask-local``, connected for
+        ``dask``, the given one otherwise), so every chunk of the run shares it."""
+        with dask_session(self.executor, self.scheduler, self.workers, self.client, self.timeouts) as client:
+            yield replace(self, client=client)
+
+    def describe(self) -> dict:
+        return {"executor": self.executor, "workers": self.workers, "chunksize": self.chunksize}
+
+
+class BadFileError(RuntimeError):
+    """An input file cannot be processed; names the file and why."""
+
+
+class FilesetError(ValueError):
+    """The fileset JSON is unreadable or malformed."""
+
+
+
+def load_fileset(path: str | Path) -> dict:
+    """A coffea fileset from JSON, validated: {dataset: {"files": {path: tree} or [paths], "metadata": {"label"}}}.
+    Relative file paths are taken relative to the JSON file. A file listed twice (under another path, through a
+    link, or in two datasets) is refused: it would be counted twice."""
+    path = Path(path)
+    try:
+        data = json.loads(read_text(path, "fileset"))
+    except (OSError, ValueError) as err:
+        raise FilesetError(f"fileset {path}: cannot read it as JSON: {err}") from None
+    if not isinstance(data, dict) or not data:
+        raise FilesetError(f"fileset {path}: expected a non-empty mapping of dataset names")
+    fileset = {}
+    for name, entry in data.items():
+        where = f"fileset {path}: dataset {name!r}"
+        if not isinstance(entry, dict) or "files" not in entry:
+            raise FilesetError(f"{where}: expected a mapping with 'files'")
+        files = entry["files"]
+        if isinstance(files, list) and all(isinstance(f, str) for f in files):
+            files = {f: "Events" for f in files}
+        if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+            raise FilesetError(f"{where}: 'files' must map file paths to tree names (or list file paths)")
+        meta = entry.get("metadata")
+        if meta is None:
+            meta = {}
+        if not isinstance(meta, dict):
+            raise FilesetError(f"{where}: 'metadata' must be a mapping (with 'label'), got {type(meta).__name__}")
+        reserved = sorted(set(meta) & COFFEA_RESERVED)
+        if reserved:
+            raise FilesetError(f"{where}: metadata may not use {', '.join(reserved)}: coffea fills these per chunk")
+        if meta.get("label") not in (0, 1) or isinstance(meta.get("label"), bool):
+            raise FilesetError(f"{where}: metadata 'label' must be 0 or 1, got {meta.get('label')!r}")
+        resolved = {}
+        for f, tree in files.items():
+            is_remote = "://" in f
+            # absolute, not resolved: messages name the paths as listed (links included)
+            resolved[f if is_remote or Path(f).is_absolute() else os.path.abspath(path.parent / f)] = tree
+        fileset[name] = {"files": resolved, "metadata": dict(meta)}
+    _refuse_duplicates(fileset, f"fileset {path}: ")
+    return fileset
+
+
+def _refuse_duplicates(fileset: dict, where: str) -> None:
+    """FilesetError when two listed local paths are one file (the same real path)."""
+    seen = {}
+    for name, entry in fileset.items():
+        for f in entry["files"]:
+            if "://" in f:
+                continue
+            first = seen.setdefault(os.path.realpath(f), (name, f))
+            if first != (name, f):
+                raise FilesetError(f"{where}{first[1]} (dataset {first[0]!r}) and {f} (dataset {name!r}) are the "
+                                   "same file: list each file once, or its events are counted twice")
+
+
+def check_file(path: str, tree: str, timeout: float = Timeouts.remote) -> dict:
+    """The identity of ``path``: entries of ``tree``, the ROOT file's UUID and, for local files, size and
+    modification time. BadFileError naming the file when it cannot be read.
+
+    Reads metadata only: the file is a regular file (a FIFO or device would block), it opens, the tree exists
+    with the event identity branches, and every basket of every branch lies inside the file (a truncated copy opens fine but its last baskets point
+    past the end). A remote file that does not answer within ``timeout`` seconds is a bad file.
+    """
+    remote = "://" in path
+    try:
+        if not remote:
+            check_regular(path, "input file")
+        with uproot.open(path, **({"timeout": timeout} if remote else {})) as f:
+            if tree not in f:
+                present = sorted(set(k.split(";")[0] for k in f.keys()))
+                raise BadFileError(f"{path}: no tree {tree!r} (has: {', '.join(present) or 'nothing'})")
+            t = f[tree]
+            missing = [b for b in EVENT_ID if b not in t]
+            if missing:  # coffea's NanoAOD schema cannot even build the events without them
+                raise BadFileError(f"{path}: tree {tree!r} has no {', '.join(missing)}: every jet-table row "
+                                   "carries the event identity (run, luminosityBlock, event)")
+            size = getattr(f.file.source, "num_bytes", None)
+            if size is not None:
+                for branch in t.itervalues(recursive=True):
+                    n = branch.num_baskets
+                    if n == 0:
+                        continue
+                    ends = np.asarray(branch.member("fBasketSeek")[:n]) + np.asarray(branch.member("fBasketBytes")[:n])
+                    if ends.max() > size:
+                        raise BadFileError(f"{path}: truncated: branch {branch.name!r} has data up to byte "
+                                           f"{int(ends.max())} but the file has {size} bytes")
+            identity = {"entries": int(t.num_entries), "uuid": str(f.file.uuid)}
+    except BadFileError:
+        raise
+    except FileNotFoundError:
+        raise BadFileError(f"{path}: file not found") from None
+    except NotRegularFileError as err:
+        raise BadFileError(str(err)) from None
+    except TimeoutError:
+        raise BadFileError(f"{path}: no answer within {timeout:g} s (remote timeout)") from None
+    except Exception as err:  # uproot raises many types on truncated / corrupt files
+        raise BadFileError(f"{path}: cannot read it as ROOT ({type(err).__name__}: {err})") from None
+    if not remote:
+        st = os.stat(path)
+        identity.update(size=st.st_size, mtime_ns=st.st_mtime_ns)
+    return identity
+
+
+def screen_fileset(fileset: dict, skip_bad_files: bool, timeout: float = Timeouts.remote) -> tuple[dict, list, dict]:
+    """Check every file (``check_file``) before processing. Returns (the fileset of readable, non-empty files,
+    with local paths made absolute; skipped files with the reason; the identity of every readable file). The
+    first bad file raises unless ``skip_bad_files``; two paths to one ROOT file (same UUID) always raise."""
+    good, skipped, identities, owners = {}, [], {}, {}
+    for name, entry in fileset.items():
+        files = {}
+        for path, tree in entry["files"].items():
+            path = path if "://" in path else os.path.abspath(path)  # workers may run elsewhere
+            try:
+                identities[path] = check_file(path, tree, timeout)
+            except BadFileError as err:
+                if not skip_bad_files:
+                    raise
+                skipped.append({"dataset": name, "file": path, "reason": str(err)})
+                continue
+            files[path] = tree
+            first = owners.setdefault(identities[path]["uuid"], (name, path))
+            if first != (name, path):
+                raise FilesetError(f"{first[1]} (dataset {first[0]!r}) and {path} (dataset {name!r}) are the same "
+                                   "ROOT file (same UUID): list each file once, or its events are counted twice")
+        # files with zero entries have no chunk: keep them out of the Runner, count them as processed
+        nonempty = {p: t for p, t in files.items() if identities[p]["entries"] > 0}
+        if nonempty:
+            good[name] = {"files": nonempty, "metadata": entry["metadata"]}
+    return good, skipped, identities
+
+
+def run_coffea(fileset: dict, processor_instance, execution: Execution = Execution(),
+               checkpoints: str | Path | None = None, format: str = "root", schema=None) -> dict:
+    """Run a processor over ``fileset`` with coffea's Runner as ``execution`` says: NanoAOD-style ROOT files
+    (``format="root"``, NanoAOD schema) or jet tables (``format="parquet"``, base schema).
+
+    ``checkpoints``: a folder where every chunk's output is saved as it completes and loaded instead of computed
+    on a rerun (``checkpoints.ChunkCheckpointer``). Every chunk runs under ``chunk_guard.ChunkGuard``: with
+    ``skip_bad_files`` a chunk failing on its input is recorded under ``skipped_chunks`` and the run goes on;
+    otherwise it stops the run (``MissingBranchError`` or ``ChunkError``, naming the file). An output fault
+    (``OutputError``) always stops it. Chunks are retried on error (3 times) and, on Dask, rerun elsewhere when
+    their worker dies; a cluster without workers for ``timeouts.workers`` seconds is a ``ClusterError``."""
+    from coffea import processor
+    from coffea.nanoevents import BaseSchema, NanoAODSchema
+
+    if not fileset:
+        return {}
+    e = execution
+    guarded = ChunkGuard(processor_instance, e.skip_bad_files)
+    schema = schema or (NanoAODSchema if format == "root" else BaseSchema)
+    options = {"xrootdtimeout": e.timeouts.remote} if format == "root" else {}
+    with coffea_executor(e.executor, e.workers, e.scheduler, e.progress, e.client, e.timeouts) as ex, \
+            _coffea_tracebacks():
+        runner = processor.Runner(executor=ex, schema=schema, chunksize=e.chunksize, format=format,
+                                  checkpointer=ChunkCheckpointer(checkpoints), **options)
+        return runner(fileset, processor_instance=guarded, treename="Events") or {}
+
+
+@contextlib.contextmanager
+def _coffea_tracebacks():
+    """coffea's futures executor prints the traceback of a failing chunk, then raises the error. For the errors
+    that carry their own one-line message (a fault we named) that print is noise and is dropped; for anything
+    else (a bug) it is the worker's traceback, so it is shown."""
+    import coffea.processor.executor as coffea_executor_module
+
+    printed = io.StringIO()
+    original = coffea_executor_module.traceback
+    coffea_executor_module.traceback = types.SimpleNamespace(
+        print_exc=lambda *args, **kwargs: traceback.print_exc(file=printed))
+    try:
+        yield
+    except (OutputError, UnsafePathError, ChunkError, MissingBranchError, ClusterError):
+        raise
+    except BaseException:
+        sys.stderr.write(printed.getvalue())
+        raise
+    finally:
+        coffea_executor_module.traceback = original
+
+
+
+def versions() -> dict:
+    import awkward
+    import coffea
+    import fastjet
+
+    import xaugcol
+
+    return {"python": platform.python_version(), "xaugcol": xaugcol.__version__, "coffea": coffea.__version__,
+            "awkward": awkward.__version__, "uproot": uproot.__version__, "fastjet": fastjet.__version__}

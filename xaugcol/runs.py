@@ -1,0 +1,41 @@
+"""The runs of the toolkit, each with the coffea processor it uses: the layer that chooses processors and hands
+them to the library (``xaugcol.processing.run``, ``xaugcol.explain.run``), which never imports them.
+
+    from xaugcol.runs import run_processing, run_relevance
+    run_processing(fileset, "out/proc", executor="futures", workers=2)
+    run_relevance("out/proc", ["out/taggers/dnn"], "out/rel", rules=("epsilon", "gradient_x_input"))
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from xaugcol.explain.run import DEFAULT_RULES, RelevanceResult, explain_tables
+from xaugcol.processing.executors import Timeouts
+from xaugcol.processing.jet_table import ProcessingConfig
+from xaugcol.processing.run import RunResult, process_fileset
+from xaugcol.processing.runner import DEFAULT_CHUNKSIZE, Execution
+from xaugcol.processors.relevance_processor import RelevanceProcessor
+from xaugcol.processors.xaug_processor import XAUGProcessor
+
+
+def run_processing(fileset: dict, out_dir: str | Path, executor: str = "iterative", workers: int = 1,
+                   chunksize: int = DEFAULT_CHUNKSIZE, config: ProcessingConfig = ProcessingConfig(),
+                   skip_bad_files: bool = False, progress: bool = False, scheduler: str | None = None,
+                   resume: bool = False, client=None, timeouts: Timeouts = Timeouts()) -> RunResult:
+    """The XAUG processor over ``fileset`` (NanoAOD-style ROOT files) into jet tables, histograms and a report in
+    ``out_dir`` (``xaugcol.processing.run.process_fileset``)."""
+    execution = Execution(executor, workers, chunksize, scheduler, skip_bad_files, progress, timeouts, client)
+    return process_fileset(XAUGProcessor, fileset, out_dir, config, execution, resume)
+
+
+def run_relevance(jets: str | Path, taggers, out_dir: str | Path, rules=DEFAULT_RULES, split: str = "test",
+                  executor: str = "iterative", workers: int = 1, chunksize: int = DEFAULT_CHUNKSIZE,
+                  skip_bad_files: bool = False, batch_size: int = 512, threads: int = 1, progress: bool = False,
+                  scheduler: str | None = None, resume: bool = False, client=None,
+                  timeouts: Timeouts = Timeouts()) -> RelevanceResult:
+    """The relevance processor over the jet tables of the processing output ``jets`` (``chunksize``: jets per
+    chunk), explaining ``taggers`` with ``rules`` (``xaugcol.explain.run.explain_tables``)."""
+    execution = Execution(executor, workers, chunksize, scheduler, skip_bad_files, progress, timeouts, client)
+    return explain_tables(RelevanceProcessor, jets, taggers, out_dir, rules, split, execution, batch_size, threads,
+                          resume)
