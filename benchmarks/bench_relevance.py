@@ -6,7 +6,7 @@
 * relevance run / processing run: how the explain step compares with making the jet tables.
 * per tagger, filling the histograms of one chunk / the LRP call that gave the relevance.
 
-    python benchmarks/bench_relevance.py [--jets 2000] [--rule epsilon]
+    python benchmarks/bench_relevance.py [--jets 10000] [--rule epsilon]
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ TAGGERS = [ModelConfig("cnn2d", xaug=True), ModelConfig("cnn1d", xaug=True), Mod
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--jets", type=int, default=2000, help="toy jets per class")
+    parser.add_argument("--jets", type=int, default=10000, help="toy jets per class")
     parser.add_argument("--rule", default="epsilon", help="the explanation method")
     args = parser.parse_args()
     torch.set_num_threads(1)  # the processor's setting: compare like with like

@@ -20,7 +20,7 @@ from xaugcol.processing.runner import load_fileset
 from xaugcol.runs import run_processing
 from xaugcol.processing.table_io import read_tables
 from xaugcol.sources.toy import run_toy
-from xaugcol.training.data import DataSpec, JetTables, model_inputs
+from xaugcol.training.data import model_inputs
 from xaugcol.training.train import TrainConfig, train_ensemble
 
 
@@ -107,7 +107,7 @@ def test_a_new_input_kind_and_tagger_flow_through_training_and_explaining(subjet
     # two prongs per jet: the profile of the new kind holds two entries per explained jet and method
     explained = hists["jets/prong"].values().sum()
     assert hists["profile/prong/subjet:pt"].values().sum() == pytest.approx(2 * explained)
-    assert "pair/prong/msd__tau21" in hists  # the XAUG kind keeps its pairs
+    assert list(hists["pairs/prong"].axes["pair"]) == ["msd__tau21"]  # the XAUG kind keeps its pairs
     # the tensor the tagger saw is the kind's, and LRP explains the tagger
     seed, model, scaler = ensemble.load_members()[0]
     inputs = model_inputs(rows, ensemble.spec, scaler.transform)
@@ -176,3 +176,32 @@ def test_composites_written_as_data_reach_the_attributor():
         method_specs(["epsilon", {"name": "epsilon", "method": "gradient_x_input"}])
     with pytest.raises(ValueError, match="not a plain name"):
         method_spec({"name": "../x", "method": "gradient_x_input"})
+
+
+def test_all_pairs_in_one_histogram_bin_as_their_value_axes():
+    """Every pair of XAUG variables is filled into one histogram on bin indices; a pair taken out of it equals the
+    pair filled directly on its value axes (edges, under- and overflow included)."""
+    import hist
+
+    from xaugcol.explain.histograms import PAIR_BINS, _value_axis, pair_histograms, tagger_histograms
+    from xaugcol.explain.histograms import fill_relevance
+    from xaugcol.features.kinds.xaug import XAUGInput
+
+    kind = XAUGInput(("msd", "tau21", "n2"))
+    rng = np.random.default_rng(4)
+    n = 2000
+    rows = {"label": rng.integers(0, 2, n), "msd": rng.uniform(-50, 350, n), "tau21": rng.uniform(-0.2, 1.2, n),
+            "n2": rng.uniform(0, 0.6, n)}
+    _, lo, hi, _ = kind.binning("msd")
+    rows["msd"][:4] = [lo, hi, lo + (hi - lo) / PAIR_BINS, hi - 1e-9]  # on the edges
+    r = rng.uniform(-1, 1, (n, 3))
+    hists = tagger_histograms("t", (kind,), ("epsilon",), ProcessingConfig())
+    fill_relevance(hists, "t", "epsilon", 0, (kind,), rows, {"xaug": r}, np.abs(r), ProcessingConfig())
+    got, got_jets = pair_histograms(hists, "t", ("msd", "n2"), (kind,))
+    direct = hist.Hist(hist.axis.IntCategory([0, 1, -1], name="label"), _value_axis(kind, "msd", PAIR_BINS),
+                       _value_axis(kind, "n2", PAIR_BINS), storage=hist.storage.Double())
+    from xaugcol.explain.histograms import quantise
+    direct.fill(label=rows["label"], msd=rows["msd"], n2=rows["n2"], weight=quantise(r)[:, 0] + quantise(r)[:, 2])
+    np.testing.assert_array_equal(got[{"rule": "epsilon"}].view(flow=True), direct.view(flow=True))
+    assert got_jets[{"rule": "epsilon"}].values(flow=True).sum() == n
+    assert got.axes[2].edges[0] == lo and got.axes[2].edges[-1] == hi

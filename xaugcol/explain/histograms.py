@@ -16,8 +16,11 @@ the ``rule`` axis holds the explanation method:
 * ``profile_sum/T/f`` (rule, label, value): summed signed relevance, for exact profile means;
 * ``K/T``          (rule, label, sign, x, y): summed positive and (absolute) negative relevance per pixel (``image``);
 * ``K_input/T``    (label, x, y): summed input per pixel (the average image, for comparison);
-* ``pair/T/a__b`` and ``pair_jets/T/a__b`` (rule, label, a, b): summed relevance of a and b, and jet counts, on a
-  coarse grid for every pair; the report keeps the pair of the two most relevant variables.
+* ``pairs/T`` and ``pairs_jets/T`` (rule, label, pair, a, b): for every pair of per-jet scalar features (``a__b``),
+  the summed relevance of a and b, and the jet counts, on a coarse grid of each feature's range (bin indices); one
+  histogram for all pairs, so a chunk's output stays small. ``pair_histograms`` turns one pair into
+  ``pair/T/a__b`` and ``pair_jets/T/a__b`` (rule, label, a, b) with the features' value axes: the report keeps the
+  pair of the two most relevant variables.
 """
 
 from __future__ import annotations
@@ -44,8 +47,12 @@ def _rule_axis(rules):
     return hist.axis.StrCategory(list(rules), name="rule", label="explanation method")
 
 
+# true class of a jet: 0 background, 1 signal, -1 a dataset without truth (real data)
+LABELS = (0, 1, -1)
+
+
 def _label_axis():
-    return hist.axis.IntCategory([0, 1], name="label", label="class")
+    return hist.axis.IntCategory(list(LABELS), name="label", label="class")
 
 
 def _value_axis(kind: InputKind, feature: str, bins: int | None = None):
@@ -90,12 +97,36 @@ def tagger_histograms(tagger: str, kinds: tuple[InputKind, ...], rules, processi
             out[f"{kind.name}/{tagger}"] = hist.Hist(rule, _label_axis(), sign, *map_axes(kind, processing),
                                                      storage=double)
             out[f"{kind.name}_input/{tagger}"] = hist.Hist(_label_axis(), *map_axes(kind, processing), storage=double)
-        if kind.jet_scalars:
-            for a, b in xaug_pairs(kind.feature_names()):
-                axes = (rule, _label_axis(), _value_axis(kind, a, PAIR_BINS), _value_axis(kind, b, PAIR_BINS))
-                out[f"pair/{tagger}/{pair_key(a, b)}"] = hist.Hist(*axes, storage=double)
-                out[f"pair_jets/{tagger}/{pair_key(a, b)}"] = hist.Hist(*axes, storage=double)
+    keys = [pair_key(a, b) for kind in kinds if kind.jet_scalars for a, b in xaug_pairs(kind.feature_names())]
+    if keys:
+        grid = [hist.axis.Integer(0, PAIR_BINS, name=n, label=f"{n} bin") for n in ("a", "b")]
+        axes = (rule, _label_axis(), hist.axis.StrCategory(keys, name="pair"), *grid)
+        out[f"pairs/{tagger}"] = hist.Hist(*axes, storage=double)
+        out[f"pairs_jets/{tagger}"] = hist.Hist(*axes, storage=double)
     return out
+
+
+def pair_bin(kind: InputKind, feature: str, values) -> np.ndarray:
+    """Bin index of ``values`` on the coarse pair grid of ``feature`` (-1: below, PAIR_BINS: above the range), as a
+    regular axis of PAIR_BINS bins over the feature's range bins it."""
+    _, lo, hi, _ = kind.binning(feature)
+    z = np.floor((np.asarray(values, dtype=np.float64) - lo) / (hi - lo) * PAIR_BINS)
+    return np.clip(z, -1, PAIR_BINS).astype(np.int64)
+
+
+def pair_histograms(hists: dict, tagger: str, pair: tuple[str, str], kinds) -> tuple[hist.Hist, hist.Hist]:
+    """(summed relevance, jets) of one pair (rule, label, a, b) with the two features' value axes, from
+    ``pairs/T``."""
+    a, b = pair
+    kind = next(k for k in kinds if k.jet_scalars and a in k.feature_names() and b in k.feature_names())
+    out = []
+    for key in (f"pairs/{tagger}", f"pairs_jets/{tagger}"):
+        source = hists[key]
+        h = hist.Hist(source.axes["rule"], source.axes["label"], _value_axis(kind, a, PAIR_BINS),
+                      _value_axis(kind, b, PAIR_BINS), storage=hist.storage.Double())
+        h.view(flow=True)[...] = source[{"pair": pair_key(a, b)}].view(flow=True)
+        out.append(h)
+    return out[0], out[1]
 
 
 def pixel_centres(n_pixels: int, extent: float) -> tuple[np.ndarray, np.ndarray]:
@@ -114,7 +145,7 @@ def fill_input_maps(hists: dict, tagger: str, kinds, rows: dict, processing) -> 
             continue
         x, y = pixel_centres(*geometry[:2])
         values = kind.map_values(rows)
-        for label in (0, 1):
+        for label in LABELS:
             hists[f"{kind.name}_input/{tagger}"].fill(label=label, x=x, y=y,
                                                       weight=quantise(values[rows["label"] == label]).sum(axis=0))
 
@@ -137,23 +168,40 @@ def fill_relevance(hists: dict, tagger: str, rule: str, member: int, kinds, rows
             entry_labels = labels if entries.jet is None else labels[entries.jet]
             _fill_profile(hists, tagger, entries.feature, rule, entry_labels, entries.values,
                           quantise(entries.relevance))
-        if kind.jet_scalars:
-            q = quantise(r)
-            names = kind.feature_names()
-            for (i, a), (j, b) in itertools.combinations(enumerate(names), 2):
-                key = pair_key(a, b)
-                coords = {"rule": rule, "label": labels, a: rows[a], b: rows[b]}
-                hists[f"pair/{tagger}/{key}"].fill(**coords, weight=q[:, i] + q[:, j])
-                hists[f"pair_jets/{tagger}/{key}"].fill(**coords)
+        if kind.jet_scalars and len(kind.feature_names()) >= 2:
+            _fill_pairs(hists, tagger, rule, kind, labels, rows, quantise(r))
         geometry = kind.map_axes(processing)
         if geometry is not None:
             q = quantise(kind.map_values(rows, r))
             x, y = pixel_centres(*geometry[:2])
             h = hists[f"{kind.name}/{tagger}"]
-            for label in (0, 1):
+            for label in LABELS:
                 sel = q[labels == label]
                 h.fill(rule=rule, label=label, sign="positive", x=x, y=y, weight=np.clip(sel, 0, None).sum(axis=0))
                 h.fill(rule=rule, label=label, sign="negative", x=x, y=y, weight=-np.clip(sel, None, 0).sum(axis=0))
+
+
+def _fill_pairs(hists, tagger, rule, kind, labels, rows, q) -> None:
+    """Every pair of the kind's features at once: per pair and jet, the two bin indices and the pair's summed
+    relevance, summed with ``np.bincount`` straight into the histograms' bins (hundreds of thousands of entries
+    per chunk: a fill through the string category axis would cost more than explaining a small tagger). The
+    values are quantised, so the sums are exact whatever their order."""
+    names = kind.feature_names()
+    pairs = list(itertools.combinations(range(len(names)), 2))
+    index = {f: pair_bin(kind, f, rows[f]) + 1 for f in names}  # flow layout: 0 underflow, PAIR_BINS + 1 overflow
+    h, h_jets = hists[f"pairs/{tagger}"], hists[f"pairs_jets/{tagger}"]
+    label_of = {v: i for i, v in enumerate(h.axes["label"])}
+    pair_of = {v: i for i, v in enumerate(h.axes["pair"])}
+    side = PAIR_BINS + 2
+    shape = (len(label_of), len(pair_of), side, side)
+    label_index = np.vectorize(label_of.__getitem__, otypes=[np.int64])(labels) if len(labels) else labels
+    flat = np.concatenate([((label_index * len(pair_of) + pair_of[pair_key(names[i], names[j])]) * side
+                            + index[names[i]]) * side + index[names[j]] for i, j in pairs])
+    weights = np.concatenate([q[:, i] + q[:, j] for i, j in pairs])
+    size = int(np.prod(shape))
+    r = h.axes["rule"].index(rule)
+    h.view(flow=True)[r, :shape[0], :shape[1]] += np.bincount(flat, weights, minlength=size).reshape(shape)
+    h_jets.view(flow=True)[r, :shape[0], :shape[1]] += np.bincount(flat, minlength=size).reshape(shape)
 
 
 def _fill_profile(hists, tagger, feature, rule, labels, values, relevance) -> None:

@@ -3,8 +3,8 @@ and a JSON summary.
 
 Outputs in ``out_dir``:
 * ``relevance.root``: every histogram (uproot), sliced along its category axes (rule, member, label, sign) into
-  TH1D/TH2D/TH3D named ``<key>/<axis>_<value>__...``; the ``feature`` axis stays a labelled axis. Of the pair
-  histograms only the pair of the two most relevant XAUG variables (per tagger and rule) is written. A ':' in a
+  TH1D/TH2D/TH3D named ``<key>/<axis>_<value>__...``; the ``feature`` axis stays a labelled axis. Of the pairs
+  of XAUG variables only the two most relevant (per tagger and rule) are written, with their value axes. A ':' in a
   feature name (``particle:log_pt``) becomes '_' in the ROOT name.
   ``read_relevance_histograms`` rebuilds the full histograms from it (figures are drawn from the file).
 * ``relevance.json``: configuration, counts per tagger and dataset, files and chunks skipped (and why), and per tagger, rule and class the mean
@@ -24,14 +24,14 @@ from xaugcol.atomic import atomic_path, write_json
 from xaugcol.explain.ensemble import Ensemble
 from xaugcol.output_folder import output_lock
 from xaugcol.models.folder import folder_digest
-from xaugcol.explain.histograms import pair_key
+from xaugcol.explain.histograms import LABELS, pair_histograms, pair_key
 from xaugcol.explain.methods import method_specs
 from xaugcol.explain.relevance import SPLIT_CHOICES, empty_counts
 from xaugcol.explain.summary import mean_normalised_relevance, ranking, top_pair
 from xaugcol.processing.checkpoints import close_checkpoints, open_checkpoints
 from xaugcol.processing.chunk_guard import skipped_chunks
 from xaugcol.processing.jet_table import ProcessingConfig
-from xaugcol.processing.runner import Execution, run_coffea, versions
+from xaugcol.processing.runner import NO_LABEL, Execution, run_coffea, versions
 from xaugcol.processing.table_fileset import processed_folder, table_fileset
 
 RELEVANCE_ROOT = "relevance.root"
@@ -120,8 +120,22 @@ def _write_outputs(out_dir: Path, output: dict, datasets: list, ensembles: list,
     counts = {e.name: {d: {**zero, **output["counts"].get(e.name, {}).get(d, {})} for d in datasets}
               for e in ensembles}
     summary = {e.name: summarise(hists, e, rules) for e in ensembles}
+    hists = with_top_pairs(hists, ensembles, summary)
     write_relevance_root(out_dir / RELEVANCE_ROOT, hists, summary)
     return RelevanceResult(hists, counts, summary, ensembles, [], skipped_chunks(output))
+
+
+def with_top_pairs(hists: dict, ensembles: list, summary: dict) -> dict:
+    """The histograms with every tagger's all-pairs histograms replaced by those of its top pairs
+    (``pair/T/a__b``, ``pair_jets/T/a__b``, with value axes): what the report and the ROOT file keep."""
+    out = {k: v for k, v in hists.items() if not k.startswith(("pairs/", "pairs_jets/"))}
+    for e in ensembles:
+        for s in summary[e.name].values():
+            if s["top_pair"] and f"pairs/{e.name}" in hists:
+                key = pair_key(*s["top_pair"])
+                out[f"pair/{e.name}/{key}"], out[f"pair_jets/{e.name}/{key}"] = \
+                    pair_histograms(hists, e.name, tuple(s["top_pair"]), e.spec.kinds)
+    return out
 
 
 def summarise(hists: dict, ensemble: Ensemble, rules) -> dict:
@@ -156,13 +170,11 @@ def _check_shapes(ensemble: Ensemble, processing: ProcessingConfig) -> None:
 
 def write_relevance_root(path: Path, hists: dict, summary: dict) -> None:
     """Every histogram sliced along its category axes (ROOT histograms have numeric axes only); atomically."""
-    keep_pairs = {f"{t}/{pair_key(*s['top_pair'])}" for t, rules in summary.items() for s in rules.values()
-                  if s["top_pair"]}
     with atomic_path(path) as tmp:
         with uproot.recreate(tmp) as f:
             for key, h in sorted(hists.items()):
-                if key.startswith(("pair/", "pair_jets/")) and key.split("/", 1)[1] not in keep_pairs:
-                    continue
+                if key.startswith(("pairs/", "pairs_jets/")):
+                    continue  # all pairs on bin-index axes: the top pairs are written with value axes
                 for name, part in slices(key, h):
                     f[name.replace(":", "_")] = part  # uproot reads ':' as a path separator
 
@@ -178,7 +190,10 @@ def slices(key: str, h: hist.Hist):
         return
     for values in itertools.product(*[list(ax) for ax in cats]):
         sel = {ax.name: hist.loc(v) for ax, v in zip(cats, values)}
-        yield f"{key}/" + "__".join(f"{ax.name}_{v}" for ax, v in zip(cats, values)), h[sel]
+        part = h[sel]
+        if dict(zip([ax.name for ax in cats], values)).get("label") == NO_LABEL and not part.values(flow=True).any():
+            continue  # no jets without truth (real data) in this run: nothing to write
+        yield f"{key}/" + "__".join(f"{ax.name}_{v}" for ax, v in zip(cats, values)), part
 
 
 # category axes that ``slices`` cuts along, with their value types
@@ -202,6 +217,8 @@ def read_relevance_histograms(folder: str | Path) -> dict:
     for key, items in groups.items():
         names = [axis for axis, _ in items[0][0]]
         values = {axis: list(dict.fromkeys(c[i][1] for c, _ in items)) for i, axis in enumerate(names)}
+        if "label" in values:  # every class, also one without jets (its empty slices are not written)
+            values["label"] = list(LABELS)
         axes = [hist.axis.StrCategory(values[a], name=a) if CATEGORY_AXES[a] is str
                 else hist.axis.IntCategory(values[a], name=a, growth=a == "member") for a in names]
         rest = []

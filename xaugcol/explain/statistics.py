@@ -47,17 +47,19 @@ def normalise_per_jet(relevance: Mapping[str, np.ndarray]) -> tuple[dict[str, np
     """Per jet, every relevance divided by the jet's largest absolute relevance over all inputs (so |R| <= 1).
     Returns (input name -> normalised relevance of the kept jets, kept mask); jets with zero relevance everywhere
     are not kept. Refuses NaN / inf with the input's name and the number of jets."""
-    arrays = {k: np.asarray(v, dtype=np.float64) for k, v in relevance.items()}
+    arrays = {k: np.asarray(v) for k, v in relevance.items()}
     if not arrays:
         raise ValueError("no relevance given")
     n = len(next(iter(arrays.values())))
     for name, r in arrays.items():
         if len(r) != n:
             raise ValueError(f"relevance of {name!r} has {len(r)} jets, expected {n}")
-        if not np.isfinite(r).all():
-            raise ValueError(f"relevance of {name!r} has NaN or inf in {int((~np.isfinite(r.reshape(n, -1)).all(1)).sum())} "
-                             f"jet(s)")
-    scale = np.max([np.abs(r.reshape(n, -1)).max(axis=1, initial=0.0) for r in arrays.values()], axis=0)
+        finite = np.isfinite(r.reshape(n, -1)).all(1)
+        if not finite.all():
+            raise ValueError(f"relevance of {name!r} has NaN or inf in {int((~finite).sum())} jet(s)")
+    # the largest |R| per jet, exact in the input precision; the division is done in float64
+    scale = np.max([np.abs(r.reshape(n, -1)).max(axis=1, initial=0).astype(np.float64) for r in arrays.values()],
+                   axis=0)
     kept = scale > 0
     normalised = {name: r[kept] / scale[kept].reshape((-1,) + (1,) * (r.ndim - 1)) for name, r in arrays.items()}
     return normalised, kept

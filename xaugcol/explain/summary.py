@@ -8,7 +8,8 @@ import numpy as np
 
 from xaugcol.explain.histograms import pair_key
 
-CLASSES = {"background": (0,), "signal": (1,), "all": (0, 1)}
+# "data": jets of datasets without truth (label -1); "all": every jet explained
+CLASSES = {"background": (0,), "signal": (1,), "data": (-1,), "all": (0, 1, -1)}
 
 
 def mean_normalised_relevance(hists: dict, tagger: str, rule: str) -> dict:

@@ -80,7 +80,7 @@ def save_accumulator(path: str | Path, obj) -> None:
     make_dirs(path.parent)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
-            np.savez_compressed(f, **{TREE: np.array(json.dumps(tree))}, **arrays)
+            np.savez(f, **{TREE: np.array(json.dumps(tree))}, **arrays)  # temporary: speed over size
 
 
 def load_accumulator(path: str | Path):

@@ -15,7 +15,7 @@ def empty_histograms() -> dict[str, hist.Hist]:
     return {
         name: hist.Hist(
             hist.axis.StrCategory([], growth=True, name="dataset", label="dataset"),
-            hist.axis.IntCategory([0, 1], name="label", label="class"),
+            hist.axis.IntCategory([0, 1, -1], name="label", label="class (-1: no truth, real data)"),
             hist.axis.Regular(bins, low, high, name=name, label=label),
             storage=hist.storage.Weight(),
         )

@@ -29,7 +29,7 @@ from xaugcol.processing.checkpoints import CHECKPOINTS, MANIFEST, CheckpointErro
 from xaugcol.processing.chunk_guard import skipped_chunks
 from xaugcol.processing.histograms import empty_histograms
 from xaugcol.processing.jet_table import SKIP_REASONS, ProcessingConfig
-from xaugcol.processing.runner import Execution, run_coffea, screen_fileset, versions
+from xaugcol.processing.runner import Execution, dataset_label, run_coffea, screen_fileset, versions
 from xaugcol.processing.table_io import JETS_DIR, reconcile_tables
 
 REPORT = "report.json"
@@ -56,7 +56,7 @@ def process_fileset(processor_class, fileset: dict, out_dir: str | Path, config:
     e = execution
     with output_lock(out_dir):
         good, skipped, identities = screen_fileset(fileset, e.skip_bad_files, e.timeouts.remote)
-        labels = {name: int(entry["metadata"]["label"]) for name, entry in fileset.items()}
+        labels = {name: dataset_label(entry) for name, entry in fileset.items()}
         manifest = {"run": "processing", "config": config.as_dict(), "chunksize": e.chunksize, "labels": labels,
                     "files": identities}
         _refuse_earlier_tables(out_dir)
@@ -111,6 +111,7 @@ def write_histograms(path: Path, hists: dict) -> None:
         with uproot.recreate(tmp) as f:
             for name, h in hists.items():
                 for dataset in h.axes["dataset"]:
-                    for label in (0, 1):
-                        f[f"{name}/{safe_component(dataset)}_label{label}"] = \
-                            h[{"dataset": dataset, "label": hist.loc(label)}]
+                    for label in (0, 1, -1):
+                        part = h[{"dataset": dataset, "label": hist.loc(label)}]
+                        if label >= 0 or part.sum().value > 0:  # label -1 (no truth) only where there is data
+                            f[f"{name}/{safe_component(dataset)}_label{label}"] = part

@@ -77,10 +77,22 @@ class FilesetError(ValueError):
 
 
 
+NO_LABEL = -1  # the jet-table label of a dataset without truth (real data): processed and explained, not trained on
+PREPROCESSED = {"object_path", "steps", "num_entries", "uuid"}  # what coffea's preprocess records per file
+
+
 def load_fileset(path: str | Path) -> dict:
-    """A coffea fileset from JSON, validated: {dataset: {"files": {path: tree} or [paths], "metadata": {"label"}}}.
-    Relative file paths are taken relative to the JSON file. A file listed twice (under another path, through a
-    link, or in two datasets) is refused: it would be counted twice."""
+    """A coffea fileset from JSON, validated, in any of coffea's forms:
+
+    * ``{dataset: [paths]}`` or ``{dataset: {"files": [paths] | {path: tree}, "treename": tree, "metadata": {...}}}``;
+    * a preprocessed fileset (``coffea.dataset_tools.preprocess``): ``{path: {"object_path": tree, "steps": [...],
+      "num_entries": n, "uuid": "..."}}`` per file; the UUID and entry count are checked against the file when it
+      is screened (a file changed since it was preprocessed is refused), the steps are not reused (chunks follow
+      the chunk size).
+
+    ``metadata.label``: 1 signal, 0 background; a dataset without it (real data) is processed and explained with
+    label -1 and refused by training. Relative file paths are taken relative to the JSON file. A file listed twice
+    (under another path, through a link, or in two datasets) is refused: it would be counted twice."""
     path = Path(path)
     try:
         data = json.loads(read_text(path, "fileset"))
@@ -91,31 +103,79 @@ def load_fileset(path: str | Path) -> dict:
     fileset = {}
     for name, entry in data.items():
         where = f"fileset {path}: dataset {name!r}"
+        if isinstance(entry, list):  # coffea's shortest form: the files alone
+            entry = {"files": entry}
         if not isinstance(entry, dict) or "files" not in entry:
-            raise FilesetError(f"{where}: expected a mapping with 'files'")
+            raise FilesetError(f"{where}: expected a list of files or a mapping with 'files'")
+        default_tree = entry.get("treename", "Events")
+        if not isinstance(default_tree, str):
+            raise FilesetError(f"{where}: 'treename' must be a tree name, got {default_tree!r}")
         files = entry["files"]
         if isinstance(files, list) and all(isinstance(f, str) for f in files):
-            files = {f: "Events" for f in files}
-        if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+            files = {f: default_tree for f in files}
+        if not isinstance(files, dict) or not all(isinstance(k, str) for k in files):
             raise FilesetError(f"{where}: 'files' must map file paths to tree names (or list file paths)")
         meta = entry.get("metadata")
         if meta is None:
             meta = {}
         if not isinstance(meta, dict):
-            raise FilesetError(f"{where}: 'metadata' must be a mapping (with 'label'), got {type(meta).__name__}")
+            raise FilesetError(f"{where}: 'metadata' must be a mapping, got {type(meta).__name__}")
         reserved = sorted(set(meta) & COFFEA_RESERVED)
         if reserved:
             raise FilesetError(f"{where}: metadata may not use {', '.join(reserved)}: coffea fills these per chunk")
-        if meta.get("label") not in (0, 1) or isinstance(meta.get("label"), bool):
-            raise FilesetError(f"{where}: metadata 'label' must be 0 or 1, got {meta.get('label')!r}")
-        resolved = {}
-        for f, tree in files.items():
+        if "label" in meta and (meta["label"] not in (0, 1) or isinstance(meta["label"], bool)):
+            raise FilesetError(f"{where}: metadata 'label' must be 0 or 1 (or absent for real data), got "
+                               f"{meta['label']!r}")
+        resolved, expected = {}, {}
+        for f, spec in files.items():
+            tree, recorded = _file_spec(spec, default_tree, f"{where}: file {f!r}")
             is_remote = "://" in f
             # absolute, not resolved: messages name the paths as listed (links included)
-            resolved[f if is_remote or Path(f).is_absolute() else os.path.abspath(path.parent / f)] = tree
+            full = f if is_remote or Path(f).is_absolute() else os.path.abspath(path.parent / f)
+            resolved[full] = tree
+            if recorded:
+                expected[full] = recorded
         fileset[name] = {"files": resolved, "metadata": dict(meta)}
+        if expected:
+            fileset[name]["preprocessed"] = expected
     _refuse_duplicates(fileset, f"fileset {path}: ")
     return fileset
+
+
+def _file_spec(spec, default_tree: str, where: str) -> tuple[str, dict]:
+    """(tree name, what a preprocessed fileset recorded about the file: uuid, num_entries)."""
+    if isinstance(spec, str):
+        return spec, {}
+    if spec is None:
+        return default_tree, {}
+    if not isinstance(spec, dict):
+        raise FilesetError(f"{where}: expected a tree name or a mapping with 'object_path', got {spec!r}")
+    unknown = sorted(set(spec) - PREPROCESSED)
+    if unknown:
+        raise FilesetError(f"{where}: unknown key(s) {unknown}; known: {sorted(PREPROCESSED)}")
+    tree = spec.get("object_path", default_tree)
+    if not isinstance(tree, str):
+        raise FilesetError(f"{where}: 'object_path' must be a tree name, got {tree!r}")
+    recorded = {}
+    if spec.get("uuid") is not None:
+        if not isinstance(spec["uuid"], str):
+            raise FilesetError(f"{where}: 'uuid' must be a string, got {spec['uuid']!r}")
+        recorded["uuid"] = spec["uuid"]
+    if spec.get("num_entries") is not None:
+        n = spec["num_entries"]
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise FilesetError(f"{where}: 'num_entries' must be a count, got {n!r}")
+        recorded["entries"] = n
+    steps = spec.get("steps")
+    if steps is not None and not (isinstance(steps, list) and all(
+            isinstance(st, list) and len(st) == 2 and all(isinstance(v, int) for v in st) for st in steps)):
+        raise FilesetError(f"{where}: 'steps' must be a list of [start, stop] entry pairs")
+    return tree, recorded
+
+
+def dataset_label(entry: dict) -> int:
+    """A dataset's jet-table label: its metadata's (1 signal, 0 background), -1 without one (real data)."""
+    return int(entry["metadata"].get("label", NO_LABEL))
 
 
 def _refuse_duplicates(fileset: dict, where: str) -> None:
@@ -190,6 +250,7 @@ def screen_fileset(fileset: dict, skip_bad_files: bool, timeout: float = Timeout
             path = path if "://" in path else os.path.abspath(path)  # workers may run elsewhere
             try:
                 identities[path] = check_file(path, tree, timeout)
+                _check_preprocessed(path, identities[path], entry.get("preprocessed", {}))
             except BadFileError as err:
                 if not skip_bad_files:
                     raise
@@ -205,6 +266,15 @@ def screen_fileset(fileset: dict, skip_bad_files: bool, timeout: float = Timeout
         if nonempty:
             good[name] = {"files": nonempty, "metadata": entry["metadata"]}
     return good, skipped, identities
+
+
+def _check_preprocessed(path: str, identity: dict, preprocessed: dict) -> None:
+    """A file of a preprocessed fileset must be the one that was preprocessed (same UUID and entry count)."""
+    recorded = preprocessed.get(path) or preprocessed.get(os.path.abspath(path)) or {}
+    for key, value in recorded.items():
+        if identity.get(key) != value:
+            raise BadFileError(f"{path}: {key} is {identity.get(key)}, but the preprocessed fileset recorded {value}: "
+                               "the file changed since it was preprocessed; preprocess it again")
 
 
 def run_coffea(fileset: dict, processor_instance, execution: Execution = Execution(),

@@ -104,6 +104,7 @@ class JetTables:
                 alive.append((path, it))
                 block = {name: column_array(batch.column(name), batch.schema.field(name)) for name in columns}
                 _check_finite(block, path)  # every row read, whatever its split: bad input stops the run early
+                _check_labelled(block, path)
                 keep = select_jets(block, self.spec, split)
                 if keep.any():
                     round_.append({"__file__": str(path), **{k: v[keep] for k, v in block.items()}})
@@ -195,6 +196,14 @@ def model_inputs(rows: dict[str, np.ndarray], spec: DataSpec, transform=None) ->
     for kind in spec.kinds:
         out[kind.name] = kind.tensor(rows, transform if kind.scaled else None)
     return out
+
+
+def _check_labelled(block: dict, path) -> None:
+    unlabelled = int((block["label"] < 0).sum())
+    if unlabelled:
+        raise ValueError(f"jet table {path}: {unlabelled} jet(s) without a label (a dataset without 'label' in its "
+                         f"fileset metadata, such as real data): training needs signal (1) and background (0) jets; "
+                         f"explain them instead, or train on labelled datasets only")
 
 
 def _check_finite(block: dict, path) -> None:
