@@ -22,7 +22,7 @@ IDENTITY = ("run", "luminosityBlock", "event", "label", "weight")
 
 class RelevanceProcessor(processor.ProcessorABC):
     def __init__(self, ensembles: list, methods: tuple, processing: ProcessingConfig, shapes: dict[str, tuple],
-                 split: str = "test", batch_size: int = 512, threads: int = 1):
+                 split: str = "test", batch_size: int = 512, threads: int = 1, classes: tuple = (0, 1)):
         self.ensembles = list(ensembles)
         self.methods = tuple(methods)  # MethodSpec: plain data, the attributors are built on the worker
         self.processing = processing
@@ -30,6 +30,7 @@ class RelevanceProcessor(processor.ProcessorABC):
         self.split = split
         self.batch_size = batch_size
         self.threads = threads
+        self.classes = tuple(classes)  # true classes in the tables (-1: a dataset without truth)
         self._members = None
 
     def __getstate__(self):
@@ -63,7 +64,7 @@ class RelevanceProcessor(processor.ProcessorABC):
             hists, counts = {}, {}
             for ensemble, members in zip(self.ensembles, self._members):
                 h, c = explain_rows(rows, ensemble, members, self.methods, self.split, self.processing,
-                                    self.batch_size)
+                                    self.batch_size, self.classes)
                 hists.update(h)
                 counts[ensemble.name] = {meta["dataset"]: {**c, "chunks": 1, "jets_in_table": len(rows["label"])}}
         finally:

@@ -198,7 +198,7 @@ def test_all_pairs_in_one_histogram_bin_as_their_value_axes():
     hists = tagger_histograms("t", (kind,), ("epsilon",), ProcessingConfig())
     fill_relevance(hists, "t", "epsilon", 0, (kind,), rows, {"xaug": r}, np.abs(r), ProcessingConfig())
     got, got_jets = pair_histograms(hists, "t", ("msd", "n2"), (kind,))
-    direct = hist.Hist(hist.axis.IntCategory([0, 1, -1], name="label"), _value_axis(kind, "msd", PAIR_BINS),
+    direct = hist.Hist(hist.axis.IntCategory([0, 1], name="label"), _value_axis(kind, "msd", PAIR_BINS),
                        _value_axis(kind, "n2", PAIR_BINS), storage=hist.storage.Double())
     from xaugcol.explain.histograms import quantise
     direct.fill(label=rows["label"], msd=rows["msd"], n2=rows["n2"], weight=quantise(r)[:, 0] + quantise(r)[:, 2])

@@ -47,12 +47,14 @@ def _rule_axis(rules):
     return hist.axis.StrCategory(list(rules), name="rule", label="explanation method")
 
 
-# true class of a jet: 0 background, 1 signal, -1 a dataset without truth (real data)
-LABELS = (0, 1, -1)
+# true class of a jet: 0 background, 1 signal; -1 a dataset without truth (real data), a class only in runs that
+# explain such datasets
+CLASSES = (0, 1)
+WITH_DATA = (0, 1, -1)
 
 
-def _label_axis():
-    return hist.axis.IntCategory(list(LABELS), name="label", label="class")
+def _label_axis(classes):
+    return hist.axis.IntCategory(list(classes), name="label", label="class")
 
 
 def _value_axis(kind: InputKind, feature: str, bins: int | None = None):
@@ -74,33 +76,34 @@ def pair_key(a: str, b: str) -> str:
     return f"{a}__{b}"
 
 
-def tagger_histograms(tagger: str, kinds: tuple[InputKind, ...], rules, processing) -> dict:
+def tagger_histograms(tagger: str, kinds: tuple[InputKind, ...], rules, processing, classes=CLASSES) -> dict:
     """Empty histograms for one tagger taking ``kinds`` (forward order); ``processing``: the configuration of the
-    jet tables (map geometry)."""
+    jet tables (map geometry); ``classes``: the true classes of the jets explained (``WITH_DATA`` when some
+    dataset has no truth)."""
     double = hist.storage.Double()
     rule = _rule_axis(rules)
     relevance = hist.axis.Regular(*RELEVANCE_AXIS, name="relevance", label="normalised relevance")
     features = [f for kind in kinds for f in kind.feature_names()]
     out = {
         f"features/{tagger}": hist.Hist(rule, hist.axis.IntCategory([], growth=True, name="member", label="seed"),
-                                        _label_axis(), hist.axis.StrCategory(features, name="feature"), storage=double),
+                                        _label_axis(classes), hist.axis.StrCategory(features, name="feature"), storage=double),
         f"jets/{tagger}": hist.Hist(rule, hist.axis.IntCategory([], growth=True, name="member", label="seed"),
-                                    _label_axis(), storage=double),
+                                    _label_axis(classes), storage=double),
     }
     for kind in kinds:
         for f in kind.profiled_features():
-            out[f"profile/{tagger}/{f}"] = hist.Hist(rule, _label_axis(), _value_axis(kind, f), relevance,
+            out[f"profile/{tagger}/{f}"] = hist.Hist(rule, _label_axis(classes), _value_axis(kind, f), relevance,
                                                      storage=double)
-            out[f"profile_sum/{tagger}/{f}"] = hist.Hist(rule, _label_axis(), _value_axis(kind, f), storage=double)
+            out[f"profile_sum/{tagger}/{f}"] = hist.Hist(rule, _label_axis(classes), _value_axis(kind, f), storage=double)
         if kind.map_axes(processing) is not None:
             sign = hist.axis.StrCategory(["positive", "negative"], name="sign")
-            out[f"{kind.name}/{tagger}"] = hist.Hist(rule, _label_axis(), sign, *map_axes(kind, processing),
+            out[f"{kind.name}/{tagger}"] = hist.Hist(rule, _label_axis(classes), sign, *map_axes(kind, processing),
                                                      storage=double)
-            out[f"{kind.name}_input/{tagger}"] = hist.Hist(_label_axis(), *map_axes(kind, processing), storage=double)
+            out[f"{kind.name}_input/{tagger}"] = hist.Hist(_label_axis(classes), *map_axes(kind, processing), storage=double)
     keys = [pair_key(a, b) for kind in kinds if kind.jet_scalars for a, b in xaug_pairs(kind.feature_names())]
     if keys:
         grid = [hist.axis.Integer(0, PAIR_BINS, name=n, label=f"{n} bin") for n in ("a", "b")]
-        axes = (rule, _label_axis(), hist.axis.StrCategory(keys, name="pair"), *grid)
+        axes = (rule, _label_axis(classes), hist.axis.StrCategory(keys, name="pair"), *grid)
         out[f"pairs/{tagger}"] = hist.Hist(*axes, storage=double)
         out[f"pairs_jets/{tagger}"] = hist.Hist(*axes, storage=double)
     return out
@@ -145,7 +148,7 @@ def fill_input_maps(hists: dict, tagger: str, kinds, rows: dict, processing) -> 
             continue
         x, y = pixel_centres(*geometry[:2])
         values = kind.map_values(rows)
-        for label in LABELS:
+        for label in hists[f"{kind.name}_input/{tagger}"].axes["label"]:
             hists[f"{kind.name}_input/{tagger}"].fill(label=label, x=x, y=y,
                                                       weight=quantise(values[rows["label"] == label]).sum(axis=0))
 
@@ -175,7 +178,7 @@ def fill_relevance(hists: dict, tagger: str, rule: str, member: int, kinds, rows
             q = quantise(kind.map_values(rows, r))
             x, y = pixel_centres(*geometry[:2])
             h = hists[f"{kind.name}/{tagger}"]
-            for label in LABELS:
+            for label in h.axes["label"]:
                 sel = q[labels == label]
                 h.fill(rule=rule, label=label, sign="positive", x=x, y=y, weight=np.clip(sel, 0, None).sum(axis=0))
                 h.fill(rule=rule, label=label, sign="negative", x=x, y=y, weight=-np.clip(sel, None, 0).sum(axis=0))

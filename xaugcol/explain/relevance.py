@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from xaugcol.explain.ensemble import Ensemble
-from xaugcol.explain.histograms import fill_input_maps, fill_relevance, quantise, tagger_histograms
+from xaugcol.explain.histograms import CLASSES, fill_input_maps, fill_relevance, quantise, tagger_histograms
 from xaugcol.explain.methods import MethodSpec
 from xaugcol.explain.statistics import feature_sums, normalise_per_jet
 from xaugcol.training.data import model_inputs
@@ -44,14 +44,14 @@ def empty_counts(rules) -> dict:
 
 
 def explain_rows(rows: dict, ensemble: Ensemble, members: list[Explainer], methods: tuple[MethodSpec, ...],
-                 split: str, processing, batch_size: int = 512) -> tuple[dict, dict]:
+                 split: str, processing, batch_size: int = 512, classes=CLASSES) -> tuple[dict, dict]:
     """Histograms (``xaugcol.explain.histograms``) and counts for the jets of ``rows`` that the ensemble is
     explained on; ``processing``: the configuration of the jet tables. Counts: jets selected, jets skipped for
     NaN/inf inputs, per method the member-jets whose relevance is zero everywhere (left out of every histogram),
     and the summed |output| and |absorbed| (what the method did not attribute), summed over members."""
     kinds, name = ensemble.spec.kinds, ensemble.name
     names = [m.name for m in methods]
-    hists = tagger_histograms(name, kinds, names, processing)
+    hists = tagger_histograms(name, kinds, names, processing, classes)
     counts = empty_counts(names)
     keep = ensemble.selection(rows, split)
     finite = np.logical_and.reduce([kind.finite(rows) for kind in kinds])

@@ -24,14 +24,14 @@ from xaugcol.atomic import atomic_path, write_json
 from xaugcol.explain.ensemble import Ensemble
 from xaugcol.output_folder import output_lock
 from xaugcol.models.folder import folder_digest
-from xaugcol.explain.histograms import LABELS, pair_histograms, pair_key
+from xaugcol.explain.histograms import CLASSES, WITH_DATA, pair_histograms, pair_key
 from xaugcol.explain.methods import method_specs
 from xaugcol.explain.relevance import SPLIT_CHOICES, empty_counts
 from xaugcol.explain.summary import mean_normalised_relevance, ranking, top_pair
 from xaugcol.processing.checkpoints import close_checkpoints, open_checkpoints
 from xaugcol.processing.chunk_guard import skipped_chunks
 from xaugcol.processing.jet_table import ProcessingConfig
-from xaugcol.processing.runner import NO_LABEL, Execution, run_coffea, versions
+from xaugcol.processing.runner import Execution, run_coffea, versions
 from xaugcol.processing.table_fileset import processed_folder, table_fileset
 
 RELEVANCE_ROOT = "relevance.root"
@@ -69,7 +69,8 @@ def explain_tables(processor_class, jets: str | Path, taggers, out_dir: str | Pa
     if split not in SPLIT_CHOICES:
         raise ValueError(f"unknown split {split!r}; choose from {', '.join(SPLIT_CHOICES)}")
     e = execution
-    fileset, identities, skipped, processing, shapes = table_fileset(jets, e.skip_bad_files)
+    fileset, identities, skipped, processing, shapes, labels = table_fileset(jets, e.skip_bad_files)
+    classes = WITH_DATA if any(label < 0 for label in labels) else CLASSES
     for ensemble in ensembles:
         _check_shapes(ensemble, processing)
         ensemble.load_members()  # unreadable or unsafe weights fail here, naming the file, before any chunk runs
@@ -83,7 +84,7 @@ def explain_tables(processor_class, jets: str | Path, taggers, out_dir: str | Pa
                                 for t in ensembles}}
         with e.session() as e:
             folder, resumed = open_checkpoints(out_dir, manifest, resume)
-            instance = processor_class(ensembles, methods, processing, shapes, split, batch_size, threads)
+            instance = processor_class(ensembles, methods, processing, shapes, split, batch_size, threads, classes)
             output = run_coffea(fileset, instance, e, folder, format="parquet")
         if not output.get("histograms"):
             raise ValueError("no jets to explain: every jet table was empty or skipped"
@@ -190,10 +191,7 @@ def slices(key: str, h: hist.Hist):
         return
     for values in itertools.product(*[list(ax) for ax in cats]):
         sel = {ax.name: hist.loc(v) for ax, v in zip(cats, values)}
-        part = h[sel]
-        if dict(zip([ax.name for ax in cats], values)).get("label") == NO_LABEL and not part.values(flow=True).any():
-            continue  # no jets without truth (real data) in this run: nothing to write
-        yield f"{key}/" + "__".join(f"{ax.name}_{v}" for ax, v in zip(cats, values)), part
+        yield f"{key}/" + "__".join(f"{ax.name}_{v}" for ax, v in zip(cats, values)), h[sel]
 
 
 # category axes that ``slices`` cuts along, with their value types
@@ -217,8 +215,8 @@ def read_relevance_histograms(folder: str | Path) -> dict:
     for key, items in groups.items():
         names = [axis for axis, _ in items[0][0]]
         values = {axis: list(dict.fromkeys(c[i][1] for c, _ in items)) for i, axis in enumerate(names)}
-        if "label" in values:  # every class, also one without jets (its empty slices are not written)
-            values["label"] = list(LABELS)
+        if "label" in values:  # classes in their histogram order: background, signal, then data (no truth)
+            values["label"] = sorted(values["label"], key=lambda v: (v < 0, v))
         axes = [hist.axis.StrCategory(values[a], name=a) if CATEGORY_AXES[a] is str
                 else hist.axis.IntCategory(values[a], name=a, growth=a == "member") for a in names]
         rest = []

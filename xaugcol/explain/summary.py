@@ -20,7 +20,11 @@ def mean_normalised_relevance(hists: dict, tagger: str, rule: str) -> dict:
     features = list(h.axes["feature"])
     members = [int(m) for m in h.axes["member"]]
     out = {}
+    present = set(h.axes["label"])
     for cls, labels in CLASSES.items():
+        labels = [k for k in labels if k in present]
+        if not labels:
+            continue  # "data" in a run without datasets lacking truth
         sums = sum(h[{"label": hist.loc(k)}].values() for k in labels)  # (member, feature)
         n = sum(jets[{"label": hist.loc(k)}].values() for k in labels)  # (member,)
         with np.errstate(invalid="ignore", divide="ignore"):

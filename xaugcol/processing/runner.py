@@ -78,7 +78,8 @@ class FilesetError(ValueError):
 
 
 NO_LABEL = -1  # the jet-table label of a dataset without truth (real data): processed and explained, not trained on
-PREPROCESSED = {"object_path", "steps", "num_entries", "uuid"}  # what coffea's preprocess records per file
+# what coffea.dataset_tools.preprocess records per file
+PREPROCESSED = {"object_path", "steps", "num_entries", "uuid", "format", "lfn", "pfn", "num_selected_entries"}
 
 
 def load_fileset(path: str | Path) -> dict:
@@ -153,6 +154,8 @@ def _file_spec(spec, default_tree: str, where: str) -> tuple[str, dict]:
     unknown = sorted(set(spec) - PREPROCESSED)
     if unknown:
         raise FilesetError(f"{where}: unknown key(s) {unknown}; known: {sorted(PREPROCESSED)}")
+    if spec.get("format", "root") != "root":
+        raise FilesetError(f"{where}: format {spec['format']!r}: NanoAOD-style events are ROOT files")
     tree = spec.get("object_path", default_tree)
     if not isinstance(tree, str):
         raise FilesetError(f"{where}: 'object_path' must be a tree name, got {tree!r}")

@@ -46,15 +46,15 @@ def read_report(folder: Path) -> dict:
 
 
 def table_fileset(path: str | Path, skip_bad_files: bool = False):
-    """(fileset, identities, skipped, processing configuration, per-column shapes) of the jet tables of the
-    processing output at ``path``. A table that is missing, not a regular file, or has another row count than its
+    """(fileset, identities, skipped, processing configuration, per-column shapes, the labels present) of the jet
+    tables of the processing output at ``path``. A table that is missing, not a regular file, or has another row count than its
     report says raises ``TableError``, or with ``skip_bad_files`` is skipped and listed."""
     import pyarrow.parquet as pq
 
     folder = processed_folder(path).resolve()
     report = read_report(folder)
     config = ProcessingConfig.from_dict(report["config"], str(folder / REPORT))
-    fileset, identities, skipped, shapes = {}, {}, [], {}
+    fileset, identities, skipped, shapes, labels = {}, {}, [], {}, set()
     for name, rows in sorted(report["tables"].items()):
         table = under(folder, JETS_DIR, name)
         try:
@@ -64,6 +64,7 @@ def table_fileset(path: str | Path, skip_bad_files: bool = False):
                 raise TableError(f"{table}: {meta.num_rows} rows, but {folder / REPORT} lists {rows}: the table "
                                  "changed since processing; process again")
             schema = pq.read_schema(table)
+            labels |= set(pq.read_table(table, columns=["label"]).column("label").unique().to_pylist())
         except (OSError, ValueError, TableError) as err:  # pyarrow's errors are OSError / ValueError subclasses
             reason = str(err) if isinstance(err, (TableError, NotRegularFileError)) else \
                 f"{table}: cannot read it as a jet table ({type(err).__name__}: {err})"
@@ -80,4 +81,4 @@ def table_fileset(path: str | Path, skip_bad_files: bool = False):
         identities[name] = {"rows": rows, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
         shapes.update({f.name: field_shape(f) for f in schema})
     fileset = {k: v for k, v in fileset.items() if v["files"]}
-    return fileset, identities, skipped, config, shapes
+    return fileset, identities, skipped, config, shapes, labels
