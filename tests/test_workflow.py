@@ -227,3 +227,31 @@ def test_resume_with_other_settings_reruns_what_they_change(tmp_path, capsys):
 
     printed = study(seeds=2, explain={**base["explain"], "rules": ["epsilon", "alpha1beta0"]})
     assert printed.count("(reused)") == 5  # the same settings again: everything reused
+
+
+def test_studies_compose_stage_objects(tmp_path, capsys):
+    """A study is a list of stage objects: run_stages runs, reuses and reruns them by their records, whatever
+    study they belong to."""
+    from xaugcol.workflow.stages import Stage, StudyContext, StudyStage, run_stages
+
+    calls = []
+
+    def stages(threshold):
+        first = Stage("select", tmp_path / "select", {"threshold": threshold})
+        second = Stage("count", tmp_path / "count", {}, (first,))
+        return [StudyStage("select", "selecting", (first,), lambda ctx, rec, resume: calls.append(rec.name),
+                           after=lambda ctx: ctx.results.__setitem__("selected", threshold)),
+                StudyStage("count", "counting", (second,), lambda ctx, rec, resume: calls.append(rec.name),
+                           report=lambda ctx: f"<p>{ctx.results['selected']}</p>")]
+
+    ctx = StudyContext(None, tmp_path, progress=True)
+    timings, ran = run_stages(stages(1), ctx, resume=False)
+    assert calls == ["select", "count"] and set(ran) == {"select", "count"} and set(timings) == {"select", "count"}
+    calls.clear()
+    _, ran = run_stages(stages(1), ctx, resume=True)
+    assert calls == [] and ran == {} and ctx.results["selected"] == 1  # reused: 'after' still reads the result
+    _, ran = run_stages(stages(2), ctx, resume=True)
+    assert calls == ["select", "count"]  # a changed setting reruns the stage and everything downstream
+    assert "settings changed: threshold" in ran["select"] and "it reads select that changed" in ran["count"]
+    printed = capsys.readouterr().out
+    assert "[1/2] selecting (reused)" in printed and "[2/2] counting (rerun: it reads select that changed)" in printed

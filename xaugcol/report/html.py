@@ -83,26 +83,34 @@ def counts_table(relevance: dict) -> str:
     return "<table>" + "".join(rows) + "</table>"
 
 
-def write_report(out: Path, wf, taggers: dict, relevance: dict, reduced_rows: list | None, figures: dict,
-                 timings: dict) -> Path:
-    out = Path(out)
-    parts = [f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{escape(wf.name)}</title>"
-             f"<style>{STYLE}</style></head><body>", f"<h1>{escape(wf.name)}</h1>"]
-    parts.append("<h2>Taggers</h2>" + metrics_table(taggers))
-    parts.append(f"<p>Jets explained ({escape(relevance['config']['split'])} split, per member) and the bias share "
-                 f"&Sigma;|logit &minus; &Sigma;R<sub>inputs</sub>| / &Sigma;|logit|: the part of the explained logit "
-                 f"that biases and stabilisers took instead of the inputs. Above 100 % the inputs' relevance and the "
-                 f"biases' cancel in part.</p>" + counts_table(relevance))
-    parts.append("<h2>Ranking by mean normalised relevance</h2>"
-                 "<p>Per jet, every relevance is divided by the largest absolute one; per input the absolute "
-                 "normalised relevance is summed (over pixels, over particles) and averaged over jets. "
-                 "Errors: standard deviation over the ensemble members.</p>")
+def taggers_section(taggers: dict) -> str:
+    return "<h2>Taggers</h2>" + metrics_table(taggers)
+
+
+def relevance_section(relevance: dict, taggers: dict) -> str:
+    parts = [f"<p>Jets explained ({escape(relevance['config']['split'])} split, per member) and the bias share "
+             f"&Sigma;|logit &minus; &Sigma;R<sub>inputs</sub>| / &Sigma;|logit|: the part of the explained logit "
+             f"that biases and stabilisers took instead of the inputs. Above 100 % the inputs' relevance and the "
+             f"biases' cancel in part.</p>" + counts_table(relevance),
+             "<h2>Ranking by mean normalised relevance</h2>"
+             "<p>Per jet, every relevance is divided by the largest absolute one; per input the absolute "
+             "normalised relevance is summed (over pixels, over particles) and averaged over jets. "
+             "Errors: standard deviation over the ensemble members.</p>"]
     for name in taggers:
         for rule in relevance["config"]["rules"]:
             parts.append(f"<h3>{escape(name)}, LRP {escape(rule)}</h3>" + ranking_table(relevance, name, rule))
-    if reduced_rows:
-        parts.append(f"<h2>Reduced XAUG sets</h2><p>The {escape(wf.reduced.tagger)} retrained on its k most "
-                     f"relevant XAUG variables ({escape(wf.reduced.rule)} ranking).</p>" + reduced_table(reduced_rows))
+    return "\n".join(parts)
+
+
+def reduced_section(tagger: str, rule: str, rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    return (f"<h2>Reduced XAUG sets</h2><p>The {escape(tagger)} retrained on its k most relevant XAUG variables "
+            f"({escape(rule)} ranking).</p>" + reduced_table(rows))
+
+
+def figure_sections(figures: dict) -> str:
+    parts = []
     for section, title in SECTIONS.items():
         items = figures.get(section) or []
         if not items:
@@ -113,7 +121,15 @@ def write_report(out: Path, wf, taggers: dict, relevance: dict, reduced_rows: li
             parts.append(f"<figure><a href='{escape(stem)}.pdf'><img src='{escape(stem)}.png' "
                          f"alt='{escape(item['caption'])}'></a><figcaption>{escape(item['caption'])}"
                          f"</figcaption></figure>")
-    parts.append("<h2>Configuration</h2><pre>" + escape(yaml.safe_dump(wf.raw, sort_keys=False)) + "</pre>")
+    return "\n".join(parts)
+
+
+def write_report(out: Path, title: str, raw_config: dict, sections: list[str], timings: dict) -> Path:
+    """``index.html`` in ``out``: the stages' sections in study order, the configuration and the timings."""
+    out = Path(out)
+    parts = [f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title>"
+             f"<style>{STYLE}</style></head><body>", f"<h1>{escape(title)}</h1>", *[s for s in sections if s]]
+    parts.append("<h2>Configuration</h2><pre>" + escape(yaml.safe_dump(raw_config, sort_keys=False)) + "</pre>")
     parts.append("<p>Stage timings (s): " + escape(", ".join(f"{k} {v}" for k, v in timings.items())) + "</p>")
     parts.append("</body></html>\n")
     path = out / "index.html"

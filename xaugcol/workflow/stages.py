@@ -1,4 +1,7 @@
-"""What each stage of a study depends on, recorded beside its output, so that a resume reuses only what matches.
+"""A study is a list of stages (``StudyStage``: name, completion markers, work, figures, report section) run by
+``run_stages``; the XAUG study's list is ``xaug_study``, and the coming studies compose their own.
+
+What each stage depends on is recorded beside its output, so that a resume reuses only what matches.
 
 Every stage folder holds ``stage.json``: the stage's settings (what changes its result, not how it runs: the
 executor and worker count are left out, they give identical outputs) and the fingerprints of the stages it
@@ -15,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,3 +79,65 @@ class Stage:
         write_json(self.folder / RECORD, {"stage": self.name, "complete": complete, "fingerprint": self.fingerprint,
                                           "settings": self.settings,
                                           "upstream": {u.name: u.fingerprint for u in self.upstream}})
+
+
+@dataclass
+class StudyContext:
+    """What the stages of one study share: the configuration, the output folder, the Dask client and mapper,
+    and what earlier stages produced (``results``: e.g. the relevance summary, the figures)."""
+    wf: object
+    out: Path
+    client: object = None
+    mapper: object = map
+    progress: bool = False
+    results: dict = field(default_factory=dict)
+
+
+@dataclass
+class StudyStage:
+    """One step of a study. ``records``: its completion markers (``Stage``, one ``stage.json`` per unit of work,
+    e.g. per tagger); ``work(ctx, record, resume)`` runs one unit (``resume``: continue from its checkpoints);
+    ``before(ctx)`` runs first whatever the plan (e.g. clearing what the study no longer holds) and ``after(ctx)``
+    last (reading the stage's result into ``ctx.results``, also when it was reused); ``figures(ctx, add)`` draws
+    its figures (``add(section, stem, caption, paths)``); ``report(ctx)`` gives its HTML section."""
+    name: str
+    text: str
+    records: tuple[Stage, ...] = ()
+    work: Callable | None = None
+    before: Callable | None = None
+    after: Callable | None = None
+    figures: Callable | None = None
+    report: Callable | None = None
+
+
+def run_stages(stages: list[StudyStage], ctx: StudyContext, resume: bool, steps: int | None = None) \
+        -> tuple[dict, dict]:
+    """Run a study's stages in order: each unit is reused, continued or run again as its record says (``Stage``).
+    ``steps``: the number of progress steps shown (the stages and what follows them). Returns (seconds per
+    stage, {record name: why it ran})."""
+    from xaugcol.processing.checkpoints import CHECKPOINTS, MANIFEST
+
+    started, timings, ran = time.perf_counter(), {}, {}
+    for number, stage in enumerate(stages, 1):
+        t0 = time.perf_counter()
+        plans = [(record, *record.plan(resume)) for record in stage.records]
+        why = sorted({reason for _, _, reason in plans if reason})
+        suffix = "" if not plans else " (reused)" if all(a == "reuse" for _, a, _ in plans) else \
+            f" (rerun: {'; '.join(why)})" if why else ""
+        if ctx.progress:
+            print(f"[{number}/{steps or len(stages)}] {stage.text}{suffix} (t = {t0 - started:.0f} s)", flush=True)
+        if stage.before is not None:
+            stage.before(ctx)
+        for record, action, reason in plans:
+            if action == "reuse":
+                continue
+            # processing and LRP continue from their checkpoints; a unit with none to continue from starts again
+            resumable = action == "continue" and (record.folder / CHECKPOINTS / MANIFEST).exists()
+            record.begin(clear=not resumable)
+            stage.work(ctx, record, resumable)
+            record.complete()
+            ran[record.name] = reason or ("continued" if action == "continue" else "run")
+        if stage.after is not None:
+            stage.after(ctx)
+        timings[stage.name] = round(time.perf_counter() - t0, 1)
+    return timings, ran

@@ -1,0 +1,211 @@
+"""The XAUG study as a list of stages: generate -> process -> train -> explain -> reduced sets -> figures.
+
+Layout of ``out``::
+
+    generated/            NanoAOD-style ROOT files + fileset.json
+    processed/            jet tables, histograms.root, report.json
+    taggers/<name>/       one ensemble per tagger (seed_<k>/ members, metrics.json)
+    relevance/            relevance.root, relevance.json
+    reduced/              top<k>/ ensembles of the XAUG DNN on the k most relevant variables, reduced.json
+    figures/              PNG and PDF, figures.json
+
+Each stage brings its own figures and report section; a study of another kind composes its own list from the
+same pieces (``stages.StudyStage``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from xaugcol.atomic import remove, write_json
+from xaugcol.explain.ensemble import Ensemble
+from xaugcol.explain.run import RELEVANCE_JSON
+from xaugcol.output_folder import prepare_output_dir
+from xaugcol.processing.run import HISTOGRAMS
+from xaugcol.processing.runner import load_fileset
+from xaugcol.report import html
+from xaugcol.runs import run_processing, run_relevance
+from xaugcol.sources.output import FILESET_NAME
+from xaugcol.sources.processes import load_processes
+from xaugcol.training.reduced import REDUCED_JSON, train_reduced_sets
+from xaugcol.training.train import train_ensemble
+from xaugcol.workflow.stages import Stage, StudyContext, StudyStage
+
+
+def study_stages(wf, out: Path) -> dict[str, Stage]:
+    """Every stage record of ``wf`` with the settings its result depends on; ``train/<tagger>`` per tagger."""
+    source = asdict(wf.source)
+    if wf.source.process_card:  # the card's content, not only its name
+        source["process_card"] = {name: asdict(p) for name, p in load_processes(wf.source.process_card).items()}
+    generate = Stage("generate", out / "generated", source)
+    process = Stage("process", out / "processed", {"config": wf.processing.as_dict(),
+                                                   "chunksize": wf.processing_run.chunksize,
+                                                   "skip_bad_files": wf.skip_bad_files}, (generate,))
+    common = {"training": asdict(wf.training), "seeds": list(wf.seeds)}
+    taggers = {name: Stage(f"train/{name}", out / "taggers" / name, {"model": config.as_dict(), **common},
+                           (process,)) for name, config in zip(wf.tagger_names(), wf.taggers)}
+    explain = Stage("explain", out / "relevance", {**asdict(wf.explain), "examples": None,
+                                                   "chunksize": wf.explain_run.chunksize,
+                                                   "skip_bad_files": wf.skip_bad_files},
+                    (process, *taggers.values()))
+    stages = {"generate": generate, "process": process, **{s.name: s for s in taggers.values()},
+              "explain": explain}
+    if wf.reduced is not None:
+        base = wf.taggers[wf.tagger_names().index(wf.reduced.tagger)]
+        stages["reduced"] = Stage("reduced", out / "reduced", {"reduced": asdict(wf.reduced),
+                                                               "model": base.as_dict(), **common}, (process, explain))
+    stages["figures"] = Stage("figures", out / "figures", {"examples": wf.explain.examples, "source": source},
+                              tuple(stages.values()))
+    return stages
+
+
+def xaug_study(wf, out: Path) -> list[StudyStage]:
+    records = study_stages(wf, out)
+    generated, processed, relevance_dir = out / "generated", out / "processed", out / "relevance"
+    taggers = {name: out / "taggers" / name for name in wf.tagger_names()}
+    configs = dict(zip(wf.tagger_names(), wf.taggers))
+    prun, erun = wf.processing_run, wf.explain_run
+
+    def process(ctx, record, resume):
+        run_processing(load_fileset(generated / FILESET_NAME), processed, prun.executor, prun.workers,
+                       prun.chunksize, wf.processing, wf.skip_bad_files, ctx.progress, resume=resume,
+                       client=ctx.client)
+
+    def drop_stale_taggers(ctx):
+        for stale in (out / "taggers").glob("*"):  # taggers no longer in the study
+            if stale.is_dir() and stale.name not in taggers:
+                remove(stale)
+
+    def train(ctx, record, resume):
+        name = record.name.removeprefix("train/")
+        train_ensemble(str(processed / "jets"), configs[name], wf.training, list(wf.seeds), str(taggers[name]),
+                       ctx.mapper, progress=ctx.progress)
+
+    def explain(ctx, record, resume):
+        run_relevance(processed, list(taggers.values()), relevance_dir, wf.explain.rules, wf.explain.split,
+                      erun.executor, erun.workers, erun.chunksize, wf.skip_bad_files, wf.explain.batch_size,
+                      progress=ctx.progress, resume=resume, client=ctx.client)
+
+    def read_relevance(ctx):
+        ctx.results["relevance"] = json.loads((relevance_dir / RELEVANCE_JSON).read_text())
+
+    stages = [
+        StudyStage("generate", f"generating {wf.source.kind} events", (records["generate"],),
+                   lambda ctx, record, resume: _generate(wf, generated, ctx.progress)),
+        StudyStage("process", "processing: XAUG variables, images, particle lists", (records["process"],), process,
+                   figures=lambda ctx, add: add("inputs", "inputs", "Input distributions by class (unit area), from "
+                                                "the processing histograms.", lambda stem: _inputs(processed, stem,
+                                                                                                   ctx))),
+        StudyStage("train", f"training {len(taggers)} taggers x {len(wf.seeds)} seeds",
+                   tuple(records[f"train/{n}"] for n in taggers), train, before=drop_stale_taggers,
+                   figures=lambda ctx, add: _performance_figures(ctx, add, taggers),
+                   report=lambda ctx: html.taggers_section(taggers)),
+        StudyStage("explain", f"LRP ({', '.join(map(str, wf.explain.rules))}) of every member into relevance "
+                   "histograms", (records["explain"],), explain, after=read_relevance,
+                   figures=lambda ctx, add: _relevance_figures(ctx, add, taggers, processed, relevance_dir),
+                   report=lambda ctx: html.relevance_section(ctx.results["relevance"], taggers)),
+    ]
+    stages.append(_reduced_stage(wf, out, records, processed) if wf.reduced is not None else
+                  StudyStage("reduced", "reduced sets: not configured", before=lambda ctx: remove(out / "reduced")))
+    stages.append(StudyStage("figures", "figures", (records["figures"],),
+                             lambda ctx, record, resume: _figures(ctx, stages, out),
+                             after=lambda ctx: ctx.results.__setitem__(
+                                 "figures", json.loads((out / "figures" / "figures.json").read_text())),
+                             report=lambda ctx: html.figure_sections(ctx.results["figures"])))
+    return stages
+
+
+def _reduced_stage(wf, out: Path, records: dict, processed: Path) -> StudyStage:
+    r = wf.reduced
+    base = wf.taggers[wf.tagger_names().index(r.tagger)]
+
+    def work(ctx, record, resume):
+        ranking = ctx.results["relevance"]["relevance"][r.tagger][r.rule]["xaug_ranking"]
+        train_reduced_sets(processed / "jets", ranking, base, wf.training, list(wf.seeds), out / "reduced",
+                           list(r.k) if r.k else None, ctx.mapper, progress=ctx.progress)
+
+    def read(ctx):
+        ctx.results["reduced"] = json.loads((out / "reduced" / REDUCED_JSON).read_text())["rows"]
+
+    return StudyStage("reduced", f"retraining {r.tagger} on its top-k XAUG variables ({r.rule} ranking)",
+                      (records["reduced"],), work, after=read,
+                      report=lambda ctx: html.reduced_section(r.tagger, r.rule, ctx.results["reduced"]))
+
+
+def _generate(wf, out: Path, progress: bool) -> None:
+    s = wf.source
+    prepare_output_dir(out, overwrite=True)
+    if s.kind == "toy":
+        from xaugcol.sources.toy import ToyConfig, run_toy
+
+        run_toy(out, s.events, s.seed, ToyConfig.from_dict(s.toy), progress=progress)
+    else:
+        from xaugcol.sources.pythia import run_pythia
+
+        known = load_processes(s.process_card)  # the study configuration checked the names
+        run_pythia(out, [known[n] for n in s.processes], s.events, s.seed, s.workers, s.pthat_min, s.flat_pthat,
+                   progress=progress)
+
+
+def sample_label(wf) -> str:
+    return "toy jets" if wf.source.kind == "toy" else f"Pythia 8: {' vs '.join(wf.source.processes)}, 13 TeV"
+
+
+def _inputs(processed: Path, stem, ctx):
+    from xaugcol.plotting import inputs
+
+    return inputs.plot_inputs(processed / HISTOGRAMS, stem, sample_label(ctx.wf))
+
+
+def _performance_figures(ctx, add, taggers: dict) -> None:
+    from xaugcol.plotting import performance
+
+    add("performance", "roc", "ROC curves: mean over the ensemble members, band = one standard deviation. Solid: "
+        "with XAUG variables; dashed: without.", lambda stem: performance.plot_rocs(taggers, stem,
+                                                                                     sample_label(ctx.wf)))
+
+
+def _relevance_figures(ctx, add, taggers: dict, processed: Path, relevance_dir: Path) -> None:
+    from xaugcol.explain.run import read_relevance_histograms
+    from xaugcol.plotting import examples, relevance
+
+    wf, sample = ctx.wf, sample_label(ctx.wf)
+    hists = read_relevance_histograms(relevance_dir)
+    summary = ctx.results["relevance"]["relevance"]
+    for name, folder in taggers.items():
+        for rule in wf.explain.rules:
+            add("relevance", f"relevance_{name}_{rule}", f"{name}, LRP {rule}: mean normalised relevance per input, "
+                "error bars = spread over the ensemble members.",
+                lambda stem: relevance.plot_feature_relevance(summary, name, rule, stem, sample))
+            add("profiles", f"profiles_{name}_{rule}", f"{name}, LRP {rule}: mean normalised relevance against the "
+                "input value for the most relevant inputs (shaded: input distribution).",
+                lambda stem: relevance.plot_profiles(hists, summary, name, rule, stem, sample))
+            add("pairs", f"pair_{name}_{rule}", f"{name}, LRP {rule}: the two most relevant XAUG variables, colour = "
+                "mean relevance of the pair per bin.",
+                lambda stem: relevance.plot_pair(hists, summary, name, rule, stem, sample))
+            add("heatmaps", f"heatmap_{name}_{rule}", f"{name}, LRP {rule}: average images (top) and mean signed "
+                "relevance per pixel (bottom).", lambda stem: relevance.plot_heatmaps(hists, name, rule, stem, sample))
+        if wf.explain.examples:
+            rule = wf.explain.rules[0]
+            ensemble = Ensemble.load(folder)
+            add("examples", f"examples_{name}", f"{name}, LRP {rule}, first member: relevance of example test jets.",
+                lambda stem: examples.plot_examples(ensemble, processed / "jets", rule, stem, sample,
+                                                    wf.explain.examples, wf.processing))
+
+
+def _figures(ctx: StudyContext, stages: list[StudyStage], out: Path) -> None:
+    """Every stage's figures into ``figures/``; figures.json lists them by report section."""
+    folder = out / "figures"
+    figures: dict = {}
+
+    def add(section, name, caption, draw):
+        stem = folder / name
+        if draw(stem):
+            figures.setdefault(section, []).append({"stem": str(stem.relative_to(out)), "caption": caption})
+
+    for stage in stages:
+        if stage.figures is not None:
+            stage.figures(ctx, add)
+    write_json(folder / "figures.json", figures)
