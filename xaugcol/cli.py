@@ -93,8 +93,21 @@ def _positive_float(text: str) -> float:
     return _number(text, strictly_positive=True)
 
 
+class _Version(argparse.Action):
+    """``--version``: the package version and which substructure backend computes the XAUG variables."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        import xaugcol
+        from xaugcol.jets.backend import describe_backend
+
+        print(f"xaugcol {xaugcol.__version__}; substructure: {describe_backend()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="xaugcol", description="Explain why jet taggers decide as they do.")
+    parser.add_argument("--version", action=_Version, nargs=0,
+                        help="print the version and the active substructure backend, then exit")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     gen = sub.add_parser("generate", help="generate events into NanoAOD-style ROOT files plus a coffea fileset")
@@ -102,17 +115,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     toy = gsub.add_parser("toy", help="toy two-prong (signal) and one-prong-like (background) jets")
     toy.add_argument("--jets", type=_non_negative_int, default=10_000, help="jets per class (default 10000)")
-    toy.add_argument("--seed", type=_non_negative_int, default=1)
-    toy.add_argument("--out", type=Path, default=Path("out/toy"))
+    toy.add_argument("--seed", type=_non_negative_int, default=1, help="random seed (same seed, same files)")
+    toy.add_argument("--out", type=Path, default=Path("out/toy"), help="output folder (default out/toy)")
     toy.add_argument("--config", type=Path, help="YAML file overriding toy parameters (see README)")
     toy.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
 
     py = gsub.add_parser("pythia", help="Pythia 8 events at 13 TeV, AK8 jets from fastjet")
     py.add_argument("--process", required=True, help="process name(s), comma-separated: zz, qcd, or from --process-card")
     py.add_argument("--events", type=_non_negative_int, default=1000, help="events per process")
-    py.add_argument("--seed", type=_non_negative_int, default=1)
-    py.add_argument("--workers", type=_positive_int, default=1)
-    py.add_argument("--out", type=Path, default=Path("out/pythia"))
+    py.add_argument("--seed", type=_non_negative_int, default=1,
+                    help="random seed (each worker seeds Pythia from it: same seed, same events)")
+    py.add_argument("--workers", type=_positive_int, default=1, help="generator processes")
+    py.add_argument("--out", type=Path, default=Path("out/pythia"), help="output folder (default out/pythia)")
     py.add_argument("--pthat-min", type=_positive_float, default=200.0, help="PhaseSpace:pTHatMin in GeV")
     py.add_argument("--flat-pthat", action="store_true", help="flat pT-hat spectrum, weights in genWeight")
     py.add_argument("--process-card", type=Path, help="YAML card adding processes")
@@ -120,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     proc = sub.add_parser("process", help="XAUG variables, particle lists and jet images into jet tables")
     proc.add_argument("fileset", type=Path, help="coffea fileset JSON (as every generator writes)")
-    proc.add_argument("--out", type=Path, required=True)
+    proc.add_argument("--out", type=Path, required=True, help="output folder (jet tables, histograms, report)")
     proc.add_argument("--executor", choices=list(EXECUTORS), default="iterative",
                     help="dask: an existing cluster (--scheduler); dask-local: a cluster of --workers processes")
     proc.add_argument("--scheduler", help="Dask scheduler address, tcp://HOST:PORT (executor dask)")
@@ -137,15 +151,16 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="train a tagger ensemble on jet tables (or a whole study from --config)")
     tr.add_argument("--config", type=Path, help="study YAML (several taggers); replaces the options below")
     tr.add_argument("--data", type=Path, help="processing output folder (or its jets/ folder)")
-    tr.add_argument("--model", choices=["cnn2d", "cnn1d", "lstm", "dnn"])
+    tr.add_argument("--model", help="tagger (xaugcol.models.registry.MODELS): cnn2d, cnn1d, lstm, dnn")
     tr.add_argument("--xaug", action=argparse.BooleanOptionalAction, default=None,
                     help="join the XAUG variables before the final dense layers (dnn: always)")
     tr.add_argument("--seeds", type=_positive_int, default=1, help="ensemble size K (seeds 0..K-1)")
-    tr.add_argument("--out", type=Path)
-    tr.add_argument("--epochs", type=_positive_int, default=20)
-    tr.add_argument("--batch-size", type=_positive_int, default=256)
-    tr.add_argument("--learning-rate", type=_positive_float, default=1e-3)
-    tr.add_argument("--patience", type=_positive_int, default=3)
+    tr.add_argument("--out", type=Path, help="output folder of the ensemble (or of the study's taggers)")
+    tr.add_argument("--epochs", type=_positive_int, default=20, help="maximum epochs (default 20)")
+    tr.add_argument("--batch-size", type=_positive_int, default=256, help="jets per mini-batch (default 256)")
+    tr.add_argument("--learning-rate", type=_positive_float, default=1e-3, help="Adam learning rate (default 0.001)")
+    tr.add_argument("--patience", type=_positive_int, default=3,
+                    help="epochs without a better validation loss before stopping (default 3)")
     tr.add_argument("--msd-window", action="store_true", help="only jets with 50 < mSD < 150 GeV")
     tr.add_argument("--matched-signal", action="store_true",
                     help="signal = only label-1 jets containing their generated boson (Pythia truth)")
@@ -167,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--executor", choices=list(EXECUTORS), default="iterative",
                     help="dask: an existing cluster (--scheduler); dask-local: a cluster of --workers processes")
     ex.add_argument("--scheduler", help="Dask scheduler address, tcp://HOST:PORT (executor dask)")
-    ex.add_argument("--workers", type=_positive_int, default=1)
+    ex.add_argument("--workers", type=_positive_int, default=1, help="processes of the futures / dask-local executor")
     ex.add_argument("--chunksize", type=_positive_int, default=DEFAULT_CHUNKSIZE, help="jets per chunk")
     _timeout_options(ex)
     ex.add_argument("--skip-bad-files", action="store_true",
@@ -175,16 +190,16 @@ def build_parser() -> argparse.ArgumentParser:
     _output_options(ex, "outputs")
 
     demo = sub.add_parser("demo", help="the whole chain on toy jets: generation to HTML report (~10 min)")
-    demo.add_argument("--out", type=Path, default=Path("out/demo"))
+    demo.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder (default out/demo)")
     demo.add_argument("--jets", type=_positive_int, default=3000, help="toy jets per class (default 3000)")
-    demo.add_argument("--epochs", type=_positive_int, default=6)
+    demo.add_argument("--epochs", type=_positive_int, default=6, help="maximum training epochs (default 6)")
     demo.add_argument("--seeds", type=_positive_int, default=3, help="ensemble size")
     demo.add_argument("--top-k", type=_positive_int, help="reduced sets k = 1..K (default: all XAUG variables)")
     demo.add_argument("--workers", type=_positive_int, default=2, help="processes of the futures executor")
     _add_resume(demo)
 
     st = sub.add_parser("study", help="the whole chain from a study configuration (e.g. configs/zz_vs_qcd.yaml)")
-    st.add_argument("--config", type=Path, required=True)
+    st.add_argument("--config", type=Path, required=True, help="study YAML (see configs/)")
     st.add_argument("--out", type=Path, help="output folder (default: out/<config name>)")
     _add_resume(st)
 
@@ -199,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--repo", type=Path, help="the xaugcol checkout to ship (default: this one)")
     mg = cs.add_parser("merge", help="join the jobs' outputs into one processing output")
     mg.add_argument("submission", type=Path, help="the submission folder")
-    mg.add_argument("--out", type=Path, required=True)
+    mg.add_argument("--out", type=Path, required=True, help="the merged processing output folder (new or empty)")
     return parser
 
 
@@ -334,13 +349,16 @@ def _train(args) -> None:
             missing = [f"--{n}" for n in ("data", "model", "out") if getattr(args, n) is None]
             if missing:
                 raise UsageError(f"train needs {', '.join(missing)} (or --config study.yaml)")
-            xaug = True if args.model == "dnn" else bool(args.xaug)
+            from xaugcol.models.registry import MODELS
+
+            reads_xaug = args.model in MODELS and "xaug" in MODELS[args.model].input_kinds
+            tagger = {"model": args.model, "xaug": reads_xaug if args.xaug is None else args.xaug}
             study = Study.from_dict({
                 "data": str(args.data), "out": str(args.out), "seeds": args.seeds,
                 "training": {"epochs": args.epochs, "batch_size": args.batch_size,
                              "learning_rate": args.learning_rate, "patience": args.patience,
                              "msd_window": args.msd_window, "matched_signal": args.matched_signal},
-                "taggers": [{"model": args.model, "xaug": xaug}]}, "train")
+                "taggers": [tagger]}, "train")
     except ValueError as err:
         raise UsageError(str(err)) from None
     if not study.data.is_dir():
@@ -461,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
     from xaugcol.atomic import OutputError
     from xaugcol.jets.constituents import MissingBranchError
     from xaugcol.output_folder import OutputExistsError, OutputLockedError
-    from xaugcol.models.folder import ModelFileError
+    from xaugcol.models.errors import ModelFileError
     from xaugcol.paths import UnsafePathError
     from xaugcol.processing.checkpoints import CheckpointError
     from xaugcol.processing.chunk_guard import ChunkError

@@ -16,14 +16,11 @@ import yaml
 
 from xaugcol.atomic import atomic_path, write_json
 from xaugcol.features.scaler import XAUGScaler
+from xaugcol.models.errors import ModelFileError
 from xaugcol.models.registry import ModelConfig, build_model
 from xaugcol.paths import check_regular, read_text
 
 CONFIG, WEIGHTS, SCALER, METRICS, ONNX = "config.yaml", "model.pt", "scaler.json", "metrics.json", "model.onnx"
-
-
-class ModelFileError(ValueError):
-    """A model folder or file that cannot be loaded safely; names the file."""
 
 
 def save_model(folder: str | Path, model: torch.nn.Module, config: ModelConfig, scaler: XAUGScaler | None,

@@ -26,7 +26,7 @@ _OLD_SHAPE_FIELDS = {"n_pixels", "n_particles", "n_features"}
 @dataclass(frozen=True)
 class ModelConfig:
     model: str
-    xaug: bool = False  # join the XAUG variables before the head (implied for taggers that read only them)
+    xaug: bool = False  # join the XAUG variables before the head (a tagger reading only them needs it true)
     xaug_columns: tuple[str, ...] = DEFAULT_XAUG
     architecture: dict = field(default_factory=dict)  # keyword arguments of the tagger class (channels, hidden...)
     # per input kind, the per-jet shape of its jet-table column (image [37, 37], particles [50, 17]): taken from

@@ -25,10 +25,14 @@ def figure(ncols: int = 1, nrows: int = 1, width: float = 10.0, height: float = 
     return fig, axes
 
 
+EXPERIMENT_LABEL = "Private work (CMS simulation)"
+
+
 def label(ax, text: str, right=None) -> None:
-    """The CMS-style label of work outside the collaboration ('Simulation Private Work') above ``ax``; the sample
-    above ``right`` (the top-right panel of a grid; default ``ax``), right-aligned, so the two never overlap."""
-    hep.cms.label("Private Work", data=False, rlabel="", ax=ax, fontsize=16)
+    """The label of work outside the CMS collaboration, as CMS guidance asks for it: "Private work (CMS
+    simulation)", no bold "CMS" (mplhep's label without an experiment name), above ``ax``; the sample above
+    ``right`` (the top-right panel of a grid; default ``ax``), right-aligned, so the two never overlap."""
+    hep.label.exp_label(exp="", llabel=EXPERIMENT_LABEL, rlabel="", data=False, ax=ax, fontsize=16)
     (right if right is not None else ax).set_title(text, loc="right", fontsize=14)
 
 

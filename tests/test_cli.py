@@ -1,0 +1,56 @@
+"""The command line: every option explained, --version, light commands that do not import torch; the figure label
+of work outside the CMS collaboration."""
+
+import argparse
+import subprocess
+import sys
+
+from xaugcol.cli import build_parser, main
+
+
+def _actions(parser, path=("xaugcol",)):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _actions(sub, path + (name,))
+        else:
+            yield path, action
+
+
+def test_every_option_has_help():
+    missing = [(" ".join(path), a.option_strings or a.dest) for path, a in _actions(build_parser())
+               if not (a.help and a.help.strip())]
+    assert missing == []
+
+
+def test_version_names_the_substructure_backend(capsys):
+    import xaugcol
+    try:
+        main(["--version"])
+    except SystemExit as stop:
+        assert stop.code in (0, None)
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"xaugcol {xaugcol.__version__}; substructure: C++ extension")
+
+
+def test_help_and_generate_do_not_import_torch(tmp_path):
+    code = ("import sys\nfrom xaugcol.cli import main\n"
+            "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            "print('torch imported' if 'torch' in sys.modules else 'no torch')\n")
+    for args in (["--help"], ["train", "--help"], ["generate", "toy", "--jets", "20", "--out", str(tmp_path / "t")]):
+        done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300)
+        assert done.stdout.strip().splitlines()[-1] == "no torch", (args, done.stderr[-2000:])
+    assert (tmp_path / "t" / "fileset.json").exists()  # and generate did run
+
+
+def test_figure_label_is_private_work_without_a_bold_cms():
+    from xaugcol.plotting.style import EXPERIMENT_LABEL, figure, label
+
+    fig, axes = figure()
+    label(axes[0, 0], "toy jets")
+    texts = [t for t in axes[0, 0].texts if t.get_text().strip()]
+    assert [t.get_text() for t in texts] == ["Private work (CMS simulation)"] == [EXPERIMENT_LABEL]
+    assert all(t.get_fontweight() in ("normal", 400) for t in texts)
+    assert not any(t.get_text() == "CMS" for t in axes[0, 0].texts)
+    import matplotlib.pyplot as plt
+    plt.close(fig)
