@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from xaugcol.processing.executors import DEFAULT_CHUNKSIZE
 
 TOP = {"fileset", "files_per_job", "chunksize", "skip_bad_files", "process_options", "transfer_inputs",
        "resources", "environment", "x509_proxy", "extra"}
@@ -22,7 +23,7 @@ COMMAND = re.compile(r"^\+?[A-Za-z][A-Za-z0-9_.]*$")
 class SubmitConfig:
     fileset: Path
     files_per_job: int = 1
-    chunksize: int = 100_000
+    chunksize: int = DEFAULT_CHUNKSIZE
     skip_bad_files: bool = False
     process_options: tuple[str, ...] = ()
     transfer_inputs: bool = False
@@ -82,7 +83,7 @@ class SubmitConfig:
         return cls(
             fileset=(base / data["fileset"]).resolve(),
             files_per_job=_positive(data.get("files_per_job", 1), f"{where}: files_per_job"),
-            chunksize=_positive(data.get("chunksize", 100_000), f"{where}: chunksize"),
+            chunksize=_positive(data.get("chunksize", DEFAULT_CHUNKSIZE), f"{where}: chunksize"),
             skip_bad_files=_bool(data.get("skip_bad_files", False), f"{where}: skip_bad_files"),
             process_options=_strings(data.get("process_options", []), f"{where}: process_options"),
             transfer_inputs=_bool(data.get("transfer_inputs", False), f"{where}: transfer_inputs"),

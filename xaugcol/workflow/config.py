@@ -22,12 +22,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xaugcol.explain.lrp import preset
+from xaugcol.explain.methods import method_specs
 from xaugcol.explain.relevance import SPLIT_CHOICES
 from xaugcol.features.images import ImageConfig
 from xaugcol.models.registry import ModelConfig
 from xaugcol.processing.jet_table import ProcessingConfig
-from xaugcol.processing.executors import EXECUTORS
+from xaugcol.processing.executors import DEFAULT_CHUNKSIZE, EXECUTORS
 from xaugcol.sources.processes import load_processes
 from xaugcol.training.study import parse_seeds, parse_taggers, read_study_yaml, tagger_name
 from xaugcol.training.train import TrainConfig
@@ -56,7 +56,7 @@ class Source:
 @dataclass(frozen=True)
 class Run:
     """How a coffea stage runs."""
-    chunksize: int = 100_000
+    chunksize: int = DEFAULT_CHUNKSIZE
     executor: str = "iterative"
     workers: int = 1
 
@@ -70,10 +70,15 @@ class Dask:
 
 @dataclass(frozen=True)
 class Explain:
-    rules: tuple[str, ...] = ("epsilon", "alpha1beta0")
+    rules: tuple = ("epsilon", "alpha1beta0")  # explanation methods: names or mappings (xaugcol.explain.methods)
     split: str = "test"
     batch_size: int = 512
     examples: int = 2  # example jets per class drawn with their LRP
+
+    @property
+    def method_names(self) -> tuple[str, ...]:
+        """The names the methods' histograms, summaries and figures carry."""
+        return tuple(m.name for m in method_specs(self.rules))
 
 
 @dataclass(frozen=True)
@@ -132,11 +137,10 @@ class Workflow:
         explain = Explain(tuple(ex.get("rules", Explain.rules)), ex.get("split", "test"),
                           _positive(ex.get("batch_size", 512), f"{where}: explain: batch_size"),
                           _non_negative(ex.get("examples", 2), f"{where}: explain: examples"))
-        for rule in explain.rules:
-            try:
-                preset(rule)
-            except (ValueError, TypeError) as err:
-                raise ValueError(f"{where}: explain: rules: {err}") from None
+        try:
+            method_specs(list(explain.rules))
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"{where}: explain: rules: {err}") from None
         if explain.split not in SPLIT_CHOICES:
             raise ValueError(f"{where}: explain: split must be one of {', '.join(SPLIT_CHOICES)}")
         explain_run = _run(ex, f"{where}: explain", dask)
@@ -147,7 +151,7 @@ class Workflow:
                               None if red.get("k") is None else tuple(red["k"]))
             if reduced.tagger not in names:
                 raise ValueError(f"{where}: reduced: tagger {reduced.tagger!r} is not among the taggers {names}")
-            if reduced.rule not in explain.rules:
+            if reduced.rule not in explain.method_names:
                 raise ValueError(f"{where}: reduced: rule {reduced.rule!r} is not among explain: rules")
             if "xaug" not in taggers[names.index(reduced.tagger)].inputs():
                 raise ValueError(f"{where}: reduced: tagger {reduced.tagger!r} takes no XAUG variables to rank")
@@ -179,7 +183,7 @@ def _non_negative(value, where: str) -> int:
 
 def _run(data: dict, where: str, dask: Dask | None) -> Run:
     default = "dask" if dask else "iterative"
-    run = Run(_positive(data.get("chunksize", 100_000), f"{where}: chunksize"), data.get("executor", default),
+    run = Run(_positive(data.get("chunksize", DEFAULT_CHUNKSIZE), f"{where}: chunksize"), data.get("executor", default),
               _positive(data.get("workers", 1), f"{where}: workers"))
     # "dask" runs on the study's client (the top-level dask section); "dask-local" would start a second cluster
     allowed = ["dask"] if dask else [e for e in EXECUTORS if e != "dask"]

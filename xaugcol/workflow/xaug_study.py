@@ -102,7 +102,7 @@ def xaug_study(wf, out: Path) -> list[StudyStage]:
                    tuple(records[f"train/{n}"] for n in taggers), train, before=drop_stale_taggers,
                    figures=lambda ctx, add: _performance_figures(ctx, add, taggers),
                    report=lambda ctx: html.taggers_section(taggers)),
-        StudyStage("explain", f"LRP ({', '.join(map(str, wf.explain.rules))}) of every member into relevance "
+        StudyStage("explain", f"LRP ({', '.join(wf.explain.method_names)}) of every member into relevance "
                    "histograms", (records["explain"],), explain, after=read_relevance,
                    figures=lambda ctx, add: _relevance_figures(ctx, add, taggers, processed, relevance_dir),
                    report=lambda ctx: html.relevance_section(ctx.results["relevance"], taggers)),
@@ -175,7 +175,7 @@ def _relevance_figures(ctx, add, taggers: dict, processed: Path, relevance_dir: 
     hists = read_relevance_histograms(relevance_dir)
     summary = ctx.results["relevance"]["relevance"]
     for name, folder in taggers.items():
-        for rule in wf.explain.rules:
+        for rule in wf.explain.method_names:
             add("relevance", f"relevance_{name}_{rule}", f"{name}, LRP {rule}: mean normalised relevance per input, "
                 "error bars = spread over the ensemble members.",
                 lambda stem: relevance.plot_feature_relevance(summary, name, rule, stem, sample))
@@ -188,9 +188,10 @@ def _relevance_figures(ctx, add, taggers: dict, processed: Path, relevance_dir: 
             add("heatmaps", f"heatmap_{name}_{rule}", f"{name}, LRP {rule}: average images (top) and mean signed "
                 "relevance per pixel (bottom).", lambda stem: relevance.plot_heatmaps(hists, name, rule, stem, sample))
         if wf.explain.examples:
-            rule = wf.explain.rules[0]
+            rule = wf.explain.rules[0]  # the entry itself: a composite written as a mapping draws too
             ensemble = Ensemble.load(folder)
-            add("examples", f"examples_{name}", f"{name}, LRP {rule}, first member: relevance of example test jets.",
+            add("examples", f"examples_{name}", f"{name}, {wf.explain.method_names[0]}, first member: relevance of "
+                "example test jets.",
                 lambda stem: examples.plot_examples(ensemble, processed / "jets", rule, stem, sample,
                                                     wf.explain.examples, wf.processing))
 
