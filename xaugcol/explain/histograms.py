@@ -193,11 +193,11 @@ def _fill_pairs(hists, tagger, rule, kind, labels, rows, q) -> None:
     pairs = list(itertools.combinations(range(len(names)), 2))
     index = {f: pair_bin(kind, f, rows[f]) + 1 for f in names}  # flow layout: 0 underflow, PAIR_BINS + 1 overflow
     h, h_jets = hists[f"pairs/{tagger}"], hists[f"pairs_jets/{tagger}"]
-    label_of = {v: i for i, v in enumerate(h.axes["label"])}
+    classes = np.asarray(list(h.axes["label"]))
     pair_of = {v: i for i, v in enumerate(h.axes["pair"])}
     side = PAIR_BINS + 2
-    shape = (len(label_of), len(pair_of), side, side)
-    label_index = np.vectorize(label_of.__getitem__, otypes=[np.int64])(labels) if len(labels) else labels
+    shape = (len(classes), len(pair_of), side, side)
+    label_index = np.argmax(labels[:, None] == classes[None, :], axis=1)  # each jet's class position on the axis
     flat = np.concatenate([((label_index * len(pair_of) + pair_of[pair_key(names[i], names[j])]) * side
                             + index[names[i]]) * side + index[names[j]] for i, j in pairs])
     weights = np.concatenate([q[:, i] + q[:, j] for i, j in pairs])

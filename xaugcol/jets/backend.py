@@ -8,7 +8,7 @@ def describe_backend() -> str:
     try:
         import fastjet
 
-        from xaugcol.jets import _fjcontrib  # noqa: F401
+        from xaugcol.jets import _fjcontrib  # noqa: F401 - loading it is the check
     except ImportError as err:
         return f"unavailable ({err}): reinstall xaugcol so its fastjet-contrib extension is built"
     return (f"C++ extension xaugcol.jets._fjcontrib (FastJet and fastjet-contrib of the fastjet {fastjet.__version__} "

@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from xaugcol.explain.lrp.layers import Join
+from xaugcol.layers import Join
 
 
 def batch_norm(kind, channels: int) -> nn.Module:

@@ -18,7 +18,7 @@ from torch import nn
 
 from xaugcol.explain.lrp.composite import Composite
 from xaugcol.explain.lrp.graph import Program, trace
-from xaugcol.explain.lrp.layers import LinearLayer, merge_batch_norm_after, merge_batch_norm_before
+from xaugcol.layers import LinearLayer, merge_batch_norm_after, merge_batch_norm_before
 from xaugcol.explain.lrp.operations import OPERATIONS, Step
 from xaugcol.explain.lrp.rules import Rule, per_jet
 

@@ -13,12 +13,8 @@ from dataclasses import dataclass
 import torch.fx as fx
 from torch import nn
 
-from xaugcol.explain.lrp.layers import Join
-from xaugcol.explain.lrp.operations import OPERATIONS, Step
-
-
-class LRPUnsupportedError(ValueError):
-    """The model holds an operation LRP has no rule for."""
+from xaugcol.layers import Join
+from xaugcol.explain.lrp.operations import OPERATIONS, LRPUnsupportedError, Step
 
 
 class _Tracer(fx.Tracer):

@@ -26,8 +26,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from xaugcol.explain.lrp import lstm as lstm_lrp
-from xaugcol.explain.lrp.layers import Join, batch_norm_affine
+from xaugcol.layers import Join, batch_norm_affine
 from xaugcol.explain.lrp.rules import per_jet, share
+
+
+class LRPUnsupportedError(ValueError):
+    """The model holds an operation LRP has no rule for."""
 
 
 @dataclass
@@ -151,7 +155,6 @@ class LSTM(Operation):
             return None
         lstm_lrp.check_supported(modules[node.target], node.target)
         if len(node.args) != 1 or node.kwargs:
-            from xaugcol.explain.lrp.graph import LRPUnsupportedError
             raise LRPUnsupportedError(f"LRP: LSTM {node.target!r} must be called on its input alone (a zero "
                                       f"initial state)")
         return Step(node, self.kind, modules[node.target], node.target)

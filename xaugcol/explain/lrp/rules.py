@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from xaugcol.explain.lrp.layers import LinearLayer
+from xaugcol.layers import LinearLayer
 
 
 @dataclass

@@ -1,6 +1,7 @@
-"""Layers as LRP sees them: linear-like layers (dense, 1D and 2D convolution) as the rules see them, a forward map
-with any weights and its adjoint (the transposed map, which carries relevance shares back to the inputs), plus
-batch-norm merging; and ``Join``, the module taggers build their XAUG join from."""
+"""The LRP layers module: layers as LRP sees them. Linear-like layers (dense, 1D and 2D convolution) as the rules
+see them, a forward map with any weights and its adjoint (the transposed map, which carries relevance shares back
+to the inputs), plus batch-norm merging; and ``Join``, the module taggers build their XAUG join from. It imports
+nothing but torch and sits below both the taggers and the LRP engine, so the models never import ``explain``."""
 
 from __future__ import annotations
 
