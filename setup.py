@@ -1,38 +1,58 @@
-"""Builds xaugcol.jets._fjcontrib against the FastJet and fastjet-contrib libraries inside the fastjet wheel."""
+"""Builds xaugcol.jets._fjcontrib against the FastJet and fastjet-contrib libraries inside the fastjet wheel.
 
+The extension is optional: without a C++ compiler, or without the fastjet wheel in the build environment, xaugcol
+installs without it and computes the substructure variables with fastjet's Python API (xaugcol.jets.backend).
+"""
+
+import importlib.metadata
 import importlib.util
 from pathlib import Path
 
-from pybind11.setup_helpers import Pybind11Extension
 from setuptools import find_packages, setup
 
-
-def fastjet_dir() -> Path:
-    spec = importlib.util.find_spec("fastjet")  # located, not imported: importing pulls awkward & co
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("building xaugcol needs the fastjet wheel (build requirement fastjet==3.5.2.0)")
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-FJ = fastjet_dir()
 # processors/ and condor/ are top-level folders of the repository (they show the data flow), installed as subpackages
 # of xaugcol: never as the generic import names "processors" and "condor"
 PACKAGE_DIRS = {"xaugcol.processors": "processors", "xaugcol.condor": "condor"}
+
+
+def fastjet_dir() -> Path | None:
+    spec = importlib.util.find_spec("fastjet")  # located, not imported: importing pulls awkward & co
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def extensions() -> list:
+    fj = fastjet_dir()
+    try:
+        from pybind11.setup_helpers import Pybind11Extension
+    except ImportError:
+        Pybind11Extension = None
+    if fj is None or Pybind11Extension is None:
+        print("xaugcol: fastjet or pybind11 missing at build time: no C++ substructure extension "
+              "(fastjet's Python API computes the substructure variables)")
+        return []
+    wheel = importlib.metadata.version("fastjet")
+    return [
+        Pybind11Extension(
+            "xaugcol.jets._fjcontrib",
+            ["xaugcol/jets/_fjcontrib.cpp"],
+            include_dirs=[str(fj / "include")],
+            library_dirs=[str(fj / "lib64")],
+            # at run time the libraries are the ones `import fastjet` has loaded (same sonames): the extension is
+            # used only when the installed fastjet is the wheel it was built against (xaugcol/jets/backend.py)
+            libraries=["fastjetcontribfragile", "fastjettools", "fastjet"],
+            define_macros=[("XAUGCOL_FASTJET_WHEEL", f'"{wheel}"')],
+            cxx_std=17,
+            extra_compile_args=["-O2"],
+            optional=True,  # a failed compile (no compiler, other headers) warns and installs without it
+        )
+    ]
+
 
 setup(
     packages=find_packages(include=["xaugcol", "xaugcol.*"]) + list(PACKAGE_DIRS),
     package_dir=PACKAGE_DIRS,
     package_data={"xaugcol.condor": ["templates/*", "submit.yaml"]},
-    ext_modules=[
-        Pybind11Extension(
-            "xaugcol.jets._fjcontrib",
-            ["xaugcol/jets/_fjcontrib.cpp"],
-            include_dirs=[str(FJ / "include")],
-            library_dirs=[str(FJ / "lib64")],
-            # at run time the libraries are the ones `import fastjet` has loaded (same sonames); see jets/fjcontrib.py
-            libraries=["fastjetcontribfragile", "fastjettools", "fastjet"],
-            cxx_std=17,
-            extra_compile_args=["-O2"],
-        )
-    ]
+    ext_modules=extensions(),
 )

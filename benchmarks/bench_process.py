@@ -4,7 +4,8 @@ Figures:
 * jets/s of ``run_processing`` (coffea Runner, iterative: reading, constituents, C/A + SoftDrop + N-subjettiness +
   ECFs, particle lists, images, parquet and histograms) divided by jets/s of a bare fastjet reclustering + SoftDrop
   (the awkward interface, ``exclusive_jets_softdrop_grooming``) on the same constituents (goal >= 0.8);
-* the same ratio for the substructure step alone (``xaugcol.jets.substructure.compute``);
+* the same ratio for the substructure step alone (``xaugcol.jets.substructure.compute``), and the time of its
+  fallback backend (fastjet's Python API, ``XAUGCOL_SUBSTRUCTURE=fastjet``) over the C++ extension's;
 * peak resident memory of building the jet table of one 100k-jet chunk (measured in a fresh subprocess, minus
   that process's memory after imports).
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -83,6 +85,11 @@ def main() -> None:
         start = time.perf_counter()
         substructure.compute(parts)
         sub = time.perf_counter() - start
+        os.environ["XAUGCOL_SUBSTRUCTURE"] = "fastjet"
+        start = time.perf_counter()
+        substructure.compute(parts)
+        fallback = time.perf_counter() - start
+        del os.environ["XAUGCOL_SUBSTRUCTURE"]
         start = time.perf_counter()
         run_processing(fileset, tmp / "out", chunksize=200_000)
         full = time.perf_counter() - start
@@ -90,6 +97,8 @@ def main() -> None:
         print(f"bare fastjet C/A + SoftDrop: {n / bare:,.0f} jets/s")
         print(f"xaugcol substructure (C/A, SoftDrop, tau1-4, N2, D2): {n / sub:,.0f} jets/s, "
               f"ratio to bare = {bare / sub:.3f}")
+        print(f"fallback backend (fastjet's Python API): {n / fallback:,.0f} jets/s, its time / the extension's = "
+              f"{fallback / sub:.2f}")
         print(f"xaugcol processor (everything, files to parquet): {n / full:,.0f} jets/s, "
               f"ratio to bare = {bare / full:.3f}  (goal >= 0.8)")
 

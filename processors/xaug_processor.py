@@ -12,6 +12,7 @@ import warnings
 
 from coffea import processor
 
+from xaugcol.jets import backend
 from xaugcol.processing.histograms import empty_histograms, fill_histograms
 from xaugcol.processing.jet_table import ProcessingConfig, chunk_jet_table
 from xaugcol.processing.table_io import table_name, table_path, write_table
@@ -39,6 +40,7 @@ class XAUGProcessor(processor.ProcessorABC):
             "counts": {dataset: {**counts, "chunks": 1, "events": len(events)}},
             "unavailable": {dataset: set(unavailable)},
             "tables": {table_name(meta): len(table["label"])},
+            "substructure": {backend.active()},  # which code computed it, per worker (the report lists them)
         }
 
     def postprocess(self, accumulator):

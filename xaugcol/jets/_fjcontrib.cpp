@@ -21,6 +21,10 @@
 #include "fastjet/contrib/Nsubjettiness.hh"
 #include "fastjet/contrib/SoftDrop.hh"
 
+#ifndef XAUGCOL_FASTJET_WHEEL
+#define XAUGCOL_FASTJET_WHEEL "unknown"
+#endif
+
 namespace py = pybind11;
 namespace fj = fastjet;
 namespace fjc = fastjet::contrib;
@@ -147,4 +151,6 @@ PYBIND11_MODULE(_fjcontrib, m) {
         py::arg("offsets"), py::arg("sd_beta"), py::arg("sd_zcut"), py::arg("sd_r0"), py::arg("tau_beta"),
         py::arg("tau_r0"), py::arg("ecf_beta"));
   m.attr("fastjet_version") = fj::fastjet_version_string();
+  // the fastjet wheel whose libraries this was compiled against: used only when that same wheel is installed
+  m.attr("built_with_fastjet") = XAUGCOL_FASTJET_WHEEL;
 }

@@ -1,15 +1,71 @@
-"""Which code computes the substructure (XAUG) variables: for ``xaugcol --version`` and the processing report."""
+"""Which code computes the substructure (XAUG) variables.
+
+* ``extension``: ``xaugcol.jets._fjcontrib``, C++ calling fastjet-contrib once per chunk (about 1.9x faster). It is
+  built at install time against the FastJet libraries of the fastjet wheel in the build environment and is used
+  only when the installed fastjet is that same wheel version (same ABI).
+* ``fastjet``: fastjet's own Python API (``xaugcol.jets.fastjet_api``): the fallback when the extension could not
+  be built (no compiler) or was built against another fastjet; the same numbers (tested).
+
+``XAUGCOL_SUBSTRUCTURE=extension|fastjet`` forces one (``auto``, the default, prefers the extension); forcing the
+extension where it cannot load is an error that says why. ``xaugcol --version`` prints the active backend.
+"""
 
 from __future__ import annotations
 
+import functools
+import os
+
+ENV = "XAUGCOL_SUBSTRUCTURE"
+CHOICES = ("auto", "extension", "fastjet")
+
+
+class BackendError(RuntimeError):
+    """The requested substructure backend cannot be used."""
+
+
+@functools.cache
+def load_extension():
+    """(the extension module, None) when it loads and matches the installed fastjet, else (None, why not)."""
+    import fastjet  # loads the FastJet libraries the extension links against
+
+    try:
+        from xaugcol.jets import _fjcontrib
+    except ImportError as err:
+        return None, f"the C++ extension is not built or does not load ({err})"
+    built = getattr(_fjcontrib, "built_with_fastjet", None)
+    if built != fastjet.__version__:
+        return None, (f"the C++ extension was built against fastjet {built}, fastjet {fastjet.__version__} is "
+                      "installed (reinstall xaugcol to rebuild it)")
+    return _fjcontrib, None
+
+
+def requested() -> str:
+    choice = os.environ.get(ENV, "auto").strip().lower() or "auto"
+    if choice not in CHOICES:
+        raise BackendError(f"{ENV}={choice!r}: expected one of {', '.join(CHOICES)}")
+    return choice
+
+
+def active() -> str:
+    """``extension`` or ``fastjet``: the backend ``xaugcol.jets.substructure.compute`` uses now."""
+    choice = requested()
+    if choice == "fastjet":
+        return "fastjet"
+    module, why_not = load_extension()
+    if module is None and choice == "extension":
+        raise BackendError(f"{ENV}=extension, but {why_not}")
+    return "extension" if module is not None else "fastjet"
+
 
 def describe_backend() -> str:
-    """The active substructure backend, or why none loads."""
-    try:
-        import fastjet
+    """The active substructure backend in words, for ``xaugcol --version`` and the processing report."""
+    import fastjet
 
-        from xaugcol.jets import _fjcontrib  # noqa: F401 - loading it is the check
-    except ImportError as err:
-        return f"unavailable ({err}): reinstall xaugcol so its fastjet-contrib extension is built"
-    return (f"C++ extension xaugcol.jets._fjcontrib (FastJet and fastjet-contrib of the fastjet {fastjet.__version__} "
-            "wheel)")
+    try:
+        backend = active()
+    except BackendError as err:
+        return f"unavailable: {err}"
+    if backend == "extension":
+        return f"C++ extension xaugcol.jets._fjcontrib (FastJet and fastjet-contrib of the fastjet {fastjet.__version__} wheel)"
+    reason = f"{ENV}=fastjet" if requested() == "fastjet" else load_extension()[1]
+    return f"fastjet {fastjet.__version__} Python API ({reason})"

@@ -1,6 +1,7 @@
 """Jet substructure with FastJet and fastjet-contrib, for all jets of a chunk at once.
 
-Per jet, from its constituents (``xaugcol.jets._fjcontrib``, C++ calling the contrib classes):
+Per jet, from its constituents (by ``xaugcol.jets._fjcontrib``, C++ calling the contrib classes, or by fastjet's
+Python API where that extension is not available: ``xaugcol.jets.backend``):
 
 * recluster with Cambridge-Aachen (radius FastJet's largest, so all constituents form one jet, as SoftDrop's own
   reclustering does) and groom with SoftDrop in mMDT mode (beta = 0, z_cut = 0.1, R0 = 0.8): ``msd``, the groomed
@@ -23,10 +24,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import awkward as ak
-import fastjet  # noqa: F401  (loads the FastJet libraries the extension links against)
 import numpy as np
 
-from xaugcol.jets import _fjcontrib
+from xaugcol.jets import backend, fastjet_api
 
 COLUMNS = (
     "msd", "sd_pt", "sd_eta", "sd_phi", "sd_n_constituents", "sd_two_prong",
@@ -57,11 +57,13 @@ def compute(constituents: ak.Array, config: SubstructureConfig = SubstructureCon
     offsets = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
     flat = ak.flatten(constituents, axis=1)
-    cols = _fjcontrib.substructure(
-        _np(flat.px), _np(flat.py), _np(flat.pz), _np(flat.E), offsets,
-        config.softdrop_beta, config.softdrop_zcut, config.softdrop_r0, config.tau_beta, config.tau_r0,
-        config.ecf_beta,
-    )
+    args = (_np(flat.px), _np(flat.py), _np(flat.pz), _np(flat.E), offsets,
+            config.softdrop_beta, config.softdrop_zcut, config.softdrop_r0, config.tau_beta, config.tau_r0,
+            config.ecf_beta)
+    if backend.active() == "extension":
+        cols = backend.load_extension()[0].substructure(*args)
+    else:
+        cols = fastjet_api.substructure(*args, columns=COLUMNS)
     out = {name: np.asarray(cols[name]) for name in COLUMNS}
     out["tau21"] = ratio(out["tau2"], out["tau1"])
     out["tau32"] = ratio(out["tau3"], out["tau2"])

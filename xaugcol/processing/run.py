@@ -4,7 +4,8 @@ Outputs in ``out_dir``:
 * ``jets/<dataset>/<chunk>.parquet``: the jet table, one file per chunk (written atomically);
 * ``histograms.root``: every histogram as TH1D ``<variable>/<dataset>_label<k>`` (uproot);
 * ``report.json``: configuration, files processed and skipped (with the reason), chunks skipped (file, entry range,
-  error), jet counts per dataset (seen, kept, skipped by reason), columns a layout could not provide, versions.
+  error), jet counts per dataset (seen, kept, skipped by reason), columns a layout could not provide, versions and
+  the substructure backend(s) the workers used (``xaugcol.jets.backend``).
 
 Bad files are found before processing (opened with uproot: readable, tree present, entries known): by default the
 first one stops the run with a message that names it; with ``skip_bad_files`` they are skipped and listed, and so
@@ -23,6 +24,7 @@ import hist
 import uproot
 
 from xaugcol.atomic import atomic_path, write_json
+from xaugcol.jets import backend
 from xaugcol.output_folder import output_lock
 from xaugcol.paths import safe_component
 from xaugcol.processing.checkpoints import CHECKPOINTS, MANIFEST, CheckpointError, close_checkpoints, open_checkpoints
@@ -57,8 +59,9 @@ def process_fileset(processor_class, fileset: dict, out_dir: str | Path, config:
     with output_lock(out_dir):
         good, skipped, identities = screen_fileset(fileset, e.skip_bad_files, e.timeouts.remote)
         labels = {name: dataset_label(entry) for name, entry in fileset.items()}
+        # the substructure backend is a setting: a resume does not mix tables of the extension and the fallback
         manifest = {"run": "processing", "config": config.as_dict(), "chunksize": e.chunksize, "labels": labels,
-                    "files": identities}
+                    "files": identities, "substructure": backend.active()}
         _refuse_earlier_tables(out_dir)
         with e.session() as e:
             folder, resumed = open_checkpoints(out_dir, manifest, resume)
@@ -86,6 +89,7 @@ def process_fileset(processor_class, fileset: dict, out_dir: str | Path, config:
             "removed_stale_tables": stale,
             "outputs": {"jets": JETS_DIR, "histograms": HISTOGRAMS},
             "versions": versions(),
+            "substructure_backends": sorted(output.get("substructure", set())),
         }
         write_json(out_dir / REPORT, report)
         close_checkpoints(folder)
