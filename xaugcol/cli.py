@@ -39,10 +39,7 @@ import contextlib
 import sys
 from pathlib import Path
 
-import yaml
-
 from xaugcol.output_folder import locked_output
-from xaugcol.paths import read_text
 from xaugcol.processing.executors import DEFAULT_CHUNKSIZE, EXECUTORS, Timeouts, check_executor
 
 EXIT_USAGE = 2
@@ -245,13 +242,9 @@ def _generate_toy(args) -> None:
     cfg = ToyConfig()
     if args.config is not None:
         try:
-            data = yaml.safe_load(read_text(args.config, "toy config"))
-        except (OSError, yaml.YAMLError) as err:
-            raise UsageError(f"cannot read toy config {args.config}: {err}") from None
-        try:
-            cfg = ToyConfig.from_dict(data or {})
+            cfg = ToyConfig.load(args.config)
         except ValueError as err:
-            raise UsageError(f"{args.config}: {err}") from None
+            raise UsageError(str(err)) from None
     with locked_output(args.out, args.overwrite) as out:
         fileset = run_toy(out, args.jets, args.seed, cfg, progress=True)
     _report(out, fileset)
@@ -376,10 +369,12 @@ def _train(args) -> None:
 
 def _method_entries(path: Path) -> list:
     """Explanation methods from a YAML file: a list of entries, or one mapping (``xaugcol.explain.methods``)."""
+    from xaugcol.config_models import read_yaml
+
     try:
-        data = yaml.safe_load(read_text(path, "methods file"))
-    except (OSError, yaml.YAMLError) as err:
-        raise UsageError(f"methods file {path}: cannot read it: {err}") from None
+        data = read_yaml(path, "methods file")
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     entries = data if isinstance(data, list) else [data]
     if not entries or not all(isinstance(e, (str, dict)) for e in entries):
         raise UsageError(f"methods file {path}: expected a list of method names or mappings")
@@ -477,6 +472,7 @@ def _resumable(args) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from xaugcol.atomic import OutputError
+    from xaugcol.jets.backend import BackendError
     from xaugcol.jets.constituents import MissingBranchError
     from xaugcol.output_folder import OutputExistsError, OutputLockedError
     from xaugcol.models.errors import ModelFileError
@@ -501,7 +497,8 @@ def main(argv: list[str] | None = None) -> int:
             _condor(args)
         else:
             {"toy": _generate_toy, "pythia": _generate_pythia}[args.source](args)
-    except (UsageError, OutputExistsError, CheckpointError, OutputLockedError, FilesetError, UnsafePathError) as err:
+    except (UsageError, OutputExistsError, CheckpointError, OutputLockedError, FilesetError, UnsafePathError,
+            BackendError) as err:
         print(f"xaugcol: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except (BadFileError, MissingBranchError, ModelFileError, ChunkError) as err:

@@ -99,20 +99,22 @@ class ModelConfig:
         return d
 
     @classmethod
-    def from_dict(cls, data: dict, where: str = "model config") -> ModelConfig:
+    def from_dict(cls, data: dict, where: str | None = "model config") -> ModelConfig:
+        """From a mapping (a model folder's config.yaml, a study's tagger entry); errors start with ``where``."""
+        at = f"{where}: " if where else ""
         if not isinstance(data, dict):
-            raise ValueError(f"{where}: expected a mapping")
+            raise ValueError(f"{at}expected a mapping")
         data = _converted(data)
         known = set(cls.__dataclass_fields__)
         unknown = set(data) - known
         if unknown:
-            raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}; known: {sorted(known)}")
+            raise ValueError(f"{at}unknown field(s) {sorted(unknown)}; known: {sorted(known)}")
         if "model" not in data:
-            raise ValueError(f"{where}: 'model' is required (one of {', '.join(MODELS)})")
+            raise ValueError(f"{at}'model' is required (one of {', '.join(MODELS)})")
         try:
             return cls(**data)
         except (TypeError, ValueError) as err:
-            raise ValueError(f"{where}: {err}") from None
+            raise ValueError(f"{at}{err}") from None
 
 
 def _converted(data: dict) -> dict:

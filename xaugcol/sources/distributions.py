@@ -54,15 +54,3 @@ class Dist:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict, where: str) -> Dist:
-        if not isinstance(data, dict):
-            raise ValueError(f"{where}: expected a mapping with kind/scale/loc/low/high, got {data!r}")
-        unknown = set(data) - {"kind", "scale", "loc", "low", "high"}
-        if unknown:
-            raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}")
-        try:
-            return cls(**{k: (float(v) if k != "kind" else v) for k, v in data.items()})
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"{where}: {err}") from None

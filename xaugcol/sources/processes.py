@@ -1,7 +1,7 @@
 """Pythia 8 processes as configuration: a name, Pythia settings, a label and the bosons that make signal jets.
 
 Built-in: ``zz`` (SM ZZ, at least one Z to quarks) and ``qcd`` (hard QCD 2->2). More processes (e.g. ZH with
-H->bb) are added with a YAML card, validated field by field::
+H->bb) are added with a YAML card, validated field by field (``ProcessEntry``)::
 
     hbb:
       label: 1
@@ -15,9 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from pydantic import model_validator
 
-from xaugcol.paths import UnsafePathError, plain_name, read_text
+from xaugcol.config_models import Bool, ConfigModel, read_yaml, validated
+from xaugcol.paths import UnsafePathError, plain_name
 
 
 @dataclass(frozen=True)
@@ -49,49 +50,51 @@ BUILTIN = {
     ),
 }
 
-_FIELDS = {"label", "settings", "signal_bosons", "require_hadronic", "description"}
+class ProcessEntry(ConfigModel):
+    """One process of a card, as written."""
+
+    label: int
+    settings: tuple[str, ...]
+    signal_bosons: tuple[int, ...] = ()
+    require_hadronic: Bool = False
+    description: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _entries(cls, data):
+        data = cls.check_known(data)
+        label = data.get("label")
+        if label not in (0, 1) or isinstance(label, bool):
+            raise ValueError(f"'label' must be 0 or 1, got {label!r}")
+        settings = data.get("settings")
+        if not (isinstance(settings, list) and settings and all(isinstance(s, str) and "=" in s for s in settings)):
+            raise ValueError("'settings' must be a non-empty list of 'Key = value' strings")
+        bosons = data.get("signal_bosons", [])
+        if not (isinstance(bosons, list) and all(isinstance(b, int) and not isinstance(b, bool) for b in bosons)):
+            raise ValueError("'signal_bosons' must be a list of PDG ids")
+        return {**data, "settings": tuple(settings), "signal_bosons": tuple(abs(b) for b in bosons)}
+
+    @model_validator(mode="after")
+    def _hadronic_needs_bosons(self):
+        if self.require_hadronic and not self.signal_bosons:
+            raise ValueError("'require_hadronic' needs signal_bosons")
+        return self
 
 
 def load_processes(card: str | Path | None = None) -> dict[str, Process]:
-    """The built-in processes, plus (or overridden by) those of a YAML card."""
+    """The built-in processes, plus (or overridden by) those of a YAML card (validated, ``ProcessEntry``)."""
     processes = dict(BUILTIN)
     if card is None:
         return processes
-    try:
-        data = yaml.safe_load(read_text(card, "process card"))
-    except (OSError, yaml.YAMLError) as err:
-        raise ValueError(f"process card {card}: cannot read it: {err}") from None
+    data = read_yaml(card, "process card")
     if not isinstance(data, dict):
         raise ValueError(f"process card {card}: expected a mapping of process names")
     for name, entry in data.items():
-        where = f"process card {card}: process {name!r}"
         try:
             plain_name(name, "the process name")  # it names the generated files
         except UnsafePathError as err:
             raise ValueError(f"process card {card}: {err}") from None
-        if not isinstance(entry, dict):
-            raise ValueError(f"{where}: expected a mapping")
-        unknown = set(entry) - _FIELDS
-        if unknown:
-            raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}; known: {sorted(_FIELDS)}")
-        settings = entry.get("settings")
-        if not (isinstance(settings, list) and settings and all(isinstance(s, str) and "=" in s for s in settings)):
-            raise ValueError(f"{where}: 'settings' must be a non-empty list of 'Key = value' strings")
-        label = entry.get("label")
-        if label not in (0, 1):
-            raise ValueError(f"{where}: 'label' must be 0 or 1, got {label!r}")
-        bosons = entry.get("signal_bosons", [])
-        if not (isinstance(bosons, list) and all(isinstance(b, int) for b in bosons)):
-            raise ValueError(f"{where}: 'signal_bosons' must be a list of PDG ids")
-        require = entry.get("require_hadronic", False)
-        if not isinstance(require, bool) or (require and not bosons):
-            raise ValueError(f"{where}: 'require_hadronic' must be true/false and needs signal_bosons")
-        processes[name] = Process(
-            name=str(name),
-            settings=tuple(settings),
-            label=label,
-            signal_bosons=tuple(abs(b) for b in bosons),
-            require_hadronic=require,
-            description=str(entry.get("description", "")),
-        )
+        e = validated(ProcessEntry, entry, f"process card {card}: process {name!r}")
+        processes[name] = Process(name=str(name), settings=e.settings, label=e.label, signal_bosons=e.signal_bosons,
+                                  require_hadronic=e.require_hadronic, description=e.description)
     return processes

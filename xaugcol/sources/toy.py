@@ -22,12 +22,14 @@ Truth is kept: ``FatJet_genPt``, ``FatJet_genZ``, ``FatJet_genTheta`` and ``PFCa
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 import vector
+from pydantic import model_validator
 from tqdm import tqdm
 
+from xaugcol.config_models import ConfigModel, Number, PositiveInt, read_yaml, validated
 from xaugcol.sources.distributions import Dist
 from xaugcol.sources.nanoaod import collection, write_events
 
@@ -108,41 +110,67 @@ class ToyConfig:
         return stats.pareto(self.pt_index - 1.0, scale=self.pt_min)
 
     @classmethod
-    def from_dict(cls, data: dict) -> ToyConfig:
-        """Build from a (YAML) mapping; unknown or malformed fields raise an error that names them."""
-        if not isinstance(data, dict):
-            raise ValueError(f"toy config must be a mapping, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"toy config: unknown field(s) {sorted(unknown)}; known: {sorted(known)}")
-        kwargs = {}
-        for cls_name in ("signal", "background"):
-            if cls_name in data:
-                base = getattr(cls(), cls_name)
-                sub = data[cls_name]
-                if not isinstance(sub, dict):
-                    raise ValueError(f"toy config: {cls_name} must be a mapping")
-                unknown = set(sub) - {f.name for f in fields(ToyClass)}
-                if unknown:
-                    raise ValueError(f"toy config: {cls_name}: unknown field(s) {sorted(unknown)}")
-                kwargs[cls_name] = ToyClass(
-                    **{
-                        f.name: Dist.from_dict(sub[f.name], f"toy config: {cls_name}.{f.name}")
-                        if f.name in sub
-                        else getattr(base, f.name)
-                        for f in fields(ToyClass)
-                    }
-                )
-        for name in known - {"signal", "background"}:
-            if name in data:
-                kwargs[name] = data[name]
-        if "species_probabilities" in kwargs:
-            kwargs["species_probabilities"] = {int(k): float(v) for k, v in kwargs["species_probabilities"].items()}
+    def load(cls, path) -> ToyConfig:
+        """From a YAML file (an empty file: the defaults)."""
+        return cls.from_dict(read_yaml(path, "toy config") or {}, f"toy config {path}")
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "toy config") -> ToyConfig:
+        """Build from a (YAML) mapping (``ToyFile``); fields not given keep their defaults, per class; errors name
+        the file and the field (``signal.z``)."""
+        f = validated(ToyFile, data, where, sep=".")
+        kwargs = f.given()
+        for name in ("signal", "background"):
+            if name in kwargs:
+                base = getattr(cls(), name)
+                kwargs[name] = ToyClass(**{**{k: getattr(base, k) for k in ToyClassFile.model_fields},
+                                           **{k: d.dist for k, d in kwargs[name].given().items()}})
         try:
             return cls(**kwargs)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"toy config: {err}") from None
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
+
+
+class DistFile(ConfigModel):
+    """A distribution as written: ``{kind: normal, loc: 0.3, scale: 0.1, low: 0, high: 0.5}``."""
+
+    kind: str
+    scale: Number
+    loc: Number = 0.0
+    low: Number = 0.0
+    high: Number = math.inf
+
+    @property
+    def dist(self) -> Dist:
+        return Dist(self.kind, self.scale, self.loc, self.low, self.high)
+
+    @model_validator(mode="after")
+    def _valid(self):
+        self.dist  # noqa: B018 - Dist checks kind, scale > 0 and low < high
+        return self
+
+
+class ToyClassFile(ConfigModel):
+    """A class's distributions; those left out keep the class's defaults."""
+
+    z: DistFile = None
+    theta: DistFile = None
+    particle_fraction: DistFile = None
+    particle_angle: DistFile = None
+
+
+class ToyFile(ConfigModel):
+    """The toy parameters a file (or a study's ``source: toy:``) may set. The defaults live in ``ToyConfig``: a
+    field left out is not set here (None, never validated), one written as null is refused."""
+
+    signal: ToyClassFile = None
+    background: ToyClassFile = None
+    particles_per_subjet: PositiveInt = None
+    pt_min: Number = None
+    pt_index: Number = None
+    eta_max: Number = None
+    species_probabilities: dict[int, Number] = None
+    impact_sigma_cm: Number = None
 
 
 def _wrap_phi(phi: np.ndarray) -> np.ndarray:

@@ -1,6 +1,6 @@
 """A training study: several taggers (each with or without XAUG) trained as ensembles on one set of jet tables.
 
-YAML form (validated; errors name the field)::
+YAML form (validated by pydantic models; errors name the file and the field)::
 
     data: out/toy/processed          # a processing output folder (with jets/) or the jets folder itself
     out: out/toy/taggers
@@ -18,13 +18,42 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any
 
-import yaml
+from pydantic import BeforeValidator, Field
 
+from xaugcol.config_models import ConfigModel, read_yaml, validated
 from xaugcol.models.registry import ModelConfig
 from xaugcol.training.train import TrainConfig, train_ensemble
 
-FIELDS = {"data", "out", "seeds", "training", "taggers"}
+
+def _seeds(seeds) -> tuple[int, ...]:
+    """A positive count K (seeds 0..K-1) or an explicit list of non-negative integers."""
+    if isinstance(seeds, bool) or not (isinstance(seeds, int) and seeds >= 1 or
+                                       isinstance(seeds, list) and seeds and
+                                       all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
+        raise ValueError("must be a positive count or a list of non-negative integers")
+    return tuple(range(seeds)) if isinstance(seeds, int) else tuple(seeds)
+
+
+def _non_empty(taggers):
+    if not (isinstance(taggers, (list, tuple)) and taggers):
+        raise ValueError("must be a non-empty list")
+    return taggers
+
+
+Seeds = Annotated[tuple[int, ...], BeforeValidator(_seeds)]
+# each entry a model configuration (``ModelConfig.from_dict``), its errors under taggers[k]
+Tagger = Annotated[ModelConfig, BeforeValidator(lambda entry: ModelConfig.from_dict(entry, None))]
+TaggerList = Annotated[tuple[Tagger, ...], BeforeValidator(_non_empty)]
+
+
+class StudyFile(ConfigModel):
+    data: str
+    out: str
+    seeds: Seeds = 1
+    training: TrainConfig = Field(default_factory=TrainConfig)
+    taggers: TaggerList
 
 
 @dataclass(frozen=True)
@@ -36,23 +65,13 @@ class Study:
     taggers: tuple[ModelConfig, ...]
 
     @classmethod
-    def from_dict(cls, raw: dict, where: str = "study config") -> Study:
-        if not isinstance(raw, dict):
-            raise ValueError(f"{where}: expected a mapping with {sorted(FIELDS)}")
-        unknown = set(raw) - FIELDS
-        if unknown:
-            raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}; known: {sorted(FIELDS)}")
-        for name in ("data", "out", "taggers"):
-            if name not in raw:
-                raise ValueError(f"{where}: '{name}' is required")
-        seeds = parse_seeds(raw.get("seeds", 1), where)
-        training = TrainConfig.from_dict(raw.get("training") or {}, f"{where}: training")
-        taggers = parse_taggers(raw["taggers"], where)
-        return cls(resolve_jets(raw["data"]), Path(raw["out"]), seeds, training, taggers)
+    def from_dict(cls, raw: Any, where: str = "study config") -> Study:
+        f = validated(StudyFile, raw, where)
+        return cls(resolve_jets(f.data), Path(f.out), f.seeds, f.training, f.taggers)
 
     @classmethod
     def load(cls, path: str | Path) -> Study:
-        return cls.from_dict(read_study_yaml(path), f"study config {path}")
+        return cls.from_dict(read_yaml(path, "study config"), f"study config {path}")
 
     def run(self, mapper=map, progress: bool = False) -> dict:
         results = {}
@@ -61,29 +80,6 @@ class Study:
             results[name] = train_ensemble(str(self.data), tagger, self.training, list(self.seeds),
                                            str(self.out / name), mapper=mapper, progress=progress)
         return results
-
-
-def read_study_yaml(path: str | Path):
-    """A study configuration file parsed safely (``yaml.safe_load``: no code from the file runs)."""
-    try:
-        return yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise ValueError(f"study config {path}: cannot read it: {err}") from None
-
-
-def parse_seeds(seeds, where: str) -> tuple[int, ...]:
-    """A positive count K (seeds 0..K-1) or an explicit list of non-negative integers."""
-    if isinstance(seeds, bool) or not (isinstance(seeds, int) and seeds >= 1 or
-                                       isinstance(seeds, list) and seeds and
-                                       all(isinstance(s, int) and s >= 0 for s in seeds)):
-        raise ValueError(f"{where}: 'seeds' must be a positive count or a list of non-negative integers")
-    return tuple(range(seeds)) if isinstance(seeds, int) else tuple(seeds)
-
-
-def parse_taggers(taggers, where: str) -> tuple[ModelConfig, ...]:
-    if not (isinstance(taggers, list) and taggers):
-        raise ValueError(f"{where}: 'taggers' must be a non-empty list")
-    return tuple(ModelConfig.from_dict(t, f"{where}: taggers[{k}]") for k, t in enumerate(taggers))
 
 
 def tagger_name(config: ModelConfig) -> str:

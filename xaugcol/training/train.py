@@ -12,14 +12,15 @@ from __future__ import annotations
 import copy
 import functools
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from xaugcol.atomic import atomic_folder, remove, write_json
+from xaugcol.config_models import Bool, ConfigModel, PositiveInt, PositiveNumber, validated
 from xaugcol.features.scaler import XAUGScaler
 from xaugcol.output_folder import output_lock
 from xaugcol.models.folder import METRICS, export_onnx, save_model
@@ -28,42 +29,22 @@ from xaugcol.training.data import DataSpec, JetTables
 from xaugcol.training.metrics import performance, summarise
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 20
-    batch_size: int = 256
-    learning_rate: float = 1e-3
-    patience: int = 3  # epochs without a better validation loss before stopping
-    msd_window: bool = False  # train and evaluate on jets inside the mSD window only
-    class_balance: bool = True  # equal summed weight per class in training
-    matched_signal: bool = False  # signal jets must contain their generated boson (needs Pythia truth columns)
-    buffer_jets: int = 20_000  # shuffle buffer
-    device: str = "auto"  # "auto": CUDA when present, else CPU
+class TrainConfig(ConfigModel):
+    """How an ensemble member trains (the ``training`` section of a study); validated as a configuration."""
 
-    def __post_init__(self):
-        for name in ("epochs", "batch_size", "patience", "buffer_jets"):
-            value = getattr(self, name)
-            if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
-                raise ValueError(f"training '{name}' must be a positive integer, got {value!r}")
-        if not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
-            raise ValueError(f"training 'learning_rate' must be > 0, got {self.learning_rate!r}")
-        for name in ("msd_window", "class_balance", "matched_signal"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"training '{name}' must be true or false")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"training 'device' must be auto, cpu or cuda, got {self.device!r}")
+    epochs: PositiveInt = 20
+    batch_size: PositiveInt = 256
+    learning_rate: PositiveNumber = 1e-3
+    patience: PositiveInt = 3  # epochs without a better validation loss before stopping
+    msd_window: Bool = False  # train and evaluate on jets inside the mSD window only
+    class_balance: Bool = True  # equal summed weight per class in training
+    matched_signal: Bool = False  # signal jets must contain their generated boson (needs Pythia truth columns)
+    buffer_jets: PositiveInt = 20_000  # shuffle buffer
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # "auto": CUDA when present, else CPU
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "training config") -> TrainConfig:
-        if not isinstance(data, dict):
-            raise ValueError(f"{where}: expected a mapping")
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
-        try:
-            return cls(**data)
-        except ValueError as err:
-            raise ValueError(f"{where}: {err}") from None
+        return validated(cls, data, where)
 
 
 def pick_device(name: str) -> torch.device:
@@ -192,7 +173,7 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
     example = next(tables.batches("test", 8, seed=None, transform=transform))
     with atomic_folder(out) as folder:
         save_model(folder, model.cpu(), model_config, scaler, metrics,
-                   {"training": asdict(train_config), "seed": seed, "data": str(Path(data).resolve())})
+                   {"training": train_config.model_dump(), "seed": seed, "data": str(Path(data).resolve())})
         metrics["onnx_max_abs_diff"] = export_onnx(folder, model, _to_tensors(example, names, "cpu"), names)
         write_json(folder / METRICS, metrics)
     return metrics
@@ -223,7 +204,7 @@ def clear_ensemble(folder: Path) -> None:
 def _ensemble_summary(model_config: ModelConfig, train_config: TrainConfig, seeds, members: list[dict]) -> dict:
     return {
         "model": model_config.as_dict(),
-        "training": asdict(train_config),
+        "training": train_config.model_dump(),
         "seeds": list(seeds),
         "members": [f"seed_{s}" for s in seeds],
         "summary": summarise([{k: v for k, v in m.items() if k in SUMMARY_KEYS} for m in members]),

@@ -1,5 +1,6 @@
 """The configuration of a whole study (generation -> processing -> training -> relevance -> reduced sets ->
-figures -> report), validated: every error names the field.
+figures -> report), validated by pydantic models (``xaugcol.config_models``): every error names the file
+and the field.
 
 YAML form (see ``configs/zz_vs_qcd.yaml``)::
 
@@ -19,9 +20,14 @@ executor ``dask`` on it and the ensemble members (and reduced sets) are trained 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from pydantic import Field, field_validator, model_validator
+
+from xaugcol.config_models import (Bool, ConfigModel, NonNegativeInt, Number, PositiveInt, PositiveNumber,
+                                   read_yaml, validated)
 from xaugcol.explain.methods import method_specs
 from xaugcol.explain.relevance import SPLIT_CHOICES
 from xaugcol.features.images import ImageConfig
@@ -29,28 +35,169 @@ from xaugcol.models.registry import ModelConfig
 from xaugcol.processing.jet_table import ProcessingConfig
 from xaugcol.processing.executors import DEFAULT_CHUNKSIZE, EXECUTORS
 from xaugcol.sources.processes import load_processes
-from xaugcol.training.study import parse_seeds, parse_taggers, read_study_yaml, tagger_name
+from xaugcol.sources.toy import ToyConfig
+from xaugcol.training.study import Seeds, tagger_name, TaggerList
 from xaugcol.training.train import TrainConfig
 
-TOP = {"name", "source", "processing", "seeds", "training", "taggers", "explain", "reduced", "dask"}
-DASK = {"scheduler", "workers"}
-SOURCE = {"kind", "processes", "events", "seed", "workers", "pthat_min", "flat_pthat", "process_card", "toy"}
-PROCESSING = {"chunksize", "executor", "workers", "min_pt", "n_particles", "image_pixels", "skip_bad_files"}
-EXPLAIN = {"rules", "split", "chunksize", "executor", "workers", "batch_size", "examples"}
-REDUCED = {"tagger", "rule", "k"}
 
+class Source(ConfigModel):
+    """Where the events come from: ``events`` is jets per class (toy) or events per process (pythia)."""
 
-@dataclass(frozen=True)
-class Source:
-    kind: str  # toy | pythia
-    events: int  # toy: jets per class; pythia: events per process
-    seed: int = 1
+    kind: str
+    events: PositiveInt
+    seed: NonNegativeInt = 1
     processes: tuple[str, ...] = ("zz", "qcd")
-    workers: int = 1
-    pthat_min: float = 200.0
-    flat_pthat: bool = False
+    workers: PositiveInt = 1
+    pthat_min: PositiveNumber = 200.0
+    flat_pthat: Bool = False
     process_card: str | None = None
-    toy: dict = field(default_factory=dict)
+    toy: dict = Field(default_factory=dict)  # toy parameters (``ToyConfig.from_dict``)
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _kind(cls, kind):
+        if kind not in ("toy", "pythia"):
+            raise ValueError(f"must be toy or pythia, got {kind!r}")
+        return kind
+
+    @field_validator("processes", mode="before")
+    @classmethod
+    def _processes(cls, processes):
+        if not (isinstance(processes, (list, tuple)) and processes and all(isinstance(p, str) for p in processes)):
+            raise ValueError("must be a non-empty list of names")
+        return tuple(processes)
+
+    @field_validator("toy", mode="before")
+    @classmethod
+    def _toy(cls, toy):
+        if not isinstance(toy, dict):
+            raise ValueError("must be a mapping of toy parameters")
+        return toy
+
+    @model_validator(mode="after")
+    def _checked_now(self):
+        # the toy parameters, the processes and the card that adds some are checked now, not after minutes of work
+        if self.kind == "toy":
+            ToyConfig.from_dict(self.toy, "toy")
+        if self.kind == "pythia":
+            known = load_processes(self.process_card)
+            unknown = [p for p in self.processes if p not in known]
+            if unknown:
+                raise ValueError(f"unknown process(es) {unknown}; known: {sorted(known)}")
+        return self
+
+
+class Processing(ConfigModel):
+    """The ``processing`` section: the jet-table settings and how the coffea run goes."""
+
+    chunksize: PositiveInt = DEFAULT_CHUNKSIZE
+    executor: str | None = None  # iterative, or dask under a top-level dask section
+    workers: PositiveInt = 1
+    min_pt: Number = 0.0
+    n_particles: PositiveInt = 50
+    image_pixels: PositiveInt = 37
+    skip_bad_files: Bool = False
+
+
+class Explain(ConfigModel):
+    """The ``explain`` section: explanation methods (names or mappings, ``xaugcol.explain.methods``) and their run."""
+
+    rules: tuple = ("epsilon", "alpha1beta0")
+    split: str = "test"
+    batch_size: PositiveInt = 512
+    examples: NonNegativeInt = 2  # example jets per class drawn with their LRP
+    chunksize: PositiveInt = Field(DEFAULT_CHUNKSIZE, exclude=True)  # the run's settings travel as ``Run``
+    executor: str | None = Field(None, exclude=True)
+    workers: PositiveInt = Field(1, exclude=True)
+
+    @field_validator("rules", mode="before")
+    @classmethod
+    def _rules(cls, rules):
+        entries = list(rules) if isinstance(rules, (list, tuple)) else [rules]
+        method_specs(entries)  # every name, composite and option checked now
+        return tuple(entries)
+
+    @field_validator("split")
+    @classmethod
+    def _split(cls, split):
+        if split not in SPLIT_CHOICES:
+            raise ValueError(f"must be one of {', '.join(SPLIT_CHOICES)}, got {split!r}")
+        return split
+
+    @property
+    def method_names(self) -> tuple[str, ...]:
+        """The names the methods' histograms, summaries and figures carry."""
+        return tuple(m.name for m in method_specs(self.rules))
+
+
+class Reduced(ConfigModel):
+    tagger: str = "dnn"
+    rule: str = "epsilon"
+    k: tuple[PositiveInt, ...] | None = None  # null: k = 1..n
+
+
+class Dask(ConfigModel):
+    """The cluster of a study: an existing one at ``scheduler``, or a local one of ``workers`` processes."""
+
+    scheduler: str | None = None
+    workers: PositiveInt = 2
+
+    @field_validator("scheduler")
+    @classmethod
+    def _address(cls, scheduler):
+        if scheduler is not None and "://" not in scheduler:
+            raise ValueError(f"must be an address like tcp://HOST:PORT, got {scheduler!r}")
+        return scheduler
+
+    @model_validator(mode="after")
+    def _one_cluster(self):
+        if self.scheduler and "workers" in self.model_fields_set:
+            raise ValueError("give either scheduler (an existing cluster) or workers (a local one)")
+        return self
+
+
+class StudyFile(ConfigModel):
+    """A study configuration as written (see the module docstring)."""
+
+    name: str = "study"
+    source: Source
+    processing: Processing = Field(default_factory=Processing)
+    seeds: Seeds = 1
+    training: TrainConfig = Field(default_factory=TrainConfig)
+    taggers: TaggerList
+    explain: Explain = Field(default_factory=Explain)
+    reduced: Reduced | None = None
+    dask: Dask | None = None
+
+    @field_validator("processing", "training", "explain", mode="before")
+    @classmethod
+    def _empty_section(cls, section):
+        return {} if section is None else section  # a section written with no entries
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        names = [tagger_name(t) for t in self.taggers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"taggers: each model/xaug combination may appear once, got {names}")
+        for section in ("processing", "explain"):
+            _check_executor(getattr(self, section).executor, self.dask, section)
+        r = self.reduced
+        if r is not None:
+            if r.tagger not in names:
+                raise ValueError(f"reduced: tagger {r.tagger!r} is not among the taggers {names}")
+            if r.rule not in self.explain.method_names:
+                raise ValueError(f"reduced: rule {r.rule!r} is not among explain: rules")
+            if "xaug" not in self.taggers[names.index(r.tagger)].inputs():
+                raise ValueError(f"reduced: tagger {r.tagger!r} takes no XAUG variables to rank")
+        return self
+
+
+def _check_executor(executor: str | None, dask: Dask | None, section: str) -> None:
+    # "dask" runs on the study's client (the top-level dask section); "dask-local" would start a second cluster
+    allowed = ["dask"] if dask else [e for e in EXECUTORS if e != "dask"]
+    if executor is not None and executor not in allowed:
+        hint = "" if dask else " (executor dask needs a top-level 'dask' section: {scheduler: ...} or {workers: N})"
+        raise ValueError(f"{section}: executor must be one of {', '.join(allowed)}, got {executor!r}{hint}")
 
 
 @dataclass(frozen=True)
@@ -60,32 +207,9 @@ class Run:
     executor: str = "iterative"
     workers: int = 1
 
-
-@dataclass(frozen=True)
-class Dask:
-    """The cluster of a study: an existing one at ``scheduler``, or a local one of ``workers`` processes."""
-    scheduler: str | None = None
-    workers: int = 2
-
-
-@dataclass(frozen=True)
-class Explain:
-    rules: tuple = ("epsilon", "alpha1beta0")  # explanation methods: names or mappings (xaugcol.explain.methods)
-    split: str = "test"
-    batch_size: int = 512
-    examples: int = 2  # example jets per class drawn with their LRP
-
-    @property
-    def method_names(self) -> tuple[str, ...]:
-        """The names the methods' histograms, summaries and figures carry."""
-        return tuple(m.name for m in method_specs(self.rules))
-
-
-@dataclass(frozen=True)
-class Reduced:
-    tagger: str = "dnn"
-    rule: str = "epsilon"
-    k: tuple[int, ...] | None = None
+    @classmethod
+    def of(cls, section, dask: Dask | None) -> Run:
+        return cls(section.chunksize, section.executor or ("dask" if dask else "iterative"), section.workers)
 
 
 @dataclass(frozen=True)
@@ -109,125 +233,16 @@ class Workflow:
 
     @classmethod
     def load(cls, path: str | Path) -> Workflow:
-        return cls.from_dict(read_study_yaml(path), f"study config {path}")
+        return cls.from_dict(read_yaml(path, "study config"), f"study config {path}")
 
     @classmethod
-    def from_dict(cls, raw: dict, where: str = "study config") -> Workflow:
-        raw = _mapping(raw, TOP, where)
-        for name in ("source", "taggers"):
-            if name not in raw:
-                raise ValueError(f"{where}: '{name}' is required")
-        source = _source(_mapping(raw["source"], SOURCE, f"{where}: source"), f"{where}: source")
-        proc = _mapping(raw.get("processing") or {}, PROCESSING, f"{where}: processing")
+    def from_dict(cls, raw: Any, where: str = "study config") -> Workflow:
+        f = validated(StudyFile, raw, where)
+        p = f.processing
         try:
-            processing = ProcessingConfig(n_particles=proc.get("n_particles", 50),
-                                          image=ImageConfig(n_pixels=proc.get("image_pixels", 37)),
-                                          min_pt=float(proc.get("min_pt", 0.0)))
+            processing = ProcessingConfig(n_particles=p.n_particles, image=ImageConfig(n_pixels=p.image_pixels),
+                                          min_pt=p.min_pt)
         except ValueError as err:
             raise ValueError(f"{where}: processing: {err}") from None
-        dask = _dask(raw.get("dask"), f"{where}: dask")
-        processing_run = _run(proc, f"{where}: processing", dask)
-        seeds = parse_seeds(raw.get("seeds", 1), where)
-        training = TrainConfig.from_dict(raw.get("training") or {}, f"{where}: training")
-        taggers = parse_taggers(raw["taggers"], where)
-        names = [tagger_name(t) for t in taggers]
-        if len(set(names)) != len(names):
-            raise ValueError(f"{where}: taggers: each model/xaug combination may appear once, got {names}")
-        ex = _mapping(raw.get("explain") or {}, EXPLAIN, f"{where}: explain")
-        explain = Explain(tuple(ex.get("rules", Explain.rules)), ex.get("split", "test"),
-                          _positive(ex.get("batch_size", 512), f"{where}: explain: batch_size"),
-                          _non_negative(ex.get("examples", 2), f"{where}: explain: examples"))
-        try:
-            method_specs(list(explain.rules))
-        except (ValueError, TypeError) as err:
-            raise ValueError(f"{where}: explain: rules: {err}") from None
-        if explain.split not in SPLIT_CHOICES:
-            raise ValueError(f"{where}: explain: split must be one of {', '.join(SPLIT_CHOICES)}")
-        explain_run = _run(ex, f"{where}: explain", dask)
-        reduced = None
-        if raw.get("reduced") is not None:
-            red = _mapping(raw["reduced"], REDUCED, f"{where}: reduced")
-            reduced = Reduced(red.get("tagger", "dnn"), red.get("rule", "epsilon"),
-                              None if red.get("k") is None else tuple(red["k"]))
-            if reduced.tagger not in names:
-                raise ValueError(f"{where}: reduced: tagger {reduced.tagger!r} is not among the taggers {names}")
-            if reduced.rule not in explain.method_names:
-                raise ValueError(f"{where}: reduced: rule {reduced.rule!r} is not among explain: rules")
-            if "xaug" not in taggers[names.index(reduced.tagger)].inputs():
-                raise ValueError(f"{where}: reduced: tagger {reduced.tagger!r} takes no XAUG variables to rank")
-        return cls(str(raw.get("name") or "study"), source, processing, processing_run,
-                   bool(proc.get("skip_bad_files", False)), seeds, training, taggers, explain, explain_run, reduced,
-                   raw, dask)
-
-
-def _mapping(data, known: set[str], where: str) -> dict:
-    if not isinstance(data, dict):
-        raise ValueError(f"{where}: expected a mapping")
-    unknown = set(data) - known
-    if unknown:
-        raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}; known: {sorted(known)}")
-    return data
-
-
-def _positive(value, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{where} must be a positive integer, got {value!r}")
-    return value
-
-
-def _non_negative(value, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{where} must be an integer >= 0, got {value!r}")
-    return value
-
-
-def _run(data: dict, where: str, dask: Dask | None) -> Run:
-    default = "dask" if dask else "iterative"
-    run = Run(_positive(data.get("chunksize", DEFAULT_CHUNKSIZE), f"{where}: chunksize"), data.get("executor", default),
-              _positive(data.get("workers", 1), f"{where}: workers"))
-    # "dask" runs on the study's client (the top-level dask section); "dask-local" would start a second cluster
-    allowed = ["dask"] if dask else [e for e in EXECUTORS if e != "dask"]
-    if run.executor not in allowed:
-        hint = "" if dask else " (executor dask needs a top-level 'dask' section: {scheduler: ...} or {workers: N})"
-        raise ValueError(f"{where}: executor must be one of {', '.join(allowed)}, got {run.executor!r}{hint}")
-    return run
-
-
-def _dask(data, where: str) -> Dask | None:
-    if data is None:
-        return None
-    data = _mapping(data, DASK, where)
-    scheduler = data.get("scheduler")
-    if scheduler is not None and not (isinstance(scheduler, str) and "://" in scheduler):
-        raise ValueError(f"{where}: scheduler must be an address like tcp://HOST:PORT, got {scheduler!r}")
-    if scheduler and "workers" in data:
-        raise ValueError(f"{where}: give either scheduler (an existing cluster) or workers (a local one)")
-    return Dask(scheduler, _positive(data.get("workers", 2), f"{where}: workers"))
-
-
-def _source(data: dict, where: str) -> Source:
-    kind = data.get("kind")
-    if kind not in ("toy", "pythia"):
-        raise ValueError(f"{where}: kind must be toy or pythia, got {kind!r}")
-    if "events" not in data:
-        raise ValueError(f"{where}: 'events' is required (toy: jets per class; pythia: events per process)")
-    processes = data.get("processes", ["zz", "qcd"])
-    if not (isinstance(processes, list) and processes and all(isinstance(p, str) for p in processes)):
-        raise ValueError(f"{where}: processes must be a non-empty list of names")
-    pthat = data.get("pthat_min", 200.0)
-    if isinstance(pthat, bool) or not isinstance(pthat, (int, float)) or not pthat > 0:
-        raise ValueError(f"{where}: pthat_min must be a number > 0, got {pthat!r}")
-    if not isinstance(data.get("toy", {}), dict):
-        raise ValueError(f"{where}: toy must be a mapping of toy parameters")
-    card = data.get("process_card")
-    if kind == "pythia":  # the processes, and the card that adds some, are checked now, not after minutes of work
-        if card is not None and not isinstance(card, str):
-            raise ValueError(f"{where}: process_card must be the path of a YAML card")
-        known = load_processes(card)
-        unknown = [p for p in processes if p not in known]
-        if unknown:
-            raise ValueError(f"{where}: unknown process(es) {unknown}; known: {sorted(known)}")
-    return Source(kind, _positive(data["events"], f"{where}: events"),
-                  _non_negative(data.get("seed", 1), f"{where}: seed"), tuple(processes),
-                  _positive(data.get("workers", 1), f"{where}: workers"), float(pthat),
-                  bool(data.get("flat_pthat", False)), data.get("process_card"), dict(data.get("toy") or {}))
+        return cls(f.name, f.source, processing, Run.of(p, f.dask), p.skip_bad_files, f.seeds, f.training,
+                   f.taggers, f.explain, Run.of(f.explain, f.dask), f.reduced, raw, f.dask)

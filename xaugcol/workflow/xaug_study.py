@@ -36,17 +36,17 @@ from xaugcol.workflow.stages import Stage, StudyContext, StudyStage
 
 def study_stages(wf, out: Path) -> dict[str, Stage]:
     """Every stage record of ``wf`` with the settings its result depends on; ``train/<tagger>`` per tagger."""
-    source = asdict(wf.source)
+    source = wf.source.model_dump()
     if wf.source.process_card:  # the card's content, not only its name
         source["process_card"] = {name: asdict(p) for name, p in load_processes(wf.source.process_card).items()}
     generate = Stage("generate", out / "generated", source)
     process = Stage("process", out / "processed", {"config": wf.processing.as_dict(),
                                                    "chunksize": wf.processing_run.chunksize,
                                                    "skip_bad_files": wf.skip_bad_files}, (generate,))
-    common = {"training": asdict(wf.training), "seeds": list(wf.seeds)}
+    common = {"training": wf.training.model_dump(), "seeds": list(wf.seeds)}
     taggers = {name: Stage(f"train/{name}", out / "taggers" / name, {"model": config.as_dict(), **common},
                            (process,)) for name, config in zip(wf.tagger_names(), wf.taggers)}
-    explain = Stage("explain", out / "relevance", {**asdict(wf.explain), "examples": None,
+    explain = Stage("explain", out / "relevance", {**wf.explain.model_dump(), "examples": None,
                                                    "chunksize": wf.explain_run.chunksize,
                                                    "skip_bad_files": wf.skip_bad_files},
                     (process, *taggers.values()))
@@ -54,7 +54,7 @@ def study_stages(wf, out: Path) -> dict[str, Stage]:
               "explain": explain}
     if wf.reduced is not None:
         base = wf.taggers[wf.tagger_names().index(wf.reduced.tagger)]
-        stages["reduced"] = Stage("reduced", out / "reduced", {"reduced": asdict(wf.reduced),
+        stages["reduced"] = Stage("reduced", out / "reduced", {"reduced": wf.reduced.model_dump(),
                                                                "model": base.as_dict(), **common}, (process, explain))
     stages["figures"] = Stage("figures", out / "figures", {"examples": wf.explain.examples, "source": source},
                               tuple(stages.values()))

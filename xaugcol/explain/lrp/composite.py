@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from typing import Annotated
 
+from pydantic import BeforeValidator, model_validator
 from torch import nn
 
+from xaugcol.config_models import Bool, ConfigModel, PositiveNumber, validated
 from xaugcol.explain.lrp.lstm import SignalTakeAll
 from xaugcol.explain.lrp.rules import AlphaBeta, Epsilon, Flat, Gamma, Rule, Z, ZBox, ZPlus, rule_from_spec
 
@@ -38,14 +41,14 @@ class Composite:
         for where, rule in [("default", self.default), ("first", self.first), *self.layers.items(),
                             *self.names.items()]:
             if rule is not None and not isinstance(rule, Rule):
-                raise ValueError(f"composite: {where!r} must be an LRP rule, got {rule!r}")
+                raise ValueError(f"{where!r} must be an LRP rule, got {rule!r}")
         unknown = set(self.layers) - set(LAYER_TYPES)
         if unknown:
-            raise ValueError(f"composite: unknown layer type(s) {sorted(unknown)}; known: {', '.join(LAYER_TYPES)}")
+            raise ValueError(f"unknown layer type(s) {sorted(unknown)}; known: {', '.join(LAYER_TYPES)}")
         if not isinstance(self.lstm, SignalTakeAll):
-            raise ValueError("composite: 'lstm' must be a SignalTakeAll rule")
+            raise ValueError("'lstm' must be a SignalTakeAll rule")
         if not self.stabiliser > 0:
-            raise ValueError(f"composite: stabiliser must be > 0, got {self.stabiliser!r}")
+            raise ValueError(f"stabiliser must be > 0, got {self.stabiliser!r}")
 
     def rule_for(self, name: str, module: nn.Module, is_first: bool) -> Rule:
         for pattern, rule in self.names.items():
@@ -64,42 +67,55 @@ class Composite:
 
     @classmethod
     def from_spec(cls, spec, where: str = "composite") -> Composite:
-        """A composite from a configuration entry: a preset name, or a mapping with an optional ``preset`` (and its
-        options) overridden by ``default``, ``first``, ``layers``, ``names``, ``lstm``, ``stabiliser``. Rules are
-        given as names or ``{rule: ..., params}`` mappings."""
+        """A composite from a configuration entry: a preset name, or a mapping (``CompositeFile``) with an optional
+        ``preset`` (and its options) overridden by ``default``, ``first``, ``layers``, ``names``, ``lstm``,
+        ``stabiliser``. Rules are given as names or ``{rule: ..., params}`` mappings."""
         if isinstance(spec, Composite):
             return spec
         if isinstance(spec, str):
             return preset(spec)
-        if not isinstance(spec, dict):
-            raise ValueError(f"{where}: expected a preset name or a mapping, got {spec!r}")
-        known = {"preset", "options", "default", "first", "layers", "names", "lstm", "stabiliser"}
-        unknown = set(spec) - known
-        if unknown:
-            raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}; known: {sorted(known)}")
-        base = preset(spec["preset"], **spec.get("options", {})) if "preset" in spec else cls()
-        kwargs = {}
-        if "default" in spec:
-            kwargs["default"] = rule_from_spec(spec["default"], f"{where}.default")
-        if "first" in spec:
-            kwargs["first"] = None if spec["first"] is None else rule_from_spec(spec["first"], f"{where}.first")
-        for key in ("layers", "names"):
-            if key in spec:
-                if not isinstance(spec[key], dict):
-                    raise ValueError(f"{where}.{key}: expected a mapping")
-                kwargs[key] = {k: rule_from_spec(v, f"{where}.{key}.{k}") for k, v in spec[key].items()}
-        if "lstm" in spec:
-            if not isinstance(spec["lstm"], dict):
-                raise ValueError(f"{where}.lstm: expected a mapping (epsilon, redistribute_bias)")
-            try:
-                kwargs["lstm"] = SignalTakeAll(**spec["lstm"])
-            except TypeError as err:
-                raise ValueError(f"{where}.lstm: {err}") from None
-        if "stabiliser" in spec:
-            kwargs["stabiliser"] = float(spec["stabiliser"])
-        fields = {k: getattr(base, k) for k in ("default", "layers", "names", "first", "lstm", "stabiliser")}
-        fields.update(kwargs)
-        return cls(**fields)
+        return validated(CompositeFile, spec, where, sep=".").composite()
+
+
+def _rule(spec) -> Rule:
+    return rule_from_spec(spec, None)
+
+
+RuleEntry = Annotated[Rule, BeforeValidator(_rule)]
+
+
+class LSTMFile(ConfigModel):
+    epsilon: PositiveNumber = 1e-6
+    redistribute_bias: Bool = False
+
+
+class CompositeFile(ConfigModel):
+    """A composite as written in Python or YAML: fields not given come from ``preset`` (or the defaults)."""
+
+    preset: str = None
+    options: dict = None
+    default: RuleEntry = None
+    first: RuleEntry | None = None
+    layers: dict[str, RuleEntry] = None
+    names: dict[str, RuleEntry] = None
+    lstm: LSTMFile = None
+    stabiliser: PositiveNumber = None
+
+    @model_validator(mode="after")
+    def _buildable(self):
+        self.composite()  # the preset and its options, layer types, ...
+        return self
+
+    def composite(self) -> Composite:
+        given = self.given()
+        if "options" in given and "preset" not in given:
+            raise ValueError("'options' are the options of a 'preset': give the preset too")
+        base = preset(given.pop("preset"), **given.pop("options", {})) if "preset" in given else Composite()
+        given.pop("options", None)
+        if "lstm" in given:
+            given["lstm"] = SignalTakeAll(**given["lstm"].model_dump())
+        return Composite(**{**{k: getattr(base, k) for k in ("default", "layers", "names", "first", "lstm",
+                                                              "stabiliser")}, **given})
 
 
 def _needs_bounds(name):

@@ -286,15 +286,17 @@ class WSquare(_InputFree):
 RULES: dict[str, type[Rule]] = {cls.name: cls for cls in (Z, Epsilon, Gamma, AlphaBeta, ZPlus, ZBox, Flat, WSquare)}
 
 
-def rule_from_spec(spec, where: str = "rule") -> Rule:
+def rule_from_spec(spec, where: str | None = "rule") -> Rule:
     """A rule from a configuration entry: a name (``"epsilon"``, ``"alpha1beta0"``) or a mapping ``{rule: gamma,
-    gamma: 2}``. Parameters are checked; nothing is evaluated."""
+    gamma: 2}``. Parameters are checked; nothing is evaluated. Errors start with ``where`` (none: a configuration
+    model names the field)."""
+    at = f"{where}: " if where else ""
     if isinstance(spec, Rule):
         return spec
     if isinstance(spec, str):
         spec = {"rule": spec}
     if not isinstance(spec, dict) or not isinstance(spec.get("rule"), str):
-        raise ValueError(f"{where}: expected a rule name or a mapping with 'rule', got {spec!r}")
+        raise ValueError(f"{at}expected a rule name or a mapping with 'rule', got {spec!r}")
     params = {k: v for k, v in spec.items() if k != "rule"}
     name = spec["rule"]
     if name.startswith("alpha") and "beta" in name and name not in RULES:  # alpha1beta0, alpha2beta1
@@ -302,11 +304,11 @@ def rule_from_spec(spec, where: str = "rule") -> Rule:
         try:
             params = {"alpha": float(alpha), "beta": float(beta), **params}
         except ValueError:
-            raise ValueError(f"{where}: cannot read alpha and beta from {name!r}") from None
+            raise ValueError(f"{at}cannot read alpha and beta from {name!r}") from None
         name = "alpha-beta"
     if name not in RULES:
-        raise ValueError(f"{where}: unknown rule {name!r}; known: {', '.join(RULES)}, alpha<a>beta<b>")
+        raise ValueError(f"{at}unknown rule {name!r}; known: {', '.join(RULES)}, alpha<a>beta<b>")
     try:
         return RULES[name](**params)
     except TypeError as err:
-        raise ValueError(f"{where}: bad parameters for rule {name!r}: {err}") from None
+        raise ValueError(f"{at}bad parameters for rule {name!r}: {err}") from None
