@@ -22,23 +22,35 @@ def fastjet_dir() -> Path | None:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+def fastjet_layout(fj: Path) -> tuple[Path, Path] | None:
+    """(headers, libraries) inside the fastjet wheel. Only the 3.5 wheels (include/, lib64/) ship every contrib the
+    extension calls as a shared library; a 3.4 wheel's libfastjetcontribfragile lacks EnergyCorrelator and its
+    static archives are not position independent, so there the fallback computes the variables."""
+    headers, libraries = fj / "include", fj / "lib64"
+    if (headers / "fastjet" / "contrib" / "SoftDrop.hh").exists() and \
+            (libraries / "libfastjetcontribfragile.so").exists():
+        return headers, libraries
+    return None
+
+
 def extensions() -> list:
     fj = fastjet_dir()
+    layout = fastjet_layout(fj) if fj is not None else None
     try:
         from pybind11.setup_helpers import Pybind11Extension
     except ImportError:
         Pybind11Extension = None
-    if fj is None or Pybind11Extension is None:
-        print("xaugcol: fastjet or pybind11 missing at build time: no C++ substructure extension "
-              "(fastjet's Python API computes the substructure variables)")
+    if layout is None or Pybind11Extension is None:
+        print("xaugcol: no fastjet 3.5 headers and libraries or no pybind11 at build time: no C++ substructure "
+              "extension (fastjet's Python API computes the substructure variables)")
         return []
     wheel = importlib.metadata.version("fastjet")
     return [
         Pybind11Extension(
             "xaugcol.jets._fjcontrib",
             ["xaugcol/jets/_fjcontrib.cpp"],
-            include_dirs=[str(fj / "include")],
-            library_dirs=[str(fj / "lib64")],
+            include_dirs=[str(layout[0])],
+            library_dirs=[str(layout[1])],
             # at run time the libraries are the ones `import fastjet` has loaded (same sonames): the extension is
             # used only when the installed fastjet is the wheel it was built against (xaugcol/jets/backend.py)
             libraries=["fastjetcontribfragile", "fastjettools", "fastjet"],

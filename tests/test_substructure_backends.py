@@ -47,7 +47,7 @@ def toy(tmp_path_factory):
     return out
 
 
-def test_fastjet_api_reproduces_the_extension_on_toy_jets(toy, monkeypatch):
+def test_fastjet_api_reproduces_the_extension_on_toy_jets(toy, monkeypatch, substructure_extension):
     for name, entry in json.loads((toy / "fileset.json").read_text()).items():
         c = _constituents(next(iter(entry["files"])))
         ext, api = _both(monkeypatch, c)
@@ -55,7 +55,7 @@ def test_fastjet_api_reproduces_the_extension_on_toy_jets(toy, monkeypatch):
         assert ext["sd_two_prong"].sum() > 700  # the comparison covers real two-prong groomings
 
 
-def test_fastjet_api_reproduces_the_extension_on_cms_jets(cms_samples, monkeypatch):
+def test_fastjet_api_reproduces_the_extension_on_cms_jets(cms_samples, monkeypatch, substructure_extension):
     c = _constituents(cms_samples / "pfnano.root")
     ext, api = _both(monkeypatch, c)
     _assert_same(ext, api, "pfnano")
@@ -66,6 +66,23 @@ def test_fastjet_api_reproduces_the_extension_on_cms_jets(cms_samples, monkeypat
         if k == 1:
             np.testing.assert_allclose(api["sj1_pt"], ak.to_numpy(c[:, 0].pt), rtol=1e-6)  # the particle itself
             assert np.all(api["sd_two_prong"] == 0) and np.all(api["tau1"] == 0)
+
+
+def test_fastjet_api_gives_each_jet_its_own_values_whatever_its_neighbours(toy, monkeypatch):
+    """Jets of one and two constituents among the others (their own fallbacks) leave the others' values alone:
+    each jet's numbers equal those of the same jets computed without them (no extension needed: this runs at
+    every fastjet the fallback supports)."""
+    monkeypatch.setenv(backend.ENV, "fastjet")
+    entry = json.loads((toy / "fileset.json").read_text())["toy_signal"]
+    c = _constituents(next(iter(entry["files"])))[:300]
+    keep = np.where(np.arange(len(c)) % 3 == 0, 1, np.where(np.arange(len(c)) % 3 == 1, 2, 20))
+    cut = c[ak.local_index(c, axis=1) < keep[:, None]]
+    whole = substructure.compute(cut)
+    many = keep > 2
+    alone = substructure.compute(cut[many])
+    for name in COLUMNS:
+        np.testing.assert_allclose(whole[name][many], alone[name], rtol=1e-12, atol=1e-12, err_msg=name)
+    assert np.all(whole["sd_two_prong"][keep == 1] == 0) and np.all(whole["tau1"][keep == 1] == 0)
 
 
 def test_backend_choice(monkeypatch, capsys):
@@ -94,7 +111,7 @@ def test_forced_backend_that_cannot_load_is_a_usage_error(toy, tmp_path, monkeyp
     assert "the C++ extension is not built" in capsys.readouterr().err
 
 
-def test_processing_on_the_fallback_matches_the_extension(toy, tmp_path, monkeypatch):
+def test_processing_on_the_fallback_matches_the_extension(toy, tmp_path, monkeypatch, substructure_extension):
     fileset = load_fileset(toy / "fileset.json")
     monkeypatch.setenv(backend.ENV, "extension")
     a = run_processing(fileset, tmp_path / "ext", chunksize=400)

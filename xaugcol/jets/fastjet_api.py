@@ -45,7 +45,7 @@ def substructure(px, py, pz, energy, offsets, sd_beta, sd_zcut, sd_r0, tau_beta,
     if not len(many):
         return _finite(out)
     ca = fastjet.JetDefinition(fastjet.cambridge_algorithm, fastjet.JetDefinition.max_allowable_R)
-    jets = fastjet.ClusterSequence(parts[many], ca)
+    jets = fastjet.ClusterSequence(_packed(parts[many]), ca)
     groomed = jets.exclusive_jets_softdrop_grooming(njets=1, beta=sd_beta, symmetry_cut=sd_zcut, R0=sd_r0)
     out["msd"][many] = np.maximum(ak.to_numpy(groomed.msoftdrop), 0.0)
     out["sd_pt"][many] = ak.to_numpy(groomed.ptsoftdrop)
@@ -70,7 +70,7 @@ def substructure(px, py, pz, energy, offsets, sd_beta, sd_zcut, sd_r0, tau_beta,
     out["sd_two_prong"][prong_jets] = 1.0
     out["sj_z"][prong_jets] = ak.to_numpy(groomed.symmetrysoftdrop)[two]
     out["sj_dr"][prong_jets] = ak.to_numpy(groomed.deltaRsoftdrop)[two]
-    reclustered = fastjet.ClusterSequence(groomed.constituents[two], ca)
+    reclustered = fastjet.ClusterSequence(_packed(groomed.constituents[two]), ca)
     with warnings.catch_warnings():  # fastjet warns for every jet definition, C/A included, which is exact here
         warnings.filterwarnings("ignore", message="dcut and exclusive jets", category=UserWarning)
         prongs = reclustered.exclusive_jets(2)
@@ -85,6 +85,12 @@ def substructure(px, py, pz, energy, offsets, sd_beta, sd_zcut, sd_r0, tau_beta,
         out[name][prong_jets] = ak.to_numpy(reclustered.exclusive_jets_energy_correlator(njets=1, beta=ecf_beta,
                                                                                         func=name))
     return _finite(out)
+
+
+def _packed(events: ak.Array) -> ak.Array:
+    """A selection of events as contiguous buffers: fastjet before 3.5 clusters the buffers under a sliced array,
+    not the slice (the jets a mask removed came back in the others' places)."""
+    return ak.to_packed(events)
 
 
 def _kinematics(px, py, pz, energy) -> dict[str, np.ndarray]:
