@@ -43,7 +43,12 @@ class RelevanceProcessor(processor.ProcessorABC):
             needed += (["in_msd_window"] if e.spec.msd_window else []) + \
                 (["gen_boson_contained"] if e.spec.matched_signal else [])
             needed += [c for kind in e.spec.kinds for c in (*kind.columns(), *kind.extra_columns())]
+            needed += list(e.training_range)  # to count the jets outside the range it was trained on
         return list(dict.fromkeys(needed))
+
+    def _read_columns(self) -> set[str]:
+        """The columns a tagger reads (a missing one stops the run)."""
+        return {c for e in self.ensembles for kind in e.spec.kinds for c in (*kind.columns(), *kind.extra_columns())}
 
     def process(self, events):
         meta = events.metadata
@@ -51,8 +56,8 @@ class RelevanceProcessor(processor.ProcessorABC):
         rows = {}
         for c in self.columns():
             if c not in present:
-                if c == "gen_boson_contained":
-                    continue  # Ensemble.selection names what is missing
+                if c == "gen_boson_contained" or c not in self._read_columns():
+                    continue  # Ensemble.selection names what is missing; a range column only goes uncounted
                 raise MissingBranchError(f"{meta['filename']}: the jet table has no column {c!r}, which the taggers "
                                          f"read")
             rows[c] = _column(events[c], self.shapes.get(c, ()))

@@ -8,17 +8,16 @@ Picklable and free of global state, so the Runner can ship it to futures or Dask
 
 from __future__ import annotations
 
-import warnings
-
 from coffea import processor
 
+from xaugcol.console import quiet_library_warnings
 from xaugcol.jets import backend
 from xaugcol.processing.histograms import empty_histograms, fill_histograms
 from xaugcol.processing.jet_table import ProcessingConfig, chunk_jet_table
 from xaugcol.processing.table_io import table_name, table_path, write_table
 
-# generator files carry no NanoAOD cross-references (Electron_jetIdx, ...): coffea would warn for each, per worker
-warnings.filterwarnings("ignore", message="Missing cross-reference index", category=RuntimeWarning)
+# coffea's schema notes (cross-references our generated files do not carry, ...), once per worker otherwise
+quiet_library_warnings()
 
 
 class XAUGProcessor(processor.ProcessorABC):

@@ -23,7 +23,29 @@ def test_every_option_has_help():
     assert missing == []
 
 
-def test_version_names_the_substructure_backend(capsys):
+def test_help_shows_every_default_and_no_output_folder_is_silent():
+    for path, sub in _subparsers(build_parser()):
+        text = sub.format_help()
+        for action in sub._actions:
+            if isinstance(action.default, (int, float, str)) and not isinstance(action.default, bool) \
+                    and action.default not in (argparse.SUPPRESS,) and action.option_strings:
+                if action.dest in ("quiet", "verbose"):
+                    continue
+                assert f"(default: {action.default})" in " ".join(text.split()), (path, action.dest)
+            if "--out" in action.option_strings:
+                assert action.required or path == ("xaugcol", "train"), path  # train: --out or --config
+    assert main(["demo"]) == 2 and main(["generate", "toy", "--jets", "5"]) == 2
+
+
+def _subparsers(parser, path=("xaugcol",)):
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _subparsers(sub, path + (name,))
+
+
+def test_version_names_the_substructure_backend(capsys, substructure_extension):
     import xaugcol
     try:
         main(["--version"])
@@ -40,6 +62,15 @@ def test_help_and_generate_do_not_import_torch(tmp_path):
     for args in (["--help"], ["train", "--help"], ["generate", "toy", "--jets", "20", "--out", str(tmp_path / "t")]):
         done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300)
         assert done.stdout.strip().splitlines()[-1] == "no torch", (args, done.stderr[-2000:])
+    # --help and generate --help load neither torch nor coffea (nor numpy): they answer at once
+    light = ("import sys\nfrom xaugcol.cli import main\n"
+             "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in ('torch', 'coffea', 'numpy', 'awkward') if m in sys.modules))\n")
+    for args in (["--help"], ["generate", "--help"], ["generate", "pythia", "--help"], ["--version"]):
+        done = subprocess.run([sys.executable, "-c", light, *args], capture_output=True, text=True, timeout=300)
+        heavy = done.stdout.strip().splitlines()[-1]
+        assert heavy == ("[]" if args != ["--version"] else heavy), (args, heavy)
+        assert "torch" not in heavy and "coffea" not in heavy, (args, heavy)
     assert (tmp_path / "t" / "fileset.json").exists()  # and generate did run
 
 

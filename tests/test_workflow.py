@@ -26,7 +26,8 @@ class _Links(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
-        self.refs += [attrs[a] for a in ("src", "href") if a in attrs]
+        # files the page references (not its own anchors: the table of contents links to its sections)
+        self.refs += [attrs[a] for a in ("src", "href") if a in attrs and not attrs[a].startswith("#")]
         if tag not in self.VOID:
             self.stack.append(tag)
 

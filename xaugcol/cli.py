@@ -23,6 +23,8 @@
     xaugcol condor prepare --config condor/submit.yaml --out SUBMISSION [--repo CHECKOUT]
     xaugcol condor merge SUBMISSION --out DIR
 
+    xaugcol report FOLDER [FOLDER ...] --out DIR [--sample TEXT] [--examples N] [--workers N] [--overwrite]
+
     xaugcol demo --out DIR [--jets N] [--epochs N] [--seeds K] [--top-k K] [--overwrite | --resume]
     xaugcol study --config configs/zz_vs_qcd.yaml --out DIR [--overwrite | --resume]
 
@@ -39,6 +41,7 @@ import contextlib
 import sys
 from pathlib import Path
 
+from xaugcol.console import say
 from xaugcol.output_folder import locked_output
 from xaugcol.processing.executors import DEFAULT_CHUNKSIZE, EXECUTORS, Timeouts, check_executor
 
@@ -50,7 +53,22 @@ class UsageError(Exception):
     """A bad argument: reported in one line, exit code 2."""
 
 
+class _Help(argparse.HelpFormatter):
+    """Every option's help ends with its default (where it has one that a flag does not already say)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        unset = action.default is None or action.default == argparse.SUPPRESS
+        if "default" in text or unset or isinstance(action.default, bool) or action.nargs == 0:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
+
     def error(self, message):  # argparse prints usage + error; we want one line
         raise UsageError(message)
 
@@ -95,9 +113,9 @@ class _Version(argparse.Action):
 
     def __call__(self, parser, namespace, values, option_string=None):
         import xaugcol
-        from xaugcol.jets.backend import describe_backend
+        from xaugcol.jets.backend import CITATION, describe_backend
 
-        print(f"xaugcol {xaugcol.__version__}; substructure: {describe_backend()}")
+        print(f"xaugcol {xaugcol.__version__}; substructure: {describe_backend()}\n{CITATION}")
         parser.exit()
 
 
@@ -105,15 +123,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="xaugcol", description="Explain why jet taggers decide as they do.")
     parser.add_argument("--version", action=_Version, nargs=0,
                         help="print the version and the active substructure backend, then exit")
+    parser.add_argument("-q", "--quiet", action="count", default=0,
+                        help="no progress bars or stage lines: errors and the final summary only")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="also the warnings of the libraries underneath (FastJet banner, coffea, ONNX export)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     gen = sub.add_parser("generate", help="generate events into NanoAOD-style ROOT files plus a coffea fileset")
     gsub = gen.add_subparsers(dest="source", required=True, parser_class=_Parser)
 
     toy = gsub.add_parser("toy", help="toy two-prong (signal) and one-prong-like (background) jets")
-    toy.add_argument("--jets", type=_non_negative_int, default=10_000, help="jets per class (default 10000)")
+    toy.add_argument("--jets", type=_non_negative_int, default=10_000, help="jets per class")
     toy.add_argument("--seed", type=_non_negative_int, default=1, help="random seed (same seed, same files)")
-    toy.add_argument("--out", type=Path, default=Path("out/toy"), help="output folder (default out/toy)")
+    toy.add_argument("--out", type=Path, required=True, help="output folder (ROOT files and fileset.json)")
     toy.add_argument("--config", type=Path, help="YAML file overriding toy parameters (see README)")
     toy.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
 
@@ -123,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     py.add_argument("--seed", type=_non_negative_int, default=1,
                     help="random seed (each worker seeds Pythia from it: same seed, same events)")
     py.add_argument("--workers", type=_positive_int, default=1, help="generator processes")
-    py.add_argument("--out", type=Path, default=Path("out/pythia"), help="output folder (default out/pythia)")
+    py.add_argument("--out", type=Path, required=True, help="output folder (ROOT files and fileset.json)")
     py.add_argument("--pthat-min", type=_positive_float, default=200.0, help="PhaseSpace:pTHatMin in GeV")
     py.add_argument("--flat-pthat", action="store_true", help="flat pT-hat spectrum, weights in genWeight")
     py.add_argument("--process-card", type=Path, help="YAML card adding processes")
@@ -153,11 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="join the XAUG variables before the final dense layers (dnn: always)")
     tr.add_argument("--seeds", type=_positive_int, default=1, help="ensemble size K (seeds 0..K-1)")
     tr.add_argument("--out", type=Path, help="output folder of the ensemble (or of the study's taggers)")
-    tr.add_argument("--epochs", type=_positive_int, default=20, help="maximum epochs (default 20)")
-    tr.add_argument("--batch-size", type=_positive_int, default=256, help="jets per mini-batch (default 256)")
-    tr.add_argument("--learning-rate", type=_positive_float, default=1e-3, help="Adam learning rate (default 0.001)")
+    tr.add_argument("--epochs", type=_positive_int, default=20, help="maximum epochs")
+    tr.add_argument("--batch-size", type=_positive_int, default=256, help="jets per mini-batch")
+    tr.add_argument("--learning-rate", type=_positive_float, default=1e-3, help="Adam learning rate")
     tr.add_argument("--patience", type=_positive_int, default=3,
-                    help="epochs without a better validation loss before stopping (default 3)")
+                    help="epochs without a better validation loss before stopping")
     tr.add_argument("--msd-window", action="store_true", help="only jets with 50 < mSD < 150 GeV")
     tr.add_argument("--matched-signal", action="store_true",
                     help="signal = only label-1 jets containing their generated boson (Pythia truth)")
@@ -187,9 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     _output_options(ex, "outputs")
 
     demo = sub.add_parser("demo", help="the whole chain on toy jets: generation to HTML report (~10 min)")
-    demo.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder (default out/demo)")
-    demo.add_argument("--jets", type=_positive_int, default=3000, help="toy jets per class (default 3000)")
-    demo.add_argument("--epochs", type=_positive_int, default=6, help="maximum training epochs (default 6)")
+    demo.add_argument("--out", type=Path, required=True, help="output folder (index.html is the report)")
+    demo.add_argument("--jets", type=_positive_int, default=3000, help="toy jets per class")
+    demo.add_argument("--epochs", type=_positive_int, default=6, help="maximum training epochs")
     demo.add_argument("--seeds", type=_positive_int, default=3, help="ensemble size")
     demo.add_argument("--top-k", type=_positive_int, help="reduced sets k = 1..K (default: all XAUG variables)")
     demo.add_argument("--workers", type=_positive_int, default=2, help="processes of the futures executor")
@@ -197,8 +219,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("study", help="the whole chain from a study configuration (e.g. configs/zz_vs_qcd.yaml)")
     st.add_argument("--config", type=Path, required=True, help="study YAML (see configs/)")
-    st.add_argument("--out", type=Path, help="output folder (default: out/<config name>)")
+    st.add_argument("--out", type=Path, required=True, help="output folder (index.html is the report)")
     _add_resume(st)
+
+    rp = sub.add_parser("report", help="figures and the HTML report of outputs made by hand (process, train, "
+                                       "explain), as a study draws them")
+    rp.add_argument("folders", type=Path, nargs="+",
+                    help="processing, tagger-ensemble and relevance output folders; a relevance output alone is "
+                         "enough (it names its jet tables and taggers)")
+    rp.add_argument("--out", type=Path, required=True, help="output folder (index.html and figures/)")
+    rp.add_argument("--sample", help="the sample written above the figures (default: the dataset names)")
+    rp.add_argument("--examples", type=_non_negative_int, default=2,
+                    help="example jets per class drawn with their relevance (0: none)")
+    rp.add_argument("--workers", type=_positive_int, default=2, help="processes drawing the figures")
+    rp.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
 
     co = sub.add_parser("condor", help="HTCondor: pack the environment, prepare plain jobs, merge their outputs")
     cs = co.add_subparsers(dest="condor", required=True)
@@ -218,12 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _timeout_options(parser) -> None:
     t = Timeouts()
     parser.add_argument("--remote-timeout", type=_positive_float, default=t.remote,
-                        help=f"seconds a remote (root://, https://) file may take to answer (default {t.remote:g})")
+                        help="seconds a remote (root://, https://) file may take to answer")
     parser.add_argument("--connect-timeout", type=_positive_float, default=t.connect,
-                        help=f"seconds to reach the Dask scheduler (default {t.connect:g})")
+                        help="seconds to reach the Dask scheduler")
     parser.add_argument("--worker-timeout", type=_positive_float, default=t.workers,
-                        help=f"seconds a Dask cluster may be without any worker before the run stops "
-                             f"(default {t.workers:g})")
+                        help="seconds a Dask cluster may be without any worker before the run stops")
 
 
 def _timeouts(args) -> Timeouts:
@@ -330,6 +363,9 @@ def _process(args) -> None:
         print(f"resumed: {result.report['chunks_from_checkpoints']} chunk(s) taken from the interrupted run")
     _print_skipped(result)
     print(f"jet tables: {out / 'jets'}; histograms: {out / 'histograms.root'}; report: {out / 'report.json'}")
+    from xaugcol.jets.backend import CITATION
+
+    say(f"substructure: {', '.join(result.report['substructure_backends'])} backend; please cite {CITATION}")
 
 
 def _train(args) -> None:
@@ -404,6 +440,18 @@ def _explain(args) -> None:
             print(f"{name} ({jets} jets), {rule}: {top}")
     _print_skipped(result)
     print(f"relevance histograms: {out / 'relevance.root'}; summary: {out / 'relevance.json'}")
+    _warn_outside_training_range(out / "relevance.json")
+
+
+def _warn_outside_training_range(relevance_json: Path) -> None:
+    import json
+
+    from xaugcol.training.domain import describe
+
+    for tagger, fractions in json.loads(relevance_json.read_text()).get("outside_training_range", {}).items():
+        text = describe(tagger, fractions)
+        if text:
+            print(text, file=sys.stderr)
 
 
 def _workflow(args) -> None:
@@ -417,11 +465,21 @@ def _workflow(args) -> None:
             out = args.out
         else:
             wf = Workflow.load(args.config)
-            out = args.out or Path("out") / args.config.stem
+            out = args.out
     except ValueError as err:
         raise UsageError(str(err)) from None
     result = run_workflow(wf, out, overwrite=args.overwrite, resume=args.resume)
     print(f"open {result['report']}")
+
+
+def _report_command(args) -> None:
+    from xaugcol.report.build import build_report
+
+    try:
+        page = build_report(args.folders, args.out, args.sample, args.examples, args.workers, args.overwrite)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    print(f"open {page}")
 
 
 def _report(out: Path, fileset: dict) -> None:
@@ -470,21 +528,32 @@ def _resumable(args) -> str:
     return f" ({done} finished chunk(s) checkpointed in {args.out}: --resume continues the run)" if done else ""
 
 
+# the errors that end a run with a one-line message, by exit code, as "module:class": looked up only in modules
+# already imported (an error cannot come from a module that never loaded), so --help and generate import neither
+# torch nor coffea
+USAGE_ERRORS = ("xaugcol.output_folder:OutputExistsError", "xaugcol.output_folder:OutputLockedError",
+                "xaugcol.processing.checkpoints:CheckpointError", "xaugcol.processing.runner:FilesetError",
+                "xaugcol.paths:UnsafePathError", "xaugcol.jets.backend:BackendError")
+DATA_ERRORS = ("xaugcol.processing.runner:BadFileError", "xaugcol.jets.constituents:MissingBranchError",
+               "xaugcol.models.errors:ModelFileError", "xaugcol.processing.chunk_guard:ChunkError")
+OUTPUT_ERRORS = ("xaugcol.atomic:OutputError", "xaugcol.processing.executors:ClusterError")
+
+
+def _is_one_of(err: BaseException, names: tuple[str, ...]) -> bool:
+    for name in names:
+        module, cls = name.split(":")
+        if module in sys.modules and isinstance(err, getattr(sys.modules[module], cls)):
+            return True
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
-    from xaugcol.atomic import OutputError
-    from xaugcol.jets.backend import BackendError
-    from xaugcol.jets.constituents import MissingBranchError
-    from xaugcol.output_folder import OutputExistsError, OutputLockedError
-    from xaugcol.models.errors import ModelFileError
-    from xaugcol.paths import UnsafePathError
-    from xaugcol.processing.checkpoints import CheckpointError
-    from xaugcol.processing.chunk_guard import ChunkError
-    from xaugcol.processing.executors import ClusterError
-    from xaugcol.processing.runner import BadFileError, FilesetError
+    from xaugcol.console import set_verbosity
 
     args = None
     try:
         args = build_parser().parse_args(argv)
+        set_verbosity(1 - args.quiet + args.verbose)
         if args.command == "process":
             _process(args)
         elif args.command == "train":
@@ -495,18 +564,21 @@ def main(argv: list[str] | None = None) -> int:
             _workflow(args)
         elif args.command == "condor":
             _condor(args)
+        elif args.command == "report":
+            _report_command(args)
         else:
             {"toy": _generate_toy, "pythia": _generate_pythia}[args.source](args)
-    except (UsageError, OutputExistsError, CheckpointError, OutputLockedError, FilesetError, UnsafePathError,
-            BackendError) as err:
-        print(f"xaugcol: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    except (BadFileError, MissingBranchError, ModelFileError, ChunkError) as err:
-        print(f"xaugcol: error: {err}", file=sys.stderr)
-        return EXIT_DATA
-    except (OutputError, ClusterError) as err:
-        print(f"xaugcol: error: {err}{_resumable(args)}", file=sys.stderr)
-        return EXIT_DATA
+    except Exception as err:  # noqa: BLE001 - sorted below; anything else is a bug and keeps its traceback
+        if isinstance(err, UsageError) or _is_one_of(err, USAGE_ERRORS):
+            print(f"xaugcol: error: {err}", file=sys.stderr)
+            return EXIT_USAGE
+        if _is_one_of(err, DATA_ERRORS):
+            print(f"xaugcol: error: {err}", file=sys.stderr)
+            return EXIT_DATA
+        if _is_one_of(err, OUTPUT_ERRORS):
+            print(f"xaugcol: error: {err}{_resumable(args)}", file=sys.stderr)
+            return EXIT_DATA
+        raise
     return 0
 
 

@@ -29,6 +29,12 @@ class Ensemble:
     config: ModelConfig
     spec: DataSpec  # inputs and the training selection (mSD window, matched signal)
     data: str | None  # the jet tables it was trained on (from config.yaml)
+    domain: tuple = ()  # ((column, min, max), ...): the range of its training jets (``xaugcol.training.domain``)
+    domain_jets: int = 0  # how many training jets that range is taken from
+
+    @property
+    def training_range(self) -> dict[str, list[float]]:
+        return {c: [lo, hi] for c, lo, hi in self.domain}
 
     @classmethod
     def load(cls, folder: str | Path, name: str | None = None) -> Ensemble:
@@ -45,12 +51,12 @@ class Ensemble:
             training = raw.get("training") or {}
             spec = DataSpec.of(config, training.get("msd_window", False), training.get("matched_signal", False))
             if first is None:
-                first = (config, spec, raw.get("data"))
+                first = (config, spec, raw.get("data"), _domain(raw.get("domain"), path), int(raw.get("domain_jets", 0)))
             elif spec != first[1]:
                 raise ModelFileError(f"{path}: member takes other inputs or selection than {paths[0]}")
             members.append((int(raw.get("seed", _seed_of(path.name))), str(path)))
-        config, spec, data = first
-        return cls(name, tuple(members), config, spec, data)
+        config, spec, data, domain, domain_jets = first
+        return cls(name, tuple(members), config, spec, data, domain, domain_jets)
 
     def load_members(self, device: str = "cpu") -> list[tuple[int, object, object]]:
         """[(seed, model in eval mode, XAUG scaler or None)]."""
@@ -66,6 +72,17 @@ class Ensemble:
 
 
 MEMBER = re.compile(r"^seed_[0-9]+$")
+
+
+def _domain(raw, path: Path) -> tuple:
+    """The training range of a member's config.yaml (absent in taggers trained before it was recorded)."""
+    if raw is None:
+        return ()
+    ok = isinstance(raw, dict) and all(isinstance(k, str) and isinstance(v, list) and len(v) == 2
+                                       and all(isinstance(x, (int, float)) for x in v) for k, v in raw.items())
+    if not ok:
+        raise ModelFileError(f"{path / CONFIG}: 'domain' must map columns to [min, max]")
+    return tuple((k, float(v[0]), float(v[1])) for k, v in sorted(raw.items()))
 
 
 def _complete_members(folder: Path) -> list[Path]:

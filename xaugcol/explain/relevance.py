@@ -19,6 +19,7 @@ from xaugcol.explain.histograms import CLASSES, fill_input_maps, fill_relevance,
 from xaugcol.explain.methods import MethodSpec
 from xaugcol.explain.statistics import feature_sums, normalise_per_jet
 from xaugcol.training.data import model_inputs
+from xaugcol.training.domain import outside_counts
 
 SPLIT_CHOICES = ("test", "val", "train", "all")
 
@@ -48,7 +49,8 @@ def explain_rows(rows: dict, ensemble: Ensemble, members: list[Explainer], metho
     """Histograms (``xaugcol.explain.histograms``) and counts for the jets of ``rows`` that the ensemble is
     explained on; ``processing``: the configuration of the jet tables. Counts: jets selected, jets skipped for
     NaN/inf inputs, per method the member-jets whose relevance is zero everywhere (left out of every histogram),
-    and the summed |output| and |absorbed| (what the method did not attribute), summed over members."""
+    and the summed |output| and |absorbed| (what the method did not attribute), summed over members; the jets
+    outside the range the tagger was trained on (``xaugcol.training.domain``)."""
     kinds, name = ensemble.spec.kinds, ensemble.name
     names = [m.name for m in methods]
     hists = tagger_histograms(name, kinds, names, processing, classes)
@@ -61,6 +63,7 @@ def explain_rows(rows: dict, ensemble: Ensemble, members: list[Explainer], metho
     if not keep.any():
         return hists, counts
     rows = {k: v[keep] for k, v in rows.items()}
+    counts.update(outside_counts(rows, ensemble.training_range))
     fill_input_maps(hists, name, kinds, rows, processing)
     for member in members:
         inputs = model_inputs(rows, ensemble.spec, member.scaler.transform if member.scaler is not None else None)

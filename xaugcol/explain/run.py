@@ -33,6 +33,7 @@ from xaugcol.processing.chunk_guard import skipped_chunks
 from xaugcol.processing.jet_table import ProcessingConfig
 from xaugcol.processing.runner import Execution, run_coffea, versions
 from xaugcol.processing.table_fileset import processed_folder, table_fileset
+from xaugcol.training.domain import outside_fractions
 
 RELEVANCE_ROOT = "relevance.root"
 RELEVANCE_JSON = "relevance.json"
@@ -102,6 +103,8 @@ def explain_tables(processor_class, jets: str | Path, taggers, out_dir: str | Pa
                         for t in ensembles},
             "counts": result.counts,
             "absorbed_fraction": {t.name: {r: _ratio(result.counts[t.name], r) for r in rules} for t in ensembles},
+            "outside_training_range": {t.name: outside_fractions(_summed(result.counts[t.name]), t.domain_jets)
+                                       for t in ensembles if t.domain},
             "skipped_files": skipped,
             "skipped_chunks": skipped_chunks(output),
             "chunks_from_checkpoints": resumed,
@@ -149,6 +152,14 @@ def summarise(hists: dict, ensemble: Ensemble, rules) -> dict:
         out[rule] = {"classes": classes, "ranking": ranking(classes), "xaug_ranking": ranking(classes, only=xaug),
                      "top_pair": list(pair) if pair else None}
     return out
+
+
+def _summed(per_dataset: dict) -> dict:
+    total: dict = {}
+    for counts in per_dataset.values():
+        for k, v in counts.items():
+            total[k] = total.get(k, 0) + v
+    return total
 
 
 def _ratio(counts: dict, rule: str) -> float | None:

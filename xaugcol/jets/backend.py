@@ -57,6 +57,24 @@ def active() -> str:
     return "extension" if module is not None else "fastjet"
 
 
+CITATION = "FastJet: M. Cacciari, G.P. Salam, G. Soyez, Eur. Phys. J. C72 (2012) 1896 [arXiv:1111.6097]"
+
+
+def silence_banner() -> None:
+    """FastJet prints its banner (authors, citation, licence) at the first clustering of every process, so once
+    per worker of a run; xaugcol states the citation once instead (``CITATION``: ``--version``, the processing
+    summary). Verbose runs (``-v``) keep the banner."""
+    from xaugcol.console import VERBOSE, verbosity
+
+    if verbosity() >= VERBOSE:
+        return
+    import fastjet
+
+    cluster_sequence = getattr(getattr(fastjet, "_swig", None), "ClusterSequence", None)
+    if cluster_sequence is not None and hasattr(cluster_sequence, "set_fastjet_banner_stream"):
+        cluster_sequence.set_fastjet_banner_stream(None)  # the one static stream all FastJet users here share
+
+
 def describe_backend() -> str:
     """The active substructure backend in words, for ``xaugcol --version`` and the processing report."""
     import fastjet

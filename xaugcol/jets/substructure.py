@@ -28,6 +28,8 @@ import numpy as np
 
 from xaugcol.jets import backend, fastjet_api
 
+backend.silence_banner()
+
 COLUMNS = (
     "msd", "sd_pt", "sd_eta", "sd_phi", "sd_n_constituents", "sd_two_prong",
     "sj1_pt", "sj1_eta", "sj1_phi", "sj1_mass", "sj2_pt", "sj2_eta", "sj2_phi", "sj2_mass", "sj_z", "sj_dr",

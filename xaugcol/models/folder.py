@@ -6,8 +6,13 @@ that resumes can prove it explains the same models."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
+import logging
+import os
 import pickle
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +20,7 @@ import torch
 import yaml
 
 from xaugcol.atomic import atomic_path, write_json
+from xaugcol.console import VERBOSE, quiet_library_warnings, verbosity
 from xaugcol.features.scaler import XAUGScaler
 from xaugcol.models.errors import ModelFileError
 from xaugcol.models.registry import ModelConfig, build_model
@@ -109,23 +115,65 @@ def load_state_dict(path: Path) -> dict:
     return state
 
 
+# Which torch exporter writes model.onnx. "torchscript" (the default) is deprecated by torch but takes 0.1-0.2 s per
+# tagger here; "dynamo", the supported one (needs onnxscript), takes 2-7 s: minutes for an ensemble study. Both are
+# checked against torch on a batch of another size than the traced one.
+EXPORTER_ENV = "XAUGCOL_ONNX_EXPORTER"
+EXPORTERS = ("torchscript", "dynamo")
+
+
+def onnx_exporter() -> str:
+    name = os.environ.get(EXPORTER_ENV, "torchscript").strip().lower() or "torchscript"
+    if name not in EXPORTERS:
+        raise ValueError(f"{EXPORTER_ENV}={name!r}: expected one of {', '.join(EXPORTERS)}")
+    return name
+
+
 def export_onnx(folder: str | Path, model: torch.nn.Module, example: tuple[torch.Tensor, ...],
                 names: tuple[str, ...], rtol: float = 1e-4, atol: float = 1e-4) -> float:
-    """Write ``model.onnx`` (dynamic batch size) and check it against torch with onnxruntime on ``example``;
-    return the largest absolute difference. Raises when they disagree."""
+    """Write ``model.onnx`` (dynamic batch size, ``onnx_exporter()``) and check it against torch with onnxruntime
+    on ``example`` and on a batch of another size; return the largest absolute difference. Raises when they
+    disagree."""
     import onnxruntime
 
     folder = Path(folder)
     model = model.cpu().eval()
-    with atomic_path(folder / ONNX) as tmp:
-        torch.onnx.export(model, example, str(tmp), input_names=list(names), output_names=["logit"],
-                          dynamic_axes={**{n: {0: "batch"} for n in names}, "logit": {0: "batch"}},
-                          opset_version=17, dynamo=False)
+    exporter = onnx_exporter()
+    with atomic_path(folder / ONNX) as tmp, warnings.catch_warnings(), _quiet_exporter():
+        quiet_library_warnings()  # torch's tracing notes on its own LSTM and conv modules, the deprecation notice
+        if exporter == "dynamo":
+            batch = torch.export.Dim("batch", min=1)
+            torch.onnx.export(model, example, str(tmp), input_names=list(names), output_names=["logit"],
+                              dynamic_shapes=(tuple({0: batch} for _ in names),), opset_version=18, dynamo=True,
+                              external_data=False, verbose=False)
+        else:
+            torch.onnx.export(model, example, str(tmp), input_names=list(names), output_names=["logit"],
+                              dynamic_axes={**{n: {0: "batch"} for n in names}, "logit": {0: "batch"}},
+                              opset_version=17, dynamo=False)
         session = onnxruntime.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-        got = session.run(None, {n: t.numpy() for n, t in zip(names, example)})[0]
-        with torch.no_grad():
-            want = model(*example).numpy()
-        diff = float(np.max(np.abs(got - want))) if want.size else 0.0
-        if not np.allclose(got, want, rtol=rtol, atol=atol):
-            raise RuntimeError(f"ONNX export of {folder} disagrees with torch (max |diff| = {diff:.3g})")
+        diff = 0.0
+        for batch in (example, tuple(torch.cat([t, t[: max(1, len(t) // 2)]]) for t in example)):
+            got = session.run(None, {n: t.numpy() for n, t in zip(names, batch)})[0]
+            with torch.no_grad():
+                want = model(*batch).numpy()
+            diff = max(diff, float(np.max(np.abs(got - want))) if want.size else 0.0)
+            if not np.allclose(got, want, rtol=rtol, atol=atol):
+                raise RuntimeError(f"ONNX export ({exporter}) of {folder} disagrees with torch on a batch of "
+                                   f"{len(want)} (max |diff| = {diff:.3g})")
     return diff
+
+
+@contextlib.contextmanager
+def _quiet_exporter():
+    """The dynamo exporter prints its steps and logs the torchvision operators it skips: not in normal runs."""
+    if verbosity() >= VERBOSE:
+        yield
+        return
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        logger.setLevel(level)

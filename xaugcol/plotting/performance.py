@@ -1,4 +1,5 @@
-"""ROC curves of every tagger ensemble: the mean over members with a band of one standard deviation."""
+"""ROC curves of tagger ensembles: the mean over members with a band of one standard deviation, one panel per
+tagger family (without and with the XAUG variables side by side), the XAUG-only DNN as reference in each."""
 
 from __future__ import annotations
 
@@ -7,35 +8,59 @@ from pathlib import Path
 
 import numpy as np
 
-from xaugcol.plotting.style import figure, label, save, tagger_style
+from xaugcol.plotting.style import figure, label, panel_title, save, tagger_style
+
+REFERENCE = "dnn"  # the XAUG-only tagger, drawn in every panel
 
 
-def member_rocs(ensemble_folder: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """(background-efficiency grid, signal efficiency per member (members, grid)) from the members' metrics."""
+def member_rocs(ensemble_folder: str | Path) -> tuple[np.ndarray, np.ndarray, int]:
+    """(background-efficiency grid, signal efficiency per member (members, grid), the fewest background jets a
+    member was tested on) from the members' metrics."""
     folder = Path(ensemble_folder)
     summary = json.loads((folder / "metrics.json").read_text())
-    rocs = [json.loads((folder / m / "metrics.json").read_text())["roc"] for m in summary["members"]]
-    grid = np.asarray(rocs[0]["bkg_eff"])
-    return grid, np.array([np.interp(grid, r["bkg_eff"], r["sig_eff"]) for r in rocs])
+    members = [json.loads((folder / m / "metrics.json").read_text()) for m in summary["members"]]
+    grid = np.asarray(members[0]["roc"]["bkg_eff"])
+    sig = np.array([np.interp(grid, m["roc"]["bkg_eff"], m["roc"]["sig_eff"]) for m in members])
+    n_background = min(m.get("n_background", 10_000) for m in members)
+    return grid, sig, n_background
+
+
+def auc_text(ensemble_folder: str | Path) -> str:
+    """AUC mean +- spread over the members, for a legend."""
+    auc = json.loads((Path(ensemble_folder) / "metrics.json").read_text())["summary"]["auc"]
+    return f"AUC {auc['mean']:.3f} $\\pm$ {auc['std']:.3f}"
 
 
 def plot_rocs(ensembles: dict[str, str | Path], out_stem: str | Path, sample: str) -> list[Path]:
-    """Background efficiency (log) against signal efficiency; solid with XAUG, dashed without."""
-    fig, axes = figure()
-    ax = axes[0, 0]
-    for name, folder in ensembles.items():
-        grid, sig = member_rocs(folder)
-        mean, std = sig.mean(axis=0), sig.std(axis=0, ddof=1) if len(sig) > 1 else np.zeros(len(grid))
-        keep = grid > 0
-        style = tagger_style(name)
-        ax.plot(mean[keep], grid[keep], label=f"{name} ({len(sig)})", **style)
-        ax.fill_betweenx(grid[keep], (mean - std)[keep], (mean + std)[keep], color=style["color"], alpha=0.2)
-    ax.set_yscale("log")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(1e-4, 1)
-    ax.set_xlabel("signal efficiency")
-    ax.set_ylabel("background efficiency")
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(loc="lower right", fontsize=14, title="tagger (members)", title_fontsize=14)
-    label(ax, sample)
-    return save(fig, out_stem)
+    """Background efficiency (log) against signal efficiency, one panel per tagger family; solid with XAUG, dashed
+    without, the XAUG-only DNN dotted; each curve stops at one background jet of its test set."""
+    families = sorted({name.split("_")[0] for name in ensembles} - {REFERENCE}) or [REFERENCE]
+    fig, axes = figure(len(families), width=8.0, height=8.0)
+    floor = 1.0
+    for ax, family in zip(axes.flat, families):
+        names = [n for n in ensembles if n.split("_")[0] == family]
+        if family != REFERENCE:
+            names += [n for n in ensembles if n.split("_")[0] == REFERENCE]
+        for name in names:
+            grid, sig, n_background = member_rocs(ensembles[name])
+            lowest = 1.0 / max(n_background, 1)
+            floor = min(floor, lowest)
+            keep = grid >= lowest  # below one background jet the curve is an empty staircase
+            mean = sig.mean(axis=0)
+            std = sig.std(axis=0, ddof=1) if len(sig) > 1 else np.zeros(len(grid))
+            style = tagger_style(name)
+            if family != REFERENCE and name.split("_")[0] == REFERENCE:
+                style = {**style, "linestyle": ":"}
+            ax.plot(mean[keep], grid[keep], label=f"{name} ({len(sig)}): {auc_text(ensembles[name])}", **style)
+            ax.fill_betweenx(grid[keep], (mean - std)[keep], (mean + std)[keep], color=style["color"], alpha=0.2)
+        ax.set_yscale("log")
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("signal efficiency")
+        ax.set_ylabel("background efficiency")
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(loc="lower right", fontsize=12, title="tagger (members)", title_fontsize=12)
+        panel_title(ax, family)
+    for ax in axes.flat:
+        ax.set_ylim(floor, 1)
+    label(axes.flat[0], sample, axes[0, -1])
+    return save(fig, out_stem, minor_ticks=True)  # the decades of the log axis

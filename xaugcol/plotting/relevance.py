@@ -10,27 +10,39 @@ import numpy as np
 
 from xaugcol.explain.summary import pair_histograms, profile
 from xaugcol.features.kinds import feature_label
-from xaugcol.plotting.style import CLASS_COLOURS, CLASS_NAMES, figure, label, panel_title, save
+from xaugcol.plotting.style import CLASS_COLOURS, CLASS_NAMES, CLASS_ORDER, figure, label, panel_title, save
 
 MAX_BARS = 25
+DISCRETE_BINS = 3  # a profile of this few value bins is a flag (0, 1) or a charge (-1, 0, 1)
 
 
-def plot_feature_relevance(summary: dict, tagger: str, rule: str, out_stem, sample: str) -> list[Path]:
+def plot_feature_relevance(summary: dict, tagger: str, rule: str, out_stem, sample: str,
+                           groups: list[list[str]] | None = None) -> list[Path]:
     """Horizontal bars of the mean normalised relevance per feature, signal and background, with error bars of
-    one standard deviation over the ensemble members; features in ranking order (at most ``MAX_BARS``)."""
+    one standard deviation over the ensemble members; features in ranking order (at most ``MAX_BARS``). ``groups``:
+    features drawn in panels of their own scale (a joined tagger's image or particle sum beside its XAUG
+    variables); default one panel."""
     s = summary[tagger][rule]
-    names = s["ranking"][:MAX_BARS][::-1]
-    fig, axes = figure(height=max(6.0, 0.45 * len(names) + 3))
-    ax = axes[0, 0]
-    y = np.arange(len(names))
-    for offset, (cls, k) in zip((0.2, -0.2), (("signal", 1), ("background", 0))):
-        means = [s["classes"][cls][f]["mean"] or 0.0 for f in names]
-        errs = [s["classes"][cls][f]["std"] for f in names]
-        ax.barh(y + offset, means, height=0.4, xerr=errs, color=CLASS_COLOURS[k], label=cls, capsize=3)
-    ax.set_yticks(y, [feature_label(f) for f in names], fontsize=13)
-    ax.set_xlabel("mean normalised relevance")
-    ax.legend(loc="lower right", fontsize=14, title=f"{tagger}, {rule}", title_fontsize=14)
-    label(ax, sample)
+    ranked = s["ranking"]
+    groups = [g for g in (groups or [ranked]) if g]
+    panels = [[f for f in ranked if f in set(g)][:MAX_BARS][::-1] for g in groups]
+    heights = [max(2.0, 0.45 * len(names) + 1.0) for names in panels]
+    fig, axes = figure(1, len(panels), height=sum(heights) + 2.0, height_ratios=heights)
+    drawn = [k for k in CLASS_ORDER if CLASS_NAMES[k] in s["classes"]
+             and any(v["mean"] is not None for v in s["classes"][CLASS_NAMES[k]].values())]
+    height = 0.8 / max(len(drawn), 1)
+    for ax, names in zip(axes[:, 0], panels):
+        y = np.arange(len(names))
+        for i, k in enumerate(drawn):
+            cls = CLASS_NAMES[k]
+            means = [s["classes"][cls][f]["mean"] or 0.0 for f in names]
+            errs = [s["classes"][cls][f]["std"] for f in names]
+            offset = 0.4 - height * (i + 0.5)
+            ax.barh(y + offset, means, height=height, xerr=errs, color=CLASS_COLOURS[k], label=cls, capsize=3)
+        ax.set_yticks(y, [feature_label(f) for f in names], fontsize=13)
+        ax.set_xlabel("mean normalised relevance")
+    axes[0, 0].legend(loc="lower right", fontsize=14, title=f"{tagger}, {rule}", title_fontsize=14)
+    label(axes[0, 0], sample)
     return save(fig, out_stem)
 
 
@@ -47,14 +59,26 @@ def plot_profiles(hists: dict, summary: dict, tagger: str, rule: str, out_stem, 
     fig, axes = figure(ncols, nrows, width=7.0, height=6.0)
     for ax, f in zip(axes.flat, features):
         twin = ax.twinx()
-        for k in (1, 0):
+        discrete = None
+        for k in _labels(hists, f"profile/{tagger}/{f}"):
+            offset = {1: -0.06, 0: 0.06, -1: 0.0}[k]
             centres, mean, err, n_entries = profile(hists, tagger, f, rule, k)
+            if not n_entries.sum():
+                continue
+            discrete = len(centres) <= DISCRETE_BINS  # a flag or the charge: points at its values, not a block
             ok = n_entries > 0
-            ax.errorbar(centres[ok], mean[ok], yerr=err[ok], fmt="o", ms=4, color=CLASS_COLOURS[k],
+            x = centres + (offset if discrete else 0.0)
+            ax.errorbar(x[ok], mean[ok], yerr=err[ok], fmt="o", ms=6 if discrete else 4, color=CLASS_COLOURS[k],
                         label=CLASS_NAMES[k])
-            width = centres[1] - centres[0] if len(centres) > 1 else 1.0
-            twin.bar(centres, n_entries / max(n_entries.sum(), 1), width=width, color=CLASS_COLOURS[k], alpha=0.15)
-        twin.set_yticks([])
+            shares = n_entries / max(n_entries.sum(), 1)
+            if discrete:
+                twin.bar(x, shares, width=0.1, color=CLASS_COLOURS[k], alpha=0.15)
+            else:  # one filled step per class (a bar per bin would be hundreds of patches to lay out)
+                twin.stairs(shares, _edges(centres), fill=True, color=CLASS_COLOURS[k], alpha=0.15)
+        if discrete:
+            ax.set_xticks(centres, [f"{c:g}" for c in centres])
+            ax.set_xlim(centres[0] - 0.5, centres[-1] + 0.5)
+        twin.set_axis_off()  # the shaded input distribution needs no axis of its own (and its ticks cost time)
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_xlabel(feature_label(f), fontsize=14)
         ax.set_ylabel("mean normalised relevance", fontsize=14)
@@ -72,16 +96,18 @@ def plot_pair(hists: dict, summary: dict, tagger: str, rule: str, out_stem, samp
     if not pair:
         return None
     h_sum, h_jets = pair_histograms(hists, tagger, tuple(pair))
-    fig, axes = figure(2, 1, width=9.0, height=8.0)
-    sums = {k: h_sum[{"rule": rule, "label": hist.loc(k)}] for k in (1, 0)}
-    jets = {k: h_jets[{"rule": rule, "label": hist.loc(k)}].values() for k in (1, 0)}
+    labels = [k for k in CLASS_ORDER if k in set(h_jets.axes["label"])
+              and h_jets[{"rule": rule, "label": hist.loc(k)}].sum()]
+    fig, axes = figure(len(labels), 1, width=9.0, height=8.0)
+    sums = {k: h_sum[{"rule": rule, "label": hist.loc(k)}] for k in labels}
+    jets = {k: h_jets[{"rule": rule, "label": hist.loc(k)}].values() for k in labels}
     with np.errstate(invalid="ignore", divide="ignore"):
-        means = {k: np.where(jets[k] > 0, sums[k].values() / jets[k], np.nan) for k in (1, 0)}
+        means = {k: np.where(jets[k] > 0, sums[k].values() / jets[k], np.nan) for k in labels}
     finite = np.concatenate([m[np.isfinite(m)] for m in means.values()])
     vmax = float(np.abs(finite).max()) if finite.size else 1.0
-    for ax, k in zip(axes.flat, (1, 0)):
+    for ax, k in zip(axes.flat, labels):
         xa, ya = sums[k].axes
-        mesh = ax.pcolormesh(xa.edges, ya.edges, means[k].T, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+        mesh = ax.pcolormesh(xa.edges, ya.edges, means[k].T, cmap="RdBu_r", vmin=-vmax, vmax=vmax, rasterized=True)
         ax.set_xlabel(feature_label(pair[0]), fontsize=14)
         ax.set_ylabel(feature_label(pair[1]), fontsize=14)
         panel_title(ax, f"{CLASS_NAMES[k]}, {tagger}, {rule}")
@@ -100,21 +126,25 @@ def plot_heatmaps(hists: dict, tagger: str, rule: str, out_stem, sample: str,
     h = hists[key][{"rule": rule}]
     jets = hists[f"jets/{tagger}"][{"rule": rule}]
     images = hists[f"{kind}_input/{tagger}"]
-    fig, axes = figure(2, 2, width=8.0, height=7.0)
-    for col, k in enumerate((1, 0)):
-        n_members = jets[{"label": hist.loc(k)}].values().sum()
-        n_jets = images[{"label": hist.loc(k)}]
+    labels = [k for k in _labels(hists, f"{kind}_input/{tagger}") if images[{"label": hist.loc(k)}].sum()]
+    fig, axes = figure(len(labels), 2, width=8.0, height=7.0)
+    averages, signed = {}, {}
+    for k in labels:
         sel = {"label": hist.loc(k)}
-        signed = h[{**sel, "sign": "positive"}].values() - h[{**sel, "sign": "negative"}].values()
-        signed = signed / max(n_members, 1)
-        avg = n_jets.values()
-        avg = avg / max(avg.sum(), 1e-300)
-        x, y = n_jets.axes
-        top = axes[0, col].pcolormesh(x.edges, y.edges, avg.T, cmap="viridis",
-                                      norm=_log_norm(avg))
+        n_members = jets[sel].values().sum()
+        values = h[{**sel, "sign": "positive"}].values() - h[{**sel, "sign": "negative"}].values()
+        signed[k] = values / max(n_members, 1)
+        avg = images[sel].values()
+        averages[k] = avg / max(avg.sum(), 1e-300)
+    # one colour scale for both classes, so their relevance (and their images) compare at a glance
+    vmax = max(float(np.abs(v).max()) for v in signed.values()) or 1.0
+    norm = _log_norm(np.concatenate([a.ravel() for a in averages.values()]))
+    x, y = images[{"label": hist.loc(labels[0])}].axes
+    for col, k in enumerate(labels):
+        top = axes[0, col].pcolormesh(x.edges, y.edges, averages[k].T, cmap="viridis", norm=norm, rasterized=True)
         fig.colorbar(top, ax=axes[0, col], label="fraction of jet $p_T$")
-        vmax = float(np.abs(signed).max()) or 1.0
-        bottom = axes[1, col].pcolormesh(x.edges, y.edges, signed.T, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+        bottom = axes[1, col].pcolormesh(x.edges, y.edges, signed[k].T, cmap="RdBu_r", vmin=-vmax, vmax=vmax,
+                                         rasterized=True)
         fig.colorbar(bottom, ax=axes[1, col], label="mean normalised relevance")
         panel_title(axes[0, col], f"average {CLASS_NAMES[k]} {kind}")
         panel_title(axes[1, col], f"{CLASS_NAMES[k]}: {rule}, {tagger}")
@@ -123,6 +153,18 @@ def plot_heatmaps(hists: dict, tagger: str, rule: str, out_stem, sample: str,
             ax.set_ylabel(y.label, fontsize=13)
     label(axes[0, 0], sample, axes[0, -1])
     return save(fig, out_stem)
+
+
+def _edges(centres: np.ndarray) -> np.ndarray:
+    """Bin edges of regular bins from their centres."""
+    width = centres[1] - centres[0] if len(centres) > 1 else 1.0
+    return np.append(centres - width / 2, centres[-1] + width / 2)
+
+
+def _labels(hists: dict, key: str) -> list[int]:
+    """The classes (1, 0, -1: signal, background, data) a histogram has, in drawing order."""
+    present = set(hists[key].axes["label"])
+    return [k for k in CLASS_ORDER if k in present]
 
 
 def _log_norm(values):

@@ -7,12 +7,14 @@ CI artefact. Every text from the configuration or the data is escaped.
 from __future__ import annotations
 
 import json
+import re
 from html import escape
 from pathlib import Path
 
 import yaml
 
 from xaugcol.atomic import atomic_path
+from xaugcol.training.domain import CHANCE_FACTOR, WARN_FRACTION
 
 SECTIONS = {
     "inputs": "Input distributions",
@@ -31,14 +33,32 @@ body { font-family: sans-serif; margin: 2em auto; max-width: 1200px; color: #222
 table { border-collapse: collapse; margin: 1em 0; }
 th, td { border: 1px solid #bbb; padding: 0.25em 0.6em; text-align: right; }
 th { background: #eee; } td.name { text-align: left; }
-figure { display: inline-block; margin: 0.5em; max-width: 560px; vertical-align: top; }
-figure img { max-width: 100%; border: 1px solid #ddd; }
-figcaption { font-size: 0.9em; }
+figure { display: inline-block; margin: 0.5em; width: 540px; vertical-align: top; }
+figure img { width: 100%; border: 1px solid #ddd; cursor: zoom-in; }
+figcaption { font-size: 0.9em; line-height: 1.35; }
+nav.toc { background: #f6f6f6; padding: 0.5em 1.5em; display: inline-block; }
+nav.toc li { margin: 0.15em 0; }
 pre { background: #f6f6f6; padding: 1em; overflow-x: auto; }
 """
 
 
+def heading(title: str, level: int = 2) -> str:
+    """A section heading with an anchor; level-2 headings make the report's table of contents."""
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "section"
+    return f"<h{level} id='{slug}'>{escape(title)}</h{level}>"
+
+
+def table_of_contents(sections: list[str]) -> str:
+    entries = re.findall(r"<h2 id='([^']+)'>(.*?)</h2>", "\n".join(sections))
+    if not entries:
+        return ""
+    return ("<nav class='toc'><strong>Contents</strong><ol>"
+            + "".join(f"<li><a href='#{slug}'>{title}</a></li>" for slug, title in entries) + "</ol></nav>")
+
+
 def _pm(stat: dict, digits: int = 4) -> str:
+    if stat.get("mean") is None:  # a class with no jets (signal and background in real data)
+        return "-"
     return f"{stat['mean']:.{digits}f} &plusmn; {stat['std']:.{digits}f}"
 
 
@@ -54,9 +74,12 @@ def metrics_table(taggers: dict) -> str:
 
 def ranking_table(relevance: dict, tagger: str, rule: str) -> str:
     s = relevance["relevance"][tagger][rule]
-    rows = ["<tr><th>rank</th><th>input</th><th>all jets</th><th>signal</th><th>background</th></tr>"]
+    classes = [c for c in ("all", "signal", "background", "data") if c in s["classes"]
+               and any(v["mean"] is not None for v in s["classes"][c].values())]
+    rows = ["<tr><th>rank</th><th>input</th>" + "".join(f"<th>{'all jets' if c == 'all' else c}</th>"
+                                                        for c in classes) + "</tr>"]
     for i, f in enumerate(s["ranking"][:TOP_FEATURES], 1):
-        cells = "".join(f"<td>{_pm(s['classes'][c][f], 3)}</td>" for c in ("all", "signal", "background"))
+        cells = "".join(f"<td>{_pm(s['classes'][c][f], 3)}</td>" for c in classes)
         rows.append(f"<tr><td>{i}</td><td class='name'>{escape(f)}</td>{cells}</tr>")
     return "<table>" + "".join(rows) + "</table>"
 
@@ -84,15 +107,36 @@ def counts_table(relevance: dict) -> str:
 
 
 def taggers_section(taggers: dict) -> str:
-    return "<h2>Taggers</h2>" + metrics_table(taggers)
+    return heading("Taggers") + metrics_table(taggers)
+
+
+def outside_table(relevance: dict) -> str:
+    """Per tagger, the share of explained jets outside the range of its training jets, overall and per column."""
+    outside = relevance.get("outside_training_range") or {}
+    if not outside:
+        return ""
+    rows = ["<tr><th>tagger</th><th>outside the training range</th><th>chance</th>"
+            "<th>by column (largest first)</th></tr>"]
+    for name, f in outside.items():
+        worst = sorted(((c, v) for c, v in f["by_column"].items() if v > 0), key=lambda cv: -cv[1])[:5]
+        detail = ", ".join(f"{escape(c)} {v:.1%}" for c, v in worst) or "-"
+        flag = " <strong>(extrapolating)</strong>" if f["flagged"] else ""
+        rows.append(f"<tr><td class='name'>{escape(name)}</td><td>{f['fraction']:.1%}{flag}</td>"
+                    f"<td>{f['chance']:.1%}</td><td class='name'>{detail}</td></tr>")
+    return (heading("Jets outside the training range") +
+            "<p>A jet whose pt, eta, mass or any scaled input lies outside the range of the tagger's training jets "
+            "asks it to extrapolate, and its decisions and relevance there describe an extrapolation. Chance: at "
+            "most the share that jets drawn from the training distribution would put outside (2 C / (N + 1) for C "
+            f"columns and N training jets); a tagger is flagged above {CHANCE_FACTOR:g} times that and above "
+            f"{WARN_FRACTION:.0%}.</p><table>" + "".join(rows) + "</table>")
 
 
 def relevance_section(relevance: dict, taggers: dict) -> str:
-    parts = [f"<p>Jets explained ({escape(relevance['config']['split'])} split, per member) and the bias share "
+    parts = [heading("Explained jets") + f"<p>Jets explained ({escape(relevance['config']['split'])} split, per member) and the bias share "
              f"&Sigma;|logit &minus; &Sigma;R<sub>inputs</sub>| / &Sigma;|logit|: the part of the explained logit "
              f"that biases and stabilisers took instead of the inputs. Above 100 % the inputs' relevance and the "
-             f"biases' cancel in part.</p>" + counts_table(relevance),
-             "<h2>Ranking by mean normalised relevance</h2>"
+             f"biases' cancel in part.</p>" + counts_table(relevance) + outside_table(relevance),
+             heading("Ranking by mean normalised relevance") +
              "<p>Per jet, every relevance is divided by the largest absolute one; per input the absolute "
              "normalised relevance is summed (over pixels, over particles) and averaged over jets. "
              "Errors: standard deviation over the ensemble members.</p>"]
@@ -105,7 +149,7 @@ def relevance_section(relevance: dict, taggers: dict) -> str:
 def reduced_section(tagger: str, rule: str, rows: list[dict]) -> str:
     if not rows:
         return ""
-    return (f"<h2>Reduced XAUG sets</h2><p>The {escape(tagger)} retrained on its k most relevant XAUG variables "
+    return (heading("Reduced XAUG sets") + f"<p>The {escape(tagger)} retrained on its k most relevant XAUG variables "
             f"({escape(rule)} ranking).</p>" + reduced_table(rows))
 
 
@@ -115,21 +159,24 @@ def figure_sections(figures: dict) -> str:
         items = figures.get(section) or []
         if not items:
             continue
-        parts.append(f"<h2>{escape(title)}</h2>")
+        parts.append(heading(title))
         for item in items:
-            stem = item["stem"]
-            parts.append(f"<figure><a href='{escape(stem)}.pdf'><img src='{escape(stem)}.png' "
-                         f"alt='{escape(item['caption'])}'></a><figcaption>{escape(item['caption'])}"
-                         f"</figcaption></figure>")
+            stem = escape(item["stem"])
+            # the thumbnail opens the full-size PNG; the PDF is there for papers
+            parts.append(f"<figure><a href='{stem}.png' target='_blank'><img src='{stem}.png' loading='lazy' "
+                         f"alt='{escape(item['caption'])}'></a><figcaption>{escape(item['caption'])} "
+                         f"<a href='{stem}.pdf'>PDF</a></figcaption></figure>")
     return "\n".join(parts)
 
 
 def write_report(out: Path, title: str, raw_config: dict, sections: list[str], timings: dict) -> Path:
     """``index.html`` in ``out``: the stages' sections in study order, the configuration and the timings."""
     out = Path(out)
+    sections = [s for s in sections if s] + [heading("Configuration") + "<pre>"
+                                             + escape(yaml.safe_dump(raw_config, sort_keys=False)) + "</pre>"]
     parts = [f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title>"
-             f"<style>{STYLE}</style></head><body>", f"<h1>{escape(title)}</h1>", *[s for s in sections if s]]
-    parts.append("<h2>Configuration</h2><pre>" + escape(yaml.safe_dump(raw_config, sort_keys=False)) + "</pre>")
+             f"<style>{STYLE}</style></head><body>", f"<h1>{escape(title)}</h1>", table_of_contents(sections),
+             *sections]
     parts.append("<p>Stage timings (s): " + escape(", ".join(f"{k} {v}" for k, v in timings.items())) + "</p>")
     parts.append("</body></html>\n")
     path = out / "index.html"

@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
+from xaugcol.console import counter
 from xaugcol.output_folder import output_lock
 from xaugcol.paths import plain_name, under
 from xaugcol.sources.nanoaod import write_events
@@ -143,16 +143,14 @@ def _generate(out_dir: Path, processes: list[Process], n_events: int, seed: int,
             path = under(out_dir, f"{process.name}.root" if workers == 1 else f"{process.name}_{k:03d}.root")
             jobs.append(PythiaJob(process, n, seeds[k], k, str(path), pthat_min, flat_pthat))
 
-    bar = tqdm(total=n_events * len(processes), unit="evt", desc="pythia", disable=not progress)
     results = []
-    try:
+    with counter(f"Pythia 8: {', '.join(p.name for p in processes)}", n_events * len(processes), "events",
+                 progress) as advance:
         if workers == 1:
             for job in jobs:
-                results.append(run_job(job, _BarQueue(bar)))
+                results.append(run_job(job, _BarQueue(advance)))
         else:
-            results = _run_parallel(jobs, workers, bar)
-    finally:
-        bar.close()
+            results = _run_parallel(jobs, workers, advance)
 
     fileset = {}
     for process in processes:
@@ -186,14 +184,14 @@ def _generate(out_dir: Path, processes: list[Process], n_events: int, seed: int,
 class _BarQueue:
     """The in-process stand-in for a progress queue."""
 
-    def __init__(self, bar):
-        self.bar = bar
+    def __init__(self, advance):
+        self.advance = advance
 
     def put(self, n):
-        self.bar.update(n)
+        self.advance(n)
 
 
-def _run_parallel(jobs: list[PythiaJob], workers: int, bar) -> list[dict]:
+def _run_parallel(jobs: list[PythiaJob], workers: int, advance) -> list[dict]:
     ctx = mp.get_context("spawn")  # a fresh interpreter per worker: no state shared with the parent
     with ctx.Manager() as manager:
         progress = manager.Queue()
@@ -204,14 +202,14 @@ def _run_parallel(jobs: list[PythiaJob], workers: int, bar) -> list[dict]:
                 done, pending = cf.wait(pending, timeout=0.2)
                 for fut in done:
                     fut.result()  # raise a worker's error at once
-                _drain(progress, bar)
-            _drain(progress, bar)
+                _drain(progress, advance)
+            _drain(progress, advance)
             return [f.result() for f in futures]
 
 
-def _drain(progress, bar) -> None:
+def _drain(progress, advance) -> None:
     while True:
         try:
-            bar.update(progress.get_nowait())
+            advance(progress.get_nowait())
         except queue.Empty:
             return

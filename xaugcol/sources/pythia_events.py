@@ -23,7 +23,10 @@ import fastjet
 import numpy as np
 import vector
 
+from xaugcol.jets.backend import silence_banner
 from xaugcol.sources.nanoaod import pf_pdg_id
+
+silence_banner()
 
 vector.register_awkward()
 

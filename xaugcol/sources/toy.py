@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import vector
 from pydantic import model_validator
-from tqdm import tqdm
 
 from xaugcol.config_models import ConfigModel, Number, PositiveInt, read_yaml, validated
+from xaugcol.console import counter
 from xaugcol.sources.distributions import Dist
 from xaugcol.sources.nanoaod import collection, write_events
 
@@ -276,21 +276,17 @@ def class_seed(seed: int, label: int) -> np.random.SeedSequence:
 def write_toy_file(path, cfg: ToyConfig, label: int, n_jets: int, seed: int, progress: bool = False) -> int:
     """Generate ``n_jets`` toy jets of one class and write them atomically to ``path``."""
     rng = np.random.Generator(np.random.PCG64(class_seed(seed, label)))
-    bar = tqdm(total=n_jets, unit="jet", desc=f"toy label={label}", disable=not progress)
-
     sizes = [min(CHUNK_JETS, n_jets - start) for start in range(0, n_jets, CHUNK_JETS)] or [0]
 
-    def chunks():
-        done = 0
-        for n in sizes:
-            yield generate_chunk(cfg, label, n, rng, first_event=done + 1)
-            done += n
-            bar.update(n)
+    with counter(f"toy {'signal' if label else 'background'}", n_jets, "jets", progress) as advance:
+        def chunks():
+            done = 0
+            for n in sizes:
+                yield generate_chunk(cfg, label, n, rng, first_event=done + 1)
+                done += n
+                advance(n)
 
-    try:
         return write_events(path, chunks())
-    finally:
-        bar.close()
 
 
 TOY_DATASETS = {"toy_signal": 1, "toy_background": 0}

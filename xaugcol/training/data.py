@@ -80,6 +80,11 @@ class JetTables:
                 raise ValueError(f"jet table {f}: missing column(s) {missing} needed by the tagger "
                                  f"(inputs {list(spec.inputs)})")
 
+    def present(self, columns) -> list[str]:
+        """The ``columns`` every table holds (the kinematics always; stored-layout tables lack some XAUG ones)."""
+        names = [set(pq.ParquetFile(f).schema_arrow.names) for f in self.files]
+        return [c for c in columns if all(c in n for n in names)]
+
     def shapes(self) -> dict[str, tuple[int, ...]]:
         """Per input kind with an array column, its per-jet shape, read from the first file's schema."""
         schema = pq.ParquetFile(self.files[0]).schema_arrow

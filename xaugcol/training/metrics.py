@@ -17,7 +17,8 @@ def performance(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray | No
     if len(np.unique(labels)) < 2:
         raise ValueError("performance needs jets of both classes")
     fpr, tpr, _ = roc_curve(labels, scores, sample_weight=weights)
-    out = {"auc": float(roc_auc_score(labels, scores, sample_weight=weights)), "n_jets": int(len(labels))}
+    out = {"auc": float(roc_auc_score(labels, scores, sample_weight=weights)), "n_jets": int(len(labels)),
+           "n_signal": int((labels == 1).sum()), "n_background": int((labels == 0).sum())}
     for eff in BACKGROUND_EFFICIENCIES:
         out[f"sig_eff_at_bkg_{eff:g}"] = float(np.interp(eff, fpr, tpr))
     grid = np.unique(np.concatenate([np.geomspace(1e-4, 1, roc_points - 1), [0.0]]))

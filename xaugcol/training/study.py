@@ -51,7 +51,7 @@ TaggerList = Annotated[tuple[Tagger, ...], BeforeValidator(_non_empty)]
 class StudyFile(ConfigModel):
     data: str
     out: str
-    seeds: Seeds = 1
+    seeds: Seeds = Field(1, validate_default=True)  # a count K: seeds 0..K-1
     training: TrainConfig = Field(default_factory=TrainConfig)
     taggers: TaggerList
 

@@ -17,15 +17,16 @@ from typing import Literal
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from xaugcol.atomic import atomic_folder, remove, write_json
 from xaugcol.config_models import Bool, ConfigModel, PositiveInt, PositiveNumber, validated
+from xaugcol.console import progress_bar
 from xaugcol.features.scaler import XAUGScaler
 from xaugcol.output_folder import output_lock
 from xaugcol.models.folder import METRICS, export_onnx, save_model
 from xaugcol.models.registry import ModelConfig, build_model
 from xaugcol.training.data import DataSpec, JetTables
+from xaugcol.training.domain import domain_columns, fit_domain
 from xaugcol.training.metrics import performance, summarise
 
 
@@ -123,7 +124,9 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
     names = model_config.inputs()
 
     scaled = [c for kind in spec.kinds if kind.scaled for c in kind.columns()]
-    scan = tables.scan("train", ["label", "weight", *scaled])
+    ranged = tables.present(domain_columns(scaled))
+    scan = tables.scan("train", list(dict.fromkeys(["label", "weight", *scaled, *ranged])))
+    domain = fit_domain(scan, ranged)  # where the tagger may be applied without extrapolating
     scaler = XAUGScaler.fit(scan, scaled) if scaled else None
     transform = scaler.transform if scaler is not None else None
     factors = _class_factors(scan["label"].astype(int), scan["weight"], train_config.class_balance)
@@ -133,37 +136,48 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
     optimiser = torch.optim.Adam(model.parameters(), lr=train_config.learning_rate)
     best = {"val_loss": np.inf, "epoch": -1, "state": None}
     history = []
-    for epoch in range(train_config.epochs):
-        started = time.perf_counter()
-        model.train()
-        total, norm = 0.0, 0.0
-        batches = tables.batches("train", train_config.batch_size, seed=seed * 100_003 + epoch,
-                                 buffer_jets=train_config.buffer_jets, transform=transform)
-        label = model_config.model + ("+xaug" if model_config.joins_xaug else "")
-        for batch in tqdm(batches, desc=f"{label} seed {seed} epoch {epoch}", unit="batch",
-                          disable=not progress, leave=False):
-            optimiser.zero_grad()
-            loss, wsum = _loss(model, batch, names, device, factors)
-            loss.backward()
-            optimiser.step()
-            total, norm = total + loss.detach().item() * wsum, norm + wsum
-        epoch_seconds = time.perf_counter() - started  # the optimisation pass alone
-        _refresh_batch_norm(model, tables, names, device, transform, seed * 100_003 + epoch, train_config)
-        model.eval()
-        with torch.no_grad():
-            v_total, v_norm = 0.0, 0.0
-            for batch in tables.batches("val", 1024, seed=None, transform=transform):
+    label = f"{model_config.model}{'+xaug' if model_config.joins_xaug else ''} seed {seed}"
+    per_epoch = -(-len(scan["label"]) // train_config.batch_size)  # batches: the remainder of a round is kept
+    epochs = train_config.epochs
+    with progress_bar("batches", progress) as bars:
+        task = bars.add_task(f"{label} epoch 1/{epochs}", total=epochs * per_epoch, status="")
+        for epoch in range(epochs):
+            started = time.perf_counter()
+            model.train()
+            total, norm = 0.0, 0.0
+            batches = tables.batches("train", train_config.batch_size, seed=seed * 100_003 + epoch,
+                                     buffer_jets=train_config.buffer_jets, transform=transform)
+            last_val = f", val {history[-1]['val_loss']:.4f}" if history else ""
+            for batch in batches:
+                optimiser.zero_grad()
                 loss, wsum = _loss(model, batch, names, device, factors)
-                v_total, v_norm = v_total + loss.item() * wsum, v_norm + wsum
-        if v_norm == 0:
-            raise ValueError(f"the validation split of {data} is empty")
-        record = {"epoch": epoch, "train_loss": total / max(norm, 1e-300), "val_loss": v_total / v_norm,
-                  "train_seconds": epoch_seconds}
-        history.append(record)
-        if record["val_loss"] < best["val_loss"]:
-            best = {"val_loss": record["val_loss"], "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
-        elif epoch - best["epoch"] >= train_config.patience:
-            break  # early stopping: the best model is kept
+                loss.backward()
+                optimiser.step()
+                total, norm = total + loss.detach().item() * wsum, norm + wsum
+                bars.update(task, advance=1, description=f"{label} epoch {epoch + 1}/{epochs}",
+                            status=f"loss {total / max(norm, 1e-300):.4f}{last_val}")
+            epoch_seconds = time.perf_counter() - started  # the optimisation pass alone
+            _refresh_batch_norm(model, tables, names, device, transform, seed * 100_003 + epoch, train_config)
+            model.eval()
+            with torch.no_grad():
+                v_total, v_norm = 0.0, 0.0
+                for batch in tables.batches("val", 1024, seed=None, transform=transform):
+                    loss, wsum = _loss(model, batch, names, device, factors)
+                    v_total, v_norm = v_total + loss.item() * wsum, v_norm + wsum
+            if v_norm == 0:
+                raise ValueError(f"the validation split of {data} is empty")
+            record = {"epoch": epoch, "train_loss": total / max(norm, 1e-300), "val_loss": v_total / v_norm,
+                      "train_seconds": epoch_seconds}
+            history.append(record)
+            bars.update(task, completed=(epoch + 1) * per_epoch,
+                        status=f"loss {record['train_loss']:.4f}, val {record['val_loss']:.4f}")
+            if record["val_loss"] < best["val_loss"]:
+                best = {"val_loss": record["val_loss"], "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
+            elif epoch - best["epoch"] >= train_config.patience:
+                # early stopping: the best model is kept, and the bar ends where training ended
+                bars.update(task, total=(epoch + 1) * per_epoch, description=f"{label} stopped {epoch + 1}/{epochs}",
+                            status=f"best epoch {best['epoch'] + 1}, val {best['val_loss']:.4f}")
+                break
 
     model.load_state_dict(best["state"])
     scores, labels, weights = evaluate(model, tables, "test", names, device, transform)
@@ -173,7 +187,8 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
     example = next(tables.batches("test", 8, seed=None, transform=transform))
     with atomic_folder(out) as folder:
         save_model(folder, model.cpu(), model_config, scaler, metrics,
-                   {"training": train_config.model_dump(), "seed": seed, "data": str(Path(data).resolve())})
+                   {"training": train_config.model_dump(), "seed": seed, "data": str(Path(data).resolve()),
+                    "domain": domain, "domain_jets": len(scan["label"])})
         metrics["onnx_max_abs_diff"] = export_onnx(folder, model, _to_tensors(example, names, "cpu"), names)
         write_json(folder / METRICS, metrics)
     return metrics

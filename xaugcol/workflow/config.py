@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from xaugcol.config_models import (Bool, ConfigModel, NonNegativeInt, Number, PositiveInt, PositiveNumber,
                                    read_yaml, validated)
@@ -36,15 +36,18 @@ from xaugcol.processing.jet_table import ProcessingConfig
 from xaugcol.processing.executors import DEFAULT_CHUNKSIZE, EXECUTORS
 from xaugcol.sources.processes import load_processes
 from xaugcol.sources.toy import ToyConfig
-from xaugcol.training.study import Seeds, tagger_name, TaggerList
+from xaugcol.training.study import Seeds, tagger_name
 from xaugcol.training.train import TrainConfig
 
 
 class Source(ConfigModel):
-    """Where the events come from: ``events`` is jets per class (toy) or events per process (pythia)."""
+    """Where the events come from: generated (``toy``: ``events`` jets per class; ``pythia``: events per process)
+    or an existing coffea fileset (``fileset``: its path, relative to the study file; real CMS NanoAOD / PFNano,
+    with or without labels)."""
 
     kind: str
-    events: PositiveInt
+    events: PositiveInt = None  # required by the generators (checked below)
+    fileset: str | None = None
     seed: NonNegativeInt = 1
     processes: tuple[str, ...] = ("zz", "qcd")
     workers: PositiveInt = 1
@@ -56,8 +59,8 @@ class Source(ConfigModel):
     @field_validator("kind", mode="before")
     @classmethod
     def _kind(cls, kind):
-        if kind not in ("toy", "pythia"):
-            raise ValueError(f"must be toy or pythia, got {kind!r}")
+        if kind not in ("toy", "pythia", "fileset"):
+            raise ValueError(f"must be toy or pythia (generated) or fileset, got {kind!r}")
         return kind
 
     @field_validator("processes", mode="before")
@@ -77,6 +80,13 @@ class Source(ConfigModel):
     @model_validator(mode="after")
     def _checked_now(self):
         # the toy parameters, the processes and the card that adds some are checked now, not after minutes of work
+        if self.kind == "fileset":
+            if self.fileset is None:
+                raise ValueError("fileset: the path of a coffea fileset JSON is required with kind fileset")
+            return self
+        if self.events is None:
+            raise ValueError(f"'events' is required with kind {self.kind} (toy: jets per class; pythia: events per "
+                             "process)")
         if self.kind == "toy":
             ToyConfig.from_dict(self.toy, "toy")
         if self.kind == "pythia":
@@ -85,6 +95,35 @@ class Source(ConfigModel):
             if unknown:
                 raise ValueError(f"unknown process(es) {unknown}; known: {sorted(known)}")
         return self
+
+
+class TrainedTagger(ConfigModel):
+    """A tagger the study explains without training it: ``{folder: path}`` (an ensemble or tagger folder, relative
+    to the study file), named by the folder or by ``name``."""
+
+    folder: str
+    name: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name or Path(self.folder).name
+
+
+def _tagger_entry(entry):
+    if isinstance(entry, dict) and "folder" in entry:
+        return TrainedTagger.model_validate(entry)
+    return ModelConfig.from_dict(entry, None) if isinstance(entry, dict) else entry
+
+
+def _non_empty(entries):
+    if not (isinstance(entries, (list, tuple)) and entries):
+        raise ValueError("must be a non-empty list")
+    return entries
+
+
+# each entry a model to train (``ModelConfig``) or a trained tagger to explain (``{folder: ...}``)
+Tagger = Annotated[ModelConfig | TrainedTagger, BeforeValidator(_tagger_entry)]
+Taggers = Annotated[tuple[Tagger, ...], BeforeValidator(_non_empty)]
 
 
 class Processing(ConfigModel):
@@ -162,9 +201,9 @@ class StudyFile(ConfigModel):
     name: str = "study"
     source: Source
     processing: Processing = Field(default_factory=Processing)
-    seeds: Seeds = 1
+    seeds: Seeds = Field(1, validate_default=True)  # a count K: seeds 0..K-1
     training: TrainConfig = Field(default_factory=TrainConfig)
-    taggers: TaggerList
+    taggers: Taggers
     explain: Explain = Field(default_factory=Explain)
     reduced: Reduced | None = None
     dask: Dask | None = None
@@ -176,7 +215,7 @@ class StudyFile(ConfigModel):
 
     @model_validator(mode="after")
     def _consistent(self):
-        names = [tagger_name(t) for t in self.taggers]
+        names = [_name(t) for t in self.taggers]
         if len(set(names)) != len(names):
             raise ValueError(f"taggers: each model/xaug combination may appear once, got {names}")
         for section in ("processing", "explain"):
@@ -187,9 +226,16 @@ class StudyFile(ConfigModel):
                 raise ValueError(f"reduced: tagger {r.tagger!r} is not among the taggers {names}")
             if r.rule not in self.explain.method_names:
                 raise ValueError(f"reduced: rule {r.rule!r} is not among explain: rules")
-            if "xaug" not in self.taggers[names.index(r.tagger)].inputs():
+            base = self.taggers[names.index(r.tagger)]
+            if isinstance(base, TrainedTagger):
+                raise ValueError(f"reduced: tagger {r.tagger!r} is explained, not trained, by the study")
+            if "xaug" not in base.inputs():
                 raise ValueError(f"reduced: tagger {r.tagger!r} takes no XAUG variables to rank")
         return self
+
+
+def _name(tagger) -> str:
+    return tagger.label if isinstance(tagger, TrainedTagger) else tagger_name(tagger)
 
 
 def _check_executor(executor: str | None, dask: Dask | None, section: str) -> None:
@@ -227,17 +273,31 @@ class Workflow:
     reduced: Reduced | None
     raw: dict  # the validated mapping, as written into the report
     dask: Dask | None = None
+    trained: tuple[TrainedTagger, ...] = ()  # taggers explained as they are (folders resolved)
+    fileset: Path | None = None  # the fileset of a ``fileset`` source (resolved)
 
     def tagger_names(self) -> list[str]:
+        """The taggers the study trains."""
         return [tagger_name(t) for t in self.taggers]
+
+    def all_tagger_names(self) -> list[str]:
+        """Every tagger it explains: those it trains, then the trained ones it was given."""
+        return self.tagger_names() + [t.label for t in self.trained]
 
     @classmethod
     def load(cls, path: str | Path) -> Workflow:
-        return cls.from_dict(read_yaml(path, "study config"), f"study config {path}")
+        return cls.from_dict(read_yaml(path, "study config"), f"study config {path}", Path(path).parent)
 
     @classmethod
-    def from_dict(cls, raw: Any, where: str = "study config") -> Workflow:
+    def from_dict(cls, raw: Any, where: str = "study config", base: Path = Path(".")) -> Workflow:
+        """``base``: the folder relative paths (a fileset, trained taggers) are taken from (the study file's)."""
         f = validated(StudyFile, raw, where)
+        fileset = None if f.source.fileset is None else (base / f.source.fileset).resolve()
+        trained = tuple(TrainedTagger(folder=str((base / t.folder).resolve()), name=t.label)
+                        for t in f.taggers if isinstance(t, TrainedTagger))
+        to_train = tuple(t for t in f.taggers if isinstance(t, ModelConfig))
+        if fileset is not None:
+            _check_fileset(fileset, bool(to_train), where)
         p = f.processing
         try:
             processing = ProcessingConfig(n_particles=p.n_particles, image=ImageConfig(n_pixels=p.image_pixels),
@@ -245,4 +305,19 @@ class Workflow:
         except ValueError as err:
             raise ValueError(f"{where}: processing: {err}") from None
         return cls(f.name, f.source, processing, Run.of(p, f.dask), p.skip_bad_files, f.seeds, f.training,
-                   f.taggers, f.explain, Run.of(f.explain, f.dask), f.reduced, raw, f.dask)
+                   to_train, f.explain, Run.of(f.explain, f.dask), f.reduced, raw, f.dask, trained, fileset)
+
+
+def _check_fileset(path: Path, trains: bool, where: str) -> None:
+    """The fileset loads (files listed, metadata valid); training needs every dataset labelled."""
+    from xaugcol.processing.runner import FilesetError, dataset_label, load_fileset
+
+    try:
+        fileset = load_fileset(path)
+    except FilesetError as err:
+        raise ValueError(f"{where}: source: {err}") from None
+    unlabelled = [name for name, entry in fileset.items() if dataset_label(entry) < 0]
+    if trains and unlabelled:
+        raise ValueError(f"{where}: taggers: training needs labelled jets, but dataset(s) {unlabelled} of {path} "
+                         "have no metadata label (real data); give trained taggers as {folder: path} to explain "
+                         "them, or label the datasets (1 signal, 0 background)")

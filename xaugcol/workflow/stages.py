@@ -98,8 +98,9 @@ class StudyStage:
     """One step of a study. ``records``: its completion markers (``Stage``, one ``stage.json`` per unit of work,
     e.g. per tagger); ``work(ctx, record, resume)`` runs one unit (``resume``: continue from its checkpoints);
     ``before(ctx)`` runs first whatever the plan (e.g. clearing what the study no longer holds) and ``after(ctx)``
-    last (reading the stage's result into ``ctx.results``, also when it was reused); ``figures(ctx, add)`` draws
-    its figures (``add(section, stem, caption, paths)``); ``report(ctx)`` gives its HTML section."""
+    last (reading the stage's result into ``ctx.results``, also when it was reused); ``figures(ctx)`` lists its
+    figures (``xaugcol.report.figures.FigureJob``, drawn by the figures stage in parallel processes);
+    ``report(ctx)`` gives its HTML section."""
     name: str
     text: str
     records: tuple[Stage, ...] = ()

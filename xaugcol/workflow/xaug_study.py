@@ -19,17 +19,20 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from xaugcol.atomic import remove, write_json
+from xaugcol.atomic import remove
+from xaugcol.console import say
 from xaugcol.explain.ensemble import Ensemble
 from xaugcol.explain.run import RELEVANCE_JSON
+from xaugcol.models.folder import folder_digest
 from xaugcol.output_folder import prepare_output_dir
-from xaugcol.processing.run import HISTOGRAMS
 from xaugcol.processing.runner import load_fileset
 from xaugcol.report import html
+from xaugcol.report.figures import draw_figures, input_jobs, performance_jobs, relevance_jobs
 from xaugcol.runs import run_processing, run_relevance
 from xaugcol.sources.output import FILESET_NAME
 from xaugcol.sources.processes import load_processes
 from xaugcol.training.reduced import REDUCED_JSON, train_reduced_sets
+from xaugcol.training.domain import describe as describe_outside
 from xaugcol.training.train import train_ensemble
 from xaugcol.workflow.stages import Stage, StudyContext, StudyStage
 
@@ -39,6 +42,8 @@ def study_stages(wf, out: Path) -> dict[str, Stage]:
     source = wf.source.model_dump()
     if wf.source.process_card:  # the card's content, not only its name
         source["process_card"] = {name: asdict(p) for name, p in load_processes(wf.source.process_card).items()}
+    if wf.fileset is not None:  # the fileset's content and the size and time of each file it lists
+        source["fileset"] = _fileset_identity(wf.fileset)
     generate = Stage("generate", out / "generated", source)
     process = Stage("process", out / "processed", {"config": wf.processing.as_dict(),
                                                    "chunksize": wf.processing_run.chunksize,
@@ -46,9 +51,11 @@ def study_stages(wf, out: Path) -> dict[str, Stage]:
     common = {"training": wf.training.model_dump(), "seeds": list(wf.seeds)}
     taggers = {name: Stage(f"train/{name}", out / "taggers" / name, {"model": config.as_dict(), **common},
                            (process,)) for name, config in zip(wf.tagger_names(), wf.taggers)}
+    given = {t.label: {f"seed_{seed}": folder_digest(folder) for seed, folder in Ensemble.load(t.folder).members}
+             for t in wf.trained}  # taggers the study explains as they are: every file of every member
     explain = Stage("explain", out / "relevance", {**wf.explain.model_dump(), "examples": None,
                                                    "chunksize": wf.explain_run.chunksize,
-                                                   "skip_bad_files": wf.skip_bad_files},
+                                                   "skip_bad_files": wf.skip_bad_files, "trained": given},
                     (process, *taggers.values()))
     stages = {"generate": generate, "process": process, **{s.name: s for s in taggers.values()},
               "explain": explain}
@@ -64,24 +71,26 @@ def study_stages(wf, out: Path) -> dict[str, Stage]:
 def xaug_study(wf, out: Path) -> list[StudyStage]:
     records = study_stages(wf, out)
     generated, processed, relevance_dir = out / "generated", out / "processed", out / "relevance"
-    taggers = {name: out / "taggers" / name for name in wf.tagger_names()}
+    trained_here = {name: out / "taggers" / name for name in wf.tagger_names()}
+    taggers = {**trained_here, **{t.label: Path(t.folder) for t in wf.trained}}  # every tagger explained
     configs = dict(zip(wf.tagger_names(), wf.taggers))
     prun, erun = wf.processing_run, wf.explain_run
+    fileset = wf.fileset or generated / FILESET_NAME
 
     def process(ctx, record, resume):
-        run_processing(load_fileset(generated / FILESET_NAME), processed, prun.executor, prun.workers,
+        run_processing(load_fileset(fileset), processed, prun.executor, prun.workers,
                        prun.chunksize, wf.processing, wf.skip_bad_files, ctx.progress, resume=resume,
                        client=ctx.client)
 
     def drop_stale_taggers(ctx):
         for stale in (out / "taggers").glob("*"):  # taggers no longer in the study
-            if stale.is_dir() and stale.name not in taggers:
+            if stale.is_dir() and stale.name not in trained_here:
                 remove(stale)
 
     def train(ctx, record, resume):
         name = record.name.removeprefix("train/")
-        train_ensemble(str(processed / "jets"), configs[name], wf.training, list(wf.seeds), str(taggers[name]),
-                       ctx.mapper, progress=ctx.progress)
+        train_ensemble(str(processed / "jets"), configs[name], wf.training, list(wf.seeds),
+                       str(trained_here[name]), ctx.mapper, progress=ctx.progress)
 
     def explain(ctx, record, resume):
         run_relevance(processed, list(taggers.values()), relevance_dir, wf.explain.rules, wf.explain.split,
@@ -90,21 +99,24 @@ def xaug_study(wf, out: Path) -> list[StudyStage]:
 
     def read_relevance(ctx):
         ctx.results["relevance"] = json.loads((relevance_dir / RELEVANCE_JSON).read_text())
+        for tagger, fractions in ctx.results["relevance"].get("outside_training_range", {}).items():
+            if describe_outside(tagger, fractions):
+                say(describe_outside(tagger, fractions))
 
     stages = [
-        StudyStage("generate", f"generating {wf.source.kind} events", (records["generate"],),
+        StudyStage("generate", f"generating {wf.source.kind} events" if wf.fileset is None else
+                   f"reading the fileset {wf.fileset}", (records["generate"],),
                    lambda ctx, record, resume: _generate(wf, generated, ctx.progress)),
         StudyStage("process", "processing: XAUG variables, images, particle lists", (records["process"],), process,
-                   figures=lambda ctx, add: add("inputs", "inputs", "Input distributions by class (unit area), from "
-                                                "the processing histograms.", lambda stem: _inputs(processed, stem,
-                                                                                                   ctx))),
-        StudyStage("train", f"training {len(taggers)} taggers x {len(wf.seeds)} seeds",
-                   tuple(records[f"train/{n}"] for n in taggers), train, before=drop_stale_taggers,
-                   figures=lambda ctx, add: _performance_figures(ctx, add, taggers),
+                   figures=lambda ctx: input_jobs(processed, sample_label(wf))),
+        StudyStage("train", f"training {len(trained_here)} taggers x {len(wf.seeds)} seeds" if trained_here else
+                   f"training: none (explaining {len(taggers)} trained tagger(s))",
+                   tuple(records[f"train/{n}"] for n in trained_here), train, before=drop_stale_taggers,
+                   figures=lambda ctx: performance_jobs(taggers, sample_label(wf)),
                    report=lambda ctx: html.taggers_section(taggers)),
         StudyStage("explain", f"LRP ({', '.join(wf.explain.method_names)}) of every member into relevance "
                    "histograms", (records["explain"],), explain, after=read_relevance,
-                   figures=lambda ctx, add: _relevance_figures(ctx, add, taggers, processed, relevance_dir),
+                   figures=lambda ctx: relevance_jobs(relevance_dir, taggers, sample_label(wf), wf.explain.examples),
                    report=lambda ctx: html.relevance_section(ctx.results["relevance"], taggers)),
     ]
     stages.append(_reduced_stage(wf, out, records, processed) if wf.reduced is not None else
@@ -134,9 +146,24 @@ def _reduced_stage(wf, out: Path, records: dict, processed: Path) -> StudyStage:
                       report=lambda ctx: html.reduced_section(r.tagger, r.rule, ctx.results["reduced"]))
 
 
+def _fileset_identity(path: Path) -> dict:
+    """A fileset's content and the size and modification time of every local file it lists: a resume reuses the
+    processing only for the same files (the run itself screens them again, by UUID too)."""
+    fileset = load_fileset(path)
+    files = {}
+    for entry in fileset.values():
+        for f in entry["files"]:
+            if "://" not in f:
+                st = Path(f).stat()
+                files[f] = [st.st_size, st.st_mtime_ns]
+    return {"path": str(path), "content": fileset, "files": files}
+
+
 def _generate(wf, out: Path, progress: bool) -> None:
     s = wf.source
     prepare_output_dir(out, overwrite=True)
+    if s.kind == "fileset":  # nothing to generate: the stage records which fileset the study read
+        return
     if s.kind == "toy":
         from xaugcol.sources.toy import ToyConfig, run_toy
 
@@ -150,63 +177,12 @@ def _generate(wf, out: Path, progress: bool) -> None:
 
 
 def sample_label(wf) -> str:
+    if wf.fileset is not None:
+        return f"fileset {wf.fileset.name}"
     return "toy jets" if wf.source.kind == "toy" else f"Pythia 8: {' vs '.join(wf.source.processes)}, 13 TeV"
 
 
-def _inputs(processed: Path, stem, ctx):
-    from xaugcol.plotting import inputs
-
-    return inputs.plot_inputs(processed / HISTOGRAMS, stem, sample_label(ctx.wf))
-
-
-def _performance_figures(ctx, add, taggers: dict) -> None:
-    from xaugcol.plotting import performance
-
-    add("performance", "roc", "ROC curves: mean over the ensemble members, band = one standard deviation. Solid: "
-        "with XAUG variables; dashed: without.", lambda stem: performance.plot_rocs(taggers, stem,
-                                                                                     sample_label(ctx.wf)))
-
-
-def _relevance_figures(ctx, add, taggers: dict, processed: Path, relevance_dir: Path) -> None:
-    from xaugcol.explain.run import read_relevance_histograms
-    from xaugcol.plotting import examples, relevance
-
-    wf, sample = ctx.wf, sample_label(ctx.wf)
-    hists = read_relevance_histograms(relevance_dir)
-    summary = ctx.results["relevance"]["relevance"]
-    for name, folder in taggers.items():
-        for rule in wf.explain.method_names:
-            add("relevance", f"relevance_{name}_{rule}", f"{name}, LRP {rule}: mean normalised relevance per input, "
-                "error bars = spread over the ensemble members.",
-                lambda stem: relevance.plot_feature_relevance(summary, name, rule, stem, sample))
-            add("profiles", f"profiles_{name}_{rule}", f"{name}, LRP {rule}: mean normalised relevance against the "
-                "input value for the most relevant inputs (shaded: input distribution).",
-                lambda stem: relevance.plot_profiles(hists, summary, name, rule, stem, sample))
-            add("pairs", f"pair_{name}_{rule}", f"{name}, LRP {rule}: the two most relevant XAUG variables, colour = "
-                "mean relevance of the pair per bin.",
-                lambda stem: relevance.plot_pair(hists, summary, name, rule, stem, sample))
-            add("heatmaps", f"heatmap_{name}_{rule}", f"{name}, LRP {rule}: average images (top) and mean signed "
-                "relevance per pixel (bottom).", lambda stem: relevance.plot_heatmaps(hists, name, rule, stem, sample))
-        if wf.explain.examples:
-            rule = wf.explain.rules[0]  # the entry itself: a composite written as a mapping draws too
-            ensemble = Ensemble.load(folder)
-            add("examples", f"examples_{name}", f"{name}, {wf.explain.method_names[0]}, first member: relevance of "
-                "example test jets.",
-                lambda stem: examples.plot_examples(ensemble, processed / "jets", rule, stem, sample,
-                                                    wf.explain.examples, wf.processing))
-
-
 def _figures(ctx: StudyContext, stages: list[StudyStage], out: Path) -> None:
-    """Every stage's figures into ``figures/``; figures.json lists them by report section."""
-    folder = out / "figures"
-    figures: dict = {}
-
-    def add(section, name, caption, draw):
-        stem = folder / name
-        if draw(stem):
-            figures.setdefault(section, []).append({"stem": str(stem.relative_to(out)), "caption": caption})
-
-    for stage in stages:
-        if stage.figures is not None:
-            stage.figures(ctx, add)
-    write_json(folder / "figures.json", figures)
+    """Every stage's figures into ``figures/``, drawn in parallel processes; figures.json lists them by section."""
+    jobs = [job for stage in stages if stage.figures is not None for job in stage.figures(ctx)]
+    draw_figures(jobs, out / "figures", out, workers=max(ctx.wf.processing_run.workers, 2))

@@ -18,7 +18,7 @@ BINNING = {
     "pt": (60, 0.0, 1500.0, r"jet $p_T$ [GeV]"),
     "eta": (48, -2.4, 2.4, r"jet $\eta$"),
     "mass": (60, 0.0, 300.0, r"jet mass [GeV]"),
-    "n_constituents": (60, 0.0, 180.0, "constituents"),
+    "n_constituents": (150, -0.5, 149.5, "constituents"),  # one bin per integer count
     "msd": (60, 0.0, 300.0, r"$m_{SD}$ [GeV]"),
     "tau1": (50, 0.0, 0.5, r"$\tau_1$"),
     "tau2": (50, 0.0, 0.3, r"$\tau_2$"),

@@ -1,0 +1,95 @@
+"""What a run shows on the terminal: progress bars, short messages, and which library warnings reach the user.
+
+One progress library everywhere: rich, the one coffea's own processing bars use. ``progress_bar`` gives a bar with
+a description, a counter with its total, elapsed time and an estimate of what remains; the training loop puts
+the epoch and its losses into the description.
+
+Verbosity (``xaugcol -q`` / ``-v``): 0 prints errors and the final summary only (no bars); 1, the default, adds
+the bars and one line per stage; 2 also lets through the warnings of the libraries underneath (FastJet's banner,
+coffea's schema notes, torch's ONNX exporter), which are filtered otherwise. The level travels to worker processes
+in the environment (``XAUGCOL_VERBOSITY``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import warnings
+
+ENV = "XAUGCOL_VERBOSITY"
+QUIET, NORMAL, VERBOSE = 0, 1, 2
+
+# (message regex, category): warnings of libraries we call that say nothing about the user's data or settings
+LIBRARY_WARNINGS = (
+    # coffea's NanoAOD schema: cross-references our generated files do not carry, photon mass and charge it fills
+    ("Missing cross-reference index", RuntimeWarning),
+    ("Branch Photon_(mass|charge) already exists", RuntimeWarning),
+    # fastjet's awkward interface warns for every jet definition, the exact C/A one included
+    ("dcut and exclusive jets for jet-finders other than kt", UserWarning),
+    # torch's ONNX exporter (see xaugcol.models.folder.export_onnx)
+    ("You are using the legacy TorchScript-based ONNX export", DeprecationWarning),
+    ("The feature will be removed. Please remove usage of this function", DeprecationWarning),
+    ("Exporting a model to ONNX with a batch_size other than 1", UserWarning),
+    ("Converting a tensor to a Python boolean might cause the trace to be incorrect", Warning),
+    ("_check_is_size will be removed", Warning),
+    (r"`isinstance\(treespec, LeafSpec\)` is deprecated", Warning),
+    ("# The axis name: .* will not be used", Warning),
+    ("The tensor attributes .* were assigned during export", Warning),
+)
+
+
+def verbosity() -> int:
+    try:
+        return int(os.environ.get(ENV, NORMAL))
+    except ValueError:
+        return NORMAL
+
+
+def set_verbosity(level: int) -> None:
+    """Set the level for this process and the worker processes it starts."""
+    os.environ[ENV] = str(max(QUIET, min(VERBOSE, level)))
+    quiet_library_warnings()
+
+
+def quiet_library_warnings() -> None:
+    """Filter the library warnings above unless the run is verbose (called where work starts, also in workers)."""
+    if verbosity() >= VERBOSE:
+        return
+    for message, category in LIBRARY_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category)
+
+
+def say(text: str) -> None:
+    """A line for the user (not in quiet runs)."""
+    if verbosity() >= NORMAL:
+        print(text, flush=True)
+
+
+def show_progress(requested: bool = True) -> bool:
+    """Whether a run asked to show progress shows it at this verbosity."""
+    return requested and verbosity() >= NORMAL
+
+
+def progress_bar(unit: str, requested: bool = True, transient: bool = False):
+    """A rich progress display: description, bar, done / total ``unit``, elapsed and remaining time, then the
+    task's ``status`` field (add_task(..., status="")); silent (the same methods, nothing drawn) when progress is
+    not requested or the run is quiet."""
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+
+    return Progress(TextColumn("{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
+                    TextColumn(unit), TimeElapsedColumn(), TextColumn("<"), TimeRemainingColumn(),
+                    TextColumn("{task.fields[status]}"), transient=transient, disable=not show_progress(requested))
+
+
+@contextlib.contextmanager
+def counter(description: str, total: int, unit: str, requested: bool = True):
+    """One bar counting ``total`` ``unit``; yields ``advance(n)``."""
+    with progress_bar(unit, requested) as bars:
+        task = bars.add_task(description, total=total, status="")
+        yield lambda n=1: bars.advance(task, n)
+
+
+def error(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)

@@ -1,0 +1,87 @@
+"""``xaugcol report``: the figures and the HTML report of outputs made by hand (``process``, ``train``,
+``explain``), the same as a study's.
+
+The folders are recognised by what they hold: a processing output (``report.json`` and ``jets/``), a tagger
+ensemble (``metrics.json`` listing its members) or a folder of ensembles, a relevance output (``relevance.json``).
+A relevance output names the jet tables and the taggers it explained, so it alone is enough.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from xaugcol.output_folder import locked_output
+from xaugcol.report import html
+from xaugcol.report.figures import ReportInputs, draw_figures, figure_jobs
+
+RELEVANCE, PROCESSING, METRICS = "relevance.json", "report.json", "metrics.json"
+
+
+def report_inputs(folders: list[str | Path], sample: str | None = None, examples: int = 2) -> ReportInputs:
+    """What ``folders`` hold, completed from a relevance output's record of its jet tables and taggers."""
+    processed, relevance, taggers = None, None, {}
+    for folder in map(Path, folders):
+        if (folder / RELEVANCE).is_file():
+            relevance = _one(relevance, folder, "relevance output")
+        elif (folder / PROCESSING).is_file() and (folder / "jets").is_dir():
+            processed = _one(processed, folder, "processing output")
+        elif _is_ensemble(folder):
+            taggers[folder.name] = folder
+        elif folder.is_dir() and any(_is_ensemble(f) for f in folder.iterdir()):
+            taggers.update({f.name: f for f in sorted(folder.iterdir()) if _is_ensemble(f)})
+        else:
+            raise ValueError(f"{folder}: neither a processing output (report.json, jets/), a tagger ensemble "
+                             f"(metrics.json), a folder of ensembles nor a relevance output (relevance.json)")
+    if relevance is not None:
+        record = json.loads((relevance / RELEVANCE).read_text())
+        processed = processed or Path(record["config"]["jets"])
+        for name, info in record["taggers"].items():
+            taggers.setdefault(name, Path(info["members"][0]["folder"]).parent)
+    if processed is None and relevance is None and not taggers:
+        raise ValueError("nothing to report: give processing, tagger or relevance folders")
+    return ReportInputs(processed, taggers, relevance, sample or _sample(processed), examples)
+
+
+def build_report(folders: list[str | Path], out: str | Path, sample: str | None = None, examples: int = 2,
+                 workers: int = 2, overwrite: bool = False, title: str | None = None) -> Path:
+    """Figures into ``out/figures`` and ``out/index.html``; returns the page."""
+    inputs = report_inputs(folders, sample, examples)
+    with locked_output(out, overwrite) as out:
+        started = time.perf_counter()
+        figures = draw_figures(figure_jobs(inputs), out / "figures", out, workers)
+        drawn = time.perf_counter() - started
+        sections = []
+        if inputs.taggers:
+            sections.append(html.taggers_section(inputs.taggers))
+        if inputs.relevance is not None:
+            record = json.loads((Path(inputs.relevance) / RELEVANCE).read_text())
+            sections.append(html.relevance_section(record, {n: inputs.taggers[n] for n in record["taggers"]}))
+        sections.append(html.figure_sections(figures))
+        described = {"processing": str(inputs.processed) if inputs.processed else None,
+                     "taggers": {n: str(f) for n, f in inputs.taggers.items()},
+                     "relevance": str(inputs.relevance) if inputs.relevance else None, "sample": inputs.sample}
+        return html.write_report(out, title or f"xaugcol report: {inputs.sample}", described, sections,
+                                 {"figures": round(drawn, 1)})
+
+
+def _one(current, folder: Path, what: str) -> Path:
+    if current is not None:
+        raise ValueError(f"two {what}s given ({current} and {folder}): a report shows one")
+    return folder
+
+
+def _is_ensemble(folder: Path) -> bool:
+    try:
+        return "members" in json.loads((folder / METRICS).read_text())
+    except (OSError, ValueError):
+        return False
+
+
+def _sample(processed: Path | None) -> str:
+    """The datasets of a processing output, as the sample label (a study names its source instead)."""
+    if processed is None or not (Path(processed) / PROCESSING).is_file():
+        return "jets"
+    counts = json.loads((Path(processed) / PROCESSING).read_text()).get("counts", {})
+    return " vs ".join(counts) or "jets"

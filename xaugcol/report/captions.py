@@ -1,0 +1,28 @@
+"""What each figure of a report shows and how to read it, one caption per kind of figure."""
+
+NEGATIVE = ("Relevance is signed: positive where an input pushed the tagger's output (its logit) towards signal, "
+            "negative where it pushed towards background, so for background jets the most telling inputs are "
+            "often negative.")
+
+CAPTIONS = {
+    "inputs": "Input distributions of signal and background, each normalised to unit area, from the processing "
+              "histograms: the separation a tagger can learn from each variable alone. The x range covers the "
+              "central 99 % of both classes; counts are binned by integer.",
+    "roc": "ROC curves, one panel per tagger family: background efficiency (log) against signal efficiency, mean "
+           "over the ensemble members with a band of one standard deviation; dashed without, solid with the XAUG "
+           "variables, the XAUG-only DNN dotted in every panel as reference. The legend gives the AUC with its "
+           "spread; the curves stop at one background jet of the test set.",
+    "relevance": "{tagger}, {rule}: mean normalised relevance of each input (per jet divided by the largest absolute "
+                 "relevance, absolute values summed over pixels or particles, averaged over jets), for signal and "
+                 "background; error bars are the spread over the ensemble members. Inputs of different kinds "
+                 "(image or particles summed, XAUG variables one by one) have panels of their own scales.",
+    "profiles": "{tagger}, {rule}: mean normalised relevance against the input's value for the most relevant "
+                "inputs, points with standard errors; shaded, the input distribution. Binary inputs show two "
+                "points. " + NEGATIVE,
+    "pairs": "{tagger}, {rule}: the two most relevant XAUG variables against each other; colour is the mean "
+             "relevance the pair received in each bin (red: towards signal, blue: towards background), per class.",
+    "heatmaps": "{tagger}, {rule}: top, the average jet image of each class (fraction of the jet pT per pixel); "
+                "bottom, the mean signed relevance per pixel on one colour scale shared by both classes. " + NEGATIVE,
+    "examples": "{tagger}, {rule}, first ensemble member: the relevance of single test jets of each class, per "
+                "input. " + NEGATIVE,
+}

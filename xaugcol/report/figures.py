@@ -1,0 +1,213 @@
+"""Every figure of a report, drawn from outputs on disk (a processing folder, tagger ensembles, a relevance folder),
+in parallel processes.
+
+A figure is a ``FigureJob``: its report section, file name, caption, and the name of a ``draw_*`` function below
+with plain arguments (paths, names, numbers), so a job pickles to a worker process, which reads what it needs from
+disk once (``functools.cache``) and draws. ``figure_jobs`` lists the jobs the outputs allow; ``draw_figures`` runs
+them (``workers`` spawned processes) and writes ``figures.json``. ``xaugcol report`` and the studies' figures stage
+both use them, so a chain run by hand ends in the same figures as ``xaugcol demo``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import functools
+import json
+import multiprocessing as mp
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from xaugcol.atomic import write_json
+from xaugcol.report.captions import CAPTIONS
+
+FIGURES_JSON = "figures.json"
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """What a report is drawn from; any part may be missing (its figures are then left out)."""
+
+    processed: Path | None = None  # a processing output: histograms.root, jets/, report.json
+    taggers: dict = field(default_factory=dict)  # name -> ensemble folder (metrics.json, seed_k/)
+    relevance: Path | None = None  # an explain output: relevance.json, relevance.root
+    sample: str = ""  # the sample, written above every figure
+    examples: int = 2  # example jets per class drawn with their relevance (0: none)
+
+
+@dataclass(frozen=True)
+class FigureJob:
+    section: str
+    name: str  # file stem under the figures folder
+    caption: str
+    draw: str  # a draw_* function of this module
+    kwargs: dict
+
+
+def figure_jobs(inputs: ReportInputs) -> list[FigureJob]:
+    """Every figure the outputs in ``inputs`` allow, in report order."""
+    return [*input_jobs(inputs.processed, inputs.sample), *performance_jobs(inputs.taggers, inputs.sample),
+            *relevance_jobs(inputs.relevance, inputs.taggers, inputs.sample, inputs.examples)]
+
+
+def input_jobs(processed, sample: str) -> list[FigureJob]:
+    """The input distributions of a processing output."""
+    if processed is None or not (Path(processed) / "histograms.root").exists():
+        return []
+    return [FigureJob("inputs", "inputs", CAPTIONS["inputs"], "draw_inputs",
+                      {"processed": str(processed), "sample": sample})]
+
+
+def performance_jobs(taggers: dict, sample: str) -> list[FigureJob]:
+    """The ROC curves of tagger ensembles (those trained and tested on labelled jets)."""
+    with_roc = {n: str(f) for n, f in taggers.items() if _has_roc(f)}
+    return [FigureJob("performance", "roc", CAPTIONS["roc"], "draw_rocs", {"taggers": with_roc, "sample": sample})] \
+        if with_roc else []
+
+
+def relevance_jobs(relevance_folder, taggers: dict, sample: str, examples: int = 2) -> list[FigureJob]:
+    """Per tagger and explanation method of a relevance output: bars, profiles, pair maps, heat maps; per tagger,
+    example jets (``examples`` per class, explained by the first method)."""
+    if relevance_folder is None or not (Path(relevance_folder) / "relevance.json").exists():
+        return []
+    relevance = json.loads((Path(relevance_folder) / "relevance.json").read_text())
+    jobs = []
+    for name in relevance["taggers"]:
+        for rule in relevance["config"]["rules"]:
+            common = {"relevance": str(relevance_folder), "tagger": name, "rule": rule, "sample": sample}
+            for section, stem, draw in (("relevance", "relevance", "draw_feature_relevance"),
+                                        ("profiles", "profiles", "draw_profiles"), ("pairs", "pair", "draw_pair"),
+                                        ("heatmaps", "heatmap", "draw_heatmaps")):
+                jobs.append(FigureJob(section, f"{stem}_{name}_{rule}",
+                                      CAPTIONS[section].format(tagger=name, rule=rule), draw, common))
+    method = _example_method(relevance)
+    jets = Path(relevance["config"]["jets"]) / "jets"
+    if examples and method is not None and jets.is_dir():
+        for name in relevance["taggers"]:
+            folder = taggers.get(name) or _ensemble_folder(relevance, name)
+            jobs.append(FigureJob("examples", f"examples_{name}",
+                                  CAPTIONS["examples"].format(tagger=name, rule=method["name"]), "draw_examples",
+                                  {"ensemble": str(folder), "jets": str(jets), "method": method, "sample": sample,
+                                   "per_class": examples, "processing": relevance["config"]["processing"]}))
+    return jobs
+
+
+def draw_figures(jobs: list[FigureJob], folder: str | Path, root: str | Path, workers: int = 2) -> dict:
+    """Draw ``jobs`` into ``folder`` (``workers`` processes; 1: in this process) and write ``figures.json``:
+    section -> [{stem (relative to ``root``), caption}] for every figure drawn (a job with nothing to draw, such as
+    heat maps of a tagger without an image, is left out)."""
+    folder, root = Path(folder), Path(root)
+    if workers > 1 and len(jobs) > 1:
+        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+            drawn = list(pool.map(_run, jobs, [str(folder)] * len(jobs)))
+    else:
+        drawn = [_run(job, str(folder)) for job in jobs]
+    figures: dict = {}
+    for job, ok in zip(jobs, drawn):
+        if ok:
+            figures.setdefault(job.section, []).append({"stem": str((folder / job.name).relative_to(root)),
+                                                        "caption": job.caption})
+    write_json(folder / FIGURES_JSON, figures)
+    return figures
+
+
+def _run(job: FigureJob, folder: str) -> bool:
+    from xaugcol.console import quiet_library_warnings
+
+    quiet_library_warnings()
+    return bool(globals()[job.draw](Path(folder) / job.name, **job.kwargs))
+
+
+# ---- what the workers read, once per process
+
+@functools.cache
+def _relevance(folder: str):
+    """(relevance histograms, relevance.json) of a relevance output."""
+    from xaugcol.explain.run import read_relevance_histograms
+
+    return read_relevance_histograms(folder), json.loads((Path(folder) / "relevance.json").read_text())
+
+
+def _kind_groups(relevance: dict, tagger: str) -> list[list[str]]:
+    """A joined tagger's features in two groups, its own kind's and the XAUG variables: their relevance differs
+    by orders of magnitude (a summed image against single variables), so each gets its own scale."""
+    info = relevance["taggers"][tagger]
+    xaug = list(info.get("xaug_columns") or [])
+    ranked = relevance["relevance"][tagger][next(iter(relevance["relevance"][tagger]))]["ranking"]
+    if not xaug or set(info["inputs"]) <= {"xaug"}:
+        return [ranked]
+    return [[f for f in ranked if f not in xaug], xaug]
+
+
+def _has_roc(folder) -> bool:
+    metrics = Path(folder) / "metrics.json"
+    return metrics.exists() and "summary" in json.loads(metrics.read_text())
+
+
+def _ensemble_folder(relevance: dict, tagger: str) -> Path:
+    return Path(relevance["taggers"][tagger]["members"][0]["folder"]).parent
+
+
+def _example_method(relevance: dict) -> dict | None:
+    """The first explanation method of a relevance run as an entry ``method_spec`` takes (None: a composite given
+    as a Python object, which the JSON keeps only as text)."""
+    from xaugcol.explain.methods import method_spec
+
+    described = relevance["config"].get("methods") or [{"name": r, "method": "lrp", "options": {"composite": r}}
+                                                      for r in relevance["config"]["rules"][:1]]
+    entry = {"name": described[0]["name"], "method": described[0]["method"], **described[0]["options"]}
+    try:
+        method_spec(entry)
+    except (ValueError, TypeError):
+        return None
+    return entry
+
+
+# ---- the figures
+
+def draw_inputs(stem, processed, sample):
+    from xaugcol.plotting import inputs
+
+    return inputs.plot_inputs(Path(processed) / "histograms.root", stem, sample)
+
+
+def draw_rocs(stem, taggers, sample):
+    from xaugcol.plotting import performance
+
+    return performance.plot_rocs(taggers, stem, sample)
+
+
+def draw_feature_relevance(stem, relevance, tagger, rule, sample):
+    from xaugcol.plotting import relevance as plots
+
+    hists, full = _relevance(relevance)
+    return plots.plot_feature_relevance(full["relevance"], tagger, rule, stem, sample, _kind_groups(full, tagger))
+
+
+def draw_profiles(stem, relevance, tagger, rule, sample):
+    from xaugcol.plotting import relevance as plots
+
+    hists, full = _relevance(relevance)
+    return plots.plot_profiles(hists, full["relevance"], tagger, rule, stem, sample)
+
+
+def draw_pair(stem, relevance, tagger, rule, sample):
+    from xaugcol.plotting import relevance as plots
+
+    hists, full = _relevance(relevance)
+    return plots.plot_pair(hists, full["relevance"], tagger, rule, stem, sample)
+
+
+def draw_heatmaps(stem, relevance, tagger, rule, sample):
+    from xaugcol.plotting import relevance as plots
+
+    hists, _ = _relevance(relevance)
+    return plots.plot_heatmaps(hists, tagger, rule, stem, sample)
+
+
+def draw_examples(stem, ensemble, jets, method, sample, per_class, processing):
+    from xaugcol.explain.ensemble import Ensemble
+    from xaugcol.plotting import examples
+    from xaugcol.processing.jet_table import ProcessingConfig
+
+    return examples.plot_examples(Ensemble.load(ensemble), jets, method, stem, sample, per_class,
+                                  ProcessingConfig.from_dict(processing, "relevance.json: processing"))
