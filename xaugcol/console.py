@@ -73,14 +73,35 @@ def show_progress(requested: bool = True) -> bool:
 
 def progress_bar(unit: str, requested: bool = True, transient: bool = False):
     """A rich progress display: description, bar, done / total ``unit``, elapsed and remaining time, then the
-    task's ``status`` field (add_task(..., status="")); silent (the same methods, nothing drawn) when progress is
-    not requested or the run is quiet."""
+    task's ``status`` field (add_task(..., status="")); a silent stand-in with the same methods when progress is
+    not requested or the run is quiet (rich's own disabled display still writes a line break when it stops)."""
+    if not show_progress(requested):
+        return _Silent()
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                TimeRemainingColumn)
 
     return Progress(TextColumn("{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
                     TextColumn(unit), TimeElapsedColumn(), TextColumn("<"), TimeRemainingColumn(),
-                    TextColumn("{task.fields[status]}"), transient=transient, disable=not show_progress(requested))
+                    TextColumn("{task.fields[status]}"), transient=transient)
+
+
+class _Silent:
+    """``progress_bar`` where nothing is shown."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def add_task(self, *args, **kwargs) -> int:
+        return 0
+
+    def update(self, *args, **kwargs) -> None:
+        pass
+
+    def advance(self, *args, **kwargs) -> None:
+        pass
 
 
 @contextlib.contextmanager

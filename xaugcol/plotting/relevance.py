@@ -41,7 +41,8 @@ def plot_feature_relevance(summary: dict, tagger: str, rule: str, out_stem, samp
             ax.barh(y + offset, means, height=height, xerr=errs, color=CLASS_COLOURS[k], label=cls, capsize=3)
         ax.set_yticks(y, [feature_label(f) for f in names], fontsize=13)
         ax.set_xlabel("mean normalised relevance")
-    axes[0, 0].legend(loc="lower right", fontsize=14, title=f"{tagger}, {rule}", title_fontsize=14)
+    largest = axes[int(np.argmax([len(names) for names in panels])), 0]  # room for the legend
+    largest.legend(loc="lower right", fontsize=14, title=f"{tagger}, {rule}", title_fontsize=14)
     label(axes[0, 0], sample)
     return save(fig, out_stem)
 
