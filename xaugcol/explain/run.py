@@ -209,14 +209,18 @@ def slices(key: str, h: hist.Hist):
 CATEGORY_AXES = {"rule": str, "member": int, "label": int, "sign": str}
 
 
-def read_relevance_histograms(folder: str | Path) -> dict:
-    """The histograms of ``relevance.root`` rebuilt with their category axes (the inverse of ``slices``)."""
+def read_relevance_histograms(folder: str | Path, tagger: str | None = None) -> dict:
+    """The histograms of ``relevance.root`` rebuilt with their category axes (the inverse of ``slices``); with
+    ``tagger`` only that tagger's (keys ``<kind>/<tagger>[/...]``: a figure of one tagger reads a seventh of the
+    file in the demo)."""
     groups: dict[str, list] = {}
     with uproot.open(Path(folder) / RELEVANCE_ROOT) as f:
         for name, cls in f.classnames().items():
             if not cls.startswith("TH"):
                 continue
             key, spec = name.split(";")[0].rsplit("/", 1)
+            if tagger is not None and key.split("/")[1:2] != [tagger]:
+                continue
             parts = [p.split("_", 1) for p in spec.split("__")]
             if not all(len(p) == 2 and p[0] in CATEGORY_AXES for p in parts):
                 continue

@@ -20,12 +20,13 @@ from xaugcol.training.data import JetTables, model_inputs
 DIVERGING = {"cmap": "RdBu_r"}
 
 
-def example_relevance(ensemble: Ensemble, jets_folder, rule, per_class: int = 2):
-    """(rows, relevance per input, output logit) of the first ``per_class`` test jets of each class, explained
-    by the ensemble's first member with the method ``rule`` (``xaugcol.explain.methods``)."""
+def example_relevance(ensemble: Ensemble, jets_folder, rule, per_class: int = 2, split: str = "test"):
+    """(rows, relevance per input, output logit) of the first ``per_class`` jets of each class in ``split`` (the
+    one the relevance run explained), by the ensemble's first member with the method ``rule``
+    (``xaugcol.explain.methods``)."""
     tables = JetTables(jets_folder, ensemble.spec)
     extra = [c for kind in ensemble.spec.kinds for c in (*kind.columns(), *kind.extra_columns())]
-    rows = tables.examples("test", list(dict.fromkeys(tables.columns + extra)), per_class)
+    rows = tables.examples(split, list(dict.fromkeys(tables.columns + extra)), per_class)
     seed, model, scaler = ensemble.load_members()[0]
     inputs = model_inputs(rows, ensemble.spec, scaler.transform if scaler is not None else None)
     result = method_spec(rule).attributor(model)(*[torch.from_numpy(inputs[k]) for k in ensemble.spec.inputs])
@@ -34,10 +35,10 @@ def example_relevance(ensemble: Ensemble, jets_folder, rule, per_class: int = 2)
 
 
 def plot_examples(ensemble: Ensemble, jets_folder, rule, out_stem, sample: str, per_class: int = 2,
-                  processing=None) -> list[Path]:
+                  processing=None, split: str = "test") -> list[Path]:
     """``processing``: the configuration of the jet tables (the image geometry; default: the default one)."""
     processing = processing or ProcessingConfig()
-    rows, relevance, output = example_relevance(ensemble, jets_folder, rule, per_class)
+    rows, relevance, output = example_relevance(ensemble, jets_folder, rule, per_class, split)
     kinds = ensemble.spec.kinds
     n = len(rows["label"])
     fig, axes = figure(n, len(kinds), width=6.0, height=5.5)

@@ -21,6 +21,9 @@ from xaugcol.atomic import write_json
 from xaugcol.report.captions import CAPTIONS
 
 FIGURES_JSON = "figures.json"
+# rough drawing time of a figure by section (relative), to hand the longest tasks out first
+COST = {"inputs": 5.0, "examples": 2.0, "profiles": 1.5, "heatmaps": 1.0, "relevance": 1.0, "pairs": 0.7,
+        "performance": 1.0}
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,8 @@ def relevance_jobs(relevance_folder, taggers: dict, sample: str, examples: int =
             jobs.append(FigureJob("examples", f"examples_{name}",
                                   CAPTIONS["examples"].format(tagger=name, rule=method["name"]), "draw_examples",
                                   {"ensemble": str(folder), "jets": str(jets), "method": method, "sample": sample,
-                                   "per_class": examples, "processing": relevance["config"]["processing"]}))
+                                   "per_class": examples, "processing": relevance["config"]["processing"],
+                                   "split": relevance["config"]["split"]}))
     return jobs
 
 
@@ -96,11 +100,21 @@ def draw_figures(jobs: list[FigureJob], folder: str | Path, root: str | Path, wo
     section -> [{stem (relative to ``root``), caption}] for every figure drawn (a job with nothing to draw, such as
     heat maps of a tagger without an image, is left out)."""
     folder, root = Path(folder), Path(root)
-    if workers > 1 and len(jobs) > 1:
+    # one task per tagger (its figures read its histograms once, in one worker), one per other figure
+    tasks: dict = {}
+    for k, job in enumerate(jobs):
+        tasks.setdefault(job.kwargs.get("tagger") if job.section != "examples" else None, []).append(k)
+    groups = [ks for key, ks in tasks.items() if key is not None] + [[k] for k in tasks.get(None, [])]
+    groups.sort(key=lambda ks: -sum(COST.get(jobs[k].section, 1.0) for k in ks))  # longest first: finish together
+    if workers > 1 and len(groups) > 1:
         with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-            drawn = list(pool.map(_run, jobs, [str(folder)] * len(jobs)))
+            results = list(pool.map(_run_group, [[jobs[k] for k in ks] for ks in groups], [str(folder)] * len(groups)))
     else:
-        drawn = [_run(job, str(folder)) for job in jobs]
+        results = [_run_group([jobs[k] for k in ks], str(folder)) for ks in groups]
+    drawn = [False] * len(jobs)
+    for ks, oks in zip(groups, results):
+        for k, ok in zip(ks, oks):
+            drawn[k] = ok
     figures: dict = {}
     for job, ok in zip(jobs, drawn):
         if ok:
@@ -108,6 +122,10 @@ def draw_figures(jobs: list[FigureJob], folder: str | Path, root: str | Path, wo
                                                         "caption": job.caption})
     write_json(folder / FIGURES_JSON, figures)
     return figures
+
+
+def _run_group(group: list[FigureJob], folder: str) -> list[bool]:
+    return [_run(job, folder) for job in group]
 
 
 def _run(job: FigureJob, folder: str) -> bool:
@@ -120,11 +138,11 @@ def _run(job: FigureJob, folder: str) -> bool:
 # ---- what the workers read, once per process
 
 @functools.cache
-def _relevance(folder: str):
-    """(relevance histograms, relevance.json) of a relevance output."""
+def _relevance(folder: str, tagger: str | None = None):
+    """(relevance histograms of ``tagger``, or all, relevance.json) of a relevance output."""
     from xaugcol.explain.run import read_relevance_histograms
 
-    return read_relevance_histograms(folder), json.loads((Path(folder) / "relevance.json").read_text())
+    return read_relevance_histograms(folder, tagger), json.loads((Path(folder) / "relevance.json").read_text())
 
 
 def _kind_groups(relevance: dict, tagger: str) -> list[list[str]]:
@@ -179,35 +197,35 @@ def draw_rocs(stem, taggers, sample):
 def draw_feature_relevance(stem, relevance, tagger, rule, sample):
     from xaugcol.plotting import relevance as plots
 
-    hists, full = _relevance(relevance)
+    hists, full = _relevance(relevance, tagger)
     return plots.plot_feature_relevance(full["relevance"], tagger, rule, stem, sample, _kind_groups(full, tagger))
 
 
 def draw_profiles(stem, relevance, tagger, rule, sample):
     from xaugcol.plotting import relevance as plots
 
-    hists, full = _relevance(relevance)
+    hists, full = _relevance(relevance, tagger)
     return plots.plot_profiles(hists, full["relevance"], tagger, rule, stem, sample)
 
 
 def draw_pair(stem, relevance, tagger, rule, sample):
     from xaugcol.plotting import relevance as plots
 
-    hists, full = _relevance(relevance)
+    hists, full = _relevance(relevance, tagger)
     return plots.plot_pair(hists, full["relevance"], tagger, rule, stem, sample)
 
 
 def draw_heatmaps(stem, relevance, tagger, rule, sample):
     from xaugcol.plotting import relevance as plots
 
-    hists, _ = _relevance(relevance)
+    hists, _ = _relevance(relevance, tagger)
     return plots.plot_heatmaps(hists, tagger, rule, stem, sample)
 
 
-def draw_examples(stem, ensemble, jets, method, sample, per_class, processing):
+def draw_examples(stem, ensemble, jets, method, sample, per_class, processing, split="test"):
     from xaugcol.explain.ensemble import Ensemble
     from xaugcol.plotting import examples
     from xaugcol.processing.jet_table import ProcessingConfig
 
     return examples.plot_examples(Ensemble.load(ensemble), jets, method, stem, sample, per_class,
-                                  ProcessingConfig.from_dict(processing, "relevance.json: processing"))
+                                  ProcessingConfig.from_dict(processing, "relevance.json: processing"), split)

@@ -92,9 +92,11 @@ class JetTables:
                 if kind.table_column is not None}
 
     # -- reading --------------------------------------------------------------------------------------------
-    def _rounds(self, split: str, columns: list[str], order: list[Path], max_open: int = 8):
+    def _rounds(self, split: str, columns: list[str], order: list[Path], max_open: int = 8,
+                need_labels: bool = True):
         """Row groups, reduced to the split (and the mSD window), one from each of up to ``max_open`` open files
-        per round: a round mixes files (and so classes, when files hold one class each)."""
+        per round: a round mixes files (and so classes, when files hold one class each). Training needs labels;
+        drawing examples does not (real data)."""
         pending = list(order)
         readers = []
         while readers or pending:
@@ -109,7 +111,8 @@ class JetTables:
                 alive.append((path, it))
                 block = {name: column_array(batch.column(name), batch.schema.field(name)) for name in columns}
                 _check_finite(block, path)  # every row read, whatever its split: bad input stops the run early
-                _check_labelled(block, path)
+                if need_labels:
+                    _check_labelled(block, path)
                 keep = select_jets(block, self.spec, split)
                 if keep.any():
                     round_.append({"__file__": str(path), **{k: v[keep] for k, v in block.items()}})
@@ -128,21 +131,26 @@ class JetTables:
         return {c: np.concatenate([p[c] for p in parts]) for c in columns}
 
     def examples(self, split: str, columns: list[str], per_class: int) -> dict[str, np.ndarray]:
-        """The first ``per_class`` jets of each class of a split (files in name order), with ``columns``."""
+        """The first ``per_class`` jets of each class of a split (files in name order), with ``columns``: signal,
+        background and, in tables of real data, jets without truth."""
         needed = sorted(set(columns) | {"run", "luminosityBlock", "event", "label"}
                         | ({"in_msd_window"} if self.spec.msd_window else set())
                         | ({"gen_boson_contained"} if self.spec.matched_signal else set()))
-        found: dict[int, list[dict]] = {0: [], 1: []}
-        for round_ in self._rounds(split, needed, self.files):
+        found: dict[int, list[dict]] = {1: [], 0: [], -1: []}  # -1: jets of datasets without truth (real data)
+
+        def enough(k):
+            return sum(len(b["label"]) for b in found[k]) >= per_class
+
+        for round_ in self._rounds(split, needed, self.files, need_labels=False):
             for block in round_:
-                for k in (0, 1):
+                for k in found:
                     have = sum(len(b["label"]) for b in found[k])
                     sel = np.flatnonzero(block["label"] == k)[:max(per_class - have, 0)]
                     if len(sel):
                         found[k].append({c: block[c][sel] for c in needed})
-            if all(sum(len(b["label"]) for b in found[k]) >= per_class for k in (0, 1)):
+            if (enough(0) and enough(1)) or enough(-1):
                 break
-        parts = found[1] + found[0]
+        parts = found[1] + found[0] + found[-1]
         if not parts:
             raise ValueError(f"the {split} split of {self.folder} is empty")
         return {c: np.concatenate([p[c] for p in parts]) for c in needed}
