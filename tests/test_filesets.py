@@ -96,7 +96,7 @@ def test_real_data_is_explained_and_refused_by_training(toy, tmp_path):
     classes = result.summary["dnn"]["epsilon"]["classes"]
     assert classes["signal"]["msd"]["mean"] is None and classes["data"]["msd"]["mean"] > 0
     assert classes["data"]["msd"]["mean"] == classes["all"]["msd"]["mean"]
-    from xaugcol.explain.run import read_relevance_histograms
+    from xaugcol.explain.relevance_file import read_relevance_histograms
     back = read_relevance_histograms(tmp_path / "rel")
     jets = back["jets/dnn"][{"rule": "epsilon"}]
     assert jets.values()[0, list(jets.axes["label"]).index(-1)] == n

@@ -140,7 +140,8 @@ def test_bad_configuration_is_named(study, tmp_path):
 
 
 def test_histograms_read_back_from_root(study):
-    from xaugcol.explain.run import read_relevance_histograms, summarise
+    from xaugcol.explain.relevance_file import read_relevance_histograms
+    from xaugcol.explain.run import summarise
 
     out, _, taggers, result = study
     back = read_relevance_histograms(out / "rel_iterative")

@@ -12,6 +12,7 @@ import yaml
 from xaugcol.cli import main
 from xaugcol.models.registry import ModelConfig
 from xaugcol.processing.runner import load_fileset
+from xaugcol.report import html as report_html
 from xaugcol.report.figures import FigureJob, draw_figures
 from xaugcol.runs import run_processing, run_relevance
 from xaugcol.sources.toy import ToyConfig, run_toy
@@ -135,8 +136,10 @@ def test_relevance_figures_read_as_a_physicist_expects(by_hand, monkeypatch):
     plots.plot_profiles(hists, summary, "lstm", "epsilon", "x", "toy")
     ax = kept.pop().axes[0]
     assert list(ax.get_xticks()) == [0.0, 1.0]
-    points = [c for c in ax.containers]  # one errorbar per class
-    assert all(len(c.lines[0].get_xdata()) <= 2 for c in points)
+    from matplotlib.container import ErrorbarContainer
+
+    points = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]  # one errorbar per class
+    assert len(points) == 2 and all(len(c.lines[0].get_xdata()) <= 2 for c in points)
 
 
 def test_input_distributions_on_their_central_range(by_hand, monkeypatch):
@@ -159,10 +162,18 @@ def test_figures_draw_alike_in_parallel_and_in_process(by_hand, tmp_path):
     jobs = figure_jobs(report_inputs([by_hand / "rel"], examples=0))
     jobs = [j for j in jobs if j.section == "relevance" and j.kwargs["tagger"] == "lstm"]
     serial = draw_figures(jobs, tmp_path / "a" / "figures", tmp_path / "a", workers=1)
-    parallel = draw_figures(jobs, tmp_path / "b" / "figures", tmp_path / "b", workers=2)
-    assert serial == parallel and sum(len(v) for v in serial.values()) == 2
-    for stem in (f["stem"] for v in parallel.values() for f in v):
-        assert (tmp_path / "b" / f"{stem}.png").stat().st_size > 1000
+    parallel = draw_figures(jobs, tmp_path / "b" / "figures", tmp_path / "b", workers=2, pdf=True)
+    assert sum(len(v) for v in serial.values()) == 2
+    strip = [{k: v for k, v in f.items() if k != "formats"} for items in (serial, parallel) for v in items.values()
+             for f in v]
+    assert strip[:2] == strip[2:]
+    for stem in (f["stem"] for v in serial.values() for f in v):
+        assert (tmp_path / "a" / f"{stem}.png").stat().st_size > 1000
+        assert not (tmp_path / "a" / f"{stem}.pdf").exists()  # PNG unless PDFs are asked for
+        assert (tmp_path / "b" / f"{stem}.pdf").read_bytes()[:5] == b"%PDF-"
+    assert all(f["formats"] == ["png", "pdf"] for v in parallel.values() for f in v)
+    page = report_html.figure_sections(parallel)
+    assert page.count(".pdf'>PDF</a>") == 2 and ".pdf" not in report_html.figure_sections(serial)
     assert isinstance(jobs[0], FigureJob)
 
 

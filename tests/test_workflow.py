@@ -60,10 +60,9 @@ def test_demo_writes_a_complete_report(demo):
     for section in ("inputs", "performance", "relevance", "profiles", "pairs", "heatmaps", "examples"):
         assert figures.get(section), section
     stems = [f["stem"] for items in figures.values() for f in items]
-    for stem in stems:
-        for ext in ("png", "pdf"):
-            path = demo / f"{stem}.{ext}"
-            assert path.stat().st_size > 1000, path
+    for stem in stems:  # PNGs for the report; PDFs only on request (figures: {pdf: true}, report --pdf)
+        assert (demo / f"{stem}.png").stat().st_size > 1000, stem
+        assert not (demo / f"{stem}.pdf").exists(), stem
     names = [("{model}_xaug" if t["xaug"] and t["model"] != "dnn" else "{model}").format(**t) for t in TAGGERS]
     text = " ".join(parser.text)
     for name in names:
@@ -121,8 +120,12 @@ def test_report_renders_in_headless_chromium(demo, tmp_path):
 def test_study_config_is_validated(tmp_path):
     wf = Workflow.load(Path(__file__).resolve().parents[1] / "configs" / "zz_vs_qcd.yaml")
     assert wf.source.kind == "pythia" and len(wf.taggers) == 7 and wf.training.matched_signal
+    assert wf.figures.pdf  # the paper-sized study asks for PDFs; the demo does not
     good = demo_config().raw
+    assert not Workflow.from_dict(good).figures.pdf
     cases = [
+        ({**good, "figures": {"pdf": "yes"}}, "figures: pdf"),
+        ({**good, "figures": {"format": "svg"}}, "unknown field"),
         ({**good, "colour": "red"}, "unknown field"),
         ({**good, "explain": {"rules": ["lrp-magic"]}}, "unknown LRP preset"),
         ({**good, "reduced": {"tagger": "bdt"}}, "not among the taggers"),

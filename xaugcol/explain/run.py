@@ -6,27 +6,25 @@ Outputs in ``out_dir``:
   TH1D/TH2D/TH3D named ``<key>/<axis>_<value>__...``; the ``feature`` axis stays a labelled axis. Of the pairs
   of XAUG variables only the two most relevant (per tagger and rule) are written, with their value axes. A ':' in a
   feature name (``particle:log_pt``) becomes '_' in the ROOT name.
-  ``read_relevance_histograms`` rebuilds the full histograms from it (figures are drawn from the file).
+  ``xaugcol.explain.relevance_file.read_relevance_histograms`` rebuilds the full histograms from it (figures
+  are drawn from the file).
 * ``relevance.json``: configuration, counts per tagger and dataset, files and chunks skipped (and why), and per tagger, rule and class the mean
   normalised relevance of every feature with the spread over the ensemble, the ranking and the top pair.
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import hist
-import uproot
-
-from xaugcol.atomic import atomic_path, write_json
+from xaugcol.atomic import write_json
 from xaugcol.explain.ensemble import Ensemble
 from xaugcol.output_folder import output_lock
 from xaugcol.models.folder import folder_digest
 from xaugcol.explain.histograms import CLASSES, WITH_DATA, pair_histograms, pair_key
 from xaugcol.explain.methods import method_specs
 from xaugcol.explain.relevance import SPLIT_CHOICES, empty_counts
+from xaugcol.explain.relevance_file import RELEVANCE_ROOT, write_relevance_root
 from xaugcol.explain.summary import mean_normalised_relevance, ranking, top_pair
 from xaugcol.processing.checkpoints import close_checkpoints, open_checkpoints
 from xaugcol.processing.chunk_guard import skipped_chunks
@@ -35,7 +33,6 @@ from xaugcol.processing.runner import Execution, run_coffea, versions
 from xaugcol.processing.table_fileset import processed_folder, table_fileset
 from xaugcol.training.domain import outside_fractions
 
-RELEVANCE_ROOT = "relevance.root"
 RELEVANCE_JSON = "relevance.json"
 DEFAULT_RULES = ("epsilon", "alpha1beta0")
 
@@ -180,84 +177,3 @@ def _check_shapes(ensemble: Ensemble, processing: ProcessingConfig) -> None:
                              f"makes {'x'.join(map(str, made[column]))}")
 
 
-def write_relevance_root(path: Path, hists: dict, summary: dict) -> None:
-    """Every histogram sliced along its category axes (ROOT histograms have numeric axes only); atomically."""
-    with atomic_path(path) as tmp:
-        with uproot.recreate(tmp) as f:
-            for key, h in sorted(hists.items()):
-                if key.startswith(("pairs/", "pairs_jets/")):
-                    continue  # all pairs on bin-index axes: the top pairs are written with value axes
-                for name, part in slices(key, h):
-                    f[name.replace(":", "_")] = part  # uproot reads ':' as a path separator
-
-
-def slices(key: str, h: hist.Hist):
-    """(name, histogram) for every combination of the category axes (the ``feature`` axis is kept)."""
-    cats = [ax for ax in h.axes if isinstance(ax, (hist.axis.StrCategory, hist.axis.IntCategory))
-            and ax.name != "feature"]
-    if len(cats) == h.ndim:  # keep one axis: a histogram of category axes only would slice down to a number
-        cats = cats[:-1]
-    if not cats:
-        yield key, h
-        return
-    for values in itertools.product(*[list(ax) for ax in cats]):
-        sel = {ax.name: hist.loc(v) for ax, v in zip(cats, values)}
-        yield f"{key}/" + "__".join(f"{ax.name}_{v}" for ax, v in zip(cats, values)), h[sel]
-
-
-# category axes that ``slices`` cuts along, with their value types
-CATEGORY_AXES = {"rule": str, "member": int, "label": int, "sign": str}
-
-
-def read_relevance_histograms(folder: str | Path, tagger: str | None = None) -> dict:
-    """The histograms of ``relevance.root`` rebuilt with their category axes (the inverse of ``slices``); with
-    ``tagger`` only that tagger's (keys ``<kind>/<tagger>[/...]``: a figure of one tagger reads a seventh of the
-    file in the demo)."""
-    groups: dict[str, list] = {}
-    with uproot.open(Path(folder) / RELEVANCE_ROOT) as f:
-        for name, cls in f.classnames().items():
-            if not cls.startswith("TH"):
-                continue
-            key, spec = name.split(";")[0].rsplit("/", 1)
-            if tagger is not None and key.split("/")[1:2] != [tagger]:
-                continue
-            parts = [p.split("_", 1) for p in spec.split("__")]
-            if not all(len(p) == 2 and p[0] in CATEGORY_AXES for p in parts):
-                continue
-            coords = tuple((axis, CATEGORY_AXES[axis](value)) for axis, value in parts)
-            groups.setdefault(key, []).append((coords, f[name].to_hist()))
-    out = {}
-    for key, items in groups.items():
-        names = [axis for axis, _ in items[0][0]]
-        values = {axis: list(dict.fromkeys(c[i][1] for c, _ in items)) for i, axis in enumerate(names)}
-        if "label" in values:  # classes in their histogram order: background, signal, then data (no truth)
-            values["label"] = sorted(values["label"], key=lambda v: (v < 0, v))
-        axes = [hist.axis.StrCategory(values[a], name=a) if CATEGORY_AXES[a] is str
-                else hist.axis.IntCategory(values[a], name=a, growth=a == "member") for a in names]
-        rest = []
-        for ax in items[0][1].axes:
-            if isinstance(ax, hist.axis.StrCategory):
-                ax = hist.axis.StrCategory(list(ax), name="feature")
-            elif isinstance(ax, hist.axis.IntCategory):
-                ax = hist.axis.IntCategory(list(ax), name="label")
-            rest.append(ax)
-        h = hist.Hist(*axes, *rest, storage=hist.storage.Double())
-        view = h.view(flow=True)
-        for coords, part in items:
-            index = tuple(values[a].index(v) for a, v in coords)
-            view[index] = part.view(flow=True)
-        out[key] = h
-    return _feature_names_restored(out)
-
-
-def _feature_names_restored(hists: dict) -> dict:
-    """Keys ``kind/T/f`` whose feature name had its ':' written as '_' (``particle_log_pt``) renamed back, using
-    the feature axis of ``features/T``, which keeps the true names."""
-    out = {}
-    for key, h in hists.items():
-        parts = key.split("/")
-        if len(parts) == 3 and f"features/{parts[1]}" in hists:
-            names = {f.replace(":", "_"): f for f in hists[f"features/{parts[1]}"].axes["feature"]}
-            key = "/".join(parts[:2] + [names.get(parts[2], parts[2])])
-        out[key] = h
-    return out

@@ -5,6 +5,7 @@ positions (particles) as a scatter coloured by their summed relevance, scalar fe
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,8 @@ from xaugcol.explain.ensemble import Ensemble
 from xaugcol.explain.methods import method_spec
 from xaugcol.features.kinds import feature_label
 from xaugcol.processing.jet_table import ProcessingConfig
-from xaugcol.plotting.style import CLASS_NAMES, figure, label, panel_title, save
+from xaugcol.plotting.style import (CLASS_NAMES, WITH_COLOURBAR, colorbar, figure, hbars, label, panel_title, save,
+                                    text_width)
 from xaugcol.training.data import JetTables, model_inputs
 
 DIVERGING = {"cmap": "RdBu_r"}
@@ -41,8 +43,15 @@ def plot_examples(ensemble: Ensemble, jets_folder, rule, out_stem, sample: str, 
     rows, relevance, output = example_relevance(ensemble, jets_folder, rule, per_class, split)
     kinds = ensemble.spec.kinds
     n = len(rows["label"])
-    fig, axes = figure(n, len(kinds), width=6.0, height=5.5)
-    name = rule if isinstance(rule, str) else getattr(rule, "name", "method")
+    # bars of scalar features carry their names at the left; maps and objects a colour bar at the right
+    first = {k: v[:1] for k, v in rows.items()}
+    bar_labels = [feature_label(c) for kind in kinds if kind.map_axes(processing) is None
+                  and kind.object_positions(first) is None for c in kind.feature_names()]
+    names_width = text_width(bar_labels, 10) if bar_labels else 0.0
+    margins = replace(WITH_COLOURBAR, left=max(1.0, names_width + 0.35), wspace=max(2.1, names_width + 0.5))
+    fig, axes = figure(n, len(kinds), width=6.0 + names_width / 2, height=5.5, margins=margins)
+    name = rule if isinstance(rule, str) else (rule.get("name") if isinstance(rule, dict) else
+                                               getattr(rule, "name", "method"))
     for j in range(n):
         title = f"{CLASS_NAMES[int(rows['label'][j])]} jet, logit {output[j]:+.2f}"
         for i, kind in enumerate(kinds):
@@ -55,7 +64,7 @@ def plot_examples(ensemble: Ensemble, jets_folder, rule, out_stem, sample: str, 
                 vmax = float(np.abs(image).max()) or 1.0
                 mesh = ax.imshow(image, vmin=-vmax, vmax=vmax, extent=(-extent, extent, -extent, extent),
                                  **DIVERGING)
-                fig.colorbar(mesh, ax=ax, label="relevance")
+                colorbar(fig, mesh, ax, "relevance")
                 ax.set_xlabel(f"x [{unit}]", fontsize=12)
                 ax.set_ylabel(f"y [{unit}]", fontsize=12)
             elif positions is not None:
@@ -64,14 +73,14 @@ def plot_examples(ensemble: Ensemble, jets_folder, rule, out_stem, sample: str, 
                 vmax = float(np.abs(per_object).max()) or 1.0
                 sc = ax.scatter(x[mask], y[mask], s=size[mask], c=per_object, vmin=-vmax, vmax=vmax, edgecolors="k",
                                 **DIVERGING)
-                fig.colorbar(sc, ax=ax, label="relevance (sum over features)")
+                colorbar(fig, sc, ax, "relevance (sum over features)")
                 ax.set_xlabel(r"$\Delta\eta$", fontsize=12)
                 ax.set_ylabel(r"$\Delta\phi$", fontsize=12)
             else:
                 names = kind.feature_names()
                 values = kind.feature_sums(r[None]) * np.sign(r.reshape(1, len(names), -1).sum(-1))
                 values = values[0]
-                ax.barh(np.arange(len(names)), values, color=np.where(values >= 0, "#bd1f01", "#3f90da"))
+                hbars(ax, np.arange(len(names)), values, 0.8, np.where(values >= 0, "#bd1f01", "#3f90da"))
                 ax.set_yticks(np.arange(len(names)), [feature_label(c) for c in names], fontsize=10)
                 ax.set_xlabel("relevance", fontsize=12)
             ax.tick_params(labelsize=10)

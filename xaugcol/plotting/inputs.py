@@ -8,7 +8,7 @@ import mplhep as hep
 import numpy as np
 import uproot
 
-from xaugcol.plotting.style import CLASS_COLOURS, CLASS_NAMES, CLASS_ORDER, figure, label, save
+from xaugcol.plotting.style import CLASS_COLOURS, CLASS_NAMES, CLASS_ORDER, Margins, figure, label, save
 from xaugcol.processing.histograms import BINNING
 
 
@@ -50,7 +50,7 @@ def plot_inputs(histograms_root: str | Path, out_stem: str | Path, sample: str) 
     names = [n for n in BINNING if n in hists]
     ncols = 5
     nrows = -(-len(names) // ncols)
-    fig, axes = figure(ncols, nrows, width=6.0, height=5.0)
+    fig, axes = figure(ncols, nrows, width=6.0, height=5.0, margins=Margins(left=1.1, wspace=1.1, bottom=0.9, hspace=0.9))
     for ax, name in zip(axes.flat, names):
         for k in CLASS_ORDER:
             h = hists[name].get(k)

@@ -10,7 +10,8 @@ import numpy as np
 
 from xaugcol.explain.summary import pair_histograms, profile
 from xaugcol.features.kinds import feature_label
-from xaugcol.plotting.style import CLASS_COLOURS, CLASS_NAMES, CLASS_ORDER, figure, label, panel_title, save
+from xaugcol.plotting.style import (CLASS_COLOURS, CLASS_NAMES, CLASS_ORDER, WITH_COLOURBAR, Margins, colorbar,
+                                    figure, hbars, label, panel_title, save, text_width)
 
 MAX_BARS = 25
 DISCRETE_BINS = 3  # a profile of this few value bins is a flag (0, 1) or a charge (-1, 0, 1)
@@ -27,7 +28,9 @@ def plot_feature_relevance(summary: dict, tagger: str, rule: str, out_stem, samp
     groups = [g for g in (groups or [ranked]) if g]
     panels = [[f for f in ranked if f in set(g)][:MAX_BARS][::-1] for g in groups]
     heights = [max(2.0, 0.45 * len(names) + 1.0) for names in panels]
-    fig, axes = figure(1, len(panels), height=sum(heights) + 2.0, height_ratios=heights)
+    left = text_width([feature_label(f) for names in panels for f in names], 13) + 0.35
+    fig, axes = figure(1, len(panels), width=max(10.0, left + 7.0), height=sum(heights) + 2.0,
+                       height_ratios=heights, margins=Margins(left=left, hspace=1.5))
     drawn = [k for k in CLASS_ORDER if CLASS_NAMES[k] in s["classes"]
              and any(v["mean"] is not None for v in s["classes"][CLASS_NAMES[k]].values())]
     height = 0.8 / max(len(drawn), 1)
@@ -38,7 +41,8 @@ def plot_feature_relevance(summary: dict, tagger: str, rule: str, out_stem, samp
             means = [s["classes"][cls][f]["mean"] or 0.0 for f in names]
             errs = [s["classes"][cls][f]["std"] for f in names]
             offset = 0.4 - height * (i + 0.5)
-            ax.barh(y + offset, means, height=height, xerr=errs, color=CLASS_COLOURS[k], label=cls, capsize=3)
+            hbars(ax, y + offset, means, height, CLASS_COLOURS[k], label=cls,
+                  xerr=[e if e is not None else 0.0 for e in errs])
         ax.set_yticks(y, [feature_label(f) for f in names], fontsize=13)
         ax.set_xlabel("mean normalised relevance")
     largest = axes[int(np.argmax([len(names) for names in panels])), 0]  # room for the legend
@@ -50,37 +54,40 @@ def plot_feature_relevance(summary: dict, tagger: str, rule: str, out_stem, samp
 def plot_profiles(hists: dict, summary: dict, tagger: str, rule: str, out_stem, sample: str,
                   n: int = 6) -> list[Path] | None:
     """Mean normalised relevance against the input value for the ``n`` most relevant features that have a
-    profile (not the image); points with standard errors, the input distribution as a shaded histogram on a
-    second axis. None for a tagger without profiled features."""
+    profile (not the image); points with standard errors, the input distribution shaded behind them (its height a
+    share of the panel's). None for a tagger without profiled features."""
     features = [f for f in summary[tagger][rule]["ranking"] if f"profile/{tagger}/{f}" in hists][:n]
     if not features:
         return None
     ncols = min(3, len(features))
     nrows = -(-len(features) // ncols)
-    fig, axes = figure(ncols, nrows, width=7.0, height=6.0)
+    fig, axes = figure(ncols, nrows, width=7.0, height=6.0, margins=Margins(left=1.2, wspace=1.3, hspace=1.1))
     for ax, f in zip(axes.flat, features):
-        twin = ax.twinx()
+        curves = {k: profile(hists, tagger, f, rule, k) for k in _labels(hists, f"profile/{tagger}/{f}")}
+        curves = {k: c for k, c in curves.items() if c[3].sum()}
+        tallest = max((c[3].max() / c[3].sum() for c in curves.values()), default=1.0)
+        # the input distribution shaded behind the points, in axes height (no axis of its own): x in data,
+        # y a fraction of the panel, the tallest bin at 90 %
+        shaded = ax.get_xaxis_transform()
         discrete = None
-        for k in _labels(hists, f"profile/{tagger}/{f}"):
-            offset = {1: -0.06, 0: 0.06, -1: 0.0}[k]
-            centres, mean, err, n_entries = profile(hists, tagger, f, rule, k)
-            if not n_entries.sum():
-                continue
+        for k, (centres, mean, err, n_entries) in curves.items():
             discrete = len(centres) <= DISCRETE_BINS  # a flag or the charge: points at its values, not a block
+            offset = {1: -0.06, 0: 0.06, -1: 0.0}[k] if discrete else 0.0
             ok = n_entries > 0
-            x = centres + (offset if discrete else 0.0)
+            x = centres + offset
             ax.errorbar(x[ok], mean[ok], yerr=err[ok], fmt="o", ms=6 if discrete else 4, color=CLASS_COLOURS[k],
                         label=CLASS_NAMES[k])
-            shares = n_entries / max(n_entries.sum(), 1)
+            heights = 0.9 * n_entries / n_entries.sum() / tallest
             if discrete:
-                twin.bar(x, shares, width=0.1, color=CLASS_COLOURS[k], alpha=0.15)
+                ax.bar(x, heights, width=0.1, color=CLASS_COLOURS[k], alpha=0.15, transform=shaded)
             else:  # one filled step per class (a bar per bin would be hundreds of patches to lay out)
-                twin.stairs(shares, _edges(centres), fill=True, color=CLASS_COLOURS[k], alpha=0.15)
+                ax.stairs(heights, _edges(centres), fill=True, color=CLASS_COLOURS[k], alpha=0.15,
+                          transform=shaded)
         if discrete:
             ax.set_xticks(centres, [f"{c:g}" for c in centres])
             ax.set_xlim(centres[0] - 0.5, centres[-1] + 0.5)
-        twin.set_axis_off()  # the shaded input distribution needs no axis of its own (and its ticks cost time)
         ax.axhline(0, color="grey", lw=0.8)
+        ax.margins(y=0.12)  # points at the edge of the range (a flag's zero) stay visible, room for the legend
         ax.set_xlabel(feature_label(f), fontsize=14)
         ax.set_ylabel("mean normalised relevance", fontsize=14)
         ax.tick_params(labelsize=11)
@@ -99,7 +106,7 @@ def plot_pair(hists: dict, summary: dict, tagger: str, rule: str, out_stem, samp
     h_sum, h_jets = pair_histograms(hists, tagger, tuple(pair))
     labels = [k for k in CLASS_ORDER if k in set(h_jets.axes["label"])
               and h_jets[{"rule": rule, "label": hist.loc(k)}].sum()]
-    fig, axes = figure(len(labels), 1, width=9.0, height=8.0)
+    fig, axes = figure(len(labels), 1, width=9.0, height=8.0, margins=WITH_COLOURBAR)
     sums = {k: h_sum[{"rule": rule, "label": hist.loc(k)}] for k in labels}
     jets = {k: h_jets[{"rule": rule, "label": hist.loc(k)}].values() for k in labels}
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -111,8 +118,9 @@ def plot_pair(hists: dict, summary: dict, tagger: str, rule: str, out_stem, samp
         mesh = ax.pcolormesh(xa.edges, ya.edges, means[k].T, cmap="RdBu_r", vmin=-vmax, vmax=vmax, rasterized=True)
         ax.set_xlabel(feature_label(pair[0]), fontsize=14)
         ax.set_ylabel(feature_label(pair[1]), fontsize=14)
+        ax.tick_params(labelsize=12)
         panel_title(ax, f"{CLASS_NAMES[k]}, {tagger}, {rule}")
-        fig.colorbar(mesh, ax=ax, label="mean relevance of the pair")
+        colorbar(fig, mesh, ax, "mean relevance of the pair")
     label(axes.flat[0], sample, axes[0, -1])
     return save(fig, out_stem)
 
@@ -128,7 +136,7 @@ def plot_heatmaps(hists: dict, tagger: str, rule: str, out_stem, sample: str,
     jets = hists[f"jets/{tagger}"][{"rule": rule}]
     images = hists[f"{kind}_input/{tagger}"]
     labels = [k for k in _labels(hists, f"{kind}_input/{tagger}") if images[{"label": hist.loc(k)}].sum()]
-    fig, axes = figure(len(labels), 2, width=8.0, height=7.0)
+    fig, axes = figure(len(labels), 2, width=8.0, height=7.0, margins=WITH_COLOURBAR)
     averages, signed = {}, {}
     for k in labels:
         sel = {"label": hist.loc(k)}
@@ -143,15 +151,16 @@ def plot_heatmaps(hists: dict, tagger: str, rule: str, out_stem, sample: str,
     x, y = images[{"label": hist.loc(labels[0])}].axes
     for col, k in enumerate(labels):
         top = axes[0, col].pcolormesh(x.edges, y.edges, averages[k].T, cmap="viridis", norm=norm, rasterized=True)
-        fig.colorbar(top, ax=axes[0, col], label="fraction of jet $p_T$")
+        colorbar(fig, top, axes[0, col], "fraction of jet $p_T$")
         bottom = axes[1, col].pcolormesh(x.edges, y.edges, signed[k].T, cmap="RdBu_r", vmin=-vmax, vmax=vmax,
                                          rasterized=True)
-        fig.colorbar(bottom, ax=axes[1, col], label="mean normalised relevance")
+        colorbar(fig, bottom, axes[1, col], "mean normalised relevance")
         panel_title(axes[0, col], f"average {CLASS_NAMES[k]} {kind}")
         panel_title(axes[1, col], f"{CLASS_NAMES[k]}: {rule}, {tagger}")
         for ax in axes[:, col]:
             ax.set_xlabel(x.label, fontsize=13)
             ax.set_ylabel(y.label, fontsize=13)
+            ax.tick_params(labelsize=12)
     label(axes[0, 0], sample, axes[0, -1])
     return save(fig, out_stem)
 

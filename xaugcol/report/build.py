@@ -45,12 +45,12 @@ def report_inputs(folders: list[str | Path], sample: str | None = None, examples
 
 
 def build_report(folders: list[str | Path], out: str | Path, sample: str | None = None, examples: int = 2,
-                 workers: int = 2, overwrite: bool = False, title: str | None = None) -> Path:
-    """Figures into ``out/figures`` and ``out/index.html``; returns the page."""
+                 workers: int = 2, overwrite: bool = False, title: str | None = None, pdf: bool = False) -> Path:
+    """Figures into ``out/figures`` (PNG; with ``pdf`` also PDF) and ``out/index.html``; returns the page."""
     inputs = report_inputs(folders, sample, examples)
     with locked_output(out, overwrite) as out:
         started = time.perf_counter()
-        figures = draw_figures(figure_jobs(inputs), out / "figures", out, workers)
+        figures = draw_figures(figure_jobs(inputs), out / "figures", out, workers, pdf)
         drawn = time.perf_counter() - started
         sections = []
         if inputs.taggers:

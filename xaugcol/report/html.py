@@ -162,10 +162,11 @@ def figure_sections(figures: dict) -> str:
         parts.append(heading(title))
         for item in items:
             stem = escape(item["stem"])
-            # the thumbnail opens the full-size PNG; the PDF is there for papers
+            # the thumbnail opens the full-size PNG; a PDF (for papers) where one was drawn
+            pdf = f" <a href='{stem}.pdf'>PDF</a>" if "pdf" in item.get("formats", ("png",)) else ""
             parts.append(f"<figure><a href='{stem}.png' target='_blank'><img src='{stem}.png' loading='lazy' "
-                         f"alt='{escape(item['caption'])}'></a><figcaption>{escape(item['caption'])} "
-                         f"<a href='{stem}.pdf'>PDF</a></figcaption></figure>")
+                         f"alt='{escape(item['caption'])}'></a><figcaption>{escape(item['caption'])}{pdf}"
+                         f"</figcaption></figure>")
     return "\n".join(parts)
 
 

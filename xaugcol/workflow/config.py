@@ -12,6 +12,7 @@ YAML form (see ``configs/zz_vs_qcd.yaml``)::
     taggers: [{model: cnn2d, xaug: false}, {model: cnn2d, xaug: true}, ..., {model: dnn, xaug: true}]
     explain: {rules: [epsilon, alpha1beta0], split: test, examples: 2}
     reduced: {tagger: dnn, rule: epsilon, k: null}      # null: k = 1..n
+    figures: {pdf: false}                                # true: every figure also as PDF
     dask: {scheduler: tcp://HOST:PORT}                   # optional; or {workers: N} for a local cluster
 
 With a ``dask`` section one Dask client serves the whole study: the processing and explain stages run with
@@ -169,6 +170,12 @@ class Explain(ConfigModel):
         return tuple(m.name for m in method_specs(self.rules))
 
 
+class Figures(ConfigModel):
+    """The ``figures`` section: PNGs for the report, PDFs too on request (they double the drawing time)."""
+
+    pdf: Bool = False
+
+
 class Reduced(ConfigModel):
     tagger: str = "dnn"
     rule: str = "epsilon"
@@ -206,9 +213,10 @@ class StudyFile(ConfigModel):
     taggers: Taggers
     explain: Explain = Field(default_factory=Explain)
     reduced: Reduced | None = None
+    figures: Figures = Field(default_factory=Figures)
     dask: Dask | None = None
 
-    @field_validator("processing", "training", "explain", mode="before")
+    @field_validator("processing", "training", "explain", "figures", mode="before")
     @classmethod
     def _empty_section(cls, section):
         return {} if section is None else section  # a section written with no entries
@@ -275,6 +283,7 @@ class Workflow:
     dask: Dask | None = None
     trained: tuple[TrainedTagger, ...] = ()  # taggers explained as they are (folders resolved)
     fileset: Path | None = None  # the fileset of a ``fileset`` source (resolved)
+    figures: Figures = Figures()
 
     def tagger_names(self) -> list[str]:
         """The taggers the study trains."""
@@ -305,7 +314,8 @@ class Workflow:
         except ValueError as err:
             raise ValueError(f"{where}: processing: {err}") from None
         return cls(f.name, f.source, processing, Run.of(p, f.dask), p.skip_bad_files, f.seeds, f.training,
-                   to_train, f.explain, Run.of(f.explain, f.dask), f.reduced, raw, f.dask, trained, fileset)
+                   to_train, f.explain, Run.of(f.explain, f.dask), f.reduced, raw, f.dask, trained, fileset,
+                   f.figures)
 
 
 def _check_fileset(path: Path, trains: bool, where: str) -> None:

@@ -63,7 +63,8 @@ def study_stages(wf, out: Path) -> dict[str, Stage]:
         base = wf.taggers[wf.tagger_names().index(wf.reduced.tagger)]
         stages["reduced"] = Stage("reduced", out / "reduced", {"reduced": wf.reduced.model_dump(),
                                                                "model": base.as_dict(), **common}, (process, explain))
-    stages["figures"] = Stage("figures", out / "figures", {"examples": wf.explain.examples, "source": source},
+    stages["figures"] = Stage("figures", out / "figures", {"examples": wf.explain.examples, "source": source,
+                                                           **wf.figures.model_dump()},
                               tuple(stages.values()))
     return stages
 
@@ -185,4 +186,4 @@ def sample_label(wf) -> str:
 def _figures(ctx: StudyContext, stages: list[StudyStage], out: Path) -> None:
     """Every stage's figures into ``figures/``, drawn in parallel processes; figures.json lists them by section."""
     jobs = [job for stage in stages if stage.figures is not None for job in stage.figures(ctx)]
-    draw_figures(jobs, out / "figures", out, workers=max(ctx.wf.processing_run.workers, 2))
+    draw_figures(jobs, out / "figures", out, workers=max(ctx.wf.processing_run.workers, 2), pdf=ctx.wf.figures.pdf)
