@@ -156,6 +156,46 @@ def test_gradient_x_input_equals_lrp_zero_on_relu_networks():
                                atol=1e-10)
 
 
+def _random_inputs(config: ModelConfig, model, n: int = 6) -> list[torch.Tensor]:
+    """Inputs of the shapes the tagger's kinds declare (double precision)."""
+    args = {k: v for kind in config.input_kinds() for k, v in kind.model_arguments().items()}
+    shapes = {"image": (n, 1, args.get("n_pixels", 0), args.get("n_pixels", 0)),
+              "particles": (n, args.get("n_particles", 0), args.get("n_features", 0)),
+              "xaug": (n, args.get("n_xaug", 0))}
+    return [torch.randn(*shapes[name], dtype=torch.float64) for name in model.inputs()]
+
+
+def test_lrp_zero_equals_gradient_x_input_on_every_relu_tagger():
+    """The identity on the taggers themselves (batch norm with non-trivial statistics, max pooling, the XAUG join):
+    every registered tagger without a recurrence, with and without XAUG."""
+    checked = []
+    for name in MODELS:
+        for xaug in (False, True):
+            if name == "dnn" and not xaug:
+                continue
+            config = ModelConfig(name, xaug=xaug)
+            torch.manual_seed(5)
+            model = build_model(config).double()
+            if any(isinstance(m, nn.LSTM) for m in model.modules()):
+                continue  # sigmoid and tanh gates: not a ReLU network
+            for m in model.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.running_mean.uniform_(-0.5, 0.5)
+                    m.running_var.uniform_(0.5, 2.0)
+                    m.weight.data.uniform_(0.5, 1.5)
+                    m.bias.data.uniform_(-0.2, 0.2)
+            model.eval()
+            x = _random_inputs(config, model)
+            gxi = GradientXInput(model)(*x)
+            lrp = LRP(model, "z")(*x)
+            for g, r in zip(gxi.relevance, lrp.relevance):
+                scale = float(g.abs().max())
+                assert scale > 0
+                torch.testing.assert_close(g, r, rtol=1e-7, atol=1e-9 * scale)
+            checked.append((name, xaug))
+    assert sorted(checked) == [("cnn1d", False), ("cnn1d", True), ("cnn2d", False), ("cnn2d", True), ("dnn", True)]
+
+
 def test_composites_written_as_data_reach_the_attributor():
     spec = method_spec({"name": "conv_gamma", "composite": {"default": "epsilon",
                                                              "layers": {"conv": {"rule": "gamma", "gamma": 0.5}}}})
