@@ -50,8 +50,7 @@ def plot_examples(ensemble: Ensemble, jets_folder, rule, out_stem, sample: str, 
     names_width = text_width(bar_labels, 10) if bar_labels else 0.0
     margins = replace(WITH_COLOURBAR, left=max(1.0, names_width + 0.35), wspace=max(2.1, names_width + 0.5))
     fig, axes = figure(n, len(kinds), width=6.0 + names_width / 2, height=5.5, margins=margins)
-    name = rule if isinstance(rule, str) else (rule.get("name") if isinstance(rule, dict) else
-                                               getattr(rule, "name", "method"))
+    name = method_spec(rule).name
     for j in range(n):
         title = f"{CLASS_NAMES[int(rows['label'][j])]} jet, logit {output[j]:+.2f}"
         for i, kind in enumerate(kinds):

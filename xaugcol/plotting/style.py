@@ -42,11 +42,6 @@ CLASS_NAMES = {1: "signal", 0: "background", -1: "data"}  # -1: jets of datasets
 CLASS_ORDER = (1, 0, -1)
 
 
-def classes_with(entries) -> list[int]:
-    """The classes, in drawing order, whose ``entries`` (label -> count or None) are not empty."""
-    return [k for k in CLASS_ORDER if entries.get(k)]
-
-
 @dataclass(frozen=True)
 class Margins:
     """Space in inches around the grid (left, right, bottom, top) and between its panels (wspace, hspace). The
@@ -92,7 +87,7 @@ def text_width(texts, fontsize: float) -> float:
     from matplotlib.font_manager import FontProperties
 
     plt.style.use(hep.style.CMS)
-    # at the PNG's resolution: the layouts measured here are the ones its drawing finds in matplotlib's cache
+    # at the PNG's resolution, which the margins are laid out for
     renderer, prop = RendererAgg(1, 1, PNG_DPI), FontProperties(size=fontsize)
     widths = [renderer.get_text_width_height_descent(t, prop, ismath=is_math_text(t))[0] for t in texts]
     return max(widths, default=0.0) / PNG_DPI

@@ -122,10 +122,7 @@ class JetTables:
 
     def scan(self, split: str, columns: list[str]) -> dict[str, np.ndarray]:
         """Small per-jet columns of a whole split, in memory (e.g. to fit the scaler and the class weights)."""
-        needed = set(columns) | {"run", "luminosityBlock", "event", "label"}
-        needed |= {"in_msd_window"} if self.spec.msd_window else set()
-        needed |= {"gen_boson_contained"} if self.spec.matched_signal else set()
-        parts = [b for r in self._rounds(split, sorted(needed), self.files) for b in r]
+        parts = [b for r in self._rounds(split, self._with_selection(columns), self.files) for b in r]
         if not parts:
             raise ValueError(f"the {split} split of {self.folder} is empty")
         return {c: np.concatenate([p[c] for p in parts]) for c in columns}
@@ -133,27 +130,28 @@ class JetTables:
     def examples(self, split: str, columns: list[str], per_class: int) -> dict[str, np.ndarray]:
         """The first ``per_class`` jets of each class of a split (files in name order), with ``columns``: signal,
         background and, in tables of real data, jets without truth."""
-        needed = sorted(set(columns) | {"run", "luminosityBlock", "event", "label"}
-                        | ({"in_msd_window"} if self.spec.msd_window else set())
-                        | ({"gen_boson_contained"} if self.spec.matched_signal else set()))
+        needed = self._with_selection(columns)
         found: dict[int, list[dict]] = {1: [], 0: [], -1: []}  # -1: jets of datasets without truth (real data)
-
-        def enough(k):
-            return sum(len(b["label"]) for b in found[k]) >= per_class
-
+        have = dict.fromkeys(found, 0)
         for round_ in self._rounds(split, needed, self.files, need_labels=False):
             for block in round_:
                 for k in found:
-                    have = sum(len(b["label"]) for b in found[k])
-                    sel = np.flatnonzero(block["label"] == k)[:max(per_class - have, 0)]
+                    sel = np.flatnonzero(block["label"] == k)[:max(per_class - have[k], 0)]
                     if len(sel):
                         found[k].append({c: block[c][sel] for c in needed})
-            if (enough(0) and enough(1)) or enough(-1):
+                        have[k] += len(sel)
+            if min(have[0], have[1]) >= per_class or have[-1] >= per_class:
                 break
         parts = found[1] + found[0] + found[-1]
         if not parts:
             raise ValueError(f"the {split} split of {self.folder} is empty")
         return {c: np.concatenate([p[c] for p in parts]) for c in needed}
+
+    def _with_selection(self, columns) -> list[str]:
+        """``columns`` and what choosing a split's jets reads (event identity, label, the training selection)."""
+        return sorted(set(columns) | {"run", "luminosityBlock", "event", "label"}
+                      | ({"in_msd_window"} if self.spec.msd_window else set())
+                      | ({"gen_boson_contained"} if self.spec.matched_signal else set()))
 
     def batches(self, split: str, batch_size: int, seed: int | None = None, buffer_jets: int = 20_000,
                 transform=None) -> Iterator[dict[str, np.ndarray]]:
