@@ -17,12 +17,13 @@ from xaugcol.explain.relevance import explain_rows, explainers
 from xaugcol.jets.constituents import MissingBranchError
 from xaugcol.processing.jet_table import ProcessingConfig
 
-IDENTITY = ("run", "luminosityBlock", "event", "label", "weight")
+IDENTITY = ("run", "luminosityBlock", "event", "fatjet_index", "label", "weight")
 
 
 class RelevanceProcessor(processor.ProcessorABC):
     def __init__(self, ensembles: list, methods: tuple, processing: ProcessingConfig, shapes: dict[str, tuple],
-                 split: str = "test", batch_size: int = 512, threads: int = 1, classes: tuple = (0, 1)):
+                 split: str = "test", batch_size: int = 512, threads: int = 1, classes: tuple = (0, 1),
+                 faithfulness_steps: int = 0, faithfulness_fraction: float = 1.0):
         self.ensembles = list(ensembles)
         self.methods = tuple(methods)  # MethodSpec: plain data, the attributors are built on the worker
         self.processing = processing
@@ -31,6 +32,8 @@ class RelevanceProcessor(processor.ProcessorABC):
         self.batch_size = batch_size
         self.threads = threads
         self.classes = tuple(classes)  # true classes in the tables (-1: a dataset without truth)
+        self.faithfulness_steps = faithfulness_steps  # input-perturbation curves (0: none)
+        self.faithfulness_fraction = faithfulness_fraction  # of the explained jets
         self._members = None
 
     def __getstate__(self):
@@ -41,7 +44,7 @@ class RelevanceProcessor(processor.ProcessorABC):
         needed = list(IDENTITY)
         for e in self.ensembles:
             needed += (["in_msd_window"] if e.spec.msd_window else []) + \
-                (["gen_boson_contained"] if e.spec.matched_signal else [])
+                (["gen_boson_contained"] if e.spec.matched_signal else []) + (["pt"] if e.spec.pt_range else [])
             needed += [c for kind in e.spec.kinds for c in (*kind.columns(), *kind.extra_columns())]
             needed += list(e.training_range)  # to count the jets outside the range it was trained on
         return list(dict.fromkeys(needed))
@@ -69,7 +72,8 @@ class RelevanceProcessor(processor.ProcessorABC):
             hists, counts = {}, {}
             for ensemble, members in zip(self.ensembles, self._members):
                 h, c = explain_rows(rows, ensemble, members, self.methods, self.split, self.processing,
-                                    self.batch_size, self.classes)
+                                    self.batch_size, self.classes, self.faithfulness_steps,
+                                    self.faithfulness_fraction)
                 hists.update(h)
                 counts[ensemble.name] = {meta["dataset"]: {**c, "chunks": 1, "jets_in_table": len(rows["label"])}}
         finally:

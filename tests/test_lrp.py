@@ -36,7 +36,8 @@ def _tagger(kind: str, seed: int = 1):
         first, bounds = "body.0", (0.0, 1.0)
     elif kind == "cnn1d":
         model = CNN1D(n_particles=8, n_features=5, n_xaug=4, use_xaug=True, channels=[6, 6], hidden=[16])
-        inputs = (torch.randn(n, 8, 5, generator=gen).clamp(-3, 3), torch.randn(n, 4, generator=gen).clamp(-3, 3))
+        inputs = (_padded(torch.randn(n, 8, 5, generator=gen).clamp(-3, 3), [8, 5, 3, 1, 8, 6]),
+                  torch.randn(n, 4, generator=gen).clamp(-3, 3))
         first, bounds = "body.0", (-3.0, 3.0)
     else:
         model = XAUGDNN(n_xaug=4, hidden=[16, 16])
@@ -49,6 +50,12 @@ def _tagger(kind: str, seed: int = 1):
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             m.eps = 0.0
     return model, inputs, first, bounds
+
+
+def _padded(particles: torch.Tensor, counts: list[int]) -> torch.Tensor:
+    """Particle lists with ``counts`` real particles per jet and zeros (padding) after them."""
+    slots = torch.arange(particles.shape[1])[None, :]
+    return particles * (slots < torch.tensor(counts)[:, None]).unsqueeze(-1).to(particles.dtype)
 
 
 def _linear_names(model):
@@ -182,13 +189,17 @@ def _arras_reference(w_ih, w_hh, bias, w_out, x, eps, bias_factor):
     return r_x, output
 
 
+@pytest.mark.parametrize("padded", [False, True])
 @pytest.mark.parametrize("redistribute", [False, True])
-def test_lstm_matches_arras_reference(redistribute):
+def test_lstm_matches_arras_reference(redistribute, padded):
+    """The padding-aware LSTM explains each jet as the recurrence over its real particles alone (softest first):
+    Arras et al.'s formulas on that sequence, and exactly zero on the padded slots."""
     torch.manual_seed(5)
     model = LSTMTagger(n_features=5, hidden_size=6, hidden=[]).double().eval()
     with torch.no_grad():
         model.head[0].bias.zero_()
-    particles = torch.randn(3, 7, 5)
+    counts = [7, 4, 1] if padded else [7, 7, 7]
+    particles = _padded(torch.randn(3, 7, 5), counts)
     eps = 1e-3
     composite = Composite(default=Z(), lstm=SignalTakeAll(epsilon=eps, redistribute_bias=redistribute))
     result = LRP(model, composite)(particles)
@@ -196,12 +207,13 @@ def test_lstm_matches_arras_reference(redistribute):
     w_ih, w_hh = lstm.weight_ih_l0.detach().numpy(), lstm.weight_hh_l0.detach().numpy()
     bias = (lstm.bias_ih_l0 + lstm.bias_hh_l0).detach().numpy()
     w_out = model.head[0].weight.detach().numpy()[0]
-    for k in range(3):
-        seq = torch.flip(particles[k], dims=[0]).numpy()  # the tagger feeds the softest particle first
+    for k, n in enumerate(counts):
+        seq = torch.flip(particles[k, :n], dims=[0]).numpy()  # the tagger feeds the softest real particle first
         r_ref, out_ref = _arras_reference(w_ih, w_hh, bias, w_out, seq, eps, 1.0 if redistribute else 0.0)
-        ours = torch.flip(result.relevance[0][k], dims=[0]).numpy()
+        ours = torch.flip(result.relevance[0][k, :n], dims=[0]).numpy()
         assert result.output[k].item() == pytest.approx(out_ref, rel=1e-10)
         np.testing.assert_allclose(ours, r_ref, rtol=1e-6, atol=1e-9 * np.abs(r_ref).max())
+        assert float(result.relevance[0][k, n:].abs().sum()) == 0.0
     cons = result.conservation
     if redistribute:  # bias and stabiliser spread over the inputs: the inputs hold all of the output
         torch.testing.assert_close(cons.input_total, cons.output, rtol=1e-6, atol=0)
@@ -209,6 +221,40 @@ def test_lstm_matches_arras_reference(redistribute):
     else:
         assert float(cons.bias.abs().max()) > 1e-3  # the gates' biases took a visible share
         assert float(cons.relative_residual().max()) < 1e-10
+
+
+def test_lstm_output_does_not_depend_on_padding_length():
+    """More padded slots after the same particles change nothing (the unmasked LSTM, for contrast, reads them)."""
+    torch.manual_seed(4)
+    x = _padded(torch.randn(5, 6, 5), [6, 3, 2, 5, 1])
+    longer = torch.cat([x, torch.zeros(5, 9, 5)], dim=1)
+    masked = LSTMTagger(n_features=5, hidden_size=8, hidden=[4]).double().eval()
+    torch.testing.assert_close(masked(longer), masked(x), rtol=0, atol=0)
+    unmasked = LSTMTagger(n_features=5, hidden_size=8, hidden=[4], mask_padding=False).double().eval()
+    with torch.no_grad():
+        assert float((unmasked(longer) - unmasked(x)).abs().max()) > 1e-4
+
+
+def test_cnn1d_padded_slots_are_zero_at_every_block():
+    """Every block's output is exactly zero on padded slots, and LRP gives them exactly zero relevance with the
+    rules that spread relevance onto zero inputs too (flat, w-square, z-box on the input layer)."""
+    model, (particles, xaug), first, _ = _tagger("cnn1d")
+    pad = (particles == 0).all(-1)
+    assert bool(pad.any())
+    seen = []
+    hooks = [m.register_forward_hook(lambda m, i, o: seen.append(o)) for m in model.body if isinstance(m, nn.ReLU)]
+    model(particles, xaug)
+    for h in hooks:
+        h.remove()
+    assert len(seen) == 2 and all(float(o.abs().max()) > 0 for o in seen)
+    for o in seen:  # the ReLU output before the mask is not zero on padding (biases): the mask makes it so
+        assert float(o.transpose(1, 2)[pad].abs().max()) > 0
+    h = model.features(particles)
+    assert float(h.reshape(len(h), 6, 8).transpose(1, 2)[pad].abs().max()) == 0.0
+    for first_rule in (Flat(), WSquare(), ZBox(-3.0, 3.0)):
+        result = LRP(model, Composite(default=Epsilon(1e-6), first=first_rule))(particles, xaug)
+        assert float(result.relevance[0][pad].abs().max()) == 0.0
+        assert float(result.relevance[0][~pad].abs().max()) > 0
 
 
 def test_lstm_forward_equals_torch():

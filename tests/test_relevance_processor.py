@@ -181,7 +181,7 @@ def test_any_method_and_composite_reaches_the_processor(study, tmp_path):
     from xaugcol.explain.methods import method_specs
 
     out, fileset, taggers, _ = study
-    entries = ["gradient_x_input", {"name": "conv_gamma", "composite": {
+    entries = ["gradient_x_input", "integrated_gradients", {"name": "conv_gamma", "composite": {
         "default": "epsilon", "layers": {"conv": {"rule": "gamma", "gamma": 0.25}}}}]
     result = run_relevance(out / "proc", taggers[:1], tmp_path / "rel", entries, chunksize=150)
     rows = _test_jets(out / "proc" / "jets")
@@ -198,5 +198,76 @@ def test_any_method_and_composite_reaches_the_processor(study, tmp_path):
             np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-7)
     import json
     written = json.loads((tmp_path / "rel" / "relevance.json").read_text())
-    assert written["config"]["rules"] == ["gradient_x_input", "conv_gamma"]
-    assert written["config"]["methods"][1]["options"]["composite"]["layers"]["conv"]["gamma"] == 0.25
+    assert written["config"]["rules"] == ["gradient_x_input", "integrated_gradients", "conv_gamma"]
+    assert written["config"]["methods"][2]["options"]["composite"]["layers"]["conv"]["gamma"] == 0.25
+
+
+def test_faithfulness_curves_and_sanity_check_reach_the_outputs(study):
+    """The run's perturbation curves start at each member's own AUC on the test jets, agree between orders where
+    they must (nothing removed, everything removed), survive the ROOT file; the randomisation check of each
+    ensemble's first member walks its layers from the output down."""
+    import json
+
+    from sklearn.metrics import roc_auc_score
+
+    from xaugcol.explain import faithfulness
+    from xaugcol.explain.relevance_file import read_relevance_histograms
+    from xaugcol.explain.sanity import parametrised_layers
+
+    out, _, taggers, result = study
+    rows = _test_jets(out / "proc" / "jets")
+    written = json.loads((out / "rel_iterative" / "relevance.json").read_text())
+    assert written["config"]["faithfulness_steps"] == faithfulness.DEFAULT_STEPS
+    back = read_relevance_histograms(out / "rel_iterative")
+    for folder in taggers:
+        ensemble = Ensemble.load(folder)
+        curves = result.faithfulness[ensemble.name]
+        assert set(curves) == set(RULES) and written["faithfulness"][ensemble.name] == curves
+        assert faithfulness.curves(back, ensemble.name) == curves
+        members = ensemble.load_members()
+        for rule in RULES:
+            c = curves[rule]
+            assert len(c["removed_fraction"]) == faithfulness.DEFAULT_STEPS + 1
+            assert c["members"] == [seed for seed, _, _ in members]
+            member_aucs = []
+            for seed, model, scaler in members:
+                inputs = model_inputs(rows, ensemble.spec, scaler.transform if scaler else None)
+                with torch.no_grad():
+                    logits = model(*[torch.from_numpy(inputs[n]) for n in ensemble.spec.inputs]).numpy()
+                binned = _member_auc(result.histograms, ensemble.name, rule, seed)
+                assert binned == pytest.approx(_binned_auc(logits, rows["label"]), abs=1e-12)
+                if ensemble.name == "cnn2d_xaug":  # logits spread over many bins: the binned AUC is the AUC
+                    assert binned == pytest.approx(roc_auc_score(rows["label"], logits), abs=0.005)
+                member_aucs.append(binned)
+            assert c["auc"]["relevance"]["mean"][0] == pytest.approx(np.mean(member_aucs), abs=0.01)
+            for order in faithfulness.ORDERS:
+                assert c["margin"][order]["mean"][0] == pytest.approx(1.0)
+                assert c["auc"][order]["mean"][0] == pytest.approx(c["auc"]["relevance"]["mean"][0])
+                assert c["auc"][order]["mean"][-1] == pytest.approx(c["auc"]["relevance"]["mean"][-1])
+            assert np.isfinite(c["score"]["mean"]) and len(c["score"]["per_member"]) == len(members)
+        sanity = written["sanity"][ensemble.name]
+        seed, model, _ = members[0]
+        assert sanity["member"] == seed and 0 < sanity["jets"] <= 100
+        for rule in RULES:
+            assert [s["layer"] for s in sanity["methods"][rule]] == parametrised_layers(model)[::-1]
+            assert all(-1 <= s["spearman"] <= 1 for s in sanity["methods"][rule])
+
+
+def _binned_auc(logits, labels) -> float:
+    """The AUC of ``logits`` on the curve histograms' logit bins (ties within a bin: half)."""
+    from xaugcol.explain.faithfulness import ASINH_LOGIT_AXIS
+
+    n, lo, hi = ASINH_LOGIT_AXIS
+    edges = np.concatenate([[-np.inf], np.sinh(np.linspace(lo, hi, n + 1)), [np.inf]])
+    signal, background = (np.histogram(logits[labels == c], edges)[0].astype(float) for c in (1, 0))
+    below = np.cumsum(background) - background
+    return float((signal * (below + 0.5 * background)).sum() / (signal.sum() * background.sum()))
+
+
+def _member_auc(hists, tagger, rule, seed) -> float:
+    """The AUC of one member before any removal, from the curve histogram's binned logits."""
+    h = hists[f"faithfulness/{tagger}"][{"rule": rule, "member": hist.loc(seed), "order": "relevance",
+                                         "step": 0}]
+    signal, background = (h[{"label": hist.loc(c)}].values(flow=True) for c in (1, 0))
+    below = np.cumsum(background) - background
+    return float((signal * (below + 0.5 * background)).sum() / (signal.sum() * background.sum()))

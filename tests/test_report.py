@@ -64,8 +64,10 @@ def test_report_of_outputs_made_by_hand(by_hand, tmp_path, capsys):
     for ref in page.refs:
         assert (tmp_path / "r" / ref).is_file(), ref
     figures = json.loads((tmp_path / "r" / "figures" / "figures.json").read_text())
-    assert set(figures) == {"inputs", "performance", "relevance", "profiles", "pairs", "heatmaps", "examples"}
+    assert set(figures) == {"inputs", "performance", "relevance", "profiles", "pairs", "heatmaps", "faithfulness",
+                            "examples"}
     names = {f["stem"] for items in figures.values() for f in items}
+    assert {"figures/faithfulness_cnn2d_xaug", "figures/faithfulness_lstm"} <= names
     # the same figures as a study draws, named the same way
     for tagger in ("cnn2d_xaug", "lstm"):
         for rule in ("epsilon", "gradient_x_input"):
@@ -73,6 +75,8 @@ def test_report_of_outputs_made_by_hand(by_hand, tmp_path, capsys):
     assert "figures/heatmap_cnn2d_xaug_epsilon" in names and "figures/heatmap_lstm_epsilon" not in names
     text = " ".join(page.text)
     assert "negative where it pushed towards background" in text  # captions say how to read signed relevance
+    # the trust tables: faithfulness per tagger and method, the randomisation check
+    assert "most faithful" in text and "Sanity check: model-parameter randomisation" in text
     for caption in (f["caption"] for items in figures.values() for f in items):
         assert len(caption) > 60
     # folders given one by one: without a relevance output, inputs and performance only

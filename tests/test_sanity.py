@@ -1,10 +1,14 @@
-"""Model-parameter randomisation (Adebayo et al. 2018) on trained toy taggers: explanations must follow the weights."""
+"""Can the explanations be trusted? On trained toy taggers: model-parameter randomisation (Adebayo et al. 2018):
+explanations must follow the weights; input perturbation: removing what they call relevant must hurt the tagger
+more than removing at random."""
 
 import numpy as np
 import pytest
 import torch
 
+from xaugcol.explain import faithfulness
 from xaugcol.explain.ensemble import Ensemble
+from xaugcol.explain.methods import method_spec
 from xaugcol.explain.sanity import _mean_spearman, cascading_randomisation, parametrised_layers
 from xaugcol.models.registry import ModelConfig
 from xaugcol.processing.runner import load_fileset
@@ -17,26 +21,32 @@ from xaugcol.training.train import TrainConfig, train_ensemble
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
+    """Per tagger: (model, inputs of 40 test jets per class, every test jet's rows, data spec, scaler)."""
     out = tmp_path_factory.mktemp("sanity")
     run_toy(out / "gen", 600, seed=7)
     run_processing(load_fileset(out / "gen" / "fileset.json"), out / "proc", chunksize=600)
     taggers = {}
     for config in (ModelConfig("dnn", xaug=True),
-                   ModelConfig("cnn2d", architecture={"channels": [4, 4], "hidden": [16]})):
+                   ModelConfig("cnn2d", architecture={"channels": [4, 4], "hidden": [16]}),
+                   ModelConfig("cnn1d", xaug=True, architecture={"channels": [8, 8], "hidden": [16]})):
         folder = out / "taggers" / tagger_name(config)
         train_ensemble(str(out / "proc" / "jets"), config, TrainConfig(epochs=4, batch_size=64), [0], str(folder))
         ensemble = Ensemble.load(folder)
-        rows = JetTables(out / "proc" / "jets", ensemble.spec).examples("test", JetTables(
-            out / "proc" / "jets", ensemble.spec).columns, 40)
+        tables = JetTables(out / "proc" / "jets", ensemble.spec)
+        extra = [c for kind in ensemble.spec.kinds for c in kind.extra_columns()]
+        rows = tables.examples("test", list(dict.fromkeys(tables.columns + extra + ["event", "fatjet_index"])), 10**6)
         _, model, scaler = ensemble.load_members()[0]
-        inputs = model_inputs(rows, ensemble.spec, scaler.transform if scaler is not None else None)
-        taggers[tagger_name(config)] = (model, [torch.from_numpy(inputs[k]) for k in ensemble.spec.inputs])
+        first = np.concatenate([np.nonzero(rows["label"] == c)[0][:40] for c in (0, 1)])
+        inputs = model_inputs({k: v[first] for k, v in rows.items()}, ensemble.spec,
+                              scaler.transform if scaler is not None else None)
+        taggers[tagger_name(config)] = (model, [torch.from_numpy(inputs[k]) for k in ensemble.spec.inputs], rows,
+                                        ensemble.spec, scaler)
     return taggers
 
 
 @pytest.mark.parametrize("method", ["epsilon", "gradient_x_input"])
 def test_explanations_change_as_the_layers_are_randomised(trained, method):
-    for name, (model, inputs) in trained.items():
+    for name, (model, inputs, *_) in trained.items():
         before = {k: v.clone() for k, v in model.state_dict().items()}
         state = torch.random.get_rng_state()
         steps = cascading_randomisation(model, inputs, method, seed=1)
@@ -63,3 +73,49 @@ def test_rank_correlation():
     b = np.array([[0.0, 0.0, 0.0, 5.0, 1.0]])
     c = np.array([[0.0, 0.0, 0.0, 1.0, 5.0]])
     assert _mean_spearman(b, c) > 0.5 and _mean_spearman(b, c, b != 0) == pytest.approx(-1.0)
+
+
+def _auc(scores, labels):
+    from sklearn.metrics import roc_auc_score
+
+    return roc_auc_score(labels, scores)
+
+
+@pytest.mark.parametrize("method", ["epsilon", "gradient_x_input"])
+def test_removing_relevant_inputs_first_hurts_the_tagger_most(trained, method):
+    """Input-perturbation curves on every test jet. All orders start from the tagger as it is and end at the same,
+    fully removed jets. Removing the most relevant units first lowers the decision margin more than removing as
+    many at random, and the least relevant first less: for the image CNN along the whole curve (its AUC falls
+    faster too); for the XAUG DNN and the particle CNN, whose inputs are redundant (correlated XAUG variables,
+    particles that carry the same jet), at the first step, where the top-ranked unit goes."""
+    for name, (model, _, rows, spec, scaler) in trained.items():
+        kinds = spec.kinds
+        inputs = model_inputs(rows, spec, scaler.transform if scaler is not None else None)
+        tensors = tuple(torch.from_numpy(inputs[k.name]) for k in kinds)
+        attribution = method_spec(method).attributor(model)(*tensors)
+        baselines = [k.removal_baseline(scaler) for k in kinds]
+        keys = faithfulness.jet_keys(rows)
+        logits = faithfulness.removal_logits(model, kinds, tensors, attribution.relevance, attribution.output,
+                                             baselines, keys, steps=5)
+        labels = rows["label"]
+        with torch.no_grad():
+            np.testing.assert_allclose(logits["relevance"][0], model(*tensors).double().numpy(), rtol=1e-6)
+        for o in faithfulness.ORDERS:
+            np.testing.assert_array_equal(logits[o][0], logits["relevance"][0])
+            np.testing.assert_allclose(logits[o][-1], logits["relevance"][-1], rtol=1e-6, atol=1e-6)
+        decision = np.sign(logits["relevance"][0])
+        margin = {o: (logits[o] * decision).mean(axis=1) for o in faithfulness.ORDERS}
+        auc = {o: np.array([_auc(v, labels) for v in logits[o]]) for o in faithfulness.ORDERS}
+        assert auc["relevance"][0] > 0.75, name  # a tagger worth explaining
+        assert margin["relevance"][1] < 0.9 * margin["random"][1], (name, method, margin)
+        assert margin["reverse"][1] > margin["relevance"][1], (name, method, margin)
+        if name == "cnn2d":
+            middle = slice(1, -1)
+            assert (margin["relevance"][middle] < margin["random"][middle]).all(), (method, margin)
+            assert (margin["reverse"][middle] > margin["random"][middle]).all(), (method, margin)
+            assert (auc["relevance"][middle] < auc["random"][middle]).all(), (method, auc)
+        # the random order is the jets' own (their keys), not their place in the batch
+        again = faithfulness.removal_logits(model, kinds, tuple(t.flip(0) for t in tensors),
+                                            tuple(r.flip(0) for r in attribution.relevance),
+                                            attribution.output.flip(0), baselines, keys[::-1].copy(), steps=5)
+        np.testing.assert_allclose(again["random"][:, ::-1], logits["random"], rtol=1e-5, atol=1e-6)

@@ -8,6 +8,7 @@ import awkward as ak
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from xaugcol.cli import main
 from xaugcol.models.folder import ModelFileError, load_model
@@ -115,6 +116,16 @@ def test_model_folder_round_trip_and_onnx(jets, tmp_path):
     got = session.run(None, {n: t.numpy() for n, t in zip(cfg.inputs(), x)})[0]
     with torch.no_grad():
         np.testing.assert_allclose(got, model(*x).numpy(), rtol=1e-4, atol=1e-5)
+    # the folder records that its LSTM masks padding; a folder written before masking existed (no such option in
+    # its config.yaml) is read as the unmasked architecture its weights were trained in
+    written = yaml.safe_load((tmp_path / "m" / "config.yaml").read_text())
+    assert written["model"]["architecture"] == {"mask_padding": True} and model.masked
+    del written["model"]["architecture"]["mask_padding"]
+    (tmp_path / "m" / "config.yaml").write_text(yaml.safe_dump(written))
+    old, old_cfg, _ = load_model(tmp_path / "m")
+    assert old_cfg.architecture["mask_padding"] is False and not old.masked
+    with torch.no_grad():
+        assert float((old(*x) - model(*x)).abs().max()) > 1e-3
 
 
 @pytest.mark.parametrize("model", ["lstm"])
@@ -242,3 +253,30 @@ def test_matched_signal_keeps_only_contained_signal_jets(jets, tmp_path):
     assert 0 < np.sum(seen["label"] == 1) < 0.5 * np.sum(everything["label"] == 1)
     with pytest.raises(ValueError, match="gen_boson_contained"):
         JetTables(jets, spec)  # toy tables carry no boson truth: named
+
+
+def test_pt_range_matched_spectra_and_test_predictions(jets, tmp_path):
+    """A pT range selects every split; matched spectra reweight the background with factors fitted on the
+    training split and recorded in config.yaml; the member keeps every test jet's prediction, from which its
+    metrics follow exactly; the ensemble explains with the same selection."""
+    from xaugcol.explain.ensemble import Ensemble
+    from xaugcol.models.folder import load_test_predictions
+    from xaugcol.training.metrics import performance
+    from xaugcol.training.pt_spectrum import PtWeights
+
+    config = TrainConfig(epochs=1, batch_size=128, pt_range=(320, 600), match_pt=True)
+    metrics = train_member(str(jets), ModelConfig("dnn", xaug=True), config, 0, str(tmp_path / "m"))
+    written = yaml.safe_load((tmp_path / "m" / "config.yaml").read_text())
+    weights = PtWeights.from_dict(written["pt_weights"], "config.yaml")
+    assert weights.edges[0] == 320 and weights.edges[-1] == 600 and written["training"]["pt_range"] == [320, 600]
+    p = load_test_predictions(tmp_path / "m")
+    assert len(p["score"]) == metrics["n_jets"] and ((p["pt"] >= 320) & (p["pt"] < 600)).all()
+    assert performance(p["label"], p["score"], p["weight"])["auc"] == pytest.approx(metrics["auc"], abs=1e-12)
+    # background weights carry the factor of their pT bin (the table's weights are 1 here), signal ones do not
+    factor = weights.factors(p["pt"], p["label"])
+    np.testing.assert_allclose(p["weight"], factor, rtol=1e-12)
+    assert not np.allclose(factor[p["label"] == 0], 1.0)
+    ensemble = Ensemble.load(tmp_path / "m")
+    assert ensemble.spec.pt_range == (320.0, 600.0) and ensemble.spec.pt_weights == weights
+    with pytest.raises(ValueError, match="pt_range"):
+        TrainConfig(pt_range=(600, 320))

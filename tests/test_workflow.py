@@ -57,7 +57,8 @@ def test_demo_writes_a_complete_report(demo):
     for ref in parser.refs:
         assert (demo / ref).is_file(), ref
     figures = json.loads((demo / "figures" / "figures.json").read_text())
-    for section in ("inputs", "performance", "relevance", "profiles", "pairs", "heatmaps", "examples"):
+    for section in ("inputs", "performance", "relevance", "profiles", "pairs", "heatmaps", "faithfulness",
+                    "examples"):
         assert figures.get(section), section
     stems = [f["stem"] for items in figures.values() for f in items]
     for stem in stems:  # PNGs for the report; PDFs only on request (figures: {pdf: true}, report --pdf)
@@ -74,6 +75,15 @@ def test_demo_writes_a_complete_report(demo):
     ranking = relevance["relevance"]["dnn"]["epsilon"]["xaug_ranking"]
     assert [r["variables"] for r in reduced["rows"]] == [ranking[:1], ranking[:2]]
     assert all(0.5 < r["auc"]["mean"] <= 1 and len(r["auc"]["values"]) == 2 for r in reduced["rows"])
+    # the XAUG gain of every family trained with and without XAUG, from the members' test predictions
+    gain = json.loads((demo / "gain" / "xaug_gain.json").read_text())["gains"]
+    assert set(gain) == {"cnn2d", "cnn1d", "lstm"} and "What the XAUG variables add" in text
+    for model, g in gain.items():
+        (overall,) = g["bins"]  # the demo sets no pT bins
+        row = next(e for e in overall["efficiencies"] if e["background_efficiency"] == 0.1)
+        summary = json.loads((demo / "taggers" / f"{model}_xaug" / "metrics.json").read_text())["summary"]
+        assert row["xaug"]["mean"] == pytest.approx(summary["sig_eff_at_bkg_0.1"]["mean"], abs=1e-9)
+        assert g["paired_test_jets"] and g["members"] == [2, 2]
 
 
 def test_demo_histograms_are_filled(demo):
@@ -95,7 +105,7 @@ def test_resume_reuses_every_stage(demo, capsys):
     assert main(["demo", "--out", str(demo), "--jets", "300", "--epochs", "1", "--seeds", "2", "--top-k", "2",
                  "--resume"]) == 0
     printed = capsys.readouterr().out
-    assert printed.count("(reused)") == 6
+    assert printed.count("(reused)") == 7
     assert {p: p.stat().st_mtime_ns for p in (demo / "relevance").iterdir()} == before
     # without --resume or --overwrite a non-empty folder is refused
     assert main(["demo", "--out", str(demo)]) == 2

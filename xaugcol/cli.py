@@ -198,6 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
                          "{name: mine, composite: {default: epsilon, layers: {conv: {rule: gamma, gamma: 0.25}}}}")
     ex.add_argument("--split", default="test", choices=["test", "val", "train", "all"],
                     help="explain jets of this split only (test: jets no member trained on)")
+    ex.add_argument("--faithfulness-steps", type=_non_negative_int, default=10, metavar="N",
+                    help="input-perturbation curves: remove each jet's pixels / particles / XAUG variables in N "
+                         "steps, in relevance, random and reverse order, and track the AUC (0: none)")
+    ex.add_argument("--faithfulness-fraction", type=float, default=1.0, metavar="F",
+                    help="make the perturbation curves on this fraction of the explained jets (hash-chosen)")
+    ex.add_argument("--sanity-jets", type=_non_negative_int, default=50, metavar="N",
+                    help="model-randomisation check of each ensemble's first member on N jets per class (0: none)")
     ex.add_argument("--executor", choices=list(EXECUTORS), default="iterative",
                     help="dask: an existing cluster (--scheduler); dask-local: a cluster of --workers processes")
     ex.add_argument("--scheduler", help="Dask scheduler address, tcp://HOST:PORT (executor dask)")
@@ -208,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="skip unreadable files and failing chunks, list them (and why) in relevance.json")
     _output_options(ex, "outputs")
 
-    demo = sub.add_parser("demo", help="the whole chain on toy jets: generation to HTML report (about 6.5 min on "
+    demo = sub.add_parser("demo", help="the whole chain on toy jets: generation to HTML report (about 7 min on "
                                         "2 cores)")
     demo.add_argument("--out", type=Path, required=True, help="output folder (index.html is the report)")
     demo.add_argument("--jets", type=_positive_int, default=3000, help="toy jets per class")
@@ -430,7 +437,9 @@ def _explain(args) -> None:
         with _claimed_output(args, ()) as out:
             result = run_relevance(args.jets, args.taggers, out, rules, args.split, args.executor,
                                    args.workers, args.chunksize, args.skip_bad_files, progress=True,
-                                   scheduler=args.scheduler, resume=args.resume, timeouts=_timeouts(args))
+                                   scheduler=args.scheduler, resume=args.resume, timeouts=_timeouts(args),
+                                   faithfulness_steps=args.faithfulness_steps,
+                                   faithfulness_fraction=args.faithfulness_fraction, sanity_jets=args.sanity_jets)
     except ModelFileError:
         raise
     except ValueError as err:

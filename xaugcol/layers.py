@@ -1,7 +1,9 @@
 """The LRP layers module: layers as LRP sees them. Linear-like layers (dense, 1D and 2D convolution) as the rules
 see them, a forward map with any weights and its adjoint (the transposed map, which carries relevance shares back
-to the inputs), plus batch-norm merging; and ``Join``, the module taggers build their XAUG join from. It imports
-nothing but torch and sits below both the taggers and the LRP engine, so the models never import ``explain``."""
+to the inputs), plus batch-norm merging; and the modules taggers build from that LRP must see whole (leaves of the
+traced graph): ``Join`` (the XAUG join) and the padding-aware pieces of the particle taggers (``RealParticles``,
+``MaskedBatchNorm1d``, ``SoftestFirst``, ``AtLastReal``). It imports nothing but torch and sits below both the
+taggers and the LRP engine, so the models never import ``explain``."""
 
 from __future__ import annotations
 
@@ -16,6 +18,69 @@ class Join(nn.Module):
 
     def forward(self, *parts: torch.Tensor) -> torch.Tensor:
         return torch.cat(parts, dim=1)
+
+
+class RealParticles(nn.Module):
+    """(batch, particles) 1.0 for a real particle, 0.0 for a padded slot of a (batch, particles, features) list.
+    Padding is all zeros (``xaugcol.features.particles``); a real particle never is (its pT fraction, |eta| and
+    distance to the axis are not all exactly zero). An indicator: piecewise constant in the input, so it carries no
+    relevance and no gradient."""
+
+    def forward(self, particles: torch.Tensor) -> torch.Tensor:
+        return (particles != 0).any(dim=-1).to(particles.dtype)
+
+
+class MaskedBatchNorm1d(nn.BatchNorm1d):
+    """Batch norm over (batch, channels, particles) whose training statistics count real particles only (padded
+    slots would pull the mean towards the layer's bias). In inference mode it is the plain batch norm (running
+    statistics), which LRP merges into the convolution before it; ``mask``: (batch, 1, particles)."""
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if not self.training or mask is None:
+            return super().forward(x)
+        count = mask.sum() * 1.0
+        if count < 2:
+            raise ValueError("masked batch norm: a training batch needs at least two real particles")
+        mean = (x * mask).sum(dim=(0, 2)) / count
+        var = (((x - mean[None, :, None]) ** 2) * mask).sum(dim=(0, 2)) / count
+        with torch.no_grad():
+            self.num_batches_tracked += 1
+            factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+            self.running_mean.mul_(1 - factor).add_(factor * mean)
+            self.running_var.mul_(1 - factor).add_(factor * var * count / (count - 1))  # unbiased, as torch
+        scale = torch.rsqrt(var + self.eps)
+        if self.weight is not None:
+            scale = scale * self.weight
+        shift = -mean * scale + (self.bias if self.bias is not None else 0)
+        return x * scale[None, :, None] + shift[None, :, None]
+
+
+class SoftestFirst(nn.Module):
+    """A pT-ordered particle list (hardest first) reordered per jet so that its real particles come first, softest
+    first, and the padded slots after them: a recurrence reads the real particles only, ending on the hardest.
+    A per-jet permutation (LRP routes relevance back along it)."""
+
+    def forward(self, particles: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        # each slot's place in the new order, from running counts (no sort: ONNX exports scatters, not stable sorts)
+        real = mask.long()
+        count = real.sum(dim=1, keepdim=True)
+        rank_real = real.cumsum(dim=1) - 1  # among real particles, hardest = 0
+        rank_pad = (1 - real).cumsum(dim=1) - 1
+        place = torch.where(real > 0, count - 1 - rank_real, count + rank_pad)
+        index = place.unsqueeze(-1).expand(-1, -1, particles.shape[2])
+        return torch.zeros_like(particles).scatter(1, index, particles)
+
+
+class AtLastReal(nn.Module):
+    """Per jet, a sequence output (batch, steps, hidden) at the step of its last real particle (the count of real
+    particles minus one, as ``SoftestFirst`` orders them); a jet without particles gives step 0."""
+
+    def forward(self, sequence: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        last = (mask.sum(dim=1).long() - 1).clamp(min=0)
+        return torch.gather(sequence, 1, last.view(-1, 1, 1).expand(-1, 1, sequence.shape[2])).squeeze(1)
+
+
+LEAF_MODULES = (Join, RealParticles, MaskedBatchNorm1d, SoftestFirst, AtLastReal)  # traced whole, never into
 
 
 class LinearLayer:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from xaugcol.explain.faithfulness import DEFAULT_STEPS
 from xaugcol.explain.run import DEFAULT_RULES, RelevanceResult, explain_tables
+from xaugcol.explain.sanity import DEFAULT_JETS_PER_CLASS
 from xaugcol.processing.executors import Timeouts
 from xaugcol.processing.jet_table import ProcessingConfig
 from xaugcol.processing.run import RunResult, process_fileset
@@ -33,9 +35,10 @@ def run_relevance(jets: str | Path, taggers, out_dir: str | Path, rules=DEFAULT_
                   executor: str = "iterative", workers: int = 1, chunksize: int = DEFAULT_CHUNKSIZE,
                   skip_bad_files: bool = False, batch_size: int = 512, threads: int = 1, progress: bool = False,
                   scheduler: str | None = None, resume: bool = False, client=None,
-                  timeouts: Timeouts = Timeouts()) -> RelevanceResult:
+                  timeouts: Timeouts = Timeouts(), faithfulness_steps: int = DEFAULT_STEPS,
+                  faithfulness_fraction: float = 1.0, sanity_jets: int = DEFAULT_JETS_PER_CLASS) -> RelevanceResult:
     """The relevance processor over the jet tables of the processing output ``jets`` (``chunksize``: jets per
     chunk), explaining ``taggers`` with ``rules`` (``xaugcol.explain.run.explain_tables``)."""
     execution = Execution(executor, workers, chunksize, scheduler, skip_bad_files, progress, timeouts, client)
     return explain_tables(RelevanceProcessor, jets, taggers, out_dir, rules, split, execution, batch_size, threads,
-                          resume)
+                          resume, faithfulness_steps, faithfulness_fraction, sanity_jets)

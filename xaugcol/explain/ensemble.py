@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ from xaugcol.models.folder import CONFIG, METRICS, ModelFileError, load_model, r
 from xaugcol.paths import UnsafePathError, plain_name, read_text
 from xaugcol.models.registry import ModelConfig
 from xaugcol.training.data import DataSpec, select_jets
+from xaugcol.training.pt_spectrum import PtWeights
 
 
 @dataclass(frozen=True)
@@ -49,10 +50,16 @@ class Ensemble:
         for path in paths:
             config, raw = read_config(path)
             training = raw.get("training") or {}
-            spec = DataSpec.of(config, training.get("msd_window", False), training.get("matched_signal", False))
+            pt_weights = raw.get("pt_weights")
+            try:
+                pt_weights = None if pt_weights is None else PtWeights.from_dict(pt_weights, str(path / CONFIG))
+            except ValueError as err:
+                raise ModelFileError(str(err)) from None
+            spec = DataSpec.of(config, training.get("msd_window", False), training.get("matched_signal", False),
+                               training.get("pt_range"), pt_weights)
             if first is None:
                 first = (config, spec, raw.get("data"), _domain(raw.get("domain"), path), int(raw.get("domain_jets", 0)))
-            elif spec != first[1]:
+            elif replace(spec, pt_weights=None) != replace(first[1], pt_weights=None):
                 raise ModelFileError(f"{path}: member takes other inputs or selection than {paths[0]}")
             members.append((int(raw.get("seed", _seed_of(path.name))), str(path)))
         config, spec, data, domain, domain_jets = first

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from xaugcol.explain import faithfulness
 from xaugcol.explain.ensemble import Ensemble
 from xaugcol.explain.histograms import CLASSES, fill_input_maps, fill_relevance, quantise, tagger_histograms
 from xaugcol.explain.methods import MethodSpec
@@ -45,15 +46,21 @@ def empty_counts(rules) -> dict:
 
 
 def explain_rows(rows: dict, ensemble: Ensemble, members: list[Explainer], methods: tuple[MethodSpec, ...],
-                 split: str, processing, batch_size: int = 512, classes=CLASSES) -> tuple[dict, dict]:
+                 split: str, processing, batch_size: int = 512, classes=CLASSES,
+                 faithfulness_steps: int = faithfulness.DEFAULT_STEPS,
+                 faithfulness_fraction: float = 1.0) -> tuple[dict, dict]:
     """Histograms (``xaugcol.explain.histograms``) and counts for the jets of ``rows`` that the ensemble is
     explained on; ``processing``: the configuration of the jet tables. Counts: jets selected, jets skipped for
     NaN/inf inputs, per method the member-jets whose relevance is zero everywhere (left out of every histogram),
     and the summed |output| and |absorbed| (what the method did not attribute), summed over members; the jets
-    outside the range the tagger was trained on (``xaugcol.training.domain``)."""
+    outside the range the tagger was trained on (``xaugcol.training.domain``). With ``faithfulness_steps`` > 0,
+    every member and method's input-perturbation curves too, on the ``faithfulness_fraction`` of the jets
+    (``xaugcol.explain.faithfulness``)."""
     kinds, name = ensemble.spec.kinds, ensemble.name
     names = [m.name for m in methods]
     hists = tagger_histograms(name, kinds, names, processing, classes)
+    if faithfulness_steps:
+        hists.update(faithfulness.histograms(name, names, faithfulness_steps, classes))
     counts = empty_counts(names)
     keep = ensemble.selection(rows, split)
     finite = np.logical_and.reduce([kind.finite(rows) for kind in kinds])
@@ -65,11 +72,21 @@ def explain_rows(rows: dict, ensemble: Ensemble, members: list[Explainer], metho
     rows = {k: v[keep] for k, v in rows.items()}
     counts.update(outside_counts(rows, ensemble.training_range))
     fill_input_maps(hists, name, kinds, rows, processing)
+    keys = faithfulness.jet_keys(rows)
+    perturbed = faithfulness.subsample(keys, faithfulness_fraction) if faithfulness_steps else None
     for member in members:
         inputs = model_inputs(rows, ensemble.spec, member.scaler.transform if member.scaler is not None else None)
         tensors = tuple(torch.from_numpy(inputs[k.name]) for k in kinds)
+        baselines = [k.removal_baseline(member.scaler) for k in kinds]
         for method in names:
             attribution = member.attributors[method](*tensors, batch_size=batch_size)
+            if perturbed is not None and perturbed.any():
+                chosen = torch.from_numpy(perturbed)
+                logits = faithfulness.removal_logits(
+                    member.model, kinds, tuple(t[chosen] for t in tensors),
+                    tuple(r[chosen] for r in attribution.relevance), attribution.output[chosen], baselines,
+                    keys[perturbed], faithfulness_steps, batch_size)
+                faithfulness.fill(hists, name, method, member.seed, rows["label"][perturbed].astype(np.int64), logits)
             relevance = {k.name: r.detach().cpu().numpy() for k, r in zip(kinds, attribution.relevance)}
             normalised, kept = normalise_per_jet(relevance)
             counts[f"zero_relevance_{method}"] += int((~kept).sum())

@@ -1,7 +1,7 @@
 """The ROOT file of a relevance run, ``relevance.root``: written from the run's histograms and read back into them.
 
 ROOT histograms have numeric axes only, so every histogram is sliced along its category axes (rule, member,
-label, sign) into TH1D/TH2D/TH3D named ``<key>/<axis>_<value>__...``; the ``feature`` axis stays a labelled axis;
+order, label, sign) into TH1D/TH2D/TH3D named ``<key>/<axis>_<value>__...``; the ``feature`` axis stays a labelled axis;
 a ':' in a feature name becomes '_'. Only hist and uproot here: the figures read this file in processes that
 import neither torch nor coffea.
 """
@@ -45,7 +45,7 @@ def slices(key: str, h: hist.Hist):
 
 
 # category axes that ``slices`` cuts along, with their value types
-CATEGORY_AXES = {"rule": str, "member": int, "label": int, "sign": str}
+CATEGORY_AXES = {"rule": str, "member": int, "label": int, "sign": str, "order": str}
 
 
 def read_relevance_histograms(folder: str | Path, tagger: str | None = None) -> dict:

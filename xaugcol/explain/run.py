@@ -9,7 +9,8 @@ Outputs in ``out_dir``:
   ``xaugcol.explain.relevance_file.read_relevance_histograms`` rebuilds the full histograms from it (figures
   are drawn from the file).
 * ``relevance.json``: configuration, counts per tagger and dataset, files and chunks skipped (and why), and per tagger, rule and class the mean
-  normalised relevance of every feature with the spread over the ensemble, the ranking and the top pair.
+  normalised relevance of every feature with the spread over the ensemble, the ranking and the top pair; per tagger
+  and rule the input-perturbation curves and faithfulness scores (``faithfulness``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xaugcol.atomic import write_json
+from xaugcol.explain import faithfulness
 from xaugcol.explain.ensemble import Ensemble
 from xaugcol.output_folder import output_lock
 from xaugcol.models.folder import folder_digest
@@ -25,6 +27,7 @@ from xaugcol.explain.histograms import CLASSES, WITH_DATA, pair_histograms, pair
 from xaugcol.explain.methods import method_specs
 from xaugcol.explain.relevance import SPLIT_CHOICES, empty_counts
 from xaugcol.explain.relevance_file import RELEVANCE_ROOT, write_relevance_root
+from xaugcol.explain.sanity import DEFAULT_JETS_PER_CLASS, ensemble_sanity
 from xaugcol.explain.summary import mean_normalised_relevance, ranking, top_pair
 from xaugcol.processing.checkpoints import close_checkpoints, open_checkpoints
 from xaugcol.processing.chunk_guard import skipped_chunks
@@ -43,19 +46,31 @@ class RelevanceResult:
     counts: dict
     summary: dict  # tagger -> rule -> {"classes": {...}, "ranking": [...], "xaug_ranking": [...], "top_pair"}
     ensembles: list
+    faithfulness: dict = field(default_factory=dict)  # tagger -> rule -> curves and scores
     skipped_files: list = field(default_factory=list)
     skipped_chunks: list = field(default_factory=list)
 
 
 def explain_tables(processor_class, jets: str | Path, taggers, out_dir: str | Path, rules=DEFAULT_RULES,
                    split: str = "test", execution: Execution = Execution(), batch_size: int = 512, threads: int = 1,
-                   resume: bool = False) -> RelevanceResult:
+                   resume: bool = False, faithfulness_steps: int = faithfulness.DEFAULT_STEPS,
+                   faithfulness_fraction: float = 1.0, sanity_jets: int = DEFAULT_JETS_PER_CLASS) -> RelevanceResult:
     """Explain ``taggers`` on the jet tables of the processing output ``jets`` with ``processor_class`` (the
     relevance processor, handed in by ``xaugcol.runs``), run by coffea's Runner over the tables (parquet): nothing
     is recomputed from the events. ``taggers``: tagger or ensemble folders (or ``Ensemble`` objects); ``rules``:
     the explanation methods (LRP preset names, ``gradient_x_input``, mappings with a composite, ``MethodSpec``s:
     ``xaugcol.explain.methods``). ``resume``: continue an interrupted run from its checkpoints; it must have the
-    same settings, jet tables and model folders (every file of every member, fingerprinted)."""
+    same settings, jet tables and model folders (every file of every member, fingerprinted).
+    ``faithfulness_steps``: removal steps of the input-perturbation curves (``xaugcol.explain.faithfulness``;
+    0: none), made on the ``faithfulness_fraction`` of the jets (chosen by a hash of their identity);
+    ``sanity_jets``: jets per class of the model-randomisation check of each ensemble's first member
+    (``xaugcol.explain.sanity``; 0: none)."""
+    for what, value in (("faithfulness steps", faithfulness_steps), ("sanity-check jets", sanity_jets)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{what} must be a whole number >= 0, got {value!r}")
+    if isinstance(faithfulness_fraction, bool) or not isinstance(faithfulness_fraction, (int, float)) \
+            or not 0 < faithfulness_fraction <= 1:
+        raise ValueError(f"the faithfulness fraction must be in (0, 1], got {faithfulness_fraction!r}")
     ensembles = [t if isinstance(t, Ensemble) else Ensemble.load(t) for t in taggers]
     if not ensembles:
         raise ValueError("no taggers to explain")
@@ -77,21 +92,27 @@ def explain_tables(processor_class, jets: str | Path, taggers, out_dir: str | Pa
     with output_lock(out_dir):
         manifest = {"run": "relevance", "methods": [m.fingerprint() for m in methods], "split": split,
                     "batch_size": batch_size, "threads": threads, "chunksize": e.chunksize,
-                    "processing": processing.as_dict(), "tables": identities,
+                    "faithfulness_steps": faithfulness_steps, "faithfulness_fraction": faithfulness_fraction,
+                    "sanity_jets": sanity_jets, "processing": processing.as_dict(), "tables": identities,
                     "taggers": {t.name: {f"seed_{seed}": folder_digest(f) for seed, f in t.members}
                                 for t in ensembles}}
         with e.session() as e:
             folder, resumed = open_checkpoints(out_dir, manifest, resume)
-            instance = processor_class(ensembles, methods, processing, shapes, split, batch_size, threads, classes)
+            instance = processor_class(ensembles, methods, processing, shapes, split, batch_size, threads, classes,
+                                       faithfulness_steps, faithfulness_fraction)
             output = run_coffea(fileset, instance, e, folder, format="parquet")
         if not output.get("histograms"):
             raise ValueError("no jets to explain: every jet table was empty or skipped"
                              + "".join(f"\n  skipped: {c['reason']}" for c in skipped_chunks(output)))
         datasets = sorted({d for entry in fileset.values() for d in entry["metadata"]["datasets"]})
         result = _write_outputs(out_dir, output, datasets, ensembles, rules)
+        sanity = {t.name: ensemble_sanity(t, processed_folder(jets) / "jets", methods, split, sanity_jets)
+                  for t in ensembles} if sanity_jets else {}
         write_json(out_dir / RELEVANCE_JSON, {
             "config": {"rules": list(rules), "methods": [m.describe() for m in methods], "split": split,
                        **e.describe(), "batch_size": batch_size, "threads": threads,
+                       "faithfulness_steps": faithfulness_steps, "faithfulness_fraction": faithfulness_fraction,
+                       "sanity_jets": sanity_jets,
                        "jets": str(processed_folder(jets).resolve()), "processing": processing.as_dict()},
             "taggers": {t.name: {"members": [{"seed": s, "folder": f} for s, f in t.members],
                                  "inputs": list(t.spec.inputs),
@@ -106,6 +127,8 @@ def explain_tables(processor_class, jets: str | Path, taggers, out_dir: str | Pa
             "skipped_chunks": skipped_chunks(output),
             "chunks_from_checkpoints": resumed,
             "relevance": result.summary,
+            "faithfulness": result.faithfulness,
+            "sanity": sanity,
             "outputs": {"histograms": RELEVANCE_ROOT},
             "versions": versions(),
         })
@@ -123,7 +146,9 @@ def _write_outputs(out_dir: Path, output: dict, datasets: list, ensembles: list,
     summary = {e.name: summarise(hists, e, rules) for e in ensembles}
     hists = with_top_pairs(hists, ensembles, summary)
     write_relevance_root(out_dir / RELEVANCE_ROOT, hists, summary)
-    return RelevanceResult(hists, counts, summary, ensembles, [], skipped_chunks(output))
+    curves = {e.name: faithfulness.curves(hists, e.name) for e in ensembles}
+    return RelevanceResult(hists, counts, summary, ensembles, skipped_chunks=skipped_chunks(output),
+                           faithfulness={name: c for name, c in curves.items() if c})
 
 
 def with_top_pairs(hists: dict, ensembles: list, summary: dict) -> dict:

@@ -87,3 +87,27 @@ def _mean_spearman(a: np.ndarray, b: np.ndarray, where: np.ndarray | None = None
         norm = np.sqrt((ra ** 2).sum() * (rb ** 2).sum())
         rho[i] = (ra * rb).sum() / norm if norm > 0 else 0.0
     return float(rho.mean())
+
+
+DEFAULT_JETS_PER_CLASS = 50
+
+
+def ensemble_sanity(ensemble, jets_folder, methods, split: str = "test", per_class: int = DEFAULT_JETS_PER_CLASS,
+                    seed: int = 0) -> dict:
+    """The randomisation check of an ensemble's first member, for every method (``MethodSpec``s), on the first
+    ``per_class`` jets of each class of ``split``: per method the steps (layer re-initialised last, signed and
+    |R| rank correlation), as relevance.json records them."""
+    from xaugcol.training.data import JetTables, model_inputs
+
+    tables = JetTables(jets_folder, ensemble.spec)
+    extra = [c for kind in ensemble.spec.kinds for c in (*kind.columns(), *kind.extra_columns())]
+    rows = tables.examples(split, list(dict.fromkeys(tables.columns + extra)), per_class)
+    member, model, scaler = ensemble.load_members()[0]
+    inputs = model_inputs(rows, ensemble.spec, scaler.transform if scaler is not None else None)
+    tensors = [torch.from_numpy(inputs[k]) for k in ensemble.spec.inputs]
+    out = {"member": member, "jets": int(len(rows["label"])), "seed": seed, "methods": {}}
+    for spec in methods:
+        steps = cascading_randomisation(model, tensors, spec, seed=seed)
+        out["methods"][spec.name] = [{"layer": s.layers[-1], "spearman": s.spearman, "spearman_abs": s.spearman_abs}
+                                     for s in steps]
+    return out

@@ -23,10 +23,11 @@ from xaugcol.atomic import atomic_path, write_json
 from xaugcol.console import VERBOSE, quiet_library_warnings, verbosity
 from xaugcol.features.scaler import XAUGScaler
 from xaugcol.models.errors import ModelFileError
-from xaugcol.models.registry import ModelConfig, build_model
+from xaugcol.models.registry import ModelConfig, build_model, legacy_padding
 from xaugcol.paths import check_regular, read_text
 
 CONFIG, WEIGHTS, SCALER, METRICS, ONNX = "config.yaml", "model.pt", "scaler.json", "metrics.json", "model.onnx"
+TEST_PREDICTIONS = "test_predictions.npz"  # score, label, weight, pt of every test jet, in the tables' order
 
 
 def save_model(folder: str | Path, model: torch.nn.Module, config: ModelConfig, scaler: XAUGScaler | None,
@@ -43,6 +44,28 @@ def save_model(folder: str | Path, model: torch.nn.Module, config: ModelConfig, 
     return folder
 
 
+def save_test_predictions(folder: str | Path, scores, labels, weights, pt) -> None:
+    """The member's score of every test jet with its label, weight (as the metrics used it) and pT: what
+    efficiencies in pT bins and bootstraps of the test set are computed from (``xaugcol.training.gain``)."""
+    with atomic_path(Path(folder) / TEST_PREDICTIONS) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, score=np.asarray(scores, np.float64), label=np.asarray(labels, np.int8),
+                     weight=np.asarray(weights, np.float64), pt=np.asarray(pt, np.float64))
+
+
+def load_test_predictions(folder: str | Path) -> dict[str, np.ndarray]:
+    """A member's ``test_predictions.npz`` (plain arrays only: pickled objects are refused)."""
+    path = Path(folder) / TEST_PREDICTIONS
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            out = {k: data[k] for k in ("score", "label", "weight", "pt")}
+    except (OSError, ValueError, KeyError) as err:
+        raise ModelFileError(f"{path}: cannot read the test predictions: {err}") from None
+    if len({len(v) for v in out.values()}) != 1:
+        raise ModelFileError(f"{path}: arrays of different lengths")
+    return out
+
+
 def read_config(folder: str | Path) -> tuple[ModelConfig, dict]:
     """A tagger folder's validated model configuration and the whole ``config.yaml`` mapping (training, seed,
     data)."""
@@ -54,7 +77,7 @@ def read_config(folder: str | Path) -> tuple[ModelConfig, dict]:
     if not isinstance(raw, dict) or "model" not in raw:
         raise ModelFileError(f"{folder / CONFIG}: no 'model' section")
     try:
-        return ModelConfig.from_dict(raw["model"], str(folder / CONFIG)), raw
+        return ModelConfig.from_dict(legacy_padding(raw["model"]), str(folder / CONFIG)), raw
     except ValueError as err:
         raise ModelFileError(str(err)) from None
 

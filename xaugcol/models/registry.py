@@ -53,6 +53,9 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"architecture of {self.model!r}: unknown option(s) {sorted(unknown)}; "
                              f"known: {sorted(allowed)}")
+        if "mask_padding" in inspect.signature(cls).parameters:
+            # recorded explicitly, so a folder says which architecture its weights belong to (``legacy_padding``)
+            object.__setattr__(self, "architecture", {"mask_padding": True, **self.architecture})
         if not isinstance(self.shapes, dict):
             raise ValueError("'shapes' must map input kinds to the per-jet shape of their table column")
         shapes = {}
@@ -115,6 +118,17 @@ class ModelConfig:
             return cls(**data)
         except (TypeError, ValueError) as err:
             raise ValueError(f"{at}{err}") from None
+
+
+def legacy_padding(data: dict) -> dict:
+    """A tagger folder's model section written before the particle taggers masked their padding: it names no
+    ``mask_padding``, and its weights belong to the unmasked architecture."""
+    cls = MODELS.get(data.get("model")) if isinstance(data, dict) else None
+    architecture = data.get("architecture") if isinstance(data, dict) else None
+    if cls is None or "mask_padding" not in inspect.signature(cls).parameters or \
+            (architecture is not None and not isinstance(architecture, dict)) or "mask_padding" in (architecture or {}):
+        return data
+    return {**data, "architecture": {**(architecture or {}), "mask_padding": False}}
 
 
 def _converted(data: dict) -> dict:

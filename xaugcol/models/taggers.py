@@ -8,6 +8,12 @@ convolution or recurrence), and used in the final layers". Every tagger is
 and is built only from layers that LRP explains: Linear, Conv1d/2d, MaxPool, BatchNorm, ReLU, LSTM, Flatten,
 Dropout, and the explicit ``Join`` module (so relevance can be split exactly between the two branches).
 
+The particle taggers ignore padding (``mask_padding``, the default): the 1D CNN multiplies every block's output by
+the real-particle mask (so padded slots hold exactly zero at every layer and the head never sees a bias-driven
+activation there) and normalises over real particles only; the LSTM reads each jet's real particles alone and hands
+on the hidden state at its last one. ``mask_padding: false`` is the architecture of tagger folders written before
+(their config.yaml has no such option; ``xaugcol.models.registry`` reads them so).
+
 Inputs, in this order (``forward(*inputs)``):
 * ``cnn2d``: image (batch, 1, n, n) [, xaug (batch, n_xaug)]
 * ``cnn1d``, ``lstm``: particles (batch, n_particles, n_features) [, xaug]
@@ -20,7 +26,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from xaugcol.layers import Join
+from xaugcol.layers import AtLastReal, Join, MaskedBatchNorm1d, RealParticles, SoftestFirst
 
 
 def batch_norm(kind, channels: int) -> nn.Module:
@@ -97,40 +103,61 @@ class CNN2D(Tagger):
 
 
 class CNN1D(Tagger):
-    """Particle-list 1D CNN in the spirit of DeepAK8: convolutions along the pT-ordered particles, batch norm."""
+    """Particle-list 1D CNN in the spirit of DeepAK8: convolutions along the pT-ordered particles, batch norm; with
+    ``mask_padding`` every block's output is zero on padded slots."""
 
     input_kinds = ("particles",)
 
     def __init__(self, n_particles: int = 50, n_features: int = 17, n_xaug: int = 0, use_xaug: bool = False,
-                 channels: list[int] = (32, 32, 32), hidden: list[int] = (64, 64), dropout: float = 0.0):
+                 channels: list[int] = (32, 32, 32), hidden: list[int] = (64, 64), dropout: float = 0.0,
+                 mask_padding: bool = True, batch_norms: bool = True):
         layers: list[nn.Module] = []
         c_in = n_features
+        norm = MaskedBatchNorm1d if mask_padding else nn.BatchNorm1d
         for k, c_out in enumerate(channels):
             kernel = 1 if k == 0 else 3  # a per-particle embedding first, then neighbours in pT order
-            layers += [nn.Conv1d(c_in, c_out, kernel_size=kernel, padding=kernel // 2),
-                       batch_norm(nn.BatchNorm1d, c_out), nn.ReLU()]
+            layers += [nn.Conv1d(c_in, c_out, kernel_size=kernel, padding=kernel // 2)]
+            layers += [batch_norm(norm, c_out)] if batch_norms else []
+            layers.append(nn.ReLU())
             c_in = c_out
         layers.append(nn.Flatten())
         super().__init__(nn.Sequential(*layers), c_in * n_particles, n_xaug, use_xaug, list(hidden), dropout)
+        self.real = RealParticles() if mask_padding else None
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x.transpose(1, 2))  # (batch, particles, features) -> channels first
+        h = x.transpose(1, 2)  # (batch, particles, features) -> channels first
+        if self.real is None:
+            return self.body(h)
+        mask = self.real(x).unsqueeze(1)  # (batch, 1, particles)
+        for layer in self.body:
+            h = layer(h, mask) if isinstance(layer, MaskedBatchNorm1d) else layer(h)
+            if isinstance(layer, nn.ReLU):
+                h = h * mask  # padded slots: exactly zero after every block
+        return h
 
 
 class LSTMTagger(Tagger):
-    """Recurrent tagger over the particle list. The list is fed softest first (padding, all zeros, at the start)
-    so that the last step, whose hidden state goes to the head, is the hardest particle."""
+    """Recurrent tagger over the particle list, read softest first so that the last step, whose hidden state goes
+    to the head, is the hardest particle. With ``mask_padding`` each jet's real particles are read alone (padding
+    after them, never reaching the head); without, the whole list is flipped (padding, all zeros, first)."""
 
     input_kinds = ("particles",)
 
     def __init__(self, n_features: int = 17, n_xaug: int = 0, use_xaug: bool = False, hidden_size: int = 64,
-                 hidden: list[int] = (64,), dropout: float = 0.0):
+                 hidden: list[int] = (64,), dropout: float = 0.0, mask_padding: bool = True):
         super().__init__(nn.LSTM(n_features, hidden_size, batch_first=True), hidden_size, n_xaug, use_xaug,
                          list(hidden), dropout)
+        self.masked = mask_padding
+        if mask_padding:
+            self.real, self.order, self.last = RealParticles(), SoftestFirst(), AtLastReal()
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        out, _ = self.body(torch.flip(x, dims=[1]))
-        return out[:, -1, :]
+        if not self.masked:
+            out, _ = self.body(torch.flip(x, dims=[1]))
+            return out[:, -1, :]
+        mask = self.real(x)
+        out, _ = self.body(self.order(x, mask))
+        return self.last(out, mask)
 
 
 class XAUGDNN(Tagger):

@@ -23,6 +23,13 @@ CAPTIONS = {
              "relevance the pair received in each bin (red: towards signal, blue: towards background), per class.",
     "heatmaps": "{tagger}, {rule}: top, the average jet image of each class (fraction of the jet pT per pixel); "
                 "bottom, the mean signed relevance per pixel on one colour scale shared by both classes. " + NEGATIVE,
+    "faithfulness": "{tagger}: input-perturbation curves. Each jet loses a growing fraction of its units ({units}), "
+                    "most relevant first (solid, one colour per explanation method), least relevant first (dashed) "
+                    "or in a fixed random order (grey dotted); removed pixels become empty, removed particles "
+                    "padding, removed XAUG variables their training mean. Left, the decision margin (sign of the "
+                    "logit before removal times the logit, averaged over jets) relative to before removal; right, "
+                    "the AUC. A faithful explanation makes the solid curve fall below the random one; the score is "
+                    "the area between them. Bands: spread over the ensemble members.",
     "examples": "{tagger}, {rule}, first ensemble member: the relevance of single test jets of each class, per "
                 "input. " + NEGATIVE,
 }

@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xaugcol.atomic import write_json
+from xaugcol.features.kinds import kind_class
 from xaugcol.report.captions import CAPTIONS
 
 FIGURES_JSON = "figures.json"
 # rough drawing time of a figure by section (relative), to hand the longest tasks out first
 COST = {"inputs": 5.0, "examples": 2.0, "profiles": 1.5, "heatmaps": 1.0, "relevance": 1.0, "pairs": 0.7,
-        "performance": 1.0}
+        "performance": 1.0, "faithfulness": 0.5}
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,12 @@ def relevance_jobs(relevance_folder, taggers: dict, sample: str, examples: int =
                                         ("heatmaps", "heatmap", "draw_heatmaps")):
                 jobs.append(FigureJob(section, f"{stem}_{name}_{rule}",
                                       CAPTIONS[section].format(tagger=name, rule=rule), draw, common))
+    for name, curves in (relevance.get("faithfulness") or {}).items():
+        units = ", ".join(f"{kind_class(k).removal_unit}s" for k in relevance["taggers"][name]["inputs"])
+        jobs.append(FigureJob("faithfulness", f"faithfulness_{name}",
+                              CAPTIONS["faithfulness"].format(tagger=name, units=units), "draw_faithfulness",
+                              {"relevance": str(relevance_folder), "tagger": name, "sample": sample,
+                               "units": units}))
     method = _example_method(relevance)
     jets = Path(relevance["config"]["jets"]) / "jets"
     if examples and jets.is_dir():
@@ -240,6 +247,13 @@ def draw_heatmaps(stem, relevance, tagger, rule, sample):
 
     hists, _ = _relevance(relevance, tagger)
     return plots.plot_heatmaps(hists, tagger, rule, stem, sample)
+
+
+def draw_faithfulness(stem, relevance, tagger, sample, units):
+    from xaugcol.plotting.faithfulness import plot_faithfulness
+
+    _, full = _relevance(relevance, tagger)
+    return plot_faithfulness(full["faithfulness"].get(tagger), tagger, stem, sample, units)
 
 
 def draw_examples(stem, ensemble, jets, method, sample, per_class, processing, split="test"):

@@ -23,6 +23,7 @@ SECTIONS = {
     "profiles": "Relevance profiles",
     "pairs": "The two most relevant XAUG variables",
     "heatmaps": "Image heat maps",
+    "faithfulness": "Faithfulness: input-perturbation curves",
     "examples": "Example jets",
 }
 METRICS = (("auc", "AUC"), ("sig_eff_at_bkg_0.01", "sig. eff. at 1 % bkg."), ("sig_eff_at_bkg_0.1", "sig. eff. at 10 % bkg."))
@@ -131,11 +132,65 @@ def outside_table(relevance: dict) -> str:
             f"{WARN_FRACTION:.0%}.</p><table>" + "".join(rows) + "</table>")
 
 
+def faithfulness_table(relevance: dict) -> str:
+    """Per tagger and method, the faithfulness score and reverse gap (``xaugcol.explain.faithfulness``), and the
+    method that explains the tagger most faithfully."""
+    curves = relevance.get("faithfulness") or {}
+    if not curves:
+        return ""
+    rules = relevance["config"]["rules"]
+    rows = ["<tr><th>tagger</th>" + "".join(f"<th>{escape(r)}</th>" for r in rules) + "<th>most faithful</th></tr>"]
+    for name, per_rule in curves.items():
+        cells = "".join(f"<td>{_pm(per_rule[r]['score'], 2)} / {per_rule[r]['reverse_gap']['mean']:+.2f}</td>"
+                        if r in per_rule else "<td>-</td>" for r in rules)
+        best = max(per_rule, key=lambda r: per_rule[r]["score"]["mean"])
+        rows.append(f"<tr><td class='name'>{escape(name)}</td>{cells}<td class='name'>{escape(best)}</td></tr>")
+    steps = relevance["config"].get("faithfulness_steps")
+    return (heading("Faithfulness") +
+            f"<p>Input perturbation in {steps} steps: each jet loses its units (pixels, particles, XAUG variables) "
+            "most relevant first, least relevant first, or in a fixed random order (removed pixels become empty, "
+            "particles padding, XAUG variables their training mean), and the tagger's decision margin (the sign "
+            "of its logit before removal times its logit, averaged over jets) is followed. Score: the area "
+            "between the random and the most-relevant-first margin curves over the removed fraction, relative "
+            "to the margin before removal (mean &plusmn; spread over members); after the slash the reverse gap "
+            "(least-relevant-first minus random). A faithful method has a large positive score and a positive "
+            "gap; near zero or negative, removing what it calls relevant hurts the tagger no more than chance."
+            "</p><table>" + "".join(rows) + "</table>")
+
+
+def sanity_table(relevance: dict) -> str:
+    """Per tagger and method, the model-randomisation check (``xaugcol.explain.sanity``): the rank correlation
+    with the trained tagger's relevance after the output layer and after every layer is re-initialised."""
+    sanity = relevance.get("sanity") or {}
+    if not sanity:
+        return ""
+    rules = relevance["config"]["rules"]
+    rows = ["<tr><th>tagger</th><th>jets</th>" + "".join(f"<th>{escape(r)}: output layer</th><th>{escape(r)}: all "
+                                                          f"layers</th>" for r in rules) + "</tr>"]
+    for name, check in sanity.items():
+        cells = ""
+        for r in rules:
+            steps = check["methods"].get(r)
+            if not steps:
+                cells += "<td>-</td><td>-</td>"
+                continue
+            cells += "".join(f"<td>{s['spearman']:+.2f} ({s['spearman_abs']:+.2f})</td>" for s in (steps[0], steps[-1]))
+        rows.append(f"<tr><td class='name'>{escape(name)}</td><td>{check['jets']}</td>{cells}</tr>")
+    return (heading("Sanity check: model-parameter randomisation") +
+            "<p>The first member's layers re-initialised from the output down (Adebayo et al. 2018): the mean "
+            "over jets of Spearman's rank correlation between the relevance and the trained tagger's, signed "
+            "and, in brackets, of |relevance|, over the input values present in each jet; after the output "
+            "layer alone and after every layer. An explanation of the decision changes as the weights that "
+            "made it are destroyed (correlation well below 1); one that stays near 1 shows the input, not the "
+            "tagger.</p><table>" + "".join(rows) + "</table>")
+
+
 def relevance_section(relevance: dict, taggers: dict) -> str:
     parts = [heading("Explained jets") + f"<p>Jets explained ({escape(relevance['config']['split'])} split, per member) and the bias share "
              f"&Sigma;|logit &minus; &Sigma;R<sub>inputs</sub>| / &Sigma;|logit|: the part of the explained logit "
              f"that biases and stabilisers took instead of the inputs. Above 100 % the inputs' relevance and the "
-             f"biases' cancel in part.</p>" + counts_table(relevance) + outside_table(relevance),
+             f"biases' cancel in part.</p>" + counts_table(relevance) + outside_table(relevance)
+             + faithfulness_table(relevance) + sanity_table(relevance),
              heading("Ranking by mean normalised relevance") +
              "<p>Per jet, every relevance is divided by the largest absolute one; per input the absolute "
              "normalised relevance is summed (over pixels, over particles) and averaged over jets. "
@@ -144,6 +199,40 @@ def relevance_section(relevance: dict, taggers: dict) -> str:
         for rule in relevance["config"]["rules"]:
             parts.append(f"<h3>{escape(name)}, LRP {escape(rule)}</h3>" + ranking_table(relevance, name, rule))
     return "\n".join(parts)
+
+
+def _gain_text(e: dict) -> str:
+    if e["gain"] is None:
+        return "- (no signal above the threshold)"
+    return f"{e['gain']:+.1%} &plusmn; {e['error']:.1%}" if e["error"] is not None else f"{e['gain']:+.1%}"
+
+
+def gain_section(gain: dict) -> str:
+    """The XAUG gain per tagger, pT bin and background efficiency (``xaugcol.training.gain``)."""
+    gains = gain.get("gains") or {}
+    if not gains:
+        return ""
+    rows = ["<tr><th>tagger</th><th>jet pT [GeV]</th><th>signal / background test jets</th><th>bkg. eff.</th>"
+            "<th>sig. eff. without XAUG</th><th>with XAUG</th><th>gain</th><th>bkg. jets above</th></tr>"]
+    for model, g in gains.items():
+        for b in g["bins"]:
+            lo, hi = b["pt"]
+            span = "all" if lo == float("-inf") else f"{lo:g} - {hi:g}"
+            for e in b["efficiencies"]:
+                rows.append(f"<tr><td class='name'>{escape(model)}</td><td>{span}</td>"
+                            f"<td>{b['jets']['signal']} / {b['jets']['background']}</td>"
+                            f"<td>{e['background_efficiency']:g}</td><td>{_pm(e['base'], 3)}</td>"
+                            f"<td>{_pm(e['xaug'], 3)}</td><td>{_gain_text(e)}</td>"
+                            f"<td>{e['background_above']:.0f}</td></tr>")
+    c = gain["config"]
+    return (heading("What the XAUG variables add") +
+            "<p>Signal efficiency at fixed background efficiency of each tagger without and with the XAUG "
+            "variables joined before its head (mean &plusmn; spread over the ensemble members), on the test jets "
+            "as the taggers were trained (selection and weights, e.g. matched pT spectra); gain = with / "
+            "without &minus; 1, its error the training spread (members' error of the mean) and a bootstrap of "
+            f"the test jets ({c['bootstrap']} resamplings) in quadrature. Bkg. jets above: background test jets "
+            "above the threshold (the statistics a small efficiency rests on).</p><table>" + "".join(rows)
+            + "</table>")
 
 
 def reduced_section(tagger: str, rule: str, rows: list[dict]) -> str:

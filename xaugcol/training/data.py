@@ -24,22 +24,29 @@ import pyarrow.parquet as pq
 
 from xaugcol.features.kinds import InputKind
 from xaugcol.processing.table_io import column_array, field_shape
+from xaugcol.training.pt_spectrum import PtWeights
 
 SPLITS = {"train": (0, 1, 2, 3, 4, 5), "val": (6, 7), "test": (8, 9)}
 
 
-def split_index(run, lumi, event) -> np.ndarray:
-    """0..9 from a splitmix64 hash of the event identity (uint64 arithmetic wraps, as intended)."""
+def identity_hash(run, lumi, event) -> np.ndarray:
+    """uint64 splitmix64 hash of an event identity (uint64 arithmetic wraps, as intended): the same for a jet
+    whatever file or chunk it is read from."""
     with np.errstate(over="ignore"):
-        x = (np.asarray(event, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-             ^ np.asarray(lumi, dtype=np.uint64) * np.uint64(0xBF58476D1CE4E5B9)
-             ^ np.asarray(run, dtype=np.uint64) * np.uint64(0x94D049BB133111EB))
+        x = (np.asarray(event).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+             ^ np.asarray(lumi).astype(np.uint64) * np.uint64(0xBF58476D1CE4E5B9)
+             ^ np.asarray(run).astype(np.uint64) * np.uint64(0x94D049BB133111EB))
         x ^= x >> np.uint64(30)
         x *= np.uint64(0xBF58476D1CE4E5B9)
         x ^= x >> np.uint64(27)
         x *= np.uint64(0x94D049BB133111EB)
         x ^= x >> np.uint64(31)
-    return (x % np.uint64(10)).astype(np.int64)
+    return x
+
+
+def split_index(run, lumi, event) -> np.ndarray:
+    """0..9 from the hash of the event identity: which split an event's jets belong to."""
+    return (identity_hash(run, lumi, event) % np.uint64(10)).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -47,15 +54,23 @@ class DataSpec:
     kinds: tuple[InputKind, ...]  # the tagger's input kinds, in forward order
     msd_window: bool = False
     matched_signal: bool = False  # signal = only label-1 jets containing their generated boson (Pythia truth)
+    pt_range: tuple[float, float] | None = None  # jets with low <= pt < high (GeV)
+    pt_weights: PtWeights | None = None  # background reweighted to the signal's pT spectrum
 
     @property
     def inputs(self) -> tuple[str, ...]:
         return tuple(k.name for k in self.kinds)
 
+    @property
+    def reads_pt(self) -> bool:
+        return self.pt_range is not None or self.pt_weights is not None
+
     @classmethod
-    def of(cls, config, msd_window: bool = False, matched_signal: bool = False) -> DataSpec:
-        """The data a tagger (``ModelConfig``) reads, with its training selection."""
-        return cls(config.input_kinds(), bool(msd_window), bool(matched_signal))
+    def of(cls, config, msd_window: bool = False, matched_signal: bool = False, pt_range=None,
+           pt_weights: PtWeights | None = None) -> DataSpec:
+        """The data a tagger (``ModelConfig``) reads, with its training selection and weights."""
+        return cls(config.input_kinds(), bool(msd_window), bool(matched_signal),
+                   None if pt_range is None else (float(pt_range[0]), float(pt_range[1])), pt_weights)
 
 
 class JetTables:
@@ -73,6 +88,9 @@ class JetTables:
             self.columns.append("in_msd_window")
         if spec.matched_signal:
             self.columns.append("gen_boson_contained")
+        # the jet pT travels with every batch (test predictions are kept with it, for efficiencies in pT bins)
+        if "pt" not in self.columns and (spec.reads_pt or "pt" in pq.ParquetFile(self.files[0]).schema_arrow.names):
+            self.columns.append("pt")
         for f in self.files:
             present = set(pq.ParquetFile(f).schema_arrow.names)
             missing = [c for c in self.columns if c not in present]
@@ -114,6 +132,8 @@ class JetTables:
                 if need_labels:
                     _check_labelled(block, path)
                 keep = select_jets(block, self.spec, split)
+                if self.spec.pt_weights is not None and "weight" in block:
+                    block["weight"] = block["weight"] * self.spec.pt_weights.factors(block["pt"], block["label"])
                 if keep.any():
                     round_.append({"__file__": str(path), **{k: v[keep] for k, v in block.items()}})
             readers = alive
@@ -150,6 +170,7 @@ class JetTables:
     def _with_selection(self, columns) -> list[str]:
         """``columns`` and what choosing a split's jets reads (event identity, label, the training selection)."""
         return sorted(set(columns) | {"run", "luminosityBlock", "event", "label"}
+                      | ({"pt", "weight"} if self.spec.reads_pt else set())
                       | ({"in_msd_window"} if self.spec.msd_window else set())
                       | ({"gen_boson_contained"} if self.spec.matched_signal else set()))
 
@@ -185,18 +206,23 @@ class JetTables:
             buffer.append({k: v[index[stop:]] for k, v in merged.items()})
 
     def _inputs(self, rows: dict[str, np.ndarray], transform) -> dict[str, np.ndarray]:
-        return model_inputs(rows, self.spec, transform)
+        out = model_inputs(rows, self.spec, transform)
+        if "pt" in rows:
+            out["pt"] = rows["pt"]
+        return out
 
 
 def select_jets(rows: dict[str, np.ndarray], spec: DataSpec, split: str) -> np.ndarray:
-    """The jets of a split (``all``: every split) that pass the tagger's selection (mSD window, matched signal):
-    one definition for training and for explaining."""
+    """The jets of a split (``all``: every split) that pass the tagger's selection (mSD window, matched signal,
+    pT range): one definition for training and for explaining."""
     keep = np.ones(len(rows["label"]), dtype=bool) if split == "all" else \
         np.isin(split_index(rows["run"], rows["luminosityBlock"], rows["event"]), SPLITS[split])
     if spec.msd_window:
         keep &= rows["in_msd_window"].astype(bool)
     if spec.matched_signal:
         keep &= (rows["label"] == 0) | rows["gen_boson_contained"].astype(bool)
+    if spec.pt_range is not None:
+        keep &= (rows["pt"] >= spec.pt_range[0]) & (rows["pt"] < spec.pt_range[1])
     return keep
 
 

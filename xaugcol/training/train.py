@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import functools
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -19,15 +20,18 @@ import numpy as np
 import torch
 
 from xaugcol.atomic import atomic_folder, remove, write_json
+from pydantic import model_validator
+
 from xaugcol.config_models import Bool, ConfigModel, PositiveInt, PositiveNumber, validated
 from xaugcol.console import progress_bar
 from xaugcol.features.scaler import XAUGScaler
 from xaugcol.output_folder import output_lock
-from xaugcol.models.folder import METRICS, export_onnx, save_model
+from xaugcol.models.folder import METRICS, export_onnx, save_model, save_test_predictions
 from xaugcol.models.registry import ModelConfig, build_model
 from xaugcol.training.data import DataSpec, JetTables
 from xaugcol.training.domain import domain_columns, fit_domain
 from xaugcol.training.metrics import performance, summarise
+from xaugcol.training.pt_spectrum import PtWeights
 
 
 class TrainConfig(ConfigModel):
@@ -40,8 +44,16 @@ class TrainConfig(ConfigModel):
     msd_window: Bool = False  # train and evaluate on jets inside the mSD window only
     class_balance: Bool = True  # equal summed weight per class in training
     matched_signal: Bool = False  # signal jets must contain their generated boson (needs Pythia truth columns)
+    pt_range: tuple[PositiveNumber, PositiveNumber] | None = None  # GeV: jets with low <= pt < high only
+    match_pt: Bool = False  # background reweighted to the signal's pT spectrum (xaugcol.training.pt_spectrum)
     buffer_jets: PositiveInt = 20_000  # shuffle buffer
     device: Literal["auto", "cpu", "cuda"] = "auto"  # "auto": CUDA when present, else CPU
+
+    @model_validator(mode="after")
+    def _pt_range_ordered(self):
+        if self.pt_range is not None and not self.pt_range[0] < self.pt_range[1]:
+            raise ValueError(f"pt_range: the low edge must be below the high one, got {list(self.pt_range)}")
+        return self
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "training config") -> TrainConfig:
@@ -101,25 +113,33 @@ def _refresh_batch_norm(model, tables, names, device, transform, seed, cfg) -> N
 
 
 def evaluate(model, tables: JetTables, split: str, names, device, transform, batch_size=1024):
-    """Scores (sigmoid of the logit), labels and weights of a whole split, in a fixed order."""
-    scores, labels, weights = [], [], []
+    """Scores (sigmoid of the logit), labels, weights and jet pT (NaN where the tables have none) of a whole
+    split, in a fixed order."""
+    scores, labels, weights, pt = [], [], [], []
     model.eval()
     with torch.no_grad():
         for batch in tables.batches(split, batch_size, seed=None, transform=transform):
             scores.append(torch.sigmoid(model(*_to_tensors(batch, names, device))).cpu().numpy())
             labels.append(batch["label"])
             weights.append(batch["weight"])
+            pt.append(batch.get("pt", np.full(len(batch["label"]), np.nan)))
     if not scores:
         raise ValueError(f"the {split} split is empty")
-    return np.concatenate(scores), np.concatenate(labels), np.concatenate(weights)
+    return tuple(np.concatenate(v) for v in (scores, labels, weights, pt))
 
 
 def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig, seed: int, out: str,
                  progress: bool = False) -> dict:
     """Train one tagger; write its folder ``out``; return its metrics."""
     device = pick_device(train_config.device)
-    spec = DataSpec.of(model_config, train_config.msd_window, train_config.matched_signal)
+    spec = DataSpec.of(model_config, train_config.msd_window, train_config.matched_signal, train_config.pt_range)
     tables = JetTables(data, spec)
+    pt_weights = None
+    if train_config.match_pt:  # the weights enter every split's jets: fitted first, on the training split
+        kinematics = tables.scan("train", ["label", "weight", "pt"])
+        pt_weights = PtWeights.fit(kinematics["pt"], kinematics["label"], kinematics["weight"], train_config.pt_range)
+        spec = replace(spec, pt_weights=pt_weights)
+        tables = JetTables(data, spec)
     model_config = model_config.with_shapes(tables.shapes())  # the shapes of the inputs, from the data
     names = model_config.inputs()
 
@@ -180,7 +200,7 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
                 break
 
     model.load_state_dict(best["state"])
-    scores, labels, weights = evaluate(model, tables, "test", names, device, transform)
+    scores, labels, weights, test_pt = evaluate(model, tables, "test", names, device, transform)
     metrics = performance(labels, scores, weights)
     metrics.update({"seed": seed, "best_epoch": best["epoch"], "best_val_loss": best["val_loss"],
                     "epochs_run": len(history), "history": history, "device": str(device)})
@@ -188,7 +208,9 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
     with atomic_folder(out) as folder:
         save_model(folder, model.cpu(), model_config, scaler, metrics,
                    {"training": train_config.model_dump(), "seed": seed, "data": str(Path(data).resolve()),
-                    "domain": domain, "domain_jets": len(scan["label"])})
+                    "domain": domain, "domain_jets": len(scan["label"]),
+                    **({"pt_weights": pt_weights.as_dict()} if pt_weights is not None else {})})
+        save_test_predictions(folder, scores, labels, weights, test_pt)
         metrics["onnx_max_abs_diff"] = export_onnx(folder, model, _to_tensors(example, names, "cpu"), names)
         write_json(folder / METRICS, metrics)
     return metrics

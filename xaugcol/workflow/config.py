@@ -146,6 +146,9 @@ class Explain(ConfigModel):
     split: str = "test"
     batch_size: PositiveInt = 512
     examples: NonNegativeInt = 2  # example jets per class drawn with their LRP
+    faithfulness_steps: NonNegativeInt = 10  # input-perturbation curves (xaugcol.explain.faithfulness); 0: none
+    faithfulness_fraction: float = Field(1.0, gt=0, le=1)  # of the explained jets, chosen by a hash
+    sanity_jets: NonNegativeInt = 50  # per class, model-randomisation check (xaugcol.explain.sanity); 0: none
     chunksize: PositiveInt = Field(DEFAULT_CHUNKSIZE, exclude=True)  # the run's settings travel as ``Run``
     executor: str | None = Field(None, exclude=True)
     workers: PositiveInt = Field(1, exclude=True)
@@ -182,6 +185,30 @@ class Reduced(ConfigModel):
     k: tuple[PositiveInt, ...] | None = None  # null: k = 1..n
 
 
+class Gain(ConfigModel):
+    """The ``gain`` section: the XAUG gain of every tagger trained with and without the XAUG variables
+    (``xaugcol.training.gain``), overall and in bins of jet pT."""
+
+    pt_bins: tuple[PositiveNumber, ...] | None = None  # GeV edges, increasing; null: all jets in one bin
+    background_efficiencies: tuple[PositiveNumber, ...] = (0.001, 0.01, 0.1)
+    bootstrap: NonNegativeInt = 200  # resamplings of the test jets
+    seed: NonNegativeInt = 0
+
+    @field_validator("pt_bins")
+    @classmethod
+    def _increasing(cls, edges):
+        if edges is not None and (len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:]))):
+            raise ValueError(f"must be at least two increasing edges, got {list(edges)}")
+        return edges
+
+    @field_validator("background_efficiencies")
+    @classmethod
+    def _below_one(cls, effs):
+        if not effs or any(e >= 1 for e in effs):
+            raise ValueError(f"must be background efficiencies below 1, got {list(effs)}")
+        return effs
+
+
 class Dask(ConfigModel):
     """The cluster of a study: an existing one at ``scheduler``, or a local one of ``workers`` processes."""
 
@@ -213,10 +240,11 @@ class StudyFile(ConfigModel):
     taggers: Taggers
     explain: Explain = Field(default_factory=Explain)
     reduced: Reduced | None = None
+    gain: Gain = Field(default_factory=Gain)
     figures: Figures = Field(default_factory=Figures)
     dask: Dask | None = None
 
-    @field_validator("processing", "training", "explain", "figures", mode="before")
+    @field_validator("processing", "training", "explain", "figures", "gain", mode="before")
     @classmethod
     def _empty_section(cls, section):
         return {} if section is None else section  # a section written with no entries
@@ -284,6 +312,7 @@ class Workflow:
     trained: tuple[TrainedTagger, ...] = ()  # taggers explained as they are (folders resolved)
     fileset: Path | None = None  # the fileset of a ``fileset`` source (resolved)
     figures: Figures = Figures()
+    gain: Gain = Gain()
 
     def tagger_names(self) -> list[str]:
         """The taggers the study trains."""
@@ -315,7 +344,7 @@ class Workflow:
             raise ValueError(f"{where}: processing: {err}") from None
         return cls(f.name, f.source, processing, Run.of(p, f.dask), p.skip_bad_files, f.seeds, f.training,
                    to_train, f.explain, Run.of(f.explain, f.dask), f.reduced, raw, f.dask, trained, fileset,
-                   f.figures)
+                   f.figures, f.gain)
 
 
 def _check_fileset(path: Path, trains: bool, where: str) -> None:

@@ -1,4 +1,5 @@
-"""The XAUG study as a list of stages: generate -> process -> train -> explain -> reduced sets -> figures.
+"""The XAUG study as a list of stages: generate -> process -> train -> XAUG gain -> explain -> reduced sets ->
+figures.
 
 Layout of ``out``::
 
@@ -6,6 +7,7 @@ Layout of ``out``::
     processed/            jet tables, histograms.root, report.json
     taggers/<name>/       one ensemble per tagger (seed_<k>/ members, metrics.json)
     relevance/            relevance.root, relevance.json
+    gain/                 xaug_gain.json: each tagger with XAUG against the same tagger without, in pT bins
     reduced/              top<k>/ ensembles of the XAUG DNN on the k most relevant variables, reduced.json
     figures/              PNG and PDF, figures.json
 
@@ -36,6 +38,8 @@ from xaugcol.training.domain import describe as describe_outside
 from xaugcol.training.train import train_ensemble
 from xaugcol.workflow.stages import Stage, StudyContext, StudyStage
 
+GAIN_JSON = "xaug_gain.json"
+
 
 def study_stages(wf, out: Path) -> dict[str, Stage]:
     """Every stage record of ``wf`` with the settings its result depends on; ``train/<tagger>`` per tagger."""
@@ -58,6 +62,7 @@ def study_stages(wf, out: Path) -> dict[str, Stage]:
                                                    "skip_bad_files": wf.skip_bad_files, "trained": given},
                     (process, *taggers.values()))
     stages = {"generate": generate, "process": process, **{s.name: s for s in taggers.values()},
+              "gain": Stage("gain", out / "gain", wf.gain.model_dump(), tuple(taggers.values())),
               "explain": explain}
     if wf.reduced is not None:
         base = wf.taggers[wf.tagger_names().index(wf.reduced.tagger)]
@@ -96,7 +101,9 @@ def xaug_study(wf, out: Path) -> list[StudyStage]:
     def explain(ctx, record, resume):
         run_relevance(processed, list(taggers.values()), relevance_dir, wf.explain.rules, wf.explain.split,
                       erun.executor, erun.workers, erun.chunksize, wf.skip_bad_files, wf.explain.batch_size,
-                      progress=ctx.progress, resume=resume, client=ctx.client)
+                      progress=ctx.progress, resume=resume, client=ctx.client,
+                      faithfulness_steps=wf.explain.faithfulness_steps,
+                      faithfulness_fraction=wf.explain.faithfulness_fraction, sanity_jets=wf.explain.sanity_jets)
 
     def read_relevance(ctx):
         ctx.results["relevance"] = json.loads((relevance_dir / RELEVANCE_JSON).read_text())
@@ -115,6 +122,7 @@ def xaug_study(wf, out: Path) -> list[StudyStage]:
                    tuple(records[f"train/{n}"] for n in trained_here), train, before=drop_stale_taggers,
                    figures=lambda ctx: performance_jobs(taggers, sample_label(wf)),
                    report=lambda ctx: html.taggers_section(taggers)),
+        _gain_stage(wf, out, records, trained_here),
         StudyStage("explain", f"LRP ({', '.join(wf.explain.method_names)}) of every member into relevance "
                    "histograms", (records["explain"],), explain, after=read_relevance,
                    figures=lambda ctx: relevance_jobs(relevance_dir, taggers, sample_label(wf), wf.explain.examples),
@@ -128,6 +136,34 @@ def xaug_study(wf, out: Path) -> list[StudyStage]:
                                  "figures", json.loads((out / "figures" / "figures.json").read_text())),
                              report=lambda ctx: html.figure_sections(ctx.results["figures"])))
     return stages
+
+
+def xaug_pairs(names) -> dict[str, tuple[str, str]]:
+    """Taggers trained both with and without the XAUG variables: {model: (without, with)}."""
+    return {n: (n, f"{n}_xaug") for n in names if f"{n}_xaug" in names}
+
+
+def _gain_stage(wf, out: Path, records: dict, trained: dict) -> StudyStage:
+    pairs = xaug_pairs(list(trained))
+    g = wf.gain
+
+    def work(ctx, record, resume):
+        from xaugcol.atomic import write_json
+        from xaugcol.training.gain import xaug_gain
+
+        gains = {model: xaug_gain(trained[a], trained[b], g.pt_bins, g.background_efficiencies, g.bootstrap, g.seed)
+                 for model, (a, b) in pairs.items()}
+        write_json(out / "gain" / GAIN_JSON, {"config": g.model_dump(), "gains": gains})
+
+    def read(ctx):
+        ctx.results["gain"] = json.loads((out / "gain" / GAIN_JSON).read_text())
+
+    if not pairs:
+        return StudyStage("gain", "XAUG gain: no tagger trained both with and without XAUG",
+                          before=lambda ctx: remove(out / "gain"))
+    return StudyStage("gain", f"XAUG gain of {', '.join(pairs)} (signal efficiency at fixed background)",
+                      (records["gain"],), work, after=read,
+                      report=lambda ctx: html.gain_section(ctx.results["gain"]))
 
 
 def _reduced_stage(wf, out: Path, records: dict, processed: Path) -> StudyStage:

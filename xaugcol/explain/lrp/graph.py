@@ -13,13 +13,13 @@ from dataclasses import dataclass
 import torch.fx as fx
 from torch import nn
 
-from xaugcol.layers import Join
+from xaugcol.layers import LEAF_MODULES
 from xaugcol.explain.lrp.operations import OPERATIONS, LRPUnsupportedError, Step
 
 
 class _Tracer(fx.Tracer):
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        return isinstance(m, Join) or super().is_leaf_module(m, qualname)
+        return isinstance(m, LEAF_MODULES) or super().is_leaf_module(m, qualname)
 
 
 @dataclass

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from xaugcol.explain.lrp import lstm as lstm_lrp
-from xaugcol.layers import Join, batch_norm_affine
+from xaugcol.layers import AtLastReal, Join, RealParticles, SoftestFirst, batch_norm_affine
 from xaugcol.explain.lrp.rules import per_jet, share
 
 
@@ -94,6 +94,16 @@ class Output(Operation):
 
     def forward(self, ctx, step, env):
         return None
+
+    def backward(self, ctx, step, r, env, give):
+        return None
+
+
+class Indicator(Operation):
+    """A mask computed from an input (``RealParticles``): piecewise constant, so it takes no relevance; the
+    products with it (``Scale``) are selections."""
+    kind = "indicator"
+    modules = (RealParticles,)
 
     def backward(self, ctx, step, r, env, give):
         return None
@@ -234,8 +244,8 @@ class Taped(Operation):
     def forward(self, ctx, step, env):
         node = step.node
         sources = [n for n in node.all_input_nodes if isinstance(env[n], torch.Tensor)]
-        with torch.enable_grad():
-            leaves = {n: env[n].detach().requires_grad_(True) for n in sources}
+        with torch.enable_grad():  # integer inputs (indices) are not differentiable: taken as they are
+            leaves = {n: env[n].detach().requires_grad_(env[n].is_floating_point()) for n in sources}
             out = ctx.call(node, env, leaves)
         taped = self.taped_tensor(out)
         ctx.state[node] = (taped, sources, [leaves[n] for n in sources])
@@ -251,17 +261,18 @@ class Taped(Operation):
 
 
 class Route(Taped):
-    """Selections and permutations, max pooling and global maxima (winner takes all), concatenation and
-    ``where`` / ``masked_fill``: relevance follows the elements, which is what the vector-Jacobian product of
-    these maps does."""
+    """Selections and permutations (per-jet ones too: gathers, the particle taggers' reordering), max pooling and
+    global maxima (winner takes all), concatenation and ``where`` / ``masked_fill``: relevance follows the
+    elements, which is what the vector-Jacobian product of these maps does."""
     kind = "route"
-    modules = (nn.MaxPool1d, nn.MaxPool2d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, Join)
+    modules = (nn.MaxPool1d, nn.MaxPool2d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, Join, SoftestFirst,
+               AtLastReal)
     functions = frozenset({torch.cat, torch.concat, torch.stack, torch.flip, torch.transpose, torch.permute,
                            torch.narrow, torch.movedim, operator.getitem, F.max_pool1d, F.max_pool2d,
                            F.adaptive_max_pool1d, F.adaptive_max_pool2d, torch.amax, torch.amin, torch.where,
-                           torch.masked_fill})
+                           torch.masked_fill, torch.gather, torch.take_along_dim, torch.index_select})
     methods = frozenset({"transpose", "permute", "flip", "narrow", "movedim", "t", "__getitem__", "amax", "amin",
-                         "masked_fill"})
+                         "masked_fill", "gather", "take_along_dim", "index_select"})
 
     def claim(self, node, modules, known):
         if node.op in ("call_function", "call_method") and node.target in (torch.max, torch.min, "max", "min") \
@@ -409,5 +420,5 @@ def _channel_view(affine, x):
 
 # in claiming order: the first operation that claims a node handles it
 OPERATIONS: dict[str, Operation] = {op.kind: op for op in (
-    Input(), Output(), Constant(), Linear(), BatchNorm(), LSTM(), Item(), Identity(), Pass(), Reshape(), Select(),
+    Input(), Output(), Constant(), Indicator(), Linear(), BatchNorm(), LSTM(), Item(), Identity(), Pass(), Reshape(), Select(),
     Route(), Norm(), Add(), Scale())}

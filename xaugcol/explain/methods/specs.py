@@ -4,7 +4,8 @@ YAML) becomes a ``MethodSpec``: plain, picklable data that travels to executor w
 
 Accepted entries:
 * an LRP preset name (``epsilon``, ``alpha1beta0``, ``gamma``...): LRP with that composite;
-* ``gradient_x_input``;
+* ``gradient_x_input``, ``integrated_gradients`` (zero baseline, 32 steps; ``{method: integrated_gradients,
+  steps: 64}`` for more);
 * a mapping ``{method: lrp, composite: <composite>}`` where the composite is a preset name or a composite mapping
   (``preset``/``options``/``default``/``first``/``layers``/``names``/``lstm``/``stabiliser``, see
   ``xaugcol.explain.lrp.composite``), or ``{method: gradient_x_input}``; with ``name:`` the label it has in
@@ -22,14 +23,18 @@ from dataclasses import dataclass, field
 from xaugcol.explain.lrp import Composite, preset
 from xaugcol.explain.lrp.composite import PRESETS
 from xaugcol.explain.methods.gradient import GradientXInput
+from xaugcol.explain.methods.integrated import IntegratedGradients, check_steps
 from xaugcol.explain.methods.lrp import LRPAttributor
 from xaugcol.paths import plain_name, UnsafePathError
 
-# method name: (attributor class, the options it takes)
+# method name: (attributor class, the options it takes); every method but lrp may be named alone (its defaults)
 METHODS = {
     "lrp": (lambda model, composite="epsilon": LRPAttributor(model, composite), {"composite"}),
     "gradient_x_input": (lambda model: GradientXInput(model), set()),
+    "integrated_gradients": (lambda model, steps=32: IntegratedGradients(model, steps), {"steps"}),
 }
+# options checked when a method is named, before any model is built
+OPTION_CHECKS = {"steps": check_steps}
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,7 @@ def method_spec(entry, name: str | None = None, where: str = "explanation method
     if isinstance(entry, Composite):
         return _named(MethodSpec(_need_name(name, where), "lrp", {"composite": entry}), where)
     if isinstance(entry, str):
-        if entry in METHODS and not METHODS[entry][1]:
+        if entry in METHODS and entry != "lrp":
             return _named(MethodSpec(name or entry, entry), where)
         if entry in PRESETS:
             preset(entry)  # presets that need options (bounds) say so here
@@ -78,6 +83,14 @@ def method_spec(entry, name: str | None = None, where: str = "explanation method
     if unknown:
         raise ValueError(f"{where}: unknown option(s) {sorted(unknown)} of method {method!r}; "
                          f"known: {sorted(allowed) or 'none'}")
+    for option, value in entry.items():
+        if option in OPTION_CHECKS:
+            try:
+                OPTION_CHECKS[option](value)
+            except ValueError as err:
+                raise ValueError(f"{where}: {err}") from None
+    if method != "lrp" and name is None:
+        name = method
     if method == "lrp":
         composite = entry.get("composite", "epsilon")
         Composite.from_spec(composite, f"{where}.composite")  # validated now, built again where it runs

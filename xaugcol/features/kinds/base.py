@@ -18,9 +18,12 @@ built from a tagger's ``ModelConfig`` by ``from_config``. It says
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
+
+if TYPE_CHECKING:  # annotations only: figure workers import the kinds and never torch
+    import torch
 
 
 @dataclass(frozen=True)
@@ -113,3 +116,30 @@ class InputKind:
     def label(self, feature: str) -> str:
         """Axis label of a feature in figures."""
         return self.binning(feature)[3]
+
+    # -- removal units, for input-perturbation curves (``xaugcol.explain.faithfulness``) ---------------------------
+    # A unit is what one removal step takes out of a jet (a pixel, a particle, an XAUG variable); removing it sets
+    # it to the kind's baseline. By default every element of the tensor is a unit, always present, baseline 0.
+    removal_unit: ClassVar[str] = "input value"
+
+    def unit_relevance(self, relevance: torch.Tensor) -> torch.Tensor:
+        """(jets, units): the relevance of each unit (summed over its elements)."""
+        return relevance.reshape(len(relevance), -1)
+
+    def present_units(self, x: torch.Tensor) -> torch.Tensor:
+        """(jets, units) bool: the units a jet has (an empty pixel or a padded slot cannot be removed)."""
+        import torch  # here, not above: figure workers import the kinds and never torch
+
+        return torch.ones(len(x), self.unit_relevance(x).shape[1], dtype=torch.bool, device=x.device)
+
+    def removal_baseline(self, scaler) -> torch.Tensor | float:
+        """The value a removed unit takes: a number, or one per unit (``scaler``: the tagger member's)."""
+        return 0.0
+
+    def without_units(self, x: torch.Tensor, removed: torch.Tensor, baseline) -> torch.Tensor:
+        """``x`` with the ``removed`` (jets, units) units set to ``baseline``."""
+        import torch
+
+        flat = x.reshape(len(x), -1)
+        fill = torch.as_tensor(baseline, dtype=x.dtype, device=x.device).expand_as(flat)
+        return torch.where(removed, fill, flat).reshape(x.shape)

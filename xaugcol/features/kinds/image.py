@@ -56,6 +56,11 @@ class ImageInput(InputKind):
             raise ValueError(f"not the image feature: {feature!r}")
         return "image"
 
+    removal_unit = "pixel"
+
+    def present_units(self, x):
+        return x.reshape(len(x), -1) != 0  # a removed pixel is empty (0), as the pixels without particles
+
     def map_axes(self, processing) -> tuple[int, float, str]:
         return processing.image.n_pixels, processing.image.extent, "prong distances"
 

@@ -88,6 +88,18 @@ class ParticlesInput(InputKind):
         values, r = rows["particles"][mask], relevance[mask]  # (real particles, features)
         return [ProfileEntries(PREFIX + f, values[:, k], r[:, k], jet) for k, f in enumerate(FEATURES)]
 
+    removal_unit = "particle"
+
+    def unit_relevance(self, relevance):
+        return relevance.sum(dim=2)  # a particle: all its features
+
+    def present_units(self, x):
+        return (x != 0).any(dim=2)
+
+    def without_units(self, x, removed, baseline):
+        """A removed particle becomes a padded slot (all zeros), which the masked taggers do not read."""
+        return x * (~removed).unsqueeze(2).to(x.dtype)
+
     def object_positions(self, rows: dict):
         """(delta eta, delta phi) to the jet axis, marker size growing with the pT fraction."""
         p = rows["particles"]

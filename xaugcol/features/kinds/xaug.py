@@ -70,3 +70,15 @@ class XAUGInput(InputKind):
 
     def profile_entries(self, rows: dict, relevance: np.ndarray) -> list[ProfileEntries]:
         return [ProfileEntries(c, rows[c], relevance[:, k]) for k, c in enumerate(self.xaug_columns)]
+
+    removal_unit = "XAUG variable"
+
+    def removal_baseline(self, scaler):
+        """A removed variable takes its training-split mean (scaled as the tagger sees it): the value that tells
+        the tagger nothing about the jet. Unscaled inputs: 0."""
+        if scaler is None:
+            return 0.0
+        import torch  # here, not above: figure workers import the kinds and never torch
+
+        mean = {c: np.array([m]) for c, m in zip(scaler.columns, scaler.mean)}
+        return torch.from_numpy(scaler.transform(mean)[0])
