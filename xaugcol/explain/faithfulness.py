@@ -34,6 +34,7 @@ import hist
 import numpy as np
 import torch
 
+from xaugcol.explain.histograms import quantise
 from xaugcol.training.data import identity_hash
 
 ORDERS = ("relevance", "random", "reverse")
@@ -107,8 +108,6 @@ def removal_logits(model: torch.nn.Module, kinds, inputs: tuple[torch.Tensor, ..
 
 
 def fill(hists: dict, tagger: str, rule: str, member: int, labels: np.ndarray, logits: dict[str, np.ndarray]) -> None:
-    from xaugcol.explain.histograms import quantise
-
     counts, sums = hists[f"faithfulness/{tagger}"], hists[f"faithfulness_margin/{tagger}"]
     decision = np.where(logits[ORDERS[0]][0] >= 0, 1.0, -1.0)  # the class each jet was given before removal
     for order, values in logits.items():

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-from xaugcol.explain.ensemble import Ensemble
 from xaugcol.models.folder import load_test_predictions
 
 BACKGROUND_EFFICIENCIES = (0.001, 0.01, 0.1)
@@ -61,13 +60,12 @@ def _efficiencies(predictions: list[dict], selection, effs, index=None) -> np.nd
     return out
 
 
-def xaug_gain(base: Ensemble | str | Path, with_xaug: Ensemble | str | Path, pt_bins=None,
+def xaug_gain(base: list[str | Path], with_xaug: list[str | Path], pt_bins=None,
               background_efficiencies=BACKGROUND_EFFICIENCIES, bootstrap: int = BOOTSTRAP, seed: int = 0) -> dict:
-    """The gain of ``with_xaug`` over ``base`` (ensemble folders); ``pt_bins``: edges in GeV (None: all jets)."""
-    ensembles = [e if isinstance(e, Ensemble) else Ensemble.load(e) for e in (base, with_xaug)]
-    predictions = [[load_test_predictions(f) for _, f in e.members] for e in ensembles]
-    return {"base": ensembles[0].name, "xaug": ensembles[1].name,
-            **gain_from_predictions(*predictions, pt_bins, background_efficiencies, bootstrap, seed)}
+    """The gain of the tagger with XAUG over the one without, from their member folders (``Ensemble.members``);
+    ``pt_bins``: edges in GeV (None: all jets)."""
+    predictions = [[load_test_predictions(f) for f in members] for members in (base, with_xaug)]
+    return gain_from_predictions(*predictions, pt_bins, background_efficiencies, bootstrap, seed)
 
 
 def gain_from_predictions(base: list[dict], with_xaug: list[dict], pt_bins=None,

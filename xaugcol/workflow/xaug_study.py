@@ -151,7 +151,10 @@ def _gain_stage(wf, out: Path, records: dict, trained: dict) -> StudyStage:
         from xaugcol.atomic import write_json
         from xaugcol.training.gain import xaug_gain
 
-        gains = {model: xaug_gain(trained[a], trained[b], g.pt_bins, g.background_efficiencies, g.bootstrap, g.seed)
+        members = {name: [f for _, f in Ensemble.load(trained[name]).members] for pair in pairs.values()
+                   for name in pair}
+        gains = {model: {"base": a, "xaug": b, **xaug_gain(members[a], members[b], g.pt_bins,
+                                                             g.background_efficiencies, g.bootstrap, g.seed)}
                  for model, (a, b) in pairs.items()}
         write_json(out / "gain" / GAIN_JSON, {"config": g.model_dump(), "gains": gains})
 
