@@ -61,8 +61,8 @@ def main() -> None:
         t_lrp, per_tagger = 0.0, {}
         for folder in folders:
             ensemble = Ensemble.load(folder)
-            seed, model, scaler = ensemble.load_members()[0]
-            inputs = model_inputs(rows, ensemble.spec, scaler.transform)
+            seed, model, scalers = ensemble.load_members()[0]
+            inputs = model_inputs(rows, ensemble.spec, scalers)
             tensors = [torch.from_numpy(inputs[k]) for k in ensemble.spec.inputs]
             lrp = LRP(model, args.rule)
             lrp(*[t[:8] for t in tensors])  # warm-up: tracing and weight caches

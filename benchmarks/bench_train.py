@@ -41,10 +41,10 @@ def bare_loop_seconds(model, batches, names) -> float:
     return time.perf_counter() - start
 
 
-def inference_rates(folder: Path, tables: JetTables, config: ModelConfig, scaler, repeats: int = 20):
+def inference_rates(folder: Path, tables: JetTables, config: ModelConfig, scalers, repeats: int = 20):
     model, _, _ = load_model(folder)
     names = config.inputs()
-    batch = next(tables.batches("test", 512, transform=scaler.transform if scaler else None))
+    batch = next(tables.batches("test", 512, scalers=scalers))
     x = [torch.from_numpy(batch[n]) for n in names]
     n = len(batch["label"])
     session = onnxruntime.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
@@ -80,11 +80,11 @@ def main() -> None:
             metrics = train_member(str(data), config, TrainConfig(epochs=1, device=args.device), 0,
                                    str(tmp / name))
             t_total = metrics["history"][0]["train_seconds"]
-            model, cfg, scaler = load_model(tmp / name)
-            batches = list(tables.batches("train", 256, seed=0, transform=scaler.transform))
+            model, cfg, scalers = load_model(tmp / name)
+            batches = list(tables.batches("train", 256, seed=0, scalers=scalers))
             torch.manual_seed(0)
             t_bare = bare_loop_seconds(build_model(cfg), batches, cfg.inputs())
-            t_torch, t_onnx = inference_rates(tmp / name, tables, cfg, scaler)
+            t_torch, t_onnx = inference_rates(tmp / name, tables, cfg, scalers)
             print(f"{name:6s} train: {n_train / t_total:8,.0f} jets/s (pipeline, one epoch), "
                   f"bare loop {n_train / t_bare:8,.0f} jets/s, ratio {t_bare / t_total:.2f} | inference: torch "
                   f"{t_torch:9,.0f} jets/s, ONNX Runtime {t_onnx:9,.0f} jets/s, ONNX / torch = "

@@ -280,7 +280,9 @@ def test_one_file_listed_twice_is_refused(tmp_path, toy, capsys):
 
 def test_absurd_scalers_are_refused(tmp_path, toy, capsys):
     """A member's scaler.json with values that would overflow (1e308, an integer past any float), fewer columns
-    than the tagger takes, or other ones: one line naming the file (exit 1), nothing left that blocks a rerun."""
+    than the tagger takes, other ones, another scaling than the tagger's config.yaml records, no scaler for a
+    scaled input or one for an input the tagger does not scale: one line naming the file (exit 1), nothing left
+    that blocks a rerun."""
     from xaugcol.models.folder import ModelFileError, load_model
     from xaugcol.models.registry import ModelConfig
     from xaugcol.training.train import TrainConfig, train_ensemble
@@ -290,13 +292,22 @@ def test_absurd_scalers_are_refused(tmp_path, toy, capsys):
                    TrainConfig(epochs=1), [0], str(tmp_path / "dnn"))
     scaler = tmp_path / "dnn" / "seed_0" / "scaler.json"
     good = json.loads(scaler.read_text())
-    n = len(good["columns"])
+    xaug = good["scalers"]["xaug"]
+    n = len(xaug["columns"])
+
+    def changed(**fields):
+        return json.dumps({**good, "scalers": {"xaug": {**xaug, **fields}}})
+
     cases = {
-        "huge": (json.dumps({**good, "high": [1e308] * n}), "'high' must be"),
-        "int": (json.dumps({**good, "std": ["BIG", *good["std"][1:]]}).replace('"BIG"', "9" * 400), "'std' must be"),
-        "fewer": (json.dumps({k: v[:-1] if isinstance(v, list) else v for k, v in good.items()}),
-                  "scales the columns"),
-        "other": (json.dumps({**good, "columns": ["rho", *good["columns"][1:]]}), "scales the columns"),
+        "huge": (changed(high=[1e308] * n), "'high' must be"),
+        "int": (changed(std=["BIG", *xaug["std"][1:]]).replace('"BIG"', "9" * 400), "'std' must be"),
+        "fewer": (json.dumps({**good, "scalers": {"xaug": {k: v[:-1] if isinstance(v, list) else v
+                                                           for k, v in xaug.items()}}}), "does not fit the tagger"),
+        "other": (changed(columns=["rho", *xaug["columns"][1:]]), "does not fit the tagger"),
+        "scaling": (changed(kind="xaug_minmax_3std"), "does not fit the tagger, .* with standard scaling"),
+        "missing": (json.dumps({**good, "scalers": {}}), "no scaler for the tagger's xaug inputs"),
+        "extra": (json.dumps({**good, "scalers": {**good["scalers"], "particles": {
+            "kind": "objects_standard", "features": ["a"], "mean": [0.0], "std": [1.0]}}}), "which the tagger"),
     }
     for name, (text, message) in cases.items():
         scaler.write_text(text)

@@ -109,8 +109,8 @@ def test_a_new_input_kind_and_tagger_flow_through_training_and_explaining(subjet
     assert hists["profile/prong/subjet:pt"].values().sum() == pytest.approx(2 * explained)
     assert list(hists["pairs/prong"].axes["pair"]) == ["msd__tau21"]  # the XAUG kind keeps its pairs
     # the tensor the tagger saw is the kind's, and LRP explains the tagger
-    seed, model, scaler = ensemble.load_members()[0]
-    inputs = model_inputs(rows, ensemble.spec, scaler.transform)
+    seed, model, scalers = ensemble.load_members()[0]
+    inputs = model_inputs(rows, ensemble.spec, scalers)
     assert inputs["subjets"].shape == (len(rows["label"]), 2, 2)
     e = LRP(model, "epsilon")(*[torch.from_numpy(inputs[k]) for k in ensemble.spec.inputs])
     assert e.conservation.relative_residual().max() < 1e-4

@@ -1,4 +1,4 @@
-"""Jet images, particle lists and the XAUG scaler on hand-built jets with known answers."""
+"""Jet images, particle lists and the input scalers on hand-built jets with known answers."""
 
 import json
 
@@ -9,7 +9,7 @@ import vector
 
 from xaugcol.features.images import ImageConfig, image_coordinates, jet_images
 from xaugcol.features.particles import FEATURES, particle_list
-from xaugcol.features.scaler import XAUGScaler
+from xaugcol.features.scaler import InputScalers, ObjectScaler, XAUGScaler
 
 vector.register_awkward()
 
@@ -104,12 +104,64 @@ def test_scaler_clips_outliers_and_scales_to_unit_range(tmp_path):
     y = scaler.transform({"msd": np.array([-1e3, 90.0]), "tau21": np.array([0.5, 2.0])})
     assert y[0, 0] == 0 and y[1, 1] == 1 and 0 < y[1, 0] < 1
     path = tmp_path / "scaler.json"
-    scaler.save(path)
-    assert XAUGScaler.load(path) == scaler
+    InputScalers.of({"xaug": scaler}).save(path)
+    assert InputScalers.load(path).get("xaug") == scaler
+    # the files written before the particles were scaled: one XAUG scaler, the whole file
+    path.write_text(json.dumps(scaler.to_dict()))
+    assert InputScalers.load(path).kinds() == ("xaug",) and InputScalers.load(path).get("xaug") == scaler
     data = json.loads(path.read_text())
     data["std"] = [1.0]
     path.write_text(json.dumps(data))
     with pytest.raises(ValueError, match="'std' must be 2 finite numbers"):
-        XAUGScaler.load(path)
+        InputScalers.load(path)
     with pytest.raises(ValueError, match="'msd' has 1 NaN"):
         XAUGScaler.fit({"msd": np.array([1.0, np.nan])}, ["msd"])
+
+
+def test_standard_xaug_scaling_centres_the_clipped_variables():
+    """``standard``: the same clipping at mean +- 3 std, then (x - mean) / std: the training mean maps to 0, the
+    clipped outlier to +3, a constant column to 0."""
+    rng = np.random.default_rng(2)
+    train = {"msd": np.concatenate([rng.normal(90, 10, 1000), [1e4]]), "flat": np.full(1001, 7.0)}
+    scaler = XAUGScaler.fit(train, ["msd", "flat"], mode="standard")
+    x = scaler.transform(train)
+    assert x[-1, 0] == pytest.approx(3.0) and np.all(x[:, 1] == 0)
+    m, s = scaler.mean[0], scaler.std[0]
+    y = scaler.transform({"msd": np.array([m, m + s, -1e5]), "flat": np.array([7.0, 8.0, 0.0])})
+    np.testing.assert_allclose(y[:, 0], [0.0, 1.0, -3.0], atol=1e-6)
+    assert XAUGScaler.from_dict(scaler.to_dict()) == scaler and scaler.to_dict()["kind"] == "xaug_standard_3std"
+
+
+def test_object_scaler_standardises_real_particles_and_keeps_padding_zero(tmp_path):
+    """Fitted block by block over real particles only (padding would pull every mean towards 0): the real
+    particles of the training blocks come out with mean 0 and std 1 per feature, padded slots exactly 0, a feature
+    constant over real particles 0; round trip through scaler.json; absurd files are refused."""
+    rng = np.random.default_rng(3)
+    blocks = []
+    for n in (40, 25):
+        values = np.zeros((n, 6, 3))
+        mask = np.arange(6)[None, :] < rng.integers(1, 7, n)[:, None]
+        values[mask] = np.column_stack([rng.normal(5, 2, mask.sum()), rng.exponential(1, mask.sum()),
+                                        np.full(mask.sum(), 1.0)])
+        blocks.append((values, mask))
+    scaler = ObjectScaler.fit(("a", "b", "c"), blocks)
+    real = np.concatenate([v[m] for v, m in blocks])
+    np.testing.assert_allclose(scaler.mean, real.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(scaler.std[:2], real.std(0)[:2], rtol=1e-10)
+    out = [scaler.transform(v, m) for v, m in blocks]
+    real_out = np.concatenate([o[m] for o, (_, m) in zip(out, blocks)])
+    np.testing.assert_allclose(real_out[:, :2].mean(0), 0, atol=1e-6)
+    np.testing.assert_allclose(real_out[:, :2].std(0), 1, atol=1e-5)
+    assert np.all(real_out[:, 2] == 0) and all(np.all(o[~m] == 0) for o, (_, m) in zip(out, blocks))
+    assert out[0].dtype == np.float32
+    path = tmp_path / "scaler.json"
+    InputScalers.of({"particles": scaler, "xaug": XAUGScaler.fit({"x": np.arange(5.0)}, ["x"])}).save(path)
+    loaded = InputScalers.load(path)
+    assert loaded.kinds() == ("particles", "xaug") and loaded.get("particles") == scaler
+    data = json.loads(path.read_text())
+    data["scalers"]["particles"]["mean"][1] = float("inf")
+    path.write_text(json.dumps(data).replace("Infinity", "1e400"))
+    with pytest.raises(ValueError, match="particles: 'mean' must be 3 finite numbers"):
+        InputScalers.load(path)
+    with pytest.raises(ValueError, match="no real objects"):
+        ObjectScaler.fit(("a",), [(np.zeros((2, 3, 1)), np.zeros((2, 3), bool))])

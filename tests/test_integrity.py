@@ -206,7 +206,7 @@ def test_explain_resume_fingerprints_the_whole_model_folder(toy, dnn, tmp_path, 
     scaler = tagger / "seed_1" / "scaler.json"
     original = scaler.read_text()
     data = json.loads(original)
-    data["high"][0] *= 1.5
+    data["scalers"]["xaug"]["mean"][0] *= 1.5
     scaler.write_text(json.dumps(data))
     with pytest.raises(CheckpointError, match=r"taggers\.dnn\.seed_1\.scaler\.json"):
         run_relevance(dnn / "proc", [tagger], out, ("epsilon",), chunksize=100, resume=True)

@@ -26,21 +26,23 @@ def _float64():
 
 def _tagger(kind: str, seed: int = 1):
     """A tagger with XAUG inputs, random weights and batch-norm statistics, its inputs (within the z-box bounds
-    returned too), and the name of its input layer."""
+    returned too), and the name of its input layer. With biases in every layer and the 1D CNN's batch norms (the
+    architecture options that are hardest on LRP; the defaults drop them)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     n = 6
     if kind == "cnn2d":
-        model = CNN2D(n_pixels=12, n_xaug=4, use_xaug=True, channels=[4, 4, 4], hidden=[16, 16])
+        model = CNN2D(n_pixels=12, n_xaug=4, use_xaug=True, channels=[4, 4, 4], hidden=[16, 16], biases=True)
         inputs = (torch.rand(n, 1, 12, 12, generator=gen), torch.randn(n, 4, generator=gen).clamp(-3, 3))
         first, bounds = "body.0", (0.0, 1.0)
     elif kind == "cnn1d":
-        model = CNN1D(n_particles=8, n_features=5, n_xaug=4, use_xaug=True, channels=[6, 6], hidden=[16])
+        model = CNN1D(n_particles=8, n_features=5, n_xaug=4, use_xaug=True, channels=[6, 6], hidden=[16],
+                      batch_norms=True, biases=True)
         inputs = (_padded(torch.randn(n, 8, 5, generator=gen).clamp(-3, 3), [8, 5, 3, 1, 8, 6]),
                   torch.randn(n, 4, generator=gen).clamp(-3, 3))
         first, bounds = "body.0", (-3.0, 3.0)
     else:
-        model = XAUGDNN(n_xaug=4, hidden=[16, 16])
+        model = XAUGDNN(n_xaug=4, hidden=[16, 16], biases=True)
         inputs = (torch.randn(n, 4, generator=gen).clamp(-3, 3),)
         first, bounds = "head.0", (-3.0, 3.0)
     model = randomise_batch_norms(model.double(), gen).eval()
@@ -189,13 +191,14 @@ def _arras_reference(w_ih, w_hh, bias, w_out, x, eps, bias_factor):
     return r_x, output
 
 
+@pytest.mark.parametrize("biases", [True, False])
 @pytest.mark.parametrize("padded", [False, True])
 @pytest.mark.parametrize("redistribute", [False, True])
-def test_lstm_matches_arras_reference(redistribute, padded):
+def test_lstm_matches_arras_reference(redistribute, padded, biases):
     """The padding-aware LSTM explains each jet as the recurrence over its real particles alone (softest first):
-    Arras et al.'s formulas on that sequence, and exactly zero on the padded slots."""
+    Arras et al.'s formulas on that sequence, and exactly zero on the padded slots; with and without biases."""
     torch.manual_seed(5)
-    model = LSTMTagger(n_features=5, hidden_size=6, hidden=[]).double().eval()
+    model = LSTMTagger(n_features=5, hidden_size=6, hidden=[], biases=biases).double().eval()
     with torch.no_grad():
         model.head[0].bias.zero_()
     counts = [7, 4, 1] if padded else [7, 7, 7]
@@ -205,7 +208,7 @@ def test_lstm_matches_arras_reference(redistribute, padded):
     result = LRP(model, composite)(particles)
     lstm = model.body
     w_ih, w_hh = lstm.weight_ih_l0.detach().numpy(), lstm.weight_hh_l0.detach().numpy()
-    bias = (lstm.bias_ih_l0 + lstm.bias_hh_l0).detach().numpy()
+    bias = (lstm.bias_ih_l0 + lstm.bias_hh_l0).detach().numpy() if biases else np.zeros(4 * 6)
     w_out = model.head[0].weight.detach().numpy()[0]
     for k, n in enumerate(counts):
         seq = torch.flip(particles[k, :n], dims=[0]).numpy()  # the tagger feeds the softest real particle first
@@ -218,8 +221,11 @@ def test_lstm_matches_arras_reference(redistribute, padded):
     if redistribute:  # bias and stabiliser spread over the inputs: the inputs hold all of the output
         torch.testing.assert_close(cons.input_total, cons.output, rtol=1e-6, atol=0)
         assert float(cons.bias.abs().max()) == 0.0
-    else:
+    elif biases:
         assert float(cons.bias.abs().max()) > 1e-3  # the gates' biases took a visible share
+        assert float(cons.relative_residual().max()) < 1e-10
+    else:  # nothing to absorb: the inputs hold the output up to the stabiliser
+        assert float(cons.bias.abs().max()) == 0.0
         assert float(cons.relative_residual().max()) < 1e-10
 
 
@@ -230,7 +236,8 @@ def test_lstm_output_does_not_depend_on_padding_length():
     longer = torch.cat([x, torch.zeros(5, 9, 5)], dim=1)
     masked = LSTMTagger(n_features=5, hidden_size=8, hidden=[4]).double().eval()
     torch.testing.assert_close(masked(longer), masked(x), rtol=0, atol=0)
-    unmasked = LSTMTagger(n_features=5, hidden_size=8, hidden=[4], mask_padding=False).double().eval()
+    # (with biases: a bias-free recurrence from a zero state stays at zero over zero inputs)
+    unmasked = LSTMTagger(n_features=5, hidden_size=8, hidden=[4], mask_padding=False, biases=True).double().eval()
     with torch.no_grad():
         assert float((unmasked(longer) - unmasked(x)).abs().max()) > 1e-4
 
@@ -365,6 +372,30 @@ def test_with_biases_output_is_inputs_plus_absorbed(name):
     assert float(cons.stabiliser.abs().max()) > 0
     if name not in ("zplus",):
         assert float(cons.bias.abs().max()) > 1e-6
+
+
+@pytest.mark.parametrize("kind", ["cnn1d", "lstm", "dnn"])
+def test_default_taggers_absorb_only_their_last_bias(kind):
+    """The default particle and XAUG taggers are bias-free up to the last layer (the 1D CNN without batch norms):
+    LRP-0 hands every jet's logit to the inputs except exactly that bias, the prior log-odds (the bias share the
+    report shows is then |b| / |logit|)."""
+    torch.manual_seed(3)
+    gen = torch.Generator().manual_seed(3)
+    particles = _padded(torch.randn(6, 8, 5, generator=gen), [8, 5, 3, 1, 8, 6])
+    xaug = torch.randn(6, 4, generator=gen)
+    model = {"cnn1d": lambda: CNN1D(n_particles=8, n_features=5, n_xaug=4, use_xaug=True, channels=[6, 6],
+                                    hidden=[16]),
+             "lstm": lambda: LSTMTagger(n_features=5, n_xaug=4, use_xaug=True, hidden_size=6, hidden=[8]),
+             "dnn": lambda: XAUGDNN(n_xaug=4, hidden=[16, 16])}[kind]().double().eval()
+    inputs = (xaug.double(),) if kind == "dnn" else (particles.double(), xaug.double())
+    biases = [n for n, _ in model.named_parameters() if "bias" in n]
+    assert biases == [f"head.{len(model.head) - 1}.bias"]
+    with torch.no_grad():
+        model.head[-1].bias.fill_(0.37)
+    composite = Composite(default=Z(), stabiliser=TINY, lstm=SignalTakeAll(epsilon=TINY))
+    cons = LRP(model, composite)(*inputs).conservation
+    torch.testing.assert_close(cons.bias, torch.full_like(cons.bias, 0.37), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(cons.input_total + 0.37, cons.output, rtol=1e-9, atol=1e-12)
 
 
 def test_concatenation_splits_relevance_exactly_between_branches():

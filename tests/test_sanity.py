@@ -21,7 +21,7 @@ from xaugcol.training.train import TrainConfig, train_ensemble
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """Per tagger: (model, inputs of 40 test jets per class, every test jet's rows, data spec, scaler)."""
+    """Per tagger: (model, inputs of 40 test jets per class, every test jet's rows, data spec, scalers)."""
     out = tmp_path_factory.mktemp("sanity")
     run_toy(out / "gen", 600, seed=7)
     run_processing(load_fileset(out / "gen" / "fileset.json"), out / "proc", chunksize=600)
@@ -35,12 +35,12 @@ def trained(tmp_path_factory):
         tables = JetTables(out / "proc" / "jets", ensemble.spec)
         extra = [c for kind in ensemble.spec.kinds for c in kind.extra_columns()]
         rows = tables.examples("test", list(dict.fromkeys(tables.columns + extra + ["event", "fatjet_index"])), 10**6)
-        _, model, scaler = ensemble.load_members()[0]
+        _, model, scalers = ensemble.load_members()[0]
         first = np.concatenate([np.nonzero(rows["label"] == c)[0][:40] for c in (0, 1)])
         inputs = model_inputs({k: v[first] for k, v in rows.items()}, ensemble.spec,
-                              scaler.transform if scaler is not None else None)
+                              scalers)
         taggers[tagger_name(config)] = (model, [torch.from_numpy(inputs[k]) for k in ensemble.spec.inputs], rows,
-                                        ensemble.spec, scaler)
+                                        ensemble.spec, scalers)
     return taggers
 
 
@@ -88,12 +88,12 @@ def test_removing_relevant_inputs_first_hurts_the_tagger_most(trained, method):
     many at random, and the least relevant first less: for the image CNN along the whole curve (its AUC falls
     faster too); for the XAUG DNN and the particle CNN, whose inputs are redundant (correlated XAUG variables,
     particles that carry the same jet), at the first step, where the top-ranked unit goes."""
-    for name, (model, _, rows, spec, scaler) in trained.items():
+    for name, (model, _, rows, spec, scalers) in trained.items():
         kinds = spec.kinds
-        inputs = model_inputs(rows, spec, scaler.transform if scaler is not None else None)
+        inputs = model_inputs(rows, spec, scalers)
         tensors = tuple(torch.from_numpy(inputs[k.name]) for k in kinds)
         attribution = method_spec(method).attributor(model)(*tensors)
-        baselines = [k.removal_baseline(scaler) for k in kinds]
+        baselines = [k.removal_baseline(scalers.get(k.name)) for k in kinds]
         keys = faithfulness.jet_keys(rows)
         logits = faithfulness.removal_logits(model, kinds, tensors, attribution.relevance, attribution.output,
                                              baselines, keys, steps=5)

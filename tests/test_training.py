@@ -106,9 +106,9 @@ def test_model_folder_round_trip_and_onnx(jets, tmp_path):
         assert (tmp_path / "m" / name).exists()
     assert metrics["onnx_max_abs_diff"] < 1e-4
     assert 0.5 < metrics["auc"] <= 1 and 0 <= metrics["sig_eff_at_bkg_0.01"] <= metrics["sig_eff_at_bkg_0.1"] <= 1
-    model, cfg, scaler = load_model(tmp_path / "m")
+    model, cfg, scalers = load_model(tmp_path / "m")
     tables = JetTables(jets, DataSpec.of(cfg))
-    batch = next(tables.batches("test", 64, transform=scaler.transform))
+    batch = next(tables.batches("test", 64, scalers=scalers))
     x = [torch.from_numpy(batch[n]) for n in cfg.inputs()]
     import onnxruntime
 
@@ -116,16 +116,46 @@ def test_model_folder_round_trip_and_onnx(jets, tmp_path):
     got = session.run(None, {n: t.numpy() for n, t in zip(cfg.inputs(), x)})[0]
     with torch.no_grad():
         np.testing.assert_allclose(got, model(*x).numpy(), rtol=1e-4, atol=1e-5)
-    # the folder records that its LSTM masks padding; a folder written before masking existed (no such option in
-    # its config.yaml) is read as the unmasked architecture its weights were trained in
+    # the folder records its architecture and input scaling; its scaler.json holds one scaler per scaled kind
     written = yaml.safe_load((tmp_path / "m" / "config.yaml").read_text())
-    assert written["model"]["architecture"] == {"mask_padding": True} and model.masked
-    del written["model"]["architecture"]["mask_padding"]
-    (tmp_path / "m" / "config.yaml").write_text(yaml.safe_dump(written))
-    old, old_cfg, _ = load_model(tmp_path / "m")
-    assert old_cfg.architecture["mask_padding"] is False and not old.masked
+    assert written["model"]["architecture"] == {"mask_padding": True, "biases": False} and model.masked
+    assert written["model"]["input_scaling"] == {"particles": "standard", "xaug": "standard"}
+    assert scalers.kinds() == ("particles", "xaug")
+    assert not any(n.endswith("bias") for n, _ in model.head[:-1].named_parameters()) and model.body.bias is False
+    raw = next(tables.batches("test", 64))["particles"]
+    assert np.array_equal((batch["particles"] != 0).any(-1), (raw != 0).any(-1))  # padding stays padding
+
+
+def test_folders_written_before_read_as_their_architecture(jets, tmp_path):
+    """A tagger folder written before the architecture options and input scaling were recorded (no
+    ``mask_padding``, ``biases``, ``input_scaling`` in config.yaml; scaler.json one XAUG scaler) is read as what it
+    was: padding unmasked, biases everywhere, XAUG min-max, particles unscaled; its predictions are unchanged."""
+    legacy = ModelConfig("lstm", xaug=True, architecture={"mask_padding": False, "biases": True},
+                         input_scaling={"particles": "none", "xaug": "minmax"})
+    train_member(str(jets), legacy, FAST, 0, str(tmp_path / "old"))
+    model, cfg, scalers = load_model(tmp_path / "old")
+    tables = JetTables(jets, DataSpec.of(cfg))
+    x = [torch.from_numpy(v) for v in (lambda b: [b[n] for n in cfg.inputs()])(
+        next(tables.batches("test", 64, scalers=scalers)))]
+    written = yaml.safe_load((tmp_path / "old" / "config.yaml").read_text())
+    written["model"]["architecture"] = {}
+    del written["model"]["input_scaling"]
+    (tmp_path / "old" / "config.yaml").write_text(yaml.safe_dump(written))
+    scaler_file = tmp_path / "old" / "scaler.json"
+    scaler_file.write_text(json.dumps(json.loads(scaler_file.read_text())["scalers"]["xaug"]))
+    old, old_cfg, old_scalers = load_model(tmp_path / "old")
+    assert old_cfg.architecture == {"mask_padding": False, "biases": True} and not old.masked
+    assert old_cfg.input_scaling == {"particles": "none", "xaug": "minmax"} and old_scalers.kinds() == ("xaug",)
+    y = [torch.from_numpy(v) for v in (lambda b: [b[n] for n in old_cfg.inputs()])(
+        next(tables.batches("test", 64, scalers=old_scalers)))]
+    assert all(torch.equal(a, b) for a, b in zip(x, y))
     with torch.no_grad():
-        assert float((old(*x) - model(*x)).abs().max()) > 1e-3
+        assert torch.equal(old(*y), model(*x))
+    # the new defaults cannot read these weights: the loader says which file does not fit
+    written["model"]["architecture"] = {"mask_padding": False, "biases": False}
+    (tmp_path / "old" / "config.yaml").write_text(yaml.safe_dump(written))
+    with pytest.raises(ModelFileError, match="model.pt: weights do not fit"):
+        load_model(tmp_path / "old")
 
 
 @pytest.mark.parametrize("model", ["lstm"])

@@ -66,7 +66,7 @@ class Ensemble:
         return cls(name, tuple(members), config, spec, data, domain, domain_jets)
 
     def load_members(self, device: str = "cpu") -> list[tuple[int, object, object]]:
-        """[(seed, model in eval mode, XAUG scaler or None)]."""
+        """[(seed, model in eval mode, the scalers of its inputs)]."""
         return [(seed, *load_model(path, device)[::2]) for seed, path in self.members]
 
     def selection(self, rows: dict, split: str) -> np.ndarray:

@@ -3,7 +3,7 @@ histograms.
 
 Library code, free of coffea: the relevance processor reads a chunk of the jet tables and calls ``explain_rows``.
 Inputs are built by ``xaugcol.training.data.model_inputs``, the function training uses, with each member's own
-scaler, so the tagger sees exactly what it was trained on. Methods come as ``MethodSpec``s
+scalers, so the tagger sees exactly what it was trained on. Methods come as ``MethodSpec``s
 (``xaugcol.explain.methods``); nothing here names a method or an input kind.
 """
 
@@ -27,16 +27,16 @@ SPLIT_CHOICES = ("test", "val", "train", "all")
 
 @dataclass
 class Explainer:
-    """One ensemble member, ready to explain: its model, scaler and one attributor per method."""
+    """One ensemble member, ready to explain: its model, the scalers of its inputs and one attributor per method."""
     seed: int
     model: torch.nn.Module
-    scaler: object
+    scalers: object  # InputScalers
     attributors: dict  # method name -> attributor
 
 
 def explainers(ensemble: Ensemble, methods: tuple[MethodSpec, ...], device: str = "cpu") -> list[Explainer]:
-    return [Explainer(seed, model, scaler, {m.name: m.attributor(model) for m in methods})
-            for seed, model, scaler in ensemble.load_members(device)]
+    return [Explainer(seed, model, scalers, {m.name: m.attributor(model) for m in methods})
+            for seed, model, scalers in ensemble.load_members(device)]
 
 
 def empty_counts(rules) -> dict:
@@ -75,9 +75,9 @@ def explain_rows(rows: dict, ensemble: Ensemble, members: list[Explainer], metho
     keys = faithfulness.jet_keys(rows)
     perturbed = faithfulness.subsample(keys, faithfulness_fraction) if faithfulness_steps else None
     for member in members:
-        inputs = model_inputs(rows, ensemble.spec, member.scaler.transform if member.scaler is not None else None)
+        inputs = model_inputs(rows, ensemble.spec, member.scalers)
         tensors = tuple(torch.from_numpy(inputs[k.name]) for k in kinds)
-        baselines = [k.removal_baseline(member.scaler) for k in kinds]
+        baselines = [k.removal_baseline(member.scalers.get(k.name)) for k in kinds]
         for method in names:
             attribution = member.attributors[method](*tensors, batch_size=batch_size)
             if perturbed is not None and perturbed.any():

@@ -102,8 +102,8 @@ def ensemble_sanity(ensemble, jets_folder, methods, split: str = "test", per_cla
     tables = JetTables(jets_folder, ensemble.spec)
     extra = [c for kind in ensemble.spec.kinds for c in (*kind.columns(), *kind.extra_columns())]
     rows = tables.examples(split, list(dict.fromkeys(tables.columns + extra)), per_class)
-    member, model, scaler = ensemble.load_members()[0]
-    inputs = model_inputs(rows, ensemble.spec, scaler.transform if scaler is not None else None)
+    member, model, scalers = ensemble.load_members()[0]
+    inputs = model_inputs(rows, ensemble.spec, scalers)
     tensors = [torch.from_numpy(inputs[k]) for k in ensemble.spec.inputs]
     out = {"member": member, "jets": int(len(rows["label"])), "seed": seed, "methods": {}}
     for spec in methods:

@@ -1,8 +1,12 @@
-"""XAUG preprocessing as in the seed: outliers set to mean +- 3 std, then min-max scaling to [0, 1].
+"""The scalers of a tagger's inputs, fitted on the training split and saved with the tagger (``scaler.json``), so
+that training and application use the same numbers. Loading validates the file; nothing in it is executed.
 
-The scaler is fitted on the training split only (optionally on jets inside the mSD window) and saved as JSON with
-the model, so that training and application use the same numbers. Loading validates the file; nothing in it is
-executed.
+* ``XAUGScaler``: the XAUG variables, outliers set to mean +- 3 std first (the seed), then either min-max scaled to
+  [0, 1] (``minmax``, the seed's choice) or standardised, (x - mean) / std (``standard``: centred, so that a zero
+  input is the average jet, the point a bias-free tagger's explanation is relative to).
+* ``ObjectScaler``: per-object features (particles), standardised over the real objects only; padded slots stay
+  exactly zero, so the taggers still tell them apart.
+* ``InputScalers``: one scaler per scaled input kind, the content of ``scaler.json``.
 """
 
 from __future__ import annotations
@@ -18,9 +22,12 @@ from xaugcol.atomic import write_json
 from xaugcol.paths import read_text
 
 N_STD = 3.0
-# no XAUG variable (GeV-scale kinematics, ratios, counts) comes near this: a scaler beyond it is corrupt, and its
-# arithmetic (mean +- 3 std, high - low) would overflow to inf and scale every jet to 0 without a word
+# no input feature (GeV-scale kinematics, ratios, counts, log pT) comes near this: a scaler beyond it is corrupt, and
+# its arithmetic (mean +- 3 std, high - low) would overflow to inf and scale every jet to 0 without a word
 MAX_ABS = 1e15
+# a feature whose spread is below this is constant (a flag no training particle has): centred, not divided
+MIN_STD = 1e-12
+XAUG_MODES = {"minmax": "xaug_minmax_3std", "standard": "xaug_standard_3std"}
 
 
 @dataclass(frozen=True)
@@ -30,9 +37,14 @@ class XAUGScaler:
     std: tuple[float, ...]
     low: tuple[float, ...]  # after clipping: the min-max range
     high: tuple[float, ...]
+    mode: str = "minmax"
+
+    def __post_init__(self):
+        if self.mode not in XAUG_MODES:
+            raise ValueError(f"XAUG scaling must be one of {', '.join(XAUG_MODES)}, got {self.mode!r}")
 
     @classmethod
-    def fit(cls, table, columns, weights=None) -> XAUGScaler:
+    def fit(cls, table, columns, weights=None, mode: str = "minmax") -> XAUGScaler:
         """Fit on ``table`` (mapping column -> 1-d array, the training split). NaN or inf refuse the fit."""
         mean, std, low, high = [], [], [], []
         for name in columns:
@@ -50,10 +62,11 @@ class XAUGScaler:
             std.append(s)
             low.append(float(clipped.min()))
             high.append(float(clipped.max()))
-        return cls(tuple(columns), tuple(mean), tuple(std), tuple(low), tuple(high))
+        return cls(tuple(columns), tuple(mean), tuple(std), tuple(low), tuple(high), mode)
 
     def transform(self, table) -> np.ndarray:
-        """(jets, n_columns) float32 in [0, 1]: clipped at mean +- 3 std, then min-max. A constant column gives 0."""
+        """(jets, n_columns) float32: clipped at mean +- 3 std, then min-max to [0, 1] or standardised. A constant
+        column gives 0."""
         out = np.empty((len(np.asarray(table[self.columns[0]])), len(self.columns)), dtype=np.float32)
         for k, name in enumerate(self.columns):
             x = np.asarray(table[name], dtype=np.float64)
@@ -61,47 +74,153 @@ class XAUGScaler:
             if bad.any():
                 raise ValueError(f"XAUG column {name!r} has {int(bad.sum())} NaN/inf values")
             x = np.clip(x, self.mean[k] - N_STD * self.std[k], self.mean[k] + N_STD * self.std[k])
+            if self.mode == "standard":
+                out[:, k] = (x - self.mean[k]) / self.std[k] if self.std[k] > MIN_STD else 0.0
+                continue
             span = self.high[k] - self.low[k]
             out[:, k] = np.clip((x - self.low[k]) / span, 0.0, 1.0) if span > 0 else 0.0
         return out
 
     def to_dict(self) -> dict:
-        return {"kind": "xaug_minmax_3std", "columns": list(self.columns), "mean": list(self.mean),
+        return {"kind": XAUG_MODES[self.mode], "columns": list(self.columns), "mean": list(self.mean),
                 "std": list(self.std), "low": list(self.low), "high": list(self.high)}
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "scaler") -> XAUGScaler:
+        modes = {kind: mode for mode, kind in XAUG_MODES.items()}
+        if not isinstance(data, dict) or data.get("kind") not in modes:
+            raise ValueError(f"{where}: not an XAUG scaler (expected kind {' or '.join(map(repr, modes))})")
+        cols = _names(data, "columns", where)
+        _only(data, {"kind", "columns", "mean", "std", "low", "high"}, where)
+        values = {key: _numbers(data, key, len(cols), where) for key in ("mean", "std", "low", "high")}
+        if any(s < 0 for s in values["std"]) or any(lo > hi for lo, hi in zip(values["low"], values["high"])):
+            raise ValueError(f"{where}: needs std >= 0 and low <= high for every column")
+        return cls(tuple(cols), **values, mode=modes[data["kind"]])
+
+
+@dataclass(frozen=True)
+class ObjectScaler:
+    """Per-object features of a (jets, objects, features) list standardised over real objects: (x - mean) / std
+    (a constant feature centred only), padded slots left at exactly zero."""
+    features: tuple[str, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    KIND = "objects_standard"
+
+    @classmethod
+    def fit(cls, features, blocks) -> ObjectScaler:
+        """From ``blocks``: an iterable of (values (jets, objects, features), real-object mask (jets, objects)),
+        the training split read block by block (sums in float64, never the whole split in memory)."""
+        n_features = len(features)
+        count, total, squares = 0, np.zeros(n_features), np.zeros(n_features)
+        for values, mask in blocks:
+            real = np.asarray(values, dtype=np.float64)[np.asarray(mask, dtype=bool)]
+            if real.shape[-1] != n_features:
+                raise ValueError(f"cannot fit the object scaler: {real.shape[-1]} features, expected {n_features}")
+            count += len(real)
+            total += real.sum(axis=0)
+            squares += (real ** 2).sum(axis=0)
+        if count == 0:
+            raise ValueError("cannot fit the object scaler: the training split has no real objects")
+        mean = total / count
+        std = np.sqrt(np.maximum(squares / count - mean ** 2, 0.0))
+        return cls(tuple(features), tuple(float(m) for m in mean), tuple(float(s) for s in std))
+
+    def transform(self, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        mean = np.asarray(self.mean, dtype=np.float64)
+        std = np.asarray(self.std, dtype=np.float64)
+        scale = np.where(std > MIN_STD, 1.0 / np.where(std > MIN_STD, std, 1.0), 1.0)
+        out = (np.asarray(values, dtype=np.float64) - mean) * scale
+        return (out * np.asarray(mask, dtype=bool)[..., None]).astype(np.float32)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.KIND, "features": list(self.features), "mean": list(self.mean), "std": list(self.std)}
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "scaler") -> ObjectScaler:
+        if not isinstance(data, dict) or data.get("kind") != cls.KIND:
+            raise ValueError(f"{where}: not an object scaler (expected kind {cls.KIND!r})")
+        features = _names(data, "features", where)
+        _only(data, {"kind", "features", "mean", "std"}, where)
+        mean, std = (_numbers(data, key, len(features), where) for key in ("mean", "std"))
+        if any(s < 0 for s in std):
+            raise ValueError(f"{where}: needs std >= 0 for every feature")
+        return cls(tuple(features), mean, std)
+
+
+@dataclass(frozen=True)
+class InputScalers:
+    """The scaler of each scaled input kind of a tagger ({kind name: scaler}); empty for a tagger without."""
+    scalers: tuple[tuple[str, object], ...] = ()
+
+    KIND = "input_scalers"
+
+    @classmethod
+    def of(cls, mapping: dict) -> InputScalers:
+        return cls(tuple(sorted(mapping.items())))
+
+    def get(self, kind: str):
+        return dict(self.scalers).get(kind)
+
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(k for k, _ in self.scalers)
+
+    def __bool__(self) -> bool:
+        return bool(self.scalers)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.KIND, "scalers": {k: s.to_dict() for k, s in self.scalers}}
 
     def save(self, path: str | Path) -> None:
         write_json(path, self.to_dict())
 
     @classmethod
-    def from_dict(cls, data: dict, where: str = "scaler") -> XAUGScaler:
-        if not isinstance(data, dict) or data.get("kind") != "xaug_minmax_3std":
-            raise ValueError(f"{where}: not an XAUG scaler (expected kind 'xaug_minmax_3std')")
-        cols = data.get("columns")
-        if not (isinstance(cols, list) and cols and all(isinstance(c, str) for c in cols)):
-            raise ValueError(f"{where}: 'columns' must be a non-empty list of names")
-        if len(set(cols)) != len(cols):
-            raise ValueError(f"{where}: 'columns' lists a name twice")
-        unknown = set(data) - {"kind", "columns", "mean", "std", "low", "high"}
-        if unknown:
-            raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}")
-        values = {}
-        for key in ("mean", "std", "low", "high"):
-            v = data.get(key)
-            if not (isinstance(v, list) and len(v) == len(cols) and all(_plausible(x) for x in v)):
-                raise ValueError(f"{where}: {key!r} must be {len(cols)} finite numbers of magnitude at most "
-                                 f"{MAX_ABS:g}")
-            values[key] = tuple(float(x) for x in v)
-        if any(s < 0 for s in values["std"]) or any(lo > hi for lo, hi in zip(values["low"], values["high"])):
-            raise ValueError(f"{where}: needs std >= 0 and low <= high for every column")
-        return cls(tuple(cols), **values)
+    def from_dict(cls, data, where: str = "scaler") -> InputScalers:
+        """Also reads the files written before the particles were scaled: one XAUG scaler, the whole file."""
+        if isinstance(data, dict) and data.get("kind") in XAUG_MODES.values():
+            return cls.of({"xaug": XAUGScaler.from_dict(data, where)})
+        if not isinstance(data, dict) or data.get("kind") != cls.KIND:
+            raise ValueError(f"{where}: not a scaler file (expected kind {cls.KIND!r})")
+        _only(data, {"kind", "scalers"}, where)
+        scalers = data.get("scalers")
+        if not isinstance(scalers, dict) or not all(isinstance(k, str) for k in scalers):
+            raise ValueError(f"{where}: 'scalers' must map input kinds to their scaler")
+        out = {}
+        for kind, entry in scalers.items():
+            reader = ObjectScaler if isinstance(entry, dict) and entry.get("kind") == ObjectScaler.KIND else XAUGScaler
+            out[kind] = reader.from_dict(entry, f"{where}, {kind}")
+        return cls.of(out)
 
     @classmethod
-    def load(cls, path: str | Path) -> XAUGScaler:
+    def load(cls, path: str | Path) -> InputScalers:
         try:
             data = json.loads(read_text(path, "a scaler"))
         except (OSError, ValueError) as err:
             raise ValueError(f"scaler {path}: cannot read it: {err}") from None
         return cls.from_dict(data, f"scaler {path}")
+
+
+def _names(data: dict, key: str, where: str) -> list[str]:
+    names = data.get(key)
+    if not (isinstance(names, list) and names and all(isinstance(c, str) for c in names)):
+        raise ValueError(f"{where}: {key!r} must be a non-empty list of names")
+    if len(set(names)) != len(names):
+        raise ValueError(f"{where}: {key!r} lists a name twice")
+    return names
+
+
+def _only(data: dict, known: set, where: str) -> None:
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}")
+
+
+def _numbers(data: dict, key: str, n: int, where: str) -> tuple[float, ...]:
+    v = data.get(key)
+    if not (isinstance(v, list) and len(v) == n and all(_plausible(x) for x in v)):
+        raise ValueError(f"{where}: {key!r} must be {n} finite numbers of magnitude at most {MAX_ABS:g}")
+    return tuple(float(x) for x in v)
 
 
 def _plausible(x) -> bool:

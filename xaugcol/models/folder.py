@@ -1,7 +1,8 @@
 """Tagger folders (DESIGN.md): ``config.yaml``, ``model.pt`` (state_dict only), ``scaler.json``, ``metrics.json``
 and ``model.onnx``. Written atomically; loaded with ``torch.load(..., weights_only=True)``: a file carrying
-anything but tensors (e.g. a pickled code payload) is refused, never executed. A scaler must hold plausible
-numbers for exactly the tagger's XAUG columns. ``folder_digest`` fingerprints every file of a folder, so a run
+anything but tensors (e.g. a pickled code payload) is refused, never executed. ``scaler.json`` holds one scaler
+per scaled input kind (XAUG variables, particle features), each with plausible numbers for exactly the tagger's
+columns or features and its scaling. ``folder_digest`` fingerprints every file of a folder, so a run
 that resumes can prove it explains the same models."""
 
 from __future__ import annotations
@@ -21,23 +22,23 @@ import yaml
 
 from xaugcol.atomic import atomic_path, write_json
 from xaugcol.console import VERBOSE, quiet_library_warnings, verbosity
-from xaugcol.features.scaler import XAUGScaler
+from xaugcol.features.scaler import InputScalers
 from xaugcol.models.errors import ModelFileError
-from xaugcol.models.registry import ModelConfig, build_model, legacy_padding
+from xaugcol.models.registry import ModelConfig, build_model, legacy_architecture
 from xaugcol.paths import check_regular, read_text
 
 CONFIG, WEIGHTS, SCALER, METRICS, ONNX = "config.yaml", "model.pt", "scaler.json", "metrics.json", "model.onnx"
 TEST_PREDICTIONS = "test_predictions.npz"  # score, label, weight, pt of every test jet, in the tables' order
 
 
-def save_model(folder: str | Path, model: torch.nn.Module, config: ModelConfig, scaler: XAUGScaler | None,
+def save_model(folder: str | Path, model: torch.nn.Module, config: ModelConfig, scalers: InputScalers,
                metrics: dict, extra_config: dict | None = None) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder / WEIGHTS) as tmp:
         torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
-    if scaler is not None:
-        scaler.save(folder / SCALER)
+    if scalers:
+        scalers.save(folder / SCALER)
     with atomic_path(folder / CONFIG) as tmp:
         tmp.write_text(yaml.safe_dump({"model": config.as_dict(), **(extra_config or {})}, sort_keys=False))
     write_json(folder / METRICS, metrics)
@@ -77,13 +78,13 @@ def read_config(folder: str | Path) -> tuple[ModelConfig, dict]:
     if not isinstance(raw, dict) or "model" not in raw:
         raise ModelFileError(f"{folder / CONFIG}: no 'model' section")
     try:
-        return ModelConfig.from_dict(legacy_padding(raw["model"]), str(folder / CONFIG)), raw
+        return ModelConfig.from_dict(legacy_architecture(raw["model"]), str(folder / CONFIG)), raw
     except ValueError as err:
         raise ModelFileError(str(err)) from None
 
 
-def load_model(folder: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, ModelConfig, XAUGScaler | None]:
-    """Rebuild a tagger from its folder, in eval mode."""
+def load_model(folder: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, ModelConfig, InputScalers]:
+    """Rebuild a tagger from its folder, in eval mode, with the scalers of its inputs."""
     folder = Path(folder)
     config, _ = read_config(folder)
     state = load_state_dict(folder / WEIGHTS)
@@ -92,23 +93,31 @@ def load_model(folder: str | Path, device: str = "cpu") -> tuple[torch.nn.Module
         model.load_state_dict(state)
     except RuntimeError as err:
         raise ModelFileError(f"{folder / WEIGHTS}: weights do not fit the architecture in {CONFIG}: {err}") from None
-    scaler = None
-    if (folder / SCALER).exists():
-        try:
-            scaler = XAUGScaler.load(folder / SCALER)
-        except ValueError as err:
-            raise ModelFileError(str(err)) from None
-        if scaler.columns != scaled_columns(config):
-            raise ModelFileError(f"{folder / SCALER}: scales the columns {list(scaler.columns)}, but the tagger's "
-                                 f"{CONFIG} takes {list(scaled_columns(config))}")
-    if scaled_columns(config) and scaler is None:
-        raise ModelFileError(f"{folder}: the tagger uses XAUG variables but {SCALER} is missing")
-    return model.to(device).eval(), config, scaler
+    return model.to(device).eval(), config, load_scalers(folder, config)
 
 
-def scaled_columns(config: ModelConfig) -> tuple[str, ...]:
-    """The jet-table columns the tagger's scaler standardises (those of its ``scaled`` input kinds)."""
-    return tuple(c for kind in config.input_kinds() if kind.scaled for c in kind.columns())
+def load_scalers(folder: Path, config: ModelConfig) -> InputScalers:
+    """The folder's scalers, exactly one for each scaled input kind of the tagger, each fitting its kind."""
+    scaled = [kind for kind in config.input_kinds() if kind.scaled]
+    path = folder / SCALER
+    if not path.exists():
+        if scaled:
+            raise ModelFileError(f"{folder}: the tagger scales its {', '.join(k.name for k in scaled)} inputs but "
+                                 f"{SCALER} is missing")
+        return InputScalers()
+    try:
+        scalers = InputScalers.load(path)
+        for kind in scaled:
+            if kind.name not in scalers.kinds():
+                raise ValueError(f"scaler {path}: no scaler for the tagger's {kind.name} inputs")
+            kind.check_scaler(scalers.get(kind.name), f"scaler {path}")
+        extra = set(scalers.kinds()) - {k.name for k in scaled}
+        if extra:
+            raise ValueError(f"scaler {path}: scalers for {sorted(extra)}, which the tagger's {CONFIG} does not "
+                             f"scale")
+    except ValueError as err:
+        raise ModelFileError(str(err)) from None
+    return scalers
 
 
 def folder_digest(folder: str | Path) -> dict[str, str]:
@@ -153,10 +162,11 @@ def onnx_exporter() -> str:
 
 
 def export_onnx(folder: str | Path, model: torch.nn.Module, example: tuple[torch.Tensor, ...],
-                names: tuple[str, ...], rtol: float = 1e-4, atol: float = 1e-4) -> float:
+                names: tuple[str, ...], rtol: float = 1e-3, atol: float = 1e-3) -> float:
     """Write ``model.onnx`` (dynamic batch size, ``onnx_exporter()``) and check it against torch with onnxruntime
     on ``example`` and on a batch of another size; return the largest absolute difference. Raises when they
-    disagree."""
+    disagree by more than float32 rounding can explain (a wrong operator gives differences of order one; a batch
+    norm of sparse pixels with a tiny variance amplifies rounding to ~1e-4 in the logit)."""
     import onnxruntime
 
     folder = Path(folder)

@@ -32,6 +32,8 @@ class ModelConfig:
     # per input kind, the per-jet shape of its jet-table column (image [37, 37], particles [50, 17]): taken from
     # the data when training; a kind without an entry takes its default
     shapes: dict = field(default_factory=dict)
+    # per input kind, how its inputs are scaled (one of the kind's SCALINGS; recorded for every input)
+    input_scaling: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.model not in MODELS:
@@ -53,9 +55,11 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"architecture of {self.model!r}: unknown option(s) {sorted(unknown)}; "
                              f"known: {sorted(allowed)}")
-        if "mask_padding" in inspect.signature(cls).parameters:
-            # recorded explicitly, so a folder says which architecture its weights belong to (``legacy_padding``)
-            object.__setattr__(self, "architecture", {"mask_padding": True, **self.architecture})
+        # the options whose default changed are recorded explicitly, so a folder says which architecture its
+        # weights belong to (``legacy_architecture``)
+        signature = inspect.signature(cls).parameters
+        recorded = {k: signature[k].default for k in LEGACY_ARCHITECTURE if k in signature}
+        object.__setattr__(self, "architecture", {**recorded, **self.architecture})
         if not isinstance(self.shapes, dict):
             raise ValueError("'shapes' must map input kinds to the per-jet shape of their table column")
         shapes = {}
@@ -68,6 +72,26 @@ class ModelConfig:
                 raise ValueError(f"shapes.{name}: {err}") from None
         object.__setattr__(self, "shapes", shapes)
         object.__setattr__(self, "xaug_columns", tuple(self.xaug_columns))
+        object.__setattr__(self, "input_scaling", self._checked_scaling())
+
+    def _checked_scaling(self) -> dict:
+        if not isinstance(self.input_scaling, dict):
+            raise ValueError("'input_scaling' must map input kinds to their scaling")
+        inputs = self.inputs()
+        unknown = set(self.input_scaling) - set(inputs)
+        if unknown:
+            raise ValueError(f"input_scaling: {sorted(unknown)} not among the tagger's inputs {list(inputs)}")
+        out = {}
+        for name in inputs:
+            allowed = kind_class(name).SCALINGS
+            value = self.input_scaling.get(name, allowed[0])
+            if value not in allowed:
+                raise ValueError(f"input_scaling.{name}: one of {', '.join(allowed)}, got {value!r}")
+            out[name] = value
+        return out
+
+    def scaling_of(self, kind: str, default: str) -> str:
+        return self.input_scaling.get(kind, default)
 
     @staticmethod
     def _shape_arguments() -> set[str]:
@@ -99,6 +123,7 @@ class ModelConfig:
         d = asdict(self)
         d["xaug_columns"] = list(self.xaug_columns)
         d["shapes"] = {k: list(v) for k, v in self.shapes.items()}
+        d["input_scaling"] = dict(self.input_scaling)
         return d
 
     @classmethod
@@ -120,15 +145,26 @@ class ModelConfig:
             raise ValueError(f"{at}{err}") from None
 
 
-def legacy_padding(data: dict) -> dict:
-    """A tagger folder's model section written before the particle taggers masked their padding: it names no
-    ``mask_padding``, and its weights belong to the unmasked architecture."""
+# architecture options whose default changed, with the value of tagger folders written before they were recorded:
+# padding unmasked (before version 0.4), batch norms in the 1D CNN and biases in every layer (before 0.5)
+LEGACY_ARCHITECTURE = {"mask_padding": False, "batch_norms": True, "biases": True}
+
+
+def legacy_architecture(data: dict) -> dict:
+    """A tagger folder's model section as the version that wrote it meant it: an architecture option it does not
+    name (``LEGACY_ARCHITECTURE``) takes its value from before it was recorded, and without ``input_scaling`` the
+    inputs were scaled as then (XAUG min-max, particles unscaled)."""
     cls = MODELS.get(data.get("model")) if isinstance(data, dict) else None
     architecture = data.get("architecture") if isinstance(data, dict) else None
-    if cls is None or "mask_padding" not in inspect.signature(cls).parameters or \
-            (architecture is not None and not isinstance(architecture, dict)) or "mask_padding" in (architecture or {}):
-        return data
-    return {**data, "architecture": {**(architecture or {}), "mask_padding": False}}
+    if cls is None or (architecture is not None and not isinstance(architecture, dict)):
+        return data  # refused with a clear message by ``ModelConfig.from_dict``
+    signature = inspect.signature(cls).parameters
+    old = {k: v for k, v in LEGACY_ARCHITECTURE.items() if k in signature and k not in (architecture or {})}
+    out = {**data, "architecture": {**(architecture or {}), **old}}
+    if "input_scaling" not in data:
+        inputs = tuple(cls.input_kinds) + (("xaug",) if data.get("xaug") and "xaug" not in cls.input_kinds else ())
+        out["input_scaling"] = {name: kind_class(name).LEGACY_SCALING for name in inputs if name in KINDS}
+    return out
 
 
 def _converted(data: dict) -> dict:

@@ -14,6 +14,12 @@ activation there) and normalises over real particles only; the LSTM reads each j
 on the hidden state at its last one. ``mask_padding: false`` is the architecture of tagger folders written before
 (their config.yaml has no such option; ``xaugcol.models.registry`` reads them so).
 
+Every layer but the last is bias-free by default (``biases: false``), and the 1D CNN has no batch norms
+(``batch_norms: false``; a merged batch norm is a bias): with biases, part of every decision is made by constants no
+input carries, and LRP books that part as absorbed, not explained. On centred inputs (the scalers of
+``xaugcol.features.scaler``) a bias-free tagger decides relative to the average jet, and its relevance sums to the
+logit up to the last layer's bias (the prior log-odds). The last layer keeps its bias.
+
 Inputs, in this order (``forward(*inputs)``):
 * ``cnn2d``: image (batch, 1, n, n) [, xaug (batch, n_xaug)]
 * ``cnn1d``, ``lstm``: particles (batch, n_particles, n_features) [, xaug]
@@ -36,10 +42,10 @@ def batch_norm(kind, channels: int) -> nn.Module:
     return kind(channels, momentum=None)
 
 
-def dense_head(n_in: int, hidden: list[int], dropout: float) -> nn.Sequential:
+def dense_head(n_in: int, hidden: list[int], dropout: float, biases: bool = True) -> nn.Sequential:
     layers: list[nn.Module] = []
     for width in hidden:
-        layers += [nn.Linear(n_in, width), nn.ReLU()]
+        layers += [nn.Linear(n_in, width, bias=biases), nn.ReLU()]
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
         n_in = width
@@ -55,12 +61,12 @@ class Tagger(nn.Module):
     xaug_join: bool = True
 
     def __init__(self, body: nn.Module | None, body_width: int, n_xaug: int, use_xaug: bool, hidden: list[int],
-                 dropout: float):
+                 dropout: float, biases: bool = True):
         super().__init__()
         self.body = body
         self.use_xaug = use_xaug
         self.join = Join() if (use_xaug and body is not None) else None
-        self.head = dense_head(body_width + (n_xaug if use_xaug else 0), hidden, dropout)
+        self.head = dense_head(body_width + (n_xaug if use_xaug else 0), hidden, dropout, biases)
 
     def inputs(self) -> tuple[str, ...]:
         """Names of the inputs ``forward`` takes, in order."""
@@ -88,40 +94,42 @@ class CNN2D(Tagger):
     input_kinds = ("image",)
 
     def __init__(self, n_pixels: int = 37, n_xaug: int = 0, use_xaug: bool = False, channels: list[int] = (8, 8, 8, 8),
-                 hidden: list[int] = (64, 64), dropout: float = 0.0):
+                 hidden: list[int] = (64, 64), dropout: float = 0.0, biases: bool = False):
         layers: list[nn.Module] = []
         c_in, size = 1, n_pixels
         for k, c_out in enumerate(channels):
-            # batch norm: pixel intensities (pT fractions) are small and sparse; without it the first epochs stall
-            layers += [nn.Conv2d(c_in, c_out, kernel_size=3, padding=1), batch_norm(nn.BatchNorm2d, c_out), nn.ReLU()]
+            # batch norm: pixel intensities (pT fractions) are small and sparse; without it the first epochs stall.
+            # A convolution before a batch norm needs no bias (the norm's shift is one)
+            layers += [nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=biases),
+                       batch_norm(nn.BatchNorm2d, c_out), nn.ReLU()]
             c_in = c_out
             if k % 2 == 1:  # pool after every second convolution
                 layers.append(nn.MaxPool2d(2))
                 size //= 2
         layers.append(nn.Flatten())
-        super().__init__(nn.Sequential(*layers), c_in * size * size, n_xaug, use_xaug, list(hidden), dropout)
+        super().__init__(nn.Sequential(*layers), c_in * size * size, n_xaug, use_xaug, list(hidden), dropout, biases)
 
 
 class CNN1D(Tagger):
-    """Particle-list 1D CNN in the spirit of DeepAK8: convolutions along the pT-ordered particles, batch norm; with
-    ``mask_padding`` every block's output is zero on padded slots."""
+    """Particle-list 1D CNN in the spirit of DeepAK8: convolutions along the pT-ordered particles (batch norms
+    optional); with ``mask_padding`` every block's output is zero on padded slots."""
 
     input_kinds = ("particles",)
 
     def __init__(self, n_particles: int = 50, n_features: int = 17, n_xaug: int = 0, use_xaug: bool = False,
                  channels: list[int] = (32, 32, 32), hidden: list[int] = (64, 64), dropout: float = 0.0,
-                 mask_padding: bool = True, batch_norms: bool = True):
+                 mask_padding: bool = True, batch_norms: bool = False, biases: bool = False):
         layers: list[nn.Module] = []
         c_in = n_features
         norm = MaskedBatchNorm1d if mask_padding else nn.BatchNorm1d
         for k, c_out in enumerate(channels):
             kernel = 1 if k == 0 else 3  # a per-particle embedding first, then neighbours in pT order
-            layers += [nn.Conv1d(c_in, c_out, kernel_size=kernel, padding=kernel // 2)]
+            layers += [nn.Conv1d(c_in, c_out, kernel_size=kernel, padding=kernel // 2, bias=biases)]
             layers += [batch_norm(norm, c_out)] if batch_norms else []
             layers.append(nn.ReLU())
             c_in = c_out
         layers.append(nn.Flatten())
-        super().__init__(nn.Sequential(*layers), c_in * n_particles, n_xaug, use_xaug, list(hidden), dropout)
+        super().__init__(nn.Sequential(*layers), c_in * n_particles, n_xaug, use_xaug, list(hidden), dropout, biases)
         self.real = RealParticles() if mask_padding else None
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -144,9 +152,9 @@ class LSTMTagger(Tagger):
     input_kinds = ("particles",)
 
     def __init__(self, n_features: int = 17, n_xaug: int = 0, use_xaug: bool = False, hidden_size: int = 64,
-                 hidden: list[int] = (64,), dropout: float = 0.0, mask_padding: bool = True):
-        super().__init__(nn.LSTM(n_features, hidden_size, batch_first=True), hidden_size, n_xaug, use_xaug,
-                         list(hidden), dropout)
+                 hidden: list[int] = (64,), dropout: float = 0.0, mask_padding: bool = True, biases: bool = False):
+        super().__init__(nn.LSTM(n_features, hidden_size, batch_first=True, bias=biases), hidden_size, n_xaug,
+                         use_xaug, list(hidden), dropout, biases)
         self.masked = mask_padding
         if mask_padding:
             self.real, self.order, self.last = RealParticles(), SoftestFirst(), AtLastReal()
@@ -166,7 +174,8 @@ class XAUGDNN(Tagger):
     input_kinds = ("xaug",)
     xaug_join = False
 
-    def __init__(self, n_xaug: int, hidden: list[int] = (64, 64, 64), dropout: float = 0.0, use_xaug: bool = True):
+    def __init__(self, n_xaug: int, hidden: list[int] = (64, 64, 64), dropout: float = 0.0, use_xaug: bool = True,
+                 biases: bool = False):
         if n_xaug < 1:
             raise ValueError("the XAUG DNN needs at least one XAUG variable")
-        super().__init__(None, 0, n_xaug, True, list(hidden), dropout)
+        super().__init__(None, 0, n_xaug, True, list(hidden), dropout, biases)

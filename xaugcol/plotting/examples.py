@@ -29,8 +29,8 @@ def example_relevance(ensemble: Ensemble, jets_folder, rule, per_class: int = 2,
     tables = JetTables(jets_folder, ensemble.spec)
     extra = [c for kind in ensemble.spec.kinds for c in (*kind.columns(), *kind.extra_columns())]
     rows = tables.examples(split, list(dict.fromkeys(tables.columns + extra)), per_class)
-    seed, model, scaler = ensemble.load_members()[0]
-    inputs = model_inputs(rows, ensemble.spec, scaler.transform if scaler is not None else None)
+    seed, model, scalers = ensemble.load_members()[0]
+    inputs = model_inputs(rows, ensemble.spec, scalers)
     result = method_spec(rule).attributor(model)(*[torch.from_numpy(inputs[k]) for k in ensemble.spec.inputs])
     relevance = {k: r.detach().numpy() for k, r in zip(ensemble.spec.inputs, result.relevance)}
     return rows, relevance, result.output.detach().numpy()

@@ -140,9 +140,14 @@ class JetTables:
             if round_:
                 yield round_
 
+    def blocks(self, split: str, columns: list[str]) -> Iterator[dict[str, np.ndarray]]:
+        """The split's jets block by block (files in name order), with ``columns``: to stream array columns."""
+        for round_ in self._rounds(split, self._with_selection(columns), self.files):
+            yield from round_
+
     def scan(self, split: str, columns: list[str]) -> dict[str, np.ndarray]:
-        """Small per-jet columns of a whole split, in memory (e.g. to fit the scaler and the class weights)."""
-        parts = [b for r in self._rounds(split, self._with_selection(columns), self.files) for b in r]
+        """Small per-jet columns of a whole split, in memory (e.g. to fit the XAUG scaler and the class weights)."""
+        parts = list(self.blocks(split, columns))
         if not parts:
             raise ValueError(f"the {split} split of {self.folder} is empty")
         return {c: np.concatenate([p[c] for p in parts]) for c in columns}
@@ -175,8 +180,9 @@ class JetTables:
                       | ({"gen_boson_contained"} if self.spec.matched_signal else set()))
 
     def batches(self, split: str, batch_size: int, seed: int | None = None, buffer_jets: int = 20_000,
-                transform=None) -> Iterator[dict[str, np.ndarray]]:
-        """Mini-batches {input name: array, "label", "weight"}; shuffled when ``seed`` is given."""
+                scalers=None) -> Iterator[dict[str, np.ndarray]]:
+        """Mini-batches {input name: array, "label", "weight"}; shuffled when ``seed`` is given; ``scalers``:
+        the tagger's (``InputScalers``; None: inputs unscaled)."""
         rng = np.random.default_rng(seed) if seed is not None else None
         order = list(self.files) if rng is None else [self.files[i] for i in rng.permutation(len(self.files))]
         buffer: list[dict] = []
@@ -186,12 +192,12 @@ class JetTables:
                 buffer.append(block)
                 n_buffered += len(block["label"])
             if n_buffered >= buffer_jets:
-                yield from self._emit(buffer, batch_size, rng, transform, final=False)
+                yield from self._emit(buffer, batch_size, rng, scalers, final=False)
                 buffer = [b for b in buffer if len(b["label"])]
                 n_buffered = sum(len(b["label"]) for b in buffer)
-        yield from self._emit(buffer, batch_size, rng, transform, final=True)
+        yield from self._emit(buffer, batch_size, rng, scalers, final=True)
 
-    def _emit(self, buffer, batch_size, rng, transform, final):
+    def _emit(self, buffer, batch_size, rng, scalers, final):
         merged = {k: np.concatenate([b[k] for b in buffer]) for k in buffer[0] if k != "__file__"} if buffer else {}
         buffer.clear()
         if not merged:
@@ -201,12 +207,12 @@ class JetTables:
         stop = n if final else n - n % batch_size
         for start in range(0, stop, batch_size):
             sel = index[start:start + batch_size]
-            yield self._inputs({k: v[sel] for k, v in merged.items()}, transform)
+            yield self._inputs({k: v[sel] for k, v in merged.items()}, scalers)
         if stop < n:  # keep the remainder for the next round
             buffer.append({k: v[index[stop:]] for k, v in merged.items()})
 
-    def _inputs(self, rows: dict[str, np.ndarray], transform) -> dict[str, np.ndarray]:
-        out = model_inputs(rows, self.spec, transform)
+    def _inputs(self, rows: dict[str, np.ndarray], scalers) -> dict[str, np.ndarray]:
+        out = model_inputs(rows, self.spec, scalers)
         if "pt" in rows:
             out["pt"] = rows["pt"]
         return out
@@ -226,12 +232,16 @@ def select_jets(rows: dict[str, np.ndarray], spec: DataSpec, split: str) -> np.n
     return keep
 
 
-def model_inputs(rows: dict[str, np.ndarray], spec: DataSpec, transform=None) -> dict[str, np.ndarray]:
-    """Jet-table rows -> the tagger's inputs {kind name: tensor (``scaled`` kinds through ``transform``, the
-    tagger's scaler)} plus label and weight: the one place inputs are built, for training and for explaining."""
+def model_inputs(rows: dict[str, np.ndarray], spec: DataSpec, scalers=None) -> dict[str, np.ndarray]:
+    """Jet-table rows -> the tagger's inputs {kind name: tensor (``scaled`` kinds through the tagger's scaler for
+    them, from ``scalers``, an ``InputScalers``)} plus label and weight: the one place inputs are built, for
+    training and for explaining."""
     out = {"label": rows["label"].astype(np.float32), "weight": rows["weight"].astype(np.float64)}
     for kind in spec.kinds:
-        out[kind.name] = kind.tensor(rows, transform if kind.scaled else None)
+        scaler = scalers.get(kind.name) if (scalers is not None and kind.scaled) else None
+        if kind.scaled and scalers is not None and scaler is None:
+            raise ValueError(f"no scaler for the tagger's {kind.name} inputs")
+        out[kind.name] = kind.tensor(rows, scaler)
     return out
 
 

@@ -24,7 +24,7 @@ from pydantic import model_validator
 
 from xaugcol.config_models import Bool, ConfigModel, PositiveInt, PositiveNumber, validated
 from xaugcol.console import progress_bar
-from xaugcol.features.scaler import XAUGScaler
+from xaugcol.features.scaler import InputScalers
 from xaugcol.output_folder import output_lock
 from xaugcol.models.folder import METRICS, export_onnx, save_model, save_test_predictions
 from xaugcol.models.registry import ModelConfig, build_model
@@ -92,7 +92,7 @@ def _loss(model, batch, names, device, factors) -> tuple[torch.Tensor, float]:
 BN_REFRESH_BATCHES = 20
 
 
-def _refresh_batch_norm(model, tables, names, device, transform, seed, cfg) -> None:
+def _refresh_batch_norm(model, tables, names, device, scalers, seed, cfg) -> None:
     """"Precise batch norm": recompute the running statistics with the epoch's final weights (a cumulative average
     over a few training batches) before the model is evaluated or kept. Statistics accumulated while the weights
     still moved would not describe the model that is saved."""
@@ -105,20 +105,20 @@ def _refresh_batch_norm(model, tables, names, device, transform, seed, cfg) -> N
     model.train()
     with torch.no_grad():
         batches = tables.batches("train", cfg.batch_size, seed=seed + 1, buffer_jets=cfg.buffer_jets,
-                                 transform=transform)
+                                 scalers=scalers)
         for k, batch in enumerate(batches):
             if k == BN_REFRESH_BATCHES:
                 break
             model(*_to_tensors(batch, names, device))
 
 
-def evaluate(model, tables: JetTables, split: str, names, device, transform, batch_size=1024):
+def evaluate(model, tables: JetTables, split: str, names, device, scalers, batch_size=1024):
     """Scores (sigmoid of the logit), labels, weights and jet pT (NaN where the tables have none) of a whole
     split, in a fixed order."""
     scores, labels, weights, pt = [], [], [], []
     model.eval()
     with torch.no_grad():
-        for batch in tables.batches(split, batch_size, seed=None, transform=transform):
+        for batch in tables.batches(split, batch_size, seed=None, scalers=scalers):
             scores.append(torch.sigmoid(model(*_to_tensors(batch, names, device))).cpu().numpy())
             labels.append(batch["label"])
             weights.append(batch["weight"])
@@ -143,12 +143,11 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
     model_config = model_config.with_shapes(tables.shapes())  # the shapes of the inputs, from the data
     names = model_config.inputs()
 
-    scaled = [c for kind in spec.kinds if kind.scaled for c in kind.columns()]
-    ranged = tables.present(domain_columns(scaled))
-    scan = tables.scan("train", list(dict.fromkeys(["label", "weight", *scaled, *ranged])))
+    xaug = [c for kind in spec.kinds if kind.jet_scalars for c in kind.columns()]
+    ranged = tables.present(domain_columns(xaug))
+    scan = tables.scan("train", list(dict.fromkeys(["label", "weight", *ranged])))
     domain = fit_domain(scan, ranged)  # where the tagger may be applied without extrapolating
-    scaler = XAUGScaler.fit(scan, scaled) if scaled else None
-    transform = scaler.transform if scaler is not None else None
+    scalers = InputScalers.of({kind.name: kind.fit_scaler(tables) for kind in spec.kinds if kind.scaled})
     factors = _class_factors(scan["label"].astype(int), scan["weight"], train_config.class_balance)
 
     torch.manual_seed(seed)
@@ -166,7 +165,7 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
             model.train()
             total, norm = 0.0, 0.0
             batches = tables.batches("train", train_config.batch_size, seed=seed * 100_003 + epoch,
-                                     buffer_jets=train_config.buffer_jets, transform=transform)
+                                     buffer_jets=train_config.buffer_jets, scalers=scalers)
             last_val = f", val {history[-1]['val_loss']:.4f}" if history else ""
             for batch in batches:
                 optimiser.zero_grad()
@@ -177,11 +176,11 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
                 bars.update(task, advance=1, description=f"{label} epoch {epoch + 1}/{epochs}",
                             status=f"loss {total / max(norm, 1e-300):.4f}{last_val}")
             epoch_seconds = time.perf_counter() - started  # the optimisation pass alone
-            _refresh_batch_norm(model, tables, names, device, transform, seed * 100_003 + epoch, train_config)
+            _refresh_batch_norm(model, tables, names, device, scalers, seed * 100_003 + epoch, train_config)
             model.eval()
             with torch.no_grad():
                 v_total, v_norm = 0.0, 0.0
-                for batch in tables.batches("val", 1024, seed=None, transform=transform):
+                for batch in tables.batches("val", 1024, seed=None, scalers=scalers):
                     loss, wsum = _loss(model, batch, names, device, factors)
                     v_total, v_norm = v_total + loss.item() * wsum, v_norm + wsum
             if v_norm == 0:
@@ -200,13 +199,13 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
                 break
 
     model.load_state_dict(best["state"])
-    scores, labels, weights, test_pt = evaluate(model, tables, "test", names, device, transform)
+    scores, labels, weights, test_pt = evaluate(model, tables, "test", names, device, scalers)
     metrics = performance(labels, scores, weights)
     metrics.update({"seed": seed, "best_epoch": best["epoch"], "best_val_loss": best["val_loss"],
                     "epochs_run": len(history), "history": history, "device": str(device)})
-    example = next(tables.batches("test", 8, seed=None, transform=transform))
+    example = next(tables.batches("test", 8, seed=None, scalers=scalers))
     with atomic_folder(out) as folder:
-        save_model(folder, model.cpu(), model_config, scaler, metrics,
+        save_model(folder, model.cpu(), model_config, scalers, metrics,
                    {"training": train_config.model_dump(), "seed": seed, "data": str(Path(data).resolve()),
                     "domain": domain, "domain_jets": len(scan["label"]),
                     **({"pt_weights": pt_weights.as_dict()} if pt_weights is not None else {})})

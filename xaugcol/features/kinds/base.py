@@ -5,7 +5,8 @@ An input kind is a frozen dataclass (picklable: it travels to executor workers i
 built from a tagger's ``ModelConfig`` by ``from_config``. It says
 
 * which jet-table columns it reads (``columns``) and which more the relevance histograms need (``extra_columns``);
-* how a batch tensor is built from table rows (``tensor``; ``scaled`` kinds go through the tagger's scaler transform), the
+* how a batch tensor is built from table rows (``tensor``; ``scaled`` kinds through the tagger's scaler for them,
+  which ``fit_scaler`` fits on the training split; ``scaling`` names how, one of the kind's ``SCALINGS``), the
   per-jet shape of its table column (``shape``) and the tagger's keyword arguments that shape implies
   (``model_arguments``);
 * its feature names and how relevance of the tensor's shape is summed into one value per feature per jet
@@ -41,8 +42,28 @@ class InputKind:
     name: ClassVar[str]
     # one value per feature and jet: pairs of its features get 2D relevance histograms (XAUG variables)
     jet_scalars: ClassVar[bool] = False
-    # standardised by the tagger's scaler, fitted on the training split and saved with the tagger
-    scaled: ClassVar[bool] = False
+    # how the kind's inputs may be scaled (``ModelConfig.input_scaling``): the first is the default, ``LEGACY``
+    # what tagger folders written before the scaling was recorded used
+    SCALINGS: ClassVar[tuple[str, ...]] = ("none",)
+    LEGACY_SCALING: ClassVar[str] = "none"
+
+    @property
+    def scaling(self) -> str:
+        return "none"
+
+    @property
+    def scaled(self) -> bool:
+        """Scaled by the tagger's scaler for this kind, fitted on the training split and saved with the tagger."""
+        return self.scaling != "none"
+
+    def fit_scaler(self, tables):
+        """The kind's scaler fitted on the training split of ``tables`` (a ``JetTables``: ``scan`` for small
+        per-jet columns, ``blocks`` to stream array columns)."""
+        raise NotImplementedError
+
+    def check_scaler(self, scaler, where: str) -> None:
+        """Refuse (ValueError naming ``where``) a loaded scaler that does not fit this kind."""
+        raise NotImplementedError
 
     @classmethod
     def from_config(cls, config) -> InputKind:
@@ -65,8 +86,8 @@ class InputKind:
         """The one array column whose per-jet shape the tagger takes from the data (None: scalar columns)."""
         return None
 
-    def tensor(self, rows: dict, transform=None) -> np.ndarray:
-        """(jets, ...) float32 batch tensor; ``transform``: the tagger's scaler (``scaled`` kinds only)."""
+    def tensor(self, rows: dict, scaler=None) -> np.ndarray:
+        """(jets, ...) float32 batch tensor; ``scaler``: the tagger's scaler for this kind (``scaled`` kinds)."""
         raise NotImplementedError
 
     def model_arguments(self) -> dict:

@@ -33,7 +33,7 @@ class ImageInput(InputKind):
     def table_column(self) -> str:
         return "image"
 
-    def tensor(self, rows: dict, transform=None) -> np.ndarray:
+    def tensor(self, rows: dict, scaler=None) -> np.ndarray:
         return rows["image"][:, None, :, :].astype(np.float32)
 
     def model_arguments(self) -> dict:

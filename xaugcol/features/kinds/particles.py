@@ -1,5 +1,6 @@
-"""The particle list (``xaugcol.features.particles``) as a tagger input: (particles, 17 features) per jet, one
-feature per particle feature (relevance summed over the particles), profiled per real particle."""
+"""The particle list (``xaugcol.features.particles``) as a tagger input: (particles, 17 features) per jet, each
+feature standardised over the training split's real particles (padded slots stay zero), one feature per particle
+feature (relevance summed over the particles), profiled per real particle."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 
 from xaugcol.features.kinds.base import InputKind, ProfileEntries
 from xaugcol.features.particles import FEATURES
+from xaugcol.features.scaler import ObjectScaler
 
 PREFIX = "particle:"
 # particle feature: (bins, low, high, label)
@@ -37,8 +39,10 @@ assert tuple(BINNING) == FEATURES
 @dataclass(frozen=True)
 class ParticlesInput(InputKind):
     name = "particles"
+    SCALINGS = ("standard", "none")
     n_particles: int = 50
     n_features: int = len(FEATURES)
+    scaling: str = "standard"
 
     def __post_init__(self):
         if self.n_features != len(FEATURES):
@@ -47,7 +51,17 @@ class ParticlesInput(InputKind):
 
     @classmethod
     def from_config(cls, config) -> ParticlesInput:
-        return cls(*config.shape_of(cls.name, (cls.n_particles, cls.n_features)))
+        return cls(*config.shape_of(cls.name, (cls.n_particles, cls.n_features)),
+                   config.scaling_of(cls.name, cls.SCALINGS[0]))
+
+    def fit_scaler(self, tables) -> ObjectScaler:
+        blocks = tables.blocks("train", ["particles"])
+        return ObjectScaler.fit(FEATURES, ((b["particles"], real_particles(b["particles"])) for b in blocks))
+
+    def check_scaler(self, scaler, where: str) -> None:
+        if not isinstance(scaler, ObjectScaler) or scaler.features != FEATURES:
+            raise ValueError(f"{where}: the particle scaler does not fit the tagger's particle features "
+                             f"({', '.join(FEATURES)})")
 
     @classmethod
     def shape_settings(cls, shape) -> tuple[int, ...]:
@@ -66,8 +80,11 @@ class ParticlesInput(InputKind):
     def table_column(self) -> str:
         return "particles"
 
-    def tensor(self, rows: dict, transform=None) -> np.ndarray:
-        return rows["particles"].astype(np.float32)
+    def tensor(self, rows: dict, scaler=None) -> np.ndarray:
+        particles = rows["particles"]
+        if scaler is None:
+            return particles.astype(np.float32)
+        return scaler.transform(particles, real_particles(particles))
 
     def model_arguments(self) -> dict:
         return {"n_particles": self.n_particles, "n_features": self.n_features}
@@ -94,7 +111,7 @@ class ParticlesInput(InputKind):
         return relevance.sum(dim=2)  # a particle: all its features
 
     def present_units(self, x):
-        return (x != 0).any(dim=2)
+        return real_particles(x)
 
     def without_units(self, x, removed, baseline):
         """A removed particle becomes a padded slot (all zeros), which the masked taggers do not read."""
@@ -106,3 +123,9 @@ class ParticlesInput(InputKind):
         size = 400 * np.exp(p[..., FEATURES.index("log_pt_rel")])
         return (p[..., FEATURES.index("deta_jet")], p[..., FEATURES.index("dphi_jet")], size,
                 rows["particles_mask"].astype(bool))
+
+
+def real_particles(particles):
+    """(jets, particles) True for a real particle, False for a padded slot (all zeros; a real particle never is:
+    its pT fraction is not zero), for numpy arrays and torch tensors alike: the taggers' ``RealParticles``."""
+    return (particles != 0).any(-1)

@@ -1,6 +1,6 @@
 """The XAUG variables (jet-table scalar columns: softdrop mass, N-subjettiness, energy correlators, subjets, jet
-kinematics) as a tagger input: one feature per variable, scaled by the tagger's scaler, profiled per jet, and
-histogrammed in pairs."""
+kinematics) as a tagger input: one feature per variable, scaled by the tagger's scaler (outliers clipped at mean +-
+3 std, then standardised, or min-max scaled as the seed), profiled per jet, and histogrammed in pairs."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xaugcol.features.kinds.base import InputKind, ProfileEntries
+from xaugcol.features.scaler import XAUGScaler
 
 # the jet-table columns a tagger sees as "XAUG variables" unless told otherwise
 DEFAULT_COLUMNS = ("msd", "tau1", "tau2", "tau3", "tau4", "tau21", "tau32", "n2", "d2", "sj_z", "sj_dr", "sj1_pt",
@@ -39,19 +40,29 @@ BINNING = {
 class XAUGInput(InputKind):
     name = "xaug"
     jet_scalars = True
-    scaled = True
+    SCALINGS = ("standard", "minmax")
+    LEGACY_SCALING = "minmax"
     xaug_columns: tuple[str, ...] = DEFAULT_COLUMNS
+    scaling: str = "standard"
 
     @classmethod
     def from_config(cls, config) -> XAUGInput:
-        return cls(tuple(config.xaug_columns))
+        return cls(tuple(config.xaug_columns), config.scaling_of(cls.name, cls.SCALINGS[0]))
+
+    def fit_scaler(self, tables) -> XAUGScaler:
+        return XAUGScaler.fit(tables.scan("train", list(self.xaug_columns)), self.xaug_columns, mode=self.scaling)
+
+    def check_scaler(self, scaler, where: str) -> None:
+        if not isinstance(scaler, XAUGScaler) or scaler.columns != self.xaug_columns or scaler.mode != self.scaling:
+            raise ValueError(f"{where}: the XAUG scaler does not fit the tagger, which takes {list(self.xaug_columns)} "
+                             f"with {self.scaling} scaling")
 
     def columns(self) -> tuple[str, ...]:
         return self.xaug_columns
 
-    def tensor(self, rows: dict, transform=None) -> np.ndarray:
-        if transform is not None:
-            return transform(rows)
+    def tensor(self, rows: dict, scaler=None) -> np.ndarray:
+        if scaler is not None:
+            return scaler.transform(rows)
         return np.stack([rows[c] for c in self.xaug_columns], axis=1).astype(np.float32)
 
     def model_arguments(self) -> dict:
