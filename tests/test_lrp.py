@@ -374,17 +374,19 @@ def test_with_biases_output_is_inputs_plus_absorbed(name):
         assert float(cons.bias.abs().max()) > 1e-6
 
 
-@pytest.mark.parametrize("kind", ["cnn1d", "lstm", "dnn"])
+@pytest.mark.parametrize("kind", ["cnn1d", "cnn1d_norms", "lstm", "dnn"])
 def test_default_taggers_absorb_only_their_last_bias(kind):
-    """The default particle and XAUG taggers are bias-free up to the last layer (the 1D CNN without batch norms):
-    LRP-0 hands every jet's logit to the inputs except exactly that bias, the prior log-odds (the bias share the
-    report shows is then |b| / |logit|)."""
+    """The default particle and XAUG taggers are bias-free up to the last layer (the 1D CNN's batch norms, where
+    asked for, only scale): LRP-0 hands every jet's logit to the inputs except exactly that bias, the prior
+    log-odds (the bias share the report shows is then |b| / |logit|)."""
     torch.manual_seed(3)
     gen = torch.Generator().manual_seed(3)
     particles = _padded(torch.randn(6, 8, 5, generator=gen), [8, 5, 3, 1, 8, 6])
     xaug = torch.randn(6, 4, generator=gen)
     model = {"cnn1d": lambda: CNN1D(n_particles=8, n_features=5, n_xaug=4, use_xaug=True, channels=[6, 6],
                                     hidden=[16]),
+             "cnn1d_norms": lambda: CNN1D(n_particles=8, n_features=5, n_xaug=4, use_xaug=True, channels=[6, 6],
+                                          hidden=[16], batch_norms=True),
              "lstm": lambda: LSTMTagger(n_features=5, n_xaug=4, use_xaug=True, hidden_size=6, hidden=[8]),
              "dnn": lambda: XAUGDNN(n_xaug=4, hidden=[16, 16])}[kind]().double().eval()
     inputs = (xaug.double(),) if kind == "dnn" else (particles.double(), xaug.double())
@@ -392,6 +394,12 @@ def test_default_taggers_absorb_only_their_last_bias(kind):
     assert biases == [f"head.{len(model.head) - 1}.bias"]
     with torch.no_grad():
         model.head[-1].bias.fill_(0.37)
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):  # trained statistics: a mean square, no mean
+                model.train()
+                model(*inputs)
+                model.eval()
+                assert float(m.running_mean.abs().max()) == 0 and float((m.running_var - 1).abs().max()) > 1e-3
     composite = Composite(default=Z(), stabiliser=TINY, lstm=SignalTakeAll(epsilon=TINY))
     cons = LRP(model, composite)(*inputs).conservation
     torch.testing.assert_close(cons.bias, torch.full_like(cons.bias, 0.37), rtol=1e-12, atol=1e-12)

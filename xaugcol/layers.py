@@ -33,21 +33,35 @@ class RealParticles(nn.Module):
 class MaskedBatchNorm1d(nn.BatchNorm1d):
     """Batch norm over (batch, channels, particles) whose training statistics count real particles only (padded
     slots would pull the mean towards the layer's bias). In inference mode it is the plain batch norm (running
-    statistics), which LRP merges into the convolution before it; ``mask``: (batch, 1, particles)."""
+    statistics), which LRP merges into the convolution before it; ``mask``: (batch, 1, particles), None: every
+    slot. ``centre=False``: a norm that only scales, each channel divided by its root mean square (no mean taken
+    off, no shift added): a linear map without bias, for bias-free taggers."""
+
+    def __init__(self, channels: int, momentum: float | None = 0.1, centre: bool = True):
+        super().__init__(channels, momentum=momentum)
+        self.centre = centre
+        if not centre:
+            self.register_parameter("bias", None)  # running_mean stays 0: inference is x * weight / rms
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        if not self.training or mask is None:
+        if not self.training or (mask is None and self.centre):
             return super().forward(x)
+        if mask is None:
+            mask = x.new_ones(x.shape[0], 1, x.shape[2])
         count = mask.sum() * 1.0
         if count < 2:
             raise ValueError("masked batch norm: a training batch needs at least two real particles")
-        mean = (x * mask).sum(dim=(0, 2)) / count
+        mean = (x * mask).sum(dim=(0, 2)) / count if self.centre else x.new_zeros(x.shape[1])
         var = (((x - mean[None, :, None]) ** 2) * mask).sum(dim=(0, 2)) / count
         with torch.no_grad():
             self.num_batches_tracked += 1
             factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
-            self.running_mean.mul_(1 - factor).add_(factor * mean)
-            self.running_var.mul_(1 - factor).add_(factor * var * count / (count - 1))  # unbiased, as torch
+            if self.centre:
+                self.running_mean.mul_(1 - factor).add_(factor * mean)
+                var_estimate = var * count / (count - 1)  # unbiased, as torch
+            else:
+                var_estimate = var  # a mean square about zero: nothing estimated, nothing to correct
+            self.running_var.mul_(1 - factor).add_(factor * var_estimate)
         scale = torch.rsqrt(var + self.eps)
         if self.weight is not None:
             scale = scale * self.weight

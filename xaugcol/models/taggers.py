@@ -35,11 +35,11 @@ from torch import nn
 from xaugcol.layers import AtLastReal, Join, MaskedBatchNorm1d, RealParticles, SoftestFirst
 
 
-def batch_norm(kind, channels: int) -> nn.Module:
+def batch_norm(kind, channels: int, **options) -> nn.Module:
     """Batch norm whose running statistics are the cumulative average over all training batches (momentum None):
     with the default exponential average (momentum 0.1) the statistics of a model kept after its first epoch on a
     small sample still carry the initial variance of 1, and evaluation-mode outputs are wrong."""
-    return kind(channels, momentum=None)
+    return kind(channels, momentum=None, **options)
 
 
 def dense_head(n_in: int, hidden: list[int], dropout: float, biases: bool = True) -> nn.Sequential:
@@ -121,11 +121,13 @@ class CNN1D(Tagger):
                  mask_padding: bool = True, batch_norms: bool = False, biases: bool = False):
         layers: list[nn.Module] = []
         c_in = n_features
-        norm = MaskedBatchNorm1d if mask_padding else nn.BatchNorm1d
+        # bias-free: the batch norms only scale (a shift is a bias)
+        norm = MaskedBatchNorm1d if (mask_padding or not biases) else nn.BatchNorm1d
+        options = {} if biases else {"centre": False}
         for k, c_out in enumerate(channels):
             kernel = 1 if k == 0 else 3  # a per-particle embedding first, then neighbours in pT order
             layers += [nn.Conv1d(c_in, c_out, kernel_size=kernel, padding=kernel // 2, bias=biases)]
-            layers += [batch_norm(norm, c_out)] if batch_norms else []
+            layers += [batch_norm(norm, c_out, **options)] if batch_norms else []
             layers.append(nn.ReLU())
             c_in = c_out
         layers.append(nn.Flatten())
