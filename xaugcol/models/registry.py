@@ -100,8 +100,7 @@ class ModelConfig:
 
     def inputs(self) -> tuple[str, ...]:
         """The input kinds the tagger takes, in ``forward`` order."""
-        cls = MODELS[self.model]
-        return tuple(cls.input_kinds) + (("xaug",) if self.xaug and "xaug" not in cls.input_kinds else ())
+        return _inputs(MODELS[self.model], self.xaug)
 
     def input_kinds(self) -> tuple[InputKind, ...]:
         """The input kinds, in ``forward`` order, with this tagger's settings (shapes, XAUG columns)."""
@@ -162,9 +161,14 @@ def legacy_architecture(data: dict) -> dict:
     old = {k: v for k, v in LEGACY_ARCHITECTURE.items() if k in signature and k not in (architecture or {})}
     out = {**data, "architecture": {**(architecture or {}), **old}}
     if "input_scaling" not in data:
-        inputs = tuple(cls.input_kinds) + (("xaug",) if data.get("xaug") and "xaug" not in cls.input_kinds else ())
-        out["input_scaling"] = {name: kind_class(name).LEGACY_SCALING for name in inputs if name in KINDS}
+        out["input_scaling"] = {name: kind_class(name).LEGACY_SCALING for name in _inputs(cls, data.get("xaug"))
+                                if name in KINDS}
     return out
+
+
+def _inputs(cls, xaug) -> tuple[str, ...]:
+    """The input kinds a tagger class takes, in ``forward`` order, with or without the XAUG join."""
+    return tuple(cls.input_kinds) + (("xaug",) if xaug and "xaug" not in cls.input_kinds else ())
 
 
 def _converted(data: dict) -> dict:

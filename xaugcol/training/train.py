@@ -145,9 +145,9 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
 
     xaug = [c for kind in spec.kinds if kind.jet_scalars for c in kind.columns()]
     ranged = tables.present(domain_columns(xaug))
-    scan = tables.scan("train", list(dict.fromkeys(["label", "weight", *ranged])))
+    scan = tables.scan("train", list(dict.fromkeys(["label", "weight", *xaug, *ranged])))  # one read for all
     domain = fit_domain(scan, ranged)  # where the tagger may be applied without extrapolating
-    scalers = InputScalers.of({kind.name: kind.fit_scaler(tables) for kind in spec.kinds if kind.scaled})
+    scalers = InputScalers.of({kind.name: kind.fit_scaler(tables, scan) for kind in spec.kinds if kind.scaled})
     factors = _class_factors(scan["label"].astype(int), scan["weight"], train_config.class_balance)
 
     torch.manual_seed(seed)

@@ -56,9 +56,10 @@ class InputKind:
         """Scaled by the tagger's scaler for this kind, fitted on the training split and saved with the tagger."""
         return self.scaling != "none"
 
-    def fit_scaler(self, tables):
-        """The kind's scaler fitted on the training split of ``tables`` (a ``JetTables``: ``scan`` for small
-        per-jet columns, ``blocks`` to stream array columns)."""
+    def fit_scaler(self, tables, scan: dict):
+        """The kind's scaler fitted on the training split: ``scan`` holds its per-jet columns (the kind's
+        ``columns`` of a ``jet_scalars`` kind among them), read once for every kind; array columns are streamed
+        from ``tables`` (a ``JetTables``, ``blocks``)."""
         raise NotImplementedError
 
     def check_scaler(self, scaler, where: str) -> None:

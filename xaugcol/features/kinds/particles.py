@@ -54,7 +54,7 @@ class ParticlesInput(InputKind):
         return cls(*config.shape_of(cls.name, (cls.n_particles, cls.n_features)),
                    config.scaling_of(cls.name, cls.SCALINGS[0]))
 
-    def fit_scaler(self, tables) -> ObjectScaler:
+    def fit_scaler(self, tables, scan: dict) -> ObjectScaler:
         blocks = tables.blocks("train", ["particles"])
         return ObjectScaler.fit(FEATURES, ((b["particles"], real_particles(b["particles"])) for b in blocks))
 

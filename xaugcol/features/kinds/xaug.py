@@ -49,8 +49,8 @@ class XAUGInput(InputKind):
     def from_config(cls, config) -> XAUGInput:
         return cls(tuple(config.xaug_columns), config.scaling_of(cls.name, cls.SCALINGS[0]))
 
-    def fit_scaler(self, tables) -> XAUGScaler:
-        return XAUGScaler.fit(tables.scan("train", list(self.xaug_columns)), self.xaug_columns, mode=self.scaling)
+    def fit_scaler(self, tables, scan: dict) -> XAUGScaler:
+        return XAUGScaler.fit(scan, self.xaug_columns, mode=self.scaling)
 
     def check_scaler(self, scaler, where: str) -> None:
         if not isinstance(scaler, XAUGScaler) or scaler.columns != self.xaug_columns or scaler.mode != self.scaling:
