@@ -128,8 +128,8 @@ def test_taggers_declare_their_kinds_once():
     # a configuration written before kinds held the shapes reads the same
     old = ModelConfig.from_dict({"model": "cnn1d", "n_particles": 30, "n_features": 17, "n_pixels": 21})
     assert old.shapes == {"particles": (30, 17), "image": (21, 21)}
-    with pytest.raises(ValueError, match="unknown tagger input kind 'tracks'"):
-        ModelConfig("cnn2d", shapes={"tracks": [10, 4]})
+    with pytest.raises(ValueError, match="unknown tagger input kind 'calorimeter_cells'"):
+        ModelConfig("cnn2d", shapes={"calorimeter_cells": [10, 4]})
 
 
 def _relu_net(bias: bool):

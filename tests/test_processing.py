@@ -9,6 +9,7 @@ import uproot
 from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
 
 from xaugcol.cli import main
+from xaugcol.features.tracks import NOT_IN_PFNANO
 from xaugcol.jets import substructure
 from xaugcol.jets.constituents import MissingBranchError, detect_layout, jet_constituents
 from xaugcol.processing.runner import BadFileError, FilesetError, load_fileset
@@ -107,7 +108,9 @@ def test_pfnano_matches_cms(pfnano_run, cms_samples):
     result, out = pfnano_run
     path = cms_samples / "pfnano.root"
     _check_against_cms(_table(out, "cms"), _cms_jets(path), _constituents(path))
-    assert result.counts["cms"]["jets_kept"] == 24 and result.unavailable["cms"] == []
+    # PFNano stores every input but the track-fit covariance terms beyond the d0 and dz errors
+    assert result.counts["cms"]["jets_kept"] == 24
+    assert sorted(result.unavailable["cms"]) == sorted(f"track:{c}" for c in NOT_IN_PFNANO)
 
 
 def _write_v15(src, dst):
@@ -158,7 +161,7 @@ def test_stored_branches_without_pf_candidates(cms_samples, tmp_path):
     np.testing.assert_allclose(_col(t, "tau2"), cms["tau2"])
     np.testing.assert_allclose(_col(t, "pt"), cms["pt"], rtol=1e-6)
     assert not ak.any(t.has_particles)
-    assert set(result.unavailable["plain"]) == {"d2", "n_constituents", "particles", "image"}
+    assert set(result.unavailable["plain"]) == {"d2", "n_constituents", "particles", "image", "tracks", "vertices"}
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["unavailable_columns"]["plain"] == result.unavailable["plain"]
     # the real plain-NanoAOD sample: runs, has no AK8 jet in its 40 events

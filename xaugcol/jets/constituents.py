@@ -55,6 +55,11 @@ STORED = Layout("stored", None, None, None, None)
 
 CANDIDATE_FIELDS = ("pt", "eta", "phi", "mass", "pdgId")
 OPTIONAL_FIELDS = ("charge", "d0", "dz")  # charge is derived from pdgId, impact parameters 0 when absent
+# a track's measurement (CMS PFNano PFCands_*) and PFNano's per-track b-tagging variables (FatJetPFCands_*): carried
+# when the file has them (``xaugcol.features.tracks`` lists the rest as unavailable)
+TRACK_FIELDS = ("d0Err", "dzErr", "trkChi2", "trkQuality", "lostInnerHits",
+                "dptdpt", "detadeta", "dphidphi", "dxydz", "dphidxy", "dlambdadz")  # the fit's covariance terms
+LINK_FIELDS = ("btagEtaRel", "btagPtRatio", "btagPParRatio", "btagSip3dVal", "btagSip3dSig", "btagJetDistVal")
 
 
 def detect_layout(events) -> Layout:
@@ -82,7 +87,8 @@ def charge_from_pdg(pdg: np.ndarray) -> np.ndarray:
 
 def jet_constituents(events, layout: Layout) -> ak.Array:
     """Constituents of every FatJet: (events, jets, particles) records of pt, eta, phi, mass, charge, pdgId, d0, dz
-    (PUPPI-weighted where the layout says so), pT-ordered inside each jet; jets with no links get an empty list."""
+    (PUPPI-weighted where the layout says so), and those of ``TRACK_FIELDS`` / ``LINK_FIELDS`` the file has,
+    pT-ordered inside each jet; jets with no links get an empty list."""
     if layout is STORED:
         raise ValueError("the file has no PF candidates: particle-level inputs are unavailable")
     need = f"the constituents of each FatJet ({layout.name} layout)"
@@ -123,6 +129,13 @@ def jet_constituents(events, layout: Layout) -> ak.Array:
     flat["charge"] = flat["charge"].astype(np.int32) if "charge" in flat else charge_from_pdg(flat["pdgId"])
     for name in ("d0", "dz"):
         flat[name] = flat.get(name, np.zeros(len(global_cand))).astype(np.float32)
+    extra = [name for name in TRACK_FIELDS if name in cands.fields]
+    for name in extra:
+        flat[name] = _np(ak.flatten(cands[name]))[global_cand]
+    for name in LINK_FIELDS:
+        if name in link.fields:
+            flat[name] = _np(ak.flatten(link[name]))[order]
+            extra.append(name)
     if layout.puppi_weight is not None:
         weight = _np(ak.flatten(_field(cands, layout.puppi_weight, f"{layout.cands}_{layout.puppi_weight}",
                                        need + " (PUPPI weights)")))[global_cand]
@@ -130,7 +143,7 @@ def jet_constituents(events, layout: Layout) -> ak.Array:
         flat["pt"] = flat["pt"] * weight
         flat["mass"] = flat["mass"] * weight
 
-    parts = ak.zip({k: flat[k] for k in ("pt", "eta", "phi", "mass", "charge", "pdgId", "d0", "dz")},
+    parts = ak.zip({k: flat[k] for k in ("pt", "eta", "phi", "mass", "charge", "pdgId", "d0", "dz", *extra)},
                    with_name="Momentum4D")
     per_event_jets = ak.unflatten(parts, per_jet)
     per_event_jets = per_event_jets[ak.argsort(per_event_jets.pt, axis=1, ascending=False)]

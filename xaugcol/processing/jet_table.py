@@ -18,10 +18,13 @@ import awkward as ak
 import numpy as np
 
 from xaugcol.features.images import ImageConfig, jet_images
+from xaugcol.features import tracks as track_features
+from xaugcol.features import vertices as vertex_features
 from xaugcol.features.particles import N_FEATURES, particle_list
 from xaugcol.jets import substructure
 from xaugcol.jets.constituents import STORED, MissingBranchError, detect_layout, jet_constituents
 from xaugcol.jets.stored import stored_xaug
+from xaugcol.jets.vertices import has_vertices, jet_vertices
 
 XAUG = ("msd", "tau1", "tau2", "tau3", "tau4", "tau21", "tau32", "n2", "d2", "sj_z", "sj_dr", "sj1_pt", "sj2_pt")
 KINEMATICS = ("pt", "eta", "phi", "mass", "n_constituents")
@@ -29,21 +32,27 @@ IDENTITY = ("dataset", "label", "weight", "run", "luminosityBlock", "event", "fa
 FLAGS = ("in_msd_window", "few_constituents", "sd_two_prong", "has_particles")
 SKIP_REASONS = ("no_constituents", "nonfinite_input", "below_min_pt")
 # generator truth carried into the table when the file has it (our toy and Pythia sources)
+# (CMS's heavy-flavour truth, nBHadrons / nCHadrons / hadronFlavour, in CMS simulation and our Pythia files alike)
 TRUTH = {"genBosonIdx": "gen_boson_idx", "genBosonDR": "gen_boson_dr", "genBosonContained": "gen_boson_contained",
-         "genZ": "gen_z", "genTheta": "gen_theta", "genPt": "gen_pt"}
+         "genZ": "gen_z", "genTheta": "gen_theta", "genPt": "gen_pt", "nBHadrons": "n_b_hadrons",
+         "nCHadrons": "n_c_hadrons", "hadronFlavour": "hadron_flavour"}
 
 
 @dataclass(frozen=True)
 class ProcessingConfig:
     n_particles: int = 50
+    n_tracks: int = 60
+    n_vertices: int = 5
     image: ImageConfig = field(default_factory=ImageConfig)
     substructure: substructure.SubstructureConfig = field(default_factory=substructure.SubstructureConfig)
     min_pt: float = 0.0
     msd_window: tuple[float, float] = (50.0, 150.0)
 
     def __post_init__(self):
-        if not (isinstance(self.n_particles, int) and self.n_particles >= 1):
-            raise ValueError(f"n_particles must be a positive integer, got {self.n_particles!r}")
+        for name in ("n_particles", "n_tracks", "n_vertices"):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if not self.min_pt >= 0:
             raise ValueError(f"min_pt must be >= 0, got {self.min_pt}")
         lo, hi = self.msd_window
@@ -55,7 +64,9 @@ class ProcessingConfig:
 
     def table_shapes(self) -> dict[str, tuple[int, ...]]:
         """The per-jet shape of every array column this configuration writes."""
-        return {"image": (self.image.n_pixels, self.image.n_pixels), "particles": (self.n_particles, N_FEATURES)}
+        return {"image": (self.image.n_pixels, self.image.n_pixels), "particles": (self.n_particles, N_FEATURES),
+                "tracks": (self.n_tracks, track_features.N_FEATURES),
+                "vertices": (self.n_vertices, vertex_features.N_FEATURES)}
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "processing config") -> ProcessingConfig:
@@ -129,6 +140,8 @@ def build_jet_table(events, dataset: str, label: int, config: ProcessingConfig =
         cols["particles_mask"] = np.zeros((n_total, npart), dtype=bool)
         cols["image"] = np.zeros((n_total, npix, npix), dtype=np.float32)
         cols["image_pt_fraction"] = np.zeros(n_total)
+        cols.update(_no_objects(n_total, config))
+        unavailable += ["tracks", "vertices"]
     else:
         parts = ak.flatten(jet_constituents(events, layout), axis=1)  # (jets, particles)
         n_const = ak.to_numpy(ak.num(parts, axis=1))
@@ -146,8 +159,11 @@ def build_jet_table(events, dataset: str, label: int, config: ProcessingConfig =
         sub = substructure.compute(parts, config.substructure)
         plist, pmask = particle_list(parts, kin, sub, npart)
         images, fraction = jet_images(parts, kin["pt"], sub, config.image)
+        objects, missing = _tracks_and_vertices(events, parts, {**kin, "E": ak.to_numpy(p4.E)}, sub, good, config)
+        unavailable += missing
         computed = {**kin, **sub, "n_constituents": n_const[good].astype(np.float64),
                     "particles": plist, "particles_mask": pmask, "image": images, "image_pt_fraction": fraction,
+                    **objects,
                     "few_constituents": n_const[good] < 2, "has_particles": np.ones(int(good.sum()), dtype=bool)}
         for name, values in computed.items():
             cols[name] = values if good.all() else _scatter(values, good, n_total)
@@ -162,6 +178,32 @@ def build_jet_table(events, dataset: str, label: int, config: ProcessingConfig =
     table = cols if keep.all() else {name: values[keep] for name, values in cols.items()}
     counts["jets_kept"] = int(keep.sum())
     return table, counts, unavailable
+
+
+def _tracks_and_vertices(events, parts, kin: dict, sub: dict, good: np.ndarray, config: ProcessingConfig):
+    """The track and vertex lists of the good jets, their counts, and what the file cannot provide (named
+    ``track:<feature>``, or ``vertices`` for a file without an SV collection)."""
+    vertices = jet_vertices(events, kin["eta"], kin["phi"], good) if has_vertices(events) else None
+    tracks, tracks_mask, missing = track_features.track_list(parts, kin, sub, vertices, config.n_tracks)
+    unavailable = [f"track:{f}" for f in missing]
+    if vertices is None:
+        out = _no_objects(int(good.sum()), config, tracks=False)
+        unavailable.append("vertices")
+    else:
+        vlist, vmask = vertex_features.vertex_list(vertices, kin, config.n_vertices)
+        out = {"vertices": vlist, "vertices_mask": vmask, "n_vertices": ak.to_numpy(ak.num(vertices, axis=1)).astype(np.int32)}
+    n_tracks = ak.to_numpy(ak.sum(track_features.is_track(parts), axis=1))
+    return {**out, "tracks": tracks, "tracks_mask": tracks_mask, "n_tracks": n_tracks.astype(np.int32)}, unavailable
+
+
+def _no_objects(n: int, config: ProcessingConfig, tracks: bool = True) -> dict[str, np.ndarray]:
+    """Empty vertex (and track) lists, for files that have none."""
+    out = {"vertices": np.zeros((n, config.n_vertices, vertex_features.N_FEATURES), dtype=np.float32),
+           "vertices_mask": np.zeros((n, config.n_vertices), dtype=bool), "n_vertices": np.zeros(n, dtype=np.int32)}
+    if tracks:
+        out.update(tracks=np.zeros((n, config.n_tracks, track_features.N_FEATURES), dtype=np.float32),
+                   tracks_mask=np.zeros((n, config.n_tracks), dtype=bool), n_tracks=np.zeros(n, dtype=np.int32))
+    return out
 
 
 def chunk_jet_table(events, labels: dict[str, int], config: ProcessingConfig):

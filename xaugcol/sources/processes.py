@@ -1,7 +1,8 @@
 """Pythia 8 processes as configuration: a name, Pythia settings, a label and the bosons that make signal jets.
 
-Built-in: ``zz`` (SM ZZ, at least one Z to quarks) and ``qcd`` (hard QCD 2->2). More processes (e.g. ZH with
-H->bb) are added with a YAML card, validated field by field (``ProcessEntry``)::
+Built-in: ``zz`` (SM ZZ, at least one Z to quarks), ``hbb`` (H + jet, H -> b bbar) and ``qcd`` (hard QCD 2->2,
+heavy flavour included). More processes (e.g. ZH with H->bb) are added with a YAML card, validated field by field
+(``ProcessEntry``)::
 
     hbb:
       label: 1
@@ -42,11 +43,25 @@ BUILTIN = {
         require_hadronic=True,
         description="SM ZZ production, at least one Z -> q qbar",
     ),
+    "hbb": Process(
+        name="hbb",
+        # a Higgs boson recoiling against a jet (gluon fusion through the top loop, with its full mass dependence,
+        # and the quark-initiated channels): pT-hat ~ the Higgs pT, so pthat_min 300 gives the seed's boosted
+        # H -> b bbar jets; the Higgs decays to b quarks only
+        settings=("HiggsSM:gg2Hg(l:t) = on", "HiggsSM:qg2Hq(l:t) = on", "HiggsSM:qqbar2Hg(l:t) = on",
+                  "25:m0 = 125.0", "25:onMode = off", "25:onIfMatch = 5 -5"),
+        label=1,
+        signal_bosons=(25,),
+        require_hadronic=True,
+        description="H + jet (gluon fusion, top loop), H -> b bbar",
+    ),
     "qcd": Process(
         name="qcd",
         settings=("HardQCD:all = on",),
         label=0,
-        description="hard QCD 2 -> 2 (multijet background)",
+        # every 2 -> 2 channel, including g g -> b bbar / c cbar, and the shower's gluon splitting to heavy quarks:
+        # heavy-flavour QCD jets (FatJet_hadronFlavour 4 and 5) are the hard background of the H -> b bbar study
+        description="hard QCD 2 -> 2 (multijet background, heavy flavour included)",
     ),
 }
 

@@ -28,6 +28,7 @@ from xaugcol.sources.processes import Process
 from xaugcol.sources.pythia_events import JetSelection, SpeciesTable, batch_to_nanoaod
 
 PYTHIA_SEED_MAX = 900_000_000
+DETECTOR_STREAM = 0x7EC  # the detector simulation's random stream, apart from Pythia's own
 BATCH_EVENTS = 250  # awkward costs ~0.2 s per batch whatever its size: amortise it
 
 
@@ -91,13 +92,14 @@ def run_job(job: PythiaJob, progress=None) -> dict:
     species = SpeciesTable(pythia.particleData)
     first_event = job.worker * 10**9 + 1  # event numbers unique across workers
     stats = {"n_events": 0, "n_dropped": 0, "sumw": 0.0}
+    detector = np.random.default_rng([job.pythia_seed, DETECTOR_STREAM])  # the tracker's and vertexing's draws
 
     def chunks():
         remaining = job.n_events
         while remaining > 0 or stats["n_events"] == 0:
             batch = pythia.nextBatch(min(BATCH_EVENTS, max(remaining, 1)) if remaining > 0 else 0)
             branches, dropped = batch_to_nanoaod(
-                batch, species, job.process, job.selection, first_event + stats["n_events"], job.worker + 1
+                batch, species, job.process, job.selection, first_event + stats["n_events"], job.worker + 1, detector
             )
             n = len(branches["event"])
             if remaining <= 0:  # zero requested: one empty chunk gives the file its branches

@@ -3,9 +3,11 @@
 * visible final-state particles (status > 0, not neutrinos or other invisibles) are clustered with fastjet,
   anti-kt R=0.8; jets with pT > 200 GeV and |eta| < 2.4 become FatJet, pT-ordered, their constituents
   PFCands (pT-ordered inside each jet) linked through FatJetPFCands (PFNano convention);
-* PFCands get CMS particle-flow ids (pf_pdg_id), the generator id in ``genPdgId``, and d0 / dz (cm) of a straight
-  line from the production vertex relative to the beam line (no magnetic field: a generator-level proxy of the
-  track impact parameters);
+* PFCands get CMS particle-flow ids (pf_pdg_id), the generator id in ``genPdgId``, and the measurements of the
+  simplified tracker (``xaugcol.sources.tracker``: d0, dz, d0Err, dzErr, trkChi2, trkQuality, lostInnerHits);
+  FatJetPFCands the PFNano per-track b-tagging variables; ``SV`` the secondary vertices of the simplified vertex
+  finder (``xaugcol.sources.vertexing``); each FatJet CMS's heavy-flavour truth (nBHadrons, nCHadrons,
+  hadronFlavour), all through ``xaugcol.sources.pythia_tracks``;
 * GenPart holds the last copies of heavy resonances (t, Z, W, H) and the outgoing partons of the hard process,
   including the resonance decay products, with ``genPartIdxMother`` pointing within GenPart;
 * ``Generator_binvar`` holds the hard-process pT-hat and ``Generator_weight`` = ``genWeight``, as in CMS NanoAOD;
@@ -25,13 +27,13 @@ import vector
 
 from xaugcol.jets.backend import silence_banner
 from xaugcol.sources.nanoaod import pf_pdg_id
+from xaugcol.sources.pythia_tracks import heavy_flavour, link_btag_variables, measured_candidates, secondary_vertices
 
 silence_banner()
 
 vector.register_awkward()
 
 RESONANCES = (6, 23, 24, 25)
-MM_TO_CM = 0.1
 # NanoAOD GenPart_statusFlags bits
 IS_HARD_PROCESS = 1 << 7
 FROM_HARD_PROCESS = 1 << 8
@@ -146,8 +148,9 @@ def match_jets(jets, gen, hadronic, signal_bosons, radius):
 
 
 def batch_to_nanoaod(batch, species: SpeciesTable, process, selection: JetSelection, first_event: int,
-                     lumi_block: int) -> tuple[dict, int]:
-    """Convert one ``nextBatch`` result; return (branches, number of events the process filter dropped)."""
+                     lumi_block: int, rng: np.random.Generator) -> tuple[dict, int]:
+    """Convert one ``nextBatch`` result; return (branches, number of events the process filter dropped).
+    ``rng``: the tracker's and vertex finder's random stream."""
     prt = batch.prt
     gen, hadronic = gen_particles(prt)
     n_dropped = 0
@@ -173,6 +176,7 @@ def batch_to_nanoaod(batch, species: SpeciesTable, process, selection: JetSelect
     jets4, cidx = jets4[order], cidx[order]
     good = abs(jets4.eta) < selection.abs_eta_max
     jets4, cidx = jets4[good], cidx[good]
+    jets = ak.zip({"pt": jets4.pt, "eta": jets4.eta, "phi": jets4.phi, "mass": jets4.mass})
 
     # constituents, pt-ordered inside each jet; PFCands = the constituents of the kept jets
     n_per_jet = ak.num(cidx, axis=2)
@@ -185,14 +189,9 @@ def batch_to_nanoaod(batch, species: SpeciesTable, process, selection: JetSelect
     cand_charge = vis_charge[pf_idx]
     jet_of_cand = ak.flatten(ak.broadcast_arrays(ak.local_index(cidx, axis=1), cidx)[0], axis=2)
 
-    # straight-line impact parameters w.r.t. the beam line (vProd is None for particles made at the origin)
-    vx = ak.fill_none(cand.vProd.px, 0.0) * MM_TO_CM
-    vy = ak.fill_none(cand.vProd.py, 0.0) * MM_TO_CM
-    vz = ak.fill_none(cand.vProd.pz, 0.0) * MM_TO_CM
+    # the tracker measures the charged constituents (impact parameters from their true production points)
+    tracks, flat_tracks = measured_candidates(cand, cand_p4, cand_charge, rng)
     pt = cand_p4.pt
-    d0 = (-vx * cand.p.py + vy * cand.p.px) / pt
-    dz = vz - (vx * cand.p.px + vy * cand.p.py) / pt * cand.p.pz / pt
-    charged = cand_charge != 0
     pf_id = ak.unflatten(pf_pdg_id(_flat(cand.id), _flat(cand_charge)), ak.num(cand.id, axis=1))
 
     f32 = lambda a: ak.values_astype(a, np.float32)  # noqa: E731
@@ -205,8 +204,7 @@ def batch_to_nanoaod(batch, species: SpeciesTable, process, selection: JetSelect
             "charge": ak.values_astype(cand_charge, np.int32),
             "pdgId": ak.values_astype(pf_id, np.int32),
             "genPdgId": ak.values_astype(cand.id, np.int32),
-            "d0": f32(ak.where(charged, d0, 0.0)),
-            "dz": f32(ak.where(charged, dz, 0.0)),
+            **tracks,
             "puppiWeight": f32(ak.ones_like(pt)),
         }
     )
@@ -215,9 +213,9 @@ def batch_to_nanoaod(batch, species: SpeciesTable, process, selection: JetSelect
             "jetIdx": ak.values_astype(jet_of_cand, np.int32),
             "pFCandsIdx": ak.values_astype(ak.local_index(pf_idx, axis=1), np.int32),
             "pt": f32(pt),
+            **link_btag_variables(flat_tracks, jet_of_cand, jets),
         }
     )
-    jets = ak.zip({"pt": jets4.pt, "eta": jets4.eta, "phi": jets4.phi, "mass": jets4.mass})
     boson_idx, boson_dr, contained = match_jets(jets, gen, hadronic, process.signal_bosons, selection.radius)
     fatjet = ak.zip(
         {
@@ -230,6 +228,7 @@ def batch_to_nanoaod(batch, species: SpeciesTable, process, selection: JetSelect
             "genBosonIdx": boson_idx,
             "genBosonDR": boson_dr,
             "genBosonContained": contained,
+            **heavy_flavour(prt, jets, selection.radius),
         }
     )
     weights = ak.to_numpy(batch.info.weights[:, 0]).astype(np.float32)
@@ -246,5 +245,6 @@ def batch_to_nanoaod(batch, species: SpeciesTable, process, selection: JetSelect
         "FatJetPFCands": link,
         "PFCands": pfcands,
         "GenPart": gen,
+        "SV": secondary_vertices(flat_tracks, n_events, rng),
     }
     return branches, n_dropped

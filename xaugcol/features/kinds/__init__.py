@@ -3,7 +3,7 @@
     from xaugcol.features.kinds import KINDS, input_kind
     KINDS["particles"]                      # the class; ``input_kind("xaug", config)`` the kind a tagger reads
 
-Adding a kind (tracks, vertices, EFPs...) is one module with an ``InputKind`` subclass and one ``register`` line
+Adding a kind (EFPs, calorimeter cells...) is one module with an ``InputKind`` subclass and one ``register`` line
 below.
 """
 
@@ -12,6 +12,8 @@ from __future__ import annotations
 from xaugcol.features.kinds.base import InputKind, ProfileEntries
 from xaugcol.features.kinds.image import ImageInput
 from xaugcol.features.kinds.particles import ParticlesInput
+from xaugcol.features.kinds.tracks import TracksInput
+from xaugcol.features.kinds.vertices import VerticesInput
 from xaugcol.features.kinds.xaug import XAUGInput
 
 KINDS: dict[str, type[InputKind]] = {}
@@ -26,6 +28,8 @@ def register(kind: type[InputKind]) -> type[InputKind]:
 
 register(ImageInput)
 register(ParticlesInput)
+register(TracksInput)
+register(VerticesInput)
 register(XAUGInput)
 
 

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xaugcol.features.kinds.base import InputKind, ProfileEntries
+from xaugcol.features.kinds.objects import ObjectListInput, real_objects
 from xaugcol.features.particles import FEATURES
-from xaugcol.features.scaler import ObjectScaler
 
 PREFIX = "particle:"
 # particle feature: (bins, low, high, label)
@@ -37,85 +36,18 @@ assert tuple(BINNING) == FEATURES
 
 
 @dataclass(frozen=True)
-class ParticlesInput(InputKind):
+class ParticlesInput(ObjectListInput):
     name = "particles"
-    SCALINGS = ("standard", "none")
-    n_particles: int = 50
-    n_features: int = len(FEATURES)
-    scaling: str = "standard"
-
-    def __post_init__(self):
-        if self.n_features != len(FEATURES):
-            raise ValueError(f"particle lists carry {len(FEATURES)} features per particle ({', '.join(FEATURES)}), "
-                             f"got {self.n_features}")
-
-    @classmethod
-    def from_config(cls, config) -> ParticlesInput:
-        return cls(*config.shape_of(cls.name, (cls.n_particles, cls.n_features)),
-                   config.scaling_of(cls.name, cls.SCALINGS[0]))
-
-    def fit_scaler(self, tables, scan: dict) -> ObjectScaler:
-        blocks = tables.blocks("train", ["particles"])
-        return ObjectScaler.fit(FEATURES, ((b["particles"], real_particles(b["particles"])) for b in blocks))
-
-    def check_scaler(self, scaler, where: str) -> None:
-        if not isinstance(scaler, ObjectScaler) or scaler.features != FEATURES:
-            raise ValueError(f"{where}: the particle scaler does not fit the tagger's particle features "
-                             f"({', '.join(FEATURES)})")
-
-    @classmethod
-    def shape_settings(cls, shape) -> tuple[int, ...]:
-        shape = tuple(int(s) for s in shape)
-        if len(shape) != 2 or shape[0] < 1 or shape[1] != len(FEATURES):
-            raise ValueError(f"a particle list is (particles, {len(FEATURES)} features): got shape {list(shape)}")
-        return shape
-
-    def columns(self) -> tuple[str, ...]:
-        return ("particles",)
-
-    def extra_columns(self) -> tuple[str, ...]:
-        return ("particles_mask",)
-
-    @property
-    def table_column(self) -> str:
-        return "particles"
-
-    def tensor(self, rows: dict, scaler=None) -> np.ndarray:
-        particles = rows["particles"]
-        if scaler is None:
-            return particles.astype(np.float32)
-        return scaler.transform(particles, real_particles(particles))
-
-    def model_arguments(self) -> dict:
-        return {"n_particles": self.n_particles, "n_features": self.n_features}
-
-    def feature_names(self) -> list[str]:
-        return [PREFIX + f for f in FEATURES]
-
-    def feature_sums(self, relevance: np.ndarray) -> np.ndarray:
-        return np.abs(relevance).sum(axis=1)
-
-    def binning(self, feature: str):
-        return BINNING[feature.removeprefix(PREFIX)]
-
-    def profile_entries(self, rows: dict, relevance: np.ndarray) -> list[ProfileEntries]:
-        """One entry per real (unpadded) particle and feature."""
-        mask = rows["particles_mask"].astype(bool)
-        jet = np.nonzero(mask)[0]
-        values, r = rows["particles"][mask], relevance[mask]  # (real particles, features)
-        return [ProfileEntries(PREFIX + f, values[:, k], r[:, k], jet) for k, f in enumerate(FEATURES)]
-
+    FEATURES = FEATURES
+    BINNING = BINNING
+    PREFIX = PREFIX
+    DEFAULT_OBJECTS = 50
+    COUNT_ARGUMENT, FEATURES_ARGUMENT = "n_particles", "n_features"
     removal_unit = "particle"
 
-    def unit_relevance(self, relevance):
-        return relevance.sum(dim=2)  # a particle: all its features
-
-    def present_units(self, x):
-        return real_particles(x)
-
-    def without_units(self, x, removed, baseline):
-        """A removed particle becomes a padded slot (all zeros), which the masked taggers do not read."""
-        return x * (~removed).unsqueeze(2).to(x.dtype)
+    @property
+    def n_particles(self) -> int:
+        return self.n_objects
 
     def object_positions(self, rows: dict):
         """(delta eta, delta phi) to the jet axis, marker size growing with the pT fraction."""
@@ -125,7 +57,4 @@ class ParticlesInput(InputKind):
                 rows["particles_mask"].astype(bool))
 
 
-def real_particles(particles):
-    """(jets, particles) True for a real particle, False for a padded slot (all zeros; a real particle never is:
-    its pT fraction is not zero), for numpy arrays and torch tensors alike: the taggers' ``RealParticles``."""
-    return (particles != 0).any(-1)
+real_particles = real_objects  # padding of a particle list is all zeros, as of every object list

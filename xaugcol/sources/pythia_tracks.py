@@ -1,0 +1,91 @@
+"""What a Pythia event's jet constituents look like to a CMS tracker and vertex finder, columnar over a batch:
+
+* per candidate, the measured track (``xaugcol.sources.tracker``): ``PFCands_d0, dz, d0Err, dzErr, trkChi2,
+  trkQuality, lostInnerHits``;
+* per (candidate, jet) link, PFNano's b-tagging variables ``FatJetPFCands_btag*`` (``xaugcol.jets.track_geometry``,
+  zero for a candidate without a track, as CMS);
+* per event, the secondary vertices (``xaugcol.sources.vertexing``) as NanoAOD's ``SV`` collection;
+* per jet, CMS's heavy-flavour truth: ``nBHadrons`` / ``nCHadrons`` (weakly decaying b / c hadrons within the jet
+  radius of its axis) and ``hadronFlavour`` (5 with a b hadron, else 4 with a c hadron, else 0).
+"""
+
+from __future__ import annotations
+
+import awkward as ak
+import numpy as np
+import vector
+
+from xaugcol.jets.track_geometry import BTAG_VARIABLES, btag_variables
+from xaugcol.sources.tracker import TRACK_FIELDS, measure_tracks, straight_line_ip
+from xaugcol.sources.vertexing import SV_FIELDS, find_vertices
+
+MM_TO_CM = 0.1
+WEAK_DECAY_TAU = 1e-4  # mm: proper decay lengths above this are weak decays (a B* or D* decays ~1e-6 mm)
+
+
+def _flat(jagged) -> np.ndarray:
+    return ak.to_numpy(ak.flatten(jagged))
+
+
+def measured_candidates(cand, cand_p4, cand_charge, rng: np.random.Generator) -> tuple[dict, dict]:
+    """(PFCands track fields, jagged per event; the flat tracker output with the true production points)."""
+    counts = ak.num(cand_charge, axis=1)
+    vertex = tuple(_flat(ak.fill_none(getattr(cand.vProd, c), 0.0)) * MM_TO_CM for c in ("px", "py", "pz"))
+    px, py, pz = (_flat(getattr(cand.p, c)) for c in ("px", "py", "pz"))
+    true_ip = straight_line_ip(*vertex, px, py, pz)
+    measured = measure_tracks(_flat(cand_charge), _flat(cand_p4.pt), _flat(cand_p4.eta), vertex, true_ip, rng)
+    flat = {**measured, "vx": vertex[0], "vy": vertex[1], "vz": vertex[2], "px": px, "py": py, "pz": pz,
+            "E": _flat(cand.p.e), "pt": _flat(cand_p4.pt), "eta": _flat(cand_p4.eta), "phi": _flat(cand_p4.phi),
+            "mass": _flat(cand.m), "event": np.repeat(np.arange(len(counts)), ak.to_numpy(counts))}
+    fields = {k: ak.unflatten(measured[k], counts) for k in TRACK_FIELDS}
+    return fields, flat
+
+
+def secondary_vertices(flat: dict, n_events: int, rng: np.random.Generator) -> ak.Array:
+    """NanoAOD's SV collection from the measured tracks of the jet constituents."""
+    has = flat["has_track"]
+    tracks = {k: flat[k][has] for k in ("px", "py", "pz", "E", "pt", "eta", "phi", "d0", "dz", "d0Err", "dzErr",
+                                        "vx", "vy", "vz")}
+    fields, counts = find_vertices(flat["event"][has], tracks, n_events, rng)
+    columns = {k: fields[k].astype(np.int32 if k == "ntracks" else np.float32) for k in SV_FIELDS}
+    return ak.unflatten(ak.zip(columns), counts)
+
+
+def link_btag_variables(flat: dict, jet_of_cand, jets) -> dict[str, ak.Array]:
+    """PFNano's per-track b-tagging variables for each (candidate, jet) link; 0 where the candidate has no track."""
+    counts = ak.num(jet_of_cand, axis=1)
+    jet_offset = np.concatenate([[0], np.cumsum(ak.to_numpy(ak.num(jets.pt, axis=1)))[:-1]])
+    global_jet = _flat(jet_of_cand) + np.repeat(jet_offset, ak.to_numpy(counts))
+    jet_eta, jet_phi = _flat(jets.eta)[global_jet], _flat(jets.phi)[global_jet]
+    has = flat["has_track"]
+    values = btag_variables(flat["pt"], flat["eta"], flat["phi"], flat["mass"], flat["d0"], flat["dz"],
+                            np.where(has, flat["d0Err"], 1.0), np.where(has, flat["dzErr"], 1.0), jet_eta, jet_phi)
+    return {k: ak.unflatten(np.where(has, values[k], 0.0).astype(np.float32), counts) for k in BTAG_VARIABLES}
+
+
+def _heavy_quark(pdg_id: np.ndarray) -> np.ndarray:
+    """The heaviest quark flavour of a hadron id (mesons: hundreds digit, baryons: thousands), 0 otherwise."""
+    a = np.abs(pdg_id)
+    meson = (a >= 100) & (a < 1000)
+    baryon = (a >= 1000) & (a < 10000) & ((a // 10) % 10 != 0)  # diquarks (xy0z) are not hadrons
+    return np.where(meson, (a // 100) % 10, np.where(baryon, (a // 1000) % 10, 0))
+
+
+def heavy_flavour(prt, jets, radius: float) -> dict[str, ak.Array]:
+    """Per jet: the numbers of weakly decaying b and c hadrons within ``radius`` and CMS's hadronFlavour."""
+    counts = ak.num(prt.id, axis=1)
+    flavour = ak.unflatten(_heavy_quark(_flat(prt.id)), counts)
+    weak = (prt.tau > WEAK_DECAY_TAU) & (prt.status < 0)  # decayed, after a measurable flight
+    p4 = ak.zip({"px": prt.p.px, "py": prt.p.py, "pz": prt.p.pz, "E": prt.p.e}, with_name="Momentum4D")
+    jv = ak.zip({"pt": jets.pt, "eta": jets.eta, "phi": jets.phi, "mass": jets.mass}, with_name="Momentum4D")
+    out = {}
+    for name, quark in (("nBHadrons", 5), ("nCHadrons", 4)):
+        hadrons = p4[weak & (flavour == quark)]
+        near = jv[:, :, None].deltaR(hadrons[:, None, :]) < radius
+        out[name] = ak.values_astype(ak.sum(near, axis=2), np.int32)
+    out["hadronFlavour"] = ak.values_astype(ak.where(out["nBHadrons"] > 0, 5, ak.where(out["nCHadrons"] > 0, 4, 0)),
+                                            np.int32)
+    return out
+
+
+vector.register_awkward()

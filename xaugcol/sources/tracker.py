@@ -1,0 +1,107 @@
+"""A simplified CMS-like tracker: charged generator particles -> tracks with measured impact parameters, errors,
+fit quality and hit pattern, written under CMS PFNano's names.
+
+Model (every number is a documented setting of ``TrackerModel``; the README's "Simplified tracker" repeats it):
+
+* **Acceptance.** A charged particle with |eta| < 2.5, pT > 0.5 GeV and a production radius below 60 cm becomes a
+  track (efficiency 1); other charged candidates keep no track details, as CMS's below about 0.5 GeV:
+  ``d0Err = dzErr = trkChi2 = -1``, ``trkQuality = 0``, ``lostInnerHits = -1``, and d0 = dz = 0.
+* **Impact parameters.** The true d0 and dz are those of the straight line from the particle's production vertex
+  (B and D hadron decays displace it; the primary vertex is the origin), smeared with a Gaussian of the CMS-like
+  resolution  sigma_d0 = 10 um (+) 90 um GeV * sqrt(cosh eta) / pT  and  sigma_dz = 30 um (+) 100 um GeV *
+  cosh(eta)^1.5 / pT  (a (+) b: in quadrature; the multiple-scattering terms b / (p sin^{3/2} theta) and
+  b / (p sin^{5/2} theta)). A fraction ``tail_fraction`` = 3 % of tracks (mis-assigned hits) are smeared with
+  ``tail_scale`` = 4 times the resolution; the errors a track reports (``d0Err``, ``dzErr``) are the core
+  resolution for every track, so those tails are what makes prompt tracks look displaced.
+* **Hits and fit quality.** Valid hits: Poisson with mean 16 (at least 8); ndof = 2 hits - 5; ``trkChi2`` (chi2 /
+  ndof) is chi2(ndof) / ndof, doubled for tail tracks. ``trkQuality`` is CMS's bit mask: 5 (loose + highPurity)
+  when chi2 / ndof < 2.5, else 1 (loose). ``lostInnerHits`` follows the production radius r: r beyond the second
+  pixel layer (6.8 cm) -> 2, beyond the first (2.9 cm) -> 1; a track from inside the beam pipe has -1 (a valid hit
+  in the first layer) with probability 0.85, 0 with 0.10 and 1 with 0.05 (detector inefficiency).
+
+The covariance terms of the track fit other than the d0 and dz errors are not modelled (and not written), as CMS
+PFNano does not store them either. Columnar over flat per-candidate arrays; the random stream is the caller's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+UM = 1e-4  # cm
+HIGH_PURITY = 5  # CMS TrackBase quality mask: loose (1) + highPurity (4)
+LOOSE = 1
+
+
+@dataclass(frozen=True)
+class TrackerModel:
+    abs_eta_max: float = 2.5
+    pt_min: float = 0.5  # GeV
+    radius_max: float = 60.0  # cm: production radius beyond which no track is reconstructed
+    d0_constant: float = 10 * UM
+    d0_scattering: float = 90 * UM  # times GeV / pT * sqrt(cosh eta)
+    dz_constant: float = 30 * UM
+    dz_scattering: float = 100 * UM  # times GeV / pT * cosh(eta)^1.5
+    tail_fraction: float = 0.03
+    tail_scale: float = 4.0
+    mean_hits: float = 16.0
+    min_hits: int = 8
+    high_purity_chi2: float = 2.5
+    pixel_layers: tuple[float, float] = (2.9, 6.8)  # cm: radii of the first two pixel barrel layers
+    prompt_lost_hits: tuple[float, float, float] = (0.85, 0.10, 0.05)  # P(-1), P(0), P(1) for prompt tracks
+
+    def d0_resolution(self, pt, eta):
+        return np.hypot(self.d0_constant, self.d0_scattering * np.sqrt(np.cosh(eta)) / pt)
+
+    def dz_resolution(self, pt, eta):
+        return np.hypot(self.dz_constant, self.dz_scattering * np.cosh(eta) ** 1.5 / pt)
+
+
+TRACK_FIELDS = ("d0", "dz", "d0Err", "dzErr", "trkChi2", "trkQuality", "lostInnerHits")
+
+
+def straight_line_ip(vx, vy, vz, px, py, pz) -> tuple[np.ndarray, np.ndarray]:
+    """(d0, dz) in cm of the straight line from (vx, vy, vz) along p, relative to the origin (the primary vertex),
+    with CMS's signs: d0 = (-x p_y + y p_x) / pT and dz = z - (x p_x + y p_y) / pT * p_z / pT."""
+    pt = np.hypot(px, py)
+    return (-vx * py + vy * px) / pt, vz - (vx * px + vy * py) / pt * pz / pt
+
+
+def measure_tracks(charge, pt, eta, vertex: tuple, true_ip: tuple, rng: np.random.Generator,
+                   model: TrackerModel = TrackerModel()) -> dict[str, np.ndarray]:
+    """The tracker's output per candidate (flat arrays): ``TRACK_FIELDS`` plus ``has_track`` (bool) and ``tail``
+    (the track was smeared with the tail resolution). ``vertex``: the true production point (x, y, z) in cm;
+    ``true_ip``: the true (d0, dz) of the straight line from it."""
+    charge, pt, eta = (np.asarray(a, dtype=np.float64) for a in (charge, pt, eta))
+    n = len(pt)
+    radius = np.hypot(vertex[0], vertex[1])
+    has = (charge != 0) & (np.abs(eta) < model.abs_eta_max) & (pt > model.pt_min) & (radius < model.radius_max)
+    safe_pt = np.where(has, pt, 1.0)
+    sigma_d0 = model.d0_resolution(safe_pt, eta)
+    sigma_dz = model.dz_resolution(safe_pt, eta)
+    # draw every random number for every candidate: the stream does not depend on which ones are tracks
+    tail = rng.random(n) < model.tail_fraction
+    scale = np.where(tail, model.tail_scale, 1.0)
+    d0 = true_ip[0] + rng.standard_normal(n) * sigma_d0 * scale
+    dz = true_ip[1] + rng.standard_normal(n) * sigma_dz * scale
+    hits = np.maximum(rng.poisson(model.mean_hits, n), model.min_hits)
+    ndof = 2 * hits - 5
+    chi2 = rng.chisquare(ndof) / ndof * np.where(tail, 2.0, 1.0)
+    quality = np.where(chi2 < model.high_purity_chi2, HIGH_PURITY, LOOSE)
+    p_lost = np.cumsum(model.prompt_lost_hits)
+    u = rng.random(n)
+    prompt_lost = np.where(u < p_lost[0], -1, np.where(u < p_lost[1], 0, 1))
+    first, second = model.pixel_layers
+    lost = np.where(radius > second, 2, np.where(radius > first, 1, prompt_lost))
+    return {
+        "d0": np.where(has, d0, 0.0).astype(np.float32),
+        "dz": np.where(has, dz, 0.0).astype(np.float32),
+        "d0Err": np.where(has, sigma_d0, -1.0).astype(np.float32),
+        "dzErr": np.where(has, sigma_dz, -1.0).astype(np.float32),
+        "trkChi2": np.where(has, chi2, -1.0).astype(np.float32),
+        "trkQuality": np.where(has, quality, 0).astype(np.int32),
+        "lostInnerHits": np.where(has, lost, -1).astype(np.int32),
+        "has_track": has,
+        "tail": has & tail,
+    }
