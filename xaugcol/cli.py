@@ -1,15 +1,16 @@
 """The ``xaugcol`` command line.
 
     xaugcol generate toy --jets N --seed S --out DIR [--config toy.yaml] [--overwrite]
-    xaugcol generate pythia --process zz|qcd[,..] --events N --seed S --workers W --out DIR
+    xaugcol generate pythia --process zz|hbb|qcd[,..] --events N --seed S --workers W --out DIR
                             [--pthat-min X] [--flat-pthat] [--process-card card.yaml] [--overwrite]
 
     xaugcol process FILESET.json --out DIR [--executor iterative|futures|dask|dask-local] [--workers N]
                     [--scheduler tcp://HOST:PORT] [--chunksize N] [--remote-timeout S] [--connect-timeout S]
-                    [--worker-timeout S] [--min-pt X] [--skip-bad-files] [--n-particles N] [--image-pixels N]
+                    [--worker-timeout S] [--min-pt X] [--skip-bad-files] [--n-particles N] [--n-tracks N]
+                    [--n-vertices N] [--image-pixels N]
                     [--overwrite | --resume]
 
-    xaugcol train --data DIR --model cnn2d|cnn1d|lstm|dnn [--xaug | --no-xaug] [--seeds K] --out DIR
+    xaugcol train --data DIR --model cnn2d|cnn1d|lstm|dnn|in [--xaug | --no-xaug] [--seeds K] --out DIR
                   [--epochs N] [--batch-size N] [--learning-rate X] [--patience N] [--msd-window]
                   [--matched-signal] [--overwrite]
     xaugcol train --config study.yaml [--overwrite]
@@ -164,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     proc.add_argument("--skip-bad-files", action="store_true",
                       help="skip unreadable files and failing chunks, list them (and why) in the report")
     proc.add_argument("--n-particles", type=_positive_int, default=50, help="particle-list length (padded)")
+    proc.add_argument("--n-tracks", type=_positive_int, default=60, help="track-list length (padded)")
+    proc.add_argument("--n-vertices", type=_positive_int, default=5, help="secondary-vertex-list length (padded)")
     proc.add_argument("--image-pixels", type=_positive_int, default=37, help="jet image size (pixels per side)")
     _output_options(proc, "jet tables")
 
@@ -354,8 +357,8 @@ def _process(args) -> None:
 
     try:
         fileset = load_fileset(args.fileset)
-        config = ProcessingConfig(n_particles=args.n_particles, image=ImageConfig(n_pixels=args.image_pixels),
-                                  min_pt=args.min_pt)
+        config = ProcessingConfig(n_particles=args.n_particles, n_tracks=args.n_tracks, n_vertices=args.n_vertices,
+                                  image=ImageConfig(n_pixels=args.image_pixels), min_pt=args.min_pt)
         check_executor(args.executor, args.scheduler)
     except (FilesetError, ValueError) as err:
         raise UsageError(str(err)) from None

@@ -81,9 +81,10 @@ class Tagger(nn.Module):
         if self.body is None:
             (xaug,) = inputs
             return self.head(xaug).squeeze(1)
-        h = self.features(inputs[0])
+        n = len(self.input_kinds)  # the body's inputs, then the XAUG vector
+        h = self.features(*(inputs[k] for k in range(n)))  # indexed: a traced *inputs cannot be sliced
         if self.use_xaug:
-            h = self.join(h, inputs[1])
+            h = self.join(h, inputs[n])
         return self.head(h).squeeze(1)
 
 

@@ -135,6 +135,8 @@ class Processing(ConfigModel):
     workers: PositiveInt = 1
     min_pt: Number = 0.0
     n_particles: PositiveInt = 50
+    n_tracks: PositiveInt = 60
+    n_vertices: PositiveInt = 5
     image_pixels: PositiveInt = 37
     skip_bad_files: Bool = False
 
@@ -338,8 +340,8 @@ class Workflow:
             _check_fileset(fileset, bool(to_train), where)
         p = f.processing
         try:
-            processing = ProcessingConfig(n_particles=p.n_particles, image=ImageConfig(n_pixels=p.image_pixels),
-                                          min_pt=p.min_pt)
+            processing = ProcessingConfig(n_particles=p.n_particles, n_tracks=p.n_tracks, n_vertices=p.n_vertices,
+                                          image=ImageConfig(n_pixels=p.image_pixels), min_pt=p.min_pt)
         except ValueError as err:
             raise ValueError(f"{where}: processing: {err}") from None
         return cls(f.name, f.source, processing, Run.of(p, f.dask), p.skip_bad_files, f.seeds, f.training,

@@ -1,0 +1,70 @@
+"""The Interaction Network tagger of the seed (Roy and Neubauer, after Moreno et al.): tracks and secondary vertices
+of a jet as a graph.
+
+    f_R on every ordered track pair (i, j), i != j        -> E_ij (De)   summed over senders j -> Ebar_pp,i
+    f_V on every (track i, vertex k) pair                 -> E_ik (De)   summed over vertices k -> Ebar_pv,i
+    f_O on [x_i; Ebar_pp,i; Ebar_pv,i] for each track i    -> O_i (Do)    summed over tracks i  -> O (Do)
+    [Join with the XAUG variables]                        -> classifier (dense head) -> one logit
+
+f_R, f_V and f_O are ``depth`` dense layers (``width`` wide, the last De / Do wide), each followed by a ReLU; their
+first layer on a pair is ``PairwiseLinear`` (receiver and sender weights applied per object and broadcast, the same
+map as on the concatenated pair). Padding is masked: a pair counts only when both its objects are real and a track
+only when it is real (multiplications by the real-object masks, before each sum), so empty slots give no
+activation and no relevance. Bias-free like the other taggers (``biases``: every layer but the classifier's last).
+
+Defaults as the seed: 60 tracks x 30 features, 5 vertices x 14 features, hidden width 60, De = 20, Do = 24, the
+classifier one linear layer (``hidden`` = []).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from xaugcol.layers import PairwiseLinear, RealParticles
+from xaugcol.models.taggers import Tagger
+
+
+def _mlp(first: nn.Module, width: int, n_out: int, depth: int, biases: bool) -> nn.ModuleList:
+    """``first`` (n_in -> width), then depth - 1 dense layers to ``n_out``; a ReLU after each (applied in forward)."""
+    layers = [first]
+    for k in range(1, depth):
+        layers.append(nn.Linear(width, n_out if k == depth - 1 else width, bias=biases))
+    return nn.ModuleList(layers)
+
+
+def _run(layers: nn.ModuleList, *inputs: torch.Tensor) -> torch.Tensor:
+    h = torch.relu(layers[0](*inputs))
+    for layer in layers[1:]:
+        h = torch.relu(layer(h))
+    return h
+
+
+class InteractionNetwork(Tagger):
+    input_kinds = ("tracks", "vertices")
+
+    def __init__(self, n_tracks: int = 60, n_track_features: int = 30, n_vertices: int = 5,
+                 n_vertex_features: int = 14, n_xaug: int = 0, use_xaug: bool = False, width: int = 60,
+                 depth: int = 3, de: int = 20, do: int = 24, hidden: list[int] = (), dropout: float = 0.0,
+                 biases: bool = False):
+        if depth < 2:
+            raise ValueError(f"the interaction functions need at least two layers (depth >= 2), got {depth}")
+        P, S = n_track_features, n_vertex_features
+        body = nn.ModuleDict({
+            "track_track": _mlp(PairwiseLinear(P, P, width, biases), width, de, depth, biases),
+            "track_vertex": _mlp(PairwiseLinear(P, S, width, biases), width, de, depth, biases),
+            "track": _mlp(nn.Linear(P + 2 * de, width, bias=biases), width, do, depth, biases),
+        })
+        super().__init__(body, do, n_xaug, use_xaug, list(hidden), dropout, biases)
+        self.real = RealParticles()
+        self.n_tracks = n_tracks
+
+    def features(self, tracks: torch.Tensor, vertices: torch.Tensor) -> torch.Tensor:
+        real_t, real_v = self.real(tracks), self.real(vertices)  # (batch, tracks), (batch, vertices)
+        distinct = 1.0 - torch.eye(tracks.shape[1], dtype=tracks.dtype, device=tracks.device)
+        pairs = real_t[:, :, None] * real_t[:, None, :] * distinct  # ordered pairs of real tracks, i != j
+        e_pp = (_run(self.body["track_track"], tracks, tracks) * pairs[..., None]).sum(dim=2)
+        with_vertex = real_t[:, :, None] * real_v[:, None, :]
+        e_pv = (_run(self.body["track_vertex"], tracks, vertices) * with_vertex[..., None]).sum(dim=2)
+        objects = _run(self.body["track"], torch.cat([tracks, e_pp, e_pv], dim=2))
+        return (objects * real_t[..., None]).sum(dim=1)
