@@ -41,9 +41,11 @@ def test_every_tagger_builds_and_runs(name, xaug):
         with pytest.raises(ValueError, match="needs xaug = true"):
             ModelConfig(name, xaug=False)
         return
-    cfg = ModelConfig(name, xaug=xaug, shapes={"image": [37, 37], "particles": [50, 17]})
+    cfg = ModelConfig(name, xaug=xaug, shapes={"image": [37, 37], "particles": [50, 17], "tracks": [12, 30],
+                                               "vertices": [3, 14]})
     model = build_model(cfg).eval()
-    shapes = {"image": (5, 1, 37, 37), "particles": (5, 50, 17), "xaug": (5, len(cfg.xaug_columns))}
+    shapes = {"image": (5, 1, 37, 37), "particles": (5, 50, 17), "tracks": (5, 12, 30), "vertices": (5, 3, 14),
+              "xaug": (5, len(cfg.xaug_columns))}
     inputs = [torch.rand(shapes[n]) for n in cfg.inputs()]
     assert model(*inputs).shape == (5,)
     assert model.inputs() == cfg.inputs()
