@@ -1,13 +1,14 @@
 """Pythia generation speed of xaugcol against bare Pythia, in one process.
 
 Figures (ratios, since this machine is noisy):
-* per core: events/s of ``run_job`` (nextBatch, fastjet clustering, truth matching, ROOT writing) divided by the
-  events/s of a bare ``pythia.next()`` loop with the same settings (goal >= 0.9);
+* per core: events/s of ``run_job`` (nextBatch, fastjet clustering, truth matching, the simplified tracker and
+  vertex finder, ROOT writing) divided by the events/s of a bare ``pythia.next()`` loop with the same settings
+  (goal >= 0.9), and the share of ``run_job``'s time the tracker, b-tagging variables and vertex finder take;
 * scale-out: wall-clock speed-up of ``run_pythia`` with 2 workers over 1 worker (same total events, start-up of
   the worker interpreters included), next to the machine's own ceiling: the summed rate of two bare Pythia loops
   in two processes over one.
 
-    python benchmarks/bench_generate.py [--events 1000] [--scaleout-events 2000] [--process qcd]
+    python benchmarks/bench_generate.py [--events 1000] [--scaleout-events 2000] [--process qcd|hbb|zz]
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from xaugcol.sources import pythia_events
 from xaugcol.sources.processes import BUILTIN
 from xaugcol.sources.pythia import PythiaJob, make_pythia, pythia_settings, run_job, run_pythia, worker_seeds
 
@@ -32,11 +34,34 @@ def bare_rate(job: PythiaJob) -> float:
     return n / (time.perf_counter() - start)
 
 
-def xaugcol_rate(job: PythiaJob) -> float:
-    start = time.perf_counter()
-    stats = run_job(job)
+DETECTOR = ("measured_candidates", "link_btag_variables", "secondary_vertices")
+
+
+def xaugcol_rate(job: PythiaJob) -> tuple[float, float]:
+    """(events/s, share of the time in the detector simulation: tracker, b-tagging variables, vertex finder)."""
+    spent = [0.0]
+    originals = {name: getattr(pythia_events, name) for name in DETECTOR}
+
+    def timed(function):
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[0] += time.perf_counter() - start
+        return wrapper
+
+    for name, function in originals.items():
+        setattr(pythia_events, name, timed(function))
+    try:
+        start = time.perf_counter()
+        stats = run_job(job)
+        total = time.perf_counter() - start
+    finally:
+        for name, function in originals.items():
+            setattr(pythia_events, name, function)
     # time to initialise Pythia is included here but not in the bare loop: it favours the bare loop slightly
-    return stats["n_tried"] / (time.perf_counter() - start)
+    return stats["n_tried"] / total, spent[0] / total
 
 
 def main() -> None:
@@ -52,10 +77,11 @@ def main() -> None:
         job = PythiaJob(process, args.events, seed, 0, str(Path(tmp) / "bench.root"))
         xaugcol_rate(PythiaJob(process, 20, seed, 0, str(Path(tmp) / "warm.root")))  # imports, fastjet banner
         bare = bare_rate(job)
-        ours = xaugcol_rate(job)
+        ours, detector = xaugcol_rate(job)
         print(f"[{args.process}] bare pythia.next(): {bare:.1f} evt/s; xaugcol run_job: {ours:.1f} evt/s "
               f"(events tried, incl. filter)")
         print(f"per-core ratio xaugcol / bare = {ours / bare:.3f}  (goal >= 0.9)")
+        print(f"tracker + b-tagging variables + vertex finder: {detector:.3f} of run_job's time")
 
         n = args.scaleout_events
         times = {}

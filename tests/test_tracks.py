@@ -244,3 +244,34 @@ def test_interaction_network_masks_padding_and_ignores_track_order():
     moved[:, 0] += 1
     assert not torch.allclose(model(tracks, moved), out)
     assert sum(p.numel() for p in build_model(ModelConfig("in")).parameters()) > 20_000  # seed sizes: 60, 20, 24
+
+
+@pytest.mark.slow
+def test_hbb_study_config_trains_and_explains_the_interaction_network(tmp_path):
+    """The shipped H -> bb study at a tiny size: generation with tracks and vertices, processing, the IN with and
+    without XAUG trained and explained, the report written."""
+    import json
+    from pathlib import Path
+
+    from xaugcol.config_models import read_yaml
+    from xaugcol.workflow.config import Workflow
+    from xaugcol.workflow.run import run_workflow
+
+    raw = read_yaml(Path(__file__).resolve().parents[1] / "configs" / "hbb_vs_qcd.yaml", "study config")
+    raw["source"].update(events=250, workers=1)
+    raw.update(seeds=1, training={**raw["training"], "epochs": 1, "batch_size": 64},
+               taggers=[{"model": "in", "xaug": False}, {"model": "in", "xaug": True}],
+               explain={**raw["explain"], "rules": ["gradient_x_input"], "examples": 1, "workers": 1,
+                        "executor": "iterative", "faithfulness_steps": 2, "sanity_jets": 5})
+    raw["processing"].update(workers=1, executor="iterative", n_tracks=16)
+    out = tmp_path / "study"
+    run_workflow(Workflow.from_dict(raw), out)
+    for name in ("in", "in_xaug"):
+        metrics = json.loads((out / "taggers" / name / "metrics.json").read_text())
+        assert metrics["summary"]["auc"]["mean"] > 0.6, name
+        member = out / "taggers" / name / "seed_0"
+        assert (member / "model.onnx").is_file() and (member / "model.pt").is_file()
+    relevance = json.loads((out / "relevance" / "relevance.json").read_text())
+    ranked = relevance["relevance"]["in"]["gradient_x_input"]["ranking"]
+    assert any(f.startswith("track:") for f in ranked) and any(f.startswith("sv:") for f in ranked)
+    assert (out / "index.html").is_file()

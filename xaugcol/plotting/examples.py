@@ -68,8 +68,8 @@ def plot_examples(ensemble: Ensemble, jets_folder, rule, out_stem, sample: str, 
                 ax.set_ylabel(f"y [{unit}]", fontsize=12)
             elif positions is not None:
                 x, y, size, mask = (p[0] for p in positions)
-                per_object = r[mask].reshape(int(mask.sum()), -1).sum(axis=1)
-                vmax = float(np.abs(per_object).max()) or 1.0
+                per_object = r[mask].sum(axis=tuple(range(1, r.ndim)))  # a jet may have none (no vertex)
+                vmax = float(np.abs(per_object).max(initial=0.0)) or 1.0
                 sc = ax.scatter(x[mask], y[mask], s=size[mask], c=per_object, vmin=-vmax, vmax=vmax, edgecolors="k",
                                 **DIVERGING)
                 colorbar(fig, sc, ax, "relevance (sum over features)")
