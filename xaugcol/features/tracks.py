@@ -59,12 +59,14 @@ def _ratio(num, den):
 
 
 def track_list(constituents: ak.Array, jet: dict, subjets: dict, vertices, n_max: int = 60):
-    """(jets, n_max, 30) float32 features, (jets, n_max) bool mask, and the features this file cannot provide.
+    """(jets, n_max, 30) float32 features, (jets, n_max) bool mask, (jets,) number of tracks (before the cut to
+    ``n_max``), and the features this file cannot provide.
 
     ``constituents``: (jets, particles) records as ``xaugcol.jets.constituents`` gives them (pT-ordered);
     ``jet``: per-jet numpy pt, eta, phi, E; ``subjets``: sj1_eta, sj1_phi, sj2_eta, sj2_phi, sd_two_prong;
     ``vertices``: (jets, vertices) records with eta, phi (``xaugcol.jets.vertices``), or None."""
-    t = constituents[is_track(constituents)][:, :n_max]
+    every = constituents[is_track(constituents)]
+    t = every[:, :n_max]
     present = set(t.fields)
     unavailable = [f for f in FEATURES if not all(n in present for n in NEEDS.get(f, ()))]
     if vertices is None:
@@ -100,7 +102,7 @@ def track_list(constituents: ak.Array, jet: dict, subjets: dict, vertices, n_max
     out = np.zeros((len(counts), n_max, N_FEATURES), dtype=np.float32)
     flat = [ak.to_numpy(ak.flatten(columns.get(f, zero))).astype(np.float32) for f in FEATURES]
     out[mask] = np.stack(flat, axis=1)
-    return out, mask, unavailable
+    return out, mask, ak.to_numpy(ak.num(every, axis=1)).astype(np.int32), unavailable
 
 
 def _nearest_vertex(tracks, vertices) -> ak.Array:

@@ -57,7 +57,7 @@ CANDIDATE_FIELDS = ("pt", "eta", "phi", "mass", "pdgId")
 OPTIONAL_FIELDS = ("charge", "d0", "dz")  # charge is derived from pdgId, impact parameters 0 when absent
 # a track's measurement (CMS PFNano PFCands_*) and PFNano's per-track b-tagging variables (FatJetPFCands_*): carried
 # when the file has them (``xaugcol.features.tracks`` lists the rest as unavailable)
-TRACK_FIELDS = ("d0Err", "dzErr", "trkChi2", "trkQuality", "lostInnerHits",
+MEASUREMENT_FIELDS = ("d0Err", "dzErr", "trkChi2", "trkQuality", "lostInnerHits",
                 "dptdpt", "detadeta", "dphidphi", "dxydz", "dphidxy", "dlambdadz")  # the fit's covariance terms
 LINK_FIELDS = ("btagEtaRel", "btagPtRatio", "btagPParRatio", "btagSip3dVal", "btagSip3dSig", "btagJetDistVal")
 
@@ -87,7 +87,7 @@ def charge_from_pdg(pdg: np.ndarray) -> np.ndarray:
 
 def jet_constituents(events, layout: Layout) -> ak.Array:
     """Constituents of every FatJet: (events, jets, particles) records of pt, eta, phi, mass, charge, pdgId, d0, dz
-    (PUPPI-weighted where the layout says so), and those of ``TRACK_FIELDS`` / ``LINK_FIELDS`` the file has,
+    (PUPPI-weighted where the layout says so), and those of ``MEASUREMENT_FIELDS`` / ``LINK_FIELDS`` the file has,
     pT-ordered inside each jet; jets with no links get an empty list."""
     if layout is STORED:
         raise ValueError("the file has no PF candidates: particle-level inputs are unavailable")
@@ -129,7 +129,7 @@ def jet_constituents(events, layout: Layout) -> ak.Array:
     flat["charge"] = flat["charge"].astype(np.int32) if "charge" in flat else charge_from_pdg(flat["pdgId"])
     for name in ("d0", "dz"):
         flat[name] = flat.get(name, np.zeros(len(global_cand))).astype(np.float32)
-    extra = [name for name in TRACK_FIELDS if name in cands.fields]
+    extra = [name for name in MEASUREMENT_FIELDS if name in cands.fields]
     for name in extra:
         flat[name] = _np(ak.flatten(cands[name]))[global_cand]
     for name in LINK_FIELDS:

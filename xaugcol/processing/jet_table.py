@@ -184,16 +184,16 @@ def _tracks_and_vertices(events, parts, kin: dict, sub: dict, good: np.ndarray, 
     """The track and vertex lists of the good jets, their counts, and what the file cannot provide (named
     ``track:<feature>``, or ``vertices`` for a file without an SV collection)."""
     vertices = jet_vertices(events, kin["eta"], kin["phi"], good) if has_vertices(events) else None
-    tracks, tracks_mask, missing = track_features.track_list(parts, kin, sub, vertices, config.n_tracks)
+    tracks, tracks_mask, n_tracks, missing = track_features.track_list(parts, kin, sub, vertices, config.n_tracks)
     unavailable = [f"track:{f}" for f in missing]
     if vertices is None:
         out = _no_objects(int(good.sum()), config, tracks=False)
         unavailable.append("vertices")
     else:
         vlist, vmask = vertex_features.vertex_list(vertices, kin, config.n_vertices)
-        out = {"vertices": vlist, "vertices_mask": vmask, "n_vertices": ak.to_numpy(ak.num(vertices, axis=1)).astype(np.int32)}
-    n_tracks = ak.to_numpy(ak.sum(track_features.is_track(parts), axis=1))
-    return {**out, "tracks": tracks, "tracks_mask": tracks_mask, "n_tracks": n_tracks.astype(np.int32)}, unavailable
+        n_vertices = ak.to_numpy(ak.num(vertices, axis=1)).astype(np.int32)
+        out = {"vertices": vlist, "vertices_mask": vmask, "n_vertices": n_vertices}
+    return {**out, "tracks": tracks, "tracks_mask": tracks_mask, "n_tracks": n_tracks}, unavailable
 
 
 def _no_objects(n: int, config: ProcessingConfig, tracks: bool = True) -> dict[str, np.ndarray]:

@@ -27,6 +27,7 @@ import vector
 
 from xaugcol.jets.backend import silence_banner
 from xaugcol.sources.nanoaod import pf_pdg_id
+from xaugcol.sources.pythia_tracks import flat as _flat
 from xaugcol.sources.pythia_tracks import heavy_flavour, link_btag_variables, measured_candidates, secondary_vertices
 
 silence_banner()
@@ -76,10 +77,6 @@ def _isin(jagged, values) -> ak.Array:
     """np.isin for jagged arrays (numpy's own needs rectangular input)."""
     flat = _flat(jagged)
     return ak.unflatten(np.isin(flat, list(values)), ak.num(jagged, axis=1))
-
-
-def _flat(jagged) -> np.ndarray:
-    return ak.to_numpy(ak.flatten(jagged))
 
 
 def _p4(p) -> ak.Array:

@@ -23,43 +23,45 @@ MM_TO_CM = 0.1
 WEAK_DECAY_TAU = 1e-4  # mm: proper decay lengths above this are weak decays (a B* or D* decays ~1e-6 mm)
 
 
-def _flat(jagged) -> np.ndarray:
+def flat(jagged) -> np.ndarray:
+    """A jagged per-event array as one flat numpy array."""
     return ak.to_numpy(ak.flatten(jagged))
 
 
 def measured_candidates(cand, cand_p4, cand_charge, rng: np.random.Generator) -> tuple[dict, dict]:
     """(PFCands track fields, jagged per event; the flat tracker output with the true production points)."""
     counts = ak.num(cand_charge, axis=1)
-    vertex = tuple(_flat(ak.fill_none(getattr(cand.vProd, c), 0.0)) * MM_TO_CM for c in ("px", "py", "pz"))
-    px, py, pz = (_flat(getattr(cand.p, c)) for c in ("px", "py", "pz"))
+    vertex = tuple(flat(ak.fill_none(getattr(cand.vProd, c), 0.0)) * MM_TO_CM for c in ("px", "py", "pz"))
+    px, py, pz = (flat(getattr(cand.p, c)) for c in ("px", "py", "pz"))
     true_ip = straight_line_ip(*vertex, px, py, pz)
-    measured = measure_tracks(_flat(cand_charge), _flat(cand_p4.pt), _flat(cand_p4.eta), vertex, true_ip, rng)
-    flat = {**measured, "vx": vertex[0], "vy": vertex[1], "vz": vertex[2], "px": px, "py": py, "pz": pz,
-            "E": _flat(cand.p.e), "pt": _flat(cand_p4.pt), "eta": _flat(cand_p4.eta), "phi": _flat(cand_p4.phi),
-            "mass": _flat(cand.m), "event": np.repeat(np.arange(len(counts)), ak.to_numpy(counts))}
+    measured = measure_tracks(flat(cand_charge), flat(cand_p4.pt), flat(cand_p4.eta), vertex, true_ip, rng)
+    flat_tracks = {**measured, "vx": vertex[0], "vy": vertex[1], "vz": vertex[2], "px": px, "py": py, "pz": pz,
+                   "E": flat(cand.p.e), "pt": flat(cand_p4.pt), "eta": flat(cand_p4.eta),
+                   "phi": flat(cand_p4.phi), "mass": flat(cand.m),
+                   "event": np.repeat(np.arange(len(counts)), ak.to_numpy(counts))}
     fields = {k: ak.unflatten(measured[k], counts) for k in TRACK_FIELDS}
-    return fields, flat
+    return fields, flat_tracks
 
 
-def secondary_vertices(flat: dict, n_events: int, rng: np.random.Generator) -> ak.Array:
+def secondary_vertices(measured: dict, n_events: int, rng: np.random.Generator) -> ak.Array:
     """NanoAOD's SV collection from the measured tracks of the jet constituents."""
-    has = flat["has_track"]
-    tracks = {k: flat[k][has] for k in ("px", "py", "pz", "E", "pt", "eta", "phi", "d0", "dz", "d0Err", "dzErr",
-                                        "vx", "vy", "vz")}
-    fields, counts = find_vertices(flat["event"][has], tracks, n_events, rng)
+    has = measured["has_track"]
+    tracks = {k: measured[k][has] for k in ("px", "py", "pz", "E", "pt", "eta", "phi", "d0", "dz", "d0Err",
+                                            "dzErr", "vx", "vy", "vz")}
+    fields, counts = find_vertices(measured["event"][has], tracks, n_events, rng)
     columns = {k: fields[k].astype(np.int32 if k == "ntracks" else np.float32) for k in SV_FIELDS}
     return ak.unflatten(ak.zip(columns), counts)
 
 
-def link_btag_variables(flat: dict, jet_of_cand, jets) -> dict[str, ak.Array]:
+def link_btag_variables(measured: dict, jet_of_cand, jets) -> dict[str, ak.Array]:
     """PFNano's per-track b-tagging variables for each (candidate, jet) link; 0 where the candidate has no track."""
     counts = ak.num(jet_of_cand, axis=1)
     jet_offset = np.concatenate([[0], np.cumsum(ak.to_numpy(ak.num(jets.pt, axis=1)))[:-1]])
-    global_jet = _flat(jet_of_cand) + np.repeat(jet_offset, ak.to_numpy(counts))
-    jet_eta, jet_phi = _flat(jets.eta)[global_jet], _flat(jets.phi)[global_jet]
-    has = flat["has_track"]
-    values = btag_variables(flat["pt"], flat["eta"], flat["phi"], flat["mass"], flat["d0"], flat["dz"],
-                            np.where(has, flat["d0Err"], 1.0), np.where(has, flat["dzErr"], 1.0), jet_eta, jet_phi)
+    global_jet = flat(jet_of_cand) + np.repeat(jet_offset, ak.to_numpy(counts))
+    jet_eta, jet_phi = flat(jets.eta)[global_jet], flat(jets.phi)[global_jet]
+    m, has = measured, measured["has_track"]
+    values = btag_variables(m["pt"], m["eta"], m["phi"], m["mass"], m["d0"], m["dz"], np.where(has, m["d0Err"], 1.0),
+                            np.where(has, m["dzErr"], 1.0), jet_eta, jet_phi)
     return {k: ak.unflatten(np.where(has, values[k], 0.0).astype(np.float32), counts) for k in BTAG_VARIABLES}
 
 
@@ -74,7 +76,7 @@ def _heavy_quark(pdg_id: np.ndarray) -> np.ndarray:
 def heavy_flavour(prt, jets, radius: float) -> dict[str, ak.Array]:
     """Per jet: the numbers of weakly decaying b and c hadrons within ``radius`` and CMS's hadronFlavour."""
     counts = ak.num(prt.id, axis=1)
-    flavour = ak.unflatten(_heavy_quark(_flat(prt.id)), counts)
+    flavour = ak.unflatten(_heavy_quark(flat(prt.id)), counts)
     weak = (prt.tau > WEAK_DECAY_TAU) & (prt.status < 0)  # decayed, after a measurable flight
     p4 = ak.zip({"px": prt.p.px, "py": prt.p.py, "pz": prt.p.pz, "E": prt.p.e}, with_name="Momentum4D")
     jv = ak.zip({"pt": jets.pt, "eta": jets.eta, "phi": jets.phi, "mass": jets.mass}, with_name="Momentum4D")

@@ -31,6 +31,9 @@ class ObjectListInput(InputKind):
     DEFAULT_OBJECTS: ClassVar[int] = 1
     COUNT_ARGUMENT: ClassVar[str] = ""  # the tagger's keyword argument for the number of objects...
     FEATURES_ARGUMENT: ClassVar[str] = ""  # ...and for the features per object
+    # the features that place an object in example-jet figures (delta eta, delta phi to the axis) and size its
+    # marker (a pT fraction, ``marker_size``)
+    POSITION_FEATURES: ClassVar[tuple[str, str, str]] = ("etarel", "phirel", "ptrel")
     n_objects: int = 0  # 0: DEFAULT_OBJECTS
     n_features: int = 0  # 0: len(FEATURES)
     scaling: str = "standard"
@@ -101,6 +104,16 @@ class ObjectListInput(InputKind):
         jet = np.nonzero(mask)[0]
         values, r = rows[self.table_column][mask], relevance[mask]  # (real objects, features)
         return [ProfileEntries(self.PREFIX + f, values[:, k], r[:, k], jet) for k, f in enumerate(self.FEATURES)]
+
+    def object_positions(self, rows: dict):
+        """(delta eta, delta phi) to the jet axis, marker size growing with the pT fraction."""
+        objects = rows[self.table_column]
+        x, y, size = (objects[..., self.FEATURES.index(f)] for f in self.POSITION_FEATURES)
+        return x, y, self.marker_size(size), rows[f"{self.table_column}_mask"].astype(bool)
+
+    @staticmethod
+    def marker_size(pt_fraction):
+        return 400 * np.sqrt(np.abs(pt_fraction))
 
     def unit_relevance(self, relevance):
         return relevance.sum(dim=2)  # an object: all its features

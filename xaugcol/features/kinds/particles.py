@@ -44,17 +44,11 @@ class ParticlesInput(ObjectListInput):
     DEFAULT_OBJECTS = 50
     COUNT_ARGUMENT, FEATURES_ARGUMENT = "n_particles", "n_features"
     removal_unit = "particle"
+    POSITION_FEATURES = ("deta_jet", "dphi_jet", "log_pt_rel")
 
-    @property
-    def n_particles(self) -> int:
-        return self.n_objects
-
-    def object_positions(self, rows: dict):
-        """(delta eta, delta phi) to the jet axis, marker size growing with the pT fraction."""
-        p = rows["particles"]
-        size = 400 * np.exp(p[..., FEATURES.index("log_pt_rel")])
-        return (p[..., FEATURES.index("deta_jet")], p[..., FEATURES.index("dphi_jet")], size,
-                rows["particles_mask"].astype(bool))
+    @staticmethod
+    def marker_size(log_pt_fraction):
+        return 400 * np.exp(log_pt_fraction)
 
 
 real_particles = real_objects  # padding of a particle list is all zeros, as of every object list

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from xaugcol.features.kinds.objects import ObjectListInput
 from xaugcol.features.tracks import FEATURES
 
@@ -55,10 +53,3 @@ class TracksInput(ObjectListInput):
     DEFAULT_OBJECTS = 60
     COUNT_ARGUMENT, FEATURES_ARGUMENT = "n_tracks", "n_track_features"
     removal_unit = "track"
-
-    def object_positions(self, rows: dict):
-        """(delta eta, delta phi) to the jet axis, marker size growing with the pT fraction."""
-        t = rows["tracks"]
-        size = 400 * np.sqrt(t[..., FEATURES.index("ptrel")])
-        return (t[..., FEATURES.index("etarel")], t[..., FEATURES.index("phirel")], size,
-                rows["tracks_mask"].astype(bool))

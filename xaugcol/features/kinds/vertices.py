@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from xaugcol.features.kinds.objects import ObjectListInput
 from xaugcol.features.vertices import FEATURES
 
@@ -39,9 +37,3 @@ class VerticesInput(ObjectListInput):
     DEFAULT_OBJECTS = 5
     COUNT_ARGUMENT, FEATURES_ARGUMENT = "n_vertices", "n_vertex_features"
     removal_unit = "secondary vertex"
-
-    def object_positions(self, rows: dict):
-        v = rows["vertices"]
-        size = 400 * np.sqrt(v[..., FEATURES.index("ptrel")])
-        return (v[..., FEATURES.index("etarel")], v[..., FEATURES.index("phirel")], size,
-                rows["vertices_mask"].astype(bool))
