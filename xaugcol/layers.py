@@ -110,7 +110,7 @@ class AtLastReal(nn.Module):
         return torch.gather(sequence, 1, last.view(-1, 1, 1).expand(-1, 1, sequence.shape[2])).squeeze(1)
 
 
-LEAF_MODULES = (Join, RealParticles, MaskedBatchNorm1d, SoftestFirst, AtLastReal)  # traced whole, never into
+LEAF_MODULES = (Join, RealParticles, MaskedBatchNorm1d, SoftestFirst, AtLastReal, PairwiseLinear)  # traced whole
 
 
 class LinearLayer:
@@ -162,6 +162,79 @@ class LinearLayer:
         if self.kind == "linear":
             return (s if s.dim() == 2 else s.reshape(s.shape[0], -1, s.shape[-1]).sum(1)) @ bias
         return s.flatten(2).sum(2) @ bias
+
+
+class PairOfInputs:
+    """The two object lists a pair layer reads (receivers, senders), as one layer input for the LRP rules: the
+    elementwise operations a rule applies to its input (sign splits, products with the adjoint, sums, scaling) act
+    on both lists. Together they stand for the concatenated pair [x_i; y_j] without building it: every pair of a
+    receiver holds the same receiver features, so a relevance ``x * W^T s`` summed over the pairs is ``x_i`` times
+    the adjoint of ``s`` summed over the senders (and likewise for the senders)."""
+
+    __slots__ = ("receivers", "senders")
+
+    def __init__(self, receivers: torch.Tensor, senders: torch.Tensor):
+        self.receivers, self.senders = receivers, senders
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.receivers.shape  # the rules read the batch size from it
+
+    def _map(self, other, op):
+        if isinstance(other, PairOfInputs):
+            return PairOfInputs(op(self.receivers, other.receivers), op(self.senders, other.senders))
+        return PairOfInputs(op(self.receivers, other), op(self.senders, other))
+
+    def __mul__(self, other):
+        return self._map(other, lambda a, b: a * b)
+
+    __rmul__ = __mul__
+
+    def __add__(self, other):
+        return self._map(other, lambda a, b: a + b)
+
+    def __lt__(self, other):
+        return self._map(other, lambda a, b: a < b)
+
+    def any(self) -> bool:
+        return bool(self.receivers.any()) or bool(self.senders.any())
+
+    def clamp(self, **bounds):
+        return PairOfInputs(self.receivers.clamp(**bounds), self.senders.clamp(**bounds))
+
+    def new_zeros(self, *size, **kwargs) -> torch.Tensor:
+        return self.receivers.new_zeros(*size, **kwargs)
+
+
+class PairLayer(LinearLayer):
+    """``PairwiseLinear`` as the LRP rules see it: the dense layer on every concatenated pair, ``W [x_i; y_j] + b``
+    with ``W = [W_r, W_s]`` (so a rule's modified weights, W+ or W + gamma W+, act on the concatenated pair as in
+    the seed's interaction network), evaluated per object and broadcast; its input is a ``PairOfInputs``."""
+
+    def __init__(self, module: PairwiseLinear, weight: torch.Tensor, bias: torch.Tensor | None):
+        self.module = module
+        self.weight, self.bias = weight, bias
+        self._modified = {}
+        self.kind = "pair"
+        self.n_receiver = module.receiver.in_features
+
+    @staticmethod
+    def weights_of(module: PairwiseLinear) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return torch.cat([module.receiver.weight, module.sender.weight], dim=1), module.receiver.bias
+
+    def forward(self, x: PairOfInputs, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        w_r, w_s = weight[:, :self.n_receiver], weight[:, self.n_receiver:]
+        out = F.linear(x.receivers, w_r, bias)[:, :, None, :] + F.linear(x.senders, w_s)[:, None, :, :]
+        return out
+
+    def adjoint(self, s: torch.Tensor, weight: torch.Tensor, input_shape=None) -> PairOfInputs:
+        """(batch, receivers, senders, width) -> the transposed map onto each list: per receiver the sum over its
+        pairs, per sender the sum over its pairs."""
+        w_r, w_s = weight[:, :self.n_receiver], weight[:, self.n_receiver:]
+        return PairOfInputs(s.sum(2) @ w_r, s.sum(1) @ w_s)
+
+    def bias_share(self, s: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        return s.reshape(s.shape[0], -1, s.shape[-1]).sum(1) @ bias
 
 
 def _numeric_padding(conv: nn.Module) -> tuple[int, ...]:

@@ -13,9 +13,11 @@ from torch import nn
 from xaugcol.config_models import Bool, ConfigModel, PositiveNumber, validated
 from xaugcol.explain.lrp.lstm import SignalTakeAll
 from xaugcol.explain.lrp.rules import AlphaBeta, Epsilon, Flat, Gamma, Rule, Z, ZBox, ZPlus, rule_from_spec
+from xaugcol.layers import PairwiseLinear
 
 LAYER_TYPES: dict[str, tuple[type[nn.Module], ...]] = {
-    "linear": (nn.Linear,),
+    "linear": (nn.Linear, PairwiseLinear),  # the pair layer is a dense layer on every concatenated pair
+    "pair": (PairwiseLinear,),
     "conv": (nn.Conv1d, nn.Conv2d),
     "conv1d": (nn.Conv1d,),
     "conv2d": (nn.Conv2d,),

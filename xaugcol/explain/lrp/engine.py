@@ -18,7 +18,8 @@ from torch import nn
 
 from xaugcol.explain.lrp.composite import Composite
 from xaugcol.explain.lrp.graph import Program, trace
-from xaugcol.layers import LinearLayer, merge_batch_norm_after, merge_batch_norm_before
+from xaugcol.layers import (LinearLayer, PairLayer, PairwiseLinear, merge_batch_norm_after,
+                            merge_batch_norm_before)
 from xaugcol.explain.lrp.operations import OPERATIONS, Step
 from xaugcol.explain.lrp.rules import Rule, per_jet
 
@@ -82,6 +83,11 @@ class LRP:
             raise ValueError(f"composite: name pattern(s) {unmatched} match no dense or convolution layer; layers: "
                              f"{', '.join(s.name for s in linear)}")
         self.rules: dict[str, Rule] = {s.name: self.composite.rule_for(s.name, s.module, s.is_first) for s in linear}
+        for s in linear:
+            if isinstance(s.module, PairwiseLinear) and not self.rules[s.name].on_pairs:
+                raise ValueError(f"LRP: rule {self.rules[s.name]!r} cannot explain the pair layer {s.name!r} (it needs "
+                                 f"one bounded input or ignores the inputs); give that layer another rule, e.g. "
+                                 f"names: {{'{s.name}': gamma}}")
         self._layers: dict[str, tuple] = {}
 
     def __call__(self, *inputs: torch.Tensor, target: int | None = None, batch_size: int | None = None,
@@ -136,6 +142,11 @@ class LRP:
         if cached is not None and cached[0] == key:
             return cached[1]
         m = step.module
+        if isinstance(m, PairwiseLinear):  # never merged with a batch norm (see graph)
+            w, b = PairLayer.weights_of(m)
+            layer = PairLayer(m, w.detach(), None if b is None else b.detach())
+            self._layers[step.name] = (key, layer)
+            return layer
         w, b = m.weight, m.bias
         if step.bn_after is not None:
             w, b = merge_batch_norm_after(w, b, step.bn_after)

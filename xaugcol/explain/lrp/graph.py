@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch.fx as fx
 from torch import nn
 
-from xaugcol.layers import LEAF_MODULES
+from xaugcol.layers import LEAF_MODULES, PairwiseLinear
 from xaugcol.explain.lrp.operations import OPERATIONS, LRPUnsupportedError, Step
 
 
@@ -80,7 +80,8 @@ def _merge_batch_norms(steps: list[Step], by_node: dict) -> None:
             continue
         parent = s.node.args[0]
         before = by_node.get(parent)
-        if before is not None and before.kind == "linear" and before.bn_after is None and len(parent.users) == 1:
+        if before is not None and before.kind == "linear" and not isinstance(before.module, PairwiseLinear) \
+                and before.bn_after is None and len(parent.users) == 1:
             before.bn_after = s.module  # layer -> bn: the layer computes the normalised output directly
             s.kind = "identity"
             continue

@@ -26,7 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from xaugcol.explain.lrp import lstm as lstm_lrp
-from xaugcol.layers import AtLastReal, Join, RealParticles, SoftestFirst, batch_norm_affine
+from xaugcol.layers import (AtLastReal, Join, PairOfInputs, PairwiseLinear, RealParticles, SoftestFirst,
+                            batch_norm_affine)
 from xaugcol.explain.lrp.rules import per_jet, share
 
 
@@ -100,43 +101,73 @@ class Output(Operation):
 
 
 class Indicator(Operation):
-    """A mask computed from an input (``RealParticles``): piecewise constant, so it takes no relevance; the
-    products with it (``Scale``) are selections."""
+    """A mask computed from an input (``RealParticles``), or any function of masks and constants alone (the mask
+    of real track pairs, the pairs i != j): piecewise constant, so it takes no relevance; the products with it
+    (``Scale``) are selections."""
     kind = "indicator"
     modules = (RealParticles,)
+
+    def claim(self, node, modules, known):
+        step = super().claim(node, modules, known)
+        if step is None and node.op in ("call_function", "call_method") and node.all_input_nodes and \
+                all(known[n].kind in ("indicator", "constant") for n in node.all_input_nodes):
+            return Step(node, self.kind, name=node.name)
+        return step
 
     def backward(self, ctx, step, r, env, give):
         return None
 
 
 class Constant(Operation):
+    """Parameters and buffers read directly, a tensor's shape, dtype and device, and tensors made from those alone
+    (``torch.eye(n)``): they carry no relevance."""
     kind = "constant"
+    METADATA = frozenset({"shape", "dtype", "device"})
+    FACTORIES = frozenset({torch.eye, torch.ones, torch.zeros, torch.arange, torch.full})
 
     def claim(self, node, modules, known):
-        return Step(node, self.kind, name=node.name) if node.op == "get_attr" else None
+        if node.op == "get_attr" or (node.op == "call_function" and node.target is builtins.getattr
+                                     and node.args[1] in self.METADATA) or \
+                (node.op == "call_method" and node.target in ("size", "dim")):
+            return Step(node, self.kind, name=node.name)
+        if node.op == "call_function" and (node.target in self.FACTORIES or node.target is operator.getitem) and \
+                all(known[n].kind == "constant" for n in node.all_input_nodes):
+            return Step(node, self.kind, name=node.name)  # shape[1], eye(shape[1]); a plain getitem of a constant
+        return None
 
     def backward(self, ctx, step, r, env, give):
         return None
 
 
 class Linear(Operation):
-    """Dense and convolution layers (batch norms merged in): the composite's rule for this layer."""
+    """Dense and convolution layers (batch norms merged in), and the pair layer of the Interaction Network (a dense
+    layer on every concatenated pair of two object lists): the composite's rule for this layer."""
     kind = "linear"
-    modules = (nn.Linear, nn.Conv1d, nn.Conv2d)
+    modules = (nn.Linear, nn.Conv1d, nn.Conv2d, PairwiseLinear)
 
     def forward(self, ctx, step, env):
         layer = ctx.merged_weights(step)
-        x = env[step.node.args[0]]
+        x = self._input(step, env)
         if step.bn_before is not None and x.dim() != 2:
             raise ValueError(f"LRP: batch norm before {step.name!r} sees {x.dim()}-d input; only (batch, "
                              f"features) can be merged into a dense layer")
         ctx.state[step.node] = layer
         return layer.forward(x, layer.weight, layer.bias)
 
+    @staticmethod
+    def _input(step, env):
+        if isinstance(step.module, PairwiseLinear):
+            return PairOfInputs(*(env[a] for a in step.node.args[:2]))
+        return env[step.node.args[0]]
+
     def backward(self, ctx, step, r, env, give):
         node = step.node
-        shares = ctx.rules[step.name].apply(ctx.state[node], env[node.args[0]], env[node], r)
-        give(node.args[0], shares.relevance)
+        shares = ctx.rules[step.name].apply(ctx.state[node], self._input(step, env), env[node], r)
+        if isinstance(shares.relevance, PairOfInputs):  # receivers and senders (the same list for track pairs)
+            give(node.args[0], shares.relevance.receivers)
+            give(node.args[1], shares.relevance.senders)
+        else:
+            give(node.args[0], shares.relevance)
         return shares.bias, shares.stabiliser
 
 

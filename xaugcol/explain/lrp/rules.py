@@ -60,6 +60,7 @@ class Rule:
     """A rule for dense and convolution layers."""
 
     name = "rule"
+    on_pairs = True  # whether the rule works on a pair layer's two object lists (``layers.PairOfInputs``)
 
     def apply(self, layer: LinearLayer, x: torch.Tensor, z: torch.Tensor, relevance: torch.Tensor) -> Shares:
         raise NotImplementedError
@@ -219,6 +220,7 @@ class ZBox(Rule):
     against one jet's input)."""
 
     name = "zbox"
+    on_pairs = False
 
     def __init__(self, low, high, stabiliser: float = 1e-6):
         low_t, high_t = torch.as_tensor(low, dtype=torch.float64), torch.as_tensor(high, dtype=torch.float64)
@@ -249,6 +251,8 @@ class ZBox(Rule):
 
 class _InputFree(Rule):
     """Rules that share relevance by the weights alone (the input values do not enter)."""
+
+    on_pairs = False
 
     def __init__(self, stabiliser: float = 1e-6):
         if not stabiliser > 0:
