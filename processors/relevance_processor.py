@@ -23,7 +23,8 @@ IDENTITY = ("run", "luminosityBlock", "event", "fatjet_index", "label", "weight"
 class RelevanceProcessor(processor.ProcessorABC):
     def __init__(self, ensembles: list, methods: tuple, processing: ProcessingConfig, shapes: dict[str, tuple],
                  split: str = "test", batch_size: int = 512, threads: int = 1, classes: tuple = (0, 1),
-                 faithfulness_steps: int = 0, faithfulness_fraction: float = 1.0):
+                 faithfulness_steps: int = 0, faithfulness_fraction: float = 1.0, occlusion_fraction: float = 0.0,
+                 record_activations: bool = False):
         self.ensembles = list(ensembles)
         self.methods = tuple(methods)  # MethodSpec: plain data, the attributors are built on the worker
         self.processing = processing
@@ -34,6 +35,8 @@ class RelevanceProcessor(processor.ProcessorABC):
         self.classes = tuple(classes)  # true classes in the tables (-1: a dataset without truth)
         self.faithfulness_steps = faithfulness_steps  # input-perturbation curves (0: none)
         self.faithfulness_fraction = faithfulness_fraction  # of the explained jets
+        self.occlusion_fraction = occlusion_fraction  # of the explained jets (0: no occlusion)
+        self.record_activations = record_activations  # neuron-activation patterns
         self._members = None
 
     def __getstate__(self):
@@ -73,7 +76,7 @@ class RelevanceProcessor(processor.ProcessorABC):
             for ensemble, members in zip(self.ensembles, self._members):
                 h, c = explain_rows(rows, ensemble, members, self.methods, self.split, self.processing,
                                     self.batch_size, self.classes, self.faithfulness_steps,
-                                    self.faithfulness_fraction)
+                                    self.faithfulness_fraction, self.occlusion_fraction, self.record_activations)
                 hists.update(h)
                 counts[ensemble.name] = {meta["dataset"]: {**c, "chunks": 1, "jets_in_table": len(rows["label"])}}
         finally:

@@ -14,6 +14,7 @@ from torch import nn
 
 from xaugcol.explain.lrp import (LRP, AlphaBeta, Composite, Epsilon, Flat, Gamma, LRPUnsupportedError,
                                  SignalTakeAll, WSquare, Z, ZBox, ZPlus, preset)
+from xaugcol.layers import MaskedReLU
 from xaugcol.models.interaction import InteractionNetwork
 from xaugcol.models.taggers import CNN1D, CNN2D, XAUGDNN, LSTMTagger
 
@@ -309,13 +310,15 @@ def test_cnn1d_padded_slots_are_zero_at_every_block():
     pad = (particles == 0).all(-1)
     assert bool(pad.any())
     seen = []
-    hooks = [m.register_forward_hook(lambda m, i, o: seen.append(o)) for m in model.body if isinstance(m, nn.ReLU)]
+    hooks = [m.register_forward_hook(lambda m, i, o: seen.append((torch.relu(i[0]), o))) for m in model.body
+             if isinstance(m, MaskedReLU)]
     model(particles, xaug)
     for h in hooks:
         h.remove()
-    assert len(seen) == 2 and all(float(o.abs().max()) > 0 for o in seen)
-    for o in seen:  # the ReLU output before the mask is not zero on padding (biases): the mask makes it so
-        assert float(o.transpose(1, 2)[pad].abs().max()) > 0
+    assert len(seen) == 2 and all(float(o.abs().max()) > 0 for _, o in seen)
+    for plain, masked in seen:  # the ReLU of the block is not zero on padding (biases): the mask makes it so
+        assert float(plain.transpose(1, 2)[pad].abs().max()) > 0
+        assert float(masked.transpose(1, 2)[pad].abs().max()) == 0.0
     h = model.features(particles)
     assert float(h.reshape(len(h), 6, 8).transpose(1, 2)[pad].abs().max()) == 0.0
     for first_rule in (Flat(), WSquare(), ZBox(-3.0, 3.0)):

@@ -36,7 +36,8 @@ def study(tmp_path_factory):
     train_ensemble(str(out / "proc" / "jets"), cnn, training, [0, 1], str(out / "cnn2d_xaug"))
     train_ensemble(str(out / "proc" / "jets"), lstm, training, [3], str(out / "lstm"))
     taggers = [out / "cnn2d_xaug", out / "lstm"]
-    result = run_relevance(out / "proc", taggers, out / "rel_iterative", RULES, chunksize=150)
+    result = run_relevance(out / "proc", taggers, out / "rel_iterative", RULES, chunksize=150,
+                           occlusion_fraction=1.0, record_activations=True)
     return out, fileset, taggers, result
 
 
@@ -128,11 +129,12 @@ def test_root_file_matches_and_executors_agree(study, tmp_path):
         features = f["features/cnn2d_xaug/rule_epsilon__member_1__label_0"]
         assert list(features.axis().labels()) == list(result.histograms["features/cnn2d_xaug"].axes["feature"])
     futures = run_relevance(out / "proc", taggers, tmp_path / "futures", RULES, executor="futures", workers=2,
-                            chunksize=150)
+                            chunksize=150, occlusion_fraction=1.0, record_activations=True)
     assert futures.histograms.keys() == result.histograms.keys()
     for key, h in result.histograms.items():
         assert np.array_equal(h.values(flow=True), futures.histograms[key].values(flow=True)), key
     assert futures.summary == result.summary and futures.counts == result.counts
+    assert futures.occlusion == result.occlusion and futures.activations == result.activations
 
 
 def test_bad_configuration_is_named(study, tmp_path):
@@ -284,3 +286,60 @@ def _member_auc(hists, tagger, rule, seed) -> float:
     signal, background = (h[{"label": hist.loc(c)}].values(flow=True) for c in (1, 0))
     below = np.cumsum(background) - background
     return float((signal * (below + 0.5 * background)).sum() / (signal.sum() * background.sum()))
+
+
+def test_occlusion_and_activation_patterns_reach_the_outputs(study):
+    """Each occluded feature's dAUC is the member's binned AUC loss computed directly (the image block or XAUG
+    variable zeroed after scaling); the tables survive the ROOT file; the masking thresholds hold nested sets; the
+    activation patterns of the head's ReLU are those of a direct forward pass."""
+    import json
+
+    from xaugcol.explain import activations, occlusion
+    from xaugcol.explain.relevance_file import read_relevance_histograms
+
+    out, _, taggers, result = study
+    rows = _test_jets(out / "proc" / "jets")
+    written = json.loads((out / "rel_iterative" / "relevance.json").read_text())
+    back = read_relevance_histograms(out / "rel_iterative")
+    ensemble = Ensemble.load(taggers[0])  # cnn2d + XAUG: image blocks and XAUG variables
+    kinds = ensemble.spec.kinds
+    table = result.occlusion[ensemble.name]
+    assert {r["feature"] for r in table["features"]} == set(occlusion.groups_of(kinds))
+    assert occlusion.table(back, ensemble.name, kinds) == {k: v for k, v in table.items() if k != "thresholds"}
+    assert written["occlusion"][ensemble.name]["features"] == table["features"]
+    members = ensemble.load_members()
+    by_feature = {r["feature"]: r for r in table["features"]}
+    for name in ("image:r1c1", "msd"):
+        for k, (seed, model, scalers) in enumerate(members):
+            inputs = model_inputs(rows, ensemble.spec, scalers)
+            tensors = tuple(torch.from_numpy(inputs[n]) for n in ensemble.spec.inputs)
+            with torch.no_grad():
+                base = model(*tensors).numpy()
+                masked = model(*occlusion.occluded(kinds, tensors, {name})).numpy()
+            expected = (_binned_auc(base, rows["label"]) - _binned_auc(masked, rows["label"])) * 100
+            assert by_feature[name]["dauc"]["per_member"][k] == pytest.approx(expected, abs=1e-9)
+    assert by_feature["image:r1c1"]["dauc"]["mean"] > 0.1  # the centre block (the leading prong) matters
+    thresholds = written["occlusion"][ensemble.name]["thresholds"]
+    assert [t["threshold"] for t in thresholds] == list(occlusion.THRESHOLDS)
+    for a, b in zip(thresholds, thresholds[1:]):
+        assert set(a["features"]) <= set(b["features"])
+    for t in thresholds:
+        assert sum(t["dropped"].values()) == len(t["features"])
+        assert set(t["features"]) == {r["feature"] for r in table["features"] if r["dauc"]["mean"] < t["threshold"]}
+
+    naps = written["activations"][ensemble.name]
+    assert activations.patterns(back, ensemble.name) == naps
+    seed, model, scalers = members[0]
+    inputs = model_inputs(rows, ensemble.spec, scalers)
+    tensors = [torch.from_numpy(inputs[n]) for n in ensemble.spec.inputs]
+    with torch.no_grad():
+        hidden = torch.relu(model.head[0](model.join(model.features(tensors[0]), tensors[1]))).numpy()
+    summed = hidden[rows["label"] == 1].sum(axis=0)
+    head = naps["layers"]["head.1"]
+    rna_first = np.array(head["classes"]["signal"]["rna"])  # mean over two members: check the bounds, then one
+    assert head["neurons"] == 16 and rna_first.max() <= 1.0
+    hists = result.histograms[f"nap/{ensemble.name}/head.1"][{"member": hist.loc(seed), "label": hist.loc(1)}]
+    np.testing.assert_allclose(hists.values(), summed, rtol=1e-5)
+    assert 0.0 <= naps["sparsity"]["mean"] <= 1.0 and naps["neurons"] == sum(
+        layer["neurons"] for layer in naps["layers"].values())
+    assert set(written["activations"]) == {"cnn2d_xaug", "lstm"}  # the LSTM's dense head

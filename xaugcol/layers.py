@@ -2,8 +2,8 @@
 see them, a forward map with any weights and its adjoint (the transposed map, which carries relevance shares back
 to the inputs), plus batch-norm merging; and the modules taggers build from that LRP must see whole (leaves of the
 traced graph): ``Join`` (the XAUG join) and the padding-aware pieces of the particle taggers (``RealParticles``,
-``MaskedBatchNorm1d``, ``SoftestFirst``, ``AtLastReal``) and the pair layer of the Interaction Network
-(``PairwiseLinear``). It imports nothing but torch and sits below both the taggers and the LRP engine, so the
+``MaskedBatchNorm1d``, ``MaskedReLU``, ``SoftestFirst``, ``AtLastReal``) and the pair layer of the Interaction
+Network (``PairwiseLinear``). It imports nothing but torch and sits below both the taggers and the LRP engine, so the
 models never import ``explain``."""
 
 from __future__ import annotations
@@ -34,6 +34,21 @@ class PairwiseLinear(nn.Module):
 
     def forward(self, receivers: torch.Tensor, senders: torch.Tensor) -> torch.Tensor:
         return self.receiver(receivers)[:, :, None, :] + self.sender(senders)[:, None, :, :]
+
+
+class MaskedReLU(nn.Module):
+    """A ReLU whose output is zero on padded slots, ``relu(x) * mask`` (``mask`` broadcasting against x; None:
+    every slot), so what a forward hook sees is the activation of real objects only (the neuron-activation
+    patterns of ``xaugcol.explain.activations``); ``channel_axis``: the axis of its neurons (-1 for per-object
+    dense layers, 1 for convolutions). For LRP a ReLU (relevance passes to x)."""
+
+    def __init__(self, channel_axis: int = -1):
+        super().__init__()
+        self.channel_axis = channel_axis
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        h = torch.relu(x)
+        return h if mask is None else h * mask
 
 
 class RealParticles(nn.Module):
@@ -110,7 +125,8 @@ class AtLastReal(nn.Module):
         return torch.gather(sequence, 1, last.view(-1, 1, 1).expand(-1, 1, sequence.shape[2])).squeeze(1)
 
 
-LEAF_MODULES = (Join, RealParticles, MaskedBatchNorm1d, SoftestFirst, AtLastReal, PairwiseLinear)  # traced whole
+LEAF_MODULES = (Join, RealParticles, MaskedBatchNorm1d, SoftestFirst, AtLastReal, PairwiseLinear,
+                MaskedReLU)  # traced whole, never into
 
 
 class LinearLayer:

@@ -36,9 +36,11 @@ def run_relevance(jets: str | Path, taggers, out_dir: str | Path, rules=DEFAULT_
                   skip_bad_files: bool = False, batch_size: int = 512, threads: int = 1, progress: bool = False,
                   scheduler: str | None = None, resume: bool = False, client=None,
                   timeouts: Timeouts = Timeouts(), faithfulness_steps: int = DEFAULT_STEPS,
-                  faithfulness_fraction: float = 1.0, sanity_jets: int = DEFAULT_JETS_PER_CLASS) -> RelevanceResult:
+                  faithfulness_fraction: float = 1.0, sanity_jets: int = DEFAULT_JETS_PER_CLASS,
+                  occlusion_fraction: float = 0.0, record_activations: bool = False) -> RelevanceResult:
     """The relevance processor over the jet tables of the processing output ``jets`` (``chunksize``: jets per
     chunk), explaining ``taggers`` with ``rules`` (``xaugcol.explain.run.explain_tables``)."""
     execution = Execution(executor, workers, chunksize, scheduler, skip_bad_files, progress, timeouts, client)
     return explain_tables(RelevanceProcessor, jets, taggers, out_dir, rules, split, execution, batch_size, threads,
-                          resume, faithfulness_steps, faithfulness_fraction, sanity_jets)
+                          resume, faithfulness_steps, faithfulness_fraction, sanity_jets, occlusion_fraction,
+                          record_activations)

@@ -93,7 +93,7 @@ def removal_logits(model: torch.nn.Module, kinds, inputs: tuple[torch.Tensor, ..
             "reverse": _ranks(-evidence, present)}
     out = {}
     with torch.no_grad():
-        first = _logits(model, inputs, batch_size)
+        first = batch_logits(model, inputs, batch_size)
         for order in ORDERS:
             logits = [first]
             for k in range(1, steps + 1):
@@ -102,7 +102,7 @@ def removal_logits(model: torch.nn.Module, kinds, inputs: tuple[torch.Tensor, ..
                 parts = torch.split(removed, sizes, dim=1)
                 changed = tuple(kind.without_units(x, part, b) for kind, x, part, b
                                 in zip(kinds, inputs, parts, baselines))
-                logits.append(_logits(model, changed, batch_size))
+                logits.append(batch_logits(model, changed, batch_size))
             out[order] = np.stack(logits)
     return out
 
@@ -144,7 +144,7 @@ def curves(hists: dict, tagger: str) -> dict:
     for i, rule in enumerate(h.axes["rule"]):
         if not members or counts[i].sum() == 0:
             continue
-        auc = np.array([[[_binned_auc(counts[i, m, o, signal, s], counts[i, m, o, background, s])
+        auc = np.array([[[binned_auc(counts[i, m, o, signal, s], counts[i, m, o, background, s])
                           for s in range(steps + 1)] for o in range(len(ORDERS))] for m in range(len(members))])
         jets = counts[i].sum(axis=(2, 4))  # (member, order, step)
         margin = summed[i].sum(axis=2) / np.maximum(jets, 1)
@@ -157,9 +157,9 @@ def curves(hists: dict, tagger: str) -> dict:
             "members": members,
             "margin": {o: _mean_spread(relative[:, k]) for k, o in enumerate(ORDERS)},
             "auc": {o: _mean_spread(auc[:, k]) for k, o in enumerate(ORDERS)},
-            "score": {"per_member": score.tolist(), **_scalar(score)},
-            "reverse_gap": {"per_member": gap.tolist(), **_scalar(gap)},
-            "auc_score": {"per_member": auc_score.tolist(), **_scalar(auc_score)},
+            "score": {"per_member": score.tolist(), **member_summary(score)},
+            "reverse_gap": {"per_member": gap.tolist(), **member_summary(gap)},
+            "auc_score": {"per_member": auc_score.tolist(), **member_summary(auc_score)},
         }
     return out
 
@@ -169,7 +169,7 @@ def most_faithful(per_rule: dict) -> str | None:
     return max(per_rule, key=lambda r: per_rule[r]["score"]["mean"]) if per_rule else None
 
 
-def _binned_auc(signal: np.ndarray, background: np.ndarray) -> float:
+def binned_auc(signal: np.ndarray, background: np.ndarray) -> float:
     """P(logit_s > logit_b) + P(equal bin) / 2 from two histograms on the same bins (ties within a bin: half)."""
     s, b = signal.sum(), background.sum()
     if s <= 0 or b <= 0:
@@ -185,7 +185,7 @@ def _mean_spread(values: np.ndarray) -> dict:
             "std": (values.std(axis=0, ddof=1) if len(values) > 1 else np.zeros(values.shape[1:])).tolist()}
 
 
-def _scalar(values: np.ndarray) -> dict:
+def member_summary(values: np.ndarray) -> dict:
     return {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
 
 
@@ -205,7 +205,9 @@ def _uniform(keys: np.ndarray, units: int) -> np.ndarray:
     return (mixed >> np.uint64(11)).astype(np.float64) / float(2 ** 53)
 
 
-def _logits(model, inputs, batch_size: int) -> np.ndarray:
+def batch_logits(model, inputs, batch_size: int) -> np.ndarray:
+    """The model's logits in inference mode, in batches (float64 numpy)."""
     model.eval()
-    parts = [model(*(x[i:i + batch_size] for x in inputs)) for i in range(0, len(inputs[0]), batch_size)]
+    with torch.no_grad():
+        parts = [model(*(x[i:i + batch_size] for x in inputs)) for i in range(0, len(inputs[0]), batch_size)]
     return torch.cat(parts).reshape(-1).double().numpy()

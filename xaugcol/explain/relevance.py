@@ -9,12 +9,13 @@ scalers, so the tagger sees exactly what it was trained on. Methods come as ``Me
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from xaugcol.explain import faithfulness
+from xaugcol.explain import activations, faithfulness, occlusion
 from xaugcol.explain.ensemble import Ensemble
 from xaugcol.explain.histograms import CLASSES, fill_input_maps, fill_relevance, quantise, tagger_histograms
 from xaugcol.explain.methods import MethodSpec
@@ -48,19 +49,25 @@ def empty_counts(rules) -> dict:
 def explain_rows(rows: dict, ensemble: Ensemble, members: list[Explainer], methods: tuple[MethodSpec, ...],
                  split: str, processing, batch_size: int = 512, classes=CLASSES,
                  faithfulness_steps: int = faithfulness.DEFAULT_STEPS,
-                 faithfulness_fraction: float = 1.0) -> tuple[dict, dict]:
+                 faithfulness_fraction: float = 1.0, occlusion_fraction: float = 0.0,
+                 record_activations: bool = False) -> tuple[dict, dict]:
     """Histograms (``xaugcol.explain.histograms``) and counts for the jets of ``rows`` that the ensemble is
     explained on; ``processing``: the configuration of the jet tables. Counts: jets selected, jets skipped for
     NaN/inf inputs, per method the member-jets whose relevance is zero everywhere (left out of every histogram),
     and the summed |output| and |absorbed| (what the method did not attribute), summed over members; the jets
     outside the range the tagger was trained on (``xaugcol.training.domain``). With ``faithfulness_steps`` > 0,
     every member and method's input-perturbation curves too, on the ``faithfulness_fraction`` of the jets
-    (``xaugcol.explain.faithfulness``)."""
+    (``xaugcol.explain.faithfulness``). With ``occlusion_fraction`` > 0, every member's logits with each input
+    feature occluded on that fraction of the jets (``xaugcol.explain.occlusion``); with ``record_activations``,
+    every member's neuron activations on all of them (``xaugcol.explain.activations``), recorded in the one
+    plain forward pass the occlusion starts from."""
     kinds, name = ensemble.spec.kinds, ensemble.name
     names = [m.name for m in methods]
     hists = tagger_histograms(name, kinds, names, processing, classes)
     if faithfulness_steps:
         hists.update(faithfulness.histograms(name, names, faithfulness_steps, classes))
+    if occlusion_fraction:
+        hists.update(occlusion.histograms(name, kinds, classes))
     counts = empty_counts(names)
     keep = ensemble.selection(rows, split)
     finite = np.logical_and.reduce([kind.finite(rows) for kind in kinds])
@@ -74,9 +81,14 @@ def explain_rows(rows: dict, ensemble: Ensemble, members: list[Explainer], metho
     fill_input_maps(hists, name, kinds, rows, processing)
     keys = faithfulness.jet_keys(rows)
     perturbed = faithfulness.subsample(keys, faithfulness_fraction) if faithfulness_steps else None
+    occluded = faithfulness.subsample(keys, occlusion_fraction) if occlusion_fraction else None
+    labels = rows["label"].astype(np.int64)
     for member in members:
         inputs = model_inputs(rows, ensemble.spec, member.scalers)
         tensors = tuple(torch.from_numpy(inputs[k.name]) for k in kinds)
+        if record_activations or occluded is not None:
+            _plain_pass(hists, name, member, kinds, tensors, labels, occluded, record_activations, batch_size,
+                        classes)
         baselines = [k.removal_baseline(member.scalers.get(k.name)) for k in kinds]
         for method in names:
             attribution = member.attributors[method](*tensors, batch_size=batch_size)
@@ -98,3 +110,21 @@ def explain_rows(rows: dict, ensemble: Ensemble, members: list[Explainer], metho
             fill_relevance(hists, name, method, member.seed, kinds, explained, normalised,
                            feature_sums(normalised, kinds), processing)
     return hists, counts
+
+
+def _plain_pass(hists, tagger, member, kinds, tensors, labels, occluded, record, batch_size, classes) -> None:
+    """One forward pass of the member on every jet, its activations recorded (``record``); the occlusion's logits
+    on the ``occluded`` jets (None: no occlusion), starting from that pass's."""
+    recorder = activations.ActivationRecorder(member.model)
+    with recorder if record else nullcontext():
+        logits = faithfulness.batch_logits(member.model, tensors, batch_size)
+    if record and recorder.sites:
+        recorded = recorder.per_jet()
+        if not any(k.startswith(f"nap/{tagger}/") for k in hists):
+            hists.update(activations.histograms(tagger, recorded, classes))
+        activations.fill(hists, tagger, member.seed, labels, recorded)
+    if occluded is not None and occluded.any():
+        chosen = torch.from_numpy(occluded)
+        per_group = occlusion.occlusion_logits(member.model, kinds, tuple(t[chosen] for t in tensors), batch_size,
+                                               unmasked=logits[occluded])
+        occlusion.fill(hists, tagger, member.seed, labels[occluded], per_group)

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xaugcol.atomic import write_json
-from xaugcol.explain import faithfulness
+from xaugcol.explain import activations, faithfulness, occlusion
 from xaugcol.explain.ensemble import Ensemble
 from xaugcol.output_folder import output_lock
 from xaugcol.models.folder import folder_digest
 from xaugcol.explain.histograms import CLASSES, WITH_DATA, pair_histograms, pair_key
+from xaugcol.explain.occlusion import masking_thresholds
 from xaugcol.explain.methods import method_specs
 from xaugcol.explain.relevance import SPLIT_CHOICES, empty_counts
 from xaugcol.explain.relevance_file import RELEVANCE_ROOT, write_relevance_root
@@ -47,6 +48,8 @@ class RelevanceResult:
     summary: dict  # tagger -> rule -> {"classes": {...}, "ranking": [...], "xaug_ranking": [...], "top_pair"}
     ensembles: list
     faithfulness: dict = field(default_factory=dict)  # tagger -> rule -> curves and scores
+    occlusion: dict = field(default_factory=dict)  # tagger -> ranked dAUC table, masking thresholds
+    activations: dict = field(default_factory=dict)  # tagger -> neuron-activation patterns
     skipped_files: list = field(default_factory=list)
     skipped_chunks: list = field(default_factory=list)
 
@@ -54,7 +57,8 @@ class RelevanceResult:
 def explain_tables(processor_class, jets: str | Path, taggers, out_dir: str | Path, rules=DEFAULT_RULES,
                    split: str = "test", execution: Execution = Execution(), batch_size: int = 512, threads: int = 1,
                    resume: bool = False, faithfulness_steps: int = faithfulness.DEFAULT_STEPS,
-                   faithfulness_fraction: float = 1.0, sanity_jets: int = DEFAULT_JETS_PER_CLASS) -> RelevanceResult:
+                   faithfulness_fraction: float = 1.0, sanity_jets: int = DEFAULT_JETS_PER_CLASS,
+                   occlusion_fraction: float = 0.0, record_activations: bool = False) -> RelevanceResult:
     """Explain ``taggers`` on the jet tables of the processing output ``jets`` with ``processor_class`` (the
     relevance processor, handed in by ``xaugcol.runs``), run by coffea's Runner over the tables (parquet): nothing
     is recomputed from the events. ``taggers``: tagger or ensemble folders (or ``Ensemble`` objects); ``rules``:
@@ -64,13 +68,19 @@ def explain_tables(processor_class, jets: str | Path, taggers, out_dir: str | Pa
     ``faithfulness_steps``: removal steps of the input-perturbation curves (``xaugcol.explain.faithfulness``;
     0: none), made on the ``faithfulness_fraction`` of the jets (chosen by a hash of their identity);
     ``sanity_jets``: jets per class of the model-randomisation check of each ensemble's first member
-    (``xaugcol.explain.sanity``; 0: none)."""
+    (``xaugcol.explain.sanity``; 0: none); ``occlusion_fraction``: the share of the jets (hash-chosen) each input
+    feature is occluded on (``xaugcol.explain.occlusion``; 0: none), followed by the multi-feature masking at the
+    seed's thresholds on all of them; ``record_activations``: the neuron-activation patterns of every member
+    (``xaugcol.explain.activations``)."""
     for what, value in (("faithfulness steps", faithfulness_steps), ("sanity-check jets", sanity_jets)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"{what} must be a whole number >= 0, got {value!r}")
     if isinstance(faithfulness_fraction, bool) or not isinstance(faithfulness_fraction, (int, float)) \
             or not 0 < faithfulness_fraction <= 1:
         raise ValueError(f"the faithfulness fraction must be in (0, 1], got {faithfulness_fraction!r}")
+    if isinstance(occlusion_fraction, bool) or not isinstance(occlusion_fraction, (int, float)) \
+            or not 0 <= occlusion_fraction <= 1:
+        raise ValueError(f"the occlusion fraction must be in [0, 1], got {occlusion_fraction!r}")
     ensembles = [t if isinstance(t, Ensemble) else Ensemble.load(t) for t in taggers]
     if not ensembles:
         raise ValueError("no taggers to explain")
@@ -93,13 +103,16 @@ def explain_tables(processor_class, jets: str | Path, taggers, out_dir: str | Pa
         manifest = {"run": "relevance", "methods": [m.fingerprint() for m in methods], "split": split,
                     "batch_size": batch_size, "threads": threads, "chunksize": e.chunksize,
                     "faithfulness_steps": faithfulness_steps, "faithfulness_fraction": faithfulness_fraction,
-                    "sanity_jets": sanity_jets, "processing": processing.as_dict(), "tables": identities,
+                    "sanity_jets": sanity_jets, "occlusion_fraction": occlusion_fraction,
+                    "record_activations": record_activations, "processing": processing.as_dict(),
+                    "tables": identities,
                     "taggers": {t.name: {f"seed_{seed}": folder_digest(f) for seed, f in t.members}
                                 for t in ensembles}}
         with e.session() as e:
             folder, resumed = open_checkpoints(out_dir, manifest, resume)
             instance = processor_class(ensembles, methods, processing, shapes, split, batch_size, threads, classes,
-                                       faithfulness_steps, faithfulness_fraction)
+                                       faithfulness_steps, faithfulness_fraction, occlusion_fraction,
+                                       record_activations)
             output = run_coffea(fileset, instance, e, folder, format="parquet")
         if not output.get("histograms"):
             raise ValueError("no jets to explain: every jet table was empty or skipped"
@@ -108,11 +121,16 @@ def explain_tables(processor_class, jets: str | Path, taggers, out_dir: str | Pa
         result = _write_outputs(out_dir, output, datasets, ensembles, rules)
         sanity = {t.name: ensemble_sanity(t, processed_folder(jets) / "jets", methods, split, sanity_jets)
                   for t in ensembles} if sanity_jets else {}
+        for t in ensembles:  # the multi-feature masking needs every feature's dAUC first: a pass of its own
+            if result.occlusion.get(t.name):
+                result.occlusion[t.name]["thresholds"] = masking_thresholds(
+                    t, processed_folder(jets) / "jets", split, result.occlusion[t.name], batch_size=batch_size)
         write_json(out_dir / RELEVANCE_JSON, {
             "config": {"rules": list(rules), "methods": [m.describe() for m in methods], "split": split,
                        **e.describe(), "batch_size": batch_size, "threads": threads,
                        "faithfulness_steps": faithfulness_steps, "faithfulness_fraction": faithfulness_fraction,
-                       "sanity_jets": sanity_jets,
+                       "sanity_jets": sanity_jets, "occlusion_fraction": occlusion_fraction,
+                       "record_activations": record_activations,
                        "jets": str(processed_folder(jets).resolve()), "processing": processing.as_dict()},
             "taggers": {t.name: {"members": [{"seed": s, "folder": f} for s, f in t.members],
                                  "inputs": list(t.spec.inputs),
@@ -128,6 +146,8 @@ def explain_tables(processor_class, jets: str | Path, taggers, out_dir: str | Pa
             "chunks_from_checkpoints": resumed,
             "relevance": result.summary,
             "faithfulness": result.faithfulness,
+            "occlusion": result.occlusion,
+            "activations": result.activations,
             "sanity": sanity,
             "outputs": {"histograms": RELEVANCE_ROOT},
             "versions": versions(),
@@ -147,8 +167,12 @@ def _write_outputs(out_dir: Path, output: dict, datasets: list, ensembles: list,
     hists = with_top_pairs(hists, ensembles, summary)
     write_relevance_root(out_dir / RELEVANCE_ROOT, hists, summary)
     curves = {e.name: faithfulness.curves(hists, e.name) for e in ensembles}
+    tables = {e.name: occlusion.table(hists, e.name, e.spec.kinds) for e in ensembles}
+    naps = {e.name: activations.patterns(hists, e.name) for e in ensembles}
     return RelevanceResult(hists, counts, summary, ensembles, skipped_chunks=skipped_chunks(output),
-                           faithfulness={name: c for name, c in curves.items() if c})
+                           faithfulness={name: c for name, c in curves.items() if c},
+                           occlusion={name: t for name, t in tables.items() if t},
+                           activations={name: p for name, p in naps.items() if p})
 
 
 def with_top_pairs(hists: dict, ensembles: list, summary: dict) -> dict:

@@ -9,7 +9,7 @@ of a jet as a graph.
 f_R, f_V and f_O are ``depth`` dense layers (``width`` wide, the last De / Do wide), each followed by a ReLU; their
 first layer on a pair is ``PairwiseLinear`` (receiver and sender weights applied per object and broadcast, the same
 map as on the concatenated pair). Padding is masked: a pair counts only when both its objects are real and a track
-only when it is real (multiplications by the real-object masks, before each sum), so empty slots give no
+only when it is real (every ReLU is a ``MaskedReLU`` with the mask of real pairs or tracks), so empty slots give no
 activation and no relevance. Bias-free like the other taggers (``biases``: every layer but the classifier's last).
 
 Defaults as the seed: 60 tracks x 30 features, 5 vertices x 14 features, hidden width 60, De = 20, Do = 24, the
@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from xaugcol.layers import PairwiseLinear, RealParticles
+from xaugcol.layers import MaskedReLU, PairwiseLinear, RealParticles
 from xaugcol.models.taggers import Tagger
 
 
@@ -33,10 +33,12 @@ def _mlp(first: nn.Module, width: int, n_out: int, depth: int, biases: bool) -> 
     return nn.ModuleList(layers)
 
 
-def _run(layers: nn.ModuleList, *inputs: torch.Tensor) -> torch.Tensor:
-    h = torch.relu(layers[0](*inputs))
-    for layer in layers[1:]:
-        h = torch.relu(layer(h))
+def _run(layers: nn.ModuleList, activations: nn.ModuleList, mask: torch.Tensor, *inputs: torch.Tensor) \
+        -> torch.Tensor:
+    """The layers, each followed by its masked ReLU: every pair or object that is not real holds exactly zero."""
+    h = activations[0](layers[0](*inputs), mask)
+    for layer, activation in zip(layers[1:], activations[1:]):
+        h = activation(layer(h), mask)
     return h
 
 
@@ -56,15 +58,18 @@ class InteractionNetwork(Tagger):
             "track": _mlp(nn.Linear(P + 2 * de, width, bias=biases), width, do, depth, biases),
         })
         super().__init__(body, do, n_xaug, use_xaug, list(hidden), dropout, biases)
+        # the activations as modules (no parameters: the weights' names are those of the folders written before)
+        self.activations = nn.ModuleDict({name: nn.ModuleList(MaskedReLU(-1) for _ in range(depth)) for name in body})
         self.real = RealParticles()
         self.n_tracks = n_tracks
 
     def features(self, tracks: torch.Tensor, vertices: torch.Tensor) -> torch.Tensor:
         real_t, real_v = self.real(tracks), self.real(vertices)  # (batch, tracks), (batch, vertices)
         distinct = 1.0 - torch.eye(tracks.shape[1], dtype=tracks.dtype, device=tracks.device)
-        pairs = real_t[:, :, None] * real_t[:, None, :] * distinct  # ordered pairs of real tracks, i != j
-        e_pp = (_run(self.body["track_track"], tracks, tracks) * pairs[..., None]).sum(dim=2)
-        with_vertex = real_t[:, :, None] * real_v[:, None, :]
-        e_pv = (_run(self.body["track_vertex"], tracks, vertices) * with_vertex[..., None]).sum(dim=2)
-        objects = _run(self.body["track"], torch.cat([tracks, e_pp, e_pv], dim=2))
-        return (objects * real_t[..., None]).sum(dim=1)
+        pairs = (real_t[:, :, None] * real_t[:, None, :] * distinct)[..., None]  # real ordered pairs, i != j
+        with_vertex = (real_t[:, :, None] * real_v[:, None, :])[..., None]
+        act = self.activations
+        e_pp = _run(self.body["track_track"], act["track_track"], pairs, tracks, tracks).sum(dim=2)
+        e_pv = _run(self.body["track_vertex"], act["track_vertex"], with_vertex, tracks, vertices).sum(dim=2)
+        objects = _run(self.body["track"], act["track"], real_t[..., None], torch.cat([tracks, e_pp, e_pv], dim=2))
+        return objects.sum(dim=1)

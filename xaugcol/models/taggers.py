@@ -32,7 +32,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from xaugcol.layers import AtLastReal, Join, MaskedBatchNorm1d, RealParticles, SoftestFirst
+from xaugcol.layers import AtLastReal, Join, MaskedBatchNorm1d, MaskedReLU, RealParticles, SoftestFirst
 
 
 def batch_norm(kind, channels: int, **options) -> nn.Module:
@@ -129,7 +129,7 @@ class CNN1D(Tagger):
             kernel = 1 if k == 0 else 3  # a per-particle embedding first, then neighbours in pT order
             layers += [nn.Conv1d(c_in, c_out, kernel_size=kernel, padding=kernel // 2, bias=biases)]
             layers += [batch_norm(norm, c_out, **options)] if batch_norms else []
-            layers.append(nn.ReLU())
+            layers.append(MaskedReLU(channel_axis=1) if mask_padding else nn.ReLU())
             c_in = c_out
         layers.append(nn.Flatten())
         super().__init__(nn.Sequential(*layers), c_in * n_particles, n_xaug, use_xaug, list(hidden), dropout, biases)
@@ -140,10 +140,8 @@ class CNN1D(Tagger):
         if self.real is None:
             return self.body(h)
         mask = self.real(x).unsqueeze(1)  # (batch, 1, particles)
-        for layer in self.body:
-            h = layer(h, mask) if isinstance(layer, MaskedBatchNorm1d) else layer(h)
-            if isinstance(layer, nn.ReLU):
-                h = h * mask  # padded slots: exactly zero after every block
+        for layer in self.body:  # padded slots: exactly zero after every block (the masked ReLUs)
+            h = layer(h, mask) if isinstance(layer, (MaskedBatchNorm1d, MaskedReLU)) else layer(h)
         return h
 
 

@@ -151,6 +151,8 @@ class Explain(ConfigModel):
     faithfulness_steps: NonNegativeInt = 10  # input-perturbation curves (xaugcol.explain.faithfulness); 0: none
     faithfulness_fraction: float = Field(1.0, gt=0, le=1)  # of the explained jets, chosen by a hash
     sanity_jets: NonNegativeInt = 50  # per class, model-randomisation check (xaugcol.explain.sanity); 0: none
+    occlusion_fraction: float = Field(1.0, ge=0, le=1)  # of the explained jets, each feature occluded; 0: none
+    activations: Bool = True  # neuron-activation patterns (xaugcol.explain.activations)
     chunksize: PositiveInt = Field(DEFAULT_CHUNKSIZE, exclude=True)  # the run's settings travel as ``Run``
     executor: str | None = Field(None, exclude=True)
     workers: PositiveInt = Field(1, exclude=True)

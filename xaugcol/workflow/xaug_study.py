@@ -103,7 +103,8 @@ def xaug_study(wf, out: Path) -> list[StudyStage]:
                       erun.executor, erun.workers, erun.chunksize, wf.skip_bad_files, wf.explain.batch_size,
                       progress=ctx.progress, resume=resume, client=ctx.client,
                       faithfulness_steps=wf.explain.faithfulness_steps,
-                      faithfulness_fraction=wf.explain.faithfulness_fraction, sanity_jets=wf.explain.sanity_jets)
+                      faithfulness_fraction=wf.explain.faithfulness_fraction, sanity_jets=wf.explain.sanity_jets,
+                      occlusion_fraction=wf.explain.occlusion_fraction, record_activations=wf.explain.activations)
 
     def read_relevance(ctx):
         ctx.results["relevance"] = json.loads((relevance_dir / RELEVANCE_JSON).read_text())

@@ -26,8 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from xaugcol.explain.lrp import lstm as lstm_lrp
-from xaugcol.layers import (AtLastReal, Join, PairOfInputs, PairwiseLinear, RealParticles, SoftestFirst,
-                            batch_norm_affine)
+from xaugcol.layers import (AtLastReal, Join, MaskedReLU, PairOfInputs, PairwiseLinear, RealParticles,
+                            SoftestFirst, batch_norm_affine)
 from xaugcol.explain.lrp.rules import per_jet, share
 
 
@@ -248,8 +248,8 @@ class Identity(Operation):
 class Pass(Operation):
     """Elementwise activations: relevance passes unchanged (it is zero wherever the output is zero)."""
     kind = "pass"
-    modules = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.CELU, nn.SELU, nn.GELU, nn.SiLU, nn.Softplus,
-               nn.Mish, nn.Hardswish)
+    modules = (nn.ReLU, MaskedReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.CELU, nn.SELU, nn.GELU, nn.SiLU,
+               nn.Softplus, nn.Mish, nn.Hardswish)
     functions = frozenset({torch.relu, F.relu, F.relu6, F.leaky_relu, F.elu, F.gelu, F.silu, F.softplus})
     methods = frozenset({"relu"})
 

@@ -13,7 +13,9 @@ built from a tagger's ``ModelConfig`` by ``from_config``. It says
   (``feature_sums``);
 * which jets it can take (``finite``);
 * the binning of each feature's input value (``binning``) and the (value, relevance) entries of its relevance
-  profiles (``profile_entries``); kinds with a 2D map (the jet image) say so with ``map_axes``.
+  profiles (``profile_entries``); kinds with a 2D map (the jet image) say so with ``map_axes``;
+* what one step of the perturbation curves removes (``removal_unit`` and friends) and what one occlusion masks
+  (``occlusion_groups``, ``occlusion_mask``).
 """
 
 from __future__ import annotations
@@ -165,3 +167,18 @@ class InputKind:
         flat = x.reshape(len(x), -1)
         fill = torch.as_tensor(baseline, dtype=x.dtype, device=x.device).expand_as(flat)
         return torch.where(removed, fill, flat).reshape(x.shape)
+
+    # -- occlusion groups, for feature occlusion (``xaugcol.explain.occlusion``) ---------------------------------
+    # A group is what one occlusion masks in every jet at once, set to zero after scaling (the seed's masking: the
+    # training mean of a standardised feature). By default one feature, the tensor's last axis: an XAUG variable,
+    # or one particle, track or vertex feature in all the jet's slots.
+    def occlusion_groups(self) -> list[str]:
+        return self.feature_names()
+
+    def occlusion_mask(self, groups) -> np.ndarray:
+        """bool, broadcasting against the kind's batch tensor: True for the values the ``groups`` mask."""
+        names = self.occlusion_groups()
+        unknown = sorted(set(groups) - set(names))
+        if unknown:
+            raise ValueError(f"{self.name}: no occlusion group {unknown}; known: {', '.join(names)}")
+        return np.isin(np.array(names), list(groups))

@@ -56,6 +56,22 @@ class ImageInput(InputKind):
             raise ValueError(f"not the image feature: {feature!r}")
         return "image"
 
+    # occlusion groups: a 3 x 3 grid of blocks (rows top to bottom, columns left to right; the leading prong sits in
+    # the centre block, the second prong below it)
+    GRID = 3
+
+    def occlusion_groups(self) -> list[str]:
+        return [f"image:r{r}c{c}" for r in range(self.GRID) for c in range(self.GRID)]
+
+    def occlusion_mask(self, groups) -> np.ndarray:
+        names = self.occlusion_groups()
+        unknown = sorted(set(groups) - set(names))
+        if unknown:
+            raise ValueError(f"image: no occlusion group {unknown}; known: {', '.join(names)}")
+        block = np.arange(self.n_pixels) * self.GRID // self.n_pixels  # each pixel row's (column's) block
+        index = block[:, None] * self.GRID + block[None, :]
+        return np.isin(index, [names.index(g) for g in groups])[None, :, :]  # (1 channel, rows, columns)
+
     removal_unit = "pixel"
 
     def present_units(self, x):

@@ -1,0 +1,126 @@
+"""Neuron-activation patterns (NAPs), the seed's look inside a tagger: how strongly and how often each neuron of
+each layer fires, per class.
+
+Per layer and class, with a_j the activation of neuron j in a jet (summed over the jet's real pairs, tracks,
+particles or pixels for a layer applied per object):
+
+    RNA(j) = sum_jets a_j / max_j' sum_jets a_j'          (relative neural activity; weighted)
+
+and the unweighted RNA from firing counts (the jets and objects where a_j > 0) in place of a_j. Sparsity: the
+fraction of a layer's (or the whole network's) neurons with RNA < 0.2 in both classes, the seed's measure of
+how much of a network its decisions use.
+
+The activations are the outputs of the tagger's ReLUs (``nn.ReLU``, and the ``MaskedReLU`` of the particle and
+track taggers, which is zero on padded slots), recorded by forward hooks during a forward pass the relevance
+processor makes anyway (the one its occlusion starts from): no second pass over the data. An LSTM's gates are not
+ReLUs; its dense head is recorded.
+"""
+
+from __future__ import annotations
+
+import hist
+import numpy as np
+import torch
+from torch import nn
+
+from xaugcol.layers import MaskedReLU
+
+QUIET = 0.2  # the seed's threshold: a neuron with RNA below it counts as quiet
+
+
+def activation_sites(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The tagger's ReLU modules, in the order they were registered (input side first)."""
+    return [(name, m) for name, m in model.named_modules() if isinstance(m, (nn.ReLU, MaskedReLU))]
+
+
+class ActivationRecorder:
+    """Forward hooks on every ReLU of ``model`` while in a ``with`` block: per site, per forward call, the (jets,
+    neurons) activation sums and firing counts."""
+
+    def __init__(self, model: nn.Module):
+        self.sites = activation_sites(model)
+        self.sums: dict[str, list[torch.Tensor]] = {name: [] for name, _ in self.sites}
+        self.fired: dict[str, list[torch.Tensor]] = {name: [] for name, _ in self.sites}
+        self._hooks = []
+
+    def __enter__(self):
+        for name, module in self.sites:
+            axis = getattr(module, "channel_axis", 1)  # nn.ReLU: dense (jets, neurons) or convolution channels
+            self._hooks.append(module.register_forward_hook(self._hook(name, axis)))
+        return self
+
+    def __exit__(self, *exc):
+        for h in self._hooks:
+            h.remove()
+        self._hooks = []
+
+    def _hook(self, name: str, axis: int):
+        def record(module, inputs, out):
+            a = out.detach().movedim(axis, -1).reshape(len(out), -1, out.shape[axis]).double()
+            self.sums[name].append(a.sum(dim=1))
+            self.fired[name].append((a > 0).sum(dim=1).double())
+        return record
+
+    def per_jet(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per site: (jets, neurons) activation sums and firing counts, over all forward calls so far."""
+        return {name: (torch.cat(self.sums[name]).numpy(), torch.cat(self.fired[name]).numpy())
+                for name, _ in self.sites if self.sums[name]}
+
+
+def histograms(tagger: str, recorded: dict, classes) -> dict:
+    """Per layer ``nap/T/<layer>`` sums the activations and ``nap_firing/T/<layer>`` counts the firings, per
+    (member, label, neuron); ``recorded``: what an ``ActivationRecorder`` holds (its widths fix the neuron axes)."""
+    out = {}
+    for site, (a, _) in recorded.items():
+        axes = (hist.axis.IntCategory([], growth=True, name="member", label="seed"),
+                hist.axis.IntCategory(list(classes), name="label", label="class"),
+                hist.axis.Integer(0, a.shape[1], name="neuron", label="neuron"))
+        out[f"nap/{tagger}/{site}"] = hist.Hist(*axes, storage=hist.storage.Double())
+        out[f"nap_firing/{tagger}/{site}"] = hist.Hist(*axes, storage=hist.storage.Double())
+    return out
+
+
+def fill(hists: dict, tagger: str, member: int, labels: np.ndarray, recorded: dict) -> None:
+    for site, (a, n) in recorded.items():
+        neuron = np.broadcast_to(np.arange(a.shape[1]), a.shape).ravel()
+        label = np.repeat(labels, a.shape[1])
+        hists[f"nap/{tagger}/{site}"].fill(member=member, label=label, neuron=neuron, weight=a.ravel())
+        hists[f"nap_firing/{tagger}/{site}"].fill(member=member, label=label, neuron=neuron, weight=n.ravel())
+
+
+def patterns(hists: dict, tagger: str) -> dict:
+    """Per layer and class: the weighted and unweighted RNA (mean over members) and the layer's sparsity in that
+    class; per layer the fraction of neurons quiet in every class; the sparsity of the whole network (all layers
+    pooled; per member, mean and spread). Empty when the run recorded no activations for the tagger."""
+    prefix = f"nap/{tagger}/"
+    sites = [k.removeprefix(prefix) for k in hists if k.startswith(prefix)]
+    if not sites:
+        return {}
+    names = {0: "background", 1: "signal", -1: "data"}
+    layers, quiet_all, total, members = {}, None, 0, None
+    for site in sites:
+        sums, fired = hists[prefix + site], hists[f"nap_firing/{tagger}/{site}"]
+        members, labels = list(sums.axes["member"]), list(sums.axes["label"])
+        a, n = sums.view()[:len(members)], fired.view()[:len(members)]  # (member, label, neuron)
+        rna_w, rna_u = _relative(a), _relative(n)
+        quiet = (rna_w < QUIET).all(axis=1)  # (member, neuron): quiet in every class
+        quiet_all = quiet.sum(axis=1) if quiet_all is None else quiet_all + quiet.sum(axis=1)
+        total += a.shape[-1]
+        layers[site] = {
+            "neurons": int(a.shape[-1]),
+            "classes": {names.get(c, str(c)): {"rna": rna_w[:, j].mean(0).tolist(),
+                                               "rna_unweighted": rna_u[:, j].mean(0).tolist(),
+                                               "sparsity": float((rna_w[:, j] < QUIET).mean())}
+                        for j, c in enumerate(labels)},
+            "sparsity": float(quiet.mean()),
+        }
+    fraction = quiet_all / total
+    return {"members": members, "threshold": QUIET, "layers": layers, "neurons": total,
+            "sparsity": {"per_member": fraction.tolist(), "mean": float(fraction.mean()),
+                         "std": float(fraction.std(ddof=1)) if len(fraction) > 1 else 0.0}}
+
+
+def _relative(summed: np.ndarray) -> np.ndarray:
+    """Each neuron's total over the layer's largest (per member and class); a layer that never fired: 0."""
+    peak = summed.max(axis=-1, keepdims=True)
+    return np.divide(summed, peak, out=np.zeros_like(summed), where=peak > 0)
