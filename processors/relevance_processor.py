@@ -72,16 +72,18 @@ class RelevanceProcessor(processor.ProcessorABC):
         try:
             if self._members is None:
                 self._members = [explainers(e, self.methods) for e in self.ensembles]
-            hists, counts = {}, {}
+            hists, counts, occluded = {}, {}, {}
             for ensemble, members in zip(self.ensembles, self._members):
-                h, c = explain_rows(rows, ensemble, members, self.methods, self.split, self.processing,
-                                    self.batch_size, self.classes, self.faithfulness_steps,
-                                    self.faithfulness_fraction, self.occlusion_fraction, self.record_activations)
+                h, c, o = explain_rows(rows, ensemble, members, self.methods, self.split, self.processing,
+                                       self.batch_size, self.classes, self.faithfulness_steps,
+                                       self.faithfulness_fraction, self.occlusion_fraction, self.record_activations)
                 hists.update(h)
                 counts[ensemble.name] = {meta["dataset"]: {**c, "chunks": 1, "jets_in_table": len(rows["label"])}}
+                if o:
+                    occluded[ensemble.name] = o  # lists of per-jet records: chunks merge by concatenation
         finally:
             torch.set_num_threads(threads)
-        return {"histograms": hists, "counts": counts}
+        return {"histograms": hists, "counts": counts, "occlusion": occluded}
 
     def postprocess(self, accumulator):
         return accumulator

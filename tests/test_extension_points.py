@@ -101,7 +101,7 @@ def test_a_new_input_kind_and_tagger_flow_through_training_and_explaining(subjet
     table = read_tables(jets)
     rows = {k: np.asarray(table[k].to_numpy()) for k in table.fields if k != "dataset"}
     methods = method_specs(["epsilon", "gradient_x_input"])
-    hists, counts = explain_rows(rows, ensemble, explainers(ensemble, methods), methods, "all", ProcessingConfig())
+    hists, counts, _ = explain_rows(rows, ensemble, explainers(ensemble, methods), methods, "all", ProcessingConfig())
     assert counts["jets_selected"] == len(rows["label"])
     features = list(hists["features/prong"].axes["feature"])
     assert features == ["subjet:pt", "subjet:eta", "msd", "tau21"]

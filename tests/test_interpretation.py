@@ -32,10 +32,11 @@ def _one_variable_tagger():
 
 
 def _table(model, kinds, inputs, labels, members=(0,)):
-    hists = occlusion.histograms("t", kinds, (0, 1))
-    for m in members:
-        occlusion.fill(hists, "t", m, labels, occlusion.occlusion_logits(model, kinds, inputs))
-    return occlusion.table(hists, "t", kinds)
+    half = len(labels) // 2  # two chunks: records concatenate
+    records = [occlusion.record(m, labels[part], occlusion.occlusion_logits(
+        model, kinds, tuple(x[part] for x in inputs)), kinds) for m in members
+        for part in (slice(0, half), slice(half, None))]
+    return occlusion.table(records, kinds)
 
 
 def test_occluding_an_unread_feature_costs_nothing_and_the_only_read_one_everything():
@@ -46,26 +47,13 @@ def test_occluding_an_unread_feature_costs_nothing_and_the_only_read_one_everyth
     assert rows["tau21"]["dauc"]["mean"] == 0.0 and rows["n2"]["dauc"]["mean"] == 0.0  # identical logits
     assert rows["tau21"]["dauprc"]["mean"] == 0.0
     logit = model(inputs[0]).detach().numpy()
-    auc = roc_auc_score(labels, logit)
-    assert table["auc"]["mean"] == pytest.approx(auc, abs=2e-3)  # binned in asinh(logit): ties within a bin
-    # masked msd: every logit 0, one bin, AUC exactly 0.5 and precision the signal fraction at every recall
+    assert table["auc"]["mean"] == pytest.approx(roc_auc_score(labels, logit), abs=1e-12)
+    assert table["auprc"]["mean"] == pytest.approx(average_precision_score(labels, logit), abs=1e-12)
+    # masked msd: every logit 0, AUC exactly 0.5 and precision the signal fraction at every recall
     assert rows["msd"]["dauc"]["mean"] == pytest.approx((table["auc"]["mean"] - 0.5) * 100, abs=1e-9)
     assert rows["msd"]["dauprc"]["mean"] == pytest.approx((table["auprc"]["mean"] - labels.mean()) * 100, abs=1e-9)
     assert rows["msd"]["kind"] == "xaug" and table["jets"] == len(labels)
     assert rows["msd"]["dauc"]["std"] == 0.0 and len(rows["msd"]["dauc"]["per_member"]) == 2
-
-
-def test_binned_average_precision_is_sklearns():
-    gen = np.random.default_rng(4)
-    labels = (gen.random(5000) < 0.4).astype(int)
-    logits = gen.normal(size=5000) + 1.5 * labels
-    n, lo, hi = occlusion.ASINH_LOGIT_AXIS
-    edges = np.concatenate([[-np.inf], np.sinh(np.linspace(lo, hi, n + 1)), [np.inf]])
-    signal, background = (np.histogram(logits[labels == c], edges)[0].astype(float) for c in (1, 0))
-    assert occlusion.binned_average_precision(signal, background) == pytest.approx(
-        average_precision_score(labels, logits), abs=2e-3)
-    perfect = occlusion.binned_average_precision(np.array([0, 0, 5.0]), np.array([3.0, 0, 0]))
-    assert perfect == 1.0
 
 
 def test_occlusion_groups_of_each_kind():
@@ -171,3 +159,42 @@ def test_masking_thresholds_drop_nested_sets(tmp_path):
         exact.append(roc_auc_score(block["label"], logits))
     assert rows[0]["auc_none_masked"]["mean"] == pytest.approx(np.mean(exact), abs=1e-12)
     assert VerticesInput(5).occlusion_groups()[0] == "sv:ptrel"
+
+
+def test_a_constant_input_the_tagger_leans_on_is_flagged_as_bias_like():
+    """The seed's warning case by construction: a linear tagger with a large weight on an input that is (nearly)
+    the same for every jet. LRP hands that input a large share (it acts as a bias), occluding it shifts every
+    logit alike (no AUC lost), and its distribution is the same in both classes: flagged. The informative input
+    is not (occlusion costs AUC), nor is an uninformative input the tagger ignores (LRP ranks it last)."""
+    import hist
+
+    from xaugcol.explain.agreement import bias_like, class_distance
+    from xaugcol.explain.lrp import LRP
+
+    gen = torch.Generator().manual_seed(9)
+    labels = (torch.rand(3000, generator=gen) < 0.4).long()
+    x = torch.stack([torch.randn(3000, generator=gen) + 1.5 * labels,  # informative
+                     1.0 + 0.001 * torch.randn(3000, generator=gen),  # the same in both classes, leaned on
+                     torch.randn(3000, generator=gen)], dim=1)  # the same in both classes, ignored
+    model = XAUGDNN(n_xaug=3, hidden=[]).eval()
+    with torch.no_grad():
+        model.head[0].weight.copy_(torch.tensor([[1.0, 3.0, 0.01]]))
+        model.head[0].bias.fill_(-3.0)
+    kinds, labels_np = (XAUGInput(COLUMNS),), labels.numpy()
+    relevance = LRP(model, "epsilon")(x).relevance[0].detach().numpy()
+    normalised = np.abs(relevance) / np.abs(relevance).max(axis=1, keepdims=True)
+    summary = {"classes": {name: {f: {"mean": float(normalised[labels_np == c, k].mean())}
+                                  for k, f in enumerate(COLUMNS)} for name, c in (("signal", 1), ("background", 0))}}
+    table = _table(model, kinds, (x,), labels_np)
+    hists = {}
+    for k, f in enumerate(COLUMNS):
+        h = hist.Hist(hist.axis.StrCategory(["epsilon"], name="rule"), hist.axis.IntCategory([0, 1], name="label"),
+                      hist.axis.Regular(40, -4, 6, name=f), hist.axis.Regular(41, -1.025, 1.025, name="relevance"))
+        h.fill(rule="epsilon", label=labels_np, **{f: x[:, k].numpy(), "relevance": relevance[:, k] * 0})
+        hists[f"profile/t/{f}"] = h
+    assert class_distance(hists, "t", "msd") > 0.4 and class_distance(hists, "t", "n2") < 0.1
+    flagged = bias_like(summary, table, hists, "t")
+    assert [f["feature"] for f in flagged] == ["tau21"]
+    assert flagged[0]["dauc"] < 0.01 and flagged[0]["relevance_rank"] == 1
+    assert bias_like(summary, table, hists, "t", max_distance=0.0) == []  # each condition is needed
+    assert bias_like(summary, table, hists, "t", max_dauc=-1.0) == []

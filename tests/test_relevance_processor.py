@@ -294,6 +294,8 @@ def test_occlusion_and_activation_patterns_reach_the_outputs(study):
     activation patterns of the head's ReLU are those of a direct forward pass."""
     import json
 
+    from sklearn.metrics import roc_auc_score
+
     from xaugcol.explain import activations, occlusion
     from xaugcol.explain.relevance_file import read_relevance_histograms
 
@@ -305,7 +307,6 @@ def test_occlusion_and_activation_patterns_reach_the_outputs(study):
     kinds = ensemble.spec.kinds
     table = result.occlusion[ensemble.name]
     assert {r["feature"] for r in table["features"]} == set(occlusion.groups_of(kinds))
-    assert occlusion.table(back, ensemble.name, kinds) == {k: v for k, v in table.items() if k != "thresholds"}
     assert written["occlusion"][ensemble.name]["features"] == table["features"]
     members = ensemble.load_members()
     by_feature = {r["feature"]: r for r in table["features"]}
@@ -316,7 +317,7 @@ def test_occlusion_and_activation_patterns_reach_the_outputs(study):
             with torch.no_grad():
                 base = model(*tensors).numpy()
                 masked = model(*occlusion.occluded(kinds, tensors, {name})).numpy()
-            expected = (_binned_auc(base, rows["label"]) - _binned_auc(masked, rows["label"])) * 100
+            expected = (roc_auc_score(rows["label"], base) - roc_auc_score(rows["label"], masked)) * 100
             assert by_feature[name]["dauc"]["per_member"][k] == pytest.approx(expected, abs=1e-9)
     assert by_feature["image:r1c1"]["dauc"]["mean"] > 0.1  # the centre block (the leading prong) matters
     thresholds = written["occlusion"][ensemble.name]["thresholds"]
@@ -343,3 +344,28 @@ def test_occlusion_and_activation_patterns_reach_the_outputs(study):
     assert 0.0 <= naps["sparsity"]["mean"] <= 1.0 and naps["neurons"] == sum(
         layer["neurons"] for layer in naps["layers"].values())
     assert set(written["activations"]) == {"cnn2d_xaug", "lstm"}  # the LSTM's dense head
+
+
+def test_occlusion_and_activation_figures_and_report_tables(study, tmp_path):
+    """The occlusion and activation figures are drawn for every tagger that has them, and the report's tables
+    name the most harmful occlusion and each tagger's sparsity."""
+    import json
+
+    from xaugcol.report import html
+    from xaugcol.report.figures import draw_figures, relevance_jobs
+
+    out, _, taggers, _ = study
+    jobs = [j for j in relevance_jobs(out / "rel_iterative", {}, "toy jets", examples=0)
+            if j.section in ("occlusion", "activations")]
+    assert sorted(j.name for j in jobs) == ["activations_cnn2d_xaug", "activations_lstm", "occlusion_cnn2d_xaug",
+                                            "occlusion_lstm"]
+    drawn = draw_figures(jobs, tmp_path / "figures", tmp_path, workers=1)
+    assert sorted(item["stem"] for items in drawn.values() for item in items) == sorted(
+        f"figures/{j.name}" for j in jobs)
+    for j in jobs:
+        assert (tmp_path / "figures" / f"{j.name}.png").stat().st_size > 10_000
+    relevance = json.loads((out / "rel_iterative" / "relevance.json").read_text())
+    text = html.occlusion_tables(relevance) + html.activations_table(relevance)
+    top = relevance["occlusion"]["cnn2d_xaug"]["features"][0]["feature"]
+    assert f"<td class='name'>{top}</td>" in text and "dAUC below" in text
+    assert f"{relevance['activations']['lstm']['sparsity']['mean']:.3f}" in text

@@ -8,8 +8,8 @@ and the same for the area under the precision-recall curve (average precision). 
 says (``InputKind.occlusion_groups`` / ``occlusion_mask``).
 
 * Single-feature occlusion is per-jet work: the relevance processor evaluates every member once per group on its
-  chunk and fills histograms of the logit per (member, group, class), so chunks merge exactly; ``table`` ranks
-  the groups by dAUC (mean and spread over the members).
+  chunk and returns the logits (``record``); ``table`` ranks the groups by dAUC (mean and spread over the
+  members), from exact AUCs.
 * Multi-feature masking (``masking_thresholds``) drops, at each of the seed's thresholds (dAUC below 0.001, 0.005,
   0.01, 0.05 and 1), every group whose mean dAUC lies below it, all together, and records how many groups of each
   kind that drops and the AUC left: a second pass over the explained jets, once the single-feature table is known.
@@ -20,11 +20,10 @@ XAUG variables); ``fraction`` follows a hash-chosen share of the jets.
 
 from __future__ import annotations
 
-import hist
 import numpy as np
 import torch
 
-from xaugcol.explain.faithfulness import ASINH_LOGIT_AXIS, batch_logits, binned_auc, member_summary
+from xaugcol.explain.faithfulness import batch_logits, member_summary
 
 NONE = "(none)"  # the group axis entry of the jets as they are
 THRESHOLDS = (0.001, 0.005, 0.01, 0.05, 1.0)  # the seed's, in dAUC units (percent of AUC)
@@ -66,71 +65,50 @@ def occlusion_logits(model: torch.nn.Module, kinds, inputs: tuple[torch.Tensor, 
     return out
 
 
-def histograms(tagger: str, kinds, classes) -> dict:
-    """``occlusion/T``: jets per (member, label, group, asinh logit), in the axis order the ROOT file's reader
-    (``relevance_file``) rebuilds."""
-    axes = (hist.axis.IntCategory([], growth=True, name="member", label="seed"),
-            hist.axis.IntCategory(list(classes), name="label", label="class"),
-            hist.axis.StrCategory([NONE, *groups_of(kinds)], name="feature", label="occluded feature"),
-            hist.axis.Regular(*ASINH_LOGIT_AXIS, name="asinh_logit", label="asinh(tagger logit)"))
-    return {f"occlusion/{tagger}": hist.Hist(*axes, storage=hist.storage.Double())}
+def record(member: int, labels: np.ndarray, logits: dict[str, np.ndarray], kinds) -> dict:
+    """One chunk's occlusion of one member, as the relevance processor returns it: the jets' labels and a
+    (1 + groups, jets) array of logits, the jets as they are first, then each group (``groups_of`` order).
+    Per-jet logits, not histograms: the seed's thresholds resolve AUC changes of 1e-5, finer than any binning of
+    the logit that would keep a chunk's output small, and lists of records merge by concatenation."""
+    names = [NONE, *groups_of(kinds)]
+    return {"member": int(member), "labels": np.asarray(labels, dtype=np.int8),
+            "logits": np.stack([np.asarray(logits[g], dtype=np.float64) for g in names])}
 
 
-def fill(hists: dict, tagger: str, member: int, labels: np.ndarray, logits: dict[str, np.ndarray]) -> None:
-    h = hists[f"occlusion/{tagger}"]
-    for group, values in logits.items():
-        h.fill(member=member, feature=group, label=labels, asinh_logit=np.arcsinh(values))
+def table(records: list[dict], kinds) -> dict:
+    """The ranked single-feature table from a tagger's records: the AUC and average precision (the area under
+    the precision-recall curve) of the jets as they are, and per group its kind, dAUC and dAUPRC (x 100; per
+    member, mean and spread), most harmful occlusion first. Empty without records or without jets of both
+    classes."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
 
-
-def table(hists: dict, tagger: str, kinds) -> dict:
-    """The ranked single-feature table: the AUC and average precision of the jets as they are, and per group its
-    kind, dAUC and dAUPRC (x 100; per member, mean and spread), most harmful occlusion first. Empty when the run
-    made no occlusion for the tagger or it has no jets of both classes."""
-    key = f"occlusion/{tagger}"
-    if key not in hists:
+    if not records:
         return {}
-    h = hists[key]
-    labels = list(h.axes["label"])
-    if 0 not in labels or 1 not in labels:
-        return {}
-    members, groups = list(h.axes["member"]), list(h.axes["feature"])
-    order = [h.axes.name.index(a) for a in ("member", "feature", "label")]  # the logit axis last, whatever its name
-    view = np.moveaxis(h.view(flow=True), order, [0, 1, 2])
-    counts = view[:len(members), :len(groups), :len(labels)]  # (member, group, label, logit with flow)
-    if counts.sum() == 0:
-        return {}
-    signal, background = labels.index(1), labels.index(0)
-    auc = np.array([[binned_auc(counts[m, g, signal], counts[m, g, background]) for g in range(len(groups))]
-                    for m in range(len(members))])
-    prc = np.array([[binned_average_precision(counts[m, g, signal], counts[m, g, background])
-                     for g in range(len(groups))] for m in range(len(members))])
-    base = groups.index(NONE)
+    names = [NONE, *groups_of(kinds)]
+    members = sorted({r["member"] for r in records})
+    auc, prc, jets = [], [], 0
+    for m in members:
+        mine = [r for r in records if r["member"] == m]
+        labels = np.concatenate([r["labels"] for r in mine])
+        truth = labels >= 0
+        y = labels[truth]
+        if len(np.unique(y)) < 2:
+            return {}
+        logits = np.concatenate([r["logits"] for r in mine], axis=1)[:, truth]
+        auc.append([roc_auc_score(y, row) for row in logits])
+        prc.append([average_precision_score(y, row) for row in logits])
+        jets = len(y)
+    auc, prc = np.array(auc), np.array(prc)  # (member, 1 + groups)
     rows = []
-    for g, name in enumerate(groups):
-        if g == base:
-            continue
-        d_auc, d_prc = (auc[:, base] - auc[:, g]) * 100, (prc[:, base] - prc[:, g]) * 100
+    for g, name in enumerate(names[1:], start=1):
+        d_auc, d_prc = (auc[:, 0] - auc[:, g]) * 100, (prc[:, 0] - prc[:, g]) * 100
         rows.append({"feature": name, "kind": kind_of(kinds, name),
                      "dauc": {"per_member": d_auc.tolist(), **member_summary(d_auc)},
                      "dauprc": {"per_member": d_prc.tolist(), **member_summary(d_prc)}})
     rows.sort(key=lambda r: -r["dauc"]["mean"])
-    return {"members": members, "jets": int(counts[0, base].sum()),
-            "auc": {"per_member": auc[:, base].tolist(), **member_summary(auc[:, base])},
-            "auprc": {"per_member": prc[:, base].tolist(), **member_summary(prc[:, base])}, "features": rows}
-
-
-def binned_average_precision(signal: np.ndarray, background: np.ndarray) -> float:
-    """Average precision (the area under the precision-recall curve as a step sum, sklearn's definition) from
-    two histograms of the score on the same bins: thresholds at the bin edges, from the top down."""
-    total = signal.sum()
-    if total <= 0 or background.sum() <= 0:
-        return float("nan")
-    tp = np.cumsum(signal[::-1])  # signal jets at or above each threshold, highest first
-    fp = np.cumsum(background[::-1])
-    selected = tp + fp
-    precision = np.divide(tp, selected, out=np.ones_like(tp), where=selected > 0)
-    recall_step = signal[::-1] / total
-    return float((recall_step * precision).sum())
+    return {"members": members, "jets": jets,
+            "auc": {"per_member": auc[:, 0].tolist(), **member_summary(auc[:, 0])},
+            "auprc": {"per_member": prc[:, 0].tolist(), **member_summary(prc[:, 0])}, "features": rows}
 
 
 def masking_thresholds(ensemble, jets_folder, split: str, occlusion: dict, thresholds=THRESHOLDS,

@@ -50,7 +50,7 @@ def explain_rows(rows: dict, ensemble: Ensemble, members: list[Explainer], metho
                  split: str, processing, batch_size: int = 512, classes=CLASSES,
                  faithfulness_steps: int = faithfulness.DEFAULT_STEPS,
                  faithfulness_fraction: float = 1.0, occlusion_fraction: float = 0.0,
-                 record_activations: bool = False) -> tuple[dict, dict]:
+                 record_activations: bool = False) -> tuple[dict, dict, list]:
     """Histograms (``xaugcol.explain.histograms``) and counts for the jets of ``rows`` that the ensemble is
     explained on; ``processing``: the configuration of the jet tables. Counts: jets selected, jets skipped for
     NaN/inf inputs, per method the member-jets whose relevance is zero everywhere (left out of every histogram),
@@ -60,14 +60,12 @@ def explain_rows(rows: dict, ensemble: Ensemble, members: list[Explainer], metho
     (``xaugcol.explain.faithfulness``). With ``occlusion_fraction`` > 0, every member's logits with each input
     feature occluded on that fraction of the jets (``xaugcol.explain.occlusion``); with ``record_activations``,
     every member's neuron activations on all of them (``xaugcol.explain.activations``), recorded in the one
-    plain forward pass the occlusion starts from."""
+    plain forward pass the occlusion starts from. Returns (histograms, counts, occlusion records)."""
     kinds, name = ensemble.spec.kinds, ensemble.name
     names = [m.name for m in methods]
     hists = tagger_histograms(name, kinds, names, processing, classes)
     if faithfulness_steps:
         hists.update(faithfulness.histograms(name, names, faithfulness_steps, classes))
-    if occlusion_fraction:
-        hists.update(occlusion.histograms(name, kinds, classes))
     counts = empty_counts(names)
     keep = ensemble.selection(rows, split)
     finite = np.logical_and.reduce([kind.finite(rows) for kind in kinds])
@@ -75,7 +73,7 @@ def explain_rows(rows: dict, ensemble: Ensemble, members: list[Explainer], metho
     keep &= finite
     counts["jets_selected"] = int(keep.sum())
     if not keep.any():
-        return hists, counts
+        return hists, counts, []
     rows = {k: v[keep] for k, v in rows.items()}
     counts.update(outside_counts(rows, ensemble.training_range))
     fill_input_maps(hists, name, kinds, rows, processing)
@@ -83,12 +81,13 @@ def explain_rows(rows: dict, ensemble: Ensemble, members: list[Explainer], metho
     perturbed = faithfulness.subsample(keys, faithfulness_fraction) if faithfulness_steps else None
     occluded = faithfulness.subsample(keys, occlusion_fraction) if occlusion_fraction else None
     labels = rows["label"].astype(np.int64)
+    records: list[dict] = []
     for member in members:
         inputs = model_inputs(rows, ensemble.spec, member.scalers)
         tensors = tuple(torch.from_numpy(inputs[k.name]) for k in kinds)
         if record_activations or occluded is not None:
-            _plain_pass(hists, name, member, kinds, tensors, labels, occluded, record_activations, batch_size,
-                        classes)
+            _plain_pass(hists, records, name, member, kinds, tensors, labels, occluded, record_activations,
+                        batch_size, classes)
         baselines = [k.removal_baseline(member.scalers.get(k.name)) for k in kinds]
         for method in names:
             attribution = member.attributors[method](*tensors, batch_size=batch_size)
@@ -109,12 +108,13 @@ def explain_rows(rows: dict, ensemble: Ensemble, members: list[Explainer], metho
             explained = rows if kept.all() else {k: v[kept] for k, v in rows.items()}
             fill_relevance(hists, name, method, member.seed, kinds, explained, normalised,
                            feature_sums(normalised, kinds), processing)
-    return hists, counts
+    return hists, counts, records
 
 
-def _plain_pass(hists, tagger, member, kinds, tensors, labels, occluded, record, batch_size, classes) -> None:
+def _plain_pass(hists, records, tagger, member, kinds, tensors, labels, occluded, record, batch_size,
+                classes) -> None:
     """One forward pass of the member on every jet, its activations recorded (``record``); the occlusion's logits
-    on the ``occluded`` jets (None: no occlusion), starting from that pass's."""
+    on the ``occluded`` jets (None: no occlusion), starting from that pass's, appended to ``records``."""
     recorder = activations.ActivationRecorder(member.model)
     with recorder if record else nullcontext():
         logits = faithfulness.batch_logits(member.model, tensors, batch_size)
@@ -127,4 +127,4 @@ def _plain_pass(hists, tagger, member, kinds, tensors, labels, occluded, record,
         chosen = torch.from_numpy(occluded)
         per_group = occlusion.occlusion_logits(member.model, kinds, tuple(t[chosen] for t in tensors), batch_size,
                                                unmasked=logits[occluded])
-        occlusion.fill(hists, tagger, member.seed, labels[occluded], per_group)
+        records.append(occlusion.record(member.seed, labels[occluded], per_group, kinds))

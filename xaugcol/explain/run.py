@@ -24,6 +24,7 @@ from xaugcol.explain.ensemble import Ensemble
 from xaugcol.output_folder import output_lock
 from xaugcol.models.folder import folder_digest
 from xaugcol.explain.histograms import CLASSES, WITH_DATA, pair_histograms, pair_key
+from xaugcol.explain.agreement import bias_like
 from xaugcol.explain.occlusion import masking_thresholds
 from xaugcol.explain.methods import method_specs
 from xaugcol.explain.relevance import SPLIT_CHOICES, empty_counts
@@ -122,9 +123,12 @@ def explain_tables(processor_class, jets: str | Path, taggers, out_dir: str | Pa
         sanity = {t.name: ensemble_sanity(t, processed_folder(jets) / "jets", methods, split, sanity_jets)
                   for t in ensembles} if sanity_jets else {}
         for t in ensembles:  # the multi-feature masking needs every feature's dAUC first: a pass of its own
-            if result.occlusion.get(t.name):
-                result.occlusion[t.name]["thresholds"] = masking_thresholds(
-                    t, processed_folder(jets) / "jets", split, result.occlusion[t.name], batch_size=batch_size)
+            table = result.occlusion.get(t.name)
+            if table:
+                table["thresholds"] = masking_thresholds(t, processed_folder(jets) / "jets", split, table,
+                                                         batch_size=batch_size)
+                table["bias_like"] = {rule: bias_like(result.summary[t.name][rule], table, result.histograms,
+                                                      t.name) for rule in rules}
         write_json(out_dir / RELEVANCE_JSON, {
             "config": {"rules": list(rules), "methods": [m.describe() for m in methods], "split": split,
                        **e.describe(), "batch_size": batch_size, "threads": threads,
@@ -167,7 +171,8 @@ def _write_outputs(out_dir: Path, output: dict, datasets: list, ensembles: list,
     hists = with_top_pairs(hists, ensembles, summary)
     write_relevance_root(out_dir / RELEVANCE_ROOT, hists, summary)
     curves = {e.name: faithfulness.curves(hists, e.name) for e in ensembles}
-    tables = {e.name: occlusion.table(hists, e.name, e.spec.kinds) for e in ensembles}
+    records = output.get("occlusion") or {}
+    tables = {e.name: occlusion.table(records.get(e.name, []), e.spec.kinds) for e in ensembles}
     naps = {e.name: activations.patterns(hists, e.name) for e in ensembles}
     return RelevanceResult(hists, counts, summary, ensembles, skipped_chunks=skipped_chunks(output),
                            faithfulness={name: c for name, c in curves.items() if c},

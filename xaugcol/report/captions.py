@@ -30,6 +30,17 @@ CAPTIONS = {
                     "logit before removal times the logit, averaged over jets) relative to before removal; right, "
                     "the AUC. A faithful explanation makes the solid curve fall below the random one; the score is "
                     "the area between them. Bands: spread over the ensemble members.",
+    "occlusion": "{tagger}: feature occlusion, as the seed measures it. Left, each input feature set to zero "
+                 "after scaling in every jet (for a track or vertex feature in all tracks or vertices; the image in "
+                 "3 x 3 blocks) and the AUC lost, x 100 (bars: mean over the ensemble members, error bars: their "
+                 "spread; colour: the input kind). Right, the same features by their mean normalised relevance "
+                 "under {rule} against the AUC lost: features far right and at zero are relevant to LRP but not "
+                 "needed; circled, those also distributed alike in both classes, which act like a bias.",
+    "activations": "{tagger}: neuron-activation patterns. Per layer (a row, the input side on top; in brackets the "
+                   "fraction of its neurons below RNA 0.2) and neuron, the relative neural activity: the neuron's "
+                   "activation summed over the jets (and their tracks, pairs or particles) of the class, over the "
+                   "layer's most active neuron; left signal, right background. Dark neurons take little part in "
+                   "the decisions.",
     "examples": "{tagger}, {rule}, first ensemble member: the relevance of single test jets of each class, per "
                 "input. " + NEGATIVE,
 }

@@ -25,7 +25,7 @@ from xaugcol.report.captions import CAPTIONS
 FIGURES_JSON = "figures.json"
 # rough drawing time of a figure by section (relative), to hand the longest tasks out first
 COST = {"inputs": 5.0, "examples": 2.0, "profiles": 1.5, "heatmaps": 1.0, "relevance": 1.0, "pairs": 0.7,
-        "performance": 1.0, "faithfulness": 0.5}
+        "performance": 1.0, "faithfulness": 0.5, "occlusion": 0.7, "activations": 0.7}
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,14 @@ def relevance_jobs(relevance_folder, taggers: dict, sample: str, examples: int =
                               CAPTIONS["faithfulness"].format(tagger=name, units=units), "draw_faithfulness",
                               {"relevance": str(relevance_folder), "tagger": name, "sample": sample,
                                "units": units}))
+    common = {"relevance": str(relevance_folder), "sample": sample}
+    for name in relevance.get("occlusion") or {}:
+        rule = _occlusion_rule(relevance)
+        jobs.append(FigureJob("occlusion", f"occlusion_{name}", CAPTIONS["occlusion"].format(tagger=name, rule=rule),
+                              "draw_occlusion", {**common, "tagger": name, "rule": rule}))
+    for name in relevance.get("activations") or {}:
+        jobs.append(FigureJob("activations", f"activations_{name}", CAPTIONS["activations"].format(tagger=name),
+                              "draw_activations", {**common, "tagger": name}))
     method = _example_method(relevance)
     jets = Path(relevance["config"]["jets"]) / "jets"
     if examples and jets.is_dir():
@@ -179,6 +187,12 @@ def _relevance(folder: str, tagger: str | None = None):
     return read_relevance_histograms(folder, tagger), json.loads((Path(folder) / "relevance.json").read_text())
 
 
+@functools.cache
+def json_of(folder: str) -> dict:
+    """relevance.json of a relevance output, without its histograms."""
+    return json.loads((Path(folder) / "relevance.json").read_text())
+
+
 def _kind_groups(relevance: dict, tagger: str) -> list[list[str]]:
     """A joined tagger's features in two groups, its own kind's and the XAUG variables: their relevance differs
     by orders of magnitude (a summed image against single variables), so each gets its own scale."""
@@ -254,6 +268,26 @@ def draw_faithfulness(stem, relevance, tagger, sample, units):
 
     _, full = _relevance(relevance, tagger)
     return plot_faithfulness(full["faithfulness"].get(tagger), tagger, stem, sample, units)
+
+
+def _occlusion_rule(relevance: dict) -> str:
+    """The method the occlusion ranking is compared with: LRP-gamma where the run has it (the seed's), else the
+    first."""
+    rules = relevance["config"]["rules"]
+    return next((r for r in rules if r.startswith("gamma")), rules[0])
+
+
+def draw_occlusion(stem, relevance, tagger, rule, sample):
+    from xaugcol.plotting.interpretation import plot_occlusion
+
+    full = json_of(relevance)
+    return plot_occlusion(full["occlusion"].get(tagger), full["relevance"].get(tagger), rule, tagger, stem, sample)
+
+
+def draw_activations(stem, relevance, tagger, sample):
+    from xaugcol.plotting.interpretation import plot_activations
+
+    return plot_activations(json_of(relevance)["activations"].get(tagger), tagger, stem, sample)
 
 
 def draw_examples(stem, ensemble, jets, method, sample, per_class, processing, split="test"):

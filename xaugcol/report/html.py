@@ -24,6 +24,8 @@ SECTIONS = {
     "pairs": "The two most relevant XAUG variables",
     "heatmaps": "Image heat maps",
     "faithfulness": "Faithfulness: input-perturbation curves",
+    "occlusion": "Feature occlusion against LRP",
+    "activations": "Neuron-activation patterns",
     "examples": "Example jets",
 }
 METRICS = (("auc", "AUC"), ("sig_eff_at_bkg_0.01", "sig. eff. at 1 % bkg."), ("sig_eff_at_bkg_0.1", "sig. eff. at 10 % bkg."))
@@ -158,6 +160,60 @@ def faithfulness_table(relevance: dict) -> str:
             "</p><table>" + "".join(rows) + "</table>")
 
 
+def occlusion_tables(relevance: dict) -> str:
+    """Per tagger: the most harmful occlusions, the multi-feature masking at the seed's thresholds, and the
+    features flagged as acting like a bias (``xaugcol.explain.occlusion``, ``xaugcol.explain.agreement``)."""
+    tables = relevance.get("occlusion") or {}
+    if not tables:
+        return ""
+    parts = [heading("Feature occlusion") +
+             "<p>Each input feature set to zero after scaling in every jet (a track or vertex feature in all "
+             "tracks or vertices, an image block, an XAUG variable), as the seed does: dAUC = (AUC<sub>0</sub> "
+             "&minus; AUC) &times; 100 and the same for the area under the precision-recall curve, mean &plusmn; "
+             "spread over the ensemble members. Then the multi-feature masking of the seed: at each threshold "
+             "every feature whose dAUC lies below it is masked, all together.</p>"]
+    for name, t in tables.items():
+        rows = ["<tr><th>feature</th><th>kind</th><th>dAUC</th><th>dAUPRC</th></tr>"]
+        rows += [f"<tr><td class='name'>{escape(r['feature'])}</td><td class='name'>{escape(r['kind'])}</td>"
+                 f"<td>{_pm(r['dauc'], 3)}</td><td>{_pm(r['dauprc'], 3)}</td></tr>" for r in t["features"][:TOP_FEATURES]]
+        parts.append(f"<h3>{escape(name)}: AUC {_pm(t['auc'])}, {t['jets']} jets</h3><table>" + "".join(rows)
+                     + "</table>")
+        if t.get("thresholds"):
+            kinds = list(t["thresholds"][0]["dropped"])
+            head = "".join(f"<th>{escape(k)} dropped</th>" for k in kinds)
+            rows = [f"<tr><th>dAUC below</th>{head}<th>AUC, all dropped masked</th><th>dAUC</th></tr>"]
+            rows += [f"<tr><td>{r['threshold']:g}</td>" + "".join(
+                f"<td>{r['dropped'][k]} / {r['of'][k]}</td>" for k in kinds) +
+                f"<td>{_pm(r['auc'])}</td><td>{_pm(r['dauc'], 3)}</td></tr>" for r in t["thresholds"]]
+            parts.append("<table>" + "".join(rows) + "</table>")
+        flagged = {rule: f for rule, f in (t.get("bias_like") or {}).items() if f}
+        if flagged:
+            items = "; ".join(f"{escape(rule)}: " + ", ".join(
+                f"{escape(f['feature'])} (relevance rank {f['relevance_rank']}, dAUC {f['dauc']:.4f}, class "
+                f"distance {f['class_distance']:.3f})" for f in fs) for rule, fs in flagged.items())
+            parts.append(f"<p><b>Acting like a bias</b> (ranked high by the method, no AUC lost when occluded, "
+                         f"distributed alike in both classes): {items}.</p>")
+    return "\n".join(parts)
+
+
+def activations_table(relevance: dict) -> str:
+    """Per tagger, the sparsity of its neuron-activation patterns (``xaugcol.explain.activations``)."""
+    naps = relevance.get("activations") or {}
+    if not naps:
+        return ""
+    rows = ["<tr><th>tagger</th><th>neurons</th><th>quiet in both classes (RNA &lt; 0.2)</th>"
+            "<th>quietest layer</th></tr>"]
+    for name, p in naps.items():
+        quietest = max(p["layers"], key=lambda k: p["layers"][k]["sparsity"])
+        rows.append(f"<tr><td class='name'>{escape(name)}</td><td>{p['neurons']}</td><td>{_pm(p['sparsity'], 3)}"
+                    f"</td><td class='name'>{escape(quietest)} ({p['layers'][quietest]['sparsity']:.0%})</td></tr>")
+    return (heading("Neuron-activation patterns") +
+            "<p>Relative neural activity of each ReLU neuron, RNA = its activation summed over the jets of a "
+            "class over its layer's most active neuron's; the share of neurons below 0.2 in both classes "
+            "(mean &plusmn; spread over members) measures how much of the network its decisions use.</p><table>"
+            + "".join(rows) + "</table>")
+
+
 def sanity_table(relevance: dict) -> str:
     """Per tagger and method, the model-randomisation check (``xaugcol.explain.sanity``): the rank correlation
     with the trained tagger's relevance after the output layer and after every layer is re-initialised."""
@@ -190,7 +246,8 @@ def relevance_section(relevance: dict, taggers: dict) -> str:
              f"&Sigma;|logit &minus; &Sigma;R<sub>inputs</sub>| / &Sigma;|logit|: the part of the explained logit "
              f"that biases and stabilisers took instead of the inputs. Above 100 % the inputs' relevance and the "
              f"biases' cancel in part.</p>" + counts_table(relevance) + outside_table(relevance)
-             + faithfulness_table(relevance) + sanity_table(relevance),
+             + faithfulness_table(relevance) + sanity_table(relevance) + occlusion_tables(relevance)
+             + activations_table(relevance),
              heading("Ranking by mean normalised relevance") +
              "<p>Per jet, every relevance is divided by the largest absolute one; per input the absolute "
              "normalised relevance is summed (over pixels, over particles) and averaged over jets. "

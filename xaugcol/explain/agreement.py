@@ -1,0 +1,71 @@
+"""Where relevance and occlusion disagree: the seed's warning case, automated.
+
+The seed found ``track_quality`` among the features LRP ranked highest while masking it cost the Interaction
+Network nothing, and its distribution was nearly the same for H->bb and QCD jets: a feature that carries relevance
+without carrying information acts like a bias (a constant input the network leans on, which LRP has to hand its
+share of the output). A feature is flagged for an explanation method when
+
+* LRP ranks it high: among the ``top`` most relevant features (mean normalised relevance, in either class);
+* occlusion shows no loss: its mean dAUC is below ``max_dauc`` (x 100, the occlusion table's unit);
+* its input distribution is nearly the same in both classes: the total-variation distance between the normalised
+  signal and background histograms of its value (per jet, or per real object for a track or particle feature)
+  is below ``max_distance``.
+
+Features without a value histogram (image blocks) are never flagged. A retraining without the flagged features
+(``xaugcol.training.pruning``) tells whether the tagger needed them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+TOP_FRACTION = 0.25  # "ranked high": the top quarter of the features (at least one)
+MAX_DAUC = 0.01  # dAUC x 100: an AUC loss below 1e-4
+MAX_DISTANCE = 0.1  # total-variation distance between the classes' value distributions
+
+
+def class_distance(hists: dict, tagger: str, feature: str) -> float | None:
+    """Total-variation distance, 0.5 sum |p_signal - p_background|, between the classes' value histograms of a
+    feature (from its relevance profile, which counts every jet or object explained); None without one."""
+    h = hists.get(f"profile/{tagger}/{feature}")
+    if h is None:
+        return None
+    labels = list(h.axes["label"])
+    if 0 not in labels or 1 not in labels:
+        return None
+    rule = list(h.axes["rule"])[0]  # every method's profile counts the same entries
+    counts = h[{"rule": rule}].project("label", h.axes[2].name).values(flow=True)  # (label, value bins + flow)
+    signal, background = counts[labels.index(1)], counts[labels.index(0)]
+    if signal.sum() <= 0 or background.sum() <= 0:
+        return None
+    return float(0.5 * np.abs(signal / signal.sum() - background / background.sum()).sum())
+
+
+def bias_like(summary: dict, occlusion: dict, hists: dict, tagger: str, top_fraction: float = TOP_FRACTION,
+              max_dauc: float = MAX_DAUC, max_distance: float = MAX_DISTANCE) -> list[dict]:
+    """The flagged features of one tagger for one method (``summary``: its entry of the relevance summary, with
+    ``classes``; ``occlusion``: the tagger's occlusion table), each with its relevance rank, dAUC and class
+    distance; empty without an occlusion table."""
+    rows = {r["feature"]: r for r in occlusion.get("features", [])}
+    if not rows:
+        return []
+    classes = {c: v for c, v in summary["classes"].items() if c in ("signal", "background")}
+    if not classes:
+        return []
+    names = list(next(iter(classes.values())))
+    top = max(1, int(np.ceil(top_fraction * len(names))))
+    rank = {}
+    for stats in classes.values():  # the best place a feature takes in either class
+        means = [stats[f]["mean"] if stats[f]["mean"] is not None else -np.inf for f in names]
+        for place, k in enumerate(np.argsort(-np.asarray(means), kind="stable")):
+            rank[names[k]] = min(rank.get(names[k], place), place)
+    flagged = []
+    for name in names:
+        if name not in rows or rank[name] >= top:
+            continue
+        d_auc = rows[name]["dauc"]["mean"]
+        distance = class_distance(hists, tagger, name)
+        if d_auc < max_dauc and distance is not None and distance < max_distance:
+            flagged.append({"feature": name, "relevance_rank": rank[name] + 1, "dauc": d_auc,
+                            "class_distance": distance})
+    return flagged

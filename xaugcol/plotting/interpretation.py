@@ -1,0 +1,100 @@
+"""Figures of the seed's interpretation methods, drawn from relevance.json: the occlusion ranking beside the LRP
+ranking (``plot_occlusion``) and the neuron-activation patterns (``plot_activations``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from xaugcol.plotting.style import Margins, colorbar, figure, hbars, label, panel_title, save, text_width
+
+KIND_COLOURS = {"tracks": "#3f90da", "vertices": "#ffa90e", "xaug": "#832db6", "particles": "#bd1f01",
+                "image": "#94a4a2"}
+SHOWN = 25  # features in the ranking panel
+
+
+def plot_occlusion(table: dict, relevance: dict | None, rule: str | None, tagger: str, out_stem,
+                   sample: str) -> list[Path] | None:
+    """Left: the features ranked by dAUC when each is occluded (mean over members, spread as error bars, coloured
+    by kind; the most harmful ``SHOWN``); right: each feature's mean normalised relevance under ``rule`` (both
+    classes averaged) against its dAUC, the features flagged as acting like a bias circled. ``relevance``: the
+    tagger's entry of relevance.json's ``relevance``; None: the left panel alone."""
+    rows = table.get("features") if table else None
+    if not rows:
+        return None
+    shown = rows[:SHOWN][::-1]
+    names = [r["feature"] for r in shown]
+    margins = Margins(left=text_width(names, 12) + 0.5, right=0.4, bottom=1.0, top=0.5,
+                                       wspace=1.6, hspace=1.0)
+    panels = 2 if relevance and rule in relevance else 1
+    fig, axes = figure(panels, width=8.0, height=max(6.0, 0.32 * len(shown) + 1.5), margins=margins)
+    ax = axes[0, 0]
+    y = np.arange(len(shown))
+    hbars(ax, y, [r["dauc"]["mean"] for r in shown], 0.7, [KIND_COLOURS.get(r["kind"], "grey") for r in shown],
+          xerr=[r["dauc"]["std"] for r in shown])
+    ax.set_yticks(y, names, fontsize=12)
+    ax.set_ylim(-0.7, len(shown) - 0.3)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel(r"$\Delta$AUC $\times$ 100 when occluded")
+    panel_title(ax, f"{tagger}: AUC {table['auc']['mean']:.4f}")
+    for kind in sorted({r["kind"] for r in rows}):
+        ax.plot([], [], "s", color=KIND_COLOURS.get(kind, "grey"), label=kind)
+    ax.legend(loc="lower right", fontsize=11)
+    if panels == 2:
+        _relevance_against_occlusion(axes[0, 1], rows, relevance[rule], rule,
+                                     {f["feature"] for f in table.get("bias_like", {}).get(rule, [])})
+    label(ax, sample, axes[0, -1])
+    return save(fig, out_stem)
+
+
+def _relevance_against_occlusion(ax, rows: list[dict], summary: dict, rule: str, flagged: set) -> None:
+    classes = [c for c in ("signal", "background") if c in summary["classes"]]
+    for r in rows:
+        values = [summary["classes"][c].get(r["feature"], {}).get("mean") for c in classes]
+        values = [v for v in values if v is not None]
+        if not values:
+            continue
+        x, y = float(np.mean(values)), r["dauc"]["mean"]
+        ax.plot(x, y, "o", color=KIND_COLOURS.get(r["kind"], "grey"), markersize=7)
+        if r["feature"] in flagged:
+            ax.plot(x, y, "o", markersize=16, markerfacecolor="none", markeredgecolor="black", markeredgewidth=1.5)
+            ax.annotate(r["feature"], (x, y), textcoords="offset points", xytext=(8, 8), fontsize=11)
+    ax.set_yscale("symlog", linthresh=1e-3)
+    ax.set_xlim(left=0)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xlabel(f"mean normalised relevance ({rule})")
+    ax.set_ylabel(r"$\Delta$AUC $\times$ 100")
+    panel_title(ax, "circled: high relevance, no AUC lost,\nsame in both classes (acts like a bias)")
+
+
+def plot_activations(patterns: dict, tagger: str, out_stem, sample: str) -> list[Path] | None:
+    """Heat maps of the relative neural activity (weighted RNA) of every neuron, one row per layer (input side at
+    the top), for signal (left) and background (right); the sparsity of each layer at its right."""
+    layers = patterns.get("layers") if patterns else None
+    if not layers:
+        return None
+    classes = [c for c in ("signal", "background") if all(c in v["classes"] for v in layers.values())]
+    if not classes:
+        return None
+    names = list(layers)
+    width = max(v["neurons"] for v in layers.values())
+    margins = Margins(left=text_width(names, 12) + 0.5, right=1.4, bottom=1.0, top=0.5,
+                                       wspace=text_width(names, 12) + 1.2, hspace=1.0)
+    fig, axes = figure(len(classes), width=8.0, height=max(5.0, 0.45 * len(names) + 2.0), margins=margins)
+    image = None
+    for ax, cls in zip(axes[0], classes):
+        grid = np.full((len(names), width), np.nan)
+        for k, name in enumerate(names):
+            rna = layers[name]["classes"][cls]["rna"]
+            grid[k, :len(rna)] = rna
+        image = ax.imshow(grid, aspect="auto", cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_yticks(range(len(names)), [f"{n} ({layers[n]['classes'][cls]['sparsity']:.0%})" for n in names],
+                      fontsize=11)
+        ax.set_xlabel("neuron")
+        counts = np.array([layers[n]["neurons"] for n in names])
+        sparsity = np.dot([layers[n]["classes"][cls]["sparsity"] for n in names], counts) / counts.sum()
+        panel_title(ax, f"{tagger}, {cls}: {sparsity:.0%} of neurons below RNA {patterns['threshold']:g}")
+    colorbar(fig, image, axes[0, -1], "relative neural activity")
+    label(axes[0, 0], sample, axes[0, -1])
+    return save(fig, out_stem)
