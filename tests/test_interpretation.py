@@ -198,3 +198,44 @@ def test_a_constant_input_the_tagger_leans_on_is_flagged_as_bias_like():
     assert flagged[0]["dauc"] < 0.01 and flagged[0]["relevance_rank"] == 1
     assert bias_like(summary, table, hists, "t", max_distance=0.0) == []  # each condition is needed
     assert bias_like(summary, table, hists, "t", max_dauc=-1.0) == []
+
+
+def test_preloading_masking_and_the_comparison_with_the_baseline(tmp_path):
+    """A retraining preloaded from the baseline at a vanishing learning rate is the baseline (fidelity 1, the
+    baseline's validation AUC after its first epoch); a masked feature never reaches the tagger; from scratch the
+    retrained tagger differs from the baseline (fidelity below 1)."""
+    from xaugcol.explain.ensemble import Ensemble
+    from xaugcol.models.registry import ModelConfig
+    from xaugcol.processing.runner import load_fileset
+    from xaugcol.runs import run_processing
+    from xaugcol.sources.toy import run_toy
+    from xaugcol.training.data import JetTables, model_inputs
+    from xaugcol.training.pruning import reach, retrain
+    from xaugcol.training.train import TrainConfig, train_ensemble
+
+    run_toy(tmp_path / "gen", 300, seed=5)
+    run_processing(load_fileset(tmp_path / "gen" / "fileset.json"), tmp_path / "proc", chunksize=300)
+    jets = tmp_path / "proc" / "jets"
+    base = ModelConfig("dnn", xaug=True, architecture={"hidden": [16]})
+    training = TrainConfig(epochs=3, batch_size=64)
+    train_ensemble(str(jets), base, training, [0, 1], str(tmp_path / "base"))
+    frozen = TrainConfig(epochs=1, batch_size=64, learning_rate=1e-12)
+    same = retrain(jets, base, tmp_path / "base", frozen, [0, 1], tmp_path / "same", preload=True)
+    assert same["fidelity"]["mean"] > 1 - 1e-6 and same["reached_baseline"] == 2
+    assert same["epochs_to_baseline"]["mean"] == 1.0 and same["parameters"] == 16 * 16 + 16 + 1
+    scratch = retrain(jets, base, tmp_path / "base", frozen, [0, 1], tmp_path / "scratch")
+    assert scratch["fidelity"]["mean"] < 0.99 and not scratch["preloaded"]
+    masked = retrain(jets, base, tmp_path / "base", training, [0], tmp_path / "masked", masked=["msd", "tau21"],
+                     preload=True)
+    assert masked["masked"] == ["msd", "tau21"]
+    ensemble = Ensemble.load(tmp_path / "masked")
+    assert ensemble.config.masked == ("msd", "tau21")
+    tables = JetTables(jets, ensemble.spec)
+    rows = tables.scan("test", tables.columns)
+    (_, model, scalers), = ensemble.load_members()
+    x = model_inputs(rows, ensemble.spec, scalers)["xaug"]
+    assert float(np.abs(x[:, [0, 5]]).max()) == 0.0 and float(np.abs(x[:, 1]).max()) > 0  # msd, tau21 zero
+    with pytest.raises(ValueError, match=r"masked: \['tau99'\] not among"):
+        ModelConfig("dnn", xaug=True, masked=("tau99",))
+    history = [{"epoch": 0, "val_auc": 0.7, "train_seconds": 2.0}, {"epoch": 1, "val_auc": 0.8, "train_seconds": 3.0}]
+    assert reach(history, 0.75) == (2, 5.0) and reach(history, 0.9) == (None, None)

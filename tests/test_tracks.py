@@ -261,8 +261,10 @@ def test_hbb_study_config_trains_and_explains_the_interaction_network(tmp_path):
     raw["source"].update(events=250, workers=1)
     raw.update(seeds=1, training={**raw["training"], "epochs": 1, "batch_size": 64},
                taggers=[{"model": "in", "xaug": False}, {"model": "in", "xaug": True}],
-               explain={**raw["explain"], "rules": ["gradient_x_input"], "examples": 1, "workers": 1,
-                        "executor": "iterative", "faithfulness_steps": 2, "sanity_jets": 5})
+               explain={**raw["explain"], "rules": ["gamma", "gradient_x_input"], "examples": 1, "workers": 1,
+                        "executor": "iterative", "faithfulness_steps": 2, "sanity_jets": 5,
+                        "occlusion_fraction": 1.0},
+               interpret={**raw["interpret"], "prune_below": 0.5, "squeezed": {"width": 8, "de": 4, "do": 4}})
     raw["processing"].update(workers=1, executor="iterative", n_tracks=16)
     out = tmp_path / "study"
     run_workflow(Workflow.from_dict(raw), out)
@@ -274,4 +276,20 @@ def test_hbb_study_config_trains_and_explains_the_interaction_network(tmp_path):
     relevance = json.loads((out / "relevance" / "relevance.json").read_text())
     ranked = relevance["relevance"]["in"]["gradient_x_input"]["ranking"]
     assert any(f.startswith("track:") for f in ranked) and any(f.startswith("sv:") for f in ranked)
-    assert (out / "index.html").is_file()
+    # LRP-gamma through the IN conserves: the bias share is the classifier's last bias alone, a few percent
+    assert relevance["absorbed_fraction"]["in"]["gamma"] < 0.5
+    table = relevance["occlusion"]["in"]
+    assert {r["kind"] for r in table["features"]} == {"tracks", "vertices"} and len(table["features"]) == 44
+    assert {r["kind"] for r in relevance["occlusion"]["in_xaug"]["features"]} == {"tracks", "vertices", "xaug"}
+    naps = relevance["activations"]["in"]
+    assert len(naps["layers"]) == 9 and 0 <= naps["sparsity"]["mean"] <= 1
+    interpret = json.loads((out / "interpret" / "interpret.json").read_text())
+    assert interpret["dropped"] and interpret["kept"]  # the top track features cost more than 0.005 in AUC
+    assert set(interpret["runs"]) >= {"reduced_scratch", "reduced_preloaded", "squeezed"}
+    assert interpret["runs"]["reduced_preloaded"]["masked"] == interpret["dropped"]
+    squeezed = interpret["runs"]["squeezed"]
+    assert squeezed["parameters"] < interpret["baseline"]["parameters"] / 5
+    assert 0 < interpret["squeezed"]["inference_time_ratio"] and len(interpret["squeezed"]["activations"]["layers"]) == 9
+    report = (out / "index.html").read_text()
+    assert "Retraining after occlusion" in report and "Feature occlusion" in report
+    assert (out / "figures" / "occlusion_in.png").is_file() and (out / "figures" / "activations_in.png").is_file()

@@ -124,3 +124,25 @@ def _relative(summed: np.ndarray) -> np.ndarray:
     """Each neuron's total over the layer's largest (per member and class); a layer that never fired: 0."""
     peak = summed.max(axis=-1, keepdims=True)
     return np.divide(summed, peak, out=np.zeros_like(summed), where=peak > 0)
+
+
+def ensemble_patterns(ensemble, jets_folder, split: str = "test", batch_size: int = 512) -> dict:
+    """The patterns of an ensemble on the jets of ``split``, in this process (for taggers trained after the
+    relevance run, such as a squeezed model): one plain forward pass per member, recorded as the relevance
+    processor records it."""
+    from xaugcol.explain.faithfulness import batch_logits
+    from xaugcol.training.data import JetTables, model_inputs
+
+    tables = JetTables(jets_folder, ensemble.spec)
+    hists: dict = {}
+    for seed, model, scalers in ensemble.load_members():
+        for rows in tables.blocks(split, tables.columns):
+            inputs = model_inputs(rows, ensemble.spec, scalers)
+            recorder = ActivationRecorder(model)
+            with recorder:
+                batch_logits(model, tuple(torch.from_numpy(inputs[k]) for k in ensemble.spec.inputs), batch_size)
+            recorded = recorder.per_jet()
+            if not hists:
+                hists = histograms(ensemble.name, recorded, (0, 1))
+            fill(hists, ensemble.name, seed, rows["label"].astype(np.int64), recorded)
+    return patterns(hists, ensemble.name)

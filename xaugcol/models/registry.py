@@ -36,6 +36,10 @@ class ModelConfig:
     shapes: dict = field(default_factory=dict)
     # per input kind, how its inputs are scaled (one of the kind's SCALINGS; recorded for every input)
     input_scaling: dict = field(default_factory=dict)
+    # occlusion groups (``InputKind.occlusion_groups``: XAUG variables, track / vertex / particle features, image
+    # blocks) held at zero after scaling in every jet: a tagger trained without them (their first-layer weights
+    # multiply zero), the seed's retraining on a reduced feature set
+    masked: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.model not in MODELS:
@@ -75,6 +79,15 @@ class ModelConfig:
         object.__setattr__(self, "shapes", shapes)
         object.__setattr__(self, "xaug_columns", tuple(self.xaug_columns))
         object.__setattr__(self, "input_scaling", self._checked_scaling())
+        if not (isinstance(self.masked, (list, tuple)) and all(isinstance(g, str) for g in self.masked)):
+            raise ValueError("'masked' must be a list of input feature names")
+        object.__setattr__(self, "masked", tuple(dict.fromkeys(self.masked)))
+        known = [g for kind in self.input_kinds() for g in kind.occlusion_groups()]
+        unknown = [g for g in self.masked if g not in known]
+        if unknown:
+            raise ValueError(f"masked: {unknown} not among the tagger's input features ({', '.join(known)})")
+        if self.masked and set(known) <= set(self.masked):
+            raise ValueError("masked: every input feature of the tagger is masked")
 
     def _checked_scaling(self) -> dict:
         if not isinstance(self.input_scaling, dict):
@@ -125,6 +138,9 @@ class ModelConfig:
         d["xaug_columns"] = list(self.xaug_columns)
         d["shapes"] = {k: list(v) for k, v in self.shapes.items()}
         d["input_scaling"] = dict(self.input_scaling)
+        d["masked"] = list(self.masked)
+        if not self.masked:  # as folders and study records written before masking existed
+            del d["masked"]
         return d
 
     @classmethod

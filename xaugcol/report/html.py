@@ -299,6 +299,48 @@ def reduced_section(tagger: str, rule: str, rows: list[dict]) -> str:
             f"({escape(rule)} ranking).</p>" + reduced_table(rows))
 
 
+RETRAININGS = {"reduced_scratch": "reduced features, from scratch", "reduced_preloaded": "reduced features, preloaded",
+               "without_bias_like": "without the bias-like features, preloaded", "squeezed": "squeezed, from scratch"}
+
+
+def interpret_section(result: dict) -> str:
+    """The retrainings after occlusion (``xaugcol.training.pruning``) against the baseline."""
+    runs = result.get("runs") or {}
+    if not runs:
+        return ""
+
+    def reached(r):
+        if r["epochs_to_baseline"] is None:
+            return "never"
+        return (f"{r['reached_baseline']}/{len(r['members'])}: {_pm(r['epochs_to_baseline'], 1)} epochs, "
+                f"{_pm(r['seconds_to_baseline'], 0)} s")
+
+    rows = ["<tr><th>retraining</th><th>features masked</th><th>parameters</th><th>AUC</th><th>sig. eff. at 1 % "
+            "bkg.</th><th>fidelity</th><th>reached the baseline's val. AUC</th></tr>",
+            f"<tr><td class='name'>baseline {escape(result['tagger'])}</td><td>0</td>"
+            f"<td>{result['baseline']['parameters']}</td><td>{_pm(result['baseline']['auc'])}</td><td>-</td>"
+            f"<td>1</td><td>-</td></tr>"]
+    for name, r in runs.items():
+        rows.append(f"<tr><td class='name'>{escape(RETRAININGS.get(name, name))}</td><td>{len(r['masked'])}</td>"
+                    f"<td>{r['parameters']}</td><td>{_pm(r['summary']['auc'])}</td>"
+                    f"<td>{_pm(r['summary']['sig_eff_at_bkg_0.01'], 3)}</td><td>{_pm(r['fidelity'], 4)}</td>"
+                    f"<td>{reached(r)}</td></tr>")
+    text = (f"<p>{escape(result['tagger'])} retrained: on the features whose occlusion dAUC is at least "
+            f"{result['prune_below']:g} (the {len(result['dropped'])} others held at zero), from scratch and with "
+            f"the baseline's weights preloaded; without the features flagged as acting like a bias "
+            f"({escape(', '.join(result['flagged'])) or 'none flagged'}); and squeezed. Fidelity: 1 &minus; mean "
+            f"|y<sub>baseline</sub> &minus; y<sub>retrained</sub>| on the test jets. The last column: members whose "
+            f"validation AUC reached the baseline's (within 0.001), and after how many epochs and training "
+            f"seconds.</p>")
+    squeezed = result.get("squeezed")
+    if squeezed:
+        mine, theirs = squeezed["activations"], squeezed.get("baseline_activations")
+        text += (f"<p>Squeezed model: inference time {squeezed['inference_time_ratio']:.2f} of the baseline's; "
+                 f"neurons quiet (RNA &lt; 0.2) in both classes {_pm(mine['sparsity'], 3)}"
+                 + (f" against {_pm(theirs['sparsity'], 3)} in the baseline" if theirs else "") + ".</p>")
+    return heading("Retraining after occlusion") + text + "<table>" + "".join(rows) + "</table>"
+
+
 def figure_sections(figures: dict) -> str:
     parts = []
     for section, title in SECTIONS.items():

@@ -56,6 +56,7 @@ class DataSpec:
     matched_signal: bool = False  # signal = only label-1 jets containing their generated boson (Pythia truth)
     pt_range: tuple[float, float] | None = None  # jets with low <= pt < high (GeV)
     pt_weights: PtWeights | None = None  # background reweighted to the signal's pT spectrum
+    masked: tuple[str, ...] = ()  # input features held at zero after scaling (``ModelConfig.masked``)
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -70,7 +71,8 @@ class DataSpec:
            pt_weights: PtWeights | None = None) -> DataSpec:
         """The data a tagger (``ModelConfig``) reads, with its training selection and weights."""
         return cls(config.input_kinds(), bool(msd_window), bool(matched_signal),
-                   None if pt_range is None else (float(pt_range[0]), float(pt_range[1])), pt_weights)
+                   None if pt_range is None else (float(pt_range[0]), float(pt_range[1])), pt_weights,
+                   tuple(config.masked))
 
 
 class JetTables:
@@ -242,6 +244,9 @@ def model_inputs(rows: dict[str, np.ndarray], spec: DataSpec, scalers=None) -> d
         if kind.scaled and scalers is not None and scaler is None:
             raise ValueError(f"no scaler for the tagger's {kind.name} inputs")
         out[kind.name] = kind.tensor(rows, scaler)
+        masked = set(spec.masked).intersection(kind.occlusion_groups())
+        if masked:  # held at zero after scaling, as an occlusion masks them
+            out[kind.name] = out[kind.name] * ~kind.occlusion_mask(masked)
     return out
 
 

@@ -129,8 +129,10 @@ def evaluate(model, tables: JetTables, split: str, names, device, scalers, batch
 
 
 def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig, seed: int, out: str,
-                 progress: bool = False) -> dict:
-    """Train one tagger; write its folder ``out``; return its metrics."""
+                 progress: bool = False, init_from: str | None = None) -> dict:
+    """Train one tagger; write its folder ``out``; return its metrics. ``init_from``: a tagger ensemble folder
+    whose member of the same seed (else its first) gives the starting weights instead of a fresh initialisation
+    (the seed's preloading: a retraining on a reduced feature set starts from the baseline)."""
     device = pick_device(train_config.device)
     spec = DataSpec.of(model_config, train_config.msd_window, train_config.matched_signal, train_config.pt_range)
     tables = JetTables(data, spec)
@@ -151,7 +153,10 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
     factors = _class_factors(scan["label"].astype(int), scan["weight"], train_config.class_balance)
 
     torch.manual_seed(seed)
-    model = build_model(model_config).to(device)
+    model = build_model(model_config)
+    if init_from is not None:
+        _preload(model, Path(init_from), seed)
+    model = model.to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=train_config.learning_rate)
     best = {"val_loss": np.inf, "epoch": -1, "state": None}
     history = []
@@ -179,14 +184,17 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
             _refresh_batch_norm(model, tables, names, device, scalers, seed * 100_003 + epoch, train_config)
             model.eval()
             with torch.no_grad():
-                v_total, v_norm = 0.0, 0.0
+                v_total, v_norm, v_scores, v_labels, v_weights = 0.0, 0.0, [], [], []
                 for batch in tables.batches("val", 1024, seed=None, scalers=scalers):
                     loss, wsum = _loss(model, batch, names, device, factors)
                     v_total, v_norm = v_total + loss.item() * wsum, v_norm + wsum
+                    v_scores.append(model(*_to_tensors(batch, names, device)).cpu().numpy())
+                    v_labels.append(batch["label"])
+                    v_weights.append(batch["weight"])
             if v_norm == 0:
                 raise ValueError(f"the validation split of {data} is empty")
             record = {"epoch": epoch, "train_loss": total / max(norm, 1e-300), "val_loss": v_total / v_norm,
-                      "train_seconds": epoch_seconds}
+                      "val_auc": _auc(v_labels, v_scores, v_weights), "train_seconds": epoch_seconds}
             history.append(record)
             bars.update(task, completed=(epoch + 1) * per_epoch,
                         status=f"loss {record['train_loss']:.4f}, val {record['val_loss']:.4f}")
@@ -215,15 +223,38 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
     return metrics
 
 
+def _preload(model: torch.nn.Module, folder: Path, seed: int) -> None:
+    """The weights of ``folder``'s member of ``seed`` (or its first member) into ``model``, which must have the
+    same architecture (a masked feature keeps its first-layer weights: they multiply zero)."""
+    from xaugcol.models.folder import WEIGHTS, load_state_dict
+
+    members = sorted(folder.glob("seed_*"), key=lambda p: p.name != f"seed_{seed}")
+    if not members or not (members[0] / WEIGHTS).is_file():
+        raise ValueError(f"preloading: no trained member in {folder}")
+    try:
+        model.load_state_dict(load_state_dict(members[0] / WEIGHTS))
+    except RuntimeError as err:
+        raise ValueError(f"preloading from {members[0]}: its weights do not fit the tagger: {err}") from None
+
+
+def _auc(labels, logits, weights) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    y = np.concatenate(labels)
+    return float(roc_auc_score(y, np.concatenate(logits), sample_weight=np.concatenate(weights))) \
+        if len(np.unique(y)) == 2 else float("nan")
+
+
 def train_ensemble(data: str, model_config: ModelConfig, train_config: TrainConfig, seeds: list[int], out: str,
-                   mapper=map, progress: bool = False) -> dict:
+                   mapper=map, progress: bool = False, init_from: str | None = None) -> dict:
     """Train one member per seed (``mapper`` dispatches them: builtin ``map``, a pool's or Dask client's map) and
     write ``out/metrics.json`` with every member and the mean / spread over them. ``out`` is locked meanwhile,
     and an earlier ensemble's members and summary there are removed first."""
     out = Path(out).resolve()  # members may train in other processes, perhaps in another working directory
     with output_lock(out):
         clear_ensemble(out)
-        member = functools.partial(_member_entry, data, model_config, train_config, str(out), progress)
+        member = functools.partial(_member_entry, data, model_config, train_config, str(out), progress,
+                                   None if init_from is None else str(Path(init_from).resolve()))
         members = list(mapper(member, list(seeds)))
         summary = _ensemble_summary(model_config, train_config, seeds, members)
         write_json(out / METRICS, summary)
@@ -250,5 +281,6 @@ def _ensemble_summary(model_config: ModelConfig, train_config: TrainConfig, seed
 SUMMARY_KEYS = ("auc", "sig_eff_at_bkg_0.01", "sig_eff_at_bkg_0.1", "best_epoch", "epochs_run")
 
 
-def _member_entry(data, model_config, train_config, out, progress, seed):
-    return train_member(data, model_config, train_config, seed, str(Path(out) / f"seed_{seed}"), progress)
+def _member_entry(data, model_config, train_config, out, progress, init_from, seed):
+    return train_member(data, model_config, train_config, seed, str(Path(out) / f"seed_{seed}"), progress,
+                        init_from)

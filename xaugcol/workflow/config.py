@@ -12,6 +12,7 @@ YAML form (see ``configs/zz_vs_qcd.yaml``)::
     taggers: [{model: cnn2d, xaug: false}, {model: cnn2d, xaug: true}, ..., {model: dnn, xaug: true}]
     explain: {rules: [epsilon, alpha1beta0], split: test, examples: 2}
     reduced: {tagger: dnn, rule: epsilon, k: null}      # null: k = 1..n
+    interpret: {tagger: in, prune_below: 0.01, squeezed: {width: 32, de: 8, do: 8}}   # optional
     figures: {pdf: false}                                # true: every figure also as PDF
     dask: {scheduler: tcp://HOST:PORT}                   # optional; or {workers: N} for a local cluster
 
@@ -189,6 +190,19 @@ class Reduced(ConfigModel):
     k: tuple[PositiveInt, ...] | None = None  # null: k = 1..n
 
 
+class Interpret(ConfigModel):
+    """The ``interpret`` section: the seed's retrainings after occlusion (``xaugcol.training.pruning``) of one
+    trained tagger: on the features whose dAUC lies below ``prune_below`` masked, from scratch and (``preload``)
+    with the baseline's weights; without the features flagged as acting like a bias (``bias_like``); and a
+    squeezed model (``squeezed``: architecture options, e.g. {width: 32, de: 8, do: 8}; null: none)."""
+
+    tagger: str
+    prune_below: PositiveNumber = 0.01  # dAUC x 100
+    preload: Bool = True
+    bias_like: Bool = True
+    squeezed: dict | None = None
+
+
 class Gain(ConfigModel):
     """The ``gain`` section: the XAUG gain of every tagger trained with and without the XAUG variables
     (``xaugcol.training.gain``), overall and in bins of jet pT."""
@@ -244,6 +258,7 @@ class StudyFile(ConfigModel):
     taggers: Taggers
     explain: Explain = Field(default_factory=Explain)
     reduced: Reduced | None = None
+    interpret: Interpret | None = None
     gain: Gain = Field(default_factory=Gain)
     figures: Figures = Field(default_factory=Figures)
     dask: Dask | None = None
@@ -271,6 +286,17 @@ class StudyFile(ConfigModel):
                 raise ValueError(f"reduced: tagger {r.tagger!r} is explained, not trained, by the study")
             if "xaug" not in base.inputs():
                 raise ValueError(f"reduced: tagger {r.tagger!r} takes no XAUG variables to rank")
+        i = self.interpret
+        if i is not None:
+            if i.tagger not in names or isinstance(self.taggers[names.index(i.tagger)], TrainedTagger):
+                raise ValueError(f"interpret: tagger {i.tagger!r} is not among the taggers the study trains")
+            if not self.explain.occlusion_fraction:
+                raise ValueError("interpret: the retrainings need the occlusion table (explain: occlusion_fraction "
+                                 "> 0)")
+            if i.squeezed is not None:
+                base = self.taggers[names.index(i.tagger)]
+                ModelConfig.from_dict({**base.as_dict(), "architecture": {**base.architecture, **i.squeezed}},
+                                      "interpret: squeezed")
         return self
 
 
@@ -317,6 +343,7 @@ class Workflow:
     fileset: Path | None = None  # the fileset of a ``fileset`` source (resolved)
     figures: Figures = Figures()
     gain: Gain = Gain()
+    interpret: Interpret | None = None
 
     def tagger_names(self) -> list[str]:
         """The taggers the study trains."""
@@ -348,7 +375,7 @@ class Workflow:
             raise ValueError(f"{where}: processing: {err}") from None
         return cls(f.name, f.source, processing, Run.of(p, f.dask), p.skip_bad_files, f.seeds, f.training,
                    to_train, f.explain, Run.of(f.explain, f.dask), f.reduced, raw, f.dask, trained, fileset,
-                   f.figures, f.gain)
+                   f.figures, f.gain, f.interpret)
 
 
 def _check_fileset(path: Path, trains: bool, where: str) -> None:

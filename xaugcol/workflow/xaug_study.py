@@ -1,5 +1,5 @@
 """The XAUG study as a list of stages: generate -> process -> train -> XAUG gain -> explain -> reduced sets ->
-figures.
+retrainings after occlusion -> figures.
 
 Layout of ``out``::
 
@@ -9,6 +9,7 @@ Layout of ``out``::
     relevance/            relevance.root, relevance.json
     gain/                 xaug_gain.json: each tagger with XAUG against the same tagger without, in pT bins
     reduced/              top<k>/ ensembles of the XAUG DNN on the k most relevant variables, reduced.json
+    interpret/            retrainings of one tagger after occlusion, interpret.json (``interpret_stage``)
     figures/              PNG and PDF, figures.json
 
 Each stage brings its own figures and report section; a study of another kind composes its own list from the
@@ -36,6 +37,7 @@ from xaugcol.sources.processes import load_processes
 from xaugcol.training.reduced import REDUCED_JSON, train_reduced_sets
 from xaugcol.training.domain import describe as describe_outside
 from xaugcol.training.train import train_ensemble
+from xaugcol.workflow.interpret_stage import interpret_record, interpret_stage
 from xaugcol.workflow.stages import Stage, StudyContext, StudyStage
 
 GAIN_JSON = "xaug_gain.json"
@@ -68,6 +70,8 @@ def study_stages(wf, out: Path) -> dict[str, Stage]:
         base = wf.taggers[wf.tagger_names().index(wf.reduced.tagger)]
         stages["reduced"] = Stage("reduced", out / "reduced", {"reduced": wf.reduced.model_dump(),
                                                                "model": base.as_dict(), **common}, (process, explain))
+    if wf.interpret is not None:
+        stages["interpret"] = interpret_record(wf, out, (process, explain, taggers[wf.interpret.tagger]))
     stages["figures"] = Stage("figures", out / "figures", {"examples": wf.explain.examples, "source": source,
                                                            **wf.figures.model_dump()},
                               tuple(stages.values()))
@@ -131,6 +135,9 @@ def xaug_study(wf, out: Path) -> list[StudyStage]:
     ]
     stages.append(_reduced_stage(wf, out, records, processed) if wf.reduced is not None else
                   StudyStage("reduced", "reduced sets: not configured", before=lambda ctx: remove(out / "reduced")))
+    stages.append(interpret_stage(wf, out, records["interpret"], processed) if wf.interpret is not None else
+                  StudyStage("interpret", "retrainings after occlusion: not configured",
+                             before=lambda ctx: remove(out / "interpret")))
     stages.append(StudyStage("figures", "figures", (records["figures"],),
                              lambda ctx, record, resume: _figures(ctx, stages, out),
                              after=lambda ctx: ctx.results.__setitem__(

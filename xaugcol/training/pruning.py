@@ -1,0 +1,144 @@
+"""The seed's retrainings after occlusion: a tagger retrained on a reduced feature set, from scratch and with its
+weights preloaded from the baseline, without the features that act like a bias, and a squeezed version of it.
+
+A reduced feature set keeps the tagger's architecture and holds the dropped features at zero after scaling
+(``ModelConfig.masked``): their first-layer weights multiply zero, which is the network without those input
+columns. Preloading starts every member from the baseline member of the same seed (all its weights: the kept
+features' first-layer weights and every later layer). The comparison, per retraining:
+
+* AUC and signal efficiencies on the test split (mean and spread over the members);
+* epochs and training seconds until the validation AUC first reaches the baseline's (within ``tolerance``), per
+  member (None where it never does); the seed reports preloading about three times faster;
+* fidelity, F = 1 - mean |y_baseline - y_retrained| over the test jets (y the sigmoid scores, member by member):
+  how closely the retrained tagger reproduces the baseline's decisions, not only its AUC.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from xaugcol.models.folder import load_test_predictions
+from xaugcol.models.registry import ModelConfig
+from xaugcol.training.metrics import summarise
+from xaugcol.training.train import TrainConfig, train_ensemble
+
+TOLERANCE = 0.001  # of the AUC: "reaching the baseline" within a tenth of a percent
+
+
+def baseline_validation_auc(folder: Path, data: str | Path) -> dict[int, float]:
+    """Per member seed, the validation AUC of the trained baseline on the jet tables ``data`` (evaluated anew:
+    folders written before the training history recorded it qualify too)."""
+    from sklearn.metrics import roc_auc_score
+
+    from xaugcol.explain.ensemble import Ensemble
+    from xaugcol.training.data import JetTables
+    from xaugcol.training.train import evaluate
+
+    ensemble = Ensemble.load(folder)
+    out = {}
+    for seed, model, scalers in ensemble.load_members():
+        tables = JetTables(data, ensemble.spec)
+        scores, labels, weights, _ = evaluate(model, tables, "val", ensemble.spec.inputs, "cpu", scalers)
+        out[seed] = float(roc_auc_score(labels, scores, sample_weight=weights))
+    return out
+
+
+def reach(history: list[dict], target: float) -> tuple[int | None, float | None]:
+    """(epochs, training seconds) until the validation AUC first reaches ``target``; (None, None) if never."""
+    seconds = 0.0
+    for record in history:
+        seconds += record["train_seconds"]
+        if record.get("val_auc", -1.0) >= target:
+            return record["epoch"] + 1, seconds
+    return None, None
+
+
+def fidelity(baseline: Path, retrained: Path) -> float:
+    """1 - mean |y_baseline - y_retrained| over the test jets of one member each (the same jets, in the same
+    order: both evaluated the same split of the same tables)."""
+    a, b = load_test_predictions(baseline)["score"], load_test_predictions(retrained)["score"]
+    if a.shape != b.shape:
+        raise ValueError(f"fidelity: {baseline} and {retrained} were tested on different jets")
+    return float(1.0 - np.abs(a - b).mean())
+
+
+def retrain(data: str | Path, base: ModelConfig, baseline: Path, training: TrainConfig, seeds: list[int],
+            out: Path, masked=(), architecture: dict | None = None, preload: bool = False, mapper=map,
+            progress: bool = False) -> dict:
+    """One retraining of the baseline (``baseline``: its ensemble folder; ``base``: its configuration) into
+    ``out``: with ``masked`` features held at zero, the ``architecture`` options changed (a squeezed model), and
+    the weights preloaded from the baseline or not; returns its comparison with the baseline."""
+    config = dataclasses.replace(base, masked=tuple(masked), architecture={**base.architecture,
+                                                                            **(architecture or {})})
+    config = ModelConfig.from_dict(config.as_dict())  # validated: the masked names, the architecture options
+    started = time.perf_counter()
+    summary = train_ensemble(str(data), config, training, list(seeds), str(out), mapper, progress,
+                             init_from=str(baseline) if preload else None)
+    wall = time.perf_counter() - started
+    targets = baseline_validation_auc(baseline, data)
+    members = []
+    for member in summary["members"]:
+        seed = int(member.removeprefix("seed_"))
+        metrics = _metrics(out / member)
+        epochs, seconds = reach(metrics["history"], targets.get(seed, np.nan) - TOLERANCE)
+        members.append({"seed": seed, "baseline_val_auc": targets.get(seed), "epochs_to_baseline": epochs,
+                        "seconds_to_baseline": seconds, "epochs_run": metrics["epochs_run"],
+                        "fidelity": fidelity(baseline / f"seed_{seed}", out / member)})
+    reached = [m for m in members if m["epochs_to_baseline"] is not None]
+    return {"masked": list(masked), "architecture": architecture or {}, "preloaded": preload,
+            "parameters": parameter_count(out), "wall_seconds": wall, "members": members,
+            "summary": {k: summary["summary"][k] for k in ("auc", "sig_eff_at_bkg_0.01", "sig_eff_at_bkg_0.1")},
+            "fidelity": summarise([{"f": m["fidelity"]} for m in members])["f"],
+            "reached_baseline": len(reached),
+            "epochs_to_baseline": summarise([{"e": m["epochs_to_baseline"]} for m in reached])["e"] if reached else None,
+            "seconds_to_baseline": summarise([{"s": m["seconds_to_baseline"]} for m in reached])["s"]
+            if reached else None}
+
+
+def inference_ratio(baseline: Path, other: Path, jets: int = 512, repeats: int = 5) -> float:
+    """Inference time of ``other``'s first member over ``baseline``'s, on the same random batch shape, measured in
+    this process (min of ``repeats``): the squeezed model's speed-up as a ratio, which a noisy machine keeps."""
+    from xaugcol.models.folder import load_model
+
+    timings = []
+    for folder in (baseline, other):
+        model, config, _ = load_model(sorted(Path(folder).glob("seed_*"))[0])
+        generator = torch.Generator().manual_seed(0)
+        inputs = tuple(torch.randn((jets, *_shape(kind, config)), generator=generator)
+                       for kind in config.input_kinds())
+        with torch.no_grad():
+            model(*inputs)  # warm-up
+            best = np.inf
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                model(*inputs)
+                best = min(best, time.perf_counter() - t0)
+        timings.append(best)
+    return timings[1] / timings[0]
+
+
+def _shape(kind, config) -> tuple[int, ...]:
+    if kind.table_column is None:  # per-jet scalars: one value each
+        return (len(kind.feature_names()),)
+    return tuple(config.shapes.get(kind.name, ())) if kind.name != "image" else (1, *config.shapes["image"])
+
+
+def _metrics(folder: Path) -> dict:
+    import json
+
+    from xaugcol.models.folder import METRICS
+
+    return json.loads((folder / METRICS).read_text())
+
+
+def parameter_count(folder: Path) -> int:
+    """The trainable parameters of an ensemble's (first) member."""
+    from xaugcol.models.folder import load_model
+
+    model, _, _ = load_model(sorted(Path(folder).glob("seed_*"))[0])
+    return int(sum(p.numel() for p in model.parameters()))

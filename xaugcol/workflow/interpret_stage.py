@@ -1,0 +1,82 @@
+"""The study stage after the explanations: the seed's retrainings of one tagger (``xaugcol.training.pruning``),
+driven by its occlusion table and flagged features in relevance.json.
+
+Layout of ``out/interpret``::
+
+    reduced_scratch/, reduced_preloaded/   the tagger on the features whose dAUC lies above ``prune_below``
+    without_bias_like/                     the tagger without the features flagged as acting like a bias
+    squeezed/                              the squeezed architecture, all features
+    interpret.json                         every comparison with the baseline
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from xaugcol.atomic import write_json
+from xaugcol.explain.ensemble import Ensemble
+from xaugcol.explain.run import RELEVANCE_JSON
+from xaugcol.workflow.stages import Stage, StudyStage
+
+INTERPRET_JSON = "interpret.json"
+
+
+def interpret_record(wf, out: Path, upstream: tuple[Stage, ...]) -> Stage:
+    base = wf.taggers[wf.tagger_names().index(wf.interpret.tagger)]
+    return Stage("interpret", out / "interpret", {"interpret": wf.interpret.model_dump(), "model": base.as_dict(),
+                                                  "training": wf.training.model_dump(), "seeds": list(wf.seeds)},
+                 upstream)
+
+
+def interpret_stage(wf, out: Path, record: Stage, processed: Path) -> StudyStage:
+    i = wf.interpret
+    base = wf.taggers[wf.tagger_names().index(i.tagger)]
+    folder, baseline = out / "interpret", out / "taggers" / i.tagger
+
+    def work(ctx, record, resume):
+        from xaugcol.explain.activations import ensemble_patterns
+        from xaugcol.training.pruning import inference_ratio, parameter_count, retrain
+
+        relevance = json.loads((out / "relevance" / RELEVANCE_JSON).read_text())
+        table = relevance.get("occlusion", {}).get(i.tagger)
+        if not table:
+            raise ValueError(f"interpret: the relevance run has no occlusion table for {i.tagger}")
+        jets = processed / "jets"
+        common = {"data": jets, "base": base, "baseline": baseline, "training": wf.training, "seeds": list(wf.seeds),
+                  "mapper": ctx.mapper, "progress": ctx.progress}
+        kept = [r["feature"] for r in table["features"] if r["dauc"]["mean"] >= i.prune_below]
+        dropped = [r["feature"] for r in table["features"] if r["dauc"]["mean"] < i.prune_below]
+        runs = {}
+        if dropped and kept:
+            runs["reduced_scratch"] = retrain(out=folder / "reduced_scratch", masked=dropped, **common)
+            if i.preload:
+                runs["reduced_preloaded"] = retrain(out=folder / "reduced_preloaded", masked=dropped, preload=True,
+                                                    **common)
+        flagged = sorted({f["feature"] for fs in (table.get("bias_like") or {}).values() for f in fs})
+        if i.bias_like and flagged:
+            runs["without_bias_like"] = retrain(out=folder / "without_bias_like", masked=flagged, preload=True,
+                                                **common)
+        squeezed = None
+        if i.squeezed is not None:
+            runs["squeezed"] = retrain(out=folder / "squeezed", architecture=i.squeezed, **common)
+            squeezed = {"inference_time_ratio": inference_ratio(baseline, folder / "squeezed"),
+                        "activations": ensemble_patterns(Ensemble.load(folder / "squeezed"), jets),
+                        "baseline_activations": relevance.get("activations", {}).get(i.tagger)}
+        baseline_metrics = json.loads((baseline / "metrics.json").read_text())["summary"]
+        write_json(folder / INTERPRET_JSON, {
+            "tagger": i.tagger, "prune_below": i.prune_below, "kept": kept, "dropped": dropped, "flagged": flagged,
+            "baseline": {"auc": baseline_metrics["auc"], "parameters": parameter_count(baseline)},
+            "runs": runs, "squeezed": squeezed})
+
+    def read(ctx):
+        ctx.results["interpret"] = json.loads((folder / INTERPRET_JSON).read_text())
+
+    def report(ctx):
+        from xaugcol.report.html import interpret_section
+
+        return interpret_section(ctx.results["interpret"])
+
+    return StudyStage("interpret", f"retraining {i.tagger}: reduced features (from scratch and preloaded), "
+                      "without the bias-like features, squeezed", (record,), work, after=read, report=report)
+
