@@ -235,10 +235,10 @@ def test_ensembles_are_complete_or_refused(dnn, tmp_path, monkeypatch):
     import xaugcol.training.train as train_module
     original = train_module.train_member
 
-    def dies_at_seed_1(data, model_config, train_config, seed, folder, progress=False):
+    def dies_at_seed_1(data, model_config, train_config, seed, folder, progress=False, init_from=None):
         if seed == 1:
             raise Interrupt()
-        return original(data, model_config, train_config, seed, folder, progress)
+        return original(data, model_config, train_config, seed, folder, progress, init_from)
     with monkeypatch.context() as m:
         m.setattr(train_module, "train_member", dies_at_seed_1)
         with pytest.raises(Interrupt):

@@ -208,12 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="make the perturbation curves on this fraction of the explained jets (hash-chosen)")
     ex.add_argument("--sanity-jets", type=_non_negative_int, default=50, metavar="N",
                     help="model-randomisation check of each ensemble's first member on N jets per class (0: none)")
-    ex.add_argument("--occlusion-fraction", type=float, default=1.0, metavar="F",
+    ex.add_argument("--occlusion-fraction", type=float, default=0.0, metavar="F",
                     help="occlude each input feature (set to zero after scaling) on this fraction of the explained "
                          "jets (hash-chosen) and rank the features by the AUC lost, then mask the least needed "
-                         "together at the seed's thresholds (0: none)")
-    ex.add_argument("--no-activations", dest="activations", action="store_false",
-                    help="do not record the neuron-activation patterns of the taggers' ReLUs")
+                         "together at the seed's thresholds (default 0: none; a study's explain section has it on)")
+    ex.add_argument("--activations", action="store_true",
+                    help="record the neuron-activation patterns of the taggers' ReLUs")
     ex.add_argument("--executor", choices=list(EXECUTORS), default="iterative",
                     help="dask: an existing cluster (--scheduler); dask-local: a cluster of --workers processes")
     ex.add_argument("--scheduler", help="Dask scheduler address, tcp://HOST:PORT (executor dask)")

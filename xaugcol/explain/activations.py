@@ -56,9 +56,14 @@ class ActivationRecorder:
 
     def _hook(self, name: str, axis: int):
         def record(module, inputs, out):
-            a = out.detach().movedim(axis, -1).reshape(len(out), -1, out.shape[axis]).double()
-            self.sums[name].append(a.sum(dim=1))
-            self.fired[name].append((a > 0).sum(dim=1).double())
+            a = out.detach()
+            if axis not in (-1, a.dim() - 1):
+                a = a.movedim(axis, -1)
+            over = tuple(range(1, a.dim() - 1))  # pairs, objects, pixels: summed per jet (the large axes)
+            self.sums[name].append((a.sum(dim=over) if over else a).double())
+            # a ReLU's output is >= 0, so its sign counts the firings (several times faster than a boolean count)
+            fired = torch.sign(a)
+            self.fired[name].append((fired.sum(dim=over) if over else fired).double())
         return record
 
     def per_jet(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -20,9 +20,11 @@ def demo_config(jets: int = 3000, epochs: int = 6, seeds: int = 3, top_k: int | 
         "training": {"epochs": epochs, "batch_size": 128, "patience": 3},
         "taggers": TAGGERS,
         # perturbation curves on 30 % of the test jets and 8 steps (25 forward passes per member and method): a
-        # quarter of the full curves' cost, about 40 s; the randomisation check on 25 jets per class
+        # quarter of the full curves' cost, about 40 s; the randomisation check on 25 jets per class; occlusion
+        # of every feature on 30 % of the test jets (one forward pass per feature and member); activation patterns
         "explain": {"rules": ["epsilon", "alpha1beta0"], "split": "test", "chunksize": chunk,
                     "executor": "futures", "workers": workers, "faithfulness_steps": 8,
-                    "faithfulness_fraction": 0.3, "sanity_jets": 25},
+                    "faithfulness_fraction": 0.3, "sanity_jets": 25, "occlusion_fraction": 0.3,
+                    "activations": True},
         "reduced": {"tagger": "dnn", "rule": "epsilon", "k": list(range(1, top_k + 1)) if top_k else None},
     }, "demo")
