@@ -31,20 +31,24 @@ TOLERANCE = 0.001  # of the AUC: "reaching the baseline" within a tenth of a per
 
 
 def baseline_validation_auc(folder: Path, data: str | Path) -> dict[int, float]:
-    """Per member seed, the validation AUC of the trained baseline on the jet tables ``data`` (evaluated anew:
-    folders written before the training history recorded it qualify too)."""
+    """Per member seed, the validation AUC of the trained baseline on the jet tables ``data`` (evaluated anew, with
+    each member's own training selection and scalers: folders written before the training history recorded it
+    qualify too)."""
     from sklearn.metrics import roc_auc_score
 
-    from xaugcol.explain.ensemble import Ensemble
-    from xaugcol.training.data import JetTables
+    from xaugcol.models.folder import load_model, read_config
+    from xaugcol.training.data import DataSpec, JetTables
     from xaugcol.training.train import evaluate
 
-    ensemble = Ensemble.load(folder)
     out = {}
-    for seed, model, scalers in ensemble.load_members():
-        tables = JetTables(data, ensemble.spec)
-        scores, labels, weights, _ = evaluate(model, tables, "val", ensemble.spec.inputs, "cpu", scalers)
-        out[seed] = float(roc_auc_score(labels, scores, sample_weight=weights))
+    for member in sorted(Path(folder).glob("seed_*")):
+        config, raw = read_config(member)
+        t = raw.get("training") or {}
+        spec = DataSpec.of(config, t.get("msd_window", False), t.get("matched_signal", False), t.get("pt_range"))
+        model, _, scalers = load_model(member)
+        scores, labels, weights, _ = evaluate(model, JetTables(data, spec), "val", spec.inputs, "cpu", scalers)
+        out[int(raw.get("seed", member.name.removeprefix("seed_")))] = float(
+            roc_auc_score(labels, scores, sample_weight=weights))
     return out
 
 
