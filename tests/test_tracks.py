@@ -293,3 +293,4 @@ def test_hbb_study_config_trains_and_explains_the_interaction_network(tmp_path):
     report = (out / "index.html").read_text()
     assert "Retraining after occlusion" in report and "Feature occlusion" in report
     assert (out / "figures" / "occlusion_in.png").is_file() and (out / "figures" / "activations_in.png").is_file()
+    assert (out / "figures" / "activations_in_squeezed.png").is_file()

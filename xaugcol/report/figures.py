@@ -290,6 +290,22 @@ def draw_activations(stem, relevance, tagger, sample):
     return plot_activations(json_of(relevance)["activations"].get(tagger), tagger, stem, sample)
 
 
+def interpret_jobs(interpret_folder, tagger: str, sample: str) -> list[FigureJob]:
+    """The squeezed model's activation patterns, beside the baseline's (the retrainings after occlusion)."""
+    path = Path(interpret_folder) / "interpret.json"
+    if not path.exists() or not (json.loads(path.read_text()).get("squeezed") or {}).get("activations"):
+        return []
+    return [FigureJob("activations", f"activations_{tagger}_squeezed",
+                      CAPTIONS["activations"].format(tagger=f"{tagger}, squeezed"), "draw_squeezed_activations",
+                      {"interpret": str(path), "tagger": f"{tagger} squeezed", "sample": sample})]
+
+
+def draw_squeezed_activations(stem, interpret, tagger, sample):
+    from xaugcol.plotting.interpretation import plot_activations
+
+    return plot_activations(json.loads(Path(interpret).read_text())["squeezed"]["activations"], tagger, stem, sample)
+
+
 def draw_examples(stem, ensemble, jets, method, sample, per_class, processing, split="test"):
     from xaugcol.explain.ensemble import Ensemble
     from xaugcol.plotting import examples

@@ -29,7 +29,7 @@ def interpret_record(wf, out: Path, upstream: tuple[Stage, ...]) -> Stage:
                  upstream)
 
 
-def interpret_stage(wf, out: Path, record: Stage, processed: Path) -> StudyStage:
+def interpret_stage(wf, out: Path, record: Stage, processed: Path, sample: str) -> StudyStage:
     i = wf.interpret
     base = wf.taggers[wf.tagger_names().index(i.tagger)]
     folder, baseline = out / "interpret", out / "taggers" / i.tagger
@@ -77,6 +77,12 @@ def interpret_stage(wf, out: Path, record: Stage, processed: Path) -> StudyStage
 
         return interpret_section(ctx.results["interpret"])
 
+    def figures(ctx):
+        from xaugcol.report.figures import interpret_jobs
+
+        return interpret_jobs(folder, i.tagger, sample)
+
     return StudyStage("interpret", f"retraining {i.tagger}: reduced features (from scratch and preloaded), "
-                      "without the bias-like features, squeezed", (record,), work, after=read, report=report)
+                      "without the bias-like features, squeezed", (record,), work, after=read, figures=figures,
+                      report=report)
 

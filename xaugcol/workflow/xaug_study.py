@@ -135,7 +135,7 @@ def xaug_study(wf, out: Path) -> list[StudyStage]:
     ]
     stages.append(_reduced_stage(wf, out, records, processed) if wf.reduced is not None else
                   StudyStage("reduced", "reduced sets: not configured", before=lambda ctx: remove(out / "reduced")))
-    stages.append(interpret_stage(wf, out, records["interpret"], processed) if wf.interpret is not None else
+    stages.append(interpret_stage(wf, out, records["interpret"], processed, sample_label(wf)) if wf.interpret is not None else
                   StudyStage("interpret", "retrainings after occlusion: not configured",
                              before=lambda ctx: remove(out / "interpret")))
     stages.append(StudyStage("figures", "figures", (records["figures"],),
