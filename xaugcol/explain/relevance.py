@@ -9,7 +9,6 @@ scalers, so the tagger sees exactly what it was trained on. Methods come as ``Me
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,8 +58,8 @@ def explain_rows(rows: dict, ensemble: Ensemble, members: list[Explainer], metho
     every member and method's input-perturbation curves too, on the ``faithfulness_fraction`` of the jets
     (``xaugcol.explain.faithfulness``). With ``occlusion_fraction`` > 0, every member's logits with each input
     feature occluded on that fraction of the jets (``xaugcol.explain.occlusion``); with ``record_activations``,
-    every member's neuron activations on all of them (``xaugcol.explain.activations``), recorded in the one
-    plain forward pass the occlusion starts from. Returns (histograms, counts, occlusion records)."""
+    every member's neuron activations on all of them (``xaugcol.explain.activations``), recorded in one plain
+    forward pass, whose logits the occlusion starts from. Returns (histograms, counts, occlusion records)."""
     kinds, name = ensemble.spec.kinds, ensemble.name
     names = [m.name for m in methods]
     hists = tagger_histograms(name, kinds, names, processing, classes)
@@ -113,18 +112,21 @@ def explain_rows(rows: dict, ensemble: Ensemble, members: list[Explainer], metho
 
 def _plain_pass(hists, records, tagger, member, kinds, tensors, labels, occluded, record, batch_size,
                 classes) -> None:
-    """One forward pass of the member on every jet, its activations recorded (``record``); the occlusion's logits
-    on the ``occluded`` jets (None: no occlusion), starting from that pass's, appended to ``records``."""
-    recorder = activations.ActivationRecorder(member.model)
-    with recorder if record else nullcontext():
-        logits = faithfulness.batch_logits(member.model, tensors, batch_size)
-    if record and recorder.sites:
-        recorded = recorder.per_jet()
-        if not any(k.startswith(f"nap/{tagger}/") for k in hists):
-            hists.update(activations.histograms(tagger, recorded, classes))
-        activations.fill(hists, tagger, member.seed, labels, recorded)
+    """With ``record``, one forward pass of the member on every jet with its activations recorded; the occlusion's
+    logits on the ``occluded`` jets (None: no occlusion), starting from that pass's where there was one, appended
+    to ``records``."""
+    logits = None
+    if record:
+        recorder = activations.ActivationRecorder(member.model)
+        with recorder:
+            logits = faithfulness.batch_logits(member.model, tensors, batch_size)
+        if recorder.sites:
+            recorded = recorder.per_jet()
+            if not any(k.startswith(f"nap/{tagger}/") for k in hists):
+                hists.update(activations.histograms(tagger, recorded, classes))
+            activations.fill(hists, tagger, member.seed, labels, recorded)
     if occluded is not None and occluded.any():
         chosen = torch.from_numpy(occluded)
         per_group = occlusion.occlusion_logits(member.model, kinds, tuple(t[chosen] for t in tensors), batch_size,
-                                               unmasked=logits[occluded])
+                                               unmasked=None if logits is None else logits[occluded])
         records.append(occlusion.record(member.seed, labels[occluded], per_group, kinds))

@@ -30,25 +30,32 @@ from xaugcol.training.train import TrainConfig, train_ensemble
 TOLERANCE = 0.001  # of the AUC: "reaching the baseline" within a tenth of a percent
 
 
+def _member(folder: Path):
+    """(seed, model, its data spec with its training selection, its scalers) of one member folder."""
+    from xaugcol.models.folder import load_model, read_config
+    from xaugcol.training.data import DataSpec
+
+    config, raw = read_config(folder)
+    t = raw.get("training") or {}
+    spec = DataSpec.of(config, t.get("msd_window", False), t.get("matched_signal", False), t.get("pt_range"))
+    model, _, scalers = load_model(folder)
+    return int(raw.get("seed", folder.name.removeprefix("seed_"))), model, spec, scalers
+
+
 def baseline_validation_auc(folder: Path, data: str | Path) -> dict[int, float]:
     """Per member seed, the validation AUC of the trained baseline on the jet tables ``data`` (evaluated anew, with
     each member's own training selection and scalers: folders written before the training history recorded it
     qualify too)."""
     from sklearn.metrics import roc_auc_score
 
-    from xaugcol.models.folder import load_model, read_config
-    from xaugcol.training.data import DataSpec, JetTables
+    from xaugcol.training.data import JetTables
     from xaugcol.training.train import evaluate
 
     out = {}
     for member in sorted(Path(folder).glob("seed_*")):
-        config, raw = read_config(member)
-        t = raw.get("training") or {}
-        spec = DataSpec.of(config, t.get("msd_window", False), t.get("matched_signal", False), t.get("pt_range"))
-        model, _, scalers = load_model(member)
+        seed, model, spec, scalers = _member(member)
         scores, labels, weights, _ = evaluate(model, JetTables(data, spec), "val", spec.inputs, "cpu", scalers)
-        out[int(raw.get("seed", member.name.removeprefix("seed_")))] = float(
-            roc_auc_score(labels, scores, sample_weight=weights))
+        out[seed] = float(roc_auc_score(labels, scores, sample_weight=weights))
     return out
 
 
@@ -104,17 +111,17 @@ def retrain(data: str | Path, base: ModelConfig, baseline: Path, training: Train
             if reached else None}
 
 
-def inference_ratio(baseline: Path, other: Path, jets: int = 512, repeats: int = 5) -> float:
-    """Inference time of ``other``'s first member over ``baseline``'s, on the same random batch shape, measured in
-    this process (min of ``repeats``): the squeezed model's speed-up as a ratio, which a noisy machine keeps."""
-    from xaugcol.models.folder import load_model
+def inference_ratio(baseline: Path, other: Path, data: str | Path, jets: int = 512, repeats: int = 5) -> float:
+    """Inference time of ``other``'s first member over ``baseline``'s on the same test jets of ``data`` (each with
+    its own scalers), measured in this process (best of ``repeats``): the squeezed model's speed-up as a ratio,
+    which a noisy machine keeps."""
+    from xaugcol.training.data import JetTables
 
     timings = []
     for folder in (baseline, other):
-        model, config, _ = load_model(sorted(Path(folder).glob("seed_*"))[0])
-        generator = torch.Generator().manual_seed(0)
-        inputs = tuple(torch.randn((jets, *_shape(kind, config)), generator=generator)
-                       for kind in config.input_kinds())
+        _, model, spec, scalers = _member(sorted(Path(folder).glob("seed_*"))[0])
+        batch = next(JetTables(data, spec).batches("test", jets, seed=None, scalers=scalers))
+        inputs = tuple(torch.from_numpy(batch[k]) for k in spec.inputs)
         with torch.no_grad():
             model(*inputs)  # warm-up
             best = np.inf
@@ -124,12 +131,6 @@ def inference_ratio(baseline: Path, other: Path, jets: int = 512, repeats: int =
                 best = min(best, time.perf_counter() - t0)
         timings.append(best)
     return timings[1] / timings[0]
-
-
-def _shape(kind, config) -> tuple[int, ...]:
-    if kind.table_column is None:  # per-jet scalars: one value each
-        return (len(kind.feature_names()),)
-    return tuple(config.shapes.get(kind.name, ())) if kind.name != "image" else (1, *config.shapes["image"])
 
 
 def _metrics(folder: Path) -> dict:

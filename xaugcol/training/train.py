@@ -80,13 +80,14 @@ def _class_factors(labels: np.ndarray, weights: np.ndarray, balance: bool) -> np
     return sums.sum() / (2 * sums)
 
 
-def _loss(model, batch, names, device, factors) -> tuple[torch.Tensor, float]:
+def _loss(model, batch, names, device, factors) -> tuple[torch.Tensor, float, torch.Tensor]:
+    """(weighted mean loss, summed weight, the logits it was computed from)."""
     logits = model(*_to_tensors(batch, names, device))
     target = torch.from_numpy(batch["label"]).to(device)
     w = batch["weight"] * factors[batch["label"].astype(int)]
     w = torch.from_numpy(w.astype(np.float32)).to(device)
     per_jet = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
-    return (per_jet * w).sum() / w.sum(), float(w.sum())
+    return (per_jet * w).sum() / w.sum(), float(w.sum()), logits
 
 
 BN_REFRESH_BATCHES = 20
@@ -174,7 +175,7 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
             last_val = f", val {history[-1]['val_loss']:.4f}" if history else ""
             for batch in batches:
                 optimiser.zero_grad()
-                loss, wsum = _loss(model, batch, names, device, factors)
+                loss, wsum, _ = _loss(model, batch, names, device, factors)
                 loss.backward()
                 optimiser.step()
                 total, norm = total + loss.detach().item() * wsum, norm + wsum
@@ -186,9 +187,9 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
             with torch.no_grad():
                 v_total, v_norm, v_scores, v_labels, v_weights = 0.0, 0.0, [], [], []
                 for batch in tables.batches("val", 1024, seed=None, scalers=scalers):
-                    loss, wsum = _loss(model, batch, names, device, factors)
+                    loss, wsum, logits = _loss(model, batch, names, device, factors)
                     v_total, v_norm = v_total + loss.item() * wsum, v_norm + wsum
-                    v_scores.append(model(*_to_tensors(batch, names, device)).cpu().numpy())
+                    v_scores.append(logits.cpu().numpy())
                     v_labels.append(batch["label"])
                     v_weights.append(batch["weight"])
             if v_norm == 0:

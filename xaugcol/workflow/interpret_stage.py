@@ -60,7 +60,7 @@ def interpret_stage(wf, out: Path, record: Stage, processed: Path, sample: str) 
         squeezed = None
         if i.squeezed is not None:
             runs["squeezed"] = retrain(out=folder / "squeezed", architecture=i.squeezed, **common)
-            squeezed = {"inference_time_ratio": inference_ratio(baseline, folder / "squeezed"),
+            squeezed = {"inference_time_ratio": inference_ratio(baseline, folder / "squeezed", jets),
                         "activations": ensemble_patterns(Ensemble.load(folder / "squeezed"), jets),
                         "baseline_activations": relevance.get("activations", {}).get(i.tagger)}
         baseline_metrics = json.loads((baseline / "metrics.json").read_text())["summary"]

@@ -177,8 +177,12 @@ class InputKind:
 
     def occlusion_mask(self, groups) -> np.ndarray:
         """bool, broadcasting against the kind's batch tensor: True for the values the ``groups`` mask."""
+        return np.isin(np.array(self.occlusion_groups()), self.checked_groups(groups))
+
+    def checked_groups(self, groups) -> list[str]:
+        """``groups`` as a list, each one of the kind's occlusion groups (a ValueError names any other)."""
         names = self.occlusion_groups()
         unknown = sorted(set(groups) - set(names))
         if unknown:
             raise ValueError(f"{self.name}: no occlusion group {unknown}; known: {', '.join(names)}")
-        return np.isin(np.array(names), list(groups))
+        return list(groups)

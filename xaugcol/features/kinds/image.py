@@ -65,12 +65,10 @@ class ImageInput(InputKind):
 
     def occlusion_mask(self, groups) -> np.ndarray:
         names = self.occlusion_groups()
-        unknown = sorted(set(groups) - set(names))
-        if unknown:
-            raise ValueError(f"image: no occlusion group {unknown}; known: {', '.join(names)}")
         block = np.arange(self.n_pixels) * self.GRID // self.n_pixels  # each pixel row's (column's) block
         index = block[:, None] * self.GRID + block[None, :]
-        return np.isin(index, [names.index(g) for g in groups])[None, :, :]  # (1 channel, rows, columns)
+        chosen = [names.index(g) for g in self.checked_groups(groups)]
+        return np.isin(index, chosen)[None, :, :]  # (1 channel, rows, columns)
 
     removal_unit = "pixel"
 
