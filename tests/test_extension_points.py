@@ -48,8 +48,8 @@ class SubjetInput(InputKind):
     def feature_names(self):
         return ["subjet:pt", "subjet:eta"]
 
-    def feature_sums(self, relevance):
-        return np.abs(relevance).sum(axis=1)
+    def feature_sums(self, relevance, signed=False):
+        return (relevance if signed else np.abs(relevance)).sum(axis=1)
 
     def binning(self, feature):
         return {"subjet:pt": (20, 0.0, 1.5, "prong pT [TeV]"), "subjet:eta": (20, -3.0, 3.0, "prong eta")}[feature]

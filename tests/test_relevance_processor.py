@@ -11,7 +11,7 @@ from xaugcol.explain.histograms import quantise
 from xaugcol.explain.lrp import LRP
 from xaugcol.explain.run import RELEVANCE_ROOT
 from xaugcol.runs import run_relevance
-from xaugcol.explain.statistics import normalise_per_jet, normalised_feature_relevance
+from xaugcol.explain.statistics import feature_names, normalise_per_jet, normalised_feature_relevance
 from xaugcol.models.registry import ModelConfig
 from xaugcol.processing.runner import load_fileset
 from xaugcol.runs import run_processing
@@ -74,6 +74,39 @@ def test_mean_normalised_relevance_equals_direct_lrp(study):
         assert sum(c["jets_in_table"] for c in counts.values()) == 600
         jets = result.histograms[f"jets/{name}"][{"rule": "epsilon"}].values().sum()
         assert jets == members * n_test - sum(c["zero_relevance_epsilon"] for c in counts.values())
+
+
+def test_score_shares_equal_direct_lrp_and_conserve(study):
+    """The seed's relevance normalised by the output score: per class and member, each feature's share R_f / logit
+    averaged over the jets with weight |logit|, from the processor, equals the direct computation; the shares of
+    all features add up to the jets' whole relevance over their output (every slot counted once, padding
+    included)."""
+    out, _, taggers, result = study
+    rows = _test_jets(out / "proc" / "jets")
+    for folder in taggers:
+        ensemble = Ensemble.load(folder)
+        names = feature_names(ensemble.spec.kinds)
+        for seed, model, scalers in ensemble.load_members():
+            inputs = model_inputs(rows, ensemble.spec, scalers)
+            tensors = [torch.from_numpy(inputs[k]) for k in ensemble.spec.inputs]
+            for rule in RULES:
+                a = LRP(model, rule)(*tensors)
+                relevance = {k: v.double().numpy() for k, v in zip(ensemble.spec.inputs, a.relevance)}
+                output = a.output.double().numpy()
+                total = sum(r.reshape(len(output), -1).sum(1) for r in relevance.values())
+                signed = np.concatenate([k.feature_sums(relevance[k.name], signed=True) for k in ensemble.spec.kinds],
+                                        axis=1)
+                np.testing.assert_allclose(signed.sum(1), total, rtol=1e-9, atol=1e-12)
+                score = result.summary[ensemble.name][rule]["score"]
+                for cls, label in (("signal", 1), ("background", 0)):
+                    jets = rows["label"] == label
+                    want = (signed[jets] / output[jets, None] * np.abs(output[jets, None])).sum(0) \
+                        / np.abs(output[jets]).sum()
+                    got = [score["classes"][cls][f]["members"][str(seed)] for f in names]
+                    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+                    np.testing.assert_allclose(sum(got), (total[jets] * np.sign(output[jets])).sum()
+                                               / np.abs(output[jets]).sum(), rtol=1e-5, atol=1e-6)
+                    assert score["ranking"][cls][0] == names[int(np.argmax(want))]
 
 
 def _real_particles_of_explained_jets(taggers, name: str, rows: dict, rule: str) -> int:
@@ -374,3 +407,6 @@ def test_occlusion_and_activation_figures_and_report_tables(study, tmp_path):
     top = relevance["occlusion"]["cnn2d_xaug"]["features"][0]["feature"]
     assert f"<td class='name'>{top}</td>" in text and "dAUC below" in text
     assert f"{relevance['activations']['lstm']['sparsity']['mean']:.3f}" in text
+    score = relevance["relevance"]["lstm"]["epsilon"]["score"]
+    first = score["ranking"]["signal"][0]
+    assert f"signal: {first} {score['classes']['signal'][first]['mean']:.3f}" in text

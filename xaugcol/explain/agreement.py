@@ -24,6 +24,12 @@ MAX_DAUC = 0.01  # dAUC x 100: an AUC loss below 1e-4
 MAX_DISTANCE = 0.1  # total-variation distance between the classes' value distributions
 
 
+def comparison_rule(rules) -> str:
+    """The method the occlusion ranking is compared with: LRP-gamma where the run has it (the seed's), else the
+    first."""
+    return next((r for r in rules if r.startswith("gamma")), rules[0])
+
+
 def class_distance(hists: dict, tagger: str, feature: str) -> float | None:
     """Total-variation distance, 0.5 sum |p_signal - p_background|, between the classes' value histograms of a
     feature (from its relevance profile, which counts every jet or object explained); None without one."""

@@ -12,6 +12,9 @@ the ``rule`` axis holds the explanation method:
 * ``features/T``   (rule, member, label, feature): summed |normalised relevance| per feature (the seed's mean
   normalised relevance is this over ``jets/T``);
 * ``jets/T``       (rule, member, label): jets explained with some non-zero relevance;
+* ``score/T`` and ``score_output/T`` (rule, member, label[, feature]): per feature the summed signed relevance
+  times the sign of the output, and the summed |output|: their ratio is the share of the output score the feature
+  carries (the seed's relevance normalised by the output score, ``statistics.score_shares``);
 * ``profile/T/f``  (rule, label, value, relevance): 2D, per jet (XAUG) or per object (particle features);
 * ``profile_sum/T/f`` (rule, label, value): summed signed relevance, for exact profile means;
 * ``K/T``          (rule, label, sign, x, y): summed positive and (absolute) negative relevance per pixel (``image``);
@@ -90,6 +93,8 @@ def tagger_histograms(tagger: str, kinds: tuple[InputKind, ...], rules, processi
         f"jets/{tagger}": hist.Hist(rule, hist.axis.IntCategory([], growth=True, name="member", label="seed"),
                                     _label_axis(classes), storage=double),
     }
+    out[f"score/{tagger}"] = out[f"features/{tagger}"].copy()
+    out[f"score_output/{tagger}"] = out[f"jets/{tagger}"].copy()
     for kind in kinds:
         for f in kind.profiled_features():
             out[f"profile/{tagger}/{f}"] = hist.Hist(rule, _label_axis(classes), _value_axis(kind, f), relevance,
@@ -151,6 +156,15 @@ def fill_input_maps(hists: dict, tagger: str, kinds, rows: dict, processing) -> 
         for label in hists[f"{kind.name}_input/{tagger}"].axes["label"]:
             hists[f"{kind.name}_input/{tagger}"].fill(label=label, x=x, y=y,
                                                       weight=quantise(values[rows["label"] == label]).sum(axis=0))
+
+
+def fill_score_shares(hists: dict, tagger: str, rule: str, member: int, features: list[str], labels: np.ndarray,
+                      shares: np.ndarray, weights: np.ndarray) -> None:
+    """One member's score-share numerators and weights (``statistics.score_shares``) of the jets of ``labels``."""
+    hists[f"score_output/{tagger}"].fill(rule=rule, member=member, label=labels, weight=quantise(weights))
+    hists[f"score/{tagger}"].fill(rule=rule, member=member, label=np.repeat(labels, len(features)),
+                                  feature=np.tile(np.asarray(features, dtype=object), len(labels)),
+                                  weight=quantise(shares).ravel())
 
 
 def fill_relevance(hists: dict, tagger: str, rule: str, member: int, kinds, rows: dict, normalised: dict,

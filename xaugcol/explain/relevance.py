@@ -16,9 +16,10 @@ import torch
 
 from xaugcol.explain import activations, faithfulness, occlusion
 from xaugcol.explain.ensemble import Ensemble
-from xaugcol.explain.histograms import CLASSES, fill_input_maps, fill_relevance, quantise, tagger_histograms
+from xaugcol.explain.histograms import (CLASSES, fill_input_maps, fill_relevance, fill_score_shares, quantise,
+                                       tagger_histograms)
 from xaugcol.explain.methods import MethodSpec
-from xaugcol.explain.statistics import feature_sums, normalise_per_jet
+from xaugcol.explain.statistics import feature_names, feature_sums, normalise_per_jet, score_shares
 from xaugcol.training.data import model_inputs
 from xaugcol.training.domain import outside_counts
 
@@ -61,6 +62,7 @@ def explain_rows(rows: dict, ensemble: Ensemble, members: list[Explainer], metho
     every member's neuron activations on all of them (``xaugcol.explain.activations``), recorded in one plain
     forward pass, whose logits the occlusion starts from. Returns (histograms, counts, occlusion records)."""
     kinds, name = ensemble.spec.kinds, ensemble.name
+    features = feature_names(kinds)
     names = [m.name for m in methods]
     hists = tagger_histograms(name, kinds, names, processing, classes)
     if faithfulness_steps:
@@ -107,6 +109,8 @@ def explain_rows(rows: dict, ensemble: Ensemble, members: list[Explainer], metho
             explained = rows if kept.all() else {k: v[kept] for k, v in rows.items()}
             fill_relevance(hists, name, method, member.seed, kinds, explained, normalised,
                            feature_sums(normalised, kinds), processing)
+            fill_score_shares(hists, name, method, member.seed, features, labels,
+                              *score_shares(relevance, output, kinds))
     return hists, counts, records
 
 

@@ -9,7 +9,8 @@ Outputs in ``out_dir``:
   ``xaugcol.explain.relevance_file.read_relevance_histograms`` rebuilds the full histograms from it (figures
   are drawn from the file).
 * ``relevance.json``: configuration, counts per tagger and dataset, files and chunks skipped (and why), and per tagger, rule and class the mean
-  normalised relevance of every feature with the spread over the ensemble, the ranking and the top pair; per tagger
+  normalised relevance of every feature with the spread over the ensemble, the ranking and the top pair, and the
+  mean share of the output score each feature carries with its ranking per class (``score``); per tagger
   and rule the input-perturbation curves and faithfulness scores (``faithfulness``).
 """
 
@@ -30,7 +31,7 @@ from xaugcol.explain.methods import method_specs
 from xaugcol.explain.relevance import SPLIT_CHOICES, empty_counts
 from xaugcol.explain.relevance_file import RELEVANCE_ROOT, write_relevance_root
 from xaugcol.explain.sanity import DEFAULT_JETS_PER_CLASS, ensemble_sanity
-from xaugcol.explain.summary import mean_normalised_relevance, ranking, top_pair
+from xaugcol.explain.summary import mean_normalised_relevance, mean_score_shares, ranking, top_pair
 from xaugcol.processing.checkpoints import close_checkpoints, open_checkpoints
 from xaugcol.processing.chunk_guard import skipped_chunks
 from xaugcol.processing.jet_table import ProcessingConfig
@@ -46,7 +47,7 @@ DEFAULT_RULES = ("epsilon", "alpha1beta0")
 class RelevanceResult:
     histograms: dict
     counts: dict
-    summary: dict  # tagger -> rule -> {"classes": {...}, "ranking": [...], "xaug_ranking": [...], "top_pair"}
+    summary: dict  # tagger -> rule -> {"classes", "ranking", "xaug_ranking", "top_pair", "score": {"classes", "ranking"}}
     ensembles: list
     faithfulness: dict = field(default_factory=dict)  # tagger -> rule -> curves and scores
     occlusion: dict = field(default_factory=dict)  # tagger -> ranked dAUC table, masking thresholds
@@ -201,7 +202,8 @@ def summarise(hists: dict, ensemble: Ensemble, rules) -> dict:
         classes = mean_normalised_relevance(hists, ensemble.name, rule)
         pair = top_pair(classes, xaug) if len(xaug) >= 2 else None
         out[rule] = {"classes": classes, "ranking": ranking(classes), "xaug_ranking": ranking(classes, only=xaug),
-                     "top_pair": list(pair) if pair else None}
+                     "top_pair": list(pair) if pair else None,
+                     "score": mean_score_shares(hists, ensemble.name, rule)}
     return out
 
 

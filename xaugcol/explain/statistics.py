@@ -65,11 +65,25 @@ def normalise_per_jet(relevance: Mapping[str, np.ndarray]) -> tuple[dict[str, np
     return normalised, kept
 
 
-def feature_sums(normalised: Mapping[str, np.ndarray], kinds: Sequence[InputKind]) -> np.ndarray:
-    """(jets, features): the absolute normalised relevance summed per feature, each kind's way, in
-    ``feature_names`` order."""
+def feature_sums(normalised: Mapping[str, np.ndarray], kinds: Sequence[InputKind], signed: bool = False) -> np.ndarray:
+    """(jets, features): the absolute (``signed``: the signed) normalised relevance summed per feature, each kind's
+    way, in ``feature_names`` order."""
     by_name = {k.name: k for k in kinds}
-    return np.concatenate([by_name[name].feature_sums(r) for name, r in normalised.items()], axis=1)
+    return np.concatenate([by_name[name].feature_sums(r, signed) for name, r in normalised.items()], axis=1)
+
+
+def score_shares(relevance: Mapping[str, np.ndarray], output: np.ndarray,
+                 kinds: Sequence[InputKind]) -> tuple[np.ndarray, np.ndarray]:
+    """The seed's relevance normalised by the output score, as (jets, features) numerators and (jets,) weights:
+    per jet and feature, the signed relevance summed over the feature's slots times the sign of the jet's output
+    (the logit the explanation starts from), and |output|. Summed over the jets of a class and divided, they give
+    each feature's share of the score: the per-jet share R_f / output averaged with weight |output|, so a jet on
+    the decision boundary (output near 0, where the share is undefined) weighs nothing instead of an arbitrarily
+    large share. A share of 0.3: the feature carries 30 % of the decision, in its direction; for a conserving rule
+    the shares and the absorbed part add up to 1."""
+    output = np.asarray(output, dtype=np.float64)
+    signed = feature_sums({k: np.asarray(r, dtype=np.float64) for k, r in relevance.items()}, kinds, signed=True)
+    return signed * np.sign(output)[:, None], np.abs(output)
 
 
 def normalised_feature_relevance(relevance: Mapping[str, np.ndarray], kinds: Sequence = (),

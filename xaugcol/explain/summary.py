@@ -12,11 +12,13 @@ from xaugcol.explain.histograms import pair_key
 CLASSES = {"background": (0,), "signal": (1,), "data": (-1,), "all": (0, 1, -1)}
 
 
-def mean_normalised_relevance(hists: dict, tagger: str, rule: str) -> dict:
+def mean_normalised_relevance(hists: dict, tagger: str, rule: str, view: str = "features") -> dict:
     """{class: {feature: {"mean", "std", "members": {seed: value}}}}: per member, the summed |normalised relevance|
-    over the jets explained; mean and standard deviation over the members (ddof 1; 0 for a single member)."""
-    h = hists[f"features/{tagger}"][{"rule": rule}]
-    jets = hists[f"jets/{tagger}"][{"rule": rule}]
+    over the jets explained; mean and standard deviation over the members (ddof 1; 0 for a single member).
+    ``view="score"``: the |output|-weighted mean share of the output score instead (``score/T`` over
+    ``score_output/T``)."""
+    h = hists[f"{view}/{tagger}"][{"rule": rule}]
+    jets = hists[{"features": f"jets/{tagger}", "score": f"score_output/{tagger}"}[view]][{"rule": rule}]
     features = list(h.axes["feature"])
     members = [int(m) for m in h.axes["member"]]
     out = {}
@@ -28,7 +30,7 @@ def mean_normalised_relevance(hists: dict, tagger: str, rule: str) -> dict:
         sums = sum(h[{"label": hist.loc(k)}].values() for k in labels)  # (member, feature)
         n = sum(jets[{"label": hist.loc(k)}].values() for k in labels)  # (member,)
         with np.errstate(invalid="ignore", divide="ignore"):
-            per_member = np.where(n[:, None] > 0, sums / np.maximum(n[:, None], 1), np.nan)
+            per_member = np.where(n[:, None] > 0, sums / np.where(n[:, None] > 0, n[:, None], 1), np.nan)
         valid = n > 0
         out[cls] = {}
         for j, f in enumerate(features):
@@ -43,6 +45,14 @@ def ranking(summary: dict, cls: str = "all", only: list[str] | None = None) -> l
     """Features by decreasing mean normalised relevance (``only``: restrict to these, e.g. the XAUG variables)."""
     items = [(f, s["mean"]) for f, s in summary[cls].items() if s["mean"] is not None and (only is None or f in only)]
     return [f for f, _ in sorted(items, key=lambda fs: (-fs[1], fs[0]))]
+
+
+def mean_score_shares(hists: dict, tagger: str, rule: str) -> dict:
+    """{"classes": {class: {feature: {"mean", "std", "members"}}}, "ranking": {class: features}}: the seed's
+    relevance normalised by the output score, per class, ranked by decreasing mean share (the feature that carries
+    most of the decision first)."""
+    classes = mean_normalised_relevance(hists, tagger, rule, view="score")
+    return {"classes": classes, "ranking": {c: ranking(classes, c) for c in classes}}
 
 
 def top_pair(summary: dict, xaug_columns) -> tuple[str, str] | None:

@@ -17,9 +17,11 @@ SHOWN = 25  # features in the ranking panel
 def plot_occlusion(table: dict, relevance: dict | None, rule: str | None, tagger: str, out_stem,
                    sample: str) -> list[Path] | None:
     """Left: the features ranked by dAUC when each is occluded (mean over members, spread as error bars, coloured
-    by kind; the most harmful ``SHOWN``); right: each feature's mean normalised relevance under ``rule`` (both
-    classes averaged) against its dAUC, the features flagged as acting like a bias circled. ``relevance``: the
-    tagger's entry of relevance.json's ``relevance``; None: the left panel alone."""
+    by kind; the most harmful ``SHOWN``); middle: the same features' share of the output score under ``rule``
+    (the seed's relevance normalised by the output score), for signal and background; right: each feature's mean
+    normalised relevance under ``rule`` (both classes averaged) against its dAUC, the features flagged as acting
+    like a bias circled. ``relevance``: the tagger's entry of relevance.json's ``relevance``; None: the left panel
+    alone."""
     rows = table.get("features") if table else None
     if not rows:
         return None
@@ -27,7 +29,7 @@ def plot_occlusion(table: dict, relevance: dict | None, rule: str | None, tagger
     names = [r["feature"] for r in shown]
     margins = Margins(left=text_width(names, 12) + 0.5, right=0.4, bottom=1.0, top=0.5,
                                        wspace=1.6, hspace=1.0)
-    panels = 2 if relevance and rule in relevance else 1
+    panels = 3 if relevance and rule in relevance else 1
     fig, axes = figure(panels, width=8.0, height=max(6.0, 0.32 * len(shown) + 1.5), margins=margins)
     ax = axes[0, 0]
     y = np.arange(len(shown))
@@ -41,11 +43,33 @@ def plot_occlusion(table: dict, relevance: dict | None, rule: str | None, tagger
     for kind in sorted({r["kind"] for r in rows}):
         ax.plot([], [], "s", color=KIND_COLOURS.get(kind, "grey"), label=kind)
     ax.legend(loc="lower right", fontsize=11)
-    if panels == 2:
-        _relevance_against_occlusion(axes[0, 1], rows, relevance[rule], rule,
+    if panels == 3:
+        _score_shares(axes[0, 1], names, relevance[rule].get("score"), rule)
+        _relevance_against_occlusion(axes[0, 2], rows, relevance[rule], rule,
                                      {f["feature"] for f in table.get("bias_like", {}).get(rule, [])})
     label(ax, sample, axes[0, -1])
     return save(fig, out_stem)
+
+
+CLASS_COLOURS = {"signal": "#e42536", "background": "#5790fc"}
+
+
+def _score_shares(ax, names: list[str], score: dict | None, rule: str) -> None:
+    """Per feature (rows as in the occlusion panel), the mean share of the output score per class, as two bars."""
+    classes = [c for c in ("signal", "background") if score and c in score["classes"]]
+    y = np.arange(len(names))
+    for k, cls in enumerate(classes):
+        shares = [score["classes"][cls].get(f, {}) for f in names]
+        hbars(ax, y + (0.2 if k == 0 else -0.2), [s.get("mean") or 0.0 for s in shares], 0.38, CLASS_COLOURS[cls],
+              label=cls, xerr=[s.get("std", 0.0) for s in shares])
+    ax.set_yticks(y, [])
+    ax.set_ylim(-0.7, len(names) - 0.3)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.autoscale(axis="x")
+    ax.set_xlabel(f"share of the output score ({rule})")
+    if classes:
+        ax.legend(loc="lower right", fontsize=11)
+    panel_title(ax, "LRP per class, normalised by the output")
 
 
 def _relevance_against_occlusion(ax, rows: list[dict], summary: dict, rule: str, flagged: set) -> None:

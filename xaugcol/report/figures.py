@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xaugcol.atomic import write_json
+from xaugcol.explain.agreement import comparison_rule
 from xaugcol.features.kinds import kind_class
 from xaugcol.report.captions import CAPTIONS
 
@@ -92,7 +93,7 @@ def relevance_jobs(relevance_folder, taggers: dict, sample: str, examples: int =
                                "units": units}))
     common = {"relevance": str(relevance_folder), "sample": sample}
     for name in relevance.get("occlusion") or {}:
-        rule = _occlusion_rule(relevance)
+        rule = comparison_rule(relevance["config"]["rules"])
         jobs.append(FigureJob("occlusion", f"occlusion_{name}", CAPTIONS["occlusion"].format(tagger=name, rule=rule),
                               "draw_occlusion", {**common, "tagger": name, "rule": rule}))
     for name in relevance.get("activations") or {}:
@@ -268,13 +269,6 @@ def draw_faithfulness(stem, relevance, tagger, sample, units):
 
     _, full = _relevance(relevance, tagger)
     return plot_faithfulness(full["faithfulness"].get(tagger), tagger, stem, sample, units)
-
-
-def _occlusion_rule(relevance: dict) -> str:
-    """The method the occlusion ranking is compared with: LRP-gamma where the run has it (the seed's), else the
-    first."""
-    rules = relevance["config"]["rules"]
-    return next((r for r in rules if r.startswith("gamma")), rules[0])
 
 
 def draw_occlusion(stem, relevance, tagger, rule, sample):

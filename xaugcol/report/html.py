@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from xaugcol.atomic import atomic_path
+from xaugcol.explain.agreement import comparison_rule
 from xaugcol.training.domain import CHANCE_FACTOR, WARN_FRACTION
 
 SECTIONS = {
@@ -30,6 +31,7 @@ SECTIONS = {
 }
 METRICS = (("auc", "AUC"), ("sig_eff_at_bkg_0.01", "sig. eff. at 1 % bkg."), ("sig_eff_at_bkg_0.1", "sig. eff. at 10 % bkg."))
 TOP_FEATURES = 10
+SCORE_FEATURES = 5  # per class, in the occlusion section
 
 STYLE = """
 body { font-family: sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -186,6 +188,7 @@ def occlusion_tables(relevance: dict) -> str:
                 f"<td>{r['dropped'][k]} / {r['of'][k]}</td>" for k in kinds) +
                 f"<td>{_pm(r['auc'])}</td><td>{_pm(r['dauc'], 3)}</td></tr>" for r in t["thresholds"]]
             parts.append("<table>" + "".join(rows) + "</table>")
+        parts.append(_score_ranking(relevance, name))
         flagged = {rule: f for rule, f in (t.get("bias_like") or {}).items() if f}
         if flagged:
             items = "; ".join(f"{escape(rule)}: " + ", ".join(
@@ -194,6 +197,19 @@ def occlusion_tables(relevance: dict) -> str:
             parts.append(f"<p><b>Acting like a bias</b> (ranked high by the method, no AUC lost when occluded, "
                          f"distributed alike in both classes): {items}.</p>")
     return "\n".join(parts)
+
+
+def _score_ranking(relevance: dict, tagger: str) -> str:
+    """The features carrying most of the output score per class under the method compared with occlusion."""
+    rule = comparison_rule(relevance["config"]["rules"])
+    score = ((relevance.get("relevance") or {}).get(tagger) or {}).get(rule, {}).get("score")
+    if not score:
+        return ""
+    items = "; ".join(f"{cls}: " + ", ".join(f"{escape(f)} {score['classes'][cls][f]['mean']:.3f}"
+                                           for f in ranked[:SCORE_FEATURES])
+                      for cls, ranked in score["ranking"].items() if cls in ("signal", "background"))
+    return (f"<p>{escape(rule)}'s relevance normalised by the output score, the largest shares per class: "
+            f"{items}.</p>")
 
 
 def activations_table(relevance: dict) -> str:

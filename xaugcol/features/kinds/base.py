@@ -100,8 +100,9 @@ class InputKind:
     def feature_names(self) -> list[str]:
         raise NotImplementedError
 
-    def feature_sums(self, relevance: np.ndarray) -> np.ndarray:
-        """(jets, features): |relevance| (tensor-shaped, already normalised) summed per feature."""
+    def feature_sums(self, relevance: np.ndarray, signed: bool = False) -> np.ndarray:
+        """(jets, features): |relevance| (tensor-shaped, already normalised) summed per feature; ``signed``: the
+        relevance itself summed (what the feature adds to the output, for the score-normalised view)."""
         raise NotImplementedError
 
     def finite(self, rows: dict) -> np.ndarray:

@@ -42,8 +42,8 @@ class ImageInput(InputKind):
     def feature_names(self) -> list[str]:
         return ["image"]
 
-    def feature_sums(self, relevance: np.ndarray) -> np.ndarray:
-        return np.abs(relevance).reshape(len(relevance), -1).sum(1, keepdims=True)
+    def feature_sums(self, relevance: np.ndarray, signed: bool = False) -> np.ndarray:
+        return (relevance if signed else np.abs(relevance)).reshape(len(relevance), -1).sum(1, keepdims=True)
 
     def profiled_features(self) -> list[str]:
         return []  # the image is one feature without a scalar value: its relevance is drawn as a map instead

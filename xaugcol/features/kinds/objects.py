@@ -90,8 +90,8 @@ class ObjectListInput(InputKind):
     def feature_names(self) -> list[str]:
         return [self.PREFIX + f for f in self.FEATURES]
 
-    def feature_sums(self, relevance: np.ndarray) -> np.ndarray:
-        return np.abs(relevance).sum(axis=1)
+    def feature_sums(self, relevance: np.ndarray, signed: bool = False) -> np.ndarray:
+        return (relevance if signed else np.abs(relevance)).sum(axis=1)
 
     def binning(self, feature: str):
         if not feature.startswith(self.PREFIX):

@@ -71,8 +71,8 @@ class XAUGInput(InputKind):
     def feature_names(self) -> list[str]:
         return list(self.xaug_columns)
 
-    def feature_sums(self, relevance: np.ndarray) -> np.ndarray:
-        return np.abs(relevance)
+    def feature_sums(self, relevance: np.ndarray, signed: bool = False) -> np.ndarray:
+        return relevance if signed else np.abs(relevance)
 
     def binning(self, feature: str):
         if feature not in BINNING:
