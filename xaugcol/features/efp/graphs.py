@@ -1,0 +1,138 @@
+"""The multigraphs that index energy-flow polynomials: every connected multigraph with d edges up to isomorphism,
+and the composite ones (disconnected: a multiset of connected graphs, whose EFP is the product of theirs).
+
+A graph is a sorted tuple of edges (a, b), a < b, over vertices 0..n-1; a repeated edge is a multi-edge (a power of
+theta_ab). The d = 0 graph is one vertex and no edges (its EFP is sum_i z_i). Connected graphs of degree d are grown
+from those of degree d - 1: every connected multigraph loses one edge and stays connected, by dropping an edge off
+a spanning tree (a repeat or a cycle edge) or a leaf with its edge, so adding one edge between two vertices, or one
+new vertex joined to an old one, to every graph of degree d - 1 reaches them all. Duplicates are removed by a
+canonical form: vertices split into classes by colour refinement (degree, then the multiset of neighbour colours
+and edge multiplicities), and only permutations within a class are tried.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from collections import Counter
+
+Graph = tuple[tuple[int, int], ...]
+
+
+def n_vertices(graph: Graph) -> int:
+    return 1 + max((b for _, b in graph), default=0)
+
+
+def _refined_classes(graph: Graph, n: int) -> list[list[int]]:
+    """Vertices grouped by colour refinement, the groups in an order that depends only on the graph's structure."""
+    multiplicity = Counter(graph)
+    neighbours = {v: Counter() for v in range(n)}
+    for (a, b), m in multiplicity.items():
+        neighbours[a][b] += m
+        neighbours[b][a] += m
+    colour = {v: sum(neighbours[v].values()) for v in range(n)}
+    for _ in range(n):
+        signature = {v: (colour[v], tuple(sorted((colour[u], m) for u, m in neighbours[v].items()))) for v in range(n)}
+        ranks = {s: i for i, s in enumerate(sorted(set(signature.values())))}
+        new = {v: ranks[signature[v]] for v in range(n)}
+        if len(set(new.values())) == len(set(colour.values())):
+            colour = new
+            break
+        colour = new
+    classes: dict[int, list[int]] = {}
+    for v in range(n):
+        classes.setdefault(colour[v], []).append(v)
+    return [classes[c] for c in sorted(classes)]
+
+
+@functools.lru_cache(maxsize=None)
+def canonical(graph: Graph) -> Graph:
+    """The smallest relabelled edge tuple over the permutations that keep every refinement class in its place."""
+    n = n_vertices(graph)
+    classes = _refined_classes(graph, n)
+    targets = []
+    start = 0
+    for cls in classes:
+        targets.append(range(start, start + len(cls)))
+        start += len(cls)
+    best = None
+    for images in itertools.product(*(itertools.permutations(t) for t in targets)):
+        relabel = {}
+        for cls, image in zip(classes, images):
+            relabel.update(zip(cls, image))
+        edges = tuple(sorted(tuple(sorted((relabel[a], relabel[b]))) for a, b in graph))
+        if best is None or edges < best:
+            best = edges
+    return best
+
+
+@functools.lru_cache(maxsize=None)
+def connected_graphs(d: int) -> tuple[Graph, ...]:
+    """Every connected multigraph with exactly ``d`` edges, one per isomorphism class, in canonical form, sorted by
+    (vertices, edges)."""
+    if d < 0:
+        raise ValueError(f"EFP degree must be >= 0, got {d}")
+    if d == 0:
+        return ((),)
+    found = set()
+    for g in connected_graphs(d - 1):
+        n = n_vertices(g)
+        for a in range(n):
+            found.add(canonical(tuple(sorted(g + ((a, n),)))))  # a new vertex joined to a
+            for b in range(a + 1, n):
+                found.add(canonical(tuple(sorted(g + ((a, b),)))))
+    return tuple(sorted(found, key=lambda g: (n_vertices(g), g)))
+
+
+def components(graph: Graph) -> list[Graph]:
+    """The connected components of a graph (edges relabelled from 0), each in canonical form."""
+    if not graph:
+        return [()]
+    parent = {}
+
+    def find(v):
+        while parent.setdefault(v, v) != v:
+            v = parent[v]
+        return v
+
+    for a, b in graph:
+        parent[find(a)] = find(b)
+    groups: dict[int, list] = {}
+    for a, b in graph:
+        groups.setdefault(find(a), []).append((a, b))
+    out = []
+    for edges in groups.values():
+        labels = {v: i for i, v in enumerate(sorted({v for e in edges for v in e}))}
+        out.append(canonical(tuple(sorted((labels[a], labels[b]) for a, b in edges))))
+    return sorted(out, key=lambda g: (len(g), n_vertices(g), g))
+
+
+def composite_graphs(d: int) -> tuple[tuple[Graph, ...], ...]:
+    """Every multigraph with exactly ``d`` >= 2 edges made of two or more connected ones, each as the sorted tuple
+    of its connected factors (each of degree >= 1)."""
+    out = []
+
+    def extend(remaining, smallest, factors):
+        if remaining == 0:
+            if len(factors) >= 2:
+                out.append(tuple(factors))
+            return
+        for k in range(smallest[0], remaining + 1):
+            for i, g in enumerate(connected_graphs(k)):
+                if (k, i) < smallest:
+                    continue
+                extend(remaining - k, (k, i), factors + [g])
+
+    extend(d, (1, 0), [])
+    return tuple(out)
+
+
+def all_graphs(max_degree: int) -> list[tuple[Graph, ...]]:
+    """Every EFP multigraph with up to ``max_degree`` edges, connected (one factor) and composite, as tuples of
+    connected factors; degree 0 is the one-vertex graph."""
+    out: list[tuple[Graph, ...]] = []
+    for d in range(max_degree + 1):
+        out += [(g,) for g in connected_graphs(d)]
+        if d >= 2:
+            out += list(composite_graphs(d))
+    return out
