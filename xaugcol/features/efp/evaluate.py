@@ -61,27 +61,35 @@ def elimination_order(graph: Graph) -> tuple[int, ...]:
     return tuple(order)
 
 
-def connected_efp(graph: Graph, z: np.ndarray, theta: np.ndarray, powers: dict | None = None) -> np.ndarray:
-    """(jets,) EFP of one connected graph by variable elimination; ``powers``: a cache {multiplicity: theta **
-    multiplicity}. Factors are (vertices, array with the jet axis first and one constituent axis per vertex)."""
-    powers = {} if powers is None else powers
+def connected_efp(graph: Graph, z: np.ndarray, theta: np.ndarray, cache: dict | None = None) -> np.ndarray:
+    """(jets,) EFP of one connected graph by variable elimination. Factors are (vertices, key, array with the jet
+    axis first and one constituent axis per vertex); the key names what a factor computes independently of the
+    vertex labels, so ``cache`` (shared over the graphs of one batch) computes each intermediate once: the leaf sum
+    sum_j z_j theta_ij^m, for one, is the same in every graph that has such a leaf."""
+    cache = {} if cache is None else cache
     multiplicity: dict[tuple[int, int], int] = {}
     for e in graph:
         multiplicity[e] = multiplicity.get(e, 0) + 1
-    for m in set(multiplicity.values()) - set(powers):
-        powers[m] = theta ** m
-    factors = [((v,), z) for v in range(n_vertices(graph))]
-    factors += [(e, powers[m]) for e, m in sorted(multiplicity.items())]
+    factors = [((v,), ("z",), z) for v in range(n_vertices(graph))]
+    for e, m in sorted(multiplicity.items()):
+        key = ("theta", m)
+        if key not in cache:
+            cache[key] = theta ** m
+        factors.append((e, key, cache[key]))
     letters = string.ascii_lowercase
     for v in elimination_order(graph):
         used = [f for f in factors if v in f[0]]
         factors = [f for f in factors if v not in f[0]]
-        scope = tuple(sorted({u for vs, _ in used for u in vs} - {v}))
-        subscripts = ",".join("J" + "".join(letters[u] for u in vs) for vs, _ in used)
-        out = "J" + "".join(letters[u] for u in scope)
-        factors.append((scope, np.einsum(f"{subscripts}->{out}", *(a for _, a in used), optimize="greedy")))
+        scope = tuple(sorted({u for vs, _, _ in used for u in vs} - {v}))
+        position = {u: i for i, u in enumerate(scope)}
+        key = ("sum", tuple(sorted((k, tuple(position.get(u, -1) for u in vs)) for vs, k, _ in used)))
+        if key not in cache:
+            subscripts = ",".join("J" + "".join(letters[u] for u in vs) for vs, _, _ in used)
+            out = "J" + "".join(letters[u] for u in scope)
+            cache[key] = np.einsum(f"{subscripts}->{out}", *(a for _, _, a in used), optimize="greedy")
+        factors.append((scope, key, cache[key]))
     result = np.ones(len(z))
-    for _, a in factors:  # every factor left has an empty scope: one number per jet
+    for _, _, a in factors:  # every factor left has an empty scope: one number per jet
         result = result * a
     return result
 
@@ -90,13 +98,13 @@ def efps(graphs, z: np.ndarray, theta: np.ndarray) -> np.ndarray:
     """(jets, graphs): the EFP of every graph (each a tuple of connected factors, as ``graphs.all_graphs`` gives
     them); each connected factor is contracted once, however many composites use it."""
     values: dict[Graph, np.ndarray] = {}
-    powers: dict = {}
+    cache: dict = {}
     out = np.empty((len(z), len(graphs)))
     for k, factors in enumerate(graphs):
         product = np.ones(len(z))
         for g in factors:
             if g not in values:
-                values[g] = connected_efp(g, z, theta, powers)
+                values[g] = connected_efp(g, z, theta, cache)
             product = product * values[g]
         out[:, k] = product
     return out
