@@ -86,7 +86,10 @@ def connected_efp(graph: Graph, z: np.ndarray, theta: np.ndarray, cache: dict | 
         if key not in cache:
             subscripts = ",".join("J" + "".join(letters[u] for u in vs) for vs, _, _ in used)
             out = "J" + "".join(letters[u] for u in scope)
-            cache[key] = np.einsum(f"{subscripts}->{out}", *(a for _, _, a in used), optimize="greedy")
+            # a step leaving at most one vertex is one pass over (jets, N, N): einsum's plain C loop beats its
+            # BLAS path there (2.5 ms against 7 ms at 2000 jets x 40); wider steps are matrix products
+            optimize = "greedy" if len(scope) >= 2 else False
+            cache[key] = np.einsum(f"{subscripts}->{out}", *(a for _, _, a in used), optimize=optimize)
         factors.append((scope, key, cache[key]))
     result = np.ones(len(z))
     for _, _, a in factors:  # every factor left has an empty scope: one number per jet
