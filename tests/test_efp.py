@@ -78,3 +78,33 @@ def test_bad_constituents_are_named():
         measure(np.array([[1.0, 0.0, 1.0], [1.0, 1.0, 1.0]]), ones, ones, ones.astype(bool))
     with pytest.raises(ValueError, match="1 jet\\(s\\) without constituents"):
         measure(ones, ones, ones, np.array([[True] * 3, [False] * 3]))
+
+
+def test_graph_names_round_trip_and_bad_names_are_refused():
+    from xaugcol.features.efp.graphs import graph_from_name, graph_name
+
+    graphs = all_graphs(7)
+    names = [graph_name(g) for g in graphs]
+    assert len(set(names)) == len(graphs)
+    assert all(graph_from_name(n) == g for n, g in zip(names, graphs))
+    assert names[:5] == ["n1_d0_k0", "n2_d1_k0", "n2_d2_k0", "n3_d2_k0", "n2_d1_k0xn2_d1_k0"]
+    with pytest.raises(ValueError, match="no k5"):
+        graph_from_name("n2_d1_k5")
+    with pytest.raises(ValueError, match="not an EFP graph name: 'n2_d1'"):
+        graph_from_name("n2_d1")
+
+
+def test_graph_pictures_draw_every_edge(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from xaugcol.features.efp.graphs import graph_name
+    from xaugcol.plotting.efp_graphs import draw_graph, plot_graphs
+
+    graphs = all_graphs(4)
+    for g in graphs:
+        fig, ax = plt.subplots()
+        assert draw_graph(ax, graph_name(g)) == sum(len(f) for f in g)
+        assert len(ax.patches) == sum(len(f) for f in g)  # a k-fold edge is k arcs
+        plt.close(fig)
+    (path,) = plot_graphs([graph_name(g) for g in graphs], tmp_path / "graphs")
+    assert path.stat().st_size > 20_000

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
 from collections import Counter
 
 Graph = tuple[tuple[int, int], ...]
@@ -136,3 +137,38 @@ def all_graphs(max_degree: int) -> list[tuple[Graph, ...]]:
         if d >= 2:
             out += list(composite_graphs(d))
     return out
+
+
+def _connected_index(graph: Graph) -> tuple[int, int, int]:
+    """(vertices, edges, k): k counts the connected graphs of the same vertices and edges before it in the
+    canonical order (energyflow's (n, d, k) naming, with our own k)."""
+    d, n = len(graph), n_vertices(graph)
+    same = [g for g in connected_graphs(d) if n_vertices(g) == n]
+    return n, d, same.index(graph)
+
+
+def graph_name(factors: tuple[Graph, ...]) -> str:
+    """A stable name for an EFP multigraph: ``n{vertices}_d{edges}_k{index}`` per connected factor, joined by
+    ``x`` for a composite (``n2_d1_k0xn3_d2_k0``): short enough for a jet-table column, and ``graph_from_name``
+    reads it back."""
+    return "x".join("n{}_d{}_k{}".format(*_connected_index(canonical(g) if g else g)) for g in factors)
+
+
+_NAME = re.compile(r"n(\d+)_d(\d+)_k(\d+)")
+
+
+def graph_from_name(name: str) -> tuple[Graph, ...]:
+    """The factors ``graph_name`` named; refuses a name that is not one, saying why."""
+    factors = []
+    for part in name.split("x"):
+        match = _NAME.fullmatch(part)
+        if match is None:
+            raise ValueError(f"not an EFP graph name: {name!r} (expected n<vertices>_d<edges>_k<index>, "
+                             f"joined by 'x')")
+        n, d, k = (int(x) for x in match.groups())
+        same = [g for g in connected_graphs(d) if n_vertices(g) == n]
+        if not 0 <= k < len(same):
+            raise ValueError(f"EFP graph name {name!r}: there are {len(same)} connected graphs with {n} vertices "
+                             f"and {d} edges, no k{k}")
+        factors.append(same[k])
+    return tuple(factors)

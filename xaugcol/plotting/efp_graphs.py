@@ -1,0 +1,55 @@
+"""Pictures of EFP multigraphs, for the report's tables of chosen EFPs: each connected factor's vertices on a
+circle, factors side by side, a k-fold edge as k arcs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.patches import FancyArrowPatch
+
+from xaugcol.features.efp.graphs import graph_from_name, n_vertices
+from xaugcol.plotting.style import save
+
+COLUMNS = 6  # graphs per row in ``plot_graphs``
+
+
+def draw_graph(ax, name: str) -> int:
+    """Draw the graph ``name`` (``graphs.graph_name``) into ``ax``; returns the number of edges drawn."""
+    factors = graph_from_name(name)
+    drawn, x0 = 0, 0.0
+    for g in factors:
+        n = n_vertices(g)
+        angles = np.pi / 2 + 2 * np.pi * np.arange(n) / n
+        xy = np.stack([x0 + 0.5 * np.cos(angles), 0.5 * np.sin(angles)], 1) if n > 1 else np.array([[x0, 0.0]])
+        count: dict[tuple[int, int], int] = {}
+        for e in g:
+            count[e] = count.get(e, 0) + 1
+        for (a, b), m in count.items():
+            for k in range(m):
+                rad = 0.0 if m == 1 else 0.5 * (k - (m - 1) / 2) / max((m - 1) / 2, 1)
+                ax.add_patch(FancyArrowPatch(xy[a], xy[b], arrowstyle="-", connectionstyle=f"arc3,rad={rad}",
+                                             color="black", linewidth=1.5, shrinkA=0, shrinkB=0))
+                drawn += 1
+        ax.scatter(xy[:, 0], xy[:, 1], s=60, color="#3f90da", zorder=3, edgecolors="black")
+        x0 += 1.4
+    ax.set_xlim(-0.8, x0 - 0.6)
+    ax.set_ylim(-0.8, 0.8)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    return drawn
+
+
+def plot_graphs(names: list[str], out_stem: str | Path, labels: list[str] | None = None) -> list[Path]:
+    """A grid of graph pictures, each titled by its label (default: its name)."""
+    if not names:
+        raise ValueError("no EFP graphs to draw")
+    rows = -(-len(names) // COLUMNS)
+    fig, axes = plt.subplots(rows, COLUMNS, figsize=(2.6 * COLUMNS, 2.2 * rows), squeeze=False)
+    for ax in axes.ravel()[len(names):]:
+        ax.axis("off")
+    for ax, name, title in zip(axes.ravel(), names, labels or names):
+        draw_graph(ax, name)
+        ax.set_title(title, fontsize=10)
+    return save(fig, out_stem)
