@@ -11,9 +11,9 @@ fraction of a layer's (or the whole network's) neurons with RNA < 0.2 in both cl
 how much of a network its decisions use.
 
 The activations are the outputs of the tagger's ReLUs (``nn.ReLU``, and the ``MaskedReLU`` of the particle and
-track taggers, which is zero on padded slots), recorded by forward hooks during one plain forward pass of the relevance
-processor on the chunk it explains (its occlusion starts from that pass's logits): no second pass over the data. An LSTM's gates are not
-ReLUs; its dense head is recorded.
+track taggers, which is zero on padded slots), recorded by forward hooks during one plain forward pass of the
+relevance processor on the chunk it explains (its occlusion starts from that pass's logits): no second pass over
+the data. An LSTM's gates are not ReLUs; its dense head is recorded.
 """
 
 from __future__ import annotations

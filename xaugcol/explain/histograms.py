@@ -162,9 +162,14 @@ def fill_score_shares(hists: dict, tagger: str, rule: str, member: int, features
                       shares: np.ndarray, weights: np.ndarray) -> None:
     """One member's score-share numerators and weights (``statistics.score_shares``) of the jets of ``labels``."""
     hists[f"score_output/{tagger}"].fill(rule=rule, member=member, label=labels, weight=quantise(weights))
-    hists[f"score/{tagger}"].fill(rule=rule, member=member, label=np.repeat(labels, len(features)),
-                                  feature=np.tile(np.asarray(features, dtype=object), len(labels)),
-                                  weight=quantise(shares).ravel())
+    _fill_per_feature(hists[f"score/{tagger}"], rule, member, labels, features, quantise(shares))
+
+
+def _fill_per_feature(h: hist.Hist, rule: str, member: int, labels: np.ndarray, features: list[str],
+                      values: np.ndarray) -> None:
+    """Fill a (rule, member, label, feature) histogram with (jets, features) ``values``."""
+    h.fill(rule=rule, member=member, label=np.repeat(labels, len(features)),
+           feature=np.tile(np.asarray(features, dtype=object), len(labels)), weight=values.ravel())
 
 
 def fill_relevance(hists: dict, tagger: str, rule: str, member: int, kinds, rows: dict, normalised: dict,
@@ -173,12 +178,10 @@ def fill_relevance(hists: dict, tagger: str, rule: str, member: int, kinds, rows
     ``normalised``: input name -> normalised relevance of those jets; ``sums``: (jets, features) summed
     |normalised relevance| (``statistics.feature_sums``)."""
     labels = rows["label"].astype(np.int64)
-    n = len(labels)
     features = [f for kind in kinds for f in kind.feature_names()]
     sums = quantise(sums)
     hists[f"jets/{tagger}"].fill(rule=rule, member=member, label=labels)
-    hists[f"features/{tagger}"].fill(rule=rule, member=member, label=np.repeat(labels, len(features)),
-                                     feature=np.tile(np.asarray(features, dtype=object), n), weight=sums.ravel())
+    _fill_per_feature(hists[f"features/{tagger}"], rule, member, labels, features, sums)
     for kind in kinds:
         r = normalised[kind.name]
         for entries in kind.profile_entries(rows, r):

@@ -47,7 +47,8 @@ DEFAULT_RULES = ("epsilon", "alpha1beta0")
 class RelevanceResult:
     histograms: dict
     counts: dict
-    summary: dict  # tagger -> rule -> {"classes", "ranking", "xaug_ranking", "top_pair", "score": {"classes", "ranking"}}
+    # tagger -> rule -> {"classes", "ranking", "xaug_ranking", "top_pair", "score": {"classes", "ranking"}}
+    summary: dict
     ensembles: list
     faithfulness: dict = field(default_factory=dict)  # tagger -> rule -> curves and scores
     occlusion: dict = field(default_factory=dict)  # tagger -> ranked dAUC table, masking thresholds

@@ -4,9 +4,9 @@
     z_i = pT_i^kappa / (sum_j pT_j)^kappa,  theta_ij = Delta R_ij^beta  (Delta phi wrapped into [-pi, pi)).
 
 kappa = 1 gives the IRC-safe EFPs; other kappa the IRC-unsafe ones the decision-ordering study uses (kappa = 0
-counts constituents). Each connected graph is one ``numpy.einsum`` over (jets, constituents) arrays, contracted
-along the path ``einsum_path`` finds (variable elimination: a tree costs O(N^2) per jet, not O(N^n)); a composite
-graph's EFP is the product of its factors'. Padded constituents have z = 0, so they add nothing.
+counts constituents). Each connected graph is summed out one vertex at a time (variable elimination, one
+``numpy.einsum`` over the jet axis per step: a tree costs O(N^2) per jet, not O(N^n)); a composite graph's EFP is
+the product of its factors'. Padded constituents have z = 0 (and theta = 0), so they add nothing.
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ def measure(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, mask: np.ndarray, 
         raise ValueError(f"EFP inputs: a constituent with pT <= 0 in {int((mask & ~(pt > 0)).any(1).sum())} jet(s)")
     if not mask.any(1).all():
         raise ValueError(f"EFP inputs: {int((~mask.any(1)).sum())} jet(s) without constituents")
-    pt = np.where(mask, pt, 1.0)  # a harmless value where padded: z is set to 0 there below
-    z = np.where(mask, (pt / np.where(mask, pt, 0.0).sum(1, keepdims=True)) ** kappa, 0.0)
+    total = np.where(mask, pt, 0.0).sum(1, keepdims=True)
+    # padded slots get 1 before the power (0 ** kappa is inf for kappa < 0), then z = 0 there
+    z = np.where(mask, (np.where(mask, pt, 1.0) / total) ** kappa, 0.0)
     deta = eta[:, :, None] - eta[:, None, :]
     dphi = np.mod(phi[:, :, None] - phi[:, None, :] + np.pi, 2 * np.pi) - np.pi
     theta = np.sqrt(deta ** 2 + dphi ** 2) ** beta

@@ -151,7 +151,7 @@ def graph_name(factors: tuple[Graph, ...]) -> str:
     """A stable name for an EFP multigraph: ``n{vertices}_d{edges}_k{index}`` per connected factor, joined by
     ``x`` for a composite (``n2_d1_k0xn3_d2_k0``): short enough for a jet-table column, and ``graph_from_name``
     reads it back."""
-    return "x".join("n{}_d{}_k{}".format(*_connected_index(canonical(g) if g else g)) for g in factors)
+    return "x".join("n{}_d{}_k{}".format(*_connected_index(canonical(g))) for g in factors)
 
 
 _NAME = re.compile(r"n(\d+)_d(\d+)_k(\d+)")
