@@ -108,3 +108,86 @@ def test_graph_pictures_draw_every_edge(tmp_path):
         plt.close(fig)
     (path,) = plot_graphs([graph_name(g) for g in graphs], tmp_path / "graphs")
     assert path.stat().st_size > 20_000
+
+
+def _toy_parts(n_jets, seed, max_n=30):
+    """An awkward jets x constituents array of random multiplicities (1..max_n), as the jet-table builder holds."""
+    import awkward as ak
+
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(1, max_n + 1, n_jets)
+    total = int(counts.sum())
+    flat = {"pt": rng.exponential(10.0, total) + 0.5, "eta": rng.normal(0, 0.3, total),
+            "phi": rng.normal(3.0, 0.3, total)}  # around phi = pi: angles across the wrap
+    return ak.unflatten(ak.zip(flat), counts), counts
+
+
+def test_jet_table_columns_equal_one_padded_evaluation(monkeypatch):
+    """Batches sorted by multiplicity (forced small here) give every jet the EFPs of one evaluation over all jets
+    padded together, in the jets' own order, under the documented column names."""
+    import awkward as ak
+
+    from xaugcol.features.efp import columns
+    from xaugcol.features.efp.graphs import graph_name
+
+    parts, counts = _toy_parts(200, 3)
+    config = columns.EFPConfig(degree=3, kappas=(0.5, 1, -1), betas=(0.5, 2))
+    monkeypatch.setattr(columns, "BATCH_ELEMENTS", 2000)  # many batches of a few jets each
+    got = columns.jet_efps(parts, config)
+    assert list(got) == config.columns() and len(set(got)) == len(got)
+    width = int(counts.max())
+    pad = lambda f: ak.to_numpy(ak.fill_none(ak.pad_none(parts[f], width), 0.0))  # noqa: E731
+    mask = np.arange(width)[None, :] < counts[:, None]
+    for kappa in config.kappas:
+        for beta in config.betas:
+            z, theta = measure(pad("pt"), pad("eta"), pad("phi"), mask, kappa, beta)
+            graphs = config.graphs(kappa)
+            want = efps(graphs, z, theta)
+            for k, g in enumerate(graphs):
+                name = columns.column_name(graph_name(g), kappa, beta)
+                np.testing.assert_allclose(got[name], want[:, k], rtol=1e-12, atol=0, err_msg=name)
+    # the one-vertex graph: left out at kappa = 1 (it is 1), the constituent count at kappa = 0
+    assert "efp_n1_d0_k0_kappa1_beta0p5" not in got and "efp_n1_d0_k0_kappa0p5_beta0p5" in got
+    zero = columns.jet_efps(parts, columns.EFPConfig(degree=1, kappas=(0,), betas=(1,)))
+    np.testing.assert_array_equal(zero["efp_n1_d0_k0_kappa0_beta1"], counts)
+
+
+def test_efp_column_names_read_back_and_bad_settings_are_refused():
+    from xaugcol.features.efp.columns import EFPConfig, column_name, parse_column
+
+    assert column_name("n3_d2_k0", 1, 0.5) == "efp_n3_d2_k0_kappa1_beta0p5"
+    assert parse_column("efp_n2_d1_k0xn3_d2_k0_kappam1_beta2") == ("n2_d1_k0xn3_d2_k0", -1.0, 2.0)
+    for name in ("efp_n3_d2_k0", "tau21", "efp_n9_d1_k0_kappa1_beta1"):
+        with pytest.raises(ValueError, match="EFP"):
+            parse_column(name)
+    for bad, match in (({"degree": 0}, "degree"), ({"betas": [0]}, "betas must be > 0"),
+                       ({"kappas": [1, 1]}, "twice"), ({"kappas": []}, "non-empty"), ({"power": 2}, "unknown")):
+        with pytest.raises(ValueError, match=match):
+            EFPConfig.from_dict(bad)
+    assert len(EFPConfig(degree=5).columns()) == 101  # d <= 5 without the one-vertex graph
+    assert len(EFPConfig(degree=5, connected_only=True, kappas=(1, 2)).columns()) == 53 + 54
+
+
+def test_cms_jets_efp_columns_know_the_jet_mass(cms_samples, tmp_path):
+    """On CMS's PFNano jets the processor writes the EFP columns, and they are physics: with beta = 2 the one-edge
+    EFP is 2 m^2 / pT^2 of massless constituents at small angles (CMS's AK8 jets: within a few per cent of the
+    recomputed jet mass), kappa = 0 counts the constituents; ProcessingConfig records EFPs only where asked."""
+    import awkward as ak
+
+    from xaugcol.features.efp.columns import EFPConfig
+    from xaugcol.processing.jet_table import ProcessingConfig
+    from xaugcol.processing.table_io import read_tables
+    from xaugcol.runs import run_processing
+
+    config = ProcessingConfig(efp=EFPConfig(degree=2, kappas=(0, 1), betas=(1, 2)))
+    assert "efp" not in ProcessingConfig().as_dict()  # the fingerprints of studies without EFPs stay as they were
+    assert ProcessingConfig.from_dict(config.as_dict()) == config
+    fileset = {"cms": {"files": {str(cms_samples / "pfnano.root"): "Events"}, "metadata": {"label": 0}}}
+    run_processing(fileset, tmp_path / "out", config=config)
+    t = read_tables(tmp_path / "out" / "jets" / "cms")
+    assert set(config.efp.columns()) <= set(t.fields)
+    col = lambda name: ak.to_numpy(t[name]).astype(np.float64)  # noqa: E731
+    ratio = col("efp_n2_d1_k0_kappa1_beta2") / (2 * (col("mass") / col("pt")) ** 2)
+    assert len(ratio) == 24 and np.median(np.abs(ratio - 1)) < 0.05, ratio
+    assert np.all(col("efp_n1_d0_k0_kappa0_beta1") <= col("n_constituents"))
+    assert np.median(col("efp_n1_d0_k0_kappa0_beta1") / col("n_constituents")) > 0.9

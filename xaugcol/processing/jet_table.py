@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 import awkward as ak
 import numpy as np
 
+from xaugcol.features.efp.columns import EFPConfig, jet_efps
 from xaugcol.features.images import ImageConfig, jet_images
 from xaugcol.features import tracks as track_features
 from xaugcol.features import vertices as vertex_features
@@ -47,6 +48,7 @@ class ProcessingConfig:
     substructure: substructure.SubstructureConfig = field(default_factory=substructure.SubstructureConfig)
     min_pt: float = 0.0
     msd_window: tuple[float, float] = (50.0, 150.0)
+    efp: EFPConfig | None = None  # energy-flow polynomials as jet-table columns (``features.efp.columns``)
 
     def __post_init__(self):
         for name in ("n_particles", "n_tracks", "n_vertices"):
@@ -60,7 +62,10 @@ class ProcessingConfig:
             raise ValueError(f"msd_window must be (low, high) with low < high, got {self.msd_window}")
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        if self.efp is None:  # as configurations without EFPs were recorded: their fingerprints stay the same
+            del out["efp"]
+        return out
 
     def table_shapes(self) -> dict[str, tuple[int, ...]]:
         """The per-jet shape of every array column this configuration writes."""
@@ -71,16 +76,17 @@ class ProcessingConfig:
     @classmethod
     def from_dict(cls, data: dict, where: str = "processing config") -> ProcessingConfig:
         """The inverse of ``as_dict`` (as stored in a processing report), validated: unknown fields are named."""
-        parts = {"image": ImageConfig, "substructure": substructure.SubstructureConfig}
+        parts = {"image": ImageConfig, "substructure": substructure.SubstructureConfig, "efp": EFPConfig}
         if not isinstance(data, dict):
             raise ValueError(f"{where}: expected a mapping")
         try:
             _check_fields(data, cls, where)
             kwargs = dict(data)
             for name, part in parts.items():
-                if name in kwargs:
+                if kwargs.get(name) is not None:
                     _check_fields(kwargs[name], part, f"{where}: {name}")
-                    kwargs[name] = part(**kwargs[name])
+                    kwargs[name] = part(**{k: tuple(v) if isinstance(v, list) else v
+                                           for k, v in kwargs[name].items()})
             if "msd_window" in kwargs:
                 kwargs["msd_window"] = tuple(kwargs["msd_window"])
             return cls(**kwargs)
@@ -142,6 +148,9 @@ def build_jet_table(events, dataset: str, label: int, config: ProcessingConfig =
         cols["image_pt_fraction"] = np.zeros(n_total)
         cols.update(_no_objects(n_total, config))
         unavailable += ["tracks", "vertices"]
+        if config.efp is not None:  # EFPs need the constituents
+            cols.update({name: np.full(n_total, np.nan) for name in config.efp.columns()})
+            unavailable.append("efp")
     else:
         parts = ak.flatten(jet_constituents(events, layout), axis=1)  # (jets, particles)
         n_const = ak.to_numpy(ak.num(parts, axis=1))
@@ -161,7 +170,8 @@ def build_jet_table(events, dataset: str, label: int, config: ProcessingConfig =
         images, fraction = jet_images(parts, kin["pt"], sub, config.image)
         objects, missing = _tracks_and_vertices(events, parts, {**kin, "E": ak.to_numpy(p4.E)}, sub, good, config)
         unavailable += missing
-        computed = {**kin, **sub, "n_constituents": n_const[good].astype(np.float64),
+        efp = {} if config.efp is None else jet_efps(parts, config.efp)
+        computed = {**kin, **sub, **efp, "n_constituents": n_const[good].astype(np.float64),
                     "particles": plist, "particles_mask": pmask, "image": images, "image_pt_fraction": fraction,
                     **objects,
                     "few_constituents": n_const[good] < 2, "has_particles": np.ones(int(good.sum()), dtype=bool)}

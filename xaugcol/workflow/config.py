@@ -32,6 +32,7 @@ from xaugcol.config_models import (Bool, ConfigModel, NonNegativeInt, Number, Po
                                    read_yaml, validated)
 from xaugcol.explain.methods import method_specs
 from xaugcol.explain.relevance import SPLIT_CHOICES
+from xaugcol.features.efp.columns import EFPConfig
 from xaugcol.features.images import ImageConfig
 from xaugcol.models.registry import ModelConfig
 from xaugcol.processing.jet_table import ProcessingConfig
@@ -140,6 +141,14 @@ class Processing(ConfigModel):
     n_vertices: PositiveInt = 5
     image_pixels: PositiveInt = 37
     skip_bad_files: Bool = False
+    efp: dict | None = None  # energy-flow polynomial columns: {degree, kappas, betas, connected_only}
+
+    @field_validator("efp")
+    @classmethod
+    def _efp(cls, efp):
+        if efp is not None:
+            EFPConfig.from_dict(efp)  # checked now, not after the generation
+        return efp
 
 
 class Explain(ConfigModel):
@@ -370,7 +379,8 @@ class Workflow:
         p = f.processing
         try:
             processing = ProcessingConfig(n_particles=p.n_particles, n_tracks=p.n_tracks, n_vertices=p.n_vertices,
-                                          image=ImageConfig(n_pixels=p.image_pixels), min_pt=p.min_pt)
+                                          image=ImageConfig(n_pixels=p.image_pixels), min_pt=p.min_pt,
+                                          efp=None if p.efp is None else EFPConfig.from_dict(p.efp))
         except ValueError as err:
             raise ValueError(f"{where}: processing: {err}") from None
         return cls(f.name, f.source, processing, Run.of(p, f.dask), p.skip_bad_files, f.seeds, f.training,

@@ -1,0 +1,148 @@
+"""EFPs as jet-table columns: which graphs and parameters (``EFPConfig``), the column names, and the evaluation
+over the constituents of a chunk's jets (``jet_efps``, called by the jet-table builder).
+
+A column is named ``efp_<graph>_kappa<kappa>_beta<beta>`` with the graph's name (``graphs.graph_name``) and the
+numbers written CMS-style, ``p`` for the decimal point and ``m`` for a minus sign: ``efp_n3_d2_k0_kappa1_beta0p5``,
+``efp_n1_d0_k0_kappam1_beta1``. ``parse_column`` reads one back.
+
+Jets are evaluated in batches of similar multiplicity (sorted by constituent count, each batch padded to its
+largest jet), so padding costs little and a batch's (jets, N, N) angles stay within a fixed memory budget.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import awkward as ak
+import numpy as np
+
+from xaugcol.features.efp.evaluate import efps, measure
+from xaugcol.features.efp.graphs import all_graphs, graph_from_name, graph_name
+
+PREFIX = "efp_"
+# a batch's angle array holds at most this many numbers (jets x N x N: 32 MB in float64)
+BATCH_ELEMENTS = 4_000_000
+
+
+def number_text(x: float) -> str:
+    """1 -> "1", 0.5 -> "0p5", -1 -> "m1": a number as a column name can carry it."""
+    text = f"{float(x):g}"
+    if "e" in text:
+        raise ValueError(f"EFP parameter {x!r} cannot be named (write it without an exponent)")
+    return text.replace("-", "m").replace(".", "p")
+
+
+def _text_number(text: str) -> float:
+    return float(text.replace("m", "-").replace("p", "."))
+
+
+def column_name(graph: str, kappa: float, beta: float) -> str:
+    return f"{PREFIX}{graph}_kappa{number_text(kappa)}_beta{number_text(beta)}"
+
+
+_COLUMN = re.compile(r"efp_(?P<graph>.+)_kappa(?P<kappa>m?[0-9p]+)_beta(?P<beta>m?[0-9p]+)")
+
+
+def parse_column(name: str) -> tuple[str, float, float]:
+    """(graph name, kappa, beta) of an EFP column; refuses other names, saying why."""
+    match = _COLUMN.fullmatch(name)
+    if match is None:
+        raise ValueError(f"not an EFP column: {name!r} (expected efp_<graph>_kappa<k>_beta<b>)")
+    graph_from_name(match["graph"])  # the graph part is a graph's name
+    return match["graph"], _text_number(match["kappa"]), _text_number(match["beta"])
+
+
+def is_efp_column(name: str) -> bool:
+    return name.startswith(PREFIX)
+
+
+@dataclass(frozen=True)
+class EFPConfig:
+    """Every multigraph up to ``degree`` edges (only the connected ones with ``connected_only``), at every
+    (kappa, beta) given. The one-vertex graph (sum of z^kappa) is left out at kappa = 1, where it is 1 in every
+    jet; at other kappa it is an observable (kappa = 0: the constituent count)."""
+    degree: int = 5
+    kappas: tuple[float, ...] = (1.0,)
+    betas: tuple[float, ...] = (1.0,)
+    connected_only: bool = False
+
+    def __post_init__(self):
+        if not (isinstance(self.degree, int) and not isinstance(self.degree, bool) and 1 <= self.degree <= 8):
+            raise ValueError(f"EFP degree must be an integer 1..8, got {self.degree!r}")
+        for name in ("kappas", "betas"):
+            values = getattr(self, name)
+            if not (isinstance(values, (list, tuple)) and values
+                    and all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+                            for v in values)):
+                raise ValueError(f"EFP {name} must be a non-empty list of numbers, got {values!r}")
+            if len(set(values)) != len(values):
+                raise ValueError(f"EFP {name} lists a value twice: {list(values)}")
+            for v in values:
+                number_text(v)
+            object.__setattr__(self, name, tuple(float(v) for v in values))
+        if any(b <= 0 for b in self.betas):
+            raise ValueError(f"EFP betas must be > 0 (theta^beta of coinciding constituents), got {self.betas}")
+        if not isinstance(self.connected_only, bool):
+            raise ValueError(f"EFP connected_only must be true or false, got {self.connected_only!r}")
+
+    def graphs(self, kappa: float) -> list[tuple]:
+        graphs = [g for g in all_graphs(self.degree) if not (self.connected_only and len(g) > 1)]
+        return [g for g in graphs if not (kappa == 1.0 and g == ((),))]
+
+    def columns(self) -> list[str]:
+        return [column_name(graph_name(g), kappa, beta) for beta in self.betas for kappa in self.kappas
+                for g in self.graphs(kappa)]
+
+    @classmethod
+    def from_dict(cls, data: dict) -> EFPConfig:
+        if not isinstance(data, dict):
+            raise ValueError(f"EFP settings: expected a mapping, got {data!r}")
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"EFP settings: unknown field(s) {sorted(unknown)}; "
+                             f"known: {sorted(cls.__dataclass_fields__)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+def jet_efps(parts, config: EFPConfig) -> dict[str, np.ndarray]:
+    """{column: (jets,) float64} for the jets of ``parts`` (awkward, jets x constituents with pt, eta, phi; every
+    jet with at least one constituent, as the jet-table builder keeps them)."""
+    n_jets = len(parts)
+    out = {name: np.empty(n_jets) for name in config.columns()}
+    counts = ak.to_numpy(ak.num(parts, axis=1))
+    order = np.argsort(counts, kind="stable")
+    start = 0
+    while start < n_jets:
+        width = int(counts[order[start]])
+        size = 1
+        # grow the batch while its largest jet keeps it within the budget (sorted: the last jet is the largest)
+        while start + size < n_jets and (size + 1) * int(counts[order[start + size]]) ** 2 <= BATCH_ELEMENTS:
+            size += 1
+        rows = order[start:start + size]
+        width = int(counts[rows[-1]])
+        for name, values in _batch_efps(parts[rows], width, config).items():
+            out[name][rows] = values
+        start += size
+    return out
+
+
+def _padded(values, width: int) -> np.ndarray:
+    return ak.to_numpy(ak.fill_none(ak.pad_none(values, width, axis=1, clip=True), 0.0)).astype(np.float64)
+
+
+def _batch_efps(parts, width: int, config: EFPConfig) -> dict[str, np.ndarray]:
+    pt, eta, phi = (_padded(parts[f], width) for f in ("pt", "eta", "phi"))
+    # a constituent without energy (a PUPPI weight of 0) adds nothing at kappa > 0 and is left out at every kappa
+    mask = pt > 0
+    z1, dr = measure(pt, eta, phi, mask)  # kappa = beta = 1; the other exponents are powers of these
+    out = {}
+    for beta in config.betas:
+        theta = dr if beta == 1.0 else dr ** beta
+        for kappa in config.kappas:
+            z = z1 if kappa == 1.0 else np.where(mask, np.where(mask, z1, 1.0) ** kappa, 0.0)
+            graphs = config.graphs(kappa)
+            values = efps(graphs, z, theta)
+            for k, g in enumerate(graphs):
+                out[column_name(graph_name(g), kappa, beta)] = values[:, k]
+    return out
