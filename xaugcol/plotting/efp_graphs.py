@@ -45,8 +45,9 @@ def plot_graphs(names: list[str], out_stem: str | Path, labels: list[str] | None
     """A grid of graph pictures, each titled by its label (default: its name)."""
     if not names:
         raise ValueError("no EFP graphs to draw")
-    rows = -(-len(names) // COLUMNS)
-    fig, axes = plt.subplots(rows, COLUMNS, figsize=(2.6 * COLUMNS, 2.2 * rows), squeeze=False)
+    columns = min(COLUMNS, len(names))
+    rows = -(-len(names) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.2 * rows), squeeze=False)
     for ax in axes.ravel()[len(names):]:
         ax.axis("off")
     for ax, name, title in zip(axes.ravel(), names, labels or names):

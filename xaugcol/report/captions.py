@@ -5,6 +5,11 @@ NEGATIVE = ("Relevance is signed: positive where an input pushed the tagger's ou
             "often negative.")
 
 CAPTIONS = {
+    "guided": "The guided search: left, the AUC of the high-level model at each step (mean and spread over the "
+              "seeds) against the black box's band of one standard deviation; right, the high-level model's "
+              "average decision ordering with the black box over every signal x background pair of the test "
+              "split. Each step adds the EFP with the highest ADO to the black box on the pairs the previous "
+              "model ordered differently from it.",
     "inputs": "Input distributions of signal and background, each normalised to unit area, from the processing "
               "histograms: the separation a tagger can learn from each variable alone. The x range covers the "
               "central 99 % of both classes; counts are binned by integer.",

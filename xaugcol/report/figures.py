@@ -294,6 +294,33 @@ def interpret_jobs(interpret_folder, tagger: str, sample: str) -> list[FigureJob
                       {"interpret": str(path), "tagger": f"{tagger} squeezed", "sample": sample})]
 
 
+def mapping_jobs(mapping_folder, sample: str) -> list[FigureJob]:
+    """The guided search step by step, and a picture of every EFP graph it chose (the report's table shows
+    them beside their rows)."""
+    path = Path(mapping_folder) / "guided.json"
+    if not path.exists():
+        return []
+    result = json.loads(path.read_text())
+    jobs = [FigureJob("mapping", "guided_search", CAPTIONS["guided"], "draw_guided",
+                      {"guided": str(path), "sample": sample})]
+    for graph in dict.fromkeys(r["graph"] for r in result["rows"] if r["graph"]):
+        jobs.append(FigureJob("efp_graphs", f"efp_graph_{graph}", f"EFP graph {graph}", "draw_efp_graph",
+                              {"graph": graph}))
+    return jobs
+
+
+def draw_guided(stem, guided, sample):
+    from xaugcol.plotting.mapping import plot_guided
+
+    return plot_guided(json.loads(Path(guided).read_text()), stem, sample)
+
+
+def draw_efp_graph(stem, graph):
+    from xaugcol.plotting.efp_graphs import plot_graphs
+
+    return plot_graphs([graph], stem)
+
+
 def draw_squeezed_activations(stem, interpret, tagger, sample):
     from xaugcol.plotting.interpretation import plot_activations
 

@@ -28,6 +28,7 @@ SECTIONS = {
     "occlusion": "Feature occlusion against LRP",
     "activations": "Neuron-activation patterns",
     "examples": "Example jets",
+    "mapping": "Guided search in the space of EFPs",
 }
 METRICS = (("auc", "AUC"), ("sig_eff_at_bkg_0.01", "sig. eff. at 1 % bkg."), ("sig_eff_at_bkg_0.1", "sig. eff. at 10 % bkg."))
 TOP_FEATURES = 10
@@ -355,6 +356,34 @@ def interpret_section(result: dict) -> str:
                  f"neurons quiet (RNA &lt; 0.2) in both classes {_pm(mine['sparsity'], 3)}"
                  + (f" against {_pm(theirs['sparsity'], 3)} in the baseline" if theirs else "") + ".</p>")
     return heading("Retraining after occlusion") + text + "<table>" + "".join(rows) + "</table>"
+
+
+def _number(x) -> str:
+    return "-" if x is None else f"{x:g}"
+
+
+def mapping_section(result: dict, figures: dict) -> str:
+    """The seed's table of the guided search: the base, each EFP added (its graph drawn, kappa, beta), AUC and
+    ADO[black box] per step, the black box last."""
+    pictures = {Path(item["stem"]).name: item["stem"] for item in figures.get("efp_graphs") or []}
+    bb = result["black_box"]
+    rows = ["<tr><th>step</th><th>observables</th><th>graph</th><th>&kappa;</th><th>&beta;</th><th>AUC</th>"
+            "<th>ADO[black box]</th><th>pairs ordered differently (selection split)</th></tr>"]
+    for r in result["rows"]:
+        stem = pictures.get(f"efp_graph_{r['graph']}") if r["graph"] else None
+        picture = f"<img src='{escape(stem)}.png' alt='{escape(r['graph'])}' style='height:3em'>" if stem else ""
+        what = f"base: {', '.join(result['base'])}" if r["added"] is None else f"+ {r['added']}"
+        fraction = f"{r['disagreement_fraction']:.3f}" if "disagreement_fraction" in r else "-"
+        rows.append(f"<tr><td>{r['step']}</td><td class='name'>{escape(what)}</td><td>{picture}</td>"
+                    f"<td>{_number(r['kappa'])}</td><td>{_number(r['beta'])}</td><td>{_pm(r['auc'])}</td>"
+                    f"<td>{r['ado_black_box']:.4f}</td><td>{fraction}</td></tr>")
+    rows.append(f"<tr><td></td><td class='name'>black box: {escape(bb['name'])}</td><td></td><td></td><td></td>"
+                f"<td>{_pm(bb['auc'])}</td><td>1</td><td></td></tr>")
+    return (heading("Mapping onto energy-flow polynomials") +
+            f"<p>High-level model: {escape(result['high_level'].upper())} over {len(result['seeds'])} seed(s); "
+            f"{result['candidates']} candidate EFP columns; EFPs chosen on the {escape(result['select_split'])} "
+            f"split, AUC and ADO on the test split. Stopped: {escape(result['stopped'])}.</p>"
+            "<table>" + "".join(rows) + "</table>")
 
 
 def figure_sections(figures: dict) -> str:

@@ -13,6 +13,7 @@ YAML form (see ``configs/zz_vs_qcd.yaml``)::
     explain: {rules: [epsilon, alpha1beta0], split: test, examples: 2}
     reduced: {tagger: dnn, rule: epsilon, k: null}      # null: k = 1..n
     interpret: {tagger: in, prune_below: 0.01, squeezed: {width: 32, de: 8, do: 8}}   # optional
+    mapping: {black_box: cnn1d, high_level: dnn, steps: 5}   # optional; needs processing: efp: {...}
     figures: {pdf: false}                                # true: every figure also as PDF
     dask: {scheduler: tcp://HOST:PORT}                   # optional; or {workers: N} for a local cluster
 
@@ -28,7 +29,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from xaugcol.config_models import (Bool, ConfigModel, NonNegativeInt, Number, PositiveInt, PositiveNumber,
+from xaugcol.config_models import (Bool, ConfigModel, NonNegativeInt, Number, PositiveInt, PositiveNumber, Strings,
                                    read_yaml, validated)
 from xaugcol.explain.methods import method_specs
 from xaugcol.explain.relevance import SPLIT_CHOICES
@@ -212,6 +213,27 @@ class Interpret(ConfigModel):
     squeezed: dict | None = None
 
 
+class Mapping(ConfigModel):
+    """The ``mapping`` section: the guided search (``xaugcol.mapping.guided``) that maps ``black_box`` (a tagger
+    of the study, trained or given) onto the EFP columns of the processing, starting from ``base`` (default: the
+    XAUG DNN's variables), with a high-level ``dnn`` (the XAUG DNN, ``architecture`` its options) or ``gbdt``."""
+
+    black_box: str
+    base: Strings | None = None
+    high_level: str = "dnn"
+    steps: PositiveInt = 5
+    architecture: dict = Field(default_factory=dict)
+
+    @field_validator("high_level")
+    @classmethod
+    def _high_level(cls, value):
+        from xaugcol.mapping.guided import HIGH_LEVEL
+
+        if value not in HIGH_LEVEL:
+            raise ValueError(f"must be one of {', '.join(HIGH_LEVEL)}, got {value!r}")
+        return value
+
+
 class Gain(ConfigModel):
     """The ``gain`` section: the XAUG gain of every tagger trained with and without the XAUG variables
     (``xaugcol.training.gain``), overall and in bins of jet pT."""
@@ -268,6 +290,7 @@ class StudyFile(ConfigModel):
     explain: Explain = Field(default_factory=Explain)
     reduced: Reduced | None = None
     interpret: Interpret | None = None
+    mapping: Mapping | None = None
     gain: Gain = Field(default_factory=Gain)
     figures: Figures = Field(default_factory=Figures)
     dask: Dask | None = None
@@ -306,6 +329,15 @@ class StudyFile(ConfigModel):
                 base = self.taggers[names.index(i.tagger)]
                 ModelConfig.from_dict({**base.as_dict(), "architecture": {**base.architecture, **i.squeezed}},
                                       "interpret: squeezed")
+        mp = self.mapping
+        if mp is not None:
+            if mp.black_box not in names:
+                raise ValueError(f"mapping: black_box {mp.black_box!r} is not among the taggers {names}")
+            if self.processing.efp is None:
+                raise ValueError("mapping: the guided search chooses among EFP columns: give processing an 'efp' "
+                                 "section, e.g. {degree: 5, kappas: [0.5, 1, 2], betas: [0.5, 1, 2]}")
+            ModelConfig.from_dict({"model": "dnn", "xaug": True, "architecture": mp.architecture},
+                                  "mapping: architecture")
         return self
 
 
@@ -353,6 +385,7 @@ class Workflow:
     figures: Figures = Figures()
     gain: Gain = Gain()
     interpret: Interpret | None = None
+    mapping: Mapping | None = None
 
     def tagger_names(self) -> list[str]:
         """The taggers the study trains."""
@@ -385,7 +418,7 @@ class Workflow:
             raise ValueError(f"{where}: processing: {err}") from None
         return cls(f.name, f.source, processing, Run.of(p, f.dask), p.skip_bad_files, f.seeds, f.training,
                    to_train, f.explain, Run.of(f.explain, f.dask), f.reduced, raw, f.dask, trained, fileset,
-                   f.figures, f.gain, f.interpret)
+                   f.figures, f.gain, f.interpret, f.mapping)
 
 
 def _check_fileset(path: Path, trains: bool, where: str) -> None:

@@ -1,5 +1,5 @@
 """The XAUG study as a list of stages: generate -> process -> train -> XAUG gain -> explain -> reduced sets ->
-retrainings after occlusion -> figures.
+retrainings after occlusion -> guided search onto EFPs -> figures.
 
 Layout of ``out``::
 
@@ -10,6 +10,7 @@ Layout of ``out``::
     gain/                 xaug_gain.json: each tagger with XAUG against the same tagger without, in pT bins
     reduced/              top<k>/ ensembles of the XAUG DNN on the k most relevant variables, reduced.json
     interpret/            retrainings of one tagger after occlusion, interpret.json (``interpret_stage``)
+    mapping/              the guided search onto EFPs, guided.json (``mapping_stage``)
     figures/              PNG and PDF, figures.json
 
 Each stage brings its own figures and report section; a study of another kind composes its own list from the
@@ -38,6 +39,7 @@ from xaugcol.training.reduced import REDUCED_JSON, train_reduced_sets
 from xaugcol.training.domain import describe as describe_outside
 from xaugcol.training.train import train_ensemble
 from xaugcol.workflow.interpret_stage import interpret_record, interpret_stage
+from xaugcol.workflow.mapping_stage import mapping_record, mapping_stage
 from xaugcol.workflow.stages import Stage, StudyContext, StudyStage
 
 GAIN_JSON = "xaug_gain.json"
@@ -72,6 +74,9 @@ def study_stages(wf, out: Path) -> dict[str, Stage]:
                                                                "model": base.as_dict(), **common}, (process, explain))
     if wf.interpret is not None:
         stages["interpret"] = interpret_record(wf, out, (process, explain, taggers[wf.interpret.tagger]))
+    if wf.mapping is not None:
+        black_box = (taggers[wf.mapping.black_box],) if wf.mapping.black_box in taggers else ()
+        stages["mapping"] = mapping_record(wf, out, (process, *black_box), given)
     stages["figures"] = Stage("figures", out / "figures", {"examples": wf.explain.examples, "source": source,
                                                            **wf.figures.model_dump()},
                               tuple(stages.values()))
@@ -138,6 +143,9 @@ def xaug_study(wf, out: Path) -> list[StudyStage]:
     stages.append(interpret_stage(wf, out, records["interpret"], processed, sample_label(wf)) if wf.interpret is not None else
                   StudyStage("interpret", "retrainings after occlusion: not configured",
                              before=lambda ctx: remove(out / "interpret")))
+    stages.append(mapping_stage(wf, out, records["mapping"], processed, sample_label(wf)) if wf.mapping is not None else
+                  StudyStage("mapping", "guided search onto EFPs: not configured",
+                             before=lambda ctx: remove(out / "mapping")))
     stages.append(StudyStage("figures", "figures", (records["figures"],),
                              lambda ctx, record, resume: _figures(ctx, stages, out),
                              after=lambda ctx: ctx.results.__setitem__(

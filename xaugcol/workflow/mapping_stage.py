@@ -1,0 +1,57 @@
+"""The study stage that maps a black-box tagger onto EFPs by the guided search (``xaugcol.mapping.guided``).
+
+Layout of ``out/mapping``::
+
+    step_<k>/      the high-level model of step k (an ensemble folder; gbdt.json for the GBDT)
+    guided.json    the seed's table: base, additions (graph, kappa, beta), AUC, ADO[black box] per step
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from xaugcol.features.kinds.xaug import DEFAULT_COLUMNS
+from xaugcol.mapping.guided import GUIDED_JSON, GuidedSearch, run_guided_search
+from xaugcol.workflow.stages import Stage, StudyStage
+
+
+def mapping_record(wf, out: Path, upstream: tuple[Stage, ...], given: dict) -> Stage:
+    """``given``: the digests of trained taggers the study was handed (the black box may be one)."""
+    m = wf.mapping
+    return Stage("mapping", out / "mapping", {"mapping": m.model_dump(), "training": wf.training.model_dump(),
+                                              "seeds": list(wf.seeds), "black_box": given.get(m.black_box)},
+                 upstream)
+
+
+def black_box_folder(wf, out: Path) -> Path:
+    given = {t.label: Path(t.folder) for t in wf.trained}
+    return given.get(wf.mapping.black_box, out / "taggers" / wf.mapping.black_box)
+
+
+def mapping_stage(wf, out: Path, record: Stage, processed: Path, sample: str) -> StudyStage:
+    m = wf.mapping
+    folder = out / "mapping"
+
+    def work(ctx, record, resume):
+        search = GuidedSearch(processed / "jets", black_box_folder(wf, out), tuple(m.base or DEFAULT_COLUMNS),
+                              tuple(wf.processing.efp.columns()), wf.training, tuple(wf.seeds), m.steps,
+                              m.high_level, dict(m.architecture))
+        run_guided_search(search, folder, ctx.mapper, ctx.progress)
+
+    def read(ctx):
+        ctx.results["mapping"] = json.loads((folder / GUIDED_JSON).read_text())
+
+    def report(ctx):
+        from xaugcol.report.html import mapping_section
+
+        return mapping_section(ctx.results["mapping"], ctx.results.get("figures") or {})
+
+    def figures(ctx):
+        from xaugcol.report.figures import mapping_jobs
+
+        return mapping_jobs(folder, sample)
+
+    return StudyStage("mapping", f"guided search: EFPs that bring a {m.high_level.upper()} on the base set to "
+                      f"{m.black_box}, up to {m.steps} steps", (record,), work, after=read, figures=figures,
+                      report=report)
