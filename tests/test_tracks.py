@@ -294,3 +294,15 @@ def test_hbb_study_config_trains_and_explains_the_interaction_network(tmp_path):
     assert "Retraining after occlusion" in report and "Feature occlusion" in report
     assert (out / "figures" / "occlusion_in.png").is_file() and (out / "figures" / "activations_in.png").is_file()
     assert (out / "figures" / "activations_in_squeezed.png").is_file()
+
+
+def test_a_batch_without_events_links_no_btag_variables():
+    """A generator batch with no events left (before: a broadcast error that stopped the whole generation)."""
+    from xaugcol.sources.pythia_tracks import BTAG_VARIABLES, link_btag_variables
+
+    empty = np.zeros(0)
+    measured = {k: empty for k in ("pt", "eta", "phi", "mass", "d0", "dz", "d0Err", "dzErr")}
+    measured["has_track"] = np.zeros(0, dtype=bool)
+    jets = ak.zip({"pt": ak.Array([[0.0]])[:0], "eta": ak.Array([[0.0]])[:0], "phi": ak.Array([[0.0]])[:0]})
+    out = link_btag_variables(measured, ak.Array([[0]])[:0], jets)
+    assert set(out) == set(BTAG_VARIABLES) and all(len(v) == 0 for v in out.values())

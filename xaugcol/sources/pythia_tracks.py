@@ -56,7 +56,8 @@ def secondary_vertices(measured: dict, n_events: int, rng: np.random.Generator) 
 def link_btag_variables(measured: dict, jet_of_cand, jets) -> dict[str, ak.Array]:
     """PFNano's per-track b-tagging variables for each (candidate, jet) link; 0 where the candidate has no track."""
     counts = ak.num(jet_of_cand, axis=1)
-    jet_offset = np.concatenate([[0], np.cumsum(ak.to_numpy(ak.num(jets.pt, axis=1)))[:-1]])
+    n_jets = ak.to_numpy(ak.num(jets.pt, axis=1))
+    jet_offset = np.cumsum(n_jets) - n_jets  # (a batch without events has no offsets at all)
     global_jet = flat(jet_of_cand) + np.repeat(jet_offset, ak.to_numpy(counts))
     jet_eta, jet_phi = flat(jets.eta)[global_jet], flat(jets.phi)[global_jet]
     m, has = measured, measured["has_track"]
