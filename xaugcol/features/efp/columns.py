@@ -139,10 +139,11 @@ def _batch_efps(parts, width: int, config: EFPConfig) -> dict[str, np.ndarray]:
     out = {}
     for beta in config.betas:
         theta = dr if beta == 1.0 else dr ** beta
+        powers: dict = {}  # theta^m, shared by the kappas
         for kappa in config.kappas:
             z = z1 if kappa == 1.0 else np.where(mask, np.where(mask, z1, 1.0) ** kappa, 0.0)
             graphs = config.graphs(kappa)
-            values = efps(graphs, z, theta)
+            values = efps(graphs, z, theta, powers)
             for k, g in enumerate(graphs):
                 out[column_name(graph_name(g), kappa, beta)] = values[:, k]
     return out

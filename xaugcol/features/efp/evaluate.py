@@ -127,11 +127,12 @@ def _sum_out(v: int, used: list, scope: tuple[int, ...]) -> np.ndarray:
     return np.matmul(towards[a] * weight[:, None, :], towards[b].transpose(0, 2, 1))
 
 
-def efps(graphs, z: np.ndarray, theta: np.ndarray) -> np.ndarray:
+def efps(graphs, z: np.ndarray, theta: np.ndarray, powers: dict | None = None) -> np.ndarray:
     """(jets, graphs): the EFP of every graph (each a tuple of connected factors, as ``graphs.all_graphs`` gives
-    them); each connected factor is contracted once, however many composites use it."""
+    them); each connected factor is contracted once, however many composites use it. ``powers``: a dict that
+    keeps the powers of ``theta`` for the next call with the same theta (another kappa)."""
     values: dict[Graph, np.ndarray] = {}
-    cache: dict = {}
+    cache: dict = {} if powers is None else powers
     out = np.empty((len(z), len(graphs)))
     for k, factors in enumerate(graphs):
         product = np.ones(len(z))
@@ -140,4 +141,7 @@ def efps(graphs, z: np.ndarray, theta: np.ndarray) -> np.ndarray:
                 values[g] = connected_efp(g, z, theta, cache)
             product = product * values[g]
         out[:, k] = product
+    if powers is not None:  # keep only what does not depend on z
+        for key in [k for k in cache if k[0] != "theta"]:
+            del cache[key]
     return out
