@@ -141,13 +141,14 @@ def test_jet_table_columns_equal_one_padded_evaluation(monkeypatch):
     for kappa in config.kappas:
         for beta in config.betas:
             z, theta = measure(pad("pt"), pad("eta"), pad("phi"), mask, kappa, beta)
-            graphs = config.graphs(kappa)
+            graphs = config.graphs(kappa, beta)
             want = efps(graphs, z, theta)
             for k, g in enumerate(graphs):
                 name = columns.column_name(graph_name(g), kappa, beta)
                 np.testing.assert_allclose(got[name], want[:, k], rtol=1e-12, atol=0, err_msg=name)
     # the one-vertex graph: left out at kappa = 1 (it is 1), the constituent count at kappa = 0
     assert "efp_n1_d0_k0_kappa1_beta0p5" not in got and "efp_n1_d0_k0_kappa0p5_beta0p5" in got
+    assert "efp_n1_d0_k0_kappa0p5_beta2" not in got  # no angle: once, at the first beta
     zero = columns.jet_efps(parts, columns.EFPConfig(degree=1, kappas=(0,), betas=(1,)))
     np.testing.assert_array_equal(zero["efp_n1_d0_k0_kappa0_beta1"], counts)
 
@@ -165,6 +166,13 @@ def test_efp_column_names_read_back_and_bad_settings_are_refused():
         with pytest.raises(ValueError, match=match):
             EFPConfig.from_dict(bad)
     assert len(EFPConfig(degree=5).columns()) == 101  # d <= 5 without the one-vertex graph
+    # every digit is named: close values never share a column, and each name reads back as its value
+    close = EFPConfig(degree=1, kappas=(0.1234567, 0.1234568), betas=(1,)).columns()
+    assert len(set(close)) == len(close) == 4  # two graphs (one vertex, one edge) at each kappa
+    assert sorted({parse_column(c)[1] for c in close}) == [0.1234567, 0.1234568]
+    # the one-vertex graph has no angle: one column per kappa, at the first beta, not one per beta
+    counts = EFPConfig(degree=1, kappas=(0,), betas=(2, 0.5)).columns()
+    assert counts == ["efp_n1_d0_k0_kappa0_beta2", "efp_n2_d1_k0_kappa0_beta2", "efp_n2_d1_k0_kappa0_beta0p5"]
     assert len(EFPConfig(degree=5, connected_only=True, kappas=(1, 2)).columns()) == 53 + 54
 
 

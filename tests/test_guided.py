@@ -46,7 +46,8 @@ def test_guided_search_adds_the_efp_the_black_box_orders_by(study):
     rows = result["rows"]
     bb = result["black_box"]["auc"]
     assert rows[0]["added"] is None and rows[0]["columns"] == ["pt"] and rows[0]["auc"]["mean"] < 0.6
-    assert len(rows) >= 2 and rows[1]["added"].startswith("efp_")
+    assert len(rows) == 3 or (len(rows) == 2 and result["stopped"].startswith("the AUC reached"))
+    assert rows[1]["added"].startswith("efp_") and len({r["added"] for r in rows[1:]}) == len(rows) - 1
     assert rows[1]["auc"]["mean"] > rows[0]["auc"]["mean"] + 0.2  # the chosen EFP carries the separation
     assert rows[1]["ado_black_box"] > rows[0]["ado_black_box"]
     last = rows[-1]
@@ -90,7 +91,7 @@ def test_report_shows_the_table_with_the_graphs(study):
     assert (study / "figures" / "guided_search.png").stat().st_size > 20_000
 
 
-def test_gbdt_high_level_model_is_scored_with_probabilities(study, tmp_path):
+def test_gbdt_high_level_model_is_scored_with_its_log_odds(study, tmp_path):
     from xaugcol.mapping.guided import GuidedSearch, run_guided_search
     from xaugcol.training.train import TrainConfig
 
@@ -104,6 +105,27 @@ def test_gbdt_high_level_model_is_scored_with_probabilities(study, tmp_path):
                                                                                                  rows[1]["added"]]
 
 
+def test_search_stops_when_every_candidate_is_chosen_and_refuses_another_selection(study, tmp_path):
+    from xaugcol.mapping.guided import GuidedSearch, run_guided_search
+    from xaugcol.training.train import TrainConfig
+
+    one = (Workflow.from_dict(STUDY).processing.efp.columns()[0],)
+    search = GuidedSearch(study / "processed" / "jets", study / "taggers" / "cnn1d", ("pt",), one,
+                          TrainConfig(epochs=1), (0,), steps=3, high_level="gbdt")
+    result = run_guided_search(search, tmp_path / "one")
+    if not result["stopped"].startswith("the AUC reached"):
+        assert result["stopped"] == "every candidate was chosen" and len(result["rows"]) == 2
+    assert result["rows"][1]["added"] == one[0]
+    # a black box trained without the mSD window or the pT matching is not compared with a search that has them
+    for training, match in ((TrainConfig(msd_window=True), "msd_window: False against True"),
+                            (TrainConfig(match_pt=True), "match_pt: False against True")):
+        other = GuidedSearch(study / "processed" / "jets", study / "taggers" / "cnn1d", ("pt",), one, training,
+                             (0,), steps=1, high_level="gbdt")
+        with pytest.raises(ValueError, match=match):
+            run_guided_search(other, tmp_path / "other")
+        assert not (tmp_path / "other" / "guided.json").exists()
+
+
 def test_mapping_section_is_validated():
     base = {k: v for k, v in STUDY.items() if k != "mapping"}
     for mapping, processing, match in (
@@ -111,6 +133,8 @@ def test_mapping_section_is_validated():
             ({"black_box": "cnn1d"}, {"chunksize": 600}, "give processing an 'efp' section"),
             ({"black_box": "cnn1d", "high_level": "bdt"}, STUDY["processing"], "must be one of dnn, gbdt"),
             ({"black_box": "cnn1d", "architecture": {"width": 3}}, STUDY["processing"], "unknown option"),
+            ({"black_box": "cnn1d", "steps": 0}, STUDY["processing"], "mapping: steps must be a positive integer"),
+            ({"black_box": "cnn1d", "bogus": 1}, STUDY["processing"], r"mapping: unknown field\(s\) \['bogus'\]"),
             ({"black_box": "cnn1d"}, {"efp": {"degree": 3, "betas": [-1]}}, "betas must be > 0")):
         with pytest.raises(ValueError, match=match):
             Workflow.from_dict({**base, "processing": processing, "mapping": mapping})

@@ -5,7 +5,7 @@ Start from a base set of high-level observables (the XAUG variables by default) 
 
 1. train a high-level model on the base set plus the EFPs chosen so far: the XAUG DNN as an ensemble over the
    study's seeds (``train_ensemble``: model folders, metrics), or a gradient-boosted classifier per seed
-   (scikit-learn's histogram GBDT, scored by its probabilities: hard labels would tie most pairs);
+   (scikit-learn's histogram GBDT, scored by its raw log-odds, never hard labels, which would tie most pairs);
 2. score it and the black box on the test split: AUC (mean and spread over the seeds) and ADO[black box];
 3. stop when its AUC reaches the black box's within the black box's ensemble spread, or after ``steps`` additions;
 4. else, on the selection split (validation: jets neither model trained on), take the signal x background pairs
@@ -19,7 +19,7 @@ the ADO to the black box, the share of pairs still ordered differently, and the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,7 @@ from xaugcol.models.registry import ModelConfig
 from xaugcol.output_folder import output_lock
 from xaugcol.training.data import DataSpec, JetTables
 from xaugcol.training.metrics import performance
+from xaugcol.training.pt_spectrum import PtWeights
 from xaugcol.training.train import TrainConfig, train_ensemble
 
 GUIDED_JSON = "guided.json"
@@ -72,6 +73,17 @@ class GuidedSearch:
         t = self.training
         return DataSpec.of(self.model_config(columns), t.msd_window, t.matched_signal, t.pt_range)
 
+    def tables(self, columns) -> JetTables:
+        """The jet tables of a high-level model on ``columns``, weighted as training weights them: with
+        ``match_pt`` the background takes the signal's pT spectrum fitted on the training split (as
+        ``train_member`` fits it), so that its AUC and the black box's count the same jets alike."""
+        tables = JetTables(self.jets, self.spec(columns))
+        if not self.training.match_pt:
+            return tables
+        kinematics = tables.scan("train", ["label", "weight", "pt"])
+        weights = PtWeights.fit(kinematics["pt"], kinematics["label"], kinematics["weight"], self.training.pt_range)
+        return JetTables(self.jets, replace(self.spec(columns), pt_weights=weights))
+
 
 def run_guided_search(search: GuidedSearch, out: str | Path, mapper=map, progress: bool = False) -> dict:
     """Run the search into ``out`` (``step_<k>/``: the high-level ensemble of step k; ``guided.json``), locked
@@ -82,6 +94,7 @@ def run_guided_search(search: GuidedSearch, out: str | Path, mapper=map, progres
 
 def _search(search: GuidedSearch, out: Path, mapper, progress: bool) -> dict:
     black_box = Ensemble.load(search.black_box)
+    _check_selection(black_box.spec, search, search.black_box)
     members = black_box.load_members()
     bb_tables = JetTables(search.jets, black_box.spec)
     bb = {split: split_jets(bb_tables, split, [], members) for split in ("test", search.select_split)}
@@ -107,6 +120,9 @@ def _search(search: GuidedSearch, out: Path, mapper, progress: bool) -> dict:
         if step == search.steps:
             break
         pick = _next_observable(hl[search.select_split], bb[search.select_split], candidates, chosen)
+        if pick is None:
+            stopped = "every candidate was chosen"
+            break
         row.update(pick["row"])
         chosen.append(pick["best"])
     result = {"black_box": {"folder": str(search.black_box), "name": black_box.name, "auc": bb_auc},
@@ -115,6 +131,20 @@ def _search(search: GuidedSearch, out: Path, mapper, progress: bool) -> dict:
               "stopped": stopped}
     write_json(out / GUIDED_JSON, result)
     return result
+
+
+def _check_selection(black_box: DataSpec, search: GuidedSearch, folder: Path) -> None:
+    """The black box's AUC and the high-level model's are compared: both must select and weight the same jets."""
+    t = search.training
+    own = {"msd_window": t.msd_window, "matched_signal": t.matched_signal,
+           "pt_range": None if t.pt_range is None else tuple(float(x) for x in t.pt_range)}
+    theirs = {n: getattr(black_box, n) for n in own}
+    own["match_pt"], theirs["match_pt"] = bool(t.match_pt), black_box.pt_weights is not None
+    differ = [n for n in own if own[n] != theirs[n]]
+    if differ:
+        listed = ", ".join(f"{n}: {theirs[n]} against {own[n]}" for n in differ)
+        raise ValueError(f"guided search: the black box {folder} was trained on another jet selection than the "
+                         f"search's training settings ({listed})")
 
 
 def _parameters(column: str | None) -> dict:
@@ -163,6 +193,8 @@ def _next_observable(hl: SplitJets, bb: SplitJets, candidates: SplitJets, chosen
             continue
         e = candidates.values[name][k]
         scored.append((disagreement.ado(e[signal], e[~signal]), name))
+    if not scored:
+        return None
     scored.sort(reverse=True)
     best = scored[0][1]
     return {"best": best, "row": {"disagreement_fraction": disagreement.fraction,
@@ -172,7 +204,7 @@ def _next_observable(hl: SplitJets, bb: SplitJets, candidates: SplitJets, chosen
 def _high_level(search: GuidedSearch, columns: list[str], folder: Path, mapper, progress) -> dict[str, SplitJets]:
     """The high-level model of one step on the test and selection splits (values: per-seed "logits" and their
     mean "score")."""
-    tables = JetTables(search.jets, search.spec(columns))
+    tables = search.tables(columns)
     splits = ("test", search.select_split)
     if search.high_level == "dnn":
         train_ensemble(str(search.jets), search.model_config(columns), search.training, list(search.seeds),
@@ -184,7 +216,8 @@ def _high_level(search: GuidedSearch, columns: list[str], folder: Path, mapper, 
 
 def _gbdt(search: GuidedSearch, tables: JetTables, columns: list[str], folder: Path, splits) -> dict:
     """One histogram GBDT per seed on the training split (class-balanced weights, as the DNN's), scored with
-    its probabilities (the log-odds, which order jets as the probabilities do and keep more of them apart)."""
+    its raw log-odds (``decision_function``: they order jets as the probabilities do, and no clipping ties the
+    saturated ones)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     train = split_jets(tables, "train", columns)
@@ -200,9 +233,8 @@ def _gbdt(search: GuidedSearch, tables: JetTables, columns: list[str], folder: P
                                                random_state=seed)
         model.fit(x, train.label, sample_weight=weight)
         for split, jets in evaluated.items():
-            p = model.predict_proba(np.stack([jets.values[c] for c in columns], 1))[:, 1]
-            p = np.clip(p, 1e-15, 1 - 1e-15)
-            logits[split].append(np.log(p) - np.log1p(-p))
+            # the raw log-odds: unclipped, so no saturated jets tie
+            logits[split].append(model.decision_function(np.stack([jets.values[c] for c in columns], 1)))
     out = {}
     for split, jets in evaluated.items():
         stacked = np.stack(logits[split])

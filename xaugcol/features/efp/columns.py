@@ -26,8 +26,9 @@ BATCH_ELEMENTS = 4_000_000
 
 
 def number_text(x: float) -> str:
-    """1 -> "1", 0.5 -> "0p5", -1 -> "m1": a number as a column name can carry it."""
-    text = f"{float(x):g}"
+    """1 -> "1", 0.5 -> "0p5", -1 -> "m1": a number as a column name can carry it, every digit of it (the shortest
+    text that reads back as the same float), so that two values never share a column."""
+    text = repr(float(x)).removesuffix(".0")
     if "e" in text:
         raise ValueError(f"EFP parameter {x!r} cannot be named (write it without an exponent)")
     return text.replace("-", "m").replace(".", "p")
@@ -86,13 +87,16 @@ class EFPConfig:
         if not isinstance(self.connected_only, bool):
             raise ValueError(f"EFP connected_only must be true or false, got {self.connected_only!r}")
 
-    def graphs(self, kappa: float) -> list[tuple]:
+    def graphs(self, kappa: float, beta: float) -> list[tuple]:
+        """The graphs evaluated at (kappa, beta). The one-vertex graph, sum z_i^kappa, has no angle: it is the
+        same at every beta and comes once, at the first; at kappa = 1 it is 1 and never comes."""
         graphs = [g for g in all_graphs(self.degree) if not (self.connected_only and len(g) > 1)]
-        return [g for g in graphs if not (kappa == 1.0 and g == ((),))]
+        edgeless = kappa == 1.0 or beta != self.betas[0]
+        return [g for g in graphs if not (edgeless and g == ((),))]
 
     def columns(self) -> list[str]:
         return [column_name(graph_name(g), kappa, beta) for beta in self.betas for kappa in self.kappas
-                for g in self.graphs(kappa)]
+                for g in self.graphs(kappa, beta)]
 
     @classmethod
     def from_dict(cls, data: dict) -> EFPConfig:
@@ -142,7 +146,7 @@ def _batch_efps(parts, width: int, config: EFPConfig) -> dict[str, np.ndarray]:
         powers: dict = {}  # theta^m, shared by the kappas
         for kappa in config.kappas:
             z = z1 if kappa == 1.0 else np.where(mask, np.where(mask, z1, 1.0) ** kappa, 0.0)
-            graphs = config.graphs(kappa)
+            graphs = config.graphs(kappa, beta)
             values = efps(graphs, z, theta, powers)
             for k, g in enumerate(graphs):
                 out[column_name(graph_name(g), kappa, beta)] = values[:, k]
