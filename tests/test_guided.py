@@ -133,6 +133,9 @@ def test_mapping_section_is_validated():
             ({"black_box": "cnn1d"}, {"chunksize": 600}, "give processing an 'efp' section"),
             ({"black_box": "cnn1d", "high_level": "bdt"}, STUDY["processing"], "must be one of dnn, gbdt"),
             ({"black_box": "cnn1d", "architecture": {"width": 3}}, STUDY["processing"], "unknown option"),
+            ({"black_box": "cnn1d", "base": []}, STUDY["processing"], "base must list distinct columns"),
+            ({"black_box": "cnn1d", "base": ["pt", "efp_n2_d1_k0_kappa1_beta1"]}, STUDY["processing"],
+             r"base columns \['efp_n2_d1_k0_kappa1_beta1'\] are also candidate EFPs"),
             ({"black_box": "cnn1d", "steps": 0}, STUDY["processing"], "mapping: steps must be a positive integer"),
             ({"black_box": "cnn1d", "bogus": 1}, STUDY["processing"], r"mapping: unknown field\(s\) \['bogus'\]"),
             ({"black_box": "cnn1d"}, {"efp": {"degree": 3, "betas": [-1]}}, "betas must be > 0")):

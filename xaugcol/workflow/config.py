@@ -338,6 +338,14 @@ class StudyFile(ConfigModel):
                                  "section, e.g. {degree: 5, kappas: [0.5, 1, 2], betas: [0.5, 1, 2]}")
             ModelConfig.from_dict({"model": "dnn", "xaug": True, "architecture": mp.architecture},
                                   "mapping: architecture")
+            if mp.base is not None:
+                if not mp.base or len(set(mp.base)) != len(mp.base):
+                    raise ValueError(f"mapping: base must list distinct columns (null: the XAUG DNN's), got "
+                                     f"{list(mp.base)}")
+                both = sorted(set(mp.base) & set(EFPConfig.from_dict(self.processing.efp).columns()))
+                if both:
+                    raise ValueError(f"mapping: base columns {both} are also candidate EFPs: the search could not "
+                                     "add them")
         return self
 
 
