@@ -19,7 +19,7 @@ the ADO to the black box, the share of pairs still ordered differently, and the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +34,7 @@ from xaugcol.models.registry import ModelConfig
 from xaugcol.output_folder import output_lock
 from xaugcol.training.data import DataSpec, JetTables
 from xaugcol.training.metrics import performance
-from xaugcol.training.pt_spectrum import PtWeights
-from xaugcol.training.train import TrainConfig, train_ensemble
+from xaugcol.training.train import TrainConfig, train_ensemble, training_tables
 
 GUIDED_JSON = "guided.json"
 HIGH_LEVEL = ("dnn", "gbdt")
@@ -72,17 +71,6 @@ class GuidedSearch:
     def spec(self, columns) -> DataSpec:
         t = self.training
         return DataSpec.of(self.model_config(columns), t.msd_window, t.matched_signal, t.pt_range)
-
-    def tables(self, columns) -> JetTables:
-        """The jet tables of a high-level model on ``columns``, weighted as training weights them: with
-        ``match_pt`` the background takes the signal's pT spectrum fitted on the training split (as
-        ``train_member`` fits it), so that its AUC and the black box's count the same jets alike."""
-        tables = JetTables(self.jets, self.spec(columns))
-        if not self.training.match_pt:
-            return tables
-        kinematics = tables.scan("train", ["label", "weight", "pt"])
-        weights = PtWeights.fit(kinematics["pt"], kinematics["label"], kinematics["weight"], self.training.pt_range)
-        return JetTables(self.jets, replace(self.spec(columns), pt_weights=weights))
 
 
 def run_guided_search(search: GuidedSearch, out: str | Path, mapper=map, progress: bool = False) -> dict:
@@ -135,14 +123,11 @@ def _search(search: GuidedSearch, out: Path, mapper, progress: bool) -> dict:
 
 def _check_selection(black_box: DataSpec, search: GuidedSearch, folder: Path) -> None:
     """The black box's AUC and the high-level model's are compared: both must select and weight the same jets."""
-    t = search.training
-    own = {"msd_window": t.msd_window, "matched_signal": t.matched_signal,
-           "pt_range": None if t.pt_range is None else tuple(float(x) for x in t.pt_range)}
-    theirs = {n: getattr(black_box, n) for n in own}
-    own["match_pt"], theirs["match_pt"] = bool(t.match_pt), black_box.pt_weights is not None
-    differ = [n for n in own if own[n] != theirs[n]]
-    if differ:
-        listed = ", ".join(f"{n}: {theirs[n]} against {own[n]}" for n in differ)
+    own = search.spec(search.base)
+    differ = {n: (getattr(black_box, n), getattr(own, n)) for n in ("msd_window", "matched_signal", "pt_range")}
+    differ["match_pt"] = (black_box.pt_weights is not None, bool(search.training.match_pt))
+    listed = ", ".join(f"{n}: {theirs} against {mine}" for n, (theirs, mine) in differ.items() if theirs != mine)
+    if listed:
         raise ValueError(f"guided search: the black box {folder} was trained on another jet selection than the "
                          f"search's training settings ({listed})")
 
@@ -204,13 +189,15 @@ def _next_observable(hl: SplitJets, bb: SplitJets, candidates: SplitJets, chosen
 def _high_level(search: GuidedSearch, columns: list[str], folder: Path, mapper, progress) -> dict[str, SplitJets]:
     """The high-level model of one step on the test and selection splits (values: per-seed "logits" and their
     mean "score")."""
-    tables = search.tables(columns)
     splits = ("test", search.select_split)
     if search.high_level == "dnn":
         train_ensemble(str(search.jets), search.model_config(columns), search.training, list(search.seeds),
                        str(folder), mapper, progress=False)
-        members = Ensemble.load(folder).load_members()
-        return {split: split_jets(tables, split, [], members) for split in splits}
+        ensemble = Ensemble.load(folder)  # its spec carries the selection and pT weights training used
+        members = ensemble.load_members()
+        return {split: split_jets(JetTables(search.jets, ensemble.spec), split, [], members) for split in splits}
+    # selected and weighted as a training of the same columns would be, so that its AUC counts jets as the DNN's
+    tables = training_tables(search.jets, search.model_config(columns), search.training)
     return _gbdt(search, tables, columns, folder, splits)
 
 

@@ -129,20 +129,27 @@ def evaluate(model, tables: JetTables, split: str, names, device, scalers, batch
     return tuple(np.concatenate(v) for v in (scores, labels, weights, pt))
 
 
+def training_tables(data, model_config: ModelConfig, train_config: TrainConfig) -> JetTables:
+    """The jet tables a training of ``model_config`` reads: its selection, and with ``match_pt`` the background
+    reweighted to the signal's pT spectrum, fitted first on the training split (the weights then enter every
+    split's jets)."""
+    spec = DataSpec.of(model_config, train_config.msd_window, train_config.matched_signal, train_config.pt_range)
+    tables = JetTables(data, spec)
+    if not train_config.match_pt:
+        return tables
+    kinematics = tables.scan("train", ["label", "weight", "pt"])
+    pt_weights = PtWeights.fit(kinematics["pt"], kinematics["label"], kinematics["weight"], train_config.pt_range)
+    return JetTables(data, replace(spec, pt_weights=pt_weights))
+
+
 def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig, seed: int, out: str,
                  progress: bool = False, init_from: str | None = None) -> dict:
     """Train one tagger; write its folder ``out``; return its metrics. ``init_from``: a tagger ensemble folder
     whose member of the same seed (else its first) gives the starting weights instead of a fresh initialisation
     (the seed's preloading: a retraining on a reduced feature set starts from the baseline)."""
     device = pick_device(train_config.device)
-    spec = DataSpec.of(model_config, train_config.msd_window, train_config.matched_signal, train_config.pt_range)
-    tables = JetTables(data, spec)
-    pt_weights = None
-    if train_config.match_pt:  # the weights enter every split's jets: fitted first, on the training split
-        kinematics = tables.scan("train", ["label", "weight", "pt"])
-        pt_weights = PtWeights.fit(kinematics["pt"], kinematics["label"], kinematics["weight"], train_config.pt_range)
-        spec = replace(spec, pt_weights=pt_weights)
-        tables = JetTables(data, spec)
+    tables = training_tables(data, model_config, train_config)
+    spec, pt_weights = tables.spec, tables.spec.pt_weights
     model_config = model_config.with_shapes(tables.shapes())  # the shapes of the inputs, from the data
     names = model_config.inputs()
 

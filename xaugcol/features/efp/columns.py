@@ -91,8 +91,8 @@ class EFPConfig:
         """The graphs evaluated at (kappa, beta). The one-vertex graph, sum z_i^kappa, has no angle: it is the
         same at every beta and comes once, at the first; at kappa = 1 it is 1 and never comes."""
         graphs = [g for g in all_graphs(self.degree) if not (self.connected_only and len(g) > 1)]
-        edgeless = kappa == 1.0 or beta != self.betas[0]
-        return [g for g in graphs if not (edgeless and g == ((),))]
+        drop_edgeless = kappa == 1.0 or beta != self.betas[0]
+        return [g for g in graphs if not (drop_edgeless and g == ((),))]
 
     def columns(self) -> list[str]:
         return [column_name(graph_name(g), kappa, beta) for beta in self.betas for kappa in self.kappas
