@@ -32,7 +32,7 @@ class XAUGProcessor(processor.ProcessorABC):
         table, counts, unavailable = chunk_jet_table(events, self.labels, self.config)
         path = table_path(self.out_dir, meta)
         write_table(path, table)
-        hists = empty_histograms()
+        hists = empty_histograms(table)  # the variables this table has (jets or leptons)
         fill_histograms(hists, table, dataset)
         return {
             "histograms": hists,

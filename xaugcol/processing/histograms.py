@@ -11,7 +11,9 @@ from xaugcol.features.kinds.xaug import BINNING as XAUG_BINNING
 BINNING = XAUG_BINNING
 
 
-def empty_histograms() -> dict[str, hist.Hist]:
+def empty_histograms(names=None) -> dict[str, hist.Hist]:
+    """One histogram per variable of ``names`` (default: every variable with a binning)."""
+    names = BINNING if names is None else [n for n in BINNING if n in names]
     return {
         name: hist.Hist(
             hist.axis.StrCategory([], growth=True, name="dataset", label="dataset"),
@@ -19,7 +21,7 @@ def empty_histograms() -> dict[str, hist.Hist]:
             hist.axis.Regular(bins, low, high, name=name, label=label),
             storage=hist.storage.Weight(),
         )
-        for name, (bins, low, high, label) in BINNING.items()
+        for name, (bins, low, high, label) in ((n, BINNING[n]) for n in names)
     }
 
 
@@ -27,6 +29,8 @@ def fill_histograms(hists: dict[str, hist.Hist], table: dict[str, np.ndarray], d
     """Fill each variable's histogram from a jet table; NaN entries (columns a layout cannot provide) are left out
     and so counted nowhere, as the report says."""
     for name, h in hists.items():
+        if name not in table:  # a jet table has no isolation cones, a lepton table no softdrop mass
+            continue
         values = np.asarray(table[name], dtype=np.float64)
         ok = np.isfinite(values)
         h.fill(dataset=dataset, label=table["label"][ok], weight=table["weight"][ok], **{name: values[ok]})

@@ -26,6 +26,7 @@ from xaugcol.jets import substructure
 from xaugcol.jets.constituents import STORED, MissingBranchError, detect_layout, jet_constituents
 from xaugcol.jets.stored import stored_xaug
 from xaugcol.jets.vertices import has_vertices, jet_vertices
+from xaugcol.processing.lepton_table import CELL_FEATURES, LeptonConfig, build_lepton_table, is_lepton_file
 
 XAUG = ("msd", "tau1", "tau2", "tau3", "tau4", "tau21", "tau32", "n2", "d2", "sj_z", "sj_dr", "sj1_pt", "sj2_pt")
 KINEMATICS = ("pt", "eta", "phi", "mass", "n_constituents")
@@ -49,6 +50,7 @@ class ProcessingConfig:
     min_pt: float = 0.0
     msd_window: tuple[float, float] = (50.0, 150.0)
     efp: EFPConfig | None = None  # energy-flow polynomials as jet-table columns (``features.efp.columns``)
+    lepton: LeptonConfig | None = None  # the lepton table's settings (None: the defaults) for lepton files
 
     def __post_init__(self):
         for name in ("n_particles", "n_tracks", "n_vertices"):
@@ -63,15 +65,22 @@ class ProcessingConfig:
 
     def as_dict(self) -> dict:
         out = asdict(self)
-        if self.efp is None:  # as configurations without EFPs were recorded: their fingerprints stay the same
-            del out["efp"]
+        for name in ("efp", "lepton"):  # as configurations without them were recorded: fingerprints stay the same
+            if out[name] is None:
+                del out[name]
         return out
 
     def table_shapes(self) -> dict[str, tuple[int, ...]]:
         """The per-jet shape of every array column this configuration writes."""
         return {"image": (self.image.n_pixels, self.image.n_pixels), "particles": (self.n_particles, N_FEATURES),
                 "tracks": (self.n_tracks, track_features.N_FEATURES),
-                "vertices": (self.n_vertices, vertex_features.N_FEATURES)}
+                "vertices": (self.n_vertices, vertex_features.N_FEATURES),
+                "calo": (2, self.lepton_settings.window, self.lepton_settings.window),
+                "cells": (self.lepton_settings.n_cells, len(CELL_FEATURES))}
+
+    @property
+    def lepton_settings(self) -> LeptonConfig:
+        return self.lepton or LeptonConfig()
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "processing config") -> ProcessingConfig:
@@ -82,6 +91,8 @@ class ProcessingConfig:
         try:
             _check_fields(data, cls, where)
             kwargs = dict(data)
+            if kwargs.get("lepton") is not None:
+                kwargs["lepton"] = LeptonConfig.from_dict(kwargs["lepton"])
             for name, part in parts.items():
                 if kwargs.get(name) is not None:
                     _check_fields(kwargs[name], part, f"{where}: {name}")
@@ -122,6 +133,8 @@ def build_jet_table(events, dataset: str, label: int, config: ProcessingConfig =
     """Return (columns, counts, unavailable): columns a dict of equal-length numpy arrays (``particles``,
     ``particles_mask`` and ``image`` multi-dimensional), counts {"jets_seen", "jets_kept", "skipped_<reason>"},
     and the names of the columns this file's layout cannot provide (NaN in the table)."""
+    if is_lepton_file(events):  # a lepton file (``sources.pythia_leptons``): one row per lepton
+        return build_lepton_table(events, dataset, label, config.lepton_settings, config.efp)
     layout = detect_layout(events)
     if "FatJet" not in events.fields:
         raise MissingBranchError("nFatJet", "the AK8 jets (FatJet) of the jet table")

@@ -30,6 +30,10 @@ class Process:
     signal_bosons: tuple[int, ...] = ()  # PDG ids whose hadronic decays are the signal jets (matched, stored)
     require_hadronic: bool = False  # keep only events where one of signal_bosons decays to quarks
     description: str = ""
+    # a lepton process (``xaugcol.sources.pythia_leptons``): the candidates' flavour (11, 13; 0: a jet process)
+    # and origin (prompt: from a W / Z; hadron: from a hadron decay; any: every charged particle, the fakes)
+    lepton: int = 0
+    lepton_origin: str = ""
 
 
 BUILTIN = {
@@ -65,6 +69,40 @@ BUILTIN = {
     ),
 }
 
+# b hadrons that decay weakly: the B-enriched card forces their decays to channels with a muon (or an electron)
+B_HADRONS = (511, 521, 531, 541, 5122, 5132, 5232, 5332)
+
+
+def _single_bosons(lepton: int) -> tuple[str, ...]:
+    """W and Z production (the Drell-Yan tail below 60 GeV left out), the bosons decaying to ``lepton`` only."""
+    return ("WeakSingleBoson:ffbar2W = on", "WeakSingleBoson:ffbar2gmZ = on", "PhaseSpace:mHatMin = 60",
+            "24:onMode = off", f"24:onIfAny = {lepton}", "23:onMode = off", f"23:onIfAny = {lepton}")
+
+
+def _forced_b_decays(lepton: int) -> tuple[str, ...]:
+    return tuple(s for b in B_HADRONS for s in (f"{b}:onMode = off", f"{b}:onIfAny = {lepton}"))
+
+
+BUILTIN.update({
+    "prompt_mu": Process(
+        name="prompt_mu", settings=_single_bosons(13), label=1, lepton=13, lepton_origin="prompt",
+        description="W -> mu nu and Z -> mu mu: prompt muons"),
+    "nonprompt_mu": Process(
+        name="nonprompt_mu",
+        # b bbar production with every b hadron decaying semileptonically to a muon (a muon-enriched sample: the
+        # muons sit inside their b jets as in nature, at a rate high enough to generate quickly)
+        settings=("HardQCD:hardbbbar = on", *_forced_b_decays(13)), label=0, lepton=13, lepton_origin="hadron",
+        description="b bbar, b hadrons forced to decay to a muon: non-prompt muons"),
+    "prompt_e": Process(
+        name="prompt_e", settings=_single_bosons(11), label=1, lepton=11, lepton_origin="prompt",
+        description="W -> e nu and Z -> e e: prompt electrons"),
+    "qcd_e": Process(
+        # pT-hat from 40 GeV whatever the study's minimum: a charged particle of 20 GeV or more is rare below
+        name="qcd_e", settings=("HardQCD:all = on", "PhaseSpace:pTHatMin = 40"), label=0, lepton=11, lepton_origin="any",
+        description="hard QCD 2 -> 2: charged particles passing the loose electron preselection (jet fakes)"),
+})
+
+
 class ProcessEntry(ConfigModel):
     """One process of a card, as written."""
 
@@ -73,6 +111,8 @@ class ProcessEntry(ConfigModel):
     signal_bosons: tuple[int, ...] = ()
     require_hadronic: Bool = False
     description: str = ""
+    lepton: int = 0
+    lepton_origin: str = ""
 
     @model_validator(mode="before")
     @classmethod
@@ -87,6 +127,13 @@ class ProcessEntry(ConfigModel):
         bosons = data.get("signal_bosons", [])
         if not (isinstance(bosons, list) and all(isinstance(b, int) and not isinstance(b, bool) for b in bosons)):
             raise ValueError("'signal_bosons' must be a list of PDG ids")
+        lepton, origin = data.get("lepton", 0), data.get("lepton_origin", "")
+        if lepton not in (0, 11, 13) or isinstance(lepton, bool):
+            raise ValueError(f"'lepton' must be 11 (electrons) or 13 (muons), or 0 for a jet process, got {lepton!r}")
+        if lepton and origin not in ("prompt", "hadron", "any"):
+            raise ValueError(f"'lepton_origin' must be prompt, hadron or any for a lepton process, got {origin!r}")
+        if not lepton and origin:
+            raise ValueError("'lepton_origin' needs 'lepton'")
         return {**data, "settings": tuple(settings), "signal_bosons": tuple(abs(b) for b in bosons)}
 
     @model_validator(mode="after")
@@ -111,5 +158,6 @@ def load_processes(card: str | Path | None = None) -> dict[str, Process]:
             raise ValueError(f"process card {card}: {err}") from None
         e = validated(ProcessEntry, entry, f"process card {card}: process {name!r}")
         processes[name] = Process(name=str(name), settings=e.settings, label=e.label, signal_bosons=e.signal_bosons,
-                                  require_hadronic=e.require_hadronic, description=e.description)
+                                  require_hadronic=e.require_hadronic, description=e.description,
+                                  lepton=e.lepton, lepton_origin=e.lepton_origin)
     return processes

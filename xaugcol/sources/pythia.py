@@ -26,6 +26,7 @@ from xaugcol.sources.nanoaod import write_events
 from xaugcol.sources.output import fileset_entry, write_fileset
 from xaugcol.sources.processes import Process
 from xaugcol.sources.pythia_events import JetSelection, SpeciesTable, batch_to_nanoaod
+from xaugcol.sources.pythia_leptons import LeptonSelection, leptons_to_nanoaod
 
 PYTHIA_SEED_MAX = 900_000_000
 DETECTOR_STREAM = 0x7EC  # the detector simulation's random stream, apart from Pythia's own
@@ -44,7 +45,7 @@ class PythiaJob:
     pthat_min: float = 200.0
     flat_pthat: bool = False
     ecm: float = 13000.0
-    selection: JetSelection = JetSelection()
+    selection: JetSelection | LeptonSelection = JetSelection()
 
 
 def worker_seeds(seed: int, process_name: str, workers: int) -> list[int]:
@@ -62,8 +63,8 @@ def pythia_settings(job: PythiaJob) -> list[str]:
         # CMS convention: particles with c*tau > 10 mm (K0S, Lambda, ...) reach the detector undecayed
         "ParticleDecays:limitTau0 = on",
         "ParticleDecays:tau0Max = 10",
-        *job.process.settings,
         f"PhaseSpace:pTHatMin = {job.pthat_min}",
+        *job.process.settings,  # after the study's pT-hat minimum: a process may set its own
     ]
     if job.flat_pthat:
         settings += [
@@ -92,13 +93,16 @@ def run_job(job: PythiaJob, progress=None) -> dict:
     species = SpeciesTable(pythia.particleData)
     first_event = job.worker * 10**9 + 1  # event numbers unique across workers
     stats = {"n_events": 0, "n_dropped": 0, "sumw": 0.0}
-    detector = np.random.default_rng([job.pythia_seed, DETECTOR_STREAM])  # the tracker's and vertexing's draws
+    detector = np.random.default_rng([job.pythia_seed, DETECTOR_STREAM])  # the detector simulation's draws
+    convert = leptons_to_nanoaod if job.process.lepton else batch_to_nanoaod
 
     def chunks():
         remaining = job.n_events
         while remaining > 0 or stats["n_events"] == 0:
-            batch = pythia.nextBatch(min(BATCH_EVENTS, max(remaining, 1)) if remaining > 0 else 0)
-            branches, dropped = batch_to_nanoaod(
+            # lepton processes keep a fraction of their events: ask for whole batches (the surplus is cut)
+            wanted = BATCH_EVENTS if job.process.lepton else min(BATCH_EVENTS, max(remaining, 1))
+            batch = pythia.nextBatch(wanted if remaining > 0 else 0)
+            branches, dropped = convert(
                 batch, species, job.process, job.selection, first_event + stats["n_events"], job.worker + 1, detector
             )
             n = len(branches["event"])
@@ -123,6 +127,10 @@ def run_job(job: PythiaJob, progress=None) -> dict:
     return stats
 
 
+def _selection(process: Process) -> JetSelection | LeptonSelection:
+    return LeptonSelection() if process.lepton else JetSelection()
+
+
 def _split(n: int, parts: int) -> list[int]:
     return [n // parts + (1 if k < n % parts else 0) for k in range(parts)]
 
@@ -143,7 +151,8 @@ def _generate(out_dir: Path, processes: list[Process], n_events: int, seed: int,
         seeds = worker_seeds(seed, process.name, workers)
         for k, n in enumerate(_split(n_events, workers)):
             path = under(out_dir, f"{process.name}.root" if workers == 1 else f"{process.name}_{k:03d}.root")
-            jobs.append(PythiaJob(process, n, seeds[k], k, str(path), pthat_min, flat_pthat))
+            jobs.append(PythiaJob(process, n, seeds[k], k, str(path), pthat_min, flat_pthat,
+                                  selection=_selection(process)))
 
     results = []
     with counter(f"Pythia 8: {', '.join(p.name for p in processes)}", n_events * len(processes), "events",
@@ -176,7 +185,7 @@ def _generate(out_dir: Path, processes: list[Process], n_events: int, seed: int,
                 "sumw": sum(r["sumw"] for _, r in mine),
                 "xsec_pb": sigma * n_kept / max(n_tried, 1),
                 "filter_efficiency": n_kept / max(n_tried, 1),
-                "jet_selection": asdict(JetSelection()),
+                ("lepton_selection" if process.lepton else "jet_selection"): asdict(_selection(process)),
             },
         )
     write_fileset(out_dir, fileset)

@@ -38,6 +38,7 @@ from xaugcol.features.images import ImageConfig
 from xaugcol.models.registry import ModelConfig
 from xaugcol.processing.jet_table import ProcessingConfig
 from xaugcol.processing.executors import DEFAULT_CHUNKSIZE, EXECUTORS
+from xaugcol.processing.lepton_table import LeptonConfig
 from xaugcol.sources.processes import load_processes
 from xaugcol.sources.toy import ToyConfig
 from xaugcol.training.study import Seeds, tagger_name
@@ -143,6 +144,8 @@ class Processing(ConfigModel):
     image_pixels: PositiveInt = 37
     skip_bad_files: Bool = False
     efp: dict | None = None  # energy-flow polynomial columns: {degree, kappas, betas, connected_only}
+    # lepton tables (lepton files): {n_cells, cone_radii, anchored_efp: {degree, kappas, betas}}
+    lepton: dict | None = None
 
     @field_validator("efp")
     @classmethod
@@ -150,6 +153,13 @@ class Processing(ConfigModel):
         if efp is not None:
             EFPConfig.from_dict(efp)  # checked now, not after the generation
         return efp
+
+    @field_validator("lepton")
+    @classmethod
+    def _lepton(cls, lepton):
+        if lepton is not None:
+            LeptonConfig.from_dict(lepton)
+        return lepton
 
 
 class Explain(ConfigModel):
@@ -421,7 +431,8 @@ class Workflow:
         try:
             processing = ProcessingConfig(n_particles=p.n_particles, n_tracks=p.n_tracks, n_vertices=p.n_vertices,
                                           image=ImageConfig(n_pixels=p.image_pixels), min_pt=p.min_pt,
-                                          efp=None if p.efp is None else EFPConfig.from_dict(p.efp))
+                                          efp=None if p.efp is None else EFPConfig.from_dict(p.efp),
+                                          lepton=None if p.lepton is None else LeptonConfig.from_dict(p.lepton))
         except ValueError as err:
             raise ValueError(f"{where}: processing: {err}") from None
         return cls(f.name, f.source, processing, Run.of(p, f.dask), p.skip_bad_files, f.seeds, f.training,

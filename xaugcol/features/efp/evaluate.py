@@ -71,8 +71,10 @@ def elimination_order(graph: Graph) -> tuple[int, ...]:
     return tuple(order)
 
 
-def connected_efp(graph: Graph, z: np.ndarray, theta: np.ndarray, cache: dict | None = None) -> np.ndarray:
-    """(jets,) EFP of one connected graph by variable elimination. Factors are (vertices, key, array with the jet
+def connected_efp(graph: Graph, z: np.ndarray, theta: np.ndarray, cache: dict | None = None,
+                  anchor: np.ndarray | None = None) -> np.ndarray:
+    """(jets,) EFP of one connected graph by variable elimination; ``anchor`` (jets, N): vertex 0 weighs the
+    constituents by it instead of z (a one-hot anchor pins vertex 0 on one object: ``anchored``). Factors are (vertices, key, array with the jet
     axis first and one constituent axis per vertex); the key names what a factor computes independently of the
     vertex labels, so ``cache`` (shared over the graphs of one batch) computes each intermediate once: the leaf sum
     sum_j z_j theta_ij^m, for one, is the same in every graph that has such a leaf."""
@@ -81,6 +83,8 @@ def connected_efp(graph: Graph, z: np.ndarray, theta: np.ndarray, cache: dict | 
     for e in graph:
         multiplicity[e] = multiplicity.get(e, 0) + 1
     factors = [((v,), ("z",), z) for v in range(n_vertices(graph))]
+    if anchor is not None:
+        factors[0] = ((0,), ("anchor",), anchor)
     for e, m in sorted(multiplicity.items()):
         key = ("theta", m)
         if key not in cache:

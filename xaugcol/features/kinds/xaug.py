@@ -33,6 +33,18 @@ BINNING = {
     "sj_dr": (50, 0.0, 0.8, r"subjet $\Delta R$"),
     "sj1_pt": (60, 0.0, 1500.0, r"leading subjet $p_T$ [GeV]"),
     "sj2_pt": (60, 0.0, 750.0, r"subleading subjet $p_T$ [GeV]"),
+    # the lepton table's observables (``xaugcol.processing.lepton_table``), each relative to the lepton p_T
+    **{f"iso_{r}": (50, 0.0, 1.0 + 2 * float(r.replace("p", ".")), rf"$I(R_0 = {r.replace('p', '.')})$")
+       for r in ("0p05", "0p1", "0p15", "0p2", "0p25", "0p3", "0p35", "0p4")},
+    "pt_sum": (50, 0.0, 3.0, r"$\sum E_T$ / $p_T$ (window)"),
+    "track_iso": (50, 0.0, 2.0, r"track isolation / $p_T$"),
+    "r_had": (50, 0.0, 2.0, r"$R_{had}$"),
+    "w_eta2": (50, 0.0, 0.05, r"$w_{\eta 2}$"),
+    "r_phi": (50, 0.0, 1.0, r"$R_\phi$"),
+    "r_eta": (50, 0.0, 1.0, r"$R_\eta$"),
+    "sigma_eta_eta": (50, 0.0, 2.5, r"$\sigma_{\eta\eta}$ [cells]"),
+    "e_ecal_0p3": (50, 0.0, 2.0, r"EM $E_T$($\Delta R < 0.3$) / $p_T$"),
+    "e_ecal_0p4": (50, 0.0, 2.0, r"EM $E_T$($\Delta R < 0.4$) / $p_T$"),
 }
 
 

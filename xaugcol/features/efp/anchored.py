@@ -1,0 +1,90 @@
+"""Lepton-anchored energy-flow polynomials: EFPs whose graph has one distinguished vertex pinned on the lepton, so
+that angles to the lepton enter (the "new class of EFP" the muon study asks for):
+
+    EFPL_(G, a) = sum_{i_1..i_{n-1}} prod_{b != a} z_{i_b}^kappa  prod_{(k,l) in G} theta_{i_k i_l}^beta,
+    with i_a = the lepton: theta_{lepton, j} = Delta R(lepton, cell j),  z_j = E_T,j / p_T,lepton.
+
+The one-edge graph anchored is the radially weighted isolation sum_j z_j Delta R_j^beta; a star of m edges at the
+anchor is its m-th power; chains and loops through the anchor weigh pairs of cells by where they sit relative to
+the lepton. An anchored graph is a connected graph with one vertex orbit chosen (two vertices that an automorphism
+of the graph exchanges give the same polynomial): named ``<graph>_a<v>`` with v the orbit's smallest vertex in the
+graph's canonical labelling. Evaluated by the same variable elimination as the ordinary EFPs
+(``evaluate.connected_efp``), with the lepton as an extra object of weight 0 that only the anchored vertex sees.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import re
+
+import numpy as np
+
+from xaugcol.features.efp.evaluate import connected_efp
+from xaugcol.features.efp.graphs import Graph, connected_graphs, graph_from_name, graph_name, n_vertices
+
+PREFIX = "efpl_"
+
+
+def _rooted_form(graph: Graph, root: int) -> Graph:
+    """The graph relabelled with ``root`` as vertex 0, canonical over the other vertices' labels."""
+    n = n_vertices(graph)
+    others = [v for v in range(n) if v != root]
+    best = None
+    for perm in itertools.permutations(range(1, n)):
+        label = {root: 0, **dict(zip(others, perm))}
+        form = tuple(sorted(tuple(sorted((label[a], label[b]))) for a, b in graph))
+        if best is None or form < best:
+            best = form
+    return best
+
+
+@functools.lru_cache(maxsize=None)
+def anchored_graphs(max_degree: int) -> tuple[tuple[Graph, int, str], ...]:
+    """Every (connected graph with 1..max_degree edges, anchored vertex, name), one per vertex orbit."""
+    out = []
+    for d in range(1, max_degree + 1):
+        for graph in connected_graphs(d):
+            seen = set()
+            for v in range(n_vertices(graph)):
+                form = _rooted_form(graph, v)
+                if form in seen:
+                    continue
+                seen.add(form)
+                out.append((graph, v, f"{graph_name((graph,))}_a{v}"))
+    return tuple(out)
+
+
+def relabelled(graph: Graph, root: int) -> Graph:
+    """The graph with ``root`` and vertex 0 exchanged (the evaluation pins vertex 0)."""
+    swap = {root: 0, 0: root}
+    return tuple(sorted(tuple(sorted((swap.get(a, a), swap.get(b, b)))) for a, b in graph))
+
+
+_NAME = re.compile(r"(?P<graph>n\d+_d\d+_k\d+)_a(?P<vertex>\d+)")
+
+
+def anchored_from_name(name: str) -> tuple[Graph, int]:
+    match = _NAME.fullmatch(name)
+    if match is None:
+        raise ValueError(f"not an anchored EFP graph name: {name!r} (expected n<v>_d<e>_k<i>_a<vertex>)")
+    (graph,) = graph_from_name(match["graph"])
+    vertex = int(match["vertex"])
+    if vertex >= n_vertices(graph):
+        raise ValueError(f"anchored EFP graph {name!r}: the graph has {n_vertices(graph)} vertices")
+    return graph, vertex
+
+
+def anchored_efps(graphs, z: np.ndarray, theta: np.ndarray, powers: dict | None = None) -> np.ndarray:
+    """(leptons, graphs): the anchored EFP of each (graph, vertex) of ``graphs``. ``z`` (leptons, N) and ``theta``
+    (leptons, N, N, already to the power beta) over the objects, the lepton in slot 0 with z = 0 there."""
+    anchor = np.zeros_like(z)
+    anchor[:, 0] = 1.0
+    cache: dict = {} if powers is None else powers
+    out = np.empty((len(z), len(graphs)))
+    for k, (graph, vertex) in enumerate(graphs):
+        out[:, k] = connected_efp(relabelled(graph, vertex), z, theta, cache, anchor=anchor)
+    if powers is not None:
+        for key in [key for key in cache if key[0] != "theta"]:
+            del cache[key]
+    return out

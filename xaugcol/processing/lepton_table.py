@@ -1,0 +1,383 @@
+"""Events of a lepton file (``xaugcol.sources.pythia_leptons``: ``Lepton``, ``LeptonCell``, ``LeptonPFCands``,
+``PFCands``) -> the lepton table: one row per lepton, in the jet table's contract (identity, kinematics, flags),
+with the lepton observables of the seed's lepton study. The jet-table builder hands a file with a ``Lepton``
+collection here, so the processor, training and explaining read lepton tables as they read jet tables.
+
+Columns (E_T of cells, both layers unless named; every sum divided by the lepton p_T):
+* identity as the jet table, ``fatjet_index`` holding the lepton's index in its collection; ``gen_part_flav``
+  and ``lepton_pdg_id`` from the file;
+* ``pt, eta, phi`` of the lepton; ``mass``: the jet mass, of the lepton and the cells within Delta R < 0.4
+  (massless, at their centres); ``n_constituents``: those cells;
+* ``iso_<R>``: the isolation cones, sum E_T (Delta R < R) / p_T at the seed's eight radii 0.05 ... 0.40;
+  ``pt_sum``: the scalar sum of every cell of the window / p_T; ``track_iso``: charged particles' p_T within 0.4;
+* the electron shower shapes of arXiv:2011.01984 on the EM image (centred on the lepton's cell, windows in cells
+  eta x phi): ``r_had`` = HAD / EM E_T over the window; ``w_eta2``, the E_T-weighted eta width in 3 x 5;
+  ``r_phi`` = E(3 x 3) / E(3 x 7); ``r_eta`` = E(3 x 7) / E(7 x 7); ``sigma_eta_eta``, the log-weighted
+  width in 5 x 5 (cells, CMS's sigma_ietaieta weights); ``e_ecal_0p3``, ``e_ecal_0p4``: EM E_T within 0.3, 0.4 / p_T;
+* ``calo``: the (2, 32, 32) image, EM and HAD (each HAD cell spread evenly over its 4 x 4 EM cells), E_T / p_T;
+* ``cells``: the ``n_cells`` hardest cells (z = E_T / p_T, Delta eta, Delta phi, HAD flag, Delta R) and their
+  mask, for the energy- and particle-flow networks;
+* ``efp_*`` of the cells (``processing.efp``; z_i = E_T,i / p_T of the lepton, so an empty cone gives 0 and the
+  EFPs carry the isolation's scale) and ``efpl_*``, the lepton-anchored EFPs (``features.efp.anchored``).
+A lepton whose values are not finite is skipped and counted (``nonfinite_input``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import awkward as ak
+import numpy as np
+
+from xaugcol.features.efp.anchored import PREFIX as ANCHORED_PREFIX, anchored_efps, anchored_graphs
+from xaugcol.features.efp.columns import EFPConfig, column_name, number_text
+from xaugcol.features.efp.evaluate import efps
+from xaugcol.features.efp.graphs import graph_name
+from xaugcol.jets.constituents import MissingBranchError
+from xaugcol.sources.calorimeter import EM, CalorimeterModel
+
+CONE_RADII = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4)
+CELL_FEATURES = ("z", "deta", "dphi", "hadronic", "dr")
+SHOWER_SHAPES = ("r_had", "w_eta2", "r_phi", "r_eta", "sigma_eta_eta", "e_ecal_0p3", "e_ecal_0p4")
+JET_RADIUS = 0.4
+CELL_BRANCHES = ("leptonIdx", "layer", "ieta", "iphi", "eta", "phi", "et")
+
+
+def cone_column(radius: float) -> str:
+    return f"iso_{number_text(radius)}"
+
+
+@dataclass(frozen=True)
+class AnchoredEFPConfig:
+    """Lepton-anchored EFPs: every connected graph up to ``degree`` edges, each vertex orbit anchored."""
+    degree: int = 3
+    kappas: tuple[float, ...] = (1.0,)
+    betas: tuple[float, ...] = (1.0,)
+
+    def __post_init__(self):
+        EFPConfig(self.degree, self.kappas, self.betas)  # the same checks as the ordinary EFPs
+        object.__setattr__(self, "kappas", tuple(float(k) for k in self.kappas))
+        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+
+    def columns(self) -> list[str]:
+        return [anchored_column(name, k, b) for b in self.betas for k in self.kappas
+                for _, _, name in anchored_graphs(self.degree)]
+
+
+def anchored_column(graph: str, kappa: float, beta: float) -> str:
+    return ANCHORED_PREFIX + column_name(graph, kappa, beta).removeprefix("efp_")
+
+
+@dataclass(frozen=True)
+class LeptonConfig:
+    """The lepton table's settings; the calorimeter geometry must be the generator's (``CalorimeterModel``)."""
+    n_cells: int = 64
+    cone_radii: tuple[float, ...] = CONE_RADII
+    window: int = 32
+    em_phi_cells: int = 256
+    had_factor: int = 4
+    anchored_efp: AnchoredEFPConfig | None = None
+
+    def __post_init__(self):
+        if not (isinstance(self.n_cells, int) and self.n_cells >= 1):
+            raise ValueError(f"lepton n_cells must be a positive integer, got {self.n_cells!r}")
+        radii = tuple(float(r) for r in self.cone_radii)
+        if not radii or any(not 0 < r <= JET_RADIUS for r in radii) or len(set(radii)) != len(radii):
+            raise ValueError(f"lepton cone_radii must be distinct radii in (0, {JET_RADIUS}], got {self.cone_radii}")
+        object.__setattr__(self, "cone_radii", radii)
+        CalorimeterModel(window=self.window, em_phi_cells=self.em_phi_cells, had_factor=self.had_factor)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LeptonConfig:
+        if not isinstance(data, dict):
+            raise ValueError(f"lepton settings: expected a mapping, got {data!r}")
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"lepton settings: unknown field(s) {sorted(unknown)}; known: "
+                             f"{sorted(cls.__dataclass_fields__)}")
+        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        if isinstance(kwargs.get("anchored_efp"), dict):
+            anchored = kwargs["anchored_efp"]
+            unknown = set(anchored) - set(AnchoredEFPConfig.__dataclass_fields__)
+            if unknown:
+                raise ValueError(f"lepton anchored_efp: unknown field(s) {sorted(unknown)}")
+            kwargs["anchored_efp"] = AnchoredEFPConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                                          for k, v in anchored.items()})
+        return cls(**kwargs)
+
+    def scalar_columns(self) -> list[str]:
+        return [cone_column(r) for r in self.cone_radii] + ["pt_sum", "track_iso", *SHOWER_SHAPES]
+
+
+def is_lepton_file(events) -> bool:
+    return "Lepton" in events.fields and "FatJet" not in events.fields
+
+
+def _delta_phi(a, b):
+    return np.mod(a - b + np.pi, 2 * np.pi) - np.pi
+
+
+def build_lepton_table(events, dataset: str, label: int, config: LeptonConfig, efp: EFPConfig | None = None):
+    """(columns, counts, unavailable) as ``jet_table.build_jet_table``, one row per lepton."""
+    for name in ("pt", "eta", "phi"):
+        if name not in events.Lepton.fields:
+            raise MissingBranchError(f"Lepton_{name}", "the lepton table")
+    if "LeptonCell" not in events.fields:
+        raise MissingBranchError("nLeptonCell", "the lepton table's calorimeter cells")
+    for name in CELL_BRANCHES:
+        if name not in events.LeptonCell.fields:
+            raise MissingBranchError(f"LeptonCell_{name}", "the lepton table's calorimeter cells")
+    lep = events.Lepton
+    n_lep = ak.to_numpy(ak.num(lep.pt, axis=1)).astype(np.int64)
+    n = int(n_lep.sum())
+    cols: dict[str, np.ndarray] = {}
+    for name in ("run", "luminosityBlock", "event"):
+        if name not in events.fields:
+            raise MissingBranchError(name, "the lepton table's event identity")
+        cols[name] = np.repeat(ak.to_numpy(events[name]).astype(np.int64), n_lep)
+    weight = ak.to_numpy(events.genWeight).astype(np.float64) if "genWeight" in events.fields else np.ones(len(events))
+    cols["weight"] = np.repeat(weight, n_lep)
+    cols["fatjet_index"] = ak.to_numpy(ak.flatten(ak.local_index(lep.pt, axis=1))).astype(np.int32)
+    pt, eta, phi = (ak.to_numpy(ak.flatten(lep[f])).astype(np.float64) for f in ("pt", "eta", "phi"))
+    for source, column in (("genPartFlav", "gen_part_flav"), ("pdgId", "lepton_pdg_id")):
+        if source in lep.fields:
+            cols[column] = ak.to_numpy(ak.flatten(lep[source])).astype(np.int32)
+    lepton_offset = np.cumsum(n_lep) - n_lep
+
+    cells = events.LeptonCell
+    per_event = ak.to_numpy(ak.num(cells.et, axis=1))
+    c = {k: ak.to_numpy(ak.flatten(cells[k])) for k in CELL_BRANCHES}
+    owner = np.repeat(lepton_offset, per_event) + c["leptonIdx"].astype(np.int64)  # row of each cell's lepton
+    bad_link = (c["leptonIdx"] < 0) | (c["leptonIdx"] >= np.repeat(n_lep, per_event))
+    if bad_link.any():
+        raise ValueError(f"LeptonCell_leptonIdx: {int(bad_link.sum())} cell(s) point to no lepton of their event")
+    finite = np.isfinite(pt) & np.isfinite(eta) & np.isfinite(phi) & (pt > 0)
+    cell_finite = np.isfinite(c["et"]) & np.isfinite(c["eta"]) & np.isfinite(c["phi"])
+    finite &= np.bincount(owner[~cell_finite], minlength=n) == 0
+    counts = {"jets_seen": n, "skipped_no_constituents": 0, "skipped_nonfinite_input": int((~finite).sum()),
+              "skipped_below_min_pt": 0}
+
+    et = np.where(cell_finite, c["et"], 0.0)
+    deta = c["eta"] - eta[owner]
+    dphi = _delta_phi(c["phi"], phi[owner])
+    dr = np.hypot(deta, dphi)
+    z = et / pt[owner]
+    em = c["layer"] == EM
+
+    def per_lepton(weights, where=None):
+        where = np.ones(len(owner), dtype=bool) if where is None else where
+        return np.bincount(owner[where], weights=weights[where], minlength=n)
+
+    for r in config.cone_radii:
+        cols[cone_column(r)] = per_lepton(z, dr < r)
+    cols["pt_sum"] = per_lepton(z)
+    in_jet = dr < JET_RADIUS
+    cols["n_constituents"] = per_lepton(np.ones(len(owner)), in_jet)
+    cols.update(pt=pt, eta=eta, phi=phi, mass=_jet_mass(pt, eta, phi, et, c["eta"], c["phi"], owner, in_jet, n))
+    cols["track_iso"] = _track_isolation(events, pt, eta, phi, lepton_offset, n)
+
+    image = calo_image(c, owner, pt, events, config, n)
+    cols["calo"] = image.astype(np.float32)
+    cols.update(shower_shapes(image, c, owner, z, dr, em, n))
+    cells_list, cells_mask = cell_list(z, deta, dphi, ~em, dr, owner, n, config.n_cells)
+    cols["cells"], cols["cells_mask"] = cells_list, cells_mask
+    if efp is not None or config.anchored_efp is not None:
+        cols.update(cell_efps(z, deta, dphi, owner, n, efp, config.anchored_efp))
+
+    cols["few_constituents"] = cols["n_constituents"] < 2
+    cols["has_particles"] = np.ones(n, dtype=bool)
+    cols["in_msd_window"] = np.zeros(n, dtype=bool)  # no softdrop mass: a lepton is never in the jets' window
+    cols["dataset"] = np.full(n, dataset, dtype=object)
+    cols["label"] = np.full(n, label, dtype=np.int32)
+    numeric = [k for k, v in cols.items() if v.dtype.kind == "f" and v.ndim == 1]
+    bad = finite & ~np.all([np.isfinite(cols[k]) for k in numeric], axis=0)
+    if bad.any():  # a value became NaN although the inputs were finite: named, never written
+        names = [k for k in numeric if not np.isfinite(cols[k][finite]).all()]
+        raise ValueError(f"lepton table: non-finite {names} from finite inputs ({int(bad.sum())} lepton(s))")
+    table = cols if finite.all() else {k: v[finite] for k, v in cols.items()}
+    counts["jets_kept"] = int(finite.sum())
+    return table, counts, []
+
+
+def _jet_mass(pt, eta, phi, et, c_eta, c_phi, owner, in_jet, n):
+    """Mass of the lepton (massless) plus the cells within the jet radius (massless, at their centres)."""
+    def components(p, h, f):
+        return p * np.cos(f), p * np.sin(f), p * np.sinh(h), p * np.cosh(h)
+    lx, ly, lz, le = components(pt, eta, phi)
+    cx, cy, cz, ce = components(np.where(in_jet, et, 0.0), c_eta, c_phi)
+    sums = [np.bincount(owner, weights=w, minlength=n) + l for w, l in ((cx, lx), (cy, ly), (cz, lz), (ce, le))]
+    m2 = sums[3] ** 2 - sums[0] ** 2 - sums[1] ** 2 - sums[2] ** 2
+    return np.sqrt(np.maximum(m2, 0.0))
+
+
+def _track_isolation(events, pt, eta, phi, lepton_offset, n):
+    if "LeptonPFCands" not in events.fields or "PFCands" not in events.fields:
+        return np.full(n, np.nan)
+    link, pf = events.LeptonPFCands, events.PFCands
+    per_event = ak.to_numpy(ak.num(link.leptonIdx, axis=1))
+    owner = np.repeat(lepton_offset, per_event) + ak.to_numpy(ak.flatten(link.leptonIdx)).astype(np.int64)
+    cand = pf[link.pFCandsIdx]
+    c_pt, c_eta, c_phi, charge = (ak.to_numpy(ak.flatten(cand[f])).astype(np.float64)
+                                  for f in ("pt", "eta", "phi", "charge"))
+    dr = np.hypot(c_eta - eta[owner], _delta_phi(c_phi, phi[owner]))
+    use = (charge != 0) & (dr < JET_RADIUS)
+    return np.bincount(owner[use], weights=c_pt[use], minlength=n) / pt
+
+
+def calo_image(c: dict, owner, pt, events, config: LeptonConfig, n: int) -> np.ndarray:
+    """(leptons, 2, window, window): E_T / p_T per EM cell, the lepton's EM cell at [window // 2] in both axes;
+    each HAD cell's E_T spread evenly over the EM cells it covers."""
+    w, f, n_phi = config.window, config.had_factor, config.em_phi_cells
+    lep = events.Lepton
+    if "cellIEta" not in lep.fields or "cellIPhi" not in lep.fields:
+        raise MissingBranchError("Lepton_cellIEta", "the calorimeter image (the lepton's EM cell)")
+    l_ieta = ak.to_numpy(ak.flatten(lep.cellIEta)).astype(np.int64)
+    l_iphi = ak.to_numpy(ak.flatten(lep.cellIPhi)).astype(np.int64)
+    image = np.zeros((n, 2, w, w))
+    em = c["layer"] == EM
+    et = np.where(np.isfinite(c["et"]), c["et"], 0.0) / pt[owner]
+    # EM cells map one to one
+    row = c["ieta"][em] - l_ieta[owner[em]] + w // 2
+    col = (c["iphi"][em] - l_iphi[owner[em]] + n_phi // 2) % n_phi - n_phi // 2 + w // 2
+    ok = (row >= 0) & (row < w) & (col >= 0) & (col < w)
+    np.add.at(image, (owner[em][ok], 0, row[ok], col[ok]), et[em][ok])
+    # each HAD cell covers f x f EM cells, from (f ieta, f iphi)
+    had = ~em
+    sub = np.arange(f)
+    rows = (f * c["ieta"][had])[:, None, None] + sub[None, :, None] - l_ieta[owner[had]][:, None, None] + w // 2
+    cols = ((f * c["iphi"][had])[:, None, None] + sub[None, None, :] - l_iphi[owner[had]][:, None, None]
+            + n_phi // 2) % n_phi - n_phi // 2 + w // 2
+    rows, cols = np.broadcast_arrays(rows, cols)
+    who = np.broadcast_to(owner[had][:, None, None], rows.shape)
+    value = np.broadcast_to((et[had] / f ** 2)[:, None, None], rows.shape)
+    ok = (rows >= 0) & (rows < w) & (cols >= 0) & (cols < w)
+    np.add.at(image, (who[ok], 1, rows[ok], cols[ok]), value[ok])
+    return image
+
+
+def _window_sum(em_image: np.ndarray, n_eta: int, n_phi: int) -> np.ndarray:
+    """E_T of the n_eta x n_phi cells around the image centre (the lepton's cell)."""
+    centre = em_image.shape[1] // 2
+    return em_image[:, centre - n_eta // 2:centre + n_eta // 2 + 1, centre - n_phi // 2:centre + n_phi // 2 + 1] \
+        .sum((1, 2))
+
+
+def shower_shapes(image, c, owner, z, dr, em, n) -> dict[str, np.ndarray]:
+    """The standard electron identification variables (arXiv:2011.01984, after ATLAS), from the EM image.
+    A ratio whose denominator is empty is 0 (no energy: nothing to share)."""
+    em_image, had_image = image[:, 0], image[:, 1]
+    total_em = em_image.sum((1, 2))
+    out = {"r_had": _ratio(had_image.sum((1, 2)), total_em)}
+    centre = em_image.shape[1] // 2
+    offsets = np.arange(-centre, em_image.shape[1] - centre, dtype=np.float64)
+    # w_eta2: the E_T-weighted width in eta over 3 x 5 (eta x phi), in units of the cell size 0.025
+    block = em_image[:, centre - 1:centre + 2, centre - 2:centre + 3]
+    rows = offsets[centre - 1:centre + 2][None, :, None] * 0.025
+    e = block.sum((1, 2))
+    mean = _ratio((block * rows).sum((1, 2)), e)
+    out["w_eta2"] = np.sqrt(np.maximum(_ratio((block * rows ** 2).sum((1, 2)), e) - mean ** 2, 0.0))
+    out["r_phi"] = _ratio(_window_sum(em_image, 3, 3), _window_sum(em_image, 3, 7))
+    out["r_eta"] = _ratio(_window_sum(em_image, 3, 7), _window_sum(em_image, 7, 7))
+    # sigma_eta_eta: the log-weighted width over 5 x 5 in cells, CMS's sigma_ietaieta: w_i = max(0, 4.7 + ln(E_i /
+    # E_5x5)), a scale-free weight (cells under 0.9 % of the block's energy do not count)
+    block = em_image[:, centre - 2:centre + 3, centre - 2:centre + 3]
+    e5 = block.sum((1, 2))[:, None, None]
+    share = np.divide(block, e5, out=np.zeros_like(block), where=(block > 0) & (e5 > 0))
+    weight = np.where(share > 0, np.maximum(0.0, 4.7 + np.log(np.where(share > 0, share, 1.0))), 0.0)
+    rows = offsets[centre - 2:centre + 3][None, :, None]
+    wsum = weight.sum((1, 2))
+    mean = _ratio((weight * rows).sum((1, 2)), wsum)
+    out["sigma_eta_eta"] = np.sqrt(np.maximum(_ratio((weight * rows ** 2).sum((1, 2)), wsum) - mean ** 2, 0.0))
+    for r, name in ((0.3, "e_ecal_0p3"), (0.4, "e_ecal_0p4")):
+        use = em & (dr < r)
+        out[name] = np.bincount(owner[use], weights=z[use], minlength=n)
+    return out
+
+
+def _ratio(a, b):
+    return np.divide(a, b, out=np.zeros_like(a, dtype=np.float64), where=b > 0)
+
+
+def _slots(owner, key, n, width):
+    """Each cell's slot among its lepton's cells ordered by ``key`` descending, and which are within ``width``."""
+    order = np.lexsort((-key, owner))
+    counts = np.bincount(owner, minlength=n)
+    rank = np.empty(len(owner), dtype=np.int64)
+    rank[order] = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
+    return rank, rank < width
+
+
+def cell_list(z, deta, dphi, hadronic, dr, owner, n, width):
+    """(leptons, width, 5) float32 of the hardest cells and the (leptons, width) mask of real ones."""
+    rank, fits = _slots(owner, z, n, width)
+    out = np.zeros((n, width, len(CELL_FEATURES)), dtype=np.float32)
+    values = np.stack([z, deta, dphi, hadronic.astype(np.float64), dr], axis=1)
+    out[owner[fits], rank[fits]] = values[fits]
+    mask = np.zeros((n, width), dtype=bool)
+    mask[owner[fits], rank[fits]] = True
+    return out, mask
+
+
+def cell_efps(z, deta, dphi, owner, n, efp: EFPConfig | None, anchored: AnchoredEFPConfig | None):
+    """The EFPs of each lepton's cells (z_i = E_T,i / p_T) and its anchored EFPs, batched by cell count."""
+    counts = np.bincount(owner, minlength=n)
+    names = (efp.columns() if efp else []) + (anchored.columns() if anchored else [])
+    out = {name: np.zeros(n) for name in names}
+    rank, _ = _slots(owner, z, n, 1)
+    order = np.argsort(counts, kind="stable")
+    start = 0
+    while start < n:
+        size = 1
+        while start + size < n and (size + 1) * (int(counts[order[start + size]]) + 1) ** 2 <= 4_000_000:
+            size += 1
+        rows = order[start:start + size]
+        width = int(counts[rows].max()) + 1  # slot 0: the lepton
+        position = np.full(n, -1)
+        position[rows] = np.arange(len(rows))
+        mine = position[owner] >= 0
+        zz = np.zeros((len(rows), width))
+        ee = np.zeros((len(rows), width))
+        pp = np.zeros((len(rows), width))
+        zz[position[owner[mine]], rank[mine] + 1] = z[mine]
+        ee[position[owner[mine]], rank[mine] + 1] = deta[mine]  # relative to the lepton, which sits at (0, 0)
+        pp[position[owner[mine]], rank[mine] + 1] = dphi[mine]
+        real = np.zeros((len(rows), width), dtype=bool)
+        real[position[owner[mine]], rank[mine] + 1] = True
+        theta1 = np.hypot(ee[:, :, None] - ee[:, None, :], _delta_phi(pp[:, :, None], pp[:, None, :]))
+        for name, values in _batch(zz, real, theta1, efp, anchored).items():
+            out[name][rows] = values
+        start += size
+    return out
+
+
+def _batch(z1, real, theta1, efp, anchored) -> dict[str, np.ndarray]:
+    out = {}
+    with_lepton = real.copy()
+    with_lepton[:, 0] = True
+    for config, anchored_kind in ((efp, False), (anchored, True)):
+        if config is None:
+            continue
+        for beta in config.betas:
+            pairs = (with_lepton if anchored_kind else real)
+            theta = theta1 ** beta * (pairs[:, :, None] & pairs[:, None, :])
+            powers: dict = {}
+            for kappa in config.kappas:
+                z = np.where(real, np.where(real, z1, 1.0) ** kappa, 0.0)
+                if anchored_kind:
+                    graphs = anchored_graphs(config.degree)
+                    values = anchored_efps([(g, v) for g, v, _ in graphs], z, theta, powers)
+                    for k, (_, _, name) in enumerate(graphs):
+                        out[anchored_column(name, kappa, beta)] = values[:, k]
+                else:
+                    graphs = config.graphs(kappa, beta)
+                    values = efps(graphs, z, theta, powers)
+                    for k, g in enumerate(graphs):
+                        out[column_name(graph_name(g), kappa, beta)] = values[:, k]
+    return out
+
+
+__all__ = ["LeptonConfig", "AnchoredEFPConfig", "build_lepton_table", "is_lepton_file", "CONE_RADII",
+           "SHOWER_SHAPES", "CELL_FEATURES"]

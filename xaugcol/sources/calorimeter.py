@@ -1,0 +1,239 @@
+"""A simplified two-layer calorimeter around leptons: visible particles -> energy in eta-phi cells of an
+electromagnetic (EM) and a hadronic (HAD) layer, with resolution, lateral shower spread, noise and zero
+suppression, written as the cells of a window around each lepton.
+
+Model (every number a setting of ``CalorimeterModel``; the README's "Simplified calorimeter" repeats it):
+
+* **Geometry.** Fixed projective grids over |eta| < 2.5: EM cells of 0.025 x pi/128 (256 in phi), HAD cells of
+  0.1 x pi/32, each HAD cell exactly 4 x 4 EM cells (the grids share their boundaries). Particles travel in straight
+  lines from the origin (no magnetic field): a particle hits the cells at its own (eta, phi).
+* **Deposits by species.** Electrons and photons put all their E_T into EM; hadrons (charged and neutral) a fraction
+  f ~ uniform(0, ``hadron_em_max``) into EM and the rest into HAD; muons and neutrinos deposit nothing (a muon's
+  ionisation, ~0.3 GeV in EM and ~2 GeV in HAD, is the same for both classes and below what isolation resolves).
+* **Resolution.** Each deposit's energy is smeared once with sigma / E = a / sqrt(E) (+) c (EM: a = 10 %,
+  c = 1 %; HAD: a = 100 %, c = 5 %), clipped at zero.
+* **Lateral spread.** A deposit is shared over the 3 x 3 cells around the hit cell by a 2D Gaussian centred on the
+  particle (width ``em_spread`` = 0.6 EM cells, ``had_spread`` = 0.5 HAD cells), each cell receiving the integral
+  of the Gaussian over it (renormalised over the 3 x 3 block).
+* **Pile-up.** Soft particles spread evenly around each lepton (E_T density ``pileup_density`` = 25 GeV per unit
+  eta-phi area, about CMS's Run 2 average of 50 interactions; E_T exponential with mean 0.5 GeV; a third photons,
+  the rest charged hadrons), deposited as any particle: it dilutes isolation as pile-up does, and is the same for
+  both classes. Not tracked (the tracks written are the hard event's).
+* **Noise and zero suppression.** Every cell of a lepton's window gets Gaussian noise in E_T (EM 50 MeV, HAD
+  200 MeV); cells below 3 sigma of noise are suppressed (dropped). Two leptons whose windows overlap draw their
+  noise independently (rare: their distance is then below 0.8).
+* **Windows.** Around each lepton, the 32 x 32 EM cells centred on the lepton's EM cell (offsets -16..15) and the
+  HAD cells whose 4 x 4 EM blocks reach into that window (up to 9 x 9): about +-0.4 in eta and phi.
+
+Cells carry global integer indices (``ieta``, ``iphi``, in their layer's grid) and their centres; the lepton carries
+the indices of its EM cell, so an image is built from the cells exactly, without rebinning. Columnar over a
+batch's flat particle arrays; the random stream is the caller's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import ndtr
+
+EM, HAD = 0, 1
+
+
+@dataclass(frozen=True)
+class CalorimeterModel:
+    abs_eta_max: float = 2.5
+    em_eta_size: float = 0.025
+    em_phi_cells: int = 256  # EM cell width pi / 128 in phi
+    had_factor: int = 4  # a HAD cell is had_factor x had_factor EM cells
+    window: int = 32  # EM cells per side of a lepton's window
+    em_stochastic: float = 0.10
+    em_constant: float = 0.01
+    had_stochastic: float = 1.0
+    had_constant: float = 0.05
+    em_spread: float = 0.6  # Gaussian width of the lateral shower, in EM cells
+    had_spread: float = 0.5  # in HAD cells
+    hadron_em_max: float = 0.6
+    em_noise: float = 0.05  # GeV of E_T per cell
+    had_noise: float = 0.2
+    threshold_sigma: float = 3.0
+    # pile-up: soft particles spread evenly over each lepton's window, E_T density (GeV per unit eta-phi area, about
+    # 0.5 GeV per pile-up interaction: 25 at CMS's Run 2 average of ~50), each exponential in E_T with this mean
+    pileup_density: float = 25.0
+    pileup_mean_et: float = 0.5
+    pileup_photon_fraction: float = 0.33  # the pi0 photons; the rest charged hadrons
+
+    def __post_init__(self):
+        if self.window % 2 or self.window < 4:
+            raise ValueError(f"the window must be an even number of EM cells >= 4, got {self.window}")
+        if self.em_phi_cells % self.had_factor:
+            raise ValueError("the EM phi cells must divide into HAD cells")
+
+    @property
+    def had_phi_cells(self) -> int:
+        return self.em_phi_cells // self.had_factor
+
+    def eta_size(self, layer: int) -> float:
+        return self.em_eta_size * (self.had_factor if layer == HAD else 1)
+
+    def phi_size(self, layer: int) -> float:
+        return 2 * np.pi / (self.had_phi_cells if layer == HAD else self.em_phi_cells)
+
+    def cell_index(self, eta, phi, layer: int) -> tuple[np.ndarray, np.ndarray]:
+        """Global (ieta, iphi) of the cells at (eta, phi): ieta = floor(eta / size), iphi in [0, cells in phi)."""
+        ieta = np.floor(np.asarray(eta) / self.eta_size(layer)).astype(np.int64)
+        n_phi = self.had_phi_cells if layer == HAD else self.em_phi_cells
+        iphi = np.floor((np.mod(np.asarray(phi) + np.pi, 2 * np.pi)) / self.phi_size(layer)).astype(np.int64) % n_phi
+        return ieta, iphi
+
+    def cell_centre(self, ieta, iphi, layer: int) -> tuple[np.ndarray, np.ndarray]:
+        eta = (np.asarray(ieta) + 0.5) * self.eta_size(layer)
+        phi = -np.pi + (np.asarray(iphi) + 0.5) * self.phi_size(layer)
+        return eta, phi
+
+    def resolution(self, energy, layer: int) -> np.ndarray:
+        a, c = ((self.had_stochastic, self.had_constant) if layer == HAD else (self.em_stochastic, self.em_constant))
+        return np.hypot(a / np.sqrt(np.maximum(energy, 1e-6)), c)
+
+
+def species_fractions(pdg_id: np.ndarray, rng: np.random.Generator, model: CalorimeterModel) -> np.ndarray:
+    """The fraction of each particle's E_T that goes into the EM layer (the rest into HAD); NaN for particles that
+    deposit nothing (muons, neutrinos). One uniform draw per particle, whatever its species."""
+    absid = np.abs(np.asarray(pdg_id))
+    u = rng.random(len(absid))
+    em_like = (absid == 11) | (absid == 22)
+    silent = (absid == 13) | (absid == 12) | (absid == 14) | (absid == 16)
+    return np.where(em_like, 1.0, np.where(silent, np.nan, u * model.hadron_em_max))
+
+
+def pileup_particles(lepton_event: np.ndarray, lepton_eta: np.ndarray, lepton_phi: np.ndarray,
+                     rng: np.random.Generator, model: CalorimeterModel = CalorimeterModel()) -> dict[str, np.ndarray]:
+    """Soft pile-up particles around each lepton, uniform over a box a little wider than its window: flat
+    {"event", "eta", "phi", "et", "pdg_id"}."""
+    half = (model.window // 2 + 2) * model.em_eta_size
+    half_phi = (model.window // 2 + 2) * model.phi_size(EM)
+    mean_count = model.pileup_density / model.pileup_mean_et * (2 * half) * (2 * half_phi)
+    counts = rng.poisson(mean_count, len(lepton_event)) if mean_count > 0 else np.zeros(len(lepton_event), int)
+    total = int(counts.sum())
+    owner = np.repeat(np.arange(len(lepton_event)), counts)
+    eta = lepton_eta[owner] + rng.uniform(-half, half, total)
+    phi = np.mod(lepton_phi[owner] + rng.uniform(-half_phi, half_phi, total) + np.pi, 2 * np.pi) - np.pi
+    et = rng.exponential(model.pileup_mean_et, total)
+    pdg_id = np.where(rng.random(total) < model.pileup_photon_fraction, 22, 211)
+    return {"event": lepton_event[owner], "eta": eta, "phi": phi, "et": et, "pdg_id": pdg_id}
+
+
+def _spread(u: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
+    """Cell offsets (-1, 0, 1) around floor(u) and the share of a Gaussian centred at u (in cell units) in each
+    (renormalised over the three): (particles, 3) each."""
+    base = np.floor(u)
+    edges = base[:, None] + np.array([-1.0, 0.0, 1.0, 2.0])[None, :]
+    cdf = ndtr((edges - u[:, None]) / width)
+    share = np.diff(cdf, axis=1)
+    share /= share.sum(1, keepdims=True)
+    return base.astype(np.int64)[:, None] + np.array([-1, 0, 1])[None, :], share
+
+
+def deposits(event: np.ndarray, eta: np.ndarray, phi: np.ndarray, et: np.ndarray, pdg_id: np.ndarray,
+             rng: np.random.Generator, model: CalorimeterModel = CalorimeterModel()) -> dict[str, np.ndarray]:
+    """Smeared, laterally spread deposits of the particles (flat arrays; ``event`` their event number in the
+    batch), summed per cell: {"event", "layer", "ieta", "iphi", "et"} over the hit cells."""
+    event, eta, phi, et = (np.asarray(a) for a in (event, eta, phi, et))
+    em_fraction = species_fractions(pdg_id, rng, model)
+    noise_em, noise_had = rng.standard_normal(len(et)), rng.standard_normal(len(et))  # drawn for every particle
+    inside = np.isfinite(em_fraction) & (np.abs(eta) < model.abs_eta_max)
+    parts = []
+    for layer, fraction, gauss in ((EM, em_fraction, noise_em), (HAD, 1.0 - em_fraction, noise_had)):
+        share_et = np.where(inside, et * np.nan_to_num(fraction), 0.0)
+        energy = share_et * np.cosh(eta)
+        smeared = np.maximum(share_et * (1.0 + model.resolution(energy, layer) * gauss), 0.0)
+        use = smeared > 0
+        width = model.had_spread if layer == HAD else model.em_spread
+        u_eta = eta[use] / model.eta_size(layer)
+        u_phi = np.mod(phi[use] + np.pi, 2 * np.pi) / model.phi_size(layer)
+        ieta, share_eta = _spread(u_eta, width)
+        iphi, share_phi = _spread(u_phi, width)
+        n_phi = model.had_phi_cells if layer == HAD else model.em_phi_cells
+        cell_et = smeared[use][:, None, None] * share_eta[:, :, None] * share_phi[:, None, :]
+        shape = cell_et.shape
+        parts.append({"event": np.broadcast_to(event[use][:, None, None], shape).ravel(),
+                      "layer": np.full(cell_et.size, layer, dtype=np.int64),
+                      "ieta": np.broadcast_to(ieta[:, :, None], shape).ravel(),
+                      "iphi": (np.broadcast_to(iphi[:, None, :], shape) % n_phi).ravel(),
+                      "et": cell_et.ravel()})
+    hits = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return _sum_per_cell(hits)
+
+
+def _sum_per_cell(hits: dict) -> dict:
+    keys = np.stack([hits["event"], hits["layer"], hits["ieta"], hits["iphi"]], axis=1)
+    if not len(keys):
+        return {k: np.zeros(0, dtype=np.float64 if k == "et" else np.int64) for k in hits}
+    unique, inverse = np.unique(keys, axis=0, return_inverse=True)
+    et = np.bincount(inverse.ravel(), weights=hits["et"], minlength=len(unique))
+    return {"event": unique[:, 0], "layer": unique[:, 1], "ieta": unique[:, 2], "iphi": unique[:, 3], "et": et}
+
+
+def window_offsets(model: CalorimeterModel, layer: int) -> np.ndarray:
+    """The cell offsets (in the layer's grid) of a window, relative to the HAD cell holding the window's centre
+    (HAD) or to the lepton's EM cell (EM)."""
+    half = model.window // 2
+    if layer == EM:
+        return np.arange(-half, half)
+    reach = half // model.had_factor + 1  # HAD cells whose EM block can reach the EM window
+    return np.arange(-reach, reach + 1)
+
+
+def lepton_cells(cells: dict, lepton_event: np.ndarray, lepton_eta: np.ndarray, lepton_phi: np.ndarray,
+                 rng: np.random.Generator, model: CalorimeterModel = CalorimeterModel()) -> dict[str, np.ndarray]:
+    """The cells of each lepton's window after noise and zero suppression: flat arrays {"lepton", "layer", "ieta",
+    "iphi", "eta", "phi", "et"} (``lepton``: the position of the lepton in the given arrays), and the leptons' EM
+    cell indices ("lepton_ieta", "lepton_iphi")."""
+    lep_ieta, lep_iphi = model.cell_index(lepton_eta, lepton_phi, EM)
+    out = {k: [] for k in ("lepton", "layer", "ieta", "iphi", "et")}
+    for layer in (EM, HAD):
+        n_phi = model.had_phi_cells if layer == HAD else model.em_phi_cells
+        offsets = window_offsets(model, layer)
+        if layer == EM:
+            centre_eta, centre_phi = lep_ieta, lep_iphi
+        else:
+            centre_eta, centre_phi = lep_ieta // model.had_factor, lep_iphi // model.had_factor
+        n = len(offsets)
+        grid = np.zeros((len(lepton_event), n, n))
+        # the deposits of each lepton's event, placed into its window
+        mine = cells["layer"] == layer
+        c_event, c_ieta, c_iphi, c_et = (cells[k][mine] for k in ("event", "ieta", "iphi", "et"))
+        order = np.argsort(c_event, kind="stable")
+        c_event, c_ieta, c_iphi, c_et = c_event[order], c_ieta[order], c_iphi[order], c_et[order]
+        start = np.searchsorted(c_event, lepton_event, "left")
+        stop = np.searchsorted(c_event, lepton_event, "right")
+        counts = stop - start
+        which = np.repeat(np.arange(len(lepton_event)), counts)
+        pick = np.arange(len(which)) - np.repeat(np.cumsum(counts) - counts - start, counts)  # each lepton's cells
+        d_eta = c_ieta[pick] - centre_eta[which]
+        d_phi = (c_iphi[pick] - centre_phi[which] + n_phi // 2) % n_phi - n_phi // 2
+        row, col = d_eta - offsets[0], d_phi - offsets[0]
+        ok = (row >= 0) & (row < n) & (col >= 0) & (col < n)
+        np.add.at(grid, (which[ok], row[ok], col[ok]), c_et[pick][ok])
+        noise = model.had_noise if layer == HAD else model.em_noise
+        grid += rng.standard_normal(grid.shape) * noise
+        # cells outside the calorimeter's eta range do not exist
+        ieta_grid = centre_eta[:, None] + offsets[None, :]
+        exists = np.abs(model.cell_centre(ieta_grid, 0, layer)[0]) < model.abs_eta_max
+        grid *= exists[:, :, None]
+        kept = grid > model.threshold_sigma * noise
+        lep, r, c = np.nonzero(kept)
+        out["lepton"].append(lep)
+        out["layer"].append(np.full(len(lep), layer))
+        out["ieta"].append(centre_eta[lep] + offsets[r])
+        out["iphi"].append((centre_phi[lep] + offsets[c]) % n_phi)
+        out["et"].append(grid[lep, r, c])
+    flat = {k: np.concatenate(v) for k, v in out.items()}
+    order = np.lexsort((-flat["et"], flat["layer"], flat["lepton"]))  # per lepton: EM then HAD, hardest first
+    flat = {k: v[order] for k, v in flat.items()}
+    eta = np.empty(len(flat["et"]))
+    phi = np.empty(len(flat["et"]))
+    for layer in (EM, HAD):
+        sel = flat["layer"] == layer
+        eta[sel], phi[sel] = model.cell_centre(flat["ieta"][sel], flat["iphi"][sel], layer)
+    return {**flat, "eta": eta, "phi": phi, "lepton_ieta": lep_ieta, "lepton_iphi": lep_iphi}

@@ -1,0 +1,225 @@
+"""Pythia 8 event batches -> NanoAOD-like lepton events: a lepton collection with its calorimeter cells and nearby
+particles, columnar throughout (flat numpy over the batch).
+
+Lepton candidates (``LeptonSelection``: p_T in [pt_min, pt_max], |eta| < 2.4) of a process with ``lepton`` set:
+* ``lepton_origin: prompt``: final-state leptons of that flavour descending from a W or Z (after the lepton's own
+  copies: photon radiation);
+* ``lepton_origin: hadron``: leptons of that flavour from a hadron decay (heavy flavour: the B-enriched cards);
+* ``lepton_origin: any``: every charged final-state particle but muons, the electron fakes of QCD: with
+  ``lepton: 11`` all candidates, genuine electrons included, must pass the loose electron preselection of
+  ``LeptonSelection`` (E_T in the EM cells within Delta R < 0.1 at least ``min_em_over_pt`` of the track p_T, and
+  hadronic over EM E_T there below ``max_had_over_em``).
+Events without a candidate are dropped (and counted). Branches, besides the event identity and weight:
+
+``Lepton_*``
+    ``pt, eta, phi, mass, charge, pdgId`` (the generator's particle: muon, electron, or the fake's hadron),
+    ``genPartFlav`` (CMS's convention: 1 prompt, 5 from b, 4 from c, 3 from light hadrons, 0 not a lepton),
+    ``dxy, dz, dxyErr, dzErr`` of its track (the simplified tracker), ``cellIEta, cellIPhi`` (its EM cell)
+``LeptonCell_*``
+    the cells of each lepton's window (``xaugcol.sources.calorimeter``): ``leptonIdx, layer`` (0 EM, 1 HAD),
+    ``ieta, iphi, eta, phi, et``; per lepton EM first, each layer hardest first
+``PFCands_*``, ``LeptonPFCands_leptonIdx, pFCandsIdx``
+    the visible particles within Delta R < ``particle_radius`` of each lepton (not the lepton itself), PFNano's
+    names with the tracker's measurements, linked to their lepton as PFNano links jet constituents
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import awkward as ak
+import numpy as np
+
+from xaugcol.sources.calorimeter import EM, CalorimeterModel, deposits, lepton_cells, pileup_particles
+from xaugcol.sources.nanoaod import pf_pdg_id
+from xaugcol.sources.pythia_tracks import MM_TO_CM, _heavy_quark, flat
+from xaugcol.sources.tracker import TRACK_FIELDS, measure_tracks, straight_line_ip
+
+ORIGINS = ("prompt", "hadron", "any")
+BOSONS = (23, 24)
+MAX_ANCESTRY = 64  # copies of one particle in a Pythia record (the shower's recoils and radiation): far fewer
+
+
+@dataclass(frozen=True)
+class LeptonSelection:
+    pt_min: float = 20.0
+    pt_max: float = 100.0
+    abs_eta_max: float = 2.4
+    particle_radius: float = 0.4
+    min_em_over_pt: float = 0.5  # loose electron preselection (lepton 11)
+    max_had_over_em: float = 1.0
+    preselection_radius: float = 0.1
+
+
+def _ancestor(pid, mother, offsets, event, index):
+    """The first ancestor of each particle ``index`` (global) that is not a copy of it (another id)."""
+    anc = offsets[event[index]] + mother[index]
+    for _ in range(MAX_ANCESTRY):
+        same = (pid[anc] == pid[index]) & (mother[anc] > 0)
+        if not same.any():
+            break
+        anc = np.where(same, offsets[event[index]] + mother[anc], anc)
+    return anc
+
+
+def gen_flavour(ancestor_id: np.ndarray, candidate_id: np.ndarray, lepton: int) -> np.ndarray:
+    """CMS's genPartFlav: 1 from a W / Z, 5 / 4 / 3 from a b / c / light hadron, 0 not a lepton of the flavour."""
+    heavy = _heavy_quark(ancestor_id)
+    hadron = np.abs(ancestor_id) > 100
+    flav = np.where(np.isin(np.abs(ancestor_id), BOSONS), 1,
+                    np.where(hadron & (heavy == 5), 5, np.where(hadron & (heavy == 4), 4, np.where(hadron, 3, 0))))
+    return np.where(np.abs(candidate_id) == lepton, flav, 0).astype(np.int32)
+
+
+def _delta_r(eta1, phi1, eta2, phi2):
+    dphi = np.mod(phi1 - phi2 + np.pi, 2 * np.pi) - np.pi
+    return np.hypot(eta1 - eta2, dphi)
+
+
+def leptons_to_nanoaod(batch, species, process, selection: LeptonSelection, first_event: int, lumi_block: int,
+                       rng: np.random.Generator, calorimeter: CalorimeterModel = CalorimeterModel()):
+    """Convert one ``nextBatch`` result of a lepton process; return (branches, events dropped for want of a
+    candidate). ``rng``: the calorimeter's and tracker's random stream."""
+    prt = batch.prt
+    counts = ak.to_numpy(ak.num(prt.id, axis=1))
+    n_batch = len(counts)
+    offsets = np.cumsum(counts) - counts
+    event = np.repeat(np.arange(n_batch), counts)
+    pid, status, mother = flat(prt.id), flat(prt.status), flat(prt.mother1)
+    px, py, pz, energy = (flat(getattr(prt.p, c)) for c in ("px", "py", "pz", "e"))
+    mass = flat(prt.m)
+    charge, visible = species.lookup(pid)
+    pt = np.hypot(px, py)
+    eta = np.arcsinh(np.divide(pz, pt, out=np.zeros_like(pz), where=pt > 0))
+    phi = np.arctan2(py, px)
+    final = (status > 0) & visible & (pt > 0)
+
+    lepton, origin = process.lepton, process.lepton_origin
+    in_range = final & (pt >= selection.pt_min) & (pt <= selection.pt_max) & (np.abs(eta) < selection.abs_eta_max)
+    if origin == "any":
+        cand = np.nonzero(in_range & (charge != 0) & (np.abs(pid) != 13))[0]
+    else:
+        cand = np.nonzero(in_range & (np.abs(pid) == lepton))[0]
+    anc = _ancestor(pid, mother, offsets, event, cand)
+    flav = gen_flavour(pid[anc], pid[cand], lepton)
+    if origin == "prompt":
+        cand, flav = cand[flav == 1], flav[flav == 1]
+    elif origin == "hadron":
+        keep = np.isin(flav, (3, 4, 5))
+        cand, flav = cand[keep], flav[keep]
+
+    # the calorimeter sees the visible final-state particles of the events with a candidate, and pile-up
+    busy = final & np.isin(event, event[cand])
+    pileup = pileup_particles(event[cand], eta[cand], phi[cand], rng, calorimeter)
+    cells = deposits(np.concatenate([event[busy], pileup["event"]]), np.concatenate([eta[busy], pileup["eta"]]),
+                     np.concatenate([phi[busy], pileup["phi"]]), np.concatenate([pt[busy], pileup["et"]]),
+                     np.concatenate([pid[busy], pileup["pdg_id"]]), rng, calorimeter)
+    window = lepton_cells(cells, event[cand], eta[cand], phi[cand], rng, calorimeter)
+    if lepton == 11:  # the loose electron preselection, on every candidate
+        passed = _electron_preselection(window, eta[cand], phi[cand], pt[cand], selection)
+    else:
+        passed = np.ones(len(cand), dtype=bool)
+    cand, flav = cand[passed], flav[passed]
+    window = _kept_cells(window, passed)
+
+    # events with a candidate are kept, renumbered in the batch
+    kept_events = np.unique(event[cand])
+    n_dropped = n_batch - len(kept_events)
+    new_event = np.full(n_batch, -1)
+    new_event[kept_events] = np.arange(len(kept_events))
+    lep_event = new_event[event[cand]]
+    n_events = len(kept_events)
+    lep_counts = np.bincount(lep_event, minlength=n_events)
+    lep_local = np.arange(len(cand)) - np.repeat(np.cumsum(lep_counts) - lep_counts, lep_counts)
+
+    tracks = _tracks(cand, prt, charge, pt, eta, rng)
+    f32 = np.float32
+    leptons = {"pt": pt[cand].astype(f32), "eta": eta[cand].astype(f32), "phi": phi[cand].astype(f32),
+               "mass": mass[cand].astype(f32), "charge": charge[cand].astype(np.int32),
+               "pdgId": pid[cand].astype(np.int32), "genPartFlav": flav,
+               "dxy": tracks["d0"], "dz": tracks["dz"], "dxyErr": tracks["d0Err"], "dzErr": tracks["dzErr"],
+               "cellIEta": window["lepton_ieta"].astype(np.int32), "cellIPhi": window["lepton_iphi"].astype(np.int32)}
+
+    cell_event = lep_event[window["lepton"]]
+    cell_counts = np.bincount(cell_event, minlength=n_events)
+    cell_fields = {"leptonIdx": lep_local[window["lepton"]].astype(np.int32),
+                   "layer": window["layer"].astype(np.int32), "ieta": window["ieta"].astype(np.int32),
+                   "iphi": window["iphi"].astype(np.int32), "eta": window["eta"].astype(f32),
+                   "phi": window["phi"].astype(f32), "et": window["et"].astype(f32)}
+
+    near_lep, near = _nearby(cand, event, final, eta, phi, selection.particle_radius)
+    near_event = lep_event[near_lep]
+    order = np.lexsort((-pt[near], near_lep))  # per lepton, hardest first (lepton order is event order)
+    near_lep, near, near_event = near_lep[order], near[order], near_event[order]
+    near_counts = np.bincount(near_event, minlength=n_events)
+    near_tracks = _tracks(near, prt, charge, pt, eta, rng)
+    pf = {"pt": pt[near].astype(f32), "eta": eta[near].astype(f32), "phi": phi[near].astype(f32),
+          "mass": mass[near].astype(f32), "charge": charge[near].astype(np.int32),
+          "pdgId": pf_pdg_id(pid[near], charge[near]).astype(np.int32), "genPdgId": pid[near].astype(np.int32),
+          **{k: near_tracks[k] for k in TRACK_FIELDS}, "puppiWeight": np.ones(len(near), dtype=f32)}
+    link = {"leptonIdx": lep_local[near_lep].astype(np.int32),
+            "pFCandsIdx": (np.arange(len(near)) - np.repeat(np.cumsum(near_counts) - near_counts,
+                                                            near_counts)).astype(np.int32)}
+
+    def jagged(fields, per_event):
+        return ak.unflatten(ak.zip({k: np.asarray(v) for k, v in fields.items()}), per_event)
+
+    weights = ak.to_numpy(batch.info.weights[:, 0]).astype(np.float32)[kept_events]
+    pthat = np.sqrt(ak.to_numpy(batch.info.pT2Hat)).astype(np.float32)[kept_events]
+    branches = {
+        "run": np.ones(n_events, dtype=np.uint32),
+        "luminosityBlock": np.full(n_events, lumi_block, dtype=np.uint32),
+        "event": np.arange(first_event, first_event + n_events, dtype=np.uint64),
+        "genWeight": weights,
+        "Generator_weight": weights,
+        "Generator_binvar": pthat,
+        "Lepton": jagged(leptons, lep_counts),
+        "LeptonCell": jagged(cell_fields, cell_counts),
+        "LeptonPFCands": jagged(link, near_counts),
+        "PFCands": jagged(pf, near_counts),
+    }
+    return branches, n_dropped
+
+
+def _electron_preselection(window: dict, eta, phi, pt, selection: LeptonSelection) -> np.ndarray:
+    """Loose electron preselection per candidate: EM E_T near the track and little hadronic E_T behind it."""
+    lep = window["lepton"]
+    close = _delta_r(window["eta"], window["phi"], eta[lep], phi[lep]) < selection.preselection_radius
+    em = np.bincount(lep[close & (window["layer"] == EM)], weights=window["et"][close & (window["layer"] == EM)],
+                     minlength=len(pt))
+    had = np.bincount(lep[close & (window["layer"] != EM)], weights=window["et"][close & (window["layer"] != EM)],
+                      minlength=len(pt))
+    return (em >= selection.min_em_over_pt * pt) & (had < selection.max_had_over_em * np.maximum(em, 1e-9))
+
+
+def _kept_cells(window: dict, passed: np.ndarray) -> dict:
+    """The cells of the passing candidates, their lepton positions renumbered among those."""
+    renumber = np.cumsum(passed) - 1
+    keep = passed[window["lepton"]]
+    out = {k: v[keep] for k, v in window.items() if k not in ("lepton_ieta", "lepton_iphi")}
+    out["lepton"] = renumber[out["lepton"]]
+    out["lepton_ieta"], out["lepton_iphi"] = window["lepton_ieta"][passed], window["lepton_iphi"][passed]
+    return out
+
+
+def _nearby(cand, event, final, eta, phi, radius):
+    """(position of the lepton in ``cand``, global particle index) of every visible final-state particle within
+    ``radius`` of a lepton, the lepton itself excepted."""
+    part = np.nonzero(final)[0]
+    order = np.argsort(event[part], kind="stable")
+    part = part[order]
+    start = np.searchsorted(event[part], event[cand], "left")
+    stop = np.searchsorted(event[part], event[cand], "right")
+    counts = stop - start
+    lep = np.repeat(np.arange(len(cand)), counts)
+    pick = part[np.arange(len(lep)) - np.repeat(np.cumsum(counts) - counts - start, counts)]
+    close = (_delta_r(eta[pick], phi[pick], eta[cand][lep], phi[cand][lep]) < radius) & (pick != cand[lep])
+    return lep[close], pick[close]
+
+
+def _tracks(index, prt, charge, pt, eta, rng) -> dict:
+    """The simplified tracker's measurement of the particles ``index`` (global positions in the batch)."""
+    vertex = tuple(flat(getattr(prt.vProd, c))[index] * MM_TO_CM for c in ("px", "py", "pz"))
+    p = tuple(flat(getattr(prt.p, c))[index] for c in ("px", "py", "pz"))
+    true_ip = straight_line_ip(*vertex, *p)
+    return measure_tracks(charge[index], pt[index], eta[index], vertex, true_ip, rng)
