@@ -51,6 +51,16 @@ class MaskedReLU(nn.Module):
         return h if mask is None else h * mask
 
 
+class EnergyWeighting(nn.Module):
+    """The Energy-Flow Network's weighting of each object's angular map by its energy fraction: Phi (batch,
+    objects, width) times z (batch, objects), broadcast over the width (the sum over objects follows). For LRP a
+    gate: the product's relevance goes to Phi whole (the "signal-take-all" rule of multiplicative gates, Arras et
+    al. 2017); z takes none directly, as the network is linear in it and its share is already in Phi's terms."""
+
+    def forward(self, phi: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return phi * z.unsqueeze(-1)
+
+
 class RealParticles(nn.Module):
     """(batch, particles) 1.0 for a real particle, 0.0 for a padded slot of a (batch, particles, features) list.
     Padding is all zeros (``xaugcol.features.particles``); a real particle never is (its pT fraction, |eta| and
@@ -126,7 +136,7 @@ class AtLastReal(nn.Module):
 
 
 LEAF_MODULES = (Join, RealParticles, MaskedBatchNorm1d, SoftestFirst, AtLastReal, PairwiseLinear,
-                MaskedReLU)  # traced whole, never into
+                MaskedReLU, EnergyWeighting)  # traced whole, never into
 
 
 class LinearLayer:

@@ -27,6 +27,7 @@ import numpy as np
 from xaugcol.atomic import make_dirs, write_json
 from xaugcol.console import say
 from xaugcol.explain.ensemble import Ensemble
+from xaugcol.features.efp.anchored import PREFIX as ANCHORED_PREFIX, parse_anchored_column
 from xaugcol.features.efp.columns import parse_column
 from xaugcol.mapping.decision_ordering import Disagreement, ado
 from xaugcol.mapping.scores import SplitJets, split_jets
@@ -135,7 +136,8 @@ def _check_selection(black_box: DataSpec, search: GuidedSearch, folder: Path) ->
 def _parameters(column: str | None) -> dict:
     if column is None:
         return {"graph": None, "kappa": None, "beta": None}
-    graph, kappa, beta = parse_column(column)
+    parse = parse_anchored_column if column.startswith(ANCHORED_PREFIX) else parse_column
+    graph, kappa, beta = parse(column)
     return {"graph": graph, "kappa": kappa, "beta": beta}
 
 

@@ -15,10 +15,11 @@ from torch import nn
 from xaugcol.features.kinds import KINDS, InputKind, input_kind, kind_class
 from xaugcol.features.kinds.xaug import DEFAULT_COLUMNS
 from xaugcol.models.interaction import InteractionNetwork
-from xaugcol.models.taggers import CNN1D, CNN2D, XAUGDNN, LSTMTagger
+from xaugcol.models.deep_sets import EFN, PFN
+from xaugcol.models.taggers import CNN1D, CNN2D, XAUGDNN, CaloCNN, LSTMTagger
 
 MODELS: dict[str, type[nn.Module]] = {"cnn2d": CNN2D, "cnn1d": CNN1D, "lstm": LSTMTagger, "dnn": XAUGDNN,
-                                      "in": InteractionNetwork}
+                                      "in": InteractionNetwork, "calo_cnn": CaloCNN, "efn": EFN, "pfn": PFN}
 
 DEFAULT_XAUG = DEFAULT_COLUMNS
 # the configuration's shapes of the particle list and image before version 0.2 (read, converted to ``shapes``)

@@ -95,9 +95,9 @@ class CNN2D(Tagger):
     input_kinds = ("image",)
 
     def __init__(self, n_pixels: int = 37, n_xaug: int = 0, use_xaug: bool = False, channels: list[int] = (8, 8, 8, 8),
-                 hidden: list[int] = (64, 64), dropout: float = 0.0, biases: bool = False):
+                 hidden: list[int] = (64, 64), dropout: float = 0.0, biases: bool = False, n_channels: int = 1):
         layers: list[nn.Module] = []
-        c_in, size = 1, n_pixels
+        c_in, size = n_channels, n_pixels
         for k, c_out in enumerate(channels):
             # batch norm: pixel intensities (pT fractions) are small and sparse; without it the first epochs stall.
             # A convolution before a batch norm needs no bias (the norm's shift is one)
@@ -109,6 +109,17 @@ class CNN2D(Tagger):
                 size //= 2
         layers.append(nn.Flatten())
         super().__init__(nn.Sequential(*layers), c_in * size * size, n_xaug, use_xaug, list(hidden), dropout, biases)
+
+
+class CaloCNN(CNN2D):
+    """The CNN of the lepton studies on the calorimeter image around the lepton (EM and HAD layers as channels)."""
+
+    input_kinds = ("calo",)
+
+    def __init__(self, n_pixels: int = 32, n_channels: int = 2, n_xaug: int = 0, use_xaug: bool = False,
+                 channels: list[int] = (8, 8, 8, 8), hidden: list[int] = (64, 64), dropout: float = 0.0,
+                 biases: bool = False):
+        super().__init__(n_pixels, n_xaug, use_xaug, channels, hidden, dropout, biases, n_channels)
 
 
 class CNN1D(Tagger):

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import FancyArrowPatch
 
+from xaugcol.features.efp.anchored import anchored_from_name
 from xaugcol.features.efp.graphs import graph_from_name, n_vertices
 from xaugcol.plotting.style import save
 
@@ -16,8 +17,14 @@ COLUMNS = 6  # graphs per row in ``plot_graphs``
 
 
 def draw_graph(ax, name: str) -> int:
-    """Draw the graph ``name`` (``graphs.graph_name``) into ``ax``; returns the number of edges drawn."""
-    factors = graph_from_name(name)
+    """Draw the graph ``name`` (``graphs.graph_name``, or an anchored graph's ``<graph>_a<v>``, its anchored vertex
+    drawn as the lepton, in red) into ``ax``; returns the number of edges drawn."""
+    anchor = None
+    if "_a" in name:
+        graph, anchor = anchored_from_name(name)
+        factors = (graph,)
+    else:
+        factors = graph_from_name(name)
     drawn, x0 = 0, 0.0
     for g in factors:
         n = n_vertices(g)
@@ -32,7 +39,8 @@ def draw_graph(ax, name: str) -> int:
                 ax.add_patch(FancyArrowPatch(xy[a], xy[b], arrowstyle="-", connectionstyle=f"arc3,rad={rad}",
                                              color="black", linewidth=1.5, shrinkA=0, shrinkB=0))
                 drawn += 1
-        ax.scatter(xy[:, 0], xy[:, 1], s=60, color="#3f90da", zorder=3, edgecolors="black")
+        colours = ["#e42536" if v == anchor else "#3f90da" for v in range(n)]
+        ax.scatter(xy[:, 0], xy[:, 1], s=60, color=colours, zorder=3, edgecolors="black")
         x0 += 1.4
     ax.set_xlim(-0.8, x0 - 0.6)
     ax.set_ylim(-0.8, 0.8)

@@ -126,9 +126,15 @@ def plot_pair(hists: dict, summary: dict, tagger: str, rule: str, out_stem, samp
 
 
 def plot_heatmaps(hists: dict, tagger: str, rule: str, out_stem, sample: str,
-                  kind: str = "image") -> list[Path] | None:
+                  kind: str | None = None) -> list[Path] | None:
     """Average input map and average signed relevance per pixel (positive minus negative, over jets), per class,
-    of an input kind with a map (the jet image); None when the tagger has no such map."""
+    of an input kind with a map (the jet image, the calorimeter cells around a lepton: ``kind`` None, the one
+    the tagger has); None when the tagger has no such map."""
+    if kind is None:
+        kinds = [key.split("/")[0].removesuffix("_input") for key in hists if key.endswith(f"_input/{tagger}")]
+        if not kinds:
+            return None
+        kind = kinds[0]
     key = f"{kind}/{tagger}"
     if key not in hists:
         return None
@@ -151,7 +157,7 @@ def plot_heatmaps(hists: dict, tagger: str, rule: str, out_stem, sample: str,
     x, y = images[{"label": hist.loc(labels[0])}].axes
     for col, k in enumerate(labels):
         top = axes[0, col].pcolormesh(x.edges, y.edges, averages[k].T, cmap="viridis", norm=norm, rasterized=True)
-        colorbar(fig, top, axes[0, col], "fraction of jet $p_T$")
+        colorbar(fig, top, axes[0, col], "fraction of jet $p_T$" if kind == "image" else "fraction of the $E_T$")
         bottom = axes[1, col].pcolormesh(x.edges, y.edges, signed[k].T, cmap="RdBu_r", vmin=-vmax, vmax=vmax,
                                          rasterized=True)
         colorbar(fig, bottom, axes[1, col], "mean normalised relevance")

@@ -379,7 +379,16 @@ def mapping_section(result: dict, figures: dict) -> str:
                     f"<td>{r['ado_black_box']:.4f}</td><td>{fraction}</td></tr>")
     rows.append(f"<tr><td></td><td class='name'>black box: {escape(bb['name'])}</td><td></td><td></td><td></td>"
                 f"<td>{_pm(bb['auc'])}</td><td>1</td><td></td></tr>")
-    return (heading("Mapping onto energy-flow polynomials") +
+    methods = ""
+    if result.get("methods"):
+        lines = ["<tr><th>method</th><th>AUC</th><th>ADO[black box]</th></tr>"]
+        for r in result["methods"]["rows"]:
+            what = f"{r['method']} alone" if r["kind"] == "observable" else r["method"]
+            lines.append(f"<tr><td class='name'>{escape(what)}</td><td>{_pm(r['auc'])}</td>"
+                         f"<td>{r['ado_black_box']:.4f}</td></tr>")
+        methods = ("<p>Every method against the black box (test split; a single observable signed on the "
+                   "selection split):</p><table>" + "".join(lines) + "</table>")
+    return (heading("Mapping onto energy-flow polynomials") + methods +
             f"<p>High-level model: {escape(result['high_level'].upper())} over {len(result['seeds'])} seed(s); "
             f"{result['candidates']} candidate EFP columns; EFPs chosen on the {escape(result['select_split'])} "
             f"split, AUC and ADO on the test split. Stopped: {escape(result['stopped'])}.</p>"

@@ -223,6 +223,9 @@ class Interpret(ConfigModel):
     squeezed: dict | None = None
 
 
+CANDIDATE_FAMILIES = ("efp", "anchored")
+
+
 class Mapping(ConfigModel):
     """The ``mapping`` section: the guided search (``xaugcol.mapping.guided``) that maps ``black_box`` (a tagger
     of the study, trained or given) onto the EFP columns of the processing, starting from ``base`` (default: the
@@ -233,6 +236,26 @@ class Mapping(ConfigModel):
     high_level: str = "dnn"
     steps: PositiveInt = 5
     architecture: dict = Field(default_factory=dict)
+    # the candidate families: ``efp`` (processing.efp's columns) and, for lepton tables, ``anchored`` (the
+    # lepton-anchored EFPs of processing.lepton.anchored_efp)
+    candidates: Strings = ("efp",)
+
+    @field_validator("candidates")
+    @classmethod
+    def _candidates(cls, value):
+        unknown = sorted(set(value) - set(CANDIDATE_FAMILIES))
+        if unknown or not value:
+            raise ValueError(f"must list candidate families among {', '.join(CANDIDATE_FAMILIES)}, got {list(value)}")
+        return value
+
+    def candidate_columns(self, processing: ProcessingConfig) -> tuple[str, ...]:
+        columns: list[str] = []
+        if "efp" in self.candidates and processing.efp is not None:
+            columns += processing.efp.columns()
+        anchored = processing.lepton_settings.anchored_efp
+        if "anchored" in self.candidates and anchored is not None:
+            columns += anchored.columns()
+        return tuple(columns)
 
     @field_validator("high_level")
     @classmethod
@@ -343,16 +366,21 @@ class StudyFile(ConfigModel):
         if mp is not None:
             if mp.black_box not in names:
                 raise ValueError(f"mapping: black_box {mp.black_box!r} is not among the taggers {names}")
-            if self.processing.efp is None:
+            if "efp" in mp.candidates and self.processing.efp is None:
                 raise ValueError("mapping: the guided search chooses among EFP columns: give processing an 'efp' "
                                  "section, e.g. {degree: 5, kappas: [0.5, 1, 2], betas: [0.5, 1, 2]}")
+            if "anchored" in mp.candidates and (self.processing.lepton or {}).get("anchored_efp") is None:
+                raise ValueError("mapping: anchored candidates need processing.lepton.anchored_efp, e.g. "
+                                 "{degree: 3, kappas: [1], betas: [0.5, 1, 2]}")
             ModelConfig.from_dict({"model": "dnn", "xaug": True, "architecture": mp.architecture},
                                   "mapping: architecture")
             if mp.base is not None:
                 if not mp.base or len(set(mp.base)) != len(mp.base):
                     raise ValueError(f"mapping: base must list distinct columns (null: the XAUG DNN's), got "
                                      f"{list(mp.base)}")
-                both = sorted(set(mp.base) & set(EFPConfig.from_dict(self.processing.efp).columns()))
+                efp = [] if self.processing.efp is None else EFPConfig.from_dict(self.processing.efp).columns()
+                anchored = LeptonConfig.from_dict(self.processing.lepton or {}).anchored_efp
+                both = sorted(set(mp.base) & set(efp + (anchored.columns() if anchored else [])))
                 if both:
                     raise ValueError(f"mapping: base columns {both} are also candidate EFPs: the search could not "
                                      "add them")

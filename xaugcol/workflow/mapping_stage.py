@@ -4,6 +4,7 @@ Layout of ``out/mapping``::
 
     step_<k>/      the high-level model of step k (an ensemble folder; gbdt.json for the GBDT)
     guided.json    the seed's table: base, additions (graph, kappa, beta), AUC, ADO[black box] per step
+    methods.json   the other taggers of the study and each base observable alone: AUC, ADO[black box]
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ from pathlib import Path
 
 from xaugcol.features.kinds.xaug import DEFAULT_COLUMNS
 from xaugcol.mapping.guided import GUIDED_JSON, GuidedSearch, run_guided_search
+from xaugcol.mapping.methods import METHODS_JSON, write_methods_table
 from xaugcol.workflow.stages import Stage, StudyStage
 
 
 def mapping_record(wf, out: Path, upstream: tuple[Stage, ...], given: dict) -> Stage:
     """``given``: the digests of trained taggers the study was handed (the black box may be one)."""
     m = wf.mapping
-    return Stage("mapping", out / "mapping", {"mapping": m.model_dump(), "training": wf.training.model_dump(),
+    # the default candidate family is left out: studies written before it existed keep their fingerprints
+    mapping = m.model_dump(exclude={"candidates"} if tuple(m.candidates) == ("efp",) else set())
+    return Stage("mapping", out / "mapping", {"mapping": mapping, "training": wf.training.model_dump(),
                                               "seeds": list(wf.seeds), "black_box": given.get(m.black_box)},
                  upstream)
 
@@ -35,12 +39,18 @@ def mapping_stage(wf, out: Path, record: Stage, processed: Path, sample: str) ->
 
     def work(ctx, record, resume):
         search = GuidedSearch(processed / "jets", black_box_folder(wf, out), tuple(m.base or DEFAULT_COLUMNS),
-                              tuple(wf.processing.efp.columns()), wf.training, tuple(wf.seeds), m.steps,
+                              m.candidate_columns(wf.processing), wf.training, tuple(wf.seeds), m.steps,
                               m.high_level, dict(m.architecture))
         run_guided_search(search, folder, ctx.mapper, ctx.progress)
+        # the seed's comparison: every other tagger of the study and each base observable alone
+        others = {name: out / "taggers" / name for name in wf.tagger_names() if name != m.black_box}
+        others.update({t.label: Path(t.folder) for t in wf.trained if t.label != m.black_box})
+        write_methods_table(folder, processed / "jets", black_box_folder(wf, out), others, tuple(search.base))
 
     def read(ctx):
         ctx.results["mapping"] = json.loads((folder / GUIDED_JSON).read_text())
+        if (folder / METHODS_JSON).exists():
+            ctx.results["mapping"]["methods"] = json.loads((folder / METHODS_JSON).read_text())
 
     def report(ctx):
         from xaugcol.report.html import mapping_section

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from xaugcol.explain.lrp import lstm as lstm_lrp
-from xaugcol.layers import (AtLastReal, Join, MaskedReLU, PairOfInputs, PairwiseLinear, RealParticles,
+from xaugcol.layers import (AtLastReal, EnergyWeighting, Join, MaskedReLU, PairOfInputs, PairwiseLinear, RealParticles,
                             SoftestFirst, batch_norm_affine)
 from xaugcol.explain.lrp.rules import per_jet, share
 
@@ -257,6 +257,15 @@ class Pass(Operation):
         give(_source(step.node), r)
 
 
+class Gate(Operation):
+    """``EnergyWeighting``: Phi times a gate z computed from the input; the relevance goes to Phi (signal-take-all)."""
+    kind = "gate"
+    modules = (EnergyWeighting,)
+
+    def backward(self, ctx, step, r, env, give):
+        give(step.node.args[0], r)
+
+
 class Reshape(Operation):
     kind = "reshape"
     modules = (nn.Flatten, nn.Unflatten)
@@ -451,5 +460,5 @@ def _channel_view(affine, x):
 
 # in claiming order: the first operation that claims a node handles it
 OPERATIONS: dict[str, Operation] = {op.kind: op for op in (
-    Input(), Output(), Constant(), Indicator(), Linear(), BatchNorm(), LSTM(), Item(), Identity(), Pass(), Reshape(), Select(),
+    Input(), Output(), Constant(), Indicator(), Linear(), BatchNorm(), LSTM(), Item(), Identity(), Pass(), Gate(), Reshape(), Select(),
     Route(), Norm(), Add(), Scale())}

@@ -72,6 +72,10 @@ def anchored_from_name(name: str) -> tuple[Graph, int]:
     vertex = int(match["vertex"])
     if vertex >= n_vertices(graph):
         raise ValueError(f"anchored EFP graph {name!r}: the graph has {n_vertices(graph)} vertices")
+    root = min(v for v in range(n_vertices(graph)) if _rooted_form(graph, v) == _rooted_form(graph, vertex))
+    if root != vertex:
+        raise ValueError(f"anchored EFP graph {name!r}: vertex {vertex} is in the orbit of vertex {root}, which "
+                         f"names it")
     return graph, vertex
 
 
@@ -88,3 +92,16 @@ def anchored_efps(graphs, z: np.ndarray, theta: np.ndarray, powers: dict | None 
         for key in [key for key in cache if key[0] != "theta"]:
             del cache[key]
     return out
+
+
+_COLUMN = re.compile(r"efpl_(?P<graph>n\d+_d\d+_k\d+_a\d+)_kappa(?P<kappa>m?[0-9p]+)_beta(?P<beta>m?[0-9p]+)")
+
+
+def parse_anchored_column(name: str) -> tuple[str, float, float]:
+    """(anchored graph name, kappa, beta) of an ``efpl_`` column; refuses other names, saying why."""
+    match = _COLUMN.fullmatch(name)
+    if match is None:
+        raise ValueError(f"not an anchored EFP column: {name!r} (expected efpl_<graph>_a<v>_kappa<k>_beta<b>)")
+    anchored_from_name(match["graph"])
+    number = lambda text: float(text.replace("m", "-").replace("p", "."))  # noqa: E731
+    return match["graph"], number(match["kappa"]), number(match["beta"])

@@ -10,6 +10,7 @@ below.
 from __future__ import annotations
 
 from xaugcol.features.kinds.base import InputKind, ProfileEntries
+from xaugcol.features.kinds.calorimeter import CaloImageInput, CellsInput
 from xaugcol.features.kinds.image import ImageInput
 from xaugcol.features.kinds.particles import ParticlesInput
 from xaugcol.features.kinds.tracks import TracksInput
@@ -27,6 +28,8 @@ def register(kind: type[InputKind]) -> type[InputKind]:
 
 
 register(ImageInput)
+register(CaloImageInput)
+register(CellsInput)
 register(ParticlesInput)
 register(TracksInput)
 register(VerticesInput)

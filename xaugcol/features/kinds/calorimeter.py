@@ -1,0 +1,101 @@
+"""The lepton table's calorimeter inputs (``xaugcol.processing.lepton_table``) as tagger inputs:
+
+* ``calo``: the (2, n, n) image around the lepton, EM and HAD channels of E_T / p_T; two features (the layers'
+  relevance sums) and a 2D relevance map on the cells (both layers summed: where in eta-phi the tagger looks);
+* ``cells``: the hardest cells as a set, (cells, 5): z = E_T / p_T, Delta eta, Delta phi to the lepton, HAD flag,
+  Delta R; unscaled by default (z is the energy weight of the Energy-Flow Network and must stay a fraction),
+  relevance per feature summed over cells, profiled per real cell, removed one cell at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from xaugcol.features.kinds.image import ImageInput
+from xaugcol.features.kinds.objects import ObjectListInput
+from xaugcol.processing.lepton_table import CELL_FEATURES
+
+LAYERS = ("em", "had")
+CELL_SIZE = 0.025  # the EM cell in eta (``sources.calorimeter``): the image's pixel
+
+
+@dataclass(frozen=True)
+class CaloImageInput(ImageInput):
+    name = "calo"
+    n_pixels: int = 32
+
+    @classmethod
+    def from_config(cls, config) -> CaloImageInput:
+        return cls(config.shape_of(cls.name, (len(LAYERS), cls.n_pixels, cls.n_pixels))[1])
+
+    @classmethod
+    def shape_settings(cls, shape) -> tuple[int, ...]:
+        shape = tuple(int(s) for s in shape)
+        if len(shape) != 3 or shape[0] != len(LAYERS) or shape[1] != shape[2] or shape[1] < 3:
+            raise ValueError(f"a calorimeter image is (2 layers, n, n), n >= 3: got shape {list(shape)}")
+        return shape
+
+    def columns(self) -> tuple[str, ...]:
+        return ("calo",)
+
+    @property
+    def table_column(self) -> str:
+        return "calo"
+
+    def tensor(self, rows: dict, scaler=None) -> np.ndarray:
+        return np.asarray(rows["calo"], dtype=np.float32)
+
+    def model_arguments(self) -> dict:
+        return {"n_pixels": self.n_pixels, "n_channels": len(LAYERS)}
+
+    def feature_names(self) -> list[str]:
+        return [f"calo:{layer}" for layer in LAYERS]
+
+    def feature_sums(self, relevance: np.ndarray, signed: bool = False) -> np.ndarray:
+        r = relevance if signed else np.abs(relevance)
+        return r.reshape(len(r), len(LAYERS), -1).sum(2)
+
+    def binning(self, feature: str):
+        raise ValueError("the calorimeter image has no value binning: its relevance is a 2D map")
+
+    def label(self, feature: str) -> str:
+        if feature not in self.feature_names():
+            raise ValueError(f"not a calorimeter-image feature: {feature!r}")
+        return {"calo:em": "EM layer", "calo:had": "HAD layer"}[feature]
+
+    def occlusion_groups(self) -> list[str]:
+        return [f"calo:r{r}c{c}" for r in range(self.GRID) for c in range(self.GRID)]
+
+    removal_unit = "cell"
+
+    def map_axes(self, processing) -> tuple[int, float, str]:
+        return self.n_pixels, self.n_pixels / 2 * CELL_SIZE, r"$\Delta\eta$, $\Delta\phi$ to the lepton"
+
+    def map_values(self, rows: dict, relevance: np.ndarray | None = None) -> np.ndarray:
+        source = np.asarray(rows["calo"] if relevance is None else relevance)
+        return source.reshape(len(source), len(LAYERS), -1).sum(1)  # both layers on the eta-phi cells
+
+
+@dataclass(frozen=True)
+class CellsInput(ObjectListInput):
+    name = "cells"
+    SCALINGS = ("none", "standard")
+    FEATURES = CELL_FEATURES
+    BINNING = {
+        "z": (50, 0.0, 0.5, r"cell $E_T / p_T$"),
+        "deta": (40, -0.4, 0.4, r"cell $\Delta\eta$ to the lepton"),
+        "dphi": (40, -0.4, 0.4, r"cell $\Delta\phi$ to the lepton"),
+        "hadronic": (2, -0.5, 1.5, "HAD cell"),
+        "dr": (40, 0.0, 0.6, r"cell $\Delta R$ to the lepton"),
+    }
+    PREFIX = "cell:"
+    DEFAULT_OBJECTS = 64
+    COUNT_ARGUMENT, FEATURES_ARGUMENT = "n_cells", "n_cell_features"
+    POSITION_FEATURES = ("deta", "dphi", "z")
+    scaling: str = "none"
+    removal_unit = "cell"
+
+
+assert tuple(CellsInput.BINNING) == CELL_FEATURES

@@ -1,0 +1,69 @@
+"""Deep sets over the calorimeter cells around a lepton (Komiske, Metodiev, Thaler, "Energy flow networks"):
+
+    PFN:  F( sum_i Phi(z_i, Delta eta_i, Delta phi_i, HAD_i, Delta R_i) )    every feature of a cell into Phi
+    EFN:  F( sum_i z_i Phi(Delta eta_i, Delta phi_i, HAD_i) )                 IRC-safe: linear in the energies
+
+Phi is ``depth`` per-cell dense layers, each followed by a masked ReLU (padded cells give exactly zero, so the sum
+runs over real cells only); F is the dense head. Bias-free like the other taggers but for the last layer; the
+sums over cells are LRP's parameter-free linear maps and the EFN's weighting an ``EnergyWeighting`` gate. The cells
+are the ``cells`` input kind (z first; the EFN's Phi reads the angular features and the layer flag).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from xaugcol.layers import EnergyWeighting, MaskedReLU, RealParticles
+from xaugcol.models.taggers import Tagger
+
+ENERGY = 0  # z: the first cell feature
+
+
+class _CellSet(Tagger):
+    input_kinds = ("cells",)
+    first_feature = 0  # the features Phi reads: [first_feature:]
+
+    def __init__(self, n_cells: int = 64, n_cell_features: int = 5, n_xaug: int = 0, use_xaug: bool = False,
+                 width: int = 64, latent: int = 32, depth: int = 3, hidden: list[int] = (64, 64),
+                 dropout: float = 0.0, biases: bool = False):
+        if depth < 1:
+            raise ValueError(f"Phi needs at least one layer (depth >= 1), got {depth}")
+        sizes = [n_cell_features - self.first_feature] + [width] * (depth - 1) + [latent]
+        phi = nn.ModuleList(nn.Linear(a, b, bias=biases) for a, b in zip(sizes[:-1], sizes[1:]))
+        super().__init__(phi, latent, n_xaug, use_xaug, list(hidden), dropout, biases)
+        self.activations = nn.ModuleList(MaskedReLU(-1) for _ in range(depth))
+        self.real = RealParticles()
+        self.n_cells = n_cells
+
+    def per_cell(self, cells: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        h = cells[:, :, self.first_feature:]
+        for layer, activation in zip(self.body, self.activations):
+            h = activation(layer(h), mask)
+        return h
+
+
+class PFN(_CellSet):
+    """Particle-Flow Network over the cells."""
+
+    def features(self, cells: torch.Tensor) -> torch.Tensor:
+        mask = self.real(cells)[..., None]
+        return self.per_cell(cells, mask).sum(dim=1)
+
+
+class EFN(_CellSet):
+    """Energy-Flow Network over the cells: Phi of the cell's position, weighted by its energy fraction."""
+
+    first_feature = 1
+
+    def __init__(self, n_cells: int = 64, n_cell_features: int = 5, n_xaug: int = 0, use_xaug: bool = False,
+                 width: int = 64, latent: int = 32, depth: int = 3, hidden: list[int] = (64, 64),
+                 dropout: float = 0.0, biases: bool = True):
+        # biases on by default: a bias-free Phi of the position vanishes at the lepton, where an electron's core
+        # lies (LRP books what the biases carry as absorbed)
+        super().__init__(n_cells, n_cell_features, n_xaug, use_xaug, width, latent, depth, hidden, dropout, biases)
+        self.weighting = EnergyWeighting()
+
+    def features(self, cells: torch.Tensor) -> torch.Tensor:
+        mask = self.real(cells)[..., None]
+        return self.weighting(self.per_cell(cells, mask), cells[:, :, ENERGY]).sum(dim=1)
