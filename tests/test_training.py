@@ -45,7 +45,7 @@ def test_every_tagger_builds_and_runs(name, xaug):
                                                "vertices": [3, 14]})
     model = build_model(cfg).eval()
     shapes = {"image": (5, 1, 37, 37), "particles": (5, 50, 17), "tracks": (5, 12, 30), "vertices": (5, 3, 14),
-              "xaug": (5, len(cfg.xaug_columns))}
+              "calo": (5, 2, 32, 32), "cells": (5, 64, 5), "xaug": (5, len(cfg.xaug_columns))}
     inputs = [torch.rand(shapes[n]) for n in cfg.inputs()]
     assert model(*inputs).shape == (5,)
     assert model.inputs() == cfg.inputs()
