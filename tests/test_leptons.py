@@ -277,12 +277,21 @@ def test_muon_study_from_pythia_to_the_methods_table(tmp_path):
                    "efpl_n2_d1_k0_a0_kappa1_beta0p5", "calo", "cells"):
         assert column in table
     # prompt muons are more isolated than non-prompt ones (the physics the study rests on)
-    iso = {label: [] for label in (0, 1)}
+    iso, weights = {label: [] for label in (0, 1)}, []
     for path in tables:
-        t = pq.read_table(path, columns=["label", "iso_0p4"]).to_pydict()
+        t = pq.read_table(path, columns=["label", "iso_0p4", "weight"]).to_pydict()
         for label, value in zip(t["label"], t["iso_0p4"]):
             iso[label].append(value)
+        weights += t["weight"]
     assert np.median(iso[1]) < np.median(iso[0])
+    # the histograms use the lepton binning: every lepton (pT 20-100 GeV) lands inside the pT axis, and the axis
+    # resolves that range (the jets' 25 GeV bins would put it into 4 bins)
+    import uproot
+
+    with uproot.open(out / "processed" / "histograms.root") as f:
+        pt = [h.values(flow=False) for h in f["pt"].values()]
+    assert float(sum(v.sum() for v in pt)) == pytest.approx(sum(weights), rel=1e-9) and len(weights) > 0
+    assert int((sum(pt) > 0).sum()) >= 10
     methods = json.loads((out / "mapping" / "methods.json").read_text())
     names = {r["method"] for r in methods["rows"]}
     assert {"dnn", "efn", "pfn"} <= names and any(n.endswith("iso_0p4") for n in names)

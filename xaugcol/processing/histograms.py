@@ -9,10 +9,19 @@ from xaugcol.features.kinds.xaug import BINNING as XAUG_BINNING
 
 # variable: (bins, low, high, axis label), the XAUG input kind's binning
 BINNING = XAUG_BINNING
+# a lepton table's kinematics: the lepton's pT, the jet mass around it, its cells (``processing.lepton_table``)
+LEPTON_KINEMATICS = {
+    "pt": (50, 0.0, 125.0, r"lepton $p_T$ [GeV]"),
+    "eta": (48, -2.4, 2.4, r"lepton $\eta$"),
+    "mass": (50, 0.0, 25.0, r"jet mass (lepton + cells, $\Delta R < 0.4$) [GeV]"),
+    "n_constituents": (100, -0.5, 99.5, r"cells within $\Delta R < 0.4$"),
+}
 
 
 def empty_histograms(names=None) -> dict[str, hist.Hist]:
-    """One histogram per variable of ``names`` (default: every variable with a binning)."""
+    """One histogram per variable of ``names`` (default: every variable with a binning); a lepton table (``names``
+    holding its ``calo`` image) gets the lepton binning of the kinematics."""
+    binning = {**BINNING, **LEPTON_KINEMATICS} if names is not None and "calo" in names else BINNING
     names = BINNING if names is None else [n for n in BINNING if n in names]
     return {
         name: hist.Hist(
@@ -21,7 +30,7 @@ def empty_histograms(names=None) -> dict[str, hist.Hist]:
             hist.axis.Regular(bins, low, high, name=name, label=label),
             storage=hist.storage.Weight(),
         )
-        for name, (bins, low, high, label) in ((n, BINNING[n]) for n in names)
+        for name, (bins, low, high, label) in ((n, binning[n]) for n in names)
     }
 
 
