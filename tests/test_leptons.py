@@ -181,6 +181,23 @@ def test_lepton_table_isolation_image_and_shower_shapes(tmp_path):
     np.testing.assert_allclose(table["cells"][0, 0, 0], 8.0 / 40, rtol=1e-6)  # hardest first
 
 
+def test_loose_electron_preselection_cuts_on_em_fraction_and_h_over_e():
+    """CMS's loose H/E < 0.15 within Delta R < 0.1, and EM E_T there at least half the track pT: an electron-like
+    deposit passes, a hadron leaving a fifth of its energy in HAD fails, as does a track with little EM behind it;
+    energy beyond 0.1 does not count."""
+    from xaugcol.sources.pythia_leptons import LeptonSelection, _electron_preselection
+
+    # four candidates of pT 20 at eta = 0, 0.5, 1, 1.5 (phi 0), each with one EM and one HAD cell near it
+    lepton = np.array([0, 0, 1, 1, 2, 2, 3, 3, 3])
+    eta = np.array([0.0, 0.02, 0.5, 0.52, 1.0, 1.02, 1.5, 1.52, 1.7])
+    layer = np.array([EM, HAD, EM, HAD, EM, HAD, EM, HAD, HAD])
+    et = np.array([20.0, 2.0, 20.0, 4.0, 8.0, 0.5, 20.0, 0.5, 30.0])  # the last HAD cell lies 0.2 away
+    window = {"lepton": lepton, "eta": eta, "phi": np.zeros_like(eta), "layer": layer, "et": et}
+    passed = _electron_preselection(window, np.array([0.0, 0.5, 1.0, 1.5]), np.zeros(4), np.full(4, 20.0),
+                                    LeptonSelection())
+    assert passed.tolist() == [True, False, False, True]
+
+
 def test_lepton_table_refuses_and_counts_bad_input(tmp_path):
     model = CalorimeterModel()
     ie, ip = (int(x[0]) for x in model.cell_index(np.array([0.0]), np.array([0.0]), EM))

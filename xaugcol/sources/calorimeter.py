@@ -8,8 +8,10 @@ Model (every number a setting of ``CalorimeterModel``; the README's "Simplified 
   0.1 x pi/32, each HAD cell exactly 4 x 4 EM cells (the grids share their boundaries). Particles travel in straight
   lines from the origin (no magnetic field): a particle hits the cells at its own (eta, phi).
 * **Deposits by species.** Electrons and photons put all their E_T into EM; hadrons (charged and neutral) a fraction
-  f ~ uniform(0, ``hadron_em_max``) into EM and the rest into HAD; muons and neutrinos deposit nothing (a muon's
-  ionisation, ~0.3 GeV in EM and ~2 GeV in HAD, is the same for both classes and below what isolation resolves).
+  f ~ uniform(0, ``hadron_em_max`` = 1) into EM and the rest into HAD (a hadron whose shower starts early, by
+  charge exchange into a pi0 for instance, leaves nearly everything in EM: the hadrons an electron preselection lets
+  through); muons and neutrinos deposit nothing (a muon's ionisation, ~0.3 GeV in EM and ~2 GeV in HAD, is the same
+  for both classes and below what isolation resolves).
 * **Resolution.** Each deposit's energy is smeared once with sigma / E = a / sqrt(E) (+) c (EM: a = 10 %,
   c = 1 %; HAD: a = 100 %, c = 5 %), clipped at zero.
 * **Lateral spread.** A deposit is shared over the 3 x 3 cells around the hit cell by a 2D Gaussian centred on the
@@ -53,7 +55,7 @@ class CalorimeterModel:
     had_constant: float = 0.05
     em_spread: float = 0.6  # Gaussian width of the lateral shower, in EM cells
     had_spread: float = 0.5  # in HAD cells
-    hadron_em_max: float = 0.6
+    hadron_em_max: float = 1.0  # f ~ uniform(0, 1): from a late shower (all HAD) to an early one (all EM)
     em_noise: float = 0.05  # GeV of E_T per cell
     had_noise: float = 0.2
     threshold_sigma: float = 3.0

@@ -8,7 +8,7 @@ Lepton candidates (``LeptonSelection``: p_T in [pt_min, pt_max], |eta| < 2.4) of
 * ``lepton_origin: any``: every charged final-state particle but muons, the electron fakes of QCD: with
   ``lepton: 11`` all candidates, genuine electrons included, must pass the loose electron preselection of
   ``LeptonSelection`` (E_T in the EM cells within Delta R < 0.1 at least ``min_em_over_pt`` of the track p_T, and
-  hadronic over EM E_T there below ``max_had_over_em``).
+  hadronic over EM E_T there below ``max_had_over_em`` = 0.15, the loose H/E of CMS).
 Events without a candidate are dropped (and counted). Branches, besides the event identity and weight:
 
 ``Lepton_*``
@@ -47,7 +47,7 @@ class LeptonSelection:
     abs_eta_max: float = 2.4
     particle_radius: float = 0.4
     min_em_over_pt: float = 0.5  # loose electron preselection (lepton 11)
-    max_had_over_em: float = 1.0
+    max_had_over_em: float = 0.15  # CMS's loose H/E
     preselection_radius: float = 0.1
 
 
