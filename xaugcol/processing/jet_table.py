@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 import awkward as ak
 import numpy as np
 
+from xaugcol.features.cells import CELL_FEATURES
 from xaugcol.features.efp.columns import EFPConfig, jet_efps
 from xaugcol.features.images import ImageConfig, jet_images
 from xaugcol.features import tracks as track_features
@@ -26,7 +27,7 @@ from xaugcol.jets import substructure
 from xaugcol.jets.constituents import STORED, MissingBranchError, detect_layout, jet_constituents
 from xaugcol.jets.stored import stored_xaug
 from xaugcol.jets.vertices import has_vertices, jet_vertices
-from xaugcol.processing.lepton_table import CELL_FEATURES, LeptonConfig, build_lepton_table, is_lepton_file
+from xaugcol.processing.lepton_table import LeptonConfig, build_lepton_table, is_lepton_file
 
 XAUG = ("msd", "tau1", "tau2", "tau3", "tau4", "tau21", "tau32", "n2", "d2", "sj_z", "sj_dr", "sj1_pt", "sj2_pt")
 KINEMATICS = ("pt", "eta", "phi", "mass", "n_constituents")

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 import awkward as ak
 import numpy as np
 
+from xaugcol.features.cells import cell_list, hardest_first
 from xaugcol.features.efp.anchored import PREFIX as ANCHORED_PREFIX, anchored_efps, anchored_graphs
 from xaugcol.features.efp.columns import EFPConfig, column_name, number_text
 from xaugcol.features.efp.evaluate import efps
@@ -37,7 +38,6 @@ from xaugcol.jets.constituents import MissingBranchError
 from xaugcol.sources.calorimeter import EM, CalorimeterModel
 
 CONE_RADII = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4)
-CELL_FEATURES = ("z", "deta", "dphi", "hadronic", "dr")
 SHOWER_SHAPES = ("r_had", "w_eta2", "r_phi", "r_eta", "sigma_eta_eta", "e_ecal_0p3", "e_ecal_0p4")
 JET_RADIUS = 0.4
 CELL_BRANCHES = ("leptonIdx", "layer", "ieta", "iphi", "eta", "phi", "et")
@@ -301,32 +301,12 @@ def _ratio(a, b):
     return np.divide(a, b, out=np.zeros_like(a, dtype=np.float64), where=b > 0)
 
 
-def _slots(owner, key, n, width):
-    """Each cell's slot among its lepton's cells ordered by ``key`` descending, and which are within ``width``."""
-    order = np.lexsort((-key, owner))
-    counts = np.bincount(owner, minlength=n)
-    rank = np.empty(len(owner), dtype=np.int64)
-    rank[order] = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
-    return rank, rank < width
-
-
-def cell_list(z, deta, dphi, hadronic, dr, owner, n, width):
-    """(leptons, width, 5) float32 of the hardest cells and the (leptons, width) mask of real ones."""
-    rank, fits = _slots(owner, z, n, width)
-    out = np.zeros((n, width, len(CELL_FEATURES)), dtype=np.float32)
-    values = np.stack([z, deta, dphi, hadronic.astype(np.float64), dr], axis=1)
-    out[owner[fits], rank[fits]] = values[fits]
-    mask = np.zeros((n, width), dtype=bool)
-    mask[owner[fits], rank[fits]] = True
-    return out, mask
-
-
 def cell_efps(z, deta, dphi, owner, n, efp: EFPConfig | None, anchored: AnchoredEFPConfig | None):
     """The EFPs of each lepton's cells (z_i = E_T,i / p_T) and its anchored EFPs, batched by cell count."""
     counts = np.bincount(owner, minlength=n)
     names = (efp.columns() if efp else []) + (anchored.columns() if anchored else [])
     out = {name: np.zeros(n) for name in names}
-    rank, _ = _slots(owner, z, n, 1)
+    rank, _ = hardest_first(owner, z, n, 1)
     order = np.argsort(counts, kind="stable")
     start = 0
     while start < n:
@@ -380,4 +360,4 @@ def _batch(z1, real, theta1, efp, anchored) -> dict[str, np.ndarray]:
 
 
 __all__ = ["LeptonConfig", "AnchoredEFPConfig", "build_lepton_table", "is_lepton_file", "CONE_RADII",
-           "SHOWER_SHAPES", "CELL_FEATURES"]
+           "SHOWER_SHAPES"]

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from xaugcol.features.cells import CELL_FEATURES
 from xaugcol.features.kinds.image import ImageInput
 from xaugcol.features.kinds.objects import ObjectListInput
-from xaugcol.processing.lepton_table import CELL_FEATURES
 
 LAYERS = ("em", "had")
 CELL_SIZE = 0.025  # the EM cell in eta (``sources.calorimeter``): the image's pixel
@@ -37,13 +37,6 @@ class CaloImageInput(ImageInput):
             raise ValueError(f"a calorimeter image is (2 layers, n, n), n >= 3: got shape {list(shape)}")
         return shape
 
-    def columns(self) -> tuple[str, ...]:
-        return ("calo",)
-
-    @property
-    def table_column(self) -> str:
-        return "calo"
-
     def tensor(self, rows: dict, scaler=None) -> np.ndarray:
         return np.asarray(rows["calo"], dtype=np.float32)
 
@@ -64,9 +57,6 @@ class CaloImageInput(ImageInput):
         if feature not in self.feature_names():
             raise ValueError(f"not a calorimeter-image feature: {feature!r}")
         return {"calo:em": "EM layer", "calo:had": "HAD layer"}[feature]
-
-    def occlusion_groups(self) -> list[str]:
-        return [f"calo:r{r}c{c}" for r in range(self.GRID) for c in range(self.GRID)]
 
     removal_unit = "cell"
 

@@ -27,11 +27,11 @@ class ImageInput(InputKind):
         return shape
 
     def columns(self) -> tuple[str, ...]:
-        return ("image",)
+        return (self.name,)
 
     @property
     def table_column(self) -> str:
-        return "image"
+        return self.name  # an image kind's table column carries its name (``image``, the lepton's ``calo``)
 
     def tensor(self, rows: dict, scaler=None) -> np.ndarray:
         return rows["image"][:, None, :, :].astype(np.float32)
@@ -61,7 +61,7 @@ class ImageInput(InputKind):
     GRID = 3
 
     def occlusion_groups(self) -> list[str]:
-        return [f"image:r{r}c{c}" for r in range(self.GRID) for c in range(self.GRID)]
+        return [f"{self.name}:r{r}c{c}" for r in range(self.GRID) for c in range(self.GRID)]
 
     def occlusion_mask(self, groups) -> np.ndarray:
         names = self.occlusion_groups()
