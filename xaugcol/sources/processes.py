@@ -20,6 +20,7 @@ from pydantic import model_validator
 
 from xaugcol.config_models import Bool, ConfigModel, read_yaml, validated
 from xaugcol.paths import UnsafePathError, plain_name
+from xaugcol.sources.pythia_config import rejected_settings
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,9 @@ def load_processes(card: str | Path | None = None) -> dict[str, Process]:
         except UnsafePathError as err:
             raise ValueError(f"process card {card}: {err}") from None
         e = validated(ProcessEntry, entry, f"process card {card}: process {name!r}")
+        rejected = rejected_settings(e.settings)
+        if rejected:
+            raise ValueError(f"process card {card}: process {name!r}: Pythia rejects the setting {rejected[0]!r}")
         processes[name] = Process(name=str(name), settings=e.settings, label=e.label, signal_bosons=e.signal_bosons,
                                   require_hadronic=e.require_hadronic, description=e.description,
                                   lepton=e.lepton, lepton_origin=e.lepton_origin)

@@ -25,6 +25,7 @@ from xaugcol.paths import plain_name, under
 from xaugcol.sources.nanoaod import write_events
 from xaugcol.sources.output import fileset_entry, write_fileset
 from xaugcol.sources.processes import Process
+from xaugcol.sources.pythia_config import configured_pythia
 from xaugcol.sources.pythia_events import JetSelection, SpeciesTable, batch_to_nanoaod
 from xaugcol.sources.pythia_leptons import LeptonSelection, leptons_to_nanoaod
 
@@ -75,21 +76,22 @@ def pythia_settings(job: PythiaJob) -> list[str]:
     return settings
 
 
-def make_pythia(settings: list[str]):
-    import pythia8mc
+def make_pythia(settings: list[str], what: str = "the process"):
+    """An initialised Pythia (``pythia_config.configured_pythia``: a refused setting is a ``GeneratorError``)."""
+    return configured_pythia(settings, what)
 
-    pythia = pythia8mc.Pythia("", False)
-    for line in settings:
-        if not pythia.readString(line):
-            raise ValueError(f"Pythia rejected the setting {line!r}")
-    if not pythia.init():
-        raise RuntimeError(f"Pythia initialisation failed with settings {settings}")
-    return pythia
+
+def check_processes(processes: list[Process], pthat_min: float = 200.0, flat_pthat: bool = False) -> None:
+    """Every process initialised once with its settings, before any output is written: a setting Pythia refuses,
+    or a combination it cannot initialise, is a ``GeneratorError`` naming the process (about 0.5 s each)."""
+    for process in processes:
+        job = PythiaJob(process, 0, 1, 0, "", pthat_min, flat_pthat, selection=_selection(process))
+        make_pythia(pythia_settings(job), f"process {process.name!r}")
 
 
 def run_job(job: PythiaJob, progress=None) -> dict:
     """Generate and write one worker's file; report progress (events) through ``progress.put``."""
-    pythia = make_pythia(pythia_settings(job))
+    pythia = make_pythia(pythia_settings(job), f"process {job.process.name!r}")
     species = SpeciesTable(pythia.particleData)
     first_event = job.worker * 10**9 + 1  # event numbers unique across workers
     stats = {"n_events": 0, "n_dropped": 0, "sumw": 0.0}

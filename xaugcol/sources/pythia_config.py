@@ -1,0 +1,80 @@
+"""Pythia instances from lists of settings, with Pythia's own verdict turned into one-line errors.
+
+Pythia reports a setting it does not know, or a value it cannot use, by printing to the C++ standard output and
+returning false; an initialisation it cannot do, by printing an abort message. ``configured_pythia`` captures
+that output (at the file-descriptor level: it does not pass through Python's ``sys.stdout``) and raises a
+``GeneratorError`` naming the setting, or quoting Pythia's abort line. ``rejected_settings`` checks settings
+without initialising (a process card, when it is read).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import sys
+import tempfile
+
+
+class GeneratorError(ValueError):
+    """Pythia refuses a process's settings: names the process and the setting, or what Pythia said."""
+
+
+@contextlib.contextmanager
+def _captured_stdout():
+    """The process's standard output (fd 1) into a temporary file for the block; yields a function that returns
+    what was written."""
+    sys.stdout.flush()
+    libc = ctypes.CDLL(None)
+    saved = os.dup(1)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 1)
+        text = {"said": ""}
+        try:
+            yield lambda: text["said"]
+        finally:
+            libc.fflush(None)  # what C++ wrote through stdio's buffer
+            os.dup2(saved, 1)
+            os.close(saved)
+            sink.seek(0)
+            text["said"] = sink.read().decode(errors="replace")
+
+
+def _pythia():
+    import pythia8mc
+
+    return pythia8mc.Pythia("", False)
+
+
+def rejected_settings(settings) -> list[str]:
+    """The settings Pythia does not accept (unknown names, values it cannot read), without initialising it."""
+    pythia = _pythia()
+    with _captured_stdout():
+        return [line for line in settings if not pythia.readString(line)]
+
+
+def configured_pythia(settings, what: str = "the process"):
+    """A Pythia with ``settings``, initialised; a ``GeneratorError`` naming ``what`` when Pythia refuses a setting
+    or cannot initialise."""
+    pythia = _pythia()
+    with _captured_stdout():
+        rejected = [line for line in settings if not pythia.readString(line)]
+        initialised = not rejected and pythia.init()
+    if rejected:
+        raise GeneratorError(f"Pythia rejected the setting {rejected[0]!r} of {what}")
+    if not initialised:
+        raise GeneratorError(f"Pythia could not initialise {what}: {_why_not(settings)}")
+    return pythia
+
+
+def _why_not(settings) -> str:
+    """Pythia's error lines when it initialises ``settings`` again with its messages on (``Print:quiet`` hides
+    them, and turning it off again does not bring them back)."""
+    pythia = _pythia()
+    with _captured_stdout() as said:
+        for line in settings:
+            if not line.replace(" ", "").lower().startswith("print:quiet"):
+                pythia.readString(line)
+        pythia.init()
+    reason = [" ".join(line.split()) for line in said().splitlines() if "PYTHIA Error" in line or "Abort" in line]
+    return "; ".join(reason[-2:]) or "no reason given"
