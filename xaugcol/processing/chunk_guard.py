@@ -19,6 +19,7 @@ from __future__ import annotations
 from coffea import processor
 
 from xaugcol.atomic import OutputError
+from xaugcol.processing import coffea_compat  # noqa: F401 - non-ASCII names in coffea's hashes
 from xaugcol.jets.constituents import MissingBranchError
 from xaugcol.paths import UnsafePathError
 

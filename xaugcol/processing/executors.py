@@ -16,6 +16,7 @@ the run with a ``ClusterError`` (the chunks finished so far stay checkpointed).
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
 import threading
 import time
@@ -67,10 +68,34 @@ def dask_client(scheduler: str | None = None, workers: int = 1, timeouts: Timeou
             except OSError as err:  # distributed raises OSError (a timeout) for an address where nothing answers
                 raise ClusterError(f"no Dask scheduler answers at {scheduler} ({err})") from None
         else:
-            cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                       dashboard_address=None))
+            with _sigint_ignored():  # the worker processes inherit it: Ctrl-C is the main process's to handle
+                cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                                           dashboard_address=None, silence_logs=_worker_log_level()))
             client = stack.enter_context(Client(cluster))
         yield client
+
+
+def _worker_log_level() -> int:
+    """Local Dask workers log warnings only with -v (their notes on tasks cancelled by a stopped run are noise)."""
+    import logging
+
+    from xaugcol.console import VERBOSE, verbosity
+
+    return logging.WARNING if verbosity() >= VERBOSE else logging.ERROR
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    """SIGINT ignored while the block starts processes (an ignored signal stays ignored in a child), so that a
+    Ctrl-C reaches only this process; nothing changes outside the main thread, where signals cannot be set."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextlib.contextmanager
@@ -137,6 +162,30 @@ class WorkerWatch:
 
 
 @contextlib.contextmanager
+def _process_pool(workers: int):
+    """coffea's process pool (loky), its workers set up by ``coffea_compat.worker_setup``; on an interrupt or an
+    error the workers are stopped at once instead of finishing their chunks."""
+    from loky import ProcessPoolExecutor
+
+    from xaugcol.processing.coffea_compat import worker_setup
+
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=worker_setup)
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=False, kill_workers=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _set_up_dask_workers(client) -> None:
+    from xaugcol.processing.coffea_compat import dask_worker_setup
+
+    with contextlib.suppress(Exception):  # a worker without xaugcol fails its chunks with a message of its own
+        client.register_plugin(dask_worker_setup())
+
+
+@contextlib.contextmanager
 def coffea_executor(executor: str, workers: int = 1, scheduler: str | None = None, progress: bool = False,
                     client=None, timeouts: Timeouts = Timeouts()):
     """The coffea executor; a Dask client (and a local cluster) opened here live as long as the block.
@@ -151,10 +200,12 @@ def coffea_executor(executor: str, workers: int = 1, scheduler: str | None = Non
     if executor == "iterative":
         yield processor.IterativeExecutor(status=progress)
     elif executor == "futures":
-        yield processor.FuturesExecutor(status=progress, workers=workers)
+        with _process_pool(workers) as pool:
+            yield processor.FuturesExecutor(status=progress, workers=workers, pool=pool)
     else:
         with dask_session(executor, scheduler, workers, client, timeouts) as dask, \
                 WorkerWatch(dask, timeouts.workers) as watch:
+            _set_up_dask_workers(dask)
             try:
                 yield processor.DaskExecutor(client=dask, status=progress)
             except Exception as err:

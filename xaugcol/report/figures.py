@@ -154,8 +154,11 @@ _IN_WORKER = False
 
 
 def _worker_start() -> None:
+    import signal
+
     global _IN_WORKER
     _IN_WORKER = True
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle: no trace per worker
 
 
 def _run_group(group: list[FigureJob], folder: str, formats=("png",)) -> list[bool]:
