@@ -64,8 +64,7 @@ class RelevanceProcessor(processor.ProcessorABC):
             if c not in present:
                 if c == "gen_boson_contained" or c not in self._read_columns():
                     continue  # Ensemble.selection names what is missing; a range column only goes uncounted
-                raise MissingBranchError(f"{meta['filename']}: the jet table has no column {c!r}, which the taggers "
-                                         f"read")
+                raise MissingBranchError(c, "the taggers' inputs (a jet-table column)", where=str(meta["filename"]))
             rows[c] = _column(events[c], self.shapes.get(c, ()))
         threads = torch.get_num_threads()
         torch.set_num_threads(self.threads)

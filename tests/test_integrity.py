@@ -118,7 +118,8 @@ def test_dataset_names_never_place_outputs_outside_the_folder(tmp_path):
 
 def test_a_link_planted_in_the_output_is_not_followed(toy, tmp_path, capsys):
     """out/jets is a symbolic link to a folder elsewhere: no table is written through it, even under
-    --skip-bad-files, and --overwrite removes the link, never what it points to."""
+    --skip-bad-files; --overwrite removes nothing it did not write (neither the link nor what it points to) and
+    says so: the run goes on once the link is gone."""
     elsewhere, out = tmp_path / "elsewhere", tmp_path / "out"
     elsewhere.mkdir()
     (elsewhere / "precious.txt").write_text("keep")
@@ -127,9 +128,15 @@ def test_a_link_planted_in_the_output_is_not_followed(toy, tmp_path, capsys):
     with pytest.raises(UnsafePathError, match="outside the output folder"):
         run_processing(load_fileset(toy / "fileset.json"), out, chunksize=300, skip_bad_files=True)
     assert sorted(p.name for p in elsewhere.iterdir()) == ["precious.txt"]
+    capsys.readouterr()
+    assert main(["process", str(toy / "fileset.json"), "--out", str(out), "--overwrite"]) == 2
+    assert "outside the output folder" in capsys.readouterr().err
+    assert (elsewhere / "precious.txt").read_text() == "keep" and len(list(elsewhere.iterdir())) == 1
+    assert (out / "jets").is_symlink()
+    (out / "jets").unlink()
     assert main(["process", str(toy / "fileset.json"), "--out", str(out), "--overwrite"]) == 0
     assert (elsewhere / "precious.txt").read_text() == "keep" and len(list(elsewhere.iterdir())) == 1
-    assert not (out / "jets").is_symlink() and len(read_tables(out / "jets")) == 600
+    assert len(read_tables(out / "jets")) == 600
 
 
 def test_process_and_tagger_names_must_be_plain(tmp_path, capsys):
@@ -170,21 +177,31 @@ def test_resume_refuses_inputs_rewritten_since_the_interruption(tmp_path, monkey
 
 
 def test_leftover_tables_of_other_inputs_are_removed(tmp_path, monkeypatch):
-    """An interrupted run wrote a table for a chunk whose input then changed; the run that follows (no chunk was
-    checkpointed, so it starts again) ends holding exactly the tables its report lists."""
+    """An interrupted run wrote a table for a chunk, then was killed before checkpointing it; its input then
+    changed. The run that follows (no chunk was checkpointed, so it starts again) removes that table, which the
+    interrupted run's manifest proves a processing run wrote, and ends holding exactly the tables its report
+    lists, leaving in place (and naming) a parquet file no record explains."""
+    from xaugcol.processing.checkpoints import ChunkCheckpointer
+
     gen, out = tmp_path / "gen", tmp_path / "out"
     run_toy(gen, 100, seed=4)
-    run_processing(load_fileset(gen / "fileset.json"), tmp_path / "other", chunksize=50)
-    stray = next((tmp_path / "other" / "jets").rglob("*.parquet"))
-    (out / "jets" / "toy_signal").mkdir(parents=True)
-    (out / CHECKPOINTS).mkdir(parents=True)
-    (out / CHECKPOINTS / "manifest.json").write_text("{}")  # the interrupted run's, no chunk checkpointed
-    os.replace(stray, out / "jets" / "toy_signal" / "stray-chunk.parquet")
-    run_toy(gen, 100, seed=4)  # rewritten: the stray table belongs to no chunk of the new files
+
+    def killed_before_the_checkpoint(self, output, metadata, processor_instance):
+        raise Interrupt()
+    with monkeypatch.context() as m:
+        m.setattr(ChunkCheckpointer, "save", killed_before_the_checkpoint)
+        with pytest.raises(Interrupt):
+            run_processing(load_fileset(gen / "fileset.json"), out, chunksize=50)
+    orphan = [p.relative_to(out / "jets").as_posix() for p in (out / "jets").rglob("*.parquet")]
+    assert len(orphan) == 1 and not list((out / CHECKPOINTS).rglob("*.npz"))
+    mine = (out / "jets" / orphan[0]).parent / "mine.parquet"
+    mine.write_bytes((out / "jets" / orphan[0]).read_bytes())  # the user's copy: no record lists it
+    run_toy(gen, 100, seed=5)  # other events (another ROOT UUID): the orphan belongs to no chunk of the new files
     result = run_processing(load_fileset(gen / "fileset.json"), out, chunksize=50)
-    assert result.report["removed_stale_tables"] == ["toy_signal/stray-chunk.parquet"]
+    assert result.report["removed_stale_tables"] == orphan
+    assert result.report["unlisted_tables"] == [mine.relative_to(out / "jets").as_posix()] and mine.is_file()
     on_disk = {p.relative_to(out / "jets").as_posix(): pq.read_metadata(p).num_rows
-               for p in (out / "jets").rglob("*.parquet")}
+               for p in (out / "jets").rglob("*.parquet") if p != mine}
     assert on_disk == result.report["tables"] and sum(on_disk.values()) == 200
 
 

@@ -15,7 +15,8 @@ from xaugcol.models.folder import ModelFileError, load_model
 from xaugcol.models.registry import MODELS, ModelConfig, build_model
 from xaugcol.processing.runner import load_fileset
 from xaugcol.runs import run_processing
-from xaugcol.processing.table_io import read_tables, write_table
+from xaugcol.processing.table_io import read_tables
+from table_folders import processed_folder_of
 from xaugcol.sources.toy import run_toy
 from xaugcol.features.kinds import ImageInput, XAUGInput
 from xaugcol.training.data import SPLITS, DataSpec, JetTables, split_index
@@ -231,7 +232,7 @@ def test_missing_xaug_columns_and_nan_inputs_are_named(jets, tmp_path):
     cols = {f: ak.to_numpy(table[f]) for f in table.fields}
     cols["msd"] = cols["msd"].copy()
     cols["msd"][3] = np.nan
-    write_table(tmp_path / "bad" / "chunk.parquet", cols)
+    processed_folder_of(tmp_path / "bad", cols)
     with pytest.raises(ValueError, match="chunk.parquet: column 'msd' has 1 NaN"):
         train_member(str(tmp_path / "bad"), ModelConfig("dnn", xaug=True, xaug_columns=("msd", "tau21")), FAST, 0,
                      str(tmp_path / "m2"))
@@ -273,7 +274,7 @@ def test_matched_signal_keeps_only_contained_signal_jets(jets, tmp_path):
     table = read_tables(jets)
     cols = {f: ak.to_numpy(table[f]) for f in table.fields}
     cols["gen_boson_contained"] = cols["event"] % 3 == 0
-    write_table(tmp_path / "t" / "chunk.parquet", cols)
+    processed_folder_of(tmp_path / "t", cols)
     spec = DataSpec((XAUGInput(("msd",)),), matched_signal=True)
     seen = JetTables(tmp_path / "t", spec).scan("train", ["label", "gen_boson_contained"])
     assert np.all(seen["gen_boson_contained"][seen["label"] == 1])

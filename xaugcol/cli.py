@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import shlex
 import sys
 from pathlib import Path
 
@@ -313,6 +314,11 @@ def _generate_pythia(args) -> None:
     unknown = [n for n in names if n not in known]
     if not names or unknown:
         raise UsageError(f"unknown process {', '.join(unknown) or repr(args.process)}; known: {', '.join(sorted(known))}")
+    from xaugcol.output_folder import refuse_non_empty
+    from xaugcol.sources.pythia import check_processes
+
+    refuse_non_empty(args.out, args.overwrite)  # before the settings check, which takes a moment per process
+    check_processes([known[n] for n in names], args.pthat_min, args.flat_pthat)  # nothing written if one fails
     with locked_output(args.out, args.overwrite) as out:
         fileset = run_pythia(out, [known[n] for n in names], args.events, args.seed, args.workers,
                              args.pthat_min, args.flat_pthat, progress=True)
@@ -328,22 +334,20 @@ def _output_options(parser, what: str) -> None:
 
 
 @contextlib.contextmanager
-def _claimed_output(args, earlier: tuple[str, ...]):
-    """The locked output folder of a process / explain run: reused by --resume; with --overwrite the ``earlier``
-    outputs of a previous run are removed first, so that none is read together with the new ones. An interrupted
-    run that finished no chunk has nothing to resume: a plain run starts again over it."""
-    from xaugcol.atomic import remove
+def _claimed_output(args, inputs: list[tuple[str, Path]]):
+    """The locked output folder of a process / explain run, after checking that none of ``inputs`` lies inside
+    it: reused by --resume and --overwrite. An interrupted run that finished no chunk has nothing to resume: a
+    plain run starts again over it. The run itself removes what it replaces, and only what it wrote."""
+    from xaugcol.paths import refuse_inputs_inside
     from xaugcol.processing.checkpoints import CHECKPOINTS, MANIFEST
 
+    refuse_inputs_inside(args.out, inputs)
     checkpoints = args.out / CHECKPOINTS
     interrupted = (checkpoints / MANIFEST).exists()
     if interrupted and any(checkpoints.rglob("*.npz")) and not (args.resume or args.overwrite):
         raise UsageError(f"{args.out} holds an interrupted run: continue it with --resume (same settings), or "
                          "start again with --overwrite")
     with locked_output(args.out, args.overwrite or args.resume or interrupted) as out:
-        if args.overwrite or (interrupted and not args.resume):
-            for name in (*earlier, CHECKPOINTS):
-                remove(out / name)
         yield out
 
 
@@ -359,7 +363,6 @@ def _process(args) -> None:
     from xaugcol.processing.jet_table import ProcessingConfig
     from xaugcol.processing.runner import FilesetError, load_fileset
     from xaugcol.runs import run_processing
-    from xaugcol.processing.table_io import JETS_DIR
 
     try:
         fileset = load_fileset(args.fileset)
@@ -368,10 +371,10 @@ def _process(args) -> None:
         check_executor(args.executor, args.scheduler)
     except (FilesetError, ValueError) as err:
         raise UsageError(str(err)) from None
-    with _claimed_output(args, (JETS_DIR,)) as out:
+    with _claimed_output(args, [("the fileset", args.fileset)]) as out:
         result = run_processing(fileset, out, args.executor, args.workers, args.chunksize, config,
                                 args.skip_bad_files, progress=True, scheduler=args.scheduler, resume=args.resume,
-                                timeouts=_timeouts(args))
+                                timeouts=_timeouts(args), overwrite=args.overwrite)
     for name, c in result.counts.items():
         skipped = {k.removeprefix("skipped_"): v for k, v in c.items() if k.startswith("skipped_") and v}
         extra = f", skipped {skipped}" if skipped else ""
@@ -410,6 +413,7 @@ def _train(args) -> None:
         raise UsageError(str(err)) from None
     if not study.data.is_dir():
         raise UsageError(f"no jet tables at {study.data}")
+    study.check()  # before the output folder is made: a training that cannot start leaves nothing behind
     with locked_output(study.out, args.overwrite):
         results = study.run(progress=True)
     for tagger, result in zip(study.taggers, results.values()):
@@ -443,7 +447,18 @@ def _explain(args) -> None:
     if args.methods is not None:
         rules += _method_entries(args.methods)
     try:
-        with _claimed_output(args, ()) as out:
+        from xaugcol.explain.ensemble import Ensemble
+        from xaugcol.processing.table_fileset import listed_tables
+
+        listed_tables(args.jets)  # a processing that is unfinished or being written: refused before --out is made
+        for tagger in args.taggers:
+            Ensemble.load(tagger)
+        inputs = [("the jet tables", args.jets), *[("the tagger", t) for t in args.taggers]]
+        with _claimed_output(args, inputs) as out:
+            if args.overwrite:
+                from xaugcol.processing.checkpoints import remove_checkpoints
+
+                remove_checkpoints(out)
             result = run_relevance(args.jets, args.taggers, out, rules, args.split, args.executor,
                                    args.workers, args.chunksize, args.skip_bad_files, progress=True,
                                    scheduler=args.scheduler, resume=args.resume, timeouts=_timeouts(args),
@@ -555,9 +570,12 @@ def _resumable(args) -> str:
 # torch nor coffea
 USAGE_ERRORS = ("xaugcol.output_folder:OutputExistsError", "xaugcol.output_folder:OutputLockedError",
                 "xaugcol.processing.checkpoints:CheckpointError", "xaugcol.processing.runner:FilesetError",
-                "xaugcol.paths:UnsafePathError", "xaugcol.jets.backend:BackendError")
+                "xaugcol.paths:UnsafePathError", "xaugcol.jets.backend:BackendError",
+                "xaugcol.sources.pythia_config:GeneratorError")
 DATA_ERRORS = ("xaugcol.processing.runner:BadFileError", "xaugcol.jets.constituents:MissingBranchError",
-               "xaugcol.models.errors:ModelFileError", "xaugcol.processing.chunk_guard:ChunkError")
+               "xaugcol.models.errors:ModelFileError", "xaugcol.processing.chunk_guard:ChunkError",
+               "xaugcol.processing.table_fileset:TableError", "xaugcol.training.data:TrainingDataError",
+               "xaugcol.paths:NotRegularFileError")
 OUTPUT_ERRORS = ("xaugcol.atomic:OutputError", "xaugcol.processing.executors:ClusterError")
 
 
@@ -569,10 +587,43 @@ def _is_one_of(err: BaseException, names: tuple[str, ...]) -> bool:
     return False
 
 
+EXIT_INTERRUPTED = 130  # as a shell reports a command ended by SIGINT
+
+
+def _interrupted(args, argv: list[str]) -> str:
+    """One line for Ctrl-C: what stopped, what is kept, and the command that continues."""
+    command = getattr(args, "command", None)
+    if command is None:
+        return "interrupted"
+    out = getattr(args, "out", None)
+    again = " ".join(shlex.quote(a) for a in ["xaugcol", *argv])
+    resume = " ".join(shlex.quote(a) for a in ["xaugcol", *(a for a in argv if a != "--overwrite")]) + \
+        ("" if "--resume" in argv else " --resume")
+    if command in ("process", "explain"):
+        from xaugcol.processing.checkpoints import CHECKPOINTS
+
+        done = len(list((out / CHECKPOINTS).rglob("*.npz"))) if out is not None else 0
+        if not done:
+            return f"interrupted: {command} finished no chunk; run it again: {again}"
+        return f"interrupted: {command} kept {done} finished chunk(s) checkpointed in {out}; continue with: {resume}"
+    if command in ("demo", "study"):
+        return f"interrupted: the stages the {command} completed are kept in {out}; continue with: {resume}"
+    if command == "train":
+        return (f"interrupted: the ensemble(s) in {out} are incomplete (no metrics.json) and will not be explained; "
+                f"train again with: {again if '--overwrite' in argv else again + ' --overwrite'}")
+    from xaugcol.output_folder import is_empty
+
+    if out is not None and not is_empty(out) and "--overwrite" not in argv:
+        again += " --overwrite"
+    return f"interrupted: {command} stopped; what it wrote is whole (every file appears complete or not at all); " \
+           f"run it again: {again}"
+
+
 def main(argv: list[str] | None = None) -> int:
     from xaugcol.console import set_verbosity
 
     args = None
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
         set_verbosity(1 - args.quiet + args.verbose)
@@ -590,6 +641,9 @@ def main(argv: list[str] | None = None) -> int:
             _report_command(args)
         else:
             {"toy": _generate_toy, "pythia": _generate_pythia}[args.source](args)
+    except KeyboardInterrupt:
+        print(f"xaugcol: {_interrupted(args, argv)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as err:  # noqa: BLE001 - sorted below; anything else is a bug and keeps its traceback
         if isinstance(err, UsageError) or _is_one_of(err, USAGE_ERRORS):
             print(f"xaugcol: error: {err}", file=sys.stderr)

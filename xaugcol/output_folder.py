@@ -7,6 +7,7 @@
   lock their own. A second run finds the folder locked and stops at once with a message naming the holder.
 * ``locked_output``: the folder checked (empty, or ``overwrite``), locked, checked again, created: a refused run
   leaves nothing behind, not even the lock file.
+* ``lock_holder``: who is writing a folder now, for readers that must not read a half-written output.
 """
 
 from __future__ import annotations
@@ -75,6 +76,30 @@ def output_lock(folder: str | os.PathLike):
             del _held[key]
     finally:
         os.close(fd)  # releases the lock
+
+
+def lock_holder(folder: str | os.PathLike) -> str | None:
+    """The run writing ``folder`` now (as its lock file describes it), or None when nobody holds its lock."""
+    folder = Path(folder)
+    if str(folder.resolve()) in _held:
+        return f"this process, pid {os.getpid()}"
+    path = folder / LOCK_NAME
+    if not path.is_file():
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.pread(fd, 1000, 0).decode(errors="replace").strip() or "holder unknown"
+        except OSError:  # a filesystem without locks: nobody can be seen writing
+            return None
+        return None
+    finally:
+        os.close(fd)  # releases the shared lock taken to look
 
 
 def is_empty(folder: Path) -> bool:

@@ -1,11 +1,16 @@
 """Names that become file names, paths that must stay under an output folder, and inputs that must be files.
 
 * ``safe_component``: a user's name (a fileset's dataset, often a CMS DAS path with '/') mapped onto one file-name
-  component: plain names are kept, anything else is cleaned and given a hash of the original, so two names never
-  share a folder. The original stays in the data (the ``dataset`` column, reports).
+  component, injectively: plain names are kept, anything else is cleaned and given a hash of the original. A
+  plain name that itself ends like a hash (``-`` and 10 hex digits) is hashed too, so no kept name can equal a
+  cleaned one and two names never share a folder or a histogram key. The original stays in the data (the
+  ``dataset`` column, reports).
 * ``plain_name``: our own names (processes, taggers, members) must already be plain file names; others are refused.
 * ``under``: an output path built from parts, refused when it would resolve outside its root (``..``, an absolute
-  part, a symbolic link planted in the output).
+  part) or pass through a symbolic link below the root (a link planted in the output, wherever it points: a
+  command never writes or deletes through one).
+* ``refuse_inputs_inside``: a command's inputs may not lie inside its output folder: an ``--overwrite``, a cleanup
+  of stale outputs or a stage run again could otherwise remove them.
 * ``read_text``: a configuration or fileset read only from a regular file: a FIFO or a device would block forever.
 """
 
@@ -19,6 +24,7 @@ from pathlib import Path
 
 PLAIN = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,99}$")
 NOT_SAFE = re.compile(r"[^A-Za-z0-9._+-]")
+HASH_SUFFIX = re.compile(r"-[0-9a-f]{10}$")  # what ``safe_component`` appends to the names it cleans
 
 
 class UnsafePathError(ValueError):
@@ -30,12 +36,14 @@ class NotRegularFileError(OSError):
 
 
 def safe_component(name) -> str:
-    """``name`` as one file-name component: itself when plain, else cleaned plus a hash of the original."""
+    """``name`` as one file-name component: itself when plain (and not ending like a hash), else cleaned plus a
+    hash of the original (its UTF-8 bytes: any text, accents included)."""
     text = str(name)
-    if PLAIN.match(text):
+    if PLAIN.match(text) and not HASH_SUFFIX.search(text):
         return text
     cleaned = NOT_SAFE.sub("_", text).lstrip(".")[:60] or "_"
-    return f"{cleaned}-{hashlib.sha1(text.encode()).hexdigest()[:10]}"
+    digest = hashlib.sha1(text.encode("utf-8", "surrogateescape")).hexdigest()[:10]
+    return f"{cleaned}-{digest}"
 
 
 def plain_name(name, what: str) -> str:
@@ -48,13 +56,43 @@ def plain_name(name, what: str) -> str:
 
 
 def under(root: str | os.PathLike, *parts) -> Path:
-    """``root / parts``, checked to resolve inside ``root`` (symbolic links followed)."""
+    """``root / parts``, checked to resolve inside ``root`` and to pass through no symbolic link below it (the
+    root itself may be one: the user named it)."""
     base = Path(root).resolve()
     path = base.joinpath(*[str(p) for p in parts])
+    link = _first_link(base, path)
     resolved = path.resolve()
     if resolved != base and not resolved.is_relative_to(base):
-        raise UnsafePathError(f"{path} would lie outside the output folder {base}")
+        through = f" (through the symbolic link {link})" if link else ""
+        raise UnsafePathError(f"{path} would lie outside the output folder {base}{through}")
+    if link is not None:
+        raise UnsafePathError(f"{link} is a symbolic link inside the output folder {base}: xaugcol writes and "
+                              "deletes only real files and folders there; remove the link or choose another "
+                              "output folder")
     return path
+
+
+def _first_link(base: Path, path: Path) -> Path | None:
+    """The first component of ``path`` below ``base`` that is a symbolic link."""
+    step = base
+    for part in path.relative_to(base).parts:
+        step = step / part
+        if step.is_symlink():
+            return step
+    return None
+
+
+def refuse_inputs_inside(out: str | os.PathLike, inputs) -> None:
+    """UnsafePathError when any of ``inputs`` ((what, path) pairs; remote URLs are skipped) lies inside the output
+    folder ``out`` (links followed: where the data really is counts), before anything is written there."""
+    base = Path(out).resolve()
+    for what, path in inputs:
+        if path is None or "://" in str(path):
+            continue
+        real = Path(path).resolve()
+        if real == base or real.is_relative_to(base):
+            raise UnsafePathError(f"{what} {path} lies inside the output folder {out}: a run could replace or remove "
+                                  "it there; write to another folder, or move the input out of it")
 
 
 def check_regular(path: str | os.PathLike, what: str = "input") -> None:

@@ -24,11 +24,12 @@ from xaugcol.processors.xaug_processor import XAUGProcessor
 def run_processing(fileset: dict, out_dir: str | Path, executor: str = "iterative", workers: int = 1,
                    chunksize: int = DEFAULT_CHUNKSIZE, config: ProcessingConfig = ProcessingConfig(),
                    skip_bad_files: bool = False, progress: bool = False, scheduler: str | None = None,
-                   resume: bool = False, client=None, timeouts: Timeouts = Timeouts()) -> RunResult:
+                   resume: bool = False, client=None, timeouts: Timeouts = Timeouts(),
+                   overwrite: bool = False) -> RunResult:
     """The XAUG processor over ``fileset`` (NanoAOD-style ROOT files) into jet tables, histograms and a report in
     ``out_dir`` (``xaugcol.processing.run.process_fileset``)."""
     execution = Execution(executor, workers, chunksize, scheduler, skip_bad_files, progress, timeouts, client)
-    return process_fileset(XAUGProcessor, fileset, out_dir, config, execution, resume)
+    return process_fileset(XAUGProcessor, fileset, out_dir, config, execution, resume, overwrite)
 
 
 def run_relevance(jets: str | Path, taggers, out_dir: str | Path, rules=DEFAULT_RULES, split: str = "test",

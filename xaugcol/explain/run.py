@@ -23,6 +23,7 @@ from xaugcol.atomic import write_json
 from xaugcol.explain import activations, faithfulness, occlusion
 from xaugcol.explain.ensemble import Ensemble
 from xaugcol.output_folder import output_lock
+from xaugcol.paths import refuse_inputs_inside
 from xaugcol.models.folder import folder_digest
 from xaugcol.explain.histograms import CLASSES, WITH_DATA, pair_histograms, pair_key
 from xaugcol.explain.agreement import bias_like
@@ -32,7 +33,7 @@ from xaugcol.explain.relevance import SPLIT_CHOICES, empty_counts
 from xaugcol.explain.relevance_file import RELEVANCE_ROOT, write_relevance_root
 from xaugcol.explain.sanity import DEFAULT_JETS_PER_CLASS, ensemble_sanity
 from xaugcol.explain.summary import mean_normalised_relevance, mean_score_shares, ranking, top_pair
-from xaugcol.processing.checkpoints import close_checkpoints, open_checkpoints
+from xaugcol.processing.checkpoints import open_checkpoints, remove_checkpoints
 from xaugcol.processing.chunk_guard import skipped_chunks
 from xaugcol.processing.jet_table import ProcessingConfig
 from xaugcol.processing.runner import Execution, run_coffea, versions
@@ -95,9 +96,12 @@ def explain_tables(processor_class, jets: str | Path, taggers, out_dir: str | Pa
     if split not in SPLIT_CHOICES:
         raise ValueError(f"unknown split {split!r}; choose from {', '.join(SPLIT_CHOICES)}")
     e = execution
+    refuse_inputs_inside(out_dir, [("the jet tables", processed_folder(jets)),
+                                   *[(f"the tagger {t.name}", f) for t in ensembles for _, f in t.members]])
     fileset, identities, skipped, processing, shapes, labels = table_fileset(jets, e.skip_bad_files)
     classes = WITH_DATA if any(label < 0 for label in labels) else CLASSES
     for ensemble in ensembles:
+        _check_columns(ensemble, shapes, processed_folder(jets))
         _check_shapes(ensemble, processing)
         ensemble.load_members()  # unreadable or unsafe weights fail here, naming the file, before any chunk runs
 
@@ -158,7 +162,7 @@ def explain_tables(processor_class, jets: str | Path, taggers, out_dir: str | Pa
             "outputs": {"histograms": RELEVANCE_ROOT},
             "versions": versions(),
         })
-        close_checkpoints(folder)
+        remove_checkpoints(out_dir)
     result.skipped_files = skipped
     return result
 
@@ -219,6 +223,19 @@ def _summed(per_dataset: dict) -> dict:
 def _ratio(counts: dict, rule: str) -> float | None:
     output = sum(c[f"abs_output_{rule}"] for c in counts.values())
     return sum(c[f"abs_absorbed_{rule}"] for c in counts.values()) / output if output > 0 else None
+
+
+def _check_columns(ensemble: Ensemble, present: dict, folder: Path) -> None:
+    """Every column the tagger reads must be in the jet tables (``present``: their columns): a tagger trained on
+    tables processed with other settings (EFP columns, another XAUG list) does not fit these."""
+    for kind in ensemble.spec.kinds:
+        missing = [c for c in (*kind.columns(), *kind.extra_columns()) if c not in present]
+        if missing:
+            shown = ", ".join(repr(c) for c in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5
+                                                              else "")
+            raise ValueError(f"tagger {ensemble.name} reads column(s) {shown} ({kind.name} inputs), which the jet "
+                             f"tables of {folder} do not have: it was trained on tables processed with other "
+                             "settings; explain it on tables processed as its training data were")
 
 
 def _check_shapes(ensemble: Ensemble, processing: ProcessingConfig) -> None:

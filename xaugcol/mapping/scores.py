@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from xaugcol.processing.table_io import JETS_DIR
 from xaugcol.training.data import JetTables, model_inputs
 
 IDENTITY = ("dataset", "run", "luminosityBlock", "event", "fatjet_index")
@@ -53,7 +54,7 @@ def split_jets(tables: JetTables, split: str, columns: list[str], members=(), ba
         for block in tables.blocks(split, wanted):
             for c in wanted:
                 parts[c].append(block[c])
-            dataset = str(Path(block["__file__"]).parent.relative_to(tables.folder))
+            dataset = str(Path(block["__file__"]).parent.relative_to(tables.folder / JETS_DIR))
             parts["dataset"].append(np.full(len(block["label"]), dataset))
             for k, (_, model, scalers) in enumerate(members):
                 inputs = model_inputs(block, tables.spec, scalers)

@@ -29,6 +29,7 @@ from xaugcol.paths import check_regular, read_text
 
 CONFIG, WEIGHTS, SCALER, METRICS, ONNX = "config.yaml", "model.pt", "scaler.json", "metrics.json", "model.onnx"
 TEST_PREDICTIONS = "test_predictions.npz"  # score, label, weight, pt of every test jet, in the tables' order
+MEMBER_FILES = (CONFIG, WEIGHTS, SCALER, METRICS, ONNX, TEST_PREDICTIONS)  # everything training writes in a member
 
 
 def save_model(folder: str | Path, model: torch.nn.Module, config: ModelConfig, scalers: InputScalers,
@@ -121,30 +122,87 @@ def load_scalers(folder: Path, config: ModelConfig) -> InputScalers:
 
 
 def folder_digest(folder: str | Path) -> dict[str, str]:
-    """{file name: SHA-256} of every file in a tagger folder (temporaries of an interrupted write aside)."""
+    """{file name: SHA-256} of every member file of a tagger folder (``MEMBER_FILES``: what loading and explaining
+    it read). Anything else there (a sub-folder, notes, a notebook's checkpoints) changes no result and is left out;
+    a member file that is not a regular file (a FIFO, a folder) is refused, naming it."""
     folder = Path(folder)
     digests = {}
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith("."):
-            continue
-        check_regular(path, "a file of a tagger folder")
-        digests[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    for name in MEMBER_FILES:
+        path = folder / name
+        if path.exists() or path.is_symlink():
+            check_regular(path, "a file of a tagger folder")
+            digests[name] = hashlib.sha256(path.read_bytes()).hexdigest()
     return digests
 
 
+def is_member_folder(path: str | Path) -> bool:
+    """Whether ``path`` is a tagger member folder as training writes it: a real folder (not a link) holding its
+    ``config.yaml`` and nothing but member files, each a regular file. Only such folders are replaced."""
+    path = Path(path)
+    if path.is_symlink() or not path.is_dir():
+        return False
+    entries = list(path.iterdir())
+    return (path / CONFIG) in entries and all(
+        e.name in MEMBER_FILES and not e.is_symlink() and e.is_file() for e in entries)
+
+
 def load_state_dict(path: Path) -> dict:
+    """A state_dict saved by ``torch.save`` (its zip format), loaded with ``weights_only=True``. A file of another
+    format, or one holding more than tensors, is a ``ModelFileError`` that says what the file is."""
     try:
         check_regular(path, "a tagger's weights")
+        kind = _not_a_torch_file(path)
+    except OSError as err:
+        raise ModelFileError(f"{path}: cannot read it: {err}") from None
+    if kind:
+        raise ModelFileError(f"{path}: not a torch state_dict (torch.save writes a zip archive with a data.pkl): "
+                             f"{kind}")
+    try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ModelFileError(f"{path}: refused: the file holds more than tensors (weights_only load failed: "
-                             f"{first}). Only state_dicts saved by xaugcol are loaded.") from None
-    except (OSError, RuntimeError) as err:
-        raise ModelFileError(f"{path}: cannot read it as a torch state_dict: {err}") from None
+        raise ModelFileError(f"{path}: refused: it holds objects other than tensors{_unsupported(err)}; only "
+                             "state_dicts (parameter names mapped to tensors) are loaded, never code") from None
+    except Exception as err:  # torch reports a damaged archive in many ways (RuntimeError, KeyError, EOFError...)
+        raise ModelFileError(f"{path}: cannot read it as a torch state_dict ({type(err).__name__})") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ModelFileError(f"{path}: not a state_dict (a mapping of parameter names to tensors)")
     return state
+
+
+def _not_a_torch_file(path: Path) -> str:
+    """'' for a zip archive holding a ``<name>/data.pkl`` (torch.save's format), else what the file looks like."""
+    import zipfile
+
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+        if any(n.count("/") == 1 and n.endswith("/data.pkl") for n in names):
+            return ""
+        return "a zip archive without data.pkl (e.g. numpy's .npz)" if any(n.endswith(".npy") for n in names) \
+            else "a zip archive without data.pkl"
+    if not head:
+        return "an empty file"
+    if head[:1] == b"\x80":
+        return "a plain pickle (torch's old format or another program's): not loaded, it could run code"
+    if head.startswith(b"\x89HDF"):
+        return "an HDF5 file (e.g. a Keras model)"
+    if head[:1] == b"\x08":
+        return "probably an ONNX model (model.onnx is the exported copy; model.pt holds the weights)"
+    try:
+        head.decode("ascii")
+        return "a text file"
+    except UnicodeDecodeError:
+        return "a file of unknown format"
+
+
+def _unsupported(err: pickle.UnpicklingError) -> str:
+    """The class or function torch's safe loader refused, from its message (without its advice to load unsafely)."""
+    import re
+
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
+    return f" ({found.group(1)})" if found else ""
 
 
 # Which torch exporter writes model.onnx. "torchscript" (the default) is deprecated by torch but takes 0.1-0.2 s per

@@ -9,15 +9,15 @@ Format: one ``.npz`` per chunk, numpy only, no pickle: the accumulator's structu
 ``SimpleCheckpointer``, which unpickles). Files are written under a temporary name and renamed.
 
 Layout: ``<out>/checkpoints/manifest.json`` records what the chunk outputs depend on (configuration, chunk size,
-files); ``<out>/checkpoints/<dataset>/<chunk>.npz``. A resumed run must have the same manifest. The folder is
-removed once the run's outputs are written.
+files); ``<out>/checkpoints/<dataset>/<chunk>.npz``. A resumed run must have the same manifest. These files are
+removed once the run's outputs are written (``remove_checkpoints``: only files named so).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
-import shutil
 import warnings
 from pathlib import Path
 
@@ -30,7 +30,7 @@ from hist import serialization
 from xaugcol.atomic import atomic_path, make_dirs, remove, write_json
 from xaugcol.paths import safe_component, under
 from xaugcol.processing.chunk_guard import raise_fault
-from xaugcol.processing.table_io import chunk_key
+from xaugcol.processing.table_io import CHUNK_KEY, chunk_key
 
 CHECKPOINTS = "checkpoints"
 MANIFEST = "manifest.json"
@@ -178,6 +178,24 @@ def differences(old, new, where: str = "") -> list[str]:
     return [] if old == new else [where or "value"]
 
 
-def close_checkpoints(folder: str | Path) -> None:
-    """Remove the checkpoints once the run's outputs are written."""
-    shutil.rmtree(folder, ignore_errors=True)
+def remove_checkpoints(out_dir: str | Path) -> None:
+    """Remove the checkpoints of ``out_dir``: what a run writes there (the manifest, one ``<dataset>/<chunk>.npz``
+    per chunk, temporaries of an interrupted write), never through a link; anything else stays, with the folders
+    that hold it."""
+    folder = under(out_dir, CHECKPOINTS)
+    if not folder.is_dir():
+        return
+    remove(folder / MANIFEST)
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()):
+        for path in sub.iterdir():
+            name = path.name.split(".tmp-")[0].lstrip(".") if ".tmp-" in path.name else path.name
+            if name.endswith(".npz") and CHUNK_KEY.match(name[:-4]) and not path.is_dir():
+                remove(path)
+        _remove_if_empty(sub)
+    _remove_if_empty(folder)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # not empty: something that is not ours stays
+        folder.rmdir()
+

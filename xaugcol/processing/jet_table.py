@@ -5,6 +5,9 @@ Library code, free of coffea specifics: the processor calls ``build_jet_table`` 
 Skipped jets are counted by reason, never silently lost:
 * ``no_constituents``: a jet of a PF layout with no linked candidate;
 * ``nonfinite_input``: NaN or inf in a constituent's pt / eta / phi / mass (or a stored branch in the stored layout);
+* ``unphysical_input``: a constituent with negative pt (or, in the stored layout, a jet with negative pt): its
+  four-vector would be wrong (one such constituent turned a 60 GeV jet mass into 294 GeV). A slightly negative
+  candidate mass is not: CMS stores masses with reduced precision (down to -0.002 GeV in PFNano);
 * ``below_min_pt``: recomputed pt under ``min_pt``.
 Jets with a single constituent are kept with documented values (see ``xaugcol.jets.substructure``) and
 ``few_constituents`` = True.
@@ -33,7 +36,7 @@ XAUG = ("msd", "tau1", "tau2", "tau3", "tau4", "tau21", "tau32", "n2", "d2", "sj
 KINEMATICS = ("pt", "eta", "phi", "mass", "n_constituents")
 IDENTITY = ("dataset", "label", "weight", "run", "luminosityBlock", "event", "fatjet_index")
 FLAGS = ("in_msd_window", "few_constituents", "sd_two_prong", "has_particles")
-SKIP_REASONS = ("no_constituents", "nonfinite_input", "below_min_pt")
+SKIP_REASONS = ("no_constituents", "nonfinite_input", "unphysical_input", "below_min_pt")
 # generator truth carried into the table when the file has it (our toy and Pythia sources)
 # (CMS's heavy-flavour truth, nBHadrons / nCHadrons / hadronFlavour, in CMS simulation and our Pythia files alike)
 TRUTH = {"genBosonIdx": "gen_boson_idx", "genBosonDR": "gen_boson_dr", "genBosonContained": "gen_boson_contained",
@@ -154,6 +157,7 @@ def build_jet_table(events, dataset: str, label: int, config: ProcessingConfig =
         finite = np.all([np.isfinite(cols[k]) for k in ("pt", "eta", "phi", "mass", "msd", "tau1", "tau2", "n2")],
                         axis=0)
         _skip(keep, ~finite, "nonfinite_input", counts)
+        _skip(keep, cols["pt"] < 0, "unphysical_input", counts)
         cols["few_constituents"] = np.zeros(n_total, dtype=bool)
         cols["has_particles"] = np.zeros(n_total, dtype=bool)
         cols["particles"] = np.zeros((n_total, npart, N_FEATURES), dtype=np.float32)
@@ -173,6 +177,7 @@ def build_jet_table(events, dataset: str, label: int, config: ProcessingConfig =
         for name in ("pt", "eta", "phi", "mass"):
             finite &= ak.to_numpy(ak.all(np.isfinite(parts[name]), axis=1))
         _skip(keep, ~finite, "nonfinite_input", counts)
+        _skip(keep, ak.to_numpy(ak.any(parts.pt < 0, axis=1)), "unphysical_input", counts)
         # compute on the good jets only: no NaN enters fastjet, empty jets give no 0 / 0
         good = keep.copy()
         parts = parts[good]

@@ -12,7 +12,8 @@ first one stops the run with a message that names it; with ``skip_bad_files`` th
 is any chunk whose processing fails (``chunk_guard``).
 
 Every chunk's output is checkpointed while the run goes (``checkpoints``): an interrupted run continues with
-``resume`` and counts no chunk twice.
+``resume`` and counts no chunk twice. ``overwrite`` replaces an earlier run's outputs; like the cleanup at the end
+of a run it removes only what a processing run provably wrote there (``outputs``).
 """
 
 from __future__ import annotations
@@ -26,16 +27,15 @@ import uproot
 from xaugcol.atomic import atomic_path, write_json
 from xaugcol.jets import backend
 from xaugcol.output_folder import output_lock
-from xaugcol.paths import safe_component
-from xaugcol.processing.checkpoints import CHECKPOINTS, MANIFEST, CheckpointError, close_checkpoints, open_checkpoints
+from xaugcol.paths import refuse_inputs_inside, safe_component
+from xaugcol.processing.checkpoints import CHECKPOINTS, MANIFEST, CheckpointError, open_checkpoints, remove_checkpoints
 from xaugcol.processing.chunk_guard import skipped_chunks
 from xaugcol.processing.histograms import empty_histograms
 from xaugcol.processing.jet_table import SKIP_REASONS, ProcessingConfig
+from xaugcol.processing.outputs import (HISTOGRAMS, REPORT, OwnedTables, earlier_records, present_tables,
+                                        reconcile_tables, remove_earlier_outputs)
 from xaugcol.processing.runner import Execution, dataset_label, run_coffea, screen_fileset, versions
-from xaugcol.processing.table_io import JETS_DIR, reconcile_tables
-
-REPORT = "report.json"
-HISTOGRAMS = "histograms.root"
+from xaugcol.processing.table_io import JETS_DIR
 
 
 @dataclass
@@ -49,25 +49,32 @@ class RunResult:
 
 
 def process_fileset(processor_class, fileset: dict, out_dir: str | Path, config: ProcessingConfig = ProcessingConfig(),
-                    execution: Execution = Execution(), resume: bool = False) -> RunResult:
+                    execution: Execution = Execution(), resume: bool = False, overwrite: bool = False) -> RunResult:
     """Process ``fileset`` into ``out_dir`` (locked while the run writes) with ``processor_class(jets folder,
     labels, config)`` (the XAUG processor, handed in by ``xaugcol.runs``). ``resume``: continue a run that was
     interrupted (same settings and input files): chunks it finished are loaded from its checkpoints, the rest
-    are processed. The jet tables left at the end are exactly the ones this run's report lists."""
+    are processed. ``overwrite``: replace an earlier run's outputs. Input files inside ``out_dir`` are refused
+    before anything is touched. At the end the jet tables of processing runs in ``out_dir`` are exactly the ones
+    this run's report lists."""
     out_dir = Path(out_dir).resolve()  # chunks run in other processes, perhaps in another working directory
     e = execution
+    refuse_inputs_inside(out_dir, [(f"input file of dataset {name!r}", f) for name, entry in fileset.items()
+                                   for f in entry["files"]])
     with output_lock(out_dir):
+        earlier = earlier_records(out_dir)  # read before this run's manifest replaces an interrupted run's
+        if overwrite:
+            remove_earlier_outputs(out_dir, earlier)
         good, skipped, identities = screen_fileset(fileset, e.skip_bad_files, e.timeouts.remote)
         labels = {name: dataset_label(entry) for name, entry in fileset.items()}
         # the substructure backend is a setting: a resume does not mix tables of the extension and the fallback
         manifest = {"run": "processing", "config": config.as_dict(), "chunksize": e.chunksize, "labels": labels,
                     "files": identities, "substructure": backend.active()}
-        _refuse_earlier_tables(out_dir)
+        _refuse_earlier_tables(out_dir, overwrite)
         with e.session() as e:
             folder, resumed = open_checkpoints(out_dir, manifest, resume)
             output = run_coffea(good, processor_class(str(out_dir / JETS_DIR), labels, config), e, folder)
         tables = dict(sorted(output.get("tables", {}).items()))
-        stale = reconcile_tables(out_dir / JETS_DIR, tables)
+        stale, unlisted = reconcile_tables(out_dir, tables, OwnedTables([*earlier, manifest]))
 
         hists = output.get("histograms") or empty_histograms()
         zero = {"jets_seen": 0, "jets_kept": 0, **{f"skipped_{r}": 0 for r in SKIP_REASONS}, "chunks": 0,
@@ -87,24 +94,25 @@ def process_fileset(processor_class, fileset: dict, out_dir: str | Path, config:
             "unavailable_columns": unavailable,
             "tables": tables,
             "removed_stale_tables": stale,
+            "unlisted_tables": unlisted,
             "outputs": {"jets": JETS_DIR, "histograms": HISTOGRAMS},
             "versions": versions(),
             "substructure_backends": sorted(output.get("substructure", set())),
         }
         write_json(out_dir / REPORT, report)
-        close_checkpoints(folder)
+        remove_checkpoints(out_dir)
     return RunResult(hists, counts, unavailable, skipped, report, bad_chunks)
 
 
-def _refuse_earlier_tables(out_dir: Path) -> None:
-    """Jet tables of another run in ``out_dir`` would be read together with this run's: refuse them, unless an
-    interrupted run left them (its checkpoint manifest is there): those are reused when the resume proves the
-    same settings and inputs, replaced, or removed as stale at the end."""
-    jets = out_dir / JETS_DIR
-    if (out_dir / CHECKPOINTS / MANIFEST).exists() or not any(jets.rglob("*.parquet")):
+def _refuse_earlier_tables(out_dir: Path, overwrite: bool) -> None:
+    """Jet tables of another run in ``out_dir`` (a finished run's, or tables no record explains) are refused
+    unless ``overwrite`` (which removed the earlier run's own), or an interrupted run left them (its checkpoint
+    manifest is there): those are reused when the resume proves the same settings and inputs, replaced, or
+    removed as stale at the end."""
+    if overwrite or (out_dir / CHECKPOINTS / MANIFEST).exists() or not present_tables(out_dir):
         return
     what = "a finished run" if (out_dir / REPORT).exists() else "an earlier run"
-    raise CheckpointError(f"{jets} holds the jet tables of {what}; write to a new folder or start again with "
+    raise CheckpointError(f"{out_dir / JETS_DIR} holds the jet tables of {what}; write to a new folder or start again with "
                           "--overwrite")
 
 
@@ -113,9 +121,14 @@ def write_histograms(path: Path, hists: dict) -> None:
     as its safe file-name component: a '/' would open a ROOT sub-folder)."""
     with atomic_path(path) as tmp:
         with uproot.recreate(tmp) as f:
+            written = set()
             for name, h in hists.items():
                 for dataset in h.axes["dataset"]:
                     for label in (0, 1, -1):
                         part = h[{"dataset": dataset, "label": hist.loc(label)}]
                         if label >= 0 or part.sum().value > 0:  # label -1 (no truth) only where there is data
-                            f[f"{name}/{safe_component(dataset)}_label{label}"] = part
+                            key = f"{name}/{safe_component(dataset)}_label{label}"
+                            if key in written:  # a second write would shadow the first (a ROOT cycle)
+                                raise RuntimeError(f"histogram key {key!r} written twice")
+                            written.add(key)
+                            f[key] = part

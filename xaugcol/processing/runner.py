@@ -21,8 +21,9 @@ import numpy as np
 import uproot
 
 from xaugcol.atomic import OutputError
+from xaugcol.processing import coffea_compat  # noqa: F401 - non-ASCII names in coffea's hashes
 from xaugcol.jets.constituents import MissingBranchError
-from xaugcol.paths import NotRegularFileError, UnsafePathError, check_regular, read_text
+from xaugcol.paths import NotRegularFileError, UnsafePathError, check_regular, read_text, safe_component
 from xaugcol.processing.checkpoints import ChunkCheckpointer
 from xaugcol.processing.chunk_guard import ChunkError, ChunkGuard
 from xaugcol.processing.executors import (DEFAULT_CHUNKSIZE, ClusterError, Timeouts, check_executor, coffea_executor,
@@ -140,6 +141,7 @@ def load_fileset(path: str | Path) -> dict:
         if expected:
             fileset[name]["preprocessed"] = expected
     _refuse_duplicates(fileset, f"fileset {path}: ")
+    _refuse_shared_folders(fileset, f"fileset {path}: ")
     return fileset
 
 
@@ -246,6 +248,7 @@ def screen_fileset(fileset: dict, skip_bad_files: bool, timeout: float = Timeout
     """Check every file (``check_file``) before processing. Returns (the fileset of readable, non-empty files,
     with local paths made absolute; skipped files with the reason; the identity of every readable file). The
     first bad file raises unless ``skip_bad_files``; two paths to one ROOT file (same UUID) always raise."""
+    _refuse_shared_folders(fileset)
     good, skipped, identities, owners = {}, [], {}, {}
     for name, entry in fileset.items():
         files = {}
@@ -269,6 +272,18 @@ def screen_fileset(fileset: dict, skip_bad_files: bool, timeout: float = Timeout
         if nonempty:
             good[name] = {"files": nonempty, "metadata": entry["metadata"]}
     return good, skipped, identities
+
+
+def _refuse_shared_folders(fileset: dict, where: str = "") -> None:
+    """FilesetError when two dataset names map to one output folder: ``safe_component`` is injective, but a
+    case-insensitive filesystem (macOS, Windows) would still merge ``ZZ`` and ``zz``."""
+    seen: dict[str, str] = {}
+    for name in fileset:
+        folder = safe_component(name)
+        first = seen.setdefault(folder.casefold(), name)
+        if first != name:
+            raise FilesetError(f"{where}datasets {first!r} and {name!r} would share the output folder {folder!r} (names "
+                               "that differ only in case): rename one")
 
 
 def _check_preprocessed(path: str, identity: dict, preprocessed: dict) -> None:
@@ -302,8 +317,10 @@ def run_coffea(fileset: dict, processor_instance, execution: Execution = Executi
     options = {"xrootdtimeout": e.timeouts.remote} if format == "root" else {}
     with coffea_executor(e.executor, e.workers, e.scheduler, e.progress, e.client, e.timeouts) as ex, \
             _coffea_tracebacks():
+        # a cache of this run's own: coffea's default one lives as long as the process and would hand a later
+        # run the entry count and UUID of a file since rewritten (the screening above read the file as it is now)
         runner = processor.Runner(executor=ex, schema=schema, chunksize=e.chunksize, format=format,
-                                  checkpointer=ChunkCheckpointer(checkpoints), **options)
+                                  checkpointer=ChunkCheckpointer(checkpoints), metadata_cache={}, **options)
         return runner(fileset, processor_instance=guarded, treename="Events") or {}
 
 

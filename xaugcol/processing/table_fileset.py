@@ -1,10 +1,13 @@
-"""The jet tables of a processing run as a coffea fileset (parquet), so a later run (the relevance processor) reads
-them with coffea's Runner instead of the raw events: nothing is recomputed.
+"""The jet tables of a processing run, as its report lists them: for training (``listed_tables``) and as a coffea
+fileset (parquet, ``table_fileset``), so a later run (the relevance processor) reads them with coffea's Runner
+instead of the raw events: nothing is recomputed.
 
-The tables are the ones the run's ``report.json`` lists, each checked against it (present, a regular file, the
-row count it wrote); the tables of one dataset form one fileset entry, whose metadata carries the dataset names
-the tables' ``dataset_index`` points into. Each table's identity (rows, size, modification time) goes into a
-resumed run's manifest, so a resume proves it reads the same tables.
+Every reader takes exactly the tables the run's ``report.json`` lists, each checked against it (present, a
+regular file, the row count it wrote): a stray copy or a table of an unfinished run is never read. A folder whose
+processing did not finish (an interrupted run's checkpoints are there) or is being written now (its lock is held)
+is refused, naming it. In the fileset the tables of one dataset form one entry, whose metadata carries the
+dataset names the tables' ``dataset_index`` points into. Each table's identity (rows, size, modification time)
+goes into a resumed run's manifest, so a resume proves it reads the same tables.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ import json
 import os
 from pathlib import Path
 
+from xaugcol.output_folder import lock_holder
 from xaugcol.paths import NotRegularFileError, check_regular, under
+from xaugcol.processing.checkpoints import CHECKPOINTS, MANIFEST
 from xaugcol.processing.jet_table import ProcessingConfig
 from xaugcol.processing.table_io import JETS_DIR, field_shape, table_datasets
 
@@ -21,7 +26,8 @@ REPORT = "report.json"
 
 
 class TableError(RuntimeError):
-    """A jet table listed by its processing report cannot be read as it was written; names the file."""
+    """Jet tables that cannot be read as their processing wrote them (a listed table missing, altered or
+    unreadable; a processing that did not finish or is being written); names the file or folder."""
 
 
 def processed_folder(path: str | Path) -> Path:
@@ -30,9 +36,53 @@ def processed_folder(path: str | Path) -> Path:
     if path.name == JETS_DIR and (path.parent / REPORT).is_file():
         return path.parent
     if not (path / REPORT).is_file():
-        raise FileNotFoundError(f"{path}: not a processing output (no {REPORT}): run 'xaugcol process' first and "
+        raise TableError(f"{path}: not a processing output (no {REPORT}): run 'xaugcol process' first and "
                                 f"give its output folder")
     return path
+
+
+def refuse_unfinished(folder: Path) -> None:
+    """TableError when the processing into ``folder`` is being written now, or was interrupted."""
+    holder = lock_holder(folder)
+    if holder is not None:
+        raise TableError(f"{folder} is being written by an xaugcol run ({holder}): wait for it to finish")
+    if (folder / CHECKPOINTS / MANIFEST).exists():
+        raise TableError(f"{folder}: its processing did not finish (an interrupted run left {CHECKPOINTS}/): "
+                         "continue it with 'xaugcol process ... --resume' (or run it again) first")
+
+
+def listed_tables(path: str | Path) -> tuple[Path, dict, list[tuple[str, Path, int]]]:
+    """(the processing output folder at ``path`` (or its ``jets/``), its report, [(name, path, rows)] of the
+    tables the report lists): the processing checked finished and not being written. The tables themselves are
+    checked by ``check_table`` where they are read."""
+    folder = processed_folder(path).resolve()
+    refuse_unfinished(folder)
+    report = read_report(folder)
+    tables = report["tables"]
+    if not isinstance(tables, dict) or not all(isinstance(n, str) and isinstance(r, int) and not isinstance(r, bool)
+                                               for n, r in tables.items()):
+        raise TableError(f"{folder / REPORT}: 'tables' must map table names to row counts")
+    return folder, report, [(name, under(folder, JETS_DIR, name), rows) for name, rows in sorted(tables.items())]
+
+
+def check_table(table: Path, rows: int, report: Path):
+    """The parquet metadata of a listed ``table``, checked to be a regular file with the ``rows`` its processing
+    ``report`` lists; TableError naming it otherwise."""
+    import pyarrow.parquet as pq
+
+    try:
+        check_regular(table, "a jet table")
+        meta = pq.read_metadata(table)
+    except NotRegularFileError as err:
+        raise TableError(str(err)) from None
+    except FileNotFoundError:
+        raise TableError(f"{table}: the jet table {report} lists is missing; process again") from None
+    except (OSError, ValueError) as err:  # pyarrow's errors are OSError / ValueError subclasses
+        raise TableError(f"{table}: cannot read it as a jet table ({type(err).__name__}: {err})") from None
+    if meta.num_rows != rows:
+        raise TableError(f"{table}: {meta.num_rows} rows, but {report} lists {rows}: the table changed since "
+                         "processing; process again")
+    return meta
 
 
 def read_report(folder: Path) -> dict:
@@ -51,22 +101,16 @@ def table_fileset(path: str | Path, skip_bad_files: bool = False):
     report says raises ``TableError``, or with ``skip_bad_files`` is skipped and listed."""
     import pyarrow.parquet as pq
 
-    folder = processed_folder(path).resolve()
-    report = read_report(folder)
+    folder, report, tables = listed_tables(path)
     config = ProcessingConfig.from_dict(report["config"], str(folder / REPORT))
     fileset, identities, skipped, shapes, labels = {}, {}, [], {}, set()
-    for name, rows in sorted(report["tables"].items()):
-        table = under(folder, JETS_DIR, name)
+    for name, table, rows in tables:
         try:
-            check_regular(table, "a jet table")
-            meta = pq.read_metadata(table)
-            if meta.num_rows != rows:
-                raise TableError(f"{table}: {meta.num_rows} rows, but {folder / REPORT} lists {rows}: the table "
-                                 "changed since processing; process again")
+            check_table(table, rows, folder / REPORT)
             schema = pq.read_schema(table)
             labels |= set(pq.read_table(table, columns=["label"]).column("label").unique().to_pylist())
         except (OSError, ValueError, TableError) as err:  # pyarrow's errors are OSError / ValueError subclasses
-            reason = str(err) if isinstance(err, (TableError, NotRegularFileError)) else \
+            reason = str(err) if isinstance(err, TableError) else \
                 f"{table}: cannot read it as a jet table ({type(err).__name__}: {err})"
             if not skip_bad_files:
                 raise TableError(reason) from None

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import awkward as ak
 import numpy as np
 
-from xaugcol.atomic import OutputError, atomic_path, make_dirs
+from xaugcol.atomic import atomic_path, make_dirs
 from xaugcol.paths import safe_component, under
 
 JETS_DIR = "jets"
@@ -28,12 +29,21 @@ DATASET_INDEX = "dataset_index"
 ROW_GROUP_ROWS = 4096
 
 
+CHUNK_KEY = re.compile(r"^(?P<stem>.+)-(?P<tag>[0-9a-f]{12})-[0-9]{10}-[0-9]{10}$")  # as ``chunk_key`` names
+
+
+def file_tag(filename: str, source: str) -> str:
+    """The part of a chunk's name that identifies its file: a hash of the path and the ROOT file's UUID (the path
+    again where there is none)."""
+    return hashlib.sha1(f"{filename}|{source}".encode("utf-8", "surrogateescape")).hexdigest()[:12]
+
+
 def chunk_key(metadata: dict) -> str:
     """A name that identifies the chunk: source file, entry range. Stable across executors and reruns."""
     source = str(metadata.get("fileuuid") or metadata["filename"])
-    tag = hashlib.sha1(f"{metadata['filename']}|{source}".encode()).hexdigest()[:12]
     stem = Path(str(metadata["filename"])).stem
-    return f"{stem}-{tag}-{metadata['entrystart']:010d}-{metadata['entrystop']:010d}"
+    return f"{stem}-{file_tag(str(metadata['filename']), source)}-{metadata['entrystart']:010d}-" \
+           f"{metadata['entrystop']:010d}"
 
 
 def chunk_name(metadata: dict) -> str:
@@ -51,24 +61,6 @@ def table_path(jets_dir: str | Path, metadata: dict) -> Path:
     the dataset is called and even if a link was planted as the jet-table folder."""
     jets = Path(jets_dir).absolute()
     return under(jets.parent, jets.name, table_name(metadata))
-
-
-def reconcile_tables(jets_dir: str | Path, expected: dict[str, int]) -> list[str]:
-    """Leave ``jets_dir`` holding exactly the ``expected`` tables ({path relative to it: rows}). Tables the run
-    did not write (an interrupted run's chunks of inputs since changed) are removed and returned; an expected
-    table that is missing or has another row count is an ``OutputError``."""
-    import pyarrow.parquet as pq
-
-    folder = Path(jets_dir)
-    present = {p.relative_to(folder).as_posix(): p for p in folder.rglob("*.parquet")} if folder.is_dir() else {}
-    for name, rows in expected.items():
-        if name not in present or pq.read_metadata(present[name]).num_rows != rows:
-            raise OutputError(folder / name, f"the jet table this run wrote is {'gone' if name not in present else 'altered'}"
-                              f" (expected {rows} rows)")
-    stale = sorted(set(present) - set(expected))
-    for name in stale:
-        present[name].unlink()
-    return stale
 
 
 def write_table(path: str | Path, table: dict[str, np.ndarray]) -> Path:

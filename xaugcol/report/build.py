@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from xaugcol.output_folder import locked_output
+from xaugcol.paths import refuse_inputs_inside
 from xaugcol.report import html
 from xaugcol.report.figures import ReportInputs, draw_figures, figure_jobs
 
@@ -48,6 +49,7 @@ def build_report(folders: list[str | Path], out: str | Path, sample: str | None 
                  workers: int = 2, overwrite: bool = False, title: str | None = None, pdf: bool = False) -> Path:
     """Figures into ``out/figures`` (PNG; with ``pdf`` also PDF) and ``out/index.html``; returns the page."""
     inputs = report_inputs(folders, sample, examples)
+    refuse_inputs_inside(out, [("the folder", f) for f in folders])
     with locked_output(out, overwrite) as out:
         started = time.perf_counter()
         figures = draw_figures(figure_jobs(inputs), out / "figures", out, workers, pdf)

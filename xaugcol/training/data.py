@@ -10,7 +10,9 @@
   contain their generated boson (``gen_boson_contained``, Pythia truth; background jets all kept).
 * Weights: the table's ``weight`` (genWeight), times per-class factors that give both classes the same summed
   weight in the training split (``class_balance``).
-Inputs containing NaN or inf stop training with a message naming the column and file.
+* Tables: exactly those the processing report lists (``xaugcol.processing.table_fileset.listed_tables``), each
+  checked against it; a processing that did not finish or is being written is refused, naming it.
+Inputs containing NaN or inf stop training with a message naming the column and file (``TrainingDataError``).
 """
 
 from __future__ import annotations
@@ -23,10 +25,16 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from xaugcol.features.kinds import InputKind
+from xaugcol.processing.table_fileset import REPORT, check_table, listed_tables
 from xaugcol.processing.table_io import column_array, field_shape
 from xaugcol.training.pt_spectrum import PtWeights
 
 SPLITS = {"train": (0, 1, 2, 3, 4, 5), "val": (6, 7), "test": (8, 9)}
+
+
+class TrainingDataError(ValueError):
+    """Jet tables a tagger cannot be trained on: a column it reads is missing, a value is NaN, a class or a split
+    is empty. Names the folder or file."""
 
 
 def identity_hash(run, lumi, event) -> np.ndarray:
@@ -76,14 +84,18 @@ class DataSpec:
 
 
 class JetTables:
-    """The parquet jet tables under a folder, checked once for the columns a tagger needs."""
+    """The jet tables of a processing output folder (or its ``jets/``), as its report lists them, checked once
+    for the columns a tagger needs."""
 
     def __init__(self, folder: str | Path, spec: DataSpec):
-        self.folder = Path(folder)
+        self.folder, _, listed = listed_tables(folder)
         self.spec = spec
-        self.files = sorted(self.folder.rglob("*.parquet"))
+        for _, path, rows in listed:
+            check_table(path, rows, self.folder / REPORT)
+        self.files = [path for _, path, rows in listed if rows > 0]
         if not self.files:
-            raise FileNotFoundError(f"no jet tables (*.parquet) under {self.folder}: run 'xaugcol process' first")
+            raise TrainingDataError(f"{self.folder}: no jets (its processing report lists "
+                                    f"{len(listed)} table(s), all empty)")
         self.columns = ["run", "luminosityBlock", "event", "label", "weight"]
         self.columns += [c for kind in spec.kinds for c in kind.columns() if c not in self.columns]
         if spec.msd_window:
@@ -97,8 +109,8 @@ class JetTables:
             present = set(pq.ParquetFile(f).schema_arrow.names)
             missing = [c for c in self.columns if c not in present]
             if missing:
-                raise ValueError(f"jet table {f}: missing column(s) {missing} needed by the tagger "
-                                 f"(inputs {list(spec.inputs)})")
+                raise TrainingDataError(f"jet table {f}: missing column(s) {missing} needed by the tagger "
+                                        f"(inputs {list(spec.inputs)})")
 
     def present(self, columns) -> list[str]:
         """The ``columns`` every table holds (the kinematics always; stored-layout tables lack some XAUG ones)."""
@@ -151,7 +163,7 @@ class JetTables:
         """Small per-jet columns of a whole split, in memory (e.g. to fit the XAUG scaler and the class weights)."""
         parts = list(self.blocks(split, columns))
         if not parts:
-            raise ValueError(f"the {split} split of {self.folder} is empty")
+            raise TrainingDataError(f"the {split} split of {self.folder} is empty")
         return {c: np.concatenate([p[c] for p in parts]) for c in columns}
 
     def examples(self, split: str, columns: list[str], per_class: int) -> dict[str, np.ndarray]:
@@ -171,7 +183,7 @@ class JetTables:
                 break
         parts = found[1] + found[0] + found[-1]
         if not parts:
-            raise ValueError(f"the {split} split of {self.folder} is empty")
+            raise TrainingDataError(f"the {split} split of {self.folder} is empty")
         return {c: np.concatenate([p[c] for p in parts]) for c in needed}
 
     def _with_selection(self, columns) -> list[str]:
@@ -253,7 +265,7 @@ def model_inputs(rows: dict[str, np.ndarray], spec: DataSpec, scalers=None) -> d
 def _check_labelled(block: dict, path) -> None:
     unlabelled = int((block["label"] < 0).sum())
     if unlabelled:
-        raise ValueError(f"jet table {path}: {unlabelled} jet(s) without a label (a dataset without 'label' in its "
+        raise TrainingDataError(f"jet table {path}: {unlabelled} jet(s) without a label (a dataset without 'label' in its "
                          f"fileset metadata, such as real data): training needs signal (1) and background (0) jets; "
                          f"explain them instead, or train on labelled datasets only")
 
@@ -264,5 +276,5 @@ def _check_finite(block: dict, path) -> None:
             continue
         bad = ~np.isfinite(values)
         if bad.any():
-            raise ValueError(f"jet table {path}: column {name!r} has {int(bad.sum())} NaN/inf value(s); "
+            raise TrainingDataError(f"jet table {path}: column {name!r} has {int(bad.sum())} NaN/inf value(s); "
                              f"fix the input or process it again")

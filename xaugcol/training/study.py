@@ -24,15 +24,20 @@ from pydantic import BeforeValidator, Field
 
 from xaugcol.config_models import ConfigModel, read_yaml, validated
 from xaugcol.models.registry import ModelConfig
-from xaugcol.training.train import TrainConfig, train_ensemble
+from xaugcol.paths import refuse_inputs_inside, under
+from xaugcol.training.train import TrainConfig, check_replaceable, check_training_data, train_ensemble
 
 
 def _seeds(seeds) -> tuple[int, ...]:
-    """A positive count K (seeds 0..K-1) or an explicit list of non-negative integers."""
+    """A positive count K (seeds 0..K-1) or an explicit list of distinct non-negative integers (a seed listed
+    twice would train one member twice and report a spread of 0)."""
     if isinstance(seeds, bool) or not (isinstance(seeds, int) and seeds >= 1 or
                                        isinstance(seeds, list) and seeds and
                                        all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
         raise ValueError("must be a positive count or a list of non-negative integers")
+    twice = sorted({s for s in seeds if seeds.count(s) > 1}) if isinstance(seeds, list) else []
+    if twice:
+        raise ValueError(f"must list distinct seeds, got {seeds} (seed {twice[0]} twice)")
     return tuple(range(seeds)) if isinstance(seeds, int) else tuple(seeds)
 
 
@@ -73,13 +78,24 @@ class Study:
     def load(cls, path: str | Path) -> Study:
         return cls.from_dict(read_yaml(path, "study config"), f"study config {path}")
 
-    def run(self, mapper=map, progress: bool = False) -> dict:
-        results = {}
+    def folders(self) -> dict[str, Path]:
+        """Each tagger's ensemble folder, checked to lie inside ``out`` and to pass through no link planted there
+        (training replaces what an earlier ensemble left in it)."""
+        return {tagger_name(t): under(self.out, tagger_name(t)) for t in self.taggers}
+
+    def check(self) -> None:
+        """Everything a run would refuse, before it writes anything: the output folders, an input inside the
+        output folder, the data each tagger reads."""
+        for folder in self.folders().values():
+            check_replaceable(folder)
+        refuse_inputs_inside(self.out, [("the jet tables", self.data)])
         for tagger in self.taggers:
-            name = tagger_name(tagger)
-            results[name] = train_ensemble(str(self.data), tagger, self.training, list(self.seeds),
-                                           str(self.out / name), mapper=mapper, progress=progress)
-        return results
+            check_training_data(self.data, tagger, self.training)
+
+    def run(self, mapper=map, progress: bool = False) -> dict:
+        return {name: train_ensemble(str(self.data), tagger, self.training, list(self.seeds), str(folder),
+                                     mapper=mapper, progress=progress)
+                for (name, folder), tagger in zip(self.folders().items(), self.taggers)}
 
 
 def tagger_name(config: ModelConfig) -> str:

@@ -4,7 +4,10 @@ A member is a pure function of (data folder, model config, training config, seed
 this process, in a process pool or as a Dask task (pass the client's ``map`` as ``mapper``). Each writes its
 own tagger folder, which appears complete or not at all (written under a temporary name, then renamed); the
 ensemble folder holds the members and, written last, the summary (mean and spread over the seeds) that marks it
-complete. Training an ensemble first removes the members and summary of an earlier one in that folder.
+complete. Before anything is written the data are checked (the listed tables, the tagger's columns, jets of both
+classes in the training split), so a training that cannot start leaves no folder behind. Training an ensemble
+first removes the summary and the members of an earlier one in that folder: only member folders training
+provably wrote (``is_member_folder``); anything else named like a member is refused before anything is removed.
 """
 
 from __future__ import annotations
@@ -25,10 +28,10 @@ from pydantic import model_validator
 from xaugcol.config_models import Bool, ConfigModel, PositiveInt, PositiveNumber, validated
 from xaugcol.console import progress_bar
 from xaugcol.features.scaler import InputScalers
-from xaugcol.output_folder import output_lock
-from xaugcol.models.folder import METRICS, export_onnx, save_model, save_test_predictions
+from xaugcol.output_folder import OutputExistsError, output_lock
+from xaugcol.models.folder import METRICS, export_onnx, is_member_folder, save_model, save_test_predictions
 from xaugcol.models.registry import ModelConfig, build_model
-from xaugcol.training.data import DataSpec, JetTables
+from xaugcol.training.data import DataSpec, JetTables, TrainingDataError
 from xaugcol.training.domain import domain_columns, fit_domain
 from xaugcol.training.metrics import performance, summarise
 from xaugcol.training.pt_spectrum import PtWeights
@@ -140,6 +143,19 @@ def training_tables(data, model_config: ModelConfig, train_config: TrainConfig) 
     kinematics = tables.scan("train", ["label", "weight", "pt"])
     pt_weights = PtWeights.fit(kinematics["pt"], kinematics["label"], kinematics["weight"], train_config.pt_range)
     return JetTables(data, replace(spec, pt_weights=pt_weights))
+
+
+def check_training_data(data, model_config: ModelConfig, train_config: TrainConfig) -> None:
+    """What every member would find out only after minutes: the tables are the processing's listed ones and hold
+    the tagger's columns (``JetTables``), and the training split has jets of both classes with positive weight."""
+    tables = training_tables(data, model_config, train_config)
+    scan = tables.scan("train", ["label", "weight"])
+    counts = {k: int(np.sum(scan["label"] == k)) for k in (1, 0)}
+    weights = {k: float(scan["weight"][scan["label"] == k].sum()) for k in (1, 0)}
+    if min(counts.values()) == 0 or min(weights.values()) <= 0:
+        raise TrainingDataError(f"{tables.folder}: the training split has {counts[1]} signal and {counts[0]} "
+                                "background jet(s) (positive total weight needed in each): training needs both "
+                                "classes")
 
 
 def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig, seed: int, out: str,
@@ -258,7 +274,12 @@ def train_ensemble(data: str, model_config: ModelConfig, train_config: TrainConf
     """Train one member per seed (``mapper`` dispatches them: builtin ``map``, a pool's or Dask client's map) and
     write ``out/metrics.json`` with every member and the mean / spread over them. ``out`` is locked meanwhile,
     and an earlier ensemble's members and summary there are removed first."""
+    seeds = list(seeds)
+    if len(set(seeds)) != len(seeds) or not seeds:
+        raise ValueError(f"an ensemble needs distinct seeds, got {seeds}")
+    check_training_data(data, model_config, train_config)  # before the output folder is made
     out = Path(out).resolve()  # members may train in other processes, perhaps in another working directory
+    check_replaceable(out)
     with output_lock(out):
         clear_ensemble(out)
         member = functools.partial(_member_entry, data, model_config, train_config, str(out), progress,
@@ -269,10 +290,24 @@ def train_ensemble(data: str, model_config: ModelConfig, train_config: TrainConf
     return summary
 
 
+def check_replaceable(folder: Path) -> list[Path]:
+    """The members of an earlier ensemble in ``folder``, each a member folder training wrote; a ``seed_*`` entry
+    that is not one (a link, a folder holding other files) is refused: training never replaces it."""
+    members = sorted(Path(folder).glob("seed_*"))
+    foreign = [m for m in members if not is_member_folder(m)]
+    if foreign:
+        raise OutputExistsError(f"{foreign[0]} is not a tagger member folder xaugcol wrote (a link, or a folder "
+                                "holding other files): training would replace it; move it away or train into "
+                                "another folder")
+    return members
+
+
 def clear_ensemble(folder: Path) -> None:
-    """Remove an earlier ensemble's summary (first: the folder is then marked incomplete) and members."""
-    (folder / METRICS).unlink(missing_ok=True)
-    for member in [*folder.glob("seed_*"), *folder.glob(".seed_*.tmp-*")]:
+    """Remove an earlier ensemble's summary (first: the folder is then marked incomplete) and members: only what
+    training wrote (``check_replaceable``)."""
+    members = check_replaceable(folder)
+    remove(folder / METRICS)
+    for member in [*members, *folder.glob(".seed_*.tmp-*")]:
         remove(member)
 
 

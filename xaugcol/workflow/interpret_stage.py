@@ -17,6 +17,7 @@ from pathlib import Path
 from xaugcol.atomic import write_json
 from xaugcol.explain.ensemble import Ensemble
 from xaugcol.explain.run import RELEVANCE_JSON
+from xaugcol.paths import under
 from xaugcol.workflow.stages import Stage, StudyStage
 
 INTERPRET_JSON = "interpret.json"
@@ -24,7 +25,7 @@ INTERPRET_JSON = "interpret.json"
 
 def interpret_record(wf, out: Path, upstream: tuple[Stage, ...]) -> Stage:
     base = wf.taggers[wf.tagger_names().index(wf.interpret.tagger)]
-    return Stage("interpret", out / "interpret", {"interpret": wf.interpret.model_dump(), "model": base.as_dict(),
+    return Stage("interpret", under(out, "interpret"), {"interpret": wf.interpret.model_dump(), "model": base.as_dict(),
                                                   "training": wf.training.model_dump(), "seeds": list(wf.seeds)},
                  upstream)
 

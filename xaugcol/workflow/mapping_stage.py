@@ -15,6 +15,7 @@ from pathlib import Path
 from xaugcol.features.kinds.xaug import DEFAULT_COLUMNS
 from xaugcol.mapping.guided import GUIDED_JSON, GuidedSearch, run_guided_search
 from xaugcol.mapping.methods import METHODS_JSON, write_methods_table
+from xaugcol.paths import under
 from xaugcol.workflow.stages import Stage, StudyStage
 
 
@@ -23,7 +24,7 @@ def mapping_record(wf, out: Path, upstream: tuple[Stage, ...], given: dict) -> S
     m = wf.mapping
     # the default candidate family is left out: studies written before it existed keep their fingerprints
     mapping = m.model_dump(exclude={"candidates"} if tuple(m.candidates) == ("efp",) else set())
-    return Stage("mapping", out / "mapping", {"mapping": mapping, "training": wf.training.model_dump(),
+    return Stage("mapping", under(out, "mapping"), {"mapping": mapping, "training": wf.training.model_dump(),
                                               "seeds": list(wf.seeds), "black_box": given.get(m.black_box)},
                  upstream)
 

@@ -18,10 +18,38 @@ from xaugcol.output_folder import locked_output
 from xaugcol.processing.executors import dask_client, dask_map
 from xaugcol.report.html import write_report
 from xaugcol.workflow.config import Workflow
-from xaugcol.workflow.stages import StudyContext, run_stages
+from xaugcol.paths import refuse_inputs_inside
+from xaugcol.workflow.stages import StageFolderError, StudyContext, run_stages, written_by_stage
 from xaugcol.workflow.xaug_study import study_stages, xaug_study
 
 __all__ = ["run_workflow", "study_stages"]
+
+
+def check_study(wf: Workflow, out: Path) -> None:
+    """What a study would refuse only after minutes, refused before it writes anything: what it reads may not lie
+    inside ``out`` (its fileset and files, trained taggers, process card); every stage folder it may clear must be
+    absent, empty or written by that stage (``study_stages`` also refuses a link planted anywhere in the layout);
+    Pythia must accept and initialise every process."""
+    inputs = [("the study's process card", wf.source.process_card), ("the study's fileset", wf.fileset)]
+    if wf.fileset is not None:
+        from xaugcol.processing.runner import load_fileset
+
+        inputs += [("an input file of the fileset", f) for entry in load_fileset(wf.fileset).values()
+                   for f in entry["files"]]
+    inputs += [(f"the trained tagger {t.label}", t.folder) for t in wf.trained]
+    refuse_inputs_inside(out, inputs)
+    for record in study_stages(wf, out).values():
+        folder = record.folder
+        if folder.is_dir() and any(p.name != ".xaugcol.lock" for p in folder.iterdir()) \
+                and not written_by_stage(folder, record.name):
+            raise StageFolderError(f"{folder} holds files that no xaugcol study wrote for its {record.name} stage: "
+                                   "the study would replace them; move them away or use another output folder")
+    if wf.source.kind == "pythia":
+        from xaugcol.sources.processes import load_processes
+        from xaugcol.sources.pythia import check_processes
+
+        known = load_processes(wf.source.process_card)
+        check_processes([known[n] for n in wf.source.processes], wf.source.pthat_min, wf.source.flat_pthat)
 
 
 def run_workflow(wf: Workflow, out: str | Path, overwrite: bool = False, resume: bool = False,
@@ -29,6 +57,7 @@ def run_workflow(wf: Workflow, out: str | Path, overwrite: bool = False, resume:
     """Run every stage into ``out`` (locked meanwhile); with ``wf.dask`` all of them share one Dask client.
     ``resume`` reuses the stages whose recorded settings and inputs match (``stages``) and reruns the others."""
     out = Path(out)
+    check_study(wf, out)  # before anything is written or removed there
     with locked_output(out, overwrite or resume):
         if wf.dask is None:
             return _run(wf, out, resume, progress, None)

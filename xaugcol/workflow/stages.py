@@ -12,6 +12,10 @@ is
   the other stages start again);
 * cleared and run again otherwise, and the reason is given: the settings that changed, or the stages it reads
   that changed (which reruns everything downstream of a change, and nothing else).
+
+A study removes only what it wrote: a stage folder is cleared only when its ``stage.json`` names that stage. A
+folder in the study's layout without one (files the user put there) is refused before the stage runs
+(``StageFolderError``), and one a study no longer uses is left where it is (``drop_stage_folder``).
 """
 
 from __future__ import annotations
@@ -24,9 +28,47 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xaugcol.atomic import make_dirs, remove, write_json
+from xaugcol.console import say
+from xaugcol.output_folder import OutputExistsError, is_empty
 from xaugcol.processing.checkpoints import differences
 
 RECORD = "stage.json"
+
+
+class StageFolderError(OutputExistsError):
+    """A folder of the study's layout holds files no study wrote for that stage: they are not removed."""
+
+
+def written_by_stage(folder: Path, name: str) -> bool:
+    """Whether ``folder`` (a real folder, not a link) holds the record of the study stage ``name``."""
+    path = folder / RECORD
+    if folder.is_symlink() or path.is_symlink() or not path.is_file():  # a FIFO there would block the read
+        return False
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and record.get("stage") == name
+
+
+def clear_stage_folder(folder: Path, name: str) -> None:
+    """Remove the earlier output of stage ``name``: a folder that is absent, empty or provably that stage's."""
+    if not (folder.exists() or folder.is_symlink()) or (not folder.is_symlink() and is_empty(folder)):
+        remove(folder)
+    elif written_by_stage(folder, name):
+        remove(folder)
+    else:
+        raise StageFolderError(f"{folder} holds files that no xaugcol study wrote for its {name} stage (no {RECORD} "
+                               "naming it): the study would replace them; move them away or use another output "
+                               "folder")
+
+
+def drop_stage_folder(folder: Path, name: str) -> None:
+    """A stage the study no longer has: its folder goes if the study wrote it, else it stays (and is named)."""
+    if written_by_stage(folder, name) or (folder.is_dir() and not folder.is_symlink() and is_empty(folder)):
+        remove(folder)
+    elif folder.exists() or folder.is_symlink():
+        say(f"left {folder} in place: the study does not use it, and no study stage wrote it")
 
 
 @dataclass(frozen=True)
@@ -66,9 +108,9 @@ class Stage:
         return "run", f"it reads {', '.join(moved) or 'stages'} that changed"
 
     def begin(self, clear: bool) -> None:
-        """Record the start (after removing an earlier result when ``clear``)."""
+        """Record the start (after removing an earlier result when ``clear``: only this stage's own)."""
         if clear:
-            remove(self.folder)
+            clear_stage_folder(self.folder, self.name)
         self._record(False)
 
     def complete(self) -> None:

@@ -23,12 +23,12 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from xaugcol.atomic import remove
 from xaugcol.console import say
 from xaugcol.explain.ensemble import Ensemble
 from xaugcol.explain.run import RELEVANCE_JSON
 from xaugcol.models.folder import folder_digest
-from xaugcol.output_folder import prepare_output_dir
+from xaugcol.output_folder import LOCK_NAME, prepare_output_dir
+from xaugcol.paths import under
 from xaugcol.processing.runner import load_fileset
 from xaugcol.report import html
 from xaugcol.report.figures import draw_figures, input_jobs, performance_jobs, relevance_jobs
@@ -40,7 +40,7 @@ from xaugcol.training.domain import describe as describe_outside
 from xaugcol.training.train import train_ensemble
 from xaugcol.workflow.interpret_stage import interpret_record, interpret_stage
 from xaugcol.workflow.mapping_stage import mapping_record, mapping_stage
-from xaugcol.workflow.stages import Stage, StudyContext, StudyStage
+from xaugcol.workflow.stages import Stage, StudyContext, StudyStage, drop_stage_folder
 
 GAIN_JSON = "xaug_gain.json"
 
@@ -52,32 +52,32 @@ def study_stages(wf, out: Path) -> dict[str, Stage]:
         source["process_card"] = {name: asdict(p) for name, p in load_processes(wf.source.process_card).items()}
     if wf.fileset is not None:  # the fileset's content and the size and time of each file it lists
         source["fileset"] = _fileset_identity(wf.fileset)
-    generate = Stage("generate", out / "generated", source)
-    process = Stage("process", out / "processed", {"config": wf.processing.as_dict(),
+    generate = Stage("generate", under(out, "generated"), source)
+    process = Stage("process", under(out, "processed"), {"config": wf.processing.as_dict(),
                                                    "chunksize": wf.processing_run.chunksize,
                                                    "skip_bad_files": wf.skip_bad_files}, (generate,))
     common = {"training": wf.training.model_dump(), "seeds": list(wf.seeds)}
-    taggers = {name: Stage(f"train/{name}", out / "taggers" / name, {"model": config.as_dict(), **common},
+    taggers = {name: Stage(f"train/{name}", under(out, "taggers", name), {"model": config.as_dict(), **common},
                            (process,)) for name, config in zip(wf.tagger_names(), wf.taggers)}
     given = {t.label: {f"seed_{seed}": folder_digest(folder) for seed, folder in Ensemble.load(t.folder).members}
              for t in wf.trained}  # taggers the study explains as they are: every file of every member
-    explain = Stage("explain", out / "relevance", {**wf.explain.model_dump(), "examples": None,
+    explain = Stage("explain", under(out, "relevance"), {**wf.explain.model_dump(), "examples": None,
                                                    "chunksize": wf.explain_run.chunksize,
                                                    "skip_bad_files": wf.skip_bad_files, "trained": given},
                     (process, *taggers.values()))
     stages = {"generate": generate, "process": process, **{s.name: s for s in taggers.values()},
-              "gain": Stage("gain", out / "gain", wf.gain.model_dump(), tuple(taggers.values())),
+              "gain": Stage("gain", under(out, "gain"), wf.gain.model_dump(), tuple(taggers.values())),
               "explain": explain}
     if wf.reduced is not None:
         base = wf.taggers[wf.tagger_names().index(wf.reduced.tagger)]
-        stages["reduced"] = Stage("reduced", out / "reduced", {"reduced": wf.reduced.model_dump(),
+        stages["reduced"] = Stage("reduced", under(out, "reduced"), {"reduced": wf.reduced.model_dump(),
                                                                "model": base.as_dict(), **common}, (process, explain))
     if wf.interpret is not None:
         stages["interpret"] = interpret_record(wf, out, (process, explain, taggers[wf.interpret.tagger]))
     if wf.mapping is not None:
         black_box = (taggers[wf.mapping.black_box],) if wf.mapping.black_box in taggers else ()
         stages["mapping"] = mapping_record(wf, out, (process, *black_box), given)
-    stages["figures"] = Stage("figures", out / "figures", {"examples": wf.explain.examples, "source": source,
+    stages["figures"] = Stage("figures", under(out, "figures"), {"examples": wf.explain.examples, "source": source,
                                                            **wf.figures.model_dump()},
                               tuple(stages.values()))
     return stages
@@ -98,9 +98,9 @@ def xaug_study(wf, out: Path) -> list[StudyStage]:
                        client=ctx.client)
 
     def drop_stale_taggers(ctx):
-        for stale in (out / "taggers").glob("*"):  # taggers no longer in the study
-            if stale.is_dir() and stale.name not in trained_here:
-                remove(stale)
+        for stale in (out / "taggers").glob("*"):  # taggers no longer in the study, if the study trained them
+            if stale.name not in trained_here and stale.name != LOCK_NAME:
+                drop_stage_folder(stale, f"train/{stale.name}")
 
     def train(ctx, record, resume):
         name = record.name.removeprefix("train/")
@@ -108,7 +108,8 @@ def xaug_study(wf, out: Path) -> list[StudyStage]:
                        str(trained_here[name]), ctx.mapper, progress=ctx.progress)
 
     def explain(ctx, record, resume):
-        run_relevance(processed, list(taggers.values()), relevance_dir, wf.explain.rules, wf.explain.split,
+        ensembles = [Ensemble.load(folder, name) for name, folder in taggers.items()]  # named as the study names them
+        run_relevance(processed, ensembles, relevance_dir, wf.explain.rules, wf.explain.split,
                       erun.executor, erun.workers, erun.chunksize, wf.skip_bad_files, wf.explain.batch_size,
                       progress=ctx.progress, resume=resume, client=ctx.client,
                       faithfulness_steps=wf.explain.faithfulness_steps,
@@ -139,13 +140,14 @@ def xaug_study(wf, out: Path) -> list[StudyStage]:
                    report=lambda ctx: html.relevance_section(ctx.results["relevance"], taggers)),
     ]
     stages.append(_reduced_stage(wf, out, records, processed) if wf.reduced is not None else
-                  StudyStage("reduced", "reduced sets: not configured", before=lambda ctx: remove(out / "reduced")))
+                  StudyStage("reduced", "reduced sets: not configured",
+                             before=lambda ctx: drop_stage_folder(out / "reduced", "reduced")))
     stages.append(interpret_stage(wf, out, records["interpret"], processed, sample_label(wf)) if wf.interpret is not None else
                   StudyStage("interpret", "retrainings after occlusion: not configured",
-                             before=lambda ctx: remove(out / "interpret")))
+                             before=lambda ctx: drop_stage_folder(out / "interpret", "interpret")))
     stages.append(mapping_stage(wf, out, records["mapping"], processed, sample_label(wf)) if wf.mapping is not None else
                   StudyStage("mapping", "guided search onto EFPs: not configured",
-                             before=lambda ctx: remove(out / "mapping")))
+                             before=lambda ctx: drop_stage_folder(out / "mapping", "mapping")))
     stages.append(StudyStage("figures", "figures", (records["figures"],),
                              lambda ctx, record, resume: _figures(ctx, stages, out),
                              after=lambda ctx: ctx.results.__setitem__(
@@ -179,7 +181,7 @@ def _gain_stage(wf, out: Path, records: dict, trained: dict) -> StudyStage:
 
     if not pairs:
         return StudyStage("gain", "XAUG gain: no tagger trained both with and without XAUG",
-                          before=lambda ctx: remove(out / "gain"))
+                          before=lambda ctx: drop_stage_folder(out / "gain", "gain"))
     return StudyStage("gain", f"XAUG gain of {', '.join(pairs)} (signal efficiency at fixed background)",
                       (records["gain"],), work, after=read,
                       report=lambda ctx: html.gain_section(ctx.results["gain"]))
