@@ -146,8 +146,8 @@ class Processing(ConfigModel):
     image_pixels: PositiveInt = 37
     max_constituents: PositiveInt = MAX_CONSTITUENTS  # a jet with more is skipped and counted (ProcessingConfig)
     skip_bad_files: Bool = False
-    efp: dict | None = None  # energy-flow polynomial columns: {degree, kappas, betas, connected_only}
-    # lepton tables (lepton files): {n_cells, cone_radii, anchored_efp: {degree, kappas, betas}}
+    efp: dict | None = None  # energy-flow polynomial columns: {degree, kappas, betas, connected_only, max_columns}
+    # lepton tables (lepton files): {n_cells, cone_radii, anchored_efp: {degree, kappas, betas, max_columns}}
     lepton: dict | None = None
 
     @field_validator("efp")
