@@ -7,7 +7,7 @@
     xaugcol process FILESET.json --out DIR [--executor iterative|futures|dask|dask-local] [--workers N]
                     [--scheduler tcp://HOST:PORT] [--chunksize N] [--remote-timeout S] [--connect-timeout S]
                     [--worker-timeout S] [--min-pt X] [--skip-bad-files] [--n-particles N] [--n-tracks N]
-                    [--n-vertices N] [--image-pixels N]
+                    [--n-vertices N] [--image-pixels N] [--max-constituents N]
                     [--overwrite | --resume]
 
     xaugcol train --data DIR --model cnn2d|cnn1d|lstm|dnn|in [--xaug | --no-xaug] [--seeds K] --out DIR
@@ -44,6 +44,7 @@ import sys
 from pathlib import Path
 
 from xaugcol.console import say
+from xaugcol.limits import MAX_CONSTITUENTS
 from xaugcol.output_folder import locked_output
 from xaugcol.processing.executors import DEFAULT_CHUNKSIZE, EXECUTORS, Timeouts, check_executor
 
@@ -169,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     proc.add_argument("--n-tracks", type=_positive_int, default=60, help="track-list length (padded)")
     proc.add_argument("--n-vertices", type=_positive_int, default=5, help="secondary-vertex-list length (padded)")
     proc.add_argument("--image-pixels", type=_positive_int, default=37, help="jet image size (pixels per side)")
+    proc.add_argument("--max-constituents", type=_positive_int, default=MAX_CONSTITUENTS,
+                      help="skip (and count) jets with more linked candidates: their substructure costs O(N^3)")
     _output_options(proc, "jet tables")
 
     tr = sub.add_parser("train", help="train a tagger ensemble on jet tables (or a whole study from --config)")
@@ -367,7 +370,9 @@ def _process(args) -> None:
     try:
         fileset = load_fileset(args.fileset)
         config = ProcessingConfig(n_particles=args.n_particles, n_tracks=args.n_tracks, n_vertices=args.n_vertices,
-                                  image=ImageConfig(n_pixels=args.image_pixels), min_pt=args.min_pt)
+                                  image=ImageConfig(n_pixels=args.image_pixels), min_pt=args.min_pt,
+                                  max_constituents=args.max_constituents)
+        config.check_chunk(args.chunksize)
         check_executor(args.executor, args.scheduler)
     except (FilesetError, ValueError) as err:
         raise UsageError(str(err)) from None

@@ -27,7 +27,9 @@ def run_processing(fileset: dict, out_dir: str | Path, executor: str = "iterativ
                    resume: bool = False, client=None, timeouts: Timeouts = Timeouts(),
                    overwrite: bool = False) -> RunResult:
     """The XAUG processor over ``fileset`` (NanoAOD-style ROOT files) into jet tables, histograms and a report in
-    ``out_dir`` (``xaugcol.processing.run.process_fileset``)."""
+    ``out_dir`` (``xaugcol.processing.run.process_fileset``); a chunk size whose table would not fit
+    (``ProcessingConfig.check_chunk``) is refused before anything is read."""
+    config.check_chunk(chunksize)
     execution = Execution(executor, workers, chunksize, scheduler, skip_bad_files, progress, timeouts, client)
     return process_fileset(XAUGProcessor, fileset, out_dir, config, execution, resume, overwrite)
 

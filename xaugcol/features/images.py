@@ -6,7 +6,7 @@ For each jet, in the (eta, phi) plane:
 2. rotate and scale so that the softer prong (sj2) lands at (0, -1): lengths are in units of the prong distance;
 3. flip left-right so that the half with more pT lies at x > 0 (parity normalisation);
 4. pixel intensity = summed constituent pT / jet pT, on an ``n_pixels`` x ``n_pixels`` grid covering
-   [-extent, extent] in both directions (default 37 pixels, extent 2.5 prong distances).
+   [-extent, extent] in both directions (default 37 pixels, at most 256, extent 2.5 prong distances).
 Jets that SoftDrop leaves with one prong (or one constituent) have no second prong: they are centred on the groomed
 jet axis, not rotated, and scaled by ``fallback_scale`` in (eta, phi) units (default 0.4 = R/2), and flagged by
 ``sd_two_prong`` = 0 in the jet table. Constituents outside the grid are not drawn; ``image_pt_fraction`` tells
@@ -23,17 +23,21 @@ import awkward as ak
 import numpy as np
 
 from xaugcol.features.particles import per_jet, wrap_phi
+from xaugcol.limits import MAX_IMAGE_PIXELS, check_size
 
 
 @dataclass(frozen=True)
 class ImageConfig:
+    """``n_pixels`` per side, 3..256 (``xaugcol.limits.MAX_IMAGE_PIXELS``: 256 kB per jet in float32; at the default
+    extent a pixel then spans 0.02 prong distances, 0.002 to 0.016 in (eta, phi) for prongs 0.1 to 0.8 apart,
+    finer than a CMS ECAL crystal, 0.0174)."""
+
     n_pixels: int = 37
     extent: float = 2.5
     fallback_scale: float = 0.4
 
     def __post_init__(self):
-        if not (isinstance(self.n_pixels, int) and self.n_pixels >= 3):
-            raise ValueError(f"image n_pixels must be an integer >= 3, got {self.n_pixels!r}")
+        check_size(self.n_pixels, "image n_pixels", MAX_IMAGE_PIXELS, minimum=3)
         if not (self.extent > 0 and self.fallback_scale > 0):
             raise ValueError("image extent and fallback_scale must be > 0")
 

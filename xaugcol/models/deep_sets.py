@@ -23,11 +23,12 @@ ENERGY = 0  # z: the first cell feature
 class _CellSet(Tagger):
     input_kinds = ("cells",)
     first_feature = 0  # the features Phi reads: [first_feature:]
+    MIN_DEPTH = 1  # Phi's layers
 
     def __init__(self, n_cells: int = 64, n_cell_features: int = 5, n_xaug: int = 0, use_xaug: bool = False,
                  width: int = 64, latent: int = 32, depth: int = 3, hidden: list[int] = (64, 64),
                  dropout: float = 0.0, biases: bool = False):
-        if depth < 1:
+        if depth < self.MIN_DEPTH:
             raise ValueError(f"Phi needs at least one layer (depth >= 1), got {depth}")
         sizes = [n_cell_features - self.first_feature] + [width] * (depth - 1) + [latent]
         phi = nn.ModuleList(nn.Linear(a, b, bias=biases) for a, b in zip(sizes[:-1], sizes[1:]))

@@ -44,12 +44,13 @@ def _run(layers: nn.ModuleList, activations: nn.ModuleList, mask: torch.Tensor, 
 
 class InteractionNetwork(Tagger):
     input_kinds = ("tracks", "vertices")
+    MIN_DEPTH = 2  # the interaction functions' first layer acts on pairs, the last gives De / Do
 
     def __init__(self, n_tracks: int = 60, n_track_features: int = 30, n_vertices: int = 5,
                  n_vertex_features: int = 14, n_xaug: int = 0, use_xaug: bool = False, width: int = 60,
                  depth: int = 3, de: int = 20, do: int = 24, hidden: list[int] = (), dropout: float = 0.0,
                  biases: bool = False):
-        if depth < 2:
+        if depth < self.MIN_DEPTH:
             raise ValueError(f"the interaction functions need at least two layers (depth >= 2), got {depth}")
         P, S = n_track_features, n_vertex_features
         body = nn.ModuleDict({

@@ -3,6 +3,10 @@
 A tagger class declares the input kinds its body reads (``input_kinds``) and whether the XAUG variables may be
 joined before its head (``xaug_join``); the configuration reads both from the class. Adding a tagger on existing
 kinds is its class (``taggers``) and one line in ``MODELS``.
+
+The architecture options are checked when the configuration is read (``xaugcol.models.architecture``: type, sign
+and size of each, and the tagger's parameter count), so a bad one is refused in one line, naming the tagger, the
+option and the value.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from torch import nn
 
 from xaugcol.features.kinds import KINDS, InputKind, input_kind, kind_class
 from xaugcol.features.kinds.xaug import DEFAULT_COLUMNS
+from xaugcol.models.architecture import check_architecture, check_parameter_count
 from xaugcol.models.interaction import InteractionNetwork
 from xaugcol.models.deep_sets import EFN, PFN
 from xaugcol.models.taggers import CNN1D, CNN2D, XAUGDNN, CaloCNN, LSTMTagger
@@ -62,6 +67,7 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"architecture of {self.model!r}: unknown option(s) {sorted(unknown)}; "
                              f"known: {sorted(allowed)}")
+        check_architecture(self.model, cls, self.architecture)
         # the options whose default changed are recorded explicitly, so a folder says which architecture its
         # weights belong to (``legacy_architecture``)
         signature = inspect.signature(cls).parameters
@@ -89,6 +95,7 @@ class ModelConfig:
             raise ValueError(f"masked: {unknown} not among the tagger's input features ({', '.join(known)})")
         if self.masked and set(known) <= set(self.masked):
             raise ValueError("masked: every input feature of the tagger is masked")
+        check_parameter_count(self.model, lambda: build_model(self))
 
     def _checked_scaling(self) -> dict:
         if not isinstance(self.input_scaling, dict):

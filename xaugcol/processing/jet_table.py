@@ -8,13 +8,26 @@ Skipped jets are counted by reason, never silently lost:
 * ``unphysical_input``: a constituent with negative pt (or, in the stored layout, a jet with negative pt): its
   four-vector would be wrong (one such constituent turned a 60 GeV jet mass into 294 GeV). A slightly negative
   candidate mass is not: CMS stores masses with reduced precision (down to -0.002 GeV in PFNano);
+* ``too_many_constituents``: more linked candidates than ``max_constituents`` (default 1 000, ``xaugcol.limits``);
 * ``below_min_pt``: recomputed pt under ``min_pt``.
 Jets with a single constituent are kept with documented values (see ``xaugcol.jets.substructure``) and
 ``few_constituents`` = True.
+
+Why a jet with too many constituents is skipped, not cut to its leading ones: its substructure costs O(N^3) (the
+energy correlators of N2 and D2; measured 1.3 s for one jet of 1 000 constituents, 14 s at 2 000, 191 s at
+5 000), so one such jet stalls its chunk. CMS PUPPI AK8 jets hold a few hundred candidates at most (at most 84
+in the PFNano test sample), so a jet of thousands is a broken record (links duplicated or misassigned), and a
+cut-flow count is what an analysis expects for it. Computed on its leading constituents it would enter the tables
+with a mass, N2 and image that look plausible and are wrong. ``max_constituents`` raises the cap where such jets
+are real.
+
+The sizes of the table's arrays are limited (``ProcessingConfig``, ``xaugcol.limits``), and a chunk's table is
+estimated before a run (``ProcessingConfig.check_chunk``).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 import awkward as ak
@@ -30,13 +43,15 @@ from xaugcol.jets import substructure
 from xaugcol.jets.constituents import STORED, MissingBranchError, detect_layout, jet_constituents
 from xaugcol.jets.stored import stored_xaug
 from xaugcol.jets.vertices import has_vertices, jet_vertices
+from xaugcol.limits import (MAX_CHUNK_BYTES, MAX_CONSTITUENTS, MAX_EFP_COLUMNS, MAX_LIST_LENGTH, MAX_VERTICES,
+                            check_size, is_integer, number, quoted)
 from xaugcol.processing.lepton_table import LeptonConfig, build_lepton_table, is_lepton_file
 
 XAUG = ("msd", "tau1", "tau2", "tau3", "tau4", "tau21", "tau32", "n2", "d2", "sj_z", "sj_dr", "sj1_pt", "sj2_pt")
 KINEMATICS = ("pt", "eta", "phi", "mass", "n_constituents")
 IDENTITY = ("dataset", "label", "weight", "run", "luminosityBlock", "event", "fatjet_index")
 FLAGS = ("in_msd_window", "few_constituents", "sd_two_prong", "has_particles")
-SKIP_REASONS = ("no_constituents", "nonfinite_input", "unphysical_input", "below_min_pt")
+SKIP_REASONS = ("no_constituents", "nonfinite_input", "unphysical_input", "too_many_constituents", "below_min_pt")
 # generator truth carried into the table when the file has it (our toy and Pythia sources)
 # (CMS's heavy-flavour truth, nBHadrons / nCHadrons / hadronFlavour, in CMS simulation and our Pythia files alike)
 TRUTH = {"genBosonIdx": "gen_boson_idx", "genBosonDR": "gen_boson_dr", "genBosonContained": "gen_boson_contained",
@@ -44,8 +59,23 @@ TRUTH = {"genBosonIdx": "gen_boson_idx", "genBosonDR": "gen_boson_dr", "genBoson
          "nCHadrons": "n_c_hadrons", "hadronFlavour": "hadron_flavour"}
 
 
+# the array columns of a jet row and of a lepton row (``table_shapes``), for the size of a row
+ROW_ARRAYS = {"jet": ("image", "particles", "tracks", "vertices"), "lepton": ("calo", "cells")}
+# scalar columns of a row besides the EFPs (identity, kinematics, XAUG variables, flags, truth): at most this many
+SCALAR_COLUMNS = 64
+# settings added after studies were recorded: left out of ``as_dict`` at these defaults, so that the fingerprints of
+# earlier runs stay the same (a resume reuses them)
+LATER_DEFAULTS = {("max_constituents",): MAX_CONSTITUENTS, ("efp", "max_columns"): MAX_EFP_COLUMNS,
+                  ("lepton", "anchored_efp", "max_columns"): MAX_EFP_COLUMNS}
+
+
 @dataclass(frozen=True)
 class ProcessingConfig:
+    """What the jet table holds. Sizes are limited (``xaugcol.limits``): ``n_particles`` and ``n_tracks`` 1..2 000
+    (``MAX_LIST_LENGTH``), ``n_vertices`` 1..100 (``MAX_VERTICES``), the image 3..256 pixels per side
+    (``ImageConfig``); ``max_constituents`` (default 1 000, ``MAX_CONSTITUENTS``) skips and counts the jets with more
+    linked candidates (see the module docstring). ``check_chunk`` refuses a chunk size whose table would exceed
+    4 GiB (``MAX_CHUNK_BYTES``)."""
     n_particles: int = 50
     n_tracks: int = 60
     n_vertices: int = 5
@@ -55,12 +85,14 @@ class ProcessingConfig:
     msd_window: tuple[float, float] = (50.0, 150.0)
     efp: EFPConfig | None = None  # energy-flow polynomials as jet-table columns (``features.efp.columns``)
     lepton: LeptonConfig | None = None  # the lepton table's settings (None: the defaults) for lepton files
+    max_constituents: int = MAX_CONSTITUENTS  # a jet with more linked candidates is skipped and counted
 
     def __post_init__(self):
-        for name in ("n_particles", "n_tracks", "n_vertices"):
-            value = getattr(self, name)
-            if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name, maximum in (("n_particles", MAX_LIST_LENGTH), ("n_tracks", MAX_LIST_LENGTH),
+                              ("n_vertices", MAX_VERTICES)):
+            check_size(getattr(self, name), name, maximum)
+        if not (is_integer(self.max_constituents) and self.max_constituents >= 1):
+            raise ValueError(f"max_constituents must be a positive integer, got {quoted(self.max_constituents)}")
         if not self.min_pt >= 0:
             raise ValueError(f"min_pt must be >= 0, got {self.min_pt}")
         lo, hi = self.msd_window
@@ -72,7 +104,27 @@ class ProcessingConfig:
         for name in ("efp", "lepton"):  # as configurations without them were recorded: fingerprints stay the same
             if out[name] is None:
                 del out[name]
-        return out
+        return _without_later_defaults(out)
+
+    def row_bytes(self) -> int:
+        """About the bytes of one table row: the arrays of a jet row or of a lepton row, whichever is larger
+        (4-byte values; the masks, a few per cent of that, left out), and 8 per scalar and EFP column."""
+        shapes = self.table_shapes()
+        arrays = {row: sum(4 * math.prod(shapes[name]) for name in names) for row, names in ROW_ARRAYS.items()}
+        anchored = self.lepton_settings.anchored_efp
+        arrays["lepton"] += 8 * (anchored.n_columns() if anchored else 0)
+        return max(arrays.values()) + 8 * (SCALAR_COLUMNS + (self.efp.n_columns() if self.efp else 0))
+
+    def check_chunk(self, chunksize: int) -> None:
+        """Refuse a chunk of ``chunksize`` events whose table would exceed ``MAX_CHUNK_BYTES`` (4 GiB), estimated
+        with one jet per event (our generators write one; CMS events after NanoAOD's FatJet pT > 170 GeV cut hold
+        one or two). A chunk's table is held in memory while it is built."""
+        row = self.row_bytes()
+        if chunksize * row > MAX_CHUNK_BYTES:
+            raise ValueError(f"a chunk of {number(chunksize)} events would hold about {chunksize * row / 2**30:.1f} "
+                             f"GiB of jet table ({row / 1024:.0f} kB per jet), more than the "
+                             f"{MAX_CHUNK_BYTES / 2**30:.0f} GiB a chunk may take: lower the chunk size to at most "
+                             f"{number(MAX_CHUNK_BYTES // row)}, or the image size and list lengths")
 
     def table_shapes(self) -> dict[str, tuple[int, ...]]:
         """The per-jet shape of every array column this configuration writes."""
@@ -107,6 +159,18 @@ class ProcessingConfig:
             return cls(**kwargs)
         except (TypeError, ValueError) as err:
             raise ValueError(f"{where}: {err}") from None
+
+
+def _without_later_defaults(out: dict) -> dict:
+    """``out`` (``ProcessingConfig.as_dict``) without the ``LATER_DEFAULTS`` settings that hold their default."""
+    for path, default in LATER_DEFAULTS.items():
+        *sections, name = path
+        section = out
+        for part in sections:
+            section = section.get(part) or {}
+        if section.get(name) == default:
+            del section[name]
+    return out
 
 
 def _check_fields(data, cls, where: str) -> None:
@@ -178,6 +242,8 @@ def build_jet_table(events, dataset: str, label: int, config: ProcessingConfig =
             finite &= ak.to_numpy(ak.all(np.isfinite(parts[name]), axis=1))
         _skip(keep, ~finite, "nonfinite_input", counts)
         _skip(keep, ak.to_numpy(ak.any(parts.pt < 0, axis=1)), "unphysical_input", counts)
+        # before any per-jet work: one jet of thousands of constituents would stall the chunk (module docstring)
+        _skip(keep, n_const > config.max_constituents, "too_many_constituents", counts)
         # compute on the good jets only: no NaN enters fastjet, empty jets give no 0 / 0
         good = keep.copy()
         parts = parts[good]

@@ -30,11 +30,12 @@ import awkward as ak
 import numpy as np
 
 from xaugcol.features.cells import cell_list, hardest_first
-from xaugcol.features.efp.anchored import PREFIX as ANCHORED_PREFIX, anchored_efps, anchored_graphs
-from xaugcol.features.efp.columns import EFPConfig, column_name, number_text
+from xaugcol.features.efp.anchored import PREFIX as ANCHORED_PREFIX, anchored_count, anchored_efps, anchored_graphs
+from xaugcol.features.efp.columns import EFPConfig, check_column_count, checked_parameters, column_name, number_text
 from xaugcol.features.efp.evaluate import efps
 from xaugcol.features.efp.graphs import graph_name
 from xaugcol.jets.constituents import MissingBranchError
+from xaugcol.limits import MAX_EFP_COLUMNS, MAX_IMAGE_PIXELS, MAX_LIST_LENGTH, check_size, is_integer, quoted
 from xaugcol.sources.calorimeter import EM, CalorimeterModel
 
 CONE_RADII = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4)
@@ -49,15 +50,23 @@ def cone_column(radius: float) -> str:
 
 @dataclass(frozen=True)
 class AnchoredEFPConfig:
-    """Lepton-anchored EFPs: every connected graph up to ``degree`` edges, each vertex orbit anchored."""
+    """Lepton-anchored EFPs: every connected graph up to ``degree`` edges, each vertex orbit anchored. Refused above
+    ``max_columns`` columns (default ``xaugcol.limits.MAX_EFP_COLUMNS`` = 2 000, as the ordinary EFPs; degree 6 at
+    one (kappa, beta) has 537, degree 7 2 055, degree 8 8 263), counted before any graph is enumerated."""
     degree: int = 3
     kappas: tuple[float, ...] = (1.0,)
     betas: tuple[float, ...] = (1.0,)
+    max_columns: int = MAX_EFP_COLUMNS
 
     def __post_init__(self):
-        EFPConfig(self.degree, self.kappas, self.betas)  # the same checks as the ordinary EFPs
-        object.__setattr__(self, "kappas", tuple(float(k) for k in self.kappas))
-        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        kappas, betas = checked_parameters(self.degree, self.kappas, self.betas)  # the ordinary EFPs' checks
+        object.__setattr__(self, "kappas", kappas)
+        object.__setattr__(self, "betas", betas)
+        check_column_count(self.n_columns(), self.max_columns, "anchored EFP")
+
+    def n_columns(self) -> int:
+        """``len(self.columns())``, counted without enumerating a graph."""
+        return len(self.kappas) * len(self.betas) * anchored_count(self.degree)
 
     def columns(self) -> list[str]:
         return [anchored_column(name, k, b) for b in self.betas for k in self.kappas
@@ -70,7 +79,11 @@ def anchored_column(graph: str, kappa: float, beta: float) -> str:
 
 @dataclass(frozen=True)
 class LeptonConfig:
-    """The lepton table's settings; the calorimeter geometry must be the generator's (``CalorimeterModel``)."""
+    """The lepton table's settings; the calorimeter geometry must be the generator's (``CalorimeterModel``).
+
+    Sizes are limited (``xaugcol.limits``): ``n_cells`` 1..2 000 (``MAX_LIST_LENGTH``), the ``window`` at most
+    256 EM cells per side (``MAX_IMAGE_PIXELS``, as a jet image), and a HAD cell (``had_factor`` EM cells per
+    side, each spread over f x f image cells) at most the window."""
     n_cells: int = 64
     cone_radii: tuple[float, ...] = CONE_RADII
     window: int = 32
@@ -79,8 +92,11 @@ class LeptonConfig:
     anchored_efp: AnchoredEFPConfig | None = None
 
     def __post_init__(self):
-        if not (isinstance(self.n_cells, int) and self.n_cells >= 1):
-            raise ValueError(f"lepton n_cells must be a positive integer, got {self.n_cells!r}")
+        check_size(self.n_cells, "lepton n_cells", MAX_LIST_LENGTH)
+        check_size(self.window, "lepton window", MAX_IMAGE_PIXELS)
+        check_size(self.had_factor, "lepton had_factor", self.window)
+        if not (is_integer(self.em_phi_cells) and self.em_phi_cells >= 1):
+            raise ValueError(f"lepton em_phi_cells must be a positive integer, got {quoted(self.em_phi_cells)}")
         radii = tuple(float(r) for r in self.cone_radii)
         if not radii or any(not 0 < r <= JET_RADIUS for r in radii) or len(set(radii)) != len(radii):
             raise ValueError(f"lepton cone_radii must be distinct radii in (0, {JET_RADIUS}], got {self.cone_radii}")

@@ -35,6 +35,7 @@ from xaugcol.explain.methods import method_specs
 from xaugcol.explain.relevance import SPLIT_CHOICES
 from xaugcol.features.efp.columns import EFPConfig
 from xaugcol.features.images import ImageConfig
+from xaugcol.limits import MAX_CONSTITUENTS
 from xaugcol.models.registry import ModelConfig
 from xaugcol.processing.jet_table import ProcessingConfig
 from xaugcol.processing.executors import DEFAULT_CHUNKSIZE, EXECUTORS
@@ -132,7 +133,8 @@ Taggers = Annotated[tuple[Tagger, ...], BeforeValidator(_non_empty)]
 
 
 class Processing(ConfigModel):
-    """The ``processing`` section: the jet-table settings and how the coffea run goes."""
+    """The ``processing`` section: the jet-table settings and how the coffea run goes (sizes limited as
+    ``ProcessingConfig`` says, and the chunk's table at most 4 GiB: ``ProcessingConfig.check_chunk``)."""
 
     chunksize: PositiveInt = DEFAULT_CHUNKSIZE
     executor: str | None = None  # iterative, or dask under a top-level dask section
@@ -142,9 +144,10 @@ class Processing(ConfigModel):
     n_tracks: PositiveInt = 60
     n_vertices: PositiveInt = 5
     image_pixels: PositiveInt = 37
+    max_constituents: PositiveInt = MAX_CONSTITUENTS  # a jet with more is skipped and counted (ProcessingConfig)
     skip_bad_files: Bool = False
-    efp: dict | None = None  # energy-flow polynomial columns: {degree, kappas, betas, connected_only}
-    # lepton tables (lepton files): {n_cells, cone_radii, anchored_efp: {degree, kappas, betas}}
+    efp: dict | None = None  # energy-flow polynomial columns: {degree, kappas, betas, connected_only, max_columns}
+    # lepton tables (lepton files): {n_cells, cone_radii, anchored_efp: {degree, kappas, betas, max_columns}}
     lepton: dict | None = None
 
     @field_validator("efp")
@@ -460,7 +463,9 @@ class Workflow:
             processing = ProcessingConfig(n_particles=p.n_particles, n_tracks=p.n_tracks, n_vertices=p.n_vertices,
                                           image=ImageConfig(n_pixels=p.image_pixels), min_pt=p.min_pt,
                                           efp=None if p.efp is None else EFPConfig.from_dict(p.efp),
-                                          lepton=None if p.lepton is None else LeptonConfig.from_dict(p.lepton))
+                                          lepton=None if p.lepton is None else LeptonConfig.from_dict(p.lepton),
+                                          max_constituents=p.max_constituents)
+            processing.check_chunk(p.chunksize)
         except ValueError as err:
             raise ValueError(f"{where}: processing: {err}") from None
         return cls(f.name, f.source, processing, Run.of(p, f.dask), p.skip_bad_files, f.seeds, f.training,

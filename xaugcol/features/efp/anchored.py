@@ -10,6 +10,9 @@ the lepton. An anchored graph is a connected graph with one vertex orbit chosen 
 of the graph exchanges give the same polynomial): named ``<graph>_a<v>`` with v the orbit's smallest vertex in the
 graph's canonical labelling. Evaluated by the same variable elimination as the ordinary EFPs
 (``evaluate.connected_efp``), with the lepton as an extra object of weight 0 that only the anchored vertex sees.
+
+How many anchored graphs each degree has is tabulated (``ANCHORED_PER_DEGREE``): enumerating them tries every
+relabelling of a graph's vertices, 4 s up to degree 7 and many minutes at degree 8, so a set's size is counted first.
 """
 
 from __future__ import annotations
@@ -24,6 +27,18 @@ from xaugcol.features.efp.evaluate import connected_efp
 from xaugcol.features.efp.graphs import Graph, connected_graphs, graph_from_name, graph_name, n_vertices
 
 PREFIX = "efpl_"
+# anchored graphs (connected graph, vertex orbit) with exactly d edges, d = 0, 1, ..., 8: ``anchored_graphs`` gives
+# the same numbers (tests/test_integrity_limits.py up to degree 6; degrees 7 and 8 counted once with a
+# refinement-based canonical form of the rooted graphs, which agrees with it up to degree 7)
+ANCHORED_PER_DEGREE = (0, 1, 3, 9, 30, 104, 390, 1518, 6208)
+
+
+def anchored_count(max_degree: int) -> int:
+    """How many graphs ``anchored_graphs(max_degree)`` holds, counted from the table."""
+    if not 0 <= max_degree < len(ANCHORED_PER_DEGREE):
+        raise ValueError(f"anchored EFP graphs are counted up to degree {len(ANCHORED_PER_DEGREE) - 1}, "
+                         f"got {max_degree}")
+    return sum(ANCHORED_PER_DEGREE[:max_degree + 1])
 
 
 def _rooted_form(graph: Graph, root: int) -> Graph:

@@ -5,6 +5,9 @@ A column is named ``efp_<graph>_kappa<kappa>_beta<beta>`` with the graph's name 
 numbers written CMS-style, ``p`` for the decimal point and ``m`` for a minus sign: ``efp_n3_d2_k0_kappa1_beta0p5``,
 ``efp_n1_d0_k0_kappam1_beta1``. ``parse_column`` reads one back.
 
+A set's size is limited (``xaugcol.limits.MAX_EFP_COLUMNS``, ``EFPConfig``) and checked from the graph counts
+before any graph is enumerated.
+
 Jets are evaluated in batches of similar multiplicity (sorted by constituent count, each batch padded to its
 largest jet), so padding costs little and a batch's (jets, N, N) angles stay within a fixed memory budget.
 """
@@ -18,7 +21,8 @@ import awkward as ak
 import numpy as np
 
 from xaugcol.features.efp.evaluate import efps, measure
-from xaugcol.features.efp.graphs import all_graphs, graph_from_name, graph_name
+from xaugcol.features.efp.graphs import MAX_DEGREE, all_graphs, graph_count, graph_from_name, graph_name
+from xaugcol.limits import MAX_EFP_COLUMNS, is_integer, number, quoted
 
 PREFIX = "efp_"
 # a batch's angle array holds at most this many numbers (jets x N x N: 32 MB in float64)
@@ -58,34 +62,67 @@ def is_efp_column(name: str) -> bool:
     return name.startswith(PREFIX)
 
 
+def checked_parameters(degree, kappas, betas) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The kappas and betas of an EFP set as floats, once degree, kappas and betas are checked (the checks every
+    EFP family shares); refuses a bad one, naming it."""
+    if not (is_integer(degree) and 1 <= degree <= MAX_DEGREE):
+        raise ValueError(f"EFP degree must be an integer 1..{MAX_DEGREE}, got {quoted(degree)}")
+    out = []
+    for name, values in (("kappas", kappas), ("betas", betas)):
+        if not (isinstance(values, (list, tuple)) and values
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in values)):
+            raise ValueError(f"EFP {name} must be a non-empty list of numbers, got {quoted(values)}")
+        if len(set(values)) != len(values):
+            raise ValueError(f"EFP {name} lists a value twice: {quoted(list(values))}")
+        for v in values:
+            number_text(v)
+        out.append(tuple(float(v) for v in values))
+    if any(b <= 0 for b in out[1]):
+        raise ValueError(f"EFP betas must be > 0 (theta^beta of coinciding constituents), got {quoted(out[1])}")
+    return out[0], out[1]
+
+
+def check_column_count(n_columns: int, max_columns, what: str) -> None:
+    """Refuse a set of more than ``max_columns`` columns (``MAX_EFP_COLUMNS`` unless the section raises it)."""
+    if not (is_integer(max_columns) and max_columns >= 1):
+        raise ValueError(f"{what} max_columns must be a positive integer, got {quoted(max_columns)}")
+    if n_columns > max_columns:
+        raise ValueError(f"{what} set of {number(n_columns)} columns, more than max_columns = {number(max_columns)} "
+                         f"(each column costs time in every jet: about 35 jets/s per core at 1 215 columns): lower "
+                         f"the degree or the number of kappas and betas, or raise the limit with max_columns: "
+                         f"{n_columns}")
+
+
 @dataclass(frozen=True)
 class EFPConfig:
     """Every multigraph up to ``degree`` edges (only the connected ones with ``connected_only``), at every
     (kappa, beta) given. The one-vertex graph (sum of z^kappa) is left out at kappa = 1, where it is 1 in every
-    jet; at other kappa it is an observable (kappa = 0: the constituent count)."""
+    jet; at other kappa it is an observable (kappa = 0: the constituent count).
+
+    A set of more than ``max_columns`` columns (default ``xaugcol.limits.MAX_EFP_COLUMNS`` = 2 000) is refused
+    before any graph is enumerated (``n_columns`` counts them from tables): the shipped configurations ask for
+    1 215 (degree 5 at 4 kappas x 3 betas), which cost about 35 jets/s per core; degree 7 at one (kappa, beta) has
+    999, degree 8 3 388, and a degree-8 set at 30 kappas x 30 betas would be 3 million. ``max_columns: N`` in the
+    ``efp`` section lifts the limit to N (it is not part of the processing fingerprint at its default)."""
     degree: int = 5
     kappas: tuple[float, ...] = (1.0,)
     betas: tuple[float, ...] = (1.0,)
     connected_only: bool = False
+    max_columns: int = MAX_EFP_COLUMNS
 
     def __post_init__(self):
-        if not (isinstance(self.degree, int) and not isinstance(self.degree, bool) and 1 <= self.degree <= 8):
-            raise ValueError(f"EFP degree must be an integer 1..8, got {self.degree!r}")
-        for name in ("kappas", "betas"):
-            values = getattr(self, name)
-            if not (isinstance(values, (list, tuple)) and values
-                    and all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
-                            for v in values)):
-                raise ValueError(f"EFP {name} must be a non-empty list of numbers, got {values!r}")
-            if len(set(values)) != len(values):
-                raise ValueError(f"EFP {name} lists a value twice: {list(values)}")
-            for v in values:
-                number_text(v)
-            object.__setattr__(self, name, tuple(float(v) for v in values))
-        if any(b <= 0 for b in self.betas):
-            raise ValueError(f"EFP betas must be > 0 (theta^beta of coinciding constituents), got {self.betas}")
+        kappas, betas = checked_parameters(self.degree, self.kappas, self.betas)
+        object.__setattr__(self, "kappas", kappas)
+        object.__setattr__(self, "betas", betas)
         if not isinstance(self.connected_only, bool):
-            raise ValueError(f"EFP connected_only must be true or false, got {self.connected_only!r}")
+            raise ValueError(f"EFP connected_only must be true or false, got {quoted(self.connected_only)}")
+        check_column_count(self.n_columns(), self.max_columns, "EFP")
+
+    def n_columns(self) -> int:
+        """``len(self.columns())``, counted without enumerating a graph: every graph but the one-vertex one at each
+        (kappa, beta), and the one-vertex graph once per kappa other than 1."""
+        per_pair = graph_count(self.degree, self.connected_only) - 1
+        return len(self.kappas) * len(self.betas) * per_pair + sum(k != 1.0 for k in self.kappas)
 
     def graphs(self, kappa: float, beta: float) -> list[tuple]:
         """The graphs evaluated at (kappa, beta). The one-vertex graph, sum z_i^kappa, has no angle: it is the

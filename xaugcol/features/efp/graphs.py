@@ -8,6 +8,10 @@ a spanning tree (a repeat or a cycle edge) or a leaf with its edge, so adding on
 new vertex joined to an old one, to every graph of degree d - 1 reaches them all. Duplicates are removed by a
 canonical form: vertices split into classes by colour refinement (degree, then the multiset of neighbour colours
 and edge multiplicities), and only permutations within a class are tried.
+
+How many graphs there are per degree is tabulated (``CONNECTED_PER_DEGREE``, ``ALL_PER_DEGREE``, up to
+``MAX_DEGREE`` = 8), so that the size of an EFP set is known before any graph is enumerated or named: naming the
+3 388 graphs up to degree 8 takes about 2 s per (kappa, beta), and a set of 30 kappas x 30 betas half an hour.
 """
 
 from __future__ import annotations
@@ -18,6 +22,20 @@ import re
 from collections import Counter
 
 Graph = tuple[tuple[int, int], ...]
+
+# multigraphs with exactly d edges (d = 0, 1, ..., 8) up to isomorphism: the connected ones, and all of them (connected
+# and composite); the enumeration below gives the same numbers (tests/test_integrity_limits.py)
+CONNECTED_PER_DEGREE = (1, 1, 2, 5, 12, 33, 103, 333, 1183)
+ALL_PER_DEGREE = (1, 1, 3, 8, 23, 66, 212, 686, 2389)
+MAX_DEGREE = len(ALL_PER_DEGREE) - 1
+
+
+def graph_count(max_degree: int, connected_only: bool = False) -> int:
+    """How many graphs ``all_graphs(max_degree)`` holds (the one-vertex graph included), or how many of them are
+    connected: counted from the table, without enumerating them."""
+    if not 0 <= max_degree <= MAX_DEGREE:
+        raise ValueError(f"EFP graphs are counted up to degree {MAX_DEGREE}, got {max_degree}")
+    return sum((CONNECTED_PER_DEGREE if connected_only else ALL_PER_DEGREE)[:max_degree + 1])
 
 
 def n_vertices(graph: Graph) -> int:
