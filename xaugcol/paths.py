@@ -73,7 +73,9 @@ def under(root: str | os.PathLike, *parts) -> Path:
 
 
 def _first_link(base: Path, path: Path) -> Path | None:
-    """The first component of ``path`` below ``base`` that is a symbolic link."""
+    """The first component of ``path`` below ``base`` that is a symbolic link (None for a path not below it)."""
+    if not path.is_relative_to(base):
+        return None
     step = base
     for part in path.relative_to(base).parts:
         step = step / part
