@@ -23,6 +23,7 @@ import awkward as ak
 import numpy as np
 
 from xaugcol.features.particles import per_jet, wrap_phi
+from xaugcol.quoting import quoted
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class ImageConfig:
 
     def __post_init__(self):
         if not (isinstance(self.n_pixels, int) and self.n_pixels >= 3):
-            raise ValueError(f"image n_pixels must be an integer >= 3, got {self.n_pixels!r}")
+            raise ValueError(f"image n_pixels must be an integer >= 3, got {quoted(self.n_pixels)}")
         if not (self.extent > 0 and self.fallback_scale > 0):
             raise ValueError("image extent and fallback_scale must be > 0")
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from xaugcol.atomic import write_json
 from xaugcol.paths import read_text
+from xaugcol.quoting import quoted
 
 N_STD = 3.0
 # no input feature (GeV-scale kinematics, ratios, counts, log pT) comes near this: a scaler beyond it is corrupt, and
@@ -41,7 +42,7 @@ class XAUGScaler:
 
     def __post_init__(self):
         if self.mode not in XAUG_MODES:
-            raise ValueError(f"XAUG scaling must be one of {', '.join(XAUG_MODES)}, got {self.mode!r}")
+            raise ValueError(f"XAUG scaling must be one of {', '.join(XAUG_MODES)}, got {quoted(self.mode)}")
 
     @classmethod
     def fit(cls, table, columns, weights=None, mode: str = "minmax") -> XAUGScaler:

@@ -28,6 +28,7 @@ from xaugcol.jets.constituents import STORED, MissingBranchError, detect_layout,
 from xaugcol.jets.stored import stored_xaug
 from xaugcol.jets.vertices import has_vertices, jet_vertices
 from xaugcol.processing.lepton_table import LeptonConfig, build_lepton_table, is_lepton_file
+from xaugcol.quoting import quoted
 
 XAUG = ("msd", "tau1", "tau2", "tau3", "tau4", "tau21", "tau32", "n2", "d2", "sj_z", "sj_dr", "sj1_pt", "sj2_pt")
 KINEMATICS = ("pt", "eta", "phi", "mass", "n_constituents")
@@ -57,7 +58,7 @@ class ProcessingConfig:
         for name in ("n_particles", "n_tracks", "n_vertices"):
             value = getattr(self, name)
             if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+                raise ValueError(f"{name} must be a positive integer, got {quoted(value)}")
         if not self.min_pt >= 0:
             raise ValueError(f"min_pt must be >= 0, got {self.min_pt}")
         lo, hi = self.msd_window

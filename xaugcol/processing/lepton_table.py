@@ -35,6 +35,7 @@ from xaugcol.features.efp.columns import EFPConfig, column_name, number_text
 from xaugcol.features.efp.evaluate import efps
 from xaugcol.features.efp.graphs import graph_name
 from xaugcol.jets.constituents import MissingBranchError
+from xaugcol.quoting import quoted
 from xaugcol.sources.calorimeter import EM, CalorimeterModel
 
 CONE_RADII = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4)
@@ -80,7 +81,7 @@ class LeptonConfig:
 
     def __post_init__(self):
         if not (isinstance(self.n_cells, int) and self.n_cells >= 1):
-            raise ValueError(f"lepton n_cells must be a positive integer, got {self.n_cells!r}")
+            raise ValueError(f"lepton n_cells must be a positive integer, got {quoted(self.n_cells)}")
         radii = tuple(float(r) for r in self.cone_radii)
         if not radii or any(not 0 < r <= JET_RADIUS for r in radii) or len(set(radii)) != len(radii):
             raise ValueError(f"lepton cone_radii must be distinct radii in (0, {JET_RADIUS}], got {self.cone_radii}")
@@ -93,7 +94,7 @@ class LeptonConfig:
     @classmethod
     def from_dict(cls, data: dict) -> LeptonConfig:
         if not isinstance(data, dict):
-            raise ValueError(f"lepton settings: expected a mapping, got {data!r}")
+            raise ValueError(f"lepton settings: expected a mapping, got {quoted(data)}")
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"lepton settings: unknown field(s) {sorted(unknown)}; known: "

@@ -22,6 +22,7 @@ import numpy as np
 from xaugcol.console import counter
 from xaugcol.output_folder import output_lock
 from xaugcol.paths import plain_name, under
+from xaugcol.quoting import quoted
 from xaugcol.sources.nanoaod import write_events
 from xaugcol.sources.output import fileset_entry, write_fileset
 from xaugcol.sources.processes import Process
@@ -81,7 +82,7 @@ def make_pythia(settings: list[str]):
     pythia = pythia8mc.Pythia("", False)
     for line in settings:
         if not pythia.readString(line):
-            raise ValueError(f"Pythia rejected the setting {line!r}")
+            raise ValueError(f"Pythia rejected the setting {quoted(line)}")
     if not pythia.init():
         raise RuntimeError(f"Pythia initialisation failed with settings {settings}")
     return pythia

@@ -19,6 +19,7 @@ import numpy as np
 
 from xaugcol.features.efp.evaluate import efps, measure
 from xaugcol.features.efp.graphs import all_graphs, graph_from_name, graph_name
+from xaugcol.quoting import quoted
 
 PREFIX = "efp_"
 # a batch's angle array holds at most this many numbers (jets x N x N: 32 MB in float64)
@@ -30,7 +31,7 @@ def number_text(x: float) -> str:
     text that reads back as the same float), so that two values never share a column."""
     text = repr(float(x)).removesuffix(".0")
     if "e" in text:
-        raise ValueError(f"EFP parameter {x!r} cannot be named (write it without an exponent)")
+        raise ValueError(f"EFP parameter {quoted(x)} cannot be named (write it without an exponent)")
     return text.replace("-", "m").replace(".", "p")
 
 
@@ -49,7 +50,7 @@ def parse_column(name: str) -> tuple[str, float, float]:
     """(graph name, kappa, beta) of an EFP column; refuses other names, saying why."""
     match = _COLUMN.fullmatch(name)
     if match is None:
-        raise ValueError(f"not an EFP column: {name!r} (expected efp_<graph>_kappa<k>_beta<b>)")
+        raise ValueError(f"not an EFP column: {quoted(name)} (expected efp_<graph>_kappa<k>_beta<b>)")
     graph_from_name(match["graph"])  # the graph part is a graph's name
     return match["graph"], _text_number(match["kappa"]), _text_number(match["beta"])
 
@@ -70,13 +71,13 @@ class EFPConfig:
 
     def __post_init__(self):
         if not (isinstance(self.degree, int) and not isinstance(self.degree, bool) and 1 <= self.degree <= 8):
-            raise ValueError(f"EFP degree must be an integer 1..8, got {self.degree!r}")
+            raise ValueError(f"EFP degree must be an integer 1..8, got {quoted(self.degree)}")
         for name in ("kappas", "betas"):
             values = getattr(self, name)
             if not (isinstance(values, (list, tuple)) and values
                     and all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
                             for v in values)):
-                raise ValueError(f"EFP {name} must be a non-empty list of numbers, got {values!r}")
+                raise ValueError(f"EFP {name} must be a non-empty list of numbers, got {quoted(values)}")
             if len(set(values)) != len(values):
                 raise ValueError(f"EFP {name} lists a value twice: {list(values)}")
             for v in values:
@@ -85,7 +86,7 @@ class EFPConfig:
         if any(b <= 0 for b in self.betas):
             raise ValueError(f"EFP betas must be > 0 (theta^beta of coinciding constituents), got {self.betas}")
         if not isinstance(self.connected_only, bool):
-            raise ValueError(f"EFP connected_only must be true or false, got {self.connected_only!r}")
+            raise ValueError(f"EFP connected_only must be true or false, got {quoted(self.connected_only)}")
 
     def graphs(self, kappa: float, beta: float) -> list[tuple]:
         """The graphs evaluated at (kappa, beta). The one-vertex graph, sum z_i^kappa, has no angle: it is the
@@ -101,7 +102,7 @@ class EFPConfig:
     @classmethod
     def from_dict(cls, data: dict) -> EFPConfig:
         if not isinstance(data, dict):
-            raise ValueError(f"EFP settings: expected a mapping, got {data!r}")
+            raise ValueError(f"EFP settings: expected a mapping, got {quoted(data)}")
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"EFP settings: unknown field(s) {sorted(unknown)}; "
