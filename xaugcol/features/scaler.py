@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from xaugcol.atomic import write_json
-from xaugcol.paths import read_text
+from xaugcol.paths import read_json
 from xaugcol.quoting import quoted
 
 N_STD = 3.0
@@ -196,7 +196,7 @@ class InputScalers:
     @classmethod
     def load(cls, path: str | Path) -> InputScalers:
         try:
-            data = json.loads(read_text(path, "a scaler"))
+            data = read_json(path, "a scaler")
         except (OSError, ValueError) as err:
             raise ValueError(f"scaler {path}: cannot read it: {err}") from None
         return cls.from_dict(data, f"scaler {path}")

@@ -22,7 +22,7 @@ import uproot
 
 from xaugcol.atomic import OutputError
 from xaugcol.jets.constituents import MissingBranchError
-from xaugcol.paths import NotRegularFileError, UnsafePathError, check_regular, read_text
+from xaugcol.paths import NotRegularFileError, UnsafePathError, check_regular, read_json
 from xaugcol.processing.checkpoints import ChunkCheckpointer
 from xaugcol.processing.chunk_guard import ChunkError, ChunkGuard
 from xaugcol.processing.executors import (DEFAULT_CHUNKSIZE, ClusterError, Timeouts, check_executor, coffea_executor,
@@ -97,7 +97,7 @@ def load_fileset(path: str | Path) -> dict:
     (under another path, through a link, or in two datasets) is refused: it would be counted twice."""
     path = Path(path)
     try:
-        data = json.loads(read_text(path, "fileset"))
+        data = read_json(path, "fileset")
     except (OSError, ValueError) as err:
         raise FilesetError(f"fileset {path}: cannot read it as JSON: {err}") from None
     if not isinstance(data, dict) or not data:

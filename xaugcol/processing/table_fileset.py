@@ -9,11 +9,10 @@ resumed run's manifest, so a resume proves it reads the same tables.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
-from xaugcol.paths import NotRegularFileError, check_regular, under
+from xaugcol.paths import NotRegularFileError, check_regular, read_json, under
 from xaugcol.processing.jet_table import ProcessingConfig
 from xaugcol.processing.table_io import JETS_DIR, field_shape, table_datasets
 
@@ -37,7 +36,7 @@ def processed_folder(path: str | Path) -> Path:
 
 def read_report(folder: Path) -> dict:
     try:
-        report = json.loads((folder / REPORT).read_text())
+        report = read_json(folder / REPORT, "a processing output's report.json")
         report["tables"], report["config"]  # noqa: B018 - both must be there
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise TableError(f"{folder / REPORT}: cannot read the processing report ({type(err).__name__}: {err})") \

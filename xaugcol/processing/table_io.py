@@ -6,6 +6,9 @@ the relevance processor runs over them with coffea's Runner:
   flattened, with its per-jet shape in the field's metadata (``xaugcol.shape``); ``column_array`` restores it;
 * the dataset name is stored as ``dataset_index`` into the list of names in the file's metadata
   (``xaugcol.datasets``; coffea reads no strings); ``read_table(s)`` give it back as the ``dataset`` column.
+
+The tables of a folder (``table_files``) are read only when they are regular files: opening a FIFO planted among
+them would block the reader.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import awkward as ak
 import numpy as np
 
 from xaugcol.atomic import OutputError, atomic_path, make_dirs
-from xaugcol.paths import safe_component, under
+from xaugcol.paths import check_regular, safe_component, under
 
 JETS_DIR = "jets"
 SHAPE_KEY = b"xaugcol.shape"
@@ -62,6 +65,8 @@ def reconcile_tables(jets_dir: str | Path, expected: dict[str, int]) -> list[str
     folder = Path(jets_dir)
     present = {p.relative_to(folder).as_posix(): p for p in folder.rglob("*.parquet")} if folder.is_dir() else {}
     for name, rows in expected.items():
+        if name in present:  # on a resume, the interrupted run's table: the folder is the user's to change
+            check_regular(present[name], "a jet table")
         if name not in present or pq.read_metadata(present[name]).num_rows != rows:
             raise OutputError(folder / name, f"the jet table this run wrote is {'gone' if name not in present else 'altered'}"
                               f" (expected {rows} rows)")
@@ -141,10 +146,19 @@ def read_table(path: str | Path, columns: list[str] | None = None) -> dict[str, 
     return out
 
 
-def read_tables(folder: str | Path, columns: list[str] | None = None) -> ak.Array:
-    """All chunk files under ``folder`` (sorted by name, so the row order is reproducible), concatenated, with
-    array columns in their full shape and the ``dataset`` column."""
+def table_files(folder: str | Path) -> list[Path]:
+    """The jet tables under ``folder``, sorted by name (so the row order is reproducible), each checked to be a
+    regular file (``NotRegularFileError``: opening a FIFO blocks)."""
     files = sorted(Path(folder).rglob("*.parquet"))
+    for path in files:
+        check_regular(path, "a jet table")
+    return files
+
+
+def read_tables(folder: str | Path, columns: list[str] | None = None) -> ak.Array:
+    """All chunk files under ``folder`` (``table_files``), concatenated, with array columns in their full shape and
+    the ``dataset`` column."""
+    files = table_files(folder)
     if not files:
         raise FileNotFoundError(f"no jet-table parquet files under {folder}")
     parts = [read_table(f, columns) for f in files]

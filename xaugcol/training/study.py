@@ -24,6 +24,7 @@ from pydantic import BeforeValidator, Field
 
 from xaugcol.config_models import ConfigModel, read_yaml, validated
 from xaugcol.models.registry import ModelConfig
+from xaugcol.processing.table_io import table_files
 from xaugcol.training.train import TrainConfig, train_ensemble
 
 
@@ -74,6 +75,7 @@ class Study:
         return cls.from_dict(read_yaml(path, "study config"), f"study config {path}")
 
     def run(self, mapper=map, progress: bool = False) -> dict:
+        table_files(self.data)  # a FIFO among the tables is refused now, not where a member's reading blocks on it
         results = {}
         for tagger in self.taggers:
             name = tagger_name(tagger)

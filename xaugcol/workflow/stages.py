@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xaugcol.atomic import make_dirs, remove, write_json
+from xaugcol.paths import read_json
 from xaugcol.processing.checkpoints import differences
 
 RECORD = "stage.json"
@@ -50,7 +51,7 @@ class Stage:
         if not resume:
             return "run", ""
         try:
-            record = json.loads((self.folder / RECORD).read_text())
+            record = read_json(self.folder / RECORD, "a stage record")
         except (OSError, ValueError):
             record = None
         if not isinstance(record, dict):
