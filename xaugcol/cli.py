@@ -525,8 +525,9 @@ def _condor(args) -> None:
             from xaugcol.condor.jobs import prepare_jobs
 
             repo = args.repo or Path(__file__).resolve().parents[1]
+            config = SubmitConfig.load(args.config)  # before the output is claimed: a bad config leaves nothing
             with locked_output(args.out, overwrite=False):
-                jobs = prepare_jobs(SubmitConfig.load(args.config), args.out, repo)
+                jobs = prepare_jobs(config, args.out, repo)
             print(f"{len(jobs['groups'])} job(s) at commit {jobs['commit']}: cd {args.out} && condor_submit job.sub")
         else:
             from xaugcol.condor.jobs import merge_outputs
@@ -557,7 +558,8 @@ USAGE_ERRORS = ("xaugcol.output_folder:OutputExistsError", "xaugcol.output_folde
                 "xaugcol.processing.checkpoints:CheckpointError", "xaugcol.processing.runner:FilesetError",
                 "xaugcol.paths:UnsafePathError", "xaugcol.jets.backend:BackendError")
 DATA_ERRORS = ("xaugcol.processing.runner:BadFileError", "xaugcol.jets.constituents:MissingBranchError",
-               "xaugcol.models.errors:ModelFileError", "xaugcol.processing.chunk_guard:ChunkError")
+               "xaugcol.models.errors:ModelFileError", "xaugcol.processing.chunk_guard:ChunkError",
+               "xaugcol.paths:NotRegularFileError", "xaugcol.processing.table_fileset:TableError")
 OUTPUT_ERRORS = ("xaugcol.atomic:OutputError", "xaugcol.processing.executors:ClusterError")
 
 
