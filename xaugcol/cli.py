@@ -525,9 +525,8 @@ def _condor(args) -> None:
             from xaugcol.condor.jobs import prepare_jobs
 
             repo = args.repo or Path(__file__).resolve().parents[1]
-            config = SubmitConfig.load(args.config)  # before the output is claimed: a bad config leaves nothing
             with locked_output(args.out, overwrite=False):
-                jobs = prepare_jobs(config, args.out, repo)
+                jobs = prepare_jobs(SubmitConfig.load(args.config), args.out, repo)
             print(f"{len(jobs['groups'])} job(s) at commit {jobs['commit']}: cd {args.out} && condor_submit job.sub")
         else:
             from xaugcol.condor.jobs import merge_outputs
