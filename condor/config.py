@@ -12,6 +12,7 @@ from pydantic import BeforeValidator, Field, field_validator
 
 from xaugcol.config_models import Bool, ConfigModel, PositiveInt, read_yaml, validated
 from xaugcol.processing.executors import DEFAULT_CHUNKSIZE
+from xaugcol.quoting import quoted
 
 # sizes as HTCondor reads them: K, M, G, T (with or without B / iB) are powers of 1024
 SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$", re.IGNORECASE)
@@ -24,7 +25,7 @@ def _size(value):
         if parse_size(str(value)) <= 0:
             raise ValueError
     except ValueError:
-        raise ValueError(f"must be a size like 4GB, got {value!r}") from None
+        raise ValueError(f"must be a size like 4GB, got {quoted(value)}") from None
     return str(value)
 
 
@@ -81,7 +82,7 @@ class SubmitFile(ConfigModel):
     def _submit_commands(cls, extra):
         for key, value in extra.items():
             if not (isinstance(key, str) and COMMAND.match(key)) or "\n" in str(value):
-                raise ValueError(f"{key!r} is not a submit command name (or its value has a line break)")
+                raise ValueError(f"{quoted(key)} is not a submit command name (or its value has a line break)")
         return {k: str(v) for k, v in extra.items()}
 
 
@@ -130,6 +131,6 @@ def parse_size(text: str) -> int:
     """Bytes in a size as HTCondor reads it ("4GB" = 4 GiB; a bare number is bytes here)."""
     match = SIZE.match(str(text))
     if not match:
-        raise ValueError(f"not a size: {text!r}")
+        raise ValueError(f"not a size: {quoted(text)}")
     number, unit = match.groups()
     return int(float(number) * 1024 ** " KMGT".index(unit.upper() or " "))

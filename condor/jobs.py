@@ -30,7 +30,7 @@ import uproot
 from xaugcol.condor.config import SubmitConfig
 from xaugcol.condor.provenance import build_wheel, clean_commit
 from xaugcol.atomic import atomic_path, make_dirs, remove, write_json, writing
-from xaugcol.paths import plain_name, read_text, under
+from xaugcol.paths import check_regular, plain_name, read_json, read_text, under
 from xaugcol.processing.run import HISTOGRAMS, REPORT
 from xaugcol.processing.runner import load_fileset, screen_fileset
 from xaugcol.processing.table_io import JETS_DIR
@@ -47,7 +47,7 @@ class _Template(string.Template):
 
 
 def _render(name: str, **values) -> str:
-    return _Template((TEMPLATES / name).read_text()).substitute(**values)
+    return _Template(read_text(TEMPLATES / name, "a job template")).substitute(**values)
 
 
 def file_groups(fileset: dict, files_per_job: int) -> dict[str, dict]:
@@ -144,7 +144,7 @@ def merge_outputs(submission: str | Path, out: str | Path) -> dict:
     group's files, and hold exactly the jet tables its report lists, with the rows the report gives (a planted or
     altered table is refused). ``out`` appears complete or not at all."""
     submission, out = Path(submission), Path(out)
-    jobs = json.loads(read_text(submission / JOBS, "the submission's jobs.json"))
+    jobs = read_json(submission / JOBS, "the submission's jobs.json")
     missing = [g for g in jobs["groups"] if not (submission / "outputs" / f"out_{plain_name(g, 'job group')}.tar.gz")
                .exists()]
     if missing:
@@ -158,8 +158,7 @@ def merge_outputs(submission: str | Path, out: str | Path) -> dict:
         merged, scratch = Path(work) / "merged", make_dirs(Path(work) / "scratch")
         make_dirs(merged / JETS_DIR)
         for group, expected in jobs["groups"].items():
-            with tarfile.open(submission / "outputs" / f"out_{group}.tar.gz") as tar:
-                tar.extractall(scratch, filter="data")  # no absolute paths, links or '..' from a job's tarball
+            _unpack(submission / "outputs" / f"out_{group}.tar.gz", group, scratch)
             folder = Path(scratch) / f"out_{group}"
             reports.append(_checked_job_output(folder, group, expected, jobs["commit"]))
             for name in reports[-1]["tables"]:
@@ -188,11 +187,22 @@ def merge_outputs(submission: str | Path, out: str | Path) -> dict:
     return report
 
 
+def _unpack(tarball: Path, group: str, scratch: Path) -> None:
+    """A job's output tarball unpacked into ``scratch``: a regular file (a FIFO would block), holding regular
+    files and folders only (no absolute paths, links, '..' or special files: tarfile's "data" filter)."""
+    check_regular(tarball, "a job's output")
+    try:
+        with tarfile.open(tarball) as tar:
+            tar.extractall(scratch, filter="data")
+    except tarfile.TarError as err:
+        raise ValueError(f"job {group}: its output {tarball} cannot be unpacked: {err}") from None
+
+
 def _checked_job_output(folder: Path, group: str, expected: dict, commit: str) -> dict:
     """The report of one job's output, after checking that it is what the submission asked for."""
     try:
-        provenance = json.loads(read_text(folder / PROVENANCE, "a job's provenance.json"))
-        report = json.loads(read_text(folder / REPORT, "a job's report.json"))
+        provenance = read_json(folder / PROVENANCE, "a job's provenance.json")
+        report = read_json(folder / REPORT, "a job's report.json")
     except (OSError, ValueError) as err:
         raise ValueError(f"job {group}: its output is incomplete: {err}") from None
     if provenance.get("commit") != commit:

@@ -2,7 +2,6 @@
 --out whatever the names in the inputs, nothing stale is mixed into new results, and one folder has one writer."""
 
 import json
-import os
 import subprocess
 import sys
 import tarfile

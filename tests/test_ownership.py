@@ -4,25 +4,18 @@ input inside the output folder is refused before anything is touched, training r
 processing report lists, and two dataset names never share a folder or a histogram key."""
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import awkward as ak
-import numpy as np
-import pyarrow.parquet as pq
 import pytest
-import uproot
 import yaml
 
 from xaugcol.cli import main
 from xaugcol.models.registry import ModelConfig
-from xaugcol.output_folder import LOCK_NAME
 from xaugcol.paths import safe_component
 from xaugcol.processing.runner import load_fileset
-from xaugcol.processing.table_io import read_tables
 from xaugcol.runs import run_processing
 from xaugcol.sources.toy import run_toy
 from xaugcol.training.data import DataSpec, JetTables

@@ -7,7 +7,15 @@ coerced (a quoted "3" is not a count, ``yes`` is not a number), and ``validated`
 
 Field types with their own wording (``PositiveInt``, ``NonNegativeInt``, ``Bool``, ``Number``, ``PositiveNumber``,
 ``Strings``) raise "must be ..." messages, which follow the field's path ("files_per_job must be a positive
-integer"); any other message follows it after a colon.
+integer"); any other message follows it after a colon. A message quotes a value at most ``QUOTE_LIMIT`` characters
+long (``xaugcol.quoting``) and lists the first ``MAX_ERRORS`` errors.
+
+Every YAML file the toolkit reads (these configurations, a tagger folder's ``config.yaml``, a methods file) goes
+through ``read_yaml``: a regular file of at most ``MAX_YAML_BYTES``, parsed safely (no code from the file runs),
+whose aliases expand to at most ``MAX_YAML_NODES`` nodes and ``MAX_YAML_CHARACTERS`` characters of text. Aliases
+may repeat a node without making the file longer (a "billion laughs": nine levels of nine aliases are 9**9
+strings from 400 bytes), so the document is measured with its aliases followed before any Python object is built;
+a normal file, anchors and ``<<:`` merges included, is far below the limits.
 """
 
 from __future__ import annotations
@@ -20,6 +28,12 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
 
 from xaugcol.paths import read_text
+from xaugcol.quoting import quoted, shortened
+
+MAX_ERRORS = 10  # errors of one file a message lists
+MAX_YAML_BYTES = 1 << 20  # 1 MiB: a configuration is a few KB
+MAX_YAML_NODES = 100_000  # scalars, lists and mappings, with every alias followed
+MAX_YAML_CHARACTERS = 2_000_000  # text of the scalars, with every alias followed
 
 
 class ConfigModel(BaseModel):
@@ -39,11 +53,11 @@ class ConfigModel(BaseModel):
         if isinstance(data, cls):
             return data
         if not isinstance(data, dict):
-            raise ValueError(f"expected a mapping, got {data!r}")
+            raise ValueError(f"expected a mapping, got {quoted(data)}")
         known = {f.alias or name for name, f in cls.model_fields.items()}
         unknown = set(data) - known
         if unknown:
-            raise ValueError(f"unknown field(s) {sorted(map(str, unknown))}; known: {sorted(known)}")
+            raise ValueError(f"unknown field(s) {quoted(sorted(map(str, unknown)))}; known: {sorted(known)}")
         return data
 
     def given(self) -> dict:
@@ -62,8 +76,11 @@ def validated(model: type[BaseModel], data: Any, where: str, sep: str = ": "):
 
 
 def describe(err: ValidationError, sep: str = ": ") -> str:
-    """pydantic's errors as sentences: the path of the field, then what is wrong with it."""
-    return "; ".join(_sentence(e, sep) for e in err.errors(include_url=False))
+    """pydantic's errors as sentences: the path of the field, then what is wrong with it (the first
+    ``MAX_ERRORS``, then how many more)."""
+    errors = err.errors(include_url=False)
+    more = f"; and {len(errors) - MAX_ERRORS} more error(s)" if len(errors) > MAX_ERRORS else ""
+    return "; ".join(_sentence(e, sep) for e in errors[:MAX_ERRORS]) + more
 
 
 def _sentence(error: dict, sep: str) -> str:
@@ -76,7 +93,7 @@ def _sentence(error: dict, sep: str) -> str:
     if kind in ("value_error", "assertion_error"):
         message = str(error.get("ctx", {}).get("error", message))
     else:
-        message = f"{message} (got {error.get('input')!r})"
+        message = f"{message} (got {quoted(error.get('input'))})"
     if not path:
         return message
     return f"{path} {message}" if message.startswith("must ") else f"{path}: {message}"
@@ -85,53 +102,113 @@ def _sentence(error: dict, sep: str) -> str:
 def _path(loc: tuple, sep: str) -> str:
     text = ""
     for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f"{sep}{part}" if text else str(part))
+        name = shortened(str(part))  # a mapping's keys are the user's too
+        text += f"[{name}]" if isinstance(part, int) else (f"{sep}{name}" if text else name)
     return text
 
 
 def read_yaml(path: str | Path, what: str):
-    """A configuration file parsed safely (``yaml.safe_load``: no code from the file runs), from a regular file."""
+    """A YAML file (``what``: its role, for messages) read within the limits above, as plain Python values; a
+    ``ValueError`` naming the file otherwise."""
     try:
-        return yaml.safe_load(read_text(path, what))
-    except (OSError, yaml.YAMLError) as err:
+        size = Path(path).stat().st_size
+        if size > MAX_YAML_BYTES:
+            raise ValueError(f"{size} bytes, more than the {MAX_YAML_BYTES} a YAML file may have")
+        return yaml.load(read_text(path, what), Loader=_BoundedLoader)  # noqa: S506 - a SafeLoader
+    except (OSError, ValueError, yaml.YAMLError) as err:
         raise ValueError(f"{what} {path}: cannot read it: {err}") from None
+    except RecursionError:
+        raise ValueError(f"{what} {path}: cannot read it: nested too deeply") from None
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that measures the composed document (``expanded_size``) before building it."""
+
+    def construct_document(self, node):
+        expanded_size(node)
+        return super().construct_document(node)
+
+
+def expanded_size(root: yaml.Node) -> tuple[int, int]:
+    """(nodes, characters of scalar text) of a composed YAML document with every alias followed, counted once per
+    node (aliases share their node) without recursion: the work grows with the file, not with what its aliases
+    expand to. ``yaml.YAMLError`` beyond ``MAX_YAML_NODES`` or ``MAX_YAML_CHARACTERS``, or for a node holding an
+    alias of itself (it expands without end)."""
+    sizes: dict[int, tuple[int, int]] = {}  # id(node) -> its expanded size
+    open_nodes: set[int] = set()  # the nodes whose children are being counted: the path from the root
+    stack = [(root, False)]
+    while stack:
+        node, children_counted = stack.pop()
+        if children_counted:
+            open_nodes.discard(id(node))
+            nodes, characters = 1, len(node.value) if isinstance(node, yaml.ScalarNode) else 0
+            for child in _children(node):
+                nodes, characters = nodes + sizes[id(child)][0], characters + sizes[id(child)][1]
+            _check_expansion(nodes, characters, node)
+            sizes[id(node)] = nodes, characters
+        elif id(node) not in sizes:
+            if id(node) in open_nodes:
+                raise yaml.YAMLError(f"the value at {_place(node)} holds an alias of itself: it expands without end")
+            open_nodes.add(id(node))
+            stack.append((node, True))
+            stack.extend((child, False) for child in _children(node))
+    return sizes[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return node.value
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _check_expansion(nodes: int, characters: int, node: yaml.Node) -> None:
+    for size, limit, unit in ((nodes, MAX_YAML_NODES, "nodes"), (characters, MAX_YAML_CHARACTERS, "characters")):
+        if size > limit:
+            raise yaml.YAMLError(f"the value at {_place(node)} expands to more than {limit} {unit} with its aliases "
+                                 "followed (a YAML bomb?)")
+
+
+def _place(node: yaml.Node) -> str:
+    return f"line {node.start_mark.line + 1}, column {node.start_mark.column + 1}"
 
 
 # ---- field types that say what they want
 
 def _positive_int(value):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"must be a positive integer, got {value!r}")
+        raise ValueError(f"must be a positive integer, got {quoted(value)}")
     return value
 
 
 def _non_negative_int(value):
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"must be an integer >= 0, got {value!r}")
+        raise ValueError(f"must be an integer >= 0, got {quoted(value)}")
     return value
 
 
 def _bool(value):
     if not isinstance(value, bool):
-        raise ValueError(f"must be true or false, got {value!r}")
+        raise ValueError(f"must be true or false, got {quoted(value)}")
     return value
 
 
 def _number(value):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise ValueError(f"must be a number, got {value!r}")
+        raise ValueError(f"must be a number, got {quoted(value)}")
     return float(value)
 
 
 def _positive_number(value):
     if _number(value) <= 0 or math.isinf(value):
-        raise ValueError(f"must be a finite number > 0, got {value!r}")
+        raise ValueError(f"must be a finite number > 0, got {quoted(value)}")
     return float(value)
 
 
 def _strings(value):
     if not (isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)):
-        raise ValueError(f"must be a list of strings, got {value!r}")
+        raise ValueError(f"must be a list of strings, got {quoted(value)}")
     return tuple(value)
 
 

@@ -1,6 +1,6 @@
 """Upper limits on sizes, checked when a configuration is read, before any work starts: each one named here with
 its number and what it protects, and each checked in one place (named below). A setting above its limit is refused
-with a message naming the setting, its value (``quoted``: at most 100 characters) and the limit.
+with a message naming the setting, its value (``quoting.quoted``: at most 100 characters) and the limit.
 
 * ``MAX_EFP_COLUMNS`` = 2 000 columns per EFP set, ordinary or lepton-anchored (``features.efp.columns.EFPConfig``,
   ``processing.lepton_table.AnchoredEFPConfig``): the shipped sets have 1 215, at about 35 jets/s per core.
@@ -22,6 +22,8 @@ with a message naming the setting, its value (``quoted``: at most 100 characters
 
 from __future__ import annotations
 
+from xaugcol.quoting import quoted
+
 MAX_EFP_COLUMNS = 2_000
 MAX_IMAGE_PIXELS = 256
 MAX_LIST_LENGTH = 2_000
@@ -31,13 +33,6 @@ MAX_CONSTITUENTS = 1_000
 MAX_LAYER_WIDTH = 4_096
 MAX_LAYERS = 32
 MAX_PARAMETERS = 50_000_000
-
-
-def quoted(value, limit: int = 100) -> str:
-    """``repr(value)``, cut to ``limit`` characters: a message quotes what it refuses without repeating a list of
-    thousands."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def number(n: int) -> str:

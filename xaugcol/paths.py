@@ -11,16 +11,21 @@
   command never writes or deletes through one).
 * ``refuse_inputs_inside``: a command's inputs may not lie inside its output folder: an ``--overwrite``, a cleanup
   of stale outputs or a stage run again could otherwise remove them.
-* ``read_text``: a configuration or fileset read only from a regular file: a FIFO or a device would block forever.
+* ``check_regular``, ``read_text``, ``read_json``: every file a command reads (configurations, filesets, the JSON,
+  parquet, ROOT and npz files of the folders a user hands over) is read only when it is a regular file: opening
+  a FIFO blocks until something writes into it, a device may never end. Refused with ``NotRegularFileError``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import stat
 from pathlib import Path
+
+from xaugcol.quoting import quoted
 
 PLAIN = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,99}$")
 NOT_SAFE = re.compile(r"[^A-Za-z0-9._+-]")
@@ -50,7 +55,7 @@ def plain_name(name, what: str) -> str:
     """``name`` unchanged if it is a plain file name (letters, digits, '._+-', not starting with '.'); else
     UnsafePathError naming ``what``."""
     if not (isinstance(name, str) and PLAIN.match(name)):
-        raise UnsafePathError(f"{what} {name!r} is not a plain name (letters, digits and '._+-', at most 100, "
+        raise UnsafePathError(f"{what} {quoted(name)} is not a plain name (letters, digits and '._+-', at most 100, "
                               "not starting with '.'): it becomes a file name")
     return name
 
@@ -111,3 +116,8 @@ def read_text(path: str | os.PathLike, what: str = "input") -> str:
     """The text of a regular file (configs, filesets); NotRegularFileError for FIFOs, devices and folders."""
     check_regular(path, what)
     return Path(path).read_text()
+
+
+def read_json(path: str | os.PathLike, what: str = "input"):
+    """A JSON file read as ``read_text`` reads (regular files only); its syntax errors are ``ValueError``."""
+    return json.loads(read_text(path, what))

@@ -9,7 +9,6 @@ first.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from xaugcol.models.folder import CONFIG, METRICS, ModelFileError, load_model, read_config
-from xaugcol.paths import UnsafePathError, plain_name, read_text
+from xaugcol.paths import UnsafePathError, plain_name, read_json
 from xaugcol.models.registry import ModelConfig
 from xaugcol.training.data import DataSpec, select_jets
 from xaugcol.training.pt_spectrum import PtWeights
@@ -102,7 +101,7 @@ def _complete_members(folder: Path) -> list[Path]:
                                  f"such as {folder / found[0]}")
         raise ModelFileError(f"{folder}: neither a tagger folder ({CONFIG}) nor an ensemble (seed_*/{CONFIG})")
     try:
-        listed = json.loads(read_text(folder / METRICS, "an ensemble's metrics.json"))["members"]
+        listed = read_json(folder / METRICS, "an ensemble's metrics.json")["members"]
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise ModelFileError(f"{folder / METRICS}: cannot read the ensemble's members: {err}") from None
     if not (isinstance(listed, list) and listed and all(isinstance(m, str) and MEMBER.match(m) for m in listed)):

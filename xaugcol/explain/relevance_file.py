@@ -15,6 +15,7 @@ import hist
 import uproot
 
 from xaugcol.atomic import atomic_path
+from xaugcol.paths import check_regular
 
 RELEVANCE_ROOT = "relevance.root"
 
@@ -53,6 +54,7 @@ def read_relevance_histograms(folder: str | Path, tagger: str | None = None) -> 
     ``tagger`` only that tagger's (keys ``<kind>/<tagger>[/...]``: a figure of one tagger reads a seventh of the
     file in the demo)."""
     groups: dict[str, list] = {}
+    check_regular(Path(folder) / RELEVANCE_ROOT, "a relevance output's histograms")
     with uproot.open(Path(folder) / RELEVANCE_ROOT) as f:
         for name, cls in f.classnames().items():
             if not cls.startswith("TH"):

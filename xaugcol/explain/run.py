@@ -38,6 +38,7 @@ from xaugcol.processing.chunk_guard import skipped_chunks
 from xaugcol.processing.jet_table import ProcessingConfig
 from xaugcol.processing.runner import Execution, run_coffea, versions
 from xaugcol.processing.table_fileset import processed_folder, table_fileset
+from xaugcol.quoting import quoted
 from xaugcol.training.domain import outside_fractions
 
 RELEVANCE_JSON = "relevance.json"
@@ -78,13 +79,13 @@ def explain_tables(processor_class, jets: str | Path, taggers, out_dir: str | Pa
     (``xaugcol.explain.activations``)."""
     for what, value in (("faithfulness steps", faithfulness_steps), ("sanity-check jets", sanity_jets)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"{what} must be a whole number >= 0, got {value!r}")
+            raise ValueError(f"{what} must be a whole number >= 0, got {quoted(value)}")
     if isinstance(faithfulness_fraction, bool) or not isinstance(faithfulness_fraction, (int, float)) \
             or not 0 < faithfulness_fraction <= 1:
-        raise ValueError(f"the faithfulness fraction must be in (0, 1], got {faithfulness_fraction!r}")
+        raise ValueError(f"the faithfulness fraction must be in (0, 1], got {quoted(faithfulness_fraction)}")
     if isinstance(occlusion_fraction, bool) or not isinstance(occlusion_fraction, (int, float)) \
             or not 0 <= occlusion_fraction <= 1:
-        raise ValueError(f"the occlusion fraction must be in [0, 1], got {occlusion_fraction!r}")
+        raise ValueError(f"the occlusion fraction must be in [0, 1], got {quoted(occlusion_fraction)}")
     ensembles = [t if isinstance(t, Ensemble) else Ensemble.load(t) for t in taggers]
     if not ensembles:
         raise ValueError("no taggers to explain")
@@ -94,7 +95,7 @@ def explain_tables(processor_class, jets: str | Path, taggers, out_dir: str | Pa
     methods = method_specs(rules)  # unknown names and bad composites raise here, before any chunk runs
     rules = tuple(m.name for m in methods)
     if split not in SPLIT_CHOICES:
-        raise ValueError(f"unknown split {split!r}; choose from {', '.join(SPLIT_CHOICES)}")
+        raise ValueError(f"unknown split {quoted(split)}; choose from {', '.join(SPLIT_CHOICES)}")
     e = execution
     refuse_inputs_inside(out_dir, [("the jet tables", processed_folder(jets)),
                                    *[(f"the tagger {t.name}", f) for t in ensembles for _, f in t.members]])

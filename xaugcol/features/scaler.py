@@ -11,7 +11,6 @@ that training and application use the same numbers. Loading validates the file; 
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from xaugcol.atomic import write_json
-from xaugcol.paths import read_text
+from xaugcol.paths import read_json
+from xaugcol.quoting import quoted
 
 N_STD = 3.0
 # no input feature (GeV-scale kinematics, ratios, counts, log pT) comes near this: a scaler beyond it is corrupt, and
@@ -41,7 +41,7 @@ class XAUGScaler:
 
     def __post_init__(self):
         if self.mode not in XAUG_MODES:
-            raise ValueError(f"XAUG scaling must be one of {', '.join(XAUG_MODES)}, got {self.mode!r}")
+            raise ValueError(f"XAUG scaling must be one of {', '.join(XAUG_MODES)}, got {quoted(self.mode)}")
 
     @classmethod
     def fit(cls, table, columns, weights=None, mode: str = "minmax") -> XAUGScaler:
@@ -195,7 +195,7 @@ class InputScalers:
     @classmethod
     def load(cls, path: str | Path) -> InputScalers:
         try:
-            data = json.loads(read_text(path, "a scaler"))
+            data = read_json(path, "a scaler")
         except (OSError, ValueError) as err:
             raise ValueError(f"scaler {path}: cannot read it: {err}") from None
         return cls.from_dict(data, f"scaler {path}")

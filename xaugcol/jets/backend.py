@@ -15,6 +15,8 @@ from __future__ import annotations
 import functools
 import os
 
+from xaugcol.quoting import quoted
+
 ENV = "XAUGCOL_SUBSTRUCTURE"
 CHOICES = ("auto", "extension", "fastjet")
 
@@ -42,7 +44,7 @@ def load_extension():
 def requested() -> str:
     choice = os.environ.get(ENV, "auto").strip().lower() or "auto"
     if choice not in CHOICES:
-        raise BackendError(f"{ENV}={choice!r}: expected one of {', '.join(CHOICES)}")
+        raise BackendError(f"{ENV}={quoted(choice)}: expected one of {', '.join(CHOICES)}")
     return choice
 
 

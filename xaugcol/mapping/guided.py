@@ -33,6 +33,7 @@ from xaugcol.mapping.decision_ordering import Disagreement, ado
 from xaugcol.mapping.scores import SplitJets, split_jets
 from xaugcol.models.registry import ModelConfig
 from xaugcol.output_folder import output_lock
+from xaugcol.quoting import quoted
 from xaugcol.training.data import DataSpec, JetTables
 from xaugcol.training.metrics import performance
 from xaugcol.training.train import TrainConfig, train_ensemble, training_tables
@@ -59,7 +60,7 @@ class GuidedSearch:
     def __post_init__(self):
         if self.high_level not in HIGH_LEVEL:
             raise ValueError(f"guided search: high_level must be one of {', '.join(HIGH_LEVEL)}, "
-                             f"got {self.high_level!r}")
+                             f"got {quoted(self.high_level)}")
         if not self.candidates:
             raise ValueError("guided search: no candidate EFP columns (give the processing an 'efp' section)")
         both = set(self.base) & set(self.candidates)

@@ -20,7 +20,8 @@ import math
 
 import torch
 
-from xaugcol.limits import MAX_LAYER_WIDTH, MAX_LAYERS, MAX_PARAMETERS, check_size, is_integer, number, quoted
+from xaugcol.limits import MAX_LAYER_WIDTH, MAX_LAYERS, MAX_PARAMETERS, check_size, is_integer, number
+from xaugcol.quoting import quoted
 
 LAYER_LISTS = ("channels", "hidden")
 WIDTHS = ("width", "de", "do", "latent", "hidden_size")

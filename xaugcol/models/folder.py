@@ -3,7 +3,8 @@ and ``model.onnx``. Written atomically; loaded with ``torch.load(..., weights_on
 anything but tensors (e.g. a pickled code payload) is refused, never executed. ``scaler.json`` holds one scaler
 per scaled input kind (XAUG variables, particle features), each with plausible numbers for exactly the tagger's
 columns or features and its scaling. ``folder_digest`` fingerprints every file of a folder, so a run
-that resumes can prove it explains the same models."""
+that resumes can prove it explains the same models. Every file is read only when it is a regular file
+(``xaugcol.paths``: a FIFO would block), ``config.yaml`` within the limits of ``xaugcol.config_models.read_yaml``."""
 
 from __future__ import annotations
 
@@ -21,11 +22,12 @@ import torch
 import yaml
 
 from xaugcol.atomic import atomic_path, write_json
+from xaugcol.config_models import read_yaml
 from xaugcol.console import VERBOSE, quiet_library_warnings, verbosity
 from xaugcol.features.scaler import InputScalers
 from xaugcol.models.errors import ModelFileError
 from xaugcol.models.registry import ModelConfig, build_model, legacy_architecture
-from xaugcol.paths import check_regular, read_text
+from xaugcol.paths import check_regular
 
 CONFIG, WEIGHTS, SCALER, METRICS, ONNX = "config.yaml", "model.pt", "scaler.json", "metrics.json", "model.onnx"
 TEST_PREDICTIONS = "test_predictions.npz"  # score, label, weight, pt of every test jet, in the tables' order
@@ -59,6 +61,7 @@ def load_test_predictions(folder: str | Path) -> dict[str, np.ndarray]:
     """A member's ``test_predictions.npz`` (plain arrays only: pickled objects are refused)."""
     path = Path(folder) / TEST_PREDICTIONS
     try:
+        check_regular(path, "a member's test predictions")
         with np.load(path, allow_pickle=False) as data:
             out = {k: data[k] for k in ("score", "label", "weight", "pt")}
     except (OSError, ValueError, KeyError) as err:
@@ -73,9 +76,9 @@ def read_config(folder: str | Path) -> tuple[ModelConfig, dict]:
     data)."""
     folder = Path(folder)
     try:
-        raw = yaml.safe_load(read_text(folder / CONFIG, "a tagger's config.yaml"))
-    except (OSError, yaml.YAMLError) as err:
-        raise ModelFileError(f"{folder / CONFIG}: cannot read it: {err}") from None
+        raw = read_yaml(folder / CONFIG, "a tagger's config.yaml")
+    except ValueError as err:
+        raise ModelFileError(str(err)) from None
     if not isinstance(raw, dict) or "model" not in raw:
         raise ModelFileError(f"{folder / CONFIG}: no 'model' section")
     try:

@@ -22,6 +22,7 @@ from xaugcol.models.architecture import check_architecture, check_parameter_coun
 from xaugcol.models.interaction import InteractionNetwork
 from xaugcol.models.deep_sets import EFN, PFN
 from xaugcol.models.taggers import CNN1D, CNN2D, XAUGDNN, CaloCNN, LSTMTagger
+from xaugcol.quoting import quoted
 
 MODELS: dict[str, type[nn.Module]] = {"cnn2d": CNN2D, "cnn1d": CNN1D, "lstm": LSTMTagger, "dnn": XAUGDNN,
                                       "in": InteractionNetwork, "calo_cnn": CaloCNN, "efn": EFN, "pfn": PFN}
@@ -49,14 +50,14 @@ class ModelConfig:
 
     def __post_init__(self):
         if self.model not in MODELS:
-            raise ValueError(f"unknown model {self.model!r}; known: {', '.join(MODELS)}")
+            raise ValueError(f"unknown model {quoted(self.model)}; known: {', '.join(MODELS)}")
         if not isinstance(self.xaug, bool):
-            raise ValueError(f"'xaug' must be true or false, got {self.xaug!r}")
+            raise ValueError(f"'xaug' must be true or false, got {quoted(self.xaug)}")
         cls = MODELS[self.model]
         if "xaug" in cls.input_kinds and not self.xaug:
-            raise ValueError(f"model {self.model!r} uses the XAUG variables only: it needs xaug = true")
+            raise ValueError(f"model {quoted(self.model)} uses the XAUG variables only: it needs xaug = true")
         if self.xaug and "xaug" not in cls.input_kinds and not cls.xaug_join:
-            raise ValueError(f"model {self.model!r} cannot join the XAUG variables")
+            raise ValueError(f"model {quoted(self.model)} cannot join the XAUG variables")
         if not (isinstance(self.xaug_columns, (list, tuple)) and all(isinstance(c, str) for c in self.xaug_columns)
                 and self.xaug_columns):
             raise ValueError("'xaug_columns' must be a non-empty list of jet-table column names")
@@ -65,7 +66,7 @@ class ModelConfig:
         allowed = set(inspect.signature(cls).parameters) - self._shape_arguments()
         unknown = set(self.architecture) - allowed
         if unknown:
-            raise ValueError(f"architecture of {self.model!r}: unknown option(s) {sorted(unknown)}; "
+            raise ValueError(f"architecture of {quoted(self.model)}: unknown option(s) {quoted(sorted(unknown))}; "
                              f"known: {sorted(allowed)}")
         check_architecture(self.model, cls, self.architecture)
         # the options whose default changed are recorded explicitly, so a folder says which architecture its
@@ -78,7 +79,7 @@ class ModelConfig:
         shapes = {}
         for name, shape in self.shapes.items():
             if not (isinstance(shape, (list, tuple)) and all(isinstance(s, int) for s in shape)):
-                raise ValueError(f"shapes.{name}: expected a list of integers, got {shape!r}")
+                raise ValueError(f"shapes.{name}: expected a list of integers, got {quoted(shape)}")
             try:
                 shapes[name] = kind_class(name).shape_settings(shape)
             except ValueError as err:
@@ -109,7 +110,7 @@ class ModelConfig:
             allowed = kind_class(name).SCALINGS
             value = self.input_scaling.get(name, allowed[0])
             if value not in allowed:
-                raise ValueError(f"input_scaling.{name}: one of {', '.join(allowed)}, got {value!r}")
+                raise ValueError(f"input_scaling.{name}: one of {', '.join(allowed)}, got {quoted(value)}")
             out[name] = value
         return out
 

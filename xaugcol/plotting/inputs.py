@@ -8,6 +8,7 @@ import mplhep as hep
 import numpy as np
 import uproot
 
+from xaugcol.paths import check_regular
 from xaugcol.plotting.style import CLASS_COLOURS, CLASS_NAMES, CLASS_ORDER, Margins, figure, label, save
 from xaugcol.processing.histograms import BINNING
 
@@ -15,6 +16,7 @@ from xaugcol.processing.histograms import BINNING
 def class_histograms(path: str | Path) -> dict[str, dict[int, object]]:
     """variable -> {label: hist summed over datasets} from a processing ``histograms.root``."""
     out: dict[str, dict[int, object]] = {}
+    check_regular(path, "a processing output's histograms")
     with uproot.open(path) as f:
         for key, cls in f.classnames().items():
             if not cls.startswith("TH1") or "/" not in key:

@@ -3,11 +3,11 @@ tagger family (without and with the XAUG variables side by side), the XAUG-only 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
+from xaugcol.paths import read_json
 from xaugcol.plotting.style import figure, label, panel_title, save, tagger_style
 
 REFERENCE = "dnn"  # the XAUG-only tagger, drawn in every panel
@@ -17,8 +17,8 @@ def member_rocs(ensemble_folder: str | Path) -> tuple[np.ndarray, np.ndarray, in
     """(background-efficiency grid, signal efficiency per member (members, grid), the fewest background jets a
     member was tested on) from the members' metrics."""
     folder = Path(ensemble_folder)
-    summary = json.loads((folder / "metrics.json").read_text())
-    members = [json.loads((folder / m / "metrics.json").read_text()) for m in summary["members"]]
+    summary = read_json(folder / "metrics.json", "an ensemble's metrics.json")
+    members = [read_json(folder / m / "metrics.json", "a member's metrics.json") for m in summary["members"]]
     grid = np.asarray(members[0]["roc"]["bkg_eff"])
     sig = np.array([np.interp(grid, m["roc"]["bkg_eff"], m["roc"]["sig_eff"]) for m in members])
     n_background = min(m.get("n_background", 10_000) for m in members)
@@ -27,7 +27,7 @@ def member_rocs(ensemble_folder: str | Path) -> tuple[np.ndarray, np.ndarray, in
 
 def auc_text(ensemble_folder: str | Path) -> str:
     """AUC mean +- spread over the members, for a legend."""
-    auc = json.loads((Path(ensemble_folder) / "metrics.json").read_text())["summary"]["auc"]
+    auc = read_json(Path(ensemble_folder) / "metrics.json", "an ensemble's metrics.json")["summary"]["auc"]
     return f"AUC {auc['mean']:.3f} $\\pm$ {auc['std']:.3f}"
 
 

@@ -6,7 +6,9 @@ either loads or computes every chunk once. So a resumed run counts every chunk o
 
 Format: one ``.npz`` per chunk, numpy only, no pickle: the accumulator's structure as JSON, histogram storages
 (hist's UHI serialisation) and arrays as npz members. Loading executes nothing from the file (unlike coffea's
-``SimpleCheckpointer``, which unpickles). Files are written under a temporary name and renamed.
+``SimpleCheckpointer``, which unpickles) and reads regular files only (a FIFO would block): a checkpoint that is
+not one is computed again, a manifest that is not one is refused. Files are written under a temporary name and
+renamed.
 
 Layout: ``<out>/checkpoints/manifest.json`` records what the chunk outputs depend on (configuration, chunk size,
 files); ``<out>/checkpoints/<dataset>/<chunk>.npz``. A resumed run must have the same manifest. These files are
@@ -28,7 +30,7 @@ from coffea.processor.executor import WorkItem
 from hist import serialization
 
 from xaugcol.atomic import atomic_path, make_dirs, remove, write_json
-from xaugcol.paths import safe_component, under
+from xaugcol.paths import check_regular, read_json, safe_component, under
 from xaugcol.processing.chunk_guard import raise_fault
 from xaugcol.processing.table_io import CHUNK_KEY, chunk_key
 
@@ -84,6 +86,7 @@ def save_accumulator(path: str | Path, obj) -> None:
 
 
 def load_accumulator(path: str | Path):
+    check_regular(path, "a checkpoint")
     with np.load(path, allow_pickle=False) as data:
         return _decode(json.loads(str(data[TREE])), data)
 
@@ -150,7 +153,7 @@ def open_checkpoints(out_dir: str | Path, manifest: dict, resume: bool) -> tuple
         if not resume:
             raise CheckpointError(f"{out_dir} holds the checkpoints of an interrupted run: rerun with --resume to "
                                   "continue it, or start again with --overwrite")
-        previous = json.loads(path.read_text())
+        previous = read_json(path, "a checkpoint manifest")
         differ = differences(previous, manifest)
         if differ:
             shown = ", ".join(differ[:8]) + (f" and {len(differ) - 8} more" if len(differ) > 8 else "")

@@ -22,6 +22,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from xaugcol.quoting import quoted
+
 EXECUTORS = ("iterative", "futures", "dask", "dask-local")
 DEFAULT_CHUNKSIZE = 100_000  # events (or jet-table rows) per chunk, for every coffea run
 DASK_EXECUTORS = ("dask", "dask-local")
@@ -39,7 +41,7 @@ class Timeouts:
         for name in ("remote", "connect", "workers"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise ValueError(f"timeout '{name}' must be a number of seconds > 0, got {value!r}")
+                raise ValueError(f"timeout '{name}' must be a number of seconds > 0, got {quoted(value)}")
 
 
 class ClusterError(RuntimeError):
@@ -48,11 +50,11 @@ class ClusterError(RuntimeError):
 
 def check_executor(executor: str, scheduler: str | None = None) -> None:
     if executor not in EXECUTORS:
-        raise ValueError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
+        raise ValueError(f"unknown executor {quoted(executor)}; choose from {', '.join(EXECUTORS)}")
     if executor == "dask" and not scheduler:
         raise ValueError("executor 'dask' needs the scheduler address (--scheduler tcp://HOST:PORT)")
     if executor != "dask" and scheduler:
-        raise ValueError(f"a scheduler address is only used by executor 'dask', not {executor!r}")
+        raise ValueError(f"a scheduler address is only used by executor 'dask', not {quoted(executor)}")
 
 
 @contextlib.contextmanager
@@ -194,7 +196,7 @@ def coffea_executor(executor: str, workers: int = 1, scheduler: str | None = Non
     from coffea import processor
 
     if client is not None and executor not in DASK_EXECUTORS:
-        raise ValueError(f"a Dask client is only used by executors {DASK_EXECUTORS}, not {executor!r}")
+        raise ValueError(f"a Dask client is only used by executors {DASK_EXECUTORS}, not {quoted(executor)}")
     if client is None:
         check_executor(executor, scheduler)
     if executor == "iterative":

@@ -44,8 +44,9 @@ from xaugcol.jets.constituents import STORED, MissingBranchError, detect_layout,
 from xaugcol.jets.stored import stored_xaug
 from xaugcol.jets.vertices import has_vertices, jet_vertices
 from xaugcol.limits import (MAX_CHUNK_BYTES, MAX_CONSTITUENTS, MAX_EFP_COLUMNS, MAX_LIST_LENGTH, MAX_VERTICES,
-                            check_size, is_integer, number, quoted)
+                            check_size, is_integer, number)
 from xaugcol.processing.lepton_table import LeptonConfig, build_lepton_table, is_lepton_file
+from xaugcol.quoting import quoted
 
 XAUG = ("msd", "tau1", "tau2", "tau3", "tau4", "tau21", "tau32", "n2", "d2", "sj_z", "sj_dr", "sj1_pt", "sj2_pt")
 KINEMATICS = ("pt", "eta", "phi", "mass", "n_constituents")

@@ -35,7 +35,8 @@ from xaugcol.features.efp.columns import EFPConfig, check_column_count, checked_
 from xaugcol.features.efp.evaluate import efps
 from xaugcol.features.efp.graphs import graph_name
 from xaugcol.jets.constituents import MissingBranchError
-from xaugcol.limits import MAX_EFP_COLUMNS, MAX_IMAGE_PIXELS, MAX_LIST_LENGTH, check_size, is_integer, quoted
+from xaugcol.limits import MAX_EFP_COLUMNS, MAX_IMAGE_PIXELS, MAX_LIST_LENGTH, check_size, is_integer
+from xaugcol.quoting import quoted
 from xaugcol.sources.calorimeter import EM, CalorimeterModel
 
 CONE_RADII = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4)
@@ -109,7 +110,7 @@ class LeptonConfig:
     @classmethod
     def from_dict(cls, data: dict) -> LeptonConfig:
         if not isinstance(data, dict):
-            raise ValueError(f"lepton settings: expected a mapping, got {data!r}")
+            raise ValueError(f"lepton settings: expected a mapping, got {quoted(data)}")
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"lepton settings: unknown field(s) {sorted(unknown)}; known: "

@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 
 from xaugcol.atomic import remove
-from xaugcol.paths import safe_component, under
+from xaugcol.paths import check_regular, safe_component, under
 from xaugcol.processing.checkpoints import CHECKPOINTS, MANIFEST, remove_checkpoints
 from xaugcol.processing.table_io import CHUNK_KEY, JETS_DIR, file_tag
 
@@ -99,6 +99,8 @@ def reconcile_tables(out_dir: Path, expected: dict[str, int], owned: OwnedTables
 
     present = present_tables(out_dir)
     for name, rows in expected.items():
+        if name in present:  # on a resume, the interrupted run's table: the folder is the user's to change
+            check_regular(present[name], "a jet table")
         if name not in present or pq.read_metadata(present[name]).num_rows != rows:
             raise OutputError(out_dir / JETS_DIR / name, f"the jet table this run wrote is "
                               f"{'gone' if name not in present else 'altered'} (expected {rows} rows)")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import platform
 import sys
@@ -23,11 +22,12 @@ import uproot
 from xaugcol.atomic import OutputError
 from xaugcol.processing import coffea_compat  # noqa: F401 - non-ASCII names in coffea's hashes
 from xaugcol.jets.constituents import MissingBranchError
-from xaugcol.paths import NotRegularFileError, UnsafePathError, check_regular, read_text, safe_component
+from xaugcol.paths import NotRegularFileError, UnsafePathError, check_regular, read_json, safe_component
 from xaugcol.processing.checkpoints import ChunkCheckpointer
 from xaugcol.processing.chunk_guard import ChunkError, ChunkGuard
 from xaugcol.processing.executors import (DEFAULT_CHUNKSIZE, ClusterError, Timeouts, check_executor, coffea_executor,
                                           dask_session)
+from xaugcol.quoting import quoted
 
 EVENT_ID = ("run", "luminosityBlock", "event")
 # metadata keys coffea's Runner sets itself (and refuses in a fileset)
@@ -56,7 +56,7 @@ class Execution:
         for name in ("workers", "chunksize"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+                raise ValueError(f"{name} must be a positive integer, got {quoted(value)}")
 
     @contextlib.contextmanager
     def session(self):
@@ -97,21 +97,21 @@ def load_fileset(path: str | Path) -> dict:
     (under another path, through a link, or in two datasets) is refused: it would be counted twice."""
     path = Path(path)
     try:
-        data = json.loads(read_text(path, "fileset"))
+        data = read_json(path, "fileset")
     except (OSError, ValueError) as err:
         raise FilesetError(f"fileset {path}: cannot read it as JSON: {err}") from None
     if not isinstance(data, dict) or not data:
         raise FilesetError(f"fileset {path}: expected a non-empty mapping of dataset names")
     fileset = {}
     for name, entry in data.items():
-        where = f"fileset {path}: dataset {name!r}"
+        where = f"fileset {path}: dataset {quoted(name)}"
         if isinstance(entry, list):  # coffea's shortest form: the files alone
             entry = {"files": entry}
         if not isinstance(entry, dict) or "files" not in entry:
             raise FilesetError(f"{where}: expected a list of files or a mapping with 'files'")
         default_tree = entry.get("treename", "Events")
         if not isinstance(default_tree, str):
-            raise FilesetError(f"{where}: 'treename' must be a tree name, got {default_tree!r}")
+            raise FilesetError(f"{where}: 'treename' must be a tree name, got {quoted(default_tree)}")
         files = entry["files"]
         if isinstance(files, list) and all(isinstance(f, str) for f in files):
             files = {f: default_tree for f in files}
@@ -127,10 +127,10 @@ def load_fileset(path: str | Path) -> dict:
             raise FilesetError(f"{where}: metadata may not use {', '.join(reserved)}: coffea fills these per chunk")
         if "label" in meta and (meta["label"] not in (0, 1) or isinstance(meta["label"], bool)):
             raise FilesetError(f"{where}: metadata 'label' must be 0 or 1 (or absent for real data), got "
-                               f"{meta['label']!r}")
+                               f"{quoted(meta['label'])}")
         resolved, expected = {}, {}
         for f, spec in files.items():
-            tree, recorded = _file_spec(spec, default_tree, f"{where}: file {f!r}")
+            tree, recorded = _file_spec(spec, default_tree, f"{where}: file {quoted(f)}")
             is_remote = "://" in f
             # absolute, not resolved: messages name the paths as listed (links included)
             full = f if is_remote or Path(f).is_absolute() else os.path.abspath(path.parent / f)
@@ -152,24 +152,24 @@ def _file_spec(spec, default_tree: str, where: str) -> tuple[str, dict]:
     if spec is None:
         return default_tree, {}
     if not isinstance(spec, dict):
-        raise FilesetError(f"{where}: expected a tree name or a mapping with 'object_path', got {spec!r}")
+        raise FilesetError(f"{where}: expected a tree name or a mapping with 'object_path', got {quoted(spec)}")
     unknown = sorted(set(spec) - PREPROCESSED)
     if unknown:
         raise FilesetError(f"{where}: unknown key(s) {unknown}; known: {sorted(PREPROCESSED)}")
     if spec.get("format", "root") != "root":
-        raise FilesetError(f"{where}: format {spec['format']!r}: NanoAOD-style events are ROOT files")
+        raise FilesetError(f"{where}: format {quoted(spec['format'])}: NanoAOD-style events are ROOT files")
     tree = spec.get("object_path", default_tree)
     if not isinstance(tree, str):
-        raise FilesetError(f"{where}: 'object_path' must be a tree name, got {tree!r}")
+        raise FilesetError(f"{where}: 'object_path' must be a tree name, got {quoted(tree)}")
     recorded = {}
     if spec.get("uuid") is not None:
         if not isinstance(spec["uuid"], str):
-            raise FilesetError(f"{where}: 'uuid' must be a string, got {spec['uuid']!r}")
+            raise FilesetError(f"{where}: 'uuid' must be a string, got {quoted(spec['uuid'])}")
         recorded["uuid"] = spec["uuid"]
     if spec.get("num_entries") is not None:
         n = spec["num_entries"]
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise FilesetError(f"{where}: 'num_entries' must be a count, got {n!r}")
+            raise FilesetError(f"{where}: 'num_entries' must be a count, got {quoted(n)}")
         recorded["entries"] = n
     steps = spec.get("steps")
     if steps is not None and not (isinstance(steps, list) and all(
@@ -192,8 +192,8 @@ def _refuse_duplicates(fileset: dict, where: str) -> None:
                 continue
             first = seen.setdefault(os.path.realpath(f), (name, f))
             if first != (name, f):
-                raise FilesetError(f"{where}{first[1]} (dataset {first[0]!r}) and {f} (dataset {name!r}) are the "
-                                   "same file: list each file once, or its events are counted twice")
+                raise FilesetError(f"{where}{first[1]} (dataset {quoted(first[0])}) and {f} (dataset {quoted(name)}) "
+                                   "are the same file: list each file once, or its events are counted twice")
 
 
 def check_file(path: str, tree: str, timeout: float = Timeouts.remote) -> dict:
@@ -211,7 +211,7 @@ def check_file(path: str, tree: str, timeout: float = Timeouts.remote) -> dict:
         with uproot.open(path, **({"timeout": timeout} if remote else {})) as f:
             if tree not in f:
                 present = sorted(set(k.split(";")[0] for k in f.keys()))
-                raise BadFileError(f"{path}: no tree {tree!r} (has: {', '.join(present) or 'nothing'})")
+                raise BadFileError(f"{path}: no tree {quoted(tree)} (has: {', '.join(present) or 'nothing'})")
             t = f[tree]
             missing = [b for b in EVENT_ID if b not in t]
             if missing:  # coffea's NanoAOD schema cannot even build the events without them
@@ -265,8 +265,9 @@ def screen_fileset(fileset: dict, skip_bad_files: bool, timeout: float = Timeout
             files[path] = tree
             first = owners.setdefault(identities[path]["uuid"], (name, path))
             if first != (name, path):
-                raise FilesetError(f"{first[1]} (dataset {first[0]!r}) and {path} (dataset {name!r}) are the same "
-                                   "ROOT file (same UUID): list each file once, or its events are counted twice")
+                raise FilesetError(f"{first[1]} (dataset {quoted(first[0])}) and {path} (dataset {quoted(name)}) are "
+                                   "the same ROOT file (same UUID): list each file once, or its events are counted "
+                                   "twice")
         # files with zero entries have no chunk: keep them out of the Runner, count them as processed
         nonempty = {p: t for p, t in files.items() if identities[p]["entries"] > 0}
         if nonempty:

@@ -12,12 +12,11 @@ goes into a resumed run's manifest, so a resume proves it reads the same tables.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from xaugcol.output_folder import lock_holder
-from xaugcol.paths import NotRegularFileError, check_regular, under
+from xaugcol.paths import NotRegularFileError, check_regular, read_json, under
 from xaugcol.processing.checkpoints import CHECKPOINTS, MANIFEST
 from xaugcol.processing.jet_table import ProcessingConfig
 from xaugcol.processing.table_io import JETS_DIR, field_shape, table_datasets
@@ -87,7 +86,7 @@ def check_table(table: Path, rows: int, report: Path):
 
 def read_report(folder: Path) -> dict:
     try:
-        report = json.loads((folder / REPORT).read_text())
+        report = read_json(folder / REPORT, "a processing output's report.json")
         report["tables"], report["config"]  # noqa: B018 - both must be there
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise TableError(f"{folder / REPORT}: cannot read the processing report ({type(err).__name__}: {err})") \

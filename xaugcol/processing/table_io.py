@@ -6,6 +6,9 @@ the relevance processor runs over them with coffea's Runner:
   flattened, with its per-jet shape in the field's metadata (``xaugcol.shape``); ``column_array`` restores it;
 * the dataset name is stored as ``dataset_index`` into the list of names in the file's metadata
   (``xaugcol.datasets``; coffea reads no strings); ``read_table(s)`` give it back as the ``dataset`` column.
+
+The tables of a folder (``table_files``) are read only when they are regular files: opening a FIFO planted among
+them would block the reader.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import awkward as ak
 import numpy as np
 
 from xaugcol.atomic import atomic_path, make_dirs
-from xaugcol.paths import safe_component, under
+from xaugcol.paths import check_regular, safe_component, under
 
 JETS_DIR = "jets"
 SHAPE_KEY = b"xaugcol.shape"
@@ -133,10 +136,19 @@ def read_table(path: str | Path, columns: list[str] | None = None) -> dict[str, 
     return out
 
 
-def read_tables(folder: str | Path, columns: list[str] | None = None) -> ak.Array:
-    """All chunk files under ``folder`` (sorted by name, so the row order is reproducible), concatenated, with
-    array columns in their full shape and the ``dataset`` column."""
+def table_files(folder: str | Path) -> list[Path]:
+    """The jet tables under ``folder``, sorted by name (so the row order is reproducible), each checked to be a
+    regular file (``NotRegularFileError``: opening a FIFO blocks)."""
     files = sorted(Path(folder).rglob("*.parquet"))
+    for path in files:
+        check_regular(path, "a jet table")
+    return files
+
+
+def read_tables(folder: str | Path, columns: list[str] | None = None) -> ak.Array:
+    """All chunk files under ``folder`` (``table_files``), concatenated, with array columns in their full shape and
+    the ``dataset`` column."""
+    files = table_files(folder)
     if not files:
         raise FileNotFoundError(f"no jet-table parquet files under {folder}")
     parts = [read_table(f, columns) for f in files]

@@ -3,17 +3,17 @@
 
 The folders are recognised by what they hold: a processing output (``report.json`` and ``jets/``), a tagger
 ensemble (``metrics.json`` listing its members) or a folder of ensembles, a relevance output (``relevance.json``).
-A relevance output names the jet tables and the taggers it explained, so it alone is enough.
+A relevance output names the jet tables and the taggers it explained, so it alone is enough. Every file of
+these folders is read only when it is a regular file (``xaugcol.paths``): a FIFO is refused, naming it.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 from xaugcol.output_folder import locked_output
-from xaugcol.paths import refuse_inputs_inside
+from xaugcol.paths import NotRegularFileError, read_json, refuse_inputs_inside
 from xaugcol.report import html
 from xaugcol.report.figures import ReportInputs, draw_figures, figure_jobs
 
@@ -36,7 +36,7 @@ def report_inputs(folders: list[str | Path], sample: str | None = None, examples
             raise ValueError(f"{folder}: neither a processing output (report.json, jets/), a tagger ensemble "
                              f"(metrics.json), a folder of ensembles nor a relevance output (relevance.json)")
     if relevance is not None:
-        record = json.loads((relevance / RELEVANCE).read_text())
+        record = read_json(relevance / RELEVANCE, "a relevance output's relevance.json")
         processed = processed or Path(record["config"]["jets"])
         for name, info in record["taggers"].items():
             taggers.setdefault(name, Path(info["members"][0]["folder"]).parent)
@@ -58,7 +58,7 @@ def build_report(folders: list[str | Path], out: str | Path, sample: str | None 
         if inputs.taggers:
             sections.append(html.taggers_section(inputs.taggers))
         if inputs.relevance is not None:
-            record = json.loads((Path(inputs.relevance) / RELEVANCE).read_text())
+            record = read_json(Path(inputs.relevance) / RELEVANCE, "a relevance output's relevance.json")
             sections.append(html.relevance_section(record, {n: inputs.taggers[n] for n in record["taggers"]}))
         sections.append(html.figure_sections(figures))
         described = {"processing": str(inputs.processed) if inputs.processed else None,
@@ -75,8 +75,12 @@ def _one(current, folder: Path, what: str) -> Path:
 
 
 def _is_ensemble(folder: Path) -> bool:
+    """Whether ``folder`` holds an ensemble's ``metrics.json``; one that is not a regular file is refused
+    (``NotRegularFileError``), not taken for a folder of another kind."""
     try:
-        return "members" in json.loads((folder / METRICS).read_text())
+        return "members" in read_json(folder / METRICS, "an ensemble's metrics.json")
+    except NotRegularFileError:
+        raise
     except (OSError, ValueError):
         return False
 
@@ -85,5 +89,5 @@ def _sample(processed: Path | None) -> str:
     """The datasets of a processing output, as the sample label (a study names its source instead)."""
     if processed is None or not (Path(processed) / PROCESSING).is_file():
         return "jets"
-    counts = json.loads((Path(processed) / PROCESSING).read_text()).get("counts", {})
+    counts = read_json(Path(processed) / PROCESSING, "a processing output's report.json").get("counts", {})
     return " vs ".join(counts) or "jets"

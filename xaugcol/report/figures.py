@@ -13,7 +13,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import functools
 import gc
-import json
 import multiprocessing as mp
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +20,13 @@ from pathlib import Path
 from xaugcol.atomic import write_json
 from xaugcol.explain.agreement import comparison_rule
 from xaugcol.features.kinds import kind_class
+from xaugcol.paths import read_json
 from xaugcol.report.captions import CAPTIONS
 
 FIGURES_JSON = "figures.json"
+# what the figures read, as messages name it (every read refuses a FIFO: xaugcol.paths.read_json)
+RELEVANCE, GUIDED, INTERPRET = ("a relevance output's relevance.json", "a guided search's guided.json",
+                                "an interpretation's interpret.json")
 # rough drawing time of a figure by section (relative), to hand the longest tasks out first
 COST = {"inputs": 5.0, "examples": 2.0, "profiles": 1.5, "heatmaps": 1.0, "relevance": 1.0, "pairs": 0.7,
         "performance": 1.0, "faithfulness": 0.5, "occlusion": 0.7, "activations": 0.7}
@@ -75,7 +78,7 @@ def relevance_jobs(relevance_folder, taggers: dict, sample: str, examples: int =
     example jets (``examples`` per class, explained by the first method)."""
     if relevance_folder is None or not (Path(relevance_folder) / "relevance.json").exists():
         return []
-    relevance = json.loads((Path(relevance_folder) / "relevance.json").read_text())
+    relevance = read_json(Path(relevance_folder) / "relevance.json", RELEVANCE)
     jobs = []
     for name in relevance["taggers"]:
         for rule in relevance["config"]["rules"]:
@@ -188,13 +191,13 @@ def _relevance(folder: str, tagger: str | None = None):
     """(relevance histograms of ``tagger``, or all, relevance.json) of a relevance output."""
     from xaugcol.explain.relevance_file import read_relevance_histograms
 
-    return read_relevance_histograms(folder, tagger), json.loads((Path(folder) / "relevance.json").read_text())
+    return read_relevance_histograms(folder, tagger), json_of(folder)
 
 
 @functools.cache
 def json_of(folder: str) -> dict:
     """relevance.json of a relevance output, without its histograms."""
-    return json.loads((Path(folder) / "relevance.json").read_text())
+    return read_json(Path(folder) / "relevance.json", RELEVANCE)
 
 
 def _kind_groups(relevance: dict, tagger: str) -> list[list[str]]:
@@ -210,7 +213,7 @@ def _kind_groups(relevance: dict, tagger: str) -> list[list[str]]:
 
 def _has_roc(folder) -> bool:
     metrics = Path(folder) / "metrics.json"
-    return metrics.exists() and "summary" in json.loads(metrics.read_text())
+    return metrics.exists() and "summary" in read_json(metrics, "an ensemble's metrics.json")
 
 
 def _ensemble_folder(relevance: dict, tagger: str) -> Path:
@@ -290,7 +293,7 @@ def draw_activations(stem, relevance, tagger, sample):
 def interpret_jobs(interpret_folder, tagger: str, sample: str) -> list[FigureJob]:
     """The squeezed model's activation patterns, beside the baseline's (the retrainings after occlusion)."""
     path = Path(interpret_folder) / "interpret.json"
-    if not path.exists() or not (json.loads(path.read_text()).get("squeezed") or {}).get("activations"):
+    if not path.exists() or not (read_json(path, INTERPRET).get("squeezed") or {}).get("activations"):
         return []
     return [FigureJob("activations", f"activations_{tagger}_squeezed",
                       CAPTIONS["activations"].format(tagger=f"{tagger}, squeezed"), "draw_squeezed_activations",
@@ -303,7 +306,7 @@ def mapping_jobs(mapping_folder, sample: str) -> list[FigureJob]:
     path = Path(mapping_folder) / "guided.json"
     if not path.exists():
         return []
-    result = json.loads(path.read_text())
+    result = read_json(path, GUIDED)
     jobs = [FigureJob("mapping", "guided_search", CAPTIONS["guided"], "draw_guided",
                       {"guided": str(path), "sample": sample})]
     for graph in dict.fromkeys(r["graph"] for r in result["rows"] if r["graph"]):
@@ -315,7 +318,7 @@ def mapping_jobs(mapping_folder, sample: str) -> list[FigureJob]:
 def draw_guided(stem, guided, sample):
     from xaugcol.plotting.mapping import plot_guided
 
-    return plot_guided(json.loads(Path(guided).read_text()), stem, sample)
+    return plot_guided(read_json(guided, GUIDED), stem, sample)
 
 
 def draw_efp_graph(stem, graph):
@@ -327,7 +330,7 @@ def draw_efp_graph(stem, graph):
 def draw_squeezed_activations(stem, interpret, tagger, sample):
     from xaugcol.plotting.interpretation import plot_activations
 
-    return plot_activations(json.loads(Path(interpret).read_text())["squeezed"]["activations"], tagger, stem, sample)
+    return plot_activations(read_json(interpret, INTERPRET)["squeezed"]["activations"], tagger, stem, sample)
 
 
 def draw_examples(stem, ensemble, jets, method, sample, per_class, processing, split="test"):

@@ -6,7 +6,6 @@ CI artefact. Every text from the configuration or the data is escaped.
 
 from __future__ import annotations
 
-import json
 import re
 from html import escape
 from pathlib import Path
@@ -15,6 +14,7 @@ import yaml
 
 from xaugcol.atomic import atomic_path
 from xaugcol.explain.agreement import comparison_rule
+from xaugcol.paths import read_json
 from xaugcol.training.domain import CHANCE_FACTOR, WARN_FRACTION
 
 SECTIONS = {
@@ -71,7 +71,7 @@ def _pm(stat: dict, digits: int = 4) -> str:
 def metrics_table(taggers: dict) -> str:
     rows = ["<tr><th>tagger</th><th>members</th>" + "".join(f"<th>{escape(t)}</th>" for _, t in METRICS) + "</tr>"]
     for name, folder in taggers.items():
-        summary = json.loads((Path(folder) / "metrics.json").read_text())
+        summary = read_json(Path(folder) / "metrics.json", "an ensemble's metrics.json")
         s = summary["summary"]
         rows.append(f"<tr><td class='name'>{escape(name)}</td><td>{len(summary['seeds'])}</td>"
                     + "".join(f"<td>{_pm(s[k])}</td>" for k, _ in METRICS) + "</tr>")

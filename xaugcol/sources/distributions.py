@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats
 
+from xaugcol.quoting import quoted
+
 KINDS = ("normal", "exponential")
 
 
@@ -31,11 +33,11 @@ class Dist:
 
     def __post_init__(self):
         if self.kind not in KINDS:
-            raise ValueError(f"distribution kind {self.kind!r} is not one of {KINDS}")
+            raise ValueError(f"distribution kind {quoted(self.kind)} is not one of {KINDS}")
         for name in ("scale", "loc", "low", "high"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or math.isnan(value):
-                raise ValueError(f"distribution field {name!r} must be a number, got {value!r}")
+                raise ValueError(f"distribution field {quoted(name)} must be a number, got {quoted(value)}")
         if not self.scale > 0:
             raise ValueError(f"distribution scale must be > 0, got {self.scale}")
         if not self.high > self.low:

@@ -20,6 +20,7 @@ from pydantic import model_validator
 
 from xaugcol.config_models import Bool, ConfigModel, read_yaml, validated
 from xaugcol.paths import UnsafePathError, plain_name
+from xaugcol.quoting import quoted
 from xaugcol.sources.pythia_config import rejected_settings
 
 
@@ -121,7 +122,7 @@ class ProcessEntry(ConfigModel):
         data = cls.check_known(data)
         label = data.get("label")
         if label not in (0, 1) or isinstance(label, bool):
-            raise ValueError(f"'label' must be 0 or 1, got {label!r}")
+            raise ValueError(f"'label' must be 0 or 1, got {quoted(label)}")
         settings = data.get("settings")
         if not (isinstance(settings, list) and settings and all(isinstance(s, str) and "=" in s for s in settings)):
             raise ValueError("'settings' must be a non-empty list of 'Key = value' strings")
@@ -130,9 +131,11 @@ class ProcessEntry(ConfigModel):
             raise ValueError("'signal_bosons' must be a list of PDG ids")
         lepton, origin = data.get("lepton", 0), data.get("lepton_origin", "")
         if lepton not in (0, 11, 13) or isinstance(lepton, bool):
-            raise ValueError(f"'lepton' must be 11 (electrons) or 13 (muons), or 0 for a jet process, got {lepton!r}")
+            raise ValueError(f"'lepton' must be 11 (electrons) or 13 (muons), or 0 for a jet process, got "
+                             f"{quoted(lepton)}")
         if lepton and origin not in ("prompt", "hadron", "any"):
-            raise ValueError(f"'lepton_origin' must be prompt, hadron or any for a lepton process, got {origin!r}")
+            raise ValueError(f"'lepton_origin' must be prompt, hadron or any for a lepton process, got "
+                             f"{quoted(origin)}")
         if not lepton and origin:
             raise ValueError("'lepton_origin' needs 'lepton'")
         return {**data, "settings": tuple(settings), "signal_bosons": tuple(abs(b) for b in bosons)}
@@ -157,10 +160,11 @@ def load_processes(card: str | Path | None = None) -> dict[str, Process]:
             plain_name(name, "the process name")  # it names the generated files
         except UnsafePathError as err:
             raise ValueError(f"process card {card}: {err}") from None
-        e = validated(ProcessEntry, entry, f"process card {card}: process {name!r}")
+        e = validated(ProcessEntry, entry, f"process card {card}: process {quoted(name)}")
         rejected = rejected_settings(e.settings)
         if rejected:
-            raise ValueError(f"process card {card}: process {name!r}: Pythia rejects the setting {rejected[0]!r}")
+            raise ValueError(f"process card {card}: process {quoted(name)}: Pythia rejects the setting "
+                             f"{quoted(rejected[0])}")
         processes[name] = Process(name=str(name), settings=e.settings, label=e.label, signal_bosons=e.signal_bosons,
                                   require_hadronic=e.require_hadronic, description=e.description,
                                   lepton=e.lepton, lepton_origin=e.lepton_origin)

@@ -15,6 +15,8 @@ import os
 import sys
 import tempfile
 
+from xaugcol.quoting import quoted
+
 
 class GeneratorError(ValueError):
     """Pythia refuses a process's settings: names the process and the setting, or what Pythia said."""
@@ -61,7 +63,7 @@ def configured_pythia(settings, what: str = "the process"):
         rejected = [line for line in settings if not pythia.readString(line)]
         initialised = not rejected and pythia.init()
     if rejected:
-        raise GeneratorError(f"Pythia rejected the setting {rejected[0]!r} of {what}")
+        raise GeneratorError(f"Pythia rejected the setting {quoted(rejected[0])} of {what}")
     if not initialised:
         raise GeneratorError(f"Pythia could not initialise {what}: {_why_not(settings)}")
     return pythia

@@ -30,6 +30,7 @@ from pydantic import model_validator
 
 from xaugcol.config_models import ConfigModel, Number, PositiveInt, read_yaml, validated
 from xaugcol.console import counter
+from xaugcol.quoting import quoted
 from xaugcol.sources.distributions import Dist
 from xaugcol.sources.nanoaod import collection, write_events
 
@@ -84,7 +85,8 @@ class ToyConfig:
 
     def __post_init__(self):
         if not (isinstance(self.particles_per_subjet, int) and self.particles_per_subjet >= 1):
-            raise ValueError(f"particles_per_subjet must be a positive integer, got {self.particles_per_subjet!r}")
+            raise ValueError(f"particles_per_subjet must be a positive integer, got "
+                             f"{quoted(self.particles_per_subjet)}")
         if not self.pt_min > 0:
             raise ValueError(f"pt_min must be > 0, got {self.pt_min}")
         if not self.pt_index > 2:

@@ -24,6 +24,7 @@ import torch
 
 from xaugcol.models.folder import load_test_predictions
 from xaugcol.models.registry import ModelConfig
+from xaugcol.paths import read_json
 from xaugcol.training.metrics import summarise
 from xaugcol.training.train import TrainConfig, train_ensemble
 
@@ -134,11 +135,9 @@ def inference_ratio(baseline: Path, other: Path, data: str | Path, jets: int = 5
 
 
 def _metrics(folder: Path) -> dict:
-    import json
-
     from xaugcol.models.folder import METRICS
 
-    return json.loads((folder / METRICS).read_text())
+    return read_json(folder / METRICS, "an ensemble's metrics.json")
 
 
 def parameter_count(folder: Path) -> int:

@@ -40,6 +40,7 @@ from xaugcol.models.registry import ModelConfig
 from xaugcol.processing.jet_table import ProcessingConfig
 from xaugcol.processing.executors import DEFAULT_CHUNKSIZE, EXECUTORS
 from xaugcol.processing.lepton_table import LeptonConfig
+from xaugcol.quoting import quoted
 from xaugcol.sources.processes import load_processes
 from xaugcol.sources.toy import ToyConfig
 from xaugcol.training.study import Seeds, tagger_name
@@ -66,7 +67,7 @@ class Source(ConfigModel):
     @classmethod
     def _kind(cls, kind):
         if kind not in ("toy", "pythia", "fileset"):
-            raise ValueError(f"must be toy or pythia (generated) or fileset, got {kind!r}")
+            raise ValueError(f"must be toy or pythia (generated) or fileset, got {quoted(kind)}")
         return kind
 
     @field_validator("processes", mode="before")
@@ -192,7 +193,7 @@ class Explain(ConfigModel):
     @classmethod
     def _split(cls, split):
         if split not in SPLIT_CHOICES:
-            raise ValueError(f"must be one of {', '.join(SPLIT_CHOICES)}, got {split!r}")
+            raise ValueError(f"must be one of {', '.join(SPLIT_CHOICES)}, got {quoted(split)}")
         return split
 
     @property
@@ -266,7 +267,7 @@ class Mapping(ConfigModel):
         from xaugcol.mapping.guided import HIGH_LEVEL
 
         if value not in HIGH_LEVEL:
-            raise ValueError(f"must be one of {', '.join(HIGH_LEVEL)}, got {value!r}")
+            raise ValueError(f"must be one of {', '.join(HIGH_LEVEL)}, got {quoted(value)}")
         return value
 
 
@@ -304,7 +305,7 @@ class Dask(ConfigModel):
     @classmethod
     def _address(cls, scheduler):
         if scheduler is not None and "://" not in scheduler:
-            raise ValueError(f"must be an address like tcp://HOST:PORT, got {scheduler!r}")
+            raise ValueError(f"must be an address like tcp://HOST:PORT, got {quoted(scheduler)}")
         return scheduler
 
     @model_validator(mode="after")
@@ -346,18 +347,18 @@ class StudyFile(ConfigModel):
         r = self.reduced
         if r is not None:
             if r.tagger not in names:
-                raise ValueError(f"reduced: tagger {r.tagger!r} is not among the taggers {names}")
+                raise ValueError(f"reduced: tagger {quoted(r.tagger)} is not among the taggers {names}")
             if r.rule not in self.explain.method_names:
-                raise ValueError(f"reduced: rule {r.rule!r} is not among explain: rules")
+                raise ValueError(f"reduced: rule {quoted(r.rule)} is not among explain: rules")
             base = self.taggers[names.index(r.tagger)]
             if isinstance(base, TrainedTagger):
-                raise ValueError(f"reduced: tagger {r.tagger!r} is explained, not trained, by the study")
+                raise ValueError(f"reduced: tagger {quoted(r.tagger)} is explained, not trained, by the study")
             if "xaug" not in base.inputs():
-                raise ValueError(f"reduced: tagger {r.tagger!r} takes no XAUG variables to rank")
+                raise ValueError(f"reduced: tagger {quoted(r.tagger)} takes no XAUG variables to rank")
         i = self.interpret
         if i is not None:
             if i.tagger not in names or isinstance(self.taggers[names.index(i.tagger)], TrainedTagger):
-                raise ValueError(f"interpret: tagger {i.tagger!r} is not among the taggers the study trains")
+                raise ValueError(f"interpret: tagger {quoted(i.tagger)} is not among the taggers the study trains")
             if not self.explain.occlusion_fraction:
                 raise ValueError("interpret: the retrainings need the occlusion table (explain: occlusion_fraction "
                                  "> 0)")
@@ -368,7 +369,7 @@ class StudyFile(ConfigModel):
         mp = self.mapping
         if mp is not None:
             if mp.black_box not in names:
-                raise ValueError(f"mapping: black_box {mp.black_box!r} is not among the taggers {names}")
+                raise ValueError(f"mapping: black_box {quoted(mp.black_box)} is not among the taggers {names}")
             if "efp" in mp.candidates and self.processing.efp is None:
                 raise ValueError("mapping: the guided search chooses among EFP columns: give processing an 'efp' "
                                  "section, e.g. {degree: 5, kappas: [0.5, 1, 2], betas: [0.5, 1, 2]}")
@@ -399,7 +400,7 @@ def _check_executor(executor: str | None, dask: Dask | None, section: str) -> No
     allowed = ["dask"] if dask else [e for e in EXECUTORS if e != "dask"]
     if executor is not None and executor not in allowed:
         hint = "" if dask else " (executor dask needs a top-level 'dask' section: {scheduler: ...} or {workers: N})"
-        raise ValueError(f"{section}: executor must be one of {', '.join(allowed)}, got {executor!r}{hint}")
+        raise ValueError(f"{section}: executor must be one of {', '.join(allowed)}, got {quoted(executor)}{hint}")
 
 
 @dataclass(frozen=True)

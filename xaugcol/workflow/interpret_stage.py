@@ -11,13 +11,12 @@ Layout of ``out/interpret``::
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from xaugcol.atomic import write_json
 from xaugcol.explain.ensemble import Ensemble
 from xaugcol.explain.run import RELEVANCE_JSON
-from xaugcol.paths import under
+from xaugcol.paths import read_json, under
 from xaugcol.workflow.stages import Stage, StudyStage
 
 INTERPRET_JSON = "interpret.json"
@@ -39,7 +38,7 @@ def interpret_stage(wf, out: Path, record: Stage, processed: Path, sample: str) 
         from xaugcol.explain.activations import ensemble_patterns
         from xaugcol.training.pruning import inference_ratio, parameter_count, retrain
 
-        relevance = json.loads((out / "relevance" / RELEVANCE_JSON).read_text())
+        relevance = read_json(out / "relevance" / RELEVANCE_JSON, "a relevance output's relevance.json")
         table = relevance.get("occlusion", {}).get(i.tagger)
         if not table:
             raise ValueError(f"interpret: the relevance run has no occlusion table for {i.tagger}")
@@ -64,14 +63,14 @@ def interpret_stage(wf, out: Path, record: Stage, processed: Path, sample: str) 
             squeezed = {"inference_time_ratio": inference_ratio(baseline, folder / "squeezed", jets),
                         "activations": ensemble_patterns(Ensemble.load(folder / "squeezed"), jets),
                         "baseline_activations": relevance.get("activations", {}).get(i.tagger)}
-        baseline_metrics = json.loads((baseline / "metrics.json").read_text())["summary"]
+        baseline_metrics = read_json(baseline / "metrics.json", "an ensemble's metrics.json")["summary"]
         write_json(folder / INTERPRET_JSON, {
             "tagger": i.tagger, "prune_below": i.prune_below, "kept": kept, "dropped": dropped, "flagged": flagged,
             "baseline": {"auc": baseline_metrics["auc"], "parameters": parameter_count(baseline)},
             "runs": runs, "squeezed": squeezed})
 
     def read(ctx):
-        ctx.results["interpret"] = json.loads((folder / INTERPRET_JSON).read_text())
+        ctx.results["interpret"] = read_json(folder / INTERPRET_JSON, "an interpretation's interpret.json")
 
     def report(ctx):
         from xaugcol.report.html import interpret_section

@@ -9,13 +9,12 @@ Layout of ``out/mapping``::
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from xaugcol.features.kinds.xaug import DEFAULT_COLUMNS
 from xaugcol.mapping.guided import GUIDED_JSON, GuidedSearch, run_guided_search
 from xaugcol.mapping.methods import METHODS_JSON, write_methods_table
-from xaugcol.paths import under
+from xaugcol.paths import read_json, under
 from xaugcol.workflow.stages import Stage, StudyStage
 
 
@@ -49,9 +48,9 @@ def mapping_stage(wf, out: Path, record: Stage, processed: Path, sample: str) ->
         write_methods_table(folder, processed / "jets", black_box_folder(wf, out), others, tuple(search.base))
 
     def read(ctx):
-        ctx.results["mapping"] = json.loads((folder / GUIDED_JSON).read_text())
+        ctx.results["mapping"] = read_json(folder / GUIDED_JSON, "a guided search's guided.json")
         if (folder / METHODS_JSON).exists():
-            ctx.results["mapping"]["methods"] = json.loads((folder / METHODS_JSON).read_text())
+            ctx.results["mapping"]["methods"] = read_json(folder / METHODS_JSON, "a guided search's methods table")
 
     def report(ctx):
         from xaugcol.report.html import mapping_section

@@ -30,6 +30,7 @@ from pathlib import Path
 from xaugcol.atomic import make_dirs, remove, write_json
 from xaugcol.console import say
 from xaugcol.output_folder import OutputExistsError, is_empty
+from xaugcol.paths import read_json
 from xaugcol.processing.checkpoints import differences
 
 RECORD = "stage.json"
@@ -92,7 +93,7 @@ class Stage:
         if not resume:
             return "run", ""
         try:
-            record = json.loads((self.folder / RECORD).read_text())
+            record = read_json(self.folder / RECORD, "a stage record")
         except (OSError, ValueError):
             record = None
         if not isinstance(record, dict):

@@ -19,7 +19,6 @@ same pieces (``stages.StudyStage``).
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from xaugcol.explain.ensemble import Ensemble
 from xaugcol.explain.run import RELEVANCE_JSON
 from xaugcol.models.folder import folder_digest
 from xaugcol.output_folder import LOCK_NAME, prepare_output_dir
-from xaugcol.paths import under
+from xaugcol.paths import read_json, under
 from xaugcol.processing.runner import load_fileset
 from xaugcol.report import html
 from xaugcol.report.figures import draw_figures, input_jobs, performance_jobs, relevance_jobs
@@ -117,7 +116,7 @@ def xaug_study(wf, out: Path) -> list[StudyStage]:
                       occlusion_fraction=wf.explain.occlusion_fraction, record_activations=wf.explain.activations)
 
     def read_relevance(ctx):
-        ctx.results["relevance"] = json.loads((relevance_dir / RELEVANCE_JSON).read_text())
+        ctx.results["relevance"] = read_json(relevance_dir / RELEVANCE_JSON, "a relevance output's relevance.json")
         for tagger, fractions in ctx.results["relevance"].get("outside_training_range", {}).items():
             if describe_outside(tagger, fractions):
                 say(describe_outside(tagger, fractions))
@@ -151,7 +150,7 @@ def xaug_study(wf, out: Path) -> list[StudyStage]:
     stages.append(StudyStage("figures", "figures", (records["figures"],),
                              lambda ctx, record, resume: _figures(ctx, stages, out),
                              after=lambda ctx: ctx.results.__setitem__(
-                                 "figures", json.loads((out / "figures" / "figures.json").read_text())),
+                                 "figures", read_json(out / "figures" / "figures.json", "the study's figures.json")),
                              report=lambda ctx: html.figure_sections(ctx.results["figures"])))
     return stages
 
@@ -177,7 +176,7 @@ def _gain_stage(wf, out: Path, records: dict, trained: dict) -> StudyStage:
         write_json(out / "gain" / GAIN_JSON, {"config": g.model_dump(), "gains": gains})
 
     def read(ctx):
-        ctx.results["gain"] = json.loads((out / "gain" / GAIN_JSON).read_text())
+        ctx.results["gain"] = read_json(out / "gain" / GAIN_JSON, "the XAUG gain's gain.json")
 
     if not pairs:
         return StudyStage("gain", "XAUG gain: no tagger trained both with and without XAUG",
@@ -197,7 +196,7 @@ def _reduced_stage(wf, out: Path, records: dict, processed: Path) -> StudyStage:
                            list(r.k) if r.k else None, ctx.mapper, progress=ctx.progress)
 
     def read(ctx):
-        ctx.results["reduced"] = json.loads((out / "reduced" / REDUCED_JSON).read_text())["rows"]
+        ctx.results["reduced"] = read_json(out / "reduced" / REDUCED_JSON, "the reduced sets' table")["rows"]
 
     return StudyStage("reduced", f"retraining {r.tagger} on its top-k XAUG variables ({r.rule} ranking)",
                       (records["reduced"],), work, after=read,

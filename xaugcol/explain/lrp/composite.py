@@ -14,6 +14,7 @@ from xaugcol.config_models import Bool, ConfigModel, PositiveNumber, validated
 from xaugcol.explain.lrp.lstm import SignalTakeAll
 from xaugcol.explain.lrp.rules import AlphaBeta, Epsilon, Flat, Gamma, Rule, Z, ZBox, ZPlus, rule_from_spec
 from xaugcol.layers import PairwiseLinear
+from xaugcol.quoting import quoted
 
 LAYER_TYPES: dict[str, tuple[type[nn.Module], ...]] = {
     "linear": (nn.Linear, PairwiseLinear),  # the pair layer is a dense layer on every concatenated pair
@@ -43,14 +44,14 @@ class Composite:
         for where, rule in [("default", self.default), ("first", self.first), *self.layers.items(),
                             *self.names.items()]:
             if rule is not None and not isinstance(rule, Rule):
-                raise ValueError(f"{where!r} must be an LRP rule, got {rule!r}")
+                raise ValueError(f"{quoted(where)} must be an LRP rule, got {quoted(rule)}")
         unknown = set(self.layers) - set(LAYER_TYPES)
         if unknown:
             raise ValueError(f"unknown layer type(s) {sorted(unknown)}; known: {', '.join(LAYER_TYPES)}")
         if not isinstance(self.lstm, SignalTakeAll):
             raise ValueError("'lstm' must be a SignalTakeAll rule")
         if not self.stabiliser > 0:
-            raise ValueError(f"stabiliser must be > 0, got {self.stabiliser!r}")
+            raise ValueError(f"stabiliser must be > 0, got {quoted(self.stabiliser)}")
 
     def rule_for(self, name: str, module: nn.Module, is_first: bool) -> Rule:
         for pattern, rule in self.names.items():
@@ -123,7 +124,7 @@ class CompositeFile(ConfigModel):
 def _needs_bounds(name):
     def build(low=None, high=None, **options):
         if low is None or high is None:
-            raise ValueError(f"preset {name!r} puts z-box on the input layer: give its bounds, low=... high=...")
+            raise ValueError(f"preset {quoted(name)} puts z-box on the input layer: give its bounds, low=... high=...")
         return _PRESETS_WITH_BOUNDS[name](low, high, **options)
     return build
 
@@ -154,8 +155,8 @@ def preset(name: str, **options) -> Composite:
     ``epsilon-plus``, ``epsilon-alpha2beta1``, ``epsilon-plus-flat``, ``epsilon-gamma-box`` (needs ``low``/``high``
     of the input)."""
     if name not in PRESETS:
-        raise ValueError(f"unknown LRP preset {name!r}; known: {', '.join(PRESETS)}")
+        raise ValueError(f"unknown LRP preset {quoted(name)}; known: {', '.join(PRESETS)}")
     try:
         return PRESETS[name](**options)
     except TypeError as err:
-        raise ValueError(f"LRP preset {name!r}: bad options: {err}") from None
+        raise ValueError(f"LRP preset {quoted(name)}: bad options: {err}") from None

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from xaugcol.explain.lrp.rules import stabilise
+from xaugcol.quoting import quoted
 
 
 @dataclass
@@ -32,7 +33,7 @@ class SignalTakeAll:
 
     def __post_init__(self):
         if not self.epsilon > 0:
-            raise ValueError(f"LSTM rule: epsilon must be > 0, got {self.epsilon!r}")
+            raise ValueError(f"LSTM rule: epsilon must be > 0, got {quoted(self.epsilon)}")
         if not isinstance(self.redistribute_bias, bool):
             raise ValueError("LSTM rule: redistribute_bias must be true or false")
 

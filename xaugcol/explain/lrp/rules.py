@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from xaugcol.layers import LinearLayer
+from xaugcol.quoting import quoted
 
 
 @dataclass
@@ -91,7 +92,7 @@ class Epsilon(Rule):
 
     def __init__(self, epsilon: float = 1e-6):
         if not epsilon >= 0:
-            raise ValueError(f"epsilon must be >= 0, got {epsilon!r}")
+            raise ValueError(f"epsilon must be >= 0, got {quoted(epsilon)}")
         self.epsilon = float(epsilon)
 
     def apply(self, layer, x, z, relevance):
@@ -120,9 +121,9 @@ class Gamma(Rule):
 
     def __init__(self, gamma: float = 0.25, stabiliser: float = 1e-6):
         if not gamma >= 0:
-            raise ValueError(f"gamma must be >= 0, got {gamma!r}")
+            raise ValueError(f"gamma must be >= 0, got {quoted(gamma)}")
         if not stabiliser > 0:
-            raise ValueError(f"stabiliser must be > 0, got {stabiliser!r}")
+            raise ValueError(f"stabiliser must be > 0, got {quoted(stabiliser)}")
         self.gamma, self.stabiliser = float(gamma), float(stabiliser)
 
     def apply(self, layer, x, z, relevance):
@@ -175,9 +176,10 @@ class AlphaBeta(Rule):
 
     def __init__(self, alpha: float = 1.0, beta: float = 0.0, stabiliser: float = 1e-6):
         if alpha < 0 or beta < 0 or abs(alpha - beta - 1) > 1e-12:
-            raise ValueError(f"alpha-beta needs alpha, beta >= 0 and alpha - beta = 1, got {alpha!r}, {beta!r}")
+            raise ValueError(f"alpha-beta needs alpha, beta >= 0 and alpha - beta = 1, got {quoted(alpha)}, "
+                             f"{quoted(beta)}")
         if not stabiliser > 0:
-            raise ValueError(f"stabiliser must be > 0, got {stabiliser!r}")
+            raise ValueError(f"stabiliser must be > 0, got {quoted(stabiliser)}")
         self.alpha, self.beta, self.stabiliser = float(alpha), float(beta), float(stabiliser)
 
     _use_bias = True
@@ -229,7 +231,7 @@ class ZBox(Rule):
         if not bool((low_t <= high_t).all()):
             raise ValueError("z-box: low must not exceed high")
         if not stabiliser > 0:
-            raise ValueError(f"stabiliser must be > 0, got {stabiliser!r}")
+            raise ValueError(f"stabiliser must be > 0, got {quoted(stabiliser)}")
         self.low, self.high, self.stabiliser = low, high, float(stabiliser)
 
     def _bound(self, value, x):
@@ -256,7 +258,7 @@ class _InputFree(Rule):
 
     def __init__(self, stabiliser: float = 1e-6):
         if not stabiliser > 0:
-            raise ValueError(f"stabiliser must be > 0, got {stabiliser!r}")
+            raise ValueError(f"stabiliser must be > 0, got {quoted(stabiliser)}")
         self.stabiliser = float(stabiliser)
 
     def _weights(self, w):
@@ -300,7 +302,7 @@ def rule_from_spec(spec, where: str | None = "rule") -> Rule:
     if isinstance(spec, str):
         spec = {"rule": spec}
     if not isinstance(spec, dict) or not isinstance(spec.get("rule"), str):
-        raise ValueError(f"{at}expected a rule name or a mapping with 'rule', got {spec!r}")
+        raise ValueError(f"{at}expected a rule name or a mapping with 'rule', got {quoted(spec)}")
     params = {k: v for k, v in spec.items() if k != "rule"}
     name = spec["rule"]
     if name.startswith("alpha") and "beta" in name and name not in RULES:  # alpha1beta0, alpha2beta1
@@ -308,11 +310,11 @@ def rule_from_spec(spec, where: str | None = "rule") -> Rule:
         try:
             params = {"alpha": float(alpha), "beta": float(beta), **params}
         except ValueError:
-            raise ValueError(f"{at}cannot read alpha and beta from {name!r}") from None
+            raise ValueError(f"{at}cannot read alpha and beta from {quoted(name)}") from None
         name = "alpha-beta"
     if name not in RULES:
-        raise ValueError(f"{at}unknown rule {name!r}; known: {', '.join(RULES)}, alpha<a>beta<b>")
+        raise ValueError(f"{at}unknown rule {quoted(name)}; known: {', '.join(RULES)}, alpha<a>beta<b>")
     try:
         return RULES[name](**params)
     except TypeError as err:
-        raise ValueError(f"{at}bad parameters for rule {name!r}: {err}") from None
+        raise ValueError(f"{at}bad parameters for rule {quoted(name)}: {err}") from None

@@ -14,13 +14,14 @@ from __future__ import annotations
 import torch
 
 from xaugcol.explain.methods.base import Attribution, explained_output, in_batches
+from xaugcol.quoting import quoted
 
 DEFAULT_STEPS = 32
 
 
 def check_steps(steps) -> int:
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
-        raise ValueError(f"integrated gradients: 'steps' must be a whole number >= 2, got {steps!r}")
+        raise ValueError(f"integrated gradients: 'steps' must be a whole number >= 2, got {quoted(steps)}")
     return steps
 
 

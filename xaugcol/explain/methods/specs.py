@@ -26,6 +26,7 @@ from xaugcol.explain.methods.gradient import GradientXInput
 from xaugcol.explain.methods.integrated import IntegratedGradients, check_steps
 from xaugcol.explain.methods.lrp import LRPAttributor
 from xaugcol.paths import plain_name, UnsafePathError
+from xaugcol.quoting import quoted
 
 # method name: (attributor class, the options it takes); every method but lrp may be named alone (its defaults)
 METHODS = {
@@ -68,20 +69,20 @@ def method_spec(entry, name: str | None = None, where: str = "explanation method
         if entry in PRESETS:
             preset(entry)  # presets that need options (bounds) say so here
             return _named(MethodSpec(name or entry, "lrp", {"composite": entry}), where)
-        raise ValueError(f"{where}: unknown LRP preset {entry!r}, and no method of that name; known presets: "
+        raise ValueError(f"{where}: unknown LRP preset {quoted(entry)}, and no method of that name; known presets: "
                          f"{', '.join(PRESETS)}; methods: {', '.join(m for m in METHODS if m != 'lrp')}; or a "
                          f"mapping with 'method' (and a 'composite' for LRP)")
     if not isinstance(entry, dict):
-        raise ValueError(f"{where}: expected a name or a mapping, got {entry!r}")
+        raise ValueError(f"{where}: expected a name or a mapping, got {quoted(entry)}")
     entry = dict(entry)
     name = entry.pop("name", name)
     method = entry.pop("method", "lrp" if "composite" in entry else None)
     if method not in METHODS:
-        raise ValueError(f"{where}: 'method' must be one of {', '.join(METHODS)}, got {method!r}")
+        raise ValueError(f"{where}: 'method' must be one of {', '.join(METHODS)}, got {quoted(method)}")
     allowed = METHODS[method][1]
     unknown = set(entry) - allowed
     if unknown:
-        raise ValueError(f"{where}: unknown option(s) {sorted(unknown)} of method {method!r}; "
+        raise ValueError(f"{where}: unknown option(s) {quoted(sorted(unknown))} of method {quoted(method)}; "
                          f"known: {sorted(allowed) or 'none'}")
     for option, value in entry.items():
         if option in OPTION_CHECKS:
@@ -124,5 +125,5 @@ def _named(spec: MethodSpec, where: str) -> MethodSpec:
     except UnsafePathError as err:
         raise ValueError(str(err)) from None
     if "__" in spec.name or "/" in spec.name:
-        raise ValueError(f"{where}: name {spec.name!r} may not contain '__' (it separates ROOT histogram names)")
+        raise ValueError(f"{where}: name {quoted(spec.name)} may not contain '__' (it separates ROOT histogram names)")
     return spec

@@ -25,6 +25,7 @@ import numpy as np
 
 from xaugcol.features.efp.evaluate import connected_efp
 from xaugcol.features.efp.graphs import Graph, connected_graphs, graph_from_name, graph_name, n_vertices
+from xaugcol.quoting import quoted
 
 PREFIX = "efpl_"
 # anchored graphs (connected graph, vertex orbit) with exactly d edges, d = 0, 1, ..., 8: ``anchored_graphs`` gives
@@ -82,14 +83,14 @@ _NAME = re.compile(r"(?P<graph>n\d+_d\d+_k\d+)_a(?P<vertex>\d+)")
 def anchored_from_name(name: str) -> tuple[Graph, int]:
     match = _NAME.fullmatch(name)
     if match is None:
-        raise ValueError(f"not an anchored EFP graph name: {name!r} (expected n<v>_d<e>_k<i>_a<vertex>)")
+        raise ValueError(f"not an anchored EFP graph name: {quoted(name)} (expected n<v>_d<e>_k<i>_a<vertex>)")
     (graph,) = graph_from_name(match["graph"])
     vertex = int(match["vertex"])
     if vertex >= n_vertices(graph):
-        raise ValueError(f"anchored EFP graph {name!r}: the graph has {n_vertices(graph)} vertices")
+        raise ValueError(f"anchored EFP graph {quoted(name)}: the graph has {n_vertices(graph)} vertices")
     root = min(v for v in range(n_vertices(graph)) if _rooted_form(graph, v) == _rooted_form(graph, vertex))
     if root != vertex:
-        raise ValueError(f"anchored EFP graph {name!r}: vertex {vertex} is in the orbit of vertex {root}, which "
+        raise ValueError(f"anchored EFP graph {quoted(name)}: vertex {vertex} is in the orbit of vertex {root}, which "
                          f"names it")
     return graph, vertex
 
@@ -116,7 +117,7 @@ def parse_anchored_column(name: str) -> tuple[str, float, float]:
     """(anchored graph name, kappa, beta) of an ``efpl_`` column; refuses other names, saying why."""
     match = _COLUMN.fullmatch(name)
     if match is None:
-        raise ValueError(f"not an anchored EFP column: {name!r} (expected efpl_<graph>_a<v>_kappa<k>_beta<b>)")
+        raise ValueError(f"not an anchored EFP column: {quoted(name)} (expected efpl_<graph>_a<v>_kappa<k>_beta<b>)")
     anchored_from_name(match["graph"])
     number = lambda text: float(text.replace("m", "-").replace("p", "."))  # noqa: E731
     return match["graph"], number(match["kappa"]), number(match["beta"])

@@ -22,7 +22,8 @@ import numpy as np
 
 from xaugcol.features.efp.evaluate import efps, measure
 from xaugcol.features.efp.graphs import MAX_DEGREE, all_graphs, graph_count, graph_from_name, graph_name
-from xaugcol.limits import MAX_EFP_COLUMNS, is_integer, number, quoted
+from xaugcol.limits import MAX_EFP_COLUMNS, is_integer, number
+from xaugcol.quoting import quoted
 
 PREFIX = "efp_"
 # a batch's angle array holds at most this many numbers (jets x N x N: 32 MB in float64)
@@ -34,7 +35,7 @@ def number_text(x: float) -> str:
     text that reads back as the same float), so that two values never share a column."""
     text = repr(float(x)).removesuffix(".0")
     if "e" in text:
-        raise ValueError(f"EFP parameter {x!r} cannot be named (write it without an exponent)")
+        raise ValueError(f"EFP parameter {quoted(x)} cannot be named (write it without an exponent)")
     return text.replace("-", "m").replace(".", "p")
 
 
@@ -53,7 +54,7 @@ def parse_column(name: str) -> tuple[str, float, float]:
     """(graph name, kappa, beta) of an EFP column; refuses other names, saying why."""
     match = _COLUMN.fullmatch(name)
     if match is None:
-        raise ValueError(f"not an EFP column: {name!r} (expected efp_<graph>_kappa<k>_beta<b>)")
+        raise ValueError(f"not an EFP column: {quoted(name)} (expected efp_<graph>_kappa<k>_beta<b>)")
     graph_from_name(match["graph"])  # the graph part is a graph's name
     return match["graph"], _text_number(match["kappa"]), _text_number(match["beta"])
 
@@ -138,7 +139,7 @@ class EFPConfig:
     @classmethod
     def from_dict(cls, data: dict) -> EFPConfig:
         if not isinstance(data, dict):
-            raise ValueError(f"EFP settings: expected a mapping, got {data!r}")
+            raise ValueError(f"EFP settings: expected a mapping, got {quoted(data)}")
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"EFP settings: unknown field(s) {sorted(unknown)}; "

@@ -21,6 +21,8 @@ import itertools
 import re
 from collections import Counter
 
+from xaugcol.quoting import quoted
+
 Graph = tuple[tuple[int, int], ...]
 
 # multigraphs with exactly d edges (d = 0, 1, ..., 8) up to isomorphism: the connected ones, and all of them (connected
@@ -181,12 +183,12 @@ def graph_from_name(name: str) -> tuple[Graph, ...]:
     for part in name.split("x"):
         match = _NAME.fullmatch(part)
         if match is None:
-            raise ValueError(f"not an EFP graph name: {name!r} (expected n<vertices>_d<edges>_k<index>, "
+            raise ValueError(f"not an EFP graph name: {quoted(name)} (expected n<vertices>_d<edges>_k<index>, "
                              f"joined by 'x')")
         n, d, k = (int(x) for x in match.groups())
         same = [g for g in connected_graphs(d) if n_vertices(g) == n]
         if not 0 <= k < len(same):
-            raise ValueError(f"EFP graph name {name!r}: there are {len(same)} connected graphs with {n} vertices "
+            raise ValueError(f"EFP graph name {quoted(name)}: there are {len(same)} connected graphs with {n} vertices "
                              f"and {d} edges, no k{k}")
         factors.append(same[k])
     return tuple(factors)

@@ -16,6 +16,7 @@ from xaugcol.features.kinds.particles import ParticlesInput
 from xaugcol.features.kinds.tracks import TracksInput
 from xaugcol.features.kinds.vertices import VerticesInput
 from xaugcol.features.kinds.xaug import XAUGInput
+from xaugcol.quoting import quoted
 
 KINDS: dict[str, type[InputKind]] = {}
 
@@ -38,7 +39,7 @@ register(XAUGInput)
 
 def kind_class(name: str) -> type[InputKind]:
     if name not in KINDS:
-        raise ValueError(f"unknown tagger input kind {name!r}; known: {', '.join(KINDS)}")
+        raise ValueError(f"unknown tagger input kind {quoted(name)}; known: {', '.join(KINDS)}")
     return KINDS[name]
 
 

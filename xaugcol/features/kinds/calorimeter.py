@@ -16,6 +16,7 @@ import numpy as np
 from xaugcol.features.cells import CELL_FEATURES
 from xaugcol.features.kinds.image import ImageInput
 from xaugcol.features.kinds.objects import ObjectListInput
+from xaugcol.quoting import quoted
 
 LAYERS = ("em", "had")
 CELL_SIZE = 0.025  # the EM cell in eta (``sources.calorimeter``): the image's pixel
@@ -55,7 +56,7 @@ class CaloImageInput(ImageInput):
 
     def label(self, feature: str) -> str:
         if feature not in self.feature_names():
-            raise ValueError(f"not a calorimeter-image feature: {feature!r}")
+            raise ValueError(f"not a calorimeter-image feature: {quoted(feature)}")
         return {"calo:em": "EM layer", "calo:had": "HAD layer"}[feature]
 
     removal_unit = "cell"

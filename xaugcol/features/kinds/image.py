@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xaugcol.features.kinds.base import InputKind
+from xaugcol.quoting import quoted
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class ImageInput(InputKind):
 
     def label(self, feature: str) -> str:
         if feature != "image":
-            raise ValueError(f"not the image feature: {feature!r}")
+            raise ValueError(f"not the image feature: {quoted(feature)}")
         return "image"
 
     # occlusion groups: a 3 x 3 grid of blocks (rows top to bottom, columns left to right; the leading prong sits in

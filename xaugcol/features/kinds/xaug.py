@@ -10,6 +10,7 @@ import numpy as np
 
 from xaugcol.features.kinds.base import InputKind, ProfileEntries
 from xaugcol.features.scaler import XAUGScaler
+from xaugcol.quoting import quoted
 
 # the jet-table columns a tagger sees as "XAUG variables" unless told otherwise
 DEFAULT_COLUMNS = ("msd", "tau1", "tau2", "tau3", "tau4", "tau21", "tau32", "n2", "d2", "sj_z", "sj_dr", "sj1_pt",
@@ -88,7 +89,7 @@ class XAUGInput(InputKind):
 
     def binning(self, feature: str):
         if feature not in BINNING:
-            raise ValueError(f"no histogram binning for XAUG variable {feature!r}; known: {', '.join(BINNING)}")
+            raise ValueError(f"no histogram binning for XAUG variable {quoted(feature)}; known: {', '.join(BINNING)}")
         return BINNING[feature]
 
     def profile_entries(self, rows: dict, relevance: np.ndarray) -> list[ProfileEntries]:
