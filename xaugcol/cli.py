@@ -455,9 +455,9 @@ def _explain(args) -> None:
         from xaugcol.explain.ensemble import Ensemble
         from xaugcol.processing.table_fileset import listed_tables
 
-        listed_tables(args.jets)  # a processing that is unfinished or being written: refused before --out is made
-        for tagger in args.taggers:
-            Ensemble.load(tagger)
+        for tagger in args.taggers:  # unreadable or unsafe tagger folders, and a processing that is unfinished or
+            Ensemble.load(tagger)    # being written: refused before --out is made
+        listed_tables(args.jets)
         inputs = [("the jet tables", args.jets), *[("the tagger", t) for t in args.taggers]]
         with _claimed_output(args, inputs) as out:
             if args.overwrite:
