@@ -27,3 +27,22 @@ def substructure_extension():
             pytest.fail(f"XAUGCOL_REQUIRE_EXTENSION is set, but {why_not}")
         pytest.skip(f"{why_not}: only the fastjet-API fallback can be tested here")
     return module
+
+
+@pytest.fixture(scope="module")
+def trained_toy(tmp_path_factory) -> Path:
+    """A folder holding toy jets (``toy/``, 300 per class), their processing (``proc/``, chunks of 150) and a
+    one-member DNN ensemble trained for one epoch (``dnn/``): the pieces of a finished run that tests of the
+    commands' refusals start from."""
+    from xaugcol.models.registry import ModelConfig
+    from xaugcol.processing.runner import load_fileset
+    from xaugcol.runs import run_processing
+    from xaugcol.sources.toy import run_toy
+    from xaugcol.training.train import TrainConfig, train_ensemble
+
+    root = tmp_path_factory.mktemp("trained_toy")
+    run_toy(root / "toy", 300, seed=61)
+    run_processing(load_fileset(root / "toy" / "fileset.json"), root / "proc", chunksize=150)
+    train_ensemble(str(root / "proc" / "jets"), ModelConfig("dnn", xaug=True, architecture={"hidden": [8]}),
+                   TrainConfig(epochs=1, batch_size=128), [0], str(root / "dnn"))
+    return root

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import uproot
 
+from helpers import outcome, run_in_thread
 from xaugcol.cli import main
 from xaugcol.processing.runner import BadFileError, FilesetError, load_fileset
 from xaugcol.runs import run_processing
@@ -183,24 +184,11 @@ def test_every_bad_case_together_under_skip_bad_files(tmp_path, toy, capsys):
 
 
 def _finishes_within(seconds, function, *args, **kwargs):
-    """Run ``function`` in a daemon thread; fail (instead of hanging the suite) if it is still running after
-    ``seconds``. Returns what it returned or raises what it raised."""
-    import threading
-
-    result = {}
-
-    def body():
-        try:
-            result["value"] = function(*args, **kwargs)
-        except BaseException as err:  # handed to the test
-            result["error"] = err
-    thread = threading.Thread(target=body, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"{function.__name__} still running after {seconds} s: it hangs"
-    if "error" in result:
-        raise result["error"]
-    return result["value"]
+    """Run ``function``; fail (instead of hanging the suite) if it is still running after ``seconds``. Returns
+    what it returned or raises what it raised."""
+    finished, result = run_in_thread(seconds, function, *args, **kwargs)
+    assert finished, f"{function.__name__} still running after {seconds} s: it hangs"
+    return outcome(result)
 
 
 def test_fifo_and_other_non_regular_inputs_are_refused(tmp_path, toy, capsys):

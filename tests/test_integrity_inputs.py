@@ -19,13 +19,13 @@ import subprocess
 import sys
 import tarfile
 import textwrap
-import threading
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
+from helpers import outcome, run_in_thread
 from xaugcol.cli import main
 from xaugcol.config_models import read_yaml
 from xaugcol.models.registry import ModelConfig
@@ -87,27 +87,15 @@ def _within_limit(fifo: Path, function, *args, **kwargs):
     """``function(*args, **kwargs)`` in a thread: the test fails when it still runs after ``LIMIT_S`` seconds
     (then ``fifo`` is released, so that no thread stays blocked). Returns what it returned, raises what it
     raised."""
-    result = {}
-
-    def body():
-        try:
-            result["value"] = function(*args, **kwargs)
-        except BaseException as err:  # handed to the test
-            result["error"] = err
-    thread = threading.Thread(target=body, daemon=True)
-    thread.start()
-    thread.join(LIMIT_S)
-    blocked = thread.is_alive()
+    finished, result = run_in_thread(LIMIT_S, function, *args, **kwargs)
     for _ in range(40):
-        if not thread.is_alive():
+        if not result["thread"].is_alive():
             break
         _release(fifo)
-        thread.join(0.25)
-    assert not blocked, f"{getattr(function, '__name__', function)} was still running after {LIMIT_S} s: " \
-                        f"it blocks on the FIFO {fifo}"
-    if "error" in result:
-        raise result["error"]
-    return result.get("value")
+        result["thread"].join(0.25)
+    assert finished, f"{getattr(function, '__name__', function)} was still running after {LIMIT_S} s: " \
+                     f"it blocks on the FIFO {fifo}"
+    return outcome(result)
 
 
 def _one_line(err: str) -> str:

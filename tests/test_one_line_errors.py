@@ -19,9 +19,9 @@ import torch
 import uproot
 import yaml
 
+from helpers import one_line_error
 from xaugcol.cli import main
 from xaugcol.models.registry import ModelConfig
-from xaugcol.processing.runner import load_fileset
 from xaugcol.processing.table_io import read_tables
 from xaugcol.runs import run_processing
 from xaugcol.sources.nanoaod import write_events
@@ -33,19 +33,8 @@ QUICK = TrainConfig(epochs=1, batch_size=128)
 
 
 @pytest.fixture(scope="module")
-def work(tmp_path_factory):
-    """Toy jets, their processing and a trained one-member DNN ensemble."""
-    root = tmp_path_factory.mktemp("errors")
-    run_toy(root / "toy", 300, seed=71)
-    run_processing(load_fileset(root / "toy" / "fileset.json"), root / "proc", chunksize=150)
-    train_ensemble(str(root / "proc" / "jets"), DNN, QUICK, [0], str(root / "dnn"))
-    return root
-
-
-def _one_line(capsys) -> str:
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    return err
+def work(trained_toy):
+    return trained_toy
 
 
 def _explain(work, tagger, out) -> int:
@@ -61,7 +50,7 @@ def test_duplicate_seeds_are_refused(work, tmp_path, capsys):
     study.write_text(yaml.safe_dump({"data": str(work / "proc"), "out": str(tmp_path / "t"), "seeds": [0, 0],
                                      "taggers": [{"model": "dnn", "xaug": True}]}))
     assert main(["train", "--config", str(study)]) == 2
-    assert "distinct seeds" in _one_line(capsys) and not (tmp_path / "t").exists()
+    assert "distinct seeds" in one_line_error(capsys) and not (tmp_path / "t").exists()
     with pytest.raises(ValueError, match="distinct seeds"):
         train_ensemble(str(work / "proc"), DNN, QUICK, [3, 3], str(tmp_path / "api"))
     assert not (tmp_path / "api").exists()
@@ -156,7 +145,7 @@ def test_a_sub_folder_in_a_member_folder_changes_nothing(work, tmp_path, capsys)
     (tagger / "seed_0" / "scaler.json").unlink()
     os.mkfifo(tagger / "seed_0" / "scaler.json")
     assert _explain(work, tagger, tmp_path / "rel2") == 1
-    assert "scaler.json" in _one_line(capsys)
+    assert "scaler.json" in one_line_error(capsys)
 
 
 def test_a_model_file_that_is_not_a_model_says_what_it_is(work, tmp_path, capsys):
@@ -179,7 +168,7 @@ def test_a_model_file_that_is_not_a_model_says_what_it_is(work, tmp_path, capsys
     for name, (write, message) in cases.items():
         write(weights)
         assert _explain(work, tagger, tmp_path / f"rel_{name}") == 1, name
-        err = _one_line(capsys)
+        err = one_line_error(capsys)
         assert message in err and "weights_only" not in err and "arbitrary code" not in err, (name, err)
 
 
@@ -196,7 +185,7 @@ def test_a_tagger_reading_a_column_the_tables_lack_is_named(work, tmp_path, caps
     scaler["scalers"]["xaug"]["columns"] = config["model"]["xaug_columns"]
     (member / "scaler.json").write_text(json.dumps(scaler))
     assert _explain(work, tagger, tmp_path / "rel") == 2
-    err = _one_line(capsys)
+    err = one_line_error(capsys)
     assert "tagger dnn reads column(s) 'rho'" in err and "entries" not in err
 
 
@@ -226,8 +215,8 @@ def test_settings_pythia_refuses_are_one_line_before_anything_is_written(tmp_pat
     out = tmp_path / "gen"
     assert main(["generate", "pythia", "--process", "typo", "--process-card", str(card), "--events", "5",
                  "--out", str(out)]) == 2
-    assert "Pythia rejects the setting 'HardQCD:al = on'" in _one_line(capsys) and not out.exists()
+    assert "Pythia rejects the setting 'HardQCD:al = on'" in one_line_error(capsys) and not out.exists()
     card.write_text(yaml.safe_dump({"nothing": {"label": 0, "settings": ["HardQCD:all = off"]}}))
     assert main(["generate", "pythia", "--process", "nothing", "--process-card", str(card), "--events", "5",
                  "--out", str(out)]) == 2
-    assert "no process switched on" in _one_line(capsys) and not out.exists()
+    assert "no process switched on" in one_line_error(capsys) and not out.exists()

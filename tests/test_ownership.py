@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from helpers import one_line_error
 from xaugcol.cli import main
 from xaugcol.models.registry import ModelConfig
 from xaugcol.paths import safe_component
@@ -19,20 +20,15 @@ from xaugcol.processing.runner import load_fileset
 from xaugcol.runs import run_processing
 from xaugcol.sources.toy import run_toy
 from xaugcol.training.data import DataSpec, JetTables
-from xaugcol.training.train import TrainConfig, train_ensemble
+from xaugcol.training.train import TrainConfig
 
 DNN = ModelConfig("dnn", xaug=True, architecture={"hidden": [8]})
 QUICK = TrainConfig(epochs=1, batch_size=128)
 
 
 @pytest.fixture(scope="module")
-def work(tmp_path_factory):
-    """Toy jets, their processing and a trained one-member DNN ensemble."""
-    root = tmp_path_factory.mktemp("ownership")
-    run_toy(root / "toy", 300, seed=61)
-    run_processing(load_fileset(root / "toy" / "fileset.json"), root / "proc", chunksize=150)
-    train_ensemble(str(root / "proc" / "jets"), DNN, QUICK, [0], str(root / "dnn"))
-    return root
+def work(trained_toy):
+    return trained_toy
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
@@ -49,12 +45,6 @@ def _precious(folder: Path) -> dict[str, bytes]:
     return _tree(folder)
 
 
-def _one_line(capsys) -> str:
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    return err
-
-
 # ---------------------------------------------------------------- removed or written through a link
 
 def test_train_overwrite_never_follows_a_link_in_its_output(work, tmp_path, capsys):
@@ -66,13 +56,13 @@ def test_train_overwrite_never_follows_a_link_in_its_output(work, tmp_path, caps
     (out / "dnn").symlink_to(elsewhere)
     args = ["train", "--data", str(work / "proc"), "--model", "dnn", "--epochs", "1", "--out", str(out)]
     assert main([*args, "--overwrite"]) == 2
-    assert "symbolic link" in _one_line(capsys)
+    assert "symbolic link" in one_line_error(capsys)
     assert _tree(elsewhere) == before and (out / "dnn").is_symlink()
 
     (out / "dnn").unlink()
     mine = _precious(out / "dnn")  # not a link, but not a member folder training wrote either
     assert main([*args, "--overwrite"]) == 2
-    assert "seed_0 is not a tagger member folder" in _one_line(capsys)
+    assert "seed_0 is not a tagger member folder" in one_line_error(capsys)
     assert _tree(out / "dnn") == mine
 
 
@@ -86,7 +76,7 @@ def test_study_overwrite_never_follows_a_linked_taggers_folder(work, tmp_path, c
     study.write_text(yaml.safe_dump({"source": {"kind": "fileset", "fileset": str(work / "toy" / "fileset.json")},
                                      "training": {"epochs": 1}, "taggers": [{"model": "dnn", "xaug": True}]}))
     assert main(["study", "--config", str(study), "--out", str(out), "--overwrite"]) == 2
-    assert "symbolic link" in _one_line(capsys)
+    assert "symbolic link" in one_line_error(capsys)
     assert _tree(elsewhere) == before and sorted(p.name for p in out.iterdir()) == ["taggers"]
 
 
@@ -101,14 +91,14 @@ def test_a_study_never_removes_its_inputs_or_folders_it_did_not_write(work, tmp_
     study.write_text(yaml.safe_dump({"source": {"kind": "fileset", "fileset": str(work / "toy" / "fileset.json")},
                                      "taggers": [{"folder": str(out / "taggers" / "dnn"), "name": "given"}]}))
     assert main(["study", "--config", str(study), "--out", str(out), "--overwrite"]) == 2
-    assert "the trained tagger given" in _one_line(capsys) and _tree(out) == before
+    assert "the trained tagger given" in one_line_error(capsys) and _tree(out) == before
 
     shutil.copytree(work / "toy", out / "data")
     study.write_text(yaml.safe_dump({"source": {"kind": "fileset", "fileset": str(out / "data" / "fileset.json")},
                                      "taggers": [{"folder": str(work / "dnn")}]}))
     before = _tree(out)
     assert main(["study", "--config", str(study), "--out", str(out), "--overwrite"]) == 2
-    assert "the study's fileset" in _one_line(capsys) and _tree(out) == before
+    assert "the study's fileset" in one_line_error(capsys) and _tree(out) == before
 
     other = tmp_path / "other"
     (other / "generated").mkdir(parents=True)
@@ -116,7 +106,7 @@ def test_a_study_never_removes_its_inputs_or_folders_it_did_not_write(work, tmp_
     study.write_text(yaml.safe_dump({"source": {"kind": "toy", "events": 50},
                                      "taggers": [{"folder": str(work / "dnn")}]}))
     assert main(["study", "--config", str(study), "--out", str(other), "--overwrite"]) == 2
-    assert "no xaugcol study wrote" in _one_line(capsys)
+    assert "no xaugcol study wrote" in one_line_error(capsys)
     assert (other / "generated" / "mine.root").read_bytes() == b"my events"
     assert sorted(p.name for p in other.iterdir()) == ["generated"]
 
@@ -129,7 +119,7 @@ def test_process_overwrite_removes_only_the_tables_it_wrote(work, tmp_path, caps
     run_toy(d / "jets", 60, seed=3)
     before = _tree(d)
     assert main(["process", str(d / "jets" / "fileset.json"), "--out", str(d), "--overwrite"]) == 2
-    assert "lies inside the output folder" in _one_line(capsys) and _tree(d) == before
+    assert "lies inside the output folder" in one_line_error(capsys) and _tree(d) == before
 
     out = tmp_path / "out"
     fileset = str(work / "toy" / "fileset.json")
@@ -171,7 +161,7 @@ def test_training_reads_exactly_the_tables_the_report_lists(work, tmp_path, caps
     out = tmp_path / "taggers"
     args = ["train", "--data", str(proc), "--model", "dnn", "--epochs", "1", "--out", str(out)]
     assert main(args) == 1
-    assert "its processing did not finish" in _one_line(capsys) and not out.exists()
+    assert "its processing did not finish" in one_line_error(capsys) and not out.exists()
     shutil.rmtree(proc / "checkpoints")
 
     code = ("import sys, time; from xaugcol.output_folder import output_lock\n"
@@ -180,9 +170,9 @@ def test_training_reads_exactly_the_tables_the_report_lists(work, tmp_path, caps
     try:
         assert holder.stdout.readline().strip() == "held"
         assert main(args) == 1
-        assert f"is being written by an xaugcol run (pid {holder.pid}" in _one_line(capsys)
+        assert f"is being written by an xaugcol run (pid {holder.pid}" in one_line_error(capsys)
         assert main(["explain", str(proc), "--taggers", str(work / "dnn"), "--out", str(tmp_path / "rel")]) == 1
-        assert "is being written" in _one_line(capsys)
+        assert "is being written" in one_line_error(capsys)
     finally:
         holder.kill()
         holder.wait()
@@ -227,11 +217,11 @@ def test_training_data_that_cannot_train_leave_nothing_behind(work, tmp_path, ca
         folder = processed(name, change)
         out = tmp_path / f"out_{name}"
         assert main(["train", "--data", str(folder), "--model", "dnn", "--epochs", "1", "--out", str(out)]) == 1, name
-        assert message in _one_line(capsys), name
+        assert message in one_line_error(capsys), name
         assert not out.exists(), name
     assert main(["explain", str(tmp_path / "missing"), "--taggers", str(work / "dnn"), "--out",
                  str(tmp_path / "rel")]) == 1
-    assert "is missing" in _one_line(capsys)
+    assert "is missing" in one_line_error(capsys)
 
 
 # ---------------------------------------------------------------- names
@@ -256,7 +246,7 @@ def test_dataset_names_never_share_a_folder_or_a_histogram_key(work, tmp_path, c
     path = tmp_path / "fileset.json"
     path.write_text(json.dumps({"ZZ": fileset["a b"], "zz": fileset[cleaned]}))
     assert main(["process", str(path), "--out", str(tmp_path / "cased")]) == 2
-    assert "differ only in case" in _one_line(capsys) and not (tmp_path / "cased").exists()
+    assert "differ only in case" in one_line_error(capsys) and not (tmp_path / "cased").exists()
 
 
 def test_a_file_rewritten_in_the_same_process_is_read_as_it_is_now(tmp_path):

@@ -16,7 +16,7 @@ from xaugcol.models.registry import MODELS, ModelConfig, build_model
 from xaugcol.processing.runner import load_fileset
 from xaugcol.runs import run_processing
 from xaugcol.processing.table_io import read_tables
-from table_folders import processed_folder_of
+from helpers import processed_folder_of
 from xaugcol.sources.toy import run_toy
 from xaugcol.features.kinds import ImageInput, XAUGInput
 from xaugcol.training.data import SPLITS, DataSpec, JetTables, split_index
