@@ -447,6 +447,7 @@ def _method_entries(path: Path) -> list:
 def _explain(args) -> None:
     from xaugcol.models.folder import ModelFileError
     from xaugcol.runs import run_relevance
+    from xaugcol.training.data import TrainingDataError
 
     rules = [r.strip() for r in args.rules.split(",") if r.strip()]
     if args.methods is not None:
@@ -470,7 +471,7 @@ def _explain(args) -> None:
                                    faithfulness_steps=args.faithfulness_steps,
                                    faithfulness_fraction=args.faithfulness_fraction, sanity_jets=args.sanity_jets,
                                    occlusion_fraction=args.occlusion_fraction, record_activations=args.activations)
-    except ModelFileError:
+    except (ModelFileError, TrainingDataError):  # bad data (exit 1), not a bad argument
         raise
     except ValueError as err:
         raise UsageError(str(err)) from None
@@ -560,13 +561,18 @@ def _condor(args) -> None:
         raise UsageError(str(err)) from None
 
 
-def _resumable(args) -> str:
-    """What a stopped process / explain run left for --resume."""
+def _finished_chunks(args) -> int:
+    """The chunks a stopped process / explain run left checkpointed for --resume (0 for other commands)."""
     from xaugcol.processing.checkpoints import CHECKPOINTS
 
     if getattr(args, "command", None) not in ("process", "explain"):
-        return ""
-    done = len(list((args.out / CHECKPOINTS).rglob("*.npz")))
+        return 0
+    return len(list((args.out / CHECKPOINTS).rglob("*.npz")))
+
+
+def _resumable(args) -> str:
+    """What a stopped process / explain run left for --resume."""
+    done = _finished_chunks(args)
     return f" ({done} finished chunk(s) checkpointed in {args.out}: --resume continues the run)" if done else ""
 
 
@@ -605,17 +611,16 @@ def _interrupted(args, argv: list[str]) -> str:
     resume = " ".join(shlex.quote(a) for a in ["xaugcol", *(a for a in argv if a != "--overwrite")]) + \
         ("" if "--resume" in argv else " --resume")
     if command in ("process", "explain"):
-        from xaugcol.processing.checkpoints import CHECKPOINTS
-
-        done = len(list((out / CHECKPOINTS).rglob("*.npz"))) if out is not None else 0
+        done = _finished_chunks(args)
         if not done:
             return f"interrupted: {command} finished no chunk; run it again: {again}"
         return f"interrupted: {command} kept {done} finished chunk(s) checkpointed in {out}; continue with: {resume}"
     if command in ("demo", "study"):
         return f"interrupted: the stages the {command} completed are kept in {out}; continue with: {resume}"
     if command == "train":
-        return (f"interrupted: the ensemble(s) in {out} are incomplete (no metrics.json) and will not be explained; "
-                f"train again with: {again if '--overwrite' in argv else again + ' --overwrite'}")
+        where = out or "the study's output folder"
+        return (f"interrupted: the ensemble(s) in {where} are incomplete (no metrics.json) and will not be "
+                f"explained; train again with: {again if '--overwrite' in argv else again + ' --overwrite'}")
     from xaugcol.output_folder import is_empty
 
     if out is not None and not is_empty(out) and "--overwrite" not in argv:

@@ -19,7 +19,7 @@ from xaugcol.processing.executors import dask_client, dask_map
 from xaugcol.report.html import write_report
 from xaugcol.workflow.config import Workflow
 from xaugcol.paths import refuse_inputs_inside
-from xaugcol.workflow.stages import StageFolderError, StudyContext, run_stages, written_by_stage
+from xaugcol.workflow.stages import StageFolderError, StudyContext, run_stages, stage_may_clear
 from xaugcol.workflow.xaug_study import study_stages, xaug_study
 
 __all__ = ["run_workflow", "study_stages"]
@@ -39,11 +39,9 @@ def check_study(wf: Workflow, out: Path) -> None:
     inputs += [(f"the trained tagger {t.label}", t.folder) for t in wf.trained]
     refuse_inputs_inside(out, inputs)
     for record in study_stages(wf, out).values():
-        folder = record.folder
-        if folder.is_dir() and any(p.name != ".xaugcol.lock" for p in folder.iterdir()) \
-                and not written_by_stage(folder, record.name):
-            raise StageFolderError(f"{folder} holds files that no xaugcol study wrote for its {record.name} stage: "
-                                   "the study would replace them; move them away or use another output folder")
+        if (record.folder.exists() or record.folder.is_symlink()) and not stage_may_clear(record):
+            raise StageFolderError(f"{record.folder} holds files that no xaugcol study wrote for its {record.name} "
+                                   "stage: the study would replace them; move them away or use another output folder")
     if wf.source.kind == "pythia":
         from xaugcol.sources.processes import load_processes
         from xaugcol.sources.pythia import check_processes

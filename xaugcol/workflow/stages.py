@@ -52,21 +52,32 @@ def written_by_stage(folder: Path, name: str) -> bool:
     return isinstance(record, dict) and record.get("stage") == name
 
 
+def _ours(folder: Path, name: str) -> bool:
+    """Whether the study may remove ``folder``: it holds stage ``name``'s record, or is a real folder holding
+    nothing but a lock file."""
+    return written_by_stage(folder, name) or (folder.is_dir() and not folder.is_symlink() and is_empty(folder))
+
+
+def stage_may_clear(stage: Stage) -> bool:
+    """Whether the folder of ``stage`` may be cleared when the stage runs again (``clear_stage_folder``)."""
+    return _ours(stage.folder, stage.name)
+
+
 def clear_stage_folder(folder: Path, name: str) -> None:
-    """Remove the earlier output of stage ``name``: a folder that is absent, empty or provably that stage's."""
-    if not (folder.exists() or folder.is_symlink()) or (not folder.is_symlink() and is_empty(folder)):
-        remove(folder)
-    elif written_by_stage(folder, name):
-        remove(folder)
-    else:
+    """Remove the earlier output of stage ``name`` before it runs again; ``StageFolderError`` when what is there
+    is not provably that stage's (a link, a file, a folder without its record)."""
+    if not (folder.exists() or folder.is_symlink()):
+        return
+    if not _ours(folder, name):  # checked for every stage before a study starts (workflow.run.check_study)
         raise StageFolderError(f"{folder} holds files that no xaugcol study wrote for its {name} stage (no {RECORD} "
                                "naming it): the study would replace them; move them away or use another output "
                                "folder")
+    remove(folder)
 
 
 def drop_stage_folder(folder: Path, name: str) -> None:
     """A stage the study no longer has: its folder goes if the study wrote it, else it stays (and is named)."""
-    if written_by_stage(folder, name) or (folder.is_dir() and not folder.is_symlink() and is_empty(folder)):
+    if _ours(folder, name):
         remove(folder)
     elif folder.exists() or folder.is_symlink():
         say(f"left {folder} in place: the study does not use it, and no study stage wrote it")
