@@ -207,8 +207,8 @@ def test_a_study_explains_named_taggers_under_their_names(work, tmp_path):
 
 @pytest.mark.slow
 def test_settings_pythia_refuses_are_one_line_before_anything_is_written(tmp_path, capsys):
-    """A setting Pythia does not know, and settings it cannot initialise: one line naming the process (exit 2), no
-    output folder (before: a traceback after the output folder was made)."""
+    """A setting Pythia does not know, and settings it cannot initialise (by generate pythia, and by a study): one
+    line naming the process (exit 2), no output folder (before: a traceback after the output folder was made)."""
     card = tmp_path / "card.yaml"
     card.write_text(yaml.safe_dump({"typo": {"label": 1, "settings": ["HardQCD:al = on"]},
                                     "nothing": {"label": 0, "settings": ["HardQCD:all = off"]}}))
@@ -220,3 +220,9 @@ def test_settings_pythia_refuses_are_one_line_before_anything_is_written(tmp_pat
     assert main(["generate", "pythia", "--process", "nothing", "--process-card", str(card), "--events", "5",
                  "--out", str(out)]) == 2
     assert "no process switched on" in one_line_error(capsys) and not out.exists()
+    study = tmp_path / "study.yaml"
+    study.write_text(yaml.safe_dump({"source": {"kind": "pythia", "processes": ["nothing"], "events": 5,
+                                                "process_card": str(card)},
+                                     "taggers": [{"model": "dnn", "xaug": True}]}))
+    assert main(["study", "--config", str(study), "--out", str(tmp_path / "study")]) == 2
+    assert "no process switched on" in one_line_error(capsys) and not (tmp_path / "study").exists()
