@@ -2,6 +2,10 @@
 
 An interrupted run therefore never leaves a half-written file under the final name. A write that fails (no space,
 a read-only folder, no permission) raises ``OutputError``: an output fault, never mistaken for bad input.
+
+Temporary names are ``.<final name>.tmp-<pid>-<8 random characters>``, made with ``O_EXCL`` (``tempfile``): a name
+planted in advance (a symbolic link to someone's file) is never written through. ``remove_temporaries`` removes
+the ones an interrupted run left, and nothing else.
 """
 
 from __future__ import annotations
@@ -9,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
+import tempfile
 from pathlib import Path
 
 
@@ -76,17 +82,28 @@ def make_dirs(path: str | os.PathLike) -> Path:
     return path
 
 
+TEMPORARY = re.compile(r"^\..+\.tmp-[0-9]+-[a-z0-9_]{8}$")  # the names ``atomic_path`` / ``atomic_folder`` make
+
+
+def _temporary_prefix(final: Path) -> str:
+    return f".{final.name}.tmp-{os.getpid()}-"
+
+
 @contextlib.contextmanager
 def atomic_path(final: str | os.PathLike):
-    """Yield a temporary path next to ``final``; rename it to ``final`` only if the block succeeds."""
+    """Yield a temporary path next to ``final`` (a new, empty regular file of this process); rename it to
+    ``final`` only if the block succeeds."""
     final = Path(final)
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    with writing(final):
+        fd, name = tempfile.mkstemp(prefix=_temporary_prefix(final), dir=final.parent)
+        os.close(fd)
+    tmp = Path(name)
     try:
         with writing(final):
             yield tmp
             os.replace(tmp, final)
     finally:
-        if tmp.exists():
+        if tmp.exists() or tmp.is_symlink():
             tmp.unlink()
 
 
@@ -95,10 +112,9 @@ def atomic_folder(final: str | os.PathLike):
     """Yield a temporary folder next to ``final``; it replaces ``final`` only if the block succeeds. A failed
     block leaves nothing under the final name (and an earlier ``final`` untouched)."""
     final = Path(final)
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    make_dirs(tmp)
+    make_dirs(final.parent)
+    with writing(final):
+        tmp = Path(tempfile.mkdtemp(prefix=_temporary_prefix(final), dir=final.parent))
     try:
         yield tmp
         remove(final)
@@ -107,6 +123,21 @@ def atomic_folder(final: str | os.PathLike):
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def remove_temporaries(folder: str | os.PathLike, depth: int = 1) -> list[Path]:
+    """Remove the temporaries an interrupted write left in ``folder`` and its sub-folders down to ``depth``
+    levels (links not followed): only names ``atomic_path`` / ``atomic_folder`` make. Returns them."""
+    folder, found = Path(folder), []
+    if depth < 1 or folder.is_symlink() or not folder.is_dir():
+        return found
+    for entry in folder.iterdir():
+        if TEMPORARY.match(entry.name) and not entry.is_symlink():
+            remove(entry)
+            found.append(entry)
+        elif entry.is_dir() and not entry.is_symlink():
+            found += remove_temporaries(entry, depth - 1)
+    return found
 
 
 def write_json(final: str | os.PathLike, obj) -> None:

@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     py = gsub.add_parser("pythia", help="Pythia 8 events at 13 TeV, AK8 jets from fastjet")
     py.add_argument("--process", required=True, help="process name(s), comma-separated: zz, qcd, or from --process-card")
-    py.add_argument("--events", type=_non_negative_int, default=1000, help="events per process")
+    py.add_argument("--events", type=_positive_int, default=1000, help="events per process")
     py.add_argument("--seed", type=_non_negative_int, default=1,
                     help="random seed (each worker seeds Pythia from it: same seed, same events)")
     py.add_argument("--workers", type=_positive_int, default=1, help="generator processes")
@@ -180,15 +180,16 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--model", help="tagger (xaugcol.models.registry.MODELS): cnn2d, cnn1d, lstm, dnn")
     tr.add_argument("--xaug", action=argparse.BooleanOptionalAction, default=None,
                     help="join the XAUG variables before the final dense layers (dnn: always)")
-    tr.add_argument("--seeds", type=_positive_int, default=1, help="ensemble size K (seeds 0..K-1)")
+    # defaults None: an option given beside --config is refused, not silently dropped (TRAIN_DEFAULTS fill them)
+    tr.add_argument("--seeds", type=_positive_int, help="ensemble size K (seeds 0..K-1) (default: 1)")
     tr.add_argument("--out", type=Path, help="output folder of the ensemble (or of the study's taggers)")
-    tr.add_argument("--epochs", type=_positive_int, default=20, help="maximum epochs")
-    tr.add_argument("--batch-size", type=_positive_int, default=256, help="jets per mini-batch")
-    tr.add_argument("--learning-rate", type=_positive_float, default=1e-3, help="Adam learning rate")
-    tr.add_argument("--patience", type=_positive_int, default=3,
-                    help="epochs without a better validation loss before stopping")
-    tr.add_argument("--msd-window", action="store_true", help="only jets with 50 < mSD < 150 GeV")
-    tr.add_argument("--matched-signal", action="store_true",
+    tr.add_argument("--epochs", type=_positive_int, help="maximum epochs (default: 20)")
+    tr.add_argument("--batch-size", type=_positive_int, help="jets per mini-batch (default: 256)")
+    tr.add_argument("--learning-rate", type=_positive_float, help="Adam learning rate (default: 0.001)")
+    tr.add_argument("--patience", type=_positive_int,
+                    help="epochs without a better validation loss before stopping (default: 3)")
+    tr.add_argument("--msd-window", action="store_true", default=None, help="only jets with 50 < mSD < 150 GeV")
+    tr.add_argument("--matched-signal", action="store_true", default=None,
                     help="signal = only label-1 jets containing their generated boson (Pythia truth)")
     tr.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
 
@@ -341,6 +342,7 @@ def _claimed_output(args, inputs: list[tuple[str, Path]]):
     """The locked output folder of a process / explain run, after checking that none of ``inputs`` lies inside
     it: reused by --resume and --overwrite. An interrupted run that finished no chunk has nothing to resume: a
     plain run starts again over it. The run itself removes what it replaces, and only what it wrote."""
+    from xaugcol.output_folder import is_empty
     from xaugcol.paths import refuse_inputs_inside
     from xaugcol.processing.checkpoints import CHECKPOINTS, MANIFEST
 
@@ -350,6 +352,9 @@ def _claimed_output(args, inputs: list[tuple[str, Path]]):
     if interrupted and any(checkpoints.rglob("*.npz")) and not (args.resume or args.overwrite):
         raise UsageError(f"{args.out} holds an interrupted run: continue it with --resume (same settings), or "
                          "start again with --overwrite")
+    if args.resume and not interrupted and not is_empty(args.out):  # --resume is no --overwrite
+        raise UsageError(f"{args.out} holds no interrupted run to resume (no {CHECKPOINTS}/{MANIFEST}) but other "
+                         "files: start again with --overwrite, or write to another folder")
     with locked_output(args.out, args.overwrite or args.resume or interrupted) as out:
         yield out
 
@@ -394,11 +399,19 @@ def _process(args) -> None:
     say(f"substructure: {', '.join(result.report['substructure_backends'])} backend; please cite {CITATION}")
 
 
+TRAIN_DEFAULTS = {"seeds": 1, "epochs": 20, "batch_size": 256, "learning_rate": 1e-3, "patience": 3,
+                  "msd_window": False, "matched_signal": False}  # as TrainConfig's
+
+
 def _train(args) -> None:
     from xaugcol.training.study import Study, tagger_name
 
+    given = [name for name in ("data", "model", "xaug", "out", *TRAIN_DEFAULTS) if getattr(args, name) is not None]
     try:
         if args.config is not None:
+            if given:  # the study file says all of it: a second value would be dropped without a word
+                raise UsageError(f"--config {args.config} gives the data, output and settings of the training: "
+                                 f"--{given[0].replace('_', '-')} cannot be given beside it (edit the study file)")
             study = Study.load(args.config)
         else:
             missing = [f"--{n}" for n in ("data", "model", "out") if getattr(args, n) is None]
@@ -406,13 +419,12 @@ def _train(args) -> None:
                 raise UsageError(f"train needs {', '.join(missing)} (or --config study.yaml)")
             from xaugcol.models.registry import MODELS
 
+            options = {name: default if getattr(args, name) is None else getattr(args, name)
+                       for name, default in TRAIN_DEFAULTS.items()}
             reads_xaug = args.model in MODELS and "xaug" in MODELS[args.model].input_kinds
             tagger = {"model": args.model, "xaug": reads_xaug if args.xaug is None else args.xaug}
             study = Study.from_dict({
-                "data": str(args.data), "out": str(args.out), "seeds": args.seeds,
-                "training": {"epochs": args.epochs, "batch_size": args.batch_size,
-                             "learning_rate": args.learning_rate, "patience": args.patience,
-                             "msd_window": args.msd_window, "matched_signal": args.matched_signal},
+                "data": str(args.data), "out": str(args.out), "seeds": options.pop("seeds"), "training": options,
                 "taggers": [tagger]}, "train")
     except ValueError as err:
         raise UsageError(str(err)) from None
@@ -582,7 +594,7 @@ def _resumable(args) -> str:
 USAGE_ERRORS = ("xaugcol.output_folder:OutputExistsError", "xaugcol.output_folder:OutputLockedError",
                 "xaugcol.processing.checkpoints:CheckpointError", "xaugcol.processing.runner:FilesetError",
                 "xaugcol.paths:UnsafePathError", "xaugcol.jets.backend:BackendError",
-                "xaugcol.sources.pythia_config:GeneratorError")
+                "xaugcol.sources.pythia_config:GeneratorError", "xaugcol.training.train:DivergedError")
 DATA_ERRORS = ("xaugcol.processing.runner:BadFileError", "xaugcol.jets.constituents:MissingBranchError",
                "xaugcol.models.errors:ModelFileError", "xaugcol.processing.chunk_guard:ChunkError",
                "xaugcol.processing.table_fileset:TableError", "xaugcol.training.data:TrainingDataError",

@@ -7,7 +7,10 @@
   lock their own. A second run finds the folder locked and stops at once with a message naming the holder.
 * ``locked_output``: the folder checked (empty, or ``overwrite``), locked, checked again, created: a refused run
   leaves nothing behind, not even the lock file.
+* ``read_lock``: a shared lock held by readers of a folder (training and explaining read processing outputs and
+  taggers for minutes): a run that would rewrite it is refused meanwhile (``being read by another xaugcol run``).
 * ``lock_holder``: who is writing a folder now, for readers that must not read a half-written output.
+The lock file is opened without following links and without blocking, and must be a regular file of its own.
 """
 
 from __future__ import annotations
@@ -17,12 +20,14 @@ import errno
 import fcntl
 import os
 import socket
+import stat
 import sys
 import time
 import warnings
 from pathlib import Path
 
 from xaugcol.atomic import OutputError, make_dirs
+from xaugcol.paths import UnsafePathError
 
 LOCK_NAME = ".xaugcol.lock"
 _held: dict[str, int] = {}  # resolved folder -> depth of nested holds in this process
@@ -49,17 +54,13 @@ def output_lock(folder: str | os.PathLike):
             _held[key] -= 1
         return
     path = folder / LOCK_NAME
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as err:
-        raise OutputError(path, err.strerror or str(err)) from None
+    fd = _open_lock_file(path, os.O_RDWR | os.O_CREAT)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 1000, 0).decode(errors="replace").strip() or "holder unknown"
-            raise OutputLockedError(f"{folder} is being written by another xaugcol run ({holder}); wait for it "
-                                    "to finish or write to another folder") from None
+            raise OutputLockedError(f"{folder} is {_in_use(fd)}; wait for it to finish or write to another "
+                                    "folder") from None
         except OSError as err:
             if err.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
                 raise
@@ -78,16 +79,74 @@ def output_lock(folder: str | os.PathLike):
         os.close(fd)  # releases the lock
 
 
+def _open_lock_file(path: Path, flags: int) -> int:
+    """The lock file's descriptor: never through a link (``O_NOFOLLOW``), never blocking on a FIFO, and only a
+    regular file of its own (a hard link would let the lock's note overwrite another file)."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise UnsafePathError(f"{path} is a symbolic link: xaugcol writes its lock only into a file of its own; "
+                                  "remove the link") from None
+        raise OutputError(path, err.strerror or str(err)) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        os.close(fd)
+        what = "a hard link to another file" if stat.S_ISREG(info.st_mode) else "not a regular file"
+        raise UnsafePathError(f"{path} is {what}: xaugcol writes its lock only into a file of its own; remove it")
+    return fd
+
+
+def _in_use(fd: int) -> str:
+    """Who holds the lock the caller could not take: a writer (its note) or readers (they leave none)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 1000, 0).decode(errors="replace").strip() or "holder unknown"
+        return f"being written by another xaugcol run ({holder})"
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return "being read by another xaugcol run (a training or an explanation of it)"
+
+
+@contextlib.contextmanager
+def read_lock(folder: str | os.PathLike):
+    """A shared lock on ``folder`` for the block: readers (training and explaining a processing output, explaining
+    a tagger) hold it together, and a run that would rewrite the folder is refused meanwhile. A folder without a
+    lock file (nothing ever wrote it with xaugcol) is read without one. ``OutputLockedError`` when a run writes
+    it now."""
+    folder = Path(folder)
+    path = folder / LOCK_NAME
+    if str(folder.resolve()) in _held:
+        raise OutputLockedError(f"{folder} is being written by this run: it cannot be read meanwhile")
+    if path.is_symlink() or not path.is_file():
+        yield folder
+        return
+    fd = _open_lock_file(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 1000, 0).decode(errors="replace").strip() or "holder unknown"
+            raise OutputLockedError(f"{folder} is being written by an xaugcol run ({holder}): wait for it to "
+                                    "finish") from None
+        except OSError as err:
+            if err.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                raise
+        yield folder
+    finally:
+        os.close(fd)
+
+
 def lock_holder(folder: str | os.PathLike) -> str | None:
     """The run writing ``folder`` now (as its lock file describes it), or None when nobody holds its lock."""
     folder = Path(folder)
     if str(folder.resolve()) in _held:
         return f"this process, pid {os.getpid()}"
     path = folder / LOCK_NAME
-    if not path.is_file():
+    if path.is_symlink() or not path.is_file():
         return None
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
     except OSError:
         return None
     try:
@@ -103,9 +162,11 @@ def lock_holder(folder: str | os.PathLike) -> str | None:
 
 
 def is_empty(folder: Path) -> bool:
-    """No folder, or one holding nothing but its lock file."""
+    """No folder, or one holding nothing but its lock file (a regular file: a link or a FIFO under its name is
+    content, and refused when the folder is locked)."""
     folder = Path(folder)
-    return not folder.is_dir() or all(p.name == LOCK_NAME for p in folder.iterdir())
+    return not folder.is_dir() or all(p.name == LOCK_NAME and p.is_file() and not p.is_symlink()
+                                      for p in folder.iterdir())
 
 
 def refuse_non_empty(out: str | Path, overwrite: bool) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xaugcol.models.folder import CONFIG, METRICS, ModelFileError, load_model, read_config
+from xaugcol.models.folder import CONFIG, METRICS, ModelFileError, folder_digest, load_model, read_config
 from xaugcol.paths import UnsafePathError, plain_name, read_json
 from xaugcol.models.registry import ModelConfig
 from xaugcol.training.data import DataSpec, select_jets
@@ -31,6 +31,8 @@ class Ensemble:
     data: str | None  # the jet tables it was trained on (from config.yaml)
     domain: tuple = ()  # ((column, min, max), ...): the range of its training jets (``xaugcol.training.domain``)
     domain_jets: int = 0  # how many training jets that range is taken from
+    # ((seed, ((file, sha256), ...)), ...): every member's files as a run found them (``pinned``); empty: not pinned
+    fingerprints: tuple = ()
 
     @property
     def training_range(self) -> dict[str, list[float]]:
@@ -61,12 +63,41 @@ class Ensemble:
             elif replace(spec, pt_weights=None) != replace(first[1], pt_weights=None):
                 raise ModelFileError(f"{path}: member takes other inputs or selection than {paths[0]}")
             members.append((int(raw.get("seed", _seed_of(path.name))), str(path)))
+        seeds = [seed for seed, _ in members]
+        if len(set(seeds)) != len(seeds):
+            twice = sorted({s for s in seeds if seeds.count(s) > 1})
+            raise ModelFileError(f"{folder}: members trained with the same seed ({twice[0]}): one model counted "
+                                 "twice, with a spread of 0; an ensemble's members need distinct seeds")
         config, spec, data, domain, domain_jets = first
         return cls(name, tuple(members), config, spec, data, domain, domain_jets)
 
+    def pinned(self) -> Ensemble:
+        """This ensemble with every member's files fingerprinted now (``folder_digest``): ``load_members`` then
+        refuses a member whose files changed since, as when a tagger is replaced file by file while a run that
+        loads it in every worker explains it."""
+        return replace(self, fingerprints=tuple((seed, tuple(sorted(folder_digest(path).items())))
+                                                for seed, path in self.members))
+
+    def digests(self) -> dict[str, dict[str, str]]:
+        """{seed_<k>: {file: sha256}} of the members, as pinned (or as they are now)."""
+        pinned = dict(self.fingerprints) if self.fingerprints else \
+            {seed: tuple(sorted(folder_digest(path).items())) for seed, path in self.members}
+        return {f"seed_{seed}": dict(files) for seed, files in pinned.items()}
+
     def load_members(self, device: str = "cpu") -> list[tuple[int, object, object]]:
-        """[(seed, model in eval mode, the scalers of its inputs)]."""
-        return [(seed, *load_model(path, device)[::2]) for seed, path in self.members]
+        """[(seed, model in eval mode, the scalers of its inputs)]; a pinned member whose files changed since it
+        was pinned is a ``ModelFileError``."""
+        pinned = dict(self.fingerprints)
+        loaded = []
+        for seed, path in self.members:
+            if pinned:
+                expected, now = dict(pinned[seed]), folder_digest(path)
+                changed = sorted(f for f in set(now) | set(expected) if now.get(f) != expected.get(f))
+                if changed:
+                    raise ModelFileError(f"{path}: {', '.join(changed)} changed while the run explained it: explain "
+                                         "it again once the tagger stays as it is")
+            loaded.append((seed, *load_model(path, device)[::2]))
+        return loaded
 
     def selection(self, rows: dict, split: str) -> np.ndarray:
         """Jets this ensemble is explained on: the split (``test``: jets no member trained or validated on;

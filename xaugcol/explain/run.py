@@ -16,15 +16,15 @@ Outputs in ``out_dir``:
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from xaugcol.atomic import write_json
 from xaugcol.explain import activations, faithfulness, occlusion
 from xaugcol.explain.ensemble import Ensemble
-from xaugcol.output_folder import output_lock
+from xaugcol.output_folder import output_lock, read_lock
 from xaugcol.paths import refuse_inputs_inside
-from xaugcol.models.folder import folder_digest
 from xaugcol.explain.histograms import CLASSES, WITH_DATA, pair_histograms, pair_key
 from xaugcol.explain.agreement import bias_like
 from xaugcol.explain.occlusion import masking_thresholds
@@ -69,7 +69,9 @@ def explain_tables(processor_class, jets: str | Path, taggers, out_dir: str | Pa
     is recomputed from the events. ``taggers``: tagger or ensemble folders (or ``Ensemble`` objects); ``rules``:
     the explanation methods (LRP preset names, ``gradient_x_input``, mappings with a composite, ``MethodSpec``s:
     ``xaugcol.explain.methods``). ``resume``: continue an interrupted run from its checkpoints; it must have the
-    same settings, jet tables and model folders (every file of every member, fingerprinted).
+    same settings, jet tables and model folders (every member file, fingerprinted). The jet tables and the
+    taggers are read-locked meanwhile (a run that would rewrite them is refused), and a member whose files change
+    while workers load it is refused (``Ensemble.pinned``).
     ``faithfulness_steps``: removal steps of the input-perturbation curves (``xaugcol.explain.faithfulness``;
     0: none), made on the ``faithfulness_fraction`` of the jets (chosen by a hash of their identity);
     ``sanity_jets``: jets per class of the model-randomisation check of each ensemble's first member
@@ -89,6 +91,18 @@ def explain_tables(processor_class, jets: str | Path, taggers, out_dir: str | Pa
     ensembles = [t if isinstance(t, Ensemble) else Ensemble.load(t) for t in taggers]
     if not ensembles:
         raise ValueError("no taggers to explain")
+    with contextlib.ExitStack() as reading:  # nothing rewrites the jet tables or the taggers while they are read
+        for folder in {processed_folder(jets), *(p for t in ensembles for _, f in t.members
+                                                for p in (Path(f), Path(f).parent))}:
+            reading.enter_context(read_lock(folder))
+        return _explain(processor_class, jets, [t.pinned() for t in ensembles], out_dir, rules, split, execution,
+                        batch_size, threads, resume, faithfulness_steps, faithfulness_fraction, sanity_jets,
+                        occlusion_fraction, record_activations)
+
+
+def _explain(processor_class, jets, ensembles, out_dir, rules, split, execution, batch_size, threads, resume,
+             faithfulness_steps, faithfulness_fraction, sanity_jets, occlusion_fraction, record_activations):
+    """``explain_tables`` once its inputs are held (read locks) and its taggers pinned."""
     names = [e.name for e in ensembles]
     if len(set(names)) != len(names):
         raise ValueError(f"tagger names must be unique, got {names}")
@@ -113,9 +127,7 @@ def explain_tables(processor_class, jets: str | Path, taggers, out_dir: str | Pa
                     "faithfulness_steps": faithfulness_steps, "faithfulness_fraction": faithfulness_fraction,
                     "sanity_jets": sanity_jets, "occlusion_fraction": occlusion_fraction,
                     "record_activations": record_activations, "processing": processing.as_dict(),
-                    "tables": identities,
-                    "taggers": {t.name: {f"seed_{seed}": folder_digest(f) for seed, f in t.members}
-                                for t in ensembles}}
+                    "tables": identities, "taggers": {t.name: t.digests() for t in ensembles}}
         with e.session() as e:
             folder, resumed = open_checkpoints(out_dir, manifest, resume)
             instance = processor_class(ensembles, methods, processing, shapes, split, batch_size, threads, classes,
@@ -144,6 +156,7 @@ def explain_tables(processor_class, jets: str | Path, taggers, out_dir: str | Pa
                        "record_activations": record_activations,
                        "jets": str(processed_folder(jets).resolve()), "processing": processing.as_dict()},
             "taggers": {t.name: {"members": [{"seed": s, "folder": f} for s, f in t.members],
+                                 "digests": t.digests(),  # what was explained (``xaugcol report`` checks it)
                                  "inputs": list(t.spec.inputs),
                                  "xaug_columns": list(t.config.xaug_columns) if t.config.xaug else [],
                                  "msd_window": t.spec.msd_window, "matched_signal": t.spec.matched_signal}

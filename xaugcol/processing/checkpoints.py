@@ -29,7 +29,7 @@ from coffea.processor.checkpointer import CheckpointerABC
 from coffea.processor.executor import WorkItem
 from hist import serialization
 
-from xaugcol.atomic import atomic_path, make_dirs, remove, write_json
+from xaugcol.atomic import atomic_path, make_dirs, remove, remove_temporaries, write_json
 from xaugcol.paths import check_regular, read_json, safe_component, under
 from xaugcol.processing.chunk_guard import raise_fault
 from xaugcol.processing.table_io import CHUNK_KEY, chunk_key
@@ -159,8 +159,8 @@ def open_checkpoints(out_dir: str | Path, manifest: dict, resume: bool) -> tuple
             shown = ", ".join(differ[:8]) + (f" and {len(differ) - 8} more" if len(differ) > 8 else "")
             raise CheckpointError(f"{path}: the interrupted run had other {shown}; resume it with the same inputs "
                                   "and settings, or start again with --overwrite")
-        for stale in out_dir.rglob(".*.tmp-*"):
-            remove(stale)
+        # what an interrupted write left where runs write (the top, jets/<dataset>/, checkpoints/<dataset>/)
+        remove_temporaries(out_dir, depth=3)
     else:
         make_dirs(folder)
         write_json(path, manifest)
@@ -189,10 +189,10 @@ def remove_checkpoints(out_dir: str | Path) -> None:
     if not folder.is_dir():
         return
     remove(folder / MANIFEST)
+    remove_temporaries(folder, depth=2)
     for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()):
         for path in sub.iterdir():
-            name = path.name.split(".tmp-")[0].lstrip(".") if ".tmp-" in path.name else path.name
-            if name.endswith(".npz") and CHUNK_KEY.match(name[:-4]) and not path.is_dir():
+            if path.name.endswith(".npz") and CHUNK_KEY.match(path.name[:-4]) and not path.is_dir():
                 remove(path)
         _remove_if_empty(sub)
     _remove_if_empty(folder)

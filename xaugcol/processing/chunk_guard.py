@@ -6,8 +6,8 @@
   ``skipbadfiles`` only warns; this keeps the record for the run's report). Without it the run stops, naming the
   file and entry range (``ChunkError``) or the missing branch;
 * an output fault (``OutputError``: no space, a read-only folder, no permission; ``UnsafePathError``: an output
-  path that would leave its folder, through a planted link) or running out of memory is never skipped: the run
-  stops.
+  path that would leave its folder, through a planted link), a tagger that changed while the run explains it
+  (``ModelFileError``) or running out of memory is never skipped: the run stops.
 
 A stopping error is handed back as the chunk's output and raised by the checkpointer (``FAULT``), which coffea
 calls outside its own error wrapping: so it arrives as itself, with its one-line message, from every executor
@@ -21,6 +21,7 @@ from coffea import processor
 from xaugcol.atomic import OutputError
 from xaugcol.processing import coffea_compat  # noqa: F401 - non-ASCII names in coffea's hashes
 from xaugcol.jets.constituents import MissingBranchError
+from xaugcol.models.errors import ModelFileError
 from xaugcol.paths import UnsafePathError
 
 FAULT = "__fault__"
@@ -48,7 +49,7 @@ class ChunkGuard(processor.ProcessorABC):
     def process(self, events):
         try:
             return self.inner.process(events)
-        except (OutputError, UnsafePathError, MemoryError) as err:
+        except (OutputError, UnsafePathError, MemoryError, ModelFileError) as err:
             return {FAULT: err}
         except Exception as err:
             meta = events.metadata

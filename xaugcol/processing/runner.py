@@ -22,6 +22,7 @@ import uproot
 from xaugcol.atomic import OutputError
 from xaugcol.processing import coffea_compat  # noqa: F401 - non-ASCII names in coffea's hashes
 from xaugcol.jets.constituents import MissingBranchError
+from xaugcol.models.errors import ModelFileError
 from xaugcol.paths import NotRegularFileError, UnsafePathError, check_regular, read_json, safe_component
 from xaugcol.processing.checkpoints import ChunkCheckpointer
 from xaugcol.processing.chunk_guard import ChunkError, ChunkGuard
@@ -338,7 +339,7 @@ def _coffea_tracebacks():
         print_exc=lambda *args, **kwargs: traceback.print_exc(file=printed))
     try:
         yield
-    except (OutputError, UnsafePathError, ChunkError, MissingBranchError, ClusterError):
+    except (OutputError, UnsafePathError, ChunkError, MissingBranchError, ClusterError, ModelFileError):
         raise
     except BaseException:
         sys.stderr.write(printed.getvalue())

@@ -18,6 +18,7 @@ from pathlib import Path
 from xaugcol.output_folder import lock_holder
 from xaugcol.paths import NotRegularFileError, check_regular, read_json, under
 from xaugcol.processing.checkpoints import CHECKPOINTS, MANIFEST
+from xaugcol.quoting import quoted
 from xaugcol.processing.jet_table import ProcessingConfig
 from xaugcol.processing.table_io import JETS_DIR, field_shape, table_datasets
 
@@ -61,7 +62,32 @@ def listed_tables(path: str | Path) -> tuple[Path, dict, list[tuple[str, Path, i
     if not isinstance(tables, dict) or not all(isinstance(n, str) and isinstance(r, int) and not isinstance(r, bool)
                                                for n, r in tables.items()):
         raise TableError(f"{folder / REPORT}: 'tables' must map table names to row counts")
-    return folder, report, [(name, under(folder, JETS_DIR, name), rows) for name, rows in sorted(tables.items())]
+    listed, seen = [], {}
+    for name, rows in sorted(tables.items()):
+        if not _canonical(name):
+            raise TableError(f"{folder / REPORT}: table name {quoted(name)} is not <dataset>/<chunk>.parquet as "
+                             "processing writes it")
+        path = under(folder, JETS_DIR, name)
+        first = seen.setdefault(_file_identity(path), name)
+        if first != name:  # two names of one file (a hard link, or a link) would read it twice
+            raise TableError(f"{folder / REPORT}: lists one table twice ({quoted(first)} and {quoted(name)})")
+        listed.append((name, path, rows))
+    return folder, report, listed
+
+
+def _file_identity(path: Path):
+    """(device, inode) of the file ``path`` names (links followed), or the path itself where there is none yet."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return str(path)
+    return info.st_dev, info.st_ino
+
+
+def _canonical(name: str) -> bool:
+    """``<dataset>/<chunk>.parquet``: two plain components (no '.', '..' or empty ones), as ``table_io`` names."""
+    parts = name.split("/")
+    return len(parts) == 2 and all(p and p not in (".", "..") for p in parts) and parts[1].endswith(".parquet")
 
 
 def check_table(table: Path, rows: int, report: Path):

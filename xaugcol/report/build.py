@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from xaugcol.output_folder import locked_output
-from xaugcol.paths import NotRegularFileError, read_json, refuse_inputs_inside
+from xaugcol.paths import NotRegularFileError, read_json, refuse_inputs_inside, under
 from xaugcol.report import html
 from xaugcol.report.figures import ReportInputs, draw_figures, figure_jobs
 
@@ -49,10 +49,13 @@ def build_report(folders: list[str | Path], out: str | Path, sample: str | None 
                  workers: int = 2, overwrite: bool = False, title: str | None = None, pdf: bool = False) -> Path:
     """Figures into ``out/figures`` (PNG; with ``pdf`` also PDF) and ``out/index.html``; returns the page."""
     inputs = report_inputs(folders, sample, examples)
-    refuse_inputs_inside(out, [("the folder", f) for f in folders])
+    refuse_inputs_inside(out, [("the folder", f) for f in folders] + [("the processing output", inputs.processed)]
+                         + [(f"the tagger {name}", folder) for name, folder in inputs.taggers.items()])
+    if inputs.relevance is not None:
+        _check_explained_taggers(Path(inputs.relevance))
     with locked_output(out, overwrite) as out:
         started = time.perf_counter()
-        figures = draw_figures(figure_jobs(inputs), out / "figures", out, workers, pdf)
+        figures = draw_figures(figure_jobs(inputs), under(out, "figures"), out, workers, pdf)  # never via a link
         drawn = time.perf_counter() - started
         sections = []
         if inputs.taggers:
@@ -66,6 +69,21 @@ def build_report(folders: list[str | Path], out: str | Path, sample: str | None 
                      "relevance": str(inputs.relevance) if inputs.relevance else None, "sample": inputs.sample}
         return html.write_report(out, title or f"xaugcol report: {inputs.sample}", described, sections,
                                  {"figures": round(drawn, 1)})
+
+
+def _check_explained_taggers(relevance: Path) -> None:
+    """A relevance output shows the taggers as they were explained: a member whose files changed since (a tagger
+    trained again into the same folder) would put its new metrics beside its old relevance. Refused, naming it."""
+    from xaugcol.models.folder import folder_digest
+
+    record = read_json(relevance / RELEVANCE, "a relevance output's relevance.json")
+    for name, info in record.get("taggers", {}).items():
+        explained = info.get("digests") or {}  # relevance outputs written before digests were recorded: unchecked
+        for member in info.get("members", []):
+            expected = explained.get(f"seed_{member['seed']}")
+            if expected is not None and folder_digest(member["folder"]) != expected:
+                raise ValueError(f"tagger {name}: {member['folder']} changed since {relevance} explained it: "
+                                 "explain it again, or report its training without that relevance output")
 
 
 def _one(current, folder: Path, what: str) -> Path:

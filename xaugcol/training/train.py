@@ -8,6 +8,7 @@ complete. Before anything is written the data are checked (the listed tables, th
 classes in the training split), so a training that cannot start leaves no folder behind. Training an ensemble
 first removes the summary and the members of an earlier one in that folder: only member folders training
 provably wrote (``is_member_folder``); anything else named like a member is refused before anything is removed.
+The processing folder is read-locked while an ensemble trains: a run that would rewrite its tables is refused.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from pydantic import model_validator
 from xaugcol.config_models import Bool, ConfigModel, PositiveInt, PositiveNumber, validated
 from xaugcol.console import progress_bar
 from xaugcol.features.scaler import InputScalers
-from xaugcol.output_folder import OutputExistsError, output_lock
+from xaugcol.output_folder import OutputExistsError, output_lock, read_lock
 from xaugcol.models.folder import METRICS, export_onnx, is_member_folder, save_model, save_test_predictions
 from xaugcol.models.registry import ModelConfig, build_model
+from xaugcol.processing.table_fileset import processed_folder
 from xaugcol.training.data import DataSpec, JetTables, TrainingDataError
 from xaugcol.training.domain import domain_columns, fit_domain
 from xaugcol.training.metrics import performance, summarise
@@ -61,6 +63,10 @@ class TrainConfig(ConfigModel):
     @classmethod
     def from_dict(cls, data: dict, where: str = "training config") -> TrainConfig:
         return validated(cls, data, where)
+
+
+class DivergedError(ValueError):
+    """The loss became NaN or infinite: the settings (a learning rate too large) cannot train this tagger."""
 
 
 def pick_device(name: str) -> torch.device:
@@ -199,6 +205,9 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
             for batch in batches:
                 optimiser.zero_grad()
                 loss, wsum, _ = _loss(model, batch, names, device, factors)
+                if not torch.isfinite(loss):  # every later step would be NaN: stop with the reason
+                    raise DivergedError(f"{label}: the training diverged (the loss is {loss.item()} in epoch "
+                                        f"{epoch + 1}): lower the learning rate ({train_config.learning_rate:g})")
                 loss.backward()
                 optimiser.step()
                 total, norm = total + loss.detach().item() * wsum, norm + wsum
@@ -217,6 +226,9 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
                     v_weights.append(batch["weight"])
             if v_norm == 0:
                 raise ValueError(f"the validation split of {data} is empty")
+            if not np.isfinite(v_total):  # the last step of the epoch made the weights NaN
+                raise DivergedError(f"{label}: the training diverged (the validation loss is not finite after epoch "
+                                    f"{epoch + 1}): lower the learning rate ({train_config.learning_rate:g})")
             record = {"epoch": epoch, "train_loss": total / max(norm, 1e-300), "val_loss": v_total / v_norm,
                       "val_auc": _auc(v_labels, v_scores, v_weights), "train_seconds": epoch_seconds}
             history.append(record)
@@ -277,16 +289,17 @@ def train_ensemble(data: str, model_config: ModelConfig, train_config: TrainConf
     seeds = list(seeds)
     if len(set(seeds)) != len(seeds) or not seeds:
         raise ValueError(f"an ensemble needs distinct seeds, got {seeds}")
-    check_training_data(data, model_config, train_config)  # before the output folder is made
-    out = Path(out).resolve()  # members may train in other processes, perhaps in another working directory
-    check_replaceable(out)
-    with output_lock(out):
-        clear_ensemble(out)
-        member = functools.partial(_member_entry, data, model_config, train_config, str(out), progress,
-                                   None if init_from is None else str(Path(init_from).resolve()))
-        members = list(mapper(member, list(seeds)))
-        summary = _ensemble_summary(model_config, train_config, seeds, members)
-        write_json(out / METRICS, summary)
+    with read_lock(processed_folder(data)):  # no run rewrites the tables while the members read them
+        check_training_data(data, model_config, train_config)  # before the output folder is made
+        out = Path(out).resolve()  # members may train in other processes, perhaps in another working directory
+        check_replaceable(out)
+        with output_lock(out):
+            clear_ensemble(out)
+            member = functools.partial(_member_entry, data, model_config, train_config, str(out), progress,
+                                       None if init_from is None else str(Path(init_from).resolve()))
+            members = list(mapper(member, list(seeds)))
+            summary = _ensemble_summary(model_config, train_config, seeds, members)
+            write_json(out / METRICS, summary)
     return summary
 
 

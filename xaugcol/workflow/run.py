@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from xaugcol.atomic import atomic_path
-from xaugcol.output_folder import locked_output
+from xaugcol.output_folder import OutputExistsError, is_empty, locked_output
 from xaugcol.processing.executors import dask_client, dask_map
 from xaugcol.report.html import write_report
 from xaugcol.workflow.config import Workflow
@@ -23,6 +23,8 @@ from xaugcol.workflow.stages import StageFolderError, StudyContext, run_stages, 
 from xaugcol.workflow.xaug_study import study_stages, xaug_study
 
 __all__ = ["run_workflow", "study_stages"]
+
+STUDY_YAML = "study.yaml"  # written first: the mark of a study's folder
 
 
 def check_study(wf: Workflow, out: Path) -> None:
@@ -55,6 +57,9 @@ def run_workflow(wf: Workflow, out: str | Path, overwrite: bool = False, resume:
     """Run every stage into ``out`` (locked meanwhile); with ``wf.dask`` all of them share one Dask client.
     ``resume`` reuses the stages whose recorded settings and inputs match (``stages``) and reruns the others."""
     out = Path(out)
+    if resume and not overwrite and not is_empty(out) and not (out / STUDY_YAML).is_file():
+        raise OutputExistsError(f"{out} holds no study to resume (no {STUDY_YAML}) but other files: start again "
+                                "with --overwrite, or write to another folder")
     check_study(wf, out)  # before anything is written or removed there
     with locked_output(out, overwrite or resume):
         if wf.dask is None:
@@ -64,7 +69,7 @@ def run_workflow(wf: Workflow, out: str | Path, overwrite: bool = False, resume:
 
 
 def _run(wf: Workflow, out: Path, resume: bool, progress: bool, client) -> dict:
-    with atomic_path(out / "study.yaml") as tmp:
+    with atomic_path(out / STUDY_YAML) as tmp:
         tmp.write_text(yaml.safe_dump(wf.raw, sort_keys=False))
     ctx = StudyContext(wf, out, client, map if client is None else dask_map(client), progress)
     stages = xaug_study(wf, out)

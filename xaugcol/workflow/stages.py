@@ -7,7 +7,8 @@ Every stage folder holds ``stage.json``: the stage's settings (what changes its 
 executor and worker count are left out, they give identical outputs) and the fingerprints of the stages it
 reads. It is written when the stage starts (incomplete) and again when the stage completes. On a resume a stage
 is
-* reused when it completed with the same fingerprint;
+* reused when it completed with the same fingerprint and its outputs are as it left them (``outputs_identity``:
+  every file's size and modification time), and no stage it reads ran again;
 * continued when it was interrupted with the same fingerprint (processing and LRP resume from their checkpoints,
   the other stages start again);
 * cleared and run again otherwise, and the reason is given: the settings that changed, or the stages it reads
@@ -29,7 +30,7 @@ from pathlib import Path
 
 from xaugcol.atomic import make_dirs, remove, write_json
 from xaugcol.console import say
-from xaugcol.output_folder import OutputExistsError, is_empty
+from xaugcol.output_folder import LOCK_NAME, OutputExistsError, is_empty
 from xaugcol.paths import read_json
 from xaugcol.processing.checkpoints import differences
 
@@ -111,7 +112,10 @@ class Stage:
             busy = self.folder.is_dir() and any(self.folder.iterdir())
             return "run", "no record of the settings it ran with" if busy else ""
         if record.get("fingerprint") == self.fingerprint:
-            return ("reuse", "") if record.get("complete") else ("continue", "")
+            if not record.get("complete"):
+                return "continue", ""
+            changed = _changed(record.get("outputs"), outputs_identity(self.folder))
+            return ("run", f"its outputs changed since it completed ({changed})") if changed else ("reuse", "")
         changed = differences(record.get("settings"), self.settings)
         if changed:
             return "run", f"settings changed: {', '.join(changed[:6])}"
@@ -130,9 +134,33 @@ class Stage:
 
     def _record(self, complete: bool) -> None:
         make_dirs(self.folder)
+        outputs = {"outputs": outputs_identity(self.folder)} if complete else {}
         write_json(self.folder / RECORD, {"stage": self.name, "complete": complete, "fingerprint": self.fingerprint,
                                           "settings": self.settings,
-                                          "upstream": {u.name: u.fingerprint for u in self.upstream}})
+                                          "upstream": {u.name: u.fingerprint for u in self.upstream}, **outputs})
+
+
+def outputs_identity(folder: Path) -> dict[str, list[int]]:
+    """{path relative to ``folder``: [size, modification time in ns]} of every file a stage left there (its record
+    and lock files aside; links listed, not followed): what a resume checks before it reuses the stage, so that an
+    output replaced by hand (a tagger copied in, a table edited) is not taken for the stage's own."""
+    if not folder.is_dir() or folder.is_symlink():
+        return {}
+    out = {}
+    for path in sorted(folder.rglob("*")):
+        if path.name in (RECORD, LOCK_NAME) or not (path.is_symlink() or path.is_file()):
+            continue
+        info = path.lstat()
+        out[path.relative_to(folder).as_posix()] = [info.st_size, info.st_mtime_ns]
+    return out
+
+
+def _changed(recorded, now: dict) -> str:
+    """The first output that differs from the record (``''``: none, or a record written before outputs were)."""
+    if not isinstance(recorded, dict):
+        return ""
+    differ = sorted(k for k in set(recorded) | set(now) if recorded.get(k) != now.get(k))
+    return differ[0] + (f" and {len(differ) - 1} more" if len(differ) > 1 else "") if differ else ""
 
 
 @dataclass
@@ -165,6 +193,15 @@ class StudyStage:
     report: Callable | None = None
 
 
+def _after_upstream(record: Stage, action: str, reason: str, ran: dict) -> tuple[Stage, str, str]:
+    """A stage that reads a stage which ran again in this run runs again too (the upstream's settings may be the
+    same, its outputs are new)."""
+    moved = [u.name for u in record.upstream if u.name in ran]
+    if action != "run" and moved:
+        return record, "run", f"it reads {', '.join(moved)}, which ran again"
+    return record, action, reason
+
+
 def run_stages(stages: list[StudyStage], ctx: StudyContext, resume: bool, steps: int | None = None) \
         -> tuple[dict, dict]:
     """Run a study's stages in order: each unit is reused, continued or run again as its record says (``Stage``).
@@ -175,7 +212,7 @@ def run_stages(stages: list[StudyStage], ctx: StudyContext, resume: bool, steps:
     started, timings, ran = time.perf_counter(), {}, {}
     for number, stage in enumerate(stages, 1):
         t0 = time.perf_counter()
-        plans = [(record, *record.plan(resume)) for record in stage.records]
+        plans = [_after_upstream(record, *record.plan(resume), ran) for record in stage.records]
         why = sorted({reason for _, _, reason in plans if reason})
         suffix = "" if not plans else " (reused)" if all(a == "reuse" for _, a, _ in plans) else \
             f" (rerun: {'; '.join(why)})" if why else ""
