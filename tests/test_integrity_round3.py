@@ -1,10 +1,15 @@
 """Integrity, third round: inputs that were taken silently, or hung or exhausted the machine.
 
-* Duplicate keys: a YAML file (a study with ``epochs`` twice in one mapping) is refused in one line naming the
-  file, the key and the places, instead of keeping the last value; ``<<:`` merges, where a key overrides a merged
-  one, keep working.
+* Duplicate keys: a JSON file read through ``paths.read_json`` (a fileset naming a dataset twice) and a YAML file
+  (a study with ``epochs`` twice in one mapping) are refused in one line naming the file, the key and the lines,
+  instead of keeping the last value; ``<<:`` merges, where a key overrides a merged one, keep working.
+* Size and depth of JSON: a file above ``MAX_INPUT_BYTES`` (a sparse file: its size costs no disk and no time) is
+  refused before it is read; JSON nested 100 000 deep is a one-line error, not a RecursionError traceback.
 """
 
+import json
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -12,11 +17,46 @@ import pytest
 from helpers import one_line_error
 from xaugcol.cli import main
 from xaugcol.config_models import read_yaml
+from xaugcol.limits import MAX_INPUT_BYTES
+from xaugcol.paths import UnreadableInputError, read_json
 
 REPO = Path(__file__).resolve().parents[1]
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+def _fileset(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def _ensemble_with_metrics(folder: Path, metrics: str) -> Path:
+    """An ensemble folder with one member folder and ``metrics`` as its metrics.json (read before the member)."""
+    (folder / "seed_0").mkdir(parents=True)
+    (folder / "seed_0" / "config.yaml").write_text("model: dnn\n")
+    (folder / "metrics.json").write_text(metrics)
+    return folder
 
 
 # ---------------------------------------------------------------- duplicate keys
+
+def test_a_fileset_listing_a_dataset_twice_is_refused(tmp_path, capsys):
+    fileset = _fileset(tmp_path / "fileset.json", '{\n  "bkg": ["a.root"],\n  "sig": ["b.root"],\n'
+                                                  '  "bkg": ["c.root"]\n}\n')
+    out = tmp_path / "out"
+    assert main(["process", str(fileset), "--out", str(out)]) == 2
+    err = one_line_error(capsys)
+    assert str(fileset) in err and "the key 'bkg' appears twice in one mapping (lines 2 and 4)" in err, err
+    assert not out.exists()
+
+
+def test_read_json_names_the_repeated_key_at_any_depth(tmp_path):
+    path = _fileset(tmp_path / "report.json", '{"counts": {"a": {"events": 1,\n"events": 2}}, "b": 1}')
+    with pytest.raises(UnreadableInputError, match=r"report.json: a report: the key 'events' appears twice in one "
+                                                   r"mapping \(lines 1 and 2\)"):
+        read_json(path, "a report")
+    assert read_json(_fileset(tmp_path / "ok.json", '{"a": {"x": 1}, "b": {"x": 2}}')) == {"a": {"x": 1},
+                                                                                         "b": {"x": 2}}
+
 
 def test_a_study_listing_a_key_twice_is_refused(tmp_path, capsys):
     study = tmp_path / "study.yaml"
@@ -45,3 +85,50 @@ def test_yaml_merge_keys_may_override_what_they_merge(tmp_path):
                          ids=lambda p: p.name)
 def test_the_shipped_configurations_have_no_duplicate_keys(path):
     assert isinstance(read_yaml(path, "shipped configuration"), dict)
+
+
+# ---------------------------------------------------------------- size and depth of JSON inputs
+
+def _sparse(path: Path, size: int) -> Path:
+    """A file of ``size`` bytes that takes no disk (a hole) and no time to make."""
+    path.touch()
+    os.truncate(path, size)
+    return path
+
+
+def _fileset_case(tmp_path: Path, make) -> list[str]:
+    return ["process", str(make(tmp_path / "fileset.json")), "--out", str(tmp_path / "out")]
+
+
+def _explain_case(tmp_path: Path, make) -> list[str]:
+    tagger = _ensemble_with_metrics(tmp_path / "dnn", "{}")
+    make(tagger / "metrics.json")
+    return ["explain", str(tmp_path / "proc"), "--taggers", str(tagger), "--out", str(tmp_path / "out")]
+
+
+TOO_LARGE = (lambda path: _sparse(path, MAX_INPUT_BYTES + 1), "more than the 268 435 456 an input file may have")
+TOO_DEEP = (lambda path: _fileset(path, DEEP), "is nested too deeply to be read as JSON")
+
+
+@pytest.mark.parametrize("command, code", [(_fileset_case, 2), (_explain_case, 1)], ids=["fileset", "metrics"])
+@pytest.mark.parametrize("content", [TOO_LARGE, TOO_DEEP], ids=["too-large", "too-deep"])
+def test_json_too_large_or_too_deep_is_one_line(tmp_path, capsys, command, code, content):
+    make, message = content
+    argv = command(tmp_path, make)
+    started = time.perf_counter()
+    assert main(argv) == code
+    assert time.perf_counter() - started < 5  # the size from stat: nothing is read
+    err = one_line_error(capsys)
+    assert message in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_earlier_record_nested_too_deeply_is_ignored(tmp_path):
+    """What a processing run may remove is proven by its folder's records: one it cannot read proves nothing."""
+    from xaugcol.processing.outputs import earlier_records
+
+    (tmp_path / "report.json").write_text(DEEP)
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "manifest.json").write_text(json.dumps({"files": {}}))
+    assert earlier_records(tmp_path) == [{"files": {}}]
+

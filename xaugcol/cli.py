@@ -586,7 +586,7 @@ USAGE_ERRORS = ("xaugcol.output_folder:OutputExistsError", "xaugcol.output_folde
 DATA_ERRORS = ("xaugcol.processing.runner:BadFileError", "xaugcol.jets.constituents:MissingBranchError",
                "xaugcol.models.errors:ModelFileError", "xaugcol.processing.chunk_guard:ChunkError",
                "xaugcol.processing.table_fileset:TableError", "xaugcol.training.data:TrainingDataError",
-               "xaugcol.paths:NotRegularFileError")
+               "xaugcol.paths:NotRegularFileError", "xaugcol.paths:UnreadableInputError")
 OUTPUT_ERRORS = ("xaugcol.atomic:OutputError", "xaugcol.processing.executors:ClusterError")
 
 
