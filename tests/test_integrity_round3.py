@@ -5,10 +5,12 @@
   instead of keeping the last value; ``<<:`` merges, where a key overrides a merged one, keep working.
 * Size and depth of JSON: a file above ``MAX_INPUT_BYTES`` (a sparse file: its size costs no disk and no time) is
   refused before it is read; JSON nested 100 000 deep is a one-line error, not a RecursionError traceback.
+* ``condor pack`` replaces an existing --out only with --overwrite, and never one that appeared while it packed.
 """
 
 import json
 import os
+import tarfile
 import time
 from pathlib import Path
 
@@ -132,3 +134,39 @@ def test_an_earlier_record_nested_too_deeply_is_ignored(tmp_path):
     (tmp_path / "checkpoints" / "manifest.json").write_text(json.dumps({"files": {}}))
     assert earlier_records(tmp_path) == [{"files": {}}]
 
+
+# ---------------------------------------------------------------- condor pack
+
+def _venv(folder: Path) -> Path:
+    (folder / "lib").mkdir(parents=True)
+    (folder / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (folder / "lib" / "module.py").write_text("x = 1\n")
+    return folder
+
+
+def test_condor_pack_replaces_an_existing_file_only_with_overwrite(tmp_path, capsys):
+    venv, out = _venv(tmp_path / "venv"), tmp_path / "environment.tar.gz"
+    out.write_text("the user's own file")
+    assert main(["condor", "pack", "--out", str(out), "--venv", str(venv)]) == 2
+    assert f"{out} exists: give another --out, or --overwrite to replace it" in one_line_error(capsys)
+    assert out.read_text() == "the user's own file"
+    assert main(["condor", "pack", "--out", str(out), "--venv", str(venv), "--overwrite"]) == 0
+    with tarfile.open(out) as tar:
+        assert "env/lib/module.py" in tar.getnames()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["environment.tar.gz", "venv"]  # no temporary left
+
+
+def test_condor_pack_never_replaces_a_file_that_appeared_while_it_packed(tmp_path, monkeypatch):
+    from xaugcol.condor.environment import pack_environment
+
+    venv, out = _venv(tmp_path / "venv"), tmp_path / "environment.tar.gz"
+    add = tarfile.TarFile.add
+
+    def add_while_another_writes(self, *args, **kwargs):
+        out.write_text("written meanwhile")
+        return add(self, *args, **kwargs)
+    monkeypatch.setattr(tarfile.TarFile, "add", add_while_another_writes)
+    with pytest.raises(FileExistsError, match="appeared while the environment was packed"):
+        pack_environment(out, venv)
+    assert out.read_text() == "written meanwhile"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["environment.tar.gz", "venv"]

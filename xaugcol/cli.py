@@ -20,7 +20,7 @@
                     [--chunksize N] [--remote-timeout S] [--connect-timeout S] [--worker-timeout S]
                     [--skip-bad-files] [--overwrite | --resume]
 
-    xaugcol condor pack --out environment.tar.gz [--venv DIR]
+    xaugcol condor pack --out environment.tar.gz [--venv DIR] [--overwrite]
     xaugcol condor prepare --config condor/submit.yaml --out SUBMISSION [--repo CHECKOUT]
     xaugcol condor merge SUBMISSION --out DIR
 
@@ -261,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     pk = cs.add_parser("pack", help="pack a virtual environment (default: this one) for the jobs")
     pk.add_argument("--out", type=Path, required=True, help="the tar.gz to write")
     pk.add_argument("--venv", type=Path, help="the venv to pack (default: the running one)")
+    pk.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     pr = cs.add_parser("prepare", help="write a submission folder: one job per file group (condor_submit job.sub)")
     pr.add_argument("--config", type=Path, required=True, help="submit YAML (see condor/submit.yaml)")
     pr.add_argument("--out", type=Path, required=True, help="the submission folder (new or empty)")
@@ -539,7 +540,7 @@ def _condor(args) -> None:
         if args.condor == "pack":
             from xaugcol.condor.environment import pack_environment
 
-            path = pack_environment(args.out, args.venv)
+            path = pack_environment(args.out, args.venv, args.overwrite)
             print(f"environment: {path} ({path.stat().st_size / 2**20:.0f} MiB)")
         elif args.condor == "prepare":
             from xaugcol.condor.config import SubmitConfig
