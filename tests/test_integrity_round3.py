@@ -6,6 +6,9 @@
 * Size and depth of JSON: a file above ``MAX_INPUT_BYTES`` (a sparse file: its size costs no disk and no time) is
   refused before it is read; JSON nested 100 000 deep is a one-line error, not a RecursionError traceback.
 * ``condor pack`` replaces an existing --out only with --overwrite, and never one that appeared while it packed.
+* ``condor merge`` refuses a job's output tarball holding a symbolic or hard link (a linked jet table was moved
+  into the merged jets/ as a link resolving outside --out), naming the tarball and the member, before anything
+  is unpacked.
 """
 
 import json
@@ -170,3 +173,55 @@ def test_condor_pack_never_replaces_a_file_that_appeared_while_it_packed(tmp_pat
         pack_environment(out, venv)
     assert out.read_text() == "written meanwhile"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["environment.tar.gz", "venv"]
+
+
+# ---------------------------------------------------------------- condor merge: regular files and folders only
+
+def _job_output(folder: Path, table: str, rows: int) -> Path:
+    """A job's output folder whose report lists ``table`` (``rows`` jets), with no table of its own."""
+    (folder / "jets" / table).parent.mkdir(parents=True)
+    (folder / "provenance.json").write_text(json.dumps({"commit": "c0ffee"}))
+    (folder / "report.json").write_text(json.dumps({
+        "files": {"a.root": {}}, "skipped_files": [], "tables": {table: rows}, "config": {}, "chunksize": 10,
+        "counts": {"ds": {"events": rows, "jets_seen": rows, "jets_kept": rows}}, "outputs": [], "versions": {},
+        "unavailable_columns": {"ds": []}}))
+    import uproot
+
+    uproot.recreate(folder / "histograms.root").close()
+    return folder
+
+
+def _submission_with_linked_table(tmp_path: Path, kind: str) -> tuple[Path, Path]:
+    """(submission, its job's tarball): one job whose jet table is a ``kind`` link to a parquet file packed
+    beside the job's folder; with a symbolic link the table is relative (``../../../elsewhere.parquet``), which
+    tarfile's "data" filter lets through: it stays inside the folder unpacked into."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sub, stage = tmp_path / "submission", tmp_path / "stage"
+    (sub / "outputs").mkdir(parents=True)
+    (sub / "jobs.json").write_text(json.dumps({"commit": "c0ffee", "config": {},
+                                               "groups": {"group_0000": {"dataset": "ds", "files": ["a.root"]}}}))
+    job = _job_output(stage / "out_group_0000", "ds/t.parquet", 3)
+    pq.write_table(pa.table({"x": [1.0, 2.0, 3.0]}), stage / "elsewhere.parquet")
+    if kind == "symbolic":
+        os.symlink("../../../elsewhere.parquet", job / "jets" / "ds" / "t.parquet")
+    else:
+        os.link(stage / "elsewhere.parquet", job / "jets" / "ds" / "t.parquet")
+    tarball = sub / "outputs" / "out_group_0000.tar.gz"
+    with tarfile.open(tarball, "w:gz") as tar:
+        tar.add(stage / "elsewhere.parquet", arcname="elsewhere.parquet")  # first: the hard link's target
+        tar.add(job, arcname=job.name)
+    return sub, tarball
+
+
+@pytest.mark.parametrize("kind", ["symbolic", "hard"])
+def test_condor_merge_refuses_a_link_in_a_jobs_output(tmp_path, capsys, kind):
+    sub, tarball = _submission_with_linked_table(tmp_path, kind)
+    out = tmp_path / "merged"
+    assert main(["condor", "merge", str(sub), "--out", str(out)]) == 1
+    err = one_line_error(capsys)
+    what = "a symbolic link to '../../../elsewhere.parquet'" if kind == "symbolic" else \
+        "a hard link to 'elsewhere.parquet'"
+    assert f"{tarball}: member 'out_group_0000/jets/ds/t.parquet' is {what}" in err, err
+    assert [p.name for p in out.iterdir()] == [".xaugcol.lock"]  # nothing unpacked or moved into --out
