@@ -9,17 +9,23 @@
 * ``condor merge`` refuses a job's output tarball holding a symbolic or hard link (a linked jet table was moved
   into the merged jets/ as a link resolving outside --out), naming the tarball and the member, before anything
   is unpacked.
+* A Dask scheduler address that accepts connections but never answers (a thread here listens and accepts, never
+  writes) ends ``process`` after --connect-timeout with the one-line ClusterError, before --out is made; the
+  library's ``dask_client`` (studies, explain) is bounded the same way.
 """
 
+import contextlib
 import json
 import os
+import socket
 import tarfile
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from helpers import one_line_error
+from helpers import one_line_error, outcome, run_in_thread
 from xaugcol.cli import main
 from xaugcol.config_models import read_yaml
 from xaugcol.limits import MAX_INPUT_BYTES
@@ -225,3 +231,57 @@ def test_condor_merge_refuses_a_link_in_a_jobs_output(tmp_path, capsys, kind):
         "a hard link to 'elsewhere.parquet'"
     assert f"{tarball}: member 'out_group_0000/jets/ds/t.parquet' is {what}" in err, err
     assert [p.name for p in out.iterdir()] == [".xaugcol.lock"]  # nothing unpacked or moved into --out
+
+
+# ---------------------------------------------------------------- a Dask scheduler that never answers
+
+@contextlib.contextmanager
+def _silent_server():
+    """tcp://127.0.0.1:PORT of a listener that accepts every connection and never writes; on leaving, the
+    connections are closed (which would also end a client still waiting on them)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def accept():
+        with contextlib.suppress(OSError):  # the listener closed
+            while True:
+                accepted.append(listener.accept()[0])
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"tcp://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.close()
+        for connection in accepted:
+            connection.close()
+
+
+def test_process_with_a_scheduler_that_never_answers_ends_at_the_connect_timeout(tmp_path, capsys):
+    from xaugcol.sources.toy import run_toy
+
+    run_toy(tmp_path / "toy", 5, seed=1)
+    out = tmp_path / "out"
+    with _silent_server() as address:
+        started = time.monotonic()
+        finished, result = run_in_thread(30, main, ["process", str(tmp_path / "toy" / "fileset.json"), "--out",
+                                                    str(out), "--executor", "dask", "--scheduler", address,
+                                                    "--connect-timeout", "3"])
+    assert finished, "process still waited on the scheduler 30 s later (--connect-timeout 3)"
+    assert outcome(result) == 1 and time.monotonic() - started < 10
+    err = one_line_error(capsys)
+    assert f"no Dask scheduler answers at {address} (nothing answered within 3 s)" in err, err
+    assert not out.exists()
+
+
+def test_dask_client_with_a_scheduler_that_never_answers_is_a_cluster_error(tmp_path):
+    from xaugcol.processing.executors import ClusterError, Timeouts, dask_client
+
+    def connect(address):
+        with dask_client(address, timeouts=Timeouts(connect=2)):
+            pass
+    with _silent_server() as address:
+        started = time.monotonic()
+        finished, result = run_in_thread(30, connect, address)
+    assert finished, "dask_client still waited on the scheduler 30 s later (connect timeout 2 s)"
+    with pytest.raises(ClusterError, match="nothing answered within 2 s"):
+        outcome(result)
+    assert time.monotonic() - started < 10

@@ -46,7 +46,7 @@ from pathlib import Path
 from xaugcol.console import say
 from xaugcol.limits import MAX_CONSTITUENTS
 from xaugcol.output_folder import locked_output
-from xaugcol.processing.executors import DEFAULT_CHUNKSIZE, EXECUTORS, Timeouts, check_executor
+from xaugcol.processing.executors import DEFAULT_CHUNKSIZE, EXECUTORS, Timeouts, check_executor, check_scheduler
 
 EXIT_USAGE = 2
 EXIT_DATA = 1
@@ -375,6 +375,7 @@ def _process(args) -> None:
                                   max_constituents=args.max_constituents)
         config.check_chunk(args.chunksize)
         check_executor(args.executor, args.scheduler)
+        check_scheduler(args.scheduler, args.connect_timeout)  # before --out is made: a failure leaves nothing
     except (FilesetError, ValueError) as err:
         raise UsageError(str(err)) from None
     with _claimed_output(args, [("the fileset", args.fileset)]) as out:
@@ -460,6 +461,7 @@ def _explain(args) -> None:
         for tagger in args.taggers:  # unreadable or unsafe tagger folders, and a processing that is unfinished or
             Ensemble.load(tagger)    # being written: refused before --out is made
         listed_tables(args.jets)
+        check_scheduler(args.scheduler, args.connect_timeout)
         inputs = [("the jet tables", args.jets), *[("the tagger", t) for t in args.taggers]]
         with _claimed_output(args, inputs) as out:
             if args.overwrite:
