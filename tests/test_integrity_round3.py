@@ -12,6 +12,10 @@
 * A Dask scheduler address that accepts connections but never answers (a thread here listens and accepts, never
   writes) ends ``process`` after --connect-timeout with the one-line ClusterError, before --out is made; the
   library's ``dask_client`` (studies, explain) is bounded the same way.
+* Sizes with no upper limit (``xaugcol.limits``): faithfulness steps, example jets, toy particles per subjet and
+  toy jets, refused in one line naming the setting, its value and the limit, from the command line and from a
+  study, before anything is written (the output given is a regular file: a command that went past the check
+  would stop there, never start the work); the toy's chunks are generated, never listed.
 """
 
 import contextlib
@@ -21,6 +25,7 @@ import socket
 import tarfile
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -285,3 +290,93 @@ def test_dask_client_with_a_scheduler_that_never_answers_is_a_cluster_error(tmp_
     with pytest.raises(ClusterError, match="nothing answered within 2 s"):
         outcome(result)
     assert time.monotonic() - started < 10
+
+
+# ---------------------------------------------------------------- sizes with an upper limit
+
+def _study_config(tmp_path: Path, **sections) -> str:
+    """A study whose source would fail right after the configuration is read (no such fileset)."""
+    path = tmp_path / "study.yaml"
+    path.write_text(json.dumps({"source": {"kind": "fileset", "fileset": "missing.json"},
+                                "taggers": [{"model": "dnn", "xaug": True}], **sections}))
+    return str(path)
+
+
+def _toy_config(tmp_path: Path, particles_per_subjet: int) -> str:
+    path = tmp_path / "toy.yaml"
+    path.write_text(f"particles_per_subjet: {particles_per_subjet}\n")
+    return str(path)
+
+
+LIMIT_CASES = {  # argv after the command's --out, the message
+    "explain --faithfulness-steps": (lambda t: ["explain", "proc", "--taggers", "dnn", "--faithfulness-steps",
+                                                "20000"],
+                                     "argument --faithfulness-steps: must be 0..200 (xaugcol's limit), got 20000"),
+    "report --examples": (lambda t: ["report", "relevance", "--examples", "1000000000"],
+                          "argument --examples: must be 0..20 (xaugcol's limit), got 1000000000"),
+    "generate toy --jets": (lambda t: ["generate", "toy", "--jets", "100000000000000"],
+                            "argument --jets: must be 0..100 000 000 (xaugcol's limit), got 100000000000000"),
+    "demo --jets": (lambda t: ["demo", "--jets", "100000001"],
+                    "argument --jets: must be 1..100 000 000 (xaugcol's limit), got 100000001"),
+    "toy config": (lambda t: ["generate", "toy", "--jets", "10", "--config", _toy_config(t, 2501)],
+                   "particles_per_subjet must be an integer 1..2 500, got 2501"),
+    "study explain": (lambda t: ["study", "--config", _study_config(t, explain={"examples": 10**9,
+                                                                                "faithfulness_steps": 20000})],
+                      "explain: examples must be at most 20 (xaugcol.limits), got 1000000000; explain: "
+                      "faithfulness_steps must be at most 200 (xaugcol.limits), got 20000"),
+    "study toy events": (lambda t: ["study", "--config", _study_config(t, source={"kind": "toy",
+                                                                                 "events": 10**14})],
+                         "source: events must be at most 100 000 000 toy jets per class (xaugcol.limits), got "
+                         "100000000000000"),
+    "study toy particles": (lambda t: ["study", "--config", _study_config(t, source={
+                                "kind": "toy", "events": 10, "toy": {"particles_per_subjet": 10**8}})],
+                            "particles_per_subjet must be an integer 1..2 500, got 100000000"),
+}
+
+
+@pytest.mark.parametrize("case", LIMIT_CASES)
+def test_a_size_above_its_limit_is_refused_in_one_line(tmp_path, capsys, case):
+    argv, message = LIMIT_CASES[case]
+    out = tmp_path / "out"
+    out.write_text("not a folder: a command past its checks stops here, before any work")
+    assert main([*argv(tmp_path), "--out", str(out)]) == 2
+    assert message in one_line_error(capsys)
+
+
+def test_the_library_refuses_sizes_above_their_limits(tmp_path):
+    from xaugcol.report.figures import ReportInputs
+    from xaugcol.sources.toy import ToyConfig, run_toy
+
+    with pytest.raises(ValueError, match="examples .* must be an integer 0..20, got 21"):
+        ReportInputs(examples=21)
+    with pytest.raises(ValueError, match="particles_per_subjet must be an integer 1..2 500, got 2501"):
+        ToyConfig(particles_per_subjet=2501)
+    out = tmp_path / "out"
+    out.write_text("not a folder")
+    with pytest.raises(ValueError, match="toy jets per class must be an integer 0..100 000 000, got 100000001"):
+        run_toy(out, 100_000_001, seed=1)
+
+
+def test_toy_chunks_are_generated_not_listed(tmp_path, monkeypatch):
+    """10**12 jets: their chunk sizes were listed before the first jet (10 million of them, 85 MiB)."""
+    from xaugcol.sources import toy
+
+    monkeypatch.setattr(toy, "write_events", lambda path, chunks: 0)  # the chunks are never asked for
+    tracemalloc.start()
+    try:
+        toy.write_toy_file(tmp_path / "never.root", toy.ToyConfig(), 1, 10**12, seed=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 10 * 2**20, f"{peak / 2**20:.0f} MiB before the first chunk"
+    assert list(toy.chunk_sizes(250_001, 100_000)) == [100_000, 100_000, 50_001]
+    assert list(toy.chunk_sizes(0, 100_000)) == [0]  # one empty chunk: the file still gets its branches
+
+
+def test_toy_chunks_hold_a_bounded_number_of_particles():
+    """Memory stays flat for large jets: 2 x 2 500 particles a jet make chunks of 400 jets; the default 20 keep the
+    100 000 jets a chunk (and so the same events for a seed) they always had."""
+    from xaugcol.sources.toy import ToyConfig, jets_per_chunk
+
+    assert jets_per_chunk(ToyConfig(particles_per_subjet=2_500)) == 400
+    assert jets_per_chunk(ToyConfig()) == jets_per_chunk(ToyConfig(particles_per_subjet=1)) == 100_000

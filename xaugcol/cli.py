@@ -44,7 +44,7 @@ import sys
 from pathlib import Path
 
 from xaugcol.console import say
-from xaugcol.limits import MAX_CONSTITUENTS
+from xaugcol.limits import MAX_CONSTITUENTS, MAX_EXAMPLES, MAX_FAITHFULNESS_STEPS, MAX_TOY_JETS, number
 from xaugcol.output_folder import locked_output
 from xaugcol.processing.executors import DEFAULT_CHUNKSIZE, EXECUTORS, Timeouts, check_executor, check_scheduler
 
@@ -93,6 +93,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _int_in(minimum: int, maximum: int):
+    """An argparse type: an integer ``minimum``..``maximum`` (``maximum``: a limit of ``xaugcol.limits``)."""
+    def parse(text: str) -> int:
+        value = _non_negative_int(text)
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"must be {minimum}..{number(maximum)} (xaugcol's limit), got {value}")
+        return value
+    return parse
+
+
 def _number(text: str, strictly_positive: bool) -> float:
     try:
         value = float(text)
@@ -136,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     gsub = gen.add_subparsers(dest="source", required=True, parser_class=_Parser)
 
     toy = gsub.add_parser("toy", help="toy two-prong (signal) and one-prong-like (background) jets")
-    toy.add_argument("--jets", type=_non_negative_int, default=10_000, help="jets per class")
+    toy.add_argument("--jets", type=_int_in(0, MAX_TOY_JETS), default=10_000, help="jets per class")
     toy.add_argument("--seed", type=_non_negative_int, default=1, help="random seed (same seed, same files)")
     toy.add_argument("--out", type=Path, required=True, help="output folder (ROOT files and fileset.json)")
     toy.add_argument("--config", type=Path, help="YAML file overriding toy parameters (see README)")
@@ -205,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "{name: mine, composite: {default: epsilon, layers: {conv: {rule: gamma, gamma: 0.25}}}}")
     ex.add_argument("--split", default="test", choices=["test", "val", "train", "all"],
                     help="explain jets of this split only (test: jets no member trained on)")
-    ex.add_argument("--faithfulness-steps", type=_non_negative_int, default=10, metavar="N",
+    ex.add_argument("--faithfulness-steps", type=_int_in(0, MAX_FAITHFULNESS_STEPS), default=10, metavar="N",
                     help="input-perturbation curves: remove each jet's pixels / particles / XAUG variables in N "
                          "steps, in relevance, random and reverse order, and track the AUC (0: none)")
     ex.add_argument("--faithfulness-fraction", type=float, default=1.0, metavar="F",
@@ -231,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the whole chain on toy jets: generation to HTML report (about 7 min on "
                                         "2 cores)")
     demo.add_argument("--out", type=Path, required=True, help="output folder (index.html is the report)")
-    demo.add_argument("--jets", type=_positive_int, default=3000, help="toy jets per class")
+    demo.add_argument("--jets", type=_int_in(1, MAX_TOY_JETS), default=3000, help="toy jets per class")
     demo.add_argument("--epochs", type=_positive_int, default=6, help="maximum training epochs")
     demo.add_argument("--seeds", type=_positive_int, default=3, help="ensemble size")
     demo.add_argument("--top-k", type=_positive_int, help="reduced sets k = 1..K (default: all XAUG variables)")
@@ -250,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "enough (it names its jet tables and taggers)")
     rp.add_argument("--out", type=Path, required=True, help="output folder (index.html and figures/)")
     rp.add_argument("--sample", help="the sample written above the figures (default: the dataset names)")
-    rp.add_argument("--examples", type=_non_negative_int, default=2,
+    rp.add_argument("--examples", type=_int_in(0, MAX_EXAMPLES), default=2,
                     help="example jets per class drawn with their relevance (0: none)")
     rp.add_argument("--workers", type=_positive_int, default=2, help="processes drawing the figures")
     rp.add_argument("--pdf", action="store_true", help="every figure also as PDF (for papers; PNG only is faster)")
