@@ -84,8 +84,22 @@ def check_scheduler(address: str | None, timeout: float) -> None:
 async def _handshake(address: str, timeout: float) -> None:
     from distributed.comm import connect
 
-    comm = await connect(address, timeout=timeout)
+    comm = await connect(address, timeout=timeout, **_connection_args(address))
     await comm.close()
+
+
+def _connection_args(address: str) -> dict:
+    """The security settings a ``Client`` of ``address`` would connect with (TLS certificates from dask's
+    configuration or its security loader), so that the check connects as the client will."""
+    from distributed.security import Security
+
+    try:
+        from distributed.client import _maybe_call_security_loader  # where Client finds them (private)
+    except ImportError:
+        security = None
+    else:
+        security = _maybe_call_security_loader(address)
+    return (security or Security()).get_connection_args("client")
 
 
 def _no_answer(err: BaseException | None, timeout: float) -> str:
