@@ -191,27 +191,27 @@ def merge_outputs(submission: str | Path, out: str | Path) -> dict:
 
 def _unpack(tarball: Path, group: str, scratch: Path) -> None:
     """A job's output tarball unpacked into ``scratch``: a regular file (a FIFO would block), holding regular
-    files and folders only, checked before anything is unpacked (``_files_and_folders``), and no absolute paths
-    or '..' (tarfile's "data" filter)."""
+    files and folders only: no link (``_without_links``, checked before anything is unpacked), and no absolute
+    paths, '..' or special files (tarfile's "data" filter)."""
     check_regular(tarball, "a job's output")
     try:
         with tarfile.open(tarball) as tar:
-            members = _files_and_folders(tarball, tar.getmembers())
+            members = _without_links(tarball, tar.getmembers())
             tar.extractall(scratch, members=members, filter="data")
     except tarfile.TarError as err:
         raise ValueError(f"job {group}: its output {tarball} cannot be unpacked: {err}") from None
 
 
-def _files_and_folders(tarball: Path, members: list[tarfile.TarInfo]) -> list[tarfile.TarInfo]:
-    """``members`` if each is a regular file or a folder; else NotRegularFileError naming the first other one.
-    The "data" filter lets links through that stay inside the unpacked folder, but a linked jet table would be
-    moved into the merged output as a link, resolving outside it."""
+def _without_links(tarball: Path, members: list[tarfile.TarInfo]) -> list[tarfile.TarInfo]:
+    """``members`` if none is a symbolic or hard link; else NotRegularFileError naming the first. The "data"
+    filter lets links through that stay inside the unpacked folder, but a linked jet table would be moved into
+    the merged output as a link, resolving outside it."""
     for member in members:
-        if not (member.isreg() or member.isdir()):
-            kind = ("a symbolic link" if member.issym() else "a hard link" if member.islnk() else "a special file")
-            target = f" to {quoted(member.linkname)}" if member.issym() or member.islnk() else ""
-            raise NotRegularFileError(f"{tarball}: member {quoted(member.name)} is {kind}{target}: a job's output "
-                                      "may hold only regular files and folders")
+        if member.issym() or member.islnk():
+            kind = "a symbolic link" if member.issym() else "a hard link"
+            raise NotRegularFileError(f"{tarball}: member {quoted(member.name)} is {kind} to "
+                                      f"{quoted(member.linkname)}: a job's output may hold only regular files and "
+                                      "folders")
     return members
 
 
