@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import sys
 import tarfile
+import tempfile
 from pathlib import Path
 
 from xaugcol.atomic import writing
@@ -34,9 +35,11 @@ def pack_environment(out: str | Path, venv: str | Path | None = None, overwrite:
     out = Path(out)
     if not overwrite:
         _refuse_existing(out)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    with writing(out):  # a new file of this process (O_EXCL): a name planted in advance is never written through
+        fd, name = tempfile.mkstemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent)
+    tmp = Path(name)
     try:
-        with writing(out), tarfile.open(tmp, "w:gz") as tar:
+        with writing(out), os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
             tar.add(venv, arcname="env", filter=_without_caches)
         _publish(tmp, out, overwrite)
     finally:
