@@ -30,11 +30,12 @@ import uproot
 from xaugcol.condor.config import SubmitConfig
 from xaugcol.condor.provenance import build_wheel, clean_commit
 from xaugcol.atomic import atomic_path, make_dirs, remove, write_json, writing
-from xaugcol.paths import check_regular, plain_name, read_json, read_text, under
+from xaugcol.paths import NotRegularFileError, check_regular, plain_name, read_json, read_text, under
 from xaugcol.processing.run import HISTOGRAMS, REPORT
 from xaugcol.processing.runner import load_fileset, screen_fileset
 from xaugcol.processing.table_io import JETS_DIR
 from xaugcol.output_folder import is_empty
+from xaugcol.quoting import quoted
 
 TEMPLATES = Path(__file__).parent / "templates"
 JOBS = "jobs.json"
@@ -142,7 +143,8 @@ def merge_outputs(submission: str | Path, out: str | Path) -> dict:
     and counts summed, skipped files and chunks listed, the commit recorded. Every group's output must be there
     (the missing ones are named: resubmit them), come from the recorded commit, have processed exactly its
     group's files, and hold exactly the jet tables its report lists, with the rows the report gives (a planted or
-    altered table is refused). ``out`` appears complete or not at all."""
+    altered table is refused); a job's output tarball may hold regular files and folders only (a link is
+    refused before anything is unpacked). ``out`` appears complete or not at all."""
     submission, out = Path(submission), Path(out)
     jobs = read_json(submission / JOBS, "the submission's jobs.json")
     missing = [g for g in jobs["groups"] if not (submission / "outputs" / f"out_{plain_name(g, 'job group')}.tar.gz")
@@ -189,13 +191,28 @@ def merge_outputs(submission: str | Path, out: str | Path) -> dict:
 
 def _unpack(tarball: Path, group: str, scratch: Path) -> None:
     """A job's output tarball unpacked into ``scratch``: a regular file (a FIFO would block), holding regular
-    files and folders only (no absolute paths, links, '..' or special files: tarfile's "data" filter)."""
+    files and folders only: no link (``_without_links``, checked before anything is unpacked), and no absolute
+    paths, '..' or special files (tarfile's "data" filter)."""
     check_regular(tarball, "a job's output")
     try:
         with tarfile.open(tarball) as tar:
-            tar.extractall(scratch, filter="data")
+            members = _without_links(tarball, tar.getmembers())
+            tar.extractall(scratch, members=members, filter="data")
     except tarfile.TarError as err:
         raise ValueError(f"job {group}: its output {tarball} cannot be unpacked: {err}") from None
+
+
+def _without_links(tarball: Path, members: list[tarfile.TarInfo]) -> list[tarfile.TarInfo]:
+    """``members`` if none is a symbolic or hard link; else NotRegularFileError naming the first. The "data"
+    filter lets links through that stay inside the unpacked folder, but a linked jet table would be moved into
+    the merged output as a link, resolving outside it."""
+    for member in members:
+        if member.issym() or member.islnk():
+            kind = "a symbolic link" if member.issym() else "a hard link"
+            raise NotRegularFileError(f"{tarball}: member {quoted(member.name)} is {kind} to "
+                                      f"{quoted(member.linkname)}: a job's output may hold only regular files and "
+                                      "folders")
+    return members
 
 
 def _checked_job_output(folder: Path, group: str, expected: dict, commit: str) -> dict:

@@ -20,7 +20,7 @@
                     [--chunksize N] [--remote-timeout S] [--connect-timeout S] [--worker-timeout S]
                     [--skip-bad-files] [--overwrite | --resume]
 
-    xaugcol condor pack --out environment.tar.gz [--venv DIR]
+    xaugcol condor pack --out environment.tar.gz [--venv DIR] [--overwrite]
     xaugcol condor prepare --config condor/submit.yaml --out SUBMISSION [--repo CHECKOUT]
     xaugcol condor merge SUBMISSION --out DIR
 
@@ -44,9 +44,9 @@ import sys
 from pathlib import Path
 
 from xaugcol.console import say
-from xaugcol.limits import MAX_CONSTITUENTS
+from xaugcol.limits import MAX_CONSTITUENTS, MAX_EXAMPLES, MAX_FAITHFULNESS_STEPS, MAX_TOY_JETS, number
 from xaugcol.output_folder import locked_output
-from xaugcol.processing.executors import DEFAULT_CHUNKSIZE, EXECUTORS, Timeouts, check_executor
+from xaugcol.processing.executors import DEFAULT_CHUNKSIZE, EXECUTORS, Timeouts, check_executor, check_scheduler
 
 EXIT_USAGE = 2
 EXIT_DATA = 1
@@ -93,6 +93,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _int_in(minimum: int, maximum: int):
+    """An argparse type: an integer ``minimum``..``maximum`` (``maximum``: a limit of ``xaugcol.limits``)."""
+    def parse(text: str) -> int:
+        value = _non_negative_int(text)
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"must be {minimum}..{number(maximum)} (xaugcol's limit), got {value}")
+        return value
+    return parse
+
+
 def _number(text: str, strictly_positive: bool) -> float:
     try:
         value = float(text)
@@ -136,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     gsub = gen.add_subparsers(dest="source", required=True, parser_class=_Parser)
 
     toy = gsub.add_parser("toy", help="toy two-prong (signal) and one-prong-like (background) jets")
-    toy.add_argument("--jets", type=_non_negative_int, default=10_000, help="jets per class")
+    toy.add_argument("--jets", type=_int_in(0, MAX_TOY_JETS), default=10_000, help="jets per class")
     toy.add_argument("--seed", type=_non_negative_int, default=1, help="random seed (same seed, same files)")
     toy.add_argument("--out", type=Path, required=True, help="output folder (ROOT files and fileset.json)")
     toy.add_argument("--config", type=Path, help="YAML file overriding toy parameters (see README)")
@@ -206,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "{name: mine, composite: {default: epsilon, layers: {conv: {rule: gamma, gamma: 0.25}}}}")
     ex.add_argument("--split", default="test", choices=["test", "val", "train", "all"],
                     help="explain jets of this split only (test: jets no member trained on)")
-    ex.add_argument("--faithfulness-steps", type=_non_negative_int, default=10, metavar="N",
+    ex.add_argument("--faithfulness-steps", type=_int_in(0, MAX_FAITHFULNESS_STEPS), default=10, metavar="N",
                     help="input-perturbation curves: remove each jet's pixels / particles / XAUG variables in N "
                          "steps, in relevance, random and reverse order, and track the AUC (0: none)")
     ex.add_argument("--faithfulness-fraction", type=float, default=1.0, metavar="F",
@@ -232,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the whole chain on toy jets: generation to HTML report (about 7 min on "
                                         "2 cores)")
     demo.add_argument("--out", type=Path, required=True, help="output folder (index.html is the report)")
-    demo.add_argument("--jets", type=_positive_int, default=3000, help="toy jets per class")
+    demo.add_argument("--jets", type=_int_in(1, MAX_TOY_JETS), default=3000, help="toy jets per class")
     demo.add_argument("--epochs", type=_positive_int, default=6, help="maximum training epochs")
     demo.add_argument("--seeds", type=_positive_int, default=3, help="ensemble size")
     demo.add_argument("--top-k", type=_positive_int, help="reduced sets k = 1..K (default: all XAUG variables)")
@@ -251,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "enough (it names its jet tables and taggers)")
     rp.add_argument("--out", type=Path, required=True, help="output folder (index.html and figures/)")
     rp.add_argument("--sample", help="the sample written above the figures (default: the dataset names)")
-    rp.add_argument("--examples", type=_non_negative_int, default=2,
+    rp.add_argument("--examples", type=_int_in(0, MAX_EXAMPLES), default=2,
                     help="example jets per class drawn with their relevance (0: none)")
     rp.add_argument("--workers", type=_positive_int, default=2, help="processes drawing the figures")
     rp.add_argument("--pdf", action="store_true", help="every figure also as PDF (for papers; PNG only is faster)")
@@ -262,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     pk = cs.add_parser("pack", help="pack a virtual environment (default: this one) for the jobs")
     pk.add_argument("--out", type=Path, required=True, help="the tar.gz to write")
     pk.add_argument("--venv", type=Path, help="the venv to pack (default: the running one)")
+    pk.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     pr = cs.add_parser("prepare", help="write a submission folder: one job per file group (condor_submit job.sub)")
     pr.add_argument("--config", type=Path, required=True, help="submit YAML (see condor/submit.yaml)")
     pr.add_argument("--out", type=Path, required=True, help="the submission folder (new or empty)")
@@ -379,6 +390,7 @@ def _process(args) -> None:
                                   max_constituents=args.max_constituents)
         config.check_chunk(args.chunksize)
         check_executor(args.executor, args.scheduler)
+        check_scheduler(args.scheduler, args.connect_timeout)  # before --out is made: a failure leaves nothing
     except (FilesetError, ValueError) as err:
         raise UsageError(str(err)) from None
     with _claimed_output(args, [("the fileset", args.fileset)]) as out:
@@ -471,6 +483,7 @@ def _explain(args) -> None:
         for tagger in args.taggers:  # unreadable or unsafe tagger folders, and a processing that is unfinished or
             Ensemble.load(tagger)    # being written: refused before --out is made
         listed_tables(args.jets)
+        check_scheduler(args.scheduler, args.connect_timeout)
         inputs = [("the jet tables", args.jets), *[("the tagger", t) for t in args.taggers]]
         with _claimed_output(args, inputs) as out:
             if args.overwrite:
@@ -551,7 +564,7 @@ def _condor(args) -> None:
         if args.condor == "pack":
             from xaugcol.condor.environment import pack_environment
 
-            path = pack_environment(args.out, args.venv)
+            path = pack_environment(args.out, args.venv, args.overwrite)
             print(f"environment: {path} ({path.stat().st_size / 2**20:.0f} MiB)")
         elif args.condor == "prepare":
             from xaugcol.condor.config import SubmitConfig
@@ -598,7 +611,7 @@ USAGE_ERRORS = ("xaugcol.output_folder:OutputExistsError", "xaugcol.output_folde
 DATA_ERRORS = ("xaugcol.processing.runner:BadFileError", "xaugcol.jets.constituents:MissingBranchError",
                "xaugcol.models.errors:ModelFileError", "xaugcol.processing.chunk_guard:ChunkError",
                "xaugcol.processing.table_fileset:TableError", "xaugcol.training.data:TrainingDataError",
-               "xaugcol.paths:NotRegularFileError")
+               "xaugcol.paths:NotRegularFileError", "xaugcol.paths:UnreadableInputError")
 OUTPUT_ERRORS = ("xaugcol.atomic:OutputError", "xaugcol.processing.executors:ClusterError")
 
 

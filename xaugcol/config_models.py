@@ -15,7 +15,9 @@ through ``read_yaml``: a regular file of at most ``MAX_YAML_BYTES``, parsed safe
 whose aliases expand to at most ``MAX_YAML_NODES`` nodes and ``MAX_YAML_CHARACTERS`` characters of text. Aliases
 may repeat a node without making the file longer (a "billion laughs": nine levels of nine aliases are 9**9
 strings from 400 bytes), so the document is measured with its aliases followed before any Python object is built;
-a normal file, anchors and ``<<:`` merges included, is far below the limits.
+a normal file, anchors and ``<<:`` merges included, is far below the limits. A mapping that lists a key twice
+(``training: {epochs: 1, epochs: 3}``) is refused with both places: PyYAML would keep the last one silently. A key
+given next to a ``<<:`` merge replaces the merged one, as YAML defines: that is no duplicate.
 """
 
 from __future__ import annotations
@@ -122,11 +124,44 @@ def read_yaml(path: str | Path, what: str):
 
 
 class _BoundedLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that measures the composed document (``expanded_size``) before building it."""
+    """``yaml.SafeLoader`` that measures the composed document (``expanded_size``) and refuses a mapping listing a
+    key twice (``refuse_duplicate_keys``) before building it."""
 
     def construct_document(self, node):
         expanded_size(node)
+        refuse_duplicate_keys(node, self.construct_object)
         return super().construct_document(node)
+
+
+MERGE_TAG = "tag:yaml.org,2002:merge"  # the ``<<`` key
+
+
+def refuse_duplicate_keys(root: yaml.Node, construct) -> None:
+    """``yaml.YAMLError`` naming the key and both places when a mapping of the composed document ``root`` lists one
+    key twice (keys compared as ``construct`` builds them: ``1`` and ``0x1`` are one key). Checked on the mappings
+    as written, before the constructor folds ``<<:`` merges into them, so a key that overrides a merged one is
+    not a duplicate. Each node is visited once (aliases share theirs), without recursion."""
+    seen, stack = set(), [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            _check_keys(node, construct)
+        stack.extend(_children(node))
+
+
+def _check_keys(node: yaml.MappingNode, construct) -> None:
+    first: dict = {}
+    for key_node, _ in node.value:
+        if key_node.tag == MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
+            continue
+        key = construct(key_node)
+        if key in first:
+            raise yaml.YAMLError(f"the key {quoted(key)} appears twice in one mapping, at {_place(first[key])} and "
+                                 f"at {_place(key_node)}; a mapping may list a key once")
+        first[key] = key_node
 
 
 def expanded_size(root: yaml.Node) -> tuple[int, int]:

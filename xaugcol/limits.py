@@ -1,6 +1,7 @@
-"""Upper limits on sizes, checked when a configuration is read, before any work starts: each one named here with
-its number and what it protects, and each checked in one place (named below). A setting above its limit is refused
-with a message naming the setting, its value (``quoting.quoted``: at most 100 characters) and the limit.
+"""Upper limits on sizes, checked when a configuration, an option or an input file is read, before any work starts:
+each one named here with its number and what it protects, and where it is checked (named below). A setting above
+its limit is refused with a message naming the setting, its value (``quoting.quoted``: at most 100 characters) and
+the limit.
 
 * ``MAX_EFP_COLUMNS`` = 2 000 columns per EFP set, ordinary or lepton-anchored (``features.efp.columns.EFPConfig``,
   ``processing.lepton_table.AnchoredEFPConfig``): the shipped sets have 1 215, at about 35 jets/s per core.
@@ -18,6 +19,30 @@ with a message naming the setting, its value (``quoting.quoted``: at most 100 ch
   D2): 1.3 s at 1 000 constituents, 14 s at 2 000, 191 s at 5 000 (one core).
 * ``MAX_LAYER_WIDTH`` = 4 096 units or channels per layer, ``MAX_LAYERS`` = 32 layers per list (or depth), and
   ``MAX_PARAMETERS`` = 50 million trainable parameters per tagger (``models.registry.ModelConfig``).
+* ``MAX_INPUT_BYTES`` = 256 MiB per JSON or text file a command reads (``paths.read_text``, ``paths.read_json``:
+  filesets, reports, metrics, stage records, checkpoint manifests; YAML files have their own 1 MiB,
+  ``config_models.MAX_YAML_BYTES``), checked with ``stat`` before reading: a sparse 4 GB fileset took 38.7 s and
+  8.8 GB before its error. The largest the toolkit writes is a processing ``report.json``, about 110 bytes per jet
+  table: 54 MiB for 500 000 tables and 100 000 skipped chunks (a run over some 50 000 NanoAOD files), parsed in
+  0.4 s.
+* ``MAX_FAITHFULNESS_STEPS`` = 200 removal steps of the input-perturbation curves (``xaugcol explain
+  --faithfulness-steps``, a study's ``explain.faithfulness_steps``; ``workflow.config.Explain``): twenty times the
+  default of 10, a step then removes 0.5 % of a jet's units, less than one for nearly every jet (a toy jet has 20
+  particles, an AK8 jet some 50 to 100 constituents). The curves' histograms grow with steps x methods x members:
+  on 132 toy jets, one member and two methods, 10 steps took 4.4 s and 0.56 GB, 200 steps 4.8 s and 0.67 GB,
+  1 000 steps 9.2 s and 1.1 GB, 20 000 steps 78 s and 10.8 GB.
+* ``MAX_EXAMPLES`` = 20 example jets per class drawn with their relevance (``xaugcol report --examples``, a
+  study's ``explain.examples``; ``report.figures.ReportInputs``, ``Explain``): one panel column of at least 6
+  inches per jet, so 20 per class make a PNG 21 860 pixels wide (6.8 s for the whole toy report); 1e9 drew one
+  621 917 pixels wide in 55 s and 2.6 GB.
+* ``MAX_TOY_PARTICLES_PER_SUBJET`` = 2 500 (``sources.toy.ToyConfig``): jets of up to 5 000 constituents, five
+  times ``MAX_CONSTITUENTS`` (the tests of that cap need such jets); a toy chunk holds at most
+  ``sources.toy.CHUNK_PARTICLES`` = 2 million particles, so memory stays flat (0.7 GB) whatever the size (1e8
+  particles per subjet was OOM-killed at 24 GB).
+* ``MAX_TOY_JETS`` = 100 million toy jets per class (``xaugcol generate toy --jets``, ``demo --jets``, a study's
+  ``source.events`` with kind toy, ``sources.toy.run_toy``): about 500 bytes and 40 microseconds a jet, so some
+  50 GB and over an hour per class file (the shipped studies use a few thousand). The chunks are generated one
+  after another, never listed (``--jets 1e14`` listed 1e9 chunk sizes, 5 GB, before its first jet).
 """
 
 from __future__ import annotations
@@ -33,6 +58,11 @@ MAX_CONSTITUENTS = 1_000
 MAX_LAYER_WIDTH = 4_096
 MAX_LAYERS = 32
 MAX_PARAMETERS = 50_000_000
+MAX_INPUT_BYTES = 256 * 2**20
+MAX_FAITHFULNESS_STEPS = 200
+MAX_EXAMPLES = 20
+MAX_TOY_PARTICLES_PER_SUBJET = 2_500
+MAX_TOY_JETS = 100_000_000
 
 
 def number(n: int) -> str:

@@ -14,6 +14,10 @@
 * ``check_regular``, ``read_text``, ``read_json``: every file a command reads (configurations, filesets, the JSON,
   parquet, ROOT and npz files of the folders a user hands over) is read only when it is a regular file: opening
   a FIFO blocks until something writes into it, a device may never end. Refused with ``NotRegularFileError``.
+* ``read_text`` and ``read_json`` read at most ``xaugcol.limits.MAX_INPUT_BYTES`` (checked with ``stat`` before
+  reading, and the read itself bounded); ``read_json`` refuses a mapping that lists a key twice (json keeps the
+  last one silently: a fileset naming a dataset twice lost one) and JSON nested deeper than Python's recursion
+  limit. Each a one-line ``UnreadableInputError`` (a ``ValueError``, as json's own errors) naming the file.
 """
 
 from __future__ import annotations
@@ -23,8 +27,11 @@ import json
 import os
 import re
 import stat
+from json.decoder import JSONObject
+from json.scanner import py_make_scanner
 from pathlib import Path
 
+from xaugcol.limits import MAX_INPUT_BYTES, number
 from xaugcol.quoting import quoted
 
 PLAIN = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,99}$")
@@ -38,6 +45,11 @@ class UnsafePathError(ValueError):
 
 class NotRegularFileError(OSError):
     """An input that is not a regular file (a FIFO, a device, a folder): reading it could block or mislead."""
+
+
+class UnreadableInputError(ValueError):
+    """A file whose content cannot be taken as it is: larger than ``MAX_INPUT_BYTES``, not JSON, JSON nested too
+    deeply, or a JSON mapping listing one key twice. A ``ValueError``, as json's own errors are."""
 
 
 def safe_component(name) -> str:
@@ -102,22 +114,93 @@ def refuse_inputs_inside(out: str | os.PathLike, inputs) -> None:
                                   "it there; write to another folder, or move the input out of it")
 
 
-def check_regular(path: str | os.PathLike, what: str = "input") -> None:
-    """NotRegularFileError unless ``path`` is a regular file (or a link to one); FileNotFoundError if absent."""
-    mode = os.stat(path).st_mode
+def check_regular(path: str | os.PathLike, what: str = "input") -> os.stat_result:
+    """``path``'s ``os.stat`` if it is a regular file (or a link to one); NotRegularFileError otherwise,
+    FileNotFoundError if absent."""
+    status = os.stat(path)
+    mode = status.st_mode
     if not stat.S_ISREG(mode):
         kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode)
                 else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
                 else "not a regular file")
         raise NotRegularFileError(f"{path}: {what} is {kind}, not a regular file")
+    return status
 
 
-def read_text(path: str | os.PathLike, what: str = "input") -> str:
-    """The text of a regular file (configs, filesets); NotRegularFileError for FIFOs, devices and folders."""
-    check_regular(path, what)
-    return Path(path).read_text()
+def read_text(path: str | os.PathLike, what: str = "input", limit: int = MAX_INPUT_BYTES) -> str:
+    """The text of a regular file (configs, filesets) of at most ``limit`` bytes; NotRegularFileError for FIFOs,
+    devices and folders, UnreadableInputError for a larger file (its size is checked before it is read, and a file
+    growing meanwhile is read no further than the limit)."""
+    size = check_regular(path, what).st_size
+    if size > limit:
+        raise _too_large(path, what, size, limit)
+    with open(path) as f:
+        text = f.read(limit + 1)
+    if len(text) > limit:
+        raise _too_large(path, what, len(text), limit)
+    return text
+
+
+def _too_large(path, what: str, size: int, limit: int) -> UnreadableInputError:
+    return UnreadableInputError(f"{path}: {what} has {number(size)} bytes, more than the {number(limit)} an input "
+                                "file may have (xaugcol.limits.MAX_INPUT_BYTES)")
 
 
 def read_json(path: str | os.PathLike, what: str = "input"):
-    """A JSON file read as ``read_text`` reads (regular files only); its syntax errors are ``ValueError``."""
-    return json.loads(read_text(path, what))
+    """A JSON file read as ``read_text`` reads (regular files, at most ``MAX_INPUT_BYTES``); invalid JSON, JSON
+    nested deeper than the recursion limit and a mapping listing a key twice are ``UnreadableInputError``."""
+    text = read_text(path, what)
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as err:
+        raise UnreadableInputError(f"{path}: {what} is not valid JSON: {err}") from None
+    except RecursionError:
+        raise UnreadableInputError(f"{path}: {what} is nested too deeply to be read as JSON") from None
+    except _DuplicateKey:
+        raise UnreadableInputError(f"{path}: {what}: {_duplicate_key(text)}") from None
+
+
+class _DuplicateKey(Exception):
+    """A JSON mapping listing one key twice (raised while decoding; ``_duplicate_key`` then finds where)."""
+
+
+def _unique_keys(pairs: list) -> dict:
+    mapping = dict(pairs)
+    if len(mapping) != len(pairs):
+        raise _DuplicateKey
+    return mapping
+
+
+def _duplicate_key(text: str) -> str:
+    """Which key of ``text`` (JSON known to list a key twice in one mapping) is repeated, and on which lines: the
+    text decoded again by json's Python scanner, which tells where each value starts (the fast one does not)."""
+    decoder = json.JSONDecoder()
+
+    def parse_object(s_and_end, strict, scan_once, object_hook, object_pairs_hook, memo=None):
+        starts = []  # where each value of this mapping starts, in the order of its pairs
+
+        def scan_value(s, end):
+            starts.append(end)
+            return scan_once(s, end)
+
+        def check(pairs):
+            first = {}
+            for (key, _), start in zip(pairs, starts):
+                if key in first:
+                    a, b = (text.count("\n", 0, at) + 1 for at in (first[key], start))
+                    where = f"both on line {a}" if a == b else f"lines {a} and {b}"
+                    raise _DuplicateKey(f"the key {quoted(key)} appears twice in one mapping ({where}); a mapping "
+                                        "may list a key once")
+                first[key] = start
+            return dict(pairs)
+        return JSONObject(s_and_end, strict, scan_value, object_hook, check, memo)
+
+    decoder.parse_object = parse_object
+    decoder.scan_once = py_make_scanner(decoder)
+    try:
+        decoder.decode(text)
+    except _DuplicateKey as found:
+        return str(found)
+    except RecursionError:  # deeper than the Python scanner reaches: the key is still a duplicate
+        pass
+    return "a mapping lists a key twice; a mapping may list a key once"

@@ -10,11 +10,14 @@ and ``dask_map(client)`` as the ``mapper`` of ensemble training, so members and 
 
 Nothing waits forever: a scheduler that does not answer within ``Timeouts.connect`` seconds is a ``ClusterError``
 before anything is written, and a cluster left without a single worker for ``Timeouts.workers`` seconds stops
-the run with a ``ClusterError`` (the chunks finished so far stay checkpointed).
+the run with a ``ClusterError`` (the chunks finished so far stay checkpointed). "Answer" means distributed's
+handshake (``check_scheduler``): ``Client(address, timeout=...)`` bounds the TCP connection only, and waited
+forever on an address that accepts connections but never writes (a firewall, another service, a hung scheduler).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import signal
 import sys
@@ -57,14 +60,64 @@ def check_executor(executor: str, scheduler: str | None = None) -> None:
         raise ValueError(f"a scheduler address is only used by executor 'dask', not {quoted(executor)}")
 
 
+def check_scheduler(address: str | None, timeout: float) -> None:
+    """``ClusterError`` unless the Dask scheduler at ``address`` (None: nothing to check) completes distributed's
+    handshake within ``timeout`` seconds. distributed's ``connect`` bounds its TCP connection only, so the whole
+    of it is bounded here; it runs in a thread of its own, whose event loop nothing else uses (the caller may be
+    inside one, as in a notebook)."""
+    if not address:
+        return
+    outcome: dict = {}
+
+    def probe():
+        try:
+            asyncio.run(asyncio.wait_for(_handshake(address, timeout), timeout))
+        except BaseException as err:  # handed to the caller's thread
+            outcome["error"] = err
+    thread = threading.Thread(target=probe, name="xaugcol-scheduler-probe", daemon=True)
+    thread.start()
+    thread.join(timeout + 5)  # the probe ends itself at ``timeout``: this is a guard only
+    if thread.is_alive() or "error" in outcome:
+        raise ClusterError(f"no Dask scheduler answers at {address} ({_no_answer(outcome.get('error'), timeout)})")
+
+
+async def _handshake(address: str, timeout: float) -> None:
+    from distributed.comm import connect
+
+    comm = await connect(address, timeout=timeout, **_connection_args(address))
+    await comm.close()
+
+
+def _connection_args(address: str) -> dict:
+    """The security settings a ``Client`` of ``address`` would connect with (TLS certificates from dask's
+    configuration or its security loader), so that the check connects as the client will."""
+    from distributed.security import Security
+
+    try:
+        from distributed.client import _maybe_call_security_loader  # where Client finds them (private)
+    except ImportError:
+        security = None
+    else:
+        security = _maybe_call_security_loader(address)
+    return (security or Security()).get_connection_args("client")
+
+
+def _no_answer(err: BaseException | None, timeout: float) -> str:
+    if err is None or isinstance(err, asyncio.TimeoutError):
+        return f"nothing answered within {timeout:g} s"
+    return str(err) or type(err).__name__
+
+
 @contextlib.contextmanager
 def dask_client(scheduler: str | None = None, workers: int = 1, timeouts: Timeouts = Timeouts()):
     """A dask.distributed client: of the cluster at ``scheduler``, or of a local cluster of ``workers``
-    single-threaded processes (one core each, as the chunks and members are single-threaded)."""
+    single-threaded processes (one core each, as the chunks and members are single-threaded). A scheduler that
+    does not answer within ``timeouts.connect`` seconds is a ``ClusterError`` (``check_scheduler``)."""
     from distributed import Client, LocalCluster
 
     with contextlib.ExitStack() as stack:
         if scheduler:
+            check_scheduler(scheduler, timeouts.connect)
             try:
                 client = stack.enter_context(Client(scheduler, timeout=timeouts.connect))
             except OSError as err:  # distributed raises OSError (a timeout) for an address where nothing answers

@@ -15,11 +15,10 @@ the tables the report lists (``table_fileset``). Inputs may not lie inside the o
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from xaugcol.atomic import remove
-from xaugcol.paths import check_regular, safe_component, under
+from xaugcol.paths import check_regular, read_json, safe_component, under
 from xaugcol.processing.checkpoints import CHECKPOINTS, MANIFEST, remove_checkpoints
 from xaugcol.processing.table_io import CHUNK_KEY, JETS_DIR, file_tag
 
@@ -32,7 +31,7 @@ def earlier_records(out_dir: Path) -> list[dict]:
     records = []
     for path in (out_dir / REPORT, out_dir / CHECKPOINTS / MANIFEST):
         try:
-            record = json.loads(path.read_text()) if path.is_file() and not path.is_symlink() else None
+            record = read_json(path, "an earlier run's record") if path.is_file() and not path.is_symlink() else None
         except (OSError, ValueError):
             record = None
         if isinstance(record, dict):

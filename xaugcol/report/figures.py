@@ -20,6 +20,7 @@ from pathlib import Path
 from xaugcol.atomic import write_json
 from xaugcol.explain.agreement import comparison_rule
 from xaugcol.features.kinds import kind_class
+from xaugcol.limits import MAX_EXAMPLES, check_size
 from xaugcol.paths import read_json
 from xaugcol.report.captions import CAPTIONS
 
@@ -41,6 +42,9 @@ class ReportInputs:
     relevance: Path | None = None  # an explain output: relevance.json, relevance.root
     sample: str = ""  # the sample, written above every figure
     examples: int = 2  # example jets per class drawn with their relevance (0: none)
+
+    def __post_init__(self):
+        check_size(self.examples, "examples (jets per class drawn with their relevance)", MAX_EXAMPLES, minimum=0)
 
 
 @dataclass(frozen=True)

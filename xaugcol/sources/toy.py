@@ -30,12 +30,15 @@ from pydantic import model_validator
 
 from xaugcol.config_models import ConfigModel, Number, PositiveInt, read_yaml, validated
 from xaugcol.console import counter
-from xaugcol.quoting import quoted
+from xaugcol.limits import MAX_TOY_JETS, MAX_TOY_PARTICLES_PER_SUBJET, check_size
 from xaugcol.sources.distributions import Dist
 from xaugcol.sources.nanoaod import collection, write_events
 
 MASS = {211: 0.13957039, 22: 0.0, 130: 0.497611}
-CHUNK_JETS = 100_000  # jets generated and written per chunk (keeps memory flat for large samples)
+# jets generated and written per chunk, at most CHUNK_JETS and CHUNK_PARTICLES particles (memory stays flat, 0.7 GB,
+# for large samples and large jets alike; at the default 20 particles a jet both give 100 000 jets)
+CHUNK_JETS = 100_000
+CHUNK_PARTICLES = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -84,9 +87,7 @@ class ToyConfig:
     impact_sigma_cm: float = 0.002
 
     def __post_init__(self):
-        if not (isinstance(self.particles_per_subjet, int) and self.particles_per_subjet >= 1):
-            raise ValueError(f"particles_per_subjet must be a positive integer, got "
-                             f"{quoted(self.particles_per_subjet)}")
+        check_size(self.particles_per_subjet, "particles_per_subjet", MAX_TOY_PARTICLES_PER_SUBJET)
         if not self.pt_min > 0:
             raise ValueError(f"pt_min must be > 0, got {self.pt_min}")
         if not self.pt_index > 2:
@@ -275,15 +276,28 @@ def class_seed(seed: int, label: int) -> np.random.SeedSequence:
     return np.random.SeedSequence([int(seed), int(label)])
 
 
+def chunk_sizes(n_jets: int, per_chunk: int):
+    """The jets of each chunk, one after another (never listed: their number grows with ``n_jets``); one empty
+    chunk for no jets, so that the file still has its branches."""
+    if n_jets == 0:
+        yield 0
+    for start in range(0, n_jets, per_chunk):
+        yield min(per_chunk, n_jets - start)
+
+
+def jets_per_chunk(cfg: ToyConfig) -> int:
+    """At most ``CHUNK_JETS`` jets and ``CHUNK_PARTICLES`` particles a chunk (at least one jet)."""
+    return max(1, min(CHUNK_JETS, CHUNK_PARTICLES // (2 * cfg.particles_per_subjet)))
+
+
 def write_toy_file(path, cfg: ToyConfig, label: int, n_jets: int, seed: int, progress: bool = False) -> int:
-    """Generate ``n_jets`` toy jets of one class and write them atomically to ``path``."""
+    """Generate ``n_jets`` toy jets of one class and write them atomically to ``path``, chunk by chunk."""
     rng = np.random.Generator(np.random.PCG64(class_seed(seed, label)))
-    sizes = [min(CHUNK_JETS, n_jets - start) for start in range(0, n_jets, CHUNK_JETS)] or [0]
 
     with counter(f"toy {'signal' if label else 'background'}", n_jets, "jets", progress) as advance:
         def chunks():
             done = 0
-            for n in sizes:
+            for n in chunk_sizes(n_jets, jets_per_chunk(cfg)):
                 yield generate_chunk(cfg, label, n, rng, first_event=done + 1)
                 done += n
                 advance(n)
@@ -295,11 +309,12 @@ TOY_DATASETS = {"toy_signal": 1, "toy_background": 0}
 
 
 def run_toy(out_dir, n_jets: int, seed: int, cfg: ToyConfig | None = None, progress: bool = False) -> dict:
-    """Write ``n_jets`` jets per class (one file per class) and the coffea fileset into ``out_dir`` (locked
-    meanwhile)."""
+    """Write ``n_jets`` jets per class (one file per class, at most ``MAX_TOY_JETS``) and the coffea fileset into
+    ``out_dir`` (locked meanwhile)."""
     from xaugcol.output_folder import output_lock
     from xaugcol.sources.output import fileset_entry, write_fileset
 
+    check_size(n_jets, "toy jets per class", MAX_TOY_JETS, minimum=0)
     cfg = cfg or ToyConfig()
     with output_lock(out_dir) as out_dir:
         fileset = {}

@@ -35,7 +35,7 @@ from xaugcol.explain.methods import method_specs
 from xaugcol.explain.relevance import SPLIT_CHOICES
 from xaugcol.features.efp.columns import EFPConfig
 from xaugcol.features.images import ImageConfig
-from xaugcol.limits import MAX_CONSTITUENTS
+from xaugcol.limits import MAX_CONSTITUENTS, MAX_EXAMPLES, MAX_FAITHFULNESS_STEPS, MAX_TOY_JETS, number
 from xaugcol.models.registry import ModelConfig
 from xaugcol.processing.jet_table import ProcessingConfig
 from xaugcol.processing.executors import DEFAULT_CHUNKSIZE, EXECUTORS
@@ -95,6 +95,9 @@ class Source(ConfigModel):
             raise ValueError(f"'events' is required with kind {self.kind} (toy: jets per class; pythia: events per "
                              "process)")
         if self.kind == "toy":
+            if self.events > MAX_TOY_JETS:
+                raise ValueError(f"events must be at most {number(MAX_TOY_JETS)} toy jets per class (xaugcol.limits), "
+                                 f"got {self.events}")
             ToyConfig.from_dict(self.toy, "toy")
         if self.kind == "pythia":
             known = load_processes(self.process_card)
@@ -188,6 +191,14 @@ class Explain(ConfigModel):
         entries = list(rules) if isinstance(rules, (list, tuple)) else [rules]
         method_specs(entries)  # every name, composite and option checked now
         return tuple(entries)
+
+    @field_validator("examples", "faithfulness_steps")
+    @classmethod
+    def _at_most(cls, value, info):
+        limit = {"examples": MAX_EXAMPLES, "faithfulness_steps": MAX_FAITHFULNESS_STEPS}[info.field_name]
+        if value > limit:
+            raise ValueError(f"must be at most {number(limit)} (xaugcol.limits), got {value}")
+        return value
 
     @field_validator("split")
     @classmethod
