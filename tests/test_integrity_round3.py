@@ -380,3 +380,29 @@ def test_toy_chunks_hold_a_bounded_number_of_particles():
 
     assert jets_per_chunk(ToyConfig(particles_per_subjet=2_500)) == 400
     assert jets_per_chunk(ToyConfig()) == jets_per_chunk(ToyConfig(particles_per_subjet=1)) == 100_000
+
+
+def test_workers_sanity_jets_and_pythia_events_have_limits(tmp_path, capsys):
+    """--workers 10000 started as many processes; --sanity-jets and Pythia's --events had no upper limit either.
+    Each is refused in one line before anything runs, on the command line, in a study and in the library."""
+    from xaugcol.explain.run import explain_tables
+    from xaugcol.workflow.config import Workflow
+
+    out = tmp_path / "out"
+    for argv in (["process", "fileset.json", "--out", str(out), "--workers", "1000"],
+                 ["explain", "proc", "--taggers", "t", "--out", str(out), "--sanity-jets", "100000"],
+                 ["generate", "pythia", "--process", "qcd", "--events", "1000000000", "--out", str(out)],
+                 ["report", "rel", "--out", str(out), "--workers", "257"]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert "(xaugcol's limit)" in err and err.count("\n") == 1, (argv, err)
+    assert not out.exists()
+    base = {"source": {"kind": "toy", "events": 10}, "taggers": [{"model": "dnn", "xaug": True}]}
+    for section, field, value in (("processing", "workers", 1000), ("explain", "sanity_jets", 10**6),
+                                  ("explain", "workers", 300), ("dask", "workers", 300)):
+        with pytest.raises(ValueError, match=f"{field} must be at most"):
+            Workflow.from_dict({**base, section: {field: value}})
+    with pytest.raises(ValueError, match="at most 100 000 000 per Pythia process"):
+        Workflow.from_dict({**base, "source": {"kind": "pythia", "events": 10**9}})
+    with pytest.raises(ValueError, match="faithfulness steps must be an integer 0..200"):
+        explain_tables(None, tmp_path, [], tmp_path / "rel", faithfulness_steps=10**6)

@@ -44,7 +44,8 @@ import sys
 from pathlib import Path
 
 from xaugcol.console import say
-from xaugcol.limits import MAX_CONSTITUENTS, MAX_EXAMPLES, MAX_FAITHFULNESS_STEPS, MAX_TOY_JETS, number
+from xaugcol.limits import (MAX_CONSTITUENTS, MAX_EXAMPLES, MAX_FAITHFULNESS_STEPS, MAX_PYTHIA_EVENTS,
+                            MAX_SANITY_JETS, MAX_TOY_JETS, MAX_WORKERS, number)
 from xaugcol.output_folder import locked_output
 from xaugcol.processing.executors import DEFAULT_CHUNKSIZE, EXECUTORS, Timeouts, check_executor, check_scheduler
 
@@ -154,10 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     py = gsub.add_parser("pythia", help="Pythia 8 events at 13 TeV, AK8 jets from fastjet")
     py.add_argument("--process", required=True, help="process name(s), comma-separated: zz, qcd, or from --process-card")
-    py.add_argument("--events", type=_positive_int, default=1000, help="events per process")
+    py.add_argument("--events", type=_int_in(1, MAX_PYTHIA_EVENTS), default=1000, help="events per process")
     py.add_argument("--seed", type=_non_negative_int, default=1,
                     help="random seed (each worker seeds Pythia from it: same seed, same events)")
-    py.add_argument("--workers", type=_positive_int, default=1, help="generator processes")
+    py.add_argument("--workers", type=_int_in(1, MAX_WORKERS), default=1, help="generator processes")
     py.add_argument("--out", type=Path, required=True, help="output folder (ROOT files and fileset.json)")
     py.add_argument("--pthat-min", type=_positive_float, default=200.0, help="PhaseSpace:pTHatMin in GeV")
     py.add_argument("--flat-pthat", action="store_true", help="flat pT-hat spectrum, weights in genWeight")
@@ -170,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     proc.add_argument("--executor", choices=list(EXECUTORS), default="iterative",
                     help="dask: an existing cluster (--scheduler); dask-local: a cluster of --workers processes")
     proc.add_argument("--scheduler", help="Dask scheduler address, tcp://HOST:PORT (executor dask)")
-    proc.add_argument("--workers", type=_positive_int, default=1, help="processes of the futures / dask-local executor")
+    proc.add_argument("--workers", type=_int_in(1, MAX_WORKERS), default=1, help="processes of the futures / dask-local executor")
     proc.add_argument("--chunksize", type=_positive_int, default=DEFAULT_CHUNKSIZE, help="events per chunk")
     _timeout_options(proc)
     proc.add_argument("--min-pt", type=_non_negative_float, default=0.0, help="minimum recomputed jet pt (GeV)")
@@ -221,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "steps, in relevance, random and reverse order, and track the AUC (0: none)")
     ex.add_argument("--faithfulness-fraction", type=float, default=1.0, metavar="F",
                     help="make the perturbation curves on this fraction of the explained jets (hash-chosen)")
-    ex.add_argument("--sanity-jets", type=_non_negative_int, default=50, metavar="N",
+    ex.add_argument("--sanity-jets", type=_int_in(0, MAX_SANITY_JETS), default=50, metavar="N",
                     help="model-randomisation check of each ensemble's first member on N jets per class (0: none)")
     ex.add_argument("--occlusion-fraction", type=float, default=0.0, metavar="F",
                     help="occlude each input feature (set to zero after scaling) on this fraction of the explained "
@@ -232,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--executor", choices=list(EXECUTORS), default="iterative",
                     help="dask: an existing cluster (--scheduler); dask-local: a cluster of --workers processes")
     ex.add_argument("--scheduler", help="Dask scheduler address, tcp://HOST:PORT (executor dask)")
-    ex.add_argument("--workers", type=_positive_int, default=1, help="processes of the futures / dask-local executor")
+    ex.add_argument("--workers", type=_int_in(1, MAX_WORKERS), default=1, help="processes of the futures / dask-local executor")
     ex.add_argument("--chunksize", type=_positive_int, default=DEFAULT_CHUNKSIZE, help="jets per chunk")
     _timeout_options(ex)
     ex.add_argument("--skip-bad-files", action="store_true",
@@ -246,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--epochs", type=_positive_int, default=6, help="maximum training epochs")
     demo.add_argument("--seeds", type=_positive_int, default=3, help="ensemble size")
     demo.add_argument("--top-k", type=_positive_int, help="reduced sets k = 1..K (default: all XAUG variables)")
-    demo.add_argument("--workers", type=_positive_int, default=2, help="processes of the futures executor")
+    demo.add_argument("--workers", type=_int_in(1, MAX_WORKERS), default=2, help="processes of the futures executor")
     _add_resume(demo)
 
     st = sub.add_parser("study", help="the whole chain from a study configuration (e.g. configs/zz_vs_qcd.yaml)")
@@ -263,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--sample", help="the sample written above the figures (default: the dataset names)")
     rp.add_argument("--examples", type=_int_in(0, MAX_EXAMPLES), default=2,
                     help="example jets per class drawn with their relevance (0: none)")
-    rp.add_argument("--workers", type=_positive_int, default=2, help="processes drawing the figures")
+    rp.add_argument("--workers", type=_int_in(1, MAX_WORKERS), default=2, help="processes drawing the figures")
     rp.add_argument("--pdf", action="store_true", help="every figure also as PDF (for papers; PNG only is faster)")
     rp.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
 

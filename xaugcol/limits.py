@@ -43,6 +43,13 @@ the limit.
   ``source.events`` with kind toy, ``sources.toy.run_toy``): about 500 bytes and 40 microseconds a jet, so some
   50 GB and over an hour per class file (the shipped studies use a few thousand). The chunks are generated one
   after another, never listed (``--jets 1e14`` listed 1e9 chunk sizes, 5 GB, before its first jet).
+* ``MAX_PYTHIA_EVENTS`` = 100 million events per Pythia process (``xaugcol generate pythia --events``, a study's
+  ``source.events`` with kind pythia): at some 100 events/s per core, a month of one core.
+* ``MAX_SANITY_JETS`` = 10 000 jets per class of the model-randomisation check (``xaugcol explain --sanity-jets``,
+  ``explain.sanity_jets``, ``explain.run.explain_tables``): the default is 50; the check holds them in memory.
+* ``MAX_WORKERS`` = 256 local processes (``--workers`` of every command; a study's ``source``, ``processing``,
+  ``explain`` and ``dask`` sections): each is a Python process of 0.3 to 1 GB, so more would exhaust any single
+  machine (before: ``--workers 10000`` started as many). A cluster is scaled by its own scheduler instead.
 """
 
 from __future__ import annotations
@@ -63,6 +70,9 @@ MAX_FAITHFULNESS_STEPS = 200
 MAX_EXAMPLES = 20
 MAX_TOY_PARTICLES_PER_SUBJET = 2_500
 MAX_TOY_JETS = 100_000_000
+MAX_PYTHIA_EVENTS = 100_000_000
+MAX_SANITY_JETS = 10_000
+MAX_WORKERS = 256
 
 
 def number(n: int) -> str:

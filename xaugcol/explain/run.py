@@ -23,6 +23,7 @@ from pathlib import Path
 from xaugcol.atomic import write_json
 from xaugcol.explain import activations, faithfulness, occlusion
 from xaugcol.explain.ensemble import Ensemble
+from xaugcol.limits import MAX_FAITHFULNESS_STEPS, MAX_SANITY_JETS, check_size
 from xaugcol.output_folder import output_lock, read_lock
 from xaugcol.paths import refuse_inputs_inside
 from xaugcol.explain.histograms import CLASSES, WITH_DATA, pair_histograms, pair_key
@@ -79,9 +80,9 @@ def explain_tables(processor_class, jets: str | Path, taggers, out_dir: str | Pa
     feature is occluded on (``xaugcol.explain.occlusion``; 0: none), followed by the multi-feature masking at the
     seed's thresholds on all of them; ``record_activations``: the neuron-activation patterns of every member
     (``xaugcol.explain.activations``)."""
-    for what, value in (("faithfulness steps", faithfulness_steps), ("sanity-check jets", sanity_jets)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"{what} must be a whole number >= 0, got {quoted(value)}")
+    for what, value, limit in (("faithfulness steps", faithfulness_steps, MAX_FAITHFULNESS_STEPS),
+                               ("sanity-check jets", sanity_jets, MAX_SANITY_JETS)):
+        check_size(value, what, limit, minimum=0)
     if isinstance(faithfulness_fraction, bool) or not isinstance(faithfulness_fraction, (int, float)) \
             or not 0 < faithfulness_fraction <= 1:
         raise ValueError(f"the faithfulness fraction must be in (0, 1], got {quoted(faithfulness_fraction)}")

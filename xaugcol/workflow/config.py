@@ -35,7 +35,8 @@ from xaugcol.explain.methods import method_specs
 from xaugcol.explain.relevance import SPLIT_CHOICES
 from xaugcol.features.efp.columns import EFPConfig
 from xaugcol.features.images import ImageConfig
-from xaugcol.limits import MAX_CONSTITUENTS, MAX_EXAMPLES, MAX_FAITHFULNESS_STEPS, MAX_TOY_JETS, number
+from xaugcol.limits import (MAX_CONSTITUENTS, MAX_EXAMPLES, MAX_FAITHFULNESS_STEPS, MAX_PYTHIA_EVENTS,
+                            MAX_SANITY_JETS, MAX_TOY_JETS, MAX_WORKERS, number)
 from xaugcol.models.registry import ModelConfig
 from xaugcol.processing.jet_table import ProcessingConfig
 from xaugcol.processing.executors import DEFAULT_CHUNKSIZE, EXECUTORS
@@ -45,6 +46,18 @@ from xaugcol.sources.processes import load_processes
 from xaugcol.sources.toy import ToyConfig
 from xaugcol.training.study import Seeds, tagger_name
 from xaugcol.training.train import TrainConfig
+
+
+LIMITS = {"examples": MAX_EXAMPLES, "faithfulness_steps": MAX_FAITHFULNESS_STEPS, "sanity_jets": MAX_SANITY_JETS,
+          "workers": MAX_WORKERS}  # the fields of several sections with an upper limit (xaugcol.limits)
+
+
+def _at_most(value, info):
+    """A field validator: ``value`` at most its field's limit in ``LIMITS``."""
+    limit = LIMITS[info.field_name]
+    if value is not None and value > limit:
+        raise ValueError(f"must be at most {number(limit)} (xaugcol.limits), got {value}")
+    return value
 
 
 class Source(ConfigModel):
@@ -77,6 +90,8 @@ class Source(ConfigModel):
             raise ValueError("must be a non-empty list of names")
         return tuple(processes)
 
+    _workers = field_validator("workers")(_at_most)
+
     @field_validator("toy", mode="before")
     @classmethod
     def _toy(cls, toy):
@@ -100,6 +115,9 @@ class Source(ConfigModel):
                                  f"got {self.events}")
             ToyConfig.from_dict(self.toy, "toy")
         if self.kind == "pythia":
+            if self.events > MAX_PYTHIA_EVENTS:
+                raise ValueError(f"events must be at most {number(MAX_PYTHIA_EVENTS)} per Pythia process "
+                                 f"(xaugcol.limits), got {self.events}")
             known = load_processes(self.process_card)
             unknown = [p for p in self.processes if p not in known]
             if unknown:
@@ -154,6 +172,8 @@ class Processing(ConfigModel):
     # lepton tables (lepton files): {n_cells, cone_radii, anchored_efp: {degree, kappas, betas, max_columns}}
     lepton: dict | None = None
 
+    _workers = field_validator("workers")(_at_most)
+
     @field_validator("efp")
     @classmethod
     def _efp(cls, efp):
@@ -192,13 +212,10 @@ class Explain(ConfigModel):
         method_specs(entries)  # every name, composite and option checked now
         return tuple(entries)
 
-    @field_validator("examples", "faithfulness_steps")
+    @field_validator("examples", "faithfulness_steps", "sanity_jets", "workers")
     @classmethod
     def _at_most(cls, value, info):
-        limit = {"examples": MAX_EXAMPLES, "faithfulness_steps": MAX_FAITHFULNESS_STEPS}[info.field_name]
-        if value > limit:
-            raise ValueError(f"must be at most {number(limit)} (xaugcol.limits), got {value}")
-        return value
+        return _at_most(value, info)
 
     @field_validator("split")
     @classmethod
@@ -311,6 +328,8 @@ class Dask(ConfigModel):
 
     scheduler: str | None = None
     workers: PositiveInt = 2
+
+    _workers = field_validator("workers")(_at_most)
 
     @field_validator("scheduler")
     @classmethod

@@ -44,6 +44,10 @@ def check_study(wf: Workflow, out: Path) -> None:
         if (record.folder.exists() or record.folder.is_symlink()) and not stage_may_clear(record):
             raise StageFolderError(f"{record.folder} holds files that no xaugcol study wrote for its {record.name} "
                                    "stage: the study would replace them; move them away or use another output folder")
+    if wf.dask is not None and wf.dask.scheduler:  # a silent address fails now, not with OUT made
+        from xaugcol.processing.executors import Timeouts, check_scheduler
+
+        check_scheduler(wf.dask.scheduler, Timeouts().connect)
     if wf.source.kind == "pythia":
         from xaugcol.sources.processes import load_processes
         from xaugcol.sources.pythia import check_processes

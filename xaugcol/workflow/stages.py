@@ -47,7 +47,7 @@ def written_by_stage(folder: Path, name: str) -> bool:
     if folder.is_symlink() or path.is_symlink() or not path.is_file():  # a FIFO there would block the read
         return False
     try:
-        record = json.loads(path.read_text())
+        record = read_json(path, "a stage record")
     except (OSError, ValueError):
         return False
     return isinstance(record, dict) and record.get("stage") == name
