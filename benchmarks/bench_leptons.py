@@ -36,7 +36,7 @@ def main() -> None:
     from xaugcol.sources.pythia_leptons import LeptonSelection, leptons_to_nanoaod
 
     quiet_library_warnings()
-    process = BUILTIN["nonprompt_mu"]
+    process = BUILTIN["nonprompt_mu_forced"]
     job = PythiaJob(process, 0, 17, 0, "unused", 30.0, selection=LeptonSelection())
     pythia = make_pythia(pythia_settings(job))
     species = SpeciesTable(pythia.particleData)

@@ -257,7 +257,8 @@ def test_efn_is_linear_in_the_cell_energies():
 
 STUDY = """
 name: lepton study test
-source: {{kind: pythia, processes: [prompt_mu, nonprompt_mu], events: {events}, seed: 3, workers: 1, pthat_min: 30}}
+source: {{kind: pythia, processes: [prompt_mu_wz, nonprompt_mu_forced], events: {events}, seed: 3, workers: 1,
+         pthat_min: 30}}
 processing: {{chunksize: 500, executor: iterative, efp: {{degree: 2, kappas: [0, 1], betas: [1]}},
              lepton: {{n_cells: 16, anchored_efp: {{degree: 2, kappas: [1], betas: [0.5, 1]}}}}}}
 seeds: 2

@@ -44,7 +44,7 @@ import sys
 from pathlib import Path
 
 from xaugcol.console import say
-from xaugcol.limits import (MAX_CONSTITUENTS, MAX_EXAMPLES, MAX_FAITHFULNESS_STEPS, MAX_PYTHIA_EVENTS,
+from xaugcol.limits import (MAX_CONSTITUENTS, MAX_EXAMPLES, MAX_FAITHFULNESS_STEPS, MAX_MU, MAX_PYTHIA_EVENTS,
                             MAX_SANITY_JETS, MAX_TOY_JETS, MAX_WORKERS, number)
 from xaugcol.output_folder import locked_output
 from xaugcol.processing.executors import DEFAULT_CHUNKSIZE, EXECUTORS, Timeouts, check_executor, check_scheduler
@@ -122,6 +122,16 @@ def _positive_float(text: str) -> float:
     return _number(text, strictly_positive=True)
 
 
+def _float_in(minimum: float, maximum: float):
+    """An argparse type: a number ``minimum``..``maximum``."""
+    def parse(text: str) -> float:
+        value = _number(text, strictly_positive=False)
+        if not minimum <= value <= maximum or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"must be {minimum:g}..{maximum:g}, got {text}")
+        return value
+    return parse
+
+
 class _Version(argparse.Action):
     """``--version``: the package version and which substructure backend computes the XAUG variables."""
 
@@ -160,7 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="random seed (each worker seeds Pythia from it: same seed, same events)")
     py.add_argument("--workers", type=_int_in(1, MAX_WORKERS), default=1, help="generator processes")
     py.add_argument("--out", type=Path, required=True, help="output folder (ROOT files and fileset.json)")
-    py.add_argument("--pthat-min", type=_positive_float, default=200.0, help="PhaseSpace:pTHatMin in GeV")
+    py.add_argument("--pthat-min", type=_positive_float, default=None,
+                    help="PhaseSpace:pTHatMin in GeV for every process (default: each process's own; jets 200)")
+    py.add_argument("--pileup", type=_float_in(0.0, MAX_MU), default=None, metavar="MU",
+                    help="mean number of overlaid minimum-bias interactions per event (0: none; default: each "
+                         "process's own, 50 for prompt_mu / nonprompt_mu, 0 for the others)")
     py.add_argument("--flat-pthat", action="store_true", help="flat pT-hat spectrum, weights in genWeight")
     py.add_argument("--process-card", type=Path, help="YAML card adding processes")
     py.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
@@ -337,7 +351,7 @@ def _generate_pythia(args) -> None:
     check_processes([known[n] for n in names], args.pthat_min, args.flat_pthat)  # nothing written if one fails
     with locked_output(args.out, args.overwrite) as out:
         fileset = run_pythia(out, [known[n] for n in names], args.events, args.seed, args.workers,
-                             args.pthat_min, args.flat_pthat, progress=True)
+                             args.pthat_min, args.flat_pthat, progress=True, pileup=args.pileup)
     _report(out, fileset)
 
 

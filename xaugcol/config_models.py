@@ -241,6 +241,12 @@ def _positive_number(value):
     return float(value)
 
 
+def _non_negative_number(value):
+    if _number(value) < 0 or math.isinf(value):
+        raise ValueError(f"must be a finite number >= 0, got {quoted(value)}")
+    return float(value)
+
+
 def _strings(value):
     if not (isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)):
         raise ValueError(f"must be a list of strings, got {quoted(value)}")
@@ -252,4 +258,5 @@ NonNegativeInt = Annotated[int, BeforeValidator(_non_negative_int)]
 Bool = Annotated[bool, BeforeValidator(_bool)]
 Number = Annotated[float, BeforeValidator(_number)]
 PositiveNumber = Annotated[float, BeforeValidator(_positive_number)]
+NonNegativeNumber = Annotated[float, BeforeValidator(_non_negative_number)]
 Strings = Annotated[tuple[str, ...], BeforeValidator(_strings)]

@@ -7,7 +7,10 @@ Columns (E_T of cells, both layers unless named; every sum divided by the lepton
 * identity as the jet table, ``fatjet_index`` holding the lepton's index in its collection; ``gen_part_flav``
   and ``lepton_pdg_id`` from the file;
 * ``pt, eta, phi`` of the lepton; ``mass``: the jet mass, of the lepton and the cells within Delta R < 0.4
-  (massless, at their centres); ``n_constituents``: those cells;
+  (massless, at their centres); ``n_constituents``: those cells; ``pileup_npu``: the event's overlaid pile-up
+  interactions (``Pileup_nPU``; 0 when the file has none);
+* cells are measured from the lepton's impact on the calorimeter (``Lepton_caloEta, caloPhi``, where a file has
+  them: with a field the lepton bends before it), tracks from its direction;
 * ``iso_<R>``: the isolation cones, sum E_T (Delta R < R) / p_T at the seed's eight radii 0.05 ... 0.40;
   ``pt_sum``: the scalar sum of every cell of the window / p_T; ``track_iso``: charged particles' p_T within 0.4;
 * the electron shower shapes of arXiv:2011.01984 on the EM image (centred on the lepton's cell, windows in cells
@@ -178,8 +181,13 @@ def build_lepton_table(events, dataset: str, label: int, config: LeptonConfig, e
               "skipped_below_min_pt": 0}
 
     et = np.where(cell_finite, c["et"], 0.0)
-    deta = c["eta"] - eta[owner]
-    dphi = _delta_phi(c["phi"], phi[owner])
+    at_eta, at_phi = eta, phi  # where the cells are measured from
+    if "caloEta" in lep.fields and "caloPhi" in lep.fields:
+        at_eta, at_phi = (ak.to_numpy(ak.flatten(lep[f])).astype(np.float64) for f in ("caloEta", "caloPhi"))
+        finite &= np.isfinite(at_eta) & np.isfinite(at_phi)
+        counts["skipped_nonfinite_input"] = int((~finite).sum())
+    deta = c["eta"] - at_eta[owner]
+    dphi = _delta_phi(c["phi"], at_phi[owner])
     dr = np.hypot(deta, dphi)
     z = et / pt[owner]
     em = c["layer"] == EM
@@ -193,7 +201,10 @@ def build_lepton_table(events, dataset: str, label: int, config: LeptonConfig, e
     cols["pt_sum"] = per_lepton(z)
     in_jet = dr < JET_RADIUS
     cols["n_constituents"] = per_lepton(np.ones(len(owner)), in_jet)
-    cols.update(pt=pt, eta=eta, phi=phi, mass=_jet_mass(pt, eta, phi, et, c["eta"], c["phi"], owner, in_jet, n))
+    cols.update(pt=pt, eta=eta, phi=phi, mass=_jet_mass(pt, at_eta, at_phi, et, c["eta"], c["phi"], owner, in_jet, n))
+    n_pu = ak.to_numpy(events.Pileup.nPU) if "Pileup" in events.fields and "nPU" in events.Pileup.fields \
+        else np.zeros(len(events))
+    cols["pileup_npu"] = np.repeat(n_pu.astype(np.int32), n_lep)
     cols["track_iso"] = _track_isolation(events, pt, eta, phi, lepton_offset, n)
 
     image = calo_image(c, owner, pt, events, config, n)

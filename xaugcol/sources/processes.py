@@ -18,7 +18,8 @@ from pathlib import Path
 
 from pydantic import model_validator
 
-from xaugcol.config_models import Bool, ConfigModel, read_yaml, validated
+from xaugcol.config_models import Bool, ConfigModel, NonNegativeNumber, PositiveNumber, read_yaml, validated
+from xaugcol.limits import MAX_MU
 from xaugcol.paths import UnsafePathError, plain_name
 from xaugcol.quoting import quoted
 from xaugcol.sources.pythia_config import rejected_settings
@@ -36,8 +37,28 @@ class Process:
     # and origin (prompt: from a W / Z; hadron: from a hadron decay; any: every charged particle, the fakes)
     lepton: int = 0
     lepton_origin: str = ""
+    # the process's own PhaseSpace:pTHatMin (GeV) when a run does not set one; None: the jets' 200 GeV
+    pthat_min: float | None = None
+    # a lepton process's candidate p_T window (GeV)
+    lepton_pt: tuple[float, float] = (20.0, 100.0)
+    # the detector it is seen with: overlaid minimum-bias interactions per event (``xaugcol.sources.pileup``; 0:
+    # none), the solenoid field in tesla (``xaugcol.sources.solenoid``; 0: straight lines), and the calorimeter's
+    # flat pile-up in GeV of E_T per unit eta-phi area (``CalorimeterModel.pileup_density``, the first lepton samples')
+    pileup: float = 0.0
+    solenoid_tesla: float = 0.0
+    flat_pileup: float = 0.0
+    # b hadrons forced to decay to this lepton (a faster, biased non-prompt sample; 0: Pythia's branching ratios)
+    forced_b_decays: int = 0
+
+    def all_settings(self) -> tuple[str, ...]:
+        """The Pythia settings, the forced b-hadron decays included."""
+        return (*self.settings, *(_forced_b_decays(self.forced_b_decays) if self.forced_b_decays else ()))
+
+    def default_pthat_min(self) -> float:
+        return JET_PTHAT_MIN if self.pthat_min is None else self.pthat_min
 
 
+JET_PTHAT_MIN = 200.0
 BUILTIN = {
     "zz": Process(
         name="zz",
@@ -85,22 +106,54 @@ def _forced_b_decays(lepton: int) -> tuple[str, ...]:
     return tuple(s for b in B_HADRONS for s in (f"{b}:onMode = off", f"{b}:onIfAny = {lepton}"))
 
 
+def _sets_b_decays(settings) -> list[str]:
+    """The settings that change a weakly decaying b hadron's decays (``511:onMode = off``, ``521:oneChannel ...``)."""
+    ids = {str(b) for b in B_HADRONS} | {f"-{b}" for b in B_HADRONS}
+    return [s for s in settings if s.split(":", 1)[0].strip() in ids]
+
+
+# the muon paper's setup (Collado et al., "Learning to Isolate Muons", arXiv:2102.02278): prompt muons from a
+# 20 GeV Z -> mu mu, non-prompt muons from b bbar, Delphes with mu = 50 pile-up; muons of 10-20 GeV (README)
+PAPER_MUON_PT = (10.0, 20.0)
+PAPER_MUON_DETECTOR = {"pileup": 50.0, "solenoid_tesla": 3.8}
+FIRST_LEPTON_DETECTOR = {"flat_pileup": 25.0}  # the first lepton samples': flat pile-up, no field, no overlay
+
 BUILTIN.update({
     "prompt_mu": Process(
-        name="prompt_mu", settings=_single_bosons(13), label=1, lepton=13, lepton_origin="prompt",
-        description="W -> mu nu and Z -> mu mu: prompt muons"),
+        name="prompt_mu",
+        # gamma*/Z of 19-21 GeV (Pythia's full gamma*/Z interference) decaying to muons only
+        settings=("WeakSingleBoson:ffbar2gmZ = on", "PhaseSpace:mHatMin = 19", "PhaseSpace:mHatMax = 21",
+                  "23:onMode = off", "23:onIfAny = 13"),
+        label=1, lepton=13, lepton_origin="prompt", lepton_pt=PAPER_MUON_PT, **PAPER_MUON_DETECTOR,
+        description="gamma*/Z (19-21 GeV) -> mu mu, muons of 10-20 GeV, pile-up mu = 50, 3.8 T: prompt muons"),
     "nonprompt_mu": Process(
         name="nonprompt_mu",
-        # b bbar production with every b hadron decaying semileptonically to a muon (a muon-enriched sample: the
-        # muons sit inside their b jets as in nature, at a rate high enough to generate quickly)
-        settings=("HardQCD:hardbbbar = on", *_forced_b_decays(13)), label=0, lepton=13, lepton_origin="hadron",
-        description="b bbar, b hadrons forced to decay to a muon: non-prompt muons"),
+        # b bbar at low pT-hat, b hadrons decaying at Pythia's branching ratios (muons from b, from b -> c and
+        # from c); pT-hat above 10 GeV loses no muon of 10-20 GeV that passes (README: measured)
+        settings=("HardQCD:hardbbbar = on",), pthat_min=10.0,
+        label=0, lepton=13, lepton_origin="hadron", lepton_pt=PAPER_MUON_PT, **PAPER_MUON_DETECTOR,
+        description="b bbar (pT-hat > 10 GeV), muons of 10-20 GeV from hadron decays, pile-up mu = 50, 3.8 T: "
+                    "non-prompt muons"),
+    "prompt_mu_wz": Process(
+        name="prompt_mu_wz", settings=_single_bosons(13), label=1, lepton=13, lepton_origin="prompt",
+        **FIRST_LEPTON_DETECTOR,
+        description="W -> mu nu and Z -> mu mu, muons of 20-100 GeV, flat pile-up: the first muon sample's prompt "
+                    "muons"),
+    "nonprompt_mu_forced": Process(
+        name="nonprompt_mu_forced",
+        # b bbar production with every b hadron decaying to a muon (a muon-enriched sample: the muons sit inside
+        # their b jets as in nature, at a rate high enough to generate quickly)
+        settings=("HardQCD:hardbbbar = on",), forced_b_decays=13, pthat_min=30.0, label=0, lepton=13,
+        lepton_origin="hadron", **FIRST_LEPTON_DETECTOR,
+        description="b bbar (pT-hat > 30 GeV), b hadrons forced to decay to a muon, muons of 20-100 GeV, flat "
+                    "pile-up: the first muon sample's non-prompt muons"),
     "prompt_e": Process(
         name="prompt_e", settings=_single_bosons(11), label=1, lepton=11, lepton_origin="prompt",
-        description="W -> e nu and Z -> e e: prompt electrons"),
+        **FIRST_LEPTON_DETECTOR, description="W -> e nu and Z -> e e: prompt electrons"),
     "qcd_e": Process(
-        # pT-hat from 40 GeV whatever the study's minimum: a charged particle of 20 GeV or more is rare below
-        name="qcd_e", settings=("HardQCD:all = on", "PhaseSpace:pTHatMin = 40"), label=0, lepton=11, lepton_origin="any",
+        # pT-hat from 40 GeV: a charged particle of 20 GeV or more is rare below
+        name="qcd_e", settings=("HardQCD:all = on",), pthat_min=40.0, label=0, lepton=11, lepton_origin="any",
+        **FIRST_LEPTON_DETECTOR,
         description="hard QCD 2 -> 2: charged particles passing the loose electron preselection (jet fakes)"),
 })
 
@@ -115,6 +168,12 @@ class ProcessEntry(ConfigModel):
     description: str = ""
     lepton: int = 0
     lepton_origin: str = ""
+    pthat_min: PositiveNumber | None = None
+    lepton_pt: tuple[float, float] = (20.0, 100.0)
+    pileup: NonNegativeNumber = 0.0
+    solenoid_tesla: NonNegativeNumber = 0.0
+    flat_pileup: NonNegativeNumber = 0.0
+    forced_b_decays: int = 0
 
     @model_validator(mode="before")
     @classmethod
@@ -138,13 +197,33 @@ class ProcessEntry(ConfigModel):
                              f"{quoted(origin)}")
         if not lepton and origin:
             raise ValueError("'lepton_origin' needs 'lepton'")
-        return {**data, "settings": tuple(settings), "signal_bosons": tuple(abs(b) for b in bosons)}
+        window = data.get("lepton_pt", [20.0, 100.0])
+        if not (isinstance(window, (list, tuple)) and len(window) == 2 and all(_is_number(v) for v in window)
+                and 0 <= window[0] < window[1]):
+            raise ValueError(f"'lepton_pt' must be [min, max] in GeV with 0 <= min < max, got {quoted(window)}")
+        if _is_number(data.get("pileup", 0)) and data.get("pileup", 0) > MAX_MU:
+            raise ValueError(f"'pileup' must be at most {MAX_MU:g} interactions (xaugcol.limits)")
+        if _is_number(data.get("solenoid_tesla", 0)) and data.get("solenoid_tesla", 0) > 20:
+            raise ValueError("'solenoid_tesla' must be at most 20")
+        forced = data.get("forced_b_decays", 0)
+        if forced not in (0, 11, 13) or isinstance(forced, bool):
+            raise ValueError(f"'forced_b_decays' must be 11 or 13 (the lepton b hadrons decay to) or 0, got "
+                             f"{quoted(forced)}")
+        if forced and _sets_b_decays(settings):
+            raise ValueError(f"'forced_b_decays' forces the b-hadron decays, and the settings set them too "
+                             f"({quoted(_sets_b_decays(settings)[0])}): keep one")
+        return {**data, "settings": tuple(settings), "signal_bosons": tuple(abs(b) for b in bosons),
+                "lepton_pt": tuple(float(v) for v in window)}
 
     @model_validator(mode="after")
     def _hadronic_needs_bosons(self):
         if self.require_hadronic and not self.signal_bosons:
             raise ValueError("'require_hadronic' needs signal_bosons")
         return self
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value and abs(value) < 1e9
 
 
 def load_processes(card: str | Path | None = None) -> dict[str, Process]:
@@ -165,7 +244,5 @@ def load_processes(card: str | Path | None = None) -> dict[str, Process]:
         if rejected:
             raise ValueError(f"process card {card}: process {quoted(name)}: Pythia rejects the setting "
                              f"{quoted(rejected[0])}")
-        processes[name] = Process(name=str(name), settings=e.settings, label=e.label, signal_bosons=e.signal_bosons,
-                                  require_hadronic=e.require_hadronic, description=e.description,
-                                  lepton=e.lepton, lepton_origin=e.lepton_origin)
+        processes[name] = Process(name=str(name), **e.model_dump())
     return processes

@@ -6,6 +6,12 @@ Each worker owns one Pythia instance with its own seed, derived from the user se
 
 With ``flat_pthat`` the hard-process pT-hat spectrum is flattened by Pythia's bias2Selection
 (weight (pTHatRef / pTHat)^4, reference = pT-hat minimum); the event weights go to ``genWeight``.
+
+Each process brings its own defaults (``Process``): its pT-hat minimum (the jets' 200 GeV unless it names one; a
+run's ``pthat_min`` overrides every process's), and for a lepton process the candidate p_T window and the detector
+(pile-up overlay ``pileup``, the mean number of minimum-bias interactions, which a run's ``pileup`` overrides;
+solenoid field; flat calorimeter pile-up). With pile-up, the pool of minimum-bias interactions
+(``xaugcol.sources.pileup``) is made once in the output folder, before the workers start, and each worker reads it.
 """
 
 from __future__ import annotations
@@ -23,11 +29,14 @@ from xaugcol.console import counter
 from xaugcol.output_folder import output_lock
 from xaugcol.paths import plain_name, under
 from xaugcol.sources.nanoaod import write_events
+from xaugcol.sources.calorimeter import CalorimeterModel
 from xaugcol.sources.output import fileset_entry, write_fileset
+from xaugcol.sources.pileup import PileupSettings, ensure_pool, load_pool
 from xaugcol.sources.processes import Process
 from xaugcol.sources.pythia_config import configured_pythia
 from xaugcol.sources.pythia_events import JetSelection, SpeciesTable, batch_to_nanoaod
-from xaugcol.sources.pythia_leptons import LeptonSelection, leptons_to_nanoaod
+from xaugcol.sources.pythia_leptons import Detector, LeptonSelection, leptons_to_nanoaod
+from xaugcol.sources.solenoid import Solenoid
 
 PYTHIA_SEED_MAX = 900_000_000
 DETECTOR_STREAM = 0x7EC  # the detector simulation's random stream, apart from Pythia's own
@@ -47,6 +56,8 @@ class PythiaJob:
     flat_pthat: bool = False
     ecm: float = 13000.0
     selection: JetSelection | LeptonSelection = JetSelection()
+    pileup: PileupSettings = PileupSettings()
+    pool: tuple[str, str] | None = None  # the pile-up pool's (path, SHA-256) when pileup.mu > 0
 
 
 def worker_seeds(seed: int, process_name: str, workers: int) -> list[int]:
@@ -65,7 +76,7 @@ def pythia_settings(job: PythiaJob) -> list[str]:
         "ParticleDecays:limitTau0 = on",
         "ParticleDecays:tau0Max = 10",
         f"PhaseSpace:pTHatMin = {job.pthat_min}",
-        *job.process.settings,  # after the study's pT-hat minimum: a process may set its own
+        *job.process.all_settings(),  # after the pT-hat minimum: a process's own settings have the last word
     ]
     if job.flat_pthat:
         settings += [
@@ -81,12 +92,30 @@ def make_pythia(settings: list[str], what: str = "the process"):
     return configured_pythia(settings, what)
 
 
-def check_processes(processes: list[Process], pthat_min: float = 200.0, flat_pthat: bool = False) -> None:
+def check_processes(processes: list[Process], pthat_min: float | None = None, flat_pthat: bool = False) -> None:
     """Every process initialised once with its settings, before any output is written: a setting Pythia refuses,
     or a combination it cannot initialise, is a ``GeneratorError`` naming the process (about 0.5 s each)."""
     for process in processes:
-        job = PythiaJob(process, 0, 1, 0, "", pthat_min, flat_pthat, selection=_selection(process))
+        job = PythiaJob(process, 0, 1, 0, "", _pthat_min(process, pthat_min), flat_pthat,
+                        selection=_selection(process))
         make_pythia(pythia_settings(job), f"process {process.name!r}")
+
+
+def _pthat_min(process: Process, run_value: float | None) -> float:
+    return process.default_pthat_min() if run_value is None else run_value
+
+
+def _pileup(process: Process, run_value: float | PileupSettings | None) -> PileupSettings:
+    if isinstance(run_value, PileupSettings):
+        return run_value
+    return PileupSettings(mu=process.pileup if run_value is None else run_value)
+
+
+def detector(job: PythiaJob) -> Detector:
+    """The lepton detector simulation of a job: calorimeter, field and pile-up overlay."""
+    pool = load_pool(*job.pool) if job.pileup.mu > 0 else None
+    return Detector(calorimeter=CalorimeterModel(pileup_density=job.process.flat_pileup),
+                    solenoid=Solenoid(field_tesla=job.process.solenoid_tesla), pileup=job.pileup, pool=pool)
 
 
 def run_job(job: PythiaJob, progress=None) -> dict:
@@ -95,8 +124,14 @@ def run_job(job: PythiaJob, progress=None) -> dict:
     species = SpeciesTable(pythia.particleData)
     first_event = job.worker * 10**9 + 1  # event numbers unique across workers
     stats = {"n_events": 0, "n_dropped": 0, "sumw": 0.0}
-    detector = np.random.default_rng([job.pythia_seed, DETECTOR_STREAM])  # the detector simulation's draws
-    convert = leptons_to_nanoaod if job.process.lepton else batch_to_nanoaod
+    rng = np.random.default_rng([job.pythia_seed, DETECTOR_STREAM])  # the detector simulation's draws
+    if job.process.lepton:
+        seen_by = detector(job)
+
+        def convert(*args):
+            return leptons_to_nanoaod(*args, detector=seen_by)
+    else:
+        convert = batch_to_nanoaod
 
     def chunks():
         remaining = job.n_events
@@ -105,7 +140,7 @@ def run_job(job: PythiaJob, progress=None) -> dict:
             wanted = BATCH_EVENTS if job.process.lepton else min(BATCH_EVENTS, max(remaining, 1))
             batch = pythia.nextBatch(wanted if remaining > 0 else 0)
             branches, dropped = convert(
-                batch, species, job.process, job.selection, first_event + stats["n_events"], job.worker + 1, detector
+                batch, species, job.process, job.selection, first_event + stats["n_events"], job.worker + 1, rng
             )
             n = len(branches["event"])
             if remaining <= 0:  # zero requested: one empty chunk gives the file its branches
@@ -130,7 +165,9 @@ def run_job(job: PythiaJob, progress=None) -> dict:
 
 
 def _selection(process: Process) -> JetSelection | LeptonSelection:
-    return LeptonSelection() if process.lepton else JetSelection()
+    if process.lepton:
+        return LeptonSelection(pt_min=process.lepton_pt[0], pt_max=process.lepton_pt[1])
+    return JetSelection()
 
 
 def _split(n: int, parts: int) -> list[int]:
@@ -138,23 +175,31 @@ def _split(n: int, parts: int) -> list[int]:
 
 
 def run_pythia(out_dir, processes: list[Process], n_events: int, seed: int, workers: int = 1,
-               pthat_min: float = 200.0, flat_pthat: bool = False, progress: bool = False) -> dict:
+               pthat_min: float | None = None, flat_pthat: bool = False, progress: bool = False,
+               pileup: float | PileupSettings | None = None) -> dict:
     """Generate ``n_events`` per process with ``workers`` processes; write files and the fileset (``out_dir``
-    locked meanwhile). Process names must be plain file names."""
+    locked meanwhile). Process names must be plain file names. ``pthat_min`` and ``pileup`` (mean overlaid
+    interactions, or the whole overlay's settings), when given, replace every process's own."""
     with output_lock(out_dir) as out_dir:
-        return _generate(out_dir, processes, n_events, seed, workers, pthat_min, flat_pthat, progress)
+        return _generate(out_dir, processes, n_events, seed, workers, pthat_min, flat_pthat, progress, pileup)
 
 
-def _generate(out_dir: Path, processes: list[Process], n_events: int, seed: int, workers: int, pthat_min: float,
-              flat_pthat: bool, progress: bool) -> dict:
-    jobs = []
+def _generate(out_dir: Path, processes: list[Process], n_events: int, seed: int, workers: int,
+              pthat_min: float | None, flat_pthat: bool, progress: bool,
+              pileup: float | PileupSettings | None) -> dict:
+    jobs, pool = [], None
     for process in processes:
         plain_name(process.name, "the process name")
         seeds = worker_seeds(seed, process.name, workers)
+        overlay = _pileup(process, pileup)
+        if overlay.mu > 0 and pool is None:
+            with counter("pile-up pool (minimum bias)", overlay.pool_size, "interactions", progress) as advance:
+                pool = ensure_pool(out_dir, overlay, seed, 13000.0, advance=advance)
         for k, n in enumerate(_split(n_events, workers)):
             path = under(out_dir, f"{process.name}.root" if workers == 1 else f"{process.name}_{k:03d}.root")
-            jobs.append(PythiaJob(process, n, seeds[k], k, str(path), pthat_min, flat_pthat,
-                                  selection=_selection(process)))
+            jobs.append(PythiaJob(process, n, seeds[k], k, str(path), _pthat_min(process, pthat_min), flat_pthat,
+                                  selection=_selection(process), pileup=overlay,
+                                  pool=pool if overlay.mu > 0 else None))
 
     results = []
     with counter(f"Pythia 8: {', '.join(p.name for p in processes)}", n_events * len(processes), "events",
@@ -170,6 +215,7 @@ def _generate(out_dir: Path, processes: list[Process], n_events: int, seed: int,
         mine = [(job, res) for job, res in zip(jobs, results) if job.process.name == process.name]
         n_tried = sum(r["n_tried"] for _, r in mine)
         n_kept = sum(r["n_events"] for _, r in mine)
+        job = mine[0][0]
         # each worker's sigmaGen estimate, weighted by its share of tried events; times the filter efficiency
         sigma = sum(r["sigma_gen_pb"] * r["n_tried"] for _, r in mine) / max(n_tried, 1)
         fileset[process.name] = fileset_entry(
@@ -181,17 +227,26 @@ def _generate(out_dir: Path, processes: list[Process], n_events: int, seed: int,
                 "generator": "pythia8",
                 "seed": seed,
                 "workers": workers,
-                "pthat_min": pthat_min,
+                "pthat_min": job.pthat_min,
                 "flat_pthat": flat_pthat,
                 "n_events": n_kept,
                 "sumw": sum(r["sumw"] for _, r in mine),
                 "xsec_pb": sigma * n_kept / max(n_tried, 1),
                 "filter_efficiency": n_kept / max(n_tried, 1),
                 ("lepton_selection" if process.lepton else "jet_selection"): asdict(_selection(process)),
+                **(_detector_metadata(job) if process.lepton else {}),
             },
         )
     write_fileset(out_dir, fileset)
     return fileset
+
+
+def _detector_metadata(job: PythiaJob) -> dict:
+    seen_by = {"pileup_mu": job.pileup.mu, "solenoid_tesla": job.process.solenoid_tesla,
+               "flat_pileup": job.process.flat_pileup, "forced_b_decays": job.process.forced_b_decays}
+    if job.pool is not None:
+        seen_by["pileup_pool"] = {"sha256": job.pool[1], **job.pileup.model_dump()}
+    return seen_by
 
 
 class _BarQueue:

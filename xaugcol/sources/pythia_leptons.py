@@ -20,7 +20,16 @@ Events without a candidate are dropped (and counted). Branches, besides the even
     ``ieta, iphi, eta, phi, et``; per lepton EM first, each layer hardest first
 ``PFCands_*``, ``LeptonPFCands_leptonIdx, pFCandsIdx``
     the visible particles within Delta R < ``particle_radius`` of each lepton (not the lepton itself), PFNano's
-    names with the tracker's measurements, linked to their lepton as PFNano links jet constituents
+    names with the tracker's measurements, linked to their lepton as PFNano links jet constituents; with pile-up,
+    the overlaid particles too (``PFCands_fromPileup`` 1, their tracks measured from their own vertex)
+``Pileup_nPU, Pileup_nTrueInt``
+    NanoAOD's pile-up record: the interactions overlaid on the event and their Poisson mean (0 without overlay)
+
+The detector (``Detector``): the calorimeter sees every particle at its impact on the calorimeter surface
+(``xaugcol.sources.solenoid``; with a field, charged particles bend and the softest never arrive), and a lepton's
+window and cones are centred on its own impact point (``Lepton_caloEta, caloPhi``), as detector-based isolation
+is around the extrapolated track. Pile-up is either the overlay of minimum-bias interactions
+(``xaugcol.sources.pileup``) or the calorimeter model's flat deposits (``CalorimeterModel.pileup_density``).
 """
 
 from __future__ import annotations
@@ -32,8 +41,12 @@ import numpy as np
 
 from xaugcol.sources.calorimeter import EM, CalorimeterModel, deposits, lepton_cells, pileup_particles
 from xaugcol.sources.nanoaod import pf_pdg_id
-from xaugcol.sources.pythia_tracks import MM_TO_CM, _heavy_quark, flat
+from xaugcol.sources.pileup import Overlay, PileupPool, PileupSettings, draw_overlay
+from xaugcol.sources.pythia_tracks import _heavy_quark, flat, production_point
+from xaugcol.sources.solenoid import Solenoid, calorimeter_impact
 from xaugcol.sources.tracker import TRACK_FIELDS, measure_tracks, straight_line_ip
+
+CM_TO_M = 0.01
 
 ORIGINS = ("prompt", "hadron", "any")
 BOSONS = (23, 24)
@@ -49,6 +62,20 @@ class LeptonSelection:
     min_em_over_pt: float = 0.5  # loose electron preselection (lepton 11)
     max_had_over_em: float = 0.15  # CMS's loose H/E
     preselection_radius: float = 0.1
+
+
+@dataclass(frozen=True)
+class Detector:
+    """What a lepton event is seen with: the calorimeter (its flat pile-up included), the field, the overlay."""
+
+    calorimeter: CalorimeterModel = CalorimeterModel()
+    solenoid: Solenoid = Solenoid(field_tesla=0.0)
+    pileup: PileupSettings = PileupSettings()
+    pool: PileupPool | None = None
+
+    def __post_init__(self):
+        if self.pileup.mu > 0 and self.pool is None:
+            raise ValueError("pile-up with mu > 0 needs a pool of minimum-bias interactions")
 
 
 def _ancestor(pid, mother, offsets, event, index):
@@ -77,9 +104,10 @@ def _delta_r(eta1, phi1, eta2, phi2):
 
 
 def leptons_to_nanoaod(batch, species, process, selection: LeptonSelection, first_event: int, lumi_block: int,
-                       rng: np.random.Generator, calorimeter: CalorimeterModel = CalorimeterModel()):
+                       rng: np.random.Generator, detector: Detector = Detector()):
     """Convert one ``nextBatch`` result of a lepton process; return (branches, events dropped for want of a
-    candidate). ``rng``: the calorimeter's and tracker's random stream."""
+    candidate). ``rng``: the detector simulation's random stream (overlay, calorimeter, tracker)."""
+    calorimeter = detector.calorimeter
     prt = batch.prt
     counts = ak.to_numpy(ak.num(prt.id, axis=1))
     n_batch = len(counts)
@@ -108,15 +136,26 @@ def leptons_to_nanoaod(batch, species, process, selection: LeptonSelection, firs
         keep = np.isin(flav, (3, 4, 5))
         cand, flav = cand[keep], flav[keep]
 
-    # the calorimeter sees the visible final-state particles of the events with a candidate, and pile-up
+    # the calorimeter sees the visible final-state particles of the events with a candidate at their impact
+    # points, the overlaid interactions' near a candidate, and the flat pile-up
+    production = production_point(prt)
+    vz_m = production[2] * CM_TO_M
     busy = final & np.isin(event, event[cand])
-    pileup = pileup_particles(event[cand], eta[cand], phi[cand], rng, calorimeter)
-    cells = deposits(np.concatenate([event[busy], pileup["event"]]), np.concatenate([eta[busy], pileup["eta"]]),
-                     np.concatenate([phi[busy], pileup["phi"]]), np.concatenate([pt[busy], pileup["et"]]),
-                     np.concatenate([pid[busy], pileup["pdg_id"]]), rng, calorimeter)
-    window = lepton_cells(cells, event[cand], eta[cand], phi[cand], rng, calorimeter)
+    hit_eta, hit_phi = np.full(len(pid), np.inf), np.zeros(len(pid))
+    hit_eta[busy], hit_phi[busy] = calorimeter_impact(charge[busy], pt[busy], eta[busy], phi[busy], vz_m[busy],
+                                                      detector.solenoid)
+    overlay = _overlay_near(detector, n_batch, event[cand], hit_eta[cand], hit_phi[cand], eta[cand], phi[cand],
+                            selection, rng)
+    o_eta, o_phi = calorimeter_impact(overlay.charge, overlay.pt, overlay.eta, overlay.phi, overlay.vz * CM_TO_M,
+                                      detector.solenoid)
+    flat_pu = pileup_particles(event[cand], hit_eta[cand], hit_phi[cand], rng, calorimeter)
+    cells = deposits(*(np.concatenate(parts) for parts in (
+        (event[busy], overlay.event, flat_pu["event"]), (hit_eta[busy], o_eta, flat_pu["eta"]),
+        (hit_phi[busy], o_phi, flat_pu["phi"]), (pt[busy], overlay.pt, flat_pu["et"]),
+        (pid[busy], overlay.pdg_id, flat_pu["pdg_id"]))), rng, calorimeter)
+    window = lepton_cells(cells, event[cand], hit_eta[cand], hit_phi[cand], rng, calorimeter)
     if lepton == 11:  # the loose electron preselection, on every candidate
-        passed = _electron_preselection(window, eta[cand], phi[cand], pt[cand], selection)
+        passed = _electron_preselection(window, hit_eta[cand], hit_phi[cand], pt[cand], selection)
     else:
         passed = np.ones(len(cand), dtype=bool)
     cand, flav = cand[passed], flav[passed]
@@ -132,13 +171,14 @@ def leptons_to_nanoaod(batch, species, process, selection: LeptonSelection, firs
     lep_counts = np.bincount(lep_event, minlength=n_events)
     lep_local = np.arange(len(cand)) - np.repeat(np.cumsum(lep_counts) - lep_counts, lep_counts)
 
-    tracks = _tracks(cand, prt, charge, pt, eta, rng)
+    tracks = _tracks(cand, prt, production, charge, pt, eta, rng)
     f32 = np.float32
     leptons = {"pt": pt[cand].astype(f32), "eta": eta[cand].astype(f32), "phi": phi[cand].astype(f32),
                "mass": mass[cand].astype(f32), "charge": charge[cand].astype(np.int32),
                "pdgId": pid[cand].astype(np.int32), "genPartFlav": flav,
                "dxy": tracks["d0"], "dz": tracks["dz"], "dxyErr": tracks["d0Err"], "dzErr": tracks["dzErr"],
-               "cellIEta": window["lepton_ieta"].astype(np.int32), "cellIPhi": window["lepton_iphi"].astype(np.int32)}
+               "cellIEta": window["lepton_ieta"].astype(np.int32), "cellIPhi": window["lepton_iphi"].astype(np.int32),
+               "caloEta": hit_eta[cand].astype(f32), "caloPhi": hit_phi[cand].astype(f32)}
 
     cell_event = lep_event[window["lepton"]]
     cell_counts = np.bincount(cell_event, minlength=n_events)
@@ -148,17 +188,27 @@ def leptons_to_nanoaod(batch, species, process, selection: LeptonSelection, firs
                    "phi": window["phi"].astype(f32), "et": window["et"].astype(f32)}
 
     near_lep, near = _nearby(cand, event, final, eta, phi, selection.particle_radius)
+    hard = _particles(near, prt, production, pid, charge, pt, eta, phi, mass)
+    pu_lep, pu = _overlay_nearby(overlay, event[cand], eta[cand], phi[cand], selection.particle_radius)
+    soft = _overlay_particles(overlay, pu)
+    near_lep = np.concatenate([near_lep, pu_lep])
+    parts = {k: np.concatenate([hard[k], soft[k]]) for k in hard}
     near_event = lep_event[near_lep]
-    order = np.lexsort((-pt[near], near_lep))  # per lepton, hardest first (lepton order is event order)
-    near_lep, near, near_event = near_lep[order], near[order], near_event[order]
+    order = np.lexsort((-parts["pt"], near_lep))  # per lepton, hardest first (lepton order is event order)
+    near_lep, near_event = near_lep[order], near_event[order]
+    parts = {k: v[order] for k, v in parts.items()}
     near_counts = np.bincount(near_event, minlength=n_events)
-    near_tracks = _tracks(near, prt, charge, pt, eta, rng)
-    pf = {"pt": pt[near].astype(f32), "eta": eta[near].astype(f32), "phi": phi[near].astype(f32),
-          "mass": mass[near].astype(f32), "charge": charge[near].astype(np.int32),
-          "pdgId": pf_pdg_id(pid[near], charge[near]).astype(np.int32), "genPdgId": pid[near].astype(np.int32),
-          **{k: near_tracks[k] for k in TRACK_FIELDS}, "puppiWeight": np.ones(len(near), dtype=f32)}
+    vertex = (parts["vx"], parts["vy"], parts["vz"])
+    true_ip = straight_line_ip(*vertex, parts["px"], parts["py"], parts["pz"])
+    near_tracks = measure_tracks(parts["charge"], parts["pt"], parts["eta"], vertex, true_ip, rng)
+    pf = {"pt": parts["pt"].astype(f32), "eta": parts["eta"].astype(f32), "phi": parts["phi"].astype(f32),
+          "mass": parts["mass"].astype(f32), "charge": parts["charge"].astype(np.int32),
+          "pdgId": pf_pdg_id(parts["pdg_id"], parts["charge"]).astype(np.int32),
+          "genPdgId": parts["pdg_id"].astype(np.int32),
+          **{k: near_tracks[k] for k in TRACK_FIELDS}, "puppiWeight": np.ones(len(near_lep), dtype=f32),
+          "fromPileup": parts["pileup"].astype(np.int32)}
     link = {"leptonIdx": lep_local[near_lep].astype(np.int32),
-            "pFCandsIdx": (np.arange(len(near)) - np.repeat(np.cumsum(near_counts) - near_counts,
+            "pFCandsIdx": (np.arange(len(near_lep)) - np.repeat(np.cumsum(near_counts) - near_counts,
                                                             near_counts)).astype(np.int32)}
 
     def jagged(fields, per_event):
@@ -166,6 +216,7 @@ def leptons_to_nanoaod(batch, species, process, selection: LeptonSelection, firs
 
     weights = ak.to_numpy(batch.info.weights[:, 0]).astype(np.float32)[kept_events]
     pthat = np.sqrt(ak.to_numpy(batch.info.pT2Hat)).astype(np.float32)[kept_events]
+    n_pu = overlay.n_pu[kept_events].astype(np.int32)
     branches = {
         "run": np.ones(n_events, dtype=np.uint32),
         "luminosityBlock": np.full(n_events, lumi_block, dtype=np.uint32),
@@ -173,6 +224,8 @@ def leptons_to_nanoaod(batch, species, process, selection: LeptonSelection, firs
         "genWeight": weights,
         "Generator_weight": weights,
         "Generator_binvar": pthat,
+        "Pileup_nPU": n_pu,
+        "Pileup_nTrueInt": np.full(n_events, detector.pileup.mu, dtype=np.float32),
         "Lepton": jagged(leptons, lep_counts),
         "LeptonCell": jagged(cell_fields, cell_counts),
         "LeptonPFCands": jagged(link, near_counts),
@@ -217,9 +270,71 @@ def _nearby(cand, event, final, eta, phi, radius):
     return lep[close], pick[close]
 
 
-def _tracks(index, prt, charge, pt, eta, rng) -> dict:
+def _tracks(index, prt, production, charge, pt, eta, rng) -> dict:
     """The simplified tracker's measurement of the particles ``index`` (global positions in the batch)."""
-    vertex = tuple(flat(getattr(prt.vProd, c))[index] * MM_TO_CM for c in ("px", "py", "pz"))
+    vertex = tuple(v[index] for v in production)
     p = tuple(flat(getattr(prt.p, c))[index] for c in ("px", "py", "pz"))
     true_ip = straight_line_ip(*vertex, *p)
     return measure_tracks(charge[index], pt[index], eta[index], vertex, true_ip, rng)
+
+
+def _particles(index, prt, production, pid, charge, pt, eta, phi, mass) -> dict:
+    """The hard event's particles ``index``: kinematics, id, charge, production point (cm), momentum."""
+    vertex = {name: v[index] for name, v in zip(("vx", "vy", "vz"), production)}
+    momentum = {c: flat(getattr(prt.p, c))[index] for c in ("px", "py", "pz")}
+    return {"pt": pt[index], "eta": eta[index], "phi": phi[index], "mass": mass[index], "pdg_id": pid[index],
+            "charge": charge[index], **vertex, **momentum, "pileup": np.zeros(len(index), dtype=bool)}
+
+
+def _overlay_particles(overlay: Overlay, index) -> dict:
+    pt, eta, phi = overlay.pt[index], overlay.eta[index], overlay.phi[index]
+    return {"pt": pt, "eta": eta, "phi": phi, "mass": overlay.mass[index], "pdg_id": overlay.pdg_id[index],
+            "charge": overlay.charge[index], "vx": overlay.vx[index], "vy": overlay.vy[index],
+            "vz": overlay.vz[index], "px": pt * np.cos(phi), "py": pt * np.sin(phi), "pz": pt * np.sinh(eta),
+            "pileup": np.ones(len(index), dtype=bool)}
+
+
+def _overlay_near(detector: Detector, n_batch: int, cand_event, cand_hit_eta, cand_hit_phi, cand_eta, cand_phi,
+                  selection: LeptonSelection, rng) -> Overlay:
+    """The overlaid particles of the batch's events that can matter: impact within a candidate's window (with the
+    lateral spread's margin) or direction within the particle radius of it. Every event draws its interactions,
+    so the random stream does not depend on which events have candidates."""
+    if detector.pileup.mu <= 0:
+        empty = np.zeros(0)
+        return Overlay(np.zeros(n_batch, dtype=np.int32), np.zeros(0, dtype=np.int64), *([empty] * 4),
+                       np.zeros(0, dtype=np.int32), *([empty] * 4))
+    overlay = draw_overlay(detector.pool, n_batch, detector.pileup, rng)
+    model = detector.calorimeter
+    half = (model.window // 2 + 2) * model.em_eta_size
+    half_phi = (model.window // 2 + 2) * model.phi_size(EM)
+    o_eta, o_phi = calorimeter_impact(overlay.charge, overlay.pt, overlay.eta, overlay.phi, overlay.vz * CM_TO_M,
+                                      detector.solenoid)
+    keep = np.zeros(len(overlay.pt), dtype=bool)
+    lep, part = _pairs(cand_event, overlay.event)
+    in_window = (np.abs(o_eta[part] - cand_hit_eta[lep]) < half) & \
+        (np.abs(_dphi(o_phi[part], cand_hit_phi[lep])) < half_phi)
+    close = _delta_r(overlay.eta[part], overlay.phi[part], cand_eta[lep], cand_phi[lep]) < selection.particle_radius
+    keep[part[in_window | close]] = True
+    return overlay.select(keep)
+
+
+def _overlay_nearby(overlay: Overlay, cand_event, cand_eta, cand_phi, radius):
+    """(position of the lepton, overlay index) of every overlaid particle within ``radius`` of a candidate."""
+    lep, part = _pairs(cand_event, overlay.event)
+    close = _delta_r(overlay.eta[part], overlay.phi[part], cand_eta[lep], cand_phi[lep]) < radius
+    return lep[close], part[close]
+
+
+def _pairs(cand_event, particle_event):
+    """Every (candidate, particle) pair of the same event: positions in the given arrays (particles sorted by
+    event)."""
+    start = np.searchsorted(particle_event, cand_event, "left")
+    stop = np.searchsorted(particle_event, cand_event, "right")
+    counts = stop - start
+    lep = np.repeat(np.arange(len(cand_event)), counts)
+    part = np.arange(len(lep)) - np.repeat(np.cumsum(counts) - counts - start, counts)
+    return lep, part
+
+
+def _dphi(a, b):
+    return np.mod(a - b + np.pi, 2 * np.pi) - np.pi

@@ -28,6 +28,13 @@ def flat(jagged) -> np.ndarray:
     return ak.to_numpy(ak.flatten(jagged))
 
 
+def production_point(prt) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flat (x, y, z) in cm of every particle's production point; Pythia leaves it unset (None) for particles made
+    at the interaction point, which is 0."""
+    return tuple(flat(ak.fill_none(getattr(prt.vProd, c), 0.0)).astype(np.float64) * MM_TO_CM
+                 for c in ("px", "py", "pz"))
+
+
 def measured_candidates(cand, cand_p4, cand_charge, rng: np.random.Generator) -> tuple[dict, dict]:
     """(PFCands track fields, jagged per event; the flat tracker output with the true production points)."""
     counts = ak.num(cand_charge, axis=1)

@@ -29,13 +29,13 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from xaugcol.config_models import (Bool, ConfigModel, NonNegativeInt, Number, PositiveInt, PositiveNumber, Strings,
-                                   read_yaml, validated)
+from xaugcol.config_models import (Bool, ConfigModel, NonNegativeInt, NonNegativeNumber, Number, PositiveInt,
+                                   PositiveNumber, Strings, read_yaml, validated)
 from xaugcol.explain.methods import method_specs
 from xaugcol.explain.relevance import SPLIT_CHOICES
 from xaugcol.features.efp.columns import EFPConfig
 from xaugcol.features.images import ImageConfig
-from xaugcol.limits import (MAX_CONSTITUENTS, MAX_EXAMPLES, MAX_FAITHFULNESS_STEPS, MAX_PYTHIA_EVENTS,
+from xaugcol.limits import (MAX_CONSTITUENTS, MAX_EXAMPLES, MAX_FAITHFULNESS_STEPS, MAX_MU, MAX_PYTHIA_EVENTS,
                             MAX_SANITY_JETS, MAX_TOY_JETS, MAX_WORKERS, number)
 from xaugcol.models.registry import ModelConfig
 from xaugcol.processing.jet_table import ProcessingConfig
@@ -71,7 +71,8 @@ class Source(ConfigModel):
     seed: NonNegativeInt = 1
     processes: tuple[str, ...] = ("zz", "qcd")
     workers: PositiveInt = 1
-    pthat_min: PositiveNumber = 200.0
+    pthat_min: PositiveNumber | None = None  # None: each process's own (jets 200 GeV)
+    pileup: NonNegativeNumber | None = None  # mean overlaid interactions; None: each process's own
     flat_pthat: Bool = False
     process_card: str | None = None
     toy: dict = Field(default_factory=dict)  # toy parameters (``ToyConfig.from_dict``)
@@ -91,6 +92,13 @@ class Source(ConfigModel):
         return tuple(processes)
 
     _workers = field_validator("workers")(_at_most)
+
+    @field_validator("pileup")
+    @classmethod
+    def _pileup(cls, mu):
+        if mu is not None and mu > MAX_MU:
+            raise ValueError(f"must be at most {number(MAX_MU)} (xaugcol.limits), got {mu}")
+        return mu
 
     @field_validator("toy", mode="before")
     @classmethod

@@ -1,0 +1,221 @@
+"""The lepton samples' detector: the solenoid's bend against the equation of motion, the pile-up overlay's
+statistics and its pool's integrity, and the processes' own defaults (the muon paper's kinematics)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xaugcol.sources.calorimeter import EM, CalorimeterModel, deposits, lepton_cells
+from xaugcol.sources.pileup import (PileupError, PileupPool, PileupSettings, draw_overlay, ensure_pool,
+                                    generate_pool, load_pool, pool_paths)
+from xaugcol.sources.solenoid import GEV_PER_TESLA_METRE, Solenoid, calorimeter_impact
+
+CMS = Solenoid()
+
+
+def _integrate(charge, pt, eta, phi, z0, solenoid: Solenoid, step=2e-4):
+    """Step a charged particle through the uniform field (the velocity rotated about z by the exact angle of each
+    step) until it reaches the barrel or an end cap: (eta, phi) of the impact seen from the origin."""
+    omega = -charge * GEV_PER_TESLA_METRE * solenoid.field_tesla / pt  # turning per metre of transverse path
+    x = y = 0.0
+    z = z0
+    direction = phi
+    for _ in range(200_000):
+        x += step * np.cos(direction)
+        y += step * np.sin(direction)
+        z += step * np.sinh(eta)
+        direction += omega * step
+        if np.hypot(x, y) >= solenoid.radius_m or abs(z) >= solenoid.endcap_z_m:
+            break
+    return np.arcsinh(z / np.hypot(x, y)), np.arctan2(y, x)
+
+
+@pytest.mark.parametrize("charge,pt,eta,z0", [(1, 10.0, 0.0, 0.0), (-1, 3.0, 0.7, 0.02), (1, 0.9, -1.2, -0.05),
+                                               (-1, 1.5, 2.2, 0.0), (1, 0.6, 2.3, 0.0)])
+def test_the_bend_matches_the_equation_of_motion(charge, pt, eta, z0):
+    """Barrel and end-cap impacts, soft and hard, both charges: the closed form agrees with stepping the motion."""
+    want = _integrate(charge, pt, eta, 0.4, z0, CMS)
+    got = calorimeter_impact([charge], [pt], [eta], [0.4], z0, CMS)
+    assert got[0][0] == pytest.approx(want[0], abs=2e-3)
+    assert got[1][0] == pytest.approx(want[1], abs=2e-3)
+
+
+def test_the_bend_formula_and_the_curling_threshold():
+    """At the barrel the azimuth turns by -q asin(0.3 B R / 2 pT); below 0.735 GeV a central particle never
+    arrives; neutral particles and a field-free detector keep their direction."""
+    pt = np.array([1.0, 5.0, 40.0])
+    _, phi = calorimeter_impact(np.ones(3), pt, np.zeros(3), np.zeros(3), 0.0, CMS)
+    np.testing.assert_allclose(phi, -np.arcsin(GEV_PER_TESLA_METRE * 3.8 * 1.29 / (2 * pt)), rtol=1e-12)
+    np.testing.assert_allclose(CMS.bend([1, 1, 1], pt), phi, rtol=1e-12)
+    assert CMS.curl_pt() == pytest.approx(0.735, abs=1e-3)
+    eta, _ = calorimeter_impact([1, 1], [0.73, 0.74], [0.0, 0.0], [0.0, 0.0], 0.0, CMS)
+    assert np.isinf(eta[0]) and np.isfinite(eta[1])
+    eta, phi = calorimeter_impact([0, 1], [0.3, 0.3], [0.5, 0.5], [1.0, 1.0], 0.0, Solenoid(field_tesla=0))
+    np.testing.assert_allclose(eta, 0.5, rtol=1e-12)
+    np.testing.assert_allclose(phi, 1.0, rtol=1e-12)
+    # a displaced vertex shifts a straight particle's impact: z = z0 + R sinh(eta) at the barrel
+    eta, _ = calorimeter_impact([0], [5.0], [0.3], [0.0], 0.05, CMS)
+    assert eta[0] == pytest.approx(np.arcsinh((0.05 + 1.29 * np.sinh(0.3)) / 1.29), rel=1e-12)
+
+
+def _toy_pool(n=300, per=40, seed=0) -> PileupPool:
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(per // 2, per * 3 // 2, n)
+    total = int(counts.sum())
+    return PileupPool(offsets=np.concatenate([[0], np.cumsum(counts)]), pt=rng.exponential(0.6, total) + 0.1,
+                      eta=rng.uniform(-3, 3, total), phi=rng.uniform(-np.pi, np.pi, total), mass=np.zeros(total),
+                      pdg_id=np.where(rng.random(total) < 0.4, 22, 211), charge=np.where(rng.random(total) < 0.4, 0, 1),
+                      vx=np.zeros(total), vy=np.zeros(total), vz=np.zeros(total))
+
+
+def test_the_overlay_follows_poisson_and_places_each_interaction_on_its_own_vertex():
+    pool = _toy_pool()
+    rng = np.random.default_rng(5)
+    overlay = draw_overlay(pool, 4000, PileupSettings(mu=20), rng)
+    n_pu = overlay.n_pu
+    # Poisson(20): mean and variance 20 (standard errors over 4000 events: 0.07 and 0.45)
+    assert n_pu.mean() == pytest.approx(20, abs=0.3)
+    assert n_pu.var() == pytest.approx(20, abs=2.0)
+    # every event holds exactly the particles of its interactions
+    per_event = np.bincount(overlay.event, minlength=4000)
+    assert per_event.sum() == len(overlay.pt) and per_event[n_pu == 0].sum() == 0
+    # random rotations and reflections: azimuth and eta symmetric whatever the pool's
+    assert abs(np.mean(np.cos(overlay.phi))) < 0.01 and abs(np.mean(overlay.eta)) < 0.02
+    # vertex z relative to the hard vertex: Normal(0, sqrt(2) x 3.5 cm), one value per interaction
+    assert np.std(overlay.vz) == pytest.approx(np.sqrt(2) * 3.5, rel=0.03)
+    none = draw_overlay(pool, 100, PileupSettings(mu=0), rng)
+    assert len(none.pt) == 0 and not none.n_pu.any()
+
+
+def test_cone_energy_from_pile_up_alone_grows_linearly_with_mu():
+    """Minimum bias from Pythia overlaid around empty leptons, through the field and an exact calorimeter: the
+    E_T in the R = 0.4 cone is proportional to mu."""
+    pool = generate_pool(PileupSettings(pool_size=300), seed=3, ecm=13000.0)
+    exact = CalorimeterModel(em_stochastic=0, em_constant=0, had_stochastic=0, had_constant=0, em_noise=1e-9,
+                             had_noise=1e-9, threshold_sigma=0.0, pileup_density=0.0)
+    n_leptons = 300
+    cone = {}
+    for mu in (10.0, 20.0, 40.0):
+        rng = np.random.default_rng(11)
+        overlay = draw_overlay(pool, n_leptons, PileupSettings(mu=mu), rng)
+        eta, phi = calorimeter_impact(overlay.charge, overlay.pt, overlay.eta, overlay.phi, overlay.vz / 100, CMS)
+        cells = deposits(overlay.event, eta, phi, overlay.pt, overlay.pdg_id, rng, exact)
+        window = lepton_cells(cells, np.arange(n_leptons), np.zeros(n_leptons), np.zeros(n_leptons), rng, exact)
+        inside = np.hypot(window["eta"], window["phi"]) < 0.4
+        cone[mu] = window["et"][inside].sum() / n_leptons
+    assert cone[20.0] / cone[10.0] == pytest.approx(2.0, rel=0.08)
+    assert cone[40.0] / cone[10.0] == pytest.approx(4.0, rel=0.08)
+    # about 1.35 GeV per interaction per unit area from Pythia, a quarter of it lost to the field: 0.5 x pi x 0.16
+    per_interaction = cone[40.0] / 40 / (np.pi * 0.16)
+    assert 0.6 < per_interaction < 1.4
+
+
+def test_the_pool_is_reused_only_when_it_provably_matches(tmp_path):
+    settings = PileupSettings(mu=50, pool_size=40)
+    said = []
+    path, digest = ensure_pool(tmp_path, settings, seed=1, ecm=13000.0, say=said.append)
+    assert not said and load_pool(path, digest).size == 40
+    stamp = path.stat().st_mtime_ns
+    # same settings (mu is not part of the pool): reused as is
+    assert ensure_pool(tmp_path, PileupSettings(mu=20, pool_size=40), 1, 13000.0, say=said.append) == (path, digest)
+    assert path.stat().st_mtime_ns == stamp and not said
+    # other settings: made again, and said
+    path2, digest2 = ensure_pool(tmp_path, PileupSettings(mu=50, pool_size=41), 1, 13000.0, say=said.append)
+    assert digest2 != digest and "other settings" in said[-1] and load_pool(path2, digest2).size == 41
+    # a truncated pool: made again
+    data = path2.read_bytes()
+    path2.write_bytes(data[: len(data) // 2])
+    path3, digest3 = ensure_pool(tmp_path, PileupSettings(mu=50, pool_size=41), 1, 13000.0, say=said.append)
+    assert "differ from its record" in said[-1] and digest3 == digest2  # the same seed makes the same pool
+    # a pool changed after the run checked it: refused by the workers, naming the file
+    path3.write_bytes(data[: len(data) // 2])
+    with pytest.raises(PileupError, match="pool.npz: changed since"):
+        load_pool(path3, digest3)
+
+
+def test_a_pool_holding_objects_is_refused_without_running_them(tmp_path):
+    """Arrays only: a pool whose arrays are Python objects (a pickle) is refused, never unpickled."""
+    path, _ = pool_paths(tmp_path)
+    path.parent.mkdir()
+    np.savez(path, offsets=np.array([0, 1]), pt=np.array([object()], dtype=object))
+    import hashlib
+
+    with pytest.raises(PileupError, match="unreadable"):
+        load_pool(path, hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+def test_settings_of_the_overlay_are_checked():
+    with pytest.raises(ValueError):
+        PileupSettings(mu=-1)
+    with pytest.raises(ValueError):
+        PileupSettings(mu=401)
+    with pytest.raises(ValueError):
+        PileupSettings(pool_size=0)
+
+
+def test_process_defaults_and_card_checks(tmp_path):
+    from xaugcol.sources.processes import BUILTIN, load_processes
+
+    mu, nonprompt = BUILTIN["prompt_mu"], BUILTIN["nonprompt_mu"]
+    assert mu.lepton_pt == nonprompt.lepton_pt == (10.0, 20.0)
+    assert mu.pileup == nonprompt.pileup == 50.0 and mu.solenoid_tesla == 3.8
+    assert nonprompt.forced_b_decays == 0 and nonprompt.default_pthat_min() == 10.0
+    assert BUILTIN["qcd"].default_pthat_min() == 200.0  # jets keep the boosted default
+    forced = BUILTIN["nonprompt_mu_forced"]
+    assert "511:onIfAny = 13" in forced.all_settings() and forced.flat_pileup == 25.0
+    card = tmp_path / "card.yaml"
+    card.write_text("mine: {label: 0, lepton: 13, lepton_origin: hadron, settings: ['HardQCD:hardbbbar = on', "
+                    "'511:onMode = off'], forced_b_decays: 13}\n")
+    with pytest.raises(ValueError, match="forced_b_decays.*511:onMode"):
+        load_processes(card)
+    card.write_text("mine: {label: 0, lepton: 13, lepton_origin: hadron, settings: ['HardQCD:hardbbbar = on'], "
+                    "pileup: -3}\n")
+    with pytest.raises(ValueError, match="pileup"):
+        load_processes(card)
+    card.write_text("mine: {label: 0, lepton: 13, lepton_origin: hadron, settings: ['HardQCD:hardbbbar = on'], "
+                    "lepton_pt: [20, 10]}\n")
+    with pytest.raises(ValueError, match="lepton_pt"):
+        load_processes(card)
+    card.write_text("mine: {label: 0, lepton: 13, lepton_origin: hadron, settings: ['HardQCD:hardbbbar = on'], "
+                    "lepton_pt: [5, 15], pileup: 30, solenoid_tesla: 2, pthat_min: 7}\n")
+    mine = load_processes(card)["mine"]
+    assert (mine.lepton_pt, mine.pileup, mine.solenoid_tesla, mine.default_pthat_min()) == ((5.0, 15.0), 30.0, 2.0, 7.0)
+
+
+def test_prompt_muons_at_the_defaults_have_the_papers_kinematics(tmp_path):
+    """gamma*/Z of 19-21 GeV -> mu mu, muons of 10-20 GeV, Poisson(50) pile-up recorded as NanoAOD does, the
+    window and cones centred on the bent muon's impact; without --pthat-min the b bbar sample starts at 10 GeV."""
+    import awkward as ak
+    import uproot
+
+    from xaugcol.sources.processes import BUILTIN
+    from xaugcol.sources.pythia import run_pythia
+
+    fileset = run_pythia(tmp_path, [BUILTIN["prompt_mu"]], 60, seed=4,
+                         pileup=PileupSettings(mu=50, pool_size=150))
+    meta = fileset["prompt_mu"]["metadata"]
+    assert meta["pileup_mu"] == 50 and meta["solenoid_tesla"] == 3.8 and meta["lepton_selection"]["pt_min"] == 10
+    with uproot.open(tmp_path / "prompt_mu.root") as f:
+        ev = f["Events"].arrays(["Pileup_nPU", "Pileup_nTrueInt", "Lepton_pt", "Lepton_eta", "Lepton_phi",
+                                 "Lepton_charge", "Lepton_caloPhi", "PFCands_fromPileup"])
+    pt = ak.flatten(ev.Lepton_pt).to_numpy()
+    assert len(pt) >= 60 and pt.min() >= 10 and pt.max() <= 20
+    assert np.all(ev.Pileup_nTrueInt == 50) and 40 < ak.mean(ev.Pileup_nPU) < 60
+    assert ak.sum(ev.PFCands_fromPileup) > 0
+    # the impact azimuth is the direction bent by -q asin(0.3 B R / 2 pT) (endcap muons bend less)
+    charge = ak.flatten(ev.Lepton_charge).to_numpy()
+    turn = np.mod(ak.flatten(ev.Lepton_caloPhi).to_numpy() - ak.flatten(ev.Lepton_phi).to_numpy() + np.pi,
+                  2 * np.pi) - np.pi
+    barrel = np.abs(ak.flatten(ev.Lepton_eta).to_numpy()) < 1.0
+    np.testing.assert_allclose(turn[barrel], CMS.bend(charge[barrel], pt[barrel]), atol=1e-5)
+    # pairs of muons (both in the window: a few per cent of events, 3 with this seed): the gamma*/Z mass window
+    # (final-state radiation only lowers it)
+    two = ak.num(ev.Lepton_pt) == 2
+    mu = ev[two]
+    import vector
+
+    p4 = vector.zip({"pt": mu.Lepton_pt, "eta": mu.Lepton_eta, "phi": mu.Lepton_phi,
+                     "mass": 0.1057 * ak.ones_like(mu.Lepton_pt)})
+    mass = (p4[:, 0] + p4[:, 1]).mass.to_numpy()
+    assert len(mass) >= 3 and np.all(mass < 21.01) and np.median(mass) > 18.5
