@@ -34,7 +34,7 @@ from xaugcol.paths import NotRegularFileError, check_regular, plain_name, read_j
 from xaugcol.processing.run import HISTOGRAMS, REPORT
 from xaugcol.processing.runner import load_fileset, screen_fileset
 from xaugcol.processing.table_io import JETS_DIR
-from xaugcol.output_folder import is_empty
+from xaugcol.output_folder import LOCK_NAME, is_empty
 from xaugcol.quoting import quoted
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -73,17 +73,37 @@ def prepare_jobs(config: SubmitConfig, out: str | Path, repo: str | Path) -> dic
     if not is_empty(out):
         raise FileExistsError(f"submission folder {out} is not empty")
     groups = file_groups(fileset, config.files_per_job)
+    # every group's sandbox names checked before anything is written
+    job_groups = {name: _local_names(group, name) if config.transfer_inputs else group
+                  for name, group in groups.items()}
+    try:
+        return _write_submission(config, out, repo, commit, groups, job_groups)
+    except BaseException:
+        _remove_submission(out)  # the folder was empty: everything in it but its lock is this run's
+        raise
+
+
+def _remove_submission(out: Path) -> None:
+    for entry in out.iterdir():
+        if entry.name == LOCK_NAME:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+def _write_submission(config: SubmitConfig, out: Path, repo, commit: str, groups: dict, job_groups: dict) -> dict:
     for sub in ("groups", "logs", "outputs"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     build_wheel(repo, commit, out / WHEEL)
 
     blocks = []
-    for name, group in groups.items():
+    for name, group in job_groups.items():
         inputs = [WHEEL, PROVENANCE, f"groups/{name}.json"]
         if config.tarball:
             inputs.append(config.tarball)
         if config.transfer_inputs:
-            group = _local_names(group, name)
             inputs += list(next(iter(groups[name].values()))["files"])
         write_json(out / "groups" / f"{name}.json", group)
         blocks.append(f"group                   = {name}\n"

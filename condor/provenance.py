@@ -13,6 +13,10 @@ from pathlib import Path
 from xaugcol.atomic import atomic_path
 
 
+class WheelBuildError(RuntimeError):
+    """The checkout given with --repo cannot be built into a wheel (pip's message follows)."""
+
+
 class DirtyCheckoutError(RuntimeError):
     """The checkout has uncommitted changes or is not a git checkout."""
 
@@ -54,7 +58,8 @@ def build_wheel(repo: str | Path, commit: str, out: str | Path) -> Path:
             subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(Path(tmp) / "dist"),
                             str(export)], check=True, capture_output=True, text=True)
         except subprocess.CalledProcessError as err:
-            raise RuntimeError(f"building the xaugcol wheel of commit {commit} failed:\n{err.stderr[-3000:]}") from None
+            raise WheelBuildError(f"building the xaugcol wheel of commit {commit} failed:\n{err.stderr[-3000:]}") \
+                from None
         wheel, = (Path(tmp) / "dist").glob("xaugcol-*.whl")
         with atomic_path(out) as part:
             shutil.copyfile(wheel, part)

@@ -573,7 +573,7 @@ def _report(out: Path, fileset: dict) -> None:
 
 
 def _condor(args) -> None:
-    from xaugcol.condor.provenance import DirtyCheckoutError
+    from xaugcol.condor.provenance import DirtyCheckoutError, WheelBuildError
 
     try:
         if args.condor == "pack":
@@ -585,19 +585,24 @@ def _condor(args) -> None:
             from xaugcol.condor.config import SubmitConfig
             from xaugcol.condor.jobs import prepare_jobs
 
+            from xaugcol.output_folder import refuse_non_empty
+
             repo = args.repo or Path(__file__).resolve().parents[1]
+            refuse_non_empty(args.out, False, "condor prepare writes a new submission: choose a new or empty folder")
             with locked_output(args.out, overwrite=False):
                 jobs = prepare_jobs(SubmitConfig.load(args.config), args.out, repo)
             print(f"{len(jobs['groups'])} job(s) at commit {jobs['commit']}: cd {args.out} && condor_submit job.sub")
         else:
             from xaugcol.condor.jobs import merge_outputs
+            from xaugcol.output_folder import refuse_non_empty
 
+            refuse_non_empty(args.out, False, "condor merge writes a new folder: choose a new or empty one")
             with locked_output(args.out, overwrite=False):
                 report = merge_outputs(args.submission, args.out)
             for name, c in report["counts"].items():
                 print(f"{name}: {c['events']} events, {c['jets_kept']}/{c['jets_seen']} jets kept")
             print(f"merged {report['jobs']} job(s) into {args.out}")
-    except (ValueError, FileExistsError, FileNotFoundError, DirtyCheckoutError) as err:
+    except (ValueError, FileExistsError, FileNotFoundError, DirtyCheckoutError, WheelBuildError) as err:
         raise UsageError(str(err)) from None
 
 

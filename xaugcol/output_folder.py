@@ -169,12 +169,13 @@ def is_empty(folder: Path) -> bool:
                                       for p in folder.iterdir())
 
 
-def refuse_non_empty(out: str | Path, overwrite: bool) -> None:
+def refuse_non_empty(out: str | Path, overwrite: bool, advice: str = "use --overwrite to write into it") -> None:
+    """``advice``: what the message suggests (a command without --overwrite names another remedy)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"output path {out} exists and is not a folder")
     if not overwrite and not is_empty(out):
-        raise OutputExistsError(f"output folder {out} is not empty (use --overwrite to write into it)")
+        raise OutputExistsError(f"output folder {out} is not empty ({advice})")
 
 
 def prepare_output_dir(out: str | Path, overwrite: bool) -> Path:

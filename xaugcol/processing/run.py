@@ -91,6 +91,7 @@ def process_fileset(processor_class, fileset: dict, out_dir: str | Path, config:
             "skipped_chunks": bad_chunks,
             "chunks_from_checkpoints": resumed,
             "counts": counts,
+            "labels": labels,
             "unavailable_columns": unavailable,
             "tables": tables,
             "removed_stale_tables": stale,

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from xaugcol.output_folder import lock_holder
-from xaugcol.paths import NotRegularFileError, check_regular, read_json, under
+from xaugcol.paths import NotRegularFileError, check_regular, read_json, safe_component, under
 from xaugcol.processing.checkpoints import CHECKPOINTS, MANIFEST
 from xaugcol.quoting import quoted
 from xaugcol.processing.jet_table import ProcessingConfig
@@ -90,9 +90,20 @@ def _canonical(name: str) -> bool:
     return len(parts) == 2 and all(p and p not in (".", "..") for p in parts) and parts[1].endswith(".parquet")
 
 
-def check_table(table: Path, rows: int, report: Path):
+def table_labels(report: dict) -> dict[str, int]:
+    """The label of each table folder (``<dataset>/``) as the processing report records it; empty for a report
+    written before processing recorded labels."""
+    labels = report.get("labels")
+    if not isinstance(labels, dict):
+        return {}
+    return {safe_component(dataset): label for dataset, label in labels.items()
+            if isinstance(label, int) and not isinstance(label, bool)}
+
+
+def check_table(table: Path, rows: int, report: Path, label: int | None = None):
     """The parquet metadata of a listed ``table``, checked to be a regular file with the ``rows`` its processing
-    ``report`` lists; TableError naming it otherwise."""
+    ``report`` lists, and (``label`` given: its dataset's label in the report) with that label in every row;
+    TableError naming it otherwise."""
     import pyarrow.parquet as pq
 
     try:
@@ -107,6 +118,14 @@ def check_table(table: Path, rows: int, report: Path):
     if meta.num_rows != rows:
         raise TableError(f"{table}: {meta.num_rows} rows, but {report} lists {rows}: the table changed since "
                          "processing; process again")
+    if label is not None and rows:
+        try:
+            found = set(pq.read_table(table, columns=["label"]).column("label").unique().to_pylist())
+        except (OSError, ValueError, KeyError) as err:
+            raise TableError(f"{table}: cannot read its label column ({type(err).__name__}: {err})") from None
+        if found != {label}:
+            raise TableError(f"{table}: holds label(s) {sorted(found, key=str)} but its dataset has label {label} in "
+                             f"{report}: the table changed since processing; process again")
     return meta
 
 
@@ -128,10 +147,11 @@ def table_fileset(path: str | Path, skip_bad_files: bool = False):
 
     folder, report, tables = listed_tables(path)
     config = ProcessingConfig.from_dict(report["config"], str(folder / REPORT))
+    expected = table_labels(report)
     fileset, identities, skipped, shapes, labels = {}, {}, [], {}, set()
     for name, table, rows in tables:
         try:
-            check_table(table, rows, folder / REPORT)
+            check_table(table, rows, folder / REPORT, expected.get(name.split("/")[0]))
             schema = pq.read_schema(table)
             labels |= set(pq.read_table(table, columns=["label"]).column("label").unique().to_pylist())
         except (OSError, ValueError, TableError) as err:  # pyarrow's errors are OSError / ValueError subclasses

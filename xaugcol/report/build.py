@@ -55,7 +55,9 @@ def build_report(folders: list[str | Path], out: str | Path, sample: str | None 
         _check_explained_taggers(Path(inputs.relevance))
     with locked_output(out, overwrite) as out:
         started = time.perf_counter()
-        figures = draw_figures(figure_jobs(inputs), under(out, "figures"), out, workers, pdf)  # never via a link
+        # never via a link; stems relative to the resolved folder (``under`` resolves: a relative --out, or one
+        # whose parent is a link, names the same folder)
+        figures = draw_figures(figure_jobs(inputs), under(out, "figures"), Path(out).resolve(), workers, pdf)
         drawn = time.perf_counter() - started
         sections = []
         if inputs.taggers:

@@ -5,8 +5,8 @@ suppression, written as the cells of a window around each lepton.
 Model (every number a setting of ``CalorimeterModel``; the README's "Simplified calorimeter" repeats it):
 
 * **Geometry.** Fixed projective grids over |eta| < 2.5: EM cells of 0.025 x pi/128 (256 in phi), HAD cells of
-  0.1 x pi/32, each HAD cell exactly 4 x 4 EM cells (the grids share their boundaries). Particles travel in straight
-  lines from the origin (no magnetic field): a particle hits the cells at its own (eta, phi).
+  0.1 x pi/32, each HAD cell exactly 4 x 4 EM cells (the grids share their boundaries). A particle hits the cells at the
+  (eta, phi) the caller gives: its impact point (``xaugcol.sources.solenoid``; its own direction without a field).
 * **Deposits by species.** Electrons and photons put all their E_T into EM; hadrons (charged and neutral) a fraction
   f ~ uniform(0, ``hadron_em_max`` = 1) into EM and the rest into HAD (a hadron whose shower starts early, by
   charge exchange into a pi0 for instance, leaves nearly everything in EM: the hadrons an electron preselection lets
@@ -17,7 +17,8 @@ Model (every number a setting of ``CalorimeterModel``; the README's "Simplified 
 * **Lateral spread.** A deposit is shared over the 3 x 3 cells around the hit cell by a 2D Gaussian centred on the
   particle (width ``em_spread`` = 0.6 EM cells, ``had_spread`` = 0.5 HAD cells), each cell receiving the integral
   of the Gaussian over it (renormalised over the 3 x 3 block).
-* **Pile-up.** Soft particles spread evenly around each lepton (E_T density ``pileup_density`` = 25 GeV per unit
+* **Flat pile-up** (the first lepton samples; the paper's muon setup overlays minimum bias instead,
+  ``xaugcol.sources.pileup``). Soft particles spread evenly around each lepton (E_T density ``pileup_density`` = 25 GeV per unit
   eta-phi area, about CMS's Run 2 average of 50 interactions; E_T exponential with mean 0.5 GeV; a third photons,
   the rest charged hadrons), deposited as any particle: it dilutes isolation as pile-up does, and is the same for
   both classes. Not tracked (the tracks written are the hard event's).

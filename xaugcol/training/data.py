@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from xaugcol.features.kinds import InputKind
-from xaugcol.processing.table_fileset import REPORT, check_table, listed_tables
+from xaugcol.processing.table_fileset import REPORT, check_table, listed_tables, table_labels
 from xaugcol.processing.table_io import column_array, field_shape
 from xaugcol.training.pt_spectrum import PtWeights
 
@@ -88,10 +88,11 @@ class JetTables:
     for the columns a tagger needs."""
 
     def __init__(self, folder: str | Path, spec: DataSpec):
-        self.folder, _, listed = listed_tables(folder)
+        self.folder, report, listed = listed_tables(folder)
         self.spec = spec
-        for _, path, rows in listed:
-            check_table(path, rows, self.folder / REPORT)
+        labels = table_labels(report)
+        for name, path, rows in listed:
+            check_table(path, rows, self.folder / REPORT, labels.get(name.split("/")[0]))
         self.files = [path for _, path, rows in listed if rows > 0]
         if not self.files:
             raise TrainingDataError(f"{self.folder}: no jets (its processing report lists "

@@ -1,0 +1,96 @@
+"""Integrity, fourth round: what the second exploratory round of hostile and careless use found.
+
+* ``xaugcol report`` with a relative --out (or one whose parent is a symbolic link) drew every figure and then
+  failed, leaving the figures without their page under the final name: the figures are now placed relative to the
+  resolved folder, and the page is written.
+* ``condor prepare`` refused two inputs of one job with the same file name only after it had made the submission's
+  folders and wheel, and its "not empty" message advised an --overwrite it does not have: the sandbox names are
+  checked first, a failed submission is removed whole, and the message names the remedy.
+* A jet table rewritten after processing with the other class's label (same rows and columns) was trained on
+  silently: the processing report records each dataset's label, and training and explaining check every table's.
+"""
+
+from pathlib import Path
+
+from xaugcol.cli import main
+
+
+def test_a_report_into_a_relative_or_linked_out_is_written(trained_toy, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", str(trained_toy / "proc"), "--out", "rel/rep", "--examples", "0", "--workers", "1"]) == 0
+    page = tmp_path / "rel" / "rep" / "index.html"
+    assert page.is_file() and "src='figures/" in page.read_text()  # the figures, relative to the page
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    assert main(["report", str(trained_toy / "proc"), "--out", str(tmp_path / "link" / "rep"), "--examples", "0",
+                 "--workers", "1"]) == 0
+    assert (tmp_path / "real" / "rep" / "index.html").is_file()
+
+
+def _empty_repo(path: Path) -> Path:
+    """A clean git checkout that cannot build a wheel (no setup.py): prepare gets past the checkout's check."""
+    import subprocess
+
+    path.mkdir()
+    (path / "README").write_text("x\n")
+    for command in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"]):
+        subprocess.run(["git", *command], cwd=path, check=True)
+    return path
+
+
+def test_condor_prepare_leaves_nothing_behind_when_it_fails(trained_toy, tmp_path, capsys):
+    """Two inputs of one job with the same file name (they would overwrite each other in the sandbox) are refused
+    before anything is written; a submission that fails later (the wheel cannot be built) is removed whole; the
+    message for a non-empty folder does not advise an option the command lacks."""
+    import json
+
+    from xaugcol.output_folder import is_empty
+
+    repo = _empty_repo(tmp_path / "repo")
+    toy = json.loads((trained_toy / "toy" / "fileset.json").read_text())
+    for folder, dataset in (("a", "toy_signal"), ("b", "toy_background")):  # two files, one name
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "x.root").write_bytes(Path(next(iter(toy[dataset]["files"]))).read_bytes())
+    fileset = tmp_path / "fs.json"
+    fileset.write_text(json.dumps({"sig": {"files": {str(tmp_path / "a" / "x.root"): "Events",
+                                                     str(tmp_path / "b" / "x.root"): "Events"},
+                                           "metadata": {"label": 1}}}))
+    submit = tmp_path / "submit.yaml"
+    submit.write_text(f"fileset: {fileset}\nfiles_per_job: 2\ntransfer_inputs: true\n"
+                      "resources: {cpus: 1, memory: 2GB, disk: 1GB}\n")
+    sub = tmp_path / "sub"
+    assert main(["condor", "prepare", "--config", str(submit), "--out", str(sub), "--repo", str(repo)]) == 2
+    assert "same name cannot be transferred" in capsys.readouterr().err and is_empty(sub)
+    submit.write_text(f"fileset: {fileset}\nfiles_per_job: 1\ntransfer_inputs: true\n"
+                      "resources: {cpus: 1, memory: 2GB, disk: 1GB}\n")
+    assert main(["condor", "prepare", "--config", str(submit), "--out", str(sub), "--repo", str(repo)]) != 0
+    capsys.readouterr()
+    assert is_empty(sub)  # the groups, logs and outputs made before the wheel failed are gone
+    (sub / "mine.txt").write_text("kept\n")
+    assert main(["condor", "prepare", "--config", str(submit), "--out", str(sub), "--repo", str(repo)]) == 2
+    err = capsys.readouterr().err
+    assert "not empty" in err and "--overwrite" not in err and (sub / "mine.txt").read_text() == "kept\n"
+
+
+def test_a_table_whose_labels_changed_after_processing_is_refused(trained_toy, tmp_path, capsys):
+    """One signal table rewritten with the background label (same rows, same columns) trained silently as
+    background; training and explaining now compare every table's labels with its dataset's in the report."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    proc = tmp_path / "proc"
+    shutil.copytree(trained_toy / "proc", proc)
+    table = sorted((proc / "jets" / "toy_signal").glob("*.parquet"))[0]
+    data = pq.read_table(table)
+    flipped = data.set_column(data.schema.get_field_index("label"), "label",
+                              pa.array([0] * data.num_rows, type=data.schema.field("label").type))
+    pq.write_table(flipped, table)
+    assert main(["train", "--data", str(proc), "--model", "dnn", "--epochs", "1", "--out", str(tmp_path / "t")]) == 1
+    err = capsys.readouterr().err
+    assert table.name in err and "label" in err and not (tmp_path / "t").exists()
+    assert main(["explain", str(proc), "--taggers", str(trained_toy / "dnn"), "--out", str(tmp_path / "e"),
+                 "--rules", "epsilon", "--faithfulness-steps", "0", "--sanity-jets", "0"]) == 1
+    err = capsys.readouterr().err
+    assert table.name in err and "label" in err
