@@ -5,23 +5,34 @@ suppression, written as the cells of a window around each lepton.
 Model (every number a setting of ``CalorimeterModel``; the README's "Simplified calorimeter" repeats it):
 
 * **Geometry.** Fixed projective grids over |eta| < 2.5: EM cells of 0.025 x pi/128 (256 in phi), HAD cells of
-  0.1 x pi/32, each HAD cell exactly 4 x 4 EM cells (the grids share their boundaries). A particle hits the cells at the
-  (eta, phi) the caller gives: its impact point (``xaugcol.sources.solenoid``; its own direction without a field).
-* **Deposits by species.** Electrons and photons put all their E_T into EM; hadrons (charged and neutral) a fraction
-  f ~ uniform(0, ``hadron_em_max`` = 1) into EM and the rest into HAD (a hadron whose shower starts early, by
-  charge exchange into a pi0 for instance, leaves nearly everything in EM: the hadrons an electron preselection lets
-  through); muons and neutrinos deposit nothing (a muon's ionisation, ~0.3 GeV in EM and ~2 GeV in HAD, is the same
-  for both classes and below what isolation resolves).
+  0.1 x pi/32, each HAD cell exactly 4 x 4 EM cells (the grids share their boundaries). A particle hits the cells
+  at the (eta, phi) the caller gives: its impact point (``xaugcol.sources.solenoid``; its own direction without a
+  field).
+* **Deposits by species.** Electrons and photons put all their E_T into EM as a narrow shower; muons and neutrinos
+  deposit nothing (a muon's ionisation, ~0.3 GeV in EM and ~2 GeV in HAD, is the same for both classes and below
+  what isolation resolves). Hadrons (charged and neutral), by ``hadron_showers``:
+
+  - ``uniform`` (the first lepton samples): a fraction f ~ uniform(0, ``hadron_em_max`` = 1) into EM with the
+    electromagnetic profile, the rest into HAD;
+  - ``parametrised`` (the muon paper's setup): the CMS ECAL is 23 cm of PbWO4, 1.13 interaction lengths
+    (lambda_I = 20.3 cm, PDG). With probability exp(-1.13) = 0.32 the hadron crosses it without interacting and a
+    charged one leaves a minimum-ionising 0.23 GeV (10.2 MeV/cm); otherwise its shower starts at a depth t
+    ~ Exp(lambda_I) inside the ECAL. The shower's electromagnetic (pi0) fraction f_em follows Groom's
+    parametrisation of its mean, 1 - (E / 1 GeV)^-0.18 (0.47 at 30 GeV; T. A. Gabriel et al., NIM A 338 (1994)
+    336; D. E. Groom, NIM A 572 (2007) 633), with an event-to-event spread of 0.15 (a Beta distribution). Of the
+    ECAL left after t, the EM component deposits 1 - exp(-left / 0.3 lambda_I) there, the hadronic component
+    1 - exp(-left / 1.5 lambda_I); the rest goes to HAD. In the EM layer the EM component keeps the narrow
+    profile and the hadronic component spreads wider (``hadron_em_spread`` = 1.5 cells, about 3.3 cm, against
+    0.6 for an electron) with the hadronic resolution.
 * **Resolution.** Each deposit's energy is smeared once with sigma / E = a / sqrt(E) (+) c (EM: a = 10 %,
   c = 1 %; HAD: a = 100 %, c = 5 %), clipped at zero.
-* **Lateral spread.** A deposit is shared over the 3 x 3 cells around the hit cell by a 2D Gaussian centred on the
-  particle (width ``em_spread`` = 0.6 EM cells, ``had_spread`` = 0.5 HAD cells), each cell receiving the integral
-  of the Gaussian over it (renormalised over the 3 x 3 block).
+* **Lateral spread.** A deposit is shared over the cells around the hit cell by a 2D Gaussian centred on the
+  particle (width ``em_spread`` = 0.6 EM cells, ``had_spread`` = 0.5 HAD cells: over 3 x 3 cells; a width w over
+  (2 ceil(1.5 w) + 1)^2), each cell receiving the integral of the Gaussian over it (renormalised over the block).
 * **Flat pile-up** (the first lepton samples; the paper's muon setup overlays minimum bias instead,
-  ``xaugcol.sources.pileup``). Soft particles spread evenly around each lepton (E_T density ``pileup_density`` = 25 GeV per unit
-  eta-phi area, about CMS's Run 2 average of 50 interactions; E_T exponential with mean 0.5 GeV; a third photons,
-  the rest charged hadrons), deposited as any particle: it dilutes isolation as pile-up does, and is the same for
-  both classes. Not tracked (the tracks written are the hard event's).
+  ``xaugcol.sources.pileup``). Soft particles spread evenly around each lepton (E_T density ``pileup_density`` =
+  25 GeV per unit eta-phi area; E_T exponential with mean 0.5 GeV; a third photons, the rest charged hadrons),
+  deposited as any particle. Not tracked (the tracks written are the hard event's).
 * **Noise and zero suppression.** Every cell of a lepton's window gets Gaussian noise in E_T (EM 50 MeV, HAD
   200 MeV); cells below 3 sigma of noise are suppressed (dropped). Two leptons whose windows overlap draw their
   noise independently (rare: their distance is then below 0.8).
@@ -65,12 +76,25 @@ class CalorimeterModel:
     pileup_density: float = 25.0
     pileup_mean_et: float = 0.5
     pileup_photon_fraction: float = 0.33  # the pi0 photons; the rest charged hadrons
+    # hadron showers: "uniform" (the first lepton samples: an EM fraction uniform in [0, hadron_em_max], the EM
+    # profile) or "parametrised" (below and in the module's description)
+    hadron_showers: str = "uniform"
+    ecal_interaction_lengths: float = 1.13  # CMS ECAL: 23 cm of PbWO4, lambda_I = 20.3 cm
+    ecal_mip_gev: float = 0.23  # a minimum-ionising particle through 23 cm of PbWO4 (10.2 MeV/cm)
+    em_fraction_e0: float = 1.0  # GeV; the mean pi0 fraction 1 - (E / e0)^exponent (Groom's parametrisation)
+    em_fraction_exponent: float = -0.18
+    em_fraction_spread: float = 0.15  # its event-to-event spread (a Beta distribution of that width)
+    em_component_length: float = 0.3  # interaction lengths over which a shower's EM component deposits
+    had_component_length: float = 1.5  # ... and its hadronic component
+    hadron_em_spread: float = 1.5  # EM cells: the lateral width of the hadronic component in the EM layer
 
     def __post_init__(self):
         if self.window % 2 or self.window < 4:
             raise ValueError(f"the window must be an even number of EM cells >= 4, got {self.window}")
         if self.em_phi_cells % self.had_factor:
             raise ValueError("the EM phi cells must divide into HAD cells")
+        if self.hadron_showers not in ("uniform", "parametrised"):
+            raise ValueError(f"hadron_showers must be uniform or parametrised, got {self.hadron_showers!r}")
 
     @property
     def had_phi_cells(self) -> int:
@@ -126,36 +150,81 @@ def pileup_particles(lepton_event: np.ndarray, lepton_eta: np.ndarray, lepton_ph
     return {"event": lepton_event[owner], "eta": eta, "phi": phi, "et": et, "pdg_id": pdg_id}
 
 
-def _spread(u: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
-    """Cell offsets (-1, 0, 1) around floor(u) and the share of a Gaussian centred at u (in cell units) in each
-    (renormalised over the three): (particles, 3) each."""
+def hadron_shares(pdg_id, charge, energy, rng: np.random.Generator, model: CalorimeterModel):
+    """The parametrised hadron showers (``hadron_showers = "parametrised"``): per particle the shares of its E_T
+    in the EM layer as a narrow core (electromagnetic showers: electrons, photons; a hadron's pi0 component),
+    in the EM layer as a wide halo (a hadron's hadronic component), and in the HAD layer. NaN for particles that
+    deposit nothing. See the module's description for the model and its sources."""
+    absid = np.abs(np.asarray(pdg_id))
+    n = len(absid)
+    em_like = (absid == 11) | (absid == 22)
+    silent = (absid == 13) | (absid == 12) | (absid == 14) | (absid == 16)
+    # every draw for every particle: the stream does not depend on the species
+    passes = rng.random(n) < np.exp(-model.ecal_interaction_lengths)
+    depth = -np.log1p(-rng.random(n) * (1 - np.exp(-model.ecal_interaction_lengths)))  # Exp(1) within the ECAL
+    mean = np.clip(1 - np.power(np.maximum(energy, model.em_fraction_e0) / model.em_fraction_e0,
+                                model.em_fraction_exponent), 0.02, 0.98)
+    concentration = np.maximum(mean * (1 - mean) / model.em_fraction_spread ** 2 - 1, 1.0)
+    f_em = rng.beta(mean * concentration, (1 - mean) * concentration)
+    left = model.ecal_interaction_lengths - depth  # interaction lengths of ECAL after the shower starts
+    contained_em = 1 - np.exp(-left / model.em_component_length)
+    contained_had = 1 - np.exp(-left / model.had_component_length)
+    core = np.where(passes, 0.0, f_em * contained_em)
+    halo = np.where(passes, 0.0, (1 - f_em) * contained_had)
+    # a charged hadron crossing the ECAL leaves a minimum-ionising signal
+    mip = np.where(passes & (np.asarray(charge) != 0),
+                   np.minimum(model.ecal_mip_gev / np.maximum(energy, 1e-9), 1.0), 0.0)
+    core = np.where(em_like, 1.0, np.where(passes, mip, core))
+    halo = np.where(em_like, 0.0, halo)
+    core, halo = np.where(silent, np.nan, core), np.where(silent, np.nan, halo)
+    return core, halo
+
+
+def _spread(u: np.ndarray, width: float, reach: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Cell offsets -reach..reach around floor(u) and the share of a Gaussian centred at u (in cell units) in each
+    (renormalised over them): (particles, 2 reach + 1) each."""
     base = np.floor(u)
-    edges = base[:, None] + np.array([-1.0, 0.0, 1.0, 2.0])[None, :]
+    steps = np.arange(-reach, reach + 2, dtype=np.float64)
+    edges = base[:, None] + steps[None, :]
     cdf = ndtr((edges - u[:, None]) / width)
     share = np.diff(cdf, axis=1)
     share /= share.sum(1, keepdims=True)
-    return base.astype(np.int64)[:, None] + np.array([-1, 0, 1])[None, :], share
+    return base.astype(np.int64)[:, None] + np.arange(-reach, reach + 1)[None, :], share
 
 
 def deposits(event: np.ndarray, eta: np.ndarray, phi: np.ndarray, et: np.ndarray, pdg_id: np.ndarray,
-             rng: np.random.Generator, model: CalorimeterModel = CalorimeterModel()) -> dict[str, np.ndarray]:
+             rng: np.random.Generator, model: CalorimeterModel = CalorimeterModel(),
+             charge: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Smeared, laterally spread deposits of the particles (flat arrays; ``event`` their event number in the
-    batch), summed per cell: {"event", "layer", "ieta", "iphi", "et"} over the hit cells."""
+    batch; ``charge``, for the parametrised hadron showers' minimum-ionising signal, taken as charged where not
+    given), summed per cell: {"event", "layer", "ieta", "iphi", "et"} over the hit cells."""
     event, eta, phi, et = (np.asarray(a) for a in (event, eta, phi, et))
-    em_fraction = species_fractions(pdg_id, rng, model)
-    noise_em, noise_had = rng.standard_normal(len(et)), rng.standard_normal(len(et))  # drawn for every particle
-    inside = np.isfinite(em_fraction) & (np.abs(eta) < model.abs_eta_max)
+    if model.hadron_showers == "uniform":
+        em_fraction = species_fractions(pdg_id, rng, model)
+        noise_em, noise_had = rng.standard_normal(len(et)), rng.standard_normal(len(et))  # drawn for every particle
+        layers = [(EM, em_fraction, noise_em, model.em_spread, EM),
+                  (HAD, 1.0 - em_fraction, noise_had, model.had_spread, HAD)]
+    else:
+        charge = np.ones(len(et)) if charge is None else np.asarray(charge)
+        core, halo = hadron_shares(pdg_id, charge, et * np.cosh(np.where(np.isfinite(eta), eta, 0.0)), rng, model)
+        noise = rng.standard_normal((3, len(et)))
+        # (layer, share, its Gaussian draws, lateral width, resolution): a hadronic component measured in the EM
+        # layer has the hadronic resolution (the EM layer is not compensating)
+        layers = [(EM, core, noise[0], model.em_spread, EM), (EM, halo, noise[1], model.hadron_em_spread, HAD),
+                  (HAD, 1.0 - core - halo, noise[2], model.had_spread, HAD)]
+    inside = np.isfinite(layers[0][1]) & (np.abs(eta) < model.abs_eta_max)
     parts = []
-    for layer, fraction, gauss in ((EM, em_fraction, noise_em), (HAD, 1.0 - em_fraction, noise_had)):
+    for layer, fraction, gauss, width, measured_as in layers:
         share_et = np.where(inside, et * np.nan_to_num(fraction), 0.0)
-        energy = share_et * np.cosh(eta)
-        smeared = np.maximum(share_et * (1.0 + model.resolution(energy, layer) * gauss), 0.0)
+        energy = share_et * np.cosh(np.where(inside, eta, 0.0))
+        resolution = model.resolution(energy, measured_as)
+        smeared = np.maximum(share_et * (1.0 + resolution * gauss), 0.0)
         use = smeared > 0
-        width = model.had_spread if layer == HAD else model.em_spread
+        reach = max(1, int(np.ceil(1.5 * width)))  # cells either side: 1 for the narrow profiles, 3 for 1.5
         u_eta = eta[use] / model.eta_size(layer)
         u_phi = np.mod(phi[use] + np.pi, 2 * np.pi) / model.phi_size(layer)
-        ieta, share_eta = _spread(u_eta, width)
-        iphi, share_phi = _spread(u_phi, width)
+        ieta, share_eta = _spread(u_eta, width, reach)
+        iphi, share_phi = _spread(u_phi, width, reach)
         n_phi = model.had_phi_cells if layer == HAD else model.em_phi_cells
         cell_et = smeared[use][:, None, None] * share_eta[:, :, None] * share_phi[:, None, :]
         shape = cell_et.shape
@@ -169,12 +238,19 @@ def deposits(event: np.ndarray, eta: np.ndarray, phi: np.ndarray, et: np.ndarray
 
 
 def _sum_per_cell(hits: dict) -> dict:
-    keys = np.stack([hits["event"], hits["layer"], hits["ieta"], hits["iphi"]], axis=1)
-    if not len(keys):
+    if not len(hits["et"]):
         return {k: np.zeros(0, dtype=np.float64 if k == "et" else np.int64) for k in hits}
-    unique, inverse = np.unique(keys, axis=0, return_inverse=True)
+    # one int64 key per cell, ordered as (event, layer, ieta, iphi): 1-D unique is far faster than rows'
+    ieta = hits["ieta"] - hits["ieta"].min()
+    span_eta, span_phi = int(ieta.max()) + 1, int(hits["iphi"].max()) + 1
+    key = ((hits["event"].astype(np.int64) * 2 + hits["layer"]) * span_eta + ieta) * span_phi + hits["iphi"]
+    unique, inverse = np.unique(key, return_inverse=True)
     et = np.bincount(inverse.ravel(), weights=hits["et"], minlength=len(unique))
-    return {"event": unique[:, 0], "layer": unique[:, 1], "ieta": unique[:, 2], "iphi": unique[:, 3], "et": et}
+    iphi = unique % span_phi
+    rest = unique // span_phi
+    ieta_u = rest % span_eta + hits["ieta"].min()
+    rest //= span_eta
+    return {"event": rest // 2, "layer": rest % 2, "ieta": ieta_u, "iphi": iphi, "et": et}
 
 
 def window_offsets(model: CalorimeterModel, layer: int) -> np.ndarray:

@@ -47,6 +47,7 @@ class Process:
     pileup: float = 0.0
     solenoid_tesla: float = 0.0
     flat_pileup: float = 0.0
+    hadron_showers: str = "uniform"  # the calorimeter's hadron model (``CalorimeterModel.hadron_showers``)
     # b hadrons forced to decay to this lepton (a faster, biased non-prompt sample; 0: Pythia's branching ratios)
     forced_b_decays: int = 0
 
@@ -115,7 +116,7 @@ def _sets_b_decays(settings) -> list[str]:
 # the muon paper's setup (Collado et al., "Learning to Isolate Muons", arXiv:2102.02278): prompt muons from a
 # 20 GeV Z -> mu mu, non-prompt muons from b bbar, Delphes with mu = 50 pile-up; muons of 10-20 GeV (README)
 PAPER_MUON_PT = (10.0, 20.0)
-PAPER_MUON_DETECTOR = {"pileup": 50.0, "solenoid_tesla": 3.8}
+PAPER_MUON_DETECTOR = {"pileup": 50.0, "solenoid_tesla": 3.8, "hadron_showers": "parametrised"}
 FIRST_LEPTON_DETECTOR = {"flat_pileup": 25.0}  # the first lepton samples': flat pile-up, no field, no overlay
 
 BUILTIN.update({
@@ -125,7 +126,8 @@ BUILTIN.update({
         settings=("WeakSingleBoson:ffbar2gmZ = on", "PhaseSpace:mHatMin = 19", "PhaseSpace:mHatMax = 21",
                   "23:onMode = off", "23:onIfAny = 13"),
         label=1, lepton=13, lepton_origin="prompt", lepton_pt=PAPER_MUON_PT, **PAPER_MUON_DETECTOR,
-        description="gamma*/Z (19-21 GeV) -> mu mu, muons of 10-20 GeV, pile-up mu = 50, 3.8 T: prompt muons"),
+        description="gamma*/Z (19-21 GeV) -> mu mu, muons of 10-20 GeV, pile-up mu = 50, 3.8 T, hadron showers: "
+                    "prompt muons"),
     "nonprompt_mu": Process(
         name="nonprompt_mu",
         # b bbar at low pT-hat, b hadrons decaying at Pythia's branching ratios (muons from b, from b -> c and
@@ -173,6 +175,7 @@ class ProcessEntry(ConfigModel):
     pileup: NonNegativeNumber = 0.0
     solenoid_tesla: NonNegativeNumber = 0.0
     flat_pileup: NonNegativeNumber = 0.0
+    hadron_showers: str = "uniform"
     forced_b_decays: int = 0
 
     @model_validator(mode="before")
@@ -205,6 +208,9 @@ class ProcessEntry(ConfigModel):
             raise ValueError(f"'pileup' must be at most {MAX_MU:g} interactions (xaugcol.limits)")
         if _is_number(data.get("solenoid_tesla", 0)) and data.get("solenoid_tesla", 0) > 20:
             raise ValueError("'solenoid_tesla' must be at most 20")
+        if data.get("hadron_showers", "uniform") not in ("uniform", "parametrised"):
+            raise ValueError(f"'hadron_showers' must be uniform or parametrised, got "
+                             f"{quoted(data.get('hadron_showers'))}")
         forced = data.get("forced_b_decays", 0)
         if forced not in (0, 11, 13) or isinstance(forced, bool):
             raise ValueError(f"'forced_b_decays' must be 11 or 13 (the lepton b hadrons decay to) or 0, got "

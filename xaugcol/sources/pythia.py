@@ -114,7 +114,8 @@ def _pileup(process: Process, run_value: float | PileupSettings | None) -> Pileu
 def detector(job: PythiaJob) -> Detector:
     """The lepton detector simulation of a job: calorimeter, field and pile-up overlay."""
     pool = load_pool(*job.pool) if job.pileup.mu > 0 else None
-    return Detector(calorimeter=CalorimeterModel(pileup_density=job.process.flat_pileup),
+    calorimeter = CalorimeterModel(pileup_density=job.process.flat_pileup, hadron_showers=job.process.hadron_showers)
+    return Detector(calorimeter=calorimeter,
                     solenoid=Solenoid(field_tesla=job.process.solenoid_tesla), pileup=job.pileup, pool=pool)
 
 
@@ -243,7 +244,8 @@ def _generate(out_dir: Path, processes: list[Process], n_events: int, seed: int,
 
 def _detector_metadata(job: PythiaJob) -> dict:
     seen_by = {"pileup_mu": job.pileup.mu, "solenoid_tesla": job.process.solenoid_tesla,
-               "flat_pileup": job.process.flat_pileup, "forced_b_decays": job.process.forced_b_decays}
+               "flat_pileup": job.process.flat_pileup, "hadron_showers": job.process.hadron_showers,
+               "forced_b_decays": job.process.forced_b_decays}
     if job.pool is not None:
         seen_by["pileup_pool"] = {"sha256": job.pool[1], **job.pileup.model_dump()}
     return seen_by

@@ -152,7 +152,8 @@ def leptons_to_nanoaod(batch, species, process, selection: LeptonSelection, firs
     cells = deposits(*(np.concatenate(parts) for parts in (
         (event[busy], overlay.event, flat_pu["event"]), (hit_eta[busy], o_eta, flat_pu["eta"]),
         (hit_phi[busy], o_phi, flat_pu["phi"]), (pt[busy], overlay.pt, flat_pu["et"]),
-        (pid[busy], overlay.pdg_id, flat_pu["pdg_id"]))), rng, calorimeter)
+        (pid[busy], overlay.pdg_id, flat_pu["pdg_id"]))), rng, calorimeter,
+        charge=np.concatenate([charge[busy], overlay.charge, flat_pu["pdg_id"] != 22]))
     window = lepton_cells(cells, event[cand], hit_eta[cand], hit_phi[cand], rng, calorimeter)
     if lepton == 11:  # the loose electron preselection, on every candidate
         passed = _electron_preselection(window, hit_eta[cand], hit_phi[cand], pt[cand], selection)
