@@ -84,6 +84,13 @@ def test_the_overlay_follows_poisson_and_places_each_interaction_on_its_own_vert
     assert abs(np.mean(np.cos(overlay.phi))) < 0.01 and abs(np.mean(overlay.eta)) < 0.02
     # vertex z relative to the hard vertex: Normal(0, sqrt(2) x 3.5 cm), one value per interaction
     assert np.std(overlay.vz) == pytest.approx(np.sqrt(2) * 3.5, rel=0.03)
+    # expanding only some events' interactions gives those events exactly the particles of the full draw
+    full = draw_overlay(pool, 50, PileupSettings(mu=20), np.random.default_rng(8))
+    some = draw_overlay(pool, 50, PileupSettings(mu=20), np.random.default_rng(8), events=np.array([3, 17, 40]))
+    mine = np.isin(full.event, [3, 17, 40])
+    np.testing.assert_array_equal(some.n_pu, full.n_pu)
+    for field in ("event", "pt", "eta", "phi", "vz"):
+        np.testing.assert_array_equal(getattr(some, field), getattr(full, field)[mine])
     none = draw_overlay(pool, 100, PileupSettings(mu=0), rng)
     assert len(none.pt) == 0 and not none.n_pu.any()
 

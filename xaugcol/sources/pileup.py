@@ -112,23 +112,31 @@ class Overlay:
         return Overlay(n_pu=self.n_pu, **fields)
 
 
-def draw_overlay(pool: PileupPool, n_events: int, settings: PileupSettings, rng: np.random.Generator) -> Overlay:
-    """n ~ Poisson(mu) interactions per event from the pool, each rotated, maybe reflected and displaced."""
+def draw_overlay(pool: PileupPool, n_events: int, settings: PileupSettings, rng: np.random.Generator,
+                 events: np.ndarray | None = None) -> Overlay:
+    """n ~ Poisson(mu) interactions per event from the pool, each rotated, maybe reflected and displaced. Every
+    event's interactions are drawn (the stream does not depend on ``events``); only those of ``events`` (positions
+    in the batch; all when None) are expanded into particles, which is where the time goes."""
     n_pu = rng.poisson(settings.mu, n_events) if settings.mu > 0 else np.zeros(n_events, dtype=np.int64)
     total = int(n_pu.sum())
     which = rng.integers(0, pool.size, total)
     rotation = rng.uniform(-np.pi, np.pi, total)
     sign = np.where(rng.random(total) < 0.5, -1.0, 1.0)
     vertex_z = rng.normal(0.0, np.sqrt(2.0) * settings.sigma_z_cm, total)
+    interaction_event = np.repeat(np.arange(n_events), n_pu)
+    if events is not None:
+        chosen = np.isin(interaction_event, events)
+        which, rotation, sign, vertex_z = which[chosen], rotation[chosen], sign[chosen], vertex_z[chosen]
+        interaction_event = interaction_event[chosen]
     counts = pool.counts[which]
-    owner = np.repeat(np.arange(total), counts)  # interaction of each particle
+    owner = np.repeat(np.arange(len(which)), counts)  # interaction of each particle
     first = np.repeat(pool.offsets[which] - (np.cumsum(counts) - counts), counts)
     part = first + np.arange(len(owner))  # its position in the pool
     cos, sin = np.cos(rotation)[owner], np.sin(rotation)[owner]
     vx, vy = pool.vx[part], pool.vy[part]
     return Overlay(
         n_pu=n_pu.astype(np.int32),
-        event=np.repeat(np.repeat(np.arange(n_events), n_pu), counts),
+        event=interaction_event[owner],
         pt=pool.pt[part].astype(np.float64),
         eta=pool.eta[part] * sign[owner],
         phi=np.mod(pool.phi[part] + rotation[owner] + np.pi, 2 * np.pi) - np.pi,

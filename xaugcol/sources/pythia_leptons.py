@@ -299,12 +299,12 @@ def _overlay_near(detector: Detector, n_batch: int, cand_event, cand_hit_eta, ca
                   selection: LeptonSelection, rng) -> Overlay:
     """The overlaid particles of the batch's events that can matter: impact within a candidate's window (with the
     lateral spread's margin) or direction within the particle radius of it. Every event draws its interactions,
-    so the random stream does not depend on which events have candidates."""
+    so the random stream does not depend on which events have candidates; only theirs become particles."""
     if detector.pileup.mu <= 0:
         empty = np.zeros(0)
         return Overlay(np.zeros(n_batch, dtype=np.int32), np.zeros(0, dtype=np.int64), *([empty] * 4),
                        np.zeros(0, dtype=np.int32), *([empty] * 4))
-    overlay = draw_overlay(detector.pool, n_batch, detector.pileup, rng)
+    overlay = draw_overlay(detector.pool, n_batch, detector.pileup, rng, np.unique(cand_event))
     model = detector.calorimeter
     half = (model.window // 2 + 2) * model.em_eta_size
     half_phi = (model.window // 2 + 2) * model.phi_size(EM)
