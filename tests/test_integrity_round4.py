@@ -8,9 +8,17 @@
   checked first, a failed submission is removed whole, and the message names the remedy.
 * A jet table rewritten after processing with the other class's label (same rows and columns) was trained on
   silently: the processing report records each dataset's label, and training and explaining check every table's.
+* A collection branch with its own counter (``PFCands_eta`` counted by ``nPFCands_eta``, one value longer in one
+  event) shifted values onto the wrong particles in every later event: screening refuses it.
+* An ensemble's size had no limit (``--seeds 100000000`` grew to gigabytes; a study's ``seeds: 10**11`` was a
+  MemoryError traceback): ``MAX_SEEDS``.
+* ``xaugcol report`` given two tagger folders of one name kept one of them silently; a relevance output recorded its
+  members' folders relative to where explain ran, so a report from elsewhere blamed an unchanged tagger.
 """
 
 from pathlib import Path
+
+import pytest
 
 from xaugcol.cli import main
 
@@ -94,3 +102,84 @@ def test_a_table_whose_labels_changed_after_processing_is_refused(trained_toy, t
                  "--rules", "epsilon", "--faithfulness-steps", "0", "--sanity-jets", "0"]) == 1
     err = capsys.readouterr().err
     assert table.name in err and "label" in err
+
+
+def test_a_branch_with_its_own_counter_is_refused(trained_toy, tmp_path, capsys):
+    """PFCands_eta written with its own counter and one extra value in the first event: every later jet took its
+    neighbour's eta (masses of 250 GeV instead of 55). Screening refuses the file, naming the branch."""
+    import json
+
+    import awkward as ak
+    import uproot
+
+    source = next(iter(json.loads((trained_toy / "toy" / "fileset.json").read_text())["toy_signal"]["files"]))
+    events = uproot.open(source)["Events"].arrays()
+    collections = {}
+    for name in events.fields:
+        group, _, field = name.partition("_")
+        if field and f"n{group}" in events.fields:
+            collections.setdefault(group, {})[field] = events[name]
+    eta = collections["PFCands"].pop("eta")
+    shifted = ak.concatenate([ak.concatenate([eta[:1], [[0.1]]], axis=1), eta[1:]])  # one value more in event 0
+    branches = {k: ak.to_numpy(events[k]) for k in events.fields
+                if not k.startswith("n") and k.partition("_")[0] not in collections}
+    branches.update({group: ak.zip(fields) for group, fields in collections.items()})
+    branches["PFCands_eta"] = shifted
+    bad = tmp_path / "bad.root"
+    with uproot.recreate(bad) as f:
+        f.mktree("Events", {k: (v.type if isinstance(v, ak.Array) else v.dtype) for k, v in branches.items()})
+        f["Events"].extend(branches)
+    fileset = tmp_path / "fs.json"
+    fileset.write_text(json.dumps({"sig": {"files": {str(bad): "Events"}, "metadata": {"label": 1}}}))
+    assert main(["process", str(fileset), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "PFCands_eta" in err and "nPFCands_eta" in err and "'nPFCands'" in err
+    assert not (tmp_path / "out" / "report.json").exists()
+
+
+def test_an_ensemble_size_has_a_limit(trained_toy, tmp_path, capsys):
+    """--seeds 100000000 grew without bound and a study's seeds: 10**11 was a MemoryError traceback."""
+    from xaugcol.limits import MAX_SEEDS
+    from xaugcol.training.study import _seeds
+
+    assert main(["train", "--data", str(trained_toy / "proc"), "--model", "dnn", "--seeds", "100000000",
+                 "--out", str(tmp_path / "t")]) == 2
+    assert "--seeds" in capsys.readouterr().err and not (tmp_path / "t").exists()
+    for seeds in (10**11, MAX_SEEDS + 1, list(range(MAX_SEEDS + 1)), [2**40]):
+        with pytest.raises(ValueError, match="at most"):
+            _seeds(seeds)
+    assert _seeds(MAX_SEEDS) == tuple(range(MAX_SEEDS))
+    study = tmp_path / "s.yaml"
+    study.write_text("source: {kind: toy, events: 100}\nseeds: 100000000000\ntaggers: [{model: dnn, xaug: true}]\n")
+    assert main(["study", "--config", str(study), "--out", str(tmp_path / "o")]) == 2
+    assert "seeds" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_two_taggers_of_one_name_are_refused_by_the_report(trained_toy, tmp_path, capsys):
+    """``report proc a/dnn b/dnn`` showed b's metrics only, a's silently dropped."""
+    import shutil
+
+    for folder in ("a", "b"):
+        shutil.copytree(trained_toy / "dnn", tmp_path / folder / "dnn")
+    assert main(["report", str(trained_toy / "proc"), str(tmp_path / "a" / "dnn"), str(tmp_path / "b" / "dnn"),
+                 "--out", str(tmp_path / "rep"), "--examples", "0", "--workers", "1"]) == 2
+    assert "two taggers named 'dnn'" in capsys.readouterr().err
+
+
+def test_a_relevance_output_is_reported_from_any_folder(trained_toy, tmp_path, monkeypatch, capsys):
+    """relevance.json recorded member folders as given (relative to where explain ran): from another folder the
+    report blamed the unchanged tagger ("changed since"). Members are recorded resolved."""
+    import json
+    import shutil
+
+    work = tmp_path / "work"
+    shutil.copytree(trained_toy / "dnn", work / "dnn")
+    monkeypatch.chdir(work)
+    assert main(["explain", str(trained_toy / "proc"), "--taggers", "dnn", "--out", str(work / "expl"),
+                 "--rules", "epsilon", "--faithfulness-steps", "0", "--sanity-jets", "0"]) == 0
+    members = json.loads((work / "expl" / "relevance.json").read_text())["taggers"]["dnn"]["members"]
+    assert all(Path(m["folder"]).is_absolute() for m in members)
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", str(work / "expl"), "--out", str(tmp_path / "rep"), "--examples", "0",
+                 "--workers", "1"]) == 0
+    capsys.readouterr()

@@ -45,7 +45,7 @@ from pathlib import Path
 
 from xaugcol.console import say
 from xaugcol.limits import (MAX_CONSTITUENTS, MAX_EXAMPLES, MAX_FAITHFULNESS_STEPS, MAX_MU, MAX_PYTHIA_EVENTS,
-                            MAX_SANITY_JETS, MAX_TOY_JETS, MAX_WORKERS, number)
+                            MAX_SANITY_JETS, MAX_SEEDS, MAX_TOY_JETS, MAX_WORKERS, number)
 from xaugcol.output_folder import locked_output
 from xaugcol.processing.executors import DEFAULT_CHUNKSIZE, EXECUTORS, Timeouts, check_executor, check_scheduler
 
@@ -206,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--xaug", action=argparse.BooleanOptionalAction, default=None,
                     help="join the XAUG variables before the final dense layers (dnn: always)")
     # defaults None: an option given beside --config is refused, not silently dropped (TRAIN_DEFAULTS fill them)
-    tr.add_argument("--seeds", type=_positive_int, help="ensemble size K (seeds 0..K-1) (default: 1)")
+    tr.add_argument("--seeds", type=_int_in(1, MAX_SEEDS), help="ensemble size K (seeds 0..K-1) (default: 1)")
     tr.add_argument("--out", type=Path, help="output folder of the ensemble (or of the study's taggers)")
     tr.add_argument("--epochs", type=_positive_int, help="maximum epochs (default: 20)")
     tr.add_argument("--batch-size", type=_positive_int, help="jets per mini-batch (default: 256)")
@@ -259,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, required=True, help="output folder (index.html is the report)")
     demo.add_argument("--jets", type=_int_in(1, MAX_TOY_JETS), default=3000, help="toy jets per class")
     demo.add_argument("--epochs", type=_positive_int, default=6, help="maximum training epochs")
-    demo.add_argument("--seeds", type=_positive_int, default=3, help="ensemble size")
+    demo.add_argument("--seeds", type=_int_in(1, MAX_SEEDS), default=3, help="ensemble size")
     demo.add_argument("--top-k", type=_positive_int, help="reduced sets k = 1..K (default: all XAUG variables)")
     demo.add_argument("--workers", type=_int_in(1, MAX_WORKERS), default=2, help="processes of the futures executor")
     _add_resume(demo)

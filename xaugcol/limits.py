@@ -45,6 +45,9 @@ the limit.
   after another, never listed (``--jets 1e14`` listed 1e9 chunk sizes, 5 GB, before its first jet).
 * ``MAX_PYTHIA_EVENTS`` = 100 million events per Pythia process (``xaugcol generate pythia --events``, a study's
   ``source.events`` with kind pythia): at some 100 events/s per core, a month of one core.
+* ``MAX_SEEDS`` = 100 members of an ensemble (``xaugcol train --seeds``, ``demo --seeds``, a study's ``seeds``,
+  ``training.train.train_ensemble``): the studies use 3-5; each member is a full training. A seed itself is at
+  most 2**32 - 1 (numpy's and torch's seeds).
 * ``MAX_MU`` = 400 overlaid pile-up interactions per event on average (``xaugcol generate pythia --pileup``, a
   study's ``source.pileup``, a process card's ``pileup``): the HL-LHC's 200, twice; and ``MAX_POOL`` = 200 000
   minimum-bias interactions in a pile-up pool (about 20 MB per 10 000).
@@ -75,6 +78,8 @@ MAX_TOY_PARTICLES_PER_SUBJET = 2_500
 MAX_TOY_JETS = 100_000_000
 MAX_PYTHIA_EVENTS = 100_000_000
 MAX_MU = 400.0
+MAX_SEEDS = 100
+MAX_SEED_VALUE = 2**32 - 1
 MAX_POOL = 200_000
 MAX_SANITY_JETS = 10_000
 MAX_WORKERS = 256

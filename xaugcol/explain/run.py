@@ -156,7 +156,8 @@ def _explain(processor_class, jets, ensembles, out_dir, rules, split, execution,
                        "sanity_jets": sanity_jets, "occlusion_fraction": occlusion_fraction,
                        "record_activations": record_activations,
                        "jets": str(processed_folder(jets).resolve()), "processing": processing.as_dict()},
-            "taggers": {t.name: {"members": [{"seed": s, "folder": f} for s, f in t.members],
+            # member folders resolved: a report may run from another working directory
+            "taggers": {t.name: {"members": [{"seed": s, "folder": str(Path(f).resolve())} for s, f in t.members],
                                  "digests": t.digests(),  # what was explained (``xaugcol report`` checks it)
                                  "inputs": list(t.spec.inputs),
                                  "xaug_columns": list(t.config.xaug_columns) if t.config.xaug else [],

@@ -202,7 +202,7 @@ def check_file(path: str, tree: str, timeout: float = Timeouts.remote) -> dict:
     modification time. BadFileError naming the file when it cannot be read.
 
     Reads metadata only: the file is a regular file (a FIFO or device would block), it opens, the tree exists
-    with the event identity branches, and every basket of every branch lies inside the file (a truncated copy opens fine but its last baskets point
+    with the event identity branches, each collection's branches share its counter, and every basket of every branch lies inside the file (a truncated copy opens fine but its last baskets point
     past the end). A remote file that does not answer within ``timeout`` seconds is a bad file.
     """
     remote = "://" in path
@@ -218,6 +218,7 @@ def check_file(path: str, tree: str, timeout: float = Timeouts.remote) -> dict:
             if missing:  # coffea's NanoAOD schema cannot even build the events without them
                 raise BadFileError(f"{path}: tree {tree!r} has no {', '.join(missing)}: every jet-table row "
                                    "carries the event identity (run, luminosityBlock, event)")
+            _check_counters(path, t)
             size = getattr(f.file.source, "num_bytes", None)
             if size is not None:
                 for branch in t.itervalues(recursive=True):
@@ -243,6 +244,21 @@ def check_file(path: str, tree: str, timeout: float = Timeouts.remote) -> dict:
         st = os.stat(path)
         identity.update(size=st.st_size, mtime_ns=st.st_mtime_ns)
     return identity
+
+
+def _check_counters(path: str, tree) -> None:
+    """Every jagged branch ``<Collection>_<field>`` of a collection with a counter ``n<Collection>`` must be
+    counted by it: a branch with its own counter (a longer list in one event) would shift its values onto other
+    objects of every later event, and NanoAOD's reading would not notice."""
+    names = set(tree.keys())
+    for branch in tree.itervalues():
+        collection, _, field = branch.name.partition("_")
+        if not field or f"n{collection}" not in names:
+            continue
+        counter = getattr(branch, "count_branch", None)
+        if counter is not None and counter.name != f"n{collection}":
+            raise BadFileError(f"{path}: branch {branch.name!r} is counted by {counter.name!r}, not "
+                               f"'n{collection}': its values would land on the wrong {collection} entries")
 
 
 def screen_fileset(fileset: dict, skip_bad_files: bool, timeout: float = Timeouts.remote) -> tuple[dict, list, dict]:

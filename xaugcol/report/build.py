@@ -29,9 +29,10 @@ def report_inputs(folders: list[str | Path], sample: str | None = None, examples
         elif (folder / PROCESSING).is_file() and (folder / "jets").is_dir():
             processed = _one(processed, folder, "processing output")
         elif _is_ensemble(folder):
-            taggers[folder.name] = folder
+            _add_tagger(taggers, folder)
         elif folder.is_dir() and any(_is_ensemble(f) for f in folder.iterdir()):
-            taggers.update({f.name: f for f in sorted(folder.iterdir()) if _is_ensemble(f)})
+            for ensemble in sorted(f for f in folder.iterdir() if _is_ensemble(f)):
+                _add_tagger(taggers, ensemble)
         else:
             raise ValueError(f"{folder}: neither a processing output (report.json, jets/), a tagger ensemble "
                              f"(metrics.json), a folder of ensembles nor a relevance output (relevance.json)")
@@ -39,7 +40,11 @@ def report_inputs(folders: list[str | Path], sample: str | None = None, examples
         record = read_json(relevance / RELEVANCE, "a relevance output's relevance.json")
         processed = processed or Path(record["config"]["jets"])
         for name, info in record["taggers"].items():
-            taggers.setdefault(name, Path(info["members"][0]["folder"]).parent)
+            explained = Path(info["members"][0]["folder"]).parent
+            if name in taggers and taggers[name].resolve() != explained.resolve():
+                raise ValueError(f"tagger {name!r}: {taggers[name]} is not the ensemble {relevance} explained "
+                                 f"under that name ({explained}): give one of them")
+            taggers.setdefault(name, explained)
     if processed is None and relevance is None and not taggers:
         raise ValueError("nothing to report: give processing, tagger or relevance folders")
     return ReportInputs(processed, taggers, relevance, sample or _sample(processed), examples)
@@ -83,6 +88,9 @@ def _check_explained_taggers(relevance: Path) -> None:
         explained = info.get("digests") or {}  # relevance outputs written before digests were recorded: unchecked
         for member in info.get("members", []):
             expected = explained.get(f"seed_{member['seed']}")
+            if not Path(member["folder"]).is_dir():
+                raise ValueError(f"tagger {name}: {member['folder']}, which {relevance} explained, is not there "
+                                 "(a relative path is read from the current folder)")
             if expected is not None and folder_digest(member["folder"]) != expected:
                 raise ValueError(f"tagger {name}: {member['folder']} changed since {relevance} explained it: "
                                  "explain it again, or report its training without that relevance output")
@@ -92,6 +100,14 @@ def _one(current, folder: Path, what: str) -> Path:
     if current is not None:
         raise ValueError(f"two {what}s given ({current} and {folder}): a report shows one")
     return folder
+
+
+def _add_tagger(taggers: dict, folder: Path) -> None:
+    """A tagger is named by its folder: two folders of one name would show as one, the other dropped."""
+    if folder.name in taggers and taggers[folder.name].resolve() != folder.resolve():
+        raise ValueError(f"two taggers named {folder.name!r} ({taggers[folder.name]} and {folder}): tagger names "
+                         "must be unique; rename one folder")
+    taggers[folder.name] = folder
 
 
 def _is_ensemble(folder: Path) -> bool:

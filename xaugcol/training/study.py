@@ -23,6 +23,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field
 
 from xaugcol.config_models import ConfigModel, read_yaml, validated
+from xaugcol.limits import MAX_SEED_VALUE, MAX_SEEDS
 from xaugcol.models.registry import ModelConfig
 from xaugcol.paths import refuse_inputs_inside, under
 from xaugcol.training.train import TrainConfig, check_replaceable, check_training_data, train_ensemble
@@ -35,6 +36,11 @@ def _seeds(seeds) -> tuple[int, ...]:
                                        isinstance(seeds, list) and seeds and
                                        all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
         raise ValueError("must be a positive count or a list of non-negative integers")
+    size = seeds if isinstance(seeds, int) else len(seeds)
+    if size > MAX_SEEDS:
+        raise ValueError(f"must be at most {MAX_SEEDS} members (xaugcol.limits), got {size}")
+    if isinstance(seeds, list) and max(seeds) > MAX_SEED_VALUE:
+        raise ValueError(f"seeds must be at most {MAX_SEED_VALUE}, got {max(seeds)}")
     twice = sorted({s for s in seeds if seeds.count(s) > 1}) if isinstance(seeds, list) else []
     if twice:
         raise ValueError(f"must list distinct seeds, got {seeds} (seed {twice[0]} twice)")

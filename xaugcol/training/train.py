@@ -29,6 +29,7 @@ from pydantic import model_validator
 from xaugcol.config_models import Bool, ConfigModel, PositiveInt, PositiveNumber, validated
 from xaugcol.console import progress_bar
 from xaugcol.features.scaler import InputScalers
+from xaugcol.limits import MAX_SEEDS
 from xaugcol.output_folder import OutputExistsError, output_lock, read_lock
 from xaugcol.models.folder import METRICS, export_onnx, is_member_folder, save_model, save_test_predictions
 from xaugcol.models.registry import ModelConfig, build_model
@@ -289,6 +290,8 @@ def train_ensemble(data: str, model_config: ModelConfig, train_config: TrainConf
     seeds = list(seeds)
     if len(set(seeds)) != len(seeds) or not seeds:
         raise ValueError(f"an ensemble needs distinct seeds, got {seeds}")
+    if len(seeds) > MAX_SEEDS:
+        raise ValueError(f"an ensemble has at most {MAX_SEEDS} members (xaugcol.limits), got {len(seeds)}")
     with read_lock(processed_folder(data)):  # no run rewrites the tables while the members read them
         check_training_data(data, model_config, train_config)  # before the output folder is made
         out = Path(out).resolve()  # members may train in other processes, perhaps in another working directory
