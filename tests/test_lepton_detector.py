@@ -205,11 +205,14 @@ def test_prompt_muons_at_the_defaults_have_the_papers_kinematics(tmp_path):
     assert meta["pileup_mu"] == 50 and meta["solenoid_tesla"] == 3.8 and meta["lepton_selection"]["pt_min"] == 10
     with uproot.open(tmp_path / "prompt_mu.root") as f:
         ev = f["Events"].arrays(["Pileup_nPU", "Pileup_nTrueInt", "Lepton_pt", "Lepton_eta", "Lepton_phi",
-                                 "Lepton_charge", "Lepton_caloPhi", "PFCands_fromPileup"])
+                                 "Lepton_charge", "Lepton_caloPhi", "PFCands_fromPileup", "fixedGridRhoFastjetAll"])
     pt = ak.flatten(ev.Lepton_pt).to_numpy()
     assert len(pt) >= 60 and pt.min() >= 10 and pt.max() <= 20
     assert np.all(ev.Pileup_nTrueInt == 50) and 40 < ak.mean(ev.Pileup_nPU) < 60
     assert ak.sum(ev.PFCands_fromPileup) > 0
+    # the pile-up density grows with the interactions: about 1.4 GeV per unit area per interaction (generator level)
+    rho, n_pu = ev.fixedGridRhoFastjetAll.to_numpy(), ev.Pileup_nPU.to_numpy()
+    assert 50 < np.median(rho) < 90 and np.corrcoef(rho, n_pu)[0, 1] > 0.5
     # the impact azimuth is the direction bent by -q asin(0.3 B R / 2 pT) (endcap muons bend less)
     charge = ak.flatten(ev.Lepton_charge).to_numpy()
     turn = np.mod(ak.flatten(ev.Lepton_caloPhi).to_numpy() - ak.flatten(ev.Lepton_phi).to_numpy() + np.pi,
@@ -286,3 +289,25 @@ def test_hadron_shares_follow_the_interaction_length_and_groom():
                             had_component_length=1e6)
     core, _ = hadron_shares(np.full(n, 211), np.ones(n), np.full(n, 30.0), np.random.default_rng(3), deep)
     assert core.mean() == pytest.approx(1 - 30.0 ** -0.18, abs=0.01)
+
+
+def test_grid_rho_is_fastjets_grid_median_estimator():
+    """CMS's fixedGridRhoFastjetAll for a batch at once, against fastjet's GridMedianBackgroundEstimator(2.5, 0.55)
+    event by event (empty events, sparse and dense ones, particles beyond |y| = 2.5)."""
+    import fastjet
+
+    from xaugcol.sources.rho import grid_rho
+
+    rng = np.random.default_rng(1)
+    events, pts, rapidities, phis, reference = [], [], [], [], []
+    for k, n in enumerate([300, 50, 2000, 5, 0, 800]):
+        pt, y, phi = rng.exponential(1.0, n), rng.uniform(-3, 3, n), rng.uniform(-np.pi, np.pi, n)
+        estimator = fastjet.GridMedianBackgroundEstimator(2.5, 0.55)
+        estimator.set_particles([fastjet.PseudoJet(p * np.cos(f), p * np.sin(f), p * np.sinh(r), p * np.cosh(r))
+                                 for p, r, f in zip(pt, y, phi)])
+        reference.append(estimator.rho())
+        events += [k] * n
+        pts, rapidities, phis = [*pts, *pt], [*rapidities, *y], [*phis, *phi]
+    rho = grid_rho(np.array(events), np.array(pts), np.array(rapidities), np.array(phis), 6)
+    np.testing.assert_allclose(rho, reference, rtol=1e-12, atol=1e-12)
+    assert rho[2] > rho[0] > 0 and rho[4] == 0

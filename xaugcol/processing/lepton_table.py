@@ -11,7 +11,8 @@ Columns (E_T of cells, both layers unless named; every sum divided by the lepton
   interactions (``Pileup_nPU``; 0 when the file has none);
 * cells are measured from the lepton's impact on the calorimeter (``Lepton_caloEta, caloPhi``, where a file has
   them: with a field the lepton bends before it), tracks from its direction;
-* ``iso_<R>``: the isolation cones, sum E_T (Delta R < R) / p_T at the seed's eight radii 0.05 ... 0.40;
+* ``iso_<R>``: the isolation cones, sum E_T (Delta R < R) / p_T at the eight radii 0.05 ... 0.40; ``rho``: the
+  event's pile-up density ``fixedGridRhoFastjetAll`` (0 when the file has none);
   ``pt_sum``: the scalar sum of every cell of the window / p_T; ``track_iso``: charged particles' p_T within 0.4;
 * the electron shower shapes of arXiv:2011.01984 on the EM image (centred on the lepton's cell, windows in cells
   eta x phi): ``r_had`` = HAD / EM E_T over the window; ``w_eta2``, the E_T-weighted eta width in 3 x 5;
@@ -50,6 +51,7 @@ CELL_BRANCHES = ("leptonIdx", "layer", "ieta", "iphi", "eta", "phi", "et")
 
 def cone_column(radius: float) -> str:
     return f"iso_{number_text(radius)}"
+
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,7 @@ class LeptonConfig:
         return cls(**kwargs)
 
     def scalar_columns(self) -> list[str]:
-        return [cone_column(r) for r in self.cone_radii] + ["pt_sum", "track_iso", *SHOWER_SHAPES]
+        return [cone_column(r) for r in self.cone_radii] + ["rho", "pt_sum", "track_iso", *SHOWER_SHAPES]
 
 
 def is_lepton_file(events) -> bool:
@@ -196,6 +198,9 @@ def build_lepton_table(events, dataset: str, label: int, config: LeptonConfig, e
         where = np.ones(len(owner), dtype=bool) if where is None else where
         return np.bincount(owner[where], weights=weights[where], minlength=n)
 
+    rho = ak.to_numpy(events.fixedGridRhoFastjetAll).astype(np.float64) \
+        if "fixedGridRhoFastjetAll" in events.fields else np.zeros(len(events))
+    cols["rho"] = np.repeat(rho, n_lep)
     for r in config.cone_radii:
         cols[cone_column(r)] = per_lepton(z, dr < r)
     cols["pt_sum"] = per_lepton(z)

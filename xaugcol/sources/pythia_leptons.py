@@ -24,6 +24,8 @@ Events without a candidate are dropped (and counted). Branches, besides the even
     the overlaid particles too (``PFCands_fromPileup`` 1, their tracks measured from their own vertex)
 ``Pileup_nPU, Pileup_nTrueInt``
     NanoAOD's pile-up record: the interactions overlaid on the event and their Poisson mean (0 without overlay)
+``fixedGridRhoFastjetAll``
+    the event's pile-up density, as CMS computes it (``xaugcol.sources.rho``), from every visible particle
 
 The detector (``Detector``): the calorimeter sees every particle at its impact on the calorimeter surface
 (``xaugcol.sources.solenoid``; with a field, charged particles bend and the softest never arrive), and a lepton's
@@ -43,6 +45,7 @@ from xaugcol.sources.calorimeter import EM, CalorimeterModel, deposits, lepton_c
 from xaugcol.sources.nanoaod import pf_pdg_id
 from xaugcol.sources.pileup import Overlay, PileupPool, PileupSettings, draw_overlay
 from xaugcol.sources.pythia_tracks import _heavy_quark, flat, production_point
+from xaugcol.sources.rho import grid_rho
 from xaugcol.sources.solenoid import Solenoid, calorimeter_impact
 from xaugcol.sources.tracker import TRACK_FIELDS, measure_tracks, straight_line_ip
 
@@ -144,10 +147,10 @@ def leptons_to_nanoaod(batch, species, process, selection: LeptonSelection, firs
     hit_eta, hit_phi = np.full(len(pid), np.inf), np.zeros(len(pid))
     hit_eta[busy], hit_phi[busy] = calorimeter_impact(charge[busy], pt[busy], eta[busy], phi[busy], vz_m[busy],
                                                       detector.solenoid)
-    overlay = _overlay_near(detector, n_batch, event[cand], hit_eta[cand], hit_phi[cand], eta[cand], phi[cand],
-                            selection, rng)
-    o_eta, o_phi = calorimeter_impact(overlay.charge, overlay.pt, overlay.eta, overlay.phi, overlay.vz * CM_TO_M,
-                                      detector.solenoid)
+    drawn = _draw_overlay(detector, n_batch, event[cand], rng)
+    rho = _event_rho(busy, event, pt, prt, drawn, n_batch)
+    overlay, o_eta, o_phi = _overlay_near(detector, drawn, event[cand], hit_eta[cand], hit_phi[cand], eta[cand],
+                                          phi[cand], selection)
     flat_pu = pileup_particles(event[cand], hit_eta[cand], hit_phi[cand], rng, calorimeter)
     cells = deposits(*(np.concatenate(parts) for parts in (
         (event[busy], overlay.event, flat_pu["event"]), (hit_eta[busy], o_eta, flat_pu["eta"]),
@@ -226,6 +229,7 @@ def leptons_to_nanoaod(batch, species, process, selection: LeptonSelection, firs
         "Generator_weight": weights,
         "Generator_binvar": pthat,
         "Pileup_nPU": n_pu,
+        "fixedGridRhoFastjetAll": rho[kept_events].astype(np.float32),
         "Pileup_nTrueInt": np.full(n_events, detector.pileup.mu, dtype=np.float32),
         "Lepton": jagged(leptons, lep_counts),
         "LeptonCell": jagged(cell_fields, cell_counts),
@@ -295,16 +299,33 @@ def _overlay_particles(overlay: Overlay, index) -> dict:
             "pileup": np.ones(len(index), dtype=bool)}
 
 
-def _overlay_near(detector: Detector, n_batch: int, cand_event, cand_hit_eta, cand_hit_phi, cand_eta, cand_phi,
-                  selection: LeptonSelection, rng) -> Overlay:
-    """The overlaid particles of the batch's events that can matter: impact within a candidate's window (with the
-    lateral spread's margin) or direction within the particle radius of it. Every event draws its interactions,
-    so the random stream does not depend on which events have candidates; only theirs become particles."""
+def _draw_overlay(detector: Detector, n_batch: int, cand_event, rng) -> Overlay:
+    """The overlaid particles of the events with a candidate. Every event draws its interactions, so the random
+    stream does not depend on which events have candidates; only theirs become particles."""
     if detector.pileup.mu <= 0:
         empty = np.zeros(0)
         return Overlay(np.zeros(n_batch, dtype=np.int32), np.zeros(0, dtype=np.int64), *([empty] * 4),
                        np.zeros(0, dtype=np.int32), *([empty] * 4))
-    overlay = draw_overlay(detector.pool, n_batch, detector.pileup, rng, np.unique(cand_event))
+    return draw_overlay(detector.pool, n_batch, detector.pileup, rng, np.unique(cand_event))
+
+
+def _event_rho(busy, event, pt, prt, overlay: Overlay, n_batch: int) -> np.ndarray:
+    """``fixedGridRhoFastjetAll`` of each event of the batch (``xaugcol.sources.rho``) from its visible particles:
+    the hard event's (``busy``: final-state particles of the events with a candidate) and the overlay's. The flat
+    pile-up of the first samples is local to the lepton windows and not counted."""
+    e, pz = flat(prt.p.e)[busy], flat(prt.p.pz)[busy]
+    rapidity = np.arctanh(np.clip(pz / np.maximum(e, 1e-12), -1 + 1e-15, 1 - 1e-15))
+    transverse = np.hypot(overlay.pt, overlay.mass)
+    o_rapidity = np.arcsinh(overlay.pt * np.sinh(overlay.eta) / np.maximum(transverse, 1e-12))
+    return grid_rho(np.concatenate([event[busy], overlay.event]), np.concatenate([pt[busy], overlay.pt]),
+                    np.concatenate([rapidity, o_rapidity]),
+                    np.concatenate([np.arctan2(flat(prt.p.py)[busy], flat(prt.p.px)[busy]), overlay.phi]), n_batch)
+
+
+def _overlay_near(detector: Detector, overlay: Overlay, cand_event, cand_hit_eta, cand_hit_phi, cand_eta, cand_phi,
+                  selection: LeptonSelection):
+    """(the overlaid particles that can matter, their impact eta and phi): impact within a candidate's window
+    (with the lateral spread's margin) or direction within the particle radius of it."""
     model = detector.calorimeter
     half = (model.window // 2 + 2) * model.em_eta_size
     half_phi = (model.window // 2 + 2) * model.phi_size(EM)
@@ -316,7 +337,7 @@ def _overlay_near(detector: Detector, n_batch: int, cand_event, cand_hit_eta, ca
         (np.abs(_dphi(o_phi[part], cand_hit_phi[lep])) < half_phi)
     close = _delta_r(overlay.eta[part], overlay.phi[part], cand_eta[lep], cand_phi[lep]) < selection.particle_radius
     keep[part[in_window | close]] = True
-    return overlay.select(keep)
+    return overlay.select(keep), o_eta[keep], o_phi[keep]
 
 
 def _overlay_nearby(overlay: Overlay, cand_event, cand_eta, cand_phi, radius):

@@ -37,6 +37,7 @@ BINNING = {
     # the lepton table's observables (``xaugcol.processing.lepton_table``), each relative to the lepton p_T
     **{f"iso_{r}": (50, 0.0, 1.0 + 2 * float(r.replace("p", ".")), rf"$I(R_0 = {r.replace('p', '.')})$")
        for r in ("0p05", "0p1", "0p15", "0p2", "0p25", "0p3", "0p35", "0p4")},
+    "rho": (50, 0.0, 150.0, r"$\rho$ [GeV]"),
     "pt_sum": (50, 0.0, 3.0, r"$\sum E_T$ / $p_T$ (window)"),
     "track_iso": (50, 0.0, 2.0, r"track isolation / $p_T$"),
     "r_had": (50, 0.0, 2.0, r"$R_{had}$"),
