@@ -183,3 +183,70 @@ def test_a_relevance_output_is_reported_from_any_folder(trained_toy, tmp_path, m
     assert main(["report", str(work / "expl"), "--out", str(tmp_path / "rep"), "--examples", "0",
                  "--workers", "1"]) == 0
     capsys.readouterr()
+
+
+def test_a_failed_train_overwrite_keeps_the_earlier_ensemble(trained_toy, tmp_path, capsys):
+    """``train --overwrite`` removed the earlier members when it started: a training that diverged (or was killed)
+    left neither. The members now train into a staging folder and replace the earlier ones only when complete."""
+    import shutil
+
+    shutil.copytree(trained_toy / "dnn", tmp_path / "tg" / "dnn")
+    before = {p.relative_to(tmp_path): p.read_bytes() for p in (tmp_path / "tg").rglob("*") if p.is_file()}
+    assert main(["train", "--data", str(trained_toy / "proc"), "--model", "dnn", "--epochs", "1",
+                 "--learning-rate", "1e30", "--out", str(tmp_path / "tg"), "--overwrite"]) == 2
+    assert "diverged" in capsys.readouterr().err
+    after = {p.relative_to(tmp_path): p.read_bytes() for p in (tmp_path / "tg").rglob("*") if p.is_file()}
+    assert {k: v for k, v in after.items() if k.name != ".xaugcol.lock"} == \
+        {k: v for k, v in before.items() if k.name != ".xaugcol.lock"}
+    assert not [p for p in (tmp_path / "tg" / "dnn").iterdir() if p.name.startswith(".members")]
+    # a training that succeeds replaces it, leaving no staging behind
+    assert main(["train", "--data", str(trained_toy / "proc"), "--model", "dnn", "--epochs", "1", "--seeds", "2",
+                 "--out", str(tmp_path / "tg"), "--overwrite"]) == 0
+    names = sorted(p.name for p in (tmp_path / "tg" / "dnn").iterdir())
+    assert names == [".xaugcol.lock", "metrics.json", "seed_0", "seed_1"]
+
+
+def test_a_study_never_rewrites_a_stage_folder_another_run_reads(trained_toy, tmp_path, capsys):
+    """``study --overwrite`` reprocessed OUT/processed under a training that read it (which then died with a
+    traceback, or would have mixed two processings): each stage now holds its folder's lock as any command's
+    output does, so a reader stops the study, and the folder stays as it was."""
+    import sys
+
+    import yaml
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_planted_and_concurrent import _hold
+
+    study = {"source": {"kind": "fileset", "fileset": str(trained_toy / "toy" / "fileset.json")},
+             "processing": {"chunksize": 150}, "training": {"epochs": 1, "batch_size": 128},
+             "taggers": [{"model": "dnn", "xaug": True, "architecture": {"hidden": [8]}}],
+             "explain": {"rules": ["epsilon"], "examples": 0, "faithfulness_steps": 0, "sanity_jets": 0,
+                         "occlusion_fraction": 0, "activations": False}}
+    config, out = tmp_path / "study.yaml", tmp_path / "out"
+    config.write_text(yaml.safe_dump(study))
+    assert main(["study", "--config", str(config), "--out", str(out)]) == 0
+    before = {p: p.read_bytes() for p in (out / "processed").rglob("*.parquet")}
+    study["processing"]["chunksize"] = 100
+    config.write_text(yaml.safe_dump(study))
+    capsys.readouterr()
+    reader = _hold("read_lock", out / "processed")
+    try:
+        assert main(["study", "--config", str(config), "--out", str(out), "--overwrite"]) == 2
+        assert "being read by another xaugcol run" in capsys.readouterr().err
+    finally:
+        reader.kill()
+        reader.wait()
+    assert {p: p.read_bytes() for p in (out / "processed").rglob("*.parquet")} == before
+    # a resume that would retrain the tagger an explanation reads
+    study["processing"]["chunksize"] = 150
+    study["training"]["epochs"] = 2
+    config.write_text(yaml.safe_dump(study))
+    tagger = {p: p.read_bytes() for p in (out / "taggers" / "dnn").rglob("*") if p.is_file()}
+    reader = _hold("read_lock", out / "taggers" / "dnn")
+    try:
+        assert main(["study", "--config", str(config), "--out", str(out), "--resume"]) == 2
+        assert "being read by another xaugcol run" in capsys.readouterr().err
+    finally:
+        reader.kill()
+        reader.wait()
+    assert {p: p.read_bytes() for p in (out / "taggers" / "dnn").rglob("*") if p.is_file()} == tagger

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import copy
 import functools
+import os
+import shutil
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -23,7 +26,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from xaugcol.atomic import atomic_folder, remove, write_json
+from xaugcol.atomic import atomic_folder, remove, remove_temporaries, write_json
 from pydantic import model_validator
 
 from xaugcol.config_models import Bool, ConfigModel, PositiveInt, PositiveNumber, validated
@@ -285,8 +288,9 @@ def _auc(labels, logits, weights) -> float:
 def train_ensemble(data: str, model_config: ModelConfig, train_config: TrainConfig, seeds: list[int], out: str,
                    mapper=map, progress: bool = False, init_from: str | None = None) -> dict:
     """Train one member per seed (``mapper`` dispatches them: builtin ``map``, a pool's or Dask client's map) and
-    write ``out/metrics.json`` with every member and the mean / spread over them. ``out`` is locked meanwhile,
-    and an earlier ensemble's members and summary there are removed first."""
+    write ``out/metrics.json`` with every member and the mean / spread over them. ``out`` is locked meanwhile.
+    The members train into a staging folder inside ``out``; an earlier ensemble there is replaced only once every
+    new member is complete, so a training that fails (diverges, is killed, fills the disk) leaves it as it was."""
     seeds = list(seeds)
     if len(set(seeds)) != len(seeds) or not seeds:
         raise ValueError(f"an ensemble needs distinct seeds, got {seeds}")
@@ -297,12 +301,19 @@ def train_ensemble(data: str, model_config: ModelConfig, train_config: TrainConf
         out = Path(out).resolve()  # members may train in other processes, perhaps in another working directory
         check_replaceable(out)
         with output_lock(out):
-            clear_ensemble(out)
-            member = functools.partial(_member_entry, data, model_config, train_config, str(out), progress,
-                                       None if init_from is None else str(Path(init_from).resolve()))
-            members = list(mapper(member, list(seeds)))
-            summary = _ensemble_summary(model_config, train_config, seeds, members)
-            write_json(out / METRICS, summary)
+            remove_temporaries(out)  # a killed run's staging and temporaries: names only xaugcol makes
+            staging = Path(tempfile.mkdtemp(prefix=f".members.tmp-{os.getpid()}-", dir=out))
+            try:
+                member = functools.partial(_member_entry, data, model_config, train_config, str(staging), progress,
+                                           None if init_from is None else str(Path(init_from).resolve()))
+                members = list(mapper(member, list(seeds)))
+                summary = _ensemble_summary(model_config, train_config, seeds, members)
+                clear_ensemble(out)  # the earlier ensemble goes only now: summary first, then its members
+                for seed in seeds:
+                    os.replace(staging / f"seed_{seed}", out / f"seed_{seed}")
+                write_json(out / METRICS, summary)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
     return summary
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from xaugcol.atomic import make_dirs, remove, write_json
 from xaugcol.console import say
-from xaugcol.output_folder import LOCK_NAME, OutputExistsError, is_empty
+from xaugcol.output_folder import LOCK_NAME, OutputExistsError, is_empty, output_lock
 from xaugcol.paths import read_json
 from xaugcol.processing.checkpoints import differences
 
@@ -73,7 +73,12 @@ def clear_stage_folder(folder: Path, name: str) -> None:
         raise StageFolderError(f"{folder} holds files that no xaugcol study wrote for its {name} stage (no {RECORD} "
                                "naming it): the study would replace them; move them away or use another output "
                                "folder")
-    remove(folder)
+    if folder.is_dir() and not folder.is_symlink():
+        for entry in folder.iterdir():  # the lock file stays: the stage holds it while it runs
+            if entry.name != LOCK_NAME:
+                remove(entry)
+    else:
+        remove(folder)
 
 
 def drop_stage_folder(folder: Path, name: str) -> None:
@@ -225,9 +230,12 @@ def run_stages(stages: list[StudyStage], ctx: StudyContext, resume: bool, steps:
                 continue
             # processing and LRP continue from their checkpoints; a unit with none to continue from starts again
             resumable = action == "continue" and (record.folder / CHECKPOINTS / MANIFEST).exists()
-            record.begin(clear=not resumable)
-            stage.work(ctx, record, resumable)
-            record.complete()
+            # the stage's folder is locked as any command's output: a run reading it (a training of its jet
+            # tables, an explanation of its tagger) makes the study stop here instead of changing it underneath
+            with output_lock(record.folder):
+                record.begin(clear=not resumable)
+                stage.work(ctx, record, resumable)
+                record.complete()
             ran[record.name] = reason or ("continued" if action == "continue" else "run")
         if stage.after is not None:
             stage.after(ctx)
