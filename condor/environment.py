@@ -19,7 +19,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from xaugcol.atomic import writing
+from xaugcol.atomic import FILE_MODE, writing
 
 SKIP_NAMES = {"__pycache__"}
 SKIP_SUFFIXES = (".pyc",)
@@ -33,10 +33,14 @@ def pack_environment(out: str | Path, venv: str | Path | None = None, overwrite:
     if not (venv / "pyvenv.cfg").exists():
         raise ValueError(f"{venv} is not a virtual environment (no pyvenv.cfg); give the venv to pack")
     out = Path(out)
+    if out.resolve().is_relative_to(venv.resolve()):  # links followed: where the tarball really goes
+        raise ValueError(f"{out} lies inside the venv {venv} it packs: the tarball would pack itself (and replace "
+                         "a file of the venv with --overwrite); write it elsewhere")
     if not overwrite:
         _refuse_existing(out)
     with writing(out):  # a new file of this process (O_EXCL): a name planted in advance is never written through
         fd, name = tempfile.mkstemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent)
+        os.fchmod(fd, FILE_MODE)
     tmp = Path(name)
     try:
         with writing(out), os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:

@@ -14,6 +14,10 @@
   MemoryError traceback): ``MAX_SEEDS``.
 * ``xaugcol report`` given two tagger folders of one name kept one of them silently; a relevance output recorded its
   members' folders relative to where explain ran, so a report from elsewhere blamed an unchanged tagger.
+* ``train --overwrite`` removed the earlier ensemble when it started: a training that diverged or was killed left
+  neither. ``study --overwrite`` / ``--resume`` rewrote OUT/processed or a tagger while another run read it.
+* ``condor pack`` into the venv it packs packed itself (and replaced a venv file with --overwrite); a malformed
+  relevance.json made ``report`` raise KeyError / TypeError tracebacks; every output had mode 0600 (folders 0700).
 """
 
 from pathlib import Path
@@ -250,3 +254,52 @@ def test_a_study_never_rewrites_a_stage_folder_another_run_reads(trained_toy, tm
         reader.kill()
         reader.wait()
     assert {p: p.read_bytes() for p in (out / "taggers" / "dnn").rglob("*") if p.is_file()} == tagger
+
+
+def test_condor_pack_refuses_an_out_inside_the_venv(tmp_path, capsys):
+    """The tarball packed its own temporary (and every earlier tarball); with --overwrite it replaced a file of the
+    venv it was asked to pack."""
+    venv = tmp_path / "fv"
+    (venv / "lib").mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (venv / "lib" / "x.py").write_text("data\n")
+    for out, extra in ((venv / "env.tar.gz", []), (venv / "lib" / "x.py", ["--overwrite"])):
+        assert main(["condor", "pack", "--venv", str(venv), "--out", str(out), *extra]) == 2
+        assert "inside the venv" in capsys.readouterr().err
+    assert sorted(p.name for p in venv.rglob("*")) == ["lib", "pyvenv.cfg", "x.py"]
+    assert (venv / "lib" / "x.py").read_text() == "data\n"
+    assert main(["condor", "pack", "--venv", str(venv), "--out", str(tmp_path / "env.tar.gz")]) == 0
+
+
+@pytest.mark.parametrize("record", ['{}', '{"config": {}, "taggers": {}}',
+                                    '{"config": {"jets": 5}, "taggers": {"x": {"members": []}}}',
+                                    '{"config": {"jets": "/x"}, "taggers": {"x": {"members": "seed_0"}}}'])
+def test_a_malformed_relevance_record_is_one_line(tmp_path, capsys, record):
+    """``xaugcol report`` on a relevance.json that explain did not write: KeyError / TypeError tracebacks."""
+    (tmp_path / "rel").mkdir()
+    (tmp_path / "rel" / "relevance.json").write_text(record)
+    assert main(["report", str(tmp_path / "rel"), "--out", str(tmp_path / "rep")]) in (1, 2)
+    err = capsys.readouterr().err
+    assert "relevance.json: not a relevance record" in err and "Traceback" not in err
+    assert not (tmp_path / "rep").exists()
+
+
+def test_outputs_get_the_permissions_of_any_new_file(trained_toy, tmp_path):
+    """Written under O_EXCL temporaries (mode 0600, folders 0700), every output kept those: a report or a tagger
+    on a shared disk could not be read by anyone else. They are published with 0666 / 0777 less the umask."""
+    import os
+
+    from xaugcol.atomic import atomic_folder, write_json
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    write_json(tmp_path / "a.json", {"x": 1})
+    with atomic_folder(tmp_path / "member") as folder:
+        (folder / "f").write_text("x")
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~mask
+    assert (tmp_path / "member").stat().st_mode & 0o777 == 0o777 & ~mask
+    assert main(["report", str(trained_toy / "proc"), "--out", str(tmp_path / "rep"), "--examples", "0",
+                 "--workers", "1"]) == 0
+    for path in (tmp_path / "rep").rglob("*"):
+        if path.name != ".xaugcol.lock":
+            assert path.stat().st_mode & 0o777 == (0o777 if path.is_dir() else 0o666) & ~mask, path

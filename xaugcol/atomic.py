@@ -82,6 +82,17 @@ def make_dirs(path: str | os.PathLike) -> Path:
     return path
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# tempfile makes its files 0600 and folders 0700 (private while written); what they become is published with the
+# permissions any new file gets (0666 / 0777 less the umask), so a report on a shared disk is readable by others
+UMASK = _umask()
+FILE_MODE, FOLDER_MODE = 0o666 & ~UMASK, 0o777 & ~UMASK
+
 TEMPORARY = re.compile(r"^\..+\.tmp-[0-9]+-[a-z0-9_]{8}$")  # the names ``atomic_path`` / ``atomic_folder`` make
 
 
@@ -96,6 +107,7 @@ def atomic_path(final: str | os.PathLike):
     final = Path(final)
     with writing(final):
         fd, name = tempfile.mkstemp(prefix=_temporary_prefix(final), dir=final.parent)
+        os.fchmod(fd, FILE_MODE)
         os.close(fd)
     tmp = Path(name)
     try:
@@ -115,6 +127,7 @@ def atomic_folder(final: str | os.PathLike):
     make_dirs(final.parent)
     with writing(final):
         tmp = Path(tempfile.mkdtemp(prefix=_temporary_prefix(final), dir=final.parent))
+        tmp.chmod(FOLDER_MODE)
     try:
         yield tmp
         remove(final)

@@ -37,7 +37,7 @@ def report_inputs(folders: list[str | Path], sample: str | None = None, examples
             raise ValueError(f"{folder}: neither a processing output (report.json, jets/), a tagger ensemble "
                              f"(metrics.json), a folder of ensembles nor a relevance output (relevance.json)")
     if relevance is not None:
-        record = read_json(relevance / RELEVANCE, "a relevance output's relevance.json")
+        record = relevance_record(relevance)
         processed = processed or Path(record["config"]["jets"])
         for name, info in record["taggers"].items():
             explained = Path(info["members"][0]["folder"]).parent
@@ -68,8 +68,12 @@ def build_report(folders: list[str | Path], out: str | Path, sample: str | None 
         if inputs.taggers:
             sections.append(html.taggers_section(inputs.taggers))
         if inputs.relevance is not None:
-            record = read_json(Path(inputs.relevance) / RELEVANCE, "a relevance output's relevance.json")
-            sections.append(html.relevance_section(record, {n: inputs.taggers[n] for n in record["taggers"]}))
+            record = relevance_record(Path(inputs.relevance))
+            try:
+                sections.append(html.relevance_section(record, {n: inputs.taggers[n] for n in record["taggers"]}))
+            except (KeyError, TypeError, ValueError, IndexError) as err:
+                raise ValueError(f"{Path(inputs.relevance) / RELEVANCE}: not a relevance record xaugcol explain "
+                                 f"wrote ({type(err).__name__}: {err})") from None
         sections.append(html.figure_sections(figures))
         described = {"processing": str(inputs.processed) if inputs.processed else None,
                      "taggers": {n: str(f) for n, f in inputs.taggers.items()},
@@ -78,13 +82,38 @@ def build_report(folders: list[str | Path], out: str | Path, sample: str | None 
                                  {"figures": round(drawn, 1)})
 
 
+def relevance_record(relevance: Path) -> dict:
+    """A relevance output's ``relevance.json``, checked to hold what a report reads first (the jet tables, each
+    tagger's members); ``ValueError`` naming the file otherwise."""
+    path = Path(relevance) / RELEVANCE
+    record = read_json(path, "a relevance output's relevance.json")
+
+    def bad(what: str):
+        return ValueError(f"{path}: not a relevance record xaugcol explain wrote ({what})")
+
+    if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
+        raise bad("no 'config' mapping")
+    if not isinstance(record["config"].get("jets"), str):
+        raise bad("'config.jets' must name the jet tables' folder")
+    taggers = record.get("taggers")
+    if not isinstance(taggers, dict) or not taggers:
+        raise bad("'taggers' must map tagger names to their members")
+    for name, info in taggers.items():
+        members = info.get("members") if isinstance(info, dict) else None
+        if not (isinstance(members, list) and members and all(
+                isinstance(m, dict) and isinstance(m.get("folder"), str) and isinstance(m.get("seed"), int)
+                for m in members)):
+            raise bad(f"tagger {name!r}: 'members' must list {{seed, folder}} entries")
+    return record
+
+
 def _check_explained_taggers(relevance: Path) -> None:
     """A relevance output shows the taggers as they were explained: a member whose files changed since (a tagger
     trained again into the same folder) would put its new metrics beside its old relevance. Refused, naming it."""
     from xaugcol.models.folder import folder_digest
 
-    record = read_json(relevance / RELEVANCE, "a relevance output's relevance.json")
-    for name, info in record.get("taggers", {}).items():
+    record = relevance_record(relevance)
+    for name, info in record["taggers"].items():
         explained = info.get("digests") or {}  # relevance outputs written before digests were recorded: unchecked
         for member in info.get("members", []):
             expected = explained.get(f"seed_{member['seed']}")
