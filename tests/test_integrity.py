@@ -247,7 +247,8 @@ def test_ensembles_are_complete_or_refused(dnn, tmp_path, monkeypatch):
     assert sorted(p.name for p in (out / "dnn").iterdir()) == [LOCK_NAME, "metrics.json", "seed_0"]
     assert [s for s, _ in Ensemble.load(out / "dnn").members] == [0]
 
-    # a training killed after its first member: the ensemble is refused, the finished member usable alone
+    # a training stopped after its first member: the members train into a staging folder, so neither a half
+    # ensemble nor a lone member is left, and an earlier ensemble in the folder stays whole
     import xaugcol.training.train as train_module
     original = train_module.train_member
 
@@ -255,13 +256,19 @@ def test_ensembles_are_complete_or_refused(dnn, tmp_path, monkeypatch):
         if seed == 1:
             raise Interrupt()
         return original(data, model_config, train_config, seed, folder, progress, init_from)
+    def ensemble_files():
+        return {p.relative_to(out): p.read_bytes() for p in (out / "dnn").rglob("*")
+                if p.is_file() and p.name != LOCK_NAME}
+    earlier = ensemble_files()
     with monkeypatch.context() as m:
         m.setattr(train_module, "train_member", dies_at_seed_1)
         with pytest.raises(Interrupt):
             train_ensemble(jets, DNN, QUICK, [0, 1], str(tmp_path / "killed"))
-    with pytest.raises(ModelFileError, match="incomplete ensemble: 1 member folder"):
-        Ensemble.load(tmp_path / "killed")
-    assert Ensemble.load(tmp_path / "killed" / "seed_0").members[0][0] == 0
+        with pytest.raises(Interrupt):
+            train_ensemble(jets, DNN, QUICK, [0, 1], str(out / "dnn"))
+    assert sorted(p.name for p in (tmp_path / "killed").iterdir()) == [LOCK_NAME]
+    assert ensemble_files() == earlier
+    assert [s for s, _ in Ensemble.load(out / "dnn").members] == [0]
 
     # a member killed while writing its folder (weights saved, ONNX not yet) leaves no member folder at all
     def killed_in_export(*args, **kwargs):
