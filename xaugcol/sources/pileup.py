@@ -39,7 +39,7 @@ POOL_FOLDER = "pileup"
 POOL_FILE = "pool.npz"
 POOL_RECORD = "pool.json"
 POOL_STREAM = 0x9E11  # the pool's seed stream, apart from the generators' own
-POOL_ARRAYS = ("offsets", "pt", "eta", "phi", "mass", "pdg_id", "charge", "vx", "vy", "vz")
+POOL_ARRAYS = ("offsets", "pt", "eta", "phi", "mass", "pdg_id", "charge", "vx", "vy", "vz")  # in the file
 MINIMUM_BIAS = ("SoftQCD:nonDiffractive = on",)
 
 
@@ -65,19 +65,29 @@ class PileupSettings(BaseModel):
 
 
 @dataclass(frozen=True)
-class PileupPool:
-    """Minimum-bias interactions, flat: interaction k holds particles offsets[k]:offsets[k + 1]."""
+class ParticleArrays:
+    """Particles as flat arrays: kinematics, PDG id, charge and production point (cm)."""
 
-    offsets: np.ndarray
     pt: np.ndarray
     eta: np.ndarray
     phi: np.ndarray
     mass: np.ndarray
     pdg_id: np.ndarray
     charge: np.ndarray
-    vx: np.ndarray  # production point relative to the interaction's vertex, cm
+    vx: np.ndarray
     vy: np.ndarray
     vz: np.ndarray
+
+
+PARTICLE_FIELDS = tuple(ParticleArrays.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
+class PileupPool(ParticleArrays):
+    """Minimum-bias interactions: interaction k holds particles offsets[k]:offsets[k + 1], their production points
+    relative to the interaction's vertex."""
+
+    offsets: np.ndarray
 
     @property
     def size(self) -> int:
@@ -89,27 +99,23 @@ class PileupPool:
 
 
 @dataclass(frozen=True)
-class Overlay:
-    """The overlaid particles of a batch of events, flat: ``event`` the event of each (position in the batch),
-    ``n_pu`` the interactions per event; production points (cm) relative to the hard vertex."""
+class Overlay(ParticleArrays):
+    """The overlaid particles of a batch of events: ``event`` the event of each (position in the batch), ``n_pu``
+    the interactions per event; production points relative to the hard vertex."""
 
     n_pu: np.ndarray
     event: np.ndarray
-    pt: np.ndarray
-    eta: np.ndarray
-    phi: np.ndarray
-    mass: np.ndarray
-    pdg_id: np.ndarray
-    charge: np.ndarray
-    vx: np.ndarray
-    vy: np.ndarray
-    vz: np.ndarray
 
     def select(self, keep: np.ndarray) -> Overlay:
         """The particles ``keep`` (a mask or indices), ``n_pu`` unchanged."""
-        fields = {k: getattr(self, k)[keep] for k in ("event", "pt", "eta", "phi", "mass", "pdg_id", "charge",
-                                                      "vx", "vy", "vz")}
+        fields = {k: getattr(self, k)[keep] for k in ("event", *PARTICLE_FIELDS)}
         return Overlay(n_pu=self.n_pu, **fields)
+
+    @classmethod
+    def empty(cls, n_events: int) -> Overlay:
+        """No particles, no interactions in ``n_events`` events."""
+        fields = {k: np.zeros(0, dtype=np.int32 if k == "pdg_id" else np.float64) for k in PARTICLE_FIELDS}
+        return cls(n_pu=np.zeros(n_events, dtype=np.int32), event=np.zeros(0, dtype=np.int64), **fields)
 
 
 def draw_overlay(pool: PileupPool, n_events: int, settings: PileupSettings, rng: np.random.Generator,

@@ -303,9 +303,7 @@ def _draw_overlay(detector: Detector, n_batch: int, cand_event, rng) -> Overlay:
     """The overlaid particles of the events with a candidate. Every event draws its interactions, so the random
     stream does not depend on which events have candidates; only theirs become particles."""
     if detector.pileup.mu <= 0:
-        empty = np.zeros(0)
-        return Overlay(np.zeros(n_batch, dtype=np.int32), np.zeros(0, dtype=np.int64), *([empty] * 4),
-                       np.zeros(0, dtype=np.int32), *([empty] * 4))
+        return Overlay.empty(n_batch)
     return draw_overlay(detector.pool, n_batch, detector.pileup, rng, np.unique(cand_event))
 
 
