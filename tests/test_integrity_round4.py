@@ -17,7 +17,8 @@
 * ``train --overwrite`` removed the earlier ensemble when it started: a training that diverged or was killed left
   neither. ``study --overwrite`` / ``--resume`` rewrote OUT/processed or a tagger while another run read it.
 * ``condor pack`` into the venv it packs packed itself (and replaced a venv file with --overwrite); a malformed
-  relevance.json made ``report`` raise KeyError / TypeError tracebacks; every output had mode 0600 (folders 0700).
+  relevance.json made ``report`` raise KeyError / TypeError tracebacks; every output had mode 0600 (folders 0700);
+  ``report`` read its inputs without a lock (a processing could be rewritten while its figures were drawn).
 """
 
 from pathlib import Path
@@ -303,3 +304,30 @@ def test_outputs_get_the_permissions_of_any_new_file(trained_toy, tmp_path):
     for path in (tmp_path / "rep").rglob("*"):
         if path.name != ".xaugcol.lock":
             assert path.stat().st_mode & 0o777 == (0o777 if path.is_dir() else 0o666) & ~mask, path
+
+
+def test_a_report_holds_what_it_reads(trained_toy, tmp_path, capsys):
+    """``xaugcol report`` took no lock on what it read: a ``process --overwrite`` could rewrite the processing
+    output while the figures were drawn from it. It reads under shared locks, as training and explaining do."""
+    import shutil
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_planted_and_concurrent import _hold
+
+    proc = tmp_path / "proc"
+    shutil.copytree(trained_toy / "proc", proc)
+    writer = _hold("output_lock", proc)
+    try:
+        assert main(["report", str(proc), "--out", str(tmp_path / "rep"), "--examples", "0", "--workers", "1"]) != 0
+        assert "is being written by an xaugcol run" in capsys.readouterr().err
+    finally:
+        writer.kill()
+        writer.wait()
+    reader = _hold("read_lock", proc)  # readers go together
+    try:
+        assert main(["report", str(proc), "--out", str(tmp_path / "rep"), "--examples", "0", "--workers", "1",
+                     "--overwrite"]) == 0
+    finally:
+        reader.kill()
+        reader.wait()

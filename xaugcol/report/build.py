@@ -9,10 +9,11 @@ these folders is read only when it is a regular file (``xaugcol.paths``): a FIFO
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
-from xaugcol.output_folder import locked_output
+from xaugcol.output_folder import locked_output, read_lock
 from xaugcol.paths import NotRegularFileError, read_json, refuse_inputs_inside, under
 from xaugcol.report import html
 from xaugcol.report.figures import ReportInputs, draw_figures, figure_jobs
@@ -58,7 +59,11 @@ def build_report(folders: list[str | Path], out: str | Path, sample: str | None 
                          + [(f"the tagger {name}", folder) for name, folder in inputs.taggers.items()])
     if inputs.relevance is not None:
         _check_explained_taggers(Path(inputs.relevance))
-    with locked_output(out, overwrite) as out:
+    with contextlib.ExitStack() as reading, locked_output(out, overwrite) as out:
+        # what the report reads is not rewritten while it draws (as training and explaining hold their inputs)
+        for folder in {Path(f).resolve() for f in [inputs.processed, inputs.relevance, *inputs.taggers.values()]
+                       if f is not None and Path(f).is_dir()}:
+            reading.enter_context(read_lock(folder))
         started = time.perf_counter()
         # never via a link; stems relative to the resolved folder (``under`` resolves: a relative --out, or one
         # whose parent is a link, names the same folder)
