@@ -311,3 +311,48 @@ def test_grid_rho_is_fastjets_grid_median_estimator():
     rho = grid_rho(np.array(events), np.array(pts), np.array(rapidities), np.array(phis), 6)
     np.testing.assert_allclose(rho, reference, rtol=1e-12, atol=1e-12)
     assert rho[2] > rho[0] > 0 and rho[4] == 0
+
+
+STUDY = """
+name: muons at the paper's setup
+source: {{kind: pythia, processes: [prompt_mu, nonprompt_mu], events: {events}, seed: 2, workers: 1,
+         pileup_pool: 200}}
+processing: {{chunksize: 500, executor: iterative, lepton: {{n_cells: 16}}}}
+seeds: 1
+training: {{epochs: 1, batch_size: 32, match_pt: true}}
+taggers:
+  - {{model: dnn, xaug: true, xaug_columns: [iso_0p1, iso_0p2, iso_0p4]}}
+  - {{model: calo_cnn, architecture: {{channels: [4, 4], hidden: [8]}}}}
+explain: {{rules: [epsilon], split: test, examples: 1, faithfulness_steps: 0, sanity_jets: 0, occlusion_fraction: 0,
+          activations: false}}
+reduced: null
+figures: {{pdf: false}}
+"""
+
+
+def test_a_muon_study_at_the_papers_setup_end_to_end(tmp_path):
+    """The defaults through a whole study: muons of 10-20 GeV with Poisson(50) pile-up in the lepton table (the pool
+    made once in the generation folder), prompt muons more isolated, both taggers trained and explained."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from xaugcol.workflow.config import Workflow
+    from xaugcol.workflow.run import run_workflow
+
+    config = tmp_path / "muons.yaml"
+    config.write_text(STUDY.format(events=20))
+    out = tmp_path / "out"
+    run_workflow(Workflow.load(config), out, progress=False)
+    fileset = json.loads((out / "generated" / "fileset.json").read_text())
+    assert {d["metadata"]["pthat_min"] for d in fileset.values()} == {200.0, 10.0}  # Z: 2 -> 1, no pT-hat cut
+    assert fileset["nonprompt_mu"]["metadata"]["pileup_pool"]["pool_size"] == 200
+    rows = [pq.read_table(p, columns=["label", "pt", "iso_0p4", "pileup_npu", "rho"]).to_pydict()
+            for p in sorted((out / "processed" / "jets").glob("**/*.parquet"))]
+    table = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
+    assert table["pt"].min() >= 10 and table["pt"].max() <= 20
+    assert 40 < table["pileup_npu"].mean() < 60 and np.all(table["rho"] > 0)
+    iso = {label: np.median(table["iso_0p4"][table["label"] == label]) for label in (0, 1)}
+    assert iso[1] < iso[0]
+    relevance = json.loads((out / "relevance" / "relevance.json").read_text())
+    assert len(relevance["taggers"]) == 2 and any("calo_cnn" in name for name in relevance["taggers"])

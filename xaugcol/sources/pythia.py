@@ -105,10 +105,11 @@ def _pthat_min(process: Process, run_value: float | None) -> float:
     return process.default_pthat_min() if run_value is None else run_value
 
 
-def _pileup(process: Process, run_value: float | PileupSettings | None) -> PileupSettings:
+def _pileup(process: Process, run_value: float | PileupSettings | None, pool_size: int | None) -> PileupSettings:
     if isinstance(run_value, PileupSettings):
         return run_value
-    return PileupSettings(mu=process.pileup if run_value is None else run_value)
+    pool = {} if pool_size is None else {"pool_size": pool_size}
+    return PileupSettings(mu=process.pileup if run_value is None else run_value, **pool)
 
 
 def detector(job: PythiaJob) -> Detector:
@@ -177,22 +178,24 @@ def _split(n: int, parts: int) -> list[int]:
 
 def run_pythia(out_dir, processes: list[Process], n_events: int, seed: int, workers: int = 1,
                pthat_min: float | None = None, flat_pthat: bool = False, progress: bool = False,
-               pileup: float | PileupSettings | None = None) -> dict:
+               pileup: float | PileupSettings | None = None, pileup_pool: int | None = None) -> dict:
     """Generate ``n_events`` per process with ``workers`` processes; write files and the fileset (``out_dir``
     locked meanwhile). Process names must be plain file names. ``pthat_min`` and ``pileup`` (mean overlaid
-    interactions, or the whole overlay's settings), when given, replace every process's own."""
+    interactions, or the whole overlay's settings), when given, replace every process's own; ``pileup_pool``: the
+    pool's size (default 5 000 interactions)."""
     with output_lock(out_dir) as out_dir:
-        return _generate(out_dir, processes, n_events, seed, workers, pthat_min, flat_pthat, progress, pileup)
+        return _generate(out_dir, processes, n_events, seed, workers, pthat_min, flat_pthat, progress, pileup,
+                         pileup_pool)
 
 
 def _generate(out_dir: Path, processes: list[Process], n_events: int, seed: int, workers: int,
               pthat_min: float | None, flat_pthat: bool, progress: bool,
-              pileup: float | PileupSettings | None) -> dict:
+              pileup: float | PileupSettings | None, pileup_pool: int | None) -> dict:
     jobs, pool = [], None
     for process in processes:
         plain_name(process.name, "the process name")
         seeds = worker_seeds(seed, process.name, workers)
-        overlay = _pileup(process, pileup)
+        overlay = _pileup(process, pileup, pileup_pool)
         if overlay.mu > 0 and pool is None:
             with counter("pile-up pool (minimum bias)", overlay.pool_size, "interactions", progress) as advance:
                 pool = ensure_pool(out_dir, overlay, seed, 13000.0, advance=advance)

@@ -35,8 +35,8 @@ from xaugcol.explain.methods import method_specs
 from xaugcol.explain.relevance import SPLIT_CHOICES
 from xaugcol.features.efp.columns import EFPConfig
 from xaugcol.features.images import ImageConfig
-from xaugcol.limits import (MAX_CONSTITUENTS, MAX_EXAMPLES, MAX_FAITHFULNESS_STEPS, MAX_MU, MAX_PYTHIA_EVENTS,
-                            MAX_SANITY_JETS, MAX_TOY_JETS, MAX_WORKERS, number)
+from xaugcol.limits import (MAX_CONSTITUENTS, MAX_EXAMPLES, MAX_FAITHFULNESS_STEPS, MAX_MU, MAX_POOL,
+                            MAX_PYTHIA_EVENTS, MAX_SANITY_JETS, MAX_TOY_JETS, MAX_WORKERS, number)
 from xaugcol.models.registry import ModelConfig
 from xaugcol.processing.jet_table import ProcessingConfig
 from xaugcol.processing.executors import DEFAULT_CHUNKSIZE, EXECUTORS
@@ -73,6 +73,7 @@ class Source(ConfigModel):
     workers: PositiveInt = 1
     pthat_min: PositiveNumber | None = None  # None: each process's own (jets 200 GeV)
     pileup: NonNegativeNumber | None = None  # mean overlaid interactions; None: each process's own
+    pileup_pool: PositiveInt = 5000  # minimum-bias interactions in the pile-up pool (xaugcol.sources.pileup)
     flat_pthat: Bool = False
     process_card: str | None = None
     toy: dict = Field(default_factory=dict)  # toy parameters (``ToyConfig.from_dict``)
@@ -99,6 +100,13 @@ class Source(ConfigModel):
         if mu is not None and mu > MAX_MU:
             raise ValueError(f"must be at most {number(MAX_MU)} (xaugcol.limits), got {mu}")
         return mu
+
+    @field_validator("pileup_pool")
+    @classmethod
+    def _pileup_pool(cls, size):
+        if size > MAX_POOL:
+            raise ValueError(f"must be at most {number(MAX_POOL)} (xaugcol.limits), got {size}")
+        return size
 
     @field_validator("toy", mode="before")
     @classmethod
