@@ -356,3 +356,22 @@ def test_a_muon_study_at_the_papers_setup_end_to_end(tmp_path):
     assert iso[1] < iso[0]
     relevance = json.loads((out / "relevance" / "relevance.json").read_text())
     assert len(relevance["taggers"]) == 2 and any("calo_cnn" in name for name in relevance["taggers"])
+
+
+def test_pileup_zero_on_the_command_line_turns_the_overlay_off(tmp_path, capsys):
+    import json
+
+    import uproot
+
+    from xaugcol.cli import main
+
+    assert main(["generate", "pythia", "--process", "prompt_mu", "--events", "5", "--pileup", "0",
+                 "--out", str(tmp_path / "g")]) == 0
+    meta = json.loads((tmp_path / "g" / "fileset.json").read_text())["prompt_mu"]["metadata"]
+    assert meta["pileup_mu"] == 0 and "pileup_pool" not in meta and not (tmp_path / "g" / "pileup").exists()
+    with uproot.open(tmp_path / "g" / "prompt_mu.root") as f:
+        events = f["Events"].arrays(["Pileup_nPU", "PFCands_fromPileup"])
+    assert not events.Pileup_nPU.to_numpy().any() and not np.concatenate(events.PFCands_fromPileup.to_list()).any()
+    for bad in ("-1", "401", "nan"):
+        assert main(["generate", "pythia", "--process", "prompt_mu", "--pileup", bad, "--out", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x").exists()

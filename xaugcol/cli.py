@@ -1,8 +1,9 @@
 """The ``xaugcol`` command line.
 
     xaugcol generate toy --jets N --seed S --out DIR [--config toy.yaml] [--overwrite]
-    xaugcol generate pythia --process zz|hbb|qcd[,..] --events N --seed S --workers W --out DIR
-                            [--pthat-min X] [--flat-pthat] [--process-card card.yaml] [--overwrite]
+    xaugcol generate pythia --process zz|hbb|qcd|prompt_mu|nonprompt_mu|...[,..] --events N --seed S --workers W
+                            --out DIR [--pthat-min X] [--pileup MU] [--flat-pthat] [--process-card card.yaml]
+                            [--overwrite]
 
     xaugcol process FILESET.json --out DIR [--executor iterative|futures|dask|dask-local] [--workers N]
                     [--scheduler tcp://HOST:PORT] [--chunksize N] [--remote-timeout S] [--connect-timeout S]
@@ -163,8 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
     toy.add_argument("--config", type=Path, help="YAML file overriding toy parameters (see README)")
     toy.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
 
-    py = gsub.add_parser("pythia", help="Pythia 8 events at 13 TeV, AK8 jets from fastjet")
-    py.add_argument("--process", required=True, help="process name(s), comma-separated: zz, qcd, or from --process-card")
+    py = gsub.add_parser("pythia", help="Pythia 8 events at 13 TeV: AK8 jets from fastjet, or leptons with their "
+                                        "calorimeter cells")
+    py.add_argument("--process", required=True,
+                    help="process name(s), comma-separated: zz, hbb, qcd, prompt_mu, nonprompt_mu, prompt_e, qcd_e, "
+                         "prompt_mu_wz, nonprompt_mu_forced, or from --process-card")
     py.add_argument("--events", type=_int_in(1, MAX_PYTHIA_EVENTS), default=1000, help="events per process")
     py.add_argument("--seed", type=_non_negative_int, default=1,
                     help="random seed (each worker seeds Pythia from it: same seed, same events)")
