@@ -375,3 +375,29 @@ def test_pileup_zero_on_the_command_line_turns_the_overlay_off(tmp_path, capsys)
     for bad in ("-1", "401", "nan"):
         assert main(["generate", "pythia", "--process", "prompt_mu", "--pileup", bad, "--out", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x").exists()
+
+
+def test_a_lepton_that_curls_before_the_calorimeter_is_no_candidate(tmp_path):
+    """Soft charged candidates (minimum bias, 0.3-1.2 GeV) in the 3.8 T field: those that never reach the
+    calorimeter have no window and are not candidates (their window was centred on an infinite eta); soft forward
+    ones that reach an end cap stay, at their impact inside |eta| < 2.5."""
+    import warnings
+
+    import awkward as ak
+    import uproot
+
+    from xaugcol.sources.processes import load_processes
+    from xaugcol.sources.pythia import run_pythia
+
+    card = tmp_path / "card.yaml"
+    card.write_text("soft: {label: 0, lepton: 11, lepton_origin: any, settings: ['SoftQCD:nonDiffractive = on'], "
+                    "lepton_pt: [0.3, 1.2], solenoid_tesla: 3.8}\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        run_pythia(tmp_path / "g", [load_processes(card)["soft"]], 15, seed=3)
+    with uproot.open(tmp_path / "g" / "soft.root") as f:
+        leptons = f["Events"].arrays(["Lepton_pt", "Lepton_eta", "Lepton_caloEta"])
+    pt, eta, calo_eta = (ak.flatten(leptons[k]).to_numpy() for k in ("Lepton_pt", "Lepton_eta", "Lepton_caloEta"))
+    assert len(pt) > 20 and np.all(np.abs(calo_eta) < 2.5)
+    central = np.abs(eta) < 1.0
+    assert np.all(pt[central] > Solenoid().curl_pt())  # a central particle below 0.735 GeV never arrives

@@ -1,7 +1,8 @@
 """Pythia 8 event batches -> NanoAOD-like lepton events: a lepton collection with its calorimeter cells and nearby
 particles, columnar throughout (flat numpy over the batch).
 
-Lepton candidates (``LeptonSelection``: p_T in [pt_min, pt_max], |eta| < 2.4) of a process with ``lepton`` set:
+Lepton candidates (``LeptonSelection``: p_T in [pt_min, pt_max], |eta| < 2.4, and an impact on the calorimeter
+within its |eta| < 2.5: in a field, a lepton below 0.735 GeV curls before it) of a process with ``lepton`` set:
 * ``lepton_origin: prompt``: final-state leptons of that flavour descending from a W or Z (after the lepton's own
   copies: photon radiation);
 * ``lepton_origin: hadron``: leptons of that flavour from a hadron decay (heavy flavour: the B-enriched cards);
@@ -147,6 +148,8 @@ def leptons_to_nanoaod(batch, species, process, selection: LeptonSelection, firs
     hit_eta, hit_phi = np.full(len(pid), np.inf), np.zeros(len(pid))
     hit_eta[busy], hit_phi[busy] = calorimeter_impact(charge[busy], pt[busy], eta[busy], phi[busy], vz_m[busy],
                                                       detector.solenoid)
+    arrives = np.isfinite(hit_eta[cand]) & (np.abs(hit_eta[cand]) < calorimeter.abs_eta_max)
+    cand, flav = cand[arrives], flav[arrives]  # a lepton that curls before the calorimeter has no window
     drawn = _draw_overlay(detector, n_batch, event[cand], rng)
     rho = _event_rho(busy, event, pt, prt, drawn, n_batch)
     overlay, o_eta, o_phi = _overlay_near(detector, drawn, event[cand], hit_eta[cand], hit_phi[cand], eta[cand],

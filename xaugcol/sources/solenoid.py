@@ -8,9 +8,9 @@ half the turning angle; B along +z bends a positive particle clockwise), and at 
 pseudorapidity of its momentum, is constant in a solenoid). It reaches the barrel when 2 rho > R, after
 s = 2 rho asin(R / 2 rho), so its azimuth there is phi - q asin(0.3 |q| B R / 2 p_T): below
 p_T = 0.3 B R / 2 = 0.735 GeV (|q| = 1) it curls inside the barrel. A particle whose |z| passes the end cap's
-before it reaches the barrel meets the end cap instead, at the radius and azimuth of its helix there; one that
-curls reaches the end cap too, at a small radius (a position outside the calorimeter's |eta| < 2.5 when the
-particle is soft). Neutral particles travel in straight lines. The position is given as the pseudorapidity and
+before it reaches the barrel meets the end cap instead, at the radius and azimuth of its helix there, if it gets
+there within its first half turn; a particle that turns back towards the beam first curls (in the detector it
+spirals through the tracker's material until it stops) and leaves nothing. Neutral particles travel in straight lines. The position is given as the pseudorapidity and
 azimuth of the impact point seen from the nominal interaction point (the hard vertex, z = 0), so a pile-up vertex
 at z_0 = 5 cm shifts its particles' impact by about 0.04 in eta at the barrel.
 
@@ -73,7 +73,9 @@ def _impact(charge, pt, eta, phi, z0, solenoid):
     s_end = np.where(sinh != 0, (np.sign(sinh) * z_end - z0) / sinh, np.inf)
     barrel = s_barrel <= s_end
     s = np.where(barrel, s_barrel, s_end)
-    arrives = np.isfinite(s)  # a particle curling at eta = 0 never leaves the tracker
+    # a particle that turns back towards the beam (past half a turn, s > pi rho) before reaching a surface curls:
+    # it spirals through the tracker's material until it stops, and leaves nothing in the calorimeter
+    arrives = np.isfinite(s) & (s <= np.pi * rho)
     s = np.where(arrives, s, 0.0)
     turn = np.where(np.isfinite(rho), s / (2 * rho), 0.0)  # half the turning angle
     r = np.where(np.isfinite(rho), 2 * rho * np.abs(np.sin(turn)), s)
