@@ -134,11 +134,22 @@ def test_the_pool_is_reused_only_when_it_provably_matches(tmp_path):
     data = path2.read_bytes()
     path2.write_bytes(data[: len(data) // 2])
     path3, digest3 = ensure_pool(tmp_path, PileupSettings(mu=50, pool_size=41), 1, 13000.0, say=said.append)
-    assert "differ from its record" in said[-1] and digest3 == digest2  # the same seed makes the same pool
+    assert "from its record" in said[-1] and digest3 == digest2  # the same seed makes the same pool
     # a pool changed after the run checked it: refused by the workers, naming the file
     path3.write_bytes(data[: len(data) // 2])
     with pytest.raises(PileupError, match="pool.npz: changed since"):
         load_pool(path3, digest3)
+    # a huge (sparse) file in its place is judged by its size, never hashed through
+    import os
+    import time
+
+    ensure_pool(tmp_path, PileupSettings(mu=50, pool_size=41), 1, 13000.0, say=said.append)
+    os.truncate(path3, 64 << 30)
+    started = time.perf_counter()
+    with pytest.raises(PileupError, match="more than any pool"):
+        load_pool(path3, digest3)
+    ensure_pool(tmp_path, PileupSettings(mu=50, pool_size=41), 1, 13000.0, say=said.append)
+    assert "size differs" in said[-1] and time.perf_counter() - started < 10 and path3.stat().st_size < 1 << 20
 
 
 def test_a_pool_holding_objects_is_refused_without_running_them(tmp_path):
@@ -401,3 +412,34 @@ def test_a_lepton_that_curls_before_the_calorimeter_is_no_candidate(tmp_path):
     assert len(pt) > 20 and np.all(np.abs(calo_eta) < 2.5)
     central = np.abs(eta) < 1.0
     assert np.all(pt[central] > Solenoid().curl_pt())  # a central particle below 0.735 GeV never arrives
+
+
+def test_a_process_nothing_passes_is_refused_not_endless(tmp_path, monkeypatch):
+    """A card whose selection no event can pass (prompt muons of 500-1000 GeV from a 20 GeV Z) generated forever
+    at full load; after MAX_FRUITLESS_EVENTS events without one it is a GeneratorError naming the process, and no
+    file is left."""
+    import xaugcol.sources.pythia as pythia_module
+    from xaugcol.sources.processes import load_processes
+    from xaugcol.sources.pythia_config import GeneratorError
+
+    card = tmp_path / "card.yaml"
+    card.write_text("pm: {label: 1, lepton: 13, lepton_origin: prompt, lepton_pt: [500, 1000], settings: "
+                    "['WeakSingleBoson:ffbar2gmZ = on', 'PhaseSpace:mHatMin = 19', 'PhaseSpace:mHatMax = 21', "
+                    "'23:onMode = off', '23:onIfAny = 13']}\n")
+    monkeypatch.setattr(pythia_module, "MAX_FRUITLESS_EVENTS", 500)
+    with pytest.raises(GeneratorError, match="'pm': none of 500 events passed its selection"):
+        pythia_module.run_pythia(tmp_path / "g", [load_processes(card)["pm"]], 3, seed=1)
+    assert sorted(p.name for p in (tmp_path / "g").iterdir()) == [".xaugcol.lock"]
+
+
+def test_forced_decays_beside_b_hadron_settings_in_any_spelling_are_refused(tmp_path):
+    """Pythia reads ``0511:`` and ``+511:`` as the B0: a card forcing the decays and switching B0 decays off under
+    such a spelling passed, and its "forced" sample had stable B0s."""
+    from xaugcol.sources.processes import load_processes
+
+    card = tmp_path / "card.yaml"
+    for spelling in ("0511:mayDecay = off", "+511:onMode = off", "-511:onMode = off", " 511 :onMode = off"):
+        card.write_text(f"mine: {{label: 0, lepton: 13, lepton_origin: hadron, forced_b_decays: 13, "
+                        f"settings: ['HardQCD:hardbbbar = on', '{spelling}']}}\n")
+        with pytest.raises(ValueError, match="forced_b_decays"):
+            load_processes(card)

@@ -41,6 +41,7 @@ POOL_RECORD = "pool.json"
 POOL_STREAM = 0x9E11  # the pool's seed stream, apart from the generators' own
 POOL_ARRAYS = ("offsets", "pt", "eta", "phi", "mass", "pdg_id", "charge", "vx", "vy", "vz")  # in the file
 MINIMUM_BIAS = ("SoftQCD:nonDiffractive = on",)
+MAX_POOL_BYTES = 2 << 30  # the largest pool (MAX_POOL interactions of ~110 particles, 37 bytes each) is ~0.8 GB
 
 
 class PileupError(ValueError):
@@ -227,7 +228,8 @@ def ensure_pool(out_dir, settings: PileupSettings, seed: int, ecm: float, say=pr
         with open(tmp, "wb") as f:
             np.savez(f, **{k: getattr(pool, k) for k in POOL_ARRAYS})
     digest = _digest(path)
-    write_json(record, {"key": key, "sha256": digest, "interactions": pool.size, "particles": int(pool.offsets[-1])})
+    write_json(record, {"key": key, "sha256": digest, "bytes": path.stat().st_size, "interactions": pool.size,
+                        "particles": int(pool.offsets[-1])})
     return path, digest
 
 
@@ -242,6 +244,8 @@ def _unusable(path: Path, record: Path, key: dict) -> str | None:
         return f"unreadable ({err})"
     if not isinstance(data, dict) or data.get("key") != key:
         return "made with other settings"
+    if data.get("bytes") != path.stat().st_size:  # before hashing: a huge (sparse) file costs nothing here
+        return "its size differs from its record (truncated, edited or replaced)"
     if data.get("sha256") != _digest(path):
         return "its contents differ from its record (truncated or edited)"
     return None
@@ -251,7 +255,9 @@ def load_pool(path: str | os.PathLike, sha256: str) -> PileupPool:
     """The pool at ``path``, whose digest must be ``sha256`` (what the run made or checked): a ``PileupError``
     naming the file otherwise. Arrays only (``allow_pickle=False``: nothing in the file runs)."""
     path = Path(path)
-    check_regular(path, "pile-up pool")
+    size = check_regular(path, "pile-up pool").st_size
+    if size > MAX_POOL_BYTES:
+        raise PileupError(f"pile-up pool {path}: {size} bytes, more than any pool ({MAX_POOL_BYTES})")
     if _digest(path) != sha256:
         raise PileupError(f"pile-up pool {path}: changed since the run checked it (SHA-256 differs)")
     try:

@@ -108,9 +108,14 @@ def _forced_b_decays(lepton: int) -> tuple[str, ...]:
 
 
 def _sets_b_decays(settings) -> list[str]:
-    """The settings that change a weakly decaying b hadron's decays (``511:onMode = off``, ``521:oneChannel ...``)."""
-    ids = {str(b) for b in B_HADRONS} | {f"-{b}" for b in B_HADRONS}
-    return [s for s in settings if s.split(":", 1)[0].strip() in ids]
+    """The settings that change a weakly decaying b hadron's decays (``511:onMode = off``, ``521:oneChannel ...``),
+    the particle read as Pythia reads it (``0511:``, ``+511:`` and ``-511:`` all name the B0)."""
+    def particle(setting: str) -> int | None:
+        try:
+            return abs(int(setting.split(":", 1)[0].strip()))
+        except ValueError:
+            return None
+    return [s for s in settings if ":" in s and particle(s) in B_HADRONS]
 
 
 # the muon paper's setup (Collado et al., "Learning to Isolate Muons", arXiv:2102.02278): prompt muons from a
@@ -126,29 +131,26 @@ BUILTIN.update({
         settings=("WeakSingleBoson:ffbar2gmZ = on", "PhaseSpace:mHatMin = 19", "PhaseSpace:mHatMax = 21",
                   "23:onMode = off", "23:onIfAny = 13"),
         label=1, lepton=13, lepton_origin="prompt", lepton_pt=PAPER_MUON_PT, **PAPER_MUON_DETECTOR,
-        description="gamma*/Z (19-21 GeV) -> mu mu, muons of 10-20 GeV, pile-up mu = 50, 3.8 T, hadron showers: "
-                    "prompt muons"),
+        description="gamma*/Z (19-21 GeV) -> mu mu, muons of 10-20 GeV: prompt muons (the muon paper's setup)"),
     "nonprompt_mu": Process(
         name="nonprompt_mu",
         # b bbar at low pT-hat, b hadrons decaying at Pythia's branching ratios (muons from b, from b -> c and
         # from c); pT-hat above 10 GeV loses no muon of 10-20 GeV that passes (README: measured)
         settings=("HardQCD:hardbbbar = on",), pthat_min=10.0,
         label=0, lepton=13, lepton_origin="hadron", lepton_pt=PAPER_MUON_PT, **PAPER_MUON_DETECTOR,
-        description="b bbar (pT-hat > 10 GeV), muons of 10-20 GeV from hadron decays, pile-up mu = 50, 3.8 T: "
-                    "non-prompt muons"),
+        description="b bbar, muons of 10-20 GeV from hadron decays: non-prompt muons (the muon paper's setup)"),
     "prompt_mu_wz": Process(
         name="prompt_mu_wz", settings=_single_bosons(13), label=1, lepton=13, lepton_origin="prompt",
         **FIRST_LEPTON_DETECTOR,
-        description="W -> mu nu and Z -> mu mu, muons of 20-100 GeV, flat pile-up: the first muon sample's prompt "
-                    "muons"),
+        description="W -> mu nu and Z -> mu mu, muons of 20-100 GeV: the first muon sample's prompt muons"),
     "nonprompt_mu_forced": Process(
         name="nonprompt_mu_forced",
         # b bbar production with every b hadron decaying to a muon (a muon-enriched sample: the muons sit inside
         # their b jets as in nature, at a rate high enough to generate quickly)
         settings=("HardQCD:hardbbbar = on",), forced_b_decays=13, pthat_min=30.0, label=0, lepton=13,
         lepton_origin="hadron", **FIRST_LEPTON_DETECTOR,
-        description="b bbar (pT-hat > 30 GeV), b hadrons forced to decay to a muon, muons of 20-100 GeV, flat "
-                    "pile-up: the first muon sample's non-prompt muons"),
+        description="b bbar, b hadrons forced to decay to a muon, muons of 20-100 GeV: the first muon sample's "
+                    "non-prompt muons"),
     "prompt_e": Process(
         name="prompt_e", settings=_single_bosons(11), label=1, lepton=11, lepton_origin="prompt",
         **FIRST_LEPTON_DETECTOR, description="W -> e nu and Z -> e e: prompt electrons"),

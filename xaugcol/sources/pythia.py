@@ -33,12 +33,13 @@ from xaugcol.sources.calorimeter import CalorimeterModel
 from xaugcol.sources.output import fileset_entry, write_fileset
 from xaugcol.sources.pileup import PileupSettings, ensure_pool, load_pool
 from xaugcol.sources.processes import Process
-from xaugcol.sources.pythia_config import configured_pythia
+from xaugcol.sources.pythia_config import GeneratorError, configured_pythia
 from xaugcol.sources.pythia_events import JetSelection, SpeciesTable, batch_to_nanoaod
 from xaugcol.sources.pythia_leptons import Detector, LeptonSelection, leptons_to_nanoaod
 from xaugcol.sources.solenoid import Solenoid
 
 PYTHIA_SEED_MAX = 900_000_000
+MAX_FRUITLESS_EVENTS = 100_000  # events generated without one passing the selection: the run is refused
 DETECTOR_STREAM = 0x7EC  # the detector simulation's random stream, apart from Pythia's own
 BATCH_EVENTS = 250  # awkward costs ~0.2 s per batch whatever its size: amortise it
 
@@ -136,11 +137,15 @@ def run_job(job: PythiaJob, progress=None) -> dict:
         convert = batch_to_nanoaod
 
     def chunks():
-        remaining = job.n_events
+        remaining, asked = job.n_events, 0
         while remaining > 0 or stats["n_events"] == 0:
             # lepton processes keep a fraction of their events: ask for whole batches (the surplus is cut)
             wanted = BATCH_EVENTS if job.process.lepton else min(BATCH_EVENTS, max(remaining, 1))
+            if remaining > 0 and stats["n_events"] == 0 and asked >= MAX_FRUITLESS_EVENTS:
+                raise GeneratorError(f"process {job.process.name!r}: none of {asked} events passed its selection "
+                                     f"({_selection_text(job)}): it would never finish; check its settings")
             batch = pythia.nextBatch(wanted if remaining > 0 else 0)
+            asked += wanted if remaining > 0 else 0
             branches, dropped = convert(
                 batch, species, job.process, job.selection, first_event + stats["n_events"], job.worker + 1, rng
             )
@@ -164,6 +169,13 @@ def run_job(job: PythiaJob, progress=None) -> dict:
     stats["sigma_gen_pb"] = info.sigmaGen() * 1e9  # Pythia gives mb
     stats["n_tried"] = stats["n_events"] + stats["n_dropped"]
     return stats
+
+
+def _selection_text(job: PythiaJob) -> str:
+    if job.process.lepton:
+        return (f"a lepton of {job.selection.pt_min:g}-{job.selection.pt_max:g} GeV, origin "
+                f"{job.process.lepton_origin}")
+    return "a hadronic signal boson" if job.process.require_hadronic else "any event"
 
 
 def _selection(process: Process) -> JetSelection | LeptonSelection:
