@@ -331,3 +331,31 @@ def test_a_report_holds_what_it_reads(trained_toy, tmp_path, capsys):
     finally:
         reader.kill()
         reader.wait()
+
+
+def test_a_copied_study_never_processes_the_originals_events(tmp_path, capsys):
+    """``cp -a S S2`` then ``study --out S2 --resume`` with other processing settings reprocessed the files its
+    copied fileset named by absolute path: the original study's, regenerated meanwhile with another seed. A
+    study's processing now refuses a generated fileset listing files outside its own ``generated/``."""
+    import shutil
+
+    import yaml
+
+    study = {"source": {"kind": "toy", "events": 150, "seed": 1}, "processing": {"chunksize": 150},
+             "training": {"epochs": 1, "batch_size": 128},
+             "taggers": [{"model": "dnn", "xaug": True, "architecture": {"hidden": [8]}}],
+             "explain": {"rules": ["epsilon"], "examples": 0, "faithfulness_steps": 0, "sanity_jets": 0,
+                         "occlusion_fraction": 0, "activations": False}}
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(study))
+    assert main(["study", "--config", str(config), "--out", str(tmp_path / "S")]) == 0
+    shutil.copytree(tmp_path / "S", tmp_path / "S2")
+    study["processing"]["n_particles"] = 30
+    config.write_text(yaml.safe_dump(study))
+    capsys.readouterr()
+    assert main(["study", "--config", str(config), "--out", str(tmp_path / "S2"), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "lies outside" in err and str(tmp_path / "S" / "generated") in err
+    assert main(["study", "--config", str(config), "--out", str(tmp_path / "S2"), "--overwrite"]) == 0
+    report = (tmp_path / "S2" / "processed" / "report.json").read_text()
+    assert str(tmp_path / "S2" / "generated") in report and str(tmp_path / "S" / "generated") not in report

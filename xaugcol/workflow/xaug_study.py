@@ -39,7 +39,7 @@ from xaugcol.training.domain import describe as describe_outside
 from xaugcol.training.train import train_ensemble
 from xaugcol.workflow.interpret_stage import interpret_record, interpret_stage
 from xaugcol.workflow.mapping_stage import mapping_record, mapping_stage
-from xaugcol.workflow.stages import Stage, StudyContext, StudyStage, drop_stage_folder
+from xaugcol.workflow.stages import Stage, StageFolderError, StudyContext, StudyStage, drop_stage_folder
 
 GAIN_JSON = "xaug_gain.json"
 
@@ -92,7 +92,10 @@ def xaug_study(wf, out: Path) -> list[StudyStage]:
     fileset = wf.fileset or generated / FILESET_NAME
 
     def process(ctx, record, resume):
-        run_processing(load_fileset(fileset), processed, prun.executor, prun.workers,
+        files = load_fileset(fileset)
+        if wf.fileset is None:
+            _refuse_foreign_files(files, generated)
+        run_processing(files, processed, prun.executor, prun.workers,
                        prun.chunksize, wf.processing, wf.skip_bad_files, ctx.progress, resume=resume,
                        client=ctx.client)
 
@@ -201,6 +204,18 @@ def _reduced_stage(wf, out: Path, records: dict, processed: Path) -> StudyStage:
     return StudyStage("reduced", f"retraining {r.tagger} on its top-k XAUG variables ({r.rule} ranking)",
                       (records["reduced"],), work, after=read,
                       report=lambda ctx: html.reduced_section(r.tagger, r.rule, ctx.results["reduced"]))
+
+
+def _refuse_foreign_files(fileset: dict, generated: Path) -> None:
+    """The study's own events lie in its ``generated/``: a fileset there that lists files elsewhere (a study folder
+    copied from another keeps the absolute paths of the original's files) would process another study's events."""
+    home = generated.resolve()
+    for entry in fileset.values():
+        for f in entry["files"]:
+            if "://" in f or not Path(f).resolve().is_relative_to(home):
+                raise StageFolderError(f"{generated / FILESET_NAME} lists {f}, which lies outside {generated} (a "
+                                       "study folder copied from another keeps the original's paths): run the study "
+                                       "with --overwrite to generate its events again")
 
 
 def _fileset_identity(path: Path) -> dict:
