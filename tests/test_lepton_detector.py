@@ -443,3 +443,33 @@ def test_forced_decays_beside_b_hadron_settings_in_any_spelling_are_refused(tmp_
                         f"settings: ['HardQCD:hardbbbar = on', '{spelling}']}}\n")
         with pytest.raises(ValueError, match="forced_b_decays"):
             load_processes(card)
+
+
+def test_pool_problems_are_one_line(tmp_path, capsys):
+    """A FIFO where the pool's folder goes was found only after the pool was made (a FileExistsError traceback);
+    a pool of Python objects whose record was forged to match ended in a PileupError traceback."""
+    import hashlib
+    import json
+    import os
+
+    from xaugcol.cli import main
+
+    out = tmp_path / "g"
+    out.mkdir()
+    os.mkfifo(out / "pileup")
+    assert main(["generate", "pythia", "--process", "prompt_mu", "--events", "2", "--out", str(out),
+                 "--overwrite"]) == 1
+    assert "is not a folder" in capsys.readouterr().err
+    os.remove(out / "pileup")
+    assert main(["generate", "pythia", "--process", "prompt_mu", "--events", "2", "--out", str(out),
+                 "--overwrite"]) == 0
+    pool, record = out / "pileup" / "pool.npz", out / "pileup" / "pool.json"
+    np.savez(pool, offsets=np.array([0, 1]), pt=np.array([object()], dtype=object))
+    forged = json.loads(record.read_text())
+    forged.update(sha256=hashlib.sha256(pool.read_bytes()).hexdigest(), bytes=pool.stat().st_size)
+    record.write_text(json.dumps(forged))
+    capsys.readouterr()
+    assert main(["generate", "pythia", "--process", "prompt_mu", "--events", "2", "--out", str(out),
+                 "--overwrite"]) == 1
+    err = capsys.readouterr().err
+    assert "pool.npz: unreadable" in err and "Traceback" not in err

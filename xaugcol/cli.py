@@ -635,7 +635,8 @@ USAGE_ERRORS = ("xaugcol.output_folder:OutputExistsError", "xaugcol.output_folde
 DATA_ERRORS = ("xaugcol.processing.runner:BadFileError", "xaugcol.jets.constituents:MissingBranchError",
                "xaugcol.models.errors:ModelFileError", "xaugcol.processing.chunk_guard:ChunkError",
                "xaugcol.processing.table_fileset:TableError", "xaugcol.training.data:TrainingDataError",
-               "xaugcol.paths:NotRegularFileError", "xaugcol.paths:UnreadableInputError")
+               "xaugcol.paths:NotRegularFileError", "xaugcol.paths:UnreadableInputError",
+               "xaugcol.sources.pileup:PileupError")
 OUTPUT_ERRORS = ("xaugcol.atomic:OutputError", "xaugcol.processing.executors:ClusterError")
 
 

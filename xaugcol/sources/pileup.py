@@ -214,6 +214,8 @@ def ensure_pool(out_dir, settings: PileupSettings, seed: int, ecm: float, say=pr
     """The pool of ``out_dir`` (path, SHA-256), reused when its record matches ``settings`` and its digest, made
     (atomically: arrays, then record) otherwise."""
     path, record = pool_paths(out_dir)
+    if os.path.lexists(path.parent) and not path.parent.is_dir():  # before minutes of generation
+        raise PileupError(f"{path.parent} is not a folder: the pile-up pool goes there; move it away")
     key = settings.pool_key(seed, ecm)
     why = _unusable(path, record, key)
     if why is None:
