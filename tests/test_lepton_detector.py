@@ -473,3 +473,13 @@ def test_pool_problems_are_one_line(tmp_path, capsys):
                  "--overwrite"]) == 1
     err = capsys.readouterr().err
     assert "pool.npz: unreadable" in err and "Traceback" not in err
+
+
+def test_a_process_pythia_cannot_generate_is_one_line(tmp_path, capsys):
+    """pT-hat above 6 499 GeV at 13 TeV initialises but makes no event: an AttributeError traceback before."""
+    from xaugcol.cli import main
+
+    assert main(["generate", "pythia", "--process", "qcd", "--pthat-min", "6499", "--events", "2",
+                 "--out", str(tmp_path / "g")]) == 2
+    assert "Pythia made none of the" in capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "g").iterdir()] == [".xaugcol.lock"]

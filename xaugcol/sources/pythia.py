@@ -146,6 +146,10 @@ def run_job(job: PythiaJob, progress=None) -> dict:
                                      f"({_selection_text(job)}): it would never finish; check its settings")
             batch = pythia.nextBatch(wanted if remaining > 0 else 0)
             asked += wanted if remaining > 0 else 0
+            if remaining > 0 and len(batch) == 0:  # Pythia failed every event it tried (and said so quietly)
+                raise GeneratorError(f"process {job.process.name!r}: Pythia made none of the {wanted} events asked "
+                                     f"(pT-hat above {job.pthat_min:g} GeV at {job.ecm:g} GeV: is there phase space "
+                                     "left?)")
             branches, dropped = convert(
                 batch, species, job.process, job.selection, first_event + stats["n_events"], job.worker + 1, rng
             )
