@@ -19,6 +19,9 @@
 * ``condor pack`` into the venv it packs packed itself (and replaced a venv file with --overwrite); a malformed
   relevance.json made ``report`` raise KeyError / TypeError tracebacks; every output had mode 0600 (folders 0700);
   ``report`` read its inputs without a lock (a processing could be rewritten while its figures were drawn).
+* Third round: a processing did not hold its input folders (``generate --overwrite`` there mixed two seeds in one
+  run's tables); a copied study folder processed the original's files (its generated fileset's absolute paths).
+  The pile-up pool and process-card cases are in tests/test_lepton_detector.py.
 """
 
 from pathlib import Path
@@ -359,3 +362,34 @@ def test_a_copied_study_never_processes_the_originals_events(tmp_path, capsys):
     assert main(["study", "--config", str(config), "--out", str(tmp_path / "S2"), "--overwrite"]) == 0
     report = (tmp_path / "S2" / "processed" / "report.json").read_text()
     assert str(tmp_path / "S2" / "generated") in report and str(tmp_path / "S" / "generated") not in report
+
+
+def test_processing_holds_its_input_folders(trained_toy, tmp_path, capsys):
+    """``generate toy --overwrite`` into the folder a processing read rewrote its files between chunks: the jet
+    tables mixed two seeds, and the report recorded files that were not what was read. Processing now holds its
+    input files' folders as a reader: no generator writes there meanwhile, and it waits for none."""
+    import shutil
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_planted_and_concurrent import _hold
+
+    gen = tmp_path / "gen"
+    shutil.copytree(trained_toy / "toy", gen)
+    fileset = gen / "fileset.json"
+    fileset.write_text(fileset.read_text().replace(str(trained_toy / "toy"), str(gen)))
+    writer = _hold("output_lock", gen)  # a generator writing there now
+    try:
+        assert main(["process", str(fileset), "--out", str(tmp_path / "out")]) == 2
+        assert "is being written by" in capsys.readouterr().err
+    finally:
+        writer.kill()
+        writer.wait()
+    reader = _hold("read_lock", gen)  # another reader: welcome
+    try:
+        assert main(["process", str(fileset), "--out", str(tmp_path / "out"), "--overwrite"]) == 0
+        assert main(["generate", "toy", "--jets", "50", "--out", str(gen), "--overwrite"]) == 2
+        assert "being read" in capsys.readouterr().err
+    finally:
+        reader.kill()
+        reader.wait()

@@ -18,6 +18,7 @@ of a run it removes only what a processing run provably wrote there (``outputs``
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +27,7 @@ import uproot
 
 from xaugcol.atomic import atomic_path, write_json
 from xaugcol.jets import backend
-from xaugcol.output_folder import output_lock
+from xaugcol.output_folder import output_lock, read_lock
 from xaugcol.paths import refuse_inputs_inside, safe_component
 from xaugcol.processing.checkpoints import CHECKPOINTS, MANIFEST, CheckpointError, open_checkpoints, remove_checkpoints
 from xaugcol.processing.chunk_guard import skipped_chunks
@@ -60,7 +61,12 @@ def process_fileset(processor_class, fileset: dict, out_dir: str | Path, config:
     e = execution
     refuse_inputs_inside(out_dir, [(f"input file of dataset {name!r}", f) for name, entry in fileset.items()
                                    for f in entry["files"]])
-    with output_lock(out_dir):
+    # the input files' folders are held as readers: a generator writing into one (``--overwrite``) is refused
+    # while the run reads it, and the run is refused while a generator writes there
+    inputs = {Path(f).resolve().parent for entry in fileset.values() for f in entry["files"] if "://" not in f}
+    with contextlib.ExitStack() as reading, output_lock(out_dir):
+        for folder in sorted(inputs):
+            reading.enter_context(read_lock(folder))
         earlier = earlier_records(out_dir)  # read before this run's manifest replaces an interrupted run's
         if overwrite:
             remove_earlier_outputs(out_dir, earlier)
