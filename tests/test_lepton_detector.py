@@ -483,3 +483,24 @@ def test_a_process_pythia_cannot_generate_is_one_line(tmp_path, capsys):
                  "--out", str(tmp_path / "g")]) == 2
     assert "Pythia made none of the" in capsys.readouterr().err
     assert [p.name for p in (tmp_path / "g").iterdir()] == [".xaugcol.lock"]
+
+
+def test_leading_candidate_keeps_each_events_hardest(tmp_path):
+    """``leading_candidate``: of the candidates that pass, only each event's hardest stays (the same Pythia events
+    with and without it: the generator's momenta do not depend on the detector's draws)."""
+    import awkward as ak
+    import uproot
+
+    from xaugcol.sources.processes import load_processes
+    from xaugcol.sources.pythia import run_pythia
+
+    base = "label: 0, lepton: 11, lepton_origin: any, settings: ['SoftQCD:nonDiffractive = on'], lepton_pt: [1, 10]"
+    pts = {}
+    for name, extra in (("every", ""), ("leading", ", leading_candidate: true")):
+        card = tmp_path / f"{name}.yaml"
+        card.write_text(f"soft: {{{base}{extra}}}\n")  # one name: the same Pythia seed, the same events
+        run_pythia(tmp_path / name, [load_processes(card)["soft"]], 12, seed=4)
+        with uproot.open(tmp_path / name / "soft.root") as f:
+            pts[name] = f["Events"].arrays(["Lepton_pt"]).Lepton_pt
+    assert ak.all(ak.num(pts["leading"]) == 1) and ak.any(ak.num(pts["every"]) > 1)
+    np.testing.assert_array_equal(ak.to_numpy(pts["leading"][:, 0]), ak.to_numpy(ak.max(pts["every"], axis=1)))

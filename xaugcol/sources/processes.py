@@ -48,6 +48,7 @@ class Process:
     solenoid_tesla: float = 0.0
     flat_pileup: float = 0.0
     hadron_showers: str = "uniform"  # the calorimeter's hadron model (``CalorimeterModel.hadron_showers``)
+    leading_candidate: bool = False  # keep only each event's hardest passing candidate
     # b hadrons forced to decay to this lepton (a faster, biased non-prompt sample; 0: Pythia's branching ratios)
     forced_b_decays: int = 0
 
@@ -178,6 +179,7 @@ class ProcessEntry(ConfigModel):
     solenoid_tesla: NonNegativeNumber = 0.0
     flat_pileup: NonNegativeNumber = 0.0
     hadron_showers: str = "uniform"
+    leading_candidate: Bool = False
     forced_b_decays: int = 0
 
     @model_validator(mode="before")

@@ -10,7 +10,9 @@ within its |eta| < 2.5: in a field, a lepton below 0.735 GeV curls before it) of
   ``lepton: 11`` all candidates, genuine electrons included, must pass the loose electron preselection of
   ``LeptonSelection`` (E_T in the EM cells within Delta R < 0.1 at least ``min_em_over_pt`` of the track p_T, and
   hadronic over EM E_T there below ``max_had_over_em`` = 0.15, the loose H/E of CMS).
-Events without a candidate are dropped (and counted). Branches, besides the event identity and weight:
+With ``leading_candidate`` only the hardest passing candidate of an event is kept (the electron paper's background:
+the leading electron of a dijet event). Events without a candidate are dropped (and counted). Branches, besides the
+event identity and weight:
 
 ``Lepton_*``
     ``pt, eta, phi, mass, charge, pdgId`` (the generator's particle: muon, electron, or the fake's hadron),
@@ -165,6 +167,8 @@ def leptons_to_nanoaod(batch, species, process, selection: LeptonSelection, firs
         passed = _electron_preselection(window, hit_eta[cand], hit_phi[cand], pt[cand], selection)
     else:
         passed = np.ones(len(cand), dtype=bool)
+    if process.leading_candidate:  # the hardest passing candidate of each event only
+        passed &= _leading(event[cand], pt[cand], passed)
     cand, flav = cand[passed], flav[passed]
     window = _kept_cells(window, passed)
 
@@ -240,6 +244,16 @@ def leptons_to_nanoaod(batch, species, process, selection: LeptonSelection, firs
         "PFCands": jagged(pf, near_counts),
     }
     return branches, n_dropped
+
+
+def _leading(cand_event, cand_pt, passed) -> np.ndarray:
+    """Whether each candidate is the hardest of those ``passed`` in its event."""
+    order = np.lexsort((-cand_pt, ~passed, cand_event))  # per event: passing first, hardest first
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = cand_event[order][1:] != cand_event[order][:-1]
+    leading = np.zeros(len(order), dtype=bool)
+    leading[order[first]] = True
+    return leading
 
 
 def _electron_preselection(window: dict, eta, phi, pt, selection: LeptonSelection) -> np.ndarray:
