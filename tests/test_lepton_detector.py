@@ -384,7 +384,8 @@ def test_pileup_zero_on_the_command_line_turns_the_overlay_off(tmp_path, capsys)
         events = f["Events"].arrays(["Pileup_nPU", "PFCands_fromPileup"])
     assert not events.Pileup_nPU.to_numpy().any() and not np.concatenate(events.PFCands_fromPileup.to_list()).any()
     for bad in ("-1", "401", "nan"):
-        assert main(["generate", "pythia", "--process", "prompt_mu", "--pileup", bad, "--out", str(tmp_path / "x")]) == 2
+        assert main(["generate", "pythia", "--process", "prompt_mu", "--pileup", bad,
+                     "--out", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x").exists()
 
 

@@ -201,9 +201,10 @@ def check_file(path: str, tree: str, timeout: float = Timeouts.remote) -> dict:
     """The identity of ``path``: entries of ``tree``, the ROOT file's UUID and, for local files, size and
     modification time. BadFileError naming the file when it cannot be read.
 
-    Reads metadata only: the file is a regular file (a FIFO or device would block), it opens, the tree exists
-    with the event identity branches, each collection's branches share its counter, and every basket of every branch lies inside the file (a truncated copy opens fine but its last baskets point
-    past the end). A remote file that does not answer within ``timeout`` seconds is a bad file.
+    Reads metadata only: the file is a regular file (a FIFO or device would block), it opens, the tree exists with
+    the event identity branches, each collection's branches share its counter, and every basket of every branch
+    lies inside the file (a truncated copy opens fine but its last baskets point past the end). A remote file
+    that does not answer within ``timeout`` seconds is a bad file.
     """
     remote = "://" in path
     try:

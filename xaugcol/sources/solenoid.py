@@ -1,18 +1,18 @@
 """Where a particle meets the calorimeter in a solenoid field: CMS's 3.8 T along the beam, the electromagnetic
 calorimeter's front face a cylinder of radius 1.29 m closed by end caps at |z| = 3.15 m.
 
-A charged particle of transverse momentum p_T (GeV) and charge q (e) moves on a helix of radius
-rho = p_T / (0.3 |q| B) metres (B in tesla). After an arc of transverse length s from its production point it lies
-at transverse distance r = 2 rho |sin(s / 2 rho)| from it, at azimuth phi - q s / (2 rho) (the chord's direction,
-half the turning angle; B along +z bends a positive particle clockwise), and at z = z_0 + s sinh(eta) (eta, the
-pseudorapidity of its momentum, is constant in a solenoid). It reaches the barrel when 2 rho > R, after
-s = 2 rho asin(R / 2 rho), so its azimuth there is phi - q asin(0.3 |q| B R / 2 p_T): below
-p_T = 0.3 B R / 2 = 0.735 GeV (|q| = 1) it curls inside the barrel. A particle whose |z| passes the end cap's
-before it reaches the barrel meets the end cap instead, at the radius and azimuth of its helix there, if it gets
-there within its first half turn; a particle that turns back towards the beam first curls (in the detector it
-spirals through the tracker's material until it stops) and leaves nothing. Neutral particles travel in straight lines. The position is given as the pseudorapidity and
-azimuth of the impact point seen from the nominal interaction point (the hard vertex, z = 0), so a pile-up vertex
-at z_0 = 5 cm shifts its particles' impact by about 0.04 in eta at the barrel.
+A charged particle of transverse momentum p_T (GeV) and charge q (e) moves on a helix of radius rho = p_T / (0.3 |q|
+B) metres (B in tesla). After an arc of transverse length s from its production point it lies at transverse distance
+r = 2 rho |sin(s / 2 rho)| from it, at azimuth phi - q s / (2 rho) (the chord's direction, half the turning angle; B
+along +z bends a positive particle clockwise), and at z = z_0 + s sinh(eta) (eta, the pseudorapidity of its
+momentum, is constant in a solenoid). It reaches the barrel when 2 rho > R, after s = 2 rho asin(R / 2 rho), so its
+azimuth there is phi - q asin(0.3 |q| B R / 2 p_T): below p_T = 0.3 B R / 2 = 0.735 GeV (|q| = 1) it curls inside
+the barrel. A particle whose |z| passes the end cap's before it reaches the barrel meets the end cap instead, at the
+radius and azimuth of its helix there, if it gets there within its first half turn; a particle that turns back
+towards the beam first curls (in the detector it spirals through the tracker's material until it stops) and leaves
+nothing. Neutral particles travel in straight lines. The position is given as the pseudorapidity and azimuth of the
+impact point seen from the nominal interaction point (the hard vertex, z = 0), so a pile-up vertex at z_0 = 5 cm
+shifts its particles' impact by about 0.04 in eta at the barrel.
 
 Simplifications (settings of ``Solenoid``): one surface for both calorimeter layers (the hadronic one starts at
 1.77 m in CMS: its deposits sit at the electromagnetic face's position), the field uniform up to it, no energy
