@@ -1,6 +1,6 @@
 """The cost of interpreting the Interaction Network, as ratios against a plain forward pass in the same process.
 
-On the seed's IN (60 tracks x 30 features, 5 vertices x 14) and padded random jets:
+On the Interaction Network of Moreno et al. (arXiv:1909.12285) (60 tracks x 30 features, 5 vertices x 14) and padded random jets:
 * LRP-gamma (through the pairs, sums and masks) / gradient x input, and each / one forward pass;
 * occlusion of every track and vertex feature (44 forward passes) / one forward pass;
 * a forward pass with the activation hooks recording (9 ReLUs) / one without.

@@ -103,7 +103,7 @@ def _mlp_relevance(layers, values, relevance, gamma) -> np.ndarray:
 
 
 def interaction_network_gamma(model, tracks: np.ndarray, vertices: np.ndarray, gamma: float):
-    """LRP-gamma through a bias-free Interaction Network for one jet, written the seed's way: every ordered pair of
+    """LRP-gamma through a bias-free Interaction Network for one jet, written Roy and Neubauer's (ICHEP 2022) way: every ordered pair of
     real tracks (i != j) and every (real track, real vertex) pair is built explicitly as the concatenated vector
     [x_i; x_j] (receiving and sending matrices), each pair network is a plain dense ReLU network on it, the
     interactions are summed per receiving track, the object network runs on [x_i; Ebar_pp; Ebar_pv] and the

@@ -1,4 +1,4 @@
-"""The seed's interpretation methods as library functions: feature occlusion (dAUC, dAUPRC, multi-feature masking)
+"""Roy and Neubauer's (ICHEP 2022) interpretation methods as library functions: feature occlusion (dAUC, dAUPRC, multi-feature masking)
 and neuron-activation patterns, on taggers whose answers are known by construction."""
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def test_masking_thresholds_drop_nested_sets(tmp_path):
 
 
 def test_a_constant_input_the_tagger_leans_on_is_flagged_as_bias_like():
-    """The seed's warning case by construction: a linear tagger with a large weight on an input that is (nearly)
+    """Roy and Neubauer's (ICHEP 2022) warning case by construction: a linear tagger with a large weight on an input that is (nearly)
     the same for every jet. LRP hands that input a large share (it acts as a bias), occluding it shifts every
     logit alike (no AUC lost), and its distribution is the same in both classes: flagged. The informative input
     is not (occlusion costs AUC), nor is an uninformative input the tagger ignores (LRP ranks it last)."""

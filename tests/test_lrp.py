@@ -246,8 +246,8 @@ def _interaction_network(seed: int, **sizes):
 
 
 def test_interaction_network_gamma_matches_explicit_pairs():
-    """LRP-gamma (gamma = 2, the seed's) through the Interaction Network equals a hand-written propagation over the
-    explicitly concatenated pairs [x_i; x_j] and [x_i; v_k] of a tiny graph (what the seed's receiving and sending
+    """LRP-gamma (gamma = 2, as Roy and Neubauer, ICHEP 2022) through the Interaction Network equals a hand-written propagation over the
+    explicitly concatenated pairs [x_i; x_j] and [x_i; v_k] of a tiny graph (what Roy and Neubauer's (ICHEP 2022) receiving and sending
     matrices build), sums shared in proportion: the pair layer's rule acts on the concatenated pair, not on its
     receiver and sender halves separately."""
     model, tracks, vertices = _interaction_network(3, n_tracks=4, n_track_features=5, n_vertices=3,
@@ -266,7 +266,7 @@ def test_interaction_network_gamma_matches_explicit_pairs():
 @pytest.mark.parametrize("rule", [Z(), Epsilon(1e-12), Gamma(2.0, stabiliser=1e-12),
                                   AlphaBeta(1.0, 0.0, stabiliser=1e-12)], ids=repr)
 def test_interaction_network_conserves_and_ignores_padding(rule):
-    """The IN at the seed's feature counts (30 per track, 14 per vertex) and widths, bias-free: the inputs hold the
+    """The IN at Roy and Neubauer's (ICHEP 2022) feature counts (30 per track, 14 per vertex) and widths, bias-free: the inputs hold the
     logit to 1e-6 with a 1e-12 stabiliser, for every conserving rule; padded tracks and vertices get exactly
     zero."""
     model, tracks, vertices = _interaction_network(7, n_tracks=12, n_track_features=30, n_vertices=5,

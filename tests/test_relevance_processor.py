@@ -77,7 +77,7 @@ def test_mean_normalised_relevance_equals_direct_lrp(study):
 
 
 def test_score_shares_equal_direct_lrp_and_conserve(study):
-    """The seed's relevance normalised by the output score: per class and member, each feature's share R_f / logit
+    """Agarwal, Rappoccio et al.'s (arXiv:2011.13466) relevance normalised by the output score: per class and member, each feature's share R_f / logit
     averaged over the jets with weight |logit|, from the processor, equals the direct computation; the shares of
     all features add up to the jets' whole relevance over their output (every slot counted once, padding
     included)."""

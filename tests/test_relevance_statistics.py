@@ -1,4 +1,4 @@
-"""The seed's mean normalised relevance per input feature, on hand-made relevance."""
+"""Agarwal, Rappoccio et al.'s (arXiv:2011.13466) mean normalised relevance per input feature, on hand-made relevance."""
 
 import numpy as np
 import pytest

@@ -239,7 +239,7 @@ def test_missing_xaug_columns_and_nan_inputs_are_named(jets, tmp_path):
 
 
 def test_toy_xaug_dnn_reaches_the_image_cnn(jets, tmp_path):
-    """The seed's claim on the toy, at a small size: XAUG variables capture what the image CNN learns."""
+    """Agarwal, Rappoccio et al.'s (arXiv:2011.13466) claim on the toy, at a small size: XAUG variables capture what the image CNN learns."""
     cfg = TrainConfig(epochs=10, batch_size=128, patience=3)
     auc = {}
     for name, model in (("dnn", ModelConfig("dnn", xaug=True)), ("cnn2d", ModelConfig("cnn2d")),

@@ -235,7 +235,7 @@ class PairOfInputs:
 class PairLayer(LinearLayer):
     """``PairwiseLinear`` as the LRP rules see it: the dense layer on every concatenated pair, ``W [x_i; y_j] + b``
     with ``W = [W_r, W_s]`` (so a rule's modified weights, W+ or W + gamma W+, act on the concatenated pair as in
-    the seed's interaction network), evaluated per object and broadcast; its input is a ``PairOfInputs``."""
+    the IN paper's (Moreno et al., arXiv:1909.12285) interaction network), evaluated per object and broadcast; its input is a ``PairOfInputs``."""
 
     def __init__(self, module: PairwiseLinear, weight: torch.Tensor, bias: torch.Tensor | None):
         self.module = module

@@ -1,4 +1,4 @@
-"""Neuron-activation patterns (NAPs), the seed's look inside a tagger: how strongly and how often each neuron of
+"""Neuron-activation patterns (NAPs), Roy and Neubauer's (ICHEP 2022) look inside a tagger: how strongly and how often each neuron of
 each layer fires, per class.
 
 Per layer and class, with a_j the activation of neuron j in a jet (summed over the jet's real pairs, tracks,
@@ -7,7 +7,7 @@ particles or pixels for a layer applied per object):
     RNA(j) = sum_jets a_j / max_j' sum_jets a_j'          (relative neural activity; weighted)
 
 and the unweighted RNA from firing counts (the jets and objects where a_j > 0) in place of a_j. Sparsity: the
-fraction of a layer's (or the whole network's) neurons with RNA < 0.2 in both classes, the seed's measure of
+fraction of a layer's (or the whole network's) neurons with RNA < 0.2 in both classes, Roy and Neubauer's (ICHEP 2022) measure of
 how much of a network its decisions use.
 
 The activations are the outputs of the tagger's ReLUs (``nn.ReLU``, and the ``MaskedReLU`` of the particle and
@@ -25,7 +25,7 @@ from torch import nn
 
 from xaugcol.layers import MaskedReLU
 
-QUIET = 0.2  # the seed's threshold: a neuron with RNA below it counts as quiet
+QUIET = 0.2  # Roy and Neubauer's (ICHEP 2022) threshold: a neuron with RNA below it counts as quiet
 
 
 def activation_sites(model: nn.Module) -> list[tuple[str, nn.Module]]:

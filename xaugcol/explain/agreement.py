@@ -1,4 +1,4 @@
-"""Where relevance and occlusion disagree: the seed's warning case, automated.
+"""Where relevance and occlusion disagree: Roy and Neubauer's (ICHEP 2022) warning case, automated.
 
 The seed found ``track_quality`` among the features LRP ranked highest while masking it cost the Interaction
 Network nothing, and its distribution was nearly the same for H->bb and QCD jets: a feature that carries relevance
@@ -25,7 +25,7 @@ MAX_DISTANCE = 0.1  # total-variation distance between the classes' value distri
 
 
 def comparison_rule(rules) -> str:
-    """The method the occlusion ranking is compared with: LRP-gamma where the run has it (the seed's), else the
+    """The method the occlusion ranking is compared with: LRP-gamma where the run has it (Roy and Neubauer's choice, ICHEP 2022), else the
     first."""
     return next((r for r in rules if r.startswith("gamma")), rules[0])
 

@@ -9,12 +9,12 @@ Histograms count jets (or particles), unweighted: they describe the tagger's dec
 Which histograms a tagger gets follows from its input kinds (``xaugcol.features.kinds``), never from their names.
 Keys (``T`` the tagger name, ``f`` a feature, ``a__b`` a pair of per-jet scalar features, ``K`` a kind with a map);
 the ``rule`` axis holds the explanation method:
-* ``features/T``   (rule, member, label, feature): summed |normalised relevance| per feature (the seed's mean
+* ``features/T``   (rule, member, label, feature): summed |normalised relevance| per feature (Agarwal, Rappoccio et al.'s (arXiv:2011.13466) mean
   normalised relevance is this over ``jets/T``);
 * ``jets/T``       (rule, member, label): jets explained with some non-zero relevance;
 * ``score/T`` and ``score_output/T`` (rule, member, label[, feature]): per feature the summed signed relevance
   times the sign of the output, and the summed |output|: their ratio is the share of the output score the feature
-  carries (the seed's relevance normalised by the output score, ``statistics.score_shares``);
+  carries (Agarwal, Rappoccio et al.'s (arXiv:2011.13466) relevance normalised by the output score, ``statistics.score_shares``);
 * ``profile/T/f``  (rule, label, value, relevance): 2D, per jet (XAUG) or per object (particle features);
 * ``profile_sum/T/f`` (rule, label, value): summed signed relevance, for exact profile means;
 * ``K/T``          (rule, label, sign, x, y): summed positive and (absolute) negative relevance per pixel (``image``);

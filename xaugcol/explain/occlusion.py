@@ -1,8 +1,8 @@
-"""Feature occlusion, the seed's way of asking a tagger what it needs: mask one input feature in every jet (all
+"""Feature occlusion, Roy and Neubauer's (ICHEP 2022) way of asking a tagger what it needs: mask one input feature in every jet (all
 tracks or all vertices for a track or vertex feature, one particle feature, one XAUG variable, an image block) by
 setting it to zero after scaling, and record how much the tagger loses:
 
-    dAUC = (AUC_0 - AUC) x 100        (the seed's unit: a dAUC of 0.01 is a loss of 0.0001 in AUC)
+    dAUC = (AUC_0 - AUC) x 100        (Roy and Neubauer's (ICHEP 2022) unit: a dAUC of 0.01 is a loss of 0.0001 in AUC)
 
 and the same for the area under the precision-recall curve (average precision). What a group is, each input kind
 says (``InputKind.occlusion_groups`` / ``occlusion_mask``).
@@ -10,7 +10,7 @@ says (``InputKind.occlusion_groups`` / ``occlusion_mask``).
 * Single-feature occlusion is per-jet work: the relevance processor evaluates every member once per group on its
   chunk and returns the logits (``record``); ``table`` ranks the groups by dAUC (mean and spread over the
   members), from exact AUCs.
-* Multi-feature masking (``masking_thresholds``) drops, at each of the seed's thresholds (dAUC below 0.001, 0.005,
+* Multi-feature masking (``masking_thresholds``) drops, at each of Roy and Neubauer's (ICHEP 2022) thresholds (dAUC below 0.001, 0.005,
   0.01, 0.05 and 1), every group whose mean dAUC lies below it, all together, and records how many groups of each
   kind that drops and the AUC left: a second pass over the explained jets, once the single-feature table is known.
 
@@ -26,7 +26,7 @@ import torch
 from xaugcol.explain.faithfulness import batch_logits, member_summary
 
 NONE = "(none)"  # the group axis entry of the jets as they are
-THRESHOLDS = (0.001, 0.005, 0.01, 0.05, 1.0)  # the seed's, in dAUC units (percent of AUC)
+THRESHOLDS = (0.001, 0.005, 0.01, 0.05, 1.0)  # Roy and Neubauer's (ICHEP 2022) thresholds, in dAUC units (percent of AUC)
 
 
 def groups_of(kinds) -> list[str]:
@@ -68,7 +68,7 @@ def occlusion_logits(model: torch.nn.Module, kinds, inputs: tuple[torch.Tensor, 
 def record(member: int, labels: np.ndarray, logits: dict[str, np.ndarray], kinds) -> dict:
     """One chunk's occlusion of one member, as the relevance processor returns it: the jets' labels and a
     (1 + groups, jets) array of logits, the jets as they are first, then each group (``groups_of`` order).
-    Per-jet logits, not histograms: the seed's thresholds resolve AUC changes of 1e-5, finer than any binning of
+    Per-jet logits, not histograms: Roy and Neubauer's (ICHEP 2022) thresholds resolve AUC changes of 1e-5, finer than any binning of
     the logit that would keep a chunk's output small, and lists of records merge by concatenation."""
     names = [NONE, *groups_of(kinds)]
     return {"member": int(member), "labels": np.asarray(labels, dtype=np.int8),
@@ -113,7 +113,7 @@ def table(records: list[dict], kinds) -> dict:
 
 def masking_thresholds(ensemble, jets_folder, split: str, occlusion: dict, thresholds=THRESHOLDS,
                        batch_size: int = 512) -> list[dict]:
-    """The seed's multi-feature masking: per threshold, the groups whose mean dAUC lies below it (``occlusion``:
+    """Roy and Neubauer's (ICHEP 2022) multi-feature masking: per threshold, the groups whose mean dAUC lies below it (``occlusion``:
     the ``table`` of the ensemble), how many of each kind, and the AUC of every member with all of them masked
     together, on the jets of ``split`` (exact AUCs, beside the same members' AUC with nothing masked)."""
     from sklearn.metrics import roc_auc_score

@@ -1,4 +1,4 @@
-"""Relevance statistics per input feature (the seed's mean normalised relevance).
+"""Relevance statistics per input feature (Agarwal, Rappoccio et al.'s (arXiv:2011.13466) mean normalised relevance).
 
 Seed definition: per jet, divide every relevance by the largest absolute one (over all of the jet's inputs); per
 input feature sum the absolute normalised relevance (how, each input kind says: over pixels for an image, over
@@ -74,7 +74,7 @@ def feature_sums(normalised: Mapping[str, np.ndarray], kinds: Sequence[InputKind
 
 def score_shares(relevance: Mapping[str, np.ndarray], output: np.ndarray,
                  kinds: Sequence[InputKind]) -> tuple[np.ndarray, np.ndarray]:
-    """The seed's relevance normalised by the output score, as (jets, features) numerators and (jets,) weights:
+    """Agarwal, Rappoccio et al.'s (arXiv:2011.13466) relevance normalised by the output score, as (jets, features) numerators and (jets,) weights:
     per jet and feature, the signed relevance summed over the feature's slots times the sign of the jet's output
     (the logit the explanation starts from), and |output|. Summed over the jets of a class and divided, they give
     each feature's share of the score: the per-jet share R_f / output averaged with weight |output|, so a jet on

@@ -48,7 +48,7 @@ def ranking(summary: dict, cls: str = "all", only: list[str] | None = None) -> l
 
 
 def mean_score_shares(hists: dict, tagger: str, rule: str) -> dict:
-    """{"classes": {class: {feature: {"mean", "std", "members"}}}, "ranking": {class: features}}: the seed's
+    """{"classes": {class: {feature: {"mean", "std", "members"}}}, "ranking": {class: features}}: Agarwal, Rappoccio et al.'s (arXiv:2011.13466)
     relevance normalised by the output score, per class, ranked by decreasing mean share (the feature that carries
     most of the decision first)."""
     classes = mean_normalised_relevance(hists, tagger, rule, view="score")

@@ -1,4 +1,4 @@
-"""The particle list of each jet: the seed's 17 features per constituent, pT-ordered, padded, with a mask.
+"""The particle list of each jet: Agarwal, Rappoccio et al.'s (arXiv:2011.13466) 17 features per constituent, pT-ordered, padded, with a mask.
 
 Features (index: name):
  0 log_pt             log(pT / GeV)

@@ -2,7 +2,7 @@
 
 A track is a charged constituent with a reconstructed track: ``PFCands_d0Err`` > 0 where the file stores it (CMS
 keeps no track details below about 0.5 GeV; our tracker does the same), any charged constituent otherwise.
-Features (the seed's list, Roy and Neubauer; names as DeepDoubleX's):
+Features (the IN paper's (Moreno et al., arXiv:1909.12285) list, Roy and Neubauer; names as DeepDoubleX's):
 
  0 ptrel, 1 erel        pT / pT_jet, E / E_jet
  2 phirel, 3 etarel     phi - phi_jet (wrapped), eta - eta_jet

@@ -13,7 +13,7 @@ Start from a base set of high-level observables (the XAUG variables by default) 
    with the black box's on them (the highest ADO, exact over all those pairs).
 
 The black box is any tagger ensemble folder; its score is the mean logit of its members (``mapping.scores``). The
-result (``guided.json``) is the seed's table: one row per step with the EFP added (graph, kappa, beta), the AUC,
+result (``guided.json``) is Faucett, Thaler and Whiteson's (arXiv:2010.11998) table: one row per step with the EFP added (graph, kappa, beta), the AUC,
 the ADO to the black box, the share of pairs still ordered differently, and the best candidates of the step.
 """
 

@@ -1,4 +1,4 @@
-"""The seed's comparison table of methods against one black box: every trained tagger of a study (AUC with its
+"""Faucett, Thaler and Whiteson's (arXiv:2010.11998) comparison table of methods against one black box: every trained tagger of a study (AUC with its
 ensemble spread, ADO[black box]) and single observables used as a score on their own (an isolation cone: the
 seed's "one cone" row), on the test split, with the black box's selection and weights.
 

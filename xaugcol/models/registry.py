@@ -45,7 +45,7 @@ class ModelConfig:
     input_scaling: dict = field(default_factory=dict)
     # occlusion groups (``InputKind.occlusion_groups``: XAUG variables, track / vertex / particle features, image
     # blocks) held at zero after scaling in every jet: a tagger trained without them (their first-layer weights
-    # multiply zero), the seed's retraining on a reduced feature set
+    # multiply zero), Roy and Neubauer's (ICHEP 2022) retraining on a reduced feature set
     masked: tuple[str, ...] = ()
 
     def __post_init__(self):

@@ -1,4 +1,4 @@
-"""Figures of the seed's interpretation methods, drawn from relevance.json: the occlusion ranking beside the LRP
+"""Figures of Roy and Neubauer's (ICHEP 2022) interpretation methods, drawn from relevance.json: the occlusion ranking beside the LRP
 ranking (``plot_occlusion``) and the neuron-activation patterns (``plot_activations``)."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ def plot_occlusion(table: dict, relevance: dict | None, rule: str | None, tagger
                    sample: str) -> list[Path] | None:
     """Left: the features ranked by dAUC when each is occluded (mean over members, spread as error bars, coloured
     by kind; the most harmful ``SHOWN``); middle: the same features' share of the output score under ``rule``
-    (the seed's relevance normalised by the output score), for signal and background; right: each feature's mean
+    (Agarwal, Rappoccio et al.'s (arXiv:2011.13466) relevance normalised by the output score), for signal and background; right: each feature's mean
     normalised relevance under ``rule`` (both classes averaged) against its dAUC, the features flagged as acting
     like a bias circled. ``relevance``: the tagger's entry of relevance.json's ``relevance``; None: the left panel
     alone."""

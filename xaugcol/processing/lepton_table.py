@@ -1,6 +1,6 @@
 """Events of a lepton file (``xaugcol.sources.pythia_leptons``: ``Lepton``, ``LeptonCell``, ``LeptonPFCands``,
 ``PFCands``) -> the lepton table: one row per lepton, in the jet table's contract (identity, kinematics, flags),
-with the lepton observables of the seed's lepton study. The jet-table builder hands a file with a ``Lepton``
+with the lepton observables of the lepton studies of Collado et al. (arXiv:2102.02278, arXiv:2011.01984). The jet-table builder hands a file with a ``Lepton``
 collection here, so the processor, training and explaining read lepton tables as they read jet tables.
 
 Columns (E_T of cells, both layers unless named; every sum divided by the lepton p_T):

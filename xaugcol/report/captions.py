@@ -40,7 +40,7 @@ CAPTIONS = {
                  "3 x 3 blocks) and the AUC lost, x 100 (bars: mean over the ensemble members, error bars: their "
                  "spread; colour: the input kind). Middle, the same features' share of the output score under "
                  "{rule} (relevance summed over the feature's slots over the logit, averaged over the jets with "
-                 "weight |logit|; the seed's relevance normalised by the output score) for signal and background. "
+                 "weight |logit|; Agarwal, Rappoccio et al.'s (arXiv:2011.13466) relevance normalised by the output score) for signal and background. "
                  "Right, the same features by their mean normalised relevance "
                  "under {rule} against the AUC lost: features far right and at zero are relevant to LRP but not "
                  "needed; circled, those also distributed alike in both classes, which act like a bias.",

@@ -164,7 +164,7 @@ def faithfulness_table(relevance: dict) -> str:
 
 
 def occlusion_tables(relevance: dict) -> str:
-    """Per tagger: the most harmful occlusions, the multi-feature masking at the seed's thresholds, and the
+    """Per tagger: the most harmful occlusions, the multi-feature masking at Roy and Neubauer's (ICHEP 2022) thresholds, and the
     features flagged as acting like a bias (``xaugcol.explain.occlusion``, ``xaugcol.explain.agreement``)."""
     tables = relevance.get("occlusion") or {}
     if not tables:
@@ -363,7 +363,7 @@ def _number(x) -> str:
 
 
 def mapping_section(result: dict, figures: dict) -> str:
-    """The seed's table of the guided search: the base, each EFP added (its graph drawn, kappa, beta), AUC and
+    """Faucett, Thaler and Whiteson's (arXiv:2010.11998) table of the guided search: the base, each EFP added (its graph drawn, kappa, beta), AUC and
     ADO[black box] per step, the black box last."""
     pictures = {Path(item["stem"]).name: item["stem"] for item in figures.get("efp_graphs") or []}
     bb = result["black_box"]

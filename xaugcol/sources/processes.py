@@ -75,7 +75,7 @@ BUILTIN = {
     "hbb": Process(
         name="hbb",
         # a Higgs boson recoiling against a jet (gluon fusion through the top loop, with its full mass dependence,
-        # and the quark-initiated channels): pT-hat ~ the Higgs pT, so pthat_min 300 gives the seed's boosted
+        # and the quark-initiated channels): pT-hat ~ the Higgs pT, so pthat_min 300 gives the IN paper's (Moreno et al., arXiv:1909.12285) boosted
         # H -> b bbar jets; the Higgs decays to b quarks only
         settings=("HiggsSM:gg2Hg(l:t) = on", "HiggsSM:qg2Hq(l:t) = on", "HiggsSM:qqbar2Hg(l:t) = on",
                   "25:m0 = 125.0", "25:onMode = off", "25:onIfMatch = 5 -5"),

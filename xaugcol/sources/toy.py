@@ -1,4 +1,4 @@
-"""Toy two-prong jets: the seed's "1 jet of 20 particles divided evenly between 2 subjets".
+"""Toy two-prong jets: Agarwal, Rappoccio et al.'s (arXiv:2011.13466) "1 jet of 20 particles divided evenly between 2 subjets".
 
 Each event holds one jet made of two subjets of ``particles_per_subjet`` particles each.
 
@@ -62,7 +62,7 @@ def _signal() -> ToyClass:
 
 def _background() -> ToyClass:
     # Particles inside the subjets follow the same distributions in both classes: only the jet-level splitting
-    # (z, theta) tells the classes apart, the seed's design goal ("a few jet-level variables carry all the
+    # (z, theta) tells the classes apart, Agarwal, Rappoccio et al.'s (arXiv:2011.13466) design goal ("a few jet-level variables carry all the
     # information"). Give the background its own particle_fraction / particle_angle in a config to break that.
     shared = _signal()
     return ToyClass(

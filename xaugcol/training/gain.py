@@ -1,4 +1,4 @@
-"""What the XAUG variables add to a low-level tagger: the seed's claim, measured as the gain in signal efficiency
+"""What the XAUG variables add to a low-level tagger: Agarwal, Rappoccio et al.'s (arXiv:2011.13466) claim, measured as the gain in signal efficiency
 at fixed background efficiency, tagger + XAUG over the same tagger without, overall and in bins of jet pT.
 
 Per member, from its test predictions (``test_predictions.npz``: score, label, weight, pT of every test jet), the

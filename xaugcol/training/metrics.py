@@ -1,5 +1,5 @@
 """Tagger performance: weighted ROC curve, AUC, signal efficiency at fixed background efficiency; ensemble
-summaries as mean and standard deviation over the members (the seed's error bars)."""
+summaries as mean and standard deviation over the members (Agarwal, Rappoccio et al.'s (arXiv:2011.13466) error bars)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The seed's retrainings after occlusion: a tagger retrained on a reduced feature set, from scratch and with its
+"""Roy and Neubauer's (ICHEP 2022) retrainings after occlusion: a tagger retrained on a reduced feature set, from scratch and with its
 weights preloaded from the baseline, without the features that act like a bias, and a squeezed version of it.
 
 A reduced feature set keeps the tagger's architecture and holds the dropped features at zero after scaling

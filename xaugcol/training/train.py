@@ -172,7 +172,7 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
                  progress: bool = False, init_from: str | None = None) -> dict:
     """Train one tagger; write its folder ``out``; return its metrics. ``init_from``: a tagger ensemble folder
     whose member of the same seed (else its first) gives the starting weights instead of a fresh initialisation
-    (the seed's preloading: a retraining on a reduced feature set starts from the baseline)."""
+    (Roy and Neubauer's (ICHEP 2022) preloading: a retraining on a reduced feature set starts from the baseline)."""
     device = pick_device(train_config.device)
     tables = training_tables(data, model_config, train_config)
     spec, pt_weights = tables.spec, tables.spec.pt_weights

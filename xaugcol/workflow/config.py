@@ -259,7 +259,7 @@ class Reduced(ConfigModel):
 
 
 class Interpret(ConfigModel):
-    """The ``interpret`` section: the seed's retrainings after occlusion (``xaugcol.training.pruning``) of one
+    """The ``interpret`` section: Roy and Neubauer's (ICHEP 2022) retrainings after occlusion (``xaugcol.training.pruning``) of one
     trained tagger: on the features whose dAUC lies below ``prune_below`` masked, from scratch and (``preload``)
     with the baseline's weights; without the features flagged as acting like a bias (``bias_like``); and a
     squeezed model (``squeezed``: architecture options, e.g. {width: 32, de: 8, do: 8}; null: none)."""

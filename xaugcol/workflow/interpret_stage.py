@@ -1,4 +1,4 @@
-"""The study stage after the explanations: the seed's retrainings of one tagger (``xaugcol.training.pruning``),
+"""The study stage after the explanations: Roy and Neubauer's (ICHEP 2022) retrainings of one tagger (``xaugcol.training.pruning``),
 driven by its occlusion table and flagged features in relevance.json.
 
 Layout of ``out/interpret``::

@@ -3,7 +3,7 @@
 Layout of ``out/mapping``::
 
     step_<k>/      the high-level model of step k (an ensemble folder; gbdt.json for the GBDT)
-    guided.json    the seed's table: base, additions (graph, kappa, beta), AUC, ADO[black box] per step
+    guided.json    Faucett, Thaler and Whiteson's (arXiv:2010.11998) table: base, additions (graph, kappa, beta), AUC, ADO[black box] per step
     methods.json   the other taggers of the study and each base observable alone: AUC, ADO[black box]
 """
 
@@ -42,7 +42,7 @@ def mapping_stage(wf, out: Path, record: Stage, processed: Path, sample: str) ->
                               m.candidate_columns(wf.processing), wf.training, tuple(wf.seeds), m.steps,
                               m.high_level, dict(m.architecture))
         run_guided_search(search, folder, ctx.mapper, ctx.progress)
-        # the seed's comparison: every other tagger of the study and each base observable alone
+        # Faucett, Thaler and Whiteson's (arXiv:2010.11998) comparison: every other tagger of the study and each base observable alone
         others = {name: out / "taggers" / name for name in wf.tagger_names() if name != m.black_box}
         others.update({t.label: Path(t.folder) for t in wf.trained if t.label != m.black_box})
         write_methods_table(folder, processed / "jets", black_box_folder(wf, out), others, tuple(search.base))

@@ -170,7 +170,7 @@ def _split_signs(x: torch.Tensor):
 
 class AlphaBeta(Rule):
     """LRP-alpha-beta: positive contributions (W+ x+, W- x-, b+) get weight alpha, negative ones beta, with
-    alpha - beta = 1 so relevance is conserved. ``AlphaBeta(1, 0)`` is the seed's LRP-alpha1beta0."""
+    alpha - beta = 1 so relevance is conserved. ``AlphaBeta(1, 0)`` is Agarwal, Rappoccio et al.'s (arXiv:2011.13466) LRP-alpha1beta0."""
 
     name = "alpha-beta"
 

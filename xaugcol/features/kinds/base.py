@@ -170,7 +170,7 @@ class InputKind:
         return torch.where(removed, fill, flat).reshape(x.shape)
 
     # -- occlusion groups, for feature occlusion (``xaugcol.explain.occlusion``) ---------------------------------
-    # A group is what one occlusion masks in every jet at once, set to zero after scaling (the seed's masking: the
+    # A group is what one occlusion masks in every jet at once, set to zero after scaling (Roy and Neubauer's (ICHEP 2022) masking: the
     # training mean of a standardised feature). By default one feature, the tensor's last axis: an XAUG variable,
     # or one particle, track or vertex feature in all the jet's slots.
     def occlusion_groups(self) -> list[str]:
