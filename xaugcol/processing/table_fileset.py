@@ -151,9 +151,11 @@ def table_fileset(path: str | Path, skip_bad_files: bool = False):
     fileset, identities, skipped, shapes, labels = {}, {}, [], {}, set()
     for name, table, rows in tables:
         try:
-            check_table(table, rows, folder / REPORT, expected.get(name.split("/")[0]))
+            label = expected.get(name.split("/")[0])
+            check_table(table, rows, folder / REPORT, label)  # with a label: every row checked to hold it
             schema = pq.read_schema(table)
-            labels |= set(pq.read_table(table, columns=["label"]).column("label").unique().to_pylist())
+            labels |= {label} if label is not None and rows else \
+                set(pq.read_table(table, columns=["label"]).column("label").unique().to_pylist())
         except (OSError, ValueError, TableError) as err:  # pyarrow's errors are OSError / ValueError subclasses
             reason = str(err) if isinstance(err, TableError) else \
                 f"{table}: cannot read it as a jet table ({type(err).__name__}: {err})"
