@@ -154,8 +154,8 @@ def leptons_to_nanoaod(batch, species, process, selection: LeptonSelection, firs
     cand, flav = cand[arrives], flav[arrives]  # a lepton that curls before the calorimeter has no window
     drawn = _draw_overlay(detector, n_batch, event[cand], rng)
     rho = _event_rho(busy, event, pt, prt, drawn, n_batch)
-    overlay, o_eta, o_phi = _overlay_near(detector, drawn, event[cand], hit_eta[cand], hit_phi[cand], eta[cand],
-                                          phi[cand], selection)
+    overlay, o_eta, o_phi, overlay_near = _overlay_near(detector, drawn, event[cand], hit_eta[cand], hit_phi[cand],
+                                                        eta[cand], phi[cand], selection)
     flat_pu = pileup_particles(event[cand], hit_eta[cand], hit_phi[cand], rng, calorimeter)
     cells = deposits(*(np.concatenate(parts) for parts in (
         (event[busy], overlay.event, flat_pu["event"]), (hit_eta[busy], o_eta, flat_pu["eta"]),
@@ -171,6 +171,8 @@ def leptons_to_nanoaod(batch, species, process, selection: LeptonSelection, firs
         passed &= _leading(event[cand], pt[cand], passed)
     cand, flav = cand[passed], flav[passed]
     window = _kept_cells(window, passed)
+    pu_lep, pu = overlay_near
+    pu_lep, pu = (np.cumsum(passed) - 1)[pu_lep[passed[pu_lep]]], pu[passed[pu_lep]]  # the passing candidates'
 
     # events with a candidate are kept, renumbered in the batch
     kept_events = np.unique(event[cand])
@@ -200,7 +202,6 @@ def leptons_to_nanoaod(batch, species, process, selection: LeptonSelection, firs
 
     near_lep, near = _nearby(cand, event, final, eta, phi, selection.particle_radius)
     hard = _particles(near, prt, production, pid, charge, pt, eta, phi, mass)
-    pu_lep, pu = _overlay_nearby(overlay, event[cand], eta[cand], phi[cand], selection.particle_radius)
     soft = _overlay_particles(overlay, pu)
     near_lep = np.concatenate([near_lep, pu_lep])
     parts = {k: np.concatenate([hard[k], soft[k]]) for k in hard}
@@ -280,14 +281,9 @@ def _kept_cells(window: dict, passed: np.ndarray) -> dict:
 def _nearby(cand, event, final, eta, phi, radius):
     """(position of the lepton in ``cand``, global particle index) of every visible final-state particle within
     ``radius`` of a lepton, the lepton itself excepted."""
-    part = np.nonzero(final)[0]
-    order = np.argsort(event[part], kind="stable")
-    part = part[order]
-    start = np.searchsorted(event[part], event[cand], "left")
-    stop = np.searchsorted(event[part], event[cand], "right")
-    counts = stop - start
-    lep = np.repeat(np.arange(len(cand)), counts)
-    pick = part[np.arange(len(lep)) - np.repeat(np.cumsum(counts) - counts - start, counts)]
+    part = np.nonzero(final)[0]  # in event order already: a batch's particles are flattened event by event
+    lep, index = _pairs(event[cand], event[part])
+    pick = part[index]
     close = (_delta_r(eta[pick], phi[pick], eta[cand][lep], phi[cand][lep]) < radius) & (pick != cand[lep])
     return lep[close], pick[close]
 
@@ -339,8 +335,9 @@ def _event_rho(busy, event, pt, prt, overlay: Overlay, n_batch: int) -> np.ndarr
 
 def _overlay_near(detector: Detector, overlay: Overlay, cand_event, cand_hit_eta, cand_hit_phi, cand_eta, cand_phi,
                   selection: LeptonSelection):
-    """(the overlaid particles that can matter, their impact eta and phi): impact within a candidate's window
-    (with the lateral spread's margin) or direction within the particle radius of it."""
+    """(the overlaid particles that can matter, their impact eta and phi, and the (candidate, particle) pairs
+    within the particle radius, positions in the returned particles): impact within a candidate's window (with the
+    lateral spread's margin) or direction within the particle radius of it."""
     model = detector.calorimeter
     half = (model.window // 2 + 2) * model.em_eta_size
     half_phi = (model.window // 2 + 2) * model.phi_size(EM)
@@ -352,14 +349,8 @@ def _overlay_near(detector: Detector, overlay: Overlay, cand_event, cand_hit_eta
         (np.abs(_dphi(o_phi[part], cand_hit_phi[lep])) < half_phi)
     close = _delta_r(overlay.eta[part], overlay.phi[part], cand_eta[lep], cand_phi[lep]) < selection.particle_radius
     keep[part[in_window | close]] = True
-    return overlay.select(keep), o_eta[keep], o_phi[keep]
-
-
-def _overlay_nearby(overlay: Overlay, cand_event, cand_eta, cand_phi, radius):
-    """(position of the lepton, overlay index) of every overlaid particle within ``radius`` of a candidate."""
-    lep, part = _pairs(cand_event, overlay.event)
-    close = _delta_r(overlay.eta[part], overlay.phi[part], cand_eta[lep], cand_phi[lep]) < radius
-    return lep[close], part[close]
+    position = np.cumsum(keep) - 1  # of each kept particle among the kept
+    return overlay.select(keep), o_eta[keep], o_phi[keep], (lep[close], position[part[close]])
 
 
 def _pairs(cand_event, particle_event):
