@@ -49,7 +49,7 @@ from xaugcol.training.train import TrainConfig
 
 
 LIMITS = {"examples": MAX_EXAMPLES, "faithfulness_steps": MAX_FAITHFULNESS_STEPS, "sanity_jets": MAX_SANITY_JETS,
-          "workers": MAX_WORKERS}  # the fields of several sections with an upper limit (xaugcol.limits)
+          "workers": MAX_WORKERS, "pileup": MAX_MU, "pileup_pool": MAX_POOL}  # fields with an upper limit
 
 
 def _at_most(value, info):
@@ -92,21 +92,7 @@ class Source(ConfigModel):
             raise ValueError("must be a non-empty list of names")
         return tuple(processes)
 
-    _workers = field_validator("workers")(_at_most)
-
-    @field_validator("pileup")
-    @classmethod
-    def _pileup(cls, mu):
-        if mu is not None and mu > MAX_MU:
-            raise ValueError(f"must be at most {number(MAX_MU)} (xaugcol.limits), got {mu}")
-        return mu
-
-    @field_validator("pileup_pool")
-    @classmethod
-    def _pileup_pool(cls, size):
-        if size > MAX_POOL:
-            raise ValueError(f"must be at most {number(MAX_POOL)} (xaugcol.limits), got {size}")
-        return size
+    _limited = field_validator("workers", "pileup", "pileup_pool")(_at_most)
 
     @field_validator("toy", mode="before")
     @classmethod
