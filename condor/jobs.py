@@ -34,7 +34,7 @@ from xaugcol.paths import NotRegularFileError, check_regular, plain_name, read_j
 from xaugcol.processing.run import HISTOGRAMS, REPORT
 from xaugcol.processing.runner import load_fileset, screen_fileset
 from xaugcol.processing.table_io import JETS_DIR
-from xaugcol.output_folder import LOCK_NAME, is_empty
+from xaugcol.output_folder import empty_locked_folder, is_empty
 from xaugcol.quoting import quoted
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -79,18 +79,8 @@ def prepare_jobs(config: SubmitConfig, out: str | Path, repo: str | Path) -> dic
     try:
         return _write_submission(config, out, repo, commit, groups, job_groups)
     except BaseException:
-        _remove_submission(out)  # the folder was empty: everything in it but its lock is this run's
+        empty_locked_folder(out)  # the folder was empty: everything in it but its lock is this run's
         raise
-
-
-def _remove_submission(out: Path) -> None:
-    for entry in out.iterdir():
-        if entry.name == LOCK_NAME:
-            continue
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
 
 
 def _write_submission(config: SubmitConfig, out: Path, repo, commit: str, groups: dict, job_groups: dict) -> dict:

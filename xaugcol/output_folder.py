@@ -26,7 +26,7 @@ import time
 import warnings
 from pathlib import Path
 
-from xaugcol.atomic import OutputError, make_dirs
+from xaugcol.atomic import OutputError, make_dirs, remove
 from xaugcol.paths import UnsafePathError
 
 LOCK_NAME = ".xaugcol.lock"
@@ -167,6 +167,14 @@ def is_empty(folder: Path) -> bool:
     folder = Path(folder)
     return not folder.is_dir() or all(p.name == LOCK_NAME and p.is_file() and not p.is_symlink()
                                       for p in folder.iterdir())
+
+
+def empty_locked_folder(folder: str | Path) -> None:
+    """Remove everything in ``folder`` but its lock file (links removed, never followed): for a run that holds the
+    lock and owns the rest (it found the folder empty, or its records prove the rest its own)."""
+    for entry in Path(folder).iterdir():
+        if entry.name != LOCK_NAME:
+            remove(entry)
 
 
 def refuse_non_empty(out: str | Path, overwrite: bool, advice: str = "use --overwrite to write into it") -> None:

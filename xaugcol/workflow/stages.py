@@ -30,7 +30,7 @@ from pathlib import Path
 
 from xaugcol.atomic import make_dirs, remove, write_json
 from xaugcol.console import say
-from xaugcol.output_folder import LOCK_NAME, OutputExistsError, is_empty, output_lock
+from xaugcol.output_folder import LOCK_NAME, OutputExistsError, empty_locked_folder, is_empty, output_lock
 from xaugcol.paths import read_json
 from xaugcol.processing.checkpoints import differences
 
@@ -74,9 +74,7 @@ def clear_stage_folder(folder: Path, name: str) -> None:
                                "naming it): the study would replace them; move them away or use another output "
                                "folder")
     if folder.is_dir() and not folder.is_symlink():
-        for entry in folder.iterdir():  # the lock file stays: the stage holds it while it runs
-            if entry.name != LOCK_NAME:
-                remove(entry)
+        empty_locked_folder(folder)  # the lock file stays: the stage holds it while it runs
     else:
         remove(folder)
 
