@@ -505,3 +505,70 @@ def test_leading_candidate_keeps_each_events_hardest(tmp_path):
             pts[name] = f["Events"].arrays(["Lepton_pt"]).Lepton_pt
     assert ak.all(ak.num(pts["leading"]) == 1) and ak.any(ak.num(pts["every"]) > 1)
     np.testing.assert_array_equal(ak.to_numpy(pts["leading"][:, 0]), ak.to_numpy(ak.max(pts["every"], axis=1)))
+
+
+def test_electron_processes_and_their_card_checks(tmp_path):
+    """The electron paper's background by default, the first samples under their own names; forcing the c-hadron
+    decays and setting them in the card is refused as for b hadrons."""
+    from xaugcol.sources.processes import BUILTIN, C_HADRONS, load_processes
+
+    prompt, background = BUILTIN["prompt_e"], BUILTIN["qcd_e"]
+    assert prompt.pileup == background.pileup == 50.0 and prompt.solenoid_tesla == background.solenoid_tesla == 3.8
+    assert background.lepton_origin == "hadron" and background.leading_candidate
+    assert background.default_pthat_min() == 25.0
+    settings = background.all_settings()
+    for hadron in (511, 521, 5122):
+        assert f"{hadron}:onMode = off" in settings and f"{hadron}:onIfAny = 11" in settings
+    assert not any(s.startswith(f"{hadron}:") for s in settings for hadron in C_HADRONS)  # c: Pythia's decays
+    assert BUILTIN["qcd_e_dijets"].all_settings() == ("HardQCD:all = on",)  # the unbiased reference
+    fakes = BUILTIN["qcd_e_fakes"]
+    assert fakes.lepton_origin == "any" and fakes.flat_pileup == 25.0 and fakes.pileup == 0
+    assert BUILTIN["prompt_e_first"].flat_pileup == 25.0
+    card = tmp_path / "card.yaml"
+    card.write_text("mine: {label: 0, lepton: 11, lepton_origin: hadron, settings: ['HardQCD:hardccbar = on', "
+                    "'+0421:onMode = off'], forced_c_decays: 11}\n")
+    with pytest.raises(ValueError, match="forced_c_decays.*421:onMode"):
+        load_processes(card)
+    card.write_text("mine: {label: 0, lepton: 11, lepton_origin: hadron, settings: ['HardQCD:hardccbar = on'], "
+                    "forced_c_decays: 12}\n")
+    with pytest.raises(ValueError, match="forced_c_decays"):
+        load_processes(card)
+
+
+def test_the_electron_background_is_each_events_leading_real_electron(tmp_path):
+    """``qcd_e``: one electron per event, a real one from a heavy-flavour decay, in the window, passing the loose
+    preselection (EM E_T within 0.1 at least half its pT) on the CMS-like detector."""
+    import awkward as ak
+    import uproot
+
+    from xaugcol.sources.processes import BUILTIN
+    from xaugcol.sources.pythia import run_pythia
+
+    fileset = run_pythia(tmp_path, [BUILTIN["qcd_e"]], 30, seed=2, pileup=PileupSettings(mu=50, pool_size=150))
+    meta = fileset["qcd_e"]["metadata"]
+    assert meta["forced_b_decays"] == 11 and meta["forced_c_decays"] == 0 and meta["pthat_min"] == 25.0
+    assert meta["leading_candidate"] and meta["pileup_mu"] == 50
+    with uproot.open(tmp_path / "qcd_e.root") as f:
+        ev = f["Events"].arrays(["Lepton_pt", "Lepton_pdgId", "Lepton_genPartFlav", "Lepton_caloEta", "Lepton_caloPhi",
+                                 "LeptonCell_layer", "LeptonCell_eta", "LeptonCell_phi", "LeptonCell_et"])
+    assert len(ev) >= 30 and ak.all(ak.num(ev.Lepton_pt) == 1)
+    lep = ak.firsts(ev.Lepton_pt)
+    assert ak.all(np.abs(ak.firsts(ev.Lepton_pdgId)) == 11) and ak.all((lep >= 20) & (lep <= 100))
+    flav = ak.firsts(ev.Lepton_genPartFlav).to_numpy()
+    assert np.all(np.isin(flav, (3, 4, 5))) and np.mean(np.isin(flav, (4, 5))) > 0.9
+    dphi = np.mod(ev.LeptonCell_phi - ak.firsts(ev.Lepton_caloPhi) + np.pi, 2 * np.pi) - np.pi
+    close = (np.hypot(ev.LeptonCell_eta - ak.firsts(ev.Lepton_caloEta), dphi) < 0.1) & (ev.LeptonCell_layer == 0)
+    assert ak.all(ak.sum(ev.LeptonCell_et[close], axis=1) >= 0.5 * lep)
+
+
+def test_the_shipped_process_cards_load():
+    """Every card under configs/cards validates (the README's tables were generated from them)."""
+    from pathlib import Path
+
+    from xaugcol.sources.processes import load_processes
+
+    cards = sorted((Path(__file__).resolve().parents[1] / "configs" / "cards").glob("*.yaml"))
+    assert cards
+    for card in cards:
+        added = set(load_processes(card)) - set(load_processes())
+        assert added, card

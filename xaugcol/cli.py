@@ -49,6 +49,7 @@ from xaugcol.limits import (MAX_CONSTITUENTS, MAX_EXAMPLES, MAX_FAITHFULNESS_STE
                             MAX_SANITY_JETS, MAX_SEEDS, MAX_TOY_JETS, MAX_WORKERS, number)
 from xaugcol.output_folder import locked_output
 from xaugcol.processing.executors import DEFAULT_CHUNKSIZE, EXECUTORS, Timeouts, check_executor, check_scheduler
+from xaugcol.sources.processes import BUILTIN as BUILTIN_PROCESSES
 
 EXIT_USAGE = 2
 EXIT_DATA = 1
@@ -167,8 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     py = gsub.add_parser("pythia", help="Pythia 8 events at 13 TeV: AK8 jets from fastjet, or leptons with their "
                                         "calorimeter cells")
     py.add_argument("--process", required=True,
-                    help="process name(s), comma-separated: zz, hbb, qcd, prompt_mu, nonprompt_mu, prompt_e, qcd_e, "
-                         "prompt_mu_wz, nonprompt_mu_forced, or from --process-card")
+                    help=f"process name(s), comma-separated: {', '.join(BUILTIN_PROCESSES)}, or from --process-card")
     py.add_argument("--events", type=_int_in(1, MAX_PYTHIA_EVENTS), default=1000, help="events per process")
     py.add_argument("--seed", type=_non_negative_int, default=1,
                     help="random seed (each worker seeds Pythia from it: same seed, same events)")

@@ -264,7 +264,8 @@ def _generate(out_dir: Path, processes: list[Process], n_events: int, seed: int,
 def _detector_metadata(job: PythiaJob) -> dict:
     seen_by = {"pileup_mu": job.pileup.mu, "solenoid_tesla": job.process.solenoid_tesla,
                "flat_pileup": job.process.flat_pileup, "hadron_showers": job.process.hadron_showers,
-               "forced_b_decays": job.process.forced_b_decays, "leading_candidate": job.process.leading_candidate}
+               "forced_b_decays": job.process.forced_b_decays,
+               "forced_c_decays": job.process.forced_c_decays, "leading_candidate": job.process.leading_candidate}
     if job.pool is not None:
         seen_by["pileup_pool"] = {"sha256": job.pool[1], **job.pileup.model_dump()}
     return seen_by
