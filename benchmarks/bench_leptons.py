@@ -1,9 +1,10 @@
 """Lepton samples: the cost of the detector simulation and of the lepton table, each against a reference run in
 the same process.
 
-* generation, the muon paper's setup (``prompt_mu``, ``nonprompt_mu``: pile-up overlay of mu = 50, 3.8 T,
-  parametrised hadron showers): Pythia's events/s and kept events/s per core, and the detector simulation's time
-  with the overlay and without it (the same batches converted twice), each / Pythia's own ``nextBatch``;
+* generation with the CMS-like detector (``prompt_mu``, ``nonprompt_mu``, ``prompt_e``, ``qcd_e``: pile-up
+  overlay of mu = 50, 3.8 T, parametrised hadron showers): Pythia's events/s and kept events/s per core, and the
+  detector simulation's time with the overlay and without it (the same batches converted twice), each / Pythia's
+  own ``nextBatch``;
 * generation, the first samples: converting a Pythia batch of b bbar events (forced B -> mu) to lepton events
   (calorimeter with flat pile-up and noise, tracker, candidates) / Pythia's own ``nextBatch`` of the same events;
 * processing: the lepton table with EFPs of the cells (degree 4, 4 kappas, 3 betas) and anchored EFPs (degree 3)
@@ -79,7 +80,8 @@ def main() -> None:
 
 
 def paper_setup(batches: int) -> None:
-    """The muon paper's setup: the overlay's and the detector simulation's shares of Pythia's time."""
+    """The CMS-like detector of the lepton studies: the overlay's and the detector simulation's shares of Pythia's
+    time."""
     from dataclasses import replace
 
     from xaugcol.sources.pileup import PileupSettings, generate_pool
@@ -92,7 +94,7 @@ def paper_setup(batches: int) -> None:
     pool = generate_pool(PileupSettings(), seed=1, ecm=13000.0)
     t_pool = time.perf_counter() - start
     print(f"pile-up pool: {pool.size} interactions, {int(pool.offsets[-1])} particles in {t_pool:.1f} s")
-    for name in ("prompt_mu", "nonprompt_mu"):
+    for name in ("prompt_mu", "nonprompt_mu", "prompt_e", "qcd_e"):
         process = BUILTIN[name]
         job = PythiaJob(process, 0, 17, 0, "unused", process.default_pthat_min(), selection=_selection(process))
         pythia = make_pythia(pythia_settings(job))
