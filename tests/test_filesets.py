@@ -58,6 +58,23 @@ def test_every_coffea_fileset_form_processes_the_same(toy, tmp_path):
     assert sorted(set(labels.tolist())) == [-1, 0]  # the dataset without a label: -1 in the tables
 
 
+def test_a_tree_named_in_the_fileset_is_the_tree_processed(toy, tmp_path, monkeypatch):
+    """``{path: tree}`` and ``treename``: the run reads the named tree (screening did already; coffea's Runner read
+    ``Events`` whatever the fileset said)."""
+    import xaugcol.sources.nanoaod as nanoaod
+
+    monkeypatch.setattr(nanoaod, "TREE", "Jets")
+    run_toy(tmp_path / "renamed", 200, seed=31)  # the module's toy events, under another tree name
+    plain = run_processing(load_fileset(toy / "fileset.json"), tmp_path / "plain", chunksize=150)
+    signal, background = (str(tmp_path / "renamed" / f"toy_{n}.root") for n in ("signal", "background"))
+    (tmp_path / "named.json").write_text(json.dumps({
+        "toy_signal": {"files": {signal: "Jets"}, "metadata": {"label": 1}},
+        "toy_background": {"files": [background], "treename": "Jets", "metadata": {"label": 0}}}))
+    result = run_processing(load_fileset(tmp_path / "named.json"), tmp_path / "named", chunksize=150)
+    for dataset in ("toy_signal", "toy_background"):
+        assert result.counts[dataset]["jets_kept"] == plain.counts[dataset]["jets_kept"] > 0, dataset
+
+
 def test_a_preprocessed_file_that_changed_is_refused(toy, tmp_path):
     for bad, what in ((_preprocessed(toy, uuid_of_signal="00000000-0000-0000-0000-000000000000"), "uuid"),
                       (_preprocessed(toy, entries_of_signal=150), "entries")):

@@ -340,7 +340,8 @@ def run_coffea(fileset: dict, processor_instance, execution: Execution = Executi
         # run the entry count and UUID of a file since rewritten (the screening above read the file as it is now)
         runner = processor.Runner(executor=ex, schema=schema, chunksize=e.chunksize, format=format,
                                   checkpointer=ChunkCheckpointer(checkpoints), metadata_cache={}, **options)
-        return runner(fileset, processor_instance=guarded, treename="Events") or {}
+        # every file of a loaded fileset names its tree ({path: tree}); a treename here would override them all
+        return runner(fileset, processor_instance=guarded, treename=None) or {}
 
 
 @contextlib.contextmanager
