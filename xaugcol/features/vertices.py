@@ -1,7 +1,7 @@
 """The secondary-vertex list of each jet: the Interaction Network's 14 features per vertex, padded, with a mask.
 
-Vertices as ``xaugcol.jets.vertices`` associates them (by decreasing dxySig, up to ``n_max`` = 5). Features (the
-seed's list; the names of PFNano's ``FatJetSVs``, whose stored values they reproduce, tests/test_tracks.py):
+Vertices as ``xaugcol.jets.vertices`` associates them (by decreasing dxySig, up to ``n_max`` = 5). Features (the IN
+paper's list; the names of PFNano's ``FatJetSVs``, whose stored values they reproduce, tests/test_tracks.py):
 
  0 ptrel, 1 erel        pT / pT_jet, E / E_jet
  2 phirel, 3 etarel     phi - phi_jet (wrapped), eta - eta_jet

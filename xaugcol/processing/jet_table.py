@@ -46,13 +46,16 @@ from xaugcol.jets.vertices import has_vertices, jet_vertices
 from xaugcol.limits import (MAX_CHUNK_BYTES, MAX_CONSTITUENTS, MAX_EFP_COLUMNS, MAX_LIST_LENGTH, MAX_VERTICES,
                             check_size, is_integer, number)
 from xaugcol.processing.lepton_table import LeptonConfig, build_lepton_table, is_lepton_file
+from xaugcol.processing.opendata_table import TRUTH as TRUTH_LABEL
+from xaugcol.processing.opendata_table import build_opendata_table, is_opendata_file
 from xaugcol.quoting import quoted
 
 XAUG = ("msd", "tau1", "tau2", "tau3", "tau4", "tau21", "tau32", "n2", "d2", "sj_z", "sj_dr", "sj1_pt", "sj2_pt")
 KINEMATICS = ("pt", "eta", "phi", "mass", "n_constituents")
 IDENTITY = ("dataset", "label", "weight", "run", "luminosityBlock", "event", "fatjet_index")
 FLAGS = ("in_msd_window", "few_constituents", "sd_two_prong", "has_particles")
-SKIP_REASONS = ("no_constituents", "nonfinite_input", "unphysical_input", "too_many_constituents", "below_min_pt")
+SKIP_REASONS = ("no_constituents", "nonfinite_input", "unphysical_input", "too_many_constituents", "below_min_pt",
+                "other_truth")  # other_truth: open-data jets of neither class (``opendata_table``)
 # generator truth carried into the table when the file has it (our toy and Pythia sources)
 # (CMS's heavy-flavour truth, nBHadrons / nCHadrons / hadronFlavour, in CMS simulation and our Pythia files alike)
 TRUTH = {"genBosonIdx": "gen_boson_idx", "genBosonDR": "gen_boson_dr", "genBosonContained": "gen_boson_contained",
@@ -202,6 +205,12 @@ def build_jet_table(events, dataset: str, label: int, config: ProcessingConfig =
     """Return (columns, counts, unavailable): columns a dict of equal-length numpy arrays (``particles``,
     ``particles_mask`` and ``image`` multi-dimensional), counts {"jets_seen", "jets_kept", "skipped_<reason>"},
     and the names of the columns this file's layout cannot provide (NaN in the table)."""
+    if is_opendata_file(events):  # the CMS open-data H->bb ntuples: one entry per jet, truth per jet
+        table, counts, unavailable = build_opendata_table(events, dataset, label, config)
+        return table, {**{f"skipped_{r}": 0 for r in SKIP_REASONS}, **counts}, unavailable
+    if label == TRUTH_LABEL:
+        raise ValueError(f"dataset {dataset!r}: label 'truth' takes each jet's label from the file, and only the "
+                         "CMS open-data H->bb ntuples carry one")
     if is_lepton_file(events):  # a lepton file (``sources.pythia_leptons``): one row per lepton
         return build_lepton_table(events, dataset, label, config.lepton_settings, config.efp)
     layout = detect_layout(events)

@@ -26,6 +26,7 @@ from xaugcol.models.errors import ModelFileError
 from xaugcol.paths import NotRegularFileError, UnsafePathError, check_regular, read_json, safe_component
 from xaugcol.processing.checkpoints import ChunkCheckpointer
 from xaugcol.processing.chunk_guard import ChunkError, ChunkGuard
+from xaugcol.processing.opendata_table import TRUTH, is_opendata_tree
 from xaugcol.processing.executors import (DEFAULT_CHUNKSIZE, ClusterError, Timeouts, check_executor, coffea_executor,
                                           dask_session)
 from xaugcol.quoting import quoted
@@ -126,9 +127,9 @@ def load_fileset(path: str | Path) -> dict:
         reserved = sorted(set(meta) & COFFEA_RESERVED)
         if reserved:
             raise FilesetError(f"{where}: metadata may not use {', '.join(reserved)}: coffea fills these per chunk")
-        if "label" in meta and (meta["label"] not in (0, 1) or isinstance(meta["label"], bool)):
-            raise FilesetError(f"{where}: metadata 'label' must be 0 or 1 (or absent for real data), got "
-                               f"{quoted(meta['label'])}")
+        if "label" in meta and (meta["label"] not in (0, 1, TRUTH) or isinstance(meta["label"], bool)):
+            raise FilesetError(f"{where}: metadata 'label' must be 0 or 1, 'truth' (each jet's own, the open-data "
+                               f"H->bb ntuples) or absent for real data, got {quoted(meta['label'])}")
         resolved, expected = {}, {}
         for f, spec in files.items():
             tree, recorded = _file_spec(spec, default_tree, f"{where}: file {quoted(f)}")
@@ -179,9 +180,16 @@ def _file_spec(spec, default_tree: str, where: str) -> tuple[str, dict]:
     return tree, recorded
 
 
-def dataset_label(entry: dict) -> int:
-    """A dataset's jet-table label: its metadata's (1 signal, 0 background), -1 without one (real data)."""
-    return int(entry["metadata"].get("label", NO_LABEL))
+def dataset_label(entry: dict) -> int | str:
+    """A dataset's jet-table label: its metadata's (1 signal, 0 background, or "truth": each jet's own from the
+    file), -1 without one (real data)."""
+    label = entry["metadata"].get("label", NO_LABEL)
+    return label if label == TRUTH else int(label)
+
+
+def is_labelled(label: int | str) -> bool:
+    """Whether a dataset's label gives its jets a class (training needs it)."""
+    return label == TRUTH or label >= 0
 
 
 def _refuse_duplicates(fileset: dict, where: str) -> None:
@@ -215,11 +223,12 @@ def check_file(path: str, tree: str, timeout: float = Timeouts.remote) -> dict:
                 present = sorted(set(k.split(";")[0] for k in f.keys()))
                 raise BadFileError(f"{path}: no tree {quoted(tree)} (has: {', '.join(present) or 'nothing'})")
             t = f[tree]
-            missing = [b for b in EVENT_ID if b not in t]
-            if missing:  # coffea's NanoAOD schema cannot even build the events without them
-                raise BadFileError(f"{path}: tree {tree!r} has no {', '.join(missing)}: every jet-table row "
-                                   "carries the event identity (run, luminosityBlock, event)")
-            _check_counters(path, t)
+            if not is_opendata_tree(t):  # the open-data ntuples' identity is derived (``opendata_table``)
+                missing = [b for b in EVENT_ID if b not in t]
+                if missing:  # coffea's NanoAOD schema cannot even build the events without them
+                    raise BadFileError(f"{path}: tree {tree!r} has no {', '.join(missing)}: every jet-table row "
+                                       "carries the event identity (run, luminosityBlock, event)")
+                _check_counters(path, t)
             size = getattr(f.file.source, "num_bytes", None)
             if size is not None:
                 for branch in t.itervalues(recursive=True):
@@ -326,13 +335,15 @@ def run_coffea(fileset: dict, processor_instance, execution: Execution = Executi
     (``OutputError``) always stops it. Chunks are retried on error (3 times) and, on Dask, rerun elsewhere when
     their worker dies; a cluster without workers for ``timeouts.workers`` seconds is a ``ClusterError``."""
     from coffea import processor
-    from coffea.nanoevents import BaseSchema, NanoAODSchema
+    from coffea.nanoevents import BaseSchema
+
+    from xaugcol.processing.schema import InputSchema
 
     if not fileset:
         return {}
     e = execution
     guarded = ChunkGuard(processor_instance, e.skip_bad_files)
-    schema = schema or (NanoAODSchema if format == "root" else BaseSchema)
+    schema = schema or (InputSchema if format == "root" else BaseSchema)
     options = {"xrootdtimeout": e.timeouts.remote} if format == "root" else {}
     with coffea_executor(e.executor, e.workers, e.scheduler, e.progress, e.client, e.timeouts) as ex, \
             _coffea_tracebacks():

@@ -508,13 +508,13 @@ class Workflow:
 
 def _check_fileset(path: Path, trains: bool, where: str) -> None:
     """The fileset loads (files listed, metadata valid); training needs every dataset labelled."""
-    from xaugcol.processing.runner import FilesetError, dataset_label, load_fileset
+    from xaugcol.processing.runner import FilesetError, dataset_label, is_labelled, load_fileset
 
     try:
         fileset = load_fileset(path)
     except FilesetError as err:
         raise ValueError(f"{where}: source: {err}") from None
-    unlabelled = [name for name, entry in fileset.items() if dataset_label(entry) < 0]
+    unlabelled = [name for name, entry in fileset.items() if not is_labelled(dataset_label(entry))]
     if trains and unlabelled:
         raise ValueError(f"{where}: taggers: training needs labelled jets, but dataset(s) {unlabelled} of {path} "
                          "have no metadata label (real data); give trained taggers as {folder: path} to explain "

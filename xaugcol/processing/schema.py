@@ -1,0 +1,28 @@
+"""The coffea schema of the ROOT inputs: NanoAOD's for NanoAOD-like files (CMS NanoAOD / PFNano, our generators),
+coffea's flat base schema for the CMS open-data H->bb ntuples (one entry per jet, no event identity:
+``opendata_table``). One Runner reads both kinds of file; the choice is made per file from its branches."""
+
+from __future__ import annotations
+
+from coffea.nanoevents import BaseSchema, NanoAODSchema
+
+from xaugcol.processing.opendata_table import MARKERS
+
+
+class InputSchema(BaseSchema):
+    """NanoAODSchema where the file has NanoAOD's event identity, BaseSchema for the open-data ntuples."""
+
+    __dask_capable__ = True
+
+    def __init__(self, base_form, *args, **kwargs):
+        fields = set(base_form["fields"]) if "fields" in base_form else set()
+        if all(m in fields for m in MARKERS) and "run" not in fields:
+            super().__init__(base_form, *args, **kwargs)
+            self._nano = None
+        else:
+            self._nano = NanoAODSchema(base_form, *args, **kwargs)
+            self._form = self._nano._form
+
+    @classmethod
+    def behavior(cls):
+        return NanoAODSchema.behavior()
