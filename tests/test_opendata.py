@@ -25,7 +25,7 @@ CLASSES = {"hbb": {"fj_isH": 1, "label_H_bb": 1}, "qcd": {"sample_isQCD": 1, "fj
 LABEL_BRANCHES = ("fj_isH", "label_H_bb", "sample_isQCD", "fj_isQCD", "fj_isTop")
 
 
-def _file_contents(n_jets: int, seed: int, bad_track_dz: bool = False) -> dict:
+def _file_contents(n_jets: int, seed: int, bad_track_dz: bool = False, poison: bool = False) -> dict:
     rng = np.random.default_rng(seed)
     kinds = np.array(list(CLASSES))[np.arange(n_jets) % len(CLASSES)]
     n_tracks = rng.integers(0, 80, n_jets).astype(np.int32)  # some above the 60 the table keeps
@@ -52,6 +52,11 @@ def _file_contents(n_jets: int, seed: int, bad_track_dz: bool = False) -> dict:
     tracks["track_drminsv"] = jagged(n_tracks, -0.8, 0.0)
     svs = {branch: jagged(n_sv) for branch in SV_BRANCHES.values()}
     svs["sv_deltaR"] = jagged(n_sv, -0.5, 0.0)
+    if poison:  # NaN in a track of jet 0 (H -> b bbar), inf in the softdrop mass of jet 1 (QCD)
+        flat = ak.to_numpy(ak.flatten(tracks["track_dxy"])).copy()
+        flat[0] = np.nan
+        tracks["track_dxy"] = ak.unflatten(flat, n_tracks)
+        scalars["fj_sdmass"][1] = np.inf
     records = {"tracks": tracks, "svs": svs}
     if bad_track_dz:  # one vector of other lengths than its objects'
         records["bad"] = {"track_dz": jagged(np.maximum(n_tracks - 1, 0))}
@@ -59,10 +64,10 @@ def _file_contents(n_jets: int, seed: int, bad_track_dz: bool = False) -> dict:
     return {**scalars, **{name: ak.zip(fields) for name, fields in records.items()}}, kinds
 
 
-def write_opendata(path, n_jets: int, seed: int, bad_track_dz: bool = False):
+def write_opendata(path, n_jets: int, seed: int, bad_track_dz: bool = False, poison: bool = False):
     import uproot
 
-    data, kinds = _file_contents(n_jets, seed, bad_track_dz)
+    data, kinds = _file_contents(n_jets, seed, bad_track_dz, poison)
     counters = {"tracks": "n_tracks", "svs": "n_sv", "bad": "n_bad"}
     with uproot.recreate(path) as f:
         tree = f.mktree(TREE, {k: (v.type if isinstance(v, ak.Array) else v.dtype) for k, v in data.items()},
@@ -155,6 +160,16 @@ def test_a_vector_of_other_objects_is_refused_naming_its_branch(tmp_path):
     with pytest.raises(Exception, match="bad.root.*'track_dz'.*'n_tracks'"):
         run_processing(_fileset(tmp_path, tmp_path / "bad.root"), tmp_path / "out", chunksize=100)
     assert not (tmp_path / "out" / "jets").exists() or not any((tmp_path / "out" / "jets").rglob("*.parquet"))
+
+
+def test_jets_with_nan_or_inf_are_skipped_and_counted(tmp_path):
+    write_opendata(tmp_path / "p.root", 40, seed=4, poison=True)
+    result = run_processing(_fileset(tmp_path, tmp_path / "p.root"), tmp_path / "out", chunksize=100)
+    counts = result.counts["hbb_opendata"]
+    assert counts["skipped_nonfinite_input"] == 2 and counts["jets_kept"] == 18
+    t = read_tables(tmp_path / "out" / "jets")
+    assert not {0, 1} & set(ak.to_numpy(t.luminosityBlock).tolist())
+    assert np.all(np.isfinite(ak.to_numpy(t.tracks)))
 
 
 def test_truth_labels_need_the_open_data_layout(tmp_path):

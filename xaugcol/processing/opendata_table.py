@@ -96,30 +96,43 @@ def truth_labels(events) -> np.ndarray:
 
 
 def _objects(events, branches: dict[str, str], count: str, n_max: int, eta_sign: np.ndarray,
-             offsets: dict[str, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(list (jets, n_max, features), mask, the jets' object counts, whether each jet's values are finite)."""
-    n_jets = len(eta_sign)
+             offsets: dict[str, float], selected: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(list (selected jets, n_max, features), its mask, the selected jets' object counts, whether each jet's values
+    are finite, for every jet). Columnar: the positions of the first ``n_max`` objects of the selected jets are
+    found once, and each branch's flat values are scattered there, one feature plane at a time."""
     counts = _scalar(events, count).astype(np.int64)
-    out = np.zeros((n_jets, n_max, len(branches)), dtype=np.float32)
-    finite = np.ones(n_jets, dtype=bool)
+    if np.any(counts < 0):
+        raise ValueError(f"branch {count!r} holds a negative count")
+    jet = np.repeat(np.arange(len(counts)), counts)  # the jet of every object, flat
+    position = np.arange(len(jet)) - np.repeat(np.cumsum(counts) - counts, counts)
+    row_of = np.cumsum(selected) - 1  # each selected jet's row in the list
+    take = (position < n_max) & selected[jet]
+    rows, slots = row_of[jet[take]], position[take]
+    n_rows = int(selected.sum())
+    planes = np.zeros((len(branches), n_rows, n_max), dtype=np.float32)
+    finite = np.ones(len(counts), dtype=bool)
     for k, (feature, branch) in enumerate(branches.items()):
         if branch not in events.fields:
             raise MissingBranchError(branch, NEED)
         values = events[branch]
         lengths = ak.to_numpy(ak.num(values, axis=1))
         if np.any(lengths != counts):
-            jet = int(np.argmax(lengths != counts))
-            raise ValueError(f"branch {branch!r} has {lengths[jet]} values in entry {jet} of the chunk, but "
-                             f"{count!r} says {counts[jet]}: the vectors do not belong to the same objects")
-        finite &= ak.to_numpy(ak.all(np.isfinite(values), axis=1))
-        padded = ak.to_numpy(ak.fill_none(ak.pad_none(values[:, :n_max], n_max, clip=True), 0.0)).astype(np.float64)
+            first = int(np.argmax(lengths != counts))
+            raise ValueError(f"branch {branch!r} has {lengths[first]} values in entry {first} of the chunk, but "
+                             f"{count!r} says {counts[first]}: the vectors do not belong to the same objects")
+        flat = ak.to_numpy(ak.flatten(values, axis=1))
+        bad = ~np.isfinite(flat)
+        if bad.any():
+            finite[jet[bad]] = False
+        kept = flat[take].astype(np.float32, copy=False)
         if feature == "etarel":
-            padded = padded * eta_sign[:, None]
-        padded = padded + offsets.get(feature, 0.0)
-        out[:, :, k] = padded
-    mask = np.arange(n_max)[None, :] < np.minimum(counts, n_max)[:, None]
-    out[~mask] = 0.0  # padding stays exactly 0 (``real_objects``), offsets included
-    return out, mask, counts.astype(np.int32), finite
+            kept = kept * eta_sign[selected][rows].astype(np.float32)
+        if feature in offsets:
+            kept = kept + np.float32(offsets[feature])
+        planes[k][rows, slots] = kept
+    mask = np.zeros((n_rows, n_max), dtype=bool)
+    mask[rows, slots] = True  # padding stays exactly 0 (``real_objects``), offsets included
+    return (np.ascontiguousarray(planes.transpose(1, 2, 0)), mask, counts[selected].astype(np.int32), finite)
 
 
 def _subjets(events, n_jets: int) -> tuple[dict[str, np.ndarray], list[str]]:
@@ -150,6 +163,21 @@ def identity(events) -> dict[str, np.ndarray]:
             "fatjet_index": np.zeros(n, dtype=np.int32)}
 
 
+def _unavailable_columns(n: int, dataset: str, config) -> dict[str, np.ndarray]:
+    """The columns these files cannot give (NaN or empty), made at the kept jets' size: the particle list and the
+    image alone would be hundreds of MB per chunk of 100 000 jets."""
+    npart, npix = config.n_particles, config.image.n_pixels
+    out = {name: np.full(n, np.nan) for name in ("tau4", "n2", "d2", "n_constituents")}
+    out.update(particles=np.zeros((n, npart, N_FEATURES), dtype=np.float32),
+               particles_mask=np.zeros((n, npart), dtype=bool),
+               image=np.zeros((n, npix, npix), dtype=np.float32), image_pt_fraction=np.zeros(n),
+               few_constituents=np.zeros(n, dtype=bool), has_particles=np.zeros(n, dtype=bool),
+               dataset=np.full(n, dataset, dtype=object))
+    if config.efp is not None:  # EFPs need the constituents
+        out.update({name: np.full(n, np.nan) for name in config.efp.columns()})
+    return out
+
+
 def build_opendata_table(events, dataset: str, label, config):
     """Return (columns, counts, unavailable) as ``jet_table.build_jet_table`` does, for one chunk of the open-data
     ntuples; ``label``: the dataset's, ``"truth"`` or 1 or 0 (module docstring)."""
@@ -170,38 +198,28 @@ def build_opendata_table(events, dataset: str, label, config):
     cols["tau32"] = ratio(cols["tau3"], cols["tau2"])
     subjets, unavailable = _subjets(events, n)
     cols.update(subjets)
-    for column in ("tau4", "n2", "d2", "n_constituents"):
-        cols[column] = np.full(n, np.nan)
     eta_sign = np.where(cols["eta"] < 0, -1.0, 1.0)
-    tracks, tracks_mask, n_tracks, tracks_finite = _objects(events, TRACK_BRANCHES, COUNTS["tracks"],
-                                                            config.n_tracks, eta_sign, OFFSETS)
-    vertices, vertices_mask, n_vertices, vertices_finite = _objects(events, SV_BRANCHES, COUNTS["vertices"],
-                                                                    config.n_vertices, eta_sign, SV_OFFSETS)
-    cols.update(tracks=tracks, tracks_mask=tracks_mask, n_tracks=n_tracks, vertices=vertices,
-                vertices_mask=vertices_mask, n_vertices=n_vertices)
-    npart, npix = config.n_particles, config.image.n_pixels
-    cols.update(particles=np.zeros((n, npart, N_FEATURES), dtype=np.float32),
-                particles_mask=np.zeros((n, npart), dtype=bool),
-                image=np.zeros((n, npix, npix), dtype=np.float32), image_pt_fraction=np.zeros(n),
-                few_constituents=np.zeros(n, dtype=bool), has_particles=np.zeros(n, dtype=bool))
-    unavailable = sorted({*unavailable, *UNAVAILABLE})
-    if config.efp is not None:  # EFPs need the constituents
-        cols.update({name: np.full(n, np.nan) for name in config.efp.columns()})
-        unavailable.append("efp")
-
-    finite = tracks_finite & vertices_finite
-    finite &= np.all([np.isfinite(cols[c]) for c in (*JET, "sj1_pt", "sj2_pt", "sj_z", "sj_dr")
-                      if c not in unavailable], axis=0)
+    selected = keep.copy()  # the lists are made for these jets only (the other classes are half the file)
+    objects, finite = {}, np.ones(n, dtype=bool)
+    for kind, branches, n_max, offsets in (("tracks", TRACK_BRANCHES, config.n_tracks, OFFSETS),
+                                           ("vertices", SV_BRANCHES, config.n_vertices, SV_OFFSETS)):
+        values, mask, n_objects, ok = _objects(events, branches, COUNTS[kind], n_max, eta_sign, offsets, selected)
+        objects.update({kind: values, f"{kind}_mask": mask, f"n_{kind}": n_objects})
+        finite &= ok
+    finite &= np.all([np.isfinite(cols[c]) for c in (*JET, *subjets) if c not in unavailable], axis=0)
     for reason, bad in (("nonfinite_input", ~finite), ("unphysical_input", cols["pt"] < 0)):
         counts[f"skipped_{reason}"] = int((keep & bad).sum())
         keep &= ~bad
     if config.min_pt > 0:
         counts["skipped_below_min_pt"] = int((keep & (cols["pt"] < config.min_pt)).sum())
         keep &= cols["pt"] >= config.min_pt
-    lo, hi = config.msd_window
-    cols["in_msd_window"] = (cols["msd"] > lo) & (cols["msd"] < hi)
-    cols["dataset"] = np.full(n, dataset, dtype=object)
     cols["label"] = np.where(jet_labels >= 0, jet_labels, 0).astype(np.int32)
     table = {name: values[keep] for name, values in cols.items()}
+    still = keep[selected]  # of the listed jets, those kept (all but the rare non-finite or too soft ones)
+    table.update({name: values if still.all() else values[still] for name, values in objects.items()})
+    table.update(_unavailable_columns(int(keep.sum()), dataset, config))
+    lo, hi = config.msd_window
+    table["in_msd_window"] = (table["msd"] > lo) & (table["msd"] < hi)
+    unavailable = sorted({*unavailable, *UNAVAILABLE, *(("efp",) if config.efp is not None else ())})
     counts["jets_kept"] = int(keep.sum())
     return table, counts, unavailable
