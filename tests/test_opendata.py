@@ -180,3 +180,32 @@ def test_truth_labels_need_the_open_data_layout(tmp_path):
                                                          "metadata": {"label": "truth"}}}))
     with pytest.raises(Exception, match="only the CMS open-data H->bb ntuples"):
         run_processing(load_fileset(tmp_path / "f.json"), tmp_path / "out", chunksize=100)
+
+
+def test_the_shipped_open_data_study_runs_on_a_file_in_their_layout(tmp_path):
+    """configs/hbb_opendata.yaml as shipped but for its fileset (a file the test writes) and its sizes: the IN with
+    and without XAUG, the XAUG DNN, LRP-gamma, occlusion, activation patterns and the IN's retrainings."""
+    import yaml
+
+    from xaugcol.workflow.config import Workflow
+    from xaugcol.workflow.run import run_workflow
+
+    repo = __import__("pathlib").Path(__file__).resolve().parents[1]
+    study = yaml.safe_load((repo / "configs" / "hbb_opendata.yaml").read_text())
+    write_opendata(tmp_path / "ntuple_merged_10.root", 400, seed=9)
+    (tmp_path / "fileset.json").write_text(json.dumps({"hbb_qcd_opendata": {
+        "files": {"ntuple_merged_10.root": TREE}, "metadata": {"label": "truth"}}}))
+    study["source"]["fileset"] = "fileset.json"
+    study["seeds"] = 1
+    study["training"].update(epochs=1, batch_size=32)
+    study["processing"].update(chunksize=200, executor="iterative", workers=1)
+    study["explain"].update(chunksize=200, executor="iterative", workers=1, sanity_jets=4, faithfulness_steps=2)
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(study))
+    out = tmp_path / "out"
+    run_workflow(Workflow.load(tmp_path / "study.yaml"), out, progress=False)
+    report = json.loads((out / "processed" / "report.json").read_text())
+    assert report["labels"] == {"hbb_qcd_opendata": "truth"}
+    assert report["counts"]["hbb_qcd_opendata"]["jets_kept"] == 200
+    relevance = json.loads((out / "relevance" / "relevance.json").read_text())
+    assert len(relevance["taggers"]) == 3
+    assert (out / "index.html").exists()
