@@ -524,15 +524,12 @@ def test_electron_processes_and_their_card_checks(tmp_path):
     fakes = BUILTIN["qcd_e_fakes"]
     assert fakes.lepton_origin == "any" and fakes.flat_pileup == 25.0 and fakes.pileup == 0
     assert BUILTIN["prompt_e_first"].flat_pileup == 25.0
-    card = tmp_path / "card.yaml"
-    card.write_text("mine: {label: 0, lepton: 11, lepton_origin: hadron, settings: ['HardQCD:hardccbar = on', "
-                    "'+0421:onMode = off'], forced_c_decays: 11}\n")
-    with pytest.raises(ValueError, match="forced_c_decays.*421:onMode"):
-        load_processes(card)
-    card.write_text("mine: {label: 0, lepton: 11, lepton_origin: hadron, settings: ['HardQCD:hardccbar = on'], "
-                    "forced_c_decays: 12}\n")
-    with pytest.raises(ValueError, match="forced_c_decays"):
-        load_processes(card)
+    charm = "label: 0, lepton: 11, lepton_origin: hadron, settings: ['HardQCD:hardccbar = on'"
+    for entry, match in ((f"{charm}, '+0421:onMode = off'], forced_c_decays: 11", "forced_c_decays.*421:onMode"),
+                         (f"{charm}], forced_c_decays: 12", "forced_c_decays")):
+        (tmp_path / "card.yaml").write_text(f"mine: {{{entry}}}\n")
+        with pytest.raises(ValueError, match=match):
+            load_processes(tmp_path / "card.yaml")
 
 
 def test_the_electron_background_is_each_events_leading_real_electron(tmp_path):
