@@ -1,6 +1,6 @@
 """Where relevance and occlusion disagree: Roy and Neubauer's (ICHEP 2022) warning case, automated.
 
-The seed found ``track_quality`` among the features LRP ranked highest while masking it cost the Interaction
+Roy and Neubauer found ``track_quality`` among the features LRP ranked highest while masking it cost the Interaction
 Network nothing, and its distribution was nearly the same for H->bb and QCD jets: a feature that carries relevance
 without carrying information acts like a bias (a constant input the network leans on, which LRP has to hand its
 share of the output). A feature is flagged for an explanation method when

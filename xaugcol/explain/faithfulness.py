@@ -61,7 +61,7 @@ def histograms(tagger: str, rules, steps: int, classes) -> dict:
 
 
 def jet_keys(rows: dict) -> np.ndarray:
-    """(jets,) uint64 identity of each jet (event and jet index), the seed of its random removal order."""
+    """(jets,) uint64 identity of each jet (event and jet index), the random seed of its removal order."""
     n = len(rows["label"])
     zeros = np.zeros(n, dtype=np.int64)
     base = identity_hash(rows.get("run", zeros), rows.get("luminosityBlock", zeros), rows.get("event", zeros))

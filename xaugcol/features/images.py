@@ -1,5 +1,5 @@
-"""Jet images, preprocessed as in the seed: "rotation and scaling so that the lower-pT subjet is always at (0,-1),
-normalise inputs w.r.t. jet pT, parity flip".
+"""Jet images, preprocessed as in Agarwal, Rappoccio et al. (arXiv:2011.13466): "rotation and scaling so that the
+lower-pT subjet is always at (0,-1), normalise inputs w.r.t. jet pT, parity flip".
 
 For each jet, in the (eta, phi) plane:
 1. centre on the harder softdrop prong (sj1);

@@ -1,9 +1,10 @@
 """The scalers of a tagger's inputs, fitted on the training split and saved with the tagger (``scaler.json``), so
 that training and application use the same numbers. Loading validates the file; nothing in it is executed.
 
-* ``XAUGScaler``: the XAUG variables, outliers set to mean +- 3 std first (the seed), then either min-max scaled to
-  [0, 1] (``minmax``, Agarwal, Rappoccio et al.'s (arXiv:2011.13466) choice) or standardised, (x - mean) / std (``standard``: centred, so that a zero
-  input is the average jet, the point a bias-free tagger's explanation is relative to).
+* ``XAUGScaler``: the XAUG variables, outliers set to mean +- 3 std first (as Agarwal, Rappoccio et al. do), then
+  either min-max scaled to [0, 1] (``minmax``, Agarwal, Rappoccio et al.'s (arXiv:2011.13466) choice) or
+  standardised, (x - mean) / std (``standard``: centred, so that a zero input is the average jet, the point a
+  bias-free tagger's explanation is relative to).
 * ``ObjectScaler``: per-object features (particles), standardised over the real objects only; padded slots stay
   exactly zero, so the taggers still tell them apart.
 * ``InputScalers``: one scaler per scaled input kind, the content of ``scaler.json``.

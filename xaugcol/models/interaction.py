@@ -1,5 +1,5 @@
-"""The Interaction Network tagger of the seed (Roy and Neubauer, after Moreno et al.): tracks and secondary vertices
-of a jet as a graph.
+"""The Interaction Network tagger as Roy and Neubauer use it (after Moreno et al., arXiv:1909.12285): tracks and
+secondary vertices of a jet as a graph.
 
     f_R on every ordered track pair (i, j), i != j        -> E_ij (De)   summed over senders j -> Ebar_pp,i
     f_V on every (track i, vertex k) pair                 -> E_ik (De)   summed over vertices k -> Ebar_pv,i
@@ -12,7 +12,7 @@ map as on the concatenated pair). Padding is masked: a pair counts only when bot
 only when it is real (every ReLU is a ``MaskedReLU`` with the mask of real pairs or tracks), so empty slots give no
 activation and no relevance. Bias-free like the other taggers (``biases``: every layer but the classifier's last).
 
-Defaults as the seed: 60 tracks x 30 features, 5 vertices x 14 features, hidden width 60, De = 20, Do = 24, the
+Defaults as theirs: 60 tracks x 30 features, 5 vertices x 14 features, hidden width 60, De = 20, Do = 24, the
 classifier one linear layer (``hidden`` = []).
 """
 

@@ -171,9 +171,9 @@ def occlusion_tables(relevance: dict) -> str:
         return ""
     parts = [heading("Feature occlusion") +
              "<p>Each input feature set to zero after scaling in every jet (a track or vertex feature in all "
-             "tracks or vertices, an image block, an XAUG variable), as the seed does: dAUC = (AUC<sub>0</sub> "
+             "tracks or vertices, an image block, an XAUG variable), as Roy and Neubauer do: dAUC = (AUC<sub>0</sub> "
              "&minus; AUC) &times; 100 and the same for the area under the precision-recall curve, mean &plusmn; "
-             "spread over the ensemble members. Then the multi-feature masking of the seed: at each threshold "
+             "spread over the ensemble members. Then Roy and Neubauer's multi-feature masking: at each threshold "
              "every feature whose dAUC lies below it is masked, all together.</p>"]
     for name, t in tables.items():
         rows = ["<tr><th>feature</th><th>kind</th><th>dAUC</th><th>dAUPRC</th></tr>"]

@@ -8,7 +8,7 @@ features' first-layer weights and every later layer). The comparison, per retrai
 
 * AUC and signal efficiencies on the test split (mean and spread over the members);
 * epochs and training seconds until the validation AUC first reaches the baseline's (within ``tolerance``), per
-  member (None where it never does); the seed reports preloading about three times faster;
+  member (None where it never does); Roy and Neubauer report preloading about three times faster;
 * fidelity, F = 1 - mean |y_baseline - y_retrained| over the test jets (y the sigmoid scores, member by member):
   how closely the retrained tagger reproduces the baseline's decisions, not only its AUC.
 """

@@ -1,10 +1,11 @@
 """Matched jet-pT spectra: background jets reweighted so that their weighted pT distribution is the signal's.
 
 Signal and background come from different processes with different pT spectra, and a tagger learns pT where it
-separates them (here a harder signal spectrum would pass for a signal feature). The seed compares taggers at the
-same pT: fitted on the training split (``fit``), the per-bin factor h_signal(pT) / h_background(pT) of the two
-normalised, weighted pT histograms multiplies every background jet's weight in training, validation and test
-(``factors``). Bins without background get factor 0 (no jet to carry the weight); bins without signal too.
+separates them (here a harder signal spectrum would pass for a signal feature). Agarwal, Rappoccio et al.
+(arXiv:2011.13466) compare taggers at the same pT: fitted on the training split (``fit``), the per-bin factor
+h_signal(pT) / h_background(pT) of the two normalised, weighted pT histograms multiplies every background jet's
+weight in training, validation and test (``factors``). Bins without background get factor 0 (no jet to carry the
+weight); bins without signal too.
 """
 
 from __future__ import annotations

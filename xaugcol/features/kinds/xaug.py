@@ -1,6 +1,7 @@
 """The XAUG variables (jet-table scalar columns: softdrop mass, N-subjettiness, energy correlators, subjets, jet
 kinematics) as a tagger input: one feature per variable, scaled by the tagger's scaler (outliers clipped at mean +-
-3 std, then standardised, or min-max scaled as the seed), profiled per jet, and histogrammed in pairs."""
+3 std, then standardised, or min-max scaled as Agarwal, Rappoccio et al. do), profiled per jet, and histogrammed in
+pairs."""
 
 from __future__ import annotations
 
