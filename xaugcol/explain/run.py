@@ -77,8 +77,8 @@ def explain_tables(processor_class, jets: str | Path, taggers, out_dir: str | Pa
     0: none), made on the ``faithfulness_fraction`` of the jets (chosen by a hash of their identity);
     ``sanity_jets``: jets per class of the model-randomisation check of each ensemble's first member
     (``xaugcol.explain.sanity``; 0: none); ``occlusion_fraction``: the share of the jets (hash-chosen) each input
-    feature is occluded on (``xaugcol.explain.occlusion``; 0: none), followed by the multi-feature masking at the
-    seed's thresholds on all of them; ``record_activations``: the neuron-activation patterns of every member
+    feature is occluded on (``xaugcol.explain.occlusion``; 0: none), followed by the multi-feature masking at
+    Roy and Neubauer's thresholds on all of them; ``record_activations``: the neuron-activation patterns of every member
     (``xaugcol.explain.activations``)."""
     for what, value, limit in (("faithfulness steps", faithfulness_steps, MAX_FAITHFULNESS_STEPS),
                                ("sanity-check jets", sanity_jets, MAX_SANITY_JETS)):

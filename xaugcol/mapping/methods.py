@@ -1,6 +1,6 @@
 """Faucett, Thaler and Whiteson's (arXiv:2010.11998) comparison table of methods against one black box: every trained tagger of a study (AUC with its
 ensemble spread, ADO[black box]) and single observables used as a score on their own (an isolation cone: the
-seed's "one cone" row), on the test split, with the black box's selection and weights.
+muon paper's "one cone" row), on the test split, with the black box's selection and weights.
 
 A single observable's direction is chosen on the selection split (its AUC there at least 1/2: a large isolation
 sum means background), then kept for the test split, so the sign is not fitted on the jets it is scored on.
