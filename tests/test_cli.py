@@ -62,10 +62,10 @@ def test_help_and_generate_do_not_import_torch(tmp_path):
     for args in (["--help"], ["train", "--help"], ["generate", "toy", "--jets", "20", "--out", str(tmp_path / "t")]):
         done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300)
         assert done.stdout.strip().splitlines()[-1] == "no torch", (args, done.stderr[-2000:])
-    # --help and generate --help load neither torch nor coffea (nor numpy): they answer at once
+    # --help and generate --help load neither torch nor coffea (nor numpy, nor pydantic): they answer at once
     light = ("import sys\nfrom xaugcol.cli import main\n"
              "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
-             "print(sorted(m for m in ('torch', 'coffea', 'numpy', 'awkward') if m in sys.modules))\n")
+             "print(sorted(m for m in ('torch', 'coffea', 'numpy', 'awkward', 'pydantic') if m in sys.modules))\n")
     for args in (["--help"], ["generate", "--help"], ["generate", "pythia", "--help"], ["--version"]):
         done = subprocess.run([sys.executable, "-c", light, *args], capture_output=True, text=True, timeout=300)
         heavy = done.stdout.strip().splitlines()[-1]

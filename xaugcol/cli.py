@@ -245,7 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--occlusion-fraction", type=float, default=0.0, metavar="F",
                     help="occlude each input feature (set to zero after scaling) on this fraction of the explained "
                          "jets (hash-chosen) and rank the features by the AUC lost, then mask the least needed "
-                         "together at Roy and Neubauer's (ICHEP 2022) thresholds (0: none; a study's explain section has it on)")
+                         "together at Roy and Neubauer's (ICHEP 2022) thresholds (0: none; a study's explain section "
+                         "has it on)")
     ex.add_argument("--activations", action="store_true",
                     help="record the neuron-activation patterns of the taggers' ReLUs")
     ex.add_argument("--executor", choices=list(EXECUTORS), default="iterative",
