@@ -46,8 +46,7 @@ from xaugcol.jets.vertices import has_vertices, jet_vertices
 from xaugcol.limits import (MAX_CHUNK_BYTES, MAX_CONSTITUENTS, MAX_EFP_COLUMNS, MAX_LIST_LENGTH, MAX_VERTICES,
                             check_size, is_integer, number)
 from xaugcol.processing.lepton_table import LeptonConfig, build_lepton_table, is_lepton_file
-from xaugcol.processing.opendata_table import TRUTH as TRUTH_LABEL
-from xaugcol.processing.opendata_table import build_opendata_table, is_opendata_file
+from xaugcol.processing.opendata_table import TRUTH_LABEL, build_opendata_table, is_opendata_file
 from xaugcol.quoting import quoted
 
 XAUG = ("msd", "tau1", "tau2", "tau3", "tau4", "tau21", "tau32", "n2", "d2", "sj_z", "sj_dr", "sj1_pt", "sj2_pt")

@@ -52,7 +52,7 @@ from xaugcol.jets.substructure import ratio
 
 TREE = "deepntuplizer/tree"
 MARKERS = ("fj_pt", "event_no")
-TRUTH = "truth"  # the fileset label that takes each jet's label from the file
+TRUTH_LABEL = "truth"  # the fileset label that takes each jet's label from the file
 NEED = "the CMS open-data H->bb ntuples (deepntuplizer/tree)"
 JET = {"pt": "fj_pt", "eta": "fj_eta", "phi": "fj_phi", "mass": "fj_mass", "msd": "fj_sdmass", "tau1": "fj_tau1",
        "tau2": "fj_tau2", "tau3": "fj_tau3"}
@@ -70,15 +70,20 @@ SV_OFFSETS = {"deltaR": 0.5}
 UNAVAILABLE = ("tau4", "n2", "d2", "n_constituents", "particles", "image")
 
 
+def is_opendata_layout(names) -> bool:
+    """Whether branch (or field) ``names`` are the ntuples': their jet and event branches, no NanoAOD identity or
+    FatJet collection."""
+    names = set(names)
+    return all(m in names for m in MARKERS) and not names & {"run", "FatJet", "nFatJet"}
+
+
 def is_opendata_file(events) -> bool:
-    fields = set(events.fields)
-    return all(m in fields for m in MARKERS) and "FatJet" not in fields
+    return is_opendata_layout(events.fields)
 
 
 def is_opendata_tree(tree) -> bool:
     """The same test on an uproot tree (screening, before coffea reads the file)."""
-    names = set(tree.keys())
-    return all(m in names for m in MARKERS) and "nFatJet" not in names and "run" not in names
+    return is_opendata_layout(tree.keys())
 
 
 def _scalar(events, branch: str) -> np.ndarray:
@@ -92,7 +97,7 @@ def truth_labels(events) -> np.ndarray:
     flags = {b: _scalar(events, b) != 0 for b in LABELS}
     signal = flags["fj_isH"] & flags["label_H_bb"]
     background = flags["sample_isQCD"] & flags["fj_isQCD"]
-    return np.where(signal, 1, np.where(background & ~signal, 0, -1)).astype(np.int32)
+    return np.where(signal, 1, np.where(background, 0, -1)).astype(np.int32)
 
 
 def _objects(events, branches: dict[str, str], count: str, n_max: int, eta_sign: np.ndarray,
@@ -181,7 +186,7 @@ def _unavailable_columns(n: int, dataset: str, config) -> dict[str, np.ndarray]:
 def build_opendata_table(events, dataset: str, label, config):
     """Return (columns, counts, unavailable) as ``jet_table.build_jet_table`` does, for one chunk of the open-data
     ntuples; ``label``: the dataset's, ``"truth"`` or 1 or 0 (module docstring)."""
-    if label not in (TRUTH, 0, 1):
+    if label not in (TRUTH_LABEL, 0, 1):
         raise ValueError(f"dataset {dataset!r}: the open-data ntuples carry each jet's truth: give the dataset "
                          f"metadata label 'truth' (or 1 / 0 for one class), not {label!r}")
     n = len(events)
@@ -189,7 +194,7 @@ def build_opendata_table(events, dataset: str, label, config):
     cols["weight"] = np.ones(n)
     counts = {"jets_seen": n}
     jet_labels = truth_labels(events)
-    keep = jet_labels >= 0 if label == TRUTH else jet_labels == label
+    keep = jet_labels >= 0 if label == TRUTH_LABEL else jet_labels == label
     counts["skipped_other_truth"] = int((~keep).sum())
 
     for column, branch in JET.items():

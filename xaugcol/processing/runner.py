@@ -26,7 +26,7 @@ from xaugcol.models.errors import ModelFileError
 from xaugcol.paths import NotRegularFileError, UnsafePathError, check_regular, read_json, safe_component
 from xaugcol.processing.checkpoints import ChunkCheckpointer
 from xaugcol.processing.chunk_guard import ChunkError, ChunkGuard
-from xaugcol.processing.opendata_table import TRUTH, is_opendata_tree
+from xaugcol.processing.opendata_table import TRUTH_LABEL, is_opendata_tree
 from xaugcol.processing.executors import (DEFAULT_CHUNKSIZE, ClusterError, Timeouts, check_executor, coffea_executor,
                                           dask_session)
 from xaugcol.quoting import quoted
@@ -127,7 +127,7 @@ def load_fileset(path: str | Path) -> dict:
         reserved = sorted(set(meta) & COFFEA_RESERVED)
         if reserved:
             raise FilesetError(f"{where}: metadata may not use {', '.join(reserved)}: coffea fills these per chunk")
-        if "label" in meta and (meta["label"] not in (0, 1, TRUTH) or isinstance(meta["label"], bool)):
+        if "label" in meta and (meta["label"] not in (0, 1, TRUTH_LABEL) or isinstance(meta["label"], bool)):
             raise FilesetError(f"{where}: metadata 'label' must be 0 or 1, 'truth' (each jet's own, the open-data "
                                f"H->bb ntuples) or absent for real data, got {quoted(meta['label'])}")
         resolved, expected = {}, {}
@@ -184,12 +184,12 @@ def dataset_label(entry: dict) -> int | str:
     """A dataset's jet-table label: its metadata's (1 signal, 0 background, or "truth": each jet's own from the
     file), -1 without one (real data)."""
     label = entry["metadata"].get("label", NO_LABEL)
-    return label if label == TRUTH else int(label)
+    return label if label == TRUTH_LABEL else int(label)
 
 
 def is_labelled(label: int | str) -> bool:
     """Whether a dataset's label gives its jets a class (training needs it)."""
-    return label == TRUTH or label >= 0
+    return label == TRUTH_LABEL or label >= 0
 
 
 def _refuse_duplicates(fileset: dict, where: str) -> None:

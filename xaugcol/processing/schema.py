@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from coffea.nanoevents import BaseSchema, NanoAODSchema
 
-from xaugcol.processing.opendata_table import MARKERS
+from xaugcol.processing.opendata_table import is_opendata_layout
 
 
 class InputSchema(BaseSchema):
@@ -15,13 +15,10 @@ class InputSchema(BaseSchema):
     __dask_capable__ = True
 
     def __init__(self, base_form, *args, **kwargs):
-        fields = set(base_form["fields"]) if "fields" in base_form else set()
-        if all(m in fields for m in MARKERS) and "run" not in fields:
+        if is_opendata_layout(base_form.get("fields", ())):
             super().__init__(base_form, *args, **kwargs)
-            self._nano = None
         else:
-            self._nano = NanoAODSchema(base_form, *args, **kwargs)
-            self._form = self._nano._form
+            self._form = NanoAODSchema(base_form, *args, **kwargs).form
 
     @classmethod
     def behavior(cls):
