@@ -1,6 +1,9 @@
 """Helpers the tests share: hand-made jet tables in the layout readers accept, the one-line error a user must get,
 and a call that must finish (run in a thread, so that a hang fails the test instead of the suite)."""
 
+import contextlib
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -47,3 +50,18 @@ def outcome(result: dict):
     if "error" in result:
         raise result["error"]
     return result.get("value")
+
+
+@contextlib.contextmanager
+def held(function: str, folder: Path):
+    """Another process holds ``folder``'s lock as ``function`` (output_lock: a writer, read_lock: a reader) while
+    the block runs."""
+    code = (f"import sys, time; from xaugcol.output_folder import {function}\n"
+            f"with {function}(sys.argv[1]):\n    print('held', flush=True); time.sleep(600)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()

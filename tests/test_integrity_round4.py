@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import held
 from xaugcol.cli import main
 
 
@@ -218,12 +219,7 @@ def test_a_study_never_rewrites_a_stage_folder_another_run_reads(trained_toy, tm
     """``study --overwrite`` reprocessed OUT/processed under a training that read it (which then died with a
     traceback, or would have mixed two processings): each stage now holds its folder's lock as any command's
     output does, so a reader stops the study, and the folder stays as it was."""
-    import sys
-
     import yaml
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_planted_and_concurrent import _hold
 
     study = {"source": {"kind": "fileset", "fileset": str(trained_toy / "toy" / "fileset.json")},
              "processing": {"chunksize": 150}, "training": {"epochs": 1, "batch_size": 128},
@@ -237,26 +233,18 @@ def test_a_study_never_rewrites_a_stage_folder_another_run_reads(trained_toy, tm
     study["processing"]["chunksize"] = 100
     config.write_text(yaml.safe_dump(study))
     capsys.readouterr()
-    reader = _hold("read_lock", out / "processed")
-    try:
+    with held("read_lock", out / "processed"):
         assert main(["study", "--config", str(config), "--out", str(out), "--overwrite"]) == 2
         assert "being read by another xaugcol run" in capsys.readouterr().err
-    finally:
-        reader.kill()
-        reader.wait()
     assert {p: p.read_bytes() for p in (out / "processed").rglob("*.parquet")} == before
     # a resume that would retrain the tagger an explanation reads
     study["processing"]["chunksize"] = 150
     study["training"]["epochs"] = 2
     config.write_text(yaml.safe_dump(study))
     tagger = {p: p.read_bytes() for p in (out / "taggers" / "dnn").rglob("*") if p.is_file()}
-    reader = _hold("read_lock", out / "taggers" / "dnn")
-    try:
+    with held("read_lock", out / "taggers" / "dnn"):
         assert main(["study", "--config", str(config), "--out", str(out), "--resume"]) == 2
         assert "being read by another xaugcol run" in capsys.readouterr().err
-    finally:
-        reader.kill()
-        reader.wait()
     assert {p: p.read_bytes() for p in (out / "taggers" / "dnn").rglob("*") if p.is_file()} == tagger
 
 
@@ -313,27 +301,16 @@ def test_a_report_holds_what_it_reads(trained_toy, tmp_path, capsys):
     """``xaugcol report`` took no lock on what it read: a ``process --overwrite`` could rewrite the processing
     output while the figures were drawn from it. It reads under shared locks, as training and explaining do."""
     import shutil
-    import sys
 
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_planted_and_concurrent import _hold
 
     proc = tmp_path / "proc"
     shutil.copytree(trained_toy / "proc", proc)
-    writer = _hold("output_lock", proc)
-    try:
+    with held("output_lock", proc):
         assert main(["report", str(proc), "--out", str(tmp_path / "rep"), "--examples", "0", "--workers", "1"]) != 0
         assert "is being written by an xaugcol run" in capsys.readouterr().err
-    finally:
-        writer.kill()
-        writer.wait()
-    reader = _hold("read_lock", proc)  # readers go together
-    try:
+    with held("read_lock", proc):  # readers go together
         assert main(["report", str(proc), "--out", str(tmp_path / "rep"), "--examples", "0", "--workers", "1",
                      "--overwrite"]) == 0
-    finally:
-        reader.kill()
-        reader.wait()
 
 
 def test_a_copied_study_never_processes_the_originals_events(tmp_path, capsys):
@@ -369,27 +346,16 @@ def test_processing_holds_its_input_folders(trained_toy, tmp_path, capsys):
     tables mixed two seeds, and the report recorded files that were not what was read. Processing now holds its
     input files' folders as a reader: no generator writes there meanwhile, and it waits for none."""
     import shutil
-    import sys
 
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_planted_and_concurrent import _hold
 
     gen = tmp_path / "gen"
     shutil.copytree(trained_toy / "toy", gen)
     fileset = gen / "fileset.json"
     fileset.write_text(fileset.read_text().replace(str(trained_toy / "toy"), str(gen)))
-    writer = _hold("output_lock", gen)  # a generator writing there now
-    try:
+    with held("output_lock", gen):  # a generator writing there now
         assert main(["process", str(fileset), "--out", str(tmp_path / "out")]) == 2
         assert "is being written by" in capsys.readouterr().err
-    finally:
-        writer.kill()
-        writer.wait()
-    reader = _hold("read_lock", gen)  # another reader: welcome
-    try:
+    with held("read_lock", gen):  # another reader: welcome
         assert main(["process", str(fileset), "--out", str(tmp_path / "out"), "--overwrite"]) == 0
         assert main(["generate", "toy", "--jets", "50", "--out", str(gen), "--overwrite"]) == 2
         assert "being read" in capsys.readouterr().err
-    finally:
-        reader.kill()
-        reader.wait()

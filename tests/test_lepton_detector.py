@@ -569,3 +569,14 @@ def test_the_shipped_process_cards_load():
     for card in cards:
         added = set(load_processes(card)) - set(load_processes())
         assert added, card
+
+
+def test_a_card_can_set_every_field_of_a_process():
+    """The card's schema (``ProcessEntry``) and the process (``Process``) list the same fields: a setting added to
+    one only would be refused in cards, or silently unset."""
+    from dataclasses import fields
+
+    from xaugcol.sources.process_card import ProcessEntry
+    from xaugcol.sources.processes import Process
+
+    assert {f.name for f in fields(Process)} - {"name"} == set(ProcessEntry.model_fields)

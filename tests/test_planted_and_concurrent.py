@@ -8,15 +8,13 @@ inputs that say one thing twice (a table listed under two spellings, two members
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
-from helpers import one_line_error
+from helpers import held, one_line_error
 from xaugcol.atomic import atomic_path, write_json
 from xaugcol.cli import main
 from xaugcol.explain.ensemble import Ensemble
@@ -187,31 +185,18 @@ def test_a_diverging_training_is_one_line(trained_toy, tmp_path, capsys):
 
 # ---------------------------------------------------------------- runs that meet
 
-def _hold(function: str, folder: Path):
-    """Another process holding ``folder``'s lock as ``function`` (output_lock: a writer, read_lock: a reader)."""
-    code = (f"import sys, time; from xaugcol.output_folder import {function}\n"
-            f"with {function}(sys.argv[1]):\n    print('held', flush=True); time.sleep(600)\n")
-    holder = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline().strip() == "held"
-    return holder
-
-
 def test_a_processing_being_read_is_not_rewritten(trained_toy, tmp_path, capsys):
     """process --overwrite into a folder a training reads was accepted: the training went on with the new tables
     (two processings mixed). Readers hold a shared lock: readers together, no writer meanwhile."""
     proc = tmp_path / "proc"
     shutil.copytree(trained_toy / "proc", proc)
     before = {p: p.read_bytes() for p in proc.rglob("*.parquet")}
-    reader = _hold("read_lock", proc)
-    try:
+    with held("read_lock", proc):
         assert main(["process", str(trained_toy / "toy" / "fileset.json"), "--out", str(proc), "--overwrite"]) == 2
         assert "being read by another xaugcol run" in one_line_error(capsys)
         assert {p: p.read_bytes() for p in proc.rglob("*.parquet")} == before
         assert main(["train", "--data", str(proc), "--model", "dnn", "--epochs", "1",
                      "--out", str(tmp_path / "t")]) == 0  # another reader: welcome
-    finally:
-        reader.kill()
-        reader.wait()
 
 
 def test_a_tagger_replaced_while_it_is_explained_is_refused(trained_toy, tmp_path, monkeypatch, capsys):
