@@ -8,7 +8,12 @@ Figures (ratios, since this machine is noisy):
   the worker interpreters included), next to the machine's own ceiling: the summed rate of two bare Pythia loops
   in two processes over one.
 
+With ``--tracker cms_like --pileup 25`` the jets are seen with the CMS-like tracker and 25 overlaid interactions
+(``xaugcol.sources.jet_detector``): the detector share then includes the overlay, charged-hadron subtraction,
+efficiency and fake tracks (``seen_particles``); the pool's generation is not timed.
+
     python benchmarks/bench_generate.py [--events 1000] [--scaleout-events 2000] [--process qcd|hbb|zz]
+        [--tracker simple|cms_like] [--pileup MU]
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import time
 from pathlib import Path
 
 from xaugcol.sources import pythia_events
+from xaugcol.sources.jet_detector import PRESETS
+from xaugcol.sources.pileup import PileupSettings, ensure_pool
 from xaugcol.sources.processes import BUILTIN
 from xaugcol.sources.pythia import PythiaJob, make_pythia, pythia_settings, run_job, run_pythia, worker_seeds
 
@@ -34,7 +41,7 @@ def bare_rate(job: PythiaJob) -> float:
     return n / (time.perf_counter() - start)
 
 
-DETECTOR = ("measured_candidates", "link_btag_variables", "secondary_vertices")
+DETECTOR = ("seen_particles", "measured_candidates", "link_btag_variables", "secondary_vertices")
 
 
 def xaugcol_rate(job: PythiaJob) -> tuple[float, float]:
@@ -69,19 +76,25 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--scaleout-events", type=int, default=2000)
     parser.add_argument("--process", default="qcd", choices=sorted(BUILTIN))
+    parser.add_argument("--tracker", default="simple", choices=sorted(PRESETS))
+    parser.add_argument("--pileup", type=float, default=0.0)
     args = parser.parse_args()
     process = BUILTIN[args.process]
     seed = worker_seeds(1, process.name, 1)[0]
 
     with tempfile.TemporaryDirectory() as tmp:
-        job = PythiaJob(process, args.events, seed, 0, str(Path(tmp) / "bench.root"))
-        xaugcol_rate(PythiaJob(process, 20, seed, 0, str(Path(tmp) / "warm.root")))  # imports, fastjet banner
+        overlay = PileupSettings(mu=args.pileup)
+        pool = ensure_pool(tmp, overlay, 1, 13000.0) if args.pileup > 0 else None
+        seen_with = {"tracker": PRESETS[args.tracker], "pileup": overlay, "pool": pool}
+        job = PythiaJob(process, args.events, seed, 0, str(Path(tmp) / "bench.root"), **seen_with)
+        xaugcol_rate(PythiaJob(process, 20, seed, 0, str(Path(tmp) / "warm.root"), **seen_with))  # imports, banner
         bare = bare_rate(job)
         ours, detector = xaugcol_rate(job)
         print(f"[{args.process}] bare pythia.next(): {bare:.1f} evt/s; xaugcol run_job: {ours:.1f} evt/s "
               f"(events tried, incl. filter)")
         print(f"per-core ratio xaugcol / bare = {ours / bare:.3f}  (goal >= 0.9)")
-        print(f"tracker + b-tagging variables + vertex finder: {detector:.3f} of run_job's time")
+        print(f"[tracker {args.tracker}, pile-up {args.pileup:g}] overlay + tracker + b-tagging variables + vertex "
+              f"finder: {detector:.3f} of run_job's time")
 
         n = args.scaleout_events
         times = {}

@@ -179,6 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
     py.add_argument("--pileup", type=_float_in(0.0, MAX_MU), default=None, metavar="MU",
                     help="mean number of overlaid minimum-bias interactions per event (0: none; default: each "
                          "process's own, 50 for prompt_mu / nonprompt_mu, 0 for the others)")
+    py.add_argument("--tracker", choices=("simple", "cms_like"), default="simple",
+                    help="what the jet processes' tracks are seen with: the simple tracker, or the CMS-like one (V0 "
+                         "decays and veto, charged-hadron subtraction of --pileup, track efficiency, fake tracks, "
+                         "CMS-like SV errors, covariance terms)")
     py.add_argument("--flat-pthat", action="store_true", help="flat pT-hat spectrum, weights in genWeight")
     py.add_argument("--process-card", type=Path, help="YAML card adding processes")
     py.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
@@ -272,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("study", help="the whole chain from a study configuration (e.g. configs/zz_vs_qcd.yaml)")
     st.add_argument("--config", type=Path, required=True, help="study YAML (see configs/)")
     st.add_argument("--out", type=Path, required=True, help="output folder (index.html is the report)")
+    st.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="change one setting of the study file, KEY a dotted path, VALUE YAML (repeatable): "
+                         "--set source.events=2000 --set 'source.tracker={v0_decays: true}'")
     _add_resume(st)
 
     rp = sub.add_parser("report", help="figures and the HTML report of outputs made by hand (process, train, "
@@ -353,10 +360,14 @@ def _generate_pythia(args) -> None:
     from xaugcol.sources.pythia import check_processes
 
     refuse_non_empty(args.out, args.overwrite)  # before the settings check, which takes a moment per process
-    check_processes([known[n] for n in names], args.pthat_min, args.flat_pthat)  # nothing written if one fails
+    from xaugcol.sources.jet_detector import PRESETS
+
+    tracker = PRESETS[args.tracker]
+    # nothing written if one fails
+    check_processes([known[n] for n in names], args.pthat_min, args.flat_pthat, tracker)
     with locked_output(args.out, args.overwrite) as out:
         fileset = run_pythia(out, [known[n] for n in names], args.events, args.seed, args.workers,
-                             args.pthat_min, args.flat_pthat, progress=True, pileup=args.pileup)
+                             args.pthat_min, args.flat_pthat, progress=True, pileup=args.pileup, tracker=tracker)
     _report(out, fileset)
 
 
@@ -551,7 +562,7 @@ def _workflow(args) -> None:
             wf = demo_config(args.jets, args.epochs, args.seeds, args.top_k, args.workers)
             out = args.out
         else:
-            wf = Workflow.load(args.config)
+            wf = Workflow.load(args.config, args.set)
             out = args.out
     except ValueError as err:
         raise UsageError(str(err)) from None

@@ -13,8 +13,9 @@ Features (the IN paper's (Moreno et al., arXiv:1909.12285) list, Roy and Neubaue
 10 dxy, 11 dxysig       transverse impact parameter d0 (cm) and d0 / d0Err
 12 normchi2, 13 quality the track fit's chi2 / ndof and CMS's quality mask
 14-21                   the fit's covariance terms dptdpt, detadeta, dphidphi, dxydxy (= d0Err^2), dzdz (= dzErr^2),
-                        dxydz, dphidxy, dlambdadz: CMS PFNano and our tracker store only the two errors, so the other
-                        six are unavailable unless a file carries ``PFCands_<name>``
+                        dxydz, dphidxy, dlambdadz: CMS PFNano and the simple tracker store only the two errors, so
+                        the other six are unavailable unless a file carries ``PFCands_<name>`` (the CMS-like tracker
+                        writes them, ``xaugcol.sources.tracker.track_covariance``; the open-data ntuples have them)
 22-29                   b-tagging variables: btagEtaRel, btagPtRatio, btagPParRatio (PFNano's), btagSip2dVal and
                         btagSip2dSig (d0 with the lifetime sign, ``xaugcol.jets.track_geometry``, and / d0Err),
                         btagSip3dVal, btagSip3dSig, btagJetDistVal (PFNano's)
@@ -32,7 +33,7 @@ from xaugcol.features.particles import per_jet, wrap_phi
 from xaugcol.jets.track_geometry import signed_ip2d
 
 COVARIANCE = ("dptdpt", "detadeta", "dphidphi", "dxydxy", "dzdz", "dxydz", "dphidxy", "dlambdadz")
-# the covariance terms neither CMS PFNano nor our tracker stores (only the d0 and dz errors)
+# the covariance terms neither CMS PFNano nor the simple tracker stores (only the d0 and dz errors)
 NOT_IN_PFNANO = ("dptdpt", "detadeta", "dphidphi", "dxydz", "dphidxy", "dlambdadz")
 BTAG = ("btagEtaRel", "btagPtRatio", "btagPParRatio", "btagSip2dVal", "btagSip2dSig", "btagSip3dVal", "btagSip3dSig",
         "btagJetDistVal")

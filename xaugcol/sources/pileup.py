@@ -102,21 +102,24 @@ class PileupPool(ParticleArrays):
 @dataclass(frozen=True)
 class Overlay(ParticleArrays):
     """The overlaid particles of a batch of events: ``event`` the event of each (position in the batch), ``n_pu``
-    the interactions per event; production points relative to the hard vertex."""
+    the interactions per event; production points relative to the hard vertex, and ``interaction_z`` the z of
+    each particle's interaction vertex (cm, relative to the hard vertex)."""
 
     n_pu: np.ndarray
     event: np.ndarray
+    interaction_z: np.ndarray
 
     def select(self, keep: np.ndarray) -> Overlay:
         """The particles ``keep`` (a mask or indices), ``n_pu`` unchanged."""
-        fields = {k: getattr(self, k)[keep] for k in ("event", *PARTICLE_FIELDS)}
+        fields = {k: getattr(self, k)[keep] for k in ("event", "interaction_z", *PARTICLE_FIELDS)}
         return Overlay(n_pu=self.n_pu, **fields)
 
     @classmethod
     def empty(cls, n_events: int) -> Overlay:
         """No particles, no interactions in ``n_events`` events."""
         fields = {k: np.zeros(0, dtype=np.int32 if k == "pdg_id" else np.float64) for k in PARTICLE_FIELDS}
-        return cls(n_pu=np.zeros(n_events, dtype=np.int32), event=np.zeros(0, dtype=np.int64), **fields)
+        return cls(n_pu=np.zeros(n_events, dtype=np.int32), event=np.zeros(0, dtype=np.int64),
+                   interaction_z=np.zeros(0), **fields)
 
 
 def draw_overlay(pool: PileupPool, n_events: int, settings: PileupSettings, rng: np.random.Generator,
@@ -144,6 +147,7 @@ def draw_overlay(pool: PileupPool, n_events: int, settings: PileupSettings, rng:
     return Overlay(
         n_pu=n_pu.astype(np.int32),
         event=interaction_event[owner],
+        interaction_z=vertex_z[owner],
         pt=pool.pt[part].astype(np.float64),
         eta=pool.eta[part] * sign[owner],
         phi=np.mod(pool.phi[part] + rotation[owner] + np.pi, 2 * np.pi) - np.pi,

@@ -31,6 +31,7 @@ from xaugcol.paths import plain_name, under
 from xaugcol.sources.nanoaod import write_events
 from xaugcol.sources.calorimeter import CalorimeterModel
 from xaugcol.sources.output import fileset_entry, write_fileset
+from xaugcol.sources.jet_detector import JetDetector, TrackerSettings
 from xaugcol.sources.pileup import PileupSettings, ensure_pool, load_pool
 from xaugcol.sources.processes import Process
 from xaugcol.sources.pythia_config import GeneratorError, configured_pythia
@@ -59,6 +60,7 @@ class PythiaJob:
     selection: JetSelection | LeptonSelection = JetSelection()
     pileup: PileupSettings = PileupSettings()
     pool: tuple[str, str] | None = None  # the pile-up pool's (path, SHA-256) when pileup.mu > 0
+    tracker: TrackerSettings = TrackerSettings()  # a jet process's tracker (``xaugcol.sources.jet_detector``)
 
 
 def worker_seeds(seed: int, process_name: str, workers: int) -> list[int]:
@@ -73,9 +75,9 @@ def pythia_settings(job: PythiaJob) -> list[str]:
         "Print:quiet = on",
         "Random:setSeed = on",
         f"Random:seed = {job.pythia_seed}",
-        # CMS convention: particles with c*tau > 10 mm (K0S, Lambda, ...) reach the detector undecayed
-        "ParticleDecays:limitTau0 = on",
-        "ParticleDecays:tau0Max = 10",
+        # CMS's generator convention, particles with c*tau > 10 mm (K0S, Lambda, ...) reaching the detector
+        # undecayed, or (the CMS-like tracker's V0 decays) decays wherever they fall inside the tracker volume
+        *job.tracker.decay_settings(),
         f"PhaseSpace:pTHatMin = {job.pthat_min}",
         *job.process.all_settings(),  # after the pT-hat minimum: a process's own settings have the last word
     ]
@@ -93,12 +95,13 @@ def make_pythia(settings: list[str], what: str = "the process"):
     return configured_pythia(settings, what)
 
 
-def check_processes(processes: list[Process], pthat_min: float | None = None, flat_pthat: bool = False) -> None:
+def check_processes(processes: list[Process], pthat_min: float | None = None, flat_pthat: bool = False,
+                    tracker: TrackerSettings = TrackerSettings()) -> None:
     """Every process initialised once with its settings, before any output is written: a setting Pythia refuses,
     or a combination it cannot initialise, is a ``GeneratorError`` naming the process (about 0.5 s each)."""
     for process in processes:
         job = PythiaJob(process, 0, 1, 0, "", _pthat_min(process, pthat_min), flat_pthat,
-                        selection=_selection(process))
+                        selection=_selection(process), tracker=TrackerSettings() if process.lepton else tracker)
         make_pythia(pythia_settings(job), f"process {process.name!r}")
 
 
@@ -134,7 +137,11 @@ def run_job(job: PythiaJob, progress=None) -> dict:
         def convert(*args):
             return leptons_to_nanoaod(*args, detector=seen_by)
     else:
-        convert = batch_to_nanoaod
+        seen_with = JetDetector(tracker=job.tracker, pileup=job.pileup,
+                                pool=load_pool(*job.pool) if job.pileup.mu > 0 else None)
+
+        def convert(*args):
+            return batch_to_nanoaod(*args, detector=seen_with)
 
     def chunks():
         remaining, asked = job.n_events, 0
@@ -194,19 +201,20 @@ def _split(n: int, parts: int) -> list[int]:
 
 def run_pythia(out_dir, processes: list[Process], n_events: int, seed: int, workers: int = 1,
                pthat_min: float | None = None, flat_pthat: bool = False, progress: bool = False,
-               pileup: float | PileupSettings | None = None, pileup_pool: int | None = None) -> dict:
+               pileup: float | PileupSettings | None = None, pileup_pool: int | None = None,
+               tracker: TrackerSettings = TrackerSettings()) -> dict:
     """Generate ``n_events`` per process with ``workers`` processes; write files and the fileset (``out_dir``
     locked meanwhile). Process names must be plain file names. ``pthat_min`` and ``pileup`` (mean overlaid
     interactions, or the whole overlay's settings), when given, replace every process's own; ``pileup_pool``: the
-    pool's size (default 5 000 interactions)."""
+    pool's size (default 5 000 interactions); ``tracker``: what the jet processes' tracks are seen with."""
     with output_lock(out_dir) as out_dir:
         return _generate(out_dir, processes, n_events, seed, workers, pthat_min, flat_pthat, progress, pileup,
-                         pileup_pool)
+                         pileup_pool, tracker)
 
 
 def _generate(out_dir: Path, processes: list[Process], n_events: int, seed: int, workers: int,
               pthat_min: float | None, flat_pthat: bool, progress: bool,
-              pileup: float | PileupSettings | None, pileup_pool: int | None) -> dict:
+              pileup: float | PileupSettings | None, pileup_pool: int | None, tracker: TrackerSettings) -> dict:
     jobs, pool = [], None
     for process in processes:
         plain_name(process.name, "the process name")
@@ -219,7 +227,8 @@ def _generate(out_dir: Path, processes: list[Process], n_events: int, seed: int,
             path = under(out_dir, f"{process.name}.root" if workers == 1 else f"{process.name}_{k:03d}.root")
             jobs.append(PythiaJob(process, n, seeds[k], k, str(path), _pthat_min(process, pthat_min), flat_pthat,
                                   selection=_selection(process), pileup=overlay,
-                                  pool=pool if overlay.mu > 0 else None))
+                                  pool=pool if overlay.mu > 0 else None,
+                                  tracker=TrackerSettings() if process.lepton else tracker))
 
     results = []
     with counter(f"Pythia 8: {', '.join(p.name for p in processes)}", n_events * len(processes), "events",
@@ -254,7 +263,7 @@ def _generate(out_dir: Path, processes: list[Process], n_events: int, seed: int,
                 "xsec_pb": sigma * n_kept / max(n_tried, 1),
                 "filter_efficiency": n_kept / max(n_tried, 1),
                 ("lepton_selection" if process.lepton else "jet_selection"): asdict(_selection(process)),
-                **(_detector_metadata(job) if process.lepton else {}),
+                **(_detector_metadata(job) if process.lepton else _tracker_metadata(job)),
             },
         )
     write_fileset(out_dir, fileset)
@@ -266,6 +275,13 @@ def _detector_metadata(job: PythiaJob) -> dict:
                "flat_pileup": job.process.flat_pileup, "hadron_showers": job.process.hadron_showers,
                "forced_b_decays": job.process.forced_b_decays,
                "forced_c_decays": job.process.forced_c_decays, "leading_candidate": job.process.leading_candidate}
+    if job.pool is not None:
+        seen_by["pileup_pool"] = {"sha256": job.pool[1], **job.pileup.model_dump()}
+    return seen_by
+
+
+def _tracker_metadata(job: PythiaJob) -> dict:
+    seen_by = {"tracker": job.tracker.model_dump(), "pileup_mu": job.pileup.mu}
     if job.pool is not None:
         seen_by["pileup_pool"] = {"sha256": job.pool[1], **job.pileup.model_dump()}
     return seen_by

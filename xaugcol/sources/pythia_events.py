@@ -27,8 +27,10 @@ import vector
 
 from xaugcol.jets.backend import silence_banner
 from xaugcol.sources.nanoaod import pf_pdg_id
+from xaugcol.sources.jet_detector import JetDetector, seen_particles
 from xaugcol.sources.pythia_tracks import flat as _flat
-from xaugcol.sources.pythia_tracks import heavy_flavour, link_btag_variables, measured_candidates, secondary_vertices
+from xaugcol.sources.pythia_tracks import (heavy_flavour, link_btag_variables, measured_candidates, production_point,
+                                           secondary_vertices)
 
 silence_banner()
 
@@ -144,10 +146,24 @@ def match_jets(jets, gen, hadronic, signal_bosons, radius):
     )
 
 
+def _visible(prt, species: SpeciesTable) -> dict:
+    """The hard event's visible final-state particles as flat arrays, event by event (production points in cm)."""
+    counts = ak.to_numpy(ak.num(prt.id, axis=1))
+    pdg_id = _flat(prt.id)
+    charge, visible = species.lookup(pdg_id)
+    final = (_flat(prt.status) > 0) & visible
+    vertex = production_point(prt)
+    columns = {"event": np.repeat(np.arange(len(counts)), counts), "px": _flat(prt.p.px), "py": _flat(prt.p.py),
+               "pz": _flat(prt.p.pz), "E": _flat(prt.p.e), "mass": _flat(prt.m), "pdg_id": pdg_id, "charge": charge,
+               "vx": vertex[0], "vy": vertex[1], "vz": vertex[2]}
+    return {k: np.asarray(v)[final] for k, v in columns.items()}
+
+
 def batch_to_nanoaod(batch, species: SpeciesTable, process, selection: JetSelection, first_event: int,
-                     lumi_block: int, rng: np.random.Generator) -> tuple[dict, int]:
+                     lumi_block: int, rng: np.random.Generator,
+                     detector: JetDetector = JetDetector()) -> tuple[dict, int]:
     """Convert one ``nextBatch`` result; return (branches, number of events the process filter dropped).
-    ``rng``: the tracker's and vertex finder's random stream."""
+    ``rng``: the detector simulation's random stream (overlay, tracker, vertex finder)."""
     prt = batch.prt
     gen, hadronic = gen_particles(prt)
     n_dropped = 0
@@ -157,15 +173,15 @@ def batch_to_nanoaod(batch, species: SpeciesTable, process, selection: JetSelect
         prt, gen, hadronic, batch = prt[keep], gen[keep], hadronic[keep], batch[keep]
     n_events = len(prt)
 
-    counts = ak.num(prt.id, axis=1)
-    charge, visible = (ak.unflatten(a, counts) for a in species.lookup(_flat(prt.id)))
-    final = (prt.status > 0) & visible
-    vis = prt[["id", "p", "m", "vProd"]][final]
-    vis_charge = charge[final]
-    vis_p4 = _p4(vis.p)
+    hard = _visible(prt, species)
+    particles, n_pu = seen_particles(hard, n_events, detector, rng)
+    counts = np.bincount(particles["event"], minlength=n_events)
+    offsets = np.cumsum(counts) - counts
+    pt_flat = np.hypot(particles["px"], particles["py"])
+    momenta = ak.unflatten(ak.zip({c: particles[c] for c in ("px", "py", "pz", "E")}), counts)
 
     jetdef = fastjet.JetDefinition(fastjet.antikt_algorithm, selection.radius)
-    cluster = fastjet.ClusterSequence(ak.zip({"px": vis.p.px, "py": vis.p.py, "pz": vis.p.pz, "E": vis.p.e}), jetdef)
+    cluster = fastjet.ClusterSequence(momenta, jetdef)
     jets_raw = cluster.inclusive_jets(min_pt=selection.pt_min)
     cidx = cluster.constituent_index(min_pt=selection.pt_min)
     jets4 = ak.zip({"px": jets_raw.px, "py": jets_raw.py, "pz": jets_raw.pz, "E": jets_raw.E}, with_name="Momentum4D")
@@ -178,29 +194,33 @@ def batch_to_nanoaod(batch, species: SpeciesTable, process, selection: JetSelect
     # constituents, pt-ordered inside each jet; PFCands = the constituents of the kept jets
     n_per_jet = ak.num(cidx, axis=2)
     flat_cidx = ak.flatten(cidx, axis=2)
-    cpt = ak.unflatten(vis_p4.pt[flat_cidx], ak.flatten(n_per_jet), axis=1)
+    cpt = ak.unflatten(ak.unflatten(pt_flat, counts)[flat_cidx], ak.flatten(n_per_jet), axis=1)
     cidx = cidx[ak.argsort(cpt, axis=2, ascending=False)]
     pf_idx = ak.flatten(cidx, axis=2)
-    cand = vis[pf_idx]
-    cand_p4 = vis_p4[pf_idx]
-    cand_charge = vis_charge[pf_idx]
+    n_cands = ak.to_numpy(ak.num(pf_idx, axis=1))
+    chosen = _flat(pf_idx) + np.repeat(offsets, n_cands)  # positions in the flat particle arrays
+    cand = {k: v[chosen] for k, v in particles.items()}
+    cand["pt"] = pt_flat[chosen]
+    cand["eta"] = np.arcsinh(cand["pz"] / np.where(cand["pt"] > 0, cand["pt"], 1.0))
+    cand["phi"] = np.arctan2(cand["py"], cand["px"])
     jet_of_cand = ak.flatten(ak.broadcast_arrays(ak.local_index(cidx, axis=1), cidx)[0], axis=2)
 
     # the tracker measures the charged constituents (impact parameters from their true production points)
-    tracks, flat_tracks = measured_candidates(cand, cand_p4, cand_charge, rng)
-    pt = cand_p4.pt
-    pf_id = ak.unflatten(pf_pdg_id(_flat(cand.id), _flat(cand_charge)), ak.num(cand.id, axis=1))
+    tracks, flat_tracks = measured_candidates(cand, n_cands, rng, detector.tracker.tracker_model())
+    per_event = lambda a: ak.unflatten(a, n_cands)  # noqa: E731
+    pt = per_event(cand["pt"])
+    pf_id = per_event(pf_pdg_id(cand["pdg_id"], cand["pf_charge"]))
 
     f32 = lambda a: ak.values_astype(a, np.float32)  # noqa: E731
     pfcands = ak.zip(
         {
             "pt": f32(pt),
-            "eta": f32(cand_p4.eta),
-            "phi": f32(cand_p4.phi),
-            "mass": f32(cand.m),
-            "charge": ak.values_astype(cand_charge, np.int32),
+            "eta": f32(per_event(cand["eta"])),
+            "phi": f32(per_event(cand["phi"])),
+            "mass": f32(per_event(cand["mass"])),
+            "charge": per_event(cand["pf_charge"].astype(np.int32)),
             "pdgId": ak.values_astype(pf_id, np.int32),
-            "genPdgId": ak.values_astype(cand.id, np.int32),
+            "genPdgId": per_event(cand["pdg_id"].astype(np.int32)),
             **tracks,
             "puppiWeight": f32(ak.ones_like(pt)),
         }
@@ -242,6 +262,9 @@ def batch_to_nanoaod(batch, species: SpeciesTable, process, selection: JetSelect
         "FatJetPFCands": link,
         "PFCands": pfcands,
         "GenPart": gen,
-        "SV": secondary_vertices(flat_tracks, n_events, rng),
+        "SV": secondary_vertices(flat_tracks, n_events, rng, detector.tracker.vertexing_model()),
     }
+    if detector.pileup.mu > 0:  # NanoAOD's pile-up record
+        branches["Pileup_nPU"] = n_pu
+        branches["Pileup_nTrueInt"] = np.full(n_events, detector.pileup.mu, dtype=np.float32)
     return branches, n_dropped

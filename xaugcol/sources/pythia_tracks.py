@@ -16,8 +16,8 @@ import numpy as np
 import vector
 
 from xaugcol.jets.track_geometry import BTAG_VARIABLES, btag_variables
-from xaugcol.sources.tracker import TRACK_FIELDS, measure_tracks, straight_line_ip
-from xaugcol.sources.vertexing import SV_FIELDS, find_vertices
+from xaugcol.sources.tracker import TrackerModel, measure_tracks, straight_line_ip, track_fields
+from xaugcol.sources.vertexing import SV_FIELDS, VertexingModel, find_vertices
 
 MM_TO_CM = 0.1
 WEAK_DECAY_TAU = 1e-4  # mm: proper decay lengths above this are weak decays (a B* or D* decays ~1e-6 mm)
@@ -35,27 +35,32 @@ def production_point(prt) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                  for c in ("px", "py", "pz"))
 
 
-def measured_candidates(cand, cand_p4, cand_charge, rng: np.random.Generator) -> tuple[dict, dict]:
-    """(PFCands track fields, jagged per event; the flat tracker output with the true production points)."""
-    counts = ak.num(cand_charge, axis=1)
-    vertex = tuple(flat(ak.fill_none(getattr(cand.vProd, c), 0.0)) * MM_TO_CM for c in ("px", "py", "pz"))
-    px, py, pz = (flat(getattr(cand.p, c)) for c in ("px", "py", "pz"))
-    true_ip = straight_line_ip(*vertex, px, py, pz)
-    measured = measure_tracks(flat(cand_charge), flat(cand_p4.pt), flat(cand_p4.eta), vertex, true_ip, rng)
-    flat_tracks = {**measured, "vx": vertex[0], "vy": vertex[1], "vz": vertex[2], "px": px, "py": py, "pz": pz,
-                   "E": flat(cand.p.e), "pt": flat(cand_p4.pt), "eta": flat(cand_p4.eta),
-                   "phi": flat(cand_p4.phi), "mass": flat(cand.m),
-                   "event": np.repeat(np.arange(len(counts)), ak.to_numpy(counts))}
-    fields = {k: ak.unflatten(measured[k], counts) for k in TRACK_FIELDS}
+def measured_candidates(cand: dict, counts: np.ndarray, rng: np.random.Generator,
+                        model: TrackerModel = TrackerModel()) -> tuple[dict, dict]:
+    """(PFCands track fields, jagged per event; the flat tracker output with the true production points).
+    ``cand``: flat arrays of the jet constituents, event by event (``jet_detector.seen_particles``' fields and
+    ``pt, eta, phi``); ``counts``: constituents per event."""
+    vertex = (cand["vx"], cand["vy"], cand["vz"])
+    true_ip = straight_line_ip(*vertex, cand["px"], cand["py"], cand["pz"])
+    fake = cand["fake"]
+    if fake.any():  # a fake track's impact parameters are what was drawn for it
+        true_ip = (np.where(fake, cand["true_d0"], true_ip[0]), np.where(fake, cand["true_dz"], true_ip[1]))
+    measured = measure_tracks(cand["charge"], cand["pt"], cand["eta"], vertex, true_ip, rng, model,
+                              reconstructed=cand["reconstructed"], fake=fake if fake.any() else None)
+    flat_tracks = {**measured, **{k: cand[k] for k in ("vx", "vy", "vz", "oz", "px", "py", "pz", "E", "pt", "eta",
+                                                         "phi", "mass", "charge")},
+                   "event": np.repeat(np.arange(len(counts)), counts)}
+    fields = {k: ak.unflatten(measured[k], counts) for k in track_fields(model)}
     return fields, flat_tracks
 
 
-def secondary_vertices(measured: dict, n_events: int, rng: np.random.Generator) -> ak.Array:
+def secondary_vertices(measured: dict, n_events: int, rng: np.random.Generator,
+                       model: VertexingModel = VertexingModel()) -> ak.Array:
     """NanoAOD's SV collection from the measured tracks of the jet constituents."""
     has = measured["has_track"]
     tracks = {k: measured[k][has] for k in ("px", "py", "pz", "E", "pt", "eta", "phi", "d0", "dz", "d0Err",
-                                            "dzErr", "vx", "vy", "vz")}
-    fields, counts = find_vertices(measured["event"][has], tracks, n_events, rng)
+                                            "dzErr", "vx", "vy", "vz", "oz", "charge")}
+    fields, counts = find_vertices(measured["event"][has], tracks, n_events, rng, model)
     columns = {k: fields[k].astype(np.int32 if k == "ntracks" else np.float32) for k in SV_FIELDS}
     return ak.unflatten(ak.zip(columns), counts)
 

@@ -4,7 +4,7 @@ fit quality and hit pattern, written under CMS PFNano's names.
 Model (every number is a documented setting of ``TrackerModel``; the README's "Simplified tracker" repeats it):
 
 * **Acceptance.** A charged particle with |eta| < 2.5, pT > 0.5 GeV and a production radius below 60 cm becomes a
-  track (efficiency 1); other charged candidates keep no track details, as CMS's below about 0.5 GeV:
+  track (unless the caller lost it, below); other charged candidates keep no track details, as CMS's below 0.5 GeV:
   ``d0Err = dzErr = trkChi2 = -1``, ``trkQuality = 0``, ``lostInnerHits = -1``, and d0 = dz = 0.
 * **Impact parameters.** The true d0 and dz are those of the straight line from the particle's production vertex
   (B and D hadron decays displace it; the primary vertex is the origin), smeared with a Gaussian of the CMS-like
@@ -19,8 +19,14 @@ Model (every number is a documented setting of ``TrackerModel``; the README's "S
   pixel layer (6.8 cm) -> 2, beyond the first (2.9 cm) -> 1; a track from inside the beam pipe has -1 (a valid hit
   in the first layer) with probability 0.85, 0 with 0.10 and 1 with 0.05 (detector inefficiency).
 
-The covariance terms of the track fit other than the d0 and dz errors are not modelled (and not written), as CMS
-PFNano does not store them either. Columnar over flat per-candidate arrays; the random stream is the caller's.
+* **Efficiency and fakes** (the caller's, ``xaugcol.sources.jet_detector``): a charged hadron may be lost
+  (``reconstructed`` False: no track details, as below 0.5 GeV); a fake track (``fake``) has the impact parameters
+  the caller drew for it and a fit ``fake_chi2_scale`` = 3 times worse.
+* **Covariance** (``covariance`` on): the five track parameters' covariance terms DeepNtuples (and the IN paper's
+  open-data ntuples) store beside the d0 and dz errors, ``track_covariance``.
+
+Columnar over flat per-candidate arrays; the random stream is the caller's, and the default model draws exactly what
+the first version of this tracker drew (samples made before these settings existed are made again bit for bit).
 """
 
 from __future__ import annotations
@@ -50,6 +56,19 @@ class TrackerModel:
     high_purity_chi2: float = 2.5
     pixel_layers: tuple[float, float] = (2.9, 6.8)  # cm: radii of the first two pixel barrel layers
     prompt_lost_hits: tuple[float, float, float] = (0.85, 0.10, 0.05)  # P(-1), P(0), P(1) for prompt tracks
+    fake_chi2_scale: float = 3.0
+    covariance: bool = False  # write the six covariance terms beyond the d0 and dz errors (``track_covariance``)
+    # track_covariance's resolutions: sigma(pT) / pT = a (+) b pT (the CMS tracking paper, JINST 9 (2014) P10009:
+    # about 1.5 % at 100 GeV in the barrel), and the angles' constant (+) multiple-scattering terms
+    pt_constant: float = 0.005
+    pt_slope: float = 1.5e-4  # per GeV
+    phi_constant: float = 1e-4  # rad
+    phi_scattering: float = 3.5e-3  # rad GeV
+    lambda_constant: float = 2e-4  # rad
+    lambda_scattering: float = 2.5e-3  # rad GeV
+    # the straight-line fit through CMS's barrel layers (pixel 2.9-16 cm, strips 25-108 cm) correlates the
+    # direction with the impact parameter: rho = -<r> / sqrt(<r^2>) with equal weights
+    layer_radii: tuple[float, ...] = (2.9, 6.8, 10.9, 16.0, 25.5, 33.9, 41.8, 49.8, 60.8, 69.2, 78.0, 86.8, 96.5, 108.0)
 
     def d0_resolution(self, pt, eta):
         return np.hypot(self.d0_constant, self.d0_scattering * np.sqrt(np.cosh(eta)) / pt)
@@ -59,6 +78,38 @@ class TrackerModel:
 
 
 TRACK_FIELDS = ("d0", "dz", "d0Err", "dzErr", "trkChi2", "trkQuality", "lostInnerHits")
+# the reco::Track covariance terms beyond d0Err and dzErr, as DeepNtuples names them (parameters q/p, lambda, phi,
+# dxy, dsz): dptdpt = cov(q/p, q/p), detadeta = cov(lambda, lambda), dphidphi = cov(phi, phi), dxydz = cov(dxy,
+# dsz), dphidxy = cov(phi, dxy), dlambdadz = cov(lambda, dsz)
+COVARIANCE_FIELDS = ("dptdpt", "detadeta", "dphidphi", "dxydz", "dphidxy", "dlambdadz")
+
+
+def track_fields(model: TrackerModel) -> tuple[str, ...]:
+    """The PFCands fields ``measure_tracks`` writes with ``model``."""
+    return TRACK_FIELDS + (COVARIANCE_FIELDS if model.covariance else ())
+
+
+def track_covariance(pt, eta, d0, sigma_d0, sigma_dz, radius, model: TrackerModel) -> dict[str, np.ndarray]:
+    """The six covariance terms of each track's fit (flat arrays; ``radius``: the production radius, cm).
+
+    Diagonal: sigma(q/p) = sigma(pT) / pT / p, sigma(phi) and sigma(lambda) constant (+) scattering / pT. The
+    direction and the impact parameter in each plane are correlated as a straight-line fit through the layers
+    makes them (``layer_radii``); d0 and dz only through the geometry: the transverse point of closest approach moves
+    along the track by -(d0 / R) delta d0 (R the first measured radius), which moves z0 by cot(theta) times that."""
+    r = np.asarray(model.layer_radii)
+    rho = -r.mean() / np.sqrt(np.mean(r**2))
+    p = pt * np.cosh(eta)
+    sigma_qoverp = np.hypot(model.pt_constant, model.pt_slope * pt) / p
+    sigma_phi = np.hypot(model.phi_constant, model.phi_scattering / pt)
+    sigma_lambda = np.hypot(model.lambda_constant, model.lambda_scattering / pt)
+    cos_lambda = 1.0 / np.cosh(eta)
+    sigma_dsz = sigma_dz * cos_lambda
+    first_hit = np.maximum(radius, model.pixel_layers[0])
+    return {
+        "dptdpt": sigma_qoverp**2, "detadeta": sigma_lambda**2, "dphidphi": sigma_phi**2,
+        "dxydz": np.sinh(eta) * cos_lambda * d0 / first_hit * sigma_d0**2,
+        "dphidxy": rho * sigma_phi * sigma_d0, "dlambdadz": rho * sigma_lambda * sigma_dsz,
+    }
 
 
 def straight_line_ip(vx, vy, vz, px, py, pz) -> tuple[np.ndarray, np.ndarray]:
@@ -69,14 +120,17 @@ def straight_line_ip(vx, vy, vz, px, py, pz) -> tuple[np.ndarray, np.ndarray]:
 
 
 def measure_tracks(charge, pt, eta, vertex: tuple, true_ip: tuple, rng: np.random.Generator,
-                   model: TrackerModel = TrackerModel()) -> dict[str, np.ndarray]:
-    """The tracker's output per candidate (flat arrays): ``TRACK_FIELDS`` plus ``has_track`` (bool) and ``tail``
-    (the track was smeared with the tail resolution). ``vertex``: the true production point (x, y, z) in cm;
-    ``true_ip``: the true (d0, dz) of the straight line from it."""
+                   model: TrackerModel = TrackerModel(), reconstructed=None, fake=None) -> dict[str, np.ndarray]:
+    """The tracker's output per candidate (flat arrays): ``track_fields(model)`` plus ``has_track`` (bool) and
+    ``tail`` (the track was smeared with the tail resolution). ``vertex``: the true production point (x, y, z) in
+    cm; ``true_ip``: the true (d0, dz) of the straight line from it (a fake track's: what was drawn for it);
+    ``reconstructed``: False for a particle the tracking lost (None: none lost); ``fake``: True for a fake track."""
     charge, pt, eta = (np.asarray(a, dtype=np.float64) for a in (charge, pt, eta))
     n = len(pt)
     radius = np.hypot(vertex[0], vertex[1])
     has = (charge != 0) & (np.abs(eta) < model.abs_eta_max) & (pt > model.pt_min) & (radius < model.radius_max)
+    if reconstructed is not None:
+        has &= reconstructed
     safe_pt = np.where(has, pt, 1.0)
     sigma_d0 = model.d0_resolution(safe_pt, eta)
     sigma_dz = model.dz_resolution(safe_pt, eta)
@@ -88,13 +142,20 @@ def measure_tracks(charge, pt, eta, vertex: tuple, true_ip: tuple, rng: np.rando
     hits = np.maximum(rng.poisson(model.mean_hits, n), model.min_hits)
     ndof = 2 * hits - 5
     chi2 = rng.chisquare(ndof) / ndof * np.where(tail, 2.0, 1.0)
+    if fake is not None:
+        chi2 = chi2 * np.where(fake, model.fake_chi2_scale, 1.0)
     quality = np.where(chi2 < model.high_purity_chi2, HIGH_PURITY, LOOSE)
     p_lost = np.cumsum(model.prompt_lost_hits)
     u = rng.random(n)
     prompt_lost = np.where(u < p_lost[0], -1, np.where(u < p_lost[1], 0, 1))
     first, second = model.pixel_layers
     lost = np.where(radius > second, 2, np.where(radius > first, 1, prompt_lost))
+    covariance = {}
+    if model.covariance:
+        terms = track_covariance(safe_pt, eta, d0, sigma_d0, sigma_dz, radius, model)
+        covariance = {k: np.where(has, v, 0.0).astype(np.float32) for k, v in terms.items()}
     return {
+        **covariance,
         "d0": np.where(has, d0, 0.0).astype(np.float32),
         "dz": np.where(has, dz, 0.0).astype(np.float32),
         "d0Err": np.where(has, sigma_d0, -1.0).astype(np.float32),

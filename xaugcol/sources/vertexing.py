@@ -13,12 +13,22 @@ Model (the settings of ``VertexingModel``; the README's "Simplified tracker" rep
   wide along it, sigma_par = sigma_perp / alpha, alpha the RMS angle of the tracks to the vertex momentum (at least
   1 mrad): nearly collinear tracks of a boosted decay fix the flight distance poorly. The errors of dlen (sigma_par)
   and dxy (sigma_par and sigma_perp projected onto the transverse plane) are these sigmas.
+* **Errors.** Both sigmas are multiplied by ``error_scale`` (1: the tracks' resolution alone). The CMS-like tracker
+  (``xaugcol.sources.jet_detector``) sets it so that the median SV dxySig matches CMS's (README: measured against
+  the PFNano file); the fit's real errors also carry the hits' misalignment, the material and the primary vertex.
+* **V0 veto** (``v0_veto`` on): two-track vertices of opposite charges whose mass, both tracks taken as pions, lies
+  within ``k0s_window`` = 50 MeV of the K0S mass are dropped, as CMS's inclusive vertex finder does.
+* **Mass.** The sum of the tracks' four-momenta, with their true masses, or (``pion_masses`` on) every track taken
+  as a pion, as CMS's vertex fit does.
 * **Selection.** Vertices with a 3D flight significance ``dlenSig`` > 3 are kept, as in the CMS SV collection.
 * **Fields.** The momentum is the sum of the tracks' four-momenta (so the mass lies below the decaying hadron's);
   ``chi2`` is chi2 / ndof (as CMS NanoAOD stores it), drawn from chi2(ndof) / ndof with ndof = 2 tracks - 3;
   ``dxy``, ``dlen`` and their significances from the smeared position and sigma; ``pAngle`` as CMS NanoAOD stores
   it: the angle between the vertex momentum and the primary-minus-secondary vertex direction (pi for a vertex whose
   momentum points straight away from the primary vertex).
+
+Tracks of a pile-up interaction are displaced only when their production point is away from their own interaction's
+vertex (``oz``, its z; 0 for the hard event).
 
 Columnar: one ``np.unique`` over (event, position) keys groups every event's tracks at once.
 """
@@ -35,6 +45,8 @@ SV_FIELDS = ("pt", "eta", "phi", "mass", "ntracks", "chi2", "ndof", "dxy", "dxyS
              "x", "y", "z")
 GROUPING = 1e-4  # cm: tracks whose true production points agree to 1 um share a vertex
 MIN_OPENING = 1e-3  # rad: the smallest RMS track angle the position error along the flight assumes
+K0S_MASS = 0.497611  # GeV
+PION_MASS = 0.13957039  # GeV
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,10 @@ class VertexingModel:
     fake_significance: float = 3.0
     fake_delta_r: float = 0.4
     min_dlen_significance: float = 3.0
+    error_scale: float = 1.0
+    v0_veto: bool = False
+    k0s_window: float = 0.05  # GeV
+    pion_masses: bool = False  # the vertex four-momentum from the tracks taken as pions (CMS's), not their true masses
 
 
 def find_vertices(event, tracks: dict, n_events: int, rng: np.random.Generator,
@@ -53,13 +69,19 @@ def find_vertices(event, tracks: dict, n_events: int, rng: np.random.Generator,
 
     ``event``: each track's event index; ``tracks``: flat arrays over those tracks (candidates with a track) of
     ``px, py, pz, E, pt, eta, phi``, the measured ``d0, dz, d0Err, dzErr`` and the true production point
-    ``vx, vy, vz`` (cm)."""
+    ``vx, vy, vz`` (cm); optionally ``oz``, the z of the track's own interaction (pile-up; 0 for the hard event),
+    and ``charge`` (which the V0 veto needs)."""
     event = np.asarray(event, dtype=np.int64)
     t = {k: np.asarray(v, dtype=np.float64) for k, v in tracks.items()}
-    displaced = np.sqrt(t["vx"] ** 2 + t["vy"] ** 2 + t["vz"] ** 2) > GROUPING
+    t.setdefault("oz", np.zeros_like(t["vz"]))
+    t.setdefault("charge", np.zeros_like(t["vz"]))
+    t["E_pion"] = np.sqrt(t["px"] ** 2 + t["py"] ** 2 + t["pz"] ** 2 + PION_MASS**2)
+    displaced = np.sqrt(t["vx"] ** 2 + t["vy"] ** 2 + (t["vz"] - t["oz"]) ** 2) > GROUPING
     true = _true_vertices(event[displaced], {k: v[displaced] for k, v in t.items()}, model)
     fake = _fake_vertices(event[~displaced], {k: v[~displaced] for k, v in t.items()}, model)
     found = {k: np.concatenate([true[k], fake[k]]) for k in true}
+    found["sigma_par"] = found["sigma_par"] * model.error_scale
+    found["sigma_perp"] = found["sigma_perp"] * model.error_scale
     n = len(found["event"])
     # every vertex draws its random numbers whether or not it is kept: the stream does not depend on the selection
     kept = np.concatenate([rng.random(len(true["event"])) < model.efficiency, np.ones(len(fake["event"]), bool)])
@@ -70,8 +92,12 @@ def find_vertices(event, tracks: dict, n_events: int, rng: np.random.Generator,
                            + (draws[:, 1:2] * across1 + draws[:, 2:] * across2) * found["sigma_perp"][:, None])
     ndof = 2.0 * found["ntracks"] - 3.0
     chi2 = rng.chisquare(np.maximum(ndof, 1.0)) / np.maximum(ndof, 1.0)
+    if model.pion_masses:
+        found["E"] = found["E_pion"]
     out = _vertex_fields(position, found, chi2, ndof)
     kept &= out["dlenSig"] > model.min_dlen_significance
+    if model.v0_veto:
+        kept &= ~_k0s_like(found, model)
     order = np.lexsort((-out["pt"][kept], found["event"][kept]))
     fields = {k: v[kept][order] for k, v in out.items()}
     counts = np.bincount(found["event"][kept], minlength=n_events)
@@ -125,7 +151,18 @@ def _group_sums(group, n_groups: int, t: dict) -> dict:
     cos = np.sum(track * p_hat[group], axis=1) / np.maximum(np.linalg.norm(track, axis=1), 1e-12)
     mean_sq = np.bincount(group, weights=np.arccos(np.clip(cos, -1.0, 1.0)) ** 2, minlength=n_groups)
     alpha = np.sqrt(mean_sq / np.maximum(np.bincount(group, minlength=n_groups), 1))
-    return {**total, "sigma_perp": sigma_perp, "sigma_par": sigma_perp / np.maximum(alpha, MIN_OPENING)}
+    return {**total, "sigma_perp": sigma_perp, "sigma_par": sigma_perp / np.maximum(alpha, MIN_OPENING),
+            "E_pion": np.bincount(group, weights=t["E_pion"], minlength=n_groups),
+            "charge": np.bincount(group, weights=t["charge"], minlength=n_groups),
+            "abs_charge": np.bincount(group, weights=np.abs(t["charge"]), minlength=n_groups)}
+
+
+def _k0s_like(found: dict, model: VertexingModel) -> np.ndarray:
+    """Two-track vertices of opposite charges with a pi pi mass within the K0S window."""
+    p2 = found["px"] ** 2 + found["py"] ** 2 + found["pz"] ** 2
+    mass = np.sqrt(np.maximum(found["E_pion"] ** 2 - p2, 0.0))
+    opposite = (found["ntracks"] == 2) & (found["charge"] == 0) & (found["abs_charge"] == 2)
+    return opposite & (np.abs(mass - K0S_MASS) < model.k0s_window)
 
 
 def _axes(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -30,7 +30,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from xaugcol.config_models import (Bool, ConfigModel, NonNegativeInt, NonNegativeNumber, Number, PositiveInt,
-                                   PositiveNumber, Strings, read_yaml, validated)
+                                   PositiveNumber, Strings, read_yaml, validated, with_settings)
 from xaugcol.explain.methods import method_specs
 from xaugcol.explain.relevance import SPLIT_CHOICES
 from xaugcol.features.efp.columns import EFPConfig
@@ -42,6 +42,7 @@ from xaugcol.processing.jet_table import ProcessingConfig
 from xaugcol.processing.executors import DEFAULT_CHUNKSIZE, EXECUTORS
 from xaugcol.processing.lepton_table import LeptonConfig
 from xaugcol.quoting import quoted
+from xaugcol.sources.jet_detector import TrackerSettings, tracker_settings
 from xaugcol.sources.processes import load_processes
 from xaugcol.sources.toy import ToyConfig
 from xaugcol.training.study import Seeds, tagger_name
@@ -76,6 +77,9 @@ class Source(ConfigModel):
     pileup_pool: PositiveInt = 5000  # minimum-bias interactions in the pile-up pool (xaugcol.sources.pileup)
     flat_pthat: Bool = False
     process_card: str | None = None
+    # what the jet processes' tracks are seen with: a preset (simple, cms_like) or a mapping of settings
+    # (``xaugcol.sources.jet_detector.TrackerSettings``)
+    tracker: Annotated[TrackerSettings, BeforeValidator(tracker_settings)] = TrackerSettings()
     toy: dict = Field(default_factory=dict)  # toy parameters (``ToyConfig.from_dict``)
 
     @field_validator("kind", mode="before")
@@ -478,8 +482,10 @@ class Workflow:
         return self.tagger_names() + [t.label for t in self.trained]
 
     @classmethod
-    def load(cls, path: str | Path) -> Workflow:
-        return cls.from_dict(read_yaml(path, "study config"), f"study config {path}", Path(path).parent)
+    def load(cls, path: str | Path, settings: list[str] = ()) -> Workflow:
+        """The study file at ``path``, with ``settings`` (``KEY=VALUE``, ``config_models.with_settings``) set."""
+        raw = with_settings(read_yaml(path, "study config"), list(settings), "study config")
+        return cls.from_dict(raw, f"study config {path}", Path(path).parent)
 
     @classmethod
     def from_dict(cls, raw: Any, where: str = "study config", base: Path = Path(".")) -> Workflow:

@@ -53,7 +53,8 @@ def check_study(wf: Workflow, out: Path) -> None:
         from xaugcol.sources.pythia import check_processes
 
         known = load_processes(wf.source.process_card)
-        check_processes([known[n] for n in wf.source.processes], wf.source.pthat_min, wf.source.flat_pthat)
+        check_processes([known[n] for n in wf.source.processes], wf.source.pthat_min, wf.source.flat_pthat,
+                        wf.source.tracker)
 
 
 def run_workflow(wf: Workflow, out: str | Path, overwrite: bool = False, resume: bool = False,

@@ -245,7 +245,7 @@ def _generate(wf, out: Path, progress: bool) -> None:
 
         known = load_processes(s.process_card)  # the study configuration checked the names
         run_pythia(out, [known[n] for n in s.processes], s.events, s.seed, s.workers, s.pthat_min, s.flat_pthat,
-                   progress=progress, pileup=s.pileup, pileup_pool=s.pileup_pool)
+                   progress=progress, pileup=s.pileup, pileup_pool=s.pileup_pool, tracker=s.tracker)
 
 
 def sample_label(wf) -> str:
