@@ -123,6 +123,33 @@ def read_yaml(path: str | Path, what: str):
         raise ValueError(f"{what} {path}: cannot read it: nested too deeply") from None
 
 
+def with_settings(raw: Any, settings: list[str], what: str) -> Any:
+    """``raw`` (a configuration read from YAML) with each ``KEY=VALUE`` of ``settings`` set: KEY a dotted path of
+    mapping keys (``source.tracker``), VALUE read as YAML (``{v0_decays: true}``, ``25``, ``cms_like``). A copy:
+    ``raw`` is not changed. A ``ValueError`` naming the setting when a key on the path is not a mapping."""
+    import copy
+
+    raw = copy.deepcopy(raw)
+    for setting in settings:
+        key, sep, text = setting.partition("=")
+        path = [part.strip() for part in key.split(".")]
+        if not sep or not all(path):
+            raise ValueError(f"--set {quoted(setting)}: expected KEY=VALUE, KEY a dotted path such as source.events")
+        try:
+            value = yaml.load(text, Loader=_BoundedLoader)  # noqa: S506 - a SafeLoader
+        except yaml.YAMLError as err:
+            raise ValueError(f"--set {quoted(setting)}: the value is not YAML: {err}") from None
+        node = raw
+        for depth, part in enumerate(path[:-1]):
+            if not isinstance(node, dict):
+                break
+            node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"--set {quoted(setting)}: {'.'.join(path[:-1])} of the {what} is not a mapping")
+        node[path[-1]] = value
+    return raw
+
+
 class _BoundedLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` that measures the composed document (``expanded_size``) and refuses a mapping listing a
     key twice (``refuse_duplicate_keys``) before building it."""
