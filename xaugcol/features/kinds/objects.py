@@ -24,7 +24,7 @@ def real_objects(objects):
 
 @dataclass(frozen=True)
 class ObjectListInput(InputKind):
-    SCALINGS = ("standard", "none")
+    SCALINGS = ("standard", "none", "robust")
     FEATURES: ClassVar[tuple[str, ...]] = ()
     BINNING: ClassVar[dict] = {}  # feature (without prefix): (bins, low, high, label)
     PREFIX: ClassVar[str] = ""
@@ -53,10 +53,10 @@ class ObjectListInput(InputKind):
     def fit_scaler(self, tables, scan: dict) -> ObjectScaler:
         column = self.table_column
         blocks = tables.blocks("train", [column])
-        return ObjectScaler.fit(self.FEATURES, ((b[column], real_objects(b[column])) for b in blocks))
+        return ObjectScaler.fit(self.FEATURES, ((b[column], real_objects(b[column])) for b in blocks), self.scaling)
 
     def check_scaler(self, scaler, where: str) -> None:
-        if not isinstance(scaler, ObjectScaler) or scaler.features != self.FEATURES:
+        if not isinstance(scaler, ObjectScaler) or scaler.features != self.FEATURES or scaler.mode != self.scaling:
             raise ValueError(f"{where}: the {self.name} scaler does not fit the tagger's {self.name} features "
                              f"({', '.join(self.FEATURES)})")
 
