@@ -259,3 +259,19 @@ def test_cms_like_sample_has_v0_decays_pileup_and_cms_like_vertex_significances(
     has_sv = ak.to_numpy(ak.flatten(ak.any(np.hypot(deta, dphi) < 0.8, axis=2)))
     flavour = ak.to_numpy(ak.flatten(a.FatJet_hadronFlavour))
     assert 0 < has_sv[flavour == 0].mean() < 0.15 and has_sv[flavour == 5].mean() > 0.6
+
+
+def test_generate_pythia_takes_the_tracker_and_records_it(tmp_path, capsys):
+    import json
+
+    from xaugcol.cli import main
+
+    out = tmp_path / "gen"
+    assert main(["generate", "pythia", "--process", "qcd", "--events", "20", "--pthat-min", "300",
+                 "--tracker", "cms_like", "--out", str(out)]) == 0
+    metadata = json.loads((out / "fileset.json").read_text())["qcd"]["metadata"]
+    assert metadata["tracker"] == CMS_LIKE.model_dump() and metadata["pileup_mu"] == 0
+    names = uproot.open(out / "qcd.root")["Events"].keys()
+    assert "PFCands_dphidxy" in names and "Pileup_nPU" not in names
+    assert main(["generate", "pythia", "--process", "qcd", "--tracker", "cms", "--out", str(tmp_path / "x")]) == 2
+    assert "invalid choice: 'cms'" in capsys.readouterr().err
