@@ -36,7 +36,7 @@ def main() -> None:
     from xaugcol.sources.nanoaod import write_events
     from xaugcol.sources.processes import BUILTIN
     from xaugcol.sources.pythia import PythiaJob, make_pythia, pythia_settings
-    from xaugcol.sources.pythia_events import SpeciesTable
+    from xaugcol.sources.species import SpeciesTable
     from xaugcol.sources.pythia_leptons import LeptonSelection, leptons_to_nanoaod
 
     quiet_library_warnings()
@@ -87,7 +87,7 @@ def paper_setup(batches: int) -> None:
     from xaugcol.sources.pileup import PileupSettings, generate_pool
     from xaugcol.sources.processes import BUILTIN
     from xaugcol.sources.pythia import PythiaJob, _selection, detector, make_pythia, pythia_settings
-    from xaugcol.sources.pythia_events import SpeciesTable
+    from xaugcol.sources.species import SpeciesTable
     from xaugcol.sources.pythia_leptons import leptons_to_nanoaod
 
     start = time.perf_counter()

@@ -23,7 +23,8 @@ from xaugcol.processing.checkpoints import CHECKPOINTS, CheckpointError
 from xaugcol.processing.runner import load_fileset
 from xaugcol.runs import run_processing
 from xaugcol.processing.table_io import read_tables
-from xaugcol.sources.processes import Process, load_processes
+from xaugcol.sources.process_card import load_processes
+from xaugcol.sources.processes import Process
 from xaugcol.sources.pythia import run_pythia
 from xaugcol.sources.toy import run_toy
 from xaugcol.training.train import TrainConfig, train_ensemble

@@ -173,7 +173,8 @@ def test_settings_of_the_overlay_are_checked():
 
 
 def test_process_defaults_and_card_checks(tmp_path):
-    from xaugcol.sources.processes import BUILTIN, load_processes
+    from xaugcol.sources.process_card import load_processes
+    from xaugcol.sources.processes import BUILTIN
 
     mu, nonprompt = BUILTIN["prompt_mu"], BUILTIN["nonprompt_mu"]
     assert mu.lepton_pt == nonprompt.lepton_pt == (10.0, 20.0)
@@ -398,7 +399,7 @@ def test_a_lepton_that_curls_before_the_calorimeter_is_no_candidate(tmp_path):
     import awkward as ak
     import uproot
 
-    from xaugcol.sources.processes import load_processes
+    from xaugcol.sources.process_card import load_processes
     from xaugcol.sources.pythia import run_pythia
 
     card = tmp_path / "card.yaml"
@@ -420,7 +421,7 @@ def test_a_process_nothing_passes_is_refused_not_endless(tmp_path, monkeypatch):
     at full load; after MAX_FRUITLESS_EVENTS events without one it is a GeneratorError naming the process, and no
     file is left."""
     import xaugcol.sources.pythia as pythia_module
-    from xaugcol.sources.processes import load_processes
+    from xaugcol.sources.process_card import load_processes
     from xaugcol.sources.pythia_config import GeneratorError
 
     card = tmp_path / "card.yaml"
@@ -436,7 +437,7 @@ def test_a_process_nothing_passes_is_refused_not_endless(tmp_path, monkeypatch):
 def test_forced_decays_beside_b_hadron_settings_in_any_spelling_are_refused(tmp_path):
     """Pythia reads ``0511:`` and ``+511:`` as the B0: a card forcing the decays and switching B0 decays off under
     such a spelling passed, and its "forced" sample had stable B0s."""
-    from xaugcol.sources.processes import load_processes
+    from xaugcol.sources.process_card import load_processes
 
     card = tmp_path / "card.yaml"
     for spelling in ("0511:mayDecay = off", "+511:onMode = off", "-511:onMode = off", " 511 :onMode = off"):
@@ -492,7 +493,7 @@ def test_leading_candidate_keeps_each_events_hardest(tmp_path):
     import awkward as ak
     import uproot
 
-    from xaugcol.sources.processes import load_processes
+    from xaugcol.sources.process_card import load_processes
     from xaugcol.sources.pythia import run_pythia
 
     base = "label: 0, lepton: 11, lepton_origin: any, settings: ['SoftQCD:nonDiffractive = on'], lepton_pt: [1, 10]"
@@ -510,7 +511,8 @@ def test_leading_candidate_keeps_each_events_hardest(tmp_path):
 def test_electron_processes_and_their_card_checks(tmp_path):
     """The electron paper's background by default, the first samples under their own names; forcing the c-hadron
     decays and setting them in the card is refused as for b hadrons."""
-    from xaugcol.sources.processes import BUILTIN, C_HADRONS, load_processes
+    from xaugcol.sources.process_card import load_processes
+    from xaugcol.sources.processes import BUILTIN, C_HADRONS
 
     prompt, background = BUILTIN["prompt_e"], BUILTIN["qcd_e"]
     assert prompt.pileup == background.pileup == 50.0 and prompt.solenoid_tesla == background.solenoid_tesla == 3.8
@@ -562,7 +564,7 @@ def test_the_shipped_process_cards_load():
     """Every card under configs/cards validates (the README's tables were generated from them)."""
     from pathlib import Path
 
-    from xaugcol.sources.processes import load_processes
+    from xaugcol.sources.process_card import load_processes
 
     cards = sorted((Path(__file__).resolve().parents[1] / "configs" / "cards").glob("*.yaml"))
     assert cards

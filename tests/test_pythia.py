@@ -10,7 +10,8 @@ import vector
 
 from xaugcol.cli import main
 from xaugcol.sources.nanoaod import write_events
-from xaugcol.sources.processes import BUILTIN, load_processes
+from xaugcol.sources.process_card import load_processes
+from xaugcol.sources.processes import BUILTIN
 from xaugcol.sources.pythia import run_pythia
 
 vector.register_awkward()

@@ -345,7 +345,7 @@ def _generate_toy(args) -> None:
 
 
 def _generate_pythia(args) -> None:
-    from xaugcol.sources.processes import load_processes
+    from xaugcol.sources.process_card import load_processes
     from xaugcol.sources.pythia import run_pythia
 
     try:

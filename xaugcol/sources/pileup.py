@@ -165,7 +165,7 @@ def generate_pool(settings: PileupSettings, seed: int, ecm: float, advance=None)
     import awkward as ak
 
     from xaugcol.sources.pythia_config import configured_pythia
-    from xaugcol.sources.pythia_events import SpeciesTable
+    from xaugcol.sources.species import SpeciesTable
     from xaugcol.sources.pythia_tracks import flat, production_point
 
     pythia_seed = int(np.random.SeedSequence([int(seed), POOL_STREAM]).generate_state(1)[0]) % 900_000_000 + 1

@@ -11,7 +11,7 @@ from xaugcol.config_models import Bool, ConfigModel, NonNegativeNumber, Positive
 from xaugcol.limits import MAX_MU
 from xaugcol.paths import UnsafePathError, plain_name
 from xaugcol.quoting import quoted
-from xaugcol.sources.processes import B_HADRONS, C_HADRONS, Process, sets_decays
+from xaugcol.sources.processes import B_HADRONS, BUILTIN, C_HADRONS, Process, sets_decays
 from xaugcol.sources.pythia_config import rejected_settings
 
 
@@ -107,4 +107,13 @@ def read_card(card: str | Path) -> dict[str, Process]:
             raise ValueError(f"process card {card}: process {quoted(name)}: Pythia rejects the setting "
                              f"{quoted(rejected[0])}")
         processes[name] = Process(name=str(name), **e.model_dump())
+    return processes
+
+
+def load_processes(card: str | Path | None = None) -> dict[str, Process]:
+    """The built-in processes, plus (or overridden by) those of a YAML card (validated field by field,
+    ``read_card``)."""
+    processes = dict(BUILTIN)
+    if card is not None:
+        processes.update(read_card(card))
     return processes

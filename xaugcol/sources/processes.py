@@ -14,8 +14,6 @@ H->bb) are added with a YAML card, validated field by field (``xaugcol.sources.p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-
 
 
 @dataclass(frozen=True)
@@ -181,16 +179,3 @@ BUILTIN.update({
         description="hard QCD 2 -> 2: charged particles passing the loose electron preselection (the first "
                     "electron sample's jet fakes)"),
 })
-
-
-def load_processes(card: str | Path | None = None) -> dict[str, Process]:
-    """The built-in processes, plus (or overridden by) those of a YAML card (validated field by field,
-    ``xaugcol.sources.process_card``; imported only for a card: the command line lists the built-in names without
-    loading pydantic)."""
-    processes = dict(BUILTIN)
-    if card is None:
-        return processes
-    from xaugcol.sources.process_card import read_card
-
-    processes.update(read_card(card))
-    return processes

@@ -35,7 +35,8 @@ from xaugcol.sources.jet_detector import JetDetector, TrackerSettings
 from xaugcol.sources.pileup import PileupSettings, ensure_pool, load_pool
 from xaugcol.sources.processes import Process
 from xaugcol.sources.pythia_config import GeneratorError, configured_pythia
-from xaugcol.sources.pythia_events import JetSelection, SpeciesTable, batch_to_nanoaod
+from xaugcol.sources.pythia_events import JetSelection, batch_to_nanoaod
+from xaugcol.sources.species import SpeciesTable
 from xaugcol.sources.pythia_leptons import Detector, LeptonSelection, leptons_to_nanoaod
 from xaugcol.sources.solenoid import Solenoid
 

@@ -43,7 +43,7 @@ from xaugcol.processing.executors import DEFAULT_CHUNKSIZE, EXECUTORS
 from xaugcol.processing.lepton_table import LeptonConfig
 from xaugcol.quoting import quoted
 from xaugcol.sources.jet_detector import TrackerSettings, tracker_settings
-from xaugcol.sources.processes import load_processes
+from xaugcol.sources.process_card import load_processes
 from xaugcol.sources.toy import ToyConfig
 from xaugcol.training.study import Seeds, tagger_name
 from xaugcol.training.train import TrainConfig

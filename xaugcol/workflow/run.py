@@ -49,7 +49,7 @@ def check_study(wf: Workflow, out: Path) -> None:
 
         check_scheduler(wf.dask.scheduler, Timeouts().connect)
     if wf.source.kind == "pythia":
-        from xaugcol.sources.processes import load_processes
+        from xaugcol.sources.process_card import load_processes
         from xaugcol.sources.pythia import check_processes
 
         known = load_processes(wf.source.process_card)

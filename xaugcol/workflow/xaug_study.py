@@ -33,7 +33,7 @@ from xaugcol.report import html
 from xaugcol.report.figures import draw_figures, input_jobs, performance_jobs, relevance_jobs
 from xaugcol.runs import run_processing, run_relevance
 from xaugcol.sources.output import FILESET_NAME
-from xaugcol.sources.processes import load_processes
+from xaugcol.sources.process_card import load_processes
 from xaugcol.training.reduced import REDUCED_JSON, train_reduced_sets
 from xaugcol.training.domain import describe as describe_outside
 from xaugcol.training.train import train_ensemble
