@@ -94,8 +94,12 @@ def write_table(path: str | Path, table: dict[str, np.ndarray]) -> Path:
             fields.append(pa.field(name, array.type))
         arrays.append(array)
     schema = pa.schema(fields, metadata=metadata)
+    # dictionary encoding and statistics for the one-number columns only: on the lists of floats (tracks, images)
+    # the dictionary fails after costing a third of the write, and their statistics serve no reader
+    scalars = [f.name for f in fields if SHAPE_KEY not in (f.metadata or {})]
     with atomic_path(path) as tmp:
-        pq.write_table(pa.Table.from_arrays(arrays, schema=schema), tmp, row_group_size=ROW_GROUP_ROWS)
+        pq.write_table(pa.Table.from_arrays(arrays, schema=schema), tmp, row_group_size=ROW_GROUP_ROWS,
+                       use_dictionary=scalars, write_statistics=scalars)
     return path
 
 
