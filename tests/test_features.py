@@ -199,3 +199,20 @@ def test_robust_object_scaling_keeps_a_heavy_tail_from_setting_the_scale(tmp_pat
     assert InputScalers.load(path).get("tracks") == robust
     with pytest.raises(ValueError, match="object scaling must be one of"):
         ObjectScaler(("a",), (0.0,), (1.0,), "minmax")
+
+
+def test_robust_scaling_samples_the_whole_training_split_evenly(monkeypatch):
+    """A split larger than the scaler's sample (as the open-data ntuples give): the objects it keeps are every k-th
+    of the whole split, so blocks that come first (one dataset, then the other) weigh as much as the last ones."""
+    monkeypatch.setattr(ObjectScaler, "ROBUST_SAMPLE", 1000)
+    rng = np.random.default_rng(6)
+    blocks, everything = [], []
+    for k in range(50):  # the first half of the split from one distribution, the second from another
+        values = (rng.random((100, 5, 1)) + (k >= 25)).astype(np.float64)
+        mask = np.ones((100, 5), dtype=bool)
+        blocks.append((values, mask))
+        everything.append(values.reshape(-1))
+    scaler = ObjectScaler.fit(("x",), blocks, mode="robust")
+    low, centre, high = np.percentile(np.concatenate(everything), [16, 50, 84])
+    assert scaler.mean[0] == pytest.approx(centre, abs=0.03)
+    assert scaler.std[0] == pytest.approx(max(high - centre, centre - low), abs=0.03)

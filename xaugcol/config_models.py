@@ -22,6 +22,7 @@ given next to a ``<<:`` merge replaces the merged one, as YAML defines: that is 
 
 from __future__ import annotations
 
+import copy
 import math
 from pathlib import Path
 from typing import Annotated, Any
@@ -127,8 +128,6 @@ def with_settings(raw: Any, settings: list[str], what: str) -> Any:
     """``raw`` (a configuration read from YAML) with each ``KEY=VALUE`` of ``settings`` set: KEY a dotted path of
     mapping keys (``source.tracker``), VALUE read as YAML (``{v0_decays: true}``, ``25``, ``cms_like``). A copy:
     ``raw`` is not changed. A ``ValueError`` naming the setting when a key on the path is not a mapping."""
-    import copy
-
     raw = copy.deepcopy(raw)
     for setting in settings:
         key, sep, text = setting.partition("=")
@@ -140,10 +139,8 @@ def with_settings(raw: Any, settings: list[str], what: str) -> Any:
         except yaml.YAMLError as err:
             raise ValueError(f"--set {quoted(setting)}: the value is not YAML: {err}") from None
         node = raw
-        for depth, part in enumerate(path[:-1]):
-            if not isinstance(node, dict):
-                break
-            node = node.setdefault(part, {})
+        for part in path[:-1]:
+            node = node.setdefault(part, {}) if isinstance(node, dict) else None
         if not isinstance(node, dict):
             raise ValueError(f"--set {quoted(setting)}: {'.'.join(path[:-1])} of the {what} is not a mapping")
         node[path[-1]] = value

@@ -129,18 +129,22 @@ class ObjectScaler:
         """From ``blocks``: an iterable of (values (jets, objects, features), real-object mask (jets, objects)),
         the training split read block by block (sums in float64, never the whole split in memory)."""
         n_features = len(features)
-        count, total, squares, sample = 0, np.zeros(n_features), np.zeros(n_features), []
+        count, total, squares = 0, np.zeros(n_features), np.zeros(n_features)
+        sample, kept, stride = [], 0, 1  # robust: every stride-th object of the whole split, in order
         for values, mask in blocks:
             real = np.asarray(values, dtype=np.float64)[np.asarray(mask, dtype=bool)]
             if real.shape[-1] != n_features:
                 raise ValueError(f"cannot fit the object scaler: {real.shape[-1]} features, expected {n_features}")
+            if mode == "robust":
+                taken = real[(-count) % stride::stride]
+                sample.append(taken)
+                kept += len(taken)
+                if kept > 2 * cls.ROBUST_SAMPLE:  # double the stride: every other object of the sample so far
+                    sample, stride = [np.concatenate(sample)[::2]], 2 * stride
+                    kept = len(sample[0])
             count += len(real)
             total += real.sum(axis=0)
             squares += (real ** 2).sum(axis=0)
-            if mode == "robust":
-                sample.append(real)
-                if sum(len(s) for s in sample) > 4 * cls.ROBUST_SAMPLE:  # thin out: every other object
-                    sample = [np.concatenate(sample)[::2]]
         if count == 0:
             raise ValueError("cannot fit the object scaler: the training split has no real objects")
         if mode == "robust":

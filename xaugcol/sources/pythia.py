@@ -21,6 +21,7 @@ import multiprocessing as mp
 import queue
 import zlib
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -102,7 +103,7 @@ def check_processes(processes: list[Process], pthat_min: float | None = None, fl
     or a combination it cannot initialise, is a ``GeneratorError`` naming the process (about 0.5 s each)."""
     for process in processes:
         job = PythiaJob(process, 0, 1, 0, "", _pthat_min(process, pthat_min), flat_pthat,
-                        selection=_selection(process), tracker=TrackerSettings() if process.lepton else tracker)
+                        selection=_selection(process), tracker=_tracker(process, tracker))
         make_pythia(pythia_settings(job), f"process {process.name!r}")
 
 
@@ -117,12 +118,20 @@ def _pileup(process: Process, run_value: float | PileupSettings | None, pool_siz
     return PileupSettings(mu=process.pileup if run_value is None else run_value, **pool)
 
 
-def detector(job: PythiaJob) -> Detector:
-    """The lepton detector simulation of a job: calorimeter, field and pile-up overlay."""
+def detector(job: PythiaJob) -> Detector | JetDetector:
+    """What a job's events are seen with: for a lepton process the calorimeter, the field and the pile-up overlay;
+    for a jet process the tracker's settings and the overlay."""
     pool = load_pool(*job.pool) if job.pileup.mu > 0 else None
+    if not job.process.lepton:
+        return JetDetector(tracker=job.tracker, pileup=job.pileup, pool=pool)
     calorimeter = CalorimeterModel(pileup_density=job.process.flat_pileup, hadron_showers=job.process.hadron_showers)
     return Detector(calorimeter=calorimeter,
                     solenoid=Solenoid(field_tesla=job.process.solenoid_tesla), pileup=job.pileup, pool=pool)
+
+
+def _tracker(process: Process, tracker: TrackerSettings) -> TrackerSettings:
+    """The tracker a run's setting gives a process: lepton processes keep their own detector."""
+    return TrackerSettings() if process.lepton else tracker
 
 
 def run_job(job: PythiaJob, progress=None) -> dict:
@@ -132,17 +141,7 @@ def run_job(job: PythiaJob, progress=None) -> dict:
     first_event = job.worker * 10**9 + 1  # event numbers unique across workers
     stats = {"n_events": 0, "n_dropped": 0, "sumw": 0.0}
     rng = np.random.default_rng([job.pythia_seed, DETECTOR_STREAM])  # the detector simulation's draws
-    if job.process.lepton:
-        seen_by = detector(job)
-
-        def convert(*args):
-            return leptons_to_nanoaod(*args, detector=seen_by)
-    else:
-        seen_with = JetDetector(tracker=job.tracker, pileup=job.pileup,
-                                pool=load_pool(*job.pool) if job.pileup.mu > 0 else None)
-
-        def convert(*args):
-            return batch_to_nanoaod(*args, detector=seen_with)
+    convert = partial(leptons_to_nanoaod if job.process.lepton else batch_to_nanoaod, detector=detector(job))
 
     def chunks():
         remaining, asked = job.n_events, 0
@@ -229,7 +228,7 @@ def _generate(out_dir: Path, processes: list[Process], n_events: int, seed: int,
             jobs.append(PythiaJob(process, n, seeds[k], k, str(path), _pthat_min(process, pthat_min), flat_pthat,
                                   selection=_selection(process), pileup=overlay,
                                   pool=pool if overlay.mu > 0 else None,
-                                  tracker=TrackerSettings() if process.lepton else tracker))
+                                  tracker=_tracker(process, tracker)))
 
     results = []
     with counter(f"Pythia 8: {', '.join(p.name for p in processes)}", n_events * len(processes), "events",
