@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from coffea import processor
 
+from xaugcol.allocator import reuse_freed_memory
 from xaugcol.explain.relevance import explain_rows, explainers
 from xaugcol.jets.constituents import MissingBranchError
 from xaugcol.processing.jet_table import ProcessingConfig
@@ -66,6 +67,7 @@ class RelevanceProcessor(processor.ProcessorABC):
                     continue  # Ensemble.selection names what is missing; a range column only goes uncounted
                 raise MissingBranchError(c, "the taggers' inputs (a jet-table column)", where=str(meta["filename"]))
             rows[c] = _column(events[c], self.shapes.get(c, ()))
+        reuse_freed_memory()  # this worker's tagger passes reuse their freed tensors (xaugcol.allocator)
         threads = torch.get_num_threads()
         torch.set_num_threads(self.threads)
         try:

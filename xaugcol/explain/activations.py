@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from xaugcol.layers import MaskedReLU
+from xaugcol.models import batching
 
 QUIET = 0.2  # Roy and Neubauer's (ICHEP 2022) threshold: a neuron with RNA below it counts as quiet
 
@@ -66,10 +67,13 @@ class ActivationRecorder:
             self.fired[name].append((fired.sum(dim=over) if over else fired).double())
         return record
 
-    def per_jet(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Per site: (jets, neurons) activation sums and firing counts, over all forward calls so far."""
-        return {name: (torch.cat(self.sums[name]).numpy(), torch.cat(self.fired[name]).numpy())
-                for name, _ in self.sites if self.sums[name]}
+    def per_jet(self, batches: batching.Plan | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per site: (jets, neurons) activation sums and firing counts, over all forward calls so far (the calls
+        of one ``batches`` plan: in its inputs' order)."""
+        def joined(parts):
+            return (torch.cat(parts) if batches is None else batches.jets(parts)).numpy()
+        return {name: (joined(self.sums[name]), joined(self.fired[name])) for name, _ in self.sites
+                if self.sums[name]}
 
 
 def histograms(tagger: str, recorded: dict, classes) -> dict:
@@ -143,10 +147,12 @@ def ensemble_patterns(ensemble, jets_folder, split: str = "test", batch_size: in
     for seed, model, scalers in ensemble.load_members():
         for rows in tables.blocks(split, tables.columns):
             inputs = model_inputs(rows, ensemble.spec, scalers)
+            tensors = tuple(torch.from_numpy(inputs[k]) for k in ensemble.spec.inputs)
+            batches = batching.plan(model, tensors, batch_size)
             recorder = ActivationRecorder(model)
             with recorder:
-                batch_logits(model, tuple(torch.from_numpy(inputs[k]) for k in ensemble.spec.inputs), batch_size)
-            recorded = recorder.per_jet()
+                batch_logits(model, tensors, batches)
+            recorded = recorder.per_jet(batches)
             if not hists:
                 hists = histograms(ensemble.name, recorded, (0, 1))
             fill(hists, ensemble.name, seed, rows["label"].astype(np.int64), recorded)

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from xaugcol.explain.histograms import quantise
+from xaugcol.models import batching
 from xaugcol.training.data import identity_hash
 
 ORDERS = ("relevance", "random", "reverse")
@@ -205,9 +206,9 @@ def _uniform(keys: np.ndarray, units: int) -> np.ndarray:
     return (mixed >> np.uint64(11)).astype(np.float64) / float(2 ** 53)
 
 
-def batch_logits(model, inputs, batch_size: int) -> np.ndarray:
-    """The model's logits in inference mode, in batches (float64 numpy)."""
+def batch_logits(model, inputs, batch_size: int | batching.Plan) -> np.ndarray:
+    """The model's logits in inference mode (float64 numpy, in the inputs' order), in batches of ``batch_size``
+    jets or in a plan of ``xaugcol.models.batching`` made for these inputs."""
     model.eval()
-    with torch.no_grad():
-        parts = [model(*(x[i:i + batch_size] for x in inputs)) for i in range(0, len(inputs[0]), batch_size)]
-    return torch.cat(parts).reshape(-1).double().numpy()
+    batches = batch_size if isinstance(batch_size, batching.Plan) else batching.plan(model, inputs, batch_size)
+    return batching.logits(model, inputs, batches).reshape(-1).double().numpy()

@@ -20,6 +20,7 @@ from xaugcol.explain.histograms import (CLASSES, fill_input_maps, fill_relevance
                                        tagger_histograms)
 from xaugcol.explain.methods import MethodSpec
 from xaugcol.explain.statistics import feature_names, feature_sums, normalise_per_jet, score_shares
+from xaugcol.models import batching
 from xaugcol.training.data import model_inputs
 from xaugcol.training.domain import outside_counts
 
@@ -121,11 +122,12 @@ def _plain_pass(hists, records, tagger, member, kinds, tensors, labels, occluded
     to ``records``."""
     logits = None
     if record:
+        batches = batching.plan(member.model, tensors, batch_size)
         recorder = activations.ActivationRecorder(member.model)
         with recorder:
-            logits = faithfulness.batch_logits(member.model, tensors, batch_size)
+            logits = faithfulness.batch_logits(member.model, tensors, batches)
         if recorder.sites:
-            recorded = recorder.per_jet()
+            recorded = recorder.per_jet(batches)
             if not any(k.startswith(f"nap/{tagger}/") for k in hists):
                 hists.update(activations.histograms(tagger, recorded, classes))
             activations.fill(hists, tagger, member.seed, labels, recorded)

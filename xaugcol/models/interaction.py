@@ -44,6 +44,7 @@ def _run(layers: nn.ModuleList, activations: nn.ModuleList, mask: torch.Tensor, 
 
 class InteractionNetwork(Tagger):
     input_kinds = ("tracks", "vertices")
+    trimmable_inputs = (0, 1)  # a padded track or vertex is masked out of every pair and sum (models.batching)
     MIN_DEPTH = 2  # the interaction functions' first layer acts on pairs, the last gives De / Do
 
     def __init__(self, n_tracks: int = 60, n_track_features: int = 30, n_vertices: int = 5,
@@ -63,6 +64,13 @@ class InteractionNetwork(Tagger):
         self.activations = nn.ModuleDict({name: nn.ModuleList(MaskedReLU(-1) for _ in range(depth)) for name in body})
         self.real = RealParticles()
         self.n_tracks = n_tracks
+        self.widest = max(width, de, do, P + 2 * de)
+
+    def batch_elements(self, longest: torch.Tensor) -> torch.Tensor:
+        """Activation elements per jet of the largest tensor (the track pairs') in a batch whose longest jet has
+        ``longest`` (rows, 2) tracks and vertices."""
+        tracks, vertices = longest[:, 0], longest[:, 1]
+        return torch.maximum(tracks * tracks, tracks * vertices).clamp(min=1) * self.widest
 
     def features(self, tracks: torch.Tensor, vertices: torch.Tensor) -> torch.Tensor:
         real_t, real_v = self.real(tracks), self.real(vertices)  # (batch, tracks), (batch, vertices)

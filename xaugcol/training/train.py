@@ -26,6 +26,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from xaugcol.allocator import reuse_freed_memory
 from xaugcol.atomic import atomic_folder, remove, remove_temporaries, write_json
 from pydantic import model_validator
 
@@ -34,6 +35,7 @@ from xaugcol.console import progress_bar
 from xaugcol.features.scaler import InputScalers
 from xaugcol.limits import MAX_SEEDS
 from xaugcol.output_folder import OutputExistsError, output_lock, read_lock
+from xaugcol.models import batching
 from xaugcol.models.folder import METRICS, export_onnx, is_member_folder, save_model, save_test_predictions
 from xaugcol.models.registry import ModelConfig, build_model
 from xaugcol.processing.table_fileset import processed_folder
@@ -93,14 +95,37 @@ def _class_factors(labels: np.ndarray, weights: np.ndarray, balance: bool) -> np
     return sums.sum() / (2 * sums)
 
 
-def _loss(model, batch, names, device, factors) -> tuple[torch.Tensor, float, torch.Tensor]:
-    """(weighted mean loss, summed weight, the logits it was computed from)."""
-    logits = model(*_to_tensors(batch, names, device))
+def _weighted_loss(logits: torch.Tensor, batch, device, factors) -> tuple[torch.Tensor, float]:
+    """(weighted mean loss, summed weight) of a batch's logits."""
     target = torch.from_numpy(batch["label"]).to(device)
     w = batch["weight"] * factors[batch["label"].astype(int)]
     w = torch.from_numpy(w.astype(np.float32)).to(device)
     per_jet = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
-    return (per_jet * w).sum() / w.sum(), float(w.sum()), logits
+    return (per_jet * w).sum() / w.sum(), float(w.sum())
+
+
+def learn(model, batch, names, device, factors) -> tuple[torch.Tensor, float]:
+    """The weighted mean loss of a training batch, its gradient accumulated into the parameters; returns (loss,
+    summed weight). A tagger that trims padding (``xaugcol.models.batching``) runs the batch in the planned
+    pieces, each cut to its longest jet: the same loss and gradient (sums over jets), from tensors that the
+    allocator reuses instead of mapping hundreds of MiB per layer."""
+    tensors = _to_tensors(batch, names, device)
+    pieces = batching.plan(model, tensors, None)
+    if not pieces.reordered:
+        loss, wsum = _weighted_loss(model(*tensors), batch, device, factors)
+        loss.backward()
+        return loss.detach(), wsum
+    target = torch.from_numpy(batch["label"]).to(device)
+    w = batch["weight"] * factors[batch["label"].astype(int)]
+    w = torch.from_numpy(w.astype(np.float32)).to(device)
+    total, loss = w.sum(), torch.zeros((), device=device)
+    for piece in pieces.batches:
+        per_jet = torch.nn.functional.binary_cross_entropy_with_logits(model(*piece.take(tensors)),
+                                                                       target[piece.rows], reduction="none")
+        part = (per_jet * w[piece.rows]).sum() / total
+        part.backward()
+        loss = loss + part.detach()
+    return loss, float(total)
 
 
 BN_REFRESH_BATCHES = 20
@@ -133,7 +158,9 @@ def evaluate(model, tables: JetTables, split: str, names, device, scalers, batch
     model.eval()
     with torch.no_grad():
         for batch in tables.batches(split, batch_size, seed=None, scalers=scalers):
-            scores.append(torch.sigmoid(model(*_to_tensors(batch, names, device))).cpu().numpy())
+            tensors = _to_tensors(batch, names, device)
+            logits = batching.logits(model, tensors, batching.plan(model, tensors, None))
+            scores.append(torch.sigmoid(logits).cpu().numpy())
             labels.append(batch["label"])
             weights.append(batch["weight"])
             pt.append(batch.get("pt", np.full(len(batch["label"]), np.nan)))
@@ -173,6 +200,7 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
     """Train one tagger; write its folder ``out``; return its metrics. ``init_from``: a tagger ensemble folder
     whose member of the same seed (else its first) gives the starting weights instead of a fresh initialisation
     (Roy and Neubauer's (ICHEP 2022) preloading: a retraining on a reduced feature set starts from the baseline)."""
+    reuse_freed_memory()  # the member's passes reuse their freed tensors (xaugcol.allocator)
     device = pick_device(train_config.device)
     tables = training_tables(data, model_config, train_config)
     spec, pt_weights = tables.spec, tables.spec.pt_weights
@@ -208,11 +236,10 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
             last_val = f", val {history[-1]['val_loss']:.4f}" if history else ""
             for batch in batches:
                 optimiser.zero_grad()
-                loss, wsum, _ = _loss(model, batch, names, device, factors)
+                loss, wsum = learn(model, batch, names, device, factors)
                 if not torch.isfinite(loss):  # every later step would be NaN: stop with the reason
                     raise DivergedError(f"{label}: the training diverged (the loss is {loss.item()} in epoch "
                                         f"{epoch + 1}): lower the learning rate ({train_config.learning_rate:g})")
-                loss.backward()
                 optimiser.step()
                 total, norm = total + loss.detach().item() * wsum, norm + wsum
                 bars.update(task, advance=1, description=f"{label} epoch {epoch + 1}/{epochs}",
@@ -223,7 +250,9 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
             with torch.no_grad():
                 v_total, v_norm, v_scores, v_labels, v_weights = 0.0, 0.0, [], [], []
                 for batch in tables.batches("val", 1024, seed=None, scalers=scalers):
-                    loss, wsum, logits = _loss(model, batch, names, device, factors)
+                    tensors = _to_tensors(batch, names, device)
+                    logits = batching.logits(model, tensors, batching.plan(model, tensors, None))
+                    loss, wsum = _weighted_loss(logits, batch, device, factors)
                     v_total, v_norm = v_total + loss.item() * wsum, v_norm + wsum
                     v_scores.append(logits.cpu().numpy())
                     v_labels.append(batch["label"])

@@ -133,13 +133,16 @@ class Gamma(Rule):
             None if b is None else b + g * b.clamp(min=0), None if b is None else b + g * b.clamp(max=0)))
         x_pos, x_neg = _split_signs(x)
         out, bias = None, x.new_zeros(x.shape[0])
-        r_pos = torch.where(z > 0, relevance, 0.0)
-        r_neg = torch.where(z < 0, relevance, 0.0)
-        # no sign to favour where z = 0: that relevance is booked as absorbed
-        kept = per_jet(relevance) - per_jet(r_pos) - per_jet(r_neg)
+        r_pos = relevance * (z > 0)  # a product with the mask: several times faster than torch.where on CPU
+        rest = relevance - r_pos
+        if bool(rest.any()):
+            r_neg = rest * (z < 0)
+            kept = per_jet(rest - r_neg)  # no sign to favour where z = 0: that relevance is booked as absorbed
+        else:  # behind a ReLU no relevance reaches outputs z <= 0
+            r_neg, kept = None, x.new_zeros(x.shape[0])
         # outputs z > 0 take (W + g W+) on positive inputs, (W + g W-) on negative ones; z < 0 the other way round
         for r, (w_p, b_p), w_n in ((r_pos, (w_up, b_up), w_down), (r_neg, (w_down, b_down), w_up)):
-            if r is r_neg and not bool(r_neg.any()):  # behind a ReLU no relevance reaches negative outputs
+            if r is None:
                 continue
             term, b_share, k = _signed_share(layer, x_pos, x_neg, (w_p, b_p, w_n), r, self.stabiliser)
             out = term if out is None else out + term

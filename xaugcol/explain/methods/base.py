@@ -16,6 +16,8 @@ from typing import Any, Protocol
 
 import torch
 
+from xaugcol.models import batching
+
 
 @dataclass
 class Attribution:
@@ -41,12 +43,15 @@ def explained_output(out: torch.Tensor, target: int | None = None) -> torch.Tens
                      f"{tuple(out.shape)} and target {target}")
 
 
-def in_batches(explain, inputs: tuple[torch.Tensor, ...], batch_size: int | None) -> Attribution:
-    """``explain`` (one batch -> Attribution) over ``inputs`` in batches of ``batch_size`` jets."""
-    n = inputs[0].shape[0]
-    if batch_size is None or n <= batch_size:
+def in_batches(explain, inputs: tuple[torch.Tensor, ...], batch_size: int | None,
+               model: torch.nn.Module | None = None) -> Attribution:
+    """``explain`` (one batch -> Attribution) over ``inputs`` in the batches ``xaugcol.models.batching`` plans for
+    ``model`` (plain batches of ``batch_size`` jets without one)."""
+    batches = batching.plan(model, inputs, batch_size)
+    if len(batches.batches) <= 1 and not batches.reordered:
         return explain(inputs)
-    parts = [explain(tuple(x[i:i + batch_size] for x in inputs)) for i in range(0, n, batch_size)]
-    return Attribution(tuple(torch.cat([p.relevance[k] for p in parts]) for k in range(len(inputs))),
-                       torch.cat([p.output for p in parts]), torch.cat([p.absorbed for p in parts]),
+    parts = [explain(b.take(inputs)) for b in batches.batches]
+    return Attribution(tuple(batches.inputs_like([p.relevance[k] for p in parts], k, inputs[k])
+                             for k in range(len(inputs))),
+                       batches.jets([p.output for p in parts]), batches.jets([p.absorbed for p in parts]),
                        [p.details for p in parts])

@@ -34,7 +34,7 @@ class IntegratedGradients:
     def __call__(self, *inputs: torch.Tensor, batch_size: int | None = None) -> Attribution:
         if not inputs:
             raise ValueError("integrated gradients: no inputs given")
-        return in_batches(self._batch, tuple(inputs), batch_size)
+        return in_batches(self._batch, tuple(inputs), batch_size, self.model)
 
     def _batch(self, inputs: tuple[torch.Tensor, ...]) -> Attribution:
         try:

@@ -1,0 +1,120 @@
+"""Batches of jets for a tagger's inference and explanation passes, planned once per call.
+
+A tagger that computes on every pair of its objects (the Interaction Network: 60 x 60 track pairs per jet) spends
+most of a padded batch on empty slots, and allocates activation tensors of hundreds of MiB that the system maps
+and zeroes again at every layer. A tagger whose output cannot depend on trailing padded slots declares which of
+its inputs those are (``trimmable_inputs``: positions of (jets, slots, features) lists whose padded slots are
+masked out of every sum) and how many activation elements a jet costs (``batch_elements``: from the batch's
+longest lengths, (rows, trimmable inputs) -> (rows,)). Its jets are then
+taken in order of the slots they use, each batch cut to its longest jet and kept under ``ELEMENT_BUDGET``
+activation elements: the same logits and relevance (padded slots carry exactly zero), computed only on real
+slots, in tensors small enough to be reused by the allocator. Results come back in the callers' order and shape.
+
+Every other tagger gets the plain batches of ``batch_size`` jets in their order, as before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+ELEMENT_BUDGET = 1 << 20  # activation elements of a trimmed batch's largest tensor: 4 MiB in float32
+
+
+@dataclass(frozen=True)
+class Batch:
+    rows: slice | torch.Tensor  # the jets of the batch: a slice of the inputs, or their indices
+    slots: tuple[int | None, ...]  # per input, the slots kept (None: the whole input)
+
+    def take(self, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        return tuple(x[self.rows] if n is None else x[self.rows, :n] for x, n in zip(inputs, self.slots))
+
+
+@dataclass(frozen=True)
+class Plan:
+    batches: tuple[Batch, ...]
+    n_jets: int
+    reordered: bool  # the batches take the jets in another order than the inputs'
+
+    def jets(self, parts: list[torch.Tensor]) -> torch.Tensor:
+        """One per-jet result (jets, ...) from the batches' parts, in the inputs' order."""
+        joined = torch.cat(parts) if parts else torch.empty(0)
+        if not self.reordered:
+            return joined
+        out = joined.new_empty((self.n_jets,) + tuple(joined.shape[1:]))
+        out[self.order()] = joined
+        return out
+
+    def inputs_like(self, parts: list[torch.Tensor], k: int, like: torch.Tensor) -> torch.Tensor:
+        """A result shaped like input ``k`` (relevance) from the batches' parts: the cut slots come back as zeros."""
+        if not self.reordered:
+            return torch.cat(parts)
+        out = like.new_zeros(like.shape)
+        for batch, part in zip(self.batches, parts):
+            n = batch.slots[k]
+            if n is None:
+                out[batch.rows] = part
+            else:
+                out[batch.rows, :n] = part
+        return out
+
+    def order(self) -> torch.Tensor:
+        """The input positions of the jets in batch order."""
+        return torch.cat([b.rows for b in self.batches]) if self.batches else torch.empty(0, dtype=torch.long)
+
+
+def used_slots(objects: torch.Tensor) -> torch.Tensor:
+    """(jets,) one past each jet's last slot with a non-zero feature in a (jets, slots, features) list (0: none).
+    The criterion is the taggers' own (``RealParticles``): a slot whose features are all zero is padding."""
+    real = (objects != 0).any(dim=-1)
+    place = torch.arange(1, objects.shape[1] + 1, device=objects.device)
+    return (real * place).amax(dim=1) if objects.shape[1] else real.new_zeros(objects.shape[0], dtype=torch.long)
+
+
+def plan(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], batch_size: int | None) -> Plan:
+    """The batches in which ``model`` runs on ``inputs``: at most ``batch_size`` jets each (None: all at once)."""
+    n = inputs[0].shape[0] if inputs else 0
+    size = n if batch_size is None else max(int(batch_size), 1)
+    trimmable = tuple(getattr(model, "trimmable_inputs", ()))
+    if not trimmable or n == 0:
+        whole = (None,) * len(inputs)
+        return Plan(tuple(Batch(slice(i, i + size), whole) for i in range(0, n, max(size, 1))), n, False)
+    lengths = torch.stack([used_slots(inputs[k]).cpu() for k in trimmable], dim=1)  # (jets, trimmable)
+    order = _by_length(lengths)
+    sorted_lengths = lengths[order]
+    batches, start = [], 0
+    while start < n:
+        stop = _batch_end(model, sorted_lengths, start, size)
+        longest = sorted_lengths[start:stop].amax(dim=0).tolist()
+        slots = [None] * len(inputs)
+        for k, m in zip(trimmable, longest):
+            slots[k] = int(m)
+        batches.append(Batch(order[start:stop], tuple(slots)))
+        start = stop
+    return Plan(tuple(batches), n, True)
+
+
+def _by_length(lengths: torch.Tensor) -> torch.Tensor:
+    """Jets ordered by their used slots, the first trimmable input first (stable: ties keep the inputs' order)."""
+    order = torch.arange(lengths.shape[0])
+    for k in reversed(range(lengths.shape[1])):
+        order = order[torch.sort(lengths[order, k], stable=True).indices]
+    return order
+
+
+def _batch_end(model, sorted_lengths: torch.Tensor, start: int, size: int) -> int:
+    """The end of the batch that starts at ``start``: as many jets as fit the element budget (at least one)."""
+    stop = min(start + size, sorted_lengths.shape[0])
+    # the first input's length only grows along the order; the others' running maxima bound the batch from above
+    longest = torch.cummax(sorted_lengths[start:stop], dim=0).values
+    cost = model.batch_elements(longest).to(torch.float64)  # per jet, for a batch this long
+    jets = torch.arange(1, stop - start + 1, dtype=torch.float64)
+    fits = int((cost * jets <= ELEMENT_BUDGET).sum())
+    return start + max(fits, 1)
+
+
+def logits(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], batches: Plan) -> torch.Tensor:
+    """The model's outputs on ``inputs`` in the planned batches, no gradient, in the inputs' order."""
+    with torch.no_grad():
+        return batches.jets([model(*b.take(inputs)) for b in batches.batches])
