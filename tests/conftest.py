@@ -3,6 +3,12 @@ from pathlib import Path
 
 import pytest
 
+# pytest-xdist runs one test process per core: each computes on one thread (torch's and the BLAS's, inherited by
+# the processes a test starts), or the processes oversubscribe the cores and torch's waiting threads spin (one
+# training test ran 5x slower on 2 cores)
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[_variable] = "1"
 
 
 @pytest.fixture(scope="session")

@@ -224,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--msd-window", action="store_true", default=None, help="only jets with 50 < mSD < 150 GeV")
     tr.add_argument("--matched-signal", action="store_true", default=None,
                     help="signal = only label-1 jets containing their generated boson (Pythia truth)")
+    tr.add_argument("--processes", type=_int_in(1, MAX_WORKERS),
+                    help="members trained side by side, each in a process with the cores shared evenly (default: 1)")
     tr.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
 
     ex = sub.add_parser("explain", help="explain tagger ensembles on the jet tables of a processing run, into "
@@ -443,7 +445,7 @@ def _process(args) -> None:
 
 
 TRAIN_DEFAULTS = {"seeds": 1, "epochs": 20, "batch_size": 256, "learning_rate": 1e-3, "patience": 3,
-                  "msd_window": False, "matched_signal": False}  # as TrainConfig's
+                  "msd_window": False, "matched_signal": False, "processes": 1}  # as TrainConfig's
 
 
 def _train(args) -> None:

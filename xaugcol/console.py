@@ -74,9 +74,12 @@ def show_progress(requested: bool = True) -> bool:
 def progress_bar(unit: str, requested: bool = True, transient: bool = False):
     """A rich progress display: description, bar, done / total ``unit``, elapsed and remaining time, then the
     task's ``status`` field (add_task(..., status="")); a silent stand-in with the same methods when progress is
-    not requested or the run is quiet (rich's own disabled display still writes a line break when it stops)."""
+    not requested or the run is quiet (rich's own disabled display still writes a line break when it stops). In a
+    process whose bars another process shows (``relay_progress_to``) every call goes there instead."""
     if not show_progress(requested):
         return _Silent()
+    if _RELAY is not None:
+        return _Relayed(_RELAY)
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                TimeRemainingColumn)
 
@@ -102,6 +105,60 @@ class _Silent:
 
     def advance(self, *args, **kwargs) -> None:
         pass
+
+
+_RELAY = None  # the queue of the process that shows this one's bars (a member process of a training pool)
+
+
+def relay_progress_to(queue) -> None:
+    """From now on this process's progress bars are drawn by the process that reads ``queue`` (``show_relayed``):
+    several worker processes, one display, one line per task."""
+    global _RELAY
+    _RELAY = queue
+
+
+class _Relayed(_Silent):
+    """``progress_bar`` in a process whose bars another process draws: each call is put on its queue, the task
+    named by this process and its own task number."""
+
+    def __init__(self, queue):
+        self.queue = queue
+        self.tasks = 0
+
+    def add_task(self, *args, **kwargs) -> int:
+        self.tasks += 1
+        self.queue.put(("add_task", (os.getpid(), self.tasks), args, kwargs))
+        return self.tasks
+
+    def update(self, task, *args, **kwargs) -> None:
+        self.queue.put(("update", (os.getpid(), task), args, kwargs))
+
+    def advance(self, task, *args, **kwargs) -> None:
+        self.queue.put(("advance", (os.getpid(), task), args, kwargs))
+
+
+@contextlib.contextmanager
+def show_relayed(queue, unit: str, requested: bool = True):
+    """While in the block, draw the bars that other processes relay through ``queue`` (one line per task)."""
+    import threading
+
+    def draw(bars):
+        tasks = {}
+        while (message := queue.get()) is not None:
+            kind, key, args, kwargs = message
+            if kind == "add_task":
+                tasks[key] = bars.add_task(*args, **kwargs)
+            elif key in tasks:
+                getattr(bars, kind)(tasks[key], *args, **kwargs)
+
+    with progress_bar(unit, requested) as bars:
+        reader = threading.Thread(target=draw, args=(bars,), daemon=True)
+        reader.start()
+        try:
+            yield
+        finally:
+            queue.put(None)
+            reader.join()
 
 
 @contextlib.contextmanager

@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 import time
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from pathlib import Path
 from typing import Literal
@@ -26,21 +27,23 @@ from typing import Literal
 import numpy as np
 import torch
 
+from pydantic import Field, model_validator
+
 from xaugcol.allocator import reuse_freed_memory
 from xaugcol.atomic import atomic_folder, remove, remove_temporaries, write_json
-from pydantic import model_validator
 
 from xaugcol.config_models import Bool, ConfigModel, PositiveInt, PositiveNumber, validated
 from xaugcol.console import progress_bar
 from xaugcol.features.scaler import InputScalers
-from xaugcol.limits import MAX_SEEDS
-from xaugcol.output_folder import OutputExistsError, output_lock, read_lock
+from xaugcol.limits import MAX_SEEDS, MAX_WORKERS
 from xaugcol.models import batching
 from xaugcol.models.folder import METRICS, export_onnx, is_member_folder, save_model, save_test_predictions
 from xaugcol.models.registry import ModelConfig, build_model
+from xaugcol.output_folder import OutputExistsError, output_lock, read_lock
 from xaugcol.processing.table_fileset import processed_folder
 from xaugcol.training.data import DataSpec, JetTables, TrainingDataError
 from xaugcol.training.domain import domain_columns, fit_domain
+from xaugcol.training.member_pool import discard_pool, member_pool, threads_per_process
 from xaugcol.training.metrics import performance, summarise
 from xaugcol.training.pt_spectrum import PtWeights
 
@@ -59,6 +62,12 @@ class TrainConfig(ConfigModel):
     match_pt: Bool = False  # background reweighted to the signal's pT spectrum (xaugcol.training.pt_spectrum)
     buffer_jets: PositiveInt = 20_000  # shuffle buffer
     device: Literal["auto", "cpu", "cuda"] = "auto"  # "auto": CUDA when present, else CPU
+    # members trained side by side, each in a process of this machine (xaugcol.training.member_pool; a study on
+    # a Dask cluster trains them as tasks there instead)
+    processes: PositiveInt = Field(1, le=MAX_WORKERS)
+    # torch threads of a member (None: torch's default alone, the cores shared evenly among the processes); a
+    # convolution tagger's weights depend on it
+    threads: PositiveInt | None = Field(None, le=MAX_WORKERS)
 
     @model_validator(mode="after")
     def _pt_range_ordered(self):
@@ -201,6 +210,17 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
     whose member of the same seed (else its first) gives the starting weights instead of a fresh initialisation
     (Roy and Neubauer's (ICHEP 2022) preloading: a retraining on a reduced feature set starts from the baseline)."""
     reuse_freed_memory()  # the member's passes reuse their freed tensors (xaugcol.allocator)
+    threads = torch.get_num_threads()
+    if train_config.threads is not None:
+        torch.set_num_threads(train_config.threads)
+    try:
+        return _train_member(data, model_config, train_config, seed, out, progress, init_from)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_member(data, model_config: ModelConfig, train_config: TrainConfig, seed: int, out: str, progress: bool,
+                  init_from: str | None) -> dict:
     device = pick_device(train_config.device)
     tables = training_tables(data, model_config, train_config)
     spec, pt_weights = tables.spec, tables.spec.pt_weights
@@ -219,6 +239,10 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
     if init_from is not None:
         _preload(model, Path(init_from), seed)
     model = model.to(device)
+    if any(isinstance(m, torch.nn.Conv2d) for m in model.modules()):
+        # image convolutions and their batch norms in channels-last memory: the same network, a training step
+        # 1.5x faster on CPU (oneDNN's layout; the saved weights load into any layout)
+        model = model.to(memory_format=torch.channels_last)
     optimiser = torch.optim.Adam(model.parameters(), lr=train_config.learning_rate)
     best = {"val_loss": np.inf, "epoch": -1, "state": None}
     history = []
@@ -335,7 +359,7 @@ def train_ensemble(data: str, model_config: ModelConfig, train_config: TrainConf
             try:
                 member = functools.partial(_member_entry, data, model_config, train_config, str(staging), progress,
                                            None if init_from is None else str(Path(init_from).resolve()))
-                members = list(mapper(member, list(seeds)))
+                members = _train_members(member, list(seeds), train_config, mapper, progress)
                 summary = _ensemble_summary(model_config, train_config, seeds, members)
                 clear_ensemble(out)  # the earlier ensemble goes only now: summary first, then its members
                 for seed in seeds:
@@ -378,6 +402,20 @@ def _ensemble_summary(model_config: ModelConfig, train_config: TrainConfig, seed
 
 
 SUMMARY_KEYS = ("auc", "sig_eff_at_bkg_0.01", "sig_eff_at_bkg_0.1", "best_epoch", "epochs_run")
+
+
+def _train_members(member, seeds: list[int], train_config: TrainConfig, mapper, progress: bool) -> list[dict]:
+    """Every seed's member: through ``mapper`` (a Dask client's), or without one side by side in
+    ``train_config.processes`` processes of this machine, or one after the other."""
+    if mapper is not map or train_config.processes == 1 or len(seeds) == 1:
+        return list(mapper(member, seeds))
+    shape = (train_config.processes, threads_per_process(train_config.processes, train_config.threads))
+    try:
+        return member_pool(*shape).map(member, seeds, progress)
+    except BrokenProcessPool as err:  # a member process died (killed, out of memory): the next run starts anew
+        discard_pool(*shape)
+        raise RuntimeError(f"a process training ensemble members stopped without an answer ({err}): see the "
+                           f"system's log (out of memory?) and run again") from None
 
 
 def _member_entry(data, model_config, train_config, out, progress, init_from, seed):

@@ -17,7 +17,8 @@ def demo_config(jets: int = 3000, epochs: int = 6, seeds: int = 3, top_k: int | 
         "source": {"kind": "toy", "events": jets, "seed": 1},
         "processing": {"chunksize": chunk, "executor": "futures", "workers": workers},
         "seeds": seeds,
-        "training": {"epochs": epochs, "batch_size": 128, "patience": 3},
+        # the members side by side, one process per worker (xaugcol.training.member_pool)
+        "training": {"epochs": epochs, "batch_size": 128, "patience": 3, "processes": workers},
         "taggers": TAGGERS,
         # perturbation curves on 30 % of the test jets and 8 steps (25 forward passes per member and method): a
         # quarter of the full curves' cost, about 40 s; the randomisation check on 25 jets per class; occlusion

@@ -1,0 +1,65 @@
+"""Ensemble members trained side by side in processes of this machine (``training: {processes: N}``).
+
+One process trains one member at a time with ``threads`` torch threads (default: the cores shared evenly among
+the processes), so two processes of one thread keep two cores busy where one process of two threads waits on
+its small operations. The processes start once (torch imported once) and serve every ensemble of the run; their
+progress bars are drawn by the process that started them, one line per member.
+
+A member's weights depend on its seed and its thread count only (the convolution taggers' reductions depend on
+the thread count, the dense ones' do not): trained here, a member is identical bit for bit to the same member
+trained alone with the same number of threads (``tests/test_member_pool.py``).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import multiprocessing
+import os
+
+from xaugcol.console import relay_progress_to, show_relayed
+
+
+def threads_per_process(processes: int, threads: int | None) -> int:
+    """The torch threads of each of ``processes``: as given, or this machine's cores shared evenly (at least 1)."""
+    return threads if threads is not None else max(1, (os.cpu_count() or 1) // processes)
+
+
+class MemberPool:
+    """``processes`` spawned processes, each computing with ``threads`` torch threads; ``map`` trains members."""
+
+    def __init__(self, processes: int, threads: int):
+        context = multiprocessing.get_context("spawn")  # no forked torch thread pools, as on every platform
+        self.queue = context.Queue()
+        self.processes, self.threads = processes, threads
+        self.executor = concurrent.futures.ProcessPoolExecutor(processes, mp_context=context,
+                                                               initializer=_start_member_process,
+                                                               initargs=(threads, self.queue))
+
+    def map(self, function, items, progress: bool = False) -> list:
+        """``function`` on every item in the processes (results in the items' order), their bars drawn here."""
+        with show_relayed(self.queue, "batches", progress):
+            return list(self.executor.map(function, items))
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+@functools.cache
+def member_pool(processes: int, threads: int) -> MemberPool:
+    """The run's pool of this size (started on first use, reused by every ensemble after it)."""
+    return MemberPool(processes, threads)
+
+
+def discard_pool(processes: int, threads: int) -> None:
+    """Forget a pool whose processes died (a member killed, out of memory): the next ensemble starts a new one."""
+    pool = member_pool(processes, threads)
+    member_pool.cache_clear()
+    pool.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _start_member_process(threads: int, queue) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    relay_progress_to(queue)
