@@ -133,21 +133,28 @@ def test_a_training_step_in_trimmed_pieces_has_the_padded_batchs_loss_and_gradie
 
 
 def test_freed_tensor_memory_is_reused_instead_of_mapped_again():
-    """The same loop of 6 MiB tensors in two fresh processes: with the setting the kernel maps (page faults)
-    a small fraction of the memory it maps under glibc's defaults."""
+    """Gradient x input on the Interaction Network in its planned batches, the same passes in two fresh processes:
+    under glibc's defaults the kernel maps (page faults) tens of thousands of pages again on every pass; with the
+    setting the freed tensors' memory is reused (more than 20x fewer faults; measured 30-100x)."""
     script = textwrap.dedent("""
         import resource, sys, torch
         if sys.argv[1] == "reuse":
             from xaugcol.allocator import reuse_freed_memory
             assert reuse_freed_memory()
         torch.set_num_threads(1)
-        x = torch.ones(1 << 20, 3)
-        for _ in range(5):
-            (x * 2).sum()
+        from xaugcol.explain.methods.gradient import GradientXInput
+        from xaugcol.models.interaction import InteractionNetwork
+        torch.manual_seed(0)
+        net = InteractionNetwork().eval()
+        g = torch.Generator().manual_seed(1)
+        tracks = torch.randn(96, 60, 30, generator=g)
+        tracks[torch.arange(60)[None, :] >= torch.randint(20, 61, (96,), generator=g)[:, None]] = 0
+        vertices = torch.randn(96, 5, 14, generator=g)
+        explain = GradientXInput(net)
+        explain(tracks, vertices, batch_size=512)  # the heap grows to its working size once
         before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        for _ in range(200):
-            y = x * 2 + 1  # two 12 MiB temporaries per step, freed at once
-            del y
+        for _ in range(3):
+            explain(tracks, vertices, batch_size=512)
         print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
     """)
     faults = {}
