@@ -25,6 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from lrp_reference import SingleInput, import_zennit  # noqa: E402
 
+from xaugcol.allocator import reuse_freed_memory  # noqa: E402
 from xaugcol.explain.lrp import LRP  # noqa: E402
 from xaugcol.models.registry import ModelConfig, build_model  # noqa: E402
 
@@ -69,7 +70,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--default-allocator", action="store_true",
+                        help="leave glibc's allocator as it is (the toolkit's commands tune it: xaugcol.allocator)")
     args = parser.parse_args()
+    if not args.default_allocator:
+        reuse_freed_memory()
     zennit = import_zennit()
     rules = {"epsilon": zennit.rules.Epsilon(1e-6), "alpha1beta0": zennit.rules.AlphaBeta(1, 0),
              "gamma": zennit.rules.Gamma(0.25)}
