@@ -6,8 +6,9 @@ Figures:
   (the awkward interface, ``exclusive_jets_softdrop_grooming``) on the same constituents (goal >= 0.8);
 * the same ratio for the substructure step alone (``xaugcol.jets.substructure.compute``), and the time of its
   fallback backend (fastjet's Python API, ``XAUGCOL_SUBSTRUCTURE=fastjet``) over the C++ extension's;
-* peak resident memory of building the jet table of one 100k-jet chunk (measured in a fresh subprocess, minus
-  that process's memory after imports).
+* peak resident memory (the process's maximum resident set, in a fresh subprocess) of reading one 100k-jet chunk,
+  building its jet table and writing it to parquet, beside the size of the table's arrays, both also per 1 000
+  jets (goal: under 2 GiB).
 
     python benchmarks/bench_process.py [--jets 20000] [--memory-jets 100000] [--fileset FILESET.json]
 """
@@ -55,12 +56,17 @@ MEMORY_SCRIPT = """
 import json, resource, sys
 from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
 from xaugcol.processing.jet_table import build_jet_table
-path = sys.argv[1]
+from xaugcol.processing.table_io import write_table
+path, out = sys.argv[1], sys.argv[2]
 events = NanoEventsFactory.from_root({path: "Events"}, schemaclass=NanoAODSchema, mode="eager").events()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 table, counts, _ = build_jet_table(events, "toy", 1)
+built = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+stored = sum(v.nbytes for v in table.values())
+write_table(out, table)
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"jets": counts["jets_kept"], "before_mib": before / 1024, "after_mib": after / 1024}))
+print(json.dumps({"jets": counts["jets_kept"], "before_mib": before / 1024, "built_mib": built / 1024,
+                  "after_mib": after / 1024, "table_mib": stored / 2**20}))
 """
 
 
@@ -103,10 +109,15 @@ def main() -> None:
               f"ratio to bare = {bare / full:.3f}  (goal >= 0.8)")
 
         run_toy(tmp / "mem", args.memory_jets, seed=2)  # the signal file holds memory_jets jets
-        mem = json.loads(subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(tmp / "mem" / "toy_signal.root")],
+        mem = json.loads(subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(tmp / "mem" / "toy_signal.root"),
+                                         str(tmp / "mem.parquet")],
                                         capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
-        print(f"jet table of a {mem['jets']}-jet chunk: peak RSS {mem['after_mib']:.0f} MiB "
-              f"({mem['after_mib'] - mem['before_mib']:.0f} MiB above the process after reading the events)")
+        per_k = 1000 / mem["jets"]
+        print(f"a {mem['jets']}-jet chunk (goal: peak < 2048 MiB at 100 000 jets): peak RSS {mem['after_mib']:.0f} "
+              f"MiB building and writing its jet table, {mem['built_mib']:.0f} MiB after building it, "
+              f"{mem['before_mib']:.0f} MiB after reading the events; the table's arrays {mem['table_mib']:.0f} MiB "
+              f"({mem['table_mib'] * per_k:.1f} MiB per 1 000 jets); peak above the events "
+              f"{(mem['after_mib'] - mem['before_mib']) * per_k:.1f} MiB per 1 000 jets")
 
 
 if __name__ == "__main__":
