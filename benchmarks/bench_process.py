@@ -6,9 +6,9 @@ Figures:
   (the awkward interface, ``exclusive_jets_softdrop_grooming``) on the same constituents (goal >= 0.8);
 * the same ratio for the substructure step alone (``xaugcol.jets.substructure.compute``), and the time of its
   fallback backend (fastjet's Python API, ``XAUGCOL_SUBSTRUCTURE=fastjet``) over the C++ extension's;
-* peak resident memory (the process's maximum resident set, in a fresh subprocess) of reading one 100k-jet chunk,
-  building its jet table and writing it to parquet, beside the size of the table's arrays, both also per 1 000
-  jets (goal: under 2 GiB).
+* peak resident memory (the high-water mark of a fresh subprocess, /proc/self/status VmHWM) of one 100k-jet chunk through
+  the processor as coffea's Runner gives it (events read on first use; the table built and written block by
+  block, histograms filled), in total (goal: under 2 GiB) and per 1 000 jets above the process before it.
 
     python benchmarks/bench_process.py [--jets 20000] [--memory-jets 100000] [--fileset FILESET.json]
 """
@@ -53,20 +53,27 @@ def bare_fastjet_seconds(parts: ak.Array) -> float:
 
 
 MEMORY_SCRIPT = """
-import json, resource, sys
+import json, sys
+import uproot
 from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
-from xaugcol.processing.jet_table import build_jet_table
-from xaugcol.processing.table_io import write_table
+from xaugcol.processors.xaug_processor import XAUGProcessor
+
+
+def peak_mib():  # this process's own high-water mark (getrusage's maximum keeps the parent's across exec)
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
+
+
 path, out = sys.argv[1], sys.argv[2]
-events = NanoEventsFactory.from_root({path: "Events"}, schemaclass=NanoAODSchema, mode="eager").events()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-table, counts, _ = build_jet_table(events, "toy", 1)
-built = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-stored = sum(v.nbytes for v in table.values())
-write_table(out, table)
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"jets": counts["jets_kept"], "before_mib": before / 1024, "built_mib": built / 1024,
-                  "after_mib": after / 1024, "table_mib": stored / 2**20}))
+n = uproot.open(path)["Events"].num_entries
+meta = {"dataset": "toy", "filename": path, "entrystart": 0, "entrystop": n}
+imported = peak_mib()
+# read as coffea's Runner reads a chunk (columns on first use), processed and written as its processor does
+events = NanoEventsFactory.from_root({path: "Events"}, schemaclass=NanoAODSchema, metadata=meta,
+                                     mode="virtual").events()
+output = XAUGProcessor(out, {"toy": 1}).process(events)
+jets = sum(output["tables"].values())
+print(json.dumps({"jets": jets, "imported_mib": imported, "after_mib": peak_mib()}))
 """
 
 
@@ -110,14 +117,12 @@ def main() -> None:
 
         run_toy(tmp / "mem", args.memory_jets, seed=2)  # the signal file holds memory_jets jets
         mem = json.loads(subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(tmp / "mem" / "toy_signal.root"),
-                                         str(tmp / "mem.parquet")],
+                                         str(tmp / "mem_jets")],
                                         capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
         per_k = 1000 / mem["jets"]
-        print(f"a {mem['jets']}-jet chunk (goal: peak < 2048 MiB at 100 000 jets): peak RSS {mem['after_mib']:.0f} "
-              f"MiB building and writing its jet table, {mem['built_mib']:.0f} MiB after building it, "
-              f"{mem['before_mib']:.0f} MiB after reading the events; the table's arrays {mem['table_mib']:.0f} MiB "
-              f"({mem['table_mib'] * per_k:.1f} MiB per 1 000 jets); peak above the events "
-              f"{(mem['after_mib'] - mem['before_mib']) * per_k:.1f} MiB per 1 000 jets")
+        print(f"a {mem['jets']}-jet chunk through the processor (goal: peak < 2048 MiB at 100 000 jets): peak RSS "
+              f"{mem['after_mib']:.0f} MiB, {mem['imported_mib']:.0f} MiB of it the imports; "
+              f"{(mem['after_mib'] - mem['imported_mib']) * per_k:.1f} MiB per 1 000 jets above them")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,11 @@ from xaugcol.console import quiet_library_warnings
 from xaugcol.jets import backend
 from xaugcol.processing.histograms import empty_histograms, fill_histograms
 from xaugcol.processing.jet_table import ProcessingConfig, chunk_jet_table
-from xaugcol.processing.table_io import table_name, table_path, write_table
+from xaugcol.processing.table_io import table_name, table_path, table_writer
+
+# events per block of a chunk: its table (16 kB per jet with the default lists and image) is built and written
+# block by block, so a chunk of 100 000 jets holds at most a fifth of its table at once
+BLOCK_EVENTS = 20_000
 
 # coffea's schema notes (cross-references our generated files do not carry, ...), once per worker otherwise
 quiet_library_warnings()
@@ -29,16 +33,24 @@ class XAUGProcessor(processor.ProcessorABC):
     def process(self, events):
         meta = events.metadata
         dataset = meta["dataset"]
-        table, counts, unavailable = chunk_jet_table(events, self.labels, self.config)
-        path = table_path(self.out_dir, meta)
-        write_table(path, table)
-        hists = empty_histograms(table)  # the variables this table has (jets or leptons)
-        fill_histograms(hists, table, dataset)
+        hists, counts, unavailable, rows = None, {}, set(), 0
+        # the chunk's events block by block into one file: the table of a whole chunk is never in memory at once
+        with table_writer(table_path(self.out_dir, meta)) as write:
+            for start in range(0, max(len(events), 1), BLOCK_EVENTS):
+                table, block_counts, block_unavailable = chunk_jet_table(events[start:start + BLOCK_EVENTS],
+                                                                         self.labels, self.config)
+                write(table)
+                if hists is None:
+                    hists = empty_histograms(table)  # the variables this table has (jets or leptons)
+                fill_histograms(hists, table, dataset)
+                counts = {k: counts.get(k, 0) + v for k, v in block_counts.items()}
+                unavailable |= set(block_unavailable)
+                rows += len(table["label"])
         return {
             "histograms": hists,
             "counts": {dataset: {**counts, "chunks": 1, "events": len(events)}},
-            "unavailable": {dataset: set(unavailable)},
-            "tables": {table_name(meta): len(table["label"])},
+            "unavailable": {dataset: unavailable},
+            "tables": {table_name(meta): rows},
             "substructure": {backend.active()},  # which code computed it, per worker (the report lists them)
         }
 

@@ -130,16 +130,16 @@ def test_a_full_disk_stops_the_run_and_keeps_its_checkpoints(toy, tmp_path, monk
 
     fileset = load_fileset(toy / "fileset.json")
     clean = run_processing(fileset, tmp_path / "clean", chunksize=300)
-    original, calls = pyarrow.parquet.write_table, []
+    original, calls = pyarrow.parquet.ParquetWriter.write_table, []
 
-    def full_disk(*args, **kwargs):
+    def full_disk(writer, *args, **kwargs):  # the fourth table's rows find the disk full
         calls.append(1)
         if len(calls) > 3:
             raise OSError(errno.ENOSPC, "No space left on device")
-        return original(*args, **kwargs)
+        return original(writer, *args, **kwargs)
     out = tmp_path / "out"
     with monkeypatch.context() as m:
-        m.setattr(pyarrow.parquet, "write_table", full_disk)
+        m.setattr(pyarrow.parquet.ParquetWriter, "write_table", full_disk)
         with pytest.raises(OutputError, match=r"cannot write .*\.parquet: No space left on device"):
             run_processing(fileset, out, chunksize=300, skip_bad_files=True)
     assert not (out / "report.json").exists()

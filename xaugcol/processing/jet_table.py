@@ -121,7 +121,8 @@ class ProcessingConfig:
     def check_chunk(self, chunksize: int) -> None:
         """Refuse a chunk of ``chunksize`` events whose table would exceed ``MAX_CHUNK_BYTES`` (4 GiB), estimated
         with one jet per event (our generators write one; CMS events after NanoAOD's FatJet pT > 170 GeV cut hold
-        one or two). A chunk's table is held in memory while it is built."""
+        one or two). One file holds a chunk's table (the XAUG processor builds and writes it in blocks of events,
+        so memory holds a block's share of it at a time)."""
         row = self.row_bytes()
         if chunksize * row > MAX_CHUNK_BYTES:
             raise ValueError(f"a chunk of {number(chunksize)} events would hold about {chunksize * row / 2**30:.1f} "

@@ -13,6 +13,7 @@ them would block the reader.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -69,11 +70,46 @@ def table_path(jets_dir: str | Path, metadata: dict) -> Path:
 def write_table(path: str | Path, table: dict[str, np.ndarray]) -> Path:
     """Write a jet table (dict of equal-length arrays, some multi-dimensional; ``dataset`` the names) to parquet,
     atomically."""
-    import pyarrow as pa
+    with table_writer(path) as write:
+        write(table)
+    return Path(path)
+
+
+@contextlib.contextmanager
+def table_writer(path: str | Path):
+    """One jet-table file written in parts: yields ``write(table)``, which appends a table of the same columns
+    (as ``write_table`` takes) as further row groups; the file appears, whole, only when the block ends without
+    an error. A chunk is built and written block by block so that its table is never all in memory at once."""
     import pyarrow.parquet as pq
 
     path = Path(path)
     make_dirs(path.parent)
+    state: dict = {}
+    with atomic_path(path) as tmp:
+        def write(table: dict[str, np.ndarray]) -> None:
+            arrow, scalars = _arrow_table(table)
+            if "writer" not in state:
+                # dictionary encoding and statistics for the one-number columns only: on the lists of floats
+                # (tracks, images) the dictionary fails after costing a third of the write, and their statistics
+                # serve no reader
+                state["writer"] = pq.ParquetWriter(tmp, arrow.schema, use_dictionary=scalars,
+                                                   write_statistics=scalars)
+            elif arrow.schema != state["writer"].schema:
+                arrow = arrow.cast(state["writer"].schema)  # an empty block's lists, say: the same columns
+            state["writer"].write_table(arrow, row_group_size=ROW_GROUP_ROWS)
+        try:
+            yield write
+        finally:
+            if "writer" in state:
+                state["writer"].close()
+        if "writer" not in state:
+            raise ValueError(f"jet table {path.name}: nothing was written")
+
+
+def _arrow_table(table: dict[str, np.ndarray]):
+    """(pyarrow table, names of its one-number columns) of a jet table."""
+    import pyarrow as pa
+
     fields, arrays, metadata = [], [], {}
     for name, values in table.items():
         values = np.asarray(values)
@@ -94,13 +130,8 @@ def write_table(path: str | Path, table: dict[str, np.ndarray]) -> Path:
             fields.append(pa.field(name, array.type))
         arrays.append(array)
     schema = pa.schema(fields, metadata=metadata)
-    # dictionary encoding and statistics for the one-number columns only: on the lists of floats (tracks, images)
-    # the dictionary fails after costing a third of the write, and their statistics serve no reader
     scalars = [f.name for f in fields if SHAPE_KEY not in (f.metadata or {})]
-    with atomic_path(path) as tmp:
-        pq.write_table(pa.Table.from_arrays(arrays, schema=schema), tmp, row_group_size=ROW_GROUP_ROWS,
-                       use_dictionary=scalars, write_statistics=scalars)
-    return path
+    return pa.Table.from_arrays(arrays, schema=schema), scalars
 
 
 def field_shape(field) -> tuple[int, ...]:
