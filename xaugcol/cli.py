@@ -265,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="skip unreadable files and failing chunks, list them (and why) in relevance.json")
     _output_options(ex, "outputs")
 
-    demo = sub.add_parser("demo", help="the whole chain on toy jets: generation to HTML report (about 7 min on "
+    demo = sub.add_parser("demo", help="the whole chain on toy jets: generation to HTML report (about 2 min on "
                                         "2 cores)")
     demo.add_argument("--out", type=Path, required=True, help="output folder (index.html is the report)")
     demo.add_argument("--jets", type=_int_in(1, MAX_TOY_JETS), default=3000, help="toy jets per class")
