@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from coffea import processor
 
+from xaugcol.allocator import reuse_freed_memory
 from xaugcol.console import quiet_library_warnings
 from xaugcol.jets import backend
 from xaugcol.processing.histograms import empty_histograms, fill_histograms
@@ -31,6 +32,7 @@ class XAUGProcessor(processor.ProcessorABC):
         self.config = config
 
     def process(self, events):
+        reuse_freed_memory()  # this worker's blocks and EFP batches reuse their freed arrays (xaugcol.allocator)
         meta = events.metadata
         dataset = meta["dataset"]
         hists, counts, unavailable, rows = None, {}, set(), 0

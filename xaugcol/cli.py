@@ -700,7 +700,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
-        if args.command in ("train", "explain", "demo", "study"):
+        if args.command in ("process", "train", "explain", "demo", "study"):
             from xaugcol.allocator import reuse_freed_memory
 
             reuse_freed_memory()  # tagger passes reuse their freed tensors (xaugcol.allocator)
