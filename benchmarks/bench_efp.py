@@ -1,6 +1,7 @@
 """EFP throughput: xaugcol's engine in jets/s for d <= 5 (102 graphs) and d <= 7 (1000), how its time grows with
 the constituent count, and, given a Python with energyflow 1.4.0 (numpy 1), energyflow's rate on the same jets
-as the ratio xaugcol / energyflow (the issue's goal: at least 50).
+as the ratio xaugcol / energyflow (the issue's goal: at least 50); each in float64 and with the contractions in
+float32 (``EFPConfig.precision``).
 
     python benchmarks/bench_efp.py [--jets 2000] [--constituents 40] [--energyflow-python /tmp/efvenv/bin/python]
 
@@ -24,6 +25,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from xaugcol.allocator import reuse_freed_memory  # noqa: E402
+from xaugcol.features.efp.columns import FLOAT32_MAX_DEGREE, jets_per_batch  # noqa: E402
 from xaugcol.features.efp.evaluate import efps, measure  # noqa: E402
 from xaugcol.features.efp.graphs import all_graphs  # noqa: E402
 
@@ -42,13 +44,16 @@ def jets(n: int, constituents: int, seed: int = 0):
     return pt, rng.normal(0, 0.3, (n, constituents)), rng.normal(0, 0.3, (n, constituents))
 
 
-def rate(degree: int, pt, eta, phi, block: int = 500) -> float:
+def rate(degree: int, pt, eta, phi, dtype=np.float64) -> float:
+    """Jets/s in the batches the jet-table columns use (``columns.jets_per_batch``: the largest factor within a
+    fixed budget); ``dtype``: the contractions' precision (``EFPConfig.precision``)."""
+    block = jets_per_batch(pt.shape[1], degree)
     graphs = all_graphs(degree)
     mask = np.ones(pt.shape, bool)
     start = time.perf_counter()
     for i in range(0, len(pt), block):
         z, theta = measure(pt[i:i + block], eta[i:i + block], phi[i:i + block], mask[i:i + block])
-        efps(graphs, z, theta)
+        efps(graphs, z.astype(dtype, copy=False), theta.astype(dtype, copy=False))
     return len(pt) / (time.perf_counter() - start)
 
 
@@ -76,10 +81,15 @@ def main() -> None:
     for degree in (5, 7):
         n = args.jets if degree == 5 else max(args.jets // 10, 50)
         ours = rate(degree, pt[:n], eta[:n], phi[:n])
-        line = f"d <= {degree} ({len(all_graphs(degree))} graphs), {args.constituents} constituents: {ours:.0f} jets/s"
+        # float32 is offered up to degree 5 (EFPConfig.precision): measured at 7 too, marked
+        single = rate(degree, pt[:n], eta[:n], phi[:n], dtype=np.float32)
+        offered = "" if degree <= FLOAT32_MAX_DEGREE else " (not offered: above 1e-6 of float64)"
+        line = (f"d <= {degree} ({len(all_graphs(degree))} graphs), {args.constituents} constituents: {ours:.0f} "
+                f"jets/s, {single:.0f} in float32{offered}")
         if args.energyflow_python:
             theirs = energyflow_rate(args.energyflow_python, degree, pt[:n], eta[:n], phi[:n])
-            line += f"; energyflow {theirs:.1f} jets/s; xaugcol / energyflow = {ours / theirs:.0f}"
+            line += (f"; energyflow {theirs:.1f} jets/s; xaugcol / energyflow = {ours / theirs:.0f}, in float32 "
+                     f"{single / theirs:.0f}")
         print(line)
     base = None
     for constituents in (10, 20, 40, 80):

@@ -69,7 +69,7 @@ SCALAR_COLUMNS = 64
 # settings added after studies were recorded: left out of ``as_dict`` at these defaults, so that the fingerprints of
 # earlier runs stay the same (a resume reuses them)
 LATER_DEFAULTS = {("max_constituents",): MAX_CONSTITUENTS, ("efp", "max_columns"): MAX_EFP_COLUMNS,
-                  ("lepton", "anchored_efp", "max_columns"): MAX_EFP_COLUMNS}
+                  ("efp", "precision"): "float64", ("lepton", "anchored_efp", "max_columns"): MAX_EFP_COLUMNS}
 
 
 @dataclass(frozen=True)

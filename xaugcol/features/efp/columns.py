@@ -26,8 +26,26 @@ from xaugcol.limits import MAX_EFP_COLUMNS, is_integer, number
 from xaugcol.quoting import quoted
 
 PREFIX = "efp_"
-# a batch's angle array holds at most this many numbers (jets x N x N: 32 MB in float64)
-BATCH_ELEMENTS = 4_000_000
+PRECISIONS = {"float64": np.float64, "float32": np.float32}  # of the contractions (``EFPConfig.precision``)
+FLOAT32_MAX_DEGREE = 5  # float32 keeps every column within 1e-6 of float64 up to this degree (not at 6 and 7)
+# a batch's largest factor holds at most this many numbers, by its constituent axes: jets x N x N for the graphs
+# up to degree 5 (treewidth <= 2; 4 MB in float64: larger batches ran 2-5x slower, out of cache), jets x N x N x N
+# from degree 6 (treewidth 3, ``evaluate._sum_out``; 32 MB: smaller batches pay the per-graph steps more often)
+BATCH_ELEMENTS = {2: 1 << 19, 3: 1 << 22}
+
+
+def factor_axes(degree: int) -> int:
+    """The constituent axes of the largest factor the graphs up to ``degree`` build (their treewidth + 1, at
+    most 3 up to degree 7)."""
+    return 2 if degree <= 5 else 3
+
+
+def jets_per_batch(width: int, degree: int) -> int:
+    """How many jets of ``width`` constituents one batch takes within ``BATCH_ELEMENTS`` (at least one): a batch
+    of degree-7 graphs that sized its (jets, N, N, N) factors by the angles alone ran 2-3x slower (page faults of
+    hundreds of MB per step)."""
+    axes = factor_axes(degree)
+    return max(1, BATCH_ELEMENTS[axes] // max(width, 1) ** axes)
 
 
 def number_text(x: float) -> str:
@@ -104,12 +122,18 @@ class EFPConfig:
     before any graph is enumerated (``n_columns`` counts them from tables): the shipped configurations ask for
     1 215 (degree 5 at 4 kappas x 3 betas), which cost about 35 jets/s per core; degree 7 at one (kappa, beta) has
     999, degree 8 3 388, and a degree-8 set at 30 kappas x 30 betas would be 3 million. ``max_columns: N`` in the
-    ``efp`` section lifts the limit to N (it is not part of the processing fingerprint at its default)."""
+    ``efp`` section lifts the limit to N (it is not part of the processing fingerprint at its default).
+
+    ``precision``: the contractions in ``float64`` (default) or, up to degree 5, ``float32``: about 2x faster, at
+    most 7.4e-7 relative from float64 (measured on jets of 40 and 80 constituents; ``tests/test_efp.py`` holds it
+    below 1e-6 at the shipped kappas and betas). At degree 7 float32 reached 1.02e-6, so it is not offered there.
+    The columns are float64 either way."""
     degree: int = 5
     kappas: tuple[float, ...] = (1.0,)
     betas: tuple[float, ...] = (1.0,)
     connected_only: bool = False
     max_columns: int = MAX_EFP_COLUMNS
+    precision: str = "float64"
 
     def __post_init__(self):
         kappas, betas = checked_parameters(self.degree, self.kappas, self.betas)
@@ -117,6 +141,12 @@ class EFPConfig:
         object.__setattr__(self, "betas", betas)
         if not isinstance(self.connected_only, bool):
             raise ValueError(f"EFP connected_only must be true or false, got {quoted(self.connected_only)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"EFP precision must be one of {', '.join(PRECISIONS)}, got {quoted(self.precision)}")
+        if self.precision == "float32" and self.degree > FLOAT32_MAX_DEGREE:
+            raise ValueError(f"EFP precision float32 is offered up to degree {FLOAT32_MAX_DEGREE}: at degree 6 and 7 "
+                             f"it differs from float64 by more than 1e-6 relative (1.02e-6 measured); got degree "
+                             f"{self.degree}")
         check_column_count(self.n_columns(), self.max_columns, "EFP")
 
     def n_columns(self) -> int:
@@ -159,7 +189,7 @@ def jet_efps(parts, config: EFPConfig) -> dict[str, np.ndarray]:
         width = int(counts[order[start]])
         size = 1
         # grow the batch while its largest jet keeps it within the budget (sorted: the last jet is the largest)
-        while start + size < n_jets and (size + 1) * int(counts[order[start + size]]) ** 2 <= BATCH_ELEMENTS:
+        while start + size < n_jets and size + 1 <= jets_per_batch(int(counts[order[start + size]]), config.degree):
             size += 1
         rows = order[start:start + size]
         width = int(counts[rows[-1]])
@@ -178,12 +208,14 @@ def _batch_efps(parts, width: int, config: EFPConfig) -> dict[str, np.ndarray]:
     # a constituent without energy (a PUPPI weight of 0) adds nothing at kappa > 0 and is left out at every kappa
     mask = pt > 0
     z1, dr = measure(pt, eta, phi, mask)  # kappa = beta = 1; the other exponents are powers of these
+    dtype = PRECISIONS[config.precision]
     out = {}
     for beta in config.betas:
-        theta = dr if beta == 1.0 else dr ** beta
+        theta = (dr if beta == 1.0 else dr ** beta).astype(dtype, copy=False)
         powers: dict = {}  # theta^m, shared by the kappas
         for kappa in config.kappas:
             z = z1 if kappa == 1.0 else np.where(mask, np.where(mask, z1, 1.0) ** kappa, 0.0)
+            z = z.astype(dtype, copy=False)
             graphs = config.graphs(kappa, beta)
             values = efps(graphs, z, theta, powers)
             for k, g in enumerate(graphs):
