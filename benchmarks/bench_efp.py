@@ -47,7 +47,7 @@ def jets(n: int, constituents: int, seed: int = 0):
 def rate(degree: int, pt, eta, phi, dtype=np.float64) -> float:
     """Jets/s in the batches the jet-table columns use (``columns.jets_per_batch``: the largest factor within a
     fixed budget); ``dtype``: the contractions' precision (``EFPConfig.precision``)."""
-    block = jets_per_batch(pt.shape[1], degree)
+    block = int(jets_per_batch(pt.shape[1], degree))
     graphs = all_graphs(degree)
     mask = np.ones(pt.shape, bool)
     start = time.perf_counter()

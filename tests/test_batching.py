@@ -56,7 +56,7 @@ def test_the_plan_takes_every_jet_once_within_the_budget_and_cuts_only_padding()
     net = _network()
     tracks, vertices = _jets()
     plan = batching.plan(net, (tracks, vertices), 64)
-    order = plan.order()
+    order = plan.order
     assert sorted(order.tolist()) == list(range(len(tracks)))
     used = batching.used_slots(tracks)
     assert int(used[7]) == 60  # a real track in the last slot keeps the whole list

@@ -34,21 +34,24 @@ class Batch:
 @dataclass(frozen=True)
 class Plan:
     batches: tuple[Batch, ...]
-    n_jets: int
-    reordered: bool  # the batches take the jets in another order than the inputs'
+    order: torch.Tensor | None = None  # the input positions of the jets in batch order; None: the inputs' order
+
+    @property
+    def reordered(self) -> bool:
+        return self.order is not None
 
     def jets(self, parts: list[torch.Tensor]) -> torch.Tensor:
         """One per-jet result (jets, ...) from the batches' parts, in the inputs' order."""
         joined = torch.cat(parts) if parts else torch.empty(0)
-        if not self.reordered:
+        if self.order is None:
             return joined
-        out = joined.new_empty((self.n_jets,) + tuple(joined.shape[1:]))
-        out[self.order()] = joined
+        out = joined.new_empty(joined.shape)
+        out[self.order] = joined
         return out
 
     def inputs_like(self, parts: list[torch.Tensor], k: int, like: torch.Tensor) -> torch.Tensor:
         """A result shaped like input ``k`` (relevance) from the batches' parts: the cut slots come back as zeros."""
-        if not self.reordered:
+        if self.order is None:
             return torch.cat(parts)
         out = like.new_zeros(like.shape)
         for batch, part in zip(self.batches, parts):
@@ -58,10 +61,6 @@ class Plan:
             else:
                 out[batch.rows, :n] = part
         return out
-
-    def order(self) -> torch.Tensor:
-        """The input positions of the jets in batch order."""
-        return torch.cat([b.rows for b in self.batches]) if self.batches else torch.empty(0, dtype=torch.long)
 
 
 def used_slots(objects: torch.Tensor) -> torch.Tensor:
@@ -79,7 +78,7 @@ def plan(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], batch_size: i
     trimmable = tuple(getattr(model, "trimmable_inputs", ()))
     if not trimmable or n == 0:
         whole = (None,) * len(inputs)
-        return Plan(tuple(Batch(slice(i, i + size), whole) for i in range(0, n, max(size, 1))), n, False)
+        return Plan(tuple(Batch(slice(i, i + size), whole) for i in range(0, n, max(size, 1))))
     lengths = torch.stack([used_slots(inputs[k]).cpu() for k in trimmable], dim=1)  # (jets, trimmable)
     order = _by_length(lengths)
     sorted_lengths = lengths[order]
@@ -92,7 +91,7 @@ def plan(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], batch_size: i
             slots[k] = int(m)
         batches.append(Batch(order[start:stop], tuple(slots)))
         start = stop
-    return Plan(tuple(batches), n, True)
+    return Plan(tuple(batches), order)
 
 
 def _by_length(lengths: torch.Tensor) -> torch.Tensor:

@@ -31,7 +31,6 @@ class MemberPool:
     def __init__(self, processes: int, threads: int):
         context = multiprocessing.get_context("spawn")  # no forked torch thread pools, as on every platform
         self.queue = context.Queue()
-        self.processes, self.threads = processes, threads
         self.executor = concurrent.futures.ProcessPoolExecutor(processes, mp_context=context,
                                                                initializer=_start_member_process,
                                                                initargs=(threads, self.queue))
@@ -40,9 +39,6 @@ class MemberPool:
         """``function`` on every item in the processes (results in the items' order), their bars drawn here."""
         with show_relayed(self.queue, "batches", progress):
             return list(self.executor.map(function, items))
-
-    def close(self) -> None:
-        self.executor.shutdown(wait=True, cancel_futures=True)
 
 
 @functools.cache

@@ -104,11 +104,15 @@ def _class_factors(labels: np.ndarray, weights: np.ndarray, balance: bool) -> np
     return sums.sum() / (2 * sums)
 
 
+def _targets(batch, device, factors) -> tuple[torch.Tensor, torch.Tensor]:
+    """(labels, per-jet weights with the class factors) of a batch, as tensors."""
+    w = batch["weight"] * factors[batch["label"].astype(int)]
+    return torch.from_numpy(batch["label"]).to(device), torch.from_numpy(w.astype(np.float32)).to(device)
+
+
 def _weighted_loss(logits: torch.Tensor, batch, device, factors) -> tuple[torch.Tensor, float]:
     """(weighted mean loss, summed weight) of a batch's logits."""
-    target = torch.from_numpy(batch["label"]).to(device)
-    w = batch["weight"] * factors[batch["label"].astype(int)]
-    w = torch.from_numpy(w.astype(np.float32)).to(device)
+    target, w = _targets(batch, device, factors)
     per_jet = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
     return (per_jet * w).sum() / w.sum(), float(w.sum())
 
@@ -117,18 +121,11 @@ def learn(model, batch, names, device, factors) -> tuple[torch.Tensor, float]:
     """The weighted mean loss of a training batch, its gradient accumulated into the parameters; returns (loss,
     summed weight). A tagger that trims padding (``xaugcol.models.batching``) runs the batch in the planned
     pieces, each cut to its longest jet: the same loss and gradient (sums over jets), from tensors that the
-    allocator reuses instead of mapping hundreds of MiB per layer."""
+    allocator reuses instead of mapping hundreds of MiB per layer; any other runs it whole."""
     tensors = _to_tensors(batch, names, device)
-    pieces = batching.plan(model, tensors, None)
-    if not pieces.reordered:
-        loss, wsum = _weighted_loss(model(*tensors), batch, device, factors)
-        loss.backward()
-        return loss.detach(), wsum
-    target = torch.from_numpy(batch["label"]).to(device)
-    w = batch["weight"] * factors[batch["label"].astype(int)]
-    w = torch.from_numpy(w.astype(np.float32)).to(device)
+    target, w = _targets(batch, device, factors)
     total, loss = w.sum(), torch.zeros((), device=device)
-    for piece in pieces.batches:
+    for piece in batching.plan(model, tensors, None).batches:
         per_jet = torch.nn.functional.binary_cross_entropy_with_logits(model(*piece.take(tensors)),
                                                                        target[piece.rows], reduction="none")
         part = (per_jet * w[piece.rows]).sum() / total

@@ -18,11 +18,11 @@ from torch import nn
 
 from xaugcol.explain.lrp.composite import Composite
 from xaugcol.explain.lrp.graph import Program, trace
-from xaugcol.models import batching
 from xaugcol.layers import (LinearLayer, PairLayer, PairwiseLinear, merge_batch_norm_after,
                             merge_batch_norm_before)
 from xaugcol.explain.lrp.operations import OPERATIONS, Step
 from xaugcol.explain.lrp.rules import Rule, per_jet
+from xaugcol.models import batching
 
 
 @dataclass
@@ -104,18 +104,13 @@ class LRP:
         if len(inputs) != self.program.n_inputs:
             raise ValueError(f"LRP: {type(self.model).__name__} takes {self.program.n_inputs} input(s), "
                              f"{len(inputs)} given")
-        n = inputs[0].shape[0]
-        if record:  # recorded layers have the shapes of their batch: plain batches, in order
-            if batch_size is None or n <= batch_size:
-                return self._explain_batch(inputs, target, tuple(record))
-            parts = [self._explain_batch(tuple(x[i:i + batch_size] for x in inputs), target, tuple(record))
-                     for i in range(0, n, batch_size)]
-            return _concatenate(parts)
-        batches = batching.plan(self.model, inputs, batch_size)
-        if len(batches.batches) == 1 and not batches.reordered:
-            return self._explain_batch(inputs, target, ())
-        return _reassemble([self._explain_batch(b.take(inputs), target, ()) for b in batches.batches], batches,
-                           inputs)
+        record = tuple(record)
+        # recorded layers have the shapes of their batch: plain batches, in order, where layers are recorded
+        batches = batching.plan(None if record else self.model, inputs, batch_size)
+        if len(batches.batches) <= 1 and not batches.reordered:
+            return self._explain_batch(inputs, target, record)
+        return _reassemble([self._explain_batch(b.take(inputs), target, record) for b in batches.batches],
+                           batches, inputs)
 
     # -- one batch ----------------------------------------------------------------------------------------------
     def _explain_batch(self, inputs, target, record) -> Explanation:
@@ -272,24 +267,13 @@ def _check_inputs(inputs) -> None:
 
 def _reassemble(parts: list[Explanation], batches: batching.Plan, inputs) -> Explanation:
     """One explanation from those of the planned batches: per-jet values and relevance in the inputs' order and
-    shapes (slots a batch did not run on hold zero relevance, as padding does)."""
+    shapes (slots a batch did not run on hold zero relevance, as padding does); recorded layers (plain batches
+    only) joined along the jets."""
     n_in = len(inputs)
     cons = Conservation(batches.jets([p.conservation.output for p in parts]),
                         tuple(batches.jets([p.conservation.inputs[k] for p in parts]) for k in range(n_in)),
                         batches.jets([p.conservation.bias for p in parts]),
                         batches.jets([p.conservation.stabiliser for p in parts]))
     relevance = tuple(batches.inputs_like([p.relevance[k] for p in parts], k, inputs[k]) for k in range(n_in))
-    return Explanation(relevance, batches.jets([p.output for p in parts]), cons, {})
-
-
-def _concatenate(parts: list[Explanation]) -> Explanation:
-    def cat(ts):
-        return torch.cat(list(ts))
-    first = parts[0]
-    n_in = len(first.relevance)
-    cons = Conservation(cat(p.conservation.output for p in parts),
-                        tuple(cat(p.conservation.inputs[k] for p in parts) for k in range(n_in)),
-                        cat(p.conservation.bias for p in parts), cat(p.conservation.stabiliser for p in parts))
-    return Explanation(tuple(cat(p.relevance[k] for p in parts) for k in range(n_in)), cat(p.output for p in parts),
-                       cons, {name: cat(p.layers[name] for p in parts) for name in first.layers})
-
+    layers = {name: torch.cat([p.layers[name] for p in parts]) for name in parts[0].layers}
+    return Explanation(relevance, batches.jets([p.output for p in parts]), cons, layers)

@@ -40,12 +40,12 @@ def factor_axes(degree: int) -> int:
     return 2 if degree <= 5 else 3
 
 
-def jets_per_batch(width: int, degree: int) -> int:
-    """How many jets of ``width`` constituents one batch takes within ``BATCH_ELEMENTS`` (at least one): a batch
-    of degree-7 graphs that sized its (jets, N, N, N) factors by the angles alone ran 2-3x slower (page faults of
-    hundreds of MB per step)."""
+def jets_per_batch(width, degree: int):
+    """How many jets of ``width`` constituents (a number or an array of them) one batch takes within
+    ``BATCH_ELEMENTS`` (at least one): a batch of degree-7 graphs that sized its (jets, N, N, N) factors by the
+    angles alone ran 2-3x slower (page faults of hundreds of MB per step)."""
     axes = factor_axes(degree)
-    return max(1, BATCH_ELEMENTS[axes] // max(width, 1) ** axes)
+    return np.maximum(1, BATCH_ELEMENTS[axes] // np.maximum(width, 1).astype(np.int64) ** axes)
 
 
 def number_text(x: float) -> str:
@@ -184,13 +184,13 @@ def jet_efps(parts, config: EFPConfig) -> dict[str, np.ndarray]:
     out = {name: np.empty(n_jets) for name in config.columns()}
     counts = ak.to_numpy(ak.num(parts, axis=1))
     order = np.argsort(counts, kind="stable")
+    caps = jets_per_batch(counts[order], config.degree)  # of a batch that ends on each jet: falls along the order
     start = 0
     while start < n_jets:
-        width = int(counts[order[start]])
-        size = 1
-        # grow the batch while its largest jet keeps it within the budget (sorted: the last jet is the largest)
-        while start + size < n_jets and size + 1 <= jets_per_batch(int(counts[order[start + size]]), config.degree):
-            size += 1
+        # the longest batch from ``start`` whose last (largest) jet keeps it within the budget
+        window = caps[start:start + int(caps[start])]
+        fits = np.arange(1, len(window) + 1) <= window
+        size = len(window) if fits.all() else max(1, int(fits.argmin()))
         rows = order[start:start + size]
         width = int(counts[rows[-1]])
         for name, values in _batch_efps(parts[rows], width, config).items():
