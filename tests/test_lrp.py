@@ -14,6 +14,7 @@ from torch import nn
 
 from xaugcol.explain.lrp import (LRP, AlphaBeta, Composite, Epsilon, Flat, Gamma, LRPUnsupportedError,
                                  SignalTakeAll, WSquare, Z, ZBox, ZPlus, preset)
+from xaugcol.explain.lrp.facts import LayerFacts
 from xaugcol.layers import MaskedReLU
 from xaugcol.models.interaction import InteractionNetwork
 from xaugcol.models.taggers import CNN1D, CNN2D, XAUGDNN, LSTMTagger
@@ -278,6 +279,66 @@ def test_interaction_network_conserves_and_ignores_padding(rule):
         assert float(cons.relevance[0][k, n_t:].abs().sum()) == 0.0
         assert float(cons.relevance[1][k, n_v:].abs().sum()) == 0.0
     assert float(cons.relevance[1][0].abs().sum()) > 0  # the vertices do take relevance
+
+
+def test_graph_facts_of_the_interaction_network():
+    """What the graph proves, layer by layer: every body layer feeds only masked ReLUs whose relevance comes from
+    proportional rules and sums (no relevance can reach z <= 0); the layers after a ReLU (and the head, after a sum
+    of ReLU outputs) read no negative input; the pair layers and the track layer read raw features."""
+    model, _, _ = _interaction_network(1, n_tracks=4, n_track_features=5, n_vertices=3, n_vertex_features=4)
+    facts = LRP(model, "gamma").facts
+    raw = {"body.track_track.0", "body.track_vertex.0", "body.track.0"}
+    for name, fact in facts.items():
+        assert fact.nonnegative_input == (name not in raw), name
+        assert fact.positive_outputs_only == (name != "head.0"), name
+
+
+def _relu_stack(activation: nn.Module) -> nn.Module:
+    torch.manual_seed(5)
+    return nn.Sequential(nn.Linear(6, 8), activation, nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 1)).eval()
+
+
+def test_graph_facts_are_not_claimed_where_relevance_can_reach_z_below_zero():
+    """A flat rule above a ReLU shares relevance by the weights, also onto ReLU outputs that are zero: the layer
+    below loses the fact; a leaky ReLU passes negative values: the layer after it loses ``nonnegative_input``
+    and the layer before it ``positive_outputs_only``."""
+    facts = LRP(_relu_stack(nn.ReLU()), Composite(default=Gamma(0.5), names={"4": Flat()})).facts
+    assert facts["0"].positive_outputs_only and not facts["2"].positive_outputs_only
+    assert facts["2"].nonnegative_input and facts["4"].nonnegative_input and not facts["0"].nonnegative_input
+    facts = LRP(_relu_stack(nn.LeakyReLU(0.1)), "gamma").facts
+    assert not facts["0"].positive_outputs_only and not facts["2"].nonnegative_input
+    assert facts["2"].positive_outputs_only and facts["4"].nonnegative_input
+
+
+@pytest.mark.parametrize("case", ["in-gamma", "in-alpha2beta1", "flat-above-relu", "leaky", "cnn1d-gamma"])
+def test_graph_facts_change_no_relevance(case):
+    """Rules that skip the run-time sign checks where the graph proves them give the relevance and the absorbed
+    shares of the checks, to rounding (the flat and leaky cases hold relevance at z <= 0, where a wrong fact would
+    drop it)."""
+    if case.startswith("in-"):
+        model, tracks, vertices = _interaction_network(7, n_tracks=12, n_track_features=30, n_vertices=5,
+                                                       n_vertex_features=14)
+        inputs, composite = (tracks, vertices), case[3:]
+    elif case == "cnn1d-gamma":
+        model, inputs, _, _ = _tagger("cnn1d")
+        composite = "gamma"
+    else:
+        model = _relu_stack(nn.ReLU() if case == "flat-above-relu" else nn.LeakyReLU(0.1))
+        inputs = (torch.randn(7, 6, generator=torch.Generator().manual_seed(2)),)
+        composite = Composite(default=Gamma(0.5), names={"4": Flat()} if case == "flat-above-relu" else {})
+    proven = LRP(model, composite)
+    checked = LRP(model, composite)
+    checked.facts = dict.fromkeys(checked.facts, LayerFacts())
+    assert any(f != LayerFacts() for f in proven.facts.values()) or case == "leaky"
+    a, b = proven(*inputs), checked(*inputs)
+    for r_a, r_b in zip(a.relevance, b.relevance):
+        torch.testing.assert_close(r_a, r_b, rtol=1e-10, atol=1e-12 * float(r_b.abs().max()))
+    for x, y in ((a.conservation.bias, b.conservation.bias), (a.conservation.stabiliser, b.conservation.stabiliser)):
+        torch.testing.assert_close(x, y, rtol=1e-9, atol=1e-12)
+    if case == "flat-above-relu":  # the case exists: relevance does reach outputs z <= 0 of the middle layer
+        z = model[2](model[1](model[0](inputs[0])))
+        r_mid = LRP(model, composite)(*inputs, record=("3",)).layers["3"]
+        assert float((r_mid * (z <= 0)).abs().sum()) > 0
 
 
 def test_pair_layer_refuses_rules_that_need_one_bounded_input():

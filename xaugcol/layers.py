@@ -173,6 +173,15 @@ class LinearLayer:
         conv = F.conv1d if self.kind == "conv1d" else F.conv2d
         return conv(x, weight, bias, m.stride, self.padding, m.dilation, m.groups)
 
+    def signed_forward(self, x_pos, x_neg, w_pos: torch.Tensor, w_neg: torch.Tensor,
+                       bias: torch.Tensor | None = None) -> torch.Tensor:
+        """``W_pos x+ + b + W_neg x-``: the modified output of a rule that weighs the input's signs apart."""
+        return self.forward(x_pos, w_pos, bias).add_(self.forward(x_neg, w_neg))
+
+    def adjoints(self, s: torch.Tensor, weights, input_shape) -> tuple:
+        """``adjoint(s, w)`` for each of ``weights``."""
+        return tuple(self.adjoint(s, w, input_shape) for w in weights)
+
     def adjoint(self, s: torch.Tensor, weight: torch.Tensor, input_shape: torch.Size) -> torch.Tensor:
         """The transposed map applied to ``s`` (the input gradient of ``<s, W x>``), for inputs of ``input_shape``;
         a batch-1 shape is broadcast to the batch of ``s``."""
@@ -253,11 +262,24 @@ class PairLayer(LinearLayer):
         out = F.linear(x.receivers, w_r, bias)[:, :, None, :] + F.linear(x.senders, w_s)[:, None, :, :]
         return out
 
+    def signed_forward(self, x_pos: PairOfInputs, x_neg: PairOfInputs, w_pos: torch.Tensor, w_neg: torch.Tensor,
+                       bias: torch.Tensor | None = None) -> torch.Tensor:
+        """Each list's two signed terms added per object, then broadcast to the pairs once."""
+        n = self.n_receiver
+        receivers = F.linear(x_pos.receivers, w_pos[:, :n], bias).add_(F.linear(x_neg.receivers, w_neg[:, :n]))
+        senders = F.linear(x_pos.senders, w_pos[:, n:]).add_(F.linear(x_neg.senders, w_neg[:, n:]))
+        return receivers[:, :, None, :] + senders[:, None, :, :]
+
+    def adjoints(self, s: torch.Tensor, weights, input_shape=None) -> tuple[PairOfInputs, ...]:
+        """The sums over pairs, taken once for all ``weights``."""
+        per_receiver, per_sender = s.sum(2), s.sum(1)
+        n = self.n_receiver
+        return tuple(PairOfInputs(per_receiver @ w[:, :n], per_sender @ w[:, n:]) for w in weights)
+
     def adjoint(self, s: torch.Tensor, weight: torch.Tensor, input_shape=None) -> PairOfInputs:
         """(batch, receivers, senders, width) -> the transposed map onto each list: per receiver the sum over its
         pairs, per sender the sum over its pairs."""
-        w_r, w_s = weight[:, :self.n_receiver], weight[:, self.n_receiver:]
-        return PairOfInputs(s.sum(2) @ w_r, s.sum(1) @ w_s)
+        return self.adjoints(s, (weight,))[0]
 
     def bias_share(self, s: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         return s.reshape(s.shape[0], -1, s.shape[-1]).sum(1) @ bias

@@ -17,6 +17,7 @@ import torch.fx as fx
 from torch import nn
 
 from xaugcol.explain.lrp.composite import Composite
+from xaugcol.explain.lrp.facts import LayerFacts, layer_facts
 from xaugcol.explain.lrp.graph import Program, trace
 from xaugcol.layers import (LinearLayer, PairLayer, PairwiseLinear, merge_batch_norm_after,
                             merge_batch_norm_before)
@@ -89,6 +90,7 @@ class LRP:
                 raise ValueError(f"LRP: rule {self.rules[s.name]!r} cannot explain the pair layer {s.name!r} (it needs "
                                  f"one bounded input or ignores the inputs); give that layer another rule, e.g. "
                                  f"names: {{'{s.name}': gamma}}")
+        self.facts: dict[str, LayerFacts] = layer_facts(self.program.steps, self.rules)
         self._layers: dict[str, tuple] = {}
 
     def __call__(self, *inputs: torch.Tensor, target: int | None = None, batch_size: int | None = None,

@@ -162,7 +162,8 @@ class Linear(Operation):
 
     def backward(self, ctx, step, r, env, give):
         node = step.node
-        shares = ctx.rules[step.name].apply(ctx.state[node], self._input(step, env), env[node], r)
+        shares = ctx.rules[step.name].apply(ctx.state[node], self._input(step, env), env[node], r,
+                                            ctx.facts[step.name])
         if isinstance(shares.relevance, PairOfInputs):  # receivers and senders (the same list for track pairs)
             give(node.args[0], shares.relevance.receivers)
             give(node.args[1], shares.relevance.senders)

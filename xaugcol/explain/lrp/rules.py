@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from xaugcol.explain.lrp.facts import UNKNOWN, LayerFacts
 from xaugcol.layers import LinearLayer
 from xaugcol.quoting import quoted
 
@@ -49,10 +50,18 @@ def _constant(value: float, like: torch.Tensor) -> torch.Tensor:
     return _CONSTANTS[key]
 
 
-def share(relevance: torch.Tensor, z: torch.Tensor, epsilon: float) -> tuple[torch.Tensor, torch.Tensor]:
+def share(relevance: torch.Tensor, z: torch.Tensor, epsilon: float, sign: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """``s = R / stabilised(z)`` and the per-jet relevance the stabiliser keeps, ``sum(R) - sum(s z)`` (two fused
-    reductions instead of elementwise products over the whole layer)."""
-    s = relevance / stabilise(z, epsilon)
+    reductions instead of elementwise products over the whole layer). ``sign`` +1 (-1): the relevance is zero
+    wherever z <= 0 (z >= 0), so only that side needs the stabiliser: ``max(z, 0) + epsilon`` gives the same
+    shares as ``z + epsilon sign(z)`` in one pass instead of three, and a nonzero denominator elsewhere."""
+    if sign > 0:
+        denominator = z.clamp(min=0).add_(epsilon)
+    elif sign < 0:
+        denominator = z.clamp(max=0).sub_(epsilon)
+    else:
+        denominator = stabilise(z, epsilon)
+    s = relevance / denominator
     kept = per_jet(relevance) - torch.linalg.vecdot(s.reshape(s.shape[0], -1), z.reshape(z.shape[0], -1))
     return s, kept
 
@@ -62,8 +71,12 @@ class Rule:
 
     name = "rule"
     on_pairs = True  # whether the rule works on a pair layer's two object lists (``layers.PairOfInputs``)
+    proportional = False  # whether each input's relevance is its value times a finite factor (``facts``)
 
-    def apply(self, layer: LinearLayer, x: torch.Tensor, z: torch.Tensor, relevance: torch.Tensor) -> Shares:
+    def apply(self, layer: LinearLayer, x: torch.Tensor, z: torch.Tensor, relevance: torch.Tensor,
+              facts: LayerFacts = UNKNOWN) -> Shares:
+        """The shares of ``relevance`` (at the outputs ``z``) for the layer's input ``x``; ``facts``: what the
+        graph proves about this layer (``facts.LayerFacts``), which lets a rule skip run-time checks."""
         raise NotImplementedError
 
     def __repr__(self):
@@ -89,13 +102,14 @@ class Epsilon(Rule):
     """LRP-epsilon: ``R_i = sum_j x_i w_ij / (z_j + eps sign z_j) R_j``; epsilon = 0 is LRP-0."""
 
     name = "epsilon"
+    proportional = True
 
     def __init__(self, epsilon: float = 1e-6):
         if not epsilon >= 0:
             raise ValueError(f"epsilon must be >= 0, got {quoted(epsilon)}")
         self.epsilon = float(epsilon)
 
-    def apply(self, layer, x, z, relevance):
+    def apply(self, layer, x, z, relevance, facts=UNKNOWN):
         s, kept = share(relevance, z, self.epsilon)
         return Shares(x * layer.adjoint(s, layer.weight, x.shape), _bias_share(layer, s, layer.bias), kept)
 
@@ -118,6 +132,7 @@ class Gamma(Rule):
     contributions that agree with the output's sign."""
 
     name = "gamma"
+    proportional = True
 
     def __init__(self, gamma: float = 0.25, stabiliser: float = 1e-6):
         if not gamma >= 0:
@@ -126,41 +141,53 @@ class Gamma(Rule):
             raise ValueError(f"stabiliser must be > 0, got {quoted(stabiliser)}")
         self.gamma, self.stabiliser = float(gamma), float(stabiliser)
 
-    def apply(self, layer, x, z, relevance):
+    def apply(self, layer, x, z, relevance, facts=UNKNOWN):
         g = self.gamma
         w_up, w_down, b_up, b_down = layer.modified(("gamma", g), lambda w, b: (
             w + g * w.clamp(min=0), w + g * w.clamp(max=0),
             None if b is None else b + g * b.clamp(min=0), None if b is None else b + g * b.clamp(max=0)))
-        x_pos, x_neg = _split_signs(x)
+        x_pos, x_neg = (x, None) if facts.nonnegative_input else _split_signs(x)
         out, bias = None, x.new_zeros(x.shape[0])
-        r_pos = relevance * (z > 0)  # a product with the mask: several times faster than torch.where on CPU
-        rest = relevance - r_pos
-        if bool(rest.any()):
-            r_neg = rest * (z < 0)
-            kept = per_jet(rest - r_neg)  # no sign to favour where z = 0: that relevance is booked as absorbed
-        else:  # behind a ReLU no relevance reaches outputs z <= 0
-            r_neg, kept = None, x.new_zeros(x.shape[0])
-        # outputs z > 0 take (W + g W+) on positive inputs, (W + g W-) on negative ones; z < 0 the other way round
-        for r, (w_p, b_p), w_n in ((r_pos, (w_up, b_up), w_down), (r_neg, (w_down, b_down), w_up)):
+        r_pos, r_neg, kept = _by_output_sign(relevance, z, facts)
+        # outputs z > 0 take (W + g W+) on positive inputs, (W + g W-) on negative ones; z < 0 the other way round.
+        # Their modified outputs keep the sign (|z'| >= |z|), so each term is stabilised on its side only.
+        for r, (w_p, b_p), w_n, sign in ((r_pos, (w_up, b_up), w_down, 1), (r_neg, (w_down, b_down), w_up, -1)):
             if r is None:
                 continue
-            term, b_share, k = _signed_share(layer, x_pos, x_neg, (w_p, b_p, w_n), r, self.stabiliser)
+            term, b_share, k = _signed_share(layer, x_pos, x_neg, (w_p, b_p, w_n), r, self.stabiliser, sign)
             out = term if out is None else out + term
             bias, kept = bias + b_share, kept + k
         return Shares(out, bias, kept)
 
 
-def _signed_share(layer, x_pos, x_neg, weights, relevance, stabiliser):
+def _by_output_sign(relevance, z, facts):
+    """(relevance at outputs z > 0, at z < 0 or None where there is none, per-jet relevance at z = 0)."""
+    zero = relevance.new_zeros(relevance.shape[0])
+    if facts.positive_outputs_only:  # the graph proves that no relevance reaches z <= 0
+        return relevance, None, zero
+    r_pos = relevance * (z > 0)  # a product with the mask: several times faster than torch.where on CPU
+    rest = relevance - r_pos
+    if not bool(rest.any()):  # behind a ReLU no relevance reaches outputs z <= 0
+        return r_pos, None, zero
+    r_neg = rest * (z < 0)
+    return r_pos, r_neg, per_jet(rest - r_neg)  # no sign to favour where z = 0: booked as absorbed
+
+
+def _signed_share(layer, x_pos, x_neg, weights, relevance, stabiliser, sign=0):
     """One term of gamma / alpha-beta: ``z' = W_p x+ + b_p + W_n x-``; returns the input relevance
-    ``x+ W_p^T s + x- W_n^T s`` with ``s = R / z'``, the bias share and the stabiliser share."""
+    ``x+ W_p^T s + x- W_n^T s`` with ``s = R / z'``, the bias share and the stabiliser share (``sign``: as in
+    ``share``)."""
     w_p, b_p, w_n = weights
-    o = layer.forward(x_pos, w_p, b_p)
-    if x_neg is not None:
-        o = o + layer.forward(x_neg, w_n)
-    s, kept = share(relevance, o, stabiliser)
-    term = x_pos * layer.adjoint(s, w_p, x_pos.shape)
-    if x_neg is not None:
-        term = term + x_neg * layer.adjoint(s, w_n, x_pos.shape)
+    if x_neg is None:
+        o = layer.forward(x_pos, w_p, b_p)
+    else:
+        o = layer.signed_forward(x_pos, x_neg, w_p, w_n, b_p)
+    s, kept = share(relevance, o, stabiliser, sign)
+    if x_neg is None:
+        term = x_pos * layer.adjoint(s, w_p, x_pos.shape)
+    else:
+        a_p, a_n = layer.adjoints(s, (w_p, w_n), x_pos.shape)
+        term = x_pos * a_p + x_neg * a_n
     return term, _bias_share(layer, s, b_p), kept
 
 
@@ -176,6 +203,7 @@ class AlphaBeta(Rule):
     alpha - beta = 1 so relevance is conserved. ``AlphaBeta(1, 0)`` is Agarwal, Rappoccio et al.'s (arXiv:2011.13466) LRP-alpha1beta0."""
 
     name = "alpha-beta"
+    proportional = True
 
     def __init__(self, alpha: float = 1.0, beta: float = 0.0, stabiliser: float = 1e-6):
         if alpha < 0 or beta < 0 or abs(alpha - beta - 1) > 1e-12:
@@ -187,12 +215,12 @@ class AlphaBeta(Rule):
 
     _use_bias = True
 
-    def apply(self, layer, x, z, relevance):
+    def apply(self, layer, x, z, relevance, facts=UNKNOWN):
         w_pos, w_neg, b_pos, b_neg = layer.modified("signs", lambda w, b: (
             w.clamp(min=0), w.clamp(max=0), _positive(b), _negative(b)))
         if not self._use_bias:
             b_pos = b_neg = None
-        x_pos, x_neg = _split_signs(x)
+        x_pos, x_neg = (x, None) if facts.nonnegative_input else _split_signs(x)
         out = None
         bias, kept = (x.new_zeros(x.shape[0]) for _ in range(2))
         # (coefficient, weights on positive inputs, bias, weights on negative inputs)
@@ -241,7 +269,7 @@ class ZBox(Rule):
         t = torch.as_tensor(value, dtype=x.dtype, device=x.device)
         return t.expand(x.shape[1:]).unsqueeze(0)
 
-    def apply(self, layer, x, z, relevance):
+    def apply(self, layer, x, z, relevance, facts=UNKNOWN):
         w = layer.weight
         w_pos, w_neg, _, _ = layer.modified("signs", lambda w, b: (
             w.clamp(min=0), w.clamp(max=0), _positive(b), _negative(b)))
@@ -267,7 +295,7 @@ class _InputFree(Rule):
     def _weights(self, w):
         raise NotImplementedError
 
-    def apply(self, layer, x, z, relevance):
+    def apply(self, layer, x, z, relevance, facts=UNKNOWN):
         w = layer.modified(self.name, lambda w, b: self._weights(w))
         o = layer.forward(x.new_ones((1,) + x.shape[1:]), w)
         s, kept = share(relevance, o.expand_as(relevance), self.stabiliser)
