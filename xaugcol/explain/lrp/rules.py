@@ -110,7 +110,8 @@ class Epsilon(Rule):
         self.epsilon = float(epsilon)
 
     def apply(self, layer, x, z, relevance, facts=UNKNOWN):
-        s, kept = share(relevance, z, self.epsilon)
+        # relevance proven zero at z <= 0: stabilised on the positive side alone (epsilon = 0 needs the inf there)
+        s, kept = share(relevance, z, self.epsilon, 1 if facts.positive_outputs_only and self.epsilon > 0 else 0)
         return Shares(x * layer.adjoint(s, layer.weight, x.shape), _bias_share(layer, s, layer.bias), kept)
 
 
