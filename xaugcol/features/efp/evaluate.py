@@ -74,35 +74,54 @@ def elimination_order(graph: Graph) -> tuple[int, ...]:
 def connected_efp(graph: Graph, z: np.ndarray, theta: np.ndarray, cache: dict | None = None,
                   anchor: np.ndarray | None = None) -> np.ndarray:
     """(jets,) EFP of one connected graph by variable elimination; ``anchor`` (jets, N): vertex 0 weighs the
-    constituents by it instead of z (a one-hot anchor pins vertex 0 on one object: ``anchored``). Factors are (vertices, key, array with the jet
-    axis first and one constituent axis per vertex); the key names what a factor computes independently of the
-    vertex labels, so ``cache`` (shared over the graphs of one batch) computes each intermediate once: the leaf sum
-    sum_j z_j theta_ij^m, for one, is the same in every graph that has such a leaf."""
+    constituents by it instead of z (a one-hot anchor pins vertex 0 on one object: ``anchored``). Each step's key
+    names what it computes independently of the vertex labels (``elimination_plan``), so ``cache`` (shared over the
+    graphs of one batch) computes each intermediate once: the leaf sum sum_j z_j theta_ij^m, for one, is the same in
+    every graph that has such a leaf."""
     cache = {} if cache is None else cache
+    leaves = {("z",): z, ("anchor",): anchor}
+
+    def value(key):
+        if key in leaves:
+            return leaves[key]
+        if key not in cache:  # only theta's powers are asked for before a step made them
+            cache[key] = theta ** key[1]
+        return cache[key]
+
+    steps, final = elimination_plan(graph, anchor is not None)
+    for key, v, used, scope in steps:
+        if key not in cache:
+            cache[key] = _sum_out(v, [(vs, k, value(k)) for vs, k in used], scope)
+    result = value(final[0])
+    for key in final[1:]:  # every factor left has an empty scope: one number per jet
+        result = result * value(key)
+    return result
+
+
+@functools.lru_cache(maxsize=None)
+def elimination_plan(graph: Graph, anchored: bool = False) -> tuple[tuple, tuple]:
+    """The variable elimination of a connected graph, worked out once per graph without any array: (steps, final
+    keys). A factor is (vertices, key): one constituent axis per vertex, and a key that names what it computes
+    (``("z",)``, ``("anchor",)``, ``("theta", multiplicity)``, or a sum of keyed factors with their axes' places), so
+    equal keys are equal arrays within one batch. Each step sums vertex ``v`` out of the factors ``used`` into one
+    over ``scope``: (key, v, used, scope)."""
     multiplicity: dict[tuple[int, int], int] = {}
     for e in graph:
         multiplicity[e] = multiplicity.get(e, 0) + 1
-    factors = [((v,), ("z",), z) for v in range(n_vertices(graph))]
-    if anchor is not None:
-        factors[0] = ((0,), ("anchor",), anchor)
-    for e, m in sorted(multiplicity.items()):
-        key = ("theta", m)
-        if key not in cache:
-            cache[key] = theta ** m
-        factors.append((e, key, cache[key]))
+    factors = [((v,), ("z",)) for v in range(n_vertices(graph))]
+    if anchored:
+        factors[0] = ((0,), ("anchor",))
+    factors += [(e, ("theta", m)) for e, m in sorted(multiplicity.items())]
+    steps = []
     for v in elimination_order(graph):
-        used = [f for f in factors if v in f[0]]
+        used = tuple(f for f in factors if v in f[0])
         factors = [f for f in factors if v not in f[0]]
-        scope = tuple(sorted({u for vs, _, _ in used for u in vs} - {v}))
+        scope = tuple(sorted({u for vs, _ in used for u in vs} - {v}))
         position = {u: i for i, u in enumerate(scope)}
-        key = ("sum", tuple(sorted((k, tuple(position.get(u, -1) for u in vs)) for vs, k, _ in used)))
-        if key not in cache:
-            cache[key] = _sum_out(v, used, scope)
-        factors.append((scope, key, cache[key]))
-    result = np.ones(len(z))
-    for _, _, a in factors:  # every factor left has an empty scope: one number per jet
-        result = result * a
-    return result
+        key = ("sum", tuple(sorted((k, tuple(position.get(u, -1) for u in vs)) for vs, k in used)))
+        steps.append((key, v, used, scope))
+        factors.append((scope, key))
+    return tuple(steps), tuple(k for _, k in factors)
 
 
 def _sum_out(v: int, used: list, scope: tuple[int, ...]) -> np.ndarray:
