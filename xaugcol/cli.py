@@ -694,7 +694,7 @@ def _interrupted(args, argv: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from xaugcol.console import set_verbosity
+    from xaugcol.console import set_verbosity, whole_lines_when_redirected
 
     args = None
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -705,6 +705,7 @@ def main(argv: list[str] | None = None) -> int:
 
             reuse_freed_memory()  # tagger passes reuse their freed tensors (xaugcol.allocator)
         set_verbosity(1 - args.quiet + args.verbose)
+        whole_lines_when_redirected()
         if args.command == "process":
             _process(args)
         elif args.command == "train":

@@ -60,6 +60,20 @@ def quiet_library_warnings() -> None:
         warnings.filterwarnings("ignore", message=message, category=category)
 
 
+# the columns rich may fill when the output is a file or a pipe (CI, nohup, batch jobs): there it draws each bar
+# once, when the bar ends, and cuts the line at 80 columns unless told otherwise ("dnn seed 0 epoch 6/6 ━━ 180/1…")
+REDIRECTED_WIDTH = 1000
+
+
+def whole_lines_when_redirected() -> None:
+    """Let rich's bars (ours and coffea's, which share rich's console) write whole lines where the output is not a
+    terminal; a terminal keeps its own width."""
+    import rich
+
+    if not rich.get_console().is_terminal:
+        rich.reconfigure(width=REDIRECTED_WIDTH)
+
+
 def say(text: str) -> None:
     """A line for the user (not in quiet runs)."""
     if verbosity() >= NORMAL:
