@@ -137,7 +137,7 @@ _PRESETS_WITH_BOUNDS = {
 PRESETS = {
     "z": lambda: Composite(default=Z()),
     "epsilon": lambda epsilon=1e-6: Composite(default=Epsilon(epsilon)),  # Agarwal, Rappoccio et al.'s (arXiv:2011.13466) LRP-epsilon
-    "gamma": lambda gamma=2.0: Composite(default=Gamma(gamma)),  # seed 003: LRP-gamma, gamma = 2
+    "gamma": lambda gamma=2.0: Composite(default=Gamma(gamma)),  # LRP-gamma, gamma = 2, as Roy and Neubauer (ICHEP 2022) use on the IN
     "alpha1beta0": lambda: Composite(default=AlphaBeta(1.0, 0.0)),  # Agarwal, Rappoccio et al.'s (arXiv:2011.13466) LRP-alpha1beta0
     "alpha2beta1": lambda: Composite(default=AlphaBeta(2.0, 1.0)),
     "zplus": lambda: Composite(default=ZPlus()),
