@@ -106,6 +106,34 @@ def test_anchored_efps_match_a_brute_force_sum_and_name_each_orbit_once():
         anchored_from_name(chain[0].rsplit("_a", 1)[0] + f"_a{max(ends)}")
 
 
+def test_cell_efps_are_batched_by_the_degree_they_reach():
+    """At degree 6-7 a batch's largest factor is leptons x N x N x N: the cells' EFPs are batched within the
+    same budget as the jets' (``columns.batches``), not by N x N alone, which put all 300 leptons of 40 cells
+    into one batch of 165 MB factors (each fresh memory; the electron paper's EFP space ran 5x slower). The values
+    equal the same leptons taken one by one."""
+    import tracemalloc
+
+    from xaugcol.features.efp.columns import BATCH_ELEMENTS
+    from xaugcol.processing.lepton_table import cell_efps
+
+    rng = np.random.default_rng(5)
+    n, per = 300, 40
+    owner = np.repeat(np.arange(n), per)
+    z, deta, dphi = rng.random(n * per) * 0.1, rng.normal(0, 0.1, n * per), rng.normal(0, 0.1, n * per)
+    efp = EFPConfig(degree=6, connected_only=True)
+    tracemalloc.start()
+    try:
+        out = cell_efps(z, deta, dphi, owner, n, efp, None)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    factor = BATCH_ELEMENTS[3] * 8  # bytes of the largest factor a batch may hold
+    assert peak < 6 * factor, peak / 2**20
+    few = cell_efps(z[:3 * per], deta[:3 * per], dphi[:3 * per], owner[:3 * per], 3, efp, None)
+    for name, values in few.items():
+        np.testing.assert_allclose(out[name][:3], values, rtol=1e-12)
+
+
 def _lepton_file(path, cells, leptons, pf=None):
     """One event per lepton list: ``leptons`` [(pt, eta, phi)], ``cells`` [(lepton, layer, ieta, iphi, et)]."""
     model = CalorimeterModel()

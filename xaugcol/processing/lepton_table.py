@@ -35,7 +35,8 @@ import numpy as np
 
 from xaugcol.features.cells import cell_list, hardest_first
 from xaugcol.features.efp.anchored import PREFIX as ANCHORED_PREFIX, anchored_count, anchored_efps, anchored_graphs
-from xaugcol.features.efp.columns import EFPConfig, check_column_count, checked_parameters, column_name, number_text
+from xaugcol.features.efp.columns import (EFPConfig, batches, check_column_count, checked_parameters, column_name,
+                                         number_text)
 from xaugcol.features.efp.evaluate import efps
 from xaugcol.features.efp.graphs import graph_name
 from xaugcol.jets.constituents import MissingBranchError
@@ -340,14 +341,10 @@ def cell_efps(z, deta, dphi, owner, n, efp: EFPConfig | None, anchored: Anchored
     names = (efp.columns() if efp else []) + (anchored.columns() if anchored else [])
     out = {name: np.zeros(n) for name in names}
     rank, _ = hardest_first(owner, z, n, 1)
-    order = np.argsort(counts, kind="stable")
-    start = 0
-    while start < n:
-        size = 1
-        while start + size < n and (size + 1) * (int(counts[order[start + size]]) + 1) ** 2 <= 4_000_000:
-            size += 1
-        rows = order[start:start + size]
-        width = int(counts[rows].max()) + 1  # slot 0: the lepton
+    degree = max(c.degree for c in (efp, anchored) if c is not None)
+    # sized by the largest factor of the degree asked for, as the jets' (degree 6-7: leptons x N x N x N; a budget
+    # of N x N alone made gigabyte factors there, every one fresh memory)
+    for rows, width in batches(counts + 1, degree):  # slot 0 of each lepton: the lepton itself
         position = np.full(n, -1)
         position[rows] = np.arange(len(rows))
         mine = position[owner] >= 0
@@ -362,7 +359,6 @@ def cell_efps(z, deta, dphi, owner, n, efp: EFPConfig | None, anchored: Anchored
         theta1 = np.hypot(ee[:, :, None] - ee[:, None, :], _delta_phi(pp[:, :, None], pp[:, None, :]))
         for name, values in _batch(zz, real, theta1, efp, anchored).items():
             out[name][rows] = values
-        start += size
     return out
 
 

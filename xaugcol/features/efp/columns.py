@@ -180,23 +180,28 @@ class EFPConfig:
 def jet_efps(parts, config: EFPConfig) -> dict[str, np.ndarray]:
     """{column: (jets,) float64} for the jets of ``parts`` (awkward, jets x constituents with pt, eta, phi; every
     jet with at least one constituent, as the jet-table builder keeps them)."""
-    n_jets = len(parts)
-    out = {name: np.empty(n_jets) for name in config.columns()}
-    counts = ak.to_numpy(ak.num(parts, axis=1))
+    out = {name: np.empty(len(parts)) for name in config.columns()}
+    for rows, width in batches(ak.to_numpy(ak.num(parts, axis=1)), config.degree):
+        for name, values in _batch_efps(parts[rows], width, config).items():
+            out[name][rows] = values
+    return out
+
+
+def batches(counts: np.ndarray, degree: int):
+    """Batches of the jets (or leptons) with ``counts`` constituents for the EFPs up to ``degree``: in order of
+    their counts, each as long as its last (largest) member keeps the batch's largest factor within
+    ``BATCH_ELEMENTS`` (``jets_per_batch``). Yields (rows, the batch's largest count)."""
+    counts = np.asarray(counts)
     order = np.argsort(counts, kind="stable")
-    caps = jets_per_batch(counts[order], config.degree)  # of a batch that ends on each jet: falls along the order
+    caps = jets_per_batch(counts[order], degree)  # of a batch that ends on each jet: falls along the order
     start = 0
-    while start < n_jets:
-        # the longest batch from ``start`` whose last (largest) jet keeps it within the budget
+    while start < len(counts):
         window = caps[start:start + int(caps[start])]
         fits = np.arange(1, len(window) + 1) <= window
         size = len(window) if fits.all() else max(1, int(fits.argmin()))
         rows = order[start:start + size]
-        width = int(counts[rows[-1]])
-        for name, values in _batch_efps(parts[rows], width, config).items():
-            out[name][rows] = values
+        yield rows, int(counts[rows[-1]])
         start += size
-    return out
 
 
 def _padded(values, width: int) -> np.ndarray:
