@@ -30,6 +30,7 @@ import uproot
 from xaugcol.condor.config import SubmitConfig
 from xaugcol.condor.provenance import build_wheel, clean_commit
 from xaugcol.atomic import atomic_path, make_dirs, remove, write_json, writing
+from xaugcol.errors import InputDataError
 from xaugcol.paths import NotRegularFileError, check_regular, plain_name, read_json, read_text, under
 from xaugcol.processing.run import HISTOGRAMS, REPORT
 from xaugcol.processing.runner import load_fileset, screen_fileset
@@ -209,7 +210,7 @@ def _unpack(tarball: Path, group: str, scratch: Path) -> None:
             members = _without_links(tarball, tar.getmembers())
             tar.extractall(scratch, members=members, filter="data")
     except tarfile.TarError as err:
-        raise ValueError(f"job {group}: its output {tarball} cannot be unpacked: {err}") from None
+        raise InputDataError(f"job {group}: its output {tarball} cannot be unpacked: {err}") from None
 
 
 def _without_links(tarball: Path, members: list[tarfile.TarInfo]) -> list[tarfile.TarInfo]:
@@ -231,17 +232,17 @@ def _checked_job_output(folder: Path, group: str, expected: dict, commit: str) -
         provenance = read_json(folder / PROVENANCE, "a job's provenance.json")
         report = read_json(folder / REPORT, "a job's report.json")
     except (OSError, ValueError) as err:
-        raise ValueError(f"job {group}: its output is incomplete: {err}") from None
+        raise InputDataError(f"job {group}: its output is incomplete: {err}") from None
     if provenance.get("commit") != commit:
-        raise ValueError(f"job {group} ran commit {provenance.get('commit')}, not the submitted {commit}")
+        raise InputDataError(f"job {group} ran commit {provenance.get('commit')}, not the submitted {commit}")
     done = sorted(Path(p).name for p in report.get("files", {})) + \
         sorted(Path(s["file"]).name for s in report.get("skipped_files", []))
     if sorted(done) != sorted(Path(p).name for p in expected["files"]):
-        raise ValueError(f"job {group} processed {sorted(done)}, not its group's files "
+        raise InputDataError(f"job {group} processed {sorted(done)}, not its group's files "
                          f"{sorted(Path(p).name for p in expected['files'])}")
     tables = report.get("tables")
     if not isinstance(tables, dict):
-        raise ValueError(f"job {group}: its report lists no jet tables (a job of an older xaugcol?)")
+        raise InputDataError(f"job {group}: its report lists no jet tables (a job of an older xaugcol?)")
     present = {p.relative_to(folder / JETS_DIR).as_posix() for p in (folder / JETS_DIR).rglob("*.parquet")} \
         if (folder / JETS_DIR).is_dir() else set()
     planted, lost = sorted(present - set(tables)), sorted(set(tables) - present)

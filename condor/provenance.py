@@ -11,13 +11,14 @@ import tempfile
 from pathlib import Path
 
 from xaugcol.atomic import atomic_path
+from xaugcol.errors import UsageError
 
 
-class WheelBuildError(RuntimeError):
+class WheelBuildError(UsageError, RuntimeError):
     """The checkout given with --repo cannot be built into a wheel (pip's message follows)."""
 
 
-class DirtyCheckoutError(RuntimeError):
+class DirtyCheckoutError(UsageError, RuntimeError):
     """The checkout has uncommitted changes or is not a git checkout."""
 
 

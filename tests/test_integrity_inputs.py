@@ -319,13 +319,14 @@ def test_condor_merge_refuses_a_fifo_as_a_jobs_output(tmp_path, capsys):
 
 
 def test_condor_merge_refuses_a_fifo_inside_a_jobs_output(tmp_path, capsys):
-    """tarfile's data filter refuses to unpack the FIFO; the merge says so in one line."""
+    """tarfile's data filter refuses to unpack the FIFO; the merge says so in one line, as unusable input (exit 1,
+    as for a FIFO in place of the tarball above; a usage error, 2, before the error model)."""
     sub = _submission(tmp_path)
     fifo = _plant_fifo(tmp_path / "out_group_0000" / "report.json")
     with tarfile.open(sub / "outputs" / "out_group_0000.tar.gz", "w:gz") as tar:
         tar.add(fifo.parent, arcname=fifo.parent.name)
     rc, err = _cli(capsys, fifo, ["condor", "merge", str(sub), "--out", str(tmp_path / "m")])
-    assert rc == 2 and "job group_0000: its output" in err and "report.json' is a special file" in err
+    assert rc == 1 and "job group_0000: its output" in err and "report.json' is a special file" in err
 
 
 def _relevance_histograms(folder):

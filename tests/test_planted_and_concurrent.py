@@ -247,7 +247,8 @@ def test_a_resume_reuses_no_output_edited_since(trained_toy, tmp_path, capsys):
     member = out / "taggers" / "dnn" / "seed_0"
     state = torch.load(member / "model.pt", weights_only=True)
     torch.save({k: v * 2 for k, v in state.items()}, member / "model.pt")
-    assert main(["report", str(out / "relevance"), "--out", str(tmp_path / "report")]) == 2
+    # a tagger's changed files: exit 1 (xaugcol.errors.ModelFilesError; a usage error, 2, before the error model)
+    assert main(["report", str(out / "relevance"), "--out", str(tmp_path / "report")]) == 1
     assert "changed since" in one_line_error(capsys)
     resumed = run_workflow(wf, out, resume=True, progress=False)
     assert "its outputs changed since it completed (seed_0/model.pt)" in resumed["ran"]["train/dnn"]

@@ -18,8 +18,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from xaugcol.errors import OutputWriteError
 
-class OutputError(OSError):
+
+class OutputError(OutputWriteError):
     """An output could not be written: it names the path and the reason. Not bad input: a run stops on it (even
     with --skip-bad-files) and keeps its checkpoints for a resume."""
 

@@ -47,16 +47,14 @@ from pathlib import Path
 from xaugcol.console import say
 from xaugcol.limits import (MAX_CONSTITUENTS, MAX_EXAMPLES, MAX_FAITHFULNESS_STEPS, MAX_MU, MAX_PYTHIA_EVENTS,
                             MAX_SANITY_JETS, MAX_SEEDS, MAX_TOY_JETS, MAX_WORKERS, number)
+from xaugcol.errors import (ClusterError, OutputFolderError, OutputWriteError, UsageError, XaugcolError,
+                            as_usage_error)
 from xaugcol.output_folder import locked_output
 from xaugcol.processing.executors import DEFAULT_CHUNKSIZE, EXECUTORS, Timeouts, check_executor, check_scheduler
 from xaugcol.sources.processes import BUILTIN as BUILTIN_PROCESSES
 
 EXIT_USAGE = 2
 EXIT_DATA = 1
-
-
-class UsageError(Exception):
-    """A bad argument: reported in one line, exit code 2."""
 
 
 class _Help(argparse.HelpFormatter):
@@ -337,10 +335,8 @@ def _generate_toy(args) -> None:
 
     cfg = ToyConfig()
     if args.config is not None:
-        try:
+        with as_usage_error():
             cfg = ToyConfig.load(args.config)
-        except ValueError as err:
-            raise UsageError(str(err)) from None
     with locked_output(args.out, args.overwrite) as out:
         fileset = run_toy(out, args.jets, args.seed, cfg, progress=True)
     _report(out, fileset)
@@ -350,10 +346,8 @@ def _generate_pythia(args) -> None:
     from xaugcol.sources.process_card import load_processes
     from xaugcol.sources.pythia import run_pythia
 
-    try:
+    with as_usage_error():
         known = load_processes(args.process_card)
-    except ValueError as err:
-        raise UsageError(str(err)) from None
     names = [n.strip() for n in args.process.split(",") if n.strip()]
     unknown = [n for n in names if n not in known]
     if not names or unknown:
@@ -413,10 +407,10 @@ def _print_skipped(result) -> None:
 def _process(args) -> None:
     from xaugcol.features.images import ImageConfig
     from xaugcol.processing.jet_table import ProcessingConfig
-    from xaugcol.processing.runner import FilesetError, load_fileset
+    from xaugcol.processing.runner import load_fileset
     from xaugcol.runs import run_processing
 
-    try:
+    with as_usage_error():
         fileset = load_fileset(args.fileset)
         config = ProcessingConfig(n_particles=args.n_particles, n_tracks=args.n_tracks, n_vertices=args.n_vertices,
                                   image=ImageConfig(n_pixels=args.image_pixels), min_pt=args.min_pt,
@@ -424,8 +418,6 @@ def _process(args) -> None:
         config.check_chunk(args.chunksize)
         check_executor(args.executor, args.scheduler)
         check_scheduler(args.scheduler, args.connect_timeout)  # before --out is made: a failure leaves nothing
-    except (FilesetError, ValueError) as err:
-        raise UsageError(str(err)) from None
     with _claimed_output(args, [("the fileset", args.fileset)]) as out:
         result = run_processing(fileset, out, args.executor, args.workers, args.chunksize, config,
                                 args.skip_bad_files, progress=True, scheduler=args.scheduler, resume=args.resume,
@@ -452,7 +444,7 @@ def _train(args) -> None:
     from xaugcol.training.study import Study, tagger_name
 
     given = [name for name in ("data", "model", "xaug", "out", *TRAIN_DEFAULTS) if getattr(args, name) is not None]
-    try:
+    with as_usage_error():
         if args.config is not None:
             if given:  # the study file says all of it: a second value would be dropped without a word
                 raise UsageError(f"--config {args.config} gives the data, output and settings of the training: "
@@ -471,8 +463,6 @@ def _train(args) -> None:
             study = Study.from_dict({
                 "data": str(args.data), "out": str(args.out), "seeds": options.pop("seeds"), "training": options,
                 "taggers": [tagger]}, "train")
-    except ValueError as err:
-        raise UsageError(str(err)) from None
     if not study.data.is_dir():
         raise UsageError(f"no jet tables at {study.data}")
     study.check()  # before the output folder is made: a training that cannot start leaves nothing behind
@@ -491,10 +481,8 @@ def _method_entries(path: Path) -> list:
     """Explanation methods from a YAML file: a list of entries, or one mapping (``xaugcol.explain.methods``)."""
     from xaugcol.config_models import read_yaml
 
-    try:
+    with as_usage_error():
         data = read_yaml(path, "methods file")
-    except ValueError as err:
-        raise UsageError(str(err)) from None
     entries = data if isinstance(data, list) else [data]
     if not entries or not all(isinstance(e, (str, dict)) for e in entries):
         raise UsageError(f"methods file {path}: expected a list of method names or mappings")
@@ -502,37 +490,32 @@ def _method_entries(path: Path) -> list:
 
 
 def _explain(args) -> None:
-    from xaugcol.models.folder import ModelFileError
+    from xaugcol.explain.ensemble import Ensemble
+    from xaugcol.explain.methods import method_specs
+    from xaugcol.processing.table_fileset import listed_tables
     from xaugcol.runs import run_relevance
-    from xaugcol.training.data import TrainingDataError
 
     rules = [r.strip() for r in args.rules.split(",") if r.strip()]
     if args.methods is not None:
         rules += _method_entries(args.methods)
-    try:
-        from xaugcol.explain.ensemble import Ensemble
-        from xaugcol.processing.table_fileset import listed_tables
-
+    with as_usage_error():  # what was asked for, checked before --out is made: a refusal leaves nothing behind
+        method_specs(rules)
         for tagger in args.taggers:  # unreadable or unsafe tagger folders, and a processing that is unfinished or
-            Ensemble.load(tagger)    # being written: refused before --out is made
+            Ensemble.load(tagger)    # being written
         listed_tables(args.jets)
         check_scheduler(args.scheduler, args.connect_timeout)
-        inputs = [("the jet tables", args.jets), *[("the tagger", t) for t in args.taggers]]
-        with _claimed_output(args, inputs) as out:
-            if args.overwrite:
-                from xaugcol.processing.checkpoints import remove_checkpoints
+    inputs = [("the jet tables", args.jets), *[("the tagger", t) for t in args.taggers]]
+    with _claimed_output(args, inputs) as out:
+        if args.overwrite:
+            from xaugcol.processing.checkpoints import remove_checkpoints
 
-                remove_checkpoints(out)
-            result = run_relevance(args.jets, args.taggers, out, rules, args.split, args.executor,
-                                   args.workers, args.chunksize, args.skip_bad_files, progress=True,
-                                   scheduler=args.scheduler, resume=args.resume, timeouts=_timeouts(args),
-                                   faithfulness_steps=args.faithfulness_steps,
-                                   faithfulness_fraction=args.faithfulness_fraction, sanity_jets=args.sanity_jets,
-                                   occlusion_fraction=args.occlusion_fraction, record_activations=args.activations)
-    except (ModelFileError, TrainingDataError):  # bad data (exit 1), not a bad argument
-        raise
-    except ValueError as err:
-        raise UsageError(str(err)) from None
+            remove_checkpoints(out)
+        result = run_relevance(args.jets, args.taggers, out, rules, args.split, args.executor,
+                               args.workers, args.chunksize, args.skip_bad_files, progress=True,
+                               scheduler=args.scheduler, resume=args.resume, timeouts=_timeouts(args),
+                               faithfulness_steps=args.faithfulness_steps,
+                               faithfulness_fraction=args.faithfulness_fraction, sanity_jets=args.sanity_jets,
+                               occlusion_fraction=args.occlusion_fraction, record_activations=args.activations)
     for name, per_rule in result.summary.items():
         jets = sum(c["jets_selected"] for c in result.counts[name].values())
         for rule, s in per_rule.items():
@@ -559,15 +542,12 @@ def _workflow(args) -> None:
     from xaugcol.workflow.demo import demo_config
     from xaugcol.workflow.run import run_workflow
 
-    try:
+    with as_usage_error():
         if args.command == "demo":
             wf = demo_config(args.jets, args.epochs, args.seeds, args.top_k, args.workers)
-            out = args.out
         else:
             wf = Workflow.load(args.config, args.set)
-            out = args.out
-    except ValueError as err:
-        raise UsageError(str(err)) from None
+    out = args.out
     result = run_workflow(wf, out, overwrite=args.overwrite, resume=args.resume)
     print(f"open {result['report']}")
 
@@ -575,11 +555,8 @@ def _workflow(args) -> None:
 def _report_command(args) -> None:
     from xaugcol.report.build import build_report
 
-    try:
-        page = build_report(args.folders, args.out, args.sample, args.examples, args.workers, args.overwrite,
-                            pdf=args.pdf)
-    except ValueError as err:
-        raise UsageError(str(err)) from None
+    page = build_report(args.folders, args.out, args.sample, args.examples, args.workers, args.overwrite,
+                        pdf=args.pdf)
     print(f"open {page}")
 
 
@@ -591,8 +568,6 @@ def _report(out: Path, fileset: dict) -> None:
 
 
 def _condor(args) -> None:
-    from xaugcol.condor.provenance import DirtyCheckoutError, WheelBuildError
-
     try:
         if args.condor == "pack":
             from xaugcol.condor.environment import pack_environment
@@ -620,7 +595,9 @@ def _condor(args) -> None:
             for name, c in report["counts"].items():
                 print(f"{name}: {c['events']} events, {c['jets_kept']}/{c['jets_seen']} jets kept")
             print(f"merged {report['jobs']} job(s) into {args.out}")
-    except (ValueError, FileExistsError, FileNotFoundError, DirtyCheckoutError, WheelBuildError) as err:
+    except XaugcolError:
+        raise
+    except (ValueError, FileExistsError, FileNotFoundError) as err:  # a submission's settings and folders
         raise UsageError(str(err)) from None
 
 
@@ -637,29 +614,6 @@ def _resumable(args) -> str:
     """What a stopped process / explain run left for --resume."""
     done = _finished_chunks(args)
     return f" ({done} finished chunk(s) checkpointed in {args.out}: --resume continues the run)" if done else ""
-
-
-# the errors that end a run with a one-line message, by exit code, as "module:class": looked up only in modules
-# already imported (an error cannot come from a module that never loaded), so --help and generate import neither
-# torch nor coffea
-USAGE_ERRORS = ("xaugcol.output_folder:OutputExistsError", "xaugcol.output_folder:OutputLockedError",
-                "xaugcol.processing.checkpoints:CheckpointError", "xaugcol.processing.runner:FilesetError",
-                "xaugcol.paths:UnsafePathError", "xaugcol.jets.backend:BackendError",
-                "xaugcol.sources.pythia_config:GeneratorError", "xaugcol.training.train:DivergedError")
-DATA_ERRORS = ("xaugcol.processing.runner:BadFileError", "xaugcol.jets.constituents:MissingBranchError",
-               "xaugcol.models.errors:ModelFileError", "xaugcol.processing.chunk_guard:ChunkError",
-               "xaugcol.processing.table_fileset:TableError", "xaugcol.training.data:TrainingDataError",
-               "xaugcol.paths:NotRegularFileError", "xaugcol.paths:UnreadableInputError",
-               "xaugcol.sources.pileup:PileupError")
-OUTPUT_ERRORS = ("xaugcol.atomic:OutputError", "xaugcol.processing.executors:ClusterError")
-
-
-def _is_one_of(err: BaseException, names: tuple[str, ...]) -> bool:
-    for name in names:
-        module, cls = name.split(":")
-        if module in sys.modules and isinstance(err, getattr(sys.modules[module], cls)):
-            return True
-    return False
 
 
 EXIT_INTERRUPTED = 130  # as a shell reports a command ended by SIGINT
@@ -723,17 +677,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"xaugcol: {_interrupted(args, argv)}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except Exception as err:  # noqa: BLE001 - sorted below; anything else is a bug and keeps its traceback
-        if isinstance(err, UsageError) or _is_one_of(err, USAGE_ERRORS):
-            print(f"xaugcol: error: {err}", file=sys.stderr)
-            return EXIT_USAGE
-        if _is_one_of(err, DATA_ERRORS):
-            print(f"xaugcol: error: {err}", file=sys.stderr)
-            return EXIT_DATA
-        if _is_one_of(err, OUTPUT_ERRORS):
-            print(f"xaugcol: error: {err}{_resumable(args)}", file=sys.stderr)
-            return EXIT_DATA
-        raise
+    except XaugcolError as err:  # by class (xaugcol.errors); anything else is a bug and keeps its traceback
+        resumable = isinstance(err, (OutputWriteError, ClusterError))
+        print(f"xaugcol: error: {err}{_resumable(args) if resumable else ''}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(err, (UsageError, OutputFolderError)) and not resumable else EXIT_DATA
     return 0
 
 

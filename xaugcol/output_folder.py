@@ -28,16 +28,17 @@ from pathlib import Path
 
 from xaugcol.atomic import OutputError, make_dirs, remove
 from xaugcol.paths import UnsafePathError
+from xaugcol.errors import OutputFolderError
 
 LOCK_NAME = ".xaugcol.lock"
 _held: dict[str, int] = {}  # resolved folder -> depth of nested holds in this process
 
 
-class OutputLockedError(RuntimeError):
+class OutputLockedError(OutputFolderError, RuntimeError):
     """Another run is writing into the output folder."""
 
 
-class OutputExistsError(ValueError):
+class OutputExistsError(OutputFolderError, ValueError):
     """The output folder holds files and the user did not ask to overwrite them."""
 
 

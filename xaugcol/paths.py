@@ -33,21 +33,22 @@ from pathlib import Path
 
 from xaugcol.limits import MAX_INPUT_BYTES, number
 from xaugcol.quoting import quoted
+from xaugcol.errors import InputDataError, UsageError
 
 PLAIN = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,99}$")
 NOT_SAFE = re.compile(r"[^A-Za-z0-9._+-]")
 HASH_SUFFIX = re.compile(r"-[0-9a-f]{10}$")  # what ``safe_component`` appends to the names it cleans
 
 
-class UnsafePathError(ValueError):
+class UnsafePathError(UsageError):
     """A name or path that would place an output outside its folder."""
 
 
-class NotRegularFileError(OSError):
+class NotRegularFileError(InputDataError, OSError):
     """An input that is not a regular file (a FIFO, a device, a folder): reading it could block or mislead."""
 
 
-class UnreadableInputError(ValueError):
+class UnreadableInputError(InputDataError):
     """A file whose content cannot be taken as it is: larger than ``MAX_INPUT_BYTES``, not JSON, JSON nested too
     deeply, or a JSON mapping listing one key twice. A ``ValueError``, as json's own errors are."""
 

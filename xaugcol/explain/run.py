@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xaugcol.atomic import write_json
+from xaugcol.errors import InputDataError, UsageError, as_usage_error
 from xaugcol.explain import activations, faithfulness, occlusion
 from xaugcol.explain.ensemble import Ensemble
 from xaugcol.limits import MAX_FAITHFULNESS_STEPS, MAX_SANITY_JETS, check_size
@@ -82,16 +83,17 @@ def explain_tables(processor_class, jets: str | Path, taggers, out_dir: str | Pa
     (``xaugcol.explain.activations``)."""
     for what, value, limit in (("faithfulness steps", faithfulness_steps, MAX_FAITHFULNESS_STEPS),
                                ("sanity-check jets", sanity_jets, MAX_SANITY_JETS)):
-        check_size(value, what, limit, minimum=0)
+        with as_usage_error():
+            check_size(value, what, limit, minimum=0)
     if isinstance(faithfulness_fraction, bool) or not isinstance(faithfulness_fraction, (int, float)) \
             or not 0 < faithfulness_fraction <= 1:
-        raise ValueError(f"the faithfulness fraction must be in (0, 1], got {quoted(faithfulness_fraction)}")
+        raise UsageError(f"the faithfulness fraction must be in (0, 1], got {quoted(faithfulness_fraction)}")
     if isinstance(occlusion_fraction, bool) or not isinstance(occlusion_fraction, (int, float)) \
             or not 0 <= occlusion_fraction <= 1:
-        raise ValueError(f"the occlusion fraction must be in [0, 1], got {quoted(occlusion_fraction)}")
+        raise UsageError(f"the occlusion fraction must be in [0, 1], got {quoted(occlusion_fraction)}")
     ensembles = [t if isinstance(t, Ensemble) else Ensemble.load(t) for t in taggers]
     if not ensembles:
-        raise ValueError("no taggers to explain")
+        raise UsageError("no taggers to explain")
     with contextlib.ExitStack() as reading:  # nothing rewrites the jet tables or the taggers while they are read
         for folder in {processed_folder(jets), *(p for t in ensembles for _, f in t.members
                                                 for p in (Path(f), Path(f).parent))}:
@@ -106,11 +108,12 @@ def _explain(processor_class, jets, ensembles, out_dir, rules, split, execution,
     """``explain_tables`` once its inputs are held (read locks) and its taggers pinned."""
     names = [e.name for e in ensembles]
     if len(set(names)) != len(names):
-        raise ValueError(f"tagger names must be unique, got {names}")
-    methods = method_specs(rules)  # unknown names and bad composites raise here, before any chunk runs
+        raise UsageError(f"tagger names must be unique, got {names}")
+    with as_usage_error():  # unknown names and bad composites raise here, before any chunk runs
+        methods = method_specs(rules)
     rules = tuple(m.name for m in methods)
     if split not in SPLIT_CHOICES:
-        raise ValueError(f"unknown split {quoted(split)}; choose from {', '.join(SPLIT_CHOICES)}")
+        raise UsageError(f"unknown split {quoted(split)}; choose from {', '.join(SPLIT_CHOICES)}")
     e = execution
     refuse_inputs_inside(out_dir, [("the jet tables", processed_folder(jets)),
                                    *[(f"the tagger {t.name}", f) for t in ensembles for _, f in t.members]])
@@ -136,7 +139,7 @@ def _explain(processor_class, jets, ensembles, out_dir, rules, split, execution,
                                        record_activations)
             output = run_coffea(fileset, instance, e, folder, format="parquet")
         if not output.get("histograms"):
-            raise ValueError("no jets to explain: every jet table was empty or skipped"
+            raise InputDataError("no jets to explain: every jet table was empty or skipped"
                              + "".join(f"\n  skipped: {c['reason']}" for c in skipped_chunks(output)))
         datasets = sorted({d for entry in fileset.values() for d in entry["metadata"]["datasets"]})
         result = _write_outputs(out_dir, output, datasets, ensembles, rules)
@@ -249,7 +252,7 @@ def _check_columns(ensemble: Ensemble, present: dict, folder: Path) -> None:
         if missing:
             shown = ", ".join(repr(c) for c in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5
                                                               else "")
-            raise ValueError(f"tagger {ensemble.name} reads column(s) {shown} ({kind.name} inputs), which the jet "
+            raise UsageError(f"tagger {ensemble.name} reads column(s) {shown} ({kind.name} inputs), which the jet "
                              f"tables of {folder} do not have: it was trained on tables processed with other "
                              "settings; explain it on tables processed as its training data were")
 
@@ -263,7 +266,7 @@ def _check_shapes(ensemble: Ensemble, processing: ProcessingConfig) -> None:
                 != tuple(made[column]):
             wanted = "x".join(map(str, ensemble.config.shapes[kind.name]))
             plural = kind.name if kind.name.endswith("s") else kind.name + "s"
-            raise ValueError(f"tagger {ensemble.name} takes {wanted} {plural}, the processing configuration "
+            raise UsageError(f"tagger {ensemble.name} takes {wanted} {plural}, the processing configuration "
                              f"makes {'x'.join(map(str, made[column]))}")
 
 

@@ -15,13 +15,14 @@ from __future__ import annotations
 import functools
 import os
 
+from xaugcol.errors import UsageError
 from xaugcol.quoting import quoted
 
 ENV = "XAUGCOL_SUBSTRUCTURE"
 CHOICES = ("auto", "extension", "fastjet")
 
 
-class BackendError(RuntimeError):
+class BackendError(UsageError, RuntimeError):
     """The requested substructure backend cannot be used."""
 
 

@@ -21,10 +21,12 @@ import awkward as ak
 import numpy as np
 import vector
 
+from xaugcol.errors import InputDataError
+
 vector.register_awkward()
 
 
-class MissingBranchError(KeyError):
+class MissingBranchError(InputDataError, KeyError):
     """A branch the processing needs is absent; names the branch and what needs it."""
 
     def __init__(self, branch: str, needed_for: str, where: str = ""):

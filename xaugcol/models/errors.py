@@ -1,5 +1,7 @@
 """Errors of model folders, importable without torch (the command line reports them)."""
 
+from xaugcol.errors import ModelFilesError
 
-class ModelFileError(ValueError):
+
+class ModelFileError(ModelFilesError):
     """A model folder or file that cannot be loaded safely; names the file."""

@@ -33,13 +33,14 @@ from xaugcol.atomic import atomic_path, make_dirs, remove, remove_temporaries, w
 from xaugcol.paths import check_regular, read_json, safe_component, under
 from xaugcol.processing.chunk_guard import raise_fault
 from xaugcol.processing.table_io import CHUNK_KEY, chunk_key
+from xaugcol.errors import OutputFolderError
 
 CHECKPOINTS = "checkpoints"
 MANIFEST = "manifest.json"
 TREE = "__tree__"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(OutputFolderError, RuntimeError):
     """Checkpoints that cannot be used: a run left them without ``resume``, or with other settings."""
 
 

@@ -23,11 +23,12 @@ from xaugcol.processing import coffea_compat  # noqa: F401 - non-ASCII names in 
 from xaugcol.jets.constituents import MissingBranchError
 from xaugcol.models.errors import ModelFileError
 from xaugcol.paths import UnsafePathError
+from xaugcol.errors import InputDataError
 
 FAULT = "__fault__"
 
 
-class ChunkError(RuntimeError):
+class ChunkError(InputDataError, RuntimeError):
     """A chunk failed on its input data; names the file, the entry range and the error."""
 
     def __init__(self, file: str, entrystart: int, entrystop: int, reason: str):

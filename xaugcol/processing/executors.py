@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 
 from xaugcol.quoting import quoted
+from xaugcol.errors import ClusterError
 
 EXECUTORS = ("iterative", "futures", "dask", "dask-local")
 DEFAULT_CHUNKSIZE = 100_000  # events (or jet-table rows) per chunk, for every coffea run
@@ -45,10 +46,6 @@ class Timeouts:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ValueError(f"timeout '{name}' must be a number of seconds > 0, got {quoted(value)}")
-
-
-class ClusterError(RuntimeError):
-    """The Dask cluster cannot be reached, or has lost every worker."""
 
 
 def check_executor(executor: str, scheduler: str | None = None) -> None:

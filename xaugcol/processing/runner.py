@@ -30,6 +30,7 @@ from xaugcol.processing.opendata_table import TRUTH_LABEL, is_opendata_tree
 from xaugcol.processing.executors import (DEFAULT_CHUNKSIZE, ClusterError, Timeouts, check_executor, coffea_executor,
                                           dask_session)
 from xaugcol.quoting import quoted
+from xaugcol.errors import InputDataError, UsageError
 
 EVENT_ID = ("run", "luminosityBlock", "event")
 # metadata keys coffea's Runner sets itself (and refuses in a fileset)
@@ -71,11 +72,11 @@ class Execution:
         return {"executor": self.executor, "workers": self.workers, "chunksize": self.chunksize}
 
 
-class BadFileError(RuntimeError):
+class BadFileError(InputDataError, RuntimeError):
     """An input file cannot be processed; names the file and why."""
 
 
-class FilesetError(ValueError):
+class FilesetError(UsageError):
     """The fileset JSON is unreadable or malformed."""
 
 

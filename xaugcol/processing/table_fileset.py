@@ -21,11 +21,12 @@ from xaugcol.processing.checkpoints import CHECKPOINTS, MANIFEST
 from xaugcol.quoting import quoted
 from xaugcol.processing.jet_table import ProcessingConfig
 from xaugcol.processing.table_io import JETS_DIR, field_shape, table_datasets
+from xaugcol.errors import InputDataError
 
 REPORT = "report.json"
 
 
-class TableError(RuntimeError):
+class TableError(InputDataError, RuntimeError):
     """Jet tables that cannot be read as their processing wrote them (a listed table missing, altered or
     unreadable; a processing that did not finish or is being written); names the file or folder."""
 

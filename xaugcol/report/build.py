@@ -13,6 +13,7 @@ import contextlib
 import time
 from pathlib import Path
 
+from xaugcol.errors import InputDataError, ModelFilesError, UsageError
 from xaugcol.output_folder import locked_output, read_lock
 from xaugcol.paths import NotRegularFileError, read_json, refuse_inputs_inside, under
 from xaugcol.report import html
@@ -35,7 +36,7 @@ def report_inputs(folders: list[str | Path], sample: str | None = None, examples
             for ensemble in sorted(f for f in folder.iterdir() if _is_ensemble(f)):
                 _add_tagger(taggers, ensemble)
         else:
-            raise ValueError(f"{folder}: neither a processing output (report.json, jets/), a tagger ensemble "
+            raise UsageError(f"{folder}: neither a processing output (report.json, jets/), a tagger ensemble "
                              f"(metrics.json), a folder of ensembles nor a relevance output (relevance.json)")
     if relevance is not None:
         record = relevance_record(relevance)
@@ -43,11 +44,11 @@ def report_inputs(folders: list[str | Path], sample: str | None = None, examples
         for name, info in record["taggers"].items():
             explained = Path(info["members"][0]["folder"]).parent
             if name in taggers and taggers[name].resolve() != explained.resolve():
-                raise ValueError(f"tagger {name!r}: {taggers[name]} is not the ensemble {relevance} explained "
+                raise UsageError(f"tagger {name!r}: {taggers[name]} is not the ensemble {relevance} explained "
                                  f"under that name ({explained}): give one of them")
             taggers.setdefault(name, explained)
     if processed is None and relevance is None and not taggers:
-        raise ValueError("nothing to report: give processing, tagger or relevance folders")
+        raise UsageError("nothing to report: give processing, tagger or relevance folders")
     return ReportInputs(processed, taggers, relevance, sample or _sample(processed), examples)
 
 
@@ -77,7 +78,7 @@ def build_report(folders: list[str | Path], out: str | Path, sample: str | None 
             try:
                 sections.append(html.relevance_section(record, {n: inputs.taggers[n] for n in record["taggers"]}))
             except (KeyError, TypeError, ValueError, IndexError) as err:
-                raise ValueError(f"{Path(inputs.relevance) / RELEVANCE}: not a relevance record xaugcol explain "
+                raise InputDataError(f"{Path(inputs.relevance) / RELEVANCE}: not a relevance record xaugcol explain "
                                  f"wrote ({type(err).__name__}: {err})") from None
         sections.append(html.figure_sections(figures))
         described = {"processing": str(inputs.processed) if inputs.processed else None,
@@ -89,12 +90,12 @@ def build_report(folders: list[str | Path], out: str | Path, sample: str | None 
 
 def relevance_record(relevance: Path) -> dict:
     """A relevance output's ``relevance.json``, checked to hold what a report reads first (the jet tables, each
-    tagger's members); ``ValueError`` naming the file otherwise."""
+    tagger's members); ``InputDataError`` naming the file otherwise."""
     path = Path(relevance) / RELEVANCE
     record = read_json(path, "a relevance output's relevance.json")
 
     def bad(what: str):
-        return ValueError(f"{path}: not a relevance record xaugcol explain wrote ({what})")
+        return InputDataError(f"{path}: not a relevance record xaugcol explain wrote ({what})")
 
     if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
         raise bad("no 'config' mapping")
@@ -123,23 +124,23 @@ def _check_explained_taggers(relevance: Path) -> None:
         for member in info.get("members", []):
             expected = explained.get(f"seed_{member['seed']}")
             if not Path(member["folder"]).is_dir():
-                raise ValueError(f"tagger {name}: {member['folder']}, which {relevance} explained, is not there "
+                raise ModelFilesError(f"tagger {name}: {member['folder']}, which {relevance} explained, is not there "
                                  "(a relative path is read from the current folder)")
             if expected is not None and folder_digest(member["folder"]) != expected:
-                raise ValueError(f"tagger {name}: {member['folder']} changed since {relevance} explained it: "
+                raise ModelFilesError(f"tagger {name}: {member['folder']} changed since {relevance} explained it: "
                                  "explain it again, or report its training without that relevance output")
 
 
 def _one(current, folder: Path, what: str) -> Path:
     if current is not None:
-        raise ValueError(f"two {what}s given ({current} and {folder}): a report shows one")
+        raise UsageError(f"two {what}s given ({current} and {folder}): a report shows one")
     return folder
 
 
 def _add_tagger(taggers: dict, folder: Path) -> None:
     """A tagger is named by its folder: two folders of one name would show as one, the other dropped."""
     if folder.name in taggers and taggers[folder.name].resolve() != folder.resolve():
-        raise ValueError(f"two taggers named {folder.name!r} ({taggers[folder.name]} and {folder}): tagger names "
+        raise UsageError(f"two taggers named {folder.name!r} ({taggers[folder.name]} and {folder}): tagger names "
                          "must be unique; rename one folder")
     taggers[folder.name] = folder
 

@@ -32,6 +32,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from xaugcol.atomic import atomic_path, write_json
+from xaugcol.errors import InputDataError
 from xaugcol.limits import MAX_MU, MAX_POOL
 from xaugcol.paths import check_regular, read_json, under
 
@@ -44,7 +45,7 @@ MINIMUM_BIAS = ("SoftQCD:nonDiffractive = on",)
 MAX_POOL_BYTES = 2 << 30  # the largest pool (MAX_POOL interactions of ~110 particles, 37 bytes each) is ~0.8 GB
 
 
-class PileupError(ValueError):
+class PileupError(InputDataError):
     """A pile-up pool that cannot be used: names the file and what is wrong."""
 
 

@@ -15,10 +15,11 @@ import os
 import sys
 import tempfile
 
+from xaugcol.errors import UsageError
 from xaugcol.quoting import quoted
 
 
-class GeneratorError(ValueError):
+class GeneratorError(UsageError):
     """Pythia refuses a process's settings: names the process and the setting, or what Pythia said."""
 
 

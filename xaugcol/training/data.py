@@ -28,11 +28,12 @@ from xaugcol.features.kinds import InputKind
 from xaugcol.processing.table_fileset import REPORT, check_table, listed_tables, table_labels
 from xaugcol.processing.table_io import column_array, field_shape
 from xaugcol.training.pt_spectrum import PtWeights
+from xaugcol.errors import InputDataError
 
 SPLITS = {"train": (0, 1, 2, 3, 4, 5), "val": (6, 7), "test": (8, 9)}
 
 
-class TrainingDataError(ValueError):
+class TrainingDataError(InputDataError):
     """Jet tables a tagger cannot be trained on: a column it reads is missing, a value is NaN, a class or a split
     is empty. Names the folder or file."""
 

@@ -46,6 +46,7 @@ from xaugcol.training.domain import domain_columns, fit_domain
 from xaugcol.training.member_pool import discard_pool, member_pool, threads_per_process
 from xaugcol.training.metrics import performance, summarise
 from xaugcol.training.pt_spectrum import PtWeights
+from xaugcol.errors import UsageError
 
 
 class TrainConfig(ConfigModel):
@@ -80,7 +81,7 @@ class TrainConfig(ConfigModel):
         return validated(cls, data, where)
 
 
-class DivergedError(ValueError):
+class DivergedError(UsageError):
     """The loss became NaN or infinite: the settings (a learning rate too large) cannot train this tagger."""
 
 

@@ -29,9 +29,10 @@ from xaugcol.explain.lrp import lstm as lstm_lrp
 from xaugcol.layers import (AtLastReal, EnergyWeighting, Join, MaskedReLU, PairOfInputs, PairwiseLinear, RealParticles,
                             SoftestFirst, batch_norm_affine)
 from xaugcol.explain.lrp.rules import per_jet, share
+from xaugcol.errors import UsageError
 
 
-class LRPUnsupportedError(ValueError):
+class LRPUnsupportedError(UsageError):
     """The model holds an operation LRP has no rule for."""
 
 
