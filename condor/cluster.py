@@ -7,8 +7,8 @@
         run_processing(fileset, out, executor="dask", client=client)
 
 The prologue prepares each job as the plain jobs do: unpack the shipped environment (or run the site's setup),
-put xaugcol at the recorded commit (a wheel) on PYTHONPATH. Workers need the input files (xrootd or a shared filesystem) and
-a shared output folder for the jet tables.
+put xaugcol at the recorded commit (a wheel) on PYTHONPATH. Workers need the input files (xrootd or a shared filesystem)
+and a shared output folder for the jet tables.
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ def worker_prologue(config: SubmitConfig, wheel: str | None = None) -> list[str]
         lines += [f'tar -xzf "{Path(config.tarball).name}"', 'export PATH="$PWD/env/bin:$PATH"']
     lines += list(config.setup)
     if wheel:
-        lines += [f'python3 -m zipfile -e "{Path(wheel).name}" xaugcol_src',
-                  'export PYTHONPATH="$PWD/xaugcol_src${PYTHONPATH:+:$PYTHONPATH}"']
+        lines += [
+            f'python3 -m zipfile -e "{Path(wheel).name}" xaugcol_src',
+            'export PYTHONPATH="$PWD/xaugcol_src${PYTHONPATH:+:$PYTHONPATH}"',
+        ]
     lines.append("export OMP_NUM_THREADS=1")  # one single-threaded Dask worker process per core
     return lines
 
@@ -49,7 +51,13 @@ def htcondor_cluster(config: SubmitConfig, wheel: str | None = None, **kwargs):
     if config.x509_proxy:
         submit["use_x509userproxy"] = "true"
     # sizes in binary units, as HTCondor reads them in the plain jobs' submit file
-    return HTCondorCluster(cores=config.cpus, processes=config.cpus, memory=f"{config.memory_mb}MiB",
-                           disk=f"{config.disk_kb}KiB",
-                           job_script_prologue=worker_prologue(config, wheel), job_extra_directives=submit,
-                           python="python3", **kwargs)
+    return HTCondorCluster(
+        cores=config.cpus,
+        processes=config.cpus,
+        memory=f"{config.memory_mb}MiB",
+        disk=f"{config.disk_kb}KiB",
+        job_script_prologue=worker_prologue(config, wheel),
+        job_extra_directives=submit,
+        python="python3",
+        **kwargs,
+    )

@@ -121,10 +121,20 @@ class SubmitConfig:
     @classmethod
     def from_dict(cls, data, base: Path = Path("."), where: str = "submit config") -> SubmitConfig:
         f = validated(SubmitFile, data, where)
-        return cls(fileset=(base / f.fileset).resolve(), files_per_job=f.files_per_job, chunksize=f.chunksize,
-                   skip_bad_files=f.skip_bad_files, process_options=f.process_options,
-                   transfer_inputs=f.transfer_inputs, cpus=f.resources.cpus, memory=f.resources.memory,
-                   disk=f.resources.disk, **f.environment.model_dump(), x509_proxy=f.x509_proxy, extra=f.extra)
+        return cls(
+            fileset=(base / f.fileset).resolve(),
+            files_per_job=f.files_per_job,
+            chunksize=f.chunksize,
+            skip_bad_files=f.skip_bad_files,
+            process_options=f.process_options,
+            transfer_inputs=f.transfer_inputs,
+            cpus=f.resources.cpus,
+            memory=f.resources.memory,
+            disk=f.resources.disk,
+            **f.environment.model_dump(),
+            x509_proxy=f.x509_proxy,
+            extra=f.extra,
+        )
 
 
 def parse_size(text: str) -> int:

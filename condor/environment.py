@@ -34,8 +34,10 @@ def pack_environment(out: str | Path, venv: str | Path | None = None, overwrite:
         raise ValueError(f"{venv} is not a virtual environment (no pyvenv.cfg); give the venv to pack")
     out = Path(out)
     if out.resolve().is_relative_to(venv.resolve()):  # links followed: where the tarball really goes
-        raise ValueError(f"{out} lies inside the venv {venv} it packs: the tarball would pack itself (and replace "
-                         "a file of the venv with --overwrite); write it elsewhere")
+        raise ValueError(
+            f"{out} lies inside the venv {venv} it packs: the tarball would pack itself (and replace "
+            "a file of the venv with --overwrite); write it elsewhere"
+        )
     if not overwrite:
         _refuse_existing(out)
     with writing(out):  # a new file of this process (O_EXCL): a name planted in advance is never written through
@@ -71,8 +73,9 @@ def _publish(tmp: Path, out: Path, overwrite: bool) -> None:
             os.link(tmp, out)
             return
         except FileExistsError:
-            raise FileExistsError(f"{out} appeared while the environment was packed: give another --out, or "
-                                  "--overwrite to replace it") from None
+            raise FileExistsError(
+                f"{out} appeared while the environment was packed: give another --out, or --overwrite to replace it"
+            ) from None
         except OSError:
             _refuse_existing(out)
     with writing(out):

@@ -27,15 +27,15 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import uproot
 
+from xaugcol.atomic import atomic_path, make_dirs, remove, write_json, writing
 from xaugcol.condor.config import SubmitConfig
 from xaugcol.condor.provenance import build_wheel, clean_commit
-from xaugcol.atomic import atomic_path, make_dirs, remove, write_json, writing
 from xaugcol.errors import InputDataError
+from xaugcol.output_folder import empty_locked_folder, is_empty
 from xaugcol.paths import NotRegularFileError, check_regular, plain_name, read_json, read_text, under
 from xaugcol.processing.run import HISTOGRAMS, REPORT
 from xaugcol.processing.runner import load_fileset, screen_fileset
 from xaugcol.processing.table_io import JETS_DIR
-from xaugcol.output_folder import empty_locked_folder, is_empty
 from xaugcol.quoting import quoted
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -59,8 +59,9 @@ def file_groups(fileset: dict, files_per_job: int) -> dict[str, dict]:
         files = list(entry["files"].items())
         for start in range(0, len(files), files_per_job):
             name = f"group_{len(groups):04d}"
-            groups[name] = {dataset: {"files": dict(files[start:start + files_per_job]),
-                                      "metadata": entry["metadata"]}}
+            groups[name] = {
+                dataset: {"files": dict(files[start : start + files_per_job]), "metadata": entry["metadata"]}
+            }
     return groups
 
 
@@ -75,8 +76,9 @@ def prepare_jobs(config: SubmitConfig, out: str | Path, repo: str | Path) -> dic
         raise FileExistsError(f"submission folder {out} is not empty")
     groups = file_groups(fileset, config.files_per_job)
     # every group's sandbox names checked before anything is written
-    job_groups = {name: _local_names(group, name) if config.transfer_inputs else group
-                  for name, group in groups.items()}
+    job_groups = {
+        name: _local_names(group, name) if config.transfer_inputs else group for name, group in groups.items()
+    }
     try:
         return _write_submission(config, out, repo, commit, groups, job_groups)
     except BaseException:
@@ -97,8 +99,7 @@ def _write_submission(config: SubmitConfig, out: Path, repo, commit: str, groups
         if config.transfer_inputs:
             inputs += list(next(iter(groups[name].values()))["files"])
         write_json(out / "groups" / f"{name}.json", group)
-        blocks.append(f"group                   = {name}\n"
-                      f"transfer_input_files    = {', '.join(inputs)}\nqueue\n")
+        blocks.append(f"group                   = {name}\ntransfer_input_files    = {', '.join(inputs)}\nqueue\n")
     site = []
     if config.container:
         site.append(f'+SingularityImage       = "{config.container}"')
@@ -111,26 +112,40 @@ def _write_submission(config: SubmitConfig, out: Path, repo, commit: str, groups
     if config.tarball:
         environment.insert(0, f'tar -xzf "{Path(config.tarball).name}"  # the packed venv, as env/')
         python = "$PWD/env/bin/python"
-    options = (" --skip-bad-files" if config.skip_bad_files else "") + \
-        "".join(f" {shlex.quote(o)}" for o in config.process_options)
-    values = dict(commit=commit, cpus=config.cpus, chunksize=config.chunksize, python=python,
-                  executor="futures" if config.cpus > 1 else "iterative", options=options,
-                  environment="\n".join(environment) or "# environment: the worker's own python3",
-                  memory_mb=config.memory_mb, disk_kb=config.disk_kb, site="\n".join(site), jobs="\n".join(blocks))
+    options = (" --skip-bad-files" if config.skip_bad_files else "") + "".join(
+        f" {shlex.quote(o)}" for o in config.process_options
+    )
+    values = dict(
+        commit=commit,
+        cpus=config.cpus,
+        chunksize=config.chunksize,
+        python=python,
+        executor="futures" if config.cpus > 1 else "iterative",
+        options=options,
+        environment="\n".join(environment) or "# environment: the worker's own python3",
+        memory_mb=config.memory_mb,
+        disk_kb=config.disk_kb,
+        site="\n".join(site),
+        jobs="\n".join(blocks),
+    )
     _write(out / "job.sh", _render("job.sh", **values), executable=True)
     _write(out / "job.sub", _render("job.sub", **values))
-    jobs = {"commit": commit, "config": _config_record(config),
-            "groups": {name: {"dataset": next(iter(g)), "files": list(next(iter(g.values()))["files"])}
-                       for name, g in groups.items()}}
-    write_json(out / PROVENANCE, {"commit": commit, "repository": str(Path(repo).resolve()),
-                                  "config": jobs["config"]})
+    jobs = {
+        "commit": commit,
+        "config": _config_record(config),
+        "groups": {
+            name: {"dataset": next(iter(g)), "files": list(next(iter(g.values()))["files"])}
+            for name, g in groups.items()
+        },
+    }
+    write_json(out / PROVENANCE, {"commit": commit, "repository": str(Path(repo).resolve()), "config": jobs["config"]})
     write_json(out / JOBS, jobs)
     return jobs
 
 
 def _local_names(group: dict, name: str) -> dict:
     """The group's fileset as the job sees it when the files are transferred: basenames in the sandbox."""
-    (dataset, entry), = group.items()
+    ((dataset, entry),) = group.items()
     names = [Path(p).name for p in entry["files"]]
     if len(set(names)) != len(names):
         raise ValueError(f"{name}: files with the same name cannot be transferred into one sandbox: {names}")
@@ -158,8 +173,9 @@ def merge_outputs(submission: str | Path, out: str | Path) -> dict:
     refused before anything is unpacked). ``out`` appears complete or not at all."""
     submission, out = Path(submission), Path(out)
     jobs = read_json(submission / JOBS, "the submission's jobs.json")
-    missing = [g for g in jobs["groups"] if not (submission / "outputs" / f"out_{plain_name(g, 'job group')}.tar.gz")
-               .exists()]
+    missing = [
+        g for g in jobs["groups"] if not (submission / "outputs" / f"out_{plain_name(g, 'job group')}.tar.gz").exists()
+    ]
     if missing:
         raise FileNotFoundError(f"{submission}/outputs: no output from {len(missing)} job(s): {', '.join(missing)}")
     for leftover in out.glob(".merging-*"):  # of a merge that was killed (this one holds the folder's lock)
@@ -220,9 +236,11 @@ def _without_links(tarball: Path, members: list[tarfile.TarInfo]) -> list[tarfil
     for member in members:
         if member.issym() or member.islnk():
             kind = "a symbolic link" if member.issym() else "a hard link"
-            raise NotRegularFileError(f"{tarball}: member {quoted(member.name)} is {kind} to "
-                                      f"{quoted(member.linkname)}: a job's output may hold only regular files and "
-                                      "folders")
+            raise NotRegularFileError(
+                f"{tarball}: member {quoted(member.name)} is {kind} to "
+                f"{quoted(member.linkname)}: a job's output may hold only regular files and "
+                "folders"
+            )
     return members
 
 
@@ -235,21 +253,32 @@ def _checked_job_output(folder: Path, group: str, expected: dict, commit: str) -
         raise InputDataError(f"job {group}: its output is incomplete: {err}") from None
     if provenance.get("commit") != commit:
         raise InputDataError(f"job {group} ran commit {provenance.get('commit')}, not the submitted {commit}")
-    done = sorted(Path(p).name for p in report.get("files", {})) + \
-        sorted(Path(s["file"]).name for s in report.get("skipped_files", []))
+    done = sorted(Path(p).name for p in report.get("files", {})) + sorted(
+        Path(s["file"]).name for s in report.get("skipped_files", [])
+    )
     if sorted(done) != sorted(Path(p).name for p in expected["files"]):
-        raise InputDataError(f"job {group} processed {sorted(done)}, not its group's files "
-                         f"{sorted(Path(p).name for p in expected['files'])}")
+        raise InputDataError(
+            f"job {group} processed {sorted(done)}, not its group's files "
+            f"{sorted(Path(p).name for p in expected['files'])}"
+        )
     tables = report.get("tables")
     if not isinstance(tables, dict):
         raise InputDataError(f"job {group}: its report lists no jet tables (a job of an older xaugcol?)")
-    present = {p.relative_to(folder / JETS_DIR).as_posix() for p in (folder / JETS_DIR).rglob("*.parquet")} \
-        if (folder / JETS_DIR).is_dir() else set()
+    present = (
+        {p.relative_to(folder / JETS_DIR).as_posix() for p in (folder / JETS_DIR).rglob("*.parquet")}
+        if (folder / JETS_DIR).is_dir()
+        else set()
+    )
     planted, lost = sorted(present - set(tables)), sorted(set(tables) - present)
     if planted or lost:
-        raise ValueError(f"job {group}: its jet tables differ from its report: "
-                         + "; ".join(f"{what}: {', '.join(names)}" for what, names in
-                                     (("not in the report", planted), ("missing", lost)) if names))
+        raise ValueError(
+            f"job {group}: its jet tables differ from its report: "
+            + "; ".join(
+                f"{what}: {', '.join(names)}"
+                for what, names in (("not in the report", planted), ("missing", lost))
+                if names
+            )
+        )
     for name, rows in tables.items():
         found = pq.read_metadata(folder / JETS_DIR / name).num_rows
         if found != rows:
@@ -266,11 +295,22 @@ def _merge_reports(reports: list[dict], jobs: dict) -> dict:
         raise ValueError("the jobs ran with different processing configurations")
     counts: dict = defaultdict(lambda: defaultdict(int))
     unavailable: dict = defaultdict(set)
-    merged = {"config": reports[0]["config"], "executor": "condor", "workers": len(reports),
-              "chunksize": reports[0]["chunksize"], "files": {}, "skipped_files": [], "skipped_chunks": [],
-              "chunks_from_checkpoints": 0, "tables": {}, "removed_stale_tables": [],
-              "outputs": reports[0]["outputs"], "versions": reports[0]["versions"], "commit": jobs["commit"],
-              "jobs": len(reports)}
+    merged = {
+        "config": reports[0]["config"],
+        "executor": "condor",
+        "workers": len(reports),
+        "chunksize": reports[0]["chunksize"],
+        "files": {},
+        "skipped_files": [],
+        "skipped_chunks": [],
+        "chunks_from_checkpoints": 0,
+        "tables": {},
+        "removed_stale_tables": [],
+        "outputs": reports[0]["outputs"],
+        "versions": reports[0]["versions"],
+        "commit": jobs["commit"],
+        "jobs": len(reports),
+    }
     for r in reports:
         merged["files"].update(r["files"])
         merged["tables"].update(r["tables"])

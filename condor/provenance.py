@@ -28,8 +28,9 @@ def _git(repo: Path, *args: str) -> str:
     except FileNotFoundError:
         raise DirtyCheckoutError("git is not installed: cannot record the commit of the submitted code") from None
     except subprocess.CalledProcessError as err:
-        raise DirtyCheckoutError(f"{repo}: not a git checkout ({err.stderr.strip()}); submit from a clone of "
-                                 "the xaugcol repository") from None
+        raise DirtyCheckoutError(
+            f"{repo}: not a git checkout ({err.stderr.strip()}); submit from a clone of the xaugcol repository"
+        ) from None
     return done.stdout
 
 
@@ -40,8 +41,9 @@ def clean_commit(repo: str | Path) -> str:
     status = _git(repo, "status", "--porcelain", "--untracked-files=all").splitlines()
     if status:
         shown = "\n  ".join(status[:10]) + (f"\n  ... ({len(status) - 10} more)" if len(status) > 10 else "")
-        raise DirtyCheckoutError(f"{repo} has uncommitted changes; commit them (the jobs run a recorded commit):"
-                                 f"\n  {shown}")
+        raise DirtyCheckoutError(
+            f"{repo} has uncommitted changes; commit them (the jobs run a recorded commit):\n  {shown}"
+        )
     return _git(repo, "rev-parse", "HEAD").strip()
 
 
@@ -56,12 +58,27 @@ def build_wheel(repo: str | Path, commit: str, out: str | Path) -> Path:
         with tarfile.open(Path(tmp) / "source.tar") as tar:
             tar.extractall(export, filter="data")
         try:
-            subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(Path(tmp) / "dist"),
-                            str(export)], check=True, capture_output=True, text=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "wheel",
+                    "--no-deps",
+                    "--quiet",
+                    "-w",
+                    str(Path(tmp) / "dist"),
+                    str(export),
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
         except subprocess.CalledProcessError as err:
-            raise WheelBuildError(f"building the xaugcol wheel of commit {commit} failed:\n{err.stderr[-3000:]}") \
-                from None
-        wheel, = (Path(tmp) / "dist").glob("xaugcol-*.whl")
+            raise WheelBuildError(
+                f"building the xaugcol wheel of commit {commit} failed:\n{err.stderr[-3000:]}"
+            ) from None
+        (wheel,) = (Path(tmp) / "dist").glob("xaugcol-*.whl")
         with atomic_path(out) as part:
             shutil.copyfile(wheel, part)
     return out

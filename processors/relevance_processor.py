@@ -22,10 +22,21 @@ IDENTITY = ("run", "luminosityBlock", "event", "fatjet_index", "label", "weight"
 
 
 class RelevanceProcessor(processor.ProcessorABC):
-    def __init__(self, ensembles: list, methods: tuple, processing: ProcessingConfig, shapes: dict[str, tuple],
-                 split: str = "test", batch_size: int = 512, threads: int = 1, classes: tuple = (0, 1),
-                 faithfulness_steps: int = 0, faithfulness_fraction: float = 1.0, occlusion_fraction: float = 0.0,
-                 record_activations: bool = False):
+    def __init__(
+        self,
+        ensembles: list,
+        methods: tuple,
+        processing: ProcessingConfig,
+        shapes: dict[str, tuple],
+        split: str = "test",
+        batch_size: int = 512,
+        threads: int = 1,
+        classes: tuple = (0, 1),
+        faithfulness_steps: int = 0,
+        faithfulness_fraction: float = 1.0,
+        occlusion_fraction: float = 0.0,
+        record_activations: bool = False,
+    ):
         self.ensembles = list(ensembles)
         self.methods = tuple(methods)  # MethodSpec: plain data, the attributors are built on the worker
         self.processing = processing
@@ -47,8 +58,11 @@ class RelevanceProcessor(processor.ProcessorABC):
         """The jet-table columns the ensembles need: identity, selection, every input kind's."""
         needed = list(IDENTITY)
         for e in self.ensembles:
-            needed += (["in_msd_window"] if e.spec.msd_window else []) + \
-                (["gen_boson_contained"] if e.spec.matched_signal else []) + (["pt"] if e.spec.pt_range else [])
+            needed += (
+                (["in_msd_window"] if e.spec.msd_window else [])
+                + (["gen_boson_contained"] if e.spec.matched_signal else [])
+                + (["pt"] if e.spec.pt_range else [])
+            )
             needed += [c for kind in e.spec.kinds for c in (*kind.columns(), *kind.extra_columns())]
             needed += list(e.training_range)  # to count the jets outside the range it was trained on
         return list(dict.fromkeys(needed))
@@ -75,9 +89,20 @@ class RelevanceProcessor(processor.ProcessorABC):
                 self._members = [explainers(e, self.methods) for e in self.ensembles]
             hists, counts, occluded = {}, {}, {}
             for ensemble, members in zip(self.ensembles, self._members):
-                h, c, o = explain_rows(rows, ensemble, members, self.methods, self.split, self.processing,
-                                       self.batch_size, self.classes, self.faithfulness_steps,
-                                       self.faithfulness_fraction, self.occlusion_fraction, self.record_activations)
+                h, c, o = explain_rows(
+                    rows,
+                    ensemble,
+                    members,
+                    self.methods,
+                    self.split,
+                    self.processing,
+                    self.batch_size,
+                    self.classes,
+                    self.faithfulness_steps,
+                    self.faithfulness_fraction,
+                    self.occlusion_fraction,
+                    self.record_activations,
+                )
                 hists.update(h)
                 counts[ensemble.name] = {meta["dataset"]: {**c, "chunks": 1, "jets_in_table": len(rows["label"])}}
                 if o:

@@ -39,8 +39,9 @@ class XAUGProcessor(processor.ProcessorABC):
         # the chunk's events block by block into one file: the table of a whole chunk is never in memory at once
         with table_writer(table_path(self.out_dir, meta)) as write:
             for start in range(0, max(len(events), 1), BLOCK_EVENTS):
-                table, block_counts, block_unavailable = chunk_jet_table(events[start:start + BLOCK_EVENTS],
-                                                                         self.labels, self.config)
+                table, block_counts, block_unavailable = chunk_jet_table(
+                    events[start : start + BLOCK_EVENTS], self.labels, self.config
+                )
                 write(table)
                 if hists is None:
                     hists = empty_histograms(table)  # the variables this table has (jets or leptons)

@@ -45,10 +45,19 @@ import sys
 from pathlib import Path
 
 from xaugcol.console import say
-from xaugcol.limits import (MAX_CONSTITUENTS, MAX_EXAMPLES, MAX_FAITHFULNESS_STEPS, MAX_MU, MAX_PYTHIA_EVENTS,
-                            MAX_SANITY_JETS, MAX_SEEDS, MAX_TOY_JETS, MAX_WORKERS, number)
-from xaugcol.errors import (ClusterError, OutputFolderError, OutputWriteError, UsageError, XaugcolError,
-                            as_usage_error)
+from xaugcol.errors import ClusterError, OutputFolderError, OutputWriteError, UsageError, XaugcolError, as_usage_error
+from xaugcol.limits import (
+    MAX_CONSTITUENTS,
+    MAX_EXAMPLES,
+    MAX_FAITHFULNESS_STEPS,
+    MAX_MU,
+    MAX_PYTHIA_EVENTS,
+    MAX_SANITY_JETS,
+    MAX_SEEDS,
+    MAX_TOY_JETS,
+    MAX_WORKERS,
+    number,
+)
 from xaugcol.output_folder import locked_output
 from xaugcol.processing.executors import DEFAULT_CHUNKSIZE, EXECUTORS, Timeouts, check_executor, check_scheduler
 from xaugcol.sources.processes import BUILTIN as BUILTIN_PROCESSES
@@ -96,11 +105,13 @@ def _positive_int(text: str) -> int:
 
 def _int_in(minimum: int, maximum: int):
     """An argparse type: an integer ``minimum``..``maximum`` (``maximum``: a limit of ``xaugcol.limits``)."""
+
     def parse(text: str) -> int:
         value = _non_negative_int(text)
         if not minimum <= value <= maximum:
             raise argparse.ArgumentTypeError(f"must be {minimum}..{number(maximum)} (xaugcol's limit), got {value}")
         return value
+
     return parse
 
 
@@ -124,11 +135,13 @@ def _positive_float(text: str) -> float:
 
 def _float_in(minimum: float, maximum: float):
     """An argparse type: a number ``minimum``..``maximum``."""
+
     def parse(text: str) -> float:
         value = _number(text, strictly_positive=False)
         if not minimum <= value <= maximum or value == float("inf"):
             raise argparse.ArgumentTypeError(f"must be {minimum:g}..{maximum:g}, got {text}")
         return value
+
     return parse
 
 
@@ -145,12 +158,23 @@ class _Version(argparse.Action):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="xaugcol", description="Explain why jet taggers decide as they do.")
-    parser.add_argument("--version", action=_Version, nargs=0,
-                        help="print the version and the active substructure backend, then exit")
-    parser.add_argument("-q", "--quiet", action="count", default=0,
-                        help="no progress bars or stage lines: errors and the final summary only")
-    parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="also the warnings of the libraries underneath (FastJet banner, coffea, ONNX export)")
+    parser.add_argument(
+        "--version", action=_Version, nargs=0, help="print the version and the active substructure backend, then exit"
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="count",
+        default=0,
+        help="no progress bars or stage lines: errors and the final summary only",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="also the warnings of the libraries underneath (FastJet banner, coffea, ONNX export)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     gen = sub.add_parser("generate", help="generate events into NanoAOD-style ROOT files plus a coffea fileset")
@@ -163,24 +187,45 @@ def build_parser() -> argparse.ArgumentParser:
     toy.add_argument("--config", type=Path, help="YAML file overriding toy parameters (see README)")
     toy.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
 
-    py = gsub.add_parser("pythia", help="Pythia 8 events at 13 TeV: AK8 jets from fastjet, or leptons with their "
-                                        "calorimeter cells")
-    py.add_argument("--process", required=True,
-                    help=f"process name(s), comma-separated: {', '.join(BUILTIN_PROCESSES)}, or from --process-card")
+    py = gsub.add_parser(
+        "pythia", help="Pythia 8 events at 13 TeV: AK8 jets from fastjet, or leptons with their calorimeter cells"
+    )
+    py.add_argument(
+        "--process",
+        required=True,
+        help=f"process name(s), comma-separated: {', '.join(BUILTIN_PROCESSES)}, or from --process-card",
+    )
     py.add_argument("--events", type=_int_in(1, MAX_PYTHIA_EVENTS), default=1000, help="events per process")
-    py.add_argument("--seed", type=_non_negative_int, default=1,
-                    help="random seed (each worker seeds Pythia from it: same seed, same events)")
+    py.add_argument(
+        "--seed",
+        type=_non_negative_int,
+        default=1,
+        help="random seed (each worker seeds Pythia from it: same seed, same events)",
+    )
     py.add_argument("--workers", type=_int_in(1, MAX_WORKERS), default=1, help="generator processes")
     py.add_argument("--out", type=Path, required=True, help="output folder (ROOT files and fileset.json)")
-    py.add_argument("--pthat-min", type=_positive_float, default=None,
-                    help="PhaseSpace:pTHatMin in GeV for every process (default: each process's own; jets 200)")
-    py.add_argument("--pileup", type=_float_in(0.0, MAX_MU), default=None, metavar="MU",
-                    help="mean number of overlaid minimum-bias interactions per event (0: none; default: each "
-                         "process's own, 50 for prompt_mu / nonprompt_mu, 0 for the others)")
-    py.add_argument("--tracker", choices=("simple", "cms_like"), default="simple",
-                    help="what the jet processes' tracks are seen with: the simple tracker, or the CMS-like one (V0 "
-                         "decays and veto, charged-hadron subtraction of --pileup, track efficiency, fake tracks, "
-                         "CMS-like SV errors, covariance terms)")
+    py.add_argument(
+        "--pthat-min",
+        type=_positive_float,
+        default=None,
+        help="PhaseSpace:pTHatMin in GeV for every process (default: each process's own; jets 200)",
+    )
+    py.add_argument(
+        "--pileup",
+        type=_float_in(0.0, MAX_MU),
+        default=None,
+        metavar="MU",
+        help="mean number of overlaid minimum-bias interactions per event (0: none; default: each "
+        "process's own, 50 for prompt_mu / nonprompt_mu, 0 for the others)",
+    )
+    py.add_argument(
+        "--tracker",
+        choices=("simple", "cms_like"),
+        default="simple",
+        help="what the jet processes' tracks are seen with: the simple tracker, or the CMS-like one (V0 "
+        "decays and veto, charged-hadron subtraction of --pileup, track efficiency, fake tracks, "
+        "CMS-like SV errors, covariance terms)",
+    )
     py.add_argument("--flat-pthat", action="store_true", help="flat pT-hat spectrum, weights in genWeight")
     py.add_argument("--process-card", type=Path, help="YAML card adding processes")
     py.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
@@ -188,83 +233,154 @@ def build_parser() -> argparse.ArgumentParser:
     proc = sub.add_parser("process", help="XAUG variables, particle lists and jet images into jet tables")
     proc.add_argument("fileset", type=Path, help="coffea fileset JSON (as every generator writes)")
     proc.add_argument("--out", type=Path, required=True, help="output folder (jet tables, histograms, report)")
-    proc.add_argument("--executor", choices=list(EXECUTORS), default="iterative",
-                    help="dask: an existing cluster (--scheduler); dask-local: a cluster of --workers processes")
+    proc.add_argument(
+        "--executor",
+        choices=list(EXECUTORS),
+        default="iterative",
+        help="dask: an existing cluster (--scheduler); dask-local: a cluster of --workers processes",
+    )
     proc.add_argument("--scheduler", help="Dask scheduler address, tcp://HOST:PORT (executor dask)")
-    proc.add_argument("--workers", type=_int_in(1, MAX_WORKERS), default=1, help="processes of the futures / dask-local executor")
+    proc.add_argument(
+        "--workers", type=_int_in(1, MAX_WORKERS), default=1, help="processes of the futures / dask-local executor"
+    )
     proc.add_argument("--chunksize", type=_positive_int, default=DEFAULT_CHUNKSIZE, help="events per chunk")
     _timeout_options(proc)
     proc.add_argument("--min-pt", type=_non_negative_float, default=0.0, help="minimum recomputed jet pt (GeV)")
-    proc.add_argument("--skip-bad-files", action="store_true",
-                      help="skip unreadable files and failing chunks, list them (and why) in the report")
+    proc.add_argument(
+        "--skip-bad-files",
+        action="store_true",
+        help="skip unreadable files and failing chunks, list them (and why) in the report",
+    )
     proc.add_argument("--n-particles", type=_positive_int, default=50, help="particle-list length (padded)")
     proc.add_argument("--n-tracks", type=_positive_int, default=60, help="track-list length (padded)")
     proc.add_argument("--n-vertices", type=_positive_int, default=5, help="secondary-vertex-list length (padded)")
     proc.add_argument("--image-pixels", type=_positive_int, default=37, help="jet image size (pixels per side)")
-    proc.add_argument("--max-constituents", type=_positive_int, default=MAX_CONSTITUENTS,
-                      help="skip (and count) jets with more linked candidates: their substructure costs O(N^3)")
+    proc.add_argument(
+        "--max-constituents",
+        type=_positive_int,
+        default=MAX_CONSTITUENTS,
+        help="skip (and count) jets with more linked candidates: their substructure costs O(N^3)",
+    )
     _output_options(proc, "jet tables")
 
     tr = sub.add_parser("train", help="train a tagger ensemble on jet tables (or a whole study from --config)")
     tr.add_argument("--config", type=Path, help="study YAML (several taggers); replaces the options below")
     tr.add_argument("--data", type=Path, help="processing output folder (or its jets/ folder)")
     tr.add_argument("--model", help="tagger (xaugcol.models.registry.MODELS): cnn2d, cnn1d, lstm, dnn")
-    tr.add_argument("--xaug", action=argparse.BooleanOptionalAction, default=None,
-                    help="join the XAUG variables before the final dense layers (dnn: always)")
+    tr.add_argument(
+        "--xaug",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="join the XAUG variables before the final dense layers (dnn: always)",
+    )
     # defaults None: an option given beside --config is refused, not silently dropped (TRAIN_DEFAULTS fill them)
     tr.add_argument("--seeds", type=_int_in(1, MAX_SEEDS), help="ensemble size K (seeds 0..K-1) (default: 1)")
     tr.add_argument("--out", type=Path, help="output folder of the ensemble (or of the study's taggers)")
     tr.add_argument("--epochs", type=_positive_int, help="maximum epochs (default: 20)")
     tr.add_argument("--batch-size", type=_positive_int, help="jets per mini-batch (default: 256)")
     tr.add_argument("--learning-rate", type=_positive_float, help="Adam learning rate (default: 0.001)")
-    tr.add_argument("--patience", type=_positive_int,
-                    help="epochs without a better validation loss before stopping (default: 3)")
+    tr.add_argument(
+        "--patience", type=_positive_int, help="epochs without a better validation loss before stopping (default: 3)"
+    )
     tr.add_argument("--msd-window", action="store_true", default=None, help="only jets with 50 < mSD < 150 GeV")
-    tr.add_argument("--matched-signal", action="store_true", default=None,
-                    help="signal = only label-1 jets containing their generated boson (Pythia truth)")
-    tr.add_argument("--processes", type=_int_in(1, MAX_WORKERS),
-                    help="members trained side by side, each in a process with the cores shared evenly (default: 1)")
+    tr.add_argument(
+        "--matched-signal",
+        action="store_true",
+        default=None,
+        help="signal = only label-1 jets containing their generated boson (Pythia truth)",
+    )
+    tr.add_argument(
+        "--processes",
+        type=_int_in(1, MAX_WORKERS),
+        help="members trained side by side, each in a process with the cores shared evenly (default: 1)",
+    )
     tr.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
 
-    ex = sub.add_parser("explain", help="explain tagger ensembles on the jet tables of a processing run, into "
-                                        "relevance histograms")
-    ex.add_argument("jets", type=Path, help="a 'xaugcol process' output folder (or its jets/): its jet tables are "
-                                            "read, nothing is recomputed")
+    ex = sub.add_parser(
+        "explain", help="explain tagger ensembles on the jet tables of a processing run, into relevance histograms"
+    )
+    ex.add_argument(
+        "jets",
+        type=Path,
+        help="a 'xaugcol process' output folder (or its jets/): its jet tables are read, nothing is recomputed",
+    )
     ex.add_argument("--taggers", type=Path, nargs="+", required=True, help="tagger or ensemble folders")
     ex.add_argument("--out", type=Path, required=True, help="output folder")
-    ex.add_argument("--rules", default="epsilon,alpha1beta0",
-                    help="explanation methods, comma-separated: LRP presets and gradient_x_input")
-    ex.add_argument("--methods", type=Path, metavar="YAML",
-                    help="more explanation methods from a YAML file: a list of names or mappings such as "
-                         "{name: mine, composite: {default: epsilon, layers: {conv: {rule: gamma, gamma: 0.25}}}}")
-    ex.add_argument("--split", default="test", choices=["test", "val", "train", "all"],
-                    help="explain jets of this split only (test: jets no member trained on)")
-    ex.add_argument("--faithfulness-steps", type=_int_in(0, MAX_FAITHFULNESS_STEPS), default=10, metavar="N",
-                    help="input-perturbation curves: remove each jet's pixels / particles / XAUG variables in N "
-                         "steps, in relevance, random and reverse order, and track the AUC (0: none)")
-    ex.add_argument("--faithfulness-fraction", type=float, default=1.0, metavar="F",
-                    help="make the perturbation curves on this fraction of the explained jets (hash-chosen)")
-    ex.add_argument("--sanity-jets", type=_int_in(0, MAX_SANITY_JETS), default=50, metavar="N",
-                    help="model-randomisation check of each ensemble's first member on N jets per class (0: none)")
-    ex.add_argument("--occlusion-fraction", type=float, default=0.0, metavar="F",
-                    help="occlude each input feature (set to zero after scaling) on this fraction of the explained "
-                         "jets (hash-chosen) and rank the features by the AUC lost, then mask the least needed "
-                         "together at Roy and Neubauer's (ICHEP 2022) thresholds (0: none; a study's explain section "
-                         "has it on)")
-    ex.add_argument("--activations", action="store_true",
-                    help="record the neuron-activation patterns of the taggers' ReLUs")
-    ex.add_argument("--executor", choices=list(EXECUTORS), default="iterative",
-                    help="dask: an existing cluster (--scheduler); dask-local: a cluster of --workers processes")
+    ex.add_argument(
+        "--rules",
+        default="epsilon,alpha1beta0",
+        help="explanation methods, comma-separated: LRP presets and gradient_x_input",
+    )
+    ex.add_argument(
+        "--methods",
+        type=Path,
+        metavar="YAML",
+        help="more explanation methods from a YAML file: a list of names or mappings such as "
+        "{name: mine, composite: {default: epsilon, layers: {conv: {rule: gamma, gamma: 0.25}}}}",
+    )
+    ex.add_argument(
+        "--split",
+        default="test",
+        choices=["test", "val", "train", "all"],
+        help="explain jets of this split only (test: jets no member trained on)",
+    )
+    ex.add_argument(
+        "--faithfulness-steps",
+        type=_int_in(0, MAX_FAITHFULNESS_STEPS),
+        default=10,
+        metavar="N",
+        help="input-perturbation curves: remove each jet's pixels / particles / XAUG variables in N "
+        "steps, in relevance, random and reverse order, and track the AUC (0: none)",
+    )
+    ex.add_argument(
+        "--faithfulness-fraction",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="make the perturbation curves on this fraction of the explained jets (hash-chosen)",
+    )
+    ex.add_argument(
+        "--sanity-jets",
+        type=_int_in(0, MAX_SANITY_JETS),
+        default=50,
+        metavar="N",
+        help="model-randomisation check of each ensemble's first member on N jets per class (0: none)",
+    )
+    ex.add_argument(
+        "--occlusion-fraction",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="occlude each input feature (set to zero after scaling) on this fraction of the explained "
+        "jets (hash-chosen) and rank the features by the AUC lost, then mask the least needed "
+        "together at Roy and Neubauer's (ICHEP 2022) thresholds (0: none; a study's explain section "
+        "has it on)",
+    )
+    ex.add_argument(
+        "--activations", action="store_true", help="record the neuron-activation patterns of the taggers' ReLUs"
+    )
+    ex.add_argument(
+        "--executor",
+        choices=list(EXECUTORS),
+        default="iterative",
+        help="dask: an existing cluster (--scheduler); dask-local: a cluster of --workers processes",
+    )
     ex.add_argument("--scheduler", help="Dask scheduler address, tcp://HOST:PORT (executor dask)")
-    ex.add_argument("--workers", type=_int_in(1, MAX_WORKERS), default=1, help="processes of the futures / dask-local executor")
+    ex.add_argument(
+        "--workers", type=_int_in(1, MAX_WORKERS), default=1, help="processes of the futures / dask-local executor"
+    )
     ex.add_argument("--chunksize", type=_positive_int, default=DEFAULT_CHUNKSIZE, help="jets per chunk")
     _timeout_options(ex)
-    ex.add_argument("--skip-bad-files", action="store_true",
-                    help="skip unreadable files and failing chunks, list them (and why) in relevance.json")
+    ex.add_argument(
+        "--skip-bad-files",
+        action="store_true",
+        help="skip unreadable files and failing chunks, list them (and why) in relevance.json",
+    )
     _output_options(ex, "outputs")
 
-    demo = sub.add_parser("demo", help="the whole chain on toy jets: generation to HTML report (about 2 min on "
-                                        "2 cores)")
+    demo = sub.add_parser(
+        "demo", help="the whole chain on toy jets: generation to HTML report (about 2 min on 2 cores)"
+    )
     demo.add_argument("--out", type=Path, required=True, help="output folder (index.html is the report)")
     demo.add_argument("--jets", type=_int_in(1, MAX_TOY_JETS), default=3000, help="toy jets per class")
     demo.add_argument("--epochs", type=_positive_int, default=6, help="maximum training epochs")
@@ -276,20 +392,35 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("study", help="the whole chain from a study configuration (e.g. configs/zz_vs_qcd.yaml)")
     st.add_argument("--config", type=Path, required=True, help="study YAML (see configs/)")
     st.add_argument("--out", type=Path, required=True, help="output folder (index.html is the report)")
-    st.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="change one setting of the study file, KEY a dotted path, VALUE YAML (repeatable): "
-                         "--set source.events=2000 --set 'source.tracker={v0_decays: true}'")
+    st.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change one setting of the study file, KEY a dotted path, VALUE YAML (repeatable): "
+        "--set source.events=2000 --set 'source.tracker={v0_decays: true}'",
+    )
     _add_resume(st)
 
-    rp = sub.add_parser("report", help="figures and the HTML report of outputs made by hand (process, train, "
-                                       "explain), as a study draws them")
-    rp.add_argument("folders", type=Path, nargs="+",
-                    help="processing, tagger-ensemble and relevance output folders; a relevance output alone is "
-                         "enough (it names its jet tables and taggers)")
+    rp = sub.add_parser(
+        "report",
+        help="figures and the HTML report of outputs made by hand (process, train, explain), as a study draws them",
+    )
+    rp.add_argument(
+        "folders",
+        type=Path,
+        nargs="+",
+        help="processing, tagger-ensemble and relevance output folders; a relevance output alone is "
+        "enough (it names its jet tables and taggers)",
+    )
     rp.add_argument("--out", type=Path, required=True, help="output folder (index.html and figures/)")
     rp.add_argument("--sample", help="the sample written above the figures (default: the dataset names)")
-    rp.add_argument("--examples", type=_int_in(0, MAX_EXAMPLES), default=2,
-                    help="example jets per class drawn with their relevance (0: none)")
+    rp.add_argument(
+        "--examples",
+        type=_int_in(0, MAX_EXAMPLES),
+        default=2,
+        help="example jets per class drawn with their relevance (0: none)",
+    )
     rp.add_argument("--workers", type=_int_in(1, MAX_WORKERS), default=2, help="processes drawing the figures")
     rp.add_argument("--pdf", action="store_true", help="every figure also as PDF (for papers; PNG only is faster)")
     rp.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
@@ -312,12 +443,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _timeout_options(parser) -> None:
     t = Timeouts()
-    parser.add_argument("--remote-timeout", type=_positive_float, default=t.remote,
-                        help="seconds a remote (root://, https://) file may take to answer")
-    parser.add_argument("--connect-timeout", type=_positive_float, default=t.connect,
-                        help="seconds to reach the Dask scheduler")
-    parser.add_argument("--worker-timeout", type=_positive_float, default=t.workers,
-                        help="seconds a Dask cluster may be without any worker before the run stops")
+    parser.add_argument(
+        "--remote-timeout",
+        type=_positive_float,
+        default=t.remote,
+        help="seconds a remote (root://, https://) file may take to answer",
+    )
+    parser.add_argument(
+        "--connect-timeout", type=_positive_float, default=t.connect, help="seconds to reach the Dask scheduler"
+    )
+    parser.add_argument(
+        "--worker-timeout",
+        type=_positive_float,
+        default=t.workers,
+        help="seconds a Dask cluster may be without any worker before the run stops",
+    )
 
 
 def _timeouts(args) -> Timeouts:
@@ -351,7 +491,9 @@ def _generate_pythia(args) -> None:
     names = [n.strip() for n in args.process.split(",") if n.strip()]
     unknown = [n for n in names if n not in known]
     if not names or unknown:
-        raise UsageError(f"unknown process {', '.join(unknown) or repr(args.process)}; known: {', '.join(sorted(known))}")
+        raise UsageError(
+            f"unknown process {', '.join(unknown) or repr(args.process)}; known: {', '.join(sorted(known))}"
+        )
     from xaugcol.output_folder import refuse_non_empty
     from xaugcol.sources.pythia import check_processes
 
@@ -362,17 +504,31 @@ def _generate_pythia(args) -> None:
     # nothing written if one fails
     check_processes([known[n] for n in names], args.pthat_min, args.flat_pthat, tracker)
     with locked_output(args.out, args.overwrite) as out:
-        fileset = run_pythia(out, [known[n] for n in names], args.events, args.seed, args.workers,
-                             args.pthat_min, args.flat_pthat, progress=True, pileup=args.pileup, tracker=tracker)
+        fileset = run_pythia(
+            out,
+            [known[n] for n in names],
+            args.events,
+            args.seed,
+            args.workers,
+            args.pthat_min,
+            args.flat_pthat,
+            progress=True,
+            pileup=args.pileup,
+            tracker=tracker,
+        )
     _report(out, fileset)
 
 
 def _output_options(parser, what: str) -> None:
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--overwrite", action="store_true",
-                       help=f"write into a non-empty output folder (its earlier {what} are replaced)")
-    group.add_argument("--resume", action="store_true",
-                       help="continue an interrupted run into the same folder, with the same settings")
+    group.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=f"write into a non-empty output folder (its earlier {what} are replaced)",
+    )
+    group.add_argument(
+        "--resume", action="store_true", help="continue an interrupted run into the same folder, with the same settings"
+    )
 
 
 @contextlib.contextmanager
@@ -388,11 +544,15 @@ def _claimed_output(args, inputs: list[tuple[str, Path]]):
     checkpoints = args.out / CHECKPOINTS
     interrupted = (checkpoints / MANIFEST).exists()
     if interrupted and any(checkpoints.rglob("*.npz")) and not (args.resume or args.overwrite):
-        raise UsageError(f"{args.out} holds an interrupted run: continue it with --resume (same settings), or "
-                         "start again with --overwrite")
+        raise UsageError(
+            f"{args.out} holds an interrupted run: continue it with --resume (same settings), or "
+            "start again with --overwrite"
+        )
     if args.resume and not interrupted and not is_empty(args.out):  # --resume is no --overwrite
-        raise UsageError(f"{args.out} holds no interrupted run to resume (no {CHECKPOINTS}/{MANIFEST}) but other "
-                         "files: start again with --overwrite, or write to another folder")
+        raise UsageError(
+            f"{args.out} holds no interrupted run to resume (no {CHECKPOINTS}/{MANIFEST}) but other "
+            "files: start again with --overwrite, or write to another folder"
+        )
     with locked_output(args.out, args.overwrite or args.resume or interrupted) as out:
         yield out
 
@@ -412,16 +572,32 @@ def _process(args) -> None:
 
     with as_usage_error():
         fileset = load_fileset(args.fileset)
-        config = ProcessingConfig(n_particles=args.n_particles, n_tracks=args.n_tracks, n_vertices=args.n_vertices,
-                                  image=ImageConfig(n_pixels=args.image_pixels), min_pt=args.min_pt,
-                                  max_constituents=args.max_constituents)
+        config = ProcessingConfig(
+            n_particles=args.n_particles,
+            n_tracks=args.n_tracks,
+            n_vertices=args.n_vertices,
+            image=ImageConfig(n_pixels=args.image_pixels),
+            min_pt=args.min_pt,
+            max_constituents=args.max_constituents,
+        )
         config.check_chunk(args.chunksize)
         check_executor(args.executor, args.scheduler)
         check_scheduler(args.scheduler, args.connect_timeout)  # before --out is made: a failure leaves nothing
     with _claimed_output(args, [("the fileset", args.fileset)]) as out:
-        result = run_processing(fileset, out, args.executor, args.workers, args.chunksize, config,
-                                args.skip_bad_files, progress=True, scheduler=args.scheduler, resume=args.resume,
-                                timeouts=_timeouts(args), overwrite=args.overwrite)
+        result = run_processing(
+            fileset,
+            out,
+            args.executor,
+            args.workers,
+            args.chunksize,
+            config,
+            args.skip_bad_files,
+            progress=True,
+            scheduler=args.scheduler,
+            resume=args.resume,
+            timeouts=_timeouts(args),
+            overwrite=args.overwrite,
+        )
     for name, c in result.counts.items():
         skipped = {k.removeprefix("skipped_"): v for k, v in c.items() if k.startswith("skipped_") and v}
         extra = f", skipped {skipped}" if skipped else ""
@@ -436,8 +612,16 @@ def _process(args) -> None:
     say(f"substructure: {', '.join(result.report['substructure_backends'])} backend; please cite {CITATION}")
 
 
-TRAIN_DEFAULTS = {"seeds": 1, "epochs": 20, "batch_size": 256, "learning_rate": 1e-3, "patience": 3,
-                  "msd_window": False, "matched_signal": False, "processes": 1}  # as TrainConfig's
+TRAIN_DEFAULTS = {
+    "seeds": 1,
+    "epochs": 20,
+    "batch_size": 256,
+    "learning_rate": 1e-3,
+    "patience": 3,
+    "msd_window": False,
+    "matched_signal": False,
+    "processes": 1,
+}  # as TrainConfig's
 
 
 def _train(args) -> None:
@@ -447,8 +631,10 @@ def _train(args) -> None:
     with as_usage_error():
         if args.config is not None:
             if given:  # the study file says all of it: a second value would be dropped without a word
-                raise UsageError(f"--config {args.config} gives the data, output and settings of the training: "
-                                 f"--{given[0].replace('_', '-')} cannot be given beside it (edit the study file)")
+                raise UsageError(
+                    f"--config {args.config} gives the data, output and settings of the training: "
+                    f"--{given[0].replace('_', '-')} cannot be given beside it (edit the study file)"
+                )
             study = Study.load(args.config)
         else:
             missing = [f"--{n}" for n in ("data", "model", "out") if getattr(args, n) is None]
@@ -456,13 +642,22 @@ def _train(args) -> None:
                 raise UsageError(f"train needs {', '.join(missing)} (or --config study.yaml)")
             from xaugcol.models.registry import MODELS
 
-            options = {name: default if getattr(args, name) is None else getattr(args, name)
-                       for name, default in TRAIN_DEFAULTS.items()}
+            options = {
+                name: default if getattr(args, name) is None else getattr(args, name)
+                for name, default in TRAIN_DEFAULTS.items()
+            }
             reads_xaug = args.model in MODELS and "xaug" in MODELS[args.model].input_kinds
             tagger = {"model": args.model, "xaug": reads_xaug if args.xaug is None else args.xaug}
-            study = Study.from_dict({
-                "data": str(args.data), "out": str(args.out), "seeds": options.pop("seeds"), "training": options,
-                "taggers": [tagger]}, "train")
+            study = Study.from_dict(
+                {
+                    "data": str(args.data),
+                    "out": str(args.out),
+                    "seeds": options.pop("seeds"),
+                    "training": options,
+                    "taggers": [tagger],
+                },
+                "train",
+            )
     if not study.data.is_dir():
         raise UsageError(f"no jet tables at {study.data}")
     study.check()  # before the output folder is made: a training that cannot start leaves nothing behind
@@ -470,10 +665,12 @@ def _train(args) -> None:
         results = study.run(progress=True)
     for tagger, result in zip(study.taggers, results.values()):
         s = result["summary"]
-        print(f"{tagger_name(tagger)}: AUC {s['auc']['mean']:.4f} +- {s['auc']['std']:.4f}, "
-              f"sig. eff. at 1 % bkg {s['sig_eff_at_bkg_0.01']['mean']:.3f} +- {s['sig_eff_at_bkg_0.01']['std']:.3f},"
-              f" at 10 % bkg {s['sig_eff_at_bkg_0.1']['mean']:.3f} +- {s['sig_eff_at_bkg_0.1']['std']:.3f} "
-              f"({len(study.seeds)} seed(s))")
+        print(
+            f"{tagger_name(tagger)}: AUC {s['auc']['mean']:.4f} +- {s['auc']['std']:.4f}, "
+            f"sig. eff. at 1 % bkg {s['sig_eff_at_bkg_0.01']['mean']:.3f} +- {s['sig_eff_at_bkg_0.01']['std']:.3f},"
+            f" at 10 % bkg {s['sig_eff_at_bkg_0.1']['mean']:.3f} +- {s['sig_eff_at_bkg_0.1']['std']:.3f} "
+            f"({len(study.seeds)} seed(s))"
+        )
     print(f"taggers: {study.out}")
 
 
@@ -501,7 +698,7 @@ def _explain(args) -> None:
     with as_usage_error():  # what was asked for, checked before --out is made: a refusal leaves nothing behind
         method_specs(rules)
         for tagger in args.taggers:  # unreadable or unsafe tagger folders, and a processing that is unfinished or
-            Ensemble.load(tagger)    # being written
+            Ensemble.load(tagger)  # being written
         listed_tables(args.jets)
         check_scheduler(args.scheduler, args.connect_timeout)
     inputs = [("the jet tables", args.jets), *[("the tagger", t) for t in args.taggers]]
@@ -510,12 +707,26 @@ def _explain(args) -> None:
             from xaugcol.processing.checkpoints import remove_checkpoints
 
             remove_checkpoints(out)
-        result = run_relevance(args.jets, args.taggers, out, rules, args.split, args.executor,
-                               args.workers, args.chunksize, args.skip_bad_files, progress=True,
-                               scheduler=args.scheduler, resume=args.resume, timeouts=_timeouts(args),
-                               faithfulness_steps=args.faithfulness_steps,
-                               faithfulness_fraction=args.faithfulness_fraction, sanity_jets=args.sanity_jets,
-                               occlusion_fraction=args.occlusion_fraction, record_activations=args.activations)
+        result = run_relevance(
+            args.jets,
+            args.taggers,
+            out,
+            rules,
+            args.split,
+            args.executor,
+            args.workers,
+            args.chunksize,
+            args.skip_bad_files,
+            progress=True,
+            scheduler=args.scheduler,
+            resume=args.resume,
+            timeouts=_timeouts(args),
+            faithfulness_steps=args.faithfulness_steps,
+            faithfulness_fraction=args.faithfulness_fraction,
+            sanity_jets=args.sanity_jets,
+            occlusion_fraction=args.occlusion_fraction,
+            record_activations=args.activations,
+        )
     for name, per_rule in result.summary.items():
         jets = sum(c["jets_selected"] for c in result.counts[name].values())
         for rule, s in per_rule.items():
@@ -555,8 +766,7 @@ def _workflow(args) -> None:
 def _report_command(args) -> None:
     from xaugcol.report.build import build_report
 
-    page = build_report(args.folders, args.out, args.sample, args.examples, args.workers, args.overwrite,
-                        pdf=args.pdf)
+    page = build_report(args.folders, args.out, args.sample, args.examples, args.workers, args.overwrite, pdf=args.pdf)
     print(f"open {page}")
 
 
@@ -577,7 +787,6 @@ def _condor(args) -> None:
         elif args.condor == "prepare":
             from xaugcol.condor.config import SubmitConfig
             from xaugcol.condor.jobs import prepare_jobs
-
             from xaugcol.output_folder import refuse_non_empty
 
             repo = args.repo or Path(__file__).resolve().parents[1]
@@ -626,8 +835,9 @@ def _interrupted(args, argv: list[str]) -> str:
         return "interrupted"
     out = getattr(args, "out", None)
     again = " ".join(shlex.quote(a) for a in ["xaugcol", *argv])
-    resume = " ".join(shlex.quote(a) for a in ["xaugcol", *(a for a in argv if a != "--overwrite")]) + \
-        ("" if "--resume" in argv else " --resume")
+    resume = " ".join(shlex.quote(a) for a in ["xaugcol", *(a for a in argv if a != "--overwrite")]) + (
+        "" if "--resume" in argv else " --resume"
+    )
     if command in ("process", "explain"):
         done = _finished_chunks(args)
         if not done:
@@ -637,14 +847,18 @@ def _interrupted(args, argv: list[str]) -> str:
         return f"interrupted: the stages the {command} completed are kept in {out}; continue with: {resume}"
     if command == "train":
         where = out or "the study's output folder"
-        return (f"interrupted: the ensemble(s) in {where} are incomplete (no metrics.json) and will not be "
-                f"explained; train again with: {again if '--overwrite' in argv else again + ' --overwrite'}")
+        return (
+            f"interrupted: the ensemble(s) in {where} are incomplete (no metrics.json) and will not be "
+            f"explained; train again with: {again if '--overwrite' in argv else again + ' --overwrite'}"
+        )
     from xaugcol.output_folder import is_empty
 
     if out is not None and not is_empty(out) and "--overwrite" not in argv:
         again += " --overwrite"
-    return f"interrupted: {command} stopped; what it wrote is whole (every file appears complete or not at all); " \
-           f"run it again: {again}"
+    return (
+        f"interrupted: {command} stopped; what it wrote is whole (every file appears complete or not at all); "
+        f"run it again: {again}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

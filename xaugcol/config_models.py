@@ -183,8 +183,10 @@ def _check_keys(node: yaml.MappingNode, construct) -> None:
             continue
         key = construct(key_node)
         if key in first:
-            raise yaml.YAMLError(f"the key {quoted(key)} appears twice in one mapping, at {_place(first[key])} and "
-                                 f"at {_place(key_node)}; a mapping may list a key once")
+            raise yaml.YAMLError(
+                f"the key {quoted(key)} appears twice in one mapping, at {_place(first[key])} and "
+                f"at {_place(key_node)}; a mapping may list a key once"
+            )
         first[key] = key_node
 
 
@@ -225,8 +227,10 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 def _check_expansion(nodes: int, characters: int, node: yaml.Node) -> None:
     for size, limit, unit in ((nodes, MAX_YAML_NODES, "nodes"), (characters, MAX_YAML_CHARACTERS, "characters")):
         if size > limit:
-            raise yaml.YAMLError(f"the value at {_place(node)} expands to more than {limit} {unit} with its aliases "
-                                 "followed (a YAML bomb?)")
+            raise yaml.YAMLError(
+                f"the value at {_place(node)} expands to more than {limit} {unit} with its aliases "
+                "followed (a YAML bomb?)"
+            )
 
 
 def _place(node: yaml.Node) -> str:
@@ -234,6 +238,7 @@ def _place(node: yaml.Node) -> str:
 
 
 # ---- field types that say what they want
+
 
 def _positive_int(value):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -94,12 +94,26 @@ def progress_bar(unit: str, requested: bool = True, transient: bool = False):
         return _Silent()
     if _RELAY is not None:
         return _Relayed(_RELAY)
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    return Progress(TextColumn("{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
-                    TextColumn(unit), TimeElapsedColumn(), TextColumn("<"), TimeRemainingColumn(),
-                    TextColumn("{task.fields[status]}"), transient=transient)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(bar_width=24),
+        MofNCompleteColumn(),
+        TextColumn(unit),
+        TimeElapsedColumn(),
+        TextColumn("<"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[status]}"),
+        transient=transient,
+    )
 
 
 class _Silent:

@@ -135,8 +135,16 @@ class AtLastReal(nn.Module):
         return torch.gather(sequence, 1, last.view(-1, 1, 1).expand(-1, 1, sequence.shape[2])).squeeze(1)
 
 
-LEAF_MODULES = (Join, RealParticles, MaskedBatchNorm1d, SoftestFirst, AtLastReal, PairwiseLinear,
-                MaskedReLU, EnergyWeighting)  # traced whole, never into
+LEAF_MODULES = (
+    Join,
+    RealParticles,
+    MaskedBatchNorm1d,
+    SoftestFirst,
+    AtLastReal,
+    PairwiseLinear,
+    MaskedReLU,
+    EnergyWeighting,
+)  # traced whole, never into
 
 
 class LinearLayer:
@@ -152,8 +160,10 @@ class LinearLayer:
             self.kind = "linear"
         elif isinstance(module, (nn.Conv1d, nn.Conv2d)):
             if module.padding_mode != "zeros":
-                raise ValueError(f"LRP: {type(module).__name__} with padding_mode={module.padding_mode!r} is not "
-                                 f"supported (only zero padding is a linear map)")
+                raise ValueError(
+                    f"LRP: {type(module).__name__} with padding_mode={module.padding_mode!r} is not "
+                    f"supported (only zero padding is a linear map)"
+                )
             self.kind = "conv1d" if isinstance(module, nn.Conv1d) else "conv2d"
             self.padding = _numeric_padding(module)
         else:
@@ -173,8 +183,9 @@ class LinearLayer:
         conv = F.conv1d if self.kind == "conv1d" else F.conv2d
         return conv(x, weight, bias, m.stride, self.padding, m.dilation, m.groups)
 
-    def signed_forward(self, x_pos, x_neg, w_pos: torch.Tensor, w_neg: torch.Tensor,
-                       bias: torch.Tensor | None = None) -> torch.Tensor:
+    def signed_forward(
+        self, x_pos, x_neg, w_pos: torch.Tensor, w_neg: torch.Tensor, bias: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """``W_pos x+ + b + W_neg x-``: the modified output of a rule that weighs the input's signs apart."""
         return self.forward(x_pos, w_pos, bias).add_(self.forward(x_neg, w_neg))
 
@@ -244,7 +255,8 @@ class PairOfInputs:
 class PairLayer(LinearLayer):
     """``PairwiseLinear`` as the LRP rules see it: the dense layer on every concatenated pair, ``W [x_i; y_j] + b``
     with ``W = [W_r, W_s]`` (so a rule's modified weights, W+ or W + gamma W+, act on the concatenated pair as in
-    the IN paper's (Moreno et al., arXiv:1909.12285) interaction network), evaluated per object and broadcast; its input is a ``PairOfInputs``."""
+    the IN paper's (Moreno et al., arXiv:1909.12285) interaction network), evaluated per object and broadcast; its input
+    is a ``PairOfInputs``."""
 
     def __init__(self, module: PairwiseLinear, weight: torch.Tensor, bias: torch.Tensor | None):
         self.module = module
@@ -258,12 +270,18 @@ class PairLayer(LinearLayer):
         return torch.cat([module.receiver.weight, module.sender.weight], dim=1), module.receiver.bias
 
     def forward(self, x: PairOfInputs, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-        w_r, w_s = weight[:, :self.n_receiver], weight[:, self.n_receiver:]
+        w_r, w_s = weight[:, : self.n_receiver], weight[:, self.n_receiver :]
         out = F.linear(x.receivers, w_r, bias)[:, :, None, :] + F.linear(x.senders, w_s)[:, None, :, :]
         return out
 
-    def signed_forward(self, x_pos: PairOfInputs, x_neg: PairOfInputs, w_pos: torch.Tensor, w_neg: torch.Tensor,
-                       bias: torch.Tensor | None = None) -> torch.Tensor:
+    def signed_forward(
+        self,
+        x_pos: PairOfInputs,
+        x_neg: PairOfInputs,
+        w_pos: torch.Tensor,
+        w_neg: torch.Tensor,
+        bias: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Each list's two signed terms added per object, then broadcast to the pairs once."""
         n = self.n_receiver
         receivers = F.linear(x_pos.receivers, w_pos[:, :n], bias).add_(F.linear(x_neg.receivers, w_neg[:, :n]))
@@ -299,8 +317,10 @@ def _numeric_padding(conv: nn.Module) -> tuple[int, ...]:
 def batch_norm_affine(bn: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     """Inference-mode batch norm as ``scale * x + shift`` per channel (running statistics)."""
     if bn.running_mean is None or bn.running_var is None:
-        raise ValueError(f"LRP: {type(bn).__name__} without running statistics (track_running_stats=False) has no "
-                         f"fixed inference map to explain")
+        raise ValueError(
+            f"LRP: {type(bn).__name__} without running statistics (track_running_stats=False) has no "
+            f"fixed inference map to explain"
+        )
     scale = torch.rsqrt(bn.running_var + bn.eps)
     if bn.weight is not None:
         scale = scale * bn.weight

@@ -27,8 +27,8 @@ import warnings
 from pathlib import Path
 
 from xaugcol.atomic import OutputError, make_dirs, remove
-from xaugcol.paths import UnsafePathError
 from xaugcol.errors import OutputFolderError
+from xaugcol.paths import UnsafePathError
 
 LOCK_NAME = ".xaugcol.lock"
 _held: dict[str, int] = {}  # resolved folder -> depth of nested holds in this process
@@ -60,17 +60,24 @@ def output_lock(folder: str | os.PathLike):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise OutputLockedError(f"{folder} is {_in_use(fd)}; wait for it to finish or write to another "
-                                    "folder") from None
+            raise OutputLockedError(
+                f"{folder} is {_in_use(fd)}; wait for it to finish or write to another folder"
+            ) from None
         except OSError as err:
             if err.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
                 raise
-            warnings.warn(f"{folder}: this filesystem cannot lock files ({err.strerror}); nothing stops a second "
-                          "run from writing into it at the same time")
+            warnings.warn(
+                f"{folder}: this filesystem cannot lock files ({err.strerror}); nothing stops a second "
+                "run from writing into it at the same time",
+                stacklevel=2,
+            )
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}: "
-                      f"{' '.join(Path(sys.argv[0]).name if k == 0 else a for k, a in enumerate(sys.argv))}"
-                  .encode(), 0)
+        os.pwrite(
+            fd,
+            f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}: "
+            f"{' '.join(Path(sys.argv[0]).name if k == 0 else a for k, a in enumerate(sys.argv))}".encode(),
+            0,
+        )
         _held[key] = 1
         try:
             yield folder
@@ -87,8 +94,9 @@ def _open_lock_file(path: Path, flags: int) -> int:
         fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
     except OSError as err:
         if err.errno == errno.ELOOP:
-            raise UnsafePathError(f"{path} is a symbolic link: xaugcol writes its lock only into a file of its own; "
-                                  "remove the link") from None
+            raise UnsafePathError(
+                f"{path} is a symbolic link: xaugcol writes its lock only into a file of its own; remove the link"
+            ) from None
         raise OutputError(path, err.strerror or str(err)) from None
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
@@ -128,8 +136,9 @@ def read_lock(folder: str | os.PathLike):
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 1000, 0).decode(errors="replace").strip() or "holder unknown"
-            raise OutputLockedError(f"{folder} is being written by an xaugcol run ({holder}): wait for it to "
-                                    "finish") from None
+            raise OutputLockedError(
+                f"{folder} is being written by an xaugcol run ({holder}): wait for it to finish"
+            ) from None
         except OSError as err:
             if err.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
                 raise
@@ -166,8 +175,9 @@ def is_empty(folder: Path) -> bool:
     """No folder, or one holding nothing but its lock file (a regular file: a link or a FIFO under its name is
     content, and refused when the folder is locked)."""
     folder = Path(folder)
-    return not folder.is_dir() or all(p.name == LOCK_NAME and p.is_file() and not p.is_symlink()
-                                      for p in folder.iterdir())
+    return not folder.is_dir() or all(
+        p.name == LOCK_NAME and p.is_file() and not p.is_symlink() for p in folder.iterdir()
+    )
 
 
 def empty_locked_folder(folder: str | Path) -> None:

@@ -31,9 +31,9 @@ from json.decoder import JSONObject
 from json.scanner import py_make_scanner
 from pathlib import Path
 
+from xaugcol.errors import InputDataError, UsageError
 from xaugcol.limits import MAX_INPUT_BYTES, number
 from xaugcol.quoting import quoted
-from xaugcol.errors import InputDataError, UsageError
 
 PLAIN = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,99}$")
 NOT_SAFE = re.compile(r"[^A-Za-z0-9._+-]")
@@ -68,8 +68,10 @@ def plain_name(name, what: str) -> str:
     """``name`` unchanged if it is a plain file name (letters, digits, '._+-', not starting with '.'); else
     UnsafePathError naming ``what``."""
     if not (isinstance(name, str) and PLAIN.match(name)):
-        raise UnsafePathError(f"{what} {quoted(name)} is not a plain name (letters, digits and '._+-', at most 100, "
-                              "not starting with '.'): it becomes a file name")
+        raise UnsafePathError(
+            f"{what} {quoted(name)} is not a plain name (letters, digits and '._+-', at most 100, "
+            "not starting with '.'): it becomes a file name"
+        )
     return name
 
 
@@ -84,9 +86,11 @@ def under(root: str | os.PathLike, *parts) -> Path:
         through = f" (through the symbolic link {link})" if link else ""
         raise UnsafePathError(f"{path} would lie outside the output folder {base}{through}")
     if link is not None:
-        raise UnsafePathError(f"{link} is a symbolic link inside the output folder {base}: xaugcol writes and "
-                              "deletes only real files and folders there; remove the link or choose another "
-                              "output folder")
+        raise UnsafePathError(
+            f"{link} is a symbolic link inside the output folder {base}: xaugcol writes and "
+            "deletes only real files and folders there; remove the link or choose another "
+            "output folder"
+        )
     return path
 
 
@@ -111,8 +115,10 @@ def refuse_inputs_inside(out: str | os.PathLike, inputs) -> None:
             continue
         real = Path(path).resolve()
         if real == base or real.is_relative_to(base):
-            raise UnsafePathError(f"{what} {path} lies inside the output folder {out}: a run could replace or remove "
-                                  "it there; write to another folder, or move the input out of it")
+            raise UnsafePathError(
+                f"{what} {path} lies inside the output folder {out}: a run could replace or remove "
+                "it there; write to another folder, or move the input out of it"
+            )
 
 
 def check_regular(path: str | os.PathLike, what: str = "input") -> os.stat_result:
@@ -121,9 +127,17 @@ def check_regular(path: str | os.PathLike, what: str = "input") -> os.stat_resul
     status = os.stat(path)
     mode = status.st_mode
     if not stat.S_ISREG(mode):
-        kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode)
-                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
-                else "not a regular file")
+        kind = (
+            "a FIFO"
+            if stat.S_ISFIFO(mode)
+            else "a folder"
+            if stat.S_ISDIR(mode)
+            else "a device"
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket"
+            if stat.S_ISSOCK(mode)
+            else "not a regular file"
+        )
         raise NotRegularFileError(f"{path}: {what} is {kind}, not a regular file")
     return status
 
@@ -143,8 +157,10 @@ def read_text(path: str | os.PathLike, what: str = "input", limit: int = MAX_INP
 
 
 def _too_large(path, what: str, size: int, limit: int) -> UnreadableInputError:
-    return UnreadableInputError(f"{path}: {what} has {number(size)} bytes, more than the {number(limit)} an input "
-                                "file may have (xaugcol.limits.MAX_INPUT_BYTES)")
+    return UnreadableInputError(
+        f"{path}: {what} has {number(size)} bytes, more than the {number(limit)} an input "
+        "file may have (xaugcol.limits.MAX_INPUT_BYTES)"
+    )
 
 
 def read_json(path: str | os.PathLike, what: str = "input"):
@@ -190,10 +206,12 @@ def _duplicate_key(text: str) -> str:
                 if key in first:
                     a, b = (text.count("\n", 0, at) + 1 for at in (first[key], start))
                     where = f"both on line {a}" if a == b else f"lines {a} and {b}"
-                    raise _DuplicateKey(f"the key {quoted(key)} appears twice in one mapping ({where}); a mapping "
-                                        "may list a key once")
+                    raise _DuplicateKey(
+                        f"the key {quoted(key)} appears twice in one mapping ({where}); a mapping may list a key once"
+                    )
                 first[key] = start
             return dict(pairs)
+
         return JSONObject(s_and_end, strict, scan_value, object_hook, check, memo)
 
     decoder.parse_object = parse_object

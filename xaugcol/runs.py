@@ -21,11 +21,21 @@ from xaugcol.processors.relevance_processor import RelevanceProcessor
 from xaugcol.processors.xaug_processor import XAUGProcessor
 
 
-def run_processing(fileset: dict, out_dir: str | Path, executor: str = "iterative", workers: int = 1,
-                   chunksize: int = DEFAULT_CHUNKSIZE, config: ProcessingConfig = ProcessingConfig(),
-                   skip_bad_files: bool = False, progress: bool = False, scheduler: str | None = None,
-                   resume: bool = False, client=None, timeouts: Timeouts = Timeouts(),
-                   overwrite: bool = False) -> RunResult:
+def run_processing(
+    fileset: dict,
+    out_dir: str | Path,
+    executor: str = "iterative",
+    workers: int = 1,
+    chunksize: int = DEFAULT_CHUNKSIZE,
+    config: ProcessingConfig = ProcessingConfig(),
+    skip_bad_files: bool = False,
+    progress: bool = False,
+    scheduler: str | None = None,
+    resume: bool = False,
+    client=None,
+    timeouts: Timeouts = Timeouts(),
+    overwrite: bool = False,
+) -> RunResult:
     """The XAUG processor over ``fileset`` (NanoAOD-style ROOT files) into jet tables, histograms and a report in
     ``out_dir`` (``xaugcol.processing.run.process_fileset``); a chunk size whose table would not fit
     (``ProcessingConfig.check_chunk``) is refused before anything is read."""
@@ -34,16 +44,46 @@ def run_processing(fileset: dict, out_dir: str | Path, executor: str = "iterativ
     return process_fileset(XAUGProcessor, fileset, out_dir, config, execution, resume, overwrite)
 
 
-def run_relevance(jets: str | Path, taggers, out_dir: str | Path, rules=DEFAULT_RULES, split: str = "test",
-                  executor: str = "iterative", workers: int = 1, chunksize: int = DEFAULT_CHUNKSIZE,
-                  skip_bad_files: bool = False, batch_size: int = 512, threads: int = 1, progress: bool = False,
-                  scheduler: str | None = None, resume: bool = False, client=None,
-                  timeouts: Timeouts = Timeouts(), faithfulness_steps: int = DEFAULT_STEPS,
-                  faithfulness_fraction: float = 1.0, sanity_jets: int = DEFAULT_JETS_PER_CLASS,
-                  occlusion_fraction: float = 0.0, record_activations: bool = False) -> RelevanceResult:
+def run_relevance(
+    jets: str | Path,
+    taggers,
+    out_dir: str | Path,
+    rules=DEFAULT_RULES,
+    split: str = "test",
+    executor: str = "iterative",
+    workers: int = 1,
+    chunksize: int = DEFAULT_CHUNKSIZE,
+    skip_bad_files: bool = False,
+    batch_size: int = 512,
+    threads: int = 1,
+    progress: bool = False,
+    scheduler: str | None = None,
+    resume: bool = False,
+    client=None,
+    timeouts: Timeouts = Timeouts(),
+    faithfulness_steps: int = DEFAULT_STEPS,
+    faithfulness_fraction: float = 1.0,
+    sanity_jets: int = DEFAULT_JETS_PER_CLASS,
+    occlusion_fraction: float = 0.0,
+    record_activations: bool = False,
+) -> RelevanceResult:
     """The relevance processor over the jet tables of the processing output ``jets`` (``chunksize``: jets per
     chunk), explaining ``taggers`` with ``rules`` (``xaugcol.explain.run.explain_tables``)."""
     execution = Execution(executor, workers, chunksize, scheduler, skip_bad_files, progress, timeouts, client)
-    return explain_tables(RelevanceProcessor, jets, taggers, out_dir, rules, split, execution, batch_size, threads,
-                          resume, faithfulness_steps, faithfulness_fraction, sanity_jets, occlusion_fraction,
-                          record_activations)
+    return explain_tables(
+        RelevanceProcessor,
+        jets,
+        taggers,
+        out_dir,
+        rules,
+        split,
+        execution,
+        batch_size,
+        threads,
+        resume,
+        faithfulness_steps,
+        faithfulness_fraction,
+        sanity_jets,
+        occlusion_fraction,
+        record_activations,
+    )

@@ -1,5 +1,5 @@
-"""Neuron-activation patterns (NAPs), Roy and Neubauer's (ICHEP 2022) look inside a tagger: how strongly and how often each neuron of
-each layer fires, per class.
+"""Neuron-activation patterns (NAPs), Roy and Neubauer's (ICHEP 2022) look inside a tagger: how strongly and how often
+each neuron of each layer fires, per class.
 
 Per layer and class, with a_j the activation of neuron j in a jet (summed over the jet's real pairs, tracks,
 particles or pixels for a layer applied per object):
@@ -7,8 +7,8 @@ particles or pixels for a layer applied per object):
     RNA(j) = sum_jets a_j / max_j' sum_jets a_j'          (relative neural activity; weighted)
 
 and the unweighted RNA from firing counts (the jets and objects where a_j > 0) in place of a_j. Sparsity: the
-fraction of a layer's (or the whole network's) neurons with RNA < 0.2 in both classes, Roy and Neubauer's (ICHEP 2022) measure of
-how much of a network its decisions use.
+fraction of a layer's (or the whole network's) neurons with RNA < 0.2 in both classes, Roy and Neubauer's (ICHEP 2022)
+measure of how much of a network its decisions use.
 
 The activations are the outputs of the tagger's ReLUs (``nn.ReLU``, and the ``MaskedReLU`` of the particle and
 track taggers, which is zero on padded slots), recorded by forward hooks during one plain forward pass of the
@@ -65,15 +65,17 @@ class ActivationRecorder:
             # a ReLU's output is >= 0, so its sign counts the firings (several times faster than a boolean count)
             fired = torch.sign(a)
             self.fired[name].append((fired.sum(dim=over) if over else fired).double())
+
         return record
 
     def per_jet(self, batches: batching.Plan | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Per site: (jets, neurons) activation sums and firing counts, over all forward calls so far (the calls
         of one ``batches`` plan: in its inputs' order)."""
+
         def joined(parts):
             return (torch.cat(parts) if batches is None else batches.jets(parts)).numpy()
-        return {name: (joined(self.sums[name]), joined(self.fired[name])) for name, _ in self.sites
-                if self.sums[name]}
+
+        return {name: (joined(self.sums[name]), joined(self.fired[name])) for name, _ in self.sites if self.sums[name]}
 
 
 def histograms(tagger: str, recorded: dict, classes) -> dict:
@@ -81,9 +83,11 @@ def histograms(tagger: str, recorded: dict, classes) -> dict:
     (member, label, neuron); ``recorded``: what an ``ActivationRecorder`` holds (its widths fix the neuron axes)."""
     out = {}
     for site, (a, _) in recorded.items():
-        axes = (hist.axis.IntCategory([], growth=True, name="member", label="seed"),
-                hist.axis.IntCategory(list(classes), name="label", label="class"),
-                hist.axis.Integer(0, a.shape[1], name="neuron", label="neuron"))
+        axes = (
+            hist.axis.IntCategory([], growth=True, name="member", label="seed"),
+            hist.axis.IntCategory(list(classes), name="label", label="class"),
+            hist.axis.Integer(0, a.shape[1], name="neuron", label="neuron"),
+        )
         out[f"nap/{tagger}/{site}"] = hist.Hist(*axes, storage=hist.storage.Double())
         out[f"nap_firing/{tagger}/{site}"] = hist.Hist(*axes, storage=hist.storage.Double())
     return out
@@ -110,23 +114,35 @@ def patterns(hists: dict, tagger: str) -> dict:
     for site in sites:
         sums, fired = hists[prefix + site], hists[f"nap_firing/{tagger}/{site}"]
         members, labels = list(sums.axes["member"]), list(sums.axes["label"])
-        a, n = sums.view()[:len(members)], fired.view()[:len(members)]  # (member, label, neuron)
+        a, n = sums.view()[: len(members)], fired.view()[: len(members)]  # (member, label, neuron)
         rna_w, rna_u = _relative(a), _relative(n)
         quiet = (rna_w < QUIET).all(axis=1)  # (member, neuron): quiet in every class
         quiet_all = quiet.sum(axis=1) if quiet_all is None else quiet_all + quiet.sum(axis=1)
         total += a.shape[-1]
         layers[site] = {
             "neurons": int(a.shape[-1]),
-            "classes": {names.get(c, str(c)): {"rna": rna_w[:, j].mean(0).tolist(),
-                                               "rna_unweighted": rna_u[:, j].mean(0).tolist(),
-                                               "sparsity": float((rna_w[:, j] < QUIET).mean())}
-                        for j, c in enumerate(labels)},
+            "classes": {
+                names.get(c, str(c)): {
+                    "rna": rna_w[:, j].mean(0).tolist(),
+                    "rna_unweighted": rna_u[:, j].mean(0).tolist(),
+                    "sparsity": float((rna_w[:, j] < QUIET).mean()),
+                }
+                for j, c in enumerate(labels)
+            },
             "sparsity": float(quiet.mean()),
         }
     fraction = quiet_all / total
-    return {"members": members, "threshold": QUIET, "layers": layers, "neurons": total,
-            "sparsity": {"per_member": fraction.tolist(), "mean": float(fraction.mean()),
-                         "std": float(fraction.std(ddof=1)) if len(fraction) > 1 else 0.0}}
+    return {
+        "members": members,
+        "threshold": QUIET,
+        "layers": layers,
+        "neurons": total,
+        "sparsity": {
+            "per_member": fraction.tolist(),
+            "mean": float(fraction.mean()),
+            "std": float(fraction.std(ddof=1)) if len(fraction) > 1 else 0.0,
+        },
+    }
 
 
 def _relative(summed: np.ndarray) -> np.ndarray:

@@ -25,8 +25,8 @@ MAX_DISTANCE = 0.1  # total-variation distance between the classes' value distri
 
 
 def comparison_rule(rules) -> str:
-    """The method the occlusion ranking is compared with: LRP-gamma where the run has it (Roy and Neubauer's choice, ICHEP 2022), else the
-    first."""
+    """The method the occlusion ranking is compared with: LRP-gamma where the run has it (Roy and Neubauer's choice,
+    ICHEP 2022), else the first."""
     return next((r for r in rules if r.startswith("gamma")), rules[0])
 
 
@@ -47,8 +47,15 @@ def class_distance(hists: dict, tagger: str, feature: str) -> float | None:
     return float(0.5 * np.abs(signal / signal.sum() - background / background.sum()).sum())
 
 
-def bias_like(summary: dict, occlusion: dict, hists: dict, tagger: str, top_fraction: float = TOP_FRACTION,
-              max_dauc: float = MAX_DAUC, max_distance: float = MAX_DISTANCE) -> list[dict]:
+def bias_like(
+    summary: dict,
+    occlusion: dict,
+    hists: dict,
+    tagger: str,
+    top_fraction: float = TOP_FRACTION,
+    max_dauc: float = MAX_DAUC,
+    max_distance: float = MAX_DISTANCE,
+) -> list[dict]:
     """The flagged features of one tagger for one method (``summary``: its entry of the relevance summary, with
     ``classes``; ``occlusion``: the tagger's occlusion table), each with its relevance rank, dAUC and class
     distance; empty without an occlusion table."""
@@ -72,6 +79,7 @@ def bias_like(summary: dict, occlusion: dict, hists: dict, tagger: str, top_frac
         d_auc = rows[name]["dauc"]["mean"]
         distance = class_distance(hists, tagger, name)
         if d_auc < max_dauc and distance is not None and distance < max_distance:
-            flagged.append({"feature": name, "relevance_rank": rank[name] + 1, "dauc": d_auc,
-                            "class_distance": distance})
+            flagged.append(
+                {"feature": name, "relevance_rank": rank[name] + 1, "dauc": d_auc, "class_distance": distance}
+            )
     return flagged

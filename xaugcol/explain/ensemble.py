@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from xaugcol.models.folder import CONFIG, METRICS, ModelFileError, folder_digest, load_model, read_config
-from xaugcol.paths import UnsafePathError, plain_name, read_json
 from xaugcol.models.registry import ModelConfig
+from xaugcol.paths import UnsafePathError, plain_name, read_json
 from xaugcol.training.data import DataSpec, select_jets
 from xaugcol.training.pt_spectrum import PtWeights
 
@@ -56,18 +56,31 @@ class Ensemble:
                 pt_weights = None if pt_weights is None else PtWeights.from_dict(pt_weights, str(path / CONFIG))
             except ValueError as err:
                 raise ModelFileError(str(err)) from None
-            spec = DataSpec.of(config, training.get("msd_window", False), training.get("matched_signal", False),
-                               training.get("pt_range"), pt_weights)
+            spec = DataSpec.of(
+                config,
+                training.get("msd_window", False),
+                training.get("matched_signal", False),
+                training.get("pt_range"),
+                pt_weights,
+            )
             if first is None:
-                first = (config, spec, raw.get("data"), _domain(raw.get("domain"), path), int(raw.get("domain_jets", 0)))
+                first = (
+                    config,
+                    spec,
+                    raw.get("data"),
+                    _domain(raw.get("domain"), path),
+                    int(raw.get("domain_jets", 0)),
+                )
             elif replace(spec, pt_weights=None) != replace(first[1], pt_weights=None):
                 raise ModelFileError(f"{path}: member takes other inputs or selection than {paths[0]}")
             members.append((int(raw.get("seed", _seed_of(path.name))), str(path)))
         seeds = [seed for seed, _ in members]
         if len(set(seeds)) != len(seeds):
             twice = sorted({s for s in seeds if seeds.count(s) > 1})
-            raise ModelFileError(f"{folder}: members trained with the same seed ({twice[0]}): one model counted "
-                                 "twice, with a spread of 0; an ensemble's members need distinct seeds")
+            raise ModelFileError(
+                f"{folder}: members trained with the same seed ({twice[0]}): one model counted "
+                "twice, with a spread of 0; an ensemble's members need distinct seeds"
+            )
         config, spec, data, domain, domain_jets = first
         return cls(name, tuple(members), config, spec, data, domain, domain_jets)
 
@@ -75,13 +88,17 @@ class Ensemble:
         """This ensemble with every member's files fingerprinted now (``folder_digest``): ``load_members`` then
         refuses a member whose files changed since, as when a tagger is replaced file by file while a run that
         loads it in every worker explains it."""
-        return replace(self, fingerprints=tuple((seed, tuple(sorted(folder_digest(path).items())))
-                                                for seed, path in self.members))
+        return replace(
+            self, fingerprints=tuple((seed, tuple(sorted(folder_digest(path).items()))) for seed, path in self.members)
+        )
 
     def digests(self) -> dict[str, dict[str, str]]:
         """{seed_<k>: {file: sha256}} of the members, as pinned (or as they are now)."""
-        pinned = dict(self.fingerprints) if self.fingerprints else \
-            {seed: tuple(sorted(folder_digest(path).items())) for seed, path in self.members}
+        pinned = (
+            dict(self.fingerprints)
+            if self.fingerprints
+            else {seed: tuple(sorted(folder_digest(path).items())) for seed, path in self.members}
+        )
         return {f"seed_{seed}": dict(files) for seed, files in pinned.items()}
 
     def load_members(self, device: str = "cpu") -> list[tuple[int, object, object]]:
@@ -94,8 +111,10 @@ class Ensemble:
                 expected, now = dict(pinned[seed]), folder_digest(path)
                 changed = sorted(f for f in set(now) | set(expected) if now.get(f) != expected.get(f))
                 if changed:
-                    raise ModelFileError(f"{path}: {', '.join(changed)} changed while the run explained it: explain "
-                                         "it again once the tagger stays as it is")
+                    raise ModelFileError(
+                        f"{path}: {', '.join(changed)} changed while the run explained it: explain "
+                        "it again once the tagger stays as it is"
+                    )
             loaded.append((seed, *load_model(path, device)[::2]))
         return loaded
 
@@ -103,8 +122,10 @@ class Ensemble:
         """Jets this ensemble is explained on: the split (``test``: jets no member trained or validated on;
         ``all``) and the training selection."""
         if self.spec.matched_signal and "gen_boson_contained" not in rows:
-            raise ValueError(f"tagger {self.name} was trained on matched signal, but the events carry no "
-                             f"generator truth (genBosonContained)")
+            raise ValueError(
+                f"tagger {self.name} was trained on matched signal, but the events carry no "
+                f"generator truth (genBosonContained)"
+            )
         return select_jets(rows, self.spec, split)
 
 
@@ -115,8 +136,10 @@ def _domain(raw, path: Path) -> tuple:
     """The training range of a member's config.yaml (absent in taggers trained before it was recorded)."""
     if raw is None:
         return ()
-    ok = isinstance(raw, dict) and all(isinstance(k, str) and isinstance(v, list) and len(v) == 2
-                                       and all(isinstance(x, (int, float)) for x in v) for k, v in raw.items())
+    ok = isinstance(raw, dict) and all(
+        isinstance(k, str) and isinstance(v, list) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v)
+        for k, v in raw.items()
+    )
     if not ok:
         raise ModelFileError(f"{path / CONFIG}: 'domain' must map columns to [min, max]")
     return tuple((k, float(v[0]), float(v[1])) for k, v in sorted(raw.items()))
@@ -127,9 +150,11 @@ def _complete_members(folder: Path) -> list[Path]:
     found = sorted(p.name for p in folder.glob("seed_*") if (p / CONFIG).is_file())
     if not (folder / METRICS).is_file():
         if found:
-            raise ModelFileError(f"{folder}: incomplete ensemble: {len(found)} member folder(s) but no {METRICS} "
-                                 "(its training did not finish); train it again, or explain one member folder "
-                                 f"such as {folder / found[0]}")
+            raise ModelFileError(
+                f"{folder}: incomplete ensemble: {len(found)} member folder(s) but no {METRICS} "
+                "(its training did not finish); train it again, or explain one member folder "
+                f"such as {folder / found[0]}"
+            )
         raise ModelFileError(f"{folder}: neither a tagger folder ({CONFIG}) nor an ensemble (seed_*/{CONFIG})")
     try:
         listed = read_json(folder / METRICS, "an ensemble's metrics.json")["members"]

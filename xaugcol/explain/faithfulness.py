@@ -51,14 +51,18 @@ def histograms(tagger: str, rules, steps: int, classes) -> dict:
     """Empty curve histograms for one tagger: ``faithfulness/T`` (rule, member, order, label, step, asinh logit) counts
     jets, ``faithfulness_margin/T`` (the same without logit) sums their decision margins. Category axes first, as
     the ROOT file's reader (``relevance_file``) rebuilds them."""
-    axes = (hist.axis.StrCategory(list(rules), name="rule", label="explanation method"),
-            hist.axis.IntCategory([], growth=True, name="member", label="seed"),
-            hist.axis.StrCategory(list(ORDERS), name="order", label="removal order"),
-            hist.axis.IntCategory(list(classes), name="label", label="class"),
-            hist.axis.Integer(0, steps + 1, name="step", label="removal step"))
+    axes = (
+        hist.axis.StrCategory(list(rules), name="rule", label="explanation method"),
+        hist.axis.IntCategory([], growth=True, name="member", label="seed"),
+        hist.axis.StrCategory(list(ORDERS), name="order", label="removal order"),
+        hist.axis.IntCategory(list(classes), name="label", label="class"),
+        hist.axis.Integer(0, steps + 1, name="step", label="removal step"),
+    )
     logit = hist.axis.Regular(*ASINH_LOGIT_AXIS, name="asinh_logit", label="asinh(tagger logit)")
-    return {f"faithfulness/{tagger}": hist.Hist(*axes, logit, storage=hist.storage.Double()),
-            f"faithfulness_margin/{tagger}": hist.Hist(*axes, storage=hist.storage.Double())}
+    return {
+        f"faithfulness/{tagger}": hist.Hist(*axes, logit, storage=hist.storage.Double()),
+        f"faithfulness_margin/{tagger}": hist.Hist(*axes, storage=hist.storage.Double()),
+    }
 
 
 def jet_keys(rows: dict) -> np.ndarray:
@@ -76,9 +80,17 @@ def subsample(keys: np.ndarray, fraction: float) -> np.ndarray:
     return _uniform(keys, 1)[:, 0] < fraction
 
 
-def removal_logits(model: torch.nn.Module, kinds, inputs: tuple[torch.Tensor, ...],
-                   relevance: tuple[torch.Tensor, ...], output: torch.Tensor, baselines: list, keys: np.ndarray,
-                   steps: int = DEFAULT_STEPS, batch_size: int = 512) -> dict[str, np.ndarray]:
+def removal_logits(
+    model: torch.nn.Module,
+    kinds,
+    inputs: tuple[torch.Tensor, ...],
+    relevance: tuple[torch.Tensor, ...],
+    output: torch.Tensor,
+    baselines: list,
+    keys: np.ndarray,
+    steps: int = DEFAULT_STEPS,
+    batch_size: int = 512,
+) -> dict[str, np.ndarray]:
     """Per order, (steps + 1, jets) the tagger's logit after each removal step (step 0: the jets as they are).
     ``inputs``, ``relevance``: one tensor per kind (forward order); ``output``: the explained logit;
     ``baselines``: per kind, ``removal_baseline`` of the member; ``keys``: ``jet_keys`` of the jets."""
@@ -90,8 +102,11 @@ def removal_logits(model: torch.nn.Module, kinds, inputs: tuple[torch.Tensor, ..
     evidence = unit_r * torch.where(output.detach() >= 0, 1.0, -1.0).double().unsqueeze(1)
     n_present = present.sum(dim=1)
     random = torch.from_numpy(_uniform(keys, unit_r.shape[1]))
-    rank = {"relevance": _ranks(evidence, present), "random": _ranks(random, present),
-            "reverse": _ranks(-evidence, present)}
+    rank = {
+        "relevance": _ranks(evidence, present),
+        "random": _ranks(random, present),
+        "reverse": _ranks(-evidence, present),
+    }
     out = {}
     with torch.no_grad():
         first = batch_logits(model, inputs, batch_size)
@@ -101,8 +116,9 @@ def removal_logits(model: torch.nn.Module, kinds, inputs: tuple[torch.Tensor, ..
                 take = torch.floor(n_present.double() * k / steps + 0.5).long()
                 removed = rank[order] < take.unsqueeze(1)
                 parts = torch.split(removed, sizes, dim=1)
-                changed = tuple(kind.without_units(x, part, b) for kind, x, part, b
-                                in zip(kinds, inputs, parts, baselines))
+                changed = tuple(
+                    kind.without_units(x, part, b) for kind, x, part, b in zip(kinds, inputs, parts, baselines)
+                )
                 logits.append(batch_logits(model, changed, batch_size))
             out[order] = np.stack(logits)
     return out
@@ -114,10 +130,12 @@ def fill(hists: dict, tagger: str, rule: str, member: int, labels: np.ndarray, l
     for order, values in logits.items():
         steps = np.repeat(np.arange(len(values)), values.shape[1])
         label = np.tile(labels, len(values))
-        counts.fill(rule=rule, member=member, order=order, label=label, step=steps,
-                    asinh_logit=np.arcsinh(values.ravel()))
-        sums.fill(rule=rule, member=member, order=order, label=label, step=steps,
-                  weight=quantise((values * decision).ravel()))
+        counts.fill(
+            rule=rule, member=member, order=order, label=label, step=steps, asinh_logit=np.arcsinh(values.ravel())
+        )
+        sums.fill(
+            rule=rule, member=member, order=order, label=label, step=steps, weight=quantise((values * decision).ravel())
+        )
 
 
 def curves(hists: dict, tagger: str) -> dict:
@@ -137,16 +155,23 @@ def curves(hists: dict, tagger: str) -> dict:
     orders = [list(h.axes["order"]).index(o) for o in ORDERS]
     signal, background = labels.index(1), labels.index(0)
     # flow views: (rule, member, order, label, step, logit); the steps' flow bins (first, last) are empty
-    counts = h.view(flow=True)[:, :len(members)][:, :, orders][:, :, :, :len(labels)][..., 1:-1, :]
-    summed = sums.view(flow=True)[:, :len(members)][:, :, orders][:, :, :, :len(labels)][..., 1:-1]
+    counts = h.view(flow=True)[:, : len(members)][:, :, orders][:, :, :, : len(labels)][..., 1:-1, :]
+    summed = sums.view(flow=True)[:, : len(members)][:, :, orders][:, :, :, : len(labels)][..., 1:-1]
     steps = counts.shape[-2] - 1
     fractions = [k / steps for k in range(steps + 1)]
     out = {}
     for i, rule in enumerate(h.axes["rule"]):
         if not members or counts[i].sum() == 0:
             continue
-        auc = np.array([[[binned_auc(counts[i, m, o, signal, s], counts[i, m, o, background, s])
-                          for s in range(steps + 1)] for o in range(len(ORDERS))] for m in range(len(members))])
+        auc = np.array(
+            [
+                [
+                    [binned_auc(counts[i, m, o, signal, s], counts[i, m, o, background, s]) for s in range(steps + 1)]
+                    for o in range(len(ORDERS))
+                ]
+                for m in range(len(members))
+            ]
+        )
         jets = counts[i].sum(axis=(2, 4))  # (member, order, step)
         margin = summed[i].sum(axis=2) / np.maximum(jets, 1)
         relative = margin / np.where(margin[:, :, :1] > 0, margin[:, :, :1], np.nan)
@@ -182,8 +207,10 @@ def binned_auc(signal: np.ndarray, background: np.ndarray) -> float:
 def _mean_spread(values: np.ndarray) -> dict:
     """Over members (axis 0): mean and standard deviation (0 for one member) of each entry."""
     values = np.asarray(values, dtype=np.float64)
-    return {"mean": values.mean(axis=0).tolist(),
-            "std": (values.std(axis=0, ddof=1) if len(values) > 1 else np.zeros(values.shape[1:])).tolist()}
+    return {
+        "mean": values.mean(axis=0).tolist(),
+        "std": (values.std(axis=0, ddof=1) if len(values) > 1 else np.zeros(values.shape[1:])).tolist(),
+    }
 
 
 def member_summary(values: np.ndarray) -> dict:
@@ -203,7 +230,7 @@ def _uniform(keys: np.ndarray, units: int) -> np.ndarray:
     """(jets, units) in [0, 1): a hash of each jet's key and the unit index."""
     unit = np.arange(units, dtype=np.int64)[None, :]
     mixed = identity_hash(np.zeros_like(unit), unit, np.asarray(keys, dtype=np.uint64)[:, None])
-    return (mixed >> np.uint64(11)).astype(np.float64) / float(2 ** 53)
+    return (mixed >> np.uint64(11)).astype(np.float64) / float(2**53)
 
 
 def batch_logits(model, inputs, batch_size: int | batching.Plan) -> np.ndarray:

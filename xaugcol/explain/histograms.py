@@ -9,12 +9,14 @@ Histograms count jets (or particles), unweighted: they describe the tagger's dec
 Which histograms a tagger gets follows from its input kinds (``xaugcol.features.kinds``), never from their names.
 Keys (``T`` the tagger name, ``f`` a feature, ``a__b`` a pair of per-jet scalar features, ``K`` a kind with a map);
 the ``rule`` axis holds the explanation method:
-* ``features/T``   (rule, member, label, feature): summed |normalised relevance| per feature (Agarwal, Rappoccio et al.'s (arXiv:2011.13466) mean
+* ``features/T``   (rule, member, label, feature): summed |normalised relevance| per feature (Agarwal, Rappoccio et
+al.'s (arXiv:2011.13466) mean
   normalised relevance is this over ``jets/T``);
 * ``jets/T``       (rule, member, label): jets explained with some non-zero relevance;
 * ``score/T`` and ``score_output/T`` (rule, member, label[, feature]): per feature the summed signed relevance
   times the sign of the output, and the summed |output|: their ratio is the share of the output score the feature
-  carries (Agarwal, Rappoccio et al.'s (arXiv:2011.13466) relevance normalised by the output score, ``statistics.score_shares``);
+  carries (Agarwal, Rappoccio et al.'s (arXiv:2011.13466) relevance normalised by the output score,
+  ``statistics.score_shares``);
 * ``profile/T/f``  (rule, label, value, relevance): 2D, per jet (XAUG) or per object (particle features);
 * ``profile_sum/T/f`` (rule, label, value): summed signed relevance, for exact profile means;
 * ``K/T``          (rule, label, sign, x, y): summed positive and (absolute) negative relevance per pixel (``image``);
@@ -35,7 +37,7 @@ import numpy as np
 
 from xaugcol.features.kinds import InputKind
 
-QUANTUM = 2.0 ** -30
+QUANTUM = 2.0**-30
 # 41 bins of width 0.05 centred on -1, -0.95, ..., 1: the normalised relevance +-1 of a jet's top input is inside
 RELEVANCE_AXIS = (41, -1.025, 1.025)
 PAIR_BINS = 16
@@ -67,8 +69,10 @@ def _value_axis(kind: InputKind, feature: str, bins: int | None = None):
 
 def map_axes(kind: InputKind, processing):
     n, e, unit = kind.map_axes(processing)
-    return (hist.axis.Regular(n, -e, e, name="x", label=f"x [{unit}]"),
-            hist.axis.Regular(n, -e, e, name="y", label=f"y [{unit}]"))
+    return (
+        hist.axis.Regular(n, -e, e, name="x", label=f"x [{unit}]"),
+        hist.axis.Regular(n, -e, e, name="y", label=f"y [{unit}]"),
+    )
 
 
 def xaug_pairs(columns) -> list[tuple[str, str]]:
@@ -88,23 +92,38 @@ def tagger_histograms(tagger: str, kinds: tuple[InputKind, ...], rules, processi
     relevance = hist.axis.Regular(*RELEVANCE_AXIS, name="relevance", label="normalised relevance")
     features = [f for kind in kinds for f in kind.feature_names()]
     out = {
-        f"features/{tagger}": hist.Hist(rule, hist.axis.IntCategory([], growth=True, name="member", label="seed"),
-                                        _label_axis(classes), hist.axis.StrCategory(features, name="feature"), storage=double),
-        f"jets/{tagger}": hist.Hist(rule, hist.axis.IntCategory([], growth=True, name="member", label="seed"),
-                                    _label_axis(classes), storage=double),
+        f"features/{tagger}": hist.Hist(
+            rule,
+            hist.axis.IntCategory([], growth=True, name="member", label="seed"),
+            _label_axis(classes),
+            hist.axis.StrCategory(features, name="feature"),
+            storage=double,
+        ),
+        f"jets/{tagger}": hist.Hist(
+            rule,
+            hist.axis.IntCategory([], growth=True, name="member", label="seed"),
+            _label_axis(classes),
+            storage=double,
+        ),
     }
     out[f"score/{tagger}"] = out[f"features/{tagger}"].copy()
     out[f"score_output/{tagger}"] = out[f"jets/{tagger}"].copy()
     for kind in kinds:
         for f in kind.profiled_features():
-            out[f"profile/{tagger}/{f}"] = hist.Hist(rule, _label_axis(classes), _value_axis(kind, f), relevance,
-                                                     storage=double)
-            out[f"profile_sum/{tagger}/{f}"] = hist.Hist(rule, _label_axis(classes), _value_axis(kind, f), storage=double)
+            out[f"profile/{tagger}/{f}"] = hist.Hist(
+                rule, _label_axis(classes), _value_axis(kind, f), relevance, storage=double
+            )
+            out[f"profile_sum/{tagger}/{f}"] = hist.Hist(
+                rule, _label_axis(classes), _value_axis(kind, f), storage=double
+            )
         if kind.map_axes(processing) is not None:
             sign = hist.axis.StrCategory(["positive", "negative"], name="sign")
-            out[f"{kind.name}/{tagger}"] = hist.Hist(rule, _label_axis(classes), sign, *map_axes(kind, processing),
-                                                     storage=double)
-            out[f"{kind.name}_input/{tagger}"] = hist.Hist(_label_axis(classes), *map_axes(kind, processing), storage=double)
+            out[f"{kind.name}/{tagger}"] = hist.Hist(
+                rule, _label_axis(classes), sign, *map_axes(kind, processing), storage=double
+            )
+            out[f"{kind.name}_input/{tagger}"] = hist.Hist(
+                _label_axis(classes), *map_axes(kind, processing), storage=double
+            )
     keys = [pair_key(a, b) for kind in kinds if kind.jet_scalars for a, b in xaug_pairs(kind.feature_names())]
     if keys:
         grid = [hist.axis.Integer(0, PAIR_BINS, name=n, label=f"{n} bin") for n in ("a", "b")]
@@ -130,8 +149,13 @@ def pair_histograms(hists: dict, tagger: str, pair: tuple[str, str], kinds) -> t
     out = []
     for key in (f"pairs/{tagger}", f"pairs_jets/{tagger}"):
         source = hists[key]
-        h = hist.Hist(source.axes["rule"], source.axes["label"], _value_axis(kind, a, PAIR_BINS),
-                      _value_axis(kind, b, PAIR_BINS), storage=hist.storage.Double())
+        h = hist.Hist(
+            source.axes["rule"],
+            source.axes["label"],
+            _value_axis(kind, a, PAIR_BINS),
+            _value_axis(kind, b, PAIR_BINS),
+            storage=hist.storage.Double(),
+        )
         h.view(flow=True)[...] = source[{"pair": pair_key(a, b)}].view(flow=True)
         out.append(h)
     return out[0], out[1]
@@ -154,26 +178,42 @@ def fill_input_maps(hists: dict, tagger: str, kinds, rows: dict, processing) -> 
         x, y = pixel_centres(*geometry[:2])
         values = kind.map_values(rows)
         for label in hists[f"{kind.name}_input/{tagger}"].axes["label"]:
-            hists[f"{kind.name}_input/{tagger}"].fill(label=label, x=x, y=y,
-                                                      weight=quantise(values[rows["label"] == label]).sum(axis=0))
+            hists[f"{kind.name}_input/{tagger}"].fill(
+                label=label, x=x, y=y, weight=quantise(values[rows["label"] == label]).sum(axis=0)
+            )
 
 
-def fill_score_shares(hists: dict, tagger: str, rule: str, member: int, features: list[str], labels: np.ndarray,
-                      shares: np.ndarray, weights: np.ndarray) -> None:
+def fill_score_shares(
+    hists: dict,
+    tagger: str,
+    rule: str,
+    member: int,
+    features: list[str],
+    labels: np.ndarray,
+    shares: np.ndarray,
+    weights: np.ndarray,
+) -> None:
     """One member's score-share numerators and weights (``statistics.score_shares``) of the jets of ``labels``."""
     hists[f"score_output/{tagger}"].fill(rule=rule, member=member, label=labels, weight=quantise(weights))
     _fill_per_feature(hists[f"score/{tagger}"], rule, member, labels, features, quantise(shares))
 
 
-def _fill_per_feature(h: hist.Hist, rule: str, member: int, labels: np.ndarray, features: list[str],
-                      values: np.ndarray) -> None:
+def _fill_per_feature(
+    h: hist.Hist, rule: str, member: int, labels: np.ndarray, features: list[str], values: np.ndarray
+) -> None:
     """Fill a (rule, member, label, feature) histogram with (jets, features) ``values``."""
-    h.fill(rule=rule, member=member, label=np.repeat(labels, len(features)),
-           feature=np.tile(np.asarray(features, dtype=object), len(labels)), weight=values.ravel())
+    h.fill(
+        rule=rule,
+        member=member,
+        label=np.repeat(labels, len(features)),
+        feature=np.tile(np.asarray(features, dtype=object), len(labels)),
+        weight=values.ravel(),
+    )
 
 
-def fill_relevance(hists: dict, tagger: str, rule: str, member: int, kinds, rows: dict, normalised: dict,
-                   sums: np.ndarray, processing) -> None:
+def fill_relevance(
+    hists: dict, tagger: str, rule: str, member: int, kinds, rows: dict, normalised: dict, sums: np.ndarray, processing
+) -> None:
     """Fill one member's explanation by one method. ``rows``: the explained jets' table rows (kept jets only);
     ``normalised``: input name -> normalised relevance of those jets; ``sums``: (jets, features) summed
     |normalised relevance| (``statistics.feature_sums``)."""
@@ -186,8 +226,9 @@ def fill_relevance(hists: dict, tagger: str, rule: str, member: int, kinds, rows
         r = normalised[kind.name]
         for entries in kind.profile_entries(rows, r):
             entry_labels = labels if entries.jet is None else labels[entries.jet]
-            _fill_profile(hists, tagger, entries.feature, rule, entry_labels, entries.values,
-                          quantise(entries.relevance))
+            _fill_profile(
+                hists, tagger, entries.feature, rule, entry_labels, entries.values, quantise(entries.relevance)
+            )
         if kind.jet_scalars and len(kind.feature_names()) >= 2:
             _fill_pairs(hists, tagger, rule, kind, labels, rows, quantise(r))
         geometry = kind.map_axes(processing)
@@ -215,13 +256,18 @@ def _fill_pairs(hists, tagger, rule, kind, labels, rows, q) -> None:
     side = PAIR_BINS + 2
     shape = (len(classes), len(pair_of), side, side)
     label_index = np.argmax(labels[:, None] == classes[None, :], axis=1)  # each jet's class position on the axis
-    flat = np.concatenate([((label_index * len(pair_of) + pair_of[pair_key(names[i], names[j])]) * side
-                            + index[names[i]]) * side + index[names[j]] for i, j in pairs])
+    flat = np.concatenate(
+        [
+            ((label_index * len(pair_of) + pair_of[pair_key(names[i], names[j])]) * side + index[names[i]]) * side
+            + index[names[j]]
+            for i, j in pairs
+        ]
+    )
     weights = np.concatenate([q[:, i] + q[:, j] for i, j in pairs])
     size = int(np.prod(shape))
     r = h.axes["rule"].index(rule)
-    h.view(flow=True)[r, :shape[0], :shape[1]] += np.bincount(flat, weights, minlength=size).reshape(shape)
-    h_jets.view(flow=True)[r, :shape[0], :shape[1]] += np.bincount(flat, minlength=size).reshape(shape)
+    h.view(flow=True)[r, : shape[0], : shape[1]] += np.bincount(flat, weights, minlength=size).reshape(shape)
+    h_jets.view(flow=True)[r, : shape[0], : shape[1]] += np.bincount(flat, minlength=size).reshape(shape)
 
 
 def _fill_profile(hists, tagger, feature, rule, labels, values, relevance) -> None:

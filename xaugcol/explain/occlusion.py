@@ -1,6 +1,6 @@
-"""Feature occlusion, Roy and Neubauer's (ICHEP 2022) way of asking a tagger what it needs: mask one input feature in every jet (all
-tracks or all vertices for a track or vertex feature, one particle feature, one XAUG variable, an image block) by
-setting it to zero after scaling, and record how much the tagger loses:
+"""Feature occlusion, Roy and Neubauer's (ICHEP 2022) way of asking a tagger what it needs: mask one input feature in
+every jet (all tracks or all vertices for a track or vertex feature, one particle feature, one XAUG variable, an image
+block) by setting it to zero after scaling, and record how much the tagger loses:
 
     dAUC = (AUC_0 - AUC) x 100        (Roy and Neubauer's (ICHEP 2022) unit: a dAUC of 0.01 is a loss of 0.0001 in AUC)
 
@@ -10,7 +10,8 @@ says (``InputKind.occlusion_groups`` / ``occlusion_mask``).
 * Single-feature occlusion is per-jet work: the relevance processor evaluates every member once per group on its
   chunk and returns the logits (``record``); ``table`` ranks the groups by dAUC (mean and spread over the
   members), from exact AUCs.
-* Multi-feature masking (``masking_thresholds``) drops, at each of Roy and Neubauer's (ICHEP 2022) thresholds (dAUC below 0.001, 0.005,
+* Multi-feature masking (``masking_thresholds``) drops, at each of Roy and Neubauer's (ICHEP 2022) thresholds (dAUC
+below 0.001, 0.005,
   0.01, 0.05 and 1), every group whose mean dAUC lies below it, all together, and records how many groups of each
   kind that drops and the AUC left: a second pass over the explained jets, once the single-feature table is known.
 
@@ -26,7 +27,13 @@ import torch
 from xaugcol.explain.faithfulness import batch_logits, member_summary
 
 NONE = "(none)"  # the group axis entry of the jets as they are
-THRESHOLDS = (0.001, 0.005, 0.01, 0.05, 1.0)  # Roy and Neubauer's (ICHEP 2022) thresholds, in dAUC units (percent of AUC)
+THRESHOLDS = (
+    0.001,
+    0.005,
+    0.01,
+    0.05,
+    1.0,
+)  # Roy and Neubauer's (ICHEP 2022) thresholds, in dAUC units (percent of AUC)
 
 
 def groups_of(kinds) -> list[str]:
@@ -54,8 +61,14 @@ def occluded(kinds, inputs: tuple[torch.Tensor, ...], masked) -> tuple[torch.Ten
     return tuple(out)
 
 
-def occlusion_logits(model: torch.nn.Module, kinds, inputs: tuple[torch.Tensor, ...], batch_size: int = 512,
-                     groups=None, unmasked: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def occlusion_logits(
+    model: torch.nn.Module,
+    kinds,
+    inputs: tuple[torch.Tensor, ...],
+    batch_size: int = 512,
+    groups=None,
+    unmasked: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
     """{group: (jets,) logits with that group masked}, and ``NONE``: the jets as they are (``unmasked``, when the
     caller has them already); ``groups``: all (``groups_of``) unless given."""
     groups = groups_of(kinds) if groups is None else list(groups)
@@ -68,11 +81,14 @@ def occlusion_logits(model: torch.nn.Module, kinds, inputs: tuple[torch.Tensor, 
 def record(member: int, labels: np.ndarray, logits: dict[str, np.ndarray], kinds) -> dict:
     """One chunk's occlusion of one member, as the relevance processor returns it: the jets' labels and a
     (1 + groups, jets) array of logits, the jets as they are first, then each group (``groups_of`` order).
-    Per-jet logits, not histograms: Roy and Neubauer's (ICHEP 2022) thresholds resolve AUC changes of 1e-5, finer than any binning of
-    the logit that would keep a chunk's output small, and lists of records merge by concatenation."""
+    Per-jet logits, not histograms: Roy and Neubauer's (ICHEP 2022) thresholds resolve AUC changes of 1e-5, finer than
+    any binning of the logit that would keep a chunk's output small, and lists of records merge by concatenation."""
     names = [NONE, *groups_of(kinds)]
-    return {"member": int(member), "labels": np.asarray(labels, dtype=np.int8),
-            "logits": np.stack([np.asarray(logits[g], dtype=np.float64) for g in names])}
+    return {
+        "member": int(member),
+        "labels": np.asarray(labels, dtype=np.int8),
+        "logits": np.stack([np.asarray(logits[g], dtype=np.float64) for g in names]),
+    }
 
 
 def table(records: list[dict], kinds) -> dict:
@@ -102,20 +118,30 @@ def table(records: list[dict], kinds) -> dict:
     rows = []
     for g, name in enumerate(names[1:], start=1):
         d_auc, d_prc = (auc[:, 0] - auc[:, g]) * 100, (prc[:, 0] - prc[:, g]) * 100
-        rows.append({"feature": name, "kind": kind_of(kinds, name),
-                     "dauc": {"per_member": d_auc.tolist(), **member_summary(d_auc)},
-                     "dauprc": {"per_member": d_prc.tolist(), **member_summary(d_prc)}})
+        rows.append(
+            {
+                "feature": name,
+                "kind": kind_of(kinds, name),
+                "dauc": {"per_member": d_auc.tolist(), **member_summary(d_auc)},
+                "dauprc": {"per_member": d_prc.tolist(), **member_summary(d_prc)},
+            }
+        )
     rows.sort(key=lambda r: -r["dauc"]["mean"])
-    return {"members": members, "jets": jets,
-            "auc": {"per_member": auc[:, 0].tolist(), **member_summary(auc[:, 0])},
-            "auprc": {"per_member": prc[:, 0].tolist(), **member_summary(prc[:, 0])}, "features": rows}
+    return {
+        "members": members,
+        "jets": jets,
+        "auc": {"per_member": auc[:, 0].tolist(), **member_summary(auc[:, 0])},
+        "auprc": {"per_member": prc[:, 0].tolist(), **member_summary(prc[:, 0])},
+        "features": rows,
+    }
 
 
-def masking_thresholds(ensemble, jets_folder, split: str, occlusion: dict, thresholds=THRESHOLDS,
-                       batch_size: int = 512) -> list[dict]:
-    """Roy and Neubauer's (ICHEP 2022) multi-feature masking: per threshold, the groups whose mean dAUC lies below it (``occlusion``:
-    the ``table`` of the ensemble), how many of each kind, and the AUC of every member with all of them masked
-    together, on the jets of ``split`` (exact AUCs, beside the same members' AUC with nothing masked)."""
+def masking_thresholds(
+    ensemble, jets_folder, split: str, occlusion: dict, thresholds=THRESHOLDS, batch_size: int = 512
+) -> list[dict]:
+    """Roy and Neubauer's (ICHEP 2022) multi-feature masking: per threshold, the groups whose mean dAUC lies below it
+    (``occlusion``: the ``table`` of the ensemble), how many of each kind, and the AUC of every member with all of them
+    masked together, on the jets of ``split`` (exact AUCs, beside the same members' AUC with nothing masked)."""
     from sklearn.metrics import roc_auc_score
 
     from xaugcol.training.data import JetTables, model_inputs
@@ -144,7 +170,15 @@ def masking_thresholds(ensemble, jets_folder, split: str, occlusion: dict, thres
     out = []
     for s, (threshold, masked) in enumerate(zip(thresholds, sets), start=1):
         dropped = {k.name: sum(kind_of(kinds, f) == k.name for f in masked) for k in kinds}
-        out.append({"threshold": threshold, "dropped": dropped, "of": {k.name: len(k.occlusion_groups()) for k in kinds},
-                    "features": masked, "auc": member_summary(auc[:, s]), "auc_none_masked": member_summary(auc[:, 0]),
-                    "dauc": member_summary((auc[:, 0] - auc[:, s]) * 100)})
+        out.append(
+            {
+                "threshold": threshold,
+                "dropped": dropped,
+                "of": {k.name: len(k.occlusion_groups()) for k in kinds},
+                "features": masked,
+                "auc": member_summary(auc[:, s]),
+                "auc_none_masked": member_summary(auc[:, 0]),
+                "dauc": member_summary((auc[:, 0] - auc[:, s]) * 100),
+            }
+        )
     return out

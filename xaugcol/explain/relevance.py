@@ -16,8 +16,14 @@ import torch
 
 from xaugcol.explain import activations, faithfulness, occlusion
 from xaugcol.explain.ensemble import Ensemble
-from xaugcol.explain.histograms import (CLASSES, fill_input_maps, fill_relevance, fill_score_shares, quantise,
-                                       tagger_histograms)
+from xaugcol.explain.histograms import (
+    CLASSES,
+    fill_input_maps,
+    fill_relevance,
+    fill_score_shares,
+    quantise,
+    tagger_histograms,
+)
 from xaugcol.explain.methods import MethodSpec
 from xaugcol.explain.statistics import feature_names, feature_sums, normalise_per_jet, score_shares
 from xaugcol.models import batching
@@ -30,6 +36,7 @@ SPLIT_CHOICES = ("test", "val", "train", "all")
 @dataclass
 class Explainer:
     """One ensemble member, ready to explain: its model, the scalers of its inputs and one attributor per method."""
+
     seed: int
     model: torch.nn.Module
     scalers: object  # InputScalers
@@ -37,21 +44,36 @@ class Explainer:
 
 
 def explainers(ensemble: Ensemble, methods: tuple[MethodSpec, ...], device: str = "cpu") -> list[Explainer]:
-    return [Explainer(seed, model, scalers, {m.name: m.attributor(model) for m in methods})
-            for seed, model, scalers in ensemble.load_members(device)]
+    return [
+        Explainer(seed, model, scalers, {m.name: m.attributor(model) for m in methods})
+        for seed, model, scalers in ensemble.load_members(device)
+    ]
 
 
 def empty_counts(rules) -> dict:
-    return {"jets_selected": 0, "skipped_nonfinite_input": 0,
-            **{f"zero_relevance_{r}": 0 for r in rules},
-            **{f"abs_output_{r}": 0.0 for r in rules}, **{f"abs_absorbed_{r}": 0.0 for r in rules}}
+    return {
+        "jets_selected": 0,
+        "skipped_nonfinite_input": 0,
+        **{f"zero_relevance_{r}": 0 for r in rules},
+        **{f"abs_output_{r}": 0.0 for r in rules},
+        **{f"abs_absorbed_{r}": 0.0 for r in rules},
+    }
 
 
-def explain_rows(rows: dict, ensemble: Ensemble, members: list[Explainer], methods: tuple[MethodSpec, ...],
-                 split: str, processing, batch_size: int = 512, classes=CLASSES,
-                 faithfulness_steps: int = faithfulness.DEFAULT_STEPS,
-                 faithfulness_fraction: float = 1.0, occlusion_fraction: float = 0.0,
-                 record_activations: bool = False) -> tuple[dict, dict, list]:
+def explain_rows(
+    rows: dict,
+    ensemble: Ensemble,
+    members: list[Explainer],
+    methods: tuple[MethodSpec, ...],
+    split: str,
+    processing,
+    batch_size: int = 512,
+    classes=CLASSES,
+    faithfulness_steps: int = faithfulness.DEFAULT_STEPS,
+    faithfulness_fraction: float = 1.0,
+    occlusion_fraction: float = 0.0,
+    record_activations: bool = False,
+) -> tuple[dict, dict, list]:
     """Histograms (``xaugcol.explain.histograms``) and counts for the jets of ``rows`` that the ensemble is
     explained on; ``processing``: the configuration of the jet tables. Counts: jets selected, jets skipped for
     NaN/inf inputs, per method the member-jets whose relevance is zero everywhere (left out of every histogram),
@@ -88,17 +110,25 @@ def explain_rows(rows: dict, ensemble: Ensemble, members: list[Explainer], metho
         inputs = model_inputs(rows, ensemble.spec, member.scalers)
         tensors = tuple(torch.from_numpy(inputs[k.name]) for k in kinds)
         if record_activations or occluded is not None:
-            _plain_pass(hists, records, name, member, kinds, tensors, labels, occluded, record_activations,
-                        batch_size, classes)
+            _plain_pass(
+                hists, records, name, member, kinds, tensors, labels, occluded, record_activations, batch_size, classes
+            )
         baselines = [k.removal_baseline(member.scalers.get(k.name)) for k in kinds]
         for method in names:
             attribution = member.attributors[method](*tensors, batch_size=batch_size)
             if perturbed is not None and perturbed.any():
                 chosen = torch.from_numpy(perturbed)
                 logits = faithfulness.removal_logits(
-                    member.model, kinds, tuple(t[chosen] for t in tensors),
-                    tuple(r[chosen] for r in attribution.relevance), attribution.output[chosen], baselines,
-                    keys[perturbed], faithfulness_steps, batch_size)
+                    member.model,
+                    kinds,
+                    tuple(t[chosen] for t in tensors),
+                    tuple(r[chosen] for r in attribution.relevance),
+                    attribution.output[chosen],
+                    baselines,
+                    keys[perturbed],
+                    faithfulness_steps,
+                    batch_size,
+                )
                 faithfulness.fill(hists, name, method, member.seed, rows["label"][perturbed].astype(np.int64), logits)
             relevance = {k.name: r.detach().cpu().numpy() for k, r in zip(kinds, attribution.relevance)}
             normalised, kept = normalise_per_jet(relevance)
@@ -108,15 +138,24 @@ def explain_rows(rows: dict, ensemble: Ensemble, members: list[Explainer], metho
             counts[f"abs_output_{method}"] += float(quantise(np.abs(output)).sum())
             counts[f"abs_absorbed_{method}"] += float(quantise(np.abs(absorbed)).sum())
             explained = rows if kept.all() else {k: v[kept] for k, v in rows.items()}
-            fill_relevance(hists, name, method, member.seed, kinds, explained, normalised,
-                           feature_sums(normalised, kinds), processing)
-            fill_score_shares(hists, name, method, member.seed, features, labels,
-                              *score_shares(relevance, output, kinds))
+            fill_relevance(
+                hists,
+                name,
+                method,
+                member.seed,
+                kinds,
+                explained,
+                normalised,
+                feature_sums(normalised, kinds),
+                processing,
+            )
+            fill_score_shares(
+                hists, name, method, member.seed, features, labels, *score_shares(relevance, output, kinds)
+            )
     return hists, counts, records
 
 
-def _plain_pass(hists, records, tagger, member, kinds, tensors, labels, occluded, record, batch_size,
-                classes) -> None:
+def _plain_pass(hists, records, tagger, member, kinds, tensors, labels, occluded, record, batch_size, classes) -> None:
     """With ``record``, one forward pass of the member on every jet with its activations recorded; the occlusion's
     logits on the ``occluded`` jets (None: no occlusion), starting from that pass's where there was one, appended
     to ``records``."""
@@ -133,6 +172,11 @@ def _plain_pass(hists, records, tagger, member, kinds, tensors, labels, occluded
             activations.fill(hists, tagger, member.seed, labels, recorded)
     if occluded is not None and occluded.any():
         chosen = torch.from_numpy(occluded)
-        per_group = occlusion.occlusion_logits(member.model, kinds, tuple(t[chosen] for t in tensors), batch_size,
-                                               unmasked=None if logits is None else logits[occluded])
+        per_group = occlusion.occlusion_logits(
+            member.model,
+            kinds,
+            tuple(t[chosen] for t in tensors),
+            batch_size,
+            unmasked=None if logits is None else logits[occluded],
+        )
         records.append(occlusion.record(member.seed, labels[occluded], per_group, kinds))

@@ -33,8 +33,9 @@ def write_relevance_root(path: Path, hists: dict, summary: dict) -> None:
 
 def slices(key: str, h: hist.Hist):
     """(name, histogram) for every combination of the category axes (the ``feature`` axis is kept)."""
-    cats = [ax for ax in h.axes if isinstance(ax, (hist.axis.StrCategory, hist.axis.IntCategory))
-            and ax.name != "feature"]
+    cats = [
+        ax for ax in h.axes if isinstance(ax, (hist.axis.StrCategory, hist.axis.IntCategory)) and ax.name != "feature"
+    ]
     if len(cats) == h.ndim:  # keep one axis: a histogram of category axes only would slice down to a number
         cats = cats[:-1]
     if not cats:
@@ -73,8 +74,12 @@ def read_relevance_histograms(folder: str | Path, tagger: str | None = None) -> 
         values = {axis: list(dict.fromkeys(c[i][1] for c, _ in items)) for i, axis in enumerate(names)}
         if "label" in values:  # classes in their histogram order: background, signal, then data (no truth)
             values["label"] = sorted(values["label"], key=lambda v: (v < 0, v))
-        axes = [hist.axis.StrCategory(values[a], name=a) if CATEGORY_AXES[a] is str
-                else hist.axis.IntCategory(values[a], name=a, growth=a == "member") for a in names]
+        axes = [
+            hist.axis.StrCategory(values[a], name=a)
+            if CATEGORY_AXES[a] is str
+            else hist.axis.IntCategory(values[a], name=a, growth=a == "member")
+            for a in names
+        ]
         rest = []
         for ax in items[0][1].axes:
             if isinstance(ax, hist.axis.StrCategory):

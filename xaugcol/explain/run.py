@@ -8,7 +8,8 @@ Outputs in ``out_dir``:
   feature name (``particle:log_pt``) becomes '_' in the ROOT name.
   ``xaugcol.explain.relevance_file.read_relevance_histograms`` rebuilds the full histograms from it (figures
   are drawn from the file).
-* ``relevance.json``: configuration, counts per tagger and dataset, files and chunks skipped (and why), and per tagger, rule and class the mean
+* ``relevance.json``: configuration, counts per tagger and dataset, files and chunks skipped (and why), and per tagger,
+rule and class the mean
   normalised relevance of every feature with the spread over the ensemble, the ranking and the top pair, and the
   mean share of the output score each feature carries with its ranking per class (``score``); per tagger
   and rule the input-perturbation curves and faithfulness scores (``faithfulness``).
@@ -23,18 +24,18 @@ from pathlib import Path
 from xaugcol.atomic import write_json
 from xaugcol.errors import InputDataError, UsageError, as_usage_error
 from xaugcol.explain import activations, faithfulness, occlusion
-from xaugcol.explain.ensemble import Ensemble
-from xaugcol.limits import MAX_FAITHFULNESS_STEPS, MAX_SANITY_JETS, check_size
-from xaugcol.output_folder import output_lock, read_lock
-from xaugcol.paths import refuse_inputs_inside
-from xaugcol.explain.histograms import CLASSES, WITH_DATA, pair_histograms, pair_key
 from xaugcol.explain.agreement import bias_like
-from xaugcol.explain.occlusion import masking_thresholds
+from xaugcol.explain.ensemble import Ensemble
+from xaugcol.explain.histograms import CLASSES, WITH_DATA, pair_histograms, pair_key
 from xaugcol.explain.methods import method_specs
+from xaugcol.explain.occlusion import masking_thresholds
 from xaugcol.explain.relevance import SPLIT_CHOICES, empty_counts
 from xaugcol.explain.relevance_file import RELEVANCE_ROOT, write_relevance_root
 from xaugcol.explain.sanity import DEFAULT_JETS_PER_CLASS, ensemble_sanity
 from xaugcol.explain.summary import mean_normalised_relevance, mean_score_shares, ranking, top_pair
+from xaugcol.limits import MAX_FAITHFULNESS_STEPS, MAX_SANITY_JETS, check_size
+from xaugcol.output_folder import output_lock, read_lock
+from xaugcol.paths import refuse_inputs_inside
 from xaugcol.processing.checkpoints import open_checkpoints, remove_checkpoints
 from xaugcol.processing.chunk_guard import skipped_chunks
 from xaugcol.processing.jet_table import ProcessingConfig
@@ -61,11 +62,23 @@ class RelevanceResult:
     skipped_chunks: list = field(default_factory=list)
 
 
-def explain_tables(processor_class, jets: str | Path, taggers, out_dir: str | Path, rules=DEFAULT_RULES,
-                   split: str = "test", execution: Execution = Execution(), batch_size: int = 512, threads: int = 1,
-                   resume: bool = False, faithfulness_steps: int = faithfulness.DEFAULT_STEPS,
-                   faithfulness_fraction: float = 1.0, sanity_jets: int = DEFAULT_JETS_PER_CLASS,
-                   occlusion_fraction: float = 0.0, record_activations: bool = False) -> RelevanceResult:
+def explain_tables(
+    processor_class,
+    jets: str | Path,
+    taggers,
+    out_dir: str | Path,
+    rules=DEFAULT_RULES,
+    split: str = "test",
+    execution: Execution = Execution(),
+    batch_size: int = 512,
+    threads: int = 1,
+    resume: bool = False,
+    faithfulness_steps: int = faithfulness.DEFAULT_STEPS,
+    faithfulness_fraction: float = 1.0,
+    sanity_jets: int = DEFAULT_JETS_PER_CLASS,
+    occlusion_fraction: float = 0.0,
+    record_activations: bool = False,
+) -> RelevanceResult:
     """Explain ``taggers`` on the jet tables of the processing output ``jets`` with ``processor_class`` (the
     relevance processor, handed in by ``xaugcol.runs``), run by coffea's Runner over the tables (parquet): nothing
     is recomputed from the events. ``taggers``: tagger or ensemble folders (or ``Ensemble`` objects); ``rules``:
@@ -81,30 +94,69 @@ def explain_tables(processor_class, jets: str | Path, taggers, out_dir: str | Pa
     feature is occluded on (``xaugcol.explain.occlusion``; 0: none), followed by the multi-feature masking at
     Roy and Neubauer's thresholds on all of them; ``record_activations``: the neuron-activation patterns of every member
     (``xaugcol.explain.activations``)."""
-    for what, value, limit in (("faithfulness steps", faithfulness_steps, MAX_FAITHFULNESS_STEPS),
-                               ("sanity-check jets", sanity_jets, MAX_SANITY_JETS)):
+    for what, value, limit in (
+        ("faithfulness steps", faithfulness_steps, MAX_FAITHFULNESS_STEPS),
+        ("sanity-check jets", sanity_jets, MAX_SANITY_JETS),
+    ):
         with as_usage_error():
             check_size(value, what, limit, minimum=0)
-    if isinstance(faithfulness_fraction, bool) or not isinstance(faithfulness_fraction, (int, float)) \
-            or not 0 < faithfulness_fraction <= 1:
+    if (
+        isinstance(faithfulness_fraction, bool)
+        or not isinstance(faithfulness_fraction, (int, float))
+        or not 0 < faithfulness_fraction <= 1
+    ):
         raise UsageError(f"the faithfulness fraction must be in (0, 1], got {quoted(faithfulness_fraction)}")
-    if isinstance(occlusion_fraction, bool) or not isinstance(occlusion_fraction, (int, float)) \
-            or not 0 <= occlusion_fraction <= 1:
+    if (
+        isinstance(occlusion_fraction, bool)
+        or not isinstance(occlusion_fraction, (int, float))
+        or not 0 <= occlusion_fraction <= 1
+    ):
         raise UsageError(f"the occlusion fraction must be in [0, 1], got {quoted(occlusion_fraction)}")
     ensembles = [t if isinstance(t, Ensemble) else Ensemble.load(t) for t in taggers]
     if not ensembles:
         raise UsageError("no taggers to explain")
     with contextlib.ExitStack() as reading:  # nothing rewrites the jet tables or the taggers while they are read
-        for folder in {processed_folder(jets), *(p for t in ensembles for _, f in t.members
-                                                for p in (Path(f), Path(f).parent))}:
+        for folder in {
+            processed_folder(jets),
+            *(p for t in ensembles for _, f in t.members for p in (Path(f), Path(f).parent)),
+        }:
             reading.enter_context(read_lock(folder))
-        return _explain(processor_class, jets, [t.pinned() for t in ensembles], out_dir, rules, split, execution,
-                        batch_size, threads, resume, faithfulness_steps, faithfulness_fraction, sanity_jets,
-                        occlusion_fraction, record_activations)
+        return _explain(
+            processor_class,
+            jets,
+            [t.pinned() for t in ensembles],
+            out_dir,
+            rules,
+            split,
+            execution,
+            batch_size,
+            threads,
+            resume,
+            faithfulness_steps,
+            faithfulness_fraction,
+            sanity_jets,
+            occlusion_fraction,
+            record_activations,
+        )
 
 
-def _explain(processor_class, jets, ensembles, out_dir, rules, split, execution, batch_size, threads, resume,
-             faithfulness_steps, faithfulness_fraction, sanity_jets, occlusion_fraction, record_activations):
+def _explain(
+    processor_class,
+    jets,
+    ensembles,
+    out_dir,
+    rules,
+    split,
+    execution,
+    batch_size,
+    threads,
+    resume,
+    faithfulness_steps,
+    faithfulness_fraction,
+    sanity_jets,
+    occlusion_fraction,
+    record_activations,
+):
     """``explain_tables`` once its inputs are held (read locks) and its taggers pinned."""
     names = [e.name for e in ensembles]
     if len(set(names)) != len(names):
@@ -115,8 +167,13 @@ def _explain(processor_class, jets, ensembles, out_dir, rules, split, execution,
     if split not in SPLIT_CHOICES:
         raise UsageError(f"unknown split {quoted(split)}; choose from {', '.join(SPLIT_CHOICES)}")
     e = execution
-    refuse_inputs_inside(out_dir, [("the jet tables", processed_folder(jets)),
-                                   *[(f"the tagger {t.name}", f) for t in ensembles for _, f in t.members]])
+    refuse_inputs_inside(
+        out_dir,
+        [
+            ("the jet tables", processed_folder(jets)),
+            *[(f"the tagger {t.name}", f) for t in ensembles for _, f in t.members],
+        ],
+    )
     fileset, identities, skipped, processing, shapes, labels = table_fileset(jets, e.skip_bad_files)
     classes = WITH_DATA if any(label < 0 for label in labels) else CLASSES
     for ensemble in ensembles:
@@ -126,61 +183,112 @@ def _explain(processor_class, jets, ensembles, out_dir, rules, split, execution,
 
     out_dir = Path(out_dir).resolve()  # chunks run in other processes, perhaps in another working directory
     with output_lock(out_dir):
-        manifest = {"run": "relevance", "methods": [m.fingerprint() for m in methods], "split": split,
-                    "batch_size": batch_size, "threads": threads, "chunksize": e.chunksize,
-                    "faithfulness_steps": faithfulness_steps, "faithfulness_fraction": faithfulness_fraction,
-                    "sanity_jets": sanity_jets, "occlusion_fraction": occlusion_fraction,
-                    "record_activations": record_activations, "processing": processing.as_dict(),
-                    "tables": identities, "taggers": {t.name: t.digests() for t in ensembles}}
+        manifest = {
+            "run": "relevance",
+            "methods": [m.fingerprint() for m in methods],
+            "split": split,
+            "batch_size": batch_size,
+            "threads": threads,
+            "chunksize": e.chunksize,
+            "faithfulness_steps": faithfulness_steps,
+            "faithfulness_fraction": faithfulness_fraction,
+            "sanity_jets": sanity_jets,
+            "occlusion_fraction": occlusion_fraction,
+            "record_activations": record_activations,
+            "processing": processing.as_dict(),
+            "tables": identities,
+            "taggers": {t.name: t.digests() for t in ensembles},
+        }
         with e.session() as e:
             folder, resumed = open_checkpoints(out_dir, manifest, resume)
-            instance = processor_class(ensembles, methods, processing, shapes, split, batch_size, threads, classes,
-                                       faithfulness_steps, faithfulness_fraction, occlusion_fraction,
-                                       record_activations)
+            instance = processor_class(
+                ensembles,
+                methods,
+                processing,
+                shapes,
+                split,
+                batch_size,
+                threads,
+                classes,
+                faithfulness_steps,
+                faithfulness_fraction,
+                occlusion_fraction,
+                record_activations,
+            )
             output = run_coffea(fileset, instance, e, folder, format="parquet")
         if not output.get("histograms"):
-            raise InputDataError("no jets to explain: every jet table was empty or skipped"
-                             + "".join(f"\n  skipped: {c['reason']}" for c in skipped_chunks(output)))
+            raise InputDataError(
+                "no jets to explain: every jet table was empty or skipped"
+                + "".join(f"\n  skipped: {c['reason']}" for c in skipped_chunks(output))
+            )
         datasets = sorted({d for entry in fileset.values() for d in entry["metadata"]["datasets"]})
         result = _write_outputs(out_dir, output, datasets, ensembles, rules)
-        sanity = {t.name: ensemble_sanity(t, processed_folder(jets) / "jets", methods, split, sanity_jets)
-                  for t in ensembles} if sanity_jets else {}
+        sanity = (
+            {
+                t.name: ensemble_sanity(t, processed_folder(jets) / "jets", methods, split, sanity_jets)
+                for t in ensembles
+            }
+            if sanity_jets
+            else {}
+        )
         for t in ensembles:  # the multi-feature masking needs every feature's dAUC first: a pass of its own
             table = result.occlusion.get(t.name)
             if table:
-                table["thresholds"] = masking_thresholds(t, processed_folder(jets) / "jets", split, table,
-                                                         batch_size=batch_size)
-                table["bias_like"] = {rule: bias_like(result.summary[t.name][rule], table, result.histograms,
-                                                      t.name) for rule in rules}
-        write_json(out_dir / RELEVANCE_JSON, {
-            "config": {"rules": list(rules), "methods": [m.describe() for m in methods], "split": split,
-                       **e.describe(), "batch_size": batch_size, "threads": threads,
-                       "faithfulness_steps": faithfulness_steps, "faithfulness_fraction": faithfulness_fraction,
-                       "sanity_jets": sanity_jets, "occlusion_fraction": occlusion_fraction,
-                       "record_activations": record_activations,
-                       "jets": str(processed_folder(jets).resolve()), "processing": processing.as_dict()},
-            # member folders resolved: a report may run from another working directory
-            "taggers": {t.name: {"members": [{"seed": s, "folder": str(Path(f).resolve())} for s, f in t.members],
-                                 "digests": t.digests(),  # what was explained (``xaugcol report`` checks it)
-                                 "inputs": list(t.spec.inputs),
-                                 "xaug_columns": list(t.config.xaug_columns) if t.config.xaug else [],
-                                 "msd_window": t.spec.msd_window, "matched_signal": t.spec.matched_signal}
-                        for t in ensembles},
-            "counts": result.counts,
-            "absorbed_fraction": {t.name: {r: _ratio(result.counts[t.name], r) for r in rules} for t in ensembles},
-            "outside_training_range": {t.name: outside_fractions(_summed(result.counts[t.name]), t.domain_jets)
-                                       for t in ensembles if t.domain},
-            "skipped_files": skipped,
-            "skipped_chunks": skipped_chunks(output),
-            "chunks_from_checkpoints": resumed,
-            "relevance": result.summary,
-            "faithfulness": result.faithfulness,
-            "occlusion": result.occlusion,
-            "activations": result.activations,
-            "sanity": sanity,
-            "outputs": {"histograms": RELEVANCE_ROOT},
-            "versions": versions(),
-        })
+                table["thresholds"] = masking_thresholds(
+                    t, processed_folder(jets) / "jets", split, table, batch_size=batch_size
+                )
+                table["bias_like"] = {
+                    rule: bias_like(result.summary[t.name][rule], table, result.histograms, t.name) for rule in rules
+                }
+        write_json(
+            out_dir / RELEVANCE_JSON,
+            {
+                "config": {
+                    "rules": list(rules),
+                    "methods": [m.describe() for m in methods],
+                    "split": split,
+                    **e.describe(),
+                    "batch_size": batch_size,
+                    "threads": threads,
+                    "faithfulness_steps": faithfulness_steps,
+                    "faithfulness_fraction": faithfulness_fraction,
+                    "sanity_jets": sanity_jets,
+                    "occlusion_fraction": occlusion_fraction,
+                    "record_activations": record_activations,
+                    "jets": str(processed_folder(jets).resolve()),
+                    "processing": processing.as_dict(),
+                },
+                # member folders resolved: a report may run from another working directory
+                "taggers": {
+                    t.name: {
+                        "members": [{"seed": s, "folder": str(Path(f).resolve())} for s, f in t.members],
+                        "digests": t.digests(),  # what was explained (``xaugcol report`` checks it)
+                        "inputs": list(t.spec.inputs),
+                        "xaug_columns": list(t.config.xaug_columns) if t.config.xaug else [],
+                        "msd_window": t.spec.msd_window,
+                        "matched_signal": t.spec.matched_signal,
+                    }
+                    for t in ensembles
+                },
+                "counts": result.counts,
+                "absorbed_fraction": {t.name: {r: _ratio(result.counts[t.name], r) for r in rules} for t in ensembles},
+                "outside_training_range": {
+                    t.name: outside_fractions(_summed(result.counts[t.name]), t.domain_jets)
+                    for t in ensembles
+                    if t.domain
+                },
+                "skipped_files": skipped,
+                "skipped_chunks": skipped_chunks(output),
+                "chunks_from_checkpoints": resumed,
+                "relevance": result.summary,
+                "faithfulness": result.faithfulness,
+                "occlusion": result.occlusion,
+                "activations": result.activations,
+                "sanity": sanity,
+                "outputs": {"histograms": RELEVANCE_ROOT},
+                "versions": versions(),
+            },
+        )
         remove_checkpoints(out_dir)
     result.skipped_files = skipped
     return result
@@ -190,8 +298,7 @@ def _write_outputs(out_dir: Path, output: dict, datasets: list, ensembles: list,
     """Counts per tagger and dataset, the summary, and ``relevance.root``."""
     hists = output["histograms"]
     zero = {**empty_counts(rules), "chunks": 0, "jets_in_table": 0}
-    counts = {e.name: {d: {**zero, **output["counts"].get(e.name, {}).get(d, {})} for d in datasets}
-              for e in ensembles}
+    counts = {e.name: {d: {**zero, **output["counts"].get(e.name, {}).get(d, {})} for d in datasets} for e in ensembles}
     summary = {e.name: summarise(hists, e, rules) for e in ensembles}
     hists = with_top_pairs(hists, ensembles, summary)
     write_relevance_root(out_dir / RELEVANCE_ROOT, hists, summary)
@@ -199,10 +306,16 @@ def _write_outputs(out_dir: Path, output: dict, datasets: list, ensembles: list,
     records = output.get("occlusion") or {}
     tables = {e.name: occlusion.table(records.get(e.name, []), e.spec.kinds) for e in ensembles}
     naps = {e.name: activations.patterns(hists, e.name) for e in ensembles}
-    return RelevanceResult(hists, counts, summary, ensembles, skipped_chunks=skipped_chunks(output),
-                           faithfulness={name: c for name, c in curves.items() if c},
-                           occlusion={name: t for name, t in tables.items() if t},
-                           activations={name: p for name, p in naps.items() if p})
+    return RelevanceResult(
+        hists,
+        counts,
+        summary,
+        ensembles,
+        skipped_chunks=skipped_chunks(output),
+        faithfulness={name: c for name, c in curves.items() if c},
+        occlusion={name: t for name, t in tables.items() if t},
+        activations={name: p for name, p in naps.items() if p},
+    )
 
 
 def with_top_pairs(hists: dict, ensembles: list, summary: dict) -> dict:
@@ -213,8 +326,9 @@ def with_top_pairs(hists: dict, ensembles: list, summary: dict) -> dict:
         for s in summary[e.name].values():
             if s["top_pair"] and f"pairs/{e.name}" in hists:
                 key = pair_key(*s["top_pair"])
-                out[f"pair/{e.name}/{key}"], out[f"pair_jets/{e.name}/{key}"] = \
-                    pair_histograms(hists, e.name, tuple(s["top_pair"]), e.spec.kinds)
+                out[f"pair/{e.name}/{key}"], out[f"pair_jets/{e.name}/{key}"] = pair_histograms(
+                    hists, e.name, tuple(s["top_pair"]), e.spec.kinds
+                )
     return out
 
 
@@ -225,9 +339,13 @@ def summarise(hists: dict, ensemble: Ensemble, rules) -> dict:
     for rule in rules:
         classes = mean_normalised_relevance(hists, ensemble.name, rule)
         pair = top_pair(classes, xaug) if len(xaug) >= 2 else None
-        out[rule] = {"classes": classes, "ranking": ranking(classes), "xaug_ranking": ranking(classes, only=xaug),
-                     "top_pair": list(pair) if pair else None,
-                     "score": mean_score_shares(hists, ensemble.name, rule)}
+        out[rule] = {
+            "classes": classes,
+            "ranking": ranking(classes),
+            "xaug_ranking": ranking(classes, only=xaug),
+            "top_pair": list(pair) if pair else None,
+            "score": mean_score_shares(hists, ensemble.name, rule),
+        }
     return out
 
 
@@ -250,11 +368,14 @@ def _check_columns(ensemble: Ensemble, present: dict, folder: Path) -> None:
     for kind in ensemble.spec.kinds:
         missing = [c for c in (*kind.columns(), *kind.extra_columns()) if c not in present]
         if missing:
-            shown = ", ".join(repr(c) for c in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5
-                                                              else "")
-            raise UsageError(f"tagger {ensemble.name} reads column(s) {shown} ({kind.name} inputs), which the jet "
-                             f"tables of {folder} do not have: it was trained on tables processed with other "
-                             "settings; explain it on tables processed as its training data were")
+            shown = ", ".join(repr(c) for c in missing[:5]) + (
+                f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            )
+            raise UsageError(
+                f"tagger {ensemble.name} reads column(s) {shown} ({kind.name} inputs), which the jet "
+                f"tables of {folder} do not have: it was trained on tables processed with other "
+                "settings; explain it on tables processed as its training data were"
+            )
 
 
 def _check_shapes(ensemble: Ensemble, processing: ProcessingConfig) -> None:
@@ -262,11 +383,14 @@ def _check_shapes(ensemble: Ensemble, processing: ProcessingConfig) -> None:
     made = processing.table_shapes()
     for kind in ensemble.spec.kinds:
         column = kind.table_column
-        if column is not None and column in made and tuple(ensemble.config.shape_of(kind.name, made[column])) \
-                != tuple(made[column]):
+        if (
+            column is not None
+            and column in made
+            and tuple(ensemble.config.shape_of(kind.name, made[column])) != tuple(made[column])
+        ):
             wanted = "x".join(map(str, ensemble.config.shapes[kind.name]))
             plural = kind.name if kind.name.endswith("s") else kind.name + "s"
-            raise UsageError(f"tagger {ensemble.name} takes {wanted} {plural}, the processing configuration "
-                             f"makes {'x'.join(map(str, made[column]))}")
-
-
+            raise UsageError(
+                f"tagger {ensemble.name} takes {wanted} {plural}, the processing configuration "
+                f"makes {'x'.join(map(str, made[column]))}"
+            )

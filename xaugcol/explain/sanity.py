@@ -31,12 +31,16 @@ class RandomisationStep:
 def parametrised_layers(model: nn.Module) -> list[str]:
     """Names of the modules that hold parameters of their own (Linear, Conv, BatchNorm, LSTM...), in the order
     they were registered (input side first)."""
-    return [name for name, m in model.named_modules()
-            if name and any(True for _ in m.parameters(recurse=False)) and hasattr(m, "reset_parameters")]
+    return [
+        name
+        for name, m in model.named_modules()
+        if name and any(True for _ in m.parameters(recurse=False)) and hasattr(m, "reset_parameters")
+    ]
 
 
-def cascading_randomisation(model: nn.Module, inputs: list[torch.Tensor], method="epsilon", seed: int = 0,
-                            batch_size: int | None = None) -> list[RandomisationStep]:
+def cascading_randomisation(
+    model: nn.Module, inputs: list[torch.Tensor], method="epsilon", seed: int = 0, batch_size: int | None = None
+) -> list[RandomisationStep]:
     """One step per parametrised layer, from the output down: that layer and every one above it re-initialised
     (``reset_parameters`` under ``seed``; batch-norm running statistics reset too), the relevance of ``inputs``
     with ``method`` (a name or entry of ``xaugcol.explain.methods``) compared, per jet, with the trained model's by
@@ -60,8 +64,13 @@ def cascading_randomisation(model: nn.Module, inputs: list[torch.Tensor], method
                 layer.reset_running_stats()
             done.append(name)
             relevance = _flat_relevance(spec, randomised, inputs, batch_size)
-            steps.append(RandomisationStep(tuple(done), _mean_spearman(reference, relevance, present),
-                                           _mean_spearman(np.abs(reference), np.abs(relevance), present)))
+            steps.append(
+                RandomisationStep(
+                    tuple(done),
+                    _mean_spearman(reference, relevance, present),
+                    _mean_spearman(np.abs(reference), np.abs(relevance), present),
+                )
+            )
     finally:
         torch.random.set_rng_state(generator_state)  # the caller's random stream is not advanced
     return steps
@@ -84,7 +93,7 @@ def _mean_spearman(a: np.ndarray, b: np.ndarray, where: np.ndarray | None = None
             continue
         ra, rb = rankdata(a[i, keep]), rankdata(b[i, keep])
         ra, rb = ra - ra.mean(), rb - rb.mean()
-        norm = np.sqrt((ra ** 2).sum() * (rb ** 2).sum())
+        norm = np.sqrt((ra**2).sum() * (rb**2).sum())
         rho[i] = (ra * rb).sum() / norm if norm > 0 else 0.0
     return float(rho.mean())
 
@@ -92,8 +101,9 @@ def _mean_spearman(a: np.ndarray, b: np.ndarray, where: np.ndarray | None = None
 DEFAULT_JETS_PER_CLASS = 50
 
 
-def ensemble_sanity(ensemble, jets_folder, methods, split: str = "test", per_class: int = DEFAULT_JETS_PER_CLASS,
-                    seed: int = 0) -> dict:
+def ensemble_sanity(
+    ensemble, jets_folder, methods, split: str = "test", per_class: int = DEFAULT_JETS_PER_CLASS, seed: int = 0
+) -> dict:
     """The randomisation check of an ensemble's first member, for every method (``MethodSpec``s), on the first
     ``per_class`` jets of each class of ``split``: per method the steps (layer re-initialised last, signed and
     |R| rank correlation), as relevance.json records them."""
@@ -108,6 +118,7 @@ def ensemble_sanity(ensemble, jets_folder, methods, split: str = "test", per_cla
     out = {"member": member, "jets": int(len(rows["label"])), "seed": seed, "methods": {}}
     for spec in methods:
         steps = cascading_randomisation(model, tensors, spec, seed=seed)
-        out["methods"][spec.name] = [{"layer": s.layers[-1], "spearman": s.spearman, "spearman_abs": s.spearman_abs}
-                                     for s in steps]
+        out["methods"][spec.name] = [
+            {"layer": s.layers[-1], "spearman": s.spearman, "spearman_abs": s.spearman_abs} for s in steps
+        ]
     return out

@@ -58,8 +58,9 @@ def normalise_per_jet(relevance: Mapping[str, np.ndarray]) -> tuple[dict[str, np
         if not finite.all():
             raise ValueError(f"relevance of {name!r} has NaN or inf in {int((~finite).sum())} jet(s)")
     # the largest |R| per jet, exact in the input precision; the division is done in float64
-    scale = np.max([np.abs(r.reshape(n, -1)).max(axis=1, initial=0).astype(np.float64) for r in arrays.values()],
-                   axis=0)
+    scale = np.max(
+        [np.abs(r.reshape(n, -1)).max(axis=1, initial=0).astype(np.float64) for r in arrays.values()], axis=0
+    )
     kept = scale > 0
     normalised = {name: r[kept] / scale[kept].reshape((-1,) + (1,) * (r.ndim - 1)) for name, r in arrays.items()}
     return normalised, kept
@@ -72,22 +73,24 @@ def feature_sums(normalised: Mapping[str, np.ndarray], kinds: Sequence[InputKind
     return np.concatenate([by_name[name].feature_sums(r, signed) for name, r in normalised.items()], axis=1)
 
 
-def score_shares(relevance: Mapping[str, np.ndarray], output: np.ndarray,
-                 kinds: Sequence[InputKind]) -> tuple[np.ndarray, np.ndarray]:
-    """Agarwal, Rappoccio et al.'s (arXiv:2011.13466) relevance normalised by the output score, as (jets, features) numerators and (jets,) weights:
-    per jet and feature, the signed relevance summed over the feature's slots times the sign of the jet's output
-    (the logit the explanation starts from), and |output|. Summed over the jets of a class and divided, they give
-    each feature's share of the score: the per-jet share R_f / output averaged with weight |output|, so a jet on
-    the decision boundary (output near 0, where the share is undefined) weighs nothing instead of an arbitrarily
-    large share. A share of 0.3: the feature carries 30 % of the decision, in its direction; for a conserving rule
-    the shares and the absorbed part add up to 1."""
+def score_shares(
+    relevance: Mapping[str, np.ndarray], output: np.ndarray, kinds: Sequence[InputKind]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Agarwal, Rappoccio et al.'s (arXiv:2011.13466) relevance normalised by the output score, as (jets, features)
+    numerators and (jets,) weights: per jet and feature, the signed relevance summed over the feature's slots times the
+    sign of the jet's output (the logit the explanation starts from), and |output|. Summed over the jets of a class and
+    divided, they give each feature's share of the score: the per-jet share R_f / output averaged with weight |output|,
+    so a jet on the decision boundary (output near 0, where the share is undefined) weighs nothing instead of an
+    arbitrarily large share. A share of 0.3: the feature carries 30 % of the decision, in its direction; for a
+    conserving rule the shares and the absorbed part add up to 1."""
     output = np.asarray(output, dtype=np.float64)
     signed = feature_sums({k: np.asarray(r, dtype=np.float64) for k, r in relevance.items()}, kinds, signed=True)
     return signed * np.sign(output)[:, None], np.abs(output)
 
 
-def normalised_feature_relevance(relevance: Mapping[str, np.ndarray], kinds: Sequence = (),
-                                 xaug_columns: tuple[str, ...] = ()) -> FeatureRelevance:
+def normalised_feature_relevance(
+    relevance: Mapping[str, np.ndarray], kinds: Sequence = (), xaug_columns: tuple[str, ...] = ()
+) -> FeatureRelevance:
     """``relevance``: input name -> array of the input's shape (image (n, 1, p, p) or (n, p, p), particles
     (n, particles, features), xaug (n, variables)), in forward order. ``kinds``: the tagger's input kinds, or the
     XAUG column names (then kinds with default settings are made from the input names)."""
@@ -98,6 +101,8 @@ def normalised_feature_relevance(relevance: Mapping[str, np.ndarray], kinds: Seq
     names = feature_names(kinds)
     values = feature_sums(normalised, kinds)
     if values.shape[1] != len(names):
-        raise ValueError(f"relevance has {values.shape[1]} features, the names {len(names)}: check the XAUG columns "
-                         f"and the particle feature list")
+        raise ValueError(
+            f"relevance has {values.shape[1]} features, the names {len(names)}: check the XAUG columns "
+            f"and the particle feature list"
+        )
     return FeatureRelevance(names, values, kept, int((~kept).sum()))

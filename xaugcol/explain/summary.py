@@ -35,9 +35,11 @@ def mean_normalised_relevance(hists: dict, tagger: str, rule: str, view: str = "
         out[cls] = {}
         for j, f in enumerate(features):
             v = per_member[valid, j]
-            out[cls][f] = {"mean": float(v.mean()) if v.size else None,
-                           "std": float(v.std(ddof=1)) if v.size > 1 else 0.0,
-                           "members": {str(m): float(per_member[i, j]) for i, m in enumerate(members) if valid[i]}}
+            out[cls][f] = {
+                "mean": float(v.mean()) if v.size else None,
+                "std": float(v.std(ddof=1)) if v.size > 1 else 0.0,
+                "members": {str(m): float(per_member[i, j]) for i, m in enumerate(members) if valid[i]},
+            }
     return out
 
 
@@ -48,9 +50,9 @@ def ranking(summary: dict, cls: str = "all", only: list[str] | None = None) -> l
 
 
 def mean_score_shares(hists: dict, tagger: str, rule: str) -> dict:
-    """{"classes": {class: {feature: {"mean", "std", "members"}}}, "ranking": {class: features}}: Agarwal, Rappoccio et al.'s (arXiv:2011.13466)
-    relevance normalised by the output score, per class, ranked by decreasing mean share (the feature that carries
-    most of the decision first)."""
+    """{"classes": {class: {feature: {"mean", "std", "members"}}}, "ranking": {class: features}}: Agarwal, Rappoccio et
+    al.'s (arXiv:2011.13466) relevance normalised by the output score, per class, ranked by decreasing mean share (the
+    feature that carries most of the decision first)."""
     classes = mean_normalised_relevance(hists, tagger, rule, view="score")
     return {"classes": classes, "ranking": {c: ranking(classes, c) for c in classes}}
 
@@ -69,8 +71,9 @@ def pair_histograms(hists: dict, tagger: str, pair: tuple[str, str]) -> tuple[hi
     return hists[f"pair/{tagger}/{key}"], hists[f"pair_jets/{tagger}/{key}"]
 
 
-def profile(hists: dict, tagger: str, feature: str, rule: str, label: int) -> tuple[np.ndarray, np.ndarray,
-                                                                                     np.ndarray, np.ndarray]:
+def profile(
+    hists: dict, tagger: str, feature: str, rule: str, label: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(bin centres, mean normalised relevance, its standard error, entries) per input-value bin; NaN where
     a bin is empty. The mean is exact (summed relevance / entries); the spread comes from the 2D histogram."""
     sel = {"rule": rule, "label": hist.loc(label)}

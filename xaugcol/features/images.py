@@ -67,8 +67,9 @@ def image_coordinates(constituents: ak.Array, subjets: dict, config: ImageConfig
     return x * per_jet(sign), y
 
 
-def jet_images(constituents: ak.Array, jet_pt: np.ndarray, subjets: dict,
-               config: ImageConfig = ImageConfig()) -> tuple[np.ndarray, np.ndarray]:
+def jet_images(
+    constituents: ak.Array, jet_pt: np.ndarray, subjets: dict, config: ImageConfig = ImageConfig()
+) -> tuple[np.ndarray, np.ndarray]:
     """(jets, n_pixels, n_pixels) float32 images and the fraction of the jet pT inside each image."""
     x, y = image_coordinates(constituents, subjets, config)
     n, npix = len(jet_pt), config.n_pixels

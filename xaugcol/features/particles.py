@@ -1,4 +1,5 @@
-"""The particle list of each jet: Agarwal, Rappoccio et al.'s (arXiv:2011.13466) 17 features per constituent, pT-ordered, padded, with a mask.
+"""The particle list of each jet: Agarwal, Rappoccio et al.'s (arXiv:2011.13466) 17 features per constituent,
+pT-ordered, padded, with a mask.
 
 Features (index: name):
  0 log_pt             log(pT / GeV)
@@ -24,8 +25,23 @@ import awkward as ak
 import numpy as np
 
 FEATURES = (
-    "log_pt", "log_pt_rel", "log_e", "abs_eta", "dphi_jet", "deta_jet", "dr_jet", "dr_subjet1", "dr_subjet2",
-    "charge", "is_muon", "is_electron", "is_photon", "is_charged_hadron", "is_neutral_hadron", "dxy", "dz",
+    "log_pt",
+    "log_pt_rel",
+    "log_e",
+    "abs_eta",
+    "dphi_jet",
+    "deta_jet",
+    "dr_jet",
+    "dr_subjet1",
+    "dr_subjet2",
+    "charge",
+    "is_muon",
+    "is_electron",
+    "is_photon",
+    "is_charged_hadron",
+    "is_neutral_hadron",
+    "dxy",
+    "dz",
 )
 N_FEATURES = len(FEATURES)
 # a pT or energy of 0 would give log(0): floor at 1 MeV (PUPPI can weight a candidate down to ~0)

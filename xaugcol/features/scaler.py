@@ -84,8 +84,14 @@ class XAUGScaler:
         return out
 
     def to_dict(self) -> dict:
-        return {"kind": XAUG_MODES[self.mode], "columns": list(self.columns), "mean": list(self.mean),
-                "std": list(self.std), "low": list(self.low), "high": list(self.high)}
+        return {
+            "kind": XAUG_MODES[self.mode],
+            "columns": list(self.columns),
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "low": list(self.low),
+            "high": list(self.high),
+        }
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "scaler") -> XAUGScaler:
@@ -111,6 +117,7 @@ class ObjectScaler:
       linear within a few widths, logarithmic beyond, order kept. A heavy tail (a V0 daughter's impact parameter
       in cm beside a b-hadron track's 100 um) then no longer sets the scale of every track's (``mean`` holds the
       medians, ``std`` the widths)."""
+
     features: tuple[str, ...]
     mean: tuple[float, ...]
     std: tuple[float, ...]
@@ -136,7 +143,7 @@ class ObjectScaler:
             if real.shape[-1] != n_features:
                 raise ValueError(f"cannot fit the object scaler: {real.shape[-1]} features, expected {n_features}")
             if mode == "robust":
-                taken = real[(-count) % stride::stride]
+                taken = real[(-count) % stride :: stride]
                 sample.append(taken)
                 kept += len(taken)
                 if kept > 2 * cls.ROBUST_SAMPLE:  # double the stride: every other object of the sample so far
@@ -144,7 +151,7 @@ class ObjectScaler:
                     kept = len(sample[0])
             count += len(real)
             total += real.sum(axis=0)
-            squares += (real ** 2).sum(axis=0)
+            squares += (real**2).sum(axis=0)
         if count == 0:
             raise ValueError("cannot fit the object scaler: the training split has no real objects")
         if mode == "robust":
@@ -152,7 +159,7 @@ class ObjectScaler:
             width = np.maximum(high - centre, centre - low)
             return cls(tuple(features), tuple(float(c) for c in centre), tuple(float(w) for w in width), mode)
         mean = total / count
-        std = np.sqrt(np.maximum(squares / count - mean ** 2, 0.0))
+        std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
         return cls(tuple(features), tuple(float(m) for m in mean), tuple(float(s) for s in std), mode)
 
     def transform(self, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -165,8 +172,12 @@ class ObjectScaler:
         return (out * np.asarray(mask, dtype=bool)[..., None]).astype(np.float32)
 
     def to_dict(self) -> dict:
-        return {"kind": self.KINDS[self.mode], "features": list(self.features), "mean": list(self.mean),
-                "std": list(self.std)}
+        return {
+            "kind": self.KINDS[self.mode],
+            "features": list(self.features),
+            "mean": list(self.mean),
+            "std": list(self.std),
+        }
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "scaler") -> ObjectScaler:
@@ -184,6 +195,7 @@ class ObjectScaler:
 @dataclass(frozen=True)
 class InputScalers:
     """The scaler of each scaled input kind of a tagger ({kind name: scaler}); empty for a tagger without."""
+
     scalers: tuple[tuple[str, object], ...] = ()
 
     KIND = "input_scalers"

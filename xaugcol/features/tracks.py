@@ -35,18 +35,51 @@ from xaugcol.jets.track_geometry import signed_ip2d
 COVARIANCE = ("dptdpt", "detadeta", "dphidphi", "dxydxy", "dzdz", "dxydz", "dphidxy", "dlambdadz")
 # the covariance terms neither CMS PFNano nor the simple tracker stores (only the d0 and dz errors)
 NOT_IN_PFNANO = ("dptdpt", "detadeta", "dphidphi", "dxydz", "dphidxy", "dlambdadz")
-BTAG = ("btagEtaRel", "btagPtRatio", "btagPParRatio", "btagSip2dVal", "btagSip2dSig", "btagSip3dVal", "btagSip3dSig",
-        "btagJetDistVal")
-FEATURES = ("ptrel", "erel", "phirel", "etarel", "deltaR", "drminsv", "drsubjet1", "drsubjet2", "dz", "dzsig", "dxy",
-            "dxysig", "normchi2", "quality", *COVARIANCE, *BTAG)
+BTAG = (
+    "btagEtaRel",
+    "btagPtRatio",
+    "btagPParRatio",
+    "btagSip2dVal",
+    "btagSip2dSig",
+    "btagSip3dVal",
+    "btagSip3dSig",
+    "btagJetDistVal",
+)
+FEATURES = (
+    "ptrel",
+    "erel",
+    "phirel",
+    "etarel",
+    "deltaR",
+    "drminsv",
+    "drsubjet1",
+    "drsubjet2",
+    "dz",
+    "dzsig",
+    "dxy",
+    "dxysig",
+    "normchi2",
+    "quality",
+    *COVARIANCE,
+    *BTAG,
+)
 N_FEATURES = len(FEATURES)
 NO_VERTEX_DR = 0.8
 # what each feature needs of the file beyond the candidates' kinematics and d0 / dz
-NEEDS = {"dzsig": ("dzErr",), "dxysig": ("d0Err",), "normchi2": ("trkChi2",), "quality": ("trkQuality",),
-         "dxydxy": ("d0Err",), "dzdz": ("dzErr",), "btagSip2dSig": ("d0Err",),
-         **{c: (c,) for c in NOT_IN_PFNANO},
-         **{b: (b,) for b in ("btagEtaRel", "btagPtRatio", "btagPParRatio", "btagSip3dVal", "btagSip3dSig",
-                              "btagJetDistVal")}}
+NEEDS = {
+    "dzsig": ("dzErr",),
+    "dxysig": ("d0Err",),
+    "normchi2": ("trkChi2",),
+    "quality": ("trkQuality",),
+    "dxydxy": ("d0Err",),
+    "dzdz": ("dzErr",),
+    "btagSip2dSig": ("d0Err",),
+    **{c: (c,) for c in NOT_IN_PFNANO},
+    **{
+        b: (b,)
+        for b in ("btagEtaRel", "btagPtRatio", "btagPParRatio", "btagSip3dVal", "btagSip3dSig", "btagJetDistVal")
+    },
+}
 
 
 def is_track(constituents) -> ak.Array:
@@ -74,17 +107,25 @@ def track_list(constituents: ak.Array, jet: dict, subjets: dict, vertices, n_max
         unavailable.append("drminsv")
     jet_pt, jet_eta, jet_phi, jet_e = (per_jet(jet[k]) for k in ("pt", "eta", "phi", "E"))
     two = subjets["sd_two_prong"] > 0
-    sj = [per_jet(subjets["sj1_eta"]), per_jet(subjets["sj1_phi"]),
-          per_jet(np.where(two, subjets["sj2_eta"], subjets["sj1_eta"])),
-          per_jet(np.where(two, subjets["sj2_phi"], subjets["sj1_phi"]))]
+    sj = [
+        per_jet(subjets["sj1_eta"]),
+        per_jet(subjets["sj1_phi"]),
+        per_jet(np.where(two, subjets["sj2_eta"], subjets["sj1_eta"])),
+        per_jet(np.where(two, subjets["sj2_phi"], subjets["sj1_phi"])),
+    ]
     deta, dphi = t.eta - jet_eta, wrap_phi(t.phi - jet_phi)
     zero = ak.zeros_like(t.pt)
     columns = {
-        "ptrel": t.pt / jet_pt, "erel": t.E / jet_e, "phirel": dphi, "etarel": deta, "deltaR": np.hypot(deta, dphi),
+        "ptrel": t.pt / jet_pt,
+        "erel": t.E / jet_e,
+        "phirel": dphi,
+        "etarel": deta,
+        "deltaR": np.hypot(deta, dphi),
         "drminsv": _nearest_vertex(t, vertices) if vertices is not None else zero,
         "drsubjet1": np.hypot(t.eta - sj[0], wrap_phi(t.phi - sj[1])),
         "drsubjet2": np.hypot(t.eta - sj[2], wrap_phi(t.phi - sj[3])),
-        "dz": t.dz, "dxy": t.d0,
+        "dz": t.dz,
+        "dxy": t.d0,
     }
     if "d0Err" in present:
         columns.update(dxysig=_ratio(t.d0, t.d0Err), dxydxy=t.d0Err**2)

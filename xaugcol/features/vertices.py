@@ -23,8 +23,22 @@ import vector
 
 from xaugcol.features.particles import per_jet, wrap_phi
 
-FEATURES = ("ptrel", "erel", "phirel", "etarel", "deltaR", "pt", "mass", "ntracks", "normchi2", "dxy", "dxysig",
-            "d3d", "d3dsig", "costhetasvpv")
+FEATURES = (
+    "ptrel",
+    "erel",
+    "phirel",
+    "etarel",
+    "deltaR",
+    "pt",
+    "mass",
+    "ntracks",
+    "normchi2",
+    "dxy",
+    "dxysig",
+    "d3d",
+    "d3dsig",
+    "costhetasvpv",
+)
 N_FEATURES = len(FEATURES)
 
 vector.register_awkward()
@@ -36,8 +50,22 @@ def vertex_list(vertices, jet: dict, n_max: int = 5) -> tuple[np.ndarray, np.nda
     v = vertices[:, :n_max]
     p4 = ak.zip({"pt": v.pt, "eta": v.eta, "phi": v.phi, "mass": v.mass}, with_name="Momentum4D")
     deta, dphi = v.eta - per_jet(jet["eta"]), wrap_phi(v.phi - per_jet(jet["phi"]))
-    columns = [v.pt / per_jet(jet["pt"]), p4.E / per_jet(jet["E"]), dphi, deta, np.hypot(deta, dphi), v.pt, v.mass,
-               v.ntracks, v.chi2, v.dxy, v.dxySig, v.dlen, v.dlenSig, -np.cos(v.pAngle)]
+    columns = [
+        v.pt / per_jet(jet["pt"]),
+        p4.E / per_jet(jet["E"]),
+        dphi,
+        deta,
+        np.hypot(deta, dphi),
+        v.pt,
+        v.mass,
+        v.ntracks,
+        v.chi2,
+        v.dxy,
+        v.dxySig,
+        v.dlen,
+        v.dlenSig,
+        -np.cos(v.pAngle),
+    ]
     counts = ak.to_numpy(ak.num(v.pt, axis=1))
     mask = np.arange(n_max)[None, :] < counts[:, None]
     out = np.zeros((len(counts), n_max, N_FEATURES), dtype=np.float32)

@@ -37,8 +37,10 @@ def load_extension():
         return None, f"the C++ extension is not built or does not load ({err})"
     built = getattr(_fjcontrib, "built_with_fastjet", None)
     if built != fastjet.__version__:
-        return None, (f"the C++ extension was built against fastjet {built}, fastjet {fastjet.__version__} is "
-                      "installed (reinstall xaugcol to rebuild it)")
+        return None, (
+            f"the C++ extension was built against fastjet {built}, fastjet {fastjet.__version__} is "
+            "installed (reinstall xaugcol to rebuild it)"
+        )
     return _fjcontrib, None
 
 
@@ -87,6 +89,9 @@ def describe_backend() -> str:
     except BackendError as err:
         return f"unavailable: {err}"
     if backend == "extension":
-        return f"C++ extension xaugcol.jets._fjcontrib (FastJet and fastjet-contrib of the fastjet {fastjet.__version__} wheel)"
+        return (
+            "C++ extension xaugcol.jets._fjcontrib "
+            f"(FastJet and fastjet-contrib of the fastjet {fastjet.__version__} wheel)"
+        )
     reason = f"{ENV}=fastjet" if requested() == "fastjet" else load_extension()[1]
     return f"fastjet {fastjet.__version__} Python API ({reason})"

@@ -59,8 +59,19 @@ CANDIDATE_FIELDS = ("pt", "eta", "phi", "mass", "pdgId")
 OPTIONAL_FIELDS = ("charge", "d0", "dz")  # charge is derived from pdgId, impact parameters 0 when absent
 # a track's measurement (CMS PFNano PFCands_*) and PFNano's per-track b-tagging variables (FatJetPFCands_*): carried
 # when the file has them (``xaugcol.features.tracks`` lists the rest as unavailable)
-MEASUREMENT_FIELDS = ("d0Err", "dzErr", "trkChi2", "trkQuality", "lostInnerHits",
-                "dptdpt", "detadeta", "dphidphi", "dxydz", "dphidxy", "dlambdadz")  # the fit's covariance terms
+MEASUREMENT_FIELDS = (
+    "d0Err",
+    "dzErr",
+    "trkChi2",
+    "trkQuality",
+    "lostInnerHits",
+    "dptdpt",
+    "detadeta",
+    "dphidphi",
+    "dxydz",
+    "dphidxy",
+    "dlambdadz",
+)  # the fit's covariance terms
 LINK_FIELDS = ("btagEtaRel", "btagPtRatio", "btagPParRatio", "btagSip3dVal", "btagSip3dSig", "btagJetDistVal")
 
 
@@ -139,14 +150,19 @@ def jet_constituents(events, layout: Layout) -> ak.Array:
             flat[name] = _np(ak.flatten(link[name]))[order]
             extra.append(name)
     if layout.puppi_weight is not None:
-        weight = _np(ak.flatten(_field(cands, layout.puppi_weight, f"{layout.cands}_{layout.puppi_weight}",
-                                       need + " (PUPPI weights)")))[global_cand]
+        weight = _np(
+            ak.flatten(
+                _field(cands, layout.puppi_weight, f"{layout.cands}_{layout.puppi_weight}", need + " (PUPPI weights)")
+            )
+        )[global_cand]
         # PUPPI scales the whole four-momentum: pt and mass by the weight, eta and phi unchanged
         flat["pt"] = flat["pt"] * weight
         flat["mass"] = flat["mass"] * weight
 
-    parts = ak.zip({k: flat[k] for k in ("pt", "eta", "phi", "mass", "charge", "pdgId", "d0", "dz", *extra)},
-                   with_name="Momentum4D")
+    parts = ak.zip(
+        {k: flat[k] for k in ("pt", "eta", "phi", "mass", "charge", "pdgId", "d0", "dz", *extra)},
+        with_name="Momentum4D",
+    )
     per_event_jets = ak.unflatten(parts, per_jet)
     per_event_jets = per_event_jets[ak.argsort(per_event_jets.pt, axis=1, ascending=False)]
     return ak.unflatten(per_event_jets, n_jets)

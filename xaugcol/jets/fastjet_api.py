@@ -54,8 +54,15 @@ def substructure(px, py, pz, energy, offsets, sd_beta, sd_zcut, sd_r0, tau_beta,
     n_groomed = ak.to_numpy(ak.num(groomed.constituents, axis=1))
     out["sd_n_constituents"][many] = n_groomed
 
-    taus = ak.to_numpy(jets.njettiness(njets=[1, 2, 3, 4], beta=tau_beta, R0=tau_r0,
-                                        measure_definition="NormalizedMeasure", axes_definition="OnePass_KT_Axes"))
+    taus = ak.to_numpy(
+        jets.njettiness(
+            njets=[1, 2, 3, 4],
+            beta=tau_beta,
+            R0=tau_r0,
+            measure_definition="NormalizedMeasure",
+            axes_definition="OnePass_KT_Axes",
+        )
+    )
     for n in range(1, 5):  # with N or fewer particles every particle is an axis: tau_N = 0
         out[f"tau{n}"][many] = np.where(counts[many] > n, taus[:, n - 1], 0.0)
 
@@ -82,8 +89,9 @@ def substructure(px, py, pz, energy, offsets, sd_beta, sd_zcut, sd_r0, tau_beta,
         for name in SUBJET_FIELDS:
             out[f"{prefix}_{name}"][prong_jets] = kin[name][rows, k]
     for name in ("n2", "d2"):
-        out[name][prong_jets] = ak.to_numpy(reclustered.exclusive_jets_energy_correlator(njets=1, beta=ecf_beta,
-                                                                                        func=name))
+        out[name][prong_jets] = ak.to_numpy(
+            reclustered.exclusive_jets_energy_correlator(njets=1, beta=ecf_beta, func=name)
+        )
     return _finite(out)
 
 
@@ -96,8 +104,12 @@ def _packed(events: ak.Array) -> ak.Array:
 def _kinematics(px, py, pz, energy) -> dict[str, np.ndarray]:
     """pt, pseudorapidity, phi in (-pi, pi] and mass (>= 0, as the extension's max(m, 0)) of four-vectors."""
     p = vector.array({"px": px, "py": py, "pz": pz, "E": energy})
-    return {"pt": np.asarray(p.pt), "eta": np.asarray(p.eta), "phi": np.asarray(p.phi),
-            "mass": np.fmax(np.asarray(p.mass), 0.0)}  # fmax: a tachyonic (NaN) mass is 0
+    return {
+        "pt": np.asarray(p.pt),
+        "eta": np.asarray(p.eta),
+        "phi": np.asarray(p.phi),
+        "mass": np.fmax(np.asarray(p.mass), 0.0),
+    }  # fmax: a tachyonic (NaN) mass is 0
 
 
 def _phi_std(phi: np.ndarray) -> np.ndarray:

@@ -65,8 +65,7 @@ def stored_xaug(events) -> tuple[dict[str, np.ndarray], list[str]]:
             zero = ak.zeros_like(fj.pt)
             return ak.zip({"pt": zero, "eta": zero, "phi": zero, "mass": zero}, with_name="Momentum4D")
         corr = 1.0 - _get(sub, "rawFactor", "SubJet")[ak.where(two, idx, 0)]
-        return ak.zip({"pt": s.pt * corr, "eta": s.eta, "phi": s.phi, "mass": s.mass * corr},
-                      with_name="Momentum4D")
+        return ak.zip({"pt": s.pt * corr, "eta": s.eta, "phi": s.phi, "mass": s.mass * corr}, with_name="Momentum4D")
 
     s1, s2 = subjet(i1), subjet(i2)
     two_flat = ak.to_numpy(ak.flatten(two))

@@ -31,9 +31,28 @@ from xaugcol.jets import backend, fastjet_api
 backend.silence_banner()
 
 COLUMNS = (
-    "msd", "sd_pt", "sd_eta", "sd_phi", "sd_n_constituents", "sd_two_prong",
-    "sj1_pt", "sj1_eta", "sj1_phi", "sj1_mass", "sj2_pt", "sj2_eta", "sj2_phi", "sj2_mass", "sj_z", "sj_dr",
-    "tau1", "tau2", "tau3", "tau4", "n2", "d2",
+    "msd",
+    "sd_pt",
+    "sd_eta",
+    "sd_phi",
+    "sd_n_constituents",
+    "sd_two_prong",
+    "sj1_pt",
+    "sj1_eta",
+    "sj1_phi",
+    "sj1_mass",
+    "sj2_pt",
+    "sj2_eta",
+    "sj2_phi",
+    "sj2_mass",
+    "sj_z",
+    "sj_dr",
+    "tau1",
+    "tau2",
+    "tau3",
+    "tau4",
+    "n2",
+    "d2",
 )
 
 
@@ -59,9 +78,19 @@ def compute(constituents: ak.Array, config: SubstructureConfig = SubstructureCon
     offsets = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
     flat = ak.flatten(constituents, axis=1)
-    args = (_np(flat.px), _np(flat.py), _np(flat.pz), _np(flat.E), offsets,
-            config.softdrop_beta, config.softdrop_zcut, config.softdrop_r0, config.tau_beta, config.tau_r0,
-            config.ecf_beta)
+    args = (
+        _np(flat.px),
+        _np(flat.py),
+        _np(flat.pz),
+        _np(flat.E),
+        offsets,
+        config.softdrop_beta,
+        config.softdrop_zcut,
+        config.softdrop_r0,
+        config.tau_beta,
+        config.tau_r0,
+        config.ecf_beta,
+    )
     if backend.active() == "extension":
         cols = backend.load_extension()[0].substructure(*args)
     else:

@@ -50,8 +50,9 @@ def concordance_sum(f: np.ndarray, g: np.ndarray) -> int:
 def ado(f_signal, g_signal, f_background, g_background, fold: bool = True) -> float:
     """The average decision ordering of taggers f and g over every signal x background pair (``fold``: folded to
     max(ADO, 1 - ADO)). Refuses empty classes, mismatched lengths and NaN, naming them."""
-    arrays = _checked("decision ordering", f_signal=f_signal, g_signal=g_signal, f_background=f_background,
-                      g_background=g_background)
+    arrays = _checked(
+        "decision ordering", f_signal=f_signal, g_signal=g_signal, f_background=f_background, g_background=g_background
+    )
     fs, gs, fb, gb = arrays.values()
     value = 0.5 + _cross(fs, gs, fb, gb) / (2.0 * len(fs) * len(fb))
     return max(value, 1.0 - value) if fold else value
@@ -60,8 +61,11 @@ def ado(f_signal, g_signal, f_background, g_background, fold: bool = True) -> fl
 def _cross(fs, gs, fb, gb) -> int:
     """sum over the signal x background pairs of sign(f_s - f_b) sign(g_s - g_b): all pairs minus those within a
     class."""
-    return (concordance_sum(np.concatenate([fs, fb]), np.concatenate([gs, gb]))
-            - concordance_sum(fs, gs) - concordance_sum(fb, gb))
+    return (
+        concordance_sum(np.concatenate([fs, fb]), np.concatenate([gs, gb]))
+        - concordance_sum(fs, gs)
+        - concordance_sum(fb, gb)
+    )
 
 
 def _checked(where: str, **arrays) -> dict[str, np.ndarray]:
@@ -92,8 +96,9 @@ class Disagreement:
     ``fraction`` is their share of all pairs, 1 - ADO(h, t) unfolded."""
 
     def __init__(self, h_signal, t_signal, h_background, t_background):
-        a = _checked("disagreement", h_signal=h_signal, t_signal=t_signal, h_background=h_background,
-                     t_background=t_background)
+        a = _checked(
+            "disagreement", h_signal=h_signal, t_signal=t_signal, h_background=h_background, t_background=t_background
+        )
         self.h_s, self.t_s, self.h_b, self.t_b = a.values()
         self.pairs = len(self.h_s) * len(self.h_b)
         self.weight = (self.pairs - _cross(self.h_s, self.t_s, self.h_b, self.t_b)) / 2.0
@@ -105,8 +110,9 @@ class Disagreement:
         self.tied_t = int((counts_s[i_s].astype(np.int64) * counts_b[i_b]).sum())
 
     def ado(self, e_signal, e_background, fold: bool = True) -> float:
-        a = _checked("disagreement ADO", e_signal=e_signal, e_background=e_background, t_signal=self.t_s,
-                     t_background=self.t_b)
+        a = _checked(
+            "disagreement ADO", e_signal=e_signal, e_background=e_background, t_signal=self.t_s, t_background=self.t_b
+        )
         e_s, e_b = a["e_signal"], a["e_background"]
         if self.weight == 0:
             raise ValueError("disagreement ADO: the two taggers order every pair alike (no disagreement pairs)")
@@ -121,11 +127,12 @@ class Disagreement:
         return max(value, 1.0 - value) if fold else value
 
 
-def disagreement_pairs(h_signal, t_signal, h_background, t_background, max_pairs: int = 10 ** 8):
+def disagreement_pairs(h_signal, t_signal, h_background, t_background, max_pairs: int = 10**8):
     """(signal index, background index) of every pair the two taggers order strictly differently, listed
     (for inspection and small samples: refused above ``max_pairs`` pairs; the search uses ``Disagreement``)."""
-    a = _checked("disagreement pairs", h_signal=h_signal, t_signal=t_signal, h_background=h_background,
-                 t_background=t_background)
+    a = _checked(
+        "disagreement pairs", h_signal=h_signal, t_signal=t_signal, h_background=h_background, t_background=t_background
+    )
     h_s, t_s, h_b, t_b = a.values()
     if len(h_s) * len(h_b) > max_pairs:
         raise ValueError(f"disagreement pairs: {len(h_s)} x {len(h_b)} pairs are more than max_pairs = {max_pairs}")

@@ -13,8 +13,9 @@ Start from a base set of high-level observables (the XAUG variables by default) 
    with the black box's on them (the highest ADO, exact over all those pairs).
 
 The black box is any tagger ensemble folder; its score is the mean logit of its members (``mapping.scores``). The
-result (``guided.json``) is Faucett, Thaler and Whiteson's (arXiv:2010.11998) table: one row per step with the EFP added (graph, kappa, beta), the AUC,
-the ADO to the black box, the share of pairs still ordered differently, and the best candidates of the step.
+result (``guided.json``) is Faucett, Thaler and Whiteson's (arXiv:2010.11998) table: one row per step with the EFP added
+(graph, kappa, beta), the AUC, the ADO to the black box, the share of pairs still ordered differently, and the best
+candidates of the step.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ import numpy as np
 from xaugcol.atomic import make_dirs, write_json
 from xaugcol.console import say
 from xaugcol.explain.ensemble import Ensemble
-from xaugcol.features.efp.anchored import PREFIX as ANCHORED_PREFIX, parse_anchored_column
+from xaugcol.features.efp.anchored import PREFIX as ANCHORED_PREFIX
+from xaugcol.features.efp.anchored import parse_anchored_column
 from xaugcol.features.efp.columns import parse_column
 from xaugcol.mapping.decision_ordering import Disagreement, ado
 from xaugcol.mapping.scores import SplitJets, split_jets
@@ -46,6 +48,7 @@ TOP_CANDIDATES = 5  # candidates per step kept in the table (with their ADO on t
 @dataclass(frozen=True)
 class GuidedSearch:
     """What the search needs: jet tables with the base and candidate columns, the black box's folder."""
+
     jets: Path
     black_box: Path
     base: tuple[str, ...]
@@ -59,8 +62,9 @@ class GuidedSearch:
 
     def __post_init__(self):
         if self.high_level not in HIGH_LEVEL:
-            raise ValueError(f"guided search: high_level must be one of {', '.join(HIGH_LEVEL)}, "
-                             f"got {quoted(self.high_level)}")
+            raise ValueError(
+                f"guided search: high_level must be one of {', '.join(HIGH_LEVEL)}, got {quoted(self.high_level)}"
+            )
         if not self.candidates:
             raise ValueError("guided search: no candidate EFP columns (give the processing an 'efp' section)")
         both = set(self.base) & set(self.candidates)
@@ -89,8 +93,9 @@ def _search(search: GuidedSearch, out: Path, mapper, progress: bool) -> dict:
     bb_tables = JetTables(search.jets, black_box.spec)
     bb = {split: split_jets(bb_tables, split, [], members) for split in ("test", search.select_split)}
     bb_auc = _auc_summary(bb["test"], bb["test"].values["logits"])
-    candidates = split_jets(JetTables(search.jets, search.spec(search.candidates)), search.select_split,
-                            list(search.candidates))
+    candidates = split_jets(
+        JetTables(search.jets, search.spec(search.candidates)), search.select_split, list(search.candidates)
+    )
     chosen: list[str] = []
     rows = []
     stopped = f"after {search.steps} additions"
@@ -98,12 +103,20 @@ def _search(search: GuidedSearch, out: Path, mapper, progress: bool) -> dict:
         columns = [*search.base, *chosen]
         hl = _high_level(search, columns, out / f"step_{step}", mapper, progress)
         auc = _auc_summary(hl["test"], hl["test"].values["logits"])
-        row = {"step": step, "added": chosen[-1] if chosen else None, **_parameters(chosen[-1] if chosen else None),
-               "columns": columns, "auc": auc, "ado_black_box": _ado(hl["test"], bb["test"])}
+        row = {
+            "step": step,
+            "added": chosen[-1] if chosen else None,
+            **_parameters(chosen[-1] if chosen else None),
+            "columns": columns,
+            "auc": auc,
+            "ado_black_box": _ado(hl["test"], bb["test"]),
+        }
         rows.append(row)
         if progress:
-            say(f"guided search step {step}: {row['added'] or 'base'}: AUC {auc['mean']:.4f} +- {auc['std']:.4f} "
-                f"(black box {bb_auc['mean']:.4f} +- {bb_auc['std']:.4f}), ADO[black box] {row['ado_black_box']:.4f}")
+            say(
+                f"guided search step {step}: {row['added'] or 'base'}: AUC {auc['mean']:.4f} +- {auc['std']:.4f} "
+                f"(black box {bb_auc['mean']:.4f} +- {bb_auc['std']:.4f}), ADO[black box] {row['ado_black_box']:.4f}"
+            )
         if auc["mean"] >= bb_auc["mean"] - bb_auc["std"]:
             stopped = "the AUC reached the black box's within its ensemble spread"
             break
@@ -115,10 +128,16 @@ def _search(search: GuidedSearch, out: Path, mapper, progress: bool) -> dict:
             break
         row.update(pick["row"])
         chosen.append(pick["best"])
-    result = {"black_box": {"folder": str(search.black_box), "name": black_box.name, "auc": bb_auc},
-              "base": list(search.base), "high_level": search.high_level, "seeds": list(search.seeds),
-              "select_split": search.select_split, "candidates": len(search.candidates), "rows": rows,
-              "stopped": stopped}
+    result = {
+        "black_box": {"folder": str(search.black_box), "name": black_box.name, "auc": bb_auc},
+        "base": list(search.base),
+        "high_level": search.high_level,
+        "seeds": list(search.seeds),
+        "select_split": search.select_split,
+        "candidates": len(search.candidates),
+        "rows": rows,
+        "stopped": stopped,
+    }
     write_json(out / GUIDED_JSON, result)
     return result
 
@@ -130,8 +149,10 @@ def _check_selection(black_box: DataSpec, search: GuidedSearch, folder: Path) ->
     differ["match_pt"] = (black_box.pt_weights is not None, bool(search.training.match_pt))
     listed = ", ".join(f"{n}: {theirs} against {mine}" for n, (theirs, mine) in differ.items() if theirs != mine)
     if listed:
-        raise ValueError(f"guided search: the black box {folder} was trained on another jet selection than the "
-                         f"search's training settings ({listed})")
+        raise ValueError(
+            f"guided search: the black box {folder} was trained on another jet selection than the "
+            f"search's training settings ({listed})"
+        )
 
 
 def _parameters(column: str | None) -> dict:
@@ -144,8 +165,11 @@ def _parameters(column: str | None) -> dict:
 
 def _auc_summary(jets: SplitJets, logits: np.ndarray) -> dict:
     values = [performance(jets.label, m, jets.weight)["auc"] for m in logits]
-    return {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1 if len(values) > 1 else 0)),
-            "values": [float(v) for v in values]}
+    return {
+        "mean": float(np.mean(values)),
+        "std": float(np.std(values, ddof=1 if len(values) > 1 else 0)),
+        "values": [float(v) for v in values],
+    }
 
 
 def _by_class(a: SplitJets, b: SplitJets, a_values: np.ndarray, b_values: np.ndarray):
@@ -170,8 +194,7 @@ def _next_observable(hl: SplitJets, bb: SplitJets, candidates: SplitJets, chosen
     k = np.minimum(k, len(candidates.keys) - 1)
     held = candidates.keys[k] == common_keys
     if not held.all():
-        raise ValueError(f"guided search: {int((~held).sum())} jet(s) of the selection split have no candidate "
-                         "values")
+        raise ValueError(f"guided search: {int((~held).sum())} jet(s) of the selection split have no candidate values")
     signal = hl.label[i] == 1
     h, t = hl.values["score"][i], bb.values["score"][j]
     disagreement = Disagreement(h[signal], t[signal], h[~signal], t[~signal])
@@ -185,8 +208,13 @@ def _next_observable(hl: SplitJets, bb: SplitJets, candidates: SplitJets, chosen
         return None
     scored.sort(reverse=True)
     best = scored[0][1]
-    return {"best": best, "row": {"disagreement_fraction": disagreement.fraction,
-                                  "next_candidates": [{"column": n, "ado": v} for v, n in scored[:TOP_CANDIDATES]]}}
+    return {
+        "best": best,
+        "row": {
+            "disagreement_fraction": disagreement.fraction,
+            "next_candidates": [{"column": n, "ado": v} for v, n in scored[:TOP_CANDIDATES]],
+        },
+    }
 
 
 def _high_level(search: GuidedSearch, columns: list[str], folder: Path, mapper, progress) -> dict[str, SplitJets]:
@@ -194,8 +222,15 @@ def _high_level(search: GuidedSearch, columns: list[str], folder: Path, mapper, 
     mean "score")."""
     splits = ("test", search.select_split)
     if search.high_level == "dnn":
-        train_ensemble(str(search.jets), search.model_config(columns), search.training, list(search.seeds),
-                       str(folder), mapper, progress=False)
+        train_ensemble(
+            str(search.jets),
+            search.model_config(columns),
+            search.training,
+            list(search.seeds),
+            str(folder),
+            mapper,
+            progress=False,
+        )
         ensemble = Ensemble.load(folder)  # its spec carries the selection and pT weights training used
         members = ensemble.load_members()
         return {split: split_jets(JetTables(search.jets, ensemble.spec), split, [], members) for split in splits}
@@ -219,8 +254,9 @@ def _gbdt(search: GuidedSearch, tables: JetTables, columns: list[str], folder: P
     evaluated = {split: split_jets(tables, split, columns) for split in splits}
     logits = {split: [] for split in splits}
     for seed in search.seeds:
-        model = HistGradientBoostingClassifier(max_iter=300, early_stopping=True, validation_fraction=0.2,
-                                               random_state=seed)
+        model = HistGradientBoostingClassifier(
+            max_iter=300, early_stopping=True, validation_fraction=0.2, random_state=seed
+        )
         model.fit(x, train.label, sample_weight=weight)
         for split, jets in evaluated.items():
             # the raw log-odds: unclipped, so no saturated jets tie
@@ -230,6 +266,12 @@ def _gbdt(search: GuidedSearch, tables: JetTables, columns: list[str], folder: P
         stacked = np.stack(logits[split])
         out[split] = SplitJets(jets.keys, jets.label, jets.weight, {"logits": stacked, "score": stacked.mean(0)})
     make_dirs(folder)
-    write_json(folder / "gbdt.json", {"columns": columns, "seeds": list(search.seeds),
-                                      "auc": _auc_summary(out["test"], out["test"].values["logits"])})
+    write_json(
+        folder / "gbdt.json",
+        {
+            "columns": columns,
+            "seeds": list(search.seeds),
+            "auc": _auc_summary(out["test"], out["test"].values["logits"]),
+        },
+    )
     return out

@@ -1,6 +1,6 @@
-"""Faucett, Thaler and Whiteson's (arXiv:2010.11998) comparison table of methods against one black box: every trained tagger of a study (AUC with its
-ensemble spread, ADO[black box]) and single observables used as a score on their own (an isolation cone: the
-muon paper's "one cone" row), on the test split, with the black box's selection and weights.
+"""Faucett, Thaler and Whiteson's (arXiv:2010.11998) comparison table of methods against one black box: every trained
+tagger of a study (AUC with its ensemble spread, ADO[black box]) and single observables used as a score on their own (an
+isolation cone: the muon paper's "one cone" row), on the test split, with the black box's selection and weights.
 
 A single observable's direction is chosen on the selection split (its AUC there at least 1/2: a large isolation
 sum means background), then kept for the test split, so the sign is not fitted on the jets it is scored on.
@@ -33,20 +33,28 @@ def _aligned_classes(a: SplitJets, b: SplitJets, a_values, b_values):
 
 def _summary(values) -> dict:
     values = [float(v) for v in values]
-    return {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1 if len(values) > 1 else 0)),
-            "values": values}
+    return {
+        "mean": float(np.mean(values)),
+        "std": float(np.std(values, ddof=1 if len(values) > 1 else 0)),
+        "values": values,
+    }
 
 
-def methods_table(jets: Path, black_box: Path, taggers: dict[str, Path], observables: tuple[str, ...],
-                  select_split: str = "val") -> dict:
+def methods_table(
+    jets: Path, black_box: Path, taggers: dict[str, Path], observables: tuple[str, ...], select_split: str = "val"
+) -> dict:
     """{"black_box", "rows": [{"method", "kind" (observable | tagger), "auc", "ado_black_box"}]}."""
     ensemble = Ensemble.load(black_box)
     members = ensemble.load_members()
     bb = {split: split_jets(JetTables(jets, ensemble.spec), split, [], members) for split in ("test", select_split)}
     rows = []
     if observables:
-        spec = DataSpec.of(ModelConfig(model="dnn", xaug=True, xaug_columns=tuple(observables)),
-                           ensemble.spec.msd_window, ensemble.spec.matched_signal, ensemble.spec.pt_range)
+        spec = DataSpec.of(
+            ModelConfig(model="dnn", xaug=True, xaug_columns=tuple(observables)),
+            ensemble.spec.msd_window,
+            ensemble.spec.matched_signal,
+            ensemble.spec.pt_range,
+        )
         values = {split: split_jets(JetTables(jets, spec), split, list(observables)) for split in bb}
         for name in observables:
             sign = _direction(values[select_split], bb[select_split], name)
@@ -55,16 +63,20 @@ def methods_table(jets: Path, black_box: Path, taggers: dict[str, Path], observa
             score = sign * test.values[name][i]
             auc = performance(ref.label[j], score, ref.weight[j])["auc"]
             h_s, t_s, h_b, t_b = _aligned_classes(test, ref, sign * test.values[name], ref.values["score"])
-            rows.append({"method": name if sign > 0 else f"-{name}", "kind": "observable",
-                         "auc": _summary([auc]), "ado_black_box": ado(h_s, t_s, h_b, t_b)})
+            rows.append(
+                {
+                    "method": name if sign > 0 else f"-{name}",
+                    "kind": "observable",
+                    "auc": _summary([auc]),
+                    "ado_black_box": ado(h_s, t_s, h_b, t_b),
+                }
+            )
     for name, folder in taggers.items():
         other = Ensemble.load(folder)
         jets_of = split_jets(JetTables(jets, other.spec), "test", [], other.load_members())
         i, j = jets_of.aligned(bb["test"])
-        aucs = [performance(bb["test"].label[j], m[i], bb["test"].weight[j])["auc"]
-                for m in jets_of.values["logits"]]
-        h_s, t_s, h_b, t_b = _aligned_classes(jets_of, bb["test"], jets_of.values["score"],
-                                              bb["test"].values["score"])
+        aucs = [performance(bb["test"].label[j], m[i], bb["test"].weight[j])["auc"] for m in jets_of.values["logits"]]
+        h_s, t_s, h_b, t_b = _aligned_classes(jets_of, bb["test"], jets_of.values["score"], bb["test"].values["score"])
         rows.append({"method": name, "kind": "tagger", "auc": _summary(aucs), "ado_black_box": ado(h_s, t_s, h_b, t_b)})
     bb_auc = [performance(bb["test"].label, m, bb["test"].weight)["auc"] for m in bb["test"].values["logits"]]
     return {"black_box": {"name": ensemble.name, "auc": _summary(bb_auc)}, "rows": rows}

@@ -23,6 +23,7 @@ READ = IDENTITY[1:]  # the dataset is the table's folder (jets/<dataset>/), not 
 @dataclass(frozen=True)
 class SplitJets:
     """Jets of one split in a canonical order (sorted by identity): labels, weights, named per-jet values."""
+
     keys: np.ndarray  # structured (dataset, run, luminosityBlock, event, fatjet_index)
     label: np.ndarray
     weight: np.ndarray
@@ -35,8 +36,10 @@ class SplitJets:
 
 
 def _keys(rows: dict) -> np.ndarray:
-    keys = np.empty(len(rows["label"]), dtype=[("dataset", "U64"), ("run", "i8"), ("luminosityBlock", "i8"),
-                                               ("event", "i8"), ("fatjet_index", "i8")])
+    keys = np.empty(
+        len(rows["label"]),
+        dtype=[("dataset", "U64"), ("run", "i8"), ("luminosityBlock", "i8"), ("event", "i8"), ("fatjet_index", "i8")],
+    )
     for name in IDENTITY:
         keys[name] = rows[name]
     return keys
@@ -58,8 +61,10 @@ def split_jets(tables: JetTables, split: str, columns: list[str], members=(), ba
             parts["dataset"].append(np.full(len(block["label"]), dataset))
             for k, (_, model, scalers) in enumerate(members):
                 inputs = model_inputs(block, tables.spec, scalers)
-                out = [model(*(torch.from_numpy(inputs[n][s:s + batch_size]) for n in names)).numpy()
-                       for s in range(0, len(block["label"]), batch_size)]
+                out = [
+                    model(*(torch.from_numpy(inputs[n][s : s + batch_size]) for n in names)).numpy()
+                    for s in range(0, len(block["label"]), batch_size)
+                ]
                 logits[k].append(np.concatenate(out).astype(np.float64))
     if not parts["label"] or not sum(len(p) for p in parts["label"]):
         raise ValueError(f"the {split} split of {tables.folder} holds no jets the taggers select")
@@ -72,5 +77,4 @@ def split_jets(tables: JetTables, split: str, columns: list[str], members=(), ba
     if members:
         stacked = np.stack([np.concatenate(m) for m in logits])[:, order]
         values["logits"], values["score"] = stacked, stacked.mean(0)
-    return SplitJets(keys[order], rows["label"][order].astype(int), rows["weight"][order].astype(np.float64),
-                     values)
+    return SplitJets(keys[order], rows["label"][order].astype(int), rows["weight"][order].astype(np.float64), values)

@@ -28,9 +28,13 @@ WIDTHS = ("width", "de", "do", "latent", "hidden_size")
 FRACTIONS = ("dropout",)
 SWITCHES = ("biases", "mask_padding", "batch_norms")
 DEPTHS = ("depth",)
-OPTION_KINDS = {**dict.fromkeys(LAYER_LISTS, "layer list"), **dict.fromkeys(WIDTHS, "width"),
-                **dict.fromkeys(FRACTIONS, "fraction"), **dict.fromkeys(SWITCHES, "switch"),
-                **dict.fromkeys(DEPTHS, "depth")}
+OPTION_KINDS = {
+    **dict.fromkeys(LAYER_LISTS, "layer list"),
+    **dict.fromkeys(WIDTHS, "width"),
+    **dict.fromkeys(FRACTIONS, "fraction"),
+    **dict.fromkeys(SWITCHES, "switch"),
+    **dict.fromkeys(DEPTHS, "depth"),
+}
 
 
 def check_architecture(model: str, cls: type, options: dict) -> None:
@@ -46,10 +50,15 @@ def check_architecture(model: str, cls: type, options: dict) -> None:
 def _check_option(name: str, value, min_depth: int) -> None:
     kind = OPTION_KINDS.get(name)
     if kind == "layer list":
-        if not (isinstance(value, (list, tuple)) and len(value) <= MAX_LAYERS and all(
-                is_integer(v) and 1 <= v <= MAX_LAYER_WIDTH for v in value)):
-            raise ValueError(f"{name} must be a list of at most {MAX_LAYERS} integers 1..{number(MAX_LAYER_WIDTH)}, "
-                             f"got {quoted(value)}")
+        if not (
+            isinstance(value, (list, tuple))
+            and len(value) <= MAX_LAYERS
+            and all(is_integer(v) and 1 <= v <= MAX_LAYER_WIDTH for v in value)
+        ):
+            raise ValueError(
+                f"{name} must be a list of at most {MAX_LAYERS} integers 1..{number(MAX_LAYER_WIDTH)}, "
+                f"got {quoted(value)}"
+            )
     elif kind == "width":
         check_size(value, name, MAX_LAYER_WIDTH)
     elif kind == "depth":
@@ -69,5 +78,7 @@ def check_parameter_count(model: str, build) -> None:
         tagger = build()
     count = sum(math.prod(p.shape) for p in tagger.parameters() if p.requires_grad)
     if count > MAX_PARAMETERS:
-        raise ValueError(f"architecture of {model!r}: {number(count)} parameters, more than {number(MAX_PARAMETERS)} "
-                         f"({count * 4 / 2**30:.1f} GiB of float32 weights): make its layers narrower or fewer")
+        raise ValueError(
+            f"architecture of {model!r}: {number(count)} parameters, more than {number(MAX_PARAMETERS)} "
+            f"({count * 4 / 2**30:.1f} GiB of float32 weights): make its layers narrower or fewer"
+        )

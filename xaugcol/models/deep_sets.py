@@ -25,9 +25,19 @@ class _CellSet(Tagger):
     first_feature = 0  # the features Phi reads: [first_feature:]
     MIN_DEPTH = 1  # Phi's layers
 
-    def __init__(self, n_cells: int = 64, n_cell_features: int = 5, n_xaug: int = 0, use_xaug: bool = False,
-                 width: int = 64, latent: int = 32, depth: int = 3, hidden: list[int] = (64, 64),
-                 dropout: float = 0.0, biases: bool = False):
+    def __init__(
+        self,
+        n_cells: int = 64,
+        n_cell_features: int = 5,
+        n_xaug: int = 0,
+        use_xaug: bool = False,
+        width: int = 64,
+        latent: int = 32,
+        depth: int = 3,
+        hidden: list[int] = (64, 64),
+        dropout: float = 0.0,
+        biases: bool = False,
+    ):
         if depth < self.MIN_DEPTH:
             raise ValueError(f"Phi needs at least one layer (depth >= 1), got {depth}")
         sizes = [n_cell_features - self.first_feature] + [width] * (depth - 1) + [latent]
@@ -38,7 +48,7 @@ class _CellSet(Tagger):
         self.n_cells = n_cells
 
     def per_cell(self, cells: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        h = cells[:, :, self.first_feature:]
+        h = cells[:, :, self.first_feature :]
         for layer, activation in zip(self.body, self.activations):
             h = activation(layer(h), mask)
         return h
@@ -57,9 +67,19 @@ class EFN(_CellSet):
 
     first_feature = 1
 
-    def __init__(self, n_cells: int = 64, n_cell_features: int = 5, n_xaug: int = 0, use_xaug: bool = False,
-                 width: int = 64, latent: int = 32, depth: int = 3, hidden: list[int] = (64, 64),
-                 dropout: float = 0.0, biases: bool = True):
+    def __init__(
+        self,
+        n_cells: int = 64,
+        n_cell_features: int = 5,
+        n_xaug: int = 0,
+        use_xaug: bool = False,
+        width: int = 64,
+        latent: int = 32,
+        depth: int = 3,
+        hidden: list[int] = (64, 64),
+        dropout: float = 0.0,
+        biases: bool = True,
+    ):
         # biases on by default: a bias-free Phi of the position vanishes at the lepton, where an electron's core
         # lies (LRP books what the biases carry as absorbed)
         super().__init__(n_cells, n_cell_features, n_xaug, use_xaug, width, latent, depth, hidden, dropout, biases)

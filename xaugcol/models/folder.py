@@ -34,8 +34,14 @@ TEST_PREDICTIONS = "test_predictions.npz"  # score, label, weight, pt of every t
 MEMBER_FILES = (CONFIG, WEIGHTS, SCALER, METRICS, ONNX, TEST_PREDICTIONS)  # everything training writes in a member
 
 
-def save_model(folder: str | Path, model: torch.nn.Module, config: ModelConfig, scalers: InputScalers,
-               metrics: dict, extra_config: dict | None = None) -> Path:
+def save_model(
+    folder: str | Path,
+    model: torch.nn.Module,
+    config: ModelConfig,
+    scalers: InputScalers,
+    metrics: dict,
+    extra_config: dict | None = None,
+) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder / WEIGHTS) as tmp:
@@ -53,8 +59,13 @@ def save_test_predictions(folder: str | Path, scores, labels, weights, pt) -> No
     efficiencies in pT bins and bootstraps of the test set are computed from (``xaugcol.training.gain``)."""
     with atomic_path(Path(folder) / TEST_PREDICTIONS) as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, score=np.asarray(scores, np.float64), label=np.asarray(labels, np.int8),
-                     weight=np.asarray(weights, np.float64), pt=np.asarray(pt, np.float64))
+            np.savez(
+                f,
+                score=np.asarray(scores, np.float64),
+                label=np.asarray(labels, np.int8),
+                weight=np.asarray(weights, np.float64),
+                pt=np.asarray(pt, np.float64),
+            )
 
 
 def load_test_predictions(folder: str | Path) -> dict[str, np.ndarray]:
@@ -106,8 +117,9 @@ def load_scalers(folder: Path, config: ModelConfig) -> InputScalers:
     path = folder / SCALER
     if not path.exists():
         if scaled:
-            raise ModelFileError(f"{folder}: the tagger scales its {', '.join(k.name for k in scaled)} inputs but "
-                                 f"{SCALER} is missing")
+            raise ModelFileError(
+                f"{folder}: the tagger scales its {', '.join(k.name for k in scaled)} inputs but {SCALER} is missing"
+            )
         return InputScalers()
     try:
         scalers = InputScalers.load(path)
@@ -117,8 +129,7 @@ def load_scalers(folder: Path, config: ModelConfig) -> InputScalers:
             kind.check_scaler(scalers.get(kind.name), f"scaler {path}")
         extra = set(scalers.kinds()) - {k.name for k in scaled}
         if extra:
-            raise ValueError(f"scaler {path}: scalers for {sorted(extra)}, which the tagger's {CONFIG} does not "
-                             f"scale")
+            raise ValueError(f"scaler {path}: scalers for {sorted(extra)}, which the tagger's {CONFIG} does not scale")
     except ValueError as err:
         raise ModelFileError(str(err)) from None
     return scalers
@@ -146,7 +157,8 @@ def is_member_folder(path: str | Path) -> bool:
         return False
     entries = list(path.iterdir())
     return (path / CONFIG) in entries and all(
-        e.name in MEMBER_FILES and not e.is_symlink() and e.is_file() for e in entries)
+        e.name in MEMBER_FILES and not e.is_symlink() and e.is_file() for e in entries
+    )
 
 
 def load_state_dict(path: Path) -> dict:
@@ -158,13 +170,16 @@ def load_state_dict(path: Path) -> dict:
     except OSError as err:
         raise ModelFileError(f"{path}: cannot read it: {err}") from None
     if kind:
-        raise ModelFileError(f"{path}: not a torch state_dict (torch.save writes a zip archive with a data.pkl): "
-                             f"{kind}")
+        raise ModelFileError(
+            f"{path}: not a torch state_dict (torch.save writes a zip archive with a data.pkl): {kind}"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        raise ModelFileError(f"{path}: refused: it holds objects other than tensors{_unsupported(err)}; only "
-                             "state_dicts (parameter names mapped to tensors) are loaded, never code") from None
+        raise ModelFileError(
+            f"{path}: refused: it holds objects other than tensors{_unsupported(err)}; only "
+            "state_dicts (parameter names mapped to tensors) are loaded, never code"
+        ) from None
     except Exception as err:  # torch reports a damaged archive in many ways (RuntimeError, KeyError, EOFError...)
         raise ModelFileError(f"{path}: cannot read it as a torch state_dict ({type(err).__name__})") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -183,8 +198,11 @@ def _not_a_torch_file(path: Path) -> str:
             names = archive.namelist()
         if any(n.count("/") == 1 and n.endswith("/data.pkl") for n in names):
             return ""
-        return "a zip archive without data.pkl (e.g. numpy's .npz)" if any(n.endswith(".npy") for n in names) \
+        return (
+            "a zip archive without data.pkl (e.g. numpy's .npz)"
+            if any(n.endswith(".npy") for n in names)
             else "a zip archive without data.pkl"
+        )
     if not head:
         return "an empty file"
     if head[:1] == b"\x80":
@@ -222,8 +240,14 @@ def onnx_exporter() -> str:
     return name
 
 
-def export_onnx(folder: str | Path, model: torch.nn.Module, example: tuple[torch.Tensor, ...],
-                names: tuple[str, ...], rtol: float = 1e-3, atol: float = 1e-3) -> float:
+def export_onnx(
+    folder: str | Path,
+    model: torch.nn.Module,
+    example: tuple[torch.Tensor, ...],
+    names: tuple[str, ...],
+    rtol: float = 1e-3,
+    atol: float = 1e-3,
+) -> float:
     """Write ``model.onnx`` (dynamic batch size, ``onnx_exporter()``) and check it against torch with onnxruntime
     on ``example`` and on a batch of another size; return the largest absolute difference. Raises when they
     disagree by more than float32 rounding can explain (a wrong operator gives differences of order one; a batch
@@ -237,13 +261,29 @@ def export_onnx(folder: str | Path, model: torch.nn.Module, example: tuple[torch
         quiet_library_warnings()  # torch's tracing notes on its own LSTM and conv modules, the deprecation notice
         if exporter == "dynamo":
             batch = torch.export.Dim("batch", min=1)
-            torch.onnx.export(model, example, str(tmp), input_names=list(names), output_names=["logit"],
-                              dynamic_shapes=(tuple({0: batch} for _ in names),), opset_version=18, dynamo=True,
-                              external_data=False, verbose=False)
+            torch.onnx.export(
+                model,
+                example,
+                str(tmp),
+                input_names=list(names),
+                output_names=["logit"],
+                dynamic_shapes=(tuple({0: batch} for _ in names),),
+                opset_version=18,
+                dynamo=True,
+                external_data=False,
+                verbose=False,
+            )
         else:
-            torch.onnx.export(model, example, str(tmp), input_names=list(names), output_names=["logit"],
-                              dynamic_axes={**{n: {0: "batch"} for n in names}, "logit": {0: "batch"}},
-                              opset_version=17, dynamo=False)
+            torch.onnx.export(
+                model,
+                example,
+                str(tmp),
+                input_names=list(names),
+                output_names=["logit"],
+                dynamic_axes={**{n: {0: "batch"} for n in names}, "logit": {0: "batch"}},
+                opset_version=17,
+                dynamo=False,
+            )
         session = onnxruntime.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
         diff = 0.0
         for batch in (example, tuple(torch.cat([t, t[: max(1, len(t) // 2)]]) for t in example)):
@@ -252,8 +292,10 @@ def export_onnx(folder: str | Path, model: torch.nn.Module, example: tuple[torch
                 want = model(*batch).numpy()
             diff = max(diff, float(np.max(np.abs(got - want))) if want.size else 0.0)
             if not np.allclose(got, want, rtol=rtol, atol=atol):
-                raise RuntimeError(f"ONNX export ({exporter}) of {folder} disagrees with torch on a batch of "
-                                   f"{len(want)} (max |diff| = {diff:.3g})")
+                raise RuntimeError(
+                    f"ONNX export ({exporter}) of {folder} disagrees with torch on a batch of "
+                    f"{len(want)} (max |diff| = {diff:.3g})"
+                )
     return diff
 
 

@@ -33,8 +33,7 @@ def _mlp(first: nn.Module, width: int, n_out: int, depth: int, biases: bool) -> 
     return nn.ModuleList(layers)
 
 
-def _run(layers: nn.ModuleList, activations: nn.ModuleList, mask: torch.Tensor, *inputs: torch.Tensor) \
-        -> torch.Tensor:
+def _run(layers: nn.ModuleList, activations: nn.ModuleList, mask: torch.Tensor, *inputs: torch.Tensor) -> torch.Tensor:
     """The layers, each followed by its masked ReLU: every pair or object that is not real holds exactly zero."""
     h = activations[0](layers[0](*inputs), mask)
     for layer, activation in zip(layers[1:], activations[1:]):
@@ -47,18 +46,32 @@ class InteractionNetwork(Tagger):
     trimmable_inputs = (0, 1)  # a padded track or vertex is masked out of every pair and sum (models.batching)
     MIN_DEPTH = 2  # the interaction functions' first layer acts on pairs, the last gives De / Do
 
-    def __init__(self, n_tracks: int = 60, n_track_features: int = 30, n_vertices: int = 5,
-                 n_vertex_features: int = 14, n_xaug: int = 0, use_xaug: bool = False, width: int = 60,
-                 depth: int = 3, de: int = 20, do: int = 24, hidden: list[int] = (), dropout: float = 0.0,
-                 biases: bool = False):
+    def __init__(
+        self,
+        n_tracks: int = 60,
+        n_track_features: int = 30,
+        n_vertices: int = 5,
+        n_vertex_features: int = 14,
+        n_xaug: int = 0,
+        use_xaug: bool = False,
+        width: int = 60,
+        depth: int = 3,
+        de: int = 20,
+        do: int = 24,
+        hidden: list[int] = (),
+        dropout: float = 0.0,
+        biases: bool = False,
+    ):
         if depth < self.MIN_DEPTH:
             raise ValueError(f"the interaction functions need at least two layers (depth >= 2), got {depth}")
         P, S = n_track_features, n_vertex_features
-        body = nn.ModuleDict({
-            "track_track": _mlp(PairwiseLinear(P, P, width, biases), width, de, depth, biases),
-            "track_vertex": _mlp(PairwiseLinear(P, S, width, biases), width, de, depth, biases),
-            "track": _mlp(nn.Linear(P + 2 * de, width, bias=biases), width, do, depth, biases),
-        })
+        body = nn.ModuleDict(
+            {
+                "track_track": _mlp(PairwiseLinear(P, P, width, biases), width, de, depth, biases),
+                "track_vertex": _mlp(PairwiseLinear(P, S, width, biases), width, de, depth, biases),
+                "track": _mlp(nn.Linear(P + 2 * de, width, bias=biases), width, do, depth, biases),
+            }
+        )
         super().__init__(body, do, n_xaug, use_xaug, list(hidden), dropout, biases)
         # the activations as modules (no parameters: the weights' names are those of the folders written before)
         self.activations = nn.ModuleDict({name: nn.ModuleList(MaskedReLU(-1) for _ in range(depth)) for name in body})

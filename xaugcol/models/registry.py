@@ -19,13 +19,21 @@ from torch import nn
 from xaugcol.features.kinds import KINDS, InputKind, input_kind, kind_class
 from xaugcol.features.kinds.xaug import DEFAULT_COLUMNS
 from xaugcol.models.architecture import check_architecture, check_parameter_count
-from xaugcol.models.interaction import InteractionNetwork
 from xaugcol.models.deep_sets import EFN, PFN
+from xaugcol.models.interaction import InteractionNetwork
 from xaugcol.models.taggers import CNN1D, CNN2D, XAUGDNN, CaloCNN, LSTMTagger
 from xaugcol.quoting import quoted
 
-MODELS: dict[str, type[nn.Module]] = {"cnn2d": CNN2D, "cnn1d": CNN1D, "lstm": LSTMTagger, "dnn": XAUGDNN,
-                                      "in": InteractionNetwork, "calo_cnn": CaloCNN, "efn": EFN, "pfn": PFN}
+MODELS: dict[str, type[nn.Module]] = {
+    "cnn2d": CNN2D,
+    "cnn1d": CNN1D,
+    "lstm": LSTMTagger,
+    "dnn": XAUGDNN,
+    "in": InteractionNetwork,
+    "calo_cnn": CaloCNN,
+    "efn": EFN,
+    "pfn": PFN,
+}
 
 DEFAULT_XAUG = DEFAULT_COLUMNS
 # the configuration's shapes of the particle list and image before version 0.2 (read, converted to ``shapes``)
@@ -58,16 +66,21 @@ class ModelConfig:
             raise ValueError(f"model {quoted(self.model)} uses the XAUG variables only: it needs xaug = true")
         if self.xaug and "xaug" not in cls.input_kinds and not cls.xaug_join:
             raise ValueError(f"model {quoted(self.model)} cannot join the XAUG variables")
-        if not (isinstance(self.xaug_columns, (list, tuple)) and all(isinstance(c, str) for c in self.xaug_columns)
-                and self.xaug_columns):
+        if not (
+            isinstance(self.xaug_columns, (list, tuple))
+            and all(isinstance(c, str) for c in self.xaug_columns)
+            and self.xaug_columns
+        ):
             raise ValueError("'xaug_columns' must be a non-empty list of jet-table column names")
         if not isinstance(self.architecture, dict):
             raise ValueError("'architecture' must be a mapping of the tagger's options")
         allowed = set(inspect.signature(cls).parameters) - self._shape_arguments()
         unknown = set(self.architecture) - allowed
         if unknown:
-            raise ValueError(f"architecture of {quoted(self.model)}: unknown option(s) {quoted(sorted(unknown))}; "
-                             f"known: {sorted(allowed)}")
+            raise ValueError(
+                f"architecture of {quoted(self.model)}: unknown option(s) {quoted(sorted(unknown))}; "
+                f"known: {sorted(allowed)}"
+            )
         check_architecture(self.model, cls, self.architecture)
         # the options whose default changed are recorded explicitly, so a folder says which architecture its
         # weights belong to (``legacy_architecture``)
@@ -188,8 +201,9 @@ def legacy_architecture(data: dict) -> dict:
     old = {k: v for k, v in LEGACY_ARCHITECTURE.items() if k in signature and k not in (architecture or {})}
     out = {**data, "architecture": {**(architecture or {}), **old}}
     if "input_scaling" not in data:
-        out["input_scaling"] = {name: kind_class(name).LEGACY_SCALING for name in _inputs(cls, data.get("xaug"))
-                                if name in KINDS}
+        out["input_scaling"] = {
+            name: kind_class(name).LEGACY_SCALING for name in _inputs(cls, data.get("xaug")) if name in KINDS
+        }
     return out
 
 

@@ -60,8 +60,16 @@ class Tagger(nn.Module):
     input_kinds: tuple[str, ...] = ()
     xaug_join: bool = True
 
-    def __init__(self, body: nn.Module | None, body_width: int, n_xaug: int, use_xaug: bool, hidden: list[int],
-                 dropout: float, biases: bool = True):
+    def __init__(
+        self,
+        body: nn.Module | None,
+        body_width: int,
+        n_xaug: int,
+        use_xaug: bool,
+        hidden: list[int],
+        dropout: float,
+        biases: bool = True,
+    ):
         super().__init__()
         self.body = body
         self.use_xaug = use_xaug
@@ -94,15 +102,27 @@ class CNN2D(Tagger):
 
     input_kinds = ("image",)
 
-    def __init__(self, n_pixels: int = 37, n_xaug: int = 0, use_xaug: bool = False, channels: list[int] = (8, 8, 8, 8),
-                 hidden: list[int] = (64, 64), dropout: float = 0.0, biases: bool = False, n_channels: int = 1):
+    def __init__(
+        self,
+        n_pixels: int = 37,
+        n_xaug: int = 0,
+        use_xaug: bool = False,
+        channels: list[int] = (8, 8, 8, 8),
+        hidden: list[int] = (64, 64),
+        dropout: float = 0.0,
+        biases: bool = False,
+        n_channels: int = 1,
+    ):
         layers: list[nn.Module] = []
         c_in, size = n_channels, n_pixels
         for k, c_out in enumerate(channels):
             # batch norm: pixel intensities (pT fractions) are small and sparse; without it the first epochs stall.
             # A convolution before a batch norm needs no bias (the norm's shift is one)
-            layers += [nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=biases),
-                       batch_norm(nn.BatchNorm2d, c_out), nn.ReLU()]
+            layers += [
+                nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=biases),
+                batch_norm(nn.BatchNorm2d, c_out),
+                nn.ReLU(),
+            ]
             c_in = c_out
             if k % 2 == 1:  # pool after every second convolution
                 layers.append(nn.MaxPool2d(2))
@@ -116,9 +136,17 @@ class CaloCNN(CNN2D):
 
     input_kinds = ("calo",)
 
-    def __init__(self, n_pixels: int = 32, n_channels: int = 2, n_xaug: int = 0, use_xaug: bool = False,
-                 channels: list[int] = (8, 8, 8, 8), hidden: list[int] = (64, 64), dropout: float = 0.0,
-                 biases: bool = False):
+    def __init__(
+        self,
+        n_pixels: int = 32,
+        n_channels: int = 2,
+        n_xaug: int = 0,
+        use_xaug: bool = False,
+        channels: list[int] = (8, 8, 8, 8),
+        hidden: list[int] = (64, 64),
+        dropout: float = 0.0,
+        biases: bool = False,
+    ):
         super().__init__(n_pixels, n_xaug, use_xaug, channels, hidden, dropout, biases, n_channels)
 
 
@@ -128,9 +156,19 @@ class CNN1D(Tagger):
 
     input_kinds = ("particles",)
 
-    def __init__(self, n_particles: int = 50, n_features: int = 17, n_xaug: int = 0, use_xaug: bool = False,
-                 channels: list[int] = (32, 32, 32), hidden: list[int] = (64, 64), dropout: float = 0.0,
-                 mask_padding: bool = True, batch_norms: bool = False, biases: bool = False):
+    def __init__(
+        self,
+        n_particles: int = 50,
+        n_features: int = 17,
+        n_xaug: int = 0,
+        use_xaug: bool = False,
+        channels: list[int] = (32, 32, 32),
+        hidden: list[int] = (64, 64),
+        dropout: float = 0.0,
+        mask_padding: bool = True,
+        batch_norms: bool = False,
+        biases: bool = False,
+    ):
         layers: list[nn.Module] = []
         c_in = n_features
         # bias-free: the batch norms only scale (a shift is a bias)
@@ -163,10 +201,26 @@ class LSTMTagger(Tagger):
 
     input_kinds = ("particles",)
 
-    def __init__(self, n_features: int = 17, n_xaug: int = 0, use_xaug: bool = False, hidden_size: int = 64,
-                 hidden: list[int] = (64,), dropout: float = 0.0, mask_padding: bool = True, biases: bool = False):
-        super().__init__(nn.LSTM(n_features, hidden_size, batch_first=True, bias=biases), hidden_size, n_xaug,
-                         use_xaug, list(hidden), dropout, biases)
+    def __init__(
+        self,
+        n_features: int = 17,
+        n_xaug: int = 0,
+        use_xaug: bool = False,
+        hidden_size: int = 64,
+        hidden: list[int] = (64,),
+        dropout: float = 0.0,
+        mask_padding: bool = True,
+        biases: bool = False,
+    ):
+        super().__init__(
+            nn.LSTM(n_features, hidden_size, batch_first=True, bias=biases),
+            hidden_size,
+            n_xaug,
+            use_xaug,
+            list(hidden),
+            dropout,
+            biases,
+        )
         self.masked = mask_padding
         if mask_padding:
             self.real, self.order, self.last = RealParticles(), SoftestFirst(), AtLastReal()
@@ -186,8 +240,14 @@ class XAUGDNN(Tagger):
     input_kinds = ("xaug",)
     xaug_join = False
 
-    def __init__(self, n_xaug: int, hidden: list[int] = (64, 64, 64), dropout: float = 0.0, use_xaug: bool = True,
-                 biases: bool = False):
+    def __init__(
+        self,
+        n_xaug: int,
+        hidden: list[int] = (64, 64, 64),
+        dropout: float = 0.0,
+        use_xaug: bool = True,
+        biases: bool = False,
+    ):
         if n_xaug < 1:
             raise ValueError("the XAUG DNN needs at least one XAUG variable")
         super().__init__(None, 0, n_xaug, True, list(hidden), dropout, biases)

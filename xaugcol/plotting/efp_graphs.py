@@ -36,8 +36,18 @@ def draw_graph(ax, name: str) -> int:
         for (a, b), m in count.items():
             for k in range(m):
                 rad = 0.0 if m == 1 else 0.5 * (k - (m - 1) / 2) / max((m - 1) / 2, 1)
-                ax.add_patch(FancyArrowPatch(xy[a], xy[b], arrowstyle="-", connectionstyle=f"arc3,rad={rad}",
-                                             color="black", linewidth=1.5, shrinkA=0, shrinkB=0))
+                ax.add_patch(
+                    FancyArrowPatch(
+                        xy[a],
+                        xy[b],
+                        arrowstyle="-",
+                        connectionstyle=f"arc3,rad={rad}",
+                        color="black",
+                        linewidth=1.5,
+                        shrinkA=0,
+                        shrinkB=0,
+                    )
+                )
                 drawn += 1
         colours = ["#e42536" if v == anchor else "#3f90da" for v in range(n)]
         ax.scatter(xy[:, 0], xy[:, 1], s=60, color=colours, zorder=3, edgecolors="black")
@@ -56,7 +66,7 @@ def plot_graphs(names: list[str], out_stem: str | Path, labels: list[str] | None
     columns = min(COLUMNS, len(names))
     rows = -(-len(names) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.2 * rows), squeeze=False)
-    for ax in axes.ravel()[len(names):]:
+    for ax in axes.ravel()[len(names) :]:
         ax.axis("off")
     for ax, name, title in zip(axes.ravel(), names, labels or names):
         draw_graph(ax, name)

@@ -14,9 +14,18 @@ import torch
 from xaugcol.explain.ensemble import Ensemble
 from xaugcol.explain.methods import method_spec
 from xaugcol.features.kinds import feature_label
+from xaugcol.plotting.style import (
+    CLASS_NAMES,
+    WITH_COLOURBAR,
+    colorbar,
+    figure,
+    hbars,
+    label,
+    panel_title,
+    save,
+    text_width,
+)
 from xaugcol.processing.jet_table import ProcessingConfig
-from xaugcol.plotting.style import (CLASS_NAMES, WITH_COLOURBAR, colorbar, figure, hbars, label, panel_title, save,
-                                    text_width)
 from xaugcol.training.data import JetTables, model_inputs
 
 DIVERGING = {"cmap": "RdBu_r"}
@@ -36,8 +45,16 @@ def example_relevance(ensemble: Ensemble, jets_folder, rule, per_class: int = 2,
     return rows, relevance, result.output.detach().numpy()
 
 
-def plot_examples(ensemble: Ensemble, jets_folder, rule, out_stem, sample: str, per_class: int = 2,
-                  processing=None, split: str = "test") -> list[Path]:
+def plot_examples(
+    ensemble: Ensemble,
+    jets_folder,
+    rule,
+    out_stem,
+    sample: str,
+    per_class: int = 2,
+    processing=None,
+    split: str = "test",
+) -> list[Path]:
     """``processing``: the configuration of the jet tables (the image geometry; default: the default one)."""
     processing = processing or ProcessingConfig()
     rows, relevance, output = example_relevance(ensemble, jets_folder, rule, per_class, split)
@@ -45,8 +62,12 @@ def plot_examples(ensemble: Ensemble, jets_folder, rule, out_stem, sample: str, 
     n = len(rows["label"])
     # bars of scalar features carry their names at the left; maps and objects a colour bar at the right
     first = {k: v[:1] for k, v in rows.items()}
-    bar_labels = [feature_label(c) for kind in kinds if kind.map_axes(processing) is None
-                  and kind.object_positions(first) is None for c in kind.feature_names()]
+    bar_labels = [
+        feature_label(c)
+        for kind in kinds
+        if kind.map_axes(processing) is None and kind.object_positions(first) is None
+        for c in kind.feature_names()
+    ]
     names_width = text_width(bar_labels, 10) if bar_labels else 0.0
     margins = replace(WITH_COLOURBAR, left=max(1.0, names_width + 0.35), wspace=max(2.1, names_width + 0.5))
     fig, axes = figure(n, len(kinds), width=6.0 + names_width / 2, height=5.5, margins=margins)
@@ -56,13 +77,12 @@ def plot_examples(ensemble: Ensemble, jets_folder, rule, out_stem, sample: str, 
         for i, kind in enumerate(kinds):
             ax = axes[i, j]
             r = relevance[kind.name][j]
-            positions = kind.object_positions({k: v[j:j + 1] for k, v in rows.items()})
+            positions = kind.object_positions({k: v[j : j + 1] for k, v in rows.items()})
             if kind.map_axes(processing) is not None:
                 n_pixels, extent, unit = kind.map_axes(processing)
                 image = kind.map_values({}, r[None]).reshape(n_pixels, n_pixels)
                 vmax = float(np.abs(image).max()) or 1.0
-                mesh = ax.imshow(image, vmin=-vmax, vmax=vmax, extent=(-extent, extent, -extent, extent),
-                                 **DIVERGING)
+                mesh = ax.imshow(image, vmin=-vmax, vmax=vmax, extent=(-extent, extent, -extent, extent), **DIVERGING)
                 colorbar(fig, mesh, ax, "relevance")
                 ax.set_xlabel(f"x [{unit}]", fontsize=12)
                 ax.set_ylabel(f"y [{unit}]", fontsize=12)
@@ -70,8 +90,9 @@ def plot_examples(ensemble: Ensemble, jets_folder, rule, out_stem, sample: str, 
                 x, y, size, mask = (p[0] for p in positions)
                 per_object = r[mask].sum(axis=tuple(range(1, r.ndim)))  # a jet may have none (no vertex)
                 vmax = float(np.abs(per_object).max(initial=0.0)) or 1.0
-                sc = ax.scatter(x[mask], y[mask], s=size[mask], c=per_object, vmin=-vmax, vmax=vmax, edgecolors="k",
-                                **DIVERGING)
+                sc = ax.scatter(
+                    x[mask], y[mask], s=size[mask], c=per_object, vmin=-vmax, vmax=vmax, edgecolors="k", **DIVERGING
+                )
                 colorbar(fig, sc, ax, "relevance (sum over features)")
                 ax.set_xlabel(r"$\Delta\eta$", fontsize=12)
                 ax.set_ylabel(r"$\Delta\phi$", fontsize=12)

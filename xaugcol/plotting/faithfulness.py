@@ -25,14 +25,21 @@ def plot_faithfulness(curves: dict, tagger: str, out_stem, sample: str, units: s
         for ax, quantity in zip(axes[0], ("margin", "auc")):
             for order, style in (("relevance", "-"), ("reverse", "--")):
                 mean, std = (np.asarray(c[quantity][order][s], dtype=float) for s in ("mean", "std"))
-                text = f"{rule}, score {c['score']['mean']:+.2f}" if (quantity, order) == ("margin", "relevance") \
-                    else None
+                text = (
+                    f"{rule}, score {c['score']['mean']:+.2f}" if (quantity, order) == ("margin", "relevance") else None
+                )
                 ax.plot(x, mean, linestyle=style, color=colour, label=text)
                 ax.fill_between(x, mean - std, mean + std, color=colour, alpha=0.15)
             if not random_drawn:
                 mean = np.asarray(c[quantity]["random"]["mean"], dtype=float)
-                ax.plot(x, mean, linestyle=":", color="grey", linewidth=2.5,
-                        label="random order" if quantity == "margin" else None)
+                ax.plot(
+                    x,
+                    mean,
+                    linestyle=":",
+                    color="grey",
+                    linewidth=2.5,
+                    label="random order" if quantity == "margin" else None,
+                )
         random_drawn = True
     what = f" ({units})" if units else ""
     axes[0, 0].set_ylabel("decision margin, relative to before removal")
@@ -42,7 +49,8 @@ def plot_faithfulness(curves: dict, tagger: str, out_stem, sample: str, units: s
         ax.set_xlabel(f"fraction removed{what}")
         ax.set_xlim(0, 1)
         ax.grid(True, alpha=0.3)
-    axes[0, 0].legend(loc="upper right", fontsize=11, title=f"{tagger}\nsolid: most relevant first; dashed: least",
-                      title_fontsize=11)
+    axes[0, 0].legend(
+        loc="upper right", fontsize=11, title=f"{tagger}\nsolid: most relevant first; dashed: least", title_fontsize=11
+    )
     label(axes[0, 0], sample, axes[0, 1])
     return save(fig, out_stem)

@@ -52,7 +52,9 @@ def plot_inputs(histograms_root: str | Path, out_stem: str | Path, sample: str) 
     names = [n for n in BINNING if n in hists]
     ncols = 5
     nrows = -(-len(names) // ncols)
-    fig, axes = figure(ncols, nrows, width=6.0, height=5.0, margins=Margins(left=1.1, wspace=1.1, bottom=0.9, hspace=0.9))
+    fig, axes = figure(
+        ncols, nrows, width=6.0, height=5.0, margins=Margins(left=1.1, wspace=1.1, bottom=0.9, hspace=0.9)
+    )
     for ax, name in zip(axes.flat, names):
         for k in CLASS_ORDER:
             h = hists[name].get(k)
@@ -63,7 +65,7 @@ def plot_inputs(histograms_root: str | Path, out_stem: str | Path, sample: str) 
         ax.set_xlabel(BINNING[name][3], fontsize=14)
         ax.set_ylabel("a.u.", fontsize=14)
         ax.tick_params(labelsize=11)
-    for ax in axes.flat[len(names):]:
+    for ax in axes.flat[len(names) :]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=12)
     label(axes.flat[0], sample, axes[0, -1])

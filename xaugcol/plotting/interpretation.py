@@ -1,5 +1,5 @@
-"""Figures of Roy and Neubauer's (ICHEP 2022) interpretation methods, drawn from relevance.json: the occlusion ranking beside the LRP
-ranking (``plot_occlusion``) and the neuron-activation patterns (``plot_activations``)."""
+"""Figures of Roy and Neubauer's (ICHEP 2022) interpretation methods, drawn from relevance.json: the occlusion ranking
+beside the LRP ranking (``plot_occlusion``) and the neuron-activation patterns (``plot_activations``)."""
 
 from __future__ import annotations
 
@@ -9,32 +9,43 @@ import numpy as np
 
 from xaugcol.plotting.style import Margins, colorbar, figure, hbars, label, panel_title, save, text_width
 
-KIND_COLOURS = {"tracks": "#3f90da", "vertices": "#ffa90e", "xaug": "#832db6", "particles": "#bd1f01",
-                "image": "#94a4a2"}
+KIND_COLOURS = {
+    "tracks": "#3f90da",
+    "vertices": "#ffa90e",
+    "xaug": "#832db6",
+    "particles": "#bd1f01",
+    "image": "#94a4a2",
+}
 SHOWN = 25  # features in the ranking panel
 
 
-def plot_occlusion(table: dict, relevance: dict | None, rule: str | None, tagger: str, out_stem,
-                   sample: str) -> list[Path] | None:
+def plot_occlusion(
+    table: dict, relevance: dict | None, rule: str | None, tagger: str, out_stem, sample: str
+) -> list[Path] | None:
     """Left: the features ranked by dAUC when each is occluded (mean over members, spread as error bars, coloured
     by kind; the most harmful ``SHOWN``); middle: the same features' share of the output score under ``rule``
-    (Agarwal, Rappoccio et al.'s (arXiv:2011.13466) relevance normalised by the output score), for signal and background; right: each feature's mean
-    normalised relevance under ``rule`` (both classes averaged) against its dAUC, the features flagged as acting
-    like a bias circled. ``relevance``: the tagger's entry of relevance.json's ``relevance``; None: the left panel
-    alone."""
+    (Agarwal, Rappoccio et al.'s (arXiv:2011.13466) relevance normalised by the output score), for signal and
+    background; right: each feature's mean normalised relevance under ``rule`` (both classes averaged) against its dAUC,
+    the features flagged as acting like a bias circled. ``relevance``: the tagger's entry of relevance.json's
+    ``relevance``; None: the left panel alone."""
     rows = table.get("features") if table else None
     if not rows:
         return None
     shown = rows[:SHOWN][::-1]
     names = [r["feature"] for r in shown]
-    margins = Margins(left=text_width(names, 12) + 0.5, right=0.4, bottom=1.0, top=0.5,
-                                       wspace=1.6, hspace=1.0)
+    margins = Margins(left=text_width(names, 12) + 0.5, right=0.4, bottom=1.0, top=0.5, wspace=1.6, hspace=1.0)
     panels = 3 if relevance and rule in relevance else 1
     fig, axes = figure(panels, width=8.0, height=max(6.0, 0.32 * len(shown) + 1.5), margins=margins)
     ax = axes[0, 0]
     y = np.arange(len(shown))
-    hbars(ax, y, [r["dauc"]["mean"] for r in shown], 0.7, [KIND_COLOURS.get(r["kind"], "grey") for r in shown],
-          xerr=[r["dauc"]["std"] for r in shown])
+    hbars(
+        ax,
+        y,
+        [r["dauc"]["mean"] for r in shown],
+        0.7,
+        [KIND_COLOURS.get(r["kind"], "grey") for r in shown],
+        xerr=[r["dauc"]["std"] for r in shown],
+    )
     ax.set_yticks(y, names, fontsize=12)
     ax.set_ylim(-0.7, len(shown) - 0.3)
     ax.axvline(0, color="black", linewidth=0.8)
@@ -45,8 +56,9 @@ def plot_occlusion(table: dict, relevance: dict | None, rule: str | None, tagger
     ax.legend(loc="lower right", fontsize=11)
     if panels == 3:
         _score_shares(axes[0, 1], names, relevance[rule].get("score"), rule)
-        _relevance_against_occlusion(axes[0, 2], rows, relevance[rule], rule,
-                                     {f["feature"] for f in table.get("bias_like", {}).get(rule, [])})
+        _relevance_against_occlusion(
+            axes[0, 2], rows, relevance[rule], rule, {f["feature"] for f in table.get("bias_like", {}).get(rule, [])}
+        )
     label(ax, sample, axes[0, -1])
     return save(fig, out_stem)
 
@@ -60,8 +72,15 @@ def _score_shares(ax, names: list[str], score: dict | None, rule: str) -> None:
     y = np.arange(len(names))
     for k, cls in enumerate(classes):
         shares = [score["classes"][cls].get(f, {}) for f in names]
-        hbars(ax, y + (0.2 if k == 0 else -0.2), [s.get("mean") or 0.0 for s in shares], 0.38, CLASS_COLOURS[cls],
-              label=cls, xerr=[s.get("std", 0.0) for s in shares])
+        hbars(
+            ax,
+            y + (0.2 if k == 0 else -0.2),
+            [s.get("mean") or 0.0 for s in shares],
+            0.38,
+            CLASS_COLOURS[cls],
+            label=cls,
+            xerr=[s.get("std", 0.0) for s in shares],
+        )
     ax.set_yticks(y, [])
     ax.set_ylim(-0.7, len(names) - 0.3)
     ax.axvline(0, color="black", linewidth=0.8)
@@ -103,18 +122,20 @@ def plot_activations(patterns: dict, tagger: str, out_stem, sample: str) -> list
         return None
     names = list(layers)
     width = max(v["neurons"] for v in layers.values())
-    margins = Margins(left=text_width(names, 12) + 0.5, right=1.4, bottom=1.0, top=0.5,
-                                       wspace=text_width(names, 12) + 1.2, hspace=1.0)
+    margins = Margins(
+        left=text_width(names, 12) + 0.5, right=1.4, bottom=1.0, top=0.5, wspace=text_width(names, 12) + 1.2, hspace=1.0
+    )
     fig, axes = figure(len(classes), width=8.0, height=max(5.0, 0.45 * len(names) + 2.0), margins=margins)
     image = None
     for ax, cls in zip(axes[0], classes):
         grid = np.full((len(names), width), np.nan)
         for k, name in enumerate(names):
             rna = layers[name]["classes"][cls]["rna"]
-            grid[k, :len(rna)] = rna
+            grid[k, : len(rna)] = rna
         image = ax.imshow(grid, aspect="auto", cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
-        ax.set_yticks(range(len(names)), [f"{n} ({layers[n]['classes'][cls]['sparsity']:.0%})" for n in names],
-                      fontsize=11)
+        ax.set_yticks(
+            range(len(names)), [f"{n} ({layers[n]['classes'][cls]['sparsity']:.0%})" for n in names], fontsize=11
+        )
         ax.set_xlabel("neuron")
         counts = np.array([layers[n]["neurons"] for n in names])
         sparsity = np.dot([layers[n]["classes"][cls]["sparsity"] for n in names], counts) / counts.sum()

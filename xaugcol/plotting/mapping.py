@@ -22,11 +22,18 @@ def plot_guided(result: dict, out_stem: str | Path, sample: str) -> list[Path]:
     fig, axes = figure(2, 1, width=7.0, height=7.0, margins=Margins(left=1.2, right=0.4, bottom=2.6, wspace=1.4))
     auc_ax, ado_ax = axes[0]
     bb = result["black_box"]["auc"]
-    auc_ax.axhspan(bb["mean"] - bb["std"], bb["mean"] + bb["std"], color="0.8",
-                   label=f"black box {result['black_box']['name']}")
+    auc_ax.axhspan(
+        bb["mean"] - bb["std"], bb["mean"] + bb["std"], color="0.8", label=f"black box {result['black_box']['name']}"
+    )
     auc_ax.axhline(bb["mean"], color="0.4")
-    auc_ax.errorbar(steps, [r["auc"]["mean"] for r in rows], yerr=[r["auc"]["std"] for r in rows], marker="o",
-                    color="#3f90da", label=f"high-level {result['high_level'].upper()}")
+    auc_ax.errorbar(
+        steps,
+        [r["auc"]["mean"] for r in rows],
+        yerr=[r["auc"]["std"] for r in rows],
+        marker="o",
+        color="#3f90da",
+        label=f"high-level {result['high_level'].upper()}",
+    )
     auc_ax.set_ylabel("AUC (test split)", fontsize=20)
     auc_ax.legend(loc="lower right", fontsize=12)
     ado_ax.plot(steps, [r["ado_black_box"] for r in rows], marker="s", color="#bd1f01")

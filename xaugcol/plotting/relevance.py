@@ -10,15 +10,28 @@ import numpy as np
 
 from xaugcol.explain.summary import pair_histograms, profile
 from xaugcol.features.kinds import feature_label
-from xaugcol.plotting.style import (CLASS_COLOURS, CLASS_NAMES, CLASS_ORDER, WITH_COLOURBAR, Margins, colorbar,
-                                    figure, hbars, label, panel_title, save, text_width)
+from xaugcol.plotting.style import (
+    CLASS_COLOURS,
+    CLASS_NAMES,
+    CLASS_ORDER,
+    WITH_COLOURBAR,
+    Margins,
+    colorbar,
+    figure,
+    hbars,
+    label,
+    panel_title,
+    save,
+    text_width,
+)
 
 MAX_BARS = 25
 DISCRETE_BINS = 3  # a profile of this few value bins is a flag (0, 1) or a charge (-1, 0, 1)
 
 
-def plot_feature_relevance(summary: dict, tagger: str, rule: str, out_stem, sample: str,
-                           groups: list[list[str]] | None = None) -> list[Path]:
+def plot_feature_relevance(
+    summary: dict, tagger: str, rule: str, out_stem, sample: str, groups: list[list[str]] | None = None
+) -> list[Path]:
     """Horizontal bars of the mean normalised relevance per feature, signal and background, with error bars of
     one standard deviation over the ensemble members; features in ranking order (at most ``MAX_BARS``). ``groups``:
     features drawn in panels of their own scale (a joined tagger's image or particle sum beside its XAUG
@@ -29,10 +42,19 @@ def plot_feature_relevance(summary: dict, tagger: str, rule: str, out_stem, samp
     panels = [[f for f in ranked if f in set(g)][:MAX_BARS][::-1] for g in groups]
     heights = [max(2.0, 0.45 * len(names) + 1.0) for names in panels]
     left = text_width([feature_label(f) for names in panels for f in names], 13) + 0.35
-    fig, axes = figure(1, len(panels), width=max(10.0, left + 7.0), height=sum(heights) + 2.0,
-                       height_ratios=heights, margins=Margins(left=left, hspace=1.5))
-    drawn = [k for k in CLASS_ORDER if CLASS_NAMES[k] in s["classes"]
-             and any(v["mean"] is not None for v in s["classes"][CLASS_NAMES[k]].values())]
+    fig, axes = figure(
+        1,
+        len(panels),
+        width=max(10.0, left + 7.0),
+        height=sum(heights) + 2.0,
+        height_ratios=heights,
+        margins=Margins(left=left, hspace=1.5),
+    )
+    drawn = [
+        k
+        for k in CLASS_ORDER
+        if CLASS_NAMES[k] in s["classes"] and any(v["mean"] is not None for v in s["classes"][CLASS_NAMES[k]].values())
+    ]
     height = 0.8 / max(len(drawn), 1)
     for ax, names in zip(axes[:, 0], panels):
         y = np.arange(len(names))
@@ -41,8 +63,15 @@ def plot_feature_relevance(summary: dict, tagger: str, rule: str, out_stem, samp
             means = [s["classes"][cls][f]["mean"] or 0.0 for f in names]
             errs = [s["classes"][cls][f]["std"] for f in names]
             offset = 0.4 - height * (i + 0.5)
-            hbars(ax, y + offset, means, height, CLASS_COLOURS[k], label=cls,
-                  xerr=[e if e is not None else 0.0 for e in errs])
+            hbars(
+                ax,
+                y + offset,
+                means,
+                height,
+                CLASS_COLOURS[k],
+                label=cls,
+                xerr=[e if e is not None else 0.0 for e in errs],
+            )
         ax.set_yticks(y, [feature_label(f) for f in names], fontsize=13)
         ax.set_xlabel("mean normalised relevance")
     largest = axes[int(np.argmax([len(names) for names in panels])), 0]  # room for the legend
@@ -51,8 +80,9 @@ def plot_feature_relevance(summary: dict, tagger: str, rule: str, out_stem, samp
     return save(fig, out_stem)
 
 
-def plot_profiles(hists: dict, summary: dict, tagger: str, rule: str, out_stem, sample: str,
-                  n: int = 6) -> list[Path] | None:
+def plot_profiles(
+    hists: dict, summary: dict, tagger: str, rule: str, out_stem, sample: str, n: int = 6
+) -> list[Path] | None:
     """Mean normalised relevance against the input value for the ``n`` most relevant features that have a
     profile (not the image); points with standard errors, the input distribution shaded behind them (its height a
     share of the panel's). None for a tagger without profiled features."""
@@ -75,14 +105,20 @@ def plot_profiles(hists: dict, summary: dict, tagger: str, rule: str, out_stem, 
             offset = {1: -0.06, 0: 0.06, -1: 0.0}[k] if discrete else 0.0
             ok = n_entries > 0
             x = centres + offset
-            ax.errorbar(x[ok], mean[ok], yerr=err[ok], fmt="o", ms=6 if discrete else 4, color=CLASS_COLOURS[k],
-                        label=CLASS_NAMES[k])
+            ax.errorbar(
+                x[ok],
+                mean[ok],
+                yerr=err[ok],
+                fmt="o",
+                ms=6 if discrete else 4,
+                color=CLASS_COLOURS[k],
+                label=CLASS_NAMES[k],
+            )
             heights = 0.9 * n_entries / n_entries.sum() / tallest
             if discrete:
                 ax.bar(x, heights, width=0.1, color=CLASS_COLOURS[k], alpha=0.15, transform=shaded)
             else:  # one filled step per class (a bar per bin would be hundreds of patches to lay out)
-                ax.stairs(heights, _edges(centres), fill=True, color=CLASS_COLOURS[k], alpha=0.15,
-                          transform=shaded)
+                ax.stairs(heights, _edges(centres), fill=True, color=CLASS_COLOURS[k], alpha=0.15, transform=shaded)
         if discrete:
             ax.set_xticks(centres, [f"{c:g}" for c in centres])
             ax.set_xlim(centres[0] - 0.5, centres[-1] + 0.5)
@@ -91,7 +127,7 @@ def plot_profiles(hists: dict, summary: dict, tagger: str, rule: str, out_stem, 
         ax.set_xlabel(feature_label(f), fontsize=14)
         ax.set_ylabel("mean normalised relevance", fontsize=14)
         ax.tick_params(labelsize=11)
-    for ax in axes.flat[len(features):]:
+    for ax in axes.flat[len(features) :]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=12, title=f"{tagger}, {rule}", title_fontsize=12)
     label(axes.flat[0], sample, axes[0, -1])
@@ -104,8 +140,9 @@ def plot_pair(hists: dict, summary: dict, tagger: str, rule: str, out_stem, samp
     if not pair:
         return None
     h_sum, h_jets = pair_histograms(hists, tagger, tuple(pair))
-    labels = [k for k in CLASS_ORDER if k in set(h_jets.axes["label"])
-              and h_jets[{"rule": rule, "label": hist.loc(k)}].sum()]
+    labels = [
+        k for k in CLASS_ORDER if k in set(h_jets.axes["label"]) and h_jets[{"rule": rule, "label": hist.loc(k)}].sum()
+    ]
     fig, axes = figure(len(labels), 1, width=9.0, height=8.0, margins=WITH_COLOURBAR)
     sums = {k: h_sum[{"rule": rule, "label": hist.loc(k)}] for k in labels}
     jets = {k: h_jets[{"rule": rule, "label": hist.loc(k)}].values() for k in labels}
@@ -125,8 +162,9 @@ def plot_pair(hists: dict, summary: dict, tagger: str, rule: str, out_stem, samp
     return save(fig, out_stem)
 
 
-def plot_heatmaps(hists: dict, tagger: str, rule: str, out_stem, sample: str,
-                  kind: str | None = None) -> list[Path] | None:
+def plot_heatmaps(
+    hists: dict, tagger: str, rule: str, out_stem, sample: str, kind: str | None = None
+) -> list[Path] | None:
     """Average input map and average signed relevance per pixel (positive minus negative, over jets), per class,
     of an input kind with a map (the jet image, the calorimeter cells around a lepton: ``kind`` None, the one
     the tagger has); None when the tagger has no such map."""
@@ -158,8 +196,9 @@ def plot_heatmaps(hists: dict, tagger: str, rule: str, out_stem, sample: str,
     for col, k in enumerate(labels):
         top = axes[0, col].pcolormesh(x.edges, y.edges, averages[k].T, cmap="viridis", norm=norm, rasterized=True)
         colorbar(fig, top, axes[0, col], "fraction of jet $p_T$" if kind == "image" else "fraction of the $E_T$")
-        bottom = axes[1, col].pcolormesh(x.edges, y.edges, signed[k].T, cmap="RdBu_r", vmin=-vmax, vmax=vmax,
-                                         rasterized=True)
+        bottom = axes[1, col].pcolormesh(
+            x.edges, y.edges, signed[k].T, cmap="RdBu_r", vmin=-vmax, vmax=vmax, rasterized=True
+        )
         colorbar(fig, bottom, axes[1, col], "mean normalised relevance")
         panel_title(axes[0, col], f"average {CLASS_NAMES[k]} {kind}")
         panel_title(axes[1, col], f"{CLASS_NAMES[k]}: {rule}, {tagger}")

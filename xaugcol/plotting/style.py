@@ -25,8 +25,12 @@ def _remember_more_mathtext() -> None:
     from matplotlib.mathtext import MathTextParser
 
     cached = getattr(MathTextParser, "_parse_cached", None)
-    if cached is not None and hasattr(cached, "__wrapped__") and hasattr(cached, "cache_info") \
-            and cached.cache_info().maxsize < 4096:
+    if (
+        cached is not None
+        and hasattr(cached, "__wrapped__")
+        and hasattr(cached, "cache_info")
+        and cached.cache_info().maxsize < 4096
+    ):
         MathTextParser._parse_cached = functools.lru_cache(4096)(cached.__wrapped__)
 
 
@@ -61,21 +65,38 @@ class Margins:
 WITH_COLOURBAR = Margins(left=1.1, right=1.35, bottom=0.9, wspace=2.3, hspace=1.0)
 
 
-def figure(ncols: int = 1, nrows: int = 1, width: float = 10.0, height: float = 9.0, height_ratios=None,
-           margins: Margins = Margins()):
+def figure(
+    ncols: int = 1,
+    nrows: int = 1,
+    width: float = 10.0,
+    height: float = 9.0,
+    height_ratios=None,
+    margins: Margins = Margins(),
+):
     """A grid of panels, each ``width`` x ``height`` inches with its share of ``margins``; with
     ``height_ratios`` the rows share ``height``."""
     plt.style.use(hep.style.CMS)
     size = (width * ncols, height if height_ratios else height * nrows)
-    fig, axes = plt.subplots(nrows, ncols, figsize=size, squeeze=False,
-                             gridspec_kw={"height_ratios": height_ratios} if height_ratios else None)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=size,
+        squeeze=False,
+        gridspec_kw={"height_ratios": height_ratios} if height_ratios else None,
+    )
     w, h = size
     axes_w = (w - margins.left - margins.right - (ncols - 1) * margins.wspace) / ncols
     axes_h = (h - margins.bottom - margins.top - (nrows - 1) * margins.hspace) / nrows
     if axes_w <= 0 or axes_h <= 0:
         raise ValueError(f"margins {margins} leave no room for {ncols} x {nrows} panels in {w} x {h} inches")
-    fig.subplots_adjust(left=margins.left / w, right=1 - margins.right / w, bottom=margins.bottom / h,
-                        top=1 - margins.top / h, wspace=margins.wspace / axes_w, hspace=margins.hspace / axes_h)
+    fig.subplots_adjust(
+        left=margins.left / w,
+        right=1 - margins.right / w,
+        bottom=margins.bottom / h,
+        top=1 - margins.top / h,
+        wspace=margins.wspace / axes_w,
+        hspace=margins.hspace / axes_h,
+    )
     return fig, axes
 
 
@@ -110,8 +131,9 @@ def label(ax, text: str, right=None) -> None:
     ``right`` (the top-right panel of a grid; default ``ax``), right-aligned, so the two never overlap."""
     # placed as mplhep's exp_label(exp="", llabel=...) places it, without the full draw it makes to measure text
     # (a third of a figure's drawing time)
-    ax.text(0.0, 1.01, EXPERIMENT_LABEL, transform=ax.transAxes, ha="left", va="bottom", fontsize=16,
-            fontweight="normal")
+    ax.text(
+        0.0, 1.01, EXPERIMENT_LABEL, transform=ax.transAxes, ha="left", va="bottom", fontsize=16, fontweight="normal"
+    )
     (right if right is not None else ax).set_title(text, loc="right", fontsize=14)
 
 
@@ -152,13 +174,20 @@ def hbars(ax, y, widths, height: float, color, label: str | None = None, xerr=No
 
     y, widths = np.asarray(y, dtype=float), np.asarray(widths, dtype=float)
     lo, hi = y - height / 2, y + height / 2
-    boxes = np.stack([np.stack([np.zeros_like(y), lo], -1), np.stack([widths, lo], -1),
-                      np.stack([widths, hi], -1), np.stack([np.zeros_like(y), hi], -1)], axis=1)
-    bars = ax.add_collection(PolyCollection(boxes, facecolors=color, edgecolors="none", label=label),
-                             autolim=True)
+    boxes = np.stack(
+        [
+            np.stack([np.zeros_like(y), lo], -1),
+            np.stack([widths, lo], -1),
+            np.stack([widths, hi], -1),
+            np.stack([np.zeros_like(y), hi], -1),
+        ],
+        axis=1,
+    )
+    bars = ax.add_collection(PolyCollection(boxes, facecolors=color, edgecolors="none", label=label), autolim=True)
     if xerr is not None:
-        ax.errorbar(widths, y, xerr=np.asarray(xerr, dtype=float), fmt="none", ecolor="black", elinewidth=1.2,
-                    capsize=3)
+        ax.errorbar(
+            widths, y, xerr=np.asarray(xerr, dtype=float), fmt="none", ecolor="black", elinewidth=1.2, capsize=3
+        )
     ax.autoscale_view()
     return bars
 
@@ -171,5 +200,13 @@ def tagger_style(name: str) -> dict:
 
 def panel_title(ax, text: str) -> None:
     """A title inside the panel (the space above the axes holds the experiment label)."""
-    ax.text(0.03, 0.97, text, transform=ax.transAxes, va="top", ha="left", fontsize=13,
-            bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
+    ax.text(
+        0.03,
+        0.97,
+        text,
+        transform=ax.transAxes,
+        va="top",
+        ha="left",
+        fontsize=13,
+        bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
+    )

@@ -30,10 +30,10 @@ from coffea.processor.executor import WorkItem
 from hist import serialization
 
 from xaugcol.atomic import atomic_path, make_dirs, remove, remove_temporaries, write_json
+from xaugcol.errors import OutputFolderError
 from xaugcol.paths import check_regular, read_json, safe_component, under
 from xaugcol.processing.chunk_guard import raise_fault
 from xaugcol.processing.table_io import CHUNK_KEY, chunk_key
-from xaugcol.errors import OutputFolderError
 
 CHECKPOINTS = "checkpoints"
 MANIFEST = "manifest.json"
@@ -66,7 +66,7 @@ class ChunkCheckpointer(CheckpointerABC):
         try:
             return load_accumulator(path)
         except Exception as err:  # computing the chunk again is always safe: its output replaces the file's
-            warnings.warn(f"checkpoint {path} cannot be read ({err}); the chunk is processed again")
+            warnings.warn(f"checkpoint {path} cannot be read ({err}); the chunk is processed again", stacklevel=2)
             return None
 
     def save(self, output, metadata, processor_instance) -> None:
@@ -122,7 +122,7 @@ def _encode(obj, arrays: dict):
 
 
 def _decode(node: dict, arrays):
-    (kind, value), = node.items()
+    ((kind, value),) = node.items()
     if kind == "value":
         return value
     if kind == "bytes":
@@ -152,14 +152,18 @@ def open_checkpoints(out_dir: str | Path, manifest: dict, resume: bool) -> tuple
     done = sum(1 for _ in folder.rglob("*.npz")) if folder.is_dir() else 0
     if path.exists() and done:
         if not resume:
-            raise CheckpointError(f"{out_dir} holds the checkpoints of an interrupted run: rerun with --resume to "
-                                  "continue it, or start again with --overwrite")
+            raise CheckpointError(
+                f"{out_dir} holds the checkpoints of an interrupted run: rerun with --resume to "
+                "continue it, or start again with --overwrite"
+            )
         previous = read_json(path, "a checkpoint manifest")
         differ = differences(previous, manifest)
         if differ:
             shown = ", ".join(differ[:8]) + (f" and {len(differ) - 8} more" if len(differ) > 8 else "")
-            raise CheckpointError(f"{path}: the interrupted run had other {shown}; resume it with the same inputs "
-                                  "and settings, or start again with --overwrite")
+            raise CheckpointError(
+                f"{path}: the interrupted run had other {shown}; resume it with the same inputs "
+                "and settings, or start again with --overwrite"
+            )
         # what an interrupted write left where runs write (the top, jets/<dataset>/, checkpoints/<dataset>/)
         remove_temporaries(out_dir, depth=3)
     else:
@@ -202,4 +206,3 @@ def remove_checkpoints(out_dir: str | Path) -> None:
 def _remove_if_empty(folder: Path) -> None:
     with contextlib.suppress(OSError):  # not empty: something that is not ours stays
         folder.rmdir()
-

@@ -19,11 +19,11 @@ from __future__ import annotations
 from coffea import processor
 
 from xaugcol.atomic import OutputError
-from xaugcol.processing import coffea_compat  # noqa: F401 - non-ASCII names in coffea's hashes
+from xaugcol.errors import InputDataError
 from xaugcol.jets.constituents import MissingBranchError
 from xaugcol.models.errors import ModelFileError
 from xaugcol.paths import UnsafePathError
-from xaugcol.errors import InputDataError
+from xaugcol.processing import coffea_compat  # noqa: F401 - non-ASCII names in coffea's hashes
 
 FAULT = "__fault__"
 
@@ -57,11 +57,23 @@ class ChunkGuard(processor.ProcessorABC):
             start, stop = int(meta["entrystart"]), int(meta["entrystop"])
             reason = f"{type(err).__name__}: {err}"
             if not self.skip_bad_chunks:
-                return {FAULT: err if isinstance(err, MissingBranchError)
-                        else ChunkError(str(meta["filename"]), start, stop, reason)}
-            return {"skipped_chunks": [{
-                "dataset": str(meta["dataset"]), "file": str(meta["filename"]), "entrystart": start,
-                "entrystop": stop, "events": stop - start, "reason": reason}]}
+                return {
+                    FAULT: err
+                    if isinstance(err, MissingBranchError)
+                    else ChunkError(str(meta["filename"]), start, stop, reason)
+                }
+            return {
+                "skipped_chunks": [
+                    {
+                        "dataset": str(meta["dataset"]),
+                        "file": str(meta["filename"]),
+                        "entrystart": start,
+                        "entrystop": stop,
+                        "events": stop - start,
+                        "reason": reason,
+                    }
+                ]
+            }
 
     def postprocess(self, accumulator):
         return self.inner.postprocess(accumulator)

@@ -25,8 +25,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-from xaugcol.quoting import quoted
 from xaugcol.errors import ClusterError
+from xaugcol.quoting import quoted
 
 EXECUTORS = ("iterative", "futures", "dask", "dask-local")
 DEFAULT_CHUNKSIZE = 100_000  # events (or jet-table rows) per chunk, for every coffea run
@@ -37,6 +37,7 @@ DASK_EXECUTORS = ("dask", "dask-local")
 class Timeouts:
     """Seconds before giving up: ``remote`` for a remote (root://, https://) file to answer, ``connect`` for a
     Dask scheduler, ``workers`` for a Dask cluster without any worker."""
+
     remote: float = 30.0
     connect: float = 10.0
     workers: float = 300.0
@@ -71,6 +72,7 @@ def check_scheduler(address: str | None, timeout: float) -> None:
             asyncio.run(asyncio.wait_for(_handshake(address, timeout), timeout))
         except BaseException as err:  # handed to the caller's thread
             outcome["error"] = err
+
     thread = threading.Thread(target=probe, name="xaugcol-scheduler-probe", daemon=True)
     thread.start()
     thread.join(timeout + 5)  # the probe ends itself at ``timeout``: this is a guard only
@@ -121,8 +123,15 @@ def dask_client(scheduler: str | None = None, workers: int = 1, timeouts: Timeou
                 raise ClusterError(f"no Dask scheduler answers at {scheduler} ({err})") from None
         else:
             with _sigint_ignored():  # the worker processes inherit it: Ctrl-C is the main process's to handle
-                cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                           dashboard_address=None, silence_logs=_worker_log_level()))
+                cluster = stack.enter_context(
+                    LocalCluster(
+                        n_workers=workers,
+                        threads_per_worker=1,
+                        processes=True,
+                        dashboard_address=None,
+                        silence_logs=_worker_log_level(),
+                    )
+                )
             client = stack.enter_context(Client(cluster))
         yield client
 
@@ -151,8 +160,7 @@ def _sigint_ignored():
 
 
 @contextlib.contextmanager
-def dask_session(executor: str, scheduler: str | None, workers: int, client=None,
-                 timeouts: Timeouts = Timeouts()):
+def dask_session(executor: str, scheduler: str | None, workers: int, client=None, timeouts: Timeouts = Timeouts()):
     """The client a run uses: ``client`` when given; for executors ``dask`` / ``dask-local`` one opened here (so
     an unreachable scheduler fails before the run writes anything); else None."""
     if client is not None or executor not in DASK_EXECUTORS:
@@ -165,8 +173,10 @@ def dask_session(executor: str, scheduler: str | None, workers: int, client=None
 def dask_map(client):
     """A ``map`` that runs each call as a Dask task on ``client``'s workers; results in input order.
     A task whose worker dies is rerun by the scheduler elsewhere."""
+
     def mapper(function, items):
         return client.gather(client.map(function, list(items), pure=False))
+
     return mapper
 
 
@@ -202,12 +212,18 @@ class WorkerWatch:
                 continue
             since = since or time.monotonic()
             if not warned and time.monotonic() - since >= min(10.0, self.grace / 2):
-                print(f"xaugcol: no Dask worker connected to {self.client.scheduler.address}; giving up after "
-                      f"{self.grace:g} s without one", file=sys.stderr, flush=True)
+                print(
+                    f"xaugcol: no Dask worker connected to {self.client.scheduler.address}; giving up after "
+                    f"{self.grace:g} s without one",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 warned = True
             if time.monotonic() - since >= self.grace:
-                self.fired = (f"no Dask worker was connected to {self.client.scheduler.address} for {self.grace:g} s "
-                              "(every worker died or none started)")
+                self.fired = (
+                    f"no Dask worker was connected to {self.client.scheduler.address} for {self.grace:g} s "
+                    "(every worker died or none started)"
+                )
                 with contextlib.suppress(Exception):
                     self.client.cancel([Future(key, self.client) for key in list(self.client.futures)])
                 return
@@ -238,8 +254,14 @@ def _set_up_dask_workers(client) -> None:
 
 
 @contextlib.contextmanager
-def coffea_executor(executor: str, workers: int = 1, scheduler: str | None = None, progress: bool = False,
-                    client=None, timeouts: Timeouts = Timeouts()):
+def coffea_executor(
+    executor: str,
+    workers: int = 1,
+    scheduler: str | None = None,
+    progress: bool = False,
+    client=None,
+    timeouts: Timeouts = Timeouts(),
+):
     """The coffea executor; a Dask client (and a local cluster) opened here live as long as the block.
     ``client``: an open Dask client to use instead (executors ``dask`` / ``dask-local`` only). On Dask the block
     raises ``ClusterError`` when the cluster had no worker for ``timeouts.workers`` seconds."""
@@ -255,8 +277,10 @@ def coffea_executor(executor: str, workers: int = 1, scheduler: str | None = Non
         with _process_pool(workers) as pool:
             yield processor.FuturesExecutor(status=progress, workers=workers, pool=pool)
     else:
-        with dask_session(executor, scheduler, workers, client, timeouts) as dask, \
-                WorkerWatch(dask, timeouts.workers) as watch:
+        with (
+            dask_session(executor, scheduler, workers, client, timeouts) as dask,
+            WorkerWatch(dask, timeouts.workers) as watch,
+        ):
             _set_up_dask_workers(dask)
             try:
                 yield processor.DaskExecutor(client=dask, status=progress)

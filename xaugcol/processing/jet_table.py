@@ -33,18 +33,26 @@ from dataclasses import asdict, dataclass, field
 import awkward as ak
 import numpy as np
 
+from xaugcol.features import tracks as track_features
+from xaugcol.features import vertices as vertex_features
 from xaugcol.features.cells import CELL_FEATURES
 from xaugcol.features.efp.columns import EFPConfig, jet_efps
 from xaugcol.features.images import ImageConfig, jet_images
-from xaugcol.features import tracks as track_features
-from xaugcol.features import vertices as vertex_features
 from xaugcol.features.particles import N_FEATURES, particle_list
 from xaugcol.jets import substructure
 from xaugcol.jets.constituents import STORED, MissingBranchError, detect_layout, jet_constituents
 from xaugcol.jets.stored import stored_xaug
 from xaugcol.jets.vertices import has_vertices, jet_vertices
-from xaugcol.limits import (MAX_CHUNK_BYTES, MAX_CONSTITUENTS, MAX_EFP_COLUMNS, MAX_LIST_LENGTH, MAX_VERTICES,
-                            check_size, is_integer, number)
+from xaugcol.limits import (
+    MAX_CHUNK_BYTES,
+    MAX_CONSTITUENTS,
+    MAX_EFP_COLUMNS,
+    MAX_LIST_LENGTH,
+    MAX_VERTICES,
+    check_size,
+    is_integer,
+    number,
+)
 from xaugcol.processing.lepton_table import LeptonConfig, build_lepton_table, is_lepton_file
 from xaugcol.processing.opendata_table import TRUTH_LABEL, build_opendata_table, is_opendata_file
 from xaugcol.quoting import quoted
@@ -53,13 +61,27 @@ XAUG = ("msd", "tau1", "tau2", "tau3", "tau4", "tau21", "tau32", "n2", "d2", "sj
 KINEMATICS = ("pt", "eta", "phi", "mass", "n_constituents")
 IDENTITY = ("dataset", "label", "weight", "run", "luminosityBlock", "event", "fatjet_index")
 FLAGS = ("in_msd_window", "few_constituents", "sd_two_prong", "has_particles")
-SKIP_REASONS = ("no_constituents", "nonfinite_input", "unphysical_input", "too_many_constituents", "below_min_pt",
-                "other_truth")  # other_truth: open-data jets of neither class (``opendata_table``)
+SKIP_REASONS = (
+    "no_constituents",
+    "nonfinite_input",
+    "unphysical_input",
+    "too_many_constituents",
+    "below_min_pt",
+    "other_truth",
+)  # other_truth: open-data jets of neither class (``opendata_table``)
 # generator truth carried into the table when the file has it (our toy and Pythia sources)
 # (CMS's heavy-flavour truth, nBHadrons / nCHadrons / hadronFlavour, in CMS simulation and our Pythia files alike)
-TRUTH = {"genBosonIdx": "gen_boson_idx", "genBosonDR": "gen_boson_dr", "genBosonContained": "gen_boson_contained",
-         "genZ": "gen_z", "genTheta": "gen_theta", "genPt": "gen_pt", "nBHadrons": "n_b_hadrons",
-         "nCHadrons": "n_c_hadrons", "hadronFlavour": "hadron_flavour"}
+TRUTH = {
+    "genBosonIdx": "gen_boson_idx",
+    "genBosonDR": "gen_boson_dr",
+    "genBosonContained": "gen_boson_contained",
+    "genZ": "gen_z",
+    "genTheta": "gen_theta",
+    "genPt": "gen_pt",
+    "nBHadrons": "n_b_hadrons",
+    "nCHadrons": "n_c_hadrons",
+    "hadronFlavour": "hadron_flavour",
+}
 
 
 # the array columns of a jet row and of a lepton row (``table_shapes``), for the size of a row
@@ -68,8 +90,12 @@ ROW_ARRAYS = {"jet": ("image", "particles", "tracks", "vertices"), "lepton": ("c
 SCALAR_COLUMNS = 64
 # settings added after studies were recorded: left out of ``as_dict`` at these defaults, so that the fingerprints of
 # earlier runs stay the same (a resume reuses them)
-LATER_DEFAULTS = {("max_constituents",): MAX_CONSTITUENTS, ("efp", "max_columns"): MAX_EFP_COLUMNS,
-                  ("efp", "precision"): "float64", ("lepton", "anchored_efp", "max_columns"): MAX_EFP_COLUMNS}
+LATER_DEFAULTS = {
+    ("max_constituents",): MAX_CONSTITUENTS,
+    ("efp", "max_columns"): MAX_EFP_COLUMNS,
+    ("efp", "precision"): "float64",
+    ("lepton", "anchored_efp", "max_columns"): MAX_EFP_COLUMNS,
+}
 
 
 @dataclass(frozen=True)
@@ -79,6 +105,7 @@ class ProcessingConfig:
     (``ImageConfig``); ``max_constituents`` (default 1 000, ``MAX_CONSTITUENTS``) skips and counts the jets with more
     linked candidates (see the module docstring). ``check_chunk`` refuses a chunk size whose table would exceed
     4 GiB (``MAX_CHUNK_BYTES``)."""
+
     n_particles: int = 50
     n_tracks: int = 60
     n_vertices: int = 5
@@ -91,8 +118,11 @@ class ProcessingConfig:
     max_constituents: int = MAX_CONSTITUENTS  # a jet with more linked candidates is skipped and counted
 
     def __post_init__(self):
-        for name, maximum in (("n_particles", MAX_LIST_LENGTH), ("n_tracks", MAX_LIST_LENGTH),
-                              ("n_vertices", MAX_VERTICES)):
+        for name, maximum in (
+            ("n_particles", MAX_LIST_LENGTH),
+            ("n_tracks", MAX_LIST_LENGTH),
+            ("n_vertices", MAX_VERTICES),
+        ):
             check_size(getattr(self, name), name, maximum)
         if not (is_integer(self.max_constituents) and self.max_constituents >= 1):
             raise ValueError(f"max_constituents must be a positive integer, got {quoted(self.max_constituents)}")
@@ -125,18 +155,23 @@ class ProcessingConfig:
         so memory holds a block's share of it at a time)."""
         row = self.row_bytes()
         if chunksize * row > MAX_CHUNK_BYTES:
-            raise ValueError(f"a chunk of {number(chunksize)} events would hold about {chunksize * row / 2**30:.1f} "
-                             f"GiB of jet table ({row / 1024:.0f} kB per jet), more than the "
-                             f"{MAX_CHUNK_BYTES / 2**30:.0f} GiB a chunk may take: lower the chunk size to at most "
-                             f"{number(MAX_CHUNK_BYTES // row)}, or the image size and list lengths")
+            raise ValueError(
+                f"a chunk of {number(chunksize)} events would hold about {chunksize * row / 2**30:.1f} "
+                f"GiB of jet table ({row / 1024:.0f} kB per jet), more than the "
+                f"{MAX_CHUNK_BYTES / 2**30:.0f} GiB a chunk may take: lower the chunk size to at most "
+                f"{number(MAX_CHUNK_BYTES // row)}, or the image size and list lengths"
+            )
 
     def table_shapes(self) -> dict[str, tuple[int, ...]]:
         """The per-jet shape of every array column this configuration writes."""
-        return {"image": (self.image.n_pixels, self.image.n_pixels), "particles": (self.n_particles, N_FEATURES),
-                "tracks": (self.n_tracks, track_features.N_FEATURES),
-                "vertices": (self.n_vertices, vertex_features.N_FEATURES),
-                "calo": (2, self.lepton_settings.window, self.lepton_settings.window),
-                "cells": (self.lepton_settings.n_cells, len(CELL_FEATURES))}
+        return {
+            "image": (self.image.n_pixels, self.image.n_pixels),
+            "particles": (self.n_particles, N_FEATURES),
+            "tracks": (self.n_tracks, track_features.N_FEATURES),
+            "vertices": (self.n_vertices, vertex_features.N_FEATURES),
+            "calo": (2, self.lepton_settings.window, self.lepton_settings.window),
+            "cells": (self.lepton_settings.n_cells, len(CELL_FEATURES)),
+        }
 
     @property
     def lepton_settings(self) -> LeptonConfig:
@@ -156,8 +191,7 @@ class ProcessingConfig:
             for name, part in parts.items():
                 if kwargs.get(name) is not None:
                     _check_fields(kwargs[name], part, f"{where}: {name}")
-                    kwargs[name] = part(**{k: tuple(v) if isinstance(v, list) else v
-                                           for k, v in kwargs[name].items()})
+                    kwargs[name] = part(**{k: tuple(v) if isinstance(v, list) else v for k, v in kwargs[name].items()})
             if "msd_window" in kwargs:
                 kwargs["msd_window"] = tuple(kwargs["msd_window"])
             return cls(**kwargs)
@@ -209,8 +243,10 @@ def build_jet_table(events, dataset: str, label: int, config: ProcessingConfig =
         table, counts, unavailable = build_opendata_table(events, dataset, label, config)
         return table, {**{f"skipped_{r}": 0 for r in SKIP_REASONS}, **counts}, unavailable
     if label == TRUTH_LABEL:
-        raise ValueError(f"dataset {dataset!r}: label 'truth' takes each jet's label from the file, and only the "
-                         "CMS open-data H->bb ntuples carry one")
+        raise ValueError(
+            f"dataset {dataset!r}: label 'truth' takes each jet's label from the file, and only the "
+            "CMS open-data H->bb ntuples carry one"
+        )
     if is_lepton_file(events):  # a lepton file (``sources.pythia_leptons``): one row per lepton
         return build_lepton_table(events, dataset, label, config.lepton_settings, config.efp)
     layout = detect_layout(events)
@@ -228,8 +264,9 @@ def build_jet_table(events, dataset: str, label: int, config: ProcessingConfig =
         xaug, unavailable = stored_xaug(events)
         unavailable = sorted(set(unavailable) | {"particles", "image"})
         cols.update(xaug)
-        finite = np.all([np.isfinite(cols[k]) for k in ("pt", "eta", "phi", "mass", "msd", "tau1", "tau2", "n2")],
-                        axis=0)
+        finite = np.all(
+            [np.isfinite(cols[k]) for k in ("pt", "eta", "phi", "mass", "msd", "tau1", "tau2", "n2")], axis=0
+        )
         _skip(keep, ~finite, "nonfinite_input", counts)
         _skip(keep, cols["pt"] < 0, "unphysical_input", counts)
         cols["few_constituents"] = np.zeros(n_total, dtype=bool)
@@ -258,18 +295,31 @@ def build_jet_table(events, dataset: str, label: int, config: ProcessingConfig =
         good = keep.copy()
         parts = parts[good]
         p4 = ak.sum(parts, axis=1)
-        kin = {"pt": ak.to_numpy(p4.pt), "eta": ak.to_numpy(p4.eta), "phi": ak.to_numpy(p4.phi),
-               "mass": np.maximum(ak.to_numpy(p4.mass), 0.0)}
+        kin = {
+            "pt": ak.to_numpy(p4.pt),
+            "eta": ak.to_numpy(p4.eta),
+            "phi": ak.to_numpy(p4.phi),
+            "mass": np.maximum(ak.to_numpy(p4.mass), 0.0),
+        }
         sub = substructure.compute(parts, config.substructure)
         plist, pmask = particle_list(parts, kin, sub, npart)
         images, fraction = jet_images(parts, kin["pt"], sub, config.image)
         objects, missing = _tracks_and_vertices(events, parts, {**kin, "E": ak.to_numpy(p4.E)}, sub, good, config)
         unavailable += missing
         efp = {} if config.efp is None else jet_efps(parts, config.efp)
-        computed = {**kin, **sub, **efp, "n_constituents": n_const[good].astype(np.float64),
-                    "particles": plist, "particles_mask": pmask, "image": images, "image_pt_fraction": fraction,
-                    **objects,
-                    "few_constituents": n_const[good] < 2, "has_particles": np.ones(int(good.sum()), dtype=bool)}
+        computed = {
+            **kin,
+            **sub,
+            **efp,
+            "n_constituents": n_const[good].astype(np.float64),
+            "particles": plist,
+            "particles_mask": pmask,
+            "image": images,
+            "image_pt_fraction": fraction,
+            **objects,
+            "few_constituents": n_const[good] < 2,
+            "has_particles": np.ones(int(good.sum()), dtype=bool),
+        }
         for name, values in computed.items():
             cols[name] = values if good.all() else _scatter(values, good, n_total)
     if config.min_pt > 0:
@@ -303,11 +353,17 @@ def _tracks_and_vertices(events, parts, kin: dict, sub: dict, good: np.ndarray, 
 
 def _no_objects(n: int, config: ProcessingConfig, tracks: bool = True) -> dict[str, np.ndarray]:
     """Empty vertex (and track) lists, for files that have none."""
-    out = {"vertices": np.zeros((n, config.n_vertices, vertex_features.N_FEATURES), dtype=np.float32),
-           "vertices_mask": np.zeros((n, config.n_vertices), dtype=bool), "n_vertices": np.zeros(n, dtype=np.int32)}
+    out = {
+        "vertices": np.zeros((n, config.n_vertices, vertex_features.N_FEATURES), dtype=np.float32),
+        "vertices_mask": np.zeros((n, config.n_vertices), dtype=bool),
+        "n_vertices": np.zeros(n, dtype=np.int32),
+    }
     if tracks:
-        out.update(tracks=np.zeros((n, config.n_tracks, track_features.N_FEATURES), dtype=np.float32),
-                   tracks_mask=np.zeros((n, config.n_tracks), dtype=bool), n_tracks=np.zeros(n, dtype=np.int32))
+        out.update(
+            tracks=np.zeros((n, config.n_tracks, track_features.N_FEATURES), dtype=np.float32),
+            tracks_mask=np.zeros((n, config.n_tracks), dtype=bool),
+            n_tracks=np.zeros(n, dtype=np.int32),
+        )
     return out
 
 

@@ -1,7 +1,8 @@
 """Events of a lepton file (``xaugcol.sources.pythia_leptons``: ``Lepton``, ``LeptonCell``, ``LeptonPFCands``,
 ``PFCands``) -> the lepton table: one row per lepton, in the jet table's contract (identity, kinematics, flags),
-with the lepton observables of the lepton studies of Collado et al. (arXiv:2102.02278, arXiv:2011.01984). The jet-table builder hands a file with a ``Lepton``
-collection here, so the processor, training and explaining read lepton tables as they read jet tables.
+with the lepton observables of the lepton studies of Collado et al. (arXiv:2102.02278, arXiv:2011.01984). The jet-table
+builder hands a file with a ``Lepton`` collection here, so the processor, training and explaining read lepton tables as
+they read jet tables.
 
 Columns (E_T of cells, both layers unless named; every sum divided by the lepton p_T):
 * identity as the jet table, ``fatjet_index`` holding the lepton's index in its collection; ``gen_part_flav``
@@ -34,9 +35,16 @@ import awkward as ak
 import numpy as np
 
 from xaugcol.features.cells import cell_list, hardest_first
-from xaugcol.features.efp.anchored import PREFIX as ANCHORED_PREFIX, anchored_count, anchored_efps, anchored_graphs
-from xaugcol.features.efp.columns import (EFPConfig, batches, check_column_count, checked_parameters, column_name,
-                                         number_text)
+from xaugcol.features.efp.anchored import PREFIX as ANCHORED_PREFIX
+from xaugcol.features.efp.anchored import anchored_count, anchored_efps, anchored_graphs
+from xaugcol.features.efp.columns import (
+    EFPConfig,
+    batches,
+    check_column_count,
+    checked_parameters,
+    column_name,
+    number_text,
+)
 from xaugcol.features.efp.evaluate import efps
 from xaugcol.features.efp.graphs import graph_name
 from xaugcol.jets.constituents import MissingBranchError
@@ -54,12 +62,12 @@ def cone_column(radius: float) -> str:
     return f"iso_{number_text(radius)}"
 
 
-
 @dataclass(frozen=True)
 class AnchoredEFPConfig:
     """Lepton-anchored EFPs: every connected graph up to ``degree`` edges, each vertex orbit anchored. Refused above
     ``max_columns`` columns (default ``xaugcol.limits.MAX_EFP_COLUMNS`` = 2 000, as the ordinary EFPs; degree 6 at
     one (kappa, beta) has 537, degree 7 2 055, degree 8 8 263), counted before any graph is enumerated."""
+
     degree: int = 3
     kappas: tuple[float, ...] = (1.0,)
     betas: tuple[float, ...] = (1.0,)
@@ -76,8 +84,12 @@ class AnchoredEFPConfig:
         return len(self.kappas) * len(self.betas) * anchored_count(self.degree)
 
     def columns(self) -> list[str]:
-        return [anchored_column(name, k, b) for b in self.betas for k in self.kappas
-                for _, _, name in anchored_graphs(self.degree)]
+        return [
+            anchored_column(name, k, b)
+            for b in self.betas
+            for k in self.kappas
+            for _, _, name in anchored_graphs(self.degree)
+        ]
 
 
 def anchored_column(graph: str, kappa: float, beta: float) -> str:
@@ -91,6 +103,7 @@ class LeptonConfig:
     Sizes are limited (``xaugcol.limits``): ``n_cells`` 1..2 000 (``MAX_LIST_LENGTH``), the ``window`` at most
     256 EM cells per side (``MAX_IMAGE_PIXELS``, as a jet image), and a HAD cell (``had_factor`` EM cells per
     side, each spread over f x f image cells) at most the window."""
+
     n_cells: int = 64
     cone_radii: tuple[float, ...] = CONE_RADII
     window: int = 32
@@ -119,16 +132,18 @@ class LeptonConfig:
             raise ValueError(f"lepton settings: expected a mapping, got {quoted(data)}")
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
-            raise ValueError(f"lepton settings: unknown field(s) {sorted(unknown)}; known: "
-                             f"{sorted(cls.__dataclass_fields__)}")
+            raise ValueError(
+                f"lepton settings: unknown field(s) {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}"
+            )
         kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         if isinstance(kwargs.get("anchored_efp"), dict):
             anchored = kwargs["anchored_efp"]
             unknown = set(anchored) - set(AnchoredEFPConfig.__dataclass_fields__)
             if unknown:
                 raise ValueError(f"lepton anchored_efp: unknown field(s) {sorted(unknown)}")
-            kwargs["anchored_efp"] = AnchoredEFPConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                                          for k, v in anchored.items()})
+            kwargs["anchored_efp"] = AnchoredEFPConfig(
+                **{k: tuple(v) if isinstance(v, list) else v for k, v in anchored.items()}
+            )
         return cls(**kwargs)
 
     def scalar_columns(self) -> list[str]:
@@ -180,8 +195,12 @@ def build_lepton_table(events, dataset: str, label: int, config: LeptonConfig, e
     finite = np.isfinite(pt) & np.isfinite(eta) & np.isfinite(phi) & (pt > 0)
     cell_finite = np.isfinite(c["et"]) & np.isfinite(c["eta"]) & np.isfinite(c["phi"])
     finite &= np.bincount(owner[~cell_finite], minlength=n) == 0
-    counts = {"jets_seen": n, "skipped_no_constituents": 0, "skipped_nonfinite_input": int((~finite).sum()),
-              "skipped_below_min_pt": 0}
+    counts = {
+        "jets_seen": n,
+        "skipped_no_constituents": 0,
+        "skipped_nonfinite_input": int((~finite).sum()),
+        "skipped_below_min_pt": 0,
+    }
 
     et = np.where(cell_finite, c["et"], 0.0)
     at_eta, at_phi = eta, phi  # where the cells are measured from
@@ -199,8 +218,11 @@ def build_lepton_table(events, dataset: str, label: int, config: LeptonConfig, e
         where = np.ones(len(owner), dtype=bool) if where is None else where
         return np.bincount(owner[where], weights=weights[where], minlength=n)
 
-    rho = ak.to_numpy(events.fixedGridRhoFastjetAll).astype(np.float64) \
-        if "fixedGridRhoFastjetAll" in events.fields else np.zeros(len(events))
+    rho = (
+        ak.to_numpy(events.fixedGridRhoFastjetAll).astype(np.float64)
+        if "fixedGridRhoFastjetAll" in events.fields
+        else np.zeros(len(events))
+    )
     cols["rho"] = np.repeat(rho, n_lep)
     for r in config.cone_radii:
         cols[cone_column(r)] = per_lepton(z, dr < r)
@@ -208,8 +230,11 @@ def build_lepton_table(events, dataset: str, label: int, config: LeptonConfig, e
     in_jet = dr < JET_RADIUS
     cols["n_constituents"] = per_lepton(np.ones(len(owner)), in_jet)
     cols.update(pt=pt, eta=eta, phi=phi, mass=_jet_mass(pt, at_eta, at_phi, et, c["eta"], c["phi"], owner, in_jet, n))
-    n_pu = ak.to_numpy(events.Pileup.nPU) if "Pileup" in events.fields and "nPU" in events.Pileup.fields \
+    n_pu = (
+        ak.to_numpy(events.Pileup.nPU)
+        if "Pileup" in events.fields and "nPU" in events.Pileup.fields
         else np.zeros(len(events))
+    )
     cols["pileup_npu"] = np.repeat(n_pu.astype(np.int32), n_lep)
     cols["track_iso"] = _track_isolation(events, pt, eta, phi, lepton_offset, n)
 
@@ -238,11 +263,13 @@ def build_lepton_table(events, dataset: str, label: int, config: LeptonConfig, e
 
 def _jet_mass(pt, eta, phi, et, c_eta, c_phi, owner, in_jet, n):
     """Mass of the lepton (massless) plus the cells within the jet radius (massless, at their centres)."""
+
     def components(p, h, f):
         return p * np.cos(f), p * np.sin(f), p * np.sinh(h), p * np.cosh(h)
+
     lx, ly, lz, le = components(pt, eta, phi)
     cx, cy, cz, ce = components(np.where(in_jet, et, 0.0), c_eta, c_phi)
-    sums = [np.bincount(owner, weights=w, minlength=n) + l for w, l in ((cx, lx), (cy, ly), (cz, lz), (ce, le))]
+    sums = [np.bincount(owner, weights=w, minlength=n) + own for w, own in ((cx, lx), (cy, ly), (cz, lz), (ce, le))]
     m2 = sums[3] ** 2 - sums[0] ** 2 - sums[1] ** 2 - sums[2] ** 2
     return np.sqrt(np.maximum(m2, 0.0))
 
@@ -254,8 +281,9 @@ def _track_isolation(events, pt, eta, phi, lepton_offset, n):
     per_event = ak.to_numpy(ak.num(link.leptonIdx, axis=1))
     owner = np.repeat(lepton_offset, per_event) + ak.to_numpy(ak.flatten(link.leptonIdx)).astype(np.int64)
     cand = pf[link.pFCandsIdx]
-    c_pt, c_eta, c_phi, charge = (ak.to_numpy(ak.flatten(cand[f])).astype(np.float64)
-                                  for f in ("pt", "eta", "phi", "charge"))
+    c_pt, c_eta, c_phi, charge = (
+        ak.to_numpy(ak.flatten(cand[f])).astype(np.float64) for f in ("pt", "eta", "phi", "charge")
+    )
     dr = np.hypot(c_eta - eta[owner], _delta_phi(c_phi, phi[owner]))
     use = (charge != 0) & (dr < JET_RADIUS)
     return np.bincount(owner[use], weights=c_pt[use], minlength=n) / pt
@@ -282,11 +310,15 @@ def calo_image(c: dict, owner, pt, events, config: LeptonConfig, n: int) -> np.n
     had = ~em
     sub = np.arange(f)
     rows = (f * c["ieta"][had])[:, None, None] + sub[None, :, None] - l_ieta[owner[had]][:, None, None] + w // 2
-    cols = ((f * c["iphi"][had])[:, None, None] + sub[None, None, :] - l_iphi[owner[had]][:, None, None]
-            + n_phi // 2) % n_phi - n_phi // 2 + w // 2
+    cols = (
+        ((f * c["iphi"][had])[:, None, None] + sub[None, None, :] - l_iphi[owner[had]][:, None, None] + n_phi // 2)
+        % n_phi
+        - n_phi // 2
+        + w // 2
+    )
     rows, cols = np.broadcast_arrays(rows, cols)
     who = np.broadcast_to(owner[had][:, None, None], rows.shape)
-    value = np.broadcast_to((et[had] / f ** 2)[:, None, None], rows.shape)
+    value = np.broadcast_to((et[had] / f**2)[:, None, None], rows.shape)
     ok = (rows >= 0) & (rows < w) & (cols >= 0) & (cols < w)
     np.add.at(image, (who[ok], 1, rows[ok], cols[ok]), value[ok])
     return image
@@ -295,8 +327,9 @@ def calo_image(c: dict, owner, pt, events, config: LeptonConfig, n: int) -> np.n
 def _window_sum(em_image: np.ndarray, n_eta: int, n_phi: int) -> np.ndarray:
     """E_T of the n_eta x n_phi cells around the image centre (the lepton's cell)."""
     centre = em_image.shape[1] // 2
-    return em_image[:, centre - n_eta // 2:centre + n_eta // 2 + 1, centre - n_phi // 2:centre + n_phi // 2 + 1] \
-        .sum((1, 2))
+    return em_image[
+        :, centre - n_eta // 2 : centre + n_eta // 2 + 1, centre - n_phi // 2 : centre + n_phi // 2 + 1
+    ].sum((1, 2))
 
 
 def shower_shapes(image, c, owner, z, dr, em, n) -> dict[str, np.ndarray]:
@@ -308,23 +341,23 @@ def shower_shapes(image, c, owner, z, dr, em, n) -> dict[str, np.ndarray]:
     centre = em_image.shape[1] // 2
     offsets = np.arange(-centre, em_image.shape[1] - centre, dtype=np.float64)
     # w_eta2: the E_T-weighted width in eta over 3 x 5 (eta x phi), in units of the cell size 0.025
-    block = em_image[:, centre - 1:centre + 2, centre - 2:centre + 3]
-    rows = offsets[centre - 1:centre + 2][None, :, None] * 0.025
+    block = em_image[:, centre - 1 : centre + 2, centre - 2 : centre + 3]
+    rows = offsets[centre - 1 : centre + 2][None, :, None] * 0.025
     e = block.sum((1, 2))
     mean = _ratio((block * rows).sum((1, 2)), e)
-    out["w_eta2"] = np.sqrt(np.maximum(_ratio((block * rows ** 2).sum((1, 2)), e) - mean ** 2, 0.0))
+    out["w_eta2"] = np.sqrt(np.maximum(_ratio((block * rows**2).sum((1, 2)), e) - mean**2, 0.0))
     out["r_phi"] = _ratio(_window_sum(em_image, 3, 3), _window_sum(em_image, 3, 7))
     out["r_eta"] = _ratio(_window_sum(em_image, 3, 7), _window_sum(em_image, 7, 7))
     # sigma_eta_eta: the log-weighted width over 5 x 5 in cells, CMS's sigma_ietaieta: w_i = max(0, 4.7 + ln(E_i /
     # E_5x5)), a scale-free weight (cells under 0.9 % of the block's energy do not count)
-    block = em_image[:, centre - 2:centre + 3, centre - 2:centre + 3]
+    block = em_image[:, centre - 2 : centre + 3, centre - 2 : centre + 3]
     e5 = block.sum((1, 2))[:, None, None]
     share = np.divide(block, e5, out=np.zeros_like(block), where=(block > 0) & (e5 > 0))
     weight = np.where(share > 0, np.maximum(0.0, 4.7 + np.log(np.where(share > 0, share, 1.0))), 0.0)
-    rows = offsets[centre - 2:centre + 3][None, :, None]
+    rows = offsets[centre - 2 : centre + 3][None, :, None]
     wsum = weight.sum((1, 2))
     mean = _ratio((weight * rows).sum((1, 2)), wsum)
-    out["sigma_eta_eta"] = np.sqrt(np.maximum(_ratio((weight * rows ** 2).sum((1, 2)), wsum) - mean ** 2, 0.0))
+    out["sigma_eta_eta"] = np.sqrt(np.maximum(_ratio((weight * rows**2).sum((1, 2)), wsum) - mean**2, 0.0))
     for r, name in ((0.3, "e_ecal_0p3"), (0.4, "e_ecal_0p4")):
         use = em & (dr < r)
         out[name] = np.bincount(owner[use], weights=z[use], minlength=n)
@@ -370,8 +403,8 @@ def _batch(z1, real, theta1, efp, anchored) -> dict[str, np.ndarray]:
         if config is None:
             continue
         for beta in config.betas:
-            pairs = (with_lepton if anchored_kind else real)
-            theta = theta1 ** beta * (pairs[:, :, None] & pairs[:, None, :])
+            pairs = with_lepton if anchored_kind else real
+            theta = theta1**beta * (pairs[:, :, None] & pairs[:, None, :])
             powers: dict = {}
             for kappa in config.kappas:
                 z = np.where(real, np.where(real, z1, 1.0) ** kappa, 0.0)
@@ -388,5 +421,4 @@ def _batch(z1, real, theta1, efp, anchored) -> dict[str, np.ndarray]:
     return out
 
 
-__all__ = ["LeptonConfig", "AnchoredEFPConfig", "build_lepton_table", "is_lepton_file", "CONE_RADII",
-           "SHOWER_SHAPES"]
+__all__ = ["LeptonConfig", "AnchoredEFPConfig", "build_lepton_table", "is_lepton_file", "CONE_RADII", "SHOWER_SHAPES"]

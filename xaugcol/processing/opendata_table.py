@@ -54,14 +54,30 @@ TREE = "deepntuplizer/tree"
 MARKERS = ("fj_pt", "event_no")
 TRUTH_LABEL = "truth"  # the fileset label that takes each jet's label from the file
 NEED = "the CMS open-data H->bb ntuples (deepntuplizer/tree)"
-JET = {"pt": "fj_pt", "eta": "fj_eta", "phi": "fj_phi", "mass": "fj_mass", "msd": "fj_sdmass", "tau1": "fj_tau1",
-       "tau2": "fj_tau2", "tau3": "fj_tau3"}
-SUBJET = ("fj_n_sdsubjets", "fj_sdsj1_pt", "fj_sdsj1_eta", "fj_sdsj1_phi", "fj_sdsj2_pt", "fj_sdsj2_eta",
-          "fj_sdsj2_phi")
+JET = {
+    "pt": "fj_pt",
+    "eta": "fj_eta",
+    "phi": "fj_phi",
+    "mass": "fj_mass",
+    "msd": "fj_sdmass",
+    "tau1": "fj_tau1",
+    "tau2": "fj_tau2",
+    "tau3": "fj_tau3",
+}
+SUBJET = (
+    "fj_n_sdsubjets",
+    "fj_sdsj1_pt",
+    "fj_sdsj1_eta",
+    "fj_sdsj1_phi",
+    "fj_sdsj2_pt",
+    "fj_sdsj2_eta",
+    "fj_sdsj2_phi",
+)
 LABELS = ("fj_isH", "label_H_bb", "sample_isQCD", "fj_isQCD")
 # our feature name -> the producer's branch
-TRACK_BRANCHES = {f: (f"trackBTag_{f[len('btag'):]}" if f.startswith("btag") else f"track_{f}")
-                  for f in track_features.FEATURES}
+TRACK_BRANCHES = {
+    f: (f"trackBTag_{f[len('btag') :]}" if f.startswith("btag") else f"track_{f}") for f in track_features.FEATURES
+}
 SV_BRANCHES = {f: f"sv_{f}" for f in vertex_features.FEATURES}
 COUNTS = {"tracks": "n_tracks", "vertices": "n_sv"}
 # the producer's offsets, added back (module docstring)
@@ -100,8 +116,15 @@ def truth_labels(events) -> np.ndarray:
     return np.where(signal, 1, np.where(background, 0, -1)).astype(np.int32)
 
 
-def _objects(events, branches: dict[str, str], count: str, n_max: int, eta_sign: np.ndarray,
-             offsets: dict[str, float], selected: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _objects(
+    events,
+    branches: dict[str, str],
+    count: str,
+    n_max: int,
+    eta_sign: np.ndarray,
+    offsets: dict[str, float],
+    selected: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(list (selected jets, n_max, features), its mask, the selected jets' object counts, whether each jet's values
     are finite, for every jet). Columnar: the positions of the first ``n_max`` objects of the selected jets are
     found once, and each branch's flat values are scattered there, one feature plane at a time."""
@@ -123,8 +146,10 @@ def _objects(events, branches: dict[str, str], count: str, n_max: int, eta_sign:
         lengths = ak.to_numpy(ak.num(values, axis=1))
         if np.any(lengths != counts):
             first = int(np.argmax(lengths != counts))
-            raise ValueError(f"branch {branch!r} has {lengths[first]} values in entry {first} of the chunk, but "
-                             f"{count!r} says {counts[first]}: the vectors do not belong to the same objects")
+            raise ValueError(
+                f"branch {branch!r} has {lengths[first]} values in entry {first} of the chunk, but "
+                f"{count!r} says {counts[first]}: the vectors do not belong to the same objects"
+            )
         flat = ak.to_numpy(ak.flatten(values, axis=1))
         bad = ~np.isfinite(flat)
         if bad.any():
@@ -143,8 +168,16 @@ def _objects(events, branches: dict[str, str], count: str, n_max: int, eta_sign:
 def _subjets(events, n_jets: int) -> tuple[dict[str, np.ndarray], list[str]]:
     if not all(b in events.fields for b in SUBJET):
         nan = np.full(n_jets, np.nan)
-        return ({"sj1_pt": nan, "sj2_pt": nan.copy(), "sj_z": nan.copy(), "sj_dr": nan.copy(),
-                 "sd_two_prong": np.zeros(n_jets, dtype=bool)}, ["sj1_pt", "sj2_pt", "sj_z", "sj_dr"])
+        return (
+            {
+                "sj1_pt": nan,
+                "sj2_pt": nan.copy(),
+                "sj_z": nan.copy(),
+                "sj_dr": nan.copy(),
+                "sd_two_prong": np.zeros(n_jets, dtype=bool),
+            },
+            ["sj1_pt", "sj2_pt", "sj_z", "sj_dr"],
+        )
     v = {b: _scalar(events, b) for b in SUBJET}
     two = v["fj_n_sdsubjets"] >= 2
     hard = np.maximum(v["fj_sdsj1_pt"], v["fj_sdsj2_pt"])
@@ -152,9 +185,16 @@ def _subjets(events, n_jets: int) -> tuple[dict[str, np.ndarray], list[str]]:
     dphi = np.mod(v["fj_sdsj1_phi"] - v["fj_sdsj2_phi"] + np.pi, 2 * np.pi) - np.pi
     dr = np.hypot(v["fj_sdsj1_eta"] - v["fj_sdsj2_eta"], dphi)
     zero = np.zeros(n_jets)
-    return ({"sj1_pt": np.where(two, hard, zero), "sj2_pt": np.where(two, soft, zero),
-             "sj_z": np.where(two, ratio(soft, hard + soft), zero), "sj_dr": np.where(two, dr, zero),
-             "sd_two_prong": two}, [])
+    return (
+        {
+            "sj1_pt": np.where(two, hard, zero),
+            "sj2_pt": np.where(two, soft, zero),
+            "sj_z": np.where(two, ratio(soft, hard + soft), zero),
+            "sj_dr": np.where(two, dr, zero),
+            "sd_two_prong": two,
+        },
+        [],
+    )
 
 
 def identity(events) -> dict[str, np.ndarray]:
@@ -162,10 +202,12 @@ def identity(events) -> dict[str, np.ndarray]:
     meta = events.metadata
     n = len(events)
     run = uuid.UUID(str(meta["fileuuid"])).int >> 65  # 63 bits: a non-negative int64
-    return {"run": np.full(n, run, dtype=np.int64),
-            "luminosityBlock": int(meta["entrystart"]) + np.arange(n, dtype=np.int64),
-            "event": _scalar(events, "event_no").astype(np.int64),
-            "fatjet_index": np.zeros(n, dtype=np.int32)}
+    return {
+        "run": np.full(n, run, dtype=np.int64),
+        "luminosityBlock": int(meta["entrystart"]) + np.arange(n, dtype=np.int64),
+        "event": _scalar(events, "event_no").astype(np.int64),
+        "fatjet_index": np.zeros(n, dtype=np.int32),
+    }
 
 
 def _unavailable_columns(n: int, dataset: str, config) -> dict[str, np.ndarray]:
@@ -173,11 +215,15 @@ def _unavailable_columns(n: int, dataset: str, config) -> dict[str, np.ndarray]:
     image alone would be hundreds of MB per chunk of 100 000 jets."""
     npart, npix = config.n_particles, config.image.n_pixels
     out = {name: np.full(n, np.nan) for name in ("tau4", "n2", "d2", "n_constituents")}
-    out.update(particles=np.zeros((n, npart, N_FEATURES), dtype=np.float32),
-               particles_mask=np.zeros((n, npart), dtype=bool),
-               image=np.zeros((n, npix, npix), dtype=np.float32), image_pt_fraction=np.zeros(n),
-               few_constituents=np.zeros(n, dtype=bool), has_particles=np.zeros(n, dtype=bool),
-               dataset=np.full(n, dataset, dtype=object))
+    out.update(
+        particles=np.zeros((n, npart, N_FEATURES), dtype=np.float32),
+        particles_mask=np.zeros((n, npart), dtype=bool),
+        image=np.zeros((n, npix, npix), dtype=np.float32),
+        image_pt_fraction=np.zeros(n),
+        few_constituents=np.zeros(n, dtype=bool),
+        has_particles=np.zeros(n, dtype=bool),
+        dataset=np.full(n, dataset, dtype=object),
+    )
     if config.efp is not None:  # EFPs need the constituents
         out.update({name: np.full(n, np.nan) for name in config.efp.columns()})
     return out
@@ -187,8 +233,10 @@ def build_opendata_table(events, dataset: str, label, config):
     """Return (columns, counts, unavailable) as ``jet_table.build_jet_table`` does, for one chunk of the open-data
     ntuples; ``label``: the dataset's, ``"truth"`` or 1 or 0 (module docstring)."""
     if label not in (TRUTH_LABEL, 0, 1):
-        raise ValueError(f"dataset {dataset!r}: the open-data ntuples carry each jet's truth: give the dataset "
-                         f"metadata label 'truth' (or 1 / 0 for one class), not {label!r}")
+        raise ValueError(
+            f"dataset {dataset!r}: the open-data ntuples carry each jet's truth: give the dataset "
+            f"metadata label 'truth' (or 1 / 0 for one class), not {label!r}"
+        )
     n = len(events)
     cols = identity(events)
     cols["weight"] = np.ones(n)
@@ -206,8 +254,10 @@ def build_opendata_table(events, dataset: str, label, config):
     eta_sign = np.where(cols["eta"] < 0, -1.0, 1.0)
     selected = keep.copy()  # the lists are made for these jets only (the other classes are half the file)
     objects, finite = {}, np.ones(n, dtype=bool)
-    for kind, branches, n_max, offsets in (("tracks", TRACK_BRANCHES, config.n_tracks, OFFSETS),
-                                           ("vertices", SV_BRANCHES, config.n_vertices, SV_OFFSETS)):
+    for kind, branches, n_max, offsets in (
+        ("tracks", TRACK_BRANCHES, config.n_tracks, OFFSETS),
+        ("vertices", SV_BRANCHES, config.n_vertices, SV_OFFSETS),
+    ):
         values, mask, n_objects, ok = _objects(events, branches, COUNTS[kind], n_max, eta_sign, offsets, selected)
         objects.update({kind: values, f"{kind}_mask": mask, f"n_{kind}": n_objects})
         finite &= ok

@@ -101,8 +101,11 @@ def reconcile_tables(out_dir: Path, expected: dict[str, int], owned: OwnedTables
         if name in present:  # on a resume, the interrupted run's table: the folder is the user's to change
             check_regular(present[name], "a jet table")
         if name not in present or pq.read_metadata(present[name]).num_rows != rows:
-            raise OutputError(out_dir / JETS_DIR / name, f"the jet table this run wrote is "
-                              f"{'gone' if name not in present else 'altered'} (expected {rows} rows)")
+            raise OutputError(
+                out_dir / JETS_DIR / name,
+                f"the jet table this run wrote is "
+                f"{'gone' if name not in present else 'altered'} (expected {rows} rows)",
+            )
     others = sorted(set(present) - set(expected))
     stale = [name for name in others if name in owned]
     for name in stale:

@@ -33,8 +33,15 @@ from xaugcol.processing.checkpoints import CHECKPOINTS, MANIFEST, CheckpointErro
 from xaugcol.processing.chunk_guard import skipped_chunks
 from xaugcol.processing.histograms import empty_histograms
 from xaugcol.processing.jet_table import SKIP_REASONS, ProcessingConfig
-from xaugcol.processing.outputs import (HISTOGRAMS, REPORT, OwnedTables, earlier_records, present_tables,
-                                        reconcile_tables, remove_earlier_outputs)
+from xaugcol.processing.outputs import (
+    HISTOGRAMS,
+    REPORT,
+    OwnedTables,
+    earlier_records,
+    present_tables,
+    reconcile_tables,
+    remove_earlier_outputs,
+)
 from xaugcol.processing.runner import Execution, dataset_label, run_coffea, screen_fileset, versions
 from xaugcol.processing.table_io import JETS_DIR
 
@@ -49,8 +56,15 @@ class RunResult:
     skipped_chunks: list = field(default_factory=list)
 
 
-def process_fileset(processor_class, fileset: dict, out_dir: str | Path, config: ProcessingConfig = ProcessingConfig(),
-                    execution: Execution = Execution(), resume: bool = False, overwrite: bool = False) -> RunResult:
+def process_fileset(
+    processor_class,
+    fileset: dict,
+    out_dir: str | Path,
+    config: ProcessingConfig = ProcessingConfig(),
+    execution: Execution = Execution(),
+    resume: bool = False,
+    overwrite: bool = False,
+) -> RunResult:
     """Process ``fileset`` into ``out_dir`` (locked while the run writes) with ``processor_class(jets folder,
     labels, config)`` (the XAUG processor, handed in by ``xaugcol.runs``). ``resume``: continue a run that was
     interrupted (same settings and input files): chunks it finished are loaded from its checkpoints, the rest
@@ -59,8 +73,9 @@ def process_fileset(processor_class, fileset: dict, out_dir: str | Path, config:
     this run's report lists."""
     out_dir = Path(out_dir).resolve()  # chunks run in other processes, perhaps in another working directory
     e = execution
-    refuse_inputs_inside(out_dir, [(f"input file of dataset {name!r}", f) for name, entry in fileset.items()
-                                   for f in entry["files"]])
+    refuse_inputs_inside(
+        out_dir, [(f"input file of dataset {name!r}", f) for name, entry in fileset.items() for f in entry["files"]]
+    )
     # the input files' folders are held as readers: a generator writing into one (``--overwrite``) is refused
     # while the run reads it, and the run is refused while a generator writes there
     inputs = {Path(f).resolve().parent for entry in fileset.values() for f in entry["files"] if "://" not in f}
@@ -73,8 +88,14 @@ def process_fileset(processor_class, fileset: dict, out_dir: str | Path, config:
         good, skipped, identities = screen_fileset(fileset, e.skip_bad_files, e.timeouts.remote)
         labels = {name: dataset_label(entry) for name, entry in fileset.items()}
         # the substructure backend is a setting: a resume does not mix tables of the extension and the fallback
-        manifest = {"run": "processing", "config": config.as_dict(), "chunksize": e.chunksize, "labels": labels,
-                    "files": identities, "substructure": backend.active()}
+        manifest = {
+            "run": "processing",
+            "config": config.as_dict(),
+            "chunksize": e.chunksize,
+            "labels": labels,
+            "files": identities,
+            "substructure": backend.active(),
+        }
         _refuse_earlier_tables(out_dir, overwrite)
         with e.session() as e:
             folder, resumed = open_checkpoints(out_dir, manifest, resume)
@@ -83,8 +104,7 @@ def process_fileset(processor_class, fileset: dict, out_dir: str | Path, config:
         stale, unlisted = reconcile_tables(out_dir, tables, OwnedTables([*earlier, manifest]))
 
         hists = output.get("histograms") or empty_histograms()
-        zero = {"jets_seen": 0, "jets_kept": 0, **{f"skipped_{r}": 0 for r in SKIP_REASONS}, "chunks": 0,
-                "events": 0}
+        zero = {"jets_seen": 0, "jets_kept": 0, **{f"skipped_{r}": 0 for r in SKIP_REASONS}, "chunks": 0, "events": 0}
         counts = {name: {**zero, **output.get("counts", {}).get(name, {})} for name in fileset}
         unavailable = {name: sorted(output.get("unavailable", {}).get(name, set())) for name in fileset}
         bad_chunks = skipped_chunks(output)
@@ -119,8 +139,9 @@ def _refuse_earlier_tables(out_dir: Path, overwrite: bool) -> None:
     if overwrite or (out_dir / CHECKPOINTS / MANIFEST).exists() or not present_tables(out_dir):
         return
     what = "a finished run" if (out_dir / REPORT).exists() else "an earlier run"
-    raise CheckpointError(f"{out_dir / JETS_DIR} holds the jet tables of {what}; write to a new folder or start again with "
-                          "--overwrite")
+    raise CheckpointError(
+        f"{out_dir / JETS_DIR} holds the jet tables of {what}; write to a new folder or start again with --overwrite"
+    )
 
 
 def write_histograms(path: Path, hists: dict) -> None:

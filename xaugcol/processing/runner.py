@@ -20,22 +20,39 @@ import numpy as np
 import uproot
 
 from xaugcol.atomic import OutputError
-from xaugcol.processing import coffea_compat  # noqa: F401 - non-ASCII names in coffea's hashes
+from xaugcol.errors import InputDataError, UsageError
 from xaugcol.jets.constituents import MissingBranchError
 from xaugcol.models.errors import ModelFileError
 from xaugcol.paths import NotRegularFileError, UnsafePathError, check_regular, read_json, safe_component
+from xaugcol.processing import coffea_compat  # noqa: F401 - non-ASCII names in coffea's hashes
 from xaugcol.processing.checkpoints import ChunkCheckpointer
 from xaugcol.processing.chunk_guard import ChunkError, ChunkGuard
+from xaugcol.processing.executors import (
+    DEFAULT_CHUNKSIZE,
+    ClusterError,
+    Timeouts,
+    check_executor,
+    coffea_executor,
+    dask_session,
+)
 from xaugcol.processing.opendata_table import TRUTH_LABEL, is_opendata_tree
-from xaugcol.processing.executors import (DEFAULT_CHUNKSIZE, ClusterError, Timeouts, check_executor, coffea_executor,
-                                          dask_session)
 from xaugcol.quoting import quoted
-from xaugcol.errors import InputDataError, UsageError
 
 EVENT_ID = ("run", "luminosityBlock", "event")
 # metadata keys coffea's Runner sets itself (and refuses in a fileset)
-COFFEA_RESERVED = {"dataset", "filename", "treename", "metadata", "entrystart", "entrystop", "fileuuid", "numentries",
-                   "uuid", "clusters", "preload"}
+COFFEA_RESERVED = {
+    "dataset",
+    "filename",
+    "treename",
+    "metadata",
+    "entrystart",
+    "entrystop",
+    "fileuuid",
+    "numentries",
+    "uuid",
+    "clusters",
+    "preload",
+}
 
 
 @dataclass(frozen=True)
@@ -44,6 +61,7 @@ class Execution:
     ``futures``, ``dask`` (an existing cluster at ``scheduler``) or ``dask-local`` (``xaugcol.processing.
     executors``); ``chunksize``: events per chunk; ``skip_bad_files``: skip unreadable files and failing chunks
     (listed in the report) instead of stopping; ``client``: an open Dask client to run on (shared by stages)."""
+
     executor: str = "iterative"
     workers: int = 1
     chunksize: int = DEFAULT_CHUNKSIZE
@@ -78,7 +96,6 @@ class BadFileError(InputDataError, RuntimeError):
 
 class FilesetError(UsageError):
     """The fileset JSON is unreadable or malformed."""
-
 
 
 NO_LABEL = -1  # the jet-table label of a dataset without truth (real data): processed and explained, not trained on
@@ -129,8 +146,10 @@ def load_fileset(path: str | Path) -> dict:
         if reserved:
             raise FilesetError(f"{where}: metadata may not use {', '.join(reserved)}: coffea fills these per chunk")
         if "label" in meta and (meta["label"] not in (0, 1, TRUTH_LABEL) or isinstance(meta["label"], bool)):
-            raise FilesetError(f"{where}: metadata 'label' must be 0 or 1, 'truth' (each jet's own, the open-data "
-                               f"H->bb ntuples) or absent for real data, got {quoted(meta['label'])}")
+            raise FilesetError(
+                f"{where}: metadata 'label' must be 0 or 1, 'truth' (each jet's own, the open-data "
+                f"H->bb ntuples) or absent for real data, got {quoted(meta['label'])}"
+            )
         resolved, expected = {}, {}
         for f, spec in files.items():
             tree, recorded = _file_spec(spec, default_tree, f"{where}: file {quoted(f)}")
@@ -175,8 +194,10 @@ def _file_spec(spec, default_tree: str, where: str) -> tuple[str, dict]:
             raise FilesetError(f"{where}: 'num_entries' must be a count, got {quoted(n)}")
         recorded["entries"] = n
     steps = spec.get("steps")
-    if steps is not None and not (isinstance(steps, list) and all(
-            isinstance(st, list) and len(st) == 2 and all(isinstance(v, int) for v in st) for st in steps)):
+    if steps is not None and not (
+        isinstance(steps, list)
+        and all(isinstance(st, list) and len(st) == 2 and all(isinstance(v, int) for v in st) for st in steps)
+    ):
         raise FilesetError(f"{where}: 'steps' must be a list of [start, stop] entry pairs")
     return tree, recorded
 
@@ -202,8 +223,10 @@ def _refuse_duplicates(fileset: dict, where: str) -> None:
                 continue
             first = seen.setdefault(os.path.realpath(f), (name, f))
             if first != (name, f):
-                raise FilesetError(f"{where}{first[1]} (dataset {quoted(first[0])}) and {f} (dataset {quoted(name)}) "
-                                   "are the same file: list each file once, or its events are counted twice")
+                raise FilesetError(
+                    f"{where}{first[1]} (dataset {quoted(first[0])}) and {f} (dataset {quoted(name)}) "
+                    "are the same file: list each file once, or its events are counted twice"
+                )
 
 
 def check_file(path: str, tree: str, timeout: float = Timeouts.remote) -> dict:
@@ -227,8 +250,10 @@ def check_file(path: str, tree: str, timeout: float = Timeouts.remote) -> dict:
             if not is_opendata_tree(t):  # the open-data ntuples' identity is derived (``opendata_table``)
                 missing = [b for b in EVENT_ID if b not in t]
                 if missing:  # coffea's NanoAOD schema cannot even build the events without them
-                    raise BadFileError(f"{path}: tree {tree!r} has no {', '.join(missing)}: every jet-table row "
-                                       "carries the event identity (run, luminosityBlock, event)")
+                    raise BadFileError(
+                        f"{path}: tree {tree!r} has no {', '.join(missing)}: every jet-table row "
+                        "carries the event identity (run, luminosityBlock, event)"
+                    )
                 _check_counters(path, t)
             size = getattr(f.file.source, "num_bytes", None)
             if size is not None:
@@ -238,8 +263,10 @@ def check_file(path: str, tree: str, timeout: float = Timeouts.remote) -> dict:
                         continue
                     ends = np.asarray(branch.member("fBasketSeek")[:n]) + np.asarray(branch.member("fBasketBytes")[:n])
                     if ends.max() > size:
-                        raise BadFileError(f"{path}: truncated: branch {branch.name!r} has data up to byte "
-                                           f"{int(ends.max())} but the file has {size} bytes")
+                        raise BadFileError(
+                            f"{path}: truncated: branch {branch.name!r} has data up to byte "
+                            f"{int(ends.max())} but the file has {size} bytes"
+                        )
             identity = {"entries": int(t.num_entries), "uuid": str(f.file.uuid)}
     except BadFileError:
         raise
@@ -268,8 +295,10 @@ def _check_counters(path: str, tree) -> None:
             continue
         counter = getattr(branch, "count_branch", None)
         if counter is not None and counter.name != f"n{collection}":
-            raise BadFileError(f"{path}: branch {branch.name!r} is counted by {counter.name!r}, not "
-                               f"'n{collection}': its values would land on the wrong {collection} entries")
+            raise BadFileError(
+                f"{path}: branch {branch.name!r} is counted by {counter.name!r}, not "
+                f"'n{collection}': its values would land on the wrong {collection} entries"
+            )
 
 
 def screen_fileset(fileset: dict, skip_bad_files: bool, timeout: float = Timeouts.remote) -> tuple[dict, list, dict]:
@@ -293,9 +322,11 @@ def screen_fileset(fileset: dict, skip_bad_files: bool, timeout: float = Timeout
             files[path] = tree
             first = owners.setdefault(identities[path]["uuid"], (name, path))
             if first != (name, path):
-                raise FilesetError(f"{first[1]} (dataset {quoted(first[0])}) and {path} (dataset {quoted(name)}) are "
-                                   "the same ROOT file (same UUID): list each file once, or its events are counted "
-                                   "twice")
+                raise FilesetError(
+                    f"{first[1]} (dataset {quoted(first[0])}) and {path} (dataset {quoted(name)}) are "
+                    "the same ROOT file (same UUID): list each file once, or its events are counted "
+                    "twice"
+                )
         # files with zero entries have no chunk: keep them out of the Runner, count them as processed
         nonempty = {p: t for p, t in files.items() if identities[p]["entries"] > 0}
         if nonempty:
@@ -311,8 +342,10 @@ def _refuse_shared_folders(fileset: dict, where: str = "") -> None:
         folder = safe_component(name)
         first = seen.setdefault(folder.casefold(), name)
         if first != name:
-            raise FilesetError(f"{where}datasets {first!r} and {name!r} would share the output folder {folder!r} (names "
-                               "that differ only in case): rename one")
+            raise FilesetError(
+                f"{where}datasets {first!r} and {name!r} would share the output folder {folder!r} (names "
+                "that differ only in case): rename one"
+            )
 
 
 def _check_preprocessed(path: str, identity: dict, preprocessed: dict) -> None:
@@ -320,12 +353,20 @@ def _check_preprocessed(path: str, identity: dict, preprocessed: dict) -> None:
     recorded = preprocessed.get(path) or preprocessed.get(os.path.abspath(path)) or {}
     for key, value in recorded.items():
         if identity.get(key) != value:
-            raise BadFileError(f"{path}: {key} is {identity.get(key)}, but the preprocessed fileset recorded {value}: "
-                               "the file changed since it was preprocessed; preprocess it again")
+            raise BadFileError(
+                f"{path}: {key} is {identity.get(key)}, but the preprocessed fileset recorded {value}: "
+                "the file changed since it was preprocessed; preprocess it again"
+            )
 
 
-def run_coffea(fileset: dict, processor_instance, execution: Execution = Execution(),
-               checkpoints: str | Path | None = None, format: str = "root", schema=None) -> dict:
+def run_coffea(
+    fileset: dict,
+    processor_instance,
+    execution: Execution = Execution(),
+    checkpoints: str | Path | None = None,
+    format: str = "root",
+    schema=None,
+) -> dict:
     """Run a processor over ``fileset`` with coffea's Runner as ``execution`` says: NanoAOD-style ROOT files
     (``format="root"``, NanoAOD schema) or jet tables (``format="parquet"``, base schema).
 
@@ -346,12 +387,21 @@ def run_coffea(fileset: dict, processor_instance, execution: Execution = Executi
     guarded = ChunkGuard(processor_instance, e.skip_bad_files)
     schema = schema or (InputSchema if format == "root" else BaseSchema)
     options = {"xrootdtimeout": e.timeouts.remote} if format == "root" else {}
-    with coffea_executor(e.executor, e.workers, e.scheduler, e.progress, e.client, e.timeouts) as ex, \
-            _coffea_tracebacks():
+    with (
+        coffea_executor(e.executor, e.workers, e.scheduler, e.progress, e.client, e.timeouts) as ex,
+        _coffea_tracebacks(),
+    ):
         # a cache of this run's own: coffea's default one lives as long as the process and would hand a later
         # run the entry count and UUID of a file since rewritten (the screening above read the file as it is now)
-        runner = processor.Runner(executor=ex, schema=schema, chunksize=e.chunksize, format=format,
-                                  checkpointer=ChunkCheckpointer(checkpoints), metadata_cache={}, **options)
+        runner = processor.Runner(
+            executor=ex,
+            schema=schema,
+            chunksize=e.chunksize,
+            format=format,
+            checkpointer=ChunkCheckpointer(checkpoints),
+            metadata_cache={},
+            **options,
+        )
         # every file of a loaded fileset names its tree ({path: tree}); a treename here would override them all
         return runner(fileset, processor_instance=guarded, treename=None) or {}
 
@@ -366,7 +416,8 @@ def _coffea_tracebacks():
     printed = io.StringIO()
     original = coffea_executor_module.traceback
     coffea_executor_module.traceback = types.SimpleNamespace(
-        print_exc=lambda *args, **kwargs: traceback.print_exc(file=printed))
+        print_exc=lambda *args, **kwargs: traceback.print_exc(file=printed)
+    )
     try:
         yield
     except (OutputError, UnsafePathError, ChunkError, MissingBranchError, ClusterError, ModelFileError):
@@ -378,7 +429,6 @@ def _coffea_tracebacks():
         coffea_executor_module.traceback = original
 
 
-
 def versions() -> dict:
     import awkward
     import coffea
@@ -386,5 +436,11 @@ def versions() -> dict:
 
     import xaugcol
 
-    return {"python": platform.python_version(), "xaugcol": xaugcol.__version__, "coffea": coffea.__version__,
-            "awkward": awkward.__version__, "uproot": uproot.__version__, "fastjet": fastjet.__version__}
+    return {
+        "python": platform.python_version(),
+        "xaugcol": xaugcol.__version__,
+        "coffea": coffea.__version__,
+        "awkward": awkward.__version__,
+        "uproot": uproot.__version__,
+        "fastjet": fastjet.__version__,
+    }

@@ -15,13 +15,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from xaugcol.errors import InputDataError
 from xaugcol.output_folder import lock_holder
 from xaugcol.paths import NotRegularFileError, check_regular, read_json, safe_component, under
 from xaugcol.processing.checkpoints import CHECKPOINTS, MANIFEST
-from xaugcol.quoting import quoted
 from xaugcol.processing.jet_table import ProcessingConfig
 from xaugcol.processing.table_io import JETS_DIR, field_shape, table_datasets
-from xaugcol.errors import InputDataError
+from xaugcol.quoting import quoted
 
 REPORT = "report.json"
 
@@ -37,8 +37,9 @@ def processed_folder(path: str | Path) -> Path:
     if path.name == JETS_DIR and (path.parent / REPORT).is_file():
         return path.parent
     if not (path / REPORT).is_file():
-        raise TableError(f"{path}: not a processing output (no {REPORT}): run 'xaugcol process' first and "
-                                f"give its output folder")
+        raise TableError(
+            f"{path}: not a processing output (no {REPORT}): run 'xaugcol process' first and give its output folder"
+        )
     return path
 
 
@@ -48,8 +49,10 @@ def refuse_unfinished(folder: Path) -> None:
     if holder is not None:
         raise TableError(f"{folder} is being written by an xaugcol run ({holder}): wait for it to finish")
     if (folder / CHECKPOINTS / MANIFEST).exists():
-        raise TableError(f"{folder}: its processing did not finish (an interrupted run left {CHECKPOINTS}/): "
-                         "continue it with 'xaugcol process ... --resume' (or run it again) first")
+        raise TableError(
+            f"{folder}: its processing did not finish (an interrupted run left {CHECKPOINTS}/): "
+            "continue it with 'xaugcol process ... --resume' (or run it again) first"
+        )
 
 
 def listed_tables(path: str | Path) -> tuple[Path, dict, list[tuple[str, Path, int]]]:
@@ -60,14 +63,16 @@ def listed_tables(path: str | Path) -> tuple[Path, dict, list[tuple[str, Path, i
     refuse_unfinished(folder)
     report = read_report(folder)
     tables = report["tables"]
-    if not isinstance(tables, dict) or not all(isinstance(n, str) and isinstance(r, int) and not isinstance(r, bool)
-                                               for n, r in tables.items()):
+    if not isinstance(tables, dict) or not all(
+        isinstance(n, str) and isinstance(r, int) and not isinstance(r, bool) for n, r in tables.items()
+    ):
         raise TableError(f"{folder / REPORT}: 'tables' must map table names to row counts")
     listed, seen = [], {}
     for name, rows in sorted(tables.items()):
         if not _canonical(name):
-            raise TableError(f"{folder / REPORT}: table name {quoted(name)} is not <dataset>/<chunk>.parquet as "
-                             "processing writes it")
+            raise TableError(
+                f"{folder / REPORT}: table name {quoted(name)} is not <dataset>/<chunk>.parquet as processing writes it"
+            )
         path = under(folder, JETS_DIR, name)
         first = seen.setdefault(_file_identity(path), name)
         if first != name:  # two names of one file (a hard link, or a link) would read it twice
@@ -97,8 +102,11 @@ def table_labels(report: dict) -> dict[str, int]:
     labels = report.get("labels")
     if not isinstance(labels, dict):
         return {}
-    return {safe_component(dataset): label for dataset, label in labels.items()
-            if isinstance(label, int) and not isinstance(label, bool)}
+    return {
+        safe_component(dataset): label
+        for dataset, label in labels.items()
+        if isinstance(label, int) and not isinstance(label, bool)
+    }
 
 
 def check_table(table: Path, rows: int, report: Path, label: int | None = None):
@@ -117,16 +125,20 @@ def check_table(table: Path, rows: int, report: Path, label: int | None = None):
     except (OSError, ValueError) as err:  # pyarrow's errors are OSError / ValueError subclasses
         raise TableError(f"{table}: cannot read it as a jet table ({type(err).__name__}: {err})") from None
     if meta.num_rows != rows:
-        raise TableError(f"{table}: {meta.num_rows} rows, but {report} lists {rows}: the table changed since "
-                         "processing; process again")
+        raise TableError(
+            f"{table}: {meta.num_rows} rows, but {report} lists {rows}: the table changed since "
+            "processing; process again"
+        )
     if label is not None and rows:
         try:
             found = set(pq.read_table(table, columns=["label"]).column("label").unique().to_pylist())
         except (OSError, ValueError, KeyError) as err:
             raise TableError(f"{table}: cannot read its label column ({type(err).__name__}: {err})") from None
         if found != {label}:
-            raise TableError(f"{table}: holds label(s) {sorted(found, key=str)} but its dataset has label {label} in "
-                             f"{report}: the table changed since processing; process again")
+            raise TableError(
+                f"{table}: holds label(s) {sorted(found, key=str)} but its dataset has label {label} in "
+                f"{report}: the table changed since processing; process again"
+            )
     return meta
 
 
@@ -135,15 +147,16 @@ def read_report(folder: Path) -> dict:
         report = read_json(folder / REPORT, "a processing output's report.json")
         report["tables"], report["config"]  # noqa: B018 - both must be there
     except (OSError, ValueError, KeyError, TypeError) as err:
-        raise TableError(f"{folder / REPORT}: cannot read the processing report ({type(err).__name__}: {err})") \
-            from None
+        raise TableError(
+            f"{folder / REPORT}: cannot read the processing report ({type(err).__name__}: {err})"
+        ) from None
     return report
 
 
 def table_fileset(path: str | Path, skip_bad_files: bool = False):
     """(fileset, identities, skipped, processing configuration, per-column shapes, the labels present) of the jet
-    tables of the processing output at ``path``. A table that is missing, not a regular file, or has another row count than its
-    report says raises ``TableError``, or with ``skip_bad_files`` is skipped and listed."""
+    tables of the processing output at ``path``. A table that is missing, not a regular file, or has another row count
+    than its report says raises ``TableError``, or with ``skip_bad_files`` is skipped and listed."""
     import pyarrow.parquet as pq
 
     folder, report, tables = listed_tables(path)
@@ -155,11 +168,17 @@ def table_fileset(path: str | Path, skip_bad_files: bool = False):
             label = expected.get(name.split("/")[0])
             check_table(table, rows, folder / REPORT, label)  # with a label: every row checked to hold it
             schema = pq.read_schema(table)
-            labels |= {label} if label is not None and rows else \
-                set(pq.read_table(table, columns=["label"]).column("label").unique().to_pylist())
+            labels |= (
+                {label}
+                if label is not None and rows
+                else set(pq.read_table(table, columns=["label"]).column("label").unique().to_pylist())
+            )
         except (OSError, ValueError, TableError) as err:  # pyarrow's errors are OSError / ValueError subclasses
-            reason = str(err) if isinstance(err, TableError) else \
-                f"{table}: cannot read it as a jet table ({type(err).__name__}: {err})"
+            reason = (
+                str(err)
+                if isinstance(err, TableError)
+                else f"{table}: cannot read it as a jet table ({type(err).__name__}: {err})"
+            )
             if not skip_bad_files:
                 raise TableError(reason) from None
             skipped.append({"file": str(table), "reason": reason})

@@ -46,8 +46,10 @@ def chunk_key(metadata: dict) -> str:
     """A name that identifies the chunk: source file, entry range. Stable across executors and reruns."""
     source = str(metadata.get("fileuuid") or metadata["filename"])
     stem = Path(str(metadata["filename"])).stem
-    return f"{stem}-{file_tag(str(metadata['filename']), source)}-{metadata['entrystart']:010d}-" \
-           f"{metadata['entrystop']:010d}"
+    return (
+        f"{stem}-{file_tag(str(metadata['filename']), source)}-{metadata['entrystart']:010d}-"
+        f"{metadata['entrystop']:010d}"
+    )
 
 
 def chunk_name(metadata: dict) -> str:
@@ -86,17 +88,18 @@ def table_writer(path: str | Path):
     make_dirs(path.parent)
     state: dict = {}
     with atomic_path(path) as tmp:
+
         def write(table: dict[str, np.ndarray]) -> None:
             arrow, scalars = _arrow_table(table)
             if "writer" not in state:
                 # dictionary encoding and statistics for the one-number columns only: on the lists of floats
                 # (tracks, images) the dictionary fails after costing a third of the write, and their statistics
                 # serve no reader
-                state["writer"] = pq.ParquetWriter(tmp, arrow.schema, use_dictionary=scalars,
-                                                   write_statistics=scalars)
+                state["writer"] = pq.ParquetWriter(tmp, arrow.schema, use_dictionary=scalars, write_statistics=scalars)
             elif arrow.schema != state["writer"].schema:
                 arrow = arrow.cast(state["writer"].schema)  # an empty block's lists, say: the same columns
             state["writer"].write_table(arrow, row_group_size=ROW_GROUP_ROWS)
+
         try:
             yield write
         finally:
@@ -122,8 +125,9 @@ def _arrow_table(table: dict[str, np.ndarray]):
         n, shape = len(values), values.shape[1:]
         if shape:
             size = int(np.prod(shape))
-            array = pa.ListArray.from_arrays(pa.array(np.arange(0, n * size + 1, size, dtype=np.int32)),
-                                             pa.array(values.reshape(-1)))
+            array = pa.ListArray.from_arrays(
+                pa.array(np.arange(0, n * size + 1, size, dtype=np.int32)), pa.array(values.reshape(-1))
+            )
             fields.append(pa.field(name, array.type, metadata={SHAPE_KEY: json.dumps(list(shape)).encode()}))
         else:
             array = pa.array(values)

@@ -36,34 +36,53 @@ def report_inputs(folders: list[str | Path], sample: str | None = None, examples
             for ensemble in sorted(f for f in folder.iterdir() if _is_ensemble(f)):
                 _add_tagger(taggers, ensemble)
         else:
-            raise UsageError(f"{folder}: neither a processing output (report.json, jets/), a tagger ensemble "
-                             f"(metrics.json), a folder of ensembles nor a relevance output (relevance.json)")
+            raise UsageError(
+                f"{folder}: neither a processing output (report.json, jets/), a tagger ensemble "
+                f"(metrics.json), a folder of ensembles nor a relevance output (relevance.json)"
+            )
     if relevance is not None:
         record = relevance_record(relevance)
         processed = processed or Path(record["config"]["jets"])
         for name, info in record["taggers"].items():
             explained = Path(info["members"][0]["folder"]).parent
             if name in taggers and taggers[name].resolve() != explained.resolve():
-                raise UsageError(f"tagger {name!r}: {taggers[name]} is not the ensemble {relevance} explained "
-                                 f"under that name ({explained}): give one of them")
+                raise UsageError(
+                    f"tagger {name!r}: {taggers[name]} is not the ensemble {relevance} explained "
+                    f"under that name ({explained}): give one of them"
+                )
             taggers.setdefault(name, explained)
     if processed is None and relevance is None and not taggers:
         raise UsageError("nothing to report: give processing, tagger or relevance folders")
     return ReportInputs(processed, taggers, relevance, sample or _sample(processed), examples)
 
 
-def build_report(folders: list[str | Path], out: str | Path, sample: str | None = None, examples: int = 2,
-                 workers: int = 2, overwrite: bool = False, title: str | None = None, pdf: bool = False) -> Path:
+def build_report(
+    folders: list[str | Path],
+    out: str | Path,
+    sample: str | None = None,
+    examples: int = 2,
+    workers: int = 2,
+    overwrite: bool = False,
+    title: str | None = None,
+    pdf: bool = False,
+) -> Path:
     """Figures into ``out/figures`` (PNG; with ``pdf`` also PDF) and ``out/index.html``; returns the page."""
     inputs = report_inputs(folders, sample, examples)
-    refuse_inputs_inside(out, [("the folder", f) for f in folders] + [("the processing output", inputs.processed)]
-                         + [(f"the tagger {name}", folder) for name, folder in inputs.taggers.items()])
+    refuse_inputs_inside(
+        out,
+        [("the folder", f) for f in folders]
+        + [("the processing output", inputs.processed)]
+        + [(f"the tagger {name}", folder) for name, folder in inputs.taggers.items()],
+    )
     if inputs.relevance is not None:
         _check_explained_taggers(Path(inputs.relevance))
     with contextlib.ExitStack() as reading, locked_output(out, overwrite) as out:
         # what the report reads is not rewritten while it draws (as training and explaining hold their inputs)
-        for folder in {Path(f).resolve() for f in [inputs.processed, inputs.relevance, *inputs.taggers.values()]
-                       if f is not None and Path(f).is_dir()}:
+        for folder in {
+            Path(f).resolve()
+            for f in [inputs.processed, inputs.relevance, *inputs.taggers.values()]
+            if f is not None and Path(f).is_dir()
+        }:
             reading.enter_context(read_lock(folder))
         started = time.perf_counter()
         # never via a link; stems relative to the resolved folder (``under`` resolves: a relative --out, or one
@@ -78,14 +97,20 @@ def build_report(folders: list[str | Path], out: str | Path, sample: str | None 
             try:
                 sections.append(html.relevance_section(record, {n: inputs.taggers[n] for n in record["taggers"]}))
             except (KeyError, TypeError, ValueError, IndexError) as err:
-                raise InputDataError(f"{Path(inputs.relevance) / RELEVANCE}: not a relevance record xaugcol explain "
-                                 f"wrote ({type(err).__name__}: {err})") from None
+                raise InputDataError(
+                    f"{Path(inputs.relevance) / RELEVANCE}: not a relevance record xaugcol explain "
+                    f"wrote ({type(err).__name__}: {err})"
+                ) from None
         sections.append(html.figure_sections(figures))
-        described = {"processing": str(inputs.processed) if inputs.processed else None,
-                     "taggers": {n: str(f) for n, f in inputs.taggers.items()},
-                     "relevance": str(inputs.relevance) if inputs.relevance else None, "sample": inputs.sample}
-        return html.write_report(out, title or f"xaugcol report: {inputs.sample}", described, sections,
-                                 {"figures": round(drawn, 1)})
+        described = {
+            "processing": str(inputs.processed) if inputs.processed else None,
+            "taggers": {n: str(f) for n, f in inputs.taggers.items()},
+            "relevance": str(inputs.relevance) if inputs.relevance else None,
+            "sample": inputs.sample,
+        }
+        return html.write_report(
+            out, title or f"xaugcol report: {inputs.sample}", described, sections, {"figures": round(drawn, 1)}
+        )
 
 
 def relevance_record(relevance: Path) -> dict:
@@ -106,9 +131,14 @@ def relevance_record(relevance: Path) -> dict:
         raise bad("'taggers' must map tagger names to their members")
     for name, info in taggers.items():
         members = info.get("members") if isinstance(info, dict) else None
-        if not (isinstance(members, list) and members and all(
+        if not (
+            isinstance(members, list)
+            and members
+            and all(
                 isinstance(m, dict) and isinstance(m.get("folder"), str) and isinstance(m.get("seed"), int)
-                for m in members)):
+                for m in members
+            )
+        ):
             raise bad(f"tagger {name!r}: 'members' must list {{seed, folder}} entries")
     return record
 
@@ -124,11 +154,15 @@ def _check_explained_taggers(relevance: Path) -> None:
         for member in info.get("members", []):
             expected = explained.get(f"seed_{member['seed']}")
             if not Path(member["folder"]).is_dir():
-                raise ModelFilesError(f"tagger {name}: {member['folder']}, which {relevance} explained, is not there "
-                                 "(a relative path is read from the current folder)")
+                raise ModelFilesError(
+                    f"tagger {name}: {member['folder']}, which {relevance} explained, is not there "
+                    "(a relative path is read from the current folder)"
+                )
             if expected is not None and folder_digest(member["folder"]) != expected:
-                raise ModelFilesError(f"tagger {name}: {member['folder']} changed since {relevance} explained it: "
-                                 "explain it again, or report its training without that relevance output")
+                raise ModelFilesError(
+                    f"tagger {name}: {member['folder']} changed since {relevance} explained it: "
+                    "explain it again, or report its training without that relevance output"
+                )
 
 
 def _one(current, folder: Path, what: str) -> Path:
@@ -140,8 +174,10 @@ def _one(current, folder: Path, what: str) -> Path:
 def _add_tagger(taggers: dict, folder: Path) -> None:
     """A tagger is named by its folder: two folders of one name would show as one, the other dropped."""
     if folder.name in taggers and taggers[folder.name].resolve() != folder.resolve():
-        raise UsageError(f"two taggers named {folder.name!r} ({taggers[folder.name]} and {folder}): tagger names "
-                         "must be unique; rename one folder")
+        raise UsageError(
+            f"two taggers named {folder.name!r} ({taggers[folder.name]} and {folder}): tagger names "
+            "must be unique; rename one folder"
+        )
     taggers[folder.name] = folder
 
 

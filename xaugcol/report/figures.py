@@ -26,11 +26,24 @@ from xaugcol.report.captions import CAPTIONS
 
 FIGURES_JSON = "figures.json"
 # what the figures read, as messages name it (every read refuses a FIFO: xaugcol.paths.read_json)
-RELEVANCE, GUIDED, INTERPRET = ("a relevance output's relevance.json", "a guided search's guided.json",
-                                "an interpretation's interpret.json")
+RELEVANCE, GUIDED, INTERPRET = (
+    "a relevance output's relevance.json",
+    "a guided search's guided.json",
+    "an interpretation's interpret.json",
+)
 # rough drawing time of a figure by section (relative), to hand the longest tasks out first
-COST = {"inputs": 5.0, "examples": 2.0, "profiles": 1.5, "heatmaps": 1.0, "relevance": 1.0, "pairs": 0.7,
-        "performance": 1.0, "faithfulness": 0.5, "occlusion": 0.7, "activations": 0.7}
+COST = {
+    "inputs": 5.0,
+    "examples": 2.0,
+    "profiles": 1.5,
+    "heatmaps": 1.0,
+    "relevance": 1.0,
+    "pairs": 0.7,
+    "performance": 1.0,
+    "faithfulness": 0.5,
+    "occlusion": 0.7,
+    "activations": 0.7,
+}
 
 
 @dataclass(frozen=True)
@@ -58,23 +71,32 @@ class FigureJob:
 
 def figure_jobs(inputs: ReportInputs) -> list[FigureJob]:
     """Every figure the outputs in ``inputs`` allow, in report order."""
-    return [*input_jobs(inputs.processed, inputs.sample), *performance_jobs(inputs.taggers, inputs.sample),
-            *relevance_jobs(inputs.relevance, inputs.taggers, inputs.sample, inputs.examples)]
+    return [
+        *input_jobs(inputs.processed, inputs.sample),
+        *performance_jobs(inputs.taggers, inputs.sample),
+        *relevance_jobs(inputs.relevance, inputs.taggers, inputs.sample, inputs.examples),
+    ]
 
 
 def input_jobs(processed, sample: str) -> list[FigureJob]:
     """The input distributions of a processing output."""
     if processed is None or not (Path(processed) / "histograms.root").exists():
         return []
-    return [FigureJob("inputs", "inputs", CAPTIONS["inputs"], "draw_inputs",
-                      {"processed": str(processed), "sample": sample})]
+    return [
+        FigureJob(
+            "inputs", "inputs", CAPTIONS["inputs"], "draw_inputs", {"processed": str(processed), "sample": sample}
+        )
+    ]
 
 
 def performance_jobs(taggers: dict, sample: str) -> list[FigureJob]:
     """The ROC curves of tagger ensembles (those trained and tested on labelled jets)."""
     with_roc = {n: str(f) for n, f in taggers.items() if _has_roc(f)}
-    return [FigureJob("performance", "roc", CAPTIONS["roc"], "draw_rocs", {"taggers": with_roc, "sample": sample})] \
-        if with_roc else []
+    return (
+        [FigureJob("performance", "roc", CAPTIONS["roc"], "draw_rocs", {"taggers": with_roc, "sample": sample})]
+        if with_roc
+        else []
+    )
 
 
 def relevance_jobs(relevance_folder, taggers: dict, sample: str, examples: int = 2) -> list[FigureJob]:
@@ -87,40 +109,78 @@ def relevance_jobs(relevance_folder, taggers: dict, sample: str, examples: int =
     for name in relevance["taggers"]:
         for rule in relevance["config"]["rules"]:
             common = {"relevance": str(relevance_folder), "tagger": name, "rule": rule, "sample": sample}
-            for section, stem, draw in (("relevance", "relevance", "draw_feature_relevance"),
-                                        ("profiles", "profiles", "draw_profiles"), ("pairs", "pair", "draw_pair"),
-                                        ("heatmaps", "heatmap", "draw_heatmaps")):
-                jobs.append(FigureJob(section, f"{stem}_{name}_{rule}",
-                                      CAPTIONS[section].format(tagger=name, rule=rule), draw, common))
-    for name, curves in (relevance.get("faithfulness") or {}).items():
+            for section, stem, draw in (
+                ("relevance", "relevance", "draw_feature_relevance"),
+                ("profiles", "profiles", "draw_profiles"),
+                ("pairs", "pair", "draw_pair"),
+                ("heatmaps", "heatmap", "draw_heatmaps"),
+            ):
+                jobs.append(
+                    FigureJob(
+                        section, f"{stem}_{name}_{rule}", CAPTIONS[section].format(tagger=name, rule=rule), draw, common
+                    )
+                )
+    for name, _curves in (relevance.get("faithfulness") or {}).items():
         units = ", ".join(f"{kind_class(k).removal_unit}s" for k in relevance["taggers"][name]["inputs"])
-        jobs.append(FigureJob("faithfulness", f"faithfulness_{name}",
-                              CAPTIONS["faithfulness"].format(tagger=name, units=units), "draw_faithfulness",
-                              {"relevance": str(relevance_folder), "tagger": name, "sample": sample,
-                               "units": units}))
+        jobs.append(
+            FigureJob(
+                "faithfulness",
+                f"faithfulness_{name}",
+                CAPTIONS["faithfulness"].format(tagger=name, units=units),
+                "draw_faithfulness",
+                {"relevance": str(relevance_folder), "tagger": name, "sample": sample, "units": units},
+            )
+        )
     common = {"relevance": str(relevance_folder), "sample": sample}
     for name in relevance.get("occlusion") or {}:
         rule = comparison_rule(relevance["config"]["rules"])
-        jobs.append(FigureJob("occlusion", f"occlusion_{name}", CAPTIONS["occlusion"].format(tagger=name, rule=rule),
-                              "draw_occlusion", {**common, "tagger": name, "rule": rule}))
+        jobs.append(
+            FigureJob(
+                "occlusion",
+                f"occlusion_{name}",
+                CAPTIONS["occlusion"].format(tagger=name, rule=rule),
+                "draw_occlusion",
+                {**common, "tagger": name, "rule": rule},
+            )
+        )
     for name in relevance.get("activations") or {}:
-        jobs.append(FigureJob("activations", f"activations_{name}", CAPTIONS["activations"].format(tagger=name),
-                              "draw_activations", {**common, "tagger": name}))
+        jobs.append(
+            FigureJob(
+                "activations",
+                f"activations_{name}",
+                CAPTIONS["activations"].format(tagger=name),
+                "draw_activations",
+                {**common, "tagger": name},
+            )
+        )
     method = _example_method(relevance)
     jets = Path(relevance["config"]["jets"]) / "jets"
     if examples and jets.is_dir():
         for name in relevance["taggers"]:
             folder = taggers.get(name) or _ensemble_folder(relevance, name)
-            jobs.append(FigureJob("examples", f"examples_{name}",
-                                  CAPTIONS["examples"].format(tagger=name, rule=method["name"]), "draw_examples",
-                                  {"ensemble": str(folder), "jets": str(jets), "method": method, "sample": sample,
-                                   "per_class": examples, "processing": relevance["config"]["processing"],
-                                   "split": relevance["config"]["split"]}))
+            jobs.append(
+                FigureJob(
+                    "examples",
+                    f"examples_{name}",
+                    CAPTIONS["examples"].format(tagger=name, rule=method["name"]),
+                    "draw_examples",
+                    {
+                        "ensemble": str(folder),
+                        "jets": str(jets),
+                        "method": method,
+                        "sample": sample,
+                        "per_class": examples,
+                        "processing": relevance["config"]["processing"],
+                        "split": relevance["config"]["split"],
+                    },
+                )
+            )
     return jobs
 
 
-def draw_figures(jobs: list[FigureJob], folder: str | Path, root: str | Path, workers: int = 2,
-                 pdf: bool = False) -> dict:
+def draw_figures(
+    jobs: list[FigureJob], folder: str | Path, root: str | Path, workers: int = 2, pdf: bool = False
+) -> dict:
     """Draw ``jobs`` into ``folder`` (``workers`` processes; 1: in this process) as PNG (and PDF with ``pdf``)
     and write ``figures.json``: section -> [{stem (relative to ``root``), caption, formats}] for every figure
     drawn (a job with nothing to draw, such as heat maps of a tagger without an image, is left out)."""
@@ -135,11 +195,18 @@ def draw_figures(jobs: list[FigureJob], folder: str | Path, root: str | Path, wo
     groups = [ks for key, ks in tasks.items() if key is not None] + [[k] for k in tasks.get(None, [])]
     groups.sort(key=lambda ks: -sum(COST.get(jobs[k].section, 1.0) for k in ks))  # longest first: finish together
     if workers > 1 and len(groups) > 1:
-        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                      initializer=_worker_start)
+        pool = cf.ProcessPoolExecutor(
+            max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_worker_start
+        )
         try:
-            results = list(pool.map(_run_group, [[jobs[k] for k in ks] for ks in groups], [str(folder)] * len(groups),
-                                    [formats] * len(groups)))
+            results = list(
+                pool.map(
+                    _run_group,
+                    [[jobs[k] for k in ks] for ks in groups],
+                    [str(folder)] * len(groups),
+                    [formats] * len(groups),
+                )
+            )
         finally:  # every figure is written: the workers' exit (torch's teardown, a second or two) need not be waited
             pool.shutdown(wait=False, cancel_futures=True)
     else:
@@ -151,8 +218,9 @@ def draw_figures(jobs: list[FigureJob], folder: str | Path, root: str | Path, wo
     figures: dict = {}
     for job, ok in zip(jobs, drawn):
         if ok:
-            figures.setdefault(job.section, []).append({"stem": str((folder / job.name).relative_to(root)),
-                                                        "caption": job.caption, "formats": list(formats)})
+            figures.setdefault(job.section, []).append(
+                {"stem": str((folder / job.name).relative_to(root)), "caption": job.caption, "formats": list(formats)}
+            )
     write_json(folder / FIGURES_JSON, figures)
     return figures
 
@@ -189,6 +257,7 @@ def _run(job: FigureJob, folder: str) -> bool:
 
 
 # ---- what the workers read, once per process
+
 
 @functools.cache
 def _relevance(folder: str, tagger: str | None = None):
@@ -227,12 +296,14 @@ def _ensemble_folder(relevance: dict, tagger: str) -> Path:
 def _example_method(relevance: dict) -> dict:
     """The first explanation method of a relevance run as an entry ``method_spec`` takes (checked where it is
     drawn: listing the figures imports no torch)."""
-    described = relevance["config"].get("methods") or [{"name": r, "method": "lrp", "options": {"composite": r}}
-                                                      for r in relevance["config"]["rules"][:1]]
+    described = relevance["config"].get("methods") or [
+        {"name": r, "method": "lrp", "options": {"composite": r}} for r in relevance["config"]["rules"][:1]
+    ]
     return {"name": described[0]["name"], "method": described[0]["method"], **described[0]["options"]}
 
 
 # ---- the figures
+
 
 def draw_inputs(stem, processed, sample):
     from xaugcol.plotting import inputs
@@ -299,9 +370,15 @@ def interpret_jobs(interpret_folder, tagger: str, sample: str) -> list[FigureJob
     path = Path(interpret_folder) / "interpret.json"
     if not path.exists() or not (read_json(path, INTERPRET).get("squeezed") or {}).get("activations"):
         return []
-    return [FigureJob("activations", f"activations_{tagger}_squeezed",
-                      CAPTIONS["activations"].format(tagger=f"{tagger}, squeezed"), "draw_squeezed_activations",
-                      {"interpret": str(path), "tagger": f"{tagger} squeezed", "sample": sample})]
+    return [
+        FigureJob(
+            "activations",
+            f"activations_{tagger}_squeezed",
+            CAPTIONS["activations"].format(tagger=f"{tagger}, squeezed"),
+            "draw_squeezed_activations",
+            {"interpret": str(path), "tagger": f"{tagger} squeezed", "sample": sample},
+        )
+    ]
 
 
 def mapping_jobs(mapping_folder, sample: str) -> list[FigureJob]:
@@ -311,11 +388,15 @@ def mapping_jobs(mapping_folder, sample: str) -> list[FigureJob]:
     if not path.exists():
         return []
     result = read_json(path, GUIDED)
-    jobs = [FigureJob("mapping", "guided_search", CAPTIONS["guided"], "draw_guided",
-                      {"guided": str(path), "sample": sample})]
+    jobs = [
+        FigureJob(
+            "mapping", "guided_search", CAPTIONS["guided"], "draw_guided", {"guided": str(path), "sample": sample}
+        )
+    ]
     for graph in dict.fromkeys(r["graph"] for r in result["rows"] if r["graph"]):
-        jobs.append(FigureJob("efp_graphs", f"efp_graph_{graph}", f"EFP graph {graph}", "draw_efp_graph",
-                              {"graph": graph}))
+        jobs.append(
+            FigureJob("efp_graphs", f"efp_graph_{graph}", f"EFP graph {graph}", "draw_efp_graph", {"graph": graph})
+        )
     return jobs
 
 
@@ -339,13 +420,21 @@ def draw_squeezed_activations(stem, interpret, tagger, sample):
 
 def draw_examples(stem, ensemble, jets, method, sample, per_class, processing, split="test"):
     from xaugcol.explain.ensemble import Ensemble
-    from xaugcol.plotting import examples
     from xaugcol.explain.methods import method_spec
+    from xaugcol.plotting import examples
     from xaugcol.processing.jet_table import ProcessingConfig
 
     try:
         method_spec(method)
     except (ValueError, TypeError):  # a composite given as a Python object: its record is only text
         return None
-    return examples.plot_examples(Ensemble.load(ensemble), jets, method, stem, sample, per_class,
-                                  ProcessingConfig.from_dict(processing, "relevance.json: processing"), split)
+    return examples.plot_examples(
+        Ensemble.load(ensemble),
+        jets,
+        method,
+        stem,
+        sample,
+        per_class,
+        ProcessingConfig.from_dict(processing, "relevance.json: processing"),
+        split,
+    )

@@ -30,7 +30,11 @@ SECTIONS = {
     "examples": "Example jets",
     "mapping": "Guided search in the space of EFPs",
 }
-METRICS = (("auc", "AUC"), ("sig_eff_at_bkg_0.01", "sig. eff. at 1 % bkg."), ("sig_eff_at_bkg_0.1", "sig. eff. at 10 % bkg."))
+METRICS = (
+    ("auc", "AUC"),
+    ("sig_eff_at_bkg_0.01", "sig. eff. at 1 % bkg."),
+    ("sig_eff_at_bkg_0.1", "sig. eff. at 10 % bkg."),
+)
 TOP_FEATURES = 10
 SCORE_FEATURES = 5  # per class, in the occlusion section
 
@@ -58,8 +62,11 @@ def table_of_contents(sections: list[str]) -> str:
     entries = re.findall(r"<h2 id='([^']+)'>(.*?)</h2>", "\n".join(sections))
     if not entries:
         return ""
-    return ("<nav class='toc'><strong>Contents</strong><ol>"
-            + "".join(f"<li><a href='#{slug}'>{title}</a></li>" for slug, title in entries) + "</ol></nav>")
+    return (
+        "<nav class='toc'><strong>Contents</strong><ol>"
+        + "".join(f"<li><a href='#{slug}'>{title}</a></li>" for slug, title in entries)
+        + "</ol></nav>"
+    )
 
 
 def _pm(stat: dict, digits: int = 4) -> str:
@@ -73,17 +80,26 @@ def metrics_table(taggers: dict) -> str:
     for name, folder in taggers.items():
         summary = read_json(Path(folder) / "metrics.json", "an ensemble's metrics.json")
         s = summary["summary"]
-        rows.append(f"<tr><td class='name'>{escape(name)}</td><td>{len(summary['seeds'])}</td>"
-                    + "".join(f"<td>{_pm(s[k])}</td>" for k, _ in METRICS) + "</tr>")
+        rows.append(
+            f"<tr><td class='name'>{escape(name)}</td><td>{len(summary['seeds'])}</td>"
+            + "".join(f"<td>{_pm(s[k])}</td>" for k, _ in METRICS)
+            + "</tr>"
+        )
     return "<table>" + "".join(rows) + "</table>"
 
 
 def ranking_table(relevance: dict, tagger: str, rule: str) -> str:
     s = relevance["relevance"][tagger][rule]
-    classes = [c for c in ("all", "signal", "background", "data") if c in s["classes"]
-               and any(v["mean"] is not None for v in s["classes"][c].values())]
-    rows = ["<tr><th>rank</th><th>input</th>" + "".join(f"<th>{'all jets' if c == 'all' else c}</th>"
-                                                        for c in classes) + "</tr>"]
+    classes = [
+        c
+        for c in ("all", "signal", "background", "data")
+        if c in s["classes"] and any(v["mean"] is not None for v in s["classes"][c].values())
+    ]
+    rows = [
+        "<tr><th>rank</th><th>input</th>"
+        + "".join(f"<th>{'all jets' if c == 'all' else c}</th>" for c in classes)
+        + "</tr>"
+    ]
     for i, f in enumerate(s["ranking"][:TOP_FEATURES], 1):
         cells = "".join(f"<td>{_pm(s['classes'][c][f], 3)}</td>" for c in classes)
         rows.append(f"<tr><td>{i}</td><td class='name'>{escape(f)}</td>{cells}</tr>")
@@ -91,18 +107,27 @@ def ranking_table(relevance: dict, tagger: str, rule: str) -> str:
 
 
 def reduced_table(rows: list[dict]) -> str:
-    out = ["<tr><th>k</th><th>variables (added in ranking order)</th>"
-           + "".join(f"<th>{escape(t)}</th>" for _, t in METRICS) + "</tr>"]
+    out = [
+        "<tr><th>k</th><th>variables (added in ranking order)</th>"
+        + "".join(f"<th>{escape(t)}</th>" for _, t in METRICS)
+        + "</tr>"
+    ]
     for r in rows:
-        out.append(f"<tr><td>{r['k']}</td><td class='name'>{escape(', '.join(r['variables']))}</td>"
-                   + "".join(f"<td>{_pm(r[k])}</td>" for k, _ in METRICS) + "</tr>")
+        out.append(
+            f"<tr><td>{r['k']}</td><td class='name'>{escape(', '.join(r['variables']))}</td>"
+            + "".join(f"<td>{_pm(r[k])}</td>" for k, _ in METRICS)
+            + "</tr>"
+        )
     return "<table>" + "".join(out) + "</table>"
 
 
 def counts_table(relevance: dict) -> str:
     rules = relevance["config"]["rules"]
-    rows = ["<tr><th>tagger</th><th>jets explained</th><th>skipped (NaN/inf)</th>"
-            + "".join(f"<th>bias share, {escape(r)}</th>" for r in rules) + "</tr>"]
+    rows = [
+        "<tr><th>tagger</th><th>jets explained</th><th>skipped (NaN/inf)</th>"
+        + "".join(f"<th>bias share, {escape(r)}</th>" for r in rules)
+        + "</tr>"
+    ]
     for name, per_dataset in relevance["counts"].items():
         selected = sum(c["jets_selected"] for c in per_dataset.values())
         skipped = sum(c["skipped_nonfinite_input"] for c in per_dataset.values())
@@ -121,20 +146,25 @@ def outside_table(relevance: dict) -> str:
     outside = relevance.get("outside_training_range") or {}
     if not outside:
         return ""
-    rows = ["<tr><th>tagger</th><th>outside the training range</th><th>chance</th>"
-            "<th>by column (largest first)</th></tr>"]
+    rows = [
+        "<tr><th>tagger</th><th>outside the training range</th><th>chance</th><th>by column (largest first)</th></tr>"
+    ]
     for name, f in outside.items():
         worst = sorted(((c, v) for c, v in f["by_column"].items() if v > 0), key=lambda cv: -cv[1])[:5]
         detail = ", ".join(f"{escape(c)} {v:.1%}" for c, v in worst) or "-"
         flag = " <strong>(extrapolating)</strong>" if f["flagged"] else ""
-        rows.append(f"<tr><td class='name'>{escape(name)}</td><td>{f['fraction']:.1%}{flag}</td>"
-                    f"<td>{f['chance']:.1%}</td><td class='name'>{detail}</td></tr>")
-    return (heading("Jets outside the training range") +
-            "<p>A jet whose pt, eta, mass or any scaled input lies outside the range of the tagger's training jets "
-            "asks it to extrapolate, and its decisions and relevance there describe an extrapolation. Chance: at "
-            "most the share that jets drawn from the training distribution would put outside (2 C / (N + 1) for C "
-            f"columns and N training jets); a tagger is flagged above {CHANCE_FACTOR:g} times that and above "
-            f"{WARN_FRACTION:.0%}.</p><table>" + "".join(rows) + "</table>")
+        rows.append(
+            f"<tr><td class='name'>{escape(name)}</td><td>{f['fraction']:.1%}{flag}</td>"
+            f"<td>{f['chance']:.1%}</td><td class='name'>{detail}</td></tr>"
+        )
+    return (
+        heading("Jets outside the training range")
+        + "<p>A jet whose pt, eta, mass or any scaled input lies outside the range of the tagger's training jets "
+        "asks it to extrapolate, and its decisions and relevance there describe an extrapolation. Chance: at "
+        "most the share that jets drawn from the training distribution would put outside (2 C / (N + 1) for C "
+        f"columns and N training jets); a tagger is flagged above {CHANCE_FACTOR:g} times that and above "
+        f"{WARN_FRACTION:.0%}.</p><table>" + "".join(rows) + "</table>"
+    )
 
 
 def faithfulness_table(relevance: dict) -> str:
@@ -146,57 +176,80 @@ def faithfulness_table(relevance: dict) -> str:
     rules = relevance["config"]["rules"]
     rows = ["<tr><th>tagger</th>" + "".join(f"<th>{escape(r)}</th>" for r in rules) + "<th>most faithful</th></tr>"]
     for name, per_rule in curves.items():
-        cells = "".join(f"<td>{_pm(per_rule[r]['score'], 2)} / {per_rule[r]['reverse_gap']['mean']:+.2f}</td>"
-                        if r in per_rule else "<td>-</td>" for r in rules)
+        cells = "".join(
+            f"<td>{_pm(per_rule[r]['score'], 2)} / {per_rule[r]['reverse_gap']['mean']:+.2f}</td>"
+            if r in per_rule
+            else "<td>-</td>"
+            for r in rules
+        )
         best = max(per_rule, key=lambda r: per_rule[r]["score"]["mean"])
         rows.append(f"<tr><td class='name'>{escape(name)}</td>{cells}<td class='name'>{escape(best)}</td></tr>")
     steps = relevance["config"].get("faithfulness_steps")
-    return (heading("Faithfulness") +
-            f"<p>Input perturbation in {steps} steps: each jet loses its units (pixels, particles, XAUG variables) "
-            "most relevant first, least relevant first, or in a fixed random order (removed pixels become empty, "
-            "particles padding, XAUG variables their training mean), and the tagger's decision margin (the sign "
-            "of its logit before removal times its logit, averaged over jets) is followed. Score: the area "
-            "between the random and the most-relevant-first margin curves over the removed fraction, relative "
-            "to the margin before removal (mean &plusmn; spread over members); after the slash the reverse gap "
-            "(least-relevant-first minus random). A faithful method has a large positive score and a positive "
-            "gap; near zero or negative, removing what it calls relevant hurts the tagger no more than chance."
-            "</p><table>" + "".join(rows) + "</table>")
+    return (
+        heading("Faithfulness")
+        + f"<p>Input perturbation in {steps} steps: each jet loses its units (pixels, particles, XAUG variables) "
+        "most relevant first, least relevant first, or in a fixed random order (removed pixels become empty, "
+        "particles padding, XAUG variables their training mean), and the tagger's decision margin (the sign "
+        "of its logit before removal times its logit, averaged over jets) is followed. Score: the area "
+        "between the random and the most-relevant-first margin curves over the removed fraction, relative "
+        "to the margin before removal (mean &plusmn; spread over members); after the slash the reverse gap "
+        "(least-relevant-first minus random). A faithful method has a large positive score and a positive "
+        "gap; near zero or negative, removing what it calls relevant hurts the tagger no more than chance."
+        "</p><table>" + "".join(rows) + "</table>"
+    )
 
 
 def occlusion_tables(relevance: dict) -> str:
-    """Per tagger: the most harmful occlusions, the multi-feature masking at Roy and Neubauer's (ICHEP 2022) thresholds, and the
-    features flagged as acting like a bias (``xaugcol.explain.occlusion``, ``xaugcol.explain.agreement``)."""
+    """Per tagger: the most harmful occlusions, the multi-feature masking at Roy and Neubauer's (ICHEP 2022) thresholds,
+    and the features flagged as acting like a bias (``xaugcol.explain.occlusion``, ``xaugcol.explain.agreement``)."""
     tables = relevance.get("occlusion") or {}
     if not tables:
         return ""
-    parts = [heading("Feature occlusion") +
-             "<p>Each input feature set to zero after scaling in every jet (a track or vertex feature in all "
-             "tracks or vertices, an image block, an XAUG variable), as Roy and Neubauer do: dAUC = (AUC<sub>0</sub> "
-             "&minus; AUC) &times; 100 and the same for the area under the precision-recall curve, mean &plusmn; "
-             "spread over the ensemble members. Then Roy and Neubauer's multi-feature masking: at each threshold "
-             "every feature whose dAUC lies below it is masked, all together.</p>"]
+    parts = [
+        heading("Feature occlusion")
+        + "<p>Each input feature set to zero after scaling in every jet (a track or vertex feature in all "
+        "tracks or vertices, an image block, an XAUG variable), as Roy and Neubauer do: dAUC = (AUC<sub>0</sub> "
+        "&minus; AUC) &times; 100 and the same for the area under the precision-recall curve, mean &plusmn; "
+        "spread over the ensemble members. Then Roy and Neubauer's multi-feature masking: at each threshold "
+        "every feature whose dAUC lies below it is masked, all together.</p>"
+    ]
     for name, t in tables.items():
         rows = ["<tr><th>feature</th><th>kind</th><th>dAUC</th><th>dAUPRC</th></tr>"]
-        rows += [f"<tr><td class='name'>{escape(r['feature'])}</td><td class='name'>{escape(r['kind'])}</td>"
-                 f"<td>{_pm(r['dauc'], 3)}</td><td>{_pm(r['dauprc'], 3)}</td></tr>" for r in t["features"][:TOP_FEATURES]]
-        parts.append(f"<h3>{escape(name)}: AUC {_pm(t['auc'])}, {t['jets']} jets</h3><table>" + "".join(rows)
-                     + "</table>")
+        rows += [
+            f"<tr><td class='name'>{escape(r['feature'])}</td><td class='name'>{escape(r['kind'])}</td>"
+            f"<td>{_pm(r['dauc'], 3)}</td><td>{_pm(r['dauprc'], 3)}</td></tr>"
+            for r in t["features"][:TOP_FEATURES]
+        ]
+        parts.append(
+            f"<h3>{escape(name)}: AUC {_pm(t['auc'])}, {t['jets']} jets</h3><table>" + "".join(rows) + "</table>"
+        )
         if t.get("thresholds"):
             kinds = list(t["thresholds"][0]["dropped"])
             head = "".join(f"<th>{escape(k)} dropped</th>" for k in kinds)
             rows = [f"<tr><th>dAUC below</th>{head}<th>AUC, all dropped masked</th><th>dAUC</th></tr>"]
-            rows += [f"<tr><td>{r['threshold']:g}</td>" + "".join(
-                f"<td>{r['dropped'][k]} / {r['of'][k]}</td>" for k in kinds) +
-                f"<td>{_pm(r['auc'])}</td><td>{_pm(r['dauc'], 3)}</td></tr>" for r in t["thresholds"]]
+            rows += [
+                f"<tr><td>{r['threshold']:g}</td>"
+                + "".join(f"<td>{r['dropped'][k]} / {r['of'][k]}</td>" for k in kinds)
+                + f"<td>{_pm(r['auc'])}</td><td>{_pm(r['dauc'], 3)}</td></tr>"
+                for r in t["thresholds"]
+            ]
             parts.append("<table>" + "".join(rows) + "</table>")
         parts.append(_score_ranking(relevance, name))
         flagged = {rule: f for rule, f in (t.get("bias_like") or {}).items() if f}
         if flagged:
-            items = "; ".join(f"{escape(rule)}: " + ", ".join(
-                f"{escape(f['feature'])} (relevance rank {f['relevance_rank']}, dAUC {f['dauc']:.4f}, class "
-                f"distance {f['class_distance']:.3f})" for f in fs) for rule, fs in flagged.items())
-            parts.append(f"<p><b>Acting like a bias</b> (ranked high by the method, no AUC lost when occluded, "
-                         f"distributed alike in both classes): {items}.</p>")
+            items = "; ".join(
+                f"{escape(rule)}: "
+                + ", ".join(
+                    f"{escape(f['feature'])} (relevance rank {f['relevance_rank']}, dAUC {f['dauc']:.4f}, class "
+                    f"distance {f['class_distance']:.3f})"
+                    for f in fs
+                )
+                for rule, fs in flagged.items()
+            )
+            parts.append(
+                f"<p><b>Acting like a bias</b> (ranked high by the method, no AUC lost when occluded, "
+                f"distributed alike in both classes): {items}.</p>"
+            )
     return "\n".join(parts)
 
 
@@ -206,11 +259,12 @@ def _score_ranking(relevance: dict, tagger: str) -> str:
     score = ((relevance.get("relevance") or {}).get(tagger) or {}).get(rule, {}).get("score")
     if not score:
         return ""
-    items = "; ".join(f"{cls}: " + ", ".join(f"{escape(f)} {score['classes'][cls][f]['mean']:.3f}"
-                                           for f in ranked[:SCORE_FEATURES])
-                      for cls, ranked in score["ranking"].items() if cls in ("signal", "background"))
-    return (f"<p>{escape(rule)}'s relevance normalised by the output score, the largest shares per class: "
-            f"{items}.</p>")
+    items = "; ".join(
+        f"{cls}: " + ", ".join(f"{escape(f)} {score['classes'][cls][f]['mean']:.3f}" for f in ranked[:SCORE_FEATURES])
+        for cls, ranked in score["ranking"].items()
+        if cls in ("signal", "background")
+    )
+    return f"<p>{escape(rule)}'s relevance normalised by the output score, the largest shares per class: {items}.</p>"
 
 
 def activations_table(relevance: dict) -> str:
@@ -218,17 +272,23 @@ def activations_table(relevance: dict) -> str:
     naps = relevance.get("activations") or {}
     if not naps:
         return ""
-    rows = ["<tr><th>tagger</th><th>neurons</th><th>quiet in both classes (RNA &lt; 0.2)</th>"
-            "<th>quietest layer</th></tr>"]
+    rows = [
+        "<tr><th>tagger</th><th>neurons</th><th>quiet in both classes (RNA &lt; 0.2)</th><th>quietest layer</th></tr>"
+    ]
     for name, p in naps.items():
         quietest = max(p["layers"], key=lambda k: p["layers"][k]["sparsity"])
-        rows.append(f"<tr><td class='name'>{escape(name)}</td><td>{p['neurons']}</td><td>{_pm(p['sparsity'], 3)}"
-                    f"</td><td class='name'>{escape(quietest)} ({p['layers'][quietest]['sparsity']:.0%})</td></tr>")
-    return (heading("Neuron-activation patterns") +
-            "<p>Relative neural activity of each ReLU neuron, RNA = its activation summed over the jets of a "
-            "class over its layer's most active neuron's; the share of neurons below 0.2 in both classes "
-            "(mean &plusmn; spread over members) measures how much of the network its decisions use.</p><table>"
-            + "".join(rows) + "</table>")
+        rows.append(
+            f"<tr><td class='name'>{escape(name)}</td><td>{p['neurons']}</td><td>{_pm(p['sparsity'], 3)}"
+            f"</td><td class='name'>{escape(quietest)} ({p['layers'][quietest]['sparsity']:.0%})</td></tr>"
+        )
+    return (
+        heading("Neuron-activation patterns")
+        + "<p>Relative neural activity of each ReLU neuron, RNA = its activation summed over the jets of a "
+        "class over its layer's most active neuron's; the share of neurons below 0.2 in both classes "
+        "(mean &plusmn; spread over members) measures how much of the network its decisions use.</p><table>"
+        + "".join(rows)
+        + "</table>"
+    )
 
 
 def sanity_table(relevance: dict) -> str:
@@ -238,8 +298,11 @@ def sanity_table(relevance: dict) -> str:
     if not sanity:
         return ""
     rules = relevance["config"]["rules"]
-    rows = ["<tr><th>tagger</th><th>jets</th>" + "".join(f"<th>{escape(r)}: output layer</th><th>{escape(r)}: all "
-                                                          f"layers</th>" for r in rules) + "</tr>"]
+    rows = [
+        "<tr><th>tagger</th><th>jets</th>"
+        + "".join(f"<th>{escape(r)}: output layer</th><th>{escape(r)}: all layers</th>" for r in rules)
+        + "</tr>"
+    ]
     for name, check in sanity.items():
         cells = ""
         for r in rules:
@@ -249,26 +312,35 @@ def sanity_table(relevance: dict) -> str:
                 continue
             cells += "".join(f"<td>{s['spearman']:+.2f} ({s['spearman_abs']:+.2f})</td>" for s in (steps[0], steps[-1]))
         rows.append(f"<tr><td class='name'>{escape(name)}</td><td>{check['jets']}</td>{cells}</tr>")
-    return (heading("Sanity check: model-parameter randomisation") +
-            "<p>The first member's layers re-initialised from the output down (Adebayo et al. 2018): the mean "
-            "over jets of Spearman's rank correlation between the relevance and the trained tagger's, signed "
-            "and, in brackets, of |relevance|, over the input values present in each jet; after the output "
-            "layer alone and after every layer. An explanation of the decision changes as the weights that "
-            "made it are destroyed (correlation well below 1); one that stays near 1 shows the input, not the "
-            "tagger.</p><table>" + "".join(rows) + "</table>")
+    return (
+        heading("Sanity check: model-parameter randomisation")
+        + "<p>The first member's layers re-initialised from the output down (Adebayo et al. 2018): the mean "
+        "over jets of Spearman's rank correlation between the relevance and the trained tagger's, signed "
+        "and, in brackets, of |relevance|, over the input values present in each jet; after the output "
+        "layer alone and after every layer. An explanation of the decision changes as the weights that "
+        "made it are destroyed (correlation well below 1); one that stays near 1 shows the input, not the "
+        "tagger.</p><table>" + "".join(rows) + "</table>"
+    )
 
 
 def relevance_section(relevance: dict, taggers: dict) -> str:
-    parts = [heading("Explained jets") + f"<p>Jets explained ({escape(relevance['config']['split'])} split, per member) and the bias share "
-             f"&Sigma;|logit &minus; &Sigma;R<sub>inputs</sub>| / &Sigma;|logit|: the part of the explained logit "
-             f"that biases and stabilisers took instead of the inputs. Above 100 % the inputs' relevance and the "
-             f"biases' cancel in part.</p>" + counts_table(relevance) + outside_table(relevance)
-             + faithfulness_table(relevance) + sanity_table(relevance) + occlusion_tables(relevance)
-             + activations_table(relevance),
-             heading("Ranking by mean normalised relevance") +
-             "<p>Per jet, every relevance is divided by the largest absolute one; per input the absolute "
-             "normalised relevance is summed (over pixels, over particles) and averaged over jets. "
-             "Errors: standard deviation over the ensemble members.</p>"]
+    parts = [
+        heading("Explained jets")
+        + f"<p>Jets explained ({escape(relevance['config']['split'])} split, per member) and the bias share "
+        f"&Sigma;|logit &minus; &Sigma;R<sub>inputs</sub>| / &Sigma;|logit|: the part of the explained logit "
+        f"that biases and stabilisers took instead of the inputs. Above 100 % the inputs' relevance and the "
+        f"biases' cancel in part.</p>"
+        + counts_table(relevance)
+        + outside_table(relevance)
+        + faithfulness_table(relevance)
+        + sanity_table(relevance)
+        + occlusion_tables(relevance)
+        + activations_table(relevance),
+        heading("Ranking by mean normalised relevance")
+        + "<p>Per jet, every relevance is divided by the largest absolute one; per input the absolute "
+        "normalised relevance is summed (over pixels, over particles) and averaged over jets. "
+        "Errors: standard deviation over the ensemble members.</p>",
+    ]
     for name in taggers:
         for rule in relevance["config"]["rules"]:
             parts.append(f"<h3>{escape(name)}, LRP {escape(rule)}</h3>" + ranking_table(relevance, name, rule))
@@ -286,38 +358,49 @@ def gain_section(gain: dict) -> str:
     gains = gain.get("gains") or {}
     if not gains:
         return ""
-    rows = ["<tr><th>tagger</th><th>jet pT [GeV]</th><th>signal / background test jets</th><th>bkg. eff.</th>"
-            "<th>sig. eff. without XAUG</th><th>with XAUG</th><th>gain</th><th>bkg. jets above</th></tr>"]
+    rows = [
+        "<tr><th>tagger</th><th>jet pT [GeV]</th><th>signal / background test jets</th><th>bkg. eff.</th>"
+        "<th>sig. eff. without XAUG</th><th>with XAUG</th><th>gain</th><th>bkg. jets above</th></tr>"
+    ]
     for model, g in gains.items():
         for b in g["bins"]:
             lo, hi = b["pt"]
             span = "all" if lo == float("-inf") else f"{lo:g} - {hi:g}"
             for e in b["efficiencies"]:
-                rows.append(f"<tr><td class='name'>{escape(model)}</td><td>{span}</td>"
-                            f"<td>{b['jets']['signal']} / {b['jets']['background']}</td>"
-                            f"<td>{e['background_efficiency']:g}</td><td>{_pm(e['base'], 3)}</td>"
-                            f"<td>{_pm(e['xaug'], 3)}</td><td>{_gain_text(e)}</td>"
-                            f"<td>{e['background_above']:.0f}</td></tr>")
+                rows.append(
+                    f"<tr><td class='name'>{escape(model)}</td><td>{span}</td>"
+                    f"<td>{b['jets']['signal']} / {b['jets']['background']}</td>"
+                    f"<td>{e['background_efficiency']:g}</td><td>{_pm(e['base'], 3)}</td>"
+                    f"<td>{_pm(e['xaug'], 3)}</td><td>{_gain_text(e)}</td>"
+                    f"<td>{e['background_above']:.0f}</td></tr>"
+                )
     c = gain["config"]
-    return (heading("What the XAUG variables add") +
-            "<p>Signal efficiency at fixed background efficiency of each tagger without and with the XAUG "
-            "variables joined before its head (mean &plusmn; spread over the ensemble members), on the test jets "
-            "as the taggers were trained (selection and weights, e.g. matched pT spectra); gain = with / "
-            "without &minus; 1, its error the training spread (members' error of the mean) and a bootstrap of "
-            f"the test jets ({c['bootstrap']} resamplings) in quadrature. Bkg. jets above: background test jets "
-            "above the threshold (the statistics a small efficiency rests on).</p><table>" + "".join(rows)
-            + "</table>")
+    return (
+        heading("What the XAUG variables add")
+        + "<p>Signal efficiency at fixed background efficiency of each tagger without and with the XAUG "
+        "variables joined before its head (mean &plusmn; spread over the ensemble members), on the test jets "
+        "as the taggers were trained (selection and weights, e.g. matched pT spectra); gain = with / "
+        "without &minus; 1, its error the training spread (members' error of the mean) and a bootstrap of "
+        f"the test jets ({c['bootstrap']} resamplings) in quadrature. Bkg. jets above: background test jets "
+        "above the threshold (the statistics a small efficiency rests on).</p><table>" + "".join(rows) + "</table>"
+    )
 
 
 def reduced_section(tagger: str, rule: str, rows: list[dict]) -> str:
     if not rows:
         return ""
-    return (heading("Reduced XAUG sets") + f"<p>The {escape(tagger)} retrained on its k most relevant XAUG variables "
-            f"({escape(rule)} ranking).</p>" + reduced_table(rows))
+    return (
+        heading("Reduced XAUG sets") + f"<p>The {escape(tagger)} retrained on its k most relevant XAUG variables "
+        f"({escape(rule)} ranking).</p>" + reduced_table(rows)
+    )
 
 
-RETRAININGS = {"reduced_scratch": "reduced features, from scratch", "reduced_preloaded": "reduced features, preloaded",
-               "without_bias_like": "without the bias-like features, preloaded", "squeezed": "squeezed, from scratch"}
+RETRAININGS = {
+    "reduced_scratch": "reduced features, from scratch",
+    "reduced_preloaded": "reduced features, preloaded",
+    "without_bias_like": "without the bias-like features, preloaded",
+    "squeezed": "squeezed, from scratch",
+}
 
 
 def interpret_section(result: dict) -> str:
@@ -329,32 +412,43 @@ def interpret_section(result: dict) -> str:
     def reached(r):
         if r["epochs_to_baseline"] is None:
             return "never"
-        return (f"{r['reached_baseline']}/{len(r['members'])}: {_pm(r['epochs_to_baseline'], 1)} epochs, "
-                f"{_pm(r['seconds_to_baseline'], 0)} s")
+        return (
+            f"{r['reached_baseline']}/{len(r['members'])}: {_pm(r['epochs_to_baseline'], 1)} epochs, "
+            f"{_pm(r['seconds_to_baseline'], 0)} s"
+        )
 
-    rows = ["<tr><th>retraining</th><th>features masked</th><th>parameters</th><th>AUC</th><th>sig. eff. at 1 % "
-            "bkg.</th><th>fidelity</th><th>reached the baseline's val. AUC</th></tr>",
-            f"<tr><td class='name'>baseline {escape(result['tagger'])}</td><td>0</td>"
-            f"<td>{result['baseline']['parameters']}</td><td>{_pm(result['baseline']['auc'])}</td><td>-</td>"
-            f"<td>1</td><td>-</td></tr>"]
+    rows = [
+        "<tr><th>retraining</th><th>features masked</th><th>parameters</th><th>AUC</th><th>sig. eff. at 1 % "
+        "bkg.</th><th>fidelity</th><th>reached the baseline's val. AUC</th></tr>",
+        f"<tr><td class='name'>baseline {escape(result['tagger'])}</td><td>0</td>"
+        f"<td>{result['baseline']['parameters']}</td><td>{_pm(result['baseline']['auc'])}</td><td>-</td>"
+        f"<td>1</td><td>-</td></tr>",
+    ]
     for name, r in runs.items():
-        rows.append(f"<tr><td class='name'>{escape(RETRAININGS.get(name, name))}</td><td>{len(r['masked'])}</td>"
-                    f"<td>{r['parameters']}</td><td>{_pm(r['summary']['auc'])}</td>"
-                    f"<td>{_pm(r['summary']['sig_eff_at_bkg_0.01'], 3)}</td><td>{_pm(r['fidelity'], 4)}</td>"
-                    f"<td>{reached(r)}</td></tr>")
-    text = (f"<p>{escape(result['tagger'])} retrained: on the features whose occlusion dAUC is at least "
-            f"{result['prune_below']:g} (the {len(result['dropped'])} others held at zero), from scratch and with "
-            f"the baseline's weights preloaded; without the features flagged as acting like a bias "
-            f"({escape(', '.join(result['flagged'])) or 'none flagged'}); and squeezed. Fidelity: 1 &minus; mean "
-            f"|y<sub>baseline</sub> &minus; y<sub>retrained</sub>| on the test jets. The last column: members whose "
-            f"validation AUC reached the baseline's (within 0.001), and after how many epochs and training "
-            f"seconds.</p>")
+        rows.append(
+            f"<tr><td class='name'>{escape(RETRAININGS.get(name, name))}</td><td>{len(r['masked'])}</td>"
+            f"<td>{r['parameters']}</td><td>{_pm(r['summary']['auc'])}</td>"
+            f"<td>{_pm(r['summary']['sig_eff_at_bkg_0.01'], 3)}</td><td>{_pm(r['fidelity'], 4)}</td>"
+            f"<td>{reached(r)}</td></tr>"
+        )
+    text = (
+        f"<p>{escape(result['tagger'])} retrained: on the features whose occlusion dAUC is at least "
+        f"{result['prune_below']:g} (the {len(result['dropped'])} others held at zero), from scratch and with "
+        f"the baseline's weights preloaded; without the features flagged as acting like a bias "
+        f"({escape(', '.join(result['flagged'])) or 'none flagged'}); and squeezed. Fidelity: 1 &minus; mean "
+        f"|y<sub>baseline</sub> &minus; y<sub>retrained</sub>| on the test jets. The last column: members whose "
+        f"validation AUC reached the baseline's (within 0.001), and after how many epochs and training "
+        f"seconds.</p>"
+    )
     squeezed = result.get("squeezed")
     if squeezed:
         mine, theirs = squeezed["activations"], squeezed.get("baseline_activations")
-        text += (f"<p>Squeezed model: inference time {squeezed['inference_time_ratio']:.2f} of the baseline's; "
-                 f"neurons quiet (RNA &lt; 0.2) in both classes {_pm(mine['sparsity'], 3)}"
-                 + (f" against {_pm(theirs['sparsity'], 3)} in the baseline" if theirs else "") + ".</p>")
+        text += (
+            f"<p>Squeezed model: inference time {squeezed['inference_time_ratio']:.2f} of the baseline's; "
+            f"neurons quiet (RNA &lt; 0.2) in both classes {_pm(mine['sparsity'], 3)}"
+            + (f" against {_pm(theirs['sparsity'], 3)} in the baseline" if theirs else "")
+            + ".</p>"
+        )
     return heading("Retraining after occlusion") + text + "<table>" + "".join(rows) + "</table>"
 
 
@@ -363,36 +457,49 @@ def _number(x) -> str:
 
 
 def mapping_section(result: dict, figures: dict) -> str:
-    """Faucett, Thaler and Whiteson's (arXiv:2010.11998) table of the guided search: the base, each EFP added (its graph drawn, kappa, beta), AUC and
-    ADO[black box] per step, the black box last."""
+    """Faucett, Thaler and Whiteson's (arXiv:2010.11998) table of the guided search: the base, each EFP added (its graph
+    drawn, kappa, beta), AUC and ADO[black box] per step, the black box last."""
     pictures = {Path(item["stem"]).name: item["stem"] for item in figures.get("efp_graphs") or []}
     bb = result["black_box"]
-    rows = ["<tr><th>step</th><th>observables</th><th>graph</th><th>&kappa;</th><th>&beta;</th><th>AUC</th>"
-            "<th>ADO[black box]</th><th>pairs ordered differently (selection split)</th></tr>"]
+    rows = [
+        "<tr><th>step</th><th>observables</th><th>graph</th><th>&kappa;</th><th>&beta;</th><th>AUC</th>"
+        "<th>ADO[black box]</th><th>pairs ordered differently (selection split)</th></tr>"
+    ]
     for r in result["rows"]:
         stem = pictures.get(f"efp_graph_{r['graph']}") if r["graph"] else None
         picture = f"<img src='{escape(stem)}.png' alt='{escape(r['graph'])}' style='height:3em'>" if stem else ""
         what = f"base: {', '.join(result['base'])}" if r["added"] is None else f"+ {r['added']}"
         fraction = f"{r['disagreement_fraction']:.3f}" if "disagreement_fraction" in r else "-"
-        rows.append(f"<tr><td>{r['step']}</td><td class='name'>{escape(what)}</td><td>{picture}</td>"
-                    f"<td>{_number(r['kappa'])}</td><td>{_number(r['beta'])}</td><td>{_pm(r['auc'])}</td>"
-                    f"<td>{r['ado_black_box']:.4f}</td><td>{fraction}</td></tr>")
-    rows.append(f"<tr><td></td><td class='name'>black box: {escape(bb['name'])}</td><td></td><td></td><td></td>"
-                f"<td>{_pm(bb['auc'])}</td><td>1</td><td></td></tr>")
+        rows.append(
+            f"<tr><td>{r['step']}</td><td class='name'>{escape(what)}</td><td>{picture}</td>"
+            f"<td>{_number(r['kappa'])}</td><td>{_number(r['beta'])}</td><td>{_pm(r['auc'])}</td>"
+            f"<td>{r['ado_black_box']:.4f}</td><td>{fraction}</td></tr>"
+        )
+    rows.append(
+        f"<tr><td></td><td class='name'>black box: {escape(bb['name'])}</td><td></td><td></td><td></td>"
+        f"<td>{_pm(bb['auc'])}</td><td>1</td><td></td></tr>"
+    )
     methods = ""
     if result.get("methods"):
         lines = ["<tr><th>method</th><th>AUC</th><th>ADO[black box]</th></tr>"]
         for r in result["methods"]["rows"]:
             what = f"{r['method']} alone" if r["kind"] == "observable" else r["method"]
-            lines.append(f"<tr><td class='name'>{escape(what)}</td><td>{_pm(r['auc'])}</td>"
-                         f"<td>{r['ado_black_box']:.4f}</td></tr>")
-        methods = ("<p>Every method against the black box (test split; a single observable signed on the "
-                   "selection split):</p><table>" + "".join(lines) + "</table>")
-    return (heading("Mapping onto energy-flow polynomials") + methods +
-            f"<p>High-level model: {escape(result['high_level'].upper())} over {len(result['seeds'])} seed(s); "
-            f"{result['candidates']} candidate EFP columns; EFPs chosen on the {escape(result['select_split'])} "
-            f"split, AUC and ADO on the test split. Stopped: {escape(result['stopped'])}.</p>"
-            "<table>" + "".join(rows) + "</table>")
+            lines.append(
+                f"<tr><td class='name'>{escape(what)}</td><td>{_pm(r['auc'])}</td>"
+                f"<td>{r['ado_black_box']:.4f}</td></tr>"
+            )
+        methods = (
+            "<p>Every method against the black box (test split; a single observable signed on the "
+            "selection split):</p><table>" + "".join(lines) + "</table>"
+        )
+    return (
+        heading("Mapping onto energy-flow polynomials")
+        + methods
+        + f"<p>High-level model: {escape(result['high_level'].upper())} over {len(result['seeds'])} seed(s); "
+        f"{result['candidates']} candidate EFP columns; EFPs chosen on the {escape(result['select_split'])} "
+        f"split, AUC and ADO on the test split. Stopped: {escape(result['stopped'])}.</p>"
+        "<table>" + "".join(rows) + "</table>"
+    )
 
 
 def figure_sections(figures: dict) -> str:
@@ -406,20 +513,27 @@ def figure_sections(figures: dict) -> str:
             stem = escape(item["stem"])
             # the thumbnail opens the full-size PNG; a PDF (for papers) where one was drawn
             pdf = f" <a href='{stem}.pdf'>PDF</a>" if "pdf" in item.get("formats", ("png",)) else ""
-            parts.append(f"<figure><a href='{stem}.png' target='_blank'><img src='{stem}.png' loading='lazy' "
-                         f"alt='{escape(item['caption'])}'></a><figcaption>{escape(item['caption'])}{pdf}"
-                         f"</figcaption></figure>")
+            parts.append(
+                f"<figure><a href='{stem}.png' target='_blank'><img src='{stem}.png' loading='lazy' "
+                f"alt='{escape(item['caption'])}'></a><figcaption>{escape(item['caption'])}{pdf}"
+                f"</figcaption></figure>"
+            )
     return "\n".join(parts)
 
 
 def write_report(out: Path, title: str, raw_config: dict, sections: list[str], timings: dict) -> Path:
     """``index.html`` in ``out``: the stages' sections in study order, the configuration and the timings."""
     out = Path(out)
-    sections = [s for s in sections if s] + [heading("Configuration") + "<pre>"
-                                             + escape(yaml.safe_dump(raw_config, sort_keys=False)) + "</pre>"]
-    parts = [f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title>"
-             f"<style>{STYLE}</style></head><body>", f"<h1>{escape(title)}</h1>", table_of_contents(sections),
-             *sections]
+    sections = [s for s in sections if s] + [
+        heading("Configuration") + "<pre>" + escape(yaml.safe_dump(raw_config, sort_keys=False)) + "</pre>"
+    ]
+    parts = [
+        f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title>"
+        f"<style>{STYLE}</style></head><body>",
+        f"<h1>{escape(title)}</h1>",
+        table_of_contents(sections),
+        *sections,
+    ]
     parts.append("<p>Stage timings (s): " + escape(", ".join(f"{k} {v}" for k, v in timings.items())) + "</p>")
     parts.append("</body></html>\n")
     path = out / "index.html"

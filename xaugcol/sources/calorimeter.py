@@ -119,7 +119,7 @@ class CalorimeterModel:
         return eta, phi
 
     def resolution(self, energy, layer: int) -> np.ndarray:
-        a, c = ((self.had_stochastic, self.had_constant) if layer == HAD else (self.em_stochastic, self.em_constant))
+        a, c = (self.had_stochastic, self.had_constant) if layer == HAD else (self.em_stochastic, self.em_constant)
         return np.hypot(a / np.sqrt(np.maximum(energy, 1e-6)), c)
 
 
@@ -133,8 +133,13 @@ def species_fractions(pdg_id: np.ndarray, rng: np.random.Generator, model: Calor
     return np.where(em_like, 1.0, np.where(silent, np.nan, u * model.hadron_em_max))
 
 
-def pileup_particles(lepton_event: np.ndarray, lepton_eta: np.ndarray, lepton_phi: np.ndarray,
-                     rng: np.random.Generator, model: CalorimeterModel = CalorimeterModel()) -> dict[str, np.ndarray]:
+def pileup_particles(
+    lepton_event: np.ndarray,
+    lepton_eta: np.ndarray,
+    lepton_phi: np.ndarray,
+    rng: np.random.Generator,
+    model: CalorimeterModel = CalorimeterModel(),
+) -> dict[str, np.ndarray]:
     """Soft pile-up particles around each lepton, uniform over a box a little wider than its window: flat
     {"event", "eta", "phi", "et", "pdg_id"}."""
     half = (model.window // 2 + 2) * model.em_eta_size
@@ -162,9 +167,12 @@ def hadron_shares(pdg_id, charge, energy, rng: np.random.Generator, model: Calor
     # every draw for every particle: the stream does not depend on the species
     passes = rng.random(n) < np.exp(-model.ecal_interaction_lengths)
     depth = -np.log1p(-rng.random(n) * (1 - np.exp(-model.ecal_interaction_lengths)))  # Exp(1) within the ECAL
-    mean = np.clip(1 - np.power(np.maximum(energy, model.em_fraction_e0) / model.em_fraction_e0,
-                                model.em_fraction_exponent), 0.02, 0.98)
-    concentration = np.maximum(mean * (1 - mean) / model.em_fraction_spread ** 2 - 1, 1.0)
+    mean = np.clip(
+        1 - np.power(np.maximum(energy, model.em_fraction_e0) / model.em_fraction_e0, model.em_fraction_exponent),
+        0.02,
+        0.98,
+    )
+    concentration = np.maximum(mean * (1 - mean) / model.em_fraction_spread**2 - 1, 1.0)
     f_em = rng.beta(mean * concentration, (1 - mean) * concentration)
     left = model.ecal_interaction_lengths - depth  # interaction lengths of ECAL after the shower starts
     contained_em = 1 - np.exp(-left / model.em_component_length)
@@ -172,8 +180,9 @@ def hadron_shares(pdg_id, charge, energy, rng: np.random.Generator, model: Calor
     core = np.where(passes, 0.0, f_em * contained_em)
     halo = np.where(passes, 0.0, (1 - f_em) * contained_had)
     # a charged hadron crossing the ECAL leaves a minimum-ionising signal
-    mip = np.where(passes & (np.asarray(charge) != 0),
-                   np.minimum(model.ecal_mip_gev / np.maximum(energy, 1e-9), 1.0), 0.0)
+    mip = np.where(
+        passes & (np.asarray(charge) != 0), np.minimum(model.ecal_mip_gev / np.maximum(energy, 1e-9), 1.0), 0.0
+    )
     core = np.where(em_like, 1.0, np.where(passes, mip, core))
     halo = np.where(em_like, 0.0, halo)
     core, halo = np.where(silent, np.nan, core), np.where(silent, np.nan, halo)
@@ -192,9 +201,16 @@ def _spread(u: np.ndarray, width: float, reach: int = 1) -> tuple[np.ndarray, np
     return base.astype(np.int64)[:, None] + np.arange(-reach, reach + 1)[None, :], share
 
 
-def deposits(event: np.ndarray, eta: np.ndarray, phi: np.ndarray, et: np.ndarray, pdg_id: np.ndarray,
-             rng: np.random.Generator, model: CalorimeterModel = CalorimeterModel(),
-             charge: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def deposits(
+    event: np.ndarray,
+    eta: np.ndarray,
+    phi: np.ndarray,
+    et: np.ndarray,
+    pdg_id: np.ndarray,
+    rng: np.random.Generator,
+    model: CalorimeterModel = CalorimeterModel(),
+    charge: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
     """Smeared, laterally spread deposits of the particles (flat arrays; ``event`` their event number in the
     batch; ``charge``, for the parametrised hadron showers' minimum-ionising signal, taken as charged where not
     given), summed per cell: {"event", "layer", "ieta", "iphi", "et"} over the hit cells."""
@@ -202,16 +218,21 @@ def deposits(event: np.ndarray, eta: np.ndarray, phi: np.ndarray, et: np.ndarray
     if model.hadron_showers == "uniform":
         em_fraction = species_fractions(pdg_id, rng, model)
         noise_em, noise_had = rng.standard_normal(len(et)), rng.standard_normal(len(et))  # drawn for every particle
-        layers = [(EM, em_fraction, noise_em, model.em_spread, EM),
-                  (HAD, 1.0 - em_fraction, noise_had, model.had_spread, HAD)]
+        layers = [
+            (EM, em_fraction, noise_em, model.em_spread, EM),
+            (HAD, 1.0 - em_fraction, noise_had, model.had_spread, HAD),
+        ]
     else:
         charge = np.ones(len(et)) if charge is None else np.asarray(charge)
         core, halo = hadron_shares(pdg_id, charge, et * np.cosh(np.where(np.isfinite(eta), eta, 0.0)), rng, model)
         noise = rng.standard_normal((3, len(et)))
         # (layer, share, its Gaussian draws, lateral width, resolution): a hadronic component measured in the EM
         # layer has the hadronic resolution (the EM layer is not compensating)
-        layers = [(EM, core, noise[0], model.em_spread, EM), (EM, halo, noise[1], model.hadron_em_spread, HAD),
-                  (HAD, 1.0 - core - halo, noise[2], model.had_spread, HAD)]
+        layers = [
+            (EM, core, noise[0], model.em_spread, EM),
+            (EM, halo, noise[1], model.hadron_em_spread, HAD),
+            (HAD, 1.0 - core - halo, noise[2], model.had_spread, HAD),
+        ]
     inside = np.isfinite(layers[0][1]) & (np.abs(eta) < model.abs_eta_max)
     parts = []
     for layer, fraction, gauss, width, measured_as in layers:
@@ -228,11 +249,15 @@ def deposits(event: np.ndarray, eta: np.ndarray, phi: np.ndarray, et: np.ndarray
         n_phi = model.had_phi_cells if layer == HAD else model.em_phi_cells
         cell_et = smeared[use][:, None, None] * share_eta[:, :, None] * share_phi[:, None, :]
         shape = cell_et.shape
-        parts.append({"event": np.broadcast_to(event[use][:, None, None], shape).ravel(),
-                      "layer": np.full(cell_et.size, layer, dtype=np.int64),
-                      "ieta": np.broadcast_to(ieta[:, :, None], shape).ravel(),
-                      "iphi": (np.broadcast_to(iphi[:, None, :], shape) % n_phi).ravel(),
-                      "et": cell_et.ravel()})
+        parts.append(
+            {
+                "event": np.broadcast_to(event[use][:, None, None], shape).ravel(),
+                "layer": np.full(cell_et.size, layer, dtype=np.int64),
+                "ieta": np.broadcast_to(ieta[:, :, None], shape).ravel(),
+                "iphi": (np.broadcast_to(iphi[:, None, :], shape) % n_phi).ravel(),
+                "et": cell_et.ravel(),
+            }
+        )
     hits = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     return _sum_per_cell(hits)
 
@@ -263,8 +288,14 @@ def window_offsets(model: CalorimeterModel, layer: int) -> np.ndarray:
     return np.arange(-reach, reach + 1)
 
 
-def lepton_cells(cells: dict, lepton_event: np.ndarray, lepton_eta: np.ndarray, lepton_phi: np.ndarray,
-                 rng: np.random.Generator, model: CalorimeterModel = CalorimeterModel()) -> dict[str, np.ndarray]:
+def lepton_cells(
+    cells: dict,
+    lepton_event: np.ndarray,
+    lepton_eta: np.ndarray,
+    lepton_phi: np.ndarray,
+    rng: np.random.Generator,
+    model: CalorimeterModel = CalorimeterModel(),
+) -> dict[str, np.ndarray]:
     """The cells of each lepton's window after noise and zero suppression: flat arrays {"lepton", "layer", "ieta",
     "iphi", "eta", "phi", "et"} (``lepton``: the position of the lepton in the given arrays), and the leptons' EM
     cell indices ("lepton_ieta", "lepton_iphi")."""

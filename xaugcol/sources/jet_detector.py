@@ -77,8 +77,16 @@ class TrackerSettings(ConfigModel):
 
 
 # the CMS-like tracker (README, "A CMS-like tracker": each value, and what each effect is worth)
-CMS_LIKE = TrackerSettings(v0_decays=True, v0_veto=True, efficiency=0.95, displaced_efficiency=0.4, fake_rate=0.02,
-                           sv_error_scale=3.0, pion_masses=True, covariance=True)
+CMS_LIKE = TrackerSettings(
+    v0_decays=True,
+    v0_veto=True,
+    efficiency=0.95,
+    displaced_efficiency=0.4,
+    fake_rate=0.02,
+    sv_error_scale=3.0,
+    pion_masses=True,
+    covariance=True,
+)
 PRESETS = {"simple": TrackerSettings(), "cms_like": CMS_LIKE}
 
 
@@ -102,8 +110,9 @@ class JetDetector:
     pool: PileupPool | None = None
 
 
-def seen_particles(hard: dict, n_events: int, detector: JetDetector,
-                   rng: np.random.Generator) -> tuple[dict, np.ndarray]:
+def seen_particles(
+    hard: dict, n_events: int, detector: JetDetector, rng: np.random.Generator
+) -> tuple[dict, np.ndarray]:
     """The particles clustering sees, flat and ordered by event: the hard event's visible particles (``hard``: flat
     ``event, px, py, pz, E, mass, pdg_id, charge, vx, vy, vz``, production points in cm), the pile-up overlay after
     charged-hadron subtraction, and the fake tracks; each with ``oz`` (its interaction's z), ``fake``,
@@ -111,8 +120,13 @@ def seen_particles(hard: dict, n_events: int, detector: JetDetector,
     impact parameters, else NaN) and ``pf_charge`` (0 for a lost track); and the pile-up interactions of each event.
     The default detector draws no random number (the first tracker's stream)."""
     n = len(hard["px"])
-    particles = {**hard, "oz": np.zeros(n), "fake": np.zeros(n, bool), "true_d0": np.full(n, np.nan),
-                 "true_dz": np.full(n, np.nan)}
+    particles = {
+        **hard,
+        "oz": np.zeros(n),
+        "fake": np.zeros(n, bool),
+        "true_d0": np.full(n, np.nan),
+        "true_dz": np.full(n, np.nan),
+    }
     settings, model = detector.tracker, detector.tracker.tracker_model()
     n_pu = np.zeros(n_events, dtype=np.int32)
     if detector.pileup.mu > 0:
@@ -140,10 +154,23 @@ def _pileup(overlay: Overlay, settings: TrackerSettings, model: TrackerModel) ->
     resolution = model.dz_resolution(np.maximum(o.pt, CHS_MIN_PT), o.eta)
     removed = settings.chs & tracked & (np.abs(o.interaction_z) > settings.chs_sigma * resolution)
     keep = ~removed
-    columns = {"event": o.event, "px": px, "py": py, "pz": pz, "E": np.sqrt(px**2 + py**2 + pz**2 + o.mass**2),
-               "mass": o.mass, "pdg_id": o.pdg_id.astype(np.int64), "charge": o.charge, "vx": o.vx, "vy": o.vy,
-               "vz": o.vz, "oz": o.interaction_z, "fake": np.zeros(n, bool), "true_d0": np.full(n, np.nan),
-               "true_dz": np.full(n, np.nan)}
+    columns = {
+        "event": o.event,
+        "px": px,
+        "py": py,
+        "pz": pz,
+        "E": np.sqrt(px**2 + py**2 + pz**2 + o.mass**2),
+        "mass": o.mass,
+        "pdg_id": o.pdg_id.astype(np.int64),
+        "charge": o.charge,
+        "vx": o.vx,
+        "vy": o.vy,
+        "vz": o.vz,
+        "oz": o.interaction_z,
+        "fake": np.zeros(n, bool),
+        "true_d0": np.full(n, np.nan),
+        "true_dz": np.full(n, np.nan),
+    }
     return {k: v[keep] for k, v in columns.items()}
 
 
@@ -165,8 +192,13 @@ def _fakes(p: dict, settings: TrackerSettings, model: TrackerModel, rng) -> dict
     pt = np.hypot(p["px"], p["py"])
     eta = np.arcsinh(p["pz"] / np.maximum(pt, 1e-12))
     radius = np.hypot(p["vx"], p["vy"])
-    track = (p["charge"] != 0) & p["reconstructed"] & (pt > model.pt_min) & (np.abs(eta) < model.abs_eta_max) & \
-        (radius < model.radius_max)
+    track = (
+        (p["charge"] != 0)
+        & p["reconstructed"]
+        & (pt > model.pt_min)
+        & (np.abs(eta) < model.abs_eta_max)
+        & (radius < model.radius_max)
+    )
     n = len(pt)
     spawn = track & (rng.random(n) < settings.fake_rate)
     parent = np.nonzero(spawn)[0]
@@ -177,8 +209,21 @@ def _fakes(p: dict, settings: TrackerSettings, model: TrackerModel, rng) -> dict
     px, py, pz = f_pt * np.cos(f_phi), f_pt * np.sin(f_phi), f_pt * np.sinh(f_eta)
     charge = np.where(rng.random(k) < 0.5, -1.0, 1.0)
     oz = p["oz"][parent]
-    return {"event": p["event"][parent], "px": px, "py": py, "pz": pz,
-            "E": np.sqrt(px**2 + py**2 + pz**2 + PION_MASS**2), "mass": np.full(k, PION_MASS),
-            "pdg_id": np.zeros(k, np.int64), "charge": charge, "vx": np.zeros(k), "vy": np.zeros(k), "vz": oz,
-            "oz": oz, "fake": np.ones(k, bool), "reconstructed": np.ones(k, bool),
-            "true_d0": rng.normal(0.0, FAKE_D0, k), "true_dz": oz + rng.normal(0.0, FAKE_DZ, k)}
+    return {
+        "event": p["event"][parent],
+        "px": px,
+        "py": py,
+        "pz": pz,
+        "E": np.sqrt(px**2 + py**2 + pz**2 + PION_MASS**2),
+        "mass": np.full(k, PION_MASS),
+        "pdg_id": np.zeros(k, np.int64),
+        "charge": charge,
+        "vx": np.zeros(k),
+        "vy": np.zeros(k),
+        "vz": oz,
+        "oz": oz,
+        "fake": np.ones(k, bool),
+        "reconstructed": np.ones(k, bool),
+        "true_d0": rng.normal(0.0, FAKE_D0, k),
+        "true_dz": oz + rng.normal(0.0, FAKE_DZ, k),
+    }

@@ -62,8 +62,14 @@ class PileupSettings(BaseModel):
         """What the pool depends on (mu and sigma_z do not: they act when it is used)."""
         import pythia8mc
 
-        return {"pool_size": self.pool_size, "pool_eta_max": self.pool_eta_max, "seed": int(seed), "ecm": float(ecm),
-                "settings": list(MINIMUM_BIAS), "pythia8mc": getattr(pythia8mc, "__version__", "unknown")}
+        return {
+            "pool_size": self.pool_size,
+            "pool_eta_max": self.pool_eta_max,
+            "seed": int(seed),
+            "ecm": float(ecm),
+            "settings": list(MINIMUM_BIAS),
+            "pythia8mc": getattr(pythia8mc, "__version__", "unknown"),
+        }
 
 
 @dataclass(frozen=True)
@@ -119,12 +125,21 @@ class Overlay(ParticleArrays):
     def empty(cls, n_events: int) -> Overlay:
         """No particles, no interactions in ``n_events`` events."""
         fields = {k: np.zeros(0, dtype=np.int32 if k == "pdg_id" else np.float64) for k in PARTICLE_FIELDS}
-        return cls(n_pu=np.zeros(n_events, dtype=np.int32), event=np.zeros(0, dtype=np.int64),
-                   interaction_z=np.zeros(0), **fields)
+        return cls(
+            n_pu=np.zeros(n_events, dtype=np.int32),
+            event=np.zeros(0, dtype=np.int64),
+            interaction_z=np.zeros(0),
+            **fields,
+        )
 
 
-def draw_overlay(pool: PileupPool, n_events: int, settings: PileupSettings, rng: np.random.Generator,
-                 events: np.ndarray | None = None) -> Overlay:
+def draw_overlay(
+    pool: PileupPool,
+    n_events: int,
+    settings: PileupSettings,
+    rng: np.random.Generator,
+    events: np.ndarray | None = None,
+) -> Overlay:
     """n ~ Poisson(mu) interactions per event from the pool, each rotated, maybe reflected and displaced. Every
     event's interactions are drawn (the stream does not depend on ``events``); only those of ``events`` (positions
     in the batch; all when None) are expanded into particles, which is where the time goes."""
@@ -166,13 +181,22 @@ def generate_pool(settings: PileupSettings, seed: int, ecm: float, advance=None)
     import awkward as ak
 
     from xaugcol.sources.pythia_config import configured_pythia
-    from xaugcol.sources.species import SpeciesTable
     from xaugcol.sources.pythia_tracks import flat, production_point
+    from xaugcol.sources.species import SpeciesTable
 
     pythia_seed = int(np.random.SeedSequence([int(seed), POOL_STREAM]).generate_state(1)[0]) % 900_000_000 + 1
-    pythia = configured_pythia([f"Beams:eCM = {ecm}", "Print:quiet = on", "Random:setSeed = on",
-                                f"Random:seed = {pythia_seed}", "ParticleDecays:limitTau0 = on",
-                                "ParticleDecays:tau0Max = 10", *MINIMUM_BIAS], "the pile-up pool")
+    pythia = configured_pythia(
+        [
+            f"Beams:eCM = {ecm}",
+            "Print:quiet = on",
+            "Random:setSeed = on",
+            f"Random:seed = {pythia_seed}",
+            "ParticleDecays:limitTau0 = on",
+            "ParticleDecays:tau0Max = 10",
+            *MINIMUM_BIAS,
+        ],
+        "the pile-up pool",
+    )
     species = SpeciesTable(pythia.particleData)
     parts, counts, remaining = [], [], settings.pool_size
     while remaining > 0:
@@ -188,19 +212,36 @@ def generate_pool(settings: PileupSettings, seed: int, ecm: float, advance=None)
         event = np.repeat(np.arange(len(per_event)), per_event)
         counts.append(np.bincount(event[keep], minlength=len(per_event)))
         vertex = [v[keep] for v in production_point(prt)]
-        parts.append({"pt": pt[keep], "eta": eta[keep], "phi": np.arctan2(py, px)[keep], "mass": flat(prt.m)[keep],
-                      "pdg_id": pid[keep], "charge": charge[keep], "vx": vertex[0], "vy": vertex[1], "vz": vertex[2]})
+        parts.append(
+            {
+                "pt": pt[keep],
+                "eta": eta[keep],
+                "phi": np.arctan2(py, px)[keep],
+                "mass": flat(prt.m)[keep],
+                "pdg_id": pid[keep],
+                "charge": charge[keep],
+                "vx": vertex[0],
+                "vy": vertex[1],
+                "vz": vertex[2],
+            }
+        )
         remaining -= len(per_event)
         if advance is not None:
             advance(len(per_event))
     count = np.concatenate(counts)
     arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    return PileupPool(offsets=np.concatenate([[0], np.cumsum(count)]).astype(np.int64),
-                      pt=arrays["pt"].astype(np.float32), eta=arrays["eta"].astype(np.float32),
-                      phi=arrays["phi"].astype(np.float32), mass=arrays["mass"].astype(np.float32),
-                      pdg_id=arrays["pdg_id"].astype(np.int32), charge=arrays["charge"].astype(np.int8),
-                      vx=arrays["vx"].astype(np.float32), vy=arrays["vy"].astype(np.float32),
-                      vz=arrays["vz"].astype(np.float32))
+    return PileupPool(
+        offsets=np.concatenate([[0], np.cumsum(count)]).astype(np.int64),
+        pt=arrays["pt"].astype(np.float32),
+        eta=arrays["eta"].astype(np.float32),
+        phi=arrays["phi"].astype(np.float32),
+        mass=arrays["mass"].astype(np.float32),
+        pdg_id=arrays["pdg_id"].astype(np.int32),
+        charge=arrays["charge"].astype(np.int8),
+        vx=arrays["vx"].astype(np.float32),
+        vy=arrays["vy"].astype(np.float32),
+        vz=arrays["vz"].astype(np.float32),
+    )
 
 
 def _digest(path: Path) -> str:
@@ -235,8 +276,16 @@ def ensure_pool(out_dir, settings: PileupSettings, seed: int, ecm: float, say=pr
         with open(tmp, "wb") as f:
             np.savez(f, **{k: getattr(pool, k) for k in POOL_ARRAYS})
     digest = _digest(path)
-    write_json(record, {"key": key, "sha256": digest, "bytes": path.stat().st_size, "interactions": pool.size,
-                        "particles": int(pool.offsets[-1])})
+    write_json(
+        record,
+        {
+            "key": key,
+            "sha256": digest,
+            "bytes": path.stat().st_size,
+            "interactions": pool.size,
+            "particles": int(pool.offsets[-1]),
+        },
+    )
     return path, digest
 
 
@@ -274,11 +323,14 @@ def load_pool(path: str | os.PathLike, sha256: str) -> PileupPool:
         raise PileupError(f"pile-up pool {path}: unreadable ({err})") from None
     offsets = arrays["offsets"]
     n = int(offsets[-1]) if len(offsets) else -1
-    if len(offsets) < 2 or offsets[0] != 0 or np.any(np.diff(offsets) < 0) or \
-            any(len(arrays[k]) != n for k in POOL_ARRAYS[1:]):
+    if (
+        len(offsets) < 2
+        or offsets[0] != 0
+        or np.any(np.diff(offsets) < 0)
+        or any(len(arrays[k]) != n for k in POOL_ARRAYS[1:])
+    ):
         raise PileupError(f"pile-up pool {path}: its arrays disagree in length")
     for k in ("pt", "eta", "phi", "mass", "vx", "vy", "vz"):
         if not np.isfinite(arrays[k]).all():
             raise PileupError(f"pile-up pool {path}: non-finite values in {k!r}")
     return PileupPool(**arrays)
-

@@ -50,34 +50,48 @@ class ProcessEntry(ConfigModel):
             raise ValueError("'signal_bosons' must be a list of PDG ids")
         lepton, origin = data.get("lepton", 0), data.get("lepton_origin", "")
         if lepton not in (0, 11, 13) or isinstance(lepton, bool):
-            raise ValueError(f"'lepton' must be 11 (electrons) or 13 (muons), or 0 for a jet process, got "
-                             f"{quoted(lepton)}")
+            raise ValueError(
+                f"'lepton' must be 11 (electrons) or 13 (muons), or 0 for a jet process, got {quoted(lepton)}"
+            )
         if lepton and origin not in ("prompt", "hadron", "any"):
-            raise ValueError(f"'lepton_origin' must be prompt, hadron or any for a lepton process, got "
-                             f"{quoted(origin)}")
+            raise ValueError(
+                f"'lepton_origin' must be prompt, hadron or any for a lepton process, got {quoted(origin)}"
+            )
         if not lepton and origin:
             raise ValueError("'lepton_origin' needs 'lepton'")
         window = data.get("lepton_pt", [20.0, 100.0])
-        if not (isinstance(window, (list, tuple)) and len(window) == 2 and all(_is_number(v) for v in window)
-                and 0 <= window[0] < window[1]):
+        if not (
+            isinstance(window, (list, tuple))
+            and len(window) == 2
+            and all(_is_number(v) for v in window)
+            and 0 <= window[0] < window[1]
+        ):
             raise ValueError(f"'lepton_pt' must be [min, max] in GeV with 0 <= min < max, got {quoted(window)}")
         if _is_number(data.get("pileup", 0)) and data.get("pileup", 0) > MAX_MU:
             raise ValueError(f"'pileup' must be at most {MAX_MU:g} interactions (xaugcol.limits)")
         if _is_number(data.get("solenoid_tesla", 0)) and data.get("solenoid_tesla", 0) > 20:
             raise ValueError("'solenoid_tesla' must be at most 20")
         if data.get("hadron_showers", "uniform") not in ("uniform", "parametrised"):
-            raise ValueError(f"'hadron_showers' must be uniform or parametrised, got "
-                             f"{quoted(data.get('hadron_showers'))}")
+            raise ValueError(
+                f"'hadron_showers' must be uniform or parametrised, got {quoted(data.get('hadron_showers'))}"
+            )
         for field, flavour, hadrons in (("forced_b_decays", "b", B_HADRONS), ("forced_c_decays", "c", C_HADRONS)):
             forced = data.get(field, 0)
             if forced not in (0, 11, 13) or isinstance(forced, bool):
-                raise ValueError(f"'{field}' must be 11 or 13 (the lepton {flavour} hadrons decay to) or 0, got "
-                                 f"{quoted(forced)}")
+                raise ValueError(
+                    f"'{field}' must be 11 or 13 (the lepton {flavour} hadrons decay to) or 0, got {quoted(forced)}"
+                )
             if forced and sets_decays(settings, hadrons):
-                raise ValueError(f"'{field}' forces the {flavour}-hadron decays, and the settings set them too "
-                                 f"({quoted(sets_decays(settings, hadrons)[0])}): keep one")
-        return {**data, "settings": tuple(settings), "signal_bosons": tuple(abs(b) for b in bosons),
-                "lepton_pt": tuple(float(v) for v in window)}
+                raise ValueError(
+                    f"'{field}' forces the {flavour}-hadron decays, and the settings set them too "
+                    f"({quoted(sets_decays(settings, hadrons)[0])}): keep one"
+                )
+        return {
+            **data,
+            "settings": tuple(settings),
+            "signal_bosons": tuple(abs(b) for b in bosons),
+            "lepton_pt": tuple(float(v) for v in window),
+        }
 
     @model_validator(mode="after")
     def _hadronic_needs_bosons(self):
@@ -104,8 +118,9 @@ def read_card(card: str | Path) -> dict[str, Process]:
         e = validated(ProcessEntry, entry, f"process card {card}: process {quoted(name)}")
         rejected = rejected_settings(e.settings)
         if rejected:
-            raise ValueError(f"process card {card}: process {quoted(name)}: Pythia rejects the setting "
-                             f"{quoted(rejected[0])}")
+            raise ValueError(
+                f"process card {card}: process {quoted(name)}: Pythia rejects the setting {quoted(rejected[0])}"
+            )
         processes[name] = Process(name=str(name), **e.model_dump())
     return processes
 

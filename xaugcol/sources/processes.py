@@ -47,8 +47,11 @@ class Process:
 
     def all_settings(self) -> tuple[str, ...]:
         """The Pythia settings, the forced b- and c-hadron decays included."""
-        return (*self.settings, *_forced_decays(B_HADRONS, self.forced_b_decays),
-                *_forced_decays(C_HADRONS, self.forced_c_decays))
+        return (
+            *self.settings,
+            *_forced_decays(B_HADRONS, self.forced_b_decays),
+            *_forced_decays(C_HADRONS, self.forced_c_decays),
+        )
 
     def default_pthat_min(self) -> float:
         return JET_PTHAT_MIN if self.pthat_min is None else self.pthat_min
@@ -69,10 +72,16 @@ BUILTIN = {
     "hbb": Process(
         name="hbb",
         # a Higgs boson recoiling against a jet (gluon fusion through the top loop, with its full mass dependence,
-        # and the quark-initiated channels): pT-hat ~ the Higgs pT, so pthat_min 300 gives the IN paper's (Moreno et al., arXiv:1909.12285) boosted
-        # H -> b bbar jets; the Higgs decays to b quarks only
-        settings=("HiggsSM:gg2Hg(l:t) = on", "HiggsSM:qg2Hq(l:t) = on", "HiggsSM:qqbar2Hg(l:t) = on",
-                  "25:m0 = 125.0", "25:onMode = off", "25:onIfMatch = 5 -5"),
+        # and the quark-initiated channels): pT-hat ~ the Higgs pT, so pthat_min 300 gives the IN paper's (Moreno et
+        # al., arXiv:1909.12285) boosted H -> b bbar jets; the Higgs decays to b quarks only
+        settings=(
+            "HiggsSM:gg2Hg(l:t) = on",
+            "HiggsSM:qg2Hq(l:t) = on",
+            "HiggsSM:qqbar2Hg(l:t) = on",
+            "25:m0 = 125.0",
+            "25:onMode = off",
+            "25:onIfMatch = 5 -5",
+        ),
         label=1,
         signal_bosons=(25,),
         require_hadronic=True,
@@ -95,8 +104,15 @@ C_HADRONS = (411, 421, 431, 4122, 4132, 4232, 4332)
 
 def _single_bosons(lepton: int) -> tuple[str, ...]:
     """W and Z production (the Drell-Yan tail below 60 GeV left out), the bosons decaying to ``lepton`` only."""
-    return ("WeakSingleBoson:ffbar2W = on", "WeakSingleBoson:ffbar2gmZ = on", "PhaseSpace:mHatMin = 60",
-            "24:onMode = off", f"24:onIfAny = {lepton}", "23:onMode = off", f"23:onIfAny = {lepton}")
+    return (
+        "WeakSingleBoson:ffbar2W = on",
+        "WeakSingleBoson:ffbar2gmZ = on",
+        "PhaseSpace:mHatMin = 60",
+        "24:onMode = off",
+        f"24:onIfAny = {lepton}",
+        "23:onMode = off",
+        f"23:onIfAny = {lepton}",
+    )
 
 
 def _forced_decays(hadrons: tuple[int, ...], lepton: int) -> tuple[str, ...]:
@@ -108,11 +124,13 @@ def _forced_decays(hadrons: tuple[int, ...], lepton: int) -> tuple[str, ...]:
 def sets_decays(settings, hadrons: tuple[int, ...]) -> list[str]:
     """The settings that change one of ``hadrons``' decays (``511:onMode = off``, ``521:oneChannel ...``), the
     particle read as Pythia reads it (``0511:``, ``+511:`` and ``-511:`` all name the B0)."""
+
     def particle(setting: str) -> int | None:
         try:
             return abs(int(setting.split(":", 1)[0].strip()))
         except ValueError:
             return None
+
     return [s for s in settings if ":" in s and particle(s) in hadrons]
 
 
@@ -123,59 +141,121 @@ PAPER_MUON_PT = (10.0, 20.0)
 CMS_LIKE_DETECTOR = {"pileup": 50.0, "solenoid_tesla": 3.8, "hadron_showers": "parametrised"}
 FIRST_LEPTON_DETECTOR = {"flat_pileup": 25.0}  # the first lepton samples': flat pile-up, no field, no overlay
 
-BUILTIN.update({
-    "prompt_mu": Process(
-        name="prompt_mu",
-        # gamma*/Z of 19-21 GeV (Pythia's full gamma*/Z interference) decaying to muons only
-        settings=("WeakSingleBoson:ffbar2gmZ = on", "PhaseSpace:mHatMin = 19", "PhaseSpace:mHatMax = 21",
-                  "23:onMode = off", "23:onIfAny = 13"),
-        label=1, lepton=13, lepton_origin="prompt", lepton_pt=PAPER_MUON_PT, **CMS_LIKE_DETECTOR,
-        description="gamma*/Z (19-21 GeV) -> mu mu, muons of 10-20 GeV: prompt muons (the muon paper's setup)"),
-    "nonprompt_mu": Process(
-        name="nonprompt_mu",
-        # b bbar at low pT-hat, b hadrons decaying at Pythia's branching ratios (muons from b, from b -> c and
-        # from c); pT-hat above 10 GeV loses no muon of 10-20 GeV that passes (README: measured)
-        settings=("HardQCD:hardbbbar = on",), pthat_min=10.0,
-        label=0, lepton=13, lepton_origin="hadron", lepton_pt=PAPER_MUON_PT, **CMS_LIKE_DETECTOR,
-        description="b bbar, muons of 10-20 GeV from hadron decays: non-prompt muons (the muon paper's setup)"),
-    "prompt_mu_wz": Process(
-        name="prompt_mu_wz", settings=_single_bosons(13), label=1, lepton=13, lepton_origin="prompt",
-        **FIRST_LEPTON_DETECTOR,
-        description="W -> mu nu and Z -> mu mu, muons of 20-100 GeV: the first muon sample's prompt muons"),
-    "nonprompt_mu_forced": Process(
-        name="nonprompt_mu_forced",
-        # b bbar production with every b hadron decaying to a muon (a muon-enriched sample: the muons sit inside
-        # their b jets as in nature, at a rate high enough to generate quickly)
-        settings=("HardQCD:hardbbbar = on",), forced_b_decays=13, pthat_min=30.0, label=0, lepton=13,
-        lepton_origin="hadron", **FIRST_LEPTON_DETECTOR,
-        description="b bbar, b hadrons forced to decay to a muon, muons of 20-100 GeV: the first muon sample's "
-                    "non-prompt muons"),
-    "prompt_e": Process(
-        name="prompt_e", settings=_single_bosons(11), label=1, lepton=11, lepton_origin="prompt",
-        **CMS_LIKE_DETECTOR, description="W -> e nu and Z -> e e: prompt electrons of 20-100 GeV"),
-    "qcd_e": Process(
-        # the electron paper's background (Collado et al., arXiv:2011.01984: the leading electron of pp -> jj),
-        # enriched to generate about 100x faster (README, "The electron background": heavy-flavour pair creation
-        # only, every b hadron decaying to an electron; pT-hat from 25 GeV keeps 96 % of the electrons; each
-        # choice's bias measured)
-        name="qcd_e", settings=("HardQCD:hardbbbar = on", "HardQCD:hardccbar = on"), pthat_min=25.0,
-        forced_b_decays=11, leading_candidate=True, label=0, lepton=11, lepton_origin="hadron", **CMS_LIKE_DETECTOR,
-        description="b bbar and c cbar, b hadrons forced to decay to an electron: the leading real electron of "
-                    "20-100 GeV passing the loose preselection (heavy-flavour-enriched dijets)"),
-    "qcd_e_dijets": Process(
-        # the same background without enrichment: every QCD 2 -> 2, Pythia's decays (0.05 kept events per second
-        # per core: 2 in 10 000 events hold an electron that passes)
-        name="qcd_e_dijets", settings=("HardQCD:all = on",), pthat_min=25.0, leading_candidate=True, label=0,
-        lepton=11, lepton_origin="hadron", **CMS_LIKE_DETECTOR,
-        description="hard QCD 2 -> 2, natural decays: the leading real electron of 20-100 GeV passing the loose "
-                    "preselection (unbiased, slow)"),
-    "prompt_e_first": Process(
-        name="prompt_e_first", settings=_single_bosons(11), label=1, lepton=11, lepton_origin="prompt",
-        **FIRST_LEPTON_DETECTOR, description="W -> e nu and Z -> e e: the first electron sample's prompt electrons"),
-    "qcd_e_fakes": Process(
-        # pT-hat from 40 GeV: a charged particle of 20 GeV or more is rare below
-        name="qcd_e_fakes", settings=("HardQCD:all = on",), pthat_min=40.0, label=0, lepton=11,
-        lepton_origin="any", **FIRST_LEPTON_DETECTOR,
-        description="hard QCD 2 -> 2: charged particles passing the loose electron preselection (the first "
-                    "electron sample's jet fakes)"),
-})
+BUILTIN.update(
+    {
+        "prompt_mu": Process(
+            name="prompt_mu",
+            # gamma*/Z of 19-21 GeV (Pythia's full gamma*/Z interference) decaying to muons only
+            settings=(
+                "WeakSingleBoson:ffbar2gmZ = on",
+                "PhaseSpace:mHatMin = 19",
+                "PhaseSpace:mHatMax = 21",
+                "23:onMode = off",
+                "23:onIfAny = 13",
+            ),
+            label=1,
+            lepton=13,
+            lepton_origin="prompt",
+            lepton_pt=PAPER_MUON_PT,
+            **CMS_LIKE_DETECTOR,
+            description="gamma*/Z (19-21 GeV) -> mu mu, muons of 10-20 GeV: prompt muons (the muon paper's setup)",
+        ),
+        "nonprompt_mu": Process(
+            name="nonprompt_mu",
+            # b bbar at low pT-hat, b hadrons decaying at Pythia's branching ratios (muons from b, from b -> c and
+            # from c); pT-hat above 10 GeV loses no muon of 10-20 GeV that passes (README: measured)
+            settings=("HardQCD:hardbbbar = on",),
+            pthat_min=10.0,
+            label=0,
+            lepton=13,
+            lepton_origin="hadron",
+            lepton_pt=PAPER_MUON_PT,
+            **CMS_LIKE_DETECTOR,
+            description="b bbar, muons of 10-20 GeV from hadron decays: non-prompt muons (the muon paper's setup)",
+        ),
+        "prompt_mu_wz": Process(
+            name="prompt_mu_wz",
+            settings=_single_bosons(13),
+            label=1,
+            lepton=13,
+            lepton_origin="prompt",
+            **FIRST_LEPTON_DETECTOR,
+            description="W -> mu nu and Z -> mu mu, muons of 20-100 GeV: the first muon sample's prompt muons",
+        ),
+        "nonprompt_mu_forced": Process(
+            name="nonprompt_mu_forced",
+            # b bbar production with every b hadron decaying to a muon (a muon-enriched sample: the muons sit inside
+            # their b jets as in nature, at a rate high enough to generate quickly)
+            settings=("HardQCD:hardbbbar = on",),
+            forced_b_decays=13,
+            pthat_min=30.0,
+            label=0,
+            lepton=13,
+            lepton_origin="hadron",
+            **FIRST_LEPTON_DETECTOR,
+            description="b bbar, b hadrons forced to decay to a muon, muons of 20-100 GeV: the first muon sample's "
+            "non-prompt muons",
+        ),
+        "prompt_e": Process(
+            name="prompt_e",
+            settings=_single_bosons(11),
+            label=1,
+            lepton=11,
+            lepton_origin="prompt",
+            **CMS_LIKE_DETECTOR,
+            description="W -> e nu and Z -> e e: prompt electrons of 20-100 GeV",
+        ),
+        "qcd_e": Process(
+            # the electron paper's background (Collado et al., arXiv:2011.01984: the leading electron of pp -> jj),
+            # enriched to generate about 100x faster (README, "The electron background": heavy-flavour pair creation
+            # only, every b hadron decaying to an electron; pT-hat from 25 GeV keeps 96 % of the electrons; each
+            # choice's bias measured)
+            name="qcd_e",
+            settings=("HardQCD:hardbbbar = on", "HardQCD:hardccbar = on"),
+            pthat_min=25.0,
+            forced_b_decays=11,
+            leading_candidate=True,
+            label=0,
+            lepton=11,
+            lepton_origin="hadron",
+            **CMS_LIKE_DETECTOR,
+            description="b bbar and c cbar, b hadrons forced to decay to an electron: the leading real electron of "
+            "20-100 GeV passing the loose preselection (heavy-flavour-enriched dijets)",
+        ),
+        "qcd_e_dijets": Process(
+            # the same background without enrichment: every QCD 2 -> 2, Pythia's decays (0.05 kept events per second
+            # per core: 2 in 10 000 events hold an electron that passes)
+            name="qcd_e_dijets",
+            settings=("HardQCD:all = on",),
+            pthat_min=25.0,
+            leading_candidate=True,
+            label=0,
+            lepton=11,
+            lepton_origin="hadron",
+            **CMS_LIKE_DETECTOR,
+            description="hard QCD 2 -> 2, natural decays: the leading real electron of 20-100 GeV passing the loose "
+            "preselection (unbiased, slow)",
+        ),
+        "prompt_e_first": Process(
+            name="prompt_e_first",
+            settings=_single_bosons(11),
+            label=1,
+            lepton=11,
+            lepton_origin="prompt",
+            **FIRST_LEPTON_DETECTOR,
+            description="W -> e nu and Z -> e e: the first electron sample's prompt electrons",
+        ),
+        "qcd_e_fakes": Process(
+            # pT-hat from 40 GeV: a charged particle of 20 GeV or more is rare below
+            name="qcd_e_fakes",
+            settings=("HardQCD:all = on",),
+            pthat_min=40.0,
+            label=0,
+            lepton=11,
+            lepton_origin="any",
+            **FIRST_LEPTON_DETECTOR,
+            description="hard QCD 2 -> 2: charged particles passing the loose electron preselection (the first "
+            "electron sample's jet fakes)",
+        ),
+    }
+)

@@ -29,17 +29,17 @@ import numpy as np
 from xaugcol.console import counter
 from xaugcol.output_folder import output_lock
 from xaugcol.paths import plain_name, under
-from xaugcol.sources.nanoaod import write_events
 from xaugcol.sources.calorimeter import CalorimeterModel
-from xaugcol.sources.output import fileset_entry, write_fileset
 from xaugcol.sources.jet_detector import JetDetector, TrackerSettings
+from xaugcol.sources.nanoaod import write_events
+from xaugcol.sources.output import fileset_entry, write_fileset
 from xaugcol.sources.pileup import PileupSettings, ensure_pool, load_pool
 from xaugcol.sources.processes import Process
 from xaugcol.sources.pythia_config import GeneratorError, configured_pythia
 from xaugcol.sources.pythia_events import JetSelection, batch_to_nanoaod
-from xaugcol.sources.species import SpeciesTable
 from xaugcol.sources.pythia_leptons import Detector, LeptonSelection, leptons_to_nanoaod
 from xaugcol.sources.solenoid import Solenoid
+from xaugcol.sources.species import SpeciesTable
 
 PYTHIA_SEED_MAX = 900_000_000
 MAX_FRUITLESS_EVENTS = 100_000  # events generated without one passing the selection: the run is refused
@@ -97,13 +97,26 @@ def make_pythia(settings: list[str], what: str = "the process"):
     return configured_pythia(settings, what)
 
 
-def check_processes(processes: list[Process], pthat_min: float | None = None, flat_pthat: bool = False,
-                    tracker: TrackerSettings = TrackerSettings()) -> None:
+def check_processes(
+    processes: list[Process],
+    pthat_min: float | None = None,
+    flat_pthat: bool = False,
+    tracker: TrackerSettings = TrackerSettings(),
+) -> None:
     """Every process initialised once with its settings, before any output is written: a setting Pythia refuses,
     or a combination it cannot initialise, is a ``GeneratorError`` naming the process (about 0.5 s each)."""
     for process in processes:
-        job = PythiaJob(process, 0, 1, 0, "", _pthat_min(process, pthat_min), flat_pthat,
-                        selection=_selection(process), tracker=_tracker(process, tracker))
+        job = PythiaJob(
+            process,
+            0,
+            1,
+            0,
+            "",
+            _pthat_min(process, pthat_min),
+            flat_pthat,
+            selection=_selection(process),
+            tracker=_tracker(process, tracker),
+        )
         make_pythia(pythia_settings(job), f"process {process.name!r}")
 
 
@@ -125,8 +138,9 @@ def detector(job: PythiaJob) -> Detector | JetDetector:
     if not job.process.lepton:
         return JetDetector(tracker=job.tracker, pileup=job.pileup, pool=pool)
     calorimeter = CalorimeterModel(pileup_density=job.process.flat_pileup, hadron_showers=job.process.hadron_showers)
-    return Detector(calorimeter=calorimeter,
-                    solenoid=Solenoid(field_tesla=job.process.solenoid_tesla), pileup=job.pileup, pool=pool)
+    return Detector(
+        calorimeter=calorimeter, solenoid=Solenoid(field_tesla=job.process.solenoid_tesla), pileup=job.pileup, pool=pool
+    )
 
 
 def _tracker(process: Process, tracker: TrackerSettings) -> TrackerSettings:
@@ -149,14 +163,18 @@ def run_job(job: PythiaJob, progress=None) -> dict:
             # lepton processes keep a fraction of their events: ask for whole batches (the surplus is cut)
             wanted = BATCH_EVENTS if job.process.lepton else min(BATCH_EVENTS, max(remaining, 1))
             if remaining > 0 and stats["n_events"] == 0 and asked >= MAX_FRUITLESS_EVENTS:
-                raise GeneratorError(f"process {job.process.name!r}: none of {asked} events passed its selection "
-                                     f"({_selection_text(job)}): it would never finish; check its settings")
+                raise GeneratorError(
+                    f"process {job.process.name!r}: none of {asked} events passed its selection "
+                    f"({_selection_text(job)}): it would never finish; check its settings"
+                )
             batch = pythia.nextBatch(wanted if remaining > 0 else 0)
             asked += wanted if remaining > 0 else 0
             if remaining > 0 and len(batch) == 0:  # Pythia failed every event it tried (and said so quietly)
-                raise GeneratorError(f"process {job.process.name!r}: Pythia made none of the {wanted} events asked "
-                                     f"(pT-hat above {job.pthat_min:g} GeV at {job.ecm:g} GeV: is there phase space "
-                                     "left?)")
+                raise GeneratorError(
+                    f"process {job.process.name!r}: Pythia made none of the {wanted} events asked "
+                    f"(pT-hat above {job.pthat_min:g} GeV at {job.ecm:g} GeV: is there phase space "
+                    "left?)"
+                )
             branches, dropped = convert(
                 batch, species, job.process, job.selection, first_event + stats["n_events"], job.worker + 1, rng
             )
@@ -184,8 +202,7 @@ def run_job(job: PythiaJob, progress=None) -> dict:
 
 def _selection_text(job: PythiaJob) -> str:
     if job.process.lepton:
-        return (f"a lepton of {job.selection.pt_min:g}-{job.selection.pt_max:g} GeV, origin "
-                f"{job.process.lepton_origin}")
+        return f"a lepton of {job.selection.pt_min:g}-{job.selection.pt_max:g} GeV, origin {job.process.lepton_origin}"
     return "a hadronic signal boson" if job.process.require_hadronic else "any event"
 
 
@@ -199,22 +216,42 @@ def _split(n: int, parts: int) -> list[int]:
     return [n // parts + (1 if k < n % parts else 0) for k in range(parts)]
 
 
-def run_pythia(out_dir, processes: list[Process], n_events: int, seed: int, workers: int = 1,
-               pthat_min: float | None = None, flat_pthat: bool = False, progress: bool = False,
-               pileup: float | PileupSettings | None = None, pileup_pool: int | None = None,
-               tracker: TrackerSettings = TrackerSettings()) -> dict:
+def run_pythia(
+    out_dir,
+    processes: list[Process],
+    n_events: int,
+    seed: int,
+    workers: int = 1,
+    pthat_min: float | None = None,
+    flat_pthat: bool = False,
+    progress: bool = False,
+    pileup: float | PileupSettings | None = None,
+    pileup_pool: int | None = None,
+    tracker: TrackerSettings = TrackerSettings(),
+) -> dict:
     """Generate ``n_events`` per process with ``workers`` processes; write files and the fileset (``out_dir``
     locked meanwhile). Process names must be plain file names. ``pthat_min`` and ``pileup`` (mean overlaid
     interactions, or the whole overlay's settings), when given, replace every process's own; ``pileup_pool``: the
     pool's size (default 5 000 interactions); ``tracker``: what the jet processes' tracks are seen with."""
     with output_lock(out_dir) as out_dir:
-        return _generate(out_dir, processes, n_events, seed, workers, pthat_min, flat_pthat, progress, pileup,
-                         pileup_pool, tracker)
+        return _generate(
+            out_dir, processes, n_events, seed, workers, pthat_min, flat_pthat, progress, pileup, pileup_pool, tracker
+        )
 
 
-def _generate(out_dir: Path, processes: list[Process], n_events: int, seed: int, workers: int,
-              pthat_min: float | None, flat_pthat: bool, progress: bool,
-              pileup: float | PileupSettings | None, pileup_pool: int | None, tracker: TrackerSettings) -> dict:
+def _generate(
+    out_dir: Path,
+    processes: list[Process],
+    n_events: int,
+    seed: int,
+    workers: int,
+    pthat_min: float | None,
+    flat_pthat: bool,
+    progress: bool,
+    pileup: float | PileupSettings | None,
+    pileup_pool: int | None,
+    tracker: TrackerSettings,
+) -> dict:
     jobs, pool = [], None
     for process in processes:
         plain_name(process.name, "the process name")
@@ -225,14 +262,26 @@ def _generate(out_dir: Path, processes: list[Process], n_events: int, seed: int,
                 pool = ensure_pool(out_dir, overlay, seed, 13000.0, advance=advance)
         for k, n in enumerate(_split(n_events, workers)):
             path = under(out_dir, f"{process.name}.root" if workers == 1 else f"{process.name}_{k:03d}.root")
-            jobs.append(PythiaJob(process, n, seeds[k], k, str(path), _pthat_min(process, pthat_min), flat_pthat,
-                                  selection=_selection(process), pileup=overlay,
-                                  pool=pool if overlay.mu > 0 else None,
-                                  tracker=_tracker(process, tracker)))
+            jobs.append(
+                PythiaJob(
+                    process,
+                    n,
+                    seeds[k],
+                    k,
+                    str(path),
+                    _pthat_min(process, pthat_min),
+                    flat_pthat,
+                    selection=_selection(process),
+                    pileup=overlay,
+                    pool=pool if overlay.mu > 0 else None,
+                    tracker=_tracker(process, tracker),
+                )
+            )
 
     results = []
-    with counter(f"Pythia 8: {', '.join(p.name for p in processes)}", n_events * len(processes), "events",
-                 progress) as advance:
+    with counter(
+        f"Pythia 8: {', '.join(p.name for p in processes)}", n_events * len(processes), "events", progress
+    ) as advance:
         if workers == 1:
             for job in jobs:
                 results.append(run_job(job, _BarQueue(advance)))
@@ -271,10 +320,15 @@ def _generate(out_dir: Path, processes: list[Process], n_events: int, seed: int,
 
 
 def _detector_metadata(job: PythiaJob) -> dict:
-    seen_by = {"pileup_mu": job.pileup.mu, "solenoid_tesla": job.process.solenoid_tesla,
-               "flat_pileup": job.process.flat_pileup, "hadron_showers": job.process.hadron_showers,
-               "forced_b_decays": job.process.forced_b_decays,
-               "forced_c_decays": job.process.forced_c_decays, "leading_candidate": job.process.leading_candidate}
+    seen_by = {
+        "pileup_mu": job.pileup.mu,
+        "solenoid_tesla": job.process.solenoid_tesla,
+        "flat_pileup": job.process.flat_pileup,
+        "hadron_showers": job.process.hadron_showers,
+        "forced_b_decays": job.process.forced_b_decays,
+        "forced_c_decays": job.process.forced_c_decays,
+        "leading_candidate": job.process.leading_candidate,
+    }
     if job.pool is not None:
         seen_by["pileup_pool"] = {"sha256": job.pool[1], **job.pileup.model_dump()}
     return seen_by

@@ -26,12 +26,17 @@ import numpy as np
 import vector
 
 from xaugcol.jets.backend import silence_banner
-from xaugcol.sources.nanoaod import pf_pdg_id
-from xaugcol.sources.species import SpeciesTable
 from xaugcol.sources.jet_detector import JetDetector, seen_particles
+from xaugcol.sources.nanoaod import pf_pdg_id
 from xaugcol.sources.pythia_tracks import flat as _flat
-from xaugcol.sources.pythia_tracks import (heavy_flavour, link_btag_variables, measured_candidates, production_point,
-                                           secondary_vertices)
+from xaugcol.sources.pythia_tracks import (
+    heavy_flavour,
+    link_btag_variables,
+    measured_candidates,
+    production_point,
+    secondary_vertices,
+)
+from xaugcol.sources.species import SpeciesTable
 
 silence_banner()
 
@@ -93,9 +98,7 @@ def gen_particles(prt) -> tuple[ak.Array, ak.Array]:
     # a resonance "decays to quarks" when one of its GenPart daughters is a quark
     gidx = ak.local_index(gen.pdgId, axis=1)
     is_quark_daughter = (abs(gen.pdgId) <= 5) & (gen.genPartIdxMother >= 0)
-    has_quark = ak.any(
-        (gen.genPartIdxMother[:, None, :] == gidx[:, :, None]) & is_quark_daughter[:, None, :], axis=2
-    )
+    has_quark = ak.any((gen.genPartIdxMother[:, None, :] == gidx[:, :, None]) & is_quark_daughter[:, None, :], axis=2)
     return gen, is_res & has_quark
 
 
@@ -129,15 +132,32 @@ def _visible(prt, species: SpeciesTable) -> dict:
     charge, visible = species.lookup(pdg_id)
     final = (_flat(prt.status) > 0) & visible
     vertex = production_point(prt)
-    columns = {"event": np.repeat(np.arange(len(counts)), counts), "px": _flat(prt.p.px), "py": _flat(prt.p.py),
-               "pz": _flat(prt.p.pz), "E": _flat(prt.p.e), "mass": _flat(prt.m), "pdg_id": pdg_id, "charge": charge,
-               "vx": vertex[0], "vy": vertex[1], "vz": vertex[2]}
+    columns = {
+        "event": np.repeat(np.arange(len(counts)), counts),
+        "px": _flat(prt.p.px),
+        "py": _flat(prt.p.py),
+        "pz": _flat(prt.p.pz),
+        "E": _flat(prt.p.e),
+        "mass": _flat(prt.m),
+        "pdg_id": pdg_id,
+        "charge": charge,
+        "vx": vertex[0],
+        "vy": vertex[1],
+        "vz": vertex[2],
+    }
     return {k: np.asarray(v)[final] for k, v in columns.items()}
 
 
-def batch_to_nanoaod(batch, species: SpeciesTable, process, selection: JetSelection, first_event: int,
-                     lumi_block: int, rng: np.random.Generator,
-                     detector: JetDetector = JetDetector()) -> tuple[dict, int]:
+def batch_to_nanoaod(
+    batch,
+    species: SpeciesTable,
+    process,
+    selection: JetSelection,
+    first_event: int,
+    lumi_block: int,
+    rng: np.random.Generator,
+    detector: JetDetector = JetDetector(),
+) -> tuple[dict, int]:
     """Convert one ``nextBatch`` result; return (branches, number of events the process filter dropped).
     ``rng``: the detector simulation's random stream (overlay, tracker, vertex finder)."""
     prt = batch.prt

@@ -99,8 +99,11 @@ def gen_flavour(ancestor_id: np.ndarray, candidate_id: np.ndarray, lepton: int) 
     """CMS's genPartFlav: 1 from a W / Z, 5 / 4 / 3 from a b / c / light hadron, 0 not a lepton of the flavour."""
     heavy = _heavy_quark(ancestor_id)
     hadron = np.abs(ancestor_id) > 100
-    flav = np.where(np.isin(np.abs(ancestor_id), BOSONS), 1,
-                    np.where(hadron & (heavy == 5), 5, np.where(hadron & (heavy == 4), 4, np.where(hadron, 3, 0))))
+    flav = np.where(
+        np.isin(np.abs(ancestor_id), BOSONS),
+        1,
+        np.where(hadron & (heavy == 5), 5, np.where(hadron & (heavy == 4), 4, np.where(hadron, 3, 0))),
+    )
     return np.where(np.abs(candidate_id) == lepton, flav, 0).astype(np.int32)
 
 
@@ -109,8 +112,16 @@ def _delta_r(eta1, phi1, eta2, phi2):
     return np.hypot(eta1 - eta2, dphi)
 
 
-def leptons_to_nanoaod(batch, species, process, selection: LeptonSelection, first_event: int, lumi_block: int,
-                       rng: np.random.Generator, detector: Detector = Detector()):
+def leptons_to_nanoaod(
+    batch,
+    species,
+    process,
+    selection: LeptonSelection,
+    first_event: int,
+    lumi_block: int,
+    rng: np.random.Generator,
+    detector: Detector = Detector(),
+):
     """Convert one ``nextBatch`` result of a lepton process; return (branches, events dropped for want of a
     candidate). ``rng``: the detector simulation's random stream (overlay, calorimeter, tracker)."""
     calorimeter = detector.calorimeter
@@ -148,20 +159,32 @@ def leptons_to_nanoaod(batch, species, process, selection: LeptonSelection, firs
     vz_m = production[2] * CM_TO_M
     busy = final & np.isin(event, event[cand])
     hit_eta, hit_phi = np.full(len(pid), np.inf), np.zeros(len(pid))
-    hit_eta[busy], hit_phi[busy] = calorimeter_impact(charge[busy], pt[busy], eta[busy], phi[busy], vz_m[busy],
-                                                      detector.solenoid)
+    hit_eta[busy], hit_phi[busy] = calorimeter_impact(
+        charge[busy], pt[busy], eta[busy], phi[busy], vz_m[busy], detector.solenoid
+    )
     arrives = np.isfinite(hit_eta[cand]) & (np.abs(hit_eta[cand]) < calorimeter.abs_eta_max)
     cand, flav = cand[arrives], flav[arrives]  # a lepton that curls before the calorimeter has no window
     drawn = _draw_overlay(detector, n_batch, event[cand], rng)
     rho = _event_rho(busy, event, pt, prt, drawn, n_batch)
-    overlay, o_eta, o_phi, overlay_near = _overlay_near(detector, drawn, event[cand], hit_eta[cand], hit_phi[cand],
-                                                        eta[cand], phi[cand], selection)
+    overlay, o_eta, o_phi, overlay_near = _overlay_near(
+        detector, drawn, event[cand], hit_eta[cand], hit_phi[cand], eta[cand], phi[cand], selection
+    )
     flat_pu = pileup_particles(event[cand], hit_eta[cand], hit_phi[cand], rng, calorimeter)
-    cells = deposits(*(np.concatenate(parts) for parts in (
-        (event[busy], overlay.event, flat_pu["event"]), (hit_eta[busy], o_eta, flat_pu["eta"]),
-        (hit_phi[busy], o_phi, flat_pu["phi"]), (pt[busy], overlay.pt, flat_pu["et"]),
-        (pid[busy], overlay.pdg_id, flat_pu["pdg_id"]))), rng, calorimeter,
-        charge=np.concatenate([charge[busy], overlay.charge, flat_pu["pdg_id"] != 22]))
+    cells = deposits(
+        *(
+            np.concatenate(parts)
+            for parts in (
+                (event[busy], overlay.event, flat_pu["event"]),
+                (hit_eta[busy], o_eta, flat_pu["eta"]),
+                (hit_phi[busy], o_phi, flat_pu["phi"]),
+                (pt[busy], overlay.pt, flat_pu["et"]),
+                (pid[busy], overlay.pdg_id, flat_pu["pdg_id"]),
+            )
+        ),
+        rng,
+        calorimeter,
+        charge=np.concatenate([charge[busy], overlay.charge, flat_pu["pdg_id"] != 22]),
+    )
     window = lepton_cells(cells, event[cand], hit_eta[cand], hit_phi[cand], rng, calorimeter)
     if lepton == 11:  # the loose electron preselection, on every candidate
         passed = _electron_preselection(window, hit_eta[cand], hit_phi[cand], pt[cand], selection)
@@ -186,19 +209,35 @@ def leptons_to_nanoaod(batch, species, process, selection: LeptonSelection, firs
 
     tracks = _tracks(cand, prt, production, charge, pt, eta, rng)
     f32 = np.float32
-    leptons = {"pt": pt[cand].astype(f32), "eta": eta[cand].astype(f32), "phi": phi[cand].astype(f32),
-               "mass": mass[cand].astype(f32), "charge": charge[cand].astype(np.int32),
-               "pdgId": pid[cand].astype(np.int32), "genPartFlav": flav,
-               "dxy": tracks["d0"], "dz": tracks["dz"], "dxyErr": tracks["d0Err"], "dzErr": tracks["dzErr"],
-               "cellIEta": window["lepton_ieta"].astype(np.int32), "cellIPhi": window["lepton_iphi"].astype(np.int32),
-               "caloEta": hit_eta[cand].astype(f32), "caloPhi": hit_phi[cand].astype(f32)}
+    leptons = {
+        "pt": pt[cand].astype(f32),
+        "eta": eta[cand].astype(f32),
+        "phi": phi[cand].astype(f32),
+        "mass": mass[cand].astype(f32),
+        "charge": charge[cand].astype(np.int32),
+        "pdgId": pid[cand].astype(np.int32),
+        "genPartFlav": flav,
+        "dxy": tracks["d0"],
+        "dz": tracks["dz"],
+        "dxyErr": tracks["d0Err"],
+        "dzErr": tracks["dzErr"],
+        "cellIEta": window["lepton_ieta"].astype(np.int32),
+        "cellIPhi": window["lepton_iphi"].astype(np.int32),
+        "caloEta": hit_eta[cand].astype(f32),
+        "caloPhi": hit_phi[cand].astype(f32),
+    }
 
     cell_event = lep_event[window["lepton"]]
     cell_counts = np.bincount(cell_event, minlength=n_events)
-    cell_fields = {"leptonIdx": lep_local[window["lepton"]].astype(np.int32),
-                   "layer": window["layer"].astype(np.int32), "ieta": window["ieta"].astype(np.int32),
-                   "iphi": window["iphi"].astype(np.int32), "eta": window["eta"].astype(f32),
-                   "phi": window["phi"].astype(f32), "et": window["et"].astype(f32)}
+    cell_fields = {
+        "leptonIdx": lep_local[window["lepton"]].astype(np.int32),
+        "layer": window["layer"].astype(np.int32),
+        "ieta": window["ieta"].astype(np.int32),
+        "iphi": window["iphi"].astype(np.int32),
+        "eta": window["eta"].astype(f32),
+        "phi": window["phi"].astype(f32),
+        "et": window["et"].astype(f32),
+    }
 
     near_lep, near = _nearby(cand, event, final, eta, phi, selection.particle_radius)
     hard = _particles(near, prt, production, pid, charge, pt, eta, phi, mass)
@@ -213,15 +252,24 @@ def leptons_to_nanoaod(batch, species, process, selection: LeptonSelection, firs
     vertex = (parts["vx"], parts["vy"], parts["vz"])
     true_ip = straight_line_ip(*vertex, parts["px"], parts["py"], parts["pz"])
     near_tracks = measure_tracks(parts["charge"], parts["pt"], parts["eta"], vertex, true_ip, rng)
-    pf = {"pt": parts["pt"].astype(f32), "eta": parts["eta"].astype(f32), "phi": parts["phi"].astype(f32),
-          "mass": parts["mass"].astype(f32), "charge": parts["charge"].astype(np.int32),
-          "pdgId": pf_pdg_id(parts["pdg_id"], parts["charge"]).astype(np.int32),
-          "genPdgId": parts["pdg_id"].astype(np.int32),
-          **{k: near_tracks[k] for k in TRACK_FIELDS}, "puppiWeight": np.ones(len(near_lep), dtype=f32),
-          "fromPileup": parts["pileup"].astype(np.int32)}
-    link = {"leptonIdx": lep_local[near_lep].astype(np.int32),
-            "pFCandsIdx": (np.arange(len(near_lep)) - np.repeat(np.cumsum(near_counts) - near_counts,
-                                                            near_counts)).astype(np.int32)}
+    pf = {
+        "pt": parts["pt"].astype(f32),
+        "eta": parts["eta"].astype(f32),
+        "phi": parts["phi"].astype(f32),
+        "mass": parts["mass"].astype(f32),
+        "charge": parts["charge"].astype(np.int32),
+        "pdgId": pf_pdg_id(parts["pdg_id"], parts["charge"]).astype(np.int32),
+        "genPdgId": parts["pdg_id"].astype(np.int32),
+        **{k: near_tracks[k] for k in TRACK_FIELDS},
+        "puppiWeight": np.ones(len(near_lep), dtype=f32),
+        "fromPileup": parts["pileup"].astype(np.int32),
+    }
+    link = {
+        "leptonIdx": lep_local[near_lep].astype(np.int32),
+        "pFCandsIdx": (np.arange(len(near_lep)) - np.repeat(np.cumsum(near_counts) - near_counts, near_counts)).astype(
+            np.int32
+        ),
+    }
 
     def jagged(fields, per_event):
         return ak.unflatten(ak.zip({k: np.asarray(v) for k, v in fields.items()}), per_event)
@@ -261,10 +309,12 @@ def _electron_preselection(window: dict, eta, phi, pt, selection: LeptonSelectio
     """Loose electron preselection per candidate: EM E_T near the track and little hadronic E_T behind it."""
     lep = window["lepton"]
     close = _delta_r(window["eta"], window["phi"], eta[lep], phi[lep]) < selection.preselection_radius
-    em = np.bincount(lep[close & (window["layer"] == EM)], weights=window["et"][close & (window["layer"] == EM)],
-                     minlength=len(pt))
-    had = np.bincount(lep[close & (window["layer"] != EM)], weights=window["et"][close & (window["layer"] != EM)],
-                      minlength=len(pt))
+    em = np.bincount(
+        lep[close & (window["layer"] == EM)], weights=window["et"][close & (window["layer"] == EM)], minlength=len(pt)
+    )
+    had = np.bincount(
+        lep[close & (window["layer"] != EM)], weights=window["et"][close & (window["layer"] != EM)], minlength=len(pt)
+    )
     return (em >= selection.min_em_over_pt * pt) & (had < selection.max_had_over_em * np.maximum(em, 1e-9))
 
 
@@ -300,16 +350,36 @@ def _particles(index, prt, production, pid, charge, pt, eta, phi, mass) -> dict:
     """The hard event's particles ``index``: kinematics, id, charge, production point (cm), momentum."""
     vertex = {name: v[index] for name, v in zip(("vx", "vy", "vz"), production)}
     momentum = {c: flat(getattr(prt.p, c))[index] for c in ("px", "py", "pz")}
-    return {"pt": pt[index], "eta": eta[index], "phi": phi[index], "mass": mass[index], "pdg_id": pid[index],
-            "charge": charge[index], **vertex, **momentum, "pileup": np.zeros(len(index), dtype=bool)}
+    return {
+        "pt": pt[index],
+        "eta": eta[index],
+        "phi": phi[index],
+        "mass": mass[index],
+        "pdg_id": pid[index],
+        "charge": charge[index],
+        **vertex,
+        **momentum,
+        "pileup": np.zeros(len(index), dtype=bool),
+    }
 
 
 def _overlay_particles(overlay: Overlay, index) -> dict:
     pt, eta, phi = overlay.pt[index], overlay.eta[index], overlay.phi[index]
-    return {"pt": pt, "eta": eta, "phi": phi, "mass": overlay.mass[index], "pdg_id": overlay.pdg_id[index],
-            "charge": overlay.charge[index], "vx": overlay.vx[index], "vy": overlay.vy[index],
-            "vz": overlay.vz[index], "px": pt * np.cos(phi), "py": pt * np.sin(phi), "pz": pt * np.sinh(eta),
-            "pileup": np.ones(len(index), dtype=bool)}
+    return {
+        "pt": pt,
+        "eta": eta,
+        "phi": phi,
+        "mass": overlay.mass[index],
+        "pdg_id": overlay.pdg_id[index],
+        "charge": overlay.charge[index],
+        "vx": overlay.vx[index],
+        "vy": overlay.vy[index],
+        "vz": overlay.vz[index],
+        "px": pt * np.cos(phi),
+        "py": pt * np.sin(phi),
+        "pz": pt * np.sinh(eta),
+        "pileup": np.ones(len(index), dtype=bool),
+    }
 
 
 def _draw_overlay(detector: Detector, n_batch: int, cand_event, rng) -> Overlay:
@@ -328,25 +398,39 @@ def _event_rho(busy, event, pt, prt, overlay: Overlay, n_batch: int) -> np.ndarr
     rapidity = np.arctanh(np.clip(pz / np.maximum(e, 1e-12), -1 + 1e-15, 1 - 1e-15))
     transverse = np.hypot(overlay.pt, overlay.mass)
     o_rapidity = np.arcsinh(overlay.pt * np.sinh(overlay.eta) / np.maximum(transverse, 1e-12))
-    return grid_rho(np.concatenate([event[busy], overlay.event]), np.concatenate([pt[busy], overlay.pt]),
-                    np.concatenate([rapidity, o_rapidity]),
-                    np.concatenate([np.arctan2(flat(prt.p.py)[busy], flat(prt.p.px)[busy]), overlay.phi]), n_batch)
+    return grid_rho(
+        np.concatenate([event[busy], overlay.event]),
+        np.concatenate([pt[busy], overlay.pt]),
+        np.concatenate([rapidity, o_rapidity]),
+        np.concatenate([np.arctan2(flat(prt.p.py)[busy], flat(prt.p.px)[busy]), overlay.phi]),
+        n_batch,
+    )
 
 
-def _overlay_near(detector: Detector, overlay: Overlay, cand_event, cand_hit_eta, cand_hit_phi, cand_eta, cand_phi,
-                  selection: LeptonSelection):
+def _overlay_near(
+    detector: Detector,
+    overlay: Overlay,
+    cand_event,
+    cand_hit_eta,
+    cand_hit_phi,
+    cand_eta,
+    cand_phi,
+    selection: LeptonSelection,
+):
     """(the overlaid particles that can matter, their impact eta and phi, and the (candidate, particle) pairs
     within the particle radius, positions in the returned particles): impact within a candidate's window (with the
     lateral spread's margin) or direction within the particle radius of it."""
     model = detector.calorimeter
     half = (model.window // 2 + 2) * model.em_eta_size
     half_phi = (model.window // 2 + 2) * model.phi_size(EM)
-    o_eta, o_phi = calorimeter_impact(overlay.charge, overlay.pt, overlay.eta, overlay.phi, overlay.vz * CM_TO_M,
-                                      detector.solenoid)
+    o_eta, o_phi = calorimeter_impact(
+        overlay.charge, overlay.pt, overlay.eta, overlay.phi, overlay.vz * CM_TO_M, detector.solenoid
+    )
     keep = np.zeros(len(overlay.pt), dtype=bool)
     lep, part = _pairs(cand_event, overlay.event)
-    in_window = (np.abs(o_eta[part] - cand_hit_eta[lep]) < half) & \
-        (np.abs(_dphi(o_phi[part], cand_hit_phi[lep])) < half_phi)
+    in_window = (np.abs(o_eta[part] - cand_hit_eta[lep]) < half) & (
+        np.abs(_dphi(o_phi[part], cand_hit_phi[lep])) < half_phi
+    )
     close = _delta_r(overlay.eta[part], overlay.phi[part], cand_eta[lep], cand_phi[lep]) < selection.particle_radius
     keep[part[in_window | close]] = True
     position = np.cumsum(keep) - 1  # of each kept particle among the kept

@@ -31,12 +31,14 @@ def flat(jagged) -> np.ndarray:
 def production_point(prt) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Flat (x, y, z) in cm of every particle's production point; Pythia leaves it unset (None) for particles made
     at the interaction point, which is 0."""
-    return tuple(flat(ak.fill_none(getattr(prt.vProd, c), 0.0)).astype(np.float64) * MM_TO_CM
-                 for c in ("px", "py", "pz"))
+    return tuple(
+        flat(ak.fill_none(getattr(prt.vProd, c), 0.0)).astype(np.float64) * MM_TO_CM for c in ("px", "py", "pz")
+    )
 
 
-def measured_candidates(cand: dict, counts: np.ndarray, rng: np.random.Generator,
-                        model: TrackerModel = TrackerModel()) -> tuple[dict, dict]:
+def measured_candidates(
+    cand: dict, counts: np.ndarray, rng: np.random.Generator, model: TrackerModel = TrackerModel()
+) -> tuple[dict, dict]:
     """(PFCands track fields, jagged per event; the flat tracker output with the true production points).
     ``cand``: flat arrays of the jet constituents, event by event (``jet_detector.seen_particles``' fields and
     ``pt, eta, phi``); ``counts``: constituents per event."""
@@ -45,21 +47,52 @@ def measured_candidates(cand: dict, counts: np.ndarray, rng: np.random.Generator
     fake = cand["fake"]
     if fake.any():  # a fake track's impact parameters are what was drawn for it
         true_ip = (np.where(fake, cand["true_d0"], true_ip[0]), np.where(fake, cand["true_dz"], true_ip[1]))
-    measured = measure_tracks(cand["charge"], cand["pt"], cand["eta"], vertex, true_ip, rng, model,
-                              reconstructed=cand["reconstructed"], fake=fake if fake.any() else None)
-    flat_tracks = {**measured, **{k: cand[k] for k in ("vx", "vy", "vz", "oz", "px", "py", "pz", "E", "pt", "eta",
-                                                         "phi", "mass", "charge")},
-                   "event": np.repeat(np.arange(len(counts)), counts)}
+    measured = measure_tracks(
+        cand["charge"],
+        cand["pt"],
+        cand["eta"],
+        vertex,
+        true_ip,
+        rng,
+        model,
+        reconstructed=cand["reconstructed"],
+        fake=fake if fake.any() else None,
+    )
+    flat_tracks = {
+        **measured,
+        **{k: cand[k] for k in ("vx", "vy", "vz", "oz", "px", "py", "pz", "E", "pt", "eta", "phi", "mass", "charge")},
+        "event": np.repeat(np.arange(len(counts)), counts),
+    }
     fields = {k: ak.unflatten(measured[k], counts) for k in track_fields(model)}
     return fields, flat_tracks
 
 
-def secondary_vertices(measured: dict, n_events: int, rng: np.random.Generator,
-                       model: VertexingModel = VertexingModel()) -> ak.Array:
+def secondary_vertices(
+    measured: dict, n_events: int, rng: np.random.Generator, model: VertexingModel = VertexingModel()
+) -> ak.Array:
     """NanoAOD's SV collection from the measured tracks of the jet constituents."""
     has = measured["has_track"]
-    tracks = {k: measured[k][has] for k in ("px", "py", "pz", "E", "pt", "eta", "phi", "d0", "dz", "d0Err",
-                                            "dzErr", "vx", "vy", "vz", "oz", "charge")}
+    tracks = {
+        k: measured[k][has]
+        for k in (
+            "px",
+            "py",
+            "pz",
+            "E",
+            "pt",
+            "eta",
+            "phi",
+            "d0",
+            "dz",
+            "d0Err",
+            "dzErr",
+            "vx",
+            "vy",
+            "vz",
+            "oz",
+            "charge",
+        )
+    }
     fields, counts = find_vertices(measured["event"][has], tracks, n_events, rng, model)
     columns = {k: fields[k].astype(np.int32 if k == "ntracks" else np.float32) for k in SV_FIELDS}
     return ak.unflatten(ak.zip(columns), counts)
@@ -73,8 +106,18 @@ def link_btag_variables(measured: dict, jet_of_cand, jets) -> dict[str, ak.Array
     global_jet = flat(jet_of_cand) + np.repeat(jet_offset, ak.to_numpy(counts))
     jet_eta, jet_phi = flat(jets.eta)[global_jet], flat(jets.phi)[global_jet]
     m, has = measured, measured["has_track"]
-    values = btag_variables(m["pt"], m["eta"], m["phi"], m["mass"], m["d0"], m["dz"], np.where(has, m["d0Err"], 1.0),
-                            np.where(has, m["dzErr"], 1.0), jet_eta, jet_phi)
+    values = btag_variables(
+        m["pt"],
+        m["eta"],
+        m["phi"],
+        m["mass"],
+        m["d0"],
+        m["dz"],
+        np.where(has, m["d0Err"], 1.0),
+        np.where(has, m["dzErr"], 1.0),
+        jet_eta,
+        jet_phi,
+    )
     return {k: ak.unflatten(np.where(has, values[k], 0.0).astype(np.float32), counts) for k in BTAG_VARIABLES}
 
 
@@ -98,8 +141,9 @@ def heavy_flavour(prt, jets, radius: float) -> dict[str, ak.Array]:
         hadrons = p4[weak & (flavour == quark)]
         near = jv[:, :, None].deltaR(hadrons[:, None, :]) < radius
         out[name] = ak.values_astype(ak.sum(near, axis=2), np.int32)
-    out["hadronFlavour"] = ak.values_astype(ak.where(out["nBHadrons"] > 0, 5, ak.where(out["nCHadrons"] > 0, 4, 0)),
-                                            np.int32)
+    out["hadronFlavour"] = ak.values_astype(
+        ak.where(out["nBHadrons"] > 0, 5, ak.where(out["nCHadrons"] > 0, 4, 0)), np.int32
+    )
     return out
 
 

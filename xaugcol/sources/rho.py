@@ -19,8 +19,15 @@ RAPIDITY_MAX = 2.5
 SPACING = 0.55
 
 
-def grid_rho(event: np.ndarray, pt: np.ndarray, rapidity: np.ndarray, phi: np.ndarray, n_events: int,
-             rapidity_max: float = RAPIDITY_MAX, spacing: float = SPACING) -> np.ndarray:
+def grid_rho(
+    event: np.ndarray,
+    pt: np.ndarray,
+    rapidity: np.ndarray,
+    phi: np.ndarray,
+    n_events: int,
+    rapidity_max: float = RAPIDITY_MAX,
+    spacing: float = SPACING,
+) -> np.ndarray:
     """rho (GeV per unit y-phi area) of each of ``n_events`` events from their particles' flat arrays."""
     n_y = int(2 * rapidity_max / spacing + 0.5)
     n_phi = int(2 * np.pi / spacing + 0.5)
@@ -29,6 +36,7 @@ def grid_rho(event: np.ndarray, pt: np.ndarray, rapidity: np.ndarray, phi: np.nd
     iy = np.clip(((rapidity[inside] + rapidity_max) / (2 * rapidity_max) * n_y).astype(np.int64), 0, n_y - 1)
     iphi = np.clip((np.mod(phi[inside], 2 * np.pi) / (2 * np.pi) * n_phi).astype(np.int64), 0, n_phi - 1)
     tiles = n_y * n_phi
-    sums = np.bincount(event[inside] * tiles + iy * n_phi + iphi, weights=pt[inside],
-                       minlength=n_events * tiles).reshape(n_events, tiles)
+    sums = np.bincount(
+        event[inside] * tiles + iy * n_phi + iphi, weights=pt[inside], minlength=n_events * tiles
+    ).reshape(n_events, tiles)
     return np.median(sums, axis=1) / area

@@ -1,4 +1,5 @@
-"""Toy two-prong jets: Agarwal, Rappoccio et al.'s (arXiv:2011.13466) "1 jet of 20 particles divided evenly between 2 subjets".
+"""Toy two-prong jets: Agarwal, Rappoccio et al.'s (arXiv:2011.13466) "1 jet of 20 particles divided evenly between 2
+subjets".
 
 Each event holds one jet made of two subjets of ``particles_per_subjet`` particles each.
 
@@ -62,8 +63,9 @@ def _signal() -> ToyClass:
 
 def _background() -> ToyClass:
     # Particles inside the subjets follow the same distributions in both classes: only the jet-level splitting
-    # (z, theta) tells the classes apart, Agarwal, Rappoccio et al.'s (arXiv:2011.13466) design goal ("a few jet-level variables carry all the
-    # information"). Give the background its own particle_fraction / particle_angle in a config to break that.
+    # (z, theta) tells the classes apart, Agarwal, Rappoccio et al.'s (arXiv:2011.13466) design goal ("a few jet-level
+    # variables carry all the information"). Give the background its own particle_fraction / particle_angle in a config
+    # to break that.
     shared = _signal()
     return ToyClass(
         z=Dist("exponential", scale=0.1, low=0.0, high=0.5),
@@ -126,8 +128,12 @@ class ToyConfig:
         for name in ("signal", "background"):
             if name in kwargs:
                 base = getattr(cls(), name)
-                kwargs[name] = ToyClass(**{**{k: getattr(base, k) for k in ToyClassFile.model_fields},
-                                           **{k: d.dist for k, d in kwargs[name].given().items()}})
+                kwargs[name] = ToyClass(
+                    **{
+                        **{k: getattr(base, k) for k in ToyClassFile.model_fields},
+                        **{k: d.dist for k, d in kwargs[name].given().items()},
+                    }
+                )
         try:
             return cls(**kwargs)
         except ValueError as err:
@@ -237,8 +243,12 @@ def generate_chunk(cfg: ToyConfig, label: int, n_jets: int, rng: np.random.Gener
 
     # the jet is the four-vector sum of its (stored, float32) constituents
     p4 = vector.array(
-        {"pt": cand["pt"].astype(np.float64), "eta": cand["eta"].astype(np.float64),
-         "phi": cand["phi"].astype(np.float64), "mass": cand["mass"].astype(np.float64)}
+        {
+            "pt": cand["pt"].astype(np.float64),
+            "eta": cand["eta"].astype(np.float64),
+            "phi": cand["phi"].astype(np.float64),
+            "mass": cand["mass"].astype(np.float64),
+        }
     ).to_xyzt()
     sums = {c: getattr(p4, c).reshape(n_jets, n_part).sum(axis=1) for c in ("x", "y", "z", "t")}
     jet = vector.array({"px": sums["x"], "py": sums["y"], "pz": sums["z"], "E": sums["t"]})
@@ -295,6 +305,7 @@ def write_toy_file(path, cfg: ToyConfig, label: int, n_jets: int, seed: int, pro
     rng = np.random.Generator(np.random.PCG64(class_seed(seed, label)))
 
     with counter(f"toy {'signal' if label else 'background'}", n_jets, "jets", progress) as advance:
+
         def chunks():
             done = 0
             for n in chunk_sizes(n_jets, jets_per_chunk(cfg)):

@@ -106,9 +106,12 @@ def track_covariance(pt, eta, d0, sigma_d0, sigma_dz, radius, model: TrackerMode
     sigma_dsz = sigma_dz * cos_lambda
     first_hit = np.maximum(radius, model.pixel_layers[0])
     return {
-        "dptdpt": sigma_qoverp**2, "detadeta": sigma_lambda**2, "dphidphi": sigma_phi**2,
+        "dptdpt": sigma_qoverp**2,
+        "detadeta": sigma_lambda**2,
+        "dphidphi": sigma_phi**2,
         "dxydz": np.sinh(eta) * cos_lambda * d0 / first_hit * sigma_d0**2,
-        "dphidxy": rho * sigma_phi * sigma_d0, "dlambdadz": rho * sigma_lambda * sigma_dsz,
+        "dphidxy": rho * sigma_phi * sigma_d0,
+        "dlambdadz": rho * sigma_lambda * sigma_dsz,
     }
 
 
@@ -119,8 +122,17 @@ def straight_line_ip(vx, vy, vz, px, py, pz) -> tuple[np.ndarray, np.ndarray]:
     return (-vx * py + vy * px) / pt, vz - (vx * px + vy * py) / pt * pz / pt
 
 
-def measure_tracks(charge, pt, eta, vertex: tuple, true_ip: tuple, rng: np.random.Generator,
-                   model: TrackerModel = TrackerModel(), reconstructed=None, fake=None) -> dict[str, np.ndarray]:
+def measure_tracks(
+    charge,
+    pt,
+    eta,
+    vertex: tuple,
+    true_ip: tuple,
+    rng: np.random.Generator,
+    model: TrackerModel = TrackerModel(),
+    reconstructed=None,
+    fake=None,
+) -> dict[str, np.ndarray]:
     """The tracker's output per candidate (flat arrays): ``track_fields(model)`` plus ``has_track`` (bool) and
     ``tail`` (the track was smeared with the tail resolution). ``vertex``: the true production point (x, y, z) in
     cm; ``true_ip``: the true (d0, dz) of the straight line from it (a fake track's: what was drawn for it);

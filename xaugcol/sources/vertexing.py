@@ -41,8 +41,23 @@ import numpy as np
 
 from xaugcol.jets.track_geometry import transverse_pca
 
-SV_FIELDS = ("pt", "eta", "phi", "mass", "ntracks", "chi2", "ndof", "dxy", "dxySig", "dlen", "dlenSig", "pAngle",
-             "x", "y", "z")
+SV_FIELDS = (
+    "pt",
+    "eta",
+    "phi",
+    "mass",
+    "ntracks",
+    "chi2",
+    "ndof",
+    "dxy",
+    "dxySig",
+    "dlen",
+    "dlenSig",
+    "pAngle",
+    "x",
+    "y",
+    "z",
+)
 GROUPING = 1e-4  # cm: tracks whose true production points agree to 1 um share a vertex
 MIN_OPENING = 1e-3  # rad: the smallest RMS track angle the position error along the flight assumes
 K0S_MASS = 0.497611  # GeV
@@ -62,8 +77,9 @@ class VertexingModel:
     pion_masses: bool = False  # the vertex four-momentum from the tracks taken as pions (CMS's), not their true masses
 
 
-def find_vertices(event, tracks: dict, n_events: int, rng: np.random.Generator,
-                  model: VertexingModel = VertexingModel()) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def find_vertices(
+    event, tracks: dict, n_events: int, rng: np.random.Generator, model: VertexingModel = VertexingModel()
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Secondary vertices of every event: (fields, counts per event), fields flat per vertex (``SV_FIELDS`` plus
     ``is_fake``), ordered by event and by descending pT within it.
 
@@ -88,8 +104,10 @@ def find_vertices(event, tracks: dict, n_events: int, rng: np.random.Generator,
     position = np.stack([found["x"], found["y"], found["z"]], axis=1)
     flight, across1, across2 = _axes(np.stack([found["px"], found["py"], found["pz"]], axis=1))
     draws = rng.standard_normal((n, 3))
-    position = position + (draws[:, :1] * found["sigma_par"][:, None] * flight
-                           + (draws[:, 1:2] * across1 + draws[:, 2:] * across2) * found["sigma_perp"][:, None])
+    position = position + (
+        draws[:, :1] * found["sigma_par"][:, None] * flight
+        + (draws[:, 1:2] * across1 + draws[:, 2:] * across2) * found["sigma_perp"][:, None]
+    )
     ndof = 2.0 * found["ntracks"] - 3.0
     chi2 = rng.chisquare(np.maximum(ndof, 1.0)) / np.maximum(ndof, 1.0)
     if model.pion_masses:
@@ -113,8 +131,14 @@ def _true_vertices(event, t: dict, model: VertexingModel) -> dict:
     first[group[::-1]] = np.arange(len(group))[::-1]  # one track of each group: its event and true point
     keep = size >= model.min_tracks
     out = {k: v[keep] for k, v in sums.items()}
-    out.update(event=event[first][keep], x=t["vx"][first][keep], y=t["vy"][first][keep], z=t["vz"][first][keep],
-               ntracks=size[keep].astype(np.float64), is_fake=np.zeros(int(keep.sum()), bool))
+    out.update(
+        event=event[first][keep],
+        x=t["vx"][first][keep],
+        y=t["vy"][first][keep],
+        z=t["vz"][first][keep],
+        ntracks=size[keep].astype(np.float64),
+        is_fake=np.zeros(int(keep.sum()), bool),
+    )
     return out
 
 
@@ -130,13 +154,20 @@ def _fake_vertices(event, t: dict, model: VertexingModel) -> dict:
     dphi = (t["phi"][a] - t["phi"][b] + np.pi) % (2 * np.pi) - np.pi
     close = np.hypot(t["eta"][a] - t["eta"][b], dphi) < model.fake_delta_r
     a, b = a[close], b[close]
-    pca = 0.5 * (transverse_pca(t["d0"][a], t["dz"][a], t["phi"][a]) + transverse_pca(t["d0"][b], t["dz"][b],
-                                                                                         t["phi"][b]))
+    pca = 0.5 * (
+        transverse_pca(t["d0"][a], t["dz"][a], t["phi"][a]) + transverse_pca(t["d0"][b], t["dz"][b], t["phi"][b])
+    )
     group = np.concatenate([np.arange(len(a)), np.arange(len(b))])
     both = np.concatenate([a, b])
     out = _group_sums(group, len(a), {k: v[both] for k, v in t.items()})
-    out.update(event=event[a], x=pca[:, 0], y=pca[:, 1], z=pca[:, 2], ntracks=np.full(len(a), 2.0),
-               is_fake=np.ones(len(a), bool))
+    out.update(
+        event=event[a],
+        x=pca[:, 0],
+        y=pca[:, 1],
+        z=pca[:, 2],
+        ntracks=np.full(len(a), 2.0),
+        is_fake=np.ones(len(a), bool),
+    )
     return out
 
 
@@ -151,10 +182,14 @@ def _group_sums(group, n_groups: int, t: dict) -> dict:
     cos = np.sum(track * p_hat[group], axis=1) / np.maximum(np.linalg.norm(track, axis=1), 1e-12)
     mean_sq = np.bincount(group, weights=np.arccos(np.clip(cos, -1.0, 1.0)) ** 2, minlength=n_groups)
     alpha = np.sqrt(mean_sq / np.maximum(np.bincount(group, minlength=n_groups), 1))
-    return {**total, "sigma_perp": sigma_perp, "sigma_par": sigma_perp / np.maximum(alpha, MIN_OPENING),
-            "E_pion": np.bincount(group, weights=t["E_pion"], minlength=n_groups),
-            "charge": np.bincount(group, weights=t["charge"], minlength=n_groups),
-            "abs_charge": np.bincount(group, weights=np.abs(t["charge"]), minlength=n_groups)}
+    return {
+        **total,
+        "sigma_perp": sigma_perp,
+        "sigma_par": sigma_perp / np.maximum(alpha, MIN_OPENING),
+        "E_pion": np.bincount(group, weights=t["E_pion"], minlength=n_groups),
+        "charge": np.bincount(group, weights=t["charge"], minlength=n_groups),
+        "abs_charge": np.bincount(group, weights=np.abs(t["charge"]), minlength=n_groups),
+    }
 
 
 def _k0s_like(found: dict, model: VertexingModel) -> np.ndarray:
@@ -187,9 +222,20 @@ def _vertex_fields(position, found: dict, chi2, ndof) -> dict[str, np.ndarray]:
     sigma_dxy = np.hypot(found["sigma_par"] * sin_theta, found["sigma_perp"] * np.sqrt(1 - sin_theta**2))
     cos_flight = (x * px + y * py + z * pz) / np.where(dlen * p > 0, dlen * p, 1.0)
     return {
-        "pt": pt, "eta": np.arcsinh(pz / np.where(pt > 0, pt, 1.0)), "phi": np.arctan2(py, px),
-        "mass": np.sqrt(np.maximum(energy**2 - p**2, 0.0)), "ntracks": found["ntracks"], "chi2": chi2, "ndof": ndof,
-        "dxy": dxy, "dxySig": dxy / sigma_dxy, "dlen": dlen, "dlenSig": dlen / sigma_dlen,
-        "pAngle": np.arccos(np.clip(-cos_flight, -1.0, 1.0)), "x": x, "y": y, "z": z,
+        "pt": pt,
+        "eta": np.arcsinh(pz / np.where(pt > 0, pt, 1.0)),
+        "phi": np.arctan2(py, px),
+        "mass": np.sqrt(np.maximum(energy**2 - p**2, 0.0)),
+        "ntracks": found["ntracks"],
+        "chi2": chi2,
+        "ndof": ndof,
+        "dxy": dxy,
+        "dxySig": dxy / sigma_dxy,
+        "dlen": dlen,
+        "dlenSig": dlen / sigma_dlen,
+        "pAngle": np.arccos(np.clip(-cos_flight, -1.0, 1.0)),
+        "x": x,
+        "y": y,
+        "z": z,
         "is_fake": found["is_fake"],
     }

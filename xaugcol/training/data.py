@@ -4,8 +4,8 @@
   0-5 train (60 %), 6-7 validation (20 %), 8-9 test (20 %). The same jet lands in the same split in every run,
   whatever the file layout or chunking.
 * Reading: parquet row groups (a few MB) from up to 8 open files at a time, round robin, into a shuffle buffer
-  of at least ``buffer_jets`` jets (filled by whole rounds); the buffer is shuffled with a seeded generator and cut into mini-batches. Classes mix even
-  when each file holds one class.
+  of at least ``buffer_jets`` jets (filled by whole rounds); the buffer is shuffled with a seeded generator and cut into
+  mini-batches. Classes mix even when each file holds one class.
 * Selection: optionally only jets inside the mSD window (``in_msd_window``), and optionally only signal jets that
   contain their generated boson (``gen_boson_contained``, Pythia truth; background jets all kept).
 * Weights: the table's ``weight`` (genWeight), times per-class factors that give both classes the same summed
@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
+from xaugcol.errors import InputDataError
 from xaugcol.features.kinds import InputKind
 from xaugcol.processing.table_fileset import REPORT, check_table, listed_tables, table_labels
 from xaugcol.processing.table_io import column_array, field_shape
 from xaugcol.training.pt_spectrum import PtWeights
-from xaugcol.errors import InputDataError
 
 SPLITS = {"train": (0, 1, 2, 3, 4, 5), "val": (6, 7), "test": (8, 9)}
 
@@ -42,9 +42,11 @@ def identity_hash(run, lumi, event) -> np.ndarray:
     """uint64 splitmix64 hash of an event identity (uint64 arithmetic wraps, as intended): the same for a jet
     whatever file or chunk it is read from."""
     with np.errstate(over="ignore"):
-        x = (np.asarray(event).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-             ^ np.asarray(lumi).astype(np.uint64) * np.uint64(0xBF58476D1CE4E5B9)
-             ^ np.asarray(run).astype(np.uint64) * np.uint64(0x94D049BB133111EB))
+        x = (
+            np.asarray(event).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+            ^ np.asarray(lumi).astype(np.uint64) * np.uint64(0xBF58476D1CE4E5B9)
+            ^ np.asarray(run).astype(np.uint64) * np.uint64(0x94D049BB133111EB)
+        )
         x ^= x >> np.uint64(30)
         x *= np.uint64(0xBF58476D1CE4E5B9)
         x ^= x >> np.uint64(27)
@@ -76,12 +78,23 @@ class DataSpec:
         return self.pt_range is not None or self.pt_weights is not None
 
     @classmethod
-    def of(cls, config, msd_window: bool = False, matched_signal: bool = False, pt_range=None,
-           pt_weights: PtWeights | None = None) -> DataSpec:
+    def of(
+        cls,
+        config,
+        msd_window: bool = False,
+        matched_signal: bool = False,
+        pt_range=None,
+        pt_weights: PtWeights | None = None,
+    ) -> DataSpec:
         """The data a tagger (``ModelConfig``) reads, with its training selection and weights."""
-        return cls(config.input_kinds(), bool(msd_window), bool(matched_signal),
-                   None if pt_range is None else (float(pt_range[0]), float(pt_range[1])), pt_weights,
-                   tuple(config.masked))
+        return cls(
+            config.input_kinds(),
+            bool(msd_window),
+            bool(matched_signal),
+            None if pt_range is None else (float(pt_range[0]), float(pt_range[1])),
+            pt_weights,
+            tuple(config.masked),
+        )
 
 
 class JetTables:
@@ -96,8 +109,9 @@ class JetTables:
             check_table(path, rows, self.folder / REPORT, labels.get(name.split("/")[0]))
         self.files = [path for _, path, rows in listed if rows > 0]
         if not self.files:
-            raise TrainingDataError(f"{self.folder}: no jets (its processing report lists "
-                                    f"{len(listed)} table(s), all empty)")
+            raise TrainingDataError(
+                f"{self.folder}: no jets (its processing report lists {len(listed)} table(s), all empty)"
+            )
         self.columns = ["run", "luminosityBlock", "event", "label", "weight"]
         self.columns += [c for kind in spec.kinds for c in kind.columns() if c not in self.columns]
         if spec.msd_window:
@@ -111,8 +125,9 @@ class JetTables:
             present = set(pq.ParquetFile(f).schema_arrow.names)
             missing = [c for c in self.columns if c not in present]
             if missing:
-                raise TrainingDataError(f"jet table {f}: missing column(s) {missing} needed by the tagger "
-                                        f"(inputs {list(spec.inputs)})")
+                raise TrainingDataError(
+                    f"jet table {f}: missing column(s) {missing} needed by the tagger (inputs {list(spec.inputs)})"
+                )
 
     def present(self, columns) -> list[str]:
         """The ``columns`` every table holds (the kinematics always; stored-layout tables lack some XAUG ones)."""
@@ -122,12 +137,14 @@ class JetTables:
     def shapes(self) -> dict[str, tuple[int, ...]]:
         """Per input kind with an array column, its per-jet shape, read from the first file's schema."""
         schema = pq.ParquetFile(self.files[0]).schema_arrow
-        return {kind.name: field_shape(schema.field(kind.table_column)) for kind in self.spec.kinds
-                if kind.table_column is not None}
+        return {
+            kind.name: field_shape(schema.field(kind.table_column))
+            for kind in self.spec.kinds
+            if kind.table_column is not None
+        }
 
     # -- reading --------------------------------------------------------------------------------------------
-    def _rounds(self, split: str, columns: list[str], order: list[Path], max_open: int = 8,
-                need_labels: bool = True):
+    def _rounds(self, split: str, columns: list[str], order: list[Path], max_open: int = 8, need_labels: bool = True):
         """Row groups, reduced to the split (and the mSD window), one from each of up to ``max_open`` open files
         per round: a round mixes files (and so classes, when files hold one class each). Training needs labels;
         drawing examples does not (real data)."""
@@ -177,7 +194,7 @@ class JetTables:
         for round_ in self._rounds(split, needed, self.files, need_labels=False):
             for block in round_:
                 for k in found:
-                    sel = np.flatnonzero(block["label"] == k)[:max(per_class - have[k], 0)]
+                    sel = np.flatnonzero(block["label"] == k)[: max(per_class - have[k], 0)]
                     if len(sel):
                         found[k].append({c: block[c][sel] for c in needed})
                         have[k] += len(sel)
@@ -190,13 +207,17 @@ class JetTables:
 
     def _with_selection(self, columns) -> list[str]:
         """``columns`` and what choosing a split's jets reads (event identity, label, the training selection)."""
-        return sorted(set(columns) | {"run", "luminosityBlock", "event", "label"}
-                      | ({"pt", "weight"} if self.spec.reads_pt else set())
-                      | ({"in_msd_window"} if self.spec.msd_window else set())
-                      | ({"gen_boson_contained"} if self.spec.matched_signal else set()))
+        return sorted(
+            set(columns)
+            | {"run", "luminosityBlock", "event", "label"}
+            | ({"pt", "weight"} if self.spec.reads_pt else set())
+            | ({"in_msd_window"} if self.spec.msd_window else set())
+            | ({"gen_boson_contained"} if self.spec.matched_signal else set())
+        )
 
-    def batches(self, split: str, batch_size: int, seed: int | None = None, buffer_jets: int = 20_000,
-                scalers=None) -> Iterator[dict[str, np.ndarray]]:
+    def batches(
+        self, split: str, batch_size: int, seed: int | None = None, buffer_jets: int = 20_000, scalers=None
+    ) -> Iterator[dict[str, np.ndarray]]:
         """Mini-batches {input name: array, "label", "weight"}; shuffled when ``seed`` is given; ``scalers``:
         the tagger's (``InputScalers``; None: inputs unscaled)."""
         rng = np.random.default_rng(seed) if seed is not None else None
@@ -222,7 +243,7 @@ class JetTables:
         index = rng.permutation(n) if rng is not None else np.arange(n)
         stop = n if final else n - n % batch_size
         for start in range(0, stop, batch_size):
-            sel = index[start:start + batch_size]
+            sel = index[start : start + batch_size]
             yield self._inputs({k: v[sel] for k, v in merged.items()}, scalers)
         if stop < n:  # keep the remainder for the next round
             buffer.append({k: v[index[stop:]] for k, v in merged.items()})
@@ -237,8 +258,11 @@ class JetTables:
 def select_jets(rows: dict[str, np.ndarray], spec: DataSpec, split: str) -> np.ndarray:
     """The jets of a split (``all``: every split) that pass the tagger's selection (mSD window, matched signal,
     pT range): one definition for training and for explaining."""
-    keep = np.ones(len(rows["label"]), dtype=bool) if split == "all" else \
-        np.isin(split_index(rows["run"], rows["luminosityBlock"], rows["event"]), SPLITS[split])
+    keep = (
+        np.ones(len(rows["label"]), dtype=bool)
+        if split == "all"
+        else np.isin(split_index(rows["run"], rows["luminosityBlock"], rows["event"]), SPLITS[split])
+    )
     if spec.msd_window:
         keep &= rows["in_msd_window"].astype(bool)
     if spec.matched_signal:
@@ -267,9 +291,11 @@ def model_inputs(rows: dict[str, np.ndarray], spec: DataSpec, scalers=None) -> d
 def _check_labelled(block: dict, path) -> None:
     unlabelled = int((block["label"] < 0).sum())
     if unlabelled:
-        raise TrainingDataError(f"jet table {path}: {unlabelled} jet(s) without a label (a dataset without 'label' in its "
-                         f"fileset metadata, such as real data): training needs signal (1) and background (0) jets; "
-                         f"explain them instead, or train on labelled datasets only")
+        raise TrainingDataError(
+            f"jet table {path}: {unlabelled} jet(s) without a label (a dataset without 'label' in its "
+            f"fileset metadata, such as real data): training needs signal (1) and background (0) jets; "
+            f"explain them instead, or train on labelled datasets only"
+        )
 
 
 def _check_finite(block: dict, path) -> None:
@@ -278,5 +304,7 @@ def _check_finite(block: dict, path) -> None:
             continue
         bad = ~np.isfinite(values)
         if bad.any():
-            raise TrainingDataError(f"jet table {path}: column {name!r} has {int(bad.sum())} NaN/inf value(s); "
-                             f"fix the input or process it again")
+            raise TrainingDataError(
+                f"jet table {path}: column {name!r} has {int(bad.sum())} NaN/inf value(s); "
+                f"fix the input or process it again"
+            )

@@ -64,12 +64,19 @@ def chance(n_columns: int, n_train: int) -> float:
 def outside_fractions(counts: dict, n_train: int) -> dict:
     """From summed counts (with ``jets_selected``): {fraction, chance, flagged, by_column: {column: fraction}}."""
     n = max(int(counts.get("jets_selected", 0)), 1)
-    by_column = {k.removeprefix("outside_"): v / n for k, v in counts.items()
-                 if k.startswith("outside_") and k != "outside_training_range"}
+    by_column = {
+        k.removeprefix("outside_"): v / n
+        for k, v in counts.items()
+        if k.startswith("outside_") and k != "outside_training_range"
+    }
     fraction = counts.get("outside_training_range", 0) / n
     expected = chance(len(by_column), n_train)
-    return {"fraction": fraction, "chance": expected, "by_column": by_column,
-            "flagged": bool(fraction > max(WARN_FRACTION, CHANCE_FACTOR * expected))}
+    return {
+        "fraction": fraction,
+        "chance": expected,
+        "by_column": by_column,
+        "flagged": bool(fraction > max(WARN_FRACTION, CHANCE_FACTOR * expected)),
+    }
 
 
 def describe(tagger: str, fractions: dict) -> str | None:
@@ -78,6 +85,8 @@ def describe(tagger: str, fractions: dict) -> str | None:
         return None
     worst = sorted(fractions["by_column"].items(), key=lambda kv: -kv[1])
     detail = ", ".join(f"{c} {f:.1%}" for c, f in worst if f > 0)
-    return (f"warning: {tagger}: {fractions['fraction']:.1%} of the explained jets lie outside the range it was "
-            f"trained on ({detail}; chance: {fractions['chance']:.1%}): its decisions and their explanations there "
-            "are extrapolations")
+    return (
+        f"warning: {tagger}: {fractions['fraction']:.1%} of the explained jets lie outside the range it was "
+        f"trained on ({detail}; chance: {fractions['chance']:.1%}): its decisions and their explanations there "
+        "are extrapolations"
+    )

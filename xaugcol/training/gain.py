@@ -1,5 +1,6 @@
-"""What the XAUG variables add to a low-level tagger: Agarwal, Rappoccio et al.'s (arXiv:2011.13466) claim, measured as the gain in signal efficiency
-at fixed background efficiency, tagger + XAUG over the same tagger without, overall and in bins of jet pT.
+"""What the XAUG variables add to a low-level tagger: Agarwal, Rappoccio et al.'s (arXiv:2011.13466) claim, measured as
+the gain in signal efficiency at fixed background efficiency, tagger + XAUG over the same tagger without, overall and in
+bins of jet pT.
 
 Per member, from its test predictions (``test_predictions.npz``: score, label, weight, pT of every test jet), the
 signal efficiency at a background efficiency e is the weighted share of signal jets scoring above the threshold
@@ -60,17 +61,28 @@ def _efficiencies(predictions: list[dict], selection, effs, index=None) -> np.nd
     return out
 
 
-def xaug_gain(base: list[str | Path], with_xaug: list[str | Path], pt_bins=None,
-              background_efficiencies=BACKGROUND_EFFICIENCIES, bootstrap: int = BOOTSTRAP, seed: int = 0) -> dict:
+def xaug_gain(
+    base: list[str | Path],
+    with_xaug: list[str | Path],
+    pt_bins=None,
+    background_efficiencies=BACKGROUND_EFFICIENCIES,
+    bootstrap: int = BOOTSTRAP,
+    seed: int = 0,
+) -> dict:
     """The gain of the tagger with XAUG over the one without, from their member folders (``Ensemble.members``);
     ``pt_bins``: edges in GeV (None: all jets)."""
     predictions = [[load_test_predictions(f) for f in members] for members in (base, with_xaug)]
     return gain_from_predictions(*predictions, pt_bins, background_efficiencies, bootstrap, seed)
 
 
-def gain_from_predictions(base: list[dict], with_xaug: list[dict], pt_bins=None,
-                          background_efficiencies=BACKGROUND_EFFICIENCIES, bootstrap: int = BOOTSTRAP,
-                          seed: int = 0) -> dict:
+def gain_from_predictions(
+    base: list[dict],
+    with_xaug: list[dict],
+    pt_bins=None,
+    background_efficiencies=BACKGROUND_EFFICIENCIES,
+    bootstrap: int = BOOTSTRAP,
+    seed: int = 0,
+) -> dict:
     """The gain from the members' test predictions (each a mapping score, label, weight, pt)."""
     predictions = [list(base), list(with_xaug)]
     same_jets = all(_same_jets(predictions[0][0], p) for p in predictions[0][1:] + predictions[1])
@@ -79,13 +91,16 @@ def gain_from_predictions(base: list[dict], with_xaug: list[dict], pt_bins=None,
     rng = np.random.default_rng(seed)
     bins = []
     for lo, hi in zip(edges, edges[1:]):
+
         def selection(p, lo=lo, hi=hi):
             return (p["pt"] >= lo) & (p["pt"] < hi) & (p["label"] >= 0)
 
         central = [_efficiencies(preds, selection, effs) for preds in predictions]  # (members, effs) each
         n_jets = [[int(selection(p).sum()) for p in preds] for preds in predictions]
-        counts = {"signal": int(((predictions[0][0]["label"] == 1) & selection(predictions[0][0])).sum()),
-                  "background": int(((predictions[0][0]["label"] == 0) & selection(predictions[0][0])).sum())}
+        counts = {
+            "signal": int(((predictions[0][0]["label"] == 1) & selection(predictions[0][0])).sum()),
+            "background": int(((predictions[0][0]["label"] == 0) & selection(predictions[0][0])).sum()),
+        }
         replicas = []
         for _ in range(bootstrap):
             if same_jets:
@@ -107,23 +122,49 @@ def gain_from_predictions(base: list[dict], with_xaug: list[dict], pt_bins=None,
             training = float((mx / mb) * np.hypot(sb / mb, sx / mx)) if mb > 0 and mx > 0 else None
             usable = replicas[:, j][np.isfinite(replicas[:, j])]
             test = float(usable.std(ddof=1)) if len(usable) > 1 else None
-            above = np.mean([signal_efficiency(p["score"][selection(p)], p["label"][selection(p)],
-                                               p["weight"][selection(p)], e)[1] for p in predictions[0]])
+            above = np.mean(
+                [
+                    signal_efficiency(p["score"][selection(p)], p["label"][selection(p)], p["weight"][selection(p)], e)[
+                        1
+                    ]
+                    for p in predictions[0]
+                ]
+            )
             error = None if training is None or test is None else float(np.hypot(training, test))
-            rows.append({"background_efficiency": e, "base": _stat(b), "xaug": _stat(x), "gain": gain,
-                         "error_training": training, "error_test": test, "error": error,
-                         "bootstrap_without_ratio": int(len(replicas) - len(usable)),
-                         "background_above": float(above)})
+            rows.append(
+                {
+                    "background_efficiency": e,
+                    "base": _stat(b),
+                    "xaug": _stat(x),
+                    "gain": gain,
+                    "error_training": training,
+                    "error_test": test,
+                    "error": error,
+                    "bootstrap_without_ratio": int(len(replicas) - len(usable)),
+                    "background_above": float(above),
+                }
+            )
         bins.append({"pt": [float(lo), float(hi)], "jets": counts, "efficiencies": rows})
-    return {"members": [len(p) for p in predictions], "bootstrap": bootstrap, "seed": seed,
-            "paired_test_jets": same_jets, "bins": bins}
+    return {
+        "members": [len(p) for p in predictions],
+        "bootstrap": bootstrap,
+        "seed": seed,
+        "paired_test_jets": same_jets,
+        "bins": bins,
+    }
 
 
 def _stat(values: np.ndarray) -> dict:
-    return {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-            "values": values.tolist()}
+    return {
+        "mean": float(values.mean()),
+        "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+        "values": values.tolist(),
+    }
 
 
 def _same_jets(a: dict, b: dict) -> bool:
-    return len(a["label"]) == len(b["label"]) and np.array_equal(a["label"], b["label"]) and \
-        np.array_equal(a["pt"], b["pt"], equal_nan=True)
+    return (
+        len(a["label"]) == len(b["label"])
+        and np.array_equal(a["label"], b["label"])
+        and np.array_equal(a["pt"], b["pt"], equal_nan=True)
+    )

@@ -31,9 +31,9 @@ class MemberPool:
     def __init__(self, processes: int, threads: int):
         context = multiprocessing.get_context("spawn")  # no forked torch thread pools, as on every platform
         self.queue = context.Queue()
-        self.executor = concurrent.futures.ProcessPoolExecutor(processes, mp_context=context,
-                                                               initializer=_start_member_process,
-                                                               initargs=(threads, self.queue))
+        self.executor = concurrent.futures.ProcessPoolExecutor(
+            processes, mp_context=context, initializer=_start_member_process, initargs=(threads, self.queue)
+        )
 
     def map(self, function, items, progress: bool = False) -> list:
         """``function`` on every item in the processes (results in the items' order), their bars drawn here."""

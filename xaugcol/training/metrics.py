@@ -1,5 +1,6 @@
 """Tagger performance: weighted ROC curve, AUC, signal efficiency at fixed background efficiency; ensemble
-summaries as mean and standard deviation over the members (Agarwal, Rappoccio et al.'s (arXiv:2011.13466) error bars)."""
+summaries as mean and standard deviation over the members (Agarwal, Rappoccio et al.'s (arXiv:2011.13466) error
+bars)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,21 @@ from sklearn.metrics import roc_auc_score, roc_curve
 BACKGROUND_EFFICIENCIES = (0.01, 0.1)
 
 
-def performance(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray | None = None,
-                roc_points: int = 200) -> dict:
+def performance(
+    labels: np.ndarray, scores: np.ndarray, weights: np.ndarray | None = None, roc_points: int = 200
+) -> dict:
     """AUC, signal efficiency at background efficiency 1 % and 10 % (interpolated on the ROC curve), and the
     ROC curve down-sampled to ``roc_points`` points (background efficiency, signal efficiency)."""
     labels = np.asarray(labels).astype(int)
     if len(np.unique(labels)) < 2:
         raise ValueError("performance needs jets of both classes")
     fpr, tpr, _ = roc_curve(labels, scores, sample_weight=weights)
-    out = {"auc": float(roc_auc_score(labels, scores, sample_weight=weights)), "n_jets": int(len(labels)),
-           "n_signal": int((labels == 1).sum()), "n_background": int((labels == 0).sum())}
+    out = {
+        "auc": float(roc_auc_score(labels, scores, sample_weight=weights)),
+        "n_jets": int(len(labels)),
+        "n_signal": int((labels == 1).sum()),
+        "n_background": int((labels == 0).sum()),
+    }
     for eff in BACKGROUND_EFFICIENCIES:
         out[f"sig_eff_at_bkg_{eff:g}"] = float(np.interp(eff, fpr, tpr))
     grid = np.unique(np.concatenate([np.geomspace(1e-4, 1, roc_points - 1), [0.0]]))
@@ -32,6 +38,9 @@ def summarise(members: list[dict]) -> dict:
     out = {}
     for k in keys:
         values = np.array([m[k] for m in members], dtype=np.float64)
-        out[k] = {"mean": float(values.mean()), "std": float(values.std(ddof=1 if len(values) > 1 else 0)),
-                  "values": values.tolist()}
+        out[k] = {
+            "mean": float(values.mean()),
+            "std": float(values.std(ddof=1 if len(values) > 1 else 0)),
+            "values": values.tolist(),
+        }
     return out

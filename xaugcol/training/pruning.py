@@ -1,5 +1,6 @@
-"""Roy and Neubauer's (ICHEP 2022) retrainings after occlusion: a tagger retrained on a reduced feature set, from scratch and with its
-weights preloaded from the baseline, without the features that act like a bias, and a squeezed version of it.
+"""Roy and Neubauer's (ICHEP 2022) retrainings after occlusion: a tagger retrained on a reduced feature set, from
+scratch and with its weights preloaded from the baseline, without the features that act like a bias, and a squeezed
+version of it.
 
 A reduced feature set keeps the tagger's architecture and holds the dropped features at zero after scaling
 (``ModelConfig.masked``): their first-layer weights multiply zero, which is the network without those input
@@ -79,18 +80,35 @@ def fidelity(baseline: Path, retrained: Path) -> float:
     return float(1.0 - np.abs(a - b).mean())
 
 
-def retrain(data: str | Path, base: ModelConfig, baseline: Path, training: TrainConfig, seeds: list[int],
-            out: Path, masked=(), architecture: dict | None = None, preload: bool = False, mapper=map,
-            progress: bool = False) -> dict:
+def retrain(
+    data: str | Path,
+    base: ModelConfig,
+    baseline: Path,
+    training: TrainConfig,
+    seeds: list[int],
+    out: Path,
+    masked=(),
+    architecture: dict | None = None,
+    preload: bool = False,
+    mapper=map,
+    progress: bool = False,
+) -> dict:
     """One retraining of the baseline (``baseline``: its ensemble folder; ``base``: its configuration) into
     ``out``: with ``masked`` features held at zero, the ``architecture`` options changed (a squeezed model), and
     the weights preloaded from the baseline or not; returns its comparison with the baseline."""
-    config = dataclasses.replace(base, masked=tuple(masked), architecture={**base.architecture,
-                                                                            **(architecture or {})})
+    config = dataclasses.replace(base, masked=tuple(masked), architecture={**base.architecture, **(architecture or {})})
     config = ModelConfig.from_dict(config.as_dict())  # validated: the masked names, the architecture options
     started = time.perf_counter()
-    summary = train_ensemble(str(data), config, training, list(seeds), str(out), mapper, progress,
-                             init_from=str(baseline) if preload else None)
+    summary = train_ensemble(
+        str(data),
+        config,
+        training,
+        list(seeds),
+        str(out),
+        mapper,
+        progress,
+        init_from=str(baseline) if preload else None,
+    )
     wall = time.perf_counter() - started
     targets = baseline_validation_auc(baseline, data)
     members = []
@@ -98,18 +116,30 @@ def retrain(data: str | Path, base: ModelConfig, baseline: Path, training: Train
         seed = int(member.removeprefix("seed_"))
         metrics = _metrics(out / member)
         epochs, seconds = reach(metrics["history"], targets.get(seed, np.nan) - TOLERANCE)
-        members.append({"seed": seed, "baseline_val_auc": targets.get(seed), "epochs_to_baseline": epochs,
-                        "seconds_to_baseline": seconds, "epochs_run": metrics["epochs_run"],
-                        "fidelity": fidelity(baseline / f"seed_{seed}", out / member)})
+        members.append(
+            {
+                "seed": seed,
+                "baseline_val_auc": targets.get(seed),
+                "epochs_to_baseline": epochs,
+                "seconds_to_baseline": seconds,
+                "epochs_run": metrics["epochs_run"],
+                "fidelity": fidelity(baseline / f"seed_{seed}", out / member),
+            }
+        )
     reached = [m for m in members if m["epochs_to_baseline"] is not None]
-    return {"masked": list(masked), "architecture": architecture or {}, "preloaded": preload,
-            "parameters": parameter_count(out), "wall_seconds": wall, "members": members,
-            "summary": {k: summary["summary"][k] for k in ("auc", "sig_eff_at_bkg_0.01", "sig_eff_at_bkg_0.1")},
-            "fidelity": summarise([{"f": m["fidelity"]} for m in members])["f"],
-            "reached_baseline": len(reached),
-            "epochs_to_baseline": summarise([{"e": m["epochs_to_baseline"]} for m in reached])["e"] if reached else None,
-            "seconds_to_baseline": summarise([{"s": m["seconds_to_baseline"]} for m in reached])["s"]
-            if reached else None}
+    return {
+        "masked": list(masked),
+        "architecture": architecture or {},
+        "preloaded": preload,
+        "parameters": parameter_count(out),
+        "wall_seconds": wall,
+        "members": members,
+        "summary": {k: summary["summary"][k] for k in ("auc", "sig_eff_at_bkg_0.01", "sig_eff_at_bkg_0.1")},
+        "fidelity": summarise([{"f": m["fidelity"]} for m in members])["f"],
+        "reached_baseline": len(reached),
+        "epochs_to_baseline": summarise([{"e": m["epochs_to_baseline"]} for m in reached])["e"] if reached else None,
+        "seconds_to_baseline": summarise([{"s": m["seconds_to_baseline"]} for m in reached])["s"] if reached else None,
+    }
 
 
 def inference_ratio(baseline: Path, other: Path, data: str | Path, jets: int = 512, repeats: int = 5) -> float:

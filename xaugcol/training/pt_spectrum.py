@@ -32,8 +32,10 @@ class PtWeights:
         for k in (0, 1):
             counts = np.histogram(pt[labels == k], edges, weights=weights[labels == k])[0]
             if counts.sum() <= 0:
-                raise ValueError(f"cannot match pT spectra: no {'signal' if k else 'background'} jets with "
-                                 f"positive weight in {pt_range[0]:g}-{pt_range[1]:g} GeV")
+                raise ValueError(
+                    f"cannot match pT spectra: no {'signal' if k else 'background'} jets with "
+                    f"positive weight in {pt_range[0]:g}-{pt_range[1]:g} GeV"
+                )
             h[k] = counts / counts.sum()
         factors = np.divide(h[1], h[0], out=np.zeros(bins), where=h[0] > 0)
         return cls(tuple(edges.tolist()), tuple(factors.tolist()))
@@ -52,10 +54,17 @@ class PtWeights:
 
     @classmethod
     def from_dict(cls, data, where: str) -> PtWeights:
-        ok = isinstance(data, dict) and set(data) == {"edges", "background"} and \
-            all(isinstance(data[k], list) and all(isinstance(x, (int, float)) and np.isfinite(x) for x in data[k])
-                for k in data) and len(data["edges"]) == len(data["background"]) + 1 >= 2 and \
-            all(b > a for a, b in zip(data["edges"], data["edges"][1:])) and min(data["background"]) >= 0
+        ok = (
+            isinstance(data, dict)
+            and set(data) == {"edges", "background"}
+            and all(
+                isinstance(data[k], list) and all(isinstance(x, (int, float)) and np.isfinite(x) for x in data[k])
+                for k in data
+            )
+            and len(data["edges"]) == len(data["background"]) + 1 >= 2
+            and all(b > a for a, b in zip(data["edges"], data["edges"][1:]))
+            and min(data["background"]) >= 0
+        )
         if not ok:
             raise ValueError(f"{where}: 'pt_weights' must hold increasing 'edges' and one factor >= 0 per bin")
         return cls(tuple(float(x) for x in data["edges"]), tuple(float(x) for x in data["background"]))

@@ -14,14 +14,24 @@ REDUCED_JSON = "reduced.json"
 METRICS = ("auc", "sig_eff_at_bkg_0.01", "sig_eff_at_bkg_0.1")
 
 
-def train_reduced_sets(data: str | Path, ranking: list[str], base: ModelConfig, training: TrainConfig,
-                       seeds: list[int], out: str | Path, ks: list[int] | None = None, mapper=map,
-                       progress: bool = False) -> list[dict]:
+def train_reduced_sets(
+    data: str | Path,
+    ranking: list[str],
+    base: ModelConfig,
+    training: TrainConfig,
+    seeds: list[int],
+    out: str | Path,
+    ks: list[int] | None = None,
+    mapper=map,
+    progress: bool = False,
+) -> list[dict]:
     """One ensemble per k in ``out/top<k>``; returns (and writes to ``out/reduced.json``) one row per k:
     {"k", "variables", metric: {"mean", "std", "values"}}."""
     if base.inputs() != ("xaug",):
-        raise ValueError(f"reduced sets retrain the XAUG DNN (or another tagger of the XAUG variables alone), got "
-                         f"model {base.model!r} taking {', '.join(base.inputs())}")
+        raise ValueError(
+            f"reduced sets retrain the XAUG DNN (or another tagger of the XAUG variables alone), got "
+            f"model {base.model!r} taking {', '.join(base.inputs())}"
+        )
     if not ranking:
         raise ValueError("reduced sets need a non-empty ranking of XAUG variables")
     ks = list(ks) if ks is not None else list(range(1, len(ranking) + 1))
@@ -32,8 +42,7 @@ def train_reduced_sets(data: str | Path, ranking: list[str], base: ModelConfig, 
     rows = []
     for k in ks:
         config = dataclasses.replace(base, xaug_columns=tuple(ranking[:k]))
-        result = train_ensemble(str(data), config, training, list(seeds), str(out / f"top{k:02d}"), mapper,
-                                progress)
+        result = train_ensemble(str(data), config, training, list(seeds), str(out / f"top{k:02d}"), mapper, progress)
         rows.append({"k": k, "variables": list(ranking[:k]), **{m: result["summary"][m] for m in METRICS}})
     write_json(out / REDUCED_JSON, {"ranking": list(ranking), "seeds": list(seeds), "rows": rows})
     return rows

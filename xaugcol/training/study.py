@@ -32,9 +32,13 @@ from xaugcol.training.train import TrainConfig, check_replaceable, check_trainin
 def _seeds(seeds) -> tuple[int, ...]:
     """A positive count K (seeds 0..K-1) or an explicit list of distinct non-negative integers (a seed listed
     twice would train one member twice and report a spread of 0)."""
-    if isinstance(seeds, bool) or not (isinstance(seeds, int) and seeds >= 1 or
-                                       isinstance(seeds, list) and seeds and
-                                       all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
+    if isinstance(seeds, bool) or not (
+        isinstance(seeds, int)
+        and seeds >= 1
+        or isinstance(seeds, list)
+        and seeds
+        and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+    ):
         raise ValueError("must be a positive count or a list of non-negative integers")
     size = seeds if isinstance(seeds, int) else len(seeds)
     if size > MAX_SEEDS:
@@ -99,9 +103,12 @@ class Study:
             check_training_data(self.data, tagger, self.training)
 
     def run(self, mapper=map, progress: bool = False) -> dict:
-        return {name: train_ensemble(str(self.data), tagger, self.training, list(self.seeds), str(folder),
-                                     mapper=mapper, progress=progress)
-                for (name, folder), tagger in zip(self.folders().items(), self.taggers)}
+        return {
+            name: train_ensemble(
+                str(self.data), tagger, self.training, list(self.seeds), str(folder), mapper=mapper, progress=progress
+            )
+            for (name, folder), tagger in zip(self.folders().items(), self.taggers)
+        }
 
 
 def tagger_name(config: ModelConfig) -> str:

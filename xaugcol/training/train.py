@@ -26,14 +26,13 @@ from typing import Literal
 
 import numpy as np
 import torch
-
 from pydantic import Field, model_validator
 
 from xaugcol.allocator import reuse_freed_memory
 from xaugcol.atomic import atomic_folder, remove, remove_temporaries, write_json
-
 from xaugcol.config_models import Bool, ConfigModel, PositiveInt, PositiveNumber, validated
 from xaugcol.console import progress_bar
+from xaugcol.errors import UsageError
 from xaugcol.features.scaler import InputScalers
 from xaugcol.limits import MAX_SEEDS, MAX_WORKERS
 from xaugcol.models import batching
@@ -46,7 +45,6 @@ from xaugcol.training.domain import domain_columns, fit_domain
 from xaugcol.training.member_pool import discard_pool, member_pool, threads_per_process
 from xaugcol.training.metrics import performance, summarise
 from xaugcol.training.pt_spectrum import PtWeights
-from xaugcol.errors import UsageError
 
 
 class TrainConfig(ConfigModel):
@@ -127,8 +125,9 @@ def learn(model, batch, names, device, factors) -> tuple[torch.Tensor, float]:
     target, w = _targets(batch, device, factors)
     total, loss = w.sum(), torch.zeros((), device=device)
     for piece in batching.plan(model, tensors, None).batches:
-        per_jet = torch.nn.functional.binary_cross_entropy_with_logits(model(*piece.take(tensors)),
-                                                                       target[piece.rows], reduction="none")
+        per_jet = torch.nn.functional.binary_cross_entropy_with_logits(
+            model(*piece.take(tensors)), target[piece.rows], reduction="none"
+        )
         part = (per_jet * w[piece.rows]).sum() / total
         part.backward()
         loss = loss + part.detach()
@@ -139,7 +138,7 @@ BN_REFRESH_BATCHES = 20
 
 
 def _refresh_batch_norm(model, tables, names, device, scalers, seed, cfg) -> None:
-    """"Precise batch norm": recompute the running statistics with the epoch's final weights (a cumulative average
+    """ "Precise batch norm": recompute the running statistics with the epoch's final weights (a cumulative average
     over a few training batches) before the model is evaluated or kept. Statistics accumulated while the weights
     still moved would not describe the model that is saved."""
     norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
@@ -150,8 +149,7 @@ def _refresh_batch_norm(model, tables, names, device, scalers, seed, cfg) -> Non
         m.momentum = None
     model.train()
     with torch.no_grad():
-        batches = tables.batches("train", cfg.batch_size, seed=seed + 1, buffer_jets=cfg.buffer_jets,
-                                 scalers=scalers)
+        batches = tables.batches("train", cfg.batch_size, seed=seed + 1, buffer_jets=cfg.buffer_jets, scalers=scalers)
         for k, batch in enumerate(batches):
             if k == BN_REFRESH_BATCHES:
                 break
@@ -197,13 +195,22 @@ def check_training_data(data, model_config: ModelConfig, train_config: TrainConf
     counts = {k: int(np.sum(scan["label"] == k)) for k in (1, 0)}
     weights = {k: float(scan["weight"][scan["label"] == k].sum()) for k in (1, 0)}
     if min(counts.values()) == 0 or min(weights.values()) <= 0:
-        raise TrainingDataError(f"{tables.folder}: the training split has {counts[1]} signal and {counts[0]} "
-                                "background jet(s) (positive total weight needed in each): training needs both "
-                                "classes")
+        raise TrainingDataError(
+            f"{tables.folder}: the training split has {counts[1]} signal and {counts[0]} "
+            "background jet(s) (positive total weight needed in each): training needs both "
+            "classes"
+        )
 
 
-def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig, seed: int, out: str,
-                 progress: bool = False, init_from: str | None = None) -> dict:
+def train_member(
+    data: str,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    seed: int,
+    out: str,
+    progress: bool = False,
+    init_from: str | None = None,
+) -> dict:
     """Train one tagger; write its folder ``out``; return its metrics. ``init_from``: a tagger ensemble folder
     whose member of the same seed (else its first) gives the starting weights instead of a fresh initialisation
     (Roy and Neubauer's (ICHEP 2022) preloading: a retraining on a reduced feature set starts from the baseline)."""
@@ -217,8 +224,15 @@ def train_member(data: str, model_config: ModelConfig, train_config: TrainConfig
         torch.set_num_threads(threads)
 
 
-def _train_member(data, model_config: ModelConfig, train_config: TrainConfig, seed: int, out: str, progress: bool,
-                  init_from: str | None) -> dict:
+def _train_member(
+    data,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    seed: int,
+    out: str,
+    progress: bool,
+    init_from: str | None,
+) -> dict:
     device = pick_device(train_config.device)
     tables = training_tables(data, model_config, train_config)
     spec, pt_weights = tables.spec, tables.spec.pt_weights
@@ -253,19 +267,30 @@ def _train_member(data, model_config: ModelConfig, train_config: TrainConfig, se
             started = time.perf_counter()
             model.train()
             total, norm = 0.0, 0.0
-            batches = tables.batches("train", train_config.batch_size, seed=seed * 100_003 + epoch,
-                                     buffer_jets=train_config.buffer_jets, scalers=scalers)
+            batches = tables.batches(
+                "train",
+                train_config.batch_size,
+                seed=seed * 100_003 + epoch,
+                buffer_jets=train_config.buffer_jets,
+                scalers=scalers,
+            )
             last_val = f", val {history[-1]['val_loss']:.4f}" if history else ""
             for batch in batches:
                 optimiser.zero_grad()
                 loss, wsum = learn(model, batch, names, device, factors)
                 if not torch.isfinite(loss):  # every later step would be NaN: stop with the reason
-                    raise DivergedError(f"{label}: the training diverged (the loss is {loss.item()} in epoch "
-                                        f"{epoch + 1}): lower the learning rate ({train_config.learning_rate:g})")
+                    raise DivergedError(
+                        f"{label}: the training diverged (the loss is {loss.item()} in epoch "
+                        f"{epoch + 1}): lower the learning rate ({train_config.learning_rate:g})"
+                    )
                 optimiser.step()
                 total, norm = total + loss.detach().item() * wsum, norm + wsum
-                bars.update(task, advance=1, description=f"{label} epoch {epoch + 1}/{epochs}",
-                            status=f"loss {total / max(norm, 1e-300):.4f}{last_val}")
+                bars.update(
+                    task,
+                    advance=1,
+                    description=f"{label} epoch {epoch + 1}/{epochs}",
+                    status=f"loss {total / max(norm, 1e-300):.4f}{last_val}",
+                )
             epoch_seconds = time.perf_counter() - started  # the optimisation pass alone
             _refresh_batch_norm(model, tables, names, device, scalers, seed * 100_003 + epoch, train_config)
             model.eval()
@@ -282,32 +307,65 @@ def _train_member(data, model_config: ModelConfig, train_config: TrainConfig, se
             if v_norm == 0:
                 raise ValueError(f"the validation split of {data} is empty")
             if not np.isfinite(v_total):  # the last step of the epoch made the weights NaN
-                raise DivergedError(f"{label}: the training diverged (the validation loss is not finite after epoch "
-                                    f"{epoch + 1}): lower the learning rate ({train_config.learning_rate:g})")
-            record = {"epoch": epoch, "train_loss": total / max(norm, 1e-300), "val_loss": v_total / v_norm,
-                      "val_auc": _auc(v_labels, v_scores, v_weights), "train_seconds": epoch_seconds}
+                raise DivergedError(
+                    f"{label}: the training diverged (the validation loss is not finite after epoch "
+                    f"{epoch + 1}): lower the learning rate ({train_config.learning_rate:g})"
+                )
+            record = {
+                "epoch": epoch,
+                "train_loss": total / max(norm, 1e-300),
+                "val_loss": v_total / v_norm,
+                "val_auc": _auc(v_labels, v_scores, v_weights),
+                "train_seconds": epoch_seconds,
+            }
             history.append(record)
-            bars.update(task, completed=(epoch + 1) * per_epoch,
-                        status=f"loss {record['train_loss']:.4f}, val {record['val_loss']:.4f}")
+            bars.update(
+                task,
+                completed=(epoch + 1) * per_epoch,
+                status=f"loss {record['train_loss']:.4f}, val {record['val_loss']:.4f}",
+            )
             if record["val_loss"] < best["val_loss"]:
                 best = {"val_loss": record["val_loss"], "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
             elif epoch - best["epoch"] >= train_config.patience:
                 # early stopping: the best model is kept, and the bar ends where training ended
-                bars.update(task, total=(epoch + 1) * per_epoch, description=f"{label} stopped {epoch + 1}/{epochs}",
-                            status=f"best epoch {best['epoch'] + 1}, val {best['val_loss']:.4f}")
+                bars.update(
+                    task,
+                    total=(epoch + 1) * per_epoch,
+                    description=f"{label} stopped {epoch + 1}/{epochs}",
+                    status=f"best epoch {best['epoch'] + 1}, val {best['val_loss']:.4f}",
+                )
                 break
 
     model.load_state_dict(best["state"])
     scores, labels, weights, test_pt = evaluate(model, tables, "test", names, device, scalers)
     metrics = performance(labels, scores, weights)
-    metrics.update({"seed": seed, "best_epoch": best["epoch"], "best_val_loss": best["val_loss"],
-                    "epochs_run": len(history), "history": history, "device": str(device)})
+    metrics.update(
+        {
+            "seed": seed,
+            "best_epoch": best["epoch"],
+            "best_val_loss": best["val_loss"],
+            "epochs_run": len(history),
+            "history": history,
+            "device": str(device),
+        }
+    )
     example = next(tables.batches("test", 8, seed=None, scalers=scalers))
     with atomic_folder(out) as folder:
-        save_model(folder, model.cpu(), model_config, scalers, metrics,
-                   {"training": train_config.model_dump(), "seed": seed, "data": str(Path(data).resolve()),
-                    "domain": domain, "domain_jets": len(scan["label"]),
-                    **({"pt_weights": pt_weights.as_dict()} if pt_weights is not None else {})})
+        save_model(
+            folder,
+            model.cpu(),
+            model_config,
+            scalers,
+            metrics,
+            {
+                "training": train_config.model_dump(),
+                "seed": seed,
+                "data": str(Path(data).resolve()),
+                "domain": domain,
+                "domain_jets": len(scan["label"]),
+                **({"pt_weights": pt_weights.as_dict()} if pt_weights is not None else {}),
+            },
+        )
         save_test_predictions(folder, scores, labels, weights, test_pt)
         metrics["onnx_max_abs_diff"] = export_onnx(folder, model, _to_tensors(example, names, "cpu"), names)
         write_json(folder / METRICS, metrics)
@@ -332,12 +390,23 @@ def _auc(labels, logits, weights) -> float:
     from sklearn.metrics import roc_auc_score
 
     y = np.concatenate(labels)
-    return float(roc_auc_score(y, np.concatenate(logits), sample_weight=np.concatenate(weights))) \
-        if len(np.unique(y)) == 2 else float("nan")
+    return (
+        float(roc_auc_score(y, np.concatenate(logits), sample_weight=np.concatenate(weights)))
+        if len(np.unique(y)) == 2
+        else float("nan")
+    )
 
 
-def train_ensemble(data: str, model_config: ModelConfig, train_config: TrainConfig, seeds: list[int], out: str,
-                   mapper=map, progress: bool = False, init_from: str | None = None) -> dict:
+def train_ensemble(
+    data: str,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    seeds: list[int],
+    out: str,
+    mapper=map,
+    progress: bool = False,
+    init_from: str | None = None,
+) -> dict:
     """Train one member per seed (``mapper`` dispatches them: builtin ``map``, a pool's or Dask client's map) and
     write ``out/metrics.json`` with every member and the mean / spread over them. ``out`` is locked meanwhile.
     The members train into a staging folder inside ``out``; an earlier ensemble there is replaced only once every
@@ -355,8 +424,15 @@ def train_ensemble(data: str, model_config: ModelConfig, train_config: TrainConf
             remove_temporaries(out)  # a killed run's staging and temporaries: names only xaugcol makes
             staging = Path(tempfile.mkdtemp(prefix=f".members.tmp-{os.getpid()}-", dir=out))
             try:
-                member = functools.partial(_member_entry, data, model_config, train_config, str(staging), progress,
-                                           None if init_from is None else str(Path(init_from).resolve()))
+                member = functools.partial(
+                    _member_entry,
+                    data,
+                    model_config,
+                    train_config,
+                    str(staging),
+                    progress,
+                    None if init_from is None else str(Path(init_from).resolve()),
+                )
                 members = _train_members(member, list(seeds), train_config, mapper, progress)
                 summary = _ensemble_summary(model_config, train_config, seeds, members)
                 clear_ensemble(out)  # the earlier ensemble goes only now: summary first, then its members
@@ -374,9 +450,11 @@ def check_replaceable(folder: Path) -> list[Path]:
     members = sorted(Path(folder).glob("seed_*"))
     foreign = [m for m in members if not is_member_folder(m)]
     if foreign:
-        raise OutputExistsError(f"{foreign[0]} is not a tagger member folder xaugcol wrote (a link, or a folder "
-                                "holding other files): training would replace it; move it away or train into "
-                                "another folder")
+        raise OutputExistsError(
+            f"{foreign[0]} is not a tagger member folder xaugcol wrote (a link, or a folder "
+            "holding other files): training would replace it; move it away or train into "
+            "another folder"
+        )
     return members
 
 
@@ -412,10 +490,11 @@ def _train_members(member, seeds: list[int], train_config: TrainConfig, mapper, 
         return member_pool(*shape).map(member, seeds, progress)
     except BrokenProcessPool as err:  # a member process died (killed, out of memory): the next run starts anew
         discard_pool(*shape)
-        raise RuntimeError(f"a process training ensemble members stopped without an answer ({err}): see the "
-                           f"system's log (out of memory?) and run again") from None
+        raise RuntimeError(
+            f"a process training ensemble members stopped without an answer ({err}): see the "
+            f"system's log (out of memory?) and run again"
+        ) from None
 
 
 def _member_entry(data, model_config, train_config, out, progress, init_from, seed):
-    return train_member(data, model_config, train_config, seed, str(Path(out) / f"seed_{seed}"), progress,
-                        init_from)
+    return train_member(data, model_config, train_config, seed, str(Path(out) / f"seed_{seed}"), progress, init_from)

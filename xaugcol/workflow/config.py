@@ -29,17 +29,38 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from xaugcol.config_models import (Bool, ConfigModel, NonNegativeInt, NonNegativeNumber, Number, PositiveInt,
-                                   PositiveNumber, Strings, read_yaml, validated, with_settings)
+from xaugcol.config_models import (
+    Bool,
+    ConfigModel,
+    NonNegativeInt,
+    NonNegativeNumber,
+    Number,
+    PositiveInt,
+    PositiveNumber,
+    Strings,
+    read_yaml,
+    validated,
+    with_settings,
+)
 from xaugcol.explain.methods import method_specs
 from xaugcol.explain.relevance import SPLIT_CHOICES
 from xaugcol.features.efp.columns import EFPConfig
 from xaugcol.features.images import ImageConfig
-from xaugcol.limits import (MAX_CONSTITUENTS, MAX_EXAMPLES, MAX_FAITHFULNESS_STEPS, MAX_MU, MAX_POOL,
-                            MAX_PYTHIA_EVENTS, MAX_SANITY_JETS, MAX_TOY_JETS, MAX_WORKERS, number)
+from xaugcol.limits import (
+    MAX_CONSTITUENTS,
+    MAX_EXAMPLES,
+    MAX_FAITHFULNESS_STEPS,
+    MAX_MU,
+    MAX_POOL,
+    MAX_PYTHIA_EVENTS,
+    MAX_SANITY_JETS,
+    MAX_TOY_JETS,
+    MAX_WORKERS,
+    number,
+)
 from xaugcol.models.registry import ModelConfig
-from xaugcol.processing.jet_table import ProcessingConfig
 from xaugcol.processing.executors import DEFAULT_CHUNKSIZE, EXECUTORS
+from xaugcol.processing.jet_table import ProcessingConfig
 from xaugcol.processing.lepton_table import LeptonConfig
 from xaugcol.quoting import quoted
 from xaugcol.sources.jet_detector import TrackerSettings, tracker_settings
@@ -48,9 +69,14 @@ from xaugcol.sources.toy import ToyConfig
 from xaugcol.training.study import Seeds, tagger_name
 from xaugcol.training.train import TrainConfig
 
-
-LIMITS = {"examples": MAX_EXAMPLES, "faithfulness_steps": MAX_FAITHFULNESS_STEPS, "sanity_jets": MAX_SANITY_JETS,
-          "workers": MAX_WORKERS, "pileup": MAX_MU, "pileup_pool": MAX_POOL}  # fields with an upper limit
+LIMITS = {
+    "examples": MAX_EXAMPLES,
+    "faithfulness_steps": MAX_FAITHFULNESS_STEPS,
+    "sanity_jets": MAX_SANITY_JETS,
+    "workers": MAX_WORKERS,
+    "pileup": MAX_MU,
+    "pileup_pool": MAX_POOL,
+}  # fields with an upper limit
 
 
 def _at_most(value, info):
@@ -113,17 +139,22 @@ class Source(ConfigModel):
                 raise ValueError("fileset: the path of a coffea fileset JSON is required with kind fileset")
             return self
         if self.events is None:
-            raise ValueError(f"'events' is required with kind {self.kind} (toy: jets per class; pythia: events per "
-                             "process)")
+            raise ValueError(
+                f"'events' is required with kind {self.kind} (toy: jets per class; pythia: events per process)"
+            )
         if self.kind == "toy":
             if self.events > MAX_TOY_JETS:
-                raise ValueError(f"events must be at most {number(MAX_TOY_JETS)} toy jets per class (xaugcol.limits), "
-                                 f"got {self.events}")
+                raise ValueError(
+                    f"events must be at most {number(MAX_TOY_JETS)} toy jets per class (xaugcol.limits), "
+                    f"got {self.events}"
+                )
             ToyConfig.from_dict(self.toy, "toy")
         if self.kind == "pythia":
             if self.events > MAX_PYTHIA_EVENTS:
-                raise ValueError(f"events must be at most {number(MAX_PYTHIA_EVENTS)} per Pythia process "
-                                 f"(xaugcol.limits), got {self.events}")
+                raise ValueError(
+                    f"events must be at most {number(MAX_PYTHIA_EVENTS)} per Pythia process "
+                    f"(xaugcol.limits), got {self.events}"
+                )
             known = load_processes(self.process_card)
             unknown = [p for p in self.processes if p not in known]
             if unknown:
@@ -249,10 +280,11 @@ class Reduced(ConfigModel):
 
 
 class Interpret(ConfigModel):
-    """The ``interpret`` section: Roy and Neubauer's (ICHEP 2022) retrainings after occlusion (``xaugcol.training.pruning``) of one
-    trained tagger: on the features whose dAUC lies below ``prune_below`` masked, from scratch and (``preload``)
-    with the baseline's weights; without the features flagged as acting like a bias (``bias_like``); and a
-    squeezed model (``squeezed``: architecture options, e.g. {width: 32, de: 8, do: 8}; null: none)."""
+    """The ``interpret`` section: Roy and Neubauer's (ICHEP 2022) retrainings after occlusion
+    (``xaugcol.training.pruning``) of one trained tagger: on the features whose dAUC lies below ``prune_below`` masked,
+    from scratch and (``preload``) with the baseline's weights; without the features flagged as acting like a bias
+    (``bias_like``); and a squeezed model (``squeezed``: architecture options, e.g. {width: 32, de: 8, do: 8}; null:
+    none)."""
 
     tagger: str
     prune_below: PositiveNumber = 0.01  # dAUC x 100
@@ -396,34 +428,43 @@ class StudyFile(ConfigModel):
             if i.tagger not in names or isinstance(self.taggers[names.index(i.tagger)], TrainedTagger):
                 raise ValueError(f"interpret: tagger {quoted(i.tagger)} is not among the taggers the study trains")
             if not self.explain.occlusion_fraction:
-                raise ValueError("interpret: the retrainings need the occlusion table (explain: occlusion_fraction "
-                                 "> 0)")
+                raise ValueError(
+                    "interpret: the retrainings need the occlusion table (explain: occlusion_fraction > 0)"
+                )
             if i.squeezed is not None:
                 base = self.taggers[names.index(i.tagger)]
-                ModelConfig.from_dict({**base.as_dict(), "architecture": {**base.architecture, **i.squeezed}},
-                                      "interpret: squeezed")
+                ModelConfig.from_dict(
+                    {**base.as_dict(), "architecture": {**base.architecture, **i.squeezed}}, "interpret: squeezed"
+                )
         mp = self.mapping
         if mp is not None:
             if mp.black_box not in names:
                 raise ValueError(f"mapping: black_box {quoted(mp.black_box)} is not among the taggers {names}")
             if "efp" in mp.candidates and self.processing.efp is None:
-                raise ValueError("mapping: the guided search chooses among EFP columns: give processing an 'efp' "
-                                 "section, e.g. {degree: 5, kappas: [0.5, 1, 2], betas: [0.5, 1, 2]}")
+                raise ValueError(
+                    "mapping: the guided search chooses among EFP columns: give processing an 'efp' "
+                    "section, e.g. {degree: 5, kappas: [0.5, 1, 2], betas: [0.5, 1, 2]}"
+                )
             if "anchored" in mp.candidates and (self.processing.lepton or {}).get("anchored_efp") is None:
-                raise ValueError("mapping: anchored candidates need processing.lepton.anchored_efp, e.g. "
-                                 "{degree: 3, kappas: [1], betas: [0.5, 1, 2]}")
-            ModelConfig.from_dict({"model": "dnn", "xaug": True, "architecture": mp.architecture},
-                                  "mapping: architecture")
+                raise ValueError(
+                    "mapping: anchored candidates need processing.lepton.anchored_efp, e.g. "
+                    "{degree: 3, kappas: [1], betas: [0.5, 1, 2]}"
+                )
+            ModelConfig.from_dict(
+                {"model": "dnn", "xaug": True, "architecture": mp.architecture}, "mapping: architecture"
+            )
             if mp.base is not None:
                 if not mp.base or len(set(mp.base)) != len(mp.base):
-                    raise ValueError(f"mapping: base must list distinct columns (null: the XAUG DNN's), got "
-                                     f"{list(mp.base)}")
+                    raise ValueError(
+                        f"mapping: base must list distinct columns (null: the XAUG DNN's), got {list(mp.base)}"
+                    )
                 efp = [] if self.processing.efp is None else EFPConfig.from_dict(self.processing.efp).columns()
                 anchored = LeptonConfig.from_dict(self.processing.lepton or {}).anchored_efp
                 both = sorted(set(mp.base) & set(efp + (anchored.columns() if anchored else [])))
                 if both:
-                    raise ValueError(f"mapping: base columns {both} are also candidate EFPs: the search could not "
-                                     "add them")
+                    raise ValueError(
+                        f"mapping: base columns {both} are also candidate EFPs: the search could not add them"
+                    )
         return self
 
 
@@ -442,6 +483,7 @@ def _check_executor(executor: str | None, dask: Dask | None, section: str) -> No
 @dataclass(frozen=True)
 class Run:
     """How a coffea stage runs."""
+
     chunksize: int = DEFAULT_CHUNKSIZE
     executor: str = "iterative"
     workers: int = 1
@@ -492,24 +534,50 @@ class Workflow:
         """``base``: the folder relative paths (a fileset, trained taggers) are taken from (the study file's)."""
         f = validated(StudyFile, raw, where)
         fileset = None if f.source.fileset is None else (base / f.source.fileset).resolve()
-        trained = tuple(TrainedTagger(folder=str((base / t.folder).resolve()), name=t.label)
-                        for t in f.taggers if isinstance(t, TrainedTagger))
+        trained = tuple(
+            TrainedTagger(folder=str((base / t.folder).resolve()), name=t.label)
+            for t in f.taggers
+            if isinstance(t, TrainedTagger)
+        )
         to_train = tuple(t for t in f.taggers if isinstance(t, ModelConfig))
         if fileset is not None:
             _check_fileset(fileset, bool(to_train), where)
         p = f.processing
         try:
-            processing = ProcessingConfig(n_particles=p.n_particles, n_tracks=p.n_tracks, n_vertices=p.n_vertices,
-                                          image=ImageConfig(n_pixels=p.image_pixels), min_pt=p.min_pt,
-                                          efp=None if p.efp is None else EFPConfig.from_dict(p.efp),
-                                          lepton=None if p.lepton is None else LeptonConfig.from_dict(p.lepton),
-                                          max_constituents=p.max_constituents)
+            processing = ProcessingConfig(
+                n_particles=p.n_particles,
+                n_tracks=p.n_tracks,
+                n_vertices=p.n_vertices,
+                image=ImageConfig(n_pixels=p.image_pixels),
+                min_pt=p.min_pt,
+                efp=None if p.efp is None else EFPConfig.from_dict(p.efp),
+                lepton=None if p.lepton is None else LeptonConfig.from_dict(p.lepton),
+                max_constituents=p.max_constituents,
+            )
             processing.check_chunk(p.chunksize)
         except ValueError as err:
             raise ValueError(f"{where}: processing: {err}") from None
-        return cls(f.name, f.source, processing, Run.of(p, f.dask), p.skip_bad_files, f.seeds, f.training,
-                   to_train, f.explain, Run.of(f.explain, f.dask), f.reduced, raw, f.dask, trained, fileset,
-                   f.figures, f.gain, f.interpret, f.mapping)
+        return cls(
+            f.name,
+            f.source,
+            processing,
+            Run.of(p, f.dask),
+            p.skip_bad_files,
+            f.seeds,
+            f.training,
+            to_train,
+            f.explain,
+            Run.of(f.explain, f.dask),
+            f.reduced,
+            raw,
+            f.dask,
+            trained,
+            fileset,
+            f.figures,
+            f.gain,
+            f.interpret,
+            f.mapping,
+        )
 
 
 def _check_fileset(path: Path, trains: bool, where: str) -> None:
@@ -522,6 +590,8 @@ def _check_fileset(path: Path, trains: bool, where: str) -> None:
         raise ValueError(f"{where}: source: {err}") from None
     unlabelled = [name for name, entry in fileset.items() if not is_labelled(dataset_label(entry))]
     if trains and unlabelled:
-        raise ValueError(f"{where}: taggers: training needs labelled jets, but dataset(s) {unlabelled} of {path} "
-                         "have no metadata label (real data); give trained taggers as {folder: path} to explain "
-                         "them, or label the datasets (1 signal, 0 background)")
+        raise ValueError(
+            f"{where}: taggers: training needs labelled jets, but dataset(s) {unlabelled} of {path} "
+            "have no metadata label (real data); give trained taggers as {folder: path} to explain "
+            "them, or label the datasets (1 signal, 0 background)"
+        )

@@ -1,5 +1,5 @@
-"""The study stage after the explanations: Roy and Neubauer's (ICHEP 2022) retrainings of one tagger (``xaugcol.training.pruning``),
-driven by its occlusion table and flagged features in relevance.json.
+"""The study stage after the explanations: Roy and Neubauer's (ICHEP 2022) retrainings of one tagger
+(``xaugcol.training.pruning``), driven by its occlusion table and flagged features in relevance.json.
 
 Layout of ``out/interpret``::
 
@@ -24,9 +24,17 @@ INTERPRET_JSON = "interpret.json"
 
 def interpret_record(wf, out: Path, upstream: tuple[Stage, ...]) -> Stage:
     base = wf.taggers[wf.tagger_names().index(wf.interpret.tagger)]
-    return Stage("interpret", under(out, "interpret"), {"interpret": wf.interpret.model_dump(), "model": base.as_dict(),
-                                                  "training": wf.training.model_dump(), "seeds": list(wf.seeds)},
-                 upstream)
+    return Stage(
+        "interpret",
+        under(out, "interpret"),
+        {
+            "interpret": wf.interpret.model_dump(),
+            "model": base.as_dict(),
+            "training": wf.training.model_dump(),
+            "seeds": list(wf.seeds),
+        },
+        upstream,
+    )
 
 
 def interpret_stage(wf, out: Path, record: Stage, processed: Path, sample: str) -> StudyStage:
@@ -43,31 +51,51 @@ def interpret_stage(wf, out: Path, record: Stage, processed: Path, sample: str) 
         if not table:
             raise ValueError(f"interpret: the relevance run has no occlusion table for {i.tagger}")
         jets = processed / "jets"
-        common = {"data": jets, "base": base, "baseline": baseline, "training": wf.training, "seeds": list(wf.seeds),
-                  "mapper": ctx.mapper, "progress": ctx.progress}
+        common = {
+            "data": jets,
+            "base": base,
+            "baseline": baseline,
+            "training": wf.training,
+            "seeds": list(wf.seeds),
+            "mapper": ctx.mapper,
+            "progress": ctx.progress,
+        }
         kept = [r["feature"] for r in table["features"] if r["dauc"]["mean"] >= i.prune_below]
         dropped = [r["feature"] for r in table["features"] if r["dauc"]["mean"] < i.prune_below]
         runs = {}
         if dropped and kept:
             runs["reduced_scratch"] = retrain(out=folder / "reduced_scratch", masked=dropped, **common)
             if i.preload:
-                runs["reduced_preloaded"] = retrain(out=folder / "reduced_preloaded", masked=dropped, preload=True,
-                                                    **common)
+                runs["reduced_preloaded"] = retrain(
+                    out=folder / "reduced_preloaded", masked=dropped, preload=True, **common
+                )
         flagged = sorted({f["feature"] for fs in (table.get("bias_like") or {}).values() for f in fs})
         if i.bias_like and flagged:
-            runs["without_bias_like"] = retrain(out=folder / "without_bias_like", masked=flagged, preload=True,
-                                                **common)
+            runs["without_bias_like"] = retrain(
+                out=folder / "without_bias_like", masked=flagged, preload=True, **common
+            )
         squeezed = None
         if i.squeezed is not None:
             runs["squeezed"] = retrain(out=folder / "squeezed", architecture=i.squeezed, **common)
-            squeezed = {"inference_time_ratio": inference_ratio(baseline, folder / "squeezed", jets),
-                        "activations": ensemble_patterns(Ensemble.load(folder / "squeezed"), jets),
-                        "baseline_activations": relevance.get("activations", {}).get(i.tagger)}
+            squeezed = {
+                "inference_time_ratio": inference_ratio(baseline, folder / "squeezed", jets),
+                "activations": ensemble_patterns(Ensemble.load(folder / "squeezed"), jets),
+                "baseline_activations": relevance.get("activations", {}).get(i.tagger),
+            }
         baseline_metrics = read_json(baseline / "metrics.json", "an ensemble's metrics.json")["summary"]
-        write_json(folder / INTERPRET_JSON, {
-            "tagger": i.tagger, "prune_below": i.prune_below, "kept": kept, "dropped": dropped, "flagged": flagged,
-            "baseline": {"auc": baseline_metrics["auc"], "parameters": parameter_count(baseline)},
-            "runs": runs, "squeezed": squeezed})
+        write_json(
+            folder / INTERPRET_JSON,
+            {
+                "tagger": i.tagger,
+                "prune_below": i.prune_below,
+                "kept": kept,
+                "dropped": dropped,
+                "flagged": flagged,
+                "baseline": {"auc": baseline_metrics["auc"], "parameters": parameter_count(baseline)},
+                "runs": runs,
+                "squeezed": squeezed,
+            },
+        )
 
     def read(ctx):
         ctx.results["interpret"] = read_json(folder / INTERPRET_JSON, "an interpretation's interpret.json")
@@ -82,7 +110,13 @@ def interpret_stage(wf, out: Path, record: Stage, processed: Path, sample: str) 
 
         return interpret_jobs(folder, i.tagger, sample)
 
-    return StudyStage("interpret", f"retraining {i.tagger}: reduced features (from scratch and preloaded), "
-                      "without the bias-like features, squeezed", (record,), work, after=read, figures=figures,
-                      report=report)
-
+    return StudyStage(
+        "interpret",
+        f"retraining {i.tagger}: reduced features (from scratch and preloaded), "
+        "without the bias-like features, squeezed",
+        (record,),
+        work,
+        after=read,
+        figures=figures,
+        report=report,
+    )

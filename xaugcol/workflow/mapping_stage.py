@@ -3,8 +3,9 @@
 Layout of ``out/mapping``::
 
     step_<k>/      the high-level model of step k (an ensemble folder; gbdt.json for the GBDT)
-    guided.json    Faucett, Thaler and Whiteson's (arXiv:2010.11998) table: base, additions (graph, kappa, beta), AUC, ADO[black box] per step
-    methods.json   the other taggers of the study and each base observable alone: AUC, ADO[black box]
+    guided.json    Faucett, Thaler and Whiteson's (arXiv:2010.11998) table: base, additions (graph, kappa, beta), AUC,
+    ADO[black box] per step methods.json   the other taggers of the study and each base observable alone: AUC, ADO[black
+    box]
 """
 
 from __future__ import annotations
@@ -23,9 +24,17 @@ def mapping_record(wf, out: Path, upstream: tuple[Stage, ...], given: dict) -> S
     m = wf.mapping
     # the default candidate family is left out: studies written before it existed keep their fingerprints
     mapping = m.model_dump(exclude={"candidates"} if tuple(m.candidates) == ("efp",) else set())
-    return Stage("mapping", under(out, "mapping"), {"mapping": mapping, "training": wf.training.model_dump(),
-                                              "seeds": list(wf.seeds), "black_box": given.get(m.black_box)},
-                 upstream)
+    return Stage(
+        "mapping",
+        under(out, "mapping"),
+        {
+            "mapping": mapping,
+            "training": wf.training.model_dump(),
+            "seeds": list(wf.seeds),
+            "black_box": given.get(m.black_box),
+        },
+        upstream,
+    )
 
 
 def black_box_folder(wf, out: Path) -> Path:
@@ -38,11 +47,20 @@ def mapping_stage(wf, out: Path, record: Stage, processed: Path, sample: str) ->
     folder = out / "mapping"
 
     def work(ctx, record, resume):
-        search = GuidedSearch(processed / "jets", black_box_folder(wf, out), tuple(m.base or DEFAULT_COLUMNS),
-                              m.candidate_columns(wf.processing), wf.training, tuple(wf.seeds), m.steps,
-                              m.high_level, dict(m.architecture))
+        search = GuidedSearch(
+            processed / "jets",
+            black_box_folder(wf, out),
+            tuple(m.base or DEFAULT_COLUMNS),
+            m.candidate_columns(wf.processing),
+            wf.training,
+            tuple(wf.seeds),
+            m.steps,
+            m.high_level,
+            dict(m.architecture),
+        )
         run_guided_search(search, folder, ctx.mapper, ctx.progress)
-        # Faucett, Thaler and Whiteson's (arXiv:2010.11998) comparison: every other tagger of the study and each base observable alone
+        # Faucett, Thaler and Whiteson's (arXiv:2010.11998) comparison: every other tagger of the study and each base
+        # observable alone
         others = {name: out / "taggers" / name for name in wf.tagger_names() if name != m.black_box}
         others.update({t.label: Path(t.folder) for t in wf.trained if t.label != m.black_box})
         write_methods_table(folder, processed / "jets", black_box_folder(wf, out), others, tuple(search.base))
@@ -62,6 +80,13 @@ def mapping_stage(wf, out: Path, record: Stage, processed: Path, sample: str) ->
 
         return mapping_jobs(folder, sample)
 
-    return StudyStage("mapping", f"guided search: EFPs that bring a {m.high_level.upper()} on the base set to "
-                      f"{m.black_box}, up to {m.steps} steps", (record,), work, after=read, figures=figures,
-                      report=report)
+    return StudyStage(
+        "mapping",
+        f"guided search: EFPs that bring a {m.high_level.upper()} on the base set to "
+        f"{m.black_box}, up to {m.steps} steps",
+        (record,),
+        work,
+        after=read,
+        figures=figures,
+        report=report,
+    )

@@ -15,10 +15,10 @@ import yaml
 
 from xaugcol.atomic import atomic_path
 from xaugcol.output_folder import OutputExistsError, is_empty, locked_output
+from xaugcol.paths import refuse_inputs_inside
 from xaugcol.processing.executors import dask_client, dask_map
 from xaugcol.report.html import write_report
 from xaugcol.workflow.config import Workflow
-from xaugcol.paths import refuse_inputs_inside
 from xaugcol.workflow.stages import StageFolderError, StudyContext, run_stages, stage_may_clear
 from xaugcol.workflow.xaug_study import study_stages, xaug_study
 
@@ -36,14 +36,17 @@ def check_study(wf: Workflow, out: Path) -> None:
     if wf.fileset is not None:
         from xaugcol.processing.runner import load_fileset
 
-        inputs += [("an input file of the fileset", f) for entry in load_fileset(wf.fileset).values()
-                   for f in entry["files"]]
+        inputs += [
+            ("an input file of the fileset", f) for entry in load_fileset(wf.fileset).values() for f in entry["files"]
+        ]
     inputs += [(f"the trained tagger {t.label}", t.folder) for t in wf.trained]
     refuse_inputs_inside(out, inputs)
     for record in study_stages(wf, out).values():
         if (record.folder.exists() or record.folder.is_symlink()) and not stage_may_clear(record):
-            raise StageFolderError(f"{record.folder} holds files that no xaugcol study wrote for its {record.name} "
-                                   "stage: the study would replace them; move them away or use another output folder")
+            raise StageFolderError(
+                f"{record.folder} holds files that no xaugcol study wrote for its {record.name} "
+                "stage: the study would replace them; move them away or use another output folder"
+            )
     if wf.dask is not None and wf.dask.scheduler:  # a silent address fails now, not with OUT made
         from xaugcol.processing.executors import Timeouts, check_scheduler
 
@@ -53,18 +56,22 @@ def check_study(wf: Workflow, out: Path) -> None:
         from xaugcol.sources.pythia import check_processes
 
         known = load_processes(wf.source.process_card)
-        check_processes([known[n] for n in wf.source.processes], wf.source.pthat_min, wf.source.flat_pthat,
-                        wf.source.tracker)
+        check_processes(
+            [known[n] for n in wf.source.processes], wf.source.pthat_min, wf.source.flat_pthat, wf.source.tracker
+        )
 
 
-def run_workflow(wf: Workflow, out: str | Path, overwrite: bool = False, resume: bool = False,
-                 progress: bool = True) -> dict:
+def run_workflow(
+    wf: Workflow, out: str | Path, overwrite: bool = False, resume: bool = False, progress: bool = True
+) -> dict:
     """Run every stage into ``out`` (locked meanwhile); with ``wf.dask`` all of them share one Dask client.
     ``resume`` reuses the stages whose recorded settings and inputs match (``stages``) and reruns the others."""
     out = Path(out)
     if resume and not overwrite and not is_empty(out) and not (out / STUDY_YAML).is_file():
-        raise OutputExistsError(f"{out} holds no study to resume (no {STUDY_YAML}) but other files: start again "
-                                "with --overwrite, or write to another folder")
+        raise OutputExistsError(
+            f"{out} holds no study to resume (no {STUDY_YAML}) but other files: start again "
+            "with --overwrite, or write to another folder"
+        )
     check_study(wf, out)  # before anything is written or removed there
     with locked_output(out, overwrite or resume):
         if wf.dask is None:
@@ -81,10 +88,14 @@ def _run(wf: Workflow, out: Path, resume: bool, progress: bool, client) -> dict:
     started = time.perf_counter()
     timings, ran = run_stages(stages, ctx, resume, len(stages) + 1)
     if progress:
-        print(f"[{len(stages) + 1}/{len(stages) + 1}] report (t = {time.perf_counter() - started:.0f} s)",
-              flush=True)
+        print(f"[{len(stages) + 1}/{len(stages) + 1}] report (t = {time.perf_counter() - started:.0f} s)", flush=True)
     report = write_report(out, wf.name, wf.raw, [s.report(ctx) for s in stages if s.report is not None], timings)
     if progress:
         print(f"report: {report}", flush=True)
-    return {"report": str(report), "timings": timings, "relevance": ctx.results.get("relevance"),
-            "reduced": ctx.results.get("reduced"), "ran": ran}
+    return {
+        "report": str(report),
+        "timings": timings,
+        "relevance": ctx.results.get("relevance"),
+        "reduced": ctx.results.get("reduced"),
+        "ran": ran,
+    }

@@ -70,9 +70,11 @@ def clear_stage_folder(folder: Path, name: str) -> None:
     if not (folder.exists() or folder.is_symlink()):
         return
     if not _ours(folder, name):  # checked for every stage before a study starts (workflow.run.check_study)
-        raise StageFolderError(f"{folder} holds files that no xaugcol study wrote for its {name} stage (no {RECORD} "
-                               "naming it): the study would replace them; move them away or use another output "
-                               "folder")
+        raise StageFolderError(
+            f"{folder} holds files that no xaugcol study wrote for its {name} stage (no {RECORD} "
+            "naming it): the study would replace them; move them away or use another output "
+            "folder"
+        )
     if folder.is_dir() and not folder.is_symlink():
         empty_locked_folder(folder)  # the lock file stays: the stage holds it while it runs
     else:
@@ -99,8 +101,10 @@ class Stage:
 
     @property
     def fingerprint(self) -> str:
-        text = json.dumps({"stage": self.name, "settings": self.settings,
-                           "upstream": {u.name: u.fingerprint for u in self.upstream}}, sort_keys=True)
+        text = json.dumps(
+            {"stage": self.name, "settings": self.settings, "upstream": {u.name: u.fingerprint for u in self.upstream}},
+            sort_keys=True,
+        )
         return hashlib.sha256(text.encode()).hexdigest()
 
     def plan(self, resume: bool) -> tuple[str, str]:
@@ -138,9 +142,17 @@ class Stage:
     def _record(self, complete: bool) -> None:
         make_dirs(self.folder)
         outputs = {"outputs": outputs_identity(self.folder)} if complete else {}
-        write_json(self.folder / RECORD, {"stage": self.name, "complete": complete, "fingerprint": self.fingerprint,
-                                          "settings": self.settings,
-                                          "upstream": {u.name: u.fingerprint for u in self.upstream}, **outputs})
+        write_json(
+            self.folder / RECORD,
+            {
+                "stage": self.name,
+                "complete": complete,
+                "fingerprint": self.fingerprint,
+                "settings": self.settings,
+                "upstream": {u.name: u.fingerprint for u in self.upstream},
+                **outputs,
+            },
+        )
 
 
 def outputs_identity(folder: Path) -> dict[str, list[int]]:
@@ -170,6 +182,7 @@ def _changed(recorded, now: dict) -> str:
 class StudyContext:
     """What the stages of one study share: the configuration, the output folder, the Dask client and mapper,
     and what earlier stages produced (``results``: e.g. the relevance summary, the figures)."""
+
     wf: object
     out: Path
     client: object = None
@@ -186,6 +199,7 @@ class StudyStage:
     last (reading the stage's result into ``ctx.results``, also when it was reused); ``figures(ctx)`` lists its
     figures (``xaugcol.report.figures.FigureJob``, drawn by the figures stage in parallel processes);
     ``report(ctx)`` gives its HTML section."""
+
     name: str
     text: str
     records: tuple[Stage, ...] = ()
@@ -205,8 +219,9 @@ def _after_upstream(record: Stage, action: str, reason: str, ran: dict) -> tuple
     return record, action, reason
 
 
-def run_stages(stages: list[StudyStage], ctx: StudyContext, resume: bool, steps: int | None = None) \
-        -> tuple[dict, dict]:
+def run_stages(
+    stages: list[StudyStage], ctx: StudyContext, resume: bool, steps: int | None = None
+) -> tuple[dict, dict]:
     """Run a study's stages in order: each unit is reused, continued or run again as its record says (``Stage``).
     ``steps``: the number of progress steps shown (the stages and what follows them). Returns (seconds per
     stage, {record name: why it ran})."""
@@ -217,8 +232,15 @@ def run_stages(stages: list[StudyStage], ctx: StudyContext, resume: bool, steps:
         t0 = time.perf_counter()
         plans = [_after_upstream(record, *record.plan(resume), ran) for record in stage.records]
         why = sorted({reason for _, _, reason in plans if reason})
-        suffix = "" if not plans else " (reused)" if all(a == "reuse" for _, a, _ in plans) else \
-            f" (rerun: {'; '.join(why)})" if why else ""
+        suffix = (
+            ""
+            if not plans
+            else " (reused)"
+            if all(a == "reuse" for _, a, _ in plans)
+            else f" (rerun: {'; '.join(why)})"
+            if why
+            else ""
+        )
         if ctx.progress:
             print(f"[{number}/{steps or len(stages)}] {stage.text}{suffix} (t = {t0 - started:.0f} s)", flush=True)
         if stage.before is not None:

@@ -34,8 +34,8 @@ from xaugcol.report.figures import draw_figures, input_jobs, performance_jobs, r
 from xaugcol.runs import run_processing, run_relevance
 from xaugcol.sources.output import FILESET_NAME
 from xaugcol.sources.process_card import load_processes
-from xaugcol.training.reduced import REDUCED_JSON, train_reduced_sets
 from xaugcol.training.domain import describe as describe_outside
+from xaugcol.training.reduced import REDUCED_JSON, train_reduced_sets
 from xaugcol.training.train import train_ensemble
 from xaugcol.workflow.interpret_stage import interpret_record, interpret_stage
 from xaugcol.workflow.mapping_stage import mapping_record, mapping_stage
@@ -52,33 +52,63 @@ def study_stages(wf, out: Path) -> dict[str, Stage]:
     if wf.fileset is not None:  # the fileset's content and the size and time of each file it lists
         source["fileset"] = _fileset_identity(wf.fileset)
     generate = Stage("generate", under(out, "generated"), source)
-    process = Stage("process", under(out, "processed"), {"config": wf.processing.as_dict(),
-                                                   "chunksize": wf.processing_run.chunksize,
-                                                   "skip_bad_files": wf.skip_bad_files}, (generate,))
+    process = Stage(
+        "process",
+        under(out, "processed"),
+        {
+            "config": wf.processing.as_dict(),
+            "chunksize": wf.processing_run.chunksize,
+            "skip_bad_files": wf.skip_bad_files,
+        },
+        (generate,),
+    )
     common = {"training": wf.training.model_dump(), "seeds": list(wf.seeds)}
-    taggers = {name: Stage(f"train/{name}", under(out, "taggers", name), {"model": config.as_dict(), **common},
-                           (process,)) for name, config in zip(wf.tagger_names(), wf.taggers)}
-    given = {t.label: {f"seed_{seed}": folder_digest(folder) for seed, folder in Ensemble.load(t.folder).members}
-             for t in wf.trained}  # taggers the study explains as they are: every file of every member
-    explain = Stage("explain", under(out, "relevance"), {**wf.explain.model_dump(), "examples": None,
-                                                   "chunksize": wf.explain_run.chunksize,
-                                                   "skip_bad_files": wf.skip_bad_files, "trained": given},
-                    (process, *taggers.values()))
-    stages = {"generate": generate, "process": process, **{s.name: s for s in taggers.values()},
-              "gain": Stage("gain", under(out, "gain"), wf.gain.model_dump(), tuple(taggers.values())),
-              "explain": explain}
+    taggers = {
+        name: Stage(f"train/{name}", under(out, "taggers", name), {"model": config.as_dict(), **common}, (process,))
+        for name, config in zip(wf.tagger_names(), wf.taggers)
+    }
+    given = {
+        t.label: {f"seed_{seed}": folder_digest(folder) for seed, folder in Ensemble.load(t.folder).members}
+        for t in wf.trained
+    }  # taggers the study explains as they are: every file of every member
+    explain = Stage(
+        "explain",
+        under(out, "relevance"),
+        {
+            **wf.explain.model_dump(),
+            "examples": None,
+            "chunksize": wf.explain_run.chunksize,
+            "skip_bad_files": wf.skip_bad_files,
+            "trained": given,
+        },
+        (process, *taggers.values()),
+    )
+    stages = {
+        "generate": generate,
+        "process": process,
+        **{s.name: s for s in taggers.values()},
+        "gain": Stage("gain", under(out, "gain"), wf.gain.model_dump(), tuple(taggers.values())),
+        "explain": explain,
+    }
     if wf.reduced is not None:
         base = wf.taggers[wf.tagger_names().index(wf.reduced.tagger)]
-        stages["reduced"] = Stage("reduced", under(out, "reduced"), {"reduced": wf.reduced.model_dump(),
-                                                               "model": base.as_dict(), **common}, (process, explain))
+        stages["reduced"] = Stage(
+            "reduced",
+            under(out, "reduced"),
+            {"reduced": wf.reduced.model_dump(), "model": base.as_dict(), **common},
+            (process, explain),
+        )
     if wf.interpret is not None:
         stages["interpret"] = interpret_record(wf, out, (process, explain, taggers[wf.interpret.tagger]))
     if wf.mapping is not None:
         black_box = (taggers[wf.mapping.black_box],) if wf.mapping.black_box in taggers else ()
         stages["mapping"] = mapping_record(wf, out, (process, *black_box), given)
-    stages["figures"] = Stage("figures", under(out, "figures"), {"examples": wf.explain.examples, "source": source,
-                                                           **wf.figures.model_dump()},
-                              tuple(stages.values()))
+    stages["figures"] = Stage(
+        "figures",
+        under(out, "figures"),
+        {"examples": wf.explain.examples, "source": source, **wf.figures.model_dump()},
+        tuple(stages.values()),
+    )
     return stages
 
 
@@ -95,9 +125,18 @@ def xaug_study(wf, out: Path) -> list[StudyStage]:
         files = load_fileset(fileset)
         if wf.fileset is None:
             _refuse_foreign_files(files, generated)
-        run_processing(files, processed, prun.executor, prun.workers,
-                       prun.chunksize, wf.processing, wf.skip_bad_files, ctx.progress, resume=resume,
-                       client=ctx.client)
+        run_processing(
+            files,
+            processed,
+            prun.executor,
+            prun.workers,
+            prun.chunksize,
+            wf.processing,
+            wf.skip_bad_files,
+            ctx.progress,
+            resume=resume,
+            client=ctx.client,
+        )
 
     def drop_stale_taggers(ctx):
         for stale in (out / "taggers").glob("*"):  # taggers no longer in the study, if the study trained them
@@ -106,17 +145,38 @@ def xaug_study(wf, out: Path) -> list[StudyStage]:
 
     def train(ctx, record, resume):
         name = record.name.removeprefix("train/")
-        train_ensemble(str(processed / "jets"), configs[name], wf.training, list(wf.seeds),
-                       str(trained_here[name]), ctx.mapper, progress=ctx.progress)
+        train_ensemble(
+            str(processed / "jets"),
+            configs[name],
+            wf.training,
+            list(wf.seeds),
+            str(trained_here[name]),
+            ctx.mapper,
+            progress=ctx.progress,
+        )
 
     def explain(ctx, record, resume):
         ensembles = [Ensemble.load(folder, name) for name, folder in taggers.items()]  # named as the study names them
-        run_relevance(processed, ensembles, relevance_dir, wf.explain.rules, wf.explain.split,
-                      erun.executor, erun.workers, erun.chunksize, wf.skip_bad_files, wf.explain.batch_size,
-                      progress=ctx.progress, resume=resume, client=ctx.client,
-                      faithfulness_steps=wf.explain.faithfulness_steps,
-                      faithfulness_fraction=wf.explain.faithfulness_fraction, sanity_jets=wf.explain.sanity_jets,
-                      occlusion_fraction=wf.explain.occlusion_fraction, record_activations=wf.explain.activations)
+        run_relevance(
+            processed,
+            ensembles,
+            relevance_dir,
+            wf.explain.rules,
+            wf.explain.split,
+            erun.executor,
+            erun.workers,
+            erun.chunksize,
+            wf.skip_bad_files,
+            wf.explain.batch_size,
+            progress=ctx.progress,
+            resume=resume,
+            client=ctx.client,
+            faithfulness_steps=wf.explain.faithfulness_steps,
+            faithfulness_fraction=wf.explain.faithfulness_fraction,
+            sanity_jets=wf.explain.sanity_jets,
+            occlusion_fraction=wf.explain.occlusion_fraction,
+            record_activations=wf.explain.activations,
+        )
 
     def read_relevance(ctx):
         ctx.results["relevance"] = read_json(relevance_dir / RELEVANCE_JSON, "a relevance output's relevance.json")
@@ -125,36 +185,78 @@ def xaug_study(wf, out: Path) -> list[StudyStage]:
                 say(describe_outside(tagger, fractions))
 
     stages = [
-        StudyStage("generate", f"generating {wf.source.kind} events" if wf.fileset is None else
-                   f"reading the fileset {wf.fileset}", (records["generate"],),
-                   lambda ctx, record, resume: _generate(wf, generated, ctx.progress)),
-        StudyStage("process", "processing: XAUG variables, images, particle lists", (records["process"],), process,
-                   figures=lambda ctx: input_jobs(processed, sample_label(wf))),
-        StudyStage("train", f"training {len(trained_here)} taggers x {len(wf.seeds)} seeds" if trained_here else
-                   f"training: none (explaining {len(taggers)} trained tagger(s))",
-                   tuple(records[f"train/{n}"] for n in trained_here), train, before=drop_stale_taggers,
-                   figures=lambda ctx: performance_jobs(taggers, sample_label(wf)),
-                   report=lambda ctx: html.taggers_section(taggers)),
+        StudyStage(
+            "generate",
+            f"generating {wf.source.kind} events" if wf.fileset is None else f"reading the fileset {wf.fileset}",
+            (records["generate"],),
+            lambda ctx, record, resume: _generate(wf, generated, ctx.progress),
+        ),
+        StudyStage(
+            "process",
+            "processing: XAUG variables, images, particle lists",
+            (records["process"],),
+            process,
+            figures=lambda ctx: input_jobs(processed, sample_label(wf)),
+        ),
+        StudyStage(
+            "train",
+            f"training {len(trained_here)} taggers x {len(wf.seeds)} seeds"
+            if trained_here
+            else f"training: none (explaining {len(taggers)} trained tagger(s))",
+            tuple(records[f"train/{n}"] for n in trained_here),
+            train,
+            before=drop_stale_taggers,
+            figures=lambda ctx: performance_jobs(taggers, sample_label(wf)),
+            report=lambda ctx: html.taggers_section(taggers),
+        ),
         _gain_stage(wf, out, records, trained_here),
-        StudyStage("explain", f"LRP ({', '.join(wf.explain.method_names)}) of every member into relevance "
-                   "histograms", (records["explain"],), explain, after=read_relevance,
-                   figures=lambda ctx: relevance_jobs(relevance_dir, taggers, sample_label(wf), wf.explain.examples),
-                   report=lambda ctx: html.relevance_section(ctx.results["relevance"], taggers)),
+        StudyStage(
+            "explain",
+            f"LRP ({', '.join(wf.explain.method_names)}) of every member into relevance histograms",
+            (records["explain"],),
+            explain,
+            after=read_relevance,
+            figures=lambda ctx: relevance_jobs(relevance_dir, taggers, sample_label(wf), wf.explain.examples),
+            report=lambda ctx: html.relevance_section(ctx.results["relevance"], taggers),
+        ),
     ]
-    stages.append(_reduced_stage(wf, out, records, processed) if wf.reduced is not None else
-                  StudyStage("reduced", "reduced sets: not configured",
-                             before=lambda ctx: drop_stage_folder(out / "reduced", "reduced")))
-    stages.append(interpret_stage(wf, out, records["interpret"], processed, sample_label(wf)) if wf.interpret is not None else
-                  StudyStage("interpret", "retrainings after occlusion: not configured",
-                             before=lambda ctx: drop_stage_folder(out / "interpret", "interpret")))
-    stages.append(mapping_stage(wf, out, records["mapping"], processed, sample_label(wf)) if wf.mapping is not None else
-                  StudyStage("mapping", "guided search onto EFPs: not configured",
-                             before=lambda ctx: drop_stage_folder(out / "mapping", "mapping")))
-    stages.append(StudyStage("figures", "figures", (records["figures"],),
-                             lambda ctx, record, resume: _figures(ctx, stages, out),
-                             after=lambda ctx: ctx.results.__setitem__(
-                                 "figures", read_json(out / "figures" / "figures.json", "the study's figures.json")),
-                             report=lambda ctx: html.figure_sections(ctx.results["figures"])))
+    stages.append(
+        _reduced_stage(wf, out, records, processed)
+        if wf.reduced is not None
+        else StudyStage(
+            "reduced", "reduced sets: not configured", before=lambda ctx: drop_stage_folder(out / "reduced", "reduced")
+        )
+    )
+    stages.append(
+        interpret_stage(wf, out, records["interpret"], processed, sample_label(wf))
+        if wf.interpret is not None
+        else StudyStage(
+            "interpret",
+            "retrainings after occlusion: not configured",
+            before=lambda ctx: drop_stage_folder(out / "interpret", "interpret"),
+        )
+    )
+    stages.append(
+        mapping_stage(wf, out, records["mapping"], processed, sample_label(wf))
+        if wf.mapping is not None
+        else StudyStage(
+            "mapping",
+            "guided search onto EFPs: not configured",
+            before=lambda ctx: drop_stage_folder(out / "mapping", "mapping"),
+        )
+    )
+    stages.append(
+        StudyStage(
+            "figures",
+            "figures",
+            (records["figures"],),
+            lambda ctx, record, resume: _figures(ctx, stages, out),
+            after=lambda ctx: ctx.results.__setitem__(
+                "figures", read_json(out / "figures" / "figures.json", "the study's figures.json")
+            ),
+            report=lambda ctx: html.figure_sections(ctx.results["figures"]),
+        )
+    )
     return stages
 
 
@@ -171,22 +273,36 @@ def _gain_stage(wf, out: Path, records: dict, trained: dict) -> StudyStage:
         from xaugcol.atomic import write_json
         from xaugcol.training.gain import xaug_gain
 
-        members = {name: [f for _, f in Ensemble.load(trained[name]).members] for pair in pairs.values()
-                   for name in pair}
-        gains = {model: {"base": a, "xaug": b, **xaug_gain(members[a], members[b], g.pt_bins,
-                                                             g.background_efficiencies, g.bootstrap, g.seed)}
-                 for model, (a, b) in pairs.items()}
+        members = {
+            name: [f for _, f in Ensemble.load(trained[name]).members] for pair in pairs.values() for name in pair
+        }
+        gains = {
+            model: {
+                "base": a,
+                "xaug": b,
+                **xaug_gain(members[a], members[b], g.pt_bins, g.background_efficiencies, g.bootstrap, g.seed),
+            }
+            for model, (a, b) in pairs.items()
+        }
         write_json(out / "gain" / GAIN_JSON, {"config": g.model_dump(), "gains": gains})
 
     def read(ctx):
         ctx.results["gain"] = read_json(out / "gain" / GAIN_JSON, "the XAUG gain's gain.json")
 
     if not pairs:
-        return StudyStage("gain", "XAUG gain: no tagger trained both with and without XAUG",
-                          before=lambda ctx: drop_stage_folder(out / "gain", "gain"))
-    return StudyStage("gain", f"XAUG gain of {', '.join(pairs)} (signal efficiency at fixed background)",
-                      (records["gain"],), work, after=read,
-                      report=lambda ctx: html.gain_section(ctx.results["gain"]))
+        return StudyStage(
+            "gain",
+            "XAUG gain: no tagger trained both with and without XAUG",
+            before=lambda ctx: drop_stage_folder(out / "gain", "gain"),
+        )
+    return StudyStage(
+        "gain",
+        f"XAUG gain of {', '.join(pairs)} (signal efficiency at fixed background)",
+        (records["gain"],),
+        work,
+        after=read,
+        report=lambda ctx: html.gain_section(ctx.results["gain"]),
+    )
 
 
 def _reduced_stage(wf, out: Path, records: dict, processed: Path) -> StudyStage:
@@ -195,15 +311,29 @@ def _reduced_stage(wf, out: Path, records: dict, processed: Path) -> StudyStage:
 
     def work(ctx, record, resume):
         ranking = ctx.results["relevance"]["relevance"][r.tagger][r.rule]["xaug_ranking"]
-        train_reduced_sets(processed / "jets", ranking, base, wf.training, list(wf.seeds), out / "reduced",
-                           list(r.k) if r.k else None, ctx.mapper, progress=ctx.progress)
+        train_reduced_sets(
+            processed / "jets",
+            ranking,
+            base,
+            wf.training,
+            list(wf.seeds),
+            out / "reduced",
+            list(r.k) if r.k else None,
+            ctx.mapper,
+            progress=ctx.progress,
+        )
 
     def read(ctx):
         ctx.results["reduced"] = read_json(out / "reduced" / REDUCED_JSON, "the reduced sets' table")["rows"]
 
-    return StudyStage("reduced", f"retraining {r.tagger} on its top-k XAUG variables ({r.rule} ranking)",
-                      (records["reduced"],), work, after=read,
-                      report=lambda ctx: html.reduced_section(r.tagger, r.rule, ctx.results["reduced"]))
+    return StudyStage(
+        "reduced",
+        f"retraining {r.tagger} on its top-k XAUG variables ({r.rule} ranking)",
+        (records["reduced"],),
+        work,
+        after=read,
+        report=lambda ctx: html.reduced_section(r.tagger, r.rule, ctx.results["reduced"]),
+    )
 
 
 def _refuse_foreign_files(fileset: dict, generated: Path) -> None:
@@ -213,9 +343,11 @@ def _refuse_foreign_files(fileset: dict, generated: Path) -> None:
     for entry in fileset.values():
         for f in entry["files"]:
             if "://" in f or not Path(f).resolve().is_relative_to(home):
-                raise StageFolderError(f"{generated / FILESET_NAME} lists {f}, which lies outside {generated} (a "
-                                       "study folder copied from another keeps the original's paths): run the study "
-                                       "with --overwrite to generate its events again")
+                raise StageFolderError(
+                    f"{generated / FILESET_NAME} lists {f}, which lies outside {generated} (a "
+                    "study folder copied from another keeps the original's paths): run the study "
+                    "with --overwrite to generate its events again"
+                )
 
 
 def _fileset_identity(path: Path) -> dict:
@@ -244,8 +376,19 @@ def _generate(wf, out: Path, progress: bool) -> None:
         from xaugcol.sources.pythia import run_pythia
 
         known = load_processes(s.process_card)  # the study configuration checked the names
-        run_pythia(out, [known[n] for n in s.processes], s.events, s.seed, s.workers, s.pthat_min, s.flat_pthat,
-                   progress=progress, pileup=s.pileup, pileup_pool=s.pileup_pool, tracker=s.tracker)
+        run_pythia(
+            out,
+            [known[n] for n in s.processes],
+            s.events,
+            s.seed,
+            s.workers,
+            s.pthat_min,
+            s.flat_pthat,
+            progress=progress,
+            pileup=s.pileup,
+            pileup_pool=s.pileup_pool,
+            tracker=s.tracker,
+        )
 
 
 def sample_label(wf) -> str:

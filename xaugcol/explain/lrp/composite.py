@@ -41,8 +41,12 @@ class Composite:
     stabiliser: float = 1e-6
 
     def __post_init__(self):
-        for where, rule in [("default", self.default), ("first", self.first), *self.layers.items(),
-                            *self.names.items()]:
+        for where, rule in [
+            ("default", self.default),
+            ("first", self.first),
+            *self.layers.items(),
+            *self.names.items(),
+        ]:
             if rule is not None and not isinstance(rule, Rule):
                 raise ValueError(f"{quoted(where)} must be an LRP rule, got {quoted(rule)}")
         unknown = set(self.layers) - set(LAYER_TYPES)
@@ -117,8 +121,9 @@ class CompositeFile(ConfigModel):
         given.pop("options", None)
         if "lstm" in given:
             given["lstm"] = SignalTakeAll(**given["lstm"].model_dump())
-        return Composite(**{**{k: getattr(base, k) for k in ("default", "layers", "names", "first", "lstm",
-                                                              "stabiliser")}, **given})
+        return Composite(
+            **{**{k: getattr(base, k) for k in ("default", "layers", "names", "first", "lstm", "stabiliser")}, **given}
+        )
 
 
 def _needs_bounds(name):
@@ -126,26 +131,36 @@ def _needs_bounds(name):
         if low is None or high is None:
             raise ValueError(f"preset {quoted(name)} puts z-box on the input layer: give its bounds, low=... high=...")
         return _PRESETS_WITH_BOUNDS[name](low, high, **options)
+
     return build
 
 
 _PRESETS_WITH_BOUNDS = {
     "epsilon-gamma-box": lambda low, high, gamma=0.25, epsilon=1e-6: Composite(
-        default=Epsilon(epsilon), layers={"conv": Gamma(gamma)}, first=ZBox(low, high)),
+        default=Epsilon(epsilon), layers={"conv": Gamma(gamma)}, first=ZBox(low, high)
+    ),
 }
 
 PRESETS = {
     "z": lambda: Composite(default=Z()),
-    "epsilon": lambda epsilon=1e-6: Composite(default=Epsilon(epsilon)),  # Agarwal, Rappoccio et al.'s (arXiv:2011.13466) LRP-epsilon
-    "gamma": lambda gamma=2.0: Composite(default=Gamma(gamma)),  # LRP-gamma, gamma = 2, as Roy and Neubauer (ICHEP 2022) use on the IN
-    "alpha1beta0": lambda: Composite(default=AlphaBeta(1.0, 0.0)),  # Agarwal, Rappoccio et al.'s (arXiv:2011.13466) LRP-alpha1beta0
+    "epsilon": lambda epsilon=1e-6: Composite(
+        default=Epsilon(epsilon)
+    ),  # Agarwal, Rappoccio et al.'s (arXiv:2011.13466) LRP-epsilon
+    "gamma": lambda gamma=2.0: Composite(
+        default=Gamma(gamma)
+    ),  # LRP-gamma, gamma = 2, as Roy and Neubauer (ICHEP 2022) use on the IN
+    "alpha1beta0": lambda: Composite(
+        default=AlphaBeta(1.0, 0.0)
+    ),  # Agarwal, Rappoccio et al.'s (arXiv:2011.13466) LRP-alpha1beta0
     "alpha2beta1": lambda: Composite(default=AlphaBeta(2.0, 1.0)),
     "zplus": lambda: Composite(default=ZPlus()),
     "epsilon-plus": lambda epsilon=1e-6: Composite(default=Epsilon(epsilon), layers={"conv": ZPlus()}),
-    "epsilon-alpha2beta1": lambda epsilon=1e-6: Composite(default=Epsilon(epsilon),
-                                                          layers={"conv": AlphaBeta(2.0, 1.0)}),
-    "epsilon-plus-flat": lambda epsilon=1e-6: Composite(default=Epsilon(epsilon), layers={"conv": ZPlus()},
-                                                        first=Flat()),
+    "epsilon-alpha2beta1": lambda epsilon=1e-6: Composite(
+        default=Epsilon(epsilon), layers={"conv": AlphaBeta(2.0, 1.0)}
+    ),
+    "epsilon-plus-flat": lambda epsilon=1e-6: Composite(
+        default=Epsilon(epsilon), layers={"conv": ZPlus()}, first=Flat()
+    ),
     "epsilon-gamma-box": _needs_bounds("epsilon-gamma-box"),
 }
 

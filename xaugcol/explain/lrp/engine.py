@@ -19,10 +19,9 @@ from torch import nn
 from xaugcol.explain.lrp.composite import Composite
 from xaugcol.explain.lrp.facts import LayerFacts, layer_facts
 from xaugcol.explain.lrp.graph import Program, trace
-from xaugcol.layers import (LinearLayer, PairLayer, PairwiseLinear, merge_batch_norm_after,
-                            merge_batch_norm_before)
 from xaugcol.explain.lrp.operations import OPERATIONS, Step
 from xaugcol.explain.lrp.rules import Rule, per_jet
+from xaugcol.layers import LinearLayer, PairLayer, PairwiseLinear, merge_batch_norm_after, merge_batch_norm_before
 from xaugcol.models import batching
 
 
@@ -82,37 +81,53 @@ class LRP:
         linear = self.program.linear_steps()
         unmatched = self.composite.unmatched_names([s.name for s in linear])
         if unmatched:
-            raise ValueError(f"composite: name pattern(s) {unmatched} match no dense or convolution layer; layers: "
-                             f"{', '.join(s.name for s in linear)}")
+            raise ValueError(
+                f"composite: name pattern(s) {unmatched} match no dense or convolution layer; layers: "
+                f"{', '.join(s.name for s in linear)}"
+            )
         self.rules: dict[str, Rule] = {s.name: self.composite.rule_for(s.name, s.module, s.is_first) for s in linear}
         for s in linear:
             if isinstance(s.module, PairwiseLinear) and not self.rules[s.name].on_pairs:
-                raise ValueError(f"LRP: rule {self.rules[s.name]!r} cannot explain the pair layer {s.name!r} (it needs "
-                                 f"one bounded input or ignores the inputs); give that layer another rule, e.g. "
-                                 f"names: {{'{s.name}': gamma}}")
+                raise ValueError(
+                    f"LRP: rule {self.rules[s.name]!r} cannot explain the pair layer {s.name!r} (it needs "
+                    f"one bounded input or ignores the inputs); give that layer another rule, e.g. "
+                    f"names: {{'{s.name}': gamma}}"
+                )
         self.facts: dict[str, LayerFacts] = layer_facts(self.program.steps, self.rules)
         self._layers: dict[str, tuple] = {}
 
-    def __call__(self, *inputs: torch.Tensor, target: int | None = None, batch_size: int | None = None,
-                 record: tuple[str, ...] = ()) -> Explanation:
+    def __call__(
+        self,
+        *inputs: torch.Tensor,
+        target: int | None = None,
+        batch_size: int | None = None,
+        record: tuple[str, ...] = (),
+    ) -> Explanation:
         return self.explain(*inputs, target=target, batch_size=batch_size, record=record)
 
-    def explain(self, *inputs: torch.Tensor, target: int | None = None, batch_size: int | None = None,
-                record: tuple[str, ...] = ()) -> Explanation:
+    def explain(
+        self,
+        *inputs: torch.Tensor,
+        target: int | None = None,
+        batch_size: int | None = None,
+        record: tuple[str, ...] = (),
+    ) -> Explanation:
         """Relevance of every input for the model output (``target``: the class index for multi-output models),
         in batches of ``batch_size`` jets; ``record`` names layers (module or node names) whose output relevance is
         returned too."""
         _check_inputs(inputs)
         if len(inputs) != self.program.n_inputs:
-            raise ValueError(f"LRP: {type(self.model).__name__} takes {self.program.n_inputs} input(s), "
-                             f"{len(inputs)} given")
+            raise ValueError(
+                f"LRP: {type(self.model).__name__} takes {self.program.n_inputs} input(s), {len(inputs)} given"
+            )
         record = tuple(record)
         # recorded layers have the shapes of their batch: plain batches, in order, where layers are recorded
         batches = batching.plan(None if record else self.model, inputs, batch_size)
         if len(batches.batches) <= 1 and not batches.reordered:
             return self._explain_batch(inputs, target, record)
-        return _reassemble([self._explain_batch(b.take(inputs), target, record) for b in batches.batches],
-                           batches, inputs)
+        return _reassemble(
+            [self._explain_batch(b.take(inputs), target, record) for b in batches.batches], batches, inputs
+        )
 
     # -- one batch ----------------------------------------------------------------------------------------------
     def _explain_batch(self, inputs, target, record) -> Explanation:
@@ -130,8 +145,9 @@ class LRP:
         per_input = self._input_relevance(relevance, inputs)
         for k, r in enumerate(per_input):
             if not bool(torch.isfinite(r).all()):
-                raise FloatingPointError(f"LRP produced non-finite relevance for input {k}: check the model output "
-                                         f"and the rule parameters")
+                raise FloatingPointError(
+                    f"LRP produced non-finite relevance for input {k}: check the model output and the rule parameters"
+                )
         output = per_jet(r0)
         conservation = Conservation(output, tuple(per_jet(r) for r in per_input), bias, kept)
         return Explanation(per_input, output, conservation, recorded)
@@ -139,8 +155,12 @@ class LRP:
     def _merged_weights(self, step: Step) -> LinearLayer:
         """The layer with its batch norms folded in; cached until a parameter or statistic changes (in place, by
         loading, or by moving the model)."""
-        tensors = [t for m in (step.module, step.bn_after, step.bn_before) if m is not None
-                   for t in (*m.parameters(recurse=False), *m.buffers(recurse=False))]
+        tensors = [
+            t
+            for m in (step.module, step.bn_after, step.bn_before)
+            if m is not None
+            for t in (*m.parameters(recurse=False), *m.buffers(recurse=False))
+        ]
         key = tuple((t.data_ptr(), t._version, t.dtype) for t in tensors)
         cached = self._layers.get(step.name)
         if cached is not None and cached[0] == key:
@@ -180,8 +200,10 @@ class LRP:
 
     def call(self, node: fx.Node, env, override: dict | None = None):
         """Run one node on the values in ``env`` (``override``: other values for some of its inputs)."""
+
         def value(n):
             return override[n] if override and n in override else env[n]
+
         args = fx.node.map_arg(node.args, value)
         kwargs = fx.node.map_arg(node.kwargs, value)
         if node.op == "call_module":
@@ -215,7 +237,7 @@ class LRP:
             r = relevance.get(node)
             if node.target.startswith("*"):
                 struct = r or {}
-                out += [struct.get(k, torch.zeros_like(x)) for k, x in enumerate(inputs[len(out):])]
+                out += [struct.get(k, torch.zeros_like(x)) for k, x in enumerate(inputs[len(out) :])]
             else:
                 out.append(r if r is not None else torch.zeros_like(inputs[len(out)]))
         return tuple(out)
@@ -272,10 +294,12 @@ def _reassemble(parts: list[Explanation], batches: batching.Plan, inputs) -> Exp
     shapes (slots a batch did not run on hold zero relevance, as padding does); recorded layers (plain batches
     only) joined along the jets."""
     n_in = len(inputs)
-    cons = Conservation(batches.jets([p.conservation.output for p in parts]),
-                        tuple(batches.jets([p.conservation.inputs[k] for p in parts]) for k in range(n_in)),
-                        batches.jets([p.conservation.bias for p in parts]),
-                        batches.jets([p.conservation.stabiliser for p in parts]))
+    cons = Conservation(
+        batches.jets([p.conservation.output for p in parts]),
+        tuple(batches.jets([p.conservation.inputs[k] for p in parts]) for k in range(n_in)),
+        batches.jets([p.conservation.bias for p in parts]),
+        batches.jets([p.conservation.stabiliser for p in parts]),
+    )
     relevance = tuple(batches.inputs_like([p.relevance[k] for p in parts], k, inputs[k]) for k in range(n_in))
     layers = {name: torch.cat([p.layers[name] for p in parts]) for name in parts[0].layers}
     return Explanation(relevance, batches.jets([p.output for p in parts]), cons, layers)

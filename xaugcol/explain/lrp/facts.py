@@ -94,6 +94,7 @@ def layer_facts(steps: list[Step], rules: dict) -> dict[str, LayerFacts]:
         users = [by_node[u] for u in s.node.users]
         facts[s.name] = LayerFacts(
             nonnegative_input=all(a in nonnegative for a in reads),
-            positive_outputs_only=bool(users) and all(
-                _zeroing(u) and u.node.args[0] is s.node and u.node in vanishing for u in users))
+            positive_outputs_only=bool(users)
+            and all(_zeroing(u) and u.node.args[0] is s.node and u.node in vanishing for u in users),
+        )
     return facts

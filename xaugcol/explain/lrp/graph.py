@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import torch.fx as fx
 from torch import nn
 
-from xaugcol.layers import LEAF_MODULES, PairwiseLinear
 from xaugcol.explain.lrp.operations import OPERATIONS, LRPUnsupportedError, Step
+from xaugcol.layers import LEAF_MODULES, PairwiseLinear
 
 
 class _Tracer(fx.Tracer):
@@ -46,10 +46,12 @@ def _classify(node: fx.Node, modules: dict[str, nn.Module], known: dict) -> Step
         step = operation.claim(node, modules, known)
         if step is not None:
             return step
-    raise LRPUnsupportedError(f"LRP has no rule for {_describe(node, modules)} at graph node {node.name!r}; "
-                              f"supported: dense, Conv1d/2d, batch norm, ReLU-family activations, max/average/adaptive "
-                              f"pooling, global max/min and max/min along a dimension, LSTM, reshapes, concatenation, "
-                              f"indexing, where/masked_fill, sums and means (masked too), additions, scaling")
+    raise LRPUnsupportedError(
+        f"LRP has no rule for {_describe(node, modules)} at graph node {node.name!r}; "
+        f"supported: dense, Conv1d/2d, batch norm, ReLU-family activations, max/average/adaptive "
+        f"pooling, global max/min and max/min along a dimension, LSTM, reshapes, concatenation, "
+        f"indexing, where/masked_fill, sums and means (masked too), additions, scaling"
+    )
 
 
 def trace(model: nn.Module) -> Program:
@@ -80,16 +82,26 @@ def _merge_batch_norms(steps: list[Step], by_node: dict) -> None:
             continue
         parent = s.node.args[0]
         before = by_node.get(parent)
-        if before is not None and before.kind == "linear" and not isinstance(before.module, PairwiseLinear) \
-                and before.bn_after is None and len(parent.users) == 1:
+        if (
+            before is not None
+            and before.kind == "linear"
+            and not isinstance(before.module, PairwiseLinear)
+            and before.bn_after is None
+            and len(parent.users) == 1
+        ):
             before.bn_after = s.module  # layer -> bn: the layer computes the normalised output directly
             s.kind = "identity"
             continue
         users = list(s.node.users)
         if len(users) == 1:
             after = by_node[users[0]]
-            if after.kind == "linear" and isinstance(after.module, nn.Linear) and after.bn_before is None and \
-                    isinstance(s.module, nn.BatchNorm1d) and after.module.in_features == s.module.num_features:
+            if (
+                after.kind == "linear"
+                and isinstance(after.module, nn.Linear)
+                and after.bn_before is None
+                and isinstance(s.module, nn.BatchNorm1d)
+                and after.module.in_features == s.module.num_features
+            ):
                 after.bn_before = s.module  # bn -> dense: the dense layer takes the raw input
                 s.kind = "identity"
                 s.extra["merged_into"] = after.name
@@ -99,8 +111,9 @@ def _mark_first_layers(steps: list[Step], by_node: dict) -> None:
     raw = set()  # nodes that hold model inputs, possibly reshaped or selected
     for s in steps:
         inputs = s.node.all_input_nodes
-        if s.kind == "input" or (s.kind in ("reshape", "route", "identity", "item") and inputs
-                                 and all(n in raw for n in inputs)):
+        if s.kind == "input" or (
+            s.kind in ("reshape", "route", "identity", "item") and inputs and all(n in raw for n in inputs)
+        ):
             raw.add(s.node)
         elif s.kind == "linear" and s.node.args[0] in raw:
             s.is_first = True

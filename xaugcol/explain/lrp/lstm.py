@@ -106,9 +106,9 @@ def relevance(lstm: nn.LSTM, traces: list[_LayerTrace], r_out, r_hn, r_cn, rule:
     kept_total = top.h.new_zeros(batch)
     for layer in reversed(range(lstm.num_layers)):
         tr = traces[layer]
-        r_x, bias, kept = _layer_relevance(lstm, layer, tr, r_seq,
-                                           None if r_hn is None else r_hn[layer],
-                                           None if r_cn is None else r_cn[layer], rule)
+        r_x, bias, kept = _layer_relevance(
+            lstm, layer, tr, r_seq, None if r_hn is None else r_hn[layer], None if r_cn is None else r_cn[layer], rule
+        )
         bias_total, kept_total = bias_total + bias, kept_total + kept
         r_seq = r_x
     if not lstm.batch_first:
@@ -119,8 +119,8 @@ def relevance(lstm: nn.LSTM, traces: list[_LayerTrace], r_out, r_hn, r_cn, rule:
 def _layer_relevance(lstm, layer, tr: _LayerTrace, r_seq, r_hn, r_cn, rule: SignalTakeAll):
     w_ih, w_hh, bias = _params(lstm, layer)
     hidden = w_hh.shape[1]
-    w_ig, w_hg = w_ih[2 * hidden:3 * hidden], w_hh[2 * hidden:3 * hidden]
-    b_g = None if bias is None else bias[2 * hidden:3 * hidden]
+    w_ig, w_hg = w_ih[2 * hidden : 3 * hidden], w_hh[2 * hidden : 3 * hidden]
+    b_g = None if bias is None else bias[2 * hidden : 3 * hidden]
     batch, steps, n_in = tr.x.shape
     eps, spread = rule.epsilon, rule.redistribute_bias
     zeros = tr.h.new_zeros(batch, hidden)
@@ -163,4 +163,3 @@ def _layer_relevance(lstm, layer, tr: _LayerTrace, r_seq, r_hn, r_cn, rule: Sign
             r_h = zeros
     r_x = tr.x * (s_g @ w_ig) + spread_x.unsqueeze(2)
     return r_x, bias_kept, stab_kept
-

@@ -25,11 +25,20 @@ import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 
-from xaugcol.explain.lrp import lstm as lstm_lrp
-from xaugcol.layers import (AtLastReal, EnergyWeighting, Join, MaskedReLU, PairOfInputs, PairwiseLinear, RealParticles,
-                            SoftestFirst, batch_norm_affine)
-from xaugcol.explain.lrp.rules import per_jet, share
 from xaugcol.errors import UsageError
+from xaugcol.explain.lrp import lstm as lstm_lrp
+from xaugcol.explain.lrp.rules import per_jet, share
+from xaugcol.layers import (
+    AtLastReal,
+    EnergyWeighting,
+    Join,
+    MaskedReLU,
+    PairOfInputs,
+    PairwiseLinear,
+    RealParticles,
+    SoftestFirst,
+    batch_norm_affine,
+)
 
 
 class LRPUnsupportedError(UsageError):
@@ -51,6 +60,7 @@ class Step:
 
 class Operation:
     """Recognises nodes by module type, by function or by tensor-method name."""
+
     kind = ""
     modules: tuple[type[nn.Module], ...] = ()
     functions: frozenset = frozenset()
@@ -59,8 +69,9 @@ class Operation:
     def claim(self, node: fx.Node, modules: dict, known: dict) -> Step | None:
         if node.op == "call_module" and isinstance(modules[node.target], self.modules):
             return Step(node, self.kind, modules[node.target], node.target)
-        if (node.op == "call_function" and node.target in self.functions) or \
-                (node.op == "call_method" and node.target in self.methods):
+        if (node.op == "call_function" and node.target in self.functions) or (
+            node.op == "call_method" and node.target in self.methods
+        ):
             return Step(node, self.kind, name=node.name)
         return None
 
@@ -105,13 +116,18 @@ class Indicator(Operation):
     """A mask computed from an input (``RealParticles``), or any function of masks and constants alone (the mask
     of real track pairs, the pairs i != j): piecewise constant, so it takes no relevance; the products with it
     (``Scale``) are selections."""
+
     kind = "indicator"
     modules = (RealParticles,)
 
     def claim(self, node, modules, known):
         step = super().claim(node, modules, known)
-        if step is None and node.op in ("call_function", "call_method") and node.all_input_nodes and \
-                all(known[n].kind in ("indicator", "constant") for n in node.all_input_nodes):
+        if (
+            step is None
+            and node.op in ("call_function", "call_method")
+            and node.all_input_nodes
+            and all(known[n].kind in ("indicator", "constant") for n in node.all_input_nodes)
+        ):
             return Step(node, self.kind, name=node.name)
         return step
 
@@ -122,17 +138,23 @@ class Indicator(Operation):
 class Constant(Operation):
     """Parameters and buffers read directly, a tensor's shape, dtype and device, and tensors made from those alone
     (``torch.eye(n)``): they carry no relevance."""
+
     kind = "constant"
     METADATA = frozenset({"shape", "dtype", "device"})
     FACTORIES = frozenset({torch.eye, torch.ones, torch.zeros, torch.arange, torch.full})
 
     def claim(self, node, modules, known):
-        if node.op == "get_attr" or (node.op == "call_function" and node.target is builtins.getattr
-                                     and node.args[1] in self.METADATA) or \
-                (node.op == "call_method" and node.target in ("size", "dim")):
+        if (
+            node.op == "get_attr"
+            or (node.op == "call_function" and node.target is builtins.getattr and node.args[1] in self.METADATA)
+            or (node.op == "call_method" and node.target in ("size", "dim"))
+        ):
             return Step(node, self.kind, name=node.name)
-        if node.op == "call_function" and (node.target in self.FACTORIES or node.target is operator.getitem) and \
-                all(known[n].kind == "constant" for n in node.all_input_nodes):
+        if (
+            node.op == "call_function"
+            and (node.target in self.FACTORIES or node.target is operator.getitem)
+            and all(known[n].kind == "constant" for n in node.all_input_nodes)
+        ):
             return Step(node, self.kind, name=node.name)  # shape[1], eye(shape[1]); a plain getitem of a constant
         return None
 
@@ -143,6 +165,7 @@ class Constant(Operation):
 class Linear(Operation):
     """Dense and convolution layers (batch norms merged in), and the pair layer of the Interaction Network (a dense
     layer on every concatenated pair of two object lists): the composite's rule for this layer."""
+
     kind = "linear"
     modules = (nn.Linear, nn.Conv1d, nn.Conv2d, PairwiseLinear)
 
@@ -150,8 +173,10 @@ class Linear(Operation):
         layer = ctx.merged_weights(step)
         x = self._input(step, env)
         if step.bn_before is not None and x.dim() != 2:
-            raise ValueError(f"LRP: batch norm before {step.name!r} sees {x.dim()}-d input; only (batch, "
-                             f"features) can be merged into a dense layer")
+            raise ValueError(
+                f"LRP: batch norm before {step.name!r} sees {x.dim()}-d input; only (batch, "
+                f"features) can be merged into a dense layer"
+            )
         ctx.state[step.node] = layer
         return layer.forward(x, layer.weight, layer.bias)
 
@@ -163,8 +188,7 @@ class Linear(Operation):
 
     def backward(self, ctx, step, r, env, give):
         node = step.node
-        shares = ctx.rules[step.name].apply(ctx.state[node], self._input(step, env), env[node], r,
-                                            ctx.facts[step.name])
+        shares = ctx.rules[step.name].apply(ctx.state[node], self._input(step, env), env[node], r, ctx.facts[step.name])
         if isinstance(shares.relevance, PairOfInputs):  # receivers and senders (the same list for track pairs)
             give(node.args[0], shares.relevance.receivers)
             give(node.args[1], shares.relevance.senders)
@@ -175,6 +199,7 @@ class Linear(Operation):
 
 class BatchNorm(Operation):
     """A batch norm that could not be merged into a neighbouring layer: an affine map, epsilon rule."""
+
     kind = "batchnorm"
     modules = (nn.BatchNorm1d, nn.BatchNorm2d)
 
@@ -198,8 +223,9 @@ class LSTM(Operation):
             return None
         lstm_lrp.check_supported(modules[node.target], node.target)
         if len(node.args) != 1 or node.kwargs:
-            raise LRPUnsupportedError(f"LRP: LSTM {node.target!r} must be called on its input alone (a zero "
-                                      f"initial state)")
+            raise LRPUnsupportedError(
+                f"LRP: LSTM {node.target!r} must be called on its input alone (a zero initial state)"
+            )
         return Step(node, self.kind, modules[node.target], node.target)
 
     def forward(self, ctx, step, env):
@@ -209,8 +235,9 @@ class LSTM(Operation):
     def backward(self, ctx, step, r, env, give):
         struct = r if isinstance(r, dict) else {0: r}
         states = struct.get(1, {})
-        r_x, bias, kept = lstm_lrp.relevance(step.module, ctx.state[step.node], struct.get(0), states.get(0),
-                                             states.get(1), ctx.composite.lstm)
+        r_x, bias, kept = lstm_lrp.relevance(
+            step.module, ctx.state[step.node], struct.get(0), states.get(0), states.get(1), ctx.composite.lstm
+        )
         give(step.node.args[0], r_x)
         return bias, kept
 
@@ -218,17 +245,23 @@ class LSTM(Operation):
 class Item(Operation):
     """An element of a tuple a node returned (the LSTM's (output, (h_n, c_n)), ``forward(*inputs)``, the
     (values, indices) of ``max(dim)``): relevance collects per element in the parent's structure."""
+
     kind = "item"
     TUPLE_KINDS = ("lstm", "input", "select", "item")
 
     def claim(self, node, modules, known):
-        if node.op != "call_function" or node.target not in (operator.getitem, builtins.getattr) or \
-                not isinstance(node.args[0], fx.Node):
+        if (
+            node.op != "call_function"
+            or node.target not in (operator.getitem, builtins.getattr)
+            or not isinstance(node.args[0], fx.Node)
+        ):
             return None
         parent = known[node.args[0]]
-        yields_tuple = parent.kind in ("lstm", "select") or \
-            (parent.kind == "input" and parent.node.target.startswith("*")) or \
-            (parent.kind == "item" and parent.node.args[1] == 1 and known[parent.node.args[0]].kind == "lstm")
+        yields_tuple = (
+            parent.kind in ("lstm", "select")
+            or (parent.kind == "input" and parent.node.target.startswith("*"))
+            or (parent.kind == "item" and parent.node.args[1] == 1 and known[parent.node.args[0]].kind == "lstm")
+        )
         return Step(node, self.kind, name=node.name) if yields_tuple else None
 
     def backward(self, ctx, step, r, env, give):
@@ -249,9 +282,23 @@ class Identity(Operation):
 
 class Pass(Operation):
     """Elementwise activations: relevance passes unchanged (it is zero wherever the output is zero)."""
+
     kind = "pass"
-    modules = (nn.ReLU, MaskedReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.CELU, nn.SELU, nn.GELU, nn.SiLU,
-               nn.Softplus, nn.Mish, nn.Hardswish)
+    modules = (
+        nn.ReLU,
+        MaskedReLU,
+        nn.ReLU6,
+        nn.LeakyReLU,
+        nn.PReLU,
+        nn.ELU,
+        nn.CELU,
+        nn.SELU,
+        nn.GELU,
+        nn.SiLU,
+        nn.Softplus,
+        nn.Mish,
+        nn.Hardswish,
+    )
     functions = frozenset({torch.relu, F.relu, F.relu6, F.leaky_relu, F.elu, F.gelu, F.silu, F.softplus})
     methods = frozenset({"relu"})
 
@@ -261,6 +308,7 @@ class Pass(Operation):
 
 class Gate(Operation):
     """``EnergyWeighting``: Phi times a gate z computed from the input; the relevance goes to Phi (signal-take-all)."""
+
     kind = "gate"
     modules = (EnergyWeighting,)
 
@@ -306,19 +354,58 @@ class Route(Taped):
     """Selections and permutations (per-jet ones too: gathers, the particle taggers' reordering), max pooling and
     global maxima (winner takes all), concatenation and ``where`` / ``masked_fill``: relevance follows the
     elements, which is what the vector-Jacobian product of these maps does."""
+
     kind = "route"
-    modules = (nn.MaxPool1d, nn.MaxPool2d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, Join, SoftestFirst,
-               AtLastReal)
-    functions = frozenset({torch.cat, torch.concat, torch.stack, torch.flip, torch.transpose, torch.permute,
-                           torch.narrow, torch.movedim, operator.getitem, F.max_pool1d, F.max_pool2d,
-                           F.adaptive_max_pool1d, F.adaptive_max_pool2d, torch.amax, torch.amin, torch.where,
-                           torch.masked_fill, torch.gather, torch.take_along_dim, torch.index_select})
-    methods = frozenset({"transpose", "permute", "flip", "narrow", "movedim", "t", "__getitem__", "amax", "amin",
-                         "masked_fill", "gather", "take_along_dim", "index_select"})
+    modules = (nn.MaxPool1d, nn.MaxPool2d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, Join, SoftestFirst, AtLastReal)
+    functions = frozenset(
+        {
+            torch.cat,
+            torch.concat,
+            torch.stack,
+            torch.flip,
+            torch.transpose,
+            torch.permute,
+            torch.narrow,
+            torch.movedim,
+            operator.getitem,
+            F.max_pool1d,
+            F.max_pool2d,
+            F.adaptive_max_pool1d,
+            F.adaptive_max_pool2d,
+            torch.amax,
+            torch.amin,
+            torch.where,
+            torch.masked_fill,
+            torch.gather,
+            torch.take_along_dim,
+            torch.index_select,
+        }
+    )
+    methods = frozenset(
+        {
+            "transpose",
+            "permute",
+            "flip",
+            "narrow",
+            "movedim",
+            "t",
+            "__getitem__",
+            "amax",
+            "amin",
+            "masked_fill",
+            "gather",
+            "take_along_dim",
+            "index_select",
+        }
+    )
 
     def claim(self, node, modules, known):
-        if node.op in ("call_function", "call_method") and node.target in (torch.max, torch.min, "max", "min") \
-                and len(node.args) == 1 and not node.kwargs:
+        if (
+            node.op in ("call_function", "call_method")
+            and node.target in (torch.max, torch.min, "max", "min")
+            and len(node.args) == 1
+            and not node.kwargs
+        ):
             return Step(node, self.kind, name=node.name)  # global max / min: a tensor
         return super().claim(node, modules, known)
 
@@ -330,11 +417,15 @@ class Route(Taped):
 class Select(Taped):
     """``max`` / ``min`` along a dimension, which return (values, indices): the values route relevance to the
     elements chosen (winner takes all), the indices carry none."""
+
     kind = "select"
 
     def claim(self, node, modules, known):
-        if node.op in ("call_function", "call_method") and node.target in (torch.max, torch.min, "max", "min") \
-                and _has_dim(node):
+        if (
+            node.op in ("call_function", "call_method")
+            and node.target in (torch.max, torch.min, "max", "min")
+            and _has_dim(node)
+        ):
             return Step(node, self.kind, name=node.name)
         return None
 
@@ -356,10 +447,12 @@ class Select(Taped):
 class Norm(Taped):
     """Parameter-free linear maps (average pooling, sums and means over particles): epsilon rule with the
     composite's stabiliser."""
+
     kind = "norm"
     modules = (nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)
-    functions = frozenset({torch.sum, torch.mean, F.avg_pool1d, F.avg_pool2d, F.adaptive_avg_pool1d,
-                           F.adaptive_avg_pool2d})
+    functions = frozenset(
+        {torch.sum, torch.mean, F.avg_pool1d, F.avg_pool2d, F.adaptive_avg_pool1d, F.adaptive_avg_pool2d}
+    )
     methods = frozenset({"sum", "mean"})
 
     def backward(self, ctx, step, r, env, give):
@@ -371,6 +464,7 @@ class Norm(Taped):
 
 class Add(Operation):
     """``z = a + b`` (or ``a - b``): every term gets its share of the relevance; constant terms act as a bias."""
+
     kind = "add"
     SIGNS = {operator.add: 1, torch.add: 1, operator.sub: -1, torch.sub: -1, "add": 1, "sub": -1}
 
@@ -401,6 +495,7 @@ class Scale(Operation):
     ``x / d`` treats the denominator as a normaliser (the count of a masked mean: relevance to the numerator, as
     for any mean), and ``x * m`` with a factor whose values are all 0 or 1 is a mask, a selection (relevance to
     the other factor); a product of two signals is refused when it runs."""
+
     kind = "scale"
     FUNCTIONS = {operator.mul, torch.mul, operator.truediv, torch.div, operator.neg, torch.neg, "mul", "div", "neg"}
 
@@ -408,8 +503,9 @@ class Scale(Operation):
         if node.op not in ("call_function", "call_method") or node.target not in self.FUNCTIONS:
             return None
         tensors = [a for a in node.args if isinstance(a, fx.Node)]
-        if len(tensors) == 1 and (node.target not in (operator.truediv, torch.div, "div")
-                                  or isinstance(node.args[0], fx.Node)):
+        if len(tensors) == 1 and (
+            node.target not in (operator.truediv, torch.div, "div") or isinstance(node.args[0], fx.Node)
+        ):
             return Step(node, self.kind, name=node.name)  # not c / x, which is not linear
         if len(tensors) == 2 and not node.kwargs:
             return Step(node, self.kind, name=node.name, extra={"two_tensors": True})
@@ -427,9 +523,12 @@ class Scale(Operation):
             return a
         masks = [_is_mask(env[n]) for n in (a, b)]
         if masks[0] == masks[1]:
-            raise ValueError(f"LRP: {step.name!r} multiplies two tensors, " + (
-                "both 0/1 masks" if masks[0] else "neither a 0/1 mask") + ": only a product with a mask (a "
-                "selection) has a rule")
+            raise ValueError(
+                f"LRP: {step.name!r} multiplies two tensors, "
+                + ("both 0/1 masks" if masks[0] else "neither a 0/1 mask")
+                + ": only a product with a mask (a "
+                "selection) has a rule"
+            )
         return b if masks[0] else a
 
     def backward(self, ctx, step, r, env, give):
@@ -461,6 +560,25 @@ def _channel_view(affine, x):
 
 
 # in claiming order: the first operation that claims a node handles it
-OPERATIONS: dict[str, Operation] = {op.kind: op for op in (
-    Input(), Output(), Constant(), Indicator(), Linear(), BatchNorm(), LSTM(), Item(), Identity(), Pass(), Gate(), Reshape(), Select(),
-    Route(), Norm(), Add(), Scale())}
+OPERATIONS: dict[str, Operation] = {
+    op.kind: op
+    for op in (
+        Input(),
+        Output(),
+        Constant(),
+        Indicator(),
+        Linear(),
+        BatchNorm(),
+        LSTM(),
+        Item(),
+        Identity(),
+        Pass(),
+        Gate(),
+        Reshape(),
+        Select(),
+        Route(),
+        Norm(),
+        Add(),
+        Scale(),
+    )
+}

@@ -73,8 +73,9 @@ class Rule:
     on_pairs = True  # whether the rule works on a pair layer's two object lists (``layers.PairOfInputs``)
     proportional = False  # whether each input's relevance is its value times a finite factor (``facts``)
 
-    def apply(self, layer: LinearLayer, x: torch.Tensor, z: torch.Tensor, relevance: torch.Tensor,
-              facts: LayerFacts = UNKNOWN) -> Shares:
+    def apply(
+        self, layer: LinearLayer, x: torch.Tensor, z: torch.Tensor, relevance: torch.Tensor, facts: LayerFacts = UNKNOWN
+    ) -> Shares:
         """The shares of ``relevance`` (at the outputs ``z``) for the layer's input ``x``; ``facts``: what the
         graph proves about this layer (``facts.LayerFacts``), which lets a rule skip run-time checks."""
         raise NotImplementedError
@@ -144,9 +145,15 @@ class Gamma(Rule):
 
     def apply(self, layer, x, z, relevance, facts=UNKNOWN):
         g = self.gamma
-        w_up, w_down, b_up, b_down = layer.modified(("gamma", g), lambda w, b: (
-            w + g * w.clamp(min=0), w + g * w.clamp(max=0),
-            None if b is None else b + g * b.clamp(min=0), None if b is None else b + g * b.clamp(max=0)))
+        w_up, w_down, b_up, b_down = layer.modified(
+            ("gamma", g),
+            lambda w, b: (
+                w + g * w.clamp(min=0),
+                w + g * w.clamp(max=0),
+                None if b is None else b + g * b.clamp(min=0),
+                None if b is None else b + g * b.clamp(max=0),
+            ),
+        )
         x_pos, x_neg = (x, None) if facts.nonnegative_input else _split_signs(x)
         out, bias = None, x.new_zeros(x.shape[0])
         r_pos, r_neg, kept = _by_output_sign(relevance, z, facts)
@@ -201,15 +208,17 @@ def _split_signs(x: torch.Tensor):
 
 class AlphaBeta(Rule):
     """LRP-alpha-beta: positive contributions (W+ x+, W- x-, b+) get weight alpha, negative ones beta, with
-    alpha - beta = 1 so relevance is conserved. ``AlphaBeta(1, 0)`` is Agarwal, Rappoccio et al.'s (arXiv:2011.13466) LRP-alpha1beta0."""
+    alpha - beta = 1 so relevance is conserved. ``AlphaBeta(1, 0)`` is Agarwal, Rappoccio et al.'s (arXiv:2011.13466)
+    LRP-alpha1beta0."""
 
     name = "alpha-beta"
     proportional = True
 
     def __init__(self, alpha: float = 1.0, beta: float = 0.0, stabiliser: float = 1e-6):
         if alpha < 0 or beta < 0 or abs(alpha - beta - 1) > 1e-12:
-            raise ValueError(f"alpha-beta needs alpha, beta >= 0 and alpha - beta = 1, got {quoted(alpha)}, "
-                             f"{quoted(beta)}")
+            raise ValueError(
+                f"alpha-beta needs alpha, beta >= 0 and alpha - beta = 1, got {quoted(alpha)}, {quoted(beta)}"
+            )
         if not stabiliser > 0:
             raise ValueError(f"stabiliser must be > 0, got {quoted(stabiliser)}")
         self.alpha, self.beta, self.stabiliser = float(alpha), float(beta), float(stabiliser)
@@ -217,8 +226,9 @@ class AlphaBeta(Rule):
     _use_bias = True
 
     def apply(self, layer, x, z, relevance, facts=UNKNOWN):
-        w_pos, w_neg, b_pos, b_neg = layer.modified("signs", lambda w, b: (
-            w.clamp(min=0), w.clamp(max=0), _positive(b), _negative(b)))
+        w_pos, w_neg, b_pos, b_neg = layer.modified(
+            "signs", lambda w, b: (w.clamp(min=0), w.clamp(max=0), _positive(b), _negative(b))
+        )
         if not self._use_bias:
             b_pos = b_neg = None
         x_pos, x_neg = (x, None) if facts.nonnegative_input else _split_signs(x)
@@ -272,14 +282,18 @@ class ZBox(Rule):
 
     def apply(self, layer, x, z, relevance, facts=UNKNOWN):
         w = layer.weight
-        w_pos, w_neg, _, _ = layer.modified("signs", lambda w, b: (
-            w.clamp(min=0), w.clamp(max=0), _positive(b), _negative(b)))
+        w_pos, w_neg, _, _ = layer.modified(
+            "signs", lambda w, b: (w.clamp(min=0), w.clamp(max=0), _positive(b), _negative(b))
+        )
         low, high = self._bound(self.low, x), self._bound(self.high, x)
         # the biases cancel: (W x + b) - (W+ l + b+) - (W- h + b-)
         o = layer.forward(x, w) - layer.forward(low, w_pos) - layer.forward(high, w_neg)
         s, kept = share(relevance, o, self.stabiliser)
-        out = (x * layer.adjoint(s, w, x.shape) - low * layer.adjoint(s, w_pos, x.shape)
-               - high * layer.adjoint(s, w_neg, x.shape))
+        out = (
+            x * layer.adjoint(s, w, x.shape)
+            - low * layer.adjoint(s, w_pos, x.shape)
+            - high * layer.adjoint(s, w_neg, x.shape)
+        )
         return Shares(out, x.new_zeros(x.shape[0]), kept)
 
 
@@ -338,7 +352,7 @@ def rule_from_spec(spec, where: str | None = "rule") -> Rule:
     params = {k: v for k, v in spec.items() if k != "rule"}
     name = spec["rule"]
     if name.startswith("alpha") and "beta" in name and name not in RULES:  # alpha1beta0, alpha2beta1
-        alpha, _, beta = name[len("alpha"):].partition("beta")
+        alpha, _, beta = name[len("alpha") :].partition("beta")
         try:
             params = {"alpha": float(alpha), "beta": float(beta), **params}
         except ValueError:

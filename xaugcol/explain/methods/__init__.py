@@ -12,5 +12,14 @@ from xaugcol.explain.methods.integrated import IntegratedGradients
 from xaugcol.explain.methods.lrp import LRPAttributor
 from xaugcol.explain.methods.specs import METHODS, MethodSpec, method_spec, method_specs
 
-__all__ = ["Attribution", "Attributor", "GradientXInput", "IntegratedGradients", "LRPAttributor", "METHODS", "MethodSpec", "method_spec",
-           "method_specs"]
+__all__ = [
+    "Attribution",
+    "Attributor",
+    "GradientXInput",
+    "IntegratedGradients",
+    "LRPAttributor",
+    "METHODS",
+    "MethodSpec",
+    "method_spec",
+    "method_specs",
+]

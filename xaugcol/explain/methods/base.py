@@ -39,19 +39,24 @@ def explained_output(out: torch.Tensor, target: int | None = None) -> torch.Tens
         return out[:, 0]
     if out.dim() == 2 and target is not None and 0 <= target < out.shape[1]:
         return out[:, target]
-    raise ValueError(f"expected an output of shape (batch,) or (batch, classes) with a target, got "
-                     f"{tuple(out.shape)} and target {target}")
+    raise ValueError(
+        f"expected an output of shape (batch,) or (batch, classes) with a target, got "
+        f"{tuple(out.shape)} and target {target}"
+    )
 
 
-def in_batches(explain, inputs: tuple[torch.Tensor, ...], batch_size: int | None,
-               model: torch.nn.Module | None = None) -> Attribution:
+def in_batches(
+    explain, inputs: tuple[torch.Tensor, ...], batch_size: int | None, model: torch.nn.Module | None = None
+) -> Attribution:
     """``explain`` (one batch -> Attribution) over ``inputs`` in the batches ``xaugcol.models.batching`` plans for
     ``model`` (plain batches of ``batch_size`` jets without one)."""
     batches = batching.plan(model, inputs, batch_size)
     if len(batches.batches) <= 1 and not batches.reordered:
         return explain(inputs)
     parts = [explain(b.take(inputs)) for b in batches.batches]
-    return Attribution(tuple(batches.inputs_like([p.relevance[k] for p in parts], k, inputs[k])
-                             for k in range(len(inputs))),
-                       batches.jets([p.output for p in parts]), batches.jets([p.absorbed for p in parts]),
-                       [p.details for p in parts])
+    return Attribution(
+        tuple(batches.inputs_like([p.relevance[k] for p in parts], k, inputs[k]) for k in range(len(inputs))),
+        batches.jets([p.output for p in parts]),
+        batches.jets([p.absorbed for p in parts]),
+        [p.details for p in parts],
+    )

@@ -40,8 +40,10 @@ class IntegratedGradients:
         try:
             from captum.attr import IntegratedGradients as CaptumIG
         except ImportError as err:
-            raise ImportError("integrated gradients needs captum: pip install --no-deps captum (its other "
-                              "requirements come with xaugcol)") from err
+            raise ImportError(
+                "integrated gradients needs captum: pip install --no-deps captum (its other "
+                "requirements come with xaugcol)"
+            ) from err
         was_training = self.model.training
         self.model.eval()
         try:
@@ -50,8 +52,13 @@ class IntegratedGradients:
             ig = CaptumIG(lambda *x: explained_output(self.model(*x), self.target))
             baselines = tuple(torch.zeros_like(x) for x in inputs)
             with torch.enable_grad():
-                attributions = ig.attribute(tuple(inputs), baselines=baselines, n_steps=self.steps,
-                                            method="gausslegendre", internal_batch_size=len(inputs[0]))
+                attributions = ig.attribute(
+                    tuple(inputs),
+                    baselines=baselines,
+                    n_steps=self.steps,
+                    method="gausslegendre",
+                    internal_batch_size=len(inputs[0]),
+                )
         finally:
             self.model.train(was_training)
         relevance = tuple(a.detach() for a in attributions)

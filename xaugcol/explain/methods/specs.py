@@ -25,7 +25,7 @@ from xaugcol.explain.lrp.composite import PRESETS
 from xaugcol.explain.methods.gradient import GradientXInput
 from xaugcol.explain.methods.integrated import IntegratedGradients, check_steps
 from xaugcol.explain.methods.lrp import LRPAttributor
-from xaugcol.paths import plain_name, UnsafePathError
+from xaugcol.paths import UnsafePathError, plain_name
 from xaugcol.quoting import quoted
 
 # method name: (attributor class, the options it takes); every method but lrp may be named alone (its defaults)
@@ -49,8 +49,9 @@ class MethodSpec:
 
     def fingerprint(self) -> str:
         """A stable description, for the checkpoint manifest (a Composite object by its dataclass repr)."""
-        return json.dumps({"name": self.name, "method": self.method, "options": self.options}, sort_keys=True,
-                          default=repr)
+        return json.dumps(
+            {"name": self.name, "method": self.method, "options": self.options}, sort_keys=True, default=repr
+        )
 
     def describe(self) -> dict:
         return json.loads(self.fingerprint())
@@ -69,9 +70,11 @@ def method_spec(entry, name: str | None = None, where: str = "explanation method
         if entry in PRESETS:
             preset(entry)  # presets that need options (bounds) say so here
             return _named(MethodSpec(name or entry, "lrp", {"composite": entry}), where)
-        raise ValueError(f"{where}: unknown LRP preset {quoted(entry)}, and no method of that name; known presets: "
-                         f"{', '.join(PRESETS)}; methods: {', '.join(m for m in METHODS if m != 'lrp')}; or a "
-                         f"mapping with 'method' (and a 'composite' for LRP)")
+        raise ValueError(
+            f"{where}: unknown LRP preset {quoted(entry)}, and no method of that name; known presets: "
+            f"{', '.join(PRESETS)}; methods: {', '.join(m for m in METHODS if m != 'lrp')}; or a "
+            f"mapping with 'method' (and a 'composite' for LRP)"
+        )
     if not isinstance(entry, dict):
         raise ValueError(f"{where}: expected a name or a mapping, got {quoted(entry)}")
     entry = dict(entry)
@@ -82,8 +85,10 @@ def method_spec(entry, name: str | None = None, where: str = "explanation method
     allowed = METHODS[method][1]
     unknown = set(entry) - allowed
     if unknown:
-        raise ValueError(f"{where}: unknown option(s) {quoted(sorted(unknown))} of method {quoted(method)}; "
-                         f"known: {sorted(allowed) or 'none'}")
+        raise ValueError(
+            f"{where}: unknown option(s) {quoted(sorted(unknown))} of method {quoted(method)}; "
+            f"known: {sorted(allowed) or 'none'}"
+        )
     for option, value in entry.items():
         if option in OPTION_CHECKS:
             try:

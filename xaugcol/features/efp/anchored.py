@@ -37,9 +37,10 @@ ANCHORED_PER_DEGREE = (0, 1, 3, 9, 30, 104, 390, 1518, 6208)
 def anchored_count(max_degree: int) -> int:
     """How many graphs ``anchored_graphs(max_degree)`` holds, counted from the table."""
     if not 0 <= max_degree < len(ANCHORED_PER_DEGREE):
-        raise ValueError(f"anchored EFP graphs are counted up to degree {len(ANCHORED_PER_DEGREE) - 1}, "
-                         f"got {max_degree}")
-    return sum(ANCHORED_PER_DEGREE[:max_degree + 1])
+        raise ValueError(
+            f"anchored EFP graphs are counted up to degree {len(ANCHORED_PER_DEGREE) - 1}, got {max_degree}"
+        )
+    return sum(ANCHORED_PER_DEGREE[: max_degree + 1])
 
 
 def _rooted_form(graph: Graph, root: int) -> Graph:
@@ -55,7 +56,7 @@ def _rooted_form(graph: Graph, root: int) -> Graph:
     return best
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def anchored_graphs(max_degree: int) -> tuple[tuple[Graph, int, str], ...]:
     """Every (connected graph with 1..max_degree edges, anchored vertex, name), one per vertex orbit."""
     out = []
@@ -90,8 +91,9 @@ def anchored_from_name(name: str) -> tuple[Graph, int]:
         raise ValueError(f"anchored EFP graph {quoted(name)}: the graph has {n_vertices(graph)} vertices")
     root = min(v for v in range(n_vertices(graph)) if _rooted_form(graph, v) == _rooted_form(graph, vertex))
     if root != vertex:
-        raise ValueError(f"anchored EFP graph {quoted(name)}: vertex {vertex} is in the orbit of vertex {root}, which "
-                         f"names it")
+        raise ValueError(
+            f"anchored EFP graph {quoted(name)}: vertex {vertex} is in the orbit of vertex {root}, which names it"
+        )
     return graph, vertex
 
 

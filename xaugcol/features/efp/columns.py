@@ -88,8 +88,11 @@ def checked_parameters(degree, kappas, betas) -> tuple[tuple[float, ...], tuple[
         raise ValueError(f"EFP degree must be an integer 1..{MAX_DEGREE}, got {quoted(degree)}")
     out = []
     for name, values in (("kappas", kappas), ("betas", betas)):
-        if not (isinstance(values, (list, tuple)) and values
-                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in values)):
+        if not (
+            isinstance(values, (list, tuple))
+            and values
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in values)
+        ):
             raise ValueError(f"EFP {name} must be a non-empty list of numbers, got {quoted(values)}")
         if len(set(values)) != len(values):
             raise ValueError(f"EFP {name} lists a value twice: {quoted(list(values))}")
@@ -106,10 +109,12 @@ def check_column_count(n_columns: int, max_columns, what: str) -> None:
     if not (is_integer(max_columns) and max_columns >= 1):
         raise ValueError(f"{what} max_columns must be a positive integer, got {quoted(max_columns)}")
     if n_columns > max_columns:
-        raise ValueError(f"{what} set of {number(n_columns)} columns, more than max_columns = {number(max_columns)} "
-                         f"(each column costs time in every jet: about 35 jets/s per core at 1 215 columns): lower "
-                         f"the degree or the number of kappas and betas, or raise the limit with max_columns: "
-                         f"{n_columns}")
+        raise ValueError(
+            f"{what} set of {number(n_columns)} columns, more than max_columns = {number(max_columns)} "
+            f"(each column costs time in every jet: about 35 jets/s per core at 1 215 columns): lower "
+            f"the degree or the number of kappas and betas, or raise the limit with max_columns: "
+            f"{n_columns}"
+        )
 
 
 @dataclass(frozen=True)
@@ -128,6 +133,7 @@ class EFPConfig:
     most 7.4e-7 relative from float64 (measured on jets of 40 and 80 constituents; ``tests/test_efp.py`` holds it
     below 1e-6 at the shipped kappas and betas). At degree 7 float32 reached 1.02e-6, so it is not offered there.
     The columns are float64 either way."""
+
     degree: int = 5
     kappas: tuple[float, ...] = (1.0,)
     betas: tuple[float, ...] = (1.0,)
@@ -144,9 +150,11 @@ class EFPConfig:
         if self.precision not in PRECISIONS:
             raise ValueError(f"EFP precision must be one of {', '.join(PRECISIONS)}, got {quoted(self.precision)}")
         if self.precision == "float32" and self.degree > FLOAT32_MAX_DEGREE:
-            raise ValueError(f"EFP precision float32 is offered up to degree {FLOAT32_MAX_DEGREE}: at degree 6 and 7 "
-                             f"it differs from float64 by more than 1e-6 relative (1.02e-6 measured); got degree "
-                             f"{self.degree}")
+            raise ValueError(
+                f"EFP precision float32 is offered up to degree {FLOAT32_MAX_DEGREE}: at degree 6 and 7 "
+                f"it differs from float64 by more than 1e-6 relative (1.02e-6 measured); got degree "
+                f"{self.degree}"
+            )
         check_column_count(self.n_columns(), self.max_columns, "EFP")
 
     def n_columns(self) -> int:
@@ -163,8 +171,12 @@ class EFPConfig:
         return [g for g in graphs if not (drop_edgeless and g == ((),))]
 
     def columns(self) -> list[str]:
-        return [column_name(graph_name(g), kappa, beta) for beta in self.betas for kappa in self.kappas
-                for g in self.graphs(kappa, beta)]
+        return [
+            column_name(graph_name(g), kappa, beta)
+            for beta in self.betas
+            for kappa in self.kappas
+            for g in self.graphs(kappa, beta)
+        ]
 
     @classmethod
     def from_dict(cls, data: dict) -> EFPConfig:
@@ -172,8 +184,9 @@ class EFPConfig:
             raise ValueError(f"EFP settings: expected a mapping, got {quoted(data)}")
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
-            raise ValueError(f"EFP settings: unknown field(s) {sorted(unknown)}; "
-                             f"known: {sorted(cls.__dataclass_fields__)}")
+            raise ValueError(
+                f"EFP settings: unknown field(s) {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}"
+            )
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
@@ -196,10 +209,10 @@ def batches(counts: np.ndarray, degree: int):
     caps = jets_per_batch(counts[order], degree)  # of a batch that ends on each jet: falls along the order
     start = 0
     while start < len(counts):
-        window = caps[start:start + int(caps[start])]
+        window = caps[start : start + int(caps[start])]
         fits = np.arange(1, len(window) + 1) <= window
         size = len(window) if fits.all() else max(1, int(fits.argmin()))
-        rows = order[start:start + size]
+        rows = order[start : start + size]
         yield rows, int(counts[rows[-1]])
         start += size
 
@@ -216,7 +229,7 @@ def _batch_efps(parts, width: int, config: EFPConfig) -> dict[str, np.ndarray]:
     dtype = PRECISIONS[config.precision]
     out = {}
     for beta in config.betas:
-        theta = (dr if beta == 1.0 else dr ** beta).astype(dtype, copy=False)
+        theta = (dr if beta == 1.0 else dr**beta).astype(dtype, copy=False)
         powers: dict = {}  # theta^m, shared by the kappas
         for kappa in config.kappas:
             z = z1 if kappa == 1.0 else np.where(mask, np.where(mask, z1, 1.0) ** kappa, 0.0)

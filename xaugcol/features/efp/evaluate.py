@@ -19,8 +19,9 @@ import numpy as np
 from xaugcol.features.efp.graphs import Graph, n_vertices
 
 
-def measure(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, mask: np.ndarray, kappa: float = 1.0,
-            beta: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def measure(
+    pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, mask: np.ndarray, kappa: float = 1.0, beta: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
     """(z (jets, N), theta (jets, N, N)) of padded constituent arrays; ``mask``: the real constituents. Refuses
     jets without any constituent, a non-positive pT of a real constituent, and NaN / inf, naming them."""
     pt, eta, phi = (np.asarray(a, dtype=np.float64) for a in (pt, eta, phi))
@@ -51,7 +52,7 @@ def measure(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, mask: np.ndarray, 
     return z, theta
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def elimination_order(graph: Graph) -> tuple[int, ...]:
     """Vertices in the order they are summed out: always one with the fewest remaining neighbours (a leaf of a
     tree first), which keeps every intermediate factor small (at most the graph's treewidth + 1 constituent axes;
@@ -71,8 +72,9 @@ def elimination_order(graph: Graph) -> tuple[int, ...]:
     return tuple(order)
 
 
-def connected_efp(graph: Graph, z: np.ndarray, theta: np.ndarray, cache: dict | None = None,
-                  anchor: np.ndarray | None = None) -> np.ndarray:
+def connected_efp(
+    graph: Graph, z: np.ndarray, theta: np.ndarray, cache: dict | None = None, anchor: np.ndarray | None = None
+) -> np.ndarray:
     """(jets,) EFP of one connected graph by variable elimination; ``anchor`` (jets, N): vertex 0 weighs the
     constituents by it instead of z (a one-hot anchor pins vertex 0 on one object: ``anchored``). Each step's key
     names what it computes independently of the vertex labels (``elimination_plan``), so ``cache`` (shared over the
@@ -98,7 +100,7 @@ def connected_efp(graph: Graph, z: np.ndarray, theta: np.ndarray, cache: dict | 
     return result
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def elimination_plan(graph: Graph, anchored: bool = False) -> tuple[tuple, tuple]:
     """The variable elimination of a connected graph, worked out once per graph without any array: (steps, final
     keys). A factor is (vertices, key): one constituent axis per vertex, and a key that names what it computes

@@ -37,7 +37,7 @@ def graph_count(max_degree: int, connected_only: bool = False) -> int:
     connected: counted from the table, without enumerating them."""
     if not 0 <= max_degree <= MAX_DEGREE:
         raise ValueError(f"EFP graphs are counted up to degree {MAX_DEGREE}, got {max_degree}")
-    return sum((CONNECTED_PER_DEGREE if connected_only else ALL_PER_DEGREE)[:max_degree + 1])
+    return sum((CONNECTED_PER_DEGREE if connected_only else ALL_PER_DEGREE)[: max_degree + 1])
 
 
 def n_vertices(graph: Graph) -> int:
@@ -66,7 +66,7 @@ def _refined_classes(graph: Graph, n: int) -> list[list[int]]:
     return [classes[c] for c in sorted(classes)]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def canonical(graph: Graph) -> Graph:
     """The smallest relabelled edge tuple over the permutations that keep every refinement class in its place."""
     n = n_vertices(graph)
@@ -87,7 +87,7 @@ def canonical(graph: Graph) -> Graph:
     return best
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def connected_graphs(d: int) -> tuple[Graph, ...]:
     """Every connected multigraph with exactly ``d`` edges, one per isomorphism class, in canonical form, sorted by
     (vertices, edges)."""
@@ -183,12 +183,15 @@ def graph_from_name(name: str) -> tuple[Graph, ...]:
     for part in name.split("x"):
         match = _NAME.fullmatch(part)
         if match is None:
-            raise ValueError(f"not an EFP graph name: {quoted(name)} (expected n<vertices>_d<edges>_k<index>, "
-                             f"joined by 'x')")
+            raise ValueError(
+                f"not an EFP graph name: {quoted(name)} (expected n<vertices>_d<edges>_k<index>, joined by 'x')"
+            )
         n, d, k = (int(x) for x in match.groups())
         same = [g for g in connected_graphs(d) if n_vertices(g) == n]
         if not 0 <= k < len(same):
-            raise ValueError(f"EFP graph name {quoted(name)}: there are {len(same)} connected graphs with {n} vertices "
-                             f"and {d} edges, no k{k}")
+            raise ValueError(
+                f"EFP graph name {quoted(name)}: there are {len(same)} connected graphs with {n} vertices "
+                f"and {d} edges, no k{k}"
+            )
         factors.append(same[k])
     return tuple(factors)

@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # annotations only: figure workers import the kinds and never
 class ProfileEntries:
     """Entries of one feature's relevance profile: one per jet (``jet`` None) or one per object of a jet
     (``jet``: the index of each entry's jet, e.g. of each real particle)."""
+
     feature: str
     values: np.ndarray
     relevance: np.ndarray
@@ -170,9 +171,9 @@ class InputKind:
         return torch.where(removed, fill, flat).reshape(x.shape)
 
     # -- occlusion groups, for feature occlusion (``xaugcol.explain.occlusion``) ---------------------------------
-    # A group is what one occlusion masks in every jet at once, set to zero after scaling (Roy and Neubauer's (ICHEP 2022) masking: the
-    # training mean of a standardised feature). By default one feature, the tensor's last axis: an XAUG variable,
-    # or one particle, track or vertex feature in all the jet's slots.
+    # A group is what one occlusion masks in every jet at once, set to zero after scaling (Roy and Neubauer's (ICHEP
+    # 2022) masking: the training mean of a standardised feature). By default one feature, the tensor's last axis: an
+    # XAUG variable, or one particle, track or vertex feature in all the jet's slots.
     def occlusion_groups(self) -> list[str]:
         return self.feature_names()
 

@@ -42,8 +42,10 @@ class ObjectListInput(InputKind):
         object.__setattr__(self, "n_objects", self.n_objects or self.DEFAULT_OBJECTS)
         object.__setattr__(self, "n_features", self.n_features or len(self.FEATURES))
         if self.n_features != len(self.FEATURES):
-            raise ValueError(f"{self.name} carry {len(self.FEATURES)} features each ({', '.join(self.FEATURES)}), "
-                             f"got {self.n_features}")
+            raise ValueError(
+                f"{self.name} carry {len(self.FEATURES)} features each ({', '.join(self.FEATURES)}), "
+                f"got {self.n_features}"
+            )
 
     @classmethod
     def from_config(cls, config):
@@ -57,15 +59,18 @@ class ObjectListInput(InputKind):
 
     def check_scaler(self, scaler, where: str) -> None:
         if not isinstance(scaler, ObjectScaler) or scaler.features != self.FEATURES or scaler.mode != self.scaling:
-            raise ValueError(f"{where}: the {self.name} scaler does not fit the tagger's {self.name} features "
-                             f"({', '.join(self.FEATURES)})")
+            raise ValueError(
+                f"{where}: the {self.name} scaler does not fit the tagger's {self.name} features "
+                f"({', '.join(self.FEATURES)})"
+            )
 
     @classmethod
     def shape_settings(cls, shape) -> tuple[int, ...]:
         shape = tuple(int(s) for s in shape)
         if len(shape) != 2 or shape[0] < 1 or shape[1] != len(cls.FEATURES):
-            raise ValueError(f"a list of {cls.name} is ({cls.name}, {len(cls.FEATURES)} features): got shape "
-                             f"{list(shape)}")
+            raise ValueError(
+                f"a list of {cls.name} is ({cls.name}, {len(cls.FEATURES)} features): got shape {list(shape)}"
+            )
         return shape
 
     @property

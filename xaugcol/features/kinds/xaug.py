@@ -14,8 +14,24 @@ from xaugcol.features.scaler import XAUGScaler
 from xaugcol.quoting import quoted
 
 # the jet-table columns a tagger sees as "XAUG variables" unless told otherwise
-DEFAULT_COLUMNS = ("msd", "tau1", "tau2", "tau3", "tau4", "tau21", "tau32", "n2", "d2", "sj_z", "sj_dr", "sj1_pt",
-                   "sj2_pt", "pt", "mass", "n_constituents")
+DEFAULT_COLUMNS = (
+    "msd",
+    "tau1",
+    "tau2",
+    "tau3",
+    "tau4",
+    "tau21",
+    "tau32",
+    "n2",
+    "d2",
+    "sj_z",
+    "sj_dr",
+    "sj1_pt",
+    "sj2_pt",
+    "pt",
+    "mass",
+    "n_constituents",
+)
 # variable: (bins, low, high, axis label); also the binning of the processing histograms of every input variable
 BINNING = {
     "pt": (60, 0.0, 1500.0, r"jet $p_T$ [GeV]"),
@@ -36,8 +52,10 @@ BINNING = {
     "sj1_pt": (60, 0.0, 1500.0, r"leading subjet $p_T$ [GeV]"),
     "sj2_pt": (60, 0.0, 750.0, r"subleading subjet $p_T$ [GeV]"),
     # the lepton table's observables (``xaugcol.processing.lepton_table``), each relative to the lepton p_T
-    **{f"iso_{r}": (50, 0.0, 1.0 + 2 * float(r.replace("p", ".")), rf"$I(R_0 = {r.replace('p', '.')})$")
-       for r in ("0p05", "0p1", "0p15", "0p2", "0p25", "0p3", "0p35", "0p4")},
+    **{
+        f"iso_{r}": (50, 0.0, 1.0 + 2 * float(r.replace("p", ".")), rf"$I(R_0 = {r.replace('p', '.')})$")
+        for r in ("0p05", "0p1", "0p15", "0p2", "0p25", "0p3", "0p35", "0p4")
+    },
     "rho": (50, 0.0, 150.0, r"$\rho$ [GeV]"),
     "pt_sum": (50, 0.0, 3.0, r"$\sum E_T$ / $p_T$ (window)"),
     "track_iso": (50, 0.0, 2.0, r"track isolation / $p_T$"),
@@ -69,8 +87,10 @@ class XAUGInput(InputKind):
 
     def check_scaler(self, scaler, where: str) -> None:
         if not isinstance(scaler, XAUGScaler) or scaler.columns != self.xaug_columns or scaler.mode != self.scaling:
-            raise ValueError(f"{where}: the XAUG scaler does not fit the tagger, which takes {list(self.xaug_columns)} "
-                             f"with {self.scaling} scaling")
+            raise ValueError(
+                f"{where}: the XAUG scaler does not fit the tagger, which takes {list(self.xaug_columns)} "
+                f"with {self.scaling} scaling"
+            )
 
     def columns(self) -> tuple[str, ...]:
         return self.xaug_columns
