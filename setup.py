@@ -65,6 +65,6 @@ def extensions() -> list:
 setup(
     packages=find_packages(include=["xaugcol", "xaugcol.*"]) + list(PACKAGE_DIRS),
     package_dir=PACKAGE_DIRS,
-    package_data={"xaugcol.condor": ["templates/*", "submit.yaml"]},
+    package_data={"xaugcol": ["py.typed"], "xaugcol.condor": ["templates/*", "submit.yaml"]},
     ext_modules=extensions(),
 )

@@ -10,9 +10,9 @@ import pkgutil
 
 import pytest
 
-import condor
-import processors
 import xaugcol
+import xaugcol.condor
+import xaugcol.processors
 from xaugcol import cli
 from xaugcol.errors import (ClusterError, InputDataError, ModelFilesError, OutputFolderError, OutputWriteError,
                             UsageError, XaugcolError, as_usage_error)
@@ -28,7 +28,7 @@ def test_every_exception_class_of_the_toolkit_is_an_xaugcol_error():
     """Walks every module of xaugcol, processors and condor: a new error class outside the hierarchy fails here
     (private ones, signals caught where they are raised, such as paths._DuplicateKey, aside)."""
     classes = {}
-    for package in (xaugcol, processors, condor):
+    for package in (xaugcol, xaugcol.processors, xaugcol.condor):
         for module in _modules(package):
             for name, obj in vars(module).items():
                 if inspect.isclass(obj) and issubclass(obj, BaseException) and obj.__module__ == module.__name__ \
