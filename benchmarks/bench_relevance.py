@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from xaugcol.explain.options import ExplainOptions
 from xaugcol.explain.ensemble import Ensemble
 from xaugcol.explain.histograms import fill_relevance, tagger_histograms
 from xaugcol.explain.lrp import LRP
@@ -82,7 +83,7 @@ def main() -> None:
             per_tagger[ensemble.name] = (time.perf_counter() - started, elapsed * chunk / len(rows["label"]))
 
         started = time.perf_counter()
-        run_relevance(tmp / "proc", folders, tmp / "rel", (args.rule,), split="all", chunksize=chunk)
+        run_relevance(tmp / "proc", folders, tmp / "rel", ExplainOptions(rules=(args.rule,), split="all", faithfulness_steps=10, sanity_jets=50), chunksize=chunk)
         t_relevance = time.perf_counter() - started
         n = len(rows["label"])
         print(f"{n} toy jets in chunks of {chunk}, 4 taggers x 1 member x {args.rule}, iterative, 1 thread")

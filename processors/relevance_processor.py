@@ -14,6 +14,7 @@ import torch
 from coffea import processor
 
 from xaugcol.allocator import reuse_freed_memory
+from xaugcol.explain.options import ExplainOptions
 from xaugcol.explain.relevance import explain_rows, explainers
 from xaugcol.jets.constituents import MissingBranchError
 from xaugcol.processing.jet_table import ProcessingConfig
@@ -28,27 +29,15 @@ class RelevanceProcessor(processor.ProcessorABC):
         methods: tuple,
         processing: ProcessingConfig,
         shapes: dict[str, tuple],
-        split: str = "test",
-        batch_size: int = 512,
-        threads: int = 1,
         classes: tuple = (0, 1),
-        faithfulness_steps: int = 0,
-        faithfulness_fraction: float = 1.0,
-        occlusion_fraction: float = 0.0,
-        record_activations: bool = False,
+        options: ExplainOptions = ExplainOptions(),
     ):
         self.ensembles = list(ensembles)
         self.methods = tuple(methods)  # MethodSpec: plain data, the attributors are built on the worker
         self.processing = processing
         self.shapes = dict(shapes)  # per jet-table column, its per-jet shape
-        self.split = split
-        self.batch_size = batch_size
-        self.threads = threads
         self.classes = tuple(classes)  # true classes in the tables (-1: a dataset without truth)
-        self.faithfulness_steps = faithfulness_steps  # input-perturbation curves (0: none)
-        self.faithfulness_fraction = faithfulness_fraction  # of the explained jets
-        self.occlusion_fraction = occlusion_fraction  # of the explained jets (0: no occlusion)
-        self.record_activations = record_activations  # neuron-activation patterns
+        self.options = options  # split, batch, threads, the extra analyses (xaugcol.explain.options)
         self._members = None
 
     def __getstate__(self):
@@ -83,25 +72,14 @@ class RelevanceProcessor(processor.ProcessorABC):
             rows[c] = _column(events[c], self.shapes.get(c, ()))
         reuse_freed_memory()  # this worker's tagger passes reuse their freed tensors (xaugcol.allocator)
         threads = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
+        torch.set_num_threads(self.options.threads)
         try:
             if self._members is None:
                 self._members = [explainers(e, self.methods) for e in self.ensembles]
             hists, counts, occluded = {}, {}, {}
             for ensemble, members in zip(self.ensembles, self._members):
                 h, c, o = explain_rows(
-                    rows,
-                    ensemble,
-                    members,
-                    self.methods,
-                    self.split,
-                    self.processing,
-                    self.batch_size,
-                    self.classes,
-                    self.faithfulness_steps,
-                    self.faithfulness_fraction,
-                    self.occlusion_fraction,
-                    self.record_activations,
+                    rows, ensemble, members, self.methods, self.processing, self.options, self.classes
                 )
                 hists.update(h)
                 counts[ensemble.name] = {meta["dataset"]: {**c, "chunks": 1, "jets_in_table": len(rows["label"])}}

@@ -85,3 +85,17 @@ def test_figure_label_is_private_work_without_a_bold_cms():
     assert not any(t.get_text() == "CMS" for t in axes[0, 0].texts)
     import matplotlib.pyplot as plt
     plt.close(fig)
+
+
+def test_explain_has_one_set_of_defaults():
+    """``xaugcol explain``, a study's ``explain`` section and the library share ExplainOptions' defaults (before,
+    occlusion and activations were off on the command line and on in studies)."""
+    from xaugcol.cli import _explain_options, build_parser
+    from xaugcol.explain.options import ExplainOptions
+    from xaugcol.workflow.config import Explain
+
+    args = build_parser().parse_args(["explain", "proc", "--taggers", "t", "--out", "o"])
+    assert ExplainOptions(**_explain_options(args, args.rules.split(","))) == ExplainOptions()
+    study = Explain()
+    assert {name: getattr(study, name) for name in ExplainOptions.model_fields} == dict(ExplainOptions())
+    assert not (study.faithfulness_steps or study.sanity_jets or study.occlusion_fraction or study.activations)

@@ -11,6 +11,7 @@ from torch import nn
 from xaugcol.explain.ensemble import Ensemble
 from xaugcol.explain.lrp import LRP, Composite, Epsilon, Gamma, Z
 from xaugcol.explain.methods import GradientXInput, method_spec, method_specs
+from xaugcol.explain.options import ExplainOptions
 from xaugcol.explain.relevance import explain_rows, explainers
 from xaugcol.features.kinds import KINDS, InputKind, ProfileEntries, register
 from xaugcol.features.kinds.objects import ObjectListInput
@@ -101,7 +102,8 @@ def test_a_new_input_kind_and_tagger_flow_through_training_and_explaining(subjet
     table = read_tables(jets)
     rows = {k: np.asarray(table[k].to_numpy()) for k in table.fields if k != "dataset"}
     methods = method_specs(["epsilon", "gradient_x_input"])
-    hists, counts, _ = explain_rows(rows, ensemble, explainers(ensemble, methods), methods, "all", ProcessingConfig())
+    hists, counts, _ = explain_rows(rows, ensemble, explainers(ensemble, methods), methods, ProcessingConfig(),
+                                    ExplainOptions(split="all", faithfulness_steps=10))
     assert counts["jets_selected"] == len(rows["label"])
     features = list(hists["features/prong"].axes["feature"])
     assert features == ["subjet:pt", "subjet:eta", "msd", "tau21"]

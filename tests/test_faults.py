@@ -12,6 +12,7 @@ import awkward as ak
 import numpy as np
 import pytest
 
+from xaugcol.explain.options import ExplainOptions
 from xaugcol.cli import main
 from xaugcol.runs import run_relevance
 from xaugcol.models.registry import ModelConfig
@@ -103,15 +104,16 @@ def test_interrupted_relevance_run_resumes(toy, tmp_path):
     run_processing(fileset, tmp_path / "proc", chunksize=500)
     train_ensemble(str(tmp_path / "proc" / "jets"), ModelConfig("dnn", xaug=True, architecture={"hidden": [8]}),
                    TrainConfig(epochs=1, batch_size=128), [0], str(tmp_path / "dnn"))
-    clean = run_relevance(tmp_path / "proc", [tmp_path / "dnn"], tmp_path / "clean", ("epsilon",), chunksize=100)
+    # the command line and the library share their defaults (ExplainOptions): the resume matches the killed run
+    clean = run_relevance(tmp_path / "proc", [tmp_path / "dnn"], tmp_path / "clean", ExplainOptions(rules=("epsilon",)), chunksize=100)
     out = tmp_path / "out"
     args = ["explain", str(tmp_path / "proc"), "--taggers", str(tmp_path / "dnn"), "--out", str(out),
             "--rules", "epsilon", "--chunksize", "100"]
     done = _kill_after_checkpoints(args, out, 3)
     assert not (out / "relevance.json").exists()
     with pytest.raises(CheckpointError, match="--resume"):
-        run_relevance(tmp_path / "proc", [tmp_path / "dnn"], out, ("epsilon",), chunksize=100)
-    resumed = run_relevance(tmp_path / "proc", [tmp_path / "dnn"], out, ("epsilon",), chunksize=100, resume=True)
+        run_relevance(tmp_path / "proc", [tmp_path / "dnn"], out, ExplainOptions(rules=("epsilon",)), chunksize=100)
+    resumed = run_relevance(tmp_path / "proc", [tmp_path / "dnn"], out, ExplainOptions(rules=("epsilon",)), chunksize=100, resume=True)
     summary = json.loads((out / "relevance.json").read_text())
     assert summary["chunks_from_checkpoints"] >= done >= 3
     assert resumed.counts == clean.counts

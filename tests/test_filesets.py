@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from xaugcol.explain.options import ExplainOptions
 from xaugcol.models.registry import ModelConfig
 from xaugcol.processing.runner import BadFileError, FilesetError, load_fileset
 from xaugcol.processing.table_io import read_tables
@@ -107,7 +108,7 @@ def test_real_data_is_explained_and_refused_by_training(toy, tmp_path):
     run_processing(load_fileset(tmp_path / "data.json"), tmp_path / "data", chunksize=200)
     with pytest.raises(ValueError, match=r"jet table .*parquet: \d+ jet\(s\) without a label"):
         train_member(str(tmp_path / "data" / "jets"), dnn, TrainConfig(epochs=1), 0, str(tmp_path / "m"))
-    result = run_relevance(tmp_path / "data", [tmp_path / "dnn"], tmp_path / "rel", ("epsilon",), split="all")
+    result = run_relevance(tmp_path / "data", [tmp_path / "dnn"], tmp_path / "rel", ExplainOptions(rules=("epsilon",), split="all", faithfulness_steps=10, sanity_jets=50))
     n = len(read_tables(tmp_path / "data" / "jets"))
     assert sum(c["jets_selected"] for c in result.counts["dnn"].values()) == n > 0
     classes = result.summary["dnn"]["epsilon"]["classes"]

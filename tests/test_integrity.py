@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from xaugcol.explain.options import ExplainOptions
 from xaugcol.cli import main
 from xaugcol.explain.ensemble import Ensemble
 from xaugcol.runs import run_relevance
@@ -111,7 +112,7 @@ def test_dataset_names_never_place_outputs_outside_the_folder(tmp_path):
 
     train_ensemble(str(work / "proc" / "jets"), DNN, QUICK, [0], str(work / "dnn"))
     before = _files(tmp_path)
-    run_relevance(work / "proc", [work / "dnn"], work / "rel", ("epsilon",), chunksize=40, split="all")
+    run_relevance(work / "proc", [work / "dnn"], work / "rel", ExplainOptions(rules=("epsilon",), split="all", faithfulness_steps=10, sanity_jets=50), chunksize=40)
     written = _files(tmp_path) - before
     assert written and all(p.is_relative_to(work / "rel") for p in written), sorted(map(str, written))
 
@@ -219,22 +220,22 @@ def test_explain_resume_fingerprints_the_whole_model_folder(toy, dnn, tmp_path, 
     with monkeypatch.context() as m:
         _interrupt_after(m, RelevanceProcessor, 1)
         with pytest.raises(Interrupt):
-            run_relevance(dnn / "proc", [tagger], out, ("epsilon",), chunksize=100)
+            run_relevance(dnn / "proc", [tagger], out, ExplainOptions(rules=("epsilon",), faithfulness_steps=10, sanity_jets=50), chunksize=100)
     scaler = tagger / "seed_1" / "scaler.json"
     original = scaler.read_text()
     data = json.loads(original)
     data["scalers"]["xaug"]["mean"][0] *= 1.5
     scaler.write_text(json.dumps(data))
     with pytest.raises(CheckpointError, match=r"taggers\.dnn\.seed_1\.scaler\.json"):
-        run_relevance(dnn / "proc", [tagger], out, ("epsilon",), chunksize=100, resume=True)
+        run_relevance(dnn / "proc", [tagger], out, ExplainOptions(rules=("epsilon",), faithfulness_steps=10, sanity_jets=50), chunksize=100, resume=True)
     scaler.write_text(original)
     config = tagger / "seed_0" / "config.yaml"
     config.write_text(config.read_text().replace("patience: 3", "patience: 4"))
     with pytest.raises(CheckpointError, match=r"taggers\.dnn\.seed_0\.config\.yaml"):
-        run_relevance(dnn / "proc", [tagger], out, ("epsilon",), chunksize=100, resume=True)
+        run_relevance(dnn / "proc", [tagger], out, ExplainOptions(rules=("epsilon",), faithfulness_steps=10, sanity_jets=50), chunksize=100, resume=True)
     config.write_text(config.read_text().replace("patience: 4", "patience: 3"))
-    resumed = run_relevance(dnn / "proc", [tagger], out, ("epsilon",), chunksize=100, resume=True)
-    clean = run_relevance(dnn / "proc", [tagger], tmp_path / "clean", ("epsilon",), chunksize=100)
+    resumed = run_relevance(dnn / "proc", [tagger], out, ExplainOptions(rules=("epsilon",), faithfulness_steps=10, sanity_jets=50), chunksize=100, resume=True)
+    clean = run_relevance(dnn / "proc", [tagger], tmp_path / "clean", ExplainOptions(rules=("epsilon",), faithfulness_steps=10, sanity_jets=50), chunksize=100)
     assert resumed.counts == clean.counts
 
 

@@ -12,6 +12,7 @@ import awkward as ak
 import numpy as np
 import pytest
 
+from xaugcol.explain.options import ExplainOptions
 from xaugcol.models.registry import ModelConfig
 from xaugcol.processing.opendata_table import SV_BRANCHES, TRACK_BRANCHES, TREE
 from xaugcol.processing.runner import FilesetError, load_fileset
@@ -139,7 +140,7 @@ def test_the_interaction_network_trains_and_is_explained_on_them(opendata, tmp_p
     model = ModelConfig("in", shapes={"tracks": [60, 30], "vertices": [5, 14]})
     train_ensemble(str(folder / "processed" / "jets"), model, TrainConfig(epochs=1, batch_size=32), [0],
                    str(tmp_path / "in"))
-    result = run_relevance(folder / "processed", [tmp_path / "in"], tmp_path / "rel", ("epsilon",), split="all")
+    result = run_relevance(folder / "processed", [tmp_path / "in"], tmp_path / "rel", ExplainOptions(rules=("epsilon",), split="all", faithfulness_steps=10, sanity_jets=50))
     assert result is not None and any((tmp_path / "rel").iterdir())
 
 

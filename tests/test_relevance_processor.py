@@ -6,6 +6,7 @@ import pytest
 import torch
 import uproot
 
+from xaugcol.explain.options import ExplainOptions
 from xaugcol.explain.ensemble import Ensemble
 from xaugcol.explain.histograms import quantise
 from xaugcol.explain.lrp import LRP
@@ -36,8 +37,7 @@ def study(tmp_path_factory):
     train_ensemble(str(out / "proc" / "jets"), cnn, training, [0, 1], str(out / "cnn2d_xaug"))
     train_ensemble(str(out / "proc" / "jets"), lstm, training, [3], str(out / "lstm"))
     taggers = [out / "cnn2d_xaug", out / "lstm"]
-    result = run_relevance(out / "proc", taggers, out / "rel_iterative", RULES, chunksize=150,
-                           occlusion_fraction=1.0, record_activations=True)
+    result = run_relevance(out / "proc", taggers, out / "rel_iterative", ExplainOptions(rules=RULES, occlusion_fraction=1.0, activations=True, faithfulness_steps=10, sanity_jets=50), chunksize=150)
     return out, fileset, taggers, result
 
 
@@ -161,8 +161,7 @@ def test_root_file_matches_and_executors_agree(study, tmp_path):
         assert "profile/lstm/particle_log_pt/rule_alpha1beta0__label_0" in f
         features = f["features/cnn2d_xaug/rule_epsilon__member_1__label_0"]
         assert list(features.axis().labels()) == list(result.histograms["features/cnn2d_xaug"].axes["feature"])
-    futures = run_relevance(out / "proc", taggers, tmp_path / "futures", RULES, executor="futures", workers=2,
-                            chunksize=150, occlusion_fraction=1.0, record_activations=True)
+    futures = run_relevance(out / "proc", taggers, tmp_path / "futures", ExplainOptions(rules=RULES, occlusion_fraction=1.0, activations=True, faithfulness_steps=10, sanity_jets=50), executor="futures", workers=2, chunksize=150)
     assert futures.histograms.keys() == result.histograms.keys()
     for key, h in result.histograms.items():
         if key.startswith(("nap/", "nap_firing/")):  # float32 activations of forward passes in other processes
@@ -178,15 +177,15 @@ def test_root_file_matches_and_executors_agree(study, tmp_path):
 def test_bad_configuration_is_named(study, tmp_path):
     out, fileset, taggers, _ = study
     with pytest.raises(ValueError, match="unknown LRP preset 'lrp-magic'"):
-        run_relevance(out / "proc", taggers, tmp_path, ("lrp-magic",))
-    with pytest.raises(ValueError, match="unknown split"):
-        run_relevance(out / "proc", taggers, tmp_path, RULES, split="holdout")
+        run_relevance(out / "proc", taggers, tmp_path, ExplainOptions(rules=("lrp-magic",), faithfulness_steps=10, sanity_jets=50))
+    with pytest.raises(ValueError, match="(?s)split.*must be one of test, val, train, all, got 'holdout'"):
+        run_relevance(out / "proc", taggers, tmp_path, ExplainOptions(rules=RULES, split="holdout", faithfulness_steps=10, sanity_jets=50))
     from xaugcol.processing.jet_table import ProcessingConfig
     from xaugcol.features.images import ImageConfig
     # jet tables processed with 21x21 images: the taggers were trained on 37x37 ones
     run_processing(fileset, tmp_path / "proc21", chunksize=600, config=ProcessingConfig(image=ImageConfig(n_pixels=21)))
     with pytest.raises(ValueError, match="takes 37x37 images"):
-        run_relevance(tmp_path / "proc21", taggers, tmp_path / "rel21", RULES)
+        run_relevance(tmp_path / "proc21", taggers, tmp_path / "rel21", ExplainOptions(rules=RULES, faithfulness_steps=10, sanity_jets=50))
     from xaugcol.models.folder import ModelFileError
     with pytest.raises(ModelFileError, match="neither a tagger folder"):
         Ensemble.load(tmp_path)
@@ -236,7 +235,7 @@ def test_any_method_and_composite_reaches_the_processor(study, tmp_path):
     out, fileset, taggers, _ = study
     entries = ["gradient_x_input", "integrated_gradients", {"name": "conv_gamma", "composite": {
         "default": "epsilon", "layers": {"conv": {"rule": "gamma", "gamma": 0.25}}}}]
-    result = run_relevance(out / "proc", taggers[:1], tmp_path / "rel", entries, chunksize=150)
+    result = run_relevance(out / "proc", taggers[:1], tmp_path / "rel", ExplainOptions(rules=entries, faithfulness_steps=10, sanity_jets=50), chunksize=150)
     rows = _test_jets(out / "proc" / "jets")
     ensemble = Ensemble.load(taggers[0])
     for spec in method_specs(entries):

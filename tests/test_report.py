@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
+from xaugcol.explain.options import ExplainOptions
 from xaugcol.cli import main
 from xaugcol.models.registry import ModelConfig
 from xaugcol.processing.runner import load_fileset
@@ -49,8 +50,7 @@ def by_hand(tmp_path_factory):
     lstm = ModelConfig("lstm", xaug=False, architecture={"hidden_size": 8, "hidden": [8]})
     train_ensemble(str(out / "proc" / "jets"), cnn, training, [0, 1], str(out / "taggers" / "cnn2d_xaug"))
     train_ensemble(str(out / "proc" / "jets"), lstm, training, [3], str(out / "taggers" / "lstm"))
-    run_relevance(out / "proc", [out / "taggers" / "cnn2d_xaug", out / "taggers" / "lstm"], out / "rel",
-                  ("epsilon", "gradient_x_input"), chunksize=400)
+    run_relevance(out / "proc", [out / "taggers" / "cnn2d_xaug", out / "taggers" / "lstm"], out / "rel", ExplainOptions(rules=("epsilon", "gradient_x_input"), faithfulness_steps=10, sanity_jets=50), chunksize=400)
     return out
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from coffea.processor import ProcessorABC
 
+from xaugcol.explain.options import ExplainOptions
 from xaugcol.processing.runner import load_fileset
 
 from xaugcol.runs import run_processing
@@ -133,13 +134,12 @@ def test_ensemble_members_and_relevance_over_one_client(dask_cluster, tmp_path):
         with get_task_stream(client) as stream:
             train_ensemble(jets, dnn, training, [0, 1], str(tmp_path / "remote"), mapper=dask_map(client))
         assert len({t["worker"] for t in stream.data}) >= 1 and len(stream.data) >= 2
-        remote = run_relevance(tmp_path / "proc", [tmp_path / "remote"], tmp_path / "rel_dask", ("epsilon",),
-                               executor="dask", chunksize=150, client=client)
+        remote = run_relevance(tmp_path / "proc", [tmp_path / "remote"], tmp_path / "rel_dask", ExplainOptions(rules=("epsilon",), faithfulness_steps=10, sanity_jets=50), executor="dask", chunksize=150, client=client)
     for seed in (0, 1):
         a = torch.load(tmp_path / "local" / f"seed_{seed}" / "model.pt", weights_only=True)
         b = torch.load(tmp_path / "remote" / f"seed_{seed}" / "model.pt", weights_only=True)
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), seed
-    local = run_relevance(tmp_path / "proc", [tmp_path / "remote"], tmp_path / "rel_local", ("epsilon",), chunksize=150)
+    local = run_relevance(tmp_path / "proc", [tmp_path / "remote"], tmp_path / "rel_local", ExplainOptions(rules=("epsilon",), faithfulness_steps=10, sanity_jets=50), chunksize=150)
     assert remote.histograms.keys() == local.histograms.keys()
     for key, h in local.histograms.items():
         assert np.array_equal(h.view(flow=True), remote.histograms[key].view(flow=True)), key

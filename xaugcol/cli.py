@@ -327,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument(
         "--faithfulness-steps",
         type=_int_in(0, MAX_FAITHFULNESS_STEPS),
-        default=10,
+        default=0,
         metavar="N",
         help="input-perturbation curves: remove each jet's pixels / particles / XAUG variables in N "
         "steps, in relevance, random and reverse order, and track the AUC (0: none)",
@@ -342,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument(
         "--sanity-jets",
         type=_int_in(0, MAX_SANITY_JETS),
-        default=50,
+        default=0,
         metavar="N",
         help="model-randomisation check of each ensemble's first member on N jets per class (0: none)",
     )
@@ -353,8 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="F",
         help="occlude each input feature (set to zero after scaling) on this fraction of the explained "
         "jets (hash-chosen) and rank the features by the AUC lost, then mask the least needed "
-        "together at Roy and Neubauer's (ICHEP 2022) thresholds (0: none; a study's explain section "
-        "has it on)",
+        "together at Roy and Neubauer's (ICHEP 2022) thresholds (0: none)",
     )
     ex.add_argument(
         "--activations", action="store_true", help="record the neuron-activation patterns of the taggers' ReLUs"
@@ -686,9 +685,23 @@ def _method_entries(path: Path) -> list:
     return entries
 
 
+def _explain_options(args, rules: list) -> dict:
+    """The ``ExplainOptions`` fields ``xaugcol explain`` was given (its defaults are the model's: tests/test_cli.py)."""
+    return {
+        "rules": rules,
+        "split": args.split,
+        "faithfulness_steps": args.faithfulness_steps,
+        "faithfulness_fraction": args.faithfulness_fraction,
+        "sanity_jets": args.sanity_jets,
+        "occlusion_fraction": args.occlusion_fraction,
+        "activations": args.activations,
+    }
+
+
 def _explain(args) -> None:
+    from xaugcol.config_models import validated
     from xaugcol.explain.ensemble import Ensemble
-    from xaugcol.explain.methods import method_specs
+    from xaugcol.explain.options import ExplainOptions
     from xaugcol.processing.table_fileset import listed_tables
     from xaugcol.runs import run_relevance
 
@@ -696,7 +709,7 @@ def _explain(args) -> None:
     if args.methods is not None:
         rules += _method_entries(args.methods)
     with as_usage_error():  # what was asked for, checked before --out is made: a refusal leaves nothing behind
-        method_specs(rules)
+        options = validated(ExplainOptions, _explain_options(args, rules), "explain")
         for tagger in args.taggers:  # unreadable or unsafe tagger folders, and a processing that is unfinished or
             Ensemble.load(tagger)  # being written
         listed_tables(args.jets)
@@ -711,21 +724,15 @@ def _explain(args) -> None:
             args.jets,
             args.taggers,
             out,
-            rules,
-            args.split,
-            args.executor,
-            args.workers,
-            args.chunksize,
-            args.skip_bad_files,
+            options,
+            executor=args.executor,
+            workers=args.workers,
+            chunksize=args.chunksize,
+            skip_bad_files=args.skip_bad_files,
             progress=True,
             scheduler=args.scheduler,
             resume=args.resume,
             timeouts=_timeouts(args),
-            faithfulness_steps=args.faithfulness_steps,
-            faithfulness_fraction=args.faithfulness_fraction,
-            sanity_jets=args.sanity_jets,
-            occlusion_fraction=args.occlusion_fraction,
-            record_activations=args.activations,
         )
     for name, per_rule in result.summary.items():
         jets = sum(c["jets_selected"] for c in result.counts[name].values())

@@ -27,6 +27,9 @@ LIBRARY_WARNINGS = (
     ("Branch Photon_(mass|charge) already exists", RuntimeWarning),
     # fastjet's awkward interface warns for every jet definition, the exact C/A one included
     ("dcut and exclusive jets for jet-finders other than kt", UserWarning),
+    # coffea's retries of a failing chunk: the run reports the chunk's error itself (skipped, or the run stops), and
+    # a worker's late retry note would print after that one-line error
+    ("Performed attempt", UserWarning),
     # torch's ONNX exporter (see xaugcol.models.folder.export_onnx)
     ("You are using the legacy TorchScript-based ONNX export", DeprecationWarning),
     ("The feature will be removed. Please remove usage of this function", DeprecationWarning),

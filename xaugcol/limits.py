@@ -52,7 +52,8 @@ the limit.
   study's ``source.pileup``, a process card's ``pileup``): the HL-LHC's 200, twice; and ``MAX_POOL`` = 200 000
   minimum-bias interactions in a pile-up pool (about 20 MB per 10 000).
 * ``MAX_SANITY_JETS`` = 10 000 jets per class of the model-randomisation check (``xaugcol explain --sanity-jets``,
-  ``explain.sanity_jets``, ``explain.run.explain_tables``): the default is 50; the check holds them in memory.
+  ``explain.sanity_jets``, ``explain.options.ExplainOptions``): off by default, 50 a usual choice; the check holds
+  them in memory.
 * ``MAX_WORKERS`` = 256 local processes (``--workers`` of every command; a study's ``source``, ``processing``,
   ``explain`` and ``dask`` sections): each is a Python process of 0.3 to 1 GB, so more would exhaust any single
   machine (before: ``--workers 10000`` started as many). A cluster is scaled by its own scheduler instead.

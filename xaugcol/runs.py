@@ -3,16 +3,15 @@ them to the library (``xaugcol.processing.run``, ``xaugcol.explain.run``), which
 
     from xaugcol.runs import run_processing, run_relevance
     run_processing(fileset, "out/proc", executor="futures", workers=2)
-    run_relevance("out/proc", ["out/taggers/dnn"], "out/rel", rules=("epsilon", "gradient_x_input"))
+    run_relevance("out/proc", ["out/taggers/dnn"], "out/rel", ExplainOptions(rules=("epsilon", "gradient_x_input")))
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from xaugcol.explain.faithfulness import DEFAULT_STEPS
-from xaugcol.explain.run import DEFAULT_RULES, RelevanceResult, explain_tables
-from xaugcol.explain.sanity import DEFAULT_JETS_PER_CLASS
+from xaugcol.explain.options import ExplainOptions
+from xaugcol.explain.run import RelevanceResult, explain_tables
 from xaugcol.processing.executors import Timeouts
 from xaugcol.processing.jet_table import ProcessingConfig
 from xaugcol.processing.run import RunResult, process_fileset
@@ -48,42 +47,20 @@ def run_relevance(
     jets: str | Path,
     taggers,
     out_dir: str | Path,
-    rules=DEFAULT_RULES,
-    split: str = "test",
+    options: ExplainOptions = ExplainOptions(),
+    *,
     executor: str = "iterative",
     workers: int = 1,
     chunksize: int = DEFAULT_CHUNKSIZE,
     skip_bad_files: bool = False,
-    batch_size: int = 512,
-    threads: int = 1,
     progress: bool = False,
     scheduler: str | None = None,
     resume: bool = False,
     client=None,
     timeouts: Timeouts = Timeouts(),
-    faithfulness_steps: int = DEFAULT_STEPS,
-    faithfulness_fraction: float = 1.0,
-    sanity_jets: int = DEFAULT_JETS_PER_CLASS,
-    occlusion_fraction: float = 0.0,
-    record_activations: bool = False,
 ) -> RelevanceResult:
     """The relevance processor over the jet tables of the processing output ``jets`` (``chunksize``: jets per
-    chunk), explaining ``taggers`` with ``rules`` (``xaugcol.explain.run.explain_tables``)."""
+    chunk), explaining ``taggers`` as ``options`` says (``ExplainOptions``: methods, split, batch, the extra
+    analyses; ``xaugcol.explain.run.explain_tables``); the keywords say how the run is executed."""
     execution = Execution(executor, workers, chunksize, scheduler, skip_bad_files, progress, timeouts, client)
-    return explain_tables(
-        RelevanceProcessor,
-        jets,
-        taggers,
-        out_dir,
-        rules,
-        split,
-        execution,
-        batch_size,
-        threads,
-        resume,
-        faithfulness_steps,
-        faithfulness_fraction,
-        sanity_jets,
-        occlusion_fraction,
-        record_activations,
-    )
+    return explain_tables(RelevanceProcessor, jets, taggers, out_dir, options, execution, resume)

@@ -25,12 +25,11 @@ from xaugcol.explain.histograms import (
     tagger_histograms,
 )
 from xaugcol.explain.methods import MethodSpec
+from xaugcol.explain.options import ExplainOptions
 from xaugcol.explain.statistics import feature_names, feature_sums, normalise_per_jet, score_shares
 from xaugcol.models import batching
 from xaugcol.training.data import model_inputs
 from xaugcol.training.domain import outside_counts
-
-SPLIT_CHOICES = ("test", "val", "train", "all")
 
 
 @dataclass
@@ -65,17 +64,13 @@ def explain_rows(
     ensemble: Ensemble,
     members: list[Explainer],
     methods: tuple[MethodSpec, ...],
-    split: str,
     processing,
-    batch_size: int = 512,
+    options: ExplainOptions = ExplainOptions(),
     classes=CLASSES,
-    faithfulness_steps: int = faithfulness.DEFAULT_STEPS,
-    faithfulness_fraction: float = 1.0,
-    occlusion_fraction: float = 0.0,
-    record_activations: bool = False,
 ) -> tuple[dict, dict, list]:
     """Histograms (``xaugcol.explain.histograms``) and counts for the jets of ``rows`` that the ensemble is
-    explained on; ``processing``: the configuration of the jet tables. Counts: jets selected, jets skipped for
+    explained on (``options``: the split, the batch, and which extra analyses run); ``processing``: the
+    configuration of the jet tables. Counts: jets selected, jets skipped for
     NaN/inf inputs, per method the member-jets whose relevance is zero everywhere (left out of every histogram),
     and the summed |output| and |absorbed| (what the method did not attribute), summed over members; the jets
     outside the range the tagger was trained on (``xaugcol.training.domain``). With ``faithfulness_steps`` > 0,
@@ -85,6 +80,8 @@ def explain_rows(
     every member's neuron activations on all of them (``xaugcol.explain.activations``), recorded in one plain
     forward pass, whose logits the occlusion starts from. Returns (histograms, counts, occlusion records)."""
     kinds, name = ensemble.spec.kinds, ensemble.name
+    split, batch_size = options.split, options.batch_size
+    faithfulness_steps, record_activations = options.faithfulness_steps, options.activations
     features = feature_names(kinds)
     names = [m.name for m in methods]
     hists = tagger_histograms(name, kinds, names, processing, classes)
@@ -102,8 +99,8 @@ def explain_rows(
     counts.update(outside_counts(rows, ensemble.training_range))
     fill_input_maps(hists, name, kinds, rows, processing)
     keys = faithfulness.jet_keys(rows)
-    perturbed = faithfulness.subsample(keys, faithfulness_fraction) if faithfulness_steps else None
-    occluded = faithfulness.subsample(keys, occlusion_fraction) if occlusion_fraction else None
+    perturbed = faithfulness.subsample(keys, options.faithfulness_fraction) if faithfulness_steps else None
+    occluded = faithfulness.subsample(keys, options.occlusion_fraction) if options.occlusion_fraction else None
     labels = rows["label"].astype(np.int64)
     records: list[dict] = []
     for member in members:

@@ -22,18 +22,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xaugcol.atomic import write_json
-from xaugcol.errors import InputDataError, UsageError, as_usage_error
+from xaugcol.errors import InputDataError, UsageError
 from xaugcol.explain import activations, faithfulness, occlusion
 from xaugcol.explain.agreement import bias_like
 from xaugcol.explain.ensemble import Ensemble
 from xaugcol.explain.histograms import CLASSES, WITH_DATA, pair_histograms, pair_key
 from xaugcol.explain.methods import method_specs
 from xaugcol.explain.occlusion import masking_thresholds
-from xaugcol.explain.relevance import SPLIT_CHOICES, empty_counts
+from xaugcol.explain.options import ExplainOptions
+from xaugcol.explain.relevance import empty_counts
 from xaugcol.explain.relevance_file import RELEVANCE_ROOT, write_relevance_root
-from xaugcol.explain.sanity import DEFAULT_JETS_PER_CLASS, ensemble_sanity
+from xaugcol.explain.sanity import ensemble_sanity
 from xaugcol.explain.summary import mean_normalised_relevance, mean_score_shares, ranking, top_pair
-from xaugcol.limits import MAX_FAITHFULNESS_STEPS, MAX_SANITY_JETS, check_size
 from xaugcol.output_folder import output_lock, read_lock
 from xaugcol.paths import refuse_inputs_inside
 from xaugcol.processing.checkpoints import open_checkpoints, remove_checkpoints
@@ -41,11 +41,9 @@ from xaugcol.processing.chunk_guard import skipped_chunks
 from xaugcol.processing.jet_table import ProcessingConfig
 from xaugcol.processing.runner import Execution, run_coffea, versions
 from xaugcol.processing.table_fileset import processed_folder, table_fileset
-from xaugcol.quoting import quoted
 from xaugcol.training.domain import outside_fractions
 
 RELEVANCE_JSON = "relevance.json"
-DEFAULT_RULES = ("epsilon", "alpha1beta0")
 
 
 @dataclass
@@ -67,51 +65,25 @@ def explain_tables(
     jets: str | Path,
     taggers,
     out_dir: str | Path,
-    rules=DEFAULT_RULES,
-    split: str = "test",
+    options: ExplainOptions = ExplainOptions(),
     execution: Execution = Execution(),
-    batch_size: int = 512,
-    threads: int = 1,
     resume: bool = False,
-    faithfulness_steps: int = faithfulness.DEFAULT_STEPS,
-    faithfulness_fraction: float = 1.0,
-    sanity_jets: int = DEFAULT_JETS_PER_CLASS,
-    occlusion_fraction: float = 0.0,
-    record_activations: bool = False,
 ) -> RelevanceResult:
     """Explain ``taggers`` on the jet tables of the processing output ``jets`` with ``processor_class`` (the
     relevance processor, handed in by ``xaugcol.runs``), run by coffea's Runner over the tables (parquet): nothing
-    is recomputed from the events. ``taggers``: tagger or ensemble folders (or ``Ensemble`` objects); ``rules``:
-    the explanation methods (LRP preset names, ``gradient_x_input``, mappings with a composite, ``MethodSpec``s:
-    ``xaugcol.explain.methods``). ``resume``: continue an interrupted run from its checkpoints; it must have the
-    same settings, jet tables and model folders (every member file, fingerprinted). The jet tables and the
-    taggers are read-locked meanwhile (a run that would rewrite them is refused), and a member whose files change
-    while workers load it is refused (``Ensemble.pinned``).
-    ``faithfulness_steps``: removal steps of the input-perturbation curves (``xaugcol.explain.faithfulness``;
-    0: none), made on the ``faithfulness_fraction`` of the jets (chosen by a hash of their identity);
-    ``sanity_jets``: jets per class of the model-randomisation check of each ensemble's first member
-    (``xaugcol.explain.sanity``; 0: none); ``occlusion_fraction``: the share of the jets (hash-chosen) each input
-    feature is occluded on (``xaugcol.explain.occlusion``; 0: none), followed by the multi-feature masking at
-    Roy and Neubauer's thresholds on all of them; ``record_activations``: the neuron-activation patterns of every member
-    (``xaugcol.explain.activations``)."""
-    for what, value, limit in (
-        ("faithfulness steps", faithfulness_steps, MAX_FAITHFULNESS_STEPS),
-        ("sanity-check jets", sanity_jets, MAX_SANITY_JETS),
-    ):
-        with as_usage_error():
-            check_size(value, what, limit, minimum=0)
-    if (
-        isinstance(faithfulness_fraction, bool)
-        or not isinstance(faithfulness_fraction, (int, float))
-        or not 0 < faithfulness_fraction <= 1
-    ):
-        raise UsageError(f"the faithfulness fraction must be in (0, 1], got {quoted(faithfulness_fraction)}")
-    if (
-        isinstance(occlusion_fraction, bool)
-        or not isinstance(occlusion_fraction, (int, float))
-        or not 0 <= occlusion_fraction <= 1
-    ):
-        raise UsageError(f"the occlusion fraction must be in [0, 1], got {quoted(occlusion_fraction)}")
+    is recomputed from the events. ``taggers``: tagger or ensemble folders (or ``Ensemble`` objects); ``options``
+    (``ExplainOptions``): the explanation methods (LRP preset names, ``gradient_x_input``, mappings with a
+    composite: ``xaugcol.explain.methods``), the split, the batch, and the extra analyses: input-perturbation
+    curves (``xaugcol.explain.faithfulness``) on a hash-chosen fraction of the jets, the model-randomisation check
+    of each ensemble's first member (``xaugcol.explain.sanity``), feature occlusion on a hash-chosen fraction
+    (``xaugcol.explain.occlusion``) followed by the multi-feature masking at Roy and Neubauer's (ICHEP 2022)
+    thresholds, the neuron-activation patterns (``xaugcol.explain.activations``). ``resume``: continue an
+    interrupted run from its checkpoints; it must have the same settings, jet tables and model folders (every
+    member file, fingerprinted). The jet tables and the taggers are read-locked meanwhile (a run that would
+    rewrite them is refused), and a member whose files change while workers load it is refused
+    (``Ensemble.pinned``)."""
+    if not isinstance(options, ExplainOptions):
+        raise UsageError(f"options: expected ExplainOptions, got {type(options).__name__}")
     ensembles = [t if isinstance(t, Ensemble) else Ensemble.load(t) for t in taggers]
     if not ensembles:
         raise UsageError("no taggers to explain")
@@ -121,51 +93,20 @@ def explain_tables(
             *(p for t in ensembles for _, f in t.members for p in (Path(f), Path(f).parent)),
         }:
             reading.enter_context(read_lock(folder))
-        return _explain(
-            processor_class,
-            jets,
-            [t.pinned() for t in ensembles],
-            out_dir,
-            rules,
-            split,
-            execution,
-            batch_size,
-            threads,
-            resume,
-            faithfulness_steps,
-            faithfulness_fraction,
-            sanity_jets,
-            occlusion_fraction,
-            record_activations,
-        )
+        return _explain(processor_class, jets, [t.pinned() for t in ensembles], out_dir, options, execution, resume)
 
 
-def _explain(
-    processor_class,
-    jets,
-    ensembles,
-    out_dir,
-    rules,
-    split,
-    execution,
-    batch_size,
-    threads,
-    resume,
-    faithfulness_steps,
-    faithfulness_fraction,
-    sanity_jets,
-    occlusion_fraction,
-    record_activations,
-):
+def _explain(processor_class, jets, ensembles, out_dir, options: ExplainOptions, execution, resume):
     """``explain_tables`` once its inputs are held (read locks) and its taggers pinned."""
     names = [e.name for e in ensembles]
     if len(set(names)) != len(names):
         raise UsageError(f"tagger names must be unique, got {names}")
-    with as_usage_error():  # unknown names and bad composites raise here, before any chunk runs
-        methods = method_specs(rules)
+    methods = method_specs(options.rules)  # checked when the options were made
     rules = tuple(m.name for m in methods)
-    if split not in SPLIT_CHOICES:
-        raise UsageError(f"unknown split {quoted(split)}; choose from {', '.join(SPLIT_CHOICES)}")
+    split, batch_size, threads = options.split, options.batch_size, options.threads
+    faithfulness_steps, faithfulness_fraction = options.faithfulness_steps, options.faithfulness_fraction
+    sanity_jets, occlusion_fraction = options.sanity_jets, options.occlusion_fraction
+    record_activations = options.activations
     e = execution
     refuse_inputs_inside(
         out_dir,
@@ -201,20 +142,7 @@ def _explain(
         }
         with e.session() as e:
             folder, resumed = open_checkpoints(out_dir, manifest, resume)
-            instance = processor_class(
-                ensembles,
-                methods,
-                processing,
-                shapes,
-                split,
-                batch_size,
-                threads,
-                classes,
-                faithfulness_steps,
-                faithfulness_fraction,
-                occlusion_fraction,
-                record_activations,
-            )
+            instance = processor_class(ensembles, methods, processing, shapes, classes, options)
             output = run_coffea(fileset, instance, e, folder, format="parquet")
         if not output.get("histograms"):
             raise InputDataError(

@@ -42,18 +42,15 @@ from xaugcol.config_models import (
     validated,
     with_settings,
 )
-from xaugcol.explain.methods import method_specs
-from xaugcol.explain.relevance import SPLIT_CHOICES
+from xaugcol.explain.options import ExplainOptions
 from xaugcol.features.efp.columns import EFPConfig
 from xaugcol.features.images import ImageConfig
 from xaugcol.limits import (
     MAX_CONSTITUENTS,
     MAX_EXAMPLES,
-    MAX_FAITHFULNESS_STEPS,
     MAX_MU,
     MAX_POOL,
     MAX_PYTHIA_EVENTS,
-    MAX_SANITY_JETS,
     MAX_TOY_JETS,
     MAX_WORKERS,
     number,
@@ -71,8 +68,6 @@ from xaugcol.training.train import TrainConfig
 
 LIMITS = {
     "examples": MAX_EXAMPLES,
-    "faithfulness_steps": MAX_FAITHFULNESS_STEPS,
-    "sanity_jets": MAX_SANITY_JETS,
     "workers": MAX_WORKERS,
     "pileup": MAX_MU,
     "pileup_pool": MAX_POOL,
@@ -226,45 +221,19 @@ class Processing(ConfigModel):
         return lepton
 
 
-class Explain(ConfigModel):
-    """The ``explain`` section: explanation methods (names or mappings, ``xaugcol.explain.methods``) and their run."""
+class Explain(ExplainOptions):
+    """The ``explain`` section: the options of the explanation run (``xaugcol.explain.options.ExplainOptions``,
+    the command line's defaults), the example jets the report draws, and how the run is executed."""
 
-    rules: tuple = ("epsilon", "alpha1beta0")
-    split: str = "test"
-    batch_size: PositiveInt = 512
     examples: NonNegativeInt = 2  # example jets per class drawn with their LRP
-    faithfulness_steps: NonNegativeInt = 10  # input-perturbation curves (xaugcol.explain.faithfulness); 0: none
-    faithfulness_fraction: float = Field(1.0, gt=0, le=1)  # of the explained jets, chosen by a hash
-    sanity_jets: NonNegativeInt = 50  # per class, model-randomisation check (xaugcol.explain.sanity); 0: none
-    occlusion_fraction: float = Field(1.0, ge=0, le=1)  # of the explained jets, each feature occluded; 0: none
-    activations: Bool = True  # neuron-activation patterns (xaugcol.explain.activations)
     chunksize: PositiveInt = Field(DEFAULT_CHUNKSIZE, exclude=True)  # the run's settings travel as ``Run``
     executor: str | None = Field(None, exclude=True)
     workers: PositiveInt = Field(1, exclude=True)
 
-    @field_validator("rules", mode="before")
+    @field_validator("examples", "workers")
     @classmethod
-    def _rules(cls, rules):
-        entries = list(rules) if isinstance(rules, (list, tuple)) else [rules]
-        method_specs(entries)  # every name, composite and option checked now
-        return tuple(entries)
-
-    @field_validator("examples", "faithfulness_steps", "sanity_jets", "workers")
-    @classmethod
-    def _at_most(cls, value, info):
+    def _limits(cls, value, info):
         return _at_most(value, info)
-
-    @field_validator("split")
-    @classmethod
-    def _split(cls, split):
-        if split not in SPLIT_CHOICES:
-            raise ValueError(f"must be one of {', '.join(SPLIT_CHOICES)}, got {quoted(split)}")
-        return split
-
-    @property
-    def method_names(self) -> tuple[str, ...]:
-        """The names the methods' histograms, summaries and figures carry."""
-        return tuple(m.name for m in method_specs(self.rules))
 
 
 class Figures(ConfigModel):

@@ -161,21 +161,14 @@ def xaug_study(wf, out: Path) -> list[StudyStage]:
             processed,
             ensembles,
             relevance_dir,
-            wf.explain.rules,
-            wf.explain.split,
-            erun.executor,
-            erun.workers,
-            erun.chunksize,
-            wf.skip_bad_files,
-            wf.explain.batch_size,
+            wf.explain,  # an ExplainOptions (with the report's examples and the run's settings beside)
+            executor=erun.executor,
+            workers=erun.workers,
+            chunksize=erun.chunksize,
+            skip_bad_files=wf.skip_bad_files,
             progress=ctx.progress,
             resume=resume,
             client=ctx.client,
-            faithfulness_steps=wf.explain.faithfulness_steps,
-            faithfulness_fraction=wf.explain.faithfulness_fraction,
-            sanity_jets=wf.explain.sanity_jets,
-            occlusion_fraction=wf.explain.occlusion_fraction,
-            record_activations=wf.explain.activations,
         )
 
     def read_relevance(ctx):
