@@ -16,7 +16,6 @@ and the rule checks at run time as before.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 import torch.fx as fx
@@ -24,9 +23,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from xaugcol.layers import MaskedReLU, PairwiseLinear
-
-if TYPE_CHECKING:  # operations imports the rules, which import these facts
-    from xaugcol.explain.lrp.operations import Step
 
 
 @dataclass(frozen=True)
@@ -50,7 +46,7 @@ _PASS_ON = ("reshape", "identity", "route", "scale", "gate")
 _SILENT = ("indicator", "constant", "output")
 
 
-def _zeroing(step: Step) -> bool:
+def _zeroing(step) -> bool:
     node = step.node
     if step.kind != "pass":
         return False
@@ -61,8 +57,9 @@ def _zeroing(step: Step) -> bool:
     return node.op == "call_method" and node.target == "relu"
 
 
-def layer_facts(steps: list[Step], rules: dict) -> dict[str, LayerFacts]:
-    """The facts of every linear step, by step name (``rules``: the rule of each linear step, by name)."""
+def layer_facts(steps: list, rules: dict) -> dict[str, LayerFacts]:
+    """The facts of every linear step, by step name: ``steps``, the program's ``operations.Step`` list (not
+    imported here: the operations import the rules, which import these facts); ``rules``: each linear step's rule."""
     by_node = {s.node: s for s in steps}
     nonnegative: set[fx.Node] = set()
     for s in steps:
@@ -72,7 +69,7 @@ def layer_facts(steps: list[Step], rules: dict) -> dict[str, LayerFacts]:
 
     vanishing: set[fx.Node] = set()  # nodes whose relevance is zero wherever their value is zero
 
-    def proportional_user(user: Step) -> bool:
+    def proportional_user(user) -> bool:
         if user.kind in _SILENT or user.kind in _PROPORTIONAL:
             return True
         if user.kind == "linear":
