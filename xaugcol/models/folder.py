@@ -1,4 +1,4 @@
-"""Tagger folders (DESIGN.md): ``config.yaml``, ``model.pt`` (state_dict only), ``scaler.json``, ``metrics.json``
+"""Tagger folders (docs/design.md): ``config.yaml``, ``model.pt`` (state_dict only), ``scaler.json``, ``metrics.json``
 and ``model.onnx``. Written atomically; loaded with ``torch.load(..., weights_only=True)``: a file carrying
 anything but tensors (e.g. a pickled code payload) is refused, never executed. ``scaler.json`` holds one scaler
 per scaled input kind (XAUG variables, particle features), each with plausible numbers for exactly the tagger's

@@ -1,4 +1,4 @@
-"""Events of one chunk -> the jet table of DESIGN.md (one row per AK8 jet) and counts of what was kept or skipped.
+"""Events of one chunk -> the jet table of docs/design.md (one row per AK8 jet) and counts of what was kept or skipped.
 
 Library code, free of coffea specifics: the processor calls ``build_jet_table`` and fills histograms from it.
 
