@@ -33,8 +33,8 @@ from pathlib import Path  # noqa: E402
 
 from xaugcol.allocator import reuse_freed_memory  # noqa: E402
 from xaugcol.features.efp.columns import EFPConfig  # noqa: E402
-from xaugcol.processing.runner import load_fileset  # noqa: E402
-from xaugcol.runs import run_processing  # noqa: E402
+from xaugcol.processing.coffea_runner import load_fileset  # noqa: E402
+from xaugcol.coffea_runs import run_processing  # noqa: E402
 from xaugcol.workflow.config import Workflow  # noqa: E402
 
 # Collado et al. (arXiv:2011.01984): prime graphs up to degree 7; 5 kappas x 3 betas

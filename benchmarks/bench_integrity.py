@@ -19,8 +19,8 @@ from pathlib import Path
 
 from xaugcol.models.folder import folder_digest, load_model
 from xaugcol.models.registry import ModelConfig
-from xaugcol.processing.runner import load_fileset, screen_fileset
-from xaugcol.runs import run_processing
+from xaugcol.processing.coffea_runner import load_fileset, screen_fileset
+from xaugcol.coffea_runs import run_processing
 from xaugcol.processing.outputs import OwnedTables, earlier_records, reconcile_tables
 from xaugcol.sources.toy import run_toy
 from xaugcol.training.data import DataSpec, JetTables

@@ -30,8 +30,8 @@ def main() -> None:
 
     from xaugcol.console import quiet_library_warnings
     from xaugcol.processing.opendata_table import TREE
-    from xaugcol.processing.runner import load_fileset
-    from xaugcol.runs import run_processing
+    from xaugcol.processing.coffea_runner import load_fileset
+    from xaugcol.coffea_runs import run_processing
 
     quiet_library_warnings()
     with tempfile.TemporaryDirectory() as tmp:

@@ -32,8 +32,8 @@ from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
 
 from xaugcol.jets import substructure
 from xaugcol.jets.constituents import detect_layout, jet_constituents
-from xaugcol.processing.runner import load_fileset
-from xaugcol.runs import run_processing
+from xaugcol.processing.coffea_runner import load_fileset
+from xaugcol.coffea_runs import run_processing
 from xaugcol.sources.toy import run_toy
 
 

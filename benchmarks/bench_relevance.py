@@ -26,9 +26,9 @@ from xaugcol.explain.lrp import LRP
 from xaugcol.explain.statistics import feature_sums, normalise_per_jet
 from xaugcol.models.registry import ModelConfig
 from xaugcol.processing.jet_table import ProcessingConfig
-from xaugcol.processing.runner import load_fileset
+from xaugcol.processing.coffea_runner import load_fileset
 from xaugcol.processing.table_io import read_tables
-from xaugcol.runs import run_processing, run_relevance
+from xaugcol.coffea_runs import run_processing, run_relevance
 from xaugcol.sources.toy import run_toy
 from xaugcol.training.data import model_inputs
 from xaugcol.training.train import TrainConfig, train_ensemble

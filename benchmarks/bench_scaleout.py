@@ -23,9 +23,9 @@ from pathlib import Path
 
 from distributed import Client
 
-from xaugcol.processing.runner import load_fileset
+from xaugcol.processing.coffea_runner import load_fileset
 
-from xaugcol.runs import run_processing
+from xaugcol.coffea_runs import run_processing
 from xaugcol.sources.toy import run_toy
 
 

@@ -21,8 +21,8 @@ import torch
 
 from xaugcol.models.folder import load_model
 from xaugcol.models.registry import ModelConfig, build_model
-from xaugcol.processing.runner import load_fileset
-from xaugcol.runs import run_processing
+from xaugcol.processing.coffea_runner import load_fileset
+from xaugcol.coffea_runs import run_processing
 from xaugcol.sources.toy import run_toy
 from xaugcol.training.data import DataSpec, JetTables
 from xaugcol.training.train import TrainConfig, train_member

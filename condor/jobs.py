@@ -33,8 +33,8 @@ from xaugcol.condor.provenance import build_wheel, clean_commit
 from xaugcol.errors import InputDataError
 from xaugcol.output_folder import empty_locked_folder, is_empty
 from xaugcol.paths import NotRegularFileError, check_regular, plain_name, read_json, read_text, under
-from xaugcol.processing.run import HISTOGRAMS, REPORT
-from xaugcol.processing.runner import load_fileset, screen_fileset
+from xaugcol.processing.coffea_runner import load_fileset, screen_fileset
+from xaugcol.processing.process_fileset import HISTOGRAMS, REPORT
 from xaugcol.processing.table_io import JETS_DIR
 from xaugcol.quoting import quoted
 

@@ -41,8 +41,8 @@ def trained_toy(tmp_path_factory) -> Path:
     one-member DNN ensemble trained for one epoch (``dnn/``): the pieces of a finished run that tests of the
     commands' refusals start from."""
     from xaugcol.models.registry import ModelConfig
-    from xaugcol.processing.runner import load_fileset
-    from xaugcol.runs import run_processing
+    from xaugcol.processing.coffea_runner import load_fileset
+    from xaugcol.coffea_runs import run_processing
     from xaugcol.sources.toy import run_toy
     from xaugcol.training.train import TrainConfig, train_ensemble
 

@@ -18,8 +18,8 @@ import uproot
 
 from helpers import outcome, run_in_thread
 from xaugcol.cli import main
-from xaugcol.processing.runner import BadFileError, FilesetError, load_fileset
-from xaugcol.runs import run_processing
+from xaugcol.processing.coffea_runner import BadFileError, FilesetError, load_fileset
+from xaugcol.coffea_runs import run_processing
 from xaugcol.processing.table_io import read_tables
 from xaugcol.sources.nanoaod import write_events
 from xaugcol.sources.toy import run_toy

@@ -18,8 +18,8 @@ from xaugcol.condor.config import SubmitConfig
 from xaugcol.condor.environment import pack_environment
 from xaugcol.condor.provenance import DirtyCheckoutError, clean_commit
 from xaugcol.cli import main
-from xaugcol.processing.runner import load_fileset
-from xaugcol.runs import run_processing
+from xaugcol.processing.coffea_runner import load_fileset
+from xaugcol.coffea_runs import run_processing
 from xaugcol.processing.table_io import read_tables
 from xaugcol.sources.toy import run_toy
 

@@ -210,7 +210,7 @@ def test_cms_jets_efp_columns_know_the_jet_mass(cms_samples, tmp_path):
     from xaugcol.features.efp.columns import EFPConfig
     from xaugcol.processing.jet_table import ProcessingConfig
     from xaugcol.processing.table_io import read_tables
-    from xaugcol.runs import run_processing
+    from xaugcol.coffea_runs import run_processing
 
     config = ProcessingConfig(efp=EFPConfig(degree=2, kappas=(0, 1), betas=(1, 2)))
     assert "efp" not in ProcessingConfig().as_dict()  # the fingerprints of studies without EFPs stay as they were

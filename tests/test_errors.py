@@ -45,7 +45,7 @@ def test_the_built_in_classes_are_kept():
     from xaugcol.jets.constituents import MissingBranchError
     from xaugcol.output_folder import OutputLockedError
     from xaugcol.paths import NotRegularFileError
-    from xaugcol.processing.runner import BadFileError
+    from xaugcol.processing.coffea_runner import BadFileError
     from xaugcol.training.data import TrainingDataError
 
     assert issubclass(OutputError, OSError) and issubclass(OutputError, OutputWriteError)

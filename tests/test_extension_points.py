@@ -18,8 +18,8 @@ from xaugcol.features.kinds.objects import ObjectListInput
 from xaugcol.models.registry import MODELS, ModelConfig, build_model
 from xaugcol.models.taggers import CNN2D, XAUGDNN, Tagger
 from xaugcol.processing.jet_table import ProcessingConfig
-from xaugcol.processing.runner import load_fileset
-from xaugcol.runs import run_processing
+from xaugcol.processing.coffea_runner import load_fileset
+from xaugcol.coffea_runs import run_processing
 from xaugcol.processing.table_io import read_tables
 from xaugcol.sources.toy import run_toy
 from xaugcol.training.data import model_inputs

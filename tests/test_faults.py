@@ -14,11 +14,11 @@ import pytest
 
 from xaugcol.explain.options import ExplainOptions
 from xaugcol.cli import main
-from xaugcol.runs import run_relevance
+from xaugcol.coffea_runs import run_relevance
 from xaugcol.models.registry import ModelConfig
 from xaugcol.processing.checkpoints import CHECKPOINTS, CheckpointError, load_accumulator
-from xaugcol.processing.runner import load_fileset
-from xaugcol.runs import run_processing
+from xaugcol.processing.coffea_runner import load_fileset
+from xaugcol.coffea_runs import run_processing
 from xaugcol.processing.table_io import read_tables
 from xaugcol.sources.toy import run_toy
 from xaugcol.training.train import TrainConfig, train_ensemble

@@ -8,9 +8,9 @@ import pytest
 
 from xaugcol.explain.options import ExplainOptions
 from xaugcol.models.registry import ModelConfig
-from xaugcol.processing.runner import BadFileError, FilesetError, load_fileset
+from xaugcol.processing.coffea_runner import BadFileError, FilesetError, load_fileset
 from xaugcol.processing.table_io import read_tables
-from xaugcol.runs import run_processing, run_relevance
+from xaugcol.coffea_runs import run_processing, run_relevance
 from xaugcol.sources.toy import run_toy
 from xaugcol.training.train import TrainConfig, train_ensemble, train_member
 

@@ -15,14 +15,14 @@ import yaml
 from xaugcol.explain.options import ExplainOptions
 from xaugcol.cli import main
 from xaugcol.explain.ensemble import Ensemble
-from xaugcol.runs import run_relevance
+from xaugcol.coffea_runs import run_relevance
 from xaugcol.output_folder import LOCK_NAME, output_lock
 from xaugcol.models.folder import ModelFileError
 from xaugcol.models.registry import ModelConfig
 from xaugcol.paths import UnsafePathError, safe_component, under
 from xaugcol.processing.checkpoints import CHECKPOINTS, CheckpointError
-from xaugcol.processing.runner import load_fileset
-from xaugcol.runs import run_processing
+from xaugcol.processing.coffea_runner import load_fileset
+from xaugcol.coffea_runs import run_processing
 from xaugcol.processing.table_io import read_tables
 from xaugcol.sources.process_card import load_processes
 from xaugcol.sources.processes import Process

@@ -30,8 +30,8 @@ from xaugcol.cli import main
 from xaugcol.config_models import read_yaml
 from xaugcol.models.registry import ModelConfig
 from xaugcol.output_folder import is_empty
-from xaugcol.processing.runner import load_fileset
-from xaugcol.runs import run_processing
+from xaugcol.processing.coffea_runner import load_fileset
+from xaugcol.coffea_runs import run_processing
 from xaugcol.sources.toy import ToyConfig, run_toy
 from xaugcol.training.train import TrainConfig, train_ensemble
 

@@ -26,7 +26,7 @@ from xaugcol.features.images import ImageConfig
 from xaugcol.models.registry import MODELS, ModelConfig
 from xaugcol.processing.jet_table import ProcessingConfig
 from xaugcol.processing.lepton_table import AnchoredEFPConfig, LeptonConfig
-from xaugcol.runs import run_processing
+from xaugcol.coffea_runs import run_processing
 from xaugcol.sources.nanoaod import write_events
 from xaugcol.sources.toy import ToyConfig, generate_chunk, run_toy
 from xaugcol.workflow.config import Workflow

@@ -386,7 +386,7 @@ def test_workers_sanity_jets_and_pythia_events_have_limits(tmp_path, capsys):
     """--workers 10000 started as many processes; --sanity-jets and Pythia's --events had no upper limit either.
     Each is refused in one line before anything runs, on the command line, in a study and in the library."""
     from xaugcol.explain.options import ExplainOptions
-    from xaugcol.explain.run import explain_tables
+    from xaugcol.explain.explain_tables import explain_tables
     from xaugcol.workflow.config import Workflow
 
     out = tmp_path / "out"

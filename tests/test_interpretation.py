@@ -129,8 +129,8 @@ def test_masking_thresholds_drop_nested_sets(tmp_path):
     AUC with nothing masked is each member's exact AUC, and masking every feature leaves AUC 0.5."""
     from xaugcol.explain.ensemble import Ensemble
     from xaugcol.models.registry import ModelConfig
-    from xaugcol.runs import run_processing
-    from xaugcol.processing.runner import load_fileset
+    from xaugcol.coffea_runs import run_processing
+    from xaugcol.processing.coffea_runner import load_fileset
     from xaugcol.sources.toy import run_toy
     from xaugcol.training.data import JetTables, model_inputs
     from xaugcol.training.train import TrainConfig, train_ensemble
@@ -206,8 +206,8 @@ def test_preloading_masking_and_the_comparison_with_the_baseline(tmp_path):
     retrained tagger differs from the baseline (fidelity below 1)."""
     from xaugcol.explain.ensemble import Ensemble
     from xaugcol.models.registry import ModelConfig
-    from xaugcol.processing.runner import load_fileset
-    from xaugcol.runs import run_processing
+    from xaugcol.processing.coffea_runner import load_fileset
+    from xaugcol.coffea_runs import run_processing
     from xaugcol.sources.toy import run_toy
     from xaugcol.training.data import JetTables, model_inputs
     from xaugcol.training.pruning import reach, retrain

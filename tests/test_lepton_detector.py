@@ -350,7 +350,7 @@ def test_a_muon_study_at_the_papers_setup_end_to_end(tmp_path):
     import pyarrow.parquet as pq
 
     from xaugcol.workflow.config import Workflow
-    from xaugcol.workflow.run import run_workflow
+    from xaugcol.workflow.run_workflow import run_workflow
 
     config = tmp_path / "muons.yaml"
     config.write_text(STUDY.format(events=20))

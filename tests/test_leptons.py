@@ -309,7 +309,7 @@ def test_muon_study_from_pythia_to_the_methods_table(tmp_path):
     taggers trained and explained (the CNN's relevance drawn on the cells), the guided search and the methods
     table against the CNN."""
     from xaugcol.workflow.config import Workflow
-    from xaugcol.workflow.run import run_workflow
+    from xaugcol.workflow.run_workflow import run_workflow
 
     config = tmp_path / "muons.yaml"
     config.write_text(STUDY.format(events=120))

@@ -10,8 +10,8 @@ import torch
 
 from xaugcol.console import progress_bar, relay_progress_to, set_verbosity, show_relayed
 from xaugcol.models.registry import ModelConfig
-from xaugcol.processing.runner import load_fileset
-from xaugcol.runs import run_processing
+from xaugcol.processing.coffea_runner import load_fileset
+from xaugcol.coffea_runs import run_processing
 from xaugcol.sources.toy import run_toy
 from xaugcol.training.member_pool import member_pool
 from xaugcol.training.train import DivergedError, TrainConfig, train_ensemble

@@ -23,7 +23,7 @@ from helpers import one_line_error
 from xaugcol.cli import main
 from xaugcol.models.registry import ModelConfig
 from xaugcol.processing.table_io import read_tables
-from xaugcol.runs import run_processing
+from xaugcol.coffea_runs import run_processing
 from xaugcol.sources.nanoaod import write_events
 from xaugcol.sources.toy import run_toy
 from xaugcol.training.train import TrainConfig, train_ensemble

@@ -15,9 +15,9 @@ import pytest
 from xaugcol.explain.options import ExplainOptions
 from xaugcol.models.registry import ModelConfig
 from xaugcol.processing.opendata_table import SV_BRANCHES, TRACK_BRANCHES, TREE
-from xaugcol.processing.runner import FilesetError, load_fileset
+from xaugcol.processing.coffea_runner import FilesetError, load_fileset
 from xaugcol.processing.table_io import read_tables
-from xaugcol.runs import run_processing, run_relevance
+from xaugcol.coffea_runs import run_processing, run_relevance
 from xaugcol.training.train import TrainConfig, train_ensemble
 
 # the classes of the producer's labels: H -> b bbar, QCD, top, H not to b bbar
@@ -189,7 +189,7 @@ def test_the_shipped_open_data_study_runs_on_a_file_in_their_layout(tmp_path):
     import yaml
 
     from xaugcol.workflow.config import Workflow
-    from xaugcol.workflow.run import run_workflow
+    from xaugcol.workflow.run_workflow import run_workflow
 
     repo = __import__("pathlib").Path(__file__).resolve().parents[1]
     study = yaml.safe_load((repo / "configs" / "hbb_opendata.yaml").read_text())

@@ -16,8 +16,8 @@ from helpers import one_line_error
 from xaugcol.cli import main
 from xaugcol.models.registry import ModelConfig
 from xaugcol.paths import safe_component
-from xaugcol.processing.runner import load_fileset
-from xaugcol.runs import run_processing
+from xaugcol.processing.coffea_runner import load_fileset
+from xaugcol.coffea_runs import run_processing
 from xaugcol.sources.toy import run_toy
 from xaugcol.training.data import DataSpec, JetTables
 from xaugcol.training.train import TrainConfig

@@ -20,11 +20,11 @@ from xaugcol.cli import main
 from xaugcol.explain.ensemble import Ensemble
 from xaugcol.models.folder import ModelFileError
 from xaugcol.output_folder import LOCK_NAME
-from xaugcol.processing.runner import load_fileset
-from xaugcol.runs import run_processing
+from xaugcol.processing.coffea_runner import load_fileset
+from xaugcol.coffea_runs import run_processing
 from xaugcol.training.train import TrainConfig
 from xaugcol.workflow.config import Workflow
-from xaugcol.workflow.run import run_workflow
+from xaugcol.workflow.run_workflow import run_workflow
 
 
 def _explain(work, tagger, out, *more) -> int:

@@ -12,8 +12,8 @@ from xaugcol.cli import main
 from xaugcol.features.tracks import NOT_IN_PFNANO
 from xaugcol.jets import substructure
 from xaugcol.jets.constituents import MissingBranchError, detect_layout, jet_constituents
-from xaugcol.processing.runner import BadFileError, FilesetError, load_fileset
-from xaugcol.runs import run_processing
+from xaugcol.processing.coffea_runner import BadFileError, FilesetError, load_fileset
+from xaugcol.coffea_runs import run_processing
 from xaugcol.processing.table_io import read_tables
 from xaugcol.sources.nanoaod import write_events
 from xaugcol.sources.toy import run_toy

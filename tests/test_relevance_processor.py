@@ -10,12 +10,12 @@ from xaugcol.explain.options import ExplainOptions
 from xaugcol.explain.ensemble import Ensemble
 from xaugcol.explain.histograms import quantise
 from xaugcol.explain.lrp import LRP
-from xaugcol.explain.run import RELEVANCE_ROOT
-from xaugcol.runs import run_relevance
+from xaugcol.explain.explain_tables import RELEVANCE_ROOT
+from xaugcol.coffea_runs import run_relevance
 from xaugcol.explain.statistics import feature_names, normalise_per_jet, normalised_feature_relevance
 from xaugcol.models.registry import ModelConfig
-from xaugcol.processing.runner import load_fileset
-from xaugcol.runs import run_processing
+from xaugcol.processing.coffea_runner import load_fileset
+from xaugcol.coffea_runs import run_processing
 from xaugcol.processing.table_io import read_tables
 from xaugcol.sources.toy import run_toy
 from xaugcol.training.data import SPLITS, model_inputs, split_index
@@ -193,7 +193,7 @@ def test_bad_configuration_is_named(study, tmp_path):
 
 def test_histograms_read_back_from_root(study):
     from xaugcol.explain.relevance_file import read_relevance_histograms
-    from xaugcol.explain.run import summarise
+    from xaugcol.explain.explain_tables import summarise
 
     out, _, taggers, result = study
     back = read_relevance_histograms(out / "rel_iterative")

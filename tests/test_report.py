@@ -12,10 +12,10 @@ import yaml
 from xaugcol.explain.options import ExplainOptions
 from xaugcol.cli import main
 from xaugcol.models.registry import ModelConfig
-from xaugcol.processing.runner import load_fileset
+from xaugcol.processing.coffea_runner import load_fileset
 from xaugcol.report import html as report_html
 from xaugcol.report.figures import FigureJob, draw_figures
-from xaugcol.runs import run_processing, run_relevance
+from xaugcol.coffea_runs import run_processing, run_relevance
 from xaugcol.sources.toy import ToyConfig, run_toy
 from xaugcol.training.train import TrainConfig, train_ensemble
 

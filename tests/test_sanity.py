@@ -11,8 +11,8 @@ from xaugcol.explain.ensemble import Ensemble
 from xaugcol.explain.methods import method_spec
 from xaugcol.explain.sanity import _mean_spearman, cascading_randomisation, parametrised_layers
 from xaugcol.models.registry import ModelConfig
-from xaugcol.processing.runner import load_fileset
-from xaugcol.runs import run_processing
+from xaugcol.processing.coffea_runner import load_fileset
+from xaugcol.coffea_runs import run_processing
 from xaugcol.sources.toy import run_toy
 from xaugcol.training.data import JetTables, model_inputs
 from xaugcol.training.study import tagger_name

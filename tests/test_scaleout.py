@@ -14,9 +14,9 @@ import pytest
 from coffea.processor import ProcessorABC
 
 from xaugcol.explain.options import ExplainOptions
-from xaugcol.processing.runner import load_fileset
+from xaugcol.processing.coffea_runner import load_fileset
 
-from xaugcol.runs import run_processing
+from xaugcol.coffea_runs import run_processing
 from xaugcol.processing.table_io import read_tables
 from xaugcol.sources.toy import run_toy
 
@@ -113,7 +113,7 @@ def test_ensemble_members_and_relevance_over_one_client(dask_cluster, tmp_path):
     import torch
     from distributed import Client, get_task_stream
 
-    from xaugcol.runs import run_relevance
+    from xaugcol.coffea_runs import run_relevance
     from xaugcol.models.registry import ModelConfig
     from xaugcol.processing.executors import dask_map
     from xaugcol.training.train import TrainConfig, train_ensemble
@@ -172,7 +172,7 @@ def test_worker_killed_mid_run_finishes_with_clean_totals(dask_cluster, tmp_path
 
     from xaugcol.processors.xaug_processor import XAUGProcessor
     from xaugcol.processing.jet_table import ProcessingConfig
-    from xaugcol.processing.runner import Execution, run_coffea
+    from xaugcol.processing.coffea_runner import Execution, run_coffea
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
     run_toy(tmp_path / "gen", 400, seed=22)
@@ -242,7 +242,7 @@ def test_a_cluster_that_lost_every_worker_stops_the_run(tmp_path):
     from xaugcol.processors.xaug_processor import XAUGProcessor
     from xaugcol.processing.executors import ClusterError, Timeouts
     from xaugcol.processing.jet_table import ProcessingConfig
-    from xaugcol.processing.runner import Execution, run_coffea
+    from xaugcol.processing.coffea_runner import Execution, run_coffea
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     dask = shutil.which("dask", path=str(Path(sys.executable).parent)) or shutil.which("dask")

@@ -11,9 +11,9 @@ from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
 from xaugcol.cli import main
 from xaugcol.jets import backend, substructure
 from xaugcol.jets.constituents import detect_layout, jet_constituents
-from xaugcol.processing.runner import load_fileset
+from xaugcol.processing.coffea_runner import load_fileset
 from xaugcol.processing.table_io import read_tables
-from xaugcol.runs import run_processing
+from xaugcol.coffea_runs import run_processing
 from xaugcol.sources.toy import run_toy
 
 COLUMNS = substructure.COLUMNS + ("tau21", "tau32")

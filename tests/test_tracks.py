@@ -255,7 +255,7 @@ def test_hbb_study_config_trains_and_explains_the_interaction_network(tmp_path):
 
     from xaugcol.config_models import read_yaml
     from xaugcol.workflow.config import Workflow
-    from xaugcol.workflow.run import run_workflow
+    from xaugcol.workflow.run_workflow import run_workflow
 
     raw = read_yaml(Path(__file__).resolve().parents[1] / "configs" / "hbb_vs_qcd.yaml", "study config")
     raw["source"].update(events=250, workers=1, pileup_pool=500)

@@ -13,8 +13,8 @@ import yaml
 from xaugcol.cli import main
 from xaugcol.models.folder import ModelFileError, load_model
 from xaugcol.models.registry import MODELS, ModelConfig, build_model
-from xaugcol.processing.runner import load_fileset
-from xaugcol.runs import run_processing
+from xaugcol.processing.coffea_runner import load_fileset
+from xaugcol.coffea_runs import run_processing
 from xaugcol.processing.table_io import read_tables
 from helpers import processed_folder_of
 from xaugcol.sources.toy import run_toy

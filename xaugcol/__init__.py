@@ -31,8 +31,8 @@ _API = {
     "ToyConfig": "xaugcol.sources.toy",
     "run_pythia": "xaugcol.sources.pythia",
     # processing into jet tables
-    "load_fileset": "xaugcol.processing.runner",
-    "run_processing": "xaugcol.runs",
+    "load_fileset": "xaugcol.processing.coffea_runner",
+    "run_processing": "xaugcol.coffea_runs",
     "ProcessingConfig": "xaugcol.processing.jet_table",
     "EFPConfig": "xaugcol.features.efp.columns",
     "read_tables": "xaugcol.processing.table_io",
@@ -42,13 +42,13 @@ _API = {
     "build_model": "xaugcol.models.registry",
     # loading and explaining trained taggers
     "Ensemble": "xaugcol.explain.ensemble",
-    "run_relevance": "xaugcol.runs",
+    "run_relevance": "xaugcol.coffea_runs",
     "method_specs": "xaugcol.explain.methods",
     "LRP": "xaugcol.explain.lrp",
     "Composite": "xaugcol.explain.lrp",
     # studies and reports
     "Workflow": "xaugcol.workflow.config",
-    "run_workflow": "xaugcol.workflow.run",
+    "run_workflow": "xaugcol.workflow.run_workflow",
     "build_report": "xaugcol.report.build",
     # errors
     "XaugcolError": "xaugcol.errors",

@@ -564,10 +564,10 @@ def _print_skipped(result) -> None:
 
 
 def _process(args) -> None:
+    from xaugcol.coffea_runs import run_processing
     from xaugcol.features.images import ImageConfig
+    from xaugcol.processing.coffea_runner import load_fileset
     from xaugcol.processing.jet_table import ProcessingConfig
-    from xaugcol.processing.runner import load_fileset
-    from xaugcol.runs import run_processing
 
     with as_usage_error():
         fileset = load_fileset(args.fileset)
@@ -699,11 +699,11 @@ def _explain_options(args, rules: list) -> dict:
 
 
 def _explain(args) -> None:
+    from xaugcol.coffea_runs import run_relevance
     from xaugcol.config_models import validated
     from xaugcol.explain.ensemble import Ensemble
     from xaugcol.explain.options import ExplainOptions
     from xaugcol.processing.table_fileset import listed_tables
-    from xaugcol.runs import run_relevance
 
     rules = [r.strip() for r in args.rules.split(",") if r.strip()]
     if args.methods is not None:
@@ -758,7 +758,7 @@ def _warn_outside_training_range(relevance_json: Path) -> None:
 def _workflow(args) -> None:
     from xaugcol.workflow.config import Workflow
     from xaugcol.workflow.demo import demo_config
-    from xaugcol.workflow.run import run_workflow
+    from xaugcol.workflow.run_workflow import run_workflow
 
     with as_usage_error():
         if args.command == "demo":

@@ -22,7 +22,7 @@ DEFAULT_RULES = ("epsilon", "alpha1beta0")
 
 
 class ExplainOptions(ConfigModel):
-    """The options of an explanation run (``xaugcol.runs.run_relevance``)."""
+    """The options of an explanation run (``xaugcol.coffea_runs.run_relevance``)."""
 
     rules: tuple = DEFAULT_RULES  # explanation methods: LRP presets, gradient_x_input, mappings (explain.methods)
     split: str = "test"  # the jets explained: test (no member trained on them), val, train or all

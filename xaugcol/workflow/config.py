@@ -551,7 +551,7 @@ class Workflow:
 
 def _check_fileset(path: Path, trains: bool, where: str) -> None:
     """The fileset loads (files listed, metadata valid); training needs every dataset labelled."""
-    from xaugcol.processing.runner import FilesetError, dataset_label, is_labelled, load_fileset
+    from xaugcol.processing.coffea_runner import FilesetError, dataset_label, is_labelled, load_fileset
 
     try:
         fileset = load_fileset(path)

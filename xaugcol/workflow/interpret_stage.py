@@ -15,7 +15,7 @@ from pathlib import Path
 
 from xaugcol.atomic import write_json
 from xaugcol.explain.ensemble import Ensemble
-from xaugcol.explain.run import RELEVANCE_JSON
+from xaugcol.explain.explain_tables import RELEVANCE_JSON
 from xaugcol.paths import read_json, under
 from xaugcol.workflow.stages import Stage, StudyStage
 

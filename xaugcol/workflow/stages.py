@@ -69,7 +69,7 @@ def clear_stage_folder(folder: Path, name: str) -> None:
     is not provably that stage's (a link, a file, a folder without its record)."""
     if not (folder.exists() or folder.is_symlink()):
         return
-    if not _ours(folder, name):  # checked for every stage before a study starts (workflow.run.check_study)
+    if not _ours(folder, name):  # checked for every stage before a study starts (workflow.run_workflow.check_study)
         raise StageFolderError(
             f"{folder} holds files that no xaugcol study wrote for its {name} stage (no {RECORD} "
             "naming it): the study would replace them; move them away or use another output "

@@ -22,16 +22,16 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
+from xaugcol.coffea_runs import run_processing, run_relevance
 from xaugcol.console import say
 from xaugcol.explain.ensemble import Ensemble
-from xaugcol.explain.run import RELEVANCE_JSON
+from xaugcol.explain.explain_tables import RELEVANCE_JSON
 from xaugcol.models.folder import folder_digest
 from xaugcol.output_folder import LOCK_NAME, prepare_output_dir
 from xaugcol.paths import read_json, under
-from xaugcol.processing.runner import load_fileset
+from xaugcol.processing.coffea_runner import load_fileset
 from xaugcol.report import html
 from xaugcol.report.figures import draw_figures, input_jobs, performance_jobs, relevance_jobs
-from xaugcol.runs import run_processing, run_relevance
 from xaugcol.sources.output import FILESET_NAME
 from xaugcol.sources.process_card import load_processes
 from xaugcol.training.domain import describe as describe_outside

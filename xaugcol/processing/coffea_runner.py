@@ -1,7 +1,7 @@
 """The one place a coffea run is set up: filesets (coffea's JSON form, loaded, validated and screened file by
 file), the execution settings (``Execution``, in the style of coffea's executor dataclasses), the run itself with
 coffea's Runner, and the versions a run records. Processing and relevance both run through ``run_coffea``; the
-processor is handed in by the layer that chooses it (``xaugcol.runs``), so this module never imports one.
+processor is handed in by the layer that chooses it (``xaugcol.coffea_runs``), so this module never imports one.
 """
 
 from __future__ import annotations

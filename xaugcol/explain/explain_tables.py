@@ -38,8 +38,8 @@ from xaugcol.output_folder import output_lock, read_lock
 from xaugcol.paths import refuse_inputs_inside
 from xaugcol.processing.checkpoints import open_checkpoints, remove_checkpoints
 from xaugcol.processing.chunk_guard import skipped_chunks
+from xaugcol.processing.coffea_runner import Execution, run_coffea, versions
 from xaugcol.processing.jet_table import ProcessingConfig
-from xaugcol.processing.runner import Execution, run_coffea, versions
 from xaugcol.processing.table_fileset import processed_folder, table_fileset
 from xaugcol.training.domain import outside_fractions
 
@@ -70,9 +70,9 @@ def explain_tables(
     resume: bool = False,
 ) -> RelevanceResult:
     """Explain ``taggers`` on the jet tables of the processing output ``jets`` with ``processor_class`` (the
-    relevance processor, handed in by ``xaugcol.runs``), run by coffea's Runner over the tables (parquet): nothing
-    is recomputed from the events. ``taggers``: tagger or ensemble folders (or ``Ensemble`` objects); ``options``
-    (``ExplainOptions``): the explanation methods (LRP preset names, ``gradient_x_input``, mappings with a
+    relevance processor, handed in by ``xaugcol.coffea_runs``), run by coffea's Runner over the tables (parquet):
+    nothing is recomputed from the events. ``taggers``: tagger or ensemble folders (or ``Ensemble`` objects);
+    ``options`` (``ExplainOptions``): the explanation methods (LRP preset names, ``gradient_x_input``, mappings with a
     composite: ``xaugcol.explain.methods``), the split, the batch, and the extra analyses: input-perturbation
     curves (``xaugcol.explain.faithfulness``) on a hash-chosen fraction of the jets, the model-randomisation check
     of each ensemble's first member (``xaugcol.explain.sanity``), feature occlusion on a hash-chosen fraction

@@ -31,6 +31,7 @@ from xaugcol.output_folder import output_lock, read_lock
 from xaugcol.paths import refuse_inputs_inside, safe_component
 from xaugcol.processing.checkpoints import CHECKPOINTS, MANIFEST, CheckpointError, open_checkpoints, remove_checkpoints
 from xaugcol.processing.chunk_guard import skipped_chunks
+from xaugcol.processing.coffea_runner import Execution, dataset_label, run_coffea, screen_fileset, versions
 from xaugcol.processing.histograms import empty_histograms
 from xaugcol.processing.jet_table import SKIP_REASONS, ProcessingConfig
 from xaugcol.processing.outputs import (
@@ -42,7 +43,6 @@ from xaugcol.processing.outputs import (
     reconcile_tables,
     remove_earlier_outputs,
 )
-from xaugcol.processing.runner import Execution, dataset_label, run_coffea, screen_fileset, versions
 from xaugcol.processing.table_io import JETS_DIR
 
 
@@ -66,7 +66,7 @@ def process_fileset(
     overwrite: bool = False,
 ) -> RunResult:
     """Process ``fileset`` into ``out_dir`` (locked while the run writes) with ``processor_class(jets folder,
-    labels, config)`` (the XAUG processor, handed in by ``xaugcol.runs``). ``resume``: continue a run that was
+    labels, config)`` (the XAUG processor, handed in by ``xaugcol.coffea_runs``). ``resume``: continue a run that was
     interrupted (same settings and input files): chunks it finished are loaded from its checkpoints, the rest
     are processed. ``overwrite``: replace an earlier run's outputs. Input files inside ``out_dir`` are refused
     before anything is touched. At the end the jet tables of processing runs in ``out_dir`` are exactly the ones

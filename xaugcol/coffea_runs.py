@@ -1,7 +1,8 @@
 """The runs of the toolkit, each with the coffea processor it uses: the layer that chooses processors and hands
-them to the library (``xaugcol.processing.run``, ``xaugcol.explain.run``), which never imports them.
+them to the library (``xaugcol.processing.process_fileset``, ``xaugcol.explain.explain_tables``), which never imports
+them.
 
-    from xaugcol.runs import run_processing, run_relevance
+    from xaugcol.coffea_runs import run_processing, run_relevance
     run_processing(fileset, "out/proc", executor="futures", workers=2)
     run_relevance("out/proc", ["out/taggers/dnn"], "out/rel", ExplainOptions(rules=("epsilon", "gradient_x_input")))
 """
@@ -10,12 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from xaugcol.explain.explain_tables import RelevanceResult, explain_tables
 from xaugcol.explain.options import ExplainOptions
-from xaugcol.explain.run import RelevanceResult, explain_tables
+from xaugcol.processing.coffea_runner import DEFAULT_CHUNKSIZE, Execution
 from xaugcol.processing.executors import Timeouts
 from xaugcol.processing.jet_table import ProcessingConfig
-from xaugcol.processing.run import RunResult, process_fileset
-from xaugcol.processing.runner import DEFAULT_CHUNKSIZE, Execution
+from xaugcol.processing.process_fileset import RunResult, process_fileset
 from xaugcol.processors.relevance_processor import RelevanceProcessor
 from xaugcol.processors.xaug_processor import XAUGProcessor
 
@@ -36,7 +37,7 @@ def run_processing(
     overwrite: bool = False,
 ) -> RunResult:
     """The XAUG processor over ``fileset`` (NanoAOD-style ROOT files) into jet tables, histograms and a report in
-    ``out_dir`` (``xaugcol.processing.run.process_fileset``); a chunk size whose table would not fit
+    ``out_dir`` (``xaugcol.processing.process_fileset.process_fileset``); a chunk size whose table would not fit
     (``ProcessingConfig.check_chunk``) is refused before anything is read."""
     config.check_chunk(chunksize)
     execution = Execution(executor, workers, chunksize, scheduler, skip_bad_files, progress, timeouts, client)
@@ -61,6 +62,6 @@ def run_relevance(
 ) -> RelevanceResult:
     """The relevance processor over the jet tables of the processing output ``jets`` (``chunksize``: jets per
     chunk), explaining ``taggers`` as ``options`` says (``ExplainOptions``: methods, split, batch, the extra
-    analyses; ``xaugcol.explain.run.explain_tables``); the keywords say how the run is executed."""
+    analyses; ``xaugcol.explain.explain_tables.explain_tables``); the keywords say how the run is executed."""
     execution = Execution(executor, workers, chunksize, scheduler, skip_bad_files, progress, timeouts, client)
     return explain_tables(RelevanceProcessor, jets, taggers, out_dir, options, execution, resume)

@@ -34,7 +34,7 @@ def check_study(wf: Workflow, out: Path) -> None:
     Pythia must accept and initialise every process."""
     inputs = [("the study's process card", wf.source.process_card), ("the study's fileset", wf.fileset)]
     if wf.fileset is not None:
-        from xaugcol.processing.runner import load_fileset
+        from xaugcol.processing.coffea_runner import load_fileset
 
         inputs += [
             ("an input file of the fileset", f) for entry in load_fileset(wf.fileset).values() for f in entry["files"]
