@@ -12,7 +12,7 @@ The public API, importable from here (each name is loaded on first use, so ``imp
     xaugcol.run_toy("out/toy", 2000, seed=1)                                   # or run_pythia
     xaugcol.run_processing(xaugcol.load_fileset("out/toy/fileset.json"), "out/proc")
     xaugcol.Study.from_dict({...}).run()                                       # train tagger ensembles
-    xaugcol.run_relevance("out/proc", ["out/taggers/dnn"], "out/rel")          # explain them
+    xaugcol.run_relevance("out/proc", ["out/taggers/dnn"], "out/rel", xaugcol.ExplainOptions(rules=("epsilon",)))
     ensemble = xaugcol.Ensemble.load("out/taggers/dnn")                         # a trained tagger
     result = xaugcol.LRP(model, "epsilon")(*inputs)                            # LRP on any supported model
     xaugcol.run_workflow(xaugcol.Workflow.load("configs/zz_vs_qcd.yaml"), "out/zz")  # a whole study
@@ -43,6 +43,7 @@ _API = {
     # loading and explaining trained taggers
     "Ensemble": "xaugcol.explain.ensemble",
     "run_relevance": "xaugcol.coffea_runs",
+    "ExplainOptions": "xaugcol.explain.options",
     "method_specs": "xaugcol.explain.methods",
     "LRP": "xaugcol.explain.lrp",
     "Composite": "xaugcol.explain.lrp",
