@@ -132,6 +132,19 @@ def test_cell_efps_are_batched_by_the_degree_they_reach():
     few = cell_efps(z[:3 * per], deta[:3 * per], dphi[:3 * per], owner[:3 * per], 3, efp, None)
     for name, values in few.items():
         np.testing.assert_allclose(out[name][:3], values, rtol=1e-12)
+    # leptons of different cell counts, their cells in no order (as a table's cells come): each lepton's EFPs are
+    # those of its own cells taken alone
+    counts = rng.integers(1, 30, 40)
+    owner = rng.permutation(np.repeat(np.arange(40), counts))
+    z, deta, dphi = rng.random(len(owner)) * 0.1, rng.normal(0, 0.1, len(owner)), rng.normal(0, 0.1, len(owner))
+    efp = EFPConfig(degree=3)
+    out = cell_efps(z, deta, dphi, owner, 40, efp, AnchoredEFPConfig(degree=2))
+    for lepton in (0, 17, 39):
+        mine = owner == lepton
+        alone = cell_efps(z[mine], deta[mine], dphi[mine], np.zeros(mine.sum(), dtype=np.int64), 1, efp,
+                          AnchoredEFPConfig(degree=2))
+        for name, values in alone.items():
+            np.testing.assert_allclose(out[name][lepton], values[0], rtol=1e-12, err_msg=name)
 
 
 def _lepton_file(path, cells, leptons, pf=None):

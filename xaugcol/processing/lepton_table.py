@@ -374,21 +374,24 @@ def cell_efps(z, deta, dphi, owner, n, efp: EFPConfig | None, anchored: Anchored
     names = (efp.columns() if efp else []) + (anchored.columns() if anchored else [])
     out = {name: np.zeros(n) for name in names}
     rank, _ = hardest_first(owner, z, n, 1)
+    by_owner = np.argsort(owner, kind="stable")  # each lepton's cells together: a batch reads only its own
+    first = np.cumsum(counts) - counts
     degree = max(c.degree for c in (efp, anchored) if c is not None)
     # sized by the largest factor of the degree asked for, as the jets' (degree 6-7: leptons x N x N x N; a budget
     # of N x N alone made gigabyte factors there, every one fresh memory)
     for rows, width in batches(counts + 1, degree):  # slot 0 of each lepton: the lepton itself
-        position = np.full(n, -1)
-        position[rows] = np.arange(len(rows))
-        mine = position[owner] >= 0
+        lengths = counts[rows]
+        at = np.repeat(np.arange(len(rows)), lengths)  # each of the batch's cells: its lepton's place in the batch
+        cells = by_owner[np.repeat(first[rows] - (np.cumsum(lengths) - lengths), lengths) + np.arange(len(at))]
+        slot = rank[cells] + 1
         zz = np.zeros((len(rows), width))
         ee = np.zeros((len(rows), width))
         pp = np.zeros((len(rows), width))
-        zz[position[owner[mine]], rank[mine] + 1] = z[mine]
-        ee[position[owner[mine]], rank[mine] + 1] = deta[mine]  # relative to the lepton, which sits at (0, 0)
-        pp[position[owner[mine]], rank[mine] + 1] = dphi[mine]
+        zz[at, slot] = z[cells]
+        ee[at, slot] = deta[cells]  # relative to the lepton, which sits at (0, 0)
+        pp[at, slot] = dphi[cells]
         real = np.zeros((len(rows), width), dtype=bool)
-        real[position[owner[mine]], rank[mine] + 1] = True
+        real[at, slot] = True
         theta1 = np.hypot(ee[:, :, None] - ee[:, None, :], _delta_phi(pp[:, :, None], pp[:, None, :]))
         for name, values in _batch(zz, real, theta1, efp, anchored).items():
             out[name][rows] = values
