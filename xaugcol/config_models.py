@@ -30,6 +30,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
 
+from xaugcol.limits import number
 from xaugcol.paths import read_text
 from xaugcol.quoting import quoted, shortened
 
@@ -66,6 +67,20 @@ class ConfigModel(BaseModel):
     def given(self) -> dict:
         """The fields the file set (the rest keep the defaults of the object built from it)."""
         return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+def at_most(value, limit):
+    """For a field validator: ``value`` if it is at most ``limit`` (one of ``xaugcol.limits``)."""
+    if value is not None and value > limit:
+        raise ValueError(f"must be at most {number(limit)} (xaugcol.limits), got {value}")
+    return value
+
+
+def one_of(value, choices):
+    """For a field validator: ``value`` if it is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"must be one of {', '.join(choices)}, got {quoted(value)}")
+    return value
 
 
 def validated(model: type[BaseModel], data: Any, where: str, sep: str = ": "):

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from xaugcol.config_models import Bool, ConfigModel, NonNegativeInt, PositiveInt
+from xaugcol.config_models import Bool, ConfigModel, NonNegativeInt, PositiveInt, at_most, one_of
 from xaugcol.explain.methods import method_specs
-from xaugcol.limits import MAX_FAITHFULNESS_STEPS, MAX_SANITY_JETS, number
-from xaugcol.quoting import quoted
+from xaugcol.limits import MAX_FAITHFULNESS_STEPS, MAX_SANITY_JETS
 
 SPLIT_CHOICES = ("test", "val", "train", "all")
 DEFAULT_RULES = ("epsilon", "alpha1beta0")
+LIMITS = {"faithfulness_steps": MAX_FAITHFULNESS_STEPS, "sanity_jets": MAX_SANITY_JETS}
 
 
 class ExplainOptions(ConfigModel):
@@ -46,17 +46,12 @@ class ExplainOptions(ConfigModel):
     @field_validator("split")
     @classmethod
     def _split(cls, split):
-        if split not in SPLIT_CHOICES:
-            raise ValueError(f"must be one of {', '.join(SPLIT_CHOICES)}, got {quoted(split)}")
-        return split
+        return one_of(split, SPLIT_CHOICES)
 
     @field_validator("faithfulness_steps", "sanity_jets")
     @classmethod
     def _at_most(cls, value, info):
-        limit = {"faithfulness_steps": MAX_FAITHFULNESS_STEPS, "sanity_jets": MAX_SANITY_JETS}[info.field_name]
-        if value > limit:
-            raise ValueError(f"must be at most {number(limit)} (xaugcol.limits), got {value}")
-        return value
+        return at_most(value, LIMITS[info.field_name])
 
     @property
     def method_names(self) -> tuple[str, ...]:

@@ -38,6 +38,8 @@ from xaugcol.config_models import (
     PositiveInt,
     PositiveNumber,
     Strings,
+    at_most,
+    one_of,
     read_yaml,
     validated,
     with_settings,
@@ -76,10 +78,7 @@ LIMITS = {
 
 def _at_most(value, info):
     """A field validator: ``value`` at most its field's limit in ``LIMITS``."""
-    limit = LIMITS[info.field_name]
-    if value is not None and value > limit:
-        raise ValueError(f"must be at most {number(limit)} (xaugcol.limits), got {value}")
-    return value
+    return at_most(value, LIMITS[info.field_name])
 
 
 class Source(ConfigModel):
@@ -301,9 +300,7 @@ class Mapping(ConfigModel):
     def _high_level(cls, value):
         from xaugcol.mapping.guided import HIGH_LEVEL
 
-        if value not in HIGH_LEVEL:
-            raise ValueError(f"must be one of {', '.join(HIGH_LEVEL)}, got {quoted(value)}")
-        return value
+        return one_of(value, HIGH_LEVEL)
 
 
 class Gain(ConfigModel):
