@@ -16,8 +16,10 @@ from coffea import processor
 from xaugcol.allocator import reuse_freed_memory
 from xaugcol.explain.options import ExplainOptions
 from xaugcol.explain.relevance import explain_rows, explainers
+from xaugcol.features.packed import unpack
 from xaugcol.jets.constituents import MissingBranchError
 from xaugcol.processing.jet_table import ProcessingConfig
+from xaugcol.processing.table_io import INDEX_SUFFIX
 
 IDENTITY = ("run", "luminosityBlock", "event", "fatjet_index", "label", "weight")
 
@@ -69,7 +71,7 @@ class RelevanceProcessor(processor.ProcessorABC):
                 if c == "gen_boson_contained" or c not in self._read_columns():
                     continue  # Ensemble.selection names what is missing; a range column only goes uncounted
                 raise MissingBranchError(c, "the taggers' inputs (a jet-table column)", where=str(meta["filename"]))
-            rows[c] = _column(events[c], self.shapes.get(c, ()))
+            rows[c] = _column(events, c, self.shapes.get(c, ()))
         reuse_freed_memory()  # this worker's tagger passes reuse their freed tensors (xaugcol.allocator)
         threads = torch.get_num_threads()
         torch.set_num_threads(self.options.threads)
@@ -93,8 +95,13 @@ class RelevanceProcessor(processor.ProcessorABC):
         return accumulator
 
 
-def _column(array, shape: tuple) -> np.ndarray:
-    """A jet-table column of the chunk as numpy, in its per-jet shape (list columns hold the values flattened)."""
+def _column(events, name: str, shape: tuple) -> np.ndarray:
+    """A jet-table column of the chunk as numpy, in its per-jet shape: list columns hold the values flattened, a
+    packed one only its nonempty part (``xaugcol.features.packed``), padded back here."""
+    array = events[name]
     if not shape:
         return ak.to_numpy(array)
-    return ak.to_numpy(ak.flatten(array, axis=1)).reshape(len(array), *shape)
+    positions = name + INDEX_SUFFIX
+    index = ak.to_numpy(ak.flatten(events[positions], axis=1)) if positions in events.fields else None
+    values = ak.to_numpy(ak.flatten(array, axis=1))
+    return unpack(values, ak.to_numpy(ak.num(array, axis=1)), shape, index, where=f"jet-table column {name!r}")

@@ -47,6 +47,7 @@ def test_image_puts_the_subjets_at_the_origin_and_minus_one():
 
     cfg = ImageConfig(n_pixels=37, extent=2.5)
     img, frac = jet_images(jets, np.array([450.0]), sub, cfg)
+    img = np.asarray(img)  # packed as its lit pixels: padded back
     width = 5.0 / 37
     assert img[0, 18, 18] == pytest.approx(300 / 450)
     assert img[0, int((2.5 + 1) / width), 18] == pytest.approx(100 / 450)
@@ -66,7 +67,7 @@ def test_particle_list_features():
     jet = {"pt": np.array([260.0, 200.0]), "eta": np.array([1.05, 1.0]), "phi": np.array([0.45, 0.5])}
     sub = {"sj1_eta": np.array([1.0, 1.0]), "sj1_phi": np.array([0.5, 0.5]), "sj2_eta": np.array([1.2, 0.0]),
            "sj2_phi": np.array([0.3, 0.0]), "sd_two_prong": np.array([1.0, 0.0])}
-    feats, mask = particle_list(jets, jet, sub, n_max=4)
+    feats, mask = map(np.asarray, particle_list(jets, jet, sub, n_max=4))  # packed: padded back
     assert feats.shape == (2, 4, len(FEATURES)) == (2, 4, 17)
     assert mask.tolist() == [[True, True, True, False], [True, False, False, False]]
     f = dict(zip(FEATURES, feats[0, 2]))
@@ -86,7 +87,7 @@ def test_particle_list_features():
     # one-prong jet: the second-subjet distance falls back to the first
     assert feats[1, 0, FEATURES.index("dr_subjet2")] == feats[1, 0, FEATURES.index("dr_subjet1")]
     # truncation keeps the hardest particles
-    short, short_mask = particle_list(jets, jet, sub, n_max=2)
+    short, short_mask = map(np.asarray, particle_list(jets, jet, sub, n_max=2))
     np.testing.assert_array_equal(short, feats[:, :2]) and np.testing.assert_array_equal(short_mask, mask[:, :2])
 
 

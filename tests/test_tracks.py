@@ -26,6 +26,11 @@ def _events(path):
     return NanoEventsFactory.from_root({str(path): "Events"}, schemaclass=NanoAODSchema, mode="eager").events()
 
 
+def _padded(table: dict) -> dict:
+    """A jet table with its packed columns (object lists, masks: xaugcol.features.packed) as padded arrays."""
+    return {name: np.asarray(values) for name, values in table.items()}
+
+
 @pytest.fixture(scope="module")
 def pfnano(cms_samples):
     path = cms_samples / "pfnano.root"
@@ -69,6 +74,7 @@ def test_btag_variables_reproduce_what_cms_stored(pfnano):
 def test_jet_table_tracks_and_vertices_on_cms_pfnano(pfnano):
     path, a = pfnano
     table, counts, unavailable = build_jet_table(_events(path), "cms", 0)
+    table = _padded(table)
     assert counts["jets_kept"] == len(ak.flatten(a.FatJet_pt))
     # tracks per jet: its charged constituents with track details (capped at the list length)
     c, j, stored, jet = _links(a)
@@ -88,7 +94,7 @@ def test_jet_table_tracks_and_vertices_on_cms_pfnano(pfnano):
 
 def test_vertex_association_and_features_match_cms_fatjetsvs(pfnano):
     path, a = pfnano
-    table, _, _ = build_jet_table(_events(path), "cms", 0)
+    table = _padded(build_jet_table(_events(path), "cms", 0)[0])
     jet_offset = np.concatenate([[0], np.cumsum(ak.to_numpy(ak.num(a.FatJet_pt)))[:-1]])
     n_fjsv = ak.to_numpy(ak.num(a.FatJetSVs_jetIdx))
     event = np.repeat(np.arange(len(a)), n_fjsv)
@@ -191,7 +197,7 @@ def test_vertex_finder_recovers_a_decay_within_its_errors():
 def hbb_and_qcd(tmp_path_factory):
     out = tmp_path_factory.mktemp("hbb")
     run_pythia(out, [BUILTIN["hbb"], BUILTIN["qcd"]], 300, seed=2, pthat_min=300)
-    return {name: build_jet_table(_events(out / f"{name}.root"), name, int(name == "hbb"))[0] for name in
+    return {name: _padded(build_jet_table(_events(out / f"{name}.root"), name, int(name == "hbb"))[0]) for name in
             ("hbb", "qcd")}
 
 

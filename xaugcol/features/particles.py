@@ -24,6 +24,8 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
+from xaugcol.features.packed import PackedArray
+
 FEATURES = (
     "log_pt",
     "log_pt_rel",
@@ -62,8 +64,9 @@ def _dr(eta, phi, eta0, phi0):
     return np.hypot(eta - eta0, wrap_phi(phi - phi0))
 
 
-def particle_list(constituents: ak.Array, jet: dict, subjets: dict, n_max: int = 50) -> tuple[np.ndarray, np.ndarray]:
-    """(jets, n_max, 17) float32 features and (jets, n_max) bool mask.
+def particle_list(constituents: ak.Array, jet: dict, subjets: dict, n_max: int = 50) -> tuple[PackedArray, PackedArray]:
+    """(jets, n_max, 17) float32 features and (jets, n_max) bool mask, packed (``xaugcol.features.packed``: the
+    real particles only; ``np.asarray`` pads them).
 
     ``constituents``: jets x particles (pt-ordered) with pt, eta, phi, mass, E (Momentum4D), charge, pdgId, d0, dz.
     ``jet``: per-jet numpy arrays pt, eta, phi. ``subjets``: sj1_eta, sj1_phi, sj2_eta, sj2_phi, sd_two_prong.
@@ -97,8 +100,7 @@ def particle_list(constituents: ak.Array, jet: dict, subjets: dict, n_max: int =
         c.dz,
     ]
     counts = ak.to_numpy(ak.num(c, axis=1))
-    mask = np.arange(n_max)[None, :] < counts[:, None]
-    out = np.zeros((len(counts), n_max, N_FEATURES), dtype=np.float32)
-    # every feature of every particle in one (particles, 17) block, placed with one boolean-mask assignment
-    out[mask] = np.stack([ak.to_numpy(ak.flatten(col)).astype(np.float32) for col in columns], axis=1)
-    return out, mask
+    # every feature of every particle in one (particles, 17) block, jet after jet
+    values = np.stack([ak.to_numpy(ak.flatten(col)).astype(np.float32) for col in columns], axis=1)
+    particles = PackedArray.objects(values, counts, n_max)
+    return particles, particles.mask()

@@ -21,7 +21,7 @@ Features (the IN paper's (Moreno et al., arXiv:1909.12285) list, Roy and Neubaue
                         btagSip3dVal, btagSip3dSig, btagJetDistVal (PFNano's)
 
 A feature whose branches the file lacks is 0 for every track and named by ``track_list`` (the processing report
-lists it as unavailable). Columnar: one (jets, n_max) pad, as the particle list.
+lists it as unavailable). Columnar: the tracks of all jets in one block, packed as the particle list.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
+from xaugcol.features.packed import PackedArray
 from xaugcol.features.particles import per_jet, wrap_phi
 from xaugcol.jets.track_geometry import signed_ip2d
 
@@ -93,8 +94,8 @@ def _ratio(num, den):
 
 
 def track_list(constituents: ak.Array, jet: dict, subjets: dict, vertices, n_max: int = 60):
-    """(jets, n_max, 30) float32 features, (jets, n_max) bool mask, (jets,) number of tracks (before the cut to
-    ``n_max``), and the features this file cannot provide.
+    """(jets, n_max, 30) float32 features and (jets, n_max) bool mask, packed (``xaugcol.features.packed``), (jets,)
+    number of tracks (before the cut to ``n_max``), and the features this file cannot provide.
 
     ``constituents``: (jets, particles) records as ``xaugcol.jets.constituents`` gives them (pT-ordered);
     ``jet``: per-jet numpy pt, eta, phi, E; ``subjets``: sj1_eta, sj1_phi, sj2_eta, sj2_phi, sd_two_prong;
@@ -140,11 +141,9 @@ def track_list(constituents: ak.Array, jet: dict, subjets: dict, vertices, n_max
     if "d0Err" in present:
         columns["btagSip2dSig"] = _ratio(columns["btagSip2dVal"], t.d0Err)
     counts = ak.to_numpy(ak.num(t.pt, axis=1))
-    mask = np.arange(n_max)[None, :] < counts[:, None]
-    out = np.zeros((len(counts), n_max, N_FEATURES), dtype=np.float32)
     flat = [ak.to_numpy(ak.flatten(columns.get(f, zero))).astype(np.float32) for f in FEATURES]
-    out[mask] = np.stack(flat, axis=1)
-    return out, mask, ak.to_numpy(ak.num(every, axis=1)).astype(np.int32), unavailable
+    out = PackedArray.objects(np.stack(flat, axis=1), counts, n_max)
+    return out, out.mask(), ak.to_numpy(ak.num(every, axis=1)).astype(np.int32), unavailable
 
 
 def _nearest_vertex(tracks, vertices) -> ak.Array:

@@ -21,6 +21,7 @@ import awkward as ak
 import numpy as np
 import vector
 
+from xaugcol.features.packed import PackedArray
 from xaugcol.features.particles import per_jet, wrap_phi
 
 FEATURES = (
@@ -44,8 +45,9 @@ N_FEATURES = len(FEATURES)
 vector.register_awkward()
 
 
-def vertex_list(vertices, jet: dict, n_max: int = 5) -> tuple[np.ndarray, np.ndarray]:
-    """(jets, n_max, 14) float32 features and (jets, n_max) bool mask; ``vertices``: (jets, vertices) records
+def vertex_list(vertices, jet: dict, n_max: int = 5) -> tuple[PackedArray, PackedArray]:
+    """(jets, n_max, 14) float32 features and (jets, n_max) bool mask, packed (``xaugcol.features.packed``);
+    ``vertices``: (jets, vertices) records
     (``xaugcol.jets.vertices``), ``jet``: per-jet numpy pt, eta, phi, E."""
     v = vertices[:, :n_max]
     p4 = ak.zip({"pt": v.pt, "eta": v.eta, "phi": v.phi, "mass": v.mass}, with_name="Momentum4D")
@@ -67,7 +69,6 @@ def vertex_list(vertices, jet: dict, n_max: int = 5) -> tuple[np.ndarray, np.nda
         -np.cos(v.pAngle),
     ]
     counts = ak.to_numpy(ak.num(v.pt, axis=1))
-    mask = np.arange(n_max)[None, :] < counts[:, None]
-    out = np.zeros((len(counts), n_max, N_FEATURES), dtype=np.float32)
-    out[mask] = np.stack([ak.to_numpy(ak.flatten(c)).astype(np.float32) for c in columns], axis=1)
-    return out, mask
+    values = np.stack([ak.to_numpy(ak.flatten(c)).astype(np.float32) for c in columns], axis=1)
+    out = PackedArray.objects(values, counts, n_max)
+    return out, out.mask()

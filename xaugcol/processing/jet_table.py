@@ -38,6 +38,7 @@ from xaugcol.features import vertices as vertex_features
 from xaugcol.features.cells import CELL_FEATURES
 from xaugcol.features.efp.columns import EFPConfig, jet_efps
 from xaugcol.features.images import ImageConfig, jet_images
+from xaugcol.features.packed import PackedArray
 from xaugcol.features.particles import N_FEATURES, particle_list
 from xaugcol.jets import substructure
 from xaugcol.jets.constituents import STORED, MissingBranchError, detect_layout, jet_constituents
@@ -236,9 +237,10 @@ def _event_columns(events, n_jets: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def build_jet_table(events, dataset: str, label: int, config: ProcessingConfig = ProcessingConfig()):
-    """Return (columns, counts, unavailable): columns a dict of equal-length numpy arrays (``particles``,
-    ``particles_mask`` and ``image`` multi-dimensional), counts {"jets_seen", "jets_kept", "skipped_<reason>"},
-    and the names of the columns this file's layout cannot provide (NaN in the table)."""
+    """Return (columns, counts, unavailable): columns a dict of equal-length numpy arrays (the object lists, their
+    masks and the image multi-dimensional, packed: ``xaugcol.features.packed``), counts {"jets_seen",
+    "jets_kept", "skipped_<reason>"}, and the names of the columns this file's layout cannot provide (NaN in the
+    table)."""
     if is_opendata_file(events):  # the CMS open-data H->bb ntuples: one entry per jet, truth per jet
         table, counts, unavailable = build_opendata_table(events, dataset, label, config)
         return table, {**{f"skipped_{r}": 0 for r in SKIP_REASONS}, **counts}, unavailable
@@ -271,9 +273,9 @@ def build_jet_table(events, dataset: str, label: int, config: ProcessingConfig =
         _skip(keep, cols["pt"] < 0, "unphysical_input", counts)
         cols["few_constituents"] = np.zeros(n_total, dtype=bool)
         cols["has_particles"] = np.zeros(n_total, dtype=bool)
-        cols["particles"] = np.zeros((n_total, npart, N_FEATURES), dtype=np.float32)
-        cols["particles_mask"] = np.zeros((n_total, npart), dtype=bool)
-        cols["image"] = np.zeros((n_total, npix, npix), dtype=np.float32)
+        cols["particles"] = PackedArray.empty(n_total, (npart, N_FEATURES))
+        cols["particles_mask"] = PackedArray.empty(n_total, (npart,), dtype=bool)
+        cols["image"] = PackedArray.empty(n_total, (npix, npix))
         cols["image_pt_fraction"] = np.zeros(n_total)
         cols.update(_no_objects(n_total, config))
         unavailable += ["tracks", "vertices"]
@@ -354,14 +356,14 @@ def _tracks_and_vertices(events, parts, kin: dict, sub: dict, good: np.ndarray, 
 def _no_objects(n: int, config: ProcessingConfig, tracks: bool = True) -> dict[str, np.ndarray]:
     """Empty vertex (and track) lists, for files that have none."""
     out = {
-        "vertices": np.zeros((n, config.n_vertices, vertex_features.N_FEATURES), dtype=np.float32),
-        "vertices_mask": np.zeros((n, config.n_vertices), dtype=bool),
+        "vertices": PackedArray.empty(n, (config.n_vertices, vertex_features.N_FEATURES)),
+        "vertices_mask": PackedArray.empty(n, (config.n_vertices,), dtype=bool),
         "n_vertices": np.zeros(n, dtype=np.int32),
     }
     if tracks:
         out.update(
-            tracks=np.zeros((n, config.n_tracks, track_features.N_FEATURES), dtype=np.float32),
-            tracks_mask=np.zeros((n, config.n_tracks), dtype=bool),
+            tracks=PackedArray.empty(n, (config.n_tracks, track_features.N_FEATURES)),
+            tracks_mask=PackedArray.empty(n, (config.n_tracks,), dtype=bool),
             n_tracks=np.zeros(n, dtype=np.int32),
         )
     return out
@@ -385,8 +387,10 @@ def _skip(keep: np.ndarray, bad: np.ndarray, reason: str, counts: dict) -> None:
     keep &= ~bad
 
 
-def _scatter(values: np.ndarray, where: np.ndarray, n: int) -> np.ndarray:
+def _scatter(values, where: np.ndarray, n: int):
     """Place per-good-jet values into an array over all jets (zeros elsewhere; those rows are dropped)."""
+    if isinstance(values, PackedArray):
+        return values.scattered(where)
     values = np.asarray(values)
     out = np.zeros((n, *values.shape[1:]), dtype=values.dtype)
     out[where] = values

@@ -3,7 +3,10 @@
 The files are written in the form coffea's parquet reader takes (numbers and single-level lists of numbers), so
 the relevance processor runs over them with coffea's Runner:
 * an array column of several values per jet (the image, the particle list) is a list column holding the values
-  flattened, with its per-jet shape in the field's metadata (``xaugcol.shape``); ``column_array`` restores it;
+  flattened, with its per-jet shape in the field's metadata (``xaugcol.shape``); ``column_array`` restores it.
+  A packed column (``xaugcol.features.packed``) holds only its nonempty part (``xaugcol.layout``): ``prefix``,
+  each jet's first values (its objects; the rest are zeros), or ``sparse``, each jet's nonzero values, whose flat
+  positions are the list column ``<name>__index``. Readers pad it back: every reader sees the full shape;
 * the dataset name is stored as ``dataset_index`` into the list of names in the file's metadata
   (``xaugcol.datasets``; coffea reads no strings); ``read_table(s)`` give it back as the ``dataset`` column.
 
@@ -23,10 +26,14 @@ import awkward as ak
 import numpy as np
 
 from xaugcol.atomic import atomic_path, make_dirs
+from xaugcol.errors import InputDataError
+from xaugcol.features.packed import PREFIX, SPARSE, PackedArray, unpack
 from xaugcol.paths import check_regular, safe_component, under
 
 JETS_DIR = "jets"
 SHAPE_KEY = b"xaugcol.shape"
+LAYOUT_KEY = b"xaugcol.layout"  # a packed column's layout (absent: padded)
+INDEX_SUFFIX = "__index"  # a sparse column's positions: the list column <name>__index
 DATASETS_KEY = b"xaugcol.datasets"
 DATASET_INDEX = "dataset_index"
 # rows per parquet row group: readers (training) stream row group by row group, so keep them a few MB each
@@ -115,6 +122,11 @@ def _arrow_table(table: dict[str, np.ndarray]):
 
     fields, arrays, metadata = [], [], {}
     for name, values in table.items():
+        if isinstance(values, PackedArray):
+            for field, array in _packed_columns(name, values):
+                fields.append(field)
+                arrays.append(array)
+            continue
         values = np.asarray(values)
         if name == "dataset":
             names, values = np.unique(values.astype(str), return_inverse=True)
@@ -134,8 +146,31 @@ def _arrow_table(table: dict[str, np.ndarray]):
             fields.append(pa.field(name, array.type))
         arrays.append(array)
     schema = pa.schema(fields, metadata=metadata)
-    scalars = [f.name for f in fields if SHAPE_KEY not in (f.metadata or {})]
+    scalars = [f.name for f in fields if f.type.num_fields == 0]
     return pa.Table.from_arrays(arrays, schema=schema), scalars
+
+
+def _packed_columns(name: str, column: PackedArray) -> list:
+    """The (field, array) pairs of a packed column: its values, and for a sparse one their positions."""
+    import pyarrow as pa
+
+    offsets = pa.array(_value_offsets(column), type=pa.int32())
+    meta = {SHAPE_KEY: json.dumps(list(column.shape)).encode(), LAYOUT_KEY: column.layout.encode()}
+    values = pa.ListArray.from_arrays(offsets, pa.array(column.values.reshape(-1)))
+    out = [(pa.field(name, values.type, metadata=meta), values)]
+    if column.layout == SPARSE:
+        index = pa.ListArray.from_arrays(offsets, pa.array(column.index))
+        out.append((pa.field(name + INDEX_SUFFIX, index.type), index))
+    return out
+
+
+def _value_offsets(column: PackedArray) -> np.ndarray:
+    """Where each jet's numbers start in the flattened values of a packed column (jets + 1)."""
+    per_entry = int(np.prod(column.shape[1:])) if column.layout == PREFIX else 1
+    offsets = column.offsets() * per_entry
+    if offsets[-1] > np.iinfo(np.int32).max:
+        raise ValueError(f"jet-table column: {offsets[-1]} numbers in one block, more than a list column holds")
+    return offsets
 
 
 def field_shape(field) -> tuple[int, ...]:
@@ -144,14 +179,51 @@ def field_shape(field) -> tuple[int, ...]:
     return tuple(json.loads(meta[SHAPE_KEY])) if SHAPE_KEY in meta else ()
 
 
-def column_array(column, field) -> np.ndarray:
-    """A pyarrow column of a jet table as a numpy array of its full shape (jets, *per-jet shape)."""
+def column_array(columns, name: str) -> np.ndarray:
+    """The jet-table column ``name`` of a pyarrow table or record batch as a numpy array of its full shape (jets,
+    *per-jet shape); a packed column padded back (its ``<name>__index`` must be among ``columns`` if sparse)."""
+    import pyarrow.compute as pc
+
+    field = columns.schema.field(name)
+    column = columns.column(name)
     shape = field_shape(field)
     if not shape:
         return column.to_numpy(zero_copy_only=False)
     if hasattr(column, "combine_chunks"):  # a ChunkedArray (a whole table) rather than one record batch's array
         column = column.combine_chunks()
-    return column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), *shape)
+    lengths = pc.list_value_length(column).fill_null(0).to_numpy(zero_copy_only=False)
+    values = column.flatten().to_numpy(zero_copy_only=False)
+    index = None
+    if field_layout(field) == SPARSE:
+        if name + INDEX_SUFFIX not in columns.schema.names:
+            raise InputDataError(f"jet-table column {name!r} is sparse: read it with its {name + INDEX_SUFFIX!r}")
+        positions = columns.column(name + INDEX_SUFFIX)
+        if hasattr(positions, "combine_chunks"):
+            positions = positions.combine_chunks()
+        index = positions.flatten().to_numpy(zero_copy_only=False)
+    return unpack(values, lengths, shape, index, where=f"jet-table column {name!r}")
+
+
+def field_layout(field) -> str | None:
+    """A packed column's layout (``prefix`` or ``sparse``), None for a padded one."""
+    meta = field.metadata or {}
+    return meta[LAYOUT_KEY].decode() if LAYOUT_KEY in meta else None
+
+
+def stored_columns(schema, columns: list[str]) -> list[str]:
+    """The parquet columns to read for the jet-table ``columns``: each with its positions if it is sparse."""
+    out = []
+    for name in columns:
+        out.append(name)
+        if name in schema.names and field_layout(schema.field(name)) == SPARSE:
+            out.append(name + INDEX_SUFFIX)
+    return out
+
+
+def is_positions(schema, name: str) -> bool:
+    """Whether column ``name`` holds a sparse column's positions (read with it, not a column of its own)."""
+    base = name.removesuffix(INDEX_SUFFIX)
+    return base != name and base in schema.names and field_layout(schema.field(base)) == SPARSE
 
 
 def table_datasets(schema) -> list[str]:
@@ -163,15 +235,17 @@ def read_table(path: str | Path, columns: list[str] | None = None) -> dict[str, 
     """One jet table as {column: numpy array of its full shape}, with ``dataset`` (names) for ``dataset_index``."""
     import pyarrow.parquet as pq
 
-    wanted = None if columns is None else [DATASET_INDEX if c == "dataset" else c for c in columns]
+    wanted = None
+    if columns is not None:
+        wanted = stored_columns(pq.read_schema(path), [DATASET_INDEX if c == "dataset" else c for c in columns])
     table = pq.read_table(path, columns=wanted)
     out = {}
     for f in table.schema:
         if f.name == DATASET_INDEX:
             names = np.asarray(table_datasets(table.schema) or [""], dtype=object)
-            out["dataset"] = names[column_array(table.column(f.name), f)]
-        else:
-            out[f.name] = column_array(table.column(f.name), f)
+            out["dataset"] = names[column_array(table, f.name)]
+        elif not is_positions(table.schema, f.name):
+            out[f.name] = column_array(table, f.name)
     return out
 
 

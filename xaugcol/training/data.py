@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from xaugcol.errors import InputDataError
 from xaugcol.features.kinds import InputKind
 from xaugcol.processing.table_fileset import REPORT, check_table, listed_tables, table_labels
-from xaugcol.processing.table_io import column_array, field_shape
+from xaugcol.processing.table_io import column_array, field_shape, stored_columns
 from xaugcol.training.pt_spectrum import PtWeights
 
 SPLITS = {"train": (0, 1, 2, 3, 4, 5), "val": (6, 7), "test": (8, 9)}
@@ -153,14 +153,16 @@ class JetTables:
         while readers or pending:
             while pending and len(readers) < max_open:
                 path = pending.pop(0)
-                readers.append((path, pq.ParquetFile(path).iter_batches(batch_size=4096, columns=columns)))
+                parquet = pq.ParquetFile(path)
+                stored = stored_columns(parquet.schema_arrow, columns)  # a sparse column with its positions
+                readers.append((path, parquet.iter_batches(batch_size=4096, columns=stored)))
             round_, alive = [], []
             for path, it in readers:
                 batch = next(it, None)
                 if batch is None:
                     continue
                 alive.append((path, it))
-                block = {name: column_array(batch.column(name), batch.schema.field(name)) for name in columns}
+                block = {name: column_array(batch, name) for name in columns}
                 _check_finite(block, path)  # every row read, whatever its split: bad input stops the run early
                 if need_labels:
                     _check_labelled(block, path)
