@@ -79,6 +79,20 @@ def test_report_of_outputs_made_by_hand(by_hand, tmp_path, capsys):
     assert "most faithful" in text and "Sanity check: model-parameter randomisation" in text
     for caption in (f["caption"] for items in figures.values() for f in items):
         assert len(caption) > 60
+    # it reads as a report: a summary first, naming the best tagger by AUC and the inputs that matter most to it
+    html = (tmp_path / "r" / "index.html").read_text()
+    assert page.toc[0] == "summary"
+    aucs = {n: json.loads((by_hand / "taggers" / n / "metrics.json").read_text())["summary"]["auc"]["mean"]
+            for n in ("cnn2d_xaug", "lstm")}
+    best = max(aucs, key=aucs.get)
+    summary = html[html.index("id='summary'"):html.index("id='performance'")]
+    assert f"The best tagger is <b>{best}</b>" in summary and f"relevance_{best}_epsilon.png" in summary
+    record = json.loads((by_hand / "rel" / "relevance.json").read_text())
+    assert ", ".join(record["relevance"][best]["epsilon"]["ranking"][:5]) in summary
+    # each topic shows its figures first, its table below; the per-tagger tables are folded
+    assert html.index("faithfulness_cnn2d_xaug.png") < html.index("most faithful")
+    assert html.index("relevance_lstm_epsilon.png", html.index("id='which-inputs")) < html.index("<th>rank</th>")
+    assert html.count("<details>") >= 2 and html.index("<details>") < html.index("<th>rank</th>")
     # folders given one by one: without a relevance output, inputs and performance only
     assert main(["report", str(by_hand / "proc"), str(by_hand / "taggers"), "--out", str(tmp_path / "r2")]) == 0
     assert set(json.loads((tmp_path / "r2" / "figures" / "figures.json").read_text())) == {"inputs", "performance"}
@@ -223,3 +237,25 @@ def test_study_of_an_existing_fileset_without_labels(by_hand, cms_samples, tmp_p
     (tmp_path / "train.yaml").write_text(yaml.safe_dump(study))
     assert main(["study", "--config", str(tmp_path / "train.yaml"), "--out", str(tmp_path / "o2")]) == 2
     assert "training needs labelled jets" in capsys.readouterr().err
+
+
+def test_occlusion_tables_say_their_units_and_fold_per_tagger():
+    """The dAUC columns hold 100 x dAUC (as Roy and Neubauer quote it): the headers say so."""
+    stat = {"mean": 4.345, "std": 0.1}
+    record = {
+        "config": {"rules": ["epsilon"]},
+        "occlusion": {
+            "in": {
+                "auc": {"mean": 0.9, "std": 0.01},
+                "jets": 100,
+                "features": [{"feature": "track:dxysig", "kind": "tracks", "dauc": stat, "dauprc": stat}],
+                "thresholds": [
+                    {"threshold": 0.5, "dropped": {"tracks": 3}, "of": {"tracks": 30}, "auc": stat, "dauc": stat}
+                ],
+            }
+        },
+    }
+    page = report_html.occlusion_tables(record)
+    assert "<th>dAUC &times; 100</th><th>dAUPRC &times; 100</th>" in page
+    assert "<th>dAUC &times; 100 below</th>" in page and "<th>dAUC</th>" not in page
+    assert page.index("<details><summary>in: AUC") < page.index("track:dxysig")

@@ -89,19 +89,16 @@ def build_report(
         # whose parent is a link, names the same folder)
         figures = draw_figures(figure_jobs(inputs), under(out, "figures"), Path(out).resolve(), workers, pdf)
         drawn = time.perf_counter() - started
-        sections = []
-        if inputs.taggers:
-            sections.append(html.taggers_section(inputs.taggers))
-        if inputs.relevance is not None:
-            record = relevance_record(Path(inputs.relevance))
-            try:
-                sections.append(html.relevance_section(record, {n: inputs.taggers[n] for n in record["taggers"]}))
-            except (KeyError, TypeError, ValueError, IndexError) as err:
-                raise InputDataError(
-                    f"{Path(inputs.relevance) / RELEVANCE}: not a relevance record xaugcol explain "
-                    f"wrote ({type(err).__name__}: {err})"
-                ) from None
-        sections.append(html.figure_sections(figures))
+        record = relevance_record(Path(inputs.relevance)) if inputs.relevance is not None else None
+        try:
+            sections = [html.report_sections(figures, inputs.taggers, record)]
+        except (KeyError, TypeError, ValueError, IndexError) as err:
+            if record is None:
+                raise
+            raise InputDataError(
+                f"{Path(inputs.relevance) / RELEVANCE}: not a relevance record xaugcol explain "
+                f"wrote ({type(err).__name__}: {err})"
+            ) from None
         described = {
             "processing": str(inputs.processed) if inputs.processed else None,
             "taggers": {n: str(f) for n, f in inputs.taggers.items()},

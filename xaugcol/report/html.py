@@ -6,6 +6,7 @@ CI artefact. Every text from the configuration or the data is escaped.
 
 from __future__ import annotations
 
+import math
 import re
 from html import escape
 from pathlib import Path
@@ -137,10 +138,6 @@ def counts_table(relevance: dict) -> str:
     return "<table>" + "".join(rows) + "</table>"
 
 
-def taggers_section(taggers: dict) -> str:
-    return heading("Taggers") + metrics_table(taggers)
-
-
 def outside_table(relevance: dict) -> str:
     """Per tagger, the share of explained jets outside the range of its training jets, overall and per column."""
     outside = relevance.get("outside_training_range") or {}
@@ -158,7 +155,7 @@ def outside_table(relevance: dict) -> str:
             f"<td>{f['chance']:.1%}</td><td class='name'>{detail}</td></tr>"
         )
     return (
-        heading("Jets outside the training range")
+        heading("Jets outside the training range", 3)
         + "<p>A jet whose pt, eta, mass or any scaled input lies outside the range of the tagger's training jets "
         "asks it to extrapolate, and its decisions and relevance there describe an extrapolation. Chance: at "
         "most the share that jets drawn from the training distribution would put outside (2 C / (N + 1) for C "
@@ -186,8 +183,7 @@ def faithfulness_table(relevance: dict) -> str:
         rows.append(f"<tr><td class='name'>{escape(name)}</td>{cells}<td class='name'>{escape(best)}</td></tr>")
     steps = relevance["config"].get("faithfulness_steps")
     return (
-        heading("Faithfulness")
-        + f"<p>Input perturbation in {steps} steps: each jet loses its units (pixels, particles, XAUG variables) "
+        f"<p>Input perturbation in {steps} steps: each jet loses its units (pixels, particles, XAUG variables) "
         "most relevant first, least relevant first, or in a fixed random order (removed pixels become empty, "
         "particles padding, XAUG variables their training mean), and the tagger's decision margin (the sign "
         "of its logit before removal times its logit, averaged over jets) is followed. Score: the area "
@@ -206,35 +202,38 @@ def occlusion_tables(relevance: dict) -> str:
     if not tables:
         return ""
     parts = [
-        heading("Feature occlusion")
-        + "<p>Each input feature set to zero after scaling in every jet (a track or vertex feature in all "
+        "<p>Each input feature set to zero after scaling in every jet (a track or vertex feature in all "
         "tracks or vertices, an image block, an XAUG variable), as Roy and Neubauer do: dAUC = (AUC<sub>0</sub> "
         "&minus; AUC) &times; 100 and the same for the area under the precision-recall curve, mean &plusmn; "
         "spread over the ensemble members. Then Roy and Neubauer's multi-feature masking: at each threshold "
-        "every feature whose dAUC lies below it is masked, all together.</p>"
+        "every feature whose dAUC lies below it is masked, all together. Per tagger (unfold): the "
+        f"{TOP_FEATURES} most harmful occlusions, the masking, the largest shares of the output score and the "
+        "features acting like a bias.</p>"
     ]
     for name, t in tables.items():
-        rows = ["<tr><th>feature</th><th>kind</th><th>dAUC</th><th>dAUPRC</th></tr>"]
+        own = []
+        rows = ["<tr><th>feature</th><th>kind</th><th>dAUC &times; 100</th><th>dAUPRC &times; 100</th></tr>"]
         rows += [
             f"<tr><td class='name'>{escape(r['feature'])}</td><td class='name'>{escape(r['kind'])}</td>"
             f"<td>{_pm(r['dauc'], 3)}</td><td>{_pm(r['dauprc'], 3)}</td></tr>"
             for r in t["features"][:TOP_FEATURES]
         ]
-        parts.append(
-            f"<h3>{escape(name)}: AUC {_pm(t['auc'])}, {t['jets']} jets</h3><table>" + "".join(rows) + "</table>"
-        )
+        own.append("<table>" + "".join(rows) + "</table>")
         if t.get("thresholds"):
             kinds = list(t["thresholds"][0]["dropped"])
             head = "".join(f"<th>{escape(k)} dropped</th>" for k in kinds)
-            rows = [f"<tr><th>dAUC below</th>{head}<th>AUC, all dropped masked</th><th>dAUC</th></tr>"]
+            rows = [
+                f"<tr><th>dAUC &times; 100 below</th>{head}<th>AUC, all dropped masked</th>"
+                "<th>dAUC &times; 100</th></tr>"
+            ]
             rows += [
                 f"<tr><td>{r['threshold']:g}</td>"
                 + "".join(f"<td>{r['dropped'][k]} / {r['of'][k]}</td>" for k in kinds)
                 + f"<td>{_pm(r['auc'])}</td><td>{_pm(r['dauc'], 3)}</td></tr>"
                 for r in t["thresholds"]
             ]
-            parts.append("<table>" + "".join(rows) + "</table>")
-        parts.append(_score_ranking(relevance, name))
+            own.append("<table>" + "".join(rows) + "</table>")
+        own.append(_score_ranking(relevance, name))
         flagged = {rule: f for rule, f in (t.get("bias_like") or {}).items() if f}
         if flagged:
             items = "; ".join(
@@ -246,10 +245,11 @@ def occlusion_tables(relevance: dict) -> str:
                 )
                 for rule, fs in flagged.items()
             )
-            parts.append(
+            own.append(
                 f"<p><b>Acting like a bias</b> (ranked high by the method, no AUC lost when occluded, "
                 f"distributed alike in both classes): {items}.</p>"
             )
+        parts.append(folded(f"{escape(name)}: AUC {_pm(t['auc'])}, {t['jets']} jets", "".join(own)))
     return "\n".join(parts)
 
 
@@ -282,8 +282,7 @@ def activations_table(relevance: dict) -> str:
             f"</td><td class='name'>{escape(quietest)} ({p['layers'][quietest]['sparsity']:.0%})</td></tr>"
         )
     return (
-        heading("Neuron-activation patterns")
-        + "<p>Relative neural activity of each ReLU neuron, RNA = its activation summed over the jets of a "
+        "<p>Relative neural activity of each ReLU neuron, RNA = its activation summed over the jets of a "
         "class over its layer's most active neuron's; the share of neurons below 0.2 in both classes "
         "(mean &plusmn; spread over members) measures how much of the network its decisions use.</p><table>"
         + "".join(rows)
@@ -313,8 +312,7 @@ def sanity_table(relevance: dict) -> str:
             cells += "".join(f"<td>{s['spearman']:+.2f} ({s['spearman_abs']:+.2f})</td>" for s in (steps[0], steps[-1]))
         rows.append(f"<tr><td class='name'>{escape(name)}</td><td>{check['jets']}</td>{cells}</tr>")
     return (
-        heading("Sanity check: model-parameter randomisation")
-        + "<p>The first member's layers re-initialised from the output down (Adebayo et al. 2018): the mean "
+        "<p>The first member's layers re-initialised from the output down (Adebayo et al. 2018): the mean "
         "over jets of Spearman's rank correlation between the relevance and the trained tagger's, signed "
         "and, in brackets, of |relevance|, over the input values present in each jet; after the output "
         "layer alone and after every layer. An explanation of the decision changes as the weights that "
@@ -323,27 +321,29 @@ def sanity_table(relevance: dict) -> str:
     )
 
 
-def relevance_section(relevance: dict, taggers: dict) -> str:
-    parts = [
-        heading("Explained jets")
-        + f"<p>Jets explained ({escape(relevance['config']['split'])} split, per member) and the bias share "
+def counts_text(relevance: dict) -> str:
+    """How many jets each tagger explained and its bias share per rule."""
+    return (
+        f"<p>Jets explained ({escape(relevance['config']['split'])} split, per member) and the bias share "
         f"&Sigma;|logit &minus; &Sigma;R<sub>inputs</sub>| / &Sigma;|logit|: the part of the explained logit "
         f"that biases and stabilisers took instead of the inputs. Above 100 % the inputs' relevance and the "
-        f"biases' cancel in part.</p>"
-        + counts_table(relevance)
-        + outside_table(relevance)
-        + faithfulness_table(relevance)
-        + sanity_table(relevance)
-        + occlusion_tables(relevance)
-        + activations_table(relevance),
-        heading("Ranking by mean normalised relevance")
-        + "<p>Per jet, every relevance is divided by the largest absolute one; per input the absolute "
+        f"biases' cancel in part.</p>" + counts_table(relevance)
+    )
+
+
+def ranking_tables(relevance: dict) -> str:
+    """Per tagger (folded), its inputs ranked by mean normalised relevance under each rule."""
+    parts = [
+        "<p>Per jet, every relevance is divided by the largest absolute one; per input the absolute "
         "normalised relevance is summed (over pixels, over particles) and averaged over jets. "
-        "Errors: standard deviation over the ensemble members.</p>",
+        f"Errors: standard deviation over the ensemble members. Per tagger (unfold): the {TOP_FEATURES} "
+        "highest-ranked inputs under each rule.</p>"
     ]
-    for name in taggers:
-        for rule in relevance["config"]["rules"]:
-            parts.append(f"<h3>{escape(name)}, LRP {escape(rule)}</h3>" + ranking_table(relevance, name, rule))
+    for name in relevance["relevance"]:
+        rules = relevance["config"]["rules"]
+        tables = "".join(f"<h4>LRP {escape(rule)}</h4>" + ranking_table(relevance, name, rule) for rule in rules)
+        top = relevance["relevance"][name][comparison_rule(rules)]["ranking"][:3]
+        parts.append(folded(f"{escape(name)}: {escape(', '.join(top))}, ...", tables))
     return "\n".join(parts)
 
 
@@ -494,6 +494,7 @@ def mapping_section(result: dict, figures: dict) -> str:
         )
     return (
         heading("Mapping onto energy-flow polynomials")
+        + figures_of(figures, "mapping")
         + methods
         + f"<p>High-level model: {escape(result['high_level'].upper())} over {len(result['seeds'])} seed(s); "
         f"{result['candidates']} candidate EFP columns; EFPs chosen on the {escape(result['select_split'])} "
@@ -502,23 +503,129 @@ def mapping_section(result: dict, figures: dict) -> str:
     )
 
 
+def figure(item: dict) -> str:
+    """One figure: the thumbnail opens the full-size PNG; a PDF link (for papers) where one was drawn."""
+    stem = escape(item["stem"])
+    pdf = f" <a href='{stem}.pdf'>PDF</a>" if "pdf" in item.get("formats", ("png",)) else ""
+    return (
+        f"<figure><a href='{stem}.png' target='_blank'><img src='{stem}.png' loading='lazy' "
+        f"alt='{escape(item['caption'])}'></a><figcaption>{escape(item['caption'])}{pdf}</figcaption></figure>"
+    )
+
+
+def figures_of(figures: dict, section: str) -> str:
+    """Every figure of one figure section (``SECTIONS``), in drawing order."""
+    return "\n".join(figure(item) for item in figures.get(section) or [])
+
+
 def figure_sections(figures: dict) -> str:
-    parts = []
-    for section, title in SECTIONS.items():
-        items = figures.get(section) or []
-        if not items:
-            continue
-        parts.append(heading(title))
-        for item in items:
-            stem = escape(item["stem"])
-            # the thumbnail opens the full-size PNG; a PDF (for papers) where one was drawn
-            pdf = f" <a href='{stem}.pdf'>PDF</a>" if "pdf" in item.get("formats", ("png",)) else ""
-            parts.append(
-                f"<figure><a href='{stem}.png' target='_blank'><img src='{stem}.png' loading='lazy' "
-                f"alt='{escape(item['caption'])}'></a><figcaption>{escape(item['caption'])}{pdf}"
-                f"</figcaption></figure>"
-            )
-    return "\n".join(parts)
+    """Every figure section with its heading (the figures alone, as ``xaugcol report`` drew them)."""
+    return "\n".join(
+        heading(title) + figures_of(figures, section) for section, title in SECTIONS.items() if figures.get(section)
+    )
+
+
+def folded(summary: str, body: str) -> str:
+    """A long table folded under a one-line summary (``summary`` is HTML, already escaped)."""
+    return f"<details><summary>{summary}</summary>{body}</details>" if body else ""
+
+
+def _topic(title: str, figures: dict, section: str | None, body: str = "") -> str:
+    """One section of the report: its figures first, then what explains and tabulates them."""
+    shown = figures_of(figures, section) if section else ""
+    return heading(title) + shown + body if shown or body else ""
+
+
+def report_sections(figures: dict, taggers: dict, relevance: dict | None = None, gain: dict | None = None) -> str:
+    """The report's body: a summary (the best tagger, what the XAUG variables add, the inputs that matter most,
+    with the ROC curves and that tagger's ranking), then one section per topic, each with its figures first and
+    its tables below (the per-tagger ones folded)."""
+    parts = [
+        summary_section(figures, taggers, relevance, gain),
+        _topic("Performance", figures, "performance", metrics_table(taggers) if taggers else ""),
+        gain_section(gain) if gain else "",
+    ]
+    if relevance is not None:
+        parts += [
+            _topic("Which inputs matter: mean normalised relevance", figures, "relevance", ranking_tables(relevance)),
+            _topic("Feature occlusion", figures, "occlusion", occlusion_tables(relevance)),
+            _topic("Faithfulness", figures, "faithfulness", faithfulness_table(relevance)),
+            _topic("Sanity check: model-parameter randomisation", figures, None, sanity_table(relevance)),
+            _topic("Neuron-activation patterns", figures, "activations", activations_table(relevance)),
+        ]
+    parts += [
+        _topic(SECTIONS["profiles"], figures, "profiles"),
+        _topic(SECTIONS["pairs"], figures, "pairs"),
+        _topic(SECTIONS["heatmaps"], figures, "heatmaps"),
+        _topic(SECTIONS["examples"], figures, "examples"),
+    ]
+    if relevance is not None:
+        parts.append(_topic("Explained jets", figures, None, counts_text(relevance) + outside_table(relevance)))
+    parts.append(_topic(SECTIONS["inputs"], figures, "inputs"))
+    return "\n".join(p for p in parts if p)
+
+
+def summary_section(figures: dict, taggers: dict, relevance: dict | None, gain: dict | None) -> str:
+    """The report's opening: the best tagger, what the XAUG variables add, the inputs that matter most to the best
+    explained tagger, with the ROC curves and its relevance ranking."""
+    lines, shown = [], []
+    aucs = {name: _summary(folder) for name, folder in taggers.items()}
+    if aucs:
+        best = max(aucs, key=lambda n: aucs[n]["auc"]["mean"])
+        eff = aucs[best].get("sig_eff_at_bkg_0.01")
+        lines.append(
+            f"The best tagger is <b>{escape(best)}</b>: AUC {_pm(aucs[best]['auc'])}"
+            + (f", signal efficiency {_pm(eff, 3)} at 1 % background" if eff else "")
+            + f" (mean &plusmn; spread over its members; {len(aucs)} taggers compared)."
+        )
+        shown += (figures.get("performance") or [])[:1]
+    xaug = _xaug_sentence(gain, aucs)
+    if xaug:
+        lines.append(xaug)
+    if relevance is not None and relevance.get("relevance"):
+        scored = [n for n in relevance["relevance"] if n in aucs]
+        tagger = max(scored, key=lambda n: aucs[n]["auc"]["mean"]) if scored else next(iter(relevance["relevance"]))
+        rule = comparison_rule(relevance["config"]["rules"])
+        ranking = relevance["relevance"][tagger][rule]["ranking"][:5]
+        lines.append(
+            f"The inputs that matter most to {escape(tagger)} (LRP {escape(rule)}, mean normalised relevance): "
+            + ", ".join(escape(f) for f in ranking)
+            + "."
+        )
+        shown += [i for i in figures.get("relevance") or [] if i["stem"].endswith(f"relevance_{tagger}_{rule}")]
+    if not lines:
+        return ""
+    return (
+        heading("Summary")
+        + "<ul>"
+        + "".join(f"<li>{line}</li>" for line in lines)
+        + "</ul>"
+        + "\n".join(figure(item) for item in shown)
+    )
+
+
+def _summary(folder) -> dict:
+    return read_json(Path(folder) / "metrics.json", "an ensemble's metrics.json")["summary"]
+
+
+def _xaug_sentence(gain: dict | None, aucs: dict) -> str:
+    """What the XAUG variables add: the measured gain at 1 % background (or the nearest efficiency measured), or
+    else the AUC of each tagger trained with them against without."""
+    if gain and gain.get("gains"):
+        parts = []
+        for model, g in gain["gains"].items():
+            efficiencies = g["bins"][0]["efficiencies"]
+            e = min(efficiencies, key=lambda e: abs(math.log(e["background_efficiency"] / 0.01)))
+            parts.append(f"{escape(model)} {_gain_text(e)} at {e['background_efficiency']:g} background")
+        return "Signal efficiency gained by joining the XAUG variables: " + "; ".join(parts) + "."
+    pairs = [(n, f"{n}_xaug") for n in aucs if f"{n}_xaug" in aucs]
+    if not pairs:
+        return ""
+    return (
+        "AUC without &rarr; with the XAUG variables: "
+        + "; ".join(f"{escape(a)} {aucs[a]['auc']['mean']:.4f} &rarr; {aucs[b]['auc']['mean']:.4f}" for a, b in pairs)
+        + "."
+    )
 
 
 def write_report(out: Path, title: str, raw_config: dict, sections: list[str], timings: dict) -> Path:

@@ -200,7 +200,10 @@ def xaug_study(wf, out: Path) -> list[StudyStage]:
             train,
             before=drop_stale_taggers,
             figures=lambda ctx: performance_jobs(taggers, sample_label(wf)),
-            report=lambda ctx: html.taggers_section(taggers),
+            # the report's body: the summary and one section per topic, figures first (every stage has run)
+            report=lambda ctx: html.report_sections(
+                ctx.results.get("figures") or {}, taggers, ctx.results.get("relevance"), ctx.results.get("gain")
+            ),
         ),
         _gain_stage(wf, out, records, trained_here),
         StudyStage(
@@ -210,7 +213,6 @@ def xaug_study(wf, out: Path) -> list[StudyStage]:
             explain,
             after=read_relevance,
             figures=lambda ctx: relevance_jobs(relevance_dir, taggers, sample_label(wf), wf.explain.examples),
-            report=lambda ctx: html.relevance_section(ctx.results["relevance"], taggers),
         ),
     ]
     stages.append(
@@ -247,7 +249,6 @@ def xaug_study(wf, out: Path) -> list[StudyStage]:
             after=lambda ctx: ctx.results.__setitem__(
                 "figures", read_json(out / "figures" / "figures.json", "the study's figures.json")
             ),
-            report=lambda ctx: html.figure_sections(ctx.results["figures"]),
         )
     )
     return stages
@@ -294,7 +295,6 @@ def _gain_stage(wf, out: Path, records: dict, trained: dict) -> StudyStage:
         (records["gain"],),
         work,
         after=read,
-        report=lambda ctx: html.gain_section(ctx.results["gain"]),
     )
 
 
