@@ -65,8 +65,8 @@ def main() -> None:
         write_events(path, chunks)
         events = NanoEventsFactory.from_root({str(path): "Events"}, schemaclass=NanoAODSchema, mode="eager").events()
         plain = LeptonConfig()
-        rich = LeptonConfig(anchored_efp=AnchoredEFPConfig(3, (0.0, 0.5, 1.0, 2.0), (0.5, 1.0, 2.0)))
-        efp = EFPConfig(4, (0.0, 0.5, 1.0, 2.0), (0.5, 1.0, 2.0))
+        rich = LeptonConfig(anchored_efp=AnchoredEFPConfig(degree=3, kappas=(0.0, 0.5, 1.0, 2.0), betas=(0.5, 1.0, 2.0)))
+        efp = EFPConfig(degree=4, kappas=(0.0, 0.5, 1.0, 2.0), betas=(0.5, 1.0, 2.0))
         timings = {}
         for name, config, efps in (("plain", plain, None), ("efps", rich, efp)):
             start = time.perf_counter()

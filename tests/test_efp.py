@@ -189,7 +189,7 @@ def test_efp_column_names_read_back_and_bad_settings_are_refused():
     for bad, match in (({"degree": 0}, "degree"), ({"betas": [0]}, "betas must be > 0"),
                        ({"kappas": [1, 1]}, "twice"), ({"kappas": []}, "non-empty"), ({"power": 2}, "unknown")):
         with pytest.raises(ValueError, match=match):
-            EFPConfig.from_dict(bad)
+            EFPConfig.model_validate(bad)
     assert len(EFPConfig(degree=5).columns()) == 101  # d <= 5 without the one-vertex graph
     # every digit is named: close values never share a column, and each name reads back as its value
     close = EFPConfig(degree=1, kappas=(0.1234567, 0.1234568), betas=(1,)).columns()

@@ -253,7 +253,7 @@ def test_lepton_table_refuses_and_counts_bad_input(tmp_path):
     with pytest.raises(ValueError, match="cone_radii"):
         LeptonConfig(cone_radii=(0.1, 0.5))
     with pytest.raises(ValueError, match="unknown field"):
-        LeptonConfig.from_dict({"n_cell": 3})
+        LeptonConfig.model_validate({"n_cell": 3})
 
 
 @pytest.mark.parametrize("model_class", [EFN, PFN, CaloCNN])
@@ -358,7 +358,8 @@ def test_muon_study_from_pythia_to_the_methods_table(tmp_path):
         assert 0.0 <= r["auc"]["mean"] <= 1.0 and 0.0 <= r["ado_black_box"] <= 1.0
     guided = json.loads((out / "mapping" / "guided.json").read_text())
     assert guided["rows"][0]["columns"] == ["iso_0p4"]
-    expected = len(EFPConfig(2, (0.0, 1.0), (1.0,)).columns()) + len(AnchoredEFPConfig(2, (1.0,), (0.5, 1.0)).columns())
+    expected = len(EFPConfig(degree=2, kappas=(0.0, 1.0), betas=(1.0,)).columns()) + len(
+        AnchoredEFPConfig(degree=2, kappas=(1.0,), betas=(0.5, 1.0)).columns())
     assert guided["candidates"] == expected == 9 + 8  # EFPs (the edgeless graph at kappa 0) and anchored ones
     assert (out / "figures" / "heatmap_calo_cnn_epsilon.png").exists()
     assert "Every method against the black box" in (out / "index.html").read_text()

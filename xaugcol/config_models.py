@@ -76,6 +76,14 @@ def at_most(value, limit):
     return value
 
 
+def integer_in(value, minimum: int, maximum: int):
+    """For a field validator (``mode="before"``: the value as given): ``value`` if it is an integer (not a bool, not
+    a float such as 64.0) from ``minimum`` to ``maximum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise ValueError(f"must be an integer {minimum}..{number(maximum)}, got {quoted(value)}")
+    return value
+
+
 def one_of(value, choices):
     """For a field validator: ``value`` if it is one of ``choices``."""
     if value not in choices:

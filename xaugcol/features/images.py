@@ -17,30 +17,29 @@ Rows are image rows top to bottom (y from +extent to -extent), columns left to r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import awkward as ak
 import numpy as np
+from pydantic import field_validator
 
+from xaugcol.config_models import ConfigModel, PositiveInt, PositiveNumber, integer_in
 from xaugcol.features.packed import PackedArray
 from xaugcol.features.particles import per_jet, wrap_phi
-from xaugcol.limits import MAX_IMAGE_PIXELS, check_size
+from xaugcol.limits import MAX_IMAGE_PIXELS
 
 
-@dataclass(frozen=True)
-class ImageConfig:
+class ImageConfig(ConfigModel):
     """``n_pixels`` per side, 3..256 (``xaugcol.limits.MAX_IMAGE_PIXELS``: 256 kB per jet in float32; at the default
     extent a pixel then spans 0.02 prong distances, 0.002 to 0.016 in (eta, phi) for prongs 0.1 to 0.8 apart,
     finer than a CMS ECAL crystal, 0.0174)."""
 
-    n_pixels: int = 37
-    extent: float = 2.5
-    fallback_scale: float = 0.4
+    n_pixels: PositiveInt = 37  # pixels per side
+    extent: PositiveNumber = 2.5  # the image covers [-extent, extent] prong distances in x and y
+    fallback_scale: PositiveNumber = 0.4  # a one-prong jet's length unit, in (eta, phi)
 
-    def __post_init__(self):
-        check_size(self.n_pixels, "image n_pixels", MAX_IMAGE_PIXELS, minimum=3)
-        if not (self.extent > 0 and self.fallback_scale > 0):
-            raise ValueError("image extent and fallback_scale must be > 0")
+    @field_validator("n_pixels", mode="before")
+    @classmethod
+    def _pixels(cls, n_pixels):
+        return integer_in(n_pixels, 3, MAX_IMAGE_PIXELS)
 
 
 def image_coordinates(constituents: ak.Array, subjets: dict, config: ImageConfig = ImageConfig()):

@@ -21,11 +21,10 @@ Documented fallbacks, never NaN:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import awkward as ak
 import numpy as np
 
+from xaugcol.config_models import ConfigModel, NonNegativeNumber, PositiveNumber
 from xaugcol.jets import backend, fastjet_api
 
 backend.silence_banner()
@@ -56,17 +55,18 @@ COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class SubstructureConfig:
-    softdrop_beta: float = 0.0
-    softdrop_zcut: float = 0.1
-    softdrop_r0: float = 0.8
-    tau_beta: float = 1.0
-    tau_r0: float = 0.8
-    ecf_beta: float = 1.0
+class SubstructureConfig(ConfigModel):
+    """The grooming and the observables' parameters (module docstring)."""
+
+    softdrop_beta: NonNegativeNumber = 0.0  # 0: the modified mass-drop tagger (mMDT)
+    softdrop_zcut: PositiveNumber = 0.1
+    softdrop_r0: PositiveNumber = 0.8
+    tau_beta: PositiveNumber = 1.0  # N-subjettiness angular exponent
+    tau_r0: PositiveNumber = 0.8  # N-subjettiness characteristic radius
+    ecf_beta: PositiveNumber = 1.0  # the energy correlators' angular exponent (N2, D2)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return self.model_dump()
 
 
 def compute(constituents: ak.Array, config: SubstructureConfig = SubstructureConfig()) -> dict[str, np.ndarray]:

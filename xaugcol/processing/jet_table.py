@@ -28,11 +28,12 @@ estimated before a run (``ProcessingConfig.check_chunk``).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
 
 import awkward as ak
 import numpy as np
+from pydantic import field_validator
 
+from xaugcol.config_models import ConfigModel, NonNegativeNumber, Number, PositiveInt, integer_in, validated
 from xaugcol.features import tracks as track_features
 from xaugcol.features import vertices as vertex_features
 from xaugcol.features.cells import CELL_FEATURES
@@ -43,6 +44,7 @@ from xaugcol.features.particles import N_FEATURES, particle_list
 from xaugcol.jets import substructure
 from xaugcol.jets.constituents import STORED, MissingBranchError, detect_layout, jet_constituents
 from xaugcol.jets.stored import stored_xaug
+from xaugcol.jets.substructure import SubstructureConfig
 from xaugcol.jets.vertices import has_vertices, jet_vertices
 from xaugcol.limits import (
     MAX_CHUNK_BYTES,
@@ -50,13 +52,10 @@ from xaugcol.limits import (
     MAX_EFP_COLUMNS,
     MAX_LIST_LENGTH,
     MAX_VERTICES,
-    check_size,
-    is_integer,
     number,
 )
 from xaugcol.processing.lepton_table import LeptonConfig, build_lepton_table, is_lepton_file
 from xaugcol.processing.opendata_table import TRUTH_LABEL, build_opendata_table, is_opendata_file
-from xaugcol.quoting import quoted
 
 XAUG = ("msd", "tau1", "tau2", "tau3", "tau4", "tau21", "tau32", "n2", "d2", "sj_z", "sj_dr", "sj1_pt", "sj2_pt")
 KINEMATICS = ("pt", "eta", "phi", "mass", "n_constituents")
@@ -99,42 +98,40 @@ LATER_DEFAULTS = {
 }
 
 
-@dataclass(frozen=True)
-class ProcessingConfig:
+class ProcessingConfig(ConfigModel):
     """What the jet table holds. Sizes are limited (``xaugcol.limits``): ``n_particles`` and ``n_tracks`` 1..2 000
     (``MAX_LIST_LENGTH``), ``n_vertices`` 1..100 (``MAX_VERTICES``), the image 3..256 pixels per side
     (``ImageConfig``); ``max_constituents`` (default 1 000, ``MAX_CONSTITUENTS``) skips and counts the jets with more
     linked candidates (see the module docstring). ``check_chunk`` refuses a chunk size whose table would exceed
     4 GiB (``MAX_CHUNK_BYTES``)."""
 
-    n_particles: int = 50
-    n_tracks: int = 60
-    n_vertices: int = 5
-    image: ImageConfig = field(default_factory=ImageConfig)
-    substructure: substructure.SubstructureConfig = field(default_factory=substructure.SubstructureConfig)
-    min_pt: float = 0.0
-    msd_window: tuple[float, float] = (50.0, 150.0)
+    n_particles: int = 50  # slots of the particle list
+    n_tracks: int = 60  # slots of the track list
+    n_vertices: int = 5  # slots of the secondary-vertex list
+    image: ImageConfig = ImageConfig()
+    substructure: SubstructureConfig = SubstructureConfig()
+    min_pt: NonNegativeNumber = 0.0  # jets below it are skipped and counted (GeV)
+    msd_window: tuple[Number, Number] = (50.0, 150.0)  # the softdrop-mass window (GeV) of ``in_msd_window``
     efp: EFPConfig | None = None  # energy-flow polynomials as jet-table columns (``features.efp.columns``)
     lepton: LeptonConfig | None = None  # the lepton table's settings (None: the defaults) for lepton files
-    max_constituents: int = MAX_CONSTITUENTS  # a jet with more linked candidates is skipped and counted
+    max_constituents: PositiveInt = MAX_CONSTITUENTS  # a jet with more linked candidates is skipped and counted
 
-    def __post_init__(self):
-        for name, maximum in (
-            ("n_particles", MAX_LIST_LENGTH),
-            ("n_tracks", MAX_LIST_LENGTH),
-            ("n_vertices", MAX_VERTICES),
-        ):
-            check_size(getattr(self, name), name, maximum)
-        if not (is_integer(self.max_constituents) and self.max_constituents >= 1):
-            raise ValueError(f"max_constituents must be a positive integer, got {quoted(self.max_constituents)}")
-        if not self.min_pt >= 0:
-            raise ValueError(f"min_pt must be >= 0, got {self.min_pt}")
-        lo, hi = self.msd_window
+    @field_validator("n_particles", "n_tracks", "n_vertices", mode="before")
+    @classmethod
+    def _list_length(cls, value, info):
+        return integer_in(value, 1, MAX_VERTICES if info.field_name == "n_vertices" else MAX_LIST_LENGTH)
+
+    @field_validator("msd_window")
+    @classmethod
+    def _window(cls, window):
+        lo, hi = window
         if not lo < hi:
-            raise ValueError(f"msd_window must be (low, high) with low < high, got {self.msd_window}")
+            raise ValueError(f"msd_window must be (low, high) with low < high, got {window}")
+        return window
 
     def as_dict(self) -> dict:
-        out = asdict(self)
+        """The settings as a processing report records them (and a resume compares them)."""
+        out = self.model_dump()
         for name in ("efp", "lepton"):  # as configurations without them were recorded: fingerprints stay the same
             if out[name] is None:
                 del out[name]
@@ -180,24 +177,9 @@ class ProcessingConfig:
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "processing config") -> ProcessingConfig:
-        """The inverse of ``as_dict`` (as stored in a processing report), validated: unknown fields are named."""
-        parts = {"image": ImageConfig, "substructure": substructure.SubstructureConfig, "efp": EFPConfig}
-        if not isinstance(data, dict):
-            raise ValueError(f"{where}: expected a mapping")
-        try:
-            _check_fields(data, cls, where)
-            kwargs = dict(data)
-            if kwargs.get("lepton") is not None:
-                kwargs["lepton"] = LeptonConfig.from_dict(kwargs["lepton"])
-            for name, part in parts.items():
-                if kwargs.get(name) is not None:
-                    _check_fields(kwargs[name], part, f"{where}: {name}")
-                    kwargs[name] = part(**{k: tuple(v) if isinstance(v, list) else v for k, v in kwargs[name].items()})
-            if "msd_window" in kwargs:
-                kwargs["msd_window"] = tuple(kwargs["msd_window"])
-            return cls(**kwargs)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"{where}: {err}") from None
+        """The inverse of ``as_dict`` (as stored in a processing report), validated: a ``ValueError`` naming
+        ``where`` and the field."""
+        return validated(cls, data, where)
 
 
 def _without_later_defaults(out: dict) -> dict:
@@ -210,14 +192,6 @@ def _without_later_defaults(out: dict) -> dict:
         if section.get(name) == default:
             del section[name]
     return out
-
-
-def _check_fields(data, cls, where: str) -> None:
-    if not isinstance(data, dict):
-        raise ValueError(f"{where}: expected a mapping")
-    unknown = set(data) - set(cls.__dataclass_fields__)
-    if unknown:
-        raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
 
 
 def _event_columns(events, n_jets: np.ndarray) -> dict[str, np.ndarray]:

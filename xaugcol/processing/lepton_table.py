@@ -29,11 +29,11 @@ A lepton whose values are not finite is skipped and counted (``nonfinite_input``
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import awkward as ak
 import numpy as np
+from pydantic import field_validator, model_validator
 
+from xaugcol.config_models import ConfigModel, PositiveInt, integer_in
 from xaugcol.features.cells import cell_list, hardest_first
 from xaugcol.features.efp.anchored import PREFIX as ANCHORED_PREFIX
 from xaugcol.features.efp.anchored import anchored_count, anchored_efps, anchored_graphs
@@ -48,7 +48,7 @@ from xaugcol.features.efp.columns import (
 from xaugcol.features.efp.evaluate import efps
 from xaugcol.features.efp.graphs import graph_name
 from xaugcol.jets.constituents import MissingBranchError
-from xaugcol.limits import MAX_EFP_COLUMNS, MAX_IMAGE_PIXELS, MAX_LIST_LENGTH, check_size, is_integer
+from xaugcol.limits import MAX_EFP_COLUMNS, MAX_IMAGE_PIXELS, MAX_LIST_LENGTH, check_size
 from xaugcol.quoting import quoted
 from xaugcol.sources.calorimeter import EM, CalorimeterModel
 
@@ -62,22 +62,35 @@ def cone_column(radius: float) -> str:
     return f"iso_{number_text(radius)}"
 
 
-@dataclass(frozen=True)
-class AnchoredEFPConfig:
+class AnchoredEFPConfig(ConfigModel):
     """Lepton-anchored EFPs: every connected graph up to ``degree`` edges, each vertex orbit anchored. Refused above
     ``max_columns`` columns (default ``xaugcol.limits.MAX_EFP_COLUMNS`` = 2 000, as the ordinary EFPs; degree 6 at
     one (kappa, beta) has 537, degree 7 2 055, degree 8 8 263), counted before any graph is enumerated."""
 
-    degree: int = 3
-    kappas: tuple[float, ...] = (1.0,)
-    betas: tuple[float, ...] = (1.0,)
-    max_columns: int = MAX_EFP_COLUMNS
+    degree: int = 3  # edges: every connected graph up to this many
+    kappas: tuple[float, ...] = (1.0,)  # energy exponents
+    betas: tuple[float, ...] = (1.0,)  # angular exponents (> 0)
+    max_columns: int = MAX_EFP_COLUMNS  # a larger set is refused before any graph is enumerated
 
-    def __post_init__(self):
-        kappas, betas = checked_parameters(self.degree, self.kappas, self.betas)  # the ordinary EFPs' checks
-        object.__setattr__(self, "kappas", kappas)
-        object.__setattr__(self, "betas", betas)
+    @model_validator(mode="before")
+    @classmethod
+    def _parameters(cls, data):
+        data = cls.check_known(data)
+        if isinstance(data, cls):
+            return data
+        fields = cls.model_fields
+        check_column_count(0, data.get("max_columns", MAX_EFP_COLUMNS), "anchored EFP")  # an integer, as given
+        kappas, betas = checked_parameters(  # the ordinary EFPs' checks
+            data.get("degree", fields["degree"].default),
+            data.get("kappas", fields["kappas"].default),
+            data.get("betas", fields["betas"].default),
+        )
+        return {**data, "kappas": kappas, "betas": betas}
+
+    @model_validator(mode="after")
+    def _size(self):
         check_column_count(self.n_columns(), self.max_columns, "anchored EFP")
+        return self
 
     def n_columns(self) -> int:
         """``len(self.columns())``, counted without enumerating a graph."""
@@ -96,55 +109,44 @@ def anchored_column(graph: str, kappa: float, beta: float) -> str:
     return ANCHORED_PREFIX + column_name(graph, kappa, beta).removeprefix("efp_")
 
 
-@dataclass(frozen=True)
-class LeptonConfig:
+class LeptonConfig(ConfigModel):
     """The lepton table's settings; the calorimeter geometry must be the generator's (``CalorimeterModel``).
 
     Sizes are limited (``xaugcol.limits``): ``n_cells`` 1..2 000 (``MAX_LIST_LENGTH``), the ``window`` at most
     256 EM cells per side (``MAX_IMAGE_PIXELS``, as a jet image), and a HAD cell (``had_factor`` EM cells per
     side, each spread over f x f image cells) at most the window."""
 
-    n_cells: int = 64
-    cone_radii: tuple[float, ...] = CONE_RADII
-    window: int = 32
-    em_phi_cells: int = 256
-    had_factor: int = 4
-    anchored_efp: AnchoredEFPConfig | None = None
+    n_cells: PositiveInt = 64  # calorimeter cells in the cell list, 1..2 000
+    cone_radii: tuple[float, ...] = CONE_RADII  # isolation cones, distinct, in (0, 0.4]
+    window: PositiveInt = 32  # EM cells per side of the calorimeter image, at most 256
+    em_phi_cells: PositiveInt = 256  # EM cells around the circle in phi (the generator's)
+    had_factor: PositiveInt = 4  # EM cells per HAD cell side, at most the window
+    anchored_efp: AnchoredEFPConfig | None = None  # lepton-anchored EFP columns
 
-    def __post_init__(self):
-        check_size(self.n_cells, "lepton n_cells", MAX_LIST_LENGTH)
-        check_size(self.window, "lepton window", MAX_IMAGE_PIXELS)
-        check_size(self.had_factor, "lepton had_factor", self.window)
-        if not (is_integer(self.em_phi_cells) and self.em_phi_cells >= 1):
-            raise ValueError(f"lepton em_phi_cells must be a positive integer, got {quoted(self.em_phi_cells)}")
-        radii = tuple(float(r) for r in self.cone_radii)
+    @field_validator("n_cells", "window", mode="before")
+    @classmethod
+    def _sizes_as_given(cls, value, info):
+        return integer_in(value, 1, MAX_LIST_LENGTH if info.field_name == "n_cells" else MAX_IMAGE_PIXELS)
+
+    @field_validator("cone_radii", mode="before")
+    @classmethod
+    def _radii(cls, radii):
+        numbers = all(isinstance(r, (int, float)) and not isinstance(r, bool) for r in radii or ())
+        if not (isinstance(radii, (list, tuple)) and numbers):
+            raise ValueError(f"lepton cone_radii must be a list of radii, got {quoted(radii)}")
+        radii = tuple(float(r) for r in radii)
         if not radii or any(not 0 < r <= JET_RADIUS for r in radii) or len(set(radii)) != len(radii):
-            raise ValueError(f"lepton cone_radii must be distinct radii in (0, {JET_RADIUS}], got {self.cone_radii}")
-        object.__setattr__(self, "cone_radii", radii)
+            raise ValueError(f"lepton cone_radii must be distinct radii in (0, {JET_RADIUS}], got {quoted(radii)}")
+        return radii
+
+    @model_validator(mode="after")
+    def _sizes(self):
+        check_size(self.had_factor, "lepton had_factor", self.window)
         CalorimeterModel(window=self.window, em_phi_cells=self.em_phi_cells, had_factor=self.had_factor)
+        return self
 
     def as_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> LeptonConfig:
-        if not isinstance(data, dict):
-            raise ValueError(f"lepton settings: expected a mapping, got {quoted(data)}")
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(
-                f"lepton settings: unknown field(s) {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}"
-            )
-        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-        if isinstance(kwargs.get("anchored_efp"), dict):
-            anchored = kwargs["anchored_efp"]
-            unknown = set(anchored) - set(AnchoredEFPConfig.__dataclass_fields__)
-            if unknown:
-                raise ValueError(f"lepton anchored_efp: unknown field(s) {sorted(unknown)}")
-            kwargs["anchored_efp"] = AnchoredEFPConfig(
-                **{k: tuple(v) if isinstance(v, list) else v for k, v in anchored.items()}
-            )
-        return cls(**kwargs)
+        return self.model_dump()
 
     def scalar_columns(self) -> list[str]:
         return [cone_column(r) for r in self.cone_radii] + ["rho", "pt_sum", "track_iso", *SHOWER_SHAPES]

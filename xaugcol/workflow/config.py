@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 
 from xaugcol.config_models import (
     Bool,
@@ -39,6 +39,7 @@ from xaugcol.config_models import (
     PositiveNumber,
     Strings,
     at_most,
+    describe,
     one_of,
     read_yaml,
     validated,
@@ -46,7 +47,6 @@ from xaugcol.config_models import (
 )
 from xaugcol.explain.options import ExplainOptions
 from xaugcol.features.efp.columns import EFPConfig
-from xaugcol.features.images import ImageConfig
 from xaugcol.limits import (
     MAX_CONSTITUENTS,
     MAX_EXAMPLES,
@@ -199,25 +199,11 @@ class Processing(ConfigModel):
     image_pixels: PositiveInt = 37
     max_constituents: PositiveInt = MAX_CONSTITUENTS  # a jet with more is skipped and counted (ProcessingConfig)
     skip_bad_files: Bool = False
-    efp: dict | None = None  # energy-flow polynomial columns: {degree, kappas, betas, connected_only, max_columns}
+    efp: EFPConfig | None = None  # energy-flow polynomial columns: {degree, kappas, betas, connected_only, ...}
     # lepton tables (lepton files): {n_cells, cone_radii, anchored_efp: {degree, kappas, betas, max_columns}}
-    lepton: dict | None = None
+    lepton: LeptonConfig | None = None
 
     _workers = field_validator("workers")(_at_most)
-
-    @field_validator("efp")
-    @classmethod
-    def _efp(cls, efp):
-        if efp is not None:
-            EFPConfig.from_dict(efp)  # checked now, not after the generation
-        return efp
-
-    @field_validator("lepton")
-    @classmethod
-    def _lepton(cls, lepton):
-        if lepton is not None:
-            LeptonConfig.from_dict(lepton)
-        return lepton
 
 
 class Explain(ExplainOptions):
@@ -411,7 +397,7 @@ class StudyFile(ConfigModel):
                     "mapping: the guided search chooses among EFP columns: give processing an 'efp' "
                     "section, e.g. {degree: 5, kappas: [0.5, 1, 2], betas: [0.5, 1, 2]}"
                 )
-            if "anchored" in mp.candidates and (self.processing.lepton or {}).get("anchored_efp") is None:
+            if "anchored" in mp.candidates and (self.processing.lepton or LeptonConfig()).anchored_efp is None:
                 raise ValueError(
                     "mapping: anchored candidates need processing.lepton.anchored_efp, e.g. "
                     "{degree: 3, kappas: [1], betas: [0.5, 1, 2]}"
@@ -424,8 +410,8 @@ class StudyFile(ConfigModel):
                     raise ValueError(
                         f"mapping: base must list distinct columns (null: the XAUG DNN's), got {list(mp.base)}"
                     )
-                efp = [] if self.processing.efp is None else EFPConfig.from_dict(self.processing.efp).columns()
-                anchored = LeptonConfig.from_dict(self.processing.lepton or {}).anchored_efp
+                efp = [] if self.processing.efp is None else self.processing.efp.columns()
+                anchored = (self.processing.lepton or LeptonConfig()).anchored_efp
                 both = sorted(set(mp.base) & set(efp + (anchored.columns() if anchored else [])))
                 if both:
                     raise ValueError(
@@ -510,17 +496,20 @@ class Workflow:
             _check_fileset(fileset, bool(to_train), where)
         p = f.processing
         try:
-            processing = ProcessingConfig(
-                n_particles=p.n_particles,
-                n_tracks=p.n_tracks,
-                n_vertices=p.n_vertices,
-                image=ImageConfig(n_pixels=p.image_pixels),
-                min_pt=p.min_pt,
-                efp=None if p.efp is None else EFPConfig.from_dict(p.efp),
-                lepton=None if p.lepton is None else LeptonConfig.from_dict(p.lepton),
-                max_constituents=p.max_constituents,
-            )
+            settings = {
+                "n_particles": p.n_particles,
+                "n_tracks": p.n_tracks,
+                "n_vertices": p.n_vertices,
+                "image": {"n_pixels": p.image_pixels},
+                "min_pt": p.min_pt,
+                "efp": p.efp,
+                "lepton": p.lepton,
+                "max_constituents": p.max_constituents,
+            }
+            processing = ProcessingConfig.model_validate(settings)
             processing.check_chunk(p.chunksize)
+        except ValidationError as err:
+            raise ValueError(f"{where}: processing: {describe(err)}") from None
         except ValueError as err:
             raise ValueError(f"{where}: processing: {err}") from None
         return cls(

@@ -15,11 +15,12 @@ largest jet), so padding costs little and a batch's (jets, N, N) angles stay wit
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import awkward as ak
 import numpy as np
+from pydantic import model_validator
 
+from xaugcol.config_models import Bool, ConfigModel
 from xaugcol.features.efp.evaluate import efps, measure
 from xaugcol.features.efp.graphs import MAX_DEGREE, all_graphs, graph_count, graph_from_name, graph_name
 from xaugcol.limits import MAX_EFP_COLUMNS, is_integer, number
@@ -117,8 +118,7 @@ def check_column_count(n_columns: int, max_columns, what: str) -> None:
         )
 
 
-@dataclass(frozen=True)
-class EFPConfig:
+class EFPConfig(ConfigModel):
     """Every multigraph up to ``degree`` edges (only the connected ones with ``connected_only``), at every
     (kappa, beta) given. The one-vertex graph (sum of z^kappa) is left out at kappa = 1, where it is 1 in every
     jet; at other kappa it is an observable (kappa = 0: the constituent count).
@@ -134,19 +134,30 @@ class EFPConfig:
     below 1e-6 at the shipped kappas and betas). At degree 7 float32 reached 1.02e-6, so it is not offered there.
     The columns are float64 either way."""
 
-    degree: int = 5
-    kappas: tuple[float, ...] = (1.0,)
-    betas: tuple[float, ...] = (1.0,)
-    connected_only: bool = False
-    max_columns: int = MAX_EFP_COLUMNS
-    precision: str = "float64"
+    degree: int = 5  # edges: every multigraph up to this many
+    kappas: tuple[float, ...] = (1.0,)  # energy exponents
+    betas: tuple[float, ...] = (1.0,)  # angular exponents (> 0)
+    connected_only: Bool = False  # only the connected graphs (the prime EFPs)
+    max_columns: int = MAX_EFP_COLUMNS  # a larger set is refused before any graph is enumerated
+    precision: str = "float64"  # of the contractions: float64, or float32 up to degree 5
 
-    def __post_init__(self):
-        kappas, betas = checked_parameters(self.degree, self.kappas, self.betas)
-        object.__setattr__(self, "kappas", kappas)
-        object.__setattr__(self, "betas", betas)
-        if not isinstance(self.connected_only, bool):
-            raise ValueError(f"EFP connected_only must be true or false, got {quoted(self.connected_only)}")
+    @model_validator(mode="before")
+    @classmethod
+    def _parameters(cls, data):
+        data = cls.check_known(data)
+        if isinstance(data, cls):
+            return data
+        fields = cls.model_fields
+        check_column_count(0, data.get("max_columns", MAX_EFP_COLUMNS), "EFP")  # an integer, as given
+        kappas, betas = checked_parameters(
+            data.get("degree", fields["degree"].default),
+            data.get("kappas", fields["kappas"].default),
+            data.get("betas", fields["betas"].default),
+        )
+        return {**data, "kappas": kappas, "betas": betas}
+
+    @model_validator(mode="after")
+    def _size(self):
         if self.precision not in PRECISIONS:
             raise ValueError(f"EFP precision must be one of {', '.join(PRECISIONS)}, got {quoted(self.precision)}")
         if self.precision == "float32" and self.degree > FLOAT32_MAX_DEGREE:
@@ -156,6 +167,7 @@ class EFPConfig:
                 f"{self.degree}"
             )
         check_column_count(self.n_columns(), self.max_columns, "EFP")
+        return self
 
     def n_columns(self) -> int:
         """``len(self.columns())``, counted without enumerating a graph: every graph but the one-vertex one at each
@@ -177,17 +189,6 @@ class EFPConfig:
             for kappa in self.kappas
             for g in self.graphs(kappa, beta)
         ]
-
-    @classmethod
-    def from_dict(cls, data: dict) -> EFPConfig:
-        if not isinstance(data, dict):
-            raise ValueError(f"EFP settings: expected a mapping, got {quoted(data)}")
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(
-                f"EFP settings: unknown field(s) {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}"
-            )
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 def jet_efps(parts, config: EFPConfig) -> dict[str, np.ndarray]:
