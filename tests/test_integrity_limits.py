@@ -167,6 +167,29 @@ def test_a_jet_of_thousands_of_constituents_is_skipped_and_counted(tmp_path):
     assert study.processing.max_constituents == 300
 
 
+def test_processing_records_read_as_earlier_versions_wrote_them():
+    """A processing report records ``ProcessingConfig.as_dict()`` and a resume compares it: these records were
+    written by the dataclass settings before they became pydantic models, and must come out the same."""
+    written = {
+        "default": '{"image": {"extent": 2.5, "fallback_scale": 0.4, "n_pixels": 37}, "min_pt": 0.0, "msd_window": '
+        '[50.0, 150.0], "n_particles": 50, "n_tracks": 60, "n_vertices": 5, "substructure": {"ecf_beta": 1.0, '
+        '"softdrop_beta": 0.0, "softdrop_r0": 0.8, "softdrop_zcut": 0.1, "tau_beta": 1.0, "tau_r0": 0.8}}',
+        "efp": '{"efp": {"betas": [1.0, 2.0], "connected_only": false, "degree": 3, "kappas": [0.5, 1.0], '
+        '"precision": "float32"}, "image": {"extent": 2.5, "fallback_scale": 0.4, "n_pixels": 33}, "min_pt": 200.0, '
+        '"msd_window": [50.0, 150.0], "n_particles": 30, "n_tracks": 60, "n_vertices": 5, "substructure": '
+        '{"ecf_beta": 1.0, "softdrop_beta": 0.0, "softdrop_r0": 0.8, "softdrop_zcut": 0.1, "tau_beta": 1.0, '
+        '"tau_r0": 0.8}}',
+    }
+    configs = {
+        "default": ProcessingConfig(),
+        "efp": ProcessingConfig(n_particles=30, image=ImageConfig(n_pixels=33), min_pt=200.0,
+                                efp=EFPConfig(degree=3, kappas=(0.5, 1), betas=(1, 2), precision="float32")),
+    }
+    for name, config in configs.items():
+        assert json.dumps(config.as_dict(), sort_keys=True) == written[name], name
+        assert ProcessingConfig.from_dict(json.loads(written[name])) == config
+
+
 # --- architecture options -----------------------------------------------------------------------------------------
 
 BAD_ARCHITECTURES = [
