@@ -17,6 +17,7 @@ from xaugcol.features.kinds import feature_label
 from xaugcol.plotting.style import (
     CLASS_NAMES,
     WITH_COLOURBAR,
+    clear_bands,
     colorbar,
     figure,
     hbars,
@@ -105,6 +106,9 @@ def plot_examples(
                 ax.set_xlabel("relevance", fontsize=12)
             ax.tick_params(labelsize=10)
             if i == 0:
-                panel_title(ax, title)
+                text = panel_title(ax, title)
+                if kind.map_axes(processing) is None:  # over objects or bars: in a band of its own above them
+                    lo, hi = (-0.6, len(kind.feature_names()) - 0.4) if positions is None else ax.get_ylim()
+                    clear_bands([ax], lo, hi, top=[text])
     label(axes[0, 0], f"{sample}; {ensemble.name}, {name}", axes[0, -1])
     return save(fig, out_stem)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xaugcol.plotting.style import figure, label, save
+from xaugcol.plotting.style import axis_label, figure, label, save
 
 METHOD_COLOURS = ("#5790fc", "#e42536", "#f89c20", "#964a8b", "#7a21dd", "#9c9ca1")
 
@@ -42,11 +42,17 @@ def plot_faithfulness(curves: dict, tagger: str, out_stem, sample: str, units: s
                 )
         random_drawn = True
     what = f" ({units})" if units else ""
-    axes[0, 0].set_ylabel("decision margin, relative to before removal")
-    axes[0, 1].set_ylabel("AUC")
+    # long labels (the removal units of three kinds) at one size that fits their axes
+    labels = [
+        (axes[0, 0], "y", "decision margin, relative to before removal"),
+        (axes[0, 1], "y", "AUC"),
+        *((ax, "x", f"fraction removed{what}") for ax in axes[0]),
+    ]
+    size = min(axis_label(*spec) for spec in labels)
+    for spec in labels:
+        axis_label(*spec, fontsize=size)
     axes[0, 1].axhline(0.5, color="black", linewidth=0.8, alpha=0.5)
     for ax in axes[0]:
-        ax.set_xlabel(f"fraction removed{what}")
         ax.set_xlim(0, 1)
         ax.grid(True, alpha=0.3)
     axes[0, 0].legend(

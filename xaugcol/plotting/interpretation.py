@@ -7,7 +7,18 @@ from pathlib import Path
 
 import numpy as np
 
-from xaugcol.plotting.style import Margins, colorbar, figure, hbars, label, panel_title, save, text_width
+from xaugcol.plotting.style import (
+    Margins,
+    clear_bands,
+    colorbar,
+    figure,
+    hbars,
+    label,
+    panel_title,
+    place_labels,
+    save,
+    text_width,
+)
 
 KIND_COLOURS = {
     "tracks": "#3f90da",
@@ -35,7 +46,8 @@ def plot_occlusion(
     names = [r["feature"] for r in shown]
     margins = Margins(left=text_width(names, 12) + 0.5, right=0.4, bottom=1.0, top=0.5, wspace=1.6, hspace=1.0)
     panels = 3 if relevance and rule in relevance else 1
-    fig, axes = figure(panels, width=8.0, height=max(6.0, 0.32 * len(shown) + 1.5), margins=margins)
+    # + bands above and below the bars for the panel titles and legends
+    fig, axes = figure(panels, width=8.0, height=max(6.0, 0.32 * len(shown) + 1.5) + 0.9, margins=margins)
     ax = axes[0, 0]
     y = np.arange(len(shown))
     hbars(
@@ -47,15 +59,20 @@ def plot_occlusion(
         xerr=[r["dauc"]["std"] for r in shown],
     )
     ax.set_yticks(y, names, fontsize=12)
-    ax.set_ylim(-0.7, len(shown) - 0.3)
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlabel(r"$\Delta$AUC $\times$ 100 when occluded")
-    panel_title(ax, f"{tagger}: AUC {table['auc']['mean']:.4f}")
-    for kind in sorted({r["kind"] for r in rows}):
+    titles = [panel_title(ax, f"{tagger}: AUC {table['auc']['mean']:.4f}")]
+    kinds = sorted({r["kind"] for r in rows})
+    for kind in kinds:
         ax.plot([], [], "s", color=KIND_COLOURS.get(kind, "grey"), label=kind)
-    ax.legend(loc="lower right", fontsize=11)
+    legends = [ax.legend(loc="lower right", fontsize=11, ncols=min(len(kinds), 3))]
     if panels == 3:
-        _score_shares(axes[0, 1], names, relevance[rule].get("score"), rule)
+        title, legend = _score_shares(axes[0, 1], names, relevance[rule].get("score"), rule)
+        titles.append(title)
+        legends += [legend] if legend is not None else []
+    # the rows of both bar panels side by side, between a band for the titles and one for the legends
+    clear_bands(axes[0, : min(panels, 2)], -0.5, len(shown) - 0.5, top=titles, bottom=legends)
+    if panels == 3:
         _relevance_against_occlusion(
             axes[0, 2], rows, relevance[rule], rule, {f["feature"] for f in table.get("bias_like", {}).get(rule, [])}
         )
@@ -82,33 +99,56 @@ def _score_shares(ax, names: list[str], score: dict | None, rule: str) -> None:
             xerr=[s.get("std", 0.0) for s in shares],
         )
     ax.set_yticks(y, [])
-    ax.set_ylim(-0.7, len(names) - 0.3)
     ax.axvline(0, color="black", linewidth=0.8)
     ax.autoscale(axis="x")
     ax.set_xlabel(f"share of the output score ({rule})")
-    if classes:
-        ax.legend(loc="lower right", fontsize=11)
-    panel_title(ax, "LRP per class, normalised by the output")
+    legend = ax.legend(loc="lower right", fontsize=11, ncols=len(classes)) if classes else None
+    return panel_title(ax, "LRP per class, normalised by the output"), legend
 
 
 def _relevance_against_occlusion(ax, rows: list[dict], summary: dict, rule: str, flagged: set) -> None:
+    """Each feature's mean normalised relevance against its dAUC; the flagged features circled and named, each
+    name where it hides neither another name nor a point."""
     classes = [c for c in ("signal", "background") if c in summary["classes"]]
+    points, circled = [], []
     for r in rows:
         values = [summary["classes"][c].get(r["feature"], {}).get("mean") for c in classes]
         values = [v for v in values if v is not None]
         if not values:
             continue
         x, y = float(np.mean(values)), r["dauc"]["mean"]
+        points.append((x, y))
         ax.plot(x, y, "o", color=KIND_COLOURS.get(r["kind"], "grey"), markersize=7)
         if r["feature"] in flagged:
             ax.plot(x, y, "o", markersize=16, markerfacecolor="none", markeredgecolor="black", markeredgewidth=1.5)
-            ax.annotate(r["feature"], (x, y), textcoords="offset points", xytext=(8, 8), fontsize=11)
+            circled.append((x, y, r["feature"]))
     ax.set_yscale("symlog", linthresh=1e-3)
-    ax.set_xlim(left=0)
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xlabel(f"mean normalised relevance ({rule})")
     ax.set_ylabel(r"$\Delta$AUC $\times$ 100")
-    panel_title(ax, "circled: high relevance, no AUC lost,\nsame in both classes (acts like a bias)")
+    title = panel_title(ax, "circled: high relevance, no AUC lost,\nsame in both classes (acts like a bias)")
+    if not points:
+        ax.set_xlim(left=0)
+        return
+    xs, ys = np.array(points).T
+    # room beside the points for the names: a tenth of the range on either side, a band above for the title
+    right = max(float(xs.max()), 1e-12)
+    ax.set_xlim(0, right * 1.15)
+    lo, hi = float(min(ys.min(), 0.0)), float(max(ys.max(), 0.0))
+    scale = ax.yaxis.get_transform()
+    t_lo, t_hi = scale.transform([lo, hi])
+    margin = 0.08 * max(t_hi - t_lo, 1e-12)
+    lo, hi = scale.inverted().transform([t_lo - margin, t_hi + margin])
+    clear_bands([ax], lo, hi, top=[title])
+    if circled:
+        fig = ax.get_figure()
+        renderer = fig.canvas.get_renderer()
+        title.update_bbox_position_size(renderer)
+        marks = ax.transData.transform(np.array(points))
+        half = 7 * fig.dpi / 72 / 2
+        avoid = [title.get_bbox_patch().get_window_extent(renderer).extents]
+        avoid += [np.array([x - half, y - half, x + half, y + half]) for x, y in marks]
+        place_labels(ax, [c[:2] for c in circled], [c[2] for c in circled], 11, avoid=avoid)
 
 
 def plot_activations(patterns: dict, tagger: str, out_stem, sample: str) -> list[Path] | None:

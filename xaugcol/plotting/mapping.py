@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xaugcol.plotting.style import Margins, figure, label, save
+from xaugcol.plotting.style import Margins, figure, label, save, text_width
 
 
 def step_label(row: dict) -> str:
@@ -19,7 +19,13 @@ def step_label(row: dict) -> str:
 def plot_guided(result: dict, out_stem: str | Path, sample: str) -> list[Path]:
     rows = result["rows"]
     steps = np.arange(len(rows))
-    fig, axes = figure(2, 1, width=7.0, height=7.0, margins=Margins(left=1.2, right=0.4, bottom=2.6, wspace=1.4))
+    names = [step_label(r) for r in rows]
+    # room below the panels for the step names at 60 degrees (EFP graph names grow with the degree)
+    reach = text_width(names, 11) * np.sin(np.radians(60)) + 11 / 72 * np.cos(np.radians(60))
+    bottom = max(2.6, reach + 0.5)
+    fig, axes = figure(
+        2, 1, width=7.0, height=7.0 + bottom - 2.6, margins=Margins(left=1.2, right=0.4, bottom=bottom, wspace=1.4)
+    )
     auc_ax, ado_ax = axes[0]
     bb = result["black_box"]["auc"]
     auc_ax.axhspan(
@@ -39,6 +45,6 @@ def plot_guided(result: dict, out_stem: str | Path, sample: str) -> list[Path]:
     ado_ax.plot(steps, [r["ado_black_box"] for r in rows], marker="s", color="#bd1f01")
     ado_ax.set_ylabel("ADO[black box] (test split)", fontsize=20)
     for ax in (auc_ax, ado_ax):
-        ax.set_xticks(steps, [step_label(r) for r in rows], rotation=60, ha="right", fontsize=11)
+        ax.set_xticks(steps, names, rotation=60, ha="right", rotation_mode="anchor", fontsize=11)
     label(auc_ax, sample, right=ado_ax)
     return save(fig, out_stem)

@@ -16,6 +16,7 @@ from xaugcol.plotting.style import (
     CLASS_ORDER,
     WITH_COLOURBAR,
     Margins,
+    clear_bands,
     colorbar,
     figure,
     hbars,
@@ -41,6 +42,8 @@ def plot_feature_relevance(
     groups = [g for g in (groups or [ranked]) if g]
     panels = [[f for f in ranked if f in set(g)][:MAX_BARS][::-1] for g in groups]
     heights = [max(2.0, 0.45 * len(names) + 1.0) for names in panels]
+    largest = int(np.argmax([len(names) for names in panels]))  # the legend's panel
+    heights[largest] += 0.7  # its band below the bars
     left = text_width([feature_label(f) for names in panels for f in names], 13) + 0.35
     fig, axes = figure(
         1,
@@ -74,8 +77,12 @@ def plot_feature_relevance(
             )
         ax.set_yticks(y, [feature_label(f) for f in names], fontsize=13)
         ax.set_xlabel("mean normalised relevance")
-    largest = axes[int(np.argmax([len(names) for names in panels])), 0]  # room for the legend
-    largest.legend(loc="lower right", fontsize=14, title=f"{tagger}, {rule}", title_fontsize=14)
+        ax.set_ylim(-0.6, len(names) - 0.4)
+    legend = axes[largest, 0].legend(
+        loc="lower right", fontsize=14, title=f"{tagger}, {rule}", title_fontsize=14, ncols=max(len(drawn), 1)
+    )
+    # in a band of its own below the bars: the least relevant features are not always short bars (one feature)
+    clear_bands([axes[largest, 0]], -0.6, len(panels[largest]) - 0.4, bottom=[legend])
     label(axes[0, 0], sample)
     return save(fig, out_stem)
 
@@ -129,7 +136,11 @@ def plot_profiles(
         ax.tick_params(labelsize=11)
     for ax in axes.flat[len(features) :]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=12, title=f"{tagger}, {rule}", title_fontsize=12)
+    first = axes.flat[0]
+    legend = first.legend(
+        loc="upper right", fontsize=12, title=f"{tagger}, {rule}", title_fontsize=12, ncols=len(first.containers) or 1
+    )
+    clear_bands([first], *first.get_ylim(), top=[legend])  # above the points, in a band of its own
     label(axes.flat[0], sample, axes[0, -1])
     return save(fig, out_stem)
 

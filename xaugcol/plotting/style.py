@@ -114,6 +114,171 @@ def text_width(texts, fontsize: float) -> float:
     return max(widths, default=0.0) / PNG_DPI
 
 
+def _pieces(text: str, separators) -> list[str]:
+    """``text`` cut after each of ``separators`` (None: after every space), never inside mathtext (``$...$``);
+    each piece keeps its separator's punctuation, without the space."""
+    pieces, start, math, i = [], 0, False, 0
+    while i < len(text):
+        if text[i] == "$" and (i == 0 or text[i - 1] != "\\"):
+            math = not math
+        elif not math:
+            hit = next((s for s in separators or (" ",) if text.startswith(s, i)), None)
+            if hit is not None:
+                cut = i + len(hit.rstrip())  # after "," or ";", before the space
+                if hit.startswith(" "):  # " vs ": the break before the word
+                    cut = i
+                pieces.append(text[start:cut].strip())
+                start = cut
+                i = cut + 1
+                continue
+        i += 1
+    return [p for p in [*pieces, text[start:].strip()] if p]
+
+
+def wrapped(text: str, width: float, fontsize: float) -> str:
+    """``text`` in lines no wider than ``width`` inches at ``fontsize`` where it can be: broken at "; " first, then
+    also at ", " and before " vs ", then at any space (never inside mathtext); a word wider than ``width`` stands
+    on a line of its own."""
+    lines: list[str] = []
+    for separators in (("; ",), ("; ", ", ", " vs "), None):
+        lines = []
+        for piece in _pieces(text, separators):
+            joined = f"{lines[-1]} {piece}" if lines else piece
+            if lines and text_width([joined], fontsize) <= width:
+                lines[-1] = joined
+            else:
+                lines.append(piece)
+        if text_width(lines, fontsize) <= width:
+            break
+    return "\n".join(lines)
+
+
+def fitted(text: str, width: float, fontsize: float, minimum: float = 12.0) -> tuple[str, float]:
+    """(``text``, font size): at ``fontsize`` where it fits ``width`` inches, else at the size that fits down to
+    ``minimum``, else at ``minimum`` broken into lines (``wrapped``)."""
+    natural = text_width([text], fontsize)
+    if natural <= width:
+        return text, fontsize
+    size = float(np.floor(2 * fontsize * width / natural) / 2)  # text width grows with the font size (about)
+    while size > minimum and text_width([text], size) > width:
+        size -= 0.5
+    if size >= minimum:
+        return text, size
+    return wrapped(text, width, minimum), minimum
+
+
+def axis_label(ax, which: str, text: str, fontsize: float | None = None, minimum: float = 12.0) -> float:
+    """The x or y (``which``) label of ``ax`` at ``fontsize`` (default the style's), smaller (down to
+    ``minimum``) or in lines where it would be longer than its axis (the CMS style puts it at the axis's end:
+    longer, it runs past the axis into the other label or the next panel); returns the size it took."""
+    from matplotlib.font_manager import FontProperties
+
+    fig = ax.get_figure()
+    box = ax.get_position()
+    length = box.width * fig.get_size_inches()[0] if which == "x" else box.height * fig.get_size_inches()[1]
+    size = fontsize or FontProperties(size=plt.rcParams["axes.labelsize"]).get_size_in_points()
+    lines, size = fitted(text, length, size, minimum)
+    (ax.set_xlabel if which == "x" else ax.set_ylabel)(lines, fontsize=size)
+    return size
+
+
+def grow_top(fig, inches: float) -> None:
+    """Add ``inches`` at the top of ``fig``, every axes (colour bars included) keeping its size and its place from
+    the bottom: room above the panels for a label of several lines."""
+    w, h = fig.get_size_inches()
+    boxes = [(ax, ax.get_position(original=True)) for ax in fig.axes]
+    fig.set_size_inches(w, h + inches)
+    scale = h / (h + inches)
+    for ax, box in boxes:
+        ax.set_position([box.x0, box.y0 * scale, box.width, box.height * scale], which="both")
+
+
+def clear_bands(axes, lo: float, hi: float, top=(), bottom=(), gap: float = 0.015) -> None:
+    """y limits of every axes of ``axes`` (panels of one height sharing their rows) that put the data range
+    ``lo`` .. ``hi`` between a band at the top free for the texts and legends of ``top`` and one at the bottom
+    free for those of ``bottom`` (placed in axes coordinates: their height in the panel does not follow the
+    limits), with ``gap`` (a fraction of the panel) between them and the data. On the axis's scale (log, symlog):
+    the bands are in the panel's height."""
+    fig = axes[0].get_figure()
+    renderer = fig.canvas.get_renderer()
+
+    def extent(artist):
+        if hasattr(artist, "get_bbox_patch") and artist.get_bbox_patch() is not None:
+            artist.update_bbox_position_size(renderer)
+            return artist.get_bbox_patch().get_window_extent(renderer)
+        return artist.get_window_extent(renderer)
+
+    def share(artist, side: str) -> float:
+        frame, box = artist.axes.get_window_extent(renderer), extent(artist)
+        return ((frame.y1 - box.y0) if side == "top" else (box.y1 - frame.y0)) / frame.height + gap
+
+    f_top = max((share(a, "top") for a in top), default=0.0)
+    f_bottom = max((share(a, "bottom") for a in bottom), default=0.0)
+    for ax in axes:
+        scale = ax.yaxis.get_transform()
+        t_lo, t_hi = scale.transform([lo, hi])
+        span = (t_hi - t_lo) / max(1.0 - f_top - f_bottom, 0.2)
+        new_lo, new_hi = scale.inverted().transform([t_lo - f_bottom * span, t_hi + f_top * span])
+        ax.set_ylim(new_lo, new_hi)
+
+
+def place_labels(ax, xy, texts, fontsize: float, avoid=(), distance: float = 8.0) -> list:
+    """Annotate each point of ``xy`` (data coordinates) with its text of ``texts`` beside it, each where it hides
+    neither another label, a point of ``xy``, a box of ``avoid`` (display pixels: marks and texts of the panel)
+    nor leaves the panel: the first free place of offsets around the point at growing distances (``distance``
+    points and more), joined to its point by a thin line when it had to move away. The panel's limits must be
+    final (they place the points)."""
+    fig = ax.get_figure()
+    renderer = fig.canvas.get_renderer()
+    points = ax.transData.transform(np.asarray(xy, dtype=float).reshape(-1, 2))
+    px = fig.dpi / 72
+    frame = ax.get_window_extent(renderer)
+    marks = [np.array([x - 8 * px, y - 8 * px, x + 8 * px, y + 8 * px]) for x, y in points]  # the circled points
+    taken = [np.asarray(b, dtype=float) for b in avoid] + marks
+    placed = []
+    for (x, y), point, text in zip(points, np.asarray(xy, dtype=float).reshape(-1, 2), texts):
+        probe = ax.annotate(text, (0, 0), xycoords="figure pixels", fontsize=fontsize)
+        box = probe.get_window_extent(renderer)
+        probe.remove()
+        w, h = box.width, box.height
+        chosen = None
+        for step in range(12):
+            d = (distance + 6 * step) * px
+            for dx, dy in ((1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1)):
+                x0 = x + dx * d - (w if dx < 0 else (w / 2 if dx == 0 else 0))
+                y0 = y + dy * d - (h if dy < 0 else (h / 2 if dy == 0 else 0))
+                cand = np.array([x0, y0, x0 + w, y0 + h])
+                inside = frame.x0 <= cand[0] and cand[2] <= frame.x1 and frame.y0 <= cand[1] and cand[3] <= frame.y1
+                if inside and not any(_boxes_overlap(cand, b) for b in taken):
+                    chosen = (cand, step)
+                    break
+            if chosen is not None:
+                break
+        if chosen is None:  # nowhere free: the nearest place, up and to the right
+            chosen = (np.array([x + distance * px, y + distance * px, x + distance * px + w, y + distance * px + h]), 0)
+        cand, step = chosen
+        taken.append(cand)
+        placed.append(
+            ax.annotate(
+                text,
+                tuple(point),  # in data coordinates: a figure saved at another dpi keeps its place
+                xytext=((cand[0] - x) / px, (cand[1] - y) / px),
+                textcoords="offset points",
+                ha="left",
+                va="bottom",
+                fontsize=fontsize,
+                arrowprops={"arrowstyle": "-", "color": "0.4", "linewidth": 0.8, "shrinkA": 0, "shrinkB": 8}
+                if step
+                else None,
+            )
+        )
+    return placed
+
+
+def _boxes_overlap(a, b, tolerance: float = 0.5) -> bool:
+    return min(a[2], b[2]) - max(a[0], b[0]) > tolerance and min(a[3], b[3]) - max(a[1], b[1]) > tolerance
+
+
 def colorbar(fig, mappable, ax, text: str):
     """A colour bar at the right of ``ax`` (taken from its width), ticks and label at the figure's text sizes."""
     bar = fig.colorbar(mappable, ax=ax, fraction=0.05, pad=0.03)
@@ -128,13 +293,30 @@ EXPERIMENT_LABEL = "Private work (CMS simulation)"
 def label(ax, text: str, right=None) -> None:
     """The label of work outside the CMS collaboration, as CMS guidance asks for it: "Private work (CMS
     simulation)", no bold "CMS" (mplhep's label without an experiment name), above ``ax``; the sample above
-    ``right`` (the top-right panel of a grid; default ``ax``), right-aligned, so the two never overlap."""
+    ``right`` (the top-right panel of a grid; default ``ax``), right-aligned, so the two never overlap. A sample
+    wider than the room above its panel (beside the experiment label, or the panel's own width: beyond it stand
+    the neighbour's colour bar and its label) is set smaller (down to 12 pt) or in lines, the figure growing at
+    the top for them."""
     # placed as mplhep's exp_label(exp="", llabel=...) places it, without the full draw it makes to measure text
     # (a third of a figure's drawing time)
     ax.text(
         0.0, 1.01, EXPERIMENT_LABEL, transform=ax.transAxes, ha="left", va="bottom", fontsize=16, fontweight="normal"
     )
-    (right if right is not None else ax).set_title(text, loc="right", fontsize=14)
+    right = right if right is not None else ax
+    fig = ax.get_figure()
+    w, h = fig.get_size_inches()
+    right.apply_aspect()  # an image's axes shrink to its aspect: the label fits above what is drawn
+    box = right.get_position()
+    room = box.width * w
+    if right is ax:  # beside the experiment label
+        room -= text_width([EXPERIMENT_LABEL], 16) + 0.3
+    lines, size = fitted(text, room, 14, minimum=12)
+    right.set_title(lines, loc="right", fontsize=size)
+    # a label of several lines grows upwards: the figure grows at the top where the margin cannot hold it
+    needed = (1.2 * size * (lines.count("\n") + 1) + 6 + 2) / 72  # its lines, its pad
+    above = (1 - right.get_position(original=True).y1) * h
+    if needed > above:
+        grow_top(fig, needed - above)
 
 
 @contextlib.contextmanager
@@ -150,13 +332,17 @@ def output_formats(formats):
 def save(fig, stem: str | Path, minor_ticks: bool = False) -> list[Path]:
     """``stem``.png (and the other ``output_formats``), each written atomically; closes the figure. Minor ticks
     only where a figure asks for them (a log axis): elsewhere clutter, and laying them out is most of a figure's
-    drawing time."""
+    drawing time. Before writing, the x tick labels step down past the lowest y tick label (``_clear_corner``) and
+    a common factor of the tick labels moves into the axis label (``_multiplier_in_label``)."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
-    if not minor_ticks:
-        for ax in fig.axes:
+    for ax in fig.axes:
+        if not minor_ticks:
             ax.minorticks_off()
+        _clear_corner(ax)
+        for axis in (ax.xaxis, ax.yaxis):
+            _multiplier_in_label(axis)
     for fmt in _formats.get():
         path = stem.with_suffix(f".{fmt}")
         with atomic_path(path) as tmp:
@@ -164,6 +350,50 @@ def save(fig, stem: str | Path, minor_ticks: bool = False) -> list[Path]:
         paths.append(path)
     plt.close(fig)
     return paths
+
+
+def _tick_label_size(axis) -> float:
+    from matplotlib.font_manager import FontProperties
+
+    size = axis.get_tick_params(which="major").get("labelsize")
+    if size is None:
+        size = plt.rcParams[f"{axis.axis_name}tick.labelsize"]
+    return FontProperties(size=size).get_size_in_points()
+
+
+# how far a y tick label reaches below its tick (its vertical centre on the tick): 0.61 of the font size, 0.68 for a
+# power of ten in mathtext (log axes)
+_BELOW_TICK = 0.7
+
+
+def _clear_corner(ax) -> None:
+    """The x tick labels far enough below the axis to pass under the lowest y tick label: where the lowest ticks
+    of both axes sit at the corner (limits on round numbers), their labels overlapped."""
+    if not ax.axison or not ax.yaxis.get_visible():
+        return
+    pad = _BELOW_TICK * _tick_label_size(ax.yaxis) + 1.0
+    current = ax.xaxis.get_tick_params(which="major").get("pad", plt.rcParams["xtick.major.pad"])
+    if pad > current:
+        ax.tick_params(axis="x", which="both", pad=pad)
+
+
+def _multiplier_in_label(axis) -> None:
+    """A linear axis whose tick labels carry a common factor or offset (``1e-5``) shows it in its label, as
+    "[x 10^-5]": matplotlib writes it at the end of the axis, where the CMS style puts the label (x) or the
+    experiment label sits (y)."""
+    from matplotlib.ticker import ScalarFormatter
+
+    formatter = axis.get_major_formatter()
+    if not isinstance(formatter, ScalarFormatter) or not axis.label.get_text() or not axis.get_visible():
+        return
+    locs = axis.get_majorticklocs()
+    formatter.set_locs(locs)
+    if not formatter.get_offset():
+        return
+    formatter.set_useMathText(True)  # "x 10^-5", not "1e-5"
+    formatter.set_locs(locs)
+    axis.label.set_text(f"{axis.label.get_text()} [{formatter.get_offset().strip()}]")
+    axis.get_offset_text().set_visible(False)
 
 
 def hbars(ax, y, widths, height: float, color, label: str | None = None, xerr=None):
@@ -198,9 +428,10 @@ def tagger_style(name: str) -> dict:
     return {"color": COLOURS.get(family, "black"), "linestyle": "--" if dashed else "-"}
 
 
-def panel_title(ax, text: str) -> None:
-    """A title inside the panel (the space above the axes holds the experiment label)."""
-    ax.text(
+def panel_title(ax, text: str):
+    """A title inside the panel (the space above the axes holds the experiment label); returns it (``clear_bands``
+    keeps the data out of its band)."""
+    return ax.text(
         0.03,
         0.97,
         text,
