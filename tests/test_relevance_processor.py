@@ -404,7 +404,7 @@ def test_occlusion_and_activation_figures_and_report_tables(study, tmp_path):
     relevance = json.loads((out / "rel_iterative" / "relevance.json").read_text())
     text = html.occlusion_tables(relevance) + html.activations_table(relevance)
     top = relevance["occlusion"]["cnn2d_xaug"]["features"][0]["feature"]
-    assert f"<td class='name'>{top}</td>" in text and "dAUC below" in text
+    assert f"<td class='name'>{top}</td>" in text and "dAUC &times; 100 below" in text
     assert f"{relevance['activations']['lstm']['sparsity']['mean']:.3f}" in text
     score = relevance["relevance"]["lstm"]["epsilon"]["score"]
     first = score["ranking"]["signal"][0]

@@ -259,3 +259,10 @@ def test_occlusion_tables_say_their_units_and_fold_per_tagger():
     assert "<th>dAUC &times; 100</th><th>dAUPRC &times; 100</th>" in page
     assert "<th>dAUC &times; 100 below</th>" in page and "<th>dAUC</th>" not in page
     assert page.index("<details><summary>in: AUC") < page.index("track:dxysig")
+
+
+def test_faithfulness_captions_name_the_removed_units_in_the_plural():
+    from xaugcol.report.figures import plural
+
+    assert [plural(u) for u in ("secondary vertex", "track", "XAUG variable")] == [
+        "secondary vertices", "tracks", "XAUG variables"]

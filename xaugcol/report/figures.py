@@ -46,6 +46,15 @@ COST = {
 }
 
 
+IRREGULAR_PLURALS = {"vertex": "vertices", "matrix": "matrices"}
+
+
+def plural(unit: str) -> str:
+    """``unit`` (one word or several, the last the noun) in the plural: "secondary vertex" -> "secondary vertices"."""
+    head, _, noun = unit.rpartition(" ")
+    return f"{head} {IRREGULAR_PLURALS.get(noun, noun + 's')}".lstrip()
+
+
 @dataclass(frozen=True)
 class ReportInputs:
     """What a report is drawn from; any part may be missing (its figures are then left out)."""
@@ -121,7 +130,7 @@ def relevance_jobs(relevance_folder, taggers: dict, sample: str, examples: int =
                     )
                 )
     for name, _curves in (relevance.get("faithfulness") or {}).items():
-        units = ", ".join(f"{kind_class(k).removal_unit}s" for k in relevance["taggers"][name]["inputs"])
+        units = ", ".join(plural(kind_class(k).removal_unit) for k in relevance["taggers"][name]["inputs"])
         jobs.append(
             FigureJob(
                 "faithfulness",
