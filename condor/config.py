@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, field_validator
 
@@ -47,12 +47,16 @@ Lines = Annotated[tuple[str, ...], BeforeValidator(_one_line)]
 
 
 class Resources(ConfigModel):
+    """What each job asks HTCondor for: CPU cores, memory and disk (sizes such as ``4GB``)."""
+
     cpus: PositiveInt = 1
     memory: Size = "4GB"
     disk: Size = "8GB"
 
 
 class Environment(ConfigModel):
+    """Where a job finds xaugcol: a packed virtual environment, shell lines run first, a container image."""
+
     tarball: str | None = None  # a packed venv: a path here or a URL HTCondor can fetch (osdf://, root://, ...)
     setup: Lines = ()  # shell lines run before xaugcol (e.g. an LCG view on CVMFS)
     container: str | None = None
@@ -88,6 +92,30 @@ class SubmitFile(ConfigModel):
 
 @dataclass(frozen=True)
 class SubmitConfig:
+    """An HTCondor submission, validated (``SubmitFile``) and flattened: the fileset, how it is split into jobs,
+    what each job runs with and asks for.
+
+    Parameters
+    ----------
+    fileset
+        The fileset JSON, resolved.
+    files_per_job
+        At most this many files of one dataset per job.
+    chunksize, skip_bad_files, process_options
+        The processing of each job (events per chunk, whether an unreadable file is skipped, ``xaugcol process``
+        options).
+    transfer_inputs
+        HTCondor transfers the input files to the job (else the job reads them where they are).
+    cpus, memory, disk
+        What each job asks for (``Resources``).
+    tarball, setup, container
+        The job's environment (``Environment``).
+    x509_proxy
+        Hand the job the grid proxy (for xrootd inputs).
+    extra
+        More submit commands, verbatim.
+    """
+
     fileset: Path
     files_per_job: int = 1
     chunksize: int = DEFAULT_CHUNKSIZE
@@ -115,11 +143,28 @@ class SubmitConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> SubmitConfig:
+        """From a YAML file (``condor/submit.yaml``); its fileset path is relative to the file's folder."""
         path = Path(path)
         return cls.from_dict(read_yaml(path, "submit config"), path.parent, f"submit config {path}")
 
     @classmethod
-    def from_dict(cls, data, base: Path = Path("."), where: str = "submit config") -> SubmitConfig:
+    def from_dict(cls, data: Any, base: Path = Path("."), where: str = "submit config") -> SubmitConfig:
+        """From the YAML mapping.
+
+        Parameters
+        ----------
+        data
+            The mapping as read (``SubmitFile``).
+        base
+            The folder the fileset path is relative to.
+        where
+            What the errors name first (the file).
+
+        Returns
+        -------
+        SubmitConfig
+            The validated configuration; a bad field is a ``ValueError`` naming ``where`` and the field.
+        """
         f = validated(SubmitFile, data, where)
         return cls(
             fileset=(base / f.fileset).resolve(),

@@ -23,6 +23,7 @@ import tarfile
 import tempfile
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import uproot
@@ -54,7 +55,7 @@ def _render(name: str, **values) -> str:
 
 def file_groups(fileset: dict, files_per_job: int) -> dict[str, dict]:
     """Split a fileset into groups of at most ``files_per_job`` files of one dataset: {group: sub-fileset}."""
-    groups = {}
+    groups: dict[str, dict] = {}
     for dataset, entry in fileset.items():
         files = list(entry["files"].items())
         for start in range(0, len(files), files_per_job):
@@ -182,7 +183,8 @@ def merge_outputs(submission: str | Path, out: str | Path) -> dict:
         remove(leftover)
     if not is_empty(out):
         raise FileExistsError(f"{out} is not empty: merge into a new folder")
-    reports, hists = [], {}
+    reports: list[dict] = []
+    hists: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(dir=make_dirs(out), prefix=".merging-") as work:
         merged, scratch = Path(work) / "merged", make_dirs(Path(work) / "scratch")
         make_dirs(merged / JETS_DIR)

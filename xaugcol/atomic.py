@@ -143,7 +143,8 @@ def atomic_folder(final: str | os.PathLike):
 def remove_temporaries(folder: str | os.PathLike, depth: int = 1) -> list[Path]:
     """Remove the temporaries an interrupted write left in ``folder`` and its sub-folders down to ``depth``
     levels (links not followed): only names ``atomic_path`` / ``atomic_folder`` make. Returns them."""
-    folder, found = Path(folder), []
+    folder = Path(folder)
+    found: list[Path] = []
     if depth < 1 or folder.is_symlink() or not folder.is_dir():
         return found
     for entry in folder.iterdir():

@@ -43,6 +43,7 @@ LIBRARY_WARNINGS = (
 
 
 def verbosity() -> int:
+    """The verbosity level that ``XAUGCOL_VERBOSITY`` sets (``NORMAL`` when unset or not a number)."""
     try:
         return int(os.environ.get(ENV, NORMAL))
     except ValueError:
@@ -201,4 +202,5 @@ def counter(description: str, total: int, unit: str, requested: bool = True):
 
 
 def error(text: str) -> None:
+    """Print ``text`` to standard error, at once."""
     print(text, file=sys.stderr, flush=True)

@@ -8,9 +8,13 @@ models never import ``explain``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, TypeVar
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.grad import conv1d_input, conv2d_input
 
 
 class Join(nn.Module):
@@ -94,15 +98,18 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
             raise ValueError("masked batch norm: a training batch needs at least two real particles")
         mean = (x * mask).sum(dim=(0, 2)) / count if self.centre else x.new_zeros(x.shape[1])
         var = (((x - mean[None, :, None]) ** 2) * mask).sum(dim=(0, 2)) / count
+        # the running statistics always exist here (track_running_stats is never turned off)
+        tracked, running_mean, running_var = self.num_batches_tracked, self.running_mean, self.running_var
+        assert tracked is not None and running_mean is not None and running_var is not None
         with torch.no_grad():
-            self.num_batches_tracked += 1
-            factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+            tracked.add_(1)
+            factor = 1.0 / float(tracked) if self.momentum is None else self.momentum
             if self.centre:
-                self.running_mean.mul_(1 - factor).add_(factor * mean)
+                running_mean.mul_(1 - factor).add_(factor * mean)
                 var_estimate = var * count / (count - 1)  # unbiased, as torch
             else:
                 var_estimate = var  # a mean square about zero: nothing estimated, nothing to correct
-            self.running_var.mul_(1 - factor).add_(factor * var_estimate)
+            running_var.mul_(1 - factor).add_(factor * var_estimate)
         scale = torch.rsqrt(var + self.eps)
         if self.weight is not None:
             scale = scale * self.weight
@@ -147,15 +154,84 @@ LEAF_MODULES = (
 )  # traced whole, never into
 
 
-class LinearLayer:
+X = TypeVar("X")  # what a weighted layer reads: a tensor, or for a pair layer a ``PairOfInputs``
+
+
+class WeightedLayer(Generic[X]):
+    """A layer as the LRP rules see it: a linear map ``z = W x + b`` whose weights (BN already merged) are held
+    apart from the module, so a rule can evaluate the same map with modified weights (W+, W + gamma W+, W**2,
+    ones...), and its adjoint. ``X``: the type of its input (``LinearLayer``: a tensor; ``PairLayer``: the two
+    object lists of a ``PairOfInputs``, on which the rules act as on a tensor)."""
+
+    module: nn.Module
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+    kind: str
+    _modified: dict
+
+    def modified(self, key: Any, make: Callable[[torch.Tensor, torch.Tensor | None], Any]) -> Any:
+        """Weights modified by a rule (W+, W + gamma W+, ...), made once per set of weights: this object is rebuilt
+        whenever the model's parameters change.
+
+        Parameters
+        ----------
+        key
+            What identifies the modification (a rule's name and parameters).
+        make
+            ``make(weight, bias)``: the modified weights (and bias), called the first time ``key`` is asked for.
+
+        Returns
+        -------
+        Any
+            What ``make`` returned for ``key``.
+        """
+        if key not in self._modified:
+            self._modified[key] = make(self.weight, self.bias)
+        return self._modified[key]
+
+    def forward(self, x: X, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        """The map with weights ``weight`` and ``bias`` applied to the input ``x``."""
+        raise NotImplementedError
+
+    def signed_forward(
+        self, x_pos: X, x_neg: X, w_pos: torch.Tensor, w_neg: torch.Tensor, bias: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``W_pos x+ + b + W_neg x-``: the modified output of a rule that weighs the input's signs apart."""
+        raise NotImplementedError
+
+    def adjoints(self, s: torch.Tensor, weights: Iterable[torch.Tensor], input_shape: Any = None) -> tuple[X, ...]:
+        """``adjoint(s, w)`` for each of ``weights``."""
+        return tuple(self.adjoint(s, w, input_shape) for w in weights)
+
+    def adjoint(self, s: torch.Tensor, weight: torch.Tensor, input_shape: Any = None) -> X:
+        """The transposed map applied to ``s`` (the relevance shares at the outputs), onto the input."""
+        raise NotImplementedError
+
+    def bias_share(self, s: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """Per jet ``sum(s * b)`` over all outputs."""
+        raise NotImplementedError
+
+
+class LinearLayer(WeightedLayer[torch.Tensor]):
     """``z = W x + b`` for a dense or convolution layer, with the weights (BN already merged) held apart from the
-    module so a rule can evaluate the same map with modified weights (W+, W + gamma W+, W**2, ones...)."""
+    module so a rule can evaluate the same map with modified weights (W+, W + gamma W+, W**2, ones...).
+
+    Parameters
+    ----------
+    module
+        The layer: ``nn.Linear``, ``nn.Conv1d`` or ``nn.Conv2d`` (zero padding only).
+    weight, bias
+        Its weights, batch norms merged in (``merge_batch_norm_after``, ``merge_batch_norm_before``).
+    """
+
+    conv: nn.Conv1d | nn.Conv2d  # the module when it is a convolution
+    padding: tuple[int, ...]  # a convolution's padding, as numbers
 
     def __init__(self, module: nn.Module, weight: torch.Tensor, bias: torch.Tensor | None):
         self.module = module
         self.weight = weight
         self.bias = bias
-        self._modified: dict = {}
+        self._modified = {}
         if isinstance(module, nn.Linear):
             self.kind = "linear"
         elif isinstance(module, (nn.Conv1d, nn.Conv2d)):
@@ -165,42 +241,37 @@ class LinearLayer:
                     f"supported (only zero padding is a linear map)"
                 )
             self.kind = "conv1d" if isinstance(module, nn.Conv1d) else "conv2d"
+            self.conv = module
             self.padding = _numeric_padding(module)
         else:
             raise TypeError(f"not a linear-like layer: {type(module).__name__}")
 
-    def modified(self, key, make):
-        """Weights modified by a rule (W+, W + gamma W+, ...), made once per set of weights: this object is rebuilt
-        whenever the model's parameters change."""
-        if key not in self._modified:
-            self._modified[key] = make(self.weight, self.bias)
-        return self._modified[key]
-
     def forward(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-        m = self.module
         if self.kind == "linear":
             return F.linear(x, weight, bias)
+        m = self.conv
         conv = F.conv1d if self.kind == "conv1d" else F.conv2d
         return conv(x, weight, bias, m.stride, self.padding, m.dilation, m.groups)
 
     def signed_forward(
-        self, x_pos, x_neg, w_pos: torch.Tensor, w_neg: torch.Tensor, bias: torch.Tensor | None = None
+        self,
+        x_pos: torch.Tensor,
+        x_neg: torch.Tensor,
+        w_pos: torch.Tensor,
+        w_neg: torch.Tensor,
+        bias: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``W_pos x+ + b + W_neg x-``: the modified output of a rule that weighs the input's signs apart."""
         return self.forward(x_pos, w_pos, bias).add_(self.forward(x_neg, w_neg))
 
-    def adjoints(self, s: torch.Tensor, weights, input_shape) -> tuple:
-        """``adjoint(s, w)`` for each of ``weights``."""
-        return tuple(self.adjoint(s, w, input_shape) for w in weights)
-
-    def adjoint(self, s: torch.Tensor, weight: torch.Tensor, input_shape: torch.Size) -> torch.Tensor:
-        """The transposed map applied to ``s`` (the input gradient of ``<s, W x>``), for inputs of ``input_shape``;
-        a batch-1 shape is broadcast to the batch of ``s``."""
-        m = self.module
+    def adjoint(self, s: torch.Tensor, weight: torch.Tensor, input_shape: Any = None) -> torch.Tensor:
+        """The transposed map applied to ``s`` (the input gradient of ``<s, W x>``), for inputs of ``input_shape``
+        (a ``torch.Size``; needed by convolutions only); a batch-1 shape is broadcast to the batch of ``s``."""
         if self.kind == "linear":
             return s @ weight
+        m = self.conv
         shape = (s.shape[0],) + tuple(input_shape[1:])
-        grad = torch.nn.grad.conv1d_input if self.kind == "conv1d" else torch.nn.grad.conv2d_input
+        grad = conv1d_input if self.kind == "conv1d" else conv2d_input
         return grad(shape, weight, s, m.stride, self.padding, m.dilation, m.groups)
 
     def bias_share(self, s: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -252,7 +323,7 @@ class PairOfInputs:
         return self.receivers.new_zeros(*size, **kwargs)
 
 
-class PairLayer(LinearLayer):
+class PairLayer(WeightedLayer[PairOfInputs]):
     """``PairwiseLinear`` as the LRP rules see it: the dense layer on every concatenated pair, ``W [x_i; y_j] + b``
     with ``W = [W_r, W_s]`` (so a rule's modified weights, W+ or W + gamma W+, act on the concatenated pair as in
     the IN paper's (Moreno et al., arXiv:1909.12285) interaction network), evaluated per object and broadcast; its input
@@ -288,13 +359,15 @@ class PairLayer(LinearLayer):
         senders = F.linear(x_pos.senders, w_pos[:, n:]).add_(F.linear(x_neg.senders, w_neg[:, n:]))
         return receivers[:, :, None, :] + senders[:, None, :, :]
 
-    def adjoints(self, s: torch.Tensor, weights, input_shape=None) -> tuple[PairOfInputs, ...]:
+    def adjoints(
+        self, s: torch.Tensor, weights: Iterable[torch.Tensor], input_shape: Any = None
+    ) -> tuple[PairOfInputs, ...]:
         """The sums over pairs, taken once for all ``weights``."""
         per_receiver, per_sender = s.sum(2), s.sum(1)
         n = self.n_receiver
         return tuple(PairOfInputs(per_receiver @ w[:, :n], per_sender @ w[:, n:]) for w in weights)
 
-    def adjoint(self, s: torch.Tensor, weight: torch.Tensor, input_shape=None) -> PairOfInputs:
+    def adjoint(self, s: torch.Tensor, weight: torch.Tensor, input_shape: Any = None) -> PairOfInputs:
         """(batch, receivers, senders, width) -> the transposed map onto each list: per receiver the sum over its
         pairs, per sender the sum over its pairs."""
         return self.adjoints(s, (weight,))[0]
@@ -303,7 +376,7 @@ class PairLayer(LinearLayer):
         return s.reshape(s.shape[0], -1, s.shape[-1]).sum(1) @ bias
 
 
-def _numeric_padding(conv: nn.Module) -> tuple[int, ...]:
+def _numeric_padding(conv: nn.Conv1d | nn.Conv2d) -> tuple[int, ...]:
     if not isinstance(conv.padding, str):
         return tuple(conv.padding)
     if conv.padding == "valid":
@@ -314,7 +387,7 @@ def _numeric_padding(conv: nn.Module) -> tuple[int, ...]:
     return tuple(t // 2 for t in total)
 
 
-def batch_norm_affine(bn: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+def batch_norm_affine(bn: nn.BatchNorm1d | nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
     """Inference-mode batch norm as ``scale * x + shift`` per channel (running statistics)."""
     if bn.running_mean is None or bn.running_var is None:
         raise ValueError(
@@ -330,7 +403,9 @@ def batch_norm_affine(bn: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     return scale, shift
 
 
-def merge_batch_norm_after(weight: torch.Tensor, bias: torch.Tensor | None, bn: nn.Module):
+def merge_batch_norm_after(
+    weight: torch.Tensor, bias: torch.Tensor | None, bn: nn.BatchNorm1d | nn.BatchNorm2d
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Weights of ``bn(layer(x))`` as one layer: each output channel scaled and shifted."""
     scale, shift = batch_norm_affine(bn)
     shape = (-1,) + (1,) * (weight.dim() - 1)
@@ -338,7 +413,9 @@ def merge_batch_norm_after(weight: torch.Tensor, bias: torch.Tensor | None, bn: 
     return weight * scale.view(shape), merged_bias
 
 
-def merge_batch_norm_before(weight: torch.Tensor, bias: torch.Tensor | None, bn: nn.Module):
+def merge_batch_norm_before(
+    weight: torch.Tensor, bias: torch.Tensor | None, bn: nn.BatchNorm1d | nn.BatchNorm2d
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Weights of ``linear(bn(x))`` as one dense layer (exact only for dense layers: a convolution would also scale
     its zero padding, so convolutions after a batch norm keep the batch norm as its own layer)."""
     scale, shift = batch_norm_affine(bn)

@@ -27,8 +27,10 @@ import json
 import os
 import re
 import stat
-from json.decoder import JSONObject
-from json.scanner import py_make_scanner
+
+# json's pure-Python scanner: undocumented, and left out of typeshed's stubs
+from json.decoder import JSONObject  # type: ignore[attr-defined]
+from json.scanner import py_make_scanner  # type: ignore[attr-defined]
 from pathlib import Path
 
 from xaugcol.errors import InputDataError, UsageError
@@ -214,8 +216,8 @@ def _duplicate_key(text: str) -> str:
 
         return JSONObject(s_and_end, strict, scan_value, object_hook, check, memo)
 
-    decoder.parse_object = parse_object
-    decoder.scan_once = py_make_scanner(decoder)
+    decoder.parse_object = parse_object  # type: ignore[attr-defined]  # undocumented: not in typeshed's stubs
+    decoder.scan_once = py_make_scanner(decoder)  # type: ignore[attr-defined]  # undocumented: not in typeshed's
     try:
         decoder.decode(text)
     except _DuplicateKey as found:

@@ -22,6 +22,7 @@ import hist
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.hooks import RemovableHandle
 
 from xaugcol.layers import MaskedReLU
 from xaugcol.models import batching
@@ -42,7 +43,7 @@ class ActivationRecorder:
         self.sites = activation_sites(model)
         self.sums: dict[str, list[torch.Tensor]] = {name: [] for name, _ in self.sites}
         self.fired: dict[str, list[torch.Tensor]] = {name: [] for name, _ in self.sites}
-        self._hooks = []
+        self._hooks: list[RemovableHandle] = []
 
     def __enter__(self):
         for name, module in self.sites:
@@ -94,6 +95,21 @@ def histograms(tagger: str, recorded: dict, classes) -> dict:
 
 
 def fill(hists: dict, tagger: str, member: int, labels: np.ndarray, recorded: dict) -> None:
+    """Add one member's activations on a batch of jets to the tagger's histograms (``histograms``).
+
+    Parameters
+    ----------
+    hists
+        The run's histograms, those of ``histograms(tagger, ...)`` among them.
+    tagger
+        The tagger's name.
+    member
+        The ensemble member's seed.
+    labels
+        (jets,) the jets' classes.
+    recorded
+        Per site, the (jets, neurons) activation sums and firing counts (``ActivationRecorder.per_jet``).
+    """
     for site, (a, n) in recorded.items():
         neuron = np.broadcast_to(np.arange(a.shape[1]), a.shape).ravel()
         label = np.repeat(labels, a.shape[1])
@@ -110,14 +126,16 @@ def patterns(hists: dict, tagger: str) -> dict:
     if not sites:
         return {}
     names = {0: "background", 1: "signal", -1: "data"}
-    layers, quiet_all, total, members = {}, None, 0, None
+    layers: dict[str, dict] = {}
+    quiet_per_site: list[np.ndarray] = []  # per site, (member,) how many of its neurons are quiet in every class
+    total, members = 0, []
     for site in sites:
         sums, fired = hists[prefix + site], hists[f"nap_firing/{tagger}/{site}"]
         members, labels = list(sums.axes["member"]), list(sums.axes["label"])
         a, n = sums.view()[: len(members)], fired.view()[: len(members)]  # (member, label, neuron)
         rna_w, rna_u = _relative(a), _relative(n)
         quiet = (rna_w < QUIET).all(axis=1)  # (member, neuron): quiet in every class
-        quiet_all = quiet.sum(axis=1) if quiet_all is None else quiet_all + quiet.sum(axis=1)
+        quiet_per_site.append(quiet.sum(axis=1))
         total += a.shape[-1]
         layers[site] = {
             "neurons": int(a.shape[-1]),
@@ -131,7 +149,7 @@ def patterns(hists: dict, tagger: str) -> dict:
             },
             "sparsity": float(quiet.mean()),
         }
-    fraction = quiet_all / total
+    fraction = np.sum(quiet_per_site, axis=0) / total
     return {
         "members": members,
         "threshold": QUIET,

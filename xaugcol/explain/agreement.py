@@ -67,7 +67,7 @@ def bias_like(
         return []
     names = list(next(iter(classes.values())))
     top = max(1, int(np.ceil(top_fraction * len(names))))
-    rank = {}
+    rank: dict[str, int] = {}
     for stats in classes.values():  # the best place a feature takes in either class
         means = [stats[f]["mean"] if stats[f]["mean"] is not None else -np.inf for f in names]
         for place, k in enumerate(np.argsort(-np.asarray(means), kind="stable")):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,9 +22,36 @@ from xaugcol.paths import UnsafePathError, plain_name, read_json
 from xaugcol.training.data import DataSpec, select_jets
 from xaugcol.training.pt_spectrum import PtWeights
 
+if TYPE_CHECKING:
+    from torch import nn
+
+    from xaugcol.features.scaler import InputScalers
+
 
 @dataclass(frozen=True)
 class Ensemble:
+    """A tagger to explain: its members (one for a single tagger folder), the configuration and inputs they share,
+    and the range of their training jets. Paths and configuration only (it is pickled to executor workers):
+    ``load_members`` reads the weights.
+
+    Parameters
+    ----------
+    name
+        The tagger's name in histograms, ROOT folders and figure files (a plain name).
+    members
+        ((seed, tagger folder), ...), in seed order.
+    config
+        The members' model configuration (the first member's).
+    spec
+        The inputs and the training selection (mSD window, matched signal, pT range).
+    data
+        The jet tables the tagger was trained on, as its config.yaml records them (None: not recorded).
+    domain, domain_jets
+        The training range ((column, min, max), ...) and the number of training jets it is taken from.
+    fingerprints
+        Every member's files as a run found them (``pinned``); empty: not pinned.
+    """
+
     name: str
     members: tuple[tuple[int, str], ...]  # (seed, tagger folder)
     config: ModelConfig
@@ -36,10 +64,32 @@ class Ensemble:
 
     @property
     def training_range(self) -> dict[str, list[float]]:
+        """{column: [min, max]}: the range of the training jets."""
         return {c: [lo, hi] for c, lo, hi in self.domain}
 
     @classmethod
     def load(cls, folder: str | Path, name: str | None = None) -> Ensemble:
+        """Read a tagger folder or a complete ensemble folder (its members listed in ``metrics.json``).
+
+        Parameters
+        ----------
+        folder
+            A tagger folder (``config.yaml``) or an ensemble folder (``seed_*`` members, as ``xaugcol train``
+            writes).
+        name
+            The tagger's name (a plain name); None: the folder's name.
+
+        Returns
+        -------
+        Ensemble
+            Its members and their shared configuration (no weights read).
+
+        Raises
+        ------
+        ModelFileError
+            An incomplete ensemble, members that take different inputs or share a seed, an unreadable
+            configuration, or a name that is not a plain name.
+        """
         folder = Path(folder)
         name = name or folder.resolve().name
         try:
@@ -81,6 +131,7 @@ class Ensemble:
                 f"{folder}: members trained with the same seed ({twice[0]}): one model counted "
                 "twice, with a spread of 0; an ensemble's members need distinct seeds"
             )
+        assert first is not None  # paths is never empty: _complete_members refuses an ensemble without members
         config, spec, data, domain, domain_jets = first
         return cls(name, tuple(members), config, spec, data, domain, domain_jets)
 
@@ -101,11 +152,11 @@ class Ensemble:
         )
         return {f"seed_{seed}": dict(files) for seed, files in pinned.items()}
 
-    def load_members(self, device: str = "cpu") -> list[tuple[int, object, object]]:
+    def load_members(self, device: str = "cpu") -> list[tuple[int, nn.Module, InputScalers]]:
         """[(seed, model in eval mode, the scalers of its inputs)]; a pinned member whose files changed since it
         was pinned is a ``ModelFileError``."""
         pinned = dict(self.fingerprints)
-        loaded = []
+        loaded: list[tuple[int, nn.Module, InputScalers]] = []
         for seed, path in self.members:
             if pinned:
                 expected, now = dict(pinned[seed]), folder_digest(path)

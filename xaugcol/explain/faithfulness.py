@@ -125,6 +125,19 @@ def removal_logits(
 
 
 def fill(hists: dict, tagger: str, rule: str, member: int, labels: np.ndarray, logits: dict[str, np.ndarray]) -> None:
+    """Add one member's perturbation curves on a batch of jets to the tagger's faithfulness histograms.
+
+    Parameters
+    ----------
+    hists
+        The run's histograms (``faithfulness/<tagger>`` and ``faithfulness_margin/<tagger>`` among them).
+    tagger, rule, member
+        The tagger's name, the explanation method's label and the member's seed.
+    labels
+        (jets,) the jets' classes.
+    logits
+        Per removal order, (steps + 1, jets) the logits after each step (``removal_logits``).
+    """
     counts, sums = hists[f"faithfulness/{tagger}"], hists[f"faithfulness_margin/{tagger}"]
     decision = np.where(logits[ORDERS[0]][0] >= 0, 1.0, -1.0)  # the class each jet was given before removal
     for order, values in logits.items():
@@ -214,6 +227,7 @@ def _mean_spread(values: np.ndarray) -> dict:
 
 
 def member_summary(values: np.ndarray) -> dict:
+    """{"mean", "std"} of per-member values (standard deviation with ddof 1; 0 for a single member)."""
     return {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
 
 

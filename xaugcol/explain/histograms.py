@@ -31,6 +31,8 @@ al.'s (arXiv:2011.13466) mean
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
+from typing import Any
 
 import hist
 import numpy as np
@@ -67,19 +69,26 @@ def _value_axis(kind: InputKind, feature: str, bins: int | None = None):
     return hist.axis.Regular(bins or n, lo, hi, name=feature.replace(":", "_"), label=label)
 
 
-def map_axes(kind: InputKind, processing):
-    n, e, unit = kind.map_axes(processing)
+def map_axes(kind: InputKind, processing: Any) -> tuple[hist.axis.Regular, hist.axis.Regular]:
+    """The (x, y) axes of the 2D relevance map of ``kind`` (``InputKind.map_axes``; ``processing``: the jet tables'
+    processing configuration)."""
+    geometry = kind.map_axes(processing)
+    if geometry is None:
+        raise ValueError(f"input kind {kind.name!r} has no 2D relevance map")
+    n, e, unit = geometry
     return (
         hist.axis.Regular(n, -e, e, name="x", label=f"x [{unit}]"),
         hist.axis.Regular(n, -e, e, name="y", label=f"y [{unit}]"),
     )
 
 
-def xaug_pairs(columns) -> list[tuple[str, str]]:
+def xaug_pairs(columns: Iterable[str]) -> list[tuple[str, str]]:
+    """Every pair of the XAUG ``columns``, in their order (the 2D relevance histograms)."""
     return list(itertools.combinations(columns, 2))
 
 
 def pair_key(a: str, b: str) -> str:
+    """The key part of the histograms of the pair (``a``, ``b``) of XAUG variables: ``a__b``."""
     return f"{a}__{b}"
 
 

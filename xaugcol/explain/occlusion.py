@@ -21,10 +21,16 @@ XAUG variables); ``fraction`` follows a hash-chosen share of the jets.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import torch
 
 from xaugcol.explain.faithfulness import batch_logits, member_summary
+
+if TYPE_CHECKING:
+    from xaugcol.features.kinds import InputKind
 
 NONE = "(none)"  # the group axis entry of the jets as they are
 THRESHOLDS = (
@@ -44,7 +50,8 @@ def groups_of(kinds) -> list[str]:
     return names
 
 
-def kind_of(kinds, group: str) -> str:
+def kind_of(kinds: Iterable[InputKind], group: str) -> str:
+    """The name of the input kind (of ``kinds``) the occlusion ``group`` belongs to."""
     return next(kind.name for kind in kinds if group in kind.occlusion_groups())
 
 
@@ -102,7 +109,9 @@ def table(records: list[dict], kinds) -> dict:
         return {}
     names = [NONE, *groups_of(kinds)]
     members = sorted({r["member"] for r in records})
-    auc, prc, jets = [], [], 0
+    auc_rows: list[list[float]] = []  # per member: the jets as they are, then each group occluded
+    prc_rows: list[list[float]] = []
+    jets = 0
     for m in members:
         mine = [r for r in records if r["member"] == m]
         labels = np.concatenate([r["labels"] for r in mine])
@@ -111,11 +120,11 @@ def table(records: list[dict], kinds) -> dict:
         if len(np.unique(y)) < 2:
             return {}
         logits = np.concatenate([r["logits"] for r in mine], axis=1)[:, truth]
-        auc.append([roc_auc_score(y, row) for row in logits])
-        prc.append([average_precision_score(y, row) for row in logits])
+        auc_rows.append([roc_auc_score(y, row) for row in logits])
+        prc_rows.append([average_precision_score(y, row) for row in logits])
         jets = len(y)
-    auc, prc = np.array(auc), np.array(prc)  # (member, 1 + groups)
-    rows = []
+    auc, prc = np.array(auc_rows), np.array(prc_rows)  # (member, 1 + groups)
+    rows: list[dict[str, Any]] = []
     for g, name in enumerate(names[1:], start=1):
         d_auc, d_prc = (auc[:, 0] - auc[:, g]) * 100, (prc[:, 0] - prc[:, g]) * 100
         rows.append(
@@ -152,7 +161,7 @@ def masking_thresholds(
     tables = JetTables(jets_folder, ensemble.spec)
     columns = list(dict.fromkeys(tables.columns + [c for k in kinds for c in (*k.columns(), *k.extra_columns())]))
     members = ensemble.load_members()
-    logits = [[[] for _ in range(len(sets) + 1)] for _ in members]
+    logits: list[list[list[np.ndarray]]] = [[[] for _ in range(len(sets) + 1)] for _ in members]
     labels = []
     for rows in tables.blocks(split, columns):  # the split's selected jets, as the tagger was trained on them
         labels.append(rows["label"])

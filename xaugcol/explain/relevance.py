@@ -9,6 +9,7 @@ scalers, so the tagger sees exactly what it was trained on. Methods come as ``Me
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,7 @@ from xaugcol.explain.histograms import (
 from xaugcol.explain.methods import MethodSpec
 from xaugcol.explain.options import ExplainOptions
 from xaugcol.explain.statistics import feature_names, feature_sums, normalise_per_jet, score_shares
+from xaugcol.features.scaler import InputScalers
 from xaugcol.models import batching
 from xaugcol.training.data import model_inputs
 from xaugcol.training.domain import outside_counts
@@ -38,18 +40,21 @@ class Explainer:
 
     seed: int
     model: torch.nn.Module
-    scalers: object  # InputScalers
+    scalers: InputScalers
     attributors: dict  # method name -> attributor
 
 
 def explainers(ensemble: Ensemble, methods: tuple[MethodSpec, ...], device: str = "cpu") -> list[Explainer]:
+    """Every member of ``ensemble``, loaded on ``device``, with one attributor per method of ``methods``."""
     return [
         Explainer(seed, model, scalers, {m.name: m.attributor(model) for m in methods})
         for seed, model, scalers in ensemble.load_members(device)
     ]
 
 
-def empty_counts(rules) -> dict:
+def empty_counts(rules: Iterable[str]) -> dict:
+    """The counters of a relevance run, at zero: jets selected and skipped, and per rule (method label) the jets
+    with zero relevance and the summed |output| and |absorbed| relevance."""
     return {
         "jets_selected": 0,
         "skipped_nonfinite_input": 0,

@@ -9,7 +9,9 @@ import neither torch nor coffea.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import cast
 
 import hist
 import uproot
@@ -31,9 +33,9 @@ def write_relevance_root(path: Path, hists: dict, summary: dict) -> None:
                     f[name.replace(":", "_")] = part  # uproot reads ':' as a path separator
 
 
-def slices(key: str, h: hist.Hist):
+def slices(key: str, h: hist.Hist) -> Iterator[tuple[str, hist.Hist]]:
     """(name, histogram) for every combination of the category axes (the ``feature`` axis is kept)."""
-    cats = [
+    cats: list[hist.axis.StrCategory | hist.axis.IntCategory] = [
         ax for ax in h.axes if isinstance(ax, (hist.axis.StrCategory, hist.axis.IntCategory)) and ax.name != "feature"
     ]
     if len(cats) == h.ndim:  # keep one axis: a histogram of category axes only would slice down to a number
@@ -41,9 +43,16 @@ def slices(key: str, h: hist.Hist):
     if not cats:
         yield key, h
         return
-    for values in itertools.product(*[list(ax) for ax in cats]):
-        sel = {ax.name: hist.loc(v) for ax, v in zip(cats, values)}
-        yield f"{key}/" + "__".join(f"{ax.name}_{v}" for ax, v in zip(cats, values)), h[sel]
+    for values in itertools.product(*[_categories(ax) for ax in cats]):
+        sel: dict[int | str, hist.loc] = {ax.name: hist.loc(v) for ax, v in zip(cats, values)}
+        part = h[sel]
+        assert isinstance(part, hist.Hist)  # one axis at least is kept (above)
+        yield f"{key}/" + "__".join(f"{ax.name}_{v}" for ax, v in zip(cats, values)), part
+
+
+def _categories(ax: hist.axis.StrCategory | hist.axis.IntCategory) -> list[str | int]:
+    """The categories of a category axis (hist types iterating over any axis as a union of every axis' values)."""
+    return list(cast("Iterable[str | int]", ax))
 
 
 # category axes that ``slices`` cuts along, with their value types
@@ -83,9 +92,9 @@ def read_relevance_histograms(folder: str | Path, tagger: str | None = None) -> 
         rest = []
         for ax in items[0][1].axes:
             if isinstance(ax, hist.axis.StrCategory):
-                ax = hist.axis.StrCategory(list(ax), name="feature")
+                ax = hist.axis.StrCategory(cast("list[str]", _categories(ax)), name="feature")
             elif isinstance(ax, hist.axis.IntCategory):
-                ax = hist.axis.IntCategory(list(ax), name="label")
+                ax = hist.axis.IntCategory(cast("list[int]", _categories(ax)), name="label")
             rest.append(ax)
         h = hist.Hist(*axes, *rest, storage=hist.storage.Double())
         view = h.view(flow=True)

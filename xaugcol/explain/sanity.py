@@ -20,6 +20,9 @@ from xaugcol.explain.methods import method_spec
 
 @dataclass(frozen=True)
 class RandomisationStep:
+    """One step of the randomisation test (module docstring): the layers re-initialised so far and how similar
+    the relevance still is to the trained tagger's."""
+
     layers: tuple[str, ...]  # the modules re-initialised so far, output side first
     spearman: float  # mean over jets of the rank correlation of the signed relevance with the trained tagger's
     spearman_abs: float  # the same for |relevance| (what a heat map shows)

@@ -37,6 +37,8 @@ def feature_names(kinds: Sequence, xaug_columns: tuple[str, ...] = ()) -> list[s
 
 @dataclass
 class FeatureRelevance:
+    """Per jet and feature, the absolute normalised relevance, over the jets with some relevance."""
+
     names: list[str]
     values: np.ndarray  # (jets kept, features): absolute normalised relevance per feature
     kept: np.ndarray  # (jets,) bool: the jet had some non-zero relevance

@@ -21,10 +21,10 @@ def mean_normalised_relevance(hists: dict, tagger: str, rule: str, view: str = "
     jets = hists[{"features": f"jets/{tagger}", "score": f"score_output/{tagger}"}[view]][{"rule": rule}]
     features = list(h.axes["feature"])
     members = [int(m) for m in h.axes["member"]]
-    out = {}
+    out: dict[str, dict[str, dict]] = {}
     present = set(h.axes["label"])
-    for cls, labels in CLASSES.items():
-        labels = [k for k in labels if k in present]
+    for cls, class_labels in CLASSES.items():
+        labels = [k for k in class_labels if k in present]
         if not labels:
             continue  # "data" in a run without datasets lacking truth
         sums = sum(h[{"label": hist.loc(k)}].values() for k in labels)  # (member, feature)
@@ -67,6 +67,7 @@ def top_pair(summary: dict, xaug_columns) -> tuple[str, str] | None:
 
 
 def pair_histograms(hists: dict, tagger: str, pair: tuple[str, str]) -> tuple[hist.Hist, hist.Hist]:
+    """The relevance and jet-count histograms of a pair of XAUG variables (``pair/...``, ``pair_jets/...``)."""
     key = pair_key(*pair)
     return hists[f"pair/{tagger}/{key}"], hists[f"pair_jets/{tagger}/{key}"]
 

@@ -14,6 +14,7 @@ that training and application use the same numbers. Loading validates the file; 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,22 @@ XAUG_MODES = {"minmax": "xaug_minmax_3std", "standard": "xaug_standard_3std"}
 
 @dataclass(frozen=True)
 class XAUGScaler:
+    """The XAUG variables' scaler: each column clipped at mean +- 3 std (``N_STD``), then min-max scaled to [0, 1]
+    (``minmax``, as Agarwal, Rappoccio et al. do) or standardised (``standard``). ``fit`` on the training split,
+    ``transform`` a batch; saved with the tagger (``to_dict`` / ``from_dict``).
+
+    Parameters
+    ----------
+    columns
+        The XAUG columns, in the order of the transformed array's columns.
+    mean, std
+        Per column, the (weighted) mean and standard deviation of the training jets.
+    low, high
+        Per column, the range of the clipped training values (the min-max range).
+    mode
+        ``minmax`` or ``standard``.
+    """
+
     columns: tuple[str, ...]
     mean: tuple[float, ...]
     std: tuple[float, ...]
@@ -46,8 +63,15 @@ class XAUGScaler:
             raise ValueError(f"XAUG scaling must be one of {', '.join(XAUG_MODES)}, got {quoted(self.mode)}")
 
     @classmethod
-    def fit(cls, table, columns, weights=None, mode: str = "minmax") -> XAUGScaler:
-        """Fit on ``table`` (mapping column -> 1-d array, the training split). NaN or inf refuse the fit."""
+    def fit(
+        cls,
+        table: Mapping[str, np.ndarray],
+        columns: Sequence[str],
+        weights: np.ndarray | None = None,
+        mode: str = "minmax",
+    ) -> XAUGScaler:
+        """Fit on ``table`` (mapping column -> 1-d array, the training split), the jets weighted by ``weights``
+        (None: equally). NaN or inf refuse the fit."""
         mean, std, low, high = [], [], [], []
         for name in columns:
             x = np.asarray(table[name], dtype=np.float64)
@@ -84,6 +108,7 @@ class XAUGScaler:
         return out
 
     def to_dict(self) -> dict:
+        """The scaler as JSON-ready values (``from_dict`` reads them back)."""
         return {
             "kind": XAUG_MODES[self.mode],
             "columns": list(self.columns),
@@ -95,6 +120,7 @@ class XAUGScaler:
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "scaler") -> XAUGScaler:
+        """The scaler ``to_dict`` wrote, checked (a ``ValueError`` naming ``where``)."""
         modes = {kind: mode for mode, kind in XAUG_MODES.items()}
         if not isinstance(data, dict) or data.get("kind") not in modes:
             raise ValueError(f"{where}: not an XAUG scaler (expected kind {' or '.join(map(repr, modes))})")
@@ -163,6 +189,8 @@ class ObjectScaler:
         return cls(tuple(features), tuple(float(m) for m in mean), tuple(float(s) for s in std), mode)
 
     def transform(self, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """(jets, objects, features) float32: ``values`` scaled, the slots ``mask`` (jets, objects) leaves out set
+        to zero."""
         mean = np.asarray(self.mean, dtype=np.float64)
         std = np.asarray(self.std, dtype=np.float64)
         scale = np.where(std > MIN_STD, 1.0 / np.where(std > MIN_STD, std, 1.0), 1.0)
@@ -172,6 +200,7 @@ class ObjectScaler:
         return (out * np.asarray(mask, dtype=bool)[..., None]).astype(np.float32)
 
     def to_dict(self) -> dict:
+        """The scaler as JSON-ready values (``from_dict`` reads them back)."""
         return {
             "kind": self.KINDS[self.mode],
             "features": list(self.features),
@@ -181,6 +210,7 @@ class ObjectScaler:
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "scaler") -> ObjectScaler:
+        """The scaler ``to_dict`` wrote, checked (a ``ValueError`` naming ``where``)."""
         modes = {kind: mode for mode, kind in cls.KINDS.items()}
         if not isinstance(data, dict) or data.get("kind") not in modes:
             raise ValueError(f"{where}: not an object scaler (expected kind {' or '.join(map(repr, modes))})")
@@ -192,31 +222,39 @@ class ObjectScaler:
         return cls(tuple(features), mean, std, modes[data["kind"]])
 
 
+Scaler = XAUGScaler | ObjectScaler  # the scaler of one input kind
+
+
 @dataclass(frozen=True)
 class InputScalers:
     """The scaler of each scaled input kind of a tagger ({kind name: scaler}); empty for a tagger without."""
 
-    scalers: tuple[tuple[str, object], ...] = ()
+    scalers: tuple[tuple[str, Scaler], ...] = ()
 
     KIND = "input_scalers"
 
     @classmethod
-    def of(cls, mapping: dict) -> InputScalers:
+    def of(cls, mapping: Mapping[str, Scaler]) -> InputScalers:
+        """From a mapping {kind name: scaler}."""
         return cls(tuple(sorted(mapping.items())))
 
-    def get(self, kind: str):
+    def get(self, kind: str) -> Scaler | None:
+        """The scaler of the input kind named ``kind``; None if the tagger has none for it."""
         return dict(self.scalers).get(kind)
 
     def kinds(self) -> tuple[str, ...]:
+        """The names of the input kinds that have a scaler."""
         return tuple(k for k, _ in self.scalers)
 
     def __bool__(self) -> bool:
         return bool(self.scalers)
 
     def to_dict(self) -> dict:
+        """Every scaler as JSON-ready values (``from_dict`` reads them back)."""
         return {"kind": self.KIND, "scalers": {k: s.to_dict() for k, s in self.scalers}}
 
     def save(self, path: str | Path) -> None:
+        """Write ``to_dict`` as JSON to ``path`` (atomically)."""
         write_json(path, self.to_dict())
 
     @classmethod
@@ -239,6 +277,7 @@ class InputScalers:
 
     @classmethod
     def load(cls, path: str | Path) -> InputScalers:
+        """Read what ``save`` wrote (or an older file: ``from_dict``); a ``ValueError`` names the file."""
         try:
             data = read_json(path, "a scaler")
         except (OSError, ValueError) as err:

@@ -16,6 +16,7 @@ Columnar throughout: the links of a chunk are grouped jet by jet with one stable
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import awkward as ak
 import numpy as np
@@ -42,6 +43,9 @@ class MissingBranchError(InputDataError, KeyError):
 
 @dataclass(frozen=True)
 class Layout:
+    """Where a NanoAOD flavour keeps the FatJets' constituents: the jet -> candidate link collection and its
+    candidate-index field, the candidate collection and its PUPPI weight (``STORED``: no candidates at all)."""
+
     name: str
     link: str | None  # collection of jet -> candidate links
     link_cand: str | None  # field of the link holding the candidate index
@@ -75,7 +79,8 @@ MEASUREMENT_FIELDS = (
 LINK_FIELDS = ("btagEtaRel", "btagPtRatio", "btagPParRatio", "btagSip3dVal", "btagSip3dSig", "btagJetDistVal")
 
 
-def detect_layout(events) -> Layout:
+def detect_layout(events: Any) -> Layout:
+    """The layout of ``LAYOUTS`` whose collections the events (awkward) have; ``STORED`` when none."""
     fields = set(events.fields)
     for layout in LAYOUTS:
         if layout.link in fields or layout.cands in fields:
@@ -102,7 +107,7 @@ def jet_constituents(events, layout: Layout) -> ak.Array:
     """Constituents of every FatJet: (events, jets, particles) records of pt, eta, phi, mass, charge, pdgId, d0, dz
     (PUPPI-weighted where the layout says so), and those of ``MEASUREMENT_FIELDS`` / ``LINK_FIELDS`` the file has,
     pT-ordered inside each jet; jets with no links get an empty list."""
-    if layout is STORED:
+    if layout is STORED or layout.link_cand is None:  # STORED alone has no links
         raise ValueError("the file has no PF candidates: particle-level inputs are unavailable")
     need = f"the constituents of each FatJet ({layout.name} layout)"
     if "FatJet" not in events.fields:

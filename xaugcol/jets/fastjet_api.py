@@ -15,6 +15,7 @@ Every jet is one "event" of an awkward array, so each call below runs over all j
 from __future__ import annotations
 
 import warnings
+from typing import cast
 
 import awkward as ak
 import fastjet
@@ -103,7 +104,8 @@ def _packed(events: ak.Array) -> ak.Array:
 
 def _kinematics(px, py, pz, energy) -> dict[str, np.ndarray]:
     """pt, pseudorapidity, phi in (-pi, pi] and mass (>= 0, as the extension's max(m, 0)) of four-vectors."""
-    p = vector.array({"px": px, "py": py, "pz": pz, "E": energy})
+    # vector.array is annotated as returning the base VectorNumpy: momentum components make a MomentumNumpy4D
+    p = cast(vector.MomentumNumpy4D, vector.array({"px": px, "py": py, "pz": pz, "E": energy}))
     return {
         "pt": np.asarray(p.pt),
         "eta": np.asarray(p.eta),

@@ -8,6 +8,8 @@ stored in ``pfnano.root`` (tests/test_tracks.py).
 
 from __future__ import annotations
 
+from typing import Any
+
 import awkward as ak
 import numpy as np
 
@@ -16,7 +18,8 @@ from xaugcol.jets.constituents import MissingBranchError
 SV_INPUTS = ("pt", "eta", "phi", "mass", "ntracks", "chi2", "dxy", "dxySig", "dlen", "dlenSig", "pAngle")
 
 
-def has_vertices(events) -> bool:
+def has_vertices(events: Any) -> bool:
+    """Whether the events (awkward) carry the secondary-vertex collection ``SV``."""
     return "SV" in events.fields
 
 

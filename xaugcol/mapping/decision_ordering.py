@@ -24,6 +24,7 @@ the disagreement pairs is as exact as the ADO itself, without listing a pair.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.stats import kendalltau
 
 
@@ -109,7 +110,22 @@ class Disagreement:
         _, i_s, i_b = np.intersect1d(values_s, values_b, assume_unique=True, return_indices=True)
         self.tied_t = int((counts_s[i_s].astype(np.int64) * counts_b[i_b]).sum())
 
-    def ado(self, e_signal, e_background, fold: bool = True) -> float:
+    def ado(self, e_signal: ArrayLike, e_background: ArrayLike, fold: bool = True) -> float:
+        """ADO[t] of an observable e on the disagreement pairs: the weighted share of them e orders as t does.
+
+        Parameters
+        ----------
+        e_signal, e_background
+            The observable's values on the signal and background jets: the same jets, in the same order, as the
+            constructor's.
+        fold
+            Whether e and -e count alike (max(ADO, 1 - ADO)): an observable may order either way.
+
+        Returns
+        -------
+        float
+            The average decision ordering, in [0, 1] ([0.5, 1] folded).
+        """
         a = _checked(
             "disagreement ADO", e_signal=e_signal, e_background=e_background, t_signal=self.t_s, t_background=self.t_b
         )

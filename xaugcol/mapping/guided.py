@@ -20,6 +20,7 @@ candidates of the step.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,10 +72,12 @@ class GuidedSearch:
         if both:
             raise ValueError(f"guided search: {sorted(both)} are in the base set and among the candidates")
 
-    def model_config(self, columns) -> ModelConfig:
+    def model_config(self, columns: Iterable[str]) -> ModelConfig:
+        """The high-level tagger on ``columns``: an XAUG DNN with the search's architecture."""
         return ModelConfig(model="dnn", xaug=True, xaug_columns=tuple(columns), architecture=dict(self.architecture))
 
-    def spec(self, columns) -> DataSpec:
+    def spec(self, columns: Iterable[str]) -> DataSpec:
+        """What the high-level tagger on ``columns`` reads, with the search's training selection."""
         t = self.training
         return DataSpec.of(self.model_config(columns), t.msd_window, t.matched_signal, t.pt_range)
 
@@ -186,8 +189,9 @@ def _ado(hl: SplitJets, bb: SplitJets) -> float:
     return ado(h_s, t_s, h_b, t_b)
 
 
-def _next_observable(hl: SplitJets, bb: SplitJets, candidates: SplitJets, chosen: list[str]) -> dict:
-    """The candidate with the highest ADO[black box] on the pairs the high-level model orders differently."""
+def _next_observable(hl: SplitJets, bb: SplitJets, candidates: SplitJets, chosen: list[str]) -> dict | None:
+    """The candidate with the highest ADO[black box] on the pairs the high-level model orders differently; None
+    when every candidate is chosen."""
     i, j = hl.aligned(bb)
     common_keys = hl.keys[i]
     k = np.searchsorted(candidates.keys, common_keys)
@@ -252,7 +256,7 @@ def _gbdt(search: GuidedSearch, tables: JetTables, columns: list[str], folder: P
         sums = np.array([weight[train.label == c].sum() for c in (0, 1)])
         weight *= (sums.sum() / (2 * sums))[train.label]
     evaluated = {split: split_jets(tables, split, columns) for split in splits}
-    logits = {split: [] for split in splits}
+    logits: dict[str, list[np.ndarray]] = {split: [] for split in splits}
     for seed in search.seeds:
         model = HistGradientBoostingClassifier(
             max_iter=300, early_stopping=True, validation_fraction=0.2, random_state=seed

@@ -9,6 +9,7 @@ sum means background), then kept for the test split, so the sign is not fitted o
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -88,7 +89,8 @@ def _direction(values: SplitJets, ref: SplitJets, name: str) -> int:
     return 1 if auc >= 0.5 else -1
 
 
-def write_methods_table(out: Path, *args, **kwargs) -> dict:
+def write_methods_table(out: Path, *args: Any, **kwargs: Any) -> dict:
+    """``methods_table(*args, **kwargs)``, also written as JSON into the folder ``out``; returns it."""
     table = methods_table(*args, **kwargs)
     write_json(Path(out) / METHODS_JSON, table)
     return table

@@ -24,20 +24,26 @@ ELEMENT_BUDGET = 1 << 20  # activation elements of a trimmed batch's largest ten
 
 @dataclass(frozen=True)
 class Batch:
+    """One batch of a plan: its jets, and per input how many slots it keeps."""
+
     rows: slice | torch.Tensor  # the jets of the batch: a slice of the inputs, or their indices
     slots: tuple[int | None, ...]  # per input, the slots kept (None: the whole input)
 
     def take(self, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        """The batch's part of every input (its jets, its slots)."""
         return tuple(x[self.rows] if n is None else x[self.rows, :n] for x, n in zip(inputs, self.slots))
 
 
 @dataclass(frozen=True)
 class Plan:
+    """The batches a model runs on (``plan``), and how their per-jet results go back to the inputs' order."""
+
     batches: tuple[Batch, ...]
     order: torch.Tensor | None = None  # the input positions of the jets in batch order; None: the inputs' order
 
     @property
     def reordered(self) -> bool:
+        """Whether the batches take the jets in another order than the inputs'."""
         return self.order is not None
 
     def jets(self, parts: list[torch.Tensor]) -> torch.Tensor:
@@ -71,8 +77,9 @@ def used_slots(objects: torch.Tensor) -> torch.Tensor:
     return (real * place).amax(dim=1) if objects.shape[1] else real.new_zeros(objects.shape[0], dtype=torch.long)
 
 
-def plan(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], batch_size: int | None) -> Plan:
-    """The batches in which ``model`` runs on ``inputs``: at most ``batch_size`` jets each (None: all at once)."""
+def plan(model: torch.nn.Module | None, inputs: tuple[torch.Tensor, ...], batch_size: int | None) -> Plan:
+    """The batches in which ``model`` runs on ``inputs``: at most ``batch_size`` jets each (None: all at once);
+    ``model`` None: plain batches in order (no trimming of padded slots)."""
     n = inputs[0].shape[0] if inputs else 0
     size = n if batch_size is None else max(int(batch_size), 1)
     trimmable = tuple(getattr(model, "trimmable_inputs", ()))
@@ -86,7 +93,7 @@ def plan(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], batch_size: i
     while start < n:
         stop = _batch_end(model, sorted_lengths, start, size)
         longest = sorted_lengths[start:stop].amax(dim=0).tolist()
-        slots = [None] * len(inputs)
+        slots: list[int | None] = [None] * len(inputs)
         for k, m in zip(trimmable, longest):
             slots[k] = int(m)
         batches.append(Batch(order[start:stop], tuple(slots)))

@@ -11,6 +11,8 @@ are the ``cells`` input kind (z first; the EFN's Phi reads the angular features 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -22,6 +24,7 @@ ENERGY = 0  # z: the first cell feature
 
 class _CellSet(Tagger):
     input_kinds = ("cells",)
+    body: nn.ModuleList
     first_feature = 0  # the features Phi reads: [first_feature:]
     MIN_DEPTH = 1  # Phi's layers
 
@@ -34,7 +37,7 @@ class _CellSet(Tagger):
         width: int = 64,
         latent: int = 32,
         depth: int = 3,
-        hidden: list[int] = (64, 64),
+        hidden: Sequence[int] = (64, 64),
         dropout: float = 0.0,
         biases: bool = False,
     ):
@@ -76,7 +79,7 @@ class EFN(_CellSet):
         width: int = 64,
         latent: int = 32,
         depth: int = 3,
-        hidden: list[int] = (64, 64),
+        hidden: Sequence[int] = (64, 64),
         dropout: float = 0.0,
         biases: bool = True,
     ):

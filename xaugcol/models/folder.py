@@ -42,6 +42,29 @@ def save_model(
     metrics: dict,
     extra_config: dict | None = None,
 ) -> Path:
+    """Write a tagger folder (each file atomically): the weights, the scalers (if any), ``config.yaml`` and
+    ``metrics.json``.
+
+    Parameters
+    ----------
+    folder
+        The tagger folder (made if needed).
+    model
+        The tagger; its weights are saved on the CPU.
+    config
+        Its model configuration (``config.yaml``'s ``model`` section).
+    scalers
+        The scalers of its inputs (none written when empty).
+    metrics
+        Its performance (``metrics.json``).
+    extra_config
+        More top-level sections of ``config.yaml`` (training settings, data, seed, training range...).
+
+    Returns
+    -------
+    Path
+        ``folder``.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder / WEIGHTS) as tmp:
@@ -234,6 +257,8 @@ EXPORTERS = ("torchscript", "dynamo")
 
 
 def onnx_exporter() -> str:
+    """The ONNX exporter ``export_onnx`` uses: ``XAUGCOL_ONNX_EXPORTER`` (``torchscript``, the default, or
+    ``dynamo``)."""
     name = os.environ.get(EXPORTER_ENV, "torchscript").strip().lower() or "torchscript"
     if name not in EXPORTERS:
         raise ValueError(f"{EXPORTER_ENV}={name!r}: expected one of {', '.join(EXPORTERS)}")
@@ -286,10 +311,10 @@ def export_onnx(
             )
         session = onnxruntime.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
         diff = 0.0
-        for batch in (example, tuple(torch.cat([t, t[: max(1, len(t) // 2)]]) for t in example)):
-            got = session.run(None, {n: t.numpy() for n, t in zip(names, batch)})[0]
+        for inputs in (example, tuple(torch.cat([t, t[: max(1, len(t) // 2)]]) for t in example)):
+            got = session.run(None, {n: t.numpy() for n, t in zip(names, inputs)})[0]
             with torch.no_grad():
-                want = model(*batch).numpy()
+                want = model(*inputs).numpy()
             diff = max(diff, float(np.max(np.abs(got - want))) if want.size else 0.0)
             if not np.allclose(got, want, rtol=rtol, atol=atol):
                 raise RuntimeError(

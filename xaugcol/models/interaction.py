@@ -18,6 +18,9 @@ classifier one linear layer (``hidden`` = []).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -42,7 +45,11 @@ def _run(layers: nn.ModuleList, activations: nn.ModuleList, mask: torch.Tensor, 
 
 
 class InteractionNetwork(Tagger):
+    """The Interaction Network (module docstring): tracks and secondary vertices as a graph; its arguments are the
+    list shapes, the interaction functions' ``width``, ``depth``, ``de`` and ``do``, and the head's."""
+
     input_kinds = ("tracks", "vertices")
+    body: nn.ModuleDict
     trimmable_inputs = (0, 1)  # a padded track or vertex is masked out of every pair and sum (models.batching)
     MIN_DEPTH = 2  # the interaction functions' first layer acts on pairs, the last gives De / Do
 
@@ -58,7 +65,7 @@ class InteractionNetwork(Tagger):
         depth: int = 3,
         de: int = 20,
         do: int = 24,
-        hidden: list[int] = (),
+        hidden: Sequence[int] = (),
         dropout: float = 0.0,
         biases: bool = False,
     ):
@@ -85,13 +92,18 @@ class InteractionNetwork(Tagger):
         tracks, vertices = longest[:, 0], longest[:, 1]
         return torch.maximum(tracks * tracks, tracks * vertices).clamp(min=1) * self.widest
 
-    def features(self, tracks: torch.Tensor, vertices: torch.Tensor) -> torch.Tensor:
+    def features(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """The summed object features of the jet's ``tracks`` and ``vertices`` (the two inputs, in this order)."""
+        tracks, vertices = inputs
         real_t, real_v = self.real(tracks), self.real(vertices)  # (batch, tracks), (batch, vertices)
         distinct = 1.0 - torch.eye(tracks.shape[1], dtype=tracks.dtype, device=tracks.device)
         pairs = (real_t[:, :, None] * real_t[:, None, :] * distinct)[..., None]  # real ordered pairs, i != j
         with_vertex = (real_t[:, :, None] * real_v[:, None, :])[..., None]
-        act = self.activations
-        e_pp = _run(self.body["track_track"], act["track_track"], pairs, tracks, tracks).sum(dim=2)
-        e_pv = _run(self.body["track_vertex"], act["track_vertex"], with_vertex, tracks, vertices).sum(dim=2)
-        objects = _run(self.body["track"], act["track"], real_t[..., None], torch.cat([tracks, e_pp, e_pv], dim=2))
+        e_pp = _run(*self._function("track_track"), pairs, tracks, tracks).sum(dim=2)
+        e_pv = _run(*self._function("track_vertex"), with_vertex, tracks, vertices).sum(dim=2)
+        objects = _run(*self._function("track"), real_t[..., None], torch.cat([tracks, e_pp, e_pv], dim=2))
         return objects.sum(dim=1)
+
+    def _function(self, name: str) -> tuple[nn.ModuleList, nn.ModuleList]:
+        """An interaction function's layers and their activations (``_mlp`` and ``__init__`` build ModuleLists)."""
+        return cast(nn.ModuleList, self.body[name]), cast(nn.ModuleList, self.activations[name])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from torch import nn
 
@@ -21,10 +22,10 @@ from xaugcol.features.kinds.xaug import DEFAULT_COLUMNS
 from xaugcol.models.architecture import check_architecture, check_parameter_count
 from xaugcol.models.deep_sets import EFN, PFN
 from xaugcol.models.interaction import InteractionNetwork
-from xaugcol.models.taggers import CNN1D, CNN2D, XAUGDNN, CaloCNN, LSTMTagger
+from xaugcol.models.taggers import CNN1D, CNN2D, XAUGDNN, CaloCNN, LSTMTagger, Tagger
 from xaugcol.quoting import quoted
 
-MODELS: dict[str, type[nn.Module]] = {
+MODELS: dict[str, type[Tagger]] = {
     "cnn2d": CNN2D,
     "cnn1d": CNN1D,
     "lstm": LSTMTagger,
@@ -42,6 +43,28 @@ _OLD_SHAPE_FIELDS = {"n_pixels", "n_particles", "n_features"}
 
 @dataclass(frozen=True)
 class ModelConfig:
+    """A tagger's validated configuration: which tagger (``MODELS``), its inputs and its architecture. Written to
+    a tagger folder's config.yaml (``as_dict``) and read back (``from_dict``, which also reads the folders of
+    earlier versions); every field is checked when the object is made, the parameter count included.
+
+    Parameters
+    ----------
+    model
+        The tagger's name, a key of ``MODELS`` (``cnn2d``, ``cnn1d``, ``lstm``, ``dnn``, ``in``, ...).
+    xaug
+        Join the XAUG variables before the head (a tagger reading only them needs it true).
+    xaug_columns
+        The XAUG variables, in order.
+    architecture
+        Keyword arguments of the tagger class (``channels``, ``hidden``, ...; ``xaugcol.models.architecture``).
+    shapes
+        Per input kind, the per-jet shape of its jet-table column; a kind without an entry takes its default.
+    input_scaling
+        Per input kind, how its inputs are scaled (one of the kind's ``SCALINGS``).
+    masked
+        Occlusion groups held at zero after scaling in every jet (a tagger trained without them).
+    """
+
     model: str
     xaug: bool = False  # join the XAUG variables before the head (a tagger reading only them needs it true)
     xaug_columns: tuple[str, ...] = DEFAULT_XAUG
@@ -128,6 +151,7 @@ class ModelConfig:
         return out
 
     def scaling_of(self, kind: str, default: str) -> str:
+        """How the inputs of ``kind`` are scaled; ``default`` where the configuration records no scaling for it."""
         return self.input_scaling.get(kind, default)
 
     @staticmethod
@@ -149,6 +173,7 @@ class ModelConfig:
         return self.xaug and "xaug" not in MODELS[self.model].input_kinds
 
     def shape_of(self, kind: str, default: tuple[int, ...]) -> tuple[int, ...]:
+        """The per-jet shape of the inputs of ``kind``; ``default`` where the configuration records none."""
         return tuple(self.shapes.get(kind, default))
 
     def with_shapes(self, shapes: dict) -> ModelConfig:
@@ -156,6 +181,8 @@ class ModelConfig:
         return ModelConfig.from_dict({**self.as_dict(), "shapes": {**self.shapes, **shapes}})
 
     def as_dict(self) -> dict:
+        """The configuration as plain YAML-ready values (lists, not tuples), as a tagger folder's config.yaml holds
+        it (``from_dict`` reads it back); ``masked`` is left out when empty, as in folders written before it."""
         d = asdict(self)
         d["xaug_columns"] = list(self.xaug_columns)
         d["shapes"] = {k: list(v) for k, v in self.shapes.items()}
@@ -193,7 +220,8 @@ def legacy_architecture(data: dict) -> dict:
     """A tagger folder's model section as the version that wrote it meant it: an architecture option it does not
     name (``LEGACY_ARCHITECTURE``) takes its value from before it was recorded, and without ``input_scaling`` the
     inputs were scaled as then (XAUG min-max, particles unscaled)."""
-    cls = MODELS.get(data.get("model")) if isinstance(data, dict) else None
+    name = data.get("model") if isinstance(data, dict) else None
+    cls = MODELS.get(name) if isinstance(name, str) else None
     architecture = data.get("architecture") if isinstance(data, dict) else None
     if cls is None or (architecture is not None and not isinstance(architecture, dict)):
         return data  # refused with a clear message by ``ModelConfig.from_dict``
@@ -229,7 +257,7 @@ def _converted(data: dict) -> dict:
 def build_model(config: ModelConfig) -> nn.Module:
     """The tagger described by ``config`` (weights freshly initialised from torch's current RNG state)."""
     cls = MODELS[config.model]
-    shapes = {"use_xaug": config.joins_xaug}
+    shapes: dict[str, Any] = {"use_xaug": config.joins_xaug}
     for kind in config.input_kinds():
         shapes.update(kind.model_arguments())
     params = set(inspect.signature(cls).parameters)

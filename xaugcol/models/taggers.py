@@ -29,20 +29,25 @@ The output is one logit per jet (signal = 1).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import torch
 from torch import nn
 
 from xaugcol.layers import AtLastReal, Join, MaskedBatchNorm1d, MaskedReLU, RealParticles, SoftestFirst
 
 
-def batch_norm(kind, channels: int, **options) -> nn.Module:
+def batch_norm(kind: type[nn.Module], channels: int, **options: Any) -> nn.Module:
     """Batch norm whose running statistics are the cumulative average over all training batches (momentum None):
     with the default exponential average (momentum 0.1) the statistics of a model kept after its first epoch on a
     small sample still carry the initial variance of 1, and evaluation-mode outputs are wrong."""
     return kind(channels, momentum=None, **options)
 
 
-def dense_head(n_in: int, hidden: list[int], dropout: float, biases: bool = True) -> nn.Sequential:
+def dense_head(n_in: int, hidden: Sequence[int], dropout: float, biases: bool = True) -> nn.Sequential:
+    """The dense layers after the body (and the join): a ReLU (and dropout) after each ``hidden`` width, then one
+    output, the logit; ``biases`` for the hidden layers (the last layer keeps its bias)."""
     layers: list[nn.Module] = []
     for width in hidden:
         layers += [nn.Linear(n_in, width, bias=biases), nn.ReLU()]
@@ -66,7 +71,7 @@ class Tagger(nn.Module):
         body_width: int,
         n_xaug: int,
         use_xaug: bool,
-        hidden: list[int],
+        hidden: Sequence[int],
         dropout: float,
         biases: bool = True,
     ):
@@ -83,6 +88,9 @@ class Tagger(nn.Module):
         return tuple(self.input_kinds) + (("xaug",) if self.use_xaug else ())
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The body's output for its input (subclasses with several inputs take one tensor per input kind)."""
+        if self.body is None:
+            raise TypeError(f"{type(self).__name__} has no body: it reads the XAUG variables alone")
         return self.body(x)
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
@@ -91,7 +99,7 @@ class Tagger(nn.Module):
             return self.head(xaug).squeeze(1)
         n = len(self.input_kinds)  # the body's inputs, then the XAUG vector
         h = self.features(*(inputs[k] for k in range(n)))  # indexed: a traced *inputs cannot be sliced
-        if self.use_xaug:
+        if self.join is not None:  # use_xaug (and a body)
             h = self.join(h, inputs[n])
         return self.head(h).squeeze(1)
 
@@ -107,8 +115,8 @@ class CNN2D(Tagger):
         n_pixels: int = 37,
         n_xaug: int = 0,
         use_xaug: bool = False,
-        channels: list[int] = (8, 8, 8, 8),
-        hidden: list[int] = (64, 64),
+        channels: Sequence[int] = (8, 8, 8, 8),
+        hidden: Sequence[int] = (64, 64),
         dropout: float = 0.0,
         biases: bool = False,
         n_channels: int = 1,
@@ -142,8 +150,8 @@ class CaloCNN(CNN2D):
         n_channels: int = 2,
         n_xaug: int = 0,
         use_xaug: bool = False,
-        channels: list[int] = (8, 8, 8, 8),
-        hidden: list[int] = (64, 64),
+        channels: Sequence[int] = (8, 8, 8, 8),
+        hidden: Sequence[int] = (64, 64),
         dropout: float = 0.0,
         biases: bool = False,
     ):
@@ -155,6 +163,7 @@ class CNN1D(Tagger):
     optional); with ``mask_padding`` every block's output is zero on padded slots."""
 
     input_kinds = ("particles",)
+    body: nn.Sequential
 
     def __init__(
         self,
@@ -162,8 +171,8 @@ class CNN1D(Tagger):
         n_features: int = 17,
         n_xaug: int = 0,
         use_xaug: bool = False,
-        channels: list[int] = (32, 32, 32),
-        hidden: list[int] = (64, 64),
+        channels: Sequence[int] = (32, 32, 32),
+        hidden: Sequence[int] = (64, 64),
         dropout: float = 0.0,
         mask_padding: bool = True,
         batch_norms: bool = False,
@@ -200,6 +209,7 @@ class LSTMTagger(Tagger):
     after them, never reaching the head); without, the whole list is flipped (padding, all zeros, first)."""
 
     input_kinds = ("particles",)
+    body: nn.LSTM
 
     def __init__(
         self,
@@ -207,7 +217,7 @@ class LSTMTagger(Tagger):
         n_xaug: int = 0,
         use_xaug: bool = False,
         hidden_size: int = 64,
-        hidden: list[int] = (64,),
+        hidden: Sequence[int] = (64,),
         dropout: float = 0.0,
         mask_padding: bool = True,
         biases: bool = False,
@@ -243,7 +253,7 @@ class XAUGDNN(Tagger):
     def __init__(
         self,
         n_xaug: int,
-        hidden: list[int] = (64, 64, 64),
+        hidden: Sequence[int] = (64, 64, 64),
         dropout: float = 0.0,
         use_xaug: bool = True,
         biases: bool = False,

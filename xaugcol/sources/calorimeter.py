@@ -49,6 +49,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.special import ndtr
 
 EM, HAD = 0, 1
@@ -56,6 +57,10 @@ EM, HAD = 0, 1
 
 @dataclass(frozen=True)
 class CalorimeterModel:
+    """The two-layer (EM and HAD) calorimeter of the lepton studies (module docstring): its cell grid, energy
+    resolution (stochastic and constant terms), lateral shower spread, noise and zero suppression, flat pile-up and
+    hadron-shower model; every parameter a field, with its unit beside it."""
+
     abs_eta_max: float = 2.5
     em_eta_size: float = 0.025
     em_phi_cells: int = 256  # EM cell width pi / 128 in phi
@@ -98,12 +103,15 @@ class CalorimeterModel:
 
     @property
     def had_phi_cells(self) -> int:
+        """HAD cells in phi."""
         return self.em_phi_cells // self.had_factor
 
     def eta_size(self, layer: int) -> float:
+        """A cell's size in eta in ``layer`` (``EM`` or ``HAD``)."""
         return self.em_eta_size * (self.had_factor if layer == HAD else 1)
 
     def phi_size(self, layer: int) -> float:
+        """A cell's size in phi in ``layer`` (``EM`` or ``HAD``)."""
         return 2 * np.pi / (self.had_phi_cells if layer == HAD else self.em_phi_cells)
 
     def cell_index(self, eta, phi, layer: int) -> tuple[np.ndarray, np.ndarray]:
@@ -113,12 +121,14 @@ class CalorimeterModel:
         iphi = np.floor((np.mod(np.asarray(phi) + np.pi, 2 * np.pi)) / self.phi_size(layer)).astype(np.int64) % n_phi
         return ieta, iphi
 
-    def cell_centre(self, ieta, iphi, layer: int) -> tuple[np.ndarray, np.ndarray]:
+    def cell_centre(self, ieta: ArrayLike, iphi: ArrayLike, layer: int) -> tuple[np.ndarray, np.ndarray]:
+        """(eta, phi) of the centres of the cells (ieta, iphi) of ``layer`` (the inverse of ``cell_index``)."""
         eta = (np.asarray(ieta) + 0.5) * self.eta_size(layer)
         phi = -np.pi + (np.asarray(iphi) + 0.5) * self.phi_size(layer)
         return eta, phi
 
-    def resolution(self, energy, layer: int) -> np.ndarray:
+    def resolution(self, energy: ArrayLike, layer: int) -> np.ndarray:
+        """The relative energy resolution sigma_E / E at ``energy`` (GeV) in ``layer``: a / sqrt(E) (+) c."""
         a, c = (self.had_stochastic, self.had_constant) if layer == HAD else (self.em_stochastic, self.em_constant)
         return np.hypot(a / np.sqrt(np.maximum(energy, 1e-6)), c)
 
@@ -300,7 +310,7 @@ def lepton_cells(
     "iphi", "eta", "phi", "et"} (``lepton``: the position of the lepton in the given arrays), and the leptons' EM
     cell indices ("lepton_ieta", "lepton_iphi")."""
     lep_ieta, lep_iphi = model.cell_index(lepton_eta, lepton_phi, EM)
-    out = {k: [] for k in ("lepton", "layer", "ieta", "iphi", "et")}
+    out: dict[str, list[np.ndarray]] = {k: [] for k in ("lepton", "layer", "ieta", "iphi", "et")}
     for layer in (EM, HAD):
         n_phi = model.had_phi_cells if layer == HAD else model.em_phi_cells
         offsets = window_offsets(model, layer)

@@ -51,8 +51,10 @@ class Dist:
             return stats.truncnorm(a, b, loc=self.loc, scale=self.scale)
         return stats.truncexpon((self.high - self.low) / self.scale, loc=self.low, scale=self.scale)
 
-    def sample(self, size, rng: np.random.Generator) -> np.ndarray:
+    def sample(self, size: int | tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        """``size`` values drawn from the distribution with ``rng``."""
         return self.frozen().rvs(size=size, random_state=rng)
 
     def to_dict(self) -> dict:
+        """The parameters as a mapping (the fields)."""
         return asdict(self)

@@ -109,6 +109,10 @@ class JetDetector:
     pileup: PileupSettings = PileupSettings()
     pool: PileupPool | None = None
 
+    def __post_init__(self) -> None:
+        if self.pileup.mu > 0 and self.pool is None:
+            raise ValueError("pile-up with mu > 0 needs a pool of minimum-bias interactions")
+
 
 def seen_particles(
     hard: dict, n_events: int, detector: JetDetector, rng: np.random.Generator
@@ -130,6 +134,7 @@ def seen_particles(
     settings, model = detector.tracker, detector.tracker.tracker_model()
     n_pu = np.zeros(n_events, dtype=np.int32)
     if detector.pileup.mu > 0:
+        assert detector.pool is not None  # JetDetector.__post_init__: mu > 0 needs a pool
         overlay = draw_overlay(detector.pool, n_events, detector.pileup, rng)
         particles, n_pu = _joined(particles, _pileup(overlay, settings, model)), overlay.n_pu
     particles["reconstructed"] = _tracked(particles, settings, model, rng)

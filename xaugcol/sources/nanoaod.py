@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import awkward as ak
 import numpy as np
@@ -48,7 +49,7 @@ def pf_pdg_id(pdg_id: np.ndarray, charge: np.ndarray) -> np.ndarray:
     return np.where(keep, pdg_id, hadron).astype(np.int32)
 
 
-def write_events(path: str | os.PathLike, chunks: Iterable[Mapping[str, object]]) -> int:
+def write_events(path: str | os.PathLike, chunks: Iterable[Mapping[str, Any]]) -> int:
     """Write chunks of events into ``path`` (tree ``Events``) atomically; return the number of events.
 
     Each chunk maps branch names (scalars per event, numpy) and collection names (awkward records, one list per

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from xaugcol.atomic import write_json
@@ -10,12 +12,14 @@ from xaugcol.sources.nanoaod import TREE
 FILESET_NAME = "fileset.json"
 
 
-def fileset_entry(files: list[Path], metadata: dict) -> dict:
+def fileset_entry(files: Sequence[str | os.PathLike], metadata: dict) -> dict:
     """One dataset in coffea's fileset form: {"files": {path: "Events"}, "metadata": {...}}."""
     return {"files": {str(Path(f).resolve()): TREE for f in files}, "metadata": metadata}
 
 
-def write_fileset(out: Path, fileset: dict) -> Path:
+def write_fileset(out: str | os.PathLike, fileset: dict) -> Path:
+    """Write ``fileset`` ({dataset: ``fileset_entry``}) as ``fileset.json`` into the folder ``out`` (atomically);
+    returns its path."""
     path = Path(out) / FILESET_NAME
     write_json(path, fileset)
     return path

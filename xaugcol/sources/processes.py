@@ -13,11 +13,17 @@ H->bb) are added with a YAML card, validated field by field (``xaugcol.sources.p
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypedDict
 
 
 @dataclass(frozen=True)
 class Process:
+    """A Pythia 8 process (module docstring): its name, settings and class label, how its signal is found (the
+    bosons whose hadronic decays make the signal jets; for a lepton process the candidates' flavour and origin),
+    and the detector it is seen with. Every field but the first three has a default."""
+
     name: str
     settings: tuple[str, ...]
     label: int
@@ -54,6 +60,7 @@ class Process:
         )
 
     def default_pthat_min(self) -> float:
+        """The process's own PhaseSpace:pTHatMin (GeV), else the jets' default (``JET_PTHAT_MIN``)."""
         return JET_PTHAT_MIN if self.pthat_min is None else self.pthat_min
 
 
@@ -121,7 +128,7 @@ def _forced_decays(hadrons: tuple[int, ...], lepton: int) -> tuple[str, ...]:
     return tuple(s for h in hadrons for s in (f"{h}:onMode = off", f"{h}:onIfAny = {lepton}"))
 
 
-def sets_decays(settings, hadrons: tuple[int, ...]) -> list[str]:
+def sets_decays(settings: Iterable[str], hadrons: tuple[int, ...]) -> list[str]:
     """The settings that change one of ``hadrons``' decays (``511:onMode = off``, ``521:oneChannel ...``), the
     particle read as Pythia reads it (``0511:``, ``+511:`` and ``-511:`` all name the B0)."""
 
@@ -134,12 +141,22 @@ def sets_decays(settings, hadrons: tuple[int, ...]) -> list[str]:
     return [s for s in settings if ":" in s and particle(s) in hadrons]
 
 
+class DetectorFields(TypedDict, total=False):
+    """The detector fields of a ``Process`` (a subset), spread into several built-in processes."""
+
+    pileup: float
+    solenoid_tesla: float
+    flat_pileup: float
+    hadron_showers: str
+
+
 # the muon paper's setup (Collado et al., "Learning to Isolate Muons", arXiv:2102.02278): prompt muons from a
 # 20 GeV Z -> mu mu, non-prompt muons from b bbar, Delphes with mu = 50 pile-up; muons of 10-20 GeV (README)
 PAPER_MUON_PT = (10.0, 20.0)
 # the detector both lepton studies use by default: mu = 50 overlaid interactions, the 3.8 T field, hadron showers
-CMS_LIKE_DETECTOR = {"pileup": 50.0, "solenoid_tesla": 3.8, "hadron_showers": "parametrised"}
-FIRST_LEPTON_DETECTOR = {"flat_pileup": 25.0}  # the first lepton samples': flat pile-up, no field, no overlay
+CMS_LIKE_DETECTOR: DetectorFields = {"pileup": 50.0, "solenoid_tesla": 3.8, "hadron_showers": "parametrised"}
+# the first lepton samples': flat pile-up, no field, no overlay
+FIRST_LEPTON_DETECTOR: DetectorFields = {"flat_pileup": 25.0}
 
 BUILTIN.update(
     {

@@ -20,6 +20,7 @@ import concurrent.futures as cf
 import multiprocessing as mp
 import queue
 import zlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -33,7 +34,7 @@ from xaugcol.sources.calorimeter import CalorimeterModel
 from xaugcol.sources.jet_detector import JetDetector, TrackerSettings
 from xaugcol.sources.nanoaod import write_events
 from xaugcol.sources.output import fileset_entry, write_fileset
-from xaugcol.sources.pileup import PileupSettings, ensure_pool, load_pool
+from xaugcol.sources.pileup import PileupPool, PileupSettings, ensure_pool, load_pool
 from xaugcol.sources.processes import Process
 from xaugcol.sources.pythia_config import GeneratorError, configured_pythia
 from xaugcol.sources.pythia_events import JetSelection, batch_to_nanoaod
@@ -61,7 +62,7 @@ class PythiaJob:
     ecm: float = 13000.0
     selection: JetSelection | LeptonSelection = JetSelection()
     pileup: PileupSettings = PileupSettings()
-    pool: tuple[str, str] | None = None  # the pile-up pool's (path, SHA-256) when pileup.mu > 0
+    pool: tuple[str | Path, str] | None = None  # the pile-up pool's (path, SHA-256) when pileup.mu > 0
     tracker: TrackerSettings = TrackerSettings()  # a jet process's tracker (``xaugcol.sources.jet_detector``)
 
 
@@ -72,6 +73,8 @@ def worker_seeds(seed: int, process_name: str, workers: int) -> list[int]:
 
 
 def pythia_settings(job: PythiaJob) -> list[str]:
+    """Every Pythia setting of a job: beams, seed, the tracker's decay settings, pT-hat (and its flat bias), then
+    the process's own (which have the last word)."""
     settings = [
         f"Beams:eCM = {job.ecm}",
         "Print:quiet = on",
@@ -134,9 +137,26 @@ def _pileup(process: Process, run_value: float | PileupSettings | None, pool_siz
 def detector(job: PythiaJob) -> Detector | JetDetector:
     """What a job's events are seen with: for a lepton process the calorimeter, the field and the pile-up overlay;
     for a jet process the tracker's settings and the overlay."""
-    pool = load_pool(*job.pool) if job.pileup.mu > 0 else None
-    if not job.process.lepton:
-        return JetDetector(tracker=job.tracker, pileup=job.pileup, pool=pool)
+    return lepton_detector(job) if job.process.lepton else jet_detector(job)
+
+
+def _pool(job: PythiaJob) -> PileupPool | None:
+    """The pile-up pool of a job with an overlay (mu > 0), loaded and checked against its digest; else None."""
+    if job.pileup.mu <= 0:
+        return None
+    if job.pool is None:
+        raise ValueError("pile-up with mu > 0 needs a pool of minimum-bias interactions")
+    return load_pool(*job.pool)
+
+
+def jet_detector(job: PythiaJob) -> JetDetector:
+    """What a jet process's events are seen with: the tracker's settings and the pile-up overlay."""
+    return JetDetector(tracker=job.tracker, pileup=job.pileup, pool=_pool(job))
+
+
+def lepton_detector(job: PythiaJob) -> Detector:
+    """What a lepton process's events are seen with: the calorimeter, the field and the pile-up overlay."""
+    pool = _pool(job)
     calorimeter = CalorimeterModel(pileup_density=job.process.flat_pileup, hadron_showers=job.process.hadron_showers)
     return Detector(
         calorimeter=calorimeter, solenoid=Solenoid(field_tesla=job.process.solenoid_tesla), pileup=job.pileup, pool=pool
@@ -155,7 +175,11 @@ def run_job(job: PythiaJob, progress=None) -> dict:
     first_event = job.worker * 10**9 + 1  # event numbers unique across workers
     stats = {"n_events": 0, "n_dropped": 0, "sumw": 0.0}
     rng = np.random.default_rng([job.pythia_seed, DETECTOR_STREAM])  # the detector simulation's draws
-    convert = partial(leptons_to_nanoaod if job.process.lepton else batch_to_nanoaod, detector=detector(job))
+    convert: Callable[..., tuple[dict, int]]
+    if job.process.lepton:
+        convert = partial(leptons_to_nanoaod, detector=lepton_detector(job))
+    else:
+        convert = partial(batch_to_nanoaod, detector=jet_detector(job))
 
     def chunks():
         remaining, asked = job.n_events, 0
@@ -201,7 +225,7 @@ def run_job(job: PythiaJob, progress=None) -> dict:
 
 
 def _selection_text(job: PythiaJob) -> str:
-    if job.process.lepton:
+    if isinstance(job.selection, LeptonSelection):  # a lepton process's
         return f"a lepton of {job.selection.pt_min:g}-{job.selection.pt_max:g} GeV, origin {job.process.lepton_origin}"
     return "a hadronic signal boson" if job.process.require_hadronic else "any event"
 

@@ -51,6 +51,9 @@ IS_LAST_COPY = 1 << 13
 
 @dataclass(frozen=True)
 class JetSelection:
+    """The jets a jet process keeps: anti-kT jets of ``radius``, p_T above ``pt_min`` GeV, |eta| below
+    ``abs_eta_max``."""
+
     radius: float = 0.8
     pt_min: float = 200.0
     abs_eta_max: float = 2.4

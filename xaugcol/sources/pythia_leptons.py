@@ -61,6 +61,11 @@ MAX_ANCESTRY = 64  # copies of one particle in a Pythia record (the shower's rec
 
 @dataclass(frozen=True)
 class LeptonSelection:
+    """The lepton candidates a lepton process keeps (module docstring): p_T in [``pt_min``, ``pt_max``] GeV, |eta|
+    below ``abs_eta_max``; the particles within ``particle_radius`` of each are stored; an electron candidate
+    passes the loose preselection (EM E_T within ``preselection_radius`` at least ``min_em_over_pt`` of its p_T,
+    H/E below ``max_had_over_em``)."""
+
     pt_min: float = 20.0
     pt_max: float = 100.0
     abs_eta_max: float = 2.4
@@ -121,7 +126,7 @@ def leptons_to_nanoaod(
     lumi_block: int,
     rng: np.random.Generator,
     detector: Detector = Detector(),
-):
+) -> tuple[dict, int]:
     """Convert one ``nextBatch`` result of a lepton process; return (branches, events dropped for want of a
     candidate). ``rng``: the detector simulation's random stream (overlay, calorimeter, tracker)."""
     calorimeter = detector.calorimeter
@@ -171,16 +176,11 @@ def leptons_to_nanoaod(
     )
     flat_pu = pileup_particles(event[cand], hit_eta[cand], hit_phi[cand], rng, calorimeter)
     cells = deposits(
-        *(
-            np.concatenate(parts)
-            for parts in (
-                (event[busy], overlay.event, flat_pu["event"]),
-                (hit_eta[busy], o_eta, flat_pu["eta"]),
-                (hit_phi[busy], o_phi, flat_pu["phi"]),
-                (pt[busy], overlay.pt, flat_pu["et"]),
-                (pid[busy], overlay.pdg_id, flat_pu["pdg_id"]),
-            )
-        ),
+        np.concatenate((event[busy], overlay.event, flat_pu["event"])),
+        np.concatenate((hit_eta[busy], o_eta, flat_pu["eta"])),
+        np.concatenate((hit_phi[busy], o_phi, flat_pu["phi"])),
+        np.concatenate((pt[busy], overlay.pt, flat_pu["et"])),
+        np.concatenate((pid[busy], overlay.pdg_id, flat_pu["pdg_id"])),
         rng,
         calorimeter,
         charge=np.concatenate([charge[busy], overlay.charge, flat_pu["pdg_id"] != 22]),
@@ -387,6 +387,7 @@ def _draw_overlay(detector: Detector, n_batch: int, cand_event, rng) -> Overlay:
     stream does not depend on which events have candidates; only theirs become particles."""
     if detector.pileup.mu <= 0:
         return Overlay.empty(n_batch)
+    assert detector.pool is not None  # Detector.__post_init__: mu > 0 needs a pool
     return draw_overlay(detector.pool, n_batch, detector.pileup, rng, np.unique(cand_event))
 
 

@@ -31,9 +31,8 @@ def flat(jagged) -> np.ndarray:
 def production_point(prt) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Flat (x, y, z) in cm of every particle's production point; Pythia leaves it unset (None) for particles made
     at the interaction point, which is 0."""
-    return tuple(
-        flat(ak.fill_none(getattr(prt.vProd, c), 0.0)).astype(np.float64) * MM_TO_CM for c in ("px", "py", "pz")
-    )
+    x, y, z = (flat(ak.fill_none(getattr(prt.vProd, c), 0.0)).astype(np.float64) * MM_TO_CM for c in ("px", "py", "pz"))
+    return x, y, z
 
 
 def measured_candidates(

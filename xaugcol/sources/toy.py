@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import numpy as np
 import vector
@@ -159,27 +160,33 @@ class DistFile(ConfigModel):
         return self
 
 
+# the default of a field of the two file models below: a field left out of a file is not set (``given()`` reads
+# only the fields set) and its None default is never validated, while the annotation is the type a value written
+# in the file must have (null included: refused). No static type says "absent": Any.
+NOT_GIVEN: Any = None
+
+
 class ToyClassFile(ConfigModel):
     """A class's distributions; those left out keep the class's defaults."""
 
-    z: DistFile = None
-    theta: DistFile = None
-    particle_fraction: DistFile = None
-    particle_angle: DistFile = None
+    z: DistFile = NOT_GIVEN
+    theta: DistFile = NOT_GIVEN
+    particle_fraction: DistFile = NOT_GIVEN
+    particle_angle: DistFile = NOT_GIVEN
 
 
 class ToyFile(ConfigModel):
     """The toy parameters a file (or a study's ``source: toy:``) may set. The defaults live in ``ToyConfig``: a
     field left out is not set here (None, never validated), one written as null is refused."""
 
-    signal: ToyClassFile = None
-    background: ToyClassFile = None
-    particles_per_subjet: PositiveInt = None
-    pt_min: Number = None
-    pt_index: Number = None
-    eta_max: Number = None
-    species_probabilities: dict[int, Number] = None
-    impact_sigma_cm: Number = None
+    signal: ToyClassFile = NOT_GIVEN
+    background: ToyClassFile = NOT_GIVEN
+    particles_per_subjet: PositiveInt = NOT_GIVEN
+    pt_min: Number = NOT_GIVEN
+    pt_index: Number = NOT_GIVEN
+    eta_max: Number = NOT_GIVEN
+    species_probabilities: dict[int, Number] = NOT_GIVEN
+    impact_sigma_cm: Number = NOT_GIVEN
 
 
 def _wrap_phi(phi: np.ndarray) -> np.ndarray:
@@ -251,7 +258,10 @@ def generate_chunk(cfg: ToyConfig, label: int, n_jets: int, rng: np.random.Gener
         }
     ).to_xyzt()
     sums = {c: getattr(p4, c).reshape(n_jets, n_part).sum(axis=1) for c in ("x", "y", "z", "t")}
-    jet = vector.array({"px": sums["x"], "py": sums["y"], "pz": sums["z"], "E": sums["t"]})
+    # vector.array is annotated as returning the base VectorNumpy: momentum components make a MomentumNumpy4D
+    jet = cast(
+        vector.MomentumNumpy4D, vector.array({"px": sums["x"], "py": sums["y"], "pz": sums["z"], "E": sums["t"]})
+    )
 
     ones = np.ones(n_jets, dtype=np.int64)
     fat_jet = {

@@ -42,6 +42,10 @@ LOOSE = 1
 
 @dataclass(frozen=True)
 class TrackerModel:
+    """The simplified tracker's acceptance, impact-parameter resolution (a constant (+) a multiple-scattering term
+    each, with a tail), hit and quality model, and the covariance resolutions (module docstring); distances in cm
+    (``UM``: a micrometre), momenta in GeV."""
+
     abs_eta_max: float = 2.5
     pt_min: float = 0.5  # GeV
     radius_max: float = 60.0  # cm: production radius beyond which no track is reconstructed
@@ -70,10 +74,12 @@ class TrackerModel:
     # direction with the impact parameter: rho = -<r> / sqrt(<r^2>) with equal weights
     layer_radii: tuple[float, ...] = (2.9, 6.8, 10.9, 16.0, 25.5, 33.9, 41.8, 49.8, 60.8, 69.2, 78.0, 86.8, 96.5, 108.0)
 
-    def d0_resolution(self, pt, eta):
+    def d0_resolution(self, pt: np.ndarray | float, eta: np.ndarray | float) -> np.ndarray:
+        """The transverse impact parameter's resolution (cm) of tracks of ``pt`` (GeV) at ``eta``."""
         return np.hypot(self.d0_constant, self.d0_scattering * np.sqrt(np.cosh(eta)) / pt)
 
-    def dz_resolution(self, pt, eta):
+    def dz_resolution(self, pt: np.ndarray | float, eta: np.ndarray | float) -> np.ndarray:
+        """The longitudinal impact parameter's resolution (cm) of tracks of ``pt`` (GeV) at ``eta``."""
         return np.hypot(self.dz_constant, self.dz_scattering * np.cosh(eta) ** 1.5 / pt)
 
 

@@ -66,6 +66,8 @@ PION_MASS = 0.13957039  # GeV
 
 @dataclass(frozen=True)
 class VertexingModel:
+    """The secondary-vertex finder's settings (module docstring: what each does)."""
+
     efficiency: float = 0.75
     min_tracks: int = 2
     fake_significance: float = 3.0

@@ -20,8 +20,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from xaugcol.errors import InputDataError
@@ -62,6 +64,10 @@ def split_index(run, lumi, event) -> np.ndarray:
 
 @dataclass(frozen=True)
 class DataSpec:
+    """What a tagger reads from the jet tables: its input kinds, the training selection (mSD window, matched
+    signal, pT range), the pT reweighting of the background and the features masked (``of``: from its
+    ``ModelConfig`` and training settings)."""
+
     kinds: tuple[InputKind, ...]  # the tagger's input kinds, in forward order
     msd_window: bool = False
     matched_signal: bool = False  # signal = only label-1 jets containing their generated boson (Pythia truth)
@@ -71,10 +77,12 @@ class DataSpec:
 
     @property
     def inputs(self) -> tuple[str, ...]:
+        """The names of the input kinds, in forward order."""
         return tuple(k.name for k in self.kinds)
 
     @property
     def reads_pt(self) -> bool:
+        """Whether the selection or the weights need the jets' pT."""
         return self.pt_range is not None or self.pt_weights is not None
 
     @classmethod
@@ -149,7 +157,7 @@ class JetTables:
         per round: a round mixes files (and so classes, when files hold one class each). Training needs labels;
         drawing examples does not (real data)."""
         pending = list(order)
-        readers = []
+        readers: list[tuple[Path, Iterator[pa.RecordBatch]]] = []  # each open file's row groups
         while readers or pending:
             while pending and len(readers) < max_open:
                 path = pending.pop(0)
@@ -175,8 +183,9 @@ class JetTables:
             if round_:
                 yield round_
 
-    def blocks(self, split: str, columns: list[str]) -> Iterator[dict[str, np.ndarray]]:
-        """The split's jets block by block (files in name order), with ``columns``: to stream array columns."""
+    def blocks(self, split: str, columns: list[str]) -> Iterator[dict[str, Any]]:
+        """The split's jets block by block (files in name order), with ``columns``: to stream array columns. Each
+        block maps the columns to arrays, and ``"__file__"`` to the path of the table it comes from."""
         for round_ in self._rounds(split, self._with_selection(columns), self.files):
             yield from round_
 
@@ -278,7 +287,10 @@ def model_inputs(rows: dict[str, np.ndarray], spec: DataSpec, scalers=None) -> d
     """Jet-table rows -> the tagger's inputs {kind name: tensor (``scaled`` kinds through the tagger's scaler for
     them, from ``scalers``, an ``InputScalers``)} plus label and weight: the one place inputs are built, for
     training and for explaining."""
-    out = {"label": rows["label"].astype(np.float32), "weight": rows["weight"].astype(np.float64)}
+    out: dict[str, np.ndarray] = {
+        "label": rows["label"].astype(np.float32),
+        "weight": rows["weight"].astype(np.float64),
+    }
     for kind in spec.kinds:
         scaler = scalers.get(kind.name) if (scalers is not None and kind.scaled) else None
         if kind.scaled and scalers is not None and scaler is None:

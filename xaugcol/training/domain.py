@@ -20,6 +20,7 @@ CHANCE_FACTOR = 3.0  # ... and above this many times what chance puts outside
 
 
 def domain_columns(scaled: list[str] | tuple[str, ...]) -> list[str]:
+    """The columns whose training range is recorded: the jet kinematics, then the ``scaled`` inputs' columns."""
     return list(dict.fromkeys([*KINEMATICS, *scaled]))
 
 

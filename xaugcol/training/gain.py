@@ -71,8 +71,9 @@ def xaug_gain(
 ) -> dict:
     """The gain of the tagger with XAUG over the one without, from their member folders (``Ensemble.members``);
     ``pt_bins``: edges in GeV (None: all jets)."""
-    predictions = [[load_test_predictions(f) for f in members] for members in (base, with_xaug)]
-    return gain_from_predictions(*predictions, pt_bins, background_efficiencies, bootstrap, seed)
+    base_predictions = [load_test_predictions(f) for f in base]
+    xaug_predictions = [load_test_predictions(f) for f in with_xaug]
+    return gain_from_predictions(base_predictions, xaug_predictions, pt_bins, background_efficiencies, bootstrap, seed)
 
 
 def gain_from_predictions(
@@ -101,8 +102,10 @@ def gain_from_predictions(
             "signal": int(((predictions[0][0]["label"] == 1) & selection(predictions[0][0])).sum()),
             "background": int(((predictions[0][0]["label"] == 0) & selection(predictions[0][0])).sum()),
         }
-        replicas = []
+        replica_rows: list[np.ndarray] = []
         for _ in range(bootstrap):
+            # per tagger, the resampling: one index for every member (the same jets), or one per member
+            draws: list[np.ndarray] | list[list[np.ndarray]]
             if same_jets:
                 n = n_jets[0][0]
                 index = rng.integers(0, n, n)
@@ -111,8 +114,8 @@ def gain_from_predictions(
                 draws = [[rng.integers(0, n, n) for n in per] for per in n_jets]
             means = [_efficiencies(preds, selection, effs, d).mean(axis=0) for preds, d in zip(predictions, draws)]
             # a resampling without signal above the threshold has no ratio: left out (NaN), counted below
-            replicas.append(np.divide(means[1], means[0], out=np.full(len(effs), np.nan), where=means[0] > 0) - 1)
-        replicas = np.array(replicas) if replicas else np.full((0, len(effs)), np.nan)
+            replica_rows.append(np.divide(means[1], means[0], out=np.full(len(effs), np.nan), where=means[0] > 0) - 1)
+        replicas = np.array(replica_rows) if replica_rows else np.full((0, len(effs)), np.nan)
         rows = []
         for j, e in enumerate(effs):
             b, x = central[0][:, j], central[1][:, j]

@@ -19,7 +19,7 @@ def performance(
     if len(np.unique(labels)) < 2:
         raise ValueError("performance needs jets of both classes")
     fpr, tpr, _ = roc_curve(labels, scores, sample_weight=weights)
-    out = {
+    out: dict[str, object] = {
         "auc": float(roc_auc_score(labels, scores, sample_weight=weights)),
         "n_jets": int(len(labels)),
         "n_signal": int((labels == 1).sum()),

@@ -11,6 +11,7 @@ weight); bins without signal too.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -19,11 +20,36 @@ BINS = 20
 
 @dataclass(frozen=True)
 class PtWeights:
+    """Per-bin factors that reweight the background jets to the signal's pT spectrum (signal jets keep theirs)."""
+
     edges: tuple[float, ...]  # GeV, increasing
     background: tuple[float, ...]  # factor per bin for background jets (signal: 1)
 
     @classmethod
-    def fit(cls, pt: np.ndarray, labels: np.ndarray, weights: np.ndarray, pt_range=None, bins: int = BINS) -> PtWeights:
+    def fit(
+        cls,
+        pt: np.ndarray,
+        labels: np.ndarray,
+        weights: np.ndarray,
+        pt_range: tuple[float, float] | None = None,
+        bins: int = BINS,
+    ) -> PtWeights:
+        """The factors that make the background's weighted pT spectrum the signal's.
+
+        Parameters
+        ----------
+        pt, labels, weights
+            Per training jet: its pT (GeV), class (1 signal, 0 background) and weight.
+        pt_range
+            (low, high) GeV of the binning; None: the jets' range.
+        bins
+            Equal-width bins in ``pt_range``.
+
+        Returns
+        -------
+        PtWeights
+            Per bin, the ratio of the normalised signal and background spectra (0 where there is no background).
+        """
         pt, labels, weights = np.asarray(pt, float), np.asarray(labels).astype(int), np.asarray(weights, float)
         if pt_range is None:
             pt_range = (float(pt.min()), float(np.nextafter(pt.max(), np.inf)))
@@ -50,10 +76,12 @@ class PtWeights:
         return np.where(np.asarray(labels) == 0, bkg, 1.0)
 
     def as_dict(self) -> dict:
+        """JSON-ready values (``from_dict`` reads them back)."""
         return {"edges": list(self.edges), "background": list(self.background)}
 
     @classmethod
-    def from_dict(cls, data, where: str) -> PtWeights:
+    def from_dict(cls, data: Any, where: str) -> PtWeights:
+        """What ``as_dict`` wrote, checked (a ``ValueError`` naming ``where``)."""
         ok = (
             isinstance(data, dict)
             and set(data) == {"edges", "background"}

@@ -16,6 +16,7 @@ Each tagger trains into ``out/<model>`` or ``out/<model>_xaug``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -64,6 +65,8 @@ TaggerList = Annotated[tuple[Tagger, ...], BeforeValidator(_non_empty)]
 
 
 class StudyFile(ConfigModel):
+    """A study as written in YAML (module docstring), validated field by field."""
+
     data: str
     out: str
     seeds: Seeds = Field(1, validate_default=True)  # a count K: seeds 0..K-1
@@ -73,6 +76,22 @@ class StudyFile(ConfigModel):
 
 @dataclass(frozen=True)
 class Study:
+    """A training study: every tagger trained as an ensemble of the same seeds on one set of jet tables.
+
+    Parameters
+    ----------
+    data
+        The jets folder of a processing output (``resolve_jets``: the output folder or its ``jets/``).
+    out
+        The folder the taggers' ensembles go into, one sub-folder each (``tagger_name``).
+    seeds
+        The seeds of every ensemble's members, distinct.
+    training
+        The training settings every tagger shares.
+    taggers
+        The taggers' model configurations.
+    """
+
     data: Path
     out: Path
     seeds: tuple[int, ...]
@@ -81,11 +100,26 @@ class Study:
 
     @classmethod
     def from_dict(cls, raw: Any, where: str = "study config") -> Study:
+        """A study from its YAML mapping (``StudyFile``, module docstring).
+
+        Parameters
+        ----------
+        raw
+            The mapping as read from YAML.
+        where
+            What the errors name first (the file).
+
+        Returns
+        -------
+        Study
+            The validated study; a bad field is a ``ValueError`` naming ``where`` and the field.
+        """
         f = validated(StudyFile, raw, where)
         return cls(resolve_jets(f.data), Path(f.out), f.seeds, f.training, f.taggers)
 
     @classmethod
     def load(cls, path: str | Path) -> Study:
+        """A study from its YAML file (``from_dict``; errors name the file)."""
         return cls.from_dict(read_yaml(path, "study config"), f"study config {path}")
 
     def folders(self) -> dict[str, Path]:
@@ -102,7 +136,22 @@ class Study:
         for tagger in self.taggers:
             check_training_data(self.data, tagger, self.training)
 
-    def run(self, mapper=map, progress: bool = False) -> dict:
+    def run(self, mapper: Callable[..., Iterable[Any]] = map, progress: bool = False) -> dict[str, dict]:
+        """Train every tagger's ensemble into its folder (``folders``), one tagger after the other.
+
+        Parameters
+        ----------
+        mapper
+            Dispatches the members of an ensemble (``train_ensemble``): builtin ``map``, a pool's or a Dask
+            client's ``map``.
+        progress
+            Show progress bars.
+
+        Returns
+        -------
+        dict
+            {tagger name: its ensemble's summary (``metrics.json``)}.
+        """
         return {
             name: train_ensemble(
                 str(self.data), tagger, self.training, list(self.seeds), str(folder), mapper=mapper, progress=progress
@@ -112,6 +161,7 @@ class Study:
 
 
 def tagger_name(config: ModelConfig) -> str:
+    """The name of a tagger's folder in a study: the model, with ``_xaug`` when the XAUG variables join it."""
     return f"{config.model}_xaug" if config.joins_xaug else config.model
 
 

@@ -22,7 +22,7 @@ import time
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -76,6 +76,7 @@ class TrainConfig(ConfigModel):
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "training config") -> TrainConfig:
+        """The validated settings of a mapping (YAML); errors name ``where`` and the field."""
         return validated(cls, data, where)
 
 
@@ -84,6 +85,7 @@ class DivergedError(UsageError):
 
 
 def pick_device(name: str) -> torch.device:
+    """The torch device ``name`` (``cpu``, ``cuda``, ``cuda:1``, ...); ``auto``: a GPU if there is one."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
@@ -254,10 +256,10 @@ def _train_member(
     if any(isinstance(m, torch.nn.Conv2d) for m in model.modules()):
         # image convolutions and their batch norms in channels-last memory: the same network, a training step
         # 1.5x faster on CPU (oneDNN's layout; the saved weights load into any layout)
-        model = model.to(memory_format=torch.channels_last)
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs omit it
     optimiser = torch.optim.Adam(model.parameters(), lr=train_config.learning_rate)
-    best = {"val_loss": np.inf, "epoch": -1, "state": None}
-    history = []
+    best: dict[str, Any] = {"val_loss": np.inf, "epoch": -1, "state": None}
+    history: list[dict[str, Any]] = []
     label = f"{model_config.model}{'+xaug' if model_config.joins_xaug else ''} seed {seed}"
     per_epoch = -(-len(scan["label"]) // train_config.batch_size)  # batches: the remainder of a round is kept
     epochs = train_config.epochs
@@ -402,7 +404,7 @@ def train_ensemble(
     model_config: ModelConfig,
     train_config: TrainConfig,
     seeds: list[int],
-    out: str,
+    out: str | Path,
     mapper=map,
     progress: bool = False,
     init_from: str | None = None,
@@ -418,11 +420,11 @@ def train_ensemble(
         raise ValueError(f"an ensemble has at most {MAX_SEEDS} members (xaugcol.limits), got {len(seeds)}")
     with read_lock(processed_folder(data)):  # no run rewrites the tables while the members read them
         check_training_data(data, model_config, train_config)  # before the output folder is made
-        out = Path(out).resolve()  # members may train in other processes, perhaps in another working directory
-        check_replaceable(out)
-        with output_lock(out):
-            remove_temporaries(out)  # a killed run's staging and temporaries: names only xaugcol makes
-            staging = Path(tempfile.mkdtemp(prefix=f".members.tmp-{os.getpid()}-", dir=out))
+        folder = Path(out).resolve()  # members may train in other processes, perhaps in another working directory
+        check_replaceable(folder)
+        with output_lock(folder):
+            remove_temporaries(folder)  # a killed run's staging and temporaries: names only xaugcol makes
+            staging = Path(tempfile.mkdtemp(prefix=f".members.tmp-{os.getpid()}-", dir=folder))
             try:
                 member = functools.partial(
                     _member_entry,
@@ -435,10 +437,10 @@ def train_ensemble(
                 )
                 members = _train_members(member, list(seeds), train_config, mapper, progress)
                 summary = _ensemble_summary(model_config, train_config, seeds, members)
-                clear_ensemble(out)  # the earlier ensemble goes only now: summary first, then its members
+                clear_ensemble(folder)  # the earlier ensemble goes only now: summary first, then its members
                 for seed in seeds:
-                    os.replace(staging / f"seed_{seed}", out / f"seed_{seed}")
-                write_json(out / METRICS, summary)
+                    os.replace(staging / f"seed_{seed}", folder / f"seed_{seed}")
+                write_json(folder / METRICS, summary)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
     return summary

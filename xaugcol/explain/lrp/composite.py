@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BeforeValidator, model_validator
 from torch import nn
@@ -57,7 +57,23 @@ class Composite:
         if not self.stabiliser > 0:
             raise ValueError(f"stabiliser must be > 0, got {quoted(self.stabiliser)}")
 
-    def rule_for(self, name: str, module: nn.Module, is_first: bool) -> Rule:
+    def rule_for(self, name: str, module: nn.Module | None, is_first: bool) -> Rule:
+        """The rule that explains one dense or convolution layer, chosen in the class's order.
+
+        Parameters
+        ----------
+        name
+            The layer's module name (matched against the ``names`` patterns).
+        module
+            The layer (its type is matched against ``layers``); None: matched by name and position only.
+        is_first
+            Whether the layer is fed directly by a model input (``first`` applies).
+
+        Returns
+        -------
+        Rule
+            The first of ``names``, ``first``, ``layers`` that applies, else ``default``.
+        """
         for pattern, rule in self.names.items():
             if fnmatchcase(name, pattern):
                 return rule
@@ -92,21 +108,29 @@ RuleEntry = Annotated[Rule, BeforeValidator(_rule)]
 
 
 class LSTMFile(ConfigModel):
+    """The LSTM rule's options as written (``SignalTakeAll``)."""
+
     epsilon: PositiveNumber = 1e-6
     redistribute_bias: Bool = False
+
+
+# the default of a ``CompositeFile`` field: a field left out is not set (``given()`` reads only the fields set) and
+# its None default is never validated, while the annotation is the type a value written must have (null refused
+# where the annotation does not allow None). No static type says "absent": Any.
+NOT_GIVEN: Any = None
 
 
 class CompositeFile(ConfigModel):
     """A composite as written in Python or YAML: fields not given come from ``preset`` (or the defaults)."""
 
-    preset: str = None
-    options: dict = None
-    default: RuleEntry = None
+    preset: str = NOT_GIVEN
+    options: dict = NOT_GIVEN
+    default: RuleEntry = NOT_GIVEN
     first: RuleEntry | None = None
-    layers: dict[str, RuleEntry] = None
-    names: dict[str, RuleEntry] = None
-    lstm: LSTMFile = None
-    stabiliser: PositiveNumber = None
+    layers: dict[str, RuleEntry] = NOT_GIVEN
+    names: dict[str, RuleEntry] = NOT_GIVEN
+    lstm: LSTMFile = NOT_GIVEN
+    stabiliser: PositiveNumber = NOT_GIVEN
 
     @model_validator(mode="after")
     def _buildable(self):
@@ -114,6 +138,7 @@ class CompositeFile(ConfigModel):
         return self
 
     def composite(self) -> Composite:
+        """The composite: the preset's (or the defaults), with the fields given here replacing its own."""
         given = self.given()
         if "options" in given and "preset" not in given:
             raise ValueError("'options' are the options of a 'preset': give the preset too")

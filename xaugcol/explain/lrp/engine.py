@@ -11,6 +11,7 @@ graph.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.fx as fx
@@ -19,9 +20,16 @@ from torch import nn
 from xaugcol.explain.lrp.composite import Composite
 from xaugcol.explain.lrp.facts import LayerFacts, layer_facts
 from xaugcol.explain.lrp.graph import Program, trace
-from xaugcol.explain.lrp.operations import OPERATIONS, Step
+from xaugcol.explain.lrp.operations import OPERATIONS, Step, target_name
 from xaugcol.explain.lrp.rules import Rule, per_jet
-from xaugcol.layers import LinearLayer, PairLayer, PairwiseLinear, merge_batch_norm_after, merge_batch_norm_before
+from xaugcol.layers import (
+    LinearLayer,
+    PairLayer,
+    PairwiseLinear,
+    WeightedLayer,
+    merge_batch_norm_after,
+    merge_batch_norm_before,
+)
 from xaugcol.models import batching
 
 
@@ -37,10 +45,12 @@ class Conservation:
 
     @property
     def input_total(self) -> torch.Tensor:
+        """(batch,) the relevance summed over every input."""
         return torch.stack(self.inputs).sum(0)
 
     @property
     def residual(self) -> torch.Tensor:
+        """(batch,) output - inputs - bias - stabiliser: zero up to rounding."""
         return self.output - self.input_total - self.bias - self.stabiliser
 
     def relative_residual(self) -> torch.Tensor:
@@ -63,6 +73,9 @@ class Conservation:
 
 @dataclass
 class Explanation:
+    """What ``LRP`` returns: the relevance of every input, the explained output and the conservation
+    bookkeeping, per jet; ``layers``: the relevance at the outputs of the layers asked for (``record``)."""
+
     relevance: tuple[torch.Tensor, ...]  # one per model input, shaped like it
     output: torch.Tensor  # (batch,) the explained output (e.g. the logit)
     conservation: Conservation
@@ -95,6 +108,8 @@ class LRP:
                 )
         self.facts: dict[str, LayerFacts] = layer_facts(self.program.steps, self.rules)
         self._layers: dict[str, tuple] = {}
+        self.state: dict[fx.Node, Any] = {}  # per node, what its backward pass needs (during one batch)
+        self._pending: list[torch.Tensor] = []  # the model inputs placeholders have not read yet
 
     def __call__(
         self,
@@ -138,6 +153,8 @@ class LRP:
         with torch.no_grad():
             env = self._forward(inputs)
             output_node = self.program.steps[-1].node.args[0]
+            if not isinstance(output_node, fx.Node):  # a tuple, a constant
+                raise ValueError("LRP: the model must return one tensor")
             out = env[output_node]
             r0 = _initial_relevance(out, target)
             relevance, bias, kept, recorded = self._backward(env, r0, output_node, record)
@@ -152,7 +169,7 @@ class LRP:
         conservation = Conservation(output, tuple(per_jet(r) for r in per_input), bias, kept)
         return Explanation(per_input, output, conservation, recorded)
 
-    def _merged_weights(self, step: Step) -> LinearLayer:
+    def _merged_weights(self, step: Step) -> WeightedLayer[Any]:
         """The layer with its batch norms folded in; cached until a parameter or statistic changes (in place, by
         loading, or by moving the model)."""
         tensors = [
@@ -166,11 +183,14 @@ class LRP:
         if cached is not None and cached[0] == key:
             return cached[1]
         m = step.module
+        layer: WeightedLayer[Any]
         if isinstance(m, PairwiseLinear):  # never merged with a batch norm (see graph)
             w, b = PairLayer.weights_of(m)
             layer = PairLayer(m, w.detach(), None if b is None else b.detach())
             self._layers[step.name] = (key, layer)
             return layer
+        if not isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+            raise TypeError(f"not a linear-like layer: {type(m).__name__}")
         w, b = m.weight, m.bias
         if step.bn_after is not None:
             w, b = merge_batch_norm_after(w, b, step.bn_after)
@@ -180,8 +200,8 @@ class LRP:
         self._layers[step.name] = (key, layer)
         return layer
 
-    def _forward(self, inputs):
-        env: dict[fx.Node, object] = {}
+    def _forward(self, inputs: tuple[torch.Tensor, ...]) -> dict[fx.Node, Any]:
+        env: dict[fx.Node, Any] = {}
         self.state = {}  # per node, what its backward pass needs (merged layer, tape, LSTM trace)
         self._pending = list(inputs)
         for step in self.program.steps:
@@ -190,12 +210,24 @@ class LRP:
 
     def next_input(self, node: fx.Node):
         """The model input a placeholder reads (all remaining ones for ``*inputs``)."""
-        if node.target.startswith("*"):
+        if target_name(node).startswith("*"):
             out, self._pending = tuple(self._pending), []
             return out
         return self._pending.pop(0)
 
-    def merged_weights(self, step: Step) -> LinearLayer:
+    def merged_weights(self, step: Step) -> WeightedLayer[Any]:
+        """The layer of a linear step as the rules see it, its batch norms folded into its weights (cached).
+
+        Parameters
+        ----------
+        step
+            A step of kind ``linear`` of this model's program.
+
+        Returns
+        -------
+        WeightedLayer
+            A ``LinearLayer`` (dense, convolution) or a ``PairLayer`` (the pair layer of an interaction network).
+        """
         return self._merged_weights(step)
 
     def call(self, node: fx.Node, env, override: dict | None = None):
@@ -207,10 +239,11 @@ class LRP:
         args = fx.node.map_arg(node.args, value)
         kwargs = fx.node.map_arg(node.kwargs, value)
         if node.op == "call_module":
-            return self.program.modules[node.target](*args, **kwargs)
-        if node.op == "call_function":
-            return node.target(*args, **kwargs)
-        return getattr(args[0], node.target)(*args[1:], **kwargs)
+            return self.program.modules[target_name(node)](*args, **kwargs)
+        function = node.target
+        if node.op == "call_function" and callable(function):
+            return function(*args, **kwargs)
+        return getattr(args[0], target_name(node))(*args[1:], **kwargs)
 
     def _backward(self, env, r0, output_node, record):
         flow = _Flow({output_node: r0})
@@ -235,7 +268,7 @@ class LRP:
         out = []
         for node in self.program.placeholders:
             r = relevance.get(node)
-            if node.target.startswith("*"):
+            if target_name(node).startswith("*"):
                 struct = r or {}
                 out += [struct.get(k, torch.zeros_like(x)) for k, x in enumerate(inputs[len(out) :])]
             else:

@@ -27,6 +27,8 @@ from xaugcol.layers import MaskedReLU, PairwiseLinear
 
 @dataclass(frozen=True)
 class LayerFacts:
+    """What the graph proves about one layer (module docstring); ``UNKNOWN``: nothing proven."""
+
     nonnegative_input: bool = False
     positive_outputs_only: bool = False
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch.fx as fx
 from torch import nn
 
-from xaugcol.explain.lrp.operations import OPERATIONS, LRPUnsupportedError, Step
+from xaugcol.explain.lrp.operations import OPERATIONS, LRPUnsupportedError, Step, target_name
 from xaugcol.layers import LEAF_MODULES, PairwiseLinear
 
 
@@ -24,6 +24,9 @@ class _Tracer(fx.Tracer):
 
 @dataclass
 class Program:
+    """A traced model as LRP runs it: its nodes classified (``Step``s, in topological order), its modules by name,
+    its input nodes and how many tensors its forward reads."""
+
     steps: list[Step]
     modules: dict[str, nn.Module]
     placeholders: list[fx.Node]
@@ -70,17 +73,25 @@ def trace(model: nn.Module) -> Program:
     _mark_first_layers(steps, by_node)
     placeholders = [s.node for s in steps if s.kind == "input"]
     n_inputs = len(placeholders)
-    if placeholders and placeholders[-1].target.startswith("*"):  # forward(*inputs): count the items it reads
-        read = [s.node.args[1] for s in steps if s.kind == "item" and s.node.args[0] is placeholders[-1]]
+    if placeholders and target_name(placeholders[-1]).startswith("*"):  # forward(*inputs): count the items read
+        read = [_item_index(s.node) for s in steps if s.kind == "item" and s.node.args[0] is placeholders[-1]]
         n_inputs += max(read, default=-1)
     return Program(steps, modules, placeholders, n_inputs)
+
+
+def _item_index(node: fx.Node) -> int:
+    """Which of the ``*inputs`` an item node reads (``inputs[k]``)."""
+    index = node.args[1]
+    if not isinstance(index, int):
+        raise LRPUnsupportedError(f"LRP reads forward(*inputs) by integer index only, not {index!r} ({node.name!r})")
+    return index
 
 
 def _merge_batch_norms(steps: list[Step], by_node: dict) -> None:
     for s in steps:
         if s.kind != "batchnorm":
             continue
-        parent = s.node.args[0]
+        parent = s.node.all_input_nodes[0]  # the batch norm module's input
         before = by_node.get(parent)
         if (
             before is not None

@@ -39,6 +39,8 @@ class SignalTakeAll:
 
 
 def check_supported(lstm: nn.LSTM, name: str) -> None:
+    """Refuse (``ValueError`` naming the module ``name``) an LSTM the rule does not handle: bidirectional or
+    projected."""
     if lstm.bidirectional or lstm.proj_size:
         raise ValueError(f"LRP: LSTM {name!r}: bidirectional and projected LSTMs are not supported")
 
@@ -84,7 +86,11 @@ def forward(lstm: nn.LSTM, x: torch.Tensor):
             ig = i * torch.tanh(zg)
             c = f * c + ig
             h = o * torch.tanh(c)
-            fs.append(f), igs.append(ig), cs.append(c), hs.append(h), zgs.append(zg)
+            fs.append(f)
+            igs.append(ig)
+            cs.append(c)
+            hs.append(h)
+            zgs.append(zg)
         trace = _LayerTrace(x, *(torch.stack(v, dim=1) for v in (fs, igs, cs, hs, zgs)))
         traces.append(trace)
         x = trace.h

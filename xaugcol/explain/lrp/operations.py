@@ -45,14 +45,26 @@ class LRPUnsupportedError(UsageError):
     """The model holds an operation LRP has no rule for."""
 
 
+def target_name(node: fx.Node) -> str:
+    """The target of a placeholder, module or method node: a name (torch.fx types every target as a name or a
+    function; only a function call's is a function)."""
+    target = node.target
+    if not isinstance(target, str):
+        raise TypeError(f"graph node {node.name!r} ({node.op}) calls a function, not a name")
+    return target
+
+
 @dataclass
 class Step:
+    """A node of the traced graph as LRP handles it: which operation (``kind``), the module it calls, and what the
+    graph analysis found (merged batch norms, first layer)."""
+
     node: fx.Node
     kind: str  # the OPERATIONS key
     module: nn.Module | None = None
     name: str = ""  # module name, or the node name for functions
-    bn_after: nn.Module | None = None  # batch norm merged into this layer (layer -> bn)
-    bn_before: nn.Module | None = None  # batch norm merged into this dense layer (bn -> layer)
+    bn_after: nn.BatchNorm1d | nn.BatchNorm2d | None = None  # batch norm merged into this layer (layer -> bn)
+    bn_before: nn.BatchNorm1d | None = None  # batch norm merged into this dense layer (bn -> layer)
     is_first: bool = False
     sign: int = 1  # for add/sub
     extra: dict = field(default_factory=dict)
@@ -68,7 +80,7 @@ class Operation:
 
     def claim(self, node: fx.Node, modules: dict, known: dict) -> Step | None:
         if node.op == "call_module" and isinstance(modules[node.target], self.modules):
-            return Step(node, self.kind, modules[node.target], node.target)
+            return Step(node, self.kind, modules[node.target], target_name(node))
         if (node.op == "call_function" and node.target in self.functions) or (
             node.op == "call_method" and node.target in self.methods
         ):
@@ -87,6 +99,8 @@ def _source(node: fx.Node) -> fx.Node:
 
 
 class Input(Operation):
+    """A model input (a placeholder): keeps the relevance it receives, the result."""
+
     kind = "input"
 
     def claim(self, node, modules, known):
@@ -100,6 +114,8 @@ class Input(Operation):
 
 
 class Output(Operation):
+    """The graph's output node: the explained output, where relevance starts."""
+
     kind = "output"
 
     def claim(self, node, modules, known):
@@ -216,6 +232,8 @@ class BatchNorm(Operation):
 
 
 class LSTM(Operation):
+    """An ``nn.LSTM`` (unidirectional, unprojected): the composite's LSTM rule (``lstm.SignalTakeAll``)."""
+
     kind = "lstm"
 
     def claim(self, node, modules, known):
@@ -270,6 +288,8 @@ class Item(Operation):
 
 
 class Identity(Operation):
+    """Modules that leave their input as it is in inference mode (identity, dropout): relevance passes through."""
+
     kind = "identity"
     modules = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout)
 
@@ -317,6 +337,8 @@ class Gate(Operation):
 
 
 class Reshape(Operation):
+    """Flatten, reshape, view, squeeze and their kind: relevance is reshaped back to the input's shape."""
+
     kind = "reshape"
     modules = (nn.Flatten, nn.Unflatten)
     functions = frozenset({torch.flatten, torch.reshape, torch.squeeze, torch.unsqueeze})

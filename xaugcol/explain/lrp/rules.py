@@ -12,22 +12,26 @@ cancelling); ``Flat``, ``WSquare`` and ``ZPlus`` ignore the bias, as in their or
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from xaugcol.explain.lrp.facts import UNKNOWN, LayerFacts
-from xaugcol.layers import LinearLayer
+from xaugcol.layers import WeightedLayer
 from xaugcol.quoting import quoted
 
 
 @dataclass
 class Shares:
+    """What a rule hands back for one layer: the input relevance and, per jet, what it did not pass down."""
+
     relevance: torch.Tensor  # relevance of the layer's input, shaped like it
     bias: torch.Tensor  # (batch,) relevance absorbed by the biases
     stabiliser: torch.Tensor  # (batch,) relevance absorbed by epsilon / the stabiliser
 
 
 def per_jet(t: torch.Tensor) -> torch.Tensor:
+    """(batch,) the sum of ``t`` over everything but its first (jet) axis."""
     return t.reshape(t.shape[0], -1).sum(1)
 
 
@@ -75,7 +79,12 @@ class Rule:
     proportional = False  # whether each input's relevance is its value times a finite factor (``facts``)
 
     def apply(
-        self, layer: LinearLayer, x: torch.Tensor, z: torch.Tensor, relevance: torch.Tensor, facts: LayerFacts = UNKNOWN
+        self,
+        layer: WeightedLayer[Any],
+        x: torch.Tensor,
+        z: torch.Tensor,
+        relevance: torch.Tensor,
+        facts: LayerFacts = UNKNOWN,
     ) -> Shares:
         """The shares of ``relevance`` (at the outputs ``z``) for the layer's input ``x``; ``facts``: what the
         graph proves about this layer (``facts.LayerFacts``), which lets a rule skip run-time checks."""
@@ -86,7 +95,7 @@ class Rule:
         return f"{type(self).__name__}({params})"
 
 
-def _bias_share(layer: LinearLayer, s: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+def _bias_share(layer: WeightedLayer[Any], s: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     if bias is None:
         return s.new_zeros(s.shape[0])
     return layer.bias_share(s, bias)

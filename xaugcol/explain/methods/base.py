@@ -21,6 +21,8 @@ from xaugcol.models import batching
 
 @dataclass
 class Attribution:
+    """What an explanation method returns for a batch of jets (module docstring)."""
+
     relevance: tuple[torch.Tensor, ...]  # one per model input, shaped like it
     output: torch.Tensor  # (batch,) the explained output (the logit)
     absorbed: torch.Tensor  # (batch,) output - summed input relevance: what the method did not attribute
@@ -28,6 +30,9 @@ class Attribution:
 
 
 class Attributor(Protocol):
+    """An explanation method bound to a model: ``attributor(*inputs, batch_size=...)`` -> ``Attribution``, the
+    inputs in the model's ``forward`` order, explained in batches of ``batch_size`` jets (None: all at once)."""
+
     def __call__(self, *inputs: torch.Tensor, batch_size: int | None = None) -> Attribution: ...
 
 

@@ -12,6 +12,16 @@ from xaugcol.explain.methods.base import Attribution, explained_output, in_batch
 
 
 class GradientXInput:
+    """Gradient x input as an attributor (``base.Attributor``; module docstring).
+
+    Parameters
+    ----------
+    model
+        The tagger.
+    target
+        The class index explained for a model with several outputs (None: its single output).
+    """
+
     def __init__(self, model: torch.nn.Module, target: int | None = None):
         self.model = model
         self.target = target

@@ -19,13 +19,26 @@ from xaugcol.quoting import quoted
 DEFAULT_STEPS = 32
 
 
-def check_steps(steps) -> int:
+def check_steps(steps: object) -> int:
+    """``steps`` if it is a valid number of integration steps (a whole number >= 2); else a ``ValueError``."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
         raise ValueError(f"integrated gradients: 'steps' must be a whole number >= 2, got {quoted(steps)}")
     return steps
 
 
 class IntegratedGradients:
+    """Integrated gradients as an attributor (``base.Attributor``; module docstring).
+
+    Parameters
+    ----------
+    model
+        The tagger.
+    steps
+        Points on the path from the baseline to the input (Gauss-Legendre, captum's default), at least 2.
+    target
+        The class index explained for a model with several outputs (None: its single output).
+    """
+
     def __init__(self, model: torch.nn.Module, steps: int = DEFAULT_STEPS, target: int | None = None):
         self.model = model
         self.steps = check_steps(steps)

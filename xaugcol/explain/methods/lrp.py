@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import torch
 
-from xaugcol.explain.lrp import LRP
+from xaugcol.explain.lrp import LRP, Composite
 from xaugcol.explain.methods.base import Attribution
 
 
 class LRPAttributor:
-    def __init__(self, model: torch.nn.Module, composite="epsilon"):
+    """LRP as an attributor (``base.Attributor``): its ``details`` are the LRP ``Explanation`` (the conservation
+    split into biases and stabilisers).
+
+    Parameters
+    ----------
+    model
+        The tagger (built from layers LRP explains: ``xaugcol.explain.lrp.graph``).
+    composite
+        The rules: a preset name, a ``Composite`` or a composite mapping (``Composite.from_spec``).
+    """
+
+    def __init__(self, model: torch.nn.Module, composite: Composite | str | dict = "epsilon"):
         self.lrp = LRP(model, composite)
 
     def __call__(self, *inputs: torch.Tensor, batch_size: int | None = None) -> Attribution:

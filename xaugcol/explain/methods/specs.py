@@ -18,10 +18,14 @@ Adding a method: an attributor class (``base.Attributor``) and one entry in ``ME
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import torch
 
 from xaugcol.explain.lrp import Composite, preset
 from xaugcol.explain.lrp.composite import PRESETS
+from xaugcol.explain.methods.base import Attributor
 from xaugcol.explain.methods.gradient import GradientXInput
 from xaugcol.explain.methods.integrated import IntegratedGradients, check_steps
 from xaugcol.explain.methods.lrp import LRPAttributor
@@ -29,7 +33,7 @@ from xaugcol.paths import UnsafePathError, plain_name
 from xaugcol.quoting import quoted
 
 # method name: (attributor class, the options it takes); every method but lrp may be named alone (its defaults)
-METHODS = {
+METHODS: dict[str, tuple[Callable[..., Attributor], set[str]]] = {
     "lrp": (lambda model, composite="epsilon": LRPAttributor(model, composite), {"composite"}),
     "gradient_x_input": (lambda model: GradientXInput(model), set()),
     "integrated_gradients": (lambda model, steps=32: IntegratedGradients(model, steps), {"steps"}),
@@ -40,11 +44,15 @@ OPTION_CHECKS = {"steps": check_steps}
 
 @dataclass(frozen=True)
 class MethodSpec:
+    """An explanation method as plain data (module docstring): its label, the method (a key of ``METHODS``) and
+    the method's options."""
+
     name: str  # the label of its histograms and summaries (the ``rule`` axis)
     method: str
     options: dict = field(default_factory=dict)
 
-    def attributor(self, model):
+    def attributor(self, model: torch.nn.Module) -> Attributor:
+        """The method bound to ``model`` (``base.Attributor``)."""
         return METHODS[self.method][0](model, **self.options)
 
     def fingerprint(self) -> str:
@@ -54,6 +62,7 @@ class MethodSpec:
         )
 
     def describe(self) -> dict:
+        """The fingerprint as a mapping (for reports)."""
         return json.loads(self.fingerprint())
 
 

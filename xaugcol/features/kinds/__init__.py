@@ -22,6 +22,8 @@ KINDS: dict[str, type[InputKind]] = {}
 
 
 def register(kind: type[InputKind]) -> type[InputKind]:
+    """Make an input kind known under its ``name`` (a tagger class's ``input_kinds`` name kinds); returns it, so
+    it can decorate the class. Another class under a name already taken is a ``ValueError``."""
     if kind.name in KINDS and KINDS[kind.name] is not kind:
         raise ValueError(f"input kind {kind.name!r} is registered twice")
     KINDS[kind.name] = kind
@@ -38,6 +40,7 @@ register(XAUGInput)
 
 
 def kind_class(name: str) -> type[InputKind]:
+    """The input kind registered as ``name``; an unknown name is a ``ValueError`` listing the known ones."""
     if name not in KINDS:
         raise ValueError(f"unknown tagger input kind {quoted(name)}; known: {', '.join(KINDS)}")
     return KINDS[name]

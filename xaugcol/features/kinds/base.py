@@ -42,6 +42,9 @@ class ProfileEntries:
 
 @dataclass(frozen=True)
 class InputKind:
+    """One kind of tagger input (the jet image, the particle list, the XAUG variables, ...): the contract of the
+    module docstring. Subclasses are registered under their ``name`` (``xaugcol.features.kinds.register``)."""
+
     name: ClassVar[str]
     # one value per feature and jet: pairs of its features get 2D relevance histograms (XAUG variables)
     jet_scalars: ClassVar[bool] = False
@@ -52,6 +55,7 @@ class InputKind:
 
     @property
     def scaling(self) -> str:
+        """How the kind's inputs are scaled, one of ``SCALINGS`` ("none": not scaled)."""
         return "none"
 
     @property
@@ -80,9 +84,11 @@ class InputKind:
         return tuple(int(s) for s in shape)
 
     def columns(self) -> tuple[str, ...]:
+        """The jet-table columns the kind's tensor is built from."""
         raise NotImplementedError
 
     def extra_columns(self) -> tuple[str, ...]:
+        """More jet-table columns the relevance histograms of the kind need (beside ``columns``)."""
         return ()
 
     @property
@@ -99,6 +105,7 @@ class InputKind:
         return {}
 
     def feature_names(self) -> list[str]:
+        """The kind's features, in the order of ``feature_sums``' columns."""
         raise NotImplementedError
 
     def feature_sums(self, relevance: np.ndarray, signed: bool = False) -> np.ndarray:
@@ -123,6 +130,20 @@ class InputKind:
         return self.feature_names()
 
     def profile_entries(self, rows: dict, relevance: np.ndarray) -> list[ProfileEntries]:
+        """The entries of the kind's relevance profiles (input value against relevance, per feature).
+
+        Parameters
+        ----------
+        rows
+            The jet-table rows of the jets explained (``columns`` and ``extra_columns``).
+        relevance
+            Their relevance, shaped like the kind's tensor (normalised per jet).
+
+        Returns
+        -------
+        list of ProfileEntries
+            One per profiled feature (``profiled_features``); none for a kind without profiles.
+        """
         return []
 
     def map_axes(self, processing) -> tuple[int, float, str] | None:
@@ -175,6 +196,7 @@ class InputKind:
     # 2022) masking: the training mean of a standardised feature). By default one feature, the tensor's last axis: an
     # XAUG variable, or one particle, track or vertex feature in all the jet's slots.
     def occlusion_groups(self) -> list[str]:
+        """The kind's occlusion groups (above), by name."""
         return self.feature_names()
 
     def occlusion_mask(self, groups) -> np.ndarray:

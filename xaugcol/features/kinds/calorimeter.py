@@ -24,6 +24,8 @@ CELL_SIZE = 0.025  # the EM cell in eta (``sources.calorimeter``): the image's p
 
 @dataclass(frozen=True)
 class CaloImageInput(ImageInput):
+    """The calorimeter image around the lepton, EM and HAD channels (module docstring); ``n_pixels`` per side."""
+
     name = "calo"
     n_pixels: int = 32
 
@@ -71,6 +73,8 @@ class CaloImageInput(ImageInput):
 
 @dataclass(frozen=True)
 class CellsInput(ObjectListInput):
+    """The hardest calorimeter cells around the lepton as a set (module docstring)."""
+
     name = "cells"
     SCALINGS = ("none", "standard")
     FEATURES = CELL_FEATURES

@@ -13,6 +13,8 @@ from xaugcol.quoting import quoted
 
 @dataclass(frozen=True)
 class ImageInput(InputKind):
+    """The jet image (module docstring); ``n_pixels`` per side."""
+
     name = "image"
     n_pixels: int = 37
 

@@ -24,7 +24,10 @@ def real_objects(objects):
 
 @dataclass(frozen=True)
 class ObjectListInput(InputKind):
-    SCALINGS = ("standard", "none", "robust")
+    """A per-object input kind (module docstring): ``n_objects`` slots of ``n_features`` features per jet (0: the
+    class's defaults), scaled as ``scaling`` says."""
+
+    SCALINGS: ClassVar[tuple[str, ...]] = ("standard", "none", "robust")
     FEATURES: ClassVar[tuple[str, ...]] = ()
     BINNING: ClassVar[dict] = {}  # feature (without prefix): (bins, low, high, label)
     PREFIX: ClassVar[str] = ""

@@ -37,6 +37,8 @@ assert tuple(BINNING) == FEATURES
 
 @dataclass(frozen=True)
 class ParticlesInput(ObjectListInput):
+    """The particle list (module docstring)."""
+
     name = "particles"
     FEATURES = FEATURES
     BINNING = BINNING

@@ -46,6 +46,8 @@ assert tuple(BINNING) == FEATURES
 
 @dataclass(frozen=True)
 class TracksInput(ObjectListInput):
+    """The track list (module docstring)."""
+
     name = "tracks"
     FEATURES = FEATURES
     BINNING = BINNING

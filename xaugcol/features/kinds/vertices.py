@@ -30,6 +30,8 @@ assert tuple(BINNING) == FEATURES
 
 @dataclass(frozen=True)
 class VerticesInput(ObjectListInput):
+    """The secondary-vertex list (module docstring)."""
+
     name = "vertices"
     FEATURES = FEATURES
     BINNING = BINNING

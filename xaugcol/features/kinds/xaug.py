@@ -71,6 +71,8 @@ BINNING = {
 
 @dataclass(frozen=True)
 class XAUGInput(InputKind):
+    """The XAUG variables (module docstring): ``xaug_columns``, scaled as ``scaling`` says."""
+
     name = "xaug"
     jet_scalars = True
     SCALINGS = ("standard", "minmax")
