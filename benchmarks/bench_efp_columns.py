@@ -26,7 +26,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core on both sides
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import dataclasses  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -43,8 +42,8 @@ ELECTRON_SPACE = EFPConfig(degree=7, connected_only=True, kappas=(0.0, 0.25, 0.5
 
 
 def without_efps(config):
-    lepton = config.lepton if config.lepton is None else dataclasses.replace(config.lepton, anchored_efp=None)
-    return dataclasses.replace(config, efp=None, lepton=lepton)
+    lepton = config.lepton if config.lepton is None else config.lepton.model_copy(update={"anchored_efp": None})
+    return config.model_copy(update={"efp": None, "lepton": lepton})
 
 
 def n_efp_columns(config) -> int:
@@ -75,7 +74,7 @@ def main() -> None:
     chunksize = wf.processing_run.chunksize
     fileset = load_fileset(args.fileset)
     plain = without_efps(wf.processing)
-    with_efps = dataclasses.replace(plain, efp=ELECTRON_SPACE) if args.electron_space else wf.processing
+    with_efps = plain.model_copy(update={"efp": ELECTRON_SPACE}) if args.electron_space else wf.processing
     with tempfile.TemporaryDirectory(prefix="bench_efp_columns_") as tmp:
         base = [timed(fileset, Path(tmp) / "plain", plain, chunksize) for _ in range(args.repeats)]
         efp = [timed(fileset, Path(tmp) / "efp", with_efps, chunksize) for _ in range(args.repeats)]
