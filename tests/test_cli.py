@@ -99,3 +99,19 @@ def test_explain_has_one_set_of_defaults():
     study = Explain()
     assert {name: getattr(study, name) for name in ExplainOptions.model_fields} == dict(ExplainOptions())
     assert not (study.faithfulness_steps or study.sanity_jets or study.occlusion_fraction or study.activations)
+
+
+def test_processing_has_one_set_of_defaults():
+    """``xaugcol process``, a study's ``processing`` section and the library build the same ProcessingConfig when
+    nothing is set: the sizes' defaults live in one place."""
+    from xaugcol.cli import build_parser
+    from xaugcol.features.images import ImageConfig
+    from xaugcol.processing.jet_table import ProcessingConfig
+    from xaugcol.workflow.config import Processing
+
+    library = ProcessingConfig()
+    args = build_parser().parse_args(["process", "fileset.json", "--out", "o"])
+    study = Processing()
+    for name in ("n_particles", "n_tracks", "n_vertices", "min_pt", "max_constituents"):
+        assert getattr(args, name) == getattr(study, name) == getattr(library, name), name
+    assert args.image_pixels == study.image_pixels == ImageConfig().n_pixels == library.image.n_pixels

@@ -12,11 +12,12 @@ option and the value.
 from __future__ import annotations
 
 import inspect
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pydantic import Field, ValidationError, model_validator
 from torch import nn
 
+from xaugcol.config_models import ConfigModel, describe
 from xaugcol.features.kinds import KINDS, InputKind, input_kind, kind_class
 from xaugcol.features.kinds.xaug import DEFAULT_COLUMNS
 from xaugcol.models.architecture import check_architecture, check_parameter_count
@@ -41,8 +42,7 @@ DEFAULT_XAUG = DEFAULT_COLUMNS
 _OLD_SHAPE_FIELDS = {"n_pixels", "n_particles", "n_features"}
 
 
-@dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(ConfigModel):
     """A tagger's validated configuration: which tagger (``MODELS``), its inputs and its architecture. Written to
     a tagger folder's config.yaml (``as_dict``) and read back (``from_dict``, which also reads the folders of
     earlier versions); every field is checked when the object is made, the parameter count included.
@@ -68,64 +68,84 @@ class ModelConfig:
     model: str
     xaug: bool = False  # join the XAUG variables before the head (a tagger reading only them needs it true)
     xaug_columns: tuple[str, ...] = DEFAULT_XAUG
-    architecture: dict = field(default_factory=dict)  # keyword arguments of the tagger class (channels, hidden...)
+    architecture: dict[str, Any] = Field(default_factory=dict)  # keyword arguments of the tagger class
     # per input kind, the per-jet shape of its jet-table column (image [37, 37], particles [50, 17]): taken from
     # the data when training; a kind without an entry takes its default
-    shapes: dict = field(default_factory=dict)
+    shapes: dict[str, tuple[int, ...]] = Field(default_factory=dict)
     # per input kind, how its inputs are scaled (one of the kind's SCALINGS; recorded for every input)
-    input_scaling: dict = field(default_factory=dict)
+    input_scaling: dict[str, str] = Field(default_factory=dict)
     # occlusion groups (``InputKind.occlusion_groups``: XAUG variables, track / vertex / particle features, image
     # blocks) held at zero after scaling in every jet: a tagger trained without them (their first-layer weights
     # multiply zero), Roy and Neubauer's (ICHEP 2022) retraining on a reduced feature set
     masked: tuple[str, ...] = ()
 
-    def __post_init__(self):
-        if self.model not in MODELS:
-            raise ValueError(f"unknown model {quoted(self.model)}; known: {', '.join(MODELS)}")
-        if not isinstance(self.xaug, bool):
-            raise ValueError(f"'xaug' must be true or false, got {quoted(self.xaug)}")
-        cls = MODELS[self.model]
-        if "xaug" in cls.input_kinds and not self.xaug:
-            raise ValueError(f"model {quoted(self.model)} uses the XAUG variables only: it needs xaug = true")
-        if self.xaug and "xaug" not in cls.input_kinds and not cls.xaug_join:
-            raise ValueError(f"model {quoted(self.model)} cannot join the XAUG variables")
-        if not (
-            isinstance(self.xaug_columns, (list, tuple))
-            and all(isinstance(c, str) for c in self.xaug_columns)
-            and self.xaug_columns
-        ):
+    def __init__(self, model: str | None = None, /, **data: Any):
+        """``ModelConfig("cnn2d", xaug=True)``: the tagger's name may come first."""
+        super().__init__(**({"model": model} if model is not None else {}), **data)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalised(cls, data: Any) -> Any:
+        """The fields as given, checked and completed: the architecture with the options whose default changed
+        recorded (``LEGACY_ARCHITECTURE``), the shapes in each kind's form, a scaling for every input."""
+        data = cls.check_known(data)
+        if isinstance(data, cls):
+            return data
+        if "model" not in data:
+            raise ValueError(f"'model' is required (one of {', '.join(MODELS)})")
+        model, xaug = data["model"], data.get("xaug", False)
+        if not isinstance(model, str) or model not in MODELS:
+            raise ValueError(f"unknown model {quoted(model)}; known: {', '.join(MODELS)}")
+        if not isinstance(xaug, bool):
+            raise ValueError(f"'xaug' must be true or false, got {quoted(xaug)}")
+        tagger = MODELS[model]
+        if "xaug" in tagger.input_kinds and not xaug:
+            raise ValueError(f"model {quoted(model)} uses the XAUG variables only: it needs xaug = true")
+        if xaug and "xaug" not in tagger.input_kinds and not tagger.xaug_join:
+            raise ValueError(f"model {quoted(model)} cannot join the XAUG variables")
+        columns = data.get("xaug_columns", DEFAULT_XAUG)
+        if not (isinstance(columns, (list, tuple)) and all(isinstance(c, str) for c in columns) and columns):
             raise ValueError("'xaug_columns' must be a non-empty list of jet-table column names")
-        if not isinstance(self.architecture, dict):
+        architecture = data.get("architecture", {})
+        if not isinstance(architecture, dict):
             raise ValueError("'architecture' must be a mapping of the tagger's options")
-        allowed = set(inspect.signature(cls).parameters) - self._shape_arguments()
-        unknown = set(self.architecture) - allowed
+        allowed = set(inspect.signature(tagger).parameters) - cls._shape_arguments()
+        unknown = set(architecture) - allowed
         if unknown:
             raise ValueError(
-                f"architecture of {quoted(self.model)}: unknown option(s) {quoted(sorted(unknown))}; "
+                f"architecture of {quoted(model)}: unknown option(s) {quoted(sorted(unknown))}; "
                 f"known: {sorted(allowed)}"
             )
-        check_architecture(self.model, cls, self.architecture)
+        check_architecture(model, tagger, architecture)
         # the options whose default changed are recorded explicitly, so a folder says which architecture its
         # weights belong to (``legacy_architecture``)
-        signature = inspect.signature(cls).parameters
+        signature = inspect.signature(tagger).parameters
         recorded = {k: signature[k].default for k in LEGACY_ARCHITECTURE if k in signature}
-        object.__setattr__(self, "architecture", {**recorded, **self.architecture})
-        if not isinstance(self.shapes, dict):
+        shapes = data.get("shapes", {})
+        if not isinstance(shapes, dict):
             raise ValueError("'shapes' must map input kinds to the per-jet shape of their table column")
-        shapes = {}
-        for name, shape in self.shapes.items():
+        checked = {}
+        for name, shape in shapes.items():
             if not (isinstance(shape, (list, tuple)) and all(isinstance(s, int) for s in shape)):
                 raise ValueError(f"shapes.{name}: expected a list of integers, got {quoted(shape)}")
             try:
-                shapes[name] = kind_class(name).shape_settings(shape)
+                checked[name] = kind_class(name).shape_settings(tuple(shape))
             except ValueError as err:
                 raise ValueError(f"shapes.{name}: {err}") from None
-        object.__setattr__(self, "shapes", shapes)
-        object.__setattr__(self, "xaug_columns", tuple(self.xaug_columns))
-        object.__setattr__(self, "input_scaling", self._checked_scaling())
-        if not (isinstance(self.masked, (list, tuple)) and all(isinstance(g, str) for g in self.masked)):
+        masked = data.get("masked", ())
+        if not (isinstance(masked, (list, tuple)) and all(isinstance(g, str) for g in masked)):
             raise ValueError("'masked' must be a list of input feature names")
-        object.__setattr__(self, "masked", tuple(dict.fromkeys(self.masked)))
+        return {
+            **data,
+            "xaug_columns": tuple(columns),
+            "architecture": {**recorded, **architecture},
+            "shapes": checked,
+            "input_scaling": _checked_scaling(data.get("input_scaling", {}), _inputs(tagger, xaug)),
+            "masked": tuple(dict.fromkeys(masked)),
+        }
+
+    @model_validator(mode="after")
+    def _checked(self) -> ModelConfig:
         known = [g for kind in self.input_kinds() for g in kind.occlusion_groups()]
         unknown = [g for g in self.masked if g not in known]
         if unknown:
@@ -133,22 +153,7 @@ class ModelConfig:
         if self.masked and set(known) <= set(self.masked):
             raise ValueError("masked: every input feature of the tagger is masked")
         check_parameter_count(self.model, lambda: build_model(self))
-
-    def _checked_scaling(self) -> dict:
-        if not isinstance(self.input_scaling, dict):
-            raise ValueError("'input_scaling' must map input kinds to their scaling")
-        inputs = self.inputs()
-        unknown = set(self.input_scaling) - set(inputs)
-        if unknown:
-            raise ValueError(f"input_scaling: {sorted(unknown)} not among the tagger's inputs {list(inputs)}")
-        out = {}
-        for name in inputs:
-            allowed = kind_class(name).SCALINGS
-            value = self.input_scaling.get(name, allowed[0])
-            if value not in allowed:
-                raise ValueError(f"input_scaling.{name}: one of {', '.join(allowed)}, got {quoted(value)}")
-            out[name] = value
-        return out
+        return self
 
     def scaling_of(self, kind: str, default: str) -> str:
         """How the inputs of ``kind`` are scaled; ``default`` where the configuration records no scaling for it."""
@@ -183,7 +188,7 @@ class ModelConfig:
     def as_dict(self) -> dict:
         """The configuration as plain YAML-ready values (lists, not tuples), as a tagger folder's config.yaml holds
         it (``from_dict`` reads it back); ``masked`` is left out when empty, as in folders written before it."""
-        d = asdict(self)
+        d = self.model_dump()
         d["xaug_columns"] = list(self.xaug_columns)
         d["shapes"] = {k: list(v) for k, v in self.shapes.items()}
         d["input_scaling"] = dict(self.input_scaling)
@@ -192,28 +197,42 @@ class ModelConfig:
             del d["masked"]
         return d
 
+    def replaced(self, **changes: Any) -> ModelConfig:
+        """This configuration with ``changes`` (fields and their new values), validated again."""
+        return ModelConfig.model_validate({**self.as_dict(), **changes})
+
     @classmethod
-    def from_dict(cls, data: dict, where: str | None = "model config") -> ModelConfig:
-        """From a mapping (a model folder's config.yaml, a study's tagger entry); errors start with ``where``."""
-        at = f"{where}: " if where else ""
-        if not isinstance(data, dict):
-            raise ValueError(f"{at}expected a mapping")
-        data = _converted(data)
-        known = set(cls.__dataclass_fields__)
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"{at}unknown field(s) {sorted(unknown)}; known: {sorted(known)}")
-        if "model" not in data:
-            raise ValueError(f"{at}'model' is required (one of {', '.join(MODELS)})")
+    def from_dict(cls, data: Any, where: str | None = "model config") -> ModelConfig:
+        """From a mapping (a model folder's config.yaml, a study's tagger entry, the configurations of earlier
+        versions converted); a ``ValueError`` whose message starts with ``where`` otherwise."""
+        if isinstance(data, dict):
+            data = _converted(data)
         try:
-            return cls(**data)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"{at}{err}") from None
+            return cls.model_validate(data)
+        except ValidationError as err:
+            raise ValueError(f"{where}: {describe(err)}" if where else describe(err)) from None
 
 
 # architecture options whose default changed, with the value of tagger folders written before they were recorded:
 # padding unmasked (before version 0.4), batch norms in the 1D CNN and biases in every layer (before 0.5)
 LEGACY_ARCHITECTURE = {"mask_padding": False, "batch_norms": True, "biases": True}
+
+
+def _checked_scaling(scaling: Any, inputs: tuple[str, ...]) -> dict[str, str]:
+    """How each input kind is scaled: as ``scaling`` gives it, or its kind's first (default) scaling."""
+    if not isinstance(scaling, dict):
+        raise ValueError("'input_scaling' must map input kinds to their scaling")
+    unknown = set(scaling) - set(inputs)
+    if unknown:
+        raise ValueError(f"input_scaling: {sorted(unknown)} not among the tagger's inputs {list(inputs)}")
+    out = {}
+    for name in inputs:
+        allowed = kind_class(name).SCALINGS
+        value = scaling.get(name, allowed[0])
+        if value not in allowed:
+            raise ValueError(f"input_scaling.{name}: one of {', '.join(allowed)}, got {quoted(value)}")
+        out[name] = value
+    return out
 
 
 def legacy_architecture(data: dict) -> dict:

@@ -16,7 +16,6 @@ features' first-layer weights and every later layer). The comparison, per retrai
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 
@@ -96,8 +95,8 @@ def retrain(
     """One retraining of the baseline (``baseline``: its ensemble folder; ``base``: its configuration) into
     ``out``: with ``masked`` features held at zero, the ``architecture`` options changed (a squeezed model), and
     the weights preloaded from the baseline or not; returns its comparison with the baseline."""
-    config = dataclasses.replace(base, masked=tuple(masked), architecture={**base.architecture, **(architecture or {})})
-    config = ModelConfig.from_dict(config.as_dict())  # validated: the masked names, the architecture options
+    # validated again: the masked names, the architecture options
+    config = base.replaced(masked=list(masked), architecture={**base.architecture, **(architecture or {})})
     started = time.perf_counter()
     summary = train_ensemble(
         str(data),

@@ -3,7 +3,6 @@ the XAUG DNN on the k most relevant variables, k = 1..n, each as an ensemble, an
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from xaugcol.atomic import write_json
@@ -41,7 +40,7 @@ def train_reduced_sets(
     out = Path(out)
     rows = []
     for k in ks:
-        config = dataclasses.replace(base, xaug_columns=tuple(ranking[:k]))
+        config = base.replaced(xaug_columns=list(ranking[:k]))
         result = train_ensemble(str(data), config, training, list(seeds), str(out / f"top{k:02d}"), mapper, progress)
         rows.append({"k": k, "variables": list(ranking[:k]), **{m: result["summary"][m] for m in METRICS}})
     write_json(out / REDUCED_JSON, {"ranking": list(ranking), "seeds": list(seeds), "rows": rows})
