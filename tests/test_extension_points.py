@@ -196,10 +196,11 @@ def test_lrp_zero_equals_gradient_x_input_on_every_relu_tagger():
                 continue  # sigmoid and tanh gates: not a ReLU network
             for m in model.modules():
                 if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                    m.running_mean.uniform_(-0.5, 0.5)
                     m.running_var.uniform_(0.5, 2.0)
                     m.weight.data.uniform_(0.5, 1.5)
-                    m.bias.data.uniform_(-0.2, 0.2)
+                    if m.bias is not None:  # a scale-only norm (bias-free ParticleNet) has no mean and no shift
+                        m.running_mean.uniform_(-0.5, 0.5)
+                        m.bias.data.uniform_(-0.2, 0.2)
             model.eval()
             x = _random_inputs(config, model)
             gxi = GradientXInput(model)(*x)
@@ -211,7 +212,8 @@ def test_lrp_zero_equals_gradient_x_input_on_every_relu_tagger():
             checked.append((name, xaug))
     assert sorted(checked) == [("calo_cnn", False), ("calo_cnn", True), ("cnn1d", False), ("cnn1d", False),
                                ("cnn1d", True), ("cnn1d", True), ("cnn2d", False), ("cnn2d", True), ("dnn", True),
-                               ("in", False), ("in", True), ("pfn", False), ("pfn", True)]
+                               ("in", False), ("in", True), ("particlenet", False), ("particlenet", True),
+                               ("pfn", False), ("pfn", True)]
 
 
 def test_composites_written_as_data_reach_the_attributor():

@@ -142,6 +142,39 @@ class AtLastReal(nn.Module):
         return torch.gather(sequence, 1, last.view(-1, 1, 1).expand(-1, 1, sequence.shape[2])).squeeze(1)
 
 
+class KNearest(nn.Module):
+    """The ``k`` nearest neighbours of every real point of a (batch, coordinates, points) set, in Euclidean
+    distance over the coordinates: (batch, points, k) indices, the nearest first, never the point itself and never a
+    padded point (``mask``: (batch, points), 1 for a real point). A jet of fewer than k + 1 real points fills the
+    rest with the index of a padded or any point; ``neighbour_mask`` gives which neighbours are real. For LRP an
+    indicator (the dynamic graph of ParticleNet's EdgeConv, Qu and Gouskos arXiv:1902.08570): the selection is fixed
+    routing for the backward pass, as Mokhtar et al. (arXiv:2211.09912) take it, so it carries no relevance."""
+
+    def __init__(self, k: int):
+        super().__init__()
+        self.k = k
+
+    def forward(self, points: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            x = points.transpose(1, 2)  # (batch, points, coordinates)
+            distance = torch.cdist(x, x)
+            n = distance.shape[-1]
+            # a padded candidate and the point itself come last, whatever their distance
+            far = (1.0 - mask)[:, None, :] + torch.eye(n, dtype=distance.dtype, device=distance.device)[None]
+            distance = distance + far * torch.finfo(distance.dtype).max / 4
+            k = min(self.k, n)
+            return distance.topk(k, dim=-1, largest=False, sorted=True).indices
+
+
+def neighbour_mask(mask: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """(batch, points, k) 1.0 where the neighbour ``index`` names is a real point other than the point itself, and
+    the point is real; ``mask``: (batch, points)."""
+    batch, points, k = index.shape
+    neighbour = torch.gather(mask, 1, index.reshape(batch, points * k)).reshape(batch, points, k)
+    itself = index == torch.arange(points, device=index.device)[None, :, None]
+    return neighbour * mask[:, :, None] * (~itself).to(mask.dtype)
+
+
 LEAF_MODULES = (
     Join,
     RealParticles,
@@ -151,6 +184,7 @@ LEAF_MODULES = (
     PairwiseLinear,
     MaskedReLU,
     EnergyWeighting,
+    KNearest,
 )  # traced whole, never into
 
 

@@ -24,17 +24,23 @@ from xaugcol.limits import MAX_LAYER_WIDTH, MAX_LAYERS, MAX_PARAMETERS, check_si
 from xaugcol.quoting import quoted
 
 LAYER_LISTS = ("channels", "hidden")
-WIDTHS = ("width", "de", "do", "latent", "hidden_size")
+WIDTHS = ("width", "de", "do", "latent", "hidden_size", "fusion")
 FRACTIONS = ("dropout",)
 SWITCHES = ("biases", "mask_padding", "batch_norms")
 DEPTHS = ("depth",)
+NEIGHBOURS = ("neighbours",)  # ParticleNet's k, 1..64
+BLOCK_LISTS = ("blocks",)  # ParticleNet's EdgeConv blocks: a layer list each, at most 8
 OPTION_KINDS = {
     **dict.fromkeys(LAYER_LISTS, "layer list"),
     **dict.fromkeys(WIDTHS, "width"),
     **dict.fromkeys(FRACTIONS, "fraction"),
     **dict.fromkeys(SWITCHES, "switch"),
     **dict.fromkeys(DEPTHS, "depth"),
+    **dict.fromkeys(NEIGHBOURS, "neighbours"),
+    **dict.fromkeys(BLOCK_LISTS, "block list"),
 }
+MAX_NEIGHBOURS = 64
+MAX_BLOCKS = 8
 
 
 def check_architecture(model: str, cls: type, options: dict) -> None:
@@ -61,6 +67,15 @@ def _check_option(name: str, value, min_depth: int) -> None:
             )
     elif kind == "width":
         check_size(value, name, MAX_LAYER_WIDTH)
+    elif kind == "neighbours":
+        check_size(value, name, MAX_NEIGHBOURS)
+    elif kind == "block list":
+        if not (isinstance(value, (list, tuple)) and 1 <= len(value) <= MAX_BLOCKS):
+            raise ValueError(f"{name} must be a list of 1..{MAX_BLOCKS} layer lists, got {quoted(value)}")
+        for block in value:
+            if not (isinstance(block, (list, tuple)) and block):
+                raise ValueError(f"{name}: every block must be a non-empty list of widths, got {quoted(block)}")
+            _check_option("channels", block, min_depth)
     elif kind == "depth":
         check_size(value, name, MAX_LAYERS, minimum=min_depth)
     elif kind == "fraction":

@@ -95,7 +95,8 @@ def plan(model: torch.nn.Module | None, inputs: tuple[torch.Tensor, ...], batch_
         longest = sorted_lengths[start:stop].amax(dim=0).tolist()
         slots: list[int | None] = [None] * len(inputs)
         for k, m in zip(trimmable, longest):
-            slots[k] = int(m)
+            # at least one slot (all padding where the jets have none): a convolution needs a length
+            slots[k] = min(max(int(m), 1), inputs[k].shape[1])
         batches.append(Batch(order[start:stop], tuple(slots)))
         start = stop
     return Plan(tuple(batches), order)

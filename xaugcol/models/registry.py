@@ -23,6 +23,7 @@ from xaugcol.features.kinds.xaug import DEFAULT_COLUMNS
 from xaugcol.models.architecture import check_architecture, check_parameter_count
 from xaugcol.models.deep_sets import EFN, PFN
 from xaugcol.models.interaction import InteractionNetwork
+from xaugcol.models.particlenet import ParticleNet
 from xaugcol.models.taggers import CNN1D, CNN2D, XAUGDNN, CaloCNN, LSTMTagger, Tagger
 from xaugcol.quoting import quoted
 
@@ -35,6 +36,7 @@ MODELS: dict[str, type[Tagger]] = {
     "calo_cnn": CaloCNN,
     "efn": EFN,
     "pfn": PFN,
+    "particlenet": ParticleNet,
 }
 
 DEFAULT_XAUG = DEFAULT_COLUMNS

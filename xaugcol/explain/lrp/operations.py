@@ -32,6 +32,7 @@ from xaugcol.layers import (
     AtLastReal,
     EnergyWeighting,
     Join,
+    KNearest,
     MaskedReLU,
     PairOfInputs,
     PairwiseLinear,
@@ -134,7 +135,7 @@ class Indicator(Operation):
     (``Scale``) are selections."""
 
     kind = "indicator"
-    modules = (RealParticles,)
+    modules = (RealParticles, KNearest)  # KNearest: ParticleNet's neighbours, fixed routing for LRP
 
     def claim(self, node, modules, known):
         step = super().claim(node, modules, known)
@@ -418,6 +419,8 @@ class Route(Taped):
             "gather",
             "take_along_dim",
             "index_select",
+            "expand",  # a copy per neighbour (EdgeConv's x_i): relevance sums back over the copies
+            "expand_as",
         }
     )
 
@@ -571,8 +574,10 @@ def _vjp(tape, r):
     """Input gradients of ``<r, output>`` on a taped node: exactly where selections, permutations and max pooling
     took their elements from (and the transposed map of a linear pooling)."""
     out, sources, leaves = tape
-    grads = torch.autograd.grad(out, leaves, r, allow_unused=True, retain_graph=False)
-    return [(n, g) for n, g in zip(sources, grads) if g is not None]
+    # integer inputs (a gather's indices) are no leaves of the tape: they take no relevance
+    signal = [(n, leaf) for n, leaf in zip(sources, leaves) if leaf.requires_grad]
+    grads = torch.autograd.grad(out, [leaf for _, leaf in signal], r, allow_unused=True, retain_graph=False)
+    return [(n, g) for (n, _), g in zip(signal, grads) if g is not None]
 
 
 def _channel_view(affine, x):
