@@ -115,3 +115,12 @@ def test_processing_has_one_set_of_defaults():
     for name in ("n_particles", "n_tracks", "n_vertices", "min_pt", "max_constituents"):
         assert getattr(args, name) == getattr(study, name) == getattr(library, name), name
     assert args.image_pixels == study.image_pixels == ImageConfig().n_pixels == library.image.n_pixels
+
+
+def test_train_help_names_every_registered_tagger():
+    from xaugcol.cli import build_parser
+    from xaugcol.models.registry import MODELS
+
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    help_text = next(a.help for a in train._actions if "--model" in a.option_strings)
+    assert set(help_text.split(": ", 1)[1].split(", ")) == set(MODELS)

@@ -266,7 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="train a tagger ensemble on jet tables (or a whole study from --config)")
     tr.add_argument("--config", type=Path, help="study YAML (several taggers); replaces the options below")
     tr.add_argument("--data", type=Path, help="processing output folder (or its jets/ folder)")
-    tr.add_argument("--model", help="tagger (xaugcol.models.registry.MODELS): cnn2d, cnn1d, lstm, dnn")
+    tr.add_argument(
+        "--model",
+        help="tagger (xaugcol.models.registry.MODELS): cnn2d, cnn1d, lstm, dnn, in, calo_cnn, efn, pfn, particlenet",
+    )
     tr.add_argument(
         "--xaug",
         action=argparse.BooleanOptionalAction,
