@@ -666,10 +666,10 @@ def _train(args) -> None:
     study.check()  # before the output folder is made: a training that cannot start leaves nothing behind
     with locked_output(study.out, args.overwrite):
         results = study.run(progress=True)
-    for tagger, result in zip(study.taggers, results.values()):
+    for config, result in zip(study.taggers, results.values()):
         s = result["summary"]
         print(
-            f"{tagger_name(tagger)}: AUC {s['auc']['mean']:.4f} +- {s['auc']['std']:.4f}, "
+            f"{tagger_name(config)}: AUC {s['auc']['mean']:.4f} +- {s['auc']['std']:.4f}, "
             f"sig. eff. at 1 % bkg {s['sig_eff_at_bkg_0.01']['mean']:.3f} +- {s['sig_eff_at_bkg_0.01']['std']:.3f},"
             f" at 10 % bkg {s['sig_eff_at_bkg_0.1']['mean']:.3f} +- {s['sig_eff_at_bkg_0.1']['std']:.3f} "
             f"({len(study.seeds)} seed(s))"

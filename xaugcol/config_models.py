@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 
 from xaugcol.limits import number
 from xaugcol.paths import read_text
@@ -38,6 +40,8 @@ MAX_ERRORS = 10  # errors of one file a message lists
 MAX_YAML_BYTES = 1 << 20  # 1 MiB: a configuration is a few KB
 MAX_YAML_NODES = 100_000  # scalars, lists and mappings, with every alias followed
 MAX_YAML_CHARACTERS = 2_000_000  # text of the scalars, with every alias followed
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class ConfigModel(BaseModel):
@@ -64,19 +68,20 @@ class ConfigModel(BaseModel):
             raise ValueError(f"unknown field(s) {quoted(sorted(map(str, unknown)))}; known: {sorted(known)}")
         return data
 
-    def given(self) -> dict:
+    def given(self) -> dict[str, Any]:
         """The fields the file set (the rest keep the defaults of the object built from it)."""
         return {name: getattr(self, name) for name in self.model_fields_set}
 
 
-def at_most(value, limit):
-    """For a field validator: ``value`` if it is at most ``limit`` (one of ``xaugcol.limits``)."""
+def at_most(value: Any, limit: int) -> Any:
+    """For a field validator: ``value`` (``None``, or a number) if it is at most ``limit`` (one of
+    ``xaugcol.limits``); a ``ValueError`` saying so otherwise."""
     if value is not None and value > limit:
         raise ValueError(f"must be at most {number(limit)} (xaugcol.limits), got {value}")
     return value
 
 
-def integer_in(value, minimum: int, maximum: int):
+def integer_in(value: Any, minimum: int, maximum: int) -> int:
     """For a field validator (``mode="before"``: the value as given): ``value`` if it is an integer (not a bool, not
     a float such as 64.0) from ``minimum`` to ``maximum``."""
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
@@ -84,17 +89,33 @@ def integer_in(value, minimum: int, maximum: int):
     return value
 
 
-def one_of(value, choices):
+def one_of(value: Any, choices: Collection[str]) -> Any:
     """For a field validator: ``value`` if it is one of ``choices``."""
     if value not in choices:
         raise ValueError(f"must be one of {', '.join(choices)}, got {quoted(value)}")
     return value
 
 
-def validated(model: type[BaseModel], data: Any, where: str, sep: str = ": "):
-    """``model`` read from ``data``; a ``ValueError`` naming ``where`` (the file) and the field otherwise. ``sep``
-    joins the parts of a field's path (``resources: memory``, or with ``"."`` ``signal.z`` where a file's
-    documentation writes paths so)."""
+def validated(model: type[ModelT], data: Any, where: str, sep: str = ": ") -> ModelT:
+    """``model`` read from ``data``; a ``ValueError`` naming ``where`` (the file) and the field otherwise.
+
+    Parameters
+    ----------
+    model : type of BaseModel
+        The pydantic model to validate ``data`` with.
+    data : Any
+        The configuration as read (plain Python values).
+    where : str
+        The file or section, for the message.
+    sep : str
+        Joins the parts of a field's path (``resources: memory``, or with ``"."`` ``signal.z`` where a file's
+        documentation writes paths so).
+
+    Returns
+    -------
+    ModelT
+        The validated model.
+    """
     try:
         return model.model_validate(data)
     except ValidationError as err:
@@ -109,7 +130,7 @@ def describe(err: ValidationError, sep: str = ": ") -> str:
     return "; ".join(_sentence(e, sep) for e in errors[:MAX_ERRORS]) + more
 
 
-def _sentence(error: dict, sep: str) -> str:
+def _sentence(error: ErrorDetails, sep: str) -> str:
     path = _path(error["loc"], sep)
     kind, message = error["type"], error["msg"]
     if kind == "missing":
@@ -125,7 +146,7 @@ def _sentence(error: dict, sep: str) -> str:
     return f"{path} {message}" if message.startswith("must ") else f"{path}: {message}"
 
 
-def _path(loc: tuple, sep: str) -> str:
+def _path(loc: tuple[int | str, ...], sep: str) -> str:
     text = ""
     for part in loc:
         name = shortened(str(part))  # a mapping's keys are the user's too
@@ -133,7 +154,7 @@ def _path(loc: tuple, sep: str) -> str:
     return text
 
 
-def read_yaml(path: str | Path, what: str):
+def read_yaml(path: str | Path, what: str) -> Any:
     """A YAML file (``what``: its role, for messages) read within the limits above, as plain Python values; a
     ``ValueError`` naming the file otherwise."""
     try:
@@ -147,7 +168,7 @@ def read_yaml(path: str | Path, what: str):
         raise ValueError(f"{what} {path}: cannot read it: nested too deeply") from None
 
 
-def with_settings(raw: Any, settings: list[str], what: str) -> Any:
+def with_settings(raw: Any, settings: Sequence[str], what: str) -> Any:
     """``raw`` (a configuration read from YAML) with each ``KEY=VALUE`` of ``settings`` set: KEY a dotted path of
     mapping keys (``source.tracker``), VALUE read as YAML (``{v0_decays: true}``, ``25``, ``cms_like``). A copy:
     ``raw`` is not changed. A ``ValueError`` naming the setting when a key on the path is not a mapping."""
@@ -174,7 +195,8 @@ class _BoundedLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` that measures the composed document (``expanded_size``) and refuses a mapping listing a
     key twice (``refuse_duplicate_keys``) before building it."""
 
-    def construct_document(self, node):
+    def construct_document(self, node: yaml.Node) -> Any:
+        """The document ``node`` as Python values, once it is measured and its mappings checked."""
         expanded_size(node)
         refuse_duplicate_keys(node, self.construct_object)
         return super().construct_document(node)
@@ -183,12 +205,13 @@ class _BoundedLoader(yaml.SafeLoader):
 MERGE_TAG = "tag:yaml.org,2002:merge"  # the ``<<`` key
 
 
-def refuse_duplicate_keys(root: yaml.Node, construct) -> None:
+def refuse_duplicate_keys(root: yaml.Node, construct: Callable[[yaml.Node], Any]) -> None:
     """``yaml.YAMLError`` naming the key and both places when a mapping of the composed document ``root`` lists one
     key twice (keys compared as ``construct`` builds them: ``1`` and ``0x1`` are one key). Checked on the mappings
     as written, before the constructor folds ``<<:`` merges into them, so a key that overrides a merged one is
     not a duplicate. Each node is visited once (aliases share theirs), without recursion."""
-    seen, stack = set(), [root]
+    seen: set[int] = set()
+    stack = [root]
     while stack:
         node = stack.pop()
         if id(node) in seen:
@@ -199,8 +222,8 @@ def refuse_duplicate_keys(root: yaml.Node, construct) -> None:
         stack.extend(_children(node))
 
 
-def _check_keys(node: yaml.MappingNode, construct) -> None:
-    first: dict = {}
+def _check_keys(node: yaml.MappingNode, construct: Callable[[yaml.Node], Any]) -> None:
+    first: dict[Any, yaml.Node] = {}
     for key_node, _ in node.value:
         if key_node.tag == MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
             continue
@@ -263,49 +286,51 @@ def _place(node: yaml.Node) -> str:
 # ---- field types that say what they want
 
 
-def _positive_int(value):
+def _positive_int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"must be a positive integer, got {quoted(value)}")
     return value
 
 
-def _non_negative_int(value):
+def _non_negative_int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"must be an integer >= 0, got {quoted(value)}")
     return value
 
 
-def _bool(value):
+def _bool(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"must be true or false, got {quoted(value)}")
     return value
 
 
-def _number(value):
+def _number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
         raise ValueError(f"must be a number, got {quoted(value)}")
     return float(value)
 
 
-def _positive_number(value):
+def _positive_number(value: Any) -> float:
     if _number(value) <= 0 or math.isinf(value):
         raise ValueError(f"must be a finite number > 0, got {quoted(value)}")
     return float(value)
 
 
-def _non_negative_number(value):
+def _non_negative_number(value: Any) -> float:
     if _number(value) < 0 or math.isinf(value):
         raise ValueError(f"must be a finite number >= 0, got {quoted(value)}")
     return float(value)
 
 
-def _strings(value):
+def _strings(value: Any) -> tuple[str, ...]:
     if not (isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)):
         raise ValueError(f"must be a list of strings, got {quoted(value)}")
     return tuple(value)
 
 
 PositiveInt = Annotated[int, BeforeValidator(_positive_int)]
+# a positive integer whose default is None (not given): a null written in a file is refused, as by PositiveInt
+PositiveIntOrUnset = Annotated[int | None, BeforeValidator(_positive_int)]
 NonNegativeInt = Annotated[int, BeforeValidator(_non_negative_int)]
 Bool = Annotated[bool, BeforeValidator(_bool)]
 Number = Annotated[float, BeforeValidator(_number)]

@@ -4,22 +4,27 @@ circle, factors side by side, a k-fold edge as k arcs."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import FancyArrowPatch
 
 from xaugcol.features.efp.anchored import anchored_from_name
-from xaugcol.features.efp.graphs import graph_from_name, n_vertices
+from xaugcol.features.efp.graphs import Graph, graph_from_name, n_vertices
 from xaugcol.plotting.style import save
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 COLUMNS = 6  # graphs per row in ``plot_graphs``
 
 
-def draw_graph(ax, name: str) -> int:
+def draw_graph(ax: Axes, name: str) -> int:
     """Draw the graph ``name`` (``graphs.graph_name``, or an anchored graph's ``<graph>_a<v>``, its anchored vertex
     drawn as the lepton, in red) into ``ax``; returns the number of edges drawn."""
     anchor = None
+    factors: tuple[Graph, ...]
     if "_a" in name:
         graph, anchor = anchored_from_name(name)
         factors = (graph,)

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from xaugcol.explain.ensemble import Ensemble
-from xaugcol.explain.methods import method_spec
+from xaugcol.explain.methods import MethodSpec, method_spec
 from xaugcol.features.kinds import feature_label
 from xaugcol.plotting.style import (
     CLASS_NAMES,
@@ -32,10 +33,33 @@ from xaugcol.training.data import JetTables, model_inputs
 DIVERGING = {"cmap": "RdBu_r"}
 
 
-def example_relevance(ensemble: Ensemble, jets_folder, rule, per_class: int = 2, split: str = "test"):
-    """(rows, relevance per input, output logit) of the first ``per_class`` jets of each class in ``split`` (the
-    one the relevance run explained), by the ensemble's first member with the method ``rule``
-    (``xaugcol.explain.methods``)."""
+def example_relevance(
+    ensemble: Ensemble,
+    jets_folder: str | Path,
+    rule: str | dict[str, Any] | MethodSpec,
+    per_class: int = 2,
+    split: str = "test",
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
+    """The relevance of the first ``per_class`` jets of each class in ``split``, by the ensemble's first member.
+
+    Parameters
+    ----------
+    ensemble : Ensemble
+        The tagger's ensemble.
+    jets_folder : str or Path
+        The processing output folder with the jet tables.
+    rule : str, dict or MethodSpec
+        The explanation method (an entry ``xaugcol.explain.methods.method_spec`` reads).
+    per_class : int
+        Jets per class.
+    split : str
+        The split the relevance run explained.
+
+    Returns
+    -------
+    (dict, dict, np.ndarray)
+        The jets' table columns, the relevance per model input, and the output logits.
+    """
     tables = JetTables(jets_folder, ensemble.spec)
     extra = [c for kind in ensemble.spec.kinds for c in (*kind.columns(), *kind.extra_columns())]
     rows = tables.examples(split, list(dict.fromkeys(tables.columns + extra)), per_class)
@@ -48,15 +72,32 @@ def example_relevance(ensemble: Ensemble, jets_folder, rule, per_class: int = 2,
 
 def plot_examples(
     ensemble: Ensemble,
-    jets_folder,
-    rule,
-    out_stem,
+    jets_folder: str | Path,
+    rule: str | dict[str, Any] | MethodSpec,
+    out_stem: str | Path,
     sample: str,
     per_class: int = 2,
-    processing=None,
+    processing: ProcessingConfig | None = None,
     split: str = "test",
 ) -> list[Path]:
-    """``processing``: the configuration of the jet tables (the image geometry; default: the default one)."""
+    """The relevance of a few example jets (``example_relevance``): one column per jet, one row per input kind.
+
+    Parameters
+    ----------
+    ensemble, jets_folder, rule, per_class, split
+        As for ``example_relevance``.
+    out_stem : str or Path
+        The figure's path without suffix.
+    sample : str
+        The sample's label above the figure.
+    processing : ProcessingConfig, optional
+        The configuration of the jet tables (the image geometry); default: the default one.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
     processing = processing or ProcessingConfig()
     rows, relevance, output = example_relevance(ensemble, jets_folder, rule, per_class, split)
     kinds = ensemble.spec.kinds
@@ -79,8 +120,9 @@ def plot_examples(
             ax = axes[i, j]
             r = relevance[kind.name][j]
             positions = kind.object_positions({k: v[j : j + 1] for k, v in rows.items()})
-            if kind.map_axes(processing) is not None:
-                n_pixels, extent, unit = kind.map_axes(processing)
+            map_axes = kind.map_axes(processing)
+            if map_axes is not None:
+                n_pixels, extent, unit = map_axes
                 image = kind.map_values({}, r[None]).reshape(n_pixels, n_pixels)
                 vmax = float(np.abs(image).max()) or 1.0
                 mesh = ax.imshow(image, vmin=-vmax, vmax=vmax, extent=(-extent, extent, -extent, extent), **DIVERGING)
@@ -107,7 +149,7 @@ def plot_examples(
             ax.tick_params(labelsize=10)
             if i == 0:
                 text = panel_title(ax, title)
-                if kind.map_axes(processing) is None:  # over objects or bars: in a band of its own above them
+                if map_axes is None:  # over objects or bars: in a band of its own above them
                     lo, hi = (-0.6, len(kind.feature_names()) - 0.4) if positions is None else ax.get_ylim()
                     clear_bands([ax], lo, hi, top=[text])
     label(axes[0, 0], f"{sample}; {ensemble.name}, {name}", axes[0, -1])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import hist
 import mplhep as hep
 import numpy as np
 import uproot
@@ -13,9 +14,9 @@ from xaugcol.plotting.style import CLASS_COLOURS, CLASS_NAMES, CLASS_ORDER, Marg
 from xaugcol.processing.histograms import BINNING
 
 
-def class_histograms(path: str | Path) -> dict[str, dict[int, object]]:
+def class_histograms(path: str | Path) -> dict[str, dict[int, hist.Hist]]:
     """variable -> {label: hist summed over datasets} from a processing ``histograms.root``."""
-    out: dict[str, dict[int, object]] = {}
+    out: dict[str, dict[int, hist.Hist]] = {}
     check_regular(path, "a processing output's histograms")
     with uproot.open(path) as f:
         for key, cls in f.classnames().items():
@@ -29,7 +30,7 @@ def class_histograms(path: str | Path) -> dict[str, dict[int, object]]:
     return out
 
 
-def central_range(hists: list, outside: float = 0.005, min_bins: int = 6) -> tuple[float, float]:
+def central_range(hists: list[hist.Hist], outside: float = 0.005, min_bins: int = 6) -> tuple[float, float]:
     """The x range holding all but ``outside`` of each histogram's entries on either side (the union over the
     classes), at least ``min_bins`` bins wide: tails and empty ranges do not squeeze the distributions."""
     edges = hists[0].axes[0].edges

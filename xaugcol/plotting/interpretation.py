@@ -4,6 +4,7 @@ beside the LRP ranking (``plot_occlusion``) and the neuron-activation patterns (
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -12,13 +13,20 @@ from xaugcol.plotting.style import (
     clear_bands,
     colorbar,
     figure,
+    figure_of,
     hbars,
     label,
     panel_title,
     place_labels,
+    renderer_of,
     save,
     text_width,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.legend import Legend
+    from matplotlib.text import Text
 
 KIND_COLOURS = {
     "tracks": "#3f90da",
@@ -31,21 +39,50 @@ SHOWN = 25  # features in the ranking panel
 
 
 def plot_occlusion(
-    table: dict, relevance: dict | None, rule: str | None, tagger: str, out_stem, sample: str
+    table: dict[str, Any] | None,
+    relevance: dict[str, Any] | None,
+    rule: str | None,
+    tagger: str,
+    out_stem: str | Path,
+    sample: str,
 ) -> list[Path] | None:
-    """Left: the features ranked by dAUC when each is occluded (mean over members, spread as error bars, coloured
+    """The occlusion ranking of a tagger's features beside its LRP relevance under ``rule``.
+
+    Left: the features ranked by dAUC when each is occluded (mean over members, spread as error bars, coloured
     by kind; the most harmful ``SHOWN``); middle: the same features' share of the output score under ``rule``
     (Agarwal, Rappoccio et al.'s (arXiv:2011.13466) relevance normalised by the output score), for signal and
-    background; right: each feature's mean normalised relevance under ``rule`` (both classes averaged) against its dAUC,
-    the features flagged as acting like a bias circled. ``relevance``: the tagger's entry of relevance.json's
-    ``relevance``; None: the left panel alone."""
+    background; right: each feature's mean normalised relevance under ``rule`` (both classes averaged) against its
+    dAUC, the features flagged as acting like a bias circled.
+
+    Parameters
+    ----------
+    table : dict or None
+        The tagger's entry of relevance.json's ``occlusion``.
+    relevance : dict or None
+        The tagger's entry of relevance.json's ``relevance``; None: the left panel alone.
+    rule : str or None
+        The relevance method of the middle and right panels.
+    tagger : str
+        The tagger's name, for the title.
+    out_stem : str or Path
+        The figure's path without suffix.
+    sample : str
+        The sample's label above the figure.
+
+    Returns
+    -------
+    list of Path or None
+        The files written; None without occlusion results.
+    """
     rows = table.get("features") if table else None
-    if not rows:
+    if not table or not rows:
         return None
     shown = rows[:SHOWN][::-1]
     names = [r["feature"] for r in shown]
     margins = Margins(left=text_width(names, 12) + 0.5, right=0.4, bottom=1.0, top=0.5, wspace=1.6, hspace=1.0)
-    panels = 3 if relevance and rule in relevance else 1
+    # the rule's summary, for the middle and right panels (relevance.json's keys are method names, never None)
+    summary = relevance[rule] if relevance and rule is not None and rule in relevance else None
+    panels = 3 if summary is not None else 1
     # + bands above and below the bars for the panel titles and legends
     fig, axes = figure(panels, width=8.0, height=max(6.0, 0.32 * len(shown) + 1.5) + 0.9, margins=margins)
     ax = axes[0, 0]
@@ -66,15 +103,17 @@ def plot_occlusion(
     for kind in kinds:
         ax.plot([], [], "s", color=KIND_COLOURS.get(kind, "grey"), label=kind)
     legends = [ax.legend(loc="lower right", fontsize=11, ncols=min(len(kinds), 3))]
-    if panels == 3:
-        title, legend = _score_shares(axes[0, 1], names, relevance[rule].get("score"), rule)
+    if summary is not None:
+        assert rule is not None  # a summary is found under a rule
+        title, legend = _score_shares(axes[0, 1], names, summary.get("score"), rule)
         titles.append(title)
         legends += [legend] if legend is not None else []
     # the rows of both bar panels side by side, between a band for the titles and one for the legends
     clear_bands(axes[0, : min(panels, 2)], -0.5, len(shown) - 0.5, top=titles, bottom=legends)
-    if panels == 3:
+    if summary is not None:
+        assert rule is not None
         _relevance_against_occlusion(
-            axes[0, 2], rows, relevance[rule], rule, {f["feature"] for f in table.get("bias_like", {}).get(rule, [])}
+            axes[0, 2], rows, summary, rule, {f["feature"] for f in table.get("bias_like", {}).get(rule, [])}
         )
     label(ax, sample, axes[0, -1])
     return save(fig, out_stem)
@@ -83,9 +122,11 @@ def plot_occlusion(
 CLASS_COLOURS = {"signal": "#e42536", "background": "#5790fc"}
 
 
-def _score_shares(ax, names: list[str], score: dict | None, rule: str) -> None:
+def _score_shares(ax: Axes, names: list[str], score: dict[str, Any] | None, rule: str) -> tuple[Text, Legend | None]:
     """Per feature (rows as in the occlusion panel), the mean share of the output score per class, as two bars."""
-    classes = [c for c in ("signal", "background") if score and c in score["classes"]]
+    if not score:
+        score = {"classes": {}}
+    classes = [c for c in ("signal", "background") if c in score["classes"]]
     y = np.arange(len(names))
     for k, cls in enumerate(classes):
         shares = [score["classes"][cls].get(f, {}) for f in names]
@@ -106,11 +147,14 @@ def _score_shares(ax, names: list[str], score: dict | None, rule: str) -> None:
     return panel_title(ax, "LRP per class, normalised by the output"), legend
 
 
-def _relevance_against_occlusion(ax, rows: list[dict], summary: dict, rule: str, flagged: set) -> None:
+def _relevance_against_occlusion(
+    ax: Axes, rows: list[dict[str, Any]], summary: dict[str, Any], rule: str, flagged: set[str]
+) -> None:
     """Each feature's mean normalised relevance against its dAUC; the flagged features circled and named, each
     name where it hides neither another name nor a point."""
     classes = [c for c in ("signal", "background") if c in summary["classes"]]
-    points, circled = [], []
+    points: list[tuple[float, float]] = []
+    circled: list[tuple[float, float, str]] = []
     for r in rows:
         values = [summary["classes"][c].get(r["feature"], {}).get("mean") for c in classes]
         values = [v for v in values if v is not None]
@@ -141,21 +185,43 @@ def _relevance_against_occlusion(ax, rows: list[dict], summary: dict, rule: str,
     lo, hi = scale.inverted().transform([t_lo - margin, t_hi + margin])
     clear_bands([ax], lo, hi, top=[title])
     if circled:
-        fig = ax.get_figure()
-        renderer = fig.canvas.get_renderer()
+        fig = figure_of(ax)
+        renderer = renderer_of(fig)
         title.update_bbox_position_size(renderer)
         marks = ax.transData.transform(np.array(points))
         half = 7 * fig.dpi / 72 / 2
-        avoid = [title.get_bbox_patch().get_window_extent(renderer).extents]
+        box = title.get_bbox_patch()
+        assert box is not None  # panel_title sets its text in a box
+        avoid: list[Any] = [box.get_window_extent(renderer).extents]
         avoid += [np.array([x - half, y - half, x + half, y + half]) for x, y in marks]
         place_labels(ax, [c[:2] for c in circled], [c[2] for c in circled], 11, avoid=avoid)
 
 
-def plot_activations(patterns: dict, tagger: str, out_stem, sample: str) -> list[Path] | None:
+def plot_activations(
+    patterns: dict[str, Any] | None, tagger: str, out_stem: str | Path, sample: str
+) -> list[Path] | None:
     """Heat maps of the relative neural activity (weighted RNA) of every neuron, one row per layer (input side at
-    the top), for signal (left) and background (right); the sparsity of each layer at its right."""
+    the top), for signal (left) and background (right); the sparsity of each layer at its right.
+
+    Parameters
+    ----------
+    patterns : dict or None
+        The activation patterns (relevance.json's ``activations`` entry of the tagger): ``layers`` and
+        ``threshold``.
+    tagger : str
+        The tagger's name, for the titles.
+    out_stem : str or Path
+        The figure's path without suffix.
+    sample : str
+        The sample's label above the figure.
+
+    Returns
+    -------
+    list of Path or None
+        The files written; None without patterns of both classes.
+    """
     layers = patterns.get("layers") if patterns else None
-    if not layers:
+    if not patterns or not layers:
         return None
     classes = [c for c in ("signal", "background") if all(c in v["classes"] for v in layers.values())]
     if not classes:
@@ -180,6 +246,7 @@ def plot_activations(patterns: dict, tagger: str, out_stem, sample: str) -> list
         counts = np.array([layers[n]["neurons"] for n in names])
         sparsity = np.dot([layers[n]["classes"][cls]["sparsity"] for n in names], counts) / counts.sum()
         panel_title(ax, f"{tagger}, {cls}: {sparsity:.0%} of neurons below RNA {patterns['threshold']:g}")
+    assert image is not None  # one panel per class, and there are classes
     colorbar(fig, image, axes[0, -1], "relative neural activity")
     label(axes[0, 0], sample, axes[0, -1])
     return save(fig, out_stem)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import hist
 import numpy as np
@@ -26,17 +27,43 @@ from xaugcol.plotting.style import (
     text_width,
 )
 
+if TYPE_CHECKING:
+    from matplotlib.colors import LogNorm
+
 MAX_BARS = 25
 DISCRETE_BINS = 3  # a profile of this few value bins is a flag (0, 1) or a charge (-1, 0, 1)
 
 
 def plot_feature_relevance(
-    summary: dict, tagger: str, rule: str, out_stem, sample: str, groups: list[list[str]] | None = None
+    summary: dict[str, Any],
+    tagger: str,
+    rule: str,
+    out_stem: str | Path,
+    sample: str,
+    groups: list[list[str]] | None = None,
 ) -> list[Path]:
     """Horizontal bars of the mean normalised relevance per feature, signal and background, with error bars of
-    one standard deviation over the ensemble members; features in ranking order (at most ``MAX_BARS``). ``groups``:
-    features drawn in panels of their own scale (a joined tagger's image or particle sum beside its XAUG
-    variables); default one panel."""
+    one standard deviation over the ensemble members; features in ranking order (at most ``MAX_BARS``).
+
+    Parameters
+    ----------
+    summary : dict
+        The relevance summary: tagger -> rule -> ``ranking`` and per-class ``classes``.
+    tagger, rule : str
+        Whose relevance, by which method.
+    out_stem : str or Path
+        The figure's path without suffix.
+    sample : str
+        The sample's label above the figure.
+    groups : list of list of str, optional
+        Features drawn in panels of their own scale (a joined tagger's image or particle sum beside its XAUG
+        variables); default one panel.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
     s = summary[tagger][rule]
     ranked = s["ranking"]
     groups = [g for g in (groups or [ranked]) if g]
@@ -88,7 +115,13 @@ def plot_feature_relevance(
 
 
 def plot_profiles(
-    hists: dict, summary: dict, tagger: str, rule: str, out_stem, sample: str, n: int = 6
+    hists: dict[str, Any],
+    summary: dict[str, Any],
+    tagger: str,
+    rule: str,
+    out_stem: str | Path,
+    sample: str,
+    n: int = 6,
 ) -> list[Path] | None:
     """Mean normalised relevance against the input value for the ``n`` most relevant features that have a
     profile (not the image); points with standard errors, the input distribution shaded behind them (its height a
@@ -140,23 +173,24 @@ def plot_profiles(
     legend = first.legend(
         loc="upper right", fontsize=12, title=f"{tagger}, {rule}", title_fontsize=12, ncols=len(first.containers) or 1
     )
-    clear_bands([first], *first.get_ylim(), top=[legend])  # above the points, in a band of its own
+    lo, hi = first.get_ylim()
+    clear_bands([first], lo, hi, top=[legend])  # above the points, in a band of its own
     label(axes.flat[0], sample, axes[0, -1])
     return save(fig, out_stem)
 
 
-def plot_pair(hists: dict, summary: dict, tagger: str, rule: str, out_stem, sample: str) -> list[Path] | None:
+def plot_pair(
+    hists: dict[str, Any], summary: dict[str, Any], tagger: str, rule: str, out_stem: str | Path, sample: str
+) -> list[Path] | None:
     """The two most relevant XAUG variables: mean summed relevance of the pair per bin as colour, per class."""
     pair = summary[tagger][rule]["top_pair"]
     if not pair:
         return None
     h_sum, h_jets = pair_histograms(hists, tagger, tuple(pair))
-    labels = [
-        k for k in CLASS_ORDER if k in set(h_jets.axes["label"]) and h_jets[{"rule": rule, "label": hist.loc(k)}].sum()
-    ]
+    labels = [k for k in CLASS_ORDER if k in set(h_jets.axes["label"]) and _class_slice(h_jets, rule, k).sum()]
     fig, axes = figure(len(labels), 1, width=9.0, height=8.0, margins=WITH_COLOURBAR)
-    sums = {k: h_sum[{"rule": rule, "label": hist.loc(k)}] for k in labels}
-    jets = {k: h_jets[{"rule": rule, "label": hist.loc(k)}].values() for k in labels}
+    sums = {k: _class_slice(h_sum, rule, k) for k in labels}
+    jets = {k: _class_slice(h_jets, rule, k).values() for k in labels}
     with np.errstate(invalid="ignore", divide="ignore"):
         means = {k: np.where(jets[k] > 0, sums[k].values() / jets[k], np.nan) for k in labels}
     finite = np.concatenate([m[np.isfinite(m)] for m in means.values()])
@@ -173,8 +207,13 @@ def plot_pair(hists: dict, summary: dict, tagger: str, rule: str, out_stem, samp
     return save(fig, out_stem)
 
 
+def _class_slice(h: hist.Hist, rule: str, k: int) -> hist.Hist:
+    """``h`` at one rule and one class: a histogram of its other axes (hist's stubs allow a number)."""
+    return cast(hist.Hist, h[{"rule": rule, "label": hist.loc(k)}])
+
+
 def plot_heatmaps(
-    hists: dict, tagger: str, rule: str, out_stem, sample: str, kind: str | None = None
+    hists: dict[str, Any], tagger: str, rule: str, out_stem: str | Path, sample: str, kind: str | None = None
 ) -> list[Path] | None:
     """Average input map and average signed relevance per pixel (positive minus negative, over jets), per class,
     of an input kind with a map (the jet image, the calorimeter cells around a lepton: ``kind`` None, the one
@@ -192,7 +231,8 @@ def plot_heatmaps(
     images = hists[f"{kind}_input/{tagger}"]
     labels = [k for k in _labels(hists, f"{kind}_input/{tagger}") if images[{"label": hist.loc(k)}].sum()]
     fig, axes = figure(len(labels), 2, width=8.0, height=7.0, margins=WITH_COLOURBAR)
-    averages, signed = {}, {}
+    averages: dict[int, np.ndarray] = {}
+    signed: dict[int, np.ndarray] = {}
     for k in labels:
         sel = {"label": hist.loc(k)}
         n_members = jets[sel].values().sum()
@@ -227,13 +267,13 @@ def _edges(centres: np.ndarray) -> np.ndarray:
     return np.append(centres - width / 2, centres[-1] + width / 2)
 
 
-def _labels(hists: dict, key: str) -> list[int]:
+def _labels(hists: dict[str, Any], key: str) -> list[int]:
     """The classes (1, 0, -1: signal, background, data) a histogram has, in drawing order."""
     present = set(hists[key].axes["label"])
     return [k for k in CLASS_ORDER if k in present]
 
 
-def _log_norm(values):
+def _log_norm(values: np.ndarray) -> LogNorm | None:
     from matplotlib.colors import LogNorm
 
     positive = values[values > 0]

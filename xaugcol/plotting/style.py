@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import matplotlib
 import numpy as np
@@ -16,6 +18,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import mplhep as hep  # noqa: E402
 
 from xaugcol.atomic import atomic_path  # noqa: E402
+
+if TYPE_CHECKING:
+    from matplotlib.artist import Artist
+    from matplotlib.axes import Axes
+    from matplotlib.axis import XAxis, YAxis
+    from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.collections import PolyCollection
+    from matplotlib.colorbar import Colorbar
+    from matplotlib.figure import Figure
+    from matplotlib.text import Annotation, Text
 
 
 def _remember_more_mathtext() -> None:
@@ -31,14 +44,15 @@ def _remember_more_mathtext() -> None:
         and hasattr(cached, "cache_info")
         and cached.cache_info().maxsize < 4096
     ):
-        MathTextParser._parse_cached = functools.lru_cache(4096)(cached.__wrapped__)
+        # a private attribute, which matplotlib's stubs leave out
+        MathTextParser._parse_cached = functools.lru_cache(4096)(cached.__wrapped__)  # type: ignore[attr-defined]
 
 
 _remember_more_mathtext()
 
 PNG_DPI = 80  # figures are large in inches (CMS style): 80 dpi keeps 11 pt tick labels readable
 FORMATS = ("png",)  # the report's; PDFs (for papers) on request: ``output_formats(("png", "pdf"))``
-_formats = contextvars.ContextVar("figure formats", default=FORMATS)
+_formats: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("figure formats", default=FORMATS)
 # one colour per tagger family; dashed = without XAUG, solid = with
 COLOURS = {"cnn2d": "#3f90da", "cnn1d": "#ffa90e", "lstm": "#bd1f01", "dnn": "#832db6"}
 CLASS_COLOURS = {1: "#3f90da", 0: "#bd1f01", -1: "#444444"}
@@ -65,16 +79,42 @@ class Margins:
 WITH_COLOURBAR = Margins(left=1.1, right=1.35, bottom=0.9, wspace=2.3, hspace=1.0)
 
 
+def figure_of(ax: Axes) -> Figure:
+    """The figure ``ax`` is drawn in (``figure`` makes no subfigures)."""
+    return cast("Figure", ax.get_figure())
+
+
+def renderer_of(fig: Figure) -> RendererAgg:
+    """The renderer of ``fig``'s canvas (Agg: ``matplotlib.use("Agg")`` above), to measure drawn texts."""
+    return cast("FigureCanvasAgg", fig.canvas).get_renderer()
+
+
 def figure(
     ncols: int = 1,
     nrows: int = 1,
     width: float = 10.0,
     height: float = 9.0,
-    height_ratios=None,
+    height_ratios: Sequence[float] | None = None,
     margins: Margins = Margins(),
-):
-    """A grid of panels, each ``width`` x ``height`` inches with its share of ``margins``; with
-    ``height_ratios`` the rows share ``height``."""
+) -> tuple[Figure, np.ndarray]:
+    """A grid of panels, each ``width`` x ``height`` inches with its share of ``margins``.
+
+    Parameters
+    ----------
+    ncols, nrows : int
+        Columns and rows of panels.
+    width, height : float
+        One panel's size in inches (with ``height_ratios``: ``height`` is the rows' together).
+    height_ratios : sequence of float, optional
+        The rows' shares of ``height``.
+    margins : Margins
+        Space around the grid and between its panels.
+
+    Returns
+    -------
+    (Figure, np.ndarray)
+        The figure and its axes, always a (nrows, ncols) array.
+    """
     plt.style.use(hep.style.CMS)
     size = (width * ncols, height if height_ratios else height * nrows)
     fig, axes = plt.subplots(
@@ -100,7 +140,7 @@ def figure(
     return fig, axes
 
 
-def text_width(texts, fontsize: float) -> float:
+def text_width(texts: Iterable[str], fontsize: float) -> float:
     """The widest of ``texts`` in inches at ``fontsize`` (mathtext included), in the CMS style's font: to size a
     margin for labels of varying length (feature names) without laying out the whole figure."""
     from matplotlib.backends.backend_agg import RendererAgg
@@ -114,10 +154,11 @@ def text_width(texts, fontsize: float) -> float:
     return max(widths, default=0.0) / PNG_DPI
 
 
-def _pieces(text: str, separators) -> list[str]:
+def _pieces(text: str, separators: Sequence[str] | None) -> list[str]:
     """``text`` cut after each of ``separators`` (None: after every space), never inside mathtext (``$...$``);
     each piece keeps its separator's punctuation, without the space."""
-    pieces, start, math, i = [], 0, False, 0
+    pieces: list[str] = []
+    start, math, i = 0, False, 0
     while i < len(text):
         if text[i] == "$" and (i == 0 or text[i - 1] != "\\"):
             math = not math
@@ -167,13 +208,13 @@ def fitted(text: str, width: float, fontsize: float, minimum: float = 12.0) -> t
     return wrapped(text, width, minimum), minimum
 
 
-def axis_label(ax, which: str, text: str, fontsize: float | None = None, minimum: float = 12.0) -> float:
+def axis_label(ax: Axes, which: str, text: str, fontsize: float | None = None, minimum: float = 12.0) -> float:
     """The x or y (``which``) label of ``ax`` at ``fontsize`` (default the style's), smaller (down to
     ``minimum``) or in lines where it would be longer than its axis (the CMS style puts it at the axis's end:
     longer, it runs past the axis into the other label or the next panel); returns the size it took."""
     from matplotlib.font_manager import FontProperties
 
-    fig = ax.get_figure()
+    fig = figure_of(ax)
     box = ax.get_position()
     length = box.width * fig.get_size_inches()[0] if which == "x" else box.height * fig.get_size_inches()[1]
     size = fontsize or FontProperties(size=plt.rcParams["axes.labelsize"]).get_size_in_points()
@@ -182,7 +223,7 @@ def axis_label(ax, which: str, text: str, fontsize: float | None = None, minimum
     return size
 
 
-def grow_top(fig, inches: float) -> None:
+def grow_top(fig: Figure, inches: float) -> None:
     """Add ``inches`` at the top of ``fig``, every axes (colour bars included) keeping its size and its place from
     the bottom: room above the panels for a label of several lines."""
     w, h = fig.get_size_inches()
@@ -190,25 +231,43 @@ def grow_top(fig, inches: float) -> None:
     fig.set_size_inches(w, h + inches)
     scale = h / (h + inches)
     for ax, box in boxes:
-        ax.set_position([box.x0, box.y0 * scale, box.width, box.height * scale], which="both")
+        ax.set_position((box.x0, box.y0 * scale, box.width, box.height * scale), which="both")
 
 
-def clear_bands(axes, lo: float, hi: float, top=(), bottom=(), gap: float = 0.015) -> None:
-    """y limits of every axes of ``axes`` (panels of one height sharing their rows) that put the data range
-    ``lo`` .. ``hi`` between a band at the top free for the texts and legends of ``top`` and one at the bottom
-    free for those of ``bottom`` (placed in axes coordinates: their height in the panel does not follow the
-    limits), with ``gap`` (a fraction of the panel) between them and the data. On the axis's scale (log, symlog):
-    the bands are in the panel's height."""
-    fig = axes[0].get_figure()
-    renderer = fig.canvas.get_renderer()
+def clear_bands(
+    axes: Sequence[Axes] | np.ndarray,
+    lo: float,
+    hi: float,
+    top: Iterable[Artist] = (),
+    bottom: Iterable[Artist] = (),
+    gap: float = 0.015,
+) -> None:
+    """Set the y limits of every panel of ``axes`` so that the data leave bands free for texts and legends.
 
-    def extent(artist):
+    On the axis's scale (log, symlog): the bands are in the panel's height.
+
+    Parameters
+    ----------
+    axes : sequence or array of Axes
+        Panels of one height sharing their rows.
+    lo, hi : float
+        The data range to show.
+    top, bottom : iterable of Artist
+        Texts and legends placed in axes coordinates (their height in the panel does not follow the limits) at the
+        top and at the bottom of the panels: the bands are as high as the highest of them.
+    gap : float
+        Space between a band and the data, a fraction of the panel.
+    """
+    fig = figure_of(axes[0])
+    renderer = renderer_of(fig)
+
+    def extent(artist: Any) -> Any:
         if hasattr(artist, "get_bbox_patch") and artist.get_bbox_patch() is not None:
             artist.update_bbox_position_size(renderer)
             return artist.get_bbox_patch().get_window_extent(renderer)
         return artist.get_window_extent(renderer)
 
-    def share(artist, side: str) -> float:
+    def share(artist: Any, side: str) -> float:
         frame, box = artist.axes.get_window_extent(renderer), extent(artist)
         return ((frame.y1 - box.y0) if side == "top" else (box.y1 - frame.y0)) / frame.height + gap
 
@@ -222,20 +281,49 @@ def clear_bands(axes, lo: float, hi: float, top=(), bottom=(), gap: float = 0.01
         ax.set_ylim(new_lo, new_hi)
 
 
-def place_labels(ax, xy, texts, fontsize: float, avoid=(), distance: float = 8.0) -> list:
-    """Annotate each point of ``xy`` (data coordinates) with its text of ``texts`` beside it, each where it hides
-    neither another label, a point of ``xy``, a box of ``avoid`` (display pixels: marks and texts of the panel)
-    nor leaves the panel: the first free place of offsets around the point at growing distances (``distance``
-    points and more), joined to its point by a thin line when it had to move away. The panel's limits must be
-    final (they place the points)."""
-    fig = ax.get_figure()
-    renderer = fig.canvas.get_renderer()
+def place_labels(
+    ax: Axes,
+    xy: Any,
+    texts: Iterable[str],
+    fontsize: float,
+    avoid: Iterable[Any] = (),
+    distance: float = 8.0,
+) -> list[Annotation]:
+    """Annotate each point of ``xy`` with its text beside it, where it hides no other label, point or box.
+
+    Each label takes the first free place of offsets around its point at growing distances, inside the panel,
+    joined to its point by a thin line when it had to move away. The panel's limits must be final (they place
+    the points).
+
+    Parameters
+    ----------
+    ax : Axes
+        The panel.
+    xy : array_like
+        (points, 2): the points in data coordinates.
+    texts : iterable of str
+        One label per point.
+    fontsize : float
+        The labels' size in points.
+    avoid : iterable of array_like
+        Boxes (x0, y0, x1, y1) in display pixels that no label may cover: marks and texts of the panel.
+    distance : float
+        The nearest offset from a point, in points.
+
+    Returns
+    -------
+    list of Annotation
+        The labels, in the order of ``xy``.
+    """
+    fig = figure_of(ax)
+    renderer = renderer_of(fig)
     points = ax.transData.transform(np.asarray(xy, dtype=float).reshape(-1, 2))
     px = fig.dpi / 72
     frame = ax.get_window_extent(renderer)
     marks = [np.array([x - 8 * px, y - 8 * px, x + 8 * px, y + 8 * px]) for x, y in points]  # the circled points
     taken = [np.asarray(b, dtype=float) for b in avoid] + marks
-    placed = []
+    placed: list[Annotation] = []
+    chosen: tuple[np.ndarray, int] | None
     for (x, y), point, text in zip(points, np.asarray(xy, dtype=float).reshape(-1, 2), texts):
         probe = ax.annotate(text, (0, 0), xycoords="figure pixels", fontsize=fontsize)
         box = probe.get_window_extent(renderer)
@@ -275,11 +363,11 @@ def place_labels(ax, xy, texts, fontsize: float, avoid=(), distance: float = 8.0
     return placed
 
 
-def _boxes_overlap(a, b, tolerance: float = 0.5) -> bool:
+def _boxes_overlap(a: np.ndarray, b: np.ndarray, tolerance: float = 0.5) -> bool:
     return min(a[2], b[2]) - max(a[0], b[0]) > tolerance and min(a[3], b[3]) - max(a[1], b[1]) > tolerance
 
 
-def colorbar(fig, mappable, ax, text: str):
+def colorbar(fig: Figure, mappable: ScalarMappable, ax: Axes, text: str) -> Colorbar:
     """A colour bar at the right of ``ax`` (taken from its width), ticks and label at the figure's text sizes."""
     bar = fig.colorbar(mappable, ax=ax, fraction=0.05, pad=0.03)
     bar.set_label(text, fontsize=14)
@@ -290,7 +378,7 @@ def colorbar(fig, mappable, ax, text: str):
 EXPERIMENT_LABEL = "Private work (CMS simulation)"
 
 
-def label(ax, text: str, right=None) -> None:
+def label(ax: Axes, text: str, right: Axes | None = None) -> None:
     """The label of work outside the CMS collaboration, as CMS guidance asks for it: "Private work (CMS
     simulation)", no bold "CMS" (mplhep's label without an experiment name), above ``ax``; the sample above
     ``right`` (the top-right panel of a grid; default ``ax``), right-aligned, so the two never overlap. A sample
@@ -303,7 +391,7 @@ def label(ax, text: str, right=None) -> None:
         0.0, 1.01, EXPERIMENT_LABEL, transform=ax.transAxes, ha="left", va="bottom", fontsize=16, fontweight="normal"
     )
     right = right if right is not None else ax
-    fig = ax.get_figure()
+    fig = figure_of(ax)
     w, h = fig.get_size_inches()
     right.apply_aspect()  # an image's axes shrink to its aspect: the label fits above what is drawn
     box = right.get_position()
@@ -320,7 +408,7 @@ def label(ax, text: str, right=None) -> None:
 
 
 @contextlib.contextmanager
-def output_formats(formats):
+def output_formats(formats: Iterable[str]) -> Iterator[None]:
     """Figures saved inside this block are written in ``formats`` (``png``, ``pdf``, ...)."""
     token = _formats.set(tuple(formats))
     try:
@@ -329,7 +417,7 @@ def output_formats(formats):
         _formats.reset(token)
 
 
-def save(fig, stem: str | Path, minor_ticks: bool = False) -> list[Path]:
+def save(fig: Figure, stem: str | Path, minor_ticks: bool = False) -> list[Path]:
     """``stem``.png (and the other ``output_formats``), each written atomically; closes the figure. Minor ticks
     only where a figure asks for them (a log axis): elsewhere clutter, and laying them out is most of a figure's
     drawing time. Before writing, the x tick labels step down past the lowest y tick label (``_clear_corner``) and
@@ -352,12 +440,13 @@ def save(fig, stem: str | Path, minor_ticks: bool = False) -> list[Path]:
     return paths
 
 
-def _tick_label_size(axis) -> float:
+def _tick_label_size(axis: XAxis | YAxis) -> float:
     from matplotlib.font_manager import FontProperties
 
     size = axis.get_tick_params(which="major").get("labelsize")
     if size is None:
-        size = plt.rcParams[f"{axis.axis_name}tick.labelsize"]
+        # the stubs list rcParams' keys as literals: a key built from the axis's name is refused
+        size = plt.rcParams[f"{axis.axis_name}tick.labelsize"]  # type: ignore[index]
     return FontProperties(size=size).get_size_in_points()
 
 
@@ -366,7 +455,7 @@ def _tick_label_size(axis) -> float:
 _BELOW_TICK = 0.7
 
 
-def _clear_corner(ax) -> None:
+def _clear_corner(ax: Axes) -> None:
     """The x tick labels far enough below the axis to pass under the lowest y tick label: where the lowest ticks
     of both axes sit at the corner (limits on round numbers), their labels overlapped."""
     if not ax.axison or not ax.yaxis.get_visible():
@@ -377,7 +466,7 @@ def _clear_corner(ax) -> None:
         ax.tick_params(axis="x", which="both", pad=pad)
 
 
-def _multiplier_in_label(axis) -> None:
+def _multiplier_in_label(axis: XAxis | YAxis) -> None:
     """A linear axis whose tick labels carry a common factor or offset (``1e-5``) shows it in its label, as
     "[x 10^-5]": matplotlib writes it at the end of the axis, where the CMS style puts the label (x) or the
     experiment label sits (y)."""
@@ -387,19 +476,49 @@ def _multiplier_in_label(axis) -> None:
     if not isinstance(formatter, ScalarFormatter) or not axis.label.get_text() or not axis.get_visible():
         return
     locs = axis.get_majorticklocs()
-    formatter.set_locs(locs)
+    # the stubs want a list; matplotlib itself passes the tick locations as this array (Formatter.format_ticks)
+    formatter.set_locs(locs)  # type: ignore[arg-type]
     if not formatter.get_offset():
         return
     formatter.set_useMathText(True)  # "x 10^-5", not "1e-5"
-    formatter.set_locs(locs)
+    formatter.set_locs(locs)  # type: ignore[arg-type]
     axis.label.set_text(f"{axis.label.get_text()} [{formatter.get_offset().strip()}]")
     axis.get_offset_text().set_visible(False)
 
 
-def hbars(ax, y, widths, height: float, color, label: str | None = None, xerr=None):
-    """Horizontal bars from 0 to ``widths`` centred on ``y`` (``color``: one or one per bar), with optional error
-    bars, as one collection: ``barh`` adds a patch per bar, and matplotlib's per-patch bookkeeping was a third of
-    a bar chart's drawing time."""
+def hbars(
+    ax: Axes,
+    y: Any,
+    widths: Any,
+    height: float,
+    color: Any,
+    label: str | None = None,
+    xerr: Any = None,
+) -> PolyCollection:
+    """Horizontal bars from 0 to ``widths`` centred on ``y``, with optional error bars, as one collection.
+
+    ``barh`` adds a patch per bar, and matplotlib's per-patch bookkeeping was a third of a bar chart's drawing time.
+
+    Parameters
+    ----------
+    ax : Axes
+        The panel.
+    y, widths : array_like
+        The bars' centres and lengths.
+    height : float
+        The bars' thickness in data units.
+    color : colour or sequence of colours
+        One for every bar, or one per bar.
+    label : str, optional
+        The legend entry.
+    xerr : array_like, optional
+        Error bars on ``widths``.
+
+    Returns
+    -------
+    PolyCollection
+        The bars.
+    """
     from matplotlib.collections import PolyCollection
 
     y, widths = np.asarray(y, dtype=float), np.asarray(widths, dtype=float)
@@ -413,7 +532,9 @@ def hbars(ax, y, widths, height: float, color, label: str | None = None, xerr=No
         ],
         axis=1,
     )
-    bars = ax.add_collection(PolyCollection(boxes, facecolors=color, edgecolors="none", label=label), autolim=True)
+    # the stubs want a sequence of polygons; matplotlib documents an (N, 4, 2) array too, and takes its fast path
+    bars = PolyCollection(boxes, facecolors=color, edgecolors="none", label=label)  # type: ignore[arg-type]
+    ax.add_collection(bars, autolim=True)
     if xerr is not None:
         ax.errorbar(
             widths, y, xerr=np.asarray(xerr, dtype=float), fmt="none", ecolor="black", elinewidth=1.2, capsize=3
@@ -422,13 +543,14 @@ def hbars(ax, y, widths, height: float, color, label: str | None = None, xerr=No
     return bars
 
 
-def tagger_style(name: str) -> dict:
+def tagger_style(name: str) -> dict[str, str]:
+    """The line colour (the tagger's family) and style (dashed without XAUG) of tagger ``name``'s curves."""
     family = name.split("_")[0]
     dashed = not name.endswith("_xaug") and family != "dnn"
     return {"color": COLOURS.get(family, "black"), "linestyle": "--" if dashed else "-"}
 
 
-def panel_title(ax, text: str):
+def panel_title(ax: Axes, text: str) -> Text:
     """A title inside the panel (the space above the axes holds the experiment label); returns it (``clear_bands``
     keeps the data out of its band)."""
     return ax.text(

@@ -21,7 +21,9 @@ import contextlib
 import dataclasses
 import json
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import hist
 import numpy as np
@@ -52,12 +54,16 @@ class ChunkCheckpointer(CheckpointerABC):
     def __init__(self, folder: str | Path | None):
         self.folder = None if folder is None else str(Path(folder).absolute())
 
-    def path(self, metadata) -> Path:
-        """Checked to stay inside the output folder that holds the checkpoints (a planted link included)."""
+    def path(self, metadata: dict[str, Any]) -> Path:
+        """The checkpoint file of the chunk ``metadata`` (coffea's: dataset, file, entry range), checked to stay
+        inside the output folder that holds the checkpoints (a planted link included)."""
+        if self.folder is None:
+            raise ValueError("a checkpointer without a folder has no checkpoint files")
         folder = Path(self.folder)
         return under(folder.parent, folder.name, safe_component(metadata["dataset"]), chunk_key(metadata) + ".npz")
 
-    def load(self, metadata, processor_instance):
+    def load(self, metadata: dict[str, Any], processor_instance: Any) -> Any:
+        """The saved output of the chunk ``metadata``; None when there is none (or it cannot be read)."""
         if self.folder is None:
             return None
         path = self.path(metadata)
@@ -69,30 +75,37 @@ class ChunkCheckpointer(CheckpointerABC):
             warnings.warn(f"checkpoint {path} cannot be read ({err}); the chunk is processed again", stacklevel=2)
             return None
 
-    def save(self, output, metadata, processor_instance) -> None:
+    def save(self, output: Any, metadata: dict[str, Any], processor_instance: Any) -> None:
+        """Save the output of the chunk ``metadata`` (not a failed chunk's); raise the stopping error a guarded
+        chunk handed back in ``output``."""
         raise_fault(output.get("out", {}))
         if self.folder is None or output.get("out", {}).get("skipped_chunks"):
             return  # a failed chunk is retried by a resumed run, not remembered as done
         save_accumulator(self.path(metadata), output)
 
 
-def save_accumulator(path: str | Path, obj) -> None:
+def save_accumulator(path: str | Path, obj: Any) -> None:
+    """Write ``obj`` (an accumulator of dicts, sets, lists, tuples, hist histograms, arrays, scalars and coffea
+    work items) to the ``.npz`` file ``path``, atomically."""
     arrays: dict[str, np.ndarray] = {}
     tree = _encode(obj, arrays)
     path = Path(path)
     make_dirs(path.parent)
+    # the members by name (the arrays' are a0, a1, ..., never one of savez's own keywords)
+    members: dict[str, Any] = {TREE: np.array(json.dumps(tree)), **arrays}
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, **{TREE: np.array(json.dumps(tree))}, **arrays)  # temporary: speed over size
+            np.savez(f, **members)  # temporary: speed over size
 
 
-def load_accumulator(path: str | Path):
+def load_accumulator(path: str | Path) -> Any:
+    """The accumulator ``save_accumulator`` wrote to ``path`` (a regular file; nothing is unpickled)."""
     check_regular(path, "a checkpoint")
     with np.load(path, allow_pickle=False) as data:
         return _decode(json.loads(str(data[TREE])), data)
 
 
-def _encode(obj, arrays: dict):
+def _encode(obj: Any, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     if isinstance(obj, hist.Hist):
         uhi = serialization.to_uhi(obj)
         storage = dict(uhi["storage"])
@@ -121,7 +134,7 @@ def _encode(obj, arrays: dict):
     raise TypeError(f"checkpoints cannot store a {type(obj).__name__}")
 
 
-def _decode(node: dict, arrays):
+def _decode(node: dict[str, Any], arrays: Mapping[str, np.ndarray]) -> Any:
     ((kind, value),) = node.items()
     if kind == "value":
         return value
@@ -139,7 +152,7 @@ def _decode(node: dict, arrays):
     return {"set": set, "frozenset": frozenset, "list": list, "tuple": tuple}[kind](_decode(v, arrays) for v in value)
 
 
-def open_checkpoints(out_dir: str | Path, manifest: dict, resume: bool) -> tuple[Path, int]:
+def open_checkpoints(out_dir: str | Path, manifest: dict[str, Any], resume: bool) -> tuple[Path, int]:
     """The checkpoint folder of a run into ``out_dir`` and the number of chunks already done there.
 
     Without ``resume`` a folder left by an interrupted run is refused (unless that run finished no chunk: then
@@ -172,10 +185,10 @@ def open_checkpoints(out_dir: str | Path, manifest: dict, resume: bool) -> tuple
     return folder, done
 
 
-def differences(old, new, where: str = "") -> list[str]:
+def differences(old: Any, new: Any, where: str = "") -> list[str]:
     """Dotted paths of the entries that differ between two JSON-like values (for messages)."""
     if isinstance(old, dict) and isinstance(new, dict):
-        out = []
+        out: list[str] = []
         for key in sorted(set(old) | set(new), key=str):
             name = f"{where}.{key}" if where else str(key)
             if key not in old or key not in new:

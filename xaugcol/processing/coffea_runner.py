@@ -13,8 +13,10 @@ import platform
 import sys
 import traceback
 import types
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import uproot
@@ -71,7 +73,7 @@ class Execution:
     timeouts: Timeouts = field(default_factory=Timeouts)
     client: object = field(default=None, compare=False, repr=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.client is None:
             check_executor(self.executor, self.scheduler)
         for name in ("workers", "chunksize"):
@@ -80,13 +82,14 @@ class Execution:
                 raise ValueError(f"{name} must be a positive integer, got {quoted(value)}")
 
     @contextlib.contextmanager
-    def session(self):
+    def session(self) -> Iterator[Execution]:
         """This execution with its Dask client open for the run (started for ``dask-local``, connected for
         ``dask``, the given one otherwise), so every chunk of the run shares it."""
         with dask_session(self.executor, self.scheduler, self.workers, self.client, self.timeouts) as client:
             yield replace(self, client=client)
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
+        """The settings a processing report records: executor, workers and chunk size."""
         return {"executor": self.executor, "workers": self.workers, "chunksize": self.chunksize}
 
 
@@ -167,7 +170,7 @@ def load_fileset(path: str | Path) -> dict:
     return fileset
 
 
-def _file_spec(spec, default_tree: str, where: str) -> tuple[str, dict]:
+def _file_spec(spec: Any, default_tree: str, where: str) -> tuple[str, dict[str, Any]]:
     """(tree name, what a preprocessed fileset recorded about the file: uuid, num_entries)."""
     if isinstance(spec, str):
         return spec, {}
@@ -183,7 +186,7 @@ def _file_spec(spec, default_tree: str, where: str) -> tuple[str, dict]:
     tree = spec.get("object_path", default_tree)
     if not isinstance(tree, str):
         raise FilesetError(f"{where}: 'object_path' must be a tree name, got {quoted(tree)}")
-    recorded = {}
+    recorded: dict[str, Any] = {}
     if spec.get("uuid") is not None:
         if not isinstance(spec["uuid"], str):
             raise FilesetError(f"{where}: 'uuid' must be a string, got {quoted(spec['uuid'])}")
@@ -211,12 +214,14 @@ def dataset_label(entry: dict) -> int | str:
 
 def is_labelled(label: int | str) -> bool:
     """Whether a dataset's label gives its jets a class (training needs it)."""
-    return label == TRUTH_LABEL or label >= 0
+    if isinstance(label, str):
+        return label == TRUTH_LABEL
+    return label >= 0
 
 
 def _refuse_duplicates(fileset: dict, where: str) -> None:
     """FilesetError when two listed local paths are one file (the same real path)."""
-    seen = {}
+    seen: dict[str, tuple[str, str]] = {}
     for name, entry in fileset.items():
         for f in entry["files"]:
             if "://" in f:
@@ -284,7 +289,7 @@ def check_file(path: str, tree: str, timeout: float = Timeouts.remote) -> dict:
     return identity
 
 
-def _check_counters(path: str, tree) -> None:
+def _check_counters(path: str, tree: Any) -> None:
     """Every jagged branch ``<Collection>_<field>`` of a collection with a counter ``n<Collection>`` must be
     counted by it: a branch with its own counter (a longer list in one event) would shift its values onto other
     objects of every later event, and NanoAOD's reading would not notice."""
@@ -306,9 +311,12 @@ def screen_fileset(fileset: dict, skip_bad_files: bool, timeout: float = Timeout
     with local paths made absolute; skipped files with the reason; the identity of every readable file). The
     first bad file raises unless ``skip_bad_files``; two paths to one ROOT file (same UUID) always raise."""
     _refuse_shared_folders(fileset)
-    good, skipped, identities, owners = {}, [], {}, {}
+    good: dict[str, Any] = {}
+    skipped: list[dict[str, str]] = []
+    identities: dict[str, dict[str, Any]] = {}
+    owners: dict[str, tuple[str, str]] = {}
     for name, entry in fileset.items():
-        files = {}
+        files: dict[str, str] = {}
         for path, tree in entry["files"].items():
             path = path if "://" in path else os.path.abspath(path)  # workers may run elsewhere
             try:
@@ -361,11 +369,11 @@ def _check_preprocessed(path: str, identity: dict, preprocessed: dict) -> None:
 
 def run_coffea(
     fileset: dict,
-    processor_instance,
+    processor_instance: Any,
     execution: Execution = Execution(),
     checkpoints: str | Path | None = None,
     format: str = "root",
-    schema=None,
+    schema: type | None = None,
 ) -> dict:
     """Run a processor over ``fileset`` with coffea's Runner as ``execution`` says: NanoAOD-style ROOT files
     (``format="root"``, NanoAOD schema) or jet tables (``format="parquet"``, base schema).
@@ -407,7 +415,7 @@ def run_coffea(
 
 
 @contextlib.contextmanager
-def _coffea_tracebacks():
+def _coffea_tracebacks() -> Iterator[None]:
     """coffea's futures executor prints the traceback of a failing chunk, then raises the error. For the errors
     that carry their own one-line message (a fault we named) that print is noise and is dropped; for anything
     else (a bug) it is the worker's traceback, so it is shown."""
@@ -429,7 +437,8 @@ def _coffea_tracebacks():
         coffea_executor_module.traceback = original
 
 
-def versions() -> dict:
+def versions() -> dict[str, str]:
+    """The versions of Python, xaugcol and the libraries that shape a processing output (for its report)."""
     import awkward
     import coffea
     import fastjet

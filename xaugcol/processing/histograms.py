@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import Any
+
 import hist
 import numpy as np
 
@@ -18,7 +21,7 @@ LEPTON_KINEMATICS = {
 }
 
 
-def empty_histograms(names=None) -> dict[str, hist.Hist]:
+def empty_histograms(names: Collection[str] | None = None) -> dict[str, hist.Hist]:
     """One histogram per variable of ``names`` (default: every variable with a binning); a lepton table (``names``
     holding its ``calo`` image) gets the lepton binning of the kinematics."""
     binning = {**BINNING, **LEPTON_KINEMATICS} if names is not None and "calo" in names else BINNING
@@ -42,4 +45,6 @@ def fill_histograms(hists: dict[str, hist.Hist], table: dict[str, np.ndarray], d
             continue
         values = np.asarray(table[name], dtype=np.float64)
         ok = np.isfinite(values)
-        h.fill(dataset=dataset, label=table["label"][ok], weight=table["weight"][ok], **{name: values[ok]})
+        # by name: the axis is named after the variable (never one of fill's own keywords)
+        variable: dict[str, Any] = {name: values[ok]}
+        h.fill(dataset=dataset, label=table["label"][ok], weight=table["weight"][ok], **variable)

@@ -28,10 +28,11 @@ estimated before a run (``ProcessingConfig.check_chunk``).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import awkward as ak
 import numpy as np
-from pydantic import field_validator
+from pydantic import ValidationInfo, field_validator
 
 from xaugcol.config_models import ConfigModel, NonNegativeNumber, Number, PositiveInt, integer_in, validated
 from xaugcol.features import tracks as track_features
@@ -88,6 +89,8 @@ TRUTH = {
 ROW_ARRAYS = {"jet": ("image", "particles", "tracks", "vertices"), "lepton": ("calo", "cells")}
 # scalar columns of a row besides the EFPs (identity, kinematics, XAUG variables, flags, truth): at most this many
 SCALAR_COLUMNS = 64
+# a table's columns by name: numpy arrays, packed (``PackedArray``) for the object lists and the images
+Columns = dict[str, Any]
 # settings added after studies were recorded: left out of ``as_dict`` at these defaults, so that the fingerprints of
 # earlier runs stay the same (a resume reuses them)
 LATER_DEFAULTS = {
@@ -118,18 +121,18 @@ class ProcessingConfig(ConfigModel):
 
     @field_validator("n_particles", "n_tracks", "n_vertices", mode="before")
     @classmethod
-    def _list_length(cls, value, info):
+    def _list_length(cls, value: Any, info: ValidationInfo) -> int:
         return integer_in(value, 1, MAX_VERTICES if info.field_name == "n_vertices" else MAX_LIST_LENGTH)
 
     @field_validator("msd_window")
     @classmethod
-    def _window(cls, window):
+    def _window(cls, window: tuple[float, float]) -> tuple[float, float]:
         lo, hi = window
         if not lo < hi:
             raise ValueError(f"msd_window must be (low, high) with low < high, got {window}")
         return window
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """The settings as a processing report records them (and a resume compares them)."""
         out = self.model_dump()
         for name in ("efp", "lepton"):  # as configurations without them were recorded: fingerprints stay the same
@@ -173,16 +176,17 @@ class ProcessingConfig(ConfigModel):
 
     @property
     def lepton_settings(self) -> LeptonConfig:
+        """The lepton table's settings: ``lepton``, or the defaults."""
         return self.lepton or LeptonConfig()
 
     @classmethod
-    def from_dict(cls, data: dict, where: str = "processing config") -> ProcessingConfig:
+    def from_dict(cls, data: dict[str, Any], where: str = "processing config") -> ProcessingConfig:
         """The inverse of ``as_dict`` (as stored in a processing report), validated: a ``ValueError`` naming
         ``where`` and the field."""
         return validated(cls, data, where)
 
 
-def _without_later_defaults(out: dict) -> dict:
+def _without_later_defaults(out: dict[str, Any]) -> dict[str, Any]:
     """``out`` (``ProcessingConfig.as_dict``) without the ``LATER_DEFAULTS`` settings that hold their default."""
     for path, default in LATER_DEFAULTS.items():
         *sections, name = path
@@ -194,9 +198,9 @@ def _without_later_defaults(out: dict) -> dict:
     return out
 
 
-def _event_columns(events, n_jets: np.ndarray) -> dict[str, np.ndarray]:
+def _event_columns(events: ak.Array, n_jets: np.ndarray) -> Columns:
     """Per-jet copies of the event identity and weight."""
-    out = {}
+    out: Columns = {}
     for name in ("run", "luminosityBlock", "event"):
         if name not in events.fields:
             raise MissingBranchError(name, "the jet table's event identity")
@@ -210,14 +214,32 @@ def _event_columns(events, n_jets: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def build_jet_table(events, dataset: str, label: int, config: ProcessingConfig = ProcessingConfig()):
-    """Return (columns, counts, unavailable): columns a dict of equal-length numpy arrays (the object lists, their
-    masks and the image multi-dimensional, packed: ``xaugcol.features.packed``), counts {"jets_seen",
-    "jets_kept", "skipped_<reason>"}, and the names of the columns this file's layout cannot provide (NaN in the
-    table)."""
+def build_jet_table(
+    events: ak.Array, dataset: str, label: int, config: ProcessingConfig = ProcessingConfig()
+) -> tuple[Columns, dict[str, int], list[str]]:
+    """The jet table of a chunk of events: one row per AK8 jet (per lepton for a lepton file).
+
+    Parameters
+    ----------
+    events : ak.Array
+        The chunk's events (coffea's NanoEvents).
+    dataset : str
+        The dataset's name, a column of the table.
+    label : int
+        The dataset's class (1 signal, 0 background, -1 no truth), or ``TRUTH_LABEL`` for the open-data ntuples.
+    config : ProcessingConfig
+        What to compute.
+
+    Returns
+    -------
+    (dict, dict, list of str)
+        The columns, equal-length numpy arrays (the object lists, their masks and the image multi-dimensional,
+        packed: ``xaugcol.features.packed``); the counts {"jets_seen", "jets_kept", "skipped_<reason>"}; and the
+        names of the columns this file's layout cannot provide (NaN in the table).
+    """
     if is_opendata_file(events):  # the CMS open-data H->bb ntuples: one entry per jet, truth per jet
-        table, counts, unavailable = build_opendata_table(events, dataset, label, config)
-        return table, {**{f"skipped_{r}": 0 for r in SKIP_REASONS}, **counts}, unavailable
+        table, counts, missing = build_opendata_table(events, dataset, label, config)
+        return table, {**{f"skipped_{r}": 0 for r in SKIP_REASONS}, **counts}, missing
     if label == TRUTH_LABEL:
         raise ValueError(
             f"dataset {dataset!r}: label 'truth' takes each jet's label from the file, and only the "
@@ -311,7 +333,14 @@ def build_jet_table(events, dataset: str, label: int, config: ProcessingConfig =
     return table, counts, unavailable
 
 
-def _tracks_and_vertices(events, parts, kin: dict, sub: dict, good: np.ndarray, config: ProcessingConfig):
+def _tracks_and_vertices(
+    events: ak.Array,
+    parts: ak.Array,
+    kin: dict[str, np.ndarray],
+    sub: dict[str, np.ndarray],
+    good: np.ndarray,
+    config: ProcessingConfig,
+) -> tuple[Columns, list[str]]:
     """The track and vertex lists of the good jets, their counts, and what the file cannot provide (named
     ``track:<feature>``, or ``vertices`` for a file without an SV collection)."""
     vertices = jet_vertices(events, kin["eta"], kin["phi"], good) if has_vertices(events) else None
@@ -327,9 +356,9 @@ def _tracks_and_vertices(events, parts, kin: dict, sub: dict, good: np.ndarray, 
     return {**out, "tracks": tracks, "tracks_mask": tracks_mask, "n_tracks": n_tracks}, unavailable
 
 
-def _no_objects(n: int, config: ProcessingConfig, tracks: bool = True) -> dict[str, np.ndarray]:
+def _no_objects(n: int, config: ProcessingConfig, tracks: bool = True) -> Columns:
     """Empty vertex (and track) lists, for files that have none."""
-    out = {
+    out: Columns = {
         "vertices": PackedArray.empty(n, (config.n_vertices, vertex_features.N_FEATURES)),
         "vertices_mask": PackedArray.empty(n, (config.n_vertices,), dtype=bool),
         "n_vertices": np.zeros(n, dtype=np.int32),
@@ -343,7 +372,9 @@ def _no_objects(n: int, config: ProcessingConfig, tracks: bool = True) -> dict[s
     return out
 
 
-def chunk_jet_table(events, labels: dict[str, int], config: ProcessingConfig):
+def chunk_jet_table(
+    events: ak.Array, labels: dict[str, int], config: ProcessingConfig
+) -> tuple[Columns, dict[str, int], list[str]]:
     """``build_jet_table`` for a coffea chunk: the dataset and label from its metadata; a missing branch names
     the file."""
     meta = events.metadata
@@ -354,14 +385,14 @@ def chunk_jet_table(events, labels: dict[str, int], config: ProcessingConfig):
         raise MissingBranchError(err.branch, err.needed_for, where=str(meta["filename"])) from None
 
 
-def _skip(keep: np.ndarray, bad: np.ndarray, reason: str, counts: dict) -> None:
+def _skip(keep: np.ndarray, bad: np.ndarray, reason: str, counts: dict[str, int]) -> None:
     """Drop the still-kept jets flagged ``bad`` and count them under ``reason`` (each jet counted once)."""
     newly = keep & bad
     counts[f"skipped_{reason}"] += int(newly.sum())
     keep &= ~bad
 
 
-def _scatter(values, where: np.ndarray, n: int):
+def _scatter(values: Any, where: np.ndarray, n: int) -> np.ndarray | PackedArray:
     """Place per-good-jet values into an array over all jets (zeros elsewhere; those rows are dropped)."""
     if isinstance(values, PackedArray):
         return values.scattered(where)

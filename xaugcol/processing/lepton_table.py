@@ -29,9 +29,11 @@ A lepton whose values are not finite is skipped and counted (``nonfinite_input``
 
 from __future__ import annotations
 
+from typing import Any
+
 import awkward as ak
 import numpy as np
-from pydantic import field_validator, model_validator
+from pydantic import ValidationInfo, field_validator, model_validator
 
 from xaugcol.config_models import ConfigModel, PositiveInt, integer_in
 from xaugcol.features.cells import cell_list, hardest_first
@@ -45,7 +47,7 @@ from xaugcol.features.efp.columns import (
     column_name,
     number_text,
 )
-from xaugcol.features.efp.evaluate import efps
+from xaugcol.features.efp.evaluate import Key, efps
 from xaugcol.features.efp.graphs import graph_name
 from xaugcol.jets.constituents import MissingBranchError
 from xaugcol.limits import MAX_EFP_COLUMNS, MAX_IMAGE_PIXELS, MAX_LIST_LENGTH, check_size
@@ -59,6 +61,7 @@ CELL_BRANCHES = ("leptonIdx", "layer", "ieta", "iphi", "eta", "phi", "et")
 
 
 def cone_column(radius: float) -> str:
+    """The name of the isolation column of the cone of ``radius`` (``iso_0p3``)."""
     return f"iso_{number_text(radius)}"
 
 
@@ -74,7 +77,7 @@ class AnchoredEFPConfig(ConfigModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _parameters(cls, data):
+    def _parameters(cls, data: Any) -> Any:
         data = cls.check_known(data)
         if isinstance(data, cls):
             return data
@@ -88,7 +91,7 @@ class AnchoredEFPConfig(ConfigModel):
         return {**data, "kappas": kappas, "betas": betas}
 
     @model_validator(mode="after")
-    def _size(self):
+    def _size(self) -> AnchoredEFPConfig:
         check_column_count(self.n_columns(), self.max_columns, "anchored EFP")
         return self
 
@@ -97,6 +100,7 @@ class AnchoredEFPConfig(ConfigModel):
         return len(self.kappas) * len(self.betas) * anchored_count(self.degree)
 
     def columns(self) -> list[str]:
+        """The names of the anchored EFP columns, per beta, kappa and anchored graph."""
         return [
             anchored_column(name, k, b)
             for b in self.betas
@@ -106,6 +110,7 @@ class AnchoredEFPConfig(ConfigModel):
 
 
 def anchored_column(graph: str, kappa: float, beta: float) -> str:
+    """The column name of the anchored graph ``graph`` (``anchored.anchored_graphs``' names) at (kappa, beta)."""
     return ANCHORED_PREFIX + column_name(graph, kappa, beta).removeprefix("efp_")
 
 
@@ -125,12 +130,12 @@ class LeptonConfig(ConfigModel):
 
     @field_validator("n_cells", "window", mode="before")
     @classmethod
-    def _sizes_as_given(cls, value, info):
+    def _sizes_as_given(cls, value: Any, info: ValidationInfo) -> int:
         return integer_in(value, 1, MAX_LIST_LENGTH if info.field_name == "n_cells" else MAX_IMAGE_PIXELS)
 
     @field_validator("cone_radii", mode="before")
     @classmethod
-    def _radii(cls, radii):
+    def _radii(cls, radii: Any) -> tuple[float, ...]:
         numbers = all(isinstance(r, (int, float)) and not isinstance(r, bool) for r in radii or ())
         if not (isinstance(radii, (list, tuple)) and numbers):
             raise ValueError(f"lepton cone_radii must be a list of radii, got {quoted(radii)}")
@@ -140,28 +145,53 @@ class LeptonConfig(ConfigModel):
         return radii
 
     @model_validator(mode="after")
-    def _sizes(self):
+    def _sizes(self) -> LeptonConfig:
         check_size(self.had_factor, "lepton had_factor", self.window)
         CalorimeterModel(window=self.window, em_phi_cells=self.em_phi_cells, had_factor=self.had_factor)
         return self
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
+        """The settings as a processing report records them."""
         return self.model_dump()
 
     def scalar_columns(self) -> list[str]:
+        """The lepton table's scalar columns these settings add: isolation cones, rho, pT sum, track isolation and
+        shower shapes."""
         return [cone_column(r) for r in self.cone_radii] + ["rho", "pt_sum", "track_iso", *SHOWER_SHAPES]
 
 
-def is_lepton_file(events) -> bool:
+def is_lepton_file(events: ak.Array) -> bool:
+    """Whether ``events`` come from a lepton file (``sources.pythia_leptons``): leptons, no AK8 jets."""
     return "Lepton" in events.fields and "FatJet" not in events.fields
 
 
-def _delta_phi(a, b):
+def _delta_phi(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.mod(a - b + np.pi, 2 * np.pi) - np.pi
 
 
-def build_lepton_table(events, dataset: str, label: int, config: LeptonConfig, efp: EFPConfig | None = None):
-    """(columns, counts, unavailable) as ``jet_table.build_jet_table``, one row per lepton."""
+def build_lepton_table(
+    events: ak.Array, dataset: str, label: int, config: LeptonConfig, efp: EFPConfig | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, int], list[str]]:
+    """The lepton table of a chunk of events, one row per lepton.
+
+    Parameters
+    ----------
+    events : ak.Array
+        The chunk's events (coffea's NanoEvents) of a lepton file.
+    dataset : str
+        The dataset's name, a column of the table.
+    label : int
+        The dataset's class.
+    config : LeptonConfig
+        The lepton table's settings.
+    efp : EFPConfig, optional
+        EFP columns of each lepton's cells.
+
+    Returns
+    -------
+    (dict, dict, list of str)
+        (columns, counts, unavailable) as ``jet_table.build_jet_table``.
+    """
     for name in ("pt", "eta", "phi"):
         if name not in events.Lepton.fields:
             raise MissingBranchError(f"Lepton_{name}", "the lepton table")
@@ -216,7 +246,7 @@ def build_lepton_table(events, dataset: str, label: int, config: LeptonConfig, e
     z = et / pt[owner]
     em = c["layer"] == EM
 
-    def per_lepton(weights, where=None):
+    def per_lepton(weights: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
         where = np.ones(len(owner), dtype=bool) if where is None else where
         return np.bincount(owner[where], weights=weights[where], minlength=n)
 
@@ -263,10 +293,22 @@ def build_lepton_table(events, dataset: str, label: int, config: LeptonConfig, e
     return table, counts, []
 
 
-def _jet_mass(pt, eta, phi, et, c_eta, c_phi, owner, in_jet, n):
+def _jet_mass(
+    pt: np.ndarray,
+    eta: np.ndarray,
+    phi: np.ndarray,
+    et: np.ndarray,
+    c_eta: np.ndarray,
+    c_phi: np.ndarray,
+    owner: np.ndarray,
+    in_jet: np.ndarray,
+    n: int,
+) -> np.ndarray:
     """Mass of the lepton (massless) plus the cells within the jet radius (massless, at their centres)."""
 
-    def components(p, h, f):
+    def components(
+        p: np.ndarray, h: np.ndarray, f: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return p * np.cos(f), p * np.sin(f), p * np.sinh(h), p * np.cosh(h)
 
     lx, ly, lz, le = components(pt, eta, phi)
@@ -276,7 +318,11 @@ def _jet_mass(pt, eta, phi, et, c_eta, c_phi, owner, in_jet, n):
     return np.sqrt(np.maximum(m2, 0.0))
 
 
-def _track_isolation(events, pt, eta, phi, lepton_offset, n):
+def _track_isolation(
+    events: ak.Array, pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, lepton_offset: np.ndarray, n: int
+) -> np.ndarray:
+    """Per lepton, the pT of the charged candidates linked to it within the jet radius over its own pT (NaN for a
+    file without the links)."""
     if "LeptonPFCands" not in events.fields or "PFCands" not in events.fields:
         return np.full(n, np.nan)
     link, pf = events.LeptonPFCands, events.PFCands
@@ -291,9 +337,32 @@ def _track_isolation(events, pt, eta, phi, lepton_offset, n):
     return np.bincount(owner[use], weights=c_pt[use], minlength=n) / pt
 
 
-def calo_image(c: dict, owner, pt, events, config: LeptonConfig, n: int) -> np.ndarray:
-    """(leptons, 2, window, window): E_T / p_T per EM cell, the lepton's EM cell at [window // 2] in both axes;
-    each HAD cell's E_T spread evenly over the EM cells it covers."""
+def calo_image(
+    c: dict[str, np.ndarray], owner: np.ndarray, pt: np.ndarray, events: ak.Array, config: LeptonConfig, n: int
+) -> np.ndarray:
+    """The calorimeter image of every lepton: E_T / p_T per EM cell, the lepton's EM cell at [window // 2] in
+    both axes; each HAD cell's E_T spread evenly over the EM cells it covers.
+
+    Parameters
+    ----------
+    c : dict of np.ndarray
+        The cells' branches (``CELL_BRANCHES``), flattened over the events.
+    owner : np.ndarray
+        Each cell's lepton (its row in the table).
+    pt : np.ndarray
+        The leptons' pT.
+    events : ak.Array
+        The chunk's events (for the lepton's own cell).
+    config : LeptonConfig
+        The image's geometry.
+    n : int
+        The number of leptons.
+
+    Returns
+    -------
+    np.ndarray
+        (leptons, 2, window, window): the EM and HAD layers.
+    """
     w, f, n_phi = config.window, config.had_factor, config.em_phi_cells
     lep = events.Lepton
     if "cellIEta" not in lep.fields or "cellIPhi" not in lep.fields:
@@ -322,7 +391,8 @@ def calo_image(c: dict, owner, pt, events, config: LeptonConfig, n: int) -> np.n
     who = np.broadcast_to(owner[had][:, None, None], rows.shape)
     value = np.broadcast_to((et[had] / f**2)[:, None, None], rows.shape)
     ok = (rows >= 0) & (rows < w) & (cols >= 0) & (cols < w)
-    np.add.at(image, (who[ok], 1, rows[ok], cols[ok]), value[ok])
+    # the stubs type the indices as one integer array-like; ufunc.at takes any index, a tuple with an int too
+    np.add.at(image, (who[ok], 1, rows[ok], cols[ok]), value[ok])  # type: ignore[arg-type]
     return image
 
 
@@ -334,9 +404,40 @@ def _window_sum(em_image: np.ndarray, n_eta: int, n_phi: int) -> np.ndarray:
     ].sum((1, 2))
 
 
-def shower_shapes(image, c, owner, z, dr, em, n) -> dict[str, np.ndarray]:
+def shower_shapes(
+    image: np.ndarray,
+    c: dict[str, np.ndarray],
+    owner: np.ndarray,
+    z: np.ndarray,
+    dr: np.ndarray,
+    em: np.ndarray,
+    n: int,
+) -> dict[str, np.ndarray]:
     """The standard electron identification variables (arXiv:2011.01984, after ATLAS), from the EM image.
-    A ratio whose denominator is empty is 0 (no energy: nothing to share)."""
+    A ratio whose denominator is empty is 0 (no energy: nothing to share).
+
+    Parameters
+    ----------
+    image : np.ndarray
+        (leptons, 2, window, window): ``calo_image``.
+    c : dict of np.ndarray
+        The cells' branches, flattened over the events.
+    owner : np.ndarray
+        Each cell's lepton.
+    z : np.ndarray
+        Each cell's E_T / p_T of its lepton.
+    dr : np.ndarray
+        Each cell's Delta R to its lepton.
+    em : np.ndarray
+        Which cells are EM cells.
+    n : int
+        The number of leptons.
+
+    Returns
+    -------
+    dict of np.ndarray
+        One column per name of ``SHOWER_SHAPES``.
+    """
     em_image, had_image = image[:, 0], image[:, 1]
     total_em = em_image.sum((1, 2))
     out = {"r_had": _ratio(had_image.sum((1, 2)), total_em)}
@@ -366,12 +467,37 @@ def shower_shapes(image, c, owner, z, dr, em, n) -> dict[str, np.ndarray]:
     return out
 
 
-def _ratio(a, b):
+def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(a, b, out=np.zeros_like(a, dtype=np.float64), where=b > 0)
 
 
-def cell_efps(z, deta, dphi, owner, n, efp: EFPConfig | None, anchored: AnchoredEFPConfig | None):
-    """The EFPs of each lepton's cells (z_i = E_T,i / p_T) and its anchored EFPs, batched by cell count."""
+def cell_efps(
+    z: np.ndarray,
+    deta: np.ndarray,
+    dphi: np.ndarray,
+    owner: np.ndarray,
+    n: int,
+    efp: EFPConfig | None,
+    anchored: AnchoredEFPConfig | None,
+) -> dict[str, np.ndarray]:
+    """The EFPs of each lepton's cells (z_i = E_T,i / p_T) and its anchored EFPs, batched by cell count.
+
+    Parameters
+    ----------
+    z, deta, dphi : np.ndarray
+        Each cell's E_T / p_T and its (eta, phi) distance to its lepton.
+    owner : np.ndarray
+        Each cell's lepton.
+    n : int
+        The number of leptons.
+    efp, anchored : EFPConfig or None, AnchoredEFPConfig or None
+        The EFP and anchored-EFP columns to compute (at least one of them).
+
+    Returns
+    -------
+    dict of np.ndarray
+        One column per EFP, then per anchored EFP.
+    """
     counts = np.bincount(owner, minlength=n)
     names = (efp.columns() if efp else []) + (anchored.columns() if anchored else [])
     out = {name: np.zeros(n) for name in names}
@@ -400,23 +526,32 @@ def cell_efps(z, deta, dphi, owner, n, efp: EFPConfig | None, anchored: Anchored
     return out
 
 
-def _batch(z1, real, theta1, efp, anchored) -> dict[str, np.ndarray]:
+def _batch(
+    z1: np.ndarray,
+    real: np.ndarray,
+    theta1: np.ndarray,
+    efp: EFPConfig | None,
+    anchored: AnchoredEFPConfig | None,
+) -> dict[str, np.ndarray]:
+    """The EFP and anchored-EFP columns of one batch of leptons (the lepton in slot 0 of each row)."""
     out = {}
     with_lepton = real.copy()
     with_lepton[:, 0] = True
-    for config, anchored_kind in ((efp, False), (anchored, True)):
+    configs: tuple[EFPConfig | AnchoredEFPConfig | None, ...] = (efp, anchored)
+    for config in configs:
         if config is None:
             continue
+        anchored_kind = isinstance(config, AnchoredEFPConfig)
         for beta in config.betas:
             pairs = with_lepton if anchored_kind else real
             theta = theta1**beta * (pairs[:, :, None] & pairs[:, None, :])
-            powers: dict = {}
+            powers: dict[Key, np.ndarray] = {}
             for kappa in config.kappas:
                 z = np.where(real, np.where(real, z1, 1.0) ** kappa, 0.0)
-                if anchored_kind:
-                    graphs = anchored_graphs(config.degree)
-                    values = anchored_efps([(g, v) for g, v, _ in graphs], z, theta, powers)
-                    for k, (_, _, name) in enumerate(graphs):
+                if isinstance(config, AnchoredEFPConfig):
+                    anchored_set = anchored_graphs(config.degree)
+                    values = anchored_efps([(g, v) for g, v, _ in anchored_set], z, theta, powers)
+                    for k, (_, _, name) in enumerate(anchored_set):
                         out[anchored_column(name, kappa, beta)] = values[:, k]
                 else:
                     graphs = config.graphs(kappa, beta)

@@ -16,6 +16,7 @@ the tables the report lists (``table_fileset``). Inputs may not lie inside the o
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from xaugcol.atomic import remove
 from xaugcol.paths import check_regular, read_json, safe_component, under
@@ -62,7 +63,7 @@ class OwnedTables:
         if len(parts) != 2 or not parts[1].endswith(".parquet"):
             return False
         match = CHUNK_KEY.match(parts[1].removesuffix(".parquet"))
-        return bool(match) and (parts[0], match["stem"], match["tag"]) in self.chunks
+        return match is not None and (parts[0], match["stem"], match["tag"]) in self.chunks
 
 
 def present_tables(out_dir: Path) -> dict[str, Path]:
@@ -114,7 +115,8 @@ def reconcile_tables(out_dir: Path, expected: dict[str, int], owned: OwnedTables
     return stale, [name for name in others if name not in owned]
 
 
-def _keys(mapping) -> list[str]:
+def _keys(mapping: Any) -> list[str]:
+    """The keys of ``mapping`` as strings; none when it is not a mapping (a report written otherwise)."""
     return [str(k) for k in mapping] if isinstance(mapping, dict) else []
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from xaugcol.errors import InputDataError
 from xaugcol.output_folder import lock_holder
@@ -67,7 +68,8 @@ def listed_tables(path: str | Path) -> tuple[Path, dict, list[tuple[str, Path, i
         isinstance(n, str) and isinstance(r, int) and not isinstance(r, bool) for n, r in tables.items()
     ):
         raise TableError(f"{folder / REPORT}: 'tables' must map table names to row counts")
-    listed, seen = [], {}
+    listed: list[tuple[str, Path, int]] = []
+    seen: dict[tuple[int, int] | str, str] = {}
     for name, rows in sorted(tables.items()):
         if not _canonical(name):
             raise TableError(
@@ -81,7 +83,7 @@ def listed_tables(path: str | Path) -> tuple[Path, dict, list[tuple[str, Path, i
     return folder, report, listed
 
 
-def _file_identity(path: Path):
+def _file_identity(path: Path) -> tuple[int, int] | str:
     """(device, inode) of the file ``path`` names (links followed), or the path itself where there is none yet."""
     try:
         info = os.stat(path)
@@ -109,10 +111,25 @@ def table_labels(report: dict) -> dict[str, int]:
     }
 
 
-def check_table(table: Path, rows: int, report: Path, label: int | None = None):
-    """The parquet metadata of a listed ``table``, checked to be a regular file with the ``rows`` its processing
-    ``report`` lists, and (``label`` given: its dataset's label in the report) with that label in every row;
-    TableError naming it otherwise."""
+def check_table(table: Path, rows: int, report: Path, label: int | None = None) -> Any:
+    """The parquet metadata of a listed ``table``, checked; ``TableError`` naming it otherwise.
+
+    Parameters
+    ----------
+    table : Path
+        The jet table (a parquet file), which must be a regular file.
+    rows : int
+        The row count its processing report lists for it.
+    report : Path
+        The processing report, for the messages.
+    label : int, optional
+        Its dataset's label in the report: then every row must hold it.
+
+    Returns
+    -------
+    pyarrow.parquet.FileMetaData
+        The table's parquet metadata.
+    """
     import pyarrow.parquet as pq
 
     try:
@@ -142,7 +159,9 @@ def check_table(table: Path, rows: int, report: Path, label: int | None = None):
     return meta
 
 
-def read_report(folder: Path) -> dict:
+def read_report(folder: Path) -> dict[str, Any]:
+    """The report.json of the processing output ``folder`` (it must list ``tables`` and ``config``); a
+    ``TableError`` naming it otherwise."""
     try:
         report = read_json(folder / REPORT, "a processing output's report.json")
         report["tables"], report["config"]  # noqa: B018 - both must be there
@@ -153,16 +172,44 @@ def read_report(folder: Path) -> dict:
     return report
 
 
-def table_fileset(path: str | Path, skip_bad_files: bool = False):
-    """(fileset, identities, skipped, processing configuration, per-column shapes, the labels present) of the jet
-    tables of the processing output at ``path``. A table that is missing, not a regular file, or has another row count
-    than its report says raises ``TableError``, or with ``skip_bad_files`` is skipped and listed."""
+def table_fileset(
+    path: str | Path, skip_bad_files: bool = False
+) -> tuple[
+    dict[str, dict[str, Any]],
+    dict[str, dict[str, int]],
+    list[dict[str, str]],
+    ProcessingConfig,
+    dict[str, tuple[int, ...]],
+    set[int],
+]:
+    """The coffea fileset of the jet tables of the processing output at ``path``, with what a run over it needs.
+
+    A table that is missing, not a regular file, or has another row count than its report says raises
+    ``TableError``, or with ``skip_bad_files`` is skipped and listed.
+
+    Parameters
+    ----------
+    path : str or Path
+        The processing output (or its ``jets/`` folder).
+    skip_bad_files : bool
+        Skip and list bad tables instead of raising.
+
+    Returns
+    -------
+    tuple
+        (fileset, identities of the tables, skipped tables with the reason, processing configuration,
+        per-column shapes, the labels present).
+    """
     import pyarrow.parquet as pq
 
     folder, report, tables = listed_tables(path)
     config = ProcessingConfig.from_dict(report["config"], str(folder / REPORT))
     expected = table_labels(report)
-    fileset, identities, skipped, shapes, labels = {}, {}, [], {}, set()
+    fileset: dict[str, dict[str, Any]] = {}
+    identities: dict[str, dict[str, int]] = {}
+    skipped: list[dict[str, str]] = []
+    shapes: dict[str, tuple[int, ...]] = {}
+    labels: set[int] = set()
     for name, table, rows in tables:
         try:
             label = expected.get(name.split("/")[0])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import time
 from pathlib import Path
+from typing import Any
 
 from xaugcol.errors import InputDataError, ModelFilesError, UsageError
 from xaugcol.output_folder import locked_output, read_lock
@@ -24,7 +25,9 @@ RELEVANCE, PROCESSING, METRICS = "relevance.json", "report.json", "metrics.json"
 
 def report_inputs(folders: list[str | Path], sample: str | None = None, examples: int = 2) -> ReportInputs:
     """What ``folders`` hold, completed from a relevance output's record of its jet tables and taggers."""
-    processed, relevance, taggers = None, None, {}
+    processed: Path | None = None
+    relevance: Path | None = None
+    taggers: dict[str, Path] = {}
     for folder in map(Path, folders):
         if (folder / RELEVANCE).is_file():
             relevance = _one(relevance, folder, "relevance output")
@@ -66,7 +69,32 @@ def build_report(
     title: str | None = None,
     pdf: bool = False,
 ) -> Path:
-    """Figures into ``out/figures`` (PNG; with ``pdf`` also PDF) and ``out/index.html``; returns the page."""
+    """Draw the figures of ``folders`` and write their HTML report.
+
+    Parameters
+    ----------
+    folders : list of str or Path
+        Processing outputs, tagger ensembles (or folders of them) and relevance outputs (``report_inputs``).
+    out : str or Path
+        The report's folder: figures into ``out/figures`` (PNG; with ``pdf`` also PDF), the page ``out/index.html``.
+    sample : str, optional
+        The sample's label above every figure; default: the processing output's datasets.
+    examples : int
+        Example jets per class drawn with their relevance (0: none).
+    workers : int
+        Processes drawing the figures.
+    overwrite : bool
+        Replace an existing report in ``out``.
+    title : str, optional
+        The page's title.
+    pdf : bool
+        Also write every figure as PDF.
+
+    Returns
+    -------
+    Path
+        The page (``index.html``).
+    """
     inputs = report_inputs(folders, sample, examples)
     refuse_inputs_inside(
         out,
@@ -93,7 +121,7 @@ def build_report(
         try:
             sections = [html.report_sections(figures, inputs.taggers, record)]
         except (KeyError, TypeError, ValueError, IndexError) as err:
-            if record is None:
+            if record is None or inputs.relevance is None:  # a record is read from the relevance output
                 raise
             raise InputDataError(
                 f"{Path(inputs.relevance) / RELEVANCE}: not a relevance record xaugcol explain "
@@ -110,13 +138,13 @@ def build_report(
         )
 
 
-def relevance_record(relevance: Path) -> dict:
+def relevance_record(relevance: Path) -> dict[str, Any]:
     """A relevance output's ``relevance.json``, checked to hold what a report reads first (the jet tables, each
     tagger's members); ``InputDataError`` naming the file otherwise."""
     path = Path(relevance) / RELEVANCE
     record = read_json(path, "a relevance output's relevance.json")
 
-    def bad(what: str):
+    def bad(what: str) -> InputDataError:
         return InputDataError(f"{path}: not a relevance record xaugcol explain wrote ({what})")
 
     if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
@@ -162,13 +190,14 @@ def _check_explained_taggers(relevance: Path) -> None:
                 )
 
 
-def _one(current, folder: Path, what: str) -> Path:
+def _one(current: Path | None, folder: Path, what: str) -> Path:
+    """``folder``, the one folder of its kind (``what``); a ``UsageError`` when ``current`` was given already."""
     if current is not None:
         raise UsageError(f"two {what}s given ({current} and {folder}): a report shows one")
     return folder
 
 
-def _add_tagger(taggers: dict, folder: Path) -> None:
+def _add_tagger(taggers: dict[str, Path], folder: Path) -> None:
     """A tagger is named by its folder: two folders of one name would show as one, the other dropped."""
     if folder.name in taggers and taggers[folder.name].resolve() != folder.resolve():
         raise UsageError(

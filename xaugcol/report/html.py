@@ -10,6 +10,7 @@ import math
 import re
 from html import escape
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -60,6 +61,7 @@ def heading(title: str, level: int = 2) -> str:
 
 
 def table_of_contents(sections: list[str]) -> str:
+    """A list of links to the level-2 headings of ``sections`` (empty without any)."""
     entries = re.findall(r"<h2 id='([^']+)'>(.*?)</h2>", "\n".join(sections))
     if not entries:
         return ""
@@ -77,6 +79,8 @@ def _pm(stat: dict, digits: int = 4) -> str:
 
 
 def metrics_table(taggers: dict) -> str:
+    """The metrics of each tagger (name -> ensemble folder): members, and each of ``METRICS`` as mean and spread
+    over the members."""
     rows = ["<tr><th>tagger</th><th>members</th>" + "".join(f"<th>{escape(t)}</th>" for _, t in METRICS) + "</tr>"]
     for name, folder in taggers.items():
         summary = read_json(Path(folder) / "metrics.json", "an ensemble's metrics.json")
@@ -90,6 +94,8 @@ def metrics_table(taggers: dict) -> str:
 
 
 def ranking_table(relevance: dict, tagger: str, rule: str) -> str:
+    """The ``TOP_FEATURES`` most relevant inputs of ``tagger`` under ``rule`` (relevance.json's ``relevance``),
+    with their mean normalised relevance per class."""
     s = relevance["relevance"][tagger][rule]
     classes = [
         c
@@ -108,6 +114,7 @@ def ranking_table(relevance: dict, tagger: str, rule: str) -> str:
 
 
 def reduced_table(rows: list[dict]) -> str:
+    """The metrics of the taggers retrained on their k most relevant XAUG variables, one row per k."""
     out = [
         "<tr><th>k</th><th>variables (added in ranking order)</th>"
         + "".join(f"<th>{escape(t)}</th>" for _, t in METRICS)
@@ -123,6 +130,8 @@ def reduced_table(rows: list[dict]) -> str:
 
 
 def counts_table(relevance: dict) -> str:
+    """Per tagger of relevance.json: the jets explained, those skipped, and the share of the relevance the biases
+    absorbed under each rule."""
     rules = relevance["config"]["rules"]
     rows = [
         "<tr><th>tagger</th><th>jets explained</th><th>skipped (NaN/inf)</th>"
@@ -387,6 +396,7 @@ def gain_section(gain: dict) -> str:
 
 
 def reduced_section(tagger: str, rule: str, rows: list[dict]) -> str:
+    """The section of the reduced XAUG sets (``reduced_table``); empty without rows."""
     if not rows:
         return ""
     return (
@@ -409,7 +419,7 @@ def interpret_section(result: dict) -> str:
     if not runs:
         return ""
 
-    def reached(r):
+    def reached(r: dict[str, Any]) -> str:
         if r["epochs_to_baseline"] is None:
             return "never"
         return (
@@ -452,7 +462,7 @@ def interpret_section(result: dict) -> str:
     return heading("Retraining after occlusion") + text + "<table>" + "".join(rows) + "</table>"
 
 
-def _number(x) -> str:
+def _number(x: float | None) -> str:
     return "-" if x is None else f"{x:g}"
 
 
@@ -568,7 +578,8 @@ def report_sections(figures: dict, taggers: dict, relevance: dict | None = None,
 def summary_section(figures: dict, taggers: dict, relevance: dict | None, gain: dict | None) -> str:
     """The report's opening: the best tagger, what the XAUG variables add, the inputs that matter most to the best
     explained tagger, with the ROC curves and its relevance ranking."""
-    lines, shown = [], []
+    lines: list[str] = []
+    shown: list[dict[str, Any]] = []
     aucs = {name: _summary(folder) for name, folder in taggers.items()}
     if aucs:
         best = max(aucs, key=lambda n: aucs[n]["auc"]["mean"])
@@ -604,7 +615,7 @@ def summary_section(figures: dict, taggers: dict, relevance: dict | None, gain: 
     )
 
 
-def _summary(folder) -> dict:
+def _summary(folder: str | Path) -> dict:
     return read_json(Path(folder) / "metrics.json", "an ensemble's metrics.json")["summary"]
 
 
@@ -628,7 +639,7 @@ def _xaug_sentence(gain: dict | None, aucs: dict) -> str:
     )
 
 
-def write_report(out: Path, title: str, raw_config: dict, sections: list[str], timings: dict) -> Path:
+def write_report(out: str | Path, title: str, raw_config: dict, sections: list[str], timings: dict) -> Path:
     """``index.html`` in ``out``: the stages' sections in study order, the configuration and the timings."""
     out = Path(out)
     sections = [s for s in sections if s] + [

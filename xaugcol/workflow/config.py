@@ -23,11 +23,12 @@ executor ``dask`` on it and the ensemble members (and reduced sets) are trained 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from xaugcol.config_models import (
     Bool,
@@ -36,6 +37,7 @@ from xaugcol.config_models import (
     NonNegativeNumber,
     Number,
     PositiveInt,
+    PositiveIntOrUnset,
     PositiveNumber,
     Strings,
     at_most,
@@ -76,8 +78,9 @@ LIMITS = {
 }  # fields with an upper limit
 
 
-def _at_most(value, info):
+def _at_most(value: Any, info: ValidationInfo) -> Any:
     """A field validator: ``value`` at most its field's limit in ``LIMITS``."""
+    assert info.field_name is not None  # set for a field validator
     return at_most(value, LIMITS[info.field_name])
 
 
@@ -87,7 +90,7 @@ class Source(ConfigModel):
     with or without labels)."""
 
     kind: str
-    events: PositiveInt = None  # required by the generators (checked below)
+    events: PositiveIntOrUnset = None  # required by the generators (checked below)
     fileset: str | None = None
     seed: NonNegativeInt = 1
     processes: tuple[str, ...] = ("zz", "qcd")
@@ -104,14 +107,14 @@ class Source(ConfigModel):
 
     @field_validator("kind", mode="before")
     @classmethod
-    def _kind(cls, kind):
+    def _kind(cls, kind: Any) -> str:
         if kind not in ("toy", "pythia", "fileset"):
             raise ValueError(f"must be toy or pythia (generated) or fileset, got {quoted(kind)}")
         return kind
 
     @field_validator("processes", mode="before")
     @classmethod
-    def _processes(cls, processes):
+    def _processes(cls, processes: Any) -> tuple[str, ...]:
         if not (isinstance(processes, (list, tuple)) and processes and all(isinstance(p, str) for p in processes)):
             raise ValueError("must be a non-empty list of names")
         return tuple(processes)
@@ -120,13 +123,13 @@ class Source(ConfigModel):
 
     @field_validator("toy", mode="before")
     @classmethod
-    def _toy(cls, toy):
+    def _toy(cls, toy: Any) -> dict[str, Any]:
         if not isinstance(toy, dict):
             raise ValueError("must be a mapping of toy parameters")
         return toy
 
     @model_validator(mode="after")
-    def _checked_now(self):
+    def _checked_now(self) -> Source:
         # the toy parameters, the processes and the card that adds some are checked now, not after minutes of work
         if self.kind == "fileset":
             if self.fileset is None:
@@ -165,16 +168,18 @@ class TrainedTagger(ConfigModel):
 
     @property
     def label(self) -> str:
+        """The tagger's name: ``name``, or its folder's."""
         return self.name or Path(self.folder).name
 
 
-def _tagger_entry(entry):
+def _tagger_entry(entry: Any) -> Any:
+    """A taggers entry as given: a trained tagger (``{folder: ...}``) or a model to train, each validated."""
     if isinstance(entry, dict) and "folder" in entry:
         return TrainedTagger.model_validate(entry)
     return ModelConfig.from_dict(entry, None) if isinstance(entry, dict) else entry
 
 
-def _non_empty(entries):
+def _non_empty(entries: Any) -> Any:
     if not (isinstance(entries, (list, tuple)) and entries):
         raise ValueError("must be a non-empty list")
     return entries
@@ -217,7 +222,7 @@ class Explain(ExplainOptions):
 
     @field_validator("examples", "workers")
     @classmethod
-    def _limits(cls, value, info):
+    def _limits(cls, value: Any, info: ValidationInfo) -> Any:
         return _at_most(value, info)
 
 
@@ -228,6 +233,9 @@ class Figures(ConfigModel):
 
 
 class Reduced(ConfigModel):
+    """The ``reduced`` section: ``tagger`` retrained on its k most relevant XAUG variables under ``rule``, for
+    each k of ``k``."""
+
     tagger: str = "dnn"
     rule: str = "epsilon"
     k: tuple[PositiveInt, ...] | None = None  # null: k = 1..n
@@ -266,13 +274,14 @@ class Mapping(ConfigModel):
 
     @field_validator("candidates")
     @classmethod
-    def _candidates(cls, value):
+    def _candidates(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         unknown = sorted(set(value) - set(CANDIDATE_FAMILIES))
         if unknown or not value:
             raise ValueError(f"must list candidate families among {', '.join(CANDIDATE_FAMILIES)}, got {list(value)}")
         return value
 
     def candidate_columns(self, processing: ProcessingConfig) -> tuple[str, ...]:
+        """The columns of ``processing``'s jet tables the search may add, of the families in ``candidates``."""
         columns: list[str] = []
         if "efp" in self.candidates and processing.efp is not None:
             columns += processing.efp.columns()
@@ -283,7 +292,7 @@ class Mapping(ConfigModel):
 
     @field_validator("high_level")
     @classmethod
-    def _high_level(cls, value):
+    def _high_level(cls, value: Any) -> Any:
         from xaugcol.mapping.guided import HIGH_LEVEL
 
         return one_of(value, HIGH_LEVEL)
@@ -300,14 +309,14 @@ class Gain(ConfigModel):
 
     @field_validator("pt_bins")
     @classmethod
-    def _increasing(cls, edges):
+    def _increasing(cls, edges: tuple[float, ...] | None) -> tuple[float, ...] | None:
         if edges is not None and (len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:]))):
             raise ValueError(f"must be at least two increasing edges, got {list(edges)}")
         return edges
 
     @field_validator("background_efficiencies")
     @classmethod
-    def _below_one(cls, effs):
+    def _below_one(cls, effs: tuple[float, ...]) -> tuple[float, ...]:
         if not effs or any(e >= 1 for e in effs):
             raise ValueError(f"must be background efficiencies below 1, got {list(effs)}")
         return effs
@@ -323,13 +332,13 @@ class Dask(ConfigModel):
 
     @field_validator("scheduler")
     @classmethod
-    def _address(cls, scheduler):
+    def _address(cls, scheduler: str | None) -> str | None:
         if scheduler is not None and "://" not in scheduler:
             raise ValueError(f"must be an address like tcp://HOST:PORT, got {quoted(scheduler)}")
         return scheduler
 
     @model_validator(mode="after")
-    def _one_cluster(self):
+    def _one_cluster(self) -> Dask:
         if self.scheduler and "workers" in self.model_fields_set:
             raise ValueError("give either scheduler (an existing cluster) or workers (a local one)")
         return self
@@ -354,11 +363,11 @@ class StudyFile(ConfigModel):
 
     @field_validator("processing", "training", "explain", "figures", "gain", mode="before")
     @classmethod
-    def _empty_section(cls, section):
+    def _empty_section(cls, section: Any) -> Any:
         return {} if section is None else section  # a section written with no entries
 
     @model_validator(mode="after")
-    def _consistent(self):
+    def _consistent(self) -> StudyFile:
         names = [_name(t) for t in self.taggers]
         if len(set(names)) != len(names):
             raise ValueError(f"taggers: each model/xaug combination may appear once, got {names}")
@@ -385,6 +394,7 @@ class StudyFile(ConfigModel):
                 )
             if i.squeezed is not None:
                 base = self.taggers[names.index(i.tagger)]
+                assert isinstance(base, ModelConfig)  # checked above: the study trains it
                 ModelConfig.from_dict(
                     {**base.as_dict(), "architecture": {**base.architecture, **i.squeezed}}, "interpret: squeezed"
                 )
@@ -420,7 +430,7 @@ class StudyFile(ConfigModel):
         return self
 
 
-def _name(tagger) -> str:
+def _name(tagger: ModelConfig | TrainedTagger) -> str:
     return tagger.label if isinstance(tagger, TrainedTagger) else tagger_name(tagger)
 
 
@@ -441,12 +451,16 @@ class Run:
     workers: int = 1
 
     @classmethod
-    def of(cls, section, dask: Dask | None) -> Run:
+    def of(cls, section: Processing | Explain, dask: Dask | None) -> Run:
+        """How the stage of ``section`` (processing or explain) runs: its executor, or dask under a dask section."""
         return cls(section.chunksize, section.executor or ("dask" if dask else "iterative"), section.workers)
 
 
 @dataclass(frozen=True)
 class Workflow:
+    """A study as its stages read it: the validated study file, with the processing settings built, the taggers to
+    train apart from the trained ones to explain, and paths resolved against the study file's folder."""
+
     name: str
     source: Source
     processing: ProcessingConfig
@@ -476,7 +490,7 @@ class Workflow:
         return self.tagger_names() + [t.label for t in self.trained]
 
     @classmethod
-    def load(cls, path: str | Path, settings: list[str] = ()) -> Workflow:
+    def load(cls, path: str | Path, settings: Sequence[str] = ()) -> Workflow:
         """The study file at ``path``, with ``settings`` (``KEY=VALUE``, ``config_models.with_settings``) set."""
         raw = with_settings(read_yaml(path, "study config"), list(settings), "study config")
         return cls.from_dict(raw, f"study config {path}", Path(path).parent)

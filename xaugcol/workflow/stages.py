@@ -27,12 +27,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from xaugcol.atomic import make_dirs, remove, write_json
 from xaugcol.console import say
 from xaugcol.output_folder import LOCK_NAME, OutputExistsError, empty_locked_folder, is_empty, output_lock
 from xaugcol.paths import read_json
 from xaugcol.processing.checkpoints import differences
+
+if TYPE_CHECKING:
+    from xaugcol.workflow.config import Workflow
 
 RECORD = "stage.json"
 
@@ -91,16 +95,20 @@ def drop_stage_folder(folder: Path, name: str) -> None:
 
 @dataclass(frozen=True)
 class Stage:
+    """The completion record of one unit of a study's work (``stage.json`` in ``folder``): the settings its result
+    depends on and the stages it reads (``upstream``), which decide whether a resume reuses it (``plan``)."""
+
     name: str
     folder: Path
     settings: dict
     upstream: tuple[Stage, ...] = field(default=())
 
-    def __post_init__(self):  # as it reads back from stage.json (tuples -> lists, paths -> text)
+    def __post_init__(self) -> None:  # as it reads back from stage.json (tuples -> lists, paths -> text)
         object.__setattr__(self, "settings", json.loads(json.dumps(self.settings, default=str)))
 
     @property
     def fingerprint(self) -> str:
+        """A hash of the stage's name, settings and upstream fingerprints: equal records, equal results."""
         text = json.dumps(
             {"stage": self.name, "settings": self.settings, "upstream": {u.name: u.fingerprint for u in self.upstream}},
             sort_keys=True,
@@ -123,9 +131,9 @@ class Stage:
                 return "continue", ""
             changed = _changed(record.get("outputs"), outputs_identity(self.folder))
             return ("run", f"its outputs changed since it completed ({changed})") if changed else ("reuse", "")
-        changed = differences(record.get("settings"), self.settings)
-        if changed:
-            return "run", f"settings changed: {', '.join(changed[:6])}"
+        differ = differences(record.get("settings"), self.settings)
+        if differ:
+            return "run", f"settings changed: {', '.join(differ[:6])}"
         before = record.get("upstream") or {}
         moved = [u.name for u in self.upstream if before.get(u.name) != u.fingerprint]
         return "run", f"it reads {', '.join(moved) or 'stages'} that changed"
@@ -137,6 +145,7 @@ class Stage:
         self._record(False)
 
     def complete(self) -> None:
+        """Record the completion, with the identity of the outputs (``outputs_identity``)."""
         self._record(True)
 
     def _record(self, complete: bool) -> None:
@@ -161,7 +170,7 @@ def outputs_identity(folder: Path) -> dict[str, list[int]]:
     output replaced by hand (a tagger copied in, a table edited) is not taken for the stage's own."""
     if not folder.is_dir() or folder.is_symlink():
         return {}
-    out = {}
+    out: dict[str, list[int]] = {}
     for path in sorted(folder.rglob("*")):
         if path.name in (RECORD, LOCK_NAME) or not (path.is_symlink() or path.is_file()):
             continue
@@ -170,7 +179,7 @@ def outputs_identity(folder: Path) -> dict[str, list[int]]:
     return out
 
 
-def _changed(recorded, now: dict) -> str:
+def _changed(recorded: Any, now: dict) -> str:
     """The first output that differs from the record (``''``: none, or a record written before outputs were)."""
     if not isinstance(recorded, dict):
         return ""
@@ -183,7 +192,7 @@ class StudyContext:
     """What the stages of one study share: the configuration, the output folder, the Dask client and mapper,
     and what earlier stages produced (``results``: e.g. the relevance summary, the figures)."""
 
-    wf: object
+    wf: Workflow
     out: Path
     client: object = None
     mapper: object = map
@@ -210,7 +219,7 @@ class StudyStage:
     report: Callable | None = None
 
 
-def _after_upstream(record: Stage, action: str, reason: str, ran: dict) -> tuple[Stage, str, str]:
+def _after_upstream(record: Stage, action: str, reason: str, ran: dict[str, str]) -> tuple[Stage, str, str]:
     """A stage that reads a stage which ran again in this run runs again too (the upstream's settings may be the
     same, its outputs are new)."""
     moved = [u.name for u in record.upstream if u.name in ran]
@@ -227,7 +236,9 @@ def run_stages(
     stage, {record name: why it ran})."""
     from xaugcol.processing.checkpoints import CHECKPOINTS, MANIFEST
 
-    started, timings, ran = time.perf_counter(), {}, {}
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    ran: dict[str, str] = {}
     for number, stage in enumerate(stages, 1):
         t0 = time.perf_counter()
         plans = [_after_upstream(record, *record.plan(resume), ran) for record in stage.records]
@@ -252,6 +263,7 @@ def run_stages(
             resumable = action == "continue" and (record.folder / CHECKPOINTS / MANIFEST).exists()
             # the stage's folder is locked as any command's output: a run reading it (a training of its jet
             # tables, an explanation of its tagger) makes the study stop here instead of changing it underneath
+            assert stage.work is not None, f"stage {stage.name} has records but no work"
             with output_lock(record.folder):
                 record.begin(clear=not resumable)
                 stage.work(ctx, record, resumable)

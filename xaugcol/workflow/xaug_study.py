@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from xaugcol.coffea_runs import run_processing, run_relevance
 from xaugcol.console import say
@@ -41,10 +42,13 @@ from xaugcol.workflow.interpret_stage import interpret_record, interpret_stage
 from xaugcol.workflow.mapping_stage import mapping_record, mapping_stage
 from xaugcol.workflow.stages import Stage, StageFolderError, StudyContext, StudyStage, drop_stage_folder
 
+if TYPE_CHECKING:
+    from xaugcol.workflow.config import Workflow
+
 GAIN_JSON = "xaug_gain.json"
 
 
-def study_stages(wf, out: Path) -> dict[str, Stage]:
+def study_stages(wf: Workflow, out: Path) -> dict[str, Stage]:
     """Every stage record of ``wf`` with the settings its result depends on; ``train/<tagger>`` per tagger."""
     source = wf.source.model_dump()
     if wf.source.process_card:  # the card's content, not only its name
@@ -112,7 +116,8 @@ def study_stages(wf, out: Path) -> dict[str, Stage]:
     return stages
 
 
-def xaug_study(wf, out: Path) -> list[StudyStage]:
+def xaug_study(wf: Workflow, out: Path) -> list[StudyStage]:
+    """The stages of the XAUG study ``wf`` into ``out`` (the module docstring), in the order they run."""
     records = study_stages(wf, out)
     generated, processed, relevance_dir = out / "generated", out / "processed", out / "relevance"
     trained_here = {name: out / "taggers" / name for name in wf.tagger_names()}
@@ -121,7 +126,7 @@ def xaug_study(wf, out: Path) -> list[StudyStage]:
     prun, erun = wf.processing_run, wf.explain_run
     fileset = wf.fileset or generated / FILESET_NAME
 
-    def process(ctx, record, resume):
+    def process(ctx: StudyContext, record: Stage, resume: bool) -> None:
         files = load_fileset(fileset)
         if wf.fileset is None:
             _refuse_foreign_files(files, generated)
@@ -138,12 +143,12 @@ def xaug_study(wf, out: Path) -> list[StudyStage]:
             client=ctx.client,
         )
 
-    def drop_stale_taggers(ctx):
+    def drop_stale_taggers(ctx: StudyContext) -> None:
         for stale in (out / "taggers").glob("*"):  # taggers no longer in the study, if the study trained them
             if stale.name not in trained_here and stale.name != LOCK_NAME:
                 drop_stage_folder(stale, f"train/{stale.name}")
 
-    def train(ctx, record, resume):
+    def train(ctx: StudyContext, record: Stage, resume: bool) -> None:
         name = record.name.removeprefix("train/")
         train_ensemble(
             str(processed / "jets"),
@@ -155,7 +160,7 @@ def xaug_study(wf, out: Path) -> list[StudyStage]:
             progress=ctx.progress,
         )
 
-    def explain(ctx, record, resume):
+    def explain(ctx: StudyContext, record: Stage, resume: bool) -> None:
         ensembles = [Ensemble.load(folder, name) for name, folder in taggers.items()]  # named as the study names them
         run_relevance(
             processed,
@@ -171,11 +176,12 @@ def xaug_study(wf, out: Path) -> list[StudyStage]:
             client=ctx.client,
         )
 
-    def read_relevance(ctx):
+    def read_relevance(ctx: StudyContext) -> None:
         ctx.results["relevance"] = read_json(relevance_dir / RELEVANCE_JSON, "a relevance output's relevance.json")
         for tagger, fractions in ctx.results["relevance"].get("outside_training_range", {}).items():
-            if describe_outside(tagger, fractions):
-                say(describe_outside(tagger, fractions))
+            warning = describe_outside(tagger, fractions)
+            if warning:
+                say(warning)
 
     stages = [
         StudyStage(
@@ -254,20 +260,20 @@ def xaug_study(wf, out: Path) -> list[StudyStage]:
     return stages
 
 
-def xaug_pairs(names) -> dict[str, tuple[str, str]]:
+def xaug_pairs(names: list[str]) -> dict[str, tuple[str, str]]:
     """Taggers trained both with and without the XAUG variables: {model: (without, with)}."""
     return {n: (n, f"{n}_xaug") for n in names if f"{n}_xaug" in names}
 
 
-def _gain_stage(wf, out: Path, records: dict, trained: dict) -> StudyStage:
+def _gain_stage(wf: Workflow, out: Path, records: dict[str, Stage], trained: dict[str, Path]) -> StudyStage:
     pairs = xaug_pairs(list(trained))
     g = wf.gain
 
-    def work(ctx, record, resume):
+    def work(ctx: StudyContext, record: Stage, resume: bool) -> None:
         from xaugcol.atomic import write_json
         from xaugcol.training.gain import xaug_gain
 
-        members = {
+        members: dict[str, list[str | Path]] = {
             name: [f for _, f in Ensemble.load(trained[name]).members] for pair in pairs.values() for name in pair
         }
         gains = {
@@ -280,7 +286,7 @@ def _gain_stage(wf, out: Path, records: dict, trained: dict) -> StudyStage:
         }
         write_json(out / "gain" / GAIN_JSON, {"config": g.model_dump(), "gains": gains})
 
-    def read(ctx):
+    def read(ctx: StudyContext) -> None:
         ctx.results["gain"] = read_json(out / "gain" / GAIN_JSON, "the XAUG gain's gain.json")
 
     if not pairs:
@@ -298,11 +304,12 @@ def _gain_stage(wf, out: Path, records: dict, trained: dict) -> StudyStage:
     )
 
 
-def _reduced_stage(wf, out: Path, records: dict, processed: Path) -> StudyStage:
+def _reduced_stage(wf: Workflow, out: Path, records: dict[str, Stage], processed: Path) -> StudyStage:
     r = wf.reduced
+    assert r is not None  # a study with a reduced section has this stage
     base = wf.taggers[wf.tagger_names().index(r.tagger)]
 
-    def work(ctx, record, resume):
+    def work(ctx: StudyContext, record: Stage, resume: bool) -> None:
         ranking = ctx.results["relevance"]["relevance"][r.tagger][r.rule]["xaug_ranking"]
         train_reduced_sets(
             processed / "jets",
@@ -316,7 +323,7 @@ def _reduced_stage(wf, out: Path, records: dict, processed: Path) -> StudyStage:
             progress=ctx.progress,
         )
 
-    def read(ctx):
+    def read(ctx: StudyContext) -> None:
         ctx.results["reduced"] = read_json(out / "reduced" / REDUCED_JSON, "the reduced sets' table")["rows"]
 
     return StudyStage(
@@ -343,7 +350,7 @@ def _refuse_foreign_files(fileset: dict, generated: Path) -> None:
                 )
 
 
-def _fileset_identity(path: Path) -> dict:
+def _fileset_identity(path: Path) -> dict[str, Any]:
     """A fileset's content and the size and modification time of every local file it lists: a resume reuses the
     processing only for the same files (the run itself screens them again, by UUID too)."""
     fileset = load_fileset(path)
@@ -356,11 +363,12 @@ def _fileset_identity(path: Path) -> dict:
     return {"path": str(path), "content": fileset, "files": files}
 
 
-def _generate(wf, out: Path, progress: bool) -> None:
+def _generate(wf: Workflow, out: Path, progress: bool) -> None:
     s = wf.source
     prepare_output_dir(out, overwrite=True)
     if s.kind == "fileset":  # nothing to generate: the stage records which fileset the study read
         return
+    assert s.events is not None  # required by the generators (``Source``)
     if s.kind == "toy":
         from xaugcol.sources.toy import ToyConfig, run_toy
 
@@ -384,7 +392,8 @@ def _generate(wf, out: Path, progress: bool) -> None:
         )
 
 
-def sample_label(wf) -> str:
+def sample_label(wf: Workflow) -> str:
+    """The sample written above the study's figures: the fileset, or the generator and its processes."""
     if wf.fileset is not None:
         return f"fileset {wf.fileset.name}"
     return "toy jets" if wf.source.kind == "toy" else f"Pythia 8: {' vs '.join(wf.source.processes)}, 13 TeV"

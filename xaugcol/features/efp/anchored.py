@@ -20,11 +20,12 @@ from __future__ import annotations
 import functools
 import itertools
 import re
+from collections.abc import Sequence
 
 import numpy as np
 
-from xaugcol.features.efp.evaluate import connected_efp
-from xaugcol.features.efp.graphs import Graph, connected_graphs, graph_from_name, graph_name, n_vertices
+from xaugcol.features.efp.evaluate import Key, connected_efp
+from xaugcol.features.efp.graphs import Graph, connected_graphs, graph_from_name, graph_name, n_vertices, sorted_edge
 from xaugcol.quoting import quoted
 
 PREFIX = "efpl_"
@@ -47,22 +48,24 @@ def _rooted_form(graph: Graph, root: int) -> Graph:
     """The graph relabelled with ``root`` as vertex 0, canonical over the other vertices' labels."""
     n = n_vertices(graph)
     others = [v for v in range(n) if v != root]
-    best = None
+    best: Graph | None = None
     for perm in itertools.permutations(range(1, n)):
         label = {root: 0, **dict(zip(others, perm))}
-        form = tuple(sorted(tuple(sorted((label[a], label[b]))) for a, b in graph))
+        form = tuple(sorted(sorted_edge(label[a], label[b]) for a, b in graph))
         if best is None or form < best:
             best = form
+    # itertools.permutations yields at least one tuple (the empty one for a one-vertex graph)
+    assert best is not None
     return best
 
 
 @functools.cache
 def anchored_graphs(max_degree: int) -> tuple[tuple[Graph, int, str], ...]:
     """Every (connected graph with 1..max_degree edges, anchored vertex, name), one per vertex orbit."""
-    out = []
+    out: list[tuple[Graph, int, str]] = []
     for d in range(1, max_degree + 1):
         for graph in connected_graphs(d):
-            seen = set()
+            seen: set[Graph] = set()
             for v in range(n_vertices(graph)):
                 form = _rooted_form(graph, v)
                 if form in seen:
@@ -75,13 +78,15 @@ def anchored_graphs(max_degree: int) -> tuple[tuple[Graph, int, str], ...]:
 def relabelled(graph: Graph, root: int) -> Graph:
     """The graph with ``root`` and vertex 0 exchanged (the evaluation pins vertex 0)."""
     swap = {root: 0, 0: root}
-    return tuple(sorted(tuple(sorted((swap.get(a, a), swap.get(b, b)))) for a, b in graph))
+    return tuple(sorted(sorted_edge(swap.get(a, a), swap.get(b, b)) for a, b in graph))
 
 
 _NAME = re.compile(r"(?P<graph>n\d+_d\d+_k\d+)_a(?P<vertex>\d+)")
 
 
 def anchored_from_name(name: str) -> tuple[Graph, int]:
+    """The (connected graph, anchored vertex) an ``<graph>_a<vertex>`` name stands for; refuses a name that is not
+    one, or whose vertex is not the smallest of its orbit, saying why."""
     match = _NAME.fullmatch(name)
     if match is None:
         raise ValueError(f"not an anchored EFP graph name: {quoted(name)} (expected n<v>_d<e>_k<i>_a<vertex>)")
@@ -97,12 +102,33 @@ def anchored_from_name(name: str) -> tuple[Graph, int]:
     return graph, vertex
 
 
-def anchored_efps(graphs, z: np.ndarray, theta: np.ndarray, powers: dict | None = None) -> np.ndarray:
-    """(leptons, graphs): the anchored EFP of each (graph, vertex) of ``graphs``. ``z`` (leptons, N) and ``theta``
-    (leptons, N, N, already to the power beta) over the objects, the lepton in slot 0 with z = 0 there."""
+def anchored_efps(
+    graphs: Sequence[tuple[Graph, int]],
+    z: np.ndarray,
+    theta: np.ndarray,
+    powers: dict[Key, np.ndarray] | None = None,
+) -> np.ndarray:
+    """The anchored EFP of each (graph, vertex) of ``graphs``, for a batch of leptons.
+
+    Parameters
+    ----------
+    graphs : sequence of (Graph, int)
+        Connected graphs, each with the vertex pinned on the lepton.
+    z : np.ndarray
+        (leptons, N): the objects' energy fractions, the lepton in slot 0 with z = 0 there.
+    theta : np.ndarray
+        (leptons, N, N): the objects' angles, already to the power beta.
+    powers : dict, optional
+        Keeps the powers of ``theta`` for the next call with the same theta (another kappa).
+
+    Returns
+    -------
+    np.ndarray
+        (leptons, graphs): one column per (graph, vertex).
+    """
     anchor = np.zeros_like(z)
     anchor[:, 0] = 1.0
-    cache: dict = {} if powers is None else powers
+    cache: dict[Key, np.ndarray] = {} if powers is None else powers
     out = np.empty((len(z), len(graphs)))
     for k, (graph, vertex) in enumerate(graphs):
         out[:, k] = connected_efp(relabelled(graph, vertex), z, theta, cache, anchor=anchor)

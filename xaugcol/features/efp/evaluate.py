@@ -13,10 +13,20 @@ from __future__ import annotations
 
 import functools
 import string
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from xaugcol.features.efp.graphs import Graph, n_vertices
+
+# what a factor of the elimination computes: ("z",), ("anchor",), ("theta", multiplicity), or ("sum", the keys of the
+# factors summed with their axes' places): nested tuples, so typed loosely
+Key = tuple[Any, ...]
+# a factor: (its vertices, one constituent axis each; its key)
+Factor = tuple[tuple[int, ...], Key]
+# one elimination step: (key, the vertex summed out, the factors used, the vertices left)
+Step = tuple[Key, int, tuple[Factor, ...], tuple[int, ...]]
 
 
 def measure(
@@ -57,11 +67,11 @@ def elimination_order(graph: Graph) -> tuple[int, ...]:
     """Vertices in the order they are summed out: always one with the fewest remaining neighbours (a leaf of a
     tree first), which keeps every intermediate factor small (at most the graph's treewidth + 1 constituent axes;
     O(N^2) per jet for a tree)."""
-    neighbours = {v: set() for v in range(n_vertices(graph))}
+    neighbours: dict[int, set[int]] = {v: set() for v in range(n_vertices(graph))}
     for a, b in graph:
         neighbours[a].add(b)
         neighbours[b].add(a)
-    order = []
+    order: list[int] = []
     while neighbours:
         v = min(neighbours, key=lambda u: (len(neighbours[u]), u))
         for u in neighbours[v]:  # summing v out joins its neighbours in one factor
@@ -73,7 +83,11 @@ def elimination_order(graph: Graph) -> tuple[int, ...]:
 
 
 def connected_efp(
-    graph: Graph, z: np.ndarray, theta: np.ndarray, cache: dict | None = None, anchor: np.ndarray | None = None
+    graph: Graph,
+    z: np.ndarray,
+    theta: np.ndarray,
+    cache: dict[Key, np.ndarray] | None = None,
+    anchor: np.ndarray | None = None,
 ) -> np.ndarray:
     """(jets,) EFP of one connected graph by variable elimination; ``anchor`` (jets, N): vertex 0 weighs the
     constituents by it instead of z (a one-hot anchor pins vertex 0 on one object: ``anchored``). Each step's key
@@ -81,9 +95,11 @@ def connected_efp(
     graphs of one batch) computes each intermediate once: the leaf sum sum_j z_j theta_ij^m, for one, is the same in
     every graph that has such a leaf."""
     cache = {} if cache is None else cache
-    leaves = {("z",): z, ("anchor",): anchor}
+    leaves: dict[Key, np.ndarray] = {("z",): z}
+    if anchor is not None:  # without one, the plan never asks for it
+        leaves[("anchor",)] = anchor
 
-    def value(key):
+    def value(key: Key) -> np.ndarray:
         if key in leaves:
             return leaves[key]
         if key not in cache:  # only theta's powers are asked for before a step made them
@@ -101,7 +117,7 @@ def connected_efp(
 
 
 @functools.cache
-def elimination_plan(graph: Graph, anchored: bool = False) -> tuple[tuple, tuple]:
+def elimination_plan(graph: Graph, anchored: bool = False) -> tuple[tuple[Step, ...], tuple[Key, ...]]:
     """The variable elimination of a connected graph, worked out once per graph without any array: (steps, final
     keys). A factor is (vertices, key): one constituent axis per vertex, and a key that names what it computes
     (``("z",)``, ``("anchor",)``, ``("theta", multiplicity)``, or a sum of keyed factors with their axes' places), so
@@ -110,11 +126,11 @@ def elimination_plan(graph: Graph, anchored: bool = False) -> tuple[tuple, tuple
     multiplicity: dict[tuple[int, int], int] = {}
     for e in graph:
         multiplicity[e] = multiplicity.get(e, 0) + 1
-    factors = [((v,), ("z",)) for v in range(n_vertices(graph))]
+    factors: list[Factor] = [((v,), ("z",)) for v in range(n_vertices(graph))]
     if anchored:
         factors[0] = ((0,), ("anchor",))
     factors += [(e, ("theta", m)) for e, m in sorted(multiplicity.items())]
-    steps = []
+    steps: list[Step] = []
     for v in elimination_order(graph):
         used = tuple(f for f in factors if v in f[0])
         factors = [f for f in factors if v not in f[0]]
@@ -126,7 +142,7 @@ def elimination_plan(graph: Graph, anchored: bool = False) -> tuple[tuple, tuple
     return tuple(steps), tuple(k for _, k in factors)
 
 
-def _sum_out(v: int, used: list, scope: tuple[int, ...]) -> np.ndarray:
+def _sum_out(v: int, used: list[tuple[tuple[int, ...], Key, np.ndarray]], scope: tuple[int, ...]) -> np.ndarray:
     """Sum vertex v out of the product of the factors ``used`` (each over v and at most one more vertex), leaving
     the axes of ``scope``. Every step of a graph of treewidth <= 2 is one of three shapes, each done as elementwise
     products and at most one batched matrix product (``np.matmul``: 2-3x faster than einsum's loop over several
@@ -136,7 +152,7 @@ def _sum_out(v: int, used: list, scope: tuple[int, ...]) -> np.ndarray:
         subscripts = ",".join("J" + "".join(letters[u] for u in vs) for vs, _, _ in used)
         out = "J" + "".join(letters[u] for u in scope)
         return np.einsum(f"{subscripts}->{out}", *(a for _, _, a in used), optimize="greedy")
-    weight = None  # (jets, N) over v: its z and what earlier steps left on v alone
+    weight: np.ndarray | None = None  # (jets, N) over v: its z and what earlier steps left on v alone
     towards: dict[int, np.ndarray] = {}  # u -> (jets, N_u, N_v): the product of the factors joining u and v
     for vs, _, a in used:
         if len(vs) == 1:
@@ -144,20 +160,40 @@ def _sum_out(v: int, used: list, scope: tuple[int, ...]) -> np.ndarray:
             continue
         u, m = (vs[0], a) if vs[1] == v else (vs[1], a.transpose(0, 2, 1))
         towards[u] = m if u not in towards else towards[u] * m
+    # every vertex keeps its own one-vertex factor (z or the anchor) until it is summed out
+    assert weight is not None
     if not scope:
         return weight.sum(1)
     if len(scope) == 1:
         return np.matmul(towards[scope[0]], weight[:, :, None])[:, :, 0]
-    a, b = scope
-    return np.matmul(towards[a] * weight[:, None, :], towards[b].transpose(0, 2, 1))
+    first, second = scope
+    return np.matmul(towards[first] * weight[:, None, :], towards[second].transpose(0, 2, 1))
 
 
-def efps(graphs, z: np.ndarray, theta: np.ndarray, powers: dict | None = None) -> np.ndarray:
-    """(jets, graphs): the EFP of every graph (each a tuple of connected factors, as ``graphs.all_graphs`` gives
-    them); each connected factor is contracted once, however many composites use it. ``powers``: a dict that
-    keeps the powers of ``theta`` for the next call with the same theta (another kappa)."""
+def efps(
+    graphs: Sequence[tuple[Graph, ...]], z: np.ndarray, theta: np.ndarray, powers: dict[Key, np.ndarray] | None = None
+) -> np.ndarray:
+    """The EFP of every graph of ``graphs`` for a batch of jets; each connected factor is contracted once, however
+    many composites use it.
+
+    Parameters
+    ----------
+    graphs : sequence of tuple of Graph
+        Each graph as a tuple of its connected factors, as ``graphs.all_graphs`` gives them.
+    z : np.ndarray
+        (jets, N): the constituents' energy fractions to the power kappa (0 for padding).
+    theta : np.ndarray
+        (jets, N, N): the pairwise angles to the power beta (0 for padding).
+    powers : dict, optional
+        Keeps the powers of ``theta`` for the next call with the same theta (another kappa).
+
+    Returns
+    -------
+    np.ndarray
+        (jets, graphs): one column per graph.
+    """
     values: dict[Graph, np.ndarray] = {}
-    cache: dict = {} if powers is None else powers
+    cache: dict[Key, np.ndarray] = {} if powers is None else powers
     out = np.empty((len(z), len(graphs)))
     for k, factors in enumerate(graphs):
         product = np.ones(len(z))

@@ -41,13 +41,14 @@ def graph_count(max_degree: int, connected_only: bool = False) -> int:
 
 
 def n_vertices(graph: Graph) -> int:
+    """How many vertices a graph has: one more than its largest vertex label (1 for the edgeless graph)."""
     return 1 + max((b for _, b in graph), default=0)
 
 
 def _refined_classes(graph: Graph, n: int) -> list[list[int]]:
     """Vertices grouped by colour refinement, the groups in an order that depends only on the graph's structure."""
     multiplicity = Counter(graph)
-    neighbours = {v: Counter() for v in range(n)}
+    neighbours: dict[int, Counter[int]] = {v: Counter() for v in range(n)}
     for (a, b), m in multiplicity.items():
         neighbours[a][b] += m
         neighbours[b][a] += m
@@ -71,20 +72,27 @@ def canonical(graph: Graph) -> Graph:
     """The smallest relabelled edge tuple over the permutations that keep every refinement class in its place."""
     n = n_vertices(graph)
     classes = _refined_classes(graph, n)
-    targets = []
+    targets: list[range] = []
     start = 0
     for cls in classes:
         targets.append(range(start, start + len(cls)))
         start += len(cls)
-    best = None
+    best: Graph | None = None
     for images in itertools.product(*(itertools.permutations(t) for t in targets)):
-        relabel = {}
+        relabel: dict[int, int] = {}
         for cls, image in zip(classes, images):
             relabel.update(zip(cls, image))
-        edges = tuple(sorted(tuple(sorted((relabel[a], relabel[b]))) for a, b in graph))
+        edges = tuple(sorted(sorted_edge(relabel[a], relabel[b]) for a, b in graph))
         if best is None or edges < best:
             best = edges
+    # itertools.product always yields at least one tuple (the empty one when there are no classes)
+    assert best is not None
     return best
+
+
+def sorted_edge(a: int, b: int) -> tuple[int, int]:
+    """The edge between vertices ``a`` and ``b`` as a graph holds it: its smaller vertex first."""
+    return (a, b) if a <= b else (b, a)
 
 
 @functools.cache
@@ -95,7 +103,7 @@ def connected_graphs(d: int) -> tuple[Graph, ...]:
         raise ValueError(f"EFP degree must be >= 0, got {d}")
     if d == 0:
         return ((),)
-    found = set()
+    found: set[Graph] = set()
     for g in connected_graphs(d - 1):
         n = n_vertices(g)
         for a in range(n):
@@ -109,19 +117,19 @@ def components(graph: Graph) -> list[Graph]:
     """The connected components of a graph (edges relabelled from 0), each in canonical form."""
     if not graph:
         return [()]
-    parent = {}
+    parent: dict[int, int] = {}
 
-    def find(v):
+    def find(v: int) -> int:
         while parent.setdefault(v, v) != v:
             v = parent[v]
         return v
 
     for a, b in graph:
         parent[find(a)] = find(b)
-    groups: dict[int, list] = {}
+    groups: dict[int, list[tuple[int, int]]] = {}
     for a, b in graph:
         groups.setdefault(find(a), []).append((a, b))
-    out = []
+    out: list[Graph] = []
     for edges in groups.values():
         labels = {v: i for i, v in enumerate(sorted({v for e in edges for v in e}))}
         out.append(canonical(tuple(sorted((labels[a], labels[b]) for a, b in edges))))
@@ -131,9 +139,9 @@ def components(graph: Graph) -> list[Graph]:
 def composite_graphs(d: int) -> tuple[tuple[Graph, ...], ...]:
     """Every multigraph with exactly ``d`` >= 2 edges made of two or more connected ones, each as the sorted tuple
     of its connected factors (each of degree >= 1)."""
-    out = []
+    out: list[tuple[Graph, ...]] = []
 
-    def extend(remaining, smallest, factors):
+    def extend(remaining: int, smallest: tuple[int, int], factors: list[Graph]) -> None:
         if remaining == 0:
             if len(factors) >= 2:
                 out.append(tuple(factors))
@@ -179,7 +187,7 @@ _NAME = re.compile(r"n(\d+)_d(\d+)_k(\d+)")
 
 def graph_from_name(name: str) -> tuple[Graph, ...]:
     """The factors ``graph_name`` named; refuses a name that is not one, saying why."""
-    factors = []
+    factors: list[Graph] = []
     for part in name.split("x"):
         match = _NAME.fullmatch(part)
         if match is None:
