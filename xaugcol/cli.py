@@ -570,19 +570,11 @@ def _process(args) -> None:
     from xaugcol.coffea_runs import run_processing
     from xaugcol.config_models import validated
     from xaugcol.processing.coffea_runner import load_fileset
-    from xaugcol.processing.jet_table import ProcessingConfig
+    from xaugcol.processing.jet_table import ProcessingConfig, processing_settings
 
     with as_usage_error():
         fileset = load_fileset(args.fileset)
-        settings = {
-            "n_particles": args.n_particles,
-            "n_tracks": args.n_tracks,
-            "n_vertices": args.n_vertices,
-            "image": {"n_pixels": args.image_pixels},
-            "min_pt": args.min_pt,
-            "max_constituents": args.max_constituents,
-        }
-        config = validated(ProcessingConfig, settings, "processing settings", sep=".")
+        config = validated(ProcessingConfig, processing_settings(args), "processing settings", sep=".")
         config.check_chunk(args.chunksize)
         check_executor(args.executor, args.scheduler)
         check_scheduler(args.scheduler, args.connect_timeout)  # before --out is made: a failure leaves nothing

@@ -186,6 +186,20 @@ class ProcessingConfig(ConfigModel):
         return validated(cls, data, where)
 
 
+FLAT_OPTIONS = ("n_particles", "n_tracks", "n_vertices", "min_pt", "max_constituents")
+
+
+def processing_settings(options) -> dict:
+    """The ``ProcessingConfig`` fields of flat options, the command line's (``xaugcol process``) or a study's
+    ``processing`` section, which name the image size ``image_pixels``; ``efp`` and ``lepton`` where given."""
+    settings = {name: getattr(options, name) for name in FLAT_OPTIONS}
+    settings["image"] = {"n_pixels": options.image_pixels}
+    for name in ("efp", "lepton"):
+        if getattr(options, name, None) is not None:
+            settings[name] = getattr(options, name)
+    return settings
+
+
 def _without_later_defaults(out: dict[str, Any]) -> dict[str, Any]:
     """``out`` (``ProcessingConfig.as_dict``) without the ``LATER_DEFAULTS`` settings that hold their default."""
     for path, default in LATER_DEFAULTS.items():

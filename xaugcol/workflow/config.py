@@ -61,7 +61,7 @@ from xaugcol.limits import (
 )
 from xaugcol.models.registry import ModelConfig
 from xaugcol.processing.executors import DEFAULT_CHUNKSIZE, EXECUTORS
-from xaugcol.processing.jet_table import ProcessingConfig
+from xaugcol.processing.jet_table import ProcessingConfig, processing_settings
 from xaugcol.processing.lepton_table import LeptonConfig
 from xaugcol.quoting import quoted
 from xaugcol.sources.jet_detector import TrackerSettings, tracker_settings
@@ -510,16 +510,7 @@ class Workflow:
             _check_fileset(fileset, bool(to_train), where)
         p = f.processing
         try:
-            settings = {
-                "n_particles": p.n_particles,
-                "n_tracks": p.n_tracks,
-                "n_vertices": p.n_vertices,
-                "image": {"n_pixels": p.image_pixels},
-                "min_pt": p.min_pt,
-                "efp": p.efp,
-                "lepton": p.lepton,
-                "max_constituents": p.max_constituents,
-            }
+            settings = processing_settings(p)
             processing = ProcessingConfig.model_validate(settings)
             processing.check_chunk(p.chunksize)
         except ValidationError as err:
