@@ -8,7 +8,13 @@
 
 Times are medians of interleaved repeats after a warm-up.
 
-    python benchmarks/bench_lrp.py [--batch 512] [--repeats 9] [--device cpu]
+    python benchmarks/bench_lrp.py [--batch 512] [--repeats 9] [--device cpu] [--taggers cnn2d,...,particlenet]
+
+ParticleNet (goal: LRP <= 3x gradient x input) has no zennit equivalent (its kNN graph and masks are beyond a
+single-input canonizer): its zennit columns read "-". Its particle lists hold ``--particles`` real particles of 50
+slots (a toy jet's 20 by default), as a real batch would; both sides then run in the toolkit's planned batches
+(``xaugcol.models.batching``: cut to the longest jet, under the element budget): gradient x input as the toolkit
+computes it (``xaugcol.explain.methods.gradient.GradientXInput``), so both do the same work.
     (needs zennit: pip install --no-deps zennit==0.5.1)
 """
 
@@ -27,6 +33,7 @@ from lrp_reference import SingleInput, import_zennit  # noqa: E402
 
 from xaugcol.allocator import reuse_freed_memory  # noqa: E402
 from xaugcol.explain.lrp import LRP  # noqa: E402
+from xaugcol.explain.methods.gradient import GradientXInput  # noqa: E402
 from xaugcol.models.registry import ModelConfig, build_model  # noqa: E402
 
 
@@ -70,6 +77,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--taggers", default="cnn2d,cnn1d,lstm,dnn,particlenet", help="comma-separated")
+    parser.add_argument("--particles", type=int, default=20, help="real particles per ParticleNet jet")
     parser.add_argument("--default-allocator", action="store_true",
                         help="leave glibc's allocator as it is (the toolkit's commands tune it: xaugcol.allocator)")
     args = parser.parse_args()
@@ -82,11 +91,16 @@ def main() -> None:
     print(f"batch {args.batch}, device {args.device}, torch threads {torch.get_num_threads()}")
     print(f"{'tagger':8s} {'composite':12s} {'grad*x ms':>10s} {'LRP ms':>8s} {'LRP/grad':>9s} {'zennit ms':>10s} "
           f"{'zennit/LRP':>11s}")
-    for name in ("cnn2d", "cnn1d", "lstm", "dnn"):
+    for name in args.taggers.split(","):
         torch.manual_seed(0)
         config = ModelConfig(model=name, xaug=True)
         model = build_model(config).to(args.device).eval()
         inputs = tuple(x.to(args.device) for x in inputs_for(config, args.batch, gen))
+        if name == "particlenet":
+            inputs[0][:, args.particles :] = 0.0  # padding after the real particles
+            with_zennit = False
+        else:
+            with_zennit = True
         single = SingleInput(model, [tuple(x.shape[1:]) for x in inputs])
         flat = SingleInput.flatten(inputs)
         names = tuple(f"tagger.{n}" for n, m in model.named_modules()
@@ -95,17 +109,23 @@ def main() -> None:
             lrp = LRP(model, {"default": composite if composite != "gamma" else {"rule": "gamma", "gamma": 0.25}})
             with torch.no_grad():
                 lrp(*inputs)
-            gradient_times_input(model, inputs)
-            zennit_call(single, flat, [(names, rules[composite])], zennit)
+            grad = gradient_times_input if with_zennit else lambda m, x: GradientXInput(m)(*x)
+            grad(model, inputs)
+            if with_zennit:
+                zennit_call(single, flat, [(names, rules[composite])], zennit)
             t_grad, t_lrp, t_zen = [], [], []
             for _ in range(args.repeats):  # interleaved, so drifts of the machine hit all three alike
-                t_grad.append(median_time(lambda: gradient_times_input(model, inputs), 1))
+                t_grad.append(median_time(lambda: grad(model, inputs), 1))
                 t_lrp.append(median_time(lambda: lrp(*inputs), 1))
-                t_zen.append(median_time(lambda: zennit_call(single, flat, [(names, rules[composite])], zennit), 1))
-            g, lr, z = (statistics.median(t) for t in (t_grad, t_lrp, t_zen))
+                if with_zennit:
+                    t_zen.append(
+                        median_time(lambda: zennit_call(single, flat, [(names, rules[composite])], zennit), 1)
+                    )
+            g, lr = statistics.median(t_grad), statistics.median(t_lrp)
             mark = " (zennit: LSTM as plain gradient)" if name == "lstm" else ""
-            print(f"{name:8s} {composite:12s} {g * 1e3:10.2f} {lr * 1e3:8.2f} {lr / g:9.2f} {z * 1e3:10.2f} "
-                  f"{z / lr:11.2f}{mark}", flush=True)
+            zen = f"{statistics.median(t_zen) * 1e3:10.2f} {statistics.median(t_zen) / lr:11.2f}" if t_zen else (
+                f"{'-':>10s} {'-':>11s}")
+            print(f"{name:11s} {composite:12s} {g * 1e3:10.2f} {lr * 1e3:8.2f} {lr / g:9.2f} {zen}{mark}", flush=True)
 
 
 if __name__ == "__main__":
