@@ -138,7 +138,8 @@ def test_report_renders_in_headless_chromium(demo, tmp_path):
 
 def test_study_config_is_validated(tmp_path):
     wf = Workflow.load(Path(__file__).resolve().parents[1] / "configs" / "zz_vs_qcd.yaml")
-    assert wf.source.kind == "pythia" and len(wf.taggers) == 7 and wf.training.matched_signal
+    assert wf.source.kind == "pythia" and len(wf.taggers) == 9 and wf.training.matched_signal
+    assert {t.model for t in wf.taggers} >= {"cnn2d", "cnn1d", "lstm", "particlenet", "dnn"}
     assert wf.figures.pdf  # the paper-sized study asks for PDFs; the demo does not
     good = demo_config().raw
     assert not Workflow.from_dict(good).figures.pdf
