@@ -195,3 +195,40 @@ def test_lrp_epsilon_through_edgeconv_matches_a_hand_written_reference():
         expected = _epsilon_reference(model, x[jet].numpy(), eps, stabiliser)
         np.testing.assert_allclose(result.relevance[0][jet].numpy(), expected, rtol=1e-8, atol=1e-12)
     assert float(result.relevance[0][0].abs().sum()) > 0
+
+
+def test_edge_relevance_and_the_shortcut_make_up_each_block_and_padding_edges_carry_nothing():
+    from xaugcol.explain.edges import EDGE_KINDS, edge_relevance, edge_summary
+
+    model = _model()
+    x, xaug = _jets(13), torch.from_numpy(np.random.default_rng(14).normal(size=(5, 16)))
+    blocks = edge_relevance(model, (x, xaug), Composite(default=Epsilon(1e-9), stabiliser=1e-12))
+    assert [b.name for b in blocks] == ["body.0", "body.1"]
+    for block in blocks:
+        np.testing.assert_allclose(block.relevance.sum(axis=(1, 2)) + block.shortcut.sum(axis=1),
+                                   block.output.sum(axis=1), rtol=1e-8, atol=1e-14)
+        assert np.abs(block.relevance[~block.real]).sum() == 0.0 and np.abs(block.relevance).sum() > 0
+        assert block.real.sum() == sum(min(n - 1, 4) * n for n in (12, 3, 1, 0, 9))  # k = 4 neighbours
+    summary = edge_summary(blocks, x.numpy(), np.array([1, 0, 1, 0, 1]))
+    for per_class in summary.values():
+        for cls in ("signal", "background"):
+            assert sum(per_class[cls]["share"].values()) == pytest.approx(1.0)
+            assert sum(per_class[cls]["by_length"]) == pytest.approx(1.0)
+            assert set(per_class[cls]["edges"]) == set(EDGE_KINDS)
+
+
+def test_edges_are_classified_by_the_prongs_their_particles_belong_to():
+    from xaugcol.explain.edges import edge_kinds
+
+    particles = np.zeros((1, 4, 17))
+    column = FEATURE_INDEX
+    for i, (d1, d2, eta, phi) in enumerate([(0.05, 0.5, 0.0, 3.1), (0.1, 0.6, 0.0, -3.1), (0.5, 0.05, 0.3, 0.0),
+                                            (0.9, 0.8, 0.6, 0.4)]):
+        particles[0, i, [column["dr_subjet1"], column["dr_subjet2"], column["deta_jet"], column["dphi_jet"]]] = (
+            d1, d2, eta, phi)
+    index = np.array([[[1, 2], [0, 2], [3, 0], [2, 1]]])
+    kinds, lengths = edge_kinds(particles, index)
+    # 0, 1 in the first prong, 2 in the second, 3 in neither
+    assert kinds.tolist() == [[[0, 1], [0, 1], [2, 1], [2, 2]]]
+    assert lengths[0, 0, 0] == pytest.approx(2 * np.pi - 6.2)  # across phi = pi
+    assert lengths[0, 2, 0] == pytest.approx(np.hypot(0.3, 0.4))

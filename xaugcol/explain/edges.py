@@ -1,0 +1,200 @@
+"""The relevance of the edges of ParticleNet's dynamic graphs: which particle pairs carry a decision.
+
+Each EdgeConv block (``xaugcol.models.particlenet``) computes a feature for every edge i <- j of its k-nearest-neighbour
+graph and averages them over j. LRP, with the choice of neighbours as fixed routing, gives each edge's feature a
+relevance; summed over the edge function's output channels it is the relevance the edge carries (Mokhtar et al., "Do
+graph neural networks learn traditional jet substructure?", arXiv:2211.09912, who found the decisive edges of a
+top tagger between its subjets). Together with the shortcut's, it is the whole relevance of the block's output.
+
+Edges are classified by where their particles lie, from the jet table's raw (unscaled) particle features: a particle
+belongs to the softdrop prong it is nearer to (``dr_subjet1``, ``dr_subjet2``) when that prong is within
+``SUBJET_RADIUS``, otherwise it is unclustered. An edge is ``within a subjet`` (both particles in one prong),
+``between subjets`` (one in each) or ``to unclustered`` (either particle unclustered); its length is the distance
+of its two particles in (eta, phi).
+
+    edges = edge_relevance(model, (particles, xaug), "epsilon")
+    summary = edge_summary(edges, raw_particles, labels)   # shares of |relevance| per kind of edge, by class
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from xaugcol.explain.lrp import LRP
+from xaugcol.features.particles import FEATURES
+from xaugcol.layers import neighbour_mask
+
+SUBJET_RADIUS = 0.4  # a particle farther than this from both softdrop prongs is unclustered (half the AK8 radius)
+EDGE_KINDS = ("within a subjet", "between subjets", "to unclustered")
+LENGTH_BINS = np.array([0.0, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8, np.inf])  # edge lengths in (eta, phi); the last open
+_COLUMN = {name: k for k, name in enumerate(FEATURES)}
+
+
+@dataclass(frozen=True)
+class BlockEdges:
+    """One EdgeConv block's graph and the relevance of its edges.
+
+    Attributes
+    ----------
+    name : str
+        The block's module name (``body.0``, ``body.1``, ...).
+    index : numpy.ndarray
+        (jets, particles, k) the neighbour j of each edge i <- j.
+    real : numpy.ndarray
+        (jets, particles, k) whether the edge joins two real particles (the others carry nothing).
+    relevance : numpy.ndarray
+        (jets, particles, k) the relevance the edge carries (its feature's, summed over channels).
+    shortcut : numpy.ndarray
+        (jets, particles) the relevance of each particle's shortcut term.
+    output : numpy.ndarray
+        (jets, particles) the relevance of the block's output per particle (edges and shortcut together).
+    """
+
+    name: str
+    index: np.ndarray
+    real: np.ndarray
+    relevance: np.ndarray
+    shortcut: np.ndarray
+    output: np.ndarray
+
+
+def edge_relevance(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], composite) -> list[BlockEdges]:
+    """Every EdgeConv block's edges of ``model`` (a ParticleNet) on ``inputs``, with their relevance under
+    ``composite`` (an LRP composite or preset name, as ``LRP`` takes it).
+
+    Parameters
+    ----------
+    model
+        A ParticleNet tagger (``xaugcol.models.particlenet.ParticleNet``), in evaluation mode.
+    inputs
+        Its inputs (the scaled particle list first, then the XAUG vector if it joins them).
+    composite
+        The LRP rules.
+
+    Returns
+    -------
+    list of BlockEdges
+        One per block, in order.
+    """
+    from xaugcol.models.particlenet import EdgeConvBlock
+
+    blocks = [(name, m) for name, m in model.named_modules() if isinstance(m, EdgeConvBlock)]
+    if not blocks:
+        raise ValueError(f"{type(model).__name__} has no EdgeConv block: edge relevance is ParticleNet's")
+    graphs: dict[str, torch.Tensor] = {}
+    hooks = [
+        block.neighbours.register_forward_hook(lambda _m, _i, out, name=name: graphs.__setitem__(name, out))
+        for name, block in blocks
+    ]
+    try:
+        with torch.no_grad():
+            model(*inputs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    names = {}
+    for name, block in blocks:
+        names[name] = (f"{name}.edge.{len(block.edge) - 1}", _shortcut_name(name, block), f"{name}.activation")
+    record = tuple(n for triple in names.values() for n in triple)
+    recorded = LRP(model, composite)(*inputs, record=record).layers
+    mask = (inputs[0] != 0).any(dim=-1).to(inputs[0].dtype)
+    out = []
+    for name, _block in blocks:
+        edges, shortcut, output = (recorded[n] for n in names[name])
+        index = graphs[name]
+        jets, particles, k = index.shape
+        real = neighbour_mask(mask, index) > 0
+        per_edge = edges.sum(dim=1).reshape(jets, particles, k)
+        out.append(
+            BlockEdges(
+                name,
+                index.numpy(),
+                real.numpy(),
+                (per_edge * real).detach().numpy(),
+                shortcut.sum(dim=1).detach().numpy(),
+                output.sum(dim=1).detach().numpy(),
+            )
+        )
+    return out
+
+
+def _shortcut_name(name: str, block) -> str:
+    return f"{name}.shortcut_norm" if block.shortcut_norm is not None else f"{name}.shortcut"
+
+
+def edge_kinds(particles: np.ndarray, index: np.ndarray, radius: float = SUBJET_RADIUS) -> tuple[np.ndarray, ...]:
+    """Each edge's kind (an index into ``EDGE_KINDS``) and length, from the raw particle features.
+
+    Parameters
+    ----------
+    particles
+        (jets, particles, features) the jet table's particle list (unscaled; ``xaugcol.features.particles``).
+    index
+        (jets, particles, k) each edge's neighbour.
+    radius
+        A particle farther than this from both softdrop prongs is unclustered.
+
+    Returns
+    -------
+    kinds, lengths : numpy.ndarray
+        (jets, particles, k) each.
+    """
+    d1 = particles[..., _COLUMN["dr_subjet1"]]
+    d2 = particles[..., _COLUMN["dr_subjet2"]]
+    prong = np.where(np.minimum(d1, d2) > radius, -1, np.where(d1 <= d2, 0, 1))  # -1: unclustered
+    jets = np.arange(len(index))[:, None, None]
+    mine = np.broadcast_to(prong[:, :, None], index.shape)
+    theirs = prong[jets, index]
+    kinds = np.where((mine < 0) | (theirs < 0), 2, np.where(mine == theirs, 0, 1))
+    eta = particles[..., _COLUMN["deta_jet"]]
+    phi = particles[..., _COLUMN["dphi_jet"]]
+    d_eta = eta[:, :, None] - eta[jets, index]
+    d_phi = np.mod(phi[:, :, None] - phi[jets, index] + np.pi, 2 * np.pi) - np.pi
+    return kinds, np.hypot(d_eta, d_phi)
+
+
+def edge_summary(blocks: list[BlockEdges], particles: np.ndarray, labels: np.ndarray) -> dict:
+    """Per block and class, how the edges' |relevance| divides among the kinds of edge (shares summing to 1) and
+    along the edge length (``LENGTH_BINS``), with the number of real edges of each kind.
+
+    Parameters
+    ----------
+    blocks
+        ``edge_relevance``'s result.
+    particles
+        (jets, particles, features) the raw particle lists of the same jets.
+    labels
+        (jets,) 1 signal, 0 background.
+
+    Returns
+    -------
+    dict
+        ``{block name: {"signal" | "background": {"share": {kind: share}, "edges": {kind: count},
+        "by_length": [share per length bin]}}}``.
+    """
+    out: dict = {}
+    for block in blocks:
+        kinds, lengths = edge_kinds(particles[:, : block.index.shape[1]], block.index)
+        weight = np.abs(block.relevance) * block.real
+        per_class = {}
+        for label, cls in ((1, "signal"), (0, "background")):
+            rows = labels == label
+            w, kind, length, real = weight[rows], kinds[rows], lengths[rows], block.real[rows]
+            total = float(w.sum())
+            per_class[cls] = {
+                "share": {
+                    name: (float(w[kind == k].sum()) / total if total > 0 else None)
+                    for k, name in enumerate(EDGE_KINDS)
+                },
+                "edges": {name: int((real & (kind == k)).sum()) for k, name in enumerate(EDGE_KINDS)},
+                "by_length": (
+                    np.histogram(length[real], LENGTH_BINS, weights=w[real])[0] / total
+                    if total > 0
+                    else np.zeros(len(LENGTH_BINS) - 1)
+                ).tolist(),
+            }
+        out[block.name] = per_class
+    return out
