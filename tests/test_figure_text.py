@@ -557,6 +557,26 @@ def _draw_activation_patterns(tmp_path, request):
         plot_activations(_patterns(layers, rng), name, tmp_path / f"activations_{name.replace(' ', '_')}", sample)
 
 
+def _draw_edge_relevance(tmp_path, request):
+    from xaugcol.explain.edges import EDGE_KINDS, LENGTH_BINS
+    from xaugcol.plotting.edges import plot_edges
+
+    rng = np.random.default_rng(9)
+
+    def summary():
+        shares = rng.dirichlet(np.ones(len(EDGE_KINDS)))
+        by_length = rng.dirichlet(np.ones(len(LENGTH_BINS) - 1))
+        return {
+            "share": {k: {"mean": float(v), "std": 0.05} for k, v in zip(EDGE_KINDS, shares)},
+            "by_length": by_length.tolist(),
+            "edges": {k: 1000.0 for k in EDGE_KINDS},
+        }
+
+    for name, blocks, sample in (("particlenet_xaug", 2, DEMO_SAMPLE), ("particlenet", 3, STUDY_SAMPLE)):
+        edges = {f"body.{b}": {"signal": summary(), "background": summary()} for b in range(blocks)}
+        plot_edges(edges, name, "alpha1beta0", tmp_path / f"edges_{name}", sample)
+
+
 def _draw_example_jets(tmp_path, request):
     from xaugcol.plotting import examples
     from xaugcol.processing.jet_table import ProcessingConfig
@@ -610,6 +630,7 @@ FIGURES = {
     "faithfulness": _draw_faithfulness_curves,
     "occlusion": _draw_occlusion_ranking,
     "activations": _draw_activation_patterns,
+    "edges": _draw_edge_relevance,
     "examples": _draw_example_jets,
     "guided_search": _draw_guided_search,
     "efp_graphs": _draw_efp_graph_pictures,

@@ -114,7 +114,7 @@ def test_a_trained_particlenet_takes_every_method_of_the_toolkit(tmp_path):
                    str(tmp_path / "pn"))
     assert (tmp_path / "pn" / "seed_0" / "model.onnx").is_file()
     options = ExplainOptions(rules=("epsilon", "gamma", "gradient_x_input"), faithfulness_steps=4, sanity_jets=20,
-                             occlusion_fraction=0.5, activations=True)
+                             occlusion_fraction=0.5, activations=True, edges=True)
     run_relevance(tmp_path / "proc", [tmp_path / "pn"], tmp_path / "rel", options, chunksize=600)
     record = json.loads((tmp_path / "rel" / "relevance.json").read_text())
     assert record["relevance"]["pn"]["epsilon"]["ranking"]
@@ -123,6 +123,23 @@ def test_a_trained_particlenet_takes_every_method_of_the_toolkit(tmp_path):
     assert record["occlusion"]["pn"]["features"] and record["activations"]["pn"]["neurons"] > 0
     assert set(record["faithfulness"]["pn"]) == {"epsilon", "gamma", "gradient_x_input"}
     assert record["sanity"]["pn"]["methods"]["epsilon"]
+    # the edges of both blocks under each LRP method (gradient x input has no edges), shares per class summing to 1
+    edges = record["edges"]["pn"]
+    assert set(edges) == {"epsilon", "gamma"} and set(edges["epsilon"]) == {"body.0", "body.1"}
+    for cls in ("signal", "background"):
+        summary = edges["gamma"]["body.1"][cls]
+        assert sum(s["mean"] for s in summary["share"].values()) == pytest.approx(1.0)
+        assert sum(summary["by_length"]) == pytest.approx(1.0) and sum(summary["edges"].values()) > 0
+    # drawn in the report: one figure per tagger, for the first LRP method, in a section of its own
+    from xaugcol.report import html
+    from xaugcol.report.figures import draw_figures, relevance_jobs
+
+    jobs = [j for j in relevance_jobs(tmp_path / "rel", {"pn": tmp_path / "pn"}, "toy", examples=0)
+            if j.section == "edges"]
+    assert [j.name for j in jobs] == ["edges_pn_epsilon"]
+    figures = draw_figures(jobs, tmp_path / "report" / "figures", tmp_path / "report", workers=1)
+    assert (tmp_path / "report" / "figures" / "edges_pn_epsilon.png").is_file()
+    assert "The relevance of ParticleNet&#x27;s edges" in html.report_sections(figures, {}, record)
 
 
 def _stab(z, eps):

@@ -362,6 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--activations", action="store_true", help="record the neuron-activation patterns of the taggers' ReLUs"
     )
     ex.add_argument(
+        "--edges", action="store_true", help="the relevance of a graph network's kNN edges (ParticleNet; LRP methods)"
+    )
+    ex.add_argument(
         "--executor",
         choices=list(EXECUTORS),
         default="iterative",
@@ -691,6 +694,7 @@ def _explain_options(args, rules: list) -> dict:
         "sanity_jets": args.sanity_jets,
         "occlusion_fraction": args.occlusion_fraction,
         "activations": args.activations,
+        "edges": args.edges,
     }
 
 

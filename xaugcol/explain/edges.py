@@ -19,7 +19,9 @@ of its two particles in (eta, phi).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+import hist
 import numpy as np
 import torch
 
@@ -27,9 +29,12 @@ from xaugcol.explain.lrp import LRP
 from xaugcol.features.particles import FEATURES
 from xaugcol.layers import neighbour_mask
 
+if TYPE_CHECKING:
+    from xaugcol.models.particlenet import EdgeConvBlock
+
 SUBJET_RADIUS = 0.4  # a particle farther than this from both softdrop prongs is unclustered (half the AK8 radius)
 EDGE_KINDS = ("within a subjet", "between subjets", "to unclustered")
-LENGTH_BINS = np.array([0.0, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8, np.inf])  # edge lengths in (eta, phi); the last open
+LENGTH_BINS = np.array([0.0, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8, np.inf])  # edge lengths in (eta, phi), the last open
 _COLUMN = {name: k for k, name in enumerate(FEATURES)}
 
 
@@ -61,9 +66,11 @@ class BlockEdges:
     output: np.ndarray
 
 
-def edge_relevance(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], composite) -> list[BlockEdges]:
+def edge_relevance(
+    model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], composite, batch_size: int = 512
+) -> list[BlockEdges]:
     """Every EdgeConv block's edges of ``model`` (a ParticleNet) on ``inputs``, with their relevance under
-    ``composite`` (an LRP composite or preset name, as ``LRP`` takes it).
+    ``composite`` (an LRP composite or preset name, as ``LRP`` takes it), in batches of ``batch_size`` jets.
 
     Parameters
     ----------
@@ -73,17 +80,39 @@ def edge_relevance(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], com
         Its inputs (the scaled particle list first, then the XAUG vector if it joins them).
     composite
         The LRP rules.
+    batch_size
+        Jets per pass (the edge features of a batch are its largest tensor).
 
     Returns
     -------
     list of BlockEdges
         One per block, in order.
     """
-    from xaugcol.models.particlenet import EdgeConvBlock
-
-    blocks = [(name, m) for name, m in model.named_modules() if isinstance(m, EdgeConvBlock)]
+    blocks = edge_blocks(model)
     if not blocks:
         raise ValueError(f"{type(model).__name__} has no EdgeConv block: edge relevance is ParticleNet's")
+    lrp = LRP(model, composite)
+    names = {
+        name: (f"{name}.edge.{len(b.edge) - 1}", _shortcut_name(name, b), f"{name}.activation") for name, b in blocks
+    }
+    parts = [
+        _edge_batch(model, lrp, blocks, names, tuple(x[start : start + batch_size] for x in inputs))
+        for start in range(0, len(inputs[0]), max(batch_size, 1))
+    ]
+    return [
+        BlockEdges(name, *(np.concatenate([p[k][field] for p in parts]) for field in range(5)))
+        for k, (name, _) in enumerate(blocks)
+    ]
+
+
+def edge_blocks(model: torch.nn.Module) -> list[tuple[str, EdgeConvBlock]]:
+    """The EdgeConv blocks of ``model`` with their module names (none: not a graph network)."""
+    from xaugcol.models.particlenet import EdgeConvBlock
+
+    return [(name, m) for name, m in model.named_modules() if isinstance(m, EdgeConvBlock)]
+
+
+def _edge_batch(model, lrp: LRP, blocks: list, names: dict, inputs: tuple[torch.Tensor, ...]) -> list[tuple]:
     graphs: dict[str, torch.Tensor] = {}
     hooks = [
         block.neighbours.register_forward_hook(lambda _m, _i, out, name=name: graphs.__setitem__(name, out))
@@ -95,11 +124,7 @@ def edge_relevance(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], com
     finally:
         for hook in hooks:
             hook.remove()
-    names = {}
-    for name, block in blocks:
-        names[name] = (f"{name}.edge.{len(block.edge) - 1}", _shortcut_name(name, block), f"{name}.activation")
-    record = tuple(n for triple in names.values() for n in triple)
-    recorded = LRP(model, composite)(*inputs, record=record).layers
+    recorded = lrp(*inputs, record=tuple(n for triple in names.values() for n in triple)).layers
     mask = (inputs[0] != 0).any(dim=-1).to(inputs[0].dtype)
     out = []
     for name, _block in blocks:
@@ -107,13 +132,12 @@ def edge_relevance(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], com
         index = graphs[name]
         jets, particles, k = index.shape
         real = neighbour_mask(mask, index) > 0
-        per_edge = edges.sum(dim=1).reshape(jets, particles, k)
+        per_edge = edges.sum(dim=1).reshape(jets, particles, k) * real
         out.append(
-            BlockEdges(
-                name,
+            (
                 index.numpy(),
                 real.numpy(),
-                (per_edge * real).detach().numpy(),
+                per_edge.detach().numpy(),
                 shortcut.sum(dim=1).detach().numpy(),
                 output.sum(dim=1).detach().numpy(),
             )
@@ -197,4 +221,74 @@ def edge_summary(blocks: list[BlockEdges], particles: np.ndarray, labels: np.nda
                 ).tolist(),
             }
         out[block.name] = per_class
+    return out
+
+
+def histograms(tagger: str, methods: list[str], classes) -> dict:
+    """Per LRP method ``edges/T/<method>`` sums the edges' |relevance| and ``edge_count/T/<method>`` counts the real
+    edges, per (member, class, block, kind of edge, length)."""
+    out = {}
+    for method in methods:
+        axes = (
+            hist.axis.IntCategory([], growth=True, name="member", label="seed"),
+            hist.axis.IntCategory(list(classes), name="label", label="class"),
+            hist.axis.StrCategory([], growth=True, name="block", label="EdgeConv block"),
+            hist.axis.Integer(0, len(EDGE_KINDS), name="kind", label="kind of edge", underflow=False, overflow=False),
+            # the bin of ``LENGTH_BINS`` (an integer axis: checkpoints store the histograms' values, not edges)
+            hist.axis.Integer(
+                0, len(LENGTH_BINS) - 1, name="length", label="edge length bin", underflow=False, overflow=False
+            ),
+        )
+        out[f"edges/{tagger}/{method}"] = hist.Hist(*axes, storage=hist.storage.Double())
+        out[f"edge_count/{tagger}/{method}"] = hist.Hist(*axes, storage=hist.storage.Double())
+    return out
+
+
+def fill(
+    hists: dict, tagger: str, method: str, member: int, blocks: list[BlockEdges], particles: np.ndarray, labels
+) -> None:
+    """Add one member's edges (``edge_relevance``) on a batch of jets to the tagger's histograms; ``particles``:
+    the jets' raw particle lists, ``labels``: their classes."""
+    for block in blocks:
+        kinds, lengths = edge_kinds(particles[:, : block.index.shape[1]], block.index)
+        real = block.real
+        label = np.broadcast_to(np.asarray(labels)[:, None, None], real.shape)[real]
+        length = np.digitize(lengths[real], LENGTH_BINS[1:-1])  # the bin, the last open
+        common = {"member": member, "label": label, "block": block.name, "kind": kinds[real], "length": length}
+        hists[f"edges/{tagger}/{method}"].fill(**common, weight=np.abs(block.relevance[real]))
+        hists[f"edge_count/{tagger}/{method}"].fill(**common)
+
+
+def patterns(hists: dict, tagger: str) -> dict:
+    """Per LRP method, block and class: each kind of edge's share of the edges' |relevance| (mean and spread over
+    the members), the shares along the edge length (``LENGTH_BINS``, the last bin open; members pooled) and the
+    real edges of each kind per member. Empty when the run recorded no edges for the tagger."""
+    prefix = f"edges/{tagger}/"
+    out: dict = {}
+    names = {0: "background", 1: "signal", -1: "data"}
+    for key in (k for k in hists if k.startswith(prefix)):
+        method = key.removeprefix(prefix)
+        sums, counts = hists[key], hists[f"edge_count/{tagger}/{method}"]
+        members, labels, blocks = (list(sums.axes[a]) for a in ("member", "label", "block"))
+        if not members:
+            continue
+        w = sums.view(flow=True)[: len(members), : len(labels), : len(blocks)]  # (member, label, block, kind, length)
+        n = counts.view(flow=True)[: len(members), : len(labels), : len(blocks)]
+        per_method = out.setdefault(method, {})
+        for b, block in enumerate(blocks):
+            for c, label in enumerate(labels):
+                cell = w[:, c, b]  # (member, kind, length)
+                totals = cell.sum(axis=(1, 2))
+                if not (totals > 0).any():
+                    continue
+                shares = cell.sum(axis=2) / np.where(totals > 0, totals, 1.0)[:, None]  # (member, kind)
+                pooled = cell.sum(axis=(0, 1))
+                per_method.setdefault(block, {})[names.get(label, str(label))] = {
+                    "share": {
+                        kind: {"mean": float(shares[:, k].mean()), "std": float(shares[:, k].std())}
+                        for k, kind in enumerate(EDGE_KINDS)
+                    },
+                    "by_length": (pooled / pooled.sum()).tolist(),
+                    "edges": {kind: float(n[:, c, b, k].sum() / len(members)) for k, kind in enumerate(EDGE_KINDS)},
+                }
     return out

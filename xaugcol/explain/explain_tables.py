@@ -23,7 +23,7 @@ from pathlib import Path
 
 from xaugcol.atomic import write_json
 from xaugcol.errors import InputDataError, UsageError
-from xaugcol.explain import activations, faithfulness, occlusion
+from xaugcol.explain import activations, edges, faithfulness, occlusion
 from xaugcol.explain.agreement import bias_like
 from xaugcol.explain.ensemble import Ensemble
 from xaugcol.explain.histograms import CLASSES, WITH_DATA, pair_histograms, pair_key
@@ -56,6 +56,7 @@ class RelevanceResult:
     faithfulness: dict = field(default_factory=dict)  # tagger -> rule -> curves and scores
     occlusion: dict = field(default_factory=dict)  # tagger -> ranked dAUC table, masking thresholds
     activations: dict = field(default_factory=dict)  # tagger -> neuron-activation patterns
+    edges: dict = field(default_factory=dict)  # tagger -> the relevance of its kNN edges (explain.edges)
     skipped_files: list = field(default_factory=list)
     skipped_chunks: list = field(default_factory=list)
 
@@ -136,6 +137,7 @@ def _explain(processor_class, jets, ensembles, out_dir, options: ExplainOptions,
             "sanity_jets": sanity_jets,
             "occlusion_fraction": occlusion_fraction,
             "record_activations": record_activations,
+            **({"edges": True} if options.edges else {}),  # recorded only when on: earlier runs' resumes hold
             "processing": processing.as_dict(),
             "tables": identities,
             "taggers": {t.name: t.digests() for t in ensembles},
@@ -183,6 +185,7 @@ def _explain(processor_class, jets, ensembles, out_dir, options: ExplainOptions,
                     "sanity_jets": sanity_jets,
                     "occlusion_fraction": occlusion_fraction,
                     "record_activations": record_activations,
+                    "edges": options.edges,
                     "jets": str(processed_folder(jets).resolve()),
                     "processing": processing.as_dict(),
                 },
@@ -212,6 +215,7 @@ def _explain(processor_class, jets, ensembles, out_dir, options: ExplainOptions,
                 "faithfulness": result.faithfulness,
                 "occlusion": result.occlusion,
                 "activations": result.activations,
+                "edges": result.edges,
                 "sanity": sanity,
                 "outputs": {"histograms": RELEVANCE_ROOT},
                 "versions": versions(),
@@ -234,6 +238,7 @@ def _write_outputs(out_dir: Path, output: dict, datasets: list, ensembles: list,
     records = output.get("occlusion") or {}
     tables = {e.name: occlusion.table(records.get(e.name, []), e.spec.kinds) for e in ensembles}
     naps = {e.name: activations.patterns(hists, e.name) for e in ensembles}
+    graph_edges = {e.name: edges.patterns(hists, e.name) for e in ensembles}
     return RelevanceResult(
         hists,
         counts,
@@ -243,6 +248,7 @@ def _write_outputs(out_dir: Path, output: dict, datasets: list, ensembles: list,
         faithfulness={name: c for name, c in curves.items() if c},
         occlusion={name: t for name, t in tables.items() if t},
         activations={name: p for name, p in naps.items() if p},
+        edges={name: p for name, p in graph_edges.items() if p},
     )
 
 

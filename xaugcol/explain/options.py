@@ -5,7 +5,7 @@ processor and ``explain_rows``.
 
 The defaults are the command line's and a study's alike: the LRP presets epsilon and alpha1beta0 on the test
 split, and none of the extra analyses, which cost one to several times the explanation itself (each is switched
-on by its field: ``faithfulness_steps``, ``sanity_jets``, ``occlusion_fraction``, ``activations``).
+on by its field: ``faithfulness_steps``, ``sanity_jets``, ``occlusion_fraction``, ``activations``, ``edges``).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ class ExplainOptions(ConfigModel):
     sanity_jets: NonNegativeInt = 0  # per class, the model-randomisation check (explain.sanity); 0: none
     occlusion_fraction: float = Field(0.0, ge=0, le=1)  # of the explained jets, each feature occluded; 0: none
     activations: Bool = False  # the neuron-activation patterns (explain.activations)
+    edges: Bool = False  # the relevance of ParticleNet's kNN edges under each LRP method (explain.edges)
 
     @field_validator("rules", mode="before")
     @classmethod

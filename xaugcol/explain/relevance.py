@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from xaugcol.explain import activations, faithfulness, occlusion
+from xaugcol.explain import activations, edges, faithfulness, occlusion
 from xaugcol.explain.ensemble import Ensemble
 from xaugcol.explain.histograms import (
     CLASSES,
@@ -92,6 +92,9 @@ def explain_rows(
     hists = tagger_histograms(name, kinds, names, processing, classes)
     if faithfulness_steps:
         hists.update(faithfulness.histograms(name, names, faithfulness_steps, classes))
+    with_edges = [m for m in names if options.edges and _edge_method(members, m)]
+    if with_edges:
+        hists.update(edges.histograms(name, with_edges, classes))
     counts = empty_counts(names)
     keep = ensemble.selection(rows, split)
     finite = np.logical_and.reduce([kind.finite(rows) for kind in kinds])
@@ -132,6 +135,10 @@ def explain_rows(
                     batch_size,
                 )
                 faithfulness.fill(hists, name, method, member.seed, rows["label"][perturbed].astype(np.int64), logits)
+            if method in with_edges:
+                lrp = member.attributors[method].lrp
+                found = edges.edge_relevance(member.model, tensors, lrp.composite, batch_size)
+                edges.fill(hists, name, method, member.seed, found, rows["particles"], labels)
             relevance = {k.name: r.detach().cpu().numpy() for k, r in zip(kinds, attribution.relevance)}
             normalised, kept = normalise_per_jet(relevance)
             counts[f"zero_relevance_{method}"] += int((~kept).sum())
@@ -155,6 +162,15 @@ def explain_rows(
                 hists, name, method, member.seed, features, labels, *score_shares(relevance, output, kinds)
             )
     return hists, counts, records
+
+
+def _edge_method(members: list[Explainer], method: str) -> bool:
+    """Whether the members are graph networks (EdgeConv blocks) and ``method`` is LRP: their edges get relevance."""
+    from xaugcol.explain.methods.lrp import LRPAttributor
+
+    return bool(members) and all(
+        isinstance(m.attributors[method], LRPAttributor) and edges.edge_blocks(m.model) for m in members
+    )
 
 
 def _plain_pass(hists, records, tagger, member, kinds, tensors, labels, occluded, record, batch_size, classes) -> None:

@@ -51,6 +51,11 @@ CAPTIONS = {
     "activation summed over the jets (and their tracks, pairs or particles) of the class, over the "
     "layer's most active neuron; left signal, right background. Dark neurons take little part in "
     "the decisions.",
+    "edges": "{tagger}, {rule}: the relevance of ParticleNet's kNN edges, per EdgeConv block (a column), the choice "
+    "of neighbours taken as fixed routing (Mokhtar et al., arXiv:2211.09912). Top: the share of the edges' "
+    "|relevance| carried by edges within one softdrop prong, between the two prongs and to unclustered particles "
+    "(farther than 0.4 from both prongs), for signal and background (error bars: spread over the ensemble "
+    "members). Bottom: how that |relevance| divides along the edge length in (eta, phi), members pooled.",
     "examples": "{tagger}, {rule}, first ensemble member: the relevance of single test jets of each class, per "
     "input. " + NEGATIVE,
 }

@@ -43,6 +43,7 @@ COST = {
     "faithfulness": 0.5,
     "occlusion": 0.7,
     "activations": 0.7,
+    "edges": 0.5,
 }
 
 
@@ -152,6 +153,18 @@ def relevance_jobs(relevance_folder, taggers: dict, sample: str, examples: int =
                 {**common, "tagger": name, "rule": rule},
             )
         )
+    for name, per_method in (relevance.get("edges") or {}).items():
+        rule = next((r for r in relevance["config"]["rules"] if r in per_method), None)
+        if rule is not None:
+            jobs.append(
+                FigureJob(
+                    "edges",
+                    f"edges_{name}_{rule}",
+                    CAPTIONS["edges"].format(tagger=name, rule=rule),
+                    "draw_edges",
+                    {**common, "tagger": name, "rule": rule},
+                )
+            )
     for name in relevance.get("activations") or {}:
         jobs.append(
             FigureJob(
@@ -366,6 +379,12 @@ def draw_occlusion(stem, relevance, tagger, rule, sample):
 
     full = json_of(relevance)
     return plot_occlusion(full["occlusion"].get(tagger), full["relevance"].get(tagger), rule, tagger, stem, sample)
+
+
+def draw_edges(stem, relevance, tagger, rule, sample):
+    from xaugcol.plotting.edges import plot_edges
+
+    return plot_edges((json_of(relevance).get("edges") or {}).get(tagger, {}).get(rule), tagger, rule, stem, sample)
 
 
 def draw_activations(stem, relevance, tagger, sample):

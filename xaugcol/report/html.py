@@ -29,6 +29,7 @@ SECTIONS = {
     "faithfulness": "Faithfulness: input-perturbation curves",
     "occlusion": "Feature occlusion against LRP",
     "activations": "Neuron-activation patterns",
+    "edges": "The relevance of ParticleNet's edges",
     "examples": "Example jets",
     "mapping": "Guided search in the space of EFPs",
 }
@@ -562,6 +563,7 @@ def report_sections(figures: dict, taggers: dict, relevance: dict | None = None,
             _topic("Faithfulness", figures, "faithfulness", faithfulness_table(relevance)),
             _topic("Sanity check: model-parameter randomisation", figures, None, sanity_table(relevance)),
             _topic("Neuron-activation patterns", figures, "activations", activations_table(relevance)),
+            _topic(SECTIONS["edges"], figures, "edges"),
         ]
     parts += [
         _topic(SECTIONS["profiles"], figures, "profiles"),
