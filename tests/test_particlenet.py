@@ -113,7 +113,9 @@ def test_a_trained_particlenet_takes_every_method_of_the_toolkit(tmp_path):
     train_ensemble(str(tmp_path / "proc" / "jets"), config, TrainConfig(epochs=1, batch_size=64), [0],
                    str(tmp_path / "pn"))
     assert (tmp_path / "pn" / "seed_0" / "model.onnx").is_file()
-    options = ExplainOptions(rules=("epsilon", "gamma", "gradient_x_input"), faithfulness_steps=4, sanity_jets=20,
+    options = ExplainOptions(rules=("epsilon", "gamma", "gradient_x_input", {"method": "integrated_gradients",
+                                                                           "steps": 8}),
+                             faithfulness_steps=4, sanity_jets=20,
                              occlusion_fraction=0.5, activations=True, edges=True)
     run_relevance(tmp_path / "proc", [tmp_path / "pn"], tmp_path / "rel", options, chunksize=600)
     record = json.loads((tmp_path / "rel" / "relevance.json").read_text())
@@ -121,7 +123,8 @@ def test_a_trained_particlenet_takes_every_method_of_the_toolkit(tmp_path):
     # the bias share is measured (one epoch of a small net: its logit is mostly the last layer's bias)
     assert np.isfinite(record["absorbed_fraction"]["pn"]["epsilon"])
     assert record["occlusion"]["pn"]["features"] and record["activations"]["pn"]["neurons"] > 0
-    assert set(record["faithfulness"]["pn"]) == {"epsilon", "gamma", "gradient_x_input"}
+    assert set(record["faithfulness"]["pn"]) == {"epsilon", "gamma", "gradient_x_input", "integrated_gradients"}
+    assert record["relevance"]["pn"]["integrated_gradients"]["ranking"]  # captum's integrated gradients too
     assert record["sanity"]["pn"]["methods"]["epsilon"]
     # the edges of both blocks under each LRP method (gradient x input has no edges), shares per class summing to 1
     edges = record["edges"]["pn"]
