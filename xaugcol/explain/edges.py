@@ -18,6 +18,7 @@ of its two particles in (eta, phi).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -25,7 +26,7 @@ import hist
 import numpy as np
 import torch
 
-from xaugcol.explain.lrp import LRP
+from xaugcol.explain.lrp import LRP, Composite
 from xaugcol.features.particles import FEATURES
 from xaugcol.layers import neighbour_mask
 
@@ -67,7 +68,7 @@ class BlockEdges:
 
 
 def edge_relevance(
-    model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], composite, batch_size: int = 512
+    model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], composite: Composite | str | dict, batch_size: int = 512
 ) -> list[BlockEdges]:
     """Every EdgeConv block's edges of ``model`` (a ParticleNet) on ``inputs``, with their relevance under
     ``composite`` (an LRP composite or preset name, as ``LRP`` takes it), in batches of ``batch_size`` jets.
@@ -224,7 +225,7 @@ def edge_summary(blocks: list[BlockEdges], particles: np.ndarray, labels: np.nda
     return out
 
 
-def histograms(tagger: str, methods: list[str], classes) -> dict:
+def histograms(tagger: str, methods: list[str], classes: Sequence[int]) -> dict:
     """Per LRP method ``edges/T/<method>`` sums the edges' |relevance| and ``edge_count/T/<method>`` counts the real
     edges, per (member, class, block, kind of edge, length)."""
     out = {}
@@ -245,7 +246,13 @@ def histograms(tagger: str, methods: list[str], classes) -> dict:
 
 
 def fill(
-    hists: dict, tagger: str, method: str, member: int, blocks: list[BlockEdges], particles: np.ndarray, labels
+    hists: dict,
+    tagger: str,
+    method: str,
+    member: int,
+    blocks: list[BlockEdges],
+    particles: np.ndarray,
+    labels: np.ndarray,
 ) -> None:
     """Add one member's edges (``edge_relevance``) on a batch of jets to the tagger's histograms; ``particles``:
     the jets' raw particle lists, ``labels``: their classes."""

@@ -15,7 +15,7 @@ from xaugcol.plotting.style import clear_bands, figure, label, panel_title, save
 CLASS_COLOURS = {"signal": "#e42536", "background": "#5790fc"}
 
 
-def plot_edges(edges: dict | None, tagger: str, rule: str, out_stem, sample: str) -> list[Path] | None:
+def plot_edges(edges: dict | None, tagger: str, rule: str, out_stem: str | Path, sample: str) -> list[Path] | None:
     """``edges``: the tagger's entry of relevance.json's ``edges`` for method ``rule`` (block -> class ->
     summary); None without.
 

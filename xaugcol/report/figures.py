@@ -88,7 +88,7 @@ def figure_jobs(inputs: ReportInputs) -> list[FigureJob]:
     ]
 
 
-def input_jobs(processed, sample: str) -> list[FigureJob]:
+def input_jobs(processed: str | Path | None, sample: str) -> list[FigureJob]:
     """The input distributions of a processing output."""
     if processed is None or not (Path(processed) / "histograms.root").exists():
         return []
@@ -109,7 +109,9 @@ def performance_jobs(taggers: dict, sample: str) -> list[FigureJob]:
     )
 
 
-def relevance_jobs(relevance_folder, taggers: dict, sample: str, examples: int = 2) -> list[FigureJob]:
+def relevance_jobs(
+    relevance_folder: str | Path | None, taggers: dict, sample: str, examples: int = 2
+) -> list[FigureJob]:
     """Per tagger and explanation method of a relevance output: bars, profiles, pair maps, heat maps; per tagger,
     example jets (``examples`` per class, explained by the first method)."""
     if relevance_folder is None or not (Path(relevance_folder) / "relevance.json").exists():
@@ -327,73 +329,73 @@ def _example_method(relevance: dict) -> dict:
 # ---- the figures
 
 
-def draw_inputs(stem, processed, sample):
+def draw_inputs(stem: str, processed: str, sample: str) -> list[Path] | None:
     from xaugcol.plotting import inputs
 
     return inputs.plot_inputs(Path(processed) / "histograms.root", stem, sample)
 
 
-def draw_rocs(stem, taggers, sample):
+def draw_rocs(stem: str, taggers: dict[str, str | Path], sample: str) -> list[Path] | None:
     from xaugcol.plotting import performance
 
     return performance.plot_rocs(taggers, stem, sample)
 
 
-def draw_feature_relevance(stem, relevance, tagger, rule, sample):
+def draw_feature_relevance(stem: str, relevance: str, tagger: str, rule: str, sample: str) -> list[Path] | None:
     from xaugcol.plotting import relevance as plots
 
     hists, full = _relevance(relevance, tagger)
     return plots.plot_feature_relevance(full["relevance"], tagger, rule, stem, sample, _kind_groups(full, tagger))
 
 
-def draw_profiles(stem, relevance, tagger, rule, sample):
+def draw_profiles(stem: str, relevance: str, tagger: str, rule: str, sample: str) -> list[Path] | None:
     from xaugcol.plotting import relevance as plots
 
     hists, full = _relevance(relevance, tagger)
     return plots.plot_profiles(hists, full["relevance"], tagger, rule, stem, sample)
 
 
-def draw_pair(stem, relevance, tagger, rule, sample):
+def draw_pair(stem: str, relevance: str, tagger: str, rule: str, sample: str) -> list[Path] | None:
     from xaugcol.plotting import relevance as plots
 
     hists, full = _relevance(relevance, tagger)
     return plots.plot_pair(hists, full["relevance"], tagger, rule, stem, sample)
 
 
-def draw_heatmaps(stem, relevance, tagger, rule, sample):
+def draw_heatmaps(stem: str, relevance: str, tagger: str, rule: str, sample: str) -> list[Path] | None:
     from xaugcol.plotting import relevance as plots
 
     hists, _ = _relevance(relevance, tagger)
     return plots.plot_heatmaps(hists, tagger, rule, stem, sample)
 
 
-def draw_faithfulness(stem, relevance, tagger, sample, units):
+def draw_faithfulness(stem: str, relevance: str, tagger: str, sample: str, units: str) -> list[Path] | None:
     from xaugcol.plotting.faithfulness import plot_faithfulness
 
     _, full = _relevance(relevance, tagger)
     return plot_faithfulness(full["faithfulness"].get(tagger), tagger, stem, sample, units)
 
 
-def draw_occlusion(stem, relevance, tagger, rule, sample):
+def draw_occlusion(stem: str, relevance: str, tagger: str, rule: str, sample: str) -> list[Path] | None:
     from xaugcol.plotting.interpretation import plot_occlusion
 
     full = json_of(relevance)
     return plot_occlusion(full["occlusion"].get(tagger), full["relevance"].get(tagger), rule, tagger, stem, sample)
 
 
-def draw_edges(stem, relevance, tagger, rule, sample):
+def draw_edges(stem: str, relevance: str, tagger: str, rule: str, sample: str) -> list[Path] | None:
     from xaugcol.plotting.edges import plot_edges
 
     return plot_edges((json_of(relevance).get("edges") or {}).get(tagger, {}).get(rule), tagger, rule, stem, sample)
 
 
-def draw_activations(stem, relevance, tagger, sample):
+def draw_activations(stem: str, relevance: str, tagger: str, sample: str) -> list[Path] | None:
     from xaugcol.plotting.interpretation import plot_activations
 
     return plot_activations(json_of(relevance)["activations"].get(tagger), tagger, stem, sample)
 
 
-def interpret_jobs(interpret_folder, tagger: str, sample: str) -> list[FigureJob]:
+def interpret_jobs(interpret_folder: str | Path, tagger: str, sample: str) -> list[FigureJob]:
     """The squeezed model's activation patterns, beside the baseline's (the retrainings after occlusion)."""
     path = Path(interpret_folder) / "interpret.json"
     if not path.exists() or not (read_json(path, INTERPRET).get("squeezed") or {}).get("activations"):
@@ -409,7 +411,7 @@ def interpret_jobs(interpret_folder, tagger: str, sample: str) -> list[FigureJob
     ]
 
 
-def mapping_jobs(mapping_folder, sample: str) -> list[FigureJob]:
+def mapping_jobs(mapping_folder: str | Path, sample: str) -> list[FigureJob]:
     """The guided search step by step, and a picture of every EFP graph it chose (the report's table shows
     them beside their rows)."""
     path = Path(mapping_folder) / "guided.json"
@@ -428,25 +430,34 @@ def mapping_jobs(mapping_folder, sample: str) -> list[FigureJob]:
     return jobs
 
 
-def draw_guided(stem, guided, sample):
+def draw_guided(stem: str, guided: str, sample: str) -> list[Path] | None:
     from xaugcol.plotting.mapping import plot_guided
 
     return plot_guided(read_json(guided, GUIDED), stem, sample)
 
 
-def draw_efp_graph(stem, graph):
+def draw_efp_graph(stem: str, graph: str) -> list[Path] | None:
     from xaugcol.plotting.efp_graphs import plot_graphs
 
     return plot_graphs([graph], stem)
 
 
-def draw_squeezed_activations(stem, interpret, tagger, sample):
+def draw_squeezed_activations(stem: str, interpret: str, tagger: str, sample: str) -> list[Path] | None:
     from xaugcol.plotting.interpretation import plot_activations
 
     return plot_activations(read_json(interpret, INTERPRET)["squeezed"]["activations"], tagger, stem, sample)
 
 
-def draw_examples(stem, ensemble, jets, method, sample, per_class, processing, split="test"):
+def draw_examples(
+    stem: str,
+    ensemble: str,
+    jets: str,
+    method: dict | str,
+    sample: str,
+    per_class: int,
+    processing: dict,
+    split: str = "test",
+) -> list[Path] | None:
     from xaugcol.explain.ensemble import Ensemble
     from xaugcol.explain.methods import method_spec
     from xaugcol.plotting import examples
