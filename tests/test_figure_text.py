@@ -559,7 +559,7 @@ def _draw_activation_patterns(tmp_path, request):
 
 def _draw_edge_relevance(tmp_path, request):
     from xaugcol.explain.edges import EDGE_KINDS, LENGTH_BINS
-    from xaugcol.plotting.edges import plot_edges
+    from xaugcol.plotting.edges import plot_edges, plot_jet_edges
 
     rng = np.random.default_rng(9)
 
@@ -575,6 +575,24 @@ def _draw_edge_relevance(tmp_path, request):
     for name, blocks, sample in (("particlenet_xaug", 2, DEMO_SAMPLE), ("particlenet", 3, STUDY_SAMPLE)):
         edges = {f"body.{b}": {"signal": summary(), "background": summary()} for b in range(blocks)}
         plot_edges(edges, name, "alpha1beta0", tmp_path / f"edges_{name}", sample)
+    # example jets with their top edges: two prongs of particles, edges of two blocks
+    from xaugcol.explain.edges import BlockEdges
+    from xaugcol.features.particles import FEATURES
+
+    jets, slots, k = 4, 30, 7
+    particles = np.zeros((jets, slots, len(FEATURES)))
+    n = 24
+    centre = np.where(np.arange(n) < n // 2, -0.15, 0.2)[:, None]
+    particles[:, :n, FEATURES.index("deta_jet")] = centre.T + rng.normal(0, 0.04, (jets, n))
+    particles[:, :n, FEATURES.index("dphi_jet")] = -centre.T + rng.normal(0, 0.04, (jets, n))
+    particles[:, :n, FEATURES.index("log_pt_rel")] = np.log(rng.dirichlet(np.ones(n), jets))
+    index = rng.integers(0, n, (jets, slots, k))
+    real = np.zeros((jets, slots, k), dtype=bool)
+    real[:, :n] = True
+    blocks = [BlockEdges(f"body.{b}", index, real, rng.normal(size=(jets, slots, k)) * real,
+                         np.zeros((jets, slots)), np.zeros((jets, slots))) for b in range(2)]
+    plot_jet_edges(particles, blocks, np.array([1, 1, 0, 0]), rng.normal(0, 3, jets), "particlenet_xaug",
+                   "alpha1beta0", tmp_path / "edge_examples_particlenet_xaug", STUDY_SAMPLE)
 
 
 def _draw_example_jets(tmp_path, request):

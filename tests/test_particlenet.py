@@ -137,11 +137,12 @@ def test_a_trained_particlenet_takes_every_method_of_the_toolkit(tmp_path):
     from xaugcol.report import html
     from xaugcol.report.figures import draw_figures, relevance_jobs
 
-    jobs = [j for j in relevance_jobs(tmp_path / "rel", {"pn": tmp_path / "pn"}, "toy", examples=0)
+    jobs = [j for j in relevance_jobs(tmp_path / "rel", {"pn": tmp_path / "pn"}, "toy", examples=1)
             if j.section == "edges"]
-    assert [j.name for j in jobs] == ["edges_pn_epsilon"]
+    assert sorted(j.name for j in jobs) == ["edge_examples_pn", "edges_pn_epsilon"]
     figures = draw_figures(jobs, tmp_path / "report" / "figures", tmp_path / "report", workers=1)
-    assert (tmp_path / "report" / "figures" / "edges_pn_epsilon.png").is_file()
+    for name in ("edges_pn_epsilon", "edge_examples_pn"):  # the summary, and example jets with their top edges
+        assert (tmp_path / "report" / "figures" / f"{name}.png").is_file()
     assert "The relevance of ParticleNet&#x27;s edges" in html.report_sections(figures, {}, record)
 
 

@@ -6,11 +6,19 @@ the edge length (bottom)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
 from xaugcol.explain.edges import EDGE_KINDS, LENGTH_BINS
-from xaugcol.plotting.style import clear_bands, figure, label, panel_title, save
+from xaugcol.features.particles import FEATURES
+from xaugcol.plotting.style import CLASS_NAMES, clear_bands, figure, label, panel_title, save
+
+if TYPE_CHECKING:
+    from xaugcol.explain.ensemble import Ensemble
+
+FEATURE_INDEX = {name: k for k, name in enumerate(FEATURES)}
 
 CLASS_COLOURS = {"signal": "#e42536", "background": "#5790fc"}
 
@@ -64,3 +72,123 @@ def plot_edges(edges: dict | None, tagger: str, rule: str, out_stem: str | Path,
     clear_bands(axes[0], 0.0, 1.0, top=titles)  # the bars below the titles
     label(axes[0, 0], sample, axes[0, -1])
     return save(fig, out_stem)
+
+
+TOP_EDGES = 12  # edges drawn per block and jet, the largest |relevance| first
+
+
+def plot_jet_edges(
+    particles: np.ndarray,
+    blocks: list,
+    labels: np.ndarray,
+    logits: np.ndarray,
+    tagger: str,
+    rule: str,
+    out_stem: str | Path,
+    sample: str,
+) -> list[Path] | None:
+    """Example jets in the (eta, phi) plane around the jet axis: each real particle a dot (area by its pT fraction)
+    and the edges of the first and the last EdgeConv block that carry the most relevance (``TOP_EDGES`` each; solid:
+    first block, whose neighbours are the nearest in (eta, phi); dashed: last block, neighbours in feature space;
+    red: towards signal, blue: towards background; width by |relevance|).
+
+    Parameters
+    ----------
+    particles : numpy.ndarray
+        (jets, slots, features) the jets' raw particle lists (``xaugcol.features.particles``).
+    blocks : list of BlockEdges
+        ``xaugcol.explain.edges.edge_relevance`` on the same jets.
+    labels, logits : numpy.ndarray
+        (jets,) their classes and the tagger's outputs.
+    tagger, rule : str
+        The tagger and the LRP method, for the titles.
+    out_stem : str or Path
+        The figure's path without suffix.
+    sample : str
+        The sample's label above the figure.
+
+    Returns
+    -------
+    list of Path or None
+        The files written; None without jets.
+    """
+    if not len(particles) or not blocks:
+        return None
+    eta_col, phi_col, pt_col = (FEATURE_INDEX[c] for c in ("deta_jet", "dphi_jet", "log_pt_rel"))
+    fig, axes = figure(len(particles), 1, width=6.0, height=6.5)
+    shown = [(blocks[0], "-"), (blocks[-1], "--")] if len(blocks) > 1 else [(blocks[0], "-")]
+    scale = max(float(np.abs(b.relevance).max()) for b, _ in shown) or 1.0
+    titles = []
+    for jet, ax in enumerate(axes[0]):
+        real = (particles[jet] != 0).any(axis=1)
+        eta, phi = particles[jet, real, eta_col], particles[jet, real, phi_col]
+        for block, style in shown:
+            r = block.relevance[jet]
+            order = np.argsort(-np.abs(r), axis=None)[:TOP_EDGES]
+            for flat in order:
+                i, k = np.unravel_index(flat, r.shape)
+                if not block.real[jet, i, k] or r[i, k] == 0:
+                    continue
+                j = block.index[jet, i, k]
+                colour = CLASS_COLOURS["signal"] if r[i, k] > 0 else CLASS_COLOURS["background"]
+                width = 0.5 + 4.0 * abs(r[i, k]) / scale
+                ax.plot(
+                    [particles[jet, i, eta_col], particles[jet, j, eta_col]],
+                    [particles[jet, i, phi_col], particles[jet, j, phi_col]],
+                    style,
+                    color=colour,
+                    linewidth=width,
+                    alpha=0.8,
+                )
+        ax.scatter(eta, phi, s=20 + 600 * np.exp(particles[jet, real, pt_col]), color="black", alpha=0.6, zorder=3)
+        ax.set_xlabel(r"$\Delta\eta$ to the jet axis")
+        ax.set_ylabel(r"$\Delta\phi$ to the jet axis")
+        span = max(float(np.abs(np.concatenate([eta, phi])).max(initial=0.1)) * 1.1, 0.2)
+        ax.set_xlim(-span, span)
+        ax.set_ylim(-span, span)
+        name = CLASS_NAMES.get(int(labels[jet]), str(labels[jet]))
+        titles.append(panel_title(ax, f"{tagger}, {rule}: {name}, logit {float(logits[jet]):+.2f}"))
+    lo, hi = axes[0, 0].get_ylim()
+    clear_bands(axes[0], lo, hi, top=titles)
+    label(axes[0, 0], sample, axes[0, -1])
+    return save(fig, out_stem)
+
+
+def plot_edge_examples(
+    ensemble: Ensemble,
+    jets_folder: str | Path,
+    rule: dict | str,
+    out_stem: str | Path,
+    sample: str,
+    per_class: int = 2,
+    split: str = "test",
+) -> list[Path] | None:
+    """The first ``per_class`` jets of each class of ``split``, explained by the ensemble's first member with the
+    LRP method ``rule``, drawn by ``plot_jet_edges``; None if the method is not LRP or the tagger has no graph."""
+    from xaugcol.explain.edges import edge_blocks, edge_relevance
+    from xaugcol.explain.methods import method_spec
+    from xaugcol.explain.methods.lrp import LRPAttributor
+    from xaugcol.training.data import JetTables, model_inputs
+
+    tables = JetTables(jets_folder, ensemble.spec)
+    extra = [c for kind in ensemble.spec.kinds for c in (*kind.columns(), *kind.extra_columns())]
+    rows = tables.examples(split, list(dict.fromkeys(tables.columns + extra + ["particles"])), per_class)
+    _seed, model, scalers = ensemble.load_members()[0]
+    attributor = method_spec(rule).attributor(model)
+    if not isinstance(attributor, LRPAttributor) or not edge_blocks(model):
+        return None
+    inputs = model_inputs(rows, ensemble.spec, scalers)
+    tensors = tuple(torch.from_numpy(inputs[k]) for k in ensemble.spec.inputs)
+    blocks = edge_relevance(model, tensors, attributor.lrp.composite)
+    with torch.no_grad():
+        logits = model(*tensors).numpy()
+    return plot_jet_edges(
+        rows["particles"],
+        blocks,
+        rows["label"],
+        logits,
+        ensemble.name,
+        str(rule if isinstance(rule, str) else rule.get("name", "lrp")),
+        out_stem,
+        sample,
+    )

@@ -56,6 +56,10 @@ CAPTIONS = {
     "|relevance| carried by edges within one softdrop prong, between the two prongs and to unclustered particles "
     "(farther than 0.4 from both prongs), for signal and background (error bars: spread over the ensemble "
     "members). Bottom: how that |relevance| divides along the edge length in (eta, phi), members pooled.",
+    "edge_examples": "{tagger}, {rule}, first ensemble member: example jets of each class in the (eta, phi) plane "
+    "around the jet axis, each particle a dot (area by its pT fraction), with the kNN edges that carry the most "
+    "relevance: solid, the first EdgeConv block's (neighbours nearest in eta and phi); dashed, the last block's "
+    "(neighbours in the learned feature space); red towards signal, blue towards background, width by |relevance|.",
     "examples": "{tagger}, {rule}, first ensemble member: the relevance of single test jets of each class, per "
     "input. " + NEGATIVE,
 }

@@ -180,6 +180,26 @@ def relevance_jobs(
     method = _example_method(relevance)
     jets = Path(relevance["config"]["jets"]) / "jets"
     if examples and jets.is_dir():
+        for name, per_method in (relevance.get("edges") or {}).items():
+            described = next((d for d in relevance["config"]["methods"] if d["name"] in per_method), None)
+            if described is not None:
+                rule = {"name": described["name"], "method": described["method"], **described["options"]}
+                jobs.append(
+                    FigureJob(
+                        "edges",
+                        f"edge_examples_{name}",
+                        CAPTIONS["edge_examples"].format(tagger=name, rule=rule["name"]),
+                        "draw_edge_examples",
+                        {
+                            "ensemble": str(taggers.get(name) or _ensemble_folder(relevance, name)),
+                            "jets": str(jets),
+                            "method": rule,
+                            "sample": sample,
+                            "per_class": examples,
+                            "split": relevance["config"]["split"],
+                        },
+                    )
+                )
         for name in relevance["taggers"]:
             folder = taggers.get(name) or _ensemble_folder(relevance, name)
             jobs.append(
@@ -387,6 +407,15 @@ def draw_edges(stem: str, relevance: str, tagger: str, rule: str, sample: str) -
     from xaugcol.plotting.edges import plot_edges
 
     return plot_edges((json_of(relevance).get("edges") or {}).get(tagger, {}).get(rule), tagger, rule, stem, sample)
+
+
+def draw_edge_examples(
+    stem: str, ensemble: str, jets: str, method: dict, sample: str, per_class: int, split: str = "test"
+) -> list[Path] | None:
+    from xaugcol.explain.ensemble import Ensemble
+    from xaugcol.plotting.edges import plot_edge_examples
+
+    return plot_edge_examples(Ensemble.load(ensemble), jets, method, stem, sample, per_class, split)
 
 
 def draw_activations(stem: str, relevance: str, tagger: str, sample: str) -> list[Path] | None:
