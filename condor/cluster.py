@@ -14,8 +14,12 @@ and a shared output folder for the jet tables.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from xaugcol.condor.config import SubmitConfig
+
+if TYPE_CHECKING:
+    from dask_jobqueue import HTCondorCluster
 
 
 def worker_prologue(config: SubmitConfig, wheel: str | None = None) -> list[str]:
@@ -34,7 +38,7 @@ def worker_prologue(config: SubmitConfig, wheel: str | None = None) -> list[str]
     return lines
 
 
-def htcondor_cluster(config: SubmitConfig, wheel: str | None = None, **kwargs):
+def htcondor_cluster(config: SubmitConfig, wheel: str | None = None, **kwargs: Any) -> HTCondorCluster:
     """An ``HTCondorCluster`` whose jobs have the configured cores, memory and disk, the prologue above, the
     environment tarball and source transferred, and the site's extra submit commands. ``kwargs`` go to
     ``HTCondorCluster`` (e.g. ``scheduler_options``). Needs the ``condor`` extra (dask-jobqueue)."""

@@ -15,7 +15,7 @@ from coffea import processor
 
 from xaugcol.allocator import reuse_freed_memory
 from xaugcol.explain.options import ExplainOptions
-from xaugcol.explain.relevance import explain_rows, explainers
+from xaugcol.explain.relevance import Explainer, explain_rows, explainers
 from xaugcol.features.packed import unpack
 from xaugcol.jets.constituents import MissingBranchError
 from xaugcol.processing.jet_table import ProcessingConfig
@@ -40,7 +40,7 @@ class RelevanceProcessor(processor.ProcessorABC):
         self.shapes = dict(shapes)  # per jet-table column, its per-jet shape
         self.classes = tuple(classes)  # true classes in the tables (-1: a dataset without truth)
         self.options = options  # split, batch, threads, the extra analyses (xaugcol.explain.options)
-        self._members = None
+        self._members: list[list[Explainer]] | None = None
 
     def __getstate__(self):
         return {**self.__dict__, "_members": None}  # weights are read on the worker, not shipped
@@ -62,23 +62,25 @@ class RelevanceProcessor(processor.ProcessorABC):
         """The columns a tagger reads (a missing one stops the run)."""
         return {c for e in self.ensembles for kind in e.spec.kinds for c in (*kind.columns(), *kind.extra_columns())}
 
-    def process(self, events):
+    def process(self, events: ak.Array) -> dict:
         meta = events.metadata
         present = set(events.fields)
         rows = {}
-        for c in self.columns():
-            if c not in present:
-                if c == "gen_boson_contained" or c not in self._read_columns():
+        for name in self.columns():
+            if name not in present:
+                if name == "gen_boson_contained" or name not in self._read_columns():
                     continue  # Ensemble.selection names what is missing; a range column only goes uncounted
-                raise MissingBranchError(c, "the taggers' inputs (a jet-table column)", where=str(meta["filename"]))
-            rows[c] = _column(events, c, self.shapes.get(c, ()))
+                raise MissingBranchError(name, "the taggers' inputs (a jet-table column)", where=str(meta["filename"]))
+            rows[name] = _column(events, name, self.shapes.get(name, ()))
         reuse_freed_memory()  # this worker's tagger passes reuse their freed tensors (xaugcol.allocator)
         threads = torch.get_num_threads()
         torch.set_num_threads(self.options.threads)
         try:
             if self._members is None:
                 self._members = [explainers(e, self.methods) for e in self.ensembles]
-            hists, counts, occluded = {}, {}, {}
+            hists: dict = {}
+            counts: dict[str, dict] = {}
+            occluded: dict[str, list] = {}
             for ensemble, members in zip(self.ensembles, self._members):
                 h, c, o = explain_rows(
                     rows, ensemble, members, self.methods, self.processing, self.options, self.classes
@@ -91,7 +93,7 @@ class RelevanceProcessor(processor.ProcessorABC):
             torch.set_num_threads(threads)
         return {"histograms": hists, "counts": counts, "occlusion": occluded}
 
-    def postprocess(self, accumulator):
+    def postprocess(self, accumulator: dict) -> dict:
         return accumulator
 
 

@@ -8,6 +8,7 @@ Picklable and free of global state, so the Runner can ship it to futures or Dask
 
 from __future__ import annotations
 
+import awkward as ak
 from coffea import processor
 
 from xaugcol.allocator import reuse_freed_memory
@@ -31,11 +32,13 @@ class XAUGProcessor(processor.ProcessorABC):
         self.labels = dict(labels)
         self.config = config
 
-    def process(self, events):
+    def process(self, events: ak.Array) -> dict:
         reuse_freed_memory()  # this worker's blocks and EFP batches reuse their freed arrays (xaugcol.allocator)
         meta = events.metadata
         dataset = meta["dataset"]
-        hists, counts, unavailable, rows = None, {}, set(), 0
+        hists, rows = None, 0
+        counts: dict[str, int] = {}
+        unavailable: set[str] = set()
         # the chunk's events block by block into one file: the table of a whole chunk is never in memory at once
         with table_writer(table_path(self.out_dir, meta)) as write:
             for start in range(0, max(len(events), 1), BLOCK_EVENTS):
@@ -57,5 +60,5 @@ class XAUGProcessor(processor.ProcessorABC):
             "substructure": {backend.active()},  # which code computed it, per worker (the report lists them)
         }
 
-    def postprocess(self, accumulator):
+    def postprocess(self, accumulator: dict) -> dict:
         return accumulator

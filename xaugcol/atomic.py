@@ -16,7 +16,9 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from xaugcol.errors import OutputWriteError
 
@@ -41,7 +43,7 @@ def _reason(err: OSError) -> str:
 
 
 @contextlib.contextmanager
-def writing(path: str | os.PathLike):
+def writing(path: str | os.PathLike) -> Iterator[None]:
     """Turn an OSError raised while writing ``path`` into an ``OutputError`` naming it, also when a library
     reports it as another error whose cause is the OSError (pyarrow's writer does: 'file metadata is only
     available after writer close', caused by 'File too large')."""
@@ -103,7 +105,7 @@ def _temporary_prefix(final: Path) -> str:
 
 
 @contextlib.contextmanager
-def atomic_path(final: str | os.PathLike):
+def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``final`` (a new, empty regular file of this process); rename it to
     ``final`` only if the block succeeds."""
     final = Path(final)
@@ -122,7 +124,7 @@ def atomic_path(final: str | os.PathLike):
 
 
 @contextlib.contextmanager
-def atomic_folder(final: str | os.PathLike):
+def atomic_folder(final: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder next to ``final``; it replaces ``final`` only if the block succeeds. A failed
     block leaves nothing under the final name (and an earlier ``final`` untouched)."""
     final = Path(final)
@@ -156,7 +158,7 @@ def remove_temporaries(folder: str | os.PathLike, depth: int = 1) -> list[Path]:
     return found
 
 
-def write_json(final: str | os.PathLike, obj) -> None:
+def write_json(final: str | os.PathLike, obj: Any) -> None:
     """Write ``obj`` as indented JSON, atomically."""
     with atomic_path(final) as tmp:
         with open(tmp, "w") as f:

@@ -43,6 +43,7 @@ import contextlib
 import shlex
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from xaugcol.console import say
 from xaugcol.errors import ClusterError, OutputFolderError, OutputWriteError, UsageError, XaugcolError, as_usage_error
@@ -82,7 +83,7 @@ class _Parser(argparse.ArgumentParser):
         kwargs.setdefault("formatter_class", _Help)
         super().__init__(*args, **kwargs)
 
-    def error(self, message):  # argparse prints usage + error; we want one line
+    def error(self, message: str) -> NoReturn:  # argparse prints usage + error; we want one line
         raise UsageError(message)
 
 

@@ -9,10 +9,17 @@ them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xaugcol.explain.explain_tables import RelevanceResult, explain_tables
 from xaugcol.explain.options import ExplainOptions
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from xaugcol.explain.ensemble import Ensemble
 from xaugcol.processing.coffea_runner import DEFAULT_CHUNKSIZE, Execution
 from xaugcol.processing.executors import Timeouts
 from xaugcol.processing.jet_table import ProcessingConfig
@@ -32,7 +39,7 @@ def run_processing(
     progress: bool = False,
     scheduler: str | None = None,
     resume: bool = False,
-    client=None,
+    client: Client | None = None,
     timeouts: Timeouts = Timeouts(),
     overwrite: bool = False,
 ) -> RunResult:
@@ -46,7 +53,7 @@ def run_processing(
 
 def run_relevance(
     jets: str | Path,
-    taggers,
+    taggers: Iterable[str | Path | Ensemble],
     out_dir: str | Path,
     options: ExplainOptions = ExplainOptions(),
     *,
@@ -57,7 +64,7 @@ def run_relevance(
     progress: bool = False,
     scheduler: str | None = None,
     resume: bool = False,
-    client=None,
+    client: Client | None = None,
     timeouts: Timeouts = Timeouts(),
 ) -> RelevanceResult:
     """The relevance processor over the jet tables of the processing output ``jets`` (``chunksize``: jets per

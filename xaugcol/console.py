@@ -16,6 +16,8 @@ import contextlib
 import os
 import sys
 import warnings
+from collections.abc import Callable, Iterator
+from typing import Any, Literal, Protocol, Self
 
 ENV = "XAUGCOL_VERBOSITY"
 QUIET, NORMAL, VERBOSE = 0, 1, 2
@@ -89,7 +91,32 @@ def show_progress(requested: bool = True) -> bool:
     return requested and verbosity() >= NORMAL
 
 
-def progress_bar(unit: str, requested: bool = True, transient: bool = False):
+class ProgressBars(Protocol):
+    """What ``progress_bar`` returns: rich's ``Progress``, or a stand-in with the same methods."""
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, *exc: Any) -> bool | None: ...
+
+    @property
+    def add_task(self) -> Callable[..., int]: ...  # (description, total=..., **fields) -> the task's id
+
+    @property
+    def update(self) -> Callable[..., None]: ...  # (task id, **fields)
+
+    @property
+    def advance(self) -> Callable[..., None]: ...  # (task id, advance=1)
+
+
+class ProgressQueue(Protocol):
+    """A queue between processes (multiprocessing's) carrying relayed progress calls; None ends the relay."""
+
+    def put(self, item: Any, /) -> None: ...
+
+    def get(self) -> Any: ...
+
+
+def progress_bar(unit: str, requested: bool = True, transient: bool = False) -> ProgressBars:
     """A rich progress display: description, bar, done / total ``unit``, elapsed and remaining time, then the
     task's ``status`` field (add_task(..., status="")); a silent stand-in with the same methods when progress is
     not requested or the run is quiet (rich's own disabled display still writes a line break when it stops). In a
@@ -123,26 +150,27 @@ def progress_bar(unit: str, requested: bool = True, transient: bool = False):
 class _Silent:
     """``progress_bar`` where nothing is shown."""
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         return False
 
-    def add_task(self, *args, **kwargs) -> int:
+    def add_task(self, *args: Any, **kwargs: Any) -> int:
         return 0
 
-    def update(self, *args, **kwargs) -> None:
+    def update(self, *args: Any, **kwargs: Any) -> None:
         pass
 
-    def advance(self, *args, **kwargs) -> None:
+    def advance(self, *args: Any, **kwargs: Any) -> None:
         pass
 
 
-_RELAY = None  # the queue of the process that shows this one's bars (a member process of a training pool)
+# the queue of the process that shows this one's bars (a member process of a training pool)
+_RELAY: ProgressQueue | None = None
 
 
-def relay_progress_to(queue) -> None:
+def relay_progress_to(queue: ProgressQueue) -> None:
     """From now on this process's progress bars are drawn by the process that reads ``queue`` (``show_relayed``):
     several worker processes, one display, one line per task."""
     global _RELAY
@@ -153,24 +181,24 @@ class _Relayed(_Silent):
     """``progress_bar`` in a process whose bars another process draws: each call is put on its queue, the task
     named by this process and its own task number."""
 
-    def __init__(self, queue):
+    def __init__(self, queue: ProgressQueue):
         self.queue = queue
         self.tasks = 0
 
-    def add_task(self, *args, **kwargs) -> int:
+    def add_task(self, *args: Any, **kwargs: Any) -> int:
         self.tasks += 1
         self.queue.put(("add_task", (os.getpid(), self.tasks), args, kwargs))
         return self.tasks
 
-    def update(self, task, *args, **kwargs) -> None:
+    def update(self, task: int, *args: Any, **kwargs: Any) -> None:
         self.queue.put(("update", (os.getpid(), task), args, kwargs))
 
-    def advance(self, task, *args, **kwargs) -> None:
+    def advance(self, task: int, *args: Any, **kwargs: Any) -> None:
         self.queue.put(("advance", (os.getpid(), task), args, kwargs))
 
 
 @contextlib.contextmanager
-def show_relayed(queue, unit: str, requested: bool = True):
+def show_relayed(queue: ProgressQueue, unit: str, requested: bool = True) -> Iterator[None]:
     """While in the block, draw the bars that other processes relay through ``queue`` (one line per task)."""
     import threading
 
@@ -194,7 +222,7 @@ def show_relayed(queue, unit: str, requested: bool = True):
 
 
 @contextlib.contextmanager
-def counter(description: str, total: int, unit: str, requested: bool = True):
+def counter(description: str, total: int, unit: str, requested: bool = True) -> Iterator[Callable[..., None]]:
     """One bar counting ``total`` ``unit``; yields ``advance(n)``."""
     with progress_bar(unit, requested) as bars:
         task = bars.add_task(description, total=total, status="")

@@ -18,6 +18,7 @@ built-in class they had (``ValueError``, ``OSError``, ...) so that code catching
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 
 
 class XaugcolError(Exception):
@@ -49,7 +50,7 @@ class ClusterError(XaugcolError, RuntimeError):
 
 
 @contextlib.contextmanager
-def as_usage_error(prefix: str = ""):
+def as_usage_error(prefix: str = "") -> Iterator[None]:
     """Inside the block a plain ``ValueError`` (a check of settings or arguments: pydantic's, a size limit's) is a
     ``UsageError``, its text after ``prefix``; xaugcol's own errors pass as they are. For the code that reads what a
     user asked for, never around a whole run: there a ValueError is a bug and keeps its traceback."""

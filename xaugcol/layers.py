@@ -350,10 +350,10 @@ class PairOfInputs:
     def any(self) -> bool:
         return bool(self.receivers.any()) or bool(self.senders.any())
 
-    def clamp(self, **bounds):
+    def clamp(self, **bounds: Any) -> PairOfInputs:
         return PairOfInputs(self.receivers.clamp(**bounds), self.senders.clamp(**bounds))
 
-    def new_zeros(self, *size, **kwargs) -> torch.Tensor:
+    def new_zeros(self, *size: Any, **kwargs: Any) -> torch.Tensor:
         return self.receivers.new_zeros(*size, **kwargs)
 
 

@@ -61,6 +61,8 @@ the limit.
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 from xaugcol.quoting import quoted
 
 MAX_EFP_COLUMNS = 2_000
@@ -91,12 +93,12 @@ def number(n: int) -> str:
     return f"{n:,}".replace(",", " ")
 
 
-def is_integer(value) -> bool:
+def is_integer(value: object) -> TypeGuard[int]:
     """An int, not a bool (YAML's true is no size) and not a float such as 64.0."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def check_size(value, name: str, maximum: int, minimum: int = 1) -> int:
+def check_size(value: object, name: str, maximum: int, minimum: int = 1) -> int:
     """``value`` if it is an integer ``minimum..maximum``; a ValueError naming ``name`` otherwise."""
     if not (is_integer(value) and minimum <= value <= maximum):
         raise ValueError(f"{name} must be an integer {minimum}..{number(maximum)}, got {quoted(value)}")

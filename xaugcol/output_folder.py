@@ -24,6 +24,7 @@ import stat
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 from xaugcol.atomic import OutputError, make_dirs, remove
@@ -43,7 +44,7 @@ class OutputExistsError(OutputFolderError, ValueError):
 
 
 @contextlib.contextmanager
-def output_lock(folder: str | os.PathLike):
+def output_lock(folder: str | os.PathLike) -> Iterator[Path]:
     """Hold the lock of ``folder`` (created if needed) for the block."""
     folder = make_dirs(folder)
     key = str(folder.resolve())
@@ -118,7 +119,7 @@ def _in_use(fd: int) -> str:
 
 
 @contextlib.contextmanager
-def read_lock(folder: str | os.PathLike):
+def read_lock(folder: str | os.PathLike) -> Iterator[Path]:
     """A shared lock on ``folder`` for the block: readers (training and explaining a processing output, explaining
     a tagger) hold it together, and a run that would rewrite the folder is refused meanwhile. A folder without a
     lock file (nothing ever wrote it with xaugcol) is read without one. ``OutputLockedError`` when a run writes
@@ -204,7 +205,7 @@ def prepare_output_dir(out: str | Path, overwrite: bool) -> Path:
 
 
 @contextlib.contextmanager
-def locked_output(out: str | Path, overwrite: bool):
+def locked_output(out: str | Path, overwrite: bool) -> Iterator[Path]:
     """``out`` checked, locked for the block, checked again (another run may have written meanwhile), created."""
     refuse_non_empty(out, overwrite)
     with output_lock(out):

@@ -27,11 +27,13 @@ import json
 import os
 import re
 import stat
+from collections.abc import Iterable
 
 # json's pure-Python scanner: undocumented, and left out of typeshed's stubs
 from json.decoder import JSONObject  # type: ignore[attr-defined]
 from json.scanner import py_make_scanner  # type: ignore[attr-defined]
 from pathlib import Path
+from typing import Any
 
 from xaugcol.errors import InputDataError, UsageError
 from xaugcol.limits import MAX_INPUT_BYTES, number
@@ -55,7 +57,7 @@ class UnreadableInputError(InputDataError):
     deeply, or a JSON mapping listing one key twice. A ``ValueError``, as json's own errors are."""
 
 
-def safe_component(name) -> str:
+def safe_component(name: object) -> str:
     """``name`` as one file-name component: itself when plain (and not ending like a hash), else cleaned plus a
     hash of the original (its UTF-8 bytes: any text, accents included)."""
     text = str(name)
@@ -66,7 +68,7 @@ def safe_component(name) -> str:
     return f"{cleaned}-{digest}"
 
 
-def plain_name(name, what: str) -> str:
+def plain_name(name: object, what: str) -> str:
     """``name`` unchanged if it is a plain file name (letters, digits, '._+-', not starting with '.'); else
     UnsafePathError naming ``what``."""
     if not (isinstance(name, str) and PLAIN.match(name)):
@@ -77,7 +79,7 @@ def plain_name(name, what: str) -> str:
     return name
 
 
-def under(root: str | os.PathLike, *parts) -> Path:
+def under(root: str | os.PathLike, *parts: object) -> Path:
     """``root / parts``, checked to resolve inside ``root`` and to pass through no symbolic link below it (the
     root itself may be one: the user named it)."""
     base = Path(root).resolve()
@@ -108,7 +110,7 @@ def _first_link(base: Path, path: Path) -> Path | None:
     return None
 
 
-def refuse_inputs_inside(out: str | os.PathLike, inputs) -> None:
+def refuse_inputs_inside(out: str | os.PathLike, inputs: Iterable[tuple[str, str | os.PathLike | None]]) -> None:
     """UnsafePathError when any of ``inputs`` ((what, path) pairs; remote URLs are skipped) lies inside the output
     folder ``out`` (links followed: where the data really is counts), before anything is written there."""
     base = Path(out).resolve()
@@ -165,7 +167,7 @@ def _too_large(path, what: str, size: int, limit: int) -> UnreadableInputError:
     )
 
 
-def read_json(path: str | os.PathLike, what: str = "input"):
+def read_json(path: str | os.PathLike, what: str = "input") -> Any:
     """A JSON file read as ``read_text`` reads (regular files, at most ``MAX_INPUT_BYTES``); invalid JSON, JSON
     nested deeper than the recursion limit and a mapping listing a key twice are ``UnreadableInputError``."""
     text = read_text(path, what)

@@ -16,6 +16,6 @@ def shortened(text: str, limit: int = QUOTE_LIMIT) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
-def quoted(value, limit: int = QUOTE_LIMIT) -> str:
+def quoted(value: object, limit: int = QUOTE_LIMIT) -> str:
     """``repr(value)`` for a message, ``shortened`` to ``limit`` characters."""
     return shortened(repr(value), limit)

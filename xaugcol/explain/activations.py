@@ -18,6 +18,10 @@ the data. An LSTM's gates are not ReLUs; its dense head is recorded.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import hist
 import numpy as np
 import torch
@@ -26,6 +30,9 @@ from torch.utils.hooks import RemovableHandle
 
 from xaugcol.layers import MaskedReLU
 from xaugcol.models import batching
+
+if TYPE_CHECKING:
+    from xaugcol.explain.ensemble import Ensemble
 
 QUIET = 0.2  # Roy and Neubauer's (ICHEP 2022) threshold: a neuron with RNA below it counts as quiet
 
@@ -79,7 +86,7 @@ class ActivationRecorder:
         return {name: (joined(self.sums[name]), joined(self.fired[name])) for name, _ in self.sites if self.sums[name]}
 
 
-def histograms(tagger: str, recorded: dict, classes) -> dict:
+def histograms(tagger: str, recorded: dict, classes: Iterable[int]) -> dict:
     """Per layer ``nap/T/<layer>`` sums the activations and ``nap_firing/T/<layer>`` counts the firings, per
     (member, label, neuron); ``recorded``: what an ``ActivationRecorder`` holds (its widths fix the neuron axes)."""
     out = {}
@@ -169,7 +176,7 @@ def _relative(summed: np.ndarray) -> np.ndarray:
     return np.divide(summed, peak, out=np.zeros_like(summed), where=peak > 0)
 
 
-def ensemble_patterns(ensemble, jets_folder, split: str = "test", batch_size: int = 512) -> dict:
+def ensemble_patterns(ensemble: Ensemble, jets_folder: str | Path, split: str = "test", batch_size: int = 512) -> dict:
     """The patterns of an ensemble on the jets of ``split``, in this process (for taggers trained after the
     relevance run, such as a squeezed model): one plain forward pass per member, recorded as the relevance
     processor records it."""

@@ -17,6 +17,8 @@ Features without a value histogram (image blocks) are never flagged. A retrainin
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 TOP_FRACTION = 0.25  # "ranked high": the top quarter of the features (at least one)
@@ -24,7 +26,7 @@ MAX_DAUC = 0.01  # dAUC x 100: an AUC loss below 1e-4
 MAX_DISTANCE = 0.1  # total-variation distance between the classes' value distributions
 
 
-def comparison_rule(rules) -> str:
+def comparison_rule(rules: Sequence[str]) -> str:
     """The method the occlusion ranking is compared with: LRP-gamma where the run has it (Roy and Neubauer's choice,
     ICHEP 2022), else the first."""
     return next((r for r in rules if r.startswith("gamma")), rules[0])

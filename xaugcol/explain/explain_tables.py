@@ -18,6 +18,7 @@ rule and class the mean
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,9 +63,9 @@ class RelevanceResult:
 
 
 def explain_tables(
-    processor_class,
+    processor_class: type,
     jets: str | Path,
-    taggers,
+    taggers: Iterable[str | Path | Ensemble],
     out_dir: str | Path,
     options: ExplainOptions = ExplainOptions(),
     execution: Execution = Execution(),
@@ -266,7 +267,7 @@ def with_top_pairs(hists: dict, ensembles: list, summary: dict) -> dict:
     return out
 
 
-def summarise(hists: dict, ensemble: Ensemble, rules) -> dict:
+def summarise(hists: dict, ensemble: Ensemble, rules: Iterable[str]) -> dict:
     out = {}
     # the top pair: among the per-jet scalar features (the XAUG variables), which have pair histograms
     xaug = [f for kind in ensemble.spec.kinds if kind.jet_scalars for f in kind.feature_names()]

@@ -30,6 +30,9 @@ class, step), so chunks merge exactly and the AUC comes out at the end (``curves
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
 import hist
 import numpy as np
 import torch
@@ -37,6 +40,9 @@ import torch
 from xaugcol.explain.histograms import quantise
 from xaugcol.models import batching
 from xaugcol.training.data import identity_hash
+
+if TYPE_CHECKING:
+    from xaugcol.features.kinds import InputKind
 
 ORDERS = ("relevance", "random", "reverse")
 DEFAULT_STEPS = 10
@@ -47,7 +53,7 @@ DEFAULT_STEPS = 10
 ASINH_LOGIT_AXIS = (600, -float(np.arcsinh(20.0)), float(np.arcsinh(20.0)))
 
 
-def histograms(tagger: str, rules, steps: int, classes) -> dict:
+def histograms(tagger: str, rules: Iterable[str], steps: int, classes: Iterable[int]) -> dict:
     """Empty curve histograms for one tagger: ``faithfulness/T`` (rule, member, order, label, step, asinh logit) counts
     jets, ``faithfulness_margin/T`` (the same without logit) sums their decision margins. Category axes first, as
     the ROOT file's reader (``relevance_file``) rebuilds them."""
@@ -82,7 +88,7 @@ def subsample(keys: np.ndarray, fraction: float) -> np.ndarray:
 
 def removal_logits(
     model: torch.nn.Module,
-    kinds,
+    kinds: Sequence[InputKind],
     inputs: tuple[torch.Tensor, ...],
     relevance: tuple[torch.Tensor, ...],
     output: torch.Tensor,
@@ -247,7 +253,9 @@ def _uniform(keys: np.ndarray, units: int) -> np.ndarray:
     return (mixed >> np.uint64(11)).astype(np.float64) / float(2**53)
 
 
-def batch_logits(model, inputs, batch_size: int | batching.Plan) -> np.ndarray:
+def batch_logits(
+    model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], batch_size: int | batching.Plan
+) -> np.ndarray:
     """The model's logits in inference mode (float64 numpy, in the inputs' order), in batches of ``batch_size``
     jets or in a plan of ``xaugcol.models.batching`` made for these inputs."""
     model.eval()

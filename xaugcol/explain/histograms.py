@@ -32,12 +32,16 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hist
 import numpy as np
+from numpy.typing import ArrayLike
 
 from xaugcol.features.kinds import InputKind
+
+if TYPE_CHECKING:
+    from xaugcol.processing.jet_table import ProcessingConfig
 
 QUANTUM = 2.0**-30
 # 41 bins of width 0.05 centred on -1, -0.95, ..., 1: the normalised relevance +-1 of a jet's top input is inside
@@ -45,7 +49,7 @@ RELEVANCE_AXIS = (41, -1.025, 1.025)
 PAIR_BINS = 16
 
 
-def quantise(values) -> np.ndarray:
+def quantise(values: ArrayLike) -> np.ndarray:
     """Round to a multiple of 2^-30 (exact power-of-two scaling): sums of such values are order-independent."""
     return np.round(np.asarray(values, dtype=np.float64) / QUANTUM) * QUANTUM
 
@@ -92,7 +96,13 @@ def pair_key(a: str, b: str) -> str:
     return f"{a}__{b}"
 
 
-def tagger_histograms(tagger: str, kinds: tuple[InputKind, ...], rules, processing, classes=CLASSES) -> dict:
+def tagger_histograms(
+    tagger: str,
+    kinds: tuple[InputKind, ...],
+    rules: Iterable[str],
+    processing: ProcessingConfig,
+    classes: Iterable[int] = CLASSES,
+) -> dict:
     """Empty histograms for one tagger taking ``kinds`` (forward order); ``processing``: the configuration of the
     jet tables (map geometry); ``classes``: the true classes of the jets explained (``WITH_DATA`` when some
     dataset has no truth)."""
@@ -142,7 +152,7 @@ def tagger_histograms(tagger: str, kinds: tuple[InputKind, ...], rules, processi
     return out
 
 
-def pair_bin(kind: InputKind, feature: str, values) -> np.ndarray:
+def pair_bin(kind: InputKind, feature: str, values: ArrayLike) -> np.ndarray:
     """Bin index of ``values`` on the coarse pair grid of ``feature`` (-1: below, PAIR_BINS: above the range), as a
     regular axis of PAIR_BINS bins over the feature's range bins it."""
     _, lo, hi, _ = kind.binning(feature)
@@ -150,7 +160,9 @@ def pair_bin(kind: InputKind, feature: str, values) -> np.ndarray:
     return np.clip(z, -1, PAIR_BINS).astype(np.int64)
 
 
-def pair_histograms(hists: dict, tagger: str, pair: tuple[str, str], kinds) -> tuple[hist.Hist, hist.Hist]:
+def pair_histograms(
+    hists: dict, tagger: str, pair: tuple[str, str], kinds: Iterable[InputKind]
+) -> tuple[hist.Hist, hist.Hist]:
     """(summed relevance, jets) of one pair (rule, label, a, b) with the two features' value axes, from
     ``pairs/T``."""
     a, b = pair
@@ -178,7 +190,9 @@ def pixel_centres(n_pixels: int, extent: float) -> tuple[np.ndarray, np.ndarray]
     return x.ravel(), y.ravel()
 
 
-def fill_input_maps(hists: dict, tagger: str, kinds, rows: dict, processing) -> None:
+def fill_input_maps(
+    hists: dict, tagger: str, kinds: Iterable[InputKind], rows: dict, processing: ProcessingConfig
+) -> None:
     """The summed input of every kind with a map (the average jet image), per class."""
     for kind in kinds:
         geometry = kind.map_axes(processing)
@@ -221,7 +235,15 @@ def _fill_per_feature(
 
 
 def fill_relevance(
-    hists: dict, tagger: str, rule: str, member: int, kinds, rows: dict, normalised: dict, sums: np.ndarray, processing
+    hists: dict,
+    tagger: str,
+    rule: str,
+    member: int,
+    kinds: Iterable[InputKind],
+    rows: dict,
+    normalised: dict,
+    sums: np.ndarray,
+    processing: ProcessingConfig,
 ) -> None:
     """Fill one member's explanation by one method. ``rows``: the explained jets' table rows (kept jets only);
     ``normalised``: input name -> normalised relevance of those jets; ``sums``: (jets, features) summed

@@ -22,6 +22,7 @@ XAUG variables); ``fraction`` follows a hash-chosen share of the jets.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,6 +31,7 @@ import torch
 from xaugcol.explain.faithfulness import batch_logits, member_summary
 
 if TYPE_CHECKING:
+    from xaugcol.explain.ensemble import Ensemble
     from xaugcol.features.kinds import InputKind
 
 NONE = "(none)"  # the group axis entry of the jets as they are
@@ -42,7 +44,7 @@ THRESHOLDS = (
 )  # Roy and Neubauer's (ICHEP 2022) thresholds, in dAUC units (percent of AUC)
 
 
-def groups_of(kinds) -> list[str]:
+def groups_of(kinds: Iterable[InputKind]) -> list[str]:
     """Every occlusion group of a tagger's inputs, in forward order (names are unique across kinds)."""
     names = [g for kind in kinds for g in kind.occlusion_groups()]
     if len(set(names)) != len(names):
@@ -55,7 +57,9 @@ def kind_of(kinds: Iterable[InputKind], group: str) -> str:
     return next(kind.name for kind in kinds if group in kind.occlusion_groups())
 
 
-def occluded(kinds, inputs: tuple[torch.Tensor, ...], masked) -> tuple[torch.Tensor, ...]:
+def occluded(
+    kinds: Iterable[InputKind], inputs: tuple[torch.Tensor, ...], masked: Iterable[str]
+) -> tuple[torch.Tensor, ...]:
     """The inputs with every group in ``masked`` set to zero (one tensor per kind, forward order)."""
     masked = set(masked)
     out = []
@@ -70,10 +74,10 @@ def occluded(kinds, inputs: tuple[torch.Tensor, ...], masked) -> tuple[torch.Ten
 
 def occlusion_logits(
     model: torch.nn.Module,
-    kinds,
+    kinds: Iterable[InputKind],
     inputs: tuple[torch.Tensor, ...],
     batch_size: int = 512,
-    groups=None,
+    groups: Iterable[str] | None = None,
     unmasked: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """{group: (jets,) logits with that group masked}, and ``NONE``: the jets as they are (``unmasked``, when the
@@ -85,7 +89,7 @@ def occlusion_logits(
     return out
 
 
-def record(member: int, labels: np.ndarray, logits: dict[str, np.ndarray], kinds) -> dict:
+def record(member: int, labels: np.ndarray, logits: dict[str, np.ndarray], kinds: Iterable[InputKind]) -> dict:
     """One chunk's occlusion of one member, as the relevance processor returns it: the jets' labels and a
     (1 + groups, jets) array of logits, the jets as they are first, then each group (``groups_of`` order).
     Per-jet logits, not histograms: Roy and Neubauer's (ICHEP 2022) thresholds resolve AUC changes of 1e-5, finer than
@@ -98,7 +102,7 @@ def record(member: int, labels: np.ndarray, logits: dict[str, np.ndarray], kinds
     }
 
 
-def table(records: list[dict], kinds) -> dict:
+def table(records: list[dict], kinds: Iterable[InputKind]) -> dict:
     """The ranked single-feature table from a tagger's records: the AUC and average precision (the area under
     the precision-recall curve) of the jets as they are, and per group its kind, dAUC and dAUPRC (x 100; per
     member, mean and spread), most harmful occlusion first. Empty without records or without jets of both
@@ -146,7 +150,12 @@ def table(records: list[dict], kinds) -> dict:
 
 
 def masking_thresholds(
-    ensemble, jets_folder, split: str, occlusion: dict, thresholds=THRESHOLDS, batch_size: int = 512
+    ensemble: Ensemble,
+    jets_folder: str | Path,
+    split: str,
+    occlusion: dict,
+    thresholds: Iterable[float] = THRESHOLDS,
+    batch_size: int = 512,
 ) -> list[dict]:
     """Roy and Neubauer's (ICHEP 2022) multi-feature masking: per threshold, the groups whose mean dAUC lies below it
     (``occlusion``: the ``table`` of the ensemble), how many of each kind, and the AUC of every member with all of them

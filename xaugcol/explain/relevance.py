@@ -9,7 +9,7 @@ scalers, so the tagger sees exactly what it was trained on. Methods come as ``Me
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +30,7 @@ from xaugcol.explain.options import ExplainOptions
 from xaugcol.explain.statistics import feature_names, feature_sums, normalise_per_jet, score_shares
 from xaugcol.features.scaler import InputScalers
 from xaugcol.models import batching
+from xaugcol.processing.jet_table import ProcessingConfig
 from xaugcol.training.data import model_inputs
 from xaugcol.training.domain import outside_counts
 
@@ -69,9 +70,9 @@ def explain_rows(
     ensemble: Ensemble,
     members: list[Explainer],
     methods: tuple[MethodSpec, ...],
-    processing,
+    processing: ProcessingConfig,
     options: ExplainOptions = ExplainOptions(),
-    classes=CLASSES,
+    classes: Sequence[int] = CLASSES,
 ) -> tuple[dict, dict, list]:
     """Histograms (``xaugcol.explain.histograms``) and counts for the jets of ``rows`` that the ensemble is
     explained on (``options``: the split, the batch, and which extra analyses run); ``processing``: the

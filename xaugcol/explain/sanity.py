@@ -8,14 +8,21 @@ the same is showing the input (edges, intensities), not the tagger.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from scipy.stats import rankdata
 from torch import nn
 
-from xaugcol.explain.methods import method_spec
+from xaugcol.explain.methods import MethodSpec, method_spec
+from xaugcol.explain.methods.specs import MethodEntry
+
+if TYPE_CHECKING:
+    from xaugcol.explain.ensemble import Ensemble
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,11 @@ def parametrised_layers(model: nn.Module) -> list[str]:
 
 
 def cascading_randomisation(
-    model: nn.Module, inputs: list[torch.Tensor], method="epsilon", seed: int = 0, batch_size: int | None = None
+    model: nn.Module,
+    inputs: list[torch.Tensor],
+    method: MethodEntry = "epsilon",
+    seed: int = 0,
+    batch_size: int | None = None,
 ) -> list[RandomisationStep]:
     """One step per parametrised layer, from the output down: that layer and every one above it re-initialised
     (``reset_parameters`` under ``seed``; batch-norm running statistics reset too), the relevance of ``inputs``
@@ -105,7 +116,12 @@ DEFAULT_JETS_PER_CLASS = 50
 
 
 def ensemble_sanity(
-    ensemble, jets_folder, methods, split: str = "test", per_class: int = DEFAULT_JETS_PER_CLASS, seed: int = 0
+    ensemble: Ensemble,
+    jets_folder: str | Path,
+    methods: Iterable[MethodSpec],
+    split: str = "test",
+    per_class: int = DEFAULT_JETS_PER_CLASS,
+    seed: int = 0,
 ) -> dict:
     """The randomisation check of an ensemble's first member, for every method (``MethodSpec``s), on the first
     ``per_class`` jets of each class of ``split``: per method the steps (layer re-initialised last, signed and
@@ -118,7 +134,7 @@ def ensemble_sanity(
     member, model, scalers = ensemble.load_members()[0]
     inputs = model_inputs(rows, ensemble.spec, scalers)
     tensors = [torch.from_numpy(inputs[k]) for k in ensemble.spec.inputs]
-    out = {"member": member, "jets": int(len(rows["label"])), "seed": seed, "methods": {}}
+    out: dict[str, Any] = {"member": member, "jets": int(len(rows["label"])), "seed": seed, "methods": {}}
     for spec in methods:
         steps = cascading_randomisation(model, tensors, spec, seed=seed)
         out["methods"][spec.name] = [

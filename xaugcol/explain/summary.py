@@ -3,6 +3,8 @@ ranking it gives, and the pair of most relevant XAUG variables."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import hist
 import numpy as np
 
@@ -57,7 +59,7 @@ def mean_score_shares(hists: dict, tagger: str, rule: str) -> dict:
     return {"classes": classes, "ranking": {c: ranking(classes, c) for c in classes}}
 
 
-def top_pair(summary: dict, xaug_columns) -> tuple[str, str] | None:
+def top_pair(summary: dict, xaug_columns: Iterable[str]) -> tuple[str, str] | None:
     """The two most relevant XAUG variables, in the order their pair histogram is keyed."""
     top = ranking(summary, "all", list(xaug_columns))[:2]
     if len(top) < 2:

@@ -20,7 +20,16 @@ def hardest_first(owner: np.ndarray, key: np.ndarray, n: int, width: int) -> tup
     return rank, rank < width
 
 
-def cell_list(z, deta, dphi, hadronic, dr, owner, n, width):
+def cell_list(
+    z: np.ndarray,
+    deta: np.ndarray,
+    dphi: np.ndarray,
+    hadronic: np.ndarray,
+    dr: np.ndarray,
+    owner: np.ndarray,
+    n: int,
+    width: int,
+) -> tuple[np.ndarray, np.ndarray]:
     """(leptons, width, 5) float32 of the hardest cells and the (leptons, width) mask of real ones."""
     rank, fits = hardest_first(owner, z, n, width)
     out = np.zeros((n, width, len(CELL_FEATURES)), dtype=np.float32)

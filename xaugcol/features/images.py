@@ -42,7 +42,9 @@ class ImageConfig(ConfigModel):
         return integer_in(n_pixels, 3, MAX_IMAGE_PIXELS)
 
 
-def image_coordinates(constituents: ak.Array, subjets: dict, config: ImageConfig = ImageConfig()):
+def image_coordinates(
+    constituents: ak.Array, subjets: dict, config: ImageConfig = ImageConfig()
+) -> tuple[ak.Array, ak.Array]:
     """Per constituent (x, y) after centring, rotation, scaling and the parity flip (jagged, jets x particles)."""
     two = subjets["sd_two_prong"] > 0
     eta0 = np.where(two, subjets["sj1_eta"], subjets["sd_eta"])

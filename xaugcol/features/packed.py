@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from xaugcol.errors import InputDataError
 
@@ -68,7 +69,7 @@ class PackedArray:
         return cls(np.asarray(values), counts, shape, SPARSE, np.asarray(index, dtype=np.int32))
 
     @classmethod
-    def empty(cls, jets: int, shape: tuple[int, ...], dtype=np.float32) -> PackedArray:
+    def empty(cls, jets: int, shape: tuple[int, ...], dtype: DTypeLike = np.float32) -> PackedArray:
         """``jets`` all-zero arrays of ``shape`` (a file that has no such objects)."""
         return cls(np.zeros((0, *shape[1:]), dtype=dtype), np.zeros(jets, dtype=np.int64), shape)
 

@@ -21,8 +21,11 @@ Padded entries are 0 with mask False. Columnar: one (jets, n_max) pad of awkward
 
 from __future__ import annotations
 
+from typing import Any
+
 import awkward as ak
 import numpy as np
+from numpy.typing import ArrayLike
 
 from xaugcol.features.packed import PackedArray
 
@@ -50,13 +53,13 @@ N_FEATURES = len(FEATURES)
 LOG_FLOOR = 1e-3
 
 
-def per_jet(values) -> ak.Array:
+def per_jet(values: ArrayLike) -> ak.Array:
     """A per-jet numpy array as (jets, 1): broadcasts against (jets, particles) whether that is jagged or regular
     (a bare 1-d array would follow numpy's right-aligned rule against a regular array)."""
     return ak.from_numpy(np.asarray(values))[:, np.newaxis]
 
 
-def wrap_phi(dphi):
+def wrap_phi(dphi: Any) -> Any:
     return (dphi + np.pi) % (2 * np.pi) - np.pi
 
 

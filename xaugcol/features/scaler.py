@@ -14,11 +14,12 @@ that training and application use the same numbers. Loading validates the file; 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from xaugcol.atomic import write_json
 from xaugcol.paths import read_json
@@ -90,7 +91,7 @@ class XAUGScaler:
             high.append(float(clipped.max()))
         return cls(tuple(columns), tuple(mean), tuple(std), tuple(low), tuple(high), mode)
 
-    def transform(self, table) -> np.ndarray:
+    def transform(self, table: Mapping[str, ArrayLike]) -> np.ndarray:
         """(jets, n_columns) float32: clipped at mean +- 3 std, then min-max to [0, 1] or standardised. A constant
         column gives 0."""
         out = np.empty((len(np.asarray(table[self.columns[0]])), len(self.columns)), dtype=np.float32)
@@ -158,7 +159,9 @@ class ObjectScaler:
             raise ValueError(f"object scaling must be one of {', '.join(self.KINDS)}, got {quoted(self.mode)}")
 
     @classmethod
-    def fit(cls, features, blocks, mode: str = "standard") -> ObjectScaler:
+    def fit(
+        cls, features: Sequence[str], blocks: Iterable[tuple[ArrayLike, ArrayLike]], mode: str = "standard"
+    ) -> ObjectScaler:
         """From ``blocks``: an iterable of (values (jets, objects, features), real-object mask (jets, objects)),
         the training split read block by block (sums in float64, never the whole split in memory)."""
         n_features = len(features)
@@ -258,7 +261,7 @@ class InputScalers:
         write_json(path, self.to_dict())
 
     @classmethod
-    def from_dict(cls, data, where: str = "scaler") -> InputScalers:
+    def from_dict(cls, data: object, where: str = "scaler") -> InputScalers:
         """Also reads the files written before the particles were scaled: one XAUG scaler, the whole file."""
         if isinstance(data, dict) and data.get("kind") in XAUG_MODES.values():
             return cls.of({"xaug": XAUGScaler.from_dict(data, where)})

@@ -83,7 +83,7 @@ NEEDS = {
 }
 
 
-def is_track(constituents) -> ak.Array:
+def is_track(constituents: ak.Array) -> ak.Array:
     """(jets, particles) True for a constituent with a reconstructed track."""
     charged = constituents.charge != 0
     return charged & (constituents.d0Err > 0) if "d0Err" in constituents.fields else charged
@@ -93,7 +93,9 @@ def _ratio(num, den):
     return num / ak.where(den > 0, den, np.inf)  # a missing error (-1) gives 0, never inf
 
 
-def track_list(constituents: ak.Array, jet: dict, subjets: dict, vertices, n_max: int = 60):
+def track_list(
+    constituents: ak.Array, jet: dict, subjets: dict, vertices: ak.Array | None, n_max: int = 60
+) -> tuple[PackedArray, PackedArray, np.ndarray, list[str]]:
     """(jets, n_max, 30) float32 features and (jets, n_max) bool mask, packed (``xaugcol.features.packed``), (jets,)
     number of tracks (before the cut to ``n_max``), and the features this file cannot provide.
 

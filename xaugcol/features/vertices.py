@@ -45,7 +45,7 @@ N_FEATURES = len(FEATURES)
 vector.register_awkward()
 
 
-def vertex_list(vertices, jet: dict, n_max: int = 5) -> tuple[PackedArray, PackedArray]:
+def vertex_list(vertices: ak.Array, jet: dict, n_max: int = 5) -> tuple[PackedArray, PackedArray]:
     """(jets, n_max, 14) float32 features and (jets, n_max) bool mask, packed (``xaugcol.features.packed``);
     ``vertices``: (jets, vertices) records
     (``xaugcol.jets.vertices``), ``jet``: per-jet numpy pt, eta, phi, E."""

@@ -13,7 +13,9 @@ extension where it cannot load is an error that says why. ``xaugcol --version`` 
 from __future__ import annotations
 
 import functools
+import importlib
 import os
+from types import ModuleType
 
 from xaugcol.errors import UsageError
 from xaugcol.quoting import quoted
@@ -27,12 +29,13 @@ class BackendError(UsageError, RuntimeError):
 
 
 @functools.cache
-def load_extension():
+def load_extension() -> tuple[ModuleType, None] | tuple[None, str]:
     """(the extension module, None) when it loads and matches the installed fastjet, else (None, why not)."""
     import fastjet  # loads the FastJet libraries the extension links against
 
     try:
-        from xaugcol.jets import _fjcontrib
+        # the compiled extension (no stubs): imported by name
+        _fjcontrib = importlib.import_module("xaugcol.jets._fjcontrib")
     except ImportError as err:
         return None, f"the C++ extension is not built or does not load ({err})"
     built = getattr(_fjcontrib, "built_with_fastjet", None)

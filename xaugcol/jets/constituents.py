@@ -103,7 +103,7 @@ def charge_from_pdg(pdg: np.ndarray) -> np.ndarray:
     return charge
 
 
-def jet_constituents(events, layout: Layout) -> ak.Array:
+def jet_constituents(events: ak.Array, layout: Layout) -> ak.Array:
     """Constituents of every FatJet: (events, jets, particles) records of pt, eta, phi, mass, charge, pdgId, d0, dz
     (PUPPI-weighted where the layout says so), and those of ``MEASUREMENT_FIELDS`` / ``LINK_FIELDS`` the file has,
     pT-ordered inside each jet; jets with no links get an empty list."""

@@ -15,6 +15,7 @@ Every jet is one "event" of an awkward array, so each call below runs over all j
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from typing import cast
 
 import awkward as ak
@@ -25,7 +26,20 @@ import vector
 SUBJET_FIELDS = ("pt", "eta", "phi", "mass")
 
 
-def substructure(px, py, pz, energy, offsets, sd_beta, sd_zcut, sd_r0, tau_beta, tau_r0, ecf_beta, columns):
+def substructure(
+    px: np.ndarray,
+    py: np.ndarray,
+    pz: np.ndarray,
+    energy: np.ndarray,
+    offsets: np.ndarray,
+    sd_beta: float,
+    sd_zcut: float,
+    sd_r0: float,
+    tau_beta: float,
+    tau_r0: float,
+    ecf_beta: float,
+    columns: Iterable[str],
+) -> dict[str, np.ndarray]:
     """The columns of ``xaugcol.jets.substructure`` for the jets ``offsets`` cut out of the flat constituents."""
     counts = np.diff(offsets)
     out = {name: np.zeros(len(counts)) for name in columns}

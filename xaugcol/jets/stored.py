@@ -30,7 +30,7 @@ def _get(collection, name: str, prefix: str):
     return collection[name]
 
 
-def stored_xaug(events) -> tuple[dict[str, np.ndarray], list[str]]:
+def stored_xaug(events: ak.Array) -> tuple[dict[str, np.ndarray], list[str]]:
     """Per-jet columns (flattened over events) and the names of the columns this layout cannot provide."""
     if "FatJet" not in events.fields:
         raise MissingBranchError("nFatJet", NEED)

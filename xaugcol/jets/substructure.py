@@ -92,7 +92,9 @@ def compute(constituents: ak.Array, config: SubstructureConfig = SubstructureCon
         config.ecf_beta,
     )
     if backend.active() == "extension":
-        cols = backend.load_extension()[0].substructure(*args)
+        extension = backend.load_extension()[0]
+        assert extension is not None  # active() is "extension" only where it loads
+        cols = extension.substructure(*args)
     else:
         cols = fastjet_api.substructure(*args, columns=COLUMNS)
     out = {name: np.asarray(cols[name]) for name in COLUMNS}

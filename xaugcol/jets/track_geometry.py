@@ -15,25 +15,28 @@ Flat numpy arrays in, flat arrays out: one entry per (track, jet) pair, no loop.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 BTAG_VARIABLES = ("btagEtaRel", "btagPtRatio", "btagPParRatio", "btagSip3dVal", "btagSip3dSig", "btagJetDistVal")
 
 
-def direction(eta, phi) -> np.ndarray:
+def direction(eta: ArrayLike, phi: ArrayLike) -> np.ndarray:
     """(n, 3) unit vectors along (eta, phi)."""
     theta = 2 * np.arctan(np.exp(-np.asarray(eta, dtype=np.float64)))
     phi = np.asarray(phi, dtype=np.float64)
     return np.stack([np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)], axis=1)
 
 
-def transverse_pca(d0, dz, phi) -> np.ndarray:
+def transverse_pca(d0: ArrayLike, dz: ArrayLike, phi: ArrayLike) -> np.ndarray:
     """(n, 3) the track's point of closest approach to the beam line through the primary vertex (CMS's d0 sign:
     d0 = (-x p_y + y p_x) / p_T for a point (x, y) of the track)."""
     d0, phi = np.asarray(d0, dtype=np.float64), np.asarray(phi, dtype=np.float64)
     return np.stack([-d0 * np.sin(phi), d0 * np.cos(phi), np.asarray(dz, dtype=np.float64)], axis=1)
 
 
-def signed_ip3d(d0, dz, eta, phi, jet_eta, jet_phi) -> np.ndarray:
+def signed_ip3d(
+    d0: ArrayLike, dz: ArrayLike, eta: ArrayLike, phi: ArrayLike, jet_eta: ArrayLike, jet_phi: ArrayLike
+) -> np.ndarray:
     """3D impact parameter (cm), positive when the track's point of closest approach to the primary vertex lies
     ahead of it along the jet axis (the lifetime sign)."""
     u = direction(eta, phi)
@@ -44,7 +47,7 @@ def signed_ip3d(d0, dz, eta, phi, jet_eta, jet_phi) -> np.ndarray:
     return sign * size
 
 
-def ip3d_error(d0, dz, eta, d0_err, dz_err) -> np.ndarray:
+def ip3d_error(d0: ArrayLike, dz: ArrayLike, eta: ArrayLike, d0_err: ArrayLike, dz_err: ArrayLike) -> np.ndarray:
     """Error of |IP3D| = sqrt(d0^2 + dz^2 sin^2(theta)) propagated from d0 and dz (uncorrelated); for a track
     through the vertex (IP 0) the larger of the two terms."""
     d0, dz = np.asarray(d0, dtype=np.float64), np.asarray(dz, dtype=np.float64)
@@ -54,14 +57,16 @@ def ip3d_error(d0, dz, eta, d0_err, dz_err) -> np.ndarray:
     return np.where(ip > 0, propagated, np.maximum(d0_err, np.sqrt(sin2) * dz_err))
 
 
-def signed_ip2d(d0, phi, jet_phi) -> np.ndarray:
+def signed_ip2d(d0: ArrayLike, phi: ArrayLike, jet_phi: ArrayLike) -> np.ndarray:
     """Transverse impact parameter |d0| with the lifetime sign in the transverse plane (cm)."""
     d0 = np.asarray(d0, dtype=np.float64)
     ahead = d0 * np.sin(np.asarray(jet_phi, dtype=np.float64) - np.asarray(phi, dtype=np.float64)) >= 0
     return np.where(ahead, np.abs(d0), -np.abs(d0))
 
 
-def jet_distance(d0, dz, eta, phi, jet_eta, jet_phi) -> np.ndarray:
+def jet_distance(
+    d0: ArrayLike, dz: ArrayLike, eta: ArrayLike, phi: ArrayLike, jet_eta: ArrayLike, jet_phi: ArrayLike
+) -> np.ndarray:
     """Minus the distance (cm) between the track line and the jet axis at their closest approach (CMS's
     ``btagJetDistVal`` sign: never positive)."""
     u, axis = direction(eta, phi), direction(jet_eta, jet_phi)
@@ -73,7 +78,9 @@ def jet_distance(d0, dz, eta, phi, jet_eta, jet_phi) -> np.ndarray:
     return -np.where(length > 1e-12, skew, parallel)
 
 
-def momentum_ratios(pt, eta, phi, mass, jet_eta, jet_phi) -> dict[str, np.ndarray]:
+def momentum_ratios(
+    pt: ArrayLike, eta: ArrayLike, phi: ArrayLike, mass: ArrayLike, jet_eta: ArrayLike, jet_phi: ArrayLike
+) -> dict[str, np.ndarray]:
     """The track momentum relative to the jet axis: ``btagEtaRel`` (the rapidity along the axis,
     0.5 ln((E + p_par) / (E - p_par)), with the candidate's mass), ``btagPtRatio`` (momentum transverse to the axis
     / p) and ``btagPParRatio`` (along the axis / p)."""
@@ -87,7 +94,18 @@ def momentum_ratios(pt, eta, phi, mass, jet_eta, jet_phi) -> dict[str, np.ndarra
     return {"btagEtaRel": eta_rel, "btagPtRatio": np.sqrt(np.maximum(1.0 - cos**2, 0.0)), "btagPParRatio": cos}
 
 
-def btag_variables(pt, eta, phi, mass, d0, dz, d0_err, dz_err, jet_eta, jet_phi) -> dict[str, np.ndarray]:
+def btag_variables(
+    pt: ArrayLike,
+    eta: ArrayLike,
+    phi: ArrayLike,
+    mass: ArrayLike,
+    d0: ArrayLike,
+    dz: ArrayLike,
+    d0_err: ArrayLike,
+    dz_err: ArrayLike,
+    jet_eta: ArrayLike,
+    jet_phi: ArrayLike,
+) -> dict[str, np.ndarray]:
     """The six PFNano per-track b-tagging variables of each (track, jet) pair."""
     ip = signed_ip3d(d0, dz, eta, phi, jet_eta, jet_phi)
     err = ip3d_error(d0, dz, eta, d0_err, dz_err)

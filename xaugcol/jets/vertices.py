@@ -23,7 +23,9 @@ def has_vertices(events: Any) -> bool:
     return "SV" in events.fields
 
 
-def jet_vertices(events, jet_eta: np.ndarray, jet_phi: np.ndarray, good: np.ndarray, radius: float = 0.8):
+def jet_vertices(
+    events: Any, jet_eta: np.ndarray, jet_phi: np.ndarray, good: np.ndarray, radius: float = 0.8
+) -> ak.Array:
     """(jets, vertices) records of ``SV_INPUTS`` for the ``good`` jets (flat over the chunk's FatJets, with their
     axes ``jet_eta`` / ``jet_phi``), each jet's vertices within ``radius``, by decreasing dxySig."""
     sv = events.SV

@@ -48,7 +48,9 @@ def concordance_sum(f: np.ndarray, g: np.ndarray) -> int:
     return int(round(float(tau) * np.sqrt(float(untied_f) * float(untied_g))))
 
 
-def ado(f_signal, g_signal, f_background, g_background, fold: bool = True) -> float:
+def ado(
+    f_signal: ArrayLike, g_signal: ArrayLike, f_background: ArrayLike, g_background: ArrayLike, fold: bool = True
+) -> float:
     """The average decision ordering of taggers f and g over every signal x background pair (``fold``: folded to
     max(ADO, 1 - ADO)). Refuses empty classes, mismatched lengths and NaN, naming them."""
     arrays = _checked(
@@ -143,7 +145,9 @@ class Disagreement:
         return max(value, 1.0 - value) if fold else value
 
 
-def disagreement_pairs(h_signal, t_signal, h_background, t_background, max_pairs: int = 10**8):
+def disagreement_pairs(
+    h_signal: ArrayLike, t_signal: ArrayLike, h_background: ArrayLike, t_background: ArrayLike, max_pairs: int = 10**8
+) -> tuple[np.ndarray, ...]:
     """(signal index, background index) of every pair the two taggers order strictly differently, listed
     (for inspection and small samples: refused above ``max_pairs`` pairs; the search uses ``Disagreement``)."""
     a = _checked(

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -40,6 +41,9 @@ from xaugcol.quoting import quoted
 from xaugcol.training.data import DataSpec, JetTables
 from xaugcol.training.metrics import performance
 from xaugcol.training.train import TrainConfig, train_ensemble, training_tables
+
+if TYPE_CHECKING:
+    from xaugcol.processing.executors import Mapper
 
 GUIDED_JSON = "guided.json"
 HIGH_LEVEL = ("dnn", "gbdt")
@@ -82,7 +86,7 @@ class GuidedSearch:
         return DataSpec.of(self.model_config(columns), t.msd_window, t.matched_signal, t.pt_range)
 
 
-def run_guided_search(search: GuidedSearch, out: str | Path, mapper=map, progress: bool = False) -> dict:
+def run_guided_search(search: GuidedSearch, out: str | Path, mapper: Mapper = map, progress: bool = False) -> dict:
     """Run the search into ``out`` (``step_<k>/``: the high-level ensemble of step k; ``guided.json``), locked
     meanwhile."""
     with output_lock(out):

@@ -7,14 +7,19 @@ would order jets alike, but logits keep saturated jets apart (a float32 sigmoid 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from xaugcol.processing.table_io import JETS_DIR
 from xaugcol.training.data import JetTables, model_inputs
+
+if TYPE_CHECKING:
+    from xaugcol.features.scaler import InputScalers
 
 IDENTITY = ("dataset", "run", "luminosityBlock", "event", "fatjet_index")
 READ = IDENTITY[1:]  # the dataset is the table's folder (jets/<dataset>/), not a column
@@ -45,7 +50,13 @@ def _keys(rows: dict) -> np.ndarray:
     return keys
 
 
-def split_jets(tables: JetTables, split: str, columns: list[str], members=(), batch_size: int = 4096) -> SplitJets:
+def split_jets(
+    tables: JetTables,
+    split: str,
+    columns: list[str],
+    members: Sequence[tuple[int, torch.nn.Module, InputScalers]] = (),
+    batch_size: int = 4096,
+) -> SplitJets:
     """The ``columns`` of a split's jets (as ``tables`` selects them) and, for ``members`` ([(seed, model,
     scalers)] of one ensemble, reading ``tables.spec``'s inputs), each member's logit (values["logits"], members x
     jets) and their mean (values["score"])."""

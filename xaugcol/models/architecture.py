@@ -17,6 +17,7 @@ times that), which per-option limits alone allow (4 096 channels over 2 000 part
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
@@ -86,7 +87,7 @@ def _check_option(name: str, value, min_depth: int) -> None:
             raise ValueError(f"{name} must be true or false, got {quoted(value)}")
 
 
-def check_parameter_count(model: str, build) -> None:
+def check_parameter_count(model: str, build: Callable[[], torch.nn.Module]) -> None:
     """Refuse a tagger of more than ``MAX_PARAMETERS`` trainable parameters; ``build()`` makes it (on the meta
     device: shapes only, nothing allocated)."""
     with torch.device("meta"):

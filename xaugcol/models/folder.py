@@ -77,7 +77,9 @@ def save_model(
     return folder
 
 
-def save_test_predictions(folder: str | Path, scores, labels, weights, pt) -> None:
+def save_test_predictions(
+    folder: str | Path, scores: np.ndarray, labels: np.ndarray, weights: np.ndarray, pt: np.ndarray
+) -> None:
     """The member's score of every test jet with its label, weight (as the metrics used it) and pT: what
     efficiencies in pT bins and bootstraps of the test set are computed from (``xaugcol.training.gain``)."""
     with atomic_path(Path(folder) / TEST_PREDICTIONS) as tmp:

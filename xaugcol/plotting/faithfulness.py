@@ -13,7 +13,9 @@ from xaugcol.plotting.style import axis_label, figure, label, save
 METHOD_COLOURS = ("#5790fc", "#e42536", "#f89c20", "#964a8b", "#7a21dd", "#9c9ca1")
 
 
-def plot_faithfulness(curves: dict, tagger: str, out_stem, sample: str, units: str = "") -> list[Path] | None:
+def plot_faithfulness(
+    curves: dict, tagger: str, out_stem: str | Path, sample: str, units: str = ""
+) -> list[Path] | None:
     """``curves``: the tagger's entry of relevance.json's ``faithfulness`` (method -> curves); None without."""
     if not curves:
         return None

@@ -16,6 +16,7 @@ calls outside its own error wrapping: so it arrives as itself, with its one-line
 
 from __future__ import annotations
 
+import awkward as ak
 from coffea import processor
 
 from xaugcol.atomic import OutputError
@@ -47,7 +48,7 @@ class ChunkGuard(processor.ProcessorABC):
         self.inner = inner
         self.skip_bad_chunks = skip_bad_chunks
 
-    def process(self, events):
+    def process(self, events: ak.Array) -> dict:
         try:
             return self.inner.process(events)
         except (OutputError, UnsafePathError, MemoryError, ModelFileError) as err:
@@ -75,7 +76,7 @@ class ChunkGuard(processor.ProcessorABC):
                 ]
             }
 
-    def postprocess(self, accumulator):
+    def postprocess(self, accumulator: dict) -> dict:
         return self.inner.postprocess(accumulator)
 
 

@@ -15,6 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import signal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from distributed.diagnostics.plugin import WorkerPlugin
 
 
 def _utf8_hash(items) -> int:
@@ -36,7 +40,7 @@ def worker_setup() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def dask_worker_setup():
+def dask_worker_setup() -> WorkerPlugin:
     """A Dask worker plugin that applies ``use_utf8_hashes`` on every worker of a cluster, present and future."""
     from distributed.diagnostics.plugin import WorkerPlugin
 

@@ -16,7 +16,7 @@ import types
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import uproot
@@ -39,6 +39,9 @@ from xaugcol.processing.executors import (
 )
 from xaugcol.processing.opendata_table import TRUTH_LABEL, is_opendata_tree
 from xaugcol.quoting import quoted
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 EVENT_ID = ("run", "luminosityBlock", "event")
 # metadata keys coffea's Runner sets itself (and refuses in a fileset)
@@ -71,7 +74,7 @@ class Execution:
     skip_bad_files: bool = False
     progress: bool = False
     timeouts: Timeouts = field(default_factory=Timeouts)
-    client: object = field(default=None, compare=False, repr=False)
+    client: Client | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.client is None:

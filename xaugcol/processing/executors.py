@@ -23,10 +23,16 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from xaugcol.errors import ClusterError
 from xaugcol.quoting import quoted
+
+if TYPE_CHECKING:
+    from coffea.processor.executor import ExecutorBase
+    from distributed import Client
 
 EXECUTORS = ("iterative", "futures", "dask", "dask-local")
 DEFAULT_CHUNKSIZE = 100_000  # events (or jet-table rows) per chunk, for every coffea run
@@ -108,7 +114,7 @@ def _no_answer(err: BaseException | None, timeout: float) -> str:
 
 
 @contextlib.contextmanager
-def dask_client(scheduler: str | None = None, workers: int = 1, timeouts: Timeouts = Timeouts()):
+def dask_client(scheduler: str | None = None, workers: int = 1, timeouts: Timeouts = Timeouts()) -> Iterator[Client]:
     """A dask.distributed client: of the cluster at ``scheduler``, or of a local cluster of ``workers``
     single-threaded processes (one core each, as the chunks and members are single-threaded). A scheduler that
     does not answer within ``timeouts.connect`` seconds is a ``ClusterError`` (``check_scheduler``)."""
@@ -160,7 +166,9 @@ def _sigint_ignored():
 
 
 @contextlib.contextmanager
-def dask_session(executor: str, scheduler: str | None, workers: int, client=None, timeouts: Timeouts = Timeouts()):
+def dask_session(
+    executor: str, scheduler: str | None, workers: int, client: Client | None = None, timeouts: Timeouts = Timeouts()
+) -> Iterator[Client | None]:
     """The client a run uses: ``client`` when given; for executors ``dask`` / ``dask-local`` one opened here (so
     an unreachable scheduler fails before the run writes anything); else None."""
     if client is not None or executor not in DASK_EXECUTORS:
@@ -170,7 +178,11 @@ def dask_session(executor: str, scheduler: str | None, workers: int, client=None
         yield own
 
 
-def dask_map(client):
+# a ``map``: builtin map, a Dask client's (``dask_map``), a member pool's; results in the items' order
+Mapper = Callable[[Callable[..., Any], Iterable[Any]], Iterable[Any]]
+
+
+def dask_map(client: Client) -> Callable[[Callable[..., Any], Iterable[Any]], list[Any]]:
     """A ``map`` that runs each call as a Dask task on ``client``'s workers; results in input order.
     A task whose worker dies is rerun by the scheduler elsewhere."""
 
@@ -259,9 +271,9 @@ def coffea_executor(
     workers: int = 1,
     scheduler: str | None = None,
     progress: bool = False,
-    client=None,
+    client: Client | None = None,
     timeouts: Timeouts = Timeouts(),
-):
+) -> Iterator[ExecutorBase]:
     """The coffea executor; a Dask client (and a local cluster) opened here live as long as the block.
     ``client``: an open Dask client to use instead (executors ``dask`` / ``dask-local`` only). On Dask the block
     raises ``ClusterError`` when the cluster had no worker for ``timeouts.workers`` seconds."""

@@ -189,7 +189,7 @@ class ProcessingConfig(ConfigModel):
 FLAT_OPTIONS = ("n_particles", "n_tracks", "n_vertices", "min_pt", "max_constituents")
 
 
-def processing_settings(options) -> dict:
+def processing_settings(options: Any) -> dict:  # argparse.Namespace, or a study's processing section
     """The ``ProcessingConfig`` fields of flat options, the command line's (``xaugcol process``) or a study's
     ``processing`` section, which name the image size ``image_pixels``; ``efp`` and ``lepton`` where given."""
     settings = {name: getattr(options, name) for name in FLAT_OPTIONS}

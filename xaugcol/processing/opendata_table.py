@@ -40,6 +40,8 @@ with negative pT too (``unphysical_input``).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import awkward as ak
 import numpy as np
@@ -49,6 +51,11 @@ from xaugcol.features import vertices as vertex_features
 from xaugcol.features.particles import N_FEATURES
 from xaugcol.jets.constituents import MissingBranchError
 from xaugcol.jets.substructure import ratio
+
+if TYPE_CHECKING:
+    import uproot
+
+    from xaugcol.processing.jet_table import Columns, ProcessingConfig
 
 TREE = "deepntuplizer/tree"
 MARKERS = ("fj_pt", "event_no")
@@ -86,18 +93,18 @@ SV_OFFSETS = {"deltaR": 0.5}
 UNAVAILABLE = ("tau4", "n2", "d2", "n_constituents", "particles", "image")
 
 
-def is_opendata_layout(names) -> bool:
+def is_opendata_layout(names: Iterable[str]) -> bool:
     """Whether branch (or field) ``names`` are the ntuples': their jet and event branches, no NanoAOD identity or
     FatJet collection."""
     names = set(names)
     return all(m in names for m in MARKERS) and not names & {"run", "FatJet", "nFatJet"}
 
 
-def is_opendata_file(events) -> bool:
+def is_opendata_file(events: ak.Array) -> bool:
     return is_opendata_layout(events.fields)
 
 
-def is_opendata_tree(tree) -> bool:
+def is_opendata_tree(tree: uproot.TTree) -> bool:
     """The same test on an uproot tree (screening, before coffea reads the file)."""
     return is_opendata_layout(tree.keys())
 
@@ -108,7 +115,7 @@ def _scalar(events, branch: str) -> np.ndarray:
     return ak.to_numpy(events[branch]).astype(np.float64)
 
 
-def truth_labels(events) -> np.ndarray:
+def truth_labels(events: ak.Array) -> np.ndarray:
     """Each jet's class: 1 H -> b bbar, 0 QCD, -1 neither (left out)."""
     flags = {b: _scalar(events, b) != 0 for b in LABELS}
     signal = flags["fj_isH"] & flags["label_H_bb"]
@@ -197,7 +204,7 @@ def _subjets(events, n_jets: int) -> tuple[dict[str, np.ndarray], list[str]]:
     )
 
 
-def identity(events) -> dict[str, np.ndarray]:
+def identity(events: ak.Array) -> dict[str, np.ndarray]:
     """run (the file's UUID), luminosityBlock (the entry in the file), event (``event_no``), fatjet_index 0."""
     meta = events.metadata
     n = len(events)
@@ -229,7 +236,9 @@ def _unavailable_columns(n: int, dataset: str, config) -> dict[str, np.ndarray]:
     return out
 
 
-def build_opendata_table(events, dataset: str, label, config):
+def build_opendata_table(
+    events: ak.Array, dataset: str, label: str | int, config: ProcessingConfig
+) -> tuple[Columns, dict[str, int], list[str]]:
     """Return (columns, counts, unavailable) as ``jet_table.build_jet_table`` does, for one chunk of the open-data
     ntuples; ``label``: the dataset's, ``"truth"`` or 1 or 0 (module docstring)."""
     if label not in (TRUTH_LABEL, 0, 1):

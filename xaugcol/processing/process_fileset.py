@@ -57,7 +57,7 @@ class RunResult:
 
 
 def process_fileset(
-    processor_class,
+    processor_class: type,
     fileset: dict,
     out_dir: str | Path,
     config: ProcessingConfig = ProcessingConfig(),

@@ -21,5 +21,5 @@ class InputSchema(BaseSchema):
             self._form = NanoAODSchema(base_form, *args, **kwargs).form
 
     @classmethod
-    def behavior(cls):
+    def behavior(cls) -> dict:
         return NanoAODSchema.behavior()

@@ -20,7 +20,9 @@ import contextlib
 import hashlib
 import json
 import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import awkward as ak
 import numpy as np
@@ -29,6 +31,9 @@ from xaugcol.atomic import atomic_path, make_dirs
 from xaugcol.errors import InputDataError
 from xaugcol.features.packed import PREFIX, SPARSE, PackedArray, unpack
 from xaugcol.paths import check_regular, safe_component, under
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 JETS_DIR = "jets"
 SHAPE_KEY = b"xaugcol.shape"
@@ -85,7 +90,7 @@ def write_table(path: str | Path, table: dict[str, np.ndarray]) -> Path:
 
 
 @contextlib.contextmanager
-def table_writer(path: str | Path):
+def table_writer(path: str | Path) -> Iterator[Callable[[dict[str, np.ndarray]], None]]:
     """One jet-table file written in parts: yields ``write(table)``, which appends a table of the same columns
     (as ``write_table`` takes) as further row groups; the file appears, whole, only when the block ends without
     an error. A chunk is built and written block by block so that its table is never all in memory at once."""
@@ -173,13 +178,13 @@ def _value_offsets(column: PackedArray) -> np.ndarray:
     return offsets
 
 
-def field_shape(field) -> tuple[int, ...]:
+def field_shape(field: pa.Field) -> tuple[int, ...]:
     """The per-jet shape of a jet-table column (``()`` for one number per jet), from its field metadata."""
     meta = field.metadata or {}
     return tuple(json.loads(meta[SHAPE_KEY])) if SHAPE_KEY in meta else ()
 
 
-def column_array(columns, name: str) -> np.ndarray:
+def column_array(columns: pa.Table | pa.RecordBatch, name: str) -> np.ndarray:
     """The jet-table column ``name`` of a pyarrow table or record batch as a numpy array of its full shape (jets,
     *per-jet shape); a packed column padded back (its ``<name>__index`` must be among ``columns`` if sparse)."""
     import pyarrow.compute as pc
@@ -204,13 +209,13 @@ def column_array(columns, name: str) -> np.ndarray:
     return unpack(values, lengths, shape, index, where=f"jet-table column {name!r}")
 
 
-def field_layout(field) -> str | None:
+def field_layout(field: pa.Field) -> str | None:
     """A packed column's layout (``prefix`` or ``sparse``), None for a padded one."""
     meta = field.metadata or {}
     return meta[LAYOUT_KEY].decode() if LAYOUT_KEY in meta else None
 
 
-def stored_columns(schema, columns: list[str]) -> list[str]:
+def stored_columns(schema: pa.Schema, columns: list[str]) -> list[str]:
     """The parquet columns to read for the jet-table ``columns``: each with its positions if it is sparse."""
     out = []
     for name in columns:
@@ -220,13 +225,13 @@ def stored_columns(schema, columns: list[str]) -> list[str]:
     return out
 
 
-def is_positions(schema, name: str) -> bool:
+def is_positions(schema: pa.Schema, name: str) -> bool:
     """Whether column ``name`` holds a sparse column's positions (read with it, not a column of its own)."""
     base = name.removesuffix(INDEX_SUFFIX)
     return base != name and base in schema.names and field_layout(schema.field(base)) == SPARSE
 
 
-def table_datasets(schema) -> list[str]:
+def table_datasets(schema: pa.Schema) -> list[str]:
     """The dataset names a jet table's ``dataset_index`` points into (its file metadata)."""
     return json.loads((schema.metadata or {}).get(DATASETS_KEY, b"[]"))
 

@@ -114,7 +114,7 @@ class CalorimeterModel:
         """A cell's size in phi in ``layer`` (``EM`` or ``HAD``)."""
         return 2 * np.pi / (self.had_phi_cells if layer == HAD else self.em_phi_cells)
 
-    def cell_index(self, eta, phi, layer: int) -> tuple[np.ndarray, np.ndarray]:
+    def cell_index(self, eta: np.ndarray, phi: np.ndarray, layer: int) -> tuple[np.ndarray, np.ndarray]:
         """Global (ieta, iphi) of the cells at (eta, phi): ieta = floor(eta / size), iphi in [0, cells in phi)."""
         ieta = np.floor(np.asarray(eta) / self.eta_size(layer)).astype(np.int64)
         n_phi = self.had_phi_cells if layer == HAD else self.em_phi_cells
@@ -165,7 +165,9 @@ def pileup_particles(
     return {"event": lepton_event[owner], "eta": eta, "phi": phi, "et": et, "pdg_id": pdg_id}
 
 
-def hadron_shares(pdg_id, charge, energy, rng: np.random.Generator, model: CalorimeterModel):
+def hadron_shares(
+    pdg_id: np.ndarray, charge: np.ndarray, energy: np.ndarray, rng: np.random.Generator, model: CalorimeterModel
+) -> tuple[np.ndarray, np.ndarray]:
     """The parametrised hadron showers (``hadron_showers = "parametrised"``): per particle the shares of its E_T
     in the EM layer as a narrow core (electromagnetic showers: electrons, photons; a hadron's pi0 component),
     in the EM layer as a wide halo (a hadron's hadronic component), and in the HAD layer. NaN for particles that

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -43,7 +44,7 @@ class Dist:
         if not self.high > self.low:
             raise ValueError(f"distribution needs low < high, got [{self.low}, {self.high}]")
 
-    def frozen(self):
+    def frozen(self) -> Any:  # a scipy frozen distribution (scipy has no type hints)
         """The scipy frozen distribution."""
         if self.kind == "normal":
             a = (self.low - self.loc) / self.scale

@@ -32,7 +32,9 @@ lepton processes (``xaugcol.sources.pileup``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from pydantic import Field
@@ -90,7 +92,7 @@ CMS_LIKE = TrackerSettings(
 PRESETS = {"simple": TrackerSettings(), "cms_like": CMS_LIKE}
 
 
-def tracker_settings(value) -> TrackerSettings:
+def tracker_settings(value: TrackerSettings | str | Mapping[str, Any]) -> TrackerSettings:
     """A preset's name (``PRESETS``) or a mapping of settings (the rest the simple tracker's)."""
     if isinstance(value, TrackerSettings):
         return value

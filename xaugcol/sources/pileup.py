@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,7 +177,9 @@ def draw_overlay(
     )
 
 
-def generate_pool(settings: PileupSettings, seed: int, ecm: float, advance=None) -> PileupPool:
+def generate_pool(
+    settings: PileupSettings, seed: int, ecm: float, advance: Callable[[int], None] | None = None
+) -> PileupPool:
     """A fresh pool from Pythia (``advance(n)`` reports interactions made)."""
     import awkward as ak
 
@@ -252,11 +255,18 @@ def _digest(path: Path) -> str:
     return sha.hexdigest()
 
 
-def pool_paths(out_dir) -> tuple[Path, Path]:
+def pool_paths(out_dir: str | Path) -> tuple[Path, Path]:
     return under(out_dir, POOL_FOLDER, POOL_FILE), under(out_dir, POOL_FOLDER, POOL_RECORD)
 
 
-def ensure_pool(out_dir, settings: PileupSettings, seed: int, ecm: float, say=print, advance=None) -> tuple[Path, str]:
+def ensure_pool(
+    out_dir: str | Path,
+    settings: PileupSettings,
+    seed: int,
+    ecm: float,
+    say: Callable[[str], None] = print,
+    advance: Callable[[int], None] | None = None,
+) -> tuple[Path, str]:
     """The pool of ``out_dir`` (path, SHA-256), reused when its record matches ``settings`` and its digest, made
     (atomically: arrays, then record) otherwise."""
     path, record = pool_paths(out_dir)

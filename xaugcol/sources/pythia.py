@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -41,6 +42,9 @@ from xaugcol.sources.pythia_events import JetSelection, batch_to_nanoaod
 from xaugcol.sources.pythia_leptons import Detector, LeptonSelection, leptons_to_nanoaod
 from xaugcol.sources.solenoid import Solenoid
 from xaugcol.sources.species import SpeciesTable
+
+if TYPE_CHECKING:
+    import pythia8mc
 
 PYTHIA_SEED_MAX = 900_000_000
 MAX_FRUITLESS_EVENTS = 100_000  # events generated without one passing the selection: the run is refused
@@ -95,7 +99,13 @@ def pythia_settings(job: PythiaJob) -> list[str]:
     return settings
 
 
-def make_pythia(settings: list[str], what: str = "the process"):
+class EventCounter(Protocol):
+    """Where a worker reports the events it made: a progress queue (multiprocessing's, between processes)."""
+
+    def put(self, n: int, /) -> None: ...
+
+
+def make_pythia(settings: list[str], what: str = "the process") -> pythia8mc.Pythia:
     """An initialised Pythia (``pythia_config.configured_pythia``: a refused setting is a ``GeneratorError``)."""
     return configured_pythia(settings, what)
 
@@ -168,7 +178,7 @@ def _tracker(process: Process, tracker: TrackerSettings) -> TrackerSettings:
     return TrackerSettings() if process.lepton else tracker
 
 
-def run_job(job: PythiaJob, progress=None) -> dict:
+def run_job(job: PythiaJob, progress: EventCounter | None = None) -> dict:
     """Generate and write one worker's file; report progress (events) through ``progress.put``."""
     pythia = make_pythia(pythia_settings(job), f"process {job.process.name!r}")
     species = SpeciesTable(pythia.particleData)
@@ -241,7 +251,7 @@ def _split(n: int, parts: int) -> list[int]:
 
 
 def run_pythia(
-    out_dir,
+    out_dir: str | Path,
     processes: list[Process],
     n_events: int,
     seed: int,
@@ -368,10 +378,10 @@ def _tracker_metadata(job: PythiaJob) -> dict:
 class _BarQueue:
     """The in-process stand-in for a progress queue."""
 
-    def __init__(self, advance):
+    def __init__(self, advance: Callable[[int], None]):
         self.advance = advance
 
-    def put(self, n):
+    def put(self, n: int) -> None:
         self.advance(n)
 
 

@@ -14,9 +14,14 @@ import ctypes
 import os
 import sys
 import tempfile
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from xaugcol.errors import UsageError
 from xaugcol.quoting import quoted
+
+if TYPE_CHECKING:
+    import pythia8mc
 
 
 class GeneratorError(UsageError):
@@ -49,14 +54,14 @@ def _pythia():
     return pythia8mc.Pythia("", False)
 
 
-def rejected_settings(settings) -> list[str]:
+def rejected_settings(settings: Iterable[str]) -> list[str]:
     """The settings Pythia does not accept (unknown names, values it cannot read), without initialising it."""
     pythia = _pythia()
     with _captured_stdout():
         return [line for line in settings if not pythia.readString(line)]
 
 
-def configured_pythia(settings, what: str = "the process"):
+def configured_pythia(settings: Sequence[str], what: str = "the process") -> pythia8mc.Pythia:
     """A Pythia with ``settings``, initialised; a ``GeneratorError`` naming ``what`` when Pythia refuses a setting
     or cannot initialise."""
     pythia = _pythia()

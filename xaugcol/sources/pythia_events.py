@@ -18,7 +18,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import awkward as ak
 import fastjet
@@ -37,6 +39,9 @@ from xaugcol.sources.pythia_tracks import (
     secondary_vertices,
 )
 from xaugcol.sources.species import SpeciesTable
+
+if TYPE_CHECKING:
+    from xaugcol.sources.processes import Process
 
 silence_banner()
 
@@ -69,7 +74,7 @@ def _p4(p) -> ak.Array:
     return ak.zip({"px": p.px, "py": p.py, "pz": p.pz, "E": p.e}, with_name="Momentum4D")
 
 
-def gen_particles(prt) -> tuple[ak.Array, ak.Array]:
+def gen_particles(prt: ak.Array) -> tuple[ak.Array, ak.Array]:
     """GenPart (NanoAOD fields) and, per GenPart entry, whether it is a resonance decaying to quarks."""
     idx = ak.local_index(prt.id, axis=1)
     absid = abs(prt.id)
@@ -105,7 +110,9 @@ def gen_particles(prt) -> tuple[ak.Array, ak.Array]:
     return gen, is_res & has_quark
 
 
-def match_jets(jets, gen, hadronic, signal_bosons, radius):
+def match_jets(
+    jets: ak.Array, gen: ak.Array, hadronic: ak.Array, signal_bosons: Iterable[int], radius: float
+) -> tuple[ak.Array, ak.Array, ak.Array]:
     """Per jet: index of the nearest hadronic signal boson within ``radius``, its distance, and containment."""
     is_signal = hadronic & _isin(abs(gen.pdgId), signal_bosons)
     bos = ak.zip({"pt": gen.pt, "eta": gen.eta, "phi": gen.phi, "mass": gen.mass}, with_name="Momentum4D")
@@ -152,9 +159,9 @@ def _visible(prt, species: SpeciesTable) -> dict:
 
 
 def batch_to_nanoaod(
-    batch,
+    batch: Any,  # a Pythia nextBatch result (pythia8mc has no type hints)
     species: SpeciesTable,
-    process,
+    process: Process,
     selection: JetSelection,
     first_event: int,
     lumi_block: int,

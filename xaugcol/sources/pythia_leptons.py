@@ -40,6 +40,7 @@ is around the extrapolated track. Pile-up is either the overlay of minimum-bias 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import awkward as ak
 import numpy as np
@@ -51,6 +52,10 @@ from xaugcol.sources.pythia_tracks import _heavy_quark, flat, production_point
 from xaugcol.sources.rho import grid_rho
 from xaugcol.sources.solenoid import Solenoid, calorimeter_impact
 from xaugcol.sources.tracker import TRACK_FIELDS, measure_tracks, straight_line_ip
+
+if TYPE_CHECKING:
+    from xaugcol.sources.processes import Process
+    from xaugcol.sources.species import SpeciesTable
 
 CM_TO_M = 0.01
 
@@ -118,9 +123,9 @@ def _delta_r(eta1, phi1, eta2, phi2):
 
 
 def leptons_to_nanoaod(
-    batch,
-    species,
-    process,
+    batch: Any,  # a Pythia nextBatch result (pythia8mc has no type hints)
+    species: SpeciesTable,
+    process: Process,
     selection: LeptonSelection,
     first_event: int,
     lumi_block: int,

@@ -23,12 +23,12 @@ MM_TO_CM = 0.1
 WEAK_DECAY_TAU = 1e-4  # mm: proper decay lengths above this are weak decays (a B* or D* decays ~1e-6 mm)
 
 
-def flat(jagged) -> np.ndarray:
+def flat(jagged: ak.Array) -> np.ndarray:
     """A jagged per-event array as one flat numpy array."""
     return ak.to_numpy(ak.flatten(jagged))
 
 
-def production_point(prt) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def production_point(prt: ak.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Flat (x, y, z) in cm of every particle's production point; Pythia leaves it unset (None) for particles made
     at the interaction point, which is 0."""
     x, y, z = (flat(ak.fill_none(getattr(prt.vProd, c), 0.0)).astype(np.float64) * MM_TO_CM for c in ("px", "py", "pz"))
@@ -97,7 +97,7 @@ def secondary_vertices(
     return ak.unflatten(ak.zip(columns), counts)
 
 
-def link_btag_variables(measured: dict, jet_of_cand, jets) -> dict[str, ak.Array]:
+def link_btag_variables(measured: dict, jet_of_cand: ak.Array, jets: ak.Array) -> dict[str, ak.Array]:
     """PFNano's per-track b-tagging variables for each (candidate, jet) link; 0 where the candidate has no track."""
     counts = ak.num(jet_of_cand, axis=1)
     n_jets = ak.to_numpy(ak.num(jets.pt, axis=1))
@@ -128,7 +128,7 @@ def _heavy_quark(pdg_id: np.ndarray) -> np.ndarray:
     return np.where(meson, (a // 100) % 10, np.where(baryon, (a // 1000) % 10, 0))
 
 
-def heavy_flavour(prt, jets, radius: float) -> dict[str, ak.Array]:
+def heavy_flavour(prt: ak.Array, jets: ak.Array, radius: float) -> dict[str, ak.Array]:
     """Per jet: the numbers of weakly decaying b and c hadrons within ``radius`` and CMS's hadronFlavour."""
     counts = ak.num(prt.id, axis=1)
     flavour = ak.unflatten(_heavy_quark(flat(prt.id)), counts)

@@ -40,7 +40,7 @@ class Solenoid(BaseModel):
         """The p_T (GeV) below which a particle of this charge never reaches the barrel."""
         return GEV_PER_TESLA_METRE * abs(charge) * self.field_tesla * self.radius_m / 2
 
-    def bend(self, charge, pt) -> np.ndarray:
+    def bend(self, charge: np.ndarray, pt: np.ndarray) -> np.ndarray:
         """The azimuth change at the barrel, -q asin(0.3 |q| B R / 2 p_T) (NaN where the particle curls)."""
         charge, pt = np.asarray(charge, dtype=np.float64), np.asarray(pt, dtype=np.float64)
         x = GEV_PER_TESLA_METRE * np.abs(charge) * self.field_tesla * self.radius_m / (2 * pt)
@@ -48,7 +48,9 @@ class Solenoid(BaseModel):
             return np.where(x <= 1, -np.sign(charge) * np.arcsin(np.minimum(x, 1.0)), np.nan)
 
 
-def calorimeter_impact(charge, pt, eta, phi, z0_m, solenoid: Solenoid) -> tuple[np.ndarray, np.ndarray]:
+def calorimeter_impact(
+    charge: np.ndarray, pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, z0_m: np.ndarray, solenoid: Solenoid
+) -> tuple[np.ndarray, np.ndarray]:
     """(eta, phi) of each particle's impact on the calorimeter surface, seen from the origin; flat arrays in,
     flat arrays out; a particle that never reaches the surface gets an infinite eta. ``z0_m``: the production
     point's z in metres (scalar or per particle)."""

@@ -23,7 +23,9 @@ Truth is kept: ``FatJet_genPt``, ``FatJet_genZ``, ``FatJet_genTheta`` and ``PFCa
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
@@ -109,14 +111,14 @@ class ToyConfig:
                 if dist.low < 0 or dist.high > limit:
                     raise ValueError(f"{cls_name}.{name} must be truncated inside [0, {limit}]")
 
-    def pt_distribution(self):
+    def pt_distribution(self) -> Any:  # a scipy frozen distribution (scipy has no type hints)
         """The jet-pT distribution as a scipy object (Pareto: dN/dpT ~ pT^-pt_index for pT > pt_min)."""
         from scipy import stats
 
         return stats.pareto(self.pt_index - 1.0, scale=self.pt_min)
 
     @classmethod
-    def load(cls, path) -> ToyConfig:
+    def load(cls, path: str | Path) -> ToyConfig:
         """From a YAML file (an empty file: the defaults)."""
         return cls.from_dict(read_yaml(path, "toy config") or {}, f"toy config {path}")
 
@@ -296,7 +298,7 @@ def class_seed(seed: int, label: int) -> np.random.SeedSequence:
     return np.random.SeedSequence([int(seed), int(label)])
 
 
-def chunk_sizes(n_jets: int, per_chunk: int):
+def chunk_sizes(n_jets: int, per_chunk: int) -> Iterator[int]:
     """The jets of each chunk, one after another (never listed: their number grows with ``n_jets``); one empty
     chunk for no jets, so that the file still has its branches."""
     if n_jets == 0:
@@ -310,7 +312,7 @@ def jets_per_chunk(cfg: ToyConfig) -> int:
     return max(1, min(CHUNK_JETS, CHUNK_PARTICLES // (2 * cfg.particles_per_subjet)))
 
 
-def write_toy_file(path, cfg: ToyConfig, label: int, n_jets: int, seed: int, progress: bool = False) -> int:
+def write_toy_file(path: str | Path, cfg: ToyConfig, label: int, n_jets: int, seed: int, progress: bool = False) -> int:
     """Generate ``n_jets`` toy jets of one class and write them atomically to ``path``, chunk by chunk."""
     rng = np.random.Generator(np.random.PCG64(class_seed(seed, label)))
 
@@ -329,7 +331,7 @@ def write_toy_file(path, cfg: ToyConfig, label: int, n_jets: int, seed: int, pro
 TOY_DATASETS = {"toy_signal": 1, "toy_background": 0}
 
 
-def run_toy(out_dir, n_jets: int, seed: int, cfg: ToyConfig | None = None, progress: bool = False) -> dict:
+def run_toy(out_dir: str | Path, n_jets: int, seed: int, cfg: ToyConfig | None = None, progress: bool = False) -> dict:
     """Write ``n_jets`` jets per class (one file per class, at most ``MAX_TOY_JETS``) and the coffea fileset into
     ``out_dir`` (locked meanwhile)."""
     from xaugcol.output_folder import output_lock

@@ -95,7 +95,15 @@ def track_fields(model: TrackerModel) -> tuple[str, ...]:
     return TRACK_FIELDS + (COVARIANCE_FIELDS if model.covariance else ())
 
 
-def track_covariance(pt, eta, d0, sigma_d0, sigma_dz, radius, model: TrackerModel) -> dict[str, np.ndarray]:
+def track_covariance(
+    pt: np.ndarray,
+    eta: np.ndarray,
+    d0: np.ndarray,
+    sigma_d0: np.ndarray,
+    sigma_dz: np.ndarray,
+    radius: np.ndarray,
+    model: TrackerModel,
+) -> dict[str, np.ndarray]:
     """The six covariance terms of each track's fit (flat arrays; ``radius``: the production radius, cm).
 
     Diagonal: sigma(q/p) = sigma(pT) / pT / p, sigma(phi) and sigma(lambda) constant (+) scattering / pT. The
@@ -121,7 +129,9 @@ def track_covariance(pt, eta, d0, sigma_d0, sigma_dz, radius, model: TrackerMode
     }
 
 
-def straight_line_ip(vx, vy, vz, px, py, pz) -> tuple[np.ndarray, np.ndarray]:
+def straight_line_ip(
+    vx: np.ndarray, vy: np.ndarray, vz: np.ndarray, px: np.ndarray, py: np.ndarray, pz: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """(d0, dz) in cm of the straight line from (vx, vy, vz) along p, relative to the origin (the primary vertex),
     with CMS's signs: d0 = (-x p_y + y p_x) / pT and dz = z - (x p_x + y p_y) / pT * p_z / pT."""
     pt = np.hypot(px, py)
@@ -129,15 +139,15 @@ def straight_line_ip(vx, vy, vz, px, py, pz) -> tuple[np.ndarray, np.ndarray]:
 
 
 def measure_tracks(
-    charge,
-    pt,
-    eta,
+    charge: np.ndarray,
+    pt: np.ndarray,
+    eta: np.ndarray,
     vertex: tuple,
     true_ip: tuple,
     rng: np.random.Generator,
     model: TrackerModel = TrackerModel(),
-    reconstructed=None,
-    fake=None,
+    reconstructed: np.ndarray | None = None,
+    fake: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """The tracker's output per candidate (flat arrays): ``track_fields(model)`` plus ``has_track`` (bool) and
     ``tail`` (the track was smeared with the tail resolution). ``vertex``: the true production point (x, y, z) in

@@ -38,6 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from xaugcol.jets.track_geometry import transverse_pca
 
@@ -80,7 +81,7 @@ class VertexingModel:
 
 
 def find_vertices(
-    event, tracks: dict, n_events: int, rng: np.random.Generator, model: VertexingModel = VertexingModel()
+    event: ArrayLike, tracks: dict, n_events: int, rng: np.random.Generator, model: VertexingModel = VertexingModel()
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Secondary vertices of every event: (fields, counts per event), fields flat per vertex (``SV_FIELDS`` plus
     ``is_fake``), ordered by event and by descending pT within it.

@@ -17,20 +17,25 @@ Inputs containing NaN or inf stop training with a message naming the column and 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from numpy.typing import ArrayLike
 
 from xaugcol.errors import InputDataError
 from xaugcol.features.kinds import InputKind
 from xaugcol.processing.table_fileset import REPORT, check_table, listed_tables, table_labels
 from xaugcol.processing.table_io import column_array, field_shape, stored_columns
 from xaugcol.training.pt_spectrum import PtWeights
+
+if TYPE_CHECKING:
+    from xaugcol.features.scaler import InputScalers
+    from xaugcol.models.registry import ModelConfig
 
 SPLITS = {"train": (0, 1, 2, 3, 4, 5), "val": (6, 7), "test": (8, 9)}
 
@@ -40,7 +45,7 @@ class TrainingDataError(InputDataError):
     is empty. Names the folder or file."""
 
 
-def identity_hash(run, lumi, event) -> np.ndarray:
+def identity_hash(run: ArrayLike, lumi: ArrayLike, event: ArrayLike) -> np.ndarray:
     """uint64 splitmix64 hash of an event identity (uint64 arithmetic wraps, as intended): the same for a jet
     whatever file or chunk it is read from."""
     with np.errstate(over="ignore"):
@@ -57,7 +62,7 @@ def identity_hash(run, lumi, event) -> np.ndarray:
     return x
 
 
-def split_index(run, lumi, event) -> np.ndarray:
+def split_index(run: ArrayLike, lumi: ArrayLike, event: ArrayLike) -> np.ndarray:
     """0..9 from the hash of the event identity: which split an event's jets belong to."""
     return (identity_hash(run, lumi, event) % np.uint64(10)).astype(np.int64)
 
@@ -88,10 +93,10 @@ class DataSpec:
     @classmethod
     def of(
         cls,
-        config,
+        config: ModelConfig,
         msd_window: bool = False,
         matched_signal: bool = False,
-        pt_range=None,
+        pt_range: Sequence[float] | None = None,
         pt_weights: PtWeights | None = None,
     ) -> DataSpec:
         """The data a tagger (``ModelConfig``) reads, with its training selection and weights."""
@@ -137,7 +142,7 @@ class JetTables:
                     f"jet table {f}: missing column(s) {missing} needed by the tagger (inputs {list(spec.inputs)})"
                 )
 
-    def present(self, columns) -> list[str]:
+    def present(self, columns: Iterable[str]) -> list[str]:
         """The ``columns`` every table holds (the kinematics always; stored-layout tables lack some XAUG ones)."""
         names = [set(pq.ParquetFile(f).schema_arrow.names) for f in self.files]
         return [c for c in columns if all(c in n for n in names)]
@@ -227,7 +232,12 @@ class JetTables:
         )
 
     def batches(
-        self, split: str, batch_size: int, seed: int | None = None, buffer_jets: int = 20_000, scalers=None
+        self,
+        split: str,
+        batch_size: int,
+        seed: int | None = None,
+        buffer_jets: int = 20_000,
+        scalers: InputScalers | None = None,
     ) -> Iterator[dict[str, np.ndarray]]:
         """Mini-batches {input name: array, "label", "weight"}; shuffled when ``seed`` is given; ``scalers``:
         the tagger's (``InputScalers``; None: inputs unscaled)."""
@@ -283,7 +293,9 @@ def select_jets(rows: dict[str, np.ndarray], spec: DataSpec, split: str) -> np.n
     return keep
 
 
-def model_inputs(rows: dict[str, np.ndarray], spec: DataSpec, scalers=None) -> dict[str, np.ndarray]:
+def model_inputs(
+    rows: dict[str, np.ndarray], spec: DataSpec, scalers: InputScalers | None = None
+) -> dict[str, np.ndarray]:
     """Jet-table rows -> the tagger's inputs {kind name: tensor (``scaled`` kinds through the tagger's scaler for
     them, from ``scalers``, an ``InputScalers``)} plus label and weight: the one place inputs are built, for
     training and for explaining."""

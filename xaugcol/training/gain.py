@@ -17,9 +17,11 @@ number of background test jets above the threshold says how far a small efficien
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from xaugcol.models.folder import load_test_predictions
 
@@ -27,7 +29,9 @@ BACKGROUND_EFFICIENCIES = (0.001, 0.01, 0.1)
 BOOTSTRAP = 200
 
 
-def signal_efficiency(score, label, weight, background_efficiency: float) -> tuple[float, float]:
+def signal_efficiency(
+    score: ArrayLike, label: ArrayLike, weight: ArrayLike, background_efficiency: float
+) -> tuple[float, float]:
     """(signal efficiency, background jets above the threshold) at ``background_efficiency`` (weighted)."""
     score, label, weight = np.asarray(score, float), np.asarray(label), np.asarray(weight, float)
     bkg = label == 0
@@ -64,8 +68,8 @@ def _efficiencies(predictions: list[dict], selection, effs, index=None) -> np.nd
 def xaug_gain(
     base: list[str | Path],
     with_xaug: list[str | Path],
-    pt_bins=None,
-    background_efficiencies=BACKGROUND_EFFICIENCIES,
+    pt_bins: Iterable[float] | None = None,
+    background_efficiencies: Iterable[float] = BACKGROUND_EFFICIENCIES,
     bootstrap: int = BOOTSTRAP,
     seed: int = 0,
 ) -> dict:
@@ -79,8 +83,8 @@ def xaug_gain(
 def gain_from_predictions(
     base: list[dict],
     with_xaug: list[dict],
-    pt_bins=None,
-    background_efficiencies=BACKGROUND_EFFICIENCIES,
+    pt_bins: Iterable[float] | None = None,
+    background_efficiencies: Iterable[float] = BACKGROUND_EFFICIENCIES,
     bootstrap: int = BOOTSTRAP,
     seed: int = 0,
 ) -> dict:

@@ -16,6 +16,8 @@ import concurrent.futures
 import functools
 import multiprocessing
 import os
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from xaugcol.console import relay_progress_to, show_relayed
 
@@ -35,7 +37,7 @@ class MemberPool:
             processes, mp_context=context, initializer=_start_member_process, initargs=(threads, self.queue)
         )
 
-    def map(self, function, items, progress: bool = False) -> list:
+    def map(self, function: Callable[[Any], Any], items: Iterable[Any], progress: bool = False) -> list:
         """``function`` on every item in the processes (results in the items' order), their bars drawn here."""
         with show_relayed(self.queue, "batches", progress):
             return list(self.executor.map(function, items))

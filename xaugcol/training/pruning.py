@@ -17,7 +17,9 @@ features' first-layer weights and every later layer). The comparison, per retrai
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -27,6 +29,9 @@ from xaugcol.models.registry import ModelConfig
 from xaugcol.paths import read_json
 from xaugcol.training.metrics import summarise
 from xaugcol.training.train import TrainConfig, train_ensemble
+
+if TYPE_CHECKING:
+    from xaugcol.processing.executors import Mapper
 
 TOLERANCE = 0.001  # of the AUC: "reaching the baseline" within a tenth of a percent
 
@@ -86,10 +91,10 @@ def retrain(
     training: TrainConfig,
     seeds: list[int],
     out: Path,
-    masked=(),
+    masked: Iterable[str] = (),
     architecture: dict | None = None,
     preload: bool = False,
-    mapper=map,
+    mapper: Mapper = map,
     progress: bool = False,
 ) -> dict:
     """One retraining of the baseline (``baseline``: its ensemble folder; ``base``: its configuration) into

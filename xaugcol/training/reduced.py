@@ -4,10 +4,14 @@ the XAUG DNN on the k most relevant variables, k = 1..n, each as an ensemble, an
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xaugcol.atomic import write_json
 from xaugcol.models.registry import ModelConfig
 from xaugcol.training.train import TrainConfig, train_ensemble
+
+if TYPE_CHECKING:
+    from xaugcol.processing.executors import Mapper
 
 REDUCED_JSON = "reduced.json"
 METRICS = ("auc", "sig_eff_at_bkg_0.01", "sig_eff_at_bkg_0.1")
@@ -21,7 +25,7 @@ def train_reduced_sets(
     seeds: list[int],
     out: str | Path,
     ks: list[int] | None = None,
-    mapper=map,
+    mapper: Mapper = map,
     progress: bool = False,
 ) -> list[dict]:
     """One ensemble per k in ``out/top<k>``; returns (and writes to ``out/reduced.json``) one row per k:

@@ -165,7 +165,7 @@ def tagger_name(config: ModelConfig) -> str:
     return f"{config.model}_xaug" if config.joins_xaug else config.model
 
 
-def resolve_jets(data) -> Path:
+def resolve_jets(data: str | Path) -> Path:
     """A processing output folder (holding jets/) or a jets folder."""
     path = Path(data)
     return path / "jets" if (path / "jets").is_dir() else path

@@ -22,7 +22,7 @@ import time
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -45,6 +45,9 @@ from xaugcol.training.domain import domain_columns, fit_domain
 from xaugcol.training.member_pool import discard_pool, member_pool, threads_per_process
 from xaugcol.training.metrics import performance, summarise
 from xaugcol.training.pt_spectrum import PtWeights
+
+if TYPE_CHECKING:
+    from xaugcol.processing.executors import Mapper
 
 
 class TrainConfig(ConfigModel):
@@ -118,7 +121,13 @@ def _weighted_loss(logits: torch.Tensor, batch, device, factors) -> tuple[torch.
     return (per_jet * w).sum() / w.sum(), float(w.sum())
 
 
-def learn(model, batch, names, device, factors) -> tuple[torch.Tensor, float]:
+def learn(
+    model: torch.nn.Module,
+    batch: dict[str, np.ndarray],
+    names: tuple[str, ...],
+    device: torch.device,
+    factors: np.ndarray,
+) -> tuple[torch.Tensor, float]:
     """The weighted mean loss of a training batch, its gradient accumulated into the parameters; returns (loss,
     summed weight). A tagger that trims padding (``xaugcol.models.batching``) runs the batch in the planned
     pieces, each cut to its longest jet: the same loss and gradient (sums over jets), from tensors that the
@@ -158,7 +167,15 @@ def _refresh_batch_norm(model, tables, names, device, scalers, seed, cfg) -> Non
             model(*_to_tensors(batch, names, device))
 
 
-def evaluate(model, tables: JetTables, split: str, names, device, scalers, batch_size=1024):
+def evaluate(
+    model: torch.nn.Module,
+    tables: JetTables,
+    split: str,
+    names: tuple[str, ...],
+    device: torch.device | str,
+    scalers: InputScalers | None,
+    batch_size: int = 1024,
+) -> tuple[np.ndarray, ...]:
     """Scores (sigmoid of the logit), labels, weights and jet pT (NaN where the tables have none) of a whole
     split, in a fixed order."""
     scores, labels, weights, pt = [], [], [], []
@@ -176,7 +193,7 @@ def evaluate(model, tables: JetTables, split: str, names, device, scalers, batch
     return tuple(np.concatenate(v) for v in (scores, labels, weights, pt))
 
 
-def training_tables(data, model_config: ModelConfig, train_config: TrainConfig) -> JetTables:
+def training_tables(data: str | Path, model_config: ModelConfig, train_config: TrainConfig) -> JetTables:
     """The jet tables a training of ``model_config`` reads: its selection, and with ``match_pt`` the background
     reweighted to the signal's pT spectrum, fitted first on the training split (the weights then enter every
     split's jets)."""
@@ -189,7 +206,7 @@ def training_tables(data, model_config: ModelConfig, train_config: TrainConfig) 
     return JetTables(data, replace(spec, pt_weights=pt_weights))
 
 
-def check_training_data(data, model_config: ModelConfig, train_config: TrainConfig) -> None:
+def check_training_data(data: str | Path, model_config: ModelConfig, train_config: TrainConfig) -> None:
     """What every member would find out only after minutes: the tables are the processing's listed ones and hold
     the tagger's columns (``JetTables``), and the training split has jets of both classes with positive weight."""
     tables = training_tables(data, model_config, train_config)
@@ -405,7 +422,7 @@ def train_ensemble(
     train_config: TrainConfig,
     seeds: list[int],
     out: str | Path,
-    mapper=map,
+    mapper: Mapper = map,
     progress: bool = False,
     init_from: str | None = None,
 ) -> dict:

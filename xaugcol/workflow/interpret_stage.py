@@ -12,6 +12,7 @@ Layout of ``out/interpret``::
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xaugcol.atomic import write_json
 from xaugcol.explain.ensemble import Ensemble
@@ -19,16 +20,26 @@ from xaugcol.explain.explain_tables import RELEVANCE_JSON
 from xaugcol.paths import read_json, under
 from xaugcol.workflow.stages import Stage, StudyStage
 
+if TYPE_CHECKING:
+    from xaugcol.workflow.config import Interpret, Workflow
+
 INTERPRET_JSON = "interpret.json"
 
 
-def interpret_record(wf, out: Path, upstream: tuple[Stage, ...]) -> Stage:
-    base = wf.taggers[wf.tagger_names().index(wf.interpret.tagger)]
+def _interpret(wf: Workflow) -> Interpret:
+    """The study's interpret section: the interpret stage exists only where the study has one."""
+    if wf.interpret is None:
+        raise ValueError("the study has no interpret section")
+    return wf.interpret
+
+
+def interpret_record(wf: Workflow, out: Path, upstream: tuple[Stage, ...]) -> Stage:
+    base = wf.taggers[wf.tagger_names().index(_interpret(wf).tagger)]
     return Stage(
         "interpret",
         under(out, "interpret"),
         {
-            "interpret": wf.interpret.model_dump(),
+            "interpret": _interpret(wf).model_dump(),
             "model": base.as_dict(),
             "training": wf.training.model_dump(),
             "seeds": list(wf.seeds),
@@ -37,8 +48,8 @@ def interpret_record(wf, out: Path, upstream: tuple[Stage, ...]) -> Stage:
     )
 
 
-def interpret_stage(wf, out: Path, record: Stage, processed: Path, sample: str) -> StudyStage:
-    i = wf.interpret
+def interpret_stage(wf: Workflow, out: Path, record: Stage, processed: Path, sample: str) -> StudyStage:
+    i = _interpret(wf)
     base = wf.taggers[wf.tagger_names().index(i.tagger)]
     folder, baseline = out / "interpret", out / "taggers" / i.tagger
 

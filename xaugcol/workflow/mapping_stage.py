@@ -11,6 +11,7 @@ Layout of ``out/mapping``::
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xaugcol.features.kinds.xaug import DEFAULT_COLUMNS
 from xaugcol.mapping.guided import GUIDED_JSON, GuidedSearch, run_guided_search
@@ -18,10 +19,20 @@ from xaugcol.mapping.methods import METHODS_JSON, write_methods_table
 from xaugcol.paths import read_json, under
 from xaugcol.workflow.stages import Stage, StudyStage
 
+if TYPE_CHECKING:
+    from xaugcol.workflow.config import Mapping, Workflow
 
-def mapping_record(wf, out: Path, upstream: tuple[Stage, ...], given: dict) -> Stage:
+
+def _mapping(wf: Workflow) -> Mapping:
+    """The study's mapping section: the mapping stage exists only where the study has one."""
+    if wf.mapping is None:
+        raise ValueError("the study has no mapping section")
+    return wf.mapping
+
+
+def mapping_record(wf: Workflow, out: Path, upstream: tuple[Stage, ...], given: dict) -> Stage:
     """``given``: the digests of trained taggers the study was handed (the black box may be one)."""
-    m = wf.mapping
+    m = _mapping(wf)
     # the default candidate family is left out: studies written before it existed keep their fingerprints
     mapping = m.model_dump(exclude={"candidates"} if tuple(m.candidates) == ("efp",) else set())
     return Stage(
@@ -37,13 +48,14 @@ def mapping_record(wf, out: Path, upstream: tuple[Stage, ...], given: dict) -> S
     )
 
 
-def black_box_folder(wf, out: Path) -> Path:
+def black_box_folder(wf: Workflow, out: Path) -> Path:
     given = {t.label: Path(t.folder) for t in wf.trained}
-    return given.get(wf.mapping.black_box, out / "taggers" / wf.mapping.black_box)
+    black_box = _mapping(wf).black_box
+    return given.get(black_box, out / "taggers" / black_box)
 
 
-def mapping_stage(wf, out: Path, record: Stage, processed: Path, sample: str) -> StudyStage:
-    m = wf.mapping
+def mapping_stage(wf: Workflow, out: Path, record: Stage, processed: Path, sample: str) -> StudyStage:
+    m = _mapping(wf)
     folder = out / "mapping"
 
     def work(ctx, record, resume):

@@ -36,6 +36,9 @@ from xaugcol.paths import read_json
 from xaugcol.processing.checkpoints import differences
 
 if TYPE_CHECKING:
+    from distributed import Client
+
+    from xaugcol.processing.executors import Mapper
     from xaugcol.workflow.config import Workflow
 
 RECORD = "stage.json"
@@ -194,8 +197,8 @@ class StudyContext:
 
     wf: Workflow
     out: Path
-    client: object = None
-    mapper: object = map
+    client: Client | None = None
+    mapper: Mapper = map
     progress: bool = False
     results: dict = field(default_factory=dict)
 

@@ -89,7 +89,7 @@ class Composite:
         return [p for p in self.names if not any(fnmatchcase(n, p) for n in module_names)]
 
     @classmethod
-    def from_spec(cls, spec, where: str = "composite") -> Composite:
+    def from_spec(cls, spec: Composite | str | dict[str, Any], where: str = "composite") -> Composite:
         """A composite from a configuration entry: a preset name, or a mapping (``CompositeFile``) with an optional
         ``preset`` (and its options) overridden by ``default``, ``first``, ``layers``, ``names``, ``lstm``,
         ``stabiliser``. Rules are given as names or ``{rule: ..., params}`` mappings."""
@@ -190,7 +190,7 @@ PRESETS = {
 }
 
 
-def preset(name: str, **options) -> Composite:
+def preset(name: str, **options: Any) -> Composite:
     """A named composite: ``z``, ``epsilon``, ``gamma``, ``alpha1beta0``, ``alpha2beta1``, ``zplus``,
     ``epsilon-plus``, ``epsilon-alpha2beta1``, ``epsilon-plus-flat``, ``epsilon-gamma-box`` (needs ``low``/``high``
     of the input)."""

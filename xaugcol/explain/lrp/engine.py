@@ -208,7 +208,7 @@ class LRP:
             env[step.node] = OPERATIONS[step.kind].forward(self, step, env)
         return env
 
-    def next_input(self, node: fx.Node):
+    def next_input(self, node: fx.Node) -> torch.Tensor | tuple[torch.Tensor, ...]:
         """The model input a placeholder reads (all remaining ones for ``*inputs``)."""
         if target_name(node).startswith("*"):
             out, self._pending = tuple(self._pending), []
@@ -230,10 +230,10 @@ class LRP:
         """
         return self._merged_weights(step)
 
-    def call(self, node: fx.Node, env, override: dict | None = None):
+    def call(self, node: fx.Node, env: dict[Any, Any], override: dict[fx.Node, torch.Tensor] | None = None) -> Any:
         """Run one node on the values in ``env`` (``override``: other values for some of its inputs)."""
 
-        def value(n):
+        def value(n: fx.Node) -> Any:
             return override[n] if override and n in override else env[n]
 
         args = fx.node.map_arg(node.args, value)
@@ -282,11 +282,11 @@ class _Flow:
     def __init__(self, relevance: dict):
         self.relevance = relevance
 
-    def __call__(self, node, r) -> None:
+    def __call__(self, node: object, r: Any) -> None:
         if isinstance(node, fx.Node):
             self.relevance[node] = self.relevance[node] + r if node in self.relevance else r
 
-    def item(self, parent: fx.Node, index, r) -> None:
+    def item(self, parent: fx.Node, index: Any, r: Any) -> None:
         """Relevance of one element of a tuple-valued node (collected per element)."""
         struct = self.relevance.setdefault(parent, {})
         struct[index] = struct[index] + r if index in struct else r

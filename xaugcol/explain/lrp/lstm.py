@@ -63,7 +63,9 @@ def _params(lstm: nn.LSTM, layer: int):
     return w_ih, w_hh, bias
 
 
-def forward(lstm: nn.LSTM, x: torch.Tensor):
+def forward(
+    lstm: nn.LSTM, x: torch.Tensor
+) -> tuple[tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]], list[_LayerTrace]]:
     """The LSTM's outputs ``(out, (h_n, c_n))`` as torch returns them (zero initial state), and the per-layer
     traces LRP needs."""
     if not lstm.batch_first:
@@ -100,7 +102,14 @@ def forward(lstm: nn.LSTM, x: torch.Tensor):
     return (out, (h_n, c_n)), traces
 
 
-def relevance(lstm: nn.LSTM, traces: list[_LayerTrace], r_out, r_hn, r_cn, rule: SignalTakeAll):
+def relevance(
+    lstm: nn.LSTM,
+    traces: list[_LayerTrace],
+    r_out: torch.Tensor | None,
+    r_hn: torch.Tensor | None,
+    r_cn: torch.Tensor | None,
+    rule: SignalTakeAll,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Input relevance (shaped like the LSTM input) and per-jet (bias, stabiliser) shares. ``r_out`` is the
     relevance of the output sequence, ``r_hn`` / ``r_cn`` of the final states; any may be None."""
     top = traces[-1]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import builtins
 import operator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import torch
 import torch.fx as fx
@@ -40,6 +41,23 @@ from xaugcol.layers import (
     SoftestFirst,
     batch_norm_affine,
 )
+
+if TYPE_CHECKING:
+    from xaugcol.explain.lrp.engine import LRP
+
+# the values of the forward pass, per graph node (a node's args are typed as any fx Argument: looked up as Any)
+Env = dict[Any, Any]
+# what a backward pass absorbed per jet: (bias, stabiliser), either None; or None for neither
+Absorbed = tuple[torch.Tensor | None, torch.Tensor | None] | None
+
+
+class Give(Protocol):
+    """How an operation hands relevance on (the engine's flow): to a node (a non-node argument takes none), or
+    to one element of a tuple-valued node."""
+
+    def __call__(self, node: object, r: Any) -> None: ...
+
+    def item(self, parent: fx.Node, index: Any, r: Any) -> None: ...
 
 
 class LRPUnsupportedError(UsageError):
@@ -79,19 +97,19 @@ class Operation:
     functions: frozenset = frozenset()
     methods: frozenset = frozenset()
 
-    def claim(self, node: fx.Node, modules: dict, known: dict) -> Step | None:
-        if node.op == "call_module" and isinstance(modules[node.target], self.modules):
-            return Step(node, self.kind, modules[node.target], target_name(node))
+    def claim(self, node: fx.Node, modules: dict[str, nn.Module], known: dict[fx.Node, Step]) -> Step | None:
+        if node.op == "call_module" and isinstance(modules[target_name(node)], self.modules):
+            return Step(node, self.kind, modules[target_name(node)], target_name(node))
         if (node.op == "call_function" and node.target in self.functions) or (
             node.op == "call_method" and node.target in self.methods
         ):
             return Step(node, self.kind, name=node.name)
         return None
 
-    def forward(self, ctx, step: Step, env: dict):
+    def forward(self, ctx: LRP, step: Step, env: Env) -> Any:
         return ctx.call(step.node, env)
 
-    def backward(self, ctx, step: Step, r, env: dict, give):
+    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         raise NotImplementedError
 
 
@@ -104,14 +122,15 @@ class Input(Operation):
 
     kind = "input"
 
-    def claim(self, node, modules, known):
+    def claim(self, node: fx.Node, modules: dict[str, nn.Module], known: dict[fx.Node, Step]) -> Step | None:
         return Step(node, self.kind, name=node.name) if node.op == "placeholder" else None
 
-    def forward(self, ctx, step, env):
+    def forward(self, ctx: LRP, step: Step, env: Env) -> Any:
         return ctx.next_input(step.node)
 
-    def backward(self, ctx, step, r, env, give):
+    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         give(step.node, r)  # kept: the relevance of a model input
+        return None
 
 
 class Output(Operation):
@@ -119,13 +138,13 @@ class Output(Operation):
 
     kind = "output"
 
-    def claim(self, node, modules, known):
+    def claim(self, node: fx.Node, modules: dict[str, nn.Module], known: dict[fx.Node, Step]) -> Step | None:
         return Step(node, self.kind, name="output") if node.op == "output" else None
 
-    def forward(self, ctx, step, env):
+    def forward(self, ctx: LRP, step: Step, env: Env) -> Any:
         return None
 
-    def backward(self, ctx, step, r, env, give):
+    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         return None
 
 
@@ -137,7 +156,7 @@ class Indicator(Operation):
     kind = "indicator"
     modules = (RealParticles, KNearest)  # KNearest: ParticleNet's neighbours, fixed routing for LRP
 
-    def claim(self, node, modules, known):
+    def claim(self, node: fx.Node, modules: dict[str, nn.Module], known: dict[fx.Node, Step]) -> Step | None:
         step = super().claim(node, modules, known)
         if (
             step is None
@@ -148,7 +167,7 @@ class Indicator(Operation):
             return Step(node, self.kind, name=node.name)
         return step
 
-    def backward(self, ctx, step, r, env, give):
+    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         return None
 
 
@@ -160,7 +179,7 @@ class Constant(Operation):
     METADATA = frozenset({"shape", "dtype", "device"})
     FACTORIES = frozenset({torch.eye, torch.ones, torch.zeros, torch.arange, torch.full})
 
-    def claim(self, node, modules, known):
+    def claim(self, node: fx.Node, modules: dict[str, nn.Module], known: dict[fx.Node, Step]) -> Step | None:
         if (
             node.op == "get_attr"
             or (node.op == "call_function" and node.target is builtins.getattr and node.args[1] in self.METADATA)
@@ -175,7 +194,7 @@ class Constant(Operation):
             return Step(node, self.kind, name=node.name)  # shape[1], eye(shape[1]); a plain getitem of a constant
         return None
 
-    def backward(self, ctx, step, r, env, give):
+    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         return None
 
 
@@ -186,7 +205,7 @@ class Linear(Operation):
     kind = "linear"
     modules = (nn.Linear, nn.Conv1d, nn.Conv2d, PairwiseLinear)
 
-    def forward(self, ctx, step, env):
+    def forward(self, ctx: LRP, step: Step, env: Env) -> Any:
         layer = ctx.merged_weights(step)
         x = self._input(step, env)
         if step.bn_before is not None and x.dim() != 2:
@@ -203,7 +222,7 @@ class Linear(Operation):
             return PairOfInputs(*(env[a] for a in step.node.args[:2]))
         return env[step.node.args[0]]
 
-    def backward(self, ctx, step, r, env, give):
+    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         node = step.node
         shares = ctx.rules[step.name].apply(ctx.state[node], self._input(step, env), env[node], r, ctx.facts[step.name])
         if isinstance(shares.relevance, PairOfInputs):  # receivers and senders (the same list for track pairs)
@@ -220,13 +239,13 @@ class BatchNorm(Operation):
     kind = "batchnorm"
     modules = (nn.BatchNorm1d, nn.BatchNorm2d)
 
-    def forward(self, ctx, step, env):
-        scale, shift = _channel_view(batch_norm_affine(step.module), env[step.node.args[0]])
+    def forward(self, ctx: LRP, step: Step, env: Env) -> Any:
+        scale, shift = _channel_view(batch_norm_affine(_batch_norm(step)), env[step.node.args[0]])
         return env[step.node.args[0]] * scale + shift
 
-    def backward(self, ctx, step, r, env, give):
+    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         x, z = env[step.node.args[0]], env[step.node]
-        scale, shift = _channel_view(batch_norm_affine(step.module), x)
+        scale, shift = _channel_view(batch_norm_affine(_batch_norm(step)), x)
         s, kept = share(r, z, ctx.composite.stabiliser)
         give(step.node.args[0], x * scale * s)
         return per_jet(s * shift.expand_as(s)), kept
@@ -237,25 +256,30 @@ class LSTM(Operation):
 
     kind = "lstm"
 
-    def claim(self, node, modules, known):
-        if node.op != "call_module" or not isinstance(modules[node.target], nn.LSTM):
+    def claim(self, node: fx.Node, modules: dict[str, nn.Module], known: dict[fx.Node, Step]) -> Step | None:
+        if node.op != "call_module" or not isinstance(module := modules[target_name(node)], nn.LSTM):
             return None
-        lstm_lrp.check_supported(modules[node.target], node.target)
+        lstm_lrp.check_supported(module, target_name(node))
         if len(node.args) != 1 or node.kwargs:
             raise LRPUnsupportedError(
                 f"LRP: LSTM {node.target!r} must be called on its input alone (a zero initial state)"
             )
-        return Step(node, self.kind, modules[node.target], node.target)
+        return Step(node, self.kind, module, target_name(node))
 
-    def forward(self, ctx, step, env):
-        out, ctx.state[step.node] = lstm_lrp.forward(step.module, env[step.node.args[0]])
+    def forward(self, ctx: LRP, step: Step, env: Env) -> Any:
+        out, ctx.state[step.node] = lstm_lrp.forward(cast(nn.LSTM, step.module), env[step.node.args[0]])
         return out
 
-    def backward(self, ctx, step, r, env, give):
+    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         struct = r if isinstance(r, dict) else {0: r}
         states = struct.get(1, {})
         r_x, bias, kept = lstm_lrp.relevance(
-            step.module, ctx.state[step.node], struct.get(0), states.get(0), states.get(1), ctx.composite.lstm
+            cast(nn.LSTM, step.module),
+            ctx.state[step.node],
+            struct.get(0),
+            states.get(0),
+            states.get(1),
+            ctx.composite.lstm,
         )
         give(step.node.args[0], r_x)
         return bias, kept
@@ -268,7 +292,7 @@ class Item(Operation):
     kind = "item"
     TUPLE_KINDS = ("lstm", "input", "select", "item")
 
-    def claim(self, node, modules, known):
+    def claim(self, node: fx.Node, modules: dict[str, nn.Module], known: dict[fx.Node, Step]) -> Step | None:
         if (
             node.op != "call_function"
             or node.target not in (operator.getitem, builtins.getattr)
@@ -278,14 +302,19 @@ class Item(Operation):
         parent = known[node.args[0]]
         yields_tuple = (
             parent.kind in ("lstm", "select")
-            or (parent.kind == "input" and parent.node.target.startswith("*"))
-            or (parent.kind == "item" and parent.node.args[1] == 1 and known[parent.node.args[0]].kind == "lstm")
+            or (parent.kind == "input" and target_name(parent.node).startswith("*"))
+            or (
+                parent.kind == "item"
+                and parent.node.args[1] == 1
+                and known[cast(fx.Node, parent.node.args[0])].kind == "lstm"
+            )
         )
         return Step(node, self.kind, name=node.name) if yields_tuple else None
 
-    def backward(self, ctx, step, r, env, give):
+    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         parent, index = step.node.args
-        give.item(parent, 0 if index == "values" else index, r)
+        give.item(cast(fx.Node, parent), 0 if index == "values" else index, r)  # claim: a node's element
+        return None
 
 
 class Identity(Operation):
@@ -294,11 +323,12 @@ class Identity(Operation):
     kind = "identity"
     modules = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout)
 
-    def forward(self, ctx, step, env):
+    def forward(self, ctx: LRP, step: Step, env: Env) -> Any:
         return env[step.node.args[0]]
 
-    def backward(self, ctx, step, r, env, give):
+    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         give(step.node.args[0], r)
+        return None
 
 
 class Pass(Operation):
@@ -323,8 +353,9 @@ class Pass(Operation):
     functions = frozenset({torch.relu, F.relu, F.relu6, F.leaky_relu, F.elu, F.gelu, F.silu, F.softplus})
     methods = frozenset({"relu"})
 
-    def backward(self, ctx, step, r, env, give):
+    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         give(_source(step.node), r)
+        return None
 
 
 class Gate(Operation):
@@ -333,8 +364,9 @@ class Gate(Operation):
     kind = "gate"
     modules = (EnergyWeighting,)
 
-    def backward(self, ctx, step, r, env, give):
+    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         give(step.node.args[0], r)
+        return None
 
 
 class Reshape(Operation):
@@ -345,16 +377,17 @@ class Reshape(Operation):
     functions = frozenset({torch.flatten, torch.reshape, torch.squeeze, torch.unsqueeze})
     methods = frozenset({"view", "reshape", "flatten", "squeeze", "unsqueeze", "contiguous"})
 
-    def backward(self, ctx, step, r, env, give):
+    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         source = step.node.args[0]
         give(source, r.reshape(env[source].shape))
+        return None
 
 
 class Taped(Operation):
     """Runs with autograd on, keeping its graph: the vector-Jacobian product routes relevance later without
     running the node again."""
 
-    def forward(self, ctx, step, env):
+    def forward(self, ctx: LRP, step: Step, env: Env) -> Any:
         node = step.node
         sources = [n for n in node.all_input_nodes if isinstance(env[n], torch.Tensor)]
         with torch.enable_grad():  # integer inputs (indices) are not differentiable: taken as they are
@@ -365,11 +398,11 @@ class Taped(Operation):
         return self.detached(out)
 
     @staticmethod
-    def taped_tensor(out):
+    def taped_tensor(out: Any) -> torch.Tensor:
         return out
 
     @staticmethod
-    def detached(out):
+    def detached(out: Any) -> Any:
         return out.detach()
 
 
@@ -424,7 +457,7 @@ class Route(Taped):
         }
     )
 
-    def claim(self, node, modules, known):
+    def claim(self, node: fx.Node, modules: dict[str, nn.Module], known: dict[fx.Node, Step]) -> Step | None:
         if (
             node.op in ("call_function", "call_method")
             and node.target in (torch.max, torch.min, "max", "min")
@@ -434,9 +467,10 @@ class Route(Taped):
             return Step(node, self.kind, name=node.name)  # global max / min: a tensor
         return super().claim(node, modules, known)
 
-    def backward(self, ctx, step, r, env, give):
+    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         for source, g in _vjp(ctx.state[step.node], r):
             give(source, g)
+        return None
 
 
 class Select(Taped):
@@ -445,7 +479,7 @@ class Select(Taped):
 
     kind = "select"
 
-    def claim(self, node, modules, known):
+    def claim(self, node: fx.Node, modules: dict[str, nn.Module], known: dict[fx.Node, Step]) -> Step | None:
         if (
             node.op in ("call_function", "call_method")
             and node.target in (torch.max, torch.min, "max", "min")
@@ -455,18 +489,19 @@ class Select(Taped):
         return None
 
     @staticmethod
-    def taped_tensor(out):
+    def taped_tensor(out: Any) -> torch.Tensor:
         return out.values
 
     @staticmethod
-    def detached(out):
+    def detached(out: Any) -> Any:
         return type(out)((out.values.detach(), out.indices))
 
-    def backward(self, ctx, step, r, env, give):
+    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         r = r.get(0) if isinstance(r, dict) else r
         if r is not None:
             for source, g in _vjp(ctx.state[step.node], r):
                 give(source, g)
+        return None
 
 
 class Norm(Taped):
@@ -480,7 +515,7 @@ class Norm(Taped):
     )
     methods = frozenset({"sum", "mean"})
 
-    def backward(self, ctx, step, r, env, give):
+    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         s, kept = share(r, env[step.node], ctx.composite.stabiliser)
         for source, g in _vjp(ctx.state[step.node], s):
             give(source, env[source] * g)
@@ -493,16 +528,16 @@ class Add(Operation):
     kind = "add"
     SIGNS = {operator.add: 1, torch.add: 1, operator.sub: -1, torch.sub: -1, "add": 1, "sub": -1}
 
-    def claim(self, node, modules, known):
+    def claim(self, node: fx.Node, modules: dict[str, nn.Module], known: dict[fx.Node, Step]) -> Step | None:
         if node.op in ("call_function", "call_method") and node.target in self.SIGNS and "alpha" not in node.kwargs:
             return Step(node, self.kind, name=node.name, sign=self.SIGNS[node.target])
         return None
 
-    def backward(self, ctx, step, r, env, give):
+    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         node = step.node
-        terms = []
+        terms: list[tuple[fx.node.Argument, Any]] = []
         for k, a in enumerate(node.args[:2]):
-            value = env[a] if isinstance(a, fx.Node) else a
+            value: Any = env[a] if isinstance(a, fx.Node) else a
             terms.append((a, value if k == 0 or step.sign > 0 else -value))
         s, kept = share(r, env[node], ctx.composite.stabiliser)
         bias = r.new_zeros(r.shape[0])
@@ -524,7 +559,7 @@ class Scale(Operation):
     kind = "scale"
     FUNCTIONS = {operator.mul, torch.mul, operator.truediv, torch.div, operator.neg, torch.neg, "mul", "div", "neg"}
 
-    def claim(self, node, modules, known):
+    def claim(self, node: fx.Node, modules: dict[str, nn.Module], known: dict[fx.Node, Step]) -> Step | None:
         if node.op not in ("call_function", "call_method") or node.target not in self.FUNCTIONS:
             return None
         tensors = [a for a in node.args if isinstance(a, fx.Node)]
@@ -536,7 +571,7 @@ class Scale(Operation):
             return Step(node, self.kind, name=node.name, extra={"two_tensors": True})
         return None
 
-    def forward(self, ctx, step, env):
+    def forward(self, ctx: LRP, step: Step, env: Env) -> Any:
         out = ctx.call(step.node, env)
         if step.extra.get("two_tensors"):
             ctx.state[step.node] = self._signal(step, env)
@@ -556,9 +591,14 @@ class Scale(Operation):
             )
         return b if masks[0] else a
 
-    def backward(self, ctx, step, r, env, give):
+    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         source = ctx.state[step.node] if step.extra.get("two_tensors") else _source(step.node)
         give(source, r.sum_to_size(env[source].shape))
+        return None
+
+
+def _batch_norm(step: Step) -> nn.BatchNorm1d | nn.BatchNorm2d:
+    return cast(nn.BatchNorm1d | nn.BatchNorm2d, step.module)  # claimed by module type: BatchNorm.modules
 
 
 def _is_mask(t) -> bool:

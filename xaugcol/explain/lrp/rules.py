@@ -120,7 +120,14 @@ class Epsilon(Rule):
             raise ValueError(f"epsilon must be >= 0, got {quoted(epsilon)}")
         self.epsilon = float(epsilon)
 
-    def apply(self, layer, x, z, relevance, facts=UNKNOWN):
+    def apply(
+        self,
+        layer: WeightedLayer[Any],
+        x: torch.Tensor,
+        z: torch.Tensor,
+        relevance: torch.Tensor,
+        facts: LayerFacts = UNKNOWN,
+    ) -> Shares:
         # relevance proven zero at z <= 0: stabilised on the positive side alone (epsilon = 0 needs the inf there)
         s, kept = share(relevance, z, self.epsilon, 1 if facts.positive_outputs_only and self.epsilon > 0 else 0)
         return Shares(x * layer.adjoint(s, layer.weight, x.shape), _bias_share(layer, s, layer.bias), kept)
@@ -153,7 +160,14 @@ class Gamma(Rule):
             raise ValueError(f"stabiliser must be > 0, got {quoted(stabiliser)}")
         self.gamma, self.stabiliser = float(gamma), float(stabiliser)
 
-    def apply(self, layer, x, z, relevance, facts=UNKNOWN):
+    def apply(
+        self,
+        layer: WeightedLayer[Any],
+        x: torch.Tensor,
+        z: torch.Tensor,
+        relevance: torch.Tensor,
+        facts: LayerFacts = UNKNOWN,
+    ) -> Shares:
         g = self.gamma
         w_up, w_down, b_up, b_down = layer.modified(
             ("gamma", g),
@@ -175,6 +189,7 @@ class Gamma(Rule):
             term, b_share, k = _signed_share(layer, x_pos, x_neg, (w_p, b_p, w_n), r, self.stabiliser, sign)
             out = term if out is None else out + term
             bias, kept = bias + b_share, kept + k
+        assert out is not None  # r_pos is never None
         return Shares(out, bias, kept)
 
 
@@ -235,7 +250,14 @@ class AlphaBeta(Rule):
 
     _use_bias = True
 
-    def apply(self, layer, x, z, relevance, facts=UNKNOWN):
+    def apply(
+        self,
+        layer: WeightedLayer[Any],
+        x: torch.Tensor,
+        z: torch.Tensor,
+        relevance: torch.Tensor,
+        facts: LayerFacts = UNKNOWN,
+    ) -> Shares:
         w_pos, w_neg, b_pos, b_neg = layer.modified(
             "signs", lambda w, b: (w.clamp(min=0), w.clamp(max=0), _positive(b), _negative(b))
         )
@@ -252,6 +274,7 @@ class AlphaBeta(Rule):
             term = term if coef == 1 else coef * term
             out = term if out is None else out + term
             bias, kept = bias + coef * b_share, kept + coef * k
+        assert out is not None  # alpha - beta = 1: not both zero
         return Shares(out, bias, kept)
 
 
@@ -290,7 +313,14 @@ class ZBox(Rule):
         t = torch.as_tensor(value, dtype=x.dtype, device=x.device)
         return t.expand(x.shape[1:]).unsqueeze(0)
 
-    def apply(self, layer, x, z, relevance, facts=UNKNOWN):
+    def apply(
+        self,
+        layer: WeightedLayer[Any],
+        x: torch.Tensor,
+        z: torch.Tensor,
+        relevance: torch.Tensor,
+        facts: LayerFacts = UNKNOWN,
+    ) -> Shares:
         w = layer.weight
         w_pos, w_neg, _, _ = layer.modified(
             "signs", lambda w, b: (w.clamp(min=0), w.clamp(max=0), _positive(b), _negative(b))
@@ -320,7 +350,14 @@ class _InputFree(Rule):
     def _weights(self, w):
         raise NotImplementedError
 
-    def apply(self, layer, x, z, relevance, facts=UNKNOWN):
+    def apply(
+        self,
+        layer: WeightedLayer[Any],
+        x: torch.Tensor,
+        z: torch.Tensor,
+        relevance: torch.Tensor,
+        facts: LayerFacts = UNKNOWN,
+    ) -> Shares:
         w = layer.modified(self.name, lambda w, b: self._weights(w))
         o = layer.forward(x.new_ones((1,) + x.shape[1:]), w)
         s, kept = share(relevance, o.expand_as(relevance), self.stabiliser)
@@ -348,7 +385,7 @@ class WSquare(_InputFree):
 RULES: dict[str, type[Rule]] = {cls.name: cls for cls in (Z, Epsilon, Gamma, AlphaBeta, ZPlus, ZBox, Flat, WSquare)}
 
 
-def rule_from_spec(spec, where: str | None = "rule") -> Rule:
+def rule_from_spec(spec: Rule | str | dict[str, Any], where: str | None = "rule") -> Rule:
     """A rule from a configuration entry: a name (``"epsilon"``, ``"alpha1beta0"``) or a mapping ``{rule: gamma,
     gamma: 2}``. Parameters are checked; nothing is evaluated. Errors start with ``where`` (none: a configuration
     model names the field)."""

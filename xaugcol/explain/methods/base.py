@@ -11,6 +11,7 @@ leaves unexplained. The relevance processor, statistics, histograms and figures 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -51,7 +52,10 @@ def explained_output(out: torch.Tensor, target: int | None = None) -> torch.Tens
 
 
 def in_batches(
-    explain, inputs: tuple[torch.Tensor, ...], batch_size: int | None, model: torch.nn.Module | None = None
+    explain: Callable[[tuple[torch.Tensor, ...]], Attribution],
+    inputs: tuple[torch.Tensor, ...],
+    batch_size: int | None,
+    model: torch.nn.Module | None = None,
 ) -> Attribution:
     """``explain`` (one batch -> Attribution) over ``inputs`` in the batches ``xaugcol.models.batching`` plans for
     ``model`` (plain batches of ``batch_size`` jets without one)."""

@@ -18,8 +18,9 @@ Adding a method: an attributor class (``base.Attributor``) and one entry in ``ME
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -66,7 +67,11 @@ class MethodSpec:
         return json.loads(self.fingerprint())
 
 
-def method_spec(entry, name: str | None = None, where: str = "explanation method") -> MethodSpec:
+# a user's entry for one method: a name, a mapping (a name, a composite, options), a spec or an LRP composite
+MethodEntry = str | Mapping[str, Any] | MethodSpec | Composite
+
+
+def method_spec(entry: MethodEntry, name: str | None = None, where: str = "explanation method") -> MethodSpec:
     """A validated ``MethodSpec`` from a user entry (see the module docstring); LRP composites are built once
     here, so a wrong rule name or parameter fails before any chunk runs."""
     if isinstance(entry, MethodSpec):
@@ -114,7 +119,7 @@ def method_spec(entry, name: str | None = None, where: str = "explanation method
     return _named(MethodSpec(_need_name(name, where), method, entry), where)
 
 
-def method_specs(entries) -> tuple[MethodSpec, ...]:
+def method_specs(entries: MethodEntry | Iterable[MethodEntry]) -> tuple[MethodSpec, ...]:
     """Several entries (a name, a mapping, or a list of them); names must be unique."""
     if isinstance(entries, (str, dict, MethodSpec, Composite)):
         entries = [entries]

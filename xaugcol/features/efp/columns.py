@@ -15,6 +15,7 @@ largest jet), so padding costs little and a batch's (jets, N, N) angles stay wit
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import awkward as ak
 import numpy as np
@@ -41,7 +42,7 @@ def factor_axes(degree: int) -> int:
     return 2 if degree <= 5 else 3
 
 
-def jets_per_batch(width, degree: int):
+def jets_per_batch(width: int | np.ndarray, degree: int) -> np.ndarray:
     """How many jets of ``width`` constituents (a number or an array of them) one batch takes within
     ``BATCH_ELEMENTS`` (at least one): a batch of degree-7 graphs that sized its (jets, N, N, N) factors by the
     angles alone ran 2-3x slower (page faults of hundreds of MB per step)."""
@@ -82,7 +83,7 @@ def is_efp_column(name: str) -> bool:
     return name.startswith(PREFIX)
 
 
-def checked_parameters(degree, kappas, betas) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def checked_parameters(degree: object, kappas: object, betas: object) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The kappas and betas of an EFP set as floats, once degree, kappas and betas are checked (the checks every
     EFP family shares); refuses a bad one, naming it."""
     if not (is_integer(degree) and 1 <= degree <= MAX_DEGREE):
@@ -105,7 +106,7 @@ def checked_parameters(degree, kappas, betas) -> tuple[tuple[float, ...], tuple[
     return out[0], out[1]
 
 
-def check_column_count(n_columns: int, max_columns, what: str) -> None:
+def check_column_count(n_columns: int, max_columns: object, what: str) -> None:
     """Refuse a set of more than ``max_columns`` columns (``MAX_EFP_COLUMNS`` unless the section raises it)."""
     if not (is_integer(max_columns) and max_columns >= 1):
         raise ValueError(f"{what} max_columns must be a positive integer, got {quoted(max_columns)}")
@@ -191,7 +192,7 @@ class EFPConfig(ConfigModel):
         ]
 
 
-def jet_efps(parts, config: EFPConfig) -> dict[str, np.ndarray]:
+def jet_efps(parts: ak.Array, config: EFPConfig) -> dict[str, np.ndarray]:
     """{column: (jets,) float64} for the jets of ``parts`` (awkward, jets x constituents with pt, eta, phi; every
     jet with at least one constituent, as the jet-table builder keeps them)."""
     out = {name: np.empty(len(parts)) for name in config.columns()}
@@ -201,7 +202,7 @@ def jet_efps(parts, config: EFPConfig) -> dict[str, np.ndarray]:
     return out
 
 
-def batches(counts: np.ndarray, degree: int):
+def batches(counts: np.ndarray, degree: int) -> Iterator[tuple[np.ndarray, int]]:
     """Batches of the jets (or leptons) with ``counts`` constituents for the EFPs up to ``degree``: in order of
     their counts, each as long as its last (largest) member keeps the batch's largest factor within
     ``BATCH_ELEMENTS`` (``jets_per_batch``). Yields (rows, the batch's largest count)."""

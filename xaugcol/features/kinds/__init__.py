@@ -9,6 +9,8 @@ below.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from xaugcol.features.kinds.base import InputKind, ProfileEntries
 from xaugcol.features.kinds.calorimeter import CaloImageInput, CellsInput
 from xaugcol.features.kinds.image import ImageInput
@@ -17,6 +19,9 @@ from xaugcol.features.kinds.tracks import TracksInput
 from xaugcol.features.kinds.vertices import VerticesInput
 from xaugcol.features.kinds.xaug import XAUGInput
 from xaugcol.quoting import quoted
+
+if TYPE_CHECKING:
+    from xaugcol.models.registry import ModelConfig
 
 KINDS: dict[str, type[InputKind]] = {}
 
@@ -46,7 +51,7 @@ def kind_class(name: str) -> type[InputKind]:
     return KINDS[name]
 
 
-def input_kind(name: str, config) -> InputKind:
+def input_kind(name: str, config: ModelConfig) -> InputKind:
     """The kind ``name`` as the tagger described by ``config`` (a ``ModelConfig``) reads it."""
     return kind_class(name).from_config(config)
 

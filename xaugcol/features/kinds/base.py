@@ -20,13 +20,19 @@ built from a tagger's ``ModelConfig`` by ``from_config``. It says
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 if TYPE_CHECKING:  # annotations only: figure workers import the kinds and never torch
     import torch
+
+    from xaugcol.features.scaler import ObjectScaler, XAUGScaler
+    from xaugcol.models.registry import ModelConfig
+    from xaugcol.processing.jet_table import ProcessingConfig
+    from xaugcol.training.data import JetTables
 
 
 @dataclass(frozen=True)
@@ -63,18 +69,18 @@ class InputKind:
         """Scaled by the tagger's scaler for this kind, fitted on the training split and saved with the tagger."""
         return self.scaling != "none"
 
-    def fit_scaler(self, tables, scan: dict):
+    def fit_scaler(self, tables: JetTables, scan: dict) -> XAUGScaler | ObjectScaler:
         """The kind's scaler fitted on the training split: ``scan`` holds its per-jet columns (the kind's
         ``columns`` of a ``jet_scalars`` kind among them), read once for every kind; array columns are streamed
         from ``tables`` (a ``JetTables``, ``blocks``)."""
         raise NotImplementedError
 
-    def check_scaler(self, scaler, where: str) -> None:
+    def check_scaler(self, scaler: object, where: str) -> None:
         """Refuse (ValueError naming ``where``) a loaded scaler that does not fit this kind."""
         raise NotImplementedError
 
     @classmethod
-    def from_config(cls, config) -> InputKind:
+    def from_config(cls, config: ModelConfig) -> InputKind:
         """The kind as the tagger described by ``config`` (a ``ModelConfig``) reads it."""
         raise NotImplementedError
 
@@ -96,8 +102,9 @@ class InputKind:
         """The one array column whose per-jet shape the tagger takes from the data (None: scalar columns)."""
         return None
 
-    def tensor(self, rows: dict, scaler=None) -> np.ndarray:
-        """(jets, ...) float32 batch tensor; ``scaler``: the tagger's scaler for this kind (``scaled`` kinds)."""
+    def tensor(self, rows: dict, scaler: Any = None) -> np.ndarray:
+        """(jets, ...) float32 batch tensor; ``scaler``: the tagger's scaler for this kind (``scaled`` kinds; what
+        its ``fit_scaler`` returns)."""
         raise NotImplementedError
 
     def model_arguments(self) -> dict:
@@ -146,7 +153,7 @@ class InputKind:
         """
         return []
 
-    def map_axes(self, processing) -> tuple[int, float, str] | None:
+    def map_axes(self, processing: ProcessingConfig) -> tuple[int, float, str] | None:
         """(pixels per side, half-width, unit) of a 2D relevance map (rows top to bottom, columns left to right),
         from the processing configuration of the jet tables; None for kinds without one."""
         return None
@@ -179,11 +186,11 @@ class InputKind:
 
         return torch.ones(len(x), self.unit_relevance(x).shape[1], dtype=torch.bool, device=x.device)
 
-    def removal_baseline(self, scaler) -> torch.Tensor | float:
+    def removal_baseline(self, scaler: Any) -> torch.Tensor | float:
         """The value a removed unit takes: a number, or one per unit (``scaler``: the tagger member's)."""
         return 0.0
 
-    def without_units(self, x: torch.Tensor, removed: torch.Tensor, baseline) -> torch.Tensor:
+    def without_units(self, x: torch.Tensor, removed: torch.Tensor, baseline: torch.Tensor | float) -> torch.Tensor:
         """``x`` with the ``removed`` (jets, units) units set to ``baseline``."""
         import torch
 
@@ -199,11 +206,11 @@ class InputKind:
         """The kind's occlusion groups (above), by name."""
         return self.feature_names()
 
-    def occlusion_mask(self, groups) -> np.ndarray:
+    def occlusion_mask(self, groups: Collection[str]) -> np.ndarray:
         """bool, broadcasting against the kind's batch tensor: True for the values the ``groups`` mask."""
         return np.isin(np.array(self.occlusion_groups()), self.checked_groups(groups))
 
-    def checked_groups(self, groups) -> list[str]:
+    def checked_groups(self, groups: Collection[str]) -> list[str]:
         """``groups`` as a list, each one of the kind's occlusion groups (a ValueError names any other)."""
         names = self.occlusion_groups()
         unknown = sorted(set(groups) - set(names))

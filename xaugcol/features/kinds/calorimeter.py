@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +18,10 @@ from xaugcol.features.cells import CELL_FEATURES
 from xaugcol.features.kinds.image import ImageInput
 from xaugcol.features.kinds.objects import ObjectListInput
 from xaugcol.quoting import quoted
+
+if TYPE_CHECKING:
+    from xaugcol.models.registry import ModelConfig
+    from xaugcol.processing.jet_table import ProcessingConfig
 
 LAYERS = ("em", "had")
 CELL_SIZE = 0.025  # the EM cell in eta (``sources.calorimeter``): the image's pixel
@@ -30,17 +35,17 @@ class CaloImageInput(ImageInput):
     n_pixels: int = 32
 
     @classmethod
-    def from_config(cls, config) -> CaloImageInput:
+    def from_config(cls, config: ModelConfig) -> CaloImageInput:
         return cls(config.shape_of(cls.name, (len(LAYERS), cls.n_pixels, cls.n_pixels))[1])
 
     @classmethod
-    def shape_settings(cls, shape) -> tuple[int, ...]:
+    def shape_settings(cls, shape: tuple[int, ...]) -> tuple[int, ...]:
         shape = tuple(int(s) for s in shape)
         if len(shape) != 3 or shape[0] != len(LAYERS) or shape[1] != shape[2] or shape[1] < 3:
             raise ValueError(f"a calorimeter image is (2 layers, n, n), n >= 3: got shape {list(shape)}")
         return shape
 
-    def tensor(self, rows: dict, scaler=None) -> np.ndarray:
+    def tensor(self, rows: dict, scaler: None = None) -> np.ndarray:
         return np.asarray(rows["calo"], dtype=np.float32)
 
     def model_arguments(self) -> dict:
@@ -53,7 +58,7 @@ class CaloImageInput(ImageInput):
         r = relevance if signed else np.abs(relevance)
         return r.reshape(len(r), len(LAYERS), -1).sum(2)
 
-    def binning(self, feature: str):
+    def binning(self, feature: str) -> tuple[int, float, float, str]:
         raise ValueError("the calorimeter image has no value binning: its relevance is a 2D map")
 
     def label(self, feature: str) -> str:
@@ -63,7 +68,7 @@ class CaloImageInput(ImageInput):
 
     removal_unit = "cell"
 
-    def map_axes(self, processing) -> tuple[int, float, str]:
+    def map_axes(self, processing: ProcessingConfig) -> tuple[int, float, str]:
         return self.n_pixels, self.n_pixels / 2 * CELL_SIZE, r"$\Delta\eta$, $\Delta\phi$ to the lepton"
 
     def map_values(self, rows: dict, relevance: np.ndarray | None = None) -> np.ndarray:

@@ -3,12 +3,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from xaugcol.features.kinds.base import InputKind
 from xaugcol.quoting import quoted
+
+if TYPE_CHECKING:
+    import torch
+
+    from xaugcol.models.registry import ModelConfig
+    from xaugcol.processing.jet_table import ProcessingConfig
 
 
 @dataclass(frozen=True)
@@ -19,11 +27,11 @@ class ImageInput(InputKind):
     n_pixels: int = 37
 
     @classmethod
-    def from_config(cls, config) -> ImageInput:
+    def from_config(cls, config: ModelConfig) -> ImageInput:
         return cls(config.shape_of(cls.name, (cls.n_pixels, cls.n_pixels))[0])
 
     @classmethod
-    def shape_settings(cls, shape) -> tuple[int, ...]:
+    def shape_settings(cls, shape: tuple[int, ...]) -> tuple[int, ...]:
         shape = tuple(int(s) for s in shape)
         if len(shape) != 2 or shape[0] != shape[1] or shape[0] < 3:
             raise ValueError(f"an image is square, at least 3x3 pixels: got shape {list(shape)}")
@@ -36,7 +44,7 @@ class ImageInput(InputKind):
     def table_column(self) -> str:
         return self.name  # an image kind's table column carries its name (``image``, the lepton's ``calo``)
 
-    def tensor(self, rows: dict, scaler=None) -> np.ndarray:
+    def tensor(self, rows: dict, scaler: None = None) -> np.ndarray:
         return rows["image"][:, None, :, :].astype(np.float32)
 
     def model_arguments(self) -> dict:
@@ -51,7 +59,7 @@ class ImageInput(InputKind):
     def profiled_features(self) -> list[str]:
         return []  # the image is one feature without a scalar value: its relevance is drawn as a map instead
 
-    def binning(self, feature: str):
+    def binning(self, feature: str) -> tuple[int, float, float, str]:
         raise ValueError("the jet image has no value binning: its relevance is a 2D map")
 
     def label(self, feature: str) -> str:
@@ -66,7 +74,7 @@ class ImageInput(InputKind):
     def occlusion_groups(self) -> list[str]:
         return [f"{self.name}:r{r}c{c}" for r in range(self.GRID) for c in range(self.GRID)]
 
-    def occlusion_mask(self, groups) -> np.ndarray:
+    def occlusion_mask(self, groups: Collection[str]) -> np.ndarray:
         names = self.occlusion_groups()
         block = np.arange(self.n_pixels) * self.GRID // self.n_pixels  # each pixel row's (column's) block
         index = block[:, None] * self.GRID + block[None, :]
@@ -75,10 +83,10 @@ class ImageInput(InputKind):
 
     removal_unit = "pixel"
 
-    def present_units(self, x):
+    def present_units(self, x: torch.Tensor) -> torch.Tensor:
         return x.reshape(len(x), -1) != 0  # a removed pixel is empty (0), as the pixels without particles
 
-    def map_axes(self, processing) -> tuple[int, float, str]:
+    def map_axes(self, processing: ProcessingConfig) -> tuple[int, float, str]:
         return processing.image.n_pixels, processing.image.extent, "prong distances"
 
     def map_values(self, rows: dict, relevance: np.ndarray | None = None) -> np.ndarray:

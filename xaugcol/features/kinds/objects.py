@@ -8,15 +8,25 @@ A subclass names its column and features, the tagger arguments its shape fixes, 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast, overload
 
 import numpy as np
 
 from xaugcol.features.kinds.base import InputKind, ProfileEntries
 from xaugcol.features.scaler import ObjectScaler
 
+if TYPE_CHECKING:
+    import torch
 
-def real_objects(objects):
+    from xaugcol.models.registry import ModelConfig
+    from xaugcol.training.data import JetTables
+
+
+@overload
+def real_objects(objects: np.ndarray) -> np.ndarray: ...
+@overload
+def real_objects(objects: torch.Tensor) -> torch.Tensor: ...
+def real_objects(objects: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
     """(jets, objects) True for a real object, False for a padded slot (all zeros; a real particle, track or vertex
     never is: its pT fraction is not zero), for numpy arrays and torch tensors alike: the taggers' ``RealParticles``."""
     return (objects != 0).any(-1)
@@ -51,16 +61,17 @@ class ObjectListInput(InputKind):
             )
 
     @classmethod
-    def from_config(cls, config):
-        shape = config.shape_of(cls.name, (cls.DEFAULT_OBJECTS, len(cls.FEATURES)))
+    def from_config(cls, config: ModelConfig) -> ObjectListInput:
+        # (objects, features): checked by shape_settings when the configuration was read
+        shape = cast(tuple[int, int], config.shape_of(cls.name, (cls.DEFAULT_OBJECTS, len(cls.FEATURES))))
         return cls(*shape, config.scaling_of(cls.name, cls.SCALINGS[0]))
 
-    def fit_scaler(self, tables, scan: dict) -> ObjectScaler:
+    def fit_scaler(self, tables: JetTables, scan: dict) -> ObjectScaler:
         column = self.table_column
         blocks = tables.blocks("train", [column])
         return ObjectScaler.fit(self.FEATURES, ((b[column], real_objects(b[column])) for b in blocks), self.scaling)
 
-    def check_scaler(self, scaler, where: str) -> None:
+    def check_scaler(self, scaler: object, where: str) -> None:
         if not isinstance(scaler, ObjectScaler) or scaler.features != self.FEATURES or scaler.mode != self.scaling:
             raise ValueError(
                 f"{where}: the {self.name} scaler does not fit the tagger's {self.name} features "
@@ -68,7 +79,7 @@ class ObjectListInput(InputKind):
             )
 
     @classmethod
-    def shape_settings(cls, shape) -> tuple[int, ...]:
+    def shape_settings(cls, shape: tuple[int, ...]) -> tuple[int, ...]:
         shape = tuple(int(s) for s in shape)
         if len(shape) != 2 or shape[0] < 1 or shape[1] != len(cls.FEATURES):
             raise ValueError(
@@ -86,7 +97,7 @@ class ObjectListInput(InputKind):
     def extra_columns(self) -> tuple[str, ...]:
         return (f"{self.table_column}_mask",)
 
-    def tensor(self, rows: dict, scaler=None) -> np.ndarray:
+    def tensor(self, rows: dict, scaler: ObjectScaler | None = None) -> np.ndarray:
         objects = rows[self.table_column]
         if scaler is None:
             return objects.astype(np.float32)
@@ -101,7 +112,7 @@ class ObjectListInput(InputKind):
     def feature_sums(self, relevance: np.ndarray, signed: bool = False) -> np.ndarray:
         return (relevance if signed else np.abs(relevance)).sum(axis=1)
 
-    def binning(self, feature: str):
+    def binning(self, feature: str) -> tuple[int, float, float, str]:
         if not feature.startswith(self.PREFIX):
             raise KeyError(feature)
         return self.BINNING[feature.removeprefix(self.PREFIX)]
@@ -113,22 +124,22 @@ class ObjectListInput(InputKind):
         values, r = rows[self.table_column][mask], relevance[mask]  # (real objects, features)
         return [ProfileEntries(self.PREFIX + f, values[:, k], r[:, k], jet) for k, f in enumerate(self.FEATURES)]
 
-    def object_positions(self, rows: dict):
+    def object_positions(self, rows: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(delta eta, delta phi) to the jet axis, marker size growing with the pT fraction."""
         objects = rows[self.table_column]
         x, y, size = (objects[..., self.FEATURES.index(f)] for f in self.POSITION_FEATURES)
         return x, y, self.marker_size(size), rows[f"{self.table_column}_mask"].astype(bool)
 
     @staticmethod
-    def marker_size(pt_fraction):
+    def marker_size(pt_fraction: np.ndarray) -> np.ndarray:
         return 400 * np.sqrt(np.abs(pt_fraction))
 
-    def unit_relevance(self, relevance):
+    def unit_relevance(self, relevance: torch.Tensor) -> torch.Tensor:
         return relevance.sum(dim=2)  # an object: all its features
 
-    def present_units(self, x):
+    def present_units(self, x: torch.Tensor) -> torch.Tensor:
         return real_objects(x)
 
-    def without_units(self, x, removed, baseline):
+    def without_units(self, x: torch.Tensor, removed: torch.Tensor, baseline: torch.Tensor | float) -> torch.Tensor:
         """A removed object becomes a padded slot (all zeros), which the masked taggers do not read."""
         return x * (~removed).unsqueeze(2).to(x.dtype)

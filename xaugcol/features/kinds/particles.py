@@ -49,7 +49,7 @@ class ParticlesInput(ObjectListInput):
     POSITION_FEATURES = ("deta_jet", "dphi_jet", "log_pt_rel")
 
     @staticmethod
-    def marker_size(log_pt_fraction):
+    def marker_size(log_pt_fraction: np.ndarray) -> np.ndarray:
         return 400 * np.exp(log_pt_fraction)
 
 

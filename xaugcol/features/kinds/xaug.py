@@ -6,12 +6,19 @@ pairs."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from xaugcol.features.kinds.base import InputKind, ProfileEntries
 from xaugcol.features.scaler import XAUGScaler
 from xaugcol.quoting import quoted
+
+if TYPE_CHECKING:
+    import torch
+
+    from xaugcol.models.registry import ModelConfig
+    from xaugcol.training.data import JetTables
 
 # the jet-table columns a tagger sees as "XAUG variables" unless told otherwise
 DEFAULT_COLUMNS = (
@@ -81,13 +88,13 @@ class XAUGInput(InputKind):
     scaling: str = "standard"
 
     @classmethod
-    def from_config(cls, config) -> XAUGInput:
+    def from_config(cls, config: ModelConfig) -> XAUGInput:
         return cls(tuple(config.xaug_columns), config.scaling_of(cls.name, cls.SCALINGS[0]))
 
-    def fit_scaler(self, tables, scan: dict) -> XAUGScaler:
+    def fit_scaler(self, tables: JetTables, scan: dict) -> XAUGScaler:
         return XAUGScaler.fit(scan, self.xaug_columns, mode=self.scaling)
 
-    def check_scaler(self, scaler, where: str) -> None:
+    def check_scaler(self, scaler: object, where: str) -> None:
         if not isinstance(scaler, XAUGScaler) or scaler.columns != self.xaug_columns or scaler.mode != self.scaling:
             raise ValueError(
                 f"{where}: the XAUG scaler does not fit the tagger, which takes {list(self.xaug_columns)} "
@@ -97,7 +104,7 @@ class XAUGInput(InputKind):
     def columns(self) -> tuple[str, ...]:
         return self.xaug_columns
 
-    def tensor(self, rows: dict, scaler=None) -> np.ndarray:
+    def tensor(self, rows: dict, scaler: XAUGScaler | None = None) -> np.ndarray:
         if scaler is not None:
             return scaler.transform(rows)
         return np.stack([rows[c] for c in self.xaug_columns], axis=1).astype(np.float32)
@@ -111,7 +118,7 @@ class XAUGInput(InputKind):
     def feature_sums(self, relevance: np.ndarray, signed: bool = False) -> np.ndarray:
         return relevance if signed else np.abs(relevance)
 
-    def binning(self, feature: str):
+    def binning(self, feature: str) -> tuple[int, float, float, str]:
         if feature not in BINNING:
             raise ValueError(f"no histogram binning for XAUG variable {quoted(feature)}; known: {', '.join(BINNING)}")
         return BINNING[feature]
@@ -121,7 +128,7 @@ class XAUGInput(InputKind):
 
     removal_unit = "XAUG variable"
 
-    def removal_baseline(self, scaler):
+    def removal_baseline(self, scaler: XAUGScaler | None) -> torch.Tensor | float:
         """A removed variable takes its training-split mean (scaled as the tagger sees it): the value that tells
         the tagger nothing about the jet. Unscaled inputs: 0."""
         if scaler is None:
