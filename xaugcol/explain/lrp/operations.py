@@ -19,7 +19,7 @@ from __future__ import annotations
 import builtins
 import operator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import Any, Protocol, cast
 
 import torch
 import torch.fx as fx
@@ -28,7 +28,9 @@ from torch import nn
 
 from xaugcol.errors import UsageError
 from xaugcol.explain.lrp import lstm as lstm_lrp
-from xaugcol.explain.lrp.rules import per_jet, share
+from xaugcol.explain.lrp.composite import Composite
+from xaugcol.explain.lrp.facts import LayerFacts
+from xaugcol.explain.lrp.rules import Rule, per_jet, share
 from xaugcol.layers import (
     AtLastReal,
     EnergyWeighting,
@@ -39,16 +41,30 @@ from xaugcol.layers import (
     PairwiseLinear,
     RealParticles,
     SoftestFirst,
+    WeightedLayer,
     batch_norm_affine,
 )
-
-if TYPE_CHECKING:
-    from xaugcol.explain.lrp.engine import LRP
 
 # the values of the forward pass, per graph node (a node's args are typed as any fx Argument: looked up as Any)
 Env = dict[Any, Any]
 # what a backward pass absorbed per jet: (bias, stabiliser), either None; or None for neither
 Absorbed = tuple[torch.Tensor | None, torch.Tensor | None] | None
+
+
+class Context(Protocol):
+    """What an operation reads of the running LRP (``engine.LRP``): its composite, rules and graph facts, the state
+    its forward passes keep for the backward pass, and how a node runs."""
+
+    composite: Composite
+    rules: dict[str, Rule]
+    facts: dict[str, LayerFacts]
+    state: dict[fx.Node, Any]
+
+    def call(self, node: fx.Node, env: dict[Any, Any], override: dict[fx.Node, torch.Tensor] | None = None) -> Any: ...
+
+    def next_input(self, node: fx.Node) -> torch.Tensor | tuple[torch.Tensor, ...]: ...
+
+    def merged_weights(self, step: Step) -> WeightedLayer[Any]: ...
 
 
 class Give(Protocol):
@@ -106,10 +122,10 @@ class Operation:
             return Step(node, self.kind, name=node.name)
         return None
 
-    def forward(self, ctx: LRP, step: Step, env: Env) -> Any:
+    def forward(self, ctx: Context, step: Step, env: Env) -> Any:
         return ctx.call(step.node, env)
 
-    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
+    def backward(self, ctx: Context, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         raise NotImplementedError
 
 
@@ -125,10 +141,10 @@ class Input(Operation):
     def claim(self, node: fx.Node, modules: dict[str, nn.Module], known: dict[fx.Node, Step]) -> Step | None:
         return Step(node, self.kind, name=node.name) if node.op == "placeholder" else None
 
-    def forward(self, ctx: LRP, step: Step, env: Env) -> Any:
+    def forward(self, ctx: Context, step: Step, env: Env) -> Any:
         return ctx.next_input(step.node)
 
-    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
+    def backward(self, ctx: Context, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         give(step.node, r)  # kept: the relevance of a model input
         return None
 
@@ -141,10 +157,10 @@ class Output(Operation):
     def claim(self, node: fx.Node, modules: dict[str, nn.Module], known: dict[fx.Node, Step]) -> Step | None:
         return Step(node, self.kind, name="output") if node.op == "output" else None
 
-    def forward(self, ctx: LRP, step: Step, env: Env) -> Any:
+    def forward(self, ctx: Context, step: Step, env: Env) -> Any:
         return None
 
-    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
+    def backward(self, ctx: Context, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         return None
 
 
@@ -167,7 +183,7 @@ class Indicator(Operation):
             return Step(node, self.kind, name=node.name)
         return step
 
-    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
+    def backward(self, ctx: Context, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         return None
 
 
@@ -194,7 +210,7 @@ class Constant(Operation):
             return Step(node, self.kind, name=node.name)  # shape[1], eye(shape[1]); a plain getitem of a constant
         return None
 
-    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
+    def backward(self, ctx: Context, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         return None
 
 
@@ -205,7 +221,7 @@ class Linear(Operation):
     kind = "linear"
     modules = (nn.Linear, nn.Conv1d, nn.Conv2d, PairwiseLinear)
 
-    def forward(self, ctx: LRP, step: Step, env: Env) -> Any:
+    def forward(self, ctx: Context, step: Step, env: Env) -> Any:
         layer = ctx.merged_weights(step)
         x = self._input(step, env)
         if step.bn_before is not None and x.dim() != 2:
@@ -222,7 +238,7 @@ class Linear(Operation):
             return PairOfInputs(*(env[a] for a in step.node.args[:2]))
         return env[step.node.args[0]]
 
-    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
+    def backward(self, ctx: Context, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         node = step.node
         shares = ctx.rules[step.name].apply(ctx.state[node], self._input(step, env), env[node], r, ctx.facts[step.name])
         if isinstance(shares.relevance, PairOfInputs):  # receivers and senders (the same list for track pairs)
@@ -239,11 +255,11 @@ class BatchNorm(Operation):
     kind = "batchnorm"
     modules = (nn.BatchNorm1d, nn.BatchNorm2d)
 
-    def forward(self, ctx: LRP, step: Step, env: Env) -> Any:
+    def forward(self, ctx: Context, step: Step, env: Env) -> Any:
         scale, shift = _channel_view(batch_norm_affine(_batch_norm(step)), env[step.node.args[0]])
         return env[step.node.args[0]] * scale + shift
 
-    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
+    def backward(self, ctx: Context, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         x, z = env[step.node.args[0]], env[step.node]
         scale, shift = _channel_view(batch_norm_affine(_batch_norm(step)), x)
         s, kept = share(r, z, ctx.composite.stabiliser)
@@ -266,11 +282,11 @@ class LSTM(Operation):
             )
         return Step(node, self.kind, module, target_name(node))
 
-    def forward(self, ctx: LRP, step: Step, env: Env) -> Any:
+    def forward(self, ctx: Context, step: Step, env: Env) -> Any:
         out, ctx.state[step.node] = lstm_lrp.forward(cast(nn.LSTM, step.module), env[step.node.args[0]])
         return out
 
-    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
+    def backward(self, ctx: Context, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         struct = r if isinstance(r, dict) else {0: r}
         states = struct.get(1, {})
         r_x, bias, kept = lstm_lrp.relevance(
@@ -311,7 +327,7 @@ class Item(Operation):
         )
         return Step(node, self.kind, name=node.name) if yields_tuple else None
 
-    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
+    def backward(self, ctx: Context, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         parent, index = step.node.args
         give.item(cast(fx.Node, parent), 0 if index == "values" else index, r)  # claim: a node's element
         return None
@@ -323,10 +339,10 @@ class Identity(Operation):
     kind = "identity"
     modules = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout)
 
-    def forward(self, ctx: LRP, step: Step, env: Env) -> Any:
+    def forward(self, ctx: Context, step: Step, env: Env) -> Any:
         return env[step.node.args[0]]
 
-    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
+    def backward(self, ctx: Context, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         give(step.node.args[0], r)
         return None
 
@@ -353,7 +369,7 @@ class Pass(Operation):
     functions = frozenset({torch.relu, F.relu, F.relu6, F.leaky_relu, F.elu, F.gelu, F.silu, F.softplus})
     methods = frozenset({"relu"})
 
-    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
+    def backward(self, ctx: Context, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         give(_source(step.node), r)
         return None
 
@@ -364,7 +380,7 @@ class Gate(Operation):
     kind = "gate"
     modules = (EnergyWeighting,)
 
-    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
+    def backward(self, ctx: Context, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         give(step.node.args[0], r)
         return None
 
@@ -377,7 +393,7 @@ class Reshape(Operation):
     functions = frozenset({torch.flatten, torch.reshape, torch.squeeze, torch.unsqueeze})
     methods = frozenset({"view", "reshape", "flatten", "squeeze", "unsqueeze", "contiguous"})
 
-    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
+    def backward(self, ctx: Context, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         source = step.node.args[0]
         give(source, r.reshape(env[source].shape))
         return None
@@ -387,7 +403,7 @@ class Taped(Operation):
     """Runs with autograd on, keeping its graph: the vector-Jacobian product routes relevance later without
     running the node again."""
 
-    def forward(self, ctx: LRP, step: Step, env: Env) -> Any:
+    def forward(self, ctx: Context, step: Step, env: Env) -> Any:
         node = step.node
         sources = [n for n in node.all_input_nodes if isinstance(env[n], torch.Tensor)]
         with torch.enable_grad():  # integer inputs (indices) are not differentiable: taken as they are
@@ -467,7 +483,7 @@ class Route(Taped):
             return Step(node, self.kind, name=node.name)  # global max / min: a tensor
         return super().claim(node, modules, known)
 
-    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
+    def backward(self, ctx: Context, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         for source, g in _vjp(ctx.state[step.node], r):
             give(source, g)
         return None
@@ -496,7 +512,7 @@ class Select(Taped):
     def detached(out: Any) -> Any:
         return type(out)((out.values.detach(), out.indices))
 
-    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
+    def backward(self, ctx: Context, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         r = r.get(0) if isinstance(r, dict) else r
         if r is not None:
             for source, g in _vjp(ctx.state[step.node], r):
@@ -515,7 +531,7 @@ class Norm(Taped):
     )
     methods = frozenset({"sum", "mean"})
 
-    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
+    def backward(self, ctx: Context, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         s, kept = share(r, env[step.node], ctx.composite.stabiliser)
         for source, g in _vjp(ctx.state[step.node], s):
             give(source, env[source] * g)
@@ -533,7 +549,7 @@ class Add(Operation):
             return Step(node, self.kind, name=node.name, sign=self.SIGNS[node.target])
         return None
 
-    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
+    def backward(self, ctx: Context, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         node = step.node
         terms: list[tuple[fx.node.Argument, Any]] = []
         for k, a in enumerate(node.args[:2]):
@@ -571,7 +587,7 @@ class Scale(Operation):
             return Step(node, self.kind, name=node.name, extra={"two_tensors": True})
         return None
 
-    def forward(self, ctx: LRP, step: Step, env: Env) -> Any:
+    def forward(self, ctx: Context, step: Step, env: Env) -> Any:
         out = ctx.call(step.node, env)
         if step.extra.get("two_tensors"):
             ctx.state[step.node] = self._signal(step, env)
@@ -591,7 +607,7 @@ class Scale(Operation):
             )
         return b if masks[0] else a
 
-    def backward(self, ctx: LRP, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
+    def backward(self, ctx: Context, step: Step, r: Any, env: Env, give: Give) -> Absorbed:
         source = ctx.state[step.node] if step.extra.get("two_tensors") else _source(step.node)
         give(source, r.sum_to_size(env[source].shape))
         return None
