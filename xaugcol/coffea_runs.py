@@ -43,9 +43,57 @@ def run_processing(
     timeouts: Timeouts = Timeouts(),
     overwrite: bool = False,
 ) -> RunResult:
-    """The XAUG processor over ``fileset`` (NanoAOD-style ROOT files) into jet tables, histograms and a report in
-    ``out_dir`` (``xaugcol.processing.process_fileset.process_fileset``); a chunk size whose table would not fit
-    (``ProcessingConfig.check_chunk``) is refused before anything is read."""
+    """Run the XAUG processor over ``fileset`` into jet tables, histograms and a report in ``out_dir``.
+
+    The work is done by ``xaugcol.processing.process_fileset.process_fileset``; a chunk size whose table would not
+    fit (``ProcessingConfig.check_chunk``) is refused before anything is read.
+
+    Parameters
+    ----------
+    fileset : dict
+        The NanoAOD-style ROOT files, as ``load_fileset`` returns them.
+    out_dir : str or Path
+        The processing output folder.
+    executor : str
+        ``iterative``, ``futures``, ``dask`` (an existing cluster at ``scheduler``) or ``dask-local``
+        (``xaugcol.processing.executors``).
+    workers : int
+        Processes (``futures``) or Dask workers (``dask-local``).
+    chunksize : int
+        Events per chunk.
+    skip_bad_files : bool
+        Skip unreadable files and failing chunks (listed in the report) instead of stopping.
+    progress : bool
+        Show a progress bar.
+    scheduler : str, optional
+        The address of the Dask scheduler (``executor="dask"``).
+    resume : bool
+        Continue an interrupted run in ``out_dir`` from its checkpoints.
+    client : dask.distributed.Client, optional
+        An open Dask client to run on (shared by stages).
+    timeouts : Timeouts
+        Seconds before giving up on a remote file, a Dask scheduler, a cluster without workers.
+    config : ProcessingConfig
+        What the jet tables hold (inputs, selections, EFP columns).
+    overwrite : bool
+        Replace an existing output in ``out_dir``.
+
+    Returns
+    -------
+    RunResult
+        The histograms, the counts per dataset, the unavailable branches, the skipped files and chunks, the report.
+
+    Raises
+    ------
+    UsageError
+        A setting that cannot be (an executor, a chunk size whose table would not fit).
+    InputDataError
+        An input file that cannot be processed (unless ``skip_bad_files``).
+    OutputFolderError
+        ``out_dir`` holds another run or is locked by one.
+    ClusterError
+        The Dask cluster failed the run.
+    """
     config.check_chunk(chunksize)
     execution = Execution(executor, workers, chunksize, scheduler, skip_bad_files, progress, timeouts, client)
     return process_fileset(XAUGProcessor, fileset, out_dir, config, execution, resume, overwrite)
@@ -67,8 +115,58 @@ def run_relevance(
     client: Client | None = None,
     timeouts: Timeouts = Timeouts(),
 ) -> RelevanceResult:
-    """The relevance processor over the jet tables of the processing output ``jets`` (``chunksize``: jets per
-    chunk), explaining ``taggers`` as ``options`` says (``ExplainOptions``: methods, split, batch, the extra
-    analyses; ``xaugcol.explain.explain_tables.explain_tables``); the keywords say how the run is executed."""
+    """Run the relevance processor over the jet tables of a processing output, explaining ``taggers``.
+
+    The work is done by ``xaugcol.explain.explain_tables.explain_tables``; the keywords say how the run is
+    executed, none of them changes what it computes.
+
+    Parameters
+    ----------
+    jets : str or Path
+        The processing output (or its ``jets/``).
+    taggers : iterable of str, Path or Ensemble
+        The tagger ensembles to explain (their folders, or loaded).
+    out_dir : str or Path
+        The relevance output folder.
+    options : ExplainOptions
+        The methods, the split, the batch size and the extra analyses.
+    executor : str
+        ``iterative``, ``futures``, ``dask`` (an existing cluster at ``scheduler``) or ``dask-local``
+        (``xaugcol.processing.executors``).
+    workers : int
+        Processes (``futures``) or Dask workers (``dask-local``).
+    chunksize : int
+        Jets per chunk.
+    skip_bad_files : bool
+        Skip unreadable files and failing chunks (listed in the report) instead of stopping.
+    progress : bool
+        Show a progress bar.
+    scheduler : str, optional
+        The address of the Dask scheduler (``executor="dask"``).
+    resume : bool
+        Continue an interrupted run in ``out_dir`` from its checkpoints.
+    client : dask.distributed.Client, optional
+        An open Dask client to run on (shared by stages).
+    timeouts : Timeouts
+        Seconds before giving up on a remote file, a Dask scheduler, a cluster without workers.
+
+    Returns
+    -------
+    RelevanceResult
+        The relevance histograms, the counts and the summary per tagger and method.
+
+    Raises
+    ------
+    UsageError
+        A setting that cannot be (a method, an executor).
+    InputDataError
+        Jet tables that are unreadable or do not match the taggers.
+    ModelFilesError
+        A tagger's files are missing, changed or unreadable.
+    OutputFolderError
+        ``out_dir`` holds another run or is locked by one.
+    ClusterError
+        The Dask cluster failed the run.
+    """
     execution = Execution(executor, workers, chunksize, scheduler, skip_bad_files, progress, timeouts, client)
     return explain_tables(RelevanceProcessor, jets, taggers, out_dir, options, execution, resume)

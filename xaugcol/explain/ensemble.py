@@ -36,19 +36,19 @@ class Ensemble:
 
     Parameters
     ----------
-    name
+    name : str
         The tagger's name in histograms, ROOT folders and figure files (a plain name).
-    members
+    members : tuple
         ((seed, tagger folder), ...), in seed order.
-    config
+    config : ModelConfig
         The members' model configuration (the first member's).
-    spec
+    spec : DataSpec
         The inputs and the training selection (mSD window, matched signal, pT range).
-    data
+    data : str or None
         The jet tables the tagger was trained on, as its config.yaml records them (None: not recorded).
-    domain, domain_jets
+    domain, domain_jets : tuple, int
         The training range ((column, min, max), ...) and the number of training jets it is taken from.
-    fingerprints
+    fingerprints : tuple
         Every member's files as a run found them (``pinned``); empty: not pinned.
     """
 
@@ -64,7 +64,7 @@ class Ensemble:
 
     @property
     def training_range(self) -> dict[str, list[float]]:
-        """{column: [min, max]}: the range of the training jets."""
+        """The range of the training jets: {column: [min, max]}."""
         return {c: [lo, hi] for c, lo, hi in self.domain}
 
     @classmethod
@@ -73,10 +73,10 @@ class Ensemble:
 
         Parameters
         ----------
-        folder
+        folder : str or Path
             A tagger folder (``config.yaml``) or an ensemble folder (``seed_*`` members, as ``xaugcol train``
             writes).
-        name
+        name : str, optional
             The tagger's name (a plain name); None: the folder's name.
 
         Returns
@@ -86,9 +86,9 @@ class Ensemble:
 
         Raises
         ------
-        ModelFileError
-            An incomplete ensemble, members that take different inputs or share a seed, an unreadable
-            configuration, or a name that is not a plain name.
+        ModelFilesError
+            (``ModelFileError``) An incomplete ensemble, members that take different inputs or share a seed, an
+            unreadable configuration, or a name that is not a plain name.
         """
         folder = Path(folder)
         name = name or folder.resolve().name
@@ -138,13 +138,25 @@ class Ensemble:
     def pinned(self) -> Ensemble:
         """This ensemble with every member's files fingerprinted now (``folder_digest``): ``load_members`` then
         refuses a member whose files changed since, as when a tagger is replaced file by file while a run that
-        loads it in every worker explains it."""
+        loads it in every worker explains it.
+
+        Returns
+        -------
+        Ensemble
+            A copy with ``fingerprints`` set.
+        """
         return replace(
             self, fingerprints=tuple((seed, tuple(sorted(folder_digest(path).items()))) for seed, path in self.members)
         )
 
     def digests(self) -> dict[str, dict[str, str]]:
-        """{seed_<k>: {file: sha256}} of the members, as pinned (or as they are now)."""
+        """The members' file digests, as pinned (or as they are now).
+
+        Returns
+        -------
+        dict
+            {seed_<k>: {file: sha256}}.
+        """
         pinned = (
             dict(self.fingerprints)
             if self.fingerprints
@@ -153,8 +165,24 @@ class Ensemble:
         return {f"seed_{seed}": dict(files) for seed, files in pinned.items()}
 
     def load_members(self, device: str = "cpu") -> list[tuple[int, nn.Module, InputScalers]]:
-        """[(seed, model in eval mode, the scalers of its inputs)]; a pinned member whose files changed since it
-        was pinned is a ``ModelFileError``."""
+        """Read the members' weights and input scalers.
+
+        Parameters
+        ----------
+        device : str
+            The torch device the models are put on.
+
+        Returns
+        -------
+        list of tuple
+            [(seed, model in eval mode, the scalers of its inputs)], in seed order.
+
+        Raises
+        ------
+        ModelFilesError
+            (``ModelFileError``) A member's files are unreadable, or a pinned member's files changed since it was
+            pinned.
+        """
         pinned = dict(self.fingerprints)
         loaded: list[tuple[int, nn.Module, InputScalers]] = []
         for seed, path in self.members:
@@ -171,7 +199,25 @@ class Ensemble:
 
     def selection(self, rows: dict, split: str) -> np.ndarray:
         """Jets this ensemble is explained on: the split (``test``: jets no member trained or validated on;
-        ``all``) and the training selection."""
+        ``all``) and the training selection.
+
+        Parameters
+        ----------
+        rows : dict
+            The jet-table columns of a chunk.
+        split : str
+            ``test`` (jets no member trained or validated on) or ``all``.
+
+        Returns
+        -------
+        numpy.ndarray
+            A boolean mask over the rows.
+
+        Raises
+        ------
+        ValueError
+            The tagger was trained on matched signal and the rows carry no generator truth.
+        """
         if self.spec.matched_signal and "gen_boson_contained" not in rows:
             raise ValueError(
                 f"tagger {self.name} was trained on matched signal, but the events carry no "

@@ -56,5 +56,11 @@ class ExplainOptions(ConfigModel):
 
     @property
     def method_names(self) -> tuple[str, ...]:
-        """The names the methods' histograms, summaries and figures carry."""
+        """The names the methods' histograms, summaries and figures carry.
+
+        Returns
+        -------
+        tuple of str
+            One name per method of ``rules``.
+        """
         return tuple(m.name for m in method_specs(self.rules))

@@ -51,19 +51,19 @@ class ModelConfig(ConfigModel):
 
     Parameters
     ----------
-    model
+    model : str
         The tagger's name, a key of ``MODELS`` (``cnn2d``, ``cnn1d``, ``lstm``, ``dnn``, ``in``, ...).
-    xaug
+    xaug : bool
         Join the XAUG variables before the head (a tagger reading only them needs it true).
-    xaug_columns
+    xaug_columns : tuple of str
         The XAUG variables, in order.
-    architecture
+    architecture : dict
         Keyword arguments of the tagger class (``channels``, ``hidden``, ...; ``xaugcol.models.architecture``).
-    shapes
+    shapes : dict
         Per input kind, the per-jet shape of its jet-table column; a kind without an entry takes its default.
-    input_scaling
+    input_scaling : dict
         Per input kind, how its inputs are scaled (one of the kind's ``SCALINGS``).
-    masked
+    masked : tuple of str
         Occlusion groups held at zero after scaling in every jet (a tagger trained without them).
     """
 
@@ -158,7 +158,20 @@ class ModelConfig(ConfigModel):
         return self
 
     def scaling_of(self, kind: str, default: str) -> str:
-        """How the inputs of ``kind`` are scaled; ``default`` where the configuration records no scaling for it."""
+        """How the inputs of an input kind are scaled.
+
+        Parameters
+        ----------
+        kind : str
+            The input kind (``image``, ``particles``, ``xaug``, ...).
+        default : str
+            The scaling where the configuration records none for ``kind``.
+
+        Returns
+        -------
+        str
+            The scaling's name.
+        """
         return self.input_scaling.get(kind, default)
 
     @staticmethod
@@ -167,11 +180,23 @@ class ModelConfig(ConfigModel):
         return {"use_xaug", *(arg for cls in KINDS.values() for arg in cls().model_arguments())}
 
     def inputs(self) -> tuple[str, ...]:
-        """The input kinds the tagger takes, in ``forward`` order."""
+        """The input kinds the tagger takes, in ``forward`` order.
+
+        Returns
+        -------
+        tuple of str
+            The kinds' names.
+        """
         return _inputs(MODELS[self.model], self.xaug)
 
     def input_kinds(self) -> tuple[InputKind, ...]:
-        """The input kinds, in ``forward`` order, with this tagger's settings (shapes, XAUG columns)."""
+        """The input kinds, in ``forward`` order, with this tagger's settings (shapes, XAUG columns).
+
+        Returns
+        -------
+        tuple of InputKind
+            One per input of ``forward``.
+        """
         return tuple(input_kind(name, self) for name in self.inputs())
 
     @property
@@ -180,16 +205,46 @@ class ModelConfig(ConfigModel):
         return self.xaug and "xaug" not in MODELS[self.model].input_kinds
 
     def shape_of(self, kind: str, default: tuple[int, ...]) -> tuple[int, ...]:
-        """The per-jet shape of the inputs of ``kind``; ``default`` where the configuration records none."""
+        """The per-jet shape of the inputs of an input kind.
+
+        Parameters
+        ----------
+        kind : str
+            The input kind.
+        default : tuple of int
+            The shape where the configuration records none for ``kind``.
+
+        Returns
+        -------
+        tuple of int
+            The shape.
+        """
         return tuple(self.shapes.get(kind, default))
 
     def with_shapes(self, shapes: dict) -> ModelConfig:
-        """This configuration with the table shapes of its input kinds (``{kind: shape}``, from the data)."""
+        """This configuration with the table shapes of its input kinds.
+
+        Parameters
+        ----------
+        shapes : dict
+            ``{kind: shape}``, from the data; they replace the recorded shapes of those kinds.
+
+        Returns
+        -------
+        ModelConfig
+            A new, validated configuration.
+        """
         return ModelConfig.from_dict({**self.as_dict(), "shapes": {**self.shapes, **shapes}})
 
     def as_dict(self) -> dict:
         """The configuration as plain YAML-ready values (lists, not tuples), as a tagger folder's config.yaml holds
-        it (``from_dict`` reads it back); ``masked`` is left out when empty, as in folders written before it."""
+        it (``from_dict`` reads it back); ``masked`` is left out when empty, as in folders written before it.
+
+        Returns
+        -------
+        dict
+            The fields.
+        """
         d = self.model_dump()
         d["xaug_columns"] = list(self.xaug_columns)
         d["shapes"] = {k: list(v) for k, v in self.shapes.items()}
@@ -200,13 +255,47 @@ class ModelConfig(ConfigModel):
         return d
 
     def replaced(self, **changes: Any) -> ModelConfig:
-        """This configuration with ``changes`` (fields and their new values), validated again."""
+        """This configuration with some fields changed, validated again.
+
+        Parameters
+        ----------
+        **changes
+            Fields and their new values.
+
+        Returns
+        -------
+        ModelConfig
+            A new configuration.
+
+        Raises
+        ------
+        pydantic.ValidationError
+            A change that makes the configuration invalid.
+        """
         return ModelConfig.model_validate({**self.as_dict(), **changes})
 
     @classmethod
     def from_dict(cls, data: Any, where: str | None = "model config") -> ModelConfig:
         """From a mapping (a model folder's config.yaml, a study's tagger entry, the configurations of earlier
-        versions converted); a ``ValueError`` whose message starts with ``where`` otherwise."""
+        versions converted).
+
+        Parameters
+        ----------
+        data : Any
+            The mapping.
+        where : str, optional
+            What the error message starts with (None: nothing).
+
+        Returns
+        -------
+        ModelConfig
+            The validated configuration.
+
+        Raises
+        ------
+        ValueError
+            An invalid configuration; the message starts with ``where``.
+        """
         if isinstance(data, dict):
             data = _converted(data)
         try:
@@ -276,7 +365,18 @@ def _converted(data: dict) -> dict:
 
 
 def build_model(config: ModelConfig) -> nn.Module:
-    """The tagger described by ``config`` (weights freshly initialised from torch's current RNG state)."""
+    """Build the tagger described by a configuration.
+
+    Parameters
+    ----------
+    config : ModelConfig
+        The tagger's configuration, with the shapes of its inputs.
+
+    Returns
+    -------
+    torch.nn.Module
+        The tagger, its weights freshly initialised from torch's current RNG state.
+    """
     cls = MODELS[config.model]
     shapes: dict[str, Any] = {"use_xaug": config.joins_xaug}
     for kind in config.input_kinds():

@@ -110,7 +110,7 @@ PREPROCESSED = {"object_path", "steps", "num_entries", "uuid", "format", "lfn", 
 
 
 def load_fileset(path: str | Path) -> dict:
-    """A coffea fileset from JSON, validated, in any of coffea's forms:
+    """Read a coffea fileset from JSON and validate it; any of coffea's forms is read:
 
     * ``{dataset: [paths]}`` or ``{dataset: {"files": [paths] | {path: tree}, "treename": tree, "metadata": {...}}}``;
     * a preprocessed fileset (``coffea.dataset_tools.preprocess``): ``{path: {"object_path": tree, "steps": [...],
@@ -120,7 +120,23 @@ def load_fileset(path: str | Path) -> dict:
 
     ``metadata.label``: 1 signal, 0 background; a dataset without it (real data) is processed and explained with
     label -1 and refused by training. Relative file paths are taken relative to the JSON file. A file listed twice
-    (under another path, through a link, or in two datasets) is refused: it would be counted twice."""
+    (under another path, through a link, or in two datasets) is refused: it would be counted twice.
+
+    Parameters
+    ----------
+    path : str or Path
+        The fileset's JSON file.
+
+    Returns
+    -------
+    dict
+        dataset name -> ``{"files": {path: tree}, "metadata": {...}, ...}``, with absolute file paths.
+
+    Raises
+    ------
+    UsageError
+        The file is unreadable or malformed (``FilesetError``), or lists a file twice.
+    """
     path = Path(path)
     try:
         data = read_json(path, "fileset")

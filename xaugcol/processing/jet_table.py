@@ -133,7 +133,14 @@ class ProcessingConfig(ConfigModel):
         return window
 
     def as_dict(self) -> dict[str, Any]:
-        """The settings as a processing report records them (and a resume compares them)."""
+        """The settings as a processing report records them (and a resume compares them).
+
+        Returns
+        -------
+        dict
+            The fields, without ``efp`` and ``lepton`` when they are None and without the defaults of fields added
+            later, so that the fingerprints of earlier configurations stay the same.
+        """
         out = self.model_dump()
         for name in ("efp", "lepton"):  # as configurations without them were recorded: fingerprints stay the same
             if out[name] is None:
@@ -142,7 +149,13 @@ class ProcessingConfig(ConfigModel):
 
     def row_bytes(self) -> int:
         """About the bytes of one table row: the arrays of a jet row or of a lepton row, whichever is larger
-        (4-byte values; the masks, a few per cent of that, left out), and 8 per scalar and EFP column."""
+        (4-byte values; the masks, a few per cent of that, left out), and 8 per scalar and EFP column.
+
+        Returns
+        -------
+        int
+            Bytes per row.
+        """
         shapes = self.table_shapes()
         arrays = {row: sum(4 * math.prod(shapes[name]) for name in names) for row, names in ROW_ARRAYS.items()}
         anchored = self.lepton_settings.anchored_efp
@@ -153,7 +166,18 @@ class ProcessingConfig(ConfigModel):
         """Refuse a chunk of ``chunksize`` events whose table would exceed ``MAX_CHUNK_BYTES`` (4 GiB), estimated
         with one jet per event (our generators write one; CMS events after NanoAOD's FatJet pT > 170 GeV cut hold
         one or two). One file holds a chunk's table (the XAUG processor builds and writes it in blocks of events,
-        so memory holds a block's share of it at a time)."""
+        so memory holds a block's share of it at a time).
+
+        Parameters
+        ----------
+        chunksize : int
+            Events per chunk.
+
+        Raises
+        ------
+        ValueError
+            The chunk's table would exceed ``MAX_CHUNK_BYTES``; the message says the largest chunk size that fits.
+        """
         row = self.row_bytes()
         if chunksize * row > MAX_CHUNK_BYTES:
             raise ValueError(
@@ -164,7 +188,13 @@ class ProcessingConfig(ConfigModel):
             )
 
     def table_shapes(self) -> dict[str, tuple[int, ...]]:
-        """The per-jet shape of every array column this configuration writes."""
+        """The per-jet shape of every array column this configuration writes.
+
+        Returns
+        -------
+        dict
+            Column name (``image``, ``particles``, ``tracks``, ``vertices``, ``calo``, ``cells``) -> shape.
+        """
         return {
             "image": (self.image.n_pixels, self.image.n_pixels),
             "particles": (self.n_particles, N_FEATURES),
@@ -181,8 +211,26 @@ class ProcessingConfig(ConfigModel):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "processing config") -> ProcessingConfig:
-        """The inverse of ``as_dict`` (as stored in a processing report), validated: a ``ValueError`` naming
-        ``where`` and the field."""
+        """The inverse of ``as_dict`` (as stored in a processing report), validated.
+
+        Parameters
+        ----------
+        data : dict
+            The settings, as ``as_dict`` writes them.
+        where : str
+            Where they come from, named in errors.
+
+        Returns
+        -------
+        ProcessingConfig
+            The configuration.
+
+        Raises
+        ------
+        ValueError
+            A field that is unknown, of the wrong type or out of its range; the message names ``where`` and the
+            field.
+        """
         return validated(cls, data, where)
 
 

@@ -264,8 +264,25 @@ def table_files(folder: str | Path) -> list[Path]:
 
 
 def read_tables(folder: str | Path, columns: list[str] | None = None) -> ak.Array:
-    """All chunk files under ``folder`` (``table_files``), concatenated, with array columns in their full shape and
-    the ``dataset`` column."""
+    """Read all the chunk files under ``folder`` (``table_files``) into one table.
+
+    Parameters
+    ----------
+    folder : str or Path
+        A processing output's ``jets/`` folder (or any folder of its parquet chunk files).
+    columns : list of str, optional
+        The columns to read; default: all.
+
+    Returns
+    -------
+    awkward.Array
+        The chunks concatenated, with array columns in their full shape and the ``dataset`` column.
+
+    Raises
+    ------
+    FileNotFoundError
+        No jet-table parquet files under ``folder``.
+    """
     files = table_files(folder)
     if not files:
         raise FileNotFoundError(f"no jet-table parquet files under {folder}")

@@ -263,10 +263,44 @@ def run_pythia(
     pileup_pool: int | None = None,
     tracker: TrackerSettings = TrackerSettings(),
 ) -> dict:
-    """Generate ``n_events`` per process with ``workers`` processes; write files and the fileset (``out_dir``
-    locked meanwhile). Process names must be plain file names. ``pthat_min`` and ``pileup`` (mean overlaid
-    interactions, or the whole overlay's settings), when given, replace every process's own; ``pileup_pool``: the
-    pool's size (default 5 000 interactions); ``tracker``: what the jet processes' tracks are seen with."""
+    """Generate events with Pythia 8 and write their files and the fileset (``out_dir`` locked meanwhile).
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        The output folder: the ROOT files and ``fileset.json``.
+    processes : list of Process
+        The processes to generate; their names must be plain file names.
+    n_events : int
+        Events per process.
+    seed : int
+        The random seed; each worker's seed is derived from it and the process name.
+    workers : int
+        Processes generating in parallel (one file each per process).
+    pthat_min : float, optional
+        When given, replaces every process's own pT-hat minimum (GeV).
+    flat_pthat : bool
+        Generate flat in pT-hat (events then carry weights).
+    progress : bool
+        Show progress bars.
+    pileup : float or PileupSettings, optional
+        When given, replaces every process's own overlay: the mean number of overlaid interactions, or the whole
+        overlay's settings.
+    pileup_pool : int, optional
+        The pile-up pool's size (default 5 000 interactions).
+    tracker : TrackerSettings
+        What the jet processes' tracks are seen with.
+
+    Returns
+    -------
+    dict
+        The fileset: dataset name -> its files and metadata.
+
+    Raises
+    ------
+    OutputFolderError
+        ``out_dir`` is locked by another run.
+    """
     with output_lock(out_dir) as out_dir:
         return _generate(
             out_dir, processes, n_events, seed, workers, pthat_min, flat_pthat, progress, pileup, pileup_pool, tracker

@@ -80,7 +80,31 @@ def _background() -> ToyClass:
 
 @dataclass(frozen=True)
 class ToyConfig:
-    """Every parameter of the toy source; the defaults are documented in the README."""
+    """Every parameter of the toy source; the defaults are documented in the README.
+
+    Parameters
+    ----------
+    signal, background : ToyClass
+        Each class's distributions (subjet momentum fraction ``z``, opening angle ``theta``, the particles'
+        fractions and angles).
+    particles_per_subjet : int
+        Particles per subjet.
+    pt_min : float
+        The lowest jet pT (GeV).
+    pt_index : float
+        The jet-pT spectrum's power, dN/dpT ~ pT^-pt_index (> 2: a finite mean pT).
+    eta_max : float
+        The largest jet ``|eta|``.
+    species_probabilities : dict
+        PDG id -> probability of a particle's species (the ids known to the writer; the values sum to 1).
+    impact_sigma_cm : float
+        The width of the particles' impact parameters (cm).
+
+    Raises
+    ------
+    ValueError
+        A value out of its range (the message names the field).
+    """
 
     signal: ToyClass = field(default_factory=_signal)
     background: ToyClass = field(default_factory=_background)
@@ -112,20 +136,54 @@ class ToyConfig:
                     raise ValueError(f"{cls_name}.{name} must be truncated inside [0, {limit}]")
 
     def pt_distribution(self) -> Any:  # a scipy frozen distribution (scipy has no type hints)
-        """The jet-pT distribution as a scipy object (Pareto: dN/dpT ~ pT^-pt_index for pT > pt_min)."""
+        """The jet-pT distribution as a scipy object (Pareto: dN/dpT ~ pT^-pt_index for pT > pt_min).
+
+        Returns
+        -------
+        scipy.stats frozen distribution
+            ``stats.pareto(pt_index - 1, scale=pt_min)``.
+        """
         from scipy import stats
 
         return stats.pareto(self.pt_index - 1.0, scale=self.pt_min)
 
     @classmethod
     def load(cls, path: str | Path) -> ToyConfig:
-        """From a YAML file (an empty file: the defaults)."""
+        """Read the toy parameters from a YAML file (an empty file: the defaults).
+
+        Parameters
+        ----------
+        path : str or Path
+            The YAML file, with the fields of ``ToyFile``.
+
+        Returns
+        -------
+        ToyConfig
+            The parameters; those not in the file keep their defaults.
+        """
         return cls.from_dict(read_yaml(path, "toy config") or {}, f"toy config {path}")
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "toy config") -> ToyConfig:
-        """Build from a (YAML) mapping (``ToyFile``); fields not given keep their defaults, per class; errors name
-        the file and the field (``signal.z``)."""
+        """Build from a (YAML) mapping (``ToyFile``); fields not given keep their defaults, per class.
+
+        Parameters
+        ----------
+        data : dict
+            The fields of ``ToyFile``.
+        where : str
+            Where the mapping comes from, named in errors with the field (``signal.z``).
+
+        Returns
+        -------
+        ToyConfig
+            The parameters.
+
+        Raises
+        ------
+        ValueError
+            A field that is unknown, of the wrong type or out of its range.
+        """
         f = validated(ToyFile, data, where, sep=".")
         kwargs = f.given()
         for name in ("signal", "background"):
@@ -332,8 +390,31 @@ TOY_DATASETS = {"toy_signal": 1, "toy_background": 0}
 
 
 def run_toy(out_dir: str | Path, n_jets: int, seed: int, cfg: ToyConfig | None = None, progress: bool = False) -> dict:
-    """Write ``n_jets`` jets per class (one file per class, at most ``MAX_TOY_JETS``) and the coffea fileset into
-    ``out_dir`` (locked meanwhile)."""
+    """Write toy jets of both classes and their coffea fileset into ``out_dir`` (locked meanwhile).
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        The output folder: one ROOT file per class and ``fileset.json``.
+    n_jets : int
+        Jets per class (at most ``MAX_TOY_JETS``).
+    seed : int
+        The random seed; the same seed writes the same jets.
+    cfg : ToyConfig, optional
+        The toy parameters; default: ``ToyConfig()``.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    dict
+        The fileset: dataset name -> its files and metadata (label, process, generator, seed, events).
+
+    Raises
+    ------
+    OutputFolderError
+        ``out_dir`` is locked by another run.
+    """
     from xaugcol.output_folder import output_lock
     from xaugcol.sources.output import fileset_entry, write_fileset
 

@@ -80,15 +80,15 @@ class Study:
 
     Parameters
     ----------
-    data
+    data : Path
         The jets folder of a processing output (``resolve_jets``: the output folder or its ``jets/``).
-    out
+    out : Path
         The folder the taggers' ensembles go into, one sub-folder each (``tagger_name``).
-    seeds
+    seeds : tuple of int
         The seeds of every ensemble's members, distinct.
-    training
+    training : TrainConfig
         The training settings every tagger shares.
-    taggers
+    taggers : tuple of ModelConfig
         The taggers' model configurations.
     """
 
@@ -104,32 +104,69 @@ class Study:
 
         Parameters
         ----------
-        raw
+        raw : Any
             The mapping as read from YAML.
-        where
+        where : str
             What the errors name first (the file).
 
         Returns
         -------
         Study
-            The validated study; a bad field is a ``ValueError`` naming ``where`` and the field.
+            The validated study.
+
+        Raises
+        ------
+        ValueError
+            A bad field; the message names ``where`` and the field.
         """
         f = validated(StudyFile, raw, where)
         return cls(resolve_jets(f.data), Path(f.out), f.seeds, f.training, f.taggers)
 
     @classmethod
     def load(cls, path: str | Path) -> Study:
-        """A study from its YAML file (``from_dict``; errors name the file)."""
+        """A study from its YAML file (``from_dict``; errors name the file).
+
+        Parameters
+        ----------
+        path : str or Path
+            The study's YAML file.
+
+        Returns
+        -------
+        Study
+            The validated study.
+        """
         return cls.from_dict(read_yaml(path, "study config"), f"study config {path}")
 
     def folders(self) -> dict[str, Path]:
         """Each tagger's ensemble folder, checked to lie inside ``out`` and to pass through no link planted there
-        (training replaces what an earlier ensemble left in it)."""
+        (training replaces what an earlier ensemble left in it).
+
+        Returns
+        -------
+        dict
+            {tagger name: its ensemble's folder}.
+
+        Raises
+        ------
+        UsageError
+            A folder outside ``out`` or reached through a link.
+        """
         return {tagger_name(t): under(self.out, tagger_name(t)) for t in self.taggers}
 
     def check(self) -> None:
         """Everything a run would refuse, before it writes anything: the output folders, an input inside the
-        output folder, the data each tagger reads."""
+        output folder, the data each tagger reads.
+
+        Raises
+        ------
+        OutputFolderError
+            An ensemble folder that cannot be replaced.
+        UsageError
+            The jet tables lie inside the output folder.
+        InputDataError
+            Jet tables a tagger cannot be trained on.
+        """
         for folder in self.folders().values():
             check_replaceable(folder)
         refuse_inputs_inside(self.out, [("the jet tables", self.data)])
@@ -141,10 +178,10 @@ class Study:
 
         Parameters
         ----------
-        mapper
+        mapper : callable
             Dispatches the members of an ensemble (``train_ensemble``): builtin ``map``, a pool's or a Dask
             client's ``map``.
-        progress
+        progress : bool
             Show progress bars.
 
         Returns

@@ -459,7 +459,49 @@ class Run:
 @dataclass(frozen=True)
 class Workflow:
     """A study as its stages read it: the validated study file, with the processing settings built, the taggers to
-    train apart from the trained ones to explain, and paths resolved against the study file's folder."""
+    train apart from the trained ones to explain, and paths resolved against the study file's folder.
+
+    Made by ``load`` or ``from_dict``; ``run_workflow`` runs it.
+
+    Parameters
+    ----------
+    name : str
+        The study's name (the report's title).
+    source : Source
+        Where the events come from: the toy, Pythia 8 processes, or a fileset.
+    processing : ProcessingConfig
+        What the jet tables hold.
+    processing_run, explain_run : Run
+        How the processing and explanation stages run (chunk size, executor, workers).
+    skip_bad_files : bool
+        Skip unreadable files and failing chunks instead of stopping.
+    seeds : tuple of int
+        The seeds of every ensemble's members.
+    training : TrainConfig
+        The training settings every tagger shares.
+    taggers : tuple of ModelConfig
+        The taggers the study trains.
+    explain : Explain
+        The explanation methods and analyses.
+    reduced : Reduced or None
+        The retraining on reduced feature sets; None: none.
+    raw : dict
+        The validated mapping, as written into the report.
+    dask : Dask, optional
+        The Dask cluster every stage shares; None: none.
+    trained : tuple of TrainedTagger
+        Taggers explained as they are (folders resolved).
+    fileset : Path, optional
+        The fileset of a ``fileset`` source (resolved).
+    figures : Figures
+        The figures' settings.
+    gain : Gain
+        The gain study's settings.
+    interpret : Interpret, optional
+        The interpretation stage's settings; None: none.
+    mapping : Mapping, optional
+        The mapping stage's settings; None: none.
+    """
 
     name: str
     source: Source
@@ -482,22 +524,73 @@ class Workflow:
     mapping: Mapping | None = None
 
     def tagger_names(self) -> list[str]:
-        """The taggers the study trains."""
+        """The taggers the study trains.
+
+        Returns
+        -------
+        list of str
+            Their folder names (``tagger_name``).
+        """
         return [tagger_name(t) for t in self.taggers]
 
     def all_tagger_names(self) -> list[str]:
-        """Every tagger it explains: those it trains, then the trained ones it was given."""
+        """Every tagger it explains: those it trains, then the trained ones it was given.
+
+        Returns
+        -------
+        list of str
+            Their names.
+        """
         return self.tagger_names() + [t.label for t in self.trained]
 
     @classmethod
     def load(cls, path: str | Path, settings: Sequence[str] = ()) -> Workflow:
-        """The study file at ``path``, with ``settings`` (``KEY=VALUE``, ``config_models.with_settings``) set."""
+        """Read a study file.
+
+        Parameters
+        ----------
+        path : str or Path
+            The study's YAML file; relative paths in it are taken from its folder.
+        settings : sequence of str
+            ``KEY=VALUE`` settings applied to the file's mapping (``config_models.with_settings``).
+
+        Returns
+        -------
+        Workflow
+            The validated study.
+
+        Raises
+        ------
+        ValueError
+            A field that is unknown, of the wrong type or out of its range; the message names the file and the
+            field.
+        """
         raw = with_settings(read_yaml(path, "study config"), list(settings), "study config")
         return cls.from_dict(raw, f"study config {path}", Path(path).parent)
 
     @classmethod
     def from_dict(cls, raw: Any, where: str = "study config", base: Path = Path(".")) -> Workflow:
-        """``base``: the folder relative paths (a fileset, trained taggers) are taken from (the study file's)."""
+        """Build a study from its validated mapping.
+
+        Parameters
+        ----------
+        raw : Any
+            The study's mapping (``StudyFile``).
+        where : str
+            Where it comes from, named in errors.
+        base : Path
+            The folder relative paths (a fileset, trained taggers) are taken from (the study file's).
+
+        Returns
+        -------
+        Workflow
+            The validated study.
+
+        Raises
+        ------
+        ValueError
+            A field that is unknown, of the wrong type or out of its range.
+        """
         f = validated(StudyFile, raw, where)
         fileset = None if f.source.fileset is None else (base / f.source.fileset).resolve()
         trained = tuple(

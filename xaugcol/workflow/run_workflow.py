@@ -64,8 +64,38 @@ def check_study(wf: Workflow, out: Path) -> None:
 def run_workflow(
     wf: Workflow, out: str | Path, overwrite: bool = False, resume: bool = False, progress: bool = True
 ) -> dict:
-    """Run every stage into ``out`` (locked meanwhile); with ``wf.dask`` all of them share one Dask client.
-    ``resume`` reuses the stages whose recorded settings and inputs match (``stages``) and reruns the others."""
+    """Run every stage of a study into ``out`` (locked meanwhile); with ``wf.dask`` all of them share one Dask client.
+
+    Parameters
+    ----------
+    wf : Workflow
+        The study.
+    out : str or Path
+        The study's output folder.
+    overwrite : bool
+        Replace what ``out`` holds.
+    resume : bool
+        Reuse the stages whose recorded settings and inputs match (``stages``) and rerun the others.
+    progress : bool
+        Print a line per stage, with progress bars.
+
+    Returns
+    -------
+    dict
+        ``report`` (the page's path), ``timings`` per stage, the ``relevance`` and ``reduced`` results, and the
+        stages that ``ran``.
+
+    Raises
+    ------
+    OutputFolderError
+        ``out`` holds another run (or, with ``resume``, no study to resume), or is locked by one.
+    UsageError
+        A study that cannot run as asked.
+    InputDataError
+        An input file that cannot be processed.
+    ClusterError
+        The Dask cluster failed the run.
+    """
     out = Path(out)
     if resume and not overwrite and not is_empty(out) and not (out / STUDY_YAML).is_file():
         raise OutputExistsError(

@@ -31,7 +31,23 @@ class Composite:
     module name, e.g. ``"head.*"``) that matches; ``first`` for layers fed directly by a model input (through
     reshapes only); the first ``layers`` entry whose type matches (``linear``, ``conv``, ``conv1d``, ``conv2d``);
     ``default``. ``lstm`` is the recurrent rule; ``stabiliser`` serves the parameter-free layers (average pooling,
-    sums and means over particles, additions, a batch norm that could not be merged)."""
+    sums and means over particles, additions, a batch norm that could not be merged).
+
+    Parameters
+    ----------
+    default : Rule
+        The rule of layers nothing else matches.
+    layers : dict
+        Layer type (``linear``, ``conv``, ``conv1d``, ``conv2d``) -> rule.
+    names : dict
+        Module-name pattern (fnmatch) -> rule.
+    first : Rule, optional
+        The rule of layers fed directly by a model input.
+    lstm : SignalTakeAll
+        The recurrent rule.
+    stabiliser : float
+        The stabiliser of the parameter-free layers.
+    """
 
     default: Rule = field(default_factory=Epsilon)
     layers: dict[str, Rule] = field(default_factory=dict)
@@ -85,14 +101,43 @@ class Composite:
         return self.default
 
     def unmatched_names(self, module_names: list[str]) -> list[str]:
-        """``names`` patterns that match no layer (almost always a typo)."""
+        """The ``names`` patterns that match no layer (almost always a typo).
+
+        Parameters
+        ----------
+        module_names : list of str
+            The names of the model's dense and convolution layers.
+
+        Returns
+        -------
+        list of str
+            The patterns that match none of them.
+        """
         return [p for p in self.names if not any(fnmatchcase(n, p) for n in module_names)]
 
     @classmethod
     def from_spec(cls, spec: Composite | str | dict[str, Any], where: str = "composite") -> Composite:
         """A composite from a configuration entry: a preset name, or a mapping (``CompositeFile``) with an optional
         ``preset`` (and its options) overridden by ``default``, ``first``, ``layers``, ``names``, ``lstm``,
-        ``stabiliser``. Rules are given as names or ``{rule: ..., params}`` mappings."""
+        ``stabiliser``. Rules are given as names or ``{rule: ..., params}`` mappings.
+
+        Parameters
+        ----------
+        spec : Composite, str or dict
+            The entry (a ``Composite`` is returned as it is).
+        where : str
+            Where the entry comes from, named in errors.
+
+        Returns
+        -------
+        Composite
+            The composite.
+
+        Raises
+        ------
+        ValueError
+            An unknown preset or rule, or a malformed mapping.
+        """
         if isinstance(spec, Composite):
             return spec
         if isinstance(spec, str):

@@ -85,7 +85,24 @@ class Explanation:
 class LRP:
     """Layer-wise relevance propagation for a model built from supported layers (see ``graph``), with the rules of
     a ``Composite`` (or a preset name). Explains the model in inference mode: running batch-norm statistics, no
-    dropout. Works on the device and dtype of the inputs (the model must be on the same device)."""
+    dropout. Works on the device and dtype of the inputs (the model must be on the same device).
+
+    Calling the object is ``explain``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model to explain, built from supported layers.
+    composite : Composite, str or dict
+        The rules: a ``Composite``, a preset's name (``epsilon``, ``alpha1beta0``, ...) or a mapping
+        (``Composite.from_spec``).
+
+    Raises
+    ------
+    ValueError
+        A ``names`` pattern of the composite that matches no dense or convolution layer, or a rule that cannot
+        explain a pair layer.
+    """
 
     def __init__(self, model: nn.Module, composite: Composite | str | dict = "epsilon"):
         self.model = model
@@ -127,9 +144,30 @@ class LRP:
         batch_size: int | None = None,
         record: tuple[str, ...] = (),
     ) -> Explanation:
-        """Relevance of every input for the model output (``target``: the class index for multi-output models),
-        in batches of ``batch_size`` jets; ``record`` names layers (module or node names) whose output relevance is
-        returned too."""
+        """The relevance of every input for the model output.
+
+        Parameters
+        ----------
+        *inputs : torch.Tensor
+            The model's inputs, as ``forward`` takes them.
+        target : int, optional
+            The class index for multi-output models.
+        batch_size : int, optional
+            Jets per batch; None: planned from the model (``xaugcol.models.batching``).
+        record : tuple of str
+            Layers (module or node names) whose output relevance is returned too.
+
+        Returns
+        -------
+        Explanation
+            The relevance of every input (shaped like it), the explained output, the conservation bookkeeping per
+            jet, and the recorded layers' relevance.
+
+        Raises
+        ------
+        ValueError
+            Inputs the model does not take (their number, shapes or values).
+        """
         _check_inputs(inputs)
         if len(inputs) != self.program.n_inputs:
             raise ValueError(
@@ -209,7 +247,18 @@ class LRP:
         return env
 
     def next_input(self, node: fx.Node) -> torch.Tensor | tuple[torch.Tensor, ...]:
-        """The model input a placeholder reads (all remaining ones for ``*inputs``)."""
+        """The model input a placeholder reads (all remaining ones for ``*inputs``).
+
+        Parameters
+        ----------
+        node : torch.fx.Node
+            The placeholder.
+
+        Returns
+        -------
+        torch.Tensor or tuple of torch.Tensor
+            Its input.
+        """
         if target_name(node).startswith("*"):
             out, self._pending = tuple(self._pending), []
             return out
@@ -231,7 +280,22 @@ class LRP:
         return self._merged_weights(step)
 
     def call(self, node: fx.Node, env: dict[Any, Any], override: dict[fx.Node, torch.Tensor] | None = None) -> Any:
-        """Run one node on the values in ``env`` (``override``: other values for some of its inputs)."""
+        """Run one node on the values in ``env``.
+
+        Parameters
+        ----------
+        node : torch.fx.Node
+            The node.
+        env : dict
+            The value of every node run so far.
+        override : dict, optional
+            Other values for some of its inputs.
+
+        Returns
+        -------
+        Any
+            The node's output.
+        """
 
         def value(n: fx.Node) -> Any:
             return override[n] if override and n in override else env[n]

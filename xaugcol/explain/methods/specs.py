@@ -120,7 +120,23 @@ def method_spec(entry: MethodEntry, name: str | None = None, where: str = "expla
 
 
 def method_specs(entries: MethodEntry | Iterable[MethodEntry]) -> tuple[MethodSpec, ...]:
-    """Several entries (a name, a mapping, or a list of them); names must be unique."""
+    """The explanation methods of several configuration entries.
+
+    Parameters
+    ----------
+    entries : str, dict, MethodSpec, Composite or an iterable of them
+        A method's name, a mapping, or a list of them; the methods' names must be unique.
+
+    Returns
+    -------
+    tuple of MethodSpec
+        One per entry, in order.
+
+    Raises
+    ------
+    ValueError
+        No entry, an unknown or malformed entry, or two methods of the same name.
+    """
     if isinstance(entries, (str, dict, MethodSpec, Composite)):
         entries = [entries]
     specs = tuple(method_spec(e, where=f"explanation method {k + 1}") for k, e in enumerate(entries))

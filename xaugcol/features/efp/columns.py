@@ -172,18 +172,44 @@ class EFPConfig(ConfigModel):
 
     def n_columns(self) -> int:
         """``len(self.columns())``, counted without enumerating a graph: every graph but the one-vertex one at each
-        (kappa, beta), and the one-vertex graph once per kappa other than 1."""
+        (kappa, beta), and the one-vertex graph once per kappa other than 1.
+
+        Returns
+        -------
+        int
+            The number of EFP columns.
+        """
         per_pair = graph_count(self.degree, self.connected_only) - 1
         return len(self.kappas) * len(self.betas) * per_pair + sum(k != 1.0 for k in self.kappas)
 
     def graphs(self, kappa: float, beta: float) -> list[tuple]:
         """The graphs evaluated at (kappa, beta). The one-vertex graph, sum z_i^kappa, has no angle: it is the
-        same at every beta and comes once, at the first; at kappa = 1 it is 1 and never comes."""
+        same at every beta and comes once, at the first; at kappa = 1 it is 1 and never comes.
+
+        Parameters
+        ----------
+        kappa : float
+            The energy exponent.
+        beta : float
+            The angular exponent.
+
+        Returns
+        -------
+        list of tuple
+            The multigraphs, each a tuple of edges.
+        """
         graphs = [g for g in all_graphs(self.degree) if not (self.connected_only and len(g) > 1)]
         drop_edgeless = kappa == 1.0 or beta != self.betas[0]
         return [g for g in graphs if not (drop_edgeless and g == ((),))]
 
     def columns(self) -> list[str]:
+        """The names of the EFP columns, in the order they are written (per beta, per kappa, per graph).
+
+        Returns
+        -------
+        list of str
+            ``n_columns()`` column names.
+        """
         return [
             column_name(graph_name(g), kappa, beta)
             for beta in self.betas
