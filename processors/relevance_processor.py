@@ -18,7 +18,7 @@ from xaugcol.explain.options import ExplainOptions
 from xaugcol.explain.relevance import Explainer, explain_rows, explainers
 from xaugcol.features.packed import unpack
 from xaugcol.jets.constituents import MissingBranchError
-from xaugcol.processing.jet_table import ProcessingConfig
+from xaugcol.processing.settings import ProcessingConfig
 from xaugcol.processing.table_io import INDEX_SUFFIX
 
 IDENTITY = ("run", "luminosityBlock", "event", "fatjet_index", "label", "weight")

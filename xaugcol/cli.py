@@ -574,7 +574,7 @@ def _process(args) -> None:
     from xaugcol.coffea_runs import run_processing
     from xaugcol.config_models import validated
     from xaugcol.processing.coffea_runner import load_fileset
-    from xaugcol.processing.jet_table import ProcessingConfig, processing_settings
+    from xaugcol.processing.settings import ProcessingConfig, processing_settings
 
     with as_usage_error():
         fileset = load_fileset(args.fileset)

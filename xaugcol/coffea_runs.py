@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from xaugcol.explain.ensemble import Ensemble
 from xaugcol.processing.coffea_runner import DEFAULT_CHUNKSIZE, Execution
 from xaugcol.processing.executors import Timeouts
-from xaugcol.processing.jet_table import ProcessingConfig
 from xaugcol.processing.process_fileset import RunResult, process_fileset
+from xaugcol.processing.settings import ProcessingConfig
 from xaugcol.processors.relevance_processor import RelevanceProcessor
 from xaugcol.processors.xaug_processor import XAUGProcessor
 

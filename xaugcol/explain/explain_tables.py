@@ -40,7 +40,7 @@ from xaugcol.paths import refuse_inputs_inside
 from xaugcol.processing.checkpoints import open_checkpoints, remove_checkpoints
 from xaugcol.processing.chunk_guard import skipped_chunks
 from xaugcol.processing.coffea_runner import Execution, run_coffea, versions
-from xaugcol.processing.jet_table import ProcessingConfig
+from xaugcol.processing.settings import ProcessingConfig
 from xaugcol.processing.table_fileset import processed_folder, table_fileset
 from xaugcol.training.domain import outside_fractions
 

@@ -41,7 +41,7 @@ from numpy.typing import ArrayLike
 from xaugcol.features.kinds import InputKind
 
 if TYPE_CHECKING:
-    from xaugcol.processing.jet_table import ProcessingConfig
+    from xaugcol.processing.settings import ProcessingConfig
 
 QUANTUM = 2.0**-30
 # 41 bins of width 0.05 centred on -1, -0.95, ..., 1: the normalised relevance +-1 of a jet's top input is inside

@@ -30,7 +30,7 @@ from xaugcol.explain.options import ExplainOptions
 from xaugcol.explain.statistics import feature_names, feature_sums, normalise_per_jet, score_shares
 from xaugcol.features.scaler import InputScalers
 from xaugcol.models import batching
-from xaugcol.processing.jet_table import ProcessingConfig
+from xaugcol.processing.settings import ProcessingConfig
 from xaugcol.training.data import model_inputs
 from xaugcol.training.domain import outside_counts
 

@@ -27,7 +27,7 @@ from xaugcol.plotting.style import (
     save,
     text_width,
 )
-from xaugcol.processing.jet_table import ProcessingConfig
+from xaugcol.processing.settings import ProcessingConfig
 from xaugcol.training.data import JetTables, model_inputs
 
 DIVERGING = {"cmap": "RdBu_r"}

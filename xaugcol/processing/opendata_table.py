@@ -55,7 +55,7 @@ from xaugcol.jets.substructure import ratio
 if TYPE_CHECKING:
     import uproot
 
-    from xaugcol.processing.jet_table import Columns, ProcessingConfig
+    from xaugcol.processing.settings import Columns, ProcessingConfig
 
 TREE = "deepntuplizer/tree"
 MARKERS = ("fj_pt", "event_no")

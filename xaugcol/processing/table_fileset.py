@@ -20,7 +20,7 @@ from xaugcol.errors import InputDataError
 from xaugcol.output_folder import lock_holder
 from xaugcol.paths import NotRegularFileError, check_regular, read_json, safe_component, under
 from xaugcol.processing.checkpoints import CHECKPOINTS, MANIFEST
-from xaugcol.processing.jet_table import ProcessingConfig
+from xaugcol.processing.settings import ProcessingConfig
 from xaugcol.processing.table_io import JETS_DIR, field_shape, table_datasets
 from xaugcol.quoting import quoted
 

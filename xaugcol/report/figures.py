@@ -490,7 +490,7 @@ def draw_examples(
     from xaugcol.explain.ensemble import Ensemble
     from xaugcol.explain.methods import method_spec
     from xaugcol.plotting import examples
-    from xaugcol.processing.jet_table import ProcessingConfig
+    from xaugcol.processing.settings import ProcessingConfig
 
     try:
         method_spec(method)

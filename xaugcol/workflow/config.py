@@ -61,8 +61,8 @@ from xaugcol.limits import (
 )
 from xaugcol.models.registry import ModelConfig
 from xaugcol.processing.executors import DEFAULT_CHUNKSIZE, EXECUTORS
-from xaugcol.processing.jet_table import ProcessingConfig, processing_settings
 from xaugcol.processing.lepton_table import LeptonConfig
+from xaugcol.processing.settings import ProcessingConfig, processing_settings
 from xaugcol.quoting import quoted
 from xaugcol.sources.jet_detector import TrackerSettings, tracker_settings
 from xaugcol.sources.process_card import load_processes

@@ -21,7 +21,7 @@ from xaugcol.features.kinds.xaug import XAUGInput
 from xaugcol.quoting import quoted
 
 if TYPE_CHECKING:
-    from xaugcol.models.registry import ModelConfig
+    from xaugcol.features.kinds.base import TaggerSettings
 
 KINDS: dict[str, type[InputKind]] = {}
 
@@ -51,7 +51,7 @@ def kind_class(name: str) -> type[InputKind]:
     return KINDS[name]
 
 
-def input_kind(name: str, config: ModelConfig) -> InputKind:
+def input_kind(name: str, config: TaggerSettings) -> InputKind:
     """The kind ``name`` as the tagger described by ``config`` (a ``ModelConfig``) reads it."""
     return kind_class(name).from_config(config)
 

@@ -20,9 +20,9 @@ built from a tagger's ``ModelConfig`` by ``from_config``. It says
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -30,9 +30,25 @@ if TYPE_CHECKING:  # annotations only: figure workers import the kinds and never
     import torch
 
     from xaugcol.features.scaler import ObjectScaler, XAUGScaler
-    from xaugcol.models.registry import ModelConfig
-    from xaugcol.processing.jet_table import ProcessingConfig
-    from xaugcol.training.data import JetTables
+    from xaugcol.processing.settings import ProcessingConfig
+
+
+class TaggerSettings(Protocol):
+    """What an input kind reads of a tagger's configuration (``xaugcol.models.registry.ModelConfig``, which
+    builds the kinds: they do not import it back)."""
+
+    @property
+    def xaug_columns(self) -> tuple[str, ...]: ...
+
+    def shape_of(self, kind: str, default: tuple[int, ...]) -> tuple[int, ...]: ...
+
+    def scaling_of(self, kind: str, default: str) -> str: ...
+
+
+class TableBlocks(Protocol):
+    """What fitting a kind's scaler reads of the jet tables (``xaugcol.training.data.JetTables``)."""
+
+    def blocks(self, split: str, columns: list[str]) -> Iterator[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -69,7 +85,7 @@ class InputKind:
         """Scaled by the tagger's scaler for this kind, fitted on the training split and saved with the tagger."""
         return self.scaling != "none"
 
-    def fit_scaler(self, tables: JetTables, scan: dict) -> XAUGScaler | ObjectScaler:
+    def fit_scaler(self, tables: TableBlocks, scan: dict) -> XAUGScaler | ObjectScaler:
         """The kind's scaler fitted on the training split: ``scan`` holds its per-jet columns (the kind's
         ``columns`` of a ``jet_scalars`` kind among them), read once for every kind; array columns are streamed
         from ``tables`` (a ``JetTables``, ``blocks``)."""
@@ -80,7 +96,7 @@ class InputKind:
         raise NotImplementedError
 
     @classmethod
-    def from_config(cls, config: ModelConfig) -> InputKind:
+    def from_config(cls, config: TaggerSettings) -> InputKind:
         """The kind as the tagger described by ``config`` (a ``ModelConfig``) reads it."""
         raise NotImplementedError
 

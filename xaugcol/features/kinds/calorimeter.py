@@ -20,8 +20,8 @@ from xaugcol.features.kinds.objects import ObjectListInput
 from xaugcol.quoting import quoted
 
 if TYPE_CHECKING:
-    from xaugcol.models.registry import ModelConfig
-    from xaugcol.processing.jet_table import ProcessingConfig
+    from xaugcol.features.kinds.base import TaggerSettings
+    from xaugcol.processing.settings import ProcessingConfig
 
 LAYERS = ("em", "had")
 CELL_SIZE = 0.025  # the EM cell in eta (``sources.calorimeter``): the image's pixel
@@ -35,7 +35,7 @@ class CaloImageInput(ImageInput):
     n_pixels: int = 32
 
     @classmethod
-    def from_config(cls, config: ModelConfig) -> CaloImageInput:
+    def from_config(cls, config: TaggerSettings) -> CaloImageInput:
         return cls(config.shape_of(cls.name, (len(LAYERS), cls.n_pixels, cls.n_pixels))[1])
 
     @classmethod

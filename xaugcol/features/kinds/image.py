@@ -15,8 +15,8 @@ from xaugcol.quoting import quoted
 if TYPE_CHECKING:
     import torch
 
-    from xaugcol.models.registry import ModelConfig
-    from xaugcol.processing.jet_table import ProcessingConfig
+    from xaugcol.features.kinds.base import TaggerSettings
+    from xaugcol.processing.settings import ProcessingConfig
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class ImageInput(InputKind):
     n_pixels: int = 37
 
     @classmethod
-    def from_config(cls, config: ModelConfig) -> ImageInput:
+    def from_config(cls, config: TaggerSettings) -> ImageInput:
         return cls(config.shape_of(cls.name, (cls.n_pixels, cls.n_pixels))[0])
 
     @classmethod

@@ -18,8 +18,7 @@ from xaugcol.features.scaler import ObjectScaler
 if TYPE_CHECKING:
     import torch
 
-    from xaugcol.models.registry import ModelConfig
-    from xaugcol.training.data import JetTables
+    from xaugcol.features.kinds.base import TableBlocks, TaggerSettings
 
 
 @overload
@@ -61,12 +60,12 @@ class ObjectListInput(InputKind):
             )
 
     @classmethod
-    def from_config(cls, config: ModelConfig) -> ObjectListInput:
+    def from_config(cls, config: TaggerSettings) -> ObjectListInput:
         # (objects, features): checked by shape_settings when the configuration was read
         shape = cast(tuple[int, int], config.shape_of(cls.name, (cls.DEFAULT_OBJECTS, len(cls.FEATURES))))
         return cls(*shape, config.scaling_of(cls.name, cls.SCALINGS[0]))
 
-    def fit_scaler(self, tables: JetTables, scan: dict) -> ObjectScaler:
+    def fit_scaler(self, tables: TableBlocks, scan: dict) -> ObjectScaler:
         column = self.table_column
         blocks = tables.blocks("train", [column])
         return ObjectScaler.fit(self.FEATURES, ((b[column], real_objects(b[column])) for b in blocks), self.scaling)

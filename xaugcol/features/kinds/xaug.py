@@ -17,8 +17,8 @@ from xaugcol.quoting import quoted
 if TYPE_CHECKING:
     import torch
 
-    from xaugcol.models.registry import ModelConfig
-    from xaugcol.training.data import JetTables
+    from xaugcol.features.kinds.base import TableBlocks, TaggerSettings
+
 
 # the jet-table columns a tagger sees as "XAUG variables" unless told otherwise
 DEFAULT_COLUMNS = (
@@ -88,10 +88,10 @@ class XAUGInput(InputKind):
     scaling: str = "standard"
 
     @classmethod
-    def from_config(cls, config: ModelConfig) -> XAUGInput:
+    def from_config(cls, config: TaggerSettings) -> XAUGInput:
         return cls(tuple(config.xaug_columns), config.scaling_of(cls.name, cls.SCALINGS[0]))
 
-    def fit_scaler(self, tables: JetTables, scan: dict) -> XAUGScaler:
+    def fit_scaler(self, tables: TableBlocks, scan: dict) -> XAUGScaler:
         return XAUGScaler.fit(scan, self.xaug_columns, mode=self.scaling)
 
     def check_scaler(self, scaler: object, where: str) -> None:
