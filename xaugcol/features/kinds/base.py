@@ -29,8 +29,8 @@ import numpy as np
 if TYPE_CHECKING:  # annotations only: figure workers import the kinds and never torch
     import torch
 
+    from xaugcol.features.images import ImageConfig
     from xaugcol.features.scaler import ObjectScaler, XAUGScaler
-    from xaugcol.processing.settings import ProcessingConfig
 
 
 class TaggerSettings(Protocol):
@@ -43,6 +43,13 @@ class TaggerSettings(Protocol):
     def shape_of(self, kind: str, default: tuple[int, ...]) -> tuple[int, ...]: ...
 
     def scaling_of(self, kind: str, default: str) -> str: ...
+
+
+class TableSettings(Protocol):
+    """What a kind's map reads of the jet tables' settings (``xaugcol.processing.settings.ProcessingConfig``)."""
+
+    @property
+    def image(self) -> ImageConfig: ...
 
 
 class TableBlocks(Protocol):
@@ -169,7 +176,7 @@ class InputKind:
         """
         return []
 
-    def map_axes(self, processing: ProcessingConfig) -> tuple[int, float, str] | None:
+    def map_axes(self, processing: TableSettings) -> tuple[int, float, str] | None:
         """(pixels per side, half-width, unit) of a 2D relevance map (rows top to bottom, columns left to right),
         from the processing configuration of the jet tables; None for kinds without one."""
         return None

@@ -20,8 +20,7 @@ from xaugcol.features.kinds.objects import ObjectListInput
 from xaugcol.quoting import quoted
 
 if TYPE_CHECKING:
-    from xaugcol.features.kinds.base import TaggerSettings
-    from xaugcol.processing.settings import ProcessingConfig
+    from xaugcol.features.kinds.base import TableSettings, TaggerSettings
 
 LAYERS = ("em", "had")
 CELL_SIZE = 0.025  # the EM cell in eta (``sources.calorimeter``): the image's pixel
@@ -68,7 +67,7 @@ class CaloImageInput(ImageInput):
 
     removal_unit = "cell"
 
-    def map_axes(self, processing: ProcessingConfig) -> tuple[int, float, str]:
+    def map_axes(self, processing: TableSettings) -> tuple[int, float, str]:
         return self.n_pixels, self.n_pixels / 2 * CELL_SIZE, r"$\Delta\eta$, $\Delta\phi$ to the lepton"
 
     def map_values(self, rows: dict, relevance: np.ndarray | None = None) -> np.ndarray:

@@ -15,8 +15,7 @@ from xaugcol.quoting import quoted
 if TYPE_CHECKING:
     import torch
 
-    from xaugcol.features.kinds.base import TaggerSettings
-    from xaugcol.processing.settings import ProcessingConfig
+    from xaugcol.features.kinds.base import TableSettings, TaggerSettings
 
 
 @dataclass(frozen=True)
@@ -86,7 +85,7 @@ class ImageInput(InputKind):
     def present_units(self, x: torch.Tensor) -> torch.Tensor:
         return x.reshape(len(x), -1) != 0  # a removed pixel is empty (0), as the pixels without particles
 
-    def map_axes(self, processing: ProcessingConfig) -> tuple[int, float, str]:
+    def map_axes(self, processing: TableSettings) -> tuple[int, float, str]:
         return processing.image.n_pixels, processing.image.extent, "prong distances"
 
     def map_values(self, rows: dict, relevance: np.ndarray | None = None) -> np.ndarray:
