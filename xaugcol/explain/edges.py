@@ -20,13 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import hist
 import numpy as np
 import torch
 
 from xaugcol.explain.lrp import LRP, Composite
+from xaugcol.explain.methods.base import Attribution
 from xaugcol.features.particles import FEATURES
 from xaugcol.layers import neighbour_mask
 
@@ -89,21 +90,52 @@ def edge_relevance(
     list of BlockEdges
         One per block, in order.
     """
+    return explain_edges(model, LRP(model, composite), inputs, batch_size)[0]
+
+
+def explain_edges(
+    model: torch.nn.Module, lrp: LRP, inputs: tuple[torch.Tensor, ...], batch_size: int = 512
+) -> tuple[list[BlockEdges], Attribution]:
+    """One LRP pass of ``lrp`` (on ``model``) over ``inputs`` that gives both the edges of every EdgeConv block
+    (``edge_relevance``) and the relevance of the inputs (an ``Attribution``, as the LRP attributor gives it): a
+    run that wants both explains each jet once.
+
+    Parameters
+    ----------
+    model
+        A ParticleNet tagger, in evaluation mode.
+    lrp
+        Its LRP (``xaugcol.explain.lrp.LRP``).
+    inputs
+        Its inputs.
+    batch_size
+        Jets per pass (plain batches: recorded layers keep the batch's shapes).
+
+    Returns
+    -------
+    (list of BlockEdges, Attribution)
+        The blocks' edges, and the inputs' relevance with the explained output and what LRP absorbed.
+    """
     blocks = edge_blocks(model)
     if not blocks:
         raise ValueError(f"{type(model).__name__} has no EdgeConv block: edge relevance is ParticleNet's")
-    lrp = LRP(model, composite)
     names = {
         name: (f"{name}.edge.{len(b.edge) - 1}", _shortcut_name(name, b), f"{name}.activation") for name, b in blocks
     }
-    parts = [
-        _edge_batch(model, lrp, blocks, names, tuple(x[start : start + batch_size] for x in inputs))
-        for start in range(0, len(inputs[0]), max(batch_size, 1))
-    ]
-    return [
+    parts, explanations = [], []
+    for start in range(0, len(inputs[0]), max(batch_size, 1)):
+        part, explanation = _edge_batch(lrp, blocks, names, tuple(x[start : start + batch_size] for x in inputs))
+        parts.append(part)
+        explanations.append(explanation)
+    found = [
         BlockEdges(name, *(np.concatenate([p[k][field] for p in parts]) for field in range(5)))
         for k, (name, _) in enumerate(blocks)
     ]
+    output = torch.cat([e.output for e in explanations])
+    total = torch.cat([e.conservation.input_total for e in explanations])
+    relevance = tuple(torch.cat(r) for r in zip(*(e.relevance for e in explanations)))
+    # as the LRP attributor books it: in float64, a small difference of large numbers
+    return found, Attribution(relevance, output, output.double() - total.double())
 
 
 def edge_blocks(model: torch.nn.Module) -> list[tuple[str, EdgeConvBlock]]:
@@ -113,19 +145,19 @@ def edge_blocks(model: torch.nn.Module) -> list[tuple[str, EdgeConvBlock]]:
     return [(name, m) for name, m in model.named_modules() if isinstance(m, EdgeConvBlock)]
 
 
-def _edge_batch(model, lrp: LRP, blocks: list, names: dict, inputs: tuple[torch.Tensor, ...]) -> list[tuple]:
+def _edge_batch(lrp: LRP, blocks: list, names: dict, inputs: tuple[torch.Tensor, ...]) -> tuple[list[tuple], Any]:
+    """One batch: the blocks' edges (the graphs as the LRP pass's own forward built them) and its Explanation."""
     graphs: dict[str, torch.Tensor] = {}
     hooks = [
         block.neighbours.register_forward_hook(lambda _m, _i, out, name=name: graphs.__setitem__(name, out))
         for name, block in blocks
     ]
     try:
-        with torch.no_grad():
-            model(*inputs)
+        explanation = lrp(*inputs, record=tuple(n for triple in names.values() for n in triple))
     finally:
         for hook in hooks:
             hook.remove()
-    recorded = lrp(*inputs, record=tuple(n for triple in names.values() for n in triple)).layers
+    recorded = explanation.layers
     mask = (inputs[0] != 0).any(dim=-1).to(inputs[0].dtype)
     out = []
     for name, _block in blocks:
@@ -143,7 +175,7 @@ def _edge_batch(model, lrp: LRP, blocks: list, names: dict, inputs: tuple[torch.
                 output.sum(dim=1).detach().numpy(),
             )
         )
-    return out
+    return out, explanation
 
 
 def _shortcut_name(name: str, block) -> str:

@@ -121,7 +121,12 @@ def explain_rows(
             )
         baselines = [k.removal_baseline(member.scalers.get(k.name)) for k in kinds]
         for method in names:
-            attribution = member.attributors[method](*tensors, batch_size=batch_size)
+            if method in with_edges:  # one LRP pass gives the inputs' relevance and the edges'
+                lrp = member.attributors[method].lrp  # an LRPAttributor (_edge_method)
+                found, attribution = edges.explain_edges(member.model, lrp, tensors, batch_size)
+                edges.fill(hists, name, method, member.seed, found, rows["particles"], labels)
+            else:
+                attribution = member.attributors[method](*tensors, batch_size=batch_size)
             if perturbed is not None and perturbed.any():
                 chosen = torch.from_numpy(perturbed)
                 logits = faithfulness.removal_logits(
@@ -136,10 +141,6 @@ def explain_rows(
                     batch_size,
                 )
                 faithfulness.fill(hists, name, method, member.seed, rows["label"][perturbed].astype(np.int64), logits)
-            if method in with_edges:
-                lrp = member.attributors[method].lrp
-                found = edges.edge_relevance(member.model, tensors, lrp.composite, batch_size)
-                edges.fill(hists, name, method, member.seed, found, rows["particles"], labels)
             relevance = {k.name: r.detach().cpu().numpy() for k, r in zip(kinds, attribution.relevance)}
             normalised, kept = normalise_per_jet(relevance)
             counts[f"zero_relevance_{method}"] += int((~kept).sum())
