@@ -28,7 +28,7 @@ import torch
 
 from xaugcol.explain.lrp import LRP, Composite
 from xaugcol.explain.methods.base import Attribution
-from xaugcol.features.particles import FEATURES
+from xaugcol.features.particles import FEATURE_INDEX
 from xaugcol.layers import neighbour_mask
 
 if TYPE_CHECKING:
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 SUBJET_RADIUS = 0.4  # a particle farther than this from both softdrop prongs is unclustered (half the AK8 radius)
 EDGE_KINDS = ("within a subjet", "between subjets", "to unclustered")
 LENGTH_BINS = np.array([0.0, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8, np.inf])  # edge lengths in (eta, phi), the last open
-_COLUMN = {name: k for k, name in enumerate(FEATURES)}
 
 
 @dataclass(frozen=True)
@@ -199,15 +198,15 @@ def edge_kinds(particles: np.ndarray, index: np.ndarray, radius: float = SUBJET_
     kinds, lengths : numpy.ndarray
         (jets, particles, k) each.
     """
-    d1 = particles[..., _COLUMN["dr_subjet1"]]
-    d2 = particles[..., _COLUMN["dr_subjet2"]]
+    d1 = particles[..., FEATURE_INDEX["dr_subjet1"]]
+    d2 = particles[..., FEATURE_INDEX["dr_subjet2"]]
     prong = np.where(np.minimum(d1, d2) > radius, -1, np.where(d1 <= d2, 0, 1))  # -1: unclustered
     jets = np.arange(len(index))[:, None, None]
     mine = np.broadcast_to(prong[:, :, None], index.shape)
     theirs = prong[jets, index]
     kinds = np.where((mine < 0) | (theirs < 0), 2, np.where(mine == theirs, 0, 1))
-    eta = particles[..., _COLUMN["deta_jet"]]
-    phi = particles[..., _COLUMN["dphi_jet"]]
+    eta = particles[..., FEATURE_INDEX["deta_jet"]]
+    phi = particles[..., FEATURE_INDEX["dphi_jet"]]
     d_eta = eta[:, :, None] - eta[jets, index]
     d_phi = np.mod(phi[:, :, None] - phi[jets, index] + np.pi, 2 * np.pi) - np.pi
     return kinds, np.hypot(d_eta, d_phi)

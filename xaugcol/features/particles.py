@@ -49,6 +49,7 @@ FEATURES = (
     "dz",
 )
 N_FEATURES = len(FEATURES)
+FEATURE_INDEX = {name: k for k, name in enumerate(FEATURES)}  # a feature's position in a particle's row
 # a pT or energy of 0 would give log(0): floor at 1 MeV (PUPPI can weight a candidate down to ~0)
 LOG_FLOOR = 1e-3
 

@@ -25,11 +25,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from xaugcol.features.particles import FEATURES
+from xaugcol.features.particles import FEATURE_INDEX
 from xaugcol.layers import KNearest, MaskedBatchNorm1d, MaskedReLU, RealParticles, neighbour_mask
 from xaugcol.models.taggers import Tagger, batch_norm
 
-COORDINATES = (FEATURES.index("deta_jet"), FEATURES.index("dphi_jet"))  # the first graph's space
+COORDINATES = (FEATURE_INDEX["deta_jet"], FEATURE_INDEX["dphi_jet"])  # the first graph's space
 
 
 class EdgeConvBlock(nn.Module):

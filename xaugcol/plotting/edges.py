@@ -12,13 +12,12 @@ import numpy as np
 import torch
 
 from xaugcol.explain.edges import EDGE_KINDS, LENGTH_BINS
-from xaugcol.features.particles import FEATURES
+from xaugcol.features.particles import FEATURE_INDEX
 from xaugcol.plotting.style import CLASS_NAMES, clear_bands, figure, label, panel_title, save
 
 if TYPE_CHECKING:
     from xaugcol.explain.ensemble import Ensemble
 
-FEATURE_INDEX = {name: k for k, name in enumerate(FEATURES)}
 
 CLASS_COLOURS = {"signal": "#e42536", "background": "#5790fc"}
 
