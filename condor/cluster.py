@@ -23,8 +23,21 @@ if TYPE_CHECKING:
 
 
 def worker_prologue(config: SubmitConfig, wheel: str | None = None) -> list[str]:
-    """Shell lines run in each job before the Dask worker starts (``wheel``: xaugcol at a recorded commit, as
-    ``condor.provenance.build_wheel`` writes it)."""
+    """Shell lines run in each job before the Dask worker starts.
+
+    Parameters
+    ----------
+    config : SubmitConfig
+        The submission: its environment tarball and setup lines.
+    wheel : str, optional
+        xaugcol at a recorded commit, as ``condor.provenance.build_wheel`` writes it (transferred with the job).
+
+    Returns
+    -------
+    list of str
+        Unpack the tarball and put its ``env/bin`` on PATH, the setup lines, unpack the wheel onto PYTHONPATH,
+        then ``OMP_NUM_THREADS=1``.
+    """
     lines = []
     if config.tarball:
         lines += [f'tar -xzf "{Path(config.tarball).name}"', 'export PATH="$PWD/env/bin:$PATH"']
@@ -39,9 +52,31 @@ def worker_prologue(config: SubmitConfig, wheel: str | None = None) -> list[str]
 
 
 def htcondor_cluster(config: SubmitConfig, wheel: str | None = None, **kwargs: Any) -> HTCondorCluster:
-    """An ``HTCondorCluster`` whose jobs have the configured cores, memory and disk, the prologue above, the
-    environment tarball and source transferred, and the site's extra submit commands. ``kwargs`` go to
-    ``HTCondorCluster`` (e.g. ``scheduler_options``). Needs the ``condor`` extra (dask-jobqueue)."""
+    """A dask-jobqueue ``HTCondorCluster`` configured from the submit configuration.
+
+    Its jobs have the configured cores (one single-threaded worker process each), memory and disk, the prologue
+    above, the environment tarball and source transferred, and the site's extra submit commands. Needs the
+    ``condor`` extra (dask-jobqueue).
+
+    Parameters
+    ----------
+    config : SubmitConfig
+        The submission: resources, environment, container, proxy and extra submit commands.
+    wheel : str, optional
+        xaugcol at a recorded commit (``condor.provenance.build_wheel``), transferred to every job.
+    **kwargs : Any
+        Passed to ``HTCondorCluster`` (e.g. ``scheduler_options``).
+
+    Returns
+    -------
+    dask_jobqueue.HTCondorCluster
+        The cluster, with no jobs yet (``cluster.scale``).
+
+    Raises
+    ------
+    ImportError
+        dask-jobqueue is not installed.
+    """
     try:
         from dask_jobqueue import HTCondorCluster
     except ImportError:

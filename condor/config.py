@@ -92,28 +92,41 @@ class SubmitFile(ConfigModel):
 
 @dataclass(frozen=True)
 class SubmitConfig:
-    """An HTCondor submission, validated (``SubmitFile``) and flattened: the fileset, how it is split into jobs,
-    what each job runs with and asks for.
+    """An HTCondor submission, validated (``SubmitFile``) and flattened.
+
+    The fileset, how it is split into jobs, what each job runs with and asks for.
 
     Parameters
     ----------
-    fileset
+    fileset : Path
         The fileset JSON, resolved.
-    files_per_job
+    files_per_job : int, default 1
         At most this many files of one dataset per job.
-    chunksize, skip_bad_files, process_options
-        The processing of each job (events per chunk, whether an unreadable file is skipped, ``xaugcol process``
-        options).
-    transfer_inputs
+    chunksize : int, default DEFAULT_CHUNKSIZE
+        The processing of each job: events per chunk.
+    skip_bad_files : bool, default False
+        The processing of each job: whether an unreadable file is skipped.
+    process_options : tuple of str, default ()
+        The processing of each job: more ``xaugcol process`` options.
+    transfer_inputs : bool, default False
         HTCondor transfers the input files to the job (else the job reads them where they are).
-    cpus, memory, disk
-        What each job asks for (``Resources``).
-    tarball, setup, container
-        The job's environment (``Environment``).
-    x509_proxy
+    cpus : int, default 1
+        The CPU cores each job asks for (``Resources``).
+    memory : str, default "4GB"
+        The memory each job asks for, a size as HTCondor reads it (``parse_size``).
+    disk : str, default "8GB"
+        The disk each job asks for, a size as HTCondor reads it (``parse_size``).
+    tarball : str, optional
+        The job's environment (``Environment``): a packed virtual environment, a path here or a URL HTCondor can
+        fetch.
+    setup : tuple of str, default ()
+        The job's environment: shell lines run before xaugcol.
+    container : str, optional
+        The job's environment: a container image.
+    x509_proxy : bool, default False
         Hand the job the grid proxy (for xrootd inputs).
-    extra
-        More submit commands, verbatim.
+    extra : dict, default {}
+        More submit commands, verbatim (command name to value).
     """
 
     fileset: Path
@@ -133,17 +146,28 @@ class SubmitConfig:
 
     @property
     def memory_mb(self) -> int:
-        """request_memory in MiB (HTCondor's unit)."""
+        """request_memory in MiB (HTCondor's unit), rounded up."""
         return -(-parse_size(self.memory) // 2**20)
 
     @property
     def disk_kb(self) -> int:
-        """request_disk in KiB (HTCondor's unit)."""
+        """request_disk in KiB (HTCondor's unit), rounded up."""
         return -(-parse_size(self.disk) // 2**10)
 
     @classmethod
     def load(cls, path: str | Path) -> SubmitConfig:
-        """From a YAML file (``condor/submit.yaml``); its fileset path is relative to the file's folder."""
+        """From a YAML file (``condor/submit.yaml``); its fileset path is relative to the file's folder.
+
+        Parameters
+        ----------
+        path : str or Path
+            The submit configuration's YAML file.
+
+        Returns
+        -------
+        SubmitConfig
+            The validated configuration; a bad field is a ``ValueError`` naming the file and the field.
+        """
         path = Path(path)
         return cls.from_dict(read_yaml(path, "submit config"), path.parent, f"submit config {path}")
 
@@ -153,11 +177,11 @@ class SubmitConfig:
 
         Parameters
         ----------
-        data
+        data : Any
             The mapping as read (``SubmitFile``).
-        base
+        base : Path, default Path(".")
             The folder the fileset path is relative to.
-        where
+        where : str, default "submit config"
             What the errors name first (the file).
 
         Returns
@@ -183,7 +207,23 @@ class SubmitConfig:
 
 
 def parse_size(text: str) -> int:
-    """Bytes in a size as HTCondor reads it ("4GB" = 4 GiB; a bare number is bytes here)."""
+    """Bytes in a size as HTCondor reads it ("4GB" = 4 GiB; a bare number is bytes here).
+
+    Parameters
+    ----------
+    text : str
+        A number with an optional unit K, M, G or T (powers of 1024; with or without B / iB, any case).
+
+    Returns
+    -------
+    int
+        The size in bytes (rounded down).
+
+    Raises
+    ------
+    ValueError
+        ``text`` is not a size.
+    """
     match = SIZE.match(str(text))
     if not match:
         raise ValueError(f"not a size: {quoted(text)}")

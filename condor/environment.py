@@ -5,7 +5,7 @@ them: it runs ``env/bin/python -m xaugcol.cli``, and ``bin/python`` points to th
 it had here. Workers must therefore run the same OS image (the same container) with that interpreter; sites with
 CVMFS can instead set up a software stack (an LCG view, a coffea container) with ``environment.setup`` in the
 submit configuration. xaugcol itself is not taken from the environment: the job ships its source at the
-recorded commit (``provenance.archive_source``).
+recorded commit (``provenance.build_wheel``).
 
 An existing file is replaced only when asked (``overwrite``): the tarball is written under a temporary name and
 appears whole or not at all, and without ``overwrite`` it never replaces a file that appeared while it was packed.
@@ -26,9 +26,31 @@ SKIP_SUFFIXES = (".pyc",)
 
 
 def pack_environment(out: str | Path, venv: str | Path | None = None, overwrite: bool = False) -> Path:
-    """Write the venv at ``venv`` (default: the running one) into ``out`` (tar.gz, members under ``env/``),
-    without byte-code caches; atomically. ``FileExistsError`` when ``out`` exists, before anything is packed,
-    unless ``overwrite``."""
+    """Write a virtual environment into the tar.gz ``out``, members under ``env/``, without byte-code caches.
+
+    Written atomically: under a temporary name, then published whole.
+
+    Parameters
+    ----------
+    out : str or Path
+        The tarball to write; it may not lie inside ``venv``.
+    venv : str or Path, optional
+        The virtual environment's folder (with a ``pyvenv.cfg``); default: the running one (``sys.prefix``).
+    overwrite : bool, default False
+        Whether an existing ``out`` is replaced.
+
+    Returns
+    -------
+    Path
+        ``out``.
+
+    Raises
+    ------
+    ValueError
+        ``venv`` is not a virtual environment, or ``out`` lies inside it.
+    FileExistsError
+        ``out`` exists (before anything is packed) or appeared while packing, without ``overwrite``.
+    """
     venv = Path(venv or sys.prefix)
     if not (venv / "pyvenv.cfg").exists():
         raise ValueError(f"{venv} is not a virtual environment (no pyvenv.cfg); give the venv to pack")

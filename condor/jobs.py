@@ -54,7 +54,21 @@ def _render(name: str, **values) -> str:
 
 
 def file_groups(fileset: dict, files_per_job: int) -> dict[str, dict]:
-    """Split a fileset into groups of at most ``files_per_job`` files of one dataset: {group: sub-fileset}."""
+    """Split a fileset into groups of at most ``files_per_job`` files of one dataset.
+
+    Parameters
+    ----------
+    fileset : dict
+        A fileset as ``coffea_runner.load_fileset`` returns it.
+    files_per_job : int
+        The most files in one group.
+
+    Returns
+    -------
+    dict of str to dict
+        ``{group_0000: sub-fileset, ...}``, numbered in order; each sub-fileset holds one dataset with its
+        ``files`` (path to tree) and ``metadata``.
+    """
     groups: dict[str, dict] = {}
     for dataset, entry in fileset.items():
         files = list(entry["files"].items())
@@ -68,7 +82,33 @@ def file_groups(fileset: dict, files_per_job: int) -> dict[str, dict]:
 
 def prepare_jobs(config: SubmitConfig, out: str | Path, repo: str | Path) -> dict:
     """Write the submission folder ``out`` for ``config``; refuses a checkout with uncommitted changes.
-    Returns the contents of ``jobs.json``."""
+
+    The fileset is loaded and every input file screened first; on any error the folder is emptied again.
+
+    Parameters
+    ----------
+    config : SubmitConfig
+        The submission.
+    out : str or Path
+        The submission folder; it must be empty (or absent).
+    repo : str or Path
+        The git checkout of xaugcol whose HEAD the jobs run (built into ``xaugcol.whl``).
+
+    Returns
+    -------
+    dict
+        The contents of ``jobs.json``: ``commit``, ``config`` and ``groups`` (per group its ``dataset`` and
+        ``files``).
+
+    Raises
+    ------
+    DirtyCheckoutError
+        The checkout has uncommitted changes, before anything is written.
+    FileExistsError
+        ``out`` is not empty.
+    ValueError
+        With ``transfer_inputs``, two files of one group have the same name.
+    """
     commit = clean_commit(repo)  # first: nothing is written for a dirty checkout
     fileset = load_fileset(config.fileset)
     screen_fileset(fileset, skip_bad_files=False)  # an unreadable input is named now, not in a job hours later
@@ -166,12 +206,39 @@ def _write(path: Path, text: str, executable: bool = False) -> None:
 
 
 def merge_outputs(submission: str | Path, out: str | Path) -> dict:
-    """Join the jobs' outputs (``outputs/out_<group>.tar.gz``) into ``out``: jet tables side by side, histograms
-    and counts summed, skipped files and chunks listed, the commit recorded. Every group's output must be there
-    (the missing ones are named: resubmit them), come from the recorded commit, have processed exactly its
-    group's files, and hold exactly the jet tables its report lists, with the rows the report gives (a planted or
-    altered table is refused); a job's output tarball may hold regular files and folders only (a link is
-    refused before anything is unpacked). ``out`` appears complete or not at all."""
+    """Join the jobs' outputs (``outputs/out_<group>.tar.gz``) into one processing output ``out``.
+
+    Jet tables side by side, histograms and counts summed, skipped files and chunks listed, the commit recorded.
+    Every group's output must be there (the missing ones are named: resubmit them), come from the recorded commit,
+    have processed exactly its group's files, and hold exactly the jet tables its report lists, with the rows the
+    report gives (a planted or altered table is refused); a job's output tarball may hold regular files and
+    folders only (a link is refused before anything is unpacked). ``out`` appears complete or not at all.
+
+    Parameters
+    ----------
+    submission : str or Path
+        The submission folder ``prepare_jobs`` wrote, with the jobs' outputs under ``outputs/``.
+    out : str or Path
+        The merged processing output; it must be empty (or absent).
+
+    Returns
+    -------
+    dict
+        The merged report, as written to ``out/report.json``.
+
+    Raises
+    ------
+    FileNotFoundError
+        A group's output is missing.
+    FileExistsError
+        ``out`` is not empty, or one chunk came back from two jobs.
+    InputDataError
+        A job's output is incomplete, cannot be unpacked, ran another commit or processed other files.
+    NotRegularFileError
+        A job's output tarball is not a regular file or holds a link.
+    ValueError
+        A job's tables differ from its report, or the jobs ran with different processing configurations.
+    """
     submission, out = Path(submission), Path(out)
     jobs = read_json(submission / JOBS, "the submission's jobs.json")
     missing = [

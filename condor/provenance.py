@@ -35,8 +35,24 @@ def _git(repo: Path, *args: str) -> str:
 
 
 def clean_commit(repo: str | Path) -> str:
-    """The commit hash of ``repo``'s HEAD; DirtyCheckoutError naming the files when anything tracked is modified
-    or staged, or a file is untracked (it would be missing from the shipped source)."""
+    """The commit hash of ``repo``'s HEAD, refused while the checkout has uncommitted changes.
+
+    Parameters
+    ----------
+    repo : str or Path
+        The git checkout of xaugcol.
+
+    Returns
+    -------
+    str
+        The full hash of HEAD.
+
+    Raises
+    ------
+    DirtyCheckoutError
+        Anything tracked is modified or staged, or a file is untracked (it would be missing from the shipped
+        source), naming the files (the first 10); or ``repo`` is not a git checkout, or git is not installed.
+    """
     repo = Path(repo)
     status = _git(repo, "status", "--porcelain", "--untracked-files=all").splitlines()
     if status:
@@ -48,8 +64,32 @@ def clean_commit(repo: str | Path) -> str:
 
 
 def build_wheel(repo: str | Path, commit: str, out: str | Path) -> Path:
-    """xaugcol at ``commit`` as a wheel (``git archive``, then ``pip wheel``): exactly the recorded code, with
-    its compiled extension, for the Python and platform of this machine (the workers' must match)."""
+    """Build xaugcol at ``commit`` as a wheel (``git archive``, then ``pip wheel``).
+
+    Exactly the recorded code, with its compiled extension, for the Python and platform of this machine (the
+    workers' must match).
+
+    Parameters
+    ----------
+    repo : str or Path
+        The git checkout of xaugcol.
+    commit : str
+        The commit to build (``clean_commit``).
+    out : str or Path
+        Where the wheel is written, atomically (the submission's ``xaugcol.whl``).
+
+    Returns
+    -------
+    Path
+        ``out``.
+
+    Raises
+    ------
+    WheelBuildError
+        ``pip wheel`` failed (the end of its message follows).
+    DirtyCheckoutError
+        ``git archive`` failed (``repo`` is not a git checkout, or git is not installed).
+    """
     out = Path(out)
     with tempfile.TemporaryDirectory() as tmp:
         export = Path(tmp) / "export"

@@ -25,6 +25,26 @@ IDENTITY = ("run", "luminosityBlock", "event", "fatjet_index", "label", "weight"
 
 
 class RelevanceProcessor(processor.ProcessorABC):
+    """coffea processor explaining tagger ensembles on the jet tables, chunk by chunk, into relevance histograms.
+
+    Picklable: the members' weights are not shipped with it but loaded on each worker, once, at its first chunk.
+
+    Parameters
+    ----------
+    ensembles : list
+        The taggers explained (``xaugcol.explain.ensemble.Ensemble``, pinned to their member files).
+    methods : tuple
+        The explanation methods (``MethodSpec``: plain data, the attributors are built on the worker).
+    processing : ProcessingConfig
+        The processing configuration of the jet tables (image and list geometry).
+    shapes : dict of str to tuple
+        The per-jet shape of every jet-table column (``()`` for one number per jet).
+    classes : tuple, default (0, 1)
+        The true classes in the tables (-1 too where a dataset has no truth).
+    options : ExplainOptions, default ExplainOptions()
+        The split, the batch, the torch threads and the extra analyses (``xaugcol.explain.options``).
+    """
+
     def __init__(
         self,
         ensembles: list,
@@ -46,7 +66,14 @@ class RelevanceProcessor(processor.ProcessorABC):
         return {**self.__dict__, "_members": None}  # weights are read on the worker, not shipped
 
     def columns(self) -> list[str]:
-        """The jet-table columns the ensembles need: identity, selection, every input kind's."""
+        """The jet-table columns the ensembles need: identity, selection, every input kind's.
+
+        Returns
+        -------
+        list of str
+            The column names, each once, in order: identity, then per ensemble its selection columns, its input
+            kinds' columns and its training-range columns.
+        """
         needed = list(IDENTITY)
         for e in self.ensembles:
             needed += (
@@ -63,6 +90,27 @@ class RelevanceProcessor(processor.ProcessorABC):
         return {c for e in self.ensembles for kind in e.spec.kinds for c in (*kind.columns(), *kind.extra_columns())}
 
     def process(self, events: ak.Array) -> dict:
+        """Explain every ensemble on the jets of one chunk of the jet tables.
+
+        Torch runs with ``options.threads`` threads for the chunk (the previous count is restored after).
+
+        Parameters
+        ----------
+        events : awkward.Array
+            The chunk's jet-table rows (coffea's base schema over the parquet tables), with coffea's ``metadata``.
+
+        Returns
+        -------
+        dict
+            ``histograms`` (histogram key to ``hist.Hist``, every ensemble's), ``counts`` (ensemble name to
+            ``{dataset: counters}``, with ``chunks`` 1 and ``jets_in_table``) and ``occlusion`` (ensemble name to
+            its per-jet occlusion records, only where occlusion ran).
+
+        Raises
+        ------
+        MissingBranchError
+            A column a tagger reads is missing from the table (naming the file).
+        """
         meta = events.metadata
         present = set(events.fields)
         rows = {}
@@ -94,6 +142,18 @@ class RelevanceProcessor(processor.ProcessorABC):
         return {"histograms": hists, "counts": counts, "occlusion": occluded}
 
     def postprocess(self, accumulator: dict) -> dict:
+        """Return the accumulated output as it is.
+
+        Parameters
+        ----------
+        accumulator : dict
+            The run's accumulated output.
+
+        Returns
+        -------
+        dict
+            ``accumulator``, unchanged.
+        """
         return accumulator
 
 

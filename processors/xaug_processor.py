@@ -27,12 +27,38 @@ quiet_library_warnings()
 
 
 class XAUGProcessor(processor.ProcessorABC):
+    """coffea processor writing each chunk's jet table to parquet and filling the weighted histograms.
+
+    Parameters
+    ----------
+    out_dir : str
+        The jet-table folder (``<output>/jets``) the chunk files go under.
+    labels : dict of str to int
+        Each dataset's label (``coffea_runner.dataset_label``: 1, 0, -1, or ``"truth"``).
+    config : ProcessingConfig, default ProcessingConfig()
+        What the jet table holds.
+    """
+
     def __init__(self, out_dir: str, labels: dict[str, int], config: ProcessingConfig = ProcessingConfig()):
         self.out_dir = str(out_dir)
         self.labels = dict(labels)
         self.config = config
 
     def process(self, events: ak.Array) -> dict:
+        """Build one chunk's jet table, block by block of ``BLOCK_EVENTS`` events, into one parquet file.
+
+        Parameters
+        ----------
+        events : awkward.Array
+            The chunk's events (coffea's NanoEvents), with coffea's ``metadata``.
+
+        Returns
+        -------
+        dict
+            ``histograms`` (variable to ``hist.Hist``), ``counts`` (``{dataset: counters}``, with ``chunks`` 1 and
+            ``events``), ``unavailable`` (``{dataset: set of column names}``), ``tables`` (``{table name: rows}``,
+            the file written) and ``substructure`` (the set holding the substructure backend used).
+        """
         reuse_freed_memory()  # this worker's blocks and EFP batches reuse their freed arrays (xaugcol.allocator)
         meta = events.metadata
         dataset = meta["dataset"]
@@ -61,4 +87,16 @@ class XAUGProcessor(processor.ProcessorABC):
         }
 
     def postprocess(self, accumulator: dict) -> dict:
+        """Return the accumulated output as it is.
+
+        Parameters
+        ----------
+        accumulator : dict
+            The run's accumulated output.
+
+        Returns
+        -------
+        dict
+            ``accumulator``, unchanged.
+        """
         return accumulator

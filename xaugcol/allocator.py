@@ -26,7 +26,14 @@ TRIM_THRESHOLD = 512 << 20
 
 @functools.cache
 def reuse_freed_memory() -> bool:
-    """Apply the settings to this process (once); True where they took effect."""
+    """Apply the settings to this process (once); True where they took effect.
+
+    Returns
+    -------
+    bool
+        True where both ``mallopt`` calls succeeded; False where the C library has no ``mallopt`` (not glibc) or
+        refused a setting. Cached: later calls return the first call's answer without calling ``mallopt`` again.
+    """
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         mallopt = libc.mallopt

@@ -24,8 +24,17 @@ from xaugcol.errors import OutputWriteError
 
 
 class OutputError(OutputWriteError):
-    """An output could not be written: it names the path and the reason. Not bad input: a run stops on it (even
-    with --skip-bad-files) and keeps its checkpoints for a resume."""
+    """An output could not be written: it names the path and the reason.
+
+    Not bad input: a run stops on it (even with --skip-bad-files) and keeps its checkpoints for a resume.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file or folder that could not be written; kept as ``str`` in ``self.path``.
+    reason : str
+        Why, e.g. ``os.strerror`` of the underlying ``OSError`` ("No space left on device"); kept in ``self.reason``.
+    """
 
     def __init__(self, path, reason: str):
         self.path, self.reason = str(path), str(reason)
@@ -44,9 +53,27 @@ def _reason(err: OSError) -> str:
 
 @contextlib.contextmanager
 def writing(path: str | os.PathLike) -> Iterator[None]:
-    """Turn an OSError raised while writing ``path`` into an ``OutputError`` naming it, also when a library
-    reports it as another error whose cause is the OSError (pyarrow's writer does: 'file metadata is only
-    available after writer close', caused by 'File too large')."""
+    """Turn an OSError raised while writing ``path`` into an ``OutputError`` naming it.
+
+    Also when a library reports it as another error whose cause is the OSError (pyarrow's writer does: 'file
+    metadata is only available after writer close', caused by 'File too large'): the chain of ``__cause__`` /
+    ``__context__`` is searched for an ``OSError``. Any other exception, and an ``OutputError``, passes unchanged.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The output being written, named in the ``OutputError``.
+
+    Yields
+    ------
+    None
+        Control to the block that writes ``path``.
+
+    Raises
+    ------
+    OutputError
+        Where the block raised an ``OSError`` or an error caused by one.
+    """
     try:
         yield
     except OutputError:
@@ -69,7 +96,18 @@ def _os_error(err: BaseException | None) -> OSError | None:
 
 
 def remove(path: str | os.PathLike) -> None:
-    """Remove a file, a symbolic link (never what it points to) or a folder tree; nothing if absent."""
+    """Remove a file, a symbolic link (never what it points to) or a folder tree; nothing if absent.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        What to remove.
+
+    Raises
+    ------
+    OutputError
+        Where it cannot be removed.
+    """
     path = Path(path)
     with writing(path):
         if path.is_symlink() or path.is_file():
@@ -79,7 +117,23 @@ def remove(path: str | os.PathLike) -> None:
 
 
 def make_dirs(path: str | os.PathLike) -> Path:
-    """``mkdir -p``; a folder that cannot be created is an ``OutputError``."""
+    """``mkdir -p``; a folder that cannot be created is an ``OutputError``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The folder to create, with its missing parents; an existing folder is fine.
+
+    Returns
+    -------
+    Path
+        ``path`` as a ``Path``.
+
+    Raises
+    ------
+    OutputError
+        Where the folder cannot be created.
+    """
     path = Path(path)
     with writing(path):
         path.mkdir(parents=True, exist_ok=True)
@@ -106,8 +160,26 @@ def _temporary_prefix(final: Path) -> str:
 
 @contextlib.contextmanager
 def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``final`` (a new, empty regular file of this process); rename it to
-    ``final`` only if the block succeeds."""
+    """Yield a temporary path next to ``final``; rename it to ``final`` only if the block succeeds.
+
+    The temporary is a new, empty regular file of this process, created with the permissions ``FILE_MODE``; it is
+    removed whatever happens, so a failed block leaves ``final`` as it was.
+
+    Parameters
+    ----------
+    final : str or os.PathLike
+        The file's final name; its folder must exist.
+
+    Yields
+    ------
+    Path
+        The temporary file (``.<final name>.tmp-<pid>-<8 characters>`` in ``final``'s folder) to write.
+
+    Raises
+    ------
+    OutputError
+        Where the temporary cannot be created, written or renamed.
+    """
     final = Path(final)
     with writing(final):
         fd, name = tempfile.mkstemp(prefix=_temporary_prefix(final), dir=final.parent)
@@ -125,8 +197,26 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_folder(final: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary folder next to ``final``; it replaces ``final`` only if the block succeeds. A failed
-    block leaves nothing under the final name (and an earlier ``final`` untouched)."""
+    """Yield a temporary folder next to ``final``; it replaces ``final`` only if the block succeeds.
+
+    A failed block leaves nothing under the final name (and an earlier ``final`` untouched). ``final``'s parent
+    folders are created if missing.
+
+    Parameters
+    ----------
+    final : str or os.PathLike
+        The folder's final name; an existing file or folder there is removed when the block succeeds.
+
+    Yields
+    ------
+    Path
+        The temporary folder (permissions ``FOLDER_MODE``) to fill.
+
+    Raises
+    ------
+    OutputError
+        Where the temporary cannot be created or renamed, or ``final`` cannot be removed.
+    """
     final = Path(final)
     make_dirs(final.parent)
     with writing(final):
@@ -143,8 +233,23 @@ def atomic_folder(final: str | os.PathLike) -> Iterator[Path]:
 
 
 def remove_temporaries(folder: str | os.PathLike, depth: int = 1) -> list[Path]:
-    """Remove the temporaries an interrupted write left in ``folder`` and its sub-folders down to ``depth``
-    levels (links not followed): only names ``atomic_path`` / ``atomic_folder`` make. Returns them."""
+    """Remove the temporaries an interrupted write left in ``folder`` and its sub-folders.
+
+    Only names ``atomic_path`` / ``atomic_folder`` make (``TEMPORARY``) are removed; symbolic links are neither
+    followed nor removed.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        The folder to clean; nothing happens where it is absent, not a folder or a symbolic link.
+    depth : int, default 1
+        How many levels to look in: 1 is ``folder`` itself, 2 also its sub-folders, and so on.
+
+    Returns
+    -------
+    list of Path
+        The temporaries removed.
+    """
     folder = Path(folder)
     found: list[Path] = []
     if depth < 1 or folder.is_symlink() or not folder.is_dir():
@@ -159,7 +264,20 @@ def remove_temporaries(folder: str | os.PathLike, depth: int = 1) -> list[Path]:
 
 
 def write_json(final: str | os.PathLike, obj: Any) -> None:
-    """Write ``obj`` as indented JSON, atomically."""
+    """Write ``obj`` as indented JSON (keys sorted, a final newline), atomically.
+
+    Parameters
+    ----------
+    final : str or os.PathLike
+        The JSON file to write.
+    obj : Any
+        A JSON-serialisable object.
+
+    Raises
+    ------
+    OutputError
+        Where the file cannot be written.
+    """
     with atomic_path(final) as tmp:
         with open(tmp, "w") as f:
             json.dump(obj, f, indent=2, sort_keys=True)

@@ -56,8 +56,25 @@ class ConfigModel(BaseModel):
 
     @classmethod
     def check_known(cls, data: Any) -> Any:
-        """A mapping of known fields only (a subclass's own ``mode="before"`` validator runs before this one, so
-        it calls this first)."""
+        """A mapping of known fields only.
+
+        A subclass's own ``mode="before"`` validator runs before this one, so it calls this first.
+
+        Parameters
+        ----------
+        data : Any
+            The section as read: a ``dict`` of field names (or aliases) to values, or an instance of the model.
+
+        Returns
+        -------
+        Any
+            ``data`` itself, unchanged.
+
+        Raises
+        ------
+        ValueError
+            Where ``data`` is not a mapping, or names a field the model does not have (the known ones listed).
+        """
         if isinstance(data, cls):
             return data
         if not isinstance(data, dict):
@@ -69,28 +86,90 @@ class ConfigModel(BaseModel):
         return data
 
     def given(self) -> dict[str, Any]:
-        """The fields the file set (the rest keep the defaults of the object built from it)."""
+        """The fields the file set (the rest keep the defaults of the object built from it).
+
+        Returns
+        -------
+        dict of str to Any
+            Each field set explicitly (``model_fields_set``), by its Python name, with its validated value.
+        """
         return {name: getattr(self, name) for name in self.model_fields_set}
 
 
 def at_most(value: Any, limit: int) -> Any:
-    """For a field validator: ``value`` (``None``, or a number) if it is at most ``limit`` (one of
-    ``xaugcol.limits``); a ``ValueError`` saying so otherwise."""
+    """For a field validator: ``value`` if it is at most ``limit``; a ``ValueError`` saying so otherwise.
+
+    Parameters
+    ----------
+    value : Any
+        None (not given: always accepted) or a number.
+    limit : int
+        The largest value allowed, one of ``xaugcol.limits``.
+
+    Returns
+    -------
+    Any
+        ``value`` itself.
+
+    Raises
+    ------
+    ValueError
+        Where ``value`` is larger than ``limit``.
+    """
     if value is not None and value > limit:
         raise ValueError(f"must be at most {number(limit)} (xaugcol.limits), got {value}")
     return value
 
 
 def integer_in(value: Any, minimum: int, maximum: int) -> int:
-    """For a field validator (``mode="before"``: the value as given): ``value`` if it is an integer (not a bool, not
-    a float such as 64.0) from ``minimum`` to ``maximum``."""
+    """For a field validator: ``value`` if it is an integer from ``minimum`` to ``maximum``.
+
+    Meant for ``mode="before"``, on the value as given: a bool or a float such as 64.0 is no integer.
+
+    Parameters
+    ----------
+    value : Any
+        The value as the file gives it.
+    minimum : int
+        The smallest value allowed, inclusive.
+    maximum : int
+        The largest value allowed, inclusive.
+
+    Returns
+    -------
+    int
+        ``value`` itself.
+
+    Raises
+    ------
+    ValueError
+        Where ``value`` is no integer or lies outside ``minimum..maximum``.
+    """
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
         raise ValueError(f"must be an integer {minimum}..{number(maximum)}, got {quoted(value)}")
     return value
 
 
 def one_of(value: Any, choices: Collection[str]) -> Any:
-    """For a field validator: ``value`` if it is one of ``choices``."""
+    """For a field validator: ``value`` if it is one of ``choices``.
+
+    Parameters
+    ----------
+    value : Any
+        The value as the file gives it.
+    choices : collection of str
+        The values allowed, listed in the message in their order.
+
+    Returns
+    -------
+    Any
+        ``value`` itself.
+
+    Raises
+    ------
+    ValueError
+        Where ``value`` is not in ``choices``.
+    """
     if value not in choices:
         raise ValueError(f"must be one of {', '.join(choices)}, got {quoted(value)}")
     return value
@@ -107,7 +186,7 @@ def validated(model: type[ModelT], data: Any, where: str, sep: str = ": ") -> Mo
         The configuration as read (plain Python values).
     where : str
         The file or section, for the message.
-    sep : str
+    sep : str, default ": "
         Joins the parts of a field's path (``resources: memory``, or with ``"."`` ``signal.z`` where a file's
         documentation writes paths so).
 
@@ -115,6 +194,11 @@ def validated(model: type[ModelT], data: Any, where: str, sep: str = ": ") -> Mo
     -------
     ModelT
         The validated model.
+
+    Raises
+    ------
+    ValueError
+        Where pydantic refuses ``data``: ``"<where>: <describe(err, sep)>"``.
     """
     try:
         return model.model_validate(data)
@@ -123,8 +207,20 @@ def validated(model: type[ModelT], data: Any, where: str, sep: str = ": ") -> Mo
 
 
 def describe(err: ValidationError, sep: str = ": ") -> str:
-    """pydantic's errors as sentences: the path of the field, then what is wrong with it (the first
-    ``MAX_ERRORS``, then how many more)."""
+    """pydantic's errors as sentences: the path of the field, then what is wrong with it.
+
+    Parameters
+    ----------
+    err : pydantic.ValidationError
+        The errors of one validation.
+    sep : str, default ": "
+        Joins the parts of a field's path, as in ``validated``.
+
+    Returns
+    -------
+    str
+        The first ``MAX_ERRORS`` errors' sentences joined by ``"; "``, then how many more there are.
+    """
     errors = err.errors(include_url=False)
     more = f"; and {len(errors) - MAX_ERRORS} more error(s)" if len(errors) > MAX_ERRORS else ""
     return "; ".join(_sentence(e, sep) for e in errors[:MAX_ERRORS]) + more
@@ -155,8 +251,29 @@ def _path(loc: tuple[int | str, ...], sep: str) -> str:
 
 
 def read_yaml(path: str | Path, what: str) -> Any:
-    """A YAML file (``what``: its role, for messages) read within the limits above, as plain Python values; a
-    ``ValueError`` naming the file otherwise."""
+    """A YAML file read within the limits above, as plain Python values.
+
+    Parsed safely (a ``yaml.SafeLoader``), at most ``MAX_YAML_BYTES`` of a regular file, its aliases expanding to at
+    most ``MAX_YAML_NODES`` nodes and ``MAX_YAML_CHARACTERS`` characters, no mapping listing a key twice.
+
+    Parameters
+    ----------
+    path : str or Path
+        The YAML file.
+    what : str
+        Its role, for the messages (e.g. ``"study config"``).
+
+    Returns
+    -------
+    Any
+        The document: mappings as ``dict``, sequences as ``list``, scalars as Python values; None for an empty file.
+
+    Raises
+    ------
+    ValueError
+        Naming ``what`` and the file, where it cannot be read, is not a regular file, is too large, is not YAML,
+        exceeds the limits, lists a key twice or is nested too deeply.
+    """
     try:
         size = Path(path).stat().st_size
         if size > MAX_YAML_BYTES:
@@ -169,9 +286,31 @@ def read_yaml(path: str | Path, what: str) -> Any:
 
 
 def with_settings(raw: Any, settings: Sequence[str], what: str) -> Any:
-    """``raw`` (a configuration read from YAML) with each ``KEY=VALUE`` of ``settings`` set: KEY a dotted path of
-    mapping keys (``source.tracker``), VALUE read as YAML (``{v0_decays: true}``, ``25``, ``cms_like``). A copy:
-    ``raw`` is not changed. A ``ValueError`` naming the setting when a key on the path is not a mapping."""
+    """``raw`` with each ``KEY=VALUE`` of ``settings`` set.
+
+    KEY is a dotted path of mapping keys (``source.tracker``); missing mappings on the path are created. VALUE is
+    read as YAML (``{v0_decays: true}``, ``25``, ``cms_like``). A copy: ``raw`` is not changed.
+
+    Parameters
+    ----------
+    raw : Any
+        A configuration read from YAML (normally a ``dict``).
+    settings : sequence of str
+        The ``KEY=VALUE`` settings (``--set``), applied in order.
+    what : str
+        The configuration's role, for the messages.
+
+    Returns
+    -------
+    Any
+        A deep copy of ``raw`` with the settings applied.
+
+    Raises
+    ------
+    ValueError
+        Naming the setting, when it is not ``KEY=VALUE``, its value is not YAML, or a key on the path is not a
+        mapping.
+    """
     raw = copy.deepcopy(raw)
     for setting in settings:
         key, sep, text = setting.partition("=")
@@ -192,8 +331,11 @@ def with_settings(raw: Any, settings: Sequence[str], what: str) -> Any:
 
 
 class _BoundedLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that measures the composed document (``expanded_size``) and refuses a mapping listing a
-    key twice (``refuse_duplicate_keys``) before building it."""
+    """``yaml.SafeLoader`` that measures and checks the composed document before building it.
+
+    It measures the document with ``expanded_size`` and refuses a mapping listing a key twice
+    (``refuse_duplicate_keys``).
+    """
 
     def construct_document(self, node: yaml.Node) -> Any:
         """The document ``node`` as Python values, once it is measured and its mappings checked."""
@@ -206,10 +348,24 @@ MERGE_TAG = "tag:yaml.org,2002:merge"  # the ``<<`` key
 
 
 def refuse_duplicate_keys(root: yaml.Node, construct: Callable[[yaml.Node], Any]) -> None:
-    """``yaml.YAMLError`` naming the key and both places when a mapping of the composed document ``root`` lists one
-    key twice (keys compared as ``construct`` builds them: ``1`` and ``0x1`` are one key). Checked on the mappings
-    as written, before the constructor folds ``<<:`` merges into them, so a key that overrides a merged one is
-    not a duplicate. Each node is visited once (aliases share theirs), without recursion."""
+    """Refuse a mapping of the composed document ``root`` that lists one key twice.
+
+    Keys are compared as ``construct`` builds them: ``1`` and ``0x1`` are one key. Checked on the mappings as
+    written, before the constructor folds ``<<:`` merges into them, so a key that overrides a merged one is not a
+    duplicate. Each node is visited once (aliases share theirs), without recursion.
+
+    Parameters
+    ----------
+    root : yaml.Node
+        The composed document's root node.
+    construct : callable
+        Builds a key node's Python value (the loader's ``construct_object``).
+
+    Raises
+    ------
+    yaml.YAMLError
+        Naming the key and both places (line, column).
+    """
     seen: set[int] = set()
     stack = [root]
     while stack:
@@ -237,10 +393,29 @@ def _check_keys(node: yaml.MappingNode, construct: Callable[[yaml.Node], Any]) -
 
 
 def expanded_size(root: yaml.Node) -> tuple[int, int]:
-    """(nodes, characters of scalar text) of a composed YAML document with every alias followed, counted once per
-    node (aliases share their node) without recursion: the work grows with the file, not with what its aliases
-    expand to. ``yaml.YAMLError`` beyond ``MAX_YAML_NODES`` or ``MAX_YAML_CHARACTERS``, or for a node holding an
-    alias of itself (it expands without end)."""
+    """The size of a composed YAML document with every alias followed.
+
+    Each node is counted once (aliases share their node), without recursion: the work grows with the file, not with
+    what its aliases expand to.
+
+    Parameters
+    ----------
+    root : yaml.Node
+        The composed document's root node.
+
+    Returns
+    -------
+    nodes : int
+        Scalars, sequences and mappings, keys included, with every alias expanded.
+    characters : int
+        The characters of scalar text, with every alias expanded.
+
+    Raises
+    ------
+    yaml.YAMLError
+        Beyond ``MAX_YAML_NODES`` or ``MAX_YAML_CHARACTERS``, or for a node holding an alias of itself (it expands
+        without end).
+    """
     sizes: dict[int, tuple[int, int]] = {}  # id(node) -> its expanded size
     open_nodes: set[int] = set()  # the nodes whose children are being counted: the path from the root
     stack = [(root, False)]

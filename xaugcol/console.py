@@ -45,7 +45,13 @@ LIBRARY_WARNINGS = (
 
 
 def verbosity() -> int:
-    """The verbosity level that ``XAUGCOL_VERBOSITY`` sets (``NORMAL`` when unset or not a number)."""
+    """The verbosity level that ``XAUGCOL_VERBOSITY`` sets (``NORMAL`` when unset or not a number).
+
+    Returns
+    -------
+    int
+        ``QUIET`` (0), ``NORMAL`` (1) or ``VERBOSE`` (2); the environment's number as it is, unclamped.
+    """
     try:
         return int(os.environ.get(ENV, NORMAL))
     except ValueError:
@@ -53,7 +59,15 @@ def verbosity() -> int:
 
 
 def set_verbosity(level: int) -> None:
-    """Set the level for this process and the worker processes it starts."""
+    """Set the level for this process and the worker processes it starts.
+
+    Also filters the library warnings below ``VERBOSE`` (``quiet_library_warnings``).
+
+    Parameters
+    ----------
+    level : int
+        The verbosity, clamped to ``QUIET..VERBOSE`` (0..2) and written to ``XAUGCOL_VERBOSITY``.
+    """
     os.environ[ENV] = str(max(QUIET, min(VERBOSE, level)))
     quiet_library_warnings()
 
@@ -72,8 +86,10 @@ REDIRECTED_WIDTH = 1000
 
 
 def whole_lines_when_redirected() -> None:
-    """Let rich's bars (ours and coffea's, which share rich's console) write whole lines where the output is not a
-    terminal; a terminal keeps its own width."""
+    """Let rich's bars write whole lines where the output is not a terminal; a terminal keeps its own width.
+
+    Ours and coffea's bars share rich's console, whose width becomes ``REDIRECTED_WIDTH`` columns.
+    """
     import rich
 
     if not rich.get_console().is_terminal:
@@ -81,46 +97,122 @@ def whole_lines_when_redirected() -> None:
 
 
 def say(text: str) -> None:
-    """A line for the user (not in quiet runs)."""
+    """A line for the user (not in quiet runs).
+
+    Parameters
+    ----------
+    text : str
+        The line, printed to standard output and flushed at verbosity ``NORMAL`` or above.
+    """
     if verbosity() >= NORMAL:
         print(text, flush=True)
 
 
 def show_progress(requested: bool = True) -> bool:
-    """Whether a run asked to show progress shows it at this verbosity."""
+    """Whether a run asked to show progress shows it at this verbosity.
+
+    Parameters
+    ----------
+    requested : bool, default True
+        Whether the run asked for progress (e.g. its ``progress`` option).
+
+    Returns
+    -------
+    bool
+        True where ``requested`` and the verbosity is at least ``NORMAL``.
+    """
     return requested and verbosity() >= NORMAL
 
 
 class ProgressBars(Protocol):
-    """What ``progress_bar`` returns: rich's ``Progress``, or a stand-in with the same methods."""
+    """What ``progress_bar`` returns: rich's ``Progress``, or a stand-in with the same methods.
+
+    A type for checkers, never instantiated itself.
+
+    Parameters
+    ----------
+    *args : Any
+        Unused: a protocol is not instantiated.
+    **kwargs : Any
+        Unused: a protocol is not instantiated.
+    """
 
     def __enter__(self) -> Any: ...
 
     def __exit__(self, *exc: Any) -> bool | None: ...
 
     @property
-    def add_task(self) -> Callable[..., int]: ...  # (description, total=..., **fields) -> the task's id
+    def add_task(self) -> Callable[..., int]:
+        """``add_task(description, total=..., **fields)``: start a task (a bar); returns the task's id."""
+        ...
 
     @property
-    def update(self) -> Callable[..., None]: ...  # (task id, **fields)
+    def update(self) -> Callable[..., None]:
+        """``update(task id, **fields)``: change a task's fields (its description, total, ``status``)."""
+        ...
 
     @property
-    def advance(self) -> Callable[..., None]: ...  # (task id, advance=1)
+    def advance(self) -> Callable[..., None]:
+        """``advance(task id, advance=1)``: count ``advance`` more units done for the task."""
+        ...
 
 
 class ProgressQueue(Protocol):
-    """A queue between processes (multiprocessing's) carrying relayed progress calls; None ends the relay."""
+    """A queue between processes (multiprocessing's) carrying relayed progress calls; None ends the relay.
 
-    def put(self, item: Any, /) -> None: ...
+    A type for checkers, never instantiated itself.
 
-    def get(self) -> Any: ...
+    Parameters
+    ----------
+    *args : Any
+        Unused: a protocol is not instantiated.
+    **kwargs : Any
+        Unused: a protocol is not instantiated.
+    """
+
+    def put(self, item: Any, /) -> None:
+        """Put one item on the queue.
+
+        Parameters
+        ----------
+        item : Any
+            A relayed call ``(method name, (pid, task number), args, kwargs)``, or None to end the relay.
+        """
+        ...
+
+    def get(self) -> Any:
+        """Take the next item from the queue, waiting for one.
+
+        Returns
+        -------
+        Any
+            The item, as ``put`` put it.
+        """
+        ...
 
 
 def progress_bar(unit: str, requested: bool = True, transient: bool = False) -> ProgressBars:
-    """A rich progress display: description, bar, done / total ``unit``, elapsed and remaining time, then the
-    task's ``status`` field (add_task(..., status="")); a silent stand-in with the same methods when progress is
-    not requested or the run is quiet (rich's own disabled display still writes a line break when it stops). In a
-    process whose bars another process shows (``relay_progress_to``) every call goes there instead."""
+    """A rich progress display, or a silent stand-in with the same methods.
+
+    Columns: description, bar, done / total ``unit``, elapsed and remaining time, then the task's ``status``
+    field (``add_task(..., status="")``). The silent stand-in is returned when progress is not requested or the
+    run is quiet (rich's own disabled display still writes a line break when it stops). In a process whose bars
+    another process shows (``relay_progress_to``) every call goes there instead.
+
+    Parameters
+    ----------
+    unit : str
+        What the bars count, shown after the counter (e.g. ``"chunks"``, ``"jets"``).
+    requested : bool, default True
+        Whether the caller asked for progress (``show_progress``).
+    transient : bool, default False
+        Whether rich removes the bars from the terminal when the display stops.
+
+    Returns
+    -------
+    ProgressBars
+        A ``rich.progress.Progress``, the silent stand-in, or one relaying its calls; use it as a context manager.
+    """
     if not show_progress(requested):
         return _Silent()
     if _RELAY is not None:
@@ -171,8 +263,15 @@ _RELAY: ProgressQueue | None = None
 
 
 def relay_progress_to(queue: ProgressQueue) -> None:
-    """From now on this process's progress bars are drawn by the process that reads ``queue`` (``show_relayed``):
-    several worker processes, one display, one line per task."""
+    """From now on this process's progress bars are drawn by the process that reads ``queue``.
+
+    That process runs ``show_relayed``: several worker processes, one display, one line per task.
+
+    Parameters
+    ----------
+    queue : ProgressQueue
+        The queue the drawing process reads.
+    """
     global _RELAY
     _RELAY = queue
 
@@ -199,7 +298,24 @@ class _Relayed(_Silent):
 
 @contextlib.contextmanager
 def show_relayed(queue: ProgressQueue, unit: str, requested: bool = True) -> Iterator[None]:
-    """While in the block, draw the bars that other processes relay through ``queue`` (one line per task)."""
+    """While in the block, draw the bars that other processes relay through ``queue`` (one line per task).
+
+    A thread reads the queue until the block ends, when None is put on it.
+
+    Parameters
+    ----------
+    queue : ProgressQueue
+        The queue the worker processes relay to (``relay_progress_to``).
+    unit : str
+        What the bars count (``progress_bar``).
+    requested : bool, default True
+        Whether progress is shown (``show_progress``); relayed calls are then read but drawn nowhere.
+
+    Yields
+    ------
+    None
+        Control to the block that runs the worker processes.
+    """
     import threading
 
     def draw(bars):
@@ -223,12 +339,35 @@ def show_relayed(queue: ProgressQueue, unit: str, requested: bool = True) -> Ite
 
 @contextlib.contextmanager
 def counter(description: str, total: int, unit: str, requested: bool = True) -> Iterator[Callable[..., None]]:
-    """One bar counting ``total`` ``unit``; yields ``advance(n)``."""
+    """One bar counting ``total`` ``unit``; yields ``advance(n)``.
+
+    Parameters
+    ----------
+    description : str
+        The bar's description.
+    total : int
+        How many units make the bar full.
+    unit : str
+        What the bar counts.
+    requested : bool, default True
+        Whether progress is shown (``show_progress``); otherwise ``advance`` does nothing visible.
+
+    Yields
+    ------
+    callable
+        ``advance(n=1)``: count ``n`` more units done.
+    """
     with progress_bar(unit, requested) as bars:
         task = bars.add_task(description, total=total, status="")
         yield lambda n=1: bars.advance(task, n)
 
 
 def error(text: str) -> None:
-    """Print ``text`` to standard error, at once."""
+    """Print ``text`` to standard error, at once.
+
+    Parameters
+    ----------
+    text : str
+        The message, printed at every verbosity.
+    """
     print(text, file=sys.stderr, flush=True)

@@ -51,9 +51,27 @@ class ClusterError(XaugcolError, RuntimeError):
 
 @contextlib.contextmanager
 def as_usage_error(prefix: str = "") -> Iterator[None]:
-    """Inside the block a plain ``ValueError`` (a check of settings or arguments: pydantic's, a size limit's) is a
-    ``UsageError``, its text after ``prefix``; xaugcol's own errors pass as they are. For the code that reads what a
-    user asked for, never around a whole run: there a ValueError is a bug and keeps its traceback."""
+    """Inside the block a plain ``ValueError`` is a ``UsageError``, its text after ``prefix``.
+
+    A plain ``ValueError`` here is a check of settings or arguments (pydantic's, a size limit's); xaugcol's own
+    errors pass as they are. For the code that reads what a user asked for, never around a whole run: there a
+    ValueError is a bug and keeps its traceback.
+
+    Parameters
+    ----------
+    prefix : str, default ""
+        Text put before the ``ValueError``'s message, e.g. the name of the file or option being read.
+
+    Yields
+    ------
+    None
+        Control to the block that reads the user's settings.
+
+    Raises
+    ------
+    UsageError
+        Where the block raised a ``ValueError`` that is not an ``XaugcolError`` (its traceback is dropped).
+    """
     try:
         yield
     except XaugcolError:

@@ -1,5 +1,6 @@
-"""Upper limits on sizes, checked when a configuration, an option or an input file is read, before any work starts:
-each one named here with its number and what it protects, and where it is checked (named below). A setting above
+"""Upper limits on sizes, checked when a configuration, an option or an input file is read, before any work starts.
+
+Each one is named here with its number and what it protects, and where it is checked (named below). A setting above
 its limit is refused with a message naming the setting, its value (``quoting.quoted``: at most 100 characters) and
 the limit.
 
@@ -89,17 +90,61 @@ MAX_WORKERS = 256
 
 
 def number(n: int) -> str:
-    """12345 -> "12 345": limits as the documentation writes them."""
+    """Write ``n`` as the documentation writes limits: 12345 -> "12 345".
+
+    Parameters
+    ----------
+    n : int
+        The number.
+
+    Returns
+    -------
+    str
+        ``n`` with its thousands separated by spaces.
+    """
     return f"{n:,}".replace(",", " ")
 
 
 def is_integer(value: object) -> TypeGuard[int]:
-    """An int, not a bool (YAML's true is no size) and not a float such as 64.0."""
+    """Whether ``value`` is an int, not a bool (YAML's true is no size) and not a float such as 64.0.
+
+    Parameters
+    ----------
+    value : object
+        A value read from a configuration or an option.
+
+    Returns
+    -------
+    bool
+        True for an ``int`` that is not a ``bool`` (a ``TypeGuard``: type checkers then take ``value`` as ``int``).
+    """
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def check_size(value: object, name: str, maximum: int, minimum: int = 1) -> int:
-    """``value`` if it is an integer ``minimum..maximum``; a ValueError naming ``name`` otherwise."""
+    """``value`` if it is an integer ``minimum..maximum``; a ValueError naming ``name`` otherwise.
+
+    Parameters
+    ----------
+    value : object
+        The size to check (a bool or a float such as 64.0 is no integer: ``is_integer``).
+    name : str
+        The setting's name, as the message shows it (e.g. ``"--workers"``).
+    maximum : int
+        The largest value allowed (one of the ``MAX_*`` limits), inclusive.
+    minimum : int, default 1
+        The smallest value allowed, inclusive.
+
+    Returns
+    -------
+    int
+        ``value`` itself.
+
+    Raises
+    ------
+    ValueError
+        Where ``value`` is no integer or lies outside ``minimum..maximum``; the message quotes it (``quoted``).
+    """
     if not (is_integer(value) and minimum <= value <= maximum):
         raise ValueError(f"{name} must be an integer {minimum}..{number(maximum)}, got {quoted(value)}")
     return value

@@ -45,7 +45,31 @@ class OutputExistsError(OutputFolderError, ValueError):
 
 @contextlib.contextmanager
 def output_lock(folder: str | os.PathLike) -> Iterator[Path]:
-    """Hold the lock of ``folder`` (created if needed) for the block."""
+    """Hold the lock of ``folder`` (created if needed) for the block.
+
+    An exclusive, non-blocking ``flock`` on ``<folder>/.xaugcol.lock``, whose content is then a note naming this
+    process (pid, host, start time, command line). Re-entrant within one process: a nested hold of the same folder
+    only counts. On a filesystem that cannot lock files a warning is issued and the block runs unlocked.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        The output folder; created with its parents if missing.
+
+    Yields
+    ------
+    Path
+        ``folder`` as a ``Path``.
+
+    Raises
+    ------
+    OutputLockedError
+        Where another run writes or reads the folder now.
+    UnsafePathError
+        Where the lock file is a symbolic link, a hard link or not a regular file.
+    OutputError
+        Where the folder or the lock file cannot be created.
+    """
     folder = make_dirs(folder)
     key = str(folder.resolve())
     if key in _held:
@@ -120,10 +144,29 @@ def _in_use(fd: int) -> str:
 
 @contextlib.contextmanager
 def read_lock(folder: str | os.PathLike) -> Iterator[Path]:
-    """A shared lock on ``folder`` for the block: readers (training and explaining a processing output, explaining
-    a tagger) hold it together, and a run that would rewrite the folder is refused meanwhile. A folder without a
-    lock file (nothing ever wrote it with xaugcol) is read without one. ``OutputLockedError`` when a run writes
-    it now."""
+    """A shared lock on ``folder`` for the block.
+
+    Readers (training and explaining a processing output, explaining a tagger) hold it together, and a run that
+    would rewrite the folder is refused meanwhile. A folder without a lock file (nothing ever wrote it with
+    xaugcol) is read without one, as is one on a filesystem that cannot lock files.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        The folder to read.
+
+    Yields
+    ------
+    Path
+        ``folder`` as a ``Path``.
+
+    Raises
+    ------
+    OutputLockedError
+        When a run writes the folder now, this process included.
+    UnsafePathError
+        Where the lock file is a hard link or not a regular file.
+    """
     folder = Path(folder)
     path = folder / LOCK_NAME
     if str(folder.resolve()) in _held:
@@ -149,7 +192,20 @@ def read_lock(folder: str | os.PathLike) -> Iterator[Path]:
 
 
 def lock_holder(folder: str | os.PathLike) -> str | None:
-    """The run writing ``folder`` now (as its lock file describes it), or None when nobody holds its lock."""
+    """The run writing ``folder`` now (as its lock file describes it), or None when nobody holds its lock.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        The folder to look at.
+
+    Returns
+    -------
+    str or None
+        The lock file's note (``"pid ... on <host>, since ...: <command>"``, ``"holder unknown"`` if empty), or
+        ``"this process, pid <pid>"`` when this process holds it; None when nobody writes the folder, it has no
+        lock file (or a link under that name), the file cannot be opened, or the filesystem cannot lock.
+    """
     folder = Path(folder)
     if str(folder.resolve()) in _held:
         return f"this process, pid {os.getpid()}"
@@ -173,8 +229,21 @@ def lock_holder(folder: str | os.PathLike) -> str | None:
 
 
 def is_empty(folder: Path) -> bool:
-    """No folder, or one holding nothing but its lock file (a regular file: a link or a FIFO under its name is
-    content, and refused when the folder is locked)."""
+    """Whether ``folder`` is absent or holds nothing but its lock file.
+
+    The lock file counts only as a regular file: a link or a FIFO under its name is content, and refused when the
+    folder is locked.
+
+    Parameters
+    ----------
+    folder : Path
+        The output folder (a ``str`` works too).
+
+    Returns
+    -------
+    bool
+        True where ``folder`` is not a folder (absent, or a file) or holds only its lock file.
+    """
     folder = Path(folder)
     return not folder.is_dir() or all(
         p.name == LOCK_NAME and p.is_file() and not p.is_symlink() for p in folder.iterdir()
@@ -182,15 +251,43 @@ def is_empty(folder: Path) -> bool:
 
 
 def empty_locked_folder(folder: str | Path) -> None:
-    """Remove everything in ``folder`` but its lock file (links removed, never followed): for a run that holds the
-    lock and owns the rest (it found the folder empty, or its records prove the rest its own)."""
+    """Remove everything in ``folder`` but its lock file (links removed, never followed).
+
+    For a run that holds the lock and owns the rest (it found the folder empty, or its records prove the rest its
+    own).
+
+    Parameters
+    ----------
+    folder : str or Path
+        The locked output folder; it must exist.
+
+    Raises
+    ------
+    OutputError
+        Where an entry cannot be removed.
+    """
     for entry in Path(folder).iterdir():
         if entry.name != LOCK_NAME:
             remove(entry)
 
 
 def refuse_non_empty(out: str | Path, overwrite: bool, advice: str = "use --overwrite to write into it") -> None:
-    """``advice``: what the message suggests (a command without --overwrite names another remedy)."""
+    """Refuse an output path that is not a folder, or a non-empty folder unless ``overwrite`` is set.
+
+    Parameters
+    ----------
+    out : str or Path
+        The output folder; an absent one is fine.
+    overwrite : bool
+        Whether a non-empty folder may be written into.
+    advice : str, default "use --overwrite to write into it"
+        What the message suggests (a command without --overwrite names another remedy).
+
+    Raises
+    ------
+    OutputExistsError
+        Where ``out`` exists and is not a folder, or is not empty (``is_empty``) and ``overwrite`` is not set.
+    """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"output path {out} exists and is not a folder")
@@ -199,14 +296,54 @@ def refuse_non_empty(out: str | Path, overwrite: bool, advice: str = "use --over
 
 
 def prepare_output_dir(out: str | Path, overwrite: bool) -> Path:
-    """Create ``out``; refuse a non-empty folder unless ``overwrite`` is set."""
+    """Create ``out``; refuse a non-empty folder unless ``overwrite`` is set.
+
+    Nothing in it is removed: with ``overwrite`` the folder is only allowed to hold files.
+
+    Parameters
+    ----------
+    out : str or Path
+        The output folder.
+    overwrite : bool
+        Whether a non-empty folder may be written into.
+
+    Returns
+    -------
+    Path
+        ``out``, created with its parents.
+
+    Raises
+    ------
+    OutputExistsError
+        As ``refuse_non_empty`` raises.
+    """
     refuse_non_empty(out, overwrite)
     return make_dirs(out)
 
 
 @contextlib.contextmanager
 def locked_output(out: str | Path, overwrite: bool) -> Iterator[Path]:
-    """``out`` checked, locked for the block, checked again (another run may have written meanwhile), created."""
+    """``out`` checked, locked for the block, checked again (another run may have written meanwhile), created.
+
+    Parameters
+    ----------
+    out : str or Path
+        The output folder.
+    overwrite : bool
+        Whether a non-empty folder may be written into (its content is kept; see ``empty_locked_folder``).
+
+    Yields
+    ------
+    Path
+        ``out``, created and locked (``output_lock``) while the block runs.
+
+    Raises
+    ------
+    OutputExistsError
+        Where ``out`` is not a folder, or not empty without ``overwrite``.
+    OutputLockedError
+        Where another run writes or reads ``out``.
+    """
     refuse_non_empty(out, overwrite)
     with output_lock(out):
         yield prepare_output_dir(out, overwrite)

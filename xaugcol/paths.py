@@ -53,13 +53,31 @@ class NotRegularFileError(InputDataError, OSError):
 
 
 class UnreadableInputError(InputDataError):
-    """A file whose content cannot be taken as it is: larger than ``MAX_INPUT_BYTES``, not JSON, JSON nested too
-    deeply, or a JSON mapping listing one key twice. A ``ValueError``, as json's own errors are."""
+    """A file whose content cannot be taken as it is.
+
+    Larger than ``MAX_INPUT_BYTES``, not JSON, JSON nested too deeply, or a JSON mapping listing one key twice. A
+    ``ValueError``, as json's own errors are.
+    """
 
 
 def safe_component(name: object) -> str:
-    """``name`` as one file-name component: itself when plain (and not ending like a hash), else cleaned plus a
-    hash of the original (its UTF-8 bytes: any text, accents included)."""
+    """``name`` as one file-name component, injectively.
+
+    Itself when plain (and not ending like a hash), else cleaned plus a hash of the original (its UTF-8 bytes: any
+    text, accents included).
+
+    Parameters
+    ----------
+    name : object
+        A user's name, e.g. a fileset's dataset (often a CMS DAS path with '/'); taken as ``str(name)``.
+
+    Returns
+    -------
+    str
+        ``name`` itself when it matches ``PLAIN`` and does not end like ``HASH_SUFFIX``; else its first 60 characters
+        with every character outside ``[A-Za-z0-9._+-]`` replaced by ``_`` and leading dots removed (``_`` if
+        nothing is left), followed by ``-`` and the first 10 hex digits of the name's SHA-1.
+    """
     text = str(name)
     if PLAIN.match(text) and not HASH_SUFFIX.search(text):
         return text
@@ -69,8 +87,27 @@ def safe_component(name: object) -> str:
 
 
 def plain_name(name: object, what: str) -> str:
-    """``name`` unchanged if it is a plain file name (letters, digits, '._+-', not starting with '.'); else
-    UnsafePathError naming ``what``."""
+    """``name`` unchanged if it is a plain file name; else UnsafePathError naming ``what``.
+
+    A plain name has 1 to 100 letters, digits and '._+-', and does not start with '.'.
+
+    Parameters
+    ----------
+    name : object
+        One of our own names (a process, a tagger, a member).
+    what : str
+        What the name is, for the message (e.g. ``"tagger"``).
+
+    Returns
+    -------
+    str
+        ``name``.
+
+    Raises
+    ------
+    UnsafePathError
+        Where ``name`` is not a ``str`` or not plain.
+    """
     if not (isinstance(name, str) and PLAIN.match(name)):
         raise UnsafePathError(
             f"{what} {quoted(name)} is not a plain name (letters, digits and '._+-', at most 100, "
@@ -80,8 +117,28 @@ def plain_name(name: object, what: str) -> str:
 
 
 def under(root: str | os.PathLike, *parts: object) -> Path:
-    """``root / parts``, checked to resolve inside ``root`` and to pass through no symbolic link below it (the
-    root itself may be one: the user named it)."""
+    """``root / parts``, checked to resolve inside ``root`` and to pass through no symbolic link below it.
+
+    The root itself may be a symbolic link: the user named it.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The output folder.
+    *parts : object
+        Path components below ``root``, each taken as ``str``.
+
+    Returns
+    -------
+    Path
+        ``root`` (resolved) joined with ``parts``, not itself resolved.
+
+    Raises
+    ------
+    UnsafePathError
+        Where the path would resolve outside ``root`` (``..``, an absolute part) or passes through a symbolic link
+        below it.
+    """
     base = Path(root).resolve()
     path = base.joinpath(*[str(p) for p in parts])
     link = _first_link(base, path)
@@ -111,8 +168,23 @@ def _first_link(base: Path, path: Path) -> Path | None:
 
 
 def refuse_inputs_inside(out: str | os.PathLike, inputs: Iterable[tuple[str, str | os.PathLike | None]]) -> None:
-    """UnsafePathError when any of ``inputs`` ((what, path) pairs; remote URLs are skipped) lies inside the output
-    folder ``out`` (links followed: where the data really is counts), before anything is written there."""
+    """UnsafePathError when any of ``inputs`` lies inside the output folder ``out``.
+
+    Called before anything is written there. Links are followed: where the data really is counts.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        The command's output folder.
+    inputs : iterable of tuple of (str, str or os.PathLike or None)
+        ``(what, path)`` pairs: what the input is, for the message, and its path. A None path and a remote URL
+        (containing ``://``) are skipped.
+
+    Raises
+    ------
+    UnsafePathError
+        For the first input that is ``out`` itself or lies inside it.
+    """
     base = Path(out).resolve()
     for what, path in inputs:
         if path is None or "://" in str(path):
@@ -126,8 +198,27 @@ def refuse_inputs_inside(out: str | os.PathLike, inputs: Iterable[tuple[str, str
 
 
 def check_regular(path: str | os.PathLike, what: str = "input") -> os.stat_result:
-    """``path``'s ``os.stat`` if it is a regular file (or a link to one); NotRegularFileError otherwise,
-    FileNotFoundError if absent."""
+    """``path``'s ``os.stat`` if it is a regular file (or a link to one).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The input file.
+    what : str, default "input"
+        What the file is, for the message.
+
+    Returns
+    -------
+    os.stat_result
+        ``os.stat(path)`` (links followed).
+
+    Raises
+    ------
+    NotRegularFileError
+        Where ``path`` is a FIFO, a folder, a device, a socket or anything else but a regular file.
+    FileNotFoundError
+        Where ``path`` is absent.
+    """
     status = os.stat(path)
     mode = status.st_mode
     if not stat.S_ISREG(mode):
@@ -147,9 +238,31 @@ def check_regular(path: str | os.PathLike, what: str = "input") -> os.stat_resul
 
 
 def read_text(path: str | os.PathLike, what: str = "input", limit: int = MAX_INPUT_BYTES) -> str:
-    """The text of a regular file (configs, filesets) of at most ``limit`` bytes; NotRegularFileError for FIFOs,
-    devices and folders, UnreadableInputError for a larger file (its size is checked before it is read, and a file
-    growing meanwhile is read no further than the limit)."""
+    """The text of a regular file (configs, filesets) of at most ``limit`` bytes.
+
+    The size is checked before the file is read, and a file growing meanwhile is read no further than the limit.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The input file.
+    what : str, default "input"
+        What the file is, for the messages.
+    limit : int, default ``MAX_INPUT_BYTES``
+        The most bytes the file may have (checked again, as characters, on the text read).
+
+    Returns
+    -------
+    str
+        The file's text, decoded with the locale's encoding (``open``'s default).
+
+    Raises
+    ------
+    NotRegularFileError
+        For FIFOs, devices and folders (``check_regular``).
+    UnreadableInputError
+        For a file larger than ``limit``.
+    """
     size = check_regular(path, what).st_size
     if size > limit:
         raise _too_large(path, what, size, limit)
@@ -168,8 +281,28 @@ def _too_large(path, what: str, size: int, limit: int) -> UnreadableInputError:
 
 
 def read_json(path: str | os.PathLike, what: str = "input") -> Any:
-    """A JSON file read as ``read_text`` reads (regular files, at most ``MAX_INPUT_BYTES``); invalid JSON, JSON
-    nested deeper than the recursion limit and a mapping listing a key twice are ``UnreadableInputError``."""
+    """A JSON file read as ``read_text`` reads (regular files, at most ``MAX_INPUT_BYTES``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The JSON file.
+    what : str, default "input"
+        What the file is, for the messages.
+
+    Returns
+    -------
+    Any
+        The decoded JSON value (``dict``, ``list``, ``str``, number, bool or None).
+
+    Raises
+    ------
+    NotRegularFileError
+        Where ``path`` is not a regular file.
+    UnreadableInputError
+        For a file larger than ``MAX_INPUT_BYTES``, invalid JSON, JSON nested deeper than the recursion limit, or
+        a mapping listing a key twice (the message names the key and its lines).
+    """
     text = read_text(path, what)
     try:
         return json.loads(text, object_pairs_hook=_unique_keys)

@@ -38,13 +38,34 @@ QUIET = 0.2  # Roy and Neubauer's (ICHEP 2022) threshold: a neuron with RNA belo
 
 
 def activation_sites(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """The tagger's ReLU modules, in the order they were registered (input side first)."""
+    """The tagger's ReLU modules, in the order they were registered (input side first).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The tagger.
+
+    Returns
+    -------
+    list of tuple of (str, torch.nn.Module)
+        ``(name, module)`` of every ``nn.ReLU`` and ``MaskedReLU``, named as ``named_modules`` names them.
+    """
     return [(name, m) for name, m in model.named_modules() if isinstance(m, (nn.ReLU, MaskedReLU))]
 
 
 class ActivationRecorder:
     """Forward hooks on every ReLU of ``model`` while in a ``with`` block: per site, per forward call, the (jets,
-    neurons) activation sums and firing counts."""
+    neurons) activation sums and firing counts.
+
+    A module's ``channel_axis`` (1 by default: dense (jets, neurons) or convolution channels) is its neuron axis;
+    every axis between the jet and the neuron axis (pairs, objects, pixels) is summed per jet. Entering the block
+    adds the hooks, leaving it removes them; what was recorded stays.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The tagger whose ReLUs (``activation_sites``) are recorded.
+    """
 
     def __init__(self, model: nn.Module):
         self.sites = activation_sites(model)
@@ -77,8 +98,19 @@ class ActivationRecorder:
         return record
 
     def per_jet(self, batches: batching.Plan | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Per site: (jets, neurons) activation sums and firing counts, over all forward calls so far (the calls
-        of one ``batches`` plan: in its inputs' order)."""
+        """Per site: (jets, neurons) activation sums and firing counts, over all forward calls so far.
+
+        Parameters
+        ----------
+        batches : batching.Plan, optional
+            The plan the forward calls ran (one call per batch): the jets are put back in its inputs' order;
+            default: the calls' results concatenated in call order.
+
+        Returns
+        -------
+        dict of str to tuple of numpy.ndarray
+            Per site that recorded something: ``(sums, fired)``, each shape (jets, neurons), float64.
+        """
 
         def joined(parts):
             return (torch.cat(parts) if batches is None else batches.jets(parts)).numpy()
@@ -88,7 +120,22 @@ class ActivationRecorder:
 
 def histograms(tagger: str, recorded: dict, classes: Iterable[int]) -> dict:
     """Per layer ``nap/T/<layer>`` sums the activations and ``nap_firing/T/<layer>`` counts the firings, per
-    (member, label, neuron); ``recorded``: what an ``ActivationRecorder`` holds (its widths fix the neuron axes)."""
+    (member, label, neuron).
+
+    Parameters
+    ----------
+    tagger : str
+        The tagger's name (``T``).
+    recorded : dict
+        What an ``ActivationRecorder`` holds (``per_jet``): its widths fix the neuron axes.
+    classes : iterable of int
+        The true classes of the jets (the ``label`` axis).
+
+    Returns
+    -------
+    dict of str to hist.Hist
+        Two empty histograms per site, double storage (the ``member`` axis grows).
+    """
     out = {}
     for site, (a, _) in recorded.items():
         axes = (
@@ -106,15 +153,15 @@ def fill(hists: dict, tagger: str, member: int, labels: np.ndarray, recorded: di
 
     Parameters
     ----------
-    hists
-        The run's histograms, those of ``histograms(tagger, ...)`` among them.
-    tagger
+    hists : dict of str to hist.Hist
+        The run's histograms, those of ``histograms(tagger, ...)`` among them (filled in place).
+    tagger : str
         The tagger's name.
-    member
+    member : int
         The ensemble member's seed.
-    labels
-        (jets,) the jets' classes.
-    recorded
+    labels : numpy.ndarray
+        Shape (jets,), int: the jets' classes.
+    recorded : dict of str to tuple of numpy.ndarray
         Per site, the (jets, neurons) activation sums and firing counts (``ActivationRecorder.per_jet``).
     """
     for site, (a, n) in recorded.items():
@@ -127,7 +174,23 @@ def fill(hists: dict, tagger: str, member: int, labels: np.ndarray, recorded: di
 def patterns(hists: dict, tagger: str) -> dict:
     """Per layer and class: the weighted and unweighted RNA (mean over members) and the layer's sparsity in that
     class; per layer the fraction of neurons quiet in every class; the sparsity of the whole network (all layers
-    pooled; per member, mean and spread). Empty when the run recorded no activations for the tagger."""
+    pooled; per member, mean and spread). Empty when the run recorded no activations for the tagger.
+
+    Parameters
+    ----------
+    hists : dict of str to hist.Hist
+        A run's histograms, with the tagger's ``nap/T/<layer>`` and ``nap_firing/T/<layer>``.
+    tagger : str
+        The tagger's name.
+
+    Returns
+    -------
+    dict
+        ``members``, ``threshold`` (``QUIET``), ``neurons`` (over all layers), ``sparsity`` of the network
+        (``per_member``, ``mean``, ``std``) and ``layers``: per layer its ``neurons``, ``sparsity`` (the fraction of
+        member-neurons quiet in every class) and ``classes`` (per class name: ``rna`` and ``rna_unweighted``, one
+        value per neuron, and ``sparsity``).
+    """
     prefix = f"nap/{tagger}/"
     sites = [k.removeprefix(prefix) for k in hists if k.startswith(prefix)]
     if not sites:
@@ -179,7 +242,24 @@ def _relative(summed: np.ndarray) -> np.ndarray:
 def ensemble_patterns(ensemble: Ensemble, jets_folder: str | Path, split: str = "test", batch_size: int = 512) -> dict:
     """The patterns of an ensemble on the jets of ``split``, in this process (for taggers trained after the
     relevance run, such as a squeezed model): one plain forward pass per member, recorded as the relevance
-    processor records it."""
+    processor records it.
+
+    Parameters
+    ----------
+    ensemble : Ensemble
+        The tagger (its members are loaded here, on the CPU).
+    jets_folder : str or Path
+        The jet tables read.
+    split : str, default "test"
+        The split whose selected jets are used (``test``, ``val``, ``train`` or ``all``).
+    batch_size : int, default 512
+        Jets per forward pass.
+
+    Returns
+    -------
+    dict
+        As ``patterns`` returns it (classes background and signal); empty without jets or ReLUs.
+    """
     from xaugcol.explain.faithfulness import batch_logits
     from xaugcol.training.data import JetTables, model_inputs
 

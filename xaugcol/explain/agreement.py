@@ -27,14 +27,44 @@ MAX_DISTANCE = 0.1  # total-variation distance between the classes' value distri
 
 
 def comparison_rule(rules: Sequence[str]) -> str:
-    """The method the occlusion ranking is compared with: LRP-gamma where the run has it (Roy and Neubauer's choice,
-    ICHEP 2022), else the first."""
+    """The method the occlusion ranking is compared with: LRP-gamma where the run has it, else the first.
+
+    LRP-gamma is Roy and Neubauer's choice (ICHEP 2022).
+
+    Parameters
+    ----------
+    rules : sequence of str
+        The run's explanation methods' names, in their order (not empty).
+
+    Returns
+    -------
+    str
+        The first name starting with ``gamma``, else the first name.
+    """
     return next((r for r in rules if r.startswith("gamma")), rules[0])
 
 
 def class_distance(hists: dict, tagger: str, feature: str) -> float | None:
-    """Total-variation distance, 0.5 sum |p_signal - p_background|, between the classes' value histograms of a
-    feature (from its relevance profile, which counts every jet or object explained); None without one."""
+    """Total-variation distance, 0.5 sum |p_signal - p_background|, between the classes' value histograms of a feature.
+
+    The value histograms come from the feature's relevance profile, which counts every jet or object explained (the
+    first method's, flow bins included).
+
+    Parameters
+    ----------
+    hists : dict of str to hist.Hist
+        A run's relevance histograms (``profile/T/f``).
+    tagger : str
+        The tagger's name.
+    feature : str
+        The feature's name.
+
+    Returns
+    -------
+    float or None
+        The distance, from 0 (the same distribution) to 1; None without a profile, without both classes (labels 0
+        and 1), or when a class has no entries.
+    """
     h = hists.get(f"profile/{tagger}/{feature}")
     if h is None:
         return None
@@ -58,9 +88,32 @@ def bias_like(
     max_dauc: float = MAX_DAUC,
     max_distance: float = MAX_DISTANCE,
 ) -> list[dict]:
-    """The flagged features of one tagger for one method (``summary``: its entry of the relevance summary, with
-    ``classes``; ``occlusion``: the tagger's occlusion table), each with its relevance rank, dAUC and class
-    distance; empty without an occlusion table."""
+    """The flagged features of one tagger for one method, each with its relevance rank, dAUC and class distance.
+
+    Parameters
+    ----------
+    summary : dict
+        The method's entry of the tagger's relevance summary, with ``classes`` ({class: {feature: {"mean", ...}}});
+        the ``signal`` and ``background`` classes rank the features.
+    occlusion : dict
+        The tagger's occlusion table (``occlusion.table``), whose ``features`` rows hold ``dauc`` (``mean``).
+    hists : dict of str to hist.Hist
+        The run's relevance histograms (the profiles, for ``class_distance``).
+    tagger : str
+        The tagger's name.
+    top_fraction : float, default TOP_FRACTION
+        "Ranked high": among this fraction of the features (rounded up, at least one), in either class.
+    max_dauc : float, default MAX_DAUC
+        Flagged only below this mean dAUC (x 100, the occlusion table's unit).
+    max_distance : float, default MAX_DISTANCE
+        Flagged only below this total-variation distance between the classes' value distributions.
+
+    Returns
+    -------
+    list of dict
+        One per flagged feature, in summary order: ``feature``, ``relevance_rank`` (1: the most relevant),
+        ``dauc`` and ``class_distance``; empty without an occlusion table or without a signal or background class.
+    """
     rows = {r["feature"]: r for r in occlusion.get("features", [])}
     if not rows:
         return []

@@ -199,14 +199,14 @@ class Ensemble:
 
     def selection(self, rows: dict, split: str) -> np.ndarray:
         """Jets this ensemble is explained on: the split (``test``: jets no member trained or validated on;
-        ``all``) and the training selection.
+        ``val``, ``train``, ``all``) and the training selection.
 
         Parameters
         ----------
         rows : dict
             The jet-table columns of a chunk.
         split : str
-            ``test`` (jets no member trained or validated on) or ``all``.
+            ``test`` (jets no member trained or validated on), ``val``, ``train`` or ``all`` (every split).
 
         Returns
         -------

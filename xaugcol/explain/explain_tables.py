@@ -2,6 +2,7 @@
 and a JSON summary.
 
 Outputs in ``out_dir``:
+
 * ``relevance.root``: every histogram (uproot), sliced along its category axes (rule, member, label, sign) into
   TH1D/TH2D/TH3D named ``<key>/<axis>_<value>__...``; the ``feature`` axis stays a labelled axis. Of the pairs
   of XAUG variables only the two most relevant (per tagger and rule) are written, with their value axes. A ':' in a
@@ -9,10 +10,9 @@ Outputs in ``out_dir``:
   ``xaugcol.explain.relevance_file.read_relevance_histograms`` rebuilds the full histograms from it (figures
   are drawn from the file).
 * ``relevance.json``: configuration, counts per tagger and dataset, files and chunks skipped (and why), and per tagger,
-rule and class the mean
-  normalised relevance of every feature with the spread over the ensemble, the ranking and the top pair, and the
-  mean share of the output score each feature carries with its ranking per class (``score``); per tagger
-  and rule the input-perturbation curves and faithfulness scores (``faithfulness``).
+  rule and class the mean normalised relevance of every feature with the spread over the ensemble, the ranking and the
+  top pair, and the mean share of the output score each feature carries with its ranking per class (``score``); per
+  tagger and rule the input-perturbation curves and faithfulness scores (``faithfulness``).
 """
 
 from __future__ import annotations
@@ -49,6 +49,36 @@ RELEVANCE_JSON = "relevance.json"
 
 @dataclass
 class RelevanceResult:
+    """What a relevance run computed (``explain_tables``), as it wrote it to ``relevance.root`` and ``relevance.json``.
+
+    Parameters
+    ----------
+    histograms : dict of str to hist.Hist
+        The run's merged histograms, the all-pairs histograms replaced by those of the top pairs
+        (``with_top_pairs``).
+    counts : dict
+        Tagger -> dataset -> counters (``relevance.empty_counts``, with ``chunks`` and ``jets_in_table``).
+    summary : dict
+        Tagger -> rule -> {"classes", "ranking", "xaug_ranking", "top_pair", "score": {"classes", "ranking"}}
+        (``summarise``).
+    ensembles : list of Ensemble
+        The taggers explained, pinned.
+    faithfulness : dict, optional
+        Tagger -> rule -> input-perturbation curves and scores (``faithfulness.curves``); taggers without curves left
+        out.
+    occlusion : dict, optional
+        Tagger -> ranked dAUC table (``occlusion.table``), with the masking thresholds and the bias-like features once
+        ``explain_tables`` adds them.
+    activations : dict, optional
+        Tagger -> neuron-activation patterns (``activations.patterns``).
+    edges : dict, optional
+        Tagger -> the relevance of its kNN edges (``edges.patterns``).
+    skipped_files : list, optional
+        The jet-table files skipped (and why).
+    skipped_chunks : list, optional
+        The chunks skipped (and why).
+    """
+
     histograms: dict
     counts: dict
     # tagger -> rule -> {"classes", "ranking", "xaug_ranking", "top_pair", "score": {"classes", "ranking"}}
@@ -83,7 +113,39 @@ def explain_tables(
     interrupted run from its checkpoints; it must have the same settings, jet tables and model folders (every
     member file, fingerprinted). The jet tables and the taggers are read-locked meanwhile (a run that would
     rewrite them is refused), and a member whose files change while workers load it is refused
-    (``Ensemble.pinned``)."""
+    (``Ensemble.pinned``).
+
+    Parameters
+    ----------
+    processor_class : type
+        The relevance processor class (``processors.relevance_processor.RelevanceProcessor``).
+    jets : str or Path
+        The processing output whose jet tables are explained.
+    taggers : iterable of str, Path or Ensemble
+        Tagger or ensemble folders, or ``Ensemble`` objects; their names must be unique.
+    out_dir : str or Path
+        The output folder (``relevance.root``, ``relevance.json`` and the checkpoints meanwhile); locked while the
+        run writes it.
+    options : ExplainOptions, optional
+        The explanation methods, the split, the batch and the extra analyses; default: ``ExplainOptions()``.
+    execution : Execution, optional
+        How coffea runs the chunks (executor, workers, chunk size, ...); default: ``Execution()``.
+    resume : bool, default False
+        Continue an interrupted run from its checkpoints.
+
+    Returns
+    -------
+    RelevanceResult
+        The histograms, counts, summaries and extra analyses written.
+
+    Raises
+    ------
+    UsageError
+        ``options`` is not an ``ExplainOptions``, no taggers, tagger names that repeat, or a tagger that reads
+        columns or shapes the jet tables do not have.
+    InputDataError
+        No jets to explain: every jet table was empty or skipped.
+    """
     if not isinstance(options, ExplainOptions):
         raise UsageError(f"options: expected ExplainOptions, got {type(options).__name__}")
     ensembles = [t if isinstance(t, Ensemble) else Ensemble.load(t) for t in taggers]
@@ -254,8 +316,25 @@ def _write_outputs(out_dir: Path, output: dict, datasets: list, ensembles: list,
 
 
 def with_top_pairs(hists: dict, ensembles: list, summary: dict) -> dict:
-    """The histograms with every tagger's all-pairs histograms replaced by those of its top pairs
-    (``pair/T/a__b``, ``pair_jets/T/a__b``, with value axes): what the report and the ROOT file keep."""
+    """The histograms with every tagger's all-pairs histograms replaced by those of its top pairs.
+
+    The top pairs' histograms (``pair/T/a__b``, ``pair_jets/T/a__b``) have value axes: what the report and the
+    ROOT file keep.
+
+    Parameters
+    ----------
+    hists : dict of str to hist.Hist
+        The run's merged histograms, with ``pairs/T`` and ``pairs_jets/T``.
+    ensembles : list of Ensemble
+        The taggers explained.
+    summary : dict
+        Tagger -> rule -> summary (``summarise``), whose ``top_pair`` is kept.
+
+    Returns
+    -------
+    dict of str to hist.Hist
+        A new mapping: ``hists`` without ``pairs/`` and ``pairs_jets/``, with every rule's top pair added.
+    """
     out = {k: v for k, v in hists.items() if not k.startswith(("pairs/", "pairs_jets/"))}
     for e in ensembles:
         for s in summary[e.name].values():
@@ -268,6 +347,24 @@ def with_top_pairs(hists: dict, ensembles: list, summary: dict) -> dict:
 
 
 def summarise(hists: dict, ensemble: Ensemble, rules: Iterable[str]) -> dict:
+    """The relevance summary of one tagger, per explanation method (``relevance`` in ``relevance.json``).
+
+    Parameters
+    ----------
+    hists : dict of str to hist.Hist
+        The run's merged histograms.
+    ensemble : Ensemble
+        The tagger.
+    rules : iterable of str
+        The explanation methods' names.
+
+    Returns
+    -------
+    dict
+        Per rule: ``classes`` (``summary.mean_normalised_relevance``), ``ranking`` (all jets), ``xaug_ranking`` (the
+        per-jet scalar features only), ``top_pair`` (the two most relevant of them as a list, None for fewer than
+        two) and ``score`` (``summary.mean_score_shares``).
+    """
     out = {}
     # the top pair: among the per-jet scalar features (the XAUG variables), which have pair histograms
     xaug = [f for kind in ensemble.spec.kinds if kind.jet_scalars for f in kind.feature_names()]

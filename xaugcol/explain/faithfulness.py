@@ -1,5 +1,5 @@
-"""Faithfulness of an explanation by input perturbation ("pixel flipping", Samek et al. 2017; "remove and
-observe"): take units out of each jet in the order an explanation ranks them and watch the tagger's AUC fall.
+"""Faithfulness of an explanation by input perturbation ("pixel flipping", Samek et al. 2017, arXiv:1509.06321; "remove
+and observe"): take units out of each jet in the order an explanation ranks them and watch the tagger's AUC fall.
 
 A unit is what its input kind says (``InputKind.unit_relevance`` and friends): a pixel of the jet image, a particle
 of the particle list (all its features; the slot becomes padding), an XAUG variable (set to its training-split
@@ -54,9 +54,28 @@ ASINH_LOGIT_AXIS = (600, -float(np.arcsinh(20.0)), float(np.arcsinh(20.0)))
 
 
 def histograms(tagger: str, rules: Iterable[str], steps: int, classes: Iterable[int]) -> dict:
-    """Empty curve histograms for one tagger: ``faithfulness/T`` (rule, member, order, label, step, asinh logit) counts
-    jets, ``faithfulness_margin/T`` (the same without logit) sums their decision margins. Category axes first, as
-    the ROOT file's reader (``relevance_file``) rebuilds them."""
+    """Empty curve histograms for one tagger.
+
+    ``faithfulness/T`` (rule, member, order, label, step, asinh logit) counts jets, ``faithfulness_margin/T`` (the
+    same without logit) sums their decision margins. Category axes first, as the ROOT file's reader
+    (``relevance_file``) rebuilds them.
+
+    Parameters
+    ----------
+    tagger : str
+        The tagger's name (``T``).
+    rules : iterable of str
+        The explanation methods' names (the ``rule`` axis).
+    steps : int
+        Removal steps per curve: the ``step`` axis has steps + 1 bins (step 0: nothing removed).
+    classes : iterable of int
+        The true classes of the jets explained (the ``label`` axis).
+
+    Returns
+    -------
+    dict of str to hist.Hist
+        ``faithfulness/T`` and ``faithfulness_margin/T``, empty, double storage (the ``member`` axis grows).
+    """
     axes = (
         hist.axis.StrCategory(list(rules), name="rule", label="explanation method"),
         hist.axis.IntCategory([], growth=True, name="member", label="seed"),
@@ -72,7 +91,19 @@ def histograms(tagger: str, rules: Iterable[str], steps: int, classes: Iterable[
 
 
 def jet_keys(rows: dict) -> np.ndarray:
-    """(jets,) uint64 identity of each jet (event and jet index), the random seed of its removal order."""
+    """(jets,) uint64 identity of each jet (event and jet index), the random seed of its removal order.
+
+    Parameters
+    ----------
+    rows : dict
+        The jets' table rows: ``label``, and ``run``, ``luminosityBlock``, ``event`` and ``fatjet_index`` where the
+        tables have them (0 where not).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (jets,), uint64: ``identity_hash`` of the event, hashed again with the jet index.
+    """
     n = len(rows["label"])
     zeros = np.zeros(n, dtype=np.int64)
     base = identity_hash(rows.get("run", zeros), rows.get("luminosityBlock", zeros), rows.get("event", zeros))
@@ -80,7 +111,20 @@ def jet_keys(rows: dict) -> np.ndarray:
 
 
 def subsample(keys: np.ndarray, fraction: float) -> np.ndarray:
-    """(jets,) bool: the jets whose identity hash falls below ``fraction`` (the same jets whatever the chunking)."""
+    """(jets,) bool: the jets whose identity hash falls below ``fraction`` (the same jets whatever the chunking).
+
+    Parameters
+    ----------
+    keys : numpy.ndarray
+        Shape (jets,): ``jet_keys`` of the jets.
+    fraction : float
+        The share of jets chosen, in [0, 1]; 1 or more: all of them.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (jets,), bool: the jets chosen.
+    """
     if fraction >= 1:
         return np.ones(len(keys), dtype=bool)
     return _uniform(keys, 1)[:, 0] < fraction
@@ -98,8 +142,38 @@ def removal_logits(
     batch_size: int = 512,
 ) -> dict[str, np.ndarray]:
     """Per order, (steps + 1, jets) the tagger's logit after each removal step (step 0: the jets as they are).
-    ``inputs``, ``relevance``: one tensor per kind (forward order); ``output``: the explained logit;
-    ``baselines``: per kind, ``removal_baseline`` of the member; ``keys``: ``jet_keys`` of the jets."""
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The member's tagger.
+    kinds : sequence of InputKind
+        The tagger's input kinds, in forward order (they define the removal units).
+    inputs : tuple of torch.Tensor
+        One tensor per kind (forward order), (jets, ...).
+    relevance : tuple of torch.Tensor
+        The explanation's relevance, one tensor per kind, shaped like ``inputs``.
+    output : torch.Tensor
+        Shape (jets,): the explained logit (its sign turns relevance into evidence for the decision).
+    baselines : list
+        Per kind, the value a removed unit takes (the member's ``InputKind.removal_baseline``: a float or a tensor).
+    keys : numpy.ndarray
+        Shape (jets,): ``jet_keys`` of the jets (the random order).
+    steps : int, default DEFAULT_STEPS
+        Removal steps; at step k each jet has lost round(k / steps * its present units).
+    batch_size : int, default 512
+        Jets per forward pass.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Per order of ``ORDERS``, shape (steps + 1, jets), float64: the logits after each step.
+
+    Raises
+    ------
+    ValueError
+        ``steps`` below 1.
+    """
     if steps < 1:
         raise ValueError(f"perturbation curves need at least one step, got {steps}")
     sizes = [k.unit_relevance(r).shape[1] for k, r in zip(kinds, relevance)]
@@ -133,15 +207,22 @@ def removal_logits(
 def fill(hists: dict, tagger: str, rule: str, member: int, labels: np.ndarray, logits: dict[str, np.ndarray]) -> None:
     """Add one member's perturbation curves on a batch of jets to the tagger's faithfulness histograms.
 
+    Fills, in place, the jet counts per asinh(logit) bin and the summed decision margins (sign of the logit
+    before removal times the logit, quantised).
+
     Parameters
     ----------
-    hists
+    hists : dict of str to hist.Hist
         The run's histograms (``faithfulness/<tagger>`` and ``faithfulness_margin/<tagger>`` among them).
-    tagger, rule, member
-        The tagger's name, the explanation method's label and the member's seed.
-    labels
-        (jets,) the jets' classes.
-    logits
+    tagger : str
+        The tagger's name.
+    rule : str
+        The explanation method's label.
+    member : int
+        The member's seed.
+    labels : numpy.ndarray
+        Shape (jets,), int: the jets' classes.
+    logits : dict of str to numpy.ndarray
         Per removal order, (steps + 1, jets) the logits after each step (``removal_logits``).
     """
     counts, sums = hists[f"faithfulness/{tagger}"], hists[f"faithfulness_margin/{tagger}"]
@@ -162,7 +243,22 @@ def curves(hists: dict, tagger: str) -> dict:
     jets) and the AUC at each step, mean and spread over members; the scores (``score``: area between the random
     and relevance-order margin curves; ``reverse_gap``: reverse minus random; ``auc_score``: random minus
     relevance-order AUC), per member, mean and spread. Empty when the run made no curves for the tagger or it
-    has no jets of both classes."""
+    has no jets of both classes.
+
+    Parameters
+    ----------
+    hists : dict of str to hist.Hist
+        A run's histograms, with ``faithfulness/T`` and ``faithfulness_margin/T`` (``histograms``, filled).
+    tagger : str
+        The tagger's name.
+
+    Returns
+    -------
+    dict
+        Per method with jets: ``removed_fraction`` (list of float), ``members``, ``margin`` and ``auc`` (per order,
+        ``mean`` and ``std`` lists over the steps), and ``score``, ``reverse_gap`` and ``auc_score`` (each with
+        ``per_member``, ``mean`` and ``std``).
+    """
     key = f"faithfulness/{tagger}"
     if key not in hists:
         return {}
@@ -210,12 +306,36 @@ def curves(hists: dict, tagger: str) -> dict:
 
 
 def most_faithful(per_rule: dict) -> str | None:
-    """The method with the highest mean score."""
+    """The method with the highest mean score.
+
+    Parameters
+    ----------
+    per_rule : dict
+        Per method, its curves (``curves``), with ``score`` / ``mean``.
+
+    Returns
+    -------
+    str or None
+        The method's name; None for no methods.
+    """
     return max(per_rule, key=lambda r: per_rule[r]["score"]["mean"]) if per_rule else None
 
 
 def binned_auc(signal: np.ndarray, background: np.ndarray) -> float:
-    """P(logit_s > logit_b) + P(equal bin) / 2 from two histograms on the same bins (ties within a bin: half)."""
+    """P(logit_s > logit_b) + P(equal bin) / 2 from two histograms on the same bins (ties within a bin: half).
+
+    Parameters
+    ----------
+    signal : numpy.ndarray
+        Signal jets per logit bin, in increasing logit order (flow bins included where they count).
+    background : numpy.ndarray
+        Background jets per bin, on the same bins.
+
+    Returns
+    -------
+    float
+        The AUC; NaN when either class has no jets.
+    """
     s, b = signal.sum(), background.sum()
     if s <= 0 or b <= 0:
         return float("nan")
@@ -233,7 +353,18 @@ def _mean_spread(values: np.ndarray) -> dict:
 
 
 def member_summary(values: np.ndarray) -> dict:
-    """{"mean", "std"} of per-member values (standard deviation with ddof 1; 0 for a single member)."""
+    """{"mean", "std"} of per-member values (standard deviation with ddof 1; 0 for a single member).
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Shape (members,): one value per member.
+
+    Returns
+    -------
+    dict
+        ``mean`` and ``std``, as float.
+    """
     return {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
 
 
@@ -256,8 +387,24 @@ def _uniform(keys: np.ndarray, units: int) -> np.ndarray:
 def batch_logits(
     model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], batch_size: int | batching.Plan
 ) -> np.ndarray:
-    """The model's logits in inference mode (float64 numpy, in the inputs' order), in batches of ``batch_size``
-    jets or in a plan of ``xaugcol.models.batching`` made for these inputs."""
+    """The model's logits in inference mode (float64 numpy, in the inputs' order).
+
+    The model is put in eval mode and run without gradient.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The tagger.
+    inputs : tuple of torch.Tensor
+        Its inputs in forward order, (jets, ...) each.
+    batch_size : int or batching.Plan
+        Jets per batch, or a plan of ``xaugcol.models.batching`` made for these inputs.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (jets,), float64: the logits, in the inputs' order.
+    """
     model.eval()
     batches = batch_size if isinstance(batch_size, batching.Plan) else batching.plan(model, inputs, batch_size)
     return batching.logits(model, inputs, batches).reshape(-1).double().numpy()

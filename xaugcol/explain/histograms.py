@@ -9,9 +9,9 @@ Histograms count jets (or particles), unweighted: they describe the tagger's dec
 Which histograms a tagger gets follows from its input kinds (``xaugcol.features.kinds``), never from their names.
 Keys (``T`` the tagger name, ``f`` a feature, ``a__b`` a pair of per-jet scalar features, ``K`` a kind with a map);
 the ``rule`` axis holds the explanation method:
+
 * ``features/T``   (rule, member, label, feature): summed |normalised relevance| per feature (Agarwal, Rappoccio et
-al.'s (arXiv:2011.13466) mean
-  normalised relevance is this over ``jets/T``);
+  al.'s (arXiv:2011.13466) mean normalised relevance is this over ``jets/T``);
 * ``jets/T``       (rule, member, label): jets explained with some non-zero relevance;
 * ``score/T`` and ``score_output/T`` (rule, member, label[, feature]): per feature the summed signed relevance
   times the sign of the output, and the summed |output|: their ratio is the share of the output score the feature
@@ -50,7 +50,18 @@ PAIR_BINS = 16
 
 
 def quantise(values: ArrayLike) -> np.ndarray:
-    """Round to a multiple of 2^-30 (exact power-of-two scaling): sums of such values are order-independent."""
+    """Round to a multiple of 2^-30 (exact power-of-two scaling): sums of such values are order-independent.
+
+    Parameters
+    ----------
+    values : array_like
+        Numbers of any shape (normalised relevance, |R| <= 1, or inputs and outputs to be summed).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``values`` as float64, rounded to the nearest multiple of ``QUANTUM``, same shape.
+    """
     return np.round(np.asarray(values, dtype=np.float64) / QUANTUM) * QUANTUM
 
 
@@ -74,8 +85,25 @@ def _value_axis(kind: InputKind, feature: str, bins: int | None = None):
 
 
 def map_axes(kind: InputKind, processing: Any) -> tuple[hist.axis.Regular, hist.axis.Regular]:
-    """The (x, y) axes of the 2D relevance map of ``kind`` (``InputKind.map_axes``; ``processing``: the jet tables'
-    processing configuration)."""
+    """The (x, y) axes of the 2D relevance map of ``kind`` (``InputKind.map_axes``).
+
+    Parameters
+    ----------
+    kind : InputKind
+        An input kind with a 2D map (the jet image).
+    processing : ProcessingConfig
+        The jet tables' processing configuration (the map's pixels and extent).
+
+    Returns
+    -------
+    x, y : hist.axis.Regular
+        Axes named ``x`` and ``y``, each with one bin per pixel from -extent to +extent, labelled with the map's unit.
+
+    Raises
+    ------
+    ValueError
+        The kind has no 2D relevance map.
+    """
     geometry = kind.map_axes(processing)
     if geometry is None:
         raise ValueError(f"input kind {kind.name!r} has no 2D relevance map")
@@ -87,12 +115,34 @@ def map_axes(kind: InputKind, processing: Any) -> tuple[hist.axis.Regular, hist.
 
 
 def xaug_pairs(columns: Iterable[str]) -> list[tuple[str, str]]:
-    """Every pair of the XAUG ``columns``, in their order (the 2D relevance histograms)."""
+    """Every pair of the XAUG ``columns``, in their order (the 2D relevance histograms).
+
+    Parameters
+    ----------
+    columns : iterable of str
+        The XAUG variables (the feature names of a kind with ``jet_scalars``).
+
+    Returns
+    -------
+    list of tuple of str
+        Every ``(a, b)`` with ``a`` before ``b`` in ``columns`` (``itertools.combinations``).
+    """
     return list(itertools.combinations(columns, 2))
 
 
 def pair_key(a: str, b: str) -> str:
-    """The key part of the histograms of the pair (``a``, ``b``) of XAUG variables: ``a__b``."""
+    """The key part of the histograms of the pair (``a``, ``b``) of XAUG variables: ``a__b``.
+
+    Parameters
+    ----------
+    a, b : str
+        The pair's two variables, in ``xaug_pairs`` order.
+
+    Returns
+    -------
+    str
+        ``a__b``: a category of the ``pair`` axis of ``pairs/T``, and the last part of ``pair/T/a__b``.
+    """
     return f"{a}__{b}"
 
 
@@ -103,9 +153,28 @@ def tagger_histograms(
     processing: ProcessingConfig,
     classes: Iterable[int] = CLASSES,
 ) -> dict:
-    """Empty histograms for one tagger taking ``kinds`` (forward order); ``processing``: the configuration of the
-    jet tables (map geometry); ``classes``: the true classes of the jets explained (``WITH_DATA`` when some
-    dataset has no truth)."""
+    """Empty histograms for one tagger taking ``kinds`` (forward order).
+
+    Parameters
+    ----------
+    tagger : str
+        The tagger's name (``T`` in the keys of the module docstring).
+    kinds : tuple of InputKind
+        The tagger's input kinds, in forward order: they decide which histograms it gets.
+    rules : iterable of str
+        The explanation methods' names (the categories of the ``rule`` axes).
+    processing : ProcessingConfig
+        The configuration of the jet tables (map geometry).
+    classes : iterable of int, default CLASSES
+        The true classes of the jets explained (``WITH_DATA`` when some dataset has no truth).
+
+    Returns
+    -------
+    dict of str to hist.Hist
+        Key -> empty histogram, with double storage: ``features/T``, ``jets/T``, ``score/T``, ``score_output/T``
+        (their ``member`` axis grows), the profiles of every profiled feature, the maps of kinds with one and the
+        ``pairs/T`` histograms of kinds with per-jet scalar features.
+    """
     double = hist.storage.Double()
     rule = _rule_axis(rules)
     relevance = hist.axis.Regular(*RELEVANCE_AXIS, name="relevance", label="normalised relevance")
@@ -153,8 +222,24 @@ def tagger_histograms(
 
 
 def pair_bin(kind: InputKind, feature: str, values: ArrayLike) -> np.ndarray:
-    """Bin index of ``values`` on the coarse pair grid of ``feature`` (-1: below, PAIR_BINS: above the range), as a
-    regular axis of PAIR_BINS bins over the feature's range bins it."""
+    """Bin index of ``values`` on the coarse pair grid of ``feature`` (-1: below, PAIR_BINS: above the range).
+
+    The grid bins as a regular axis of PAIR_BINS bins over the feature's range (``InputKind.binning``) does.
+
+    Parameters
+    ----------
+    kind : InputKind
+        The kind the feature belongs to (its binning gives the range).
+    feature : str
+        The feature's name.
+    values : array_like
+        The feature's input values, one per jet.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 bin indices, shaped like ``values``, from -1 to PAIR_BINS.
+    """
     _, lo, hi, _ = kind.binning(feature)
     z = np.floor((np.asarray(values, dtype=np.float64) - lo) / (hi - lo) * PAIR_BINS)
     return np.clip(z, -1, PAIR_BINS).astype(np.int64)
@@ -164,7 +249,26 @@ def pair_histograms(
     hists: dict, tagger: str, pair: tuple[str, str], kinds: Iterable[InputKind]
 ) -> tuple[hist.Hist, hist.Hist]:
     """(summed relevance, jets) of one pair (rule, label, a, b) with the two features' value axes, from
-    ``pairs/T``."""
+    ``pairs/T``.
+
+    Parameters
+    ----------
+    hists : dict of str to hist.Hist
+        A run's histograms, with ``pairs/T`` and ``pairs_jets/T`` of the tagger.
+    tagger : str
+        The tagger's name.
+    pair : tuple of str
+        The two variables ``(a, b)``, in ``xaug_pairs`` order.
+    kinds : iterable of InputKind
+        The tagger's input kinds; the kind with per-jet scalars that has both features gives the value axes.
+
+    Returns
+    -------
+    relevance : hist.Hist
+        (rule, label, a, b): the summed relevance of a and b per cell, on PAIR_BINS bins of each feature's range.
+    jets : hist.Hist
+        The same axes: the jets per cell.
+    """
     a, b = pair
     kind = next(k for k in kinds if k.jet_scalars and a in k.feature_names() and b in k.feature_names())
     out = []
@@ -183,7 +287,20 @@ def pair_histograms(
 
 
 def pixel_centres(n_pixels: int, extent: float) -> tuple[np.ndarray, np.ndarray]:
-    """(x, y) of every pixel, flattened row by row: rows run top (y = +extent) to bottom, columns left to right."""
+    """(x, y) of every pixel, flattened row by row: rows run top (y = +extent) to bottom, columns left to right.
+
+    Parameters
+    ----------
+    n_pixels : int
+        Pixels per side of the map.
+    extent : float
+        The map's half-width (in its unit, ``InputKind.map_axes``): it spans -extent to +extent.
+
+    Returns
+    -------
+    x, y : numpy.ndarray
+        Shape (n_pixels * n_pixels,): the pixel centres.
+    """
     width = 2 * extent / n_pixels
     centres = -extent + (np.arange(n_pixels) + 0.5) * width
     x, y = np.meshgrid(centres, centres[::-1])
@@ -193,7 +310,23 @@ def pixel_centres(n_pixels: int, extent: float) -> tuple[np.ndarray, np.ndarray]
 def fill_input_maps(
     hists: dict, tagger: str, kinds: Iterable[InputKind], rows: dict, processing: ProcessingConfig
 ) -> None:
-    """The summed input of every kind with a map (the average jet image), per class."""
+    """The summed input of every kind with a map (the average jet image), per class.
+
+    Fills ``K_input/T`` in place, with the quantised input summed per pixel over the jets of each class.
+
+    Parameters
+    ----------
+    hists : dict of str to hist.Hist
+        The tagger's histograms (``tagger_histograms``).
+    tagger : str
+        The tagger's name.
+    kinds : iterable of InputKind
+        The tagger's input kinds; those without a map are passed over.
+    rows : dict
+        The explained jets' table rows (with ``label`` and the kinds' columns).
+    processing : ProcessingConfig
+        The configuration of the jet tables (map geometry).
+    """
     for kind in kinds:
         geometry = kind.map_axes(processing)
         if geometry is None:
@@ -216,7 +349,29 @@ def fill_score_shares(
     shares: np.ndarray,
     weights: np.ndarray,
 ) -> None:
-    """One member's score-share numerators and weights (``statistics.score_shares``) of the jets of ``labels``."""
+    """One member's score-share numerators and weights (``statistics.score_shares``) of the jets of ``labels``.
+
+    Fills ``score_output/T`` and ``score/T`` in place, quantised.
+
+    Parameters
+    ----------
+    hists : dict of str to hist.Hist
+        The tagger's histograms (``tagger_histograms``).
+    tagger : str
+        The tagger's name.
+    rule : str
+        The explanation method's name.
+    member : int
+        The member's seed.
+    features : list of str
+        The feature names, in the order of the columns of ``shares`` (``statistics.feature_names``).
+    labels : numpy.ndarray
+        Shape (jets,), int: each jet's true class.
+    shares : numpy.ndarray
+        Shape (jets, features): the score-share numerators.
+    weights : numpy.ndarray
+        Shape (jets,): |output| of each jet.
+    """
     hists[f"score_output/{tagger}"].fill(rule=rule, member=member, label=labels, weight=quantise(weights))
     _fill_per_feature(hists[f"score/{tagger}"], rule, member, labels, features, quantise(shares))
 
@@ -245,9 +400,32 @@ def fill_relevance(
     sums: np.ndarray,
     processing: ProcessingConfig,
 ) -> None:
-    """Fill one member's explanation by one method. ``rows``: the explained jets' table rows (kept jets only);
-    ``normalised``: input name -> normalised relevance of those jets; ``sums``: (jets, features) summed
-    |normalised relevance| (``statistics.feature_sums``)."""
+    """Fill one member's explanation by one method.
+
+    Fills, in place, ``jets/T``, ``features/T``, the profiles of the kinds' profiled features, the ``pairs/T``
+    histograms of kinds with per-jet scalars and the relevance maps of kinds with one, all with quantised relevance.
+
+    Parameters
+    ----------
+    hists : dict of str to hist.Hist
+        The tagger's histograms (``tagger_histograms``).
+    tagger : str
+        The tagger's name.
+    rule : str
+        The explanation method's name.
+    member : int
+        The member's seed.
+    kinds : iterable of InputKind
+        The tagger's input kinds, in forward order.
+    rows : dict
+        The explained jets' table rows (kept jets only).
+    normalised : dict of str to numpy.ndarray
+        Input name -> normalised relevance of those jets, shaped like the input (``statistics.normalise_per_jet``).
+    sums : numpy.ndarray
+        Shape (jets, features): summed |normalised relevance| (``statistics.feature_sums``).
+    processing : ProcessingConfig
+        The configuration of the jet tables (map geometry).
+    """
     labels = rows["label"].astype(np.int64)
     features = [f for kind in kinds for f in kind.feature_names()]
     sums = quantise(sums)

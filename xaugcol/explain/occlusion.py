@@ -2,7 +2,7 @@
 every jet (all tracks or all vertices for a track or vertex feature, one particle feature, one XAUG variable, an image
 block) by setting it to zero after scaling, and record how much the tagger loses:
 
-    dAUC = (AUC_0 - AUC) x 100        (Roy and Neubauer's (ICHEP 2022) unit: a dAUC of 0.01 is a loss of 0.0001 in AUC)
+    dAUC = (AUC_0 - AUC) x 100    (Roy and Neubauer's (ICHEP 2022) unit: a dAUC of 0.01 is a loss of 0.0001 in AUC)
 
 and the same for the area under the precision-recall curve (average precision). What a group is, each input kind
 says (``InputKind.occlusion_groups`` / ``occlusion_mask``).
@@ -11,9 +11,9 @@ says (``InputKind.occlusion_groups`` / ``occlusion_mask``).
   chunk and returns the logits (``record``); ``table`` ranks the groups by dAUC (mean and spread over the
   members), from exact AUCs.
 * Multi-feature masking (``masking_thresholds``) drops, at each of Roy and Neubauer's (ICHEP 2022) thresholds (dAUC
-below 0.001, 0.005,
-  0.01, 0.05 and 1), every group whose mean dAUC lies below it, all together, and records how many groups of each
-  kind that drops and the AUC left: a second pass over the explained jets, once the single-feature table is known.
+  below 0.001, 0.005, 0.01, 0.05 and 1), every group whose mean dAUC lies below it, all together, and records how many
+  groups of each kind that drops and the AUC left: a second pass over the explained jets, once the single-feature table
+  is known.
 
 The cost is one forward pass per group and member (about 45 for the Interaction Network on tracks, vertices and
 XAUG variables); ``fraction`` follows a hash-chosen share of the jets.
@@ -45,7 +45,23 @@ THRESHOLDS = (
 
 
 def groups_of(kinds: Iterable[InputKind]) -> list[str]:
-    """Every occlusion group of a tagger's inputs, in forward order (names are unique across kinds)."""
+    """Every occlusion group of a tagger's inputs, in forward order (names are unique across kinds).
+
+    Parameters
+    ----------
+    kinds : iterable of InputKind
+        The tagger's input kinds, in forward order.
+
+    Returns
+    -------
+    list of str
+        Every kind's ``occlusion_groups``, concatenated.
+
+    Raises
+    ------
+    ValueError
+        A group name appears in more than one kind.
+    """
     names = [g for kind in kinds for g in kind.occlusion_groups()]
     if len(set(names)) != len(names):
         raise ValueError(f"occlusion groups are not unique across the input kinds: {names}")
@@ -53,14 +69,43 @@ def groups_of(kinds: Iterable[InputKind]) -> list[str]:
 
 
 def kind_of(kinds: Iterable[InputKind], group: str) -> str:
-    """The name of the input kind (of ``kinds``) the occlusion ``group`` belongs to."""
+    """The name of the input kind (of ``kinds``) the occlusion ``group`` belongs to.
+
+    Parameters
+    ----------
+    kinds : iterable of InputKind
+        The tagger's input kinds.
+    group : str
+        An occlusion group of one of them.
+
+    Returns
+    -------
+    str
+        The kind's ``name`` (``StopIteration`` when no kind has the group).
+    """
     return next(kind.name for kind in kinds if group in kind.occlusion_groups())
 
 
 def occluded(
     kinds: Iterable[InputKind], inputs: tuple[torch.Tensor, ...], masked: Iterable[str]
 ) -> tuple[torch.Tensor, ...]:
-    """The inputs with every group in ``masked`` set to zero (one tensor per kind, forward order)."""
+    """The inputs with every group in ``masked`` set to zero (one tensor per kind, forward order).
+
+    Parameters
+    ----------
+    kinds : iterable of InputKind
+        The tagger's input kinds, in forward order.
+    inputs : tuple of torch.Tensor
+        One (scaled) batch tensor per kind, in the same order.
+    masked : iterable of str
+        The occlusion groups to mask (any kind's; none: the inputs as they are).
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        The inputs, each kind's masked values multiplied by zero (a tensor without masked groups is the same
+        object).
+    """
     masked = set(masked)
     out = []
     for kind, x in zip(kinds, inputs):
@@ -80,8 +125,28 @@ def occlusion_logits(
     groups: Iterable[str] | None = None,
     unmasked: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """{group: (jets,) logits with that group masked}, and ``NONE``: the jets as they are (``unmasked``, when the
-    caller has them already); ``groups``: all (``groups_of``) unless given."""
+    """{group: (jets,) logits with that group masked}, and ``NONE``: the jets as they are.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The member's tagger.
+    kinds : iterable of InputKind
+        The tagger's input kinds, in forward order.
+    inputs : tuple of torch.Tensor
+        One (scaled) batch tensor per kind, in the same order.
+    batch_size : int, default 512
+        Jets per forward pass.
+    groups : iterable of str, optional
+        The groups occluded, one at a time; default: all (``groups_of``).
+    unmasked : numpy.ndarray, optional
+        Shape (jets,): the logits of the jets as they are, when the caller has them already; default: computed.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``NONE`` first, then each group: shape (jets,) float64 logits.
+    """
     groups = groups_of(kinds) if groups is None else list(groups)
     out = {NONE: batch_logits(model, inputs, batch_size) if unmasked is None else unmasked}
     for g in groups:
@@ -93,7 +158,24 @@ def record(member: int, labels: np.ndarray, logits: dict[str, np.ndarray], kinds
     """One chunk's occlusion of one member, as the relevance processor returns it: the jets' labels and a
     (1 + groups, jets) array of logits, the jets as they are first, then each group (``groups_of`` order).
     Per-jet logits, not histograms: Roy and Neubauer's (ICHEP 2022) thresholds resolve AUC changes of 1e-5, finer than
-    any binning of the logit that would keep a chunk's output small, and lists of records merge by concatenation."""
+    any binning of the logit that would keep a chunk's output small, and lists of records merge by concatenation.
+
+    Parameters
+    ----------
+    member : int
+        The member's seed.
+    labels : numpy.ndarray
+        Shape (jets,): the jets' true classes (-1: no truth).
+    logits : dict of str to numpy.ndarray
+        ``occlusion_logits`` of the member on these jets (``NONE`` and every group).
+    kinds : iterable of InputKind
+        The tagger's input kinds (the order of the groups).
+
+    Returns
+    -------
+    dict
+        ``member`` (int), ``labels`` (int8, (jets,)) and ``logits`` (float64, (1 + groups, jets)).
+    """
     names = [NONE, *groups_of(kinds)]
     return {
         "member": int(member),
@@ -106,7 +188,24 @@ def table(records: list[dict], kinds: Iterable[InputKind]) -> dict:
     """The ranked single-feature table from a tagger's records: the AUC and average precision (the area under
     the precision-recall curve) of the jets as they are, and per group its kind, dAUC and dAUPRC (x 100; per
     member, mean and spread), most harmful occlusion first. Empty without records or without jets of both
-    classes."""
+    classes.
+
+    Jets without truth (label -1) are left out; AUCs are exact (``sklearn.metrics``).
+
+    Parameters
+    ----------
+    records : list of dict
+        The tagger's ``record`` entries, of every chunk and member.
+    kinds : iterable of InputKind
+        The tagger's input kinds (its groups, and the kind of each).
+
+    Returns
+    -------
+    dict
+        ``members`` (sorted seeds), ``jets`` (the jets with truth, of the last member), ``auc`` and ``auprc`` of
+        the jets as they are (``per_member``, ``mean``, ``std``), and ``features``: one row per group (``feature``,
+        ``kind``, ``dauc`` and ``dauprc``, each with ``per_member``, ``mean`` and ``std``), by decreasing mean dAUC.
+    """
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     if not records:
@@ -159,7 +258,30 @@ def masking_thresholds(
 ) -> list[dict]:
     """Roy and Neubauer's (ICHEP 2022) multi-feature masking: per threshold, the groups whose mean dAUC lies below it
     (``occlusion``: the ``table`` of the ensemble), how many of each kind, and the AUC of every member with all of them
-    masked together, on the jets of ``split`` (exact AUCs, beside the same members' AUC with nothing masked)."""
+    masked together, on the jets of ``split`` (exact AUCs, beside the same members' AUC with nothing masked).
+
+    Parameters
+    ----------
+    ensemble : Ensemble
+        The tagger (its members are loaded here, on the CPU).
+    jets_folder : str or Path
+        The jet tables the ensemble is evaluated on.
+    split : str
+        The split whose selected jets are evaluated (``test``, ``val``, ``train`` or ``all``).
+    occlusion : dict
+        The ensemble's single-feature ``table`` (its ``features`` rows and their mean dAUC).
+    thresholds : iterable of float, default THRESHOLDS
+        The dAUC thresholds (x 100), each masking the groups whose mean dAUC lies below it.
+    batch_size : int, default 512
+        Jets per forward pass.
+
+    Returns
+    -------
+    list of dict
+        One per threshold: ``threshold``, ``dropped`` and ``of`` (per kind, the groups masked and the groups it
+        has), ``features`` (the groups masked), ``auc`` and ``auc_none_masked`` (``mean`` and ``std`` over the
+        members) and ``dauc`` (x 100, ``mean`` and ``std``). Empty when the split has no jets or not both classes.
+    """
     from sklearn.metrics import roc_auc_score
 
     from xaugcol.training.data import JetTables, model_inputs

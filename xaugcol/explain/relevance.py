@@ -37,7 +37,19 @@ from xaugcol.training.domain import outside_counts
 
 @dataclass
 class Explainer:
-    """One ensemble member, ready to explain: its model, the scalers of its inputs and one attributor per method."""
+    """One ensemble member, ready to explain: its model, the scalers of its inputs and one attributor per method.
+
+    Parameters
+    ----------
+    seed : int
+        The member's training seed (its ``member`` bin in the histograms).
+    model : torch.nn.Module
+        The member's tagger, in eval mode.
+    scalers : InputScalers
+        The scalers of its scaled inputs, as saved with the member.
+    attributors : dict
+        Method name -> the method bound to ``model`` (an ``Attributor``, ``MethodSpec.attributor``).
+    """
 
     seed: int
     model: torch.nn.Module
@@ -46,7 +58,22 @@ class Explainer:
 
 
 def explainers(ensemble: Ensemble, methods: tuple[MethodSpec, ...], device: str = "cpu") -> list[Explainer]:
-    """Every member of ``ensemble``, loaded on ``device``, with one attributor per method of ``methods``."""
+    """Every member of ``ensemble``, loaded on ``device``, with one attributor per method of ``methods``.
+
+    Parameters
+    ----------
+    ensemble : Ensemble
+        The tagger to explain (``Ensemble.load_members`` reads the weights).
+    methods : tuple of MethodSpec
+        The explanation methods; each member gets one attributor per method, under its name.
+    device : str, default "cpu"
+        The torch device the models are put on.
+
+    Returns
+    -------
+    list of Explainer
+        One per member, in seed order.
+    """
     return [
         Explainer(seed, model, scalers, {m.name: m.attributor(model) for m in methods})
         for seed, model, scalers in ensemble.load_members(device)
@@ -54,8 +81,20 @@ def explainers(ensemble: Ensemble, methods: tuple[MethodSpec, ...], device: str 
 
 
 def empty_counts(rules: Iterable[str]) -> dict:
-    """The counters of a relevance run, at zero: jets selected and skipped, and per rule (method label) the jets
-    with zero relevance and the summed |output| and |absorbed| relevance."""
+    """The counters of a relevance run, at zero: jets selected and skipped, and per rule the jets with zero relevance
+    and the summed |output| and |absorbed| relevance.
+
+    Parameters
+    ----------
+    rules : iterable of str
+        The method labels (``MethodSpec.name``).
+
+    Returns
+    -------
+    dict
+        ``jets_selected`` and ``skipped_nonfinite_input`` at 0, and per rule ``r`` ``zero_relevance_r`` at 0 and
+        ``abs_output_r`` and ``abs_absorbed_r`` at 0.0.
+    """
     return {
         "jets_selected": 0,
         "skipped_nonfinite_input": 0,
@@ -82,9 +121,37 @@ def explain_rows(
     outside the range the tagger was trained on (``xaugcol.training.domain``). With ``faithfulness_steps`` > 0,
     every member and method's input-perturbation curves too, on the ``faithfulness_fraction`` of the jets
     (``xaugcol.explain.faithfulness``). With ``occlusion_fraction`` > 0, every member's logits with each input
-    feature occluded on that fraction of the jets (``xaugcol.explain.occlusion``); with ``record_activations``,
+    feature occluded on that fraction of the jets (``xaugcol.explain.occlusion``); with ``activations``,
     every member's neuron activations on all of them (``xaugcol.explain.activations``), recorded in one plain
-    forward pass, whose logits the occlusion starts from. Returns (histograms, counts, occlusion records)."""
+    forward pass, whose logits the occlusion starts from.
+
+    Parameters
+    ----------
+    rows : dict
+        The jet-table columns of a chunk (column name -> numpy.ndarray, one entry per jet).
+    ensemble : Ensemble
+        The tagger explained: its name, input kinds, split and training selection.
+    members : list of Explainer
+        The ensemble's members, loaded (``explainers``).
+    methods : tuple of MethodSpec
+        The explanation methods, whose names fill the ``rule`` axes.
+    processing : ProcessingConfig
+        The processing configuration of the jet tables (map geometry).
+    options : ExplainOptions, optional
+        The split, the batch size and which extra analyses run; default: the command line's defaults.
+    classes : sequence of int, default CLASSES
+        The true classes of the jets explained (``WITH_DATA`` when some dataset has no truth).
+
+    Returns
+    -------
+    hists : dict
+        Histogram key -> ``hist.Hist``: ``tagger_histograms``, plus the faithfulness, edge and activation
+        histograms of the analyses that run.
+    counts : dict
+        The counters of ``empty_counts``, filled, and the ``outside_*`` counts of ``xaugcol.training.domain``.
+    records : list of dict
+        One occlusion record per member (``occlusion.record``); empty without occlusion.
+    """
     kinds, name = ensemble.spec.kinds, ensemble.name
     split, batch_size = options.split, options.batch_size
     faithfulness_steps, record_activations = options.faithfulness_steps, options.activations

@@ -23,7 +23,20 @@ RELEVANCE_ROOT = "relevance.root"
 
 
 def write_relevance_root(path: Path, hists: dict, summary: dict) -> None:
-    """Every histogram sliced along its category axes (ROOT histograms have numeric axes only); atomically."""
+    """Every histogram sliced along its category axes (ROOT histograms have numeric axes only); atomically.
+
+    The ``pairs/T`` and ``pairs_jets/T`` histograms (all pairs, on bin-index axes) are left out: the top pairs are
+    written with value axes (``pair/T/a__b``).
+
+    Parameters
+    ----------
+    path : Path
+        The file written (``relevance.root`` of the run's folder); replaced only once it is complete.
+    hists : dict of str to hist.Hist
+        The run's histograms, by key.
+    summary : dict
+        The run's relevance summary (not written to the file).
+    """
     with atomic_path(path) as tmp:
         with uproot.recreate(tmp) as f:
             for key, h in sorted(hists.items()):
@@ -34,7 +47,22 @@ def write_relevance_root(path: Path, hists: dict, summary: dict) -> None:
 
 
 def slices(key: str, h: hist.Hist) -> Iterator[tuple[str, hist.Hist]]:
-    """(name, histogram) for every combination of the category axes (the ``feature`` axis is kept)."""
+    """(name, histogram) for every combination of the category axes (the ``feature`` axis is kept).
+
+    Parameters
+    ----------
+    key : str
+        The histogram's key (the first part of every name).
+    h : hist.Hist
+        The histogram sliced.
+
+    Yields
+    ------
+    name : str
+        ``<key>/<axis>_<value>__...`` (``key`` itself for a histogram without category axes to cut).
+    part : hist.Hist
+        The slice: the numeric axes and the ``feature`` axis; a histogram of category axes only keeps its last.
+    """
     cats: list[hist.axis.StrCategory | hist.axis.IntCategory] = [
         ax for ax in h.axes if isinstance(ax, (hist.axis.StrCategory, hist.axis.IntCategory)) and ax.name != "feature"
     ]
@@ -62,7 +90,28 @@ CATEGORY_AXES = {"rule": str, "member": int, "label": int, "sign": str, "order":
 def read_relevance_histograms(folder: str | Path, tagger: str | None = None) -> dict:
     """The histograms of ``relevance.root`` rebuilt with their category axes (the inverse of ``slices``); with
     ``tagger`` only that tagger's (keys ``<kind>/<tagger>[/...]``: a figure of one tagger reads a seventh of the
-    file in the demo)."""
+    file in the demo).
+
+    Parameters
+    ----------
+    folder : str or Path
+        A relevance run's output folder, with ``relevance.root``.
+    tagger : str, optional
+        Read only this tagger's histograms; default: every tagger's.
+
+    Returns
+    -------
+    dict of str to hist.Hist
+        Key -> histogram with double storage, the category axes first (``label`` in the order background, signal,
+        data; the ``member`` axis growing), and feature names with their ':' restored.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``relevance.root`` is absent.
+    NotRegularFileError
+        ``relevance.root`` is not a regular file (``check_regular``).
+    """
     groups: dict[str, list] = {}
     check_regular(Path(folder) / RELEVANCE_ROOT, "a relevance output's histograms")
     with uproot.open(Path(folder) / RELEVANCE_ROOT) as f:

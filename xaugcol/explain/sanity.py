@@ -1,8 +1,8 @@
-"""Sanity check of an explanation method by model-parameter randomisation (Adebayo et al., "Sanity Checks for
-Saliency Maps", NeurIPS 2018): re-initialise the tagger's layers from the output down, one more at each step, and
-compare the relevance of each step with the trained tagger's. A method that explains the decision gives maps that
-change as the weights that made the decision are destroyed (the rank correlation falls); a method whose maps stay
-the same is showing the input (edges, intensities), not the tagger.
+"""Sanity check of an explanation method by model-parameter randomisation (Adebayo et al., "Sanity Checks for Saliency
+Maps", NeurIPS 2018, arXiv:1810.03292): re-initialise the tagger's layers from the output down, one more at each step,
+and compare the relevance of each step with the trained tagger's. A method that explains the decision gives maps that
+change as the weights that made the decision are destroyed (the rank correlation falls); a method whose maps stay the
+same is showing the input (edges, intensities), not the tagger.
 """
 
 from __future__ import annotations
@@ -28,7 +28,21 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class RandomisationStep:
     """One step of the randomisation test (module docstring): the layers re-initialised so far and how similar
-    the relevance still is to the trained tagger's."""
+    the relevance still is to the trained tagger's.
+
+    Both correlations are taken over the input values that are not zero in the jet: an empty pixel or a padded
+    particle slot has zero relevance under every rule proportional to the input, and thousands of tied zeros would
+    rank alike whatever the weights.
+
+    Parameters
+    ----------
+    layers : tuple of str
+        The modules re-initialised so far, output side first.
+    spearman : float
+        The mean over jets of the rank correlation of the signed relevance with the trained tagger's.
+    spearman_abs : float
+        The same for |relevance| (what a heat map shows).
+    """
 
     layers: tuple[str, ...]  # the modules re-initialised so far, output side first
     spearman: float  # mean over jets of the rank correlation of the signed relevance with the trained tagger's
@@ -40,7 +54,19 @@ class RandomisationStep:
 
 def parametrised_layers(model: nn.Module) -> list[str]:
     """Names of the modules that hold parameters of their own (Linear, Conv, BatchNorm, LSTM...), in the order
-    they were registered (input side first)."""
+    they were registered (input side first).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The tagger.
+
+    Returns
+    -------
+    list of str
+        The ``named_modules`` names of the modules with parameters of their own and a ``reset_parameters`` method
+        (the model itself left out).
+    """
     return [
         name
         for name, m in model.named_modules()
@@ -55,10 +81,36 @@ def cascading_randomisation(
     seed: int = 0,
     batch_size: int | None = None,
 ) -> list[RandomisationStep]:
-    """One step per parametrised layer, from the output down: that layer and every one above it re-initialised
-    (``reset_parameters`` under ``seed``; batch-norm running statistics reset too), the relevance of ``inputs``
-    with ``method`` (a name or entry of ``xaugcol.explain.methods``) compared, per jet, with the trained model's by
-    Spearman rank correlation over all its input values. ``model`` is left as it was."""
+    """One step per parametrised layer, from the output down, comparing the relevance with the trained model's.
+
+    At each step that layer and every one above it are re-initialised (``reset_parameters`` under ``seed``;
+    batch-norm running statistics reset too), and the relevance of ``inputs`` with ``method`` is compared, per jet,
+    with the trained model's by Spearman rank correlation over the jet's non-zero input values. ``model`` is left
+    as it was (a copy is randomised), and so is torch's random state.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The trained tagger.
+    inputs : list of torch.Tensor
+        Its inputs in forward order, (jets, ...) each, on the CPU.
+    method : str, mapping, MethodSpec or Composite, default "epsilon"
+        The explanation method: a name or entry of ``xaugcol.explain.methods`` (``method_spec``).
+    seed : int, default 0
+        The random seed of the re-initialisation.
+    batch_size : int, optional
+        Jets per explanation batch; default: all at once.
+
+    Returns
+    -------
+    list of RandomisationStep
+        One per parametrised layer, the output-side layer first.
+
+    Raises
+    ------
+    ValueError
+        The model has no layers with parameters.
+    """
     spec = method_spec(method)
     reference = _flat_relevance(spec, model, inputs, batch_size)
     present = np.concatenate([x.detach().reshape(len(x), -1).numpy() != 0 for x in inputs], axis=1)
@@ -125,7 +177,29 @@ def ensemble_sanity(
 ) -> dict:
     """The randomisation check of an ensemble's first member, for every method (``MethodSpec``s), on the first
     ``per_class`` jets of each class of ``split``: per method the steps (layer re-initialised last, signed and
-    |R| rank correlation), as relevance.json records them."""
+    |R| rank correlation), as relevance.json records them.
+
+    Parameters
+    ----------
+    ensemble : Ensemble
+        The tagger; its first member (in seed order) is checked.
+    jets_folder : str or Path
+        The jet tables the jets are read from.
+    methods : iterable of MethodSpec
+        The explanation methods checked.
+    split : str, default "test"
+        The split the jets are taken from (``test``, ``val``, ``train`` or ``all``).
+    per_class : int, default DEFAULT_JETS_PER_CLASS
+        Jets of each class, at most (``JetTables.examples``).
+    seed : int, default 0
+        The random seed of the re-initialisation.
+
+    Returns
+    -------
+    dict
+        ``member`` (the seed of the member checked), ``jets``, ``seed`` and ``methods``: per method name a list of
+        steps, each with ``layer``, ``spearman`` and ``spearman_abs``.
+    """
     from xaugcol.training.data import JetTables, model_inputs
 
     tables = JetTables(jets_folder, ensemble.spec)

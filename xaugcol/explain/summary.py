@@ -15,10 +15,30 @@ CLASSES = {"background": (0,), "signal": (1,), "data": (-1,), "all": (0, 1, -1)}
 
 
 def mean_normalised_relevance(hists: dict, tagger: str, rule: str, view: str = "features") -> dict:
-    """{class: {feature: {"mean", "std", "members": {seed: value}}}}: per member, the summed |normalised relevance|
-    over the jets explained; mean and standard deviation over the members (ddof 1; 0 for a single member).
-    ``view="score"``: the |output|-weighted mean share of the output score instead (``score/T`` over
-    ``score_output/T``)."""
+    """Mean normalised relevance per class and feature, with its spread over the ensemble's members.
+
+    Per member, the summed |normalised relevance| over the jets explained; mean and standard deviation over the
+    members (ddof 1; 0 for a single member). ``view="score"``: the |output|-weighted mean share of the output score
+    instead (``score/T`` over ``score_output/T``).
+
+    Parameters
+    ----------
+    hists : dict of str to hist.Hist
+        A run's relevance histograms (``xaugcol.explain.histograms``).
+    tagger : str
+        The tagger's name.
+    rule : str
+        The explanation method's name (a category of the ``rule`` axis).
+    view : {"features", "score"}, default "features"
+        ``features``: ``features/T`` over ``jets/T``; ``score``: ``score/T`` over ``score_output/T``.
+
+    Returns
+    -------
+    dict
+        {class: {feature: {"mean", "std", "members": {seed: value}}}}, for the classes of ``CLASSES`` that the
+        histograms have jets of (``all``: every jet explained); ``mean`` is None where no member explained a jet of
+        the class, and members without such jets are left out.
+    """
     h = hists[f"{view}/{tagger}"][{"rule": rule}]
     jets = hists[{"features": f"jets/{tagger}", "score": f"score_output/{tagger}"}[view]][{"rule": rule}]
     features = list(h.axes["feature"])
@@ -46,7 +66,22 @@ def mean_normalised_relevance(hists: dict, tagger: str, rule: str, view: str = "
 
 
 def ranking(summary: dict, cls: str = "all", only: list[str] | None = None) -> list[str]:
-    """Features by decreasing mean normalised relevance (``only``: restrict to these, e.g. the XAUG variables)."""
+    """Features by decreasing mean normalised relevance (``only``: restrict to these, e.g. the XAUG variables).
+
+    Parameters
+    ----------
+    summary : dict
+        {class: {feature: {"mean", ...}}}, as ``mean_normalised_relevance`` returns.
+    cls : str, default "all"
+        The class ranked (a key of ``summary``).
+    only : list of str, optional
+        The features ranked; default: all of them.
+
+    Returns
+    -------
+    list of str
+        The features with a mean, the most relevant first (ties by name).
+    """
     items = [(f, s["mean"]) for f, s in summary[cls].items() if s["mean"] is not None and (only is None or f in only)]
     return [f for f, _ in sorted(items, key=lambda fs: (-fs[1], fs[0]))]
 
@@ -54,13 +89,42 @@ def ranking(summary: dict, cls: str = "all", only: list[str] | None = None) -> l
 def mean_score_shares(hists: dict, tagger: str, rule: str) -> dict:
     """{"classes": {class: {feature: {"mean", "std", "members"}}}, "ranking": {class: features}}: Agarwal, Rappoccio et
     al.'s (arXiv:2011.13466) relevance normalised by the output score, per class, ranked by decreasing mean share (the
-    feature that carries most of the decision first)."""
+    feature that carries most of the decision first).
+
+    Parameters
+    ----------
+    hists : dict of str to hist.Hist
+        A run's relevance histograms, with ``score/T`` and ``score_output/T``.
+    tagger : str
+        The tagger's name.
+    rule : str
+        The explanation method's name.
+
+    Returns
+    -------
+    dict
+        ``classes``: ``mean_normalised_relevance`` with ``view="score"``; ``ranking``: per class, the features by
+        decreasing mean share (``ranking``).
+    """
     classes = mean_normalised_relevance(hists, tagger, rule, view="score")
     return {"classes": classes, "ranking": {c: ranking(classes, c) for c in classes}}
 
 
 def top_pair(summary: dict, xaug_columns: Iterable[str]) -> tuple[str, str] | None:
-    """The two most relevant XAUG variables, in the order their pair histogram is keyed."""
+    """The two most relevant XAUG variables, in the order their pair histogram is keyed.
+
+    Parameters
+    ----------
+    summary : dict
+        {class: {feature: {"mean", ...}}}, as ``mean_normalised_relevance`` returns; the ``all`` class is ranked.
+    xaug_columns : iterable of str
+        The tagger's XAUG variables, in their order.
+
+    Returns
+    -------
+    tuple of str or None
+        ``(a, b)``, in the order of ``xaug_columns``; None when fewer than two variables have a mean.
+    """
     top = ranking(summary, "all", list(xaug_columns))[:2]
     if len(top) < 2:
         return None
@@ -69,7 +133,24 @@ def top_pair(summary: dict, xaug_columns: Iterable[str]) -> tuple[str, str] | No
 
 
 def pair_histograms(hists: dict, tagger: str, pair: tuple[str, str]) -> tuple[hist.Hist, hist.Hist]:
-    """The relevance and jet-count histograms of a pair of XAUG variables (``pair/...``, ``pair_jets/...``)."""
+    """The relevance and jet-count histograms of a pair of XAUG variables (``pair/...``, ``pair_jets/...``).
+
+    Parameters
+    ----------
+    hists : dict of str to hist.Hist
+        A run's histograms, with the pair's ``pair/T/a__b`` and ``pair_jets/T/a__b`` (as the report keeps them).
+    tagger : str
+        The tagger's name.
+    pair : tuple of str
+        The two variables ``(a, b)``, in the order their histograms are keyed (``top_pair``).
+
+    Returns
+    -------
+    relevance : hist.Hist
+        (rule, label, a, b): the summed relevance of the two variables.
+    jets : hist.Hist
+        The same axes: the jets counted.
+    """
     key = pair_key(*pair)
     return hists[f"pair/{tagger}/{key}"], hists[f"pair_jets/{tagger}/{key}"]
 
@@ -77,8 +158,35 @@ def pair_histograms(hists: dict, tagger: str, pair: tuple[str, str]) -> tuple[hi
 def profile(
     hists: dict, tagger: str, feature: str, rule: str, label: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(bin centres, mean normalised relevance, its standard error, entries) per input-value bin; NaN where
-    a bin is empty. The mean is exact (summed relevance / entries); the spread comes from the 2D histogram."""
+    """(bin centres, mean normalised relevance, its standard error, entries) per input-value bin.
+
+    NaN where a bin is empty. The mean is exact (summed relevance / entries); the spread comes from the 2D histogram
+    (relevance at its bins' centres). Flow bins are left out.
+
+    Parameters
+    ----------
+    hists : dict of str to hist.Hist
+        A run's histograms, with ``profile/T/f`` and ``profile_sum/T/f`` of the feature.
+    tagger : str
+        The tagger's name.
+    feature : str
+        The profiled feature.
+    rule : str
+        The explanation method's name.
+    label : int
+        The true class (0 background, 1 signal, -1 data without truth).
+
+    Returns
+    -------
+    centres : numpy.ndarray
+        Shape (bins,): the centres of the input-value bins.
+    mean : numpy.ndarray
+        Shape (bins,): the mean normalised relevance per bin.
+    error : numpy.ndarray
+        Shape (bins,): its standard error.
+    entries : numpy.ndarray
+        Shape (bins,): the entries (jets or objects) per bin.
+    """
     sel = {"rule": rule, "label": hist.loc(label)}
     h2 = hists[f"profile/{tagger}/{feature}"][sel]
     sums = hists[f"profile_sum/{tagger}/{feature}"][sel].values()

@@ -45,7 +45,27 @@ class ImageConfig(ConfigModel):
 def image_coordinates(
     constituents: ak.Array, subjets: dict, config: ImageConfig = ImageConfig()
 ) -> tuple[ak.Array, ak.Array]:
-    """Per constituent (x, y) after centring, rotation, scaling and the parity flip (jagged, jets x particles)."""
+    """Per constituent (x, y) after centring, rotation, scaling and the parity flip (jagged, jets x particles).
+
+    Parameters
+    ----------
+    constituents : awkward.Array
+        Shape (jets, particles), jagged, records with ``pt`` (GeV), ``eta``, ``phi`` (radians).
+    subjets : dict of str to numpy.ndarray
+        Per-jet arrays, shape (jets,), of the substructure (``xaugcol.jets.substructure.compute``): ``sd_two_prong``
+        (> 0 for a jet with two softdrop prongs), ``sj1_eta``, ``sj1_phi``, ``sj2_eta``, ``sj2_phi`` (the prongs) and
+        ``sd_eta``, ``sd_phi`` (the groomed jet axis, the centre of a one-prong jet).
+    config : ImageConfig, optional
+        ``fallback_scale`` is the length unit of one-prong jets; the default settings otherwise.
+
+    Returns
+    -------
+    x : awkward.Array
+        Shape (jets, particles): each constituent's x, in prong distances (``fallback_scale`` units for a one-prong
+        jet), flipped so that the half with more pT lies at x > 0.
+    y : awkward.Array
+        Shape (jets, particles): each constituent's y; the softer prong lies at (0, -1).
+    """
     two = subjets["sd_two_prong"] > 0
     eta0 = np.where(two, subjets["sj1_eta"], subjets["sd_eta"])
     phi0 = np.where(two, subjets["sj1_phi"], subjets["sd_phi"])
@@ -72,8 +92,29 @@ def image_coordinates(
 def jet_images(
     constituents: ak.Array, jet_pt: np.ndarray, subjets: dict, config: ImageConfig = ImageConfig()
 ) -> tuple[PackedArray, np.ndarray]:
-    """(jets, n_pixels, n_pixels) float32 images, packed as their lit pixels (``xaugcol.features.packed``;
-    ``np.asarray`` gives the images), and the fraction of the jet pT inside each image."""
+    """(jets, n_pixels, n_pixels) float32 images, packed as their lit pixels, and the jet pT fraction inside each.
+
+    The images are packed as their lit pixels (``xaugcol.features.packed``; ``np.asarray`` gives the images).
+
+    Parameters
+    ----------
+    constituents : awkward.Array
+        Shape (jets, particles), jagged, records with ``pt`` (GeV), ``eta``, ``phi`` (radians).
+    jet_pt : numpy.ndarray
+        Shape (jets,): each jet's pT (GeV), which normalises its pixels (a jet pT <= 0 is taken as 1).
+    subjets : dict of str to numpy.ndarray
+        Per-jet substructure arrays, as for ``image_coordinates``.
+    config : ImageConfig, optional
+        The image size (``n_pixels``), its ``extent`` and the one-prong ``fallback_scale``.
+
+    Returns
+    -------
+    images : PackedArray
+        The (jets, n_pixels, n_pixels) float32 images in the sparse layout: each pixel holds the summed constituent
+        pT / jet pT; rows top to bottom, columns left to right.
+    fraction : numpy.ndarray
+        Shape (jets,), float64: the fraction of the jet pT that the constituents inside the image carry.
+    """
     x, y = image_coordinates(constituents, subjets, config)
     n, npix = len(jet_pt), config.n_pixels
     width = 2 * config.extent / npix

@@ -55,12 +55,36 @@ LOG_FLOOR = 1e-3
 
 
 def per_jet(values: ArrayLike) -> ak.Array:
-    """A per-jet numpy array as (jets, 1): broadcasts against (jets, particles) whether that is jagged or regular
-    (a bare 1-d array would follow numpy's right-aligned rule against a regular array)."""
+    """A per-jet numpy array as (jets, 1): broadcasts against (jets, particles) whether that is jagged or regular.
+
+    A bare 1-d array would follow numpy's right-aligned rule against a regular array.
+
+    Parameters
+    ----------
+    values : array_like
+        Shape (jets,): one value per jet.
+
+    Returns
+    -------
+    awkward.Array
+        Shape (jets, 1): the values, each in a list of its own.
+    """
     return ak.from_numpy(np.asarray(values))[:, np.newaxis]
 
 
 def wrap_phi(dphi: Any) -> Any:
+    """Wrap an azimuthal angle (difference) into [-pi, pi).
+
+    Parameters
+    ----------
+    dphi : numpy.ndarray or awkward.Array or float
+        Angles in radians, of any shape.
+
+    Returns
+    -------
+    numpy.ndarray or awkward.Array or float
+        The same angles shifted by multiples of 2 pi into [-pi, pi), of the type and shape of ``dphi``.
+    """
     return (dphi + np.pi) % (2 * np.pi) - np.pi
 
 
@@ -69,11 +93,30 @@ def _dr(eta, phi, eta0, phi0):
 
 
 def particle_list(constituents: ak.Array, jet: dict, subjets: dict, n_max: int = 50) -> tuple[PackedArray, PackedArray]:
-    """(jets, n_max, 17) float32 features and (jets, n_max) bool mask, packed (``xaugcol.features.packed``: the
-    real particles only; ``np.asarray`` pads them).
+    """(jets, n_max, 17) float32 features and (jets, n_max) bool mask, packed.
 
-    ``constituents``: jets x particles (pt-ordered) with pt, eta, phi, mass, E (Momentum4D), charge, pdgId, d0, dz.
-    ``jet``: per-jet numpy arrays pt, eta, phi. ``subjets``: sj1_eta, sj1_phi, sj2_eta, sj2_phi, sd_two_prong.
+    Packed as ``xaugcol.features.packed`` does: the real particles only; ``np.asarray`` pads them. A jet's
+    constituents beyond its ``n_max`` first are dropped.
+
+    Parameters
+    ----------
+    constituents : awkward.Array
+        Shape (jets, particles), jagged, pT-ordered Momentum4D records with pt, eta, phi, mass, E, charge, pdgId,
+        d0, dz.
+    jet : dict of str to numpy.ndarray
+        Per-jet arrays, shape (jets,): ``pt`` (GeV), ``eta``, ``phi`` (radians).
+    subjets : dict of str to numpy.ndarray
+        Per-jet arrays, shape (jets,): ``sj1_eta``, ``sj1_phi``, ``sj2_eta``, ``sj2_phi``, ``sd_two_prong`` (> 0
+        for a jet with two softdrop prongs; the second prong is taken as the first otherwise).
+    n_max : int, default 50
+        The particle slots per jet.
+
+    Returns
+    -------
+    particles : PackedArray
+        The (jets, n_max, 17) float32 features ``FEATURES``, in the prefix layout.
+    mask : PackedArray
+        The (jets, n_max) bool mask, True for the slots that hold a particle.
     """
     c = constituents[:, :n_max]
     pt, eta, phi = c.pt, c.eta, c.phi

@@ -42,14 +42,19 @@ class XAUGScaler:
 
     Parameters
     ----------
-    columns
+    columns : tuple of str
         The XAUG columns, in the order of the transformed array's columns.
-    mean, std
+    mean, std : tuple of float
         Per column, the (weighted) mean and standard deviation of the training jets.
-    low, high
+    low, high : tuple of float
         Per column, the range of the clipped training values (the min-max range).
-    mode
+    mode : {"minmax", "standard"}, default "minmax"
         ``minmax`` or ``standard``.
+
+    Raises
+    ------
+    ValueError
+        For a ``mode`` other than those of ``XAUG_MODES``.
     """
 
     columns: tuple[str, ...]
@@ -71,8 +76,31 @@ class XAUGScaler:
         weights: np.ndarray | None = None,
         mode: str = "minmax",
     ) -> XAUGScaler:
-        """Fit on ``table`` (mapping column -> 1-d array, the training split), the jets weighted by ``weights``
-        (None: equally). NaN or inf refuse the fit."""
+        """Fit on ``table`` (mapping column -> 1-d array, the training split), the jets weighted by ``weights``.
+
+        NaN or inf refuse the fit.
+
+        Parameters
+        ----------
+        table : mapping of str to numpy.ndarray
+            The training split's columns, each of shape (jets,).
+        columns : sequence of str
+            The XAUG columns to scale, in the order of the transformed array's columns.
+        weights : numpy.ndarray, optional
+            Shape (jets,): the jets' weights in the mean and standard deviation; None: equal weights.
+        mode : {"minmax", "standard"}, default "minmax"
+            Min-max scaling to [0, 1] or standardisation, after the clipping.
+
+        Returns
+        -------
+        XAUGScaler
+            The fitted scaler.
+
+        Raises
+        ------
+        ValueError
+            Where a column is empty or holds NaN or inf values, or for an unknown ``mode``.
+        """
         mean, std, low, high = [], [], [], []
         for name in columns:
             x = np.asarray(table[name], dtype=np.float64)
@@ -92,8 +120,25 @@ class XAUGScaler:
         return cls(tuple(columns), tuple(mean), tuple(std), tuple(low), tuple(high), mode)
 
     def transform(self, table: Mapping[str, ArrayLike]) -> np.ndarray:
-        """(jets, n_columns) float32: clipped at mean +- 3 std, then min-max to [0, 1] or standardised. A constant
-        column gives 0."""
+        """(jets, n_columns) float32: clipped at mean +- 3 std, then min-max to [0, 1] or standardised.
+
+        A constant column gives 0.
+
+        Parameters
+        ----------
+        table : mapping of str to array_like
+            A batch's columns, each of shape (jets,); it needs at least the scaler's ``columns``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape (jets, n_columns), float32: the scaled columns, in the order of ``columns``.
+
+        Raises
+        ------
+        ValueError
+            Where a column holds NaN or inf values.
+        """
         out = np.empty((len(np.asarray(table[self.columns[0]])), len(self.columns)), dtype=np.float32)
         for k, name in enumerate(self.columns):
             x = np.asarray(table[name], dtype=np.float64)
@@ -109,7 +154,14 @@ class XAUGScaler:
         return out
 
     def to_dict(self) -> dict:
-        """The scaler as JSON-ready values (``from_dict`` reads them back)."""
+        """The scaler as JSON-ready values (``from_dict`` reads them back).
+
+        Returns
+        -------
+        dict
+            ``kind`` (``xaug_minmax_3std`` or ``xaug_standard_3std``, from ``mode``), and ``columns``, ``mean``,
+            ``std``, ``low``, ``high`` as lists.
+        """
         return {
             "kind": XAUG_MODES[self.mode],
             "columns": list(self.columns),
@@ -121,7 +173,26 @@ class XAUGScaler:
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "scaler") -> XAUGScaler:
-        """The scaler ``to_dict`` wrote, checked (a ``ValueError`` naming ``where``)."""
+        """The scaler ``to_dict`` wrote, checked (a ``ValueError`` naming ``where``).
+
+        Parameters
+        ----------
+        data : dict
+            What ``to_dict`` wrote (as read back from JSON).
+        where : str, default "scaler"
+            Names the scaler in the error messages.
+
+        Returns
+        -------
+        XAUGScaler
+            The scaler.
+
+        Raises
+        ------
+        ValueError
+            For another kind, an unknown field, column names that are not a non-empty list of distinct names,
+            numbers that are not one finite, plausible number per column, a negative std, or low > high.
+        """
         modes = {kind: mode for mode, kind in XAUG_MODES.items()}
         if not isinstance(data, dict) or data.get("kind") not in modes:
             raise ValueError(f"{where}: not an XAUG scaler (expected kind {' or '.join(map(repr, modes))})")
@@ -135,15 +206,34 @@ class XAUGScaler:
 
 @dataclass(frozen=True)
 class ObjectScaler:
-    """Per-object features of a (jets, objects, features) list scaled over real objects, padded slots left at
-    exactly zero:
+    """Per-object features of a (jets, objects, features) list scaled over real objects, padded slots left at zero.
+
+    The padded slots stay exactly zero. Two modes:
 
     * ``standard``: (x - mean) / std (a constant feature centred only);
     * ``robust``: asinh((x - median) / width), the width half the 16-84 % range (its larger side), as weaver's
       automatic standardisation (Qu and Gouskos) centres and scales, then squashed by asinh instead of clipped:
       linear within a few widths, logarithmic beyond, order kept. A heavy tail (a V0 daughter's impact parameter
       in cm beside a b-hadron track's 100 um) then no longer sets the scale of every track's (``mean`` holds the
-      medians, ``std`` the widths)."""
+      medians, ``std`` the widths).
+
+    Parameters
+    ----------
+    features : tuple of str
+        The feature names, in the order of the last axis.
+    mean : tuple of float
+        Per feature, the mean over the training split's real objects (``robust``: the median).
+    std : tuple of float
+        Per feature, the standard deviation (``robust``: the width); below ``MIN_STD`` the feature is only
+        centred.
+    mode : {"standard", "robust"}, default "standard"
+        The scaling (a key of ``KINDS``).
+
+    Raises
+    ------
+    ValueError
+        For a ``mode`` other than those of ``KINDS``.
+    """
 
     features: tuple[str, ...]
     mean: tuple[float, ...]
@@ -162,8 +252,31 @@ class ObjectScaler:
     def fit(
         cls, features: Sequence[str], blocks: Iterable[tuple[ArrayLike, ArrayLike]], mode: str = "standard"
     ) -> ObjectScaler:
-        """From ``blocks``: an iterable of (values (jets, objects, features), real-object mask (jets, objects)),
-        the training split read block by block (sums in float64, never the whole split in memory)."""
+        """Fit from ``blocks``, the training split read block by block.
+
+        Sums in float64, never the whole split in memory; ``robust`` keeps a sample of at most about
+        2 x ``ROBUST_SAMPLE`` objects (every k-th real object of the split) for the percentiles.
+
+        Parameters
+        ----------
+        features : sequence of str
+            The feature names, in the order of the values' last axis.
+        blocks : iterable of tuple of (array_like, array_like)
+            Pairs of values, shape (jets, objects, features), and real-object mask, shape (jets, objects).
+        mode : {"standard", "robust"}, default "standard"
+            Mean and standard deviation, or median and half the 16-84 % range.
+
+        Returns
+        -------
+        ObjectScaler
+            The fitted scaler.
+
+        Raises
+        ------
+        ValueError
+            Where a block has another number of features, the split has no real objects, or for an unknown
+            ``mode``.
+        """
         n_features = len(features)
         count, total, squares = 0, np.zeros(n_features), np.zeros(n_features)
         sample, kept, stride = [], 0, 1  # robust: every stride-th object of the whole split, in order
@@ -192,8 +305,20 @@ class ObjectScaler:
         return cls(tuple(features), tuple(float(m) for m in mean), tuple(float(s) for s in std), mode)
 
     def transform(self, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """(jets, objects, features) float32: ``values`` scaled, the slots ``mask`` (jets, objects) leaves out set
-        to zero."""
+        """(jets, objects, features) float32: ``values`` scaled, the slots ``mask`` (jets, objects) leaves out zero.
+
+        Parameters
+        ----------
+        values : numpy.ndarray
+            Shape (jets, objects, features): the object list.
+        mask : numpy.ndarray
+            Shape (jets, objects), bool: True for the real objects.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape (jets, objects, features), float32: the scaled features, exactly 0 in the padded slots.
+        """
         mean = np.asarray(self.mean, dtype=np.float64)
         std = np.asarray(self.std, dtype=np.float64)
         scale = np.where(std > MIN_STD, 1.0 / np.where(std > MIN_STD, std, 1.0), 1.0)
@@ -203,7 +328,14 @@ class ObjectScaler:
         return (out * np.asarray(mask, dtype=bool)[..., None]).astype(np.float32)
 
     def to_dict(self) -> dict:
-        """The scaler as JSON-ready values (``from_dict`` reads them back)."""
+        """The scaler as JSON-ready values (``from_dict`` reads them back).
+
+        Returns
+        -------
+        dict
+            ``kind`` (``objects_standard`` or ``objects_robust``, from ``mode``), and ``features``, ``mean``,
+            ``std`` as lists.
+        """
         return {
             "kind": self.KINDS[self.mode],
             "features": list(self.features),
@@ -213,7 +345,26 @@ class ObjectScaler:
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "scaler") -> ObjectScaler:
-        """The scaler ``to_dict`` wrote, checked (a ``ValueError`` naming ``where``)."""
+        """The scaler ``to_dict`` wrote, checked (a ``ValueError`` naming ``where``).
+
+        Parameters
+        ----------
+        data : dict
+            What ``to_dict`` wrote (as read back from JSON).
+        where : str, default "scaler"
+            Names the scaler in the error messages.
+
+        Returns
+        -------
+        ObjectScaler
+            The scaler.
+
+        Raises
+        ------
+        ValueError
+            For another kind, an unknown field, feature names that are not a non-empty list of distinct names,
+            numbers that are not one finite, plausible number per feature, or a negative std.
+        """
         modes = {kind: mode for mode, kind in cls.KINDS.items()}
         if not isinstance(data, dict) or data.get("kind") not in modes:
             raise ValueError(f"{where}: not an object scaler (expected kind {' or '.join(map(repr, modes))})")
@@ -230,7 +381,15 @@ Scaler = XAUGScaler | ObjectScaler  # the scaler of one input kind
 
 @dataclass(frozen=True)
 class InputScalers:
-    """The scaler of each scaled input kind of a tagger ({kind name: scaler}); empty for a tagger without."""
+    """The scaler of each scaled input kind of a tagger ({kind name: scaler}); empty for a tagger without.
+
+    False (``bool``) when it holds no scaler.
+
+    Parameters
+    ----------
+    scalers : tuple of tuple of (str, XAUGScaler or ObjectScaler), default ()
+        (kind name, scaler) pairs, sorted by name when built by ``of``.
+    """
 
     scalers: tuple[tuple[str, Scaler], ...] = ()
 
@@ -238,31 +397,93 @@ class InputScalers:
 
     @classmethod
     def of(cls, mapping: Mapping[str, Scaler]) -> InputScalers:
-        """From a mapping {kind name: scaler}."""
+        """From a mapping {kind name: scaler}.
+
+        Parameters
+        ----------
+        mapping : mapping of str to XAUGScaler or ObjectScaler
+            The scaler of each input kind, by the kind's name.
+
+        Returns
+        -------
+        InputScalers
+            The scalers, sorted by kind name.
+        """
         return cls(tuple(sorted(mapping.items())))
 
     def get(self, kind: str) -> Scaler | None:
-        """The scaler of the input kind named ``kind``; None if the tagger has none for it."""
+        """The scaler of the input kind named ``kind``; None if the tagger has none for it.
+
+        Parameters
+        ----------
+        kind : str
+            The input kind's name (``xaug``, ``particles``, ...).
+
+        Returns
+        -------
+        XAUGScaler or ObjectScaler or None
+            Its scaler, or None.
+        """
         return dict(self.scalers).get(kind)
 
     def kinds(self) -> tuple[str, ...]:
-        """The names of the input kinds that have a scaler."""
+        """The names of the input kinds that have a scaler.
+
+        Returns
+        -------
+        tuple of str
+            The kind names, in the order of ``scalers``.
+        """
         return tuple(k for k, _ in self.scalers)
 
     def __bool__(self) -> bool:
         return bool(self.scalers)
 
     def to_dict(self) -> dict:
-        """Every scaler as JSON-ready values (``from_dict`` reads them back)."""
+        """Every scaler as JSON-ready values (``from_dict`` reads them back).
+
+        Returns
+        -------
+        dict
+            ``kind`` (``input_scalers``) and ``scalers``, each kind's name to its scaler's ``to_dict``.
+        """
         return {"kind": self.KIND, "scalers": {k: s.to_dict() for k, s in self.scalers}}
 
     def save(self, path: str | Path) -> None:
-        """Write ``to_dict`` as JSON to ``path`` (atomically)."""
+        """Write ``to_dict`` as JSON to ``path`` (atomically).
+
+        Parameters
+        ----------
+        path : str or Path
+            The file to write (``scaler.json`` of a tagger).
+        """
         write_json(path, self.to_dict())
 
     @classmethod
     def from_dict(cls, data: object, where: str = "scaler") -> InputScalers:
-        """Also reads the files written before the particles were scaled: one XAUG scaler, the whole file."""
+        """The scalers ``to_dict`` wrote, checked (a ``ValueError`` naming ``where``).
+
+        Also reads the files written before the particles were scaled: one XAUG scaler, the whole file (read as the
+        ``xaug`` kind's).
+
+        Parameters
+        ----------
+        data : object
+            What ``to_dict`` (or an older version's XAUG scaler) wrote, as read back from JSON.
+        where : str, default "scaler"
+            Names the file in the error messages.
+
+        Returns
+        -------
+        InputScalers
+            The scalers.
+
+        Raises
+        ------
+        ValueError
+            For another kind, an unknown field, a ``scalers`` entry that is not a mapping of kind names, or a scaler
+            its own ``from_dict`` refuses.
+        """
         if isinstance(data, dict) and data.get("kind") in XAUG_MODES.values():
             return cls.of({"xaug": XAUGScaler.from_dict(data, where)})
         if not isinstance(data, dict) or data.get("kind") != cls.KIND:
@@ -280,7 +501,23 @@ class InputScalers:
 
     @classmethod
     def load(cls, path: str | Path) -> InputScalers:
-        """Read what ``save`` wrote (or an older file: ``from_dict``); a ``ValueError`` names the file."""
+        """Read what ``save`` wrote (or an older file: ``from_dict``); a ``ValueError`` names the file.
+
+        Parameters
+        ----------
+        path : str or Path
+            The scaler file (``scaler.json``).
+
+        Returns
+        -------
+        InputScalers
+            The scalers.
+
+        Raises
+        ------
+        ValueError
+            Where the file cannot be read, is not JSON, or does not hold valid scalers.
+        """
         try:
             data = read_json(path, "a scaler")
         except (OSError, ValueError) as err:

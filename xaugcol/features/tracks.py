@@ -84,7 +84,20 @@ NEEDS = {
 
 
 def is_track(constituents: ak.Array) -> ak.Array:
-    """(jets, particles) True for a constituent with a reconstructed track."""
+    """(jets, particles) True for a constituent with a reconstructed track.
+
+    A track is a charged constituent with ``d0Err`` > 0 where the records carry ``d0Err``, any charged one otherwise.
+
+    Parameters
+    ----------
+    constituents : awkward.Array
+        Shape (jets, particles), jagged records with ``charge`` and, optionally, ``d0Err``.
+
+    Returns
+    -------
+    awkward.Array
+        Shape (jets, particles), bool.
+    """
     charged = constituents.charge != 0
     return charged & (constituents.d0Err > 0) if "d0Err" in constituents.fields else charged
 
@@ -96,12 +109,39 @@ def _ratio(num, den):
 def track_list(
     constituents: ak.Array, jet: dict, subjets: dict, vertices: ak.Array | None, n_max: int = 60
 ) -> tuple[PackedArray, PackedArray, np.ndarray, list[str]]:
-    """(jets, n_max, 30) float32 features and (jets, n_max) bool mask, packed (``xaugcol.features.packed``), (jets,)
-    number of tracks (before the cut to ``n_max``), and the features this file cannot provide.
+    """The track features and mask of each jet, packed, its number of tracks, and the features the file lacks.
 
-    ``constituents``: (jets, particles) records as ``xaugcol.jets.constituents`` gives them (pT-ordered);
-    ``jet``: per-jet numpy pt, eta, phi, E; ``subjets``: sj1_eta, sj1_phi, sj2_eta, sj2_phi, sd_two_prong;
-    ``vertices``: (jets, vertices) records with eta, phi (``xaugcol.jets.vertices``), or None."""
+    The (jets, n_max, 30) float32 features and (jets, n_max) bool mask are packed (``xaugcol.features.packed``).
+    The tracks are the constituents ``is_track`` selects, in the constituents' order; those beyond a jet's ``n_max``
+    first are dropped. A feature whose branches the records lack is 0 for every track.
+
+    Parameters
+    ----------
+    constituents : awkward.Array
+        Shape (jets, particles), jagged: records as ``xaugcol.jets.constituents`` gives them (pT-ordered), with pt,
+        eta, phi, E, charge, d0, dz and whichever of ``NEEDS``'s branches the file has.
+    jet : dict of str to numpy.ndarray
+        Per-jet arrays, shape (jets,): ``pt`` (GeV), ``eta``, ``phi`` (radians), ``E`` (GeV).
+    subjets : dict of str to numpy.ndarray
+        Per-jet arrays, shape (jets,): ``sj1_eta``, ``sj1_phi``, ``sj2_eta``, ``sj2_phi``, ``sd_two_prong`` (> 0
+        for a jet with two softdrop prongs; the second prong is taken as the first otherwise).
+    vertices : awkward.Array or None
+        Shape (jets, vertices): records with eta, phi (``xaugcol.jets.vertices``), or None where the file has no
+        secondary vertices (``drminsv`` is then 0 and listed as unavailable).
+    n_max : int, default 60
+        The track slots per jet.
+
+    Returns
+    -------
+    tracks : PackedArray
+        The (jets, n_max, 30) float32 features ``FEATURES``, in the prefix layout.
+    mask : PackedArray
+        The (jets, n_max) bool mask, True for the slots that hold a track.
+    n_tracks : numpy.ndarray
+        Shape (jets,), int32: each jet's number of tracks, before the cut to ``n_max``.
+    unavailable : list of str
+        The features this file cannot provide (0 for every track).
+    """
     every = constituents[is_track(constituents)]
     t = every[:, :n_max]
     present = set(t.fields)

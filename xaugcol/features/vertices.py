@@ -46,9 +46,26 @@ vector.register_awkward()
 
 
 def vertex_list(vertices: ak.Array, jet: dict, n_max: int = 5) -> tuple[PackedArray, PackedArray]:
-    """(jets, n_max, 14) float32 features and (jets, n_max) bool mask, packed (``xaugcol.features.packed``);
-    ``vertices``: (jets, vertices) records
-    (``xaugcol.jets.vertices``), ``jet``: per-jet numpy pt, eta, phi, E."""
+    """(jets, n_max, 14) float32 features and (jets, n_max) bool mask, packed (``xaugcol.features.packed``).
+
+    Parameters
+    ----------
+    vertices : awkward.Array
+        Shape (jets, vertices), jagged: each jet's secondary-vertex records (``xaugcol.jets.vertices``: pt, eta,
+        phi, mass, ntracks, chi2, dxy, dxySig, dlen, dlenSig, pAngle), by decreasing dxySig. Those beyond the
+        ``n_max`` first are dropped.
+    jet : dict of str to numpy.ndarray
+        Per-jet arrays, shape (jets,): ``pt`` (GeV), ``eta``, ``phi`` (radians), ``E`` (GeV).
+    n_max : int, default 5
+        The vertex slots per jet.
+
+    Returns
+    -------
+    vertices : PackedArray
+        The (jets, n_max, 14) float32 features ``FEATURES``, in the prefix layout.
+    mask : PackedArray
+        The (jets, n_max) bool mask, True for the slots that hold a vertex.
+    """
     v = vertices[:, :n_max]
     p4 = ak.zip({"pt": v.pt, "eta": v.eta, "phi": v.phi, "mass": v.mass}, with_name="Momentum4D")
     deta, dphi = v.eta - per_jet(jet["eta"]), wrap_phi(v.phi - per_jet(jet["phi"]))

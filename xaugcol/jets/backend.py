@@ -48,6 +48,18 @@ def load_extension() -> tuple[ModuleType, None] | tuple[None, str]:
 
 
 def requested() -> str:
+    """The backend ``XAUGCOL_SUBSTRUCTURE`` asks for (case and surrounding spaces ignored).
+
+    Returns
+    -------
+    str
+        ``auto`` (the default, also for an empty value), ``extension`` or ``fastjet``.
+
+    Raises
+    ------
+    BackendError
+        Any other value.
+    """
     choice = os.environ.get(ENV, "auto").strip().lower() or "auto"
     if choice not in CHOICES:
         raise BackendError(f"{ENV}={quoted(choice)}: expected one of {', '.join(CHOICES)}")
@@ -55,7 +67,19 @@ def requested() -> str:
 
 
 def active() -> str:
-    """``extension`` or ``fastjet``: the backend ``xaugcol.jets.substructure.compute`` uses now."""
+    """The backend ``xaugcol.jets.substructure.compute`` uses now.
+
+    Returns
+    -------
+    str
+        ``extension`` when the extension loads and is not ruled out by ``XAUGCOL_SUBSTRUCTURE=fastjet``, else
+        ``fastjet``.
+
+    Raises
+    ------
+    BackendError
+        ``XAUGCOL_SUBSTRUCTURE`` is invalid, or forces the extension where it cannot load.
+    """
     choice = requested()
     if choice == "fastjet":
         return "fastjet"
@@ -84,7 +108,15 @@ def silence_banner() -> None:
 
 
 def describe_backend() -> str:
-    """The active substructure backend in words, for ``xaugcol --version`` and the processing report."""
+    """The active substructure backend in words, for ``xaugcol --version`` and the processing report.
+
+    Returns
+    -------
+    str
+        The extension and the fastjet wheel it was built with, or the fastjet Python API and why it is used
+        (forced, or why the extension does not load); ``unavailable: <why>`` when the requested backend cannot be
+        used.
+    """
     import fastjet
 
     try:

@@ -28,7 +28,17 @@ vector.register_awkward()
 
 
 class MissingBranchError(InputDataError, KeyError):
-    """A branch the processing needs is absent; names the branch and what needs it."""
+    """A branch the processing needs is absent; names the branch and what needs it.
+
+    Parameters
+    ----------
+    branch : str
+        The missing branch (``Collection_field``, or the counter ``nCollection`` for a missing collection).
+    needed_for : str
+        What needs it, in words.
+    where : str, default ""
+        The file it is missing from, where known (prefixed to the message).
+    """
 
     def __init__(self, branch: str, needed_for: str, where: str = ""):
         self.branch, self.needed_for, self.where = branch, needed_for, where
@@ -43,8 +53,23 @@ class MissingBranchError(InputDataError, KeyError):
 
 @dataclass(frozen=True)
 class Layout:
-    """Where a NanoAOD flavour keeps the FatJets' constituents: the jet -> candidate link collection and its
-    candidate-index field, the candidate collection and its PUPPI weight (``STORED``: no candidates at all)."""
+    """Where a NanoAOD flavour keeps the FatJets' constituents.
+
+    ``STORED`` has no candidates at all: every field but ``name`` is None.
+
+    Parameters
+    ----------
+    name : str
+        The layout's name: ``pfnano``, ``nanov15`` or ``stored``.
+    link : str or None
+        The collection of jet -> candidate links.
+    link_cand : str or None
+        The field of the link holding the candidate index.
+    cands : str or None
+        The candidate collection.
+    puppi_weight : str or None
+        The candidate field to multiply the four-momentum by; None: the pt already carries the PUPPI weight.
+    """
 
     name: str
     link: str | None  # collection of jet -> candidate links
@@ -80,7 +105,18 @@ LINK_FIELDS = ("btagEtaRel", "btagPtRatio", "btagPParRatio", "btagSip3dVal", "bt
 
 
 def detect_layout(events: Any) -> Layout:
-    """The layout of ``LAYOUTS`` whose collections the events (awkward) have; ``STORED`` when none."""
+    """The layout of ``LAYOUTS`` whose collections the events have; ``STORED`` when none.
+
+    Parameters
+    ----------
+    events : Any
+        A chunk's events (coffea's NanoEvents, or any awkward record array with ``fields``).
+
+    Returns
+    -------
+    Layout
+        The first layout whose link or candidate collection is among the fields, else ``STORED``.
+    """
     fields = set(events.fields)
     for layout in LAYOUTS:
         if layout.link in fields or layout.cands in fields:
@@ -95,7 +131,18 @@ def _field(collection, name: str, branch: str, needed_for: str):
 
 
 def charge_from_pdg(pdg: np.ndarray) -> np.ndarray:
-    """Electric charge of particle-flow candidates from their id (NanoAODv15 does not store it)."""
+    """Electric charge of particle-flow candidates from their id (NanoAODv15 does not store it).
+
+    Parameters
+    ----------
+    pdg : numpy.ndarray
+        The candidates' PDG ids, shape (candidates,).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (candidates,), int32: +1 for 211, -11, -13; -1 for -211, 11, 13; 0 for every other id.
+    """
     pdg = np.asarray(pdg)
     charge = np.zeros(len(pdg), dtype=np.int32)
     charge[np.isin(pdg, [211, -11, -13])] = 1
@@ -104,9 +151,29 @@ def charge_from_pdg(pdg: np.ndarray) -> np.ndarray:
 
 
 def jet_constituents(events: ak.Array, layout: Layout) -> ak.Array:
-    """Constituents of every FatJet: (events, jets, particles) records of pt, eta, phi, mass, charge, pdgId, d0, dz
-    (PUPPI-weighted where the layout says so), and those of ``MEASUREMENT_FIELDS`` / ``LINK_FIELDS`` the file has,
-    pT-ordered inside each jet; jets with no links get an empty list."""
+    """Constituents of every FatJet, pT-ordered inside each jet; jets with no links get an empty list.
+
+    Parameters
+    ----------
+    events : awkward.Array
+        A chunk's events (coffea's NanoEvents) with ``FatJet``, the layout's link and candidate collections.
+    layout : Layout
+        The file's layout (``detect_layout``), one with PF candidates.
+
+    Returns
+    -------
+    awkward.Array
+        (events, jets, particles) ``Momentum4D`` records of pt (GeV), eta, phi (radians), mass (GeV), charge,
+        pdgId, d0, dz (PUPPI-weighted where the layout says so; d0 and dz 0 where the file has none), and those of
+        ``MEASUREMENT_FIELDS`` / ``LINK_FIELDS`` the file has.
+
+    Raises
+    ------
+    ValueError
+        A layout without PF candidates (``STORED``), or a link index that points outside its collection.
+    MissingBranchError
+        A collection or branch the constituents need is missing.
+    """
     if layout is STORED or layout.link_cand is None:  # STORED alone has no links
         raise ValueError("the file has no PF candidates: particle-level inputs are unavailable")
     need = f"the constituents of each FatJet ({layout.name} layout)"

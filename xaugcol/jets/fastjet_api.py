@@ -40,7 +40,42 @@ def substructure(
     ecf_beta: float,
     columns: Iterable[str],
 ) -> dict[str, np.ndarray]:
-    """The columns of ``xaugcol.jets.substructure`` for the jets ``offsets`` cut out of the flat constituents."""
+    """The columns of ``xaugcol.jets.substructure`` for the jets ``offsets`` cut out of the flat constituents.
+
+    The same signature (but ``columns``) and results as the C++ extension's ``substructure``.
+
+    Parameters
+    ----------
+    px : numpy.ndarray
+        The constituents' px (GeV), flat over the jets, shape (particles,).
+    py : numpy.ndarray
+        The constituents' py (GeV), shape (particles,).
+    pz : numpy.ndarray
+        The constituents' pz (GeV), shape (particles,).
+    energy : numpy.ndarray
+        The constituents' energies (GeV), shape (particles,).
+    offsets : numpy.ndarray
+        Where each jet's constituents start, shape (jets + 1,), int64; the last entry is the number of particles.
+    sd_beta : float
+        SoftDrop's angular exponent (0: mMDT).
+    sd_zcut : float
+        SoftDrop's symmetry cut.
+    sd_r0 : float
+        SoftDrop's characteristic radius.
+    tau_beta : float
+        The N-subjettiness angular exponent.
+    tau_r0 : float
+        The N-subjettiness characteristic radius.
+    ecf_beta : float
+        The energy correlators' angular exponent (N2, D2).
+    columns : iterable of str
+        The columns to return (``xaugcol.jets.substructure.COLUMNS``).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Each column, one entry per jet, float64; 0 where a jet has too few constituents or prongs, never NaN.
+    """
     counts = np.diff(offsets)
     out = {name: np.zeros(len(counts)) for name in columns}
     parts = ak.unflatten(ak.zip({"px": px, "py": py, "pz": pz, "E": energy}), counts)

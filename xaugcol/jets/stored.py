@@ -31,7 +31,27 @@ def _get(collection, name: str, prefix: str):
 
 
 def stored_xaug(events: ak.Array) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Per-jet columns (flattened over events) and the names of the columns this layout cannot provide."""
+    """The XAUG variables and kinematics of every AK8 jet from the branches CMS stores.
+
+    Parameters
+    ----------
+    events : awkward.Array
+        A chunk's events (coffea's NanoEvents) with the ``FatJet`` and ``SubJet`` collections.
+
+    Returns
+    -------
+    columns : dict of str to numpy.ndarray
+        Per-jet columns, flattened over the events, float64: raw ``pt, eta, phi, mass`` (GeV), ``msd``, ``tau1..4``,
+        ``tau21``, ``tau32``, ``n2``, ``d2`` (NaN), ``n_constituents`` (NaN without ``FatJet_nConstituents``),
+        ``sd_two_prong`` (1.0 or 0.0) and ``sj1_pt, sj2_pt, sj_z, sj_dr`` (0 for a jet without two subjets).
+    unavailable : list of str
+        The columns this layout cannot provide: ``d2`` and, without ``FatJet_nConstituents``, ``n_constituents``.
+
+    Raises
+    ------
+    MissingBranchError
+        A branch the variables need is missing.
+    """
     if "FatJet" not in events.fields:
         raise MissingBranchError("nFatJet", NEED)
     fj = events.FatJet

@@ -66,13 +66,31 @@ class SubstructureConfig(ConfigModel):
     ecf_beta: PositiveNumber = 1.0  # the energy correlators' angular exponent (N2, D2)
 
     def as_dict(self) -> dict:
+        """The parameters as a processing report records them.
+
+        Returns
+        -------
+        dict
+            The fields (``model_dump``).
+        """
         return self.model_dump()
 
 
 def compute(constituents: ak.Array, config: SubstructureConfig = SubstructureConfig()) -> dict[str, np.ndarray]:
-    """Substructure of every jet in ``constituents`` (jets x particles, Momentum4D-like: px, py, pz, E).
+    """Substructure of every jet in ``constituents``, by the active backend (``xaugcol.jets.backend``).
 
-    Returns flat numpy arrays, one entry per jet, plus ``tau21`` and ``tau32`` (0 where the denominator is 0).
+    Parameters
+    ----------
+    constituents : awkward.Array
+        (jets, particles) Momentum4D-like records (px, py, pz, E in GeV).
+    config : SubstructureConfig, default SubstructureConfig()
+        The grooming and the observables' parameters.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Flat arrays, one entry per jet: the ``COLUMNS`` (masses and momenta in GeV, angles in radians) plus
+        ``tau21`` and ``tau32`` (0 where the denominator is 0); the module docstring's fallbacks, never NaN.
     """
     counts = ak.to_numpy(ak.num(constituents, axis=1))
     offsets = np.zeros(len(counts) + 1, dtype=np.int64)
@@ -104,7 +122,20 @@ def compute(constituents: ak.Array, config: SubstructureConfig = SubstructureCon
 
 
 def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """num / den, 0 where den is 0 (a one-particle jet has tau_N = 0 for every N)."""
+    """num / den, 0 where den is 0 (a one-particle jet has tau_N = 0 for every N).
+
+    Parameters
+    ----------
+    num : numpy.ndarray
+        The numerators.
+    den : numpy.ndarray
+        The denominators, of the same shape.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64: ``num / den`` where ``den > 0``, else 0.
+    """
     num, den = np.asarray(num, dtype=np.float64), np.asarray(den, dtype=np.float64)
     return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 

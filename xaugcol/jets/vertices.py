@@ -19,15 +19,49 @@ SV_INPUTS = ("pt", "eta", "phi", "mass", "ntracks", "chi2", "dxy", "dxySig", "dl
 
 
 def has_vertices(events: Any) -> bool:
-    """Whether the events (awkward) carry the secondary-vertex collection ``SV``."""
+    """Whether the events carry the secondary-vertex collection ``SV``.
+
+    Parameters
+    ----------
+    events : Any
+        A chunk's events (coffea's NanoEvents, or any awkward record array with ``fields``).
+
+    Returns
+    -------
+    bool
+        True when ``SV`` is one of their fields.
+    """
     return "SV" in events.fields
 
 
 def jet_vertices(
     events: Any, jet_eta: np.ndarray, jet_phi: np.ndarray, good: np.ndarray, radius: float = 0.8
 ) -> ak.Array:
-    """(jets, vertices) records of ``SV_INPUTS`` for the ``good`` jets (flat over the chunk's FatJets, with their
-    axes ``jet_eta`` / ``jet_phi``), each jet's vertices within ``radius``, by decreasing dxySig."""
+    """The secondary vertices of each ``good`` jet: those of its event within ``radius`` of its axis.
+
+    Parameters
+    ----------
+    events : Any
+        A chunk's events (coffea's NanoEvents) with the ``SV`` and ``FatJet`` collections.
+    jet_eta : numpy.ndarray
+        The axes' eta of the good jets, shape (good jets,).
+    jet_phi : numpy.ndarray
+        The axes' phi (radians) of the good jets, shape (good jets,).
+    good : numpy.ndarray
+        Which of the chunk's FatJets (flat over the events) to associate, shape (jets,), bool.
+    radius : float, default 0.8
+        The largest Delta R between a jet's axis and a vertex's flight direction.
+
+    Returns
+    -------
+    awkward.Array
+        (good jets, vertices) records of the ``SV_INPUTS`` fields, each jet's vertices by decreasing ``dxySig``.
+
+    Raises
+    ------
+    MissingBranchError
+        An ``SV`` field of ``SV_INPUTS`` is missing.
+    """
     sv = events.SV
     missing = [f for f in SV_INPUTS if f not in sv.fields]
     if missing:

@@ -35,8 +35,22 @@ def _ties(values: np.ndarray) -> int:
 
 def concordance_sum(f: np.ndarray, g: np.ndarray) -> int:
     """Exact sum over all pairs i < j of sign(f_i - f_j) sign(g_i - g_j) (concordant minus discordant pairs).
+
     kendalltau gives tau_b = (C - D) / sqrt((n0 - n1)(n0 - n2)) with n1, n2 the pairs tied in f, in g; C - D is an
-    integer, recovered by rounding (the float error stays far below 1/2 up to 10^7 jets)."""
+    integer, recovered by rounding (the float error stays far below 1/2 up to 10^7 jets).
+
+    Parameters
+    ----------
+    f : numpy.ndarray
+        The first tagger's values, shape (n,).
+    g : numpy.ndarray
+        The second tagger's values on the same items, shape (n,).
+
+    Returns
+    -------
+    int
+        C - D; 0 for fewer than two items or when ``f`` or ``g`` is constant.
+    """
     n = len(f)
     if n < 2:
         return 0
@@ -51,8 +65,33 @@ def concordance_sum(f: np.ndarray, g: np.ndarray) -> int:
 def ado(
     f_signal: ArrayLike, g_signal: ArrayLike, f_background: ArrayLike, g_background: ArrayLike, fold: bool = True
 ) -> float:
-    """The average decision ordering of taggers f and g over every signal x background pair (``fold``: folded to
-    max(ADO, 1 - ADO)). Refuses empty classes, mismatched lengths and NaN, naming them."""
+    """The average decision ordering of taggers f and g over every signal x background pair.
+
+    A tie (in f or in g) counts 1/2. The inputs are flattened to float64.
+
+    Parameters
+    ----------
+    f_signal : array_like
+        Tagger f's values on the signal jets, shape (signal,).
+    g_signal : array_like
+        Tagger g's values on the same signal jets, in the same order.
+    f_background : array_like
+        Tagger f's values on the background jets, shape (background,).
+    g_background : array_like
+        Tagger g's values on the same background jets, in the same order.
+    fold : bool, default True
+        Whether to fold the result to max(ADO, 1 - ADO), so that a tagger and its negative order alike.
+
+    Returns
+    -------
+    float
+        The ADO, in [0, 1] ([0.5, 1] folded).
+
+    Raises
+    ------
+    ValueError
+        On an empty class, arrays of one class differing in length, or a NaN or infinite value, naming them.
+    """
     arrays = _checked(
         "decision ordering", f_signal=f_signal, g_signal=g_signal, f_background=f_background, g_background=g_background
     )
@@ -93,10 +132,28 @@ def _lexicographic(first: np.ndarray, second: np.ndarray) -> np.ndarray:
 
 
 class Disagreement:
-    """The signal x background pairs on which a tagger h and a reference t (the black box) order differently,
-    weighted w = (1 - s_h s_t) / 2, with what ``ado`` of another observable needs of them computed once:
-    ``ado(e_signal, e_background)`` is the average DO(e, t) over these pairs (folded), exactly (module docstring).
-    ``fraction`` is their share of all pairs, 1 - ADO(h, t) unfolded."""
+    """The signal x background pairs on which a tagger h and a reference t (the black box) order differently.
+
+    The pairs are weighted w = (1 - s_h s_t) / 2, with what ``ado`` of another observable needs of them computed
+    once: ``ado(e_signal, e_background)`` is the average DO(e, t) over these pairs (folded), exactly (module
+    docstring). ``fraction`` is their share of all pairs, 1 - ADO(h, t) unfolded.
+
+    Parameters
+    ----------
+    h_signal : array_like
+        Tagger h's values on the signal jets, shape (signal,).
+    t_signal : array_like
+        The reference t's values on the same signal jets, in the same order.
+    h_background : array_like
+        Tagger h's values on the background jets, shape (background,).
+    t_background : array_like
+        The reference t's values on the same background jets, in the same order.
+
+    Raises
+    ------
+    ValueError
+        On an empty class, arrays of one class differing in length, or a NaN or infinite value.
+    """
 
     def __init__(self, h_signal, t_signal, h_background, t_background):
         a = _checked(
@@ -117,16 +174,22 @@ class Disagreement:
 
         Parameters
         ----------
-        e_signal, e_background
-            The observable's values on the signal and background jets: the same jets, in the same order, as the
-            constructor's.
-        fold
+        e_signal : array_like
+            The observable's values on the signal jets: the same jets, in the same order, as the constructor's.
+        e_background : array_like
+            The observable's values on the background jets, likewise.
+        fold : bool, default True
             Whether e and -e count alike (max(ADO, 1 - ADO)): an observable may order either way.
 
         Returns
         -------
         float
             The average decision ordering, in [0, 1] ([0.5, 1] folded).
+
+        Raises
+        ------
+        ValueError
+            On invalid values (as the constructor), or when h and t order every pair alike (no disagreement pairs).
         """
         a = _checked(
             "disagreement ADO", e_signal=e_signal, e_background=e_background, t_signal=self.t_s, t_background=self.t_b
@@ -148,8 +211,34 @@ class Disagreement:
 def disagreement_pairs(
     h_signal: ArrayLike, t_signal: ArrayLike, h_background: ArrayLike, t_background: ArrayLike, max_pairs: int = 10**8
 ) -> tuple[np.ndarray, ...]:
-    """(signal index, background index) of every pair the two taggers order strictly differently, listed
-    (for inspection and small samples: refused above ``max_pairs`` pairs; the search uses ``Disagreement``)."""
+    """List (signal index, background index) of every pair the two taggers order strictly differently.
+
+    For inspection and small samples: it builds a (signal, background) matrix, refused above ``max_pairs`` pairs;
+    the search uses ``Disagreement``. Pairs tied in either tagger are not listed.
+
+    Parameters
+    ----------
+    h_signal : array_like
+        Tagger h's values on the signal jets, shape (signal,).
+    t_signal : array_like
+        Tagger t's values on the same signal jets, in the same order.
+    h_background : array_like
+        Tagger h's values on the background jets, shape (background,).
+    t_background : array_like
+        Tagger t's values on the same background jets, in the same order.
+    max_pairs : int, default 10**8
+        The most signal x background pairs accepted.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        (signal indices, background indices) of the pairs, as ``numpy.nonzero`` gives them.
+
+    Raises
+    ------
+    ValueError
+        On invalid values (as ``ado``), or more than ``max_pairs`` pairs.
+    """
     a = _checked(
         "disagreement pairs", h_signal=h_signal, t_signal=t_signal, h_background=h_background, t_background=t_background
     )

@@ -52,7 +52,37 @@ TOP_CANDIDATES = 5  # candidates per step kept in the table (with their ADO on t
 
 @dataclass(frozen=True)
 class GuidedSearch:
-    """What the search needs: jet tables with the base and candidate columns, the black box's folder."""
+    """What the search needs: jet tables with the base and candidate columns, the black box's folder.
+
+    Parameters
+    ----------
+    jets : Path
+        The processing output folder (or its ``jets/``) whose jet tables hold the base and candidate columns.
+    black_box : Path
+        The black box's ensemble folder.
+    base : tuple of str
+        The base set of high-level observables (jet-table columns), e.g. the XAUG variables.
+    candidates : tuple of str
+        The candidate EFP columns (plain or anchored); none of them in ``base``.
+    training : TrainConfig
+        How the high-level models train; its jet selection (mSD window, matched signal, pT range, pT matching)
+        must be the black box's.
+    seeds : tuple of int
+        One high-level model per seed (the DNN ensemble's members, or one GBDT each).
+    steps : int, default 5
+        The most EFPs added.
+    high_level : str, default "dnn"
+        The high-level model: ``"dnn"`` (an XAUG DNN ensemble) or ``"gbdt"`` (scikit-learn's histogram GBDT).
+    architecture : dict, optional
+        Keyword arguments of the high-level DNN class (``hidden``, ...); empty (the default): its defaults.
+    select_split : str, default "val"
+        The split on which the next EFP is chosen.
+
+    Raises
+    ------
+    ValueError
+        On an unknown ``high_level``, no ``candidates``, or a column both in ``base`` and among the candidates.
+    """
 
     jets: Path
     black_box: Path
@@ -77,18 +107,66 @@ class GuidedSearch:
             raise ValueError(f"guided search: {sorted(both)} are in the base set and among the candidates")
 
     def model_config(self, columns: Iterable[str]) -> ModelConfig:
-        """The high-level tagger on ``columns``: an XAUG DNN with the search's architecture."""
+        """The high-level tagger on ``columns``: an XAUG DNN with the search's architecture.
+
+        Parameters
+        ----------
+        columns : iterable of str
+            The jet-table columns the tagger reads.
+
+        Returns
+        -------
+        ModelConfig
+            A ``dnn`` model with ``xaug=True``, ``xaug_columns`` the ``columns`` and the search's architecture.
+        """
         return ModelConfig(model="dnn", xaug=True, xaug_columns=tuple(columns), architecture=dict(self.architecture))
 
     def spec(self, columns: Iterable[str]) -> DataSpec:
-        """What the high-level tagger on ``columns`` reads, with the search's training selection."""
+        """What the high-level tagger on ``columns`` reads, with the search's training selection.
+
+        Parameters
+        ----------
+        columns : iterable of str
+            The jet-table columns the tagger reads.
+
+        Returns
+        -------
+        DataSpec
+            The inputs of ``model_config(columns)``, with the training's mSD window, matched-signal and pT range.
+        """
         t = self.training
         return DataSpec.of(self.model_config(columns), t.msd_window, t.matched_signal, t.pt_range)
 
 
 def run_guided_search(search: GuidedSearch, out: str | Path, mapper: Mapper = map, progress: bool = False) -> dict:
-    """Run the search into ``out`` (``step_<k>/``: the high-level ensemble of step k; ``guided.json``), locked
-    meanwhile."""
+    """Run the search into ``out`` (``step_<k>/``: the high-level ensemble of step k; ``guided.json``).
+
+    ``out`` is locked meanwhile.
+
+    Parameters
+    ----------
+    search : GuidedSearch
+        The search's inputs and settings.
+    out : str or Path
+        The output folder.
+    mapper : callable, default map
+        Dispatches the DNN ensemble's members for training (builtin ``map``, a pool's or a Dask client's map).
+    progress : bool, default False
+        Whether to print a line per step (AUC, ADO[black box]).
+
+    Returns
+    -------
+    dict
+        The table written to ``guided.json``: the black box (folder, name, AUC over its members), the base set,
+        the high-level model, the seeds, the selection split, the number of candidates, ``"rows"`` (one per step:
+        the EFP added with its graph, kappa and beta, the columns, the AUC, the ADO to the black box and, where a
+        next EFP was chosen, the disagreement fraction and the best candidates) and why the search ``"stopped"``.
+
+    Raises
+    ------
+    ValueError
+        When the black box was trained on another jet selection, or the models share no jets.
+    """
     with output_lock(out):
         return _search(search, Path(out), mapper, progress)
 

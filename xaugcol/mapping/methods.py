@@ -44,7 +44,32 @@ def _summary(values) -> dict:
 def methods_table(
     jets: Path, black_box: Path, taggers: dict[str, Path], observables: tuple[str, ...], select_split: str = "val"
 ) -> dict:
-    """{"black_box", "rows": [{"method", "kind" (observable | tagger), "auc", "ado_black_box"}]}."""
+    """Score every tagger and single observable against the black box on the test split: AUC and ADO[black box].
+
+    The jets are those the black box selects, with its weights. An observable's direction is chosen on
+    ``select_split`` and kept for the test split (module docstring).
+
+    Parameters
+    ----------
+    jets : Path
+        The processing output folder (or its ``jets/``) holding the jet tables.
+    black_box : Path
+        The black box's ensemble folder; its score is the mean logit of its members.
+    taggers : dict of str to Path
+        The other taggers, by row name: their ensemble folders.
+    observables : tuple of str
+        Jet-table columns scored as a tagger on their own (e.g. an isolation cone); may be empty.
+    select_split : str, default "val"
+        The split on which an observable's sign is chosen.
+
+    Returns
+    -------
+    dict
+        ``{"black_box": {"name", "auc"}, "rows": [{"method", "kind", "auc", "ado_black_box"}]}``: ``kind`` is
+        ``"observable"`` or ``"tagger"``, an AUC is ``{"mean", "std", "values"}`` over the ensemble members (one
+        value for an observable), ``ado_black_box`` the folded ADO to the black box; an observable used with its
+        sign flipped is named ``-<column>``.
+    """
     ensemble = Ensemble.load(black_box)
     members = ensemble.load_members()
     bb = {split: split_jets(JetTables(jets, ensemble.spec), split, [], members) for split in ("test", select_split)}
@@ -90,7 +115,22 @@ def _direction(values: SplitJets, ref: SplitJets, name: str) -> int:
 
 
 def write_methods_table(out: Path, *args: Any, **kwargs: Any) -> dict:
-    """``methods_table(*args, **kwargs)``, also written as JSON into the folder ``out``; returns it."""
+    """Compute ``methods_table(*args, **kwargs)`` and write it as JSON (``methods.json``) into the folder ``out``.
+
+    Parameters
+    ----------
+    out : Path
+        The existing folder the table is written into.
+    *args : Any
+        Positional arguments of ``methods_table``.
+    **kwargs : Any
+        Keyword arguments of ``methods_table``.
+
+    Returns
+    -------
+    dict
+        The table, as ``methods_table`` returns it.
+    """
     table = methods_table(*args, **kwargs)
     write_json(Path(out) / METHODS_JSON, table)
     return table

@@ -27,7 +27,21 @@ READ = IDENTITY[1:]  # the dataset is the table's folder (jets/<dataset>/), not 
 
 @dataclass(frozen=True)
 class SplitJets:
-    """Jets of one split in a canonical order (sorted by identity): labels, weights, named per-jet values."""
+    """Jets of one split in a canonical order (sorted by identity): labels, weights, named per-jet values.
+
+    Parameters
+    ----------
+    keys : numpy.ndarray
+        The jets' identities, a structured array of shape (jets,) with the fields ``dataset``, ``run``,
+        ``luminosityBlock``, ``event``, ``fatjet_index`` (``IDENTITY``), sorted.
+    label : numpy.ndarray
+        The class of each jet, shape (jets,), int (1: signal, 0: background).
+    weight : numpy.ndarray
+        The event weight of each jet, shape (jets,), float64.
+    values : dict of str to numpy.ndarray
+        Named per-jet values in the same order: a column's values, shape (jets,), or a tagger's ``"logits"``,
+        shape (members, jets), and their mean ``"score"``, shape (jets,).
+    """
 
     keys: np.ndarray  # structured (dataset, run, luminosityBlock, event, fatjet_index)
     label: np.ndarray
@@ -35,7 +49,20 @@ class SplitJets:
     values: dict  # name -> (jets,) or (members, jets)
 
     def aligned(self, other: SplitJets) -> tuple[np.ndarray, np.ndarray]:
-        """Indices (into self, into other) of the jets both hold, in self's order."""
+        """Indices (into self, into other) of the jets both hold, in self's order.
+
+        Parameters
+        ----------
+        other : SplitJets
+            Jets of the same split read for another tagger or other columns.
+
+        Returns
+        -------
+        i : numpy.ndarray
+            The indices into ``self`` of the shared jets, shape (shared,), int.
+        j : numpy.ndarray
+            The indices into ``other`` of the same jets, in the same order.
+        """
         _, i, j = np.intersect1d(self.keys, other.keys, assume_unique=True, return_indices=True)
         return i, j
 
@@ -57,9 +84,37 @@ def split_jets(
     members: Sequence[tuple[int, torch.nn.Module, InputScalers]] = (),
     batch_size: int = 4096,
 ) -> SplitJets:
-    """The ``columns`` of a split's jets (as ``tables`` selects them) and, for ``members`` ([(seed, model,
-    scalers)] of one ensemble, reading ``tables.spec``'s inputs), each member's logit (values["logits"], members x
-    jets) and their mean (values["score"])."""
+    """Read the ``columns`` of a split's jets and the per-jet logits of an ensemble's members.
+
+    The jets are those ``tables`` selects. For ``members`` ([(seed, model, scalers)] of one ensemble, reading
+    ``tables.spec``'s inputs), each member's logit is kept (``values["logits"]``, members x jets) with their mean
+    (``values["score"]``).
+
+    Parameters
+    ----------
+    tables : JetTables
+        The jet tables, with the data specification (inputs, selection) of the ensemble in ``members``.
+    split : str
+        The split to read: ``"train"``, ``"val"`` or ``"test"``.
+    columns : list of str
+        Per-jet table columns to keep in ``values`` (may be empty).
+    members : sequence of tuple of (int, torch.nn.Module, InputScalers), optional
+        The ensemble's members as ``Ensemble.load_members`` returns them: (seed, model in eval mode, input
+        scalers). Empty (the default): no logits are computed.
+    batch_size : int, default 4096
+        The jets a model is given at once.
+
+    Returns
+    -------
+    SplitJets
+        The split's jets sorted by identity, with the ``columns`` and, for ``members``, ``"logits"`` (shape
+        (members, jets), float64) and ``"score"`` (their mean, shape (jets,)).
+
+    Raises
+    ------
+    ValueError
+        When the split holds no selected jets, or the same jet identity appears twice.
+    """
     names = tables.spec.inputs
     wanted = list(dict.fromkeys([*tables.columns, *columns, *READ]))
     parts: dict[str, list] = {c: [] for c in [*wanted, "dataset"]}

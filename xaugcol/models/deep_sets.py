@@ -51,6 +51,7 @@ class _CellSet(Tagger):
         self.n_cells = n_cells
 
     def per_cell(self, cells: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Phi of every cell, (batch, cells, latent), zero on padded cells."""
         h = cells[:, :, self.first_feature :]
         for layer, activation in zip(self.body, self.activations):
             h = activation(layer(h), mask)
@@ -58,15 +59,92 @@ class _CellSet(Tagger):
 
 
 class PFN(_CellSet):
-    """Particle-Flow Network over the cells."""
+    """Particle-Flow Network over the cells: Phi of every feature of each cell, summed over the real cells.
+
+    Its input is the ``cells`` list, (batch, n_cells, n_cell_features).
+
+    Parameters
+    ----------
+    n_cells : int, default 64
+        The cell slots per lepton (recorded as ``n_cells``; the layers do not depend on it).
+    n_cell_features : int, default 5
+        The features per cell (z first).
+    n_xaug : int, default 0
+        The number of XAUG variables (0 without them).
+    use_xaug : bool, default False
+        Join the XAUG vector (batch, n_xaug) to the sum over cells before the head; it is then ``forward``'s last
+        input.
+    width : int, default 64
+        The width of Phi's hidden layers.
+    latent : int, default 32
+        The width of Phi's last layer: the latent space summed over cells.
+    depth : int, default 3
+        The number of Phi's layers (at least ``MIN_DEPTH``, 1).
+    hidden : sequence of int, default (64, 64)
+        The widths of F's hidden layers (the head).
+    dropout : float, default 0.0
+        The dropout probability after each hidden layer of the head.
+    biases : bool, default False
+        Give Phi's layers and the head's hidden layers a bias.
+
+    Raises
+    ------
+    ValueError
+        ``depth`` below 1.
+    """
 
     def features(self, cells: torch.Tensor) -> torch.Tensor:
+        """The sum of Phi over the real cells.
+
+        Parameters
+        ----------
+        cells : torch.Tensor
+            The cells, shape (batch, n_cells, n_cell_features); padded cells are all zeros.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape (batch, latent).
+        """
         mask = self.real(cells)[..., None]
         return self.per_cell(cells, mask).sum(dim=1)
 
 
 class EFN(_CellSet):
-    """Energy-Flow Network over the cells: Phi of the cell's position, weighted by its energy fraction."""
+    """Energy-Flow Network over the cells: Phi of the cell's position, weighted by its energy fraction.
+
+    Its input is the ``cells`` list, (batch, n_cells, n_cell_features); Phi reads every feature but z.
+
+    Parameters
+    ----------
+    n_cells : int, default 64
+        The cell slots per lepton (recorded as ``n_cells``; the layers do not depend on it).
+    n_cell_features : int, default 5
+        The features per cell (z first).
+    n_xaug : int, default 0
+        The number of XAUG variables (0 without them).
+    use_xaug : bool, default False
+        Join the XAUG vector (batch, n_xaug) to the sum over cells before the head; it is then ``forward``'s last
+        input.
+    width : int, default 64
+        The width of Phi's hidden layers.
+    latent : int, default 32
+        The width of Phi's last layer: the latent space summed over cells.
+    depth : int, default 3
+        The number of Phi's layers (at least ``MIN_DEPTH``, 1).
+    hidden : sequence of int, default (64, 64)
+        The widths of F's hidden layers (the head).
+    dropout : float, default 0.0
+        The dropout probability after each hidden layer of the head.
+    biases : bool, default True
+        Give Phi's layers and the head's hidden layers a bias (on by default: a bias-free Phi of the position
+        vanishes at the lepton, where an electron's core lies).
+
+    Raises
+    ------
+    ValueError
+        ``depth`` below 1.
+    """
 
     first_feature = 1
 
@@ -89,5 +167,17 @@ class EFN(_CellSet):
         self.weighting = EnergyWeighting()
 
     def features(self, cells: torch.Tensor) -> torch.Tensor:
+        """The sum over the real cells of Phi of each cell's position, weighted by its energy fraction z.
+
+        Parameters
+        ----------
+        cells : torch.Tensor
+            The cells, shape (batch, n_cells, n_cell_features), z first; padded cells are all zeros.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape (batch, latent).
+        """
         mask = self.real(cells)[..., None]
         return self.weighting(self.per_cell(cells, mask), cells[:, :, ENERGY]).sum(dim=1)

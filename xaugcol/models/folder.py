@@ -42,23 +42,22 @@ def save_model(
     metrics: dict,
     extra_config: dict | None = None,
 ) -> Path:
-    """Write a tagger folder (each file atomically): the weights, the scalers (if any), ``config.yaml`` and
-    ``metrics.json``.
+    """Write a tagger folder (each file atomically): the weights, the scalers, ``config.yaml`` and ``metrics.json``.
 
     Parameters
     ----------
-    folder
+    folder : str or Path
         The tagger folder (made if needed).
-    model
-        The tagger; its weights are saved on the CPU.
-    config
+    model : torch.nn.Module
+        The tagger; its weights (``state_dict``) are saved on the CPU, in ``model.pt``.
+    config : ModelConfig
         Its model configuration (``config.yaml``'s ``model`` section).
-    scalers
-        The scalers of its inputs (none written when empty).
-    metrics
+    scalers : InputScalers
+        The scalers of its inputs (``scaler.json``; not written when empty).
+    metrics : dict
         Its performance (``metrics.json``).
-    extra_config
-        More top-level sections of ``config.yaml`` (training settings, data, seed, training range...).
+    extra_config : dict, optional
+        More top-level sections of ``config.yaml`` (training settings, data, seed, training range...); None: none.
 
     Returns
     -------
@@ -80,8 +79,25 @@ def save_model(
 def save_test_predictions(
     folder: str | Path, scores: np.ndarray, labels: np.ndarray, weights: np.ndarray, pt: np.ndarray
 ) -> None:
-    """The member's score of every test jet with its label, weight (as the metrics used it) and pT: what
-    efficiencies in pT bins and bootstraps of the test set are computed from (``xaugcol.training.gain``)."""
+    """Write the member's score of every test jet with its label, weight (as the metrics used it) and pT.
+
+    What efficiencies in pT bins and bootstraps of the test set are computed from (``xaugcol.training.gain``):
+    ``test_predictions.npz`` in ``folder``, written atomically.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The member's tagger folder.
+    scores : numpy.ndarray
+        Shape (jets,): the tagger's score (sigmoid of the logit) of every test jet, in the tables' order; stored
+        as float64.
+    labels : numpy.ndarray
+        Shape (jets,): the true class (1 signal, 0 background); stored as int8.
+    weights : numpy.ndarray
+        Shape (jets,): the jets' weights as the metrics used them; stored as float64.
+    pt : numpy.ndarray
+        Shape (jets,): the jets' pT in GeV; stored as float64.
+    """
     with atomic_path(Path(folder) / TEST_PREDICTIONS) as tmp:
         with open(tmp, "wb") as f:
             np.savez(
@@ -94,7 +110,24 @@ def save_test_predictions(
 
 
 def load_test_predictions(folder: str | Path) -> dict[str, np.ndarray]:
-    """A member's ``test_predictions.npz`` (plain arrays only: pickled objects are refused)."""
+    """A member's ``test_predictions.npz`` (plain arrays only: pickled objects are refused).
+
+    Parameters
+    ----------
+    folder : str or Path
+        The member's tagger folder.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``score``, ``label``, ``weight`` and ``pt``, one entry per test jet each (``save_test_predictions``).
+
+    Raises
+    ------
+    ModelFileError
+        A file that is missing, not a regular file, unreadable, lacking an array, or with arrays of different
+        lengths.
+    """
     path = Path(folder) / TEST_PREDICTIONS
     try:
         check_regular(path, "a member's test predictions")
@@ -108,8 +141,25 @@ def load_test_predictions(folder: str | Path) -> dict[str, np.ndarray]:
 
 
 def read_config(folder: str | Path) -> tuple[ModelConfig, dict]:
-    """A tagger folder's validated model configuration and the whole ``config.yaml`` mapping (training, seed,
-    data)."""
+    """A tagger folder's validated model configuration and the whole ``config.yaml`` mapping (training, seed, data).
+
+    Parameters
+    ----------
+    folder : str or Path
+        The tagger folder.
+
+    Returns
+    -------
+    config : ModelConfig
+        The ``model`` section, validated as the version that wrote it meant it (``legacy_architecture``).
+    raw : dict
+        The whole ``config.yaml`` mapping.
+
+    Raises
+    ------
+    ModelFileError
+        A ``config.yaml`` that cannot be read, has no ``model`` section or holds an invalid configuration.
+    """
     folder = Path(folder)
     try:
         raw = read_yaml(folder / CONFIG, "a tagger's config.yaml")
@@ -124,7 +174,30 @@ def read_config(folder: str | Path) -> tuple[ModelConfig, dict]:
 
 
 def load_model(folder: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, ModelConfig, InputScalers]:
-    """Rebuild a tagger from its folder, in eval mode, with the scalers of its inputs."""
+    """Rebuild a tagger from its folder, in eval mode, with the scalers of its inputs.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The tagger folder.
+    device : str, default "cpu"
+        The torch device the model is moved to.
+
+    Returns
+    -------
+    model : torch.nn.Module
+        The tagger with its weights, in eval mode, on ``device``.
+    config : ModelConfig
+        Its model configuration (``read_config``).
+    scalers : InputScalers
+        The scalers of its inputs (``load_scalers``).
+
+    Raises
+    ------
+    ModelFileError
+        A configuration, weights file or scaler file that cannot be read, or weights that do not fit the
+        architecture.
+    """
     folder = Path(folder)
     config, _ = read_config(folder)
     state = load_state_dict(folder / WEIGHTS)
@@ -137,7 +210,26 @@ def load_model(folder: str | Path, device: str = "cpu") -> tuple[torch.nn.Module
 
 
 def load_scalers(folder: Path, config: ModelConfig) -> InputScalers:
-    """The folder's scalers, exactly one for each scaled input kind of the tagger, each fitting its kind."""
+    """The folder's scalers, exactly one for each scaled input kind of the tagger, each fitting its kind.
+
+    Parameters
+    ----------
+    folder : Path
+        The tagger folder.
+    config : ModelConfig
+        Its model configuration: which input kinds are scaled.
+
+    Returns
+    -------
+    InputScalers
+        The scalers of ``scaler.json``; empty where the folder has none and the tagger scales no input.
+
+    Raises
+    ------
+    ModelFileError
+        A missing ``scaler.json`` for a tagger that scales inputs, or one that lacks a scaler for a scaled kind,
+        holds one that does not fit its kind, or holds scalers for kinds the tagger does not scale.
+    """
     scaled = [kind for kind in config.input_kinds() if kind.scaled]
     path = folder / SCALER
     if not path.exists():
@@ -161,9 +253,26 @@ def load_scalers(folder: Path, config: ModelConfig) -> InputScalers:
 
 
 def folder_digest(folder: str | Path) -> dict[str, str]:
-    """{file name: SHA-256} of every member file of a tagger folder (``MEMBER_FILES``: what loading and explaining
-    it read). Anything else there (a sub-folder, notes, a notebook's checkpoints) changes no result and is left out;
-    a member file that is not a regular file (a FIFO, a folder) is refused, naming it."""
+    """The SHA-256 of every member file of a tagger folder (``MEMBER_FILES``: what loading and explaining it read).
+
+    Anything else there (a sub-folder, notes, a notebook's checkpoints) changes no result and is left out; a member
+    file that is not a regular file (a FIFO, a folder) is refused, naming it.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The tagger folder.
+
+    Returns
+    -------
+    dict of str to str
+        File name to hexadecimal SHA-256 digest, for the member files present.
+
+    Raises
+    ------
+    NotRegularFileError
+        A member file that is not a regular file.
+    """
     folder = Path(folder)
     digests = {}
     for name in MEMBER_FILES:
@@ -175,8 +284,21 @@ def folder_digest(folder: str | Path) -> dict[str, str]:
 
 
 def is_member_folder(path: str | Path) -> bool:
-    """Whether ``path`` is a tagger member folder as training writes it: a real folder (not a link) holding its
-    ``config.yaml`` and nothing but member files, each a regular file. Only such folders are replaced."""
+    """Whether ``path`` is a tagger member folder as training writes it.
+
+    That is a real folder (not a link) holding its ``config.yaml`` and nothing but member files (``MEMBER_FILES``),
+    each a regular file. Only such folders are replaced.
+
+    Parameters
+    ----------
+    path : str or Path
+        The folder.
+
+    Returns
+    -------
+    bool
+        True for such a folder.
+    """
     path = Path(path)
     if path.is_symlink() or not path.is_dir():
         return False
@@ -187,8 +309,26 @@ def is_member_folder(path: str | Path) -> bool:
 
 
 def load_state_dict(path: Path) -> dict:
-    """A state_dict saved by ``torch.save`` (its zip format), loaded with ``weights_only=True``. A file of another
-    format, or one holding more than tensors, is a ``ModelFileError`` that says what the file is."""
+    """A state_dict saved by ``torch.save`` (its zip format), loaded with ``weights_only=True``.
+
+    A file of another format, or one holding more than tensors, is a ``ModelFileError`` that says what the file is.
+
+    Parameters
+    ----------
+    path : Path
+        The weights file (a tagger folder's ``model.pt``).
+
+    Returns
+    -------
+    dict
+        Parameter and buffer names to tensors, on the CPU.
+
+    Raises
+    ------
+    ModelFileError
+        A file that cannot be read, is not a torch zip archive, holds objects other than tensors, or is not a
+        mapping of names to tensors.
+    """
     try:
         check_regular(path, "a tagger's weights")
         kind = _not_a_torch_file(path)
@@ -259,8 +399,18 @@ EXPORTERS = ("torchscript", "dynamo")
 
 
 def onnx_exporter() -> str:
-    """The ONNX exporter ``export_onnx`` uses: ``XAUGCOL_ONNX_EXPORTER`` (``torchscript``, the default, or
-    ``dynamo``)."""
+    """The ONNX exporter ``export_onnx`` uses: ``XAUGCOL_ONNX_EXPORTER`` (``torchscript``, the default, or ``dynamo``).
+
+    Returns
+    -------
+    str
+        ``torchscript`` or ``dynamo`` (the variable's value, stripped and lower-cased; unset or empty: the default).
+
+    Raises
+    ------
+    ValueError
+        Another value of the variable.
+    """
     name = os.environ.get(EXPORTER_ENV, "torchscript").strip().lower() or "torchscript"
     if name not in EXPORTERS:
         raise ValueError(f"{EXPORTER_ENV}={name!r}: expected one of {', '.join(EXPORTERS)}")
@@ -275,10 +425,36 @@ def export_onnx(
     rtol: float = 1e-3,
     atol: float = 1e-3,
 ) -> float:
-    """Write ``model.onnx`` (dynamic batch size, ``onnx_exporter()``) and check it against torch with onnxruntime
-    on ``example`` and on a batch of another size; return the largest absolute difference. Raises when they
-    disagree by more than float32 rounding can explain (a wrong operator gives differences of order one; a batch
-    norm of sparse pixels with a tiny variance amplifies rounding to ~1e-4 in the logit)."""
+    """Write ``model.onnx`` (dynamic batch size, ``onnx_exporter()``) and check it against torch with onnxruntime.
+
+    The check runs on ``example`` and on a batch of another size (``example`` and its first half again).
+
+    Parameters
+    ----------
+    folder : str or Path
+        The tagger folder ``model.onnx`` is written to (atomically).
+    model : torch.nn.Module
+        The tagger; moved to the CPU and put in eval mode.
+    example : tuple of torch.Tensor
+        One batch of its inputs, in ``forward`` order, on the CPU: what the export traces.
+    names : tuple of str
+        The ONNX names of the inputs, in the same order (the output is named ``logit``).
+    rtol : float, default 1e-3
+        The relative tolerance of the comparison (``numpy.allclose``).
+    atol : float, default 1e-3
+        The absolute tolerance of the comparison.
+
+    Returns
+    -------
+    float
+        The largest absolute difference between the ONNX and the torch logits over both batches.
+
+    Raises
+    ------
+    RuntimeError
+        Where they disagree by more than float32 rounding can explain (a wrong operator gives differences of
+        order one; a batch norm of sparse pixels with a tiny variance amplifies rounding to ~1e-4 in the logit).
+    """
     import onnxruntime
 
     folder = Path(folder)

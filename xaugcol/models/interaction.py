@@ -45,8 +45,47 @@ def _run(layers: nn.ModuleList, activations: nn.ModuleList, mask: torch.Tensor, 
 
 
 class InteractionNetwork(Tagger):
-    """The Interaction Network (module docstring): tracks and secondary vertices as a graph; its arguments are the
-    list shapes, the interaction functions' ``width``, ``depth``, ``de`` and ``do``, and the head's."""
+    """The Interaction Network (module docstring): tracks and secondary vertices as a graph.
+
+    Its arguments are the list shapes, the interaction functions' ``width``, ``depth``, ``de`` and ``do``, and the
+    head's. Its inputs are the ``tracks`` (batch, n_tracks, n_track_features) and the ``vertices``
+    (batch, n_vertices, n_vertex_features) [, the XAUG vector (batch, n_xaug)].
+
+    Parameters
+    ----------
+    n_tracks : int, default 60
+        The track slots per jet (recorded as ``n_tracks``; the layers do not depend on it).
+    n_track_features : int, default 30
+        The features per track (P).
+    n_vertices : int, default 5
+        The secondary-vertex slots per jet (not used by the layers).
+    n_vertex_features : int, default 14
+        The features per secondary vertex (S).
+    n_xaug : int, default 0
+        The number of XAUG variables (0 without them).
+    use_xaug : bool, default False
+        Join the XAUG vector (batch, n_xaug) to the summed track outputs O before the classifier; it is then
+        ``forward``'s last input.
+    width : int, default 60
+        The width of the hidden layers of f_R, f_V and f_O.
+    depth : int, default 3
+        The number of layers of each interaction function (at least ``MIN_DEPTH``, 2).
+    de : int, default 20
+        De: the width of the interaction effects E_ij and E_ik (the last layer of f_R and f_V).
+    do : int, default 24
+        Do: the width of a track's output O_i (the last layer of f_O), the body's output width.
+    hidden : sequence of int, default ()
+        The widths of the classifier's hidden layers (empty: one linear layer).
+    dropout : float, default 0.0
+        The dropout probability after each hidden layer of the classifier.
+    biases : bool, default False
+        Give every layer but the classifier's last a bias.
+
+    Raises
+    ------
+    ValueError
+        ``depth`` below 2.
+    """
 
     input_kinds = ("tracks", "vertices")
     body: nn.ModuleDict
@@ -87,13 +126,36 @@ class InteractionNetwork(Tagger):
         self.widest = max(width, de, do, P + 2 * de)
 
     def batch_elements(self, longest: torch.Tensor) -> torch.Tensor:
-        """Activation elements per jet of the largest tensor (the track pairs') in a batch whose longest jet has
-        ``longest`` (rows, 2) tracks and vertices."""
+        """Activation elements per jet of the largest tensor (the track pairs') in a batch of a given longest jet.
+
+        Parameters
+        ----------
+        longest : torch.Tensor
+            Shape (rows, 2): per row, the tracks and vertices of the longest jet of a batch (``models.batching``).
+
+        Returns
+        -------
+        torch.Tensor
+            Shape (rows,): the larger of tracks x tracks and tracks x vertices (at least 1), times the widest
+            layer's width.
+        """
         tracks, vertices = longest[:, 0], longest[:, 1]
         return torch.maximum(tracks * tracks, tracks * vertices).clamp(min=1) * self.widest
 
     def features(self, *inputs: torch.Tensor) -> torch.Tensor:
-        """The summed object features of the jet's ``tracks`` and ``vertices`` (the two inputs, in this order)."""
+        """The summed object features of the jet's ``tracks`` and ``vertices`` (the two inputs, in this order).
+
+        Parameters
+        ----------
+        *inputs : torch.Tensor
+            The tracks (batch, tracks, n_track_features) and the vertices (batch, vertices, n_vertex_features);
+            padded slots are all zeros.
+
+        Returns
+        -------
+        torch.Tensor
+            O, the sum of f_O over the real tracks, shape (batch, do).
+        """
         tracks, vertices = inputs
         real_t, real_v = self.real(tracks), self.real(vertices)  # (batch, tracks), (batch, vertices)
         distinct = 1.0 - torch.eye(tracks.shape[1], dtype=tracks.dtype, device=tracks.device)

@@ -23,7 +23,9 @@ CLASS_COLOURS = {"signal": "#e42536", "background": "#5790fc"}
 
 
 def plot_edges(edges: dict | None, tagger: str, rule: str, out_stem: str | Path, sample: str) -> list[Path] | None:
-    """``edges``: the tagger's entry of relevance.json's ``edges`` for method ``rule`` (block -> class ->
+    """Draw, per EdgeConv block, the share of the edges' relevance by kind of edge and by edge length.
+
+    ``edges`` is the tagger's entry of relevance.json's ``edges`` for method ``rule`` (block -> class ->
     summary); None without.
 
     Parameters
@@ -162,8 +164,33 @@ def plot_edge_examples(
     per_class: int = 2,
     split: str = "test",
 ) -> list[Path] | None:
-    """The first ``per_class`` jets of each class of ``split``, explained by the ensemble's first member with the
-    LRP method ``rule``, drawn by ``plot_jet_edges``; None if the method is not LRP or the tagger has no graph."""
+    """Draw example jets with their most relevant edges (``plot_jet_edges``) under the LRP method ``rule``.
+
+    The first ``per_class`` jets of each class of ``split``, explained by the ensemble's first member.
+
+    Parameters
+    ----------
+    ensemble : Ensemble
+        The tagger (a graph network such as ParticleNet); its first member is explained.
+    jets_folder : str or Path
+        The processing output folder (or its ``jets/``) holding the jet tables.
+    rule : dict or str
+        The explanation method: a name or a mapping (``xaugcol.explain.methods.method_spec``); a mapping's
+        ``name`` (default ``lrp``) titles the panels.
+    out_stem : str or Path
+        The figure's path without suffix.
+    sample : str
+        The sample's label above the figure.
+    per_class : int, default 2
+        Jets per class.
+    split : str, default "test"
+        The split the jets come from.
+
+    Returns
+    -------
+    list of Path or None
+        The files written; None if the method is not LRP, the tagger has no kNN edges or there are no jets.
+    """
     from xaugcol.explain.edges import edge_blocks, edge_relevance
     from xaugcol.explain.methods import method_spec
     from xaugcol.explain.methods.lrp import LRPAttributor

@@ -21,8 +21,21 @@ COLUMNS = 6  # graphs per row in ``plot_graphs``
 
 
 def draw_graph(ax: Axes, name: str) -> int:
-    """Draw the graph ``name`` (``graphs.graph_name``, or an anchored graph's ``<graph>_a<v>``, its anchored vertex
-    drawn as the lepton, in red) into ``ax``; returns the number of edges drawn."""
+    """Draw the graph ``name`` into ``ax``: each connected factor's vertices on a circle, a k-fold edge as k arcs.
+
+    Parameters
+    ----------
+    ax : Axes
+        The panel; its axes are switched off.
+    name : str
+        The graph's name (``graphs.graph_name``), or an anchored graph's ``<graph>_a<v>``, whose anchored vertex
+        is drawn as the lepton, in red.
+
+    Returns
+    -------
+    int
+        The number of edges drawn (a k-fold edge counting k).
+    """
     anchor = None
     factors: tuple[Graph, ...]
     if "_a" in name:
@@ -65,7 +78,27 @@ def draw_graph(ax: Axes, name: str) -> int:
 
 
 def plot_graphs(names: list[str], out_stem: str | Path, labels: list[str] | None = None) -> list[Path]:
-    """A grid of graph pictures, each titled by its label (default: its name)."""
+    """A grid of graph pictures (``COLUMNS`` per row), each titled by its label (default: its name).
+
+    Parameters
+    ----------
+    names : list of str
+        The graphs' names, as ``draw_graph`` reads them.
+    out_stem : str or Path
+        The figure's path without suffix.
+    labels : list of str, optional
+        The titles, one per graph; None: the names.
+
+    Returns
+    -------
+    list of Path
+        The files written (``style.save``).
+
+    Raises
+    ------
+    ValueError
+        When ``names`` is empty.
+    """
     if not names:
         raise ValueError("no EFP graphs to draw")
     columns = min(COLUMNS, len(names))

@@ -84,14 +84,23 @@ def plot_examples(
 
     Parameters
     ----------
-    ensemble, jets_folder, rule, per_class, split
-        As for ``example_relevance``.
+    ensemble : Ensemble
+        The tagger's ensemble; its first member is explained.
+    jets_folder : str or Path
+        The processing output folder with the jet tables.
+    rule : str, dict or MethodSpec
+        The explanation method (an entry ``xaugcol.explain.methods.method_spec`` reads); its name goes into the
+        label above the figure.
     out_stem : str or Path
         The figure's path without suffix.
     sample : str
         The sample's label above the figure.
+    per_class : int, default 2
+        Jets per class.
     processing : ProcessingConfig, optional
         The configuration of the jet tables (the image geometry); default: the default one.
+    split : str, default "test"
+        The split the jets come from.
 
     Returns
     -------

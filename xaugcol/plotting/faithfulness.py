@@ -16,7 +16,27 @@ METHOD_COLOURS = ("#5790fc", "#e42536", "#f89c20", "#964a8b", "#7a21dd", "#9c9ca
 def plot_faithfulness(
     curves: dict, tagger: str, out_stem: str | Path, sample: str, units: str = ""
 ) -> list[Path] | None:
-    """``curves``: the tagger's entry of relevance.json's ``faithfulness`` (method -> curves); None without."""
+    """Draw one tagger's input-perturbation curves: decision margin (left) and AUC (right) against units removed.
+
+    Parameters
+    ----------
+    curves : dict or None
+        The tagger's entry of relevance.json's ``faithfulness`` (method -> curves: ``removed_fraction``,
+        ``margin`` and ``auc`` per order with ``mean`` and ``std``, ``score``); empty or None: no figure.
+    tagger : str
+        The tagger's name, in the legend's title.
+    out_stem : str or Path
+        The figure's path without suffix.
+    sample : str
+        The sample's label above the figure.
+    units : str, default ""
+        What is removed (e.g. ``pixels, particles``), in the x axis label; empty: not named.
+
+    Returns
+    -------
+    list of Path or None
+        The files written; None without curves.
+    """
     if not curves:
         return None
     fig, axes = figure(2, width=8.0, height=7.5)

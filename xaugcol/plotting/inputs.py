@@ -15,7 +15,18 @@ from xaugcol.processing.histograms import BINNING
 
 
 def class_histograms(path: str | Path) -> dict[str, dict[int, hist.Hist]]:
-    """variable -> {label: hist summed over datasets} from a processing ``histograms.root``."""
+    """Read a processing ``histograms.root`` into each variable's histograms by class, summed over datasets.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file (a regular file): TH1 histograms ``<variable>/<dataset>_label<k>``.
+
+    Returns
+    -------
+    dict of str to dict of int to hist.Hist
+        variable -> {label (1 signal, 0 background, -1 data): histogram summed over the datasets of that label}.
+    """
     out: dict[str, dict[int, hist.Hist]] = {}
     check_regular(path, "a processing output's histograms")
     with uproot.open(path) as f:
@@ -31,8 +42,26 @@ def class_histograms(path: str | Path) -> dict[str, dict[int, hist.Hist]]:
 
 
 def central_range(hists: list[hist.Hist], outside: float = 0.005, min_bins: int = 6) -> tuple[float, float]:
-    """The x range holding all but ``outside`` of each histogram's entries on either side (the union over the
-    classes), at least ``min_bins`` bins wide: tails and empty ranges do not squeeze the distributions."""
+    """The x range holding all but ``outside`` of each histogram's entries on either side, at least ``min_bins`` wide.
+
+    The union over the histograms (the classes): tails and empty ranges do not squeeze the distributions.
+
+    Parameters
+    ----------
+    hists : list of hist.Hist
+        One-dimensional histograms of one variable, all with the first one's binning; at least one.
+    outside : float, default 0.005
+        The fraction of a histogram's entries that may lie outside the range on each side.
+    min_bins : int, default 6
+        The fewest bins the range spans (where the histogram has them).
+
+    Returns
+    -------
+    lo : float
+        The range's low edge, a bin edge.
+    hi : float
+        The range's high edge, a bin edge.
+    """
     edges = hists[0].axes[0].edges
     lo, hi = len(edges) - 1, 0
     for h in hists:
@@ -48,7 +77,25 @@ def central_range(hists: list[hist.Hist], outside: float = 0.005, min_bins: int 
 
 
 def plot_inputs(histograms_root: str | Path, out_stem: str | Path, sample: str) -> list[Path]:
-    """A grid of every variable's distribution, signal and background each normalised to unit area."""
+    """A grid of every variable's distribution, signal and background each normalised to unit area.
+
+    One panel per variable of ``BINNING`` the file holds, five to a row, each x range cut to ``central_range``;
+    jets without truth (real data) are drawn as a third class.
+
+    Parameters
+    ----------
+    histograms_root : str or Path
+        The processing output's ``histograms.root``.
+    out_stem : str or Path
+        The figure's path without suffix.
+    sample : str
+        The sample's label above the figure.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
     hists = class_histograms(histograms_root)
     names = [n for n in BINNING if n in hists]
     ncols = 5

@@ -11,12 +11,41 @@ from xaugcol.plotting.style import Margins, figure, label, save, text_width
 
 
 def step_label(row: dict) -> str:
+    """The name of a guided-search step on the x axis: ``base``, or the EFP added with its kappa and beta.
+
+    Parameters
+    ----------
+    row : dict
+        A row of ``guided.json``'s ``rows`` (``added``, ``graph``, ``kappa``, ``beta``).
+
+    Returns
+    -------
+    str
+        ``base`` for the base set, else ``+ <graph>`` with its kappa and beta in brackets (mathtext).
+    """
     if row["added"] is None:
         return "base"
     return f"+ {row['graph']} ($\\kappa$={row['kappa']:g}, $\\beta$={row['beta']:g})"
 
 
 def plot_guided(result: dict, out_stem: str | Path, sample: str) -> list[Path]:
+    """Draw the guided search step by step: the high-level AUC against the black box's band (left), its ADO (right).
+
+    Parameters
+    ----------
+    result : dict
+        The search's ``guided.json`` (``run_guided_search``): ``rows``, ``black_box`` (``name``, ``auc``),
+        ``high_level``.
+    out_stem : str or Path
+        The figure's path without suffix.
+    sample : str
+        The sample's label above the figure.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
     rows = result["rows"]
     steps = np.arange(len(rows))
     names = [step_label(r) for r in rows]

@@ -14,8 +14,22 @@ REFERENCE = "dnn"  # the XAUG-only tagger, drawn in every panel
 
 
 def member_rocs(ensemble_folder: str | Path) -> tuple[np.ndarray, np.ndarray, int]:
-    """(background-efficiency grid, signal efficiency per member (members, grid), the fewest background jets a
-    member was tested on) from the members' metrics."""
+    """Read the ROC curves of an ensemble's members from their metrics, on the first member's grid.
+
+    Parameters
+    ----------
+    ensemble_folder : str or Path
+        The ensemble folder (``metrics.json`` listing the members, each with its own ``metrics.json``).
+
+    Returns
+    -------
+    grid : numpy.ndarray
+        The background efficiencies, shape (points,).
+    sig : numpy.ndarray
+        The signal efficiency of each member at them, shape (members, points).
+    n_background : int
+        The fewest background jets a member was tested on (10000 for a member whose metrics lack the count).
+    """
     folder = Path(ensemble_folder)
     summary = read_json(folder / "metrics.json", "an ensemble's metrics.json")
     members = [read_json(folder / m / "metrics.json", "a member's metrics.json") for m in summary["members"]]
@@ -26,14 +40,43 @@ def member_rocs(ensemble_folder: str | Path) -> tuple[np.ndarray, np.ndarray, in
 
 
 def auc_text(ensemble_folder: str | Path) -> str:
-    """AUC mean +- spread over the members, for a legend."""
+    """AUC mean +- spread over the members, for a legend.
+
+    Parameters
+    ----------
+    ensemble_folder : str or Path
+        The ensemble folder (its ``metrics.json``'s ``summary``).
+
+    Returns
+    -------
+    str
+        ``AUC <mean> +- <std>`` (the +- in mathtext), three decimals.
+    """
     auc = read_json(Path(ensemble_folder) / "metrics.json", "an ensemble's metrics.json")["summary"]["auc"]
     return f"AUC {auc['mean']:.3f} $\\pm$ {auc['std']:.3f}"
 
 
 def plot_rocs(ensembles: dict[str, str | Path], out_stem: str | Path, sample: str) -> list[Path]:
-    """Background efficiency (log) against signal efficiency, one panel per tagger family; solid with XAUG, dashed
-    without, the XAUG-only DNN dotted; each curve stops at one background jet of its test set."""
+    """Background efficiency (log) against signal efficiency, one panel per tagger family.
+
+    Solid with XAUG, dashed without, the XAUG-only DNN dotted; each curve stops at one background jet of its test
+    set. A curve is the members' mean with a band of one standard deviation.
+
+    Parameters
+    ----------
+    ensembles : dict of str to str or Path
+        The ensemble folders by tagger name (``<model>`` or ``<model>_xaug``); the family is the part before the
+        first ``_``.
+    out_stem : str or Path
+        The figure's path without suffix.
+    sample : str
+        The sample's label above the figure.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
     families = sorted({name.split("_")[0] for name in ensembles} - {REFERENCE}) or [REFERENCE]
     fig, axes = figure(len(families), width=8.0, height=8.0)
     floor = 1.0

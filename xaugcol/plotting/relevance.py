@@ -123,9 +123,34 @@ def plot_profiles(
     sample: str,
     n: int = 6,
 ) -> list[Path] | None:
-    """Mean normalised relevance against the input value for the ``n`` most relevant features that have a
-    profile (not the image); points with standard errors, the input distribution shaded behind them (its height a
-    share of the panel's). None for a tagger without profiled features."""
+    """Mean normalised relevance against the input value for the ``n`` most relevant features with a profile.
+
+    Features with a profile: not the image. Per class, points with standard errors, the input distribution
+    shaded behind them (its height a share of the panel's); three panels to a row.
+
+    Parameters
+    ----------
+    hists : dict of str to hist.Hist
+        The relevance run's histograms of the tagger, with ``profile/<tagger>/<feature>`` and
+        ``profile_sum/<tagger>/<feature>`` (``xaugcol.explain.summary.profile``).
+    summary : dict
+        The relevance summary: tagger -> rule -> ``ranking`` (the features, most relevant first).
+    tagger : str
+        Whose relevance.
+    rule : str
+        The explanation method's name.
+    out_stem : str or Path
+        The figure's path without suffix.
+    sample : str
+        The sample's label above the figure.
+    n : int, default 6
+        The most features drawn.
+
+    Returns
+    -------
+    list of Path or None
+        The files written; None for a tagger without profiled features.
+    """
     features = [f for f in summary[tagger][rule]["ranking"] if f"profile/{tagger}/{f}" in hists][:n]
     if not features:
         return None
@@ -182,7 +207,31 @@ def plot_profiles(
 def plot_pair(
     hists: dict[str, Any], summary: dict[str, Any], tagger: str, rule: str, out_stem: str | Path, sample: str
 ) -> list[Path] | None:
-    """The two most relevant XAUG variables: mean summed relevance of the pair per bin as colour, per class."""
+    """The two most relevant XAUG variables: mean summed relevance of the pair per bin as colour, per class.
+
+    One panel per class with jets, all on one symmetric colour scale.
+
+    Parameters
+    ----------
+    hists : dict of str to hist.Hist
+        The relevance run's histograms of the tagger, with the pair's ``pair/...`` and ``pair_jets/...``
+        (``xaugcol.explain.summary.pair_histograms``).
+    summary : dict
+        The relevance summary: tagger -> rule -> ``top_pair`` (the two variables, or empty).
+    tagger : str
+        Whose relevance.
+    rule : str
+        The explanation method's name.
+    out_stem : str or Path
+        The figure's path without suffix.
+    sample : str
+        The sample's label above the figure.
+
+    Returns
+    -------
+    list of Path or None
+        The files written; None without a top pair.
+    """
     pair = summary[tagger][rule]["top_pair"]
     if not pair:
         return None
@@ -215,9 +264,33 @@ def _class_slice(h: hist.Hist, rule: str, k: int) -> hist.Hist:
 def plot_heatmaps(
     hists: dict[str, Any], tagger: str, rule: str, out_stem: str | Path, sample: str, kind: str | None = None
 ) -> list[Path] | None:
-    """Average input map and average signed relevance per pixel (positive minus negative, over jets), per class,
-    of an input kind with a map (the jet image, the calorimeter cells around a lepton: ``kind`` None, the one
-    the tagger has); None when the tagger has no such map."""
+    """Average input map and average signed relevance per pixel, per class, of an input kind with a map.
+
+    The kind is the jet image or the calorimeter cells around a lepton. Top row: the average input map,
+    normalised to unit sum, on a log colour scale; bottom row: the relevance per pixel (positive minus negative)
+    divided by the jets counted, one colour scale for every class.
+
+    Parameters
+    ----------
+    hists : dict of str to hist.Hist
+        The relevance run's histograms of the tagger, with ``<kind>/<tagger>``, ``<kind>_input/<tagger>`` and
+        ``jets/<tagger>``.
+    tagger : str
+        Whose relevance.
+    rule : str
+        The explanation method's name.
+    out_stem : str or Path
+        The figure's path without suffix.
+    sample : str
+        The sample's label above the figure.
+    kind : str, optional
+        The input kind (e.g. ``image``); None: the first one with a map the tagger has.
+
+    Returns
+    -------
+    list of Path or None
+        The files written; None when the tagger has no such map.
+    """
     if kind is None:
         kinds = [key.split("/")[0].removesuffix("_input") for key in hists if key.endswith(f"_input/{tagger}")]
         if not kinds:

@@ -62,10 +62,27 @@ CLASS_ORDER = (1, 0, -1)
 
 @dataclass(frozen=True)
 class Margins:
-    """Space in inches around the grid (left, right, bottom, top) and between its panels (wspace, hspace). The
-    layout is fixed, not measured: fitting every tick label as ``tight_layout`` does took a third of a figure's
+    """Space in inches around the grid (left, right, bottom, top) and between its panels (wspace, hspace).
+
+    The layout is fixed, not measured: fitting every tick label as ``tight_layout`` does took a third of a figure's
     drawing time. The defaults hold tick labels at 11 pt, axis labels up to mplhep's 26 pt and the experiment
-    label above the top row."""
+    label above the top row.
+
+    Parameters
+    ----------
+    left : float, default 1.45
+        Inches left of the grid (the y tick labels and axis label).
+    right : float, default 0.35
+        Inches right of the grid.
+    bottom : float, default 1.05
+        Inches below the grid (the x tick labels and axis label).
+    top : float, default 0.5
+        Inches above the grid (the experiment label).
+    wspace : float, default 1.5
+        Inches between two panels of a row.
+    hspace : float, default 1.2
+        Inches between two panels of a column.
+    """
 
     left: float = 1.45
     right: float = 0.35
@@ -80,12 +97,34 @@ WITH_COLOURBAR = Margins(left=1.1, right=1.35, bottom=0.9, wspace=2.3, hspace=1.
 
 
 def figure_of(ax: Axes) -> Figure:
-    """The figure ``ax`` is drawn in (``figure`` makes no subfigures)."""
+    """The figure ``ax`` is drawn in (``figure`` makes no subfigures).
+
+    Parameters
+    ----------
+    ax : Axes
+        A panel.
+
+    Returns
+    -------
+    Figure
+        Its figure.
+    """
     return cast("Figure", ax.get_figure())
 
 
 def renderer_of(fig: Figure) -> RendererAgg:
-    """The renderer of ``fig``'s canvas (Agg: ``matplotlib.use("Agg")`` above), to measure drawn texts."""
+    """The renderer of ``fig``'s canvas (Agg: ``matplotlib.use("Agg")`` above), to measure drawn texts.
+
+    Parameters
+    ----------
+    fig : Figure
+        The figure.
+
+    Returns
+    -------
+    RendererAgg
+        Its canvas's renderer.
+    """
     return cast("FigureCanvasAgg", fig.canvas).get_renderer()
 
 
@@ -141,8 +180,23 @@ def figure(
 
 
 def text_width(texts: Iterable[str], fontsize: float) -> float:
-    """The widest of ``texts`` in inches at ``fontsize`` (mathtext included), in the CMS style's font: to size a
-    margin for labels of varying length (feature names) without laying out the whole figure."""
+    """The widest of ``texts`` in inches at ``fontsize`` (mathtext included), in the CMS style's font.
+
+    To size a margin for labels of varying length (feature names) without laying out the whole figure; measured
+    at the PNG's resolution (``PNG_DPI``).
+
+    Parameters
+    ----------
+    texts : iterable of str
+        The texts (``$...$`` mathtext allowed).
+    fontsize : float
+        Their size in points.
+
+    Returns
+    -------
+    float
+        The widest text's width in inches; 0 for no texts.
+    """
     from matplotlib.backends.backend_agg import RendererAgg
     from matplotlib.cbook import is_math_text
     from matplotlib.font_manager import FontProperties
@@ -177,9 +231,25 @@ def _pieces(text: str, separators: Sequence[str] | None) -> list[str]:
 
 
 def wrapped(text: str, width: float, fontsize: float) -> str:
-    """``text`` in lines no wider than ``width`` inches at ``fontsize`` where it can be: broken at "; " first, then
-    also at ", " and before " vs ", then at any space (never inside mathtext); a word wider than ``width`` stands
-    on a line of its own."""
+    """Break ``text`` into lines no wider than ``width`` inches at ``fontsize`` where it can be.
+
+    Broken at "; " first, then also at ", " and before " vs ", then at any space (never inside mathtext); a word
+    wider than ``width`` stands on a line of its own.
+
+    Parameters
+    ----------
+    text : str
+        The text.
+    width : float
+        The widest a line may be, in inches.
+    fontsize : float
+        The text's size in points.
+
+    Returns
+    -------
+    str
+        The text, its lines joined by newlines.
+    """
     lines: list[str] = []
     for separators in (("; ",), ("; ", ", ", " vs "), None):
         lines = []
@@ -195,8 +265,27 @@ def wrapped(text: str, width: float, fontsize: float) -> str:
 
 
 def fitted(text: str, width: float, fontsize: float, minimum: float = 12.0) -> tuple[str, float]:
-    """(``text``, font size): at ``fontsize`` where it fits ``width`` inches, else at the size that fits down to
-    ``minimum``, else at ``minimum`` broken into lines (``wrapped``)."""
+    """Fit ``text`` into ``width`` inches: smaller, down to ``minimum``, or else broken into lines.
+
+    Parameters
+    ----------
+    text : str
+        The text.
+    width : float
+        The room for it, in inches.
+    fontsize : float
+        Its size in points where it fits.
+    minimum : float, default 12.0
+        The smallest size it may be set at, in points.
+
+    Returns
+    -------
+    text : str
+        ``text``, in lines (``wrapped``) where even ``minimum`` is too large.
+    size : float
+        ``fontsize`` where it fits, else the largest size (in steps of 0.5 pt) that fits down to ``minimum``,
+        else ``minimum``.
+    """
     natural = text_width([text], fontsize)
     if natural <= width:
         return text, fontsize
@@ -209,9 +298,29 @@ def fitted(text: str, width: float, fontsize: float, minimum: float = 12.0) -> t
 
 
 def axis_label(ax: Axes, which: str, text: str, fontsize: float | None = None, minimum: float = 12.0) -> float:
-    """The x or y (``which``) label of ``ax`` at ``fontsize`` (default the style's), smaller (down to
-    ``minimum``) or in lines where it would be longer than its axis (the CMS style puts it at the axis's end:
-    longer, it runs past the axis into the other label or the next panel); returns the size it took."""
+    """Set the x or y (``which``) label of ``ax``, smaller or in lines where it would be longer than its axis.
+
+    The CMS style puts it at the axis's end: longer, it runs past the axis into the other label or the next
+    panel.
+
+    Parameters
+    ----------
+    ax : Axes
+        The panel.
+    which : str
+        ``"x"`` or ``"y"`` (any other value: the y axis).
+    text : str
+        The label.
+    fontsize : float, optional
+        Its size in points; None: the style's ``axes.labelsize``.
+    minimum : float, default 12.0
+        The smallest size it may be set at, in points (``fitted``).
+
+    Returns
+    -------
+    float
+        The size the label took, in points.
+    """
     from matplotlib.font_manager import FontProperties
 
     fig = figure_of(ax)
@@ -224,8 +333,17 @@ def axis_label(ax: Axes, which: str, text: str, fontsize: float | None = None, m
 
 
 def grow_top(fig: Figure, inches: float) -> None:
-    """Add ``inches`` at the top of ``fig``, every axes (colour bars included) keeping its size and its place from
-    the bottom: room above the panels for a label of several lines."""
+    """Add ``inches`` at the top of ``fig``, every axes (colour bars included) keeping its size and place.
+
+    Each keeps its place from the bottom: the room is above the panels, for a label of several lines.
+
+    Parameters
+    ----------
+    fig : Figure
+        The figure.
+    inches : float
+        The height added.
+    """
     w, h = fig.get_size_inches()
     boxes = [(ax, ax.get_position(original=True)) for ax in fig.axes]
     fig.set_size_inches(w, h + inches)
@@ -368,7 +486,24 @@ def _boxes_overlap(a: np.ndarray, b: np.ndarray, tolerance: float = 0.5) -> bool
 
 
 def colorbar(fig: Figure, mappable: ScalarMappable, ax: Axes, text: str) -> Colorbar:
-    """A colour bar at the right of ``ax`` (taken from its width), ticks and label at the figure's text sizes."""
+    """A colour bar at the right of ``ax`` (taken from its width), ticks and label at the figure's text sizes.
+
+    Parameters
+    ----------
+    fig : Figure
+        The figure of ``ax``.
+    mappable : ScalarMappable
+        What the bar shows the colour scale of (an image, a mesh).
+    ax : Axes
+        The panel whose width the bar takes.
+    text : str
+        The bar's label (14 pt; ticks at 11 pt).
+
+    Returns
+    -------
+    Colorbar
+        The colour bar.
+    """
     bar = fig.colorbar(mappable, ax=ax, fraction=0.05, pad=0.03)
     bar.set_label(text, fontsize=14)
     bar.ax.tick_params(labelsize=11)
@@ -379,12 +514,24 @@ EXPERIMENT_LABEL = "Private work (CMS simulation)"
 
 
 def label(ax: Axes, text: str, right: Axes | None = None) -> None:
-    """The label of work outside the CMS collaboration, as CMS guidance asks for it: "Private work (CMS
+    """Write the experiment label above ``ax`` and the sample, right-aligned, above ``right``.
+
+    The label of work outside the CMS collaboration, as CMS guidance asks for it: "Private work (CMS
     simulation)", no bold "CMS" (mplhep's label without an experiment name), above ``ax``; the sample above
     ``right`` (the top-right panel of a grid; default ``ax``), right-aligned, so the two never overlap. A sample
     wider than the room above its panel (beside the experiment label, or the panel's own width: beyond it stand
     the neighbour's colour bar and its label) is set smaller (down to 12 pt) or in lines, the figure growing at
-    the top for them."""
+    the top for them.
+
+    Parameters
+    ----------
+    ax : Axes
+        The panel the experiment label stands above (the top-left one of a grid).
+    text : str
+        The sample (e.g. ``toy jets``).
+    right : Axes, optional
+        The panel the sample stands above; None: ``ax``.
+    """
     # placed as mplhep's exp_label(exp="", llabel=...) places it, without the full draw it makes to measure text
     # (a third of a figure's drawing time)
     ax.text(
@@ -409,7 +556,21 @@ def label(ax: Axes, text: str, right: Axes | None = None) -> None:
 
 @contextlib.contextmanager
 def output_formats(formats: Iterable[str]) -> Iterator[None]:
-    """Figures saved inside this block are written in ``formats`` (``png``, ``pdf``, ...)."""
+    """Figures saved inside this block are written in ``formats`` (``png``, ``pdf``, ...).
+
+    The setting is a context variable: it holds in this thread or task only, and the earlier one is back after
+    the block.
+
+    Parameters
+    ----------
+    formats : iterable of str
+        File formats matplotlib writes, by their suffix.
+
+    Yields
+    ------
+    None
+        Nothing: the block runs with the formats set.
+    """
     token = _formats.set(tuple(formats))
     try:
         yield
@@ -418,10 +579,27 @@ def output_formats(formats: Iterable[str]) -> Iterator[None]:
 
 
 def save(fig: Figure, stem: str | Path, minor_ticks: bool = False) -> list[Path]:
-    """``stem``.png (and the other ``output_formats``), each written atomically; closes the figure. Minor ticks
-    only where a figure asks for them (a log axis): elsewhere clutter, and laying them out is most of a figure's
-    drawing time. Before writing, the x tick labels step down past the lowest y tick label (``_clear_corner``) and
-    a common factor of the tick labels moves into the axis label (``_multiplier_in_label``)."""
+    """Write ``stem``.png (and the other ``output_formats``), each atomically, and close the figure.
+
+    Minor ticks only where a figure asks for them (a log axis): elsewhere clutter, and laying them out is most of
+    a figure's drawing time. Before writing, the x tick labels step down past the lowest y tick label
+    (``_clear_corner``) and a common factor of the tick labels moves into the axis label
+    (``_multiplier_in_label``).
+
+    Parameters
+    ----------
+    fig : Figure
+        The figure; closed once written.
+    stem : str or Path
+        The files' path without suffix; its folder is created if missing.
+    minor_ticks : bool, default False
+        Whether to keep the minor ticks.
+
+    Returns
+    -------
+    list of Path
+        The files written, one per format (PNG at ``PNG_DPI``).
+    """
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -544,15 +722,39 @@ def hbars(
 
 
 def tagger_style(name: str) -> dict[str, str]:
-    """The line colour (the tagger's family) and style (dashed without XAUG) of tagger ``name``'s curves."""
+    """The line colour (the tagger's family) and style (dashed without XAUG) of tagger ``name``'s curves.
+
+    Parameters
+    ----------
+    name : str
+        The tagger's name (``<model>`` or ``<model>_xaug``); the family is the part before the first ``_``.
+
+    Returns
+    -------
+    dict of str to str
+        Keyword arguments of a plot: ``color`` (the family's in ``COLOURS``, black for another) and
+        ``linestyle`` (``--`` without XAUG, ``-`` with it and for the XAUG DNN).
+    """
     family = name.split("_")[0]
     dashed = not name.endswith("_xaug") and family != "dnn"
     return {"color": COLOURS.get(family, "black"), "linestyle": "--" if dashed else "-"}
 
 
 def panel_title(ax: Axes, text: str) -> Text:
-    """A title inside the panel (the space above the axes holds the experiment label); returns it (``clear_bands``
-    keeps the data out of its band)."""
+    """A title inside the panel, at its top left: the space above the axes holds the experiment label.
+
+    Parameters
+    ----------
+    ax : Axes
+        The panel.
+    text : str
+        The title (13 pt, on a white box).
+
+    Returns
+    -------
+    Text
+        The title, for ``clear_bands`` to keep the data out of its band.
+    """
     return ax.text(
         0.03,
         0.97,

@@ -47,23 +47,61 @@ class CheckpointError(OutputFolderError, RuntimeError):
 
 
 class ChunkCheckpointer(CheckpointerABC):
-    """coffea checkpointer writing ``folder/<dataset>/<chunk>.npz`` (safe format, atomic). coffea calls it after
-    every chunk, outside its error wrapping: it also raises the stopping error a guarded chunk handed back
-    (``chunk_guard``). With ``folder`` None it only does that."""
+    """coffea checkpointer writing ``folder/<dataset>/<chunk>.npz`` (safe format, atomic).
+
+    coffea calls it after every chunk, outside its error wrapping: it also raises the stopping error a guarded
+    chunk handed back (``chunk_guard``). With ``folder`` None it only does that.
+
+    Parameters
+    ----------
+    folder : str or Path or None
+        The checkpoint folder (``<out>/checkpoints``), stored as an absolute path; None: no checkpoint files.
+    """
 
     def __init__(self, folder: str | Path | None):
         self.folder = None if folder is None else str(Path(folder).absolute())
 
     def path(self, metadata: dict[str, Any]) -> Path:
-        """The checkpoint file of the chunk ``metadata`` (coffea's: dataset, file, entry range), checked to stay
-        inside the output folder that holds the checkpoints (a planted link included)."""
+        """The checkpoint file of the chunk ``metadata``.
+
+        The path is checked to stay inside the output folder that holds the checkpoints (a planted link included).
+
+        Parameters
+        ----------
+        metadata : dict of str to Any
+            coffea's chunk metadata: dataset, file, entry range.
+
+        Returns
+        -------
+        Path
+            ``<folder>/<dataset as a safe name>/<chunk key>.npz``.
+
+        Raises
+        ------
+        ValueError
+            The checkpointer has no folder.
+        """
         if self.folder is None:
             raise ValueError("a checkpointer without a folder has no checkpoint files")
         folder = Path(self.folder)
         return under(folder.parent, folder.name, safe_component(metadata["dataset"]), chunk_key(metadata) + ".npz")
 
     def load(self, metadata: dict[str, Any], processor_instance: Any) -> Any:
-        """The saved output of the chunk ``metadata``; None when there is none (or it cannot be read)."""
+        """The saved output of the chunk ``metadata``; None when there is none (or it cannot be read).
+
+        Parameters
+        ----------
+        metadata : dict of str to Any
+            coffea's chunk metadata: dataset, file, entry range.
+        processor_instance : Any
+            The processor the Runner runs (unused: coffea's hook passes it).
+
+        Returns
+        -------
+        Any
+            The chunk's accumulator as ``load_accumulator`` reads it, or None (no folder, no file, or a file that
+            cannot be read: a warning says so and the chunk is processed again).
+        """
         if self.folder is None:
             return None
         path = self.path(metadata)
@@ -76,8 +114,19 @@ class ChunkCheckpointer(CheckpointerABC):
             return None
 
     def save(self, output: Any, metadata: dict[str, Any], processor_instance: Any) -> None:
-        """Save the output of the chunk ``metadata`` (not a failed chunk's); raise the stopping error a guarded
-        chunk handed back in ``output``."""
+        """Save the output of the chunk ``metadata`` (not a failed chunk's).
+
+        Raises the stopping error a guarded chunk handed back in ``output``.
+
+        Parameters
+        ----------
+        output : Any
+            The chunk's output as coffea's Runner holds it: a dict whose ``out`` is the processor's accumulator.
+        metadata : dict of str to Any
+            coffea's chunk metadata: dataset, file, entry range.
+        processor_instance : Any
+            The processor the Runner runs (unused: coffea's hook passes it).
+        """
         raise_fault(output.get("out", {}))
         if self.folder is None or output.get("out", {}).get("skipped_chunks"):
             return  # a failed chunk is retried by a resumed run, not remembered as done
@@ -85,8 +134,21 @@ class ChunkCheckpointer(CheckpointerABC):
 
 
 def save_accumulator(path: str | Path, obj: Any) -> None:
-    """Write ``obj`` (an accumulator of dicts, sets, lists, tuples, hist histograms, arrays, scalars and coffea
-    work items) to the ``.npz`` file ``path``, atomically."""
+    """Write an accumulator to the ``.npz`` file ``path``, atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.npz`` file to write; its folder is created.
+    obj : Any
+        An accumulator of dicts, sets, lists, tuples, hist histograms, numpy arrays, scalars, bytes and coffea
+        work items.
+
+    Raises
+    ------
+    TypeError
+        ``obj`` holds a value of another type.
+    """
     arrays: dict[str, np.ndarray] = {}
     tree = _encode(obj, arrays)
     path = Path(path)
@@ -99,7 +161,23 @@ def save_accumulator(path: str | Path, obj: Any) -> None:
 
 
 def load_accumulator(path: str | Path) -> Any:
-    """The accumulator ``save_accumulator`` wrote to ``path`` (a regular file; nothing is unpickled)."""
+    """The accumulator ``save_accumulator`` wrote to ``path`` (a regular file; nothing is unpickled).
+
+    Parameters
+    ----------
+    path : str or Path
+        The checkpoint's ``.npz`` file.
+
+    Returns
+    -------
+    Any
+        The accumulator, of the types ``save_accumulator`` stores.
+
+    Raises
+    ------
+    NotRegularFileError
+        ``path`` is not a regular file.
+    """
     check_regular(path, "a checkpoint")
     with np.load(path, allow_pickle=False) as data:
         return _decode(json.loads(str(data[TREE])), data)
@@ -157,7 +235,30 @@ def open_checkpoints(out_dir: str | Path, manifest: dict[str, Any], resume: bool
 
     Without ``resume`` a folder left by an interrupted run is refused (unless that run finished no chunk: then
     nothing is lost by starting again); with it, its manifest must equal this run's, and the settings or input
-    files that differ are named. Temporaries an interrupted write left behind are removed."""
+    files that differ are named. Temporaries an interrupted write left behind are removed. Where there is nothing
+    to resume, the folder is created and ``manifest`` written to it.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        The run's output folder.
+    manifest : dict of str to Any
+        What the chunk outputs depend on (configuration, chunk size, files), JSON-serialisable.
+    resume : bool
+        Whether to continue an interrupted run's checkpoints.
+
+    Returns
+    -------
+    folder : Path
+        The checkpoint folder, ``<out_dir>/checkpoints``.
+    done : int
+        The number of chunk checkpoints (``.npz`` files) already there.
+
+    Raises
+    ------
+    CheckpointError
+        Checkpoints of an interrupted run without ``resume``, or with a manifest that differs from ``manifest``.
+    """
     out_dir = Path(out_dir)
     folder = under(out_dir, CHECKPOINTS)  # not through a link planted in the output
     manifest = json.loads(json.dumps(manifest))  # tuples -> lists, as read back
@@ -186,7 +287,23 @@ def open_checkpoints(out_dir: str | Path, manifest: dict[str, Any], resume: bool
 
 
 def differences(old: Any, new: Any, where: str = "") -> list[str]:
-    """Dotted paths of the entries that differ between two JSON-like values (for messages)."""
+    """Dotted paths of the entries that differ between two JSON-like values (for messages).
+
+    Parameters
+    ----------
+    old : Any
+        The first value (dicts are compared key by key, anything else as a whole).
+    new : Any
+        The second value.
+    where : str, default ""
+        The dotted path of these values inside the whole (used in the recursion).
+
+    Returns
+    -------
+    list of str
+        The dotted paths of the keys present in only one of them or holding different values (``where``, or
+        ``value`` at the top, when the values differ as a whole); empty when they are equal.
+    """
     if isinstance(old, dict) and isinstance(new, dict):
         out: list[str] = []
         for key in sorted(set(old) | set(new), key=str):
@@ -200,9 +317,16 @@ def differences(old: Any, new: Any, where: str = "") -> list[str]:
 
 
 def remove_checkpoints(out_dir: str | Path) -> None:
-    """Remove the checkpoints of ``out_dir``: what a run writes there (the manifest, one ``<dataset>/<chunk>.npz``
-    per chunk, temporaries of an interrupted write), never through a link; anything else stays, with the folders
-    that hold it."""
+    """Remove the checkpoints of ``out_dir``.
+
+    Only what a run writes there goes (the manifest, one ``<dataset>/<chunk>.npz`` per chunk, temporaries of an
+    interrupted write), never through a link; anything else stays, with the folders that hold it.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        The run's output folder, holding ``checkpoints/``.
+    """
     folder = under(out_dir, CHECKPOINTS)
     if not folder.is_dir():
         return

@@ -30,7 +30,19 @@ FAULT = "__fault__"
 
 
 class ChunkError(InputDataError, RuntimeError):
-    """A chunk failed on its input data; names the file, the entry range and the error."""
+    """A chunk failed on its input data; names the file, the entry range and the error.
+
+    Parameters
+    ----------
+    file : str
+        The input file of the chunk.
+    entrystart : int
+        The chunk's first entry.
+    entrystop : int
+        The entry after the chunk's last.
+    reason : str
+        The error, as ``<type>: <message>``.
+    """
 
     def __init__(self, file: str, entrystart: int, entrystop: int, reason: str):
         self.file, self.entrystart, self.entrystop, self.reason = file, entrystart, entrystop, reason
@@ -44,11 +56,36 @@ class ChunkError(InputDataError, RuntimeError):
 
 
 class ChunkGuard(processor.ProcessorABC):
+    """A processor wrapper that decides what a failing chunk means (see the module's docstring).
+
+    Parameters
+    ----------
+    inner : coffea.processor.ProcessorABC
+        The processor that does the work.
+    skip_bad_chunks : bool, default False
+        Whether an input fault is recorded as a skipped chunk and the run goes on (``--skip-bad-files``);
+        otherwise it stops the run.
+    """
+
     def __init__(self, inner: processor.ProcessorABC, skip_bad_chunks: bool = False):
         self.inner = inner
         self.skip_bad_chunks = skip_bad_chunks
 
     def process(self, events: ak.Array) -> dict:
+        """Process a chunk with the inner processor, turning a failure into a fault or a skipped chunk.
+
+        Parameters
+        ----------
+        events : awkward.Array
+            The chunk's events (coffea NanoEvents), with coffea's ``metadata`` (dataset, file, entry range).
+
+        Returns
+        -------
+        dict
+            The inner processor's output; on a stopping error ``{FAULT: error}`` (an input fault without
+            ``skip_bad_chunks`` as a ``ChunkError``, or the ``MissingBranchError`` itself); on a skipped input fault
+            ``{"skipped_chunks": [record]}``, the record holding dataset, file, entry range, events and reason.
+        """
         try:
             return self.inner.process(events)
         except (OutputError, UnsafePathError, MemoryError, ModelFileError) as err:
@@ -77,16 +114,50 @@ class ChunkGuard(processor.ProcessorABC):
             }
 
     def postprocess(self, accumulator: dict) -> dict:
+        """Postprocess the accumulated output with the inner processor.
+
+        Parameters
+        ----------
+        accumulator : dict
+            The run's accumulated output.
+
+        Returns
+        -------
+        dict
+            What the inner processor's ``postprocess`` returns.
+        """
         return self.inner.postprocess(accumulator)
 
 
 def raise_fault(output: dict) -> None:
-    """Raise the stopping error a guarded chunk returned, if any."""
+    """Raise the stopping error a guarded chunk returned, if any.
+
+    Parameters
+    ----------
+    output : dict
+        A guarded chunk's (or the accumulated) output, which may hold the error under ``FAULT``.
+
+    Raises
+    ------
+    Exception
+        The error under ``FAULT``, as it was.
+    """
     fault = output.get(FAULT)
     if fault is not None:
         raise fault
 
 
 def skipped_chunks(output: dict) -> list[dict]:
-    """The skipped chunks of a run's output, in a reproducible order."""
+    """The skipped chunks of a run's output, in a reproducible order.
+
+    Parameters
+    ----------
+    output : dict
+        The run's accumulated output.
+
+    Returns
+    -------
+    list of dict
+        Its ``skipped_chunks`` records, sorted by dataset, file and first entry; empty if none.
+    """
     return sorted(output.get("skipped_chunks", []), key=lambda c: (c["dataset"], c["file"], c["entrystart"]))

@@ -27,6 +27,10 @@ def _utf8_hash(items) -> int:
 
 
 def use_utf8_hashes() -> None:
+    """Replace coffea's ASCII-only work-item hash with one of the UTF-8 bytes (the same for ASCII text).
+
+    Patches ``coffea.util._hash`` and the name ``coffea.processor.executor`` bound at import.
+    """
     import coffea.processor.executor as executor
     import coffea.util
 
@@ -35,13 +39,22 @@ def use_utf8_hashes() -> None:
 
 
 def worker_setup() -> None:
-    """Run in each pool worker as it starts: coffea's hashes of UTF-8 text, and SIGINT left to the main process."""
+    """Run in each pool worker as it starts.
+
+    Applies coffea's hashes of UTF-8 text, and leaves SIGINT to the main process (the worker ignores it).
+    """
     use_utf8_hashes()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def dask_worker_setup() -> WorkerPlugin:
-    """A Dask worker plugin that applies ``use_utf8_hashes`` on every worker of a cluster, present and future."""
+    """A Dask worker plugin that applies ``use_utf8_hashes`` on every worker of a cluster, present and future.
+
+    Returns
+    -------
+    distributed.diagnostics.plugin.WorkerPlugin
+        The plugin (named ``xaugcol-coffea-compat``), to register with the Dask client.
+    """
     from distributed.diagnostics.plugin import WorkerPlugin
 
     class WorkerSetup(WorkerPlugin):

@@ -62,10 +62,33 @@ COFFEA_RESERVED = {
 
 @dataclass(frozen=True)
 class Execution:
-    """How a coffea run executes; none of it changes what the run computes. ``executor``: ``iterative``,
-    ``futures``, ``dask`` (an existing cluster at ``scheduler``) or ``dask-local`` (``xaugcol.processing.
-    executors``); ``chunksize``: events per chunk; ``skip_bad_files``: skip unreadable files and failing chunks
-    (listed in the report) instead of stopping; ``client``: an open Dask client to run on (shared by stages)."""
+    """How a coffea run executes; none of it changes what the run computes.
+
+    Parameters
+    ----------
+    executor : str, default "iterative"
+        ``iterative``, ``futures``, ``dask`` (an existing cluster at ``scheduler``) or ``dask-local``
+        (``xaugcol.processing.executors``).
+    workers : int, default 1
+        Processes of the ``futures`` pool or of the ``dask-local`` cluster; a positive integer.
+    chunksize : int, default DEFAULT_CHUNKSIZE
+        Events (or jet-table rows) per chunk; a positive integer.
+    scheduler : str, optional
+        The Dask scheduler's address (``tcp://HOST:PORT``), for executor ``dask``.
+    skip_bad_files : bool, default False
+        Skip unreadable files and failing chunks (listed in the report) instead of stopping.
+    progress : bool, default False
+        Whether coffea shows its progress bar.
+    timeouts : Timeouts, default Timeouts()
+        Seconds before giving up on a remote file, a scheduler or a cluster without workers.
+    client : distributed.Client, optional
+        An open Dask client to run on (shared by stages); with it the executor and scheduler are not checked.
+
+    Raises
+    ------
+    ValueError
+        Invalid executor settings (``check_executor``), or ``workers`` / ``chunksize`` not a positive integer.
+    """
 
     executor: str = "iterative"
     workers: int = 1
@@ -86,13 +109,25 @@ class Execution:
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Execution]:
-        """This execution with its Dask client open for the run (started for ``dask-local``, connected for
-        ``dask``, the given one otherwise), so every chunk of the run shares it."""
+        """This execution with its Dask client open for the run, so every chunk of the run shares it.
+
+        Yields
+        ------
+        Execution
+            A copy whose ``client`` is started for ``dask-local``, connected for ``dask``, the given one otherwise
+            (None for the executors without Dask); a client opened here closes when the block ends.
+        """
         with dask_session(self.executor, self.scheduler, self.workers, self.client, self.timeouts) as client:
             yield replace(self, client=client)
 
     def describe(self) -> dict[str, Any]:
-        """The settings a processing report records: executor, workers and chunk size."""
+        """The settings a processing report records: executor, workers and chunk size.
+
+        Returns
+        -------
+        dict of str to Any
+            ``{"executor": ..., "workers": ..., "chunksize": ...}``.
+        """
         return {"executor": self.executor, "workers": self.workers, "chunksize": self.chunksize}
 
 
@@ -225,14 +260,36 @@ def _file_spec(spec: Any, default_tree: str, where: str) -> tuple[str, dict[str,
 
 
 def dataset_label(entry: dict) -> int | str:
-    """A dataset's jet-table label: its metadata's (1 signal, 0 background, or "truth": each jet's own from the
-    file), -1 without one (real data)."""
+    """A dataset's jet-table label.
+
+    Parameters
+    ----------
+    entry : dict
+        The dataset's entry of a loaded fileset, with its ``metadata``.
+
+    Returns
+    -------
+    int or str
+        Its metadata's label (1 signal, 0 background, or ``"truth"``: each jet's own from the file); -1 without
+        one (real data).
+    """
     label = entry["metadata"].get("label", NO_LABEL)
     return label if label == TRUTH_LABEL else int(label)
 
 
 def is_labelled(label: int | str) -> bool:
-    """Whether a dataset's label gives its jets a class (training needs it)."""
+    """Whether a dataset's label gives its jets a class (training needs it).
+
+    Parameters
+    ----------
+    label : int or str
+        A label as ``dataset_label`` returns it.
+
+    Returns
+    -------
+    bool
+        True for 0, 1 and ``"truth"``; False for -1 (real data).
+    """
     if isinstance(label, str):
         return label == TRUTH_LABEL
     return label >= 0
@@ -254,13 +311,33 @@ def _refuse_duplicates(fileset: dict, where: str) -> None:
 
 
 def check_file(path: str, tree: str, timeout: float = Timeouts.remote) -> dict:
-    """The identity of ``path``: entries of ``tree``, the ROOT file's UUID and, for local files, size and
-    modification time. BadFileError naming the file when it cannot be read.
+    """The identity of ``path``, checked to be a readable input file.
 
     Reads metadata only: the file is a regular file (a FIFO or device would block), it opens, the tree exists with
     the event identity branches, each collection's branches share its counter, and every basket of every branch
     lies inside the file (a truncated copy opens fine but its last baskets point past the end). A remote file
-    that does not answer within ``timeout`` seconds is a bad file.
+    that does not answer within ``timeout`` seconds is a bad file. The open-data ntuples need no event identity
+    branches and their counters are not checked.
+
+    Parameters
+    ----------
+    path : str
+        A local path or a remote URL (``root://``, ``https://``).
+    tree : str
+        The name of the events tree.
+    timeout : float, default Timeouts.remote
+        Seconds a remote file has to answer.
+
+    Returns
+    -------
+    dict
+        ``entries`` of ``tree`` and the ROOT file's ``uuid``; for local files also ``size`` (bytes) and
+        ``mtime_ns``.
+
+    Raises
+    ------
+    BadFileError
+        The file cannot be read (naming the file and why).
     """
     remote = "://" in path
     try:
@@ -326,9 +403,36 @@ def _check_counters(path: str, tree: Any) -> None:
 
 
 def screen_fileset(fileset: dict, skip_bad_files: bool, timeout: float = Timeouts.remote) -> tuple[dict, list, dict]:
-    """Check every file (``check_file``) before processing. Returns (the fileset of readable, non-empty files,
-    with local paths made absolute; skipped files with the reason; the identity of every readable file). The
-    first bad file raises unless ``skip_bad_files``; two paths to one ROOT file (same UUID) always raise."""
+    """Check every file (``check_file``) before processing.
+
+    The first bad file raises unless ``skip_bad_files``; two paths to one ROOT file (same UUID) always raise.
+
+    Parameters
+    ----------
+    fileset : dict
+        A fileset as ``load_fileset`` returns it.
+    skip_bad_files : bool
+        Whether a bad file is skipped (and listed) instead of stopping.
+    timeout : float, default Timeouts.remote
+        Seconds a remote file has to answer.
+
+    Returns
+    -------
+    good : dict
+        The fileset of readable, non-empty files, with local paths made absolute (a dataset left without any is
+        left out).
+    skipped : list of dict
+        The skipped files: ``dataset``, ``file`` and ``reason``.
+    identities : dict of str to dict
+        The identity (``check_file``) of every readable file, by path, empty files included.
+
+    Raises
+    ------
+    BadFileError
+        A bad file, without ``skip_bad_files``.
+    FilesetError
+        Two paths to one ROOT file, or two datasets that would share an output folder.
+    """
     _refuse_shared_folders(fileset)
     good: dict[str, Any] = {}
     skipped: list[dict[str, str]] = []
@@ -394,15 +498,36 @@ def run_coffea(
     format: str = "root",
     schema: type | None = None,
 ) -> dict:
-    """Run a processor over ``fileset`` with coffea's Runner as ``execution`` says: NanoAOD-style ROOT files
-    (``format="root"``, NanoAOD schema) or jet tables (``format="parquet"``, base schema).
+    """Run a processor over ``fileset`` with coffea's Runner as ``execution`` says.
 
-    ``checkpoints``: a folder where every chunk's output is saved as it completes and loaded instead of computed
-    on a rerun (``checkpoints.ChunkCheckpointer``). Every chunk runs under ``chunk_guard.ChunkGuard``: with
-    ``skip_bad_files`` a chunk failing on its input is recorded under ``skipped_chunks`` and the run goes on;
-    otherwise it stops the run (``MissingBranchError`` or ``ChunkError``, naming the file). An output fault
-    (``OutputError``) always stops it. Chunks are retried on error (3 times) and, on Dask, rerun elsewhere when
-    their worker dies; a cluster without workers for ``timeouts.workers`` seconds is a ``ClusterError``."""
+    Every chunk runs under ``chunk_guard.ChunkGuard``: with ``skip_bad_files`` a chunk failing on its input is
+    recorded under ``skipped_chunks`` and the run goes on; otherwise it stops the run (``MissingBranchError`` or
+    ``ChunkError``, naming the file). An output fault (``OutputError``) always stops it. Chunks are retried on
+    error (3 times) and, on Dask, rerun elsewhere when their worker dies; a cluster without workers for
+    ``timeouts.workers`` seconds is a ``ClusterError``.
+
+    Parameters
+    ----------
+    fileset : dict
+        The datasets to run over, in coffea's form (as ``screen_fileset`` returns them): each file names its tree.
+    processor_instance : Any
+        The coffea processor (``coffea.processor.ProcessorABC``).
+    execution : Execution, default Execution()
+        How the run executes (executor, workers, chunk size, skipping, timeouts, client).
+    checkpoints : str or Path, optional
+        A folder where every chunk's output is saved as it completes and loaded instead of computed on a rerun
+        (``checkpoints.ChunkCheckpointer``); None: no checkpoints.
+    format : str, default "root"
+        ``root``: NanoAOD-style ROOT files; ``parquet``: jet tables.
+    schema : type, optional
+        The NanoEvents schema; default ``InputSchema`` for ``root`` (NanoAOD, or the open-data ntuples' base
+        schema), coffea's ``BaseSchema`` for ``parquet``.
+
+    Returns
+    -------
+    dict
+        The processor's accumulated (and postprocessed) output; empty for an empty fileset.
+    """
     from coffea import processor
     from coffea.nanoevents import BaseSchema
 
@@ -457,7 +582,13 @@ def _coffea_tracebacks() -> Iterator[None]:
 
 
 def versions() -> dict[str, str]:
-    """The versions of Python, xaugcol and the libraries that shape a processing output (for its report)."""
+    """The versions of Python, xaugcol and the libraries that shape a processing output (for its report).
+
+    Returns
+    -------
+    dict of str to str
+        Version by name: python, xaugcol, coffea, awkward, uproot, fastjet.
+    """
     import awkward
     import coffea
     import fastjet

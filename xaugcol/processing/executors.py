@@ -41,8 +41,22 @@ DASK_EXECUTORS = ("dask", "dask-local")
 
 @dataclass(frozen=True)
 class Timeouts:
-    """Seconds before giving up: ``remote`` for a remote (root://, https://) file to answer, ``connect`` for a
-    Dask scheduler, ``workers`` for a Dask cluster without any worker."""
+    """Seconds before giving up on a remote file, a Dask scheduler or a cluster without workers.
+
+    Parameters
+    ----------
+    remote : float, default 30.0
+        Seconds for a remote (root://, https://) file to answer.
+    connect : float, default 10.0
+        Seconds for a Dask scheduler to complete distributed's handshake.
+    workers : float, default 300.0
+        Seconds a Dask cluster may be without any worker before the run stops.
+
+    Raises
+    ------
+    ValueError
+        A timeout that is not a number of seconds > 0.
+    """
 
     remote: float = 30.0
     connect: float = 10.0
@@ -56,6 +70,20 @@ class Timeouts:
 
 
 def check_executor(executor: str, scheduler: str | None = None) -> None:
+    """Check an executor's name and that a scheduler address is given with ``dask`` and only with it.
+
+    Parameters
+    ----------
+    executor : str
+        One of ``EXECUTORS``: ``iterative``, ``futures``, ``dask``, ``dask-local``.
+    scheduler : str, optional
+        The Dask scheduler's address (``tcp://HOST:PORT``), for executor ``dask``.
+
+    Raises
+    ------
+    ValueError
+        An unknown executor, ``dask`` without a scheduler, or a scheduler with another executor.
+    """
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {quoted(executor)}; choose from {', '.join(EXECUTORS)}")
     if executor == "dask" and not scheduler:
@@ -65,10 +93,23 @@ def check_executor(executor: str, scheduler: str | None = None) -> None:
 
 
 def check_scheduler(address: str | None, timeout: float) -> None:
-    """``ClusterError`` unless the Dask scheduler at ``address`` (None: nothing to check) completes distributed's
-    handshake within ``timeout`` seconds. distributed's ``connect`` bounds its TCP connection only, so the whole
-    of it is bounded here; it runs in a thread of its own, whose event loop nothing else uses (the caller may be
-    inside one, as in a notebook)."""
+    """Check that the Dask scheduler at ``address`` completes distributed's handshake within ``timeout`` seconds.
+
+    distributed's ``connect`` bounds its TCP connection only, so the whole of it is bounded here; it runs in a
+    thread of its own, whose event loop nothing else uses (the caller may be inside one, as in a notebook).
+
+    Parameters
+    ----------
+    address : str or None
+        The scheduler's address (``tcp://HOST:PORT``); None or empty: nothing to check.
+    timeout : float
+        Seconds the handshake may take.
+
+    Raises
+    ------
+    ClusterError
+        Nothing at ``address`` completed the handshake in time.
+    """
     if not address:
         return
     outcome: dict = {}
@@ -115,9 +156,30 @@ def _no_answer(err: BaseException | None, timeout: float) -> str:
 
 @contextlib.contextmanager
 def dask_client(scheduler: str | None = None, workers: int = 1, timeouts: Timeouts = Timeouts()) -> Iterator[Client]:
-    """A dask.distributed client: of the cluster at ``scheduler``, or of a local cluster of ``workers``
-    single-threaded processes (one core each, as the chunks and members are single-threaded). A scheduler that
-    does not answer within ``timeouts.connect`` seconds is a ``ClusterError`` (``check_scheduler``)."""
+    """A dask.distributed client of the cluster at ``scheduler``, or of a local cluster started here.
+
+    The local cluster has ``workers`` single-threaded processes (one core each, as the chunks and members are
+    single-threaded); it and the client are closed when the block ends.
+
+    Parameters
+    ----------
+    scheduler : str, optional
+        The address of an existing cluster's scheduler (``tcp://HOST:PORT``); None: start a local cluster.
+    workers : int, default 1
+        The local cluster's worker processes (unused with ``scheduler``).
+    timeouts : Timeouts, default Timeouts()
+        ``timeouts.connect``: seconds the scheduler has to answer.
+
+    Yields
+    ------
+    distributed.Client
+        The open client.
+
+    Raises
+    ------
+    ClusterError
+        The scheduler at ``scheduler`` does not answer within ``timeouts.connect`` seconds (``check_scheduler``).
+    """
     from distributed import Client, LocalCluster
 
     with contextlib.ExitStack() as stack:
@@ -169,8 +231,27 @@ def _sigint_ignored():
 def dask_session(
     executor: str, scheduler: str | None, workers: int, client: Client | None = None, timeouts: Timeouts = Timeouts()
 ) -> Iterator[Client | None]:
-    """The client a run uses: ``client`` when given; for executors ``dask`` / ``dask-local`` one opened here (so
-    an unreachable scheduler fails before the run writes anything); else None."""
+    """The Dask client a run uses, open for the block.
+
+    Parameters
+    ----------
+    executor : str
+        The executor's name (``EXECUTORS``).
+    scheduler : str or None
+        The Dask scheduler's address, for executor ``dask``.
+    workers : int
+        The local cluster's worker processes, for executor ``dask-local``.
+    client : distributed.Client, optional
+        An open client to use as it is.
+    timeouts : Timeouts, default Timeouts()
+        ``timeouts.connect``: seconds the scheduler has to answer.
+
+    Yields
+    ------
+    distributed.Client or None
+        ``client`` when given; for executors ``dask`` / ``dask-local`` one opened here (``dask_client``, so an
+        unreachable scheduler fails before the run writes anything) and closed at the end; else None.
+    """
     if client is not None or executor not in DASK_EXECUTORS:
         yield client
         return
@@ -184,7 +265,20 @@ Mapper = Callable[[Callable[..., Any], Iterable[Any]], Iterable[Any]]
 
 def dask_map(client: Client) -> Callable[[Callable[..., Any], Iterable[Any]], list[Any]]:
     """A ``map`` that runs each call as a Dask task on ``client``'s workers; results in input order.
-    A task whose worker dies is rerun by the scheduler elsewhere."""
+
+    A task whose worker dies is rerun by the scheduler elsewhere.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        The open client whose workers run the tasks.
+
+    Returns
+    -------
+    callable
+        ``mapper(function, items)``: the list of ``function(item)`` for each item, gathered from the tasks (not
+        pure: each call runs, even for equal arguments).
+    """
 
     def mapper(function, items):
         return client.gather(client.map(function, list(items), pure=False))
@@ -193,8 +287,21 @@ def dask_map(client: Client) -> Callable[[Callable[..., Any], Iterable[Any]], li
 
 
 class WorkerWatch:
-    """Watches a Dask client while a run waits on it: after ``grace`` seconds without any worker it says so and
-    cancels the client's pending futures, which ends the wait; ``fired`` then holds the reason."""
+    """Watches a Dask client while a run waits on it, as a context manager (a thread polls the scheduler).
+
+    After ``grace`` seconds without any worker it says so and cancels the client's pending futures, which ends the
+    wait; ``fired`` then holds the reason (None until then). A warning is printed to stderr once the cluster has
+    been without a worker for ``min(10, grace / 2)`` seconds.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        The client to watch.
+    grace : float
+        Seconds without any worker before the pending futures are cancelled.
+    poll : float, default 1.0
+        Seconds between two looks at the scheduler.
+    """
 
     def __init__(self, client, grace: float, poll: float = 1.0):
         self.client, self.grace, self.poll = client, grace, poll
@@ -275,8 +382,34 @@ def coffea_executor(
     timeouts: Timeouts = Timeouts(),
 ) -> Iterator[ExecutorBase]:
     """The coffea executor; a Dask client (and a local cluster) opened here live as long as the block.
-    ``client``: an open Dask client to use instead (executors ``dask`` / ``dask-local`` only). On Dask the block
-    raises ``ClusterError`` when the cluster had no worker for ``timeouts.workers`` seconds."""
+
+    Parameters
+    ----------
+    executor : str
+        ``iterative``, ``futures``, ``dask`` or ``dask-local`` (see the module's docstring).
+    workers : int, default 1
+        Processes of the ``futures`` pool or of the ``dask-local`` cluster.
+    scheduler : str, optional
+        The Dask scheduler's address (``tcp://HOST:PORT``), for executor ``dask``.
+    progress : bool, default False
+        Whether coffea shows its progress bar.
+    client : distributed.Client, optional
+        An open Dask client to use instead (executors ``dask`` / ``dask-local`` only).
+    timeouts : Timeouts, default Timeouts()
+        ``connect`` for the scheduler to answer, ``workers`` for a cluster without any worker.
+
+    Yields
+    ------
+    coffea.processor.executor.ExecutorBase
+        An ``IterativeExecutor``, a ``FuturesExecutor`` on a loky process pool, or a ``DaskExecutor``.
+
+    Raises
+    ------
+    ValueError
+        A ``client`` with an executor that is not Dask's, or invalid executor settings (``check_executor``).
+    ClusterError
+        On Dask, the cluster had no worker for ``timeouts.workers`` seconds (or the scheduler does not answer).
+    """
     from coffea import processor
 
     if client is not None and executor not in DASK_EXECUTORS:

@@ -22,8 +22,21 @@ LEPTON_KINEMATICS = {
 
 
 def empty_histograms(names: Collection[str] | None = None) -> dict[str, hist.Hist]:
-    """One histogram per variable of ``names`` (default: every variable with a binning); a lepton table (``names``
-    holding its ``calo`` image) gets the lepton binning of the kinematics."""
+    """One histogram per variable of ``names``, by dataset and label, with weighted storage.
+
+    A lepton table (``names`` holding its ``calo`` image) gets the lepton binning of the kinematics.
+
+    Parameters
+    ----------
+    names : collection of str, optional
+        A table's column names; the variables with a binning among them get a histogram. Default: every variable
+        with a binning.
+
+    Returns
+    -------
+    dict of str to hist.Hist
+        Per variable: axes ``dataset`` (growing string category), ``label`` (0, 1, -1: no truth) and the variable.
+    """
     binning = {**BINNING, **LEPTON_KINEMATICS} if names is not None and "calo" in names else BINNING
     names = BINNING if names is None else [n for n in BINNING if n in names]
     return {
@@ -38,8 +51,20 @@ def empty_histograms(names: Collection[str] | None = None) -> dict[str, hist.His
 
 
 def fill_histograms(hists: dict[str, hist.Hist], table: dict[str, np.ndarray], dataset: str) -> None:
-    """Fill each variable's histogram from a jet table; NaN entries (columns a layout cannot provide) are left out
-    and so counted nowhere, as the report says."""
+    """Fill each variable's histogram from a jet table.
+
+    NaN entries (columns a layout cannot provide) are left out and so counted nowhere, as the report says; a
+    variable the table has no column for is skipped.
+
+    Parameters
+    ----------
+    hists : dict of str to hist.Hist
+        The histograms, as ``empty_histograms`` makes them; filled in place.
+    table : dict of str to numpy.ndarray
+        A jet (or lepton) table's columns, with ``label`` and ``weight``, one entry per jet.
+    dataset : str
+        The dataset the table belongs to.
+    """
     for name, h in hists.items():
         if name not in table:  # a jet table has no isolation cones, a lepton table no softdrop mass
             continue

@@ -250,8 +250,31 @@ def _no_objects(n: int, config: ProcessingConfig, tracks: bool = True) -> Column
 def chunk_jet_table(
     events: ak.Array, labels: dict[str, int], config: ProcessingConfig
 ) -> tuple[Columns, dict[str, int], list[str]]:
-    """``build_jet_table`` for a coffea chunk: the dataset and label from its metadata; a missing branch names
-    the file."""
+    """``build_jet_table`` for a coffea chunk: the dataset and label from its metadata.
+
+    Parameters
+    ----------
+    events : awkward.Array
+        The chunk's events (coffea's NanoEvents), with coffea's ``metadata`` (``dataset``, ``filename``).
+    labels : dict of str to int
+        Each dataset's label (``coffea_runner.dataset_label``: 1, 0, -1, or ``TRUTH_LABEL``).
+    config : ProcessingConfig
+        What to compute.
+
+    Returns
+    -------
+    table : dict
+        The columns, as ``build_jet_table`` returns them.
+    counts : dict of str to int
+        ``jets_seen``, ``jets_kept`` and ``skipped_<reason>``.
+    unavailable : list of str
+        The columns this file's layout cannot provide.
+
+    Raises
+    ------
+    MissingBranchError
+        A branch the table needs is missing; the error names the chunk's file.
+    """
     meta = events.metadata
     dataset = meta["dataset"]
     try:

@@ -61,7 +61,18 @@ CELL_BRANCHES = ("leptonIdx", "layer", "ieta", "iphi", "eta", "phi", "et")
 
 
 def cone_column(radius: float) -> str:
-    """The name of the isolation column of the cone of ``radius`` (``iso_0p3``)."""
+    """The name of the isolation column of the cone of ``radius`` (``iso_0p3``).
+
+    Parameters
+    ----------
+    radius : float
+        The cone's radius in Delta R.
+
+    Returns
+    -------
+    str
+        ``iso_<radius as text>``, the decimal point written ``p``.
+    """
     return f"iso_{number_text(radius)}"
 
 
@@ -96,11 +107,23 @@ class AnchoredEFPConfig(ConfigModel):
         return self
 
     def n_columns(self) -> int:
-        """``len(self.columns())``, counted without enumerating a graph."""
+        """``len(self.columns())``, counted without enumerating a graph.
+
+        Returns
+        -------
+        int
+            The number of anchored EFP columns: kappas x betas x anchored graphs up to ``degree`` edges.
+        """
         return len(self.kappas) * len(self.betas) * anchored_count(self.degree)
 
     def columns(self) -> list[str]:
-        """The names of the anchored EFP columns, per beta, kappa and anchored graph."""
+        """The names of the anchored EFP columns, per beta, kappa and anchored graph.
+
+        Returns
+        -------
+        list of str
+            The column names (``anchored_column``), beta outermost, then kappa, then graph.
+        """
         return [
             anchored_column(name, k, b)
             for b in self.betas
@@ -110,7 +133,23 @@ class AnchoredEFPConfig(ConfigModel):
 
 
 def anchored_column(graph: str, kappa: float, beta: float) -> str:
-    """The column name of the anchored graph ``graph`` (``anchored.anchored_graphs``' names) at (kappa, beta)."""
+    """The column name of the anchored graph ``graph`` at (kappa, beta).
+
+    Parameters
+    ----------
+    graph : str
+        The anchored graph's name (``anchored.anchored_graphs``' names).
+    kappa : float
+        The energy exponent.
+    beta : float
+        The angular exponent.
+
+    Returns
+    -------
+    str
+        The ordinary EFP column name of ``graph`` at (kappa, beta), its ``efp_`` prefix replaced by the anchored
+        one (``efpl_``).
+    """
     return ANCHORED_PREFIX + column_name(graph, kappa, beta).removeprefix("efp_")
 
 
@@ -151,17 +190,40 @@ class LeptonConfig(ConfigModel):
         return self
 
     def as_dict(self) -> dict[str, Any]:
-        """The settings as a processing report records them."""
+        """The settings as a processing report records them.
+
+        Returns
+        -------
+        dict of str to Any
+            The fields (``model_dump``).
+        """
         return self.model_dump()
 
     def scalar_columns(self) -> list[str]:
-        """The lepton table's scalar columns these settings add: isolation cones, rho, pT sum, track isolation and
-        shower shapes."""
+        """The lepton table's scalar columns these settings add.
+
+        Returns
+        -------
+        list of str
+            The isolation cones (one per radius of ``cone_radii``), ``rho``, ``pt_sum``, ``track_iso`` and the
+            shower shapes (``SHOWER_SHAPES``).
+        """
         return [cone_column(r) for r in self.cone_radii] + ["rho", "pt_sum", "track_iso", *SHOWER_SHAPES]
 
 
 def is_lepton_file(events: ak.Array) -> bool:
-    """Whether ``events`` come from a lepton file (``sources.pythia_leptons``): leptons, no AK8 jets."""
+    """Whether ``events`` come from a lepton file (``sources.pythia_leptons``): leptons, no AK8 jets.
+
+    Parameters
+    ----------
+    events : awkward.Array
+        A chunk's events (coffea's NanoEvents).
+
+    Returns
+    -------
+    bool
+        True when they have a ``Lepton`` collection and no ``FatJet`` one.
+    """
     return "Lepton" in events.fields and "FatJet" not in events.fields
 
 

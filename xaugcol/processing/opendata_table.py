@@ -94,18 +94,52 @@ UNAVAILABLE = ("tau4", "n2", "d2", "n_constituents", "particles", "image")
 
 
 def is_opendata_layout(names: Iterable[str]) -> bool:
-    """Whether branch (or field) ``names`` are the ntuples': their jet and event branches, no NanoAOD identity or
-    FatJet collection."""
+    """Whether branch (or field) ``names`` are the open-data ntuples'.
+
+    Parameters
+    ----------
+    names : iterable of str
+        A file's branch names, or its events' field names.
+
+    Returns
+    -------
+    bool
+        True when they hold the ntuples' jet and event branches (``fj_pt``, ``event_no``) and no NanoAOD identity
+        (``run``) or FatJet collection.
+    """
     names = set(names)
     return all(m in names for m in MARKERS) and not names & {"run", "FatJet", "nFatJet"}
 
 
 def is_opendata_file(events: ak.Array) -> bool:
+    """The same test (``is_opendata_layout``) on a chunk's events.
+
+    Parameters
+    ----------
+    events : awkward.Array
+        A chunk's events (coffea's NanoEvents or base schema).
+
+    Returns
+    -------
+    bool
+        Whether their fields are the open-data ntuples'.
+    """
     return is_opendata_layout(events.fields)
 
 
 def is_opendata_tree(tree: uproot.TTree) -> bool:
-    """The same test on an uproot tree (screening, before coffea reads the file)."""
+    """The same test (``is_opendata_layout``) on an uproot tree (screening, before coffea reads the file).
+
+    Parameters
+    ----------
+    tree : uproot.TTree
+        The file's events tree.
+
+    Returns
+    -------
+    bool
+        Whether its branches are the open-data ntuples'.
+    """
     return is_opendata_layout(tree.keys())
 
 
@@ -116,7 +150,24 @@ def _scalar(events, branch: str) -> np.ndarray:
 
 
 def truth_labels(events: ak.Array) -> np.ndarray:
-    """Each jet's class: 1 H -> b bbar, 0 QCD, -1 neither (left out)."""
+    """Each jet's class: 1 H -> b bbar, 0 QCD, -1 neither (left out).
+
+    Parameters
+    ----------
+    events : awkward.Array
+        A chunk of the open-data ntuples, one entry per jet, with the truth branches ``LABELS``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (jets,), int32: 1 where ``fj_isH`` and ``label_H_bb``, 0 where ``sample_isQCD`` and ``fj_isQCD``,
+        -1 otherwise.
+
+    Raises
+    ------
+    MissingBranchError
+        A truth branch is missing.
+    """
     flags = {b: _scalar(events, b) != 0 for b in LABELS}
     signal = flags["fj_isH"] & flags["label_H_bb"]
     background = flags["sample_isQCD"] & flags["fj_isQCD"]
@@ -205,7 +256,19 @@ def _subjets(events, n_jets: int) -> tuple[dict[str, np.ndarray], list[str]]:
 
 
 def identity(events: ak.Array) -> dict[str, np.ndarray]:
-    """run (the file's UUID), luminosityBlock (the entry in the file), event (``event_no``), fatjet_index 0."""
+    """The identity columns of a chunk of the open-data ntuples, which have no event identity of their own.
+
+    Parameters
+    ----------
+    events : awkward.Array
+        A chunk of the open-data ntuples, with coffea's ``metadata`` (``fileuuid``, ``entrystart``).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        One value per jet: ``run`` (the first 63 bits of the file's UUID, int64), ``luminosityBlock`` (the entry in
+        the file, int64), ``event`` (``event_no``, int64) and ``fatjet_index`` (0, int32).
+    """
     meta = events.metadata
     n = len(events)
     run = uuid.UUID(str(meta["fileuuid"])).int >> 65  # 63 bits: a non-negative int64
@@ -239,8 +302,38 @@ def _unavailable_columns(n: int, dataset: str, config) -> dict[str, np.ndarray]:
 def build_opendata_table(
     events: ak.Array, dataset: str, label: str | int, config: ProcessingConfig
 ) -> tuple[Columns, dict[str, int], list[str]]:
-    """Return (columns, counts, unavailable) as ``jet_table.build_jet_table`` does, for one chunk of the open-data
-    ntuples; ``label``: the dataset's, ``"truth"`` or 1 or 0 (module docstring)."""
+    """The jet table of one chunk of the open-data ntuples, as ``jet_table.build_jet_table`` returns it.
+
+    Parameters
+    ----------
+    events : awkward.Array
+        The chunk, one entry per jet (coffea's base schema), with coffea's ``metadata``.
+    dataset : str
+        The dataset's name, a column of the table.
+    label : str or int
+        The dataset's label: ``"truth"`` (each jet's own class), or 1 or 0 (only that class's jets; module
+        docstring).
+    config : ProcessingConfig
+        What to compute (list lengths, image size, ``min_pt``, softdrop-mass window, EFPs).
+
+    Returns
+    -------
+    table : dict
+        The columns, equal-length numpy arrays, one row per kept jet.
+    counts : dict of str to int
+        ``jets_seen``, ``jets_kept`` and ``skipped_<reason>`` (``other_truth``, ``nonfinite_input``,
+        ``unphysical_input`` and, with ``min_pt``, ``below_min_pt``).
+    unavailable : list of str
+        The columns these files cannot provide (NaN or empty in the table), sorted.
+
+    Raises
+    ------
+    ValueError
+        A ``label`` other than ``"truth"``, 1 or 0, a negative count, or a vector whose length disagrees with its
+        count.
+    MissingBranchError
+        A branch the table needs is missing.
+    """
     if label not in (TRUTH_LABEL, 0, 1):
         raise ValueError(
             f"dataset {dataset!r}: the open-data ntuples carry each jet's truth: give the dataset "

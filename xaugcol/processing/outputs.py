@@ -28,7 +28,19 @@ HISTOGRAMS = "histograms.root"
 
 
 def earlier_records(out_dir: Path) -> list[dict]:
-    """The records earlier processing runs left in ``out_dir``: its report and an interrupted run's manifest."""
+    """The records earlier processing runs left in ``out_dir``: its report and an interrupted run's manifest.
+
+    Parameters
+    ----------
+    out_dir : Path
+        The processing output folder.
+
+    Returns
+    -------
+    list of dict
+        ``report.json`` and ``checkpoints/manifest.json``, those that are regular files (not links) holding a JSON
+        mapping; one that cannot be read is left out.
+    """
     records = []
     for path in (out_dir / REPORT, out_dir / CHECKPOINTS / MANIFEST):
         try:
@@ -41,7 +53,17 @@ def earlier_records(out_dir: Path) -> list[dict]:
 
 
 class OwnedTables:
-    """Which table names (relative to ``jets/``) runs with the given records provably wrote."""
+    """Which table names (relative to ``jets/``) runs with the given records provably wrote.
+
+    ``name in owned`` is true for a table a record lists (``tables``), or for ``<dataset folder>/<chunk>.parquet``
+    whose chunk key names a file a record lists (its stem and tag) and whose folder is one of the record's
+    datasets (``labels`` or ``counts``).
+
+    Parameters
+    ----------
+    records : list of dict
+        Reports and checkpoint manifests (``earlier_records``, this run's manifest); malformed entries are ignored.
+    """
 
     def __init__(self, records: list[dict]):
         self.listed: set[str] = set()
@@ -67,7 +89,18 @@ class OwnedTables:
 
 
 def present_tables(out_dir: Path) -> dict[str, Path]:
-    """{name relative to ``jets/``: path} of every parquet file under ``out_dir/jets`` (checked: no link)."""
+    """Every parquet file under ``out_dir/jets``, by name relative to ``jets/``.
+
+    Parameters
+    ----------
+    out_dir : Path
+        The processing output folder; its ``jets`` is checked not to be a planted link.
+
+    Returns
+    -------
+    dict of str to Path
+        ``{name relative to jets/ (posix): path}``; empty when there is no ``jets/`` folder.
+    """
     jets = under(out_dir, JETS_DIR)
     if not jets.is_dir():
         return {}
@@ -75,8 +108,23 @@ def present_tables(out_dir: Path) -> dict[str, Path]:
 
 
 def remove_earlier_outputs(out_dir: Path, records: list[dict]) -> list[str]:
-    """``--overwrite``: remove what earlier runs provably wrote (the report first, so the folder no longer reads
-    as finished; then their tables, the histograms, the checkpoints). Returns the tables removed."""
+    """``--overwrite``: remove what earlier runs provably wrote.
+
+    The report goes first, so the folder no longer reads as finished; then the histograms, their tables, the
+    dataset folders left empty and the checkpoints.
+
+    Parameters
+    ----------
+    out_dir : Path
+        The processing output folder.
+    records : list of dict
+        The earlier runs' records (``earlier_records``); without any, no report or histograms are removed.
+
+    Returns
+    -------
+    list of str
+        The tables removed (names relative to ``jets/``), sorted.
+    """
     owned = OwnedTables(records)
     if records:
         remove(under(out_dir, REPORT))
@@ -90,9 +138,29 @@ def remove_earlier_outputs(out_dir: Path, records: list[dict]) -> list[str]:
 
 
 def reconcile_tables(out_dir: Path, expected: dict[str, int], owned: OwnedTables) -> tuple[list[str], list[str]]:
-    """Leave ``jets/`` holding the ``expected`` tables ({name: rows}, what this run wrote) and nothing else a run
-    wrote: returns (the tables of earlier runs removed, the files left in place because no record proves them
-    ours). An expected table that is missing or has another row count is an ``OutputError``."""
+    """Leave ``jets/`` holding the ``expected`` tables and nothing else a run wrote.
+
+    Parameters
+    ----------
+    out_dir : Path
+        The processing output folder.
+    expected : dict of str to int
+        What this run wrote: ``{table name relative to jets/: rows}``.
+    owned : OwnedTables
+        The tables runs provably wrote (earlier records and this run's manifest).
+
+    Returns
+    -------
+    stale : list of str
+        The tables of earlier runs removed.
+    unlisted : list of str
+        The files left in place because no record proves them ours.
+
+    Raises
+    ------
+    OutputError
+        An expected table that is missing or has another row count.
+    """
     import pyarrow.parquet as pq
 
     from xaugcol.atomic import OutputError

@@ -48,6 +48,25 @@ from xaugcol.processing.table_io import JETS_DIR
 
 @dataclass
 class RunResult:
+    """What a processing run returns: its histograms, counts and report.
+
+    Parameters
+    ----------
+    histograms : dict
+        The histograms by variable (``dict of str to hist.Hist``, axes dataset, label and the variable).
+    counts : dict
+        Per dataset, the jet and chunk counts: ``jets_seen``, ``jets_kept``, ``skipped_<reason>``, ``chunks``,
+        ``events``.
+    unavailable : dict
+        Per dataset, the sorted list of columns its layout could not provide.
+    skipped_files : list, default []
+        The files skipped before processing (``dataset``, ``file``, ``reason``).
+    report : dict, default {}
+        The report written to ``report.json``.
+    skipped_chunks : list, default []
+        The chunks skipped on an error (``chunk_guard.skipped_chunks``).
+    """
+
     histograms: dict
     counts: dict
     unavailable: dict
@@ -65,12 +84,42 @@ def process_fileset(
     resume: bool = False,
     overwrite: bool = False,
 ) -> RunResult:
-    """Process ``fileset`` into ``out_dir`` (locked while the run writes) with ``processor_class(jets folder,
-    labels, config)`` (the XAUG processor, handed in by ``xaugcol.coffea_runs``). ``resume``: continue a run that was
-    interrupted (same settings and input files): chunks it finished are loaded from its checkpoints, the rest
-    are processed. ``overwrite``: replace an earlier run's outputs. Input files inside ``out_dir`` are refused
-    before anything is touched. At the end the jet tables of processing runs in ``out_dir`` are exactly the ones
-    this run's report lists."""
+    """Process ``fileset`` into ``out_dir`` (locked while the run writes).
+
+    Input files inside ``out_dir`` are refused before anything is touched; the input files' folders are held
+    with read locks while the run reads them. At the end the jet tables of processing runs in ``out_dir`` are
+    exactly the ones this run's report lists, and the checkpoints are removed.
+
+    Parameters
+    ----------
+    processor_class : type
+        The processor, built as ``processor_class(jets folder, labels, config)`` (the XAUG processor, handed in by
+        ``xaugcol.coffea_runs``).
+    fileset : dict
+        The datasets, as ``coffea_runner.load_fileset`` returns them.
+    out_dir : str or Path
+        The output folder (resolved to an absolute path).
+    config : ProcessingConfig, default ProcessingConfig()
+        The jet selection and table settings.
+    execution : Execution, default Execution()
+        How the run executes (executor, workers, chunk size, skipping bad files, timeouts).
+    resume : bool, default False
+        Continue a run that was interrupted (same settings and input files): chunks it finished are loaded from
+        its checkpoints, the rest are processed.
+    overwrite : bool, default False
+        Replace an earlier run's outputs.
+
+    Returns
+    -------
+    RunResult
+        The histograms, counts, unavailable columns, skipped files and chunks, and the report written.
+
+    Raises
+    ------
+    CheckpointError
+        ``out_dir`` holds jet tables of another run (without ``overwrite`` or an interrupted run's checkpoints),
+        or checkpoints that cannot be resumed (``checkpoints.open_checkpoints``).
+    """
     out_dir = Path(out_dir).resolve()  # chunks run in other processes, perhaps in another working directory
     e = execution
     refuse_inputs_inside(
@@ -145,8 +194,23 @@ def _refuse_earlier_tables(out_dir: Path, overwrite: bool) -> None:
 
 
 def write_histograms(path: Path, hists: dict) -> None:
-    """Each (variable, dataset, label) slice as a TH1D ``variable/<dataset>_label<k>``, atomically (the dataset
-    as its safe file-name component: a '/' would open a ROOT sub-folder)."""
+    """Write each (variable, dataset, label) slice as a TH1D ``variable/<dataset>_label<k>``, atomically.
+
+    The dataset is written as its safe file-name component (a '/' would open a ROOT sub-folder); label -1 (no
+    truth) only where it holds entries.
+
+    Parameters
+    ----------
+    path : Path
+        The ROOT file to write.
+    hists : dict
+        The histograms by variable (``dict of str to hist.Hist``, axes dataset, label and the variable).
+
+    Raises
+    ------
+    RuntimeError
+        Two slices would be written under the same key.
+    """
     with atomic_path(path) as tmp:
         with uproot.recreate(tmp) as f:
             written = set()

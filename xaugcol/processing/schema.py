@@ -10,7 +10,17 @@ from xaugcol.processing.opendata_table import is_opendata_layout
 
 
 class InputSchema(BaseSchema):
-    """NanoAODSchema where the file has NanoAOD's event identity, BaseSchema for the open-data ntuples."""
+    """NanoAODSchema where the file has NanoAOD's event identity, BaseSchema for the open-data ntuples.
+
+    Parameters
+    ----------
+    base_form : dict
+        The file's form, as coffea's NanoEvents factory passes it to a schema.
+    *args
+        Passed on to the chosen schema.
+    **kwargs
+        Passed on to the chosen schema.
+    """
 
     __dask_capable__ = True
 
@@ -22,4 +32,11 @@ class InputSchema(BaseSchema):
 
     @classmethod
     def behavior(cls) -> dict:
+        """NanoAOD's behaviours, for both kinds of file.
+
+        Returns
+        -------
+        dict
+            ``NanoAODSchema.behavior()``.
+        """
         return NanoAODSchema.behavior()

@@ -174,8 +174,21 @@ FLAT_OPTIONS = ("n_particles", "n_tracks", "n_vertices", "min_pt", "max_constitu
 
 
 def processing_settings(options: Any) -> dict:  # argparse.Namespace, or a study's processing section
-    """The ``ProcessingConfig`` fields of flat options, the command line's (``xaugcol process``) or a study's
-    ``processing`` section, which name the image size ``image_pixels``; ``efp`` and ``lepton`` where given."""
+    """The ``ProcessingConfig`` fields of flat options.
+
+    Parameters
+    ----------
+    options : Any
+        The command line's options (``xaugcol process``, an ``argparse.Namespace``) or a study's ``processing``
+        section: attributes ``n_particles``, ``n_tracks``, ``n_vertices``, ``min_pt``, ``max_constituents``,
+        ``image_pixels`` (the image size) and, optionally, ``efp`` and ``lepton``.
+
+    Returns
+    -------
+    dict
+        The settings, as ``ProcessingConfig`` takes them: the flat fields, ``image`` as ``{"n_pixels": ...}``, and
+        ``efp`` and ``lepton`` where given (not None).
+    """
     settings = {name: getattr(options, name) for name in FLAT_OPTIONS}
     settings["image"] = {"n_pixels": options.image_pixels}
     for name in ("efp", "lepton"):

@@ -33,7 +33,23 @@ class TableError(InputDataError, RuntimeError):
 
 
 def processed_folder(path: str | Path) -> Path:
-    """The processing output folder given it or its ``jets/`` folder."""
+    """The processing output folder given it or its ``jets/`` folder.
+
+    Parameters
+    ----------
+    path : str or Path
+        A processing output folder, or its ``jets/`` folder.
+
+    Returns
+    -------
+    Path
+        The folder that holds the ``report.json`` (not resolved).
+
+    Raises
+    ------
+    TableError
+        Not a processing output (no ``report.json``).
+    """
     path = Path(path)
     if path.name == JETS_DIR and (path.parent / REPORT).is_file():
         return path.parent
@@ -45,7 +61,18 @@ def processed_folder(path: str | Path) -> Path:
 
 
 def refuse_unfinished(folder: Path) -> None:
-    """TableError when the processing into ``folder`` is being written now, or was interrupted."""
+    """Refuse a processing output that is being written now, or was interrupted.
+
+    Parameters
+    ----------
+    folder : Path
+        The processing output folder.
+
+    Raises
+    ------
+    TableError
+        Its lock is held by a run, or an interrupted run left its checkpoint manifest.
+    """
     holder = lock_holder(folder)
     if holder is not None:
         raise TableError(f"{folder} is being written by an xaugcol run ({holder}): wait for it to finish")
@@ -57,9 +84,30 @@ def refuse_unfinished(folder: Path) -> None:
 
 
 def listed_tables(path: str | Path) -> tuple[Path, dict, list[tuple[str, Path, int]]]:
-    """(the processing output folder at ``path`` (or its ``jets/``), its report, [(name, path, rows)] of the
-    tables the report lists): the processing checked finished and not being written. The tables themselves are
-    checked by ``check_table`` where they are read."""
+    """The tables a processing output's report lists, the processing checked finished and not being written.
+
+    The tables themselves are checked by ``check_table`` where they are read.
+
+    Parameters
+    ----------
+    path : str or Path
+        The processing output folder (or its ``jets/``).
+
+    Returns
+    -------
+    folder : Path
+        The processing output folder, resolved.
+    report : dict
+        Its ``report.json``.
+    tables : list of tuple of (str, Path, int)
+        ``(name, path, rows)`` of each listed table, sorted by name; the path checked to stay inside the folder.
+
+    Raises
+    ------
+    TableError
+        An unfinished processing, an unreadable report, a malformed ``tables`` entry, a table name that is not
+        ``<dataset>/<chunk>.parquet``, or one table listed twice (under two names of one file).
+    """
     folder = processed_folder(path).resolve()
     refuse_unfinished(folder)
     report = read_report(folder)
@@ -99,8 +147,19 @@ def _canonical(name: str) -> bool:
 
 
 def table_labels(report: dict) -> dict[str, int]:
-    """The label of each table folder (``<dataset>/``) as the processing report records it; empty for a report
-    written before processing recorded labels."""
+    """The label of each table folder (``<dataset>/``) as the processing report records it.
+
+    Parameters
+    ----------
+    report : dict
+        A processing report.
+
+    Returns
+    -------
+    dict of str to int
+        ``{dataset as a safe folder name: label}`` for the integer labels (a ``"truth"`` label, each jet's own, is
+        left out); empty for a report written before processing recorded labels.
+    """
     labels = report.get("labels")
     if not isinstance(labels, dict):
         return {}
@@ -160,8 +219,23 @@ def check_table(table: Path, rows: int, report: Path, label: int | None = None) 
 
 
 def read_report(folder: Path) -> dict[str, Any]:
-    """The report.json of the processing output ``folder`` (it must list ``tables`` and ``config``); a
-    ``TableError`` naming it otherwise."""
+    """The report.json of the processing output ``folder``.
+
+    Parameters
+    ----------
+    folder : Path
+        The processing output folder.
+
+    Returns
+    -------
+    dict of str to Any
+        The report, which lists ``tables`` and ``config``.
+
+    Raises
+    ------
+    TableError
+        The report cannot be read, or lacks ``tables`` or ``config``.
+    """
     try:
         report = read_json(folder / REPORT, "a processing output's report.json")
         report["tables"], report["config"]  # noqa: B018 - both must be there

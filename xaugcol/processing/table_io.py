@@ -49,13 +49,40 @@ CHUNK_KEY = re.compile(r"^(?P<stem>.+)-(?P<tag>[0-9a-f]{12})-[0-9]{10}-[0-9]{10}
 
 
 def file_tag(filename: str, source: str) -> str:
-    """The part of a chunk's name that identifies its file: a hash of the path and the ROOT file's UUID (the path
-    again where there is none)."""
+    """The part of a chunk's name that identifies its file.
+
+    A hash of the path and the ROOT file's UUID (the path again where there is none).
+
+    Parameters
+    ----------
+    filename : str
+        The input file's path or URL, as in the chunk's metadata.
+    source : str
+        The ROOT file's UUID, or ``filename`` again where there is none.
+
+    Returns
+    -------
+    str
+        The first 12 hexadecimal digits of the SHA-1 of ``filename|source``.
+    """
     return hashlib.sha1(f"{filename}|{source}".encode("utf-8", "surrogateescape")).hexdigest()[:12]
 
 
 def chunk_key(metadata: dict) -> str:
-    """A name that identifies the chunk: source file, entry range. Stable across executors and reruns."""
+    """A name that identifies the chunk: source file, entry range.
+
+    Stable across executors and reruns.
+
+    Parameters
+    ----------
+    metadata : dict
+        coffea's chunk metadata: ``filename``, ``entrystart``, ``entrystop`` and, if known, ``fileuuid``.
+
+    Returns
+    -------
+    str
+        ``<file stem>-<file_tag>-<entrystart>-<entrystop>``, the entries as 10 zero-padded digits.
+    """
     source = str(metadata.get("fileuuid") or metadata["filename"])
     stem = Path(str(metadata["filename"])).stem
     return (
@@ -65,25 +92,74 @@ def chunk_key(metadata: dict) -> str:
 
 
 def chunk_name(metadata: dict) -> str:
-    """The chunk's jet-table file name."""
+    """The chunk's jet-table file name.
+
+    Parameters
+    ----------
+    metadata : dict
+        coffea's chunk metadata (as ``chunk_key`` takes).
+
+    Returns
+    -------
+    str
+        ``chunk_key(metadata)`` with the ``.parquet`` suffix.
+    """
     return chunk_key(metadata) + ".parquet"
 
 
 def table_name(metadata: dict) -> str:
-    """A chunk's table relative to the jet-table folder: ``<dataset as a safe name>/<chunk>.parquet``."""
+    """A chunk's table relative to the jet-table folder: ``<dataset as a safe name>/<chunk>.parquet``.
+
+    Parameters
+    ----------
+    metadata : dict
+        coffea's chunk metadata, with its ``dataset`` (as ``chunk_key`` takes).
+
+    Returns
+    -------
+    str
+        The relative path, the dataset name made a safe path component.
+    """
     return f"{safe_component(metadata['dataset'])}/{chunk_name(metadata)}"
 
 
 def table_path(jets_dir: str | Path, metadata: dict) -> Path:
-    """Where a chunk's jet table goes, checked to stay inside the output folder that holds ``jets_dir``, whatever
-    the dataset is called and even if a link was planted as the jet-table folder."""
+    """Where a chunk's jet table goes.
+
+    The path is checked to stay inside the output folder that holds ``jets_dir``, whatever the dataset is called
+    and even if a link was planted as the jet-table folder.
+
+    Parameters
+    ----------
+    jets_dir : str or Path
+        The output's jet-table folder (``jets/``).
+    metadata : dict
+        coffea's chunk metadata, with its ``dataset`` (as ``table_name`` takes).
+
+    Returns
+    -------
+    Path
+        The absolute path of the chunk's parquet file.
+    """
     jets = Path(jets_dir).absolute()
     return under(jets.parent, jets.name, table_name(metadata))
 
 
 def write_table(path: str | Path, table: dict[str, np.ndarray]) -> Path:
-    """Write a jet table (dict of equal-length arrays, some multi-dimensional; ``dataset`` the names) to parquet,
-    atomically."""
+    """Write a jet table to parquet, atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        The parquet file to write; its folder is created.
+    table : dict of str to numpy.ndarray
+        The columns: equal-length arrays, some multi-dimensional (or ``PackedArray``); ``dataset`` the names.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     with table_writer(path) as write:
         write(table)
     return Path(path)
@@ -91,9 +167,27 @@ def write_table(path: str | Path, table: dict[str, np.ndarray]) -> Path:
 
 @contextlib.contextmanager
 def table_writer(path: str | Path) -> Iterator[Callable[[dict[str, np.ndarray]], None]]:
-    """One jet-table file written in parts: yields ``write(table)``, which appends a table of the same columns
-    (as ``write_table`` takes) as further row groups; the file appears, whole, only when the block ends without
-    an error. A chunk is built and written block by block so that its table is never all in memory at once."""
+    """One jet-table file written in parts.
+
+    Yields ``write(table)``, which appends a table of the same columns (as ``write_table`` takes) as further row
+    groups; the file appears, whole, only when the block ends without an error. A chunk is built and written block
+    by block so that its table is never all in memory at once.
+
+    Parameters
+    ----------
+    path : str or Path
+        The parquet file to write; its folder is created.
+
+    Yields
+    ------
+    callable
+        ``write(table)``, taking a dict of str to numpy.ndarray (as ``write_table`` takes).
+
+    Raises
+    ------
+    ValueError
+        The block ended without any ``write``.
+    """
     import pyarrow.parquet as pq
 
     path = Path(path)
@@ -179,14 +273,44 @@ def _value_offsets(column: PackedArray) -> np.ndarray:
 
 
 def field_shape(field: pa.Field) -> tuple[int, ...]:
-    """The per-jet shape of a jet-table column (``()`` for one number per jet), from its field metadata."""
+    """The per-jet shape of a jet-table column, from its field metadata.
+
+    Parameters
+    ----------
+    field : pyarrow.Field
+        The column's parquet field.
+
+    Returns
+    -------
+    tuple of int
+        The shape of one jet's values; ``()`` for one number per jet.
+    """
     meta = field.metadata or {}
     return tuple(json.loads(meta[SHAPE_KEY])) if SHAPE_KEY in meta else ()
 
 
 def column_array(columns: pa.Table | pa.RecordBatch, name: str) -> np.ndarray:
-    """The jet-table column ``name`` of a pyarrow table or record batch as a numpy array of its full shape (jets,
-    *per-jet shape); a packed column padded back (its ``<name>__index`` must be among ``columns`` if sparse)."""
+    """The jet-table column ``name`` of a pyarrow table or record batch as a numpy array of its full shape.
+
+    A packed column is padded back (its ``<name>__index`` must be among ``columns`` if sparse).
+
+    Parameters
+    ----------
+    columns : pyarrow.Table or pyarrow.RecordBatch
+        The columns read from a jet table.
+    name : str
+        The column to convert.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (jets, *per-jet shape).
+
+    Raises
+    ------
+    InputDataError
+        A sparse column without its positions column among ``columns``.
+    """
     import pyarrow.compute as pc
 
     field = columns.schema.field(name)
@@ -210,13 +334,37 @@ def column_array(columns: pa.Table | pa.RecordBatch, name: str) -> np.ndarray:
 
 
 def field_layout(field: pa.Field) -> str | None:
-    """A packed column's layout (``prefix`` or ``sparse``), None for a padded one."""
+    """A packed column's layout (``prefix`` or ``sparse``), None for a padded one.
+
+    Parameters
+    ----------
+    field : pyarrow.Field
+        The column's parquet field.
+
+    Returns
+    -------
+    str or None
+        The layout from the field metadata; None for a padded (or one-number) column.
+    """
     meta = field.metadata or {}
     return meta[LAYOUT_KEY].decode() if LAYOUT_KEY in meta else None
 
 
 def stored_columns(schema: pa.Schema, columns: list[str]) -> list[str]:
-    """The parquet columns to read for the jet-table ``columns``: each with its positions if it is sparse."""
+    """The parquet columns to read for the jet-table ``columns``: each with its positions if it is sparse.
+
+    Parameters
+    ----------
+    schema : pyarrow.Schema
+        The jet table's schema.
+    columns : list of str
+        The jet-table columns wanted.
+
+    Returns
+    -------
+    list of str
+        ``columns`` in order, each sparse one followed by its ``<name>__index``.
+    """
     out = []
     for name in columns:
         out.append(name)
@@ -226,18 +374,55 @@ def stored_columns(schema: pa.Schema, columns: list[str]) -> list[str]:
 
 
 def is_positions(schema: pa.Schema, name: str) -> bool:
-    """Whether column ``name`` holds a sparse column's positions (read with it, not a column of its own)."""
+    """Whether column ``name`` holds a sparse column's positions (read with it, not a column of its own).
+
+    Parameters
+    ----------
+    schema : pyarrow.Schema
+        The jet table's schema.
+    name : str
+        A parquet column name.
+
+    Returns
+    -------
+    bool
+        True for ``<name>__index`` where ``<name>`` is a sparse column of ``schema``.
+    """
     base = name.removesuffix(INDEX_SUFFIX)
     return base != name and base in schema.names and field_layout(schema.field(base)) == SPARSE
 
 
 def table_datasets(schema: pa.Schema) -> list[str]:
-    """The dataset names a jet table's ``dataset_index`` points into (its file metadata)."""
+    """The dataset names a jet table's ``dataset_index`` points into (its file metadata).
+
+    Parameters
+    ----------
+    schema : pyarrow.Schema
+        The jet table's schema.
+
+    Returns
+    -------
+    list of str
+        The names; empty where the metadata has none.
+    """
     return json.loads((schema.metadata or {}).get(DATASETS_KEY, b"[]"))
 
 
 def read_table(path: str | Path, columns: list[str] | None = None) -> dict[str, np.ndarray]:
-    """One jet table as {column: numpy array of its full shape}, with ``dataset`` (names) for ``dataset_index``."""
+    """One jet table as {column: numpy array of its full shape}, with ``dataset`` (names) for ``dataset_index``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The jet table's parquet file.
+    columns : list of str, optional
+        The columns to read (``dataset`` among them is read as ``dataset_index``); default: all.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Each column in its full shape (packed ones padded back); ``dataset`` an object array of names.
+    """
     import pyarrow.parquet as pq
 
     wanted = None
@@ -255,8 +440,25 @@ def read_table(path: str | Path, columns: list[str] | None = None) -> dict[str, 
 
 
 def table_files(folder: str | Path) -> list[Path]:
-    """The jet tables under ``folder``, sorted by name (so the row order is reproducible), each checked to be a
-    regular file (``NotRegularFileError``: opening a FIFO blocks)."""
+    """The jet tables under ``folder``, sorted by name (so the row order is reproducible).
+
+    Each is checked to be a regular file (``NotRegularFileError``: opening a FIFO blocks).
+
+    Parameters
+    ----------
+    folder : str or Path
+        The folder searched, recursively, for ``*.parquet`` files.
+
+    Returns
+    -------
+    list of Path
+        The parquet files, sorted.
+
+    Raises
+    ------
+    NotRegularFileError
+        One of them is not a regular file.
+    """
     files = sorted(Path(folder).rglob("*.parquet"))
     for path in files:
         check_regular(path, "a jet table")

@@ -24,7 +24,33 @@ RELEVANCE, PROCESSING, METRICS = "relevance.json", "report.json", "metrics.json"
 
 
 def report_inputs(folders: list[str | Path], sample: str | None = None, examples: int = 2) -> ReportInputs:
-    """What ``folders`` hold, completed from a relevance output's record of its jet tables and taggers."""
+    """What ``folders`` hold, completed from a relevance output's record of its jet tables and taggers.
+
+    Parameters
+    ----------
+    folders : list of str or Path
+        Processing outputs, tagger ensembles (or folders of them) and relevance outputs; at most one processing
+        and one relevance output.
+    sample : str, optional
+        The sample's label above every figure; default: the processing output's datasets (``a vs b``), or
+        ``jets``.
+    examples : int, default 2
+        Example jets per class drawn with their relevance (0: none).
+
+    Returns
+    -------
+    ReportInputs
+        The processing output (given, or the relevance output's jet tables), the taggers by folder name (and
+        those the relevance output explained), the relevance output, the sample and ``examples``.
+
+    Raises
+    ------
+    UsageError
+        A folder of no known kind, two processing or relevance outputs, two taggers of one name (or a tagger
+        given under a name the relevance output gives another ensemble), or nothing to report.
+    InputDataError
+        A relevance output whose record lacks what the report reads (``relevance_record``).
+    """
     processed: Path | None = None
     relevance: Path | None = None
     taggers: dict[str, Path] = {}
@@ -139,8 +165,26 @@ def build_report(
 
 
 def relevance_record(relevance: Path) -> dict[str, Any]:
-    """A relevance output's ``relevance.json``, checked to hold what a report reads first (the jet tables, each
-    tagger's members); ``InputDataError`` naming the file otherwise."""
+    """A relevance output's ``relevance.json``, checked to hold what a report reads first.
+
+    That is: the jet tables (``config.jets``) and each tagger's members (``taggers.<name>.members``, a non-empty
+    list of ``{seed, folder}``).
+
+    Parameters
+    ----------
+    relevance : Path
+        The relevance output folder.
+
+    Returns
+    -------
+    dict
+        The record, as read.
+
+    Raises
+    ------
+    InputDataError
+        When the record lacks any of that, naming the file.
+    """
     path = Path(relevance) / RELEVANCE
     record = read_json(path, "a relevance output's relevance.json")
 

@@ -51,14 +51,44 @@ IRREGULAR_PLURALS = {"vertex": "vertices", "matrix": "matrices"}
 
 
 def plural(unit: str) -> str:
-    """``unit`` (one word or several, the last the noun) in the plural: "secondary vertex" -> "secondary vertices"."""
+    """``unit`` (one word or several, the last the noun) in the plural: "secondary vertex" -> "secondary vertices".
+
+    Parameters
+    ----------
+    unit : str
+        A removal unit in the singular (``kind.removal_unit``).
+
+    Returns
+    -------
+    str
+        Its last word in the plural (``IRREGULAR_PLURALS``, else with an ``s``).
+    """
     head, _, noun = unit.rpartition(" ")
     return f"{head} {IRREGULAR_PLURALS.get(noun, noun + 's')}".lstrip()
 
 
 @dataclass(frozen=True)
 class ReportInputs:
-    """What a report is drawn from; any part may be missing (its figures are then left out)."""
+    """What a report is drawn from; any part may be missing (its figures are then left out).
+
+    Parameters
+    ----------
+    processed : Path, optional
+        A processing output: histograms.root, jets/, report.json.
+    taggers : dict of str to Path, optional
+        Tagger name -> ensemble folder (metrics.json, seed_k/).
+    relevance : Path, optional
+        An explain output: relevance.json, relevance.root.
+    sample : str, default ""
+        The sample, written above every figure.
+    examples : int, default 2
+        Example jets per class drawn with their relevance (0: none).
+
+    Raises
+    ------
+    ValueError
+        When ``examples`` is not an integer from 0 to ``MAX_EXAMPLES``.
+    """
 
     processed: Path | None = None  # a processing output: histograms.root, jets/, report.json
     taggers: dict = field(default_factory=dict)  # name -> ensemble folder (metrics.json, seed_k/)
@@ -72,6 +102,22 @@ class ReportInputs:
 
 @dataclass(frozen=True)
 class FigureJob:
+    """One figure to draw: a ``draw_*`` function of this module and its plain (picklable) arguments.
+
+    Parameters
+    ----------
+    section : str
+        The report section it belongs to (``inputs``, ``performance``, ``relevance``, ...; ``COST``).
+    name : str
+        The file stem under the figures folder.
+    caption : str
+        What it shows and how to read it (``captions.CAPTIONS``).
+    draw : str
+        The name of a ``draw_*`` function of this module, called as ``draw(stem, **kwargs)``.
+    kwargs : dict
+        The function's other arguments: paths, names and numbers.
+    """
+
     section: str
     name: str  # file stem under the figures folder
     caption: str
@@ -80,7 +126,18 @@ class FigureJob:
 
 
 def figure_jobs(inputs: ReportInputs) -> list[FigureJob]:
-    """Every figure the outputs in ``inputs`` allow, in report order."""
+    """Every figure the outputs in ``inputs`` allow, in report order.
+
+    Parameters
+    ----------
+    inputs : ReportInputs
+        What the report is drawn from.
+
+    Returns
+    -------
+    list of FigureJob
+        The input distributions, the ROC curves, then the relevance output's figures.
+    """
     return [
         *input_jobs(inputs.processed, inputs.sample),
         *performance_jobs(inputs.taggers, inputs.sample),
@@ -89,7 +146,20 @@ def figure_jobs(inputs: ReportInputs) -> list[FigureJob]:
 
 
 def input_jobs(processed: str | Path | None, sample: str) -> list[FigureJob]:
-    """The input distributions of a processing output."""
+    """The input distributions of a processing output.
+
+    Parameters
+    ----------
+    processed : str or Path or None
+        The processing output folder; None: none.
+    sample : str
+        The sample's label above the figure.
+
+    Returns
+    -------
+    list of FigureJob
+        One job; none without a processing output or its ``histograms.root``.
+    """
     if processed is None or not (Path(processed) / "histograms.root").exists():
         return []
     return [
@@ -100,7 +170,20 @@ def input_jobs(processed: str | Path | None, sample: str) -> list[FigureJob]:
 
 
 def performance_jobs(taggers: dict, sample: str) -> list[FigureJob]:
-    """The ROC curves of tagger ensembles (those trained and tested on labelled jets)."""
+    """The ROC curves of tagger ensembles (those trained and tested on labelled jets).
+
+    Parameters
+    ----------
+    taggers : dict
+        Tagger name -> ensemble folder; those whose ``metrics.json`` has a ``summary`` are drawn.
+    sample : str
+        The sample's label above the figure.
+
+    Returns
+    -------
+    list of FigureJob
+        One job for all of them; none without such an ensemble.
+    """
     with_roc = {n: str(f) for n, f in taggers.items() if _has_roc(f)}
     return (
         [FigureJob("performance", "roc", CAPTIONS["roc"], "draw_rocs", {"taggers": with_roc, "sample": sample})]
@@ -112,8 +195,30 @@ def performance_jobs(taggers: dict, sample: str) -> list[FigureJob]:
 def relevance_jobs(
     relevance_folder: str | Path | None, taggers: dict, sample: str, examples: int = 2
 ) -> list[FigureJob]:
-    """Per tagger and explanation method of a relevance output: bars, profiles, pair maps, heat maps; per tagger,
-    example jets (``examples`` per class, explained by the first method)."""
+    """The figures of a relevance output.
+
+    Per tagger and explanation method: bars, profiles, pair maps, heat maps; per tagger, the input-perturbation
+    curves, the occlusion ranking, the kNN edges' relevance and the activation patterns where the run made them;
+    and where the jet tables are there and ``examples`` > 0, example jets (``examples`` per class, explained by
+    the first method; for a graph tagger also with their edges).
+
+    Parameters
+    ----------
+    relevance_folder : str or Path or None
+        The relevance output folder; None: none.
+    taggers : dict
+        Tagger name -> ensemble folder, for the example jets; a tagger missing there is read from the folder
+        the relevance output records.
+    sample : str
+        The sample's label above the figures.
+    examples : int, default 2
+        Example jets per class (0: none).
+
+    Returns
+    -------
+    list of FigureJob
+        The jobs; none without a relevance output or its ``relevance.json``.
+    """
     if relevance_folder is None or not (Path(relevance_folder) / "relevance.json").exists():
         return []
     relevance = read_json(Path(relevance_folder) / "relevance.json", RELEVANCE)
@@ -225,9 +330,31 @@ def relevance_jobs(
 def draw_figures(
     jobs: list[FigureJob], folder: str | Path, root: str | Path, workers: int = 2, pdf: bool = False
 ) -> dict:
-    """Draw ``jobs`` into ``folder`` (``workers`` processes; 1: in this process) as PNG (and PDF with ``pdf``)
-    and write ``figures.json``: section -> [{stem (relative to ``root``), caption, formats}] for every figure
-    drawn (a job with nothing to draw, such as heat maps of a tagger without an image, is left out)."""
+    """Draw ``jobs`` into ``folder`` as PNG (and PDF with ``pdf``) and write ``figures.json``.
+
+    The jobs of one tagger run in one task (they read its histograms once), the example jets in another, the
+    longest tasks first, in ``workers`` spawned processes.
+
+    Parameters
+    ----------
+    jobs : list of FigureJob
+        The figures to draw.
+    folder : str or Path
+        The figures' folder.
+    root : str or Path
+        The folder the stems in ``figures.json`` are relative to (the report's); ``folder`` must lie inside it.
+    workers : int, default 2
+        Processes drawing the figures; 1 (or a single task): in this process.
+    pdf : bool, default False
+        Also write every figure as PDF.
+
+    Returns
+    -------
+    dict
+        What ``figures.json`` holds: section -> [{``stem`` (relative to ``root``), ``caption``, ``formats``}] for
+        every figure drawn (a job with nothing to draw, such as heat maps of a tagger without an image, is left
+        out).
+    """
     formats = ("png", "pdf") if pdf else ("png",)
     folder, root = Path(folder), Path(root)
     # one task per tagger (its figures read its histograms once, in one worker), one for the example jets (torch
@@ -350,18 +477,72 @@ def _example_method(relevance: dict) -> dict:
 
 
 def draw_inputs(stem: str, processed: str, sample: str) -> list[Path] | None:
+    """Draw the input distributions of a processing output (``plotting.inputs.plot_inputs``).
+
+    Parameters
+    ----------
+    stem : str or Path
+        The figure's path without suffix (``<figures folder>/<job name>``).
+    processed : str
+        The processing output folder (its ``histograms.root``).
+    sample : str
+        The sample's label above the figure.
+
+    Returns
+    -------
+    list of Path or None
+        The files written (never None: this figure is always drawn).
+    """
     from xaugcol.plotting import inputs
 
     return inputs.plot_inputs(Path(processed) / "histograms.root", stem, sample)
 
 
 def draw_rocs(stem: str, taggers: dict[str, str | Path], sample: str) -> list[Path] | None:
+    """Draw the ROC curves of tagger ensembles (``plotting.performance.plot_rocs``).
+
+    Parameters
+    ----------
+    stem : str or Path
+        The figure's path without suffix (``<figures folder>/<job name>``).
+    taggers : dict of str to str or Path
+        The ensemble folders by tagger name.
+    sample : str
+        The sample's label above the figure.
+
+    Returns
+    -------
+    list of Path or None
+        The files written (never None: this figure is always drawn).
+    """
     from xaugcol.plotting import performance
 
     return performance.plot_rocs(taggers, stem, sample)
 
 
 def draw_feature_relevance(stem: str, relevance: str, tagger: str, rule: str, sample: str) -> list[Path] | None:
+    """Draw the mean normalised relevance per feature (``plotting.relevance.plot_feature_relevance``).
+
+    A joined tagger's own kind and its XAUG variables are drawn in panels of their own scale.
+
+    Parameters
+    ----------
+    stem : str or Path
+        The figure's path without suffix (``<figures folder>/<job name>``).
+    relevance : str
+        The relevance output folder.
+    tagger : str
+        The tagger's name.
+    rule : str
+        The explanation method's name.
+    sample : str
+        The sample's label above the figure.
+
+    Returns
+    -------
+    list of Path or None
+        The files written (never None: this figure is always drawn).
+    """
     from xaugcol.plotting import relevance as plots
 
     hists, full = _relevance(relevance, tagger)
@@ -369,6 +550,26 @@ def draw_feature_relevance(stem: str, relevance: str, tagger: str, rule: str, sa
 
 
 def draw_profiles(stem: str, relevance: str, tagger: str, rule: str, sample: str) -> list[Path] | None:
+    """Draw the relevance profiles of the most relevant features (``plotting.relevance.plot_profiles``).
+
+    Parameters
+    ----------
+    stem : str or Path
+        The figure's path without suffix (``<figures folder>/<job name>``).
+    relevance : str
+        The relevance output folder.
+    tagger : str
+        The tagger's name.
+    rule : str
+        The explanation method's name.
+    sample : str
+        The sample's label above the figure.
+
+    Returns
+    -------
+    list of Path or None
+        The files written; None for a tagger without profiled features.
+    """
     from xaugcol.plotting import relevance as plots
 
     hists, full = _relevance(relevance, tagger)
@@ -376,6 +577,26 @@ def draw_profiles(stem: str, relevance: str, tagger: str, rule: str, sample: str
 
 
 def draw_pair(stem: str, relevance: str, tagger: str, rule: str, sample: str) -> list[Path] | None:
+    """Draw the relevance map of the top XAUG pair (``plotting.relevance.plot_pair``).
+
+    Parameters
+    ----------
+    stem : str or Path
+        The figure's path without suffix (``<figures folder>/<job name>``).
+    relevance : str
+        The relevance output folder.
+    tagger : str
+        The tagger's name.
+    rule : str
+        The explanation method's name.
+    sample : str
+        The sample's label above the figure.
+
+    Returns
+    -------
+    list of Path or None
+        The files written; None without a top pair.
+    """
     from xaugcol.plotting import relevance as plots
 
     hists, full = _relevance(relevance, tagger)
@@ -383,6 +604,26 @@ def draw_pair(stem: str, relevance: str, tagger: str, rule: str, sample: str) ->
 
 
 def draw_heatmaps(stem: str, relevance: str, tagger: str, rule: str, sample: str) -> list[Path] | None:
+    """Draw the average input map and relevance per pixel (``plotting.relevance.plot_heatmaps``).
+
+    Parameters
+    ----------
+    stem : str or Path
+        The figure's path without suffix (``<figures folder>/<job name>``).
+    relevance : str
+        The relevance output folder.
+    tagger : str
+        The tagger's name.
+    rule : str
+        The explanation method's name.
+    sample : str
+        The sample's label above the figure.
+
+    Returns
+    -------
+    list of Path or None
+        The files written; None when the tagger reads no map.
+    """
     from xaugcol.plotting import relevance as plots
 
     hists, _ = _relevance(relevance, tagger)
@@ -390,6 +631,26 @@ def draw_heatmaps(stem: str, relevance: str, tagger: str, rule: str, sample: str
 
 
 def draw_faithfulness(stem: str, relevance: str, tagger: str, sample: str, units: str) -> list[Path] | None:
+    """Draw a tagger's input-perturbation curves (``plotting.faithfulness.plot_faithfulness``).
+
+    Parameters
+    ----------
+    stem : str or Path
+        The figure's path without suffix (``<figures folder>/<job name>``).
+    relevance : str
+        The relevance output folder.
+    tagger : str
+        The tagger's name.
+    sample : str
+        The sample's label above the figure.
+    units : str
+        What is removed from a jet (e.g. ``pixels, particles``), for the x axis label.
+
+    Returns
+    -------
+    list of Path or None
+        The files written; None without curves.
+    """
     from xaugcol.plotting.faithfulness import plot_faithfulness
 
     _, full = _relevance(relevance, tagger)
@@ -397,6 +658,26 @@ def draw_faithfulness(stem: str, relevance: str, tagger: str, sample: str, units
 
 
 def draw_occlusion(stem: str, relevance: str, tagger: str, rule: str, sample: str) -> list[Path] | None:
+    """Draw a tagger's occlusion ranking beside its relevance (``plotting.interpretation.plot_occlusion``).
+
+    Parameters
+    ----------
+    stem : str or Path
+        The figure's path without suffix (``<figures folder>/<job name>``).
+    relevance : str
+        The relevance output folder.
+    tagger : str
+        The tagger's name.
+    rule : str
+        The relevance method compared with the occlusion (``comparison_rule``).
+    sample : str
+        The sample's label above the figure.
+
+    Returns
+    -------
+    list of Path or None
+        The files written; None without an occlusion table.
+    """
     from xaugcol.plotting.interpretation import plot_occlusion
 
     full = json_of(relevance)
@@ -404,6 +685,26 @@ def draw_occlusion(stem: str, relevance: str, tagger: str, rule: str, sample: st
 
 
 def draw_edges(stem: str, relevance: str, tagger: str, rule: str, sample: str) -> list[Path] | None:
+    """Draw the relevance of a graph tagger's kNN edges (``plotting.edges.plot_edges``).
+
+    Parameters
+    ----------
+    stem : str or Path
+        The figure's path without suffix (``<figures folder>/<job name>``).
+    relevance : str
+        The relevance output folder.
+    tagger : str
+        The tagger's name.
+    rule : str
+        The explanation method's name.
+    sample : str
+        The sample's label above the figure.
+
+    Returns
+    -------
+    list of Path or None
+        The files written; None without edge relevance for ``rule``.
+    """
     from xaugcol.plotting.edges import plot_edges
 
     return plot_edges((json_of(relevance).get("edges") or {}).get(tagger, {}).get(rule), tagger, rule, stem, sample)
@@ -412,6 +713,30 @@ def draw_edges(stem: str, relevance: str, tagger: str, rule: str, sample: str) -
 def draw_edge_examples(
     stem: str, ensemble: str, jets: str, method: dict, sample: str, per_class: int, split: str = "test"
 ) -> list[Path] | None:
+    """Draw example jets with their most relevant kNN edges (``plotting.edges.plot_edge_examples``).
+
+    Parameters
+    ----------
+    stem : str or Path
+        The figure's path without suffix (``<figures folder>/<job name>``).
+    ensemble : str
+        The tagger's ensemble folder.
+    jets : str
+        The jet tables' folder.
+    method : dict
+        The LRP method as ``method_spec`` reads it (``name``, ``method`` and its options).
+    sample : str
+        The sample's label above the figure.
+    per_class : int
+        Jets per class.
+    split : str, default "test"
+        The split the jets come from.
+
+    Returns
+    -------
+    list of Path or None
+        The files written; None if the method is not LRP or the tagger has no kNN edges.
+    """
     from xaugcol.explain.ensemble import Ensemble
     from xaugcol.plotting.edges import plot_edge_examples
 
@@ -419,13 +744,46 @@ def draw_edge_examples(
 
 
 def draw_activations(stem: str, relevance: str, tagger: str, sample: str) -> list[Path] | None:
+    """Draw a tagger's neuron-activation patterns (``plotting.interpretation.plot_activations``).
+
+    Parameters
+    ----------
+    stem : str or Path
+        The figure's path without suffix (``<figures folder>/<job name>``).
+    relevance : str
+        The relevance output folder.
+    tagger : str
+        The tagger's name.
+    sample : str
+        The sample's label above the figure.
+
+    Returns
+    -------
+    list of Path or None
+        The files written; None without patterns of both classes.
+    """
     from xaugcol.plotting.interpretation import plot_activations
 
     return plot_activations(json_of(relevance)["activations"].get(tagger), tagger, stem, sample)
 
 
 def interpret_jobs(interpret_folder: str | Path, tagger: str, sample: str) -> list[FigureJob]:
-    """The squeezed model's activation patterns, beside the baseline's (the retrainings after occlusion)."""
+    """The squeezed model's activation patterns, beside the baseline's (the retrainings after occlusion).
+
+    Parameters
+    ----------
+    interpret_folder : str or Path
+        The interpret stage's folder (its ``interpret.json``).
+    tagger : str
+        The retrained tagger's name.
+    sample : str
+        The sample's label above the figure.
+
+    Returns
+    -------
+    list of FigureJob
+        One job; none without ``interpret.json`` or a squeezed model's activation patterns.
+    """
     path = Path(interpret_folder) / "interpret.json"
     if not path.exists() or not (read_json(path, INTERPRET).get("squeezed") or {}).get("activations"):
         return []
@@ -441,8 +799,22 @@ def interpret_jobs(interpret_folder: str | Path, tagger: str, sample: str) -> li
 
 
 def mapping_jobs(mapping_folder: str | Path, sample: str) -> list[FigureJob]:
-    """The guided search step by step, and a picture of every EFP graph it chose (the report's table shows
-    them beside their rows)."""
+    """The guided search step by step, and a picture of every EFP graph it chose.
+
+    The report's table shows the graphs beside their rows.
+
+    Parameters
+    ----------
+    mapping_folder : str or Path
+        The mapping stage's folder (its ``guided.json``).
+    sample : str
+        The sample's label above the figure.
+
+    Returns
+    -------
+    list of FigureJob
+        The search's figure, then one per distinct graph added; none without ``guided.json``.
+    """
     path = Path(mapping_folder) / "guided.json"
     if not path.exists():
         return []
@@ -460,18 +832,66 @@ def mapping_jobs(mapping_folder: str | Path, sample: str) -> list[FigureJob]:
 
 
 def draw_guided(stem: str, guided: str, sample: str) -> list[Path] | None:
+    """Draw the guided search step by step (``plotting.mapping.plot_guided``).
+
+    Parameters
+    ----------
+    stem : str or Path
+        The figure's path without suffix (``<figures folder>/<job name>``).
+    guided : str
+        The search's ``guided.json``.
+    sample : str
+        The sample's label above the figure.
+
+    Returns
+    -------
+    list of Path or None
+        The files written (never None: this figure is always drawn).
+    """
     from xaugcol.plotting.mapping import plot_guided
 
     return plot_guided(read_json(guided, GUIDED), stem, sample)
 
 
 def draw_efp_graph(stem: str, graph: str) -> list[Path] | None:
+    """Draw one EFP graph (``plotting.efp_graphs.plot_graphs``).
+
+    Parameters
+    ----------
+    stem : str or Path
+        The figure's path without suffix (``<figures folder>/<job name>``).
+    graph : str
+        The graph's name (``draw_graph``).
+
+    Returns
+    -------
+    list of Path or None
+        The files written (never None: this figure is always drawn).
+    """
     from xaugcol.plotting.efp_graphs import plot_graphs
 
     return plot_graphs([graph], stem)
 
 
 def draw_squeezed_activations(stem: str, interpret: str, tagger: str, sample: str) -> list[Path] | None:
+    """Draw the squeezed model's activation patterns (``plotting.interpretation.plot_activations``).
+
+    Parameters
+    ----------
+    stem : str or Path
+        The figure's path without suffix (``<figures folder>/<job name>``).
+    interpret : str
+        The interpretation's ``interpret.json`` (its ``squeezed.activations``).
+    tagger : str
+        The name in the titles (``<tagger> squeezed``).
+    sample : str
+        The sample's label above the figure.
+
+    Returns
+    -------
+    list of Path or None
+        The files written; None without patterns of both classes.
+    """
     from xaugcol.plotting.interpretation import plot_activations
 
     return plot_activations(read_json(interpret, INTERPRET)["squeezed"]["activations"], tagger, stem, sample)
@@ -487,6 +907,33 @@ def draw_examples(
     processing: dict,
     split: str = "test",
 ) -> list[Path] | None:
+    """Draw the relevance of a few example jets (``plotting.examples.plot_examples``).
+
+    Parameters
+    ----------
+    stem : str or Path
+        The figure's path without suffix (``<figures folder>/<job name>``).
+    ensemble : str
+        The tagger's ensemble folder; its first member is explained.
+    jets : str
+        The jet tables' folder.
+    method : dict or str
+        The explanation method as ``method_spec`` reads it.
+    sample : str
+        The sample's label above the figure.
+    per_class : int
+        Jets per class.
+    processing : dict
+        The jet tables' processing settings, as relevance.json records them (``ProcessingConfig.from_dict``).
+    split : str, default "test"
+        The split the jets come from.
+
+    Returns
+    -------
+    list of Path or None
+        The files written; None when ``method`` cannot be rebuilt from its record (a composite given as a
+        Python object).
+    """
     from xaugcol.explain.ensemble import Ensemble
     from xaugcol.explain.methods import method_spec
     from xaugcol.plotting import examples

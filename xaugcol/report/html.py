@@ -56,13 +56,37 @@ pre { background: #f6f6f6; padding: 1em; overflow-x: auto; }
 
 
 def heading(title: str, level: int = 2) -> str:
-    """A section heading with an anchor; level-2 headings make the report's table of contents."""
+    """A section heading with an anchor; level-2 headings make the report's table of contents.
+
+    Parameters
+    ----------
+    title : str
+        The heading's text (escaped); its anchor is the text in lower case, other characters as hyphens.
+    level : int, default 2
+        The heading's level (``<h2>``, ``<h3>``, ...).
+
+    Returns
+    -------
+    str
+        The heading, ``<h<level> id='<slug>'>``.
+    """
     slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "section"
     return f"<h{level} id='{slug}'>{escape(title)}</h{level}>"
 
 
 def table_of_contents(sections: list[str]) -> str:
-    """A list of links to the level-2 headings of ``sections`` (empty without any)."""
+    """A list of links to the level-2 headings of ``sections`` (empty without any).
+
+    Parameters
+    ----------
+    sections : list of str
+        The page's sections, HTML.
+
+    Returns
+    -------
+    str
+        The ``<nav>`` with an ordered list of links; ``""`` without level-2 headings.
+    """
     entries = re.findall(r"<h2 id='([^']+)'>(.*?)</h2>", "\n".join(sections))
     if not entries:
         return ""
@@ -80,8 +104,18 @@ def _pm(stat: dict, digits: int = 4) -> str:
 
 
 def metrics_table(taggers: dict) -> str:
-    """The metrics of each tagger (name -> ensemble folder): members, and each of ``METRICS`` as mean and spread
-    over the members."""
+    """The metrics of each tagger: members, and each of ``METRICS`` as mean and spread over the members.
+
+    Parameters
+    ----------
+    taggers : dict
+        Tagger name -> ensemble folder (its ``metrics.json``).
+
+    Returns
+    -------
+    str
+        The HTML table, one row per tagger.
+    """
     rows = ["<tr><th>tagger</th><th>members</th>" + "".join(f"<th>{escape(t)}</th>" for _, t in METRICS) + "</tr>"]
     for name, folder in taggers.items():
         summary = read_json(Path(folder) / "metrics.json", "an ensemble's metrics.json")
@@ -95,8 +129,23 @@ def metrics_table(taggers: dict) -> str:
 
 
 def ranking_table(relevance: dict, tagger: str, rule: str) -> str:
-    """The ``TOP_FEATURES`` most relevant inputs of ``tagger`` under ``rule`` (relevance.json's ``relevance``),
-    with their mean normalised relevance per class."""
+    """The ``TOP_FEATURES`` most relevant inputs of ``tagger`` under ``rule``, with their relevance per class.
+
+    Parameters
+    ----------
+    relevance : dict
+        A relevance output's ``relevance.json``.
+    tagger : str
+        The tagger's name.
+    rule : str
+        The explanation method's name.
+
+    Returns
+    -------
+    str
+        The HTML table: rank, input, and the mean normalised relevance (with its spread over the members) for
+        all jets and each class with values.
+    """
     s = relevance["relevance"][tagger][rule]
     classes = [
         c
@@ -115,7 +164,18 @@ def ranking_table(relevance: dict, tagger: str, rule: str) -> str:
 
 
 def reduced_table(rows: list[dict]) -> str:
-    """The metrics of the taggers retrained on their k most relevant XAUG variables, one row per k."""
+    """The metrics of the taggers retrained on their k most relevant XAUG variables, one row per k.
+
+    Parameters
+    ----------
+    rows : list of dict
+        The reduced sets' rows (``reduced.json``): ``k``, ``variables`` and each of ``METRICS`` (mean, std).
+
+    Returns
+    -------
+    str
+        The HTML table.
+    """
     out = [
         "<tr><th>k</th><th>variables (added in ranking order)</th>"
         + "".join(f"<th>{escape(t)}</th>" for _, t in METRICS)
@@ -131,8 +191,18 @@ def reduced_table(rows: list[dict]) -> str:
 
 
 def counts_table(relevance: dict) -> str:
-    """Per tagger of relevance.json: the jets explained, those skipped, and the share of the relevance the biases
-    absorbed under each rule."""
+    """Per tagger of relevance.json: the jets explained, those skipped, and the bias share under each rule.
+
+    Parameters
+    ----------
+    relevance : dict
+        A relevance output's ``relevance.json``.
+
+    Returns
+    -------
+    str
+        The HTML table; the bias share is the part of the relevance the biases absorbed.
+    """
     rules = relevance["config"]["rules"]
     rows = [
         "<tr><th>tagger</th><th>jets explained</th><th>skipped (NaN/inf)</th>"
@@ -149,7 +219,19 @@ def counts_table(relevance: dict) -> str:
 
 
 def outside_table(relevance: dict) -> str:
-    """Per tagger, the share of explained jets outside the range of its training jets, overall and per column."""
+    """Per tagger, the share of explained jets outside the range of its training jets, overall and per column.
+
+    Parameters
+    ----------
+    relevance : dict
+        A relevance output's ``relevance.json``.
+
+    Returns
+    -------
+    str
+        A level-3 heading, the explanation and the table (the five columns with most jets outside); ``""``
+        without ``outside_training_range``.
+    """
     outside = relevance.get("outside_training_range") or {}
     if not outside:
         return ""
@@ -175,8 +257,20 @@ def outside_table(relevance: dict) -> str:
 
 
 def faithfulness_table(relevance: dict) -> str:
-    """Per tagger and method, the faithfulness score and reverse gap (``xaugcol.explain.faithfulness``), and the
-    method that explains the tagger most faithfully."""
+    """Per tagger and method, the faithfulness score and reverse gap, and the most faithful method.
+
+    The scores are ``xaugcol.explain.faithfulness``'s; the most faithful method has the highest mean score.
+
+    Parameters
+    ----------
+    relevance : dict
+        A relevance output's ``relevance.json``.
+
+    Returns
+    -------
+    str
+        The explanation and the HTML table; ``""`` without faithfulness curves.
+    """
     curves = relevance.get("faithfulness") or {}
     if not curves:
         return ""
@@ -206,8 +300,22 @@ def faithfulness_table(relevance: dict) -> str:
 
 
 def occlusion_tables(relevance: dict) -> str:
-    """Per tagger: the most harmful occlusions, the multi-feature masking at Roy and Neubauer's (ICHEP 2022) thresholds,
-    and the features flagged as acting like a bias (``xaugcol.explain.occlusion``, ``xaugcol.explain.agreement``)."""
+    """Per tagger: the most harmful occlusions, the multi-feature masking and the features acting like a bias.
+
+    The masking is at Roy and Neubauer's (ICHEP 2022) thresholds (``xaugcol.explain.occlusion``,
+    ``xaugcol.explain.agreement``); also the largest shares of the output score per class.
+
+    Parameters
+    ----------
+    relevance : dict
+        A relevance output's ``relevance.json``.
+
+    Returns
+    -------
+    str
+        The explanation and, per tagger, its tables folded under a line with its AUC; ``""`` without
+        occlusion tables.
+    """
     tables = relevance.get("occlusion") or {}
     if not tables:
         return ""
@@ -278,7 +386,19 @@ def _score_ranking(relevance: dict, tagger: str) -> str:
 
 
 def activations_table(relevance: dict) -> str:
-    """Per tagger, the sparsity of its neuron-activation patterns (``xaugcol.explain.activations``)."""
+    """Per tagger, the sparsity of its neuron-activation patterns (``xaugcol.explain.activations``).
+
+    Parameters
+    ----------
+    relevance : dict
+        A relevance output's ``relevance.json``.
+
+    Returns
+    -------
+    str
+        The explanation and the HTML table (neurons, the share quiet in both classes, the quietest layer);
+        ``""`` without activation patterns.
+    """
     naps = relevance.get("activations") or {}
     if not naps:
         return ""
@@ -301,8 +421,21 @@ def activations_table(relevance: dict) -> str:
 
 
 def sanity_table(relevance: dict) -> str:
-    """Per tagger and method, the model-randomisation check (``xaugcol.explain.sanity``): the rank correlation
-    with the trained tagger's relevance after the output layer and after every layer is re-initialised."""
+    """Per tagger and method, the model-randomisation check (``xaugcol.explain.sanity``).
+
+    The rank correlation with the trained tagger's relevance after the output layer and after every layer is
+    re-initialised.
+
+    Parameters
+    ----------
+    relevance : dict
+        A relevance output's ``relevance.json``.
+
+    Returns
+    -------
+    str
+        The explanation and the HTML table; ``""`` without the check.
+    """
     sanity = relevance.get("sanity") or {}
     if not sanity:
         return ""
@@ -332,7 +465,18 @@ def sanity_table(relevance: dict) -> str:
 
 
 def counts_text(relevance: dict) -> str:
-    """How many jets each tagger explained and its bias share per rule."""
+    """How many jets each tagger explained and its bias share per rule.
+
+    Parameters
+    ----------
+    relevance : dict
+        A relevance output's ``relevance.json``.
+
+    Returns
+    -------
+    str
+        The explanation and ``counts_table``.
+    """
     return (
         f"<p>Jets explained ({escape(relevance['config']['split'])} split, per member) and the bias share "
         f"&Sigma;|logit &minus; &Sigma;R<sub>inputs</sub>| / &Sigma;|logit|: the part of the explained logit "
@@ -342,7 +486,18 @@ def counts_text(relevance: dict) -> str:
 
 
 def ranking_tables(relevance: dict) -> str:
-    """Per tagger (folded), its inputs ranked by mean normalised relevance under each rule."""
+    """Per tagger (folded), its inputs ranked by mean normalised relevance under each rule.
+
+    Parameters
+    ----------
+    relevance : dict
+        A relevance output's ``relevance.json``.
+
+    Returns
+    -------
+    str
+        The explanation and, per tagger, its ``ranking_table`` per rule folded under its top three inputs.
+    """
     parts = [
         "<p>Per jet, every relevance is divided by the largest absolute one; per input the absolute "
         "normalised relevance is summed (over pixels, over particles) and averaged over jets. "
@@ -364,7 +519,18 @@ def _gain_text(e: dict) -> str:
 
 
 def gain_section(gain: dict) -> str:
-    """The XAUG gain per tagger, pT bin and background efficiency (``xaugcol.training.gain``)."""
+    """The XAUG gain per tagger, pT bin and background efficiency (``xaugcol.training.gain``).
+
+    Parameters
+    ----------
+    gain : dict
+        The gain stage's ``xaug_gain.json``: ``config`` and ``gains`` (model -> ``bins``).
+
+    Returns
+    -------
+    str
+        A heading, the explanation and the HTML table; ``""`` without gains.
+    """
     gains = gain.get("gains") or {}
     if not gains:
         return ""
@@ -397,7 +563,22 @@ def gain_section(gain: dict) -> str:
 
 
 def reduced_section(tagger: str, rule: str, rows: list[dict]) -> str:
-    """The section of the reduced XAUG sets (``reduced_table``); empty without rows."""
+    """The section of the reduced XAUG sets (``reduced_table``); empty without rows.
+
+    Parameters
+    ----------
+    tagger : str
+        The retrained tagger's name.
+    rule : str
+        The method whose ranking chose the variables.
+    rows : list of dict
+        The reduced sets' rows (``reduced.json``).
+
+    Returns
+    -------
+    str
+        A heading, a sentence and the table; ``""`` without rows.
+    """
     if not rows:
         return ""
     return (
@@ -415,7 +596,19 @@ RETRAININGS = {
 
 
 def interpret_section(result: dict) -> str:
-    """The retrainings after occlusion (``xaugcol.training.pruning``) against the baseline."""
+    """The retrainings after occlusion (``xaugcol.training.pruning``) against the baseline.
+
+    Parameters
+    ----------
+    result : dict
+        The interpret stage's ``interpret.json``.
+
+    Returns
+    -------
+    str
+        A heading, the explanation (with the squeezed model's inference time and sparsity) and the table;
+        ``""`` without retrainings.
+    """
     runs = result.get("runs") or {}
     if not runs:
         return ""
@@ -468,8 +661,24 @@ def _number(x: float | None) -> str:
 
 
 def mapping_section(result: dict, figures: dict) -> str:
-    """Faucett, Thaler and Whiteson's (arXiv:2010.11998) table of the guided search: the base, each EFP added (its graph
-    drawn, kappa, beta), AUC and ADO[black box] per step, the black box last."""
+    """Faucett, Thaler and Whiteson's (arXiv:2010.11998) table of the guided search.
+
+    The base, each EFP added (its graph drawn, kappa, beta), AUC and ADO[black box] per step, the black box
+    last; before it, every method of ``methods.json`` against the black box.
+
+    Parameters
+    ----------
+    result : dict
+        The search's ``guided.json``, with the methods table (``methods.json``) under ``"methods"`` where there
+        is one.
+    figures : dict
+        ``figures.json``: the search's figure (``mapping``) and the EFP graphs' pictures (``efp_graphs``).
+
+    Returns
+    -------
+    str
+        A heading, the search's figure, the methods table and the search's table.
+    """
     pictures = {Path(item["stem"]).name: item["stem"] for item in figures.get("efp_graphs") or []}
     bb = result["black_box"]
     rows = [
@@ -515,7 +724,18 @@ def mapping_section(result: dict, figures: dict) -> str:
 
 
 def figure(item: dict) -> str:
-    """One figure: the thumbnail opens the full-size PNG; a PDF link (for papers) where one was drawn."""
+    """One figure: the thumbnail opens the full-size PNG; a PDF link (for papers) where one was drawn.
+
+    Parameters
+    ----------
+    item : dict
+        An entry of ``figures.json``: ``stem``, ``caption``, ``formats``.
+
+    Returns
+    -------
+    str
+        The ``<figure>`` with its caption.
+    """
     stem = escape(item["stem"])
     pdf = f" <a href='{stem}.pdf'>PDF</a>" if "pdf" in item.get("formats", ("png",)) else ""
     return (
@@ -525,19 +745,56 @@ def figure(item: dict) -> str:
 
 
 def figures_of(figures: dict, section: str) -> str:
-    """Every figure of one figure section (``SECTIONS``), in drawing order."""
+    """Every figure of one figure section (``SECTIONS``), in drawing order.
+
+    Parameters
+    ----------
+    figures : dict
+        ``figures.json``: section -> figures.
+    section : str
+        The section.
+
+    Returns
+    -------
+    str
+        The figures, one per line; ``""`` without any.
+    """
     return "\n".join(figure(item) for item in figures.get(section) or [])
 
 
 def figure_sections(figures: dict) -> str:
-    """Every figure section with its heading (the figures alone, as ``xaugcol report`` drew them)."""
+    """Every figure section with its heading (the figures alone, as ``xaugcol report`` drew them).
+
+    Parameters
+    ----------
+    figures : dict
+        ``figures.json``: section -> figures.
+
+    Returns
+    -------
+    str
+        The sections with figures, in ``SECTIONS`` order.
+    """
     return "\n".join(
         heading(title) + figures_of(figures, section) for section, title in SECTIONS.items() if figures.get(section)
     )
 
 
 def folded(summary: str, body: str) -> str:
-    """A long table folded under a one-line summary (``summary`` is HTML, already escaped)."""
+    """A long table folded under a one-line summary (``summary`` is HTML, already escaped).
+
+    Parameters
+    ----------
+    summary : str
+        The line shown, HTML.
+    body : str
+        What unfolds, HTML.
+
+    Returns
+    -------
+    str
+        A ``<details>`` element; ``""`` without a body.
+    """
     return f"<details><summary>{summary}</summary>{body}</details>" if body else ""
 
 
@@ -548,9 +805,27 @@ def _topic(title: str, figures: dict, section: str | None, body: str = "") -> st
 
 
 def report_sections(figures: dict, taggers: dict, relevance: dict | None = None, gain: dict | None = None) -> str:
-    """The report's body: a summary (the best tagger, what the XAUG variables add, the inputs that matter most,
-    with the ROC curves and that tagger's ranking), then one section per topic, each with its figures first and
-    its tables below (the per-tagger ones folded)."""
+    """The report's body: a summary, then one section per topic, its figures first and its tables below.
+
+    The summary gives the best tagger, what the XAUG variables add and the inputs that matter most, with the
+    ROC curves and that tagger's ranking; the per-tagger tables are folded.
+
+    Parameters
+    ----------
+    figures : dict
+        ``figures.json``: section -> figures.
+    taggers : dict
+        Tagger name -> ensemble folder.
+    relevance : dict, optional
+        A relevance output's ``relevance.json``; None: no relevance sections.
+    gain : dict, optional
+        The gain stage's ``xaug_gain.json``; None: no gain section.
+
+    Returns
+    -------
+    str
+        The sections, HTML; a section with neither figures nor tables is left out.
+    """
     parts = [
         summary_section(figures, taggers, relevance, gain),
         _topic("Performance", figures, "performance", metrics_table(taggers) if taggers else ""),
@@ -578,8 +853,25 @@ def report_sections(figures: dict, taggers: dict, relevance: dict | None = None,
 
 
 def summary_section(figures: dict, taggers: dict, relevance: dict | None, gain: dict | None) -> str:
-    """The report's opening: the best tagger, what the XAUG variables add, the inputs that matter most to the best
-    explained tagger, with the ROC curves and its relevance ranking."""
+    """The report's opening: the best tagger, what the XAUG variables add, the inputs that matter most.
+
+    Parameters
+    ----------
+    figures : dict
+        ``figures.json``: section -> figures.
+    taggers : dict
+        Tagger name -> ensemble folder; the best is the one of highest mean AUC.
+    relevance : dict or None
+        A relevance output's ``relevance.json``; the inputs are those of the best explained tagger.
+    gain : dict or None
+        The gain stage's ``xaug_gain.json``; without it, the AUC of each tagger with and without XAUG.
+
+    Returns
+    -------
+    str
+        A heading, a list of sentences, the ROC curves and the tagger's relevance ranking; ``""`` with nothing
+        to say.
+    """
     lines: list[str] = []
     shown: list[dict[str, Any]] = []
     aucs = {name: _summary(folder) for name, folder in taggers.items()}
@@ -642,7 +934,26 @@ def _xaug_sentence(gain: dict | None, aucs: dict) -> str:
 
 
 def write_report(out: str | Path, title: str, raw_config: dict, sections: list[str], timings: dict) -> Path:
-    """``index.html`` in ``out``: the stages' sections in study order, the configuration and the timings."""
+    """Write ``index.html`` in ``out``: the stages' sections in study order, the configuration and the timings.
+
+    Parameters
+    ----------
+    out : str or Path
+        The report's folder (it must exist).
+    title : str
+        The page's title.
+    raw_config : dict
+        The configuration shown as YAML at the end.
+    sections : list of str
+        The sections, HTML; empty ones are left out.
+    timings : dict
+        Seconds per stage (or drawing step), shown at the end.
+
+    Returns
+    -------
+    Path
+        The page, written atomically.
+    """
     out = Path(out)
     sections = [s for s in sections if s] + [
         heading("Configuration") + "<pre>" + escape(yaml.safe_dump(raw_config, sort_keys=False)) + "</pre>"

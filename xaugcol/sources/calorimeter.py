@@ -57,9 +57,75 @@ EM, HAD = 0, 1
 
 @dataclass(frozen=True)
 class CalorimeterModel:
-    """The two-layer (EM and HAD) calorimeter of the lepton studies (module docstring): its cell grid, energy
-    resolution (stochastic and constant terms), lateral shower spread, noise and zero suppression, flat pile-up and
-    hadron-shower model; every parameter a field, with its unit beside it."""
+    """The two-layer (EM and HAD) calorimeter of the lepton studies (module docstring).
+
+    Its cell grid, energy resolution (stochastic and constant terms), lateral shower spread, noise and zero
+    suppression, flat pile-up and hadron-shower model; every parameter a field, with its unit beside it.
+
+    Parameters
+    ----------
+    abs_eta_max : float, default 2.5
+        The calorimeter's acceptance in |eta|: particles beyond it deposit nothing, window cells beyond it do not
+        exist.
+    em_eta_size : float, default 0.025
+        An EM cell's size in eta.
+    em_phi_cells : int, default 256
+        EM cells in phi (a cell is 2 pi / 256 = pi / 128 wide); a multiple of ``had_factor``.
+    had_factor : int, default 4
+        A HAD cell is ``had_factor`` x ``had_factor`` EM cells.
+    window : int, default 32
+        EM cells per side of a lepton's window; even and at least 4.
+    em_stochastic : float, default 0.10
+        The stochastic term a of the EM resolution sigma / E = a / sqrt(E / GeV) (+) c.
+    em_constant : float, default 0.01
+        The constant term c of the EM resolution.
+    had_stochastic : float, default 1.0
+        The stochastic term of the HAD resolution.
+    had_constant : float, default 0.05
+        The constant term of the HAD resolution.
+    em_spread : float, default 0.6
+        The Gaussian width of the lateral (electromagnetic) shower, in EM cells.
+    had_spread : float, default 0.5
+        The Gaussian width of the lateral shower in the HAD layer, in HAD cells.
+    hadron_em_max : float, default 1.0
+        ``uniform`` hadron showers: a hadron's EM fraction is uniform in [0, ``hadron_em_max``].
+    em_noise : float, default 0.05
+        The Gaussian noise per EM cell, GeV of E_T.
+    had_noise : float, default 0.2
+        The Gaussian noise per HAD cell, GeV of E_T.
+    threshold_sigma : float, default 3.0
+        Zero suppression: a window's cells below this many sigma of their layer's noise are dropped.
+    pileup_density : float, default 25.0
+        The flat pile-up's E_T density around each lepton, GeV per unit eta-phi area (0: no flat pile-up).
+    pileup_mean_et : float, default 0.5
+        The mean E_T of a flat pile-up particle (exponential), GeV.
+    pileup_photon_fraction : float, default 0.33
+        The fraction of the flat pile-up particles that are photons (the pi0 photons); the rest are charged pions.
+    hadron_showers : str, default "uniform"
+        The hadron-shower model: ``"uniform"`` or ``"parametrised"`` (module docstring).
+    ecal_interaction_lengths : float, default 1.13
+        ``parametrised``: the ECAL's depth in interaction lengths (CMS: 23 cm of PbWO4, lambda_I = 20.3 cm).
+    ecal_mip_gev : float, default 0.23
+        ``parametrised``: the signal (GeV) of a charged hadron crossing the ECAL without interacting.
+    em_fraction_e0 : float, default 1.0
+        ``parametrised``: the energy scale E0 (GeV) of the mean pi0 fraction 1 - (E / E0)^exponent (Groom).
+    em_fraction_exponent : float, default -0.18
+        ``parametrised``: the exponent of that mean pi0 fraction.
+    em_fraction_spread : float, default 0.15
+        ``parametrised``: the event-to-event spread of the pi0 fraction (the width of its Beta distribution).
+    em_component_length : float, default 0.3
+        ``parametrised``: the interaction lengths over which a shower's EM component deposits.
+    had_component_length : float, default 1.5
+        ``parametrised``: the interaction lengths over which a shower's hadronic component deposits.
+    hadron_em_spread : float, default 1.5
+        ``parametrised``: the lateral width of a shower's hadronic component in the EM layer, in EM cells.
+
+    Raises
+    ------
+    ValueError
+        If ``window`` is odd or below 4, ``em_phi_cells`` is not a multiple of ``had_factor``, or
+        ``hadron_showers`` is neither ``"uniform"`` nor ``"parametrised"``.
+    """
 
     abs_eta_max: float = 2.5
     em_eta_size: float = 0.025
@@ -107,35 +173,122 @@ class CalorimeterModel:
         return self.em_phi_cells // self.had_factor
 
     def eta_size(self, layer: int) -> float:
-        """A cell's size in eta in ``layer`` (``EM`` or ``HAD``)."""
+        """A cell's size in eta in ``layer`` (``EM`` or ``HAD``).
+
+        Parameters
+        ----------
+        layer : int
+            ``EM`` (0) or ``HAD`` (1).
+
+        Returns
+        -------
+        float
+            ``em_eta_size``, times ``had_factor`` in the HAD layer.
+        """
         return self.em_eta_size * (self.had_factor if layer == HAD else 1)
 
     def phi_size(self, layer: int) -> float:
-        """A cell's size in phi in ``layer`` (``EM`` or ``HAD``)."""
+        """A cell's size in phi in ``layer`` (``EM`` or ``HAD``).
+
+        Parameters
+        ----------
+        layer : int
+            ``EM`` (0) or ``HAD`` (1).
+
+        Returns
+        -------
+        float
+            2 pi over the layer's number of cells in phi, in radians.
+        """
         return 2 * np.pi / (self.had_phi_cells if layer == HAD else self.em_phi_cells)
 
     def cell_index(self, eta: np.ndarray, phi: np.ndarray, layer: int) -> tuple[np.ndarray, np.ndarray]:
-        """Global (ieta, iphi) of the cells at (eta, phi): ieta = floor(eta / size), iphi in [0, cells in phi)."""
+        """Global (ieta, iphi) of the cells at (eta, phi): ieta = floor(eta / size), iphi in [0, cells in phi).
+
+        Parameters
+        ----------
+        eta : numpy.ndarray
+            Pseudorapidities.
+        phi : numpy.ndarray
+            Azimuths in radians (any range: wrapped into [-pi, pi)).
+        layer : int
+            ``EM`` (0) or ``HAD`` (1).
+
+        Returns
+        -------
+        ieta : numpy.ndarray
+            The cells' eta indices, int64 (negative below eta = 0).
+        iphi : numpy.ndarray
+            The cells' phi indices, int64, counted from phi = -pi.
+        """
         ieta = np.floor(np.asarray(eta) / self.eta_size(layer)).astype(np.int64)
         n_phi = self.had_phi_cells if layer == HAD else self.em_phi_cells
         iphi = np.floor((np.mod(np.asarray(phi) + np.pi, 2 * np.pi)) / self.phi_size(layer)).astype(np.int64) % n_phi
         return ieta, iphi
 
     def cell_centre(self, ieta: ArrayLike, iphi: ArrayLike, layer: int) -> tuple[np.ndarray, np.ndarray]:
-        """(eta, phi) of the centres of the cells (ieta, iphi) of ``layer`` (the inverse of ``cell_index``)."""
+        """(eta, phi) of the centres of the cells (ieta, iphi) of ``layer`` (the inverse of ``cell_index``).
+
+        Parameters
+        ----------
+        ieta : array_like
+            The cells' global eta indices.
+        iphi : array_like
+            The cells' phi indices in [0, cells in phi).
+        layer : int
+            ``EM`` (0) or ``HAD`` (1).
+
+        Returns
+        -------
+        eta : numpy.ndarray
+            The centres' pseudorapidities.
+        phi : numpy.ndarray
+            The centres' azimuths in radians, in [-pi, pi).
+        """
         eta = (np.asarray(ieta) + 0.5) * self.eta_size(layer)
         phi = -np.pi + (np.asarray(iphi) + 0.5) * self.phi_size(layer)
         return eta, phi
 
     def resolution(self, energy: ArrayLike, layer: int) -> np.ndarray:
-        """The relative energy resolution sigma_E / E at ``energy`` (GeV) in ``layer``: a / sqrt(E) (+) c."""
+        """The relative energy resolution sigma_E / E at ``energy`` (GeV) in ``layer``: a / sqrt(E) (+) c.
+
+        Parameters
+        ----------
+        energy : array_like
+            Energies in GeV (taken as at least 1e-6 GeV).
+        layer : int
+            ``EM`` (0) or ``HAD`` (1): whose stochastic and constant terms.
+
+        Returns
+        -------
+        numpy.ndarray
+            sigma_E / E at each energy.
+        """
         a, c = (self.had_stochastic, self.had_constant) if layer == HAD else (self.em_stochastic, self.em_constant)
         return np.hypot(a / np.sqrt(np.maximum(energy, 1e-6)), c)
 
 
 def species_fractions(pdg_id: np.ndarray, rng: np.random.Generator, model: CalorimeterModel) -> np.ndarray:
-    """The fraction of each particle's E_T that goes into the EM layer (the rest into HAD); NaN for particles that
-    deposit nothing (muons, neutrinos). One uniform draw per particle, whatever its species."""
+    """The fraction of each particle's E_T that goes into the EM layer (the rest into HAD).
+
+    NaN for particles that deposit nothing (muons, neutrinos). One uniform draw per particle, whatever its species.
+    The ``uniform`` hadron showers.
+
+    Parameters
+    ----------
+    pdg_id : numpy.ndarray
+        The particles' PDG ids, flat.
+    rng : numpy.random.Generator
+        The caller's random stream.
+    model : CalorimeterModel
+        The calorimeter (its ``hadron_em_max``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (particles,), float: 1 for electrons and photons, NaN for muons and neutrinos, uniform in
+        [0, ``hadron_em_max``] for the rest (hadrons).
+    """
     absid = np.abs(np.asarray(pdg_id))
     u = rng.random(len(absid))
     em_like = (absid == 11) | (absid == 22)
@@ -150,8 +303,30 @@ def pileup_particles(
     rng: np.random.Generator,
     model: CalorimeterModel = CalorimeterModel(),
 ) -> dict[str, np.ndarray]:
-    """Soft pile-up particles around each lepton, uniform over a box a little wider than its window: flat
-    {"event", "eta", "phi", "et", "pdg_id"}."""
+    """Soft pile-up particles around each lepton, uniform over a box a little wider than its window.
+
+    The box reaches ``window / 2 + 2`` EM cells either side of the lepton in eta and in phi; the number of particles
+    in it is Poisson with the mean that ``pileup_density`` and ``pileup_mean_et`` give over its area.
+
+    Parameters
+    ----------
+    lepton_event : numpy.ndarray
+        Each lepton's event number in the batch.
+    lepton_eta : numpy.ndarray
+        Each lepton's pseudorapidity (where its window is centred).
+    lepton_phi : numpy.ndarray
+        Each lepton's azimuth in radians.
+    rng : numpy.random.Generator
+        The caller's random stream.
+    model : CalorimeterModel, optional
+        The calorimeter (its window and flat pile-up settings); default: ``CalorimeterModel()``.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Flat arrays over the pile-up particles: ``"event"`` (their lepton's event), ``"eta"``, ``"phi"`` (in
+        [-pi, pi)), ``"et"`` (GeV) and ``"pdg_id"`` (22 or 211).
+    """
     half = (model.window // 2 + 2) * model.em_eta_size
     half_phi = (model.window // 2 + 2) * model.phi_size(EM)
     mean_count = model.pileup_density / model.pileup_mean_et * (2 * half) * (2 * half_phi)
@@ -168,10 +343,35 @@ def pileup_particles(
 def hadron_shares(
     pdg_id: np.ndarray, charge: np.ndarray, energy: np.ndarray, rng: np.random.Generator, model: CalorimeterModel
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The parametrised hadron showers (``hadron_showers = "parametrised"``): per particle the shares of its E_T
-    in the EM layer as a narrow core (electromagnetic showers: electrons, photons; a hadron's pi0 component),
-    in the EM layer as a wide halo (a hadron's hadronic component), and in the HAD layer. NaN for particles that
-    deposit nothing. See the module's description for the model and its sources."""
+    """The parametrised hadron showers (``hadron_showers = "parametrised"``): each particle's shares of its E_T.
+
+    Per particle the shares of its E_T in the EM layer as a narrow core (electromagnetic showers: electrons,
+    photons; a hadron's pi0 component), in the EM layer as a wide halo (a hadron's hadronic component), and in the
+    HAD layer (the rest, 1 - core - halo, which the caller takes). NaN for particles that deposit nothing. See the
+    module's description for the model and its sources. Every random number is drawn for every particle, so the
+    stream does not depend on the species.
+
+    Parameters
+    ----------
+    pdg_id : numpy.ndarray
+        The particles' PDG ids, flat.
+    charge : numpy.ndarray
+        Their charges: a charged hadron crossing the ECAL leaves the minimum-ionising ``ecal_mip_gev``.
+    energy : numpy.ndarray
+        Their energies in GeV (the caller's E_T cosh(eta)).
+    rng : numpy.random.Generator
+        The caller's random stream.
+    model : CalorimeterModel
+        The calorimeter (its ``parametrised`` settings).
+
+    Returns
+    -------
+    core : numpy.ndarray
+        The share of each particle's E_T in the EM layer's narrow core: 1 for electrons and photons, NaN for
+        muons and neutrinos.
+    halo : numpy.ndarray
+        The share in the EM layer's wide halo: 0 for electrons and photons, NaN for muons and neutrinos.
+    """
     absid = np.abs(np.asarray(pdg_id))
     n = len(absid)
     em_like = (absid == 11) | (absid == 22)
@@ -223,9 +423,38 @@ def deposits(
     model: CalorimeterModel = CalorimeterModel(),
     charge: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Smeared, laterally spread deposits of the particles (flat arrays; ``event`` their event number in the
-    batch; ``charge``, for the parametrised hadron showers' minimum-ionising signal, taken as charged where not
-    given), summed per cell: {"event", "layer", "ieta", "iphi", "et"} over the hit cells."""
+    """Smeared, laterally spread deposits of the particles, summed per cell.
+
+    Particles outside ``abs_eta_max`` and those that deposit nothing (muons, neutrinos) are left out. Each layer's
+    share of a particle's E_T is smeared once with the layer's resolution (clipped at zero) and shared over the
+    cells around it by the lateral Gaussian.
+
+    Parameters
+    ----------
+    event : numpy.ndarray
+        Each particle's event number in the batch (flat arrays, one entry per particle).
+    eta : numpy.ndarray
+        The pseudorapidities where the particles hit the calorimeter.
+    phi : numpy.ndarray
+        The azimuths where they hit it, in radians.
+    et : numpy.ndarray
+        Their transverse energies, GeV.
+    pdg_id : numpy.ndarray
+        Their PDG ids.
+    rng : numpy.random.Generator
+        The caller's random stream.
+    model : CalorimeterModel, optional
+        The calorimeter; default: ``CalorimeterModel()``.
+    charge : numpy.ndarray or None, optional
+        Their charges, for the parametrised hadron showers' minimum-ionising signal; None: every particle taken as
+        charged. Unused by the ``uniform`` showers.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Flat arrays over the hit cells, ordered by (event, layer, ieta, iphi): ``"event"``, ``"layer"`` (``EM``
+        or ``HAD``), ``"ieta"``, ``"iphi"`` (the cell's global indices) and ``"et"`` (its summed E_T, GeV).
+    """
     event, eta, phi, et = (np.asarray(a) for a in (event, eta, phi, et))
     if model.hadron_showers == "uniform":
         em_fraction = species_fractions(pdg_id, rng, model)
@@ -291,8 +520,23 @@ def _sum_per_cell(hits: dict) -> dict:
 
 
 def window_offsets(model: CalorimeterModel, layer: int) -> np.ndarray:
-    """The cell offsets (in the layer's grid) of a window, relative to the HAD cell holding the window's centre
-    (HAD) or to the lepton's EM cell (EM)."""
+    """The cell offsets (in the layer's grid) of a window.
+
+    Relative to the HAD cell holding the window's centre (HAD) or to the lepton's EM cell (EM).
+
+    Parameters
+    ----------
+    model : CalorimeterModel
+        The calorimeter (its ``window`` and ``had_factor``).
+    layer : int
+        ``EM`` (0) or ``HAD`` (1).
+
+    Returns
+    -------
+    numpy.ndarray
+        The offsets, int: ``-window / 2 .. window / 2 - 1`` in EM; in HAD ``-reach .. reach`` with
+        ``reach = window / 2 // had_factor + 1`` (the HAD cells whose EM blocks can reach into the EM window).
+    """
     half = model.window // 2
     if layer == EM:
         return np.arange(-half, half)
@@ -308,9 +552,35 @@ def lepton_cells(
     rng: np.random.Generator,
     model: CalorimeterModel = CalorimeterModel(),
 ) -> dict[str, np.ndarray]:
-    """The cells of each lepton's window after noise and zero suppression: flat arrays {"lepton", "layer", "ieta",
-    "iphi", "eta", "phi", "et"} (``lepton``: the position of the lepton in the given arrays), and the leptons' EM
-    cell indices ("lepton_ieta", "lepton_iphi")."""
+    """The cells of each lepton's window after noise and zero suppression.
+
+    Every cell of each window (``window_offsets``) gets its layer's Gaussian noise; cells outside ``abs_eta_max``
+    are zeroed, and cells not above ``threshold_sigma`` times the noise are dropped.
+
+    Parameters
+    ----------
+    cells : dict
+        The batch's summed deposits, as ``deposits`` returns them: flat ``"event"``, ``"layer"``, ``"ieta"``,
+        ``"iphi"`` and ``"et"`` arrays.
+    lepton_event : numpy.ndarray
+        Each lepton's event number in the batch (the numbering of ``cells["event"]``).
+    lepton_eta : numpy.ndarray
+        Each lepton's pseudorapidity: its EM cell centres the window.
+    lepton_phi : numpy.ndarray
+        Each lepton's azimuth in radians.
+    rng : numpy.random.Generator
+        The caller's random stream (the noise).
+    model : CalorimeterModel, optional
+        The calorimeter; default: ``CalorimeterModel()``.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Flat arrays over the kept cells, per lepton EM then HAD and hardest first: ``"lepton"`` (the position of
+        the lepton in the given arrays), ``"layer"``, ``"ieta"``, ``"iphi"``, ``"eta"``, ``"phi"`` (the cell's
+        centre) and ``"et"`` (GeV); and per lepton ``"lepton_ieta"`` and ``"lepton_iphi"``, the indices of its EM
+        cell.
+    """
     lep_ieta, lep_iphi = model.cell_index(lepton_eta, lepton_phi, EM)
     out: dict[str, list[np.ndarray]] = {k: [] for k in ("lepton", "layer", "ieta", "iphi", "et")}
     for layer in (EM, HAD):

@@ -24,6 +24,25 @@ class Dist:
 
     normal: ``loc`` is the mean, ``scale`` the standard deviation.
     exponential: density proportional to exp(-(x - low) / scale) for x >= low (``loc`` is unused).
+
+    Parameters
+    ----------
+    kind : str
+        ``"normal"`` or ``"exponential"`` (``KINDS``).
+    scale : float
+        The normal's standard deviation or the exponential's decay length; > 0.
+    loc : float, default 0.0
+        The normal's mean (unused by the exponential).
+    low : float, default 0.0
+        The lower truncation bound.
+    high : float, default math.inf
+        The upper truncation bound; above ``low``.
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` is unknown, a number field is not a number (or NaN), ``scale`` is not positive or ``high`` is
+        not above ``low``.
     """
 
     kind: str
@@ -45,7 +64,14 @@ class Dist:
             raise ValueError(f"distribution needs low < high, got [{self.low}, {self.high}]")
 
     def frozen(self) -> Any:  # a scipy frozen distribution (scipy has no type hints)
-        """The scipy frozen distribution."""
+        """The scipy frozen distribution.
+
+        Returns
+        -------
+        scipy.stats.rv_continuous_frozen
+            ``scipy.stats.truncnorm`` (normal) or ``scipy.stats.truncexpon`` (exponential), truncated to
+            [``low``, ``high``].
+        """
         if self.kind == "normal":
             a = (self.low - self.loc) / self.scale
             b = (self.high - self.loc) / self.scale
@@ -53,9 +79,28 @@ class Dist:
         return stats.truncexpon((self.high - self.low) / self.scale, loc=self.low, scale=self.scale)
 
     def sample(self, size: int | tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-        """``size`` values drawn from the distribution with ``rng``."""
+        """``size`` values drawn from the distribution with ``rng``.
+
+        Parameters
+        ----------
+        size : int or tuple of int
+            The number, or the shape, of the values to draw.
+        rng : numpy.random.Generator
+            The random stream to draw them with.
+
+        Returns
+        -------
+        numpy.ndarray
+            The values, of shape ``size``, float64.
+        """
         return self.frozen().rvs(size=size, random_state=rng)
 
     def to_dict(self) -> dict:
-        """The parameters as a mapping (the fields)."""
+        """The parameters as a mapping (the fields).
+
+        Returns
+        -------
+        dict
+            ``{"kind", "scale", "loc", "low", "high"}`` to their values.
+        """
         return asdict(self)

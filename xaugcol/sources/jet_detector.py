@@ -68,13 +68,35 @@ class TrackerSettings(ConfigModel):
     covariance: Bool = False
 
     def tracker_model(self) -> TrackerModel:
+        """The tracker's measurement model, with the track fit's covariance terms when ``covariance`` is on.
+
+        Returns
+        -------
+        TrackerModel
+            The default tracker model with ``covariance`` set.
+        """
         return TrackerModel(covariance=self.covariance)
 
     def vertexing_model(self) -> VertexingModel:
+        """The secondary-vertex finder these settings ask for.
+
+        Returns
+        -------
+        VertexingModel
+            The default vertexing model with ``error_scale`` = ``sv_error_scale``, ``v0_veto`` and
+            ``pion_masses`` set.
+        """
         return VertexingModel(error_scale=self.sv_error_scale, v0_veto=self.v0_veto, pion_masses=self.pion_masses)
 
     def decay_settings(self) -> tuple[str, ...]:
-        """Pythia's settings for where particles decay."""
+        """Pythia's settings for where particles decay.
+
+        Returns
+        -------
+        tuple of str
+            ``TRACKER_CYLINDER`` (decays inside the tracker volume) when ``v0_decays`` is on, else
+            ``UNDECAYED_V0S`` (no decay of particles with c tau above 10 mm).
+        """
         return TRACKER_CYLINDER if self.v0_decays else UNDECAYED_V0S
 
 
@@ -93,7 +115,24 @@ PRESETS = {"simple": TrackerSettings(), "cms_like": CMS_LIKE}
 
 
 def tracker_settings(value: TrackerSettings | str | Mapping[str, Any]) -> TrackerSettings:
-    """A preset's name (``PRESETS``) or a mapping of settings (the rest the simple tracker's)."""
+    """The tracker's settings from a preset's name (``PRESETS``) or a mapping of settings.
+
+    Parameters
+    ----------
+    value : TrackerSettings or str or Mapping
+        Settings (returned as they are), a preset's name (``"simple"`` or ``"cms_like"``) or a mapping of settings
+        (the rest the simple tracker's).
+
+    Returns
+    -------
+    TrackerSettings
+        The validated settings.
+
+    Raises
+    ------
+    ValueError
+        If ``value`` names no preset (a mapping of invalid settings raises pydantic's ``ValidationError``).
+    """
     if isinstance(value, TrackerSettings):
         return value
     if isinstance(value, str):
@@ -105,7 +144,22 @@ def tracker_settings(value: TrackerSettings | str | Mapping[str, Any]) -> Tracke
 
 @dataclass(frozen=True)
 class JetDetector:
-    """What a jet process is seen with: the tracker's settings and the pile-up overlay (its pool when mu > 0)."""
+    """What a jet process is seen with: the tracker's settings and the pile-up overlay (its pool when mu > 0).
+
+    Parameters
+    ----------
+    tracker : TrackerSettings, default TrackerSettings()
+        The tracker's effects; default: the simple tracker (every effect off).
+    pileup : PileupSettings, default PileupSettings()
+        The pile-up overlay; default: none (``mu`` = 0).
+    pool : PileupPool or None, default None
+        The minimum-bias interactions the overlay draws from; needed when ``pileup.mu`` > 0.
+
+    Raises
+    ------
+    ValueError
+        If ``pileup.mu`` > 0 and there is no ``pool``.
+    """
 
     tracker: TrackerSettings = TrackerSettings()
     pileup: PileupSettings = PileupSettings()
@@ -119,12 +173,34 @@ class JetDetector:
 def seen_particles(
     hard: dict, n_events: int, detector: JetDetector, rng: np.random.Generator
 ) -> tuple[dict, np.ndarray]:
-    """The particles clustering sees, flat and ordered by event: the hard event's visible particles (``hard``: flat
-    ``event, px, py, pz, E, mass, pdg_id, charge, vx, vy, vz``, production points in cm), the pile-up overlay after
-    charged-hadron subtraction, and the fake tracks; each with ``oz`` (its interaction's z), ``fake``,
-    ``reconstructed`` (False: a charged hadron the tracking lost), ``true_d0`` and ``true_dz`` (a fake track's drawn
-    impact parameters, else NaN) and ``pf_charge`` (0 for a lost track); and the pile-up interactions of each event.
-    The default detector draws no random number (the first tracker's stream)."""
+    """The particles clustering sees, flat and ordered by event.
+
+    The hard event's visible particles, the pile-up overlay after charged-hadron subtraction, and the fake tracks;
+    each with ``oz`` (its interaction's z), ``fake``, ``reconstructed`` (False: a charged hadron the tracking
+    lost), ``true_d0`` and ``true_dz`` (a fake track's drawn impact parameters, else NaN) and ``pf_charge`` (0 for
+    a lost track); and the pile-up interactions of each event. The default detector draws no random number (the
+    first tracker's stream).
+
+    Parameters
+    ----------
+    hard : dict
+        The hard event's visible particles as flat arrays: ``event, px, py, pz, E, mass, pdg_id, charge, vx, vy,
+        vz`` (GeV; production points in cm), ``event`` the position of the event in the batch.
+    n_events : int
+        The events in the batch.
+    detector : JetDetector
+        The tracker's settings and the pile-up overlay.
+    rng : numpy.random.Generator
+        The random stream of the overlay, the track efficiency and the fake tracks.
+
+    Returns
+    -------
+    particles : dict of str to numpy.ndarray
+        The fields of ``hard`` and ``oz``, ``fake``, ``true_d0``, ``true_dz``, ``reconstructed`` and
+        ``pf_charge``, flat over every particle, ordered by event (stably).
+    n_pu : numpy.ndarray
+        Shape (n_events,), int32: the pile-up interactions overlaid on each event (0 without pile-up).
+    """
     n = len(hard["px"])
     particles = {
         **hard,

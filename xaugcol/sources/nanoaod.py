@@ -40,6 +40,18 @@ def pf_pdg_id(pdg_id: np.ndarray, charge: np.ndarray) -> np.ndarray:
 
     Electrons, muons and photons keep their id; other charged particles become charged hadrons (+-211),
     other neutral ones neutral hadrons (130), as the PF algorithm would label them.
+
+    Parameters
+    ----------
+    pdg_id : numpy.ndarray
+        Generator PDG ids.
+    charge : numpy.ndarray
+        The particles' charges (the sign of a charged hadron's id).
+
+    Returns
+    -------
+    numpy.ndarray
+        The particle-flow ids, int32, in the shape of ``pdg_id``.
     """
     pdg_id = np.asarray(pdg_id)
     charge = np.asarray(charge)
@@ -55,6 +67,23 @@ def write_events(path: str | os.PathLike, chunks: Iterable[Mapping[str, Any]]) -
     Each chunk maps branch names (scalars per event, numpy) and collection names (awkward records, one list per
     event) to arrays; every chunk must have the same branches and types. The file appears under its final name
     only once every chunk is written.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ROOT file to write (replaced if it exists).
+    chunks : iterable of Mapping
+        The chunks of events: mappings of branch or collection names to arrays, each with an ``event`` branch.
+
+    Returns
+    -------
+    int
+        The number of events written.
+
+    Raises
+    ------
+    ValueError
+        If ``chunks`` holds no chunk.
     """
     path = Path(path)
     n_events = 0
@@ -77,6 +106,20 @@ def _branch_type(array):
 
 
 def collection(fields: Mapping[str, np.ndarray], counts: np.ndarray) -> ak.Array:
-    """Build a jagged record collection from flat per-object arrays and per-event counts."""
+    """Build a jagged record collection from flat per-object arrays and per-event counts.
+
+    Parameters
+    ----------
+    fields : Mapping of str to numpy.ndarray
+        The collection's fields, flat arrays of one entry per object (all of the same length); each becomes a
+        ``<Name>_<field>`` branch once written.
+    counts : numpy.ndarray
+        The number of objects in each event; sums to the fields' length.
+
+    Returns
+    -------
+    awkward.Array
+        One list of records (with the given fields) per event.
+    """
     counts = np.asarray(counts, dtype=np.int64)
     return ak.unflatten(ak.zip({k: np.asarray(v) for k, v in fields.items()}), counts)

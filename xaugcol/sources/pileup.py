@@ -60,7 +60,21 @@ class PileupSettings(BaseModel):
     pool_eta_max: float = Field(3.0, gt=0, le=10)
 
     def pool_key(self, seed: int, ecm: float) -> dict:
-        """What the pool depends on (mu and sigma_z do not: they act when it is used)."""
+        """What the pool depends on (mu and sigma_z do not: they act when it is used).
+
+        Parameters
+        ----------
+        seed : int
+            The run's seed (the pool's Pythia seed is derived from it).
+        ecm : float
+            The centre-of-mass energy, GeV.
+
+        Returns
+        -------
+        dict
+            ``pool_size``, ``pool_eta_max``, ``seed``, ``ecm``, the minimum-bias Pythia ``settings`` and the
+            ``pythia8mc`` version: the key recorded beside the pool and compared before reusing it.
+        """
         import pythia8mc
 
         return {
@@ -75,7 +89,29 @@ class PileupSettings(BaseModel):
 
 @dataclass(frozen=True)
 class ParticleArrays:
-    """Particles as flat arrays: kinematics, PDG id, charge and production point (cm)."""
+    """Particles as flat arrays: kinematics, PDG id, charge and production point (cm).
+
+    Parameters
+    ----------
+    pt : numpy.ndarray
+        Transverse momenta, GeV.
+    eta : numpy.ndarray
+        Pseudorapidities.
+    phi : numpy.ndarray
+        Azimuths, radians.
+    mass : numpy.ndarray
+        Masses, GeV.
+    pdg_id : numpy.ndarray
+        PDG ids, int32.
+    charge : numpy.ndarray
+        Charges, in units of e.
+    vx : numpy.ndarray
+        The production points' x, cm.
+    vy : numpy.ndarray
+        The production points' y, cm.
+    vz : numpy.ndarray
+        The production points' z, cm.
+    """
 
     pt: np.ndarray
     eta: np.ndarray
@@ -93,38 +129,118 @@ PARTICLE_FIELDS = tuple(ParticleArrays.__dataclass_fields__)
 
 @dataclass(frozen=True)
 class PileupPool(ParticleArrays):
-    """Minimum-bias interactions: interaction k holds particles offsets[k]:offsets[k + 1], their production points
-    relative to the interaction's vertex."""
+    """Minimum-bias interactions: interaction k holds particles offsets[k]:offsets[k + 1].
+
+    The particles' production points are relative to their interaction's vertex. As ``generate_pool`` makes it,
+    the particle arrays are float32 (``pdg_id`` int32, ``charge`` int8).
+
+    Parameters
+    ----------
+    pt : numpy.ndarray
+        Transverse momenta, GeV, flat over every interaction's particles.
+    eta : numpy.ndarray
+        Pseudorapidities.
+    phi : numpy.ndarray
+        Azimuths, radians.
+    mass : numpy.ndarray
+        Masses, GeV.
+    pdg_id : numpy.ndarray
+        PDG ids.
+    charge : numpy.ndarray
+        Charges, in units of e.
+    vx : numpy.ndarray
+        The production points' x, cm, relative to the interaction's vertex.
+    vy : numpy.ndarray
+        The production points' y, cm.
+    vz : numpy.ndarray
+        The production points' z, cm.
+    offsets : numpy.ndarray
+        Shape (interactions + 1,), int64: where each interaction's particles start, from 0 to the particles' count.
+    """
 
     offsets: np.ndarray
 
     @property
     def size(self) -> int:
+        """The number of interactions in the pool."""
         return len(self.offsets) - 1
 
     @property
     def counts(self) -> np.ndarray:
+        """The number of particles of each interaction, shape (interactions,)."""
         return np.diff(self.offsets)
 
 
 @dataclass(frozen=True)
 class Overlay(ParticleArrays):
-    """The overlaid particles of a batch of events: ``event`` the event of each (position in the batch), ``n_pu``
-    the interactions per event; production points relative to the hard vertex, and ``interaction_z`` the z of
-    each particle's interaction vertex (cm, relative to the hard vertex)."""
+    """The overlaid particles of a batch of events.
+
+    ``event`` the event of each (position in the batch), ``n_pu`` the interactions per event; production points
+    relative to the hard vertex, and ``interaction_z`` the z of each particle's interaction vertex (cm, relative to
+    the hard vertex).
+
+    Parameters
+    ----------
+    pt : numpy.ndarray
+        Transverse momenta, GeV, flat over the overlaid particles.
+    eta : numpy.ndarray
+        Pseudorapidities.
+    phi : numpy.ndarray
+        Azimuths, radians, in [-pi, pi).
+    mass : numpy.ndarray
+        Masses, GeV.
+    pdg_id : numpy.ndarray
+        PDG ids.
+    charge : numpy.ndarray
+        Charges, in units of e.
+    vx : numpy.ndarray
+        The production points' x, cm.
+    vy : numpy.ndarray
+        The production points' y, cm.
+    vz : numpy.ndarray
+        The production points' z, cm, relative to the hard vertex.
+    n_pu : numpy.ndarray
+        Shape (events,), int32: the interactions overlaid on each event of the batch.
+    event : numpy.ndarray
+        Each particle's event (its position in the batch).
+    interaction_z : numpy.ndarray
+        The z of each particle's interaction vertex, cm, relative to the hard vertex.
+    """
 
     n_pu: np.ndarray
     event: np.ndarray
     interaction_z: np.ndarray
 
     def select(self, keep: np.ndarray) -> Overlay:
-        """The particles ``keep`` (a mask or indices), ``n_pu`` unchanged."""
+        """The particles ``keep`` (a mask or indices), ``n_pu`` unchanged.
+
+        Parameters
+        ----------
+        keep : numpy.ndarray
+            A boolean mask over the particles, or the indices of those to keep.
+
+        Returns
+        -------
+        Overlay
+            The kept particles, with every event's ``n_pu``.
+        """
         fields = {k: getattr(self, k)[keep] for k in ("event", "interaction_z", *PARTICLE_FIELDS)}
         return Overlay(n_pu=self.n_pu, **fields)
 
     @classmethod
     def empty(cls, n_events: int) -> Overlay:
-        """No particles, no interactions in ``n_events`` events."""
+        """No particles, no interactions in ``n_events`` events.
+
+        Parameters
+        ----------
+        n_events : int
+            The events in the batch.
+
+        Returns
+        -------
+        Overlay
+            Empty particle arrays and ``n_pu`` zero for each of the ``n_events`` events.
+        """
         fields = {k: np.zeros(0, dtype=np.int32 if k == "pdg_id" else np.float64) for k in PARTICLE_FIELDS}
         return cls(
             n_pu=np.zeros(n_events, dtype=np.int32),
@@ -141,9 +257,31 @@ def draw_overlay(
     rng: np.random.Generator,
     events: np.ndarray | None = None,
 ) -> Overlay:
-    """n ~ Poisson(mu) interactions per event from the pool, each rotated, maybe reflected and displaced. Every
-    event's interactions are drawn (the stream does not depend on ``events``); only those of ``events`` (positions
-    in the batch; all when None) are expanded into particles, which is where the time goes."""
+    """n ~ Poisson(mu) interactions per event from the pool, each rotated, maybe reflected and displaced.
+
+    Every event's interactions are drawn (the stream does not depend on ``events``); only those of ``events``
+    (positions in the batch; all when None) are expanded into particles, which is where the time goes. Each
+    interaction is drawn from the pool with replacement, rotated by a uniform azimuth, reflected in eta (and z) with
+    probability 1/2, and placed at a vertex z ~ Normal(0, sqrt(2) ``sigma_z_cm``) from the hard vertex.
+
+    Parameters
+    ----------
+    pool : PileupPool
+        The minimum-bias interactions to draw from.
+    n_events : int
+        The events in the batch.
+    settings : PileupSettings
+        Its ``mu`` (mean interactions per event; 0: none) and ``sigma_z_cm``.
+    rng : numpy.random.Generator
+        The caller's random stream.
+    events : numpy.ndarray or None, optional
+        The positions in the batch of the events whose particles are wanted; None: every event.
+
+    Returns
+    -------
+    Overlay
+        The overlaid particles (float64 kinematics), ``n_pu`` for every event of the batch.
+    """
     n_pu = rng.poisson(settings.mu, n_events) if settings.mu > 0 else np.zeros(n_events, dtype=np.int64)
     total = int(n_pu.sum())
     which = rng.integers(0, pool.size, total)
@@ -180,7 +318,27 @@ def draw_overlay(
 def generate_pool(
     settings: PileupSettings, seed: int, ecm: float, advance: Callable[[int], None] | None = None
 ) -> PileupPool:
-    """A fresh pool from Pythia (``advance(n)`` reports interactions made)."""
+    """A fresh pool from Pythia (``advance(n)`` reports interactions made).
+
+    Pythia 8 ``SoftQCD:nonDiffractive``, particles with c tau above 10 mm undecayed; every visible final-state
+    particle with pT > 0 within |eta| < ``pool_eta_max`` kept.
+
+    Parameters
+    ----------
+    settings : PileupSettings
+        The pool's ``pool_size`` (interactions) and ``pool_eta_max``.
+    seed : int
+        The run's seed: the pool's Pythia seed is derived from it and ``POOL_STREAM``.
+    ecm : float
+        The centre-of-mass energy, GeV.
+    advance : callable or None, optional
+        Called with the number of interactions made after each batch of up to 1 000 (a progress bar's).
+
+    Returns
+    -------
+    PileupPool
+        ``pool_size`` interactions, particle arrays float32 (``pdg_id`` int32, ``charge`` int8).
+    """
     import awkward as ak
 
     from xaugcol.sources.pythia_config import configured_pythia
@@ -256,6 +414,20 @@ def _digest(path: Path) -> str:
 
 
 def pool_paths(out_dir: str | Path) -> tuple[Path, Path]:
+    """Where the pile-up pool of an output folder lies: its arrays and its record.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        The generator's output folder.
+
+    Returns
+    -------
+    pool : Path
+        ``pileup/pool.npz`` under ``out_dir``: the arrays.
+    record : Path
+        ``pileup/pool.json`` under ``out_dir``: the key it was made with and its SHA-256.
+    """
     return under(out_dir, POOL_FOLDER, POOL_FILE), under(out_dir, POOL_FOLDER, POOL_RECORD)
 
 
@@ -267,8 +439,37 @@ def ensure_pool(
     say: Callable[[str], None] = print,
     advance: Callable[[int], None] | None = None,
 ) -> tuple[Path, str]:
-    """The pool of ``out_dir`` (path, SHA-256), reused when its record matches ``settings`` and its digest, made
-    (atomically: arrays, then record) otherwise."""
+    """The pool of ``out_dir`` (path, SHA-256), reused when its record matches ``settings`` and its digest.
+
+    Made (atomically: arrays, then record) otherwise.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        The generator's output folder (the pool goes into its ``pileup/``).
+    settings : PileupSettings
+        The pool's settings.
+    seed : int
+        The run's seed.
+    ecm : float
+        The centre-of-mass energy, GeV.
+    say : callable, default print
+        Called with a message when an existing pool cannot be reused and is made again.
+    advance : callable or None, optional
+        Given to ``generate_pool``: called with the interactions made.
+
+    Returns
+    -------
+    path : Path
+        The pool's ``pool.npz``.
+    sha256 : str
+        Its SHA-256 digest (hexadecimal), as recorded.
+
+    Raises
+    ------
+    PileupError
+        If ``pileup`` in ``out_dir`` exists and is not a folder.
+    """
     path, record = pool_paths(out_dir)
     if os.path.lexists(path.parent) and not path.parent.is_dir():  # before minutes of generation
         raise PileupError(f"{path.parent} is not a folder: the pile-up pool goes there; move it away")
@@ -318,8 +519,30 @@ def _unusable(path: Path, record: Path, key: dict) -> str | None:
 
 
 def load_pool(path: str | os.PathLike, sha256: str) -> PileupPool:
-    """The pool at ``path``, whose digest must be ``sha256`` (what the run made or checked): a ``PileupError``
-    naming the file otherwise. Arrays only (``allow_pickle=False``: nothing in the file runs)."""
+    """The pool at ``path``, whose digest must be ``sha256`` (what the run made or checked).
+
+    A ``PileupError`` naming the file otherwise. Arrays only (``allow_pickle=False``: nothing in the file runs).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The pool's ``pool.npz``.
+    sha256 : str
+        The SHA-256 digest (hexadecimal) it must have.
+
+    Returns
+    -------
+    PileupPool
+        The pool's arrays, as written.
+
+    Raises
+    ------
+    PileupError
+        If the file is larger than ``MAX_POOL_BYTES``, has another digest, cannot be read, or has arrays that
+        disagree in length or non-finite kinematics or production points.
+    NotRegularFileError
+        If ``path`` is not a regular file (``FileNotFoundError`` if it is absent).
+    """
     path = Path(path)
     size = check_regular(path, "pile-up pool").st_size
     if size > MAX_POOL_BYTES:

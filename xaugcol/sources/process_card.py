@@ -105,7 +105,24 @@ def _is_number(value) -> bool:
 
 
 def read_card(card: str | Path) -> dict[str, Process]:
-    """The processes of a YAML card, by name."""
+    """The processes of a YAML card, by name.
+
+    Parameters
+    ----------
+    card : str or Path
+        The YAML process card: a mapping of process names to entries (``ProcessEntry``).
+
+    Returns
+    -------
+    dict of str to Process
+        The card's processes, in the card's order.
+
+    Raises
+    ------
+    ValueError
+        Naming the card (and the process), where the file cannot be read or is not a mapping, a process name is not
+        a plain name, an entry is invalid or Pythia rejects one of its settings.
+    """
     processes = {}
     data = read_yaml(card, "process card")
     if not isinstance(data, dict):
@@ -126,8 +143,20 @@ def read_card(card: str | Path) -> dict[str, Process]:
 
 
 def load_processes(card: str | Path | None = None) -> dict[str, Process]:
-    """The built-in processes, plus (or overridden by) those of a YAML card (validated field by field,
-    ``read_card``)."""
+    """The built-in processes, plus (or overridden by) those of a YAML card.
+
+    The card is validated field by field (``read_card``).
+
+    Parameters
+    ----------
+    card : str or Path or None, optional
+        The YAML process card; None: the built-in processes only.
+
+    Returns
+    -------
+    dict of str to Process
+        The processes by name: ``BUILTIN``, updated with the card's.
+    """
     processes = dict(BUILTIN)
     if card is not None:
         processes.update(read_card(card))

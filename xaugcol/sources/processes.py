@@ -20,9 +20,53 @@ from typing import TypedDict
 
 @dataclass(frozen=True)
 class Process:
-    """A Pythia 8 process (module docstring): its name, settings and class label, how its signal is found (the
-    bosons whose hadronic decays make the signal jets; for a lepton process the candidates' flavour and origin),
-    and the detector it is seen with. Every field but the first three has a default."""
+    """A Pythia 8 process (module docstring).
+
+    Its name, settings and class label, how its signal is found (the bosons whose hadronic decays make the signal
+    jets; for a lepton process the candidates' flavour and origin), and the detector it is seen with. Every field
+    but the first three has a default.
+
+    Parameters
+    ----------
+    name : str
+        The process's name (it names the generated files).
+    settings : tuple of str
+        Pythia settings, ``"Key = value"`` strings.
+    label : int
+        The class label: 1 signal, 0 background.
+    signal_bosons : tuple of int, default ()
+        PDG ids whose hadronic decays are the signal jets (matched to jets and stored).
+    require_hadronic : bool, default False
+        Keep only events where one of ``signal_bosons`` decays to quarks.
+    description : str, default ""
+        A one-line description.
+    lepton : int, default 0
+        A lepton process (``xaugcol.sources.pythia_leptons``): the candidates' flavour, 11 or 13; 0: a jet process.
+    lepton_origin : str, default ""
+        A lepton process's candidates' origin: ``"prompt"`` (from a W or Z), ``"hadron"`` (from a hadron decay) or
+        ``"any"`` (every charged particle: the fakes).
+    pthat_min : float or None, default None
+        The process's own ``PhaseSpace:pTHatMin`` (GeV) when a run does not set one; None: the jets' 200 GeV
+        (``JET_PTHAT_MIN``).
+    lepton_pt : tuple of float, default (20.0, 100.0)
+        A lepton process's candidate pT window (min, max), GeV.
+    pileup : float, default 0.0
+        Overlaid minimum-bias interactions per event on average (``xaugcol.sources.pileup``; 0: none).
+    solenoid_tesla : float, default 0.0
+        The solenoid field in tesla (``xaugcol.sources.solenoid``; 0: straight lines).
+    flat_pileup : float, default 0.0
+        The calorimeter's flat pile-up, GeV of E_T per unit eta-phi area (``CalorimeterModel.pileup_density``, the
+        first lepton samples').
+    hadron_showers : str, default "uniform"
+        The calorimeter's hadron model (``CalorimeterModel.hadron_showers``): ``"uniform"`` or ``"parametrised"``.
+    leading_candidate : bool, default False
+        Keep only each event's hardest passing candidate.
+    forced_b_decays : int, default 0
+        The lepton (11 or 13) that b hadrons are forced to decay to (a faster, biased non-prompt sample); 0:
+        Pythia's branching ratios.
+    forced_c_decays : int, default 0
+        The same for c hadrons.
+    """
 
     name: str
     settings: tuple[str, ...]
@@ -52,7 +96,14 @@ class Process:
     forced_c_decays: int = 0
 
     def all_settings(self) -> tuple[str, ...]:
-        """The Pythia settings, the forced b- and c-hadron decays included."""
+        """The Pythia settings, the forced b- and c-hadron decays included.
+
+        Returns
+        -------
+        tuple of str
+            ``settings``, then ``onMode = off`` and ``onIfAny = <lepton>`` for each weakly decaying b hadron
+            (``B_HADRONS``) and c hadron (``C_HADRONS``) whose decays are forced.
+        """
         return (
             *self.settings,
             *_forced_decays(B_HADRONS, self.forced_b_decays),
@@ -60,7 +111,13 @@ class Process:
         )
 
     def default_pthat_min(self) -> float:
-        """The process's own PhaseSpace:pTHatMin (GeV), else the jets' default (``JET_PTHAT_MIN``)."""
+        """The process's own PhaseSpace:pTHatMin (GeV), else the jets' default (``JET_PTHAT_MIN``).
+
+        Returns
+        -------
+        float
+            ``pthat_min``, or ``JET_PTHAT_MIN`` (200 GeV) where it is None.
+        """
         return JET_PTHAT_MIN if self.pthat_min is None else self.pthat_min
 
 
@@ -129,8 +186,22 @@ def _forced_decays(hadrons: tuple[int, ...], lepton: int) -> tuple[str, ...]:
 
 
 def sets_decays(settings: Iterable[str], hadrons: tuple[int, ...]) -> list[str]:
-    """The settings that change one of ``hadrons``' decays (``511:onMode = off``, ``521:oneChannel ...``), the
-    particle read as Pythia reads it (``0511:``, ``+511:`` and ``-511:`` all name the B0)."""
+    """The settings that change one of ``hadrons``' decays (``511:onMode = off``, ``521:oneChannel ...``).
+
+    The particle is read as Pythia reads it (``0511:``, ``+511:`` and ``-511:`` all name the B0).
+
+    Parameters
+    ----------
+    settings : iterable of str
+        Pythia settings, ``"Key = value"`` strings.
+    hadrons : tuple of int
+        PDG ids (positive) of the hadrons, e.g. ``B_HADRONS``.
+
+    Returns
+    -------
+    list of str
+        The settings (as given, in order) whose key names one of ``hadrons``, whatever the property.
+    """
 
     def particle(setting: str) -> int | None:
         try:

@@ -54,7 +54,35 @@ BATCH_EVENTS = 250  # awkward costs ~0.2 s per batch whatever its size: amortise
 
 @dataclass(frozen=True)
 class PythiaJob:
-    """What one worker generates."""
+    """What one worker generates.
+
+    Parameters
+    ----------
+    process : Process
+        The process to generate.
+    n_events : int
+        The events to write (kept after the selection).
+    pythia_seed : int
+        The worker's Pythia seed (``worker_seeds``); the detector simulation's stream is derived from it too.
+    worker : int
+        The worker's number, from 0 (its event numbers start at ``worker * 10**9 + 1``).
+    path : str
+        The ROOT file to write.
+    pthat_min : float, default 200.0
+        ``PhaseSpace:pTHatMin``, GeV.
+    flat_pthat : bool, default False
+        Flatten the pT-hat spectrum (``bias2Selection``; the events then carry weights).
+    ecm : float, default 13000.0
+        The centre-of-mass energy, GeV.
+    selection : JetSelection or LeptonSelection, default JetSelection()
+        The jets (a jet process) or lepton candidates (a lepton process) kept.
+    pileup : PileupSettings, default PileupSettings()
+        The pile-up overlay; default: none.
+    pool : tuple of (str or Path, str), optional
+        The pile-up pool's (path, SHA-256) when ``pileup.mu`` > 0; None otherwise.
+    tracker : TrackerSettings, default TrackerSettings()
+        A jet process's tracker (``xaugcol.sources.jet_detector``).
+    """
 
     process: Process
     n_events: int
@@ -71,14 +99,42 @@ class PythiaJob:
 
 
 def worker_seeds(seed: int, process_name: str, workers: int) -> list[int]:
-    """Distinct Pythia seeds (1..9e8) per worker, derived from the user seed and the process name."""
+    """Distinct Pythia seeds (1..9e8) per worker, derived from the user seed and the process name.
+
+    Parameters
+    ----------
+    seed : int
+        The user's random seed.
+    process_name : str
+        The process's name (its CRC-32 enters the seed sequence).
+    workers : int
+        The number of workers.
+
+    Returns
+    -------
+    list of int
+        One seed in [1, ``PYTHIA_SEED_MAX``] per worker (numpy ``SeedSequence`` children).
+    """
     root = np.random.SeedSequence([int(seed), zlib.crc32(process_name.encode())])
     return [int(child.generate_state(1)[0]) % PYTHIA_SEED_MAX + 1 for child in root.spawn(workers)]
 
 
 def pythia_settings(job: PythiaJob) -> list[str]:
-    """Every Pythia setting of a job: beams, seed, the tracker's decay settings, pT-hat (and its flat bias), then
-    the process's own (which have the last word)."""
+    """Every Pythia setting of a job.
+
+    Beams, seed, the tracker's decay settings, pT-hat (and its flat bias), then the process's own (which have the
+    last word).
+
+    Parameters
+    ----------
+    job : PythiaJob
+        The worker's job.
+
+    Returns
+    -------
+    list of str
+        The settings, ``"Key = value"`` strings, in the order Pythia reads them.
+    """
     settings = [
         f"Beams:eCM = {job.ecm}",
         "Print:quiet = on",
@@ -100,13 +156,44 @@ def pythia_settings(job: PythiaJob) -> list[str]:
 
 
 class EventCounter(Protocol):
-    """Where a worker reports the events it made: a progress queue (multiprocessing's, between processes)."""
+    """Where a worker reports the events it made: a progress queue (multiprocessing's, between processes).
 
-    def put(self, n: int, /) -> None: ...
+    A ``typing.Protocol``: a type to check against, never instantiated.
+
+    Parameters
+    ----------
+    *args : object
+        ``typing.Protocol``'s constructor's; a protocol cannot be instantiated.
+    **kwargs : object
+        The same.
+    """
+
+    def put(self, n: int, /) -> None:
+        """Report ``n`` more events made.
+
+        Parameters
+        ----------
+        n : int
+            The events made since the last report.
+        """
+        ...
 
 
 def make_pythia(settings: list[str], what: str = "the process") -> pythia8mc.Pythia:
-    """An initialised Pythia (``pythia_config.configured_pythia``: a refused setting is a ``GeneratorError``)."""
+    """An initialised Pythia (``pythia_config.configured_pythia``: a refused setting is a ``GeneratorError``).
+
+    Parameters
+    ----------
+    settings : list of str
+        Pythia settings, ``"Key = value"`` strings.
+    what : str, default "the process"
+        What the settings are for, for the error's message.
+
+    Returns
+    -------
+    pythia8mc.Pythia
+        The initialised Pythia.
+    """
     return configured_pythia(settings, what)
 
 
@@ -116,8 +203,27 @@ def check_processes(
     flat_pthat: bool = False,
     tracker: TrackerSettings = TrackerSettings(),
 ) -> None:
-    """Every process initialised once with its settings, before any output is written: a setting Pythia refuses,
-    or a combination it cannot initialise, is a ``GeneratorError`` naming the process (about 0.5 s each)."""
+    """Every process initialised once with its settings, before any output is written.
+
+    A setting Pythia refuses, or a combination it cannot initialise, is a ``GeneratorError`` naming the process
+    (about 0.5 s each).
+
+    Parameters
+    ----------
+    processes : list of Process
+        The processes a run will generate.
+    pthat_min : float or None, optional
+        The run's pT-hat minimum (GeV); None: each process's own (``Process.default_pthat_min``).
+    flat_pthat : bool, default False
+        Whether the run flattens the pT-hat spectrum.
+    tracker : TrackerSettings, default TrackerSettings()
+        The run's tracker (its decay settings; lepton processes keep the simple tracker's).
+
+    Raises
+    ------
+    GeneratorError
+        Naming the first process Pythia refuses.
+    """
     for process in processes:
         job = PythiaJob(
             process,
@@ -145,8 +251,21 @@ def _pileup(process: Process, run_value: float | PileupSettings | None, pool_siz
 
 
 def detector(job: PythiaJob) -> Detector | JetDetector:
-    """What a job's events are seen with: for a lepton process the calorimeter, the field and the pile-up overlay;
-    for a jet process the tracker's settings and the overlay."""
+    """What a job's events are seen with.
+
+    For a lepton process the calorimeter, the field and the pile-up overlay; for a jet process the tracker's
+    settings and the overlay.
+
+    Parameters
+    ----------
+    job : PythiaJob
+        The worker's job; its pile-up pool, if any, is loaded and checked against its digest.
+
+    Returns
+    -------
+    Detector or JetDetector
+        ``lepton_detector(job)`` for a lepton process, else ``jet_detector(job)``.
+    """
     return lepton_detector(job) if job.process.lepton else jet_detector(job)
 
 
@@ -160,12 +279,49 @@ def _pool(job: PythiaJob) -> PileupPool | None:
 
 
 def jet_detector(job: PythiaJob) -> JetDetector:
-    """What a jet process's events are seen with: the tracker's settings and the pile-up overlay."""
+    """What a jet process's events are seen with: the tracker's settings and the pile-up overlay.
+
+    Parameters
+    ----------
+    job : PythiaJob
+        The worker's job; its pile-up pool, if any, is loaded and checked against its digest.
+
+    Returns
+    -------
+    JetDetector
+        The job's tracker, pile-up settings and pool (None without pile-up).
+
+    Raises
+    ------
+    ValueError
+        If ``job.pileup.mu`` > 0 and the job names no pool.
+    PileupError
+        If the pool cannot be loaded or its digest differs (``load_pool``).
+    """
     return JetDetector(tracker=job.tracker, pileup=job.pileup, pool=_pool(job))
 
 
 def lepton_detector(job: PythiaJob) -> Detector:
-    """What a lepton process's events are seen with: the calorimeter, the field and the pile-up overlay."""
+    """What a lepton process's events are seen with: the calorimeter, the field and the pile-up overlay.
+
+    Parameters
+    ----------
+    job : PythiaJob
+        The worker's job: its process gives the calorimeter's flat pile-up and hadron showers and the solenoid's
+        field; its pile-up pool, if any, is loaded and checked against its digest.
+
+    Returns
+    -------
+    Detector
+        The calorimeter, solenoid, pile-up settings and pool (None without pile-up).
+
+    Raises
+    ------
+    ValueError
+        If ``job.pileup.mu`` > 0 and the job names no pool.
+    PileupError
+        If the pool cannot be loaded or its digest differs (``load_pool``).
+    """
     pool = _pool(job)
     calorimeter = CalorimeterModel(pileup_density=job.process.flat_pileup, hadron_showers=job.process.hadron_showers)
     return Detector(
@@ -179,7 +335,32 @@ def _tracker(process: Process, tracker: TrackerSettings) -> TrackerSettings:
 
 
 def run_job(job: PythiaJob, progress: EventCounter | None = None) -> dict:
-    """Generate and write one worker's file; report progress (events) through ``progress.put``."""
+    """Generate and write one worker's file; report progress (events) through ``progress.put``.
+
+    Pythia makes batches of up to ``BATCH_EVENTS`` events, converted to NanoAOD-style branches (the detector's
+    draws from their own stream) until ``job.n_events`` events are kept; a job of zero events writes one empty
+    chunk, so the file has its branches.
+
+    Parameters
+    ----------
+    job : PythiaJob
+        The worker's job.
+    progress : EventCounter or None, optional
+        Where the events written are reported (``put(n)``) after each chunk; None: nowhere.
+
+    Returns
+    -------
+    dict
+        The worker's statistics: ``n_events`` (written), ``n_dropped`` (failing the selection), ``n_tried``
+        (their sum), ``sumw`` (the sum of ``genWeight``) and ``sigma_gen_pb`` (Pythia's estimate of the
+        generated cross section, pb).
+
+    Raises
+    ------
+    GeneratorError
+        If Pythia refuses the settings, makes none of a batch's events, or ``MAX_FRUITLESS_EVENTS`` events are
+        generated without one passing the selection.
+    """
     pythia = make_pythia(pythia_settings(job), f"process {job.process.name!r}")
     species = SpeciesTable(pythia.particleData)
     first_event = job.worker * 10**9 + 1  # event numbers unique across workers

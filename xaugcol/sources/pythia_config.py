@@ -55,15 +55,47 @@ def _pythia():
 
 
 def rejected_settings(settings: Iterable[str]) -> list[str]:
-    """The settings Pythia does not accept (unknown names, values it cannot read), without initialising it."""
+    """The settings Pythia does not accept (unknown names, values it cannot read), without initialising it.
+
+    Parameters
+    ----------
+    settings : iterable of str
+        Pythia settings, ``"Key = value"`` strings.
+
+    Returns
+    -------
+    list of str
+        The settings Pythia's ``readString`` refuses, in order; empty when it takes them all.
+    """
     pythia = _pythia()
     with _captured_stdout():
         return [line for line in settings if not pythia.readString(line)]
 
 
 def configured_pythia(settings: Sequence[str], what: str = "the process") -> pythia8mc.Pythia:
-    """A Pythia with ``settings``, initialised; a ``GeneratorError`` naming ``what`` when Pythia refuses a setting
-    or cannot initialise."""
+    """A Pythia with ``settings``, initialised.
+
+    A ``GeneratorError`` naming ``what`` when Pythia refuses a setting or cannot initialise. Pythia's own output
+    is captured meanwhile.
+
+    Parameters
+    ----------
+    settings : sequence of str
+        Pythia settings, ``"Key = value"`` strings, read in order.
+    what : str, default "the process"
+        What the settings are for, for the error's message (e.g. ``"process 'zz'"``).
+
+    Returns
+    -------
+    pythia8mc.Pythia
+        The initialised Pythia.
+
+    Raises
+    ------
+    GeneratorError
+        Naming ``what`` and the first setting Pythia rejects, or quoting Pythia's error lines when it cannot
+        initialise.
+    """
     pythia = _pythia()
     with _captured_stdout():
         rejected = [line for line in settings if not pythia.readString(line)]

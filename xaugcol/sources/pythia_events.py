@@ -56,8 +56,17 @@ IS_LAST_COPY = 1 << 13
 
 @dataclass(frozen=True)
 class JetSelection:
-    """The jets a jet process keeps: anti-kT jets of ``radius``, p_T above ``pt_min`` GeV, |eta| below
-    ``abs_eta_max``."""
+    """The jets a jet process keeps: anti-kT jets of ``radius``, p_T above ``pt_min`` GeV, |eta| below ``abs_eta_max``.
+
+    Parameters
+    ----------
+    radius : float, default 0.8
+        The anti-kT radius; also the radius of the jets' boson matching and heavy-flavour counting.
+    pt_min : float, default 200.0
+        The jets' lowest pT, GeV.
+    abs_eta_max : float, default 2.4
+        The jets' largest |eta|.
+    """
 
     radius: float = 0.8
     pt_min: float = 200.0
@@ -75,7 +84,26 @@ def _p4(p) -> ak.Array:
 
 
 def gen_particles(prt: ak.Array) -> tuple[ak.Array, ak.Array]:
-    """GenPart (NanoAOD fields) and, per GenPart entry, whether it is a resonance decaying to quarks."""
+    """GenPart (NanoAOD fields) and, per GenPart entry, whether it is a resonance decaying to quarks.
+
+    GenPart keeps the last copies of the heavy resonances (t, Z, W, H: ``RESONANCES``) and the outgoing partons of
+    the hard process (status 23).
+
+    Parameters
+    ----------
+    prt : awkward.Array
+        A ``nextBatch`` result's particles (``batch.prt``), one list per event: ``id``, ``status``, ``mother1``,
+        ``daughter1``, ``p`` (``px, py, pz, e``) and ``m``.
+
+    Returns
+    -------
+    gen : awkward.Array
+        GenPart records per event: ``pt``, ``eta``, ``phi``, ``mass`` (float32), ``pdgId``, ``status``,
+        ``statusFlags`` and ``genPartIdxMother`` (int32; its mother's position within GenPart, -1 when the
+        mother is not kept).
+    hadronic : awkward.Array
+        Bool per GenPart entry: a resonance one of whose GenPart daughters is a quark.
+    """
     idx = ak.local_index(prt.id, axis=1)
     absid = abs(prt.id)
     daughter_id = prt.id[prt.daughter1]
@@ -113,7 +141,31 @@ def gen_particles(prt: ak.Array) -> tuple[ak.Array, ak.Array]:
 def match_jets(
     jets: ak.Array, gen: ak.Array, hadronic: ak.Array, signal_bosons: Iterable[int], radius: float
 ) -> tuple[ak.Array, ak.Array, ak.Array]:
-    """Per jet: index of the nearest hadronic signal boson within ``radius``, its distance, and containment."""
+    """Per jet: index of the nearest hadronic signal boson within ``radius``, its distance, and containment.
+
+    Parameters
+    ----------
+    jets : awkward.Array
+        The jets per event, records with ``pt``, ``eta``, ``phi`` and ``mass``.
+    gen : awkward.Array
+        GenPart per event (``gen_particles``).
+    hadronic : awkward.Array
+        Bool per GenPart entry: a resonance decaying to quarks (``gen_particles``).
+    signal_bosons : iterable of int
+        The PDG ids (absolute) of the signal bosons.
+    radius : float
+        The matching radius in Delta R (the jets' radius).
+
+    Returns
+    -------
+    boson_idx : awkward.Array
+        Per jet, int32: the GenPart index of the nearest hadronic signal boson, -1 when none lies within
+        ``radius``.
+    boson_dr : awkward.Array
+        Per jet, float32: the Delta R to the nearest hadronic signal boson, -1 when the event has none.
+    contained : awkward.Array
+        Per jet, bool: matched, and every GenPart daughter of the boson within ``radius`` of the jet axis.
+    """
     is_signal = hadronic & _isin(abs(gen.pdgId), signal_bosons)
     bos = ak.zip({"pt": gen.pt, "eta": gen.eta, "phi": gen.phi, "mass": gen.mass}, with_name="Momentum4D")
     jv = ak.zip({"pt": jets.pt, "eta": jets.eta, "phi": jets.phi, "mass": jets.mass}, with_name="Momentum4D")
@@ -169,7 +221,37 @@ def batch_to_nanoaod(
     detector: JetDetector = JetDetector(),
 ) -> tuple[dict, int]:
     """Convert one ``nextBatch`` result; return (branches, number of events the process filter dropped).
-    ``rng``: the detector simulation's random stream (overlay, tracker, vertex finder)."""
+
+    The module docstring describes the branches.
+
+    Parameters
+    ----------
+    batch : object
+        A Pythia ``nextBatch`` result (awkward arrays ``prt`` and ``info``).
+    species : SpeciesTable
+        Charge and visibility of the particle species.
+    process : Process
+        The process (its ``require_hadronic`` filter and ``signal_bosons``).
+    selection : JetSelection
+        The jets kept.
+    first_event : int
+        The ``event`` number of the batch's first kept event (the rest follow consecutively).
+    lumi_block : int
+        The ``luminosityBlock`` of every event.
+    rng : numpy.random.Generator
+        The detector simulation's random stream (overlay, tracker, vertex finder).
+    detector : JetDetector, optional
+        The tracker's settings and the pile-up overlay; default: ``JetDetector()``, the simple tracker without
+        pile-up.
+
+    Returns
+    -------
+    branches : dict
+        Branch and collection names to arrays (numpy per event, awkward collections), for ``write_events``;
+        ``Pileup_nPU`` and ``Pileup_nTrueInt`` only with pile-up.
+    n_dropped : int
+        The events the process filter (``require_hadronic``) dropped.
+    """
     prt = batch.prt
     gen, hadronic = gen_particles(prt)
     n_dropped = 0

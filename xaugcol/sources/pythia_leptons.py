@@ -66,10 +66,29 @@ MAX_ANCESTRY = 64  # copies of one particle in a Pythia record (the shower's rec
 
 @dataclass(frozen=True)
 class LeptonSelection:
-    """The lepton candidates a lepton process keeps (module docstring): p_T in [``pt_min``, ``pt_max``] GeV, |eta|
-    below ``abs_eta_max``; the particles within ``particle_radius`` of each are stored; an electron candidate
-    passes the loose preselection (EM E_T within ``preselection_radius`` at least ``min_em_over_pt`` of its p_T,
-    H/E below ``max_had_over_em``)."""
+    """The lepton candidates a lepton process keeps (module docstring).
+
+    p_T in [``pt_min``, ``pt_max``] GeV, |eta| below ``abs_eta_max``; the particles within ``particle_radius`` of
+    each are stored; an electron candidate passes the loose preselection (EM E_T within ``preselection_radius`` at
+    least ``min_em_over_pt`` of its p_T, H/E below ``max_had_over_em``).
+
+    Parameters
+    ----------
+    pt_min : float, default 20.0
+        The candidates' lowest p_T, GeV.
+    pt_max : float, default 100.0
+        Their highest p_T, GeV.
+    abs_eta_max : float, default 2.4
+        Their largest |eta|.
+    particle_radius : float, default 0.4
+        The Delta R within which the visible particles around a candidate are stored (``PFCands``).
+    min_em_over_pt : float, default 0.5
+        Loose electron preselection (``lepton`` 11): the least EM E_T near the candidate, as a fraction of its p_T.
+    max_had_over_em : float, default 0.15
+        Loose electron preselection: the largest hadronic over EM E_T near the candidate (CMS's loose H/E).
+    preselection_radius : float, default 0.1
+        The Delta R around the candidate's impact point within which the preselection sums the cells' E_T.
+    """
 
     pt_min: float = 20.0
     pt_max: float = 100.0
@@ -82,7 +101,24 @@ class LeptonSelection:
 
 @dataclass(frozen=True)
 class Detector:
-    """What a lepton event is seen with: the calorimeter (its flat pile-up included), the field, the overlay."""
+    """What a lepton event is seen with: the calorimeter (its flat pile-up included), the field, the overlay.
+
+    Parameters
+    ----------
+    calorimeter : CalorimeterModel, default CalorimeterModel()
+        The calorimeter, its flat pile-up included.
+    solenoid : Solenoid, default Solenoid(field_tesla=0.0)
+        The field and the calorimeter surface; default: no field (straight lines).
+    pileup : PileupSettings, default PileupSettings()
+        The overlay of minimum-bias interactions; default: none.
+    pool : PileupPool or None, default None
+        The minimum-bias interactions the overlay draws from; needed when ``pileup.mu`` > 0.
+
+    Raises
+    ------
+    ValueError
+        If ``pileup.mu`` > 0 and there is no ``pool``.
+    """
 
     calorimeter: CalorimeterModel = CalorimeterModel()
     solenoid: Solenoid = Solenoid(field_tesla=0.0)
@@ -106,7 +142,23 @@ def _ancestor(pid, mother, offsets, event, index):
 
 
 def gen_flavour(ancestor_id: np.ndarray, candidate_id: np.ndarray, lepton: int) -> np.ndarray:
-    """CMS's genPartFlav: 1 from a W / Z, 5 / 4 / 3 from a b / c / light hadron, 0 not a lepton of the flavour."""
+    """CMS's genPartFlav: 1 from a W / Z, 5 / 4 / 3 from a b / c / light hadron, 0 not a lepton of the flavour.
+
+    Parameters
+    ----------
+    ancestor_id : numpy.ndarray
+        The PDG id of each candidate's first ancestor that is not a copy of it.
+    candidate_id : numpy.ndarray
+        The candidates' PDG ids.
+    lepton : int
+        The process's lepton flavour, 11 or 13.
+
+    Returns
+    -------
+    numpy.ndarray
+        int32 per candidate: 1, 5, 4 or 3 as above; 0 for a candidate of another flavour, and for one whose
+        ancestor is neither a W / Z nor a hadron (a tau, a photon: CMS would give a tau's 15).
+    """
     heavy = _heavy_quark(ancestor_id)
     hadron = np.abs(ancestor_id) > 100
     flav = np.where(
@@ -132,8 +184,36 @@ def leptons_to_nanoaod(
     rng: np.random.Generator,
     detector: Detector = Detector(),
 ) -> tuple[dict, int]:
-    """Convert one ``nextBatch`` result of a lepton process; return (branches, events dropped for want of a
-    candidate). ``rng``: the detector simulation's random stream (overlay, calorimeter, tracker)."""
+    """Convert one ``nextBatch`` result of a lepton process; return (branches, events dropped for want of a candidate).
+
+    The module docstring describes the candidates and the branches.
+
+    Parameters
+    ----------
+    batch : object
+        A Pythia ``nextBatch`` result (awkward arrays ``prt`` and ``info``).
+    species : SpeciesTable
+        Charge and visibility of the particle species.
+    process : Process
+        The lepton process: its ``lepton``, ``lepton_origin`` and ``leading_candidate``.
+    selection : LeptonSelection
+        The candidates kept and the radius of the particles stored around them.
+    first_event : int
+        The ``event`` number of the batch's first kept event (the rest follow consecutively).
+    lumi_block : int
+        The ``luminosityBlock`` of every event.
+    rng : numpy.random.Generator
+        The detector simulation's random stream (overlay, calorimeter, tracker).
+    detector : Detector, optional
+        The calorimeter, the field and the overlay; default: ``Detector()``, no field and no overlay.
+
+    Returns
+    -------
+    branches : dict
+        Branch and collection names to arrays (numpy per event, awkward collections), for ``write_events``.
+    n_dropped : int
+        The events of the batch dropped for want of a passing candidate.
+    """
     calorimeter = detector.calorimeter
     prt = batch.prt
     counts = ak.to_numpy(ak.num(prt.id, axis=1))

@@ -24,13 +24,40 @@ WEAK_DECAY_TAU = 1e-4  # mm: proper decay lengths above this are weak decays (a 
 
 
 def flat(jagged: ak.Array) -> np.ndarray:
-    """A jagged per-event array as one flat numpy array."""
+    """A jagged per-event array as one flat numpy array.
+
+    Parameters
+    ----------
+    jagged : awkward.Array
+        One list per event (of numbers).
+
+    Returns
+    -------
+    numpy.ndarray
+        The lists' values, event by event.
+    """
     return ak.to_numpy(ak.flatten(jagged))
 
 
 def production_point(prt: ak.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Flat (x, y, z) in cm of every particle's production point; Pythia leaves it unset (None) for particles made
-    at the interaction point, which is 0."""
+    """Flat (x, y, z) in cm of every particle's production point.
+
+    Pythia leaves it unset (None) for particles made at the interaction point, which is 0.
+
+    Parameters
+    ----------
+    prt : awkward.Array
+        A ``nextBatch`` result's particles (``batch.prt``), with ``vProd`` (mm).
+
+    Returns
+    -------
+    x : numpy.ndarray
+        The production points' x, cm, float64, flat over the batch's particles.
+    y : numpy.ndarray
+        Their y, cm.
+    z : numpy.ndarray
+        Their z, cm.
+    """
     x, y, z = (flat(ak.fill_none(getattr(prt.vProd, c), 0.0)).astype(np.float64) * MM_TO_CM for c in ("px", "py", "pz"))
     return x, y, z
 
@@ -38,9 +65,32 @@ def production_point(prt: ak.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 def measured_candidates(
     cand: dict, counts: np.ndarray, rng: np.random.Generator, model: TrackerModel = TrackerModel()
 ) -> tuple[dict, dict]:
-    """(PFCands track fields, jagged per event; the flat tracker output with the true production points).
-    ``cand``: flat arrays of the jet constituents, event by event (``jet_detector.seen_particles``' fields and
-    ``pt, eta, phi``); ``counts``: constituents per event."""
+    """The tracker's measurement of the jet constituents: PFCands fields per event, and the flat tracker output.
+
+    Charged constituents become tracks (``tracker.measure_tracks``) with impact parameters from their true
+    production points; a fake track's are those drawn for it.
+
+    Parameters
+    ----------
+    cand : dict
+        Flat arrays of the jet constituents, event by event: ``jet_detector.seen_particles``' fields and ``pt, eta,
+        phi``.
+    counts : numpy.ndarray
+        The constituents of each event.
+    rng : numpy.random.Generator
+        The detector simulation's random stream.
+    model : TrackerModel, optional
+        The tracker; default: ``TrackerModel()``.
+
+    Returns
+    -------
+    fields : dict
+        ``track_fields(model)`` to awkward arrays, one list per event (the PFCands fields).
+    flat_tracks : dict
+        The tracker's flat output (``measure_tracks``, ``has_track`` included) with the candidates' ``vx, vy, vz,
+        oz, px, py, pz, E, pt, eta, phi, mass, charge`` and ``event`` (position in the batch): the input of
+        ``secondary_vertices`` and ``link_btag_variables``.
+    """
     vertex = (cand["vx"], cand["vy"], cand["vz"])
     true_ip = straight_line_ip(*vertex, cand["px"], cand["py"], cand["pz"])
     fake = cand["fake"]
@@ -69,7 +119,24 @@ def measured_candidates(
 def secondary_vertices(
     measured: dict, n_events: int, rng: np.random.Generator, model: VertexingModel = VertexingModel()
 ) -> ak.Array:
-    """NanoAOD's SV collection from the measured tracks of the jet constituents."""
+    """NanoAOD's SV collection from the measured tracks of the jet constituents.
+
+    Parameters
+    ----------
+    measured : dict
+        The flat tracker output of ``measured_candidates`` (only the candidates with a track are used).
+    n_events : int
+        The events in the batch.
+    rng : numpy.random.Generator
+        The detector simulation's random stream.
+    model : VertexingModel, optional
+        The vertex finder; default: ``VertexingModel()``.
+
+    Returns
+    -------
+    awkward.Array
+        The secondary vertices per event, records of ``SV_FIELDS`` (float32; ``ntracks`` int32), by descending pT.
+    """
     has = measured["has_track"]
     tracks = {
         k: measured[k][has]
@@ -98,7 +165,22 @@ def secondary_vertices(
 
 
 def link_btag_variables(measured: dict, jet_of_cand: ak.Array, jets: ak.Array) -> dict[str, ak.Array]:
-    """PFNano's per-track b-tagging variables for each (candidate, jet) link; 0 where the candidate has no track."""
+    """PFNano's per-track b-tagging variables for each (candidate, jet) link; 0 where the candidate has no track.
+
+    Parameters
+    ----------
+    measured : dict
+        The flat tracker output of ``measured_candidates``, one entry per candidate.
+    jet_of_cand : awkward.Array
+        Per event, the index (within the event) of each candidate's jet.
+    jets : awkward.Array
+        The jets per event, with ``eta`` and ``phi``.
+
+    Returns
+    -------
+    dict of str to awkward.Array
+        ``BTAG_VARIABLES`` (``xaugcol.jets.track_geometry``) to float32 values, one list per event.
+    """
     counts = ak.num(jet_of_cand, axis=1)
     n_jets = ak.to_numpy(ak.num(jets.pt, axis=1))
     jet_offset = np.cumsum(n_jets) - n_jets  # (a batch without events has no offsets at all)
@@ -129,7 +211,25 @@ def _heavy_quark(pdg_id: np.ndarray) -> np.ndarray:
 
 
 def heavy_flavour(prt: ak.Array, jets: ak.Array, radius: float) -> dict[str, ak.Array]:
-    """Per jet: the numbers of weakly decaying b and c hadrons within ``radius`` and CMS's hadronFlavour."""
+    """Per jet: the numbers of weakly decaying b and c hadrons within ``radius`` and CMS's hadronFlavour.
+
+    A weakly decaying hadron: one that decayed (status < 0) with a proper lifetime above ``WEAK_DECAY_TAU``.
+
+    Parameters
+    ----------
+    prt : awkward.Array
+        A ``nextBatch`` result's particles (``batch.prt``).
+    jets : awkward.Array
+        The jets per event, records with ``pt``, ``eta``, ``phi`` and ``mass``.
+    radius : float
+        The Delta R around the jet axis within which hadrons count.
+
+    Returns
+    -------
+    dict of str to awkward.Array
+        Per jet, int32: ``nBHadrons``, ``nCHadrons`` and ``hadronFlavour`` (5 with a b hadron, else 4 with a c
+        hadron, else 0).
+    """
     counts = ak.num(prt.id, axis=1)
     flavour = ak.unflatten(_heavy_quark(flat(prt.id)), counts)
     weak = (prt.tau > WEAK_DECAY_TAU) & (prt.status < 0)  # decayed, after a measurable flight

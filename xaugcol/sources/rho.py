@@ -28,7 +28,30 @@ def grid_rho(
     rapidity_max: float = RAPIDITY_MAX,
     spacing: float = SPACING,
 ) -> np.ndarray:
-    """rho (GeV per unit y-phi area) of each of ``n_events`` events from their particles' flat arrays."""
+    """rho (GeV per unit y-phi area) of each of ``n_events`` events from their particles' flat arrays.
+
+    Parameters
+    ----------
+    event : numpy.ndarray
+        Each particle's event (position in the batch, int).
+    pt : numpy.ndarray
+        The particles' transverse momenta, GeV.
+    rapidity : numpy.ndarray
+        Their rapidities y.
+    phi : numpy.ndarray
+        Their azimuths, radians.
+    n_events : int
+        The events in the batch.
+    rapidity_max : float, default 2.5
+        The grid's extent in |y|; particles beyond are not counted.
+    spacing : float, default 0.55
+        The requested tile size in y and phi (rounded to a whole number of tiles).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (n_events,): the median of each event's tile pT sums over the tile area (empty tiles included).
+    """
     n_y = int(2 * rapidity_max / spacing + 0.5)
     n_phi = int(2 * np.pi / spacing + 0.5)
     area = (2 * rapidity_max / n_y) * (2 * np.pi / n_phi)

@@ -37,11 +37,36 @@ class Solenoid(BaseModel):
     endcap_z_m: float = Field(3.15, gt=0, le=20)  # CMS ECAL end-cap front face
 
     def curl_pt(self, charge: float = 1.0) -> float:
-        """The p_T (GeV) below which a particle of this charge never reaches the barrel."""
+        """The p_T (GeV) below which a particle of this charge never reaches the barrel.
+
+        Parameters
+        ----------
+        charge : float, default 1.0
+            The particle's charge, in units of e.
+
+        Returns
+        -------
+        float
+            0.3 |q| B R / 2, GeV (0 without field).
+        """
         return GEV_PER_TESLA_METRE * abs(charge) * self.field_tesla * self.radius_m / 2
 
     def bend(self, charge: np.ndarray, pt: np.ndarray) -> np.ndarray:
-        """The azimuth change at the barrel, -q asin(0.3 |q| B R / 2 p_T) (NaN where the particle curls)."""
+        """The azimuth change at the barrel, -sign(q) asin(0.3 |q| B R / 2 p_T) (NaN where the particle curls).
+
+        Parameters
+        ----------
+        charge : numpy.ndarray
+            The particles' charges, in units of e.
+        pt : numpy.ndarray
+            Their transverse momenta, GeV.
+
+        Returns
+        -------
+        numpy.ndarray
+            The change of azimuth (radians) between the production point and the barrel; 0 for neutral particles,
+            NaN for those that curl before the barrel.
+        """
         charge, pt = np.asarray(charge, dtype=np.float64), np.asarray(pt, dtype=np.float64)
         x = GEV_PER_TESLA_METRE * np.abs(charge) * self.field_tesla * self.radius_m / (2 * pt)
         with np.errstate(invalid="ignore"):
@@ -51,9 +76,33 @@ class Solenoid(BaseModel):
 def calorimeter_impact(
     charge: np.ndarray, pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, z0_m: np.ndarray, solenoid: Solenoid
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(eta, phi) of each particle's impact on the calorimeter surface, seen from the origin; flat arrays in,
-    flat arrays out; a particle that never reaches the surface gets an infinite eta. ``z0_m``: the production
-    point's z in metres (scalar or per particle)."""
+    """(eta, phi) of each particle's impact on the calorimeter surface, seen from the origin.
+
+    Flat arrays in, flat arrays out; a particle that never reaches the surface gets an infinite eta. The module
+    docstring describes the propagation.
+
+    Parameters
+    ----------
+    charge : numpy.ndarray
+        The particles' charges, in units of e.
+    pt : numpy.ndarray
+        Their transverse momenta, GeV.
+    eta : numpy.ndarray
+        Their momenta's pseudorapidities.
+    phi : numpy.ndarray
+        Their momenta's azimuths, radians.
+    z0_m : numpy.ndarray or float
+        The production point's z in metres (scalar or per particle).
+    solenoid : Solenoid
+        The field and the calorimeter surface.
+
+    Returns
+    -------
+    eta : numpy.ndarray
+        The impact points' pseudorapidities seen from the origin; inf for a particle that never arrives.
+    phi : numpy.ndarray
+        The impact points' azimuths, radians, in [-pi, pi).
+    """
     charge, pt, eta, phi = (np.asarray(a, dtype=np.float64) for a in (charge, pt, eta, phi))
     z0 = np.broadcast_to(np.asarray(z0_m, dtype=np.float64), pt.shape)
     with np.errstate(divide="ignore", invalid="ignore"):  # inf x 0 where a particle has no helix or no end cap

@@ -6,7 +6,13 @@ import numpy as np
 
 
 class SpeciesTable:
-    """Charge and visibility per PDG id, asked of Pythia's ParticleData once per species (not per particle)."""
+    """Charge and visibility per PDG id, asked of Pythia's ParticleData once per species (not per particle).
+
+    Parameters
+    ----------
+    particle_data : object
+        Pythia's ``ParticleData`` (``pythia.particleData``), with ``charge(id)`` and ``isVisible(id)``.
+    """
 
     def __init__(self, particle_data):
         self._pd = particle_data
@@ -24,6 +30,20 @@ class SpeciesTable:
             self._ids, self._charge, self._visible = ids_all[order], charge[order], visible[order]
 
     def lookup(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Charge and visibility of each particle, asking Pythia only about species not seen before.
+
+        Parameters
+        ----------
+        ids : numpy.ndarray
+            PDG ids, flat.
+
+        Returns
+        -------
+        charge : numpy.ndarray
+            Each particle's charge, in units of e (float).
+        visible : numpy.ndarray
+            Bool per particle: Pythia's ``isVisible`` (False for neutrinos and other invisible particles).
+        """
         ids = np.asarray(ids, dtype=np.int64)
         self._learn(ids)
         pos = np.searchsorted(self._ids, ids)

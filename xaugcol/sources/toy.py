@@ -47,7 +47,19 @@ CHUNK_PARTICLES = 2_000_000
 
 @dataclass(frozen=True)
 class ToyClass:
-    """The distributions that define one class of toy jets."""
+    """The distributions that define one class of toy jets.
+
+    Parameters
+    ----------
+    z : Dist
+        The softer subjet's momentum fraction (within [0, 0.5]).
+    theta : Dist
+        The angular distance between the two subjets (within [0, 1]).
+    particle_fraction : Dist
+        A particle's momentum fraction before the normalisation to its subjet's pT.
+    particle_angle : Dist
+        A particle's angle to its subjet's axis.
+    """
 
     z: Dist
     theta: Dist
@@ -212,6 +224,7 @@ class DistFile(ConfigModel):
 
     @property
     def dist(self) -> Dist:
+        """The distribution itself (``Dist`` checks it)."""
         return Dist(self.kind, self.scale, self.loc, self.low, self.high)
 
     @model_validator(mode="after")
@@ -254,7 +267,28 @@ def _wrap_phi(phi: np.ndarray) -> np.ndarray:
 
 
 def generate_chunk(cfg: ToyConfig, label: int, n_jets: int, rng: np.random.Generator, first_event: int) -> dict:
-    """Generate ``n_jets`` events of one class; return the branches of the NanoAOD-style writer."""
+    """Generate ``n_jets`` events of one class; return the branches of the NanoAOD-style writer.
+
+    Parameters
+    ----------
+    cfg : ToyConfig
+        The toy parameters.
+    label : int
+        The class: 1 signal (``cfg.signal``), anything else background (``cfg.background``).
+    n_jets : int
+        The events (one jet each) to generate.
+    rng : numpy.random.Generator
+        The class's random stream.
+    first_event : int
+        The ``event`` number of the first event (the rest follow consecutively).
+
+    Returns
+    -------
+    dict
+        Branches for ``write_events``: ``run``, ``luminosityBlock``, ``event``, ``genWeight`` (numpy, per event)
+        and the ``FatJet``, ``FatJetPFCands`` and ``PFCands`` collections (awkward, one jet and ``2 *
+        particles_per_subjet`` candidates per event, the candidates pT-ordered).
+    """
     cls = cfg.signal if label == 1 else cfg.background
     k = cfg.particles_per_subjet
     n_part = 2 * k
@@ -352,13 +386,40 @@ def generate_chunk(cfg: ToyConfig, label: int, n_jets: int, rng: np.random.Gener
 
 
 def class_seed(seed: int, label: int) -> np.random.SeedSequence:
-    """Independent random streams for the two classes of one run."""
+    """Independent random streams for the two classes of one run.
+
+    Parameters
+    ----------
+    seed : int
+        The run's random seed.
+    label : int
+        The class, 1 signal or 0 background.
+
+    Returns
+    -------
+    numpy.random.SeedSequence
+        The seed sequence of ``(seed, label)``.
+    """
     return np.random.SeedSequence([int(seed), int(label)])
 
 
 def chunk_sizes(n_jets: int, per_chunk: int) -> Iterator[int]:
-    """The jets of each chunk, one after another (never listed: their number grows with ``n_jets``); one empty
-    chunk for no jets, so that the file still has its branches."""
+    """The jets of each chunk, one after another (never listed: their number grows with ``n_jets``).
+
+    One empty chunk for no jets, so that the file still has its branches.
+
+    Parameters
+    ----------
+    n_jets : int
+        The jets to write in all.
+    per_chunk : int
+        The most jets of a chunk.
+
+    Yields
+    ------
+    int
+        The jets of the next chunk: ``per_chunk``, the last one the remainder (a single 0 when ``n_jets`` is 0).
+    """
     if n_jets == 0:
         yield 0
     for start in range(0, n_jets, per_chunk):
@@ -366,12 +427,44 @@ def chunk_sizes(n_jets: int, per_chunk: int) -> Iterator[int]:
 
 
 def jets_per_chunk(cfg: ToyConfig) -> int:
-    """At most ``CHUNK_JETS`` jets and ``CHUNK_PARTICLES`` particles a chunk (at least one jet)."""
+    """At most ``CHUNK_JETS`` jets and ``CHUNK_PARTICLES`` particles a chunk (at least one jet).
+
+    Parameters
+    ----------
+    cfg : ToyConfig
+        The toy parameters (its ``particles_per_subjet``).
+
+    Returns
+    -------
+    int
+        The jets per chunk.
+    """
     return max(1, min(CHUNK_JETS, CHUNK_PARTICLES // (2 * cfg.particles_per_subjet)))
 
 
 def write_toy_file(path: str | Path, cfg: ToyConfig, label: int, n_jets: int, seed: int, progress: bool = False) -> int:
-    """Generate ``n_jets`` toy jets of one class and write them atomically to ``path``, chunk by chunk."""
+    """Generate ``n_jets`` toy jets of one class and write them atomically to ``path``, chunk by chunk.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ROOT file to write.
+    cfg : ToyConfig
+        The toy parameters.
+    label : int
+        The class, 1 signal or 0 background.
+    n_jets : int
+        The jets to generate (one per event).
+    seed : int
+        The run's random seed; the class's stream is ``class_seed(seed, label)``.
+    progress : bool, default False
+        Show a progress bar.
+
+    Returns
+    -------
+    int
+        The number of events written.
+    """
     rng = np.random.Generator(np.random.PCG64(class_seed(seed, label)))
 
     with counter(f"toy {'signal' if label else 'background'}", n_jets, "jets", progress) as advance:

@@ -42,9 +42,61 @@ LOOSE = 1
 
 @dataclass(frozen=True)
 class TrackerModel:
-    """The simplified tracker's acceptance, impact-parameter resolution (a constant (+) a multiple-scattering term
-    each, with a tail), hit and quality model, and the covariance resolutions (module docstring); distances in cm
-    (``UM``: a micrometre), momenta in GeV."""
+    """The simplified tracker's settings (module docstring); distances in cm (``UM``: a micrometre), momenta in GeV.
+
+    Its acceptance, impact-parameter resolution (a constant (+) a multiple-scattering term each, with a tail), hit
+    and quality model, and the covariance resolutions.
+
+    Parameters
+    ----------
+    abs_eta_max : float, default 2.5
+        The tracker's acceptance in |eta|.
+    pt_min : float, default 0.5
+        The lowest pT of a track, GeV.
+    radius_max : float, default 60.0
+        The production radius (cm) beyond which no track is reconstructed.
+    d0_constant : float, default 10 * UM
+        The constant term of the d0 resolution, cm.
+    d0_scattering : float, default 90 * UM
+        The multiple-scattering term of the d0 resolution, cm, times GeV / pT * sqrt(cosh eta).
+    dz_constant : float, default 30 * UM
+        The constant term of the dz resolution, cm.
+    dz_scattering : float, default 100 * UM
+        The multiple-scattering term of the dz resolution, cm, times GeV / pT * cosh(eta)^1.5.
+    tail_fraction : float, default 0.03
+        The fraction of tracks smeared with the tail resolution (mis-assigned hits).
+    tail_scale : float, default 4.0
+        The tail resolution, in units of the core resolution.
+    mean_hits : float, default 16.0
+        The Poisson mean of a track's valid hits.
+    min_hits : int, default 8
+        The fewest valid hits of a track.
+    high_purity_chi2 : float, default 2.5
+        The chi2 / ndof below which a track is highPurity (``trkQuality`` 5, else 1).
+    pixel_layers : tuple of float, default (2.9, 6.8)
+        The radii (cm) of the first two pixel barrel layers: ``lostInnerHits`` of displaced tracks.
+    prompt_lost_hits : tuple of float, default (0.85, 0.10, 0.05)
+        The probabilities of ``lostInnerHits`` -1, 0 and 1 for a track made inside the first pixel layer.
+    fake_chi2_scale : float, default 3.0
+        How much worse a fake track's chi2 is.
+    covariance : bool, default False
+        Write the six covariance terms beyond the d0 and dz errors (``track_covariance``).
+    pt_constant : float, default 0.005
+        ``track_covariance``: the constant term a of sigma(pT) / pT = a (+) b pT.
+    pt_slope : float, default 1.5e-4
+        ``track_covariance``: the slope b of sigma(pT) / pT, per GeV.
+    phi_constant : float, default 1e-4
+        ``track_covariance``: the constant term of sigma(phi), radians.
+    phi_scattering : float, default 3.5e-3
+        ``track_covariance``: the multiple-scattering term of sigma(phi), radians GeV (over pT).
+    lambda_constant : float, default 2e-4
+        ``track_covariance``: the constant term of sigma(lambda), radians.
+    lambda_scattering : float, default 2.5e-3
+        ``track_covariance``: the multiple-scattering term of sigma(lambda), radians GeV (over pT).
+    layer_radii : tuple of float
+        ``track_covariance``: the radii (cm) of CMS's barrel layers (pixel 2.9-16 cm, strips 25-108 cm), whose
+        straight-line fit correlates the direction with the impact parameter.
+    """
 
     abs_eta_max: float = 2.5
     pt_min: float = 0.5  # GeV
@@ -75,11 +127,37 @@ class TrackerModel:
     layer_radii: tuple[float, ...] = (2.9, 6.8, 10.9, 16.0, 25.5, 33.9, 41.8, 49.8, 60.8, 69.2, 78.0, 86.8, 96.5, 108.0)
 
     def d0_resolution(self, pt: np.ndarray | float, eta: np.ndarray | float) -> np.ndarray:
-        """The transverse impact parameter's resolution (cm) of tracks of ``pt`` (GeV) at ``eta``."""
+        """The transverse impact parameter's resolution (cm) of tracks of ``pt`` (GeV) at ``eta``.
+
+        Parameters
+        ----------
+        pt : numpy.ndarray or float
+            Transverse momenta, GeV.
+        eta : numpy.ndarray or float
+            Pseudorapidities.
+
+        Returns
+        -------
+        numpy.ndarray
+            sigma_d0 = ``d0_constant`` (+) ``d0_scattering`` sqrt(cosh eta) / pT, cm.
+        """
         return np.hypot(self.d0_constant, self.d0_scattering * np.sqrt(np.cosh(eta)) / pt)
 
     def dz_resolution(self, pt: np.ndarray | float, eta: np.ndarray | float) -> np.ndarray:
-        """The longitudinal impact parameter's resolution (cm) of tracks of ``pt`` (GeV) at ``eta``."""
+        """The longitudinal impact parameter's resolution (cm) of tracks of ``pt`` (GeV) at ``eta``.
+
+        Parameters
+        ----------
+        pt : numpy.ndarray or float
+            Transverse momenta, GeV.
+        eta : numpy.ndarray or float
+            Pseudorapidities.
+
+        Returns
+        -------
+        numpy.ndarray
+            sigma_dz = ``dz_constant`` (+) ``dz_scattering`` cosh(eta)^1.5 / pT, cm.
+        """
         return np.hypot(self.dz_constant, self.dz_scattering * np.cosh(eta) ** 1.5 / pt)
 
 
@@ -91,7 +169,18 @@ COVARIANCE_FIELDS = ("dptdpt", "detadeta", "dphidphi", "dxydz", "dphidxy", "dlam
 
 
 def track_fields(model: TrackerModel) -> tuple[str, ...]:
-    """The PFCands fields ``measure_tracks`` writes with ``model``."""
+    """The PFCands fields ``measure_tracks`` writes with ``model``.
+
+    Parameters
+    ----------
+    model : TrackerModel
+        The tracker (its ``covariance``).
+
+    Returns
+    -------
+    tuple of str
+        ``TRACK_FIELDS``, then ``COVARIANCE_FIELDS`` when ``model.covariance`` is on.
+    """
     return TRACK_FIELDS + (COVARIANCE_FIELDS if model.covariance else ())
 
 
@@ -109,7 +198,31 @@ def track_covariance(
     Diagonal: sigma(q/p) = sigma(pT) / pT / p, sigma(phi) and sigma(lambda) constant (+) scattering / pT. The
     direction and the impact parameter in each plane are correlated as a straight-line fit through the layers
     makes them (``layer_radii``); d0 and dz only through the geometry: the transverse point of closest approach moves
-    along the track by -(d0 / R) delta d0 (R the first measured radius), which moves z0 by cot(theta) times that."""
+    along the track by -(d0 / R) delta d0 (R the first measured radius), which moves z0 by cot(theta) times that.
+
+    Parameters
+    ----------
+    pt : numpy.ndarray
+        The tracks' transverse momenta, GeV.
+    eta : numpy.ndarray
+        Their pseudorapidities.
+    d0 : numpy.ndarray
+        Their measured transverse impact parameters, cm.
+    sigma_d0 : numpy.ndarray
+        Their d0 resolutions, cm.
+    sigma_dz : numpy.ndarray
+        Their dz resolutions, cm.
+    radius : numpy.ndarray
+        Their production radii, cm (the first measured radius is at least the first pixel layer's).
+    model : TrackerModel
+        The tracker (its covariance resolutions and ``layer_radii``).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``COVARIANCE_FIELDS`` (``dptdpt``, ``detadeta``, ``dphidphi``, ``dxydz``, ``dphidxy``, ``dlambdadz``) to
+        one value per track.
+    """
     r = np.asarray(model.layer_radii)
     rho = -r.mean() / np.sqrt(np.mean(r**2))
     p = pt * np.cosh(eta)
@@ -132,8 +245,32 @@ def track_covariance(
 def straight_line_ip(
     vx: np.ndarray, vy: np.ndarray, vz: np.ndarray, px: np.ndarray, py: np.ndarray, pz: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(d0, dz) in cm of the straight line from (vx, vy, vz) along p, relative to the origin (the primary vertex),
-    with CMS's signs: d0 = (-x p_y + y p_x) / pT and dz = z - (x p_x + y p_y) / pT * p_z / pT."""
+    """(d0, dz) in cm of the straight line from (vx, vy, vz) along p, relative to the origin (the primary vertex).
+
+    With CMS's signs: d0 = (-x p_y + y p_x) / pT and dz = z - (x p_x + y p_y) / pT * p_z / pT.
+
+    Parameters
+    ----------
+    vx : numpy.ndarray
+        The production points' x, cm.
+    vy : numpy.ndarray
+        Their y, cm.
+    vz : numpy.ndarray
+        Their z, cm.
+    px : numpy.ndarray
+        The momenta's x components, GeV.
+    py : numpy.ndarray
+        Their y components, GeV.
+    pz : numpy.ndarray
+        Their z components, GeV.
+
+    Returns
+    -------
+    d0 : numpy.ndarray
+        The transverse impact parameters, cm.
+    dz : numpy.ndarray
+        The longitudinal impact parameters, cm.
+    """
     pt = np.hypot(px, py)
     return (-vx * py + vy * px) / pt, vz - (vx * px + vy * py) / pt * pz / pt
 
@@ -149,10 +286,40 @@ def measure_tracks(
     reconstructed: np.ndarray | None = None,
     fake: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """The tracker's output per candidate (flat arrays): ``track_fields(model)`` plus ``has_track`` (bool) and
-    ``tail`` (the track was smeared with the tail resolution). ``vertex``: the true production point (x, y, z) in
-    cm; ``true_ip``: the true (d0, dz) of the straight line from it (a fake track's: what was drawn for it);
-    ``reconstructed``: False for a particle the tracking lost (None: none lost); ``fake``: True for a fake track."""
+    """The tracker's output per candidate (flat arrays).
+
+    ``track_fields(model)`` plus ``has_track`` (bool) and ``tail`` (the track was smeared with the tail
+    resolution). Every random number is drawn for every candidate, so the stream does not depend on which ones are
+    tracks; candidates without a track get the module docstring's placeholder values.
+
+    Parameters
+    ----------
+    charge : numpy.ndarray
+        The candidates' charges (neutral ones make no track).
+    pt : numpy.ndarray
+        Their transverse momenta, GeV.
+    eta : numpy.ndarray
+        Their pseudorapidities.
+    vertex : tuple of numpy.ndarray
+        The true production point (x, y, z) in cm.
+    true_ip : tuple of numpy.ndarray
+        The true (d0, dz) of the straight line from it, cm (a fake track's: what was drawn for it).
+    rng : numpy.random.Generator
+        The caller's random stream.
+    model : TrackerModel, optional
+        The tracker; default: ``TrackerModel()``.
+    reconstructed : numpy.ndarray or None, optional
+        False for a particle the tracking lost; None: none lost.
+    fake : numpy.ndarray or None, optional
+        True for a fake track (its chi2 is ``fake_chi2_scale`` times worse); None: no fakes.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        One entry per candidate: ``d0``, ``dz``, ``d0Err``, ``dzErr``, ``trkChi2`` (float32), ``trkQuality``,
+        ``lostInnerHits`` (int32), the ``COVARIANCE_FIELDS`` (float32) when ``model.covariance`` is on,
+        ``has_track`` and ``tail`` (bool).
+    """
     charge, pt, eta = (np.asarray(a, dtype=np.float64) for a in (charge, pt, eta))
     n = len(pt)
     radius = np.hypot(vertex[0], vertex[1])

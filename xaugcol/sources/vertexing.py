@@ -67,7 +67,29 @@ PION_MASS = 0.13957039  # GeV
 
 @dataclass(frozen=True)
 class VertexingModel:
-    """The secondary-vertex finder's settings (module docstring: what each does)."""
+    """The secondary-vertex finder's settings (module docstring: what each does).
+
+    Parameters
+    ----------
+    efficiency : float, default 0.75
+        The probability that a true vertex is found.
+    min_tracks : int, default 2
+        The fewest tracks of a true vertex.
+    fake_significance : float, default 3.0
+        The |d0| / d0Err above which a prompt track can make a fake vertex.
+    fake_delta_r : float, default 0.4
+        The Delta R within which the two tracks of a fake vertex lie.
+    min_dlen_significance : float, default 3.0
+        The 3D flight significance ``dlenSig`` above which a vertex is kept.
+    error_scale : float, default 1.0
+        The factor on both position errors (1: the tracks' resolution alone).
+    v0_veto : bool, default False
+        Drop two-track vertices of opposite charges at the K0S mass (tracks taken as pions).
+    k0s_window : float, default 0.05
+        The half-width (GeV) of the V0 veto's window around the K0S mass.
+    pion_masses : bool, default False
+        The vertex four-momentum from the tracks taken as pions (CMS's), not their true masses.
+    """
 
     efficiency: float = 0.75
     min_tracks: int = 2
@@ -83,13 +105,33 @@ class VertexingModel:
 def find_vertices(
     event: ArrayLike, tracks: dict, n_events: int, rng: np.random.Generator, model: VertexingModel = VertexingModel()
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Secondary vertices of every event: (fields, counts per event), fields flat per vertex (``SV_FIELDS`` plus
-    ``is_fake``), ordered by event and by descending pT within it.
+    """Secondary vertices of every event: (fields, counts per event).
 
-    ``event``: each track's event index; ``tracks``: flat arrays over those tracks (candidates with a track) of
-    ``px, py, pz, E, pt, eta, phi``, the measured ``d0, dz, d0Err, dzErr`` and the true production point
-    ``vx, vy, vz`` (cm); optionally ``oz``, the z of the track's own interaction (pile-up; 0 for the hard event),
-    and ``charge`` (which the V0 veto needs)."""
+    The fields are flat per vertex (``SV_FIELDS`` plus ``is_fake``), ordered by event and by descending pT within
+    it. Every vertex draws its random numbers whether or not it is kept.
+
+    Parameters
+    ----------
+    event : array_like
+        Each track's event index.
+    tracks : dict
+        Flat arrays over those tracks (candidates with a track) of ``px, py, pz, E, pt, eta, phi``, the measured
+        ``d0, dz, d0Err, dzErr`` and the true production point ``vx, vy, vz`` (cm); optionally ``oz``, the z of
+        the track's own interaction (pile-up; 0 for the hard event), and ``charge`` (which the V0 veto needs).
+    n_events : int
+        The events in the batch.
+    rng : numpy.random.Generator
+        The caller's random stream.
+    model : VertexingModel, optional
+        The vertex finder; default: ``VertexingModel()``.
+
+    Returns
+    -------
+    fields : dict of str to numpy.ndarray
+        ``SV_FIELDS`` (float64; positions and lengths in cm) and ``is_fake`` (bool), one entry per kept vertex.
+    counts : numpy.ndarray
+        Shape (n_events,): the kept vertices of each event.
+    """
     event = np.asarray(event, dtype=np.int64)
     t = {k: np.asarray(v, dtype=np.float64) for k, v in tracks.items()}
     t.setdefault("oz", np.zeros_like(t["vz"]))

@@ -46,8 +46,24 @@ class TrainingDataError(InputDataError):
 
 
 def identity_hash(run: ArrayLike, lumi: ArrayLike, event: ArrayLike) -> np.ndarray:
-    """uint64 splitmix64 hash of an event identity (uint64 arithmetic wraps, as intended): the same for a jet
-    whatever file or chunk it is read from."""
+    """Hash an event identity to uint64 with splitmix64 (uint64 arithmetic wraps, as intended).
+
+    The hash is the same for a jet whatever file or chunk it is read from.
+
+    Parameters
+    ----------
+    run : array_like
+        The run numbers (``run``), one per jet; cast to uint64.
+    lumi : array_like
+        The luminosity blocks (``luminosityBlock``), broadcast against ``run``.
+    event : array_like
+        The event numbers (``event``), broadcast against ``run``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The uint64 hash of each (run, lumi, event).
+    """
     with np.errstate(over="ignore"):
         x = (
             np.asarray(event).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
@@ -63,15 +79,48 @@ def identity_hash(run: ArrayLike, lumi: ArrayLike, event: ArrayLike) -> np.ndarr
 
 
 def split_index(run: ArrayLike, lumi: ArrayLike, event: ArrayLike) -> np.ndarray:
-    """0..9 from the hash of the event identity: which split an event's jets belong to."""
+    """Give each event identity its split index, 0..9, from its hash: which split the event's jets belong to.
+
+    Parameters
+    ----------
+    run : array_like
+        The run numbers, one per jet.
+    lumi : array_like
+        The luminosity blocks, broadcast against ``run``.
+    event : array_like
+        The event numbers, broadcast against ``run``.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 in 0..9, ``identity_hash`` modulo 10: 0-5 train, 6-7 validation, 8-9 test (``SPLITS``).
+    """
     return (identity_hash(run, lumi, event) % np.uint64(10)).astype(np.int64)
 
 
 @dataclass(frozen=True)
 class DataSpec:
-    """What a tagger reads from the jet tables: its input kinds, the training selection (mSD window, matched
-    signal, pT range), the pT reweighting of the background and the features masked (``of``: from its
-    ``ModelConfig`` and training settings)."""
+    """What a tagger reads from the jet tables.
+
+    Its input kinds, the training selection (mSD window, matched signal, pT range), the pT reweighting of the
+    background and the features masked (``of``: from its ``ModelConfig`` and training settings).
+
+    Parameters
+    ----------
+    kinds : tuple of InputKind
+        The tagger's input kinds, in forward order.
+    msd_window : bool, default False
+        Keep only jets inside the mSD window (the ``in_msd_window`` column).
+    matched_signal : bool, default False
+        Keep as signal only the label-1 jets containing their generated boson (``gen_boson_contained``, Pythia
+        truth); background jets are all kept.
+    pt_range : tuple of (float, float), optional
+        Keep only jets with ``low <= pt < high`` (GeV); None: every pT.
+    pt_weights : PtWeights, optional
+        Background reweighted to the signal's pT spectrum (the factors multiply ``weight``); None: no reweighting.
+    masked : tuple of str, default ()
+        Input features held at zero after scaling (``ModelConfig.masked``, occlusion group names).
+    """
 
     kinds: tuple[InputKind, ...]  # the tagger's input kinds, in forward order
     msd_window: bool = False
@@ -99,7 +148,26 @@ class DataSpec:
         pt_range: Sequence[float] | None = None,
         pt_weights: PtWeights | None = None,
     ) -> DataSpec:
-        """The data a tagger (``ModelConfig``) reads, with its training selection and weights."""
+        """Build the data a tagger (``ModelConfig``) reads, with its training selection and weights.
+
+        Parameters
+        ----------
+        config : ModelConfig
+            The tagger: its input kinds (``input_kinds()``) and masked features (``masked``).
+        msd_window : bool, default False
+            Keep only jets inside the mSD window.
+        matched_signal : bool, default False
+            Keep as signal only the jets containing their generated boson.
+        pt_range : sequence of float, optional
+            ``(low, high)`` in GeV: keep jets with ``low <= pt < high``; None: every pT.
+        pt_weights : PtWeights, optional
+            The background's pT reweighting; None: none.
+
+        Returns
+        -------
+        DataSpec
+            The spec, with the flags as bool and ``pt_range`` as a tuple of two floats.
+        """
         return cls(
             config.input_kinds(),
             bool(msd_window),
@@ -111,8 +179,23 @@ class DataSpec:
 
 
 class JetTables:
-    """The jet tables of a processing output folder (or its ``jets/``), as its report lists them, checked once
-    for the columns a tagger needs."""
+    """The jet tables of a processing output folder (or its ``jets/``), as its report lists them.
+
+    They are checked once for the columns a tagger needs: each table against the report
+    (``xaugcol.processing.table_fileset.check_table``), then every non-empty one for the columns ``spec`` reads.
+
+    Parameters
+    ----------
+    folder : str or Path
+        A processing output folder, or its ``jets/`` folder; an unfinished processing is refused.
+    spec : DataSpec
+        What the tagger reads: its input kinds and training selection fix the columns needed.
+
+    Raises
+    ------
+    TrainingDataError
+        If every listed table is empty, or a table lacks a column the tagger needs.
+    """
 
     def __init__(self, folder: str | Path, spec: DataSpec):
         self.folder, report, listed = listed_tables(folder)
@@ -143,12 +226,29 @@ class JetTables:
                 )
 
     def present(self, columns: Iterable[str]) -> list[str]:
-        """The ``columns`` every table holds (the kinematics always; stored-layout tables lack some XAUG ones)."""
+        """Keep the ``columns`` every table holds (the kinematics always; stored-layout tables lack some XAUG ones).
+
+        Parameters
+        ----------
+        columns : iterable of str
+            The column names asked for.
+
+        Returns
+        -------
+        list of str
+            Those of ``columns`` present in every non-empty table, in the order given.
+        """
         names = [set(pq.ParquetFile(f).schema_arrow.names) for f in self.files]
         return [c for c in columns if all(c in n for n in names)]
 
     def shapes(self) -> dict[str, tuple[int, ...]]:
-        """Per input kind with an array column, its per-jet shape, read from the first file's schema."""
+        """Read the per-jet shape of each input kind with an array column, from the first file's schema.
+
+        Returns
+        -------
+        dict of str to tuple of int
+            Input kind name to the per-jet shape of its ``table_column`` (kinds of scalar columns left out).
+        """
         schema = pq.ParquetFile(self.files[0]).schema_arrow
         return {
             kind.name: field_shape(schema.field(kind.table_column))
@@ -189,21 +289,77 @@ class JetTables:
                 yield round_
 
     def blocks(self, split: str, columns: list[str]) -> Iterator[dict[str, Any]]:
-        """The split's jets block by block (files in name order), with ``columns``: to stream array columns. Each
-        block maps the columns to arrays, and ``"__file__"`` to the path of the table it comes from."""
+        """Stream the split's jets block by block (files in name order), with ``columns``: to stream array columns.
+
+        Each block maps the columns to arrays, and ``"__file__"`` to the path of the table it comes from.
+
+        Parameters
+        ----------
+        split : str
+            ``"train"``, ``"val"``, ``"test"`` or ``"all"`` (every split).
+        columns : list of str
+            The columns wanted; the columns the selection reads (event identity, label, ...) come with them.
+
+        Yields
+        ------
+        dict of str to Any
+            One block: column name to a numpy.ndarray of the jets of one row group that are in the split and pass
+            the tagger's selection (``weight`` already pT-reweighted when the spec reweights), and ``"__file__"``
+            to the table's path as str.
+        """
         for round_ in self._rounds(split, self._with_selection(columns), self.files):
             yield from round_
 
     def scan(self, split: str, columns: list[str]) -> dict[str, np.ndarray]:
-        """Small per-jet columns of a whole split, in memory (e.g. to fit the XAUG scaler and the class weights)."""
+        """Read small per-jet columns of a whole split into memory (e.g. to fit the XAUG scaler, the class weights).
+
+        Parameters
+        ----------
+        split : str
+            ``"train"``, ``"val"``, ``"test"`` or ``"all"``.
+        columns : list of str
+            The columns to read.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            Each of ``columns`` for every selected jet of the split, the blocks concatenated.
+
+        Raises
+        ------
+        TrainingDataError
+            If the split holds no selected jet.
+        """
         parts = list(self.blocks(split, columns))
         if not parts:
             raise TrainingDataError(f"the {split} split of {self.folder} is empty")
         return {c: np.concatenate([p[c] for p in parts]) for c in columns}
 
     def examples(self, split: str, columns: list[str], per_class: int) -> dict[str, np.ndarray]:
-        """The first ``per_class`` jets of each class of a split (files in name order), with ``columns``: signal,
-        background and, in tables of real data, jets without truth."""
+        """Take the first ``per_class`` jets of each class of a split (files in name order), with ``columns``.
+
+        The classes are signal, background and, in tables of real data, jets without truth (label -1). Reading
+        stops once both signal and background, or the jets without truth, have ``per_class`` jets.
+
+        Parameters
+        ----------
+        split : str
+            ``"train"``, ``"val"``, ``"test"`` or ``"all"``.
+        columns : list of str
+            The columns wanted; the columns the selection reads come with them.
+        per_class : int
+            The number of jets to take of each class, at most.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            Each column for the jets taken: signal first, then background, then jets without truth.
+
+        Raises
+        ------
+        TrainingDataError
+            If the split holds no selected jet.
+        """
         needed = self._with_selection(columns)
         found: dict[int, list[dict]] = {1: [], 0: [], -1: []}  # -1: jets of datasets without truth (real data)
         have = dict.fromkeys(found, 0)
@@ -239,8 +395,30 @@ class JetTables:
         buffer_jets: int = 20_000,
         scalers: InputScalers | None = None,
     ) -> Iterator[dict[str, np.ndarray]]:
-        """Mini-batches {input name: array, "label", "weight"}; shuffled when ``seed`` is given; ``scalers``:
-        the tagger's (``InputScalers``; None: inputs unscaled)."""
+        """Stream mini-batches ``{input name: array, "label", "weight"}`` of a split.
+
+        Files are read in a seeded random order and every shuffle buffer is permuted when ``seed`` is given; in file
+        order, unshuffled, otherwise.
+
+        Parameters
+        ----------
+        split : str
+            ``"train"``, ``"val"``, ``"test"`` or ``"all"``.
+        batch_size : int
+            Jets per batch; the last batch of the split may be smaller.
+        seed : int, optional
+            The random-number seed of the file order and the shuffle; None: no shuffling.
+        buffer_jets : int, default 20000
+            The least number of jets buffered (whole rounds of row groups) before batches are cut from the buffer.
+        scalers : InputScalers, optional
+            The tagger's scalers (``InputScalers``); None: inputs unscaled.
+
+        Yields
+        ------
+        dict of str to numpy.ndarray
+            One batch: the tagger's inputs by kind name (float32 tensors, shape (jets, ...)), ``"label"``
+            (float32), ``"weight"`` (float64) and, where the tables have it, ``"pt"`` (GeV).
+        """
         rng = np.random.default_rng(seed) if seed is not None else None
         order = list(self.files) if rng is None else [self.files[i] for i in rng.permutation(len(self.files))]
         buffer: list[dict] = []
@@ -277,8 +455,25 @@ class JetTables:
 
 
 def select_jets(rows: dict[str, np.ndarray], spec: DataSpec, split: str) -> np.ndarray:
-    """The jets of a split (``all``: every split) that pass the tagger's selection (mSD window, matched signal,
-    pT range): one definition for training and for explaining."""
+    """Select the jets of a split that pass the tagger's selection (mSD window, matched signal, pT range).
+
+    One definition for training and for explaining.
+
+    Parameters
+    ----------
+    rows : dict of str to numpy.ndarray
+        Jet-table columns: ``label``, the event identity (``run``, ``luminosityBlock``, ``event``; not read for
+        ``"all"``) and what the selection needs (``in_msd_window``, ``gen_boson_contained``, ``pt``).
+    spec : DataSpec
+        The tagger's selection.
+    split : str
+        ``"train"``, ``"val"``, ``"test"`` or ``"all"`` (every split).
+
+    Returns
+    -------
+    numpy.ndarray
+        Bool, shape (jets,): True for the jets kept.
+    """
     keep = (
         np.ones(len(rows["label"]), dtype=bool)
         if split == "all"
@@ -296,9 +491,32 @@ def select_jets(rows: dict[str, np.ndarray], spec: DataSpec, split: str) -> np.n
 def model_inputs(
     rows: dict[str, np.ndarray], spec: DataSpec, scalers: InputScalers | None = None
 ) -> dict[str, np.ndarray]:
-    """Jet-table rows -> the tagger's inputs {kind name: tensor (``scaled`` kinds through the tagger's scaler for
-    them, from ``scalers``, an ``InputScalers``)} plus label and weight: the one place inputs are built, for
-    training and for explaining."""
+    """Turn jet-table rows into the tagger's inputs, plus label and weight.
+
+    The one place inputs are built, for training and for explaining: each kind's tensor, ``scaled`` kinds through
+    the tagger's scaler for them (from ``scalers``), with the ``masked`` features of ``spec`` set to zero after
+    scaling.
+
+    Parameters
+    ----------
+    rows : dict of str to numpy.ndarray
+        Jet-table columns: ``label``, ``weight`` and every input kind's ``columns``.
+    spec : DataSpec
+        The tagger's input kinds and masked features.
+    scalers : InputScalers, optional
+        The tagger's scalers; None: every input unscaled.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``"label"`` (float32), ``"weight"`` (float64) and each kind's tensor by kind name (float32,
+        shape (jets, ...)).
+
+    Raises
+    ------
+    ValueError
+        If ``scalers`` is given but has no scaler for a scaled kind.
+    """
     out: dict[str, np.ndarray] = {
         "label": rows["label"].astype(np.float32),
         "weight": rows["weight"].astype(np.float64),

@@ -20,12 +20,37 @@ CHANCE_FACTOR = 3.0  # ... and above this many times what chance puts outside
 
 
 def domain_columns(scaled: list[str] | tuple[str, ...]) -> list[str]:
-    """The columns whose training range is recorded: the jet kinematics, then the ``scaled`` inputs' columns."""
+    """List the columns whose training range is recorded: the jet kinematics, then the ``scaled`` inputs' columns.
+
+    Parameters
+    ----------
+    scaled : list of str or tuple of str
+        The jet-table columns the tagger's scaled inputs read (the XAUG variables).
+
+    Returns
+    -------
+    list of str
+        ``KINEMATICS`` (pt, eta, mass) followed by ``scaled``, each column once, in first-seen order.
+    """
     return list(dict.fromkeys([*KINEMATICS, *scaled]))
 
 
 def fit_domain(scan: dict, columns: list[str]) -> dict[str, list[float]]:
-    """{column: [min, max]} over the training jets of ``scan`` (finite values; columns absent are left out)."""
+    """Record the range ``{column: [min, max]}`` over the training jets of ``scan``.
+
+    Parameters
+    ----------
+    scan : dict of str to array_like
+        Per-jet columns of the training jets (``JetTables.scan`` of the training split).
+    columns : list of str
+        The columns whose range is recorded (``domain_columns``).
+
+    Returns
+    -------
+    dict of str to list of float
+        Column to ``[min, max]`` over its finite values; columns absent from ``scan`` or without a finite value
+        are left out.
+    """
     domain = {}
     for c in columns:
         if c not in scan:
@@ -38,7 +63,21 @@ def fit_domain(scan: dict, columns: list[str]) -> dict[str, list[float]]:
 
 
 def outside(rows: dict, domain: dict) -> dict[str, np.ndarray]:
-    """Per domain column present in ``rows``: which jets lie outside the training range."""
+    """Flag, per domain column present in ``rows``, the jets that lie outside the training range.
+
+    Parameters
+    ----------
+    rows : dict of str to array_like
+        Per-jet columns of the jets to check.
+    domain : dict of str to list of float
+        The training range ``{column: [min, max]}`` (``fit_domain``).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Column to a bool array, shape (jets,): True where the value is below min or above max (a NaN is never
+        outside). Domain columns absent from ``rows`` are left out.
+    """
     out = {}
     for c, (low, high) in domain.items():
         if c in rows:
@@ -48,7 +87,21 @@ def outside(rows: dict, domain: dict) -> dict[str, np.ndarray]:
 
 
 def outside_counts(rows: dict, domain: dict) -> dict[str, int]:
-    """``outside_training_range`` (jets outside in any column) and ``outside_<column>`` counts of ``rows``."""
+    """Count the jets of ``rows`` outside the training range, in any column and per column.
+
+    Parameters
+    ----------
+    rows : dict of str to array_like
+        Per-jet columns of the jets to check.
+    domain : dict of str to list of float
+        The training range ``{column: [min, max]}`` (``fit_domain``).
+
+    Returns
+    -------
+    dict of str to int
+        ``outside_training_range``: jets outside in any column; ``outside_<column>``: jets outside in that column,
+        for each domain column present in ``rows``.
+    """
     flags = outside(rows, domain)
     n = len(next(iter(rows.values()))) if rows else 0
     counts = {"outside_training_range": int(np.logical_or.reduce(list(flags.values())).sum()) if flags and n else 0}
@@ -57,13 +110,42 @@ def outside_counts(rows: dict, domain: dict) -> dict[str, int]:
 
 
 def chance(n_columns: int, n_train: int) -> float:
-    """At most the share of jets from the training distribution outside the range of ``n_train`` training jets in
-    any of ``n_columns`` columns."""
+    """Bound the share of jets from the training distribution outside the range of ``n_train`` training jets.
+
+    The bound is for any of ``n_columns`` columns: ``2 n_columns / (n_train + 1)``, at most 1.
+
+    Parameters
+    ----------
+    n_columns : int
+        The number of columns checked.
+    n_train : int
+        The number of training jets the range was taken over.
+
+    Returns
+    -------
+    float
+        The upper bound on the share outside, in [0, 1].
+    """
     return min(1.0, 2.0 * n_columns / (n_train + 1))
 
 
 def outside_fractions(counts: dict, n_train: int) -> dict:
-    """From summed counts (with ``jets_selected``): {fraction, chance, flagged, by_column: {column: fraction}}."""
+    """Turn summed counts of jets outside the training range into fractions, and flag the tagger.
+
+    Parameters
+    ----------
+    counts : dict of str to int
+        ``outside_counts`` summed over the jets explained, with ``jets_selected`` (their number).
+    n_train : int
+        The number of training jets the range was taken over.
+
+    Returns
+    -------
+    dict
+        ``fraction`` (share outside in any column), ``chance`` (``chance`` for the columns counted), ``by_column``
+        (column to its share outside) and ``flagged`` (bool: ``fraction`` above both ``WARN_FRACTION`` and
+        ``CHANCE_FACTOR`` times ``chance``).
+    """
     n = max(int(counts.get("jets_selected", 0)), 1)
     by_column = {
         k.removeprefix("outside_"): v / n
@@ -81,7 +163,20 @@ def outside_fractions(counts: dict, n_train: int) -> dict:
 
 
 def describe(tagger: str, fractions: dict) -> str | None:
-    """A console warning for a flagged tagger (``outside_fractions``), else None."""
+    """Write a console warning for a flagged tagger (``outside_fractions``).
+
+    Parameters
+    ----------
+    tagger : str
+        The tagger's name, as the warning shows it.
+    fractions : dict
+        The tagger's ``outside_fractions``.
+
+    Returns
+    -------
+    str or None
+        The warning, naming the columns with jets outside (the largest share first); None if not flagged.
+    """
     if not fractions["flagged"]:
         return None
     worst = sorted(fractions["by_column"].items(), key=lambda kv: -kv[1])

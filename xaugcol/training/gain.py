@@ -32,7 +32,31 @@ BOOTSTRAP = 200
 def signal_efficiency(
     score: ArrayLike, label: ArrayLike, weight: ArrayLike, background_efficiency: float
 ) -> tuple[float, float]:
-    """(signal efficiency, background jets above the threshold) at ``background_efficiency`` (weighted)."""
+    """Compute the signal efficiency at a weighted background efficiency.
+
+    The threshold keeps ``background_efficiency`` of the background weight; jets at the threshold count in
+    proportion.
+
+    Parameters
+    ----------
+    score : array_like
+        The tagger's score of each jet, shape (jets,).
+    label : array_like
+        1 for signal, 0 for background, shape (jets,); other labels are ignored.
+    weight : array_like
+        The weight of each jet, shape (jets,).
+    background_efficiency : float
+        The share of the background weight kept above the threshold, e.g. 0.01.
+
+    Returns
+    -------
+    efficiency : float
+        The share of the signal weight above the threshold; NaN if the background or the signal has no
+        positive summed weight.
+    background_above : float
+        The number of background jets (unweighted) above the threshold, those at it counted in proportion: how far
+        a small efficiency can be trusted; 0.0 where the efficiency is NaN.
+    """
     score, label, weight = np.asarray(score, float), np.asarray(label), np.asarray(weight, float)
     bkg = label == 0
     order = np.argsort(-score[bkg], kind="stable")
@@ -73,8 +97,29 @@ def xaug_gain(
     bootstrap: int = BOOTSTRAP,
     seed: int = 0,
 ) -> dict:
-    """The gain of the tagger with XAUG over the one without, from their member folders (``Ensemble.members``);
-    ``pt_bins``: edges in GeV (None: all jets)."""
+    """Measure the gain of the tagger with XAUG over the one without, from their member folders.
+
+    Parameters
+    ----------
+    base : list of str or Path
+        The member folders of the tagger without XAUG (``Ensemble.members``), each with its
+        ``test_predictions.npz``.
+    with_xaug : list of str or Path
+        The member folders of the same tagger with XAUG.
+    pt_bins : iterable of float, optional
+        Bin edges in jet pT (GeV); None: all jets in one bin.
+    background_efficiencies : iterable of float, default ``BACKGROUND_EFFICIENCIES``
+        The background efficiencies at which the signal efficiencies are compared.
+    bootstrap : int, default ``BOOTSTRAP``
+        The number of bootstrap resamplings of the test jets.
+    seed : int, default 0
+        The random-number seed of the resamplings.
+
+    Returns
+    -------
+    dict
+        As ``gain_from_predictions`` returns it.
+    """
     base_predictions = [load_test_predictions(f) for f in base]
     xaug_predictions = [load_test_predictions(f) for f in with_xaug]
     return gain_from_predictions(base_predictions, xaug_predictions, pt_bins, background_efficiencies, bootstrap, seed)
@@ -88,7 +133,34 @@ def gain_from_predictions(
     bootstrap: int = BOOTSTRAP,
     seed: int = 0,
 ) -> dict:
-    """The gain from the members' test predictions (each a mapping score, label, weight, pt)."""
+    """Measure the gain of the tagger with XAUG over the one without, from the members' test predictions.
+
+    Parameters
+    ----------
+    base : list of dict
+        The test predictions of the members without XAUG, each a mapping of ``score``, ``label``, ``weight``
+        and ``pt`` (GeV) to arrays of shape (jets,).
+    with_xaug : list of dict
+        The test predictions of the members with XAUG, the same way.
+    pt_bins : iterable of float, optional
+        Bin edges in jet pT (GeV); None: all jets in one bin.
+    background_efficiencies : iterable of float, default ``BACKGROUND_EFFICIENCIES``
+        The background efficiencies at which the signal efficiencies are compared.
+    bootstrap : int, default ``BOOTSTRAP``
+        The number of bootstrap resamplings of the test jets (the same for both taggers when every member was
+        tested on the same jets).
+    seed : int, default 0
+        The random-number seed of the resamplings.
+
+    Returns
+    -------
+    dict
+        ``members`` (the member count of each tagger), ``bootstrap``, ``seed``, ``paired_test_jets`` (whether the
+        resamplings were shared) and ``bins``: per pT bin its ``pt`` edges, its signal and background test jets
+        (``jets``, of the first member without XAUG) and per background efficiency the members' efficiencies
+        (``base``, ``xaug``: mean, std, values), the ``gain`` (None without a ratio), its errors (``error_training``,
+        ``error_test``, ``error``), ``bootstrap_without_ratio`` and ``background_above``.
+    """
     predictions = [list(base), list(with_xaug)]
     same_jets = all(_same_jets(predictions[0][0], p) for p in predictions[0][1:] + predictions[1])
     effs = tuple(background_efficiencies)

@@ -49,9 +49,23 @@ def _member(folder: Path):
 
 
 def baseline_validation_auc(folder: Path, data: str | Path) -> dict[int, float]:
-    """Per member seed, the validation AUC of the trained baseline on the jet tables ``data`` (evaluated anew, with
-    each member's own training selection and scalers: folders written before the training history recorded it
-    qualify too)."""
+    """Evaluate, per member seed, the validation AUC of the trained baseline on the jet tables ``data``.
+
+    Evaluated anew, with each member's own training selection and scalers: folders written before the training
+    history recorded it qualify too.
+
+    Parameters
+    ----------
+    folder : Path
+        The baseline's ensemble folder (its ``seed_*`` members).
+    data : str or Path
+        The processing output folder (or its ``jets/``) of the jet tables.
+
+    Returns
+    -------
+    dict of int to float
+        Member seed to its weighted AUC on the validation split.
+    """
     from sklearn.metrics import roc_auc_score
 
     from xaugcol.training.data import JetTables
@@ -66,7 +80,23 @@ def baseline_validation_auc(folder: Path, data: str | Path) -> dict[int, float]:
 
 
 def reach(history: list[dict], target: float) -> tuple[int | None, float | None]:
-    """(epochs, training seconds) until the validation AUC first reaches ``target``; (None, None) if never."""
+    """Find the epochs and training seconds until the validation AUC first reaches ``target``.
+
+    Parameters
+    ----------
+    history : list of dict
+        A member's training history (``metrics.json``): per epoch ``epoch`` (from 0), ``train_seconds`` and
+        ``val_auc``.
+    target : float
+        The validation AUC to reach (NaN: never reached).
+
+    Returns
+    -------
+    epochs : int or None
+        The number of epochs run until the AUC first reaches ``target``; None if never.
+    seconds : float or None
+        The optimisation seconds summed over those epochs; None if never.
+    """
     seconds = 0.0
     for record in history:
         seconds += record["train_seconds"]
@@ -76,8 +106,28 @@ def reach(history: list[dict], target: float) -> tuple[int | None, float | None]
 
 
 def fidelity(baseline: Path, retrained: Path) -> float:
-    """1 - mean |y_baseline - y_retrained| over the test jets of one member each (the same jets, in the same
-    order: both evaluated the same split of the same tables)."""
+    """Compute the fidelity, 1 - mean |y_baseline - y_retrained|, over the test jets of one member each.
+
+    The two members' test predictions must be of the same jets, in the same order (both evaluated the same split
+    of the same tables); only their number is checked.
+
+    Parameters
+    ----------
+    baseline : Path
+        The baseline's member folder (its ``test_predictions.npz``).
+    retrained : Path
+        The retrained member's folder.
+
+    Returns
+    -------
+    float
+        The fidelity: 1 where the sigmoid scores agree on every jet.
+
+    Raises
+    ------
+    ValueError
+        If the two were tested on different numbers of jets.
+    """
     a, b = load_test_predictions(baseline)["score"], load_test_predictions(retrained)["score"]
     if a.shape != b.shape:
         raise ValueError(f"fidelity: {baseline} and {retrained} were tested on different jets")
@@ -97,9 +147,45 @@ def retrain(
     mapper: Mapper = map,
     progress: bool = False,
 ) -> dict:
-    """One retraining of the baseline (``baseline``: its ensemble folder; ``base``: its configuration) into
-    ``out``: with ``masked`` features held at zero, the ``architecture`` options changed (a squeezed model), and
-    the weights preloaded from the baseline or not; returns its comparison with the baseline."""
+    """Retrain the baseline once into ``out`` and compare the retraining with the baseline.
+
+    The retraining holds the ``masked`` features at zero, changes the ``architecture`` options (a squeezed model),
+    and has its weights preloaded from the baseline or not.
+
+    Parameters
+    ----------
+    data : str or Path
+        The processing output folder (or its ``jets/``) of the jet tables.
+    base : ModelConfig
+        The baseline's configuration.
+    baseline : Path
+        The baseline's ensemble folder.
+    training : TrainConfig
+        The training settings.
+    seeds : list of int
+        One random-number seed per member (preloading starts each from the baseline member of the same seed).
+    out : Path
+        The retraining's ensemble folder.
+    masked : iterable of str, default ()
+        The features held at zero after scaling (``ModelConfig.masked``).
+    architecture : dict, optional
+        Architecture options that replace the baseline's (a squeezed model); None: the baseline's.
+    preload : bool, default False
+        Start every member from the baseline's weights instead of a fresh initialisation.
+    mapper : Mapper, default ``map``
+        Dispatches the members (``train_ensemble``).
+    progress : bool, default False
+        Show progress bars.
+
+    Returns
+    -------
+    dict
+        ``masked``, ``architecture``, ``preloaded``, ``parameters`` (``parameter_count``), ``wall_seconds``, per
+        member its seed, baseline validation AUC, epochs and seconds to reach it, epochs run and fidelity
+        (``members``), the test metrics (``summary``), the ``fidelity`` over the members, ``reached_baseline`` (how
+        many members reached it) and ``epochs_to_baseline`` and ``seconds_to_baseline`` over those (None if none
+        did).
+    """
     # validated again: the masked names, the architecture options
     config = base.replaced(masked=list(masked), architecture={**base.architecture, **(architecture or {})})
     started = time.perf_counter()
@@ -147,9 +233,29 @@ def retrain(
 
 
 def inference_ratio(baseline: Path, other: Path, data: str | Path, jets: int = 512, repeats: int = 5) -> float:
-    """Inference time of ``other``'s first member over ``baseline``'s on the same test jets of ``data`` (each with
-    its own scalers), measured in this process (best of ``repeats``): the squeezed model's speed-up as a ratio,
-    which a noisy machine keeps."""
+    """Measure the inference time of ``other``'s first member over ``baseline``'s on the same test jets of ``data``.
+
+    Each runs with its own scalers, measured in this process (best of ``repeats``, after a warm-up): the squeezed
+    model's speed-up as a ratio, which a noisy machine keeps.
+
+    Parameters
+    ----------
+    baseline : Path
+        The baseline's ensemble folder.
+    other : Path
+        The other ensemble folder (e.g. a squeezed retraining).
+    data : str or Path
+        The processing output folder (or its ``jets/``) of the jet tables.
+    jets : int, default 512
+        The number of test jets in the one batch timed.
+    repeats : int, default 5
+        Timed passes per model; the fastest counts.
+
+    Returns
+    -------
+    float
+        ``other``'s time over ``baseline``'s (below 1: ``other`` is faster).
+    """
     from xaugcol.training.data import JetTables
 
     timings = []
@@ -175,7 +281,19 @@ def _metrics(folder: Path) -> dict:
 
 
 def parameter_count(folder: Path) -> int:
-    """The trainable parameters of an ensemble's (first) member."""
+    """Count the parameters of an ensemble's (first) member.
+
+    Parameters
+    ----------
+    folder : Path
+        The ensemble folder.
+
+    Returns
+    -------
+    int
+        The number of parameters (every entry of ``model.parameters()``, trainable or not) of its first ``seed_*``
+        member, by name.
+    """
     from xaugcol.models.folder import load_model
 
     model, _, _ = load_model(sorted(Path(folder).glob("seed_*"))[0])

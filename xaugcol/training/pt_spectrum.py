@@ -20,7 +20,15 @@ BINS = 20
 
 @dataclass(frozen=True)
 class PtWeights:
-    """Per-bin factors that reweight the background jets to the signal's pT spectrum (signal jets keep theirs)."""
+    """Per-bin factors that reweight the background jets to the signal's pT spectrum (signal jets keep theirs).
+
+    Parameters
+    ----------
+    edges : tuple of float
+        The pT bin edges (GeV), increasing.
+    background : tuple of float
+        The factor per bin for background jets, one fewer than ``edges`` (signal: 1).
+    """
 
     edges: tuple[float, ...]  # GeV, increasing
     background: tuple[float, ...]  # factor per bin for background jets (signal: 1)
@@ -34,15 +42,19 @@ class PtWeights:
         pt_range: tuple[float, float] | None = None,
         bins: int = BINS,
     ) -> PtWeights:
-        """The factors that make the background's weighted pT spectrum the signal's.
+        """Fit the factors that make the background's weighted pT spectrum the signal's.
 
         Parameters
         ----------
-        pt, labels, weights
-            Per training jet: its pT (GeV), class (1 signal, 0 background) and weight.
-        pt_range
+        pt : numpy.ndarray
+            Per training jet, its pT (GeV), shape (jets,).
+        labels : numpy.ndarray
+            Per training jet, its class (1 signal, 0 background).
+        weights : numpy.ndarray
+            Per training jet, its weight.
+        pt_range : tuple of (float, float), optional
             (low, high) GeV of the binning; None: the jets' range.
-        bins
+        bins : int, default ``BINS``
             Equal-width bins in ``pt_range``.
 
         Returns
@@ -67,8 +79,21 @@ class PtWeights:
         return cls(tuple(edges.tolist()), tuple(factors.tolist()))
 
     def factors(self, pt: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """Per jet, the factor of its weight: the bin's factor for background (0 outside the range), 1 for signal
-        and for jets without truth (real data)."""
+        """Give each jet the factor of its weight.
+
+        Parameters
+        ----------
+        pt : numpy.ndarray
+            The jets' pT (GeV), shape (jets,).
+        labels : numpy.ndarray
+            The jets' classes (1 signal, 0 background, -1 without truth), shape (jets,).
+
+        Returns
+        -------
+        numpy.ndarray
+            float64, shape (jets,): the bin's factor for background (0 outside the range), 1 for signal and for
+            jets without truth (real data).
+        """
         edges = np.asarray(self.edges)
         index = np.searchsorted(edges, np.asarray(pt, float), side="right") - 1
         inside = (index >= 0) & (index < len(self.background))
@@ -76,12 +101,37 @@ class PtWeights:
         return np.where(np.asarray(labels) == 0, bkg, 1.0)
 
     def as_dict(self) -> dict:
-        """JSON-ready values (``from_dict`` reads them back)."""
+        """Give the factors as JSON-ready values (``from_dict`` reads them back).
+
+        Returns
+        -------
+        dict
+            ``edges`` and ``background``, each a list of float.
+        """
         return {"edges": list(self.edges), "background": list(self.background)}
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> PtWeights:
-        """What ``as_dict`` wrote, checked (a ``ValueError`` naming ``where``)."""
+        """Read back what ``as_dict`` wrote, checked.
+
+        Parameters
+        ----------
+        data : Any
+            The loaded JSON value: a dict with exactly ``edges`` (increasing) and ``background`` (one finite
+            factor >= 0 per bin).
+        where : str
+            Where ``data`` comes from (a file), named in the error.
+
+        Returns
+        -------
+        PtWeights
+            The factors.
+
+        Raises
+        ------
+        ValueError
+            If ``data`` is not as ``as_dict`` writes it, naming ``where``.
+        """
         ok = (
             isinstance(data, dict)
             and set(data) == {"edges", "background"}

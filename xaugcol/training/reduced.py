@@ -1,5 +1,9 @@
-"""Reduced sets (seed: "a set of XAUG variables can replace long lists of particle-level information"): retrain
-the XAUG DNN on the k most relevant variables, k = 1..n, each as an ensemble, and tabulate performance against k."""
+"""Reduced sets: retrain the XAUG DNN on the k most relevant variables, k = 1..n, each as an ensemble, and tabulate
+performance against k.
+
+This tests the claim of Agarwal, Rappoccio et al. (arXiv:2011.13466) that "a set of XAUG variables can replace
+long lists of particle-level information".
+"""
 
 from __future__ import annotations
 
@@ -28,8 +32,40 @@ def train_reduced_sets(
     mapper: Mapper = map,
     progress: bool = False,
 ) -> list[dict]:
-    """One ensemble per k in ``out/top<k>``; returns (and writes to ``out/reduced.json``) one row per k:
-    {"k", "variables", metric: {"mean", "std", "values"}}."""
+    """Train one ensemble per k on the k most relevant XAUG variables, in ``out/top<k>`` (k two digits: ``top01``).
+
+    Parameters
+    ----------
+    data : str or Path
+        The processing output folder of the jet tables.
+    ranking : list of str
+        The XAUG variables, the most relevant first.
+    base : ModelConfig
+        The tagger retrained: one that takes the XAUG variables alone; its ``xaug_columns`` are replaced per k.
+    training : TrainConfig
+        The training settings.
+    seeds : list of int
+        One random-number seed per ensemble member.
+    out : str or Path
+        The folder of the ensembles and of ``reduced.json``.
+    ks : list of int, optional
+        The set sizes, each in 1..len(ranking); None: every size.
+    mapper : Mapper, default ``map``
+        How the members of an ensemble are trained (``map``: one after the other).
+    progress : bool, default False
+        Show progress bars.
+
+    Returns
+    -------
+    list of dict
+        One row per k: ``k``, ``variables`` and per metric of ``METRICS`` its ``mean``, ``std`` and ``values`` over
+        the members; also written to ``out/reduced.json`` with the ranking and the seeds.
+
+    Raises
+    ------
+    ValueError
+        If ``base`` takes more than the XAUG variables, ``ranking`` is empty, or a k is out of range.
+    """
     if base.inputs() != ("xaug",):
         raise ValueError(
             f"reduced sets retrain the XAUG DNN (or another tagger of the XAUG variables alone), got "

@@ -198,11 +198,33 @@ class Study:
 
 
 def tagger_name(config: ModelConfig) -> str:
-    """The name of a tagger's folder in a study: the model, with ``_xaug`` when the XAUG variables join it."""
+    """Name a tagger's folder in a study: the model, with ``_xaug`` when the XAUG variables join it.
+
+    Parameters
+    ----------
+    config : ModelConfig
+        The tagger.
+
+    Returns
+    -------
+    str
+        ``<model>`` or ``<model>_xaug``.
+    """
     return f"{config.model}_xaug" if config.joins_xaug else config.model
 
 
 def resolve_jets(data: str | Path) -> Path:
-    """A processing output folder (holding jets/) or a jets folder."""
+    """Resolve a processing output folder (holding ``jets/``) or a jets folder to the jets folder.
+
+    Parameters
+    ----------
+    data : str or Path
+        A processing output folder or its jets folder.
+
+    Returns
+    -------
+    Path
+        ``data/jets`` if that is a folder, else ``data``.
+    """
     path = Path(data)
     return path / "jets" if (path / "jets").is_dir() else path

@@ -79,7 +79,25 @@ class TrainConfig(ConfigModel):
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "training config") -> TrainConfig:
-        """The validated settings of a mapping (YAML); errors name ``where`` and the field."""
+        """Read the validated settings of a mapping (YAML); errors name ``where`` and the field.
+
+        Parameters
+        ----------
+        data : dict
+            The ``training`` section as read.
+        where : str, default "training config"
+            The file or section, named in an error.
+
+        Returns
+        -------
+        TrainConfig
+            The settings, defaults filled in.
+
+        Raises
+        ------
+        ValueError
+            If a field is unknown or invalid, naming ``where`` and the field.
+        """
         return validated(cls, data, where)
 
 
@@ -88,7 +106,18 @@ class DivergedError(UsageError):
 
 
 def pick_device(name: str) -> torch.device:
-    """The torch device ``name`` (``cpu``, ``cuda``, ``cuda:1``, ...); ``auto``: a GPU if there is one."""
+    """Pick the torch device named ``name``.
+
+    Parameters
+    ----------
+    name : str
+        ``cpu``, ``cuda``, ``cuda:1``, ...; ``auto``: a GPU if there is one, else the CPU.
+
+    Returns
+    -------
+    torch.device
+        The device.
+    """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
@@ -128,10 +157,33 @@ def learn(
     device: torch.device,
     factors: np.ndarray,
 ) -> tuple[torch.Tensor, float]:
-    """The weighted mean loss of a training batch, its gradient accumulated into the parameters; returns (loss,
-    summed weight). A tagger that trims padding (``xaugcol.models.batching``) runs the batch in the planned
-    pieces, each cut to its longest jet: the same loss and gradient (sums over jets), from tensors that the
-    allocator reuses instead of mapping hundreds of MiB per layer; any other runs it whole."""
+    """Compute the weighted mean loss of a training batch, its gradient accumulated into the parameters.
+
+    A tagger that trims padding (``xaugcol.models.batching``) runs the batch in the planned pieces, each cut to its
+    longest jet: the same loss and gradient (sums over jets), from tensors that the allocator reuses instead of
+    mapping hundreds of MiB per layer; any other runs it whole. The loss is the binary cross entropy of the logits,
+    weighted by the jets' weights times their class factors.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The tagger, in training mode; it returns one logit per jet.
+    batch : dict of str to numpy.ndarray
+        A batch of ``JetTables.batches``: the inputs by name, ``label`` (float32) and ``weight``.
+    names : tuple of str
+        The tagger's input names, in the order of its ``forward`` arguments.
+    device : torch.device
+        Where the model is.
+    factors : numpy.ndarray
+        Per-class weight multipliers, shape (2,): background, signal.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        The weighted mean loss, a detached scalar.
+    weight : float
+        The batch's summed weight (class factors included).
+    """
     tensors = _to_tensors(batch, names, device)
     target, w = _targets(batch, device, factors)
     total, loss = w.sum(), torch.zeros((), device=device)
@@ -176,8 +228,42 @@ def evaluate(
     scalers: InputScalers | None,
     batch_size: int = 1024,
 ) -> tuple[np.ndarray, ...]:
-    """Scores (sigmoid of the logit), labels, weights and jet pT (NaN where the tables have none) of a whole
-    split, in a fixed order."""
+    """Score a whole split with the tagger, in a fixed order (unshuffled).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The tagger; it is put in inference mode.
+    tables : JetTables
+        The jet tables.
+    split : str
+        ``"train"``, ``"val"``, ``"test"`` or ``"all"``.
+    names : tuple of str
+        The tagger's input names, in the order of its ``forward`` arguments.
+    device : torch.device or str
+        Where the model is.
+    scalers : InputScalers or None
+        The tagger's input scalers; None: inputs unscaled.
+    batch_size : int, default 1024
+        Jets per batch.
+
+    Returns
+    -------
+    scores : numpy.ndarray
+        The sigmoid of each jet's logit, shape (jets,).
+    labels : numpy.ndarray
+        The jets' labels (float32).
+    weights : numpy.ndarray
+        The jets' weights (the tables' ``weight``, pT-reweighted where the tables' spec reweights; no class
+        factors).
+    pt : numpy.ndarray
+        The jets' pT (GeV); NaN where the tables have none.
+
+    Raises
+    ------
+    ValueError
+        If the split is empty.
+    """
     scores, labels, weights, pt = [], [], [], []
     model.eval()
     with torch.no_grad():
@@ -194,9 +280,25 @@ def evaluate(
 
 
 def training_tables(data: str | Path, model_config: ModelConfig, train_config: TrainConfig) -> JetTables:
-    """The jet tables a training of ``model_config`` reads: its selection, and with ``match_pt`` the background
-    reweighted to the signal's pT spectrum, fitted first on the training split (the weights then enter every
-    split's jets)."""
+    """Open the jet tables a training of ``model_config`` reads, with its selection.
+
+    With ``match_pt`` the background is reweighted to the signal's pT spectrum, fitted first on the training split
+    (the weights then enter every split's jets).
+
+    Parameters
+    ----------
+    data : str or Path
+        The processing output folder (or its ``jets/``).
+    model_config : ModelConfig
+        The tagger: its input kinds and masked features.
+    train_config : TrainConfig
+        The training settings: ``msd_window``, ``matched_signal``, ``pt_range`` and ``match_pt``.
+
+    Returns
+    -------
+    JetTables
+        The tables, their ``spec`` holding the selection and, with ``match_pt``, the fitted ``PtWeights``.
+    """
     spec = DataSpec.of(model_config, train_config.msd_window, train_config.matched_signal, train_config.pt_range)
     tables = JetTables(data, spec)
     if not train_config.match_pt:
@@ -207,8 +309,25 @@ def training_tables(data: str | Path, model_config: ModelConfig, train_config: T
 
 
 def check_training_data(data: str | Path, model_config: ModelConfig, train_config: TrainConfig) -> None:
-    """What every member would find out only after minutes: the tables are the processing's listed ones and hold
-    the tagger's columns (``JetTables``), and the training split has jets of both classes with positive weight."""
+    """Check what every member would find out only after minutes.
+
+    The tables are the processing's listed ones and hold the tagger's columns (``JetTables``), and the training
+    split has jets of both classes with positive weight.
+
+    Parameters
+    ----------
+    data : str or Path
+        The processing output folder (or its ``jets/``).
+    model_config : ModelConfig
+        The tagger.
+    train_config : TrainConfig
+        The training settings (its selection).
+
+    Raises
+    ------
+    TrainingDataError
+        If the tables do not fit the tagger, or the training split lacks a class or its positive total weight.
+    """
     tables = training_tables(data, model_config, train_config)
     scan = tables.scan("train", ["label", "weight"])
     counts = {k: int(np.sum(scan["label"] == k)) for k in (1, 0)}
@@ -230,9 +349,41 @@ def train_member(
     progress: bool = False,
     init_from: str | None = None,
 ) -> dict:
-    """Train one tagger; write its folder ``out``; return its metrics. ``init_from``: a tagger ensemble folder
-    whose member of the same seed (else its first) gives the starting weights instead of a fresh initialisation
-    (Roy and Neubauer's (ICHEP 2022) preloading: a retraining on a reduced feature set starts from the baseline)."""
+    """Train one tagger, write its folder ``out`` and return its metrics.
+
+    Training stops early after ``patience`` epochs without a better validation loss, and the epoch of the best
+    validation loss is kept. The torch thread count is set to ``train_config.threads`` (if given) meanwhile.
+
+    Parameters
+    ----------
+    data : str
+        The processing output folder (or its ``jets/``).
+    model_config : ModelConfig
+        The tagger; its input shapes are taken from the data.
+    train_config : TrainConfig
+        The training settings.
+    seed : int
+        The random-number seed of the initial weights and of the batches' shuffling.
+    out : str
+        The member folder to write (complete or not at all).
+    progress : bool, default False
+        Show a progress bar.
+    init_from : str, optional
+        A tagger ensemble folder whose member of the same seed (else its first) gives the starting weights instead
+        of a fresh initialisation (Roy and Neubauer's (ICHEP 2022) preloading: a retraining on a reduced feature
+        set starts from the baseline); None: a fresh initialisation.
+
+    Returns
+    -------
+    dict
+        The test-split metrics (``performance``) with ``seed``, ``best_epoch``, ``best_val_loss``, ``epochs_run``,
+        ``history`` (per epoch: losses, validation AUC, seconds), ``device`` and ``onnx_max_abs_diff``.
+
+    Raises
+    ------
+    DivergedError
+        If the loss becomes NaN or infinite.
+    """
     reuse_freed_memory()  # the member's passes reuse their freed tensors (xaugcol.allocator)
     threads = torch.get_num_threads()
     if train_config.threads is not None:
@@ -426,10 +577,43 @@ def train_ensemble(
     progress: bool = False,
     init_from: str | None = None,
 ) -> dict:
-    """Train one member per seed (``mapper`` dispatches them: builtin ``map``, a pool's or Dask client's map) and
-    write ``out/metrics.json`` with every member and the mean / spread over them. ``out`` is locked meanwhile.
-    The members train into a staging folder inside ``out``; an earlier ensemble there is replaced only once every
-    new member is complete, so a training that fails (diverges, is killed, fills the disk) leaves it as it was."""
+    """Train one member per seed and write ``out/metrics.json`` with every member and the mean / spread over them.
+
+    ``out`` is locked meanwhile, and the data folder read-locked. The members train into a staging folder inside
+    ``out``; an earlier ensemble there is replaced only once every new member is complete, so a training that fails
+    (diverges, is killed, fills the disk) leaves it as it was.
+
+    Parameters
+    ----------
+    data : str
+        The processing output folder (or its ``jets/``).
+    model_config : ModelConfig
+        The tagger.
+    train_config : TrainConfig
+        The training settings; with builtin ``map``, ``processes`` > 1 trains members side by side
+        (``xaugcol.training.member_pool``).
+    seeds : list of int
+        One random-number seed per member, distinct, at most ``MAX_SEEDS``; member folders ``seed_<seed>``.
+    out : str or Path
+        The ensemble folder.
+    mapper : Mapper, default ``map``
+        Dispatches the members: builtin ``map``, a pool's or a Dask client's map.
+    progress : bool, default False
+        Show progress bars.
+    init_from : str, optional
+        A tagger ensemble folder whose members give the starting weights (``train_member``); None: fresh.
+
+    Returns
+    -------
+    dict
+        The summary written to ``out/metrics.json``: ``model``, ``training``, ``seeds``, ``members`` (folder names)
+        and ``summary`` (``summarise`` of each member's ``SUMMARY_KEYS``).
+
+    Raises
+    ------
+    ValueError
+        If the seeds are not distinct, none are given or more than ``MAX_SEEDS``.
+    """
     seeds = list(seeds)
     if len(set(seeds)) != len(seeds) or not seeds:
         raise ValueError(f"an ensemble needs distinct seeds, got {seeds}")
@@ -464,8 +648,26 @@ def train_ensemble(
 
 
 def check_replaceable(folder: Path) -> list[Path]:
-    """The members of an earlier ensemble in ``folder``, each a member folder training wrote; a ``seed_*`` entry
-    that is not one (a link, a folder holding other files) is refused: training never replaces it."""
+    """List the members of an earlier ensemble in ``folder``, each a member folder training wrote.
+
+    A ``seed_*`` entry that is not one (a link, a folder holding other files) is refused: training never replaces
+    it.
+
+    Parameters
+    ----------
+    folder : Path
+        The ensemble folder.
+
+    Returns
+    -------
+    list of Path
+        Its ``seed_*`` member folders, sorted by name (empty if none).
+
+    Raises
+    ------
+    OutputExistsError
+        If a ``seed_*`` entry is not a member folder xaugcol wrote.
+    """
     members = sorted(Path(folder).glob("seed_*"))
     foreign = [m for m in members if not is_member_folder(m)]
     if foreign:
@@ -478,8 +680,21 @@ def check_replaceable(folder: Path) -> list[Path]:
 
 
 def clear_ensemble(folder: Path) -> None:
-    """Remove an earlier ensemble's summary (first: the folder is then marked incomplete) and members: only what
-    training wrote (``check_replaceable``)."""
+    """Remove an earlier ensemble's summary (first: the folder is then marked incomplete) and members.
+
+    Only what training wrote is removed (``check_replaceable``), with the temporaries of killed member writes
+    (``.seed_*.tmp-*``).
+
+    Parameters
+    ----------
+    folder : Path
+        The ensemble folder.
+
+    Raises
+    ------
+    OutputExistsError
+        If a ``seed_*`` entry is not a member folder xaugcol wrote (nothing is removed then).
+    """
     members = check_replaceable(folder)
     remove(folder / METRICS)
     for member in [*members, *folder.glob(".seed_*.tmp-*")]:

@@ -281,7 +281,19 @@ class Mapping(ConfigModel):
         return value
 
     def candidate_columns(self, processing: ProcessingConfig) -> tuple[str, ...]:
-        """The columns of ``processing``'s jet tables the search may add, of the families in ``candidates``."""
+        """The columns of ``processing``'s jet tables the search may add, of the families in ``candidates``.
+
+        Parameters
+        ----------
+        processing : ProcessingConfig
+            The study's processing settings (its ``efp`` and ``lepton.anchored_efp`` sections).
+
+        Returns
+        -------
+        tuple of str
+            The EFP columns (``efp``), then the lepton-anchored EFP columns (``anchored``); a family whose
+            processing section is absent adds none.
+        """
         columns: list[str] = []
         if "efp" in self.candidates and processing.efp is not None:
             columns += processing.efp.columns()
@@ -444,7 +456,17 @@ def _check_executor(executor: str | None, dask: Dask | None, section: str) -> No
 
 @dataclass(frozen=True)
 class Run:
-    """How a coffea stage runs."""
+    """How a coffea stage runs.
+
+    Parameters
+    ----------
+    chunksize : int, default DEFAULT_CHUNKSIZE
+        Events (or jet-table rows) per chunk.
+    executor : str, default "iterative"
+        The coffea executor: one of ``EXECUTORS`` (``iterative``, ``futures``, ``dask``, ``dask-local``).
+    workers : int, default 1
+        The worker processes of the ``futures`` (or ``dask-local``) executor.
+    """
 
     chunksize: int = DEFAULT_CHUNKSIZE
     executor: str = "iterative"
@@ -452,7 +474,21 @@ class Run:
 
     @classmethod
     def of(cls, section: Processing | Explain, dask: Dask | None) -> Run:
-        """How the stage of ``section`` (processing or explain) runs: its executor, or dask under a dask section."""
+        """How the stage of ``section`` (processing or explain) runs: its executor, or dask under a dask section.
+
+        Parameters
+        ----------
+        section : Processing or Explain
+            The study file's ``processing`` or ``explain`` section (chunk size, executor, workers).
+        dask : Dask or None
+            The study's ``dask`` section; None: no cluster.
+
+        Returns
+        -------
+        Run
+            The section's chunk size and workers, and its executor; unset: ``dask`` under a ``dask`` section,
+            else ``iterative``.
+        """
         return cls(section.chunksize, section.executor or ("dask" if dask else "iterative"), section.workers)
 
 
@@ -471,8 +507,8 @@ class Workflow:
         Where the events come from: the toy, Pythia 8 processes, or a fileset.
     processing : ProcessingConfig
         What the jet tables hold.
-    processing_run, explain_run : Run
-        How the processing and explanation stages run (chunk size, executor, workers).
+    processing_run : Run
+        How the processing stage runs (chunk size, executor, workers).
     skip_bad_files : bool
         Skip unreadable files and failing chunks instead of stopping.
     seeds : tuple of int
@@ -483,6 +519,8 @@ class Workflow:
         The taggers the study trains.
     explain : Explain
         The explanation methods and analyses.
+    explain_run : Run
+        How the explanation stage runs (chunk size, executor, workers).
     reduced : Reduced or None
         The retraining on reduced feature sets; None: none.
     raw : dict

@@ -12,7 +12,26 @@ TAGGERS = [{"model": m, "xaug": x} for m in ("cnn2d", "cnn1d", "lstm") for x in 
 def demo_config(
     jets: int = 3000, epochs: int = 6, seeds: int = 3, top_k: int | None = None, workers: int = 2
 ) -> Workflow:
-    """``jets`` per class; ``top_k``: retrain the DNN for k = 1..top_k (None: every XAUG variable)."""
+    """The demo study: toy jets, three taggers each with and without XAUG, the XAUG DNN, LRP, reduced sets.
+
+    Parameters
+    ----------
+    jets : int, default 3000
+        Toy jets per class.
+    epochs : int, default 6
+        The training epochs of every member.
+    seeds : int, default 3
+        The ensemble members per tagger (seeds 0..seeds-1).
+    top_k : int, optional
+        Retrain the DNN for k = 1..top_k; None: for every number of XAUG variables.
+    workers : int, default 2
+        The processing and explanation workers, and the members trained side by side.
+
+    Returns
+    -------
+    Workflow
+        The validated study (named ``demo`` in errors).
+    """
     chunk = max(jets // 2, 100)
     return Workflow.from_dict(
         {

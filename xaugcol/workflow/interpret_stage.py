@@ -34,6 +34,27 @@ def _interpret(wf: Workflow) -> Interpret:
 
 
 def interpret_record(wf: Workflow, out: Path, upstream: tuple[Stage, ...]) -> Stage:
+    """The completion record of the interpret stage: its settings, the tagger's model, the training and seeds.
+
+    Parameters
+    ----------
+    wf : Workflow
+        The study; it must have an ``interpret`` section.
+    out : Path
+        The study's output folder; the stage writes ``out/interpret``.
+    upstream : tuple of Stage
+        The stages it reads (the processing, the explanation, the tagger's training).
+
+    Returns
+    -------
+    Stage
+        The record ``interpret``.
+
+    Raises
+    ------
+    ValueError
+        When the study has no interpret section.
+    """
     base = wf.taggers[wf.tagger_names().index(_interpret(wf).tagger)]
     return Stage(
         "interpret",
@@ -49,6 +70,35 @@ def interpret_record(wf: Workflow, out: Path, upstream: tuple[Stage, ...]) -> St
 
 
 def interpret_stage(wf: Workflow, out: Path, record: Stage, processed: Path, sample: str) -> StudyStage:
+    """The interpret stage: the retrainings of one tagger after occlusion, their figures and report section.
+
+    The work retrains the tagger on the features whose dAUC is at least ``prune_below`` (from scratch and, with
+    ``preload``, from the baseline's weights; only when some features are dropped and some kept), without the
+    bias-like features (``bias_like``) and squeezed (``squeezed``), and writes ``interpret.json``.
+
+    Parameters
+    ----------
+    wf : Workflow
+        The study; it must have an ``interpret`` section.
+    out : Path
+        The study's output folder (``taggers/<tagger>`` the baseline, ``relevance/`` its occlusion table).
+    record : Stage
+        The stage's record (``interpret_record``).
+    processed : Path
+        The processing output folder whose ``jets/`` the retrainings read.
+    sample : str
+        The sample written above the figures (``xaug_study.sample_label``).
+
+    Returns
+    -------
+    StudyStage
+        The stage, its results read into ``ctx.results["interpret"]``.
+
+    Raises
+    ------
+    ValueError
+        When the study has no interpret section.
+    """
     i = _interpret(wf)
     base = wf.taggers[wf.tagger_names().index(i.tagger)]
     folder, baseline = out / "interpret", out / "taggers" / i.tagger

@@ -3,9 +3,9 @@
 Layout of ``out/mapping``::
 
     step_<k>/      the high-level model of step k (an ensemble folder; gbdt.json for the GBDT)
-    guided.json    Faucett, Thaler and Whiteson's (arXiv:2010.11998) table: base, additions (graph, kappa, beta), AUC,
-    ADO[black box] per step methods.json   the other taggers of the study and each base observable alone: AUC, ADO[black
-    box]
+    guided.json    Faucett, Thaler and Whiteson's (arXiv:2010.11998) table: base, additions (graph, kappa,
+                   beta), AUC, ADO[black box] per step
+    methods.json   the other taggers of the study and each base observable alone: AUC, ADO[black box]
 """
 
 from __future__ import annotations
@@ -31,7 +31,30 @@ def _mapping(wf: Workflow) -> Mapping:
 
 
 def mapping_record(wf: Workflow, out: Path, upstream: tuple[Stage, ...], given: dict) -> Stage:
-    """``given``: the digests of trained taggers the study was handed (the black box may be one)."""
+    """The completion record of the mapping stage: the mapping section, the training settings and seeds.
+
+    Parameters
+    ----------
+    wf : Workflow
+        The study; it must have a ``mapping`` section.
+    out : Path
+        The study's output folder; the stage writes ``out/mapping``.
+    upstream : tuple of Stage
+        The stages it reads (the processing, and the black box's training when the study trains it).
+    given : dict
+        The digests of trained taggers the study was handed, by name (the black box may be one): its digest is
+        recorded.
+
+    Returns
+    -------
+    Stage
+        The record ``mapping``.
+
+    Raises
+    ------
+    ValueError
+        When the study has no mapping section.
+    """
     m = _mapping(wf)
     # the default candidate family is left out: studies written before it existed keep their fingerprints
     mapping = m.model_dump(exclude={"candidates"} if tuple(m.candidates) == ("efp",) else set())
@@ -49,12 +72,51 @@ def mapping_record(wf: Workflow, out: Path, upstream: tuple[Stage, ...], given: 
 
 
 def black_box_folder(wf: Workflow, out: Path) -> Path:
+    """The ensemble folder of the mapping's black box: a trained tagger given to the study, or one it trains.
+
+    Parameters
+    ----------
+    wf : Workflow
+        The study; it must have a ``mapping`` section.
+    out : Path
+        The study's output folder.
+
+    Returns
+    -------
+    Path
+        The given tagger's folder, else ``out/taggers/<black_box>``.
+    """
     given = {t.label: Path(t.folder) for t in wf.trained}
     black_box = _mapping(wf).black_box
     return given.get(black_box, out / "taggers" / black_box)
 
 
 def mapping_stage(wf: Workflow, out: Path, record: Stage, processed: Path, sample: str) -> StudyStage:
+    """The mapping stage: the guided search and the methods table, their figures and report section.
+
+    Parameters
+    ----------
+    wf : Workflow
+        The study; it must have a ``mapping`` section.
+    out : Path
+        The study's output folder.
+    record : Stage
+        The stage's record (``mapping_record``).
+    processed : Path
+        The processing output folder whose ``jets/`` hold the base and candidate columns.
+    sample : str
+        The sample written above the figures (``xaug_study.sample_label``).
+
+    Returns
+    -------
+    StudyStage
+        The stage, its results read into ``ctx.results["mapping"]`` (with ``"methods"`` where the table exists).
+
+    Raises
+    ------
+    ValueError
+        When the study has no mapping section.
+    """
     m = _mapping(wf)
     folder = out / "mapping"
 

@@ -28,10 +28,31 @@ STUDY_YAML = "study.yaml"  # written first: the mark of a study's folder
 
 
 def check_study(wf: Workflow, out: Path) -> None:
-    """What a study would refuse only after minutes, refused before it writes anything: what it reads may not lie
-    inside ``out`` (its fileset and files, trained taggers, process card); every stage folder it may clear must be
-    absent, empty or written by that stage (``study_stages`` also refuses a link planted anywhere in the layout);
-    Pythia must accept and initialise every process."""
+    """Refuse, before anything is written, what a study would refuse only after minutes.
+
+    What it reads may not lie inside ``out`` (its fileset and files, trained taggers, process card); every stage
+    folder it may clear must be absent, empty or written by that stage (``study_stages`` also refuses a link
+    planted anywhere in the layout); the Dask scheduler, if one is named, must answer; Pythia must accept and
+    initialise every process.
+
+    Parameters
+    ----------
+    wf : Workflow
+        The study.
+    out : Path
+        The study's output folder.
+
+    Raises
+    ------
+    UnsafePathError
+        An input lies inside ``out``.
+    StageFolderError
+        A stage folder holds files no study wrote for that stage.
+    ClusterError
+        The study's Dask scheduler does not answer.
+    GeneratorError
+        Pythia refuses or cannot initialise a process.
+    """
     inputs = [("the study's process card", wf.source.process_card), ("the study's fileset", wf.fileset)]
     if wf.fileset is not None:
         from xaugcol.processing.coffea_runner import load_fileset

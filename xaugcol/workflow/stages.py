@@ -7,6 +7,7 @@ Every stage folder holds ``stage.json``: the stage's settings (what changes its 
 executor and worker count are left out, they give identical outputs) and the fingerprints of the stages it
 reads. It is written when the stage starts (incomplete) and again when the stage completes. On a resume a stage
 is
+
 * reused when it completed with the same fingerprint and its outputs are as it left them (``outputs_identity``:
   every file's size and modification time), and no stage it reads ran again;
 * continued when it was interrupted with the same fingerprint (processing and LRP resume from their checkpoints,
@@ -49,7 +50,21 @@ class StageFolderError(OutputExistsError):
 
 
 def written_by_stage(folder: Path, name: str) -> bool:
-    """Whether ``folder`` (a real folder, not a link) holds the record of the study stage ``name``."""
+    """Whether ``folder`` (a real folder, not a link) holds the record of the study stage ``name``.
+
+    Parameters
+    ----------
+    folder : Path
+        A stage folder of the study's layout.
+    name : str
+        The stage's name (e.g. ``process``, ``train/dnn_xaug``).
+
+    Returns
+    -------
+    bool
+        True when ``folder/stage.json`` is a regular file (not a link) whose ``stage`` is ``name``; False when it
+        is absent, unreadable or names another stage.
+    """
     path = folder / RECORD
     if folder.is_symlink() or path.is_symlink() or not path.is_file():  # a FIFO there would block the read
         return False
@@ -67,13 +82,39 @@ def _ours(folder: Path, name: str) -> bool:
 
 
 def stage_may_clear(stage: Stage) -> bool:
-    """Whether the folder of ``stage`` may be cleared when the stage runs again (``clear_stage_folder``)."""
+    """Whether the folder of ``stage`` may be cleared when the stage runs again (``clear_stage_folder``).
+
+    Parameters
+    ----------
+    stage : Stage
+        The stage's record.
+
+    Returns
+    -------
+    bool
+        True when its folder holds its record, or is a real folder holding nothing but a lock file.
+    """
     return _ours(stage.folder, stage.name)
 
 
 def clear_stage_folder(folder: Path, name: str) -> None:
-    """Remove the earlier output of stage ``name`` before it runs again; ``StageFolderError`` when what is there
-    is not provably that stage's (a link, a file, a folder without its record)."""
+    """Remove the earlier output of stage ``name`` before it runs again.
+
+    A folder is emptied but its lock file kept (the stage holds it while it runs); nothing happens where
+    ``folder`` is absent.
+
+    Parameters
+    ----------
+    folder : Path
+        The stage's folder.
+    name : str
+        The stage's name, as its record names it.
+
+    Raises
+    ------
+    StageFolderError
+        When what is there is not provably that stage's (a link, a file, a folder without its record).
+    """
     if not (folder.exists() or folder.is_symlink()):
         return
     if not _ours(folder, name):  # checked for every stage before a study starts (workflow.run_workflow.check_study)
@@ -89,7 +130,15 @@ def clear_stage_folder(folder: Path, name: str) -> None:
 
 
 def drop_stage_folder(folder: Path, name: str) -> None:
-    """A stage the study no longer has: its folder goes if the study wrote it, else it stays (and is named)."""
+    """Remove the folder of a stage the study no longer has if the study wrote it, else leave it (and name it).
+
+    Parameters
+    ----------
+    folder : Path
+        The folder the stage used.
+    name : str
+        The stage's name, as its record names it.
+    """
     if _ours(folder, name):
         remove(folder)
     elif folder.exists() or folder.is_symlink():
@@ -98,8 +147,22 @@ def drop_stage_folder(folder: Path, name: str) -> None:
 
 @dataclass(frozen=True)
 class Stage:
-    """The completion record of one unit of a study's work (``stage.json`` in ``folder``): the settings its result
-    depends on and the stages it reads (``upstream``), which decide whether a resume reuses it (``plan``)."""
+    """The completion record of one unit of a study's work (``stage.json`` in ``folder``).
+
+    The settings its result depends on and the stages it reads (``upstream``) decide whether a resume reuses it
+    (``plan``).
+
+    Parameters
+    ----------
+    name : str
+        The unit's name (``process``, ``train/<tagger>``, ...), written into its record.
+    folder : Path
+        The folder the unit writes, where ``stage.json`` lies.
+    settings : dict
+        What its result depends on; stored as it reads back from JSON (tuples as lists, paths as text).
+    upstream : tuple of Stage, optional
+        The stages it reads; empty (the default): none.
+    """
 
     name: str
     folder: Path
@@ -119,7 +182,22 @@ class Stage:
         return hashlib.sha256(text.encode()).hexdigest()
 
     def plan(self, resume: bool) -> tuple[str, str]:
-        """("reuse" | "continue" | "run", the reason when a resume cannot reuse the stage)."""
+        """Decide from the record in the folder whether the stage is reused, continued or run again.
+
+        Parameters
+        ----------
+        resume : bool
+            Whether the study resumes; without it every stage runs.
+
+        Returns
+        -------
+        action : str
+            ``"reuse"`` (completed with the same fingerprint and its outputs unchanged), ``"continue"``
+            (interrupted with the same fingerprint) or ``"run"``.
+        reason : str
+            Why a resume cannot reuse the stage (changed settings, upstream stages or outputs); ``""`` when
+            there is nothing to say.
+        """
         if not resume:
             return "run", ""
         try:
@@ -142,7 +220,13 @@ class Stage:
         return "run", f"it reads {', '.join(moved) or 'stages'} that changed"
 
     def begin(self, clear: bool) -> None:
-        """Record the start (after removing an earlier result when ``clear``: only this stage's own)."""
+        """Record the start (after removing an earlier result when ``clear``: only this stage's own).
+
+        Parameters
+        ----------
+        clear : bool
+            Whether to clear the folder first (``clear_stage_folder``).
+        """
         if clear:
             clear_stage_folder(self.folder, self.name)
         self._record(False)
@@ -168,9 +252,22 @@ class Stage:
 
 
 def outputs_identity(folder: Path) -> dict[str, list[int]]:
-    """{path relative to ``folder``: [size, modification time in ns]} of every file a stage left there (its record
-    and lock files aside; links listed, not followed): what a resume checks before it reuses the stage, so that an
-    output replaced by hand (a tagger copied in, a table edited) is not taken for the stage's own."""
+    """The size and modification time of every file a stage left in ``folder``.
+
+    What a resume checks before it reuses the stage, so that an output replaced by hand (a tagger copied in, a
+    table edited) is not taken for the stage's own.
+
+    Parameters
+    ----------
+    folder : Path
+        The stage's folder.
+
+    Returns
+    -------
+    dict of str to list of int
+        {path relative to ``folder``: [size in bytes, modification time in ns]}, sorted by path, its record and
+        lock files aside; links are listed, not followed. Empty when ``folder`` is not a real folder.
+    """
     if not folder.is_dir() or folder.is_symlink():
         return {}
     out: dict[str, list[int]] = {}
@@ -192,8 +289,26 @@ def _changed(recorded: Any, now: dict) -> str:
 
 @dataclass
 class StudyContext:
-    """What the stages of one study share: the configuration, the output folder, the Dask client and mapper,
-    and what earlier stages produced (``results``: e.g. the relevance summary, the figures)."""
+    """What the stages of one study share.
+
+    The configuration, the output folder, the Dask client and mapper, and what earlier stages produced
+    (``results``: e.g. the relevance summary, the figures).
+
+    Parameters
+    ----------
+    wf : Workflow
+        The study.
+    out : Path
+        The study's output folder.
+    client : distributed.Client, optional
+        The Dask client every stage shares; None: no cluster.
+    mapper : callable, default map
+        How ensemble members are dispatched: builtin ``map``, or ``dask_map(client)``.
+    progress : bool, default False
+        Whether the stages print progress.
+    results : dict, optional
+        What the stages' ``after`` steps read (``relevance``, ``gain``, ``figures``, ...); empty at first.
+    """
 
     wf: Workflow
     out: Path
@@ -205,12 +320,30 @@ class StudyContext:
 
 @dataclass
 class StudyStage:
-    """One step of a study. ``records``: its completion markers (``Stage``, one ``stage.json`` per unit of work,
-    e.g. per tagger); ``work(ctx, record, resume)`` runs one unit (``resume``: continue from its checkpoints);
-    ``before(ctx)`` runs first whatever the plan (e.g. clearing what the study no longer holds) and ``after(ctx)``
-    last (reading the stage's result into ``ctx.results``, also when it was reused); ``figures(ctx)`` lists its
-    figures (``xaugcol.report.figures.FigureJob``, drawn by the figures stage in parallel processes);
-    ``report(ctx)`` gives its HTML section."""
+    """One step of a study: its completion markers, its work, its figures and its report section.
+
+    Parameters
+    ----------
+    name : str
+        The step's name.
+    text : str
+        What it does, printed in its progress line.
+    records : tuple of Stage, optional
+        Its completion markers (``Stage``, one ``stage.json`` per unit of work, e.g. per tagger); empty (the
+        default): a step with no work (e.g. one not configured).
+    work : callable, optional
+        ``work(ctx, record, resume)`` runs one unit (``resume``: continue from its checkpoints); needed where
+        there are ``records``.
+    before : callable, optional
+        ``before(ctx)`` runs first whatever the plan (e.g. clearing what the study no longer holds).
+    after : callable, optional
+        ``after(ctx)`` runs last (reading the stage's result into ``ctx.results``, also when it was reused).
+    figures : callable, optional
+        ``figures(ctx)`` lists its figures (``xaugcol.report.figures.FigureJob``, drawn by the figures stage in
+        parallel processes).
+    report : callable, optional
+        ``report(ctx)`` gives its HTML section.
+    """
 
     name: str
     text: str
@@ -235,8 +368,27 @@ def run_stages(
     stages: list[StudyStage], ctx: StudyContext, resume: bool, steps: int | None = None
 ) -> tuple[dict, dict]:
     """Run a study's stages in order: each unit is reused, continued or run again as its record says (``Stage``).
-    ``steps``: the number of progress steps shown (the stages and what follows them). Returns (seconds per
-    stage, {record name: why it ran})."""
+
+    A unit that reads a unit which ran again in this run runs again too. Each unit runs with its folder locked.
+
+    Parameters
+    ----------
+    stages : list of StudyStage
+        The study's stages, in the order they run.
+    ctx : StudyContext
+        What the stages share.
+    resume : bool
+        Whether to reuse or continue the units whose records allow it; without it every unit runs.
+    steps : int, optional
+        The number of progress steps shown (the stages and what follows them); None: the number of stages.
+
+    Returns
+    -------
+    timings : dict of str to float
+        The seconds each stage took, by stage name.
+    ran : dict of str to str
+        Why each unit that was not reused ran, by record name.
+    """
     from xaugcol.processing.checkpoints import CHECKPOINTS, MANIFEST
 
     started = time.perf_counter()

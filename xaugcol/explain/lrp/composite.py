@@ -1,5 +1,7 @@
-"""Composites: which rule explains which layer (by module name, by being the first layer, by layer type), and the
-named presets."""
+"""Composites: which rule explains which layer, and the named presets.
+
+A layer's rule is chosen by its module name, by its being the first layer, or by its layer type.
+"""
 
 from __future__ import annotations
 
@@ -27,26 +29,34 @@ LAYER_TYPES: dict[str, tuple[type[nn.Module], ...]] = {
 
 @dataclass
 class Composite:
-    """Rules for dense and convolution layers, chosen in this order: the first ``names`` pattern (fnmatch on the
-    module name, e.g. ``"head.*"``) that matches; ``first`` for layers fed directly by a model input (through
-    reshapes only); the first ``layers`` entry whose type matches (``linear``, ``conv``, ``conv1d``, ``conv2d``);
+    """Rules for dense and convolution layers, and the rules of the other layers.
+
+    A dense or convolution layer's rule is chosen in this order: the first ``names`` pattern (fnmatch on the module
+    name, e.g. ``"head.*"``) that matches; ``first`` for layers fed directly by a model input (through reshapes
+    only); the first ``layers`` entry whose type matches (``linear``, ``conv``, ``conv1d``, ``conv2d``, ``pair``);
     ``default``. ``lstm`` is the recurrent rule; ``stabiliser`` serves the parameter-free layers (average pooling,
     sums and means over particles, additions, a batch norm that could not be merged).
 
     Parameters
     ----------
-    default : Rule
+    default : Rule, default ``Epsilon()``
         The rule of layers nothing else matches.
-    layers : dict
-        Layer type (``linear``, ``conv``, ``conv1d``, ``conv2d``) -> rule.
-    names : dict
+    layers : dict of str to Rule, optional
+        Layer type (a key of ``LAYER_TYPES``: ``linear``, ``pair``, ``conv``, ``conv1d``, ``conv2d``) -> rule.
+    names : dict of str to Rule, optional
         Module-name pattern (fnmatch) -> rule.
     first : Rule, optional
-        The rule of layers fed directly by a model input.
-    lstm : SignalTakeAll
+        The rule of layers fed directly by a model input; None: such layers are matched as the others.
+    lstm : SignalTakeAll, default ``SignalTakeAll()``
         The recurrent rule.
-    stabiliser : float
-        The stabiliser of the parameter-free layers.
+    stabiliser : float, default 1e-6
+        The stabiliser of the parameter-free layers, > 0.
+
+    Raises
+    ------
+    ValueError
+        Where a rule is not a ``Rule``, a layer type is unknown, ``lstm`` is not a ``SignalTakeAll`` or
+        ``stabiliser`` is not > 0.
     """
 
     default: Rule = field(default_factory=Epsilon)
@@ -78,11 +88,11 @@ class Composite:
 
         Parameters
         ----------
-        name
+        name : str
             The layer's module name (matched against the ``names`` patterns).
-        module
+        module : torch.nn.Module or None
             The layer (its type is matched against ``layers``); None: matched by name and position only.
-        is_first
+        is_first : bool
             Whether the layer is fed directly by a model input (``first`` applies).
 
         Returns
@@ -117,15 +127,16 @@ class Composite:
 
     @classmethod
     def from_spec(cls, spec: Composite | str | dict[str, Any], where: str = "composite") -> Composite:
-        """A composite from a configuration entry: a preset name, or a mapping (``CompositeFile``) with an optional
-        ``preset`` (and its options) overridden by ``default``, ``first``, ``layers``, ``names``, ``lstm``,
-        ``stabiliser``. Rules are given as names or ``{rule: ..., params}`` mappings.
+        """A composite from a configuration entry: a preset name, or a mapping (``CompositeFile``).
+
+        A mapping has an optional ``preset`` (and its options) overridden by ``default``, ``first``, ``layers``,
+        ``names``, ``lstm``, ``stabiliser``. Rules are given as names or ``{rule: ..., params}`` mappings.
 
         Parameters
         ----------
         spec : Composite, str or dict
             The entry (a ``Composite`` is returned as it is).
-        where : str
+        where : str, default "composite"
             Where the entry comes from, named in errors.
 
         Returns
@@ -183,7 +194,18 @@ class CompositeFile(ConfigModel):
         return self
 
     def composite(self) -> Composite:
-        """The composite: the preset's (or the defaults), with the fields given here replacing its own."""
+        """The composite: the preset's (or the defaults), with the fields given here replacing its own.
+
+        Returns
+        -------
+        Composite
+            A new composite; ``lstm`` given here becomes a ``SignalTakeAll``.
+
+        Raises
+        ------
+        ValueError
+            Where ``options`` are given without a ``preset``, or the preset or the resulting composite is invalid.
+        """
         given = self.given()
         if "options" in given and "preset" not in given:
             raise ValueError("'options' are the options of a 'preset': give the preset too")
@@ -236,9 +258,30 @@ PRESETS = {
 
 
 def preset(name: str, **options: Any) -> Composite:
-    """A named composite: ``z``, ``epsilon``, ``gamma``, ``alpha1beta0``, ``alpha2beta1``, ``zplus``,
-    ``epsilon-plus``, ``epsilon-alpha2beta1``, ``epsilon-plus-flat``, ``epsilon-gamma-box`` (needs ``low``/``high``
-    of the input)."""
+    """A named composite, one of ``PRESETS``.
+
+    The presets: ``z``, ``epsilon``, ``gamma``, ``alpha1beta0``, ``alpha2beta1``, ``zplus``, ``epsilon-plus``,
+    ``epsilon-alpha2beta1``, ``epsilon-plus-flat``, ``epsilon-gamma-box`` (needs ``low``/``high`` of the input).
+
+    Parameters
+    ----------
+    name : str
+        The preset's name.
+    **options : Any
+        The preset's own options: ``epsilon`` (``epsilon``, ``epsilon-plus``, ``epsilon-alpha2beta1``,
+        ``epsilon-plus-flat``, ``epsilon-gamma-box``), ``gamma`` (``gamma``, ``epsilon-gamma-box``), ``low`` and
+        ``high`` (``epsilon-gamma-box``: the bounds of its z-box input layer).
+
+    Returns
+    -------
+    Composite
+        A new composite.
+
+    Raises
+    ------
+    ValueError
+        For an unknown preset, an option it does not take, a missing bound or an invalid value.
+    """
     if name not in PRESETS:
         raise ValueError(f"unknown LRP preset {quoted(name)}; known: {', '.join(PRESETS)}")
     try:

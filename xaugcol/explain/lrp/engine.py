@@ -1,7 +1,8 @@
-"""Run LRP on a traced model: one forward pass that keeps every node's value, one backward pass that hands relevance
-from each node to its inputs, and per jet the bookkeeping of what biases and stabilisers absorbed. What each
-operation does forward and backward lives in one table (``operations.OPERATIONS``); this module only walks the
-graph.
+"""Run LRP on a traced model.
+
+One forward pass that keeps every node's value, one backward pass that hands relevance from each node to its
+inputs, and per jet the bookkeeping of what biases and stabilisers absorbed. What each operation does forward and
+backward lives in one table (``operations.OPERATIONS``); this module only walks the graph.
 
     lrp = LRP(model, "epsilon")                       # or a Composite, or a preset with options
     result = lrp(image, xaug)                         # relevance of every input, same shapes
@@ -35,8 +36,21 @@ from xaugcol.models import batching
 
 @dataclass
 class Conservation:
-    """Per jet: the explained output, the relevance summed over each input, and what biases and stabilisers
-    absorbed on the way. ``output = sum(inputs) + bias + stabiliser`` up to rounding."""
+    """Per jet: the explained output, the relevance summed over each input, and what biases and stabilisers absorbed.
+
+    ``output = sum(inputs) + bias + stabiliser`` holds up to rounding.
+
+    Parameters
+    ----------
+    output : torch.Tensor
+        Shape (batch,): the explained output (the relevance LRP starts from).
+    inputs : tuple of torch.Tensor
+        One per model input, each of shape (batch,): its relevance summed over everything but the jet axis.
+    bias : torch.Tensor
+        Shape (batch,): the relevance the biases absorbed, over all layers.
+    stabiliser : torch.Tensor
+        Shape (batch,): the relevance the stabilisers (epsilon) absorbed, over all layers.
+    """
 
     output: torch.Tensor
     inputs: tuple[torch.Tensor, ...]
@@ -54,12 +68,27 @@ class Conservation:
         return self.output - self.input_total - self.bias - self.stabiliser
 
     def relative_residual(self) -> torch.Tensor:
-        """|residual| over the scale of the terms (the output, or the inputs' total where that is larger)."""
+        """|residual| over the scale of the terms (the output, or the inputs' total where that is larger).
+
+        Returns
+        -------
+        torch.Tensor
+            Shape (batch,); the scale is clamped to the dtype's smallest normal number, so a jet whose terms are
+            all zero gives 0, not NaN.
+        """
         scale = torch.maximum(self.output.abs(), self.input_total.abs()).clamp(min=torch.finfo(self.output.dtype).tiny)
         return self.residual.abs() / scale
 
     def summary(self) -> dict:
-        """Means over jets, for logs and JSON reports."""
+        """Means over jets, for logs and JSON reports.
+
+        Returns
+        -------
+        dict
+            ``jets`` (int); ``mean_output``; ``mean_input_relevance`` (a list, one per input); ``mean_bias_fraction``
+            and ``mean_stabiliser_fraction`` (bias and stabiliser over ``|output|``, itself clamped to >= 1e-30);
+            ``max_relative_residual`` (0.0 for no jets). Values are plain floats.
+        """
         out = self.output.abs().clamp(min=1e-30)
         return {
             "jets": int(self.output.shape[0]),
@@ -73,8 +102,20 @@ class Conservation:
 
 @dataclass
 class Explanation:
-    """What ``LRP`` returns: the relevance of every input, the explained output and the conservation
-    bookkeeping, per jet; ``layers``: the relevance at the outputs of the layers asked for (``record``)."""
+    """What ``LRP`` returns: the relevance of every input, the explained output and the conservation bookkeeping.
+
+    Parameters
+    ----------
+    relevance : tuple of torch.Tensor
+        One per model input, shaped like it.
+    output : torch.Tensor
+        Shape (batch,): the explained output (e.g. the logit).
+    conservation : Conservation
+        The per-jet bookkeeping of where the output's relevance went.
+    layers : dict of str to torch.Tensor, optional
+        The relevance at the outputs of the layers asked for (``record``), by the name they were asked by;
+        default: none.
+    """
 
     relevance: tuple[torch.Tensor, ...]  # one per model input, shaped like it
     output: torch.Tensor  # (batch,) the explained output (e.g. the logit)
@@ -83,9 +124,10 @@ class Explanation:
 
 
 class LRP:
-    """Layer-wise relevance propagation for a model built from supported layers (see ``graph``), with the rules of
-    a ``Composite`` (or a preset name). Explains the model in inference mode: running batch-norm statistics, no
-    dropout. Works on the device and dtype of the inputs (the model must be on the same device).
+    """Layer-wise relevance propagation for a model built from supported layers (see ``graph``).
+
+    With the rules of a ``Composite`` (or a preset name). Explains the model in inference mode: running batch-norm
+    statistics, no dropout. Works on the device and dtype of the inputs (the model must be on the same device).
 
     Calling the object is ``explain``.
 
@@ -93,7 +135,7 @@ class LRP:
     ----------
     model : torch.nn.Module
         The model to explain, built from supported layers.
-    composite : Composite, str or dict
+    composite : Composite, str or dict, default "epsilon"
         The rules: a ``Composite``, a preset's name (``epsilon``, ``alpha1beta0``, ...) or a mapping
         (``Composite.from_spec``).
 
@@ -102,6 +144,8 @@ class LRP:
     ValueError
         A ``names`` pattern of the composite that matches no dense or convolution layer, or a rule that cannot
         explain a pair layer.
+    LRPUnsupportedError
+        The model cannot be traced, or holds an operation LRP has no rule for.
     """
 
     def __init__(self, model: nn.Module, composite: Composite | str | dict = "epsilon"):
@@ -151,10 +195,10 @@ class LRP:
         *inputs : torch.Tensor
             The model's inputs, as ``forward`` takes them.
         target : int, optional
-            The class index for multi-output models.
+            The class index for multi-output models; None (or 0) for a single output.
         batch_size : int, optional
             Jets per batch; None: planned from the model (``xaugcol.models.batching``).
-        record : tuple of str
+        record : tuple of str, default ()
             Layers (module or node names) whose output relevance is returned too.
 
         Returns
@@ -166,7 +210,10 @@ class LRP:
         Raises
         ------
         ValueError
-            Inputs the model does not take (their number, shapes or values).
+            Inputs the model does not take (their number, shapes or values), a ``target`` its output does not have,
+            a ``record`` name of no layer, or a model that does not return one tensor.
+        FloatingPointError
+            Where the relevance of an input is not finite.
         """
         _check_inputs(inputs)
         if len(inputs) != self.program.n_inputs:
@@ -269,7 +316,7 @@ class LRP:
 
         Parameters
         ----------
-        step
+        step : Step
             A step of kind ``linear`` of this model's program.
 
         Returns

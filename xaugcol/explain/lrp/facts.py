@@ -1,5 +1,7 @@
-"""What a model's graph proves about each dense, convolution and pair layer, so its rule can skip checks that would
-otherwise run on every batch (each a pass over the layer's largest tensors: the IN's pair tensors).
+"""What a model's graph proves about each dense, convolution and pair layer, so its rule can skip run-time checks.
+
+Those checks would otherwise run on every batch (each a pass over the layer's largest tensors: the IN's pair
+tensors).
 
 * ``nonnegative_input``: the layer reads the output of a ReLU (directly, or through reshapes, concatenations, sums
   and means of such outputs), so its input has no negative entry and need not be split by sign;
@@ -27,7 +29,15 @@ from xaugcol.layers import MaskedReLU, PairwiseLinear
 
 @dataclass(frozen=True)
 class LayerFacts:
-    """What the graph proves about one layer (module docstring); ``UNKNOWN``: nothing proven."""
+    """What the graph proves about one layer (module docstring); ``UNKNOWN``: nothing proven.
+
+    Parameters
+    ----------
+    nonnegative_input : bool, default False
+        Proven: the layer's input has no negative entry (it reads ReLU outputs), so it need not be split by sign.
+    positive_outputs_only : bool, default False
+        Proven: no relevance reaches an output z <= 0 of the layer, so a rule needs no mask by output sign.
+    """
 
     nonnegative_input: bool = False
     positive_outputs_only: bool = False
@@ -60,8 +70,21 @@ def _zeroing(step) -> bool:
 
 
 def layer_facts(steps: list, rules: dict) -> dict[str, LayerFacts]:
-    """The facts of every linear step, by step name: ``steps``, the program's ``operations.Step`` list (not
-    imported here: the operations import the rules, which import these facts); ``rules``: each linear step's rule."""
+    """The facts of every linear step, by step name.
+
+    Parameters
+    ----------
+    steps : list of operations.Step
+        The program's steps in topological order (the type is not imported here: the operations import the rules,
+        which import these facts).
+    rules : dict of str to Rule
+        Each linear step's rule, by step name (its ``proportional`` flag counts).
+
+    Returns
+    -------
+    dict of str to LayerFacts
+        One entry per step of kind ``linear``.
+    """
     by_node = {s.node: s for s in steps}
     nonnegative: set[fx.Node] = set()
     for s in steps:

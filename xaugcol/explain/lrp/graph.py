@@ -24,8 +24,19 @@ class _Tracer(fx.Tracer):
 
 @dataclass
 class Program:
-    """A traced model as LRP runs it: its nodes classified (``Step``s, in topological order), its modules by name,
-    its input nodes and how many tensors its forward reads."""
+    """A traced model as LRP runs it.
+
+    Parameters
+    ----------
+    steps : list of Step
+        Every graph node classified, in topological order (batch norms merged, first layers marked).
+    modules : dict of str to torch.nn.Module
+        The model's modules by qualified name (``named_modules``).
+    placeholders : list of torch.fx.Node
+        The input nodes, in ``forward``'s order.
+    n_inputs : int
+        How many tensors ``forward`` reads (each item of ``*inputs`` counted).
+    """
 
     steps: list[Step]
     modules: dict[str, nn.Module]
@@ -33,6 +44,13 @@ class Program:
     n_inputs: int  # how many tensors forward reads
 
     def linear_steps(self) -> list[Step]:
+        """The steps of the dense, convolution and pair layers.
+
+        Returns
+        -------
+        list of Step
+            The steps of kind ``linear``, in topological order.
+        """
         return [s for s in self.steps if s.kind == "linear"]
 
 
@@ -58,7 +76,25 @@ def _classify(node: fx.Node, modules: dict[str, nn.Module], known: dict) -> Step
 
 
 def trace(model: nn.Module) -> Program:
-    """Trace ``model`` and classify its nodes; raises ``LRPUnsupportedError`` naming the first node without a rule."""
+    """Trace ``model`` and classify its nodes.
+
+    The modules of ``xaugcol.layers.LEAF_MODULES`` are kept as single nodes.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model to explain.
+
+    Returns
+    -------
+    Program
+        Its steps, modules, input nodes and number of inputs.
+
+    Raises
+    ------
+    LRPUnsupportedError
+        Where torch.fx cannot trace the model, or naming the first node without a rule.
+    """
     try:
         graph = _Tracer().trace(model)
     except Exception as err:  # fx reports data-dependent control flow etc.

@@ -1,5 +1,6 @@
-"""LRP through ``torch.nn.LSTM`` with the signal-take-all rule of Arras et al. (2017, "Explaining recurrent neural
-network predictions in sentiment analysis").
+"""LRP through ``torch.nn.LSTM`` with the signal-take-all rule of Arras et al.
+
+Arras et al. (2017, "Explaining recurrent neural network predictions in sentiment analysis").
 
 torch's cell (gate order i, f, g, o):  c_t = f * c_{t-1} + i * g,   h_t = o * tanh(c_t),
 g = tanh(W_ig x_t + W_hg h_{t-1} + b_ig + b_hg). Relevance of h_t goes entirely to c_t (the gate o gets none), c_t
@@ -26,7 +27,21 @@ from xaugcol.quoting import quoted
 
 @dataclass
 class SignalTakeAll:
-    """The LSTM rule. ``epsilon`` stabilises the two proportional splits (cell sum and g's pre-activation)."""
+    """The LSTM rule (signal-take-all; module docstring).
+
+    Parameters
+    ----------
+    epsilon : float, default 1e-6
+        Stabilises the two proportional splits (cell sum and g's pre-activation); > 0.
+    redistribute_bias : bool, default False
+        Spread the bias and stabiliser shares evenly over the units feeding each neuron, so that the input
+        relevance sums to the output exactly; otherwise they are booked as absorbed.
+
+    Raises
+    ------
+    ValueError
+        Where ``epsilon`` is not > 0 or ``redistribute_bias`` is not a bool.
+    """
 
     epsilon: float = 1e-6
     redistribute_bias: bool = False
@@ -39,8 +54,20 @@ class SignalTakeAll:
 
 
 def check_supported(lstm: nn.LSTM, name: str) -> None:
-    """Refuse (``ValueError`` naming the module ``name``) an LSTM the rule does not handle: bidirectional or
-    projected."""
+    """Refuse an LSTM the rule does not handle: bidirectional or projected.
+
+    Parameters
+    ----------
+    lstm : torch.nn.LSTM
+        The module.
+    name : str
+        Its module name, for the message.
+
+    Raises
+    ------
+    ValueError
+        Where ``lstm`` is bidirectional or has ``proj_size`` > 0.
+    """
     if lstm.bidirectional or lstm.proj_size:
         raise ValueError(f"LRP: LSTM {name!r}: bidirectional and projected LSTMs are not supported")
 
@@ -66,8 +93,24 @@ def _params(lstm: nn.LSTM, layer: int):
 def forward(
     lstm: nn.LSTM, x: torch.Tensor
 ) -> tuple[tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]], list[_LayerTrace]]:
-    """The LSTM's outputs ``(out, (h_n, c_n))`` as torch returns them (zero initial state), and the per-layer
-    traces LRP needs."""
+    """The LSTM's outputs as torch returns them (zero initial state), and the per-layer traces LRP needs.
+
+    Parameters
+    ----------
+    lstm : torch.nn.LSTM
+        A unidirectional, unprojected LSTM (``check_supported``).
+    x : torch.Tensor
+        Its input, shape (batch, time, features) with ``batch_first``, else (time, batch, features).
+
+    Returns
+    -------
+    outputs : tuple
+        ``(out, (h_n, c_n))``: ``out`` the top layer's hidden states, shaped like ``x`` with ``hidden_size``
+        features; ``h_n`` and ``c_n`` the last step's hidden and cell states, shape (layers, batch, hidden).
+    traces : list of _LayerTrace
+        Per layer, from the bottom: its input, forget gate, ``i * g``, cell and hidden states and g's
+        pre-activation, each of shape (batch, time, ...).
+    """
     if not lstm.batch_first:
         x = x.transpose(0, 1)
     traces = []
@@ -110,8 +153,33 @@ def relevance(
     r_cn: torch.Tensor | None,
     rule: SignalTakeAll,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Input relevance (shaped like the LSTM input) and per-jet (bias, stabiliser) shares. ``r_out`` is the
-    relevance of the output sequence, ``r_hn`` / ``r_cn`` of the final states; any may be None."""
+    """Input relevance (shaped like the LSTM input) and per-jet (bias, stabiliser) shares.
+
+    Parameters
+    ----------
+    lstm : torch.nn.LSTM
+        The LSTM that ``forward`` ran.
+    traces : list of _LayerTrace
+        What ``forward`` returned for this batch.
+    r_out : torch.Tensor or None
+        The relevance of the output sequence, shaped like ``out``; None: none.
+    r_hn : torch.Tensor or None
+        The relevance of the final hidden states, shape (layers, batch, hidden); None: none.
+    r_cn : torch.Tensor or None
+        The relevance of the final cell states, shape (layers, batch, hidden); None: none.
+    rule : SignalTakeAll
+        The rule's settings.
+
+    Returns
+    -------
+    relevance : torch.Tensor
+        The input's relevance, shaped like the LSTM input.
+    bias : torch.Tensor
+        Shape (batch,): the relevance the biases kept, summed over layers and steps (zero with
+        ``redistribute_bias``).
+    stabiliser : torch.Tensor
+        Shape (batch,): the relevance the stabilisers kept (zero with ``redistribute_bias``).
+    """
     top = traces[-1]
     batch, steps, hidden = top.h.shape
     if r_out is not None and not lstm.batch_first:

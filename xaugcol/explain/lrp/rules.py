@@ -23,7 +23,17 @@ from xaugcol.quoting import quoted
 
 @dataclass
 class Shares:
-    """What a rule hands back for one layer: the input relevance and, per jet, what it did not pass down."""
+    """What a rule hands back for one layer: the input relevance and, per jet, what it did not pass down.
+
+    Parameters
+    ----------
+    relevance : torch.Tensor or PairOfInputs
+        The relevance of the layer's input, shaped like it (a pair layer's: one tensor per object list).
+    bias : torch.Tensor
+        Shape (batch,): the relevance absorbed by the biases.
+    stabiliser : torch.Tensor
+        Shape (batch,): the relevance absorbed by epsilon / the stabiliser.
+    """
 
     relevance: torch.Tensor  # relevance of the layer's input, shaped like it
     bias: torch.Tensor  # (batch,) relevance absorbed by the biases
@@ -31,13 +41,40 @@ class Shares:
 
 
 def per_jet(t: torch.Tensor) -> torch.Tensor:
-    """(batch,) the sum of ``t`` over everything but its first (jet) axis."""
+    """The sum of ``t`` over everything but its first (jet) axis.
+
+    Parameters
+    ----------
+    t : torch.Tensor
+        Shape (batch, ...).
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (batch,).
+    """
     return t.reshape(t.shape[0], -1).sum(1)
 
 
 def stabilise(z: torch.Tensor, epsilon: float) -> torch.Tensor:
-    """``z + epsilon * sign(z)`` (sign(+0) = +1); with epsilon = 0 a zero denominator becomes inf, so its share is
-    0 and the relevance it held is booked as absorbed instead of turning into NaN."""
+    """``z + epsilon * sign(z)`` (sign(+0) = +1), a denominator that is never zero.
+
+    With epsilon = 0 a zero denominator becomes inf, so its share is 0 and the relevance it held is booked as
+    absorbed instead of turning into NaN.
+
+    Parameters
+    ----------
+    z : torch.Tensor
+        The values to stabilise (a layer's outputs).
+    epsilon : float
+        The stabiliser, >= 0.
+
+    Returns
+    -------
+    torch.Tensor
+        A new tensor shaped like ``z``: ``z`` moved away from zero by ``epsilon``; with epsilon = 0, ``z`` with
+        its zeros replaced by inf.
+    """
     if epsilon == 0:
         return z.masked_fill(z == 0, float("inf"))
     return z + torch.copysign(_constant(epsilon, z), z)  # one pass, not sign / where / add
@@ -55,11 +92,31 @@ def _constant(value: float, like: torch.Tensor) -> torch.Tensor:
 
 
 def share(relevance: torch.Tensor, z: torch.Tensor, epsilon: float, sign: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """``s = R / stabilised(z)`` and the per-jet relevance the stabiliser keeps, ``sum(R) - sum(s z)`` (two fused
-    reductions instead of elementwise products over the whole layer). ``sign`` +1 (-1): the relevance is zero
-    wherever z <= 0 (z >= 0), so only that side needs the stabiliser: ``max(z, 0) + epsilon`` gives the same
-    shares as ``z + epsilon sign(z)`` (a clamp and an in-place add instead of a sign per element, 2.6x faster)
-    and a nonzero denominator elsewhere."""
+    """``s = R / stabilised(z)`` and the per-jet relevance the stabiliser keeps, ``sum(R) - sum(s z)``.
+
+    The kept relevance comes from two fused reductions instead of elementwise products over the whole layer.
+    ``sign`` +1 (-1): the relevance is zero wherever z <= 0 (z >= 0), so only that side needs the stabiliser:
+    ``max(z, 0) + epsilon`` gives the same shares as ``z + epsilon sign(z)`` (a clamp and an in-place add instead
+    of a sign per element, 2.6x faster) and a nonzero denominator elsewhere.
+
+    Parameters
+    ----------
+    relevance : torch.Tensor
+        The relevance R at the outputs, shape (batch, ...).
+    z : torch.Tensor
+        The outputs, shaped like ``relevance``.
+    epsilon : float
+        The stabiliser; with ``sign`` 0 as in ``stabilise``, otherwise it must be > 0.
+    sign : int, default 0
+        +1 or -1 where the relevance is known to be zero on the other side of z (see above); 0: either sign.
+
+    Returns
+    -------
+    s : torch.Tensor
+        ``R / stabilised(z)``, shaped like ``relevance``.
+    kept : torch.Tensor
+        Shape (batch,): the relevance the stabiliser keeps.
+    """
     if sign > 0:
         denominator = z.clamp(min=0).add_(epsilon)
     elif sign < 0:
@@ -86,8 +143,26 @@ class Rule:
         relevance: torch.Tensor,
         facts: LayerFacts = UNKNOWN,
     ) -> Shares:
-        """The shares of ``relevance`` (at the outputs ``z``) for the layer's input ``x``; ``facts``: what the
-        graph proves about this layer (``facts.LayerFacts``), which lets a rule skip run-time checks."""
+        """The shares of ``relevance`` (at the outputs ``z``) for the layer's input ``x``.
+
+        Parameters
+        ----------
+        layer : WeightedLayer
+            The layer as the rules see it (batch norms merged): a ``LinearLayer`` or a ``PairLayer``.
+        x : torch.Tensor or PairOfInputs
+            The layer's input, shape (batch, ...); a pair layer's two object lists.
+        z : torch.Tensor
+            The layer's output, shape (batch, ...).
+        relevance : torch.Tensor
+            The relevance at the outputs, shaped like ``z``.
+        facts : LayerFacts, default ``UNKNOWN``
+            What the graph proves about this layer (``facts.LayerFacts``), which lets a rule skip run-time checks.
+
+        Returns
+        -------
+        Shares
+            The input relevance (shaped like ``x``) and the per-jet bias and stabiliser shares.
+        """
         raise NotImplementedError
 
     def __repr__(self):
@@ -110,7 +185,18 @@ def _negative(t):
 
 
 class Epsilon(Rule):
-    """LRP-epsilon: ``R_i = sum_j x_i w_ij / (z_j + eps sign z_j) R_j``; epsilon = 0 is LRP-0."""
+    """LRP-epsilon: ``R_i = sum_j x_i w_ij / (z_j + eps sign z_j) R_j``; epsilon = 0 is LRP-0.
+
+    Parameters
+    ----------
+    epsilon : float, default 1e-6
+        The stabiliser, >= 0.
+
+    Raises
+    ------
+    ValueError
+        Where ``epsilon`` is not >= 0.
+    """
 
     name = "epsilon"
     proportional = True
@@ -128,6 +214,26 @@ class Epsilon(Rule):
         relevance: torch.Tensor,
         facts: LayerFacts = UNKNOWN,
     ) -> Shares:
+        """The epsilon rule's shares, with the biases' share (the layer's ``bias_share``).
+
+        Parameters
+        ----------
+        layer : WeightedLayer
+            The layer as the rules see it (batch norms merged): a ``LinearLayer`` or a ``PairLayer``.
+        x : torch.Tensor or PairOfInputs
+            The layer's input, shape (batch, ...); a pair layer's two object lists.
+        z : torch.Tensor
+            The layer's output, shape (batch, ...).
+        relevance : torch.Tensor
+            The relevance at the outputs, shaped like ``z``.
+        facts : LayerFacts, default ``UNKNOWN``
+            What the graph proves about this layer (``facts.LayerFacts``), which lets a rule skip run-time checks.
+
+        Returns
+        -------
+        Shares
+            The input relevance (shaped like ``x``) and the per-jet bias and stabiliser shares.
+        """
         # relevance proven zero at z <= 0: stabilised on the positive side alone (epsilon = 0 needs the inf there)
         s, kept = share(relevance, z, self.epsilon, 1 if facts.positive_outputs_only and self.epsilon > 0 else 0)
         return Shares(x * layer.adjoint(s, layer.weight, x.shape), _bias_share(layer, s, layer.bias), kept)
@@ -146,9 +252,23 @@ class Z(Epsilon):
 
 
 class Gamma(Rule):
-    """LRP-gamma, generalised to inputs of either sign: for outputs z > 0 the weights become ``W + gamma W+`` for
-    positive and ``W + gamma W-`` for negative inputs (and the other way round for z < 0), which favours the
-    contributions that agree with the output's sign."""
+    """LRP-gamma, generalised to inputs of either sign.
+
+    For outputs z > 0 the weights become ``W + gamma W+`` for positive and ``W + gamma W-`` for negative inputs (and
+    the other way round for z < 0), which favours the contributions that agree with the output's sign.
+
+    Parameters
+    ----------
+    gamma : float, default 0.25
+        How much the agreeing contributions are favoured, >= 0 (0 is LRP-0).
+    stabiliser : float, default 1e-6
+        The stabiliser of the modified outputs, > 0.
+
+    Raises
+    ------
+    ValueError
+        Where ``gamma`` is not >= 0 or ``stabiliser`` not > 0.
+    """
 
     name = "gamma"
     proportional = True
@@ -168,6 +288,26 @@ class Gamma(Rule):
         relevance: torch.Tensor,
         facts: LayerFacts = UNKNOWN,
     ) -> Shares:
+        """The gamma rule's shares; relevance at outputs z = 0 is booked as the stabiliser's.
+
+        Parameters
+        ----------
+        layer : WeightedLayer
+            The layer as the rules see it (batch norms merged): a ``LinearLayer`` or a ``PairLayer``.
+        x : torch.Tensor or PairOfInputs
+            The layer's input, shape (batch, ...); a pair layer's two object lists.
+        z : torch.Tensor
+            The layer's output, shape (batch, ...).
+        relevance : torch.Tensor
+            The relevance at the outputs, shaped like ``z``.
+        facts : LayerFacts, default ``UNKNOWN``
+            What the graph proves about this layer (``facts.LayerFacts``), which lets a rule skip run-time checks.
+
+        Returns
+        -------
+        Shares
+            The input relevance (shaped like ``x``) and the per-jet bias and stabiliser shares.
+        """
         g = self.gamma
         w_up, w_down, b_up, b_down = layer.modified(
             ("gamma", g),
@@ -232,9 +372,25 @@ def _split_signs(x: torch.Tensor):
 
 
 class AlphaBeta(Rule):
-    """LRP-alpha-beta: positive contributions (W+ x+, W- x-, b+) get weight alpha, negative ones beta, with
-    alpha - beta = 1 so relevance is conserved. ``AlphaBeta(1, 0)`` is Agarwal, Rappoccio et al.'s (arXiv:2011.13466)
-    LRP-alpha1beta0."""
+    """LRP-alpha-beta: positive contributions get weight alpha, negative ones beta.
+
+    Positive contributions are W+ x+, W- x- and b+; with alpha - beta = 1 relevance is conserved. ``AlphaBeta(1, 0)``
+    is Agarwal, Rappoccio et al.'s (arXiv:2011.13466) LRP-alpha1beta0.
+
+    Parameters
+    ----------
+    alpha : float, default 1.0
+        The weight of the positive contributions, >= 0.
+    beta : float, default 0.0
+        The weight of the negative contributions, >= 0, with ``alpha - beta = 1``.
+    stabiliser : float, default 1e-6
+        The stabiliser of the positive and negative outputs, > 0.
+
+    Raises
+    ------
+    ValueError
+        Where alpha or beta is negative, ``alpha - beta`` is not 1, or ``stabiliser`` is not > 0.
+    """
 
     name = "alpha-beta"
     proportional = True
@@ -258,6 +414,26 @@ class AlphaBeta(Rule):
         relevance: torch.Tensor,
         facts: LayerFacts = UNKNOWN,
     ) -> Shares:
+        """The alpha-beta rule's shares.
+
+        Parameters
+        ----------
+        layer : WeightedLayer
+            The layer as the rules see it (batch norms merged): a ``LinearLayer`` or a ``PairLayer``.
+        x : torch.Tensor or PairOfInputs
+            The layer's input, shape (batch, ...); a pair layer's two object lists.
+        z : torch.Tensor
+            The layer's output, shape (batch, ...).
+        relevance : torch.Tensor
+            The relevance at the outputs, shaped like ``z``.
+        facts : LayerFacts, default ``UNKNOWN``
+            What the graph proves about this layer (``facts.LayerFacts``), which lets a rule skip run-time checks.
+
+        Returns
+        -------
+        Shares
+            The input relevance (shaped like ``x``) and the per-jet bias and stabiliser shares.
+        """
         w_pos, w_neg, b_pos, b_neg = layer.modified(
             "signs", lambda w, b: (w.clamp(min=0), w.clamp(max=0), _positive(b), _negative(b))
         )
@@ -279,8 +455,15 @@ class AlphaBeta(Rule):
 
 
 class ZPlus(AlphaBeta):
-    """LRP-z+: only positive contributions, bias ignored (deep Taylor decomposition for ReLU inputs); for negative
-    inputs the negative weights count as positive contributions."""
+    """LRP-z+: only positive contributions, bias ignored (deep Taylor decomposition for ReLU inputs).
+
+    For negative inputs the negative weights count as positive contributions. ``AlphaBeta(1, 0)`` without the bias.
+
+    Parameters
+    ----------
+    stabiliser : float, default 1e-6
+        The stabiliser of the positive outputs, > 0.
+    """
 
     name = "zplus"
     _use_bias = False
@@ -293,8 +476,25 @@ class ZPlus(AlphaBeta):
 
 
 class ZBox(Rule):
-    """LRP-z^B for an input layer whose inputs are bounded, ``low <= x <= high`` (scalars or tensors that broadcast
-    against one jet's input)."""
+    """LRP-z^B for an input layer whose inputs are bounded, ``low <= x <= high``.
+
+    The biases cancel, so no relevance is booked for them. Not for pair layers (``on_pairs`` False).
+
+    Parameters
+    ----------
+    low : float or array_like
+        The lowest value of each input: a scalar, or a tensor (or nested list) that broadcasts against one jet's
+        input (its shape without the jet axis).
+    high : float or array_like
+        The highest value of each input, as ``low``; the same shape as ``low`` unless one of them is a scalar.
+    stabiliser : float, default 1e-6
+        The stabiliser, > 0.
+
+    Raises
+    ------
+    ValueError
+        Where the bounds' shapes differ, ``low`` exceeds ``high`` anywhere, or ``stabiliser`` is not > 0.
+    """
 
     name = "zbox"
     on_pairs = False
@@ -321,6 +521,26 @@ class ZBox(Rule):
         relevance: torch.Tensor,
         facts: LayerFacts = UNKNOWN,
     ) -> Shares:
+        """The z-box rule's shares; the bias share is zero (the biases cancel).
+
+        Parameters
+        ----------
+        layer : WeightedLayer
+            The layer as the rules see it (batch norms merged): a ``LinearLayer`` or a ``PairLayer``.
+        x : torch.Tensor or PairOfInputs
+            The layer's input, shape (batch, ...); a pair layer's two object lists.
+        z : torch.Tensor
+            The layer's output, shape (batch, ...).
+        relevance : torch.Tensor
+            The relevance at the outputs, shaped like ``z``.
+        facts : LayerFacts, default ``UNKNOWN``
+            What the graph proves about this layer (``facts.LayerFacts``), which lets a rule skip run-time checks.
+
+        Returns
+        -------
+        Shares
+            The input relevance (shaped like ``x``) and the per-jet bias and stabiliser shares.
+        """
         w = layer.weight
         w_pos, w_neg, _, _ = layer.modified(
             "signs", lambda w, b: (w.clamp(min=0), w.clamp(max=0), _positive(b), _negative(b))
@@ -365,7 +585,15 @@ class _InputFree(Rule):
 
 
 class Flat(_InputFree):
-    """LRP-flat: relevance spread evenly over the receptive field."""
+    """LRP-flat: relevance spread evenly over the receptive field.
+
+    The input values do not enter; the bias is ignored. Not for pair layers.
+
+    Parameters
+    ----------
+    stabiliser : float, default 1e-6
+        The stabiliser of the summed weights, > 0.
+    """
 
     name = "flat"
 
@@ -374,7 +602,15 @@ class Flat(_InputFree):
 
 
 class WSquare(_InputFree):
-    """LRP-w^2: relevance shared in proportion to the squared weights."""
+    """LRP-w^2: relevance shared in proportion to the squared weights.
+
+    The input values do not enter; the bias is ignored. Not for pair layers.
+
+    Parameters
+    ----------
+    stabiliser : float, default 1e-6
+        The stabiliser of the summed squared weights, > 0.
+    """
 
     name = "wsquare"
 
@@ -386,9 +622,29 @@ RULES: dict[str, type[Rule]] = {cls.name: cls for cls in (Z, Epsilon, Gamma, Alp
 
 
 def rule_from_spec(spec: Rule | str | dict[str, Any], where: str | None = "rule") -> Rule:
-    """A rule from a configuration entry: a name (``"epsilon"``, ``"alpha1beta0"``) or a mapping ``{rule: gamma,
-    gamma: 2}``. Parameters are checked; nothing is evaluated. Errors start with ``where`` (none: a configuration
-    model names the field)."""
+    """A rule from a configuration entry: a name (``"epsilon"``, ``"alpha1beta0"``) or a mapping.
+
+    A mapping names the rule and its parameters, ``{rule: gamma, gamma: 2}``. Parameters are checked; nothing is
+    evaluated.
+
+    Parameters
+    ----------
+    spec : Rule, str or dict
+        A rule (returned as it is), a name of ``RULES`` or ``alpha<a>beta<b>``, or a mapping with ``rule`` and the
+        rule's parameters (which override the ones an ``alpha<a>beta<b>`` name gives).
+    where : str or None, default "rule"
+        What errors start with; None: nothing (a configuration model names the field).
+
+    Returns
+    -------
+    Rule
+        The rule.
+
+    Raises
+    ------
+    ValueError
+        For a malformed entry, an unknown rule or bad parameters.
+    """
     at = f"{where}: " if where else ""
     if isinstance(spec, Rule):
         return spec

@@ -1,5 +1,6 @@
-"""Explanation methods behind one interface (``base.Attributor``): LRP composites, gradient x input and
-integrated gradients.
+"""Explanation methods behind one interface (``base.Attributor``).
+
+LRP composites, gradient x input and integrated gradients.
 
     from xaugcol.explain.methods import method_specs
     (spec,) = method_specs(["epsilon"])            # or {"name": "mine", "composite": {...}}, "gradient_x_input"

@@ -1,5 +1,7 @@
-"""The one interface every explanation method implements: an attributor takes a tagger's inputs and returns the
-relevance of each input (shaped like it), the explained output, and per jet what it could not attribute.
+"""The one interface every explanation method implements.
+
+An attributor takes a tagger's inputs and returns the relevance of each input (shaped like it), the explained
+output, and per jet what it could not attribute.
 
     attributor = make_attributor(spec, model)      # spec: a MethodSpec (``specs``)
     a = attributor(image, xaug, batch_size=512)
@@ -22,7 +24,20 @@ from xaugcol.models import batching
 
 @dataclass
 class Attribution:
-    """What an explanation method returns for a batch of jets (module docstring)."""
+    """What an explanation method returns for a batch of jets (module docstring).
+
+    Parameters
+    ----------
+    relevance : tuple of torch.Tensor
+        One per model input, in the model's ``forward`` order, each shaped like its input.
+    output : torch.Tensor
+        Shape (batch,): the explained output (the logit).
+    absorbed : torch.Tensor
+        Shape (batch,): ``output`` minus the summed input relevance, what the method did not attribute.
+    details : Any, optional
+        The method's own report (LRP: its ``Explanation`` with the conservation split; a list of them, one per
+        batch, where ``in_batches`` ran several); None for methods without one.
+    """
 
     relevance: tuple[torch.Tensor, ...]  # one per model input, shaped like it
     output: torch.Tensor  # (batch,) the explained output (the logit)
@@ -31,14 +46,42 @@ class Attribution:
 
 
 class Attributor(Protocol):
-    """An explanation method bound to a model: ``attributor(*inputs, batch_size=...)`` -> ``Attribution``, the
-    inputs in the model's ``forward`` order, explained in batches of ``batch_size`` jets (None: all at once)."""
+    """An explanation method bound to a model: ``attributor(*inputs, batch_size=...)`` -> ``Attribution``.
+
+    The inputs come in the model's ``forward`` order and are explained in batches of ``batch_size`` jets (None:
+    all at once). A type for checkers, never instantiated itself.
+
+    Parameters
+    ----------
+    *args : Any
+        Unused: a protocol is not instantiated.
+    **kwargs : Any
+        Unused: a protocol is not instantiated.
+    """
 
     def __call__(self, *inputs: torch.Tensor, batch_size: int | None = None) -> Attribution: ...
 
 
 def explained_output(out: torch.Tensor, target: int | None = None) -> torch.Tensor:
-    """(batch,) from a model output of shape (batch,), (batch, 1) or (batch, classes) with ``target``."""
+    """The explained output, shape (batch,), from a model's output.
+
+    Parameters
+    ----------
+    out : torch.Tensor
+        The model's output, shape (batch,), (batch, 1) or (batch, classes).
+    target : int, optional
+        The class explained for an output of shape (batch, classes); ignored for the other shapes.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (batch,): ``out`` itself, its single column or its ``target`` column (a view, gradients flow).
+
+    Raises
+    ------
+    ValueError
+        For any other shape, or a (batch, classes) output without a valid ``target``.
+    """
     if out.dim() == 1:
         return out
     if out.dim() == 2 and out.shape[1] == 1:
@@ -57,8 +100,29 @@ def in_batches(
     batch_size: int | None,
     model: torch.nn.Module | None = None,
 ) -> Attribution:
-    """``explain`` (one batch -> Attribution) over ``inputs`` in the batches ``xaugcol.models.batching`` plans for
-    ``model`` (plain batches of ``batch_size`` jets without one)."""
+    """``explain`` over ``inputs`` in the batches ``xaugcol.models.batching`` plans for ``model``.
+
+    Without a model, or for one that cannot trim padded slots, the batches are plain runs of ``batch_size`` jets.
+    A single batch in order is explained as it is; otherwise the batches' results are put back in the inputs'
+    order and shape.
+
+    Parameters
+    ----------
+    explain : callable
+        Explains one batch: a tuple of input tensors (the batch's jets and kept slots) -> ``Attribution``.
+    inputs : tuple of torch.Tensor
+        The model's inputs, each of shape (jets, ...), in ``forward`` order.
+    batch_size : int or None
+        The most jets per batch; None: all at once.
+    model : torch.nn.Module, optional
+        The model explained, for ``batching.plan`` (its ``trimmable_inputs`` and ``batch_elements``).
+
+    Returns
+    -------
+    Attribution
+        For all jets, in the inputs' order; relevance shaped like the inputs (trimmed slots zero). ``details`` is
+        the single batch's, or a list of each batch's in the order they ran.
+    """
     batches = batching.plan(model, inputs, batch_size)
     if len(batches.batches) <= 1 and not batches.reordered:
         return explain(inputs)

@@ -16,9 +16,9 @@ class GradientXInput:
 
     Parameters
     ----------
-    model
+    model : torch.nn.Module
         The tagger.
-    target
+    target : int, optional
         The class index explained for a model with several outputs (None: its single output).
     """
 

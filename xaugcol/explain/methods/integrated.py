@@ -1,6 +1,8 @@
-"""Integrated gradients (Sundararajan, Taly, Yan 2017) through captum: relevance = (x - x0) * the average gradient
-on the straight path from a baseline x0 to x. Complete by construction: the relevance sums to f(x) - f(x0), so
-``absorbed`` is the tagger's output at the baseline plus the path integral's numerical error.
+"""Integrated gradients (Sundararajan, Taly, Yan 2017) through captum.
+
+Relevance = (x - x0) * the average gradient on the straight path from a baseline x0 to x. Complete by construction:
+the relevance sums to f(x) - f(x0), so ``absorbed`` is the tagger's output at the baseline plus the path integral's
+numerical error.
 
 The baseline is zero for every input: an empty jet image, a particle list of padded slots only (no particles),
 the XAUG variables at the lower end of their scaled range. The model runs in inference mode.
@@ -20,7 +22,23 @@ DEFAULT_STEPS = 32
 
 
 def check_steps(steps: object) -> int:
-    """``steps`` if it is a valid number of integration steps (a whole number >= 2); else a ``ValueError``."""
+    """``steps`` if it is a valid number of integration steps (a whole number >= 2); else a ``ValueError``.
+
+    Parameters
+    ----------
+    steps : object
+        The value a user gave (a bool or a float is refused).
+
+    Returns
+    -------
+    int
+        ``steps`` itself.
+
+    Raises
+    ------
+    ValueError
+        Where ``steps`` is not an ``int`` of at least 2.
+    """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
         raise ValueError(f"integrated gradients: 'steps' must be a whole number >= 2, got {quoted(steps)}")
     return steps
@@ -31,11 +49,12 @@ class IntegratedGradients:
 
     Parameters
     ----------
-    model
+    model : torch.nn.Module
         The tagger.
-    steps
-        Points on the path from the baseline to the input (Gauss-Legendre, captum's default), at least 2.
-    target
+    steps : int, default ``DEFAULT_STEPS`` (32)
+        Points on the path from the baseline to the input (Gauss-Legendre, captum's default), at least 2
+        (``check_steps``).
+    target : int, optional
         The class index explained for a model with several outputs (None: its single output).
     """
 

@@ -9,14 +9,16 @@ from xaugcol.explain.methods.base import Attribution
 
 
 class LRPAttributor:
-    """LRP as an attributor (``base.Attributor``): its ``details`` are the LRP ``Explanation`` (the conservation
-    split into biases and stabilisers).
+    """LRP as an attributor (``base.Attributor``).
+
+    Its ``details`` are the LRP ``Explanation`` (the conservation split into biases and stabilisers); ``absorbed``
+    is computed in float64 from the output and the summed input relevance.
 
     Parameters
     ----------
-    model
+    model : torch.nn.Module
         The tagger (built from layers LRP explains: ``xaugcol.explain.lrp.graph``).
-    composite
+    composite : Composite, str or dict, default "epsilon"
         The rules: a preset name, a ``Composite`` or a composite mapping (``Composite.from_spec``).
     """
 

@@ -1,6 +1,8 @@
-"""Explanation methods by name: what a user writes (a preset name, a method name, or a mapping, in Python or
-YAML) becomes a ``MethodSpec``: plain, picklable data that travels to executor workers, fingerprints a run for
-``--resume``, and builds the attributor for a model where it runs.
+"""Explanation methods by name.
+
+What a user writes (a preset name, a method name, or a mapping, in Python or YAML) becomes a ``MethodSpec``: plain,
+picklable data that travels to executor workers, fingerprints a run for ``--resume``, and builds the attributor for
+a model where it runs.
 
 Accepted entries:
 * an LRP preset name (``epsilon``, ``alpha1beta0``, ``gamma``...): LRP with that composite;
@@ -45,25 +47,57 @@ OPTION_CHECKS = {"steps": check_steps}
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """An explanation method as plain data (module docstring): its label, the method (a key of ``METHODS``) and
-    the method's options."""
+    """An explanation method as plain data (module docstring).
+
+    Parameters
+    ----------
+    name : str
+        Its label: the ``rule`` axis of its histograms and summaries, a plain name without ``__``.
+    method : str
+        A key of ``METHODS``: ``lrp``, ``gradient_x_input`` or ``integrated_gradients``.
+    options : dict, optional
+        The method's options (``composite`` for LRP, ``steps`` for integrated gradients); default: none.
+    """
 
     name: str  # the label of its histograms and summaries (the ``rule`` axis)
     method: str
     options: dict = field(default_factory=dict)
 
     def attributor(self, model: torch.nn.Module) -> Attributor:
-        """The method bound to ``model`` (``base.Attributor``)."""
+        """The method bound to ``model`` (``base.Attributor``).
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+            The tagger to explain.
+
+        Returns
+        -------
+        Attributor
+            ``LRPAttributor``, ``GradientXInput`` or ``IntegratedGradients`` built with ``options``.
+        """
         return METHODS[self.method][0](model, **self.options)
 
     def fingerprint(self) -> str:
-        """A stable description, for the checkpoint manifest (a Composite object by its dataclass repr)."""
+        """A stable description, for the checkpoint manifest (a Composite object by its dataclass repr).
+
+        Returns
+        -------
+        str
+            JSON of the name, the method and the options, keys sorted; values JSON cannot write by their ``repr``.
+        """
         return json.dumps(
             {"name": self.name, "method": self.method, "options": self.options}, sort_keys=True, default=repr
         )
 
     def describe(self) -> dict:
-        """The fingerprint as a mapping (for reports)."""
+        """The fingerprint as a mapping (for reports).
+
+        Returns
+        -------
+        dict
+            ``{"name": ..., "method": ..., "options": {...}}``, options as the fingerprint writes them.
+        """
         return json.loads(self.fingerprint())
 
 
@@ -72,8 +106,31 @@ MethodEntry = str | Mapping[str, Any] | MethodSpec | Composite
 
 
 def method_spec(entry: MethodEntry, name: str | None = None, where: str = "explanation method") -> MethodSpec:
-    """A validated ``MethodSpec`` from a user entry (see the module docstring); LRP composites are built once
-    here, so a wrong rule name or parameter fails before any chunk runs."""
+    """A validated ``MethodSpec`` from a user entry (see the module docstring).
+
+    LRP composites are built once here, so a wrong rule name or parameter fails before any chunk runs.
+
+    Parameters
+    ----------
+    entry : str, Mapping, MethodSpec or Composite
+        A preset or method name, a mapping (``method``, ``name``, the method's options), a spec (returned as it is)
+        or a ``Composite`` object.
+    name : str, optional
+        The label, where the entry does not give one; default: the method's or preset's name (a composite
+        mapping or object must be named).
+    where : str, default "explanation method"
+        Where the entry comes from, for the messages.
+
+    Returns
+    -------
+    MethodSpec
+        The method, its plain label and its options.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, method or option, an invalid option or composite, a missing or unusable label.
+    """
     if isinstance(entry, MethodSpec):
         return entry
     if isinstance(entry, Composite):

@@ -36,7 +36,23 @@ ANCHORED_PER_DEGREE = (0, 1, 3, 9, 30, 104, 390, 1518, 6208)
 
 
 def anchored_count(max_degree: int) -> int:
-    """How many graphs ``anchored_graphs(max_degree)`` holds, counted from the table."""
+    """How many graphs ``anchored_graphs(max_degree)`` holds, counted from the table.
+
+    Parameters
+    ----------
+    max_degree : int
+        The largest number of edges, 0 to 8 (the length of ``ANCHORED_PER_DEGREE`` minus one).
+
+    Returns
+    -------
+    int
+        The number of (connected graph, vertex orbit) pairs with up to ``max_degree`` edges (0 for degree 0).
+
+    Raises
+    ------
+    ValueError
+        For ``max_degree`` beyond the table.
+    """
     if not 0 <= max_degree < len(ANCHORED_PER_DEGREE):
         raise ValueError(
             f"anchored EFP graphs are counted up to degree {len(ANCHORED_PER_DEGREE) - 1}, got {max_degree}"
@@ -61,7 +77,19 @@ def _rooted_form(graph: Graph, root: int) -> Graph:
 
 @functools.cache
 def anchored_graphs(max_degree: int) -> tuple[tuple[Graph, int, str], ...]:
-    """Every (connected graph with 1..max_degree edges, anchored vertex, name), one per vertex orbit."""
+    """Every (connected graph with 1..max_degree edges, anchored vertex, name), one per vertex orbit.
+
+    Parameters
+    ----------
+    max_degree : int
+        The largest number of edges.
+
+    Returns
+    -------
+    tuple of tuple of (Graph, int, str)
+        By degree and graph: the graph, its anchored vertex (the smallest of its orbit) and the name
+        ``<graph>_a<vertex>``.
+    """
     out: list[tuple[Graph, int, str]] = []
     for d in range(1, max_degree + 1):
         for graph in connected_graphs(d):
@@ -76,7 +104,20 @@ def anchored_graphs(max_degree: int) -> tuple[tuple[Graph, int, str], ...]:
 
 
 def relabelled(graph: Graph, root: int) -> Graph:
-    """The graph with ``root`` and vertex 0 exchanged (the evaluation pins vertex 0)."""
+    """The graph with ``root`` and vertex 0 exchanged (the evaluation pins vertex 0).
+
+    Parameters
+    ----------
+    graph : Graph
+        A sorted tuple of edges (a, b), a <= b.
+    root : int
+        The anchored vertex.
+
+    Returns
+    -------
+    Graph
+        The relabelled graph, its edges sorted again.
+    """
     swap = {root: 0, 0: root}
     return tuple(sorted(sorted_edge(swap.get(a, a), swap.get(b, b)) for a, b in graph))
 
@@ -85,8 +126,28 @@ _NAME = re.compile(r"(?P<graph>n\d+_d\d+_k\d+)_a(?P<vertex>\d+)")
 
 
 def anchored_from_name(name: str) -> tuple[Graph, int]:
-    """The (connected graph, anchored vertex) an ``<graph>_a<vertex>`` name stands for; refuses a name that is not
-    one, or whose vertex is not the smallest of its orbit, saying why."""
+    """The (connected graph, anchored vertex) an ``<graph>_a<vertex>`` name stands for.
+
+    Refuses a name that is not one, or whose vertex is not the smallest of its orbit, saying why.
+
+    Parameters
+    ----------
+    name : str
+        An anchored graph's name, ``n<v>_d<e>_k<i>_a<vertex>``.
+
+    Returns
+    -------
+    graph : Graph
+        The connected graph, in canonical form.
+    vertex : int
+        The anchored vertex.
+
+    Raises
+    ------
+    ValueError
+        Where ``name`` is not such a name, names no graph, a vertex the graph lacks, or a vertex that is not the
+        smallest of its orbit.
+    """
     match = _NAME.fullmatch(name)
     if match is None:
         raise ValueError(f"not an anchored EFP graph name: {quoted(name)} (expected n<v>_d<e>_k<i>_a<vertex>)")
@@ -142,7 +203,28 @@ _COLUMN = re.compile(r"efpl_(?P<graph>n\d+_d\d+_k\d+_a\d+)_kappa(?P<kappa>m?[0-9
 
 
 def parse_anchored_column(name: str) -> tuple[str, float, float]:
-    """(anchored graph name, kappa, beta) of an ``efpl_`` column; refuses other names, saying why."""
+    """(anchored graph name, kappa, beta) of an ``efpl_`` column; refuses other names, saying why.
+
+    Parameters
+    ----------
+    name : str
+        A column name, ``efpl_<graph>_a<v>_kappa<k>_beta<b>`` (``m`` for a minus sign, ``p`` for the decimal point
+        in the numbers).
+
+    Returns
+    -------
+    graph : str
+        The anchored graph's name, ``<graph>_a<v>``.
+    kappa : float
+        The energy exponent.
+    beta : float
+        The angular exponent.
+
+    Raises
+    ------
+    ValueError
+        Where ``name`` is not an anchored EFP column or its graph name is not valid (``anchored_from_name``).
+    """
     match = _COLUMN.fullmatch(name)
     if match is None:
         raise ValueError(f"not an anchored EFP column: {quoted(name)} (expected efpl_<graph>_a<v>_kappa<k>_beta<b>)")

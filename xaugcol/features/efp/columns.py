@@ -37,22 +37,66 @@ BATCH_ELEMENTS = {2: 1 << 19, 3: 1 << 22}
 
 
 def factor_axes(degree: int) -> int:
-    """The constituent axes of the largest factor the graphs up to ``degree`` build (their treewidth + 1, at
-    most 3 up to degree 7)."""
+    """The constituent axes of the largest factor the graphs up to ``degree`` build.
+
+    That is their treewidth + 1, at most 3 up to degree 7.
+
+    Parameters
+    ----------
+    degree : int
+        The largest number of edges of the graphs.
+
+    Returns
+    -------
+    int
+        2 up to degree 5, 3 beyond.
+    """
     return 2 if degree <= 5 else 3
 
 
 def jets_per_batch(width: int | np.ndarray, degree: int) -> np.ndarray:
-    """How many jets of ``width`` constituents (a number or an array of them) one batch takes within
-    ``BATCH_ELEMENTS`` (at least one): a batch of degree-7 graphs that sized its (jets, N, N, N) factors by the
-    angles alone ran 2-3x slower (page faults of hundreds of MB per step)."""
+    """How many jets of ``width`` constituents one batch takes within ``BATCH_ELEMENTS`` (at least one).
+
+    A batch of degree-7 graphs that sized its (jets, N, N, N) factors by the angles alone ran 2-3x slower (page
+    faults of hundreds of MB per step).
+
+    Parameters
+    ----------
+    width : int or numpy.ndarray
+        A number of constituents per jet, or an array of them.
+    degree : int
+        The largest number of edges of the graphs (``factor_axes``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Of the shape of ``width``, int64: ``BATCH_ELEMENTS`` // width ** axes, at least 1.
+    """
     axes = factor_axes(degree)
     return np.maximum(1, BATCH_ELEMENTS[axes] // np.maximum(width, 1).astype(np.int64) ** axes)
 
 
 def number_text(x: float) -> str:
-    """1 -> "1", 0.5 -> "0p5", -1 -> "m1": a number as a column name can carry it, every digit of it (the shortest
-    text that reads back as the same float), so that two values never share a column."""
+    """1 -> "1", 0.5 -> "0p5", -1 -> "m1": a number as a column name can carry it, every digit of it.
+
+    The text is the shortest that reads back as the same float, so that two values never share a column.
+
+    Parameters
+    ----------
+    x : float
+        The number.
+
+    Returns
+    -------
+    str
+        Its text, ``m`` for a minus sign and ``p`` for the decimal point.
+
+    Raises
+    ------
+    ValueError
+        For a number whose shortest text has an exponent (``1e-05``, ``1e+16``). Inf and NaN are not refused
+        here (``checked_parameters`` refuses them).
+    """
     text = repr(float(x)).removesuffix(".0")
     if "e" in text:
         raise ValueError(f"EFP parameter {quoted(x)} cannot be named (write it without an exponent)")
@@ -64,6 +108,27 @@ def _text_number(text: str) -> float:
 
 
 def column_name(graph: str, kappa: float, beta: float) -> str:
+    """The jet-table column of the EFP of ``graph`` at (kappa, beta): ``efp_<graph>_kappa<kappa>_beta<beta>``.
+
+    Parameters
+    ----------
+    graph : str
+        The graph's name (``graphs.graph_name``).
+    kappa : float
+        The energy exponent.
+    beta : float
+        The angular exponent.
+
+    Returns
+    -------
+    str
+        The column name, the numbers written by ``number_text``.
+
+    Raises
+    ------
+    ValueError
+        For a number ``number_text`` cannot write.
+    """
     return f"{PREFIX}{graph}_kappa{number_text(kappa)}_beta{number_text(beta)}"
 
 
@@ -71,7 +136,27 @@ _COLUMN = re.compile(r"efp_(?P<graph>.+)_kappa(?P<kappa>m?[0-9p]+)_beta(?P<beta>
 
 
 def parse_column(name: str) -> tuple[str, float, float]:
-    """(graph name, kappa, beta) of an EFP column; refuses other names, saying why."""
+    """(graph name, kappa, beta) of an EFP column; refuses other names, saying why.
+
+    Parameters
+    ----------
+    name : str
+        A column name, ``efp_<graph>_kappa<k>_beta<b>``.
+
+    Returns
+    -------
+    graph : str
+        The graph's name (``graphs.graph_from_name`` reads it).
+    kappa : float
+        The energy exponent.
+    beta : float
+        The angular exponent.
+
+    Raises
+    ------
+    ValueError
+        Where ``name`` is not an EFP column or its graph part is not a graph's name.
+    """
     match = _COLUMN.fullmatch(name)
     if match is None:
         raise ValueError(f"not an EFP column: {quoted(name)} (expected efp_<graph>_kappa<k>_beta<b>)")
@@ -80,12 +165,48 @@ def parse_column(name: str) -> tuple[str, float, float]:
 
 
 def is_efp_column(name: str) -> bool:
+    """Whether ``name`` is an EFP column: whether it starts with ``efp_`` (``PREFIX``); the name is not parsed.
+
+    Parameters
+    ----------
+    name : str
+        A column name.
+
+    Returns
+    -------
+    bool
+        True for a name that starts with ``efp_``.
+    """
     return name.startswith(PREFIX)
 
 
 def checked_parameters(degree: object, kappas: object, betas: object) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """The kappas and betas of an EFP set as floats, once degree, kappas and betas are checked (the checks every
-    EFP family shares); refuses a bad one, naming it."""
+    """The kappas and betas of an EFP set as floats, once degree, kappas and betas are checked.
+
+    These are the checks every EFP family shares; a bad value is refused, named.
+
+    Parameters
+    ----------
+    degree : object
+        The degree, as configured: an integer 1 to ``MAX_DEGREE``.
+    kappas : object
+        The energy exponents, as configured: a non-empty list or tuple of distinct finite numbers that
+        ``number_text`` can write.
+    betas : object
+        The angular exponents, as configured: as ``kappas``, and each > 0.
+
+    Returns
+    -------
+    kappas : tuple of float
+        The energy exponents.
+    betas : tuple of float
+        The angular exponents.
+
+    Raises
+    ------
+    ValueError
+        For a degree, kappas or betas that break the rules above.
+    """
     if not (is_integer(degree) and 1 <= degree <= MAX_DEGREE):
         raise ValueError(f"EFP degree must be an integer 1..{MAX_DEGREE}, got {quoted(degree)}")
     out = []
@@ -107,7 +228,22 @@ def checked_parameters(degree: object, kappas: object, betas: object) -> tuple[t
 
 
 def check_column_count(n_columns: int, max_columns: object, what: str) -> None:
-    """Refuse a set of more than ``max_columns`` columns (``MAX_EFP_COLUMNS`` unless the section raises it)."""
+    """Refuse a set of more than ``max_columns`` columns (``MAX_EFP_COLUMNS`` unless the section raises it).
+
+    Parameters
+    ----------
+    n_columns : int
+        The number of columns the set has.
+    max_columns : object
+        The limit, as configured: a positive integer.
+    what : str
+        Names the set in the messages (``EFP``, ...).
+
+    Raises
+    ------
+    ValueError
+        For a ``max_columns`` that is not a positive integer, or ``n_columns`` > ``max_columns``.
+    """
     if not (is_integer(max_columns) and max_columns >= 1):
         raise ValueError(f"{what} max_columns must be a positive integer, got {quoted(max_columns)}")
     if n_columns > max_columns:
@@ -195,8 +331,9 @@ class EFPConfig(ConfigModel):
 
         Returns
         -------
-        list of tuple
-            The multigraphs, each a tuple of edges.
+        list of tuple of Graph
+            The multigraphs, each a tuple of its connected factors (``graphs.all_graphs``), each factor a tuple of
+            edges.
         """
         graphs = [g for g in all_graphs(self.degree) if not (self.connected_only and len(g) > 1)]
         drop_edgeless = kappa == 1.0 or beta != self.betas[0]
@@ -219,8 +356,21 @@ class EFPConfig(ConfigModel):
 
 
 def jet_efps(parts: ak.Array, config: EFPConfig) -> dict[str, np.ndarray]:
-    """{column: (jets,) float64} for the jets of ``parts`` (awkward, jets x constituents with pt, eta, phi; every
-    jet with at least one constituent, as the jet-table builder keeps them)."""
+    """{column: (jets,) float64} for the jets of ``parts``.
+
+    Parameters
+    ----------
+    parts : awkward.Array
+        Shape (jets, constituents), jagged records with pt (GeV), eta, phi (radians); every jet with at least one
+        constituent of pT > 0, as the jet-table builder keeps them. Constituents of pT 0 are left out.
+    config : EFPConfig
+        The graphs, exponents and precision.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        One array of shape (jets,), float64, per column of ``config.columns()``, in that order.
+    """
     out = {name: np.empty(len(parts)) for name in config.columns()}
     for rows, width in batches(ak.to_numpy(ak.num(parts, axis=1)), config.degree):
         for name, values in _batch_efps(parts[rows], width, config).items():
@@ -229,9 +379,25 @@ def jet_efps(parts: ak.Array, config: EFPConfig) -> dict[str, np.ndarray]:
 
 
 def batches(counts: np.ndarray, degree: int) -> Iterator[tuple[np.ndarray, int]]:
-    """Batches of the jets (or leptons) with ``counts`` constituents for the EFPs up to ``degree``: in order of
-    their counts, each as long as its last (largest) member keeps the batch's largest factor within
-    ``BATCH_ELEMENTS`` (``jets_per_batch``). Yields (rows, the batch's largest count)."""
+    """Batches of the jets (or leptons) with ``counts`` constituents for the EFPs up to ``degree``.
+
+    The jets come in order of their counts, each batch as long as its last (largest) member keeps the batch's
+    largest factor within ``BATCH_ELEMENTS`` (``jets_per_batch``).
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        Shape (jets,): each jet's number of constituents.
+    degree : int
+        The largest number of edges of the graphs.
+
+    Yields
+    ------
+    rows : numpy.ndarray
+        The positions of the batch's jets in ``counts``, by increasing count.
+    width : int
+        The batch's largest count, to which its jets are padded.
+    """
     counts = np.asarray(counts)
     order = np.argsort(counts, kind="stable")
     caps = jets_per_batch(counts[order], degree)  # of a batch that ends on each jet: falls along the order

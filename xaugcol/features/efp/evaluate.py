@@ -32,8 +32,37 @@ Step = tuple[Key, int, tuple[Factor, ...], tuple[int, ...]]
 def measure(
     pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, mask: np.ndarray, kappa: float = 1.0, beta: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(z (jets, N), theta (jets, N, N)) of padded constituent arrays; ``mask``: the real constituents. Refuses
-    jets without any constituent, a non-positive pT of a real constituent, and NaN / inf, naming them."""
+    """(z (jets, N), theta (jets, N, N)) of padded constituent arrays; ``mask``: the real constituents.
+
+    Refuses jets without any constituent, a non-positive pT of a real constituent, and NaN / inf, naming them.
+
+    Parameters
+    ----------
+    pt : numpy.ndarray
+        Shape (jets, N): the constituents' pT (GeV), padded; the padded slots' values are not used.
+    eta : numpy.ndarray
+        Shape (jets, N): the constituents' pseudorapidities.
+    phi : numpy.ndarray
+        Shape (jets, N): the constituents' azimuths (radians), in any range.
+    mask : numpy.ndarray
+        Shape (jets, N), bool: True for the real constituents.
+    kappa : float, default 1.0
+        The energy exponent: z_i = (pT_i / sum_j pT_j) ** kappa.
+    beta : float, default 1.0
+        The angular exponent: theta_ij = Delta R_ij ** beta.
+
+    Returns
+    -------
+    z : numpy.ndarray
+        Shape (jets, N), float64: the energy fractions to the power kappa, 0 in the padded slots.
+    theta : numpy.ndarray
+        Shape (jets, N, N), float64: the pairwise angles to the power beta, 0 for any pair with a padded slot.
+
+    Raises
+    ------
+    ValueError
+        For NaN or inf in a real constituent, a real constituent with pT <= 0, or a jet without constituents.
+    """
     pt, eta, phi = (np.asarray(a, dtype=np.float64) for a in (pt, eta, phi))
     mask = np.asarray(mask, dtype=bool)
     real = (np.isfinite(pt) & np.isfinite(eta) & np.isfinite(phi)) | ~mask
@@ -64,9 +93,21 @@ def measure(
 
 @functools.cache
 def elimination_order(graph: Graph) -> tuple[int, ...]:
-    """Vertices in the order they are summed out: always one with the fewest remaining neighbours (a leaf of a
-    tree first), which keeps every intermediate factor small (at most the graph's treewidth + 1 constituent axes;
-    O(N^2) per jet for a tree)."""
+    """Vertices in the order they are summed out: always one with the fewest remaining neighbours.
+
+    A leaf of a tree goes first, which keeps every intermediate factor small (at most the graph's treewidth + 1
+    constituent axes; O(N^2) per jet for a tree). Ties go to the smaller vertex label.
+
+    Parameters
+    ----------
+    graph : Graph
+        A connected graph: a sorted tuple of edges (a, b), a <= b.
+
+    Returns
+    -------
+    tuple of int
+        Every vertex of the graph, in elimination order.
+    """
     neighbours: dict[int, set[int]] = {v: set() for v in range(n_vertices(graph))}
     for a, b in graph:
         neighbours[a].add(b)
@@ -89,11 +130,32 @@ def connected_efp(
     cache: dict[Key, np.ndarray] | None = None,
     anchor: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(jets,) EFP of one connected graph by variable elimination; ``anchor`` (jets, N): vertex 0 weighs the
-    constituents by it instead of z (a one-hot anchor pins vertex 0 on one object: ``anchored``). Each step's key
-    names what it computes independently of the vertex labels (``elimination_plan``), so ``cache`` (shared over the
-    graphs of one batch) computes each intermediate once: the leaf sum sum_j z_j theta_ij^m, for one, is the same in
-    every graph that has such a leaf."""
+    """(jets,) EFP of one connected graph by variable elimination.
+
+    With ``anchor``, vertex 0 weighs the constituents by it instead of z (a one-hot anchor pins vertex 0 on one
+    object: ``anchored``). Each step's key names what it computes independently of the vertex labels
+    (``elimination_plan``), so ``cache`` (shared over the graphs of one batch) computes each intermediate once: the
+    leaf sum sum_j z_j theta_ij^m, for one, is the same in every graph that has such a leaf.
+
+    Parameters
+    ----------
+    graph : Graph
+        A connected graph: a sorted tuple of edges (a, b), a <= b.
+    z : numpy.ndarray
+        Shape (jets, N): the constituents' energy fractions to the power kappa (0 for padding).
+    theta : numpy.ndarray
+        Shape (jets, N, N): the pairwise angles to the power beta (0 for padding).
+    cache : dict, optional
+        Maps keys to the arrays already computed for this ``z`` and ``theta`` (powers of ``theta`` and the steps'
+        intermediates); filled in place. None: a fresh one for this call.
+    anchor : numpy.ndarray, optional
+        Shape (jets, N): the weights of vertex 0 in place of ``z``; None: vertex 0 is weighed by ``z`` as the others.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (jets,): the EFP of each jet.
+    """
     cache = {} if cache is None else cache
     leaves: dict[Key, np.ndarray] = {("z",): z}
     if anchor is not None:  # without one, the plan never asks for it
@@ -118,11 +180,27 @@ def connected_efp(
 
 @functools.cache
 def elimination_plan(graph: Graph, anchored: bool = False) -> tuple[tuple[Step, ...], tuple[Key, ...]]:
-    """The variable elimination of a connected graph, worked out once per graph without any array: (steps, final
-    keys). A factor is (vertices, key): one constituent axis per vertex, and a key that names what it computes
+    """The variable elimination of a connected graph, worked out once per graph without any array.
+
+    A factor is (vertices, key): one constituent axis per vertex, and a key that names what it computes
     (``("z",)``, ``("anchor",)``, ``("theta", multiplicity)``, or a sum of keyed factors with their axes' places), so
     equal keys are equal arrays within one batch. Each step sums vertex ``v`` out of the factors ``used`` into one
-    over ``scope``: (key, v, used, scope)."""
+    over ``scope``: (key, v, used, scope).
+
+    Parameters
+    ----------
+    graph : Graph
+        A connected graph: a sorted tuple of edges (a, b), a <= b.
+    anchored : bool, default False
+        Vertex 0 is weighed by the anchor (key ``("anchor",)``) instead of z.
+
+    Returns
+    -------
+    steps : tuple of Step
+        The elimination steps, in ``elimination_order``.
+    final : tuple of Key
+        The keys of the factors left at the end, each over no vertex: their product is the EFP.
+    """
     multiplicity: dict[tuple[int, int], int] = {}
     for e in graph:
         multiplicity[e] = multiplicity.get(e, 0) + 1

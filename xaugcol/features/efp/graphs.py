@@ -33,15 +33,45 @@ MAX_DEGREE = len(ALL_PER_DEGREE) - 1
 
 
 def graph_count(max_degree: int, connected_only: bool = False) -> int:
-    """How many graphs ``all_graphs(max_degree)`` holds (the one-vertex graph included), or how many of them are
-    connected: counted from the table, without enumerating them."""
+    """How many graphs ``all_graphs(max_degree)`` holds (the one-vertex graph included), or how many are connected.
+
+    Counted from the table (``ALL_PER_DEGREE``, ``CONNECTED_PER_DEGREE``), without enumerating them.
+
+    Parameters
+    ----------
+    max_degree : int
+        The largest number of edges, 0 to ``MAX_DEGREE``.
+    connected_only : bool, default False
+        Count only the connected graphs.
+
+    Returns
+    -------
+    int
+        The number of graphs with up to ``max_degree`` edges.
+
+    Raises
+    ------
+    ValueError
+        For ``max_degree`` outside 0 to ``MAX_DEGREE``.
+    """
     if not 0 <= max_degree <= MAX_DEGREE:
         raise ValueError(f"EFP graphs are counted up to degree {MAX_DEGREE}, got {max_degree}")
     return sum((CONNECTED_PER_DEGREE if connected_only else ALL_PER_DEGREE)[: max_degree + 1])
 
 
 def n_vertices(graph: Graph) -> int:
-    """How many vertices a graph has: one more than its largest vertex label (1 for the edgeless graph)."""
+    """How many vertices a graph has: one more than its largest vertex label (1 for the edgeless graph).
+
+    Parameters
+    ----------
+    graph : Graph
+        A sorted tuple of edges (a, b), a <= b.
+
+    Returns
+    -------
+    int
+        The number of vertices.
+    """
     return 1 + max((b for _, b in graph), default=0)
 
 
@@ -69,7 +99,18 @@ def _refined_classes(graph: Graph, n: int) -> list[list[int]]:
 
 @functools.cache
 def canonical(graph: Graph) -> Graph:
-    """The smallest relabelled edge tuple over the permutations that keep every refinement class in its place."""
+    """The smallest relabelled edge tuple over the permutations that keep every refinement class in its place.
+
+    Parameters
+    ----------
+    graph : Graph
+        A sorted tuple of edges (a, b), a <= b, over vertices 0..n-1.
+
+    Returns
+    -------
+    Graph
+        The canonical form: the same for every graph isomorphic to ``graph``.
+    """
     n = n_vertices(graph)
     classes = _refined_classes(graph, n)
     targets: list[range] = []
@@ -91,14 +132,44 @@ def canonical(graph: Graph) -> Graph:
 
 
 def sorted_edge(a: int, b: int) -> tuple[int, int]:
-    """The edge between vertices ``a`` and ``b`` as a graph holds it: its smaller vertex first."""
+    """The edge between vertices ``a`` and ``b`` as a graph holds it: its smaller vertex first.
+
+    Parameters
+    ----------
+    a : int
+        One vertex.
+    b : int
+        The other vertex.
+
+    Returns
+    -------
+    tuple of (int, int)
+        ``(min(a, b), max(a, b))``.
+    """
     return (a, b) if a <= b else (b, a)
 
 
 @functools.cache
 def connected_graphs(d: int) -> tuple[Graph, ...]:
-    """Every connected multigraph with exactly ``d`` edges, one per isomorphism class, in canonical form, sorted by
-    (vertices, edges)."""
+    """Every connected multigraph with exactly ``d`` edges, one per isomorphism class, in canonical form.
+
+    Sorted by (vertices, edges).
+
+    Parameters
+    ----------
+    d : int
+        The number of edges (the degree), >= 0.
+
+    Returns
+    -------
+    tuple of Graph
+        The graphs; ``((),)``, the one-vertex graph, for ``d`` = 0.
+
+    Raises
+    ------
+    ValueError
+        For a negative ``d``.
+    """
     if d < 0:
         raise ValueError(f"EFP degree must be >= 0, got {d}")
     if d == 0:
@@ -114,7 +185,18 @@ def connected_graphs(d: int) -> tuple[Graph, ...]:
 
 
 def components(graph: Graph) -> list[Graph]:
-    """The connected components of a graph (edges relabelled from 0), each in canonical form."""
+    """The connected components of a graph (edges relabelled from 0), each in canonical form.
+
+    Parameters
+    ----------
+    graph : Graph
+        A sorted tuple of edges (a, b), a <= b.
+
+    Returns
+    -------
+    list of Graph
+        The components, sorted by (edges, vertices, edge tuple); ``[()]`` for the edgeless graph.
+    """
     if not graph:
         return [()]
     parent: dict[int, int] = {}
@@ -137,8 +219,21 @@ def components(graph: Graph) -> list[Graph]:
 
 
 def composite_graphs(d: int) -> tuple[tuple[Graph, ...], ...]:
-    """Every multigraph with exactly ``d`` >= 2 edges made of two or more connected ones, each as the sorted tuple
-    of its connected factors (each of degree >= 1)."""
+    """Every multigraph with exactly ``d`` >= 2 edges made of two or more connected ones.
+
+    Each is the sorted tuple of its connected factors (each of degree >= 1).
+
+    Parameters
+    ----------
+    d : int
+        The total number of edges.
+
+    Returns
+    -------
+    tuple of tuple of Graph
+        The composite graphs, each as its factors in the order of (degree, position in ``connected_graphs``);
+        empty for ``d`` < 2.
+    """
     out: list[tuple[Graph, ...]] = []
 
     def extend(remaining: int, smallest: tuple[int, int], factors: list[Graph]) -> None:
@@ -157,8 +252,20 @@ def composite_graphs(d: int) -> tuple[tuple[Graph, ...], ...]:
 
 
 def all_graphs(max_degree: int) -> list[tuple[Graph, ...]]:
-    """Every EFP multigraph with up to ``max_degree`` edges, connected (one factor) and composite, as tuples of
-    connected factors; degree 0 is the one-vertex graph."""
+    """Every EFP multigraph with up to ``max_degree`` edges, connected (one factor) and composite.
+
+    Each is a tuple of connected factors; degree 0 is the one-vertex graph.
+
+    Parameters
+    ----------
+    max_degree : int
+        The largest number of edges.
+
+    Returns
+    -------
+    list of tuple of Graph
+        The graphs by degree, each degree's connected ones first, then its composite ones.
+    """
     out: list[tuple[Graph, ...]] = []
     for d in range(max_degree + 1):
         out += [(g,) for g in connected_graphs(d)]
@@ -176,9 +283,21 @@ def _connected_index(graph: Graph) -> tuple[int, int, int]:
 
 
 def graph_name(factors: tuple[Graph, ...]) -> str:
-    """A stable name for an EFP multigraph: ``n{vertices}_d{edges}_k{index}`` per connected factor, joined by
-    ``x`` for a composite (``n2_d1_k0xn3_d2_k0``): short enough for a jet-table column, and ``graph_from_name``
-    reads it back."""
+    """A stable name for an EFP multigraph: ``n{vertices}_d{edges}_k{index}`` per connected factor.
+
+    The factors' names are joined by ``x`` for a composite (``n2_d1_k0xn3_d2_k0``): short enough for a jet-table
+    column, and ``graph_from_name`` reads it back.
+
+    Parameters
+    ----------
+    factors : tuple of Graph
+        The graph's connected factors (one for a connected graph).
+
+    Returns
+    -------
+    str
+        The name.
+    """
     return "x".join("n{}_d{}_k{}".format(*_connected_index(canonical(g))) for g in factors)
 
 
@@ -186,7 +305,23 @@ _NAME = re.compile(r"n(\d+)_d(\d+)_k(\d+)")
 
 
 def graph_from_name(name: str) -> tuple[Graph, ...]:
-    """The factors ``graph_name`` named; refuses a name that is not one, saying why."""
+    """The factors ``graph_name`` named; refuses a name that is not one, saying why.
+
+    Parameters
+    ----------
+    name : str
+        A name ``graph_name`` gives.
+
+    Returns
+    -------
+    tuple of Graph
+        The graph's connected factors, each in canonical form.
+
+    Raises
+    ------
+    ValueError
+        Where ``name`` is not such a name, or names a graph that does not exist.
+    """
     factors: list[Graph] = []
     for part in name.split("x"):
         match = _NAME.fullmatch(part)

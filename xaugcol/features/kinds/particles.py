@@ -37,7 +37,17 @@ assert tuple(BINNING) == FEATURES
 
 @dataclass(frozen=True)
 class ParticlesInput(ObjectListInput):
-    """The particle list (module docstring)."""
+    """The particle list (module docstring).
+
+    Parameters
+    ----------
+    n_objects : int, default 0
+        The particle slots per jet; 0: 50 (``DEFAULT_OBJECTS``).
+    n_features : int, default 0
+        The features per particle; 0: ``len(FEATURES)``, the only number accepted.
+    scaling : str, default "standard"
+        How the features are scaled, one of ``SCALINGS`` (``standard``, ``none``, ``robust``).
+    """
 
     name = "particles"
     FEATURES = FEATURES
@@ -50,6 +60,18 @@ class ParticlesInput(ObjectListInput):
 
     @staticmethod
     def marker_size(log_pt_fraction: np.ndarray) -> np.ndarray:
+        """The marker size of particles of the given log pT fraction: 400 * pT / pT_jet.
+
+        Parameters
+        ----------
+        log_pt_fraction : numpy.ndarray
+            The particles' log(pT / pT_jet) (``log_pt_rel``), any shape.
+
+        Returns
+        -------
+        numpy.ndarray
+            The marker sizes (points squared), of the shape of ``log_pt_fraction``.
+        """
         return 400 * np.exp(log_pt_fraction)
 
 

@@ -46,7 +46,17 @@ assert tuple(BINNING) == FEATURES
 
 @dataclass(frozen=True)
 class TracksInput(ObjectListInput):
-    """The track list (module docstring)."""
+    """The track list (module docstring).
+
+    Parameters
+    ----------
+    n_objects : int, default 0
+        The track slots per jet; 0: 60 (``DEFAULT_OBJECTS``).
+    n_features : int, default 0
+        The features per track; 0: ``len(FEATURES)``, the only number accepted.
+    scaling : str, default "standard"
+        How the features are scaled, one of ``SCALINGS`` (``standard``, ``none``, ``robust``).
+    """
 
     name = "tracks"
     FEATURES = FEATURES

@@ -30,7 +30,17 @@ assert tuple(BINNING) == FEATURES
 
 @dataclass(frozen=True)
 class VerticesInput(ObjectListInput):
-    """The secondary-vertex list (module docstring)."""
+    """The secondary-vertex list (module docstring).
+
+    Parameters
+    ----------
+    n_objects : int, default 0
+        The vertex slots per jet; 0: 5 (``DEFAULT_OBJECTS``).
+    n_features : int, default 0
+        The features per vertex; 0: ``len(FEATURES)``, the only number accepted.
+    scaling : str, default "standard"
+        How the features are scaled, one of ``SCALINGS`` (``standard``, ``none``, ``robust``).
+    """
 
     name = "vertices"
     FEATURES = FEATURES
