@@ -17,7 +17,8 @@ from xaugcol.cli import main
 from xaugcol.coffea_runs import run_relevance
 from xaugcol.models.registry import ModelConfig
 from xaugcol.processing.checkpoints import CHECKPOINTS, CheckpointError, load_accumulator
-from xaugcol.processing.coffea_runner import load_fileset
+from xaugcol.errors import UsageError
+from xaugcol.processing.coffea_runner import Execution, load_fileset
 from xaugcol.coffea_runs import run_processing
 from xaugcol.processing.table_io import read_tables
 from xaugcol.sources.toy import run_toy
@@ -104,8 +105,12 @@ def test_interrupted_relevance_run_resumes(toy, tmp_path):
     run_processing(fileset, tmp_path / "proc", chunksize=500)
     train_ensemble(str(tmp_path / "proc" / "jets"), ModelConfig("dnn", xaug=True, architecture={"hidden": [8]}),
                    TrainConfig(epochs=1, batch_size=128), [0], str(tmp_path / "dnn"))
-    # the command line and the library share their defaults (ExplainOptions): the resume matches the killed run
-    clean = run_relevance(tmp_path / "proc", [tmp_path / "dnn"], tmp_path / "clean", ExplainOptions(rules=("epsilon",)), chunksize=100)
+    # the command line and the library share their defaults (ExplainOptions): the resume matches the killed run;
+    # the execution passed whole (Execution) is the one the keywords make
+    clean = run_relevance(tmp_path / "proc", [tmp_path / "dnn"], tmp_path / "clean", ExplainOptions(rules=("epsilon",)), execution=Execution(chunksize=100))
+    with pytest.raises(UsageError, match="either whole"):
+        run_relevance(tmp_path / "proc", [tmp_path / "dnn"], tmp_path / "twice", execution=Execution(chunksize=100), workers=2)
+    assert not (tmp_path / "twice").exists()
     out = tmp_path / "out"
     args = ["explain", str(tmp_path / "proc"), "--taggers", str(tmp_path / "dnn"), "--out", str(out),
             "--rules", "epsilon", "--chunksize", "100"]

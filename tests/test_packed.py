@@ -173,3 +173,12 @@ def test_malformed_packed_columns_name_the_column(tmp_path):
     table = pq.read_table(tmp_path / "far.parquet", columns=["image"])
     with pytest.raises(InputDataError, match="image__index"):
         column_array(table, "image")
+
+
+def test_values_without_jets_are_a_clear_error():
+    """Values with no jet to hold them: the column's error, not numpy's (a maximum of no lengths)."""
+    from xaugcol.errors import InputDataError
+    from xaugcol.features.packed import unpack
+
+    with pytest.raises(InputDataError, match="3 values .* do not fit 0 jets"):
+        unpack(np.zeros(3), np.zeros(0, dtype=np.int64), (2,))

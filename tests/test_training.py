@@ -12,7 +12,7 @@ import yaml
 
 from xaugcol.cli import main
 from xaugcol.models.folder import ModelFileError, load_model
-from xaugcol.models.registry import MODELS, ModelConfig, build_model
+from xaugcol.models.registry import MODELS, ModelConfig, build_model, trainable_models
 from xaugcol.processing.coffea_runner import load_fileset
 from xaugcol.coffea_runs import run_processing
 from xaugcol.processing.table_io import read_tables
@@ -35,7 +35,7 @@ def jets(tmp_path_factory):
     return out / "proc" / "jets"
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", sorted(trainable_models()))
 @pytest.mark.parametrize("xaug", [False, True])
 def test_every_tagger_builds_and_runs(name, xaug):
     if name == "dnn" and not xaug:

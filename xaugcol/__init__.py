@@ -33,6 +33,7 @@ _API = {
     # processing into jet tables
     "load_fileset": "xaugcol.processing.coffea_runner",
     "run_processing": "xaugcol.coffea_runs",
+    "Execution": "xaugcol.processing.coffea_runner",
     "ProcessingConfig": "xaugcol.processing.jet_table",
     "EFPConfig": "xaugcol.features.efp.columns",
     "read_tables": "xaugcol.processing.table_io",
@@ -40,6 +41,8 @@ _API = {
     "Study": "xaugcol.training.study",
     "ModelConfig": "xaugcol.models.registry",
     "build_model": "xaugcol.models.registry",
+    "import_weaver": "xaugcol.models.weaver",
+    "WeaverImport": "xaugcol.models.weaver",
     # loading and explaining trained taggers
     "Ensemble": "xaugcol.explain.ensemble",
     "run_relevance": "xaugcol.coffea_runs",

@@ -158,6 +158,18 @@ class _Version(argparse.Action):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``xaugcol`` argument parser, with every command and its options (module docstring).
+
+    The commands are ``generate`` (``toy``, ``pythia``), ``process``, ``train``, ``explain``, ``demo``, ``study``,
+    ``report``, ``import-weaver`` and ``condor`` (``pack``, ``prepare``, ``merge``); the chosen one is the parsed
+    namespace's ``command`` (and ``source`` or ``condor`` for the subcommands). Every option's help ends with its
+    default.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The parser; a bad argument raises ``UsageError`` (one line) instead of printing the usage and exiting.
+    """
     parser = _Parser(prog="xaugcol", description="Explain why jet taggers decide as they do.")
     parser.add_argument(
         "--version", action=_Version, nargs=0, help="print the version and the active substructure backend, then exit"
@@ -430,6 +442,32 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--workers", type=_int_in(1, MAX_WORKERS), default=2, help="processes drawing the figures")
     rp.add_argument("--pdf", action="store_true", help="every figure also as PDF (for papers; PNG only is faster)")
     rp.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
+
+    wv = sub.add_parser(
+        "import-weaver",
+        help="a ParticleNet trained by weaver-core as a tagger folder, to explain on the jet tables",
+    )
+    wv.add_argument("state", type=Path, help="the weights weaver-core saved (a state dict, e.g. *_best_epoch_state.pt)")
+    wv.add_argument(
+        "--data-config",
+        type=Path,
+        required=True,
+        help="its data configuration (the .auto.yaml weaver-core wrote beside the training holds the standardisation)",
+    )
+    wv.add_argument("--neighbours", type=_int_in(1, 64), required=True, help="k of its EdgeConv blocks (conv_params)")
+    wv.add_argument("--signal", required=True, help="the label whose score is the signal's (labels.value)")
+    wv.add_argument("--background", required=True, help="the label the signal is told from")
+    wv.add_argument(
+        "--inputs",
+        action="append",
+        default=[],
+        metavar="NAME=FEATURE",
+        help="read the model's input NAME as the particle feature FEATURE (repeatable), beside the known names",
+    )
+    wv.add_argument(
+        "--particles", type=_int_in(1, 4096), default=50, help="particle slots per jet of the jet tables to explain"
+    )
+    wv.add_argument("--out", type=Path, required=True, help="the tagger folder to write (new or empty)")
 
     co = sub.add_parser("condor", help="HTCondor: pack the environment, prepare plain jobs, merge their outputs")
     cs = co.add_subparsers(dest="condor", required=True)
@@ -785,6 +823,33 @@ def _report(out: Path, fileset: dict) -> None:
     print(f"fileset: {out / 'fileset.json'}")
 
 
+def _import_weaver(args) -> None:
+    from xaugcol.features.scaler import InputScalers
+    from xaugcol.models.folder import save_model
+    from xaugcol.models.weaver import WeaverImport, weaver_tagger
+    from xaugcol.output_folder import refuse_non_empty
+
+    pairs = [item.partition("=") for item in args.inputs]
+    if any(not name or not sep or not feature for name, sep, feature in pairs):
+        raise UsageError(f"--inputs takes NAME=FEATURE, got {args.inputs}")
+    with as_usage_error("import-weaver: "):
+        options = WeaverImport(
+            state=args.state,
+            data_config=args.data_config,
+            neighbours=args.neighbours,
+            signal=args.signal,
+            background=args.background,
+            inputs={name: feature for name, _, feature in pairs},
+            particles=args.particles,
+            out=args.out,
+        )
+    refuse_non_empty(args.out, False, "import-weaver writes a new tagger folder: choose a new or empty one")
+    model, config, source = weaver_tagger(options)  # everything read and checked before the folder is made
+    with locked_output(args.out, overwrite=False):
+        folder = save_model(args.out, model, config, InputScalers(), {"imported_from": "weaver-core"}, source)
+    say(f"tagger folder: {folder} (explain it: xaugcol explain TABLES --taggers {folder} --out ...)")
+
+
 def _condor(args) -> None:
     try:
         if args.condor == "pack":
@@ -870,6 +935,23 @@ def _interrupted(args, argv: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one ``xaugcol`` command (the ``xaugcol`` console script).
+
+    Errors of the project (``XaugcolError``) are printed as one line on stderr; any other exception is a bug and
+    keeps its traceback.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program name; None: ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit code: 0 on success, ``EXIT_USAGE`` (2) for a bad argument or an output folder that cannot be used,
+        ``EXIT_DATA`` (1) for bad input data, an output that cannot be written or a lost cluster, and
+        ``EXIT_INTERRUPTED`` (130) for Ctrl-C, after a line saying what is kept and the command that continues.
+    """
     from xaugcol.console import set_verbosity, whole_lines_when_redirected
 
     args = None
@@ -894,6 +976,8 @@ def main(argv: list[str] | None = None) -> int:
             _condor(args)
         elif args.command == "report":
             _report_command(args)
+        elif args.command == "import-weaver":
+            _import_weaver(args)
         else:
             {"toy": _generate_toy, "pythia": _generate_pythia}[args.source](args)
     except KeyboardInterrupt:

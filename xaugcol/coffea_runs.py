@@ -1,10 +1,18 @@
-"""The runs of the toolkit, each with the coffea processor it uses: the layer that chooses processors and hands
-them to the library (``xaugcol.processing.process_fileset``, ``xaugcol.explain.explain_tables``), which never imports
-them.
+"""The runs of the toolkit, each with the coffea processor it uses.
+
+This is the layer that chooses processors and hands them to the library (``xaugcol.processing.process_fileset``,
+``xaugcol.explain.explain_tables``), which never imports them.
 
     from xaugcol.coffea_runs import run_processing, run_relevance
     run_processing(fileset, "out/proc", executor="futures", workers=2)
     run_relevance("out/proc", ["out/taggers/dnn"], "out/rel", ExplainOptions(rules=("epsilon", "gradient_x_input")))
+
+How a run executes is one ``Execution`` (executor, workers, chunk size, scheduler, ...): passed whole as
+``execution=``, or field by field as keywords, never both::
+
+    on_two = Execution("futures", workers=2)
+    run_processing(fileset, "out/proc", execution=on_two)
+    run_relevance("out/proc", ["out/taggers/dnn"], "out/rel", execution=on_two)
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from xaugcol.errors import UsageError
 from xaugcol.explain.explain_tables import RelevanceResult, explain_tables
 from xaugcol.explain.options import ExplainOptions
 
@@ -42,6 +51,7 @@ def run_processing(
     client: Client | None = None,
     timeouts: Timeouts = Timeouts(),
     overwrite: bool = False,
+    execution: Execution | None = None,
 ) -> RunResult:
     """Run the XAUG processor over ``fileset`` into jet tables, histograms and a report in ``out_dir``.
 
@@ -54,29 +64,31 @@ def run_processing(
         The NanoAOD-style ROOT files, as ``load_fileset`` returns them.
     out_dir : str or Path
         The processing output folder.
-    executor : str
+    executor : str, default "iterative"
         ``iterative``, ``futures``, ``dask`` (an existing cluster at ``scheduler``) or ``dask-local``
         (``xaugcol.processing.executors``).
-    workers : int
+    workers : int, default 1
         Processes (``futures``) or Dask workers (``dask-local``).
-    chunksize : int
+    chunksize : int, default ``DEFAULT_CHUNKSIZE``
         Events per chunk.
-    skip_bad_files : bool
+    config : ProcessingConfig, default ``ProcessingConfig()``
+        What the jet tables hold (inputs, selections, EFP columns).
+    skip_bad_files : bool, default False
         Skip unreadable files and failing chunks (listed in the report) instead of stopping.
-    progress : bool
+    progress : bool, default False
         Show a progress bar.
     scheduler : str, optional
         The address of the Dask scheduler (``executor="dask"``).
-    resume : bool
+    resume : bool, default False
         Continue an interrupted run in ``out_dir`` from its checkpoints.
     client : dask.distributed.Client, optional
         An open Dask client to run on (shared by stages).
-    timeouts : Timeouts
+    timeouts : Timeouts, default ``Timeouts()``
         Seconds before giving up on a remote file, a Dask scheduler, a cluster without workers.
-    config : ProcessingConfig
-        What the jet tables hold (inputs, selections, EFP columns).
-    overwrite : bool
+    overwrite : bool, default False
         Replace an existing output in ``out_dir``.
+    execution : Execution, optional
+        How the run executes, whole; given, the keywords ``executor`` ... ``timeouts`` stay at their defaults.
 
     Returns
     -------
@@ -94,8 +106,9 @@ def run_processing(
     ClusterError
         The Dask cluster failed the run.
     """
-    config.check_chunk(chunksize)
-    execution = Execution(executor, workers, chunksize, scheduler, skip_bad_files, progress, timeouts, client)
+    loose = Execution(executor, workers, chunksize, scheduler, skip_bad_files, progress, timeouts, client)
+    execution = _one_execution(execution, loose)
+    config.check_chunk(execution.chunksize)
     return process_fileset(XAUGProcessor, fileset, out_dir, config, execution, resume, overwrite)
 
 
@@ -114,6 +127,7 @@ def run_relevance(
     resume: bool = False,
     client: Client | None = None,
     timeouts: Timeouts = Timeouts(),
+    execution: Execution | None = None,
 ) -> RelevanceResult:
     """Run the relevance processor over the jet tables of a processing output, explaining ``taggers``.
 
@@ -128,27 +142,29 @@ def run_relevance(
         The tagger ensembles to explain (their folders, or loaded).
     out_dir : str or Path
         The relevance output folder.
-    options : ExplainOptions
+    options : ExplainOptions, default ``ExplainOptions()``
         The methods, the split, the batch size and the extra analyses.
-    executor : str
+    executor : str, default "iterative"
         ``iterative``, ``futures``, ``dask`` (an existing cluster at ``scheduler``) or ``dask-local``
         (``xaugcol.processing.executors``).
-    workers : int
+    workers : int, default 1
         Processes (``futures``) or Dask workers (``dask-local``).
-    chunksize : int
+    chunksize : int, default ``DEFAULT_CHUNKSIZE``
         Jets per chunk.
-    skip_bad_files : bool
+    skip_bad_files : bool, default False
         Skip unreadable files and failing chunks (listed in the report) instead of stopping.
-    progress : bool
+    progress : bool, default False
         Show a progress bar.
     scheduler : str, optional
         The address of the Dask scheduler (``executor="dask"``).
-    resume : bool
+    resume : bool, default False
         Continue an interrupted run in ``out_dir`` from its checkpoints.
     client : dask.distributed.Client, optional
         An open Dask client to run on (shared by stages).
-    timeouts : Timeouts
+    timeouts : Timeouts, default ``Timeouts()``
         Seconds before giving up on a remote file, a Dask scheduler, a cluster without workers.
+    execution : Execution, optional
+        How the run executes, whole; given, the keywords ``executor`` ... ``timeouts`` stay at their defaults.
 
     Returns
     -------
@@ -168,5 +184,15 @@ def run_relevance(
     ClusterError
         The Dask cluster failed the run.
     """
-    execution = Execution(executor, workers, chunksize, scheduler, skip_bad_files, progress, timeouts, client)
+    loose = Execution(executor, workers, chunksize, scheduler, skip_bad_files, progress, timeouts, client)
+    execution = _one_execution(execution, loose)
     return explain_tables(RelevanceProcessor, jets, taggers, out_dir, options, execution, resume)
+
+
+def _one_execution(execution: Execution | None, loose: Execution) -> Execution:
+    """``execution`` where given (the keywords then at their defaults), else the one the keywords make."""
+    if execution is None:
+        return loose
+    if loose != Execution() or loose.client is not None:
+        raise UsageError("give the execution settings either whole (execution=) or as keywords, not both")
+    return execution

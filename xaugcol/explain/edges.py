@@ -3,8 +3,8 @@
 Each EdgeConv block (``xaugcol.models.particlenet``) computes a feature for every edge i <- j of its k-nearest-neighbour
 graph and averages them over j. LRP, with the choice of neighbours as fixed routing, gives each edge's feature a
 relevance; summed over the edge function's output channels it is the relevance the edge carries (Mokhtar et al., "Do
-graph neural networks learn traditional jet substructure?", arXiv:2211.09912, who found the decisive edges of a
-top tagger between its subjets). Together with the shortcut's, it is the whole relevance of the block's output.
+graph neural networks learn traditional jet substructure?", arXiv:2211.09912, who found the decisive edges of a top
+tagger between its subjets). Together with the shortcut's, it is the whole relevance of the block's output.
 
 Edges are classified by where their particles lie, from the jet table's raw (unscaled) particle features: a particle
 belongs to the softdrop prong it is nearer to (``dr_subjet1``, ``dr_subjet2``) when that prong is within
@@ -43,7 +43,7 @@ LENGTH_BINS = np.array([0.0, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8, np.inf])  # edge le
 class BlockEdges:
     """One EdgeConv block's graph and the relevance of its edges.
 
-    Attributes
+    Parameters
     ----------
     name : str
         The block's module name (``body.0``, ``body.1``, ...).
@@ -75,13 +75,13 @@ def edge_relevance(
 
     Parameters
     ----------
-    model
+    model : torch.nn.Module
         A ParticleNet tagger (``xaugcol.models.particlenet.ParticleNet``), in evaluation mode.
-    inputs
+    inputs : tuple of torch.Tensor
         Its inputs (the scaled particle list first, then the XAUG vector if it joins them).
-    composite
-        The LRP rules.
-    batch_size
+    composite : Composite, str or dict
+        The LRP rules: a ``Composite``, a preset's name or a mapping (``Composite.from_spec``).
+    batch_size : int, default 512
         Jets per pass (the edge features of a batch are its largest tensor).
 
     Returns
@@ -101,25 +101,33 @@ def explain_edges(
 
     Parameters
     ----------
-    model
+    model : torch.nn.Module
         A ParticleNet tagger, in evaluation mode.
-    lrp
+    lrp : LRP
         Its LRP (``xaugcol.explain.lrp.LRP``).
-    inputs
-        Its inputs.
-    batch_size
+    inputs : tuple of torch.Tensor
+        Its inputs, in forward order (the scaled particle list first).
+    batch_size : int, default 512
         Jets per pass (plain batches: recorded layers keep the batch's shapes).
 
     Returns
     -------
-    (list of BlockEdges, Attribution)
-        The blocks' edges, and the inputs' relevance with the explained output and what LRP absorbed.
+    blocks : list of BlockEdges
+        The blocks' edges, one per block, in order.
+    attribution : Attribution
+        The inputs' relevance with the explained output and what LRP absorbed (output minus the summed input
+        relevance, in float64).
+
+    Raises
+    ------
+    ValueError
+        The model has no EdgeConv block.
     """
     blocks = edge_blocks(model)
     if not blocks:
         raise ValueError(f"{type(model).__name__} has no EdgeConv block: edge relevance is ParticleNet's")
     names = {
-        name: (f"{name}.edge.{len(b.edge) - 1}", _shortcut_name(name, b), f"{name}.activation") for name, b in blocks
+        name: (f"{name}.edge.{len(b.edge) - 1}", *_shortcut_name(name, b), f"{name}.activation") for name, b in blocks
     }
     parts, explanations = [], []
     for start in range(0, len(inputs[0]), max(batch_size, 1)):
@@ -138,7 +146,18 @@ def explain_edges(
 
 
 def edge_blocks(model: torch.nn.Module) -> list[tuple[str, EdgeConvBlock]]:
-    """The EdgeConv blocks of ``model`` with their module names (none: not a graph network)."""
+    """The EdgeConv blocks of ``model`` with their module names (none: not a graph network).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A tagger.
+
+    Returns
+    -------
+    list of tuple of (str, EdgeConvBlock)
+        ``(name, block)`` in ``named_modules`` order; empty for a model without EdgeConv blocks.
+    """
     from xaugcol.models.particlenet import EdgeConvBlock
 
     return [(name, m) for name, m in model.named_modules() if isinstance(m, EdgeConvBlock)]
@@ -152,33 +171,42 @@ def _edge_batch(lrp: LRP, blocks: list, names: dict, inputs: tuple[torch.Tensor,
         for name, block in blocks
     ]
     try:
-        explanation = lrp(*inputs, record=tuple(n for triple in names.values() for n in triple))
+        explanation = lrp(*inputs, record=tuple(n for triple in names.values() for n in triple if n is not None))
     finally:
         for hook in hooks:
             hook.remove()
     recorded = explanation.layers
     mask = (inputs[0] != 0).any(dim=-1).to(inputs[0].dtype)
+    n = mask.shape[1]
     out = []
     for name, _block in blocks:
-        edges, shortcut, output = (recorded[n] for n in names[name])
         index = graphs[name]
         jets, particles, k = index.shape
-        real = neighbour_mask(mask, index) > 0
-        per_edge = edges.sum(dim=1).reshape(jets, particles, k) * real
+        # a weaver-core model pads k slots more (``ParticleNet.features``): they are padding, cut below
+        slots = torch.cat([mask, mask.new_zeros(jets, particles - n)], dim=1)
+        real = neighbour_mask(slots, index) > 0
+        edge_name, shortcut_name, output_name = names[name]
+        all_edges = recorded[edge_name].sum(dim=1).reshape(jets, particles, k)
+        output = recorded[output_name].sum(dim=1)
+        # an identity shortcut (weaver-core's, where a block keeps its width) is what the edges leave of the output
+        shortcut = output - all_edges.sum(-1) if shortcut_name is None else recorded[shortcut_name].sum(dim=1)
         out.append(
             (
-                index.numpy(),
-                real.numpy(),
-                per_edge.detach().numpy(),
-                shortcut.sum(dim=1).detach().numpy(),
-                output.sum(dim=1).detach().numpy(),
+                index[:, :n].numpy(),
+                real[:, :n].numpy(),
+                (all_edges * real)[:, :n].detach().numpy(),
+                shortcut[:, :n].detach().numpy(),
+                output[:, :n].detach().numpy(),
             )
         )
     return out, explanation
 
 
-def _shortcut_name(name: str, block) -> str:
-    return f"{name}.shortcut_norm" if block.shortcut_norm is not None else f"{name}.shortcut"
+def _shortcut_name(name: str, block) -> tuple[str | None]:
+    """The module whose output is the block's shortcut term; None: an identity shortcut (no module)."""
+    if block.shortcut is None:
+        return (None,)
+    return (f"{name}.shortcut_norm" if block.shortcut_norm is not None else f"{name}.shortcut",)
 
 
 def edge_kinds(particles: np.ndarray, index: np.ndarray, radius: float = SUBJET_RADIUS) -> tuple[np.ndarray, ...]:
@@ -186,17 +214,18 @@ def edge_kinds(particles: np.ndarray, index: np.ndarray, radius: float = SUBJET_
 
     Parameters
     ----------
-    particles
+    particles : numpy.ndarray
         (jets, particles, features) the jet table's particle list (unscaled; ``xaugcol.features.particles``).
-    index
+    index : numpy.ndarray
         (jets, particles, k) each edge's neighbour.
-    radius
-        A particle farther than this from both softdrop prongs is unclustered.
+    radius : float, default SUBJET_RADIUS
+        A particle farther than this from both softdrop prongs is unclustered (in (eta, phi) distance).
 
     Returns
     -------
     kinds, lengths : numpy.ndarray
-        (jets, particles, k) each.
+        (jets, particles, k) each: the kind's index into ``EDGE_KINDS``, and the distance of the edge's two
+        particles in (eta, phi) (phi difference wrapped into [-pi, pi)).
     """
     d1 = particles[..., FEATURE_INDEX["dr_subjet1"]]
     d2 = particles[..., FEATURE_INDEX["dr_subjet2"]]
@@ -218,18 +247,19 @@ def edge_summary(blocks: list[BlockEdges], particles: np.ndarray, labels: np.nda
 
     Parameters
     ----------
-    blocks
+    blocks : list of BlockEdges
         ``edge_relevance``'s result.
-    particles
+    particles : numpy.ndarray
         (jets, particles, features) the raw particle lists of the same jets.
-    labels
+    labels : numpy.ndarray
         (jets,) 1 signal, 0 background.
 
     Returns
     -------
     dict
         ``{block name: {"signal" | "background": {"share": {kind: share}, "edges": {kind: count},
-        "by_length": [share per length bin]}}}``.
+        "by_length": [share per length bin]}}}``; a share is None (and ``by_length`` zeros) where the class's
+        edges carry no relevance.
     """
     out: dict = {}
     for block in blocks:
@@ -258,7 +288,23 @@ def edge_summary(blocks: list[BlockEdges], particles: np.ndarray, labels: np.nda
 
 def histograms(tagger: str, methods: list[str], classes: Sequence[int]) -> dict:
     """Per LRP method ``edges/T/<method>`` sums the edges' |relevance| and ``edge_count/T/<method>`` counts the real
-    edges, per (member, class, block, kind of edge, length)."""
+    edges, per (member, class, block, kind of edge, length).
+
+    Parameters
+    ----------
+    tagger : str
+        The tagger's name (``T``).
+    methods : list of str
+        The LRP methods whose edges are recorded.
+    classes : sequence of int
+        The true classes of the jets (the ``label`` axis).
+
+    Returns
+    -------
+    dict of str to hist.Hist
+        Two empty histograms per method, double storage (the ``member`` and ``block`` axes grow; ``length`` is the
+        bin index of ``LENGTH_BINS``).
+    """
     out = {}
     for method in methods:
         axes = (
@@ -285,8 +331,27 @@ def fill(
     particles: np.ndarray,
     labels: np.ndarray,
 ) -> None:
-    """Add one member's edges (``edge_relevance``) on a batch of jets to the tagger's histograms; ``particles``:
-    the jets' raw particle lists, ``labels``: their classes."""
+    """Add one member's edges (``edge_relevance``) on a batch of jets to the tagger's histograms.
+
+    Only the real edges are filled.
+
+    Parameters
+    ----------
+    hists : dict of str to hist.Hist
+        The run's histograms, those of ``histograms(tagger, ...)`` among them (filled in place).
+    tagger : str
+        The tagger's name.
+    method : str
+        The LRP method's name.
+    member : int
+        The member's seed.
+    blocks : list of BlockEdges
+        The member's edges on the jets (``edge_relevance`` or ``explain_edges``).
+    particles : numpy.ndarray
+        (jets, particles, features) the jets' raw particle lists.
+    labels : numpy.ndarray
+        (jets,) their classes.
+    """
     for block in blocks:
         kinds, lengths = edge_kinds(particles[:, : block.index.shape[1]], block.index)
         real = block.real
@@ -300,7 +365,21 @@ def fill(
 def patterns(hists: dict, tagger: str) -> dict:
     """Per LRP method, block and class: each kind of edge's share of the edges' |relevance| (mean and spread over
     the members), the shares along the edge length (``LENGTH_BINS``, the last bin open; members pooled) and the
-    real edges of each kind per member. Empty when the run recorded no edges for the tagger."""
+    real edges of each kind per member. Empty when the run recorded no edges for the tagger.
+
+    Parameters
+    ----------
+    hists : dict of str to hist.Hist
+        A run's histograms, with the tagger's ``edges/T/<method>`` and ``edge_count/T/<method>``.
+    tagger : str
+        The tagger's name.
+
+    Returns
+    -------
+    dict
+        ``{method: {block: {class name: {"share": {kind: {"mean", "std"}}, "by_length": [share per length bin],
+        "edges": {kind: mean count per member}}}}}``; a block and class whose edges carry no relevance are left out.
+    """
     prefix = f"edges/{tagger}/"
     out: dict = {}
     names = {0: "background", 1: "signal", -1: "data"}

@@ -6,7 +6,8 @@ that a bad one is a one-line error naming the tagger, the option and the value, 
 * layer widths, ``width``, ``de``, ``do``, ``latent``, ``hidden_size``: integers 1..4 096;
 * ``depth``: an integer from the tagger's ``MIN_DEPTH`` (2 for the Interaction Network, 1 for the deep sets) to 32;
 * ``dropout``: a number in [0, 1);
-* switches, ``biases``, ``mask_padding``, ``batch_norms``: true or false.
+* switches, ``biases``, ``mask_padding``, ``batch_norms``, ``weaver``: true or false;
+* ParticleNet's ``coordinates``: a list of input channel indices; ``node_features``: a channel count (0: all).
 
 Every option a tagger class takes has one of these kinds (tests/test_integrity_limits.py checks it, so a new option
 is not left unchecked). The whole tagger is then counted on torch's meta device (no memory is allocated) and refused
@@ -27,10 +28,12 @@ from xaugcol.quoting import quoted
 LAYER_LISTS = ("channels", "hidden")
 WIDTHS = ("width", "de", "do", "latent", "hidden_size", "fusion")
 FRACTIONS = ("dropout",)
-SWITCHES = ("biases", "mask_padding", "batch_norms")
+SWITCHES = ("biases", "mask_padding", "batch_norms", "weaver")
 DEPTHS = ("depth",)
 NEIGHBOURS = ("neighbours",)  # ParticleNet's k, 1..64
 BLOCK_LISTS = ("blocks",)  # ParticleNet's EdgeConv blocks: a layer list each, at most 8
+CHANNEL_LISTS = ("coordinates",)  # input channels (ParticleNet's first graph), 0..4 095, at most 32
+COUNTS = ("node_features",)  # a number of input channels, 0 (all) .. 4 096
 OPTION_KINDS = {
     **dict.fromkeys(LAYER_LISTS, "layer list"),
     **dict.fromkeys(WIDTHS, "width"),
@@ -39,14 +42,31 @@ OPTION_KINDS = {
     **dict.fromkeys(DEPTHS, "depth"),
     **dict.fromkeys(NEIGHBOURS, "neighbours"),
     **dict.fromkeys(BLOCK_LISTS, "block list"),
+    **dict.fromkeys(CHANNEL_LISTS, "channel list"),
+    **dict.fromkeys(COUNTS, "count"),
 }
 MAX_NEIGHBOURS = 64
 MAX_BLOCKS = 8
 
 
 def check_architecture(model: str, cls: type, options: dict) -> None:
-    """Refuse an option of ``options`` (the architecture of tagger ``model``, class ``cls``) whose type, sign or
-    size is wrong, naming the tagger, the option and its value."""
+    """Refuse an option of ``options`` whose type, sign or size is wrong, naming the tagger, the option and its value.
+
+    Parameters
+    ----------
+    model : str
+        The tagger's name (a key of ``MODELS``), for the error message.
+    cls : type
+        The tagger class; its ``MIN_DEPTH`` (default 1) is the smallest ``depth`` allowed.
+    options : dict
+        The architecture (``ModelConfig.architecture``): option names to values. A name of no known kind
+        (``OPTION_KINDS``) is not checked here.
+
+    Raises
+    ------
+    ValueError
+        An option of the wrong type, sign or size; the message starts with ``architecture of 'model':``.
+    """
     for name, value in options.items():
         try:
             _check_option(name, value, getattr(cls, "MIN_DEPTH", 1))
@@ -77,6 +97,20 @@ def _check_option(name: str, value, min_depth: int) -> None:
             if not (isinstance(block, (list, tuple)) and block):
                 raise ValueError(f"{name}: every block must be a non-empty list of widths, got {quoted(block)}")
             _check_option("channels", block, min_depth)
+    elif kind == "channel list":
+        if not (
+            value is None
+            or isinstance(value, (list, tuple))
+            and 1 <= len(value) <= MAX_LAYERS
+            and all(is_integer(v) and 0 <= v < MAX_LAYER_WIDTH for v in value)
+        ):
+            raise ValueError(
+                f"{name} must be a list of 1..{MAX_LAYERS} channel indices 0..{MAX_LAYER_WIDTH - 1}, "
+                f"got {quoted(value)}"
+            )
+    elif kind == "count":
+        if not (is_integer(value) and 0 <= value <= MAX_LAYER_WIDTH):
+            raise ValueError(f"{name} must be an integer 0..{number(MAX_LAYER_WIDTH)}, got {quoted(value)}")
     elif kind == "depth":
         check_size(value, name, MAX_LAYERS, minimum=min_depth)
     elif kind == "fraction":
@@ -88,8 +122,22 @@ def _check_option(name: str, value, min_depth: int) -> None:
 
 
 def check_parameter_count(model: str, build: Callable[[], torch.nn.Module]) -> None:
-    """Refuse a tagger of more than ``MAX_PARAMETERS`` trainable parameters; ``build()`` makes it (on the meta
-    device: shapes only, nothing allocated)."""
+    """Refuse a tagger of more than ``MAX_PARAMETERS`` trainable parameters.
+
+    ``build()`` makes it on the meta device: shapes only, nothing allocated.
+
+    Parameters
+    ----------
+    model : str
+        The tagger's name, for the error message.
+    build : callable
+        Takes no argument and returns the tagger (a ``torch.nn.Module``); called under ``torch.device("meta")``.
+
+    Raises
+    ------
+    ValueError
+        A tagger of more than ``MAX_PARAMETERS`` parameters that require a gradient.
+    """
     with torch.device("meta"):
         tagger = build()
     count = sum(math.prod(p.shape) for p in tagger.parameters() if p.requires_grad)

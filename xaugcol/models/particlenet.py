@@ -33,13 +33,32 @@ COORDINATES = (FEATURE_INDEX["deta_jet"], FEATURE_INDEX["dphi_jet"])  # the firs
 
 
 class EdgeConvBlock(nn.Module):
-    """One EdgeConv block: kNN in ``points``, the edge MLP on [x_i, x_j - x_i] (1 x 1 convolutions over the edges,
-    with masked batch norms counting real edges only), the mean over real neighbours, a shortcut, a ReLU; zero on
-    padded particles and on edges to padded slots, at every layer."""
+    """One EdgeConv block: kNN in ``points``, the edge MLP on [x_i, x_j - x_i], the mean, a shortcut, a ReLU.
 
-    def __init__(self, k: int, c_in: int, widths: Sequence[int], batch_norms: bool, biases: bool):
+    The edge MLP is 1 x 1 convolutions over the edges, with masked batch norms counting real edges only; the mean
+    is over the real neighbours. The block is zero on padded particles and on edges to padded slots, at every layer.
+
+    Parameters
+    ----------
+    k : int
+        The neighbours per particle (``KNearest``).
+    c_in : int
+        The channels of the block's input x.
+    widths : sequence of int
+        The output channels of the edge MLP's convolutions, in order (the last is the block's output width).
+    batch_norms : bool
+        A masked batch norm after every edge convolution and after the shortcut's convolution.
+    biases : bool
+        Give the convolutions a bias; without, the batch norms only scale.
+    weaver : bool, default False
+        weaver-core's block: padded slots taken as neighbours count in the mean over all ``k``, and the
+        shortcut is the input itself where the width does not change.
+    """
+
+    def __init__(self, k: int, c_in: int, widths: Sequence[int], batch_norms: bool, biases: bool, weaver: bool = False):
         super().__init__()
         self.neighbours = KNearest(k)
+        self.weaver = weaver
         options = {} if biases else {"centre": False}  # bias-free: the norms only scale
         layers: list[nn.Module] = []
         c = 2 * c_in
@@ -50,13 +69,29 @@ class EdgeConvBlock(nn.Module):
             layers.append(MaskedReLU(channel_axis=1))
             c = width
         self.edge = nn.ModuleList(layers)
-        self.shortcut = nn.Conv1d(c_in, c, kernel_size=1, bias=biases)
-        self.shortcut_norm = batch_norm(MaskedBatchNorm1d, c, **options) if batch_norms else None
+        # weaver-core keeps a block's input as its shortcut when the width does not change
+        identity = weaver and c_in == c
+        self.shortcut = None if identity else nn.Conv1d(c_in, c, kernel_size=1, bias=biases)
+        self.shortcut_norm = batch_norm(MaskedBatchNorm1d, c, **options) if batch_norms and not identity else None
         self.activation = MaskedReLU(channel_axis=1)
 
     def forward(self, x: torch.Tensor, points: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``x``: (batch, channels, particles), ``points``: (batch, coordinates, particles), ``mask``: (batch,
-        particles); returns (batch, width, particles)."""
+        """The block's output for every particle.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            The particles' features, shape (batch, channels, particles).
+        points : torch.Tensor
+            The space the neighbours are found in, shape (batch, coordinates, particles).
+        mask : torch.Tensor
+            1.0 for a real particle, 0.0 for padding, shape (batch, particles).
+
+        Returns
+        -------
+        torch.Tensor
+            Shape (batch, width, particles), ``width`` the last of ``widths``; zero on padded particles.
+        """
         batch, channels, n = x.shape
         index = self.neighbours(points, mask)  # (batch, particles, k)
         k = index.shape[-1]
@@ -64,21 +99,72 @@ class EdgeConvBlock(nn.Module):
         flat = index.reshape(batch, 1, n * k).expand(batch, channels, n * k)
         x_j = torch.gather(x, 2, flat)  # (batch, channels, particles * k), particle-major
         x_i = x.unsqueeze(-1).expand(batch, channels, n, k).reshape(batch, channels, n * k)
+        if self.weaver:
+            # weaver-core: in a jet of at most k real particles a particle takes padded slots (zero features) as
+            # neighbours, and the mean is over all k of them
+            x_j = x_j * valid
+            edges = mask.unsqueeze(-1).expand(batch, n, k).reshape(batch, 1, n * k)
+            count: torch.Tensor | float = float(self.neighbours.k)  # k slots more are padded: every particle has k
+        else:
+            edges = valid
+            count = valid.reshape(batch, 1, n, k).sum(-1).clamp(min=1.0)  # real neighbours per particle
         h = torch.cat([x_i, x_j - x_i], dim=1)
         for layer in self.edge:
-            h = layer(h, valid) if isinstance(layer, (MaskedBatchNorm1d, MaskedReLU)) else layer(h)
+            h = layer(h, edges) if isinstance(layer, (MaskedBatchNorm1d, MaskedReLU)) else layer(h)
         width = h.shape[1]
-        count = valid.reshape(batch, 1, n, k).sum(-1).clamp(min=1.0)  # real neighbours per particle
-        h = h.reshape(batch, width, n, k).sum(-1) / count  # the mean over real neighbours
-        shortcut = self.shortcut(x)
-        if self.shortcut_norm is not None:
-            shortcut = self.shortcut_norm(shortcut, mask.unsqueeze(1))
+        h = h.reshape(batch, width, n, k).sum(-1) / count  # the mean over the neighbours
+        if self.shortcut is None:
+            shortcut = x
+        else:
+            shortcut = self.shortcut(x)
+            if self.shortcut_norm is not None:
+                shortcut = self.shortcut_norm(shortcut, mask.unsqueeze(1))
         return self.activation(h + shortcut, mask.unsqueeze(1))
 
 
 class ParticleNet(Tagger):
-    """ParticleNet on the particle list (module docstring). ``neighbours``: k of every block; ``blocks``: the edge
-    MLP's widths per block; ``fusion``: the width of the fusion convolution; ``hidden``: the dense head."""
+    """ParticleNet on the particle list (module docstring).
+
+    Its input is the particle list, (batch, particles, n_features) [, the XAUG vector (batch, n_xaug)].
+
+    Parameters
+    ----------
+    n_features : int, default 17
+        The input channels per particle.
+    n_xaug : int, default 0
+        The number of XAUG variables (0 without them).
+    use_xaug : bool, default False
+        Join the XAUG vector (batch, n_xaug) to the pooled features before the head; it is then ``forward``'s last
+        input.
+    neighbours : int, default 7
+        k of every EdgeConv block.
+    blocks : sequence of sequence of int, default ((32, 32, 32), (64, 64, 64))
+        The edge MLP's widths per block, one ``EdgeConvBlock`` each.
+    fusion : int, default 128
+        The width of the fusion convolution on the blocks' outputs, the body's output width.
+    hidden : sequence of int, default (128,)
+        The widths of the dense head's hidden layers.
+    dropout : float, default 0.0
+        The dropout probability after each hidden layer of the head.
+    batch_norms : bool, default True
+        Masked batch norms after the edge, shortcut and fusion convolutions.
+    biases : bool, default False
+        Give every layer but the head's last a bias; without, the batch norms only scale.
+    weaver : bool, default False
+        weaver-core's layers (``EdgeConvBlock``'s ``weaver``, a batch norm of the input features, k padded
+        slots more); needs ``biases`` and ``batch_norms``.
+    coordinates : sequence of int, optional
+        The input channels of the first graph's coordinates; None: (delta eta, delta phi) to the jet axis
+        (``COORDINATES``).
+    node_features : int, default 0
+        How many leading input channels are the particles' features (0: all ``n_features``).
+
+    Raises
+    ------
+    ValueError
+        ``node_features`` above ``n_features``, a coordinate that is not an input channel or no coordinate, or
+        ``weaver`` without ``biases`` and ``batch_norms``.
+    """
 
     input_kinds = ("particles",)
     body: nn.ModuleList
@@ -96,34 +182,83 @@ class ParticleNet(Tagger):
         dropout: float = 0.0,
         batch_norms: bool = True,
         biases: bool = False,
+        weaver: bool = False,
+        coordinates: Sequence[int] | None = None,
+        node_features: int = 0,
     ):
+        nodes = node_features or n_features
+        coordinates = tuple(COORDINATES if coordinates is None else coordinates)
+        if nodes > n_features or any(not 0 <= c < n_features for c in coordinates) or not coordinates:
+            raise ValueError(
+                f"ParticleNet: {n_features} input channels cannot hold {nodes} node features and coordinates "
+                f"{list(coordinates)}"
+            )
+        if weaver and not (biases and batch_norms):
+            raise ValueError("ParticleNet: weaver = true needs biases = true and batch_norms = true (weaver-core's)")
         edge_convs = []
-        c, widest = n_features, 0
+        c, widest = nodes, 0
         for widths in blocks:
-            edge_convs.append(EdgeConvBlock(neighbours, c, widths, batch_norms, biases))
+            edge_convs.append(EdgeConvBlock(neighbours, c, widths, batch_norms, biases, weaver))
             widest = max(widest, 2 * c, *widths)  # the widest edge tensor: its input [x_i, x_j - x_i] or a layer
             c = widths[-1]
         body = nn.ModuleList(edge_convs)
         super().__init__(body, fusion, n_xaug, use_xaug, list(hidden), dropout, biases)
         self.real = RealParticles()
+        # weaver-core's batch norm of the input features (``use_fts_bn``); ours are standardised beforehand
+        self.input_norm = MaskedBatchNorm1d(nodes) if weaver else None
         self.fusion = nn.Conv1d(sum(w[-1] for w in blocks), fusion, kernel_size=1, bias=biases)
         norm = {} if biases else {"centre": False}
         self.fusion_norm = batch_norm(MaskedBatchNorm1d, fusion, **norm) if batch_norms else None
         self.fusion_activation = MaskedReLU(channel_axis=1)
         self.k = neighbours
         self.widest = widest
+        self.weaver = weaver
+        self.coordinates = coordinates
+        self.nodes = nodes
 
     def batch_elements(self, longest: torch.Tensor) -> torch.Tensor:
-        """Activation elements per jet of the largest tensors (the edge features, the kNN distances) in a batch
-        whose longest jet has ``longest`` (rows, 1) particles."""
+        """Activation elements per jet of the largest tensors (the edge features, the kNN distances) in a batch.
+
+        Parameters
+        ----------
+        longest : torch.Tensor
+            Shape (rows, 1): per row, the particles of the longest jet of a batch (``models.batching``).
+
+        Returns
+        -------
+        torch.Tensor
+            Shape (rows,): the larger of the edges times the widest edge tensor's channels and the particles
+            squared (at least 1).
+        """
         n = longest[:, 0]
         edges = n * torch.clamp(n, max=self.k)
         return torch.maximum(edges * self.widest, n * n).clamp(min=1)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The fused block outputs averaged over the real particles.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            The particle list, shape (batch, particles, n_features); padded slots are all zeros.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape (batch, fusion).
+        """
         mask = self.real(x)  # (batch, particles)
-        h = x.transpose(1, 2)  # (batch, features, particles)
-        points = h[:, list(COORDINATES)]
+        h = x.transpose(1, 2)  # (batch, channels, particles)
+        if self.weaver:
+            # k padded slots more: every particle finds k neighbours, padded ones among them in a jet of at most k
+            # particles, as in weaver-core's fixed-length inputs (always k: a traced model has no shape branches)
+            # (zeros made from the inputs, which LRP's graph knows: it routes no relevance through a product by 0)
+            h = torch.cat([h, h[:, :, :1].expand(-1, -1, self.k) * 0.0], dim=2)
+            mask = torch.cat([mask, mask[:, :1].expand(-1, self.k) * 0.0], dim=1)
+        points = h[:, list(self.coordinates)]
+        h = h[:, : self.nodes]
+        if self.input_norm is not None:
+            h = self.input_norm(h, mask.unsqueeze(1)) * mask.unsqueeze(1)
         outputs = []
         for block in self.body:
             h = block(h, points, mask)
@@ -135,3 +270,79 @@ class ParticleNet(Tagger):
         fused = self.fusion_activation(fused, mask.unsqueeze(1))
         count = mask.sum(-1, keepdim=True).clamp(min=1.0)
         return fused.sum(-1) / count  # the mean over real particles
+
+
+class WeaverParticleNet(ParticleNet):
+    """A ParticleNet imported from weaver-core (``xaugcol.models.weaver``): ParticleNet built layer for layer as
+    weaver-core's (``weaver = True``), reading the particle list as the model's data configuration names it (the
+    ``weaver_particles`` input kind), without the XAUG variables.
+
+    Parameters
+    ----------
+    n_features : int, default 17
+        Input channels: the model's features, then the coordinates that are not among them.
+    n_xaug : int, default 0
+        Unused (no XAUG variables join).
+    use_xaug : bool, default False
+        Unused.
+    neighbours : int, default 7
+        k of every EdgeConv block.
+    blocks : sequence of sequence of int
+        The edge network widths of each block.
+    fusion : int, default 128
+        The fusion convolution's width.
+    hidden : sequence of int
+        The dense head's hidden widths.
+    dropout : float, default 0.0
+        Dropout after each hidden layer (inactive when explaining).
+    batch_norms : bool, default True
+        Must be true (weaver-core's).
+    biases : bool, default True
+        Must be true (weaver-core's).
+    weaver : bool, default True
+        Must be true: weaver-core's layers.
+    coordinates : sequence of int, optional
+        The input channels of the first graph's coordinates (weaver-core's points).
+    node_features : int, default 0
+        How many leading input channels are the features (0: all).
+    """
+
+    input_kinds = ("weaver_particles",)
+    xaug_join = False
+    imported_only = True  # its inputs and weights come from weaver-core (``xaugcol import-weaver``)
+
+    def __init__(
+        self,
+        n_features: int = 17,
+        n_xaug: int = 0,
+        use_xaug: bool = False,
+        neighbours: int = 7,
+        blocks: Sequence[Sequence[int]] = ((32, 32, 32), (64, 64, 64)),
+        fusion: int = 128,
+        hidden: Sequence[int] = (128,),
+        dropout: float = 0.0,
+        batch_norms: bool = True,
+        biases: bool = True,
+        weaver: bool = True,
+        coordinates: Sequence[int] | None = None,
+        node_features: int = 0,
+    ):
+        if not weaver:
+            raise ValueError("weaver-particlenet: weaver must be true (use 'particlenet' for xaugcol's own)")
+        if n_features < 2 and coordinates is None:
+            coordinates = (0,)  # the kind's placeholder without variables (no inputs): never run
+        super().__init__(
+            n_features,
+            n_xaug,
+            use_xaug,
+            neighbours,
+            blocks,
+            fusion,
+            hidden,
+            dropout,
+            batch_norms,
+            biases,
+            weaver,
+            (0, 1) if coordinates is None and n_features >= 2 else coordinates,
+            node_features,
+        )

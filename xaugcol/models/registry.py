@@ -23,7 +23,7 @@ from xaugcol.features.kinds.xaug import DEFAULT_COLUMNS
 from xaugcol.models.architecture import check_architecture, check_parameter_count
 from xaugcol.models.deep_sets import EFN, PFN
 from xaugcol.models.interaction import InteractionNetwork
-from xaugcol.models.particlenet import ParticleNet
+from xaugcol.models.particlenet import ParticleNet, WeaverParticleNet
 from xaugcol.models.taggers import CNN1D, CNN2D, XAUGDNN, CaloCNN, LSTMTagger, Tagger
 from xaugcol.quoting import quoted
 
@@ -37,6 +37,7 @@ MODELS: dict[str, type[Tagger]] = {
     "efn": EFN,
     "pfn": PFN,
     "particlenet": ParticleNet,
+    "weaver-particlenet": WeaverParticleNet,
 }
 
 DEFAULT_XAUG = DEFAULT_COLUMNS
@@ -65,6 +66,8 @@ class ModelConfig(ConfigModel):
         Per input kind, how its inputs are scaled (one of the kind's ``SCALINGS``).
     masked : tuple of str
         Occlusion groups held at zero after scaling in every jet (a tagger trained without them).
+    input_options : dict
+        Per input kind, its options (the inputs of a model imported from weaver-core, ``weaver_particles``).
     """
 
     model: str
@@ -80,6 +83,8 @@ class ModelConfig(ConfigModel):
     # blocks) held at zero after scaling in every jet: a tagger trained without them (their first-layer weights
     # multiply zero), Roy and Neubauer's (ICHEP 2022) retraining on a reduced feature set
     masked: tuple[str, ...] = ()
+    # per input kind, its options (``InputKind.check_options``): the inputs of an imported weaver-core model
+    input_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     def __init__(self, model: str | None = None, /, **data: Any):
         """``ModelConfig("cnn2d", xaug=True)``: the tagger's name may come first."""
@@ -137,8 +142,26 @@ class ModelConfig(ConfigModel):
         masked = data.get("masked", ())
         if not (isinstance(masked, (list, tuple)) and all(isinstance(g, str) for g in masked)):
             raise ValueError("'masked' must be a list of input feature names")
+        options = data.get("input_options", {})
+        if tagger.imported_only and not options:
+            raise ValueError(
+                f"{quoted(model)} is a model imported from elsewhere (xaugcol import-weaver writes its "
+                "configuration): it is not trained here, and its input_options name its inputs"
+            )
+        if not (isinstance(options, dict) and all(isinstance(v, dict) for v in options.values())):
+            raise ValueError("'input_options' must map input kinds to their options")
+        unused = set(options) - set(_inputs(tagger, xaug))
+        if unused:
+            raise ValueError(f"input_options: {sorted(unused)} not among the tagger's inputs")
+        checked_options = {}
+        for name, kind_options in options.items():
+            try:
+                checked_options[name] = kind_class(name).check_options(kind_options)
+            except ValueError as err:
+                raise ValueError(f"input_options.{name}: {err}") from None
         return {
             **data,
+            "input_options": checked_options,
             "xaug_columns": tuple(columns),
             "architecture": {**recorded, **architecture},
             "shapes": checked,
@@ -173,6 +196,21 @@ class ModelConfig(ConfigModel):
             The scaling's name.
         """
         return self.input_scaling.get(kind, default)
+
+    def options_of(self, kind: str) -> dict[str, Any]:
+        """The options of an input kind.
+
+        Parameters
+        ----------
+        kind : str
+            The input kind.
+
+        Returns
+        -------
+        dict
+            Its options (empty where the configuration gives none).
+        """
+        return dict(self.input_options.get(kind, {}))
 
     @staticmethod
     def _shape_arguments() -> set[str]:
@@ -252,6 +290,8 @@ class ModelConfig(ConfigModel):
         d["masked"] = list(self.masked)
         if not self.masked:  # as folders and study records written before masking existed
             del d["masked"]
+        if not self.input_options:  # as every tagger trained here: records as before options existed
+            del d["input_options"]
         return d
 
     def replaced(self, **changes: Any) -> ModelConfig:
@@ -327,9 +367,23 @@ def _checked_scaling(scaling: Any, inputs: tuple[str, ...]) -> dict[str, str]:
 
 
 def legacy_architecture(data: dict) -> dict:
-    """A tagger folder's model section as the version that wrote it meant it: an architecture option it does not
-    name (``LEGACY_ARCHITECTURE``) takes its value from before it was recorded, and without ``input_scaling`` the
-    inputs were scaled as then (XAUG min-max, particles unscaled)."""
+    """A tagger folder's model section as the version that wrote it meant it.
+
+    An architecture option it does not name (``LEGACY_ARCHITECTURE``) takes its value from before it was recorded,
+    and without ``input_scaling`` the inputs were scaled as then (each kind's ``LEGACY_SCALING``: XAUG min-max,
+    particles unscaled).
+
+    Parameters
+    ----------
+    data : dict
+        The ``model`` section of a tagger folder's ``config.yaml``, as read.
+
+    Returns
+    -------
+    dict
+        A new mapping with those options and scalings filled in; ``data`` itself where its ``model`` is not a
+        known tagger or its ``architecture`` not a mapping (``ModelConfig.from_dict`` then refuses it).
+    """
     name = data.get("model") if isinstance(data, dict) else None
     cls = MODELS.get(name) if isinstance(name, str) else None
     architecture = data.get("architecture") if isinstance(data, dict) else None
@@ -362,6 +416,17 @@ def _converted(data: dict) -> dict:
     if "n_particles" in old or "n_features" in old:
         shapes.setdefault("particles", [old.get("n_particles", 50), old.get("n_features", 17)])
     return {**{k: v for k, v in data.items() if k not in old}, "shapes": shapes}
+
+
+def trainable_models() -> list[str]:
+    """The taggers ``xaugcol train`` builds: every registered one but those only imported (``imported_only``).
+
+    Returns
+    -------
+    list of str
+        Their names, in registration order.
+    """
+    return [name for name, cls in MODELS.items() if not cls.imported_only]
 
 
 def build_model(config: ModelConfig) -> nn.Module:

@@ -1,7 +1,7 @@
 """The four taggers of the study, each with or without the XAUG variables joined before its final dense layers.
 
-Seed: "XAUG variables are concatenated with the intermediate layers after network-specific operations (such as
-convolution or recurrence), and used in the final layers". Every tagger is
+Agarwal, Rappoccio et al. (arXiv:2011.13466): "XAUG variables are concatenated with the intermediate layers after
+network-specific operations (such as convolution or recurrence), and used in the final layers". Every tagger is
 
     body (network-specific: convolutions / recurrence, or nothing)  ->  Join(body output, XAUG)  ->  head (dense)
 
@@ -39,15 +39,47 @@ from xaugcol.layers import AtLastReal, Join, MaskedBatchNorm1d, MaskedReLU, Real
 
 
 def batch_norm(kind: type[nn.Module], channels: int, **options: Any) -> nn.Module:
-    """Batch norm whose running statistics are the cumulative average over all training batches (momentum None):
-    with the default exponential average (momentum 0.1) the statistics of a model kept after its first epoch on a
-    small sample still carry the initial variance of 1, and evaluation-mode outputs are wrong."""
+    """Batch norm whose running statistics are the cumulative average over all training batches (momentum None).
+
+    With the default exponential average (momentum 0.1) the statistics of a model kept after its first epoch on a
+    small sample still carry the initial variance of 1, and evaluation-mode outputs are wrong.
+
+    Parameters
+    ----------
+    kind : type of torch.nn.Module
+        The batch-norm class (``nn.BatchNorm1d``, ``nn.BatchNorm2d``, ``MaskedBatchNorm1d``).
+    channels : int
+        The number of channels normalised.
+    **options
+        Further keyword arguments of ``kind`` (``centre=False`` for a scale-only ``MaskedBatchNorm1d``).
+
+    Returns
+    -------
+    torch.nn.Module
+        ``kind(channels, momentum=None, **options)``.
+    """
     return kind(channels, momentum=None, **options)
 
 
 def dense_head(n_in: int, hidden: Sequence[int], dropout: float, biases: bool = True) -> nn.Sequential:
-    """The dense layers after the body (and the join): a ReLU (and dropout) after each ``hidden`` width, then one
-    output, the logit; ``biases`` for the hidden layers (the last layer keeps its bias)."""
+    """The dense layers after the body (and the join): a ReLU (and dropout) after each ``hidden`` width, then the logit.
+
+    Parameters
+    ----------
+    n_in : int
+        The width of the head's input (the body's output, with the XAUG variables where joined).
+    hidden : sequence of int
+        The widths of the hidden layers, in order (empty: one linear layer to the logit).
+    dropout : float
+        The dropout probability after each hidden ReLU (0: no dropout layers).
+    biases : bool, default True
+        Give the hidden layers a bias (the last layer always keeps its bias).
+
+    Returns
+    -------
+    torch.nn.Sequential
+        The layers, from (batch, n_in) to one output (batch, 1).
+    """
     layers: list[nn.Module] = []
     for width in hidden:
         layers += [nn.Linear(n_in, width, bias=biases), nn.ReLU()]
@@ -59,11 +91,33 @@ def dense_head(n_in: int, hidden: Sequence[int], dropout: float, biases: bool = 
 
 
 class Tagger(nn.Module):
-    """body -> [Join with XAUG] -> head. Subclasses build ``body``, say how wide its output is, and declare the
-    input kinds (``xaugcol.features.kinds``) the body reads; ``xaug_join``: the XAUG variables may be joined."""
+    """A tagger: body -> [Join with XAUG] -> head.
+
+    Subclasses build ``body``, say how wide its output is, and declare the input kinds (``xaugcol.features.kinds``)
+    the body reads; ``xaug_join``: the XAUG variables may be joined.
+
+    Parameters
+    ----------
+    body : torch.nn.Module or None
+        The network-specific layers (``features``); None: the tagger reads the XAUG variables alone, straight
+        into the head.
+    body_width : int
+        The width of the body's flattened output (0 without a body).
+    n_xaug : int
+        The number of XAUG variables.
+    use_xaug : bool
+        Join the XAUG vector to the body's output (a ``Join`` module) and widen the head's input by ``n_xaug``.
+    hidden : sequence of int
+        The widths of the head's hidden layers (``dense_head``).
+    dropout : float
+        The dropout probability after each hidden layer of the head.
+    biases : bool, default True
+        Give the head's hidden layers a bias (the last layer always keeps its bias).
+    """
 
     input_kinds: tuple[str, ...] = ()
     xaug_join: bool = True
+    imported_only: bool = False  # a tagger made by importing a model trained elsewhere, never trained here
 
     def __init__(
         self,
@@ -82,18 +136,53 @@ class Tagger(nn.Module):
         self.head = dense_head(body_width + (n_xaug if use_xaug else 0), hidden, dropout, biases)
 
     def inputs(self) -> tuple[str, ...]:
-        """Names of the inputs ``forward`` takes, in order."""
+        """Names of the inputs ``forward`` takes, in order.
+
+        Returns
+        -------
+        tuple of str
+            The body's input kinds, then ``xaug`` where it is joined.
+        """
         if self.body is None:
             return tuple(self.input_kinds)
         return tuple(self.input_kinds) + (("xaug",) if self.use_xaug else ())
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The body's output for its input (subclasses with several inputs take one tensor per input kind)."""
+        """The body's output for its input (subclasses with several inputs take one tensor per input kind).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            The input of the body's input kind, jets along the first dimension.
+
+        Returns
+        -------
+        torch.Tensor
+            The body's output, shape (batch, body_width).
+
+        Raises
+        ------
+        TypeError
+            A tagger without a body (it reads the XAUG variables alone).
+        """
         if self.body is None:
             raise TypeError(f"{type(self).__name__} has no body: it reads the XAUG variables alone")
         return self.body(x)
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """The logit of every jet.
+
+        Parameters
+        ----------
+        *inputs : torch.Tensor
+            One tensor per input, in the order of ``inputs()``: the body's input kinds, then the XAUG vector
+            (batch, n_xaug) where it is joined.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape (batch,): one logit per jet (signal = 1).
+        """
         if self.body is None:
             (xaug,) = inputs
             return self.head(xaug).squeeze(1)
@@ -105,8 +194,32 @@ class Tagger(nn.Module):
 
 
 class CNN2D(Tagger):
-    """Jet-image CNN in the spirit of CMS ImageTop: blocks of small-kernel convolutions (with batch norm) and
-    max-pooling."""
+    """Jet-image CNN in the spirit of CMS ImageTop.
+
+    Blocks of small-kernel convolutions (with batch norm) and max-pooling. Its input is the image,
+    (batch, n_channels, n_pixels, n_pixels).
+
+    Parameters
+    ----------
+    n_pixels : int, default 37
+        The image's side in pixels.
+    n_xaug : int, default 0
+        The number of XAUG variables (0 without them).
+    use_xaug : bool, default False
+        Join the XAUG vector (batch, n_xaug) to the body's output before the head; it is then ``forward``'s last
+        input.
+    channels : sequence of int, default (8, 8, 8, 8)
+        The output channels of the 3x3 convolutions, each followed by a batch norm and a ReLU; a 2x2 max-pooling
+        after every second one.
+    hidden : sequence of int, default (64, 64)
+        The widths of the head's hidden layers.
+    dropout : float, default 0.0
+        The dropout probability after each hidden layer of the head.
+    biases : bool, default False
+        Give the convolutions and the head's hidden layers a bias.
+    n_channels : int, default 1
+        The image's channels.
+    """
 
     input_kinds = ("image",)
 
@@ -140,7 +253,30 @@ class CNN2D(Tagger):
 
 
 class CaloCNN(CNN2D):
-    """The CNN of the lepton studies on the calorimeter image around the lepton (EM and HAD layers as channels)."""
+    """The CNN of the lepton studies on the calorimeter image around the lepton (EM and HAD layers as channels).
+
+    ``CNN2D`` on the ``calo`` input kind, (batch, n_channels, n_pixels, n_pixels).
+
+    Parameters
+    ----------
+    n_pixels : int, default 32
+        The image's side in pixels.
+    n_channels : int, default 2
+        The image's channels (the calorimeter layers).
+    n_xaug : int, default 0
+        The number of XAUG variables (0 without them).
+    use_xaug : bool, default False
+        Join the XAUG vector (batch, n_xaug) to the body's output before the head; it is then ``forward``'s last
+        input.
+    channels : sequence of int, default (8, 8, 8, 8)
+        The output channels of the convolutions (as ``CNN2D``).
+    hidden : sequence of int, default (64, 64)
+        The widths of the head's hidden layers.
+    dropout : float, default 0.0
+        The dropout probability after each hidden layer of the head.
+    biases : bool, default False
+        Give the convolutions and the head's hidden layers a bias.
+    """
 
     input_kinds = ("calo",)
 
@@ -159,8 +295,37 @@ class CaloCNN(CNN2D):
 
 
 class CNN1D(Tagger):
-    """Particle-list 1D CNN in the spirit of DeepAK8: convolutions along the pT-ordered particles (batch norms
-    optional); with ``mask_padding`` every block's output is zero on padded slots."""
+    """Particle-list 1D CNN in the spirit of DeepAK8.
+
+    Convolutions along the pT-ordered particles (batch norms optional); with ``mask_padding`` every block's output
+    is zero on padded slots. Its input is the particle list, (batch, n_particles, n_features).
+
+    Parameters
+    ----------
+    n_particles : int, default 50
+        The particle slots per jet.
+    n_features : int, default 17
+        The features per particle.
+    n_xaug : int, default 0
+        The number of XAUG variables (0 without them).
+    use_xaug : bool, default False
+        Join the XAUG vector (batch, n_xaug) to the body's output before the head; it is then ``forward``'s last
+        input.
+    channels : sequence of int, default (32, 32, 32)
+        The output channels of the convolutions: kernel 1 for the first (a per-particle embedding), 3 for the
+        others (neighbours in pT order).
+    hidden : sequence of int, default (64, 64)
+        The widths of the head's hidden layers.
+    dropout : float, default 0.0
+        The dropout probability after each hidden layer of the head.
+    mask_padding : bool, default True
+        Zero every block's output on padded slots (masked ReLUs) and take batch-norm statistics over real particles
+        only; False: the architecture of tagger folders written before version 0.4.
+    batch_norms : bool, default False
+        A batch norm after every convolution (scale only when ``biases`` is false).
+    biases : bool, default False
+        Give the convolutions and the head's hidden layers a bias.
+    """
 
     input_kinds = ("particles",)
     body: nn.Sequential
@@ -194,6 +359,18 @@ class CNN1D(Tagger):
         self.real = RealParticles() if mask_padding else None
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The convolutions' output for the particle list.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            The particle list, shape (batch, n_particles, n_features); padded slots are all zeros.
+
+        Returns
+        -------
+        torch.Tensor
+            The last block's output flattened, shape (batch, channels[-1] * n_particles).
+        """
         h = x.transpose(1, 2)  # (batch, particles, features) -> channels first
         if self.real is None:
             return self.body(h)
@@ -206,7 +383,30 @@ class CNN1D(Tagger):
 class LSTMTagger(Tagger):
     """Recurrent tagger over the particle list, read softest first so that the last step, whose hidden state goes
     to the head, is the hardest particle. With ``mask_padding`` each jet's real particles are read alone (padding
-    after them, never reaching the head); without, the whole list is flipped (padding, all zeros, first)."""
+    after them, never reaching the head); without, the whole list is flipped (padding, all zeros, first).
+
+    Its input is the particle list, (batch, n_particles, n_features).
+
+    Parameters
+    ----------
+    n_features : int, default 17
+        The features per particle.
+    n_xaug : int, default 0
+        The number of XAUG variables (0 without them).
+    use_xaug : bool, default False
+        Join the XAUG vector (batch, n_xaug) to the body's output before the head; it is then ``forward``'s last
+        input.
+    hidden_size : int, default 64
+        The width of the LSTM's hidden state (the body's output).
+    hidden : sequence of int, default (64,)
+        The widths of the head's hidden layers.
+    dropout : float, default 0.0
+        The dropout probability after each hidden layer of the head.
+    mask_padding : bool, default True
+        Read each jet's real particles alone; False: the architecture of tagger folders written before version 0.4.
+    biases : bool, default False
+        Give the LSTM and the head's hidden layers biases.
+    """
 
     input_kinds = ("particles",)
     body: nn.LSTM
@@ -236,6 +436,19 @@ class LSTMTagger(Tagger):
             self.real, self.order, self.last = RealParticles(), SoftestFirst(), AtLastReal()
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The LSTM's hidden state after the hardest particle.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            The particle list in pT order (hardest first), shape (batch, n_particles, n_features); padded slots are
+            all zeros.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape (batch, hidden_size).
+        """
         if not self.masked:
             out, _ = self.body(torch.flip(x, dims=[1]))
             return out[:, -1, :]
@@ -245,7 +458,28 @@ class LSTMTagger(Tagger):
 
 
 class XAUGDNN(Tagger):
-    """Dense network on the XAUG variables alone."""
+    """Dense network on the XAUG variables alone.
+
+    Its input is the XAUG vector, (batch, n_xaug).
+
+    Parameters
+    ----------
+    n_xaug : int
+        The number of XAUG variables (at least 1).
+    hidden : sequence of int, default (64, 64, 64)
+        The widths of the hidden layers.
+    dropout : float, default 0.0
+        The dropout probability after each hidden layer.
+    use_xaug : bool, default True
+        Not used: the XAUG variables are always the input (taken so that every tagger has the same argument).
+    biases : bool, default False
+        Give the hidden layers a bias (the last layer always keeps its bias).
+
+    Raises
+    ------
+    ValueError
+        ``n_xaug`` below 1.
+    """
 
     input_kinds = ("xaug",)
     xaug_join = False

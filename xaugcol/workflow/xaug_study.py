@@ -49,7 +49,26 @@ GAIN_JSON = "xaug_gain.json"
 
 
 def study_stages(wf: Workflow, out: Path) -> dict[str, Stage]:
-    """Every stage record of ``wf`` with the settings its result depends on; ``train/<tagger>`` per tagger."""
+    """Every stage record of ``wf`` with the settings its result depends on; ``train/<tagger>`` per tagger.
+
+    The source's record holds the process card's content and, for a fileset, its content and the size and
+    modification time of every local file it lists; the explain record holds the digests of every member of the
+    trained taggers given to the study.
+
+    Parameters
+    ----------
+    wf : Workflow
+        The study.
+    out : Path
+        The study's output folder (the records' folders lie in it, checked by ``paths.under``).
+
+    Returns
+    -------
+    dict of str to Stage
+        The records by name, in the order the stages run: ``generate``, ``process``, ``train/<tagger>``,
+        ``gain``, ``explain``, then ``reduced``, ``interpret`` and ``mapping`` where configured, and
+        ``figures`` (which reads every other).
+    """
     source = wf.source.model_dump()
     if wf.source.process_card:  # the card's content, not only its name
         source["process_card"] = {name: asdict(p) for name, p in load_processes(wf.source.process_card).items()}
@@ -117,7 +136,21 @@ def study_stages(wf: Workflow, out: Path) -> dict[str, Stage]:
 
 
 def xaug_study(wf: Workflow, out: Path) -> list[StudyStage]:
-    """The stages of the XAUG study ``wf`` into ``out`` (the module docstring), in the order they run."""
+    """The stages of the XAUG study ``wf`` into ``out`` (the module docstring), in the order they run.
+
+    Parameters
+    ----------
+    wf : Workflow
+        The study.
+    out : Path
+        The study's output folder.
+
+    Returns
+    -------
+    list of StudyStage
+        generate, process, train, gain, explain, reduced, interpret, mapping, figures; a stage the study does not
+        configure (or, for the gain, has no tagger pair for) only removes the folder an earlier run left.
+    """
     records = study_stages(wf, out)
     generated, processed, relevance_dir = out / "generated", out / "processed", out / "relevance"
     trained_here = {name: out / "taggers" / name for name in wf.tagger_names()}
@@ -261,7 +294,18 @@ def xaug_study(wf: Workflow, out: Path) -> list[StudyStage]:
 
 
 def xaug_pairs(names: list[str]) -> dict[str, tuple[str, str]]:
-    """Taggers trained both with and without the XAUG variables: {model: (without, with)}."""
+    """Taggers trained both with and without the XAUG variables.
+
+    Parameters
+    ----------
+    names : list of str
+        Tagger names (``tagger_name``: ``<model>``, ``<model>_xaug``).
+
+    Returns
+    -------
+    dict of str to tuple of (str, str)
+        {model: (name without, name with)} for every ``<model>`` whose ``<model>_xaug`` is also in ``names``.
+    """
     return {n: (n, f"{n}_xaug") for n in names if f"{n}_xaug" in names}
 
 
@@ -287,7 +331,7 @@ def _gain_stage(wf: Workflow, out: Path, records: dict[str, Stage], trained: dic
         write_json(out / "gain" / GAIN_JSON, {"config": g.model_dump(), "gains": gains})
 
     def read(ctx: StudyContext) -> None:
-        ctx.results["gain"] = read_json(out / "gain" / GAIN_JSON, "the XAUG gain's gain.json")
+        ctx.results["gain"] = read_json(out / "gain" / GAIN_JSON, f"the XAUG gain's {GAIN_JSON}")
 
     if not pairs:
         return StudyStage(
@@ -393,7 +437,18 @@ def _generate(wf: Workflow, out: Path, progress: bool) -> None:
 
 
 def sample_label(wf: Workflow) -> str:
-    """The sample written above the study's figures: the fileset, or the generator and its processes."""
+    """The sample written above the study's figures: the fileset, or the generator and its processes.
+
+    Parameters
+    ----------
+    wf : Workflow
+        The study.
+
+    Returns
+    -------
+    str
+        ``fileset <file name>``, ``toy jets``, or ``Pythia 8: <process> vs <process>, 13 TeV``.
+    """
     if wf.fileset is not None:
         return f"fileset {wf.fileset.name}"
     return "toy jets" if wf.source.kind == "toy" else f"Pythia 8: {' vs '.join(wf.source.processes)}, 13 TeV"
