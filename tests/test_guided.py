@@ -38,7 +38,28 @@ def _pairs_ado(e_s, e_b, t_s, t_b, h_s, h_b):
     return max(value, 1 - value)
 
 
+@pytest.fixture(scope="module")
+def particlenet_study(tmp_path_factory):
+    """The same study with ParticleNet (Qu and Gouskos, arXiv:1902.08570) as the black box (issue 41, part 4)."""
+    folder = tmp_path_factory.mktemp("guided_pn")
+    study = {**STUDY, "taggers": [{"model": "particlenet", "xaug": False,
+                                   "architecture": {"neighbours": 4, "blocks": [[16, 16]], "fusion": 32}}],
+             "mapping": {**STUDY["mapping"], "black_box": "particlenet"}}
+    (folder / "study.yaml").write_text(yaml.safe_dump(study))
+    assert main(["study", "--config", str(folder / "study.yaml"), "--out", str(folder / "out")]) == 0
+    return folder / "out"
+
+
 def test_guided_search_adds_the_efp_the_black_box_orders_by(study):
+    _check_guided_search(study, "cnn1d")
+
+
+def test_guided_search_maps_a_particlenet_unchanged(particlenet_study):
+    """Decision ordering needs only the black box's scores: a graph network is mapped as any tagger."""
+    _check_guided_search(particlenet_study, "particlenet")
+
+
+def _check_guided_search(study, black_box_name):
     from xaugcol.mapping.scores import split_jets
     from xaugcol.training.data import JetTables
 
@@ -56,7 +77,7 @@ def test_guided_search_adds_the_efp_the_black_box_orders_by(study):
     # the choice of step 1, by the definition: every candidate's ADO with the black box on the validation pairs
     # the base model orders differently, counted pair by pair
     jets = study / "processed" / "jets"
-    black_box, base = Ensemble.load(study / "taggers" / "cnn1d"), Ensemble.load(study / "mapping" / "step_0")
+    black_box, base = Ensemble.load(study / "taggers" / black_box_name), Ensemble.load(study / "mapping" / "step_0")
     t = split_jets(JetTables(jets, black_box.spec), "val", [], black_box.load_members())
     h = split_jets(JetTables(jets, base.spec), "val", [], base.load_members())
     assert np.array_equal(t.keys, h.keys)
