@@ -38,8 +38,9 @@ CHECKS = {
     "RT03",  # a return value without a description
     "YD01",  # no Yields section in a generator
 }
-# a pydantic model's fields are its parameters: documented beside each field and on the configuration pages
-MODEL_EXEMPT = {"PR01", "PR02", "PR03", "PR04", "PR07"}
+# a pydantic model's fields are its parameters: documented beside each field and on the configuration pages; a
+# class whose constructor is not its own (a torch module without __init__, a Protocol) has none to document
+PARAMETER_CHECKS = {"PR01", "PR02", "PR03", "PR04", "PR07"}
 
 
 def _modules() -> Iterator[str]:
@@ -56,6 +57,14 @@ def _is_model(obj: object) -> bool:
     except ImportError:  # pragma: no cover - pydantic is a dependency
         return False
     return inspect.isclass(obj) and issubclass(obj, BaseModel)
+
+
+def _foreign_constructor(obj: object) -> bool:
+    """A class whose ``__init__`` comes from outside the packages (``torch.nn.Module``'s, ``typing.Protocol``'s)."""
+    if not inspect.isclass(obj):
+        return False
+    init = obj.__init__
+    return getattr(init, "__module__", "").split(".")[0] not in PACKAGES or init is object.__init__
 
 
 def public_objects() -> Iterator[tuple[str, object]]:
@@ -102,7 +111,7 @@ def problems(under: list[Path] | None = None) -> list[str]:
             if not (obj.__doc__ or "").strip():
                 out.append(f"{name}: GL08 The module does not have a docstring")
             continue
-        checks = CHECKS - MODEL_EXEMPT if _is_model(obj) else CHECKS
+        checks = CHECKS - PARAMETER_CHECKS if _is_model(obj) or _foreign_constructor(obj) else CHECKS
         try:
             result = validate(name)
         except Exception as err:  # the validator cannot read it: a problem of its own
@@ -126,3 +135,22 @@ if __name__ == "__main__":  # python tests/test_docstrings.py [FILE_OR_FOLDER ..
     found = problems([Path(a) for a in sys.argv[1:]] or None)
     print("\n".join(found))
     print(f"{len(found)} problems")
+
+
+def test_the_checks_catch_what_they_are_for(tmp_path, monkeypatch) -> None:
+    """A parameter left out, a return not described, a summary missing: each is caught."""
+    (tmp_path / "docstring_cases.py").write_text(
+        "def left_out(a: int, b: int) -> None:\n"
+        '    """Do a thing.\n\n    Parameters\n    ----------\n    a : int\n        The first.\n    """\n\n'
+        "def no_returns(a: int) -> int:\n"
+        '    """Do a thing.\n\n    Parameters\n    ----------\n    a : int\n        The first.\n    """\n'
+        "    return a\n\n"
+        "def fine(a: int) -> int:\n"
+        '    """Do a thing.\n\n    Parameters\n    ----------\n    a : int\n        The first.\n\n'
+        '    Returns\n    -------\n    int\n        The same.\n    """\n'
+        "    return a\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    found = {name: {code for code, _ in validate(f"docstring_cases.{name}")["errors"]} & CHECKS
+             for name in ("left_out", "no_returns", "fine")}
+    assert found == {"left_out": {"PR01"}, "no_returns": {"RT01"}, "fine": set()}

@@ -128,13 +128,6 @@ class ProgressBars(Protocol):
     """What ``progress_bar`` returns: rich's ``Progress``, or a stand-in with the same methods.
 
     A type for checkers, never instantiated itself.
-
-    Parameters
-    ----------
-    *args : Any
-        Unused: a protocol is not instantiated.
-    **kwargs : Any
-        Unused: a protocol is not instantiated.
     """
 
     def __enter__(self) -> Any: ...
@@ -161,13 +154,6 @@ class ProgressQueue(Protocol):
     """A queue between processes (multiprocessing's) carrying relayed progress calls; None ends the relay.
 
     A type for checkers, never instantiated itself.
-
-    Parameters
-    ----------
-    *args : Any
-        Unused: a protocol is not instantiated.
-    **kwargs : Any
-        Unused: a protocol is not instantiated.
     """
 
     def put(self, item: Any, /) -> None:

@@ -21,13 +21,6 @@ class Join(nn.Module):
     """Concatenate a tagger's body output and the XAUG vector along the feature axis.
 
     A module (a leaf of the traced graph), so LRP routes relevance exactly between the two branches.
-
-    Parameters
-    ----------
-    *args : Any
-        Passed on to ``torch.nn.Module`` (the module takes none).
-    **kwargs : Any
-        Passed on to ``torch.nn.Module`` (the module takes none).
     """
 
     def forward(self, *parts: torch.Tensor) -> torch.Tensor:
@@ -132,13 +125,6 @@ class EnergyWeighting(nn.Module):
     For LRP a gate: the product's relevance goes to Phi whole (the "signal-take-all" rule of multiplicative gates,
     Arras et al. 2017); z takes none directly, as the network is linear in it and its share is already in Phi's
     terms.
-
-    Parameters
-    ----------
-    *args : Any
-        Passed on to ``torch.nn.Module`` (the module takes none).
-    **kwargs : Any
-        Passed on to ``torch.nn.Module`` (the module takes none).
     """
 
     def forward(self, phi: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -165,13 +151,6 @@ class RealParticles(nn.Module):
     Padding is all zeros (``xaugcol.features.particles``); a real particle never is (its pT fraction, |eta| and
     distance to the axis are not all exactly zero). An indicator: piecewise constant in the input, so it carries no
     relevance and no gradient.
-
-    Parameters
-    ----------
-    *args : Any
-        Passed on to ``torch.nn.Module`` (the module takes none).
-    **kwargs : Any
-        Passed on to ``torch.nn.Module`` (the module takes none).
     """
 
     def forward(self, particles: torch.Tensor) -> torch.Tensor:
@@ -267,13 +246,6 @@ class SoftestFirst(nn.Module):
 
     A recurrence then reads the real particles only, ending on the hardest. A per-jet permutation (LRP routes
     relevance back along it).
-
-    Parameters
-    ----------
-    *args : Any
-        Passed on to ``torch.nn.Module`` (the module takes none).
-    **kwargs : Any
-        Passed on to ``torch.nn.Module`` (the module takes none).
     """
 
     def forward(self, particles: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -306,13 +278,6 @@ class AtLastReal(nn.Module):
 
     That step is the count of real particles minus one, as ``SoftestFirst`` orders them; a jet without particles
     gives step 0.
-
-    Parameters
-    ----------
-    *args : Any
-        Passed on to ``torch.nn.Module`` (the module takes none).
-    **kwargs : Any
-        Passed on to ``torch.nn.Module`` (the module takes none).
     """
 
     def forward(self, sequence: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

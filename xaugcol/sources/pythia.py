@@ -159,13 +159,6 @@ class EventCounter(Protocol):
     """Where a worker reports the events it made: a progress queue (multiprocessing's, between processes).
 
     A ``typing.Protocol``: a type to check against, never instantiated.
-
-    Parameters
-    ----------
-    *args : object
-        ``typing.Protocol``'s constructor's; a protocol cannot be instantiated.
-    **kwargs : object
-        The same.
     """
 
     def put(self, n: int, /) -> None:

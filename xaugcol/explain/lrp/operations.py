@@ -57,13 +57,6 @@ class Context(Protocol):
 
     Its composite, rules and graph facts, the state its forward passes keep for the backward pass, and how a node
     runs. A type for checkers, never instantiated itself.
-
-    Parameters
-    ----------
-    *args : Any
-        Unused: a protocol is not instantiated.
-    **kwargs : Any
-        Unused: a protocol is not instantiated.
     """
 
     composite: Composite
@@ -127,13 +120,6 @@ class Give(Protocol):
     Calling it hands relevance to a node (a non-node argument takes none, its relevance is dropped), added to what
     the node has received already; ``item`` hands it to one element of a tuple-valued node. A type for checkers,
     never instantiated itself.
-
-    Parameters
-    ----------
-    *args : Any
-        Unused: a protocol is not instantiated.
-    **kwargs : Any
-        Unused: a protocol is not instantiated.
     """
 
     def __call__(self, node: object, r: Any) -> None: ...

@@ -50,13 +50,6 @@ class Attributor(Protocol):
 
     The inputs come in the model's ``forward`` order and are explained in batches of ``batch_size`` jets (None:
     all at once). A type for checkers, never instantiated itself.
-
-    Parameters
-    ----------
-    *args : Any
-        Unused: a protocol is not instantiated.
-    **kwargs : Any
-        Unused: a protocol is not instantiated.
     """
 
     def __call__(self, *inputs: torch.Tensor, batch_size: int | None = None) -> Attribution: ...

@@ -37,13 +37,6 @@ class TaggerSettings(Protocol):
     """What an input kind reads of a tagger's configuration (``xaugcol.models.registry.ModelConfig``).
 
     ``ModelConfig`` builds the kinds: they do not import it back.
-
-    Parameters
-    ----------
-    *args : Any
-        Unused: a protocol is not instantiated.
-    **kwargs : Any
-        Unused: a protocol is not instantiated.
     """
 
     @property
@@ -103,13 +96,6 @@ class TaggerSettings(Protocol):
 
 class TableSettings(Protocol):
     """What a kind's map reads of the jet tables' settings (``xaugcol.processing.settings.ProcessingConfig``).
-
-    Parameters
-    ----------
-    *args : Any
-        Unused: a protocol is not instantiated.
-    **kwargs : Any
-        Unused: a protocol is not instantiated.
     """
 
     @property
@@ -120,13 +106,6 @@ class TableSettings(Protocol):
 
 class TableBlocks(Protocol):
     """What fitting a kind's scaler reads of the jet tables (``xaugcol.training.data.JetTables``).
-
-    Parameters
-    ----------
-    *args : Any
-        Unused: a protocol is not instantiated.
-    **kwargs : Any
-        Unused: a protocol is not instantiated.
     """
 
     def blocks(self, split: str, columns: list[str]) -> Iterator[dict[str, Any]]:
