@@ -95,8 +95,7 @@ class TaggerSettings(Protocol):
 
 
 class TableSettings(Protocol):
-    """What a kind's map reads of the jet tables' settings (``xaugcol.processing.settings.ProcessingConfig``).
-    """
+    """What a kind's map reads of the jet tables' settings (``xaugcol.processing.settings.ProcessingConfig``)."""
 
     @property
     def image(self) -> ImageConfig:
@@ -105,8 +104,7 @@ class TableSettings(Protocol):
 
 
 class TableBlocks(Protocol):
-    """What fitting a kind's scaler reads of the jet tables (``xaugcol.training.data.JetTables``).
-    """
+    """What fitting a kind's scaler reads of the jet tables (``xaugcol.training.data.JetTables``)."""
 
     def blocks(self, split: str, columns: list[str]) -> Iterator[dict[str, Any]]:
         """The rows of one split, block by block.
