@@ -582,3 +582,18 @@ def test_a_card_can_set_every_field_of_a_process():
     from xaugcol.sources.processes import Process
 
     assert {f.name for f in fields(Process)} - {"name"} == set(ProcessEntry.model_fields)
+
+
+def test_filter_efficiency_counts_every_tried_event(tmp_path):
+    """A lepton process asks Pythia for whole batches and cuts the surplus of passing events: the efficiency is
+    of the whole batch (passing / tried), so it does not depend on how many events were asked (before, the cut
+    events were left out of the tried ones and the efficiency fell with fewer events asked)."""
+    from xaugcol.sources.processes import BUILTIN
+    from xaugcol.sources.pythia import BATCH_EVENTS, run_pythia
+
+    metadata = {n: run_pythia(tmp_path / str(n), [BUILTIN["prompt_mu"]], n, seed=6)["prompt_mu"]["metadata"]
+                for n in (20, 40)}
+    efficiency = metadata[20]["filter_efficiency"]
+    assert 40 / BATCH_EVENTS <= efficiency < 1  # one batch held both requests
+    assert metadata[40]["filter_efficiency"] == efficiency
+    assert metadata[40]["xsec_pb"] == pytest.approx(metadata[20]["xsec_pb"], rel=1e-12)

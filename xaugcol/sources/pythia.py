@@ -344,8 +344,8 @@ def run_job(job: PythiaJob, progress: EventCounter | None = None) -> dict:
     Returns
     -------
     dict
-        The worker's statistics: ``n_events`` (written), ``n_dropped`` (failing the selection), ``n_tried``
-        (their sum), ``sumw`` (the sum of ``genWeight``) and ``sigma_gen_pb`` (Pythia's estimate of the
+        The worker's statistics: ``n_events`` (written), ``n_passed`` (passing the selection, the last batch's
+        surplus over ``n_events`` included), ``n_dropped`` (failing it), ``n_tried`` (``n_passed + n_dropped``), ``sumw`` (the sum of ``genWeight``) and ``sigma_gen_pb`` (Pythia's estimate of the
         generated cross section, pb).
 
     Raises
@@ -357,7 +357,7 @@ def run_job(job: PythiaJob, progress: EventCounter | None = None) -> dict:
     pythia = make_pythia(pythia_settings(job), f"process {job.process.name!r}")
     species = SpeciesTable(pythia.particleData)
     first_event = job.worker * 10**9 + 1  # event numbers unique across workers
-    stats = {"n_events": 0, "n_dropped": 0, "sumw": 0.0}
+    stats = {"n_events": 0, "n_passed": 0, "n_dropped": 0, "sumw": 0.0}
     rng = np.random.default_rng([job.pythia_seed, DETECTOR_STREAM])  # the detector simulation's draws
     convert: Callable[..., tuple[dict, int]]
     if job.process.lepton:
@@ -390,6 +390,8 @@ def run_job(job: PythiaJob, progress: EventCounter | None = None) -> dict:
             if remaining <= 0:  # zero requested: one empty chunk gives the file its branches
                 yield branches
                 return
+            # the whole batch was tried: its passing events count for the filter efficiency, cut or not
+            stats["n_passed"] += n
             n = min(n, remaining)
             if n < len(branches["event"]):
                 branches = {k: v[:n] for k, v in branches.items()}
@@ -404,7 +406,7 @@ def run_job(job: PythiaJob, progress: EventCounter | None = None) -> dict:
     write_events(job.path, chunks())
     info = pythia.infoPython()
     stats["sigma_gen_pb"] = info.sigmaGen() * 1e9  # Pythia gives mb
-    stats["n_tried"] = stats["n_events"] + stats["n_dropped"]
+    stats["n_tried"] = stats["n_passed"] + stats["n_dropped"]
     return stats
 
 
@@ -535,6 +537,7 @@ def _generate(
         mine = [(job, res) for job, res in zip(jobs, results) if job.process.name == process.name]
         n_tried = sum(r["n_tried"] for _, r in mine)
         n_kept = sum(r["n_events"] for _, r in mine)
+        efficiency = sum(r["n_passed"] for _, r in mine) / max(n_tried, 1)  # of the tried events, not the kept
         job = mine[0][0]
         # each worker's sigmaGen estimate, weighted by its share of tried events; times the filter efficiency
         sigma = sum(r["sigma_gen_pb"] * r["n_tried"] for _, r in mine) / max(n_tried, 1)
@@ -551,8 +554,8 @@ def _generate(
                 "flat_pthat": flat_pthat,
                 "n_events": n_kept,
                 "sumw": sum(r["sumw"] for _, r in mine),
-                "xsec_pb": sigma * n_kept / max(n_tried, 1),
-                "filter_efficiency": n_kept / max(n_tried, 1),
+                "xsec_pb": sigma * efficiency,
+                "filter_efficiency": efficiency,
                 ("lepton_selection" if process.lepton else "jet_selection"): asdict(_selection(process)),
                 **(_detector_metadata(job) if process.lepton else _tracker_metadata(job)),
             },
