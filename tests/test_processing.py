@@ -367,3 +367,25 @@ def test_pythia_zz_and_qcd_through_the_processor(tmp_path):
     assert np.mean(ak.to_numpy(zz.in_msd_window)[contained]) > 0.7
     # generator weights reach the table and the histograms
     assert np.all(_col(zz, "weight") == 1) and result.histograms["msd"][{"dataset": "zz"}].sum(flow=True).value == len(zz)
+
+
+def test_stored_subjets_of_events_without_any_subjet():
+    """A chunk where one event has fat jets but no SubJet at all (its jets have no two subjets): zeros there, the
+    other events' subjets as stored (before, the placeholder index 0 pointed into the empty list: IndexError)."""
+    import awkward as ak
+
+    from xaugcol.jets.stored import stored_xaug
+
+    def jets(n, two):
+        return [{"pt": 400.0, "eta": 0.1, "phi": 0.2, "mass": 90.0, "msoftdrop": 85.0, "tau1": 0.3, "tau2": 0.1,
+                 "tau3": 0.05, "tau4": 0.03, "n2b1": 0.2, "rawFactor": 0.0,
+                 "subJetIdx1": 0 if two else -1, "subJetIdx2": 1 if two else -1} for _ in range(n)]
+
+    subjets = [{"pt": 300.0, "eta": 0.0, "phi": 0.0, "mass": 10.0, "rawFactor": 0.5},
+               {"pt": 100.0, "eta": 0.3, "phi": 0.4, "mass": 5.0, "rawFactor": 0.0}]
+    events = ak.Array({"FatJet": [jets(1, True), jets(2, False)], "SubJet": [subjets, []]})
+    out, _ = stored_xaug(events)
+    np.testing.assert_array_equal(out["sd_two_prong"], [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(out["sj1_pt"], [150.0, 0.0, 0.0])  # 300 GeV with its correction undone (x 0.5)
+    np.testing.assert_allclose(out["sj2_pt"], [100.0, 0.0, 0.0])
+    np.testing.assert_allclose(out["sj_dr"][0], np.hypot(0.3, 0.4))

@@ -80,12 +80,15 @@ def stored_xaug(events: ak.Array) -> tuple[dict[str, np.ndarray], list[str]]:
     two = (i1 >= 0) & (i2 >= 0)
 
     def subjet(idx):
-        s = sub[ak.where(two, idx, 0)] if ak.sum(ak.num(sub, axis=1)) else None
-        if s is None:
+        if not ak.sum(ak.num(sub, axis=1)):
             zero = ak.zeros_like(fj.pt)
             return ak.zip({"pt": zero, "eta": zero, "phi": zero, "mass": zero}, with_name="Momentum4D")
-        corr = 1.0 - _get(sub, "rawFactor", "SubJet")[ak.where(two, idx, 0)]
-        return ak.zip({"pt": s.pt * corr, "eta": s.eta, "phi": s.phi, "mass": s.mass * corr}, with_name="Momentum4D")
+        # a jet without two subjets indexes nothing (an event may hold no subjet at all): zeros, masked below
+        chosen = ak.mask(idx, two)
+        s, raw_factor = sub[chosen], _get(sub, "rawFactor", "SubJet")[chosen]
+        corr = 1.0 - raw_factor
+        fields = {"pt": s.pt * corr, "eta": s.eta, "phi": s.phi, "mass": s.mass * corr}
+        return ak.zip({k: ak.fill_none(v, 0.0) for k, v in fields.items()}, with_name="Momentum4D")
 
     s1, s2 = subjet(i1), subjet(i2)
     two_flat = ak.to_numpy(ak.flatten(two))
