@@ -239,3 +239,24 @@ def test_preloading_masking_and_the_comparison_with_the_baseline(tmp_path):
         ModelConfig("dnn", xaug=True, masked=("tau99",))
     history = [{"epoch": 0, "val_auc": 0.7, "train_seconds": 2.0}, {"epoch": 1, "val_auc": 0.8, "train_seconds": 3.0}]
     assert reach(history, 0.75) == (2, 5.0) and reach(history, 0.9) == (None, None)
+
+
+def test_the_baseline_auc_is_weighted_as_its_training_history(tmp_path):
+    """A baseline trained with its background reweighted to the signal's pT (match_pt): the validation AUC the
+    retrainings must reach is the one training recorded, weighted the same way (before, it was unweighted)."""
+    import json
+
+    from xaugcol.coffea_runs import run_processing
+    from xaugcol.models.registry import ModelConfig
+    from xaugcol.processing.coffea_runner import load_fileset
+    from xaugcol.sources.toy import run_toy
+    from xaugcol.training.pruning import baseline_validation_auc
+    from xaugcol.training.train import TrainConfig, train_ensemble
+
+    run_toy(tmp_path / "gen", 300, seed=6)
+    run_processing(load_fileset(tmp_path / "gen" / "fileset.json"), tmp_path / "proc", chunksize=300)
+    jets = tmp_path / "proc" / "jets"
+    train_ensemble(str(jets), ModelConfig("dnn", xaug=True, architecture={"hidden": [8]}),
+                   TrainConfig(epochs=1, batch_size=64, match_pt=True), [0], str(tmp_path / "base"))
+    history = json.loads((tmp_path / "base" / "seed_0" / "metrics.json").read_text())["history"]
+    assert baseline_validation_auc(tmp_path / "base", jets)[0] == pytest.approx(history[-1]["val_auc"], abs=1e-6)

@@ -40,10 +40,16 @@ def _member(folder: Path):
     """(seed, model, its data spec with its training selection, its scalers) of one member folder."""
     from xaugcol.models.folder import load_model, read_config
     from xaugcol.training.data import DataSpec
+    from xaugcol.training.pt_spectrum import PtWeights
 
     config, raw = read_config(folder)
     t = raw.get("training") or {}
-    spec = DataSpec.of(config, t.get("msd_window", False), t.get("matched_signal", False), t.get("pt_range"))
+    # the pT weights it was trained with (match_pt): its validation AUC is weighted as training's history is
+    weights = raw.get("pt_weights")
+    pt_weights = None if weights is None else PtWeights.from_dict(weights, str(folder / "config.yaml"))
+    spec = DataSpec.of(
+        config, t.get("msd_window", False), t.get("matched_signal", False), t.get("pt_range"), pt_weights
+    )
     model, _, scalers = load_model(folder)
     return int(raw.get("seed", folder.name.removeprefix("seed_"))), model, spec, scalers
 
