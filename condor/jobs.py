@@ -380,9 +380,18 @@ def _merge_reports(reports: list[dict], jobs: dict) -> dict:
         "commit": jobs["commit"],
         "jobs": len(reports),
     }
+    labels: dict = {}
+    unlisted: list = []
+    backends: set = set()
     for r in reports:
         merged["files"].update(r["files"])
         merged["tables"].update(r["tables"])
+        # as a local run records them: the labels check each table, the backends say how they were made
+        for dataset, label in (r.get("labels") or {}).items():
+            if labels.setdefault(dataset, label) != label:
+                raise ValueError(f"the jobs gave dataset {dataset!r} the labels {labels[dataset]!r} and {label!r}")
+        unlisted += r.get("unlisted_tables", [])
+        backends |= set(r.get("substructure_backends", []))
         merged["skipped_files"] += r["skipped_files"]
         merged["skipped_chunks"] += r.get("skipped_chunks", [])
         for dataset, c in r["counts"].items():
@@ -393,4 +402,7 @@ def _merge_reports(reports: list[dict], jobs: dict) -> dict:
     datasets = sorted({g["dataset"] for g in jobs["groups"].values()})
     merged["counts"] = {d: dict(counts[d]) for d in datasets}
     merged["unavailable_columns"] = {d: sorted(unavailable[d]) for d in datasets}
+    merged["labels"] = {d: labels[d] for d in datasets if d in labels}
+    merged["unlisted_tables"] = sorted(unlisted)
+    merged["substructure_backends"] = sorted(backends)
     return merged

@@ -161,6 +161,9 @@ def test_plain_jobs_run_as_htcondor_would_and_merge_into_a_local_run(checkout, t
     local = run_processing(fileset, tmp_path / "local", chunksize=40)
     report = json.loads((out / "report.json").read_text())
     assert report["counts"] == local.counts and report["commit"] == head
+    for key in ("labels", "unlisted_tables", "substructure_backends"):  # what a local run's report records
+        assert report[key] == local.report[key], key
+    assert report["labels"]
     assert json.loads((out / "provenance.json").read_text())["commit"] == head
     a, b = read_tables(out / "jets"), read_tables(tmp_path / "local" / "jets")
     assert len(a) == len(b) == 300
