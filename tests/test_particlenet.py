@@ -253,3 +253,20 @@ def test_edges_are_classified_by_the_prongs_their_particles_belong_to():
     assert kinds.tolist() == [[[0, 1], [0, 1], [2, 1], [2, 2]]]
     assert lengths[0, 0, 0] == pytest.approx(2 * np.pi - 6.2)  # across phi = pi
     assert lengths[0, 2, 0] == pytest.approx(np.hypot(0.3, 0.4))
+
+
+def test_edge_shares_over_members_leave_out_a_member_without_edges():
+    """The shares' mean and spread are over the members that saw edges of a class (spread with ddof 1, as every
+    spread over members): a member without any adds no share of 0."""
+    from xaugcol.explain.edges import EDGE_KINDS, histograms, patterns
+
+    hists = histograms("pn", ["epsilon"], [0, 1])
+    sums, counts = hists["edges/pn/epsilon"], hists["edge_count/pn/epsilon"]
+    within, between = EDGE_KINDS.index("within a subjet"), EDGE_KINDS.index("between subjets")
+    for member, kind, weight in [(0, within, 3.0), (0, between, 1.0), (1, within, 1.0), (1, between, 1.0),
+                                 (2, within, 0.0)]:
+        sums.fill(member=member, label=1, block="body.0", kind=kind, length=0, weight=weight)
+        counts.fill(member=member, label=1, block="body.0", kind=kind, length=0, weight=1.0)
+    share = patterns(hists, "pn")["epsilon"]["body.0"]["signal"]["share"]["within a subjet"]
+    assert share["mean"] == pytest.approx((0.75 + 0.5) / 2)
+    assert share["std"] == pytest.approx(np.std([0.75, 0.5], ddof=1))

@@ -398,14 +398,20 @@ def patterns(hists: dict, tagger: str) -> dict:
                 totals = cell.sum(axis=(1, 2))
                 if not (totals > 0).any():
                     continue
-                shares = cell.sum(axis=2) / np.where(totals > 0, totals, 1.0)[:, None]  # (member, kind)
+                # per member that saw edges of this class (one that saw none has no share, not a share of 0)
+                shares = cell.sum(axis=2)[totals > 0] / totals[totals > 0, None]  # (member, kind)
                 pooled = cell.sum(axis=(0, 1))
                 per_method.setdefault(block, {})[names.get(label, str(label))] = {
                     "share": {
-                        kind: {"mean": float(shares[:, k].mean()), "std": float(shares[:, k].std())}
+                        kind: {"mean": float(shares[:, k].mean()), "std": _spread(shares[:, k])}
                         for k, kind in enumerate(EDGE_KINDS)
                     },
                     "by_length": (pooled / pooled.sum()).tolist(),
                     "edges": {kind: float(n[:, c, b, k].sum() / len(members)) for k, kind in enumerate(EDGE_KINDS)},
                 }
     return out
+
+
+def _spread(values: np.ndarray) -> float:
+    """The spread over members as everywhere in the toolkit: ddof 1, 0 for a single member."""
+    return float(values.std(ddof=1)) if len(values) > 1 else 0.0
