@@ -4,6 +4,8 @@ clear refusals of what cannot be read, and every explanation method on the impor
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -283,19 +285,17 @@ def test_what_cannot_be_read_is_refused_by_name(tmp_path) -> None:
     auto.write_text(yaml.safe_dump(config))
     with pytest.raises(InputDataError, match="'part_pt_log' has center 'auto'.*auto.yaml"):
         import_weaver(_options(state, auto, tmp_path / "t"))
-    tagger_state = {
-        "mod.pf_conv.conv.0.weight": torch.ones(3),
-        "mod.pn.edge_convs.0.convs.0.weight": torch.ones(2, 2, 1, 1),
-    }
-    torch.save(tagger_state, tmp_path / "tagger.pt")
-    with pytest.raises(ModelFilesError, match="ParticleNetTagger"):
+    # a ParticleNetTagger's weights with a data configuration of one list
+    tagger = _randomised(weaver_model.ParticleNetTagger(len(FEATURE_VARS), 3, len(LABELS), trim=False), 9)
+    torch.save({f"mod.{k}": v for k, v in tagger.state_dict().items()}, tmp_path / "tagger.pt")
+    with pytest.raises(ModelFilesError, match="reads 3 features per secondary vertex .* lists 0"):
         import_weaver(_options(tmp_path / "tagger.pt", data, tmp_path / "t"))
     torch.save({"fc.weight": torch.ones(2, 2)}, tmp_path / "other.pt")
     with pytest.raises(ModelFilesError, match="no weaver-core ParticleNet weights"):
         import_weaver(_options(tmp_path / "other.pt", data, tmp_path / "t"))
     config["inputs"]["sv_features"] = {"length": 7, "vars": [["sv_pt_log", None]]}
     auto.write_text(yaml.safe_dump(config))
-    with pytest.raises(InputDataError, match=r"one '\*_features' input group, found \['pf_features', 'sv_features'\]"):
+    with pytest.raises(InputDataError, match=r"ParticleNetTagger two .* without \['sv_points', 'sv_mask'\]"):
         import_weaver(_options(state, auto, tmp_path / "t"))
     del config["inputs"]["sv_features"]
     config["inputs"]["sv_extra"] = {"length": 7, "vars": [["sv_pt_log", None]]}
@@ -311,7 +311,7 @@ def test_input_options_are_checked() -> None:
     config = ModelConfig("weaver-particlenet", input_options={"weaver_particles": {"variables": [good, other]}})
     assert config.options_of("weaver_particles")["variables"][1][1] == "dz"
     for bad, message in [
-        ({"variables": [["a", "d0", None, 1, -5, 5]]}, "unknown particle feature 'd0'"),
+        ({"variables": [["a", "d0", None, 1, -5, 5]]}, "unknown feature 'd0'"),
         ({"variables": [["a", "dz", float("nan"), 1, -5, 5]]}, "finite numbers"),
         ({"variables": [["a", "dz", 0, 1, 5, -5]]}, "empty clip range"),
         ({"variables": [good, good]}, "a name given twice"),
@@ -326,3 +326,135 @@ def test_input_options_are_checked() -> None:
         ModelConfig("particlenet", input_options={"particles": {"variables": []}})
     with pytest.raises(ValueError, match="not among the tagger's inputs"):
         ModelConfig("particlenet", input_options={"image": {}})
+
+
+VERTEX_VARS = [
+    ["sv_pt_log", 4.0, 0.6],
+    ["sv_mass", 1.2, 0.3],
+    ["sv_ntracks", 3, 1],
+    ["sv_normchi2", None],
+    ["sv_dxy", 0.2, 1.0],
+    ["sv_dxysig", 7, 0.1],
+    ["sv_d3dsig", 7, 0.1],
+    ["sv_costhetasvpv", None],
+]
+
+
+def _tagger_files(tmp_path):
+    """A weaver-core ParticleNetTagger (particles and secondary vertices) as weaver-core saves it, with its data
+    configuration: the vertices' coordinates are not among their features."""
+    torch.manual_seed(7)
+    model = _randomised(
+        weaver_model.ParticleNetTagger(len(FEATURE_VARS), len(VERTEX_VARS), len(LABELS), trim=False), 8
+    )
+    torch.save({f"mod.{k}": v for k, v in model.state_dict().items()}, tmp_path / "tagger_state.pt")
+    config = {
+        "inputs": {
+            "pf_points": {"length": 100, "vars": [["part_deta", None], ["part_dphi", None]]},
+            "pf_features": {"length": 100, "vars": FEATURE_VARS},
+            "pf_mask": {"length": 100, "vars": [["part_mask", None]]},
+            "sv_points": {"length": 7, "vars": [["sv_etarel", None], ["sv_phirel", None]]},
+            "sv_features": {"length": 7, "vars": VERTEX_VARS},
+            "sv_mask": {"length": 7, "vars": [["sv_mask", None]]},
+        },
+        "labels": {"type": "simple", "value": LABELS},
+    }
+    (tmp_path / "tagger.auto.yaml").write_text(yaml.safe_dump(config))
+    return model, tmp_path / "tagger_state.pt", tmp_path / "tagger.auto.yaml"
+
+
+def _vertex_rows(rows: dict, seed: int) -> dict:
+    """The secondary-vertex list of the same jets: 0 to 5 vertices each."""
+    from xaugcol.features.vertices import FEATURES as VERTEX_FEATURES
+
+    rng = np.random.default_rng(seed)
+    n_jets = len(rows["pt"])
+    n = rng.integers(0, 6, n_jets)
+    n[:4] = (0, 1, 2, 5)
+    real = np.arange(5)[None] < n[:, None]
+    values = {
+        "pt": rng.uniform(5, 200, (n_jets, 5)), "mass": rng.uniform(0.3, 5, (n_jets, 5)),
+        "etarel": rng.normal(0, 0.3, (n_jets, 5)), "phirel": rng.normal(0, 0.3, (n_jets, 5)),
+        "ntracks": rng.integers(2, 8, (n_jets, 5)), "normchi2": rng.uniform(0, 5, (n_jets, 5)),
+        "dxy": rng.uniform(0, 2, (n_jets, 5)), "dxysig": rng.uniform(0, 100, (n_jets, 5)),
+        "d3dsig": rng.uniform(0, 100, (n_jets, 5)), "costhetasvpv": rng.uniform(0.9, 1, (n_jets, 5)),
+    }
+    vertices = np.zeros((n_jets, 5, len(VERTEX_FEATURES)), np.float32)
+    for name, v in values.items():
+        vertices[..., VERTEX_FEATURES.index(name)] = v
+    vertices *= real[..., None]
+    return {**rows, "vertices": vertices, "vertices_mask": real}
+
+
+def _weaver_vertex_inputs(rows: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The secondary-vertex inputs as weaver-core's loader would give them, written out: (points, features,
+    mask), each (jets, channels, 7)."""
+    from xaugcol.features.vertices import FEATURES as VERTEX_FEATURES
+
+    v, real = rows["vertices"].astype(np.float64), rows["vertices_mask"]
+    f = {name: v[..., k] for k, name in enumerate(VERTEX_FEATURES)}
+    raw = {"sv_pt_log": np.log(np.where(real, f["pt"], 1.0)), **{f"sv_{k}": x for k, x in f.items()}}
+    features = []
+    for name, *standard in VERTEX_VARS:
+        values = raw[name]
+        if standard[0] is not None:
+            values = np.clip((values - standard[0]) * standard[1], -5, 5)
+        features.append(np.where(real, values, 0.0))
+
+    def padded(channels: list[np.ndarray]) -> torch.Tensor:
+        return torch.tensor(np.pad(np.stack(channels, axis=1), ((0, 0), (0, 0), (0, 2))), dtype=torch.float32)
+
+    return padded([f["etarel"] * real, f["phirel"] * real]), padded(features), padded([real * 1.0])
+
+
+def test_an_imported_particlenet_tagger_scores_particles_and_vertices_as_weaver_core(tmp_path) -> None:
+    model, state, data = _tagger_files(tmp_path)
+    folder = import_weaver(_options(state, data, tmp_path / "tagger"))
+    tagger, config, _ = load_model(folder)
+    assert config.model == "weaver-particlenet-tagger"
+    assert config.architecture["vertex_coordinates"] == [len(VERTEX_VARS), len(VERTEX_VARS) + 1]  # appended
+    particles, vertices = config.input_kinds()
+    assert vertices.feature_names()[-2:] == ["weaver:sv_etarel", "weaver:sv_phirel"]
+    rows = _vertex_rows(_table_rows(40, 9), 10)
+    with torch.no_grad():
+        x = (torch.from_numpy(particles.tensor(rows)), torch.from_numpy(vertices.tensor(rows)))
+        ours = torch.sigmoid(tagger(*x)).numpy()
+        scores = torch.softmax(model(*_weaver_inputs(rows), *_weaver_vertex_inputs(rows)), dim=1).numpy()
+    expected = scores[:, 1] / (scores[:, 1] + scores[:, 0])
+    assert np.ptp(expected) > 0.01
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=2e-5)
+    # LRP conserves through both embeddings; padded vertices and jets without vertices take nothing
+    from xaugcol.explain.lrp import LRP, Composite, Epsilon
+
+    result = LRP(tagger.double(), Composite(default=Epsilon(1e-9), stabiliser=1e-12))(*(t.double() for t in x))
+    assert float(result.conservation.residual.abs().max()) < 1e-10
+    no_vertex = ~(x[1] != 0).any(-1)
+    assert float(result.relevance[1][no_vertex].abs().sum()) == 0.0
+    assert float(result.relevance[1][~no_vertex].abs().sum()) > 0
+
+
+def test_import_explain_and_report_from_the_command_line(tmp_path) -> None:
+    """The whole path a user takes: toy jets processed, a weaver-core model imported, explained with edges and
+    activations, and reported; the report lists the imported tagger without test metrics of its own."""
+    from xaugcol.cli import main
+    from xaugcol.coffea_runs import run_processing
+    from xaugcol.processing.coffea_runner import load_fileset
+    from xaugcol.sources.toy import run_toy
+
+    run_toy(tmp_path / "gen", 200, seed=3)
+    run_processing(load_fileset(tmp_path / "gen" / "fileset.json"), tmp_path / "proc", chunksize=400)
+    _, state, data = _weaver_files(tmp_path)
+    args = ["import-weaver", str(state), "--data-config", str(data), "--neighbours", "7",
+            "--signal", "label_Hbb", "--background", "label_QCD", "--out", str(tmp_path / "pn")]
+    assert main(args) == 0
+    assert main([*args[:-1], str(tmp_path / "pn")]) == 2  # a tagger folder is not overwritten
+    assert main(["explain", str(tmp_path / "proc"), "--taggers", str(tmp_path / "pn"), "--out", str(tmp_path / "rel"),
+                 "--rules", "epsilon", "--edges", "--activations", "--occlusion-fraction", "0.5",
+                 "--split", "all"]) == 0
+    record = json.loads((tmp_path / "rel" / "relevance.json").read_text())
+    assert record["relevance"]["pn"]["epsilon"]["ranking"][0].startswith("weaver:")
+    assert set(record["edges"]["pn"]["epsilon"]) == {"body.0", "body.1"}
+    assert main(["report", str(tmp_path / "rel"), "--out", str(tmp_path / "report"), "--examples", "1"]) == 0
+    html = (tmp_path / "report" / "index.html").read_text()
+    assert "imported (weaver-core): not trained or tested here" in html
+    assert "The relevance of ParticleNet&#x27;s edges" in html or "The relevance of ParticleNet's edges" in html

@@ -462,10 +462,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME=FEATURE",
-        help="read the model's input NAME as the particle feature FEATURE (repeatable), beside the known names",
+        help="read the model's input NAME as the particle (or vertex) feature FEATURE (repeatable), beside the known "
+        "names",
     )
     wv.add_argument(
         "--particles", type=_int_in(1, 4096), default=50, help="particle slots per jet of the jet tables to explain"
+    )
+    wv.add_argument(
+        "--vertices",
+        type=_int_in(1, 4096),
+        default=5,
+        help="secondary-vertex slots per jet of the jet tables (a ParticleNetTagger's second list)",
     )
     wv.add_argument("--out", type=Path, required=True, help="the tagger folder to write (new or empty)")
 
@@ -841,6 +848,7 @@ def _import_weaver(args) -> None:
             background=args.background,
             inputs={name: feature for name, _, feature in pairs},
             particles=args.particles,
+            vertices=args.vertices,
             out=args.out,
         )
     refuse_non_empty(args.out, False, "import-weaver writes a new tagger folder: choose a new or empty one")

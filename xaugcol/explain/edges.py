@@ -156,10 +156,14 @@ def edge_blocks(model: torch.nn.Module) -> list[tuple[str, EdgeConvBlock]]:
     Returns
     -------
     list of tuple of (str, EdgeConvBlock)
-        ``(name, block)`` in ``named_modules`` order; empty for a model without EdgeConv blocks.
+        ``(name, block)`` in ``named_modules`` order; empty for a model without EdgeConv blocks, and for one whose
+        graph joins other objects to the particles (``graph_of_particles`` false: an imported ParticleNetTagger),
+        whose edges the kinds of ``edge_kinds`` do not describe.
     """
     from xaugcol.models.particlenet import EdgeConvBlock
 
+    if not getattr(model, "graph_of_particles", True):  # a graph of particles and vertices: edges not summarised
+        return []
     return [(name, m) for name, m in model.named_modules() if isinstance(m, EdgeConvBlock)]
 
 

@@ -26,14 +26,14 @@ from xaugcol.limits import MAX_LAYER_WIDTH, MAX_LAYERS, MAX_PARAMETERS, check_si
 from xaugcol.quoting import quoted
 
 LAYER_LISTS = ("channels", "hidden")
-WIDTHS = ("width", "de", "do", "latent", "hidden_size", "fusion")
+WIDTHS = ("width", "de", "do", "latent", "hidden_size", "fusion", "embedding")
 FRACTIONS = ("dropout",)
 SWITCHES = ("biases", "mask_padding", "batch_norms", "weaver")
 DEPTHS = ("depth",)
 NEIGHBOURS = ("neighbours",)  # ParticleNet's k, 1..64
 BLOCK_LISTS = ("blocks",)  # ParticleNet's EdgeConv blocks: a layer list each, at most 8
-CHANNEL_LISTS = ("coordinates",)  # input channels (ParticleNet's first graph), 0..4 095, at most 32
-COUNTS = ("node_features",)  # a number of input channels, 0 (all) .. 4 096
+CHANNEL_LISTS = ("coordinates", "vertex_coordinates")  # input channels of the first graph, 0..4 095, at most 32
+COUNTS = ("node_features", "vertex_node_features")  # a number of input channels, 0 (all) .. 4 096
 OPTION_KINDS = {
     **dict.fromkeys(LAYER_LISTS, "layer list"),
     **dict.fromkeys(WIDTHS, "width"),

@@ -166,9 +166,10 @@ class ParticleNet(Tagger):
         ``weaver`` without ``biases`` and ``batch_norms``.
     """
 
-    input_kinds = ("particles",)
+    input_kinds: tuple[str, ...] = ("particles",)
     body: nn.ModuleList
-    trimmable_inputs = (0,)  # a padded particle is never a neighbour and carries nothing (models.batching)
+    # a padded particle is never a neighbour and carries nothing (models.batching)
+    trimmable_inputs: tuple[int, ...] = (0,)
 
     def __init__(
         self,
@@ -249,14 +250,32 @@ class ParticleNet(Tagger):
         """
         mask = self.real(x)  # (batch, particles)
         h = x.transpose(1, 2)  # (batch, channels, particles)
+        return self.graph(h[:, : self.nodes], h[:, list(self.coordinates)], mask)
+
+    def graph(self, h: torch.Tensor, points: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The EdgeConv blocks, the fusion and the mean over the real points of a point set.
+
+        Parameters
+        ----------
+        h : torch.Tensor
+            The points' features, shape (batch, channels, points); zero on padded points.
+        points : torch.Tensor
+            The first graph's coordinates, shape (batch, coordinates, points).
+        mask : torch.Tensor
+            Shape (batch, points): 1.0 for a real point, 0.0 for a padded one.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape (batch, fusion).
+        """
         if self.weaver:
-            # k padded slots more: every particle finds k neighbours, padded ones among them in a jet of at most k
-            # particles, as in weaver-core's fixed-length inputs (always k: a traced model has no shape branches)
+            # k padded slots more: every point finds k neighbours, padded ones among them in a set of at most k
+            # points, as in weaver-core's fixed-length inputs (always k: a traced model has no shape branches)
             # (zeros made from the inputs, which LRP's graph knows: it routes no relevance through a product by 0)
             h = torch.cat([h, h[:, :, :1].expand(-1, -1, self.k) * 0.0], dim=2)
+            points = torch.cat([points, points[:, :, :1].expand(-1, -1, self.k) * 0.0], dim=2)
             mask = torch.cat([mask, mask[:, :1].expand(-1, self.k) * 0.0], dim=1)
-        points = h[:, list(self.coordinates)]
-        h = h[:, : self.nodes]
         if self.input_norm is not None:
             h = self.input_norm(h, mask.unsqueeze(1)) * mask.unsqueeze(1)
         outputs = []
@@ -269,7 +288,7 @@ class ParticleNet(Tagger):
             fused = self.fusion_norm(fused, mask.unsqueeze(1))
         fused = self.fusion_activation(fused, mask.unsqueeze(1))
         count = mask.sum(-1, keepdim=True).clamp(min=1.0)
-        return fused.sum(-1) / count  # the mean over real particles
+        return fused.sum(-1) / count  # the mean over real points
 
 
 class WeaverParticleNet(ParticleNet):
@@ -346,3 +365,163 @@ class WeaverParticleNet(ParticleNet):
             (0, 1) if coordinates is None and n_features >= 2 else coordinates,
             node_features,
         )
+
+
+def feature_embedding(channels_in: int, channels_out: int) -> nn.Sequential:
+    """weaver-core's ``FeatureConv``: a batch norm of the inputs, a 1 x 1 convolution without bias, a batch norm and
+    a ReLU.
+
+    Parameters
+    ----------
+    channels_in : int
+        The input features per object.
+    channels_out : int
+        The embedding's width (32 in weaver-core's ParticleNetTagger).
+
+    Returns
+    -------
+    torch.nn.Sequential
+        The four layers, in weaver-core's order (its state dict's ``conv.0`` .. ``conv.3``).
+    """
+    return nn.Sequential(
+        nn.BatchNorm1d(channels_in),
+        nn.Conv1d(channels_in, channels_out, kernel_size=1, bias=False),
+        nn.BatchNorm1d(channels_out),
+        nn.ReLU(),
+    )
+
+
+class WeaverParticleNetTagger(ParticleNet):
+    """weaver-core's ParticleNetTagger, imported (``xaugcol.models.weaver``): the particle list and the
+    secondary-vertex list, each embedded in 32 features (``feature_embedding``), joined into one point set (the
+    particles' and the vertices' coordinates side by side), through ParticleNet's blocks built as weaver-core's.
+
+    Parameters
+    ----------
+    n_features : int, default 17
+        The particle inputs' channels: the model's particle features, then the coordinates not among them.
+    n_vertex_features : int, default 14
+        The vertex inputs' channels, in the same layout.
+    n_xaug : int, default 0
+        Unused (no XAUG variables join).
+    use_xaug : bool, default False
+        Unused.
+    neighbours : int, default 7
+        k of every EdgeConv block.
+    blocks : sequence of sequence of int
+        The edge network widths of each block.
+    fusion : int, default 128
+        The fusion convolution's width.
+    hidden : sequence of int
+        The dense head's hidden widths.
+    dropout : float, default 0.0
+        Dropout after each hidden layer (inactive when explaining).
+    batch_norms : bool, default True
+        Must be true (weaver-core's).
+    biases : bool, default True
+        Must be true (weaver-core's).
+    weaver : bool, default True
+        Must be true: weaver-core's layers.
+    coordinates : sequence of int, optional
+        The particle input channels of the first graph's coordinates.
+    node_features : int, default 0
+        How many leading particle input channels are the features (0: all).
+    vertex_coordinates : sequence of int, optional
+        The vertex input channels of the first graph's coordinates.
+    vertex_node_features : int, default 0
+        How many leading vertex input channels are the features (0: all).
+    embedding : int, default 32
+        The width both lists are embedded in.
+    """
+
+    input_kinds = ("weaver_particles", "weaver_vertices")
+    xaug_join = False
+    imported_only = True
+    graph_of_particles = False  # its graph joins the vertices to the particles (``explain.edges.edge_blocks``)
+    trimmable_inputs = (0, 1)  # both lists: a padded slot is never a neighbour and carries nothing
+
+    def __init__(
+        self,
+        n_features: int = 17,
+        n_vertex_features: int = 14,
+        n_xaug: int = 0,
+        use_xaug: bool = False,
+        neighbours: int = 7,
+        blocks: Sequence[Sequence[int]] = ((32, 32, 32), (64, 64, 64)),
+        fusion: int = 128,
+        hidden: Sequence[int] = (128,),
+        dropout: float = 0.0,
+        batch_norms: bool = True,
+        biases: bool = True,
+        weaver: bool = True,
+        coordinates: Sequence[int] | None = None,
+        node_features: int = 0,
+        vertex_coordinates: Sequence[int] | None = None,
+        vertex_node_features: int = 0,
+        embedding: int = 32,
+    ):
+        if not weaver:
+            raise ValueError("weaver-particlenet-tagger: weaver must be true")
+        # the graph reads the embedded objects: their coordinates come from the inputs (``features``)
+        super().__init__(
+            embedding, n_xaug, use_xaug, neighbours, blocks, fusion, hidden, dropout, batch_norms, biases, weaver, (0,)
+        )
+        layouts = []
+        for what, channels, points, nodes in (
+            ("particle", n_features, coordinates, node_features),
+            ("vertex", n_vertex_features, vertex_coordinates, vertex_node_features),
+        ):
+            points = tuple((0, 1) if points is None else points)
+            nodes = nodes or channels
+            if nodes > channels or len(points) != 2 or any(not 0 <= c < channels for c in points):
+                raise ValueError(
+                    f"weaver-particlenet-tagger: {channels} {what} input channels cannot hold {nodes} features and "
+                    f"the coordinates {list(points)} (two, as the other list's)"
+                )
+            layouts.append((points, nodes))
+        (self.particle_points, self.particle_nodes), (self.vertex_points, self.vertex_nodes) = layouts
+        self.particle_embedding = feature_embedding(self.particle_nodes, embedding)
+        self.vertex_embedding = feature_embedding(self.vertex_nodes, embedding)
+        self.real_vertices = RealParticles()
+
+    def batch_elements(self, longest: torch.Tensor) -> torch.Tensor:
+        """Activation elements per jet of the largest tensors, for a batch whose longest lists have ``longest``.
+
+        Parameters
+        ----------
+        longest : torch.Tensor
+            Shape (rows, 2): the longest particle and vertex lists of the batch.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape (rows,): the elements per jet, at least 1.
+        """
+        return super().batch_elements(longest.sum(dim=1, keepdim=True) + self.k)
+
+    def features(self, particles: torch.Tensor, vertices: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        """Both lists embedded, joined into one point set, through the blocks and averaged over the real points.
+
+        Parameters
+        ----------
+        particles : torch.Tensor
+            Shape (batch, particles, n_features); padded slots are all zeros.
+        vertices : torch.Tensor
+            Shape (batch, vertices, n_vertex_features); padded slots are all zeros.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape (batch, fusion).
+        """
+        parts, points, masks = [], [], []
+        for x, real, coordinates, nodes, embed in (
+            (particles, self.real, self.particle_points, self.particle_nodes, self.particle_embedding),
+            (vertices, self.real_vertices, self.vertex_points, self.vertex_nodes, self.vertex_embedding),
+        ):
+            mask = real(x)  # (batch, objects)
+            h = x.transpose(1, 2)
+            parts.append(embed(h[:, :nodes]) * mask.unsqueeze(1))
+            points.append(h[:, list(coordinates)])
+            masks.append(mask)
+        return self.graph(torch.cat(parts, dim=2), torch.cat(points, dim=2), torch.cat(masks, dim=1))

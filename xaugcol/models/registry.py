@@ -23,7 +23,7 @@ from xaugcol.features.kinds.xaug import DEFAULT_COLUMNS
 from xaugcol.models.architecture import check_architecture, check_parameter_count
 from xaugcol.models.deep_sets import EFN, PFN
 from xaugcol.models.interaction import InteractionNetwork
-from xaugcol.models.particlenet import ParticleNet, WeaverParticleNet
+from xaugcol.models.particlenet import ParticleNet, WeaverParticleNet, WeaverParticleNetTagger
 from xaugcol.models.taggers import CNN1D, CNN2D, XAUGDNN, CaloCNN, LSTMTagger, Tagger
 from xaugcol.quoting import quoted
 
@@ -38,6 +38,7 @@ MODELS: dict[str, type[Tagger]] = {
     "pfn": PFN,
     "particlenet": ParticleNet,
     "weaver-particlenet": WeaverParticleNet,
+    "weaver-particlenet-tagger": WeaverParticleNetTagger,
 }
 
 DEFAULT_XAUG = DEFAULT_COLUMNS

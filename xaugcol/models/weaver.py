@@ -28,11 +28,18 @@ from pydantic import Field
 
 from xaugcol.config_models import ConfigModel, read_yaml
 from xaugcol.errors import InputDataError
-from xaugcol.features.kinds.weaver import KNOWN_INPUTS, SOURCES, WeaverVariable
+from xaugcol.features.kinds.weaver import (
+    KNOWN_INPUTS,
+    KNOWN_VERTEX_INPUTS,
+    SOURCES,
+    VERTEX_FEATURES,
+    VERTEX_SOURCES,
+    WeaverVariable,
+)
 from xaugcol.features.scaler import InputScalers
 from xaugcol.models.errors import ModelFileError
 from xaugcol.models.folder import load_state_dict, save_model
-from xaugcol.models.particlenet import EdgeConvBlock, ParticleNet
+from xaugcol.models.particlenet import EdgeConvBlock, ParticleNet, WeaverParticleNetTagger
 from xaugcol.models.registry import ModelConfig, build_model
 
 
@@ -52,6 +59,10 @@ class WeaverArchitecture:
         The widths of the hidden dense layers (``fc_params``).
     classes : int
         The number of output classes.
+    vertex_inputs : int, default 0
+        Input features per secondary vertex of a ``ParticleNetTagger``; 0: a ``ParticleNet`` (one list).
+    embedding : int, default 0
+        The width a ``ParticleNetTagger`` embeds both lists in (its ``FeatureConv``); 0: a ``ParticleNet``.
     """
 
     inputs: int
@@ -59,10 +70,18 @@ class WeaverArchitecture:
     fusion: int
     hidden: tuple[int, ...]
     classes: int
+    vertex_inputs: int = 0
+    embedding: int = 0
+
+    @property
+    def tagger(self) -> bool:
+        """A ``ParticleNetTagger``: particles and secondary vertices, each embedded first."""
+        return self.vertex_inputs > 0
 
 
 def particlenet_state(state: Mapping[str, object], where: str) -> dict[str, torch.Tensor]:
-    """The weights of weaver-core's ``ParticleNet`` in a saved state dict, with the wrapper's prefix removed.
+    """The weights of weaver-core's ``ParticleNet`` or ``ParticleNetTagger`` in a saved state dict, with the
+    wrapper's prefix removed.
 
     Parameters
     ----------
@@ -74,26 +93,28 @@ def particlenet_state(state: Mapping[str, object], where: str) -> dict[str, torc
     Returns
     -------
     dict of str to torch.Tensor
-        The state dict with keys as ``ParticleNet.state_dict()`` writes them (``edge_convs.0.convs.0.weight``...).
+        The state dict with keys as ``ParticleNet.state_dict()`` writes them (``edge_convs.0.convs.0.weight``...);
+        a ``ParticleNetTagger``'s embeddings keep their names (``pf_conv.conv.0.weight``, ``sv_conv...``).
 
     Raises
     ------
     ModelFileError
-        The file holds no ParticleNet weights, or a ``ParticleNetTagger`` (particles and secondary vertices).
+        The file holds no ParticleNet weights.
     """
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ModelFileError(f"{where}: not a state dict (a mapping of names to tensors)")
     keys = [k for k in state if isinstance(k, str)]
-    if any(re.search(r"(^|\.)(pf_conv|sv_conv)\.", k) for k in keys):
-        raise ModelFileError(
-            f"{where}: a weaver-core ParticleNetTagger (particles and secondary vertices): only ParticleNet, "
-            "one particle list, can be read"
-        )
     anchors = [k[: -len("edge_convs.0.convs.0.weight")] for k in keys if k.endswith("edge_convs.0.convs.0.weight")]
     if len(anchors) != 1:
         raise ModelFileError(f"{where}: no weaver-core ParticleNet weights (no 'edge_convs.0.convs.0.weight')")
     prefix = anchors[0]
-    return {k[len(prefix) :]: v for k, v in state.items() if isinstance(k, str) and k.startswith(prefix)}  # type: ignore[misc]
+    out = {k[len(prefix) :]: v for k, v in state.items() if isinstance(k, str) and k.startswith(prefix)}
+    if prefix.endswith("pn."):  # a ParticleNetTagger: its ParticleNet is ``pn``, beside the two embeddings
+        outer = prefix[: -len("pn.")]
+        for k, v in state.items():
+            if isinstance(k, str) and k.startswith((f"{outer}pf_conv.", f"{outer}sv_conv.")):
+                out[k[len(outer) :]] = v
+    return out  # type: ignore[return-value]
 
 
 def read_architecture(state: Mapping[str, torch.Tensor], where: str) -> WeaverArchitecture:
@@ -134,13 +155,21 @@ def read_architecture(state: Mapping[str, torch.Tensor], where: str) -> WeaverAr
     inputs = int(weight("bn_fts.weight").shape[0])
     if int(weight("edge_convs.0.convs.0.weight").shape[1]) != 2 * inputs:
         raise ModelFileError(f"{where}: the first EdgeConv block does not read 2 x {inputs} edge features")
+    vertex_inputs, embedding = 0, 0
+    if any(k.startswith(("pf_conv.", "sv_conv.")) for k in state):  # a ParticleNetTagger
+        embedding = inputs
+        inputs = int(weight("pf_conv.conv.0.weight").shape[0])
+        vertex_inputs = int(weight("sv_conv.conv.0.weight").shape[0])
+        for group in ("pf_conv", "sv_conv"):
+            if int(weight(f"{group}.conv.1.weight").shape[0]) != embedding:
+                raise ModelFileError(f"{where}: {group} does not embed in the {embedding} features ParticleNet reads")
     fusion = int(weight("fusion_block.0.weight").shape[0]) if "fusion_block.0.weight" in state else 0
     dense = sorted({int(m.group(1)) for k in state if (m := re.match(r"fc\.(\d+)\.", k))})
     if not dense:
         raise ModelFileError(f"{where}: the model has no dense head ('fc.*')")
     hidden = tuple(int(weight(f"fc.{j}.0.weight").shape[0]) for j in dense[:-1])
     classes = int(weight(f"fc.{dense[-1]}.weight").shape[0])
-    return WeaverArchitecture(inputs, tuple(blocks), fusion, hidden, classes)
+    return WeaverArchitecture(inputs, tuple(blocks), fusion, hidden, classes, vertex_inputs, embedding)
 
 
 def _copy(target: torch.Tensor, source: torch.Tensor, name: str, where: str) -> None:
@@ -194,6 +223,15 @@ def load_weaver_weights(
                 f"got {signal} and {background}"
             )
     _copy_norm(model.input_norm, state, "bn_fts", where)
+    if architecture.tagger:
+        assert isinstance(model, WeaverParticleNetTagger)
+        for group, embedding in (("pf_conv", model.particle_embedding), ("sv_conv", model.vertex_embedding)):
+            _copy_norm(embedding[0], state, f"{group}.conv.0", where)
+            name = f"{group}.conv.1.weight"
+            convolution = embedding[1]
+            assert isinstance(convolution, torch.nn.Conv1d)
+            _copy(convolution.weight, _weight(state, name, where), name, where)
+            _copy_norm(embedding[2], state, f"{group}.conv.2", where)
     for index, block in enumerate(model.body):
         assert isinstance(block, EdgeConvBlock)
         prefix = f"edge_convs.{index}"
@@ -238,7 +276,8 @@ def particlenet_options(architecture: WeaverArchitecture, neighbours: int) -> di
     Returns
     -------
     dict of str to object
-        ``neighbours``, ``blocks``, ``fusion``, ``hidden``, ``biases``, ``batch_norms`` and ``weaver``.
+        ``neighbours``, ``blocks``, ``fusion``, ``hidden``, ``biases``, ``batch_norms``, ``weaver`` and, for a
+        ``ParticleNetTagger``, ``embedding``.
 
     Raises
     ------
@@ -255,6 +294,7 @@ def particlenet_options(architecture: WeaverArchitecture, neighbours: int) -> di
         "biases": True,
         "batch_norms": True,
         "weaver": True,
+        **({"embedding": architecture.embedding} if architecture.tagger else {}),
     }
 
 
@@ -269,6 +309,7 @@ class WeaverImport(ConfigModel):
     background: str  # the label it is told from: the logit is the signal's output minus this one's
     inputs: dict[str, str] = Field(default_factory=dict)  # model input: particle feature, beside KNOWN_INPUTS
     particles: int = Field(default=50, gt=0, le=4096)  # particle slots per jet of the jet tables to explain
+    vertices: int = Field(default=5, gt=0, le=4096)  # secondary-vertex slots per jet (a ParticleNetTagger's)
     out: Path  # the tagger folder to write
 
 
@@ -279,16 +320,22 @@ class DataConfig:
     Parameters
     ----------
     points : tuple of WeaverVariable
-        The first graph's coordinates (the ``*_points`` group), not yet mapped to particle features.
+        The first graph's coordinates of the particles (the first ``*_points`` group), not yet mapped.
     features : tuple of WeaverVariable
-        The particle features (the ``*_features`` group), in the model's order.
+        The particle features (the first ``*_features`` group), in the model's order.
     labels : tuple of str
         The class labels, in the model's output order.
+    vertex_points : tuple of WeaverVariable, default ()
+        A ParticleNetTagger's secondary-vertex coordinates (the second ``*_points`` group); empty: one list.
+    vertex_features : tuple of WeaverVariable, default ()
+        A ParticleNetTagger's secondary-vertex features (the second ``*_features`` group).
     """
 
     points: tuple[WeaverVariable, ...]
     features: tuple[WeaverVariable, ...]
     labels: tuple[str, ...]
+    vertex_points: tuple[WeaverVariable, ...] = ()
+    vertex_features: tuple[WeaverVariable, ...] = ()
 
 
 def _number(value: Any, name: str, where: str) -> float | None:
@@ -311,13 +358,14 @@ def read_data_config(path: str | Path) -> DataConfig:
     Returns
     -------
     DataConfig
-        The points, features and labels, each input with its standardisation (``source`` left empty).
+        The points, features and labels, each input with its standardisation (``source`` left empty); the
+        second list's (secondary vertices) where there are two.
 
     Raises
     ------
     InputDataError
-        Not one points, one features and one mask group (a second particle or vertex group included), an
-        input without its standardisation, or labels that are not a simple list.
+        Other than one or two lists of points, features and a mask (in the order ParticleNet and ParticleNetTagger
+        read them), an input without its standardisation, or labels that are not a simple list.
     """
     where = str(path)
     try:
@@ -328,16 +376,18 @@ def read_data_config(path: str | Path) -> DataConfig:
         raise InputDataError(f"{where}: no 'inputs' section: not a weaver-core data configuration")
     groups = raw["inputs"]
     params = ((raw.get("preprocess") or {}).get("params")) or {}
-    chosen: dict[str, str] = {}
-    for suffix in ("points", "features", "mask"):
-        names = [g for g in groups if str(g).endswith(f"_{suffix}")]
-        if len(names) != 1:
-            raise InputDataError(
-                f"{where}: a ParticleNet reads one '*_{suffix}' input group, found {names or 'none'} "
-                f"(groups: {', '.join(map(str, groups))}); ParticleNetTagger's particles and vertices are not supported"
-            )
-        chosen[suffix] = names[0]
-    unused = [g for g in groups if g not in chosen.values() and not str(g).endswith("_vectors")]
+    names = [str(g) for g in groups]
+    # the lists in the order of the inputs: ParticleNet reads one (points, features, mask), the tagger two
+    lists = list(dict.fromkeys(g.rsplit("_", 1)[0] for g in names if g.endswith(("_points", "_features", "_mask"))))
+    chosen = {(prefix, part): f"{prefix}_{part}" for prefix in lists for part in ("points", "features", "mask")}
+    missing = [g for g in chosen.values() if g not in groups]
+    if not 1 <= len(lists) <= 2 or missing:
+        raise InputDataError(
+            f"{where}: ParticleNet reads one list of '<list>_points', '_features' and '_mask' input groups, "
+            f"ParticleNetTagger two (particles, then secondary vertices); found {names}"
+            + (f", without {missing}" if missing else "")
+        )
+    unused = [g for g in names if g not in chosen.values() and not g.endswith("_vectors")]
     if unused:
         raise InputDataError(f"{where}: input groups {unused} that ParticleNet does not read")
 
@@ -370,22 +420,42 @@ def read_data_config(path: str | Path) -> DataConfig:
     labels = raw.get("labels") or {}
     if labels.get("type") != "simple" or not isinstance(labels.get("value"), list):
         raise InputDataError(f"{where}: labels must be of type 'simple' with a list of label names")
-    return DataConfig(variables(chosen["points"]), variables(chosen["features"]), tuple(map(str, labels["value"])))
+    first, *second = lists
+    vertex = {}
+    if second:
+        vertex = {
+            "vertex_points": variables(chosen[second[0], "points"]),
+            "vertex_features": variables(chosen[second[0], "features"]),
+        }
+    return DataConfig(
+        variables(chosen[first, "points"]),
+        variables(chosen[first, "features"]),
+        tuple(map(str, labels["value"])),
+        **vertex,
+    )
 
 
 def mapped_variables(
-    config: DataConfig, inputs: Mapping[str, str], where: str
+    points: Sequence[WeaverVariable],
+    features: Sequence[WeaverVariable],
+    inputs: Mapping[str, str],
+    where: str,
+    vertices: bool = False,
 ) -> tuple[list[WeaverVariable], list[int]]:
-    """The model's inputs with the particle feature each is made of, and the channels of the coordinates.
+    """One list's inputs with the feature each is made of, and the channels of the coordinates.
 
     Parameters
     ----------
-    config : DataConfig
-        The data configuration.
+    points : sequence of WeaverVariable
+        The list's coordinates, as the data configuration gives them.
+    features : sequence of WeaverVariable
+        The list's features, in the model's order.
     inputs : mapping of str to str
-        The user's mapping, model input name to particle feature (``SOURCES``), beside ``KNOWN_INPUTS``.
+        The user's mapping, model input name to feature, beside the known names.
     where : str
         The data configuration's file, for messages.
+    vertices : bool, default False
+        The secondary-vertex list (``KNOWN_VERTEX_INPUTS``, ``VERTEX_SOURCES``) instead of the particle list.
 
     Returns
     -------
@@ -397,23 +467,26 @@ def mapped_variables(
     Raises
     ------
     InputDataError
-        Inputs the particle list lacks (all of them named), or a mapping onto an unknown feature.
+        Inputs the list lacks (all of them named), or a mapping onto an unknown feature.
     """
-    bad = {k: v for k, v in inputs.items() if v not in SOURCES}
+    what = "secondary-vertex" if vertices else "particle"
+    sources, known = (VERTEX_SOURCES, KNOWN_VERTEX_INPUTS) if vertices else (SOURCES, KNOWN_INPUTS)
+    needed = [v.name for v in (*features, *points)]
+    mine = {k: v for k, v in inputs.items() if k in needed}
+    bad = {k: v for k, v in mine.items() if v not in sources}
     if bad:
-        raise InputDataError(f"--inputs: {bad} are no particle features; known: {', '.join(SOURCES)}")
-    names = {**KNOWN_INPUTS, **inputs}
-    needed = [v.name for v in (*config.features, *config.points)]
+        raise InputDataError(f"--inputs: {bad} are no {what} features; known: {', '.join(sources)}")
+    names = {**known, **mine}
     missing = list(dict.fromkeys(n for n in needed if n not in names))
     if missing:
         raise InputDataError(
-            f"{where}: the model reads {len(missing)} input(s) the jet table's particle list does not hold: "
-            f"{', '.join(missing)}. Map one onto a particle feature that is the same quantity with "
-            f"--inputs NAME=FEATURE (features: {', '.join(SOURCES)})"
+            f"{where}: the model reads {len(missing)} input(s) the jet table's {what} list does not hold: "
+            f"{', '.join(missing)}. Map one onto a {what} feature that is the same quantity with "
+            f"--inputs NAME=FEATURE (features: {', '.join(sources)})"
         )
-    variables = [WeaverVariable(**{**v.__dict__, "source": names[v.name]}) for v in config.features]
+    variables = [WeaverVariable(**{**v.__dict__, "source": names[v.name]}) for v in features]
     coordinates = []
-    for point in config.points:
+    for point in points:
         same = [k for k, v in enumerate(variables) if v.name == point.name and v.center == point.center]
         if same and variables[same[0]].scale == point.scale:
             coordinates.append(same[0])
@@ -488,17 +561,40 @@ def weaver_tagger(options: WeaverImport) -> tuple[torch.nn.Module, ModelConfig, 
     for label in (options.signal, options.background):
         if label not in data.labels:
             raise InputDataError(f"{options.data_config}: no label {label!r}; labels: {', '.join(data.labels)}")
-    variables, coordinates = mapped_variables(data, options.inputs, str(options.data_config))
-    architecture_options = {
+    if architecture.tagger != bool(data.vertex_features) or (
+        architecture.tagger and len(data.vertex_features) != architecture.vertex_inputs
+    ):
+        raise ModelFileError(
+            f"{where}: the model reads {architecture.vertex_inputs} features per secondary vertex (0: none), the data "
+            f"configuration {options.data_config} lists {len(data.vertex_features)}"
+        )
+    config_file = str(options.data_config)
+    variables, coordinates = mapped_variables(data.points, data.features, options.inputs, config_file)
+    architecture_options: dict[str, Any] = {
         **particlenet_options(architecture, options.neighbours),
         "coordinates": coordinates,
         "node_features": len(data.features),
     }
+    shapes: dict[str, tuple[int, ...]] = {"weaver_particles": (options.particles, len(SOURCES) - 1)}
+    input_options = {"weaver_particles": {"variables": [v.as_list() for v in variables]}}
+    if architecture.tagger:
+        vertex, vertex_coordinates = mapped_variables(
+            data.vertex_points, data.vertex_features, options.inputs, config_file, vertices=True
+        )
+        architecture_options |= {"vertex_coordinates": vertex_coordinates, "vertex_node_features": len(vertex)}
+        architecture_options["vertex_node_features"] = len(data.vertex_features)
+        shapes["weaver_vertices"] = (options.vertices, len(VERTEX_FEATURES))
+        input_options["weaver_vertices"] = {"variables": [v.as_list() for v in vertex]}
+    unknown = set(options.inputs) - {
+        v.name for v in (*data.features, *data.points, *data.vertex_features, *data.vertex_points)
+    }
+    if unknown:
+        raise InputDataError(f"--inputs: {sorted(unknown)} are no inputs of the model")
     config = ModelConfig(
-        "weaver-particlenet",
+        "weaver-particlenet-tagger" if architecture.tagger else "weaver-particlenet",
         architecture=architecture_options,
-        shapes={"weaver_particles": (options.particles, len(SOURCES) - 1)},
-        input_options={"weaver_particles": {"variables": [v.as_list() for v in variables]}},
+        shapes=shapes,
+        input_options=input_options,
     )
     model = build_model(config).eval()
     assert isinstance(model, ParticleNet)  # the weaver-particlenet tagger

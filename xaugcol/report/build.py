@@ -18,7 +18,7 @@ from xaugcol.errors import InputDataError, ModelFilesError, UsageError
 from xaugcol.output_folder import locked_output, read_lock
 from xaugcol.paths import NotRegularFileError, read_json, refuse_inputs_inside, under
 from xaugcol.report import html
-from xaugcol.report.figures import ReportInputs, draw_figures, figure_jobs
+from xaugcol.report.figures import ReportInputs, draw_figures, explained_folder, figure_jobs
 
 RELEVANCE, PROCESSING, METRICS = "relevance.json", "report.json", "metrics.json"
 
@@ -73,7 +73,7 @@ def report_inputs(folders: list[str | Path], sample: str | None = None, examples
         record = relevance_record(relevance)
         processed = processed or Path(record["config"]["jets"])
         for name, info in record["taggers"].items():
-            explained = Path(info["members"][0]["folder"]).parent
+            explained = explained_folder(info["members"][0]["folder"])
             if name in taggers and taggers[name].resolve() != explained.resolve():
                 raise UsageError(
                     f"tagger {name!r}: {taggers[name]} is not the ensemble {relevance} explained "

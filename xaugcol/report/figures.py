@@ -461,7 +461,25 @@ def _has_roc(folder) -> bool:
 
 
 def _ensemble_folder(relevance: dict, tagger: str) -> Path:
-    return Path(relevance["taggers"][tagger]["members"][0]["folder"]).parent
+    return explained_folder(relevance["taggers"][tagger]["members"][0]["folder"])
+
+
+def explained_folder(member: str | Path) -> Path:
+    """The folder a relevance run was given for a tagger, from one of its members' folders.
+
+    Parameters
+    ----------
+    member : str or Path
+        A member folder as ``relevance.json`` records it.
+
+    Returns
+    -------
+    Path
+        The members' ensemble (``seed_*`` members, as training writes them), or the member itself: a tagger folder
+        explained alone (as ``xaugcol import-weaver`` writes one).
+    """
+    member = Path(member)
+    return member.parent if member.name.startswith("seed_") else member
 
 
 def _example_method(relevance: dict) -> dict:

@@ -119,6 +119,13 @@ def metrics_table(taggers: dict) -> str:
     rows = ["<tr><th>tagger</th><th>members</th>" + "".join(f"<th>{escape(t)}</th>" for _, t in METRICS) + "</tr>"]
     for name, folder in taggers.items():
         summary = read_json(Path(folder) / "metrics.json", "an ensemble's metrics.json")
+        if "summary" not in summary:  # a tagger imported from elsewhere (xaugcol import-weaver): no test here
+            rows.append(
+                f"<tr><td class='name'>{escape(name)}</td><td>1</td>"
+                f"<td colspan='{len(METRICS)}'>imported ({escape(str(summary.get('imported_from', '?')))}): "
+                "not trained or tested here</td></tr>"
+            )
+            continue
         s = summary["summary"]
         rows.append(
             f"<tr><td class='name'>{escape(name)}</td><td>{len(summary['seeds'])}</td>"
@@ -874,7 +881,8 @@ def summary_section(figures: dict, taggers: dict, relevance: dict | None, gain: 
     """
     lines: list[str] = []
     shown: list[dict[str, Any]] = []
-    aucs = {name: _summary(folder) for name, folder in taggers.items()}
+    summaries = {name: _summary(folder) for name, folder in taggers.items()}
+    aucs = {name: summary for name, summary in summaries.items() if summary is not None}  # trained here
     if aucs:
         best = max(aucs, key=lambda n: aucs[n]["auc"]["mean"])
         eff = aucs[best].get("sig_eff_at_bkg_0.01")
@@ -909,8 +917,9 @@ def summary_section(figures: dict, taggers: dict, relevance: dict | None, gain: 
     )
 
 
-def _summary(folder: str | Path) -> dict:
-    return read_json(Path(folder) / "metrics.json", "an ensemble's metrics.json")["summary"]
+def _summary(folder: str | Path) -> dict | None:
+    """An ensemble's test summary; None for a tagger imported from elsewhere (no ``summary``)."""
+    return read_json(Path(folder) / "metrics.json", "an ensemble's metrics.json").get("summary")
 
 
 def _xaug_sentence(gain: dict | None, aucs: dict) -> str:

@@ -345,8 +345,9 @@ def run_job(job: PythiaJob, progress: EventCounter | None = None) -> dict:
     -------
     dict
         The worker's statistics: ``n_events`` (written), ``n_passed`` (passing the selection, the last batch's
-        surplus over ``n_events`` included), ``n_dropped`` (failing it), ``n_tried`` (``n_passed + n_dropped``), ``sumw`` (the sum of ``genWeight``) and ``sigma_gen_pb`` (Pythia's estimate of the
-        generated cross section, pb).
+        surplus over ``n_events`` included), ``n_dropped`` (failing it), ``n_tried`` (``n_passed + n_dropped``),
+        ``sumw`` (the sum of ``genWeight``) and ``sigma_gen_pb`` (Pythia's estimate of the generated cross section,
+        pb).
 
     Raises
     ------

@@ -17,7 +17,7 @@ from xaugcol.features.kinds.image import ImageInput
 from xaugcol.features.kinds.particles import ParticlesInput
 from xaugcol.features.kinds.tracks import TracksInput
 from xaugcol.features.kinds.vertices import VerticesInput
-from xaugcol.features.kinds.weaver import WeaverParticlesInput
+from xaugcol.features.kinds.weaver import WeaverParticlesInput, WeaverVerticesInput
 from xaugcol.features.kinds.xaug import XAUGInput
 from xaugcol.quoting import quoted
 
@@ -60,6 +60,7 @@ register(ParticlesInput)
 register(TracksInput)
 register(VerticesInput)
 register(WeaverParticlesInput)
+register(WeaverVerticesInput)
 register(XAUGInput)
 
 
