@@ -68,7 +68,8 @@ def plot_edges(edges: dict | None, tagger: str, rule: str, out_stem: str | Path,
         bottom.set_xticks(centres, names, fontsize=11, rotation=45)
         bottom.set_xlabel("edge length in (eta, phi)")
         bottom.set_ylabel("share of the edges' |relevance|")
-        bottom.set_ylim(0, None)
+        highest = max(max(edges[block][cls]["by_length"]) for cls in classes)
+        bottom.set_ylim(0, 1.3 * highest)  # room for the legend above the steps
         bottom.legend(loc="upper right", fontsize=11)  # the classes' colours, the same in the bars above
     clear_bands(axes[0], 0.0, 1.0, top=titles)  # the bars below the titles
     label(axes[0, 0], sample, axes[0, -1])
