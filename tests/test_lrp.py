@@ -740,3 +740,32 @@ def test_masked_mean_ignores_padding_and_conserves():
     # a product of two signals has no rule: refused when it runs, naming the node
     with pytest.raises(ValueError, match="multiplies two tensors, neither a 0/1 mask"):
         LRP(model, "epsilon")(x, mask * 0.5)
+
+
+def test_a_bias_free_2d_cnn_hides_no_bias_in_its_batch_norms():
+    """cnn2d without biases: its batch norms only scale (ScaleBatchNorm2d), so the conserving rules hold the whole
+    logit minus the last layer's bias (before, the norms' shifts were biases and took up to all of it); folders
+    written before load with the centred norms their weights have."""
+    from xaugcol.layers import ScaleBatchNorm2d
+    from xaugcol.models.registry import ModelConfig, build_model, legacy_architecture
+
+    torch.manual_seed(3)
+    model = CNN2D(n_pixels=12, channels=(4, 4)).double()
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert norms and all(isinstance(m, ScaleBatchNorm2d) and m.bias is None for m in norms)
+    x = torch.rand(64, 1, 12, 12, dtype=torch.float64) * (torch.rand(64, 1, 12, 12) < 0.3)
+    model.train()
+    model(x)  # training statistics: each channel scaled by its root mean square, nothing taken off
+    for m in norms:
+        assert float(m.running_mean.abs().max()) == 0.0 and float(m.running_var.min()) > 0
+    model.eval()
+    result = LRP(model, Composite(default=Epsilon(1e-12), stabiliser=1e-12))(x)
+    bias = float(model.head[-1].bias.detach())
+    torch.testing.assert_close(result.conservation.input_total, result.output - bias, rtol=1e-8, atol=1e-10)
+    # a folder written before the option existed: centred norms with their shift, as its weights have
+    old = legacy_architecture({"model": "cnn2d", "architecture": {"biases": False}})
+    assert old["architecture"]["centred_norms"] is True
+    legacy = build_model(ModelConfig.from_dict(old))
+    assert all(type(m) is nn.BatchNorm2d and m.bias is not None for m in legacy.modules()
+               if isinstance(m, nn.BatchNorm2d))
+    assert ModelConfig("cnn2d").architecture["centred_norms"] is False  # recorded in every new folder

@@ -43,7 +43,10 @@ def test_members_in_processes_equal_members_trained_one_after_the_other(jets, tm
         assert a.keys() == b.keys()
         assert all(torch.equal(a[k], b[k]) for k in a), f"seed {seed}: the weights differ"
     assert one_by_one["summary"]["auc"]["values"] == side_by_side["summary"]["auc"]["values"]
-    assert len(set(side_by_side["summary"]["auc"]["values"])) == 3  # three different members, not one thrice
+    # three different members, not one thrice: their weights differ (their AUCs on 80 test jets may tie)
+    first = [_weights(tmp_path / "parallel", seed) for seed in (0, 1, 2)]
+    name = next(k for k in first[0] if k.endswith("weight"))
+    assert not any(torch.equal(first[i][name], first[j][name]) for i, j in ((0, 1), (0, 2), (1, 2)))
 
 
 def test_a_members_error_reaches_the_caller_and_leaves_no_ensemble(jets, tmp_path):

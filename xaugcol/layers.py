@@ -241,6 +241,52 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
         return x * scale[None, :, None] + shift[None, :, None]
 
 
+class ScaleBatchNorm2d(nn.BatchNorm2d):
+    """A batch norm over images that only scales: each channel divided by its root mean square (no mean taken off,
+    no shift added), a linear map without bias, for bias-free image taggers (``MaskedBatchNorm1d`` with
+    ``centre=False`` for images).
+
+    In inference mode it is the plain batch norm with a running mean of 0 and no bias, which LRP merges into the
+    convolution before it.
+
+    Parameters
+    ----------
+    channels : int
+        The image channels normalised.
+    momentum : float or None, default None
+        The running statistics' momentum; None: the cumulative average over all training batches.
+    """
+
+    def __init__(self, channels: int, momentum: float | None = None):
+        super().__init__(channels, momentum=momentum)
+        self.register_parameter("bias", None)  # running_mean stays 0: inference is x * weight / rms
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Scale each channel by its weight over its root mean square.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Shape (batch, channels, height, width).
+
+        Returns
+        -------
+        torch.Tensor
+            The same shape.
+        """
+        if not self.training:
+            return super().forward(x)
+        var = (x * x).mean(dim=(0, 2, 3))  # a mean square about zero: nothing estimated, nothing to correct
+        tracked, running_var = self.num_batches_tracked, self.running_var
+        assert tracked is not None and running_var is not None
+        with torch.no_grad():
+            tracked.add_(1)
+            factor = 1.0 / float(tracked) if self.momentum is None else self.momentum
+            running_var.mul_(1 - factor).add_(factor * var)
+        scale = torch.rsqrt(var + self.eps) * self.weight
+        return x * scale[None, :, None, None]
+
+
 class SoftestFirst(nn.Module):
     """Reorder a pT-ordered particle list (hardest first) per jet: real particles first, softest first, then padding.
 
@@ -371,6 +417,7 @@ LEAF_MODULES = (
     Join,
     RealParticles,
     MaskedBatchNorm1d,
+    ScaleBatchNorm2d,
     SoftestFirst,
     AtLastReal,
     PairwiseLinear,

@@ -6,7 +6,7 @@ that a bad one is a one-line error naming the tagger, the option and the value, 
 * layer widths, ``width``, ``de``, ``do``, ``latent``, ``hidden_size``: integers 1..4 096;
 * ``depth``: an integer from the tagger's ``MIN_DEPTH`` (2 for the Interaction Network, 1 for the deep sets) to 32;
 * ``dropout``: a number in [0, 1);
-* switches, ``biases``, ``mask_padding``, ``batch_norms``, ``weaver``: true or false;
+* switches, ``biases``, ``mask_padding``, ``batch_norms``, ``weaver``, ``centred_norms``: true or false;
 * ParticleNet's ``coordinates``: a list of input channel indices; ``node_features``: a channel count (0: all).
 
 Every option a tagger class takes has one of these kinds (tests/test_integrity_limits.py checks it, so a new option
@@ -28,7 +28,7 @@ from xaugcol.quoting import quoted
 LAYER_LISTS = ("channels", "hidden")
 WIDTHS = ("width", "de", "do", "latent", "hidden_size", "fusion", "embedding")
 FRACTIONS = ("dropout",)
-SWITCHES = ("biases", "mask_padding", "batch_norms", "weaver")
+SWITCHES = ("biases", "mask_padding", "batch_norms", "weaver", "centred_norms")
 DEPTHS = ("depth",)
 NEIGHBOURS = ("neighbours",)  # ParticleNet's k, 1..64
 BLOCK_LISTS = ("blocks",)  # ParticleNet's EdgeConv blocks: a layer list each, at most 8

@@ -347,7 +347,7 @@ class ModelConfig(ConfigModel):
 
 # architecture options whose default changed, with the value of tagger folders written before they were recorded:
 # padding unmasked (before version 0.4), batch norms in the 1D CNN and biases in every layer (before 0.5)
-LEGACY_ARCHITECTURE = {"mask_padding": False, "batch_norms": True, "biases": True}
+LEGACY_ARCHITECTURE = {"mask_padding": False, "batch_norms": True, "biases": True, "centred_norms": True}
 
 
 def _checked_scaling(scaling: Any, inputs: tuple[str, ...]) -> dict[str, str]:

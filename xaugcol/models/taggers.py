@@ -35,7 +35,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from xaugcol.layers import AtLastReal, Join, MaskedBatchNorm1d, MaskedReLU, RealParticles, SoftestFirst
+from xaugcol.layers import (
+    AtLastReal,
+    Join,
+    MaskedBatchNorm1d,
+    MaskedReLU,
+    RealParticles,
+    ScaleBatchNorm2d,
+    SoftestFirst,
+)
 
 
 def batch_norm(kind: type[nn.Module], channels: int, **options: Any) -> nn.Module:
@@ -216,12 +224,15 @@ class CNN2D(Tagger):
     dropout : float, default 0.0
         The dropout probability after each hidden layer of the head.
     biases : bool, default False
-        Give the convolutions and the head's hidden layers a bias.
+        Give the convolutions and the head's hidden layers a bias (and the batch norms their shift).
     n_channels : int, default 1
         The image's channels.
+    centred_norms : bool, default False
+        Batch norms that take the mean off and shift even without ``biases`` (a shift is a bias): how taggers were
+        built before 2026-12-07; their folders load so (``LEGACY_ARCHITECTURE``).
     """
 
-    input_kinds = ("image",)
+    input_kinds: tuple[str, ...] = ("image",)
 
     def __init__(
         self,
@@ -233,15 +244,18 @@ class CNN2D(Tagger):
         dropout: float = 0.0,
         biases: bool = False,
         n_channels: int = 1,
+        centred_norms: bool = False,
     ):
         layers: list[nn.Module] = []
         c_in, size = n_channels, n_pixels
+        # bias-free: the norms only scale (ScaleBatchNorm2d), as cnn1d's and ParticleNet's
+        norm = nn.BatchNorm2d if biases or centred_norms else ScaleBatchNorm2d
         for k, c_out in enumerate(channels):
             # batch norm: pixel intensities (pT fractions) are small and sparse; without it the first epochs stall.
             # A convolution before a batch norm needs no bias (the norm's shift is one)
             layers += [
                 nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=biases),
-                batch_norm(nn.BatchNorm2d, c_out),
+                batch_norm(norm, c_out),
                 nn.ReLU(),
             ]
             c_in = c_out
@@ -276,6 +290,8 @@ class CaloCNN(CNN2D):
         The dropout probability after each hidden layer of the head.
     biases : bool, default False
         Give the convolutions and the head's hidden layers a bias.
+    centred_norms : bool, default False
+        Batch norms with mean and shift even without ``biases`` (as ``CNN2D``).
     """
 
     input_kinds = ("calo",)
@@ -290,8 +306,9 @@ class CaloCNN(CNN2D):
         hidden: Sequence[int] = (64, 64),
         dropout: float = 0.0,
         biases: bool = False,
+        centred_norms: bool = False,
     ):
-        super().__init__(n_pixels, n_xaug, use_xaug, channels, hidden, dropout, biases, n_channels)
+        super().__init__(n_pixels, n_xaug, use_xaug, channels, hidden, dropout, biases, n_channels, centred_norms)
 
 
 class CNN1D(Tagger):
