@@ -39,7 +39,8 @@ CHECKS = {
     "YD01",  # no Yields section in a generator
 }
 # a pydantic model's fields are its parameters: documented beside each field and on the configuration pages; a
-# class whose constructor is not its own (a torch module without __init__, a Protocol) has none to document
+# class documents the constructor it defines (NumPy style): one it inherits (a torch module's, a Protocol's, a
+# tagger subclass's) is documented where it is written
 PARAMETER_CHECKS = {"PR01", "PR02", "PR03", "PR04", "PR07"}
 
 
@@ -59,12 +60,13 @@ def _is_model(obj: object) -> bool:
     return inspect.isclass(obj) and issubclass(obj, BaseModel)
 
 
-def _foreign_constructor(obj: object) -> bool:
-    """A class whose ``__init__`` comes from outside the packages (``torch.nn.Module``'s, ``typing.Protocol``'s)."""
+def _inherited_constructor(obj: object) -> bool:
+    """A class that writes no ``__init__`` of its own (a dataclass's generated one counts as its own; the one
+    ``typing.Protocol`` puts in a protocol's body does not)."""
     if not inspect.isclass(obj):
         return False
-    init = obj.__init__
-    return getattr(init, "__module__", "").split(".")[0] not in PACKAGES or init is object.__init__
+    init = vars(obj).get("__init__")
+    return init is None or getattr(init, "__module__", "").split(".")[0] not in PACKAGES
 
 
 def public_objects() -> Iterator[tuple[str, object]]:
@@ -111,7 +113,7 @@ def problems(under: list[Path] | None = None) -> list[str]:
             if not (obj.__doc__ or "").strip():
                 out.append(f"{name}: GL08 The module does not have a docstring")
             continue
-        checks = CHECKS - PARAMETER_CHECKS if _is_model(obj) or _foreign_constructor(obj) else CHECKS
+        checks = CHECKS - PARAMETER_CHECKS if _is_model(obj) or _inherited_constructor(obj) else CHECKS
         try:
             result = validate(name)
         except Exception as err:  # the validator cannot read it: a problem of its own

@@ -458,3 +458,25 @@ def test_import_explain_and_report_from_the_command_line(tmp_path) -> None:
     html = (tmp_path / "report" / "index.html").read_text()
     assert "imported (weaver-core): not trained or tested here" in html
     assert "The relevance of ParticleNet&#x27;s edges" in html or "The relevance of ParticleNet's edges" in html
+
+
+def test_edges_of_jets_in_a_table_of_fewer_slots_than_neighbours(tmp_path) -> None:
+    """A table of 6 particle slots, k = 7: every particle takes padded slots beyond the table's as neighbours (the
+    model adds k), and its edges are still summarised against the table's particles (the padded ones as not real)."""
+    from xaugcol.explain.edges import explain_edges, fill, histograms, patterns
+    from xaugcol.explain.lrp import LRP, Composite, Epsilon
+
+    _, state, data = _weaver_files(tmp_path)
+    tagger, config, _ = load_model(import_weaver(_options(state, data, tmp_path / "tagger")))
+    rows = _table_rows(12, 11)
+    rows = {**rows, "particles": rows["particles"][:, :6], "particles_mask": rows["particles_mask"][:, :6]}
+    x = torch.from_numpy(config.input_kinds()[0].tensor(rows))
+    lrp = LRP(tagger, Composite(default=Epsilon(1e-9), stabiliser=1e-12))
+    blocks, _ = explain_edges(tagger, lrp, (x,), 64)
+    hists = histograms("pn", ["epsilon"], [0, 1])
+    fill(hists, "pn", "epsilon", 0, blocks, rows["particles"], np.arange(12) % 2)
+    assert set(patterns(hists, "pn")["epsilon"]) == {"body.0", "body.1"}
+    for block in blocks:
+        assert block.index.max() < 6  # neighbours beyond the table's slots: padding, named by a slot it has
+        real = rows["particles_mask"]
+        assert block.real.sum() == sum(int(n) * (int(n) - 1) for n in real.sum(1))  # every pair of real ones

@@ -831,10 +831,7 @@ def _report(out: Path, fileset: dict) -> None:
 
 
 def _import_weaver(args) -> None:
-    from xaugcol.features.scaler import InputScalers
-    from xaugcol.models.folder import save_model
-    from xaugcol.models.weaver import WeaverImport, weaver_tagger
-    from xaugcol.output_folder import refuse_non_empty
+    from xaugcol.models.weaver import WeaverImport, import_weaver
 
     pairs = [item.partition("=") for item in args.inputs]
     if any(not name or not sep or not feature for name, sep, feature in pairs):
@@ -851,10 +848,7 @@ def _import_weaver(args) -> None:
             vertices=args.vertices,
             out=args.out,
         )
-    refuse_non_empty(args.out, False, "import-weaver writes a new tagger folder: choose a new or empty one")
-    model, config, source = weaver_tagger(options)  # everything read and checked before the folder is made
-    with locked_output(args.out, overwrite=False):
-        folder = save_model(args.out, model, config, InputScalers(), {"imported_from": "weaver-core"}, source)
+    folder = import_weaver(options)
     say(f"tagger folder: {folder} (explain it: xaugcol explain TABLES --taggers {folder} --out ...)")
 
 

@@ -127,7 +127,7 @@ def explain_edges(
     if not blocks:
         raise ValueError(f"{type(model).__name__} has no EdgeConv block: edge relevance is ParticleNet's")
     names = {
-        name: (f"{name}.edge.{len(b.edge) - 1}", *_shortcut_name(name, b), f"{name}.activation") for name, b in blocks
+        name: (f"{name}.edge.{len(b.edge) - 1}", _shortcut_name(name, b), f"{name}.activation") for name, b in blocks
     }
     parts, explanations = [], []
     for start in range(0, len(inputs[0]), max(batch_size, 1)):
@@ -196,7 +196,7 @@ def _edge_batch(lrp: LRP, blocks: list, names: dict, inputs: tuple[torch.Tensor,
         shortcut = output - all_edges.sum(-1) if shortcut_name is None else recorded[shortcut_name].sum(dim=1)
         out.append(
             (
-                index[:, :n].numpy(),
+                index[:, :n].clamp(max=n - 1).numpy(),  # a slot the model added: padding, as one of the table's
                 real[:, :n].numpy(),
                 (all_edges * real)[:, :n].detach().numpy(),
                 shortcut[:, :n].detach().numpy(),
@@ -206,11 +206,11 @@ def _edge_batch(lrp: LRP, blocks: list, names: dict, inputs: tuple[torch.Tensor,
     return out, explanation
 
 
-def _shortcut_name(name: str, block) -> tuple[str | None]:
+def _shortcut_name(name: str, block) -> str | None:
     """The module whose output is the block's shortcut term; None: an identity shortcut (no module)."""
     if block.shortcut is None:
-        return (None,)
-    return (f"{name}.shortcut_norm" if block.shortcut_norm is not None else f"{name}.shortcut",)
+        return None
+    return f"{name}.shortcut_norm" if block.shortcut_norm is not None else f"{name}.shortcut"
 
 
 def edge_kinds(particles: np.ndarray, index: np.ndarray, radius: float = SUBJET_RADIUS) -> tuple[np.ndarray, ...]:

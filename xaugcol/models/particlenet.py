@@ -154,8 +154,8 @@ class ParticleNet(Tagger):
         weaver-core's layers (``EdgeConvBlock``'s ``weaver``, a batch norm of the input features, k padded
         slots more); needs ``biases`` and ``batch_norms``.
     coordinates : sequence of int, optional
-        The input channels of the first graph's coordinates; None: (delta eta, delta phi) to the jet axis
-        (``COORDINATES``).
+        The input channels of the first graph's coordinates; None: the class's ``default_coordinates``, (delta
+        eta, delta phi) to the jet axis (``COORDINATES``) for the particle list.
     node_features : int, default 0
         How many leading input channels are the particles' features (0: all ``n_features``).
 
@@ -167,6 +167,7 @@ class ParticleNet(Tagger):
     """
 
     input_kinds: tuple[str, ...] = ("particles",)
+    default_coordinates: tuple[int, ...] = COORDINATES  # the first graph's input channels, unless given
     body: nn.ModuleList
     # a padded particle is never a neighbour and carries nothing (models.batching)
     trimmable_inputs: tuple[int, ...] = (0,)
@@ -188,7 +189,7 @@ class ParticleNet(Tagger):
         node_features: int = 0,
     ):
         nodes = node_features or n_features
-        coordinates = tuple(COORDINATES if coordinates is None else coordinates)
+        coordinates = tuple(self.default_coordinates if coordinates is None else coordinates)
         if nodes > n_features or any(not 0 <= c < n_features for c in coordinates) or not coordinates:
             raise ValueError(
                 f"ParticleNet: {n_features} input channels cannot hold {nodes} node features and coordinates "
@@ -223,7 +224,8 @@ class ParticleNet(Tagger):
         Parameters
         ----------
         longest : torch.Tensor
-            Shape (rows, 1): per row, the particles of the longest jet of a batch (``models.batching``).
+            Shape (rows, 1): per row, the particles of the longest jet of a batch (``models.batching``); with
+            ``weaver``, k padded slots are counted too.
 
         Returns
         -------
@@ -231,7 +233,7 @@ class ParticleNet(Tagger):
             Shape (rows,): the larger of the edges times the widest edge tensor's channels and the particles
             squared (at least 1).
         """
-        n = longest[:, 0]
+        n = longest[:, 0] + (self.k if self.weaver else 0)  # weaver-core's layers pad k slots more (``graph``)
         edges = n * torch.clamp(n, max=self.k)
         return torch.maximum(edges * self.widest, n * n).clamp(min=1)
 
@@ -294,77 +296,15 @@ class ParticleNet(Tagger):
 class WeaverParticleNet(ParticleNet):
     """A ParticleNet imported from weaver-core (``xaugcol.models.weaver``): ParticleNet built layer for layer as
     weaver-core's (``weaver = True``), reading the particle list as the model's data configuration names it (the
-    ``weaver_particles`` input kind), without the XAUG variables.
-
-    Parameters
-    ----------
-    n_features : int, default 17
-        Input channels: the model's features, then the coordinates that are not among them.
-    n_xaug : int, default 0
-        Unused (no XAUG variables join).
-    use_xaug : bool, default False
-        Unused.
-    neighbours : int, default 7
-        k of every EdgeConv block.
-    blocks : sequence of sequence of int
-        The edge network widths of each block.
-    fusion : int, default 128
-        The fusion convolution's width.
-    hidden : sequence of int
-        The dense head's hidden widths.
-    dropout : float, default 0.0
-        Dropout after each hidden layer (inactive when explaining).
-    batch_norms : bool, default True
-        Must be true (weaver-core's).
-    biases : bool, default True
-        Must be true (weaver-core's).
-    weaver : bool, default True
-        Must be true: weaver-core's layers.
-    coordinates : sequence of int, optional
-        The input channels of the first graph's coordinates (weaver-core's points).
-    node_features : int, default 0
-        How many leading input channels are the features (0: all).
+    ``weaver_particles`` input kind), without the XAUG variables. ``import_weaver`` writes every option (the
+    weights' widths, k, ``weaver``, ``biases``, ``batch_norms``, the coordinates' channels), so the constructor is
+    ``ParticleNet``'s.
     """
 
     input_kinds = ("weaver_particles",)
+    default_coordinates = (0, 1)
     xaug_join = False
     imported_only = True  # its inputs and weights come from weaver-core (``xaugcol import-weaver``)
-
-    def __init__(
-        self,
-        n_features: int = 17,
-        n_xaug: int = 0,
-        use_xaug: bool = False,
-        neighbours: int = 7,
-        blocks: Sequence[Sequence[int]] = ((32, 32, 32), (64, 64, 64)),
-        fusion: int = 128,
-        hidden: Sequence[int] = (128,),
-        dropout: float = 0.0,
-        batch_norms: bool = True,
-        biases: bool = True,
-        weaver: bool = True,
-        coordinates: Sequence[int] | None = None,
-        node_features: int = 0,
-    ):
-        if not weaver:
-            raise ValueError("weaver-particlenet: weaver must be true (use 'particlenet' for xaugcol's own)")
-        if n_features < 2 and coordinates is None:
-            coordinates = (0,)  # the kind's placeholder without variables (no inputs): never run
-        super().__init__(
-            n_features,
-            n_xaug,
-            use_xaug,
-            neighbours,
-            blocks,
-            fusion,
-            hidden,
-            dropout,
-            batch_norms,
-            biases,
-            weaver,
-            (0, 1) if coordinates is None and n_features >= 2 else coordinates,
-            node_features,
-        )
 
 
 def feature_embedding(channels_in: int, channels_out: int) -> nn.Sequential:
@@ -497,7 +437,7 @@ class WeaverParticleNetTagger(ParticleNet):
         torch.Tensor
             Shape (rows,): the elements per jet, at least 1.
         """
-        return super().batch_elements(longest.sum(dim=1, keepdim=True) + self.k)
+        return super().batch_elements(longest.sum(dim=1, keepdim=True))  # one point set, k padded slots added
 
     def features(self, particles: torch.Tensor, vertices: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         """Both lists embedded, joined into one point set, through the blocks and averaged over the real points.

@@ -41,6 +41,7 @@ from xaugcol.models.errors import ModelFileError
 from xaugcol.models.folder import load_state_dict, save_model
 from xaugcol.models.particlenet import EdgeConvBlock, ParticleNet, WeaverParticleNetTagger
 from xaugcol.models.registry import ModelConfig, build_model
+from xaugcol.output_folder import locked_output, refuse_non_empty
 
 
 @dataclass(frozen=True)
@@ -511,13 +512,17 @@ def import_weaver(options: WeaverImport) -> Path:
 
     Raises
     ------
+    OutputFolderError
+        ``out`` is not a new or empty folder, or another run holds it.
     ModelFileError
         Weights that are no weaver-core ParticleNet, or that do not fit the data configuration.
     InputDataError
         A data configuration that cannot be read, or inputs the particle list lacks.
     """
-    model, config, source = weaver_tagger(options)
-    return save_model(options.out, model, config, InputScalers(), {"imported_from": "weaver-core"}, source)
+    refuse_non_empty(options.out, False, "import-weaver writes a new tagger folder: choose a new or empty one")
+    model, config, source = weaver_tagger(options)  # everything read and checked before the folder is made
+    with locked_output(options.out, overwrite=False):
+        return save_model(options.out, model, config, InputScalers(), {"imported_from": "weaver-core"}, source)
 
 
 def weaver_tagger(options: WeaverImport) -> tuple[torch.nn.Module, ModelConfig, dict[str, Any]]:
@@ -581,8 +586,10 @@ def weaver_tagger(options: WeaverImport) -> tuple[torch.nn.Module, ModelConfig, 
         vertex, vertex_coordinates = mapped_variables(
             data.vertex_points, data.vertex_features, options.inputs, config_file, vertices=True
         )
-        architecture_options |= {"vertex_coordinates": vertex_coordinates, "vertex_node_features": len(vertex)}
-        architecture_options["vertex_node_features"] = len(data.vertex_features)
+        architecture_options |= {
+            "vertex_coordinates": vertex_coordinates,
+            "vertex_node_features": len(data.vertex_features),  # the coordinates not among them come after
+        }
         shapes["weaver_vertices"] = (options.vertices, len(VERTEX_FEATURES))
         input_options["weaver_vertices"] = {"variables": [v.as_list() for v in vertex]}
     unknown = set(options.inputs) - {
